@@ -1,0 +1,22 @@
+import { defineCommand } from "citty";
+import { VERSION } from "../version.ts";
+import { delCommand } from "./del.ts";
+import { getCommand } from "./get.ts";
+import { metricsCommand } from "./metrics.ts";
+import { serveCommand } from "./serve.ts";
+import { setCommand } from "./set.ts";
+
+export const mainCommand = defineCommand({
+  meta: {
+    name: "homekv",
+    version: VERSION,
+    description: "HomeKV: a transactional MVCC key-value store over gRPC (server and client in one)",
+  },
+  subCommands: {
+    serve: serveCommand,
+    get: getCommand,
+    set: setCommand,
+    del: delCommand,
+    metrics: metricsCommand,
+  },
+});

@@ -1,0 +1,36 @@
+/**
+ * The two kinds of error (DESIGN.md, convention 3).
+ *
+ * Expected conditions are `HomeKvError`s with a code; src/server maps the code to a gRPC status and
+ * the CLI prints the message as one line. A broken invariant is an `assert`, which throws at once and
+ * is never caught to be shown as a user error.
+ */
+
+/** Codes are part of the public contract: add new ones, never rename. */
+export type ErrorCode =
+  | "E_INVALID" // malformed request: empty key, duplicate key, missing argument
+  | "E_LIMIT" // request over a configured limit (key size, value size, keys per request)
+  | "E_TOO_LARGE" // request message over the byte limit
+  | "E_COMPACTED" // revision no longer readable
+  | "E_FUTURE_REVISION" // revision not yet committed
+  | "E_UNAVAILABLE" // store closed or shutting down
+  | "E_LISTEN" // server side: the address cannot be bound
+  | "E_UNREACHABLE"; // client side: server could not be reached
+
+export class HomeKvError extends Error {
+  override readonly name = "HomeKvError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class AssertionError extends Error {
+  override readonly name = "AssertionError";
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new AssertionError(`assertion failed: ${message}`);
+}

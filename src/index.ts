@@ -1,0 +1,14 @@
+// The public surface of the `homekv` package for TypeScript users.
+export {
+  type ClientOptions,
+  type DelResult,
+  type GetResult,
+  HomeKvClient,
+  HomeKvRpcError,
+  type ValueInput,
+  type WriteResult,
+} from "./client/client.ts";
+export { type ErrorCode, HomeKvError } from "./errors.ts";
+export type { Metrics } from "./gen/homekv_service.ts";
+export { DEFAULT_LIMITS, type Limits } from "./server/limits.ts";
+export { DEFAULT_HOST, DEFAULT_PORT, type HomeKvServer, type ServerOptions, startServer } from "./server/server.ts";

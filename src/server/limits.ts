@@ -1,0 +1,80 @@
+import { HomeKvError } from "../errors.ts";
+import type { WriteOp } from "../storage/ops.ts";
+
+/** Per-request limits, set on `homekv serve`. Every check names the limit, its value and its flag. */
+export interface Limits {
+  keyBytesMax: number;
+  valueBytesMax: number;
+  keysPerRequestMax: number;
+  requestBytesMax: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  keyBytesMax: 4 * 1024,
+  valueBytesMax: 1024 * 1024,
+  keysPerRequestMax: 10_000,
+  requestBytesMax: 16 * 1024 * 1024,
+};
+
+/** The `serve` flag of each limit, used in error messages so that an operator knows what to raise. */
+export const LIMIT_FLAGS: Readonly<Record<keyof Limits, string>> = {
+  keyBytesMax: "--max-key-bytes",
+  valueBytesMax: "--max-value-bytes",
+  keysPerRequestMax: "--max-keys-per-request",
+  requestBytesMax: "--max-request-bytes",
+};
+
+/** `lead` says what is measured, with its verb: `key "a" is`, `the request has`. */
+export function overLimit(limits: Limits, name: keyof Limits, lead: string, actual: number): HomeKvError {
+  const unit = name === "keysPerRequestMax" ? "keys" : "bytes";
+  return new HomeKvError(
+    name === "requestBytesMax" ? "E_TOO_LARGE" : "E_LIMIT",
+    `${lead} ${actual} ${unit}, over the limit of ${limits[name]} ${unit} (${LIMIT_FLAGS[name]})`,
+  );
+}
+
+/** Checks the keys of a Get or Del; returns them with repeats removed (first occurrence kept). */
+export function checkKeys(keys: readonly string[], limits: Limits): string[] {
+  checkCount(keys.length, limits);
+  const unique = [...new Set(keys)];
+  for (const key of unique) checkKey(key, limits);
+  return unique;
+}
+
+/** Checks the records of a Set and turns them into write operations; a record with no value deletes. */
+export function checkRecords(
+  records: readonly { key: string; value?: Uint8Array | undefined }[],
+  limits: Limits,
+): WriteOp[] {
+  checkCount(records.length, limits);
+  const seen = new Set<string>();
+  return records.map(({ key, value }) => {
+    checkKey(key, limits);
+    if (seen.has(key)) throw new HomeKvError("E_INVALID", `key ${quoteKey(key)} appears more than once in one Set`);
+    seen.add(key);
+    if (value !== undefined && value.byteLength > limits.valueBytesMax) {
+      throw overLimit(limits, "valueBytesMax", `the value of key ${quoteKey(key)} is`, value.byteLength);
+    }
+    // The decoded value is a view into the whole request message; the store keeps a copy of its
+    // own so that holding one small value never pins a large request buffer.
+    return { key, value: value === undefined ? null : value.slice() };
+  });
+}
+
+function checkCount(count: number, limits: Limits): void {
+  if (count > limits.keysPerRequestMax) throw overLimit(limits, "keysPerRequestMax", "the request has", count);
+}
+
+function checkKey(key: string, limits: Limits): void {
+  if (key.length === 0) throw new HomeKvError("E_INVALID", "a key must not be empty");
+  // UTF-8 never takes fewer bytes than UTF-16 code units, nor more than three per unit: skip the
+  // byte count for keys that cannot be over the limit.
+  if (key.length * 3 <= limits.keyBytesMax) return;
+  const bytes = Buffer.byteLength(key, "utf8");
+  if (bytes > limits.keyBytesMax) throw overLimit(limits, "keyBytesMax", `key ${quoteKey(key)} is`, bytes);
+}
+
+/** A key as error messages show it: quoted, and cut short when long. */
+export function quoteKey(key: string): string {
+  return JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
+}

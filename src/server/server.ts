@@ -1,0 +1,93 @@
+import { Server, ServerCredentials, setLogger, setLogVerbosity, logVerbosity } from "@grpc/grpc-js";
+import { formatAddress } from "../address.ts";
+import { HomeKvError } from "../errors.ts";
+import { HomeKvServiceService } from "../gen/homekv_service.ts";
+import { createDatabase, type Database } from "../storage/database.ts";
+import { type CommandCounters, commandInterceptor } from "./command-counters.ts";
+import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
+import { createService } from "./service.ts";
+
+export interface ServerOptions {
+  host?: string;
+  /** 0 picks a free port; `HomeKvServer.port` tells which. */
+  port?: number;
+  limits?: Partial<Limits>;
+  /** The store to serve; a fresh in-memory one by default. The server closes it on shutdown. */
+  db?: Database;
+  onBug?: (error: unknown) => void;
+}
+
+export interface HomeKvServer {
+  readonly host: string;
+  readonly port: number;
+  /** `host:port`, bracketed for IPv6. */
+  readonly address: string;
+  readonly db: Database;
+  /** Stops accepting calls, lets the calls in flight finish, then closes the store. */
+  shutdown(): Promise<void>;
+}
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 20001;
+
+export async function startServer(options: ServerOptions = {}): Promise<HomeKvServer> {
+  const host = options.host ?? DEFAULT_HOST;
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const db = options.db ?? createDatabase();
+  const counters: CommandCounters = { served: 0, rejected: 0 };
+  const server = new Server({
+    "grpc.max_receive_message_length": hardCapBytes(limits),
+    interceptors: [commandInterceptor(counters)],
+  });
+  server.addService(
+    withRequestSizeCheck(HomeKvServiceService, limits),
+    createService({
+      db,
+      limits,
+      counters,
+      startedAtMs: performance.now(),
+      now: () => performance.now(),
+      onBug: options.onBug ?? ((error) => console.error(error)),
+    }),
+  );
+  const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT));
+  return {
+    host,
+    port,
+    address: formatAddress(host, port),
+    db,
+    async shutdown() {
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await db.close();
+    },
+  };
+}
+
+function bind(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
+      if (error) reject(new HomeKvError("E_LISTEN", `cannot listen on ${address}: ${bindReason(error)}`));
+      else resolve(port);
+    });
+  });
+}
+
+/** grpc-js wraps the socket error in a sentence of its own; keep the part a person can act on. */
+function bindReason(error: Error): string {
+  const inner = /errors: \[(.*)\]$/.exec(error.message)?.[1] ?? error.message;
+  if (inner.includes("EADDRINUSE")) return "address already in use";
+  if (inner.includes("EADDRNOTAVAIL")) return "address not available on this machine";
+  if (inner.includes("EACCES")) return "permission denied";
+  return inner;
+}
+
+/**
+ * grpc-js logs some failures itself (a failed bind, for one) straight to the console; the server
+ * reports those as errors of its own, so grpc-js's lines go to the given sink instead (its errors only).
+ */
+export function routeGrpcLogs(sink: (line: string) => void): void {
+  const write = (...parts: unknown[]) => sink(parts.map(String).join(" "));
+  setLogger({ error: write, info: write, debug: write });
+  setLogVerbosity(logVerbosity.ERROR);
+}

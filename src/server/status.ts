@@ -1,0 +1,23 @@
+import { status as Status, type ServiceError } from "@grpc/grpc-js";
+import { type ErrorCode, HomeKvError } from "../errors.ts";
+
+const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
+  E_INVALID: Status.INVALID_ARGUMENT,
+  E_LIMIT: Status.INVALID_ARGUMENT,
+  E_TOO_LARGE: Status.RESOURCE_EXHAUSTED,
+  E_COMPACTED: Status.OUT_OF_RANGE,
+  E_FUTURE_REVISION: Status.OUT_OF_RANGE,
+  E_UNAVAILABLE: Status.UNAVAILABLE,
+  E_LISTEN: Status.UNAVAILABLE,
+  E_UNREACHABLE: Status.UNAVAILABLE,
+};
+
+/**
+ * The gRPC status for an error thrown by a handler. Expected errors keep their message; anything
+ * else is a bug, answered INTERNAL and reported through `onBug` (the server logs it).
+ */
+export function toStatus(error: unknown, onBug: (error: unknown) => void): Partial<ServiceError> {
+  if (error instanceof HomeKvError) return { code: STATUS_BY_CODE[error.code], details: error.message };
+  onBug(error);
+  return { code: Status.INTERNAL, details: `internal error: ${error instanceof Error ? error.message : String(error)}` };
+}

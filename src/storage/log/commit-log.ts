@@ -1,0 +1,14 @@
+import type { LogEntry, WriteOp } from "../ops.ts";
+
+/**
+ * The log layer (DESIGN.md): it orders batches, makes them durable (a local WAL on one node, a Raft
+ * quorum in a cluster) and only then hands them, in log order, to the state machine. A batch is
+ * visible to readers only after `propose` has resolved with what the state machine returned.
+ */
+export interface CommitLog<R> {
+  propose(ops: readonly WriteOp[]): Promise<R>;
+  close(): Promise<void>;
+}
+
+/** The state machine side: applies one committed entry. Called in revision order, never concurrently. */
+export type ApplyFn<R> = (entry: LogEntry) => R;

@@ -1,0 +1,25 @@
+import { HomeKvError } from "../../errors.ts";
+import type { ApplyFn, CommitLog } from "./commit-log.ts";
+
+/**
+ * A log with nothing to wait for: each batch is committed at the next revision and applied at once.
+ * It is the whole log layer of `serve --in-memory`, and the baseline the durable logs are tested against.
+ */
+export function createMemoryLog<R>(options: { lastRevision: number; apply: ApplyFn<R> }): CommitLog<R> {
+  let revision = options.lastRevision;
+  let closed = false;
+  return {
+    propose(ops) {
+      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the store is shutting down"));
+      try {
+        return Promise.resolve(options.apply({ revision: ++revision, ops }));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    close() {
+      closed = true;
+      return Promise.resolve();
+    },
+  };
+}

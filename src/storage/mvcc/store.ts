@@ -1,0 +1,203 @@
+import BTreeModule from "sorted-btree";
+import { assert, HomeKvError } from "../../errors.ts";
+import type { ApplyResult, LogEntry } from "../ops.ts";
+import { compareKeys } from "./key-order.ts";
+import { SnapshotRegistry } from "./snapshots.ts";
+import { append, compact, mayHoldGarbage, newest, readAt, type VersionChain } from "./version-chain.ts";
+
+/**
+ * The MVCC state machine: an ordered index of keys, each with its chain of versions, and one global
+ * revision counter. `apply` stamps a committed batch; reads name the revision they read at.
+ *
+ * A read at revision R sees every batch ≤ R whole and nothing after it. R must be readable: at least
+ * the GC floor (the oldest open snapshot, or the current revision when none is open) and at most the
+ * current revision. Every write costs O(log n) in the number of keys (B+ tree insert), never O(n).
+ */
+export interface MvccStore {
+  /** Revision of the last applied batch; 0 for an empty store. */
+  readonly revision: number;
+  apply(entry: LogEntry): ApplyResult;
+  /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
+  read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
+  /** Pins the current revision until released: reads through it see exactly that state. */
+  openSnapshot(): Snapshot;
+  /** One bounded slice of garbage collection; see `GcSlice`. */
+  collectGarbage(maxKeys: number): GcSlice;
+  stats(): StoreStats;
+}
+
+export interface Snapshot {
+  readonly revision: number;
+  read(keys: readonly string[]): (Uint8Array | undefined)[];
+  /** Idempotent: releasing twice is harmless. */
+  release(): void;
+}
+
+export interface GcSlice {
+  keysVisited: number;
+  versionsCollected: number;
+  /** True when more work is waiting now (another slice would find something to do). */
+  more: boolean;
+}
+
+export interface StoreStats {
+  revision: number;
+  keys: number;
+  valueBytes: number;
+  versions: number;
+  openSnapshots: number;
+  gcFloor: number;
+  gcRuns: number;
+  gcVersionsCollected: number;
+}
+
+/**
+ * sorted-btree is CommonJS with `exports.default = BTree`. Bun's runtime hands us the class for a
+ * default import, but `bun build --compile` hands us the module object: accept both.
+ */
+const BTree: typeof BTreeModule =
+  (BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule;
+
+export function createMvccStore(): MvccStore {
+  return new BTreeMvccStore();
+}
+
+class BTreeMvccStore implements MvccStore {
+  private readonly index = new BTree<string, VersionChain>(undefined, compareKeys);
+  private readonly snapshots = new SnapshotRegistry();
+  private current = 0;
+  private liveKeys = 0;
+  private liveValueBytes = 0;
+  private versions = 0;
+  private gcRuns = 0;
+  private gcCollected = 0;
+  /**
+   * GC work lists. `dirty`: keys written since GC last looked at them. `blocked`: keys GC looked at
+   * that still hold versions an open snapshot may read; they are looked at again only once the floor
+   * has passed `blockedAtFloor`, so a long-lived snapshot does not make GC spin over them.
+   */
+  private dirty = new Set<string>();
+  private blocked = new Set<string>();
+  private blockedAtFloor = 0;
+
+  get revision(): number {
+    return this.current;
+  }
+
+  apply(entry: LogEntry): ApplyResult {
+    assert(entry.revision === this.current + 1, `apply revision ${entry.revision} after ${this.current}`);
+    const seen = new Set<string>();
+    let deleted = 0;
+    for (const { key, value } of entry.ops) {
+      assert(!seen.has(key), `key ${JSON.stringify(key)} twice in one batch`);
+      seen.add(key);
+      let chain = this.index.get(key);
+      const previous = chain === undefined ? null : (newest(chain)?.value ?? null);
+      if (value === null && previous === null) continue; // deleting a missing key writes nothing
+      if (chain === undefined) {
+        chain = [];
+        this.index.set(key, chain);
+      }
+      append(chain, { revision: entry.revision, value });
+      this.versions++;
+      if (previous !== null) {
+        this.liveValueBytes -= previous.byteLength;
+        this.liveKeys--;
+      }
+      if (value !== null) {
+        this.liveValueBytes += value.byteLength;
+        this.liveKeys++;
+      } else {
+        deleted++;
+      }
+      if (mayHoldGarbage(chain)) this.dirty.add(key);
+    }
+    this.current = entry.revision;
+    return { revision: entry.revision, deleted };
+  }
+
+  read(keys: readonly string[], revision = this.current): (Uint8Array | undefined)[] {
+    this.assertReadable(revision);
+    return keys.map((key) => {
+      const chain = this.index.get(key);
+      return chain === undefined ? undefined : readAt(chain, revision);
+    });
+  }
+
+  openSnapshot(): Snapshot {
+    const revision = this.current;
+    this.snapshots.open(revision);
+    let open = true;
+    return {
+      revision,
+      read: (keys) => {
+        if (!open) throw new HomeKvError("E_UNAVAILABLE", "snapshot already released");
+        return this.read(keys, revision);
+      },
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.snapshots.release(revision);
+      },
+    };
+  }
+
+  collectGarbage(maxKeys: number): GcSlice {
+    assert(maxKeys > 0, "GC slice must visit at least one key");
+    const floor = this.floor();
+    if (this.dirty.size === 0 && this.blocked.size > 0 && floor > this.blockedAtFloor) {
+      this.dirty = this.blocked;
+      this.blocked = new Set();
+    }
+    let keysVisited = 0;
+    let versionsCollected = 0;
+    for (const key of this.dirty) {
+      if (keysVisited === maxKeys) break;
+      keysVisited++;
+      this.dirty.delete(key);
+      const chain = this.index.get(key);
+      if (chain === undefined) continue;
+      versionsCollected += compact(chain, floor);
+      if (chain.length === 0) this.index.delete(key);
+      else if (mayHoldGarbage(chain)) this.block(key, floor);
+    }
+    this.versions -= versionsCollected;
+    this.gcCollected += versionsCollected;
+    if (keysVisited > 0) this.gcRuns++;
+    const more = this.dirty.size > 0 || (this.blocked.size > 0 && floor > this.blockedAtFloor);
+    return { keysVisited, versionsCollected, more };
+  }
+
+  stats(): StoreStats {
+    return {
+      revision: this.current,
+      keys: this.liveKeys,
+      valueBytes: this.liveValueBytes,
+      versions: this.versions,
+      openSnapshots: this.snapshots.size,
+      gcFloor: this.floor(),
+      gcRuns: this.gcRuns,
+      gcVersionsCollected: this.gcCollected,
+    };
+  }
+
+  /** The oldest revision anyone can still read. */
+  private floor(): number {
+    return this.snapshots.oldest() ?? this.current;
+  }
+
+  private block(key: string, floor: number): void {
+    if (this.blocked.size === 0) this.blockedAtFloor = floor;
+    this.blocked.add(key);
+  }
+
+  private assertReadable(revision: number): void {
+    if (revision > this.current) {
+      throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${this.current})`);
+    }
+    const floor = this.floor();
+    if (revision < floor) {
+      throw new HomeKvError("E_COMPACTED", `revision ${revision} is compacted (oldest readable ${floor})`);
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { assert } from "../../errors.ts";
+
+/**
+ * The versions of one key, oldest first, each stamped with the revision of the commit that wrote it.
+ * A `null` value is a tombstone (the key was deleted at that revision).
+ *
+ * Worked example (the same steps run in test/storage/version-chain.test.ts):
+ *
+ *   put  k=a  at rev 3      [3:a]
+ *   put  k=b  at rev 5      [3:a, 5:b]
+ *   del  k    at rev 7      [3:a, 5:b, 7:∅]
+ *   read at rev 4 → a,  at rev 6 → b,  at rev 7 → missing,  at rev 2 → missing
+ *   compact at floor 5      [5:b, 7:∅]     (3:a is shadowed by 5:b, which is ≤ the floor)
+ *   compact at floor 7      []             (the tombstone is ≤ the floor: nothing is left to read)
+ *
+ * Invariants: revisions strictly increase; no two tombstones in a row (deleting a deleted key
+ * writes nothing); a chain never starts with a tombstone after compaction.
+ */
+export interface Version {
+  readonly revision: number;
+  readonly value: Uint8Array | null;
+}
+
+export type VersionChain = Version[];
+
+export function newest(chain: VersionChain): Version | undefined {
+  return chain[chain.length - 1];
+}
+
+/** The value visible at `revision`, or undefined when the key did not exist then. */
+export function readAt(chain: VersionChain, revision: number): Uint8Array | undefined {
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const version = chain[i]!;
+    if (version.revision <= revision) return version.value ?? undefined;
+  }
+  return undefined;
+}
+
+export function append(chain: VersionChain, version: Version): void {
+  const last = newest(chain);
+  assert(
+    last === undefined || last.revision < version.revision,
+    `version chain revisions must increase (${last?.revision} then ${version.revision})`,
+  );
+  assert(!(last?.value === null && version.value === null), "two tombstones in a row");
+  chain.push(version);
+}
+
+/**
+ * Drops every version no reader at or after `floor` can see: all versions shadowed by a newer one
+ * that is ≤ floor, and the version at the floor itself if it is a tombstone. Returns how many
+ * versions were dropped.
+ */
+export function compact(chain: VersionChain, floor: number): number {
+  // The version a read at `floor` sees; everything older is unreachable.
+  let visible = -1;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    if (chain[i]!.revision <= floor) {
+      visible = i;
+      break;
+    }
+  }
+  if (visible < 0) return 0;
+  const dropUpTo = chain[visible]!.value === null ? visible + 1 : visible;
+  if (dropUpTo > 0) chain.splice(0, dropUpTo);
+  return dropUpTo;
+}
+
+/** True when a later compaction (at a higher floor) could still drop something from this chain. */
+export function mayHoldGarbage(chain: VersionChain): boolean {
+  return chain.length > 1 || newest(chain)?.value === null;
+}

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildBinary } from "../scripts/build.ts";
+import { type HomekvCommand, runHomekv, type ServerProcess, startServerProcess } from "./helpers/processes.ts";
+
+/**
+ * The compiled binary, tested as a binary: built into a scratch directory with no node_modules and
+ * no .proto anywhere near it, then run from there as both server and client.
+ */
+let scratch: string;
+let binary: HomekvCommand;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), "homekv-bin-"));
+  binary = [buildBinary(join(scratch, "homekv"))];
+  expect(existsSync(join(scratch, "node_modules"))).toBe(false);
+  server = await startServerProcess([], { command: binary, cwd: scratch });
+}, 120_000);
+
+afterAll(async () => {
+  expect(await server.stop("SIGINT")).toBe(0);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+test("serve, then set/get/del/metrics through the binary's own client commands", async () => {
+  const run = (...args: string[]) => runHomekv([...args, "-p", String(server.port)], { command: binary, cwd: scratch });
+
+  const set = await run("set", "trail=big_cedder", "people=5", "start_time=12:00");
+  expect(set).toMatchObject({ exitCode: 0, stderr: "" });
+  expect(set.stdout).toBe("OK (revision 1)\n");
+
+  const get = await run("get", "trail", "people", "nope");
+  expect(get.exitCode).toBe(0);
+  expect(get.stdout).toBe('trail   "big_cedder"\npeople  "5"\nnope    (nil)\n');
+
+  const del = await run("del", "trail", "nope");
+  expect(del.stdout).toBe("deleted 1 (revision 2)\n");
+
+  const metrics = await run("metrics", "--json");
+  expect(JSON.parse(metrics.stdout)).toMatchObject({ keys_count: 2, values_size_in_bytes: 6, cmds_count: 3, revision: 2 });
+});
+
+test("the binary knows its version and its help", async () => {
+  const version = await runHomekv(["--version"], { command: binary, cwd: scratch });
+  expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  const help = await runHomekv(["serve", "--help"], { command: binary, cwd: scratch });
+  expect(help.exitCode).toBe(0);
+  expect(help.stdout).toContain("--max-request-bytes");
+});
