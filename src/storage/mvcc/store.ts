@@ -86,11 +86,11 @@ class BTreeMvccStore implements MvccStore {
 
   apply(entry: LogEntry): ApplyResult {
     assert(entry.revision === this.current + 1, `apply revision ${entry.revision} after ${this.current}`);
-    const seen = new Set<string>();
+    // Checked before anything changes, so that a failed assertion leaves the store as it was.
+    const keys = new Set(entry.ops.map((op) => op.key));
+    assert(keys.size === entry.ops.length, "a key appears twice in one batch");
     let deleted = 0;
     for (const { key, value } of entry.ops) {
-      assert(!seen.has(key), `key ${JSON.stringify(key)} twice in one batch`);
-      seen.add(key);
       let chain = this.index.get(key);
       const previous = chain === undefined ? null : (newest(chain)?.value ?? null);
       if (value === null && previous === null) continue; // deleting a missing key writes nothing

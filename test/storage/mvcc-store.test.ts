@@ -1,0 +1,285 @@
+import { describe, expect, test } from "bun:test";
+import { AssertionError, type ErrorCode, HomeKvError } from "../../src/errors.ts";
+import { createDatabase } from "../../src/storage/database.ts";
+import { createGcScheduler } from "../../src/storage/mvcc/gc.ts";
+import { createMvccStore, type GcSlice, type MvccStore } from "../../src/storage/mvcc/store.ts";
+import type { WriteOp } from "../../src/storage/ops.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
+const put = (key: string, value: string): WriteOp => ({ key, value: bytes(value) });
+const del = (key: string): WriteOp => ({ key, value: null });
+const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });
+const readText = (store: MvccStore, keys: string[], revision?: number) => store.read(keys, revision).map(text);
+
+function errorOf(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the call to throw");
+}
+
+function expectHomeKvError(run: () => unknown, code: ErrorCode) {
+  const error = errorOf(run);
+  expect(error).toBeInstanceOf(HomeKvError);
+  expect((error as HomeKvError).code).toBe(code);
+}
+
+/** Runs slices until GC reports nothing more; the bound turns a spinning GC into a failure, not a hang. */
+function collectAll(store: MvccStore, maxKeys = 1_000): GcSlice[] {
+  const slices: GcSlice[] = [];
+  do {
+    slices.push(store.collectGarbage(maxKeys));
+    if (slices.length > 10_000) throw new Error("GC never reported more: false");
+  } while (slices.at(-1)!.more);
+  return slices;
+}
+
+const keyRange = (n: number, prefix = "k") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+describe("apply and read", () => {
+  test("a batch commits whole at one revision", () => {
+    const store = createMvccStore();
+    const empty = store.openSnapshot();
+    expect(commit(store, put("a", "1"), put("b", "2"), put("c", "3"))).toEqual({ revision: 1, deleted: 0 });
+    const first = store.openSnapshot();
+    expect(commit(store, del("a"), put("b", "22"), put("d", "4"))).toEqual({ revision: 2, deleted: 1 });
+
+    const keys = ["a", "b", "c", "d"];
+    expect(empty.revision).toBe(0);
+    expect(empty.read(keys).map(text)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(first.revision).toBe(1);
+    expect(first.read(keys).map(text)).toEqual(["1", "2", "3", undefined]);
+    expect(readText(store, keys)).toEqual([undefined, "22", "3", "4"]);
+    expect(store.revision).toBe(2);
+  });
+
+  test("a missing key reads undefined", () => {
+    const store = createMvccStore();
+    expect(store.read(["nope"])).toEqual([undefined]);
+    commit(store, put("a", "1"));
+    expect(store.read(["nope", "a"]).map(text)).toEqual([undefined, "1"]);
+  });
+
+  test("an empty value is present and empty", () => {
+    const store = createMvccStore();
+    commit(store, put("e", ""));
+    const [value] = store.read(["e"]);
+    expect(value).toBeInstanceOf(Uint8Array);
+    expect(value!.byteLength).toBe(0);
+    expect(store.stats()).toMatchObject({ keys: 1, valueBytes: 0 });
+  });
+
+  test("a delete writes a tombstone; deleting a missing key writes no version", () => {
+    const store = createMvccStore();
+    commit(store, put("a", "1"));
+    expect(commit(store, del("a"))).toEqual({ revision: 2, deleted: 1 });
+    expect(store.read(["a"])).toEqual([undefined]);
+    expect(store.stats()).toMatchObject({ keys: 0, versions: 2 });
+
+    // The revision still advances: the batch committed, it just changed nothing.
+    expect(commit(store, del("a"), del("never"))).toEqual({ revision: 3, deleted: 0 });
+    expect(store.stats()).toMatchObject({ revision: 3, keys: 0, versions: 2 });
+  });
+
+  test("stats keys and valueBytes stay exact across overwrites and deletes", () => {
+    const store = createMvccStore();
+    const expectLive = (keys: number, valueBytes: number) => expect(store.stats()).toMatchObject({ keys, valueBytes });
+
+    commit(store, put("a", "xx"), put("b", "yyy"));
+    expectLive(2, 5);
+    commit(store, put("a", "xxxxxx")); // longer
+    expectLive(2, 9);
+    commit(store, put("b", "y")); // shorter
+    expectLive(2, 7);
+    commit(store, put("a", "")); // shorter, to empty
+    expectLive(2, 1);
+    commit(store, del("missing"), del("b"));
+    expectLive(1, 0);
+    commit(store, del("b"));
+    expectLive(1, 0);
+    commit(store, put("b", "zzzz")); // re-set after delete
+    expectLive(2, 4);
+    collectAll(store);
+    expectLive(2, 4);
+  });
+
+  test("a snapshot reads its revision while 1000 later writes commit", () => {
+    const store = createMvccStore();
+    commit(store, put("a", "before"), put("b", "before"));
+    const snapshot = store.openSnapshot();
+    for (let i = 0; i < 1_000; i++) {
+      commit(store, put("a", `after ${i}`), i % 2 === 0 ? del("b") : put("b", `after ${i}`), put(`new${i}`, "x"));
+      if (i % 100 === 0) collectAll(store, 7);
+    }
+    expect(snapshot.revision).toBe(1);
+    expect(snapshot.read(["a", "b", "new0", "new999"]).map(text)).toEqual(["before", "before", undefined, undefined]);
+    expect(readText(store, ["a", "b", "new999"])).toEqual(["after 999", "after 999", "x"]);
+  });
+
+  test("reads above the current revision or below the GC floor throw", () => {
+    const store = createMvccStore();
+    commit(store, put("a", "1"));
+    commit(store, put("a", "2"));
+    const snapshot = store.openSnapshot();
+    commit(store, put("a", "3"));
+    commit(store, put("a", "4"));
+
+    expectHomeKvError(() => store.read(["a"], 5), "E_FUTURE_REVISION");
+    expectHomeKvError(() => store.read(["a"], 1), "E_COMPACTED");
+    expect([2, 3, 4].map((revision) => text(store.read(["a"], revision)[0]))).toEqual(["2", "3", "4"]);
+
+    snapshot.release();
+    expectHomeKvError(() => store.read(["a"], 3), "E_COMPACTED");
+    expectHomeKvError(() => snapshot.read(["a"]), "E_UNAVAILABLE");
+    expect(readText(store, ["a"], 4)).toEqual(["4"]);
+  });
+
+  test("apply asserts the next revision and distinct keys", () => {
+    const store = createMvccStore();
+    expect(() => store.apply({ revision: 2, ops: [put("a", "1")] })).toThrow(AssertionError);
+    expect(() => store.apply({ revision: 0, ops: [put("a", "1")] })).toThrow(AssertionError);
+    commit(store, put("a", "1"));
+    expect(() => store.apply({ revision: 1, ops: [put("a", "2")] })).toThrow(AssertionError);
+    expect(() => store.apply({ revision: 2, ops: [put("b", "1"), del("b")] })).toThrow(AssertionError);
+    expect(store.revision).toBe(1);
+  });
+});
+
+describe("garbage collection", () => {
+  test("never drops a version an open snapshot can see, and drops it once released", () => {
+    const store = createMvccStore();
+    commit(store, put("k", "v1"));
+    const atV1 = store.openSnapshot();
+    commit(store, put("k", "v2"));
+    const atV2 = store.openSnapshot();
+    commit(store, del("k"));
+    expect(store.stats().versions).toBe(3);
+
+    collectAll(store);
+    expect(store.stats().versions).toBe(3);
+    expect(atV1.read(["k"]).map(text)).toEqual(["v1"]);
+
+    atV1.release();
+    collectAll(store);
+    expect(store.stats()).toMatchObject({ versions: 2, gcFloor: 2 });
+    expect(atV2.read(["k"]).map(text)).toEqual(["v2"]);
+
+    atV2.release();
+    collectAll(store);
+    expect(store.stats()).toMatchObject({ versions: 0, keys: 0, gcVersionsCollected: 3, openSnapshots: 0 });
+    expect(store.read(["k"])).toEqual([undefined]);
+  });
+
+  test("a slice visits at most maxKeys keys", () => {
+    const store = createMvccStore();
+    const keys = keyRange(25);
+    commit(store, ...keys.map((k) => put(k, "old")));
+    commit(store, ...keys.map((k) => put(k, "new")));
+
+    const slices = collectAll(store, 10);
+    expect(slices.map((s) => s.keysVisited)).toEqual([10, 10, 5]);
+    expect(slices.map((s) => s.more)).toEqual([true, true, false]);
+    expect(store.stats().versions).toBe(25);
+  });
+
+  test("keys blocked by a long-lived snapshot are not revisited until the floor moves", () => {
+    const store = createMvccStore();
+    const keys = keyRange(30);
+    commit(store, ...keys.map((k) => put(k, "old")));
+    const snapshot = store.openSnapshot();
+    commit(store, ...keys.map((k) => put(k, "new")));
+
+    const firstPass = collectAll(store, 8);
+    expect(firstPass.reduce((sum, s) => sum + s.keysVisited, 0)).toBe(30);
+    for (let i = 0; i < 5; i++) {
+      expect(store.collectGarbage(8)).toEqual({ keysVisited: 0, versionsCollected: 0, more: false });
+    }
+    expect(store.stats().versions).toBe(60);
+
+    // A new write is looked at once (the snapshot still pins every version), then blocked again.
+    commit(store, put("k0", "newer"));
+    expect(collectAll(store, 8).map((s) => s.keysVisited)).toEqual([1]);
+    expect(store.collectGarbage(8)).toMatchObject({ keysVisited: 0, more: false });
+    expect(store.stats().versions).toBe(61);
+
+    snapshot.release();
+    expect(store.collectGarbage(8).more).toBe(true);
+    collectAll(store, 8);
+    expect(store.stats().versions).toBe(30);
+  });
+});
+
+describe("through createDatabase", () => {
+  test("after settleGc with no snapshot open, every live key has exactly one version", async () => {
+    const db = createDatabase({ gcSliceKeysMax: 3 });
+    const keys = keyRange(20);
+    await db.write(keys.map((k) => put(k, "first")));
+    await db.write(keys.map((k) => put(k, "second, longer")));
+    await db.write(keys.filter((_, i) => i % 3 === 0).map(del));
+    await db.write(keys.filter((_, i) => i % 6 === 0).map((k) => put(k, "back")));
+    await db.write([del("missing")]);
+    expect(db.stats().versions).toBeGreaterThan(db.stats().keys);
+
+    await db.settleGc();
+    const stats = db.stats();
+    expect(stats.keys).toBe(20 - 7 + 4);
+    expect(stats.versions).toBe(stats.keys);
+    await db.close();
+  });
+
+  test("settleGc with gcSliceKeysMax 10 over 1000 dirty keys spans many event-loop turns", async () => {
+    const db = createDatabase({ gcSliceKeysMax: 10 });
+    const keys = keyRange(1_000);
+    await db.write(keys.map((k) => put(k, "v")));
+    await db.write(keys.map(del));
+
+    let turns = 0;
+    let settled = false;
+    const tick = () => {
+      if (settled) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    await db.settleGc();
+    settled = true;
+
+    expect(turns).toBeGreaterThanOrEqual(90);
+    expect(db.stats()).toMatchObject({ keys: 0, versions: 0 });
+    await db.close();
+  });
+
+  test("the GC scheduler runs one bounded slice per deferred turn", async () => {
+    const store = createMvccStore();
+    const keys = keyRange(1_000);
+    commit(store, ...keys.map((k) => put(k, "v")));
+    commit(store, ...keys.map((k) => put(k, "w")));
+
+    const visited: number[] = [];
+    const collect = store.collectGarbage.bind(store);
+    store.collectGarbage = (maxKeys) => {
+      const slice = collect(maxKeys);
+      visited.push(slice.keysVisited);
+      return slice;
+    };
+    let deferred = 0;
+    const gc = createGcScheduler(store, {
+      sliceKeysMax: 10,
+      defer: (run) => {
+        deferred++;
+        setImmediate(run);
+      },
+    });
+
+    await gc.drain();
+    expect(deferred).toBe(visited.length);
+    expect(visited.length).toBeGreaterThanOrEqual(100);
+    expect(Math.max(...visited)).toBe(10);
+    expect(visited.reduce((a, b) => a + b, 0)).toBe(1_000);
+    expect(store.stats().versions).toBe(1_000);
+    gc.stop();
+  });
+});
