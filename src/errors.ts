@@ -15,6 +15,10 @@ export type ErrorCode =
   | "E_FUTURE_REVISION" // revision not yet committed
   | "E_UNAVAILABLE" // store closed or shutting down
   | "E_LISTEN" // server side: the address cannot be bound
+  | "E_CORRUPT" // a data file is damaged: the store refuses to start rather than lose data
+  | "E_LOCKED" // the data directory is held by another process
+  | "E_NOT_PERSISTENT" // asked for a disk operation of a server that keeps no data on disk
+  | "E_DISK" // a disk write or sync failed (ENOSPC, EIO): the write was not applied
   | "E_UNREACHABLE"; // client side: server could not be reached
 
 export class HomeKvError extends Error {

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { VERSION } from "../version.ts";
+import { checkpointCommand } from "./checkpoint.ts";
 import { delCommand } from "./del.ts";
 import { getCommand } from "./get.ts";
 import { metricsCommand } from "./metrics.ts";
@@ -18,5 +19,6 @@ export const mainCommand = defineCommand({
     set: setCommand,
     del: delCommand,
     metrics: metricsCommand,
+    checkpoint: checkpointCommand,
   },
 });

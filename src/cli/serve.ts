@@ -1,44 +1,76 @@
 import { defineCommand } from "citty";
+import { resolve } from "node:path";
+import type { Database } from "../storage/database.ts";
+import { createDatabase } from "../storage/database.ts";
+import { DURABLE_DEFAULTS, openDurableDatabase } from "../storage/durable-database.ts";
+import { FSYNC_MODES, type FsyncMode } from "../storage/wal/wal-writer.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, routeGrpcLogs, startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { logger } from "./logger.ts";
-import { parseIntegerFlag } from "./usage-error.ts";
+import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;
+export const DEFAULT_DATA_DIR = "./homekv-data";
+const INT_MAX = 2 ** 31 - 1;
 
+const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
 const limitArgs = Object.fromEntries(
-  (Object.keys(LIMIT_FLAGS) as (keyof Limits)[]).map((name) => [
-    LIMIT_FLAGS[name].slice(2),
-    { type: "string", description: `Limit (default ${DEFAULT_LIMITS[name]})` },
-  ]),
+  limitNames.map((name) => [LIMIT_FLAGS[name].slice(2), { type: "string", description: `Limit (default ${DEFAULT_LIMITS[name]})` }]),
 ) as Record<string, { type: "string"; description: string }>;
 
 export const serveCommand = defineCommand({
-  meta: { name: "serve", description: "Run a HomeKV server (in memory) until SIGINT or SIGTERM" },
+  meta: { name: "serve", description: "Run a HomeKV server until SIGINT or SIGTERM" },
   args: {
     host: { type: "string", description: `Address to listen on (default ${DEFAULT_HOST})` },
     port: { type: "string", alias: "p", description: `Port to listen on, 0 for any free one (default ${DEFAULT_PORT})` },
+    "data-dir": { type: "string", description: `Where the data lives (default ${DEFAULT_DATA_DIR})` },
+    "in-memory": { type: "boolean", description: "Keep nothing on disk: all data is lost when the server stops" },
+    fsync: { type: "string", description: "When a write is acknowledged: always (after fsync) | everysec | never (default always)" },
+    "wal-segment-bytes": { type: "string", description: `WAL segment file size (default ${DURABLE_DEFAULTS.walSegmentBytesMax})` },
+    "checkpoint-wal-bytes": {
+      type: "string",
+      description: `Checkpoint after this many WAL bytes (default ${DURABLE_DEFAULTS.checkpointWalBytes})`,
+    },
     ...limitArgs,
   },
   async run({ args }) {
     const limits = Object.fromEntries(
-      (Object.keys(LIMIT_FLAGS) as (keyof Limits)[]).map((name) => {
+      limitNames.map((name) => {
         const flag = LIMIT_FLAGS[name];
-        return [name, parseIntegerFlag(flag, args[flag.slice(2)] as string | undefined, DEFAULT_LIMITS[name], 1, 2 ** 31 - 1)];
+        return [name, parseIntegerFlag(flag, args[flag.slice(2)] as string | undefined, DEFAULT_LIMITS[name], 1, INT_MAX)];
       }),
     ) as unknown as Limits;
     const port = parseIntegerFlag("--port", args.port, DEFAULT_PORT, 0, 65_535);
+    const fsync = (args.fsync ?? DURABLE_DEFAULTS.fsync) as FsyncMode;
+    if (!FSYNC_MODES.includes(fsync)) throw new UsageError(`--fsync must be one of ${FSYNC_MODES.join(", ")}, not ${JSON.stringify(args.fsync)}`);
+    if (args["in-memory"] && args["data-dir"] !== undefined) throw new UsageError("--in-memory and --data-dir exclude each other");
+    const dataDir = resolve(args["data-dir"] || DEFAULT_DATA_DIR);
+
+    const db: Database = args["in-memory"]
+      ? createDatabase()
+      : await openDurableDatabase({
+          dir: dataDir,
+          fsync,
+          walSegmentBytesMax: parseIntegerFlag("--wal-segment-bytes", args["wal-segment-bytes"], DURABLE_DEFAULTS.walSegmentBytesMax, 4096, INT_MAX),
+          checkpointWalBytes: parseIntegerFlag("--checkpoint-wal-bytes", args["checkpoint-wal-bytes"], DURABLE_DEFAULTS.checkpointWalBytes, 1, Number.MAX_SAFE_INTEGER),
+          log: (line) => logger.info(line),
+        });
     routeGrpcLogs((line) => logger.debug(line));
     const server = await startServer({
       host: args.host || DEFAULT_HOST,
       port,
       limits,
+      db,
       onBug: (error) => logger.error("internal error while serving a call:", error),
+    }).catch(async (error) => {
+      await db.close();
+      throw error;
     });
-    logger.info(`HomeKV ${VERSION} listening on ${server.address} (in memory)`);
+    const storage = args["in-memory"] ? "in memory only" : `data in ${dataDir}, fsync ${fsync}`;
+    logger.info(`HomeKV ${VERSION} listening on ${server.address} (${storage})`);
 
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((done) => {
       const stop = (signal: string) => {
         logger.info(`${signal}: finishing calls in flight, then stopping`);
         // A second signal means "now": the process ends without waiting for the calls.
@@ -46,12 +78,15 @@ export const serveCommand = defineCommand({
         process.once("SIGTERM", () => process.exit(143));
         const grace = setTimeout(() => {
           logger.warn(`calls still in flight after ${SHUTDOWN_GRACE_MS} ms; stopping anyway`);
-          resolve();
+          done();
         }, SHUTDOWN_GRACE_MS);
-        server.shutdown().then(() => {
-          clearTimeout(grace);
-          resolve();
-        });
+        server
+          .shutdown()
+          .catch((error) => logger.error(`while stopping: ${error instanceof Error ? error.message : error}`))
+          .finally(() => {
+            clearTimeout(grace);
+            done();
+          });
       };
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));

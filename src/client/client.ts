@@ -1,6 +1,7 @@
 import { type CallOptions, type ClientUnaryCall, connectivityState, credentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import {
+  type CheckpointResponse,
   type DelResponse,
   type GetResponse,
   HomeKvServiceClient,
@@ -93,6 +94,11 @@ export class HomeKvClient {
     const response = await this.call<MetricsResponse>((cb, md, opts) => this.stub.metrics({}, md, opts, cb));
     if (!response.metrics) throw new HomeKvRpcError(Status.INTERNAL, "metrics missing from the response");
     return response.metrics;
+  }
+
+  /** Asks the server to write a checkpoint now; resolves when it is on disk. */
+  async checkpoint(): Promise<CheckpointResponse> {
+    return this.call<CheckpointResponse>((cb, md, opts) => this.stub.checkpoint({}, md, opts, cb));
   }
 
   close(): void {

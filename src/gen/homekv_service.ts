@@ -63,6 +63,22 @@ export interface Metrics {
   cmdsRejected: number;
   /** The oldest revision GC keeps readable (everything at or after it is readable). */
   gcFloorRevision: number;
+  /** Whether the server keeps its data on disk (false: --in-memory). The fields below are 0 then. */
+  persistent: boolean;
+  /**
+   * Write-ahead log: bytes and segment files on disk now; fsyncs and records written since start
+   * (records / fsyncs is the average group-commit size).
+   */
+  walBytes: number;
+  walSegments: number;
+  walFsyncs: number;
+  walRecords: number;
+  /** The last checkpoint this process wrote: its revision, when it finished (Unix ms) and its size. */
+  lastCheckpointRevision: number;
+  lastCheckpointUnixMs: number;
+  lastCheckpointBytes: number;
+  /** How long loading the checkpoint and replaying the WAL took at start. */
+  recoveryMs: number;
 }
 
 export interface GetRequest {
@@ -99,6 +115,17 @@ export interface DelResponse {
 
 export interface MetricsResponse {
   metrics: Metrics | undefined;
+}
+
+export interface CheckpointRequest {
+}
+
+export interface CheckpointResponse {
+  /** The revision the checkpoint holds the state of, its live keys, its size, and how long it took. */
+  revision: number;
+  keys: number;
+  bytes: number;
+  durationMs: number;
 }
 
 function createBaseRecord(): Record {
@@ -199,6 +226,15 @@ function createBaseMetrics(): Metrics {
     uptimeMs: 0,
     cmdsRejected: 0,
     gcFloorRevision: 0,
+    persistent: false,
+    walBytes: 0,
+    walSegments: 0,
+    walFsyncs: 0,
+    walRecords: 0,
+    lastCheckpointRevision: 0,
+    lastCheckpointUnixMs: 0,
+    lastCheckpointBytes: 0,
+    recoveryMs: 0,
   };
 }
 
@@ -236,6 +272,33 @@ export const Metrics: MessageFns<Metrics> = {
     }
     if (message.gcFloorRevision !== 0) {
       writer.uint32(88).uint64(message.gcFloorRevision);
+    }
+    if (message.persistent !== false) {
+      writer.uint32(96).bool(message.persistent);
+    }
+    if (message.walBytes !== 0) {
+      writer.uint32(104).uint64(message.walBytes);
+    }
+    if (message.walSegments !== 0) {
+      writer.uint32(112).uint32(message.walSegments);
+    }
+    if (message.walFsyncs !== 0) {
+      writer.uint32(120).uint64(message.walFsyncs);
+    }
+    if (message.walRecords !== 0) {
+      writer.uint32(128).uint64(message.walRecords);
+    }
+    if (message.lastCheckpointRevision !== 0) {
+      writer.uint32(136).uint64(message.lastCheckpointRevision);
+    }
+    if (message.lastCheckpointUnixMs !== 0) {
+      writer.uint32(144).uint64(message.lastCheckpointUnixMs);
+    }
+    if (message.lastCheckpointBytes !== 0) {
+      writer.uint32(152).uint64(message.lastCheckpointBytes);
+    }
+    if (message.recoveryMs !== 0) {
+      writer.uint32(160).uint64(message.recoveryMs);
     }
     return writer;
   },
@@ -341,6 +404,78 @@ export const Metrics: MessageFns<Metrics> = {
             message.gcFloorRevision = longToNumber(reader.uint64());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.persistent = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.walBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.walSegments = reader.uint32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.walFsyncs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.walRecords = longToNumber(reader.uint64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.lastCheckpointRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.lastCheckpointUnixMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.lastCheckpointBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.recoveryMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -406,6 +541,47 @@ export const Metrics: MessageFns<Metrics> = {
         : isSet(object.gc_floor_revision)
         ? globalThis.Number(object.gc_floor_revision)
         : 0,
+      persistent: isSet(object.persistent) ? globalThis.Boolean(object.persistent) : false,
+      walBytes: isSet(object.walBytes)
+        ? globalThis.Number(object.walBytes)
+        : isSet(object.wal_bytes)
+        ? globalThis.Number(object.wal_bytes)
+        : 0,
+      walSegments: isSet(object.walSegments)
+        ? globalThis.Number(object.walSegments)
+        : isSet(object.wal_segments)
+        ? globalThis.Number(object.wal_segments)
+        : 0,
+      walFsyncs: isSet(object.walFsyncs)
+        ? globalThis.Number(object.walFsyncs)
+        : isSet(object.wal_fsyncs)
+        ? globalThis.Number(object.wal_fsyncs)
+        : 0,
+      walRecords: isSet(object.walRecords)
+        ? globalThis.Number(object.walRecords)
+        : isSet(object.wal_records)
+        ? globalThis.Number(object.wal_records)
+        : 0,
+      lastCheckpointRevision: isSet(object.lastCheckpointRevision)
+        ? globalThis.Number(object.lastCheckpointRevision)
+        : isSet(object.last_checkpoint_revision)
+        ? globalThis.Number(object.last_checkpoint_revision)
+        : 0,
+      lastCheckpointUnixMs: isSet(object.lastCheckpointUnixMs)
+        ? globalThis.Number(object.lastCheckpointUnixMs)
+        : isSet(object.last_checkpoint_unix_ms)
+        ? globalThis.Number(object.last_checkpoint_unix_ms)
+        : 0,
+      lastCheckpointBytes: isSet(object.lastCheckpointBytes)
+        ? globalThis.Number(object.lastCheckpointBytes)
+        : isSet(object.last_checkpoint_bytes)
+        ? globalThis.Number(object.last_checkpoint_bytes)
+        : 0,
+      recoveryMs: isSet(object.recoveryMs)
+        ? globalThis.Number(object.recoveryMs)
+        : isSet(object.recovery_ms)
+        ? globalThis.Number(object.recovery_ms)
+        : 0,
     };
   },
 
@@ -444,6 +620,33 @@ export const Metrics: MessageFns<Metrics> = {
     if (message.gcFloorRevision !== 0) {
       obj.gcFloorRevision = Math.round(message.gcFloorRevision);
     }
+    if (message.persistent !== false) {
+      obj.persistent = message.persistent;
+    }
+    if (message.walBytes !== 0) {
+      obj.walBytes = Math.round(message.walBytes);
+    }
+    if (message.walSegments !== 0) {
+      obj.walSegments = Math.round(message.walSegments);
+    }
+    if (message.walFsyncs !== 0) {
+      obj.walFsyncs = Math.round(message.walFsyncs);
+    }
+    if (message.walRecords !== 0) {
+      obj.walRecords = Math.round(message.walRecords);
+    }
+    if (message.lastCheckpointRevision !== 0) {
+      obj.lastCheckpointRevision = Math.round(message.lastCheckpointRevision);
+    }
+    if (message.lastCheckpointUnixMs !== 0) {
+      obj.lastCheckpointUnixMs = Math.round(message.lastCheckpointUnixMs);
+    }
+    if (message.lastCheckpointBytes !== 0) {
+      obj.lastCheckpointBytes = Math.round(message.lastCheckpointBytes);
+    }
+    if (message.recoveryMs !== 0) {
+      obj.recoveryMs = Math.round(message.recoveryMs);
+    }
     return obj;
   },
 
@@ -463,6 +666,15 @@ export const Metrics: MessageFns<Metrics> = {
     message.uptimeMs = object.uptimeMs ?? 0;
     message.cmdsRejected = object.cmdsRejected ?? 0;
     message.gcFloorRevision = object.gcFloorRevision ?? 0;
+    message.persistent = object.persistent ?? false;
+    message.walBytes = object.walBytes ?? 0;
+    message.walSegments = object.walSegments ?? 0;
+    message.walFsyncs = object.walFsyncs ?? 0;
+    message.walRecords = object.walRecords ?? 0;
+    message.lastCheckpointRevision = object.lastCheckpointRevision ?? 0;
+    message.lastCheckpointUnixMs = object.lastCheckpointUnixMs ?? 0;
+    message.lastCheckpointBytes = object.lastCheckpointBytes ?? 0;
+    message.recoveryMs = object.recoveryMs ?? 0;
     return message;
   },
 };
@@ -1010,6 +1222,179 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
   },
 };
 
+function createBaseCheckpointRequest(): CheckpointRequest {
+  return {};
+}
+
+export const CheckpointRequest: MessageFns<CheckpointRequest> = {
+  encode(_: CheckpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckpointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckpointRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CheckpointRequest {
+    return {};
+  },
+
+  toJSON(_: CheckpointRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckpointRequest>, I>>(base?: I): CheckpointRequest {
+    return CheckpointRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckpointRequest>, I>>(_: I): CheckpointRequest {
+    const message = createBaseCheckpointRequest();
+    return message;
+  },
+};
+
+function createBaseCheckpointResponse(): CheckpointResponse {
+  return { revision: 0, keys: 0, bytes: 0, durationMs: 0 };
+}
+
+export const CheckpointResponse: MessageFns<CheckpointResponse> = {
+  encode(message: CheckpointResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.keys !== 0) {
+      writer.uint32(16).uint64(message.keys);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(32).uint64(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckpointResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckpointResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckpointResponse {
+    return {
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      keys: isSet(object.keys) ? globalThis.Number(object.keys) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CheckpointResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.keys !== 0) {
+      obj.keys = Math.round(message.keys);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckpointResponse>, I>>(base?: I): CheckpointResponse {
+    return CheckpointResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckpointResponse>, I>>(object: I): CheckpointResponse {
+    const message = createBaseCheckpointResponse();
+    message.revision = object.revision ?? 0;
+    message.keys = object.keys ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
 export type HomeKvServiceService = typeof HomeKvServiceService;
 export const HomeKvServiceService = {
   /** Reads many keys from one snapshot; one Record per requested key, in request order. */
@@ -1054,6 +1439,20 @@ export const HomeKvServiceService = {
     responseSerialize: (value: MetricsResponse): Buffer => Buffer.from(MetricsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MetricsResponse => MetricsResponse.decode(value),
   },
+  /**
+   * --- extensions (not in the original HomeKV) ---
+   * Writes a checkpoint of the live state now and drops the WAL segments it covers. A server
+   * running --in-memory answers FAILED_PRECONDITION.
+   */
+  checkpoint: {
+    path: "/homekv_service.HomeKvService/Checkpoint" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckpointRequest): Buffer => Buffer.from(CheckpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckpointRequest => CheckpointRequest.decode(value),
+    responseSerialize: (value: CheckpointResponse): Buffer => Buffer.from(CheckpointResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckpointResponse => CheckpointResponse.decode(value),
+  },
 } as const;
 
 export interface HomeKvServiceServer extends UntypedServiceImplementation {
@@ -1067,6 +1466,12 @@ export interface HomeKvServiceServer extends UntypedServiceImplementation {
   /** Deletes many keys atomically, as one commit with one revision. Missing keys are fine. */
   del: handleUnaryCall<DelRequest, DelResponse>;
   metrics: handleUnaryCall<Empty, MetricsResponse>;
+  /**
+   * --- extensions (not in the original HomeKV) ---
+   * Writes a checkpoint of the live state now and drops the WAL segments it covers. A server
+   * running --in-memory answers FAILED_PRECONDITION.
+   */
+  checkpoint: handleUnaryCall<CheckpointRequest, CheckpointResponse>;
 }
 
 export interface HomeKvServiceClient extends Client {
@@ -1123,6 +1528,26 @@ export interface HomeKvServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MetricsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * --- extensions (not in the original HomeKV) ---
+   * Writes a checkpoint of the live state now and drops the WAL segments it covers. A server
+   * running --in-memory answers FAILED_PRECONDITION.
+   */
+  checkpoint(
+    request: CheckpointRequest,
+    callback: (error: ServiceError | null, response: CheckpointResponse) => void,
+  ): ClientUnaryCall;
+  checkpoint(
+    request: CheckpointRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckpointResponse) => void,
+  ): ClientUnaryCall;
+  checkpoint(
+    request: CheckpointRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckpointResponse) => void,
   ): ClientUnaryCall;
 }
 

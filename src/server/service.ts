@@ -1,6 +1,6 @@
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
-import type { HomeKvServiceServer, Metrics } from "../gen/homekv_service.ts";
+import type { CheckpointRequest, HomeKvServiceServer, Metrics } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
 import type { CommandCounters } from "./command-counters.ts";
 import { checkKeys, checkRecords, type Limits } from "./limits.ts";
@@ -55,6 +55,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer {
       return { succ: true, revision, deleted };
     }),
     metrics: unary((_: Empty) => ({ metrics: metrics(ctx) })),
+    checkpoint: unary(async (_: CheckpointRequest) => {
+      const written = await db.checkpoint();
+      return { revision: written.revision, keys: written.entries, bytes: written.bytes, durationMs: Math.round(written.durationMs) };
+    }),
   };
 }
 
@@ -72,5 +76,14 @@ function metrics(ctx: ServiceContext): Metrics {
     uptimeMs: Math.max(0, Math.round(ctx.now() - ctx.startedAtMs)),
     cmdsRejected: ctx.counters.rejected,
     gcFloorRevision: stats.gcFloor,
+    persistent: stats.wal !== undefined,
+    walBytes: stats.wal?.bytes ?? 0,
+    walSegments: stats.wal?.segments ?? 0,
+    walFsyncs: stats.wal?.fsyncs ?? 0,
+    walRecords: stats.wal?.entries ?? 0,
+    lastCheckpointRevision: stats.lastCheckpoint?.revision ?? 0,
+    lastCheckpointUnixMs: stats.lastCheckpoint?.atMs ?? 0,
+    lastCheckpointBytes: stats.lastCheckpoint?.bytes ?? 0,
+    recoveryMs: Math.round(stats.recoveryMs),
   };
 }

@@ -1,8 +1,10 @@
+import { HomeKvError } from "../errors.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
-import { createMvccStore, type Snapshot, type StoreStats } from "./mvcc/store.ts";
+import { createMvccStore, type MvccStore, type Snapshot, type StoreStats } from "./mvcc/store.ts";
 import type { ApplyResult, WriteOp } from "./ops.ts";
+import type { WalStats } from "./wal/wal-writer.ts";
 
 /**
  * One store as a server hosts it: the log in front of the MVCC state machine, and the GC that runs
@@ -11,29 +13,58 @@ import type { ApplyResult, WriteOp } from "./ops.ts";
 export interface Database {
   /** Reads every key at one revision: the last committed one. Never waits for a write. */
   read(keys: readonly string[]): { revision: number; values: (Uint8Array | undefined)[] };
-  /** Commits the batch atomically at one new revision. */
+  /** Commits the batch atomically at one new revision; resolves once it is durable and visible. */
   write(ops: readonly WriteOp[]): Promise<ApplyResult>;
   openSnapshot(): Snapshot;
-  stats(): StoreStats;
+  stats(): DatabaseStats;
+  /** Writes a checkpoint now (durable stores); resolves with what was written. */
+  checkpoint(): Promise<CheckpointInfo>;
   /** Resolves when GC has nothing left to do (tests, benchmarks). */
   settleGc(): Promise<void>;
   close(): Promise<void>;
 }
 
-export interface DatabaseOptions {
+export interface CheckpointInfo {
+  revision: number;
+  entries: number;
+  bytes: number;
+  /** Date.now() when it completed. */
+  atMs: number;
+  durationMs: number;
+}
+
+export interface DatabaseStats extends StoreStats {
+  /** Undefined for an in-memory store. */
+  wal?: WalStats;
+  lastCheckpoint?: CheckpointInfo;
+  recoveryMs: number;
+}
+
+export interface GcOptions {
   /** Keys one GC slice may visit in one event-loop turn. */
   gcSliceKeysMax?: number;
 }
 
 export const GC_SLICE_KEYS_DEFAULT = 1_000;
 
-export function createDatabase(options: DatabaseOptions = {}): Database {
-  const store = createMvccStore();
-  const gc = createGcScheduler(store, { sliceKeysMax: options.gcSliceKeysMax ?? GC_SLICE_KEYS_DEFAULT });
-  const log: CommitLog<ApplyResult> = createMemoryLog({
-    lastRevision: store.revision,
-    apply: (entry) => store.apply(entry),
-  });
+/** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */
+export interface DatabaseParts {
+  store: MvccStore;
+  log: CommitLog<ApplyResult>;
+  gcSliceKeysMax?: number;
+  walStats?: () => WalStats;
+  checkpoint: () => Promise<CheckpointInfo>;
+  lastCheckpoint?: () => CheckpointInfo | undefined;
+  recoveryMs?: number;
+  /** Called after each commit (the checkpoint trigger). */
+  afterWrite?: () => void;
+  /** Runs at close, after the log has closed and before GC stops. */
+  onClose?: () => Promise<void>;
+}
+
+export function assembleDatabase(parts: DatabaseParts): Database {
+  const { store, log } = parts;
+  const gc = createGcScheduler(store, { sliceKeysMax: parts.gcSliceKeysMax ?? GC_SLICE_KEYS_DEFAULT });
   return {
     read(keys) {
       const revision = store.revision;
@@ -42,6 +73,7 @@ export function createDatabase(options: DatabaseOptions = {}): Database {
     async write(ops) {
       const result = await log.propose(ops);
       gc.kick();
+      parts.afterWrite?.();
       return result;
     },
     openSnapshot() {
@@ -55,11 +87,29 @@ export function createDatabase(options: DatabaseOptions = {}): Database {
         },
       };
     },
-    stats: () => store.stats(),
+    stats: () => ({
+      ...store.stats(),
+      wal: parts.walStats?.(),
+      lastCheckpoint: parts.lastCheckpoint?.(),
+      recoveryMs: parts.recoveryMs ?? 0,
+    }),
+    checkpoint: parts.checkpoint,
     settleGc: () => gc.drain(),
     async close() {
       await log.close();
+      await parts.onClose?.();
       gc.stop();
     },
   };
+}
+
+/** A store that lives in memory only (`serve --in-memory`, tests). */
+export function createDatabase(options: GcOptions = {}): Database {
+  const store = createMvccStore();
+  return assembleDatabase({
+    store,
+    log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry) }),
+    gcSliceKeysMax: options.gcSliceKeysMax,
+    checkpoint: () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this server keeps no data on disk (--in-memory): there is nothing to checkpoint")),
+  });
 }

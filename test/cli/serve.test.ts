@@ -6,7 +6,7 @@ describe("homekv serve", () => {
   test("a port in use is one clear line and a non-zero exit", async () => {
     const first = await startServerProcess();
     try {
-      const second = await runHomekv(["serve", "--host", "127.0.0.1", "-p", String(first.port)]);
+      const second = await runHomekv(["serve", "--in-memory", "--host", "127.0.0.1", "-p", String(first.port)]);
       expect(second.exitCode).toBe(1);
       expect(second.stderr.trim().split("\n")).toEqual([
         `[error] cannot listen on 127.0.0.1:${first.port}: address already in use`,
@@ -18,13 +18,13 @@ describe("homekv serve", () => {
 
   test("an address this machine does not have is one clear line and a non-zero exit", async () => {
     // Binding sends no traffic: the kernel refuses an address no interface holds.
-    const result = await runHomekv(["serve", "--host", "::2", "-p", "0"]);
+    const result = await runHomekv(["serve", "--in-memory", "--host", "::2", "-p", "0"]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trim().split("\n")).toEqual(["[error] cannot listen on [::2]:0: address not available on this machine"]);
   });
 
   test("bad limit flags are refused before anything starts", async () => {
-    const result = await runHomekv(["serve", "-p", "0", "--max-value-bytes", "lots"]);
+    const result = await runHomekv(["serve", "--in-memory", "-p", "0", "--max-value-bytes", "lots"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain("--max-value-bytes must be a whole number");
   });

@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 export const ROOT = resolve(import.meta.dir, "..", "..");
@@ -34,6 +36,12 @@ export async function runHomekv(
   return { exitCode, stdout, stderr };
 }
 
+/** A fresh scratch directory; `cleanup` removes it. */
+export function scratchDir(prefix = "homekv-test-"): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
 export interface ServerProcess {
   readonly port: number;
   readonly address: string;
@@ -46,13 +54,17 @@ export interface ServerProcess {
 
 /**
  * Starts `homekv serve` on a free loopback port (port 0: the server picks one and says which in its
- * start line, so there is no race between finding a port and binding it).
+ * start line, so there is no race between finding a port and binding it). Unless the arguments say
+ * where the data goes, each server gets a fresh data directory of its own, removed when it stops.
  */
 export async function startServerProcess(
   extraArgs: readonly string[] = [],
   options: { command?: HomekvCommand; cwd?: string; startTimeoutMs?: number } = {},
 ): Promise<ServerProcess> {
-  const proc = Bun.spawn([...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...extraArgs], {
+  const ownsData = !extraArgs.includes("--data-dir") && !extraArgs.includes("--in-memory") && options.cwd === undefined;
+  const scratch = ownsData ? scratchDir("homekv-data-") : undefined;
+  const dataArgs = scratch ? ["--data-dir", scratch.path] : [];
+  const proc = Bun.spawn([...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...dataArgs, ...extraArgs], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, NO_COLOR: "1" },
     stdout: "pipe",
@@ -72,7 +84,10 @@ export async function startServerProcess(
   while (port === undefined) {
     const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
     if (match) port = Number(match[1]);
-    else if (proc.exitCode !== null) throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
+    else if (proc.exitCode !== null) {
+      scratch?.cleanup();
+      throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
+    }
     else if (Date.now() > deadline) {
       proc.kill("SIGKILL");
       throw new Error(`homekv serve did not start in time:\n${output}`);
@@ -85,7 +100,9 @@ export async function startServerProcess(
     output: () => output,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
-      return proc.exited;
+      const code = await proc.exited;
+      scratch?.cleanup();
+      return code;
     },
   };
 }

@@ -3,7 +3,7 @@ import { assert, HomeKvError } from "../../errors.ts";
 import type { ApplyResult, LogEntry } from "../ops.ts";
 import { compareKeys } from "./key-order.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
-import { append, compact, mayHoldGarbage, newest, readAt, type VersionChain } from "./version-chain.ts";
+import { append, compact, mayHoldGarbage, newest, readAt, type VersionChain, versionAt } from "./version-chain.ts";
 
 /**
  * The MVCC state machine: an ordered index of keys, each with its chain of versions, and one global
@@ -19,11 +19,22 @@ export interface MvccStore {
   apply(entry: LogEntry): ApplyResult;
   /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
   read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
+  /** Live keys after `after` (exclusive) as of `revision`, in key order, at most `limit` of them. */
+  scan(options: { after?: string; limit: number; revision: number }): KeyValue[];
+  /** Fills an empty store with the live state of a checkpoint taken at `revision`. */
+  restore(revision: number, entries: Iterable<KeyValue>): void;
   /** Pins the current revision until released: reads through it see exactly that state. */
   openSnapshot(): Snapshot;
   /** One bounded slice of garbage collection; see `GcSlice`. */
   collectGarbage(maxKeys: number): GcSlice;
   stats(): StoreStats;
+}
+
+/** A live key as of some revision, with the revision that last wrote it. */
+export interface KeyValue {
+  key: string;
+  value: Uint8Array;
+  revision: number;
 }
 
 export interface Snapshot {
@@ -122,6 +133,31 @@ class BTreeMvccStore implements MvccStore {
       const chain = this.index.get(key);
       return chain === undefined ? undefined : readAt(chain, revision);
     });
+  }
+
+  scan({ after, limit, revision }: { after?: string; limit: number; revision: number }): KeyValue[] {
+    this.assertReadable(revision);
+    const out: KeyValue[] = [];
+    for (const [key, chain] of this.index.entries(after)) {
+      if (out.length === limit) break;
+      if (key === after) continue;
+      const version = versionAt(chain, revision);
+      if (version?.value) out.push({ key, value: version.value, revision: version.revision });
+    }
+    return out;
+  }
+
+  restore(revision: number, entries: Iterable<KeyValue>): void {
+    assert(this.current === 0 && this.index.size === 0, "restore needs an empty store");
+    for (const { key, value, revision: written } of entries) {
+      assert(written <= revision, `checkpoint entry ${JSON.stringify(key)} is newer than the checkpoint`);
+      assert(!this.index.has(key), `checkpoint holds ${JSON.stringify(key)} twice`);
+      this.index.set(key, [{ revision: written, value }]);
+      this.liveKeys++;
+      this.liveValueBytes += value.byteLength;
+      this.versions++;
+    }
+    this.current = revision;
   }
 
   openSnapshot(): Snapshot {

@@ -27,13 +27,18 @@ export function newest(chain: VersionChain): Version | undefined {
   return chain[chain.length - 1];
 }
 
-/** The value visible at `revision`, or undefined when the key did not exist then. */
-export function readAt(chain: VersionChain, revision: number): Uint8Array | undefined {
+/** The version visible at `revision` (possibly a tombstone), or undefined when there was none. */
+export function versionAt(chain: VersionChain, revision: number): Version | undefined {
   for (let i = chain.length - 1; i >= 0; i--) {
     const version = chain[i]!;
-    if (version.revision <= revision) return version.value ?? undefined;
+    if (version.revision <= revision) return version;
   }
   return undefined;
+}
+
+/** The value visible at `revision`, or undefined when the key did not exist then. */
+export function readAt(chain: VersionChain, revision: number): Uint8Array | undefined {
+  return versionAt(chain, revision)?.value ?? undefined;
 }
 
 export function append(chain: VersionChain, version: Version): void {

@@ -1,0 +1,54 @@
+import { corruptionError, decodeAt } from "../format/corruption.ts";
+import { readFrame } from "../format/frame.ts";
+import type { FileSystem } from "../fs/file-system.ts";
+import type { KeyValue } from "../mvcc/store.ts";
+import { CHECKPOINT_FILES, decodeBodyFrame } from "./checkpoint-format.ts";
+
+export interface LoadedCheckpoint {
+  path: string;
+  revision: number;
+  entries: KeyValue[];
+}
+
+/** The checkpoints in `dir`, newest first. */
+export async function listCheckpoints(fs: FileSystem, dir: string): Promise<{ name: string; revision: number }[]> {
+  return (await fs.list(dir))
+    .map((name) => ({ name, revision: CHECKPOINT_FILES.parseFileName(name) }))
+    .filter((c): c is { name: string; revision: number } => c.revision !== undefined)
+    .sort((a, b) => b.revision - a.revision);
+}
+
+/**
+ * Loads the newest checkpoint, verifying every frame. A damaged one stops the start with an error
+ * naming the file and offset; falling back to an older checkpoint is not safe, because the WAL
+ * segments it would need were deleted when the newer checkpoint was completed.
+ */
+export async function loadNewestCheckpoint(fs: FileSystem, dir: string): Promise<LoadedCheckpoint | undefined> {
+  const [newest] = await listCheckpoints(fs, dir);
+  if (!newest) return undefined;
+  const path = `${dir}/${newest.name}`;
+  const bytes = await fs.readFile(path);
+  const damaged = (offset: number, reason: string) => corruptionError(path, offset, reason);
+
+  const header = readFrame(bytes, 0);
+  if (header.kind !== "frame") throw damaged(0, header.kind === "end" ? "empty file" : header.reason);
+  const revision = decodeAt(path, 0, () => CHECKPOINT_FILES.decodeHeader(header.payload));
+  if (revision !== newest.revision) throw damaged(0, `header says revision ${revision}, the file name ${newest.revision}`);
+
+  const entries: KeyValue[] = [];
+  let offset = header.next;
+  for (;;) {
+    const frame = readFrame(bytes, offset);
+    if (frame.kind !== "frame") throw damaged(offset, frame.kind === "end" ? "the end frame is missing (file cut short)" : frame.reason);
+    const body = decodeAt(path, offset, () => decodeBodyFrame(frame.payload));
+    if (body.kind === "end") {
+      if (body.totalEntries !== entries.length) {
+        throw damaged(offset, `end frame counts ${body.totalEntries} entries, the file holds ${entries.length}`);
+      }
+      if (frame.next !== bytes.byteLength) throw damaged(frame.next, "bytes after the end frame");
+      return { path, revision, entries };
+    }
+    for (const entry of body.entries) entries.push(entry);
+    offset = frame.next;
+  }
+}

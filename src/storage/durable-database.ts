@@ -1,0 +1,137 @@
+import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
+import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
+import { type DataDirLock, lockDataDir, processIsAlive } from "./data-dir-lock.ts";
+import { assembleDatabase, type CheckpointInfo, type Database, type GcOptions } from "./database.ts";
+import type { FileSystem } from "./fs/file-system.ts";
+import { realFileSystem } from "./fs/real-fs.ts";
+import { createMvccStore } from "./mvcc/store.ts";
+import { replayWal } from "./wal/wal-reader.ts";
+import { type FsyncMode, openWal } from "./wal/wal-writer.ts";
+
+export interface DurableOptions extends GcOptions {
+  dir: string;
+  fsync?: FsyncMode;
+  walSegmentBytesMax?: number;
+  /** A checkpoint starts in the background once this many WAL bytes were written since the last. */
+  checkpointWalBytes?: number;
+  /** Writes waiting for the disk before new ones are refused. */
+  walPendingMax?: number;
+  fs?: FileSystem;
+  /** Recovery and checkpoint lines for the operator. */
+  log?: (line: string) => void;
+  /** Who holds the lock, and how to tell whether a holder still runs (injectable for tests). */
+  pid?: number;
+  isAlive?: (pid: number) => boolean;
+}
+
+export const DURABLE_DEFAULTS = {
+  fsync: "always" as FsyncMode,
+  walSegmentBytesMax: 64 * 1024 * 1024,
+  checkpointWalBytes: 256 * 1024 * 1024,
+  walPendingMax: 100_000,
+};
+
+const CHECKPOINT_SLICE_KEYS = 4_096;
+const WAL_GROUP_ENTRIES_MAX = 4_096;
+
+/**
+ * Opens (or creates) a store kept in `dir`: locks the directory, loads the newest checkpoint,
+ * replays the WAL after it, then serves with the WAL as its log.
+ *
+ *   dir/LOCK                    pid of the server using it
+ *   dir/wal/<rev>.wal           WAL segments (src/storage/wal/wal-format.ts)
+ *   dir/checkpoints/<rev>.ckpt  checkpoints (src/storage/checkpoint/checkpoint-format.ts)
+ */
+export async function openDurableDatabase(options: DurableOptions): Promise<Database> {
+  const fs = options.fs ?? realFileSystem;
+  const log = options.log ?? (() => {});
+  const walDir = `${options.dir}/wal`;
+  const checkpointDir = `${options.dir}/checkpoints`;
+  const started = performance.now();
+
+  await fs.mkdirp(options.dir);
+  const lock = await lockDataDir({ fs, dir: options.dir, pid: options.pid ?? process.pid, isAlive: options.isAlive ?? processIsAlive });
+  try {
+    await fs.mkdirp(walDir);
+    await fs.mkdirp(checkpointDir);
+    await removeUnfinishedCheckpoints(fs, checkpointDir);
+
+    const store = createMvccStore();
+    const checkpoint = await loadNewestCheckpoint(fs, checkpointDir);
+    if (checkpoint) store.restore(checkpoint.revision, checkpoint.entries);
+    const replay = await replayWal({ fs, dir: walDir, afterRevision: store.revision, apply: (entry) => store.apply(entry) });
+    if (replay.tornBytes > 0) {
+      log(`cut ${replay.tornBytes} bytes of an interrupted write from the end of the WAL (never acknowledged)`);
+    }
+    const wal = await openWal({
+      fs,
+      dir: walDir,
+      segments: replay.segments,
+      lastRevision: replay.lastRevision,
+      fsync: options.fsync ?? DURABLE_DEFAULTS.fsync,
+      segmentBytesMax: options.walSegmentBytesMax ?? DURABLE_DEFAULTS.walSegmentBytesMax,
+      pendingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
+      groupEntriesMax: WAL_GROUP_ENTRIES_MAX,
+      apply: (entry) => store.apply(entry),
+    });
+    const recoveryMs = performance.now() - started;
+    log(
+      `recovered revision ${store.revision} (${store.stats().keys} keys) in ${recoveryMs.toFixed(0)} ms: ` +
+        `checkpoint ${checkpoint ? checkpoint.revision : "none"}, ` +
+        `${replay.lastRevision - (checkpoint?.revision ?? 0)} WAL records replayed`,
+    );
+
+    let last: CheckpointInfo | undefined;
+    let running: Promise<CheckpointInfo> | undefined;
+    let appendedAtLast = 0;
+    const checkpointWalBytes = options.checkpointWalBytes ?? DURABLE_DEFAULTS.checkpointWalBytes;
+
+    const runCheckpoint = async (): Promise<CheckpointInfo> => {
+      const begun = performance.now();
+      appendedAtLast = wal.stats().appendedBytes;
+      const written = await writeCheckpoint({ fs, dir: checkpointDir, store, sliceKeysMax: CHECKPOINT_SLICE_KEYS });
+      await wal.dropCovered(written.revision);
+      for (const older of (await listCheckpoints(fs, checkpointDir)).slice(1)) await fs.remove(`${checkpointDir}/${older.name}`);
+      last = { revision: written.revision, entries: written.entries, bytes: written.bytes, atMs: Date.now(), durationMs: performance.now() - begun };
+      log(`checkpoint at revision ${written.revision}: ${written.entries} keys, ${written.bytes} bytes in ${last.durationMs.toFixed(0)} ms`);
+      return last;
+    };
+    /** One checkpoint at a time; a request during one waits for it, then takes a fresh one. */
+    const checkpointNow = async (): Promise<CheckpointInfo> => {
+      while (running) await running.catch(() => {});
+      running = runCheckpoint().finally(() => {
+        running = undefined;
+      });
+      return running;
+    };
+
+    return assembleDatabase({
+      store,
+      log: wal,
+      gcSliceKeysMax: options.gcSliceKeysMax,
+      walStats: () => wal.stats(),
+      checkpoint: checkpointNow,
+      lastCheckpoint: () => last,
+      recoveryMs,
+      afterWrite() {
+        if (running || wal.stats().appendedBytes - appendedAtLast < checkpointWalBytes) return;
+        checkpointNow().catch((error) => log(`background checkpoint failed: ${error instanceof Error ? error.message : error}`));
+      },
+      async onClose() {
+        try {
+          // A clean shutdown leaves a checkpoint at the last revision: the next start replays nothing.
+          if (store.revision > (last?.revision ?? checkpoint?.revision ?? 0)) await checkpointNow();
+        } finally {
+          await lock.release();
+        }
+      },
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function removeUnfinishedCheckpoints(fs: FileSystem, dir: string): Promise<void> {
+  for (const name of await fs.list(dir)) if (name.endsWith(".tmp")) await fs.remove(`${dir}/${name}`);
+}

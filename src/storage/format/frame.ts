@@ -1,0 +1,72 @@
+/**
+ * Frames: the checksummed unit of every HomeKV file (WAL segments, checkpoints). Frozen format.
+ *
+ *   offset 0   u32 LE  payload length
+ *   offset 4   u32 LE  CRC-32 of the payload
+ *   offset 8   u32 LE  CRC-32 of bytes 0..8 (the header checks itself)
+ *   offset 12  payload
+ *
+ * The header's own checksum tells a torn write from corruption: an intact header whose payload
+ * runs past the end of the file is a write cut short; a header that fails its checksum where the
+ * rest of the file holds anything but zeros is damage.
+ */
+export const FRAME_HEADER_BYTES = 12;
+/** No frame is larger; a header claiming more is damaged even when its checksum holds. */
+export const FRAME_PAYLOAD_BYTES_MAX = 1 << 30;
+
+export function encodeFrame(payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
+  frame.set(payload, FRAME_HEADER_BYTES);
+  sealFrame(frame, 0);
+  return frame;
+}
+
+/**
+ * Fills in the header of the frame that starts at `start` of `bytes` and whose payload runs to the
+ * end of `bytes`. Encoders reserve FRAME_HEADER_BYTES, write the payload after them, then seal: one
+ * buffer, no copies.
+ */
+export function sealFrame(bytes: Uint8Array, start: number): void {
+  const length = bytes.byteLength - start - FRAME_HEADER_BYTES;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, FRAME_HEADER_BYTES);
+  view.setUint32(0, length, true);
+  view.setUint32(4, Bun.hash.crc32(bytes.subarray(start + FRAME_HEADER_BYTES)), true);
+  view.setUint32(8, Bun.hash.crc32(bytes.subarray(start, start + 8)), true);
+}
+
+export const FRAME_HEADER_PLACEHOLDER = new Uint8Array(FRAME_HEADER_BYTES);
+
+export type FrameRead =
+  | { kind: "frame"; payload: Uint8Array; next: number }
+  | { kind: "end" }
+  /** The file ends inside this frame, or in zeros: what a crash during an append leaves. */
+  | { kind: "torn"; reason: string }
+  | { kind: "corrupt"; reason: string };
+
+/** Reads the frame at `offset` of a whole file's bytes. */
+export function readFrame(bytes: Uint8Array, offset: number): FrameRead {
+  const left = bytes.byteLength - offset;
+  if (left === 0) return { kind: "end" };
+  if (left < FRAME_HEADER_BYTES) return { kind: "torn", reason: `only ${left} bytes of a frame header` };
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
+  const length = view.getUint32(0, true);
+  const headerOk = view.getUint32(8, true) === Bun.hash.crc32(bytes.subarray(offset, offset + 8));
+  if (!headerOk || length > FRAME_PAYLOAD_BYTES_MAX) {
+    if (allZero(bytes, offset)) return { kind: "torn", reason: "zeros where a frame should start" };
+    return { kind: "corrupt", reason: "frame header fails its checksum" };
+  }
+  const end = offset + FRAME_HEADER_BYTES + length;
+  if (end > bytes.byteLength) return { kind: "torn", reason: `frame of ${length} bytes cut short at ${left - FRAME_HEADER_BYTES}` };
+  const payload = bytes.subarray(offset + FRAME_HEADER_BYTES, end);
+  if (view.getUint32(4, true) !== Bun.hash.crc32(payload)) {
+    // The last frame of a file may have been extended on disk before all its bytes were.
+    if (end === bytes.byteLength) return { kind: "torn", reason: "last frame fails its checksum" };
+    return { kind: "corrupt", reason: "frame payload fails its checksum" };
+  }
+  return { kind: "frame", payload, next: end };
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.byteLength; i++) if (bytes[i] !== 0) return false;
+  return true;
+}

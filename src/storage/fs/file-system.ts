@@ -1,0 +1,36 @@
+/**
+ * All file I/O of the storage layer goes through this interface (DESIGN.md, convention 6): a real
+ * implementation on node:fs, and an in-memory one that injects faults (ENOSPC, EIO) and simulates a
+ * crash by dropping everything not yet synced, so that crash and corruption cases are cheap to test.
+ *
+ * Paths are plain strings joined with "/". Errors are Node-style, with a `code` ("ENOENT", ...).
+ */
+export interface FileSystem {
+  mkdirp(dir: string): Promise<void>;
+  /** Names of the entries in `dir` (not paths), in no particular order. */
+  list(dir: string): Promise<string[]>;
+  readFile(path: string): Promise<Uint8Array>;
+  /** Opens for appending, creating the file when missing. */
+  openAppend(path: string): Promise<AppendFile>;
+  /** Creates `path` with `data`, failing with EEXIST when it already exists (atomic). */
+  createExclusive(path: string, data: Uint8Array): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  /** Makes the directory's entries (creations, renames, removals) durable. */
+  syncDir(dir: string): Promise<void>;
+}
+
+export interface AppendFile {
+  /** Bytes in the file, as this handle has written them. */
+  readonly size: number;
+  append(data: Uint8Array): Promise<void>;
+  /** Makes every appended byte durable (fdatasync). */
+  sync(): Promise<void>;
+  /** Cuts the file back to `size` bytes (undoes a failed append). */
+  truncate(size: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
+}

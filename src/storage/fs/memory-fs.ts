@@ -1,0 +1,160 @@
+import type { AppendFile, FileSystem } from "./file-system.ts";
+
+type Op = "append" | "sync" | "truncate" | "rename" | "remove" | "createExclusive" | "readFile" | "syncDir";
+
+interface Fault {
+  op: Op;
+  code: string;
+  /** Only paths containing this string; every path when absent. */
+  pathIncludes?: string;
+  /** How many calls fail before the fault clears itself; forever when absent. */
+  times?: number;
+}
+
+interface MemFile {
+  data: Uint8Array;
+  size: number;
+  /** Bytes that survive a crash: what the last sync covered. */
+  synced: number;
+}
+
+/**
+ * An in-memory FileSystem for tests: faults on demand, a capacity that fills up like a real disk
+ * (ENOSPC after a partial write), and `crash()`, which keeps of every file only what was synced.
+ * Simplification: directory entries (create, rename, remove) are durable at once.
+ */
+export class MemoryFileSystem implements FileSystem {
+  private readonly files = new Map<string, MemFile>();
+  private readonly dirs = new Set<string>();
+  private faults: Fault[] = [];
+  private capacityBytes: number | undefined;
+
+  /** Makes matching calls fail with `code` (ENOSPC, EIO, ...). */
+  injectFault(fault: Fault): void {
+    this.faults.push({ ...fault });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** Total bytes all files may hold; an append past it writes what fits, then fails with ENOSPC. */
+  setCapacity(bytes: number | undefined): void {
+    this.capacityBytes = bytes;
+  }
+
+  /** A power cut: every file keeps only what its last sync covered. */
+  crash(): void {
+    for (const file of this.files.values()) file.size = file.synced;
+  }
+
+  /** Direct access for corruption tests. */
+  bytes(path: string): Uint8Array {
+    const file = this.mustGet(path);
+    return file.data.subarray(0, file.size);
+  }
+
+  overwrite(path: string, data: Uint8Array): void {
+    this.files.set(path, { data: data.slice(), size: data.byteLength, synced: data.byteLength });
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    this.dirs.add(dir);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    if (!this.dirs.has(dir)) throw fsError("ENOENT", `no such directory ${dir}`);
+    const prefix = `${dir}/`;
+    return [...this.files.keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes("/")).map((p) => p.slice(prefix.length));
+  }
+
+  async readFile(path: string): Promise<Uint8Array> {
+    this.maybeFail("readFile", path);
+    return this.bytes(path).slice();
+  }
+
+  async openAppend(path: string): Promise<AppendFile> {
+    let file = this.files.get(path);
+    if (!file) {
+      file = { data: new Uint8Array(1024), size: 0, synced: 0 };
+      this.files.set(path, file);
+    }
+    const self = this;
+    const handle = file;
+    return {
+      get size() {
+        return handle.size;
+      },
+      async append(data) {
+        self.maybeFail("append", path);
+        const room = self.capacityBytes === undefined ? Infinity : Math.max(0, self.capacityBytes - self.usedBytes());
+        const fits = Math.min(room, data.byteLength);
+        grow(handle, handle.size + fits);
+        handle.data.set(data.subarray(0, fits), handle.size);
+        handle.size += fits;
+        if (fits < data.byteLength) throw fsError("ENOSPC", `no space left on device, write ${path}`);
+      },
+      async sync() {
+        self.maybeFail("sync", path);
+        handle.synced = handle.size;
+      },
+      async truncate(size) {
+        self.maybeFail("truncate", path);
+        handle.size = Math.min(handle.size, size);
+        handle.synced = Math.min(handle.synced, size);
+      },
+      async close() {},
+    };
+  }
+
+  async createExclusive(path: string, data: Uint8Array): Promise<void> {
+    this.maybeFail("createExclusive", path);
+    if (this.files.has(path)) throw fsError("EEXIST", `file already exists ${path}`);
+    this.overwrite(path, data);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.maybeFail("rename", from);
+    this.files.set(to, this.mustGet(from));
+    this.files.delete(from);
+  }
+
+  async remove(path: string): Promise<void> {
+    this.maybeFail("remove", path);
+    this.files.delete(path);
+  }
+
+  async syncDir(dir: string): Promise<void> {
+    this.maybeFail("syncDir", dir);
+  }
+
+  private usedBytes(): number {
+    let total = 0;
+    for (const file of this.files.values()) total += file.size;
+    return total;
+  }
+
+  private mustGet(path: string): MemFile {
+    const file = this.files.get(path);
+    if (!file) throw fsError("ENOENT", `no such file ${path}`);
+    return file;
+  }
+
+  private maybeFail(op: Op, path: string): void {
+    const fault = this.faults.find((f) => f.op === op && (f.pathIncludes === undefined || path.includes(f.pathIncludes)));
+    if (!fault) return;
+    if (fault.times !== undefined && --fault.times <= 0) this.faults = this.faults.filter((f) => f !== fault);
+    throw fsError(fault.code, `injected ${fault.code} on ${op} ${path}`);
+  }
+}
+
+function grow(file: MemFile, needed: number): void {
+  if (needed <= file.data.byteLength) return;
+  const next = new Uint8Array(Math.max(needed, file.data.byteLength * 2));
+  next.set(file.data.subarray(0, file.size));
+  file.data = next;
+}
+
+function fsError(code: string, message: string): Error {
+  return Object.assign(new Error(`${code}: ${message}`), { code });
+}
