@@ -31,13 +31,17 @@ export interface ConnectionFlags {
   timeout?: string;
 }
 
-/** Flags first, then HOMEKV_HOST / HOMEKV_PORT, then the defaults. */
-export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): HomeKvClient {
+/** `host:port` from the flags first, then HOMEKV_HOST / HOMEKV_PORT, then the defaults. */
+export function resolveAddress(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string {
   const host = flags.host || env.HOMEKV_HOST || DEFAULT_HOST;
   const portFlag = flags.port !== undefined ? "--port" : "HOMEKV_PORT";
   const port = parseIntegerFlag(portFlag, flags.port ?? env.HOMEKV_PORT, DEFAULT_PORT, 1, 65_535);
+  return formatAddress(host, port);
+}
+
+export function connect(flags: ConnectionFlags): HomeKvClient {
   const timeoutMs = parseIntegerFlag("--timeout", flags.timeout, 5_000, 1, 3_600_000);
-  return new HomeKvClient({ address: formatAddress(host, port), timeoutMs });
+  return new HomeKvClient({ address: resolveAddress(flags), timeoutMs });
 }
 
 /** Runs `body` with a connected client and closes it afterwards, whatever happens. */

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { VERSION } from "../version.ts";
+import { benchCommand } from "./bench.ts";
 import { checkpointCommand } from "./checkpoint.ts";
 import { delCommand } from "./del.ts";
 import { getCommand } from "./get.ts";
@@ -20,5 +21,6 @@ export const mainCommand = defineCommand({
     del: delCommand,
     metrics: metricsCommand,
     checkpoint: checkpointCommand,
+    bench: benchCommand,
   },
 });

@@ -1,0 +1,84 @@
+import { status as Status } from "@grpc/grpc-js";
+import * as hdr from "hdr-histogram-js";
+import type { H2Pool } from "./h2-unary.ts";
+import type { BenchRequest } from "./workload.ts";
+
+export interface BenchRunOptions {
+  pool: H2Pool;
+  next: () => BenchRequest;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Stop after this many requests... */
+  requests?: number;
+  /** ...or after this long, whichever comes first. At least one must be given. */
+  durationMs?: number;
+  /** Called about ten times a second with the requests done so far. */
+  onProgress?: (done: number) => void;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+export interface BenchResult {
+  requests: number;
+  keys: number;
+  elapsedMs: number;
+  requestsPerSecond: number;
+  keysPerSecond: number;
+  /** Microseconds, over every request that completed (errors included). */
+  latencyUs: LatencySummary;
+  /** Status name → count, for every request that did not end OK. */
+  errors: Record<string, number>;
+}
+
+/** Runs a closed-loop load: `concurrency` workers, each sending its next request when the last returns. */
+export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
+  if (options.requests === undefined && options.durationMs === undefined) throw new Error("a benchmark needs -n or --duration");
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  const errors: Record<string, number> = {};
+  const started = performance.now();
+  const deadline = options.durationMs === undefined ? Infinity : started + options.durationMs;
+  const budget = options.requests ?? Infinity;
+  let issued = 0;
+  let done = 0;
+  let keys = 0;
+
+  const progress = options.onProgress && setInterval(() => options.onProgress!(done), 100);
+  const worker = async () => {
+    while (issued < budget && performance.now() < deadline) {
+      issued++;
+      const request = options.next();
+      const sent = performance.now();
+      const result = await options.pool.call(request.path, request.message);
+      histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
+      done++;
+      if (result.status === 0) keys += request.keys;
+      else {
+        const name = result.status < 0 ? `TRANSPORT (${result.message})` : (Status[result.status] ?? `STATUS_${result.status}`);
+        errors[name] = (errors[name] ?? 0) + 1;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+  } finally {
+    if (progress) clearInterval(progress);
+  }
+  const elapsedMs = performance.now() - started;
+  const at = (percentile: number) => histogram.getValueAtPercentile(percentile);
+  return {
+    requests: done,
+    keys,
+    elapsedMs,
+    requestsPerSecond: done / (elapsedMs / 1000),
+    keysPerSecond: keys / (elapsedMs / 1000),
+    latencyUs: { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: histogram.maxValue, mean: histogram.mean },
+    errors,
+  };
+}
