@@ -1,4 +1,5 @@
 import { DelRequest, GetRequest, SetRequest } from "../gen/homekv_service.ts";
+import { mulberry32 } from "../random.ts";
 
 export type BenchOp = "get" | "set" | "del" | "mixed";
 export const BENCH_OPS: readonly BenchOp[] = ["get", "set", "del", "mixed"];
@@ -68,15 +69,4 @@ export function* prefillRequests(options: Pick<WorkloadOptions, "keys" | "valueS
     const keys = Array.from({ length: Math.min(perRequest, options.keys - start) }, (_, i) => benchKey(start + i));
     yield protocol.set(keys, value);
   }
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
