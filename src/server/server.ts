@@ -38,6 +38,8 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const counters: CommandCounters = { served: 0, rejected: 0 };
   const server = new Server({
     "grpc.max_receive_message_length": hardCapBytes(limits),
+    // No channelz: nothing here reads it, and it would track every call.
+    "grpc.enable_channelz": 0,
     // HTTP/2 memory per connection, in MB (Node's default, 10, refuses streams with
     // ENHANCE_YOUR_CALM long before a few large requests within the limits are in flight).
     "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { compareKeys } from "../../src/storage/mvcc/key-order.ts";
+import { compareKeys, fromIndexKey, toIndexKey } from "../../src/storage/mvcc/key-order.ts";
 
 const byteOrder = (a: string, b: string) => Math.sign(Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
 const keyOrder = (a: string, b: string) => Math.sign(compareKeys(a, b));
@@ -55,5 +55,21 @@ describe("compareKeys", () => {
   test("equal strings compare 0", () => {
     expect(compareKeys("", "")).toBe(0);
     expect(compareKeys("k\u{1F600}", "k\u{1F600}")).toBe(0);
+  });
+});
+
+describe("index keys", () => {
+  test("fromIndexKey undoes toIndexKey for every string, lone surrogates included", () => {
+    fc.assert(
+      fc.property(fc.oneof(key, fc.string({ unit: fc.integer({ min: 0xd000, max: 0xffff }).map((u) => String.fromCharCode(u)) })), (k) => {
+        expect(fromIndexKey(toIndexKey(k))).toBe(k);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("a key with no unit at or above U+D800 is its own index key", () => {
+    expect(toIndexKey("bench/0000000042")).toBe("bench/0000000042");
+    expect(toIndexKey("\uE000")).not.toBe("\uE000");
   });
 });

@@ -1,7 +1,7 @@
 import BTreeModule from "sorted-btree";
 import { assert, HomeKvError } from "../../errors.ts";
 import type { ApplyResult, LogEntry } from "../ops.ts";
-import { compareKeys } from "./key-order.ts";
+import { compareIndexKeys, fromIndexKey, toIndexKey } from "./key-order.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
 import { append, compact, mayHoldGarbage, newest, readAt, type VersionChain, versionAt } from "./version-chain.ts";
 
@@ -11,7 +11,7 @@ import { append, compact, mayHoldGarbage, newest, readAt, type VersionChain, ver
  *
  * A read at revision R sees every batch ≤ R whole and nothing after it. R must be readable: at least
  * the GC floor (the oldest open snapshot, or the current revision when none is open) and at most the
- * current revision. Every write costs O(log n) in the number of keys (B+ tree insert), never O(n).
+ * current revision. A write to an existing key costs O(1), a new key O(log n) (B+ tree insert); never O(n).
  */
 export interface MvccStore {
   /** Revision of the last applied batch; 0 for an empty store. */
@@ -74,7 +74,13 @@ export function createMvccStore(): MvccStore {
 }
 
 class BTreeMvccStore implements MvccStore {
-  private readonly index = new BTree<string, VersionChain>(undefined, compareKeys);
+  /**
+   * Every key twice: a hash map for point reads and writes (O(1), whatever the size of the store)
+   * and a B+ tree for key order (scans, checkpoints), touched only when a key appears or goes.
+   * Both hold the same chain objects, keyed by index key (key-order.ts).
+   */
+  private readonly chains = new Map<string, VersionChain>();
+  private readonly order = new BTree<string, VersionChain>(undefined, compareIndexKeys);
   private readonly snapshots = new SnapshotRegistry();
   private current = 0;
   private liveKeys = 0;
@@ -87,7 +93,7 @@ class BTreeMvccStore implements MvccStore {
    * that still hold versions an open snapshot may read; they are looked at again only once the floor
    * has passed `blockedAtFloor`, so a long-lived snapshot does not make GC spin over them.
    */
-  private dirty = new Set<string>();
+  private dirty = new Set<string>(); // index keys, like `blocked`
   private blocked = new Set<string>();
   private blockedAtFloor = 0;
 
@@ -101,13 +107,16 @@ class BTreeMvccStore implements MvccStore {
     const keys = new Set(entry.ops.map((op) => op.key));
     assert(keys.size === entry.ops.length, "a key appears twice in one batch");
     let deleted = 0;
-    for (const { key, value } of entry.ops) {
-      let chain = this.index.get(key);
+    for (const op of entry.ops) {
+      const key = toIndexKey(op.key);
+      const value = op.value;
+      let chain = this.chains.get(key);
       const previous = chain === undefined ? null : (newest(chain)?.value ?? null);
       if (value === null && previous === null) continue; // deleting a missing key writes nothing
       if (chain === undefined) {
         chain = [];
-        this.index.set(key, chain);
+        this.chains.set(key, chain);
+        this.order.set(key, chain);
       }
       append(chain, { revision: entry.revision, value });
       this.versions++;
@@ -130,7 +139,7 @@ class BTreeMvccStore implements MvccStore {
   read(keys: readonly string[], revision = this.current): (Uint8Array | undefined)[] {
     this.assertReadable(revision);
     return keys.map((key) => {
-      const chain = this.index.get(key);
+      const chain = this.chains.get(toIndexKey(key));
       return chain === undefined ? undefined : readAt(chain, revision);
     });
   }
@@ -138,21 +147,25 @@ class BTreeMvccStore implements MvccStore {
   scan({ after, limit, revision }: { after?: string; limit: number; revision: number }): KeyValue[] {
     this.assertReadable(revision);
     const out: KeyValue[] = [];
-    for (const [key, chain] of this.index.entries(after)) {
+    const start = after === undefined ? undefined : toIndexKey(after);
+    for (const [indexKey, chain] of this.order.entries(start)) {
       if (out.length === limit) break;
-      if (key === after) continue;
+      if (indexKey === start) continue;
       const version = versionAt(chain, revision);
-      if (version?.value) out.push({ key, value: version.value, revision: version.revision });
+      if (version?.value) out.push({ key: fromIndexKey(indexKey), value: version.value, revision: version.revision });
     }
     return out;
   }
 
   restore(revision: number, entries: Iterable<KeyValue>): void {
-    assert(this.current === 0 && this.index.size === 0, "restore needs an empty store");
+    assert(this.current === 0 && this.chains.size === 0, "restore needs an empty store");
     for (const { key, value, revision: written } of entries) {
       assert(written <= revision, `checkpoint entry ${JSON.stringify(key)} is newer than the checkpoint`);
-      assert(!this.index.has(key), `checkpoint holds ${JSON.stringify(key)} twice`);
-      this.index.set(key, [{ revision: written, value }]);
+      const indexKey = toIndexKey(key);
+      assert(!this.chains.has(indexKey), `checkpoint holds ${JSON.stringify(key)} twice`);
+      const chain: VersionChain = [{ revision: written, value }];
+      this.chains.set(indexKey, chain);
+      this.order.set(indexKey, chain);
       this.liveKeys++;
       this.liveValueBytes += value.byteLength;
       this.versions++;
@@ -191,10 +204,13 @@ class BTreeMvccStore implements MvccStore {
       if (keysVisited === maxKeys) break;
       keysVisited++;
       this.dirty.delete(key);
-      const chain = this.index.get(key);
+      const chain = this.chains.get(key);
       if (chain === undefined) continue;
       versionsCollected += compact(chain, floor);
-      if (chain.length === 0) this.index.delete(key);
+      if (chain.length === 0) {
+        this.chains.delete(key);
+        this.order.delete(key);
+      }
       else if (mayHoldGarbage(chain)) this.block(key, floor);
     }
     this.versions -= versionsCollected;
