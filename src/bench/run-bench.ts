@@ -12,6 +12,12 @@ export interface BenchRunOptions {
   requests?: number;
   /** ...or after this long, whichever comes first. At least one must be given. */
   durationMs?: number;
+  /**
+   * Open loop: start requests at this many per second (still at most `concurrency` in flight) and
+   * measure each latency from the moment it was due, not from when it went out, so that a server
+   * that falls behind is charged for the queue it causes (no coordinated omission).
+   */
+  ratePerSecond?: number;
   /** Called about ten times a second with the requests done so far. */
   onProgress?: (done: number) => void;
 }
@@ -37,7 +43,10 @@ export interface BenchResult {
   errors: Record<string, number>;
 }
 
-/** Runs a closed-loop load: `concurrency` workers, each sending its next request when the last returns. */
+/**
+ * Runs `concurrency` workers, each sending its next request when its last one returned (closed
+ * loop), or when the next one is due (open loop, with `ratePerSecond`).
+ */
 export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
   if (options.requests === undefined && options.durationMs === undefined) throw new Error("a benchmark needs -n or --duration");
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -52,9 +61,15 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
   const progress = options.onProgress && setInterval(() => options.onProgress!(done), 100);
   const worker = async () => {
     while (issued < budget && performance.now() < deadline) {
-      issued++;
+      const index = issued++;
+      let sent = performance.now();
+      if (options.ratePerSecond !== undefined) {
+        const due = started + (index * 1000) / options.ratePerSecond;
+        if (due > deadline) break;
+        if (due > sent) await Bun.sleep(due - sent);
+        sent = due;
+      }
       const request = options.next();
-      const sent = performance.now();
       const result = await options.pool.call(request.path, request.message);
       histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
       done++;

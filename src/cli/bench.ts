@@ -25,6 +25,7 @@ export const benchCommand = defineCommand({
     connections: { type: "string", description: "HTTP/2 connections to spread requests over (default 1)" },
     ratio: { type: "string", description: "mixed: share of gets, 0..1 (default 0.9)" },
     seed: { type: "string", description: "PRNG seed for the key choice (default 1)" },
+    rate: { type: "string", description: "Open loop: start this many requests per second (latency counted from when each was due)" },
     prefill: { type: "boolean", description: "Write every key first, so gets find values (default: on for get and mixed)" },
   },
   async run({ args }) {
@@ -39,6 +40,7 @@ export const benchCommand = defineCommand({
     if (batch > keys) throw new UsageError(`--batch ${batch} is more than --keys ${keys}: a request cannot name a key twice`);
     const connections = parseIntegerFlag("--connections", args.connections, 1, 1, 1_000);
     const seed = parseIntegerFlag("--seed", args.seed, 1, 0, 2 ** 32 - 1);
+    const ratePerSecond = args.rate === undefined ? undefined : parseIntegerFlag("--rate", args.rate, 0, 1, 10_000_000);
     const readRatio = args.ratio === undefined ? 0.9 : Number(args.ratio);
     if (!(readRatio >= 0 && readRatio <= 1)) throw new UsageError(`--ratio must be a number from 0 to 1, not ${JSON.stringify(args.ratio)}`);
 
@@ -63,10 +65,11 @@ export const benchCommand = defineCommand({
         concurrency,
         requests,
         durationMs,
+        ratePerSecond,
         onProgress: bar && ((done) => bar.update(requests ? done : Math.round((performance.now() - started) / 100))),
       });
       bar?.stop();
-      const settings = { op, concurrency, connections, keys, valueSize, batch, ...(op === "mixed" ? { readRatio } : {}) };
+      const settings = { op, concurrency, connections, keys, valueSize, batch, ...(op === "mixed" ? { readRatio } : {}), ...(ratePerSecond ? { ratePerSecond } : {}) };
       if (args.json) console.log(JSON.stringify({ settings, ...result }));
       else {
         const title = `homekv bench ${op}: ${concurrency} in flight over ${connections} connection(s), ${batch} key(s) per request, ${valueSize}-byte values, ${keys} keys`;

@@ -50,8 +50,7 @@ describe("homekv serve", () => {
       const value = new Uint8Array(512 * 1024);
       const inFlight = client.set(Array.from({ length: 24 }, (_, i) => [`k${i}`, value] as const));
       await Bun.sleep(10);
-      server.proc.kill(signal);
-      const [written, exitCode] = await Promise.all([inFlight, server.proc.exited]);
+      const [written, exitCode] = await Promise.all([inFlight, server.stop(signal)]);
       expect(written.revision).toBe(2);
       expect(exitCode).toBe(0);
       expect(server.output()).toContain(`${signal}: finishing calls in flight`);

@@ -28,6 +28,8 @@ export class MemoryFileSystem implements FileSystem {
   private readonly dirs = new Set<string>();
   private faults: Fault[] = [];
   private capacityBytes: number | undefined;
+  /** While held (holdSyncs), each sync waits here; it covers the bytes appended before it was called. */
+  private heldSyncs: (() => void)[] | undefined;
 
   /** Makes matching calls fail with `code` (ENOSPC, EIO, ...). */
   injectFault(fault: Fault): void {
@@ -41,6 +43,20 @@ export class MemoryFileSystem implements FileSystem {
   /** Total bytes all files may hold; an append past it writes what fits, then fails with ENOSPC. */
   setCapacity(bytes: number | undefined): void {
     this.capacityBytes = bytes;
+  }
+
+  /**
+   * Makes every sync from now on wait until the returned function is called (a slow disk), so that
+   * tests can see what happens while a sync is in flight. A held sync covers what was appended
+   * before it was called, as fdatasync does. Opt-in: syncs complete at once unless this is called.
+   */
+  holdSyncs(): () => void {
+    const held: (() => void)[] = [];
+    this.heldSyncs = held;
+    return () => {
+      if (this.heldSyncs === held) this.heldSyncs = undefined;
+      for (const complete of held.splice(0)) complete();
+    };
   }
 
   /** A power cut: every file keeps only what its last sync covered. */
@@ -96,7 +112,13 @@ export class MemoryFileSystem implements FileSystem {
       },
       async sync() {
         self.maybeFail("sync", path);
-        handle.synced = handle.size;
+        const covered = handle.size;
+        const complete = () => {
+          handle.synced = Math.max(handle.synced, Math.min(covered, handle.size));
+        };
+        const held = self.heldSyncs;
+        if (!held) return complete();
+        await new Promise<void>((resolve) => held.push(() => (complete(), resolve())));
       },
       async truncate(size) {
         self.maybeFail("truncate", path);

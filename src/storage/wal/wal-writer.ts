@@ -66,6 +66,8 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
   const pending: Pending<R>[] = [];
   let flushing: Promise<void> | undefined;
   let unsynced = false;
+  /** Appends completed so far: a sync clears `unsynced` only if none completed while it ran. */
+  let appends = 0;
   let broken: HomeKvError | undefined;
   let closed = false;
   const stats = { fsyncs: 0, entries: 0, appendedBytes: 0 };
@@ -73,15 +75,24 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
   async function createSegment(firstRevision: number): Promise<AppendFile> {
     const name = WAL_SEGMENTS.fileName(firstRevision);
     const created = await fs.openAppend(`${dir}/${name}`);
-    await created.truncate(0);
-    await created.append(WAL_SEGMENTS.encodeHeader(firstRevision));
-    await created.sync();
-    await fs.syncDir(dir);
+    try {
+      await created.truncate(0);
+      await created.append(WAL_SEGMENTS.encodeHeader(firstRevision));
+      await created.sync();
+      await fs.syncDir(dir);
+    } catch (error) {
+      // Leave no half-made segment behind: the current one goes on taking writes, and a stray
+      // empty segment after it would read as a gap in the revisions at the next start.
+      await created.close().catch(() => {});
+      await fs.remove(`${dir}/${name}`).catch(() => {});
+      throw error;
+    }
     segments.push({ name, firstRevision, bytes: created.size });
     return created;
   }
 
   async function sync(): Promise<void> {
+    const covers = appends;
     try {
       await file.sync();
     } catch (error) {
@@ -90,15 +101,20 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       broken = diskError("the write-ahead log could not be synced; restart the server", error);
       throw broken;
     }
-    unsynced = false;
+    if (appends === covers) unsynced = false;
     stats.fsyncs++;
   }
 
   async function writeGroup(group: Pending<R>[]): Promise<void> {
     if (file.size >= options.segmentBytesMax) {
       if (unsynced) await sync();
+      // The new segment first: when it cannot be made (a full disk), the current one stays open
+      // and the write fails like any other disk write, to be retried once there is room.
+      const next = await createSegment(lastRevision + 1).catch((error: unknown) => {
+        throw diskError("a new write-ahead log segment could not be created", error);
+      });
       await file.close();
-      file = await createSegment(lastRevision + 1);
+      file = next;
     }
     const entries: LogEntry[] = group.map((p, i) => ({ revision: lastRevision + 1 + i, ops: p.ops }));
     const bytes = encodeRecords(entries);
@@ -115,6 +131,7 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       throw diskError("the write-ahead log could not be written", error);
     }
     unsynced = true;
+    appends++;
     if (options.fsync === "always") await sync();
     lastRevision += entries.length;
     segments.at(-1)!.bytes = file.size;

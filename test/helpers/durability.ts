@@ -1,0 +1,60 @@
+import { expect } from "bun:test";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { HomeKvRpcError } from "../../src/client/client.ts";
+import { type ServerProcess, startServerProcess } from "./processes.ts";
+
+const decoder = new TextDecoder();
+
+/** A value as text; undefined for a missing key. */
+export const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : decoder.decode(value));
+
+/** The non-empty lines of what a process printed. */
+export const lines = (output: string): string[] => output.split("\n").filter((line) => line.trim() !== "");
+
+/** Awaits a promise that must reject with a HomeKvRpcError, and returns that error. */
+export async function rpcRejection(promise: Promise<unknown>): Promise<HomeKvRpcError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(HomeKvRpcError);
+  return error as HomeKvRpcError;
+}
+
+/** Starts `homekv serve` on `dir` (which the caller owns: it survives the server). */
+export function startOn(dir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
+  return startServerProcess(["--data-dir", dir, ...extraArgs]);
+}
+
+/** SIGKILLs the server (no chance to flush, checkpoint or unlock) and waits until it is gone. */
+export async function killServer(server: ServerProcess): Promise<void> {
+  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill("SIGKILL");
+  await server.proc.exited;
+}
+
+/** The WAL segment files of a data directory, oldest first, with their sizes. */
+export function walSegments(dataDir: string): { name: string; path: string; bytes: number }[] {
+  const dir = join(dataDir, "wal");
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".wal"))
+    .sort()
+    .map((name) => ({ name, path: join(dir, name), bytes: statSync(join(dir, name)).size }));
+}
+
+/** Total bytes of the WAL segments of a data directory. */
+export function walBytesOnDisk(dataDir: string): number {
+  return walSegments(dataDir).reduce((sum, s) => sum + s.bytes, 0);
+}
+
+/** The "recovered revision …" line a server prints at start, parsed. */
+export function recoveryLine(output: string): { revision: number; keys: number; checkpoint: number | undefined; replayed: number } {
+  const match = /recovered revision (\d+) \((\d+) keys\) in \d+ ms: checkpoint (\d+|none), (\d+) WAL records replayed/.exec(output);
+  if (!match) throw new Error(`no recovery line in the server's output:\n${output}`);
+  return {
+    revision: Number(match[1]),
+    keys: Number(match[2]),
+    checkpoint: match[3] === "none" ? undefined : Number(match[3]),
+    replayed: Number(match[4]),
+  };
+}
