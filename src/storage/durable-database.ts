@@ -1,6 +1,6 @@
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
-import { type DataDirLock, lockDataDir, processIsAlive } from "./data-dir-lock.ts";
+import { lockDataDir, processIsAlive } from "./data-dir-lock.ts";
 import { assembleDatabase, type CheckpointInfo, type Database, type GcOptions } from "./database.ts";
 import type { FileSystem } from "./fs/file-system.ts";
 import { realFileSystem } from "./fs/real-fs.ts";
@@ -89,7 +89,16 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     const runCheckpoint = async (): Promise<CheckpointInfo> => {
       const begun = performance.now();
       appendedAtLast = wal.stats().appendedBytes;
-      const written = await writeCheckpoint({ fs, dir: checkpointDir, store, sliceKeysMax: CHECKPOINT_SLICE_KEYS });
+      const written = await writeCheckpoint({
+        fs,
+        dir: checkpointDir,
+        store,
+        sliceKeysMax: CHECKPOINT_SLICE_KEYS,
+        // Under everysec/never the WAL may hold applied records not yet synced. A checkpoint must
+        // never be durable ahead of the log: after a crash the log would resume at the checkpoint's
+        // revision right after its last synced record, leaving a gap the next start refuses.
+        beforeRename: () => wal.syncWritten(),
+      });
       await wal.dropCovered(written.revision);
       for (const older of (await listCheckpoints(fs, checkpointDir)).slice(1)) await fs.remove(`${checkpointDir}/${older.name}`);
       last = { revision: written.revision, entries: written.entries, bytes: written.bytes, atMs: Date.now(), durationMs: performance.now() - begun };

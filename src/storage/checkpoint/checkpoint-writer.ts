@@ -20,6 +20,8 @@ export async function writeCheckpoint(options: {
   dir: string;
   store: MvccStore;
   sliceKeysMax: number;
+  /** Runs after the file is complete and before it takes its final name. */
+  beforeRename?: () => Promise<void>;
 }): Promise<WrittenCheckpoint> {
   const { fs, dir, store } = options;
   const snapshot = store.openSnapshot();
@@ -47,6 +49,7 @@ export async function writeCheckpoint(options: {
     } finally {
       await file.close();
     }
+    await options.beforeRename?.();
     await fs.rename(temporary, `${dir}/${name}`);
     await fs.syncDir(dir);
     return { revision, name, entries, bytes };

@@ -7,8 +7,9 @@
  *   offset 12  payload
  *
  * The header's own checksum tells a torn write from corruption: an intact header whose payload
- * runs past the end of the file is a write cut short; a header that fails its checksum where the
- * rest of the file holds anything but zeros is damage.
+ * runs past the end of the file is a write cut short (torn); so are a few header bytes, or zeros, at
+ * the very end. A header that fails its checksum where the rest of the file holds anything but
+ * zeros, or a whole frame whose payload fails its checksum, is damage.
  */
 export const FRAME_HEADER_BYTES = 12;
 /** No frame is larger; a header claiming more is damaged even when its checksum holds. */
@@ -59,8 +60,12 @@ export function readFrame(bytes: Uint8Array, offset: number): FrameRead {
   if (end > bytes.byteLength) return { kind: "torn", reason: `frame of ${length} bytes cut short at ${left - FRAME_HEADER_BYTES}` };
   const payload = bytes.subarray(offset + FRAME_HEADER_BYTES, end);
   if (view.getUint32(4, true) !== Bun.hash.crc32(payload)) {
-    // The last frame of a file may have been extended on disk before all its bytes were.
-    if (end === bytes.byteLength) return { kind: "torn", reason: "last frame fails its checksum" };
+    // A file extended on disk before its data reached it reads back zeros: a torn write. Any other
+    // complete frame whose payload fails its checksum is damage, even at the end of the file (no
+    // payload is all zeros: every one starts with a non-zero type byte).
+    if (end === bytes.byteLength && length > 0 && allZero(bytes, offset + FRAME_HEADER_BYTES)) {
+      return { kind: "torn", reason: "last frame's payload never reached the disk (zeros)" };
+    }
     return { kind: "corrupt", reason: "frame payload fails its checksum" };
   }
   return { kind: "frame", payload, next: end };

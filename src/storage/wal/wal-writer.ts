@@ -39,6 +39,8 @@ export interface WalStats {
 export interface Wal<R> extends CommitLog<R> {
   readonly lastRevision: number;
   stats(): WalStats;
+  /** Makes every record written so far durable, whatever the fsync mode. */
+  syncWritten(): Promise<void>;
   /** Deletes the segments that hold only revisions ≤ `revision` (covered by a checkpoint). */
   dropCovered(revision: number): Promise<void>;
 }
@@ -204,6 +206,10 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       segments: segments.length,
       ...stats,
     }),
+    async syncWritten() {
+      if (broken) throw broken;
+      if (unsynced) await sync();
+    },
     async dropCovered(revision) {
       // A segment is covered when the next one starts at or before revision + 1.
       while (segments.length > 1 && segments[1]!.firstRevision <= revision + 1) {

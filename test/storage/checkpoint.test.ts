@@ -1,0 +1,276 @@
+import { describe, expect, test } from "bun:test";
+import { HomeKvError } from "../../src/errors.ts";
+import { CHECKPOINT_FILES, encodeEndFrame, encodeEntriesFrame } from "../../src/storage/checkpoint/checkpoint-format.ts";
+import { listCheckpoints, loadNewestCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
+import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
+import type { FileSystem } from "../../src/storage/fs/file-system.ts";
+import { MemoryFileSystem } from "../../src/storage/fs/memory-fs.ts";
+import { createMvccStore, type KeyValue, type MvccStore } from "../../src/storage/mvcc/store.ts";
+import type { WriteOp } from "../../src/storage/ops.ts";
+import { bytes, del, frameStarts, put } from "../helpers/storage.ts";
+
+const DIR = "/data/checkpoints";
+const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });
+const liveState = (store: MvccStore, revision = store.revision): KeyValue[] => store.scan({ limit: Number.MAX_SAFE_INTEGER, revision });
+
+/** A store with `keys` live keys written over several revisions, some overwritten, some deleted, some empty. */
+function filledStore(keys: number): MvccStore {
+  const store = createMvccStore();
+  const names = Array.from({ length: keys + keys / 4 }, (_, i) => `key-${String(i).padStart(4, "0")}`);
+  for (let i = 0; i < names.length; i += 10) commit(store, ...names.slice(i, i + 10).map((k) => put(k, `first ${k}`)));
+  for (let i = 0; i < names.length; i += 3) commit(store, put(names[i]!, i % 2 ? "" : `second ${names[i]} ✓ ключ`));
+  for (let i = 0; i < keys / 4; i++) commit(store, del(names[i * 5]!));
+  commit(store, put("ключ-🔑", "multi-byte key"));
+  return store;
+}
+
+async function newFs(): Promise<MemoryFileSystem> {
+  const fs = new MemoryFileSystem();
+  await fs.mkdirp(DIR);
+  return fs;
+}
+
+
+async function loadError(fs: FileSystem): Promise<HomeKvError> {
+  try {
+    const loaded = await loadNewestCheckpoint(fs, DIR);
+    throw new Error(`expected E_CORRUPT, loaded ${loaded?.entries.length} entries`);
+  } catch (error) {
+    if (!(error instanceof HomeKvError)) throw error;
+    expect(error.code).toBe("E_CORRUPT");
+    return error;
+  }
+}
+
+/** Delegates to a MemoryFileSystem, calling `afterAppend` after each append to a checkpoint file. */
+function observedFs(inner: MemoryFileSystem, afterAppend: () => void): FileSystem {
+  return {
+    mkdirp: (dir) => inner.mkdirp(dir),
+    list: (dir) => inner.list(dir),
+    readFile: (path) => inner.readFile(path),
+    createExclusive: (path, data) => inner.createExclusive(path, data),
+    rename: (from, to) => inner.rename(from, to),
+    remove: (path) => inner.remove(path),
+    syncDir: (dir) => inner.syncDir(dir),
+    async openAppend(path) {
+      const file = await inner.openAppend(path);
+      return {
+        get size() {
+          return file.size;
+        },
+        async append(data) {
+          await file.append(data);
+          afterAppend();
+        },
+        sync: () => file.sync(),
+        truncate: (size) => file.truncate(size),
+        close: () => file.close(),
+      };
+    },
+  };
+}
+
+describe("round trip", () => {
+  test("writeCheckpoint then loadNewestCheckpoint gives back the live state at the revision, in key order, over many entry frames", async () => {
+    const fs = await newFs();
+    const store = filledStore(200);
+    const expected = liveState(store);
+    expect(expected.length).toBeGreaterThan(150);
+
+    const written = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 7 });
+    expect(written).toEqual({
+      revision: store.revision,
+      name: CHECKPOINT_FILES.fileName(store.revision),
+      entries: expected.length,
+      bytes: fs.bytes(`${DIR}/${written.name}`).byteLength,
+    });
+    // header + one frame per slice of 7 + end
+    expect(frameStarts(fs.bytes(`${DIR}/${written.name}`)).length - 1).toBe(1 + Math.ceil(expected.length / 7) + 1);
+
+    const loaded = await loadNewestCheckpoint(fs, DIR);
+    expect(loaded).toEqual({ path: `${DIR}/${written.name}`, revision: store.revision, entries: expected });
+    // Empty values survive as empty values, and the revision that wrote each key is kept.
+    expect(loaded!.entries.some((e) => e.value.byteLength === 0)).toBe(true);
+    expect(new Set(loaded!.entries.map((e) => e.revision)).size).toBeGreaterThan(3);
+
+    const restored = createMvccStore();
+    restored.restore(loaded!.revision, loaded!.entries);
+    expect(liveState(restored)).toEqual(expected);
+    expect(restored.revision).toBe(store.revision);
+  });
+
+  test("an empty store checkpoints and loads as revision 0 with no entries", async () => {
+    const fs = await newFs();
+    const written = await writeCheckpoint({ fs, dir: DIR, store: createMvccStore(), sliceKeysMax: 4 });
+    expect(written.entries).toBe(0);
+    expect(await loadNewestCheckpoint(fs, DIR)).toEqual({ path: `${DIR}/${written.name}`, revision: 0, entries: [] });
+  });
+
+  test("no checkpoint in the directory loads as undefined", async () => {
+    expect(await loadNewestCheckpoint(await newFs(), DIR)).toBeUndefined();
+  });
+
+  test("the newest of several checkpoints is the one loaded", async () => {
+    const fs = await newFs();
+    const store = createMvccStore();
+    commit(store, put("a", "1"));
+    await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+    commit(store, put("a", "2"));
+    commit(store, put("b", "3"));
+    await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+    expect((await listCheckpoints(fs, DIR)).map((c) => c.revision)).toEqual([3, 1]);
+    const loaded = await loadNewestCheckpoint(fs, DIR);
+    expect(loaded?.revision).toBe(3);
+    expect(loaded?.entries.map((e) => [e.key, new TextDecoder().decode(e.value)])).toEqual([
+      ["a", "2"],
+      ["b", "3"],
+    ]);
+  });
+});
+
+describe("writes during a checkpoint", () => {
+  test("writes applied while the slices are written (after the snapshot revision) do not appear in the checkpoint, even with GC running", async () => {
+    const inner = await newFs();
+    const store = filledStore(60);
+    const snapshotRevision = store.revision;
+    const expected = liveState(store);
+    const keys = expected.map((e) => e.key);
+    let appends = 0;
+    const fs = observedFs(inner, () => {
+      appends++;
+      // Between slices: overwrite keys not yet copied, delete some, add new ones on both ends, then GC.
+      const n = appends;
+      const ops: WriteOp[] = [put(keys.at(-n)!, `changed during checkpoint ${n}`), put(`aaa-new-${n}`, "new"), put(`zzz-new-${n}`, "new")];
+      const victim = keys[keys.length - 1 - ((n * 7) % 20) - 20];
+      if (victim !== undefined && !ops.some((op) => op.key === victim)) ops.push(del(victim));
+      commit(store, ...ops);
+      store.collectGarbage(1_000);
+    });
+
+    const written = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 5 });
+    expect(appends).toBeGreaterThan(5); // the writes really did interleave with the slices
+    expect(store.revision).toBeGreaterThan(snapshotRevision + 5);
+    expect(written.revision).toBe(snapshotRevision);
+    const loaded = await loadNewestCheckpoint(inner, DIR);
+    expect(loaded?.revision).toBe(snapshotRevision);
+    expect(loaded?.entries).toEqual(expected);
+    expect(loaded!.entries.every((e) => e.revision <= snapshotRevision)).toBe(true);
+    // The snapshot that pinned the revision was released: GC may collect again.
+    expect(store.stats().openSnapshots).toBe(0);
+  });
+});
+
+describe("damage", () => {
+  async function smallCheckpoint(): Promise<{ fs: MemoryFileSystem; path: string; file: Uint8Array; starts: number[] }> {
+    const fs = await newFs();
+    const store = filledStore(16);
+    const written = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+    const path = `${DIR}/${written.name}`;
+    const file = fs.bytes(path).slice();
+    return { fs, path, file, starts: frameStarts(file) };
+  }
+
+  test("a flipped byte anywhere in the file is E_CORRUPT naming the file and the offset of the damaged frame", async () => {
+    const { fs, path, file, starts } = await smallCheckpoint();
+    expect(starts.length).toBeGreaterThan(5);
+    for (let at = 0; at < file.byteLength; at++) {
+      const damaged = file.slice();
+      damaged[at]! ^= 0x10;
+      fs.overwrite(path, damaged);
+      const error = await loadError(fs);
+      const frameStart = starts.findLast((start) => start <= at)!;
+      expect({ at, message: error.message }).toEqual({ at, message: expect.stringContaining(path) });
+      expect({ at, message: error.message }).toEqual({ at, message: expect.stringContaining(`byte offset ${frameStart}:`) });
+    }
+  });
+
+  test("a file cut short at any offset is E_CORRUPT (never a partial load), and a cut between frames says the end frame is missing", async () => {
+    const { fs, path, file, starts } = await smallCheckpoint();
+    for (let cut = 0; cut < file.byteLength; cut++) {
+      fs.overwrite(path, file.subarray(0, cut));
+      const error = await loadError(fs);
+      const frameStart = starts.findLast((start) => start <= cut)!;
+      expect({ cut, message: error.message }).toEqual({ cut, message: expect.stringContaining(path) });
+      expect({ cut, message: error.message }).toEqual({ cut, message: expect.stringContaining(`byte offset ${frameStart}:`) });
+      if (cut > 0 && starts.includes(cut)) expect(error.message).toContain("end frame is missing");
+    }
+  });
+
+  test("bytes after the end frame are E_CORRUPT", async () => {
+    const { fs, path, file } = await smallCheckpoint();
+    for (const extra of [new Uint8Array(1), new Uint8Array(30), bytes("garbage after the end")]) {
+      const longer = new Uint8Array(file.byteLength + extra.byteLength);
+      longer.set(file);
+      longer.set(extra, file.byteLength);
+      fs.overwrite(path, longer);
+      const error = await loadError(fs);
+      expect(error.message).toContain(`byte offset ${file.byteLength}`);
+    }
+  });
+
+  test("an end frame whose count disagrees with the entries is E_CORRUPT", async () => {
+    const fs = await newFs();
+    const entries: KeyValue[] = [
+      { key: "a", value: bytes("1"), revision: 1 },
+      { key: "b", value: bytes("2"), revision: 2 },
+    ];
+    const parts = [CHECKPOINT_FILES.encodeHeader(2), encodeEntriesFrame(entries), encodeEndFrame(3)];
+    const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
+    let offset = 0;
+    for (const part of parts) {
+      file.set(part, offset);
+      offset += part.byteLength;
+    }
+    fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(2)}`, file);
+    expect((await loadError(fs)).message).toContain("end frame counts 3 entries");
+  });
+
+  test("a checkpoint whose header names another revision than its file name is E_CORRUPT", async () => {
+    const { fs, path, file } = await smallCheckpoint();
+    await fs.remove(path);
+    fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(999)}`, file);
+    expect((await loadError(fs)).message).toMatch(/header says revision \d+, the file name 999/);
+  });
+});
+
+describe("failures while writing", () => {
+  test.each([
+    ["append", "ENOSPC"],
+    ["sync", "EIO"],
+    ["rename", "EIO"],
+  ] as const)("a fault on %s (%s): the checkpoint is not under its final name, no temporary file is left, the old checkpoint still loads", async (op, code) => {
+    const fs = await newFs();
+    const store = filledStore(20);
+    const old = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+    const oldState = liveState(store);
+    commit(store, put("after-the-old-checkpoint", "x"));
+    const newName = CHECKPOINT_FILES.fileName(store.revision);
+
+    fs.injectFault({ op, code, pathIncludes: ".ckpt" });
+    let failed: unknown;
+    await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 }).catch((error) => {
+      failed = error;
+    });
+    expect((failed as { code?: string } | undefined)?.code).toBe(code);
+    expect((await fs.list(DIR)).sort()).toEqual([old.name]);
+    expect(newName).not.toBe(old.name);
+    const loaded = await loadNewestCheckpoint(fs, DIR);
+    expect(loaded?.revision).toBe(old.revision);
+    expect(loaded?.entries).toEqual(oldState);
+
+    fs.clearFaults();
+    const retried = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+    expect(retried.name).toBe(newName);
+    expect((await loadNewestCheckpoint(fs, DIR))?.entries).toEqual(liveState(store));
+  });
+
+  test("a temporary file left by an earlier failed attempt is replaced, not appended to", async () => {
+    const fs = await newFs();
+    const store = filledStore(10);
+    const name = CHECKPOINT_FILES.fileName(store.revision);
+    fs.overwrite(`${DIR}/${name}.tmp`, bytes("leftover from a crash"));
+    await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+    expect((await loadNewestCheckpoint(fs, DIR))?.entries).toEqual(liveState(store));
+    expect(await fs.list(DIR)).toEqual([name]);
+  });
+});
