@@ -13,9 +13,10 @@ export interface BenchRunOptions {
   /** ...or after this long, whichever comes first. At least one must be given. */
   durationMs?: number;
   /**
-   * Open loop: start requests at this many per second (still at most `concurrency` in flight) and
-   * measure each latency from the moment it was due, not from when it went out, so that a server
-   * that falls behind is charged for the queue it causes (no coordinated omission).
+   * Open loop: start requests at this many per second (still at most `concurrency` in flight). A
+   * request that could not go out when due, because all workers were waiting on the server, is
+   * timed from when it was due, so that a server that falls behind is charged for the queue it
+   * causes (no coordinated omission).
    */
   ratePerSecond?: number;
   /** Called about ten times a second with the requests done so far. */
@@ -66,8 +67,12 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
       if (options.ratePerSecond !== undefined) {
         const due = started + (index * 1000) / options.ratePerSecond;
         if (due > deadline) break;
-        if (due > sent) await Bun.sleep(due - sent);
-        sent = due;
+        // Early: wait, and time from the actual send (the timer's own lateness is not the server's).
+        // Late, because every worker was busy: time from when it was due (the queue is the server's).
+        if (due > sent) {
+          await Bun.sleep(due - sent);
+          sent = performance.now();
+        } else sent = due;
       }
       const request = options.next();
       const result = await options.pool.call(request.path, request.message);

@@ -1,0 +1,138 @@
+/**
+ * Starts the servers the comparison runs against, each on loopback with its own scratch data
+ * directory and comparable durability, and stops every one of them whatever happens.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { connectH2Pool } from "../../src/bench/h2-unary.ts";
+import { etcdProtocol } from "./etcd-protocol.ts";
+
+export interface RunningServer {
+  name: string;
+  address: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const running = new Set<RunningServer>();
+
+/** Stops everything still running; also wired to SIGINT/SIGTERM and process exit by `stopAllOnExit`. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((server) => server.stop()));
+}
+
+export function stopAllOnExit(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      stopAll().finally(() => process.exit(130));
+    });
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+function track(name: string, proc: Subprocess, port: number, dataDir: string): RunningServer {
+  const server: RunningServer = {
+    name,
+    address: `127.0.0.1:${port}`,
+    port,
+    pid: proc.pid,
+    async stop() {
+      running.delete(server);
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+      if (!exited) proc.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  running.add(server);
+  return server;
+}
+
+async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ready().catch(() => false)) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+const root = resolve(import.meta.dir, "..", "..");
+
+/** HomeKV with --fsync always (the default), from source. */
+export async function startHomekv(extraArgs: string[] = []): Promise<RunningServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-homekv-"));
+  const port = await freePort();
+  const proc = Bun.spawn([process.execPath, join(root, "src", "main.ts"), "serve", "-p", String(port), "--data-dir", dataDir, "--fsync", "always", ...extraArgs], {
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  const server = track("homekv", proc, port, dataDir);
+  await waitFor("homekv", async () => (await connectH2Pool(server.address, 1).call("/homekv_service.HomeKvService/Get", new Uint8Array())).status === 0);
+  return server;
+}
+
+/** etcd, single member; it fsyncs every commit by default (its WAL and bbolt). */
+export async function startEtcd(): Promise<RunningServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-etcd-"));
+  const [port, peerPort] = [await freePort(), await freePort()];
+  const client = `http://127.0.0.1:${port}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const proc = Bun.spawn(
+    ["etcd", "--name", "bench", "--data-dir", dataDir, "--listen-client-urls", client, "--advertise-client-urls", client,
+      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `bench=${peer}`, "--log-level", "error"],
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  const server = track("etcd", proc, port, dataDir);
+  const probe = etcdProtocol.get(["probe"]);
+  await waitFor("etcd", async () => {
+    const pool = connectH2Pool(server.address, 1, 2_000);
+    try {
+      return (await pool.call(probe.path, probe.message)).status === 0;
+    } finally {
+      pool.close();
+    }
+  });
+  return server;
+}
+
+/** Redis with appendonly and appendfsync always: an fsync per write, like the other two. */
+export async function startRedis(options: { durable: boolean } = { durable: true }): Promise<RunningServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-redis-"));
+  const port = await freePort();
+  const persistence = options.durable ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
+  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir, "--save", "", ...persistence], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const server = track("redis", proc, port, dataDir);
+  await waitFor("redis", async () => Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]).stdout.toString().trim() === "PONG");
+  return server;
+}
+
+/** Installs etcd and Redis from Debian when they are missing (needs root), or says what to do. */
+export function ensureInstalled(): void {
+  const missing = ["etcd", "redis-server", "redis-benchmark", "redis-cli"].filter((tool) => Bun.which(tool) === null);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root, or apt-get install etcd-server redis-server redis-tools`);
+  console.error(`installing etcd-server, redis-server and redis-tools (missing: ${missing.join(", ")})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  for (const command of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "etcd-server", "redis-server", "redis-tools"]]) {
+    const result = Bun.spawnSync(command, { env, stdout: "inherit", stderr: "inherit" });
+    if (result.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${result.exitCode}`);
+  }
+}
