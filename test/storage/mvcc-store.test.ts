@@ -75,6 +75,7 @@ describe("apply and read", () => {
   test("a delete writes a tombstone; deleting a missing key writes no version", () => {
     const store = createMvccStore();
     commit(store, put("a", "1"));
+    const reader = store.openSnapshot(); // keeps the versions readable, so that they can be counted
     expect(commit(store, del("a"))).toEqual({ revision: 2, deleted: 1 });
     expect(store.read(["a"])).toEqual([undefined]);
     expect(store.stats()).toMatchObject({ keys: 0, versions: 2 });
@@ -82,6 +83,15 @@ describe("apply and read", () => {
     // The revision still advances: the batch committed, it just changed nothing.
     expect(commit(store, del("a"), del("never"))).toEqual({ revision: 3, deleted: 0 });
     expect(store.stats()).toMatchObject({ revision: 3, keys: 0, versions: 2 });
+    reader.release();
+  });
+
+  test("with no snapshot open, a write drops what it shadows at once: no GC work is left", () => {
+    const store = createMvccStore();
+    commit(store, put("a", "1"), put("b", "1"));
+    commit(store, put("a", "2"), del("b"));
+    expect(store.stats()).toMatchObject({ keys: 1, versions: 1, gcVersionsCollected: 3 });
+    expect(store.collectGarbage(10)).toEqual({ keysVisited: 0, versionsCollected: 0, more: false });
   });
 
   test("stats keys and valueBytes stay exact across overwrites and deletes", () => {
@@ -177,7 +187,9 @@ describe("garbage collection", () => {
     const store = createMvccStore();
     const keys = keyRange(25);
     commit(store, ...keys.map((k) => put(k, "old")));
+    const reader = store.openSnapshot();
     commit(store, ...keys.map((k) => put(k, "new")));
+    reader.release();
 
     const slices = collectAll(store, 10);
     expect(slices.map((s) => s.keysVisited)).toEqual([10, 10, 5]);
@@ -216,6 +228,7 @@ describe("through createDatabase", () => {
   test("after settleGc with no snapshot open, every live key has exactly one version", async () => {
     const db = createDatabase({ gcSliceKeysMax: 3 });
     const keys = keyRange(20);
+    const reader = db.openSnapshot(); // writes under a snapshot leave their garbage to GC
     await db.write(keys.map((k) => put(k, "first")));
     await db.write(keys.map((k) => put(k, "second, longer")));
     await db.write(keys.filter((_, i) => i % 3 === 0).map(del));
@@ -223,6 +236,7 @@ describe("through createDatabase", () => {
     await db.write([del("missing")]);
     expect(db.stats().versions).toBeGreaterThan(db.stats().keys);
 
+    reader.release();
     await db.settleGc();
     const stats = db.stats();
     expect(stats.keys).toBe(20 - 7 + 4);
@@ -233,8 +247,10 @@ describe("through createDatabase", () => {
   test("settleGc with gcSliceKeysMax 10 over 1000 dirty keys spans many event-loop turns", async () => {
     const db = createDatabase({ gcSliceKeysMax: 10 });
     const keys = keyRange(1_000);
+    const reader = db.openSnapshot();
     await db.write(keys.map((k) => put(k, "v")));
     await db.write(keys.map(del));
+    reader.release();
 
     let turns = 0;
     let settled = false;
@@ -256,7 +272,9 @@ describe("through createDatabase", () => {
     const store = createMvccStore();
     const keys = keyRange(1_000);
     commit(store, ...keys.map((k) => put(k, "v")));
+    const reader = store.openSnapshot();
     commit(store, ...keys.map((k) => put(k, "w")));
+    reader.release();
 
     const visited: number[] = [];
     const collect = store.collectGarbage.bind(store);
