@@ -34,8 +34,11 @@ export interface BenchProtocol {
 const SERVICE = "/homekv_service.HomeKvService";
 
 export const homekvProtocol: BenchProtocol = {
-  get: (keys) => ({ path: `${SERVICE}/Get`, message: GetRequest.encode({ keys }).finish() }),
-  set: (keys, value) => ({ path: `${SERVICE}/Set`, message: SetRequest.encode({ records: keys.map((key) => ({ key, value })) }).finish() }),
+  get: (keys) => ({ path: `${SERVICE}/Get`, message: GetRequest.encode(GetRequest.fromPartial({ keys })).finish() }),
+  set: (keys, value) => ({
+    path: `${SERVICE}/Set`,
+    message: SetRequest.encode(SetRequest.fromPartial({ records: keys.map((key) => ({ key, value })) })).finish(),
+  }),
   del: (keys) => ({ path: `${SERVICE}/Del`, message: DelRequest.encode({ keys }).finish() }),
 };
 

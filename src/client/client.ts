@@ -2,6 +2,15 @@ import { type CallOptions, type ClientUnaryCall, connectivityState, credentials,
 import { HomeKvError } from "../errors.ts";
 import {
   type CheckpointResponse,
+  type CompactResponse,
+  type DeepPartial,
+  GetRequest,
+  type Record as ProtoRecord,
+  ScanRequest,
+  type ScanResponse,
+  SetRequest,
+  TxnRequest,
+  type TxnResponse,
   type DelResponse,
   type GetResponse,
   HomeKvServiceClient,
@@ -17,11 +26,42 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** A key as the server returns it: `value` undefined for a missing key; revisions 0 then. */
+export interface KeyRecord {
+  key: string;
+  value: Uint8Array | undefined;
+  modRevision: number;
+  createRevision: number;
+  version: number;
+  /** Milliseconds left to live, when asked for and the key has a TTL; else 0. */
+  ttlMs: number;
+}
+
 export interface GetResult {
-  /** One entry per requested key, in request order; `value` is undefined for a missing key. */
-  records: { key: string; value: Uint8Array | undefined }[];
+  /** One entry per requested key, in request order. */
+  records: KeyRecord[];
   /** The revision every value was read at. */
   revision: number;
+}
+
+export interface ScanOptions {
+  /** [start, end): empty start is the first key, empty end past the last. Or `prefix`. */
+  start?: string;
+  end?: string;
+  prefix?: string;
+  /** Records per page (the server's default: 100). */
+  limit?: number;
+  reverse?: boolean;
+  keysOnly?: boolean;
+  /** Read at this revision (default: the latest). */
+  revision?: number;
+}
+
+export interface ScanPage {
+  records: KeyRecord[];
+  revision: number;
+  /** Pass to `scanPage` for the next page; empty when the scan is complete. */
+  continuation: string;
 }
 
 export interface WriteResult {
@@ -49,6 +89,15 @@ export class HomeKvRpcError extends Error {
 
 const encoder = new TextEncoder();
 
+function toBytes(value: ValueInput): Uint8Array | undefined {
+  return value === null ? undefined : typeof value === "string" ? encoder.encode(value) : value;
+}
+
+function fromProto(record: ProtoRecord): KeyRecord {
+  const { key, value, modRevision, createRevision, version, ttlMs } = record;
+  return { key, value, modRevision, createRevision, version, ttlMs };
+}
+
 /**
  * A typed, promise-based client for HomeKV. Every method rejects with `HomeKvRpcError` when the
  * server refuses the call, or with a `HomeKvError` coded `E_UNREACHABLE` when it cannot be reached.
@@ -68,20 +117,52 @@ export class HomeKvClient {
     });
   }
 
-  async get(keys: readonly string[]): Promise<GetResult> {
-    const response = await this.call<GetResponse>((cb, md, opts) => this.stub.get({ keys: [...keys] }, md, opts, cb));
-    return { records: response.records.map(({ key, value }) => ({ key, value })), revision: response.revision };
+  /** Reads keys from one snapshot: the latest, or `revision` while it is not compacted. */
+  async get(keys: readonly string[], options: { revision?: number; withTtl?: boolean } = {}): Promise<GetResult> {
+    const request = GetRequest.fromPartial({ keys: [...keys], revision: options.revision ?? 0, withTtl: options.withTtl ?? false });
+    const response = await this.call<GetResponse>((cb, md, opts) => this.stub.get(request, md, opts, cb));
+    return { records: response.records.map(fromProto), revision: response.revision };
   }
 
-  /** Writes all entries atomically at one revision. */
-  async set(entries: Iterable<readonly [string, ValueInput]> | Record<string, ValueInput>): Promise<WriteResult> {
+  /** Writes all entries atomically at one revision; `ttlMs` gives every written key a time to live. */
+  async set(entries: Iterable<readonly [string, ValueInput]> | Record<string, ValueInput>, options: { ttlMs?: number } = {}): Promise<WriteResult> {
     const pairs = Symbol.iterator in entries ? [...entries] : Object.entries(entries);
-    const records = pairs.map(([key, value]) => ({
-      key,
-      value: value === null ? undefined : typeof value === "string" ? encoder.encode(value) : value,
-    }));
-    const response = await this.call<SetResponse>((cb, md, opts) => this.stub.set({ records }, md, opts, cb));
+    const records = pairs.map(([key, value]) => ({ key, value: toBytes(value), ttlMs: value === null ? 0 : (options.ttlMs ?? 0) }));
+    const request = SetRequest.fromPartial({ records });
+    const response = await this.call<SetResponse>((cb, md, opts) => this.stub.set(request, md, opts, cb));
     return { revision: response.revision };
+  }
+
+  /** One page of a scan; pass `continuation` from the last page to get the next. */
+  async scanPage(options: ScanOptions & { continuation?: string } = {}): Promise<ScanPage> {
+    const request = ScanRequest.fromPartial({ ...options, continuation: options.continuation ?? "" });
+    const response = await this.call<ScanResponse>((cb, md, opts) => this.stub.scan(request, md, opts, cb));
+    return { records: response.records.map(fromProto), revision: response.revision, continuation: response.continuation };
+  }
+
+  /** Every record of a scan, page by page, all read at the revision of the first page. */
+  async *scan(options: ScanOptions = {}): AsyncGenerator<KeyRecord> {
+    let page = await this.scanPage(options);
+    for (;;) {
+      yield* page.records;
+      if (page.continuation === "") return;
+      page = await this.scanPage({ continuation: page.continuation, limit: options.limit });
+    }
+  }
+
+  /**
+   * Compares, then the success or the failure operations, atomically. Build requests with the
+   * generated TxnRequest/Compare/TxnOp types; `records` holds what the get operations read.
+   */
+  async txn(request: DeepPartial<TxnRequest>): Promise<{ succeeded: boolean; revision: number; records: KeyRecord[] }> {
+    const message = TxnRequest.fromPartial(request);
+    const response = await this.call<TxnResponse>((cb, md, opts) => this.stub.txn(message, md, opts, cb));
+    return { succeeded: response.succeeded, revision: response.revision, records: response.records.map(fromProto) };
+  }
+
+  /** Makes revisions below `revision` unreadable. */
+  async compact(revision: number): Promise<CompactResponse> {
+    return this.call<CompactResponse>((cb, md, opts) => this.stub.compact({ revision }, md, opts, cb));
   }
 
   /** Deletes all keys atomically at one revision; missing keys are fine. */

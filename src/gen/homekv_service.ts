@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -35,7 +37,18 @@ export const protobufFileName = "homekv_service.proto";
 export interface Record {
   key: string;
   /** Absent: the key does not exist (Get) or is to be deleted (Set). Present and empty: an empty value. */
-  value?: Uint8Array | undefined;
+  value?:
+    | Uint8Array
+    | undefined;
+  /**
+   * --- extensions (not in the original HomeKV); in answers, 0 for a missing key ---
+   * Revision of the last write to the key; revision that created it; puts since then.
+   */
+  modRevision: number;
+  createRevision: number;
+  version: number;
+  /** Set: time to live in milliseconds (0: none). Get with with_ttl, Scan: milliseconds left (0: none). */
+  ttlMs: number;
 }
 
 export interface Metrics {
@@ -79,10 +92,21 @@ export interface Metrics {
   lastCheckpointBytes: number;
   /** How long loading the checkpoint and replaying the WAL took at start. */
   recoveryMs: number;
+  /** Revisions below this one are compacted (unreadable). */
+  compactedRevision: number;
+  /** Watch streams open now. */
+  watchers: number;
 }
 
 export interface GetRequest {
   keys: string[];
+  /**
+   * Read at this revision (0: the latest). Older than the compacted revision or newer than the
+   * latest: OUT_OF_RANGE.
+   */
+  revision: number;
+  /** Fill in ttl_ms (time left) for keys that have a TTL. */
+  withTtl: boolean;
 }
 
 export interface GetResponse {
@@ -128,8 +152,234 @@ export interface CheckpointResponse {
   durationMs: number;
 }
 
+export interface ScanRequest {
+  /** The range: [start, end) (empty start: from the first key; empty end: to the last), or a prefix. */
+  start: string;
+  end: string;
+  prefix: string;
+  /** Records per page, 1..the server's --max-keys-per-request (0: 100). */
+  limit: number;
+  /** Descending key order. */
+  reverse: boolean;
+  /** Leave values out (records carry keys and revisions only). */
+  keysOnly: boolean;
+  /** Read at this revision (0: the latest). A continuation carries its own. */
+  revision: number;
+  /** From the previous page's response: the next page of the same scan, at the same revision. */
+  continuation: string;
+}
+
+export interface ScanResponse {
+  records: Record[];
+  revision: number;
+  /** Empty when the scan is complete; otherwise pass it back for the next page. */
+  continuation: string;
+}
+
+export interface Compare {
+  key: string;
+  target: Compare_Target;
+  op: Compare_Op;
+  /** For VALUE (bytes compared lexicographically; a missing key has no value: only NOT_EQUAL holds). */
+  value: Uint8Array;
+  /** For MOD_REVISION, CREATE_REVISION, VERSION (0 for a missing key); EXISTS: 1 exists, 0 missing. */
+  number: number;
+}
+
+export enum Compare_Target {
+  VALUE = 0,
+  MOD_REVISION = 1,
+  CREATE_REVISION = 2,
+  VERSION = 3,
+  EXISTS = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function compare_TargetFromJSON(object: any): Compare_Target {
+  switch (object) {
+    case 0:
+    case "VALUE":
+      return Compare_Target.VALUE;
+    case 1:
+    case "MOD_REVISION":
+      return Compare_Target.MOD_REVISION;
+    case 2:
+    case "CREATE_REVISION":
+      return Compare_Target.CREATE_REVISION;
+    case 3:
+    case "VERSION":
+      return Compare_Target.VERSION;
+    case 4:
+    case "EXISTS":
+      return Compare_Target.EXISTS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Compare_Target.UNRECOGNIZED;
+  }
+}
+
+export function compare_TargetToJSON(object: Compare_Target): string {
+  switch (object) {
+    case Compare_Target.VALUE:
+      return "VALUE";
+    case Compare_Target.MOD_REVISION:
+      return "MOD_REVISION";
+    case Compare_Target.CREATE_REVISION:
+      return "CREATE_REVISION";
+    case Compare_Target.VERSION:
+      return "VERSION";
+    case Compare_Target.EXISTS:
+      return "EXISTS";
+    case Compare_Target.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum Compare_Op {
+  EQUAL = 0,
+  NOT_EQUAL = 1,
+  LESS = 2,
+  GREATER = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function compare_OpFromJSON(object: any): Compare_Op {
+  switch (object) {
+    case 0:
+    case "EQUAL":
+      return Compare_Op.EQUAL;
+    case 1:
+    case "NOT_EQUAL":
+      return Compare_Op.NOT_EQUAL;
+    case 2:
+    case "LESS":
+      return Compare_Op.LESS;
+    case 3:
+    case "GREATER":
+      return Compare_Op.GREATER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Compare_Op.UNRECOGNIZED;
+  }
+}
+
+export function compare_OpToJSON(object: Compare_Op): string {
+  switch (object) {
+    case Compare_Op.EQUAL:
+      return "EQUAL";
+    case Compare_Op.NOT_EQUAL:
+      return "NOT_EQUAL";
+    case Compare_Op.LESS:
+      return "LESS";
+    case Compare_Op.GREATER:
+      return "GREATER";
+    case Compare_Op.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface TxnOp {
+  op:
+    | //
+    /** Read a key (its record is returned, after the writes before it in the same list). */
+    { $case: "get"; get: string }
+    | //
+    /** Write a key (a record without a value deletes it; ttl_ms sets a TTL). */
+    { $case: "put"; put: Record }
+    | { $case: "delete"; delete: string }
+    | undefined;
+}
+
+export interface TxnRequest {
+  compares: Compare[];
+  success: TxnOp[];
+  failure: TxnOp[];
+}
+
+export interface TxnResponse {
+  /** Whether every compare held (the success list ran) or not (the failure list ran). */
+  succeeded: boolean;
+  /** The revision it committed at (or, when it wrote nothing, read at). */
+  revision: number;
+  /** The records of its get operations, in order. */
+  records: Record[];
+}
+
+export interface CompactRequest {
+  /** Revisions below this one become unreadable; at most the current revision. */
+  revision: number;
+}
+
+export interface CompactResponse {
+  revision: number;
+  compactedRevision: number;
+}
+
+export interface WatchRequest {
+  /** What to watch: exactly one of a key, a prefix, or a range [start, end). */
+  key: string;
+  prefix: string;
+  start: string;
+  end: string;
+  /** Send changes from this revision on (0: from the next commit). Compacted: OUT_OF_RANGE. */
+  startRevision: number;
+  /** Send each event's previous value too. */
+  prevValue: boolean;
+}
+
+export interface WatchEvent {
+  type: WatchEvent_Type;
+  /** The key, its new value (none for a delete) and the revision of the change. */
+  record: Record | undefined;
+  prevValue?: Uint8Array | undefined;
+}
+
+export enum WatchEvent_Type {
+  PUT = 0,
+  DELETE = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
+  switch (object) {
+    case 0:
+    case "PUT":
+      return WatchEvent_Type.PUT;
+    case 1:
+    case "DELETE":
+      return WatchEvent_Type.DELETE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WatchEvent_Type.UNRECOGNIZED;
+  }
+}
+
+export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
+  switch (object) {
+    case WatchEvent_Type.PUT:
+      return "PUT";
+    case WatchEvent_Type.DELETE:
+      return "DELETE";
+    case WatchEvent_Type.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface WatchResponse {
+  /** The changes of one revision (or several), in revision order. */
+  events: WatchEvent[];
+  /** The latest revision these events bring the watcher to. */
+  revision: number;
+}
+
 function createBaseRecord(): Record {
-  return { key: "", value: undefined };
+  return { key: "", value: undefined, modRevision: 0, createRevision: 0, version: 0, ttlMs: 0 };
 }
 
 export const Record: MessageFns<Record> = {
@@ -139,6 +389,18 @@ export const Record: MessageFns<Record> = {
     }
     if (message.value !== undefined) {
       writer.uint32(18).bytes(message.value);
+    }
+    if (message.modRevision !== 0) {
+      writer.uint32(24).uint64(message.modRevision);
+    }
+    if (message.createRevision !== 0) {
+      writer.uint32(32).uint64(message.createRevision);
+    }
+    if (message.version !== 0) {
+      writer.uint32(40).uint64(message.version);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(48).uint64(message.ttlMs);
     }
     return writer;
   },
@@ -172,6 +434,38 @@ export const Record: MessageFns<Record> = {
             message.value = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.modRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.createRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ttlMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -188,6 +482,22 @@ export const Record: MessageFns<Record> = {
     return {
       key: isSet(object.key) ? globalThis.String(object.key) : "",
       value: isSet(object.value) ? bytesFromBase64(object.value) : undefined,
+      modRevision: isSet(object.modRevision)
+        ? globalThis.Number(object.modRevision)
+        : isSet(object.mod_revision)
+        ? globalThis.Number(object.mod_revision)
+        : 0,
+      createRevision: isSet(object.createRevision)
+        ? globalThis.Number(object.createRevision)
+        : isSet(object.create_revision)
+        ? globalThis.Number(object.create_revision)
+        : 0,
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
     };
   },
 
@@ -199,6 +509,18 @@ export const Record: MessageFns<Record> = {
     if (message.value !== undefined) {
       obj.value = base64FromBytes(message.value);
     }
+    if (message.modRevision !== 0) {
+      obj.modRevision = Math.round(message.modRevision);
+    }
+    if (message.createRevision !== 0) {
+      obj.createRevision = Math.round(message.createRevision);
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
     return obj;
   },
 
@@ -209,6 +531,10 @@ export const Record: MessageFns<Record> = {
     const message = createBaseRecord();
     message.key = object.key ?? "";
     message.value = object.value ?? undefined;
+    message.modRevision = object.modRevision ?? 0;
+    message.createRevision = object.createRevision ?? 0;
+    message.version = object.version ?? 0;
+    message.ttlMs = object.ttlMs ?? 0;
     return message;
   },
 };
@@ -235,6 +561,8 @@ function createBaseMetrics(): Metrics {
     lastCheckpointUnixMs: 0,
     lastCheckpointBytes: 0,
     recoveryMs: 0,
+    compactedRevision: 0,
+    watchers: 0,
   };
 }
 
@@ -299,6 +627,12 @@ export const Metrics: MessageFns<Metrics> = {
     }
     if (message.recoveryMs !== 0) {
       writer.uint32(160).uint64(message.recoveryMs);
+    }
+    if (message.compactedRevision !== 0) {
+      writer.uint32(168).uint64(message.compactedRevision);
+    }
+    if (message.watchers !== 0) {
+      writer.uint32(176).uint32(message.watchers);
     }
     return writer;
   },
@@ -476,6 +810,22 @@ export const Metrics: MessageFns<Metrics> = {
             message.recoveryMs = longToNumber(reader.uint64());
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.compactedRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.watchers = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -582,6 +932,12 @@ export const Metrics: MessageFns<Metrics> = {
         : isSet(object.recovery_ms)
         ? globalThis.Number(object.recovery_ms)
         : 0,
+      compactedRevision: isSet(object.compactedRevision)
+        ? globalThis.Number(object.compactedRevision)
+        : isSet(object.compacted_revision)
+        ? globalThis.Number(object.compacted_revision)
+        : 0,
+      watchers: isSet(object.watchers) ? globalThis.Number(object.watchers) : 0,
     };
   },
 
@@ -647,6 +1003,12 @@ export const Metrics: MessageFns<Metrics> = {
     if (message.recoveryMs !== 0) {
       obj.recoveryMs = Math.round(message.recoveryMs);
     }
+    if (message.compactedRevision !== 0) {
+      obj.compactedRevision = Math.round(message.compactedRevision);
+    }
+    if (message.watchers !== 0) {
+      obj.watchers = Math.round(message.watchers);
+    }
     return obj;
   },
 
@@ -675,18 +1037,26 @@ export const Metrics: MessageFns<Metrics> = {
     message.lastCheckpointUnixMs = object.lastCheckpointUnixMs ?? 0;
     message.lastCheckpointBytes = object.lastCheckpointBytes ?? 0;
     message.recoveryMs = object.recoveryMs ?? 0;
+    message.compactedRevision = object.compactedRevision ?? 0;
+    message.watchers = object.watchers ?? 0;
     return message;
   },
 };
 
 function createBaseGetRequest(): GetRequest {
-  return { keys: [] };
+  return { keys: [], revision: 0, withTtl: false };
 }
 
 export const GetRequest: MessageFns<GetRequest> = {
   encode(message: GetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.keys) {
       writer.uint32(10).string(v!);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.withTtl !== false) {
+      writer.uint32(24).bool(message.withTtl);
     }
     return writer;
   },
@@ -712,6 +1082,22 @@ export const GetRequest: MessageFns<GetRequest> = {
             message.keys.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.withTtl = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -725,13 +1111,27 @@ export const GetRequest: MessageFns<GetRequest> = {
   },
 
   fromJSON(object: any): GetRequest {
-    return { keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [] };
+    return {
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      withTtl: isSet(object.withTtl)
+        ? globalThis.Boolean(object.withTtl)
+        : isSet(object.with_ttl)
+        ? globalThis.Boolean(object.with_ttl)
+        : false,
+    };
   },
 
   toJSON(message: GetRequest): unknown {
     const obj: any = {};
     if (message.keys?.length) {
       obj.keys = message.keys;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.withTtl !== false) {
+      obj.withTtl = message.withTtl;
     }
     return obj;
   },
@@ -742,6 +1142,8 @@ export const GetRequest: MessageFns<GetRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetRequest>, I>>(object: I): GetRequest {
     const message = createBaseGetRequest();
     message.keys = object.keys?.map((e) => e) || [];
+    message.revision = object.revision ?? 0;
+    message.withTtl = object.withTtl ?? false;
     return message;
   },
 };
@@ -1395,6 +1797,1254 @@ export const CheckpointResponse: MessageFns<CheckpointResponse> = {
   },
 };
 
+function createBaseScanRequest(): ScanRequest {
+  return { start: "", end: "", prefix: "", limit: 0, reverse: false, keysOnly: false, revision: 0, continuation: "" };
+}
+
+export const ScanRequest: MessageFns<ScanRequest> = {
+  encode(message: ScanRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.start !== "") {
+      writer.uint32(10).string(message.start);
+    }
+    if (message.end !== "") {
+      writer.uint32(18).string(message.end);
+    }
+    if (message.prefix !== "") {
+      writer.uint32(26).string(message.prefix);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(32).uint32(message.limit);
+    }
+    if (message.reverse !== false) {
+      writer.uint32(40).bool(message.reverse);
+    }
+    if (message.keysOnly !== false) {
+      writer.uint32(48).bool(message.keysOnly);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(56).uint64(message.revision);
+    }
+    if (message.continuation !== "") {
+      writer.uint32(66).string(message.continuation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.start = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.end = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.prefix = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.reverse = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.keysOnly = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.continuation = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanRequest {
+    return {
+      start: isSet(object.start) ? globalThis.String(object.start) : "",
+      end: isSet(object.end) ? globalThis.String(object.end) : "",
+      prefix: isSet(object.prefix) ? globalThis.String(object.prefix) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      reverse: isSet(object.reverse) ? globalThis.Boolean(object.reverse) : false,
+      keysOnly: isSet(object.keysOnly)
+        ? globalThis.Boolean(object.keysOnly)
+        : isSet(object.keys_only)
+        ? globalThis.Boolean(object.keys_only)
+        : false,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      continuation: isSet(object.continuation) ? globalThis.String(object.continuation) : "",
+    };
+  },
+
+  toJSON(message: ScanRequest): unknown {
+    const obj: any = {};
+    if (message.start !== "") {
+      obj.start = message.start;
+    }
+    if (message.end !== "") {
+      obj.end = message.end;
+    }
+    if (message.prefix !== "") {
+      obj.prefix = message.prefix;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.reverse !== false) {
+      obj.reverse = message.reverse;
+    }
+    if (message.keysOnly !== false) {
+      obj.keysOnly = message.keysOnly;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.continuation !== "") {
+      obj.continuation = message.continuation;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanRequest>, I>>(base?: I): ScanRequest {
+    return ScanRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanRequest>, I>>(object: I): ScanRequest {
+    const message = createBaseScanRequest();
+    message.start = object.start ?? "";
+    message.end = object.end ?? "";
+    message.prefix = object.prefix ?? "";
+    message.limit = object.limit ?? 0;
+    message.reverse = object.reverse ?? false;
+    message.keysOnly = object.keysOnly ?? false;
+    message.revision = object.revision ?? 0;
+    message.continuation = object.continuation ?? "";
+    return message;
+  },
+};
+
+function createBaseScanResponse(): ScanResponse {
+  return { records: [], revision: 0, continuation: "" };
+}
+
+export const ScanResponse: MessageFns<ScanResponse> = {
+  encode(message: ScanResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.records) {
+      Record.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.continuation !== "") {
+      writer.uint32(26).string(message.continuation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScanResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScanResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.records.push(Record.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.continuation = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScanResponse {
+    return {
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => Record.fromJSON(e)) : [],
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      continuation: isSet(object.continuation) ? globalThis.String(object.continuation) : "",
+    };
+  },
+
+  toJSON(message: ScanResponse): unknown {
+    const obj: any = {};
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => Record.toJSON(e));
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.continuation !== "") {
+      obj.continuation = message.continuation;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScanResponse>, I>>(base?: I): ScanResponse {
+    return ScanResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScanResponse>, I>>(object: I): ScanResponse {
+    const message = createBaseScanResponse();
+    message.records = object.records?.map((e) => Record.fromPartial(e)) || [];
+    message.revision = object.revision ?? 0;
+    message.continuation = object.continuation ?? "";
+    return message;
+  },
+};
+
+function createBaseCompare(): Compare {
+  return { key: "", target: 0, op: 0, value: new Uint8Array(0), number: 0 };
+}
+
+export const Compare: MessageFns<Compare> = {
+  encode(message: Compare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.target !== 0) {
+      writer.uint32(16).int32(message.target);
+    }
+    if (message.op !== 0) {
+      writer.uint32(24).int32(message.op);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(34).bytes(message.value);
+    }
+    if (message.number !== 0) {
+      writer.uint32(40).uint64(message.number);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Compare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.target = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.op = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.value = reader.bytes();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.number = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Compare {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      target: isSet(object.target) ? compare_TargetFromJSON(object.target) : 0,
+      op: isSet(object.op) ? compare_OpFromJSON(object.op) : 0,
+      value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      number: isSet(object.number) ? globalThis.Number(object.number) : 0,
+    };
+  },
+
+  toJSON(message: Compare): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.target !== 0) {
+      obj.target = compare_TargetToJSON(message.target);
+    }
+    if (message.op !== 0) {
+      obj.op = compare_OpToJSON(message.op);
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.number !== 0) {
+      obj.number = Math.round(message.number);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Compare>, I>>(base?: I): Compare {
+    return Compare.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Compare>, I>>(object: I): Compare {
+    const message = createBaseCompare();
+    message.key = object.key ?? "";
+    message.target = object.target ?? 0;
+    message.op = object.op ?? 0;
+    message.value = object.value ?? new Uint8Array(0);
+    message.number = object.number ?? 0;
+    return message;
+  },
+};
+
+function createBaseTxnOp(): TxnOp {
+  return { op: undefined };
+}
+
+export const TxnOp: MessageFns<TxnOp> = {
+  encode(message: TxnOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.op?.$case) {
+      case "get":
+        writer.uint32(10).string(message.op.get);
+        break;
+      case "put":
+        Record.encode(message.op.put, writer.uint32(18).fork()).join();
+        break;
+      case "delete":
+        writer.uint32(26).string(message.op.delete);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.op = { $case: "get", get: reader.string() };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.op = { $case: "put", put: Record.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.op = { $case: "delete", delete: reader.string() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnOp {
+    return {
+      op: isSet(object.get)
+        ? { $case: "get", get: globalThis.String(object.get) }
+        : isSet(object.put)
+        ? { $case: "put", put: Record.fromJSON(object.put) }
+        : isSet(object.delete)
+        ? { $case: "delete", delete: globalThis.String(object.delete) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TxnOp): unknown {
+    const obj: any = {};
+    if (message.op?.$case === "get") {
+      obj.get = message.op.get;
+    } else if (message.op?.$case === "put") {
+      obj.put = Record.toJSON(message.op.put);
+    } else if (message.op?.$case === "delete") {
+      obj.delete = message.op.delete;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TxnOp>, I>>(base?: I): TxnOp {
+    return TxnOp.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TxnOp>, I>>(object: I): TxnOp {
+    const message = createBaseTxnOp();
+    switch (object.op?.$case) {
+      case "get": {
+        if (object.op?.get !== undefined && object.op?.get !== null) {
+          message.op = { $case: "get", get: object.op.get };
+        }
+        break;
+      }
+      case "put": {
+        if (object.op?.put !== undefined && object.op?.put !== null) {
+          message.op = { $case: "put", put: Record.fromPartial(object.op.put) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.op?.delete !== undefined && object.op?.delete !== null) {
+          message.op = { $case: "delete", delete: object.op.delete };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseTxnRequest(): TxnRequest {
+  return { compares: [], success: [], failure: [] };
+}
+
+export const TxnRequest: MessageFns<TxnRequest> = {
+  encode(message: TxnRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.compares) {
+      Compare.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.success) {
+      TxnOp.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.failure) {
+      TxnOp.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.compares.push(Compare.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.success.push(TxnOp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.failure.push(TxnOp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnRequest {
+    return {
+      compares: globalThis.Array.isArray(object?.compares) ? object.compares.map((e: any) => Compare.fromJSON(e)) : [],
+      success: globalThis.Array.isArray(object?.success) ? object.success.map((e: any) => TxnOp.fromJSON(e)) : [],
+      failure: globalThis.Array.isArray(object?.failure) ? object.failure.map((e: any) => TxnOp.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TxnRequest): unknown {
+    const obj: any = {};
+    if (message.compares?.length) {
+      obj.compares = message.compares.map((e) => Compare.toJSON(e));
+    }
+    if (message.success?.length) {
+      obj.success = message.success.map((e) => TxnOp.toJSON(e));
+    }
+    if (message.failure?.length) {
+      obj.failure = message.failure.map((e) => TxnOp.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TxnRequest>, I>>(base?: I): TxnRequest {
+    return TxnRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TxnRequest>, I>>(object: I): TxnRequest {
+    const message = createBaseTxnRequest();
+    message.compares = object.compares?.map((e) => Compare.fromPartial(e)) || [];
+    message.success = object.success?.map((e) => TxnOp.fromPartial(e)) || [];
+    message.failure = object.failure?.map((e) => TxnOp.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTxnResponse(): TxnResponse {
+  return { succeeded: false, revision: 0, records: [] };
+}
+
+export const TxnResponse: MessageFns<TxnResponse> = {
+  encode(message: TxnResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.succeeded !== false) {
+      writer.uint32(8).bool(message.succeeded);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    for (const v of message.records) {
+      Record.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.succeeded = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.records.push(Record.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnResponse {
+    return {
+      succeeded: isSet(object.succeeded) ? globalThis.Boolean(object.succeeded) : false,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => Record.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TxnResponse): unknown {
+    const obj: any = {};
+    if (message.succeeded !== false) {
+      obj.succeeded = message.succeeded;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => Record.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TxnResponse>, I>>(base?: I): TxnResponse {
+    return TxnResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TxnResponse>, I>>(object: I): TxnResponse {
+    const message = createBaseTxnResponse();
+    message.succeeded = object.succeeded ?? false;
+    message.revision = object.revision ?? 0;
+    message.records = object.records?.map((e) => Record.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCompactRequest(): CompactRequest {
+  return { revision: 0 };
+}
+
+export const CompactRequest: MessageFns<CompactRequest> = {
+  encode(message: CompactRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompactRequest {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: CompactRequest): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompactRequest>, I>>(base?: I): CompactRequest {
+    return CompactRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompactRequest>, I>>(object: I): CompactRequest {
+    const message = createBaseCompactRequest();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseCompactResponse(): CompactResponse {
+  return { revision: 0, compactedRevision: 0 };
+}
+
+export const CompactResponse: MessageFns<CompactResponse> = {
+  encode(message: CompactResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.compactedRevision !== 0) {
+      writer.uint32(16).uint64(message.compactedRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompactResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompactResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.compactedRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompactResponse {
+    return {
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      compactedRevision: isSet(object.compactedRevision)
+        ? globalThis.Number(object.compactedRevision)
+        : isSet(object.compacted_revision)
+        ? globalThis.Number(object.compacted_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: CompactResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.compactedRevision !== 0) {
+      obj.compactedRevision = Math.round(message.compactedRevision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompactResponse>, I>>(base?: I): CompactResponse {
+    return CompactResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompactResponse>, I>>(object: I): CompactResponse {
+    const message = createBaseCompactResponse();
+    message.revision = object.revision ?? 0;
+    message.compactedRevision = object.compactedRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return { key: "", prefix: "", start: "", end: "", startRevision: 0, prevValue: false };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.prefix !== "") {
+      writer.uint32(18).string(message.prefix);
+    }
+    if (message.start !== "") {
+      writer.uint32(26).string(message.start);
+    }
+    if (message.end !== "") {
+      writer.uint32(34).string(message.end);
+    }
+    if (message.startRevision !== 0) {
+      writer.uint32(40).uint64(message.startRevision);
+    }
+    if (message.prevValue !== false) {
+      writer.uint32(48).bool(message.prevValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.prefix = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.start = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.end = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.startRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.prevValue = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRequest {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      prefix: isSet(object.prefix) ? globalThis.String(object.prefix) : "",
+      start: isSet(object.start) ? globalThis.String(object.start) : "",
+      end: isSet(object.end) ? globalThis.String(object.end) : "",
+      startRevision: isSet(object.startRevision)
+        ? globalThis.Number(object.startRevision)
+        : isSet(object.start_revision)
+        ? globalThis.Number(object.start_revision)
+        : 0,
+      prevValue: isSet(object.prevValue)
+        ? globalThis.Boolean(object.prevValue)
+        : isSet(object.prev_value)
+        ? globalThis.Boolean(object.prev_value)
+        : false,
+    };
+  },
+
+  toJSON(message: WatchRequest): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.prefix !== "") {
+      obj.prefix = message.prefix;
+    }
+    if (message.start !== "") {
+      obj.start = message.start;
+    }
+    if (message.end !== "") {
+      obj.end = message.end;
+    }
+    if (message.startRevision !== 0) {
+      obj.startRevision = Math.round(message.startRevision);
+    }
+    if (message.prevValue !== false) {
+      obj.prevValue = message.prevValue;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchRequest>, I>>(base?: I): WatchRequest {
+    return WatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchRequest>, I>>(object: I): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.key = object.key ?? "";
+    message.prefix = object.prefix ?? "";
+    message.start = object.start ?? "";
+    message.end = object.end ?? "";
+    message.startRevision = object.startRevision ?? 0;
+    message.prevValue = object.prevValue ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchEvent(): WatchEvent {
+  return { type: 0, record: undefined, prevValue: undefined };
+}
+
+export const WatchEvent: MessageFns<WatchEvent> = {
+  encode(message: WatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.record !== undefined) {
+      Record.encode(message.record, writer.uint32(18).fork()).join();
+    }
+    if (message.prevValue !== undefined) {
+      writer.uint32(26).bytes(message.prevValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.record = Record.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.prevValue = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchEvent {
+    return {
+      type: isSet(object.type) ? watchEvent_TypeFromJSON(object.type) : 0,
+      record: isSet(object.record) ? Record.fromJSON(object.record) : undefined,
+      prevValue: isSet(object.prevValue)
+        ? bytesFromBase64(object.prevValue)
+        : isSet(object.prev_value)
+        ? bytesFromBase64(object.prev_value)
+        : undefined,
+    };
+  },
+
+  toJSON(message: WatchEvent): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = watchEvent_TypeToJSON(message.type);
+    }
+    if (message.record !== undefined) {
+      obj.record = Record.toJSON(message.record);
+    }
+    if (message.prevValue !== undefined) {
+      obj.prevValue = base64FromBytes(message.prevValue);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchEvent>, I>>(base?: I): WatchEvent {
+    return WatchEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchEvent>, I>>(object: I): WatchEvent {
+    const message = createBaseWatchEvent();
+    message.type = object.type ?? 0;
+    message.record = (object.record !== undefined && object.record !== null)
+      ? Record.fromPartial(object.record)
+      : undefined;
+    message.prevValue = object.prevValue ?? undefined;
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return { events: [], revision: 0 };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      WatchEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(WatchEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => WatchEvent.fromJSON(e)) : [],
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: WatchResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => WatchEvent.toJSON(e));
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchResponse>, I>>(base?: I): WatchResponse {
+    return WatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchResponse>, I>>(object: I): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.events = object.events?.map((e) => WatchEvent.fromPartial(e)) || [];
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
 export type HomeKvServiceService = typeof HomeKvServiceService;
 export const HomeKvServiceService = {
   /** Reads many keys from one snapshot; one Record per requested key, in request order. */
@@ -1453,6 +3103,46 @@ export const HomeKvServiceService = {
     responseSerialize: (value: CheckpointResponse): Buffer => Buffer.from(CheckpointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckpointResponse => CheckpointResponse.decode(value),
   },
+  /** Keys of a range or prefix, in key order, one page at a time, all pages at one revision. */
+  scan: {
+    path: "/homekv_service.HomeKvService/Scan" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ScanRequest): Buffer => Buffer.from(ScanRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ScanRequest => ScanRequest.decode(value),
+    responseSerialize: (value: ScanResponse): Buffer => Buffer.from(ScanResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ScanResponse => ScanResponse.decode(value),
+  },
+  /** Compare clauses, then one list of operations or the other, atomically at one revision. */
+  txn: {
+    path: "/homekv_service.HomeKvService/Txn" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TxnRequest): Buffer => Buffer.from(TxnRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TxnRequest => TxnRequest.decode(value),
+    responseSerialize: (value: TxnResponse): Buffer => Buffer.from(TxnResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TxnResponse => TxnResponse.decode(value),
+  },
+  /** Makes every revision below the given one unreadable, so that GC can reclaim its versions. */
+  compact: {
+    path: "/homekv_service.HomeKvService/Compact" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompactRequest): Buffer => Buffer.from(CompactRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompactRequest => CompactRequest.decode(value),
+    responseSerialize: (value: CompactResponse): Buffer => Buffer.from(CompactResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompactResponse => CompactResponse.decode(value),
+  },
+  /** Changes to a key, a prefix or a range, from a revision on, until the client cancels. */
+  watch: {
+    path: "/homekv_service.HomeKvService/Watch" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
+  },
 } as const;
 
 export interface HomeKvServiceServer extends UntypedServiceImplementation {
@@ -1472,6 +3162,14 @@ export interface HomeKvServiceServer extends UntypedServiceImplementation {
    * running --in-memory answers FAILED_PRECONDITION.
    */
   checkpoint: handleUnaryCall<CheckpointRequest, CheckpointResponse>;
+  /** Keys of a range or prefix, in key order, one page at a time, all pages at one revision. */
+  scan: handleUnaryCall<ScanRequest, ScanResponse>;
+  /** Compare clauses, then one list of operations or the other, atomically at one revision. */
+  txn: handleUnaryCall<TxnRequest, TxnResponse>;
+  /** Makes every revision below the given one unreadable, so that GC can reclaim its versions. */
+  compact: handleUnaryCall<CompactRequest, CompactResponse>;
+  /** Changes to a key, a prefix or a range, from a revision on, until the client cancels. */
+  watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
 }
 
 export interface HomeKvServiceClient extends Client {
@@ -1549,6 +3247,55 @@ export interface HomeKvServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckpointResponse) => void,
   ): ClientUnaryCall;
+  /** Keys of a range or prefix, in key order, one page at a time, all pages at one revision. */
+  scan(request: ScanRequest, callback: (error: ServiceError | null, response: ScanResponse) => void): ClientUnaryCall;
+  scan(
+    request: ScanRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ScanResponse) => void,
+  ): ClientUnaryCall;
+  scan(
+    request: ScanRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ScanResponse) => void,
+  ): ClientUnaryCall;
+  /** Compare clauses, then one list of operations or the other, atomically at one revision. */
+  txn(request: TxnRequest, callback: (error: ServiceError | null, response: TxnResponse) => void): ClientUnaryCall;
+  txn(
+    request: TxnRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TxnResponse) => void,
+  ): ClientUnaryCall;
+  txn(
+    request: TxnRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TxnResponse) => void,
+  ): ClientUnaryCall;
+  /** Makes every revision below the given one unreadable, so that GC can reclaim its versions. */
+  compact(
+    request: CompactRequest,
+    callback: (error: ServiceError | null, response: CompactResponse) => void,
+  ): ClientUnaryCall;
+  compact(
+    request: CompactRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompactResponse) => void,
+  ): ClientUnaryCall;
+  compact(
+    request: CompactRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompactResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes to a key, a prefix or a range, from a revision on, until the client cancels. */
+  watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchResponse>;
+  watch(
+    request: WatchRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchResponse>;
 }
 
 export const HomeKvServiceClient = makeGenericClientConstructor(
@@ -1590,6 +3337,7 @@ type Builtin = Date | Function | Uint8Array | string | number | boolean | undefi
 export type DeepPartial<T> = T extends Builtin ? T
   : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string } ? { [K in keyof Omit<T, "$case">]?: DeepPartial<T[K]> } & { $case: T["$case"] }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 

@@ -41,31 +41,48 @@ export function checkKeys(keys: readonly string[], limits: Limits): string[] {
   return unique;
 }
 
-/** Checks the records of a Set and turns them into write operations; a record with no value deletes. */
+/** The longest time to live a key may be given. */
+export const TTL_MS_MAX = 365 * 24 * 3600 * 1000;
+
+/**
+ * Checks the records of a Set and turns them into write operations; a record with no value deletes,
+ * a record with `ttlMs` expires that long after `nowMs`.
+ */
 export function checkRecords(
-  records: readonly { key: string; value?: Uint8Array | undefined }[],
+  records: readonly { key: string; value?: Uint8Array | undefined; ttlMs?: number }[],
   limits: Limits,
+  nowMs: number,
 ): WriteOp[] {
   checkCount(records.length, limits);
   const seen = new Set<string>();
-  return records.map(({ key, value }) => {
-    checkKey(key, limits);
-    if (seen.has(key)) throw new HomeKvError("E_INVALID", `key ${quoteKey(key)} appears more than once in one Set`);
-    seen.add(key);
-    if (value !== undefined && value.byteLength > limits.valueBytesMax) {
-      throw overLimit(limits, "valueBytesMax", `the value of key ${quoteKey(key)} is`, value.byteLength);
-    }
-    // The decoded value is a view into the whole request message; the store keeps a copy of its
-    // own so that holding one small value never pins a large request buffer.
-    return { key, value: value === undefined ? null : value.slice() };
+  return records.map((record) => {
+    const op = checkWrite(record, limits, nowMs);
+    if (seen.has(op.key)) throw new HomeKvError("E_INVALID", `key ${quoteKey(op.key)} appears more than once in one Set`);
+    seen.add(op.key);
+    return op;
   });
 }
 
-function checkCount(count: number, limits: Limits): void {
+/** Checks one record to write (Set, or a put in a Txn). */
+export function checkWrite(record: { key: string; value?: Uint8Array | undefined; ttlMs?: number }, limits: Limits, nowMs: number): WriteOp {
+  const { key, value, ttlMs = 0 } = record;
+  checkKey(key, limits);
+  if (value !== undefined && value.byteLength > limits.valueBytesMax) {
+    throw overLimit(limits, "valueBytesMax", `the value of key ${quoteKey(key)} is`, value.byteLength);
+  }
+  if (ttlMs > TTL_MS_MAX) throw new HomeKvError("E_INVALID", `ttl_ms of key ${quoteKey(key)} is ${ttlMs}, over the maximum of ${TTL_MS_MAX} (one year)`);
+  if (ttlMs > 0 && value === undefined) throw new HomeKvError("E_INVALID", `ttl_ms is set on key ${quoteKey(key)}, which the record deletes`);
+  // The decoded value is a view into the whole request message; the store keeps a copy of its
+  // own so that holding one small value never pins a large request buffer.
+  const copy = value === undefined ? null : value.slice();
+  return ttlMs > 0 ? { key, value: copy, expiresAtMs: nowMs + ttlMs } : { key, value: copy };
+}
+
+export function checkCount(count: number, limits: Limits): void {
   if (count > limits.keysPerRequestMax) throw overLimit(limits, "keysPerRequestMax", "the request has", count);
 }
 
-function checkKey(key: string, limits: Limits): void {
+export function checkKey(key: string, limits: Limits): void {
   if (key.length === 0) throw new HomeKvError("E_INVALID", "a key must not be empty");
   // UTF-8 never takes fewer bytes than UTF-16 code units, nor more than three per unit: skip the
   // byte count for keys that cannot be over the limit.

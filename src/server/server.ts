@@ -45,16 +45,21 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),
     interceptors: [commandInterceptor(counters)],
   });
+  const service = createService({
+    db,
+    limits,
+    counters,
+    startedAtMs: performance.now(),
+    now: () => performance.now(),
+    wallNow: () => Date.now(),
+    onBug: options.onBug ?? ((error) => console.error(error)),
+    // Watch streams arrive with the watch hub (next commit); until then the RPC says so.
+    watch: (call) => call.destroy(Object.assign(new Error("Watch is not available yet"), { code: 12 })),
+    watchers: () => 0,
+  });
   server.addService(
     withRequestSizeCheck(HomeKvServiceService, limits),
-    createService({
-      db,
-      limits,
-      counters,
-      startedAtMs: performance.now(),
-      now: () => performance.now(),
-      onBug: options.onBug ?? ((error) => console.error(error)),
-    }),
+    service,
   );
   const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT));
   return {
@@ -63,6 +68,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     address: formatAddress(host, port),
     db,
     async shutdown() {
+      service.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await db.close();
     },

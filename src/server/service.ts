@@ -1,24 +1,46 @@
-import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
-import type { CheckpointRequest, HomeKvServiceServer, Metrics } from "../gen/homekv_service.ts";
+import type { CheckpointRequest, HomeKvServiceServer, Metrics, ScanRequest, WatchRequest, WatchResponse } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
+import type { KeyRecord } from "../storage/ops.ts";
 import type { CommandCounters } from "./command-counters.ts";
-import { checkKeys, checkRecords, type Limits } from "./limits.ts";
+import { toProtoRecord } from "./convert.ts";
+import { checkCount, checkKey, checkKeys, checkRecords, type Limits } from "./limits.ts";
 import { checkRequestSize } from "./request-size.ts";
+import { ScanCursors } from "./scan-cursors.ts";
 import { toStatus } from "./status.ts";
+import { checkTxn, txnWrites } from "./txn-request.ts";
 
 export interface ServiceContext {
   db: Database;
   limits: Limits;
   counters: CommandCounters;
   startedAtMs: number;
+  /** Monotonic clock (uptime). */
   now: () => number;
+  /** Wall clock (TTL deadlines). */
+  wallNow: () => number;
   onBug: (error: unknown) => void;
+  /** Serves a Watch stream; src/server/watch-stream.ts. */
+  watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => void;
+  /** Watch streams open now (metrics). */
+  watchers: () => number;
 }
 
+const SCAN_LIMIT_DEFAULT = 100;
+const SCAN_CURSORS_MAX = 1_024;
+const SCAN_CURSOR_IDLE_MS = 60_000;
+
 /** The HomeKvService handlers: validate, then read or write through the database. */
-export function createService(ctx: ServiceContext): HomeKvServiceServer {
+export function createService(ctx: ServiceContext): HomeKvServiceServer & { close(): void } {
   const { db, limits } = ctx;
+  const cursors = new ScanCursors(() => db.store, {
+    cursorsMax: SCAN_CURSORS_MAX,
+    idleMs: SCAN_CURSOR_IDLE_MS,
+    now: ctx.now,
+    openSnapshot: () => db.openSnapshot(),
+  });
   const unary =
     <Req, Res>(handle: (request: Req) => Res | Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
@@ -33,24 +55,27 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer {
           (error: unknown) => callback(toStatus(error, ctx.onBug)),
         );
     };
+  /** 0 on the wire means "the latest". */
+  const at = (revision: number) => (revision === 0 ? undefined : revision);
 
   return {
-    get: unary(({ keys }) => {
+    get: unary(({ keys, revision, withTtl }) => {
       // Repeated keys are answered once per request position, but looked up once.
       const unique = checkKeys(keys, limits);
-      const { revision, values } = db.read(unique);
-      const byKey = new Map(unique.map((key, i) => [key, values[i]]));
-      return { records: keys.map((key) => ({ key, value: byKey.get(key) })), revision };
+      const read = db.read(unique, at(revision));
+      const nowMs = ctx.wallNow();
+      const byKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
+      return { records: keys.map((key) => byKey.get(key)!), revision: read.revision };
     }),
     set: unary(async ({ records }) => {
-      const ops = checkRecords(records, limits);
-      if (ops.length === 0) return { succ: true, revision: db.stats().revision };
+      const ops = checkRecords(records, limits, ctx.wallNow());
+      if (ops.length === 0) return { succ: true, revision: db.store.revision };
       const { revision } = await db.write(ops);
       return { succ: true, revision };
     }),
     del: unary(async ({ keys }) => {
       const unique = checkKeys(keys, limits);
-      if (unique.length === 0) return { succ: true, revision: db.stats().revision, deleted: 0 };
+      if (unique.length === 0) return { succ: true, revision: db.store.revision, deleted: 0 };
       const { revision, deleted } = await db.write(unique.map((key) => ({ key, value: null })));
       return { succ: true, revision, deleted };
     }),
@@ -59,7 +84,70 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer {
       const written = await db.checkpoint();
       return { revision: written.revision, keys: written.entries, bytes: written.bytes, durationMs: Math.round(written.durationMs) };
     }),
+    scan: unary((request: ScanRequest) => {
+      const limit = request.limit === 0 ? SCAN_LIMIT_DEFAULT : request.limit;
+      checkCount(limit, limits);
+      const page = request.continuation ? cursors.next(request.continuation, limit) : cursors.first(scanRange(request), limit, at(request.revision));
+      const nowMs = ctx.wallNow();
+      return {
+        records: page.records.map((record) => toProtoRecord(record, { nowMs, withTtl: true, keysOnly: page.keysOnly })),
+        revision: page.revision,
+        continuation: page.continuation,
+      };
+    }),
+    txn: unary(async (request) => {
+      const txn = checkTxn(request, limits, ctx.wallNow());
+      const nowMs = ctx.wallNow();
+      const toRecords = (reads: readonly KeyRecord[] = []) => reads.map((r) => toProtoRecord(r, { nowMs, withTtl: true }));
+      if (!txnWrites(txn)) {
+        // Read-only: answered from one revision without a commit (nothing to order against).
+        const revision = db.store.revision;
+        const succeeded = db.store.evaluate(txn.compares, revision);
+        const gets = (succeeded ? txn.success : txn.failure).flatMap((op) => ("get" in op ? [op.get] : []));
+        return { succeeded, revision, records: toRecords(db.store.readRecords(gets, revision)) };
+      }
+      const result = await db.propose({ kind: "txn", txn });
+      return { succeeded: result.succeeded ?? false, revision: result.revision, records: toRecords(result.reads) };
+    }),
+    compact: unary(async ({ revision }) => {
+      const current = db.store.revision;
+      if (revision > current) throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${current})`);
+      if (revision <= db.store.compactedRevision) {
+        throw new HomeKvError("E_COMPACTED", `revision ${revision} is already compacted (compacted revision ${db.store.compactedRevision})`);
+      }
+      const result = await db.propose({ kind: "compact", compactTo: revision });
+      return { revision: result.revision, compactedRevision: db.store.compactedRevision };
+    }),
+    watch: (call) => ctx.watch(call),
+    close: () => cursors.closeAll(),
   };
+
+  function scanRange(request: ScanRequest) {
+    const ranged = request.start !== "" || request.end !== "";
+    if (request.prefix !== "" && ranged) throw new HomeKvError("E_INVALID", "give either prefix or start/end, not both");
+    if (request.prefix !== "") {
+      checkKey(request.prefix, limits);
+      return { start: request.prefix, end: prefixEnd(request.prefix), reverse: request.reverse, keysOnly: request.keysOnly };
+    }
+    if (request.start !== "" && request.end !== "" && request.start >= request.end) {
+      throw new HomeKvError("E_INVALID", `the range is empty or inverted: start ${JSON.stringify(request.start)} is not before end ${JSON.stringify(request.end)}`);
+    }
+    return {
+      start: request.start || undefined,
+      end: request.end || undefined,
+      reverse: request.reverse,
+      keysOnly: request.keysOnly,
+    };
+  }
+}
+
+/** The first key after every key that starts with `prefix` (undefined: no such key, scan to the end). */
+export function prefixEnd(prefix: string): string | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const unit = prefix.charCodeAt(i);
+    if (unit < 0xffff) return prefix.slice(0, i) + String.fromCharCode(unit + 1);
+  }
+  return undefined;
 }
 
 function metrics(ctx: ServiceContext): Metrics {
@@ -85,5 +173,7 @@ function metrics(ctx: ServiceContext): Metrics {
     lastCheckpointUnixMs: stats.lastCheckpoint?.atMs ?? 0,
     lastCheckpointBytes: stats.lastCheckpoint?.bytes ?? 0,
     recoveryMs: Math.round(stats.recoveryMs),
+    compactedRevision: stats.compactedRevision,
+    watchers: ctx.watchers(),
   };
 }

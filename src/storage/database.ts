@@ -2,8 +2,8 @@ import { HomeKvError } from "../errors.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
-import { createMvccStore, type MvccStore, type Snapshot, type StoreStats } from "./mvcc/store.ts";
-import type { ApplyResult, WriteOp } from "./ops.ts";
+import { createMvccStore, type MvccStore, type Snapshot, type StoreOptions, type StoreStats } from "./mvcc/store.ts";
+import type { ApplyResult, Command, KeyRecord, WriteOp } from "./ops.ts";
 import type { WalStats } from "./wal/wal-writer.ts";
 
 /**
@@ -11,9 +11,13 @@ import type { WalStats } from "./wal/wal-writer.ts";
  * behind it. A server may host many (one per partition, later); nothing here is a module singleton.
  */
 export interface Database {
-  /** Reads every key at one revision: the last committed one. Never waits for a write. */
-  read(keys: readonly string[]): { revision: number; values: (Uint8Array | undefined)[] };
-  /** Commits the batch atomically at one new revision; resolves once it is durable and visible. */
+  /** The store behind: reads go to it directly (they never wait for the log). */
+  readonly store: MvccStore;
+  /** Reads every key at one revision (default: the last committed one). Never waits for a write. */
+  read(keys: readonly string[], revision?: number): { revision: number; records: KeyRecord[] };
+  /** Commits the command atomically at one new revision; resolves once it is durable and visible. */
+  propose(command: Command): Promise<ApplyResult>;
+  /** `propose` of a plain batch. */
   write(ops: readonly WriteOp[]): Promise<ApplyResult>;
   openSnapshot(): Snapshot;
   stats(): DatabaseStats;
@@ -40,7 +44,8 @@ export interface DatabaseStats extends StoreStats {
   recoveryMs: number;
 }
 
-export interface GcOptions {
+/** What every database takes, in memory or on disk. */
+export interface StoreSettings extends StoreOptions {
   /** Keys one GC slice may visit in one event-loop turn. */
   gcSliceKeysMax?: number;
 }
@@ -65,22 +70,23 @@ export interface DatabaseParts {
 export function assembleDatabase(parts: DatabaseParts): Database {
   const { store, log } = parts;
   const gc = createGcScheduler(store, { sliceKeysMax: parts.gcSliceKeysMax ?? GC_SLICE_KEYS_DEFAULT });
+  const propose = async (command: Command) => {
+    const result = await log.propose(command);
+    gc.kick();
+    parts.afterWrite?.();
+    return result;
+  };
   return {
-    read(keys) {
-      const revision = store.revision;
-      return { revision, values: store.read(keys, revision) };
+    store,
+    read(keys, revision = store.revision) {
+      return { revision, records: store.readRecords(keys, revision) };
     },
-    async write(ops) {
-      const result = await log.propose(ops);
-      gc.kick();
-      parts.afterWrite?.();
-      return result;
-    },
+    propose,
+    write: (ops) => propose({ ops }),
     openSnapshot() {
       const snapshot = store.openSnapshot();
       return {
-        revision: snapshot.revision,
-        read: (keys) => snapshot.read(keys),
+        ...snapshot,
         release() {
           snapshot.release();
           gc.kick();
@@ -104,8 +110,8 @@ export function assembleDatabase(parts: DatabaseParts): Database {
 }
 
 /** A store that lives in memory only (`serve --in-memory`, tests). */
-export function createDatabase(options: GcOptions = {}): Database {
-  const store = createMvccStore();
+export function createDatabase(options: StoreSettings = {}): Database {
+  const store = createMvccStore(options);
   return assembleDatabase({
     store,
     log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry) }),

@@ -1,14 +1,14 @@
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import { lockDataDir, processIsAlive } from "./data-dir-lock.ts";
-import { assembleDatabase, type CheckpointInfo, type Database, type GcOptions } from "./database.ts";
+import { assembleDatabase, type CheckpointInfo, type Database, type StoreSettings } from "./database.ts";
 import type { FileSystem } from "./fs/file-system.ts";
 import { realFileSystem } from "./fs/real-fs.ts";
 import { createMvccStore } from "./mvcc/store.ts";
 import { replayWal } from "./wal/wal-reader.ts";
 import { type FsyncMode, openWal } from "./wal/wal-writer.ts";
 
-export interface DurableOptions extends GcOptions {
+export interface DurableOptions extends StoreSettings {
   dir: string;
   fsync?: FsyncMode;
   walSegmentBytesMax?: number;
@@ -56,9 +56,9 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     await fs.mkdirp(checkpointDir);
     await removeUnfinishedCheckpoints(fs, checkpointDir);
 
-    const store = createMvccStore();
+    const store = createMvccStore(options);
     const checkpoint = await loadNewestCheckpoint(fs, checkpointDir);
-    if (checkpoint) store.restore(checkpoint.revision, checkpoint.entries);
+    if (checkpoint) store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
     const replay = await replayWal({ fs, dir: walDir, afterRevision: store.revision, apply: (entry) => store.apply(entry) });
     if (replay.tornBytes > 0) {
       log(`cut ${replay.tornBytes} bytes of an interrupted write from the end of the WAL (never acknowledged)`);

@@ -1,17 +1,27 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
-import { CHECKPOINT_FILES, encodeEndFrame, encodeEntriesFrame } from "../../src/storage/checkpoint/checkpoint-format.ts";
+import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame } from "../../src/storage/checkpoint/checkpoint-format.ts";
+import type { LoadedCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
 import type { FileSystem } from "../../src/storage/fs/file-system.ts";
 import { MemoryFileSystem } from "../../src/storage/fs/memory-fs.ts";
-import { createMvccStore, type KeyValue, type MvccStore } from "../../src/storage/mvcc/store.ts";
+import { createMvccStore, type KeyChain, type MvccStore } from "../../src/storage/mvcc/store.ts";
+import type { KeyRecord } from "../../src/storage/ops.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 import { bytes, del, frameStarts, put } from "../helpers/storage.ts";
 
 const DIR = "/data/checkpoints";
 const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });
-const liveState = (store: MvccStore, revision = store.revision): KeyValue[] => store.scan({ limit: Number.MAX_SAFE_INTEGER, revision });
+const liveState = (store: MvccStore, revision = store.revision): KeyRecord[] =>
+  store.scan({ limit: Number.MAX_SAFE_INTEGER, visitMax: Number.MAX_SAFE_INTEGER, revision }).records;
+/** The live state a loaded checkpoint restores to. */
+function restoredState(loaded: LoadedCheckpoint | undefined): KeyRecord[] | undefined {
+  if (!loaded) return undefined;
+  const restored = createMvccStore();
+  restored.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
+  return liveState(restored);
+}
 
 /** A store with `keys` live keys written over several revisions, some overwritten, some deleted, some empty. */
 function filledStore(keys: number): MvccStore {
@@ -34,7 +44,7 @@ async function newFs(): Promise<MemoryFileSystem> {
 async function loadError(fs: FileSystem): Promise<HomeKvError> {
   try {
     const loaded = await loadNewestCheckpoint(fs, DIR);
-    throw new Error(`expected E_CORRUPT, loaded ${loaded?.entries.length} entries`);
+    throw new Error(`expected E_CORRUPT, loaded ${loaded?.chains.length} keys`);
   } catch (error) {
     if (!(error instanceof HomeKvError)) throw error;
     expect(error.code).toBe("E_CORRUPT");
@@ -84,26 +94,23 @@ describe("round trip", () => {
       entries: expected.length,
       bytes: fs.bytes(`${DIR}/${written.name}`).byteLength,
     });
-    // header + one frame per slice of 7 + end
-    expect(frameStarts(fs.bytes(`${DIR}/${written.name}`)).length - 1).toBe(1 + Math.ceil(expected.length / 7) + 1);
+    // header + meta + one frame per slice of 7 + end
+    expect(frameStarts(fs.bytes(`${DIR}/${written.name}`)).length - 1).toBe(2 + Math.ceil(expected.length / 7) + 1);
 
     const loaded = await loadNewestCheckpoint(fs, DIR);
-    expect(loaded).toEqual({ path: `${DIR}/${written.name}`, revision: store.revision, entries: expected });
-    // Empty values survive as empty values, and the revision that wrote each key is kept.
-    expect(loaded!.entries.some((e) => e.value.byteLength === 0)).toBe(true);
-    expect(new Set(loaded!.entries.map((e) => e.revision)).size).toBeGreaterThan(3);
-
-    const restored = createMvccStore();
-    restored.restore(loaded!.revision, loaded!.entries);
-    expect(liveState(restored)).toEqual(expected);
-    expect(restored.revision).toBe(store.revision);
+    expect(loaded).toMatchObject({ path: `${DIR}/${written.name}`, revision: store.revision, compactedRevision: store.compactedRevision });
+    // Empty values survive as empty values, and each key's revisions are kept.
+    const restored = restoredState(loaded)!;
+    expect(restored).toEqual(expected);
+    expect(restored.some((e) => e.value!.byteLength === 0)).toBe(true);
+    expect(new Set(restored.map((e) => e.modRevision)).size).toBeGreaterThan(3);
   });
 
   test("an empty store checkpoints and loads as revision 0 with no entries", async () => {
     const fs = await newFs();
     const written = await writeCheckpoint({ fs, dir: DIR, store: createMvccStore(), sliceKeysMax: 4 });
     expect(written.entries).toBe(0);
-    expect(await loadNewestCheckpoint(fs, DIR)).toEqual({ path: `${DIR}/${written.name}`, revision: 0, entries: [] });
+    expect(await loadNewestCheckpoint(fs, DIR)).toEqual({ path: `${DIR}/${written.name}`, revision: 0, compactedRevision: 0, chains: [] });
   });
 
   test("no checkpoint in the directory loads as undefined", async () => {
@@ -121,7 +128,7 @@ describe("round trip", () => {
     expect((await listCheckpoints(fs, DIR)).map((c) => c.revision)).toEqual([3, 1]);
     const loaded = await loadNewestCheckpoint(fs, DIR);
     expect(loaded?.revision).toBe(3);
-    expect(loaded?.entries.map((e) => [e.key, new TextDecoder().decode(e.value)])).toEqual([
+    expect(restoredState(loaded)?.map((e) => [e.key, new TextDecoder().decode(e.value)])).toEqual([
       ["a", "2"],
       ["b", "3"],
     ]);
@@ -153,8 +160,8 @@ describe("writes during a checkpoint", () => {
     expect(written.revision).toBe(snapshotRevision);
     const loaded = await loadNewestCheckpoint(inner, DIR);
     expect(loaded?.revision).toBe(snapshotRevision);
-    expect(loaded?.entries).toEqual(expected);
-    expect(loaded!.entries.every((e) => e.revision <= snapshotRevision)).toBe(true);
+    expect(restoredState(loaded)).toEqual(expected);
+    expect(loaded!.chains.every((c) => c.versions.every((v) => v.revision <= snapshotRevision))).toBe(true);
     // The snapshot that pinned the revision was released: GC may collect again.
     expect(store.stats().openSnapshots).toBe(0);
   });
@@ -210,11 +217,11 @@ describe("damage", () => {
 
   test("an end frame whose count disagrees with the entries is E_CORRUPT", async () => {
     const fs = await newFs();
-    const entries: KeyValue[] = [
-      { key: "a", value: bytes("1"), revision: 1 },
-      { key: "b", value: bytes("2"), revision: 2 },
+    const chains: KeyChain[] = [
+      { key: "a", versions: [{ value: bytes("1"), revision: 1, createRevision: 1, version: 1 }] },
+      { key: "b", versions: [{ value: bytes("2"), revision: 2, createRevision: 2, version: 1 }] },
     ];
-    const parts = [CHECKPOINT_FILES.encodeHeader(2), encodeEntriesFrame(entries), encodeEndFrame(3)];
+    const parts = [CHECKPOINT_FILES.encodeHeader(2), encodeChainsFrame(chains), encodeEndFrame(3)];
     const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
     let offset = 0;
     for (const part of parts) {
@@ -222,7 +229,7 @@ describe("damage", () => {
       offset += part.byteLength;
     }
     fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(2)}`, file);
-    expect((await loadError(fs)).message).toContain("end frame counts 3 entries");
+    expect((await loadError(fs)).message).toContain("end frame counts 3 keys");
   });
 
   test("a checkpoint whose header names another revision than its file name is E_CORRUPT", async () => {
@@ -256,12 +263,12 @@ describe("failures while writing", () => {
     expect(newName).not.toBe(old.name);
     const loaded = await loadNewestCheckpoint(fs, DIR);
     expect(loaded?.revision).toBe(old.revision);
-    expect(loaded?.entries).toEqual(oldState);
+    expect(restoredState(loaded)).toEqual(oldState);
 
     fs.clearFaults();
     const retried = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
     expect(retried.name).toBe(newName);
-    expect((await loadNewestCheckpoint(fs, DIR))?.entries).toEqual(liveState(store));
+    expect(restoredState(await loadNewestCheckpoint(fs, DIR))).toEqual(liveState(store));
   });
 
   test("a temporary file left by an earlier failed attempt is replaced, not appended to", async () => {
@@ -270,7 +277,7 @@ describe("failures while writing", () => {
     const name = CHECKPOINT_FILES.fileName(store.revision);
     fs.overwrite(`${DIR}/${name}.tmp`, bytes("leftover from a crash"));
     await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
-    expect((await loadNewestCheckpoint(fs, DIR))?.entries).toEqual(liveState(store));
+    expect(restoredState(await loadNewestCheckpoint(fs, DIR))).toEqual(liveState(store));
     expect(await fs.list(DIR)).toEqual([name]);
   });
 });

@@ -28,8 +28,8 @@ async function open(fs: MemoryFileSystem, options: Partial<DurableOptions> = {})
 }
 
 function readAll(db: Database, keys: readonly string[]): Record<string, string | undefined> {
-  const { values } = db.read(keys);
-  return Object.fromEntries(keys.map((key, i) => [key, text(values[i])]));
+  const { records } = db.read(keys);
+  return Object.fromEntries(keys.map((key, i) => [key, text(records[i]!.value)]));
 }
 
 /** The recovery line a start logs. */
@@ -348,7 +348,7 @@ describe("crash at a random point (model-based)", () => {
           for (const { index, revision: r } of acked) expect(r).toBe(index + 1);
           if (fsync === "always") expect(revision).toBeGreaterThanOrEqual(Math.max(0, ...acked.map((a) => a.revision)));
           expect(revision).toBeLessThanOrEqual(proposed.length);
-          expect(Object.fromEntries(KEYS.map((k, i) => [k, text(recovered.values[i])]))).toEqual(modelAfter(proposed, revision));
+          expect(Object.fromEntries(KEYS.map((k, i) => [k, text(recovered.records[i]!.value)]))).toEqual(modelAfter(proposed, revision));
 
           // The recovered store goes on from there, and survives a clean restart.
           expect((await reopened.write([put("a", "after")])).revision).toBe(revision + 1);

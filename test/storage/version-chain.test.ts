@@ -11,11 +11,11 @@ describe("the worked example of version-chain.ts", () => {
   test("put a@3, put b@5, del@7, reads, compact at 5, compact at 7", () => {
     const chain: VersionChain = [];
 
-    append(chain, { revision: 3, value: bytes("a") });
+    append(chain, 3, bytes("a"));
     expect(show(chain)).toEqual(["3:a"]);
-    append(chain, { revision: 5, value: bytes("b") });
+    append(chain, 5, bytes("b"));
     expect(show(chain)).toEqual(["3:a", "5:b"]);
-    append(chain, { revision: 7, value: null });
+    append(chain, 7, null);
     expect(show(chain)).toEqual(["3:a", "5:b", "7:∅"]);
 
     expect(text(readAt(chain, 4))).toBe("a");
@@ -41,8 +41,8 @@ describe("the worked example of version-chain.ts", () => {
 describe("compact", () => {
   test("keeps the version visible at the floor when it is a value", () => {
     const chain: VersionChain = [];
-    append(chain, { revision: 3, value: bytes("a") });
-    append(chain, { revision: 5, value: bytes("b") });
+    append(chain, 3, bytes("a"));
+    append(chain, 5, bytes("b"));
     expect(compact(chain, 2)).toBe(0); // nothing at or below the floor yet
     expect(compact(chain, 9)).toBe(1);
     expect(show(chain)).toEqual(["5:b"]);
@@ -53,19 +53,19 @@ describe("compact", () => {
 describe("append", () => {
   test("rejects a revision that does not increase", () => {
     const chain: VersionChain = [];
-    append(chain, { revision: 5, value: bytes("a") });
-    expect(() => append(chain, { revision: 5, value: bytes("b") })).toThrow(AssertionError);
-    expect(() => append(chain, { revision: 4, value: bytes("b") })).toThrow(AssertionError);
+    append(chain, 5, bytes("a"));
+    expect(() => append(chain, 5, bytes("b"))).toThrow(AssertionError);
+    expect(() => append(chain, 4, bytes("b"))).toThrow(AssertionError);
     expect(show(chain)).toEqual(["5:a"]);
   });
 
   test("rejects two tombstones in a row", () => {
     const chain: VersionChain = [];
-    append(chain, { revision: 1, value: bytes("a") });
-    append(chain, { revision: 2, value: null });
-    expect(() => append(chain, { revision: 3, value: null })).toThrow(AssertionError);
+    append(chain, 1, bytes("a"));
+    append(chain, 2, null);
+    expect(() => append(chain, 3, null)).toThrow(AssertionError);
     expect(show(chain)).toEqual(["1:a", "2:∅"]);
-    append(chain, { revision: 3, value: bytes("") }); // an empty value is not a tombstone
+    append(chain, 3, bytes("")); // an empty value is not a tombstone
     expect(show(chain)).toEqual(["1:a", "2:∅", "3:"]);
   });
 });

@@ -9,6 +9,9 @@ import { replayWal, type WalReplay } from "../../src/storage/wal/wal-reader.ts";
 import { openWal, type Wal, type WalOptions } from "../../src/storage/wal/wal-writer.ts";
 import { del, frameStarts, put } from "../helpers/storage.ts";
 
+/** The writes of a batch entry (every entry these tests write is a batch). */
+const opsOf = (entry: LogEntry) => ("ops" in entry ? entry.ops : []);
+
 const DIR = "/data/wal";
 const segmentPath = (firstRevision: number) => `${DIR}/${WAL_SEGMENTS.fileName(firstRevision)}`;
 /** Lets queued promise callbacks (the flush loop, held syncs) run. */
@@ -86,7 +89,7 @@ describe("write and replay", () => {
   test("batches proposed to the WAL replay back exactly: contiguous revisions, same ops (empty values, deletes, multi-byte UTF-8 keys)", async () => {
     const { fs, wal, applied } = await openHarness();
     const results: number[] = [];
-    for (const ops of SAMPLE_BATCHES) results.push(await wal.propose(ops));
+    for (const ops of SAMPLE_BATCHES) results.push(await wal.propose({ ops: ops }));
     expect(results).toEqual(SAMPLE_BATCHES.map((_, i) => i + 1));
     expect(applied).toEqual(SAMPLE_BATCHES.map((ops, i) => ({ revision: i + 1, ops })));
     await wal.close();
@@ -96,13 +99,13 @@ describe("write and replay", () => {
     expect(replay.lastRevision).toBe(SAMPLE_BATCHES.length);
     expect(replay.tornBytes).toBe(0);
     // An empty value stays an empty value, distinct from a delete.
-    expect(entries[1]!.ops[0]!.value).toEqual(new Uint8Array(0));
-    expect(entries[2]!.ops[0]!.value).toBeNull();
+    expect(opsOf(entries[1]!)[0]!.value).toEqual(new Uint8Array(0));
+    expect(opsOf(entries[2]!)[0]!.value).toBeNull();
   });
 
   test("replay hands only the batches after `afterRevision` to apply, and reports the last revision", async () => {
     const { fs, wal } = await openHarness();
-    for (const ops of SAMPLE_BATCHES) await wal.propose(ops);
+    for (const ops of SAMPLE_BATCHES) await wal.propose({ ops: ops });
     const { entries, replay } = await replayAll(fs, 4);
     expect(entries.map((e) => e.revision)).toEqual([5, 6, 7]);
     expect(replay.lastRevision).toBe(7);
@@ -115,14 +118,14 @@ describe("write and replay", () => {
   test("a reopened WAL continues at the next revision, and replay sees both runs as one log", async () => {
     const fs = new MemoryFileSystem();
     const first = await openHarness(fs);
-    await first.wal.propose([put("a", "1")]);
-    await first.wal.propose([put("b", "2")]);
+    await first.wal.propose({ ops: [put("a", "1")] });
+    await first.wal.propose({ ops: [put("b", "2")] });
     await first.wal.close();
     const second = await openHarness(fs);
     expect(second.wal.lastRevision).toBe(2);
-    expect(await second.wal.propose([put("c", "3")])).toBe(3);
+    expect(await second.wal.propose({ ops: [put("c", "3")] })).toBe(3);
     await second.wal.close();
-    expect((await replayAll(fs)).entries.map((e) => [e.revision, e.ops[0]!.key])).toEqual([
+    expect((await replayAll(fs)).entries.map((e) => [e.revision, opsOf(e)[0]!.key])).toEqual([
       [1, "a"],
       [2, "b"],
       [3, "c"],
@@ -141,7 +144,7 @@ describe("write and replay", () => {
         fc.integer({ min: 40, max: 400 }),
         async (waves, segmentBytesMax) => {
           const { fs, wal, applied } = await openHarness(new MemoryFileSystem(), { segmentBytesMax });
-          for (const wave of waves) await Promise.all(wave.map((ops) => wal.propose(ops)));
+          for (const wave of waves) await Promise.all(wave.map((ops) => wal.propose({ ops: ops })));
           await wal.close();
           const { entries } = await replayAll(fs);
           expect(entries).toEqual(applied);
@@ -158,7 +161,7 @@ describe("segments", () => {
   test("past segmentBytesMax the WAL rolls over to new segments named by their first revision, and replay crosses them", async () => {
     const { fs, wal } = await openHarness(new MemoryFileSystem(), { segmentBytesMax: 120 });
     const batches = Array.from({ length: 20 }, (_, i) => [put(`key-${i}`, `value-${i}`)]);
-    for (const ops of batches) await wal.propose(ops);
+    for (const ops of batches) await wal.propose({ ops: ops });
     const names = await segmentNames(fs);
     expect(names.length).toBeGreaterThan(3);
     expect(wal.stats().segments).toBe(names.length);
@@ -179,7 +182,7 @@ describe("segments", () => {
 
   test("a segment missing from the middle (a gap in the revisions) stops the replay with E_CORRUPT", async () => {
     const { fs, wal } = await openHarness(new MemoryFileSystem(), { segmentBytesMax: 100 });
-    for (let i = 0; i < 12; i++) await wal.propose([put(`k${i}`, `v${i}`)]);
+    for (let i = 0; i < 12; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
     const names = await segmentNames(fs);
     expect(names.length).toBeGreaterThanOrEqual(3);
     await fs.remove(`${DIR}/${names[1]}`);
@@ -189,7 +192,7 @@ describe("segments", () => {
 
   test("a segment whose header names another revision than its file name is E_CORRUPT", async () => {
     const { fs, wal } = await openHarness(new MemoryFileSystem(), { segmentBytesMax: 100 });
-    for (let i = 0; i < 6; i++) await wal.propose([put(`k${i}`, `v${i}`)]);
+    for (let i = 0; i < 6; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
     const names = await segmentNames(fs);
     const last = names.at(-1)!;
     const renamed = WAL_SEGMENTS.fileName(WAL_SEGMENTS.parseFileName(last)! - 1);
@@ -199,7 +202,7 @@ describe("segments", () => {
 
   test("dropCovered(revision) removes exactly the segments whose successor starts at or before revision + 1, never the last", async () => {
     const { fs, wal } = await openHarness(new MemoryFileSystem(), { segmentBytesMax: 90 });
-    for (let i = 0; i < 15; i++) await wal.propose([put(`k${i}`, `v${i}`)]);
+    for (let i = 0; i < 15; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
     const firsts = (await segmentNames(fs)).map((name) => WAL_SEGMENTS.parseFileName(name)!);
     expect(firsts.length).toBeGreaterThanOrEqual(4);
     // Some segments must hold more than one record, or "covered" could not be told from "older".
@@ -215,7 +218,7 @@ describe("segments", () => {
       const { entries } = await replayAll(fs, Math.min(revision, 15));
       expect(entries.map((e) => e.revision)).toEqual(Array.from({ length: 15 - Math.min(revision, 15) }, (_, i) => Math.min(revision, 15) + 1 + i));
     }
-    expect(await wal.propose([put("after", "drop")])).toBe(16);
+    expect(await wal.propose({ ops: [put("after", "drop")] })).toBe(16);
   });
 });
 
@@ -225,7 +228,7 @@ describe("group commit", () => {
     const fsyncsBefore = wal.stats().fsyncs;
     const order: number[] = [];
     const promises = Array.from({ length: 100 }, (_, i) =>
-      wal.propose([put(`k${i}`, `v${i}`)]).then((revision) => {
+      wal.propose({ ops: [put(`k${i}`, `v${i}`)] }).then((revision) => {
         order.push(revision);
         return revision;
       }),
@@ -233,7 +236,7 @@ describe("group commit", () => {
     const results = await Promise.all(promises);
     expect(results).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(order).toEqual(results);
-    expect(applied.map((e) => e.ops[0]!.key)).toEqual(Array.from({ length: 100 }, (_, i) => `k${i}`));
+    expect(applied.map((e) => opsOf(e)[0]!.key)).toEqual(Array.from({ length: 100 }, (_, i) => `k${i}`));
     const fsyncs = wal.stats().fsyncs - fsyncsBefore;
     expect(fsyncs).toBeGreaterThanOrEqual(1);
     expect(fsyncs).toBeLessThanOrEqual(5);
@@ -242,7 +245,7 @@ describe("group commit", () => {
 
   test("groupEntriesMax bounds how many batches one write carries", async () => {
     const { wal } = await openHarness(new MemoryFileSystem(), { groupEntriesMax: 10 });
-    await Promise.all(Array.from({ length: 100 }, (_, i) => wal.propose([put(`k${i}`, "v")])));
+    await Promise.all(Array.from({ length: 100 }, (_, i) => wal.propose({ ops: [put(`k${i}`, "v")] })));
     // At least 100 / 10 groups, each with its own fsync.
     expect(wal.stats().fsyncs).toBeGreaterThanOrEqual(10);
   });
@@ -252,7 +255,7 @@ describe("group commit", () => {
     const { wal, applied } = await openHarness(fs);
     const release = fs.holdSyncs();
     let resolved = false;
-    const promise = wal.propose([put("a", "1")]).then((revision) => {
+    const promise = wal.propose({ ops: [put("a", "1")] }).then((revision) => {
       resolved = true;
       return revision;
     });
@@ -270,16 +273,16 @@ describe("group commit", () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs, { pendingMax: 3 });
     const release = fs.holdSyncs();
-    const inFlight = wal.propose([put("in-flight", "1")]);
+    const inFlight = wal.propose({ ops: [put("in-flight", "1")] });
     await settle();
-    const queued = [2, 3, 4].map((i) => wal.propose([put(`queued-${i}`, "v")]));
-    await expectHomeKvError(wal.propose([put("refused", "v")]), "E_UNAVAILABLE", /3 writes are already waiting/);
+    const queued = [2, 3, 4].map((i) => wal.propose({ ops: [put(`queued-${i}`, "v")] }));
+    await expectHomeKvError(wal.propose({ ops: [put("refused", "v")] }), "E_UNAVAILABLE", /3 writes are already waiting/);
     expect(applied).toEqual([]);
     release();
     expect(await Promise.all([inFlight, ...queued])).toEqual([1, 2, 3, 4]);
-    expect(applied.map((e) => e.ops[0]!.key)).toEqual(["in-flight", "queued-2", "queued-3", "queued-4"]);
+    expect(applied.map((e) => opsOf(e)[0]!.key)).toEqual(["in-flight", "queued-2", "queued-3", "queued-4"]);
     // Room again once the queue drained.
-    expect(await wal.propose([put("later", "v")])).toBe(5);
+    expect(await wal.propose({ ops: [put("later", "v")] })).toBe(5);
   });
 });
 
@@ -292,7 +295,7 @@ describe("torn tail", () => {
     let lastStart = 0;
     for (const ops of batches) {
       lastStart = fs.bytes(path).byteLength;
-      await wal.propose(ops);
+      await wal.propose({ ops: ops });
     }
     await wal.close();
     const full = fs.bytes(path).slice();
@@ -307,7 +310,7 @@ describe("torn tail", () => {
       expect(fs.bytes(path).byteLength).toBe(lastStart);
 
       const reopened = await openHarness(fs);
-      expect(await reopened.wal.propose([put("again", `${cut}`)])).toBe(4);
+      expect(await reopened.wal.propose({ ops: [put("again", `${cut}`)] })).toBe(4);
       await reopened.wal.close();
       const after = await replayAll(fs);
       expect(after.entries).toEqual([...earlier, { revision: 4, ops: [put("again", `${cut}`)] }]);
@@ -318,7 +321,7 @@ describe("torn tail", () => {
   test("zeros at the end of the last segment (extended, never written) are cut like a torn write", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs);
-    await wal.propose([put("a", "1")]);
+    await wal.propose({ ops: [put("a", "1")] });
     await wal.close();
     const path = segmentPath(1);
     const full = fs.bytes(path);
@@ -334,7 +337,7 @@ describe("torn tail", () => {
   test("a last segment whose header was cut short is removed, and the log continues in a fresh segment", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs, { segmentBytesMax: 100 });
-    for (let i = 0; i < 8; i++) await wal.propose([put(`k${i}`, `v${i}`)]);
+    for (let i = 0; i < 8; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
     await wal.close();
     const names = await segmentNames(fs);
     const lastName = names.at(-1)!;
@@ -346,7 +349,7 @@ describe("torn tail", () => {
     expect(await segmentNames(fs)).toEqual(names.slice(0, -1));
 
     const reopened = await openHarness(fs, { segmentBytesMax: 100 });
-    expect(await reopened.wal.propose([put("next", "v")])).toBe(lastFirst);
+    expect(await reopened.wal.propose({ ops: [put("next", "v")] })).toBe(lastFirst);
     await reopened.wal.close();
     expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual(Array.from({ length: lastFirst }, (_, i) => i + 1));
   });
@@ -354,7 +357,7 @@ describe("torn tail", () => {
   test("a torn write is tolerated only at the end: a segment cut short that is followed by another segment is E_CORRUPT", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs, { segmentBytesMax: 100 });
-    for (let i = 0; i < 8; i++) await wal.propose([put(`k${i}`, `v${i}`)]);
+    for (let i = 0; i < 8; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
     await wal.close();
     const [first] = await segmentNames(fs);
     const path = `${DIR}/${first}`;
@@ -369,7 +372,7 @@ describe("damage", () => {
   test("a flipped byte anywhere in the middle record of a segment is E_CORRUPT naming the file and the record's byte offset", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs);
-    for (const ops of [[put("a", "1")], [put("middle", "record"), del("a")], [put("c", "3")]]) await wal.propose(ops);
+    for (const ops of [[put("a", "1")], [put("middle", "record"), del("a")], [put("c", "3")]]) await wal.propose({ ops: ops });
     await wal.close();
     const path = segmentPath(1);
     const full = fs.bytes(path).slice();
@@ -392,7 +395,7 @@ describe("damage", () => {
   test("a damaged segment header is E_CORRUPT when records follow it", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs);
-    await wal.propose([put("a", "1")]);
+    await wal.propose({ ops: [put("a", "1")] });
     await wal.close();
     const path = segmentPath(1);
     const damaged = fs.bytes(path).slice();
@@ -407,22 +410,22 @@ describe("disk errors", () => {
   test("ENOSPC: the propose rejects with E_DISK (disk full), is not applied, the file is cut back, and after space is freed the next propose takes the next revision", async () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs);
-    await wal.propose([put("a", "1")]);
-    await wal.propose([put("b", "2")]);
+    await wal.propose({ ops: [put("a", "1")] });
+    await wal.propose({ ops: [put("b", "2")] });
     const path = segmentPath(1);
     const before = fs.bytes(path).byteLength;
 
     fs.setCapacity(before + 10);
-    await expectHomeKvError(wal.propose([put("c", "a value that does not fit")]), "E_DISK", /disk is full/);
+    await expectHomeKvError(wal.propose({ ops: [put("c", "a value that does not fit")] }), "E_DISK", /disk is full/);
     expect(applied.map((e) => e.revision)).toEqual([1, 2]);
     expect(fs.bytes(path).byteLength).toBe(before);
     expect(wal.lastRevision).toBe(2);
     expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual([1, 2]);
 
     fs.setCapacity(undefined);
-    expect(await wal.propose([put("d", "4")])).toBe(3);
+    expect(await wal.propose({ ops: [put("d", "4")] })).toBe(3);
     const { entries } = await replayAll(fs);
-    expect(entries.map((e) => [e.revision, e.ops[0]!.key])).toEqual([
+    expect(entries.map((e) => [e.revision, opsOf(e)[0]!.key])).toEqual([
       [1, "a"],
       [2, "b"],
       [3, "d"],
@@ -432,35 +435,35 @@ describe("disk errors", () => {
   test("ENOSPC fails the whole group that did not fit, and only that group", async () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs);
-    await wal.propose([put("a", "1")]);
+    await wal.propose({ ops: [put("a", "1")] });
     const release = fs.holdSyncs();
-    const first = wal.propose([put("b", "2")]); // in flight: its sync hangs
+    const first = wal.propose({ ops: [put("b", "2")] }); // in flight: its sync hangs
     await settle();
-    const group = [wal.propose([put("c", "3")]), wal.propose([put("d", "4")])];
+    const group = [wal.propose({ ops: [put("c", "3")] }), wal.propose({ ops: [put("d", "4")] })];
     fs.setCapacity(fs.bytes(segmentPath(1)).byteLength + 5);
     release();
     expect(await first).toBe(2);
     for (const promise of group) await expectHomeKvError(promise, "E_DISK", /disk is full/);
     expect(applied.map((e) => e.revision)).toEqual([1, 2]);
     fs.setCapacity(undefined);
-    expect(await wal.propose([put("e", "5")])).toBe(3);
-    expect((await replayAll(fs)).entries.map((e) => e.ops[0]!.key)).toEqual(["a", "b", "e"]);
+    expect(await wal.propose({ ops: [put("e", "5")] })).toBe(3);
+    expect((await replayAll(fs)).entries.map((e) => opsOf(e)[0]!.key)).toEqual(["a", "b", "e"]);
   });
 
   test("ENOSPC while rolling over to a new segment rejects with E_DISK, and after space is freed the log continues without a hole", async () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs, { segmentBytesMax: 60 });
-    await wal.propose([put("a", "a value long enough to fill the segment")]);
+    await wal.propose({ ops: [put("a", "a value long enough to fill the segment")] });
     expect(fs.bytes(segmentPath(1)).byteLength).toBeGreaterThanOrEqual(60);
     // Room for a little, not for a new segment's header frame (27 bytes).
     fs.setCapacity(fs.bytes(segmentPath(1)).byteLength + 10);
-    await expectHomeKvError(wal.propose([put("b", "2")]), "E_DISK", /disk is full/);
+    await expectHomeKvError(wal.propose({ ops: [put("b", "2")] }), "E_DISK", /disk is full/);
     expect(applied.map((e) => e.revision)).toEqual([1]);
 
     fs.setCapacity(undefined);
-    expect(await wal.propose([put("c", "3")])).toBe(2);
+    expect(await wal.propose({ ops: [put("c", "3")] })).toBe(2);
     await wal.close();
-    expect((await replayAll(fs)).entries.map((e) => [e.revision, e.ops[0]!.key])).toEqual([
+    expect((await replayAll(fs)).entries.map((e) => [e.revision, opsOf(e)[0]!.key])).toEqual([
       [1, "a"],
       [2, "c"],
     ]);
@@ -469,28 +472,28 @@ describe("disk errors", () => {
   test("an EIO on sync rejects with E_DISK, and every later propose is refused until a restart", async () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs);
-    await wal.propose([put("a", "1")]);
+    await wal.propose({ ops: [put("a", "1")] });
     fs.injectFault({ op: "sync", code: "EIO", pathIncludes: ".wal", times: 1 });
-    await expectHomeKvError(wal.propose([put("b", "2")]), "E_DISK", /EIO/);
+    await expectHomeKvError(wal.propose({ ops: [put("b", "2")] }), "E_DISK", /EIO/);
     // The fault is gone, but after a failed fsync nothing written since the last good one can be trusted.
-    await expectHomeKvError(wal.propose([put("c", "3")]), "E_DISK", /restart/);
-    await expectHomeKvError(wal.propose([put("d", "4")]), "E_DISK");
+    await expectHomeKvError(wal.propose({ ops: [put("c", "3")] }), "E_DISK", /restart/);
+    await expectHomeKvError(wal.propose({ ops: [put("d", "4")] }), "E_DISK");
     expect(applied.map((e) => e.revision)).toEqual([1]);
     await wal.close();
 
     const restarted = await openHarness(fs);
-    const next = await restarted.wal.propose([put("e", "5")]);
+    const next = await restarted.wal.propose({ ops: [put("e", "5")] });
     expect(next).toBe(restarted.wal.lastRevision);
     const { entries } = await replayAll(fs);
     expect(entries.map((e) => e.revision)).toEqual(entries.map((_, i) => i + 1));
-    expect(entries.at(-1)!.ops[0]!.key).toBe("e");
+    expect(opsOf(entries.at(-1)!)[0]!.key).toBe("e");
   });
 
   test("an EIO on sync also fails the batches queued behind the failed group", async () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs);
     fs.injectFault({ op: "sync", code: "EIO", pathIncludes: ".wal" });
-    const promises = Array.from({ length: 5 }, (_, i) => wal.propose([put(`k${i}`, "v")]));
+    const promises = Array.from({ length: 5 }, (_, i) => wal.propose({ ops: [put(`k${i}`, "v")] }));
     for (const promise of promises) await expectHomeKvError(promise, "E_DISK");
     expect(applied).toEqual([]);
   });
@@ -501,8 +504,8 @@ describe("fsync modes", () => {
     const fs = new MemoryFileSystem();
     const { wal, applied } = await openHarness(fs, { fsync: "never" });
     const fsyncsAtOpen = wal.stats().fsyncs;
-    expect(await wal.propose([put("a", "1")])).toBe(1);
-    expect(await wal.propose([put("b", "2")])).toBe(2);
+    expect(await wal.propose({ ops: [put("a", "1")] })).toBe(1);
+    expect(await wal.propose({ ops: [put("b", "2")] })).toBe(2);
     expect(applied.length).toBe(2);
     expect(wal.stats().fsyncs).toBe(fsyncsAtOpen);
     fs.crash();
@@ -510,7 +513,7 @@ describe("fsync modes", () => {
 
     const fs2 = new MemoryFileSystem();
     const second = await openHarness(fs2, { fsync: "never" });
-    await second.wal.propose([put("a", "1")]);
+    await second.wal.propose({ ops: [put("a", "1")] });
     await second.wal.close();
     fs2.crash();
     expect((await replayAll(fs2)).entries.map((e) => e.revision)).toEqual([1]);
@@ -531,8 +534,8 @@ describe("fsync modes", () => {
     });
     expect(tick).toBeDefined();
     const fsyncsAtOpen = wal.stats().fsyncs;
-    await wal.propose([put("a", "1")]);
-    await wal.propose([put("b", "2")]);
+    await wal.propose({ ops: [put("a", "1")] });
+    await wal.propose({ ops: [put("b", "2")] });
     expect(wal.stats().fsyncs).toBe(fsyncsAtOpen);
 
     tick!();
@@ -543,7 +546,7 @@ describe("fsync modes", () => {
     await settle();
     expect(wal.stats().fsyncs).toBe(fsyncsAtOpen + 1);
 
-    await wal.propose([put("c", "3")]);
+    await wal.propose({ ops: [put("c", "3")] });
     fs.crash();
     expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual([1, 2]);
     await wal.close();
@@ -560,11 +563,11 @@ describe("fsync modes", () => {
         return () => {};
       },
     });
-    await wal.propose([put("a", "1")]);
+    await wal.propose({ ops: [put("a", "1")] });
     const release = fs.holdSyncs();
     tick(); // a sync covering "a" starts, and takes a while
     await settle();
-    expect(await wal.propose([put("b", "2")])).toBe(2); // written after that sync began
+    expect(await wal.propose({ ops: [put("b", "2")] })).toBe(2); // written after that sync began
     release();
     await settle();
     if (finish === "tick") {
@@ -581,16 +584,16 @@ describe("fsync modes", () => {
 describe("lifecycle", () => {
   test("propose after close is refused with E_UNAVAILABLE, and close is idempotent", async () => {
     const { wal } = await openHarness();
-    await wal.propose([put("a", "1")]);
+    await wal.propose({ ops: [put("a", "1")] });
     await wal.close();
     await wal.close();
-    await expectHomeKvError(wal.propose([put("b", "2")]), "E_UNAVAILABLE");
+    await expectHomeKvError(wal.propose({ ops: [put("b", "2")] }), "E_UNAVAILABLE");
   });
 
   test("close waits for the batches in flight and makes them durable", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs);
-    const promises = Array.from({ length: 10 }, (_, i) => wal.propose([put(`k${i}`, "v")]));
+    const promises = Array.from({ length: 10 }, (_, i) => wal.propose({ ops: [put(`k${i}`, "v")] }));
     await wal.close();
     expect(await Promise.all(promises)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     fs.crash();

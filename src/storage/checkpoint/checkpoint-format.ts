@@ -1,16 +1,22 @@
 import { ByteReader, ByteWriter, FormatError } from "../format/bytes.ts";
 import { FileKind } from "../format/file-kind.ts";
 import { encodeFrame, FRAME_HEADER_PLACEHOLDER, sealFrame } from "../format/frame.ts";
-import type { KeyValue } from "../mvcc/store.ts";
+import type { KeyChain } from "../mvcc/store.ts";
+import type { Version } from "../mvcc/version-chain.ts";
 
 /**
  * The checkpoint file format (frozen; enum values are never renumbered). A checkpoint holds the
- * live state of the store at one revision, in key order, as frames (src/storage/format/frame.ts):
+ * store at one revision — every key with the versions it still keeps (history within retention,
+ * tombstones included), in key order — as frames (src/storage/format/frame.ts):
  *
  *   frame 0      header: "HKVCKP" · u8 format version (1) · u64 revision
- *   frame 1..n   u8 type (1 = entries) · u32 count · per entry:
- *                  u32 key length · key (UTF-8) · u64 revision that wrote it · u32 value length · value
- *   last frame   u8 type (2 = end) · u64 total entries
+ *   frame        u8 type 4 (meta) · u64 compacted revision
+ *   frames       u8 type 3 (chains) · u32 count · per key: string key · u32 versions · per version:
+ *                  u64 revision · u64 create revision · u32 version · u8 flags (1 tombstone, 2 has TTL)
+ *                  · [u64 expires-at, Unix ms] · [bytes value, unless a tombstone]
+ *   last frame   u8 type 2 (end) · u64 total keys
+ *   (type 1, live entries only: u32 count · string key · u64 revision · bytes value — written by the
+ *    first versions; still read, as keys with one version)
  *
  * A checkpoint is written under a temporary name and renamed when complete, so every frame must
  * read back: there is no torn tail to tolerate, and a missing end frame is damage.
@@ -19,34 +25,79 @@ import type { KeyValue } from "../mvcc/store.ts";
 export const CHECKPOINT_FILES = new FileKind("checkpoint", "HKVCKP", 1, ".ckpt");
 const FRAME_ENTRIES = 1;
 const FRAME_END = 2;
+const FRAME_CHAINS = 3;
+const FRAME_META = 4;
+const FLAG_TOMBSTONE = 1;
+const FLAG_TTL = 2;
 
-export function encodeEntriesFrame(entries: readonly KeyValue[]): Uint8Array {
+export function encodeMetaFrame(compactedRevision: number): Uint8Array {
+  return encodeFrame(new ByteWriter(16).u8(FRAME_META).u64(compactedRevision).written());
+}
+
+export function encodeChainsFrame(chains: readonly KeyChain[]): Uint8Array {
   const out = new ByteWriter(4096);
-  out.raw(FRAME_HEADER_PLACEHOLDER).u8(FRAME_ENTRIES).u32(entries.length);
-  for (const { key, value, revision } of entries) out.string(key).u64(revision).bytes(value);
+  out.raw(FRAME_HEADER_PLACEHOLDER).u8(FRAME_CHAINS).u32(chains.length);
+  for (const { key, versions } of chains) {
+    out.string(key).u32(versions.length);
+    for (const v of versions) {
+      const flags = (v.value === null ? FLAG_TOMBSTONE : 0) | (v.expiresAtMs === undefined ? 0 : FLAG_TTL);
+      out.u64(v.revision).u64(v.createRevision).u32(v.version).u8(flags);
+      if (v.expiresAtMs !== undefined) out.u64(v.expiresAtMs);
+      if (v.value !== null) out.bytes(v.value);
+    }
+  }
   const frame = out.written();
   sealFrame(frame, 0);
   return frame;
 }
 
-export function encodeEndFrame(totalEntries: number): Uint8Array {
-  return encodeFrame(new ByteWriter(16).u8(FRAME_END).u64(totalEntries).written());
+export function encodeEndFrame(totalKeys: number): Uint8Array {
+  return encodeFrame(new ByteWriter(16).u8(FRAME_END).u64(totalKeys).written());
 }
 
-export type BodyFrame = { kind: "entries"; entries: KeyValue[] } | { kind: "end"; totalEntries: number };
+export type BodyFrame =
+  | { kind: "chains"; chains: KeyChain[] }
+  | { kind: "meta"; compactedRevision: number }
+  | { kind: "end"; totalKeys: number };
 
 export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
   const reader = new ByteReader(payload);
   const type = reader.u8();
-  if (type === FRAME_END) return { kind: "end", totalEntries: reader.u64() };
-  if (type !== FRAME_ENTRIES) throw new FormatError(`unknown checkpoint frame type ${type}`);
-  const count = reader.u32();
-  const entries: KeyValue[] = [];
-  for (let i = 0; i < count; i++) {
+  let frame: BodyFrame;
+  if (type === FRAME_END) frame = { kind: "end", totalKeys: reader.u64() };
+  else if (type === FRAME_META) frame = { kind: "meta", compactedRevision: reader.u64() };
+  else if (type === FRAME_CHAINS) frame = { kind: "chains", chains: readChains(reader) };
+  else if (type === FRAME_ENTRIES) frame = { kind: "chains", chains: readLiveEntries(reader) };
+  else throw new FormatError(`unknown checkpoint frame type ${type}`);
+  if (reader.remaining !== 0) throw new FormatError(`${reader.remaining} stray bytes in a checkpoint frame`);
+  return frame;
+}
+
+function readChains(reader: ByteReader): KeyChain[] {
+  const chains: KeyChain[] = [];
+  for (let n = reader.u32(); n > 0; n--) {
+    const key = reader.string();
+    const versions: Version[] = [];
+    for (let m = reader.u32(); m > 0; m--) {
+      const revision = reader.u64();
+      const createRevision = reader.u64();
+      const version = reader.u32();
+      const flags = reader.u8();
+      const expiresAtMs = flags & FLAG_TTL ? reader.u64() : undefined;
+      const value = flags & FLAG_TOMBSTONE ? null : reader.bytesCopy();
+      versions.push({ revision, createRevision, version, value, ...(expiresAtMs === undefined ? {} : { expiresAtMs }) });
+    }
+    chains.push({ key, versions });
+  }
+  return chains;
+}
+
+function readLiveEntries(reader: ByteReader): KeyChain[] {
+  const chains: KeyChain[] = [];
+  for (let n = reader.u32(); n > 0; n--) {
     const key = reader.string();
     const revision = reader.u64();
-    entries.push({ key, revision, value: reader.bytesCopy() });
+    chains.push({ key, versions: [{ revision, createRevision: revision, version: 1, value: reader.bytesCopy() }] });
   }
-  if (reader.remaining !== 0) throw new FormatError(`${reader.remaining} stray bytes after checkpoint entries`);
-  return { kind: "entries", entries };
+  return chains;
 }

@@ -1,13 +1,14 @@
 import { corruptionError, decodeAt } from "../format/corruption.ts";
 import { readFrame } from "../format/frame.ts";
 import type { FileSystem } from "../fs/file-system.ts";
-import type { KeyValue } from "../mvcc/store.ts";
+import type { KeyChain } from "../mvcc/store.ts";
 import { CHECKPOINT_FILES, decodeBodyFrame } from "./checkpoint-format.ts";
 
 export interface LoadedCheckpoint {
   path: string;
   revision: number;
-  entries: KeyValue[];
+  compactedRevision: number;
+  chains: KeyChain[];
 }
 
 /** The checkpoints in `dir`, newest first. */
@@ -35,20 +36,22 @@ export async function loadNewestCheckpoint(fs: FileSystem, dir: string): Promise
   const revision = decodeAt(path, 0, () => CHECKPOINT_FILES.decodeHeader(header.payload));
   if (revision !== newest.revision) throw damaged(0, `header says revision ${revision}, the file name ${newest.revision}`);
 
-  const entries: KeyValue[] = [];
+  const chains: KeyChain[] = [];
+  let compactedRevision = 0;
   let offset = header.next;
   for (;;) {
     const frame = readFrame(bytes, offset);
     if (frame.kind !== "frame") throw damaged(offset, frame.kind === "end" ? "the end frame is missing (file cut short)" : frame.reason);
     const body = decodeAt(path, offset, () => decodeBodyFrame(frame.payload));
     if (body.kind === "end") {
-      if (body.totalEntries !== entries.length) {
-        throw damaged(offset, `end frame counts ${body.totalEntries} entries, the file holds ${entries.length}`);
+      if (body.totalKeys !== chains.length) {
+        throw damaged(offset, `end frame counts ${body.totalKeys} keys, the file holds ${chains.length}`);
       }
       if (frame.next !== bytes.byteLength) throw damaged(frame.next, "bytes after the end frame");
-      return { path, revision, entries };
+      return { path, revision, compactedRevision, chains };
     }
-    for (const entry of body.entries) entries.push(entry);
+    if (body.kind === "meta") compactedRevision = body.compactedRevision;
+    else for (const chain of body.chains) chains.push(chain);
     offset = frame.next;
   }
 }

@@ -1,6 +1,6 @@
 import type { FileSystem } from "../fs/file-system.ts";
 import type { MvccStore } from "../mvcc/store.ts";
-import { CHECKPOINT_FILES, encodeEndFrame, encodeEntriesFrame } from "./checkpoint-format.ts";
+import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame, encodeMetaFrame } from "./checkpoint-format.ts";
 
 export interface WrittenCheckpoint {
   revision: number;
@@ -26,6 +26,7 @@ export async function writeCheckpoint(options: {
   const { fs, dir, store } = options;
   const snapshot = store.openSnapshot();
   const revision = snapshot.revision;
+  const compactedRevision = store.compactedRevision; // as of the snapshot: it may move on meanwhile
   const name = CHECKPOINT_FILES.fileName(revision);
   const temporary = `${dir}/${name}.tmp`;
   try {
@@ -35,11 +36,12 @@ export async function writeCheckpoint(options: {
     let bytes = 0;
     try {
       await file.append(CHECKPOINT_FILES.encodeHeader(revision));
+      await file.append(encodeMetaFrame(compactedRevision));
       let after: string | undefined;
       for (;;) {
-        const slice = store.scan({ after, limit: options.sliceKeysMax, revision });
+        const slice = store.dumpChains({ after, limit: options.sliceKeysMax, revision });
         if (slice.length === 0) break;
-        await file.append(encodeEntriesFrame(slice));
+        await file.append(encodeChainsFrame(slice));
         entries += slice.length;
         after = slice.at(-1)!.key;
       }

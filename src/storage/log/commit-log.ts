@@ -1,12 +1,12 @@
-import type { LogEntry, WriteOp } from "../ops.ts";
+import type { Command, LogEntry } from "../ops.ts";
 
 /**
  * The log layer (DESIGN.md): it orders batches, makes them durable (a local WAL on one node, a Raft
- * quorum in a cluster) and only then hands them, in log order, to the state machine. A batch is
+ * quorum in a cluster) and only then hands them, in log order, to the state machine. A command is
  * visible to readers only after `propose` has resolved with what the state machine returned.
  */
 export interface CommitLog<R> {
-  propose(ops: readonly WriteOp[]): Promise<R>;
+  propose(command: Command): Promise<R>;
   close(): Promise<void>;
 }
 

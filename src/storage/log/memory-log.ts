@@ -9,10 +9,10 @@ export function createMemoryLog<R>(options: { lastRevision: number; apply: Apply
   let revision = options.lastRevision;
   let closed = false;
   return {
-    propose(ops) {
+    propose(command) {
       if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the store is shutting down"));
       try {
-        return Promise.resolve(options.apply({ revision: ++revision, ops }));
+        return Promise.resolve(options.apply({ ...command, revision: ++revision }));
       } catch (error) {
         return Promise.reject(error);
       }

@@ -1,28 +1,39 @@
 import BTreeModule from "sorted-btree";
 import { assert, HomeKvError } from "../../errors.ts";
-import type { ApplyResult, LogEntry } from "../ops.ts";
+import { type ApplyResult, type Compare, isWrite, type KeyRecord, type LogEntry, type TxnOp, type WriteOp } from "../ops.ts";
+import { compareHolds } from "./compare.ts";
+import { GcQueue } from "./gc-queue.ts";
 import { compareIndexKeys, fromIndexKey, toIndexKey } from "./key-order.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
-import { append, compact, mayHoldGarbage, newest, readAt, type VersionChain, versionAt } from "./version-chain.ts";
+import { append, compact, mayHoldGarbage, newest, type Version, type VersionChain, versionAt } from "./version-chain.ts";
 
 /**
  * The MVCC state machine: an ordered index of keys, each with its chain of versions, and one global
- * revision counter. `apply` stamps a committed batch; reads name the revision they read at.
+ * revision counter. `apply` stamps a committed command; reads name the revision they read at.
  *
- * A read at revision R sees every batch ≤ R whole and nothing after it. R must be readable: at least
- * the GC floor (the oldest open snapshot, or the current revision when none is open) and at most the
- * current revision. A write to an existing key costs O(1), a new key O(log n) (B+ tree insert); never O(n).
+ * A read at revision R sees every command ≤ R whole and nothing after it. R must be readable: at
+ * least the compacted revision and at most the current one (a snapshot may read below the compacted
+ * revision: it pins what it sees). A write to an existing key costs O(1), a new key O(log n)
+ * (B+ tree insert); never O(n).
  */
 export interface MvccStore {
-  /** Revision of the last applied batch; 0 for an empty store. */
+  /** Revision of the last applied command; 0 for an empty store. */
   readonly revision: number;
+  /** Revisions below this one are compacted (unreadable); 0 when nothing is. */
+  readonly compactedRevision: number;
   apply(entry: LogEntry): ApplyResult;
   /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
   read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
-  /** Live keys after `after` (exclusive) as of `revision`, in key order, at most `limit` of them. */
-  scan(options: { after?: string; limit: number; revision: number }): KeyValue[];
-  /** Fills an empty store with the live state of a checkpoint taken at `revision`. */
-  restore(revision: number, entries: Iterable<KeyValue>): void;
+  /** Like `read`, with each key's revisions, version count and TTL deadline. */
+  readRecords(keys: readonly string[], revision?: number): KeyRecord[];
+  /** Whether every clause holds at `revision` (default: current). */
+  evaluate(compares: readonly Compare[], revision?: number): boolean;
+  /** Live keys of a range as of `revision`, in key order (or reversed); see `ScanOptions`. */
+  scan(options: ScanOptions): ScanPage;
+  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
+  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
+  /** Fills an empty store from a checkpoint taken at `revision`. */
+  restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
   /** Pins the current revision until released: reads through it see exactly that state. */
   openSnapshot(): Snapshot;
   /** One bounded slice of garbage collection; see `GcSlice`. */
@@ -30,16 +41,55 @@ export interface MvccStore {
   stats(): StoreStats;
 }
 
-/** A live key as of some revision, with the revision that last wrote it. */
-export interface KeyValue {
-  key: string;
-  value: Uint8Array;
+export interface StoreOptions {
+  /** Keep at least this many past revisions readable (automatic compaction); Infinity: all. */
+  historyRevisions?: number;
+  /** Called for every put with a TTL, when it is applied or restored (the expiry sweeper). */
+  onExpiry?: (key: string, revision: number, expiresAtMs: number) => void;
+  /** Called after each applied command with what it changed, in order (watchers). */
+  onEvents?: (revision: number, events: readonly ChangeEvent[]) => void;
+}
+
+/** One change made by a command: a put (value set) or a delete. */
+export interface ChangeEvent {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+  readonly revision: number;
+  /** The value before the change; undefined when the key did not exist. */
+  readonly previous: Uint8Array | undefined;
+}
+
+export interface ScanOptions {
+  /** First key of the range (inclusive); default: the first key. */
+  start?: string;
+  /** End of the range (exclusive); default: past the last key. */
+  end?: string;
+  /** Continue after this key (exclusive) instead of at the range's edge: pagination. */
+  after?: string;
+  limit: number;
+  reverse?: boolean;
   revision: number;
+  /** Keys visited (live or not) before the page is cut short; bounds the work of one call. */
+  visitMax?: number;
+}
+
+export interface ScanPage {
+  records: KeyRecord[];
+  /** The key to continue after, when more keys of the range may follow. */
+  next?: string;
+}
+
+/** A key with its retained versions, oldest first. */
+export interface KeyChain {
+  key: string;
+  versions: Version[];
 }
 
 export interface Snapshot {
   readonly revision: number;
   read(keys: readonly string[]): (Uint8Array | undefined)[];
+  readRecords(keys: readonly string[]): KeyRecord[];
+  scan(options: Omit<ScanOptions, "revision">): ScanPage;
   /** Idempotent: releasing twice is harmless. */
   release(): void;
 }
@@ -53,6 +103,7 @@ export interface GcSlice {
 
 export interface StoreStats {
   revision: number;
+  compactedRevision: number;
   keys: number;
   valueBytes: number;
   versions: number;
@@ -69,9 +120,11 @@ export interface StoreStats {
 const BTree: typeof BTreeModule =
   (BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule;
 
-export function createMvccStore(): MvccStore {
-  return new BTreeMvccStore();
+export function createMvccStore(options: StoreOptions = {}): MvccStore {
+  return new BTreeMvccStore(options);
 }
+
+const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevision: 0, createRevision: 0, version: 0 });
 
 class BTreeMvccStore implements MvccStore {
   /**
@@ -82,114 +135,175 @@ class BTreeMvccStore implements MvccStore {
   private readonly chains = new Map<string, VersionChain>();
   private readonly order = new BTree<string, VersionChain>(undefined, compareIndexKeys);
   private readonly snapshots = new SnapshotRegistry();
+  private readonly gcQueue = new GcQueue();
+  private readonly historyRevisions: number;
   private current = 0;
+  private compacted = 0;
   private liveKeys = 0;
   private liveValueBytes = 0;
   private versions = 0;
   private gcRuns = 0;
   private gcCollected = 0;
-  /**
-   * GC work lists. `dirty`: keys written since GC last looked at them. `blocked`: keys GC looked at
-   * that still hold versions an open snapshot may read; they are looked at again only once the floor
-   * has passed `blockedAtFloor`, so a long-lived snapshot does not make GC spin over them.
-   */
-  private dirty = new Set<string>(); // index keys, like `blocked`
-  private blocked = new Set<string>();
-  private blockedAtFloor = 0;
+
+  constructor(private readonly options: StoreOptions) {
+    this.historyRevisions = options.historyRevisions ?? 0;
+    assert(this.historyRevisions >= 0, "history revisions must not be negative");
+  }
 
   get revision(): number {
     return this.current;
   }
 
+  get compactedRevision(): number {
+    return this.compacted;
+  }
+
   apply(entry: LogEntry): ApplyResult {
     assert(entry.revision === this.current + 1, `apply revision ${entry.revision} after ${this.current}`);
-    // Checked before anything changes, so that a failed assertion leaves the store as it was.
-    if (entry.ops.length > 1) {
-      assert(new Set(entry.ops.map((op) => op.key)).size === entry.ops.length, "a key appears twice in one batch");
+    const revision = entry.revision;
+    // Compaction moves with the revision, so that the floor below is the one after this commit.
+    this.compacted = Math.max(this.compacted, revision - this.historyRevisions);
+    const events: ChangeEvent[] | undefined = this.options.onEvents ? [] : undefined;
+    const writer = new CommandWriter(this, revision, this.floor(), events);
+    let result: ApplyResult;
+    switch (entry.kind) {
+      case undefined:
+      case "batch":
+        assertDistinctWrites(entry.ops);
+        for (const op of entry.ops) writer.write(op);
+        result = { revision, deleted: writer.deleted };
+        break;
+      case "txn": {
+        const succeeded = entry.txn.compares.every((clause) => compareHolds(clause, this.recordAt(clause.key, this.current)));
+        const ops = succeeded ? entry.txn.success : entry.txn.failure;
+        assertDistinctWrites(ops.filter(isWrite));
+        const reads: KeyRecord[] = [];
+        for (const op of ops) {
+          if (isWrite(op)) writer.write(op);
+          else reads.push(this.recordAt(op.get, revision)); // sees the writes before it in this txn
+        }
+        result = { revision, deleted: writer.deleted, succeeded, reads };
+        break;
+      }
+      case "compact":
+        this.compacted = Math.max(this.compacted, Math.min(entry.compactTo, revision));
+        result = { revision, deleted: 0 };
+        break;
+      case "expire":
+        for (const { key, revision: written } of entry.keys) {
+          const last = this.newestOf(key);
+          if (last?.revision === written && last.value !== null) writer.write({ key, value: null });
+        }
+        result = { revision, deleted: writer.deleted };
+        break;
     }
-    // With no snapshot open, nothing can read below the revision being committed: the versions it
-    // shadows are dropped on the spot rather than queued for GC (the common case costs no GC work).
-    const collectNow = this.snapshots.size === 0;
-    let deleted = 0;
-    let collected = 0;
-    for (const op of entry.ops) {
-      const key = toIndexKey(op.key);
-      const value = op.value;
-      let chain = this.chains.get(key);
-      const previous = chain === undefined ? null : (newest(chain)?.value ?? null);
-      if (value === null && previous === null) continue; // deleting a missing key writes nothing
-      if (chain === undefined) {
-        chain = [];
-        this.chains.set(key, chain);
-        this.order.set(key, chain);
-      }
-      append(chain, { revision: entry.revision, value });
-      this.versions++;
-      if (previous !== null) {
-        this.liveValueBytes -= previous.byteLength;
-        this.liveKeys--;
-      }
-      if (value !== null) {
-        this.liveValueBytes += value.byteLength;
-        this.liveKeys++;
-      } else {
-        deleted++;
-      }
-      if (collectNow) collected += this.compactKey(key, chain, entry.revision);
-      else if (mayHoldGarbage(chain)) this.dirty.add(key);
+    this.current = revision;
+    if (events && events.length > 0) this.options.onEvents!(revision, events);
+    return result;
+  }
+
+  /** Called by CommandWriter: one put or delete at `revision`, compacted at once down to `floor`. */
+  writeVersion(op: WriteOp, revision: number, floor: number, events: ChangeEvent[] | undefined): boolean {
+    const key = toIndexKey(op.key);
+    let chain = this.chains.get(key);
+    const previous = chain === undefined ? null : (newest(chain)?.value ?? null);
+    if (op.value === null && previous === null) return false; // deleting a missing key writes nothing
+    if (chain === undefined) {
+      chain = [];
+      this.chains.set(key, chain);
+      this.order.set(key, chain);
     }
-    this.versions -= collected;
-    this.gcCollected += collected;
-    this.current = entry.revision;
-    return { revision: entry.revision, deleted };
+    append(chain, revision, op.value, op.expiresAtMs);
+    this.versions++;
+    if (previous !== null) {
+      this.liveValueBytes -= previous.byteLength;
+      this.liveKeys--;
+    }
+    if (op.value !== null) {
+      this.liveValueBytes += op.value.byteLength;
+      this.liveKeys++;
+    }
+    events?.push({ key: op.key, value: op.value, revision, previous: previous ?? undefined });
+    if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
+    // What nobody can read any more goes now; what a snapshot or the history still needs, later.
+    this.collect(key, chain, floor);
+    if (chain.length > 0 && mayHoldGarbage(chain)) this.gcQueue.push(key, revision);
+    return true;
   }
 
   read(keys: readonly string[], revision = this.current): (Uint8Array | undefined)[] {
-    this.assertReadable(revision);
-    return keys.map((key) => {
-      const chain = this.chains.get(toIndexKey(key));
-      return chain === undefined ? undefined : readAt(chain, revision);
-    });
+    return this.readRecords(keys, revision).map((record) => record.value);
   }
 
-  scan({ after, limit, revision }: { after?: string; limit: number; revision: number }): KeyValue[] {
+  readRecords(keys: readonly string[], revision = this.current): KeyRecord[] {
     this.assertReadable(revision);
-    const out: KeyValue[] = [];
+    return keys.map((key) => this.recordAt(key, revision));
+  }
+
+  evaluate(compares: readonly Compare[], revision = this.current): boolean {
+    this.assertReadable(revision);
+    return compares.every((clause) => compareHolds(clause, this.recordAt(clause.key, revision)));
+  }
+
+  scan(options: ScanOptions): ScanPage {
+    this.assertReadable(options.revision);
+    return this.scanPinned(options);
+  }
+
+  dumpChains({ after, limit, revision }: { after?: string; limit: number; revision: number }): KeyChain[] {
+    const out: KeyChain[] = [];
     const start = after === undefined ? undefined : toIndexKey(after);
     for (const [indexKey, chain] of this.order.entries(start)) {
       if (out.length === limit) break;
       if (indexKey === start) continue;
-      const version = versionAt(chain, revision);
-      if (version?.value) out.push({ key: fromIndexKey(indexKey), value: version.value, revision: version.revision });
+      const versions = chain.filter((version) => version.revision <= revision);
+      if (versions.length > 0) out.push({ key: fromIndexKey(indexKey), versions });
     }
     return out;
   }
 
-  restore(revision: number, entries: Iterable<KeyValue>): void {
+  restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {
     assert(this.current === 0 && this.chains.size === 0, "restore needs an empty store");
-    for (const { key, value, revision: written } of entries) {
-      assert(written <= revision, `checkpoint entry ${JSON.stringify(key)} is newer than the checkpoint`);
+    for (const { key, versions } of chains) {
       const indexKey = toIndexKey(key);
       assert(!this.chains.has(indexKey), `checkpoint holds ${JSON.stringify(key)} twice`);
-      const chain: VersionChain = [{ revision: written, value }];
+      assert(versions.length > 0 && versions.at(-1)!.revision <= revision, `checkpoint chain of ${JSON.stringify(key)} is empty or too new`);
+      const chain: VersionChain = [...versions];
       this.chains.set(indexKey, chain);
       this.order.set(indexKey, chain);
-      this.liveKeys++;
-      this.liveValueBytes += value.byteLength;
-      this.versions++;
+      this.versions += chain.length;
+      const last = newest(chain)!;
+      if (last.value !== null) {
+        this.liveKeys++;
+        this.liveValueBytes += last.value.byteLength;
+        if (last.expiresAtMs !== undefined) this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
+      }
+      if (mayHoldGarbage(chain)) this.gcQueue.push(indexKey, last.revision);
     }
     this.current = revision;
+    this.compacted = compactedRevision;
   }
 
   openSnapshot(): Snapshot {
     const revision = this.current;
     this.snapshots.open(revision);
     let open = true;
+    const pinned = () => {
+      if (!open) throw new HomeKvError("E_UNAVAILABLE", "snapshot already released");
+    };
     return {
       revision,
       read: (keys) => {
-        if (!open) throw new HomeKvError("E_UNAVAILABLE", "snapshot already released");
-        return this.read(keys, revision);
+        pinned();
+        return keys.map((key) => this.recordAt(key, revision).value);
+      },
+      readRecords: (keys) => {
+        pinned();
+        return keys.map((key) => this.recordAt(key, revision));
+      },
+      scan: (options) => {
+        pinned();
+        return this.scanPinned({ ...options, revision });
       },
       release: () => {
         if (!open) return;
@@ -202,31 +316,23 @@ class BTreeMvccStore implements MvccStore {
   collectGarbage(maxKeys: number): GcSlice {
     assert(maxKeys > 0, "GC slice must visit at least one key");
     const floor = this.floor();
-    if (this.dirty.size === 0 && this.blocked.size > 0 && floor > this.blockedAtFloor) {
-      this.dirty = this.blocked;
-      this.blocked = new Set();
-    }
     let keysVisited = 0;
     let versionsCollected = 0;
-    for (const key of this.dirty) {
-      if (keysVisited === maxKeys) break;
+    while (keysVisited < maxKeys) {
+      const key = this.gcQueue.popReady(floor);
+      if (key === undefined) break;
       keysVisited++;
-      this.dirty.delete(key);
       const chain = this.chains.get(key);
-      if (chain === undefined) continue;
-      versionsCollected += this.compactKey(key, chain, floor);
-      if (chain.length > 0 && mayHoldGarbage(chain)) this.block(key, floor);
+      if (chain !== undefined) versionsCollected += this.collect(key, chain, floor);
     }
-    this.versions -= versionsCollected;
-    this.gcCollected += versionsCollected;
     if (keysVisited > 0) this.gcRuns++;
-    const more = this.dirty.size > 0 || (this.blocked.size > 0 && floor > this.blockedAtFloor);
-    return { keysVisited, versionsCollected, more };
+    return { keysVisited, versionsCollected, more: this.gcQueue.hasReady(floor) };
   }
 
   stats(): StoreStats {
     return {
       revision: this.current,
+      compactedRevision: this.compacted,
       keys: this.liveKeys,
       valueBytes: this.liveValueBytes,
       versions: this.versions,
@@ -237,33 +343,99 @@ class BTreeMvccStore implements MvccStore {
     };
   }
 
-  /** The oldest revision anyone can still read. */
+  /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
+  private recordAt(key: string, revision: number): KeyRecord {
+    const chain = this.chains.get(toIndexKey(key));
+    const version = chain === undefined ? undefined : versionAt(chain, revision);
+    return version?.value ? toRecord(key, version) : missing(key);
+  }
+
+  private newestOf(key: string): Version | undefined {
+    const chain = this.chains.get(toIndexKey(key));
+    return chain === undefined ? undefined : newest(chain);
+  }
+
+  private scanPinned({ start, end, after, limit, reverse = false, revision, visitMax = limit * 4 + 1_000 }: ScanOptions): ScanPage {
+    const low = start === undefined ? undefined : toIndexKey(start);
+    const high = end === undefined ? undefined : toIndexKey(end);
+    const from = after === undefined ? undefined : toIndexKey(after);
+    const records: KeyRecord[] = [];
+    let visited = 0;
+    let lastVisited: string | undefined;
+    // Forward: from `after` (exclusive) or `start`; backward: from `after` (exclusive) or below `end`.
+    const entries = reverse
+      ? this.order.entriesReversed(from ?? high, undefined, (from ?? high) !== undefined)
+      : this.order.entries(from ?? low);
+    for (const [indexKey, chain] of entries) {
+      if (!reverse && indexKey === from) continue;
+      if (reverse ? low !== undefined && indexKey < low : high !== undefined && indexKey >= high) return { records };
+      // A full page, or enough keys visited (dead ones count too): the caller continues from here.
+      if (records.length === limit || visited === visitMax) return { records, next: fromIndexKey(lastVisited!) };
+      visited++;
+      lastVisited = indexKey;
+      const version = versionAt(chain, revision);
+      if (version?.value) records.push(toRecord(fromIndexKey(indexKey), version));
+    }
+    return { records };
+  }
+
+  /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
   private floor(): number {
-    return this.snapshots.oldest() ?? this.current;
+    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
   }
 
   /** Compacts one chain at `floor`; a chain left empty takes its key out of the store. */
-  private compactKey(key: string, chain: VersionChain, floor: number): number {
+  private collect(key: string, chain: VersionChain, floor: number): number {
     const dropped = compact(chain, floor);
     if (chain.length === 0) {
       this.chains.delete(key);
       this.order.delete(key);
     }
+    this.versions -= dropped;
+    this.gcCollected += dropped;
     return dropped;
-  }
-
-  private block(key: string, floor: number): void {
-    if (this.blocked.size === 0) this.blockedAtFloor = floor;
-    this.blocked.add(key);
   }
 
   private assertReadable(revision: number): void {
     if (revision > this.current) {
       throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${this.current})`);
     }
-    const floor = this.floor();
-    if (revision < floor) {
-      throw new HomeKvError("E_COMPACTED", `revision ${revision} is compacted (oldest readable ${floor})`);
+    if (revision < this.compacted) {
+      throw new HomeKvError("E_COMPACTED", `revision ${revision} is compacted (oldest readable ${this.compacted})`);
     }
   }
+}
+
+/** Applies the writes of one command at one revision, counting deletes. */
+class CommandWriter {
+  deleted = 0;
+
+  constructor(
+    private readonly store: BTreeMvccStore,
+    private readonly revision: number,
+    private readonly floor: number,
+    private readonly events: ChangeEvent[] | undefined,
+  ) {}
+
+  write(op: WriteOp): void {
+    const wrote = this.store.writeVersion(op, this.revision, this.floor, this.events);
+    if (wrote && op.value === null) this.deleted++;
+  }
+}
+
+function toRecord(key: string, version: Version): KeyRecord {
+  return {
+    key,
+    value: version.value ?? undefined,
+    modRevision: version.revision,
+    createRevision: version.createRevision,
+    version: version.version,
+    ...(version.expiresAtMs === undefined ? {} : { expiresAtMs: version.expiresAtMs }),
+  };
+}
+
+function assertDistinctWrites(ops: readonly TxnOp[]): void {
+  if (ops.length <= 1) return;
+  const keys = new Set(ops.map((op) => (isWrite(op) ? op.key : op.get)));
+  assert(keys.size === ops.length, "a key is written twice in one command");
 }

@@ -19,6 +19,25 @@ import { assert } from "../../errors.ts";
 export interface Version {
   readonly revision: number;
   readonly value: Uint8Array | null;
+  /** The revision that created the key's current life (the first put after it was missing). */
+  readonly createRevision: number;
+  /** Puts since then, this one included (1 for a new key; 0 for a tombstone). */
+  readonly version: number;
+  /** Wall-clock deadline (Unix ms) after which the key is deleted; undefined: no TTL. */
+  readonly expiresAtMs?: number;
+}
+
+/** The version a put or delete at `revision` makes, following `previous` (the key's newest). */
+export function nextVersion(previous: Version | undefined, revision: number, value: Uint8Array | null, expiresAtMs?: number): Version {
+  if (value === null) return { revision, value, createRevision: 0, version: 0 };
+  const alive = previous !== undefined && previous.value !== null;
+  return {
+    revision,
+    value,
+    createRevision: alive ? previous.createRevision : revision,
+    version: alive ? previous.version + 1 : 1,
+    ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
+  };
 }
 
 export type VersionChain = Version[];
@@ -41,14 +60,14 @@ export function readAt(chain: VersionChain, revision: number): Uint8Array | unde
   return versionAt(chain, revision)?.value ?? undefined;
 }
 
-export function append(chain: VersionChain, version: Version): void {
+/** Adds the version a put (or, with `null`, a delete) at `revision` makes; returns it. */
+export function append(chain: VersionChain, revision: number, value: Uint8Array | null, expiresAtMs?: number): Version {
   const last = newest(chain);
-  assert(
-    last === undefined || last.revision < version.revision,
-    `version chain revisions must increase (${last?.revision} then ${version.revision})`,
-  );
-  assert(!(last?.value === null && version.value === null), "two tombstones in a row");
+  assert(last === undefined || last.revision < revision, `version chain revisions must increase (${last?.revision} then ${revision})`);
+  assert(!(last?.value === null && value === null), "two tombstones in a row");
+  const version = nextVersion(last, revision, value, expiresAtMs);
   chain.push(version);
+  return version;
 }
 
 /**

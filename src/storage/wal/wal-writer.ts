@@ -1,7 +1,7 @@
 import { HomeKvError } from "../../errors.ts";
 import type { ApplyFn, CommitLog } from "../log/commit-log.ts";
 import { type AppendFile, errorCode, type FileSystem } from "../fs/file-system.ts";
-import type { LogEntry, WriteOp } from "../ops.ts";
+import type { Command, LogEntry } from "../ops.ts";
 import { encodeRecords, WAL_SEGMENTS } from "./wal-format.ts";
 import type { SegmentInfo } from "./wal-reader.ts";
 
@@ -46,7 +46,7 @@ export interface Wal<R> extends CommitLog<R> {
 }
 
 interface Pending<R> {
-  ops: readonly WriteOp[];
+  command: Command;
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
 }
@@ -118,7 +118,7 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       await file.close();
       file = next;
     }
-    const entries: LogEntry[] = group.map((p, i) => ({ revision: lastRevision + 1 + i, ops: p.ops }));
+    const entries: LogEntry[] = group.map((p, i) => ({ ...p.command, revision: lastRevision + 1 + i }));
     const bytes = encodeRecords(entries);
     const before = file.size;
     try {
@@ -190,14 +190,14 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
     get lastRevision() {
       return lastRevision;
     },
-    propose(ops) {
+    propose(command) {
       if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the store is shutting down"));
       if (broken) return Promise.reject(broken);
       if (pending.length >= options.pendingMax) {
         return Promise.reject(new HomeKvError("E_UNAVAILABLE", `${options.pendingMax} writes are already waiting for the disk; retry later`));
       }
       return new Promise<R>((resolve, reject) => {
-        pending.push({ ops, resolve, reject });
+        pending.push({ command, resolve, reject });
         kick();
       });
     },
