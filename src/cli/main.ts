@@ -2,11 +2,14 @@ import { defineCommand } from "citty";
 import { VERSION } from "../version.ts";
 import { benchCommand } from "./bench.ts";
 import { checkpointCommand } from "./checkpoint.ts";
+import { compactCommand } from "./compact.ts";
 import { delCommand } from "./del.ts";
 import { getCommand } from "./get.ts";
 import { metricsCommand } from "./metrics.ts";
+import { scanCommand } from "./scan.ts";
 import { serveCommand } from "./serve.ts";
 import { setCommand } from "./set.ts";
+import { txnCommand } from "./txn.ts";
 
 export const mainCommand = defineCommand({
   meta: {
@@ -19,6 +22,9 @@ export const mainCommand = defineCommand({
     get: getCommand,
     set: setCommand,
     del: delCommand,
+    scan: scanCommand,
+    txn: txnCommand,
+    compact: compactCommand,
     metrics: metricsCommand,
     checkpoint: checkpointCommand,
     bench: benchCommand,

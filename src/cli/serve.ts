@@ -3,15 +3,18 @@ import { resolve } from "node:path";
 import type { Database } from "../storage/database.ts";
 import { createDatabase } from "../storage/database.ts";
 import { DURABLE_DEFAULTS, openDurableDatabase } from "../storage/durable-database.ts";
+import { startHistoryCompactor } from "../storage/history-compactor.ts";
 import { FSYNC_MODES, type FsyncMode } from "../storage/wal/wal-writer.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, routeGrpcLogs, startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { logger } from "./logger.ts";
+import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 export const DEFAULT_DATA_DIR = "./homekv-data";
+const HISTORY_REVISIONS_DEFAULT = 10_000;
 const INT_MAX = 2 ** 31 - 1;
 
 const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
@@ -27,6 +30,11 @@ export const serveCommand = defineCommand({
     "data-dir": { type: "string", description: `Where the data lives (default ${DEFAULT_DATA_DIR})` },
     "in-memory": { type: "boolean", description: "Keep nothing on disk: all data is lost when the server stops" },
     fsync: { type: "string", description: "When a write is acknowledged: always (after fsync) | everysec | never (default always)" },
+    "history-revisions": {
+      type: "string",
+      description: `Past revisions kept readable (reads, watches and scans at a revision; default ${HISTORY_REVISIONS_DEFAULT})`,
+    },
+    "history-duration": { type: "string", description: "Also keep what changed in the last this long, e.g. 5m (default: off)" },
     "wal-segment-bytes": { type: "string", description: `WAL segment file size (default ${DURABLE_DEFAULTS.walSegmentBytesMax})` },
     "checkpoint-wal-bytes": {
       type: "string",
@@ -46,12 +54,22 @@ export const serveCommand = defineCommand({
     if (!FSYNC_MODES.includes(fsync)) throw new UsageError(`--fsync must be one of ${FSYNC_MODES.join(", ")}, not ${JSON.stringify(args.fsync)}`);
     if (args["in-memory"] && args["data-dir"] !== undefined) throw new UsageError("--in-memory and --data-dir exclude each other");
     const dataDir = resolve(args["data-dir"] || DEFAULT_DATA_DIR);
+    const historyDurationMs = args["history-duration"] === undefined ? undefined : parseDuration("--history-duration", args["history-duration"]);
+    // Given alone, a duration decides by itself; given both, whichever keeps less history wins.
+    const historyRevisions = parseIntegerFlag(
+      "--history-revisions",
+      args["history-revisions"],
+      historyDurationMs === undefined ? HISTORY_REVISIONS_DEFAULT : Infinity,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    );
 
     const db: Database = args["in-memory"]
-      ? createDatabase()
+      ? createDatabase({ historyRevisions })
       : await openDurableDatabase({
           dir: dataDir,
           fsync,
+          historyRevisions,
           walSegmentBytesMax: parseIntegerFlag("--wal-segment-bytes", args["wal-segment-bytes"], DURABLE_DEFAULTS.walSegmentBytesMax, 4096, INT_MAX),
           checkpointWalBytes: parseIntegerFlag("--checkpoint-wal-bytes", args["checkpoint-wal-bytes"], DURABLE_DEFAULTS.checkpointWalBytes, 1, Number.MAX_SAFE_INTEGER),
           log: (line) => logger.info(line),
@@ -67,11 +85,16 @@ export const serveCommand = defineCommand({
       await db.close();
       throw error;
     });
+    const compactor =
+      historyDurationMs === undefined
+        ? undefined
+        : startHistoryCompactor(db, { durationMs: historyDurationMs, onError: (error) => logger.warn(`history compaction failed: ${error}`) });
     const storage = args["in-memory"] ? "in memory only" : `data in ${dataDir}, fsync ${fsync}`;
     logger.info(`HomeKV ${VERSION} listening on ${server.address} (${storage})`);
 
     await new Promise<void>((done) => {
       const stop = (signal: string) => {
+        compactor?.stop();
         logger.info(`${signal}: finishing calls in flight, then stopping`);
         // A second signal means "now": the process ends without waiting for the calls.
         process.once("SIGINT", () => process.exit(130));

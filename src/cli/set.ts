@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { connectionArgs, withClient } from "./connection.ts";
-import { UsageError } from "./usage-error.ts";
+import { conditionalSet } from "./conditional-set.ts";
+import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 /** `KEY=VALUE`, split at the first `=` so that values may contain `=`. */
 export function parsePair(arg: string): [string, string] {
@@ -15,11 +16,18 @@ export const setCommand = defineCommand({
   args: {
     ...connectionArgs,
     pairs: { type: "positional", description: "KEY=VALUE pairs (split at the first =)", required: false },
+    "if-revision": { type: "string", description: "Write only if every key is still at this mod revision (compare-and-set)" },
+    "if-absent": { type: "boolean", description: "Write only if no key exists yet" },
   },
   async run({ args }) {
     if (args._.length === 0) throw new UsageError("set needs at least one pair: homekv set KEY=VALUE...");
     const pairs = args._.map(parsePair);
-    const { revision } = await withClient(args, (client) => client.set(pairs));
+    if (args["if-absent"] && args["if-revision"] !== undefined) throw new UsageError("--if-absent and --if-revision exclude each other");
+    const ifRevision = args["if-revision"] === undefined ? undefined : parseIntegerFlag("--if-revision", args["if-revision"], 0, 0, Number.MAX_SAFE_INTEGER);
+    const conditional = ifRevision !== undefined || args["if-absent"];
+    const { revision } = await withClient(args, (client) =>
+      conditional ? conditionalSet(client, pairs, { ifRevision, ifAbsent: args["if-absent"] }) : client.set(pairs),
+    );
     console.log(args.json ? JSON.stringify({ revision }) : `OK (revision ${revision})`);
   },
 });

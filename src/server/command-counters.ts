@@ -1,7 +1,7 @@
 import { ResponderBuilder, ServerInterceptingCall, type ServerInterceptor, status as Status } from "@grpc/grpc-js";
 
-/** Get, Set and Del calls, counted as the original HomeKV counted them (`cmds_count`). */
-const COUNTED_METHODS = new Set(["Get", "Set", "Del"].map((name) => `/homekv_service.HomeKvService/${name}`));
+/** Get, Set and Del calls, counted as the original HomeKV counted them (`cmds_count`), and the newer key-value commands beside them. */
+const COUNTED_METHODS = new Set(["Get", "Set", "Del", "Scan", "Txn", "Compact", "Watch"].map((name) => `/homekv_service.HomeKvService/${name}`));
 
 export interface CommandCounters {
   served: number;

@@ -1,0 +1,30 @@
+import type { Database } from "./database.ts";
+
+/**
+ * Time-based history retention (`serve --history-duration`), like etcd's periodic compactor: once
+ * a second it notes which revision was current, and compacts below the newest revision that was
+ * current at least `durationMs` ago. Compaction goes through the log as a command, so it is durable
+ * and, in a cluster, the same on every replica.
+ */
+export function startHistoryCompactor(db: Database, options: { durationMs: number; onError: (error: unknown) => void; now?: () => number }) {
+  const now = options.now ?? (() => Date.now());
+  const samples: { atMs: number; revision: number }[] = [];
+  let busy = false;
+  const tick = () => {
+    const atMs = now();
+    samples.push({ atMs, revision: db.store.revision });
+    let target = 0;
+    while (samples.length > 0 && samples[0]!.atMs <= atMs - options.durationMs) target = samples.shift()!.revision;
+    if (busy || target <= db.store.compactedRevision) return;
+    busy = true;
+    db.propose({ kind: "compact", compactTo: target })
+      .catch(options.onError)
+      .finally(() => {
+        busy = false;
+      });
+  };
+  // Samples are one a second, and only those younger than the duration are kept: bounded.
+  const timer = setInterval(tick, 1_000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
