@@ -4,6 +4,7 @@ import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
 import { createMvccStore, type MvccStore, type Snapshot, type StoreOptions, type StoreStats } from "./mvcc/store.ts";
 import type { ApplyResult, Command, KeyRecord, WriteOp } from "./ops.ts";
+import { createDatabaseExpiry, type DatabaseExpiry, type ExpirySettings } from "./ttl/database-expiry.ts";
 import type { WalStats } from "./wal/wal-writer.ts";
 
 /**
@@ -48,6 +49,8 @@ export interface DatabaseStats extends StoreStats {
 export interface StoreSettings extends StoreOptions {
   /** Keys one GC slice may visit in one event-loop turn. */
   gcSliceKeysMax?: number;
+  /** The TTL sweeper's clock, timers and batch size (tests); defaults otherwise. */
+  expiry?: ExpirySettings;
 }
 
 export const GC_SLICE_KEYS_DEFAULT = 1_000;
@@ -65,6 +68,8 @@ export interface DatabaseParts {
   afterWrite?: () => void;
   /** Runs at close, after the log has closed and before GC stops. */
   onClose?: () => Promise<void>;
+  /** The TTL sweeper: started here once the database can propose, stopped before the log closes. */
+  expiry?: DatabaseExpiry;
 }
 
 export function assembleDatabase(parts: DatabaseParts): Database {
@@ -76,6 +81,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     parts.afterWrite?.();
     return result;
   };
+  parts.expiry?.start(propose, store);
   return {
     store,
     read(keys, revision = store.revision) {
@@ -102,6 +108,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     checkpoint: parts.checkpoint,
     settleGc: () => gc.drain(),
     async close() {
+      parts.expiry?.stop();
       await log.close();
       await parts.onClose?.();
       gc.stop();
@@ -111,9 +118,11 @@ export function assembleDatabase(parts: DatabaseParts): Database {
 
 /** A store that lives in memory only (`serve --in-memory`, tests). */
 export function createDatabase(options: StoreSettings = {}): Database {
-  const store = createMvccStore(options);
+  const expiry = createDatabaseExpiry(options);
+  const store = createMvccStore(expiry.storeOptions);
   return assembleDatabase({
     store,
+    expiry,
     log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry) }),
     gcSliceKeysMax: options.gcSliceKeysMax,
     checkpoint: () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this server keeps no data on disk (--in-memory): there is nothing to checkpoint")),

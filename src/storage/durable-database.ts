@@ -5,6 +5,7 @@ import { assembleDatabase, type CheckpointInfo, type Database, type StoreSetting
 import type { FileSystem } from "./fs/file-system.ts";
 import { realFileSystem } from "./fs/real-fs.ts";
 import { createMvccStore } from "./mvcc/store.ts";
+import { createDatabaseExpiry } from "./ttl/database-expiry.ts";
 import { replayWal } from "./wal/wal-reader.ts";
 import { type FsyncMode, openWal } from "./wal/wal-writer.ts";
 
@@ -56,7 +57,8 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     await fs.mkdirp(checkpointDir);
     await removeUnfinishedCheckpoints(fs, checkpointDir);
 
-    const store = createMvccStore(options);
+    const expiry = createDatabaseExpiry(options, log);
+    const store = createMvccStore(expiry.storeOptions);
     const checkpoint = await loadNewestCheckpoint(fs, checkpointDir);
     if (checkpoint) store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
     const replay = await replayWal({ fs, dir: walDir, afterRevision: store.revision, apply: (entry) => store.apply(entry) });
@@ -116,6 +118,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
 
     return assembleDatabase({
       store,
+      expiry,
       log: wal,
       gcSliceKeysMax: options.gcSliceKeysMax,
       walStats: () => wal.stats(),

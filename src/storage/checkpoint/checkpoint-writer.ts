@@ -5,6 +5,7 @@ import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame, encodeMetaFrame } 
 export interface WrittenCheckpoint {
   revision: number;
   name: string;
+  /** Live keys in it (keys kept only for their history are not counted). */
   entries: number;
   bytes: number;
 }
@@ -33,6 +34,7 @@ export async function writeCheckpoint(options: {
     await fs.remove(temporary);
     const file = await fs.openAppend(temporary);
     let entries = 0;
+    let keys = 0;
     let bytes = 0;
     try {
       await file.append(CHECKPOINT_FILES.encodeHeader(revision));
@@ -42,10 +44,11 @@ export async function writeCheckpoint(options: {
         const slice = store.dumpChains({ after, limit: options.sliceKeysMax, revision });
         if (slice.length === 0) break;
         await file.append(encodeChainsFrame(slice));
-        entries += slice.length;
+        keys += slice.length;
+        entries += slice.filter((chain) => chain.versions.at(-1)!.value !== null).length;
         after = slice.at(-1)!.key;
       }
-      await file.append(encodeEndFrame(entries));
+      await file.append(encodeEndFrame(keys));
       await file.sync();
       bytes = file.size;
     } finally {

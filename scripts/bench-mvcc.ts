@@ -1,0 +1,741 @@
+#!/usr/bin/env bun
+/**
+ * The MVCC store measured on its own, in process, beside the baselines it is judged against, and
+ * its memory beside Redis's, in one run:
+ *
+ *   bun scripts/bench-mvcc.ts [--keys 1000000] [--json]
+ *
+ *   a. get and set ops/s: single-key `apply` and single-key `read` at the current revision, beside a
+ *      plain Map<string, Uint8Array> doing the same work on the same keys;
+ *   b. set latency: mean ns per single-key overwrite in a store of 1,000 keys and in one of --keys
+ *      keys (target: at most 1.2× apart);
+ *   c. GC: --keys overwrites under an open snapshot, then `collectGarbage(1000)` slices until done:
+ *      versions collected per second, and the longest slice (slices are bounded);
+ *   d. bytes per key at --keys keys (16-byte keys, 100-byte values): in process (JS heap after a full
+ *      GC), a real `homekv serve --in-memory` (RSS) and redis-server (used_memory and RSS), and
+ *      HomeKV RSS / Redis RSS (target: at most 1.5×).
+ *
+ * Prints one table to stdout; with --json the table goes to stderr and stdout is one JSON object.
+ * `--keys` scales every section (the test suite runs `--keys 2000`). Installs Redis from Debian when
+ * it is missing (as root), and stops every process it started, on failure and on Ctrl-C too.
+ */
+import { heapStats } from "bun:jsc";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { connectH2Pool } from "../src/bench/h2-unary.ts";
+import { benchKey, homekvProtocol, prefillRequests } from "../src/bench/workload.ts";
+import { MetricsResponse } from "../src/gen/homekv_service.ts";
+import { mulberry32 } from "../src/random.ts";
+import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
+import BTreeModule from "sorted-btree";
+import { compareIndexKeys } from "../src/storage/mvcc/key-order.ts";
+import { append, type VersionChain } from "../src/storage/mvcc/version-chain.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const MAIN = join(ROOT, "src", "main.ts");
+const VALUE_SIZE = 100;
+const KEY_SIZE = benchKey(0).length; // 16
+const SMALL_STORE_KEYS = 1_000;
+const GC_SLICE_KEYS = 1_000;
+const PREFILL_BATCH = 1_000;
+const SET_LATENCY_TARGET = 1.2;
+const RSS_RATIO_TARGET = 1.5;
+const SERVICE = "/homekv_service.HomeKvService";
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+function usage(message: string): never {
+  console.error(`bench-mvcc: ${message} (usage: bun scripts/bench-mvcc.ts [--keys 1000000] [--json])`);
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+let KEYS = 1_000_000;
+let JSON_OUT = false;
+for (let i = 0; i < argv.length; i++) {
+  const arg = argv[i]!;
+  if (arg === "--json") JSON_OUT = true;
+  else if (arg === "--keys" || arg.startsWith("--keys=")) {
+    const text = arg === "--keys" ? argv[++i] : arg.slice("--keys=".length);
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < SMALL_STORE_KEYS || n > 50_000_000) usage(`--keys must be a whole number from ${SMALL_STORE_KEYS} to 50000000, not ${JSON.stringify(text)}`);
+    KEYS = n;
+  } else usage(`unknown argument ${JSON.stringify(arg)}`);
+}
+
+/** Operations per timed round of section a, and applies per round of section b: scaled by --keys. */
+const THROUGHPUT_OPS = clamp(KEYS / 2, 20_000, 500_000);
+const LATENCY_OPS = clamp(KEYS / 5, 20_000, 200_000);
+/** Keys in the isolated per-part measurements of where the bytes go. */
+const PARTS_KEYS = Math.min(KEYS, 200_000);
+
+function clamp(n: number, low: number, high: number): number {
+  return Math.round(Math.min(high, Math.max(low, n)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const print = (line = "") => (JSON_OUT ? console.error(line) : console.log(line));
+const progress = (line: string) => {
+  if (process.stderr.isTTY) console.error(`  … ${line}`);
+};
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const rate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k/s` : `${n.toFixed(0)} /s`);
+const times = (n: number) => `${n.toFixed(2)}×`;
+const bytes = (n: number) => `${n.toFixed(1)} B`;
+const verdict = (value: number, target: number) => `target ≤ ${target}×: ${value <= target ? "met" : "MISSED"}`;
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: every one is tracked and stopped, whatever happens
+
+interface Child {
+  name: string;
+  proc: Subprocess;
+  cleanup?: () => void;
+}
+
+const children = new Set<Child>();
+
+function track(child: Child): Child {
+  children.add(child);
+  return child;
+}
+
+async function stop(child: Child): Promise<void> {
+  children.delete(child);
+  const { proc } = child;
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill("SIGTERM");
+    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)]);
+    if (!exited) {
+      proc.kill("SIGKILL");
+      await Promise.race([proc.exited, Bun.sleep(2_000)]);
+    }
+  }
+  child.cleanup?.();
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...children].map(stop));
+}
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.once(signal, () => {
+    console.error(`bench-mvcc: ${signal}: stopping the servers it started`);
+    stopAll().finally(() => process.exit(code));
+  });
+}
+// Last resort (an exit from anywhere): no child outlives the script.
+process.on("exit", () => {
+  for (const child of children) {
+    try {
+      child.proc.kill("SIGKILL");
+    } catch {}
+    try {
+      child.cleanup?.();
+    } catch {}
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Resident set size of a process, in bytes, from /proc/<pid>/status. */
+function rssOf(pid: number | "self"): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/** RSS once it stops moving (within 0.5% between samples 300 ms apart), at most ~6 s of waiting. */
+async function settledRss(pid: number): Promise<number> {
+  let last = rssOf(pid);
+  for (let i = 0; i < 20; i++) {
+    await Bun.sleep(300);
+    const now = rssOf(pid);
+    if (Math.abs(now - last) <= last * 0.005) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** Collects a stream into `sink` as it arrives, so that a chatty child never blocks on a full pipe. */
+function drain(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
+  return (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
+  })().catch(() => {});
+}
+
+function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis: installed when missing
+
+function ensureRedis(): void {
+  const missing = ["redis-server", "redis-cli"].filter((tool) => Bun.which(tool) === null);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing ${missing.join(" and ")}: run as root, or first run apt-get install -y redis-server redis-tools`);
+  }
+  console.error(`bench-mvcc: installing redis-server and redis-tools (missing: ${missing.join(", ")})`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  for (const command of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server", "redis-tools"]]) {
+    const result = Bun.spawnSync(command, { env, stdout: "ignore", stderr: "inherit", timeout: 600_000 });
+    if (result.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${result.exitCode}`);
+  }
+  const still = ["redis-server", "redis-cli"].filter((tool) => Bun.which(tool) === null);
+  if (still.length > 0) throw new Error(`still missing ${still.join(", ")} after apt-get install redis-server redis-tools`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process helpers
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** JS heap in use after a full, synchronous collection. */
+function heapAfterGc(): number {
+  Bun.gc(true);
+  Bun.gc(true);
+  return process.memoryUsage().heapUsed;
+}
+
+function freshValue(): Uint8Array {
+  return new Uint8Array(VALUE_SIZE).fill(120); // "x", like the load generator's prefill and Redis's
+}
+
+/** Writes keys 0..n-1 the way the server's prefill does: batches of 1,000 keys, one revision each. */
+function fillStore(store: MvccStore, n: number, value: () => Uint8Array): void {
+  for (let start = 0; start < n; start += PREFILL_BATCH) {
+    const end = Math.min(n, start + PREFILL_BATCH);
+    const ops = [];
+    for (let i = start; i < end; i++) ops.push({ key: benchKey(i), value: value() });
+    store.apply({ revision: store.revision + 1, ops });
+  }
+}
+
+/**
+ * `count` fresh key strings drawn uniformly from keys 0..keys-1 (seeded). Fresh strings, as a
+ * server decodes them from each request, laid out in the order they are used, so that reading the
+ * key itself costs the same whatever the size of the store being measured.
+ */
+function keySequence(keys: number, count: number, seed: number): string[] {
+  const random = mulberry32(seed);
+  return Array.from({ length: count }, () => benchKey(Math.floor(random() * keys)));
+}
+
+function mvccSets(store: MvccStore, keys: readonly string[], value: Uint8Array): void {
+  let revision = store.revision;
+  for (let i = 0; i < keys.length; i++) store.apply({ revision: ++revision, ops: [{ key: keys[i]!, value }] });
+}
+
+function mvccGets(store: MvccStore, keys: readonly string[]): number {
+  const revision = store.revision;
+  let sum = 0;
+  for (let i = 0; i < keys.length; i++) sum += store.read([keys[i]!], revision)[0]?.byteLength ?? 0;
+  return sum;
+}
+
+function mapSets(map: Map<string, Uint8Array>, keys: readonly string[], value: Uint8Array): void {
+  for (let i = 0; i < keys.length; i++) map.set(keys[i]!, value);
+}
+
+function mapGets(map: Map<string, Uint8Array>, keys: readonly string[]): number {
+  let sum = 0;
+  for (let i = 0; i < keys.length; i++) sum += map.get(keys[i]!)?.byteLength ?? 0;
+  return sum;
+}
+
+/** Milliseconds `run` took. */
+function timed(run: () => unknown): number {
+  const started = performance.now();
+  run();
+  return performance.now() - started;
+}
+
+/** Object counts by type (bun:jsc heapStats) added per key between two heap censuses. */
+function objectsPerKey(before: Record<string, number>, after: Record<string, number>, n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [type, count] of Object.entries(after)) {
+    const perKey = (count - (before[type] ?? 0)) / n;
+    if (perKey >= 0.01) out[type] = Number(perKey.toFixed(3));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+interface Row {
+  section: string;
+  measure: string;
+  homekv: string;
+  baseline: string;
+  ratio: string;
+  note: string;
+}
+
+const rows: Row[] = [];
+const row = (section: string, measure: string, homekv: string, baseline = "", ratio = "", note = "") =>
+  rows.push({ section, measure, homekv, baseline, ratio, note });
+
+/** a, b, c and d.i: everything measured inside this process. */
+async function inProcess() {
+  const BTree: typeof BTreeModule = (BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule;
+  const shared = freshValue();
+
+  // d.i first, on a clean heap: the store filled with N keys, each with its own 100-byte value.
+  progress(`d.i: filling the store with ${int(KEYS)} keys`);
+  const census0 = heapStats().objectTypeCounts as Record<string, number>;
+  const heap0 = heapAfterGc();
+  const rss0 = rssOf("self");
+  const large = createMvccStore();
+  const fillMs = timed(() => fillStore(large, KEYS, freshValue));
+  const heap1 = heapAfterGc();
+  const rss1 = rssOf("self");
+  const census1 = heapStats().objectTypeCounts as Record<string, number>;
+  const storeHeapPerKey = (heap1 - heap0) / KEYS;
+  const storeObjects = objectsPerKey(census0, census1, KEYS);
+
+  progress(`d.i: filling a Map with ${int(KEYS)} keys`);
+  const map = new Map<string, Uint8Array>();
+  for (let i = 0; i < KEYS; i++) map.set(benchKey(i), freshValue());
+  const mapHeapPerKey = (heapAfterGc() - heap1) / KEYS;
+  await Bun.sleep(0); // let a Ctrl-C in
+
+  // a. Throughput beside a Map, interleaved rounds on the same key sequence; the median round counts.
+  progress("a: get/set throughput");
+  const sequence = keySequence(KEYS, THROUGHPUT_OPS, 1);
+  const expectedSum = sequence.length * VALUE_SIZE;
+  const through = { mvccSet: [] as number[], mapSet: [] as number[], mvccGet: [] as number[], mapGet: [] as number[] };
+  for (let round = 0; round < 4; round++) {
+    const mapSet = timed(() => mapSets(map, sequence, shared));
+    const mvccSet = timed(() => mvccSets(large, sequence, shared));
+    let mapSum = 0;
+    let mvccSum = 0;
+    const mapGet = timed(() => (mapSum = mapGets(map, sequence)));
+    const mvccGet = timed(() => (mvccSum = mvccGets(large, sequence)));
+    if (mapSum !== expectedSum || mvccSum !== expectedSum) throw new Error(`gets read ${mvccSum} (store) and ${mapSum} (Map) bytes, not ${expectedSum}`);
+    if (round === 0) continue; // warm-up: both sides compiled by the JIT before anything counts
+    const perSecond = (ms: number) => sequence.length / (ms / 1000);
+    through.mapSet.push(perSecond(mapSet));
+    through.mvccSet.push(perSecond(mvccSet));
+    through.mapGet.push(perSecond(mapGet));
+    through.mvccGet.push(perSecond(mvccGet));
+    await Bun.sleep(0);
+  }
+  const throughput = {
+    ops: sequence.length,
+    mvccSetOpsPerSec: median(through.mvccSet),
+    mapSetOpsPerSec: median(through.mapSet),
+    mvccGetOpsPerSec: median(through.mvccGet),
+    mapGetOpsPerSec: median(through.mapGet),
+    setMapOverMvcc: 0,
+    getMapOverMvcc: 0,
+  };
+  throughput.setMapOverMvcc = throughput.mapSetOpsPerSec / throughput.mvccSetOpsPerSec;
+  throughput.getMapOverMvcc = throughput.mapGetOpsPerSec / throughput.mvccGetOpsPerSec;
+
+  // b. Set latency, 1,000 keys vs N keys: interleaved rounds, the median round counts.
+  progress("b: set latency, small store vs large store");
+  const small = createMvccStore();
+  fillStore(small, SMALL_STORE_KEYS, freshValue);
+  const smallSequence = keySequence(SMALL_STORE_KEYS, LATENCY_OPS, 2);
+  const largeSequence = keySequence(KEYS, LATENCY_OPS, 3);
+  // The same overwrites on a plain Map of each size: what the hardware alone charges for a larger
+  // working set (cache and TLB misses), for reference.
+  const smallMap = new Map<string, Uint8Array>();
+  for (let i = 0; i < SMALL_STORE_KEYS; i++) smallMap.set(benchKey(i), freshValue());
+  const smallNs: number[] = [];
+  const largeNs: number[] = [];
+  const smallMapNs: number[] = [];
+  const largeMapNs: number[] = [];
+  const nsPerSet = (ms: number) => (ms * 1e6) / LATENCY_OPS;
+  for (let round = 0; round < 6; round++) {
+    const s = timed(() => mvccSets(small, smallSequence, shared));
+    const l = timed(() => mvccSets(large, largeSequence, shared));
+    const sm = timed(() => mapSets(smallMap, smallSequence, shared));
+    const lm = timed(() => mapSets(map, largeSequence, shared));
+    if (round > 0) {
+      smallNs.push(nsPerSet(s));
+      largeNs.push(nsPerSet(l));
+      smallMapNs.push(nsPerSet(sm));
+      largeMapNs.push(nsPerSet(lm));
+    }
+    await Bun.sleep(0);
+  }
+  map.clear();
+  const setLatency = {
+    applies: LATENCY_OPS,
+    rounds: smallNs.length,
+    smallStoreKeys: SMALL_STORE_KEYS,
+    smallStoreNsPerSet: median(smallNs),
+    largeStoreKeys: KEYS,
+    largeStoreNsPerSet: median(largeNs),
+    largeOverSmall: 0,
+    target: SET_LATENCY_TARGET,
+    mapSmallNsPerSet: median(smallMapNs),
+    mapLargeNsPerSet: median(largeMapNs),
+    mapLargeOverSmall: 0,
+  };
+  setLatency.largeOverSmall = setLatency.largeStoreNsPerSet / setLatency.smallStoreNsPerSet;
+  setLatency.mapLargeOverSmall = setLatency.mapLargeNsPerSet / setLatency.mapSmallNsPerSet;
+
+  // c. GC: N overwrites under an open snapshot, released, then bounded slices until nothing is left.
+  progress(`c: ${int(KEYS)} overwrites under a snapshot, then GC`);
+  if (large.stats().versions !== KEYS) throw new Error(`store holds ${large.stats().versions} versions before GC, not ${KEYS}`);
+  const snapshot = large.openSnapshot();
+  const random = mulberry32(4);
+  let revision = large.revision;
+  for (let i = 0; i < KEYS; i++) large.apply({ revision: ++revision, ops: [{ key: benchKey(Math.floor(random() * KEYS)), value: shared }] });
+  const versionsBefore = large.stats().versions;
+  snapshot.release();
+  const sliceLimit = 4 * Math.ceil(versionsBefore / GC_SLICE_KEYS) + 100; // a slice visits up to 1,000 keys: far more than enough
+  let slices = 0;
+  let collected = 0;
+  const sliceMs: number[] = [];
+  let more = true;
+  const gcStarted = performance.now();
+  while (more && slices < sliceLimit) {
+    const sliceStarted = performance.now();
+    const slice = large.collectGarbage(GC_SLICE_KEYS);
+    sliceMs.push(performance.now() - sliceStarted);
+    slices++;
+    collected += slice.versionsCollected;
+    more = slice.more;
+  }
+  const gcMs = performance.now() - gcStarted;
+  sliceMs.sort((a, b) => a - b);
+  const maxSliceMs = sliceMs.at(-1)!;
+  const p99SliceMs = sliceMs[Math.min(sliceMs.length - 1, Math.floor(sliceMs.length * 0.99))]!;
+  if (more) throw new Error(`GC still had work after ${slices} slices of ${GC_SLICE_KEYS} keys`);
+  if (large.stats().versions !== KEYS || collected <= 0) {
+    throw new Error(`GC collected ${collected} versions; ${large.stats().versions} remain for ${KEYS} keys (expected one each)`);
+  }
+  const gc = {
+    overwrites: KEYS,
+    versionsCollected: collected,
+    slices,
+    sliceKeysMax: GC_SLICE_KEYS,
+    totalMs: gcMs,
+    versionsPerSec: collected / (gcMs / 1000),
+    meanSliceMs: gcMs / slices,
+    p99SliceMs,
+    maxSliceMs,
+  };
+
+  // Where the bytes go: each part of a key's footprint on its own, at up to 200k keys, in a holder
+  // array allocated before the baseline (so that its 8 bytes a slot are not counted).
+  progress("d.i: bytes per key, part by part");
+  const keys = Array.from({ length: PARTS_KEYS }, (_, i) => benchKey(i));
+  const measurePart = (make: (holder: unknown[]) => unknown): number => {
+    const holder: unknown[] = new Array(PARTS_KEYS).fill(0);
+    const before = heapAfterGc();
+    const kept = make(holder);
+    const after = heapAfterGc();
+    if (kept === undefined) throw new Error("unreachable");
+    return (after - before) / PARTS_KEYS;
+  };
+  // The version a put makes, and the chain holding it, as the store makes them (version-chain.ts).
+  const versionObject = measurePart((holder) => {
+    for (let i = 0; i < PARTS_KEYS; i++) holder[i] = append([], i + 1, shared);
+    return holder;
+  });
+  const chainWithVersion = measurePart((holder) => {
+    for (let i = 0; i < PARTS_KEYS; i++) {
+      const chain: VersionChain = []; // as the store makes it: empty, then one append
+      append(chain, i + 1, shared);
+      holder[i] = chain;
+    }
+    return holder;
+  });
+  const parts = {
+    keyString: measurePart((holder) => {
+      for (let i = 0; i < PARTS_KEYS; i++) holder[i] = benchKey(i);
+      return holder;
+    }),
+    valueUint8Array: measurePart((holder) => {
+      for (let i = 0; i < PARTS_KEYS; i++) holder[i] = freshValue();
+      return holder;
+    }),
+    versionObject,
+    chainArray: chainWithVersion - versionObject,
+    mapEntry: measurePart(() => {
+      const m = new Map<string, unknown>();
+      for (let i = 0; i < PARTS_KEYS; i++) m.set(keys[i]!, shared);
+      return m;
+    }),
+    btreeEntry: measurePart(() => {
+      const tree = new BTree<string, unknown>(undefined, compareIndexKeys);
+      for (let i = 0; i < PARTS_KEYS; i++) tree.set(keys[i]!, shared);
+      return tree;
+    }),
+  };
+  const partsSum = Object.values(parts).reduce((a, b) => a + b, 0);
+
+  const inProcessMemory = {
+    heapBytesPerKey: storeHeapPerKey,
+    rssBytesPerKey: (rss1 - rss0) / KEYS,
+    fillMs,
+    mapHeapBytesPerKey: mapHeapPerKey,
+    objectsPerKey: storeObjects,
+    partsMeasuredAtKeys: PARTS_KEYS,
+    parts,
+    partsSum,
+  };
+  // Keep both stores alive to here, so that nothing above measured a store already collected.
+  if (large.stats().keys !== KEYS || small.stats().keys !== SMALL_STORE_KEYS) throw new Error("a store lost keys");
+  return { throughput, setLatency, gc, inProcessMemory };
+}
+
+/** d.ii: a real `homekv serve --in-memory`, loaded through the load generator's prefill. */
+async function homekvServer() {
+  const proc = Bun.spawn([process.execPath, MAIN, "serve", "--in-memory", "--host", "127.0.0.1", "-p", "0"], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const child = track({ name: "homekv", proc });
+  try {
+    const output = { text: "" };
+    void drain(proc.stdout, output);
+    void drain(proc.stderr, output);
+    // Port 0: the server binds a free port and names it in its start line (no race for the port).
+    let port: number | undefined;
+    const deadline = Date.now() + 20_000;
+    while (port === undefined) {
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output.text);
+      if (match) port = Number(match[1]);
+      else if (proc.exitCode !== null) throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output.text}`);
+      else if (Date.now() > deadline) throw new Error(`homekv serve did not start within 20 s:\n${output.text}`);
+      else await Bun.sleep(20);
+    }
+    const address = `127.0.0.1:${port}`;
+    const pool = connectH2Pool(address, 1, 60_000);
+    try {
+      const probeGet = homekvProtocol.get(["probe"]);
+      const probe = await pool.call(probeGet.path, probeGet.message);
+      if (probe.status !== 0) throw new Error(`homekv at ${address} does not answer: ${probe.message}`);
+      const baselineRss = await settledRss(proc.pid);
+
+      progress(`d.ii: loading homekv serve --in-memory with ${int(KEYS)} keys`);
+      const requests = prefillRequests({ keys: KEYS, valueSize: VALUE_SIZE }, PREFILL_BATCH);
+      let failure: string | undefined;
+      const loadStarted = performance.now();
+      // A few requests in flight; the shared generator bounds the whole load.
+      const worker = async () => {
+        for (let next = requests.next(); !next.done && failure === undefined; next = requests.next()) {
+          const result = await pool.call(next.value.path, next.value.message);
+          if (result.status !== 0) failure = `status ${result.status}: ${result.message}`;
+        }
+      };
+      await Promise.all(Array.from({ length: 4 }, worker));
+      const loadMs = performance.now() - loadStarted;
+      if (failure !== undefined) throw new Error(`loading homekv failed: ${failure}`);
+      const metrics = await pool.call(`${SERVICE}/Metrics`, new Uint8Array());
+      if (metrics.status !== 0) throw new Error(`homekv metrics failed: ${metrics.message}`);
+      const keysCount = MetricsResponse.decode(metrics.body).metrics?.keysCount;
+      if (keysCount !== KEYS) throw new Error(`homekv holds ${keysCount} keys after the load, not ${KEYS}`);
+      const loadedRss = await settledRss(proc.pid);
+      return { pid: proc.pid, baselineRssBytes: baselineRss, loadedRssBytes: loadedRss, rssBytesPerKey: (loadedRss - baselineRss) / KEYS, loadMs };
+    } finally {
+      pool.close();
+    }
+  } finally {
+    await stop(child);
+  }
+}
+
+/** d.iii: redis-server without persistence, loaded with exactly the same keys and values. */
+async function redisServer() {
+  const dir = mkdtempSync(join(tmpdir(), "bench-mvcc-redis-"));
+  const port = await freePort();
+  const proc = Bun.spawn(
+    ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"],
+    { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+  );
+  const child = track({ name: "redis", proc, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
+  try {
+    const output = { text: "" };
+    void drain(proc.stdout, output);
+    void drain(proc.stderr, output);
+    const cli = (...args: string[]) => {
+      const result = Bun.spawnSync(["redis-cli", "-h", "127.0.0.1", "-p", String(port), ...args], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+      return result.exitCode === 0 ? result.stdout.toString() : "";
+    };
+    const deadline = Date.now() + 20_000;
+    while (cli("ping").trim() !== "PONG") {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}:\n${output.text}`);
+      if (Date.now() > deadline) throw new Error(`redis-server did not answer within 20 s:\n${output.text}`);
+      await Bun.sleep(100);
+    }
+    const usedMemory = () => {
+      const match = /^used_memory:(\d+)/m.exec(cli("info", "memory"));
+      if (!match) throw new Error("redis INFO memory has no used_memory");
+      return Number(match[1]);
+    };
+    const baselineUsed = usedMemory();
+    const baselineRss = await settledRss(proc.pid);
+
+    progress(`d.iii: loading redis-server with ${int(KEYS)} keys`);
+    const loadStarted = performance.now();
+    const pipe = Bun.spawn(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "--pipe"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const pipeChild = track({ name: "redis-cli --pipe", proc: pipe });
+    try {
+      const pipeOut = { text: "" };
+      const reading = Promise.all([drain(pipe.stdout, pipeOut), drain(pipe.stderr, pipeOut)]);
+      const value = "x".repeat(VALUE_SIZE);
+      for (let start = 0; start < KEYS; start += 10_000) {
+        let chunk = "";
+        for (let i = start; i < Math.min(KEYS, start + 10_000); i++) {
+          const key = benchKey(i);
+          chunk += `*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${value.length}\r\n${value}\r\n`;
+        }
+        pipe.stdin.write(chunk);
+        await pipe.stdin.flush();
+      }
+      await pipe.stdin.end();
+      const code = await withTimeout("redis-cli --pipe", pipe.exited, 300_000);
+      await reading;
+      const replies = /errors: (\d+), replies: (\d+)/.exec(pipeOut.text);
+      if (code !== 0 || !replies || replies[1] !== "0" || Number(replies[2]) !== KEYS) {
+        throw new Error(`redis-cli --pipe failed (exit ${code}):\n${pipeOut.text}`);
+      }
+    } finally {
+      await stop(pipeChild);
+    }
+    const loadMs = performance.now() - loadStarted;
+    const dbsize = Number(cli("dbsize").trim());
+    if (dbsize !== KEYS) throw new Error(`redis holds ${dbsize} keys after the load, not ${KEYS}`);
+    const loadedUsed = usedMemory();
+    const loadedRss = await settledRss(proc.pid);
+    return {
+      pid: proc.pid,
+      baselineUsedMemory: baselineUsed,
+      usedMemoryBytesPerKey: (loadedUsed - baselineUsed) / KEYS,
+      baselineRssBytes: baselineRss,
+      loadedRssBytes: loadedRss,
+      rssBytesPerKey: (loadedRss - baselineRss) / KEYS,
+      loadMs,
+    };
+  } finally {
+    await stop(child);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function machine() {
+  const nproc = Number(Bun.spawnSync(["nproc"], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim()) || availableParallelism();
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown CPU";
+  return { nproc, cpu: model, date: new Date().toISOString(), bun: Bun.version };
+}
+
+async function main(): Promise<void> {
+  ensureRedis();
+  const host = machine();
+  print(`# HomeKV MVCC store — ${host.date}, nproc ${host.nproc}, ${host.cpu}, Bun ${host.bun}`);
+  print(`${int(KEYS)} keys of ${KEY_SIZE} bytes, ${VALUE_SIZE}-byte values (raw data ${KEY_SIZE + VALUE_SIZE} B/key)`);
+  print();
+
+  const measured = await inProcess();
+  const homekv = await homekvServer();
+  const redis = await redisServer();
+  const { throughput: t, setLatency: s, gc, inProcessMemory: m } = measured;
+  const raw = KEY_SIZE + VALUE_SIZE;
+  const rssRatio = homekv.rssBytesPerKey / redis.rssBytesPerKey;
+
+  row("a", "set ops/s: 1-key apply vs Map.set", rate(t.mvccSetOpsPerSec), rate(t.mapSetOpsPerSec), times(t.setMapOverMvcc), `Map ÷ store; median of 3 rounds of ${int(t.ops)}`);
+  row("a", "get ops/s: 1-key read vs Map.get", rate(t.mvccGetOpsPerSec), rate(t.mapGetOpsPerSec), times(t.getMapOverMvcc), "Map ÷ store; at the current revision");
+  row("b", `set ns/apply: ${int(KEYS)} vs ${int(SMALL_STORE_KEYS)} keys`, s.largeStoreNsPerSet.toFixed(0), s.smallStoreNsPerSet.toFixed(0), times(s.largeOverSmall),
+    `${verdict(s.largeOverSmall, SET_LATENCY_TARGET)}; median of ${s.rounds} rounds of ${int(s.applies)} overwrites`);
+  row("b", `  reference: Map.set ns, same keys`, s.mapLargeNsPerSet.toFixed(0), s.mapSmallNsPerSet.toFixed(0), times(s.mapLargeOverSmall),
+    "a plain Map of each size: the cost of a larger working set alone");
+  row("c", "GC versions collected/s", rate(gc.versionsPerSec), "", "", `${int(gc.versionsCollected)} versions, ${int(gc.slices)} slices of ≤ ${int(GC_SLICE_KEYS)} keys, ${gc.totalMs.toFixed(0)} ms`);
+  row("c", "GC longest slice", `${gc.maxSliceMs.toFixed(2)} ms`, "", "", `mean ${gc.meanSliceMs.toFixed(2)} ms, p99 ${gc.p99SliceMs.toFixed(2)} ms`);
+  row("d.i", "bytes/key in process: heap vs raw", bytes(m.heapBytesPerKey), bytes(raw), times(m.heapBytesPerKey / raw),
+    `process RSS +${bytes(m.rssBytesPerKey)}/key; a plain Map: ${bytes(m.mapHeapBytesPerKey)}/key`);
+  const partNames: Record<keyof typeof m.parts, string> = {
+    keyString: "key string (16 chars)",
+    valueUint8Array: "value Uint8Array(100)",
+    versionObject: "Version object",
+    chainArray: "chain array (1 version)",
+    mapEntry: "Map entry (chains)",
+    btreeEntry: "B+ tree entry (order)",
+  };
+  for (const [part, perKey] of Object.entries(m.parts) as [keyof typeof m.parts, number][]) {
+    row("d.i", `  part: ${partNames[part]}`, bytes(perKey), "", "", `alone, at ${int(m.partsMeasuredAtKeys)} keys`);
+  }
+  row("d.i", "  parts summed vs whole store", bytes(m.partsSum), bytes(m.heapBytesPerKey), times(m.partsSum / m.heapBytesPerKey), "parts ÷ whole");
+  row("d.ii", "bytes/key homekv serve --in-memory (RSS)", bytes(homekv.rssBytesPerKey), bytes(raw), times(homekv.rssBytesPerKey / raw),
+    `RSS ${int(homekv.baselineRssBytes / 2 ** 20)} → ${int(homekv.loadedRssBytes / 2 ** 20)} MiB; load ${(homekv.loadMs / 1000).toFixed(1)} s`);
+  row("d.iii", "bytes/key redis used_memory", bytes(redis.usedMemoryBytesPerKey), bytes(raw), times(redis.usedMemoryBytesPerKey / raw), `load ${(redis.loadMs / 1000).toFixed(1)} s (redis-cli --pipe)`);
+  row("d.iii", "bytes/key redis RSS", bytes(redis.rssBytesPerKey), bytes(raw), times(redis.rssBytesPerKey / raw),
+    `RSS ${int(redis.baselineRssBytes / 2 ** 20)} → ${int(redis.loadedRssBytes / 2 ** 20)} MiB`);
+  row("d", "RSS/key: HomeKV vs Redis", bytes(homekv.rssBytesPerKey), bytes(redis.rssBytesPerKey), times(rssRatio), verdict(rssRatio, RSS_RATIO_TARGET));
+
+  const header: Row = { section: "§", measure: "measure", homekv: "HomeKV", baseline: "baseline", ratio: "ratio", note: "note" };
+  const columns = Object.keys(header) as (keyof Row)[];
+  const width = Object.fromEntries(columns.map((c) => [c, Math.max(...[header, ...rows].map((r) => r[c].length))])) as Record<keyof Row, number>;
+  const numeric = new Set<keyof Row>(["homekv", "baseline", "ratio"]);
+  const line = (r: Row) => `| ${columns.map((c) => (numeric.has(c) ? r[c].padStart(width[c]) : r[c].padEnd(width[c]))).join(" | ")} |`;
+  print(line(header));
+  print(`| ${columns.map((c) => (numeric.has(c) ? `${"-".repeat(width[c] - 1)}:` : "-".repeat(width[c]))).join(" | ")} |`);
+  for (const r of rows) print(line(r));
+  print();
+  print(`objects per key in the store (bun:jsc heapStats): ${Object.entries(m.objectsPerKey).map(([type, n]) => `${type} ${n}`).join(", ")}`);
+
+  if (JSON_OUT) {
+    const report = {
+      machine: host,
+      keys: KEYS,
+      keyBytes: KEY_SIZE,
+      valueBytes: VALUE_SIZE,
+      throughput: t,
+      setLatency: s,
+      gc,
+      memory: {
+        rawBytesPerKey: raw,
+        inProcess: m,
+        homekv,
+        redis,
+        homekvRssOverRedisRss: rssRatio,
+        target: RSS_RATIO_TARGET,
+      },
+    };
+    console.log(JSON.stringify(report, null, 2));
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench-mvcc: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}

@@ -1,0 +1,61 @@
+import type { Command } from "../ops.ts";
+import type { MvccStore, StoreOptions } from "../mvcc/store.ts";
+import { createExpirySweeper, type ExpirySweeperOptions } from "./expiry-sweeper.ts";
+
+/** What a database's TTL sweeper may be given (tests inject a clock and timers). */
+export type ExpirySettings = Omit<ExpirySweeperOptions, "propose" | "isCurrent">;
+
+/**
+ * The TTL sweeper as a database owns it. Made before the store (the store reports TTLs to it while
+ * it is restored and replayed), started once the database can propose, stopped before its log closes:
+ *
+ *   const expiry = createDatabaseExpiry(options);
+ *   const store = createMvccStore(expiry.storeOptions);   // … restore, replay …
+ *   assembleDatabase({ store, log, expiry, … });           // start(propose, store) … stop()
+ */
+export interface DatabaseExpiry {
+  /** The given store options with the sweeper's `onExpiry` composed in (after any given one). */
+  readonly storeOptions: StoreOptions;
+  start(propose: (command: Command) => Promise<unknown>, store: MvccStore): void;
+  stop(): void;
+  /** Keys waiting to expire. */
+  readonly pending: number;
+}
+
+export function createDatabaseExpiry(
+  options: StoreOptions & { expiry?: ExpirySettings },
+  report: (line: string) => void = (line) => console.warn(line),
+): DatabaseExpiry {
+  let propose: ((command: Command) => Promise<unknown>) | undefined;
+  let store: MvccStore | undefined;
+  const sweeper = createExpirySweeper({
+    onError: (error) => report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`),
+    ...options.expiry,
+    propose: (command) => propose!(command),
+    isCurrent: (key, revision) => {
+      const [record] = store!.readRecords([key]);
+      return record!.value !== undefined && record!.modRevision === revision;
+    },
+  });
+  const given = options.onExpiry;
+  return {
+    storeOptions: {
+      ...options,
+      onExpiry: given
+        ? (key, revision, expiresAtMs) => {
+            given(key, revision, expiresAtMs);
+            sweeper.onExpiry(key, revision, expiresAtMs);
+          }
+        : sweeper.onExpiry,
+    },
+    start(proposeCommand, startedStore) {
+      propose = proposeCommand;
+      store = startedStore;
+      sweeper.start();
+    },
+    stop: () => sweeper.stop(),
+    get pending() {
+      return sweeper.pending;
+    },
+  };
+}
