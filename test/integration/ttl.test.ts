@@ -61,6 +61,10 @@ describe("TTL over the API", () => {
     expect(text(latest.records[1]!.value)).toBe("p");
     const before = await client.get(["ttl/short"], { revision });
     expect(text(before.records[0]!.value)).toBe("v");
+    // Scans see it too: gone at the latest revision, there (with its time to live) at the one it was written.
+    expect((await client.scanPage({ prefix: "ttl/" })).records.map((r) => r.key)).not.toContain("ttl/short");
+    const then = await client.scanPage({ prefix: "ttl/", revision });
+    expect(then.records.find((r) => r.key === "ttl/short")?.ttlMs).toBeGreaterThan(0);
   });
 
   test("a key rewritten without a TTL before its deadline stays", async () => {
