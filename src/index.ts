@@ -5,7 +5,12 @@ export {
   type GetResult,
   HomeKvClient,
   HomeKvRpcError,
+  type KeyRecord,
+  type ScanOptions,
+  type ScanPage,
   type ValueInput,
+  type WatchEvent,
+  type WatchOptions,
   type WriteResult,
 } from "./client/client.ts";
 export { type ErrorCode, HomeKvError } from "./errors.ts";

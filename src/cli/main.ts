@@ -10,6 +10,7 @@ import { scanCommand } from "./scan.ts";
 import { serveCommand } from "./serve.ts";
 import { setCommand } from "./set.ts";
 import { txnCommand } from "./txn.ts";
+import { watchCommand } from "./watch.ts";
 
 export const mainCommand = defineCommand({
   meta: {
@@ -25,6 +26,7 @@ export const mainCommand = defineCommand({
     scan: scanCommand,
     txn: txnCommand,
     compact: compactCommand,
+    watch: watchCommand,
     metrics: metricsCommand,
     checkpoint: checkpointCommand,
     bench: benchCommand,

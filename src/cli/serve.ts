@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import type { Database } from "../storage/database.ts";
 import { createDatabase } from "../storage/database.ts";
 import { DURABLE_DEFAULTS, openDurableDatabase } from "../storage/durable-database.ts";
+import { createWatchHub } from "../storage/watch/watch-hub.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
 import { FSYNC_MODES, type FsyncMode } from "../storage/wal/wal-writer.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
@@ -64,12 +65,15 @@ export const serveCommand = defineCommand({
       Number.MAX_SAFE_INTEGER,
     );
 
+    // Made before the database, whose store tells it every change (while recovering too).
+    const watchHub = createWatchHub({ onBug: (error) => logger.error("internal error in a watcher:", error) });
     const db: Database = args["in-memory"]
-      ? createDatabase({ historyRevisions })
+      ? createDatabase({ historyRevisions, onEvents: watchHub.publish })
       : await openDurableDatabase({
           dir: dataDir,
           fsync,
           historyRevisions,
+          onEvents: watchHub.publish,
           walSegmentBytesMax: parseIntegerFlag("--wal-segment-bytes", args["wal-segment-bytes"], DURABLE_DEFAULTS.walSegmentBytesMax, 4096, INT_MAX),
           checkpointWalBytes: parseIntegerFlag("--checkpoint-wal-bytes", args["checkpoint-wal-bytes"], DURABLE_DEFAULTS.checkpointWalBytes, 1, Number.MAX_SAFE_INTEGER),
           log: (line) => logger.info(line),
@@ -80,6 +84,7 @@ export const serveCommand = defineCommand({
       port,
       limits,
       db,
+      watchHub,
       onBug: (error) => logger.error("internal error while serving a call:", error),
     }).catch(async (error) => {
       await db.close();

@@ -1,4 +1,4 @@
-import { type CallOptions, type ClientUnaryCall, connectivityState, credentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
+import { type CallOptions, type ClientReadableStream, type ClientUnaryCall, connectivityState, credentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import {
   type CheckpointResponse,
@@ -17,6 +17,10 @@ import {
   type Metrics,
   type MetricsResponse,
   type SetResponse,
+  type WatchEvent as ProtoWatchEvent,
+  WatchEvent_Type,
+  WatchRequest,
+  type WatchResponse,
 } from "../gen/homekv_service.ts";
 
 export interface ClientOptions {
@@ -75,6 +79,32 @@ export interface DelResult extends WriteResult {
 
 /** A value to write: bytes, a string (written as UTF-8), or null to delete the key. */
 export type ValueInput = Uint8Array | string | null;
+
+/** What to watch: exactly one of a key, a prefix or a range [start, end) (either end may be open). */
+export interface WatchOptions {
+  key?: string;
+  prefix?: string;
+  start?: string;
+  end?: string;
+  /** Send changes from this revision on (default: from the next commit). */
+  startRevision?: number;
+  /** Send each change's previous value too. */
+  prevValue?: boolean;
+}
+
+/** One change seen by a watch. */
+export interface WatchEvent {
+  type: "put" | "delete";
+  key: string;
+  /** Undefined for a delete. */
+  value: Uint8Array | undefined;
+  revision: number;
+  /** The key's create revision and version after the change (0 for a delete). */
+  createRevision: number;
+  version: number;
+  /** With `prevValue`: the value before the change; undefined when the key did not exist. */
+  prevValue?: Uint8Array;
+}
 
 /** A call the server answered with an error status. */
 export class HomeKvRpcError extends Error {
@@ -182,6 +212,45 @@ export class HomeKvClient {
     return this.call<CheckpointResponse>((cb, md, opts) => this.stub.checkpoint({}, md, opts, cb));
   }
 
+  /**
+   * The changes to a key, a prefix or a range, in revision order, until the loop stops or `signal`
+   * aborts (both end the call quietly). Throws `HomeKvRpcError` when the server ends the watch:
+   * OUT_OF_RANGE for a compacted start revision, RESOURCE_EXHAUSTED for a watcher that fell behind,
+   * UNAVAILABLE for a server that stops; the message says from which revision to watch again.
+   */
+  async *watch(options: WatchOptions, signal?: AbortSignal): AsyncGenerator<WatchEvent> {
+    const request = WatchRequest.fromPartial({
+      key: options.key ?? "",
+      prefix: options.prefix ?? "",
+      start: options.start ?? "",
+      end: options.end ?? "",
+      startRevision: options.startRevision ?? 0,
+      prevValue: options.prevValue ?? false,
+    });
+    if (signal?.aborted) return;
+    // Connecting is bounded like every call; the stream itself has no deadline.
+    await new Promise<void>((resolve, reject) =>
+      this.stub.waitForReady(Date.now() + this.timeoutMs, (error) =>
+        error ? reject(new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${this.address}: no connection before the deadline`)) : resolve(),
+      ),
+    );
+    const call: ClientReadableStream<WatchResponse> = this.stub.watch(request, new Metadata(), {});
+    const abort = () => call.cancel();
+    signal?.addEventListener("abort", abort, { once: true });
+    try {
+      for await (const response of call as AsyncIterable<WatchResponse>) {
+        for (const event of response.events) yield fromWatchEvent(event);
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      // The server was reached (waitForReady): a status is its answer, or a dropped connection.
+      throw isServiceError(error) ? new HomeKvRpcError(error.code, error.details) : error;
+    } finally {
+      signal?.removeEventListener("abort", abort);
+      call.cancel();
+    }
+  }
+
   close(): void {
     this.stub.close();
   }
@@ -210,6 +279,24 @@ export class HomeKvClient {
     }
     return new HomeKvRpcError(error.code, error.details);
   }
+}
+
+function fromWatchEvent(event: ProtoWatchEvent): WatchEvent {
+  const record = event.record;
+  if (record === undefined) throw new HomeKvRpcError(Status.INTERNAL, "a watch event without its record");
+  return {
+    type: event.type === WatchEvent_Type.DELETE ? "delete" : "put",
+    key: record.key,
+    value: record.value,
+    revision: record.modRevision,
+    createRevision: record.createRevision,
+    version: record.version,
+    ...(event.prevValue === undefined ? {} : { prevValue: event.prevValue }),
+  };
+}
+
+function isServiceError(error: unknown): error is ServiceError {
+  return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number";
 }
 
 function unreachableReason(error: ServiceError): string {

@@ -7,6 +7,8 @@ import { type CommandCounters, commandInterceptor } from "./command-counters.ts"
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
 import { createService } from "./service.ts";
+import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
+import { serveWatch } from "./watch-stream.ts";
 
 export interface ServerOptions {
   host?: string;
@@ -15,6 +17,11 @@ export interface ServerOptions {
   limits?: Partial<Limits>;
   /** The store to serve; a fresh in-memory one by default. The server closes it on shutdown. */
   db?: Database;
+  /**
+   * The watchers of `db`'s store; its `publish` must be that store's `onEvents` (a `db` given without
+   * its hub never tells watchers of a change). By default a new hub, feeding the default database.
+   */
+  watchHub?: WatchHub;
   onBug?: (error: unknown) => void;
 }
 
@@ -34,7 +41,10 @@ export const DEFAULT_PORT = 20001;
 export async function startServer(options: ServerOptions = {}): Promise<HomeKvServer> {
   const host = options.host ?? DEFAULT_HOST;
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const db = options.db ?? createDatabase();
+  const onBug = options.onBug ?? ((error: unknown) => console.error(error));
+  const watchHub = options.watchHub ?? createWatchHub({ onBug });
+  const db = options.db ?? createDatabase({ onEvents: watchHub.publish });
+  watchHub.attach(db.store);
   const counters: CommandCounters = { served: 0, rejected: 0 };
   const server = new Server({
     "grpc.max_receive_message_length": hardCapBytes(limits),
@@ -52,10 +62,9 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     startedAtMs: performance.now(),
     now: () => performance.now(),
     wallNow: () => Date.now(),
-    onBug: options.onBug ?? ((error) => console.error(error)),
-    // Watch streams arrive with the watch hub (next commit); until then the RPC says so.
-    watch: (call) => call.destroy(Object.assign(new Error("Watch is not available yet"), { code: 12 })),
-    watchers: () => 0,
+    onBug,
+    watch: (call) => serveWatch(call, watchHub, limits, onBug),
+    watchers: () => watchHub.size,
   });
   server.addService(
     withRequestSizeCheck(HomeKvServiceService, limits),
@@ -69,6 +78,8 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     db,
     async shutdown() {
       service.close();
+      // Watch streams never end by themselves: end them (UNAVAILABLE, with where to resume) so that the calls finish.
+      watchHub.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await db.close();
     },

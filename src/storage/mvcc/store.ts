@@ -32,6 +32,13 @@ export interface MvccStore {
   scan(options: ScanOptions): ScanPage;
   /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
   dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
+  /**
+   * The changes to keys of [start, end) after revision `after`, oldest first (watchers catching
+   * up): all of them up to `through`, the current revision unless the page was cut after `limit`
+   * changes (whole revisions only). E_COMPACTED when `after` is below the compacted revision (the
+   * changes after a revision are complete only while the state at it is readable).
+   */
+  changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
   /** Fills an empty store from a checkpoint taken at `revision`. */
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
   /** Pins the current revision until released: reads through it see exactly that state. */
@@ -57,6 +64,19 @@ export interface ChangeEvent {
   readonly revision: number;
   /** The value before the change; undefined when the key did not exist. */
   readonly previous: Uint8Array | undefined;
+}
+
+/** A change read back from the retained versions, with the key's version counters after it. */
+export interface HistoryChange extends ChangeEvent {
+  readonly createRevision: number;
+  readonly version: number;
+}
+
+export interface ChangePage {
+  /** By revision, then key. */
+  changes: HistoryChange[];
+  /** Every change of the range up to this revision is in `changes`. */
+  through: number;
 }
 
 export interface ScanOptions {
@@ -260,6 +280,44 @@ class BTreeMvccStore implements MvccStore {
       if (versions.length > 0) out.push({ key: fromIndexKey(indexKey), versions });
     }
     return out;
+  }
+
+  changes({ start, end, after, limit }: { start?: string; end?: string; after: number; limit: number }): ChangePage {
+    assert(limit > 0 && after >= 0, "changes need a positive limit and a revision");
+    if (after < this.compacted) {
+      throw new HomeKvError("E_COMPACTED", `revision ${after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`);
+    }
+    let through = this.current;
+    let found: HistoryChange[] = [];
+    // Keeps the oldest `limit` changes (whole revisions) of what was found; later ones come on the next page.
+    const cut = () => {
+      found.sort((a, b) => a.revision - b.revision); // stable: key order within a revision
+      through = found[limit - 1]!.revision;
+      found = found.filter((change) => change.revision <= through);
+    };
+    if (after >= through) return { changes: found, through };
+    const high = end === undefined ? undefined : toIndexKey(end);
+    for (const [indexKey, chain] of this.order.entries(start === undefined ? undefined : toIndexKey(start))) {
+      if (high !== undefined && indexKey >= high) break;
+      let first = chain.length;
+      while (first > 0 && chain[first - 1]!.revision > after) first--;
+      // The version before each change is its previous value: retained, since `after` is readable.
+      for (let i = first; i < chain.length && chain[i]!.revision <= through; i++) {
+        const version = chain[i]!;
+        found.push({
+          key: fromIndexKey(indexKey),
+          value: version.value,
+          revision: version.revision,
+          previous: chain[i - 1]?.value ?? undefined,
+          createRevision: version.createRevision,
+          version: version.version,
+        });
+      }
+      if (found.length > 2 * limit) cut();
+    }
+    if (found.length > limit) cut();
+    else found.sort((a, b) => a.revision - b.revision);
+    return { changes: found, through };
   }
 
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {

@@ -1,0 +1,143 @@
+import { type ServerWritableStream, status as Status } from "@grpc/grpc-js";
+import { HomeKvError } from "../errors.ts";
+import { type WatchRequest, type WatchResponse, WatchEvent_Type } from "../gen/homekv_service.ts";
+import { compareKeys } from "../storage/mvcc/key-order.ts";
+import type { WatchBatch, WatchEnd, WatchHub, WatchOptions, Watcher } from "../storage/watch/watch-hub.ts";
+import { checkKey, type Limits } from "./limits.ts";
+import { checkRequestSize } from "./request-size.ts";
+import { prefixEnd } from "./service.ts";
+import { toStatus } from "./status.ts";
+
+/** Messages one turn of the event loop writes to one stream before it lets others run. */
+const PUMP_MESSAGES_MAX = 64;
+
+const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
+  overflow: Status.RESOURCE_EXHAUSTED,
+  compacted: Status.OUT_OF_RANGE,
+  closed: Status.UNAVAILABLE,
+};
+
+/**
+ * Serves one Watch stream: checks the request, registers a watcher with the hub, and writes its
+ * batches (one revision per message) as fast as the client reads them. When grpc-js says its buffer
+ * is full (`write` returns false) it waits for 'drain', and the events pile up in the watcher's
+ * bounded queue meanwhile: the hub ends a watcher that falls too far behind. An error status goes
+ * out after the messages already written, so the revision it names to resume from follows the last
+ * one the client received. A client that cancels or goes away unregisters the watcher.
+ */
+export function serveWatch(
+  call: ServerWritableStream<WatchRequest, WatchResponse>,
+  hub: WatchHub,
+  limits: Limits,
+  onBug: (error: unknown) => void,
+): void {
+  let watcher: Watcher | undefined;
+  let finished = false;
+  let scheduled = false;
+  let draining = false;
+
+  const finish = (status: { code?: Status; details?: string }) => {
+    if (finished) return;
+    finished = true;
+    watcher?.close();
+    if (call.cancelled) return;
+    // grpc-js sends the status once the messages written before it are out (its 'error' handler ends the call).
+    const details = status.details ?? "";
+    call.emit("error", { code: status.code ?? Status.UNKNOWN, details, message: details });
+  };
+
+  const pump = () => {
+    scheduled = false;
+    if (finished || draining || watcher === undefined) return;
+    try {
+      for (let written = 0; written < PUMP_MESSAGES_MAX; written++) {
+        const batch = watcher.take();
+        if (batch === undefined) return; // the hub wakes us when more comes
+        if (!call.write(toWatchResponse(batch))) {
+          draining = true;
+          call.once("drain", () => {
+            draining = false;
+            schedule();
+          });
+          return;
+        }
+      }
+      schedule();
+    } catch (error) {
+      finish(toStatus(error, onBug));
+    }
+  };
+
+  // Never write from inside the hub's call (that is the store applying a command): next turn.
+  function schedule() {
+    if (scheduled || finished || draining) return;
+    scheduled = true;
+    setImmediate(pump);
+  }
+
+  call.on("cancelled", () => {
+    finished = true;
+    watcher?.close();
+  });
+  try {
+    checkRequestSize(call.request, limits);
+    watcher = hub.watch(watchOptions(call.request, limits), {
+      wake: schedule,
+      end: (end) => setImmediate(() => finish({ code: STATUS_BY_END[end.reason], details: end.message })),
+    });
+  } catch (error) {
+    finish(toStatus(error, onBug));
+    return;
+  }
+  // The client is gone already (it cancelled before we registered): nothing will say so again.
+  if (call.cancelled) finish({ code: Status.CANCELLED, details: "cancelled" });
+  else schedule();
+}
+
+/** What a WatchRequest asks for: exactly one of a key, a prefix or a range [start, end). */
+export function watchOptions(request: WatchRequest, limits: Limits): WatchOptions {
+  const ranged = request.start !== "" || request.end !== "";
+  const given = [request.key !== "" && "key", request.prefix !== "" && "prefix", ranged && "start/end"].filter((name) => name !== false);
+  if (given.length === 0) throw new HomeKvError("E_INVALID", "a watch needs a key, a prefix or a range (start/end)");
+  if (given.length > 1) throw new HomeKvError("E_INVALID", `give exactly one of key, prefix or start/end, not ${given.join(" and ")}`);
+  const { startRevision, prevValue } = request;
+  if (!Number.isSafeInteger(startRevision) || startRevision < 0) {
+    throw new HomeKvError("E_INVALID", `start_revision ${startRevision} is not a revision`);
+  }
+  if (request.key !== "") {
+    checkKey(request.key, limits);
+    return { start: request.key, end: `${request.key}\0`, startRevision, prevValue };
+  }
+  if (request.prefix !== "") {
+    checkKey(request.prefix, limits);
+    return { start: request.prefix, end: prefixEnd(request.prefix), startRevision, prevValue };
+  }
+  if (request.start !== "") checkKey(request.start, limits);
+  if (request.end !== "") checkKey(request.end, limits);
+  if (request.start !== "" && request.end !== "" && compareKeys(request.start, request.end) >= 0) {
+    throw new HomeKvError(
+      "E_INVALID",
+      `end ${JSON.stringify(request.end)} is not after start ${JSON.stringify(request.start)}: the range [start, end) is empty or inverted`,
+    );
+  }
+  // An empty start is the first key; an empty end, past the last.
+  return { start: request.start, end: request.end === "" ? undefined : request.end, startRevision, prevValue };
+}
+
+export function toWatchResponse(batch: WatchBatch): WatchResponse {
+  return {
+    revision: batch.revision,
+    events: batch.events.map((event) => ({
+      type: event.type === "put" ? WatchEvent_Type.PUT : WatchEvent_Type.DELETE,
+      record: {
+        key: event.key,
+        value: event.value,
+        modRevision: event.revision,
+        createRevision: event.createRevision,
+        version: event.version,
+        ttlMs: 0,
+      },
+      prevValue: event.prevValue,
+    })),
+  };
+}
