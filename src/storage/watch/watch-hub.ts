@@ -1,6 +1,7 @@
 import { assert, HomeKvError } from "../../errors.ts";
-import { toIndexKey } from "../mvcc/key-order.ts";
+import { compareIndexKeys, toIndexKey } from "../mvcc/key-order.ts";
 import type { ChangeEvent, HistoryChange, MvccStore } from "../mvcc/store.ts";
+import { BatchQueue, batchBytes } from "./batch-queue.ts";
 
 /**
  * Watchers of key ranges, fed by the store. The hub is made before the store (its `publish` is the
@@ -103,7 +104,6 @@ export const WATCH_DEFAULTS = {
 };
 
 /** Bytes an event is counted for beyond its key and values. */
-const EVENT_OVERHEAD_BYTES = 32;
 
 export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
   const limits = { ...WATCH_DEFAULTS, ...options };
@@ -194,7 +194,7 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
     }
     for (const [watcher, list] of batches) {
       // A txn writes its keys in request order; a batch goes out in key order, as catch-up sends it.
-      if (list.length > 1) list.sort((a, b) => compareIndex(toIndexKey(a.key), toIndexKey(b.key)));
+      if (list.length > 1) list.sort((a, b) => compareIndexKeys(toIndexKey(a.key), toIndexKey(b.key)));
       const batch = { revision, events: list };
       const queue = watcher.queue;
       const events = queue.events + list.length;
@@ -310,65 +310,6 @@ class WatcherState {
   }
 }
 
-/** Batches in revision order, with running counts of events and bytes. */
-export class BatchQueue {
-  private readonly batches: WatchBatch[] = [];
-  private head = 0;
-  private sizes: number[] = [];
-  events = 0;
-  bytes = 0;
-
-  get length(): number {
-    return this.batches.length - this.head;
-  }
-
-  push(batch: WatchBatch, withPrevious: boolean): void {
-    const last = this.batches[this.batches.length - 1];
-    assert(this.length === 0 || last!.revision < batch.revision, "watch batches must be queued in revision order");
-    const bytes = batchBytes(batch, withPrevious);
-    this.batches.push(batch);
-    this.sizes.push(bytes);
-    this.events += batch.events.length;
-    this.bytes += bytes;
-  }
-
-  peek(): WatchBatch | undefined {
-    return this.batches[this.head];
-  }
-
-  shift(): WatchBatch | undefined {
-    const batch = this.batches[this.head];
-    if (batch === undefined) return undefined;
-    this.events -= batch.events.length;
-    this.bytes -= this.sizes[this.head]!;
-    this.head++;
-    // Compact now and then, so that shifting stays O(1) amortized and the array does not grow.
-    if (this.head >= 1_024 && this.head * 2 >= this.batches.length) {
-      this.batches.splice(0, this.head);
-      this.sizes.splice(0, this.head);
-      this.head = 0;
-    }
-    return batch;
-  }
-
-  clear(): void {
-    this.batches.length = 0;
-    this.sizes = [];
-    this.head = 0;
-    this.events = 0;
-    this.bytes = 0;
-  }
-}
-
-export function batchBytes(batch: WatchBatch, withPrevious: boolean): number {
-  let bytes = 0;
-  for (const event of batch.events) {
-    bytes += EVENT_OVERHEAD_BYTES + event.key.length * 2 + (event.value?.byteLength ?? 0);
-    if (withPrevious) bytes += event.prevValue?.byteLength ?? 0;
-  }
-  return bytes;
-}
-
 function toWatchEvent(change: HistoryChange, withPrevious: boolean): WatchEvent {
   const event: WatchEvent = {
     type: change.value === null ? "delete" : "put",
@@ -387,8 +328,4 @@ function withCounters(store: MvccStore, event: ChangeEvent): HistoryChange {
   if (event.value === null) return { ...event, createRevision: 0, version: 0 };
   const [record] = store.readRecords([event.key], event.revision);
   return { ...event, createRevision: record!.createRevision, version: record!.version };
-}
-
-function compareIndex(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
