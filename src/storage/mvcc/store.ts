@@ -3,8 +3,21 @@ import { assert, HomeKvError } from "../../errors.ts";
 import { type ApplyResult, type Compare, isWrite, type KeyRecord, type LogEntry, type TxnOp, type WriteOp } from "../ops.ts";
 import { compareHolds } from "./compare.ts";
 import { GcQueue } from "./gc-queue.ts";
-import { compareIndexKeys, fromIndexKey, toIndexKey } from "./key-order.ts";
+import { compareIndexKeys, toIndexKey } from "./key-order.ts";
+import { changesSince, dumpChains, scanRange, toRecord } from "./range-reads.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
+import type {
+  ChangeEvent,
+  ChangePage,
+  GcSlice,
+  KeyChain,
+  MvccStore,
+  ScanOptions,
+  ScanPage,
+  Snapshot,
+  StoreOptions,
+  StoreStats,
+} from "./store-types.ts";
 import { append, compact, mayHoldGarbage, newest, type Version, type VersionChain, versionAt } from "./version-chain.ts";
 
 /**
@@ -16,122 +29,7 @@ import { append, compact, mayHoldGarbage, newest, type Version, type VersionChai
  * revision: it pins what it sees). A write to an existing key costs O(1), a new key O(log n)
  * (B+ tree insert); never O(n).
  */
-export interface MvccStore {
-  /** Revision of the last applied command; 0 for an empty store. */
-  readonly revision: number;
-  /** Revisions below this one are compacted (unreadable); 0 when nothing is. */
-  readonly compactedRevision: number;
-  apply(entry: LogEntry): ApplyResult;
-  /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
-  read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
-  /** Like `read`, with each key's revisions, version count and TTL deadline. */
-  readRecords(keys: readonly string[], revision?: number): KeyRecord[];
-  /** Whether every clause holds at `revision` (default: current). */
-  evaluate(compares: readonly Compare[], revision?: number): boolean;
-  /** Live keys of a range as of `revision`, in key order (or reversed); see `ScanOptions`. */
-  scan(options: ScanOptions): ScanPage;
-  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
-  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
-  /**
-   * The changes to keys of [start, end) after revision `after`, oldest first (watchers catching
-   * up): all of them up to `through`, the current revision unless the page was cut after `limit`
-   * changes (whole revisions only). E_COMPACTED when `after` is below the compacted revision (the
-   * changes after a revision are complete only while the state at it is readable).
-   */
-  changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
-  /** Fills an empty store from a checkpoint taken at `revision`. */
-  restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
-  /** Pins the current revision until released: reads through it see exactly that state. */
-  openSnapshot(): Snapshot;
-  /** One bounded slice of garbage collection; see `GcSlice`. */
-  collectGarbage(maxKeys: number): GcSlice;
-  stats(): StoreStats;
-}
-
-export interface StoreOptions {
-  /** Keep at least this many past revisions readable (automatic compaction); Infinity: all. */
-  historyRevisions?: number;
-  /** Called for every put with a TTL, when it is applied or restored (the expiry sweeper). */
-  onExpiry?: (key: string, revision: number, expiresAtMs: number) => void;
-  /** Called after each applied command with what it changed, in order (watchers). */
-  onEvents?: (revision: number, events: readonly ChangeEvent[]) => void;
-}
-
-/** One change made by a command: a put (value set) or a delete. */
-export interface ChangeEvent {
-  readonly key: string;
-  readonly value: Uint8Array | null;
-  readonly revision: number;
-  /** The value before the change; undefined when the key did not exist. */
-  readonly previous: Uint8Array | undefined;
-}
-
-/** A change read back from the retained versions, with the key's version counters after it. */
-export interface HistoryChange extends ChangeEvent {
-  readonly createRevision: number;
-  readonly version: number;
-}
-
-export interface ChangePage {
-  /** By revision, then key. */
-  changes: HistoryChange[];
-  /** Every change of the range up to this revision is in `changes`. */
-  through: number;
-}
-
-export interface ScanOptions {
-  /** First key of the range (inclusive); default: the first key. */
-  start?: string;
-  /** End of the range (exclusive); default: past the last key. */
-  end?: string;
-  /** Continue after this key (exclusive) instead of at the range's edge: pagination. */
-  after?: string;
-  limit: number;
-  reverse?: boolean;
-  revision: number;
-  /** Keys visited (live or not) before the page is cut short; bounds the work of one call. */
-  visitMax?: number;
-}
-
-export interface ScanPage {
-  records: KeyRecord[];
-  /** The key to continue after, when more keys of the range may follow. */
-  next?: string;
-}
-
-/** A key with its retained versions, oldest first. */
-export interface KeyChain {
-  key: string;
-  versions: Version[];
-}
-
-export interface Snapshot {
-  readonly revision: number;
-  read(keys: readonly string[]): (Uint8Array | undefined)[];
-  readRecords(keys: readonly string[]): KeyRecord[];
-  scan(options: Omit<ScanOptions, "revision">): ScanPage;
-  /** Idempotent: releasing twice is harmless. */
-  release(): void;
-}
-
-export interface GcSlice {
-  keysVisited: number;
-  versionsCollected: number;
-  /** True when more work is waiting now (another slice would find something to do). */
-  more: boolean;
-}
-
-export interface StoreStats {
-  revision: number;
-  compactedRevision: number;
-  keys: number;
-  valueBytes: number;
-  versions: number;
-  openSnapshots: number;
-  gcFloor: number;
-  gcRuns: number;
-  gcVersionsCollected: number;
-}
+export type * from "./store-types.ts";
 
 /**
  * sorted-btree is CommonJS with `exports.default = BTree`. Bun's runtime hands us the class for a
@@ -267,57 +165,19 @@ class BTreeMvccStore implements MvccStore {
 
   scan(options: ScanOptions): ScanPage {
     this.assertReadable(options.revision);
-    return this.scanPinned(options);
+    return scanRange(this.order, options);
   }
 
-  dumpChains({ after, limit, revision }: { after?: string; limit: number; revision: number }): KeyChain[] {
-    const out: KeyChain[] = [];
-    const start = after === undefined ? undefined : toIndexKey(after);
-    for (const [indexKey, chain] of this.order.entries(start)) {
-      if (out.length === limit) break;
-      if (indexKey === start) continue;
-      const versions = chain.filter((version) => version.revision <= revision);
-      if (versions.length > 0) out.push({ key: fromIndexKey(indexKey), versions });
-    }
-    return out;
+  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[] {
+    return dumpChains(this.order, options);
   }
 
-  changes({ start, end, after, limit }: { start?: string; end?: string; after: number; limit: number }): ChangePage {
-    assert(limit > 0 && after >= 0, "changes need a positive limit and a revision");
-    if (after < this.compacted) {
-      throw new HomeKvError("E_COMPACTED", `revision ${after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`);
+  changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage {
+    assert(options.limit > 0 && options.after >= 0, "changes need a positive limit and a revision");
+    if (options.after < this.compacted) {
+      throw new HomeKvError("E_COMPACTED", `revision ${options.after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`);
     }
-    let through = this.current;
-    let found: HistoryChange[] = [];
-    // Keeps the oldest `limit` changes (whole revisions) of what was found; later ones come on the next page.
-    const cut = () => {
-      found.sort((a, b) => a.revision - b.revision); // stable: key order within a revision
-      through = found[limit - 1]!.revision;
-      found = found.filter((change) => change.revision <= through);
-    };
-    if (after >= through) return { changes: found, through };
-    const high = end === undefined ? undefined : toIndexKey(end);
-    for (const [indexKey, chain] of this.order.entries(start === undefined ? undefined : toIndexKey(start))) {
-      if (high !== undefined && indexKey >= high) break;
-      let first = chain.length;
-      while (first > 0 && chain[first - 1]!.revision > after) first--;
-      // The version before each change is its previous value: retained, since `after` is readable.
-      for (let i = first; i < chain.length && chain[i]!.revision <= through; i++) {
-        const version = chain[i]!;
-        found.push({
-          key: fromIndexKey(indexKey),
-          value: version.value,
-          revision: version.revision,
-          previous: chain[i - 1]?.value ?? undefined,
-          createRevision: version.createRevision,
-          version: version.version,
-        });
-      }
-      if (found.length > 2 * limit) cut();
-    }
-    if (found.length > limit) cut();
-    else found.sort((a, b) => a.revision - b.revision);
-    return { changes: found, through };
+    return changesSince(this.order, options, this.current);
   }
 
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {
@@ -361,7 +221,7 @@ class BTreeMvccStore implements MvccStore {
       },
       scan: (options) => {
         pinned();
-        return this.scanPinned({ ...options, revision });
+        return scanRange(this.order, { ...options, revision });
       },
       release: () => {
         if (!open) return;
@@ -413,30 +273,6 @@ class BTreeMvccStore implements MvccStore {
     return chain === undefined ? undefined : newest(chain);
   }
 
-  private scanPinned({ start, end, after, limit, reverse = false, revision, visitMax = limit * 4 + 1_000 }: ScanOptions): ScanPage {
-    const low = start === undefined ? undefined : toIndexKey(start);
-    const high = end === undefined ? undefined : toIndexKey(end);
-    const from = after === undefined ? undefined : toIndexKey(after);
-    const records: KeyRecord[] = [];
-    let visited = 0;
-    let lastVisited: string | undefined;
-    // Forward: from `after` (exclusive) or `start`; backward: from `after` (exclusive) or below `end`.
-    const entries = reverse
-      ? this.order.entriesReversed(from ?? high, undefined, (from ?? high) !== undefined)
-      : this.order.entries(from ?? low);
-    for (const [indexKey, chain] of entries) {
-      if (!reverse && indexKey === from) continue;
-      if (reverse ? low !== undefined && indexKey < low : high !== undefined && indexKey >= high) return { records };
-      // A full page, or enough keys visited (dead ones count too): the caller continues from here.
-      if (records.length === limit || visited === visitMax) return { records, next: fromIndexKey(lastVisited!) };
-      visited++;
-      lastVisited = indexKey;
-      const version = versionAt(chain, revision);
-      if (version?.value) records.push(toRecord(fromIndexKey(indexKey), version));
-    }
-    return { records };
-  }
-
   /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
   private floor(): number {
     return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
@@ -479,17 +315,6 @@ class CommandWriter {
     const wrote = this.store.writeVersion(op, this.revision, this.floor, this.events);
     if (wrote && op.value === null) this.deleted++;
   }
-}
-
-function toRecord(key: string, version: Version): KeyRecord {
-  return {
-    key,
-    value: version.value ?? undefined,
-    modRevision: version.revision,
-    createRevision: version.createRevision,
-    version: version.version,
-    ...(version.expiresAtMs === undefined ? {} : { expiresAtMs: version.expiresAtMs }),
-  };
 }
 
 function assertDistinctWrites(ops: readonly TxnOp[]): void {

@@ -1,0 +1,99 @@
+import type BTreeModule from "sorted-btree";
+import type { KeyRecord } from "../ops.ts";
+import { fromIndexKey, toIndexKey } from "./key-order.ts";
+import type { ChangePage, HistoryChange, KeyChain, ScanOptions, ScanPage } from "./store-types.ts";
+import { type Version, type VersionChain, versionAt } from "./version-chain.ts";
+
+/**
+ * Reads over a range of the ordered index: scan pages, checkpoint dumps, and the history of changes
+ * a watch catches up from. Each call does bounded work (a page, a slice) and keeps no state.
+ */
+type Order = BTreeModule<string, VersionChain>;
+
+/** A key's state from its visible version. */
+export function toRecord(key: string, version: Version): KeyRecord {
+  return {
+    key,
+    value: version.value ?? undefined,
+    modRevision: version.revision,
+    createRevision: version.createRevision,
+    version: version.version,
+    ...(version.expiresAtMs === undefined ? {} : { expiresAtMs: version.expiresAtMs }),
+  };
+}
+
+/** Live keys of a range at a revision, a page at a time (see ScanOptions). */
+export function scanRange(order: Order, { start, end, after, limit, reverse = false, revision, visitMax = limit * 4 + 1_000 }: ScanOptions): ScanPage {
+  const low = start === undefined ? undefined : toIndexKey(start);
+  const high = end === undefined ? undefined : toIndexKey(end);
+  const from = after === undefined ? undefined : toIndexKey(after);
+  const records: KeyRecord[] = [];
+  let visited = 0;
+  let lastVisited: string | undefined;
+  // Forward: from `after` (exclusive) or `start`; backward: from `after` (exclusive) or below `end`.
+  const entries = reverse
+    ? order.entriesReversed(from ?? high, undefined, (from ?? high) !== undefined)
+    : order.entries(from ?? low);
+  for (const [indexKey, chain] of entries) {
+    if (!reverse && indexKey === from) continue;
+    if (reverse ? low !== undefined && indexKey < low : high !== undefined && indexKey >= high) return { records };
+    // A full page, or enough keys visited (dead ones count too): the caller continues from here.
+    if (records.length === limit || visited === visitMax) return { records, next: fromIndexKey(lastVisited!) };
+    visited++;
+    lastVisited = indexKey;
+    const version = versionAt(chain, revision);
+    if (version?.value) records.push(toRecord(fromIndexKey(indexKey), version));
+  }
+  return { records };
+}
+
+/** Every retained version up to `revision` of the keys after `after`: what a checkpoint holds. */
+export function dumpChains(order: Order, { after, limit, revision }: { after?: string; limit: number; revision: number }): KeyChain[] {
+  const out: KeyChain[] = [];
+  const start = after === undefined ? undefined : toIndexKey(after);
+  for (const [indexKey, chain] of order.entries(start)) {
+    if (out.length === limit) break;
+    if (indexKey === start) continue;
+    const versions = chain.filter((version) => version.revision <= revision);
+    if (versions.length > 0) out.push({ key: fromIndexKey(indexKey), versions });
+  }
+  return out;
+}
+
+/**
+ * The changes after revision `after` in [start, end), in revision order (key order within one),
+ * whole revisions only, about `limit` of them; `through` is the last revision the page covers.
+ */
+export function changesSince(order: Order, { start, end, after, limit }: { start?: string; end?: string; after: number; limit: number }, current: number): ChangePage {
+  let through = current;
+  let found: HistoryChange[] = [];
+  // Keeps the oldest `limit` changes (whole revisions) of what was found; later ones come on the next page.
+  const cut = () => {
+    found.sort((a, b) => a.revision - b.revision); // stable: key order within a revision
+    through = found[limit - 1]!.revision;
+    found = found.filter((change) => change.revision <= through);
+  };
+  if (after >= through) return { changes: found, through };
+  const high = end === undefined ? undefined : toIndexKey(end);
+  for (const [indexKey, chain] of order.entries(start === undefined ? undefined : toIndexKey(start))) {
+    if (high !== undefined && indexKey >= high) break;
+    let first = chain.length;
+    while (first > 0 && chain[first - 1]!.revision > after) first--;
+    // The version before each change is its previous value: retained, since `after` is readable.
+    for (let i = first; i < chain.length && chain[i]!.revision <= through; i++) {
+      const version = chain[i]!;
+      found.push({
+        key: fromIndexKey(indexKey),
+        value: version.value,
+        revision: version.revision,
+        previous: chain[i - 1]?.value ?? undefined,
+        createRevision: version.createRevision,
+        version: version.version,
+      });
+    }
+    if (found.length > 2 * limit) cut();
+  }
+  if (found.length > limit) cut();
+  else found.sort((a, b) => a.revision - b.revision);
+  return { changes: found, through };
+}

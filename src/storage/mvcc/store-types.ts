@@ -1,0 +1,120 @@
+import type { ApplyResult, Compare, KeyRecord, LogEntry } from "../ops.ts";
+import type { Version } from "./version-chain.ts";
+
+export interface MvccStore {
+  /** Revision of the last applied command; 0 for an empty store. */
+  readonly revision: number;
+  /** Revisions below this one are compacted (unreadable); 0 when nothing is. */
+  readonly compactedRevision: number;
+  apply(entry: LogEntry): ApplyResult;
+  /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
+  read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
+  /** Like `read`, with each key's revisions, version count and TTL deadline. */
+  readRecords(keys: readonly string[], revision?: number): KeyRecord[];
+  /** Whether every clause holds at `revision` (default: current). */
+  evaluate(compares: readonly Compare[], revision?: number): boolean;
+  /** Live keys of a range as of `revision`, in key order (or reversed); see `ScanOptions`. */
+  scan(options: ScanOptions): ScanPage;
+  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
+  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
+  /**
+   * The changes to keys of [start, end) after revision `after`, oldest first (watchers catching
+   * up): all of them up to `through`, the current revision unless the page was cut after `limit`
+   * changes (whole revisions only). E_COMPACTED when `after` is below the compacted revision (the
+   * changes after a revision are complete only while the state at it is readable).
+   */
+  changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
+  /** Fills an empty store from a checkpoint taken at `revision`. */
+  restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
+  /** Pins the current revision until released: reads through it see exactly that state. */
+  openSnapshot(): Snapshot;
+  /** One bounded slice of garbage collection; see `GcSlice`. */
+  collectGarbage(maxKeys: number): GcSlice;
+  stats(): StoreStats;
+}
+
+export interface StoreOptions {
+  /** Keep at least this many past revisions readable (automatic compaction); Infinity: all. */
+  historyRevisions?: number;
+  /** Called for every put with a TTL, when it is applied or restored (the expiry sweeper). */
+  onExpiry?: (key: string, revision: number, expiresAtMs: number) => void;
+  /** Called after each applied command with what it changed, in order (watchers). */
+  onEvents?: (revision: number, events: readonly ChangeEvent[]) => void;
+}
+
+/** One change made by a command: a put (value set) or a delete. */
+export interface ChangeEvent {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+  readonly revision: number;
+  /** The value before the change; undefined when the key did not exist. */
+  readonly previous: Uint8Array | undefined;
+}
+
+/** A change read back from the retained versions, with the key's version counters after it. */
+export interface HistoryChange extends ChangeEvent {
+  readonly createRevision: number;
+  readonly version: number;
+}
+
+export interface ChangePage {
+  /** By revision, then key. */
+  changes: HistoryChange[];
+  /** Every change of the range up to this revision is in `changes`. */
+  through: number;
+}
+
+export interface ScanOptions {
+  /** First key of the range (inclusive); default: the first key. */
+  start?: string;
+  /** End of the range (exclusive); default: past the last key. */
+  end?: string;
+  /** Continue after this key (exclusive) instead of at the range's edge: pagination. */
+  after?: string;
+  limit: number;
+  reverse?: boolean;
+  revision: number;
+  /** Keys visited (live or not) before the page is cut short; bounds the work of one call. */
+  visitMax?: number;
+}
+
+export interface ScanPage {
+  records: KeyRecord[];
+  /** The key to continue after, when more keys of the range may follow. */
+  next?: string;
+}
+
+/** A key with its retained versions, oldest first. */
+export interface KeyChain {
+  key: string;
+  versions: Version[];
+}
+
+export interface Snapshot {
+  readonly revision: number;
+  read(keys: readonly string[]): (Uint8Array | undefined)[];
+  readRecords(keys: readonly string[]): KeyRecord[];
+  scan(options: Omit<ScanOptions, "revision">): ScanPage;
+  /** Idempotent: releasing twice is harmless. */
+  release(): void;
+}
+
+export interface GcSlice {
+  keysVisited: number;
+  versionsCollected: number;
+  /** True when more work is waiting now (another slice would find something to do). */
+  more: boolean;
+}
+
+export interface StoreStats {
+  revision: number;
+  compactedRevision: number;
+  keys: number;
+  valueBytes: number;
+  versions: number;
+  openSnapshots: number;
+  gcFloor: number;
+  gcRuns: number;
+  gcVersionsCollected: number;
+}
+
