@@ -21,7 +21,6 @@
  */
 import { heapStats } from "bun:jsc";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -33,6 +32,7 @@ import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
 import BTreeModule from "sorted-btree";
 import { compareIndexKeys } from "../src/storage/mvcc/key-order.ts";
 import { append, type VersionChain } from "../src/storage/mvcc/version-chain.ts";
+import { ensureInstalled, freePort } from "./bench/servers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const MAIN = join(ROOT, "src", "main.ts");
@@ -142,17 +142,6 @@ process.on("exit", () => {
   }
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
-
 /** Resident set size of a process, in bytes, from /proc/<pid>/status. */
 function rssOf(pid: number | "self"): number {
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -186,25 +175,6 @@ function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Promise<
     timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Redis: installed when missing
-
-function ensureRedis(): void {
-  const missing = ["redis-server", "redis-cli"].filter((tool) => Bun.which(tool) === null);
-  if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) {
-    throw new Error(`missing ${missing.join(" and ")}: run as root, or first run apt-get install -y redis-server redis-tools`);
-  }
-  console.error(`bench-mvcc: installing redis-server and redis-tools (missing: ${missing.join(", ")})`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const command of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server", "redis-tools"]]) {
-    const result = Bun.spawnSync(command, { env, stdout: "ignore", stderr: "inherit", timeout: 600_000 });
-    if (result.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${result.exitCode}`);
-  }
-  const still = ["redis-server", "redis-cli"].filter((tool) => Bun.which(tool) === null);
-  if (still.length > 0) throw new Error(`still missing ${still.join(", ")} after apt-get install redis-server redis-tools`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -656,7 +626,7 @@ function machine() {
 }
 
 async function main(): Promise<void> {
-  ensureRedis();
+  ensureInstalled(["redis-server", "redis-cli"]);
   const host = machine();
   print(`# HomeKV MVCC store — ${host.date}, nproc ${host.nproc}, ${host.cpu}, Bun ${host.bun}`);
   print(`${int(KEYS)} keys of ${KEY_SIZE} bytes, ${VALUE_SIZE}-byte values (raw data ${KEY_SIZE + VALUE_SIZE} B/key)`);

@@ -124,15 +124,26 @@ export async function startRedis(options: { durable: boolean } = { durable: true
   return server;
 }
 
-/** Installs etcd and Redis from Debian when they are missing (needs root), or says what to do. */
-export function ensureInstalled(): void {
-  const missing = ["etcd", "redis-server", "redis-benchmark", "redis-cli"].filter((tool) => Bun.which(tool) === null);
+/** Debian packages that bring each tool the benchmarks run. */
+const PACKAGE_OF: Readonly<Record<string, string>> = {
+  etcd: "etcd-server",
+  "redis-server": "redis-server",
+  "redis-cli": "redis-tools",
+  "redis-benchmark": "redis-tools",
+};
+
+/** Installs the Debian packages of the tools that are missing (needs root), or says what to do. */
+export function ensureInstalled(tools: readonly string[] = ["etcd", "redis-server", "redis-benchmark", "redis-cli"]): void {
+  const missing = tools.filter((tool) => Bun.which(tool) === null);
   if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root, or apt-get install etcd-server redis-server redis-tools`);
-  console.error(`installing etcd-server, redis-server and redis-tools (missing: ${missing.join(", ")})`);
+  const packages = [...new Set(missing.map((tool) => PACKAGE_OF[tool] ?? tool))];
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root, or apt-get install ${packages.join(" ")}`);
+  console.error(`installing ${packages.join(", ")} (missing: ${missing.join(", ")})`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const command of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "etcd-server", "redis-server", "redis-tools"]]) {
-    const result = Bun.spawnSync(command, { env, stdout: "inherit", stderr: "inherit" });
+  for (const command of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", ...packages]]) {
+    const result = Bun.spawnSync(command, { env, stdout: "ignore", stderr: "inherit", timeout: 600_000 });
     if (result.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${result.exitCode}`);
   }
+  const still = tools.filter((tool) => Bun.which(tool) === null);
+  if (still.length > 0) throw new Error(`still missing ${still.join(", ")} after apt-get install ${packages.join(" ")}`);
 }
