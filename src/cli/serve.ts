@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, routeGrpcLogs, startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { logger } from "./logger.ts";
+import { startHttpEndpoint } from "../server/http-endpoint.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
@@ -41,6 +42,7 @@ export const serveCommand = defineCommand({
       type: "string",
       description: `Checkpoint after this many WAL bytes (default ${DURABLE_DEFAULTS.checkpointWalBytes})`,
     },
+    "http-port": { type: "string", description: "Also serve /metrics, /healthz and /readyz over HTTP on this port, 0 for any free one (default: off)" },
     ...limitArgs,
   },
   async run({ args }) {
@@ -51,6 +53,7 @@ export const serveCommand = defineCommand({
       }),
     ) as unknown as Limits;
     const port = parseIntegerFlag("--port", args.port, DEFAULT_PORT, 0, 65_535);
+    const httpPort = args["http-port"] === undefined ? undefined : parseIntegerFlag("--http-port", args["http-port"] || "(none)", 0, 0, 65_535);
     const fsync = (args.fsync ?? DURABLE_DEFAULTS.fsync) as FsyncMode;
     if (!FSYNC_MODES.includes(fsync)) throw new UsageError(`--fsync must be one of ${FSYNC_MODES.join(", ")}, not ${JSON.stringify(args.fsync)}`);
     if (args["in-memory"] && args["data-dir"] !== undefined) throw new UsageError("--in-memory and --data-dir exclude each other");
@@ -90,6 +93,11 @@ export const serveCommand = defineCommand({
       await db.close();
       throw error;
     });
+    const http = httpPort === undefined ? undefined : await Promise.resolve().then(() => startHttpEndpoint(server, server.host, httpPort)).catch(async (error) => {
+      await server.shutdown();
+      throw error;
+    });
+    if (http) logger.info(`HTTP endpoint on http://${http.address} (/metrics, /healthz, /readyz)`);
     const compactor =
       historyDurationMs === undefined
         ? undefined
@@ -119,6 +127,7 @@ export const serveCommand = defineCommand({
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));
     });
+    await http?.stop();
     logger.info("HomeKV stopped");
   },
 });

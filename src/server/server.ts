@@ -6,7 +6,10 @@ import { createDatabase, type Database } from "../storage/database.ts";
 import { type CommandCounters, commandInterceptor } from "./command-counters.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
-import { createService } from "./service.ts";
+import { createService, metrics, type ServiceContext } from "./service.ts";
+import type { Metrics } from "../gen/homekv_service.ts";
+import { addDiscoveryServices } from "./discovery.ts";
+import { createRpcStats, type RpcStats, rpcStatsInterceptor } from "./rpc-stats.ts";
 import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
 import { serveWatch } from "./watch-stream.ts";
 
@@ -31,6 +34,12 @@ export interface HomeKvServer {
   /** `host:port`, bracketed for IPv6. */
   readonly address: string;
   readonly db: Database;
+  /** What the Metrics RPC answers, now. */
+  metrics(): Metrics;
+  /** Calls by method and status, and their latency (all methods). */
+  readonly rpcStats: RpcStats;
+  /** True once bound, false from the start of `shutdown()`. */
+  readonly serving: boolean;
   /** Stops accepting calls, lets the calls in flight finish, then closes the store. */
   shutdown(): Promise<void>;
 }
@@ -46,6 +55,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const db = options.db ?? createDatabase({ onEvents: watchHub.publish });
   watchHub.attach(db.store);
   const counters: CommandCounters = { served: 0, rejected: 0 };
+  const rpcStats = createRpcStats();
   const server = new Server({
     "grpc.max_receive_message_length": hardCapBytes(limits),
     // No channelz: nothing here reads it, and it would track every call.
@@ -53,9 +63,9 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     // HTTP/2 memory per connection, in MB (Node's default, 10, refuses streams with
     // ENHANCE_YOUR_CALM long before a few large requests within the limits are in flight).
     "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),
-    interceptors: [commandInterceptor(counters)],
+    interceptors: [commandInterceptor(counters), rpcStatsInterceptor(rpcStats)],
   });
-  const service = createService({
+  const serviceContext: ServiceContext = {
     db,
     limits,
     counters,
@@ -65,18 +75,31 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     onBug,
     watch: (call) => serveWatch(call, watchHub, limits, onBug),
     watchers: () => watchHub.size,
-  });
+  };
+  const service = createService(serviceContext);
   server.addService(
     withRequestSizeCheck(HomeKvServiceService, limits),
     service,
   );
+  // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
+  const discovery = addDiscoveryServices(server);
   const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT));
+  let serving = true;
+  discovery.setStatus("SERVING");
   return {
     host,
     port,
     address: formatAddress(host, port),
     db,
+    metrics: () => metrics(serviceContext),
+    rpcStats,
+    get serving() {
+      return serving;
+    },
     async shutdown() {
+      serving = false;
+      discovery.setStatus("NOT_SERVING");
+      discovery.close();
       service.close();
       // Watch streams never end by themselves: end them (UNAVAILABLE, with where to resume) so that the calls finish.
       watchHub.close();

@@ -150,7 +150,8 @@ export function prefixEnd(prefix: string): string | undefined {
   return undefined;
 }
 
-function metrics(ctx: ServiceContext): Metrics {
+/** What the Metrics RPC answers (also /metrics over HTTP). */
+export function metrics(ctx: ServiceContext): Metrics {
   const stats = ctx.db.stats();
   return {
     keysCount: stats.keys,

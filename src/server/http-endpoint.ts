@@ -1,0 +1,60 @@
+/**
+ * `serve --http-port`: a small HTTP endpoint beside the gRPC port, for scrapers and orchestrators.
+ *   GET /metrics  Prometheus text exposition (the Metrics RPC's numbers, per-RPC counts and latency, process memory)
+ *   GET /healthz  200 while the process serves (liveness)
+ *   GET /readyz   200 once serving, 503 while shutting down (readiness)
+ */
+import { HomeKvError } from "../errors.ts";
+import { formatAddress } from "../address.ts";
+import type { HomeKvServer } from "./server.ts";
+import { formatExposition, processFamilies, PROMETHEUS_CONTENT_TYPE, rpcFamilies, storeFamilies } from "./prometheus.ts";
+
+export interface HttpEndpoint {
+  readonly port: number;
+  /** `host:port`, bracketed for IPv6. */
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+export type HttpEndpointSource = Pick<HomeKvServer, "metrics" | "rpcStats" | "serving">;
+
+/** The /metrics body for `server`. */
+export function metricsExposition(server: HttpEndpointSource): string {
+  const memory = process.memoryUsage();
+  return formatExposition([
+    ...storeFamilies(server.metrics()),
+    ...rpcFamilies(server.rpcStats),
+    ...processFamilies({ rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal }),
+  ]);
+}
+
+export function handleHttp(request: Request, server: HttpEndpointSource): Response {
+  const { pathname } = new URL(request.url);
+  if (request.method !== "GET" && request.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+  switch (pathname) {
+    case "/metrics":
+      return new Response(metricsExposition(server), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
+    case "/healthz":
+      return new Response("ok\n");
+    case "/readyz":
+      return server.serving ? new Response("ready\n") : new Response("shutting down\n", { status: 503 });
+    default:
+      return new Response("not found\n", { status: 404 });
+  }
+}
+
+export function startHttpEndpoint(server: HttpEndpointSource, host: string, port: number): HttpEndpoint {
+  let http: ReturnType<typeof Bun.serve>;
+  try {
+    http = Bun.serve({ hostname: host, port, fetch: (request) => handleHttp(request, server) });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new HomeKvError("E_LISTEN", `cannot listen for HTTP on ${formatAddress(host, port)}: ${/EADDRINUSE|in use/i.test(reason) ? "address already in use" : reason}`);
+  }
+  const bound = http.port ?? port;
+  return {
+    port: bound,
+    address: formatAddress(host, bound),
+    stop: () => http.stop(true),
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Prometheus text exposition format (version 0.0.4): pure formatting, no I/O.
+ * https://prometheus.io/docs/instrumenting/exposition_formats/
+ */
+import type { Metrics } from "../gen/homekv_service.ts";
+import { LATENCY_BUCKETS_S, type RpcStats } from "./rpc-stats.ts";
+
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+export type MetricType = "counter" | "gauge" | "histogram";
+
+export interface Sample {
+  /** Appended to the family name (histograms: "_bucket", "_sum", "_count"). */
+  suffix?: string;
+  labels?: Record<string, string>;
+  value: number;
+}
+
+export interface MetricFamily {
+  name: string;
+  help: string;
+  type: MetricType;
+  samples: Sample[];
+}
+
+/** Escapes a label value: backslash, double quote and line feed. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** Escapes HELP text: backslash and line feed. */
+export function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}
+
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** The exposition of the given families, in order; ends with a line feed. */
+export function formatExposition(families: readonly MetricFamily[]): string {
+  const lines: string[] = [];
+  for (const family of families) {
+    if (!NAME.test(family.name)) throw new Error(`invalid metric name ${JSON.stringify(family.name)}`);
+    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
+    for (const sample of family.samples) {
+      const entries = Object.entries(sample.labels ?? {});
+      for (const [label] of entries) if (!LABEL.test(label)) throw new Error(`invalid label name ${JSON.stringify(label)}`);
+      const labels = entries.length === 0 ? "" : `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")}}`;
+      lines.push(`${family.name}${sample.suffix ?? ""}${labels} ${formatValue(sample.value)}`);
+    }
+  }
+  return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+}
+
+const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "gauge", samples: [{ value }] });
+const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
+
+/** The Metrics RPC's answer as metric families (one mapping, shared with the RPC through `metrics()`). */
+export function storeFamilies(m: Metrics): MetricFamily[] {
+  return [
+    gauge("homekv_keys", "Live keys at the latest revision.", m.keysCount),
+    gauge("homekv_value_bytes", "Bytes of the live values at the latest revision.", m.valuesSizeInBytes),
+    gauge("homekv_revision", "The latest committed revision.", m.revision),
+    gauge("homekv_compacted_revision", "Revisions at or below this one are compacted away.", m.compactedRevision),
+    gauge("homekv_gc_floor_revision", "The oldest revision GC must keep readable.", m.gcFloorRevision),
+    gauge("homekv_versions_retained", "Versions of values kept in memory, the live ones and history.", m.versionsRetained),
+    gauge("homekv_open_snapshots", "Snapshots open now (scans, cursors).", m.openSnapshots),
+    counter("homekv_gc_runs_total", "Garbage collection runs.", m.gcRuns),
+    counter("homekv_gc_versions_collected_total", "Versions garbage collection removed.", m.gcVersionsCollected),
+    gauge("homekv_persistent", "1 when the data is on disk (a WAL), 0 when in memory only.", m.persistent ? 1 : 0),
+    gauge("homekv_wal_bytes", "Bytes in the write-ahead log.", m.walBytes),
+    gauge("homekv_wal_segments", "Write-ahead log segment files.", m.walSegments),
+    counter("homekv_wal_fsyncs_total", "fsync calls on the write-ahead log.", m.walFsyncs),
+    counter("homekv_wal_records_total", "Records written to the write-ahead log.", m.walRecords),
+    gauge("homekv_last_checkpoint_revision", "Revision of the last checkpoint (0: none).", m.lastCheckpointRevision),
+    gauge("homekv_last_checkpoint_timestamp_seconds", "Unix time the last checkpoint completed (0: none).", m.lastCheckpointUnixMs / 1000),
+    gauge("homekv_last_checkpoint_bytes", "Size of the last checkpoint.", m.lastCheckpointBytes),
+    gauge("homekv_recovery_seconds", "Time recovery took at startup.", m.recoveryMs / 1000),
+    gauge("homekv_watchers", "Watch streams open now.", m.watchers),
+    counter("homekv_commands_served_total", "Key-value commands (Get, Set, Del, Scan, Txn, Compact, Watch) that ended OK.", m.cmdsCount),
+    counter("homekv_commands_rejected_total", "Key-value commands that ended with an error status.", m.cmdsRejected),
+    gauge("homekv_uptime_seconds", "Time since the server started.", m.uptimeMs / 1000),
+  ];
+}
+
+export interface ProcessMemory {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+}
+
+export function processFamilies(memory: ProcessMemory): MetricFamily[] {
+  return [
+    gauge("process_resident_memory_bytes", "Resident memory size in bytes.", memory.rss),
+    gauge("homekv_heap_used_bytes", "JavaScript heap in use.", memory.heapUsed),
+    gauge("homekv_heap_total_bytes", "JavaScript heap reserved.", memory.heapTotal),
+  ];
+}
+
+/** Per-RPC call counts by status and latency histograms. */
+export function rpcFamilies(stats: RpcStats): MetricFamily[] {
+  const calls: Sample[] = [];
+  for (const [method, byStatus] of [...stats.calls].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [code, value] of [...byStatus].sort(([a], [b]) => a.localeCompare(b))) calls.push({ labels: { method, code }, value });
+  }
+  const latency: Sample[] = [];
+  for (const [method, histogram] of [...stats.latency].sort(([a], [b]) => a.localeCompare(b))) {
+    let cumulative = 0;
+    LATENCY_BUCKETS_S.forEach((bound, i) => {
+      cumulative += histogram.buckets[i] ?? 0;
+      latency.push({ suffix: "_bucket", labels: { method, le: formatValue(bound) }, value: cumulative });
+    });
+    latency.push({ suffix: "_bucket", labels: { method, le: "+Inf" }, value: histogram.count });
+    latency.push({ suffix: "_sum", labels: { method }, value: histogram.sumSeconds });
+    latency.push({ suffix: "_count", labels: { method }, value: histogram.count });
+  }
+  return [
+    { name: "homekv_grpc_requests_total", help: "gRPC calls finished, by method and status code.", type: "counter", samples: calls },
+    { name: "homekv_grpc_request_duration_seconds", help: "gRPC call latency, by method.", type: "histogram", samples: latency },
+  ];
+}

@@ -1,0 +1,53 @@
+import { expect, test } from "bun:test";
+import { handleHttp } from "../../src/server/http-endpoint.ts";
+import { escapeLabelValue, formatExposition, rpcFamilies, storeFamilies } from "../../src/server/prometheus.ts";
+import { createRpcStats, recordCall } from "../../src/server/rpc-stats.ts";
+import { Metrics } from "../../src/gen/homekv_service.ts";
+import { parseExposition } from "../discovery/parse-exposition.ts";
+
+test("formats HELP, TYPE and samples, escaping label values and help", () => {
+  const text = formatExposition([
+    { name: "x_total", help: "a\\b\nc", type: "counter", samples: [{ value: 3 }, { labels: { k: 'q"\\\n' }, value: Infinity }] },
+  ]);
+  expect(text).toBe('# HELP x_total a\\\\b\\nc\n# TYPE x_total counter\nx_total 3\nx_total{k="q\\"\\\\\\n"} +Inf\n');
+  expect(parseExposition(text).value("x_total", { k: 'q"\\\n' })).toBe(Infinity);
+  expect(escapeLabelValue("plain")).toBe("plain");
+  expect(() => formatExposition([{ name: "bad-name", help: "", type: "gauge", samples: [] }])).toThrow();
+});
+
+test("latency histograms are cumulative and end with +Inf = count", () => {
+  const stats = createRpcStats();
+  recordCall(stats, "/s/M", 0, 0.0001);
+  recordCall(stats, "/s/M", 0, 0.003);
+  recordCall(stats, "/s/M", 5, 99);
+  const parsed = parseExposition(formatExposition(rpcFamilies(stats)));
+  expect(parsed.value("homekv_grpc_requests_total", { method: "/s/M", code: "OK" })).toBe(2);
+  expect(parsed.value("homekv_grpc_requests_total", { method: "/s/M", code: "NOT_FOUND" })).toBe(1);
+  expect(parsed.value("homekv_grpc_request_duration_seconds_bucket", { method: "/s/M", le: "0.0005" })).toBe(1);
+  expect(parsed.value("homekv_grpc_request_duration_seconds_bucket", { method: "/s/M", le: "0.005" })).toBe(2);
+  expect(parsed.value("homekv_grpc_request_duration_seconds_bucket", { method: "/s/M", le: "10" })).toBe(2);
+  expect(parsed.value("homekv_grpc_request_duration_seconds_bucket", { method: "/s/M", le: "+Inf" })).toBe(3);
+  expect(parsed.value("homekv_grpc_request_duration_seconds_count", { method: "/s/M" })).toBe(3);
+  expect(parsed.value("homekv_grpc_request_duration_seconds_sum", { method: "/s/M" })).toBeCloseTo(99.0031, 6);
+});
+
+test("store families map every Metrics field they name, in seconds where the RPC says ms", () => {
+  const m = { ...Metrics.fromPartial({}), keysCount: 7, recoveryMs: 1500, lastCheckpointUnixMs: 2000, persistent: true, walFsyncs: 4 };
+  const parsed = parseExposition(formatExposition(storeFamilies(m)));
+  expect(parsed.value("homekv_keys")).toBe(7);
+  expect(parsed.value("homekv_recovery_seconds")).toBe(1.5);
+  expect(parsed.value("homekv_last_checkpoint_timestamp_seconds")).toBe(2);
+  expect(parsed.value("homekv_persistent")).toBe(1);
+  expect(parsed.value("homekv_wal_fsyncs_total")).toBe(4);
+});
+
+test("/readyz is 503 once the server stops serving; /healthz stays 200", async () => {
+  const source = { metrics: () => Metrics.fromPartial({}), rpcStats: createRpcStats(), serving: true };
+  const get = (path: string) => handleHttp(new Request(`http://127.0.0.1${path}`), source);
+  expect(get("/readyz").status).toBe(200);
+  source.serving = false;
+  expect(get("/readyz").status).toBe(503);
+  expect(get("/healthz").status).toBe(200);
+  expect(handleHttp(new Request("http://127.0.0.1/metrics", { method: "POST" }), source).status).toBe(405);
+  expect(parseExposition(await get("/metrics").text()).value("homekv_keys")).toBe(0);
+});
