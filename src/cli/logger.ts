@@ -33,3 +33,27 @@ const options = {
   stderr: forgiving(process.stderr),
 };
 export const logger = createConsola(options);
+
+export const LOG_FORMATS = ["human", "json"] as const;
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/**
+ * `serve --log-format json`: one JSON object per line ({time, level, message}), for log shippers;
+ * errors and warnings on stderr, the rest on stdout, like the human format. `--log-level` drops
+ * what is below it (at warn, even the start line).
+ */
+export function configureLogger(format: LogFormat, level: LogLevelName): void {
+  logger.level = LogLevels[level];
+  if (format === "human") return;
+  logger.setReporters([
+    {
+      log(entry) {
+        const message = entry.args.map((arg) => (arg instanceof Error ? (arg.stack ?? arg.message) : String(arg))).join(" ");
+        const line = `${JSON.stringify({ time: entry.date.toISOString(), level: entry.type, message })}\n`;
+        (entry.level <= LogLevels.warn ? options.stderr : options.stdout).write(line);
+      },
+    },
+  ]);
+}

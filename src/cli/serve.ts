@@ -9,7 +9,7 @@ import { FSYNC_MODES, type FsyncMode } from "../storage/wal/wal-writer.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_HOST, DEFAULT_PORT, routeGrpcLogs, startServer } from "../server/server.ts";
 import { VERSION } from "../version.ts";
-import { logger } from "./logger.ts";
+import { configureLogger, LOG_FORMATS, LOG_LEVELS, logger } from "./logger.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
@@ -37,6 +37,8 @@ export const serveCommand = defineCommand({
       description: `Past revisions kept readable (reads, watches and scans at a revision; default ${HISTORY_REVISIONS_DEFAULT})`,
     },
     "history-duration": { type: "string", description: "Also keep what changed in the last this long, e.g. 5m (default: off)" },
+    "log-format": { type: "string", description: "human (default) | json: one JSON object per line" },
+    "log-level": { type: "string", description: "debug | info (default) | warn | error" },
     "wal-segment-bytes": { type: "string", description: `WAL segment file size (default ${DURABLE_DEFAULTS.walSegmentBytesMax})` },
     "checkpoint-wal-bytes": {
       type: "string",
@@ -53,9 +55,10 @@ export const serveCommand = defineCommand({
       }),
     ) as unknown as Limits;
     const port = parseIntegerFlag("--port", args.port, DEFAULT_PORT, 0, 65_535);
+    const logFormat = oneOf("--log-format", args["log-format"], LOG_FORMATS, "human");
+    configureLogger(logFormat, oneOf("--log-level", args["log-level"], LOG_LEVELS, "info"));
     const httpPort = args["http-port"] === undefined ? undefined : parseIntegerFlag("--http-port", args["http-port"] || "(none)", 0, 0, 65_535);
-    const fsync = (args.fsync ?? DURABLE_DEFAULTS.fsync) as FsyncMode;
-    if (!FSYNC_MODES.includes(fsync)) throw new UsageError(`--fsync must be one of ${FSYNC_MODES.join(", ")}, not ${JSON.stringify(args.fsync)}`);
+    const fsync: FsyncMode = oneOf("--fsync", args.fsync, FSYNC_MODES, DURABLE_DEFAULTS.fsync);
     if (args["in-memory"] && args["data-dir"] !== undefined) throw new UsageError("--in-memory and --data-dir exclude each other");
     const dataDir = resolve(args["data-dir"] || DEFAULT_DATA_DIR);
     const historyDurationMs = args["history-duration"] === undefined ? undefined : parseDuration("--history-duration", args["history-duration"]);
@@ -131,3 +134,9 @@ export const serveCommand = defineCommand({
     logger.info("HomeKV stopped");
   },
 });
+
+function oneOf<T extends string>(flag: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`${flag} must be one of ${allowed.join(", ")}, not ${JSON.stringify(raw)}`);
+  return raw as T;
+}
