@@ -6,7 +6,8 @@ import type { Database } from "../storage/database.ts";
 import type { KeyRecord } from "../storage/ops.ts";
 import type { CommandCounters } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
-import { checkCount, checkKey, checkKeys, checkRecords, type Limits } from "./limits.ts";
+import { resolveKeyRange } from "./key-range.ts";
+import { checkCount, checkKeys, checkRecords, type Limits } from "./limits.ts";
 import { checkRequestSize } from "./request-size.ts";
 import { ScanCursors } from "./scan-cursors.ts";
 import { toStatus } from "./status.ts";
@@ -123,31 +124,9 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
   };
 
   function scanRange(request: ScanRequest) {
-    const ranged = request.start !== "" || request.end !== "";
-    if (request.prefix !== "" && ranged) throw new HomeKvError("E_INVALID", "give either prefix or start/end, not both");
-    if (request.prefix !== "") {
-      checkKey(request.prefix, limits);
-      return { start: request.prefix, end: prefixEnd(request.prefix), reverse: request.reverse, keysOnly: request.keysOnly };
-    }
-    if (request.start !== "" && request.end !== "" && request.start >= request.end) {
-      throw new HomeKvError("E_INVALID", `the range is empty or inverted: start ${JSON.stringify(request.start)} is not before end ${JSON.stringify(request.end)}`);
-    }
-    return {
-      start: request.start || undefined,
-      end: request.end || undefined,
-      reverse: request.reverse,
-      keysOnly: request.keysOnly,
-    };
+    const range = resolveKeyRange(request, limits, { choices: "either prefix or start/end" });
+    return { ...range, reverse: request.reverse, keysOnly: request.keysOnly };
   }
-}
-
-/** The first key after every key that starts with `prefix` (undefined: no such key, scan to the end). */
-export function prefixEnd(prefix: string): string | undefined {
-  for (let i = prefix.length - 1; i >= 0; i--) {
-    const unit = prefix.charCodeAt(i);
-    if (unit < 0xffff) return prefix.slice(0, i) + String.fromCharCode(unit + 1);
-  }
-  return undefined;
 }
 
 /** What the Metrics RPC answers (also /metrics over HTTP). */

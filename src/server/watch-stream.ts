@@ -1,11 +1,10 @@
 import { type ServerWritableStream, status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import { type WatchRequest, type WatchResponse, WatchEvent_Type } from "../gen/homekv_service.ts";
-import { compareKeys } from "../storage/mvcc/key-order.ts";
 import type { WatchBatch, WatchEnd, WatchHub, WatchOptions, Watcher } from "../storage/watch/watch-hub.ts";
-import { checkKey, type Limits } from "./limits.ts";
+import { resolveKeyRange } from "./key-range.ts";
+import type { Limits } from "./limits.ts";
 import { checkRequestSize } from "./request-size.ts";
-import { prefixEnd } from "./service.ts";
 import { toStatus } from "./status.ts";
 
 /** Messages one turn of the event loop writes to one stream before it lets others run. */
@@ -96,32 +95,16 @@ export function serveWatch(
 
 /** What a WatchRequest asks for: exactly one of a key, a prefix or a range [start, end). */
 export function watchOptions(request: WatchRequest, limits: Limits): WatchOptions {
-  const ranged = request.start !== "" || request.end !== "";
-  const given = [request.key !== "" && "key", request.prefix !== "" && "prefix", ranged && "start/end"].filter((name) => name !== false);
-  if (given.length === 0) throw new HomeKvError("E_INVALID", "a watch needs a key, a prefix or a range (start/end)");
-  if (given.length > 1) throw new HomeKvError("E_INVALID", `give exactly one of key, prefix or start/end, not ${given.join(" and ")}`);
   const { startRevision, prevValue } = request;
   if (!Number.isSafeInteger(startRevision) || startRevision < 0) {
     throw new HomeKvError("E_INVALID", `start_revision ${startRevision} is not a revision`);
   }
-  if (request.key !== "") {
-    checkKey(request.key, limits);
-    return { start: request.key, end: `${request.key}\0`, startRevision, prevValue };
-  }
-  if (request.prefix !== "") {
-    checkKey(request.prefix, limits);
-    return { start: request.prefix, end: prefixEnd(request.prefix), startRevision, prevValue };
-  }
-  if (request.start !== "") checkKey(request.start, limits);
-  if (request.end !== "") checkKey(request.end, limits);
-  if (request.start !== "" && request.end !== "" && compareKeys(request.start, request.end) >= 0) {
-    throw new HomeKvError(
-      "E_INVALID",
-      `end ${JSON.stringify(request.end)} is not after start ${JSON.stringify(request.start)}: the range [start, end) is empty or inverted`,
-    );
-  }
-  // An empty start is the first key; an empty end, past the last.
-  return { start: request.start, end: request.end === "" ? undefined : request.end, startRevision, prevValue };
+  const range = resolveKeyRange(request, limits, {
+    choices: "exactly one of key, prefix or start/end",
+    required: "a watch needs a key, a prefix or a range (start/end)",
+  });
+  // An empty start is the first key; an open end, past the last.
+  return { start: range.start ?? "", end: range.end, startRevision, prevValue };
 }
 
 export function toWatchResponse(batch: WatchBatch): WatchResponse {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { compareKeys, fromIndexKey, toIndexKey } from "../../src/storage/mvcc/key-order.ts";
+import { compareKeys, fromIndexKey, prefixEnd, toIndexKey } from "../../src/storage/mvcc/key-order.ts";
 
 const byteOrder = (a: string, b: string) => Math.sign(Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
 const keyOrder = (a: string, b: string) => Math.sign(compareKeys(a, b));
@@ -71,5 +71,20 @@ describe("index keys", () => {
   test("a key with no unit at or above U+D800 is its own index key", () => {
     expect(toIndexKey("bench/0000000042")).toBe("bench/0000000042");
     expect(toIndexKey("\uE000")).not.toBe("\uE000");
+  });
+});
+
+describe("prefixEnd", () => {
+  test("[prefix, prefixEnd(prefix)) holds exactly the keys that start with the prefix, surrogates included", () => {
+    const near = fc.string({ unit: fc.constantFrom("a", "\uD7FF", "\uD800", "\uDBFF", "\uDC00", "\uE000", "\uFFFF", "😀"), maxLength: 3 });
+    fc.assert(
+      fc.property(fc.oneof(key, near), fc.oneof(key, near), (prefix, candidate) => {
+        fc.pre(prefix.length > 0);
+        const end = prefixEnd(prefix);
+        const inRange = compareKeys(prefix, candidate) <= 0 && (end === undefined || compareKeys(candidate, end) < 0);
+        expect(inRange).toBe(candidate.startsWith(prefix));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

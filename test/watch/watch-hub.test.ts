@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
 import { mulberry32 } from "../../src/random.ts";
-import { prefixEnd } from "../../src/server/service.ts";
+import { prefixEnd } from "../../src/storage/mvcc/key-order.ts";
 import { createMvccStore, type MvccStore } from "../../src/storage/mvcc/store.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 import { createWatchHub, type WatchBatch, type WatchEnd, type Watcher, type WatchHub, type WatchHubOptions, type WatchOptions } from "../../src/storage/watch/watch-hub.ts";

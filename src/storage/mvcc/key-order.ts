@@ -43,3 +43,17 @@ export function compareIndexKeys(a: string, b: string): number {
 export function compareKeys(a: string, b: string): number {
   return compareIndexKeys(toIndexKey(a), toIndexKey(b));
 }
+
+/**
+ * The first key after every key that starts with `prefix` (undefined: none, the range runs to the
+ * end). Worked out on index keys, where the native order is the key order: bumping the last unit
+ * below U+FFFF there is right even next to surrogates, where bumping the key itself would not be.
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  const indexKey = toIndexKey(prefix);
+  for (let i = indexKey.length - 1; i >= 0; i--) {
+    const unit = indexKey.charCodeAt(i);
+    if (unit < 0xffff) return fromIndexKey(indexKey.slice(0, i) + String.fromCharCode(unit + 1));
+  }
+  return undefined;
+}
