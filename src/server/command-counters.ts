@@ -1,29 +1,24 @@
-import { ResponderBuilder, ServerInterceptingCall, type ServerInterceptor, status as Status } from "@grpc/grpc-js";
+import type { RpcStats } from "./rpc-stats.ts";
 
 /** Get, Set and Del calls, counted as the original HomeKV counted them (`cmds_count`), and the newer key-value commands beside them. */
-const COUNTED_METHODS = new Set(["Get", "Set", "Del", "Scan", "Txn", "Compact", "Watch"].map((name) => `/homekv_service.HomeKvService/${name}`));
+const COUNTED_METHODS = ["Get", "Set", "Del", "Scan", "Txn", "Compact", "Watch"].map((name) => `/homekv_service.HomeKvService/${name}`);
 
-export interface CommandCounters {
+export interface CommandCounts {
   served: number;
   rejected: number;
 }
 
 /**
- * A server interceptor that sees the final status of every call that reached a handler, so that
- * each counted command is counted exactly once however it ends.
+ * `cmds_count` and `cmds_rejected`, from the per-method, per-status call counts the RPC stats
+ * interceptor keeps anyway: every counted command once, however it ended.
  */
-export function commandInterceptor(counters: CommandCounters): ServerInterceptor {
-  return (method, call) => {
-    if (!COUNTED_METHODS.has(method.path)) return new ServerInterceptingCall(call);
-    return new ServerInterceptingCall(
-      call,
-      new ResponderBuilder()
-        .withSendStatus((status, next) => {
-          if (status.code === Status.OK) counters.served++;
-          else counters.rejected++;
-          next(status);
-        })
-        .build(),
-    );
-  };
+export function commandCounts(stats: RpcStats): CommandCounts {
+  const counts: CommandCounts = { served: 0, rejected: 0 };
+  for (const method of COUNTED_METHODS) {
+    for (const [status, calls] of stats.calls.get(method) ?? []) {
+      if (status === "OK") counts.served += calls;
+      else counts.rejected += calls;
+    }
+  }
+  return counts;
 }

@@ -3,7 +3,6 @@ import { formatAddress } from "../address.ts";
 import { HomeKvError } from "../errors.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
-import { type CommandCounters, commandInterceptor } from "./command-counters.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
 import { createService, metrics, type ServiceContext } from "./service.ts";
@@ -54,7 +53,6 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const watchHub = options.watchHub ?? createWatchHub({ onBug });
   const db = options.db ?? createDatabase({ onEvents: watchHub.publish });
   watchHub.attach(db.store);
-  const counters: CommandCounters = { served: 0, rejected: 0 };
   const rpcStats = createRpcStats();
   const server = new Server({
     "grpc.max_receive_message_length": hardCapBytes(limits),
@@ -63,12 +61,12 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     // HTTP/2 memory per connection, in MB (Node's default, 10, refuses streams with
     // ENHANCE_YOUR_CALM long before a few large requests within the limits are in flight).
     "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),
-    interceptors: [commandInterceptor(counters), rpcStatsInterceptor(rpcStats)],
+    interceptors: [rpcStatsInterceptor(rpcStats)],
   });
   const serviceContext: ServiceContext = {
     db,
     limits,
-    counters,
+    rpcStats,
     startedAtMs: performance.now(),
     now: () => performance.now(),
     wallNow: () => Date.now(),

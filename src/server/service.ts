@@ -4,11 +4,12 @@ import type { Empty } from "../gen/google/protobuf/empty.ts";
 import type { CheckpointRequest, HomeKvServiceServer, Metrics, ScanRequest, WatchRequest, WatchResponse } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
 import type { KeyRecord } from "../storage/ops.ts";
-import type { CommandCounters } from "./command-counters.ts";
+import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import { checkCount, checkKeys, checkRecords, type Limits } from "./limits.ts";
 import { checkRequestSize } from "./request-size.ts";
+import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
 import { toStatus } from "./status.ts";
 import { checkTxn, txnWrites } from "./txn-request.ts";
@@ -16,7 +17,8 @@ import { checkTxn, txnWrites } from "./txn-request.ts";
 export interface ServiceContext {
   db: Database;
   limits: Limits;
-  counters: CommandCounters;
+  /** Calls by method and status (cmds_count, /metrics). */
+  rpcStats: RpcStats;
   startedAtMs: number;
   /** Monotonic clock (uptime). */
   now: () => number;
@@ -131,18 +133,19 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
 
 /** What the Metrics RPC answers (also /metrics over HTTP). */
 export function metrics(ctx: ServiceContext): Metrics {
+  const commands = commandCounts(ctx.rpcStats);
   const stats = ctx.db.stats();
   return {
     keysCount: stats.keys,
     valuesSizeInBytes: stats.valueBytes,
-    cmdsCount: ctx.counters.served,
+    cmdsCount: commands.served,
     revision: stats.revision,
     versionsRetained: stats.versions,
     openSnapshots: stats.openSnapshots,
     gcRuns: stats.gcRuns,
     gcVersionsCollected: stats.gcVersionsCollected,
     uptimeMs: Math.max(0, Math.round(ctx.now() - ctx.startedAtMs)),
-    cmdsRejected: ctx.counters.rejected,
+    cmdsRejected: commands.rejected,
     gcFloorRevision: stats.gcFloor,
     persistent: stats.wal !== undefined,
     walBytes: stats.wal?.bytes ?? 0,
