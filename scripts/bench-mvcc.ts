@@ -505,7 +505,7 @@ async function homekvServer() {
       else await Bun.sleep(20);
     }
     const address = `127.0.0.1:${port}`;
-    const pool = connectH2Pool(address, 1, 60_000);
+    const pool = connectH2Pool(address, 1, { timeoutMs: 60_000 });
     try {
       const probeGet = homekvProtocol.get(["probe"]);
       const probe = await pool.call(probeGet.path, probeGet.message);

@@ -19,6 +19,7 @@ export type ErrorCode =
   | "E_LOCKED" // the data directory is held by another process
   | "E_NOT_PERSISTENT" // asked for a disk operation of a server that keeps no data on disk
   | "E_DISK" // a disk write or sync failed (ENOSPC, EIO): the write was not applied
+  | "E_CONFIG" // a setting, config file, auth file or certificate is wrong: the server does not start
   | "E_UNREACHABLE"; // client side: server could not be reached
 
 export class HomeKvError extends Error {

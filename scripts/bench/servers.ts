@@ -100,7 +100,7 @@ export async function startEtcd(): Promise<RunningServer> {
   const server = track("etcd", proc, port, dataDir);
   const probe = etcdProtocol.get(["probe"]);
   await waitFor("etcd", async () => {
-    const pool = connectH2Pool(server.address, 1, 2_000);
+    const pool = connectH2Pool(server.address, 1, { timeoutMs: 2_000 });
     try {
       return (await pool.call(probe.path, probe.message)).status === 0;
     } finally {

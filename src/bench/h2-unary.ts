@@ -1,4 +1,7 @@
 import http2 from "node:http2";
+import { isIP } from "node:net";
+import { checkServerIdentity } from "node:tls";
+import type { ClientTls } from "../client/client.ts";
 
 /**
  * A lean unary gRPC caller over node:http2, for load generation only. The full grpc-js client
@@ -21,9 +24,17 @@ export interface H2Pool {
 
 const DEADLINE_EXCEEDED = 4;
 
-export function connectH2Pool(address: string, connections: number, timeoutMs = 30_000): H2Pool {
+export interface H2PoolOptions {
+  timeoutMs?: number;
+  tls?: ClientTls;
+  /** Sent as a bearer token with every call. */
+  token?: string;
+}
+
+export function connectH2Pool(address: string, connections: number, options: H2PoolOptions = {}): H2Pool {
+  const { timeoutMs = 30_000, tls, token } = options;
   const sessions = Array.from({ length: connections }, () => {
-    const session = http2.connect(`http://${address}`);
+    const session = tls ? http2.connect(`https://${address}`, secureOptions(address, tls)) : http2.connect(`http://${address}`);
     session.on("error", () => {}); // reported per call through the stream's error
     return session;
   });
@@ -50,6 +61,7 @@ export function connectH2Pool(address: string, connections: number, timeoutMs = 
           "content-type": "application/grpc",
           te: "trailers",
           "grpc-timeout": `${timeoutMs}m`,
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
         });
         // Every call ends: a server that never answers costs one timeout, not a hung benchmark.
         const timer = setTimeout(() => {
@@ -76,5 +88,16 @@ export function connectH2Pool(address: string, connections: number, timeoutMs = 
     close() {
       for (const session of sessions) session.close();
     },
+  };
+}
+
+/** TLS like the HomeKV client's (src/client/tls-channel.ts): the certificate checked against the host or `serverName`. */
+function secureOptions(address: string, tls: ClientTls): http2.SecureClientSessionOptions {
+  const verifyAs = tls.serverName ?? new URL(`https://${address}`).hostname.replace(/^\[|\]$/g, "");
+  return {
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+    ...(isIP(verifyAs) ? {} : { servername: verifyAs }),
+    checkServerIdentity: (_name, certificate) => checkServerIdentity(verifyAs, certificate),
   };
 }

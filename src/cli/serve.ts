@@ -1,94 +1,86 @@
 import { defineCommand } from "citty";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { isLoopback } from "../address.ts";
+import { HomeKvError } from "../errors.ts";
 import type { Database } from "../storage/database.ts";
 import { createDatabase } from "../storage/database.ts";
-import { DURABLE_DEFAULTS, openDurableDatabase } from "../storage/durable-database.ts";
+import { openDurableDatabase } from "../storage/durable-database.ts";
 import { createWatchHub } from "../storage/watch/watch-hub.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
-import { FSYNC_MODES, type FsyncMode } from "../storage/wal/wal-writer.ts";
-import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
-import { DEFAULT_HOST, DEFAULT_PORT, routeGrpcLogs, startServer } from "../server/server.ts";
+import type { FsyncMode } from "../storage/wal/wal-writer.ts";
+import type { Limits } from "../server/limits.ts";
+import { DEFAULT_HOST, routeGrpcLogs, startServer } from "../server/server.ts";
+import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
+import { loadServerTls, type ServerTls } from "../server/tls.ts";
 import { VERSION } from "../version.ts";
-import { configureLogger, LOG_FORMATS, LOG_LEVELS, logger } from "./logger.ts";
+import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
-import { parseDuration } from "./duration.ts";
-import { parseIntegerFlag, UsageError } from "./usage-error.ts";
+import { envName, formatSettings, resolveSettings, type SettingSpec } from "./settings.ts";
+import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, SERVE_SETTINGS } from "./serve-settings.ts";
+import { UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;
-export const DEFAULT_DATA_DIR = "./homekv-data";
-const HISTORY_REVISIONS_DEFAULT = 10_000;
-const INT_MAX = 2 ** 31 - 1;
 
-const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
-const limitArgs = Object.fromEntries(
-  limitNames.map((name) => [LIMIT_FLAGS[name].slice(2), { type: "string", description: `Limit (default ${DEFAULT_LIMITS[name]})` }]),
-) as Record<string, { type: "string"; description: string }>;
+const settingArgs = Object.fromEntries(
+  Object.entries(SERVE_SETTINGS).map(([name, spec]: [string, SettingSpec]) => [
+    name,
+    {
+      type: spec.kind.type === "boolean" ? "boolean" : "string",
+      description: `${spec.description}${spec.default === undefined || spec.kind.type === "boolean" ? "" : ` (default ${spec.default})`} [${envName(name)}]`,
+      ...(spec.alias ? { alias: spec.alias } : {}),
+    },
+  ]),
+) as Record<string, { type: "string" | "boolean"; description: string; alias?: string }>;
 
 export const serveCommand = defineCommand({
   meta: { name: "serve", description: "Run a HomeKV server until SIGINT or SIGTERM" },
   args: {
-    host: { type: "string", description: `Address to listen on (default ${DEFAULT_HOST})` },
-    port: { type: "string", alias: "p", description: `Port to listen on, 0 for any free one (default ${DEFAULT_PORT})` },
-    "data-dir": { type: "string", description: `Where the data lives (default ${DEFAULT_DATA_DIR})` },
-    "in-memory": { type: "boolean", description: "Keep nothing on disk: all data is lost when the server stops" },
-    fsync: { type: "string", description: "When a write is acknowledged: always (after fsync) | everysec | never (default always)" },
-    "history-revisions": {
-      type: "string",
-      description: `Past revisions kept readable (reads, watches and scans at a revision; default ${HISTORY_REVISIONS_DEFAULT})`,
-    },
-    "history-duration": { type: "string", description: "Also keep what changed in the last this long, e.g. 5m (default: off)" },
-    "log-format": { type: "string", description: "human (default) | json: one JSON object per line" },
-    "log-level": { type: "string", description: "debug | info (default) | warn | error" },
-    "wal-segment-bytes": { type: "string", description: `WAL segment file size (default ${DURABLE_DEFAULTS.walSegmentBytesMax})` },
-    "checkpoint-wal-bytes": {
-      type: "string",
-      description: `Checkpoint after this many WAL bytes (default ${DURABLE_DEFAULTS.checkpointWalBytes})`,
-    },
-    "http-port": { type: "string", description: "Also serve /metrics, /healthz and /readyz over HTTP on this port, 0 for any free one (default: off)" },
-    ...limitArgs,
+    config: { type: "string", description: "TOML file of settings (keys as the flags, without --) [HOMEKV_CONFIG]" },
+    "print-config": { type: "boolean", description: "Print the resolved settings and where each came from, then exit" },
+    ...settingArgs,
   },
   async run({ args }) {
-    const limits = Object.fromEntries(
-      limitNames.map((name) => {
-        const flag = LIMIT_FLAGS[name];
-        return [name, parseIntegerFlag(flag, args[flag.slice(2)] as string | undefined, DEFAULT_LIMITS[name], 1, INT_MAX)];
-      }),
-    ) as unknown as Limits;
-    const port = parseIntegerFlag("--port", args.port, DEFAULT_PORT, 0, 65_535);
-    const logFormat = oneOf("--log-format", args["log-format"], LOG_FORMATS, "human");
-    configureLogger(logFormat, oneOf("--log-level", args["log-level"], LOG_LEVELS, "info"));
-    const httpPort = args["http-port"] === undefined ? undefined : parseIntegerFlag("--http-port", args["http-port"] || "(none)", 0, 0, 65_535);
-    const fsync: FsyncMode = oneOf("--fsync", args.fsync, FSYNC_MODES, DURABLE_DEFAULTS.fsync);
-    if (args["in-memory"] && args["data-dir"] !== undefined) throw new UsageError("--in-memory and --data-dir exclude each other");
-    const dataDir = resolve(args["data-dir"] || DEFAULT_DATA_DIR);
-    const historyDurationMs = args["history-duration"] === undefined ? undefined : parseDuration("--history-duration", args["history-duration"]);
+    const configPath = args.config || process.env.HOMEKV_CONFIG || undefined;
+    const file = configPath === undefined ? undefined : { path: configPath, text: readConfig(configPath) };
+    const resolved = resolveSettings(SERVE_SETTINGS, { flags: args, env: process.env, ...(file ? { file } : {}) });
+    if (args["print-config"]) {
+      process.stdout.write(`${formatSettings(SERVE_SETTINGS, resolved)}\n`);
+      return;
+    }
+    const settings = resolved.values;
+    const limits = Object.fromEntries([...LIMIT_SETTINGS].map(([setting, name]) => [name, (settings as Record<string, unknown>)[setting] as number])) as unknown as Limits;
+    configureLogger(settings["log-format"] as LogFormat, settings["log-level"] as LogLevelName);
+    const inMemory = settings["in-memory"] === true && !outranks(resolved.sources, "data-dir", "in-memory");
+    const dataDir = resolve(settings["data-dir"] ?? DEFAULT_DATA_DIR);
+    const historyDurationMs = settings["history-duration"];
     // Given alone, a duration decides by itself; given both, whichever keeps less history wins.
-    const historyRevisions = parseIntegerFlag(
-      "--history-revisions",
-      args["history-revisions"],
-      historyDurationMs === undefined ? HISTORY_REVISIONS_DEFAULT : Infinity,
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
+    const historyRevisions = settings["history-revisions"] ?? (historyDurationMs === undefined ? HISTORY_REVISIONS_DEFAULT : Infinity);
+    const tls = serverTls(settings["tls-cert"], settings["tls-key"], settings["tls-client-ca"]);
+    const auth = authTokens(settings["auth-file"], settings["auth-tokens"], resolved.sources["auth-tokens"]);
+    const host = settings.host ?? DEFAULT_HOST;
+    const fsync = settings.fsync as FsyncMode;
 
     // Made before the database, whose store tells it every change (while recovering too).
     const watchHub = createWatchHub({ onBug: (error) => logger.error("internal error in a watcher:", error) });
-    const db: Database = args["in-memory"]
+    const db: Database = inMemory
       ? createDatabase({ historyRevisions, onEvents: watchHub.publish })
       : await openDurableDatabase({
           dir: dataDir,
           fsync,
           historyRevisions,
           onEvents: watchHub.publish,
-          walSegmentBytesMax: parseIntegerFlag("--wal-segment-bytes", args["wal-segment-bytes"], DURABLE_DEFAULTS.walSegmentBytesMax, 4096, INT_MAX),
-          checkpointWalBytes: parseIntegerFlag("--checkpoint-wal-bytes", args["checkpoint-wal-bytes"], DURABLE_DEFAULTS.checkpointWalBytes, 1, Number.MAX_SAFE_INTEGER),
+          walSegmentBytesMax: settings["wal-segment-bytes"]!,
+          checkpointWalBytes: settings["checkpoint-wal-bytes"]!,
           log: (line) => logger.info(line),
         });
     routeGrpcLogs((line) => logger.debug(line));
     const server = await startServer({
-      host: args.host || DEFAULT_HOST,
-      port,
+      host,
+      port: settings.port!,
       limits,
+      ...(tls ? { tls } : {}),
+      ...(auth ? { auth } : {}),
       db,
       watchHub,
       onBug: (error) => logger.error("internal error while serving a call:", error),
@@ -96,6 +88,7 @@ export const serveCommand = defineCommand({
       await db.close();
       throw error;
     });
+    const httpPort = settings["http-port"];
     const http = httpPort === undefined ? undefined : await Promise.resolve().then(() => startHttpEndpoint(server, server.host, httpPort)).catch(async (error) => {
       await server.shutdown();
       throw error;
@@ -105,8 +98,12 @@ export const serveCommand = defineCommand({
       historyDurationMs === undefined
         ? undefined
         : startHistoryCompactor(db, { durationMs: historyDurationMs, onError: (error) => logger.warn(`history compaction failed: ${error}`) });
-    const storage = args["in-memory"] ? "in memory only" : `data in ${dataDir}, fsync ${fsync}`;
-    logger.info(`HomeKV ${VERSION} listening on ${server.address} (${storage})`);
+    const storage = inMemory ? "in memory only" : `data in ${dataDir}, fsync ${fsync}`;
+    const security = `${tls ? (tls.clientCa ? "mutual TLS" : "TLS") : "plaintext"}, ${auth ? `${auth.entries.length} token(s)` : "no auth"}`;
+    logger.info(`HomeKV ${VERSION} listening on ${server.address} (${storage}; ${security})`);
+    if (!tls && !auth && !isLoopback(host)) {
+      logger.warn(`listening on ${host}, beyond this machine, with neither TLS nor tokens: anyone who can reach it can read and write everything`);
+    }
 
     await new Promise<void>((done) => {
       const stop = (signal: string) => {
@@ -135,8 +132,46 @@ export const serveCommand = defineCommand({
   },
 });
 
-function oneOf<T extends string>(flag: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
-  if (raw === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`${flag} must be one of ${allowed.join(", ")}, not ${JSON.stringify(raw)}`);
-  return raw as T;
+/**
+ * Whether setting `a` was given at a higher level than `b` (flag > environment > file). For two that
+ * exclude each other, like data-dir and in-memory: the higher one wins, and both at one level is an error.
+ */
+function outranks(sources: Record<string, string>, a: string, b: string): boolean {
+  const rank = (source: string) => (source.startsWith("--") ? 3 : source.startsWith("HOMEKV_") ? 2 : source === "default" || source === "unset" ? 0 : 1);
+  const [rankA, rankB] = [rank(sources[a]!), rank(sources[b]!)];
+  if (rankA !== 0 && rankA === rankB) throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other`);
+  return rankA > rankB;
+}
+
+function readConfig(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read the config file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
+
+function serverTls(cert: string | undefined, key: string | undefined, clientCa: string | undefined): ServerTls | undefined {
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined) throw new UsageError("tls-client-ca needs tls-cert and tls-key: mutual TLS is TLS first");
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError("tls-cert and tls-key go together");
+  return loadServerTls({ cert, key, clientCa });
+}
+
+function authTokens(file: string | undefined, inline: string | undefined, inlineSource: string): AuthTokens | undefined {
+  const sets = [
+    ...(file === undefined ? [] : [parseAuthFile(readAuthFile(file), file)]),
+    ...(inline === undefined ? [] : [parseInlineTokens(inline, inlineSource)]),
+  ];
+  return sets.length === 0 ? undefined : mergeTokens(...sets);
+}
+
+function readAuthFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new HomeKvError("E_CONFIG", `cannot read the auth file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
 }

@@ -22,12 +22,28 @@ import {
   WatchRequest,
   type WatchResponse,
 } from "../gen/homekv_service.ts";
+import { tlsChannel } from "./tls-channel.ts";
 
 export interface ClientOptions {
   /** `host:port`; IPv6 hosts in brackets. */
   address: string;
   /** Deadline of each call, connecting included, so that an unreachable server never hangs a caller. */
   timeoutMs?: number;
+  /** Connect over TLS; `{}` trusts the system's CAs. */
+  tls?: ClientTls;
+  /** Sent as `authorization: Bearer TOKEN` with every call, for a server that requires tokens. */
+  token?: string;
+}
+
+/** PEM contents. */
+export interface ClientTls {
+  /** The CA the server's certificate must chain to (default: the system's). */
+  ca?: Buffer;
+  /** This client's certificate and key, for a server that requires mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** The name the server's certificate must carry (default: the host of `address`). */
+  serverName?: string;
 }
 
 /** A key as the server returns it: `value` undefined for a missing key; revisions 0 then. */
@@ -136,14 +152,20 @@ export class HomeKvClient {
   readonly address: string;
   private readonly stub: HomeKvServiceClient;
   private readonly timeoutMs: number;
+  /** Sent with every call: the token, if any. */
+  private readonly metadata: Metadata;
 
   constructor(options: ClientOptions) {
     this.address = options.address;
     this.timeoutMs = options.timeoutMs ?? 5_000;
-    this.stub = new HomeKvServiceClient(options.address, credentials.createInsecure(), {
+    this.metadata = new Metadata();
+    if (options.token !== undefined) this.metadata.set("authorization", `Bearer ${options.token}`);
+    const { channelCredentials, channelOptions } = options.tls ? tlsChannel(options.address, options.tls) : { channelCredentials: credentials.createInsecure(), channelOptions: {} };
+    this.stub = new HomeKvServiceClient(options.address, channelCredentials, {
       // The server enforces its own limits and says which; the client adds none of its own.
       "grpc.max_receive_message_length": -1,
       "grpc.max_send_message_length": -1,
+      ...channelOptions,
     });
   }
 
@@ -234,7 +256,7 @@ export class HomeKvClient {
         error ? reject(new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${this.address}: no connection before the deadline`)) : resolve(),
       ),
     );
-    const call: ClientReadableStream<WatchResponse> = this.stub.watch(request, new Metadata(), {});
+    const call: ClientReadableStream<WatchResponse> = this.stub.watch(request, this.metadata.clone(), {});
     const abort = () => call.cancel();
     signal?.addEventListener("abort", abort, { once: true });
     try {
@@ -266,7 +288,7 @@ export class HomeKvClient {
       const options = { deadline: Date.now() + this.timeoutMs };
       start(
         (error, response) => (error ? reject(this.toError(error)) : resolve(response)),
-        new Metadata(),
+        this.metadata.clone(),
         options,
       );
     });
@@ -299,9 +321,22 @@ function isServiceError(error: unknown): error is ServiceError {
   return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number";
 }
 
+/** What went wrong while connecting, from grpc-js's "No connection established. Last error: …" text. */
+const CONNECT_FAILURES: readonly [RegExp, string][] = [
+  [/ECONNREFUSED/, "connection refused (is homekv serve running there?)"],
+  [/WRONG_VERSION_NUMBER|packet length too long/i, "TLS handshake failed: the server does not speak TLS (connect without --tls / --tls-ca)"],
+  [/certificate has expired|CERT_HAS_EXPIRED/i, "the server's TLS certificate has expired"],
+  [/certificate is not yet valid/i, "the server's TLS certificate is not valid yet"],
+  [/unable to verify|self[- ]signed|local issuer|UNABLE_TO_GET_ISSUER/i, "the server's TLS certificate is not signed by a CA this client trusts (--tls-ca)"],
+  [/ALTNAME_INVALID|does not match certificate/i, "the server's TLS certificate is not valid for this host name (--tls-server-name checks another)"],
+  [/CERTIFICATE_REQUIRED/i, "the server requires a client certificate (--tls-cert and --tls-key)"],
+  [/Failed to connect/, "the server closed the connection during setup (does it expect TLS, or a client certificate it trusts?)"],
+];
+
 function unreachableReason(error: ServiceError): string {
   if (error.code === Status.DEADLINE_EXCEEDED) return "no answer before the deadline";
-  const syscall = /(E[A-Z]+)/.exec(error.details)?.[1];
-  if (syscall === "ECONNREFUSED") return "connection refused (is homekv serve running there?)";
-  return syscall ?? error.details;
+  const known = CONNECT_FAILURES.find(([pattern]) => pattern.test(error.details));
+  if (known) return known[1];
+  const last = /Last error: (?:Error(?: \[\w+\])?: )?(.*?)(?: \(\d{4}-[^)]*\))?\. Resolution note/.exec(error.details)?.[1];
+  return last ?? /(E[A-Z]{3,})\b/.exec(error.details)?.[1] ?? error.details;
 }

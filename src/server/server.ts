@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, setLogger, setLogVerbosity, logVerbosity } from "@grpc/grpc-js";
+import { Server, setLogger, setLogVerbosity, logVerbosity } from "@grpc/grpc-js";
 import { formatAddress } from "../address.ts";
 import { HomeKvError } from "../errors.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
@@ -11,6 +11,8 @@ import { addDiscoveryServices } from "./discovery.ts";
 import { createRpcStats, type RpcStats, rpcStatsInterceptor } from "./rpc-stats.ts";
 import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
 import { serveWatch } from "./watch-stream.ts";
+import { authInterceptor, type AuthTokens } from "./auth.ts";
+import { serverCredentials, type ServerTls } from "./tls.ts";
 
 export interface ServerOptions {
   host?: string;
@@ -25,6 +27,10 @@ export interface ServerOptions {
    */
   watchHub?: WatchHub;
   onBug?: (error: unknown) => void;
+  /** Serve over TLS (mutual TLS when `clientCa` is set); plaintext by default. */
+  tls?: ServerTls;
+  /** Require a bearer token on every HomeKV call (health and reflection stay open); none by default. */
+  auth?: AuthTokens;
 }
 
 export interface HomeKvServer {
@@ -61,7 +67,8 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     // HTTP/2 memory per connection, in MB (Node's default, 10, refuses streams with
     // ENHANCE_YOUR_CALM long before a few large requests within the limits are in flight).
     "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),
-    interceptors: [rpcStatsInterceptor(rpcStats)],
+    // The last interceptor is the outermost: auth refusals pass through the stats.
+    interceptors: [rpcStatsInterceptor(rpcStats), ...(options.auth ? [authInterceptor(options.auth)] : [])],
   });
   const serviceContext: ServiceContext = {
     db,
@@ -81,7 +88,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   );
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
   const discovery = addDiscoveryServices(server);
-  const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT));
+  const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT), options.tls);
   let serving = true;
   discovery.setStatus("SERVING");
   return {
@@ -107,9 +114,9 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   };
 }
 
-function bind(server: Server, address: string): Promise<number> {
+function bind(server: Server, address: string, tls: ServerTls | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
+    server.bindAsync(address, serverCredentials(tls), (error, port) => {
       if (error) reject(new HomeKvError("E_LISTEN", `cannot listen on ${address}: ${bindReason(error)}`));
       else resolve(port);
     });

@@ -14,6 +14,7 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
   E_DISK: Status.UNAVAILABLE,
   E_NOT_PERSISTENT: Status.FAILED_PRECONDITION,
   E_UNREACHABLE: Status.UNAVAILABLE,
+  E_CONFIG: Status.FAILED_PRECONDITION,
 };
 
 /**

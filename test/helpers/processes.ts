@@ -59,14 +59,14 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   extraArgs: readonly string[] = [],
-  options: { command?: HomekvCommand; cwd?: string; startTimeoutMs?: number } = {},
+  options: { command?: HomekvCommand; cwd?: string; startTimeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<ServerProcess> {
   const ownsData = !extraArgs.includes("--data-dir") && !extraArgs.includes("--in-memory") && options.cwd === undefined;
   const scratch = ownsData ? scratchDir("homekv-data-") : undefined;
   const dataArgs = scratch ? ["--data-dir", scratch.path] : [];
   const proc = Bun.spawn([...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...dataArgs, ...extraArgs], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdout: "pipe",
     stderr: "pipe",
     stdin: "ignore",

@@ -1,0 +1,59 @@
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../server/server.ts";
+import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
+import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
+import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
+import type { SettingSpec } from "./settings.ts";
+
+export const DEFAULT_DATA_DIR = "./homekv-data";
+export const HISTORY_REVISIONS_DEFAULT = 10_000;
+const INT_MAX = 2 ** 31 - 1;
+const PORT = { type: "integer", min: 0, max: 65_535 } as const;
+
+const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
+
+/** The limit each setting sets, by setting name (`max-key-bytes` → keyBytesMax). */
+export const LIMIT_SETTINGS: ReadonlyMap<string, keyof Limits> = new Map(limitNames.map((name) => [LIMIT_FLAGS[name].slice(2), name]));
+
+const LIMIT_DESCRIPTIONS: Readonly<Record<keyof Limits, string>> = {
+  keyBytesMax: "Longest key, in UTF-8 bytes",
+  valueBytesMax: "Longest value, in bytes",
+  keysPerRequestMax: "Most keys in one request",
+  requestBytesMax: "Largest request message, in bytes",
+};
+
+const limitSettings: Record<string, SettingSpec> = Object.fromEntries(
+  limitNames.map((name) => [
+    LIMIT_FLAGS[name].slice(2),
+    { kind: { type: "integer", min: 1, max: INT_MAX }, default: DEFAULT_LIMITS[name], description: LIMIT_DESCRIPTIONS[name] },
+  ]),
+);
+
+/** Every setting of `homekv serve`: each a flag, a HOMEKV_* environment variable and a config file key. */
+export const SERVE_SETTINGS = {
+  host: { kind: { type: "string" }, default: DEFAULT_HOST, description: "Address to listen on" },
+  port: { kind: PORT, default: DEFAULT_PORT, alias: "p", description: "Port to listen on, 0 for any free one" },
+  "data-dir": { kind: { type: "string" }, description: `Where the data lives (default ${DEFAULT_DATA_DIR})` },
+  "in-memory": { kind: { type: "boolean" }, default: false, description: "Keep nothing on disk: all data is lost when the server stops" },
+  fsync: { kind: { type: "choice", choices: FSYNC_MODES }, default: DURABLE_DEFAULTS.fsync, description: "When a write is acknowledged: always (after fsync) | everysec | never" },
+  "history-revisions": {
+    kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER },
+    description: `Past revisions kept readable (reads, watches and scans at a revision; default ${HISTORY_REVISIONS_DEFAULT}, unlimited with --history-duration alone)`,
+  },
+  "history-duration": { kind: { type: "duration" }, description: "Also keep what changed in the last this long, e.g. 5m (default: off)" },
+  "log-format": { kind: { type: "choice", choices: LOG_FORMATS }, default: "human", description: "human | json: one JSON object per line" },
+  "log-level": { kind: { type: "choice", choices: LOG_LEVELS }, default: "info", description: "debug | info | warn | error" },
+  "wal-segment-bytes": { kind: { type: "integer", min: 4096, max: INT_MAX }, default: DURABLE_DEFAULTS.walSegmentBytesMax, description: "WAL segment file size" },
+  "checkpoint-wal-bytes": {
+    kind: { type: "integer", min: 1, max: Number.MAX_SAFE_INTEGER },
+    default: DURABLE_DEFAULTS.checkpointWalBytes,
+    description: "Checkpoint after this many WAL bytes",
+  },
+  "http-port": { kind: PORT, description: "Also serve /metrics, /healthz and /readyz over HTTP on this port, 0 for any free one (default: off)" },
+  "tls-cert": { kind: { type: "string" }, description: "PEM certificate (chain) to serve TLS with; needs --tls-key" },
+  "tls-key": { kind: { type: "string" }, description: "PEM private key of --tls-cert" },
+  "tls-client-ca": { kind: { type: "string" }, description: "Require client certificates signed by this PEM CA (mutual TLS)" },
+  "auth-file": { kind: { type: "string" }, description: "Require tokens: a file of `TOKEN ROLE` lines (roles: read, write, admin)" },
+  "auth-tokens": { kind: { type: "string" }, secret: true, description: "Tokens inline, `TOKEN:ROLE,...` (prefer --auth-file or HOMEKV_AUTH_TOKENS: flags show in ps)" },
+  ...limitSettings,
+} satisfies Record<string, SettingSpec>;
