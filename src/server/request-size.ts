@@ -1,4 +1,5 @@
 import type { ServiceDefinition } from "@grpc/grpc-js";
+import { HomeKvError } from "../errors.ts";
 import { type Limits, overLimit } from "./limits.ts";
 
 /**
@@ -7,33 +8,55 @@ import { type Limits, overLimit } from "./limits.ts";
  * as a rejected command. grpc-js still stops anything past a hard cap (twice the limit, at least
  * 4 MiB more) before buffering it, so a hostile client cannot make the server hold an unbounded
  * message; past that cap the status comes from grpc-js itself.
+ *
+ * A request that does not decode (truncated, a length past its end, an illegal wire type, a number
+ * too large for a JavaScript number) is answered the same way: grpc-js alone would say INTERNAL
+ * "Error deserializing request" and nothing more; here it is INVALID_ARGUMENT naming the RPC and
+ * what is wrong, e.g. `the Get request is malformed: premature EOF`.
  */
 const OVERSIZED = Symbol("oversized request");
+const MALFORMED = Symbol("malformed request");
 
 interface Oversized {
   [OVERSIZED]: number;
+}
+
+interface Malformed {
+  [MALFORMED]: string;
 }
 
 export function hardCapBytes(limits: Limits): number {
   return Math.min(2 ** 31 - 1, Math.max(2 * limits.requestBytesMax, limits.requestBytesMax + 4 * 1024 * 1024));
 }
 
-/** The service with each request decoder replaced by one that skips decoding oversized messages. */
+/**
+ * The service with each request decoder replaced by one that skips decoding oversized messages and
+ * turns a decoding failure into a marker, both for `checkDecodedRequest` to throw in the handler.
+ */
 export function withRequestSizeCheck<S extends ServiceDefinition>(service: S, limits: Limits): S {
   const wrapped: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(service)) {
+    const rpc = method.path.slice(method.path.lastIndexOf("/") + 1);
     wrapped[name] = {
       ...method,
-      requestDeserialize: (bytes: Buffer) =>
-        bytes.length > limits.requestBytesMax ? ({ [OVERSIZED]: bytes.length } satisfies Oversized) : method.requestDeserialize(bytes),
+      requestDeserialize: (bytes: Buffer): unknown => {
+        if (bytes.length > limits.requestBytesMax) return { [OVERSIZED]: bytes.length } satisfies Oversized;
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          // The decoder's message is one line of its own ("premature EOF"); never its stack.
+          const reason = error instanceof Error ? error.message : String(error);
+          return { [MALFORMED]: `the ${rpc} request is malformed: ${reason}` } satisfies Malformed;
+        }
+      },
     };
   }
   return wrapped as S;
 }
 
-/** Throws the over-limit error when the request was marked oversized by the decoder. */
-export function checkRequestSize(request: unknown, limits: Limits): void {
-  if (typeof request === "object" && request !== null && OVERSIZED in request) {
-    throw overLimit(limits, "requestBytesMax", "the request is", (request as Oversized)[OVERSIZED]);
-  }
+/** Throws what the decoder marked: the over-limit error for an oversized request, E_INVALID for one that did not decode. */
+export function checkDecodedRequest(request: unknown, limits: Limits): void {
+  if (typeof request !== "object" || request === null) return;
+  if (OVERSIZED in request) throw overLimit(limits, "requestBytesMax", "the request is", (request as Oversized)[OVERSIZED]);
+  if (MALFORMED in request) throw new HomeKvError("E_INVALID", (request as Malformed)[MALFORMED]);
 }

@@ -8,7 +8,7 @@ import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import { checkCount, checkKeys, checkRecords, type Limits } from "./limits.ts";
-import { checkRequestSize } from "./request-size.ts";
+import { checkDecodedRequest } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
 import { toStatus } from "./status.ts";
@@ -50,7 +50,7 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       // Handlers may throw synchronously (validation) or reject: both end in one status.
       Promise.resolve()
         .then(() => {
-          checkRequestSize(call.request, limits);
+          checkDecodedRequest(call.request, limits);
           return handle(call.request);
         })
         .then(

@@ -4,7 +4,7 @@ import { type WatchRequest, type WatchResponse, WatchEvent_Type } from "../gen/h
 import type { WatchBatch, WatchEnd, WatchHub, WatchOptions, Watcher } from "../storage/watch/watch-hub.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import type { Limits } from "./limits.ts";
-import { checkRequestSize } from "./request-size.ts";
+import { checkDecodedRequest } from "./request-size.ts";
 import { toStatus } from "./status.ts";
 
 /** Messages one turn of the event loop writes to one stream before it lets others run. */
@@ -79,7 +79,7 @@ export function serveWatch(
     watcher?.close();
   });
   try {
-    checkRequestSize(call.request, limits);
+    checkDecodedRequest(call.request, limits);
     watcher = hub.watch(watchOptions(call.request, limits), {
       wake: schedule,
       end: (end) => setImmediate(() => finish({ code: STATUS_BY_END[end.reason], details: end.message })),

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { status as Status } from "@grpc/grpc-js";
+import { HomeKvClient } from "../../src/client/client.ts";
+import { SetRequest } from "../../src/gen/homekv_service.ts";
+import type { ServerProcess } from "../helpers/processes.ts";
+import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, mib, probeRss, rssBytes, startTarget } from "./harness.ts";
+import { type GrpcAnswer, grpcCall, grpcFrame, h2Session } from "./raw-h2.ts";
+
+/**
+ * Many requests over --max-request-bytes at once, over several connections: each is refused with
+ * RESOURCE_EXHAUSTED — by HomeKV's own check (naming the limit and its flag) up to the hard cap,
+ * by grpc-js past it, before the message is even buffered — the server's memory does not keep what
+ * it refused, and a normal client is served in the middle of it.
+ */
+
+const REQUEST_BYTES_MAX = 256 * 1024;
+/** Twice the limit, but at least the limit + 4 MiB (src/server/request-size.ts). */
+const HARD_CAP_BYTES = REQUEST_BYTES_MAX + 4 * 1024 * 1024;
+const SET = "/homekv_service.HomeKvService/Set";
+const CONNECTIONS = 4;
+
+let server: ServerProcess;
+
+beforeAll(async () => {
+  server = await startTarget(["--max-request-bytes", String(REQUEST_BYTES_MAX)]);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** A Set of `bytes` or a little more, in records of 256 KiB values (under the value limit). */
+function setOf(bytes: number, tag: string): Uint8Array {
+  const valueBytes = 256 * 1024;
+  const records = Array.from({ length: Math.ceil(bytes / valueBytes) }, (_, i) => ({ key: `${tag}/${i}`, value: new Uint8Array(valueBytes).fill(i) }));
+  return SetRequest.encode(SetRequest.fromPartial({ records })).finish();
+}
+
+/** `count` copies of `message` sent at once over CONNECTIONS connections; every answer is checked for stack traces. */
+async function flood(message: Uint8Array, count: number): Promise<GrpcAnswer[]> {
+  const sessions = Array.from({ length: CONNECTIONS }, () => h2Session(server.port));
+  try {
+    const body = grpcFrame(message);
+    const answers = await Promise.all(Array.from({ length: count }, (_, i) => grpcCall(sessions[i % CONNECTIONS]!, SET, body, { timeoutMs: 30_000 })));
+    for (const answer of answers) expectNoStackTrace(answer.everything);
+    return answers;
+  } finally {
+    for (const session of sessions) session.close();
+  }
+}
+
+describe("a flood beyond the message limits", () => {
+  test("160 requests of 1 MiB at once (limit 256 KiB), twice: each RESOURCE_EXHAUSTED naming the limit, memory bounded", async () => {
+    const message = setOf(1024 * 1024, "flood");
+    const probe = probeRss(server.proc.pid);
+    const client = new HomeKvClient({ address: server.address });
+    const rejectedBefore = (await client.metrics()).cmdsRejected;
+    const afterRounds: number[] = [];
+    for (let round = 1; round <= 2; round++) {
+      const flooding = flood(message, 160);
+      // A normal client in the middle of it.
+      const started = performance.now();
+      await expectServes(server, `flood round ${round}`);
+      console.log(`round ${round}: a normal set + get during the flood took ${(performance.now() - started).toFixed(0)} ms`);
+      const answers = await flooding;
+      const over = `the request is ${message.length} bytes, over the limit of ${REQUEST_BYTES_MAX} bytes (--max-request-bytes)`;
+      for (const answer of answers) expect({ status: answer.status, message: answer.message }).toEqual({ status: Status.RESOURCE_EXHAUSTED, message: over });
+      afterRounds.push(probe.mark(`after flood round ${round} (160 × ${mib(message.length)} MiB)`));
+    }
+    const after = probe.stop("flood of 2 × 160 requests of 1 MiB");
+    expect((await client.metrics()).cmdsRejected - rejectedBefore).toBe(320);
+    client.close();
+    // 320 MiB refused: the server holds none of it afterwards, and a second round adds nothing much to the first.
+    expectRssWithin(probe, after, 160);
+    expect(afterRounds[1]! - afterRounds[0]!).toBeLessThan(64 * 1024 * 1024);
+    await expectServes(server, "flood");
+  }, 30_000);
+
+  test("20 requests past the hard cap at once: RESOURCE_EXHAUSTED from grpc-js, before they are buffered", async () => {
+    const message = setOf(HARD_CAP_BYTES + 1024 * 1024, "past-cap");
+    const probe = probeRss(server.proc.pid);
+    const answers = await flood(message, 20);
+    for (const answer of answers) {
+      expect({ status: answer.status, message: answer.message }).toEqual({
+        status: Status.RESOURCE_EXHAUSTED,
+        message: `Received message larger than max (${message.length} vs ${HARD_CAP_BYTES})`,
+      });
+    }
+    const after = probe.stop(`20 requests of ${mib(message.length)} MiB past the hard cap`);
+    expectRssWithin(probe, after, 128);
+    await expectServes(server, "requests past the hard cap");
+    expectCleanServerLog(server);
+    console.log(`server RSS at the end of the flood tests: ${mib(rssBytes(server.proc.pid))} MiB`);
+  }, 20_000);
+
+  // The answer has no size limit: a Get that names one 1 MiB key 300 times (a 2 KiB request) makes
+  // the server build a 300 MiB response (RSS 78 MiB → peak 1.5 GiB, measured); 10,000 times (within
+  // --max-keys-per-request) would be 10 GiB. Scan pages (up to 10,000 records) and Txn gets are the
+  // same. The fix: count the bytes of an answer as it is built and refuse it with RESOURCE_EXHAUSTED
+  // past a limit (src/server/service.ts, with a limit in src/server/limits.ts), and end a Scan page
+  // early at that many bytes (its continuation goes on from there).
+  test.todo("a small request whose answer would be huge (a Get naming a 1 MiB key thousands of times) is refused, not built");
+});

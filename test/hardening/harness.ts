@@ -1,0 +1,100 @@
+import { expect } from "bun:test";
+import { readFileSync } from "node:fs";
+import { HomeKvClient } from "../../src/client/client.ts";
+import { type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+
+/**
+ * What every hardening scenario checks after the hostile client had its go: the server process is
+ * alive and answers a normal client correctly, its resident memory stayed within a bound, and
+ * nothing the hostile client got back (nor anything the server logged) holds a stack trace.
+ */
+
+const MIB = 1024 * 1024;
+
+/** Resident memory of a process now, from /proc (Linux). */
+export function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+export const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
+
+/** A process's RSS when probing starts, then sampled every few milliseconds until `stop`, keeping the highest. */
+export interface RssProbe {
+  readonly beforeBytes: number;
+  /** The RSS now, logged under `label`; sampling goes on. */
+  mark(label: string): number;
+  /** Stops sampling; returns the RSS now and the highest seen. Logs the figures under `label`. */
+  stop(label: string): { afterBytes: number; peakBytes: number };
+}
+
+export function probeRss(pid: number, sampleMs = 25): RssProbe {
+  const beforeBytes = rssBytes(pid);
+  let peakBytes = beforeBytes;
+  const timer = setInterval(() => {
+    try {
+      peakBytes = Math.max(peakBytes, rssBytes(pid));
+    } catch {
+      // the process is gone: the scenario's own checks say so
+    }
+  }, sampleMs);
+  timer.unref(); // a test that fails before `stop` leaves nothing running
+  return {
+    beforeBytes,
+    mark(label) {
+      const bytes = rssBytes(pid);
+      peakBytes = Math.max(peakBytes, bytes);
+      console.log(`RSS ${label}: ${mib(bytes)} MiB`);
+      return bytes;
+    },
+    stop(label) {
+      clearInterval(timer);
+      const afterBytes = rssBytes(pid);
+      peakBytes = Math.max(peakBytes, afterBytes);
+      console.log(`RSS ${label}: before ${mib(beforeBytes)} MiB, peak ${mib(peakBytes)} MiB, after ${mib(afterBytes)} MiB`);
+      return { afterBytes, peakBytes };
+    },
+  };
+}
+
+/** Asserts that the RSS after a scenario is at most `slackMiB` above the RSS before it. */
+export function expectRssWithin(probe: { beforeBytes: number }, after: { afterBytes: number }, slackMiB: number): void {
+  expect(after.afterBytes - probe.beforeBytes).toBeLessThan(slackMiB * MIB);
+}
+
+/** A `homekv serve --in-memory` (plus `extraArgs`) on a free loopback port, warmed by one normal round trip. */
+export async function startTarget(extraArgs: readonly string[] = []): Promise<ServerProcess> {
+  const server = await startServerProcess(["--in-memory", ...extraArgs]);
+  await expectServes(server, "warm-up");
+  return server;
+}
+
+/** A normal client writes a key and reads it back, within a few seconds: the server still serves. */
+export async function expectServes(server: ServerProcess, tag: string): Promise<void> {
+  expect(server.proc.exitCode).toBeNull();
+  const client = new HomeKvClient({ address: server.address, timeoutMs: 5_000 });
+  try {
+    const key = `normal/${tag}`;
+    const value = `still serving after ${tag}`;
+    const { revision } = await client.set({ [key]: value });
+    const { records } = await client.get([key]);
+    expect(new TextDecoder().decode(records[0]!.value)).toBe(value);
+    expect(records[0]!.modRevision).toBe(revision);
+  } finally {
+    client.close();
+  }
+}
+
+/** What a stack trace looks like in text: "    at fn (file:line)", a source path with a line number, node_modules. */
+const STACK_TRACE = /(^|\n)\s*at\s+\S|\.[cm]?[jt]sx?:\d+|node_modules\/|\/src\/(server|storage|client)\//;
+
+export function expectNoStackTrace(text: string): void {
+  expect(text).not.toMatch(STACK_TRACE);
+}
+
+/** The server logged no stack trace and no internal error (a handler that threw something unexpected). */
+export function expectCleanServerLog(server: ServerProcess): void {
+  expectNoStackTrace(server.output());
+  expect(server.output()).not.toContain("internal error");
+}

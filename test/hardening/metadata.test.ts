@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { GetRequest, GetResponse } from "../../src/gen/homekv_service.ts";
+import type { ServerProcess } from "../helpers/processes.ts";
+import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, probeRss, startTarget } from "./harness.ts";
+import {
+  clientPreface,
+  connectRaw,
+  FLAG,
+  FRAME,
+  type Frame,
+  frame,
+  goaway,
+  grpcCallFrames,
+  grpcRequestHeaders,
+  headerBlock,
+  parseFrames,
+  type RawConnection,
+} from "./raw-h2.ts";
+
+/**
+ * Request metadata (HTTP/2 headers) far over any sensible size, sent as hand-made HEADERS and
+ * CONTINUATION frames (HPACK literals): the server (Bun's HTTP/2) refuses a header block over 64 KiB
+ * with a GOAWAY (COMPRESSION_ERROR, "header block too large") and closes that connection, and a
+ * stream with more than 128 headers with RST_STREAM (ENHANCE_YOUR_CALM), keeping the connection.
+ */
+
+const PROTOCOL_ERROR = 1;
+const COMPRESSION_ERROR = 9;
+const ENHANCE_YOUR_CALM = 11;
+const GET = "/homekv_service.HomeKvService/Get";
+const getMessage = GetRequest.encode(GetRequest.fromPartial({ keys: ["normal/warm-up"] })).finish();
+
+let server: ServerProcess;
+
+beforeAll(async () => {
+  server = await startTarget();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** A raw connection past its preface and settings. */
+async function openSession(): Promise<RawConnection> {
+  const connection = await connectRaw(server.port);
+  connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+  return connection;
+}
+
+/** The frames the server sent on a stream; with no stack trace anywhere in what it sent. */
+function framesOf(connection: RawConnection, streamId: number): Frame[] {
+  expectNoStackTrace(connection.received().toString("latin1"));
+  return parseFrames(connection.received()).filter((f) => f.streamId === streamId);
+}
+
+/** The GetResponse a stream carried, once its trailers came (HEADERS with END_STREAM). */
+function answeredGet(connection: RawConnection, streamId: number): GetResponse {
+  const frames = framesOf(connection, streamId);
+  expect(frames.some((f) => f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0)).toBe(true);
+  const data = frames.find((f) => f.type === FRAME.DATA && f.payload.length >= 5);
+  expect(data).toBeDefined();
+  return GetResponse.decode(data!.payload.subarray(5));
+}
+
+/** Whether the server ended a stream (trailers with END_STREAM, or a reset) or the whole connection (GOAWAY). */
+const ended = (received: Buffer, streamId: number) =>
+  parseFrames(received).some(
+    (f) => f.type === FRAME.GOAWAY || (f.streamId === streamId && (f.type === FRAME.RST_STREAM || (f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0))),
+  );
+
+/** Sends a Get with these extra headers and waits for its end; resolves with the server's GOAWAY if it closed the connection. */
+async function getWithHeaders(connection: RawConnection, streamId: number, extra: [string, string][]): Promise<{ errorCode: number; debug: string } | undefined> {
+  connection.write(grpcCallFrames(streamId, GET, getMessage, extra));
+  expect(await connection.waitUntil((received) => ended(received, streamId), 5_000)).toBe(true);
+  const refusal = parseFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+  return refusal && goaway(refusal.payload);
+}
+
+describe("oversized metadata", () => {
+  test("a 1 MiB header, and 10,000 small ones: GOAWAY COMPRESSION_ERROR, connection closed, server serves", async () => {
+    const probe = probeRss(server.proc.pid);
+    const oneHuge: [string, string][] = [["x-huge", "v".repeat(1024 * 1024)]];
+    const manySmall = Array.from({ length: 10_000 }, (_, i): [string, string] => [`x-h${i}`, "v"]);
+    for (const extra of [oneHuge, manySmall]) {
+      for (let round = 0; round < 10; round++) {
+        const connection = await openSession();
+        expect(await getWithHeaders(connection, 1, extra)).toEqual({ errorCode: COMPRESSION_ERROR, debug: "header block too large" });
+        expect(await connection.waitClosed(5_000)).toBe(true);
+        framesOf(connection, 1);
+      }
+    }
+    const after = probe.stop("20 oversized header blocks (10 × 1 MiB, 10 × 10,000 headers)");
+    expectRssWithin(probe, after, 32);
+    await expectServes(server, "oversized header blocks");
+  });
+
+  test("200 headers (over the 128 a stream may have): that stream is reset, the connection goes on", async () => {
+    const connection = await openSession();
+    const many = Array.from({ length: 200 }, (_, i): [string, string] => [`x-h${i}`, "v"]);
+    expect(await getWithHeaders(connection, 1, many)).toBeUndefined();
+    const reset = framesOf(connection, 1).find((f) => f.type === FRAME.RST_STREAM);
+    expect(reset?.payload.readUInt32BE(0)).toBe(ENHANCE_YOUR_CALM);
+    // The next call on the same connection is answered.
+    expect(await getWithHeaders(connection, 3, [])).toBeUndefined();
+    expect(answeredGet(connection, 3).records.map((r) => r.key)).toEqual(["normal/warm-up"]);
+    connection.destroy();
+  });
+
+  test("a 16 KiB header (an ordinary large token) is accepted", async () => {
+    const connection = await openSession();
+    expect(await getWithHeaders(connection, 1, [["authorization", `Bearer ${"t".repeat(16 * 1024)}`]])).toBeUndefined();
+    expect(answeredGet(connection, 1).records).toHaveLength(1);
+    connection.destroy();
+  });
+
+  test("a header block that never ends (a CONTINUATION flood of empty frames): memory stays flat, others are served", async () => {
+    const probe = probeRss(server.proc.pid);
+    const connection = await openSession();
+    connection.write(frame(FRAME.HEADERS, 0, 1, headerBlock(grpcRequestHeaders(GET))));
+    const burst = Buffer.concat(Array.from({ length: 10_000 }, () => frame(FRAME.CONTINUATION, 0, 1)));
+    const started = performance.now();
+    let frames = 0;
+    // Bounded in count and time: 5 million frames (45 MB), or 5 s.
+    while (frames < 5_000_000 && performance.now() - started < 5_000 && !connection.closed) {
+      if (!connection.socket.write(burst)) await new Promise((resolve) => connection.socket.once("drain", resolve));
+      frames += 10_000;
+      if (frames % 1_000_000 === 0) await expectServes(server, `continuation flood, ${frames} frames`);
+    }
+    // Empty frames add nothing to the block, so it never grows over the limit: Bun neither closes
+    // the connection for them nor keeps anything per frame (nghttp2 stops after a few such frames).
+    expect(connection.closed).toBe(false);
+    // Anything but a CONTINUATION inside a header block is a protocol error: the PING makes the server
+    // close the connection once it has read every frame before it, which says the flood was all read.
+    connection.write(frame(FRAME.PING, 0, 0, new Uint8Array(8)));
+    expect(await connection.waitClosed(10_000)).toBe(true);
+    const refusal = parseFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+    expect(refusal && goaway(refusal.payload)).toEqual({ errorCode: PROTOCOL_ERROR, debug: "expected CONTINUATION frame" });
+    console.log(`${frames} empty CONTINUATION frames read by the server in ${(performance.now() - started).toFixed(0)} ms`);
+    framesOf(connection, 1);
+    const after = probe.stop(`CONTINUATION flood (${frames} frames)`);
+    expectRssWithin(probe, after, 16);
+    await expectServes(server, "continuation flood");
+    expectCleanServerLog(server);
+  }, 20_000);
+});
