@@ -27,6 +27,12 @@ export function columns(rows: readonly (readonly [string, string])[]): string {
   return rows.map(([left, right]) => `${left.padEnd(width)}  ${right}`).join("\n");
 }
 
+/** A table with a header row, each column padded to its widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n");
+}
+
 function decodeUtf8(value: Uint8Array): string | undefined {
   try {
     return strictUtf8.decode(value);

@@ -6,6 +6,7 @@ import { compactCommand } from "./compact.ts";
 import { delCommand } from "./del.ts";
 import { getCommand } from "./get.ts";
 import { metricsCommand } from "./metrics.ts";
+import { membersCommand } from "./members.ts";
 import { scanCommand } from "./scan.ts";
 import { serveCommand } from "./serve.ts";
 import { setCommand } from "./set.ts";
@@ -28,6 +29,7 @@ export const mainCommand = defineCommand({
     compact: compactCommand,
     watch: watchCommand,
     metrics: metricsCommand,
+    members: membersCommand,
     checkpoint: checkpointCommand,
     bench: benchCommand,
   },

@@ -16,6 +16,7 @@ import {
   HomeKvServiceClient,
   type Metrics,
   type MetricsResponse,
+  type MembersResponse,
   type SetResponse,
   type WatchEvent as ProtoWatchEvent,
   WatchEvent_Type,
@@ -227,6 +228,11 @@ export class HomeKvClient {
     const response = await this.call<MetricsResponse>((cb, md, opts) => this.stub.metrics({}, md, opts, cb));
     if (!response.metrics) throw new HomeKvRpcError(Status.INTERNAL, "metrics missing from the response");
     return response.metrics;
+  }
+
+  /** The cluster as the server sees it through gossip (itself alone without --gossip-port). */
+  async members(): Promise<MembersResponse> {
+    return this.call<MembersResponse>((cb, md, opts) => this.stub.members({}, md, opts, cb));
   }
 
   /** Asks the server to write a checkpoint now; resolves when it is on disk. */

@@ -378,6 +378,84 @@ export interface WatchResponse {
   revision: number;
 }
 
+export interface MembersRequest {
+}
+
+export interface Member {
+  nodeId: string;
+  grpcAddress: string;
+  gossipAddress: string;
+  status: Member_Status;
+  /** The phi accrual suspicion of this node, as the answering node computes it (0 for itself). */
+  phi: number;
+  heartbeat: number;
+  /** The node's incarnation: higher after each restart. */
+  generation: number;
+  /** Milliseconds since the answering node last heard a new heartbeat of this one (0 for itself). */
+  lastSeenMsAgo: number;
+  isSelf: boolean;
+  /** Further published keys (load, zone…). */
+  metadata: { [key: string]: string };
+}
+
+export enum Member_Status {
+  ALIVE = 0,
+  /** SUSPECT - phi above half the dead threshold: late, not yet given up on. */
+  SUSPECT = 1,
+  /** DEAD - phi above the threshold (--phi-threshold). */
+  DEAD = 2,
+  /** LEFT - The node said it was stopping (a clean shutdown). */
+  LEFT = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function member_StatusFromJSON(object: any): Member_Status {
+  switch (object) {
+    case 0:
+    case "ALIVE":
+      return Member_Status.ALIVE;
+    case 1:
+    case "SUSPECT":
+      return Member_Status.SUSPECT;
+    case 2:
+    case "DEAD":
+      return Member_Status.DEAD;
+    case 3:
+    case "LEFT":
+      return Member_Status.LEFT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Member_Status.UNRECOGNIZED;
+  }
+}
+
+export function member_StatusToJSON(object: Member_Status): string {
+  switch (object) {
+    case Member_Status.ALIVE:
+      return "ALIVE";
+    case Member_Status.SUSPECT:
+      return "SUSPECT";
+    case Member_Status.DEAD:
+      return "DEAD";
+    case Member_Status.LEFT:
+      return "LEFT";
+    case Member_Status.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface Member_MetadataEntry {
+  key: string;
+  value: string;
+}
+
+export interface MembersResponse {
+  clusterId: string;
+  members: Member[];
+}
+
 function createBaseRecord(): Record {
   return { key: "", value: undefined, modRevision: 0, createRevision: 0, version: 0, ttlMs: 0 };
 }
@@ -3045,6 +3123,506 @@ export const WatchResponse: MessageFns<WatchResponse> = {
   },
 };
 
+function createBaseMembersRequest(): MembersRequest {
+  return {};
+}
+
+export const MembersRequest: MessageFns<MembersRequest> = {
+  encode(_: MembersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MembersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMembersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MembersRequest {
+    return {};
+  },
+
+  toJSON(_: MembersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MembersRequest>, I>>(base?: I): MembersRequest {
+    return MembersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MembersRequest>, I>>(_: I): MembersRequest {
+    const message = createBaseMembersRequest();
+    return message;
+  },
+};
+
+function createBaseMember(): Member {
+  return {
+    nodeId: "",
+    grpcAddress: "",
+    gossipAddress: "",
+    status: 0,
+    phi: 0,
+    heartbeat: 0,
+    generation: 0,
+    lastSeenMsAgo: 0,
+    isSelf: false,
+    metadata: {},
+  };
+}
+
+export const Member: MessageFns<Member> = {
+  encode(message: Member, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.grpcAddress !== "") {
+      writer.uint32(18).string(message.grpcAddress);
+    }
+    if (message.gossipAddress !== "") {
+      writer.uint32(26).string(message.gossipAddress);
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.phi !== 0) {
+      writer.uint32(41).double(message.phi);
+    }
+    if (message.heartbeat !== 0) {
+      writer.uint32(48).uint64(message.heartbeat);
+    }
+    if (message.generation !== 0) {
+      writer.uint32(56).uint64(message.generation);
+    }
+    if (message.lastSeenMsAgo !== 0) {
+      writer.uint32(64).uint64(message.lastSeenMsAgo);
+    }
+    if (message.isSelf !== false) {
+      writer.uint32(72).bool(message.isSelf);
+    }
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      Member_MetadataEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Member {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.grpcAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.gossipAddress = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.phi = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.heartbeat = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.generation = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lastSeenMsAgo = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.isSelf = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = Member_MetadataEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.metadata[entry10.key] = entry10.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Member {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      grpcAddress: isSet(object.grpcAddress)
+        ? globalThis.String(object.grpcAddress)
+        : isSet(object.grpc_address)
+        ? globalThis.String(object.grpc_address)
+        : "",
+      gossipAddress: isSet(object.gossipAddress)
+        ? globalThis.String(object.gossipAddress)
+        : isSet(object.gossip_address)
+        ? globalThis.String(object.gossip_address)
+        : "",
+      status: isSet(object.status) ? member_StatusFromJSON(object.status) : 0,
+      phi: isSet(object.phi) ? globalThis.Number(object.phi) : 0,
+      heartbeat: isSet(object.heartbeat) ? globalThis.Number(object.heartbeat) : 0,
+      generation: isSet(object.generation) ? globalThis.Number(object.generation) : 0,
+      lastSeenMsAgo: isSet(object.lastSeenMsAgo)
+        ? globalThis.Number(object.lastSeenMsAgo)
+        : isSet(object.last_seen_ms_ago)
+        ? globalThis.Number(object.last_seen_ms_ago)
+        : 0,
+      isSelf: isSet(object.isSelf)
+        ? globalThis.Boolean(object.isSelf)
+        : isSet(object.is_self)
+        ? globalThis.Boolean(object.is_self)
+        : false,
+      metadata: isObject(object.metadata)
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: Member): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.grpcAddress !== "") {
+      obj.grpcAddress = message.grpcAddress;
+    }
+    if (message.gossipAddress !== "") {
+      obj.gossipAddress = message.gossipAddress;
+    }
+    if (message.status !== 0) {
+      obj.status = member_StatusToJSON(message.status);
+    }
+    if (message.phi !== 0) {
+      obj.phi = floatToJson(message.phi);
+    }
+    if (message.heartbeat !== 0) {
+      obj.heartbeat = Math.round(message.heartbeat);
+    }
+    if (message.generation !== 0) {
+      obj.generation = Math.round(message.generation);
+    }
+    if (message.lastSeenMsAgo !== 0) {
+      obj.lastSeenMsAgo = Math.round(message.lastSeenMsAgo);
+    }
+    if (message.isSelf !== false) {
+      obj.isSelf = message.isSelf;
+    }
+    if (message.metadata) {
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
+      if (entries.length > 0) {
+        obj.metadata = {};
+        entries.forEach(([k, v]) => {
+          obj.metadata[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Member>, I>>(base?: I): Member {
+    return Member.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Member>, I>>(object: I): Member {
+    const message = createBaseMember();
+    message.nodeId = object.nodeId ?? "";
+    message.grpcAddress = object.grpcAddress ?? "";
+    message.gossipAddress = object.gossipAddress ?? "";
+    message.status = object.status ?? 0;
+    message.phi = object.phi ?? 0;
+    message.heartbeat = object.heartbeat ?? 0;
+    message.generation = object.generation ?? 0;
+    message.lastSeenMsAgo = object.lastSeenMsAgo ?? 0;
+    message.isSelf = object.isSelf ?? false;
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseMember_MetadataEntry(): Member_MetadataEntry {
+  return { key: "", value: "" };
+}
+
+export const Member_MetadataEntry: MessageFns<Member_MetadataEntry> = {
+  encode(message: Member_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Member_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMember_MetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Member_MetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Member_MetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Member_MetadataEntry>, I>>(base?: I): Member_MetadataEntry {
+    return Member_MetadataEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Member_MetadataEntry>, I>>(object: I): Member_MetadataEntry {
+    const message = createBaseMember_MetadataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseMembersResponse(): MembersResponse {
+  return { clusterId: "", members: [] };
+}
+
+export const MembersResponse: MessageFns<MembersResponse> = {
+  encode(message: MembersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    for (const v of message.members) {
+      Member.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MembersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMembersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.members.push(Member.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MembersResponse {
+    return {
+      clusterId: isSet(object.clusterId)
+        ? globalThis.String(object.clusterId)
+        : isSet(object.cluster_id)
+        ? globalThis.String(object.cluster_id)
+        : "",
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => Member.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: MembersResponse): unknown {
+    const obj: any = {};
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => Member.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MembersResponse>, I>>(base?: I): MembersResponse {
+    return MembersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MembersResponse>, I>>(object: I): MembersResponse {
+    const message = createBaseMembersResponse();
+    message.clusterId = object.clusterId ?? "";
+    message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type HomeKvServiceService = typeof HomeKvServiceService;
 export const HomeKvServiceService = {
   /** Reads many keys from one snapshot; one Record per requested key, in request order. */
@@ -3143,6 +3721,19 @@ export const HomeKvServiceService = {
     responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
   },
+  /**
+   * The cluster as this node sees it through gossip, itself included, in node id order. A
+   * server started without --gossip-port is a cluster of one.
+   */
+  members: {
+    path: "/homekv_service.HomeKvService/Members" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MembersRequest): Buffer => Buffer.from(MembersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MembersRequest => MembersRequest.decode(value),
+    responseSerialize: (value: MembersResponse): Buffer => Buffer.from(MembersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MembersResponse => MembersResponse.decode(value),
+  },
 } as const;
 
 export interface HomeKvServiceServer extends UntypedServiceImplementation {
@@ -3170,6 +3761,11 @@ export interface HomeKvServiceServer extends UntypedServiceImplementation {
   compact: handleUnaryCall<CompactRequest, CompactResponse>;
   /** Changes to a key, a prefix or a range, from a revision on, until the client cancels. */
   watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
+  /**
+   * The cluster as this node sees it through gossip, itself included, in node id order. A
+   * server started without --gossip-port is a cluster of one.
+   */
+  members: handleUnaryCall<MembersRequest, MembersResponse>;
 }
 
 export interface HomeKvServiceClient extends Client {
@@ -3296,6 +3892,25 @@ export interface HomeKvServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchResponse>;
+  /**
+   * The cluster as this node sees it through gossip, itself included, in node id order. A
+   * server started without --gossip-port is a cluster of one.
+   */
+  members(
+    request: MembersRequest,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  members(
+    request: MembersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  members(
+    request: MembersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const HomeKvServiceClient = makeGenericClientConstructor(
@@ -3332,6 +3947,10 @@ function base64FromBytes(arr: Uint8Array): string {
   }
 }
 
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -3354,6 +3973,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

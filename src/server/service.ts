@@ -1,7 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
-import type { CheckpointRequest, HomeKvServiceServer, Metrics, ScanRequest, WatchRequest, WatchResponse } from "../gen/homekv_service.ts";
+import type { CheckpointRequest, HomeKvServiceServer, MembersRequest, MembersResponse, Metrics, ScanRequest, WatchRequest, WatchResponse } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
 import type { KeyRecord } from "../storage/ops.ts";
 import { commandCounts } from "./command-counters.ts";
@@ -29,6 +29,8 @@ export interface ServiceContext {
   watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => void;
   /** Watch streams open now (metrics). */
   watchers: () => number;
+  /** The cluster as this node sees it. */
+  members: () => MembersResponse;
 }
 
 const SCAN_LIMIT_DEFAULT = 100;
@@ -122,6 +124,7 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       return { revision: result.revision, compactedRevision: db.store.compactedRevision };
     }),
     watch: (call) => ctx.watch(call),
+    members: unary((_: MembersRequest) => ctx.members()),
     close: () => cursors.closeAll(),
   };
 
