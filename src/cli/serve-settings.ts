@@ -1,5 +1,6 @@
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "../server/server.ts";
+import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "../server/server.ts";
+import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
@@ -55,5 +56,16 @@ export const SERVE_SETTINGS = {
   "tls-client-ca": { kind: { type: "string" }, description: "Require client certificates signed by this PEM CA (mutual TLS)" },
   "auth-file": { kind: { type: "string" }, description: "Require tokens: a file of `TOKEN ROLE` lines (roles: read, write, admin)" },
   "auth-tokens": { kind: { type: "string" }, secret: true, description: "Tokens inline, `TOKEN:ROLE,...` (prefer --auth-file or HOMEKV_AUTH_TOKENS: flags show in ps)" },
+  "connection-idle-timeout": {
+    kind: { type: "duration" },
+    default: DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
+    description: "Close a client connection that has made no call for this long (half-open ones too)",
+  },
+  "node-id": { kind: { type: "string" }, description: "This node's name in the cluster (default: the host name)" },
+  "cluster-id": { kind: { type: "string" }, default: DEFAULT_CLUSTER_ID, description: "Gossip only with nodes of this cluster" },
+  "gossip-port": { kind: PORT, description: "Join a cluster: gossip over UDP on this port of --host, 0 for any free one (default: off, a cluster of one)" },
+  join: { kind: { type: "string" }, description: "Gossip addresses to join through, host:port[,host:port...] (needs --gossip-port)" },
+  "gossip-interval": { kind: { type: "duration" }, default: GOSSIP_DEFAULTS.intervalMs, description: "Time between gossip rounds, in ms or like 500ms" },
+  "phi-threshold": { kind: { type: "integer", min: 1, max: 64 }, default: GOSSIP_DEFAULTS.phiThreshold, description: "phi from which a silent peer is dead" },
   ...limitSettings,
 } satisfies Record<string, SettingSpec>;

@@ -16,7 +16,10 @@ import { loadServerTls, type ServerTls } from "../server/tls.ts";
 import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
-import { envName, formatSettings, resolveSettings, type SettingSpec } from "./settings.ts";
+import { envName, formatSettings, resolveSettings, type SettingSpec, type SettingValues } from "./settings.ts";
+import { startMembership } from "../cluster/membership.ts";
+import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
+import { hostname } from "node:os";
 import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, SERVE_SETTINGS } from "./serve-settings.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -27,11 +30,16 @@ const settingArgs = Object.fromEntries(
     name,
     {
       type: spec.kind.type === "boolean" ? "boolean" : "string",
-      description: `${spec.description}${spec.default === undefined || spec.kind.type === "boolean" ? "" : ` (default ${spec.default})`} [${envName(name)}]`,
+      description: `${spec.description}${defaultText(spec)} [${envName(name)}]`,
       ...(spec.alias ? { alias: spec.alias } : {}),
     },
   ]),
 ) as Record<string, { type: "string" | "boolean"; description: string; alias?: string }>;
+
+function defaultText(spec: SettingSpec): string {
+  if (spec.default === undefined || spec.kind.type === "boolean") return "";
+  return ` (default ${spec.default}${spec.kind.type === "duration" ? "ms" : ""})`;
+}
 
 export const serveCommand = defineCommand({
   meta: { name: "serve", description: "Run a HomeKV server until SIGINT or SIGTERM" },
@@ -59,6 +67,7 @@ export const serveCommand = defineCommand({
     const tls = serverTls(settings["tls-cert"], settings["tls-key"], settings["tls-client-ca"]);
     const auth = authTokens(settings["auth-file"], settings["auth-tokens"], resolved.sources["auth-tokens"]);
     const host = settings.host ?? DEFAULT_HOST;
+    const cluster = clusterSettings(settings);
     const fsync = settings.fsync as FsyncMode;
 
     // Made before the database, whose store tells it every change (while recovering too).
@@ -81,6 +90,9 @@ export const serveCommand = defineCommand({
       limits,
       ...(tls ? { tls } : {}),
       ...(auth ? { auth } : {}),
+      connectionIdleTimeoutMs: settings["connection-idle-timeout"]!,
+      nodeId: cluster.nodeId,
+      clusterId: cluster.clusterId,
       db,
       watchHub,
       onBug: (error) => logger.error("internal error while serving a call:", error),
@@ -94,6 +106,24 @@ export const serveCommand = defineCommand({
       throw error;
     });
     if (http) logger.info(`HTTP endpoint on http://${http.address} (/metrics, /healthz, /readyz)`);
+    const membership =
+      cluster.gossipPort === undefined
+        ? undefined
+        : await startMembership({
+            ...cluster,
+            gossipPort: cluster.gossipPort,
+            host,
+            grpcAddress: server.address,
+            onChange: (line) => logger.info(line),
+          }).catch(async (error) => {
+            await Promise.all([server.shutdown(), http?.stop()]);
+            throw error;
+          });
+    if (membership) {
+      server.attachMembership(membership);
+      const joining = cluster.join.length === 0 ? "as the first node" : `joining through ${cluster.join.join(", ")}`;
+      logger.info(`node ${cluster.nodeId} of cluster ${cluster.clusterId}: gossip on ${membership.gossipAddress}, ${joining}`);
+    }
     const compactor =
       historyDurationMs === undefined
         ? undefined
@@ -108,6 +138,8 @@ export const serveCommand = defineCommand({
     await new Promise<void>((done) => {
       const stop = (signal: string) => {
         compactor?.stop();
+        // First, so that peers see this node as left at once rather than waiting for phi.
+        membership?.leave();
         logger.info(`${signal}: finishing calls in flight, then stopping`);
         // A second signal means "now": the process ends without waiting for the calls.
         process.once("SIGINT", () => process.exit(130));
@@ -141,6 +173,24 @@ function outranks(sources: Record<string, string>, a: string, b: string): boolea
   const [rankA, rankB] = [rank(sources[a]!), rank(sources[b]!)];
   if (rankA !== 0 && rankA === rankB) throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other`);
   return rankA > rankB;
+}
+
+function clusterSettings(settings: SettingValues<typeof SERVE_SETTINGS>) {
+  const nodeId = settings["node-id"] ?? hostname().split(".")[0]!;
+  const clusterId = settings["cluster-id"]!;
+  for (const [name, id] of [["node-id", nodeId], ["cluster-id", clusterId]] as const) {
+    if (!ID_PATTERN.test(id)) throw new UsageError(`${name} must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit, not ${JSON.stringify(id)}`);
+  }
+  const join = settings.join === undefined ? [] : settings.join.split(",").map((address) => address.trim()).filter((address) => address !== "");
+  if (settings["gossip-port"] === undefined && join.length > 0) throw new UsageError("join needs gossip-port: a node gossips to join");
+  return {
+    nodeId,
+    clusterId,
+    gossipPort: settings["gossip-port"],
+    join,
+    intervalMs: settings["gossip-interval"]!,
+    phiThreshold: settings["phi-threshold"]!,
+  };
 }
 
 function readConfig(path: string): string {

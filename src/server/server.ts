@@ -13,6 +13,8 @@ import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
 import { serveWatch } from "./watch-stream.ts";
 import { authInterceptor, type AuthTokens } from "./auth.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
+import { hostname } from "node:os";
+import { membersResponse, type MembershipView, soloView } from "./members.ts";
 
 export interface ServerOptions {
   host?: string;
@@ -31,6 +33,11 @@ export interface ServerOptions {
   tls?: ServerTls;
   /** Require a bearer token on every HomeKV call (health and reflection stay open); none by default. */
   auth?: AuthTokens;
+  /** A connection with no call for this long is closed (GOAWAY), half-open ones included. */
+  connectionIdleTimeoutMs?: number;
+  /** This node's name in a cluster (default: the host name) and the cluster's (default "homekv"). */
+  nodeId?: string;
+  clusterId?: string;
 }
 
 export interface HomeKvServer {
@@ -45,12 +52,19 @@ export interface HomeKvServer {
   readonly rpcStats: RpcStats;
   /** True once bound, false from the start of `shutdown()`. */
   readonly serving: boolean;
+  /** What the Members RPC answers from: gossip, once started (it needs the bound address); a cluster of one before. */
+  attachMembership(view: MembershipView): void;
   /** Stops accepting calls, lets the calls in flight finish, then closes the store. */
   shutdown(): Promise<void>;
 }
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 20001;
+export const DEFAULT_CLUSTER_ID = "homekv";
+/** Like etcd's and most load balancers' defaults: minutes, so that a client between bursts keeps its connection. */
+export const DEFAULT_CONNECTION_IDLE_TIMEOUT_MS = 5 * 60_000;
+const KEEPALIVE_INTERVAL_MS = 2 * 60_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 export async function startServer(options: ServerOptions = {}): Promise<HomeKvServer> {
   const host = options.host ?? DEFAULT_HOST;
@@ -67,9 +81,16 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     // HTTP/2 memory per connection, in MB (Node's default, 10, refuses streams with
     // ENHANCE_YOUR_CALM long before a few large requests within the limits are in flight).
     "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),
+    // Without these a connection is held for as long as its client likes, idle or half-open, each a
+    // file descriptor and buffers: enough of them starve the server (test/hardening/connections).
+    "grpc.max_connection_idle_ms": options.connectionIdleTimeoutMs ?? DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
+    // A client that stops answering pings (gone, or not reading) is dropped with what was queued for it.
+    "grpc.keepalive_time_ms": KEEPALIVE_INTERVAL_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     // The last interceptor is the outermost: auth refusals pass through the stats.
     interceptors: [rpcStatsInterceptor(rpcStats), ...(options.auth ? [authInterceptor(options.auth)] : [])],
   });
+  let membership: MembershipView | undefined;
   const serviceContext: ServiceContext = {
     db,
     limits,
@@ -80,6 +101,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     onBug,
     watch: (call) => serveWatch(call, watchHub, limits, onBug),
     watchers: () => watchHub.size,
+    members: () => membersResponse(membership!, performance.now()),
   };
   const service = createService(serviceContext);
   server.addService(
@@ -89,6 +111,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
   const discovery = addDiscoveryServices(server);
   const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT), options.tls);
+  membership = soloView(options.clusterId ?? DEFAULT_CLUSTER_ID, options.nodeId ?? hostname(), formatAddress(host, port), Date.now());
   let serving = true;
   discovery.setStatus("SERVING");
   return {
@@ -100,6 +123,9 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     rpcStats,
     get serving() {
       return serving;
+    },
+    attachMembership(view) {
+      membership = view;
     },
     async shutdown() {
       serving = false;
