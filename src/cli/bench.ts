@@ -1,6 +1,7 @@
 import { SingleBar } from "cli-progress";
 import { defineCommand } from "citty";
 import { connectH2Pool } from "../bench/h2-unary.ts";
+import { statusName } from "../server/rpc-stats.ts";
 import { formatBenchReport } from "../bench/report.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BENCH_OPS, type BenchOp, createWorkload, homekvProtocol, prefillRequests } from "../bench/workload.ts";
@@ -51,7 +52,9 @@ export const benchCommand = defineCommand({
     try {
       const probe = homekvProtocol.get([]);
       const reached = await pool.call(probe.path, probe.message);
-      if (reached.status !== 0) throw new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${address}: ${reached.message}`);
+      // -1: no gRPC status came back at all; any other code is the server's refusal (a token, say).
+      if (reached.status === -1) throw new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${address}: ${reached.message}`);
+      if (reached.status !== 0) throw new HomeKvError("E_UNAVAILABLE", `server refused: ${statusName(reached.status)}: ${reached.message}`);
       if (args.prefill ?? (op === "get" || op === "mixed")) {
         for (const { path, message } of prefillRequests({ keys, valueSize }, PREFILL_KEYS_PER_REQUEST)) {
           const result = await pool.call(path, message);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { type ClientTls, HomeKvClient } from "../../src/client/client.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 import { makeTestCerts, type TestCerts } from "./certs.ts";
@@ -101,6 +102,19 @@ describe("TLS", () => {
     const alone = await runHomekv(["serve", "--in-memory", "-p", "0", "--tls-cert", certs.server.cert]);
     expect(alone.exitCode).toBe(2);
     expect(alone.stderr).toContain("tls-cert and tls-key go together");
+  });
+
+  test("homekv bench speaks TLS and sends the token too", async () => {
+    const tokens = join(certs.dir, "tokens");
+    writeFileSync(tokens, "bench-token write\n");
+    const server = await serveWith(certs.server, ["--auth-file", tokens]);
+    const flags = ["bench", "-p", String(server.port), "--tls-ca", certs.ca, "--op", "set", "-n", "50", "-c", "2", "--keys", "10"];
+    const ran = await runHomekv([...flags, "--token", "bench-token", "--json"]);
+    expect(ran.exitCode).toBe(0);
+    expect(JSON.parse(ran.stdout).requests).toBe(50);
+    const refused = await runHomekv(flags);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain("server refused: UNAUTHENTICATED: Get needs a token");
   });
 
   test("client flags: --tls-cert without --tls-key is a usage error", async () => {
