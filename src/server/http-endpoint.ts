@@ -1,13 +1,13 @@
 /**
  * `serve --http-port`: a small HTTP endpoint beside the gRPC port, for scrapers and orchestrators.
- *   GET /metrics  Prometheus text exposition (the Metrics RPC's numbers, per-RPC counts and latency, process memory)
+ *   GET /metrics  Prometheus text exposition (the Metrics RPC's numbers, per-RPC counts and latency, cluster members and gossip, process memory)
  *   GET /healthz  200 while the process serves (liveness)
  *   GET /readyz   200 once serving, 503 while shutting down (readiness)
  */
 import { HomeKvError } from "../errors.ts";
 import { formatAddress } from "../address.ts";
 import type { HomeKvServer } from "./server.ts";
-import { formatExposition, processFamilies, PROMETHEUS_CONTENT_TYPE, rpcFamilies, storeFamilies } from "./prometheus.ts";
+import { clusterFamilies, formatExposition, processFamilies, PROMETHEUS_CONTENT_TYPE, rpcFamilies, storeFamilies } from "./prometheus.ts";
 
 export interface HttpEndpoint {
   readonly port: number;
@@ -16,7 +16,7 @@ export interface HttpEndpoint {
   stop(): Promise<void>;
 }
 
-export type HttpEndpointSource = Pick<HomeKvServer, "metrics" | "rpcStats" | "serving">;
+export type HttpEndpointSource = Pick<HomeKvServer, "metrics" | "rpcStats" | "serving" | "membership">;
 
 /** The /metrics body for `server`. */
 export function metricsExposition(server: HttpEndpointSource): string {
@@ -24,6 +24,7 @@ export function metricsExposition(server: HttpEndpointSource): string {
   return formatExposition([
     ...storeFamilies(server.metrics()),
     ...rpcFamilies(server.rpcStats),
+    ...clusterFamilies(server.membership.members(), server.membership.counters?.()),
     ...processFamilies({ rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal }),
   ]);
 }

@@ -1,4 +1,4 @@
-import type { Member as GossipMember, MemberStatus } from "../cluster/gossip/index.ts";
+import type { GossipCounters, Member as GossipMember, MemberStatus } from "../cluster/gossip/index.ts";
 import { Member_Status, type MembersResponse } from "../gen/homekv_service.ts";
 
 /** Who is in the cluster, as this node sees it (src/cluster/membership.ts, or a node alone). */
@@ -6,6 +6,8 @@ export interface MembershipView {
   readonly clusterId: string;
   /** Timestamps on the `performance.now()` clock. */
   members(): GossipMember[];
+  /** Gossip traffic; absent for a node alone. */
+  counters?(): GossipCounters;
 }
 
 const STATUS: Readonly<Record<MemberStatus, Member_Status>> = {

@@ -2,6 +2,7 @@
  * Prometheus text exposition format (version 0.0.4): pure formatting, no I/O.
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
+import type { GossipCounters, Member } from "../cluster/gossip/index.ts";
 import type { Metrics } from "../gen/homekv_service.ts";
 import { LATENCY_BUCKETS_S, type RpcStats } from "./rpc-stats.ts";
 
@@ -124,5 +125,40 @@ export function rpcFamilies(stats: RpcStats): MetricFamily[] {
   return [
     { name: "homekv_grpc_requests_total", help: "gRPC calls finished, by method and status code.", type: "counter", samples: calls },
     { name: "homekv_grpc_request_duration_seconds", help: "gRPC call latency, by method.", type: "histogram", samples: latency },
+  ];
+}
+
+const MEMBER_STATUSES = ["alive", "suspect", "dead", "left"] as const;
+
+/** The cluster as this node sees it: members by status, each peer's phi, and gossip traffic (with --gossip-port). */
+export function clusterFamilies(members: readonly Member[], counters: GossipCounters | undefined): MetricFamily[] {
+  const families: MetricFamily[] = [
+    {
+      name: "homekv_cluster_members",
+      help: "Nodes this node knows of, itself included, by status.",
+      type: "gauge",
+      samples: MEMBER_STATUSES.map((status) => ({ labels: { status }, value: members.filter((member) => member.status === status).length })),
+    },
+    {
+      name: "homekv_cluster_peer_phi",
+      help: "The phi accrual suspicion of each peer (dead from --phi-threshold).",
+      type: "gauge",
+      samples: members.filter((member) => !member.isSelf).map((member) => ({ labels: { node: member.nodeId }, value: member.phi })),
+    },
+  ];
+  if (!counters) return families;
+  const dropped = Object.entries(counters.datagramsDropped).map(([reason, value]) => ({ labels: { reason }, value }));
+  return [
+    ...families,
+    {
+      name: "homekv_gossip_datagrams_total",
+      help: "Gossip datagrams sent and received.",
+      type: "counter",
+      samples: [
+        { labels: { direction: "sent" }, value: counters.datagramsSent },
+        { labels: { direction: "received" }, value: counters.datagramsReceived },
+      ],
+    },
+    { name: "homekv_gossip_datagrams_dropped_total", help: "Gossip datagrams dropped, by reason.", type: "counter", samples: dropped },
   ];
 }

@@ -52,6 +52,8 @@ export interface HomeKvServer {
   readonly rpcStats: RpcStats;
   /** True once bound, false from the start of `shutdown()`. */
   readonly serving: boolean;
+  /** Who is in the cluster (the Members RPC, /metrics). */
+  readonly membership: MembershipView;
   /** What the Members RPC answers from: gossip, once started (it needs the bound address); a cluster of one before. */
   attachMembership(view: MembershipView): void;
   /** Stops accepting calls, lets the calls in flight finish, then closes the store. */
@@ -123,6 +125,9 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     rpcStats,
     get serving() {
       return serving;
+    },
+    get membership() {
+      return membership!;
     },
     attachMembership(view) {
       membership = view;

@@ -1,6 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { type Member, Member_Status } from "../../src/gen/homekv_service.ts";
+import { parseExposition } from "../discovery/parse-exposition.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 
 /**
@@ -53,7 +54,7 @@ const ids = ["n1", "n2", "n3", "n4", "n5"];
 const statusOf = (members: Map<string, Member>, id: string) => members.get(id)?.status;
 
 test("five nodes join through one seed, see a killed node dead, a restarted one alive, a stopped one left", async () => {
-  const seed = await startNode("n1");
+  const seed = await startNode("n1", ["--http-port", "0"]);
   const join = ["--join", gossipAddress(seed)];
   await Promise.all(ids.slice(1).map((id) => startNode(id, join)));
 
@@ -63,6 +64,12 @@ test("five nodes join through one seed, see a killed node dead, a restarted one 
   const table = await runHomekv(["members", "-p", String(nodes.get("n2")!.port)]);
   expect(table.exitCode).toBe(0);
   for (const id of ids) expect(table.stdout).toMatch(new RegExp(`^${id}( \\*)?\\s+alive\\s`, "m"));
+
+  // Prometheus sees the same view, and the gossip traffic.
+  const httpBase = /HTTP endpoint on (http:\/\/127\.0\.0\.1:\d+)/.exec(seed.output())![1]!;
+  const scraped = parseExposition(await (await fetch(`${httpBase}/metrics`)).text());
+  expect(scraped.value("homekv_cluster_members", { status: "alive" })).toBe(5);
+  expect(scraped.value("homekv_gossip_datagrams_total", { direction: "received" })).toBeGreaterThan(0);
 
   // SIGKILL: no goodbye; the others must notice through phi alone, within 5 s at the defaults.
   const killed = nodes.get("n3")!;

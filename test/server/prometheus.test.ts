@@ -1,6 +1,8 @@
 import { expect, test } from "bun:test";
 import { handleHttp } from "../../src/server/http-endpoint.ts";
-import { escapeLabelValue, formatExposition, rpcFamilies, storeFamilies } from "../../src/server/prometheus.ts";
+import { clusterFamilies, escapeLabelValue, formatExposition, rpcFamilies, storeFamilies } from "../../src/server/prometheus.ts";
+import { soloView } from "../../src/server/members.ts";
+import { createGossiper, type GossipCounters, type Member, type MemberStatus } from "../../src/cluster/gossip/index.ts";
 import { createRpcStats, recordCall } from "../../src/server/rpc-stats.ts";
 import { Metrics } from "../../src/gen/homekv_service.ts";
 import { parseExposition } from "../discovery/parse-exposition.ts";
@@ -42,12 +44,34 @@ test("store families map every Metrics field they name, in seconds where the RPC
 });
 
 test("/readyz is 503 once the server stops serving; /healthz stays 200", async () => {
-  const source = { metrics: () => Metrics.fromPartial({}), rpcStats: createRpcStats(), serving: true };
+  const membership = soloView("homekv", "n1", "127.0.0.1:1", 0);
+  const source = { metrics: () => Metrics.fromPartial({}), rpcStats: createRpcStats(), serving: true, membership };
   const get = (path: string) => handleHttp(new Request(`http://127.0.0.1${path}`), source);
   expect(get("/readyz").status).toBe(200);
   source.serving = false;
   expect(get("/readyz").status).toBe(503);
   expect(get("/healthz").status).toBe(200);
   expect(handleHttp(new Request("http://127.0.0.1/metrics", { method: "POST" }), source).status).toBe(405);
-  expect(parseExposition(await get("/metrics").text()).value("homekv_keys")).toBe(0);
+  const exposition = parseExposition(await get("/metrics").text());
+  expect(exposition.value("homekv_keys")).toBe(0);
+  expect(exposition.value("homekv_cluster_members", { status: "alive" })).toBe(1);
+});
+
+test("cluster families: members by status, each peer's phi, gossip traffic and drops by reason", () => {
+  const member = (nodeId: string, status: MemberStatus, phi: number, isSelf = false): Member => ({
+    nodeId, grpcAddress: "", gossipAddress: "", status, phi, heartbeat: 1, generation: 1, lastSeenMs: 0, isSelf, metadata: {},
+  });
+  const members = [member("a", "alive", 0, true), member("b", "alive", 0.5), member("c", "dead", 9.25), member("d", "left", 0)];
+  // A real gossiper's counters, so that the reasons are the ones it counts.
+  const counters: GossipCounters = createGossiper({
+    clusterId: "c", nodeId: "a", generation: 1, gossipAddress: "127.0.0.1:1", grpcAddress: "127.0.0.1:2", random: () => 0.5, nowMs: 0,
+  }).counters();
+  counters.datagramsSent = 10;
+  counters.datagramsReceived = 7;
+  counters.datagramsDropped["foreign-cluster"] = 3;
+  const parsed = parseExposition(formatExposition(clusterFamilies(members, counters)));
+  expect(["alive", "suspect", "dead", "left"].map((status) => parsed.value("homekv_cluster_members", { status }))).toEqual([2, 0, 1, 1]);
+  expect(parsed.value("homekv_cluster_peer_phi", { node: "c" })).toBe(9.25);
+  expect(parsed.value("homekv_gossip_datagrams_total", { direction: "received" })).toBe(7);
+  expect(parsed.value("homekv_gossip_datagrams_dropped_total", { reason: "foreign-cluster" })).toBe(3);
 });
