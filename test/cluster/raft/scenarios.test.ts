@@ -1,0 +1,154 @@
+import { describe, expect, test } from "bun:test";
+import type { Message } from "../../../src/cluster/raft/types.ts";
+import { between, ManualCluster } from "./manual-cluster.ts";
+
+const data = (text: string) => new TextEncoder().encode(text);
+const text = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
+const ELECTION = 10;
+
+describe("the paper's scenarios", () => {
+  test("Figure 8: an entry of an old term is not committed by counting replicas", () => {
+    // One entry per append, so that an old entry can travel without the new leader's empty one.
+    const c = new ManualCluster(5, { entriesPerMessageMax: 1 });
+    // (a) S1 leads and gets entry "a" onto S2 only.
+    c.elect(1);
+    c.raft(1).propose(data("a"));
+    c.settle((m) => m.type !== "append" || m.to === 2);
+    const index = c.raft(1).log.lastIndex();
+    expect(c.raft(2).log.lastIndex()).toBe(index);
+    // (b) S1 crashes; S5 leads a newer term with S3 and S4 and takes "b" at the same index, alone.
+    c.crash(1);
+    // (Its votes arrive; its appends, the empty entry of its term included, are all lost.)
+    c.elect(5, [3, 4, 5], (m) => between([3, 4, 5])(m) && m.type !== "append");
+    c.raft(5).propose(data("b"));
+    c.settle(() => false);
+    expect(c.raft(5).log.lastIndex()).toBe(index + 1);
+    // (c) S5 crashes; S1 returns and leads a still newer term with S2 and S3, and copies "a" to S3:
+    // "a" is now on a majority (S1, S2, S3), yet it must not be committed — S5 could still win.
+    // S1's new empty entry reaches S2 but never S3 (an append S3 must reject gets through: it is how
+    // S1 learns to send "a"), so "a" is on three nodes, the entry of S1's term on two.
+    c.crash(5);
+    c.start(1);
+    const lands = (m: Message) => c.storages.get(m.to)!.lastIndex() >= (m.index ?? 0);
+    const newTermTo3 = (m: Message) => m.to === 3 && m.type === "append" && lands(m) && (m.entries ?? []).some((e) => e.term === m.term);
+    const withoutNewTerm = (m: Message) => between([1, 2, 3])(m) && !newTermTo3(m);
+    c.elect(1, [1, 2, 3], withoutNewTerm);
+    c.tick(1);
+    c.settle(withoutNewTerm);
+    const term = c.raft(1).term;
+    expect(term).toBeGreaterThan(c.storages.get(5)!.hardState().term);
+    expect([2, 3].map((id) => c.storages.get(id)!.term(index))).toEqual([c.raft(1).log.term(index), c.raft(1).log.term(index)]);
+    expect(c.raft(1).log.committed).toBeLessThan(index);
+    // Once an entry of S1's own term reaches a majority, both commit together.
+    c.tick(1);
+    c.settle(between([1, 2, 3]));
+    expect(c.raft(1).log.committed).toBeGreaterThanOrEqual(index + 1);
+    expect(text(c.storages.get(1)!.entries(index, index + 1)[0]!.data)).toBe("a");
+  });
+
+  test("Figure 7: a leader brings followers with missing, extra and conflicting entries in line, a term per round trip", () => {
+    const c = new ManualCluster(3);
+    // Node 3 leads terms with many entries that only it ever holds (crashing before sending them).
+    for (let round = 0; round < 3; round++) {
+      c.elect(3);
+      for (let i = 0; i < 20; i++) c.raft(3).propose(data(`lost-${round}-${i}`));
+      c.flush();
+      c.queue = [];
+    }
+    // Node 1 leads a newer term with node 2 and writes other entries.
+    c.elect(1, [1, 2]);
+    for (let i = 0; i < 5; i++) c.raft(1).propose(data(`kept-${i}`));
+    c.settle(between([1, 2]));
+    const divergent = c.raft(3).log.lastIndex();
+    expect(divergent).toBeGreaterThan(60);
+    // Now node 3 hears from node 1: count the round trips the repair takes.
+    let rejections = 0;
+    c.tick(1); // a heartbeat makes node 1 probe node 3
+    c.settle((m: Message) => {
+      if (m.type === "appendResp" && m.reject) rejections++;
+      return true;
+    });
+    expect(c.storages.get(3)!.entries(1, c.storages.get(3)!.lastIndex() + 1).map((e) => text(e.data))).toEqual(
+      c.storages.get(1)!.entries(1, c.storages.get(1)!.lastIndex() + 1).map((e) => text(e.data)),
+    );
+    // One rejection per conflicting term at most, not one per entry.
+    expect(rejections).toBeLessThanOrEqual(4);
+  });
+
+  test("a partitioned leader steps down by CheckQuorum, and its uncommitted entries are gone after the heal", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    c.raft(1).propose(data("committed"));
+    c.settle();
+    // Cut node 1 off: it takes a write it can never commit.
+    c.raft(1).propose(data("orphan"));
+    c.settle(() => false);
+    c.tick(1, 2 * ELECTION);
+    c.settle(() => false);
+    expect(c.raft(1).role).toBe("follower");
+    // The others elect a leader and move on.
+    c.elect(2, [2, 3]);
+    c.raft(2).propose(data("after"));
+    c.settle(between([2, 3]));
+    // Heal: node 1 follows and its orphan entry is replaced.
+    c.tick(2);
+    c.settle();
+    const log = c.storages.get(1)!.entries(1, c.storages.get(1)!.lastIndex() + 1).map((e) => text(e.data));
+    expect(log).toContain("after");
+    expect(log).not.toContain("orphan");
+    expect(c.raft(1).leader).toBe(2);
+  });
+
+  test("PreVote: a node back from a partition with ticks to spare does not disrupt the leader", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    const term = c.raft(1).term;
+    // Node 3 is cut off long enough to campaign many times.
+    for (let i = 0; i < 10 * ELECTION; i++) {
+      c.tick(3);
+      c.settle((m) => m.from !== 3 && m.to !== 3);
+    }
+    expect(c.raft(3).term).toBe(term); // pre-votes that found no quorum raised no term
+    c.tick(1);
+    c.settle();
+    expect(c.raft(1).role).toBe("leader");
+    expect(c.raft(1).term).toBe(term);
+    expect(c.raft(3).leader).toBe(1);
+  });
+
+  test("a leader transfer to a lagging follower waits for it to catch up, then hands over", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    for (let i = 0; i < 5; i++) c.raft(1).propose(data(`w${i}`));
+    c.settle((m) => m.to !== 3 && m.from !== 3);
+    c.raft(1).transferLeadership(3);
+    expect(c.raft(1).propose(data("during"))).toBe(false);
+    c.settle();
+    expect(c.raft(3).role).toBe("leader");
+    expect(c.raft(1).leader).toBe(3);
+    expect(c.raft(3).log.lastIndex()).toBeGreaterThanOrEqual(6);
+  });
+
+  test("ReadIndex: served only once a quorum confirms the leader; a deposed leader serves none", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    c.raft(1).propose(data("x"));
+    c.settle();
+    c.raft(1).readIndex(7);
+    c.settle();
+    expect(c.reads).toEqual([{ node: 1, index: c.raft(1).log.committed, context: 7 }]);
+    // A follower's read goes through the leader.
+    c.raft(2).readIndex(8);
+    c.settle();
+    expect(c.reads.at(-1)).toEqual({ node: 2, index: c.raft(1).log.committed, context: 8 });
+    // Partitioned, the old leader cannot confirm itself: no read comes out, even after a new leader wrote.
+    c.raft(1).readIndex(9);
+    c.settle(() => false);
+    c.elect(2, [2, 3]);
+    c.raft(2).propose(data("y"));
+    c.settle(between([2, 3]));
+    c.tick(1, 3);
+    c.settle(() => false);
+    expect(c.reads.some((read) => read.context === 9)).toBe(false);
+  });
+});
