@@ -21,6 +21,7 @@ const LIMIT_DESCRIPTIONS: Readonly<Record<keyof Limits, string>> = {
   valueBytesMax: "Longest value, in bytes",
   keysPerRequestMax: "Most keys in one request",
   requestBytesMax: "Largest request message, in bytes",
+  responseBytesMax: "Most key and value bytes in one response (a Scan page ends early instead)",
 };
 
 const limitSettings: Record<string, SettingSpec> = Object.fromEntries(

@@ -7,6 +7,8 @@ export interface Limits {
   valueBytesMax: number;
   keysPerRequestMax: number;
   requestBytesMax: number;
+  /** Key and value bytes one response may carry: a small request must not make the server build a huge answer. */
+  responseBytesMax: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
@@ -14,6 +16,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   valueBytesMax: 1024 * 1024,
   keysPerRequestMax: 10_000,
   requestBytesMax: 16 * 1024 * 1024,
+  // Sixty-four of the largest values (1 MiB): room for any sensible read, while a Get naming one
+  // big key ten thousand times (a 40 KiB request) is refused instead of building gigabytes.
+  responseBytesMax: 64 * 1024 * 1024,
 };
 
 /** The `serve` flag of each limit, used in error messages so that an operator knows what to raise. */
@@ -22,13 +27,14 @@ export const LIMIT_FLAGS: Readonly<Record<keyof Limits, string>> = {
   valueBytesMax: "--max-value-bytes",
   keysPerRequestMax: "--max-keys-per-request",
   requestBytesMax: "--max-request-bytes",
+  responseBytesMax: "--max-response-bytes",
 };
 
 /** `lead` says what is measured, with its verb: `key "a" is`, `the request has`. */
 export function overLimit(limits: Limits, name: keyof Limits, lead: string, actual: number): HomeKvError {
   const unit = name === "keysPerRequestMax" ? "keys" : "bytes";
   return new HomeKvError(
-    name === "requestBytesMax" ? "E_TOO_LARGE" : "E_LIMIT",
+    name === "requestBytesMax" || name === "responseBytesMax" ? "E_TOO_LARGE" : "E_LIMIT",
     `${lead} ${actual} ${unit}, over the limit of ${limits[name]} ${unit} (${LIMIT_FLAGS[name]})`,
   );
 }
@@ -76,6 +82,11 @@ export function checkWrite(record: { key: string; value?: Uint8Array | undefined
   // own so that holding one small value never pins a large request buffer.
   const copy = value === undefined ? null : value.slice();
   return ttlMs > 0 ? { key, value: copy, expiresAtMs: nowMs + ttlMs } : { key, value: copy };
+}
+
+/** Refuses a response over --max-response-bytes before it is built (`bytes` as recordBytes counts them). */
+export function checkResponseBytes(bytes: number, limits: Limits): void {
+  if (bytes > limits.responseBytesMax) throw overLimit(limits, "responseBytesMax", "the response would hold", bytes);
 }
 
 export function checkCount(count: number, limits: Limits): void {

@@ -29,6 +29,12 @@ export interface ScanResult extends ScanPage {
   continuation: string;
 }
 
+/** How much one page may hold: records, and key and value bytes (at least one record either way). */
+export interface PageSize {
+  limit: number;
+  bytesMax: number;
+}
+
 export class ScanCursors {
   private readonly open = new Map<number, { snapshot: Snapshot; usedAtMs: number }>();
   private nextId = 1;
@@ -39,13 +45,13 @@ export class ScanCursors {
   ) {}
 
   /** The first page of a new scan. */
-  first(range: ScanRange, limit: number, revision: number | undefined): ScanResult {
+  first(range: ScanRange, size: PageSize, revision: number | undefined): ScanResult {
     this.expireIdle();
     const latest = revision === undefined || revision === this.store().revision;
     // A pinned snapshot can only be taken at the latest revision; an older one is read unpinned.
     const snapshot = latest ? this.options.openSnapshot() : undefined;
     const at = snapshot?.revision ?? revision!;
-    const page = snapshot ? snapshot.scan({ ...range, limit }) : this.store().scan({ ...range, limit, revision: at });
+    const page = snapshot ? snapshot.scan({ ...range, ...size }) : this.store().scan({ ...range, ...size, revision: at });
     if (page.next === undefined) {
       snapshot?.release();
       return { ...page, revision: at, keysOnly: range.keysOnly, continuation: "" };
@@ -55,11 +61,11 @@ export class ScanCursors {
   }
 
   /** The next page of the scan a continuation token stands for. */
-  next(continuation: string, limit: number): ScanResult {
+  next(continuation: string, size: PageSize): ScanResult {
     this.expireIdle();
     const token = decode(continuation);
     const held = this.open.get(token.cursor);
-    const options: Omit<ScanOptions, "revision"> = { start: token.start, end: token.end, reverse: token.reverse, after: token.after, limit };
+    const options: Omit<ScanOptions, "revision"> = { start: token.start, end: token.end, reverse: token.reverse, after: token.after, ...size };
     let page: ScanPage;
     if (held) {
       held.usedAtMs = this.options.now();

@@ -7,7 +7,8 @@ import type { KeyRecord } from "../storage/ops.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
-import { checkCount, checkKeys, checkRecords, type Limits } from "./limits.ts";
+import { checkCount, checkKeys, checkRecords, checkResponseBytes, type Limits } from "./limits.ts";
+import { recordBytes } from "../storage/mvcc/range-reads.ts";
 import { checkDecodedRequest } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
@@ -68,9 +69,11 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       // Repeated keys are answered once per request position, but looked up once.
       const unique = checkKeys(keys, limits);
       const read = db.read(unique, at(revision));
+      const byKey = new Map(read.records.map((record) => [record.key, record]));
+      checkResponseBytes(sumRecordBytes(keys.map((key) => byKey.get(key)!)), limits);
       const nowMs = ctx.wallNow();
-      const byKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
-      return { records: keys.map((key) => byKey.get(key)!), revision: read.revision };
+      const protoByKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
+      return { records: keys.map((key) => protoByKey.get(key)!), revision: read.revision };
     }),
     set: unary(async ({ records }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());
@@ -92,7 +95,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     scan: unary((request: ScanRequest) => {
       const limit = request.limit === 0 ? SCAN_LIMIT_DEFAULT : request.limit;
       checkCount(limit, limits);
-      const page = request.continuation ? cursors.next(request.continuation, limit) : cursors.first(scanRange(request), limit, at(request.revision));
+      const pageSize = { limit, bytesMax: limits.responseBytesMax };
+      const page = request.continuation ? cursors.next(request.continuation, pageSize) : cursors.first(scanRange(request), pageSize, at(request.revision));
+      // A page holds at least one record: only a single record over the limit gets here.
+      checkResponseBytes(sumRecordBytes(page.records), limits);
       const nowMs = ctx.wallNow();
       return {
         records: page.records.map((record) => toProtoRecord(record, { nowMs, withTtl: true, keysOnly: page.keysOnly })),
@@ -103,7 +109,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     txn: unary(async (request) => {
       const txn = checkTxn(request, limits, ctx.wallNow());
       const nowMs = ctx.wallNow();
-      const toRecords = (reads: readonly KeyRecord[] = []) => reads.map((r) => toProtoRecord(r, { nowMs, withTtl: true }));
+      const toRecords = (reads: readonly KeyRecord[] = []) => {
+        checkResponseBytes(sumRecordBytes(reads), limits);
+        return reads.map((r) => toProtoRecord(r, { nowMs, withTtl: true }));
+      };
       if (!txnWrites(txn)) {
         // Read-only: answered from one revision without a commit (nothing to order against).
         const revision = db.store.revision;
@@ -162,4 +171,10 @@ export function metrics(ctx: ServiceContext): Metrics {
     compactedRevision: stats.compactedRevision,
     watchers: ctx.watchers(),
   };
+}
+
+function sumRecordBytes(records: readonly { key: string; value: Uint8Array | undefined }[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += recordBytes(record);
+  return bytes;
 }

@@ -92,11 +92,42 @@ describe("a flood beyond the message limits", () => {
     console.log(`server RSS at the end of the flood tests: ${mib(rssBytes(server.proc.pid))} MiB`);
   }, 20_000);
 
-  // The answer has no size limit: a Get that names one 1 MiB key 300 times (a 2 KiB request) makes
-  // the server build a 300 MiB response (RSS 78 MiB → peak 1.5 GiB, measured); 10,000 times (within
-  // --max-keys-per-request) would be 10 GiB. Scan pages (up to 10,000 records) and Txn gets are the
-  // same. The fix: count the bytes of an answer as it is built and refuse it with RESOURCE_EXHAUSTED
-  // past a limit (src/server/service.ts, with a limit in src/server/limits.ts), and end a Scan page
-  // early at that many bytes (its continuation goes on from there).
-  test.todo("a small request whose answer would be huge (a Get naming a 1 MiB key thousands of times) is refused, not built");
+  test("a small request whose answer would be huge is refused, not built; a Scan's pages end at --max-response-bytes", async () => {
+    const RESPONSE_BYTES_MAX = 8 * 1024 * 1024;
+    const small = await startTarget(["--max-response-bytes", String(RESPONSE_BYTES_MAX), "--max-value-bytes", String(1024 * 1024)]);
+    const client = new HomeKvClient({ address: small.address, timeoutMs: 20_000 });
+    try {
+      const big = new Uint8Array(1024 * 1024).fill(7);
+      await client.set({ big });
+      const probe = probeRss(small.proc.pid);
+      // 300 MiB of answer from a 2 KiB request, 20 times at once: each refused before it is built.
+      const refusals = await Promise.all(
+        Array.from({ length: 20 }, () => client.get(Array.from({ length: 300 }, () => "big")).then(() => "answered", (error: Error) => error.message)),
+      );
+      for (const refusal of refusals) {
+        expect(refusal).toBe(`RESOURCE_EXHAUSTED: the response would hold ${300 * (3 + 1024 * 1024)} bytes, over the limit of ${RESPONSE_BYTES_MAX} bytes (--max-response-bytes)`);
+      }
+      const after = probe.stop("20 Gets that would each answer 300 MiB");
+      expectRssWithin(probe, after, 64);
+      expect(after.peakBytes - probe.beforeBytes).toBeLessThan(64 * 1024 * 1024);
+      // 40 values of 1 MiB: a scan returns them all, in pages of at most 8 MiB.
+      for (let batch = 0; batch < 4; batch++) {
+        await client.set(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`scan/${batch}${i}`, big])));
+      }
+      const pages: number[] = [];
+      let page = await client.scanPage({ prefix: "scan/", limit: 1_000 });
+      for (;;) {
+        pages.push(page.records.length);
+        if (page.continuation === "") break;
+        page = await client.scanPage({ continuation: page.continuation, limit: 1_000 });
+      }
+      expect(pages.reduce((a, b) => a + b, 0)).toBe(40);
+      expect(Math.max(...pages)).toBeLessThanOrEqual(RESPONSE_BYTES_MAX / (1024 * 1024));
+      await expectServes(small, "after the huge answers were refused");
+      expectCleanServerLog(small);
+    } finally {
+      client.close();
+      await small.stop();
+    }
+  }, 30_000);
 });

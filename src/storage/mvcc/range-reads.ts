@@ -23,12 +23,13 @@ export function toRecord(key: string, version: Version): KeyRecord {
 }
 
 /** Live keys of a range at a revision, a page at a time (see ScanOptions). */
-export function scanRange(order: Order, { start, end, after, limit, reverse = false, revision, visitMax = limit * 4 + 1_000 }: ScanOptions): ScanPage {
+export function scanRange(order: Order, { start, end, after, limit, reverse = false, revision, visitMax = limit * 4 + 1_000, bytesMax = Infinity }: ScanOptions): ScanPage {
   const low = start === undefined ? undefined : toIndexKey(start);
   const high = end === undefined ? undefined : toIndexKey(end);
   const from = after === undefined ? undefined : toIndexKey(after);
   const records: KeyRecord[] = [];
   let visited = 0;
+  let bytes = 0;
   let lastVisited: string | undefined;
   // Forward: from `after` (exclusive) or `start`; backward: from `after` (exclusive) or below `end`.
   const entries = reverse
@@ -39,12 +40,24 @@ export function scanRange(order: Order, { start, end, after, limit, reverse = fa
     if (reverse ? low !== undefined && indexKey < low : high !== undefined && indexKey >= high) return { records };
     // A full page, or enough keys visited (dead ones count too): the caller continues from here.
     if (records.length === limit || visited === visitMax) return { records, next: fromIndexKey(lastVisited!) };
+    const version = versionAt(chain, revision);
+    if (version?.value) {
+      const record = toRecord(fromIndexKey(indexKey), version);
+      const size = recordBytes(record);
+      // Over the byte budget: end the page before this record; the next page starts with it.
+      if (records.length > 0 && bytes + size > bytesMax) return { records, next: fromIndexKey(lastVisited!) };
+      bytes += size;
+      records.push(record);
+    }
     visited++;
     lastVisited = indexKey;
-    const version = versionAt(chain, revision);
-    if (version?.value) records.push(toRecord(fromIndexKey(indexKey), version));
   }
   return { records };
+}
+
+/** What a record costs in a response: its key and value bytes (UTF-16 units stand for the key's bytes). */
+export function recordBytes(record: { key: string; value: Uint8Array | undefined }): number {
+  return record.key.length + (record.value?.byteLength ?? 0);
 }
 
 /** Every retained version up to `revision` of the keys after `after`: what a checkpoint holds. */

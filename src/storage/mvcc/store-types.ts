@@ -76,6 +76,8 @@ export interface ScanOptions {
   revision: number;
   /** Keys visited (live or not) before the page is cut short; bounds the work of one call. */
   visitMax?: number;
+  /** Key and value bytes of a page at most (at least one record, whatever its size). */
+  bytesMax?: number;
 }
 
 export interface ScanPage {
