@@ -3,7 +3,8 @@ import type { Entry, HardState } from "./types.ts";
 
 /**
  * Where a Raft node's persistent state lives: its hard state and its log. The core only reads it;
- * the caller writes what a Ready says. A durable implementation keeps the same contract on disk.
+ * the caller writes what a Ready says, in the way of its implementation (MemoryStorage: setHardState
+ * and append; DurableRaftLog: persist, which syncs).
  */
 export interface RaftStorage {
   hardState(): HardState;
@@ -14,9 +15,6 @@ export interface RaftStorage {
   term(index: number): number;
   /** Entries [lo, hi). */
   entries(lo: number, hi: number): Entry[];
-  setHardState(state: HardState): void;
-  /** Appends entries, first dropping any held entry at or after the first new index (a conflict). */
-  append(entries: readonly Entry[]): void;
 }
 
 /** The in-memory storage of the simulator; what survives a simulated crash. */
@@ -52,6 +50,7 @@ export class MemoryStorage implements RaftStorage {
     this.state = state;
   }
 
+  /** Appends entries, first dropping any held entry at or after the first new index (a conflict). */
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
