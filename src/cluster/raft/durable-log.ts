@@ -5,7 +5,7 @@ import { encodeFrame, readFrame } from "../../storage/format/frame.ts";
 import type { AppendFile, FileSystem } from "../../storage/fs/file-system.ts";
 import { errorCode } from "../../storage/fs/file-system.ts";
 import { MemoryStorage, type RaftStorage } from "./storage.ts";
-import type { Entry, HardState } from "./types.ts";
+import type { Entry, HardState, Snapshot } from "./types.ts";
 
 /**
  * A Raft node's log and hard state on disk: one append-only file of checksummed frames (the WAL's
@@ -60,6 +60,11 @@ export class DurableRaftLog implements RaftStorage {
 
   hardState(): HardState {
     return this.memory.hardState();
+  }
+
+  /** Snapshots are not written to disk yet: the log is never compacted. */
+  snapshot(): Snapshot {
+    return this.memory.snapshot();
   }
 
   firstIndex(): number {

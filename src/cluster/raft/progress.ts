@@ -43,6 +43,13 @@ export class Progress {
     return true;
   }
 
+  /** A snapshot up to `index` went out: wait for its answer, then go on after it. */
+  snapshotSent(index: number): void {
+    this.next = index + 1;
+    this.probing = true;
+    this.paused = true;
+  }
+
   resume(): void {
     this.paused = false;
   }

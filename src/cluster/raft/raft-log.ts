@@ -1,6 +1,6 @@
 import { assert } from "../../errors.ts";
 import type { RaftStorage } from "./storage.ts";
-import type { Entry } from "./types.ts";
+import type { Entry, Snapshot } from "./types.ts";
 
 /**
  * A node's log as the core sees it: what storage holds (stable), then entries not yet persisted
@@ -9,25 +9,38 @@ import type { Entry } from "./types.ts";
  *
  *   storage  [1:t1 2:t1 3:t2]          unstable [3:t3 4:t3]     (entry 3 of term 2 is being replaced)
  *   lastIndex 4, term(3) = 3, term(2) = 1
+ *
+ * A snapshot received from the leader (`restore`) replaces everything until the caller has installed
+ * it: then the log is the snapshot, and entries after it are unstable.
  */
 export class RaftLog {
   private pending: Entry[] = [];
+  /** A snapshot from the leader that the caller has not installed yet. */
+  pendingSnapshot: Snapshot | undefined;
   committed: number;
-  applied = 0;
+  applied: number;
 
   constructor(private readonly storage: RaftStorage) {
-    this.committed = storage.hardState().commit;
+    // The state machine starts from the storage's snapshot: everything in it is applied.
+    this.applied = storage.snapshot().index;
+    this.committed = Math.max(storage.hardState().commit, this.applied);
+  }
+
+  /** The index the log starts after: what a snapshot stands for. */
+  snapshotIndex(): number {
+    return this.pendingSnapshot?.index ?? this.storage.snapshot().index;
   }
 
   lastIndex(): number {
-    return this.pending.length > 0 ? this.pending[this.pending.length - 1]!.index : this.storage.lastIndex();
+    if (this.pending.length > 0) return this.pending[this.pending.length - 1]!.index;
+    return this.pendingSnapshot?.index ?? this.storage.lastIndex();
   }
 
   lastTerm(): number {
     return this.term(this.lastIndex());
   }
 
-  /** The term of entry `index`, or undefined when the log does not reach it. */
+  /** The term of entry `index`, from the snapshot's index to the last index. */
   term(index: number): number {
     const first = this.pending[0]?.index;
     if (first !== undefined && index >= first) {
@@ -35,11 +48,15 @@ export class RaftLog {
       assert(entry !== undefined, `no entry at ${index} (last ${this.lastIndex()})`);
       return entry.term;
     }
+    if (this.pendingSnapshot) {
+      assert(index === this.pendingSnapshot.index, `no entry at ${index}: the log restarts at snapshot ${this.pendingSnapshot.index}`);
+      return this.pendingSnapshot.term;
+    }
     return this.storage.term(index);
   }
 
   matchTerm(index: number, term: number): boolean {
-    return index <= this.lastIndex() && this.term(index) === term;
+    return index >= this.snapshotIndex() && index <= this.lastIndex() && this.term(index) === term;
   }
 
   /** Whether a log ending at (lastIndex, lastTerm) is at least as up to date as this one (§5.4.1). */
@@ -51,7 +68,8 @@ export class RaftLog {
   /** Entries [lo, hi). */
   slice(lo: number, hi: number): Entry[] {
     if (lo >= hi) return [];
-    const first = this.pending[0]?.index ?? this.storage.lastIndex() + 1;
+    assert(lo > this.snapshotIndex(), `entries from ${lo} are compacted into the snapshot at ${this.snapshotIndex()}`);
+    const first = this.pending[0]?.index ?? this.lastIndex() + 1;
     const stable = lo < first ? this.storage.entries(lo, Math.min(hi, first)) : [];
     const unstable = hi > first ? this.pending.slice(Math.max(lo, first) - first, hi - first) : [];
     return [...stable, ...unstable];
@@ -78,9 +96,25 @@ export class RaftLog {
     if (entries.length === 0) return;
     const from = entries[0]!.index;
     assert(from <= this.lastIndex() + 1, `append at ${from} leaves a gap after ${this.lastIndex()}`);
+    assert(from > this.snapshotIndex(), `append at ${from}, inside the snapshot at ${this.snapshotIndex()}`);
     const first = this.pending[0]?.index;
     if (first !== undefined && from >= first) this.pending = [...this.pending.slice(0, from - first), ...entries];
     else this.pending = [...entries];
+  }
+
+  /** The leader's snapshot replaces this log: nothing of it is needed any more. */
+  restore(snapshot: Snapshot): void {
+    assert(snapshot.index > this.committed, `restore snapshot ${snapshot.index} at or below the commit index ${this.committed}`);
+    this.pending = [];
+    this.pendingSnapshot = snapshot;
+    this.committed = snapshot.index;
+  }
+
+  /** The caller installed the snapshot in storage and in the state machine. */
+  snapshotInstalled(index: number): void {
+    if (this.pendingSnapshot?.index !== index) return;
+    this.pendingSnapshot = undefined;
+    this.applied = Math.max(this.applied, index);
   }
 
   /**
@@ -89,7 +123,9 @@ export class RaftLog {
    */
   findConflictByTerm(index: number, term: number): number {
     let probe = Math.min(index, this.lastIndex());
-    while (probe > 0 && this.term(probe) > term) probe--;
+    const floor = this.snapshotIndex();
+    if (probe < floor) return probe; // below the snapshot nothing is known: the leader sends the snapshot
+    while (probe > floor && this.term(probe) > term) probe--;
     return probe;
   }
 
@@ -110,8 +146,9 @@ export class RaftLog {
     this.pending = this.pending.slice(index - first + 1);
   }
 
-  /** Committed entries not yet handed to the state machine. */
+  /** Committed entries not yet handed to the state machine (none while a snapshot waits to be installed). */
   toApply(): Entry[] {
+    if (this.pendingSnapshot) return [];
     return this.slice(this.applied + 1, this.committed + 1);
   }
 

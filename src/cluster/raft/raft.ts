@@ -35,6 +35,7 @@ export class Raft {
   vote: NodeId;
   leader: NodeId = NONE;
   readonly log: RaftLog;
+  private readonly storage: RaftStorage;
 
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
@@ -60,6 +61,7 @@ export class Raft {
     assert(this.heartbeatTicks < this.electionTicks, "heartbeatTicks must be less than electionTicks");
     this.entriesPerMessageMax = options.entriesPerMessageMax ?? 64;
     this.random = options.random;
+    this.storage = options.storage;
     this.log = new RaftLog(options.storage);
     const state = options.storage.hardState();
     this.term = state.term;
@@ -119,12 +121,12 @@ export class Raft {
       if (isVoteRequest && !m.force && this.leader !== NONE && this.electionElapsed < this.electionTicks) return;
       const futureTerm = m.type === "preVote" || (m.type === "preVoteResp" && !m.reject);
       if (!futureTerm) {
-        const fromLeader = m.type === "append" || m.type === "heartbeat" || m.type === "timeoutNow";
+        const fromLeader = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
       }
     } else if (m.term < this.term) {
       // A stale leader learns the new term from the answer and steps down; other old messages are dropped.
-      if (m.type === "append" || m.type === "heartbeat") this.send({ type: "appendResp", to: m.from, term: this.term, index: 0, reject: true });
+      if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") this.send({ type: "appendResp", to: m.from, term: this.term, index: 0, reject: true });
       else if (m.type === "preVote") this.send({ type: "preVoteResp", to: m.from, term: this.term, reject: true });
       return;
     }
@@ -138,10 +140,12 @@ export class Raft {
         return this.handleVoteResponse(m);
       case "append":
       case "heartbeat":
+      case "snapshot":
         if (this.role !== "follower") this.becomeFollower(this.term, m.from);
         this.leader = m.from;
         this.electionElapsed = 0;
-        return m.type === "append" ? this.handleAppend(m) : this.handleHeartbeat(m);
+        if (m.type === "append") return this.handleAppend(m);
+        return m.type === "heartbeat" ? this.handleHeartbeat(m) : this.handleSnapshot(m);
       case "appendResp":
         return this.handleAppendResponse(m);
       case "heartbeatResp":
@@ -165,6 +169,7 @@ export class Raft {
       this.outbox.length > 0 ||
       this.readStates.length > 0 ||
       this.log.unstable().length > 0 ||
+      this.log.pendingSnapshot !== undefined ||
       this.log.committed > this.log.applied ||
       !sameHardState(this.hardState(), this.persisted)
     );
@@ -174,6 +179,7 @@ export class Raft {
   ready(): Ready {
     const hardState = this.hardState();
     const ready: Ready = {
+      snapshot: this.log.pendingSnapshot,
       hardState: sameHardState(hardState, this.persisted) ? undefined : hardState,
       entries: this.log.unstable(),
       messages: this.outbox,
@@ -187,6 +193,7 @@ export class Raft {
 
   /** The caller has persisted, sent and applied what `ready` held. */
   advance(ready: Ready): void {
+    if (ready.snapshot) this.log.snapshotInstalled(ready.snapshot.index);
     if (ready.hardState) this.persisted = ready.hardState;
     const last = ready.entries[ready.entries.length - 1];
     if (last) this.log.stableTo(last.index, last.term);
@@ -298,9 +305,29 @@ export class Raft {
     const progress = this.progress.get(to)!;
     if (progress.paused) return;
     const prevIndex = progress.next - 1;
+    // What the follower needs next was compacted away: send the snapshot instead (InstallSnapshot).
+    if (prevIndex < this.log.snapshotIndex()) return this.sendSnapshot(to, progress);
     const entries = this.log.slice(progress.next, Math.min(this.log.lastIndex() + 1, progress.next + this.entriesPerMessageMax));
     this.send({ type: "append", to, term: this.term, index: prevIndex, logTerm: this.log.term(prevIndex), entries, commit: this.log.committed });
     progress.sent(entries.length);
+  }
+
+  private sendSnapshot(to: NodeId, progress: Progress): void {
+    const snapshot = this.storage.snapshot();
+    this.send({ type: "snapshot", to, term: this.term, snapshot });
+    progress.snapshotSent(snapshot.index);
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snapshot = m.snapshot!;
+    if (snapshot.index <= this.log.committed) {
+      this.send({ type: "appendResp", to: m.from, term: this.term, index: this.log.committed });
+      return;
+    }
+    // A log that already holds the snapshot's last entry only needs its commit index moved.
+    if (this.log.matchTerm(snapshot.index, snapshot.term)) this.log.commitTo(snapshot.index);
+    else this.log.restore(snapshot);
+    this.send({ type: "appendResp", to: m.from, term: this.term, index: snapshot.index });
   }
 
   private handleAppend(m: Message): void {

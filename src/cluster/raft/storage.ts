@@ -1,5 +1,5 @@
 import { assert } from "../../errors.ts";
-import type { Entry, HardState } from "./types.ts";
+import { EMPTY_SNAPSHOT, type Entry, type HardState, type Snapshot } from "./types.ts";
 
 /**
  * Where a Raft node's persistent state lives: its hard state and its log. The core only reads it;
@@ -8,10 +8,12 @@ import type { Entry, HardState } from "./types.ts";
  */
 export interface RaftStorage {
   hardState(): HardState;
-  /** The index of the first entry held (1 for a log never compacted). */
+  /** What stands for the entries compacted away (index 0 when none were). */
+  snapshot(): Snapshot;
+  /** The index of the first entry held: the snapshot's index + 1. */
   firstIndex(): number;
   lastIndex(): number;
-  /** The term of entry `index`; 0 for index 0 (before the log). */
+  /** The term of entry `index`, from the snapshot's index on (0 for index 0). */
   term(index: number): number;
   /** Entries [lo, hi). */
   entries(lo: number, hi: number): Entry[];
@@ -20,30 +22,36 @@ export interface RaftStorage {
 /** The in-memory storage of the simulator; what survives a simulated crash. */
 export class MemoryStorage implements RaftStorage {
   private state: HardState = { term: 0, vote: 0, commit: 0 };
-  private readonly log: Entry[] = [];
+  private snap: Snapshot = EMPTY_SNAPSHOT;
+  /** Entries after the snapshot: log[0] is entry snap.index + 1. */
+  private log: Entry[] = [];
 
   hardState(): HardState {
     return this.state;
   }
 
+  snapshot(): Snapshot {
+    return this.snap;
+  }
+
   firstIndex(): number {
-    return 1;
+    return this.snap.index + 1;
   }
 
   lastIndex(): number {
-    return this.log.length;
+    return this.snap.index + this.log.length;
   }
 
   term(index: number): number {
-    if (index === 0) return 0;
-    const entry = this.log[index - 1];
-    assert(entry !== undefined, `no entry at ${index} (last ${this.log.length})`);
+    if (index === this.snap.index) return this.snap.term;
+    const entry = this.log[index - this.snap.index - 1];
+    assert(entry !== undefined, `no entry at ${index} (held ${this.firstIndex()}..${this.lastIndex()})`);
     return entry.term;
   }
 
   entries(lo: number, hi: number): Entry[] {
-    assert(lo >= 1 && hi <= this.log.length + 1 && lo <= hi, `entries [${lo}, ${hi}) outside [1, ${this.log.length + 1})`);
-    return this.log.slice(lo - 1, hi - 1);
+    assert(lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi, `entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`);
+    return this.log.slice(lo - this.snap.index - 1, hi - this.snap.index - 1);
   }
 
   setHardState(state: HardState): void {
@@ -54,8 +62,22 @@ export class MemoryStorage implements RaftStorage {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
-    assert(first >= 1 && first <= this.log.length + 1, `append at ${first} leaves a gap after ${this.log.length}`);
-    this.log.length = first - 1;
+    assert(first > this.snap.index && first <= this.lastIndex() + 1, `append at ${first} outside ${this.firstIndex()}..${this.lastIndex() + 1}`);
+    this.log.length = first - this.snap.index - 1;
     this.log.push(...entries);
+  }
+
+  /** Drops the entries up to `index`, which the application has applied and summed up in `data`. */
+  compact(index: number, data: Uint8Array): void {
+    assert(index > this.snap.index && index <= this.lastIndex(), `compact to ${index} outside ${this.firstIndex()}..${this.lastIndex()}`);
+    const term = this.term(index);
+    this.log = this.log.slice(index - this.snap.index);
+    this.snap = { index, term, data };
+  }
+
+  /** Replaces the whole log with a snapshot received from the leader. */
+  applySnapshot(snapshot: Snapshot): void {
+    this.snap = snapshot;
+    this.log = [];
   }
 }

@@ -9,6 +9,18 @@ export interface Entry {
   readonly data: Uint8Array | null;
 }
 
+/**
+ * The state machine at `index` (whose entry had `term`), standing for every entry up to it: what a
+ * compacted log keeps instead of those entries, and what a leader sends a follower that needs them.
+ */
+export interface Snapshot {
+  readonly index: number;
+  readonly term: number;
+  readonly data: Uint8Array;
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = { index: 0, term: 0, data: new Uint8Array(0) };
+
 /** What must be on disk before any message that depends on it is sent (Raft's persistent state). */
 export interface HardState {
   readonly term: number;
@@ -27,7 +39,8 @@ export type MessageType =
   | "heartbeatResp"
   | "readIndex"
   | "readIndexResp"
-  | "timeoutNow";
+  | "timeoutNow"
+  | "snapshot";
 
 /**
  * Every message between nodes. Fields not used by a type stay 0 / empty.
@@ -36,6 +49,8 @@ export type MessageType =
  *   a rejection carries `hintIndex` and `hintTerm` for the leader's fast back-off.
  * - (pre)vote: `index`/`logTerm` are the candidate's last entry; `force` skips the leader lease
  *   (a leadership transfer).
+ * - snapshot: `snapshot` replaces the follower's log up to its index (InstallSnapshot); answered
+ *   with an appendResp.
  * - heartbeat(Resp) and readIndex(Resp): `context` identifies a read; readIndexResp's `index` is the
  *   read index.
  */
@@ -53,6 +68,7 @@ export interface Message {
   readonly hintTerm?: number;
   readonly context?: number;
   readonly force?: boolean;
+  readonly snapshot?: Snapshot;
 }
 
 /** A read that is linearizable once the state machine has applied up to `index`. */
@@ -62,11 +78,13 @@ export interface ReadState {
 }
 
 /**
- * What the caller must do, in this order: persist `hardState` (if any) and `entries` (appending
- * them replaces any conflicting suffix), then send `messages`, then apply `committed` to the state
- * machine and serve `readStates`, then call `advance()`.
+ * What the caller must do, in this order: install `snapshot` (if any) in storage and in the state
+ * machine, persist `hardState` (if any) and `entries` (appending them replaces any conflicting
+ * suffix), then send `messages`, then apply `committed` to the state machine and serve
+ * `readStates`, then call `advance()`.
  */
 export interface Ready {
+  readonly snapshot: Snapshot | undefined;
   readonly hardState: HardState | undefined;
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];

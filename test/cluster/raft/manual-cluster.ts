@@ -42,6 +42,7 @@ export class ManualCluster {
       if (!raft.hasReady()) continue;
       const ready = raft.ready();
       const storage = this.storages.get(id)!;
+      if (ready.snapshot) storage.applySnapshot(ready.snapshot);
       if (ready.hardState) storage.setHardState(ready.hardState);
       storage.append(ready.entries);
       this.queue.push(...ready.messages);

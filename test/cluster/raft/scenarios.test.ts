@@ -151,4 +151,27 @@ describe("the paper's scenarios", () => {
     c.settle(() => false);
     expect(c.reads.some((read) => read.context === 9)).toBe(false);
   });
+
+  test("InstallSnapshot: a follower behind a compacted log gets the snapshot, then the entries after it", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    for (let i = 0; i < 20; i++) c.raft(1).propose(data(`w${i}`));
+    c.settle((m) => m.to !== 3 && m.from !== 3);
+    const leaderStorage = c.storages.get(1)!;
+    const compactedTo = c.raft(1).log.applied;
+    leaderStorage.compact(compactedTo, data(`state at ${compactedTo}`));
+    c.raft(1).propose(data("after"));
+    let snapshots = 0;
+    c.tick(1);
+    c.settle((m) => {
+      if (m.type === "snapshot") snapshots++;
+      return true;
+    });
+    expect(snapshots).toBe(1);
+    const follower = c.storages.get(3)!;
+    expect(follower.snapshot().index).toBe(compactedTo);
+    expect(text(follower.snapshot().data)).toBe(`state at ${compactedTo}`);
+    expect(follower.entries(compactedTo + 1, follower.lastIndex() + 1).map((e) => text(e.data))).toEqual(["after"]);
+    expect(c.raft(3).log.committed).toBe(c.raft(1).log.committed);
+  });
 });

@@ -3,8 +3,8 @@ import { forEachSeed, HARSH, RaftSimulation } from "./simulator.ts";
 
 /**
  * Seeded random runs of whole clusters under HARSH faults (10% loss, 5% duplicates, delays up to
- * 3 ticks, crashes, restarts from storage, symmetric and one-way partitions that come and go) with
- * proposals, ReadIndex reads and leadership transfers. The simulator checks after every tick: one
+ * 3 ticks, crashes, restarts from storage, symmetric and one-way partitions that come and go, logs
+ * compacted into snapshots at random) with proposals, ReadIndex reads and leadership transfers. The simulator checks after every tick: one
  * leader per term, leader completeness, state machine safety, reads that see every acknowledged
  * write, and log matching every 25 ticks. Then the faults end and the cluster must elect one
  * leader and commit a new write within a bound. RAFT_SIM_SEEDS=n for a longer soak.
@@ -17,6 +17,7 @@ for (const size of [3, 5]) {
     let reads = 0;
     let writes = 0;
     let worstElection = 0;
+    let snapshots = 0;
     const seeds = forEachSeed(`raft ${size} nodes`, size === 3 ? 2_500 : 1_500, (seed) => {
       const sim = new RaftSimulation(seed, size, HARSH);
       sim.run(FAULT_TICKS);
@@ -31,10 +32,12 @@ for (const size of [3, 5]) {
       if (!sim.converged()) throw new Error("the nodes did not all apply the committed log after the heal");
       worstElection = Math.max(worstElection, elected);
       reads += sim.readsServed;
+      snapshots += sim.snapshotsInstalled;
       writes += sim.writesAcknowledged;
     });
-    console.log(`raft, ${size} nodes: ${seeds} seeds, ${writes} writes acknowledged, ${reads} reads served; a stable leader at most ${worstElection} ticks after the heal`);
+    console.log(`raft, ${size} nodes: ${seeds} seeds, ${writes} writes acknowledged, ${reads} reads served, ${snapshots} snapshots installed from a leader; a stable leader at most ${worstElection} ticks after the heal`);
     expect(writes).toBeGreaterThan(seeds);
     expect(reads).toBeGreaterThan(seeds);
+    expect(snapshots).toBeGreaterThan(0);
   }, 120_000);
 }

@@ -1,6 +1,6 @@
 import { Raft } from "../../../src/cluster/raft/raft.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
-import type { Entry, Message, NodeId } from "../../../src/cluster/raft/types.ts";
+import type { Entry, Message, NodeId, Snapshot } from "../../../src/cluster/raft/types.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
 /**
@@ -17,19 +17,22 @@ export interface Faults {
   delayMaxTicks: number;
   crashRate: number;
   restartRate: number;
+  /** Per node per tick: compact the log up to what it has applied (a snapshot). */
+  compactRate: number;
   partitionRate: number;
   healRate: number;
 }
 
-export const HARSH: Faults = { dropRate: 0.1, duplicateRate: 0.05, delayMaxTicks: 3, crashRate: 0.005, restartRate: 0.05, partitionRate: 0.01, healRate: 0.03 };
-export const CALM: Faults = { dropRate: 0, duplicateRate: 0, delayMaxTicks: 1, crashRate: 0, restartRate: 0, partitionRate: 0, healRate: 0 };
+export const HARSH: Faults = { dropRate: 0.1, duplicateRate: 0.05, delayMaxTicks: 3, crashRate: 0.005, restartRate: 0.05, compactRate: 0.02, partitionRate: 0.01, healRate: 0.03 };
+export const CALM: Faults = { dropRate: 0, duplicateRate: 0, delayMaxTicks: 1, crashRate: 0, restartRate: 0, compactRate: 0, partitionRate: 0, healRate: 0 };
 
 interface SimNode {
   readonly id: NodeId;
   readonly storage: MemoryStorage;
   raft: Raft | undefined;
-  /** The state machine: every applied entry's data, in index order (a register's history). */
+  /** The state machine: the index applied up to, and a digest of every entry applied (what a snapshot holds). */
   applied: number;
+  digest: number;
 }
 
 interface PendingRead {
@@ -46,8 +49,9 @@ export class RaftSimulation {
   private inFlight: { at: number; message: Message }[] = [];
   /** from → to pairs that cannot deliver. */
   private blocked = new Set<string>();
-  /** index → the entry applied there, by whichever node applied it first. */
+  /** index → the entry applied there, by whichever node applied it first, and the state machine digest after it. */
   private readonly appliedAt = new Map<number, Entry>();
+  private readonly digestAt = new Map<number, number>([[0, 0]]);
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** Write id → its index, once the node that proposed it has applied it (the client's acknowledgement). */
   private readonly acknowledged = new Map<number, number>();
@@ -59,6 +63,7 @@ export class RaftSimulation {
   /** Random proposals, reads and transfers each tick; off to let the cluster settle. */
   clientsActive = true;
   readsServed = 0;
+  snapshotsInstalled = 0;
   writesAcknowledged = 0;
 
   constructor(
@@ -69,13 +74,16 @@ export class RaftSimulation {
     this.random = mulberry32(seed);
     this.faults = faults;
     const ids = Array.from({ length: size }, (_, i) => i + 1);
-    this.nodes = ids.map((id) => ({ id, storage: new MemoryStorage(), raft: undefined, applied: 0 }));
+    this.nodes = ids.map((id) => ({ id, storage: new MemoryStorage(), raft: undefined, applied: 0, digest: 0 }));
     for (const node of this.nodes) this.start(node);
   }
 
   private start(node: SimNode): void {
     node.raft = new Raft({ id: node.id, voters: this.nodes.map((n) => n.id), storage: node.storage, random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick) });
-    node.applied = 0; // the state machine is rebuilt from the log
+    // The state machine restarts from the storage's snapshot, then the log is applied again.
+    const snapshot = node.storage.snapshot();
+    node.applied = snapshot.index;
+    node.digest = decodeSnapshot(snapshot).digest;
   }
 
   leaders(): SimNode[] {
@@ -142,6 +150,9 @@ export class RaftSimulation {
     for (const node of this.nodes) {
       if (node.raft && this.random() < f.crashRate) node.raft = undefined;
       else if (!node.raft && this.random() < f.restartRate) this.start(node);
+      else if (node.raft && node.applied > node.storage.snapshot().index && this.random() < f.compactRate) {
+        node.storage.compact(node.applied, encodeSnapshot(node.applied, node.digest));
+      }
     }
     if (this.random() < f.partitionRate) this.partition();
     if (this.blocked.size > 0 && this.random() < f.healRate) this.blocked.clear();
@@ -189,6 +200,7 @@ export class RaftSimulation {
     const raft = node.raft;
     if (!raft || !raft.hasReady()) return;
     const ready = raft.ready();
+    if (ready.snapshot) this.install(node, ready.snapshot);
     // Persist before sending: a crash after this point keeps what the messages promise.
     if (ready.hardState) node.storage.setHardState(ready.hardState);
     node.storage.append(ready.entries);
@@ -211,9 +223,23 @@ export class RaftSimulation {
     for (let i = 0; i < copies; i++) this.inFlight.push({ at: this.tick + 1 + Math.floor(this.random() * f.delayMaxTicks), message });
   }
 
+  /** A snapshot from the leader must be exactly the state every node reached at its index. */
+  private install(node: SimNode, snapshot: Snapshot): void {
+    const { index, digest } = decodeSnapshot(snapshot);
+    this.check(index === snapshot.index && this.digestAt.get(index) === digest, `node ${node.id} got a snapshot at ${snapshot.index} unlike the state applied there`);
+    node.storage.applySnapshot(snapshot);
+    this.snapshotsInstalled++;
+    node.applied = index;
+    node.digest = digest;
+  }
+
   private apply(node: SimNode, entry: Entry): void {
     this.check(entry.index === node.applied + 1, `node ${node.id} applied ${entry.index} after ${node.applied}`);
     node.applied = entry.index;
+    node.digest = mix(node.digest, entry);
+    const digest = this.digestAt.get(entry.index);
+    this.check(digest === undefined || digest === node.digest, `node ${node.id} reached another state at ${entry.index}`);
+    this.digestAt.set(entry.index, node.digest);
     const first = this.appliedAt.get(entry.index);
     if (first) {
       this.check(first.term === entry.term && sameData(first.data, entry.data), `node ${node.id} applied a different entry at ${entry.index}: term ${entry.term} vs ${first.term}`);
@@ -237,6 +263,7 @@ export class RaftSimulation {
         this.leaderOfTerm.set(raft.term, leader.id);
         // Leader completeness: a new leader holds every entry committed before its term.
         for (const [index, entry] of this.appliedAt) {
+          if (index <= raft.log.snapshotIndex()) continue; // in its snapshot, checked when installed or applied
           this.check(index <= raft.log.lastIndex() && raft.log.term(index) === entry.term, `leader ${leader.id} of term ${raft.term} lacks committed entry ${index}`);
         }
       }
@@ -246,14 +273,18 @@ export class RaftSimulation {
 
   /** Log matching: two logs with an entry of the same index and term are identical up to it. */
   checkLogMatching(): void {
-    const logs = this.nodes.map((node) => node.storage.entries(1, node.storage.lastIndex() + 1));
+    const logs = this.nodes.map((node) => node.storage.entries(node.storage.firstIndex(), node.storage.lastIndex() + 1));
     for (let a = 0; a < logs.length; a++) {
       for (let b = a + 1; b < logs.length; b++) {
-        const [x, y] = [logs[a]!, logs[b]!];
-        let agreed = Math.min(x.length, y.length);
-        while (agreed > 0 && x[agreed - 1]!.term !== y[agreed - 1]!.term) agreed--;
-        for (let i = 0; i < agreed; i++) {
-          this.check(x[i]!.term === y[i]!.term && sameData(x[i]!.data, y[i]!.data), `logs of ${a + 1} and ${b + 1} match at ${agreed} but differ at ${i + 1}`);
+        // Compare where both hold entries (their snapshots may start at different indexes).
+        const byIndex = (log: Entry[]) => new Map(log.map((entry) => [entry.index, entry]));
+        const [x, y] = [byIndex(logs[a]!), byIndex(logs[b]!)];
+        const shared = [...x.keys()].filter((index) => y.has(index)).sort((p, q) => q - p);
+        const agreed = shared.find((index) => x.get(index)!.term === y.get(index)!.term);
+        if (agreed === undefined) continue;
+        for (const index of shared.filter((i) => i <= agreed)) {
+          const [ex, ey] = [x.get(index)!, y.get(index)!];
+          this.check(ex.term === ey.term && sameData(ex.data, ey.data), `logs of ${a + 1} and ${b + 1} match at ${agreed} but differ at ${index}`);
         }
       }
     }
@@ -262,6 +293,28 @@ export class RaftSimulation {
   private check(condition: boolean, what: string): void {
     if (!condition) throw new Error(`tick ${this.tick}: ${what}`);
   }
+}
+
+/** The state machine digest after one more entry (FNV-1a over its index, term and data). */
+function mix(digest: number, entry: Entry): number {
+  let h = (digest ^ entry.index) >>> 0;
+  h = Math.imul(h ^ entry.term, 16777619) >>> 0;
+  for (const byte of entry.data ?? []) h = Math.imul(h ^ byte, 16777619) >>> 0;
+  return h;
+}
+
+function encodeSnapshot(index: number, digest: number): Uint8Array {
+  const bytes = new Uint8Array(12);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, index);
+  view.setUint32(8, digest);
+  return bytes;
+}
+
+function decodeSnapshot(snapshot: Snapshot): { index: number; digest: number } {
+  if (snapshot.data.byteLength === 0) return { index: 0, digest: 0 };
+  const view = new DataView(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
+  return { index: view.getFloat64(0), digest: view.getUint32(8) };
 }
 
 function encodeWrite(id: number): Uint8Array {
