@@ -5,7 +5,7 @@ import { encodeFrame, readFrame } from "../../storage/format/frame.ts";
 import type { AppendFile, FileSystem } from "../../storage/fs/file-system.ts";
 import { errorCode } from "../../storage/fs/file-system.ts";
 import { MemoryStorage, type RaftStorage } from "./storage.ts";
-import type { Entry, HardState, Snapshot } from "./types.ts";
+import type { ConfChange, Entry, HardState, Snapshot } from "./types.ts";
 
 /**
  * A Raft node's log and hard state on disk: one append-only file of checksummed frames (the WAL's
@@ -15,7 +15,9 @@ import type { Entry, HardState, Snapshot } from "./types.ts";
  *   frame 0     file header (FileKind "HKVRFT", version 1, revision 0)
  *   frame ...   u8 record type, then
  *     1 hard state   u64 term · u64 vote · u64 commit
- *     2 entries      u32 n · n × (u64 index · u64 term · u8 has-data · [u32 length · bytes])
+ *     2 entries      u32 n · n × (u64 index · u64 term · u8 kind · body)
+ *                    kind 0 empty · 1 data: u32 length · bytes · 2 configuration change:
+ *                    u8 type (1 add learner, 2 add voter, 3 remove) · u64 node
  *
  * Replay: the last hard state wins; an entries record whose first index is at or below the last
  * one held replaces the entries from there (a leader overwrote a conflicting suffix), exactly as
@@ -27,6 +29,11 @@ const RAFT_LOG = new FileKind("Raft log", "HKVRFT", 1, ".raftlog");
 const FILE_NAME = RAFT_LOG.fileName(0);
 const RECORD_HARD_STATE = 1;
 const RECORD_ENTRIES = 2;
+const KIND_EMPTY = 0;
+const KIND_DATA = 1;
+const KIND_CONF = 2;
+const CONF_TYPE_CODES: Readonly<Record<ConfChange["type"], number>> = { addLearner: 1, addVoter: 2, remove: 3 };
+const CONF_TYPES = new Map(Object.entries(CONF_TYPE_CODES).map(([type, code]) => [code, type as ConfChange["type"]]));
 
 export class DurableRaftLog implements RaftStorage {
   private constructor(
@@ -112,8 +119,9 @@ function encodeEntries(entries: readonly Entry[]): Uint8Array {
   w.u8(RECORD_ENTRIES).u32(entries.length);
   for (const entry of entries) {
     w.u64(entry.index).u64(entry.term);
-    if (entry.data === null) w.u8(0);
-    else w.u8(1).bytes(entry.data);
+    if (entry.conf) w.u8(KIND_CONF).u8(CONF_TYPE_CODES[entry.conf.type]).u64(entry.conf.node);
+    else if (entry.data === null) w.u8(KIND_EMPTY);
+    else w.u8(KIND_DATA).bytes(entry.data);
   }
   return w.written();
 }
@@ -152,10 +160,20 @@ function applyRecord(reader: ByteReader, memory: MemoryStorage): void {
   for (let i = 0; i < count; i++) {
     const index = reader.u64();
     const term = reader.u64();
-    entries.push({ index, term, data: reader.u8() === 0 ? null : reader.bytesCopy() });
+    entries.push(readEntryBody(reader, index, term));
   }
   if (entries.length > 0 && entries[0]!.index > memory.lastIndex() + 1) {
     throw new FormatError(`entries from ${entries[0]!.index} leave a gap after ${memory.lastIndex()}`);
   }
   memory.append(entries);
+}
+
+function readEntryBody(reader: ByteReader, index: number, term: number): Entry {
+  const kind = reader.u8();
+  if (kind === KIND_EMPTY) return { index, term, data: null };
+  if (kind === KIND_DATA) return { index, term, data: reader.bytesCopy() };
+  if (kind !== KIND_CONF) throw new FormatError(`unknown entry kind ${kind} at index ${index}`);
+  const type = CONF_TYPES.get(reader.u8());
+  if (type === undefined) throw new FormatError(`unknown configuration change at index ${index}`);
+  return { index, term, data: null, conf: { type, node: reader.u64() } };
 }

@@ -3,11 +3,15 @@ import { Progress } from "./progress.ts";
 import { RaftLog } from "./raft-log.ts";
 import { ReadQueue } from "./read-queue.ts";
 import type { RaftStorage } from "./storage.ts";
-import { type Entry, type HardState, type Message, type MessageType, NONE, type NodeId, type Ready, type ReadState, type Role } from "./types.ts";
+import { ConfigTracker, type Configuration } from "./configuration.ts";
+import { type ConfChange, type ConfState, type Entry, type HardState, type Message, type MessageType, NONE, type NodeId, type Ready, type ReadState, type Role } from "./types.ts";
 
 export interface RaftOptions {
   id: NodeId;
-  /** Every voter, this node included. Fixed for the life of the group. */
+  /**
+   * The group's first voters (the same list on every node, this one included or not: a node
+   * started to join waits until a leader adds it). Later members come from the log or a snapshot.
+   */
   voters: readonly NodeId[];
   storage: RaftStorage;
   /** A seeded PRNG (src/random.ts): the randomized election timeouts come from it. */
@@ -29,7 +33,6 @@ export interface RaftOptions {
  */
 export class Raft {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
   role: Role = "follower";
   term: number;
   vote: NodeId;
@@ -47,6 +50,7 @@ export class Raft {
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private transferee: NodeId = NONE;
+  private readonly confs: ConfigTracker;
   private readonly reads = new ReadQueue();
   private outbox: Message[] = [];
   private readStates: ReadState[] = [];
@@ -54,8 +58,7 @@ export class Raft {
 
   constructor(options: RaftOptions) {
     this.id = options.id;
-    this.voters = [...options.voters];
-    assert(this.voters.includes(this.id), `node ${this.id} is not among the voters ${this.voters.join(",")}`);
+    this.confs = new ConfigTracker(options.storage.snapshot().conf ?? { voters: options.voters, learners: [] });
     this.electionTicks = options.electionTicks ?? 10;
     this.heartbeatTicks = options.heartbeatTicks ?? 1;
     assert(this.heartbeatTicks < this.electionTicks, "heartbeatTicks must be less than electionTicks");
@@ -63,6 +66,7 @@ export class Raft {
     this.random = options.random;
     this.storage = options.storage;
     this.log = new RaftLog(options.storage);
+    this.confs.observe(this.log.slice(this.log.snapshotIndex() + 1, this.log.lastIndex() + 1), this.log.lastIndex());
     const state = options.storage.hardState();
     this.term = state.term;
     this.vote = state.vote;
@@ -70,12 +74,44 @@ export class Raft {
     this.resetElectionTimer();
   }
 
-  private get quorum(): number {
-    return Math.floor(this.voters.length / 2) + 1;
+  private get config(): Configuration {
+    return this.confs.current;
   }
 
+  private get quorum(): number {
+    return this.config.quorum;
+  }
+
+  /** Voters other than this node: who a candidate asks. */
   private get peers(): NodeId[] {
-    return this.voters.filter((id) => id !== this.id);
+    return this.config.voterIds().filter((id) => id !== this.id);
+  }
+
+  /** Members other than this node: who a leader replicates to. */
+  private get replicas(): NodeId[] {
+    return this.config.replicasExcept(this.id);
+  }
+
+  get voters(): NodeId[] {
+    return this.config.voterIds();
+  }
+
+  /**
+   * Learners and nodes not in the group never campaign. A node whose removal is in its log but not
+   * known to be committed still may: the voters of the committed configuration may need it to lead
+   * long enough to commit (or lose) that removal, since its longer log can make it the only one they
+   * can elect.
+   */
+  private mayCampaign(): boolean {
+    return this.config.isVoter(this.id) || this.confs.at(this.log.committed).isVoter(this.id);
+  }
+
+  /**
+   * The members as of entry `index` (default: the last, what this node goes by now). A snapshot at
+   * the applied index must record the members as of that index, not a change appended after it.
+   */
+  confState(index = this.log.lastIndex()): ConfState {
+    return (index >= this.log.lastIndex() ? this.config : this.confs.at(index)).state();
   }
 
   // --- inputs ---
@@ -83,18 +119,29 @@ export class Raft {
   tick(): void {
     if (this.role === "leader") return this.tickLeader();
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTicks) this.campaign("preVote");
+    if (this.electionElapsed >= this.randomizedElectionTicks && this.mayCampaign()) this.campaign("preVote");
   }
 
   /** Starts an election now, as if the election timeout had passed (still through PreVote). */
   campaignNow(): void {
-    if (this.role !== "leader") this.campaign("preVote");
+    if (this.role !== "leader" && this.mayCampaign()) this.campaign("preVote");
   }
 
   /** Proposes data for the log; false when this node cannot take it now (not the leader, or transferring). */
   propose(data: Uint8Array): boolean {
-    if (this.role !== "leader" || this.transferee !== NONE) return false;
+    if (this.role !== "leader" || this.transferee !== NONE || !this.config.isVoter(this.id)) return false;
     this.appendOwn([data]);
+    return true;
+  }
+
+  /**
+   * Proposes a change of members, one server at a time; false when this node is not the leader, or
+   * an earlier change is not committed yet (two in flight could leave two disjoint majorities).
+   */
+  proposeConfChange(change: ConfChange): boolean {
+    if (this.role !== "leader" || this.transferee !== NONE || this.confs.lastChangeIndex > this.log.committed) return false;
+    if (change.type === "remove" && this.config.isVoter(change.node) && this.config.voterIds().length === 1) return false;
+    this.appendOwn([null], change);
     return true;
   }
 
@@ -106,7 +153,7 @@ export class Raft {
 
   /** Hands leadership to `to` once its log has caught up (§3.10 of the thesis); leader only. */
   transferLeadership(to: NodeId): void {
-    if (this.role !== "leader" || to === this.id || !this.voters.includes(to) || this.transferee === to) return;
+    if (this.role !== "leader" || to === this.id || !this.config.isVoter(to) || this.transferee === to) return;
     this.transferee = to;
     const progress = this.progress.get(to)!;
     if (progress.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to, term: this.term });
@@ -201,6 +248,23 @@ export class Raft {
     if (applied) this.log.appliedTo(applied.index);
   }
 
+  /**
+   * The log changed: the configuration follows it. A leader starts or stops replicating to the
+   * members added or removed.
+   */
+  private logChanged(written: readonly Entry[]): void {
+    const before = this.config;
+    this.confs.observe(written, this.log.lastIndex());
+    if (this.config === before || this.role !== "leader") return;
+    for (const id of [...this.progress.keys()]) {
+      if (id !== this.id && !this.config.isMember(id)) this.progress.delete(id);
+    }
+    if (this.transferee !== NONE && !this.config.isVoter(this.transferee)) this.transferee = NONE;
+    for (const id of this.replicas) {
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(0, this.log.lastIndex() + 1));
+    }
+  }
+
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
   }
@@ -221,7 +285,8 @@ export class Raft {
     this.leader = this.id;
     this.reset();
     const next = this.log.lastIndex() + 1;
-    for (const id of this.voters) this.progress.set(id, new Progress(id === this.id ? next - 1 : 0, next));
+    this.progress.set(this.id, new Progress(next - 1, next));
+    for (const id of this.replicas) this.progress.set(id, new Progress(0, next));
     // An entry of its own term: only entries of the current term are committed by counting
     // replicas (§5.4.2, Figure 8); this one commits the ones before it.
     this.appendOwn([null]);
@@ -255,8 +320,9 @@ export class Raft {
       this.vote = this.id;
     }
     const term = kind === "preVote" ? this.term + 1 : this.term;
-    this.votes.set(this.id, true);
-    if (this.voters.length === 1) return this.winElection(kind);
+    // Votes are counted in this node's latest configuration, where it may no longer be a voter itself.
+    if (this.config.isVoter(this.id)) this.votes.set(this.id, true);
+    if (this.peers.length === 0) return this.winElection(kind);
     for (const to of this.peers) {
       this.send({ type: kind, to, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), ...(force ? { force } : {}) });
     }
@@ -283,6 +349,7 @@ export class Raft {
   private handleVoteResponse(m: Message): void {
     const kind = m.type === "preVoteResp" ? "preVote" : "vote";
     if ((kind === "preVote" && this.role !== "preCandidate") || (kind === "vote" && this.role !== "candidate")) return;
+    if (!this.config.isVoter(m.from)) return;
     this.votes.set(m.from, !m.reject);
     const granted = [...this.votes.values()].filter(Boolean).length;
     if (granted >= this.quorum) this.winElection(kind);
@@ -291,14 +358,15 @@ export class Raft {
 
   // --- replication ---
 
-  private appendOwn(data: readonly (Uint8Array | null)[]): void {
+  private appendOwn(data: readonly (Uint8Array | null)[], conf?: ConfChange): void {
     const last = this.log.lastIndex();
-    const entries: Entry[] = data.map((d, i) => ({ index: last + 1 + i, term: this.term, data: d }));
+    const entries: Entry[] = data.map((d, i) => ({ index: last + 1 + i, term: this.term, data: d, ...(conf ? { conf } : {}) }));
     this.log.append(entries);
+    this.logChanged(entries);
     const self = this.progress.get(this.id)!;
     self.acknowledge(this.log.lastIndex());
     this.maybeCommit();
-    for (const to of this.peers) this.sendAppend(to);
+    for (const to of this.replicas) this.sendAppend(to);
   }
 
   private sendAppend(to: NodeId): void {
@@ -326,7 +394,10 @@ export class Raft {
     }
     // A log that already holds the snapshot's last entry only needs its commit index moved.
     if (this.log.matchTerm(snapshot.index, snapshot.term)) this.log.commitTo(snapshot.index);
-    else this.log.restore(snapshot);
+    else {
+      this.log.restore(snapshot);
+      if (snapshot.conf) this.confs.reset(snapshot.conf);
+    }
     this.send({ type: "appendResp", to: m.from, term: this.term, index: snapshot.index });
   }
 
@@ -339,6 +410,7 @@ export class Raft {
     }
     const matched = this.log.maybeAppend(prevIndex, m.logTerm ?? 0, m.entries ?? []);
     if (matched !== undefined) {
+      this.logChanged(m.entries ?? []);
       this.log.commitTo(Math.min(m.commit ?? 0, matched));
       this.send({ type: "appendResp", to: m.from, term: this.term, index: matched });
       return;
@@ -367,12 +439,15 @@ export class Raft {
   }
 
   private maybeCommit(): void {
-    const matches = this.voters.map((id) => this.progress.get(id)!.match).sort((a, b) => b - a);
+    const matches = this.config.voterIds().map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
     const index = matches[this.quorum - 1]!;
     if (index > this.log.committed && this.log.term(index) === this.term) {
       this.log.commitTo(index);
       this.releaseReads();
-      for (const to of this.peers) this.sendAppend(to);
+      for (const to of this.replicas) this.sendAppend(to);
+      // Removed by a change now committed: step down (§4.2.2); the remaining voters already use
+      // the configuration without this node and elect a leader among themselves.
+      if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed) this.becomeFollower(this.term, NONE);
     }
   }
 
@@ -382,7 +457,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
-      const active = this.voters.filter((id) => id === this.id || this.progress.get(id)!.recentActive).length;
+      const active = this.config.voterIds().filter((id) => id === this.id || this.progress.get(id)?.recentActive).length;
       for (const progress of this.progress.values()) progress.recentActive = false;
       if (active < this.quorum) return this.becomeFollower(this.term, NONE);
       if (this.transferee !== NONE) this.transferee = NONE; // not done within an election timeout: give up
@@ -395,7 +470,7 @@ export class Raft {
   }
 
   private broadcastHeartbeat(context: number | undefined): void {
-    for (const to of this.peers) {
+    for (const to of this.replicas) {
       const progress = this.progress.get(to)!;
       progress.resume();
       const commit = Math.min(progress.match, this.log.committed);
@@ -415,7 +490,8 @@ export class Raft {
     progress.recentActive = true;
     progress.resume();
     if (progress.match < this.log.lastIndex()) this.sendAppend(m.from);
-    if (m.context !== undefined) {
+    // Only voters confirm leadership for a read.
+    if (m.context !== undefined && this.config.isVoter(m.from)) {
       for (const read of this.reads.acknowledge(m.context, m.from, this.quorum)) this.answerRead(read.from, read.index, read.context);
     }
   }
@@ -427,8 +503,9 @@ export class Raft {
    * still the leader.
    */
   private leaderRead(from: NodeId, context: number): void {
-    if (this.voters.length === 1) return this.answerRead(from, this.log.committed, context);
-    this.reads.add({ from, context, index: this.log.committed, confirmed: this.log.term(this.log.committed) === this.term }, this.id);
+    if (this.peers.length === 0) return this.answerRead(from, this.log.committed, context);
+    const self = this.config.isVoter(this.id) ? this.id : undefined; // a removed leader's own say does not count
+    this.reads.add({ from, context, index: this.log.committed, confirmed: this.log.term(this.log.committed) === this.term }, self);
     if (this.log.term(this.log.committed) === this.term) this.broadcastHeartbeat(context);
   }
 

@@ -17,8 +17,9 @@ interface PendingRead {
 export class ReadQueue {
   private queue: PendingRead[] = [];
 
-  add(read: Omit<PendingRead, "acks">, self: NodeId): void {
-    this.queue.push({ ...read, acks: new Set([self]) });
+  /** `self`: the leader's own acknowledgement, when it is a voter. */
+  add(read: Omit<PendingRead, "acks">, self: NodeId | undefined): void {
+    this.queue.push({ ...read, acks: new Set(self === undefined ? [] : [self]) });
   }
 
   /** The context a heartbeat should carry now, if any read waits for confirmation by a quorum. */

@@ -1,5 +1,5 @@
 import { assert } from "../../errors.ts";
-import { EMPTY_SNAPSHOT, type Entry, type HardState, type Snapshot } from "./types.ts";
+import { type ConfState, EMPTY_SNAPSHOT, type Entry, type HardState, type Snapshot } from "./types.ts";
 
 /**
  * Where a Raft node's persistent state lives: its hard state and its log. The core only reads it;
@@ -67,12 +67,12 @@ export class MemoryStorage implements RaftStorage {
     this.log.push(...entries);
   }
 
-  /** Drops the entries up to `index`, which the application has applied and summed up in `data`. */
-  compact(index: number, data: Uint8Array): void {
+  /** Drops the entries up to `index`, which the application has applied and summed up in `data`, with the members then. */
+  compact(index: number, data: Uint8Array, conf: ConfState): void {
     assert(index > this.snap.index && index <= this.lastIndex(), `compact to ${index} outside ${this.firstIndex()}..${this.lastIndex()}`);
     const term = this.term(index);
     this.log = this.log.slice(index - this.snap.index);
-    this.snap = { index, term, data };
+    this.snap = { index, term, data, conf };
   }
 
   /** Replaces the whole log with a snapshot received from the leader. */

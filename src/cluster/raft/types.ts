@@ -2,11 +2,30 @@
 export type NodeId = number;
 export const NONE: NodeId = 0;
 
-/** One log entry. `data` null is the empty entry a new leader appends to commit its term. */
+/**
+ * A change of the group's members, one server at a time: a learner receives the log but does not
+ * vote; a voter counts in every quorum; removal takes a node out of both.
+ */
+export interface ConfChange {
+  readonly type: "addLearner" | "addVoter" | "remove";
+  readonly node: NodeId;
+}
+
+/** Who votes and who only learns. */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/**
+ * One log entry. `data` null is the empty entry a new leader appends to commit its term, or a
+ * configuration change (`conf`), which takes effect when it is applied.
+ */
 export interface Entry {
   readonly index: number;
   readonly term: number;
   readonly data: Uint8Array | null;
+  readonly conf?: ConfChange;
 }
 
 /**
@@ -17,6 +36,8 @@ export interface Snapshot {
   readonly index: number;
   readonly term: number;
   readonly data: Uint8Array;
+  /** The members at `index`; undefined for the empty snapshot (the group's initial members apply). */
+  readonly conf?: ConfState;
 }
 
 export const EMPTY_SNAPSHOT: Snapshot = { index: 0, term: 0, data: new Uint8Array(0) };

@@ -16,12 +16,12 @@ describe("DurableRaftLog", () => {
     const log = await DurableRaftLog.open(fs, DIR);
     await log.persist({ term: 1, vote: 2, commit: 0 }, [entry(1, 1), entry(2, 1, null)]);
     await log.persist({ term: 2, vote: 0, commit: 2 }, [entry(3, 2)]);
-    // A leader of term 3 overwrote entry 3 onwards.
-    await log.persist(undefined, [entry(3, 3, "x"), entry(4, 3)]);
+    // A leader of term 3 overwrote entry 3 onwards, with a configuration change among them.
+    await log.persist(undefined, [entry(3, 3, "x"), entry(4, 3), { index: 5, term: 3, data: null, conf: { type: "addLearner", node: 4 } }]);
     fs.crash();
     const reopened = await DurableRaftLog.open(fs, DIR);
     expect(reopened.hardState()).toEqual({ term: 2, vote: 0, commit: 2 });
-    expect(allEntries(reopened)).toEqual([entry(1, 1), entry(2, 1, null), entry(3, 3, "x"), entry(4, 3)]);
+    expect(allEntries(reopened)).toEqual([entry(1, 1), entry(2, 1, null), entry(3, 3, "x"), entry(4, 3), { index: 5, term: 3, data: null, conf: { type: "addLearner", node: 4 } }]);
     expect(reopened.term(3)).toBe(3);
   });
 

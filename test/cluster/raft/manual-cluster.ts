@@ -12,9 +12,10 @@ export class ManualCluster {
   readonly reads: { node: NodeId; index: number; context: number }[] = [];
   readonly ids: NodeId[];
 
+  /** `firstVoters` of the `size` nodes form the group (all by default); the others wait to be added. */
   constructor(
     size: number,
-    private readonly options: { entriesPerMessageMax?: number } = {},
+    private readonly options: { entriesPerMessageMax?: number; firstVoters?: number } = {},
   ) {
     this.ids = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of this.ids) {
@@ -28,7 +29,8 @@ export class ManualCluster {
   }
 
   start(id: NodeId): void {
-    this.rafts.set(id, new Raft({ id, voters: this.ids, storage: this.storages.get(id)!, random: mulberry32(id), ...this.options }));
+    const { firstVoters = this.ids.length, ...options } = this.options;
+    this.rafts.set(id, new Raft({ id, voters: this.ids.slice(0, firstVoters), storage: this.storages.get(id)!, random: mulberry32(id), ...options }));
   }
 
   crash(id: NodeId): void {

@@ -159,7 +159,7 @@ describe("the paper's scenarios", () => {
     c.settle((m) => m.to !== 3 && m.from !== 3);
     const leaderStorage = c.storages.get(1)!;
     const compactedTo = c.raft(1).log.applied;
-    leaderStorage.compact(compactedTo, data(`state at ${compactedTo}`));
+    leaderStorage.compact(compactedTo, data(`state at ${compactedTo}`), c.raft(1).confState(compactedTo));
     c.raft(1).propose(data("after"));
     let snapshots = 0;
     c.tick(1);
@@ -173,5 +173,50 @@ describe("the paper's scenarios", () => {
     expect(text(follower.snapshot().data)).toBe(`state at ${compactedTo}`);
     expect(follower.entries(compactedTo + 1, follower.lastIndex() + 1).map((e) => text(e.data))).toEqual(["after"]);
     expect(c.raft(3).log.committed).toBe(c.raft(1).log.committed);
+  });
+
+  test("a learner receives the log without voting, then is promoted and counts in the quorum", () => {
+    const c = new ManualCluster(4, { firstVoters: 3 });
+    c.elect(1, [1, 2, 3]);
+    for (let i = 0; i < 5; i++) c.raft(1).propose(data(`w${i}`));
+    c.settle();
+    expect(c.raft(4).log.lastIndex()).toBe(0); // not a member: nobody sends it anything
+    expect(c.raft(1).proposeConfChange({ type: "addLearner", node: 4 })).toBe(true);
+    expect(c.raft(1).proposeConfChange({ type: "addVoter", node: 4 })).toBe(false); // one change at a time
+    c.settle();
+    expect(c.raft(4).log.lastIndex()).toBe(c.raft(1).log.lastIndex());
+    expect(c.raft(1).confState()).toEqual({ voters: [1, 2, 3], learners: [4] });
+    // A learner never campaigns, however long it goes without a leader.
+    c.tick(4, 100);
+    expect(c.raft(4).role).toBe("follower");
+    c.queue = [];
+    expect(c.raft(1).proposeConfChange({ type: "addVoter", node: 4 })).toBe(true);
+    c.settle();
+    expect(c.raft(1).confState()).toEqual({ voters: [1, 2, 3, 4], learners: [] });
+    // Four voters: a write now needs three of them; with 2 and 3 cut off it cannot commit.
+    const committed = c.raft(1).log.committed;
+    c.raft(1).propose(data("needs three"));
+    c.settle((m) => ![2, 3].includes(m.to) && ![2, 3].includes(m.from));
+    expect(c.raft(1).log.committed).toBe(committed);
+    c.tick(1);
+    c.settle();
+    expect(c.raft(1).log.committed).toBe(committed + 1);
+  });
+
+  test("removing the current leader: it steps down once the removal commits, and the others elect a leader", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    expect(c.raft(1).proposeConfChange({ type: "remove", node: 1 })).toBe(true);
+    c.settle();
+    expect(c.raft(1).role).toBe("follower");
+    expect(c.raft(2).confState().voters).toEqual([2, 3]);
+    // Node 1 no longer campaigns; nodes 2 and 3 elect one of themselves and go on without it.
+    c.tick(1, 100);
+    c.settle(() => false);
+    expect(c.raft(1).role).toBe("follower");
+    c.elect(2, [2, 3]);
+    c.raft(2).propose(data("without 1"));
+    c.settle(between([2, 3]));
+    expect(text(c.storages.get(3)!.entries(c.storages.get(3)!.lastIndex(), c.storages.get(3)!.lastIndex() + 1)[0]!.data)).toBe("without 1");
   });
 });

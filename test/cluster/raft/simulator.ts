@@ -1,6 +1,6 @@
 import { Raft } from "../../../src/cluster/raft/raft.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
-import type { Entry, Message, NodeId, Snapshot } from "../../../src/cluster/raft/types.ts";
+import type { ConfChange, Entry, Message, NodeId, Snapshot } from "../../../src/cluster/raft/types.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
 /**
@@ -66,20 +66,32 @@ export class RaftSimulation {
   snapshotsInstalled = 0;
   writesAcknowledged = 0;
 
+  /** Membership changes committed, counted at their first application. */
+  confChanges = 0;
+  private readonly firstVoters: NodeId[];
+  private readonly changeMembers: boolean;
+
+  /**
+   * `firstVoters` nodes form the group; the others start empty and wait to be added. With
+   * `changeMembers`, the leader adds learners, promotes them and removes voters at random.
+   */
   constructor(
     readonly seed: number,
     size: number,
     faults: Faults,
+    options: { firstVoters?: number; changeMembers?: boolean } = {},
   ) {
     this.random = mulberry32(seed);
     this.faults = faults;
+    this.changeMembers = options.changeMembers ?? false;
     const ids = Array.from({ length: size }, (_, i) => i + 1);
+    this.firstVoters = ids.slice(0, options.firstVoters ?? size);
     this.nodes = ids.map((id) => ({ id, storage: new MemoryStorage(), raft: undefined, applied: 0, digest: 0 }));
     for (const node of this.nodes) this.start(node);
   }
 
   private start(node: SimNode): void {
-    node.raft = new Raft({ id: node.id, voters: this.nodes.map((n) => n.id), storage: node.storage, random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick) });
+    node.raft = new Raft({ id: node.id, voters: this.firstVoters, storage: node.storage, random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick) });
     // The state machine restarts from the storage's snapshot, then the log is applied again.
     const snapshot = node.storage.snapshot();
     node.applied = snapshot.index;
@@ -129,20 +141,38 @@ export class RaftSimulation {
     return undefined;
   }
 
-  /** Ticks until exactly one node leads and every node follows it, or undefined within `ticksMax`. */
+  /** The nodes in the (single) leader's configuration, voters and learners. */
+  private members(leader: SimNode): SimNode[] {
+    const { voters, learners } = leader.raft!.confState();
+    return this.nodes.filter((node) => voters.includes(node.id) || learners.includes(node.id));
+  }
+
+  /** Ticks until exactly one node leads and every member follows it, or undefined within `ticksMax`. */
   ticksToStableLeader(ticksMax: number): number | undefined {
     for (let i = 0; i <= ticksMax; i++) {
       const leaders = this.leaders();
-      if (leaders.length === 1 && this.nodes.every((node) => node.raft!.leader === leaders[0]!.id)) return i;
+      if (leaders.length === 1 && this.members(leaders[0]!).every((node) => node.raft!.leader === leaders[0]!.id)) return i;
       this.step();
     }
     return undefined;
   }
 
-  /** Every node has applied everything the leader committed. */
+  /** Ticks (clients quiet) until every member has applied the leader's commit index; false if not within `ticksMax`. */
+  settles(ticksMax: number): boolean {
+    this.clientsActive = false;
+    for (let i = 0; i < ticksMax; i++) {
+      if (this.converged()) return true;
+      this.step();
+    }
+    return this.converged();
+  }
+
+  /** Every member has applied everything the leader committed. */
   converged(): boolean {
-    const commit = Math.max(...this.nodes.map((node) => node.raft?.log.committed ?? 0));
-    return this.nodes.every((node) => node.applied === commit);
+    const leaders = this.leaders();
+    if (leaders.length !== 1) return false;
+    const commit = leaders[0]!.raft!.log.committed;
+    return this.members(leaders[0]!).every((node) => node.applied === commit);
   }
 
   private randomFaults(): void {
@@ -151,7 +181,7 @@ export class RaftSimulation {
       if (node.raft && this.random() < f.crashRate) node.raft = undefined;
       else if (!node.raft && this.random() < f.restartRate) this.start(node);
       else if (node.raft && node.applied > node.storage.snapshot().index && this.random() < f.compactRate) {
-        node.storage.compact(node.applied, encodeSnapshot(node.applied, node.digest));
+        node.storage.compact(node.applied, encodeSnapshot(node.applied, node.digest), node.raft.confState(node.applied));
       }
     }
     if (this.random() < f.partitionRate) this.partition();
@@ -183,6 +213,19 @@ export class RaftSimulation {
       const leader = this.leaders()[0];
       if (leader) leader.raft!.transferLeadership(1 + Math.floor(this.random() * this.nodes.length));
     }
+    if (this.changeMembers && this.random() < 0.02) {
+      const leader = this.leaders()[0];
+      if (leader) leader.raft!.proposeConfChange(this.randomChange(leader));
+    }
+  }
+
+  /** Grow a node by one step (none → learner → voter) or remove a voter. */
+  private randomChange(leader: SimNode): ConfChange {
+    const { voters, learners } = leader.raft!.confState();
+    const node = 1 + Math.floor(this.random() * this.nodes.length);
+    if (learners.includes(node)) return { type: "addVoter", node };
+    if (!voters.includes(node)) return { type: "addLearner", node };
+    return { type: "remove", node };
   }
 
   propose(node: SimNode): void {
@@ -241,8 +284,9 @@ export class RaftSimulation {
     this.check(digest === undefined || digest === node.digest, `node ${node.id} reached another state at ${entry.index}`);
     this.digestAt.set(entry.index, node.digest);
     const first = this.appliedAt.get(entry.index);
+    if (!first && entry.conf) this.confChanges++;
     if (first) {
-      this.check(first.term === entry.term && sameData(first.data, entry.data), `node ${node.id} applied a different entry at ${entry.index}: term ${entry.term} vs ${first.term}`);
+      this.check(first.term === entry.term && sameData(first.data, entry.data) && sameConf(first, entry), `node ${node.id} applied a different entry at ${entry.index}: term ${entry.term} vs ${first.term}`);
     } else {
       this.appliedAt.set(entry.index, entry);
     }
@@ -325,6 +369,10 @@ function encodeWrite(id: number): Uint8Array {
 
 function decodeWrite(data: Uint8Array | null): number | undefined {
   return data === null ? undefined : new DataView(data.buffer, data.byteOffset, 4).getUint32(0);
+}
+
+function sameConf(a: Entry, b: Entry): boolean {
+  return a.conf?.type === b.conf?.type && a.conf?.node === b.conf?.node;
 }
 
 function sameData(a: Uint8Array | null, b: Uint8Array | null): boolean {
