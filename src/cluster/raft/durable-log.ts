@@ -1,75 +1,67 @@
-import { ByteReader, ByteWriter, FormatError } from "../../storage/format/bytes.ts";
-import { corruptionError, decodeAt } from "../../storage/format/corruption.ts";
-import { FileKind } from "../../storage/format/file-kind.ts";
-import { encodeFrame, readFrame } from "../../storage/format/frame.ts";
+import { corruptionError } from "../../storage/format/corruption.ts";
 import type { AppendFile, FileSystem } from "../../storage/fs/file-system.ts";
-import { errorCode } from "../../storage/fs/file-system.ts";
+import { entriesFrame, hardStateFrame, readSnapshotFile, replaySegment, SEGMENT, SNAPSHOT, snapshotFile } from "./durable-log-format.ts";
 import { MemoryStorage, type RaftStorage } from "./storage.ts";
-import type { ConfChange, Entry, HardState, Snapshot } from "./types.ts";
+import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 
 /**
- * A Raft node's log and hard state on disk: one append-only file of checksummed frames (the WAL's
- * frame format, src/storage/format/frame.ts), read whole at open, and kept in memory for the core.
- * Frozen format, version 1:
+ * A Raft node's hard state, log and snapshot on disk (formats in durable-log-format.ts), read whole
+ * at open and kept in memory for the core.
  *
- *   frame 0     file header (FileKind "HKVRFT", version 1, revision 0)
- *   frame ...   u8 record type, then
- *     1 hard state   u64 term · u64 vote · u64 commit
- *     2 entries      u32 n · n × (u64 index · u64 term · u8 kind · body)
- *                    kind 0 empty · 1 data: u32 length · bytes · 2 configuration change:
- *                    u8 type (1 add learner, 2 add voter, 3 remove) · u64 node
- *
- * Replay: the last hard state wins; an entries record whose first index is at or below the last
- * one held replaces the entries from there (a leader overwrote a conflicting suffix), exactly as
- * the core asked for it. A torn last frame (a crash mid-append) is cut off; damage anywhere else
- * stops the open with the file and offset. `persist` appends and syncs before it returns, so that
- * the caller sends a Ready's messages only once what they promise is durable.
+ * - `persist(hardState, entries)` appends to the current segment and syncs before it resolves, so
+ *   that the caller sends a Ready's messages only once what they promise is durable.
+ * - `compact` (the application summed up the log to an applied index) and `installSnapshot` (the
+ *   leader sent one) write the snapshot file atomically (temporary name, sync, rename, sync the
+ *   directory), then start a new segment holding the hard state and the entries after it, then
+ *   remove the older segments and snapshots. A crash between any two steps leaves files that
+ *   replay to the same state: the newest snapshot, then every segment in order.
+ * - At open, a torn last record (a crash mid-append) is cut off with a log line; damage anywhere
+ *   else stops the open, naming the file and the offset.
  */
-const RAFT_LOG = new FileKind("Raft log", "HKVRFT", 1, ".raftlog");
-const FILE_NAME = RAFT_LOG.fileName(0);
-const RECORD_HARD_STATE = 1;
-const RECORD_ENTRIES = 2;
-const KIND_EMPTY = 0;
-const KIND_DATA = 1;
-const KIND_CONF = 2;
-const CONF_TYPE_CODES: Readonly<Record<ConfChange["type"], number>> = { addLearner: 1, addVoter: 2, remove: 3 };
-const CONF_TYPES = new Map(Object.entries(CONF_TYPE_CODES).map(([type, code]) => [code, type as ConfChange["type"]]));
-
 export class DurableRaftLog implements RaftStorage {
   private constructor(
+    private readonly fs: FileSystem,
+    private readonly dir: string,
     private readonly memory: MemoryStorage,
-    private readonly file: AppendFile,
-    readonly path: string,
+    private file: AppendFile,
+    private sequence: number,
   ) {}
 
-  /** Opens (or creates) the log in `dir`; `onTornTail` hears how many bytes a crash left half-written. */
   static async open(fs: FileSystem, dir: string, onTornTail: (line: string) => void = () => {}): Promise<DurableRaftLog> {
     await fs.mkdirp(dir);
-    const path = `${dir}/${FILE_NAME}`;
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = await fs.readFile(path);
-    } catch (error) {
-      if (errorCode(error) !== "ENOENT") throw error;
-    }
+    const names = await fs.list(dir);
     const memory = new MemoryStorage();
-    let keep = 0;
-    if (bytes !== undefined && bytes.byteLength > 0) keep = replay(bytes, path, memory, onTornTail);
-    const file = await fs.openAppend(path);
-    if (keep < file.size) await file.truncate(keep);
+    const snapshots = names.map((name) => SNAPSHOT.parseFileName(name)).filter((index) => index !== undefined).sort((a, b) => a - b);
+    const newest = snapshots.at(-1);
+    if (newest !== undefined) {
+      const path = `${dir}/${SNAPSHOT.fileName(newest)}`;
+      memory.applySnapshot(readSnapshotFile(await fs.readFile(path), path));
+    }
+    const sequences = names.map((name) => SEGMENT.parseFileName(name)).filter((seq) => seq !== undefined).sort((a, b) => a - b);
+    let goodBytes = 0;
+    for (const [i, sequence] of sequences.entries()) {
+      const path = `${dir}/${SEGMENT.fileName(sequence)}`;
+      const bytes = await fs.readFile(path);
+      const last = i === sequences.length - 1;
+      goodBytes = replaySegment(bytes, path, memory, last ? onTornTail : () => {});
+      // Only the last segment may end torn: the ones before it were complete when the next began.
+      if (!last && goodBytes < bytes.byteLength) throw corruptionError(path, goodBytes, "a segment before the last one ends in a torn record");
+    }
+    const sequence = sequences.at(-1) ?? 0;
+    const file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
+    if (goodBytes < file.size) await file.truncate(goodBytes);
     if (file.size === 0) {
-      await file.append(RAFT_LOG.encodeHeader(0));
+      await file.append(SEGMENT.encodeHeader(sequence));
       await file.sync();
       await fs.syncDir(dir);
     }
-    return new DurableRaftLog(memory, file, path);
+    return new DurableRaftLog(fs, dir, memory, file, sequence);
   }
 
   hardState(): HardState {
     return this.memory.hardState();
   }
 
-  /** Snapshots are not written to disk yet: the log is never compacted. */
   snapshot(): Snapshot {
     return this.memory.snapshot();
   }
@@ -94,8 +86,8 @@ export class DurableRaftLog implements RaftStorage {
   async persist(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
     if (hardState === undefined && entries.length === 0) return;
     const frames: Uint8Array[] = [];
-    if (entries.length > 0) frames.push(encodeFrame(encodeEntries(entries)));
-    if (hardState) frames.push(encodeFrame(new ByteWriter(32).u8(RECORD_HARD_STATE).u64(hardState.term).u64(hardState.vote).u64(hardState.commit).written()));
+    if (entries.length > 0) frames.push(entriesFrame(entries));
+    if (hardState) frames.push(hardStateFrame(hardState));
     const before = this.file.size;
     try {
       for (const frame of frames) await this.file.append(frame);
@@ -109,71 +101,54 @@ export class DurableRaftLog implements RaftStorage {
     if (hardState) this.memory.setHardState(hardState);
   }
 
+  /** The application applied up to `index` and summed it up in `data`: drop the entries it covers. */
+  async compact(index: number, data: Uint8Array, conf: ConfState): Promise<void> {
+    await this.replaceWith({ index, term: this.memory.term(index), data, conf }, this.memory.entries(index + 1, this.memory.lastIndex() + 1));
+  }
+
+  /** A snapshot from the leader (a Ready's) replaces the whole log. */
+  async installSnapshot(snapshot: Snapshot): Promise<void> {
+    await this.replaceWith(snapshot, []);
+  }
+
   async close(): Promise<void> {
     await this.file.close();
   }
-}
 
-function encodeEntries(entries: readonly Entry[]): Uint8Array {
-  const w = new ByteWriter(64 + entries.reduce((sum, e) => sum + 24 + (e.data?.byteLength ?? 0), 0));
-  w.u8(RECORD_ENTRIES).u32(entries.length);
-  for (const entry of entries) {
-    w.u64(entry.index).u64(entry.term);
-    if (entry.conf) w.u8(KIND_CONF).u8(CONF_TYPE_CODES[entry.conf.type]).u64(entry.conf.node);
-    else if (entry.data === null) w.u8(KIND_EMPTY);
-    else w.u8(KIND_DATA).bytes(entry.data);
+  private async replaceWith(snapshot: Snapshot, entries: readonly Entry[]): Promise<void> {
+    const { fs, dir } = this;
+    const name = SNAPSHOT.fileName(snapshot.index);
+    await fs.remove(`${dir}/${name}.tmp`).catch(() => {});
+    await fs.createExclusive(`${dir}/${name}.tmp`, snapshotFile(snapshot));
+    const written = await fs.openAppend(`${dir}/${name}.tmp`);
+    await written.sync();
+    await written.close();
+    await fs.rename(`${dir}/${name}.tmp`, `${dir}/${name}`);
+    // The new segment, complete and synced before it is named; then the old files go.
+    const sequence = this.sequence + 1;
+    const segment = `${dir}/${SEGMENT.fileName(sequence)}`;
+    const file = await fs.openAppend(segment);
+    await file.append(SEGMENT.encodeHeader(sequence));
+    if (entries.length > 0) await file.append(entriesFrame(entries));
+    await file.append(hardStateFrame(this.memory.hardState()));
+    await file.sync();
+    await fs.syncDir(dir);
+    const previous = this.file;
+    this.file = file;
+    this.sequence = sequence;
+    this.memory.applySnapshot(snapshot);
+    this.memory.append(entries);
+    // The new files hold everything: removing the old ones is cleanup, retried at the next compaction.
+    await previous.close().catch(() => {});
+    await this.removeOlderThan(sequence, snapshot.index).catch(() => {});
   }
-  return w.written();
-}
 
-/** Applies every record of the file to `memory`; returns the length of the good prefix. */
-function replay(bytes: Uint8Array, path: string, memory: MemoryStorage, onTornTail: (line: string) => void): number {
-  let offset = 0;
-  let first = true;
-  for (;;) {
-    const read = readFrame(bytes, offset);
-    if (read.kind === "end") return offset;
-    if (read.kind === "corrupt") throw corruptionError(path, offset, read.reason);
-    if (read.kind === "torn") {
-      onTornTail(`${path}: cut ${bytes.byteLength - offset} bytes of a torn last record (${read.reason})`);
-      return offset;
+  private async removeOlderThan(sequence: number, snapshotIndex: number): Promise<void> {
+    for (const name of await this.fs.list(this.dir)) {
+      const oldSequence = SEGMENT.parseFileName(name);
+      const oldSnapshot = SNAPSHOT.parseFileName(name);
+      if ((oldSequence !== undefined && oldSequence < sequence) || (oldSnapshot !== undefined && oldSnapshot < snapshotIndex)) await this.fs.remove(`${this.dir}/${name}`);
     }
-    const at = offset;
-    decodeAt(path, at, () => {
-      if (first) return RAFT_LOG.decodeHeader(read.payload);
-      return applyRecord(new ByteReader(read.payload), memory);
-    });
-    first = false;
-    offset = read.next;
+    await this.fs.syncDir(this.dir);
   }
-}
-
-function applyRecord(reader: ByteReader, memory: MemoryStorage): void {
-  const type = reader.u8();
-  if (type === RECORD_HARD_STATE) {
-    memory.setHardState({ term: reader.u64(), vote: reader.u64(), commit: reader.u64() });
-    return;
-  }
-  if (type !== RECORD_ENTRIES) throw new FormatError(`unknown record type ${type}`);
-  const entries: Entry[] = [];
-  const count = reader.u32();
-  for (let i = 0; i < count; i++) {
-    const index = reader.u64();
-    const term = reader.u64();
-    entries.push(readEntryBody(reader, index, term));
-  }
-  if (entries.length > 0 && entries[0]!.index > memory.lastIndex() + 1) {
-    throw new FormatError(`entries from ${entries[0]!.index} leave a gap after ${memory.lastIndex()}`);
-  }
-  memory.append(entries);
-}
-
-function readEntryBody(reader: ByteReader, index: number, term: number): Entry {
-  const kind = reader.u8();
-  if (kind === KIND_EMPTY) return { index, term, data: null };
-  if (kind === KIND_DATA) return { index, term, data: reader.bytesCopy() };
-  if (kind !== KIND_CONF) throw new FormatError(`unknown entry kind ${kind} at index ${index}`);
-  const type = CONF_TYPES.get(reader.u8());
-  if (type === undefined) throw new FormatError(`unknown configuration change at index ${index}`);
-  return { index, term, data: null, conf: { type, node: reader.u64() } };
 }

@@ -66,31 +66,74 @@ describe("DurableRaftLog", () => {
     expect(allEntries(await DurableRaftLog.open(fs, DIR))).toEqual([entry(1, 1), entry(2, 1, "again")]);
   });
 
-  test("property: any sequence of persists reads back, after a reopen, as the in-memory storage has it", async () => {
-    const step = fc.record({
-      hardState: fc.option(fc.record({ term: fc.nat(50), vote: fc.nat(5), commit: fc.nat(50) }), { nil: undefined }),
-      // Entries start anywhere from 1 to one past the end: a conflict overwrites, an append extends.
-      from: fc.nat(),
-      terms: fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 5 }),
-    });
+  test("property: any sequence of persists and compactions reads back, after a crash and a reopen, as the in-memory storage has it", async () => {
+    const step = fc.oneof(
+      fc.record({
+        kind: fc.constant("persist" as const),
+        hardState: fc.option(fc.record({ term: fc.nat(50), vote: fc.nat(5), commit: fc.nat(50) }), { nil: undefined }),
+        // Entries start anywhere after the snapshot, up to one past the end: a conflict overwrites, an append extends.
+        from: fc.nat(),
+        terms: fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 5 }),
+      }),
+      fc.record({ kind: fc.constant("compact" as const), at: fc.nat() }),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { maxLength: 20 }), async (steps) => {
+      fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
         const fs = new MemoryFileSystem();
         const durable = await DurableRaftLog.open(fs, DIR);
         const model = new MemoryStorage();
-        for (const { hardState, from, terms } of steps) {
-          const start = 1 + (from % (model.lastIndex() + 1));
-          const entries = terms.map((term, i) => entry(start + i, term, i % 2 === 0 ? null : `${start + i}/${term}`));
-          await durable.persist(hardState as HardState | undefined, entries);
+        for (const s of steps) {
+          if (s.kind === "compact") {
+            const held = model.lastIndex() - model.snapshot().index;
+            if (held === 0) continue;
+            const index = model.snapshot().index + 1 + (s.at % held);
+            const conf = { voters: [1, 2, 3], learners: [index % 5] };
+            await durable.compact(index, new TextEncoder().encode(`state ${index}`), conf);
+            model.compact(index, new TextEncoder().encode(`state ${index}`), conf);
+            continue;
+          }
+          const start = model.firstIndex() + (s.from % (model.lastIndex() - model.firstIndex() + 2));
+          const entries = s.terms.map((term, i) => entry(start + i, term, i % 2 === 0 ? null : `${start + i}/${term}`));
+          await durable.persist(s.hardState as HardState | undefined, entries);
           model.append(entries);
-          if (hardState) model.setHardState(hardState);
+          if (s.hardState) model.setHardState(s.hardState);
         }
         fs.crash();
         const reopened = await DurableRaftLog.open(fs, DIR);
         expect(reopened.hardState()).toEqual(model.hardState());
-        expect(allEntries(reopened)).toEqual(allEntries(model));
+        expect(reopened.snapshot()).toEqual(model.snapshot());
+        expect(reopened.entries(reopened.firstIndex(), reopened.lastIndex() + 1)).toEqual(model.entries(model.firstIndex(), model.lastIndex() + 1));
+        // Only the newest segment and snapshot are left.
+        expect((await fs.list(DIR)).filter((name) => !name.endsWith(".tmp")).length).toBeLessThanOrEqual(2);
       }),
       { numRuns: 200 },
     );
+  });
+
+  test("a crash at any step of a compaction leaves files that replay to the same log", async () => {
+    for (const fault of ["createExclusive", "rename", "sync", "syncDir", "remove"] as const) {
+      const fs = new MemoryFileSystem();
+      const log = await DurableRaftLog.open(fs, DIR);
+      await log.persist({ term: 2, vote: 1, commit: 3 }, [entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)]);
+      fs.injectFault({ op: fault, code: "EIO", times: 1 });
+      await log.compact(3, new TextEncoder().encode("three"), { voters: [1], learners: [] }).catch(() => {});
+      fs.crash();
+      const reopened = await DurableRaftLog.open(fs, DIR);
+      expect({ fault, state: reopened.hardState(), last: reopened.lastIndex(), term4: reopened.term(4) }).toEqual({ fault, state: { term: 2, vote: 1, commit: 3 }, last: 4, term4: 2 });
+      expect(reopened.entries(4, 5)).toEqual([entry(4, 2)]);
+    }
+  });
+
+  test("a snapshot from the leader replaces the log, and survives a reopen", async () => {
+    const fs = new MemoryFileSystem();
+    const log = await DurableRaftLog.open(fs, DIR);
+    await log.persist({ term: 1, vote: 1, commit: 1 }, [entry(1, 1), entry(2, 1)]);
+    await log.installSnapshot({ index: 10, term: 3, data: new TextEncoder().encode("leader's"), conf: { voters: [1, 2, 3], learners: [] } });
+    await log.persist({ term: 3, vote: 0, commit: 10 }, [entry(11, 3)]);
+    fs.crash();
+    const reopened = await DurableRaftLog.open(fs, DIR);
+    expect(reopened.snapshot()).toEqual({ index: 10, term: 3, data: new TextEncoder().encode("leader's"), conf: { voters: [1, 2, 3], learners: [] } });
+    expect([reopened.firstIndex(), reopened.lastIndex(), reopened.term(10)]).toEqual([11, 11, 3]);
+    expect(reopened.hardState()).toEqual({ term: 3, vote: 0, commit: 10 });
   });
 });

@@ -1,0 +1,134 @@
+import { ByteReader, ByteWriter, FormatError } from "../../storage/format/bytes.ts";
+import { corruptionError, decodeAt } from "../../storage/format/corruption.ts";
+import { FileKind } from "../../storage/format/file-kind.ts";
+import { encodeFrame, readFrame } from "../../storage/format/frame.ts";
+import type { MemoryStorage } from "./storage.ts";
+import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "./types.ts";
+
+/**
+ * The Raft log's files, frozen formats (version 1), in the WAL's checksummed frames
+ * (src/storage/format/frame.ts):
+ *
+ * Segment `<20-digit sequence>.raftlog`: frame 0 the file header (FileKind "HKVRFT"), then records,
+ * each a frame starting with a u8 type:
+ *   1 hard state   u64 term · u64 vote · u64 commit
+ *   2 entries      u32 n · n × (u64 index · u64 term · u8 kind · body)
+ *                  kind 0 empty · 1 data: u32 length · bytes · 2 configuration change:
+ *                  u8 type (1 add learner, 2 add voter, 3 remove) · u64 node
+ *
+ * Snapshot `<20-digit index>.raftsnap`: the file header (FileKind "HKVRSN"), then one frame:
+ *   u64 index · u64 term · u32 v · v × u64 voter · u32 l · l × u64 learner · u32 length · data
+ *
+ * Replaying segments in sequence order: the last hard state wins; an entries record that starts at
+ * or below the last index held replaces the entries from there (a conflict the leader resolved);
+ * entries at or below the snapshot's index are skipped.
+ */
+export const SEGMENT = new FileKind("Raft log segment", "HKVRFT", 1, ".raftlog");
+export const SNAPSHOT = new FileKind("Raft snapshot", "HKVRSN", 1, ".raftsnap");
+const RECORD_HARD_STATE = 1;
+const RECORD_ENTRIES = 2;
+const KIND_EMPTY = 0;
+const KIND_DATA = 1;
+const KIND_CONF = 2;
+const CONF_TYPE_CODES: Readonly<Record<ConfChange["type"], number>> = { addLearner: 1, addVoter: 2, remove: 3 };
+const CONF_TYPES = new Map(Object.entries(CONF_TYPE_CODES).map(([type, code]) => [code, type as ConfChange["type"]]));
+
+export function hardStateFrame(state: HardState): Uint8Array {
+  return encodeFrame(new ByteWriter(32).u8(RECORD_HARD_STATE).u64(state.term).u64(state.vote).u64(state.commit).written());
+}
+
+export function entriesFrame(entries: readonly Entry[]): Uint8Array {
+  const w = new ByteWriter(64 + entries.reduce((sum, e) => sum + 24 + (e.data?.byteLength ?? 0), 0));
+  w.u8(RECORD_ENTRIES).u32(entries.length);
+  for (const entry of entries) {
+    w.u64(entry.index).u64(entry.term);
+    if (entry.conf) w.u8(KIND_CONF).u8(CONF_TYPE_CODES[entry.conf.type]).u64(entry.conf.node);
+    else if (entry.data === null) w.u8(KIND_EMPTY);
+    else w.u8(KIND_DATA).bytes(entry.data);
+  }
+  return encodeFrame(w.written());
+}
+
+export function snapshotFile(snapshot: Snapshot): Uint8Array {
+  const conf = snapshot.conf ?? { voters: [], learners: [] };
+  const w = new ByteWriter(64 + snapshot.data.byteLength + 8 * (conf.voters.length + conf.learners.length));
+  w.u64(snapshot.index).u64(snapshot.term).u32(conf.voters.length);
+  for (const id of conf.voters) w.u64(id);
+  w.u32(conf.learners.length);
+  for (const id of conf.learners) w.u64(id);
+  w.bytes(snapshot.data);
+  const header = SNAPSHOT.encodeHeader(snapshot.index);
+  const body = encodeFrame(w.written());
+  const file = new Uint8Array(header.byteLength + body.byteLength);
+  file.set(header);
+  file.set(body, header.byteLength);
+  return file;
+}
+
+/** A snapshot file, whole: written atomically, so any damage at all is corruption. */
+export function readSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
+  const header = readFrame(bytes, 0);
+  if (header.kind !== "frame") throw corruptionError(path, 0, header.kind === "end" ? "empty file" : header.reason);
+  decodeAt(path, 0, () => SNAPSHOT.decodeHeader(header.payload));
+  const body = readFrame(bytes, header.next);
+  if (body.kind !== "frame") throw corruptionError(path, header.next, body.kind === "end" ? "no snapshot after the header" : body.reason);
+  return decodeAt(path, header.next, () => {
+    const r = new ByteReader(body.payload);
+    const index = r.u64();
+    const term = r.u64();
+    const voters = Array.from({ length: r.u32() }, () => r.u64());
+    const learners = Array.from({ length: r.u32() }, () => r.u64());
+    const conf: ConfState = { voters, learners };
+    return { index, term, data: r.bytesCopy(), ...(voters.length > 0 ? { conf } : {}) };
+  });
+}
+
+/**
+ * Applies a segment's records to `memory` (which starts at the snapshot); returns the length of the
+ * good prefix: a torn last frame is reported through `onTornTail` and left out.
+ */
+export function replaySegment(bytes: Uint8Array, path: string, memory: MemoryStorage, onTornTail: (line: string) => void): number {
+  let offset = 0;
+  for (;;) {
+    const read = readFrame(bytes, offset);
+    if (read.kind === "end") return offset;
+    if (read.kind === "corrupt") throw corruptionError(path, offset, read.reason);
+    if (read.kind === "torn") {
+      onTornTail(`${path}: cut ${bytes.byteLength - offset} bytes of a torn last record (${read.reason})`);
+      return offset;
+    }
+    const first = offset === 0;
+    decodeAt(path, offset, () => (first ? SEGMENT.decodeHeader(read.payload) : applyRecord(new ByteReader(read.payload), memory)));
+    offset = read.next;
+  }
+}
+
+function applyRecord(reader: ByteReader, memory: MemoryStorage): void {
+  const type = reader.u8();
+  if (type === RECORD_HARD_STATE) {
+    memory.setHardState({ term: reader.u64(), vote: reader.u64(), commit: reader.u64() });
+    return;
+  }
+  if (type !== RECORD_ENTRIES) throw new FormatError(`unknown record type ${type}`);
+  const count = reader.u32();
+  const entries: Entry[] = [];
+  for (let i = 0; i < count; i++) entries.push(readEntry(reader));
+  // Entries the snapshot already stands for are skipped; the rest must follow what is held.
+  const kept = entries.filter((entry) => entry.index > memory.snapshot().index);
+  if (kept.length > 0 && kept[0]!.index > memory.lastIndex() + 1) {
+    throw new FormatError(`entries from ${kept[0]!.index} leave a gap after ${memory.lastIndex()}`);
+  }
+  memory.append(kept);
+}
+
+function readEntry(reader: ByteReader): Entry {
+  const index = reader.u64();
+  const term = reader.u64();
+  const kind = reader.u8();
+  if (kind === KIND_EMPTY) return { index, term, data: null };
+  if (kind === KIND_DATA) return { index, term, data: reader.bytesCopy() };
+  if (kind !== KIND_CONF) throw new FormatError(`unknown entry kind ${kind} at index ${index}`);
+  const type = CONF_TYPES.get(reader.u8());
+  if (type === undefined) throw new FormatError(`unknown configuration change at index ${index}`);
+  return { index, term, data: null, conf: { type, node: reader.u64() } };
+}
