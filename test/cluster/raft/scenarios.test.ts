@@ -219,4 +219,42 @@ describe("the paper's scenarios", () => {
     c.settle(between([2, 3]));
     expect(text(c.storages.get(3)!.entries(c.storages.get(3)!.lastIndex(), c.storages.get(3)!.lastIndex() + 1)[0]!.data)).toBe("without 1");
   });
+
+  test("a node back with a higher term and a stale log (a transfer that failed while it was cut off) cannot win", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    c.raft(1).propose(data("before"));
+    c.settle();
+    // The leader hands over to node 3, which campaigns at a higher term without PreVote (a
+    // transfer), but nothing it sends arrives: it is cut off from here on.
+    c.raft(1).transferLeadership(3);
+    c.settle((m) => m.from !== 3);
+    const cutOff = (m: Message) => m.from !== 3 && m.to !== 3;
+    const highTerm = c.raft(3).term;
+    expect(highTerm).toBe(c.raft(1).term + 1);
+    // Node 1 gives up the transfer after an election timeout and goes on with node 2.
+    for (let i = 0; i < 2 * ELECTION; i++) {
+      c.tick(1);
+      c.settle(cutOff);
+    }
+    expect(c.raft(1).role).toBe("leader");
+    c.raft(1).propose(data("while 3 was away"));
+    c.settle(cutOff);
+    const committed = c.raft(1).log.committed;
+    // Node 3 returns. Its higher term unseats node 1, but its log lacks the last commit: it cannot
+    // win, and 1 or 2 leads a later term with every committed entry.
+    for (let round = 0; round < 10 && !c.ids.some((id) => c.raft(id).role === "leader" && c.raft(id).term > highTerm); round++) {
+      for (const id of c.ids) c.tick(id, ELECTION);
+      c.settle();
+    }
+    const leader = c.ids.find((id) => c.raft(id).role === "leader")!;
+    expect([1, 2]).toContain(leader);
+    expect(c.raft(leader).term).toBeGreaterThan(highTerm);
+    c.raft(leader).propose(data("after"));
+    c.settle();
+    const log = c.storages.get(3)!.entries(1, c.storages.get(3)!.lastIndex() + 1).map((e) => text(e.data));
+    expect(log).toContain("while 3 was away");
+    expect(log.at(-1)).toBe("after");
+    expect(c.raft(3).log.committed).toBeGreaterThan(committed);
+  });
 });
