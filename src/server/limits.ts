@@ -9,6 +9,8 @@ export interface Limits {
   requestBytesMax: number;
   /** Key and value bytes one response may carry: a small request must not make the server build a huge answer. */
   responseBytesMax: number;
+  /** Bytes in flight to watch streams, all of them together (WatchSendBudget). */
+  watchBufferBytesMax: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
@@ -19,6 +21,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   // Sixty-four of the largest values (1 MiB): room for any sensible read, while a Get naming one
   // big key ten thousand times (a 40 KiB request) is refused instead of building gigabytes.
   responseBytesMax: 64 * 1024 * 1024,
+  // Like Redis's pubsub output limit (32 MiB hard): enough for any single revision within the
+  // request limit to go out, small next to the memory of a server.
+  watchBufferBytesMax: 64 * 1024 * 1024,
 };
 
 /** The `serve` flag of each limit, used in error messages so that an operator knows what to raise. */
@@ -28,6 +33,7 @@ export const LIMIT_FLAGS: Readonly<Record<keyof Limits, string>> = {
   keysPerRequestMax: "--max-keys-per-request",
   requestBytesMax: "--max-request-bytes",
   responseBytesMax: "--max-response-bytes",
+  watchBufferBytesMax: "--max-watch-buffer-bytes",
 };
 
 /** `lead` says what is measured, with its verb: `key "a" is`, `the request has`. */

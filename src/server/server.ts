@@ -11,6 +11,7 @@ import { addDiscoveryServices } from "./discovery.ts";
 import { createRpcStats, type RpcStats, rpcStatsInterceptor } from "./rpc-stats.ts";
 import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
 import { serveWatch } from "./watch-stream.ts";
+import { WatchSendBudget } from "./watch-send-budget.ts";
 import { authInterceptor, type AuthTokens } from "./auth.ts";
 import { serverCredentials, type ServerTls } from "./tls.ts";
 import { hostname } from "node:os";
@@ -66,6 +67,8 @@ export const DEFAULT_CLUSTER_ID = "homekv";
 /** Like etcd's and most load balancers' defaults: minutes, so that a client between bursts keeps its connection. */
 export const DEFAULT_CONNECTION_IDLE_TIMEOUT_MS = 5 * 60_000;
 const KEEPALIVE_INTERVAL_MS = 2 * 60_000;
+/** A watch message not taken this long while other streams wait for room: its client is not reading. */
+const WATCH_STUCK_MS = 250;
 const KEEPALIVE_TIMEOUT_MS = 20_000;
 
 export async function startServer(options: ServerOptions = {}): Promise<HomeKvServer> {
@@ -73,6 +76,9 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const onBug = options.onBug ?? ((error: unknown) => console.error(error));
   const watchHub = options.watchHub ?? createWatchHub({ onBug });
+  const watchBudget = new WatchSendBudget(limits.watchBufferBytesMax, WATCH_STUCK_MS);
+  const watchSweep = setInterval(() => watchBudget.sweep(), WATCH_STUCK_MS / 2);
+  watchSweep.unref();
   const db = options.db ?? createDatabase({ onEvents: watchHub.publish });
   watchHub.attach(db.store);
   const rpcStats = createRpcStats();
@@ -101,7 +107,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     now: () => performance.now(),
     wallNow: () => Date.now(),
     onBug,
-    watch: (call) => serveWatch(call, watchHub, limits, onBug),
+    watch: (call) => serveWatch(call, watchHub, limits, watchBudget, onBug),
     watchers: () => watchHub.size,
     members: () => membersResponse(membership!, performance.now()),
   };
@@ -139,6 +145,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
       service.close();
       // Watch streams never end by themselves: end them (UNAVAILABLE, with where to resume) so that the calls finish.
       watchHub.close();
+      clearInterval(watchSweep);
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await db.close();
     },

@@ -5,10 +5,9 @@ import type { WatchBatch, WatchEnd, WatchHub, WatchOptions, Watcher } from "../s
 import { resolveKeyRange } from "./key-range.ts";
 import type { Limits } from "./limits.ts";
 import { checkDecodedRequest } from "./request-size.ts";
+import { batchBytes } from "../storage/watch/batch-queue.ts";
+import { type InFlight, resetStream, type WatchSendBudget } from "./watch-send-budget.ts";
 import { toStatus } from "./status.ts";
-
-/** Messages one turn of the event loop writes to one stream before it lets others run. */
-const PUMP_MESSAGES_MAX = 64;
 
 const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
   overflow: Status.RESOURCE_EXHAUSTED,
@@ -18,9 +17,11 @@ const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
 
 /**
  * Serves one Watch stream: checks the request, registers a watcher with the hub, and writes its
- * batches (one revision per message) as fast as the client reads them. When grpc-js says its buffer
- * is full (`write` returns false) it waits for 'drain', and the events pile up in the watcher's
- * bounded queue meanwhile: the hub ends a watcher that falls too far behind. An error status goes
+ * batches (one revision per message) as fast as the client reads them — one message at a time,
+ * each reserved from the server-wide `budget` first, so that clients that stop reading hold at most
+ * one message each and together no more than the budget (a stuck one is reset when others need the
+ * room). Meanwhile events pile up in the watcher's bounded queue: the hub ends a watcher that falls
+ * too far behind. An error status goes
  * out after the messages already written, so the revision it names to resume from follows the last
  * one the client received. A client that cancels or goes away unregisters the watcher.
  */
@@ -28,16 +29,20 @@ export function serveWatch(
   call: ServerWritableStream<WatchRequest, WatchResponse>,
   hub: WatchHub,
   limits: Limits,
+  budget: WatchSendBudget,
   onBug: (error: unknown) => void,
 ): void {
   let watcher: Watcher | undefined;
   let finished = false;
   let scheduled = false;
-  let draining = false;
+  let inFlight: InFlight | undefined;
+  /** A batch taken from the watcher that waits for room in the budget. */
+  let held: WatchBatch | undefined;
 
   const finish = (status: { code?: Status; details?: string }) => {
     if (finished) return;
     finished = true;
+    budget.forget(schedule);
     watcher?.close();
     if (call.cancelled) return;
     // grpc-js sends the status once the messages written before it are out (its 'error' handler ends the call).
@@ -45,23 +50,31 @@ export function serveWatch(
     call.emit("error", { code: status.code ?? Status.UNKNOWN, details, message: details });
   };
 
+  const evict = () => {
+    finished = true;
+    watcher?.close();
+    resetStream(call);
+  };
+
   const pump = () => {
     scheduled = false;
-    if (finished || draining || watcher === undefined) return;
+    if (finished || inFlight || watcher === undefined) return;
     try {
-      for (let written = 0; written < PUMP_MESSAGES_MAX; written++) {
-        const batch = watcher.take();
-        if (batch === undefined) return; // the hub wakes us when more comes
-        if (!call.write(toWatchResponse(batch))) {
-          draining = true;
-          call.once("drain", () => {
-            draining = false;
-            schedule();
-          });
-          return;
-        }
+      const batch = held ?? watcher.take();
+      if (batch === undefined) return; // the hub wakes us when more comes
+      const reservation = budget.reserve(batchBytes(batch, true), schedule, evict);
+      if (!reservation) {
+        held = batch; // the budget wakes us at its next release
+        return;
       }
-      schedule();
+      held = undefined;
+      inFlight = reservation;
+      // The callback comes once HTTP/2 has taken the message: a client that reads nothing keeps it.
+      call.write(toWatchResponse(batch), () => {
+        budget.release(reservation);
+        inFlight = undefined;
+        schedule();
+      });
     } catch (error) {
       finish(toStatus(error, onBug));
     }
@@ -69,13 +82,15 @@ export function serveWatch(
 
   // Never write from inside the hub's call (that is the store applying a command): next turn.
   function schedule() {
-    if (scheduled || finished || draining) return;
+    if (scheduled || finished || inFlight) return;
     scheduled = true;
     setImmediate(pump);
   }
 
   call.on("cancelled", () => {
     finished = true;
+    budget.forget(schedule);
+    if (inFlight) budget.release(inFlight); // the stream is gone, and what was buffered for it
     watcher?.close();
   });
   try {

@@ -1,0 +1,85 @@
+import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
+
+/**
+ * Bytes handed to watch streams and not yet taken by their clients, across the whole server, like
+ * Redis's client output buffer limit. Each stream has at most one message in flight and reserves its
+ * size first; when the budget is used up, streams wait. A stream whose message has not gone out
+ * within `stuckMs` while others wait is reset (its client stopped reading), which frees what was
+ * buffered for it. So however many clients stop reading, the copies held for them stay within
+ * `bytesMax` (a message larger than the whole budget goes only alone).
+ */
+export class WatchSendBudget {
+  private used = 0;
+  private readonly waiting = new Set<() => void>();
+  private readonly inFlight = new Set<InFlight>();
+
+  constructor(
+    readonly bytesMax: number,
+    private readonly stuckMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  /** Reserves `bytes` for a message about to be written, or returns undefined and calls `wake` at the next release. */
+  reserve(bytes: number, wake: () => void, evict: () => void): InFlight | undefined {
+    if (this.used > 0 && this.used + bytes > this.bytesMax) {
+      this.waiting.add(wake);
+      return undefined;
+    }
+    this.waiting.delete(wake);
+    this.used += bytes;
+    const held: InFlight = { bytes, sinceMs: this.now(), evict };
+    this.inFlight.add(held);
+    return held;
+  }
+
+  /** The message went out (or its stream ended): its bytes are free again. */
+  release(held: InFlight): void {
+    if (!this.inFlight.delete(held)) return;
+    this.used -= held.bytes;
+    const woken = [...this.waiting];
+    this.waiting.clear();
+    for (const wake of woken) wake();
+  }
+
+  forget(wake: () => void): void {
+    this.waiting.delete(wake);
+  }
+
+  /** Resets the streams stuck past `stuckMs`, while others wait for room; called on a timer. */
+  sweep(): void {
+    if (this.waiting.size === 0) return;
+    const nowMs = this.now();
+    for (const held of [...this.inFlight]) {
+      if (nowMs - held.sinceMs < this.stuckMs) continue;
+      this.release(held);
+      held.evict();
+    }
+  }
+}
+
+export interface InFlight {
+  readonly bytes: number;
+  readonly sinceMs: number;
+  readonly evict: () => void;
+}
+
+/**
+ * The HTTP/2 stream under a grpc-js server call: grpc-js offers no way to reset a call whose client
+ * stopped reading, and ending it with a status leaves the buffered messages queued before the
+ * status. Found by walking the interceptor chain to the base call; undefined if grpc-js changes.
+ */
+export function resetStream(call: unknown): boolean {
+  let link = (call as { call?: unknown }).call as { stream?: ServerHttp2Stream; nextCall?: unknown } | undefined;
+  for (let depth = 0; link && depth < 16; depth++) {
+    if (link.stream) {
+      link.stream.close(http2Constants.NGHTTP2_CANCEL);
+      return true;
+    }
+    link = link.nextCall as typeof link;
+  }
+  return false;
+}
