@@ -25,8 +25,9 @@ import { str8Bytes, varintBytes, WireReader, WireWriter } from "./wire.ts";
  *
  *   str8 and varint: see wire.ts (a length-prefixed UTF-8 string; an unsigned LEB128 integer)
  *
- * Varints because a datagram is small: a 100-node digest list fits one (generations are about
- * 6 bytes as a millisecond clock, versions 1-3). decode checks, in this order: size (over the
+ * Varints because a datagram is small: a digest of "homekv-42" takes 17 bytes instead of 26
+ * (a generation that is a start time in ms takes 6, a version 1-3), so a 1400-byte Syn lists
+ * about 80 nodes. decode checks, in this order: size (over the
  * maximum: oversized; under the fixed parts: truncated), magic, version, the length field (more
  * than arrived: truncated), checksum, kind, cluster id, then the body against every rule of the
  * types (ids, keys, deltas of 1 to KEYS_PER_NODE_MAX entries with distinct keys and versions

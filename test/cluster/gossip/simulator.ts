@@ -318,7 +318,8 @@ function before(a: SimEvent, b: SimEvent): boolean {
 }
 
 /**
- * Runs a scenario once per seed: seeds 1..count, or GOSSIP_SIM_SEEDS of them for a soak, or only
+ * Runs a scenario once per seed: seeds 1..count, or GOSSIP_SIM_SEEDS of them for a soak (with
+ * `bun test --timeout 3600000`: the per-test timeouts are sized for the default counts), or only
  * GOSSIP_SEED to replay one. A failure names its seed and how to replay it.
  */
 export function forEachSeed(scenario: string, count: number, run: (seed: number) => void): void {
@@ -338,6 +339,7 @@ export function forEachSeed(scenario: string, count: number, run: (seed: number)
 /** "median 2.7, max 3.6 rounds over 24 seeds": for the figures the tests print. */
 export function summary(values: readonly number[], unit: string): string {
   const sorted = [...values].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const middle = sorted.length / 2;
+  const median = sorted.length % 2 === 1 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
   return `median ${median.toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)} ${unit} over ${sorted.length} seeds`;
 }
