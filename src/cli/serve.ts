@@ -139,7 +139,7 @@ export const serveCommand = defineCommand({
       const stop = (signal: string) => {
         compactor?.stop();
         // First, so that peers see this node as left at once rather than waiting for phi.
-        membership?.leave();
+        const left = membership?.leave();
         logger.info(`${signal}: finishing calls in flight, then stopping`);
         // A second signal means "now": the process ends without waiting for the calls.
         process.once("SIGINT", () => process.exit(130));
@@ -148,8 +148,7 @@ export const serveCommand = defineCommand({
           logger.warn(`calls still in flight after ${SHUTDOWN_GRACE_MS} ms; stopping anyway`);
           done();
         }, SHUTDOWN_GRACE_MS);
-        server
-          .shutdown()
+        Promise.all([server.shutdown(), left])
           .catch((error) => logger.error(`while stopping: ${error instanceof Error ? error.message : error}`))
           .finally(() => {
             clearTimeout(grace);

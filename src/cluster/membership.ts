@@ -31,8 +31,11 @@ export interface Membership {
   readonly gossipAddress: string;
   members(): Member[];
   counters(): GossipCounters;
-  /** Tells the peers this node is leaving (they show it as left at once), then closes the socket. */
-  leave(): void;
+  /**
+   * Tells the peers this node is leaving (they show it as left at once), gossips on for one more
+   * interval so that "left" spreads even where a push was lost, then closes the socket.
+   */
+  leave(): Promise<void>;
 }
 
 /** A tick happens every interval ± this share of it, so that nodes started together do not gossip in lockstep. */
@@ -107,9 +110,10 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     gossipAddress,
     members: () => active.members(now()),
     counters: () => active.counters(),
-    leave() {
-      clearTimeout(timer);
+    async leave() {
       send(active.leave(now()));
+      await Bun.sleep(options.intervalMs);
+      clearTimeout(timer);
       socket.close();
     },
   };
