@@ -22,7 +22,7 @@ const LIMIT_DESCRIPTIONS: Readonly<Record<keyof Limits, string>> = {
   keysPerRequestMax: "Most keys in one request",
   requestBytesMax: "Largest request message, in bytes",
   responseBytesMax: "Most key and value bytes in one response (a Scan page ends early instead)",
-  watchBufferBytesMax: "Bytes in flight to all watch streams together; a stream stuck while others wait is reset",
+  watchBufferBytesMax: "Bytes held for all watchers together, half in flight (a stuck stream is reset), half queued (the furthest behind are ended)",
 };
 
 const limitSettings: Record<string, SettingSpec> = Object.fromEntries(

@@ -9,7 +9,7 @@ export interface Limits {
   requestBytesMax: number;
   /** Key and value bytes one response may carry: a small request must not make the server build a huge answer. */
   responseBytesMax: number;
-  /** Bytes in flight to watch streams, all of them together (WatchSendBudget). */
+  /** Bytes held for watchers, all of them together: half for messages in flight, half for queued events (WatchSendBudget). */
   watchBufferBytesMax: number;
 }
 
@@ -21,9 +21,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   // Sixty-four of the largest values (1 MiB): room for any sensible read, while a Get naming one
   // big key ten thousand times (a 40 KiB request) is refused instead of building gigabytes.
   responseBytesMax: 64 * 1024 * 1024,
-  // Like Redis's pubsub output limit (32 MiB hard): enough for any single revision within the
-  // request limit to go out, small next to the memory of a server.
-  watchBufferBytesMax: 64 * 1024 * 1024,
+  // Half in flight: like Redis's pubsub output limit (32 MiB hard per client), 64 MiB for all
+  // streams lets any revision within the request limit go out, with previous values, while others
+  // wait. Half queued: at ~200 bytes a queued event, 64 MiB is some 300,000 events — a thousand
+  // watchers each 300 revisions behind — where 1,000 stuck watchers under their own limits reached
+  // 600 MiB. Together small next to the memory of a server.
+  watchBufferBytesMax: 128 * 1024 * 1024,
 };
 
 /** The `serve` flag of each limit, used in error messages so that an operator knows what to raise. */

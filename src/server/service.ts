@@ -3,11 +3,12 @@ import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
 import type { CheckpointRequest, HomeKvServiceServer, MembersRequest, MembersResponse, Metrics, ScanRequest, WatchRequest, WatchResponse } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
-import type { KeyRecord } from "../storage/ops.ts";
+import type { KeyRecord, TxnCommand } from "../storage/ops.ts";
+import type { MvccStore } from "../storage/mvcc/store.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
-import { checkCount, checkKeys, checkRecords, checkResponseBytes, type Limits } from "./limits.ts";
+import { checkCount, checkKeys, checkRecords, checkResponseBytes, type Limits, overLimit } from "./limits.ts";
 import { recordBytes } from "../storage/mvcc/range-reads.ts";
 import { checkDecodedRequest } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
@@ -109,19 +110,26 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     txn: unary(async (request) => {
       const txn = checkTxn(request, limits, ctx.wallNow());
       const nowMs = ctx.wallNow();
-      const toRecords = (reads: readonly KeyRecord[] = []) => {
-        checkResponseBytes(sumRecordBytes(reads), limits);
-        return reads.map((r) => toProtoRecord(r, { nowMs, withTtl: true }));
-      };
+      const toRecords = (reads: readonly KeyRecord[]) => reads.map((r) => toProtoRecord(r, { nowMs, withTtl: true }));
       if (!txnWrites(txn)) {
         // Read-only: answered from one revision without a commit (nothing to order against).
         const revision = db.store.revision;
         const succeeded = db.store.evaluate(txn.compares, revision);
         const gets = (succeeded ? txn.success : txn.failure).flatMap((op) => ("get" in op ? [op.get] : []));
-        return { succeeded, revision, records: toRecords(db.store.readRecords(gets, revision)) };
+        const reads = db.store.readRecords(gets, revision);
+        checkResponseBytes(sumRecordBytes(reads), limits);
+        return { succeeded, revision, records: toRecords(reads) };
       }
+      // Refused before anything is applied: what the gets would read if it applied now.
+      checkResponseBytes(txnReadBytesNow(db.store, txn), limits);
       const result = await db.propose({ kind: "txn", txn });
-      return { succeeded: result.succeeded ?? false, revision: result.revision, records: toRecords(result.reads) };
+      const reads = result.reads ?? [];
+      // Only writes committed in between can make it larger now; the commit stands, and the answer says so.
+      const bytes = sumRecordBytes(reads);
+      if (bytes > limits.responseBytesMax) {
+        throw overLimit(limits, "responseBytesMax", `the transaction committed at revision ${result.revision}, but its reads would hold`, bytes);
+      }
+      return { succeeded: result.succeeded ?? false, revision: result.revision, records: toRecords(reads) };
     }),
     compact: unary(async ({ revision }) => {
       const current = db.store.revision;
@@ -171,6 +179,21 @@ export function metrics(ctx: ServiceContext): Metrics {
     compactedRevision: stats.compactedRevision,
     watchers: ctx.watchers(),
   };
+}
+
+/** The bytes a txn's gets would read if it applied now: the branch its compares pick, each get seeing the writes before it. */
+function txnReadBytesNow(store: MvccStore, txn: TxnCommand): number {
+  const revision = store.revision;
+  const ops = store.evaluate(txn.compares, revision) ? txn.success : txn.failure;
+  const gets = [...new Set(ops.flatMap((op) => ("get" in op ? [op.get] : [])))];
+  const current = new Map(store.readRecords(gets, revision).map((record) => [record.key, record.value]));
+  const written = new Map<string, Uint8Array | undefined>();
+  let bytes = 0;
+  for (const op of ops) {
+    if (!("get" in op)) written.set(op.key, op.value ?? undefined);
+    else bytes += recordBytes({ key: op.get, value: written.has(op.get) ? written.get(op.get) : current.get(op.get) });
+  }
+  return bytes;
 }
 
 function sumRecordBytes(records: readonly { key: string; value: Uint8Array | undefined }[]): number {

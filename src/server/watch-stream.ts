@@ -3,9 +3,10 @@ import { HomeKvError } from "../errors.ts";
 import { type WatchRequest, type WatchResponse, WatchEvent_Type } from "../gen/homekv_service.ts";
 import type { WatchBatch, WatchEnd, WatchHub, WatchOptions, Watcher } from "../storage/watch/watch-hub.ts";
 import { resolveKeyRange } from "./key-range.ts";
-import type { Limits } from "./limits.ts";
+import { LIMIT_FLAGS, type Limits } from "./limits.ts";
 import { checkDecodedRequest } from "./request-size.ts";
-import { batchBytes } from "../storage/watch/batch-queue.ts";
+import { eventBytes } from "../storage/watch/batch-queue.ts";
+import type { ShedReason } from "../storage/watch/queue-budget.ts";
 import { type InFlight, resetStream, type WatchSendBudget } from "./watch-send-budget.ts";
 import { toStatus } from "./status.ts";
 
@@ -20,10 +21,17 @@ const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
  * batches (one revision per message) as fast as the client reads them — one message at a time,
  * each reserved from the server-wide `budget` first, so that clients that stop reading hold at most
  * one message each and together no more than the budget (a stuck one is reset when others need the
- * room). Meanwhile events pile up in the watcher's bounded queue: the hub ends a watcher that falls
- * too far behind. An error status goes
- * out after the messages already written, so the revision it names to resume from follows the last
- * one the client received. A client that cancels or goes away unregisters the watcher.
+ * room). Meanwhile events pile up in the watcher's bounded queue, counted in the budget's `queues`:
+ * the hub ends a watcher that falls too far behind, and the budget the ones furthest behind when all
+ * the queues together hold too much. An error status goes out after the messages already written, so
+ * the revision it names to resume from follows the last one the client received. A client that
+ * cancels or goes away unregisters the watcher.
+ *
+ * A revision whose events are over --max-response-bytes (a Del of many large keys watched with
+ * previous values; a TTL sweep) goes out as several messages with the same revision, in key order,
+ * as etcd's `fragment` does: refusing it would stall the watch there for good, and building it whole
+ * could take gigabytes. A revision is taken from the queue once its last part is written, so a watch
+ * that ends in the middle resumes at that revision, and the parts already received come again.
  */
 export function serveWatch(
   call: ServerWritableStream<WatchRequest, WatchResponse>,
@@ -36,14 +44,20 @@ export function serveWatch(
   let finished = false;
   let scheduled = false;
   let inFlight: InFlight | undefined;
-  /** A batch taken from the watcher that waits for room in the budget. */
-  let held: WatchBatch | undefined;
+  /** Events of the revision at the head of the queue already written (when it goes out in parts). */
+  let sentEvents = 0;
+  const account = budget.queues.open((reason) => watcher?.overflow(shedMessage(reason)));
 
-  const finish = (status: { code?: Status; details?: string }) => {
-    if (finished) return;
+  const stop = () => {
     finished = true;
     budget.forget(schedule);
     watcher?.close();
+    account.close();
+  };
+
+  const finish = (status: { code?: Status; details?: string }) => {
+    if (finished) return;
+    stop();
     if (call.cancelled) return;
     // grpc-js sends the status once the messages written before it are out (its 'error' handler ends the call).
     const details = status.details ?? "";
@@ -51,8 +65,7 @@ export function serveWatch(
   };
 
   const evict = () => {
-    finished = true;
-    watcher?.close();
+    stop();
     resetStream(call);
   };
 
@@ -60,17 +73,20 @@ export function serveWatch(
     scheduled = false;
     if (finished || inFlight || watcher === undefined) return;
     try {
-      const batch = held ?? watcher.take();
+      const batch = watcher.peek();
       if (batch === undefined) return; // the hub wakes us when more comes
-      const reservation = budget.reserve(batchBytes(batch, true), schedule, evict);
-      if (!reservation) {
-        held = batch; // the budget wakes us at its next release
-        return;
-      }
-      held = undefined;
+      const part = nextPart(batch, sentEvents, limits.responseBytesMax);
+      const reservation = budget.reserve(part.bytes, schedule, evict);
+      if (!reservation) return; // the budget wakes us at its next release; the batch stays queued
       inFlight = reservation;
+      const whole = sentEvents === 0 && part.end === batch.events.length;
+      const message = whole ? batch : { revision: batch.revision, events: batch.events.slice(sentEvents, part.end) };
+      if (part.end === batch.events.length) {
+        watcher.take();
+        sentEvents = 0;
+      } else sentEvents = part.end;
       // The callback comes once HTTP/2 has taken the message: a client that reads nothing keeps it.
-      call.write(toWatchResponse(batch), () => {
+      call.write(toWatchResponse(message), () => {
         budget.release(reservation);
         inFlight = undefined;
         schedule();
@@ -88,17 +104,18 @@ export function serveWatch(
   }
 
   call.on("cancelled", () => {
-    finished = true;
-    budget.forget(schedule);
+    stop();
     if (inFlight) budget.release(inFlight); // the stream is gone, and what was buffered for it
-    watcher?.close();
   });
   try {
     checkDecodedRequest(call.request, limits);
-    watcher = hub.watch(watchOptions(call.request, limits), {
-      wake: schedule,
-      end: (end) => setImmediate(() => finish({ code: STATUS_BY_END[end.reason], details: end.message })),
-    });
+    watcher = hub.watch(
+      { ...watchOptions(call.request, limits), meter: account },
+      {
+        wake: schedule,
+        end: (end) => setImmediate(() => finish({ code: STATUS_BY_END[end.reason], details: end.message })),
+      },
+    );
   } catch (error) {
     finish(toStatus(error, onBug));
     return;
@@ -106,6 +123,26 @@ export function serveWatch(
   // The client is gone already (it cancelled before we registered): nothing will say so again.
   if (call.cancelled) finish({ code: Status.CANCELLED, details: "cancelled" });
   else schedule();
+}
+
+/** The events of `batch` from `from` that one message may carry: within `bytesMax`, at least one. */
+export function nextPart(batch: WatchBatch, from: number, bytesMax: number): { end: number; bytes: number } {
+  let end = from;
+  let bytes = 0;
+  for (; end < batch.events.length; end++) {
+    // Previous values are counted when present: they are there only when the watch asked for them.
+    const size = eventBytes(batch.events[end]!, true);
+    if (end > from && bytes + size > bytesMax) break;
+    bytes += size;
+  }
+  return { end, bytes };
+}
+
+function shedMessage({ heldBytes, bytesMax, waitingBytes }: ShedReason): string {
+  return (
+    `the watchers of this server held ${heldBytes} bytes of queued events, over the limit of ${bytesMax} bytes ` +
+    `(half of ${LIMIT_FLAGS.watchBufferBytesMax}), and this one, among the furthest behind, had ${waitingBytes} of them waiting`
+  );
 }
 
 /** What a WatchRequest asks for: exactly one of a key, a prefix or a range [start, end). */

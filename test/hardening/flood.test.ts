@@ -107,6 +107,12 @@ describe("a flood beyond the message limits", () => {
       for (const refusal of refusals) {
         expect(refusal).toBe(`RESOURCE_EXHAUSTED: the response would hold ${300 * (3 + 1024 * 1024)} bytes, over the limit of ${RESPONSE_BYTES_MAX} bytes (--max-response-bytes)`);
       }
+      // A Txn that writes and would read as much is refused before it applies: its put is not there.
+      const txnRefusal = await client
+        .txn({ success: [{ op: { $case: "put", put: { key: "written", value: new Uint8Array([1]) } } }, ...Array.from({ length: 300 }, () => ({ op: { $case: "get" as const, get: "big" } }))] })
+        .then(() => "answered", (error: Error) => error.message);
+      expect(txnRefusal).toContain("over the limit of 8388608 bytes (--max-response-bytes)");
+      expect((await client.get(["written"])).records[0]!.value).toBeUndefined();
       const after = probe.stop("20 Gets that would each answer 300 MiB");
       expectRssWithin(probe, after, 64);
       expect(after.peakBytes - probe.beforeBytes).toBeLessThan(64 * 1024 * 1024);

@@ -154,4 +154,42 @@ describe("a client that opens Watch streams and never reads", () => {
     expect(held).toBeGreaterThan(0);
     expectCleanServerLog(server);
   }, 45_000);
+
+  test("memory stays bounded however many stuck watchers queue small events; the furthest behind are ended", async () => {
+    const probe = probeRss(server.proc.pid);
+    // 1,000 raw streams on w/ that never give back window, half of them on sockets never read.
+    const stuck = await Promise.all(Array.from({ length: 10 }, (_, i) => openStuckWatches(100, { read: i % 2 === 0 })));
+    const abort = new AbortController();
+    const honestRevisions = 2_000;
+    const honest = watchHonestly(honestRevisions, abort.signal);
+    expect(await waitForWatchers(1_001)).toBe(1_001);
+
+    // 3,000 small commits, 6 at a time: 2,000 on w/ (every watcher), 1,000 on wx/ (none). Each stuck
+    // stream would queue 2,000 events: 2 million in all.
+    const value = "v".repeat(100);
+    const onW: number[] = [];
+    const started = performance.now();
+    for (let round = 0; round < 500; round++) {
+      const commits = await Promise.all(Array.from({ length: 6 }, (_, k) => client.set({ [`${k % 3 === 2 ? "wx" : "w"}/${k}/${round}`]: value })));
+      commits.forEach(({ revision }, k) => k % 3 !== 2 && onW.push(revision));
+    }
+    onW.sort((a, b) => a - b);
+    console.log(`3,000 small sets while 1,000 watchers were stuck took ${(performance.now() - started).toFixed(0)} ms`);
+    const timer = setTimeout(() => abort.abort(), 20_000);
+    expect(await honest).toEqual(onW);
+    clearTimeout(timer);
+    await expectServes(server, "with 1,000 stuck watchers behind");
+    const left = (await client.metrics()).watchers;
+    console.log(`watchers left after the small commits: ${left} of 1,000 stuck`);
+    expect(left).toBeLessThan(1_000);
+    probe.mark("1,000 stuck watchers, 3,000 small commits");
+
+    for (const connection of stuck) connection.destroy();
+    expect(await waitForWatchers(0)).toBe(0);
+    const after = probe.stop("1,000 stuck watchers, 3,000 small commits, then closed");
+    // Before the queues were counted together: 77 → ~900 MiB. Now they hold at most half of
+    // --max-watch-buffer-bytes (64 MiB of ~170-byte batches), the rest is the streams themselves.
+    expect(after.peakBytes - probe.beforeBytes).toBeLessThan(360 * 1024 * 1024);
+    expectCleanServerLog(server);
+  }, 45_000);
 });

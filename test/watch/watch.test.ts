@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { status as Status } from "@grpc/grpc-js";
+import { credentials, status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError, type WatchEvent, type WatchOptions } from "../../src/client/client.ts";
+import { HomeKvServiceClient, WatchRequest, type WatchResponse } from "../../src/gen/homekv_service.ts";
 import { type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -291,3 +292,38 @@ test(
   },
   30_000,
 );
+
+test("a revision over --max-response-bytes goes out in several messages with its revision, in key order, nothing lost", async () => {
+  const server = await startServerProcess(["--max-response-bytes", "2000"]);
+  const client = new HomeKvClient({ address: server.address });
+  const raw = new HomeKvServiceClient(server.address, credentials.createInsecure());
+  try {
+    const value = "v".repeat(600);
+    const keys = ["big/f", "big/a", "big/e", "big/b", "big/d", "big/c"];
+    const { revision: setRevision } = await client.set(Object.fromEntries(keys.map((key) => [key, value])));
+    const { revision } = await client.del(keys);
+    // With previous values each delete event is some 650 bytes: three to a message of 2,000.
+    const stream = raw.watch(WatchRequest.fromPartial({ prefix: "big/", startRevision: setRevision, prevValue: true }));
+    const messages: WatchResponse[] = [];
+    for await (const message of stream as AsyncIterable<WatchResponse>) {
+      messages.push(message);
+      if (messages.reduce((n, m) => n + m.events.length, 0) === 12) break;
+    }
+    stream.cancel();
+    expect(messages.map((m) => [m.revision, m.events.length])).toEqual([
+      [setRevision, 3],
+      [setRevision, 3],
+      [revision, 3],
+      [revision, 3],
+    ]);
+    const deletes = messages.slice(2).flatMap((m) => m.events);
+    expect(deletes.map((e) => e.record!.key)).toEqual([...keys].sort());
+    expect(deletes.every((e) => text(e.prevValue) === value)).toBe(true);
+    // The server goes on serving, and the stream that ended early unregistered its watcher.
+    expect((await client.get(["big/a"])).records[0]!.value).toBeUndefined();
+  } finally {
+    raw.close();
+    client.close();
+    expect(await server.stop()).toBe(0);
+  }
+});

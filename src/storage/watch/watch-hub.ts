@@ -1,7 +1,8 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import { compareIndexKeys, toIndexKey } from "../mvcc/key-order.ts";
 import type { ChangeEvent, HistoryChange, MvccStore } from "../mvcc/store.ts";
-import { BatchQueue, batchBytes } from "./batch-queue.ts";
+import { batchBytes, type QueueMeter } from "./batch-queue.ts";
+import { toWatchEvent, WatcherState, withCounters } from "./watcher-state.ts";
 
 /**
  * Watchers of key ranges, fed by the store. The hub is made before the store (its `publish` is the
@@ -11,7 +12,9 @@ import { BatchQueue, batchBytes } from "./batch-queue.ts";
  * at a time and only when its client has taken what came before; it goes live in the same call that
  * reads the last page, up to the store's current revision, so that every later `publish` is news to
  * it (no gap, no repeat). A live watcher queues what `publish` gives it until its client takes it;
- * past `queueEventsMax` or `queueBytesMax` it is ended (`overflow`) with the revision to resume from.
+ * past `queueEventsMax` or `queueBytesMax` it is ended (`overflow`) with the revision to resume from;
+ * its owner may end it so too (`overflow`: the server's QueueBudget, when all the queues together
+ * hold too much).
  * Nothing here waits: a slow watcher costs the store one queue push per event and never blocks it.
  *
  *   watch [b, d) from revision 2; the store is at 3:
@@ -39,6 +42,8 @@ export interface WatchOptions {
   startRevision: number;
   /** Send each event's previous value. */
   prevValue: boolean;
+  /** Told what the watcher's queue holds of its own as it changes (QueueBudget's account). */
+  meter?: QueueMeter;
 }
 
 export interface WatchEvent {
@@ -78,12 +83,16 @@ export interface WatchSink {
 export interface Watcher {
   /** The next revision's batch, or undefined when none is waiting (or the watcher has ended). */
   take(): WatchBatch | undefined;
+  /** The batch `take` would return, left in the queue (a message is taken once it goes out). */
+  peek(): WatchBatch | undefined;
   /** Events queued and not taken. */
   readonly pendingEvents: number;
   /** The first revision not taken yet: where a new watch would resume. */
   readonly resumeRevision: number;
   /** Unregisters (the client went away); idempotent. */
   close(): void;
+  /** Ends the watcher as fallen behind (`overflow`), `why` first in its message; nothing if it has ended. */
+  overflow(why: string): void;
 }
 
 export interface WatchHubOptions {
@@ -102,8 +111,6 @@ export const WATCH_DEFAULTS = {
   queueBytesMax: 16 * 1024 * 1024,
   catchUpPageEventsMax: 1_000,
 };
-
-/** Bytes an event is counted for beyond its key and values. */
 
 export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
   const limits = { ...WATCH_DEFAULTS, ...options };
@@ -143,7 +150,7 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
     }
   };
 
-  const end = (watcher: WatcherState, reason: WatchEnd["reason"], message: (resumeRevision: number) => string) => {
+  const end = (watcher: WatcherState, reason: WatchEnd["reason"], message: (resumeRevision: number) => string): void => {
     if (watcher.ended) return;
     const resumeRevision = watcher.resumeRevision();
     watcher.ended = true;
@@ -180,19 +187,24 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
     const batches = new Map<WatcherState, WatchEvent[]>();
     for (const event of events) {
       const indexKey = toIndexKey(event.key);
+      // One event object for every watcher of the key (one with the previous value, one without):
+      // a queued event then costs each watcher a slot, not an object of its own.
       let full: HistoryChange | undefined;
+      const shared: [WatchEvent?, WatchEvent?] = [];
       const deliver = (watcher: WatcherState) => {
         if (revision < watcher.fromRevision) return;
         full ??= withCounters(store!, event);
+        const flavour = watcher.prevValue ? 1 : 0;
         let list = batches.get(watcher);
         if (list === undefined) batches.set(watcher, (list = []));
-        list.push(toWatchEvent(full, watcher.prevValue));
+        list.push((shared[flavour] ??= toWatchEvent(full, watcher.prevValue)));
       };
       const keyed = byKey.get(indexKey);
       if (keyed) for (const watcher of keyed) deliver(watcher);
       for (const watcher of ranged) if (watcher.covers(indexKey)) deliver(watcher);
     }
     for (const [watcher, list] of batches) {
+      if (watcher.ended) continue; // ended by a sink during this fan-out
       // A txn writes its keys in request order; a batch goes out in key order, as catch-up sends it.
       if (list.length > 1) list.sort((a, b) => compareIndexKeys(toIndexKey(a.key), toIndexKey(b.key)));
       const batch = { revision, events: list };
@@ -235,18 +247,21 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
           `start revision ${startRevision} is compacted: the oldest revision a watch can start from is ${store.compactedRevision + 1}`,
         );
       }
-      const watcher = new WatcherState(start, rangeEnd, prevValue, startRevision === 0 ? current + 1 : startRevision, () => store!.revision, sink);
+      const fromRevision = startRevision === 0 ? current + 1 : startRevision;
+      const watcher = new WatcherState(start, rangeEnd, prevValue, fromRevision, () => store!.revision, sink, watchOptions.meter);
       all.add(watcher);
       if (startRevision > 0 && startRevision <= current) {
         watcher.caughtUpTo = startRevision - 1;
         watcher.live = false; // catch-up pages are read by `take`, when the client is ready for them
       } else goLive(watcher);
+      const next = () => {
+        if (watcher.ended) return undefined;
+        if (watcher.queue.length === 0 && !watcher.live) catchUp(watcher);
+        return watcher.queue;
+      };
       return {
-        take: () => {
-          if (watcher.ended) return undefined;
-          if (watcher.queue.length === 0 && !watcher.live) catchUp(watcher);
-          return watcher.queue.shift();
-        },
+        take: () => next()?.shift(),
+        peek: () => next()?.peek(),
         get pendingEvents() {
           return watcher.queue.events;
         },
@@ -259,6 +274,7 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
           watcher.queue.clear();
           unregister(watcher);
         },
+        overflow: (why) => end(watcher, "overflow", (resume) => `${why}; watch again from revision ${resume} to continue`),
       };
     },
     get size() {
@@ -269,63 +285,4 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
       for (const watcher of [...all]) end(watcher, "closed", (resume) => `the server is stopping; watch again from revision ${resume} to continue`);
     },
   };
-}
-
-/** One registered watcher's state. */
-class WatcherState {
-  readonly low: string;
-  readonly high: string | undefined;
-  /** Set when the range is a single key: its index key. */
-  readonly key: string | undefined;
-  readonly queue = new BatchQueue();
-  live = false;
-  ended = false;
-  /** Catching up: the revision through which changes have been read from the store. */
-  caughtUpTo = 0;
-
-  constructor(
-    readonly start: string,
-    readonly end: string | undefined,
-    readonly prevValue: boolean,
-    /** Events before this revision are not for this watcher. */
-    readonly fromRevision: number,
-    private readonly storeRevision: () => number,
-    readonly sink: WatchSink,
-  ) {
-    this.low = toIndexKey(start);
-    this.high = end === undefined ? undefined : toIndexKey(end);
-    assert(this.high === undefined || this.low < this.high, "a watch range must not be empty");
-    this.key = end === `${start}\0` ? this.low : undefined;
-  }
-
-  covers(indexKey: string): boolean {
-    return indexKey >= this.low && (this.high === undefined || indexKey < this.high);
-  }
-
-  resumeRevision(): number {
-    const head = this.queue.peek();
-    if (head) return head.revision;
-    if (!this.live) return this.caughtUpTo + 1;
-    return Math.max(this.fromRevision, this.storeRevision() + 1);
-  }
-}
-
-function toWatchEvent(change: HistoryChange, withPrevious: boolean): WatchEvent {
-  const event: WatchEvent = {
-    type: change.value === null ? "delete" : "put",
-    key: change.key,
-    value: change.value ?? undefined,
-    revision: change.revision,
-    createRevision: change.createRevision,
-    version: change.version,
-  };
-  if (withPrevious) event.prevValue = change.previous;
-  return event;
-}
-
-/** A live event with the key's counters, read at its revision (the store's current one). */
-function withCounters(store: MvccStore, event: ChangeEvent): HistoryChange {
-  if (event.value === null) return { ...event, createRevision: 0, version: 0 };
-  const [record] = store.readRecords([event.key], event.revision);
-  return { ...event, createRevision: record!.createRevision, version: record!.version };
 }
