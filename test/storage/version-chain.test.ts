@@ -1,71 +1,112 @@
 import { describe, expect, test } from "bun:test";
 import { AssertionError } from "../../src/errors.ts";
-import { append, compact, mayHoldGarbage, readAt, type VersionChain } from "../../src/storage/mvcc/version-chain.ts";
+import { NONE, VersionChains } from "../../src/storage/mvcc/version-chain.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
-/** The chain in the doc comment's notation: "3:a", "7:∅". */
-const show = (chain: VersionChain) => chain.map((v) => `${v.revision}:${v.value === null ? "∅" : text(v.value)}`);
+const text = (value: Uint8Array | null | undefined) => (value == null ? undefined : new TextDecoder().decode(value));
+
+/** One key's chain, driven as the store drives it. */
+function chainOf(key = "k") {
+  const chains = new VersionChains();
+  let id = NONE;
+  return {
+    chains,
+    append: (revision: number, value: Uint8Array | null) => {
+      id = chains.append(key, id, revision, value);
+    },
+    readAt: (revision: number) => {
+      const slot = id === NONE ? NONE : chains.versionAt(id, revision);
+      return slot === NONE ? undefined : text(chains.value(slot));
+    },
+    compact: (floor: number) => {
+      const dropped = chains.compact(id, floor);
+      if (chains.index.find(key) === NONE) id = NONE;
+      return dropped;
+    },
+    mayHoldGarbage: () => id !== NONE && chains.mayHoldGarbage(id),
+    /** The chain in the doc comment's notation: "3:a", "7:∅". */
+    show: () => (id === NONE ? [] : chains.versions(id).map((slot) => `${chains.revision(slot)}:${chains.isTombstone(slot) ? "∅" : text(chains.value(slot))}`)),
+  };
+}
 
 describe("the worked example of version-chain.ts", () => {
   test("put a@3, put b@5, del@7, reads, compact at 5, compact at 7", () => {
-    const chain: VersionChain = [];
+    const chain = chainOf();
+    chain.append(3, bytes("a"));
+    expect(chain.show()).toEqual(["3:a"]);
+    chain.append(5, bytes("b"));
+    expect(chain.show()).toEqual(["3:a", "5:b"]);
+    chain.append(7, null);
+    expect(chain.show()).toEqual(["3:a", "5:b", "7:∅"]);
 
-    append(chain, 3, bytes("a"));
-    expect(show(chain)).toEqual(["3:a"]);
-    append(chain, 5, bytes("b"));
-    expect(show(chain)).toEqual(["3:a", "5:b"]);
-    append(chain, 7, null);
-    expect(show(chain)).toEqual(["3:a", "5:b", "7:∅"]);
+    expect(chain.readAt(4)).toBe("a");
+    expect(chain.readAt(6)).toBe("b");
+    expect(chain.readAt(7)).toBeUndefined();
+    expect(chain.readAt(2)).toBeUndefined();
 
-    expect(text(readAt(chain, 4))).toBe("a");
-    expect(text(readAt(chain, 6))).toBe("b");
-    expect(readAt(chain, 7)).toBeUndefined();
-    expect(readAt(chain, 2)).toBeUndefined();
-
-    expect(compact(chain, 5)).toBe(1);
-    expect(show(chain)).toEqual(["5:b", "7:∅"]);
+    expect(chain.compact(5)).toBe(1);
+    expect(chain.show()).toEqual(["5:b", "7:∅"]);
     // Everything readable at or after the floor is unchanged.
-    expect(text(readAt(chain, 5))).toBe("b");
-    expect(text(readAt(chain, 6))).toBe("b");
-    expect(readAt(chain, 7)).toBeUndefined();
-    expect(mayHoldGarbage(chain)).toBe(true);
+    expect(chain.readAt(5)).toBe("b");
+    expect(chain.readAt(6)).toBe("b");
+    expect(chain.readAt(7)).toBeUndefined();
+    expect(chain.mayHoldGarbage()).toBe(true);
 
-    expect(compact(chain, 7)).toBe(2);
-    expect(show(chain)).toEqual([]);
-    expect(readAt(chain, 7)).toBeUndefined();
-    expect(mayHoldGarbage(chain)).toBe(false);
+    expect(chain.compact(7)).toBe(2);
+    expect(chain.show()).toEqual([]);
+    expect(chain.chains.index.size).toBe(0); // the key left the index
+    expect(chain.mayHoldGarbage()).toBe(false);
   });
 });
 
 describe("compact", () => {
   test("keeps the version visible at the floor when it is a value", () => {
-    const chain: VersionChain = [];
-    append(chain, 3, bytes("a"));
-    append(chain, 5, bytes("b"));
-    expect(compact(chain, 2)).toBe(0); // nothing at or below the floor yet
-    expect(compact(chain, 9)).toBe(1);
-    expect(show(chain)).toEqual(["5:b"]);
-    expect(mayHoldGarbage(chain)).toBe(false);
+    const chain = chainOf();
+    chain.append(3, bytes("a"));
+    chain.append(5, bytes("b"));
+    expect(chain.compact(2)).toBe(0); // nothing at or below the floor yet
+    expect(chain.compact(9)).toBe(1);
+    expect(chain.show()).toEqual(["5:b"]);
+    expect(chain.mayHoldGarbage()).toBe(false);
+  });
+
+  test("a tombstone under newer versions goes with everything older, the newer stay", () => {
+    const chain = chainOf();
+    chain.append(1, bytes("a"));
+    chain.append(2, null);
+    chain.append(4, bytes("c"));
+    expect(chain.compact(3)).toBe(2);
+    expect(chain.show()).toEqual(["4:c"]);
+    expect(chain.readAt(4)).toBe("c");
   });
 });
 
 describe("append", () => {
   test("rejects a revision that does not increase", () => {
-    const chain: VersionChain = [];
-    append(chain, 5, bytes("a"));
-    expect(() => append(chain, 5, bytes("b"))).toThrow(AssertionError);
-    expect(() => append(chain, 4, bytes("b"))).toThrow(AssertionError);
-    expect(show(chain)).toEqual(["5:a"]);
+    const chain = chainOf();
+    chain.append(5, bytes("a"));
+    expect(() => chain.append(5, bytes("b"))).toThrow(AssertionError);
+    expect(() => chain.append(4, bytes("b"))).toThrow(AssertionError);
+    expect(chain.show()).toEqual(["5:a"]);
   });
 
   test("rejects two tombstones in a row", () => {
-    const chain: VersionChain = [];
-    append(chain, 1, bytes("a"));
-    append(chain, 2, null);
-    expect(() => append(chain, 3, null)).toThrow(AssertionError);
-    expect(show(chain)).toEqual(["1:a", "2:∅"]);
-    append(chain, 3, bytes("")); // an empty value is not a tombstone
-    expect(show(chain)).toEqual(["1:a", "2:∅", "3:"]);
+    const chain = chainOf();
+    chain.append(1, bytes("a"));
+    chain.append(2, null);
+    expect(() => chain.append(3, null)).toThrow(AssertionError);
+    expect(chain.show()).toEqual(["1:a", "2:∅"]);
+    chain.append(3, bytes("")); // an empty value is not a tombstone
+    expect(chain.show()).toEqual(["1:a", "2:∅", "3:"]);
+  });
+
+  test("counters: createRevision and version follow the key's life", () => {
+    const chains = new VersionChains();
+    let id = chains.append("k", NONE, 1, bytes("a"));
+    id = chains.append("k", id, 2, bytes("b"));
+    expect(chains.version(chains.newest(id))).toMatchObject({ revision: 2, createRevision: 1, version: 2 });
+    id = chains.append("k", id, 3, null);
+    id = chains.append("k", id, 4, bytes("c"));
+    expect(chains.version(chains.newest(id))).toMatchObject({ revision: 4, createRevision: 4, version: 1 });
   });
 });

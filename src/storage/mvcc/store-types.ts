@@ -1,5 +1,5 @@
 import type { ApplyResult, Compare, KeyRecord, LogEntry } from "../ops.ts";
-import type { Version } from "./version-chain.ts";
+import type { ChainTuning, Version } from "./version-chain.ts";
 
 export interface MvccStore {
   /** Revision of the last applied command; 0 for an empty store. */
@@ -40,6 +40,8 @@ export interface StoreOptions {
   onExpiry?: (key: string, revision: number, expiresAtMs: number) => void;
   /** Called after each applied command with what it changed, in order (watchers). */
   onEvents?: (revision: number, events: readonly ChangeEvent[]) => void;
+  /** Sizes of the packed layout (tests shrink them to reach its edges quickly). */
+  tuning?: ChainTuning;
 }
 
 /** One change made by a command: a put (value set) or a delete. */
@@ -118,5 +120,7 @@ export interface StoreStats {
   gcFloor: number;
   gcRuns: number;
   gcVersionsCollected: number;
+  /** Bytes of the packed layout: the key index's arrays, the version table and the value slabs (key strings aside). */
+  packedBytes: number;
 }
 

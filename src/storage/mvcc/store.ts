@@ -1,9 +1,8 @@
-import BTreeModule from "sorted-btree";
 import { assert, HomeKvError } from "../../errors.ts";
 import { type ApplyResult, type Compare, isWrite, type KeyRecord, type LogEntry, type TxnOp, type WriteOp } from "../ops.ts";
 import { compareHolds } from "./compare.ts";
 import { GcQueue } from "./gc-queue.ts";
-import { compareIndexKeys, toIndexKey } from "./key-order.ts";
+import { toIndexKey } from "./key-order.ts";
 import { changesSince, dumpChains, scanRange, toRecord } from "./range-reads.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
 import type {
@@ -18,7 +17,7 @@ import type {
   StoreOptions,
   StoreStats,
 } from "./store-types.ts";
-import { append, compact, mayHoldGarbage, newest, type Version, type VersionChain, versionAt } from "./version-chain.ts";
+import { NONE, VersionChains } from "./version-chain.ts";
 
 /**
  * The MVCC state machine: an ordered index of keys, each with its chain of versions, and one global
@@ -31,27 +30,15 @@ import { append, compact, mayHoldGarbage, newest, type Version, type VersionChai
  */
 export type * from "./store-types.ts";
 
-/**
- * sorted-btree is CommonJS with `exports.default = BTree`. Bun's runtime hands us the class for a
- * default import, but `bun build --compile` hands us the module object: accept both.
- */
-const BTree: typeof BTreeModule =
-  (BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule;
-
 export function createMvccStore(options: StoreOptions = {}): MvccStore {
-  return new BTreeMvccStore(options);
+  return new PackedMvccStore(options);
 }
 
 const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevision: 0, createRevision: 0, version: 0 });
 
-class BTreeMvccStore implements MvccStore {
-  /**
-   * Every key twice: a hash map for point reads and writes (O(1), whatever the size of the store)
-   * and a B+ tree for key order (scans, checkpoints), touched only when a key appears or goes.
-   * Both hold the same chain objects, keyed by index key (key-order.ts).
-   */
-  private readonly chains = new Map<string, VersionChain>();
-  private readonly order = new BTree<string, VersionChain>(undefined, compareIndexKeys);
+class PackedMvccStore implements MvccStore {
+  /** Every key's versions, found by index key (key-order.ts) or in key order. */
+  private readonly chains: VersionChains;
   private readonly snapshots = new SnapshotRegistry();
   private readonly gcQueue = new GcQueue();
   private readonly historyRevisions: number;
@@ -64,6 +51,7 @@ class BTreeMvccStore implements MvccStore {
   private gcCollected = 0;
 
   constructor(private readonly options: StoreOptions) {
+    this.chains = new VersionChains(options.tuning);
     this.historyRevisions = options.historyRevisions ?? 0;
     assert(this.historyRevisions >= 0, "history revisions must not be negative");
   }
@@ -109,8 +97,9 @@ class BTreeMvccStore implements MvccStore {
         break;
       case "expire":
         for (const { key, revision: written } of entry.keys) {
-          const last = this.newestOf(key);
-          if (last?.revision === written && last.value !== null) writer.write({ key, value: null });
+          const id = this.chains.index.find(toIndexKey(key));
+          const last = id === NONE ? NONE : this.chains.newest(id);
+          if (last !== NONE && this.chains.revision(last) === written && !this.chains.isTombstone(last)) writer.write({ key, value: null });
         }
         result = { revision, deleted: writer.deleted };
         break;
@@ -122,30 +111,38 @@ class BTreeMvccStore implements MvccStore {
 
   /** Called by CommandWriter: one put or delete at `revision`, compacted at once down to `floor`. */
   writeVersion(op: WriteOp, revision: number, floor: number, events: ChangeEvent[] | undefined): boolean {
+    const { chains } = this;
     const key = toIndexKey(op.key);
-    let chain = this.chains.get(key);
-    const previous = chain === undefined ? null : (newest(chain)?.value ?? null);
-    if (op.value === null && previous === null) return false; // deleting a missing key writes nothing
-    if (chain === undefined) {
-      chain = [];
-      this.chains.set(key, chain);
-      this.order.set(key, chain);
+    let id = chains.index.find(key);
+    const last = id === NONE ? NONE : chains.newest(id);
+    const existed = last !== NONE && !chains.isTombstone(last);
+    if (op.value === null && !existed) return false; // deleting a missing key writes nothing
+    const previousBytes = existed ? chains.valueBytes(last) : 0;
+    // A view of the previous value only for watchers: most writes need none.
+    const previous = events && existed ? chains.value(last)! : undefined;
+    // A put over a lone version nobody can read once this commits (no history, no snapshot under it):
+    // rewritten in place, which is what the append and the compaction below would come to.
+    const inPlace = op.value !== null && id !== NONE && revision <= floor && chains.hasSingleVersion(id);
+    if (inPlace) {
+      chains.replaceOnly(id, revision, op.value!, op.expiresAtMs);
+      this.gcCollected++; // the version replaced, as the compaction would have counted it
+    } else {
+      id = chains.append(key, id, revision, op.value, op.expiresAtMs);
+      this.versions++;
     }
-    append(chain, revision, op.value, op.expiresAtMs);
-    this.versions++;
-    if (previous !== null) {
-      this.liveValueBytes -= previous.byteLength;
+    if (existed) {
+      this.liveValueBytes -= previousBytes;
       this.liveKeys--;
     }
     if (op.value !== null) {
       this.liveValueBytes += op.value.byteLength;
       this.liveKeys++;
     }
-    events?.push({ key: op.key, value: op.value, revision, previous: previous ?? undefined });
+    events?.push({ key: op.key, value: op.value, revision, previous });
     if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
     // What nobody can read any more goes now; what a snapshot or the history still needs, later.
-    this.collect(key, chain, floor);
-    if (chain.length > 0 && mayHoldGarbage(chain)) this.gcQueue.push(key, revision);
+    if (!inPlace) this.collect(id, floor);
+    if (chains.mayHoldGarbage(id)) this.gcQueue.push(key, revision);
     return true;
   }
 
@@ -165,11 +162,11 @@ class BTreeMvccStore implements MvccStore {
 
   scan(options: ScanOptions): ScanPage {
     this.assertReadable(options.revision);
-    return scanRange(this.order, options);
+    return scanRange(this.chains, options);
   }
 
   dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[] {
-    return dumpChains(this.order, options);
+    return dumpChains(this.chains, options);
   }
 
   changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage {
@@ -177,26 +174,25 @@ class BTreeMvccStore implements MvccStore {
     if (options.after < this.compacted) {
       throw new HomeKvError("E_COMPACTED", `revision ${options.after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`);
     }
-    return changesSince(this.order, options, this.current);
+    return changesSince(this.chains, options, this.current);
   }
 
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {
-    assert(this.current === 0 && this.chains.size === 0, "restore needs an empty store");
+    assert(this.current === 0 && this.chains.index.size === 0, "restore needs an empty store");
     for (const { key, versions } of chains) {
       const indexKey = toIndexKey(key);
-      assert(!this.chains.has(indexKey), `checkpoint holds ${JSON.stringify(key)} twice`);
+      assert(this.chains.index.find(indexKey) === NONE, `checkpoint holds ${JSON.stringify(key)} twice`);
       assert(versions.length > 0 && versions.at(-1)!.revision <= revision, `checkpoint chain of ${JSON.stringify(key)} is empty or too new`);
-      const chain: VersionChain = [...versions];
-      this.chains.set(indexKey, chain);
-      this.order.set(indexKey, chain);
-      this.versions += chain.length;
-      const last = newest(chain)!;
+      let id = NONE;
+      for (const version of versions) id = this.chains.restore(indexKey, id, version);
+      this.versions += versions.length;
+      const last = versions.at(-1)!;
       if (last.value !== null) {
         this.liveKeys++;
         this.liveValueBytes += last.value.byteLength;
         if (last.expiresAtMs !== undefined) this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
       }
-      if (mayHoldGarbage(chain)) this.gcQueue.push(indexKey, last.revision);
+      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(indexKey, last.revision);
     }
     this.current = revision;
     this.compacted = compactedRevision;
@@ -221,7 +217,7 @@ class BTreeMvccStore implements MvccStore {
       },
       scan: (options) => {
         pinned();
-        return scanRange(this.order, { ...options, revision });
+        return scanRange(this.chains, { ...options, revision });
       },
       release: () => {
         if (!open) return;
@@ -240,11 +236,13 @@ class BTreeMvccStore implements MvccStore {
       const key = this.gcQueue.popReady(floor);
       if (key === undefined) break;
       keysVisited++;
-      const chain = this.chains.get(key);
-      if (chain !== undefined) versionsCollected += this.collect(key, chain, floor);
+      const id = this.chains.index.find(key);
+      if (id !== NONE) versionsCollected += this.collect(id, floor);
     }
+    // Values left in half-empty slabs by overwrites and GC move out a slab per slice.
+    const evacuating = this.chains.evacuationPending && this.chains.evacuateSlab();
     if (keysVisited > 0) this.gcRuns++;
-    return { keysVisited, versionsCollected, more: this.gcQueue.hasReady(floor) };
+    return { keysVisited, versionsCollected, more: this.gcQueue.hasReady(floor) || evacuating };
   }
 
   stats(): StoreStats {
@@ -258,19 +256,15 @@ class BTreeMvccStore implements MvccStore {
       gcFloor: this.floor(),
       gcRuns: this.gcRuns,
       gcVersionsCollected: this.gcCollected,
+      packedBytes: this.chains.allocatedBytes,
     };
   }
 
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
   private recordAt(key: string, revision: number): KeyRecord {
-    const chain = this.chains.get(toIndexKey(key));
-    const version = chain === undefined ? undefined : versionAt(chain, revision);
-    return version?.value ? toRecord(key, version) : missing(key);
-  }
-
-  private newestOf(key: string): Version | undefined {
-    const chain = this.chains.get(toIndexKey(key));
-    return chain === undefined ? undefined : newest(chain);
+    const id = this.chains.index.find(toIndexKey(key));
+    const slot = id === NONE ? NONE : this.chains.versionAt(id, revision);
+    return slot === NONE || this.chains.isTombstone(slot) ? missing(key) : toRecord(key, this.chains.version(slot));
   }
 
   /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
@@ -278,13 +272,9 @@ class BTreeMvccStore implements MvccStore {
     return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
   }
 
-  /** Compacts one chain at `floor`; a chain left empty takes its key out of the store. */
-  private collect(key: string, chain: VersionChain, floor: number): number {
-    const dropped = compact(chain, floor);
-    if (chain.length === 0) {
-      this.chains.delete(key);
-      this.order.delete(key);
-    }
+  /** Compacts one key's versions at `floor` (a key left with none leaves the index). */
+  private collect(id: number, floor: number): number {
+    const dropped = this.chains.compact(id, floor);
     this.versions -= dropped;
     this.gcCollected += dropped;
     return dropped;
@@ -305,7 +295,7 @@ class CommandWriter {
   deleted = 0;
 
   constructor(
-    private readonly store: BTreeMvccStore,
+    private readonly store: PackedMvccStore,
     private readonly revision: number,
     private readonly floor: number,
     private readonly events: ChangeEvent[] | undefined,

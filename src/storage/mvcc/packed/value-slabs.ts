@@ -1,0 +1,173 @@
+import { assert } from "../../../errors.ts";
+
+/**
+ * Values packed into large byte slabs instead of one Uint8Array each: in JavaScriptCore a 100-byte
+ * Uint8Array costs about 170 bytes of heap (the view object, its buffer, the bytes), and millions of
+ * them make every garbage-collector cycle long. Here a value costs its bytes plus an 8-byte header,
+ * and the collector sees one object per megabyte.
+ *
+ * A value is written once, at the end of the current slab, and never changed: a read hands out a view
+ * into the slab, which stays valid however the store changes later. Freed values leave holes; a
+ * sealed slab (not the current one) whose live bytes fall under half is queued for evacuation: its
+ * live values are copied to the current slab and the slab is dropped (a view handed out earlier keeps
+ * its bytes alive until it goes). So slabs hold at most about twice the live bytes.
+ *
+ * Each record is `[owner: int32][length: int32][bytes…]`, 4-byte aligned; `owner` is the slot of the
+ * version holding it (the VersionTable), so that evacuation can tell live records from freed ones by
+ * asking whether that slot still points here (`isLive`), and move them (`moved`).
+ *
+ * A location (`loc`) is `slab * 2^21 + offset`: one number, exact in a double. A value larger than a
+ * quarter slab gets a slab of its own, freed whole with it.
+ */
+export const SLAB_BYTES = 1 << 20;
+const LOC_SLAB = 2 ** 21;
+const HEADER_BYTES = 8;
+
+export interface SlabOwners {
+  /** Whether version slot `owner` still holds the value at `loc`. */
+  isLive(owner: number, loc: number): boolean;
+  /** The value of version slot `owner` is now at `loc`. */
+  moved(owner: number, loc: number): void;
+}
+
+export class ValueSlabs {
+  private readonly slabs: (Uint8Array | undefined)[] = [];
+  private readonly words: (Int32Array | undefined)[] = [];
+  /** Live record bytes per slab (headers and padding included). */
+  private readonly liveBytes: number[] = [];
+  private readonly freeIds: number[] = [];
+  private readonly evacuating: number[] = [];
+  private readonly queued = new Set<number>();
+  private current = -1;
+  private used = 0;
+  /** Bytes of all slabs, live or not: what the slabs cost in memory. */
+  allocatedBytes = 0;
+
+  constructor(
+    private readonly owners: SlabOwners,
+    private readonly slabBytes = SLAB_BYTES,
+  ) {
+    assert(slabBytes >= 64 && slabBytes % 4 === 0 && slabBytes <= LOC_SLAB, "slab size must be a multiple of 4 up to 2 MiB");
+  }
+
+  /** Stores a copy of `value` for version slot `owner`; returns its location. */
+  put(value: Uint8Array, owner: number): number {
+    const size = recordSize(value.byteLength);
+    if (size > this.slabBytes / 4) {
+      const id = this.newSlab(size);
+      return this.write(id, 0, value, owner);
+    }
+    if (this.current < 0 || this.used + size > this.slabBytes) {
+      if (this.current >= 0) this.seal(this.current);
+      this.current = this.newSlab(this.slabBytes);
+      this.used = 0;
+    }
+    const offset = this.used;
+    this.used += size;
+    return this.write(this.current, offset, value, owner);
+  }
+
+  /** A view of the value at `loc` (valid for as long as it is held, whatever happens to the slabs). */
+  get(loc: number): Uint8Array {
+    const slab = Math.floor(loc / LOC_SLAB);
+    const offset = loc - slab * LOC_SLAB;
+    const length = this.words[slab]![(offset >> 2) + 1]!;
+    return this.slabs[slab]!.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+  }
+
+  byteLength(loc: number): number {
+    const slab = Math.floor(loc / LOC_SLAB);
+    return this.words[slab]![((loc - slab * LOC_SLAB) >> 2) + 1]!;
+  }
+
+  /** The value at `loc` is no longer needed. */
+  free(loc: number): void {
+    const slab = Math.floor(loc / LOC_SLAB);
+    const live = (this.liveBytes[slab]! -= recordSize(this.byteLength(loc)));
+    if (slab === this.current) return;
+    if (live === 0) this.drop(slab);
+    else if (live < this.slabBytes / 2 && !this.queued.has(slab)) {
+      this.queued.add(slab);
+      this.evacuating.push(slab);
+    }
+  }
+
+  /** Whether sealed slabs wait to be evacuated. */
+  get evacuationPending(): boolean {
+    return this.queued.size > 0;
+  }
+
+  /** Evacuates one queued slab (at most a slab's worth of copying); returns the records moved. */
+  evacuateOne(): number {
+    let slab = this.evacuating.shift();
+    // Skips slabs not queued any more: emptied and dropped meanwhile (the id may serve a new slab).
+    while (slab !== undefined && !this.queued.delete(slab)) slab = this.evacuating.shift();
+    if (slab === undefined) return 0;
+    const bytes = this.slabs[slab]!;
+    const words = this.words[slab]!;
+    const end = this.slabBytes;
+    let moved = 0;
+    for (let offset = 0; offset + HEADER_BYTES <= end; ) {
+      const owner = words[offset >> 2]!;
+      const length = words[(offset >> 2) + 1]!;
+      if (owner < 0) break; // the unused tail
+      const loc = slab * LOC_SLAB + offset;
+      if (this.owners.isLive(owner, loc)) {
+        this.owners.moved(owner, this.put(bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length), owner));
+        moved++;
+      }
+      offset += recordSize(length);
+    }
+    this.drop(slab);
+    return moved;
+  }
+
+  get slabCount(): number {
+    return this.slabs.length - this.freeIds.length;
+  }
+
+  private write(slab: number, offset: number, value: Uint8Array, owner: number): number {
+    const words = this.words[slab]!;
+    words[offset >> 2] = owner;
+    words[(offset >> 2) + 1] = value.byteLength;
+    this.slabs[slab]!.set(value, offset + HEADER_BYTES);
+    this.liveBytes[slab]! += recordSize(value.byteLength);
+    return slab * LOC_SLAB + offset;
+  }
+
+  private newSlab(bytes: number): number {
+    const id = this.freeIds.pop() ?? this.slabs.length;
+    const slab = new Uint8Array(bytes);
+    this.slabs[id] = slab;
+    const words = new Int32Array(slab.buffer, 0, bytes >> 2);
+    words.fill(-1, 0, Math.min(words.length, 2)); // an empty slab reads as its unused tail
+    this.words[id] = words;
+    this.liveBytes[id] = 0;
+    this.allocatedBytes += bytes;
+    return id;
+  }
+
+  /** The slab is full: mark where its records end, and queue it if it is already half empty. */
+  private seal(slab: number): void {
+    if (this.used + HEADER_BYTES <= this.slabBytes) this.words[slab]![this.used >> 2] = -1;
+    const live = this.liveBytes[slab]!;
+    if (live === 0) this.drop(slab);
+    else if (live < this.slabBytes / 2 && !this.queued.has(slab)) {
+      this.queued.add(slab);
+      this.evacuating.push(slab);
+    }
+  }
+
+  private drop(slab: number): void {
+    this.allocatedBytes -= this.slabs[slab]!.byteLength;
+    this.slabs[slab] = undefined;
+    this.words[slab] = undefined;
+    this.liveBytes[slab] = 0;
+    this.queued.delete(slab);
+    this.freeIds.push(slab);
+  }
+}
+
+function recordSize(length: number): number {
+  return HEADER_BYTES + ((length + 3) & ~3);
+}
