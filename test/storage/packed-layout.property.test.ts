@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
+import { compareStored, decodeStored, encodeKey, equalsStored } from "../../src/storage/mvcc/packed/key-bytes.ts";
 import { KeyIndex } from "../../src/storage/mvcc/packed/key-index.ts";
 import { ValueSlabs } from "../../src/storage/mvcc/packed/value-slabs.ts";
 import { createMvccStore } from "../../src/storage/mvcc/store.ts";
@@ -11,25 +12,29 @@ import type { WriteOp } from "../../src/storage/ops.ts";
  * with dead entries, slab sealing, evacuation, values with a slab of their own.
  */
 
-// Short keys from a small alphabet, with units above U+D800 (index keys keep native order).
-const key = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u{e000}", "\u{d800}"), maxLength: 4 });
+// Short keys from a small alphabet: one-byte units (U+00FF the last), two-byte ones, units above
+// U+D800 (index keys keep native order).
+const key = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u00ff", "\u20ac", "\u{e000}", "\u{d800}"), maxLength: 4 });
 
 test("KeyIndex agrees with a map and a sorted list: find, insert, remove, forward, backward", () => {
   type Step =
     | { kind: "insert"; key: string }
     | { kind: "remove"; pick: number }
     | { kind: "forward"; from: string | undefined }
-    | { kind: "backward"; below: string | undefined };
+    | { kind: "backward"; below: string | undefined }
+    | { kind: "evacuate" };
   const step: fc.Arbitrary<Step> = fc.oneof(
     { weight: 4, arbitrary: fc.record({ kind: fc.constant("insert" as const), key }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant("remove" as const), pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("forward" as const), from: fc.option(key, { nil: undefined }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("backward" as const), below: fc.option(key, { nil: undefined }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("evacuate" as const) }) },
   );
   fc.assert(
-    // Two entries to start with: the hash table grows and rehashes, and probes collide, at once.
+    // Two entries to start with: the hash table grows and rehashes, and probes collide, at once;
+    // 64-byte key slabs: a few keys each, sealed and evacuated all the time.
     fc.property(fc.integer({ min: 1, max: 4 }), fc.array(step, { maxLength: 200 }), (mergeMin, steps) => {
-      const index = new KeyIndex(mergeMin, 2);
+      const index = new KeyIndex(mergeMin, 2, 64);
       const model = new Map<string, number>(); // key → head
       let nextHead = 0;
       for (const s of steps) {
@@ -44,6 +49,8 @@ test("KeyIndex agrees with a map and a sorted list: find, insert, remove, forwar
           const victim = keys[s.pick % keys.length]!;
           index.remove(index.find(victim));
           model.delete(victim);
+        } else if (s.kind === "evacuate") {
+          while (index.evacuateSlab()) {}
         } else {
           const sorted = [...model.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
           if (s.kind === "forward") {
@@ -140,5 +147,18 @@ test("the store with a tiny layout agrees with a model: reads at every revision,
       expect(store.stats()).toMatchObject({ keys: last.size, valueBytes: [...last.values()].reduce((n, v) => n + v.byteLength, 0) });
     }),
     { numRuns: 200 },
+  );
+});
+
+test("key bytes: a stored key decodes to itself and compares with any string as native < does", () => {
+  const anyKey = fc.oneof(key, fc.string({ unit: "binary", maxLength: 20 }), fc.string({ unit: "grapheme-ascii", minLength: 8_190, maxLength: 8_200 }));
+  fc.assert(
+    fc.property(anyKey, anyKey, (a, b) => {
+      const { bytes, length } = encodeKey(a, new Uint8Array(4));
+      expect(decodeStored(bytes, 0, length)).toBe(a);
+      expect(Math.sign(compareStored(bytes, 0, length, b))).toBe(a < b ? -1 : a > b ? 1 : 0);
+      expect(equalsStored(bytes, 0, length, b)).toBe(a === b);
+    }),
+    { numRuns: 300 },
   );
 });

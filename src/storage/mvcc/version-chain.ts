@@ -20,10 +20,10 @@ import { NONE, VersionTable } from "./packed/version-table.ts";
  * Invariants: revisions strictly increase; no two tombstones in a row (deleting a deleted key
  * writes nothing); a chain never ends (oldest) in a tombstone after compaction.
  *
- * Laid out for memory (a million keys of 16 bytes with 100-byte values): the key string and an entry
- * in the KeyIndex, each version a row of the VersionTable linked to the one before, each value in
- * ValueSlabs — no object per version or per value, so the garbage collector has about one object a
- * key to trace instead of five.
+ * Laid out for memory (a million keys of 16 bytes with 100-byte values): each key an entry in the
+ * KeyIndex (its bytes in a slab), each version a row of the VersionTable linked to the one before,
+ * each value in ValueSlabs — no object per key, version or value, so the garbage collector has
+ * nothing to trace however many keys the store holds.
  */
 export interface Version {
   readonly revision: number;
@@ -51,7 +51,7 @@ export class VersionChains {
   private readonly values: ValueSlabs;
 
   constructor(tuning: ChainTuning = {}) {
-    this.index = new KeyIndex(tuning.mergeMin);
+    this.index = new KeyIndex(tuning.mergeMin, undefined, tuning.slabBytes);
     this.values = new ValueSlabs(
       {
         isLive: (slot, loc) => this.table.holds(slot, loc),
@@ -199,17 +199,18 @@ export class VersionChains {
     return head !== NONE && (this.table.older(head) !== NONE || this.table.value(head) === NONE);
   }
 
-  /** Moves the values of one half-empty slab (bounded work); true when more wait. */
+  /** Moves the values or keys of one half-empty slab (bounded work); true when more wait. */
   evacuateSlab(): boolean {
-    this.values.evacuateOne();
-    return this.values.evacuationPending;
+    if (this.values.evacuationPending) this.values.evacuateOne();
+    else this.index.evacuateSlab();
+    return this.evacuationPending;
   }
 
   get evacuationPending(): boolean {
-    return this.values.evacuationPending;
+    return this.values.evacuationPending || this.index.evacuationPending;
   }
 
-  /** Bytes of the typed arrays and slabs (key strings not counted). */
+  /** Bytes of the typed arrays and slabs. */
   get allocatedBytes(): number {
     return this.index.allocatedBytes + this.table.allocatedBytes + this.values.allocatedBytes;
   }

@@ -1,5 +1,7 @@
 import BTreeModule from "sorted-btree";
 import { compareIndexKeys } from "../key-order.ts";
+import { compareStored, decodeStored, encodeKey, equalsStored } from "./key-bytes.ts";
+import { ValueSlabs } from "./value-slabs.ts";
 import { NONE } from "./version-table.ts";
 
 /**
@@ -9,8 +11,9 @@ import { NONE } from "./version-table.ts";
 const BTree: typeof BTreeModule = (BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule;
 
 /**
- * The keys of the store, each an entry (an id) holding the slot of its newest version, found two
- * ways, both lean on memory (the key string itself is the one object a key costs):
+ * The keys of the store, each an entry (an id) holding the slot of its newest version and its key,
+ * stored as bytes in slabs (key-bytes.ts; so the garbage collector has no object at all to trace
+ * per key), found two ways, both lean on memory:
  *
  * - by key, through an open-addressing hash table in an Int32Array (linear probing; each slot a
  *   key's 32-bit hash and its id side by side, so that a probe looks at a string only when the hash
@@ -27,7 +30,10 @@ const MERGE_MIN = 1_024;
 const MAX_LOAD = 0.6;
 
 export class KeyIndex {
-  private keys: (string | undefined)[] = [];
+  /** Where each entry's key is in `keyBytes` (NaN: none). */
+  private keyLocs: Float64Array;
+  private readonly keyBytes: ValueSlabs;
+  private scratch: Uint8Array = new Uint8Array(256);
   private heads: Int32Array;
   private hashes: Int32Array;
   private inSorted: Uint8Array;
@@ -45,7 +51,18 @@ export class KeyIndex {
   constructor(
     private readonly mergeMin = MERGE_MIN,
     initialCapacity = 1_024,
+    slabBytes?: number,
   ) {
+    this.keyLocs = new Float64Array(initialCapacity).fill(Number.NaN);
+    this.keyBytes = new ValueSlabs(
+      {
+        isLive: (id, loc) => this.keyLocs[id] === loc,
+        moved: (id, loc) => {
+          this.keyLocs[id] = loc;
+        },
+      },
+      slabBytes,
+    );
     this.heads = new Int32Array(initialCapacity);
     this.hashes = new Int32Array(initialCapacity);
     this.inSorted = new Uint8Array(initialCapacity);
@@ -58,9 +75,20 @@ export class KeyIndex {
     return this.count;
   }
 
-  /** Bytes of the typed arrays (the key strings and the recent tree not counted). */
+  /** Bytes of the typed arrays and key slabs (the recent tree not counted). */
   get allocatedBytes(): number {
-    return this.heads.byteLength + this.hashes.byteLength + this.inSorted.byteLength + this.table.byteLength + this.sorted.byteLength;
+    const arrays = this.keyLocs.byteLength + this.heads.byteLength + this.hashes.byteLength + this.inSorted.byteLength;
+    return arrays + this.table.byteLength + this.sorted.byteLength + this.keyBytes.allocatedBytes;
+  }
+
+  /** Moves the keys of one half-empty key slab; true when more wait. */
+  evacuateSlab(): boolean {
+    this.keyBytes.evacuateOne();
+    return this.keyBytes.evacuationPending;
+  }
+
+  get evacuationPending(): boolean {
+    return this.keyBytes.evacuationPending;
   }
 
   /** The entry of `key`, or NONE. */
@@ -70,12 +98,28 @@ export class KeyIndex {
     for (let i = hash & this.mask; ; i = (i + 1) & this.mask) {
       const stored = table[2 * i + 1]!;
       if (stored === 0) return NONE;
-      if (table[2 * i] === hash && this.keys[stored - 1] === key) return stored - 1;
+      if (table[2 * i] === hash && this.storedEquals(stored - 1, key)) return stored - 1;
     }
   }
 
+  /** The key of entry `id`, decoded (a new string each time). */
   key(id: number): string {
-    return this.keys[id]!;
+    const loc = this.keyLocs[id]!;
+    const { keyBytes } = this;
+    return decodeStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
+  }
+
+  private storedEquals(id: number, key: string): boolean {
+    const loc = this.keyLocs[id]!;
+    const { keyBytes } = this;
+    return equalsStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
+  }
+
+  /** Entry `id`'s key compared with `key`: negative when it sorts first. */
+  private compareTo(id: number, key: string): number {
+    const loc = this.keyLocs[id]!;
+    const { keyBytes } = this;
+    return compareStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
   }
 
   head(id: number): number {
@@ -91,7 +135,9 @@ export class KeyIndex {
     const id = this.freeIds.pop() ?? this.nextId++;
     if (id >= this.heads.length) this.growEntries();
     const hash = hashOf(key);
-    this.keys[id] = key;
+    const encoded = encodeKey(key, this.scratch);
+    this.scratch = encoded.bytes;
+    this.keyLocs[id] = this.keyBytes.put(encoded.bytes.subarray(0, encoded.length), id);
     this.heads[id] = head;
     this.hashes[id] = hash;
     this.inSorted[id] = 0;
@@ -108,9 +154,8 @@ export class KeyIndex {
     this.count--;
     this.heads[id] = NONE;
     if (this.inSorted[id] === 0) {
-      this.recent.delete(this.keys[id]!);
-      this.keys[id] = undefined;
-      this.freeIds.push(id);
+      this.recent.delete(this.key(id));
+      this.release(id);
       return;
     }
     this.deadIds.push(id);
@@ -130,7 +175,7 @@ export class KeyIndex {
         if (a === NONE) return;
         i++;
         yield a;
-      } else if (a !== NONE && this.keys[a]! < next.value[0]) {
+      } else if (a !== NONE && this.compareTo(a, next.value[0]) < 0) {
         i++;
         yield a;
       } else {
@@ -154,7 +199,7 @@ export class KeyIndex {
         if (a === NONE) return;
         i--;
         yield a;
-      } else if (a !== NONE && this.keys[a]! > next.value[0]) {
+      } else if (a !== NONE && this.compareTo(a, next.value[0]) > 0) {
         i--;
         yield a;
       } else {
@@ -171,7 +216,7 @@ export class KeyIndex {
     let high = this.sorted.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (this.keys[this.sorted[mid]!]! < key) low = mid + 1;
+      if (this.compareTo(this.sorted[mid]!, key) < 0) low = mid + 1;
       else high = mid;
     }
     return low;
@@ -192,7 +237,7 @@ export class KeyIndex {
       let high = live.length;
       while (low < high) {
         const mid = (low + high) >>> 1;
-        if (this.keys[live[mid]!]! < key) low = mid + 1;
+        if (this.compareTo(live[mid]!, key) < 0) low = mid + 1;
         else high = mid;
       }
       merged.set(live.subarray(from, low), to);
@@ -204,11 +249,15 @@ export class KeyIndex {
     merged.set(live.subarray(from), to);
     this.sorted = merged;
     this.recent = new BTree<string, number>(undefined, compareIndexKeys);
-    for (const id of this.deadIds) {
-      this.keys[id] = undefined;
-      this.freeIds.push(id);
-    }
+    for (const id of this.deadIds) this.release(id);
     this.deadIds = [];
+  }
+
+  /** Frees entry `id` and its key bytes: nothing names it any more. */
+  private release(id: number): void {
+    this.keyBytes.free(this.keyLocs[id]!);
+    this.keyLocs[id] = Number.NaN;
+    this.freeIds.push(id);
   }
 
   private place(id: number, hash: number): void {
@@ -241,17 +290,18 @@ export class KeyIndex {
     this.table = new Int32Array(slots * 2);
     this.mask = slots - 1;
     for (let id = 0; id < this.nextId; id++) {
-      if (this.heads[id] !== NONE && this.keys[id] !== undefined) this.place(id, this.hashes[id]!);
+      if (this.heads[id] !== NONE) this.place(id, this.hashes[id]!);
     }
   }
 
   private growEntries(): void {
     const capacity = this.heads.length * 2;
-    const grow = <T extends Int32Array | Uint8Array>(array: T, make: (n: number) => T): T => {
+    const grow = <T extends Int32Array | Uint8Array | Float64Array>(array: T, make: (n: number) => T): T => {
       const bigger = make(capacity);
       bigger.set(array);
       return bigger;
     };
+    this.keyLocs = grow(this.keyLocs, (n) => new Float64Array(n).fill(Number.NaN));
     this.heads = grow(this.heads, (n) => new Int32Array(n));
     this.hashes = grow(this.hashes, (n) => new Int32Array(n));
     this.inSorted = grow(this.inSorted, (n) => new Uint8Array(n));

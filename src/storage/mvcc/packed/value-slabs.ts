@@ -75,6 +75,18 @@ export class ValueSlabs {
     return this.slabs[slab]!.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
   }
 
+  /**
+   * The slab holding the value at `loc` and where its bytes start in it: for reading them in place,
+   * without the view `get` makes (a key compared on every lookup).
+   */
+  slabOf(loc: number): Uint8Array {
+    return this.slabs[Math.floor(loc / LOC_SLAB)]!;
+  }
+
+  startOf(loc: number): number {
+    return (loc % LOC_SLAB) + HEADER_BYTES;
+  }
+
   byteLength(loc: number): number {
     const slab = Math.floor(loc / LOC_SLAB);
     return this.words[slab]![((loc - slab * LOC_SLAB) >> 2) + 1]!;

@@ -1,0 +1,70 @@
+/**
+ * A key (an index key: a JavaScript string, compared by UTF-16 code units) stored as bytes in a slab
+ * instead of as a string object: a 16-character key takes 17 bytes there, where a string takes some
+ * 60 bytes of garbage-collected heap. The first byte says how the units follow: one byte each when
+ * every unit is below 256 (nearly every key), else two, little-endian.
+ *
+ *   "ab"      → 00 61 62
+ *   "a\u20ac" → 01 61 00 ac 20
+ *
+ * Stored keys are compared with strings unit by unit, in place: the same order as native `<`.
+ */
+const NARROW = 0;
+const WIDE = 1;
+
+/** Encodes `key` into `scratch` (grown when too small); returns the buffer and the length used. */
+export function encodeKey(key: string, scratch: Uint8Array): { bytes: Uint8Array; length: number } {
+  let wide = false;
+  for (let i = 0; i < key.length && !wide; i++) wide = key.charCodeAt(i) > 0xff;
+  const length = 1 + key.length * (wide ? 2 : 1);
+  const bytes = scratch.length >= length ? scratch : new Uint8Array(length * 2);
+  bytes[0] = wide ? WIDE : NARROW;
+  for (let i = 0; i < key.length; i++) {
+    const unit = key.charCodeAt(i);
+    if (wide) {
+      bytes[1 + 2 * i] = unit & 0xff;
+      bytes[2 + 2 * i] = unit >> 8;
+    } else bytes[1 + i] = unit;
+  }
+  return { bytes, length };
+}
+
+/** The unit count of the key stored at `start` (`length` bytes). */
+function unitCount(slab: Uint8Array, start: number, length: number): number {
+  return slab[start] === WIDE ? (length - 1) / 2 : length - 1;
+}
+
+function unitAt(slab: Uint8Array, start: number, wide: boolean, i: number): number {
+  return wide ? slab[start + 1 + 2 * i]! | (slab[start + 2 + 2 * i]! << 8) : slab[start + 1 + i]!;
+}
+
+/** Compares the stored key with `key` by code units: negative, zero or positive, as `<` orders them. */
+export function compareStored(slab: Uint8Array, start: number, length: number, key: string): number {
+  const wide = slab[start] === WIDE;
+  const units = unitCount(slab, start, length);
+  const common = Math.min(units, key.length);
+  for (let i = 0; i < common; i++) {
+    const diff = unitAt(slab, start, wide, i) - key.charCodeAt(i);
+    if (diff !== 0) return diff;
+  }
+  return units - key.length;
+}
+
+export function equalsStored(slab: Uint8Array, start: number, length: number, key: string): boolean {
+  return unitCount(slab, start, length) === key.length && compareStored(slab, start, length, key) === 0;
+}
+
+export function decodeStored(slab: Uint8Array, start: number, length: number): string {
+  const wide = slab[start] === WIDE;
+  const units = unitCount(slab, start, length);
+  let out = "";
+  // In chunks: String.fromCharCode takes its units as arguments, and arguments are bounded.
+  for (let from = 0; from < units; from += DECODE_CHUNK) {
+    const codes = new Array<number>(Math.min(DECODE_CHUNK, units - from));
+    for (let i = 0; i < codes.length; i++) codes[i] = unitAt(slab, start, wide, from + i);
+    out += String.fromCharCode.apply(null, codes);
+  }
+  return out;
+}
+
+const DECODE_CHUNK = 8_192;
