@@ -67,8 +67,6 @@ for (let i = 0; i < argv.length; i++) {
 /** Operations per timed round of section a, and applies per round of section b: scaled by --keys. */
 const THROUGHPUT_OPS = clamp(KEYS / 2, 20_000, 500_000);
 const LATENCY_OPS = clamp(KEYS / 5, 20_000, 200_000);
-/** Keys in the isolated per-part measurements of where the bytes go. */
-const PARTS_KEYS = Math.min(KEYS, 200_000);
 
 function clamp(n: number, low: number, high: number): number {
   return Math.round(Math.min(high, Math.max(low, n)));
@@ -292,6 +290,8 @@ async function inProcess() {
   const census1 = heapStats().objectTypeCounts as Record<string, number>;
   const storeHeapPerKey = (heap1 - heap0) / KEYS;
   const storeObjects = objectsPerKey(census0, census1, KEYS);
+  // The store's own count of its arrays and slabs, before anything overwrites a key.
+  const packedBytesPerKey = large.stats().packedBytes / KEYS;
 
   progress(`d.i: filling a Map with ${int(KEYS)} keys`);
   const map = new Map<string, Uint8Array>();
@@ -420,36 +420,13 @@ async function inProcess() {
     maxSliceMs,
   };
 
-  // Where the bytes go: each part of a key's footprint on its own, at up to 200k keys, in a holder
-  // array allocated before the baseline (so that its 8 bytes a slot are not counted).
-  progress("d.i: bytes per key, part by part");
-  const measurePart = (make: (holder: unknown[]) => unknown): number => {
-    const holder: unknown[] = new Array(PARTS_KEYS).fill(0);
-    const before = heapAfterGc();
-    const kept = make(holder);
-    const after = heapAfterGc();
-    if (kept === undefined) throw new Error("unreachable");
-    return (after - before) / PARTS_KEYS;
-  };
-  const parts = {
-    keyString: measurePart((holder) => {
-      for (let i = 0; i < PARTS_KEYS; i++) holder[i] = benchKey(i);
-      return holder;
-    }),
-    // The key index's arrays, the version table and the value slabs, as the store counts them.
-    packed: large.stats().packedBytes / KEYS,
-  };
-  const partsSum = Object.values(parts).reduce((a, b) => a + b, 0);
-
   const inProcessMemory = {
     heapBytesPerKey: storeHeapPerKey,
     rssBytesPerKey: (rss1 - rss0) / KEYS,
     fillMs,
     mapHeapBytesPerKey: mapHeapPerKey,
     objectsPerKey: storeObjects,
-    partsMeasuredAtKeys: PARTS_KEYS,
-    parts,
-    partsSum,
+    packedBytesPerKey,
   };
   // Keep both stores alive to here, so that nothing above measured a store already collected.
   if (large.stats().keys !== KEYS || small.stats().keys !== SMALL_STORE_KEYS) throw new Error("a store lost keys");
@@ -625,14 +602,7 @@ async function main(): Promise<void> {
   row("c", "GC longest slice", `${gc.maxSliceMs.toFixed(2)} ms`, "", "", `mean ${gc.meanSliceMs.toFixed(2)} ms, p99 ${gc.p99SliceMs.toFixed(2)} ms`);
   row("d.i", "bytes/key in process: heap vs raw", bytes(m.heapBytesPerKey), bytes(raw), times(m.heapBytesPerKey / raw),
     `process RSS +${bytes(m.rssBytesPerKey)}/key; a plain Map: ${bytes(m.mapHeapBytesPerKey)}/key`);
-  const partNames: Record<keyof typeof m.parts, string> = {
-    keyString: "key string (16 chars)",
-    packed: "index arrays, version row, value slab",
-  };
-  for (const [part, perKey] of Object.entries(m.parts) as [keyof typeof m.parts, number][]) {
-    row("d.i", `  part: ${partNames[part]}`, bytes(perKey), "", "", `alone, at ${int(m.partsMeasuredAtKeys)} keys`);
-  }
-  row("d.i", "  parts summed vs whole store", bytes(m.partsSum), bytes(m.heapBytesPerKey), times(m.partsSum / m.heapBytesPerKey), "parts ÷ whole");
+  row("d.i", "  of it: key index, version rows, slabs", bytes(m.packedBytesPerKey), "", "", "the store's count of its typed arrays and slabs, after the fill");
   row("d.ii", "bytes/key homekv serve --in-memory (RSS)", bytes(homekv.rssBytesPerKey), bytes(raw), times(homekv.rssBytesPerKey / raw),
     `RSS ${int(homekv.baselineRssBytes / 2 ** 20)} → ${int(homekv.loadedRssBytes / 2 ** 20)} MiB; load ${(homekv.loadMs / 1000).toFixed(1)} s`);
   row("d.iii", "bytes/key redis used_memory", bytes(redis.usedMemoryBytesPerKey), bytes(raw), times(redis.usedMemoryBytesPerKey / raw), `load ${(redis.loadMs / 1000).toFixed(1)} s (redis-cli --pipe)`);

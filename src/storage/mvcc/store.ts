@@ -118,7 +118,7 @@ class PackedMvccStore implements MvccStore {
     const existed = last !== NONE && !chains.isTombstone(last);
     if (op.value === null && !existed) return false; // deleting a missing key writes nothing
     const previousBytes = existed ? chains.valueBytes(last) : 0;
-    // A view of the previous value only for watchers: most writes need none.
+    // A copy of the previous value only for watchers: most writes need none.
     const previous = events && existed ? chains.value(last)! : undefined;
     // A put over a lone version nobody can read once this commits (no history, no snapshot under it):
     // rewritten in place, which is what the append and the compaction below would come to.
@@ -142,7 +142,7 @@ class PackedMvccStore implements MvccStore {
     if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
     // What nobody can read any more goes now; what a snapshot or the history still needs, later.
     if (!inPlace) this.collect(id, floor);
-    if (chains.mayHoldGarbage(id)) this.gcQueue.push(key, revision);
+    if (chains.mayHoldGarbage(id)) this.gcQueue.push(id, revision);
     return true;
   }
 
@@ -192,7 +192,7 @@ class PackedMvccStore implements MvccStore {
         this.liveValueBytes += last.value.byteLength;
         if (last.expiresAtMs !== undefined) this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
       }
-      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(indexKey, last.revision);
+      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(id, last.revision);
     }
     this.current = revision;
     this.compacted = compactedRevision;
@@ -233,11 +233,10 @@ class PackedMvccStore implements MvccStore {
     let keysVisited = 0;
     let versionsCollected = 0;
     while (keysVisited < maxKeys) {
-      const key = this.gcQueue.popReady(floor);
-      if (key === undefined) break;
+      const id = this.gcQueue.popReady(floor);
+      if (id === undefined) break;
       keysVisited++;
-      const id = this.chains.index.find(key);
-      if (id !== NONE) versionsCollected += this.collect(id, floor);
+      versionsCollected += this.collect(id, floor); // nothing when the key has gone meanwhile
     }
     // Values left in half-empty slabs by overwrites and GC move out a slab per slice.
     const evacuating = this.chains.evacuationPending && this.chains.evacuateSlab();

@@ -130,7 +130,7 @@ export class VersionChains {
     return this.table.value(slot) === NONE;
   }
 
-  /** The value of a version (a view: valid for as long as it is held), or null for a tombstone. */
+  /** The value of a version (a copy), or null for a tombstone. */
   value(slot: number): Uint8Array | null {
     const loc = this.table.value(slot);
     return loc === NONE ? null : this.values.get(loc);

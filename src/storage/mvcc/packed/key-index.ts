@@ -228,7 +228,7 @@ export class KeyIndex {
    * sixty-five thousand new keys.
    */
   private merge(): void {
-    const live = this.sorted.filter((id) => this.heads[id] !== NONE);
+    const live = this.deadIds.length === 0 ? this.sorted : this.sorted.filter((id) => this.heads[id] !== NONE);
     const merged = new Int32Array(live.length + this.recent.size);
     let from = 0;
     let to = 0;

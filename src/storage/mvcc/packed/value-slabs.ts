@@ -6,11 +6,14 @@ import { assert } from "../../../errors.ts";
  * them make every garbage-collector cycle long. Here a value costs its bytes plus an 8-byte header,
  * and the collector sees one object per megabyte.
  *
- * A value is written once, at the end of the current slab, and never changed: a read hands out a view
- * into the slab, which stays valid however the store changes later. Freed values leave holes; a
- * sealed slab (not the current one) whose live bytes fall under half is queued for evacuation: its
- * live values are copied to the current slab and the slab is dropped (a view handed out earlier keeps
- * its bytes alive until it goes). So slabs hold at most about twice the live bytes.
+ * A value is written at the end of the current slab and stays where it is until freed or moved; a
+ * read returns a copy. (A view into the slab would be cheaper by a copy, but it would pin the whole
+ * megabyte for as long as it lived: a watcher's queue of a thousand small previous values could hold
+ * a gigabyte.) Freed values leave holes; a sealed slab (not the current one) whose live bytes fall
+ * under half is queued for evacuation: its live values are copied to the current slab and the slab is
+ * dropped — into a small pool of spares that new slabs are taken from first, since touching fresh
+ * memory costs a page fault per 4 KiB (on this machine, more than the copy). So slabs hold at most
+ * about twice the live bytes, plus the spares.
  *
  * Each record is `[owner: int32][length: int32][bytes…]`, 4-byte aligned; `owner` is the slot of the
  * version holding it (the VersionTable), so that evacuation can tell live records from freed ones by
@@ -20,6 +23,8 @@ import { assert } from "../../../errors.ts";
  * quarter slab gets a slab of its own, freed whole with it.
  */
 export const SLAB_BYTES = 1 << 20;
+/** Dropped slabs kept for reuse. */
+const SPARES_MAX = 4;
 const LOC_SLAB = 2 ** 21;
 const HEADER_BYTES = 8;
 
@@ -38,9 +43,10 @@ export class ValueSlabs {
   private readonly freeIds: number[] = [];
   private readonly evacuating: number[] = [];
   private readonly queued = new Set<number>();
+  private readonly spares: Uint8Array[] = [];
   private current = -1;
   private used = 0;
-  /** Bytes of all slabs, live or not: what the slabs cost in memory. */
+  /** Bytes of all slabs, live or not, spares too: what the slabs cost in memory. */
   allocatedBytes = 0;
 
   constructor(
@@ -67,17 +73,17 @@ export class ValueSlabs {
     return this.write(this.current, offset, value, owner);
   }
 
-  /** A view of the value at `loc` (valid for as long as it is held, whatever happens to the slabs). */
+  /** A copy of the value at `loc`. */
   get(loc: number): Uint8Array {
     const slab = Math.floor(loc / LOC_SLAB);
     const offset = loc - slab * LOC_SLAB;
     const length = this.words[slab]![(offset >> 2) + 1]!;
-    return this.slabs[slab]!.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+    return this.slabs[slab]!.slice(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
   }
 
   /**
    * The slab holding the value at `loc` and where its bytes start in it: for reading them in place,
-   * without the view `get` makes (a key compared on every lookup).
+   * without the copy `get` makes (a key compared on every lookup).
    */
   slabOf(loc: number): Uint8Array {
     return this.slabs[Math.floor(loc / LOC_SLAB)]!;
@@ -149,13 +155,14 @@ export class ValueSlabs {
 
   private newSlab(bytes: number): number {
     const id = this.freeIds.pop() ?? this.slabs.length;
-    const slab = new Uint8Array(bytes);
+    const spare = bytes === this.slabBytes ? this.spares.pop() : undefined;
+    const slab = spare ?? new Uint8Array(bytes);
     this.slabs[id] = slab;
     const words = new Int32Array(slab.buffer, 0, bytes >> 2);
     words.fill(-1, 0, Math.min(words.length, 2)); // an empty slab reads as its unused tail
     this.words[id] = words;
     this.liveBytes[id] = 0;
-    this.allocatedBytes += bytes;
+    if (spare === undefined) this.allocatedBytes += bytes;
     return id;
   }
 
@@ -171,7 +178,9 @@ export class ValueSlabs {
   }
 
   private drop(slab: number): void {
-    this.allocatedBytes -= this.slabs[slab]!.byteLength;
+    const bytes = this.slabs[slab]!;
+    if (bytes.byteLength === this.slabBytes && this.spares.length < SPARES_MAX) this.spares.push(bytes);
+    else this.allocatedBytes -= bytes.byteLength;
     this.slabs[slab] = undefined;
     this.words[slab] = undefined;
     this.liveBytes[slab] = 0;
