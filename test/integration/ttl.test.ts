@@ -144,7 +144,7 @@ describe("homekv set --ttl and get --with-ttl", () => {
     expect(lines[3]).toBe("cli/missing  (nil)");
 
     const json = JSON.parse((await cli("get", "--with-ttl", "--json", "cli/a", "cli/plain")).stdout);
-    expect(json.records[0].ttl_ms).toBeGreaterThan(20_000) // four CLI starts after the set: seconds on a loaded machine;
+    expect(json.records[0].ttl_ms).toBeGreaterThan(20_000); // four CLI starts after the set: seconds on a loaded machine
     expect(json.records[0].ttl_ms).toBeLessThanOrEqual(30_000);
     expect(json.records[1]).toEqual({ key: "cli/plain", value: "p", ttl_ms: null });
     // Without --with-ttl, nothing changes.
