@@ -79,7 +79,7 @@ describe("homekv bench", () => {
 });
 
 test("scripts/bench-group-commit.ts runs (smoke)", async () => {
-  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-group-commit.ts`, "--duration", "200ms"], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-group-commit.ts`, "--duration", "200ms", "--rounds", "1"], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
   expect(await proc.exited).toBe(0);
   expect(out).toMatch(/64 writers \/ 1 writer: [\d.]+×/);

@@ -8,7 +8,7 @@ import type { WriteOp } from "../../src/storage/ops.ts";
 
 /**
  * The packed layout's parts against plain models, made tiny (merges every couple of keys, 64-byte
- * slabs) so that a few hundred steps reach every edge: hash collisions and backward shifts, merges
+ * slabs, four version rows a chunk) so that a few hundred steps reach every edge: hash collisions and backward shifts, merges
  * with dead entries, slab sealing, evacuation, values with a slab of their own.
  */
 
@@ -124,7 +124,7 @@ test("the store with a tiny layout agrees with a model: reads at every revision,
   const batch = fc.uniqueArray(op, { minLength: 1, maxLength: 6, selector: (o) => o.key });
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 3 }), fc.array(fc.tuple(batch, fc.nat({ max: 3 })), { maxLength: 60 }), (historyRevisions, commands) => {
-      const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, mergeMin: 2 } });
+      const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, mergeMin: 2, chunkBits: 2 } });
       const history: Map<string, Uint8Array>[] = [new Map()];
       for (const [ops, gcSlices] of commands) {
         store.apply({ revision: store.revision + 1, ops });

@@ -43,14 +43,17 @@ export { NONE };
 export interface ChainTuning {
   slabBytes?: number;
   mergeMin?: number;
+  /** log2 of the version rows a chunk holds. */
+  chunkBits?: number;
 }
 
 export class VersionChains {
   readonly index: KeyIndex;
-  private readonly table = new VersionTable();
+  private readonly table: VersionTable;
   private readonly values: ValueSlabs;
 
   constructor(tuning: ChainTuning = {}) {
+    this.table = new VersionTable(tuning.chunkBits);
     this.index = new KeyIndex(tuning.mergeMin, undefined, tuning.slabBytes);
     this.values = new ValueSlabs(
       {

@@ -1,12 +1,16 @@
 /**
- * Every version of every key, as rows of one Float64Array instead of an object each: six numbers a
+ * Every version of every key, as rows of Float64Arrays instead of an object each: six numbers a
  * version (48 bytes, one or two cache lines), no object for the garbage collector to trace. A row is
  * addressed by its slot; freed slots are reused.
  *
  *   revision · createRevision · version · expiresAtMs (NaN: no TTL) · value (a ValueSlabs location;
  *   -1: a tombstone) · older (the slot of the key's previous version; -1: none)
  *
- * A key's versions are a list from its newest version through `older` links (see chain.ts).
+ * Rows live in chunks of 65,536 (3 MiB): the table grows by a chunk, never by copying — growing one
+ * array of a million rows by half took 130 ms (the copy and the page faults of the new memory), a
+ * stall every write waited behind.
+ *
+ * A key's versions are a list from its newest version through `older` links (see version-chain.ts).
  */
 const FIELDS = 6;
 const REVISION = 0;
@@ -19,32 +23,34 @@ const OLDER = 5;
 export const NONE = -1;
 
 export class VersionTable {
-  private rows: Float64Array;
-  private capacity: number;
+  private readonly chunks: Float64Array[] = [];
+  private readonly chunkBits: number;
+  private readonly chunkMask: number;
   private next = 0;
   private readonly freeSlots: number[] = [];
 
-  constructor(initialCapacity = 1_024) {
-    this.capacity = initialCapacity;
-    this.rows = new Float64Array(initialCapacity * FIELDS);
+  /** `chunkBits`: log2 of the rows a chunk holds (tests make chunks tiny). */
+  constructor(chunkBits = 16) {
+    this.chunkBits = chunkBits;
+    this.chunkMask = (1 << chunkBits) - 1;
   }
 
   /** A new row. */
   alloc(revision: number, createRevision: number, version: number, expiresAtMs: number | undefined, value: number, older: number): number {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
-      if (this.next === this.capacity) this.grow();
       slot = this.next++;
+      if (slot >>> this.chunkBits === this.chunks.length) this.chunks.push(new Float64Array((this.chunkMask + 1) * FIELDS));
     }
     this.rewrite(slot, revision, createRevision, version, expiresAtMs, value);
-    this.rows[slot * FIELDS + OLDER] = older;
+    this.set(slot, OLDER, older);
     return slot;
   }
 
   /** Sets every field of row `slot` but its link to the older version. */
   rewrite(slot: number, revision: number, createRevision: number, version: number, expiresAtMs: number | undefined, value: number): void {
-    const at = slot * FIELDS;
-    const rows = this.rows;
+    const rows = this.chunks[slot >>> this.chunkBits]!;
+    const at = (slot & this.chunkMask) * FIELDS;
     rows[at + REVISION] = revision;
     rows[at + CREATE_REVISION] = createRevision;
     rows[at + VERSION] = version;
@@ -54,7 +60,7 @@ export class VersionTable {
 
   free(slot: number): void {
     // A freed row holds no value: evacuation must not take it for the owner of a record.
-    this.rows[slot * FIELDS + VALUE] = Number.NaN;
+    this.set(slot, VALUE, Number.NaN);
     this.freeSlots.push(slot);
   }
 
@@ -65,54 +71,54 @@ export class VersionTable {
 
   /** Bytes the table takes. */
   get allocatedBytes(): number {
-    return this.rows.byteLength;
+    return this.chunks.length * (this.chunkMask + 1) * FIELDS * 8;
   }
 
   revision(slot: number): number {
-    return this.rows[slot * FIELDS + REVISION]!;
+    return this.get(slot, REVISION);
   }
 
   createRevision(slot: number): number {
-    return this.rows[slot * FIELDS + CREATE_REVISION]!;
+    return this.get(slot, CREATE_REVISION);
   }
 
   version(slot: number): number {
-    return this.rows[slot * FIELDS + VERSION]!;
+    return this.get(slot, VERSION);
   }
 
   /** The TTL deadline, or undefined. */
   expiresAtMs(slot: number): number | undefined {
-    const at = this.rows[slot * FIELDS + EXPIRES_AT]!;
+    const at = this.get(slot, EXPIRES_AT);
     return Number.isNaN(at) ? undefined : at;
   }
 
   /** The value's location, or NONE for a tombstone (NaN for a freed row). */
   value(slot: number): number {
-    return this.rows[slot * FIELDS + VALUE]!;
+    return this.get(slot, VALUE);
   }
 
   setValue(slot: number, loc: number): void {
-    this.rows[slot * FIELDS + VALUE] = loc;
+    this.set(slot, VALUE, loc);
   }
 
   older(slot: number): number {
-    return this.rows[slot * FIELDS + OLDER]!;
+    return this.get(slot, OLDER);
   }
 
   setOlder(slot: number, older: number): void {
-    this.rows[slot * FIELDS + OLDER] = older;
+    this.set(slot, OLDER, older);
   }
 
   /** Whether `slot` is a row in use whose value is at `loc` (a value record's owner check). */
   holds(slot: number, loc: number): boolean {
-    return slot >= 0 && slot < this.next && this.rows[slot * FIELDS + VALUE] === loc;
+    return slot >= 0 && slot < this.next && this.get(slot, VALUE) === loc;
   }
 
-  /** Grows by half: copying amortizes to O(1) a row, and at most a third of the table stands empty. */
-  private grow(): void {
-    this.capacity = Math.ceil(this.capacity * 1.5);
-    const rows = new Float64Array(this.capacity * FIELDS);
-    rows.set(this.rows);
-    this.rows = rows;
+  private get(slot: number, field: number): number {
+    return this.chunks[slot >>> this.chunkBits]![(slot & this.chunkMask) * FIELDS + field]!;
+  }
+
+  private set(slot: number, field: number, value: number): void {
+    this.chunks[slot >>> this.chunkBits]![(slot & this.chunkMask) * FIELDS + field] = value;
   }
 }
