@@ -58,6 +58,21 @@ export function probeRss(pid: number, sampleMs = 25): RssProbe {
   };
 }
 
+/**
+ * The RSS of `pid` once it is at most `boundBytes`, or after `timeoutMs` whatever it is. What a
+ * burst allocated comes back to the system over a few seconds (JavaScriptCore's scavenger), so an
+ * RSS read at once measures the allocator's pace, not what the server still holds.
+ */
+export async function rssSettledUnder(pid: number, boundBytes: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let bytes = rssBytes(pid);
+  while (bytes > boundBytes && performance.now() < deadline) {
+    await Bun.sleep(250);
+    bytes = rssBytes(pid);
+  }
+  return bytes;
+}
+
 /** Asserts that the RSS after a scenario is at most `slackMiB` above the RSS before it. */
 export function expectRssWithin(probe: { beforeBytes: number }, after: { afterBytes: number }, slackMiB: number): void {
   expect(after.afterBytes - probe.beforeBytes).toBeLessThan(slackMiB * MIB);
