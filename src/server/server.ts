@@ -1,5 +1,6 @@
 import { Server, setLogger, setLogVerbosity, logVerbosity } from "@grpc/grpc-js";
 import { formatAddress } from "../address.ts";
+import { widenReceiveWindows } from "./flow-control.ts";
 import { HomeKvError } from "../errors.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
@@ -119,6 +120,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
   const discovery = addDiscoveryServices(server);
   const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT), options.tls);
+  widenReceiveWindows(server);
   membership = soloView(options.clusterId ?? DEFAULT_CLUSTER_ID, options.nodeId ?? hostname(), formatAddress(host, port), Date.now());
   let serving = true;
   discovery.setStatus("SERVING");
