@@ -148,9 +148,11 @@ describe("a client that opens Watch streams and never reads", () => {
     const held = probe.mark("240 stuck watch streams, three 4 MiB commits");
     for (const connection of stuck) connection.destroy();
     const after = probe.stop("240 stuck watch streams, three 4 MiB commits, then closed");
-    // Before the budget: 77 MiB → 1.1 GiB. Now the serialized copies in flight are bounded by
-    // --max-watch-buffer-bytes (64 MiB) whatever the number of streams; stuck ones are reset.
-    expect(after.peakBytes - probe.beforeBytes).toBeLessThan(400 * 1024 * 1024);
+    // Before the budget: 77 MiB → 1.1 GiB. Now the serialized copies in flight are bounded by half
+    // of --max-watch-buffer-bytes (64 MiB) whatever the number of streams; stuck ones are reset.
+    // The peak (280–350 MiB above the start) is mostly the 4 MiB requests and their copies on the
+    // way in; 1 MiB HTTP/2 windows (src/server/flow-control.ts) let them in faster, some 40 MiB more.
+    expect(after.peakBytes - probe.beforeBytes).toBeLessThan(480 * 1024 * 1024);
     expect(held).toBeGreaterThan(0);
     expectCleanServerLog(server);
   }, 45_000);
