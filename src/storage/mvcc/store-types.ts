@@ -120,7 +120,7 @@ export interface StoreStats {
   gcFloor: number;
   gcRuns: number;
   gcVersionsCollected: number;
-  /** Bytes of the packed layout: the key index's arrays, the version table and the value slabs (key strings aside). */
+  /** Bytes of the packed layout: the key index's arrays and key slabs, the version table and the value slabs. */
   packedBytes: number;
 }
 

@@ -76,11 +76,15 @@ export class VersionChains {
   append(key: string, id: number, revision: number, value: Uint8Array | null, expiresAtMs?: number): number {
     const last = id === NONE ? NONE : this.index.head(id);
     assert(last === NONE || this.table.revision(last) < revision, `version chain revisions must increase (${last === NONE ? "none" : this.table.revision(last)} then ${revision})`);
-    const alive = last !== NONE && this.table.value(last) !== NONE;
-    assert(value !== null || alive || last === NONE, "two tombstones in a row");
+    assert(value !== null || last === NONE || this.table.value(last) !== NONE, "two tombstones in a row");
     if (value === null) return this.push(key, id, last, { revision, value, createRevision: 0, version: 0 });
-    const createRevision = alive ? this.table.createRevision(last) : revision;
-    return this.push(key, id, last, { revision, value, createRevision, version: alive ? this.table.version(last) + 1 : 1, expiresAtMs });
+    return this.push(key, id, last, { revision, value, ...this.countersAfter(last, revision), expiresAtMs });
+  }
+
+  /** The counters a put at `revision` gets after version `last` (NONE: none): the same life if `last` is a value. */
+  private countersAfter(last: number, revision: number): { createRevision: number; version: number } {
+    const alive = last !== NONE && this.table.value(last) !== NONE;
+    return alive ? { createRevision: this.table.createRevision(last), version: this.table.version(last) + 1 } : { createRevision: revision, version: 1 };
   }
 
   /**
@@ -92,10 +96,10 @@ export class VersionChains {
     const { table } = this;
     const slot = this.index.head(id);
     assert(table.older(slot) === NONE && table.revision(slot) < revision, "only a single older version is replaced");
+    const { createRevision, version } = this.countersAfter(slot, revision);
     const old = table.value(slot);
-    const alive = old !== NONE;
-    if (alive) this.values.free(old);
-    table.rewrite(slot, revision, alive ? table.createRevision(slot) : revision, alive ? table.version(slot) + 1 : 1, expiresAtMs, this.values.put(value, slot));
+    if (old !== NONE) this.values.free(old);
+    table.rewrite(slot, revision, createRevision, version, expiresAtMs, this.values.put(value, slot));
   }
 
   /** Whether entry `id` has a single version. */

@@ -16,9 +16,9 @@ const BTree: typeof BTreeModule = (BTreeModule as unknown as { default?: typeof 
  * per key), found two ways, both lean on memory:
  *
  * - by key, through an open-addressing hash table in an Int32Array (linear probing; each slot a
- *   key's 32-bit hash and its id side by side, so that a probe looks at a string only when the hash
- *   matches, and finds both in one cache line): O(1) at any size, about 16 bytes a key where a Map
- *   entry costs some 60;
+ *   key's 32-bit hash and its id side by side, so that a probe reads a key's bytes only when the
+ *   hash matches, and finds both in one cache line): O(1) at any size, about 16 bytes a key where a
+ *   Map entry costs some 60;
  * - in key order, through a sorted Int32Array of ids plus a small B+ tree of the keys added since
  *   (`recent`), merged into the array once it holds a sixteenth as many: an ordered walk merges the
  *   two. A key that goes stays in the array, marked dead (its head is NONE), until the next merge;
@@ -104,22 +104,23 @@ export class KeyIndex {
 
   /** The key of entry `id`, decoded (a new string each time). */
   key(id: number): string {
-    const loc = this.keyLocs[id]!;
-    const { keyBytes } = this;
-    return decodeStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
+    return this.onStored(id, decodeStored);
   }
 
   private storedEquals(id: number, key: string): boolean {
-    const loc = this.keyLocs[id]!;
-    const { keyBytes } = this;
-    return equalsStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
+    return this.onStored(id, (slab, start, length) => equalsStored(slab, start, length, key));
   }
 
   /** Entry `id`'s key compared with `key`: negative when it sorts first. */
   private compareTo(id: number, key: string): number {
+    return this.onStored(id, (slab, start, length) => compareStored(slab, start, length, key));
+  }
+
+  /** `read` applied to where entry `id`'s key bytes are, in place. */
+  private onStored<T>(id: number, read: (slab: Uint8Array, start: number, length: number) => T): T {
     const loc = this.keyLocs[id]!;
     const { keyBytes } = this;
-    return compareStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
+    return read(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
   }
 
   head(id: number): number {

@@ -28,10 +28,11 @@ const SPARES_MAX = 4;
 const LOC_SLAB = 2 ** 21;
 const HEADER_BYTES = 8;
 
+/** Who holds each record: a version slot for values, a key entry for keys. */
 export interface SlabOwners {
-  /** Whether version slot `owner` still holds the value at `loc`. */
+  /** Whether `owner` still holds the record at `loc`. */
   isLive(owner: number, loc: number): boolean;
-  /** The value of version slot `owner` is now at `loc`. */
+  /** The record of `owner` is now at `loc`. */
   moved(owner: number, loc: number): void;
 }
 
@@ -56,7 +57,7 @@ export class ValueSlabs {
     assert(slabBytes >= 64 && slabBytes % 4 === 0 && slabBytes <= LOC_SLAB, "slab size must be a multiple of 4 up to 2 MiB");
   }
 
-  /** Stores a copy of `value` for version slot `owner`; returns its location. */
+  /** Stores a copy of `value` for `owner`; returns its location. */
   put(value: Uint8Array, owner: number): number {
     const size = recordSize(value.byteLength);
     if (size > this.slabBytes / 4) {
@@ -101,13 +102,8 @@ export class ValueSlabs {
   /** The value at `loc` is no longer needed. */
   free(loc: number): void {
     const slab = Math.floor(loc / LOC_SLAB);
-    const live = (this.liveBytes[slab]! -= recordSize(this.byteLength(loc)));
-    if (slab === this.current) return;
-    if (live === 0) this.drop(slab);
-    else if (live < this.slabBytes / 2 && !this.queued.has(slab)) {
-      this.queued.add(slab);
-      this.evacuating.push(slab);
-    }
+    this.liveBytes[slab]! -= recordSize(this.byteLength(loc));
+    if (slab !== this.current) this.settle(slab);
   }
 
   /** Whether sealed slabs wait to be evacuated. */
@@ -140,10 +136,6 @@ export class ValueSlabs {
     return moved;
   }
 
-  get slabCount(): number {
-    return this.slabs.length - this.freeIds.length;
-  }
-
   private write(slab: number, offset: number, value: Uint8Array, owner: number): number {
     const words = this.words[slab]!;
     words[offset >> 2] = owner;
@@ -169,6 +161,11 @@ export class ValueSlabs {
   /** The slab is full: mark where its records end, and queue it if it is already half empty. */
   private seal(slab: number): void {
     if (this.used + HEADER_BYTES <= this.slabBytes) this.words[slab]![this.used >> 2] = -1;
+    this.settle(slab);
+  }
+
+  /** A sealed slab with nothing live is dropped; one under half live is queued for evacuation. */
+  private settle(slab: number): void {
     const live = this.liveBytes[slab]!;
     if (live === 0) this.drop(slab);
     else if (live < this.slabBytes / 2 && !this.queued.has(slab)) {
