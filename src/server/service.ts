@@ -69,9 +69,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     get: unary(({ keys, revision, withTtl }) => {
       // Repeated keys are answered once per request position, but looked up once.
       const unique = checkKeys(keys, limits);
-      const read = db.read(unique, at(revision));
-      const byKey = new Map(read.records.map((record) => [record.key, record]));
-      checkResponseBytes(sumRecordBytes(keys.map((key) => byKey.get(key)!)), limits);
+      const readAt = at(revision) ?? db.store.revision;
+      // Measured in the store first: values are copied out only for an answer within the limit.
+      checkResponseBytes(responseBytes(db.store, keys, readAt), limits);
+      const read = db.read(unique, readAt);
       const nowMs = ctx.wallNow();
       const protoByKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
       return { records: keys.map((key) => protoByKey.get(key)!), revision: read.revision };
@@ -116,9 +117,8 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
         const revision = db.store.revision;
         const succeeded = db.store.evaluate(txn.compares, revision);
         const gets = (succeeded ? txn.success : txn.failure).flatMap((op) => ("get" in op ? [op.get] : []));
-        const reads = db.store.readRecords(gets, revision);
-        checkResponseBytes(sumRecordBytes(reads), limits);
-        return { succeeded, revision, records: toRecords(reads) };
+        checkResponseBytes(responseBytes(db.store, gets, revision), limits);
+        return { succeeded, revision, records: toRecords(db.store.readRecords(gets, revision)) };
       }
       // Refused before anything is applied: what the gets would read if it applied now.
       checkResponseBytes(txnReadBytesNow(db.store, txn), limits);
@@ -186,14 +186,27 @@ function txnReadBytesNow(store: MvccStore, txn: TxnCommand): number {
   const revision = store.revision;
   const ops = store.evaluate(txn.compares, revision) ? txn.success : txn.failure;
   const gets = [...new Set(ops.flatMap((op) => ("get" in op ? [op.get] : [])))];
-  const current = new Map(store.readRecords(gets, revision).map((record) => [record.key, record.value]));
-  const written = new Map<string, Uint8Array | undefined>();
+  const current = valueBytesByKey(store, gets, revision);
+  const written = new Map<string, number>();
   let bytes = 0;
   for (const op of ops) {
-    if (!("get" in op)) written.set(op.key, op.value ?? undefined);
-    else bytes += recordBytes({ key: op.get, value: written.has(op.get) ? written.get(op.get) : current.get(op.get) });
+    if (!("get" in op)) written.set(op.key, op.value?.byteLength ?? 0);
+    else bytes += op.get.length + (written.get(op.get) ?? current.get(op.get)!);
   }
   return bytes;
+}
+
+/** What reading `keys` (repeats included) at `revision` would put in a response, as recordBytes counts it. */
+function responseBytes(store: MvccStore, keys: readonly string[], revision: number): number {
+  const sizes = valueBytesByKey(store, [...new Set(keys)], revision);
+  let bytes = 0;
+  for (const key of keys) bytes += key.length + sizes.get(key)!;
+  return bytes;
+}
+
+function valueBytesByKey(store: MvccStore, keys: readonly string[], revision: number): Map<string, number> {
+  const sizes = store.valueBytes(keys, revision);
+  return new Map(keys.map((key, i) => [key, sizes[i]!]));
 }
 
 function sumRecordBytes(records: readonly { key: string; value: Uint8Array | undefined }[]): number {

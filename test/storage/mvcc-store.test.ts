@@ -294,3 +294,15 @@ describe("through createDatabase", () => {
     gc.stop();
   });
 });
+
+test("valueBytes measures each key's value at a revision as readRecords would read it, without reading it", () => {
+  const store = createMvccStore({ historyRevisions: 10 });
+  commit(store, put("a", "xx"), put("b", "yyyy"));
+  commit(store, put("a", "zzzzzz"), del("b"));
+  const keys = ["a", "b", "missing", "a"];
+  for (const revision of [1, 2]) {
+    expect(store.valueBytes(keys, revision)).toEqual(store.readRecords(keys, revision).map((r) => r.value?.byteLength ?? 0));
+  }
+  expect(store.valueBytes(keys)).toEqual([6, 0, 0, 6]);
+  expectHomeKvError(() => store.valueBytes(keys, 3), "E_FUTURE_REVISION");
+});

@@ -11,6 +11,8 @@ export interface MvccStore {
   read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
   /** Like `read`, with each key's revisions, version count and TTL deadline. */
   readRecords(keys: readonly string[], revision?: number): KeyRecord[];
+  /** The size of each key's value at `revision` (default: current), 0 for a missing key, without reading it out. */
+  valueBytes(keys: readonly string[], revision?: number): number[];
   /** Whether every clause holds at `revision` (default: current). */
   evaluate(compares: readonly Compare[], revision?: number): boolean;
   /** Live keys of a range as of `revision`, in key order (or reversed); see `ScanOptions`. */

@@ -155,6 +155,15 @@ class PackedMvccStore implements MvccStore {
     return keys.map((key) => this.recordAt(key, revision));
   }
 
+  valueBytes(keys: readonly string[], revision = this.current): number[] {
+    this.assertReadable(revision);
+    return keys.map((key) => {
+      const id = this.chains.index.find(toIndexKey(key));
+      const slot = id === NONE ? NONE : this.chains.versionAt(id, revision);
+      return slot === NONE ? 0 : this.chains.valueBytes(slot);
+    });
+  }
+
   evaluate(compares: readonly Compare[], revision = this.current): boolean {
     this.assertReadable(revision);
     return compares.every((clause) => compareHolds(clause, this.recordAt(clause.key, revision)));
