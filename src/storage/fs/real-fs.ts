@@ -1,8 +1,14 @@
-import { constants } from "node:fs";
+import { constants, writeSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import type { AppendFile, FileSystem } from "./file-system.ts";
 
-/** The real file system. Every call runs off the event loop (libuv/Bun thread pool). */
+/**
+ * The real file system. Calls run off the event loop (the thread pool), except `append`: a write
+ * into the page cache takes microseconds, while a round trip through the pool waits for this thread
+ * to come back to its completion — under load, 1.5 ms per WAL group, measured, the disk idle all
+ * the while (Redis writes its AOF from its main thread for the same reason). fdatasync, the slow
+ * part, still runs in the pool.
+ */
 export const realFileSystem: FileSystem = {
   async mkdirp(dir) {
     await mkdir(dir, { recursive: true });
@@ -20,11 +26,9 @@ export const realFileSystem: FileSystem = {
       },
       async append(data) {
         let written = 0;
+        // Synchronous on purpose; see the comment at the top.
         try {
-          while (written < data.byteLength) {
-            const { bytesWritten } = await handle.write(data, written, data.byteLength - written);
-            written += bytesWritten;
-          }
+          while (written < data.byteLength) written += writeSync(handle.fd, data, written, data.byteLength - written);
         } finally {
           size += written;
         }
