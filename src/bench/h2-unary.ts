@@ -1,14 +1,17 @@
-import http2 from "node:http2";
 import { isIP } from "node:net";
-import { checkServerIdentity } from "node:tls";
+import { checkServerIdentity, type ConnectionOptions } from "node:tls";
 import type { ClientTls } from "../client/client.ts";
+import { H2Connection } from "./h2/connection.ts";
+import { encodeLiterals, type Header } from "./h2/hpack.ts";
 
 /**
- * A lean unary gRPC caller over node:http2, for load generation only. The full grpc-js client
- * spends more CPU per call than the server it measures (on one 2-core machine the load generator
- * and the server share the cores), so the benchmark frames calls itself: one POST per call, the
- * 5-byte gRPC message prefix, status from the trailers. The same caller drives any gRPC server
- * (HomeKV, etcd), so comparisons are fair.
+ * A lean unary gRPC caller for load generation only. On one 2-core machine the load generator and
+ * the server share the cores, so every microsecond the caller spends is taken from the server it
+ * measures: the grpc-js client spends more per call than the server, and node:http2's client about
+ * half of it. This one frames calls itself over its own HTTP/2 connection (src/bench/h2/): one POST
+ * per call, the 5-byte gRPC message prefix, status from the trailers, header blocks built once per
+ * path, and a turn's frames in one socket write. The same caller drives any gRPC server (HomeKV,
+ * etcd), so comparisons stay fair.
  */
 export interface UnaryResult {
   /** gRPC status code; 0 is OK. -1: the transport failed before a status arrived. */
@@ -33,67 +36,82 @@ export interface H2PoolOptions {
 
 export function connectH2Pool(address: string, connections: number, options: H2PoolOptions = {}): H2Pool {
   const { timeoutMs = 30_000, tls, token } = options;
-  const sessions = Array.from({ length: connections }, () => {
-    const session = tls ? http2.connect(`https://${address}`, secureOptions(address, tls)) : http2.connect(`http://${address}`);
-    session.on("error", () => {}); // reported per call through the stream's error
-    return session;
-  });
+  const { hostname, port } = new URL(`http://${address}`);
+  const host = hostname.replace(/^\[|\]$/g, "");
+  const pool = Array.from({ length: connections }, () => new H2Connection({ host, port: Number(port), ...(tls ? { tls: secureOptions(host, tls) } : {}) }));
+  const blocks = new Map<string, Uint8Array>();
+  const headerBlock = (path: string) => {
+    let block = blocks.get(path);
+    if (!block) {
+      const headers: Header[] = [
+        [":method", "POST"],
+        [":scheme", tls ? "https" : "http"],
+        [":path", path],
+        [":authority", address],
+        ["content-type", "application/grpc"],
+        ["te", "trailers"],
+        ["grpc-timeout", `${timeoutMs}m`],
+        ...(token === undefined ? [] : ([["authorization", `Bearer ${token}`]] as Header[])),
+      ];
+      block = encodeLiterals(headers);
+      blocks.set(path, block);
+    }
+    return block;
+  };
+  // Every call ends: a server that never answers costs one timeout, not a hung benchmark. One sweep
+  // for all calls (streams are kept oldest first), instead of a timer per call.
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of pool) {
+      for (const { id, startedMs } of connection.openStreams()) {
+        if (now - startedMs < timeoutMs) break;
+        connection.cancel(id, `no answer within ${timeoutMs} ms`);
+      }
+    }
+  }, Math.min(1_000, Math.max(10, timeoutMs / 10)));
+  sweep.unref();
   let next = 0;
   return {
-    call(path, message) {
-      const session = sessions[next++ % sessions.length]!;
+    async call(path, message) {
+      const connection = pool[next++ % pool.length]!;
       const body = Buffer.allocUnsafe(5 + message.byteLength);
       body[0] = 0;
       body.writeUInt32BE(message.byteLength, 1);
       body.set(message, 5);
-      return new Promise((resolve) => {
-        const chunks: Buffer[] = [];
-        let status: number | undefined;
-        let statusMessage = "";
-        const takeStatus = (headers: http2.IncomingHttpHeaders) => {
-          if (headers["grpc-status"] === undefined) return;
-          status = Number(headers["grpc-status"]);
-          statusMessage = decodeURIComponent(String(headers["grpc-message"] ?? ""));
-        };
-        const stream = session.request({
-          ":method": "POST",
-          ":path": path,
-          "content-type": "application/grpc",
-          te: "trailers",
-          "grpc-timeout": `${timeoutMs}m`,
-          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-        });
-        // Every call ends: a server that never answers costs one timeout, not a hung benchmark.
-        const timer = setTimeout(() => {
-          status = DEADLINE_EXCEEDED;
-          statusMessage = `no answer within ${timeoutMs} ms`;
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-        }, timeoutMs);
-        stream.on("response", takeStatus); // a trailers-only answer carries its status here
-        stream.on("trailers", takeStatus);
-        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-        let transportError = "stream closed without a grpc-status";
-        stream.on("error", (error) => {
-          transportError = error.message;
-        });
-        // "close" comes last whatever happened, exactly once: settle there.
-        stream.on("close", () => {
-          clearTimeout(timer);
-          if (status === undefined) resolve({ status: -1, message: transportError, body: Buffer.alloc(0) });
-          else resolve({ status, message: statusMessage, body: Buffer.concat(chunks).subarray(5) });
-        });
-        stream.end(body);
-      });
+      const result = await connection.request(headerBlock(path), body).result;
+      if (!result.ok) {
+        const timedOut = result.error.startsWith("no answer within");
+        return { status: timedOut ? DEADLINE_EXCEEDED : -1, message: result.error, body: Buffer.alloc(0) };
+      }
+      // A trailers-only answer (an error before any message) carries its status in the headers.
+      const status = valueOf(result.trailers, "grpc-status") ?? valueOf(result.headers, "grpc-status");
+      if (status === undefined) return { status: -1, message: "stream closed without a grpc-status", body: Buffer.alloc(0) };
+      const statusMessage = valueOf(result.trailers, "grpc-message") ?? valueOf(result.headers, "grpc-message") ?? "";
+      return { status: Number(status), message: percentDecoded(statusMessage), body: result.body.subarray(5) };
     },
     close() {
-      for (const session of sessions) session.close();
+      clearInterval(sweep);
+      for (const connection of pool) connection.close();
     },
   };
 }
 
+function valueOf(headers: readonly Header[], name: string): string | undefined {
+  return headers.find(([key]) => key === name)?.[1];
+}
+
+/** grpc-message is percent-encoded UTF-8; a malformed one is shown as it came. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** TLS like the HomeKV client's (src/client/tls-channel.ts): the certificate checked against the host or `serverName`. */
-function secureOptions(address: string, tls: ClientTls): http2.SecureClientSessionOptions {
-  const verifyAs = tls.serverName ?? new URL(`https://${address}`).hostname.replace(/^\[|\]$/g, "");
+function secureOptions(host: string, tls: ClientTls): ConnectionOptions {
+  const verifyAs = tls.serverName ?? host;
   return {
     ...(tls.ca ? { ca: tls.ca } : {}),
     ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),

@@ -1,0 +1,155 @@
+import { huffmanDecode } from "./huffman.ts";
+
+/**
+ * HPACK (RFC 7541) for the benchmark's HTTP/2 client: a full decoder, since a server may index,
+ * Huffman-code and evict as it likes, and an encoder that writes every request header as a plain
+ * literal (never indexed, never Huffman-coded) — valid, and the same bytes for every call to a path.
+ */
+export type Header = readonly [name: string, value: string];
+
+const STATIC_TABLE: readonly Header[] = [
+  [":authority", ""], [":method", "GET"], [":method", "POST"], [":path", "/"], [":path", "/index.html"],
+  [":scheme", "http"], [":scheme", "https"], [":status", "200"], [":status", "204"], [":status", "206"],
+  [":status", "304"], [":status", "400"], [":status", "404"], [":status", "500"], ["accept-charset", ""],
+  ["accept-encoding", "gzip, deflate"], ["accept-language", ""], ["accept-ranges", ""], ["accept", ""],
+  ["access-control-allow-origin", ""], ["age", ""], ["allow", ""], ["authorization", ""], ["cache-control", ""],
+  ["content-disposition", ""], ["content-encoding", ""], ["content-language", ""], ["content-length", ""],
+  ["content-location", ""], ["content-range", ""], ["content-type", ""], ["cookie", ""], ["date", ""], ["etag", ""],
+  ["expect", ""], ["expires", ""], ["from", ""], ["host", ""], ["if-match", ""], ["if-modified-since", ""],
+  ["if-none-match", ""], ["if-range", ""], ["if-unmodified-since", ""], ["last-modified", ""], ["link", ""],
+  ["location", ""], ["max-forwards", ""], ["proxy-authenticate", ""], ["proxy-authorization", ""], ["range", ""],
+  ["referer", ""], ["refresh", ""], ["retry-after", ""], ["server", ""], ["set-cookie", ""],
+  ["strict-transport-security", ""], ["transfer-encoding", ""], ["user-agent", ""], ["vary", ""], ["via", ""],
+  ["www-authenticate", ""],
+];
+/** An entry's size in the dynamic table: its octets plus 32 (RFC 7541, 4.1). */
+const ENTRY_OVERHEAD = 32;
+export const DEFAULT_TABLE_BYTES = 4_096;
+
+/** Decodes header blocks in the order they arrive on a connection (the dynamic table depends on it). */
+export class HpackDecoder {
+  /** Newest first, as the index counts them. */
+  private readonly dynamic: Header[] = [];
+  private bytes = 0;
+  private limit = DEFAULT_TABLE_BYTES;
+
+  /** `maxTableBytes`: the SETTINGS_HEADER_TABLE_SIZE this side announced, the most an update may ask. */
+  constructor(private readonly maxTableBytes = DEFAULT_TABLE_BYTES) {}
+
+  decode(block: Uint8Array): Header[] {
+    const headers: Header[] = [];
+    const reader = { block, at: 0 };
+    while (reader.at < block.length) {
+      const first = block[reader.at]!;
+      if (first & 0x80) {
+        headers.push(this.entry(readInteger(reader, 7)));
+      } else if (first & 0x40) {
+        const header = this.literal(reader, 6);
+        headers.push(header);
+        this.insert(header);
+      } else if (first & 0x20) {
+        const size = readInteger(reader, 5);
+        if (size > this.maxTableBytes) throw new Error(`HPACK: table size ${size} over the ${this.maxTableBytes} allowed`);
+        this.limit = size;
+        this.evictTo(size);
+      } else {
+        headers.push(this.literal(reader, 4)); // without indexing, or never indexed
+      }
+    }
+    return headers;
+  }
+
+  private literal(reader: Reader, prefixBits: number): Header {
+    const index = readInteger(reader, prefixBits);
+    const name = index === 0 ? readString(reader) : this.entry(index)[0];
+    return [name, readString(reader)];
+  }
+
+  private entry(index: number): Header {
+    if (index >= 1 && index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
+    const header = this.dynamic[index - STATIC_TABLE.length - 1];
+    if (!header) throw new Error(`HPACK: index ${index} is not in the table`);
+    return header;
+  }
+
+  private insert(header: Header): void {
+    const size = header[0].length + header[1].length + ENTRY_OVERHEAD;
+    // An entry larger than the whole table empties it and is not added (RFC 7541, 4.4).
+    this.evictTo(this.limit - size);
+    if (size <= this.limit) {
+      this.dynamic.unshift(header);
+      this.bytes += size;
+    }
+  }
+
+  private evictTo(bytes: number): void {
+    while (this.bytes > Math.max(0, bytes)) {
+      const [name, value] = this.dynamic.pop()!;
+      this.bytes -= name.length + value.length + ENTRY_OVERHEAD;
+    }
+  }
+}
+
+interface Reader {
+  block: Uint8Array;
+  at: number;
+}
+
+/** An HPACK integer with an N-bit prefix (RFC 7541, 5.1). */
+function readInteger(reader: Reader, prefixBits: number): number {
+  const mask = (1 << prefixBits) - 1;
+  let value = reader.block[reader.at++]! & mask;
+  if (value < mask) return value;
+  for (let shift = 0; ; shift += 7) {
+    if (reader.at >= reader.block.length) throw new Error("HPACK: integer cut short");
+    if (shift > 28) throw new Error("HPACK: integer too large");
+    const byte = reader.block[reader.at++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (!(byte & 0x80)) return value;
+  }
+}
+
+/** A string literal: H bit, length, octets (Latin-1: header octets as they are). */
+function readString(reader: Reader): string {
+  if (reader.at >= reader.block.length) throw new Error("HPACK: string cut short");
+  const huffman = (reader.block[reader.at]! & 0x80) !== 0;
+  const length = readInteger(reader, 7);
+  const end = reader.at + length;
+  if (end > reader.block.length) throw new Error("HPACK: string cut short");
+  const raw = reader.block.subarray(reader.at, end);
+  reader.at = end;
+  return Buffer.from(huffman ? huffmanDecode(raw) : raw).toString("latin1");
+}
+
+/** Encodes headers as literals without indexing (name by static index when there is one). */
+export function encodeLiterals(headers: readonly Header[]): Buffer {
+  const parts: number[] = [];
+  for (const [name, value] of headers) {
+    const nameIndex = STATIC_TABLE.findIndex(([staticName]) => staticName === name) + 1;
+    writeInteger(parts, 0x00, 4, nameIndex);
+    if (nameIndex === 0) writeString(parts, name);
+    writeString(parts, value);
+  }
+  return Buffer.from(parts);
+}
+
+function writeInteger(out: number[], flags: number, prefixBits: number, value: number): void {
+  const mask = (1 << prefixBits) - 1;
+  if (value < mask) {
+    out.push(flags | value);
+    return;
+  }
+  out.push(flags | mask);
+  let rest = value - mask;
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+}
+
+function writeString(out: number[], text: string): void {
+  const octets = Buffer.from(text, "latin1");
+  writeInteger(out, 0x00, 7, octets.length);
+  for (const octet of octets) out.push(octet);
+}
