@@ -19,6 +19,12 @@ export interface BenchRunOptions {
    * causes (no coordinated omission).
    */
   ratePerSecond?: number;
+  /**
+   * Send requests this long before measuring, and count none of them: a JIT runtime (the server's, and
+   * this client's) runs its hot paths slowly until they are compiled, which in a run of seconds is
+   * a large share of it. `requests` and `durationMs` count from the end of the warm-up.
+   */
+  warmupMs?: number;
   /** Called about ten times a second with the requests done so far. */
   onProgress?: (done: number) => void;
 }
@@ -53,16 +59,20 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
   const errors: Record<string, number> = {};
   const started = performance.now();
-  const deadline = options.durationMs === undefined ? Infinity : started + options.durationMs;
+  const warmupMs = options.warmupMs ?? 0;
+  const measuredFrom = started + warmupMs;
+  const deadline = options.durationMs === undefined ? Infinity : measuredFrom + options.durationMs;
   const budget = options.requests ?? Infinity;
+  /** Requests started, warm-up included (the open loop's schedule); `issued` counts the measured ones. */
+  let scheduled = 0;
   let issued = 0;
   let done = 0;
   let keys = 0;
 
   const progress = options.onProgress && setInterval(() => options.onProgress!(done), 100);
   const worker = async () => {
-    while (issued < budget && performance.now() < deadline) {
-      const index = issued++;
+    while (performance.now() < deadline) {
+      const index = scheduled++;
       let sent = performance.now();
       if (options.ratePerSecond !== undefined) {
         const due = started + (index * 1000) / options.ratePerSecond;
@@ -74,8 +84,11 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
           sent = performance.now();
         } else sent = due;
       }
+      const measured = sent >= measuredFrom;
+      if (measured && issued++ >= budget) break;
       const request = options.next();
       const result = await options.pool.call(request.path, request.message);
+      if (!measured) continue;
       histogram.recordValue(Math.max(1, Math.round((performance.now() - sent) * 1000)));
       done++;
       if (result.status === 0) keys += request.keys;
@@ -90,7 +103,7 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
   } finally {
     if (progress) clearInterval(progress);
   }
-  const elapsedMs = performance.now() - started;
+  const elapsedMs = performance.now() - measuredFrom;
   const at = (percentile: number) => histogram.getValueAtPercentile(percentile);
   return {
     requests: done,

@@ -20,6 +20,7 @@ export const benchCommand = defineCommand({
     concurrency: { type: "string", alias: "c", description: "Requests in flight at once (default 16)" },
     requests: { type: "string", alias: "n", description: "Requests to send (default 10000 unless --duration)" },
     duration: { type: "string", description: "Run this long instead, e.g. 10s (with -n: whichever ends first)" },
+    warmup: { type: "string", description: "Send requests this long first without counting them, e.g. 2s (default 0)" },
     keys: { type: "string", description: "Keyspace size, keys drawn uniformly (default 100000)" },
     "value-size": { type: "string", description: "Value bytes (default 100)" },
     batch: { type: "string", description: "Keys per request (default 1)" },
@@ -33,6 +34,7 @@ export const benchCommand = defineCommand({
     const op = (args.op ?? "set") as BenchOp;
     if (!BENCH_OPS.includes(op)) throw new UsageError(`--op must be one of ${BENCH_OPS.join(", ")}, not ${JSON.stringify(args.op)}`);
     const durationMs = args.duration === undefined ? undefined : parseDuration("--duration", args.duration);
+    const warmupMs = args.warmup === undefined || Number(args.warmup) === 0 ? 0 : parseDuration("--warmup", args.warmup);
     const requests = args.requests === undefined && durationMs !== undefined ? undefined : parseIntegerFlag("-n", args.requests, 10_000, 1, 1e12);
     const concurrency = parseIntegerFlag("-c", args.concurrency, 16, 1, 100_000);
     const keys = parseIntegerFlag("--keys", args.keys, 100_000, 1, 1e9);
@@ -62,7 +64,7 @@ export const benchCommand = defineCommand({
         }
       }
       const bar = process.stderr.isTTY && !args.json ? new SingleBar({ format: "bench [{bar}] {value}/{total} requests {eta}s left", etaBuffer: 50 }) : undefined;
-      bar?.start(requests ?? Math.round((durationMs ?? 0) / 100), 0);
+      bar?.start(requests ?? Math.round(((durationMs ?? 0) + warmupMs) / 100), 0);
       const started = performance.now();
       const result = await runBench({
         pool,
@@ -70,6 +72,7 @@ export const benchCommand = defineCommand({
         concurrency,
         requests,
         durationMs,
+        warmupMs,
         ratePerSecond,
         onProgress: bar && ((done) => bar.update(requests ? done : Math.round((performance.now() - started) / 100))),
       });

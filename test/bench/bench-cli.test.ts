@@ -37,6 +37,15 @@ describe("homekv bench", () => {
     expect(records.every((r) => r.value !== undefined)).toBe(true);
   });
 
+  test("--warmup: requests are sent for that long first and not counted; -n counts from its end", async () => {
+    const before = await metrics();
+    const result = await bench("--op", "set", "-n", "100", "-c", "4", "--keys", "50", "--warmup", "500ms", "--json");
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout).requests).toBe(100);
+    const after = await metrics();
+    expect(after.revision - before.revision).toBeGreaterThan(100); // the warm-up's writes landed too
+  });
+
   test("--duration bounds the run in time", async () => {
     const started = performance.now();
     const result = await bench("--op", "get", "--duration", "300ms", "--keys", "100", "--json");
@@ -62,6 +71,7 @@ describe("homekv bench", () => {
       [["--ratio", "2"], "--ratio must be a number from 0 to 1"],
       [["--batch", "20", "--keys", "10"], "--batch 20 is more than --keys 10"],
       [["--duration", "soon"], "--duration must be a duration"],
+      [["--warmup", "later"], "--warmup must be a duration"],
       [["-c", "0"], "-c must be a whole number"],
     ] as const) {
       const result = await bench(...args);
@@ -79,7 +89,7 @@ describe("homekv bench", () => {
 });
 
 test("scripts/bench-group-commit.ts runs (smoke)", async () => {
-  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-group-commit.ts`, "--duration", "200ms", "--rounds", "1"], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-group-commit.ts`, "--duration", "200ms", "--warmup", "100ms", "--rounds", "1"], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
   expect(await proc.exited).toBe(0);
   expect(out).toMatch(/64 writers \/ 1 writer: [\d.]+×/);
