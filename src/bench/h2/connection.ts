@@ -117,8 +117,8 @@ export class H2Connection {
     this.socket.end();
   }
 
-  private queue(bytes: Uint8Array): void {
-    this.output.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  private queue(bytes: Buffer): void {
+    this.output.push(bytes);
     if (this.flushQueued) return;
     this.flushQueued = true;
     queueMicrotask(() => {
