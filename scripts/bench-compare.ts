@@ -2,13 +2,15 @@
 /**
  * HomeKV beside etcd and Redis on this machine, in one run, as ratios.
  *
- *   bun scripts/bench-compare.ts [--duration 5s] [--concurrency 1,16,64] [--keys 100000] [--value-size 100] [--quick]
+ *   bun scripts/bench-compare.ts [--duration 5s] [--warmup 1s] [--concurrency 1,16,64] [--keys 100000] [--value-size 100] [--quick]
  *
  * Installs etcd and Redis from Debian when missing, starts all three on loopback with comparable
  * durability (an fsync per commit: HomeKV --fsync always, etcd's default, Redis appendfsync always),
  * runs the same workloads against each and prints one markdown table. HomeKV and etcd are driven by
  * the same in-process load generator (src/bench); Redis by redis-benchmark, as the reference for
- * protocol overhead. Every server it started is stopped, on failure and on Ctrl-C too.
+ * protocol overhead. Each HomeKV and etcd cell sends requests for --warmup before it measures, so
+ * that a JIT's first seconds are not counted against HomeKV. Every server it started is stopped, on
+ * failure and on Ctrl-C too.
  * `--quick` is a smoke run (the test suite uses it).
  */
 import { cpus } from "node:os";
@@ -23,6 +25,7 @@ const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const quick = args.includes("--quick");
 const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
+const warmupMs = Number.parseFloat(flag("--warmup", quick ? "0" : "1")) * 1000;
 const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64").split(",").map(Number);
 const keys = Number(flag("--keys", quick ? "1000" : "100000"));
 const valueSize = Number(flag("--value-size", "100"));
@@ -59,7 +62,7 @@ async function drive(server: RunningServer, protocol: BenchProtocol, workload: W
   const pool = connectH2Pool(server.address, 1);
   try {
     const next = createWorkload({ op: workload.op, keys, valueSize, batch: workload.batch, readRatio: 0.9, seed: 7 }, protocol);
-    const result = await runBench({ pool, next, concurrency, durationMs, ratePerSecond });
+    const result = await runBench({ pool, next, concurrency, durationMs, warmupMs, ratePerSecond });
     const errors = Object.entries(result.errors);
     if (errors.length > 0) console.error(`  ${server.name} ${workload.name} c=${concurrency}: errors ${JSON.stringify(result.errors)}`);
     return result;

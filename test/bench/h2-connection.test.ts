@@ -93,6 +93,17 @@ describe("H2Connection against node:http2", () => {
     }
   }, 30_000);
 
+  test("a header block over the peer's frame size goes out as HEADERS and CONTINUATION frames", async () => {
+    const port = await serve((stream, headers) => {
+      stream.respond({ ":status": 200 });
+      stream.end(String(headers["x-big"]).length.toString());
+    }, { maxHeaderListSize: 200_000 });
+    const big = "b".repeat(40_000);
+    const block = encodeLiterals([[":method", "POST"], [":scheme", "http"], [":path", "/"], [":authority", "localhost"], ["x-big", big]]);
+    const result = await connect(port).request(block, Buffer.from("x")).result;
+    expect(result.ok && result.body.toString()).toBe("40000");
+  });
+
   test("an answer without headers (node:http2's close() on a half-closed stream sends a bare END_STREAM) is an error, and the connection goes on", async () => {
     const port = await serve((stream, headers) => {
       if (headers[":path"] === "/close") stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);

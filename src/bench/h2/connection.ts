@@ -94,7 +94,12 @@ export class H2Connection {
       this.streams.set(id, stream);
       this.sending.push(stream);
     });
-    this.queue(frame(FRAME.HEADERS, FLAG.END_HEADERS, id, headerBlock));
+    // A block over the peer's frame size goes on in CONTINUATION frames (a long token, say).
+    const size = this.peerFrameBytes;
+    for (let at = 0; at === 0 || at < headerBlock.byteLength; at += size) {
+      const last = at + size >= headerBlock.byteLength;
+      this.queue(frame(at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, last ? FLAG.END_HEADERS : 0, id, headerBlock.subarray(at, at + size)));
+    }
     this.pump();
     return { id, result };
   }
