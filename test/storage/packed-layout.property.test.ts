@@ -7,9 +7,10 @@ import { createMvccStore } from "../../src/storage/mvcc/store.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 
 /**
- * The packed layout's parts against plain models, made tiny (merges every couple of keys, 64-byte
- * slabs, four version rows a chunk) so that a few hundred steps reach every edge: hash collisions and backward shifts, merges
- * with dead entries, slab sealing, evacuation, values with a slab of their own.
+ * The packed layout's parts against plain models, made tiny (leaves of two to five keys, 64-byte
+ * slabs, four version rows a chunk) so that a few hundred steps reach every edge: hash collisions
+ * and backward shifts, leaves that split and join, slab sealing, evacuation, values with a slab of
+ * their own.
  */
 
 // Short keys from a small alphabet: one-byte units (U+00FF the last), two-byte ones, units above
@@ -33,8 +34,8 @@ test("KeyIndex agrees with a map and a sorted list: find, insert, remove, forwar
   fc.assert(
     // Two entries to start with: the hash table grows and rehashes, and probes collide, at once;
     // 64-byte key slabs: a few keys each, sealed and evacuated all the time.
-    fc.property(fc.integer({ min: 1, max: 4 }), fc.array(step, { maxLength: 200 }), (mergeMin, steps) => {
-      const index = new KeyIndex(mergeMin, 2, 64);
+    fc.property(fc.integer({ min: 2, max: 5 }), fc.array(step, { maxLength: 200 }), (leafMax, steps) => {
+      const index = new KeyIndex(leafMax, 2, 64);
       const model = new Map<string, number>(); // key → head
       let nextHead = 0;
       for (const s of steps) {
@@ -124,7 +125,7 @@ test("the store with a tiny layout agrees with a model: reads at every revision,
   const batch = fc.uniqueArray(op, { minLength: 1, maxLength: 6, selector: (o) => o.key });
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 3 }), fc.array(fc.tuple(batch, fc.nat({ max: 3 })), { maxLength: 60 }), (historyRevisions, commands) => {
-      const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, mergeMin: 2, chunkBits: 2 } });
+      const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, leafMax: 2, chunkBits: 2 } });
       const history: Map<string, Uint8Array>[] = [new Map()];
       for (const [ops, gcSlices] of commands) {
         store.apply({ revision: store.revision + 1, ops });

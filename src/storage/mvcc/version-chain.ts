@@ -42,7 +42,8 @@ export { NONE };
 /** Sizes of the packed structures; the defaults suit a server, tests make them tiny to exercise their edges. */
 export interface ChainTuning {
   slabBytes?: number;
-  mergeMin?: number;
+  /** Ids a leaf of the key order holds. */
+  leafMax?: number;
   /** log2 of the version rows a chunk holds. */
   chunkBits?: number;
 }
@@ -54,7 +55,7 @@ export class VersionChains {
 
   constructor(tuning: ChainTuning = {}) {
     this.table = new VersionTable(tuning.chunkBits);
-    this.index = new KeyIndex(tuning.mergeMin, undefined, tuning.slabBytes);
+    this.index = new KeyIndex(tuning.leafMax, undefined, tuning.slabBytes);
     this.values = new ValueSlabs(
       {
         isLive: (slot, loc) => this.table.holds(slot, loc),

@@ -1,14 +1,7 @@
-import BTreeModule from "sorted-btree";
-import { compareIndexKeys } from "../key-order.ts";
 import { compareStored, decodeStored, encodeKey, equalsStored } from "./key-bytes.ts";
+import { SortedLeaves } from "./sorted-leaves.ts";
 import { ValueSlabs } from "./value-slabs.ts";
 import { NONE } from "./version-table.ts";
-
-/**
- * sorted-btree is CommonJS with `exports.default = BTree`. Bun's runtime hands us the class for a
- * default import, but `bun build --compile` hands us the module object: accept both.
- */
-const BTree: typeof BTreeModule = (BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule;
 
 /**
  * The keys of the store, each an entry (an id) holding the slot of its newest version and its key,
@@ -19,14 +12,10 @@ const BTree: typeof BTreeModule = (BTreeModule as unknown as { default?: typeof 
  *   key's 32-bit hash and its id side by side, so that a probe reads a key's bytes only when the
  *   hash matches, and finds both in one cache line): O(1) at any size, about 16 bytes a key where a
  *   Map entry costs some 60;
- * - in key order, through a sorted Int32Array of ids plus a small B+ tree of the keys added since
- *   (`recent`), merged into the array once it holds a sixteenth as many: an ordered walk merges the
- *   two. A key that goes stays in the array, marked dead (its head is NONE), until the next merge;
- *   its id is reused only after that, so that the array never names a key it does not hold.
+ * - in key order, through leaves of ids (sorted-leaves.ts).
  *
  * Keys are index keys (key-order.ts): native string order is key order.
  */
-const MERGE_MIN = 1_024;
 const MAX_LOAD = 0.6;
 
 export class KeyIndex {
@@ -36,23 +25,15 @@ export class KeyIndex {
   private scratch: Uint8Array = new Uint8Array(256);
   private heads: Int32Array;
   private hashes: Int32Array;
-  private inSorted: Uint8Array;
   private nextId = 0;
   private readonly freeIds: number[] = [];
-  /** Ids dead in `sorted`: free once a merge has taken them out. */
-  private deadIds: number[] = [];
   private table: Int32Array;
   private mask: number;
   private count = 0;
-  private sorted = new Int32Array(0);
-  private recent = new BTree<string, number>(undefined, compareIndexKeys);
+  private readonly order: SortedLeaves;
 
-  /** `initialCapacity`: entries before the arrays first grow (a power of two). */
-  constructor(
-    private readonly mergeMin = MERGE_MIN,
-    initialCapacity = 1_024,
-    slabBytes?: number,
-  ) {
+  /** `leafMax`: ids a leaf of the key order holds; `initialCapacity`: entries before the arrays first grow (a power of two). */
+  constructor(leafMax?: number, initialCapacity = 1_024, slabBytes?: number) {
     this.keyLocs = new Float64Array(initialCapacity).fill(Number.NaN);
     this.keyBytes = new ValueSlabs(
       {
@@ -65,7 +46,11 @@ export class KeyIndex {
     );
     this.heads = new Int32Array(initialCapacity);
     this.hashes = new Int32Array(initialCapacity);
-    this.inSorted = new Uint8Array(initialCapacity);
+    this.order = new SortedLeaves(
+      (id, key) => this.compareTo(id, key),
+      (id) => this.key(id),
+      leafMax,
+    );
     this.table = new Int32Array(initialCapacity * 4);
     this.mask = initialCapacity * 2 - 1;
   }
@@ -75,10 +60,10 @@ export class KeyIndex {
     return this.count;
   }
 
-  /** Bytes of the typed arrays and key slabs (the recent tree not counted). */
+  /** Bytes of the typed arrays, the key order's leaves and the key slabs. */
   get allocatedBytes(): number {
-    const arrays = this.keyLocs.byteLength + this.heads.byteLength + this.hashes.byteLength + this.inSorted.byteLength;
-    return arrays + this.table.byteLength + this.sorted.byteLength + this.keyBytes.allocatedBytes;
+    const arrays = this.keyLocs.byteLength + this.heads.byteLength + this.hashes.byteLength;
+    return arrays + this.table.byteLength + this.order.allocatedBytes + this.keyBytes.allocatedBytes;
   }
 
   /** Moves the keys of one half-empty key slab; true when more wait. */
@@ -141,117 +126,29 @@ export class KeyIndex {
     this.keyLocs[id] = this.keyBytes.put(encoded.bytes.subarray(0, encoded.length), id);
     this.heads[id] = head;
     this.hashes[id] = hash;
-    this.inSorted[id] = 0;
     if (++this.count > (this.mask + 1) * MAX_LOAD) this.rehash((this.mask + 1) * 2);
     else this.place(id, hash);
-    this.recent.set(key, id);
-    if (this.recent.size > Math.max(this.mergeMin, this.sorted.length >> 4)) this.merge();
+    this.order.insert(id, key);
     return id;
   }
 
-  /** Takes out the entry `id` (its key has no version left). */
+  /** Takes out the entry `id` (its key has no version left); its id is free for the next key. */
   remove(id: number): void {
+    this.order.remove(id, this.key(id));
     this.unplace(id);
     this.count--;
     this.heads[id] = NONE;
-    if (this.inSorted[id] === 0) {
-      this.recent.delete(this.key(id));
-      this.release(id);
-      return;
-    }
-    this.deadIds.push(id);
-    if (this.deadIds.length > Math.max(this.mergeMin, this.sorted.length >> 2)) this.merge();
+    this.release(id);
   }
 
   /** Live entries with keys ≥ `from` (all without it), in ascending key order. */
-  *forward(from?: string): Generator<number> {
-    let i = from === undefined ? 0 : this.lowerBound(from);
-    const sorted = this.sorted;
-    const recent = this.recent.entries(from);
-    let next = recent.next();
-    for (;;) {
-      while (i < sorted.length && this.heads[sorted[i]!] === NONE) i++;
-      const a = i < sorted.length ? sorted[i]! : NONE;
-      if (next.done) {
-        if (a === NONE) return;
-        i++;
-        yield a;
-      } else if (a !== NONE && this.compareTo(a, next.value[0]) < 0) {
-        i++;
-        yield a;
-      } else {
-        const id = next.value[1];
-        next = recent.next();
-        yield id;
-      }
-    }
+  forward(from?: string): Generator<number> {
+    return this.order.forward(from);
   }
 
   /** Live entries with keys < `below` (all without it), in descending key order. */
-  *backward(below?: string): Generator<number> {
-    const sorted = this.sorted;
-    let i = (below === undefined ? sorted.length : this.lowerBound(below)) - 1;
-    const recent = this.recent.entriesReversed(below, undefined, below !== undefined);
-    let next = recent.next();
-    for (;;) {
-      while (i >= 0 && this.heads[sorted[i]!] === NONE) i--;
-      const a = i >= 0 ? sorted[i]! : NONE;
-      if (next.done) {
-        if (a === NONE) return;
-        i--;
-        yield a;
-      } else if (a !== NONE && this.compareTo(a, next.value[0]) > 0) {
-        i--;
-        yield a;
-      } else {
-        const id = next.value[1];
-        next = recent.next();
-        yield id;
-      }
-    }
-  }
-
-  /** The first position in `sorted` whose key is ≥ `key` (dead entries keep their keys: they still order). */
-  private lowerBound(key: string): number {
-    let low = 0;
-    let high = this.sorted.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (this.compareTo(this.sorted[mid]!, key) < 0) low = mid + 1;
-      else high = mid;
-    }
-    return low;
-  }
-
-  /**
-   * Folds `recent` into `sorted` and drops the dead: a pass over the array (typed, cheap) and a
-   * binary search per recent key, so a merge at a million keys takes milliseconds, once every
-   * sixty-five thousand new keys.
-   */
-  private merge(): void {
-    const live = this.deadIds.length === 0 ? this.sorted : this.sorted.filter((id) => this.heads[id] !== NONE);
-    const merged = new Int32Array(live.length + this.recent.size);
-    let from = 0;
-    let to = 0;
-    for (const [key, id] of this.recent.entries()) {
-      let low = from;
-      let high = live.length;
-      while (low < high) {
-        const mid = (low + high) >>> 1;
-        if (this.compareTo(live[mid]!, key) < 0) low = mid + 1;
-        else high = mid;
-      }
-      merged.set(live.subarray(from, low), to);
-      to += low - from;
-      from = low;
-      merged[to++] = id;
-      this.inSorted[id] = 1;
-    }
-    merged.set(live.subarray(from), to);
-    this.sorted = merged;
-    this.recent = new BTree<string, number>(undefined, compareIndexKeys);
-    for (const id of this.deadIds) this.release(id);
-    this.deadIds = [];
+  backward(below?: string): Generator<number> {
+    return this.order.backward(below);
   }
 
   /** Frees entry `id` and its key bytes: nothing names it any more. */
@@ -297,7 +194,7 @@ export class KeyIndex {
 
   private growEntries(): void {
     const capacity = this.heads.length * 2;
-    const grow = <T extends Int32Array | Uint8Array | Float64Array>(array: T, make: (n: number) => T): T => {
+    const grow = <T extends Int32Array | Float64Array>(array: T, make: (n: number) => T): T => {
       const bigger = make(capacity);
       bigger.set(array);
       return bigger;
@@ -305,7 +202,6 @@ export class KeyIndex {
     this.keyLocs = grow(this.keyLocs, (n) => new Float64Array(n).fill(Number.NaN));
     this.heads = grow(this.heads, (n) => new Int32Array(n));
     this.hashes = grow(this.hashes, (n) => new Int32Array(n));
-    this.inSorted = grow(this.inSorted, (n) => new Uint8Array(n));
   }
 }
 
