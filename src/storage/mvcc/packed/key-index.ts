@@ -1,3 +1,4 @@
+import { IdHashTable } from "./id-hash-table.ts";
 import { compareStored, decodeStored, encodeKey, equalsStored } from "./key-bytes.ts";
 import { SortedLeaves } from "./sorted-leaves.ts";
 import { ValueSlabs } from "./value-slabs.ts";
@@ -8,15 +9,12 @@ import { NONE } from "./version-table.ts";
  * stored as bytes in slabs (key-bytes.ts; so the garbage collector has no object at all to trace
  * per key), found two ways, both lean on memory:
  *
- * - by key, through an open-addressing hash table in an Int32Array (linear probing; each slot a
- *   key's 32-bit hash and its id side by side, so that a probe reads a key's bytes only when the
- *   hash matches, and finds both in one cache line): O(1) at any size, about 16 bytes a key where a
- *   Map entry costs some 60;
+ * - by key, through a hash table of ids (id-hash-table.ts): O(1) at any size, about 16 bytes a key
+ *   where a Map entry costs some 60;
  * - in key order, through leaves of ids (sorted-leaves.ts).
  *
  * Keys are index keys (key-order.ts): native string order is key order.
  */
-const MAX_LOAD = 0.6;
 
 export class KeyIndex {
   /** Where each entry's key is in `keyBytes` (NaN: none). */
@@ -27,9 +25,7 @@ export class KeyIndex {
   private hashes: Int32Array;
   private nextId = 0;
   private readonly freeIds: number[] = [];
-  private table: Int32Array;
-  private mask: number;
-  private count = 0;
+  private readonly byHash: IdHashTable;
   private readonly order: SortedLeaves;
 
   /** `leafMax`: ids a leaf of the key order holds; `initialCapacity`: entries before the arrays first grow (a power of two). */
@@ -51,19 +47,18 @@ export class KeyIndex {
       (id) => this.key(id),
       leafMax,
     );
-    this.table = new Int32Array(initialCapacity * 4);
-    this.mask = initialCapacity * 2 - 1;
+    this.byHash = new IdHashTable((id, key) => this.storedEquals(id, key), initialCapacity * 2);
   }
 
   /** Live keys. */
   get size(): number {
-    return this.count;
+    return this.byHash.size;
   }
 
   /** Bytes of the typed arrays, the key order's leaves and the key slabs. */
   get allocatedBytes(): number {
     const arrays = this.keyLocs.byteLength + this.heads.byteLength + this.hashes.byteLength;
-    return arrays + this.table.byteLength + this.order.allocatedBytes + this.keyBytes.allocatedBytes;
+    return arrays + this.byHash.allocatedBytes + this.order.allocatedBytes + this.keyBytes.allocatedBytes;
   }
 
   /** Moves the keys of one half-empty key slab; true when more wait. */
@@ -78,13 +73,7 @@ export class KeyIndex {
 
   /** The entry of `key`, or NONE. */
   find(key: string): number {
-    const hash = hashOf(key);
-    const table = this.table;
-    for (let i = hash & this.mask; ; i = (i + 1) & this.mask) {
-      const stored = table[2 * i + 1]!;
-      if (stored === 0) return NONE;
-      if (table[2 * i] === hash && this.storedEquals(stored - 1, key)) return stored - 1;
-    }
+    return this.byHash.find(hashOf(key), key);
   }
 
   /** The key of entry `id`, decoded (a new string each time). */
@@ -126,8 +115,7 @@ export class KeyIndex {
     this.keyLocs[id] = this.keyBytes.put(encoded.bytes.subarray(0, encoded.length), id);
     this.heads[id] = head;
     this.hashes[id] = hash;
-    if (++this.count > (this.mask + 1) * MAX_LOAD) this.rehash((this.mask + 1) * 2);
-    else this.place(id, hash);
+    this.byHash.add(id, hash);
     this.order.insert(id, key);
     return id;
   }
@@ -135,8 +123,7 @@ export class KeyIndex {
   /** Takes out the entry `id` (its key has no version left); its id is free for the next key. */
   remove(id: number): void {
     this.order.remove(id, this.key(id));
-    this.unplace(id);
-    this.count--;
+    this.byHash.delete(id, this.hashes[id]!);
     this.heads[id] = NONE;
     this.release(id);
   }
@@ -156,40 +143,6 @@ export class KeyIndex {
     this.keyBytes.free(this.keyLocs[id]!);
     this.keyLocs[id] = Number.NaN;
     this.freeIds.push(id);
-  }
-
-  private place(id: number, hash: number): void {
-    const table = this.table;
-    let i = hash & this.mask;
-    while (table[2 * i + 1] !== 0) i = (i + 1) & this.mask;
-    table[2 * i] = hash;
-    table[2 * i + 1] = id + 1;
-  }
-
-  /** Takes `id` out of the table, shifting back the entries after it that probed past its slot. */
-  private unplace(id: number): void {
-    const table = this.table;
-    const mask = this.mask;
-    let hole = this.hashes[id]! & mask;
-    while (table[2 * hole + 1] !== id + 1) hole = (hole + 1) & mask;
-    for (let i = (hole + 1) & mask; table[2 * i + 1] !== 0; i = (i + 1) & mask) {
-      const home = table[2 * i]! & mask;
-      // The entry at i may fill the hole when its home is not in (hole, i] (cyclically).
-      if (hole <= i ? home <= hole || home > i : home <= hole && home > i) {
-        table[2 * hole] = table[2 * i]!;
-        table[2 * hole + 1] = table[2 * i + 1]!;
-        hole = i;
-      }
-    }
-    table[2 * hole + 1] = 0;
-  }
-
-  private rehash(slots: number): void {
-    this.table = new Int32Array(slots * 2);
-    this.mask = slots - 1;
-    for (let id = 0; id < this.nextId; id++) {
-      if (this.heads[id] !== NONE) this.place(id, this.hashes[id]!);
-    }
   }
 
   private growEntries(): void {
