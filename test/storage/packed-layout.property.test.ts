@@ -32,7 +32,7 @@ test("KeyIndex agrees with a map and a sorted list: find, insert, remove, forwar
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("evacuate" as const) }) },
   );
   fc.assert(
-    // Two entries to start with: the hash table grows and rehashes, and probes collide, at once;
+    // Columns in chunks of four entries, a hash table of eight slots: it grows, and probes collide, at once;
     // 64-byte key slabs: a few keys each, sealed and evacuated all the time.
     fc.property(fc.integer({ min: 2, max: 5 }), fc.array(step, { maxLength: 200 }), (leafMax, steps) => {
       const index = new KeyIndex(leafMax, 2, 64);

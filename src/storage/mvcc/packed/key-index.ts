@@ -1,3 +1,4 @@
+import { Column } from "./column.ts";
 import { IdHashTable } from "./id-hash-table.ts";
 import { compareStored, decodeStored, encodeKey, equalsStored } from "./key-bytes.ts";
 import { SortedLeaves } from "./sorted-leaves.ts";
@@ -18,36 +19,39 @@ import { NONE } from "./version-table.ts";
 
 export class KeyIndex {
   /** Where each entry's key is in `keyBytes` (NaN: none). */
-  private keyLocs: Float64Array;
+  private readonly keyLocs: Column;
   private readonly keyBytes: ValueSlabs;
   private scratch: Uint8Array = new Uint8Array(256);
-  private heads: Int32Array;
-  private hashes: Int32Array;
+  private readonly heads: Column;
+  private readonly hashes: Column;
   private nextId = 0;
   private readonly freeIds: number[] = [];
   private readonly byHash: IdHashTable;
   private readonly order: SortedLeaves;
 
-  /** `leafMax`: ids a leaf of the key order holds; `initialCapacity`: entries before the arrays first grow (a power of two). */
-  constructor(leafMax?: number, initialCapacity = 1_024, slabBytes?: number) {
-    this.keyLocs = new Float64Array(initialCapacity).fill(Number.NaN);
+  /**
+   * `leafMax`: ids a leaf of the key order holds; `chunkBits`: log2 of the entries a chunk of the
+   * per-entry columns holds (the hash table starts with twice as many slots).
+   */
+  constructor(leafMax?: number, chunkBits = 14, slabBytes?: number) {
+    this.keyLocs = new Column((length) => new Float64Array(length).fill(Number.NaN), chunkBits);
     this.keyBytes = new ValueSlabs(
       {
-        isLive: (id, loc) => this.keyLocs[id] === loc,
+        isLive: (id, loc) => this.keyLocs.get(id) === loc,
         moved: (id, loc) => {
-          this.keyLocs[id] = loc;
+          this.keyLocs.set(id, loc);
         },
       },
       slabBytes,
     );
-    this.heads = new Int32Array(initialCapacity);
-    this.hashes = new Int32Array(initialCapacity);
+    this.heads = new Column((length) => new Int32Array(length), chunkBits);
+    this.hashes = new Column((length) => new Int32Array(length), chunkBits);
     this.order = new SortedLeaves(
       (id, key) => this.compareTo(id, key),
       (id) => this.key(id),
       leafMax,
     );
-    this.byHash = new IdHashTable((id, key) => this.storedEquals(id, key), initialCapacity * 2);
+    this.byHash = new IdHashTable((id, key) => this.storedEquals(id, key), 2 << chunkBits);
   }
 
   /** Live keys. */
@@ -92,29 +96,28 @@ export class KeyIndex {
 
   /** `read` applied to where entry `id`'s key bytes are, in place. */
   private onStored<T>(id: number, read: (slab: Uint8Array, start: number, length: number) => T): T {
-    const loc = this.keyLocs[id]!;
+    const loc = this.keyLocs.get(id);
     const { keyBytes } = this;
     return read(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
   }
 
   head(id: number): number {
-    return this.heads[id]!;
+    return this.heads.get(id);
   }
 
   setHead(id: number, slot: number): void {
-    this.heads[id] = slot;
+    this.heads.set(id, slot);
   }
 
   /** Adds `key` (not present) with its newest version `head`; returns its entry. */
   insert(key: string, head: number): number {
     const id = this.freeIds.pop() ?? this.nextId++;
-    if (id >= this.heads.length) this.growEntries();
     const hash = hashOf(key);
     const encoded = encodeKey(key, this.scratch);
     this.scratch = encoded.bytes;
-    this.keyLocs[id] = this.keyBytes.put(encoded.bytes.subarray(0, encoded.length), id);
-    this.heads[id] = head;
-    this.hashes[id] = hash;
+    this.keyLocs.set(id, this.keyBytes.put(encoded.bytes.subarray(0, encoded.length), id));
+    this.heads.set(id, head);
+    this.hashes.set(id, hash);
     this.byHash.add(id, hash);
     this.order.insert(id, key);
     return id;
@@ -123,8 +126,8 @@ export class KeyIndex {
   /** Takes out the entry `id` (its key has no version left); its id is free for the next key. */
   remove(id: number): void {
     this.order.remove(id, this.key(id));
-    this.byHash.delete(id, this.hashes[id]!);
-    this.heads[id] = NONE;
+    this.byHash.delete(id, this.hashes.get(id));
+    this.heads.set(id, NONE);
     this.release(id);
   }
 
@@ -140,21 +143,9 @@ export class KeyIndex {
 
   /** Frees entry `id` and its key bytes: nothing names it any more. */
   private release(id: number): void {
-    this.keyBytes.free(this.keyLocs[id]!);
-    this.keyLocs[id] = Number.NaN;
+    this.keyBytes.free(this.keyLocs.get(id));
+    this.keyLocs.set(id, Number.NaN);
     this.freeIds.push(id);
-  }
-
-  private growEntries(): void {
-    const capacity = this.heads.length * 2;
-    const grow = <T extends Int32Array | Float64Array>(array: T, make: (n: number) => T): T => {
-      const bigger = make(capacity);
-      bigger.set(array);
-      return bigger;
-    };
-    this.keyLocs = grow(this.keyLocs, (n) => new Float64Array(n).fill(Number.NaN));
-    this.heads = grow(this.heads, (n) => new Int32Array(n));
-    this.hashes = grow(this.hashes, (n) => new Int32Array(n));
   }
 }
 
