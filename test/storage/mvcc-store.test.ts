@@ -197,6 +197,21 @@ describe("garbage collection", () => {
     expect(store.stats().versions).toBe(25);
   });
 
+  test("a slice stops early once it has collected four versions per key of its budget: long chains spread over slices", () => {
+    const store = createMvccStore();
+    const keys = keyRange(20);
+    commit(store, ...keys.map((k) => put(k, "v0")));
+    const snapshot = store.openSnapshot();
+    for (let round = 1; round <= 30; round++) commit(store, ...keys.map((k) => put(k, `v${round}`)));
+    snapshot.release();
+    const slices = collectAll(store, 10);
+    // 30 old versions a key: the budget of 40 is crossed by the second key, so the slices that
+    // collect take two keys each (the key's later queue entries find nothing left, and cost little).
+    const collecting = slices.filter((s) => s.versionsCollected > 0);
+    expect(collecting.map((s) => [s.keysVisited, s.versionsCollected])).toEqual(Array.from({ length: 10 }, () => [2, 60]));
+    expect(store.stats().versions).toBe(20);
+  });
+
   test("while a long-lived snapshot holds the floor, GC does no work at all (it waits, never spins)", () => {
     const store = createMvccStore();
     const keys = keyRange(30);

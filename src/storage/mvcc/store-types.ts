@@ -30,7 +30,10 @@ export interface MvccStore {
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
   /** Pins the current revision until released: reads through it see exactly that state. */
   openSnapshot(): Snapshot;
-  /** One bounded slice of garbage collection; see `GcSlice`. */
+  /**
+   * One bounded slice of garbage collection: at most `maxKeys` keys, and it stops early once it has
+   * collected four versions for each of them (one key's chain is compacted whole); see `GcSlice`.
+   */
   collectGarbage(maxKeys: number): GcSlice;
   stats(): StoreStats;
 }

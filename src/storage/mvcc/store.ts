@@ -34,6 +34,8 @@ export function createMvccStore(options: StoreOptions = {}): MvccStore {
   return new PackedMvccStore(options);
 }
 
+/** Versions a GC slice may collect per key of its budget before it stops (see collectGarbage). */
+const GC_VERSIONS_PER_KEY = 4;
 const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevision: 0, createRevision: 0, version: 0 });
 
 class PackedMvccStore implements MvccStore {
@@ -241,7 +243,9 @@ class PackedMvccStore implements MvccStore {
     const floor = this.floor();
     let keysVisited = 0;
     let versionsCollected = 0;
-    while (keysVisited < maxKeys) {
+    // Bounded by versions too: keys overwritten thousands of times under a snapshot would otherwise
+    // make a slice of a thousand keys compact hundreds of thousands of versions (40–60 ms).
+    while (keysVisited < maxKeys && versionsCollected < maxKeys * GC_VERSIONS_PER_KEY) {
       const id = this.gcQueue.popReady(floor);
       if (id === undefined) break;
       keysVisited++;
