@@ -1,4 +1,4 @@
-import { Column } from "./column.ts";
+import { ChunkedRows } from "./chunked-rows.ts";
 import { IdHashTable } from "./id-hash-table.ts";
 import { compareStored, decodeStored, encodeKey, equalsStored } from "./key-bytes.ts";
 import { SortedLeaves } from "./sorted-leaves.ts";
@@ -19,11 +19,11 @@ import { NONE } from "./version-table.ts";
 
 export class KeyIndex {
   /** Where each entry's key is in `keyBytes` (NaN: none). */
-  private readonly keyLocs: Column;
+  private readonly keyLocs: ChunkedRows;
   private readonly keyBytes: ValueSlabs;
   private scratch: Uint8Array = new Uint8Array(256);
-  private readonly heads: Column;
-  private readonly hashes: Column;
+  private readonly heads: ChunkedRows;
+  private readonly hashes: ChunkedRows;
   private nextId = 0;
   private readonly freeIds: number[] = [];
   private readonly byHash: IdHashTable;
@@ -34,7 +34,7 @@ export class KeyIndex {
    * per-entry columns holds (the hash table starts with twice as many slots).
    */
   constructor(leafMax?: number, chunkBits = 14, slabBytes?: number) {
-    this.keyLocs = new Column((length) => new Float64Array(length).fill(Number.NaN), chunkBits);
+    this.keyLocs = new ChunkedRows((length) => new Float64Array(length).fill(Number.NaN), chunkBits);
     this.keyBytes = new ValueSlabs(
       {
         isLive: (id, loc) => this.keyLocs.get(id) === loc,
@@ -44,8 +44,8 @@ export class KeyIndex {
       },
       slabBytes,
     );
-    this.heads = new Column((length) => new Int32Array(length), chunkBits);
-    this.hashes = new Column((length) => new Int32Array(length), chunkBits);
+    this.heads = new ChunkedRows((length) => new Int32Array(length), chunkBits);
+    this.hashes = new ChunkedRows((length) => new Int32Array(length), chunkBits);
     this.order = new SortedLeaves(
       (id, key) => this.compareTo(id, key),
       (id) => this.key(id),
@@ -111,7 +111,13 @@ export class KeyIndex {
 
   /** Adds `key` (not present) with its newest version `head`; returns its entry. */
   insert(key: string, head: number): number {
-    const id = this.freeIds.pop() ?? this.nextId++;
+    const reused = this.freeIds.pop();
+    const id = reused ?? this.nextId++;
+    if (reused === undefined) {
+      this.keyLocs.reserve(id);
+      this.heads.reserve(id);
+      this.hashes.reserve(id);
+    }
     const hash = hashOf(key);
     const encoded = encodeKey(key, this.scratch);
     this.scratch = encoded.bytes;

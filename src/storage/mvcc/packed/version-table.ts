@@ -6,9 +6,7 @@
  *   revision · createRevision · version · expiresAtMs (NaN: no TTL) · value (a ValueSlabs location;
  *   -1: a tombstone) · older (the slot of the key's previous version; -1: none)
  *
- * Rows live in chunks of 65,536 (3 MiB): the table grows by a chunk, never by copying — growing one
- * array of a million rows by half took 130 ms (the copy and the page faults of the new memory), a
- * stall every write waited behind.
+ * Rows live in chunks of 65,536 (3 MiB; chunked-rows.ts): the table grows by a chunk, never by copying.
  *
  * A key's versions are a list from its newest version through `older` links (see version-chain.ts).
  */
@@ -20,19 +18,18 @@ const EXPIRES_AT = 3;
 const VALUE = 4;
 const OLDER = 5;
 
+import { ChunkedRows } from "./chunked-rows.ts";
+
 export const NONE = -1;
 
 export class VersionTable {
-  private readonly chunks: Float64Array[] = [];
-  private readonly chunkBits: number;
-  private readonly chunkMask: number;
+  private readonly rows: ChunkedRows;
   private next = 0;
   private readonly freeSlots: number[] = [];
 
   /** `chunkBits`: log2 of the rows a chunk holds (tests make chunks tiny). */
   constructor(chunkBits = 16) {
-    this.chunkBits = chunkBits;
-    this.chunkMask = (1 << chunkBits) - 1;
+    this.rows = new ChunkedRows((length) => new Float64Array(length), chunkBits, FIELDS);
   }
 
   /** A new row. */
@@ -40,7 +37,7 @@ export class VersionTable {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       slot = this.next++;
-      if (slot >>> this.chunkBits === this.chunks.length) this.chunks.push(new Float64Array((this.chunkMask + 1) * FIELDS));
+      this.rows.reserve(slot);
     }
     this.rewrite(slot, revision, createRevision, version, expiresAtMs, value);
     this.set(slot, OLDER, older);
@@ -49,13 +46,11 @@ export class VersionTable {
 
   /** Sets every field of row `slot` but its link to the older version. */
   rewrite(slot: number, revision: number, createRevision: number, version: number, expiresAtMs: number | undefined, value: number): void {
-    const rows = this.chunks[slot >>> this.chunkBits]!;
-    const at = (slot & this.chunkMask) * FIELDS;
-    rows[at + REVISION] = revision;
-    rows[at + CREATE_REVISION] = createRevision;
-    rows[at + VERSION] = version;
-    rows[at + EXPIRES_AT] = expiresAtMs ?? Number.NaN;
-    rows[at + VALUE] = value;
+    this.set(slot, REVISION, revision);
+    this.set(slot, CREATE_REVISION, createRevision);
+    this.set(slot, VERSION, version);
+    this.set(slot, EXPIRES_AT, expiresAtMs ?? Number.NaN);
+    this.set(slot, VALUE, value);
   }
 
   free(slot: number): void {
@@ -71,7 +66,7 @@ export class VersionTable {
 
   /** Bytes the table takes. */
   get allocatedBytes(): number {
-    return this.chunks.length * (this.chunkMask + 1) * FIELDS * 8;
+    return this.rows.byteLength;
   }
 
   revision(slot: number): number {
@@ -115,10 +110,10 @@ export class VersionTable {
   }
 
   private get(slot: number, field: number): number {
-    return this.chunks[slot >>> this.chunkBits]![(slot & this.chunkMask) * FIELDS + field]!;
+    return this.rows.get(slot, field);
   }
 
   private set(slot: number, field: number, value: number): void {
-    this.chunks[slot >>> this.chunkBits]![(slot & this.chunkMask) * FIELDS + field] = value;
+    this.rows.set(slot, value, field);
   }
 }
