@@ -79,10 +79,8 @@ export function connectH2Pool(address: string, connections: number, options: H2P
       body.writeUInt32BE(message.byteLength, 1);
       body.set(message, 5);
       const result = await connection.request(headerBlock(path), body).result;
-      if (!result.ok) {
-        const timedOut = result.error.startsWith("no answer within");
-        return { status: timedOut ? DEADLINE_EXCEEDED : -1, message: result.error, body: Buffer.alloc(0) };
-      }
+      // Only the sweep below cancels streams: a cancelled call is one that timed out.
+      if (!result.ok) return { status: result.cancelled ? DEADLINE_EXCEEDED : -1, message: result.error, body: Buffer.alloc(0) };
       // A trailers-only answer (an error before any message) carries its status in the headers.
       const status = valueOf(result.trailers, "grpc-status") ?? valueOf(result.headers, "grpc-status");
       if (status === undefined) return { status: -1, message: "stream closed without a grpc-status", body: Buffer.alloc(0) };

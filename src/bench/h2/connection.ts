@@ -8,7 +8,10 @@ import { type Header, HpackDecoder } from "./hpack.ts";
  * flow control both ways, SETTINGS, PING, RST_STREAM, GOAWAY, padding, CONTINUATION — and nothing
  * else (no push, no priorities). Frames queued in one turn go out in one socket write.
  */
-export type StreamResult = { ok: true; headers: Header[]; trailers: Header[]; body: Buffer } | { ok: false; error: string };
+export type StreamResult =
+  | { ok: true; headers: Header[]; trailers: Header[]; body: Buffer }
+  /** `cancelled`: ended by this side (`cancel`), not by the peer or the transport. */
+  | { ok: false; error: string; cancelled?: true };
 
 const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
 const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
@@ -109,7 +112,7 @@ export class H2Connection {
     const stream = this.streams.get(id);
     if (!stream) return;
     this.queue(frame(FRAME.RST_STREAM, 0, id, uint32(CANCEL)));
-    this.finish(stream, { ok: false, error });
+    this.finish(stream, { ok: false, error, cancelled: true });
   }
 
   /** Streams open now, oldest first. */

@@ -160,8 +160,7 @@ class PackedMvccStore implements MvccStore {
   valueBytes(keys: readonly string[], revision = this.current): number[] {
     this.assertReadable(revision);
     return keys.map((key) => {
-      const id = this.chains.index.find(toIndexKey(key));
-      const slot = id === NONE ? NONE : this.chains.versionAt(id, revision);
+      const slot = this.slotAt(key, revision);
       return slot === NONE ? 0 : this.chains.valueBytes(slot);
     });
   }
@@ -274,9 +273,14 @@ class PackedMvccStore implements MvccStore {
 
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
   private recordAt(key: string, revision: number): KeyRecord {
-    const id = this.chains.index.find(toIndexKey(key));
-    const slot = id === NONE ? NONE : this.chains.versionAt(id, revision);
+    const slot = this.slotAt(key, revision);
     return slot === NONE || this.chains.isTombstone(slot) ? missing(key) : toRecord(key, this.chains.version(slot));
+  }
+
+  /** The slot of the version of `key` visible at `revision`, or NONE. */
+  private slotAt(key: string, revision: number): number {
+    const id = this.chains.index.find(toIndexKey(key));
+    return id === NONE ? NONE : this.chains.versionAt(id, revision);
   }
 
   /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
