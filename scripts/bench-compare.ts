@@ -17,13 +17,12 @@ import { cpus } from "node:os";
 import { connectH2Pool } from "../src/bench/h2-unary.ts";
 import { type BenchResult, runBench } from "../src/bench/run-bench.ts";
 import { type BenchOp, type BenchProtocol, createWorkload, homekvProtocol, prefillRequests } from "../src/bench/workload.ts";
+import { flag } from "./bench/args.ts";
 import { etcdProtocol } from "./bench/etcd-protocol.ts";
 import { redisBenchmark, redisPrefill } from "./bench/redis-benchmark.ts";
 import { ensureInstalled, type RunningServer, startEtcd, startHomekv, startRedis, stopAll, stopAllOnExit } from "./bench/servers.ts";
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
-const quick = args.includes("--quick");
+const quick = process.argv.includes("--quick");
 const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
 const warmupMs = Number.parseFloat(flag("--warmup", quick ? "0" : "1")) * 1000;
 const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64").split(",").map(Number);

@@ -15,10 +15,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { flag, median } from "./bench/args.ts";
 
 const root = resolve(import.meta.dir, "..");
 const main = join(root, "src", "main.ts");
-const flag = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1]! : fallback);
 const duration = flag("--duration", "5s");
 const warmup = flag("--warmup", "2s");
 const rounds = Number(flag("--rounds", "3"));
@@ -50,10 +50,8 @@ try {
     ratios.push(rows.at(-1)!.rps / rows.at(-2)!.rps);
   }
   console.table(rows);
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const median = sorted.length % 2 === 1 ? sorted[sorted.length >> 1]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
   console.log(`rounds: ${ratios.map((r) => `${r.toFixed(1)}×`).join(", ")}`);
-  console.log(`64 writers / 1 writer: ${median.toFixed(1)}× (median of ${rounds} round(s); fsync always, ${duration} each)`);
+  console.log(`64 writers / 1 writer: ${median(ratios).toFixed(1)}× (median of ${rounds} round(s); fsync always, ${duration} each)`);
 } finally {
   server.kill("SIGTERM");
   await server.exited;

@@ -29,6 +29,7 @@ import { benchKey, homekvProtocol, prefillRequests } from "../src/bench/workload
 import { MetricsResponse } from "../src/gen/homekv_service.ts";
 import { mulberry32 } from "../src/random.ts";
 import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
+import { median } from "./bench/args.ts";
 import { ensureInstalled, freePort } from "./bench/servers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -182,11 +183,6 @@ function withTimeout<T>(what: string, promise: Promise<T>, ms: number): Promise<
 
 // ---------------------------------------------------------------------------------------------
 // In-process helpers
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** JS heap in use after a full, synchronous collection. */
 function heapAfterGc(): number {
