@@ -16,16 +16,32 @@
 import { cpus } from "node:os";
 import { connectH2Pool } from "../src/bench/h2-unary.ts";
 import { type BenchResult, runBench } from "../src/bench/run-bench.ts";
-import { type BenchOp, type BenchProtocol, createWorkload, homekvProtocol, prefillRequests } from "../src/bench/workload.ts";
+import {
+  type BenchOp,
+  type BenchProtocol,
+  createWorkload,
+  homekvProtocol,
+  prefillRequests,
+} from "../src/bench/workload.ts";
 import { flag } from "./bench/args.ts";
 import { etcdProtocol } from "./bench/etcd-protocol.ts";
 import { redisBenchmark, redisPrefill } from "./bench/redis-benchmark.ts";
-import { ensureInstalled, type RunningServer, startEtcd, startHomekv, startRedis, stopAll, stopAllOnExit } from "./bench/servers.ts";
+import {
+  ensureInstalled,
+  type RunningServer,
+  startEtcd,
+  startHomekv,
+  startRedis,
+  stopAll,
+  stopAllOnExit,
+} from "./bench/servers.ts";
 
 const quick = process.argv.includes("--quick");
 const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
 const warmupMs = Number.parseFloat(flag("--warmup", quick ? "0" : "1")) * 1000;
-const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64").split(",").map(Number);
+const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64")
+  .split(",")
+  .map(Number);
 const keys = Number(flag("--keys", quick ? "1000" : "100000"));
 const valueSize = Number(flag("--value-size", "100"));
 
@@ -57,13 +73,23 @@ async function prefill(server: RunningServer, protocol: BenchProtocol): Promise<
   }
 }
 
-async function drive(server: RunningServer, protocol: BenchProtocol, workload: Workload, concurrency: number, ratePerSecond?: number): Promise<BenchResult> {
+async function drive(
+  server: RunningServer,
+  protocol: BenchProtocol,
+  workload: Workload,
+  concurrency: number,
+  ratePerSecond?: number,
+): Promise<BenchResult> {
   const pool = connectH2Pool(server.address, 1);
   try {
-    const next = createWorkload({ op: workload.op, keys, valueSize, batch: workload.batch, readRatio: 0.9, seed: 7 }, protocol);
+    const next = createWorkload(
+      { op: workload.op, keys, valueSize, batch: workload.batch, readRatio: 0.9, seed: 7 },
+      protocol,
+    );
     const result = await runBench({ pool, next, concurrency, durationMs, warmupMs, ratePerSecond });
     const errors = Object.entries(result.errors);
-    if (errors.length > 0) console.error(`  ${server.name} ${workload.name} c=${concurrency}: errors ${JSON.stringify(result.errors)}`);
+    if (errors.length > 0)
+      console.error(`  ${server.name} ${workload.name} c=${concurrency}: errors ${JSON.stringify(result.errors)}`);
     return result;
   } finally {
     pool.close();
@@ -71,8 +97,12 @@ async function drive(server: RunningServer, protocol: BenchProtocol, workload: W
 }
 
 function redisRun(server: RunningServer, workload: Workload, concurrency: number): number {
-  const requests = Math.max(2_000, Math.round((quick ? 2_000 : 20_000) * Math.sqrt(concurrency)) / (workload.batch > 1 ? 10 : 1));
-  const run = (command: "get" | "set" | "mset100") => redisBenchmark({ port: server.port, concurrency, requests, keys, valueSize, command });
+  const requests = Math.max(
+    2_000,
+    Math.round((quick ? 2_000 : 20_000) * Math.sqrt(concurrency)) / (workload.batch > 1 ? 10 : 1),
+  );
+  const run = (command: "get" | "set" | "mset100") =>
+    redisBenchmark({ port: server.port, concurrency, requests, keys, valueSize, command });
   if (workload.redis !== "mixed") return run(workload.redis).requestsPerSecond * workload.batch;
   // redis-benchmark cannot mix: the throughput a 90/10 mix would have, from the two alone.
   return 1 / (0.9 / run("get").requestsPerSecond + 0.1 / run("set").requestsPerSecond);
@@ -84,14 +114,20 @@ const ms = (us: number) => (us / 1000).toFixed(2);
 async function main(): Promise<void> {
   stopAllOnExit();
   ensureInstalled();
-  console.log(`# HomeKV vs etcd vs Redis — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`);
-  console.log(`${keys} keys, ${valueSize}-byte values, ${durationMs / 1000} s per cell, one HTTP/2 connection per gRPC run; keys/s for batches\n`);
+  console.log(
+    `# HomeKV vs etcd vs Redis — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`,
+  );
+  console.log(
+    `${keys} keys, ${valueSize}-byte values, ${durationMs / 1000} s per cell, one HTTP/2 connection per gRPC run; keys/s for batches\n`,
+  );
   const [homekv, etcd, redis] = [await startHomekv(), await startEtcd(), await startRedis()];
   await prefill(homekv, homekvProtocol);
   await prefill(etcd, etcdProtocol);
   redisPrefill(redis.port, keys, valueSize);
 
-  console.log("| workload | in flight | HomeKV | etcd | HomeKV / etcd | HomeKV p99 ms | etcd p99 ms | Redis | HomeKV / Redis |");
+  console.log(
+    "| workload | in flight | HomeKV | etcd | HomeKV / etcd | HomeKV p99 ms | etcd p99 ms | Redis | HomeKV / Redis |",
+  );
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const saturated = new Map<string, number>();
   for (const workload of WORKLOADS) {
@@ -115,7 +151,9 @@ async function main(): Promise<void> {
     const rate = Math.max(1, Math.round(saturated.get(workload.name)! / 2));
     const h = await drive(homekv, homekvProtocol, workload, most, rate);
     const e = await drive(etcd, etcdProtocol, workload, most, rate);
-    console.log(`| ${workload.name} | ${rate} | ${ms(h.latencyUs.p99)} | ${ms(e.latencyUs.p99)} | ${ms(h.latencyUs.p50)} | ${ms(e.latencyUs.p50)} |`);
+    console.log(
+      `| ${workload.name} | ${rate} | ${ms(h.latencyUs.p99)} | ${ms(e.latencyUs.p99)} | ${ms(h.latencyUs.p50)} | ${ms(e.latencyUs.p50)} |`,
+    );
   }
 }
 

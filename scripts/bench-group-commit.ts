@@ -28,7 +28,10 @@ if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), "homekv-group-commit-"));
-const server = Bun.spawn([process.execPath, main, "serve", "-p", "0", "--data-dir", dataDir, "--fsync", "always"], { stdout: "pipe", stderr: "inherit" });
+const server = Bun.spawn([process.execPath, main, "serve", "-p", "0", "--data-dir", dataDir, "--fsync", "always"], {
+  stdout: "pipe",
+  stderr: "inherit",
+});
 try {
   const port = await startedPort(server.stdout);
   const rows: { round: number; writers: number; rps: number; writesPerFsync: number; p99Ms: number }[] = [];
@@ -36,14 +39,29 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const writers of [1, 64]) {
       const before = await metrics(port);
-      const report = await homekv(["bench", "-p", String(port), "--op", "set", "-c", String(writers), "--duration", duration, "--warmup", warmup, "--json"]);
+      const report = await homekv([
+        "bench",
+        "-p",
+        String(port),
+        "--op",
+        "set",
+        "-c",
+        String(writers),
+        "--duration",
+        duration,
+        "--warmup",
+        warmup,
+        "--json",
+      ]);
       const after = await metrics(port);
       rows.push({
         round,
         writers,
         rps: Math.round(report.requestsPerSecond),
         // Over the warm-up too: both counters are the server's, for the same span.
-        writesPerFsync: Number(((after.wal_records - before.wal_records) / (after.wal_fsyncs - before.wal_fsyncs)).toFixed(1)),
+        writesPerFsync: Number(
+          ((after.wal_records - before.wal_records) / (after.wal_fsyncs - before.wal_fsyncs)).toFixed(1),
+        ),
         p99Ms: report.latencyUs.p99 / 1000,
       });
     }
@@ -51,21 +69,31 @@ try {
   }
   console.table(rows);
   console.log(`rounds: ${ratios.map((r) => `${r.toFixed(1)}×`).join(", ")}`);
-  console.log(`64 writers / 1 writer: ${median(ratios).toFixed(1)}× (median of ${rounds} round(s); fsync always, ${duration} each)`);
+  console.log(
+    `64 writers / 1 writer: ${median(ratios).toFixed(1)}× (median of ${rounds} round(s); fsync always, ${duration} each)`,
+  );
 } finally {
   server.kill("SIGTERM");
   await server.exited;
   rmSync(dataDir, { recursive: true, force: true });
 }
 
-async function homekv(args: string[]): Promise<any> {
+/** What `homekv ... --json` prints: the fields read here, of `bench` and `metrics`. */
+interface JsonOutput {
+  requestsPerSecond: number;
+  latencyUs: { p99: number };
+  wal_records: number;
+  wal_fsyncs: number;
+}
+
+async function homekv(args: string[]): Promise<JsonOutput> {
   const proc = Bun.spawn([process.execPath, main, ...args], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(proc.stdout).text();
   if ((await proc.exited) !== 0) throw new Error(`homekv ${args.join(" ")} failed`);
   return JSON.parse(out);
 }
 
-function metrics(port: number): Promise<any> {
+function metrics(port: number): Promise<JsonOutput> {
   return homekv(["metrics", "-p", String(port), "--json"]);
 }
 

@@ -60,7 +60,8 @@ for (let i = 0; i < argv.length; i++) {
   else if (arg === "--keys" || arg.startsWith("--keys=")) {
     const text = arg === "--keys" ? argv[++i] : arg.slice("--keys=".length);
     const n = Number(text);
-    if (!Number.isInteger(n) || n < SMALL_STORE_KEYS || n > 50_000_000) usage(`--keys must be a whole number from ${SMALL_STORE_KEYS} to 50000000, not ${JSON.stringify(text)}`);
+    if (!Number.isInteger(n) || n < SMALL_STORE_KEYS || n > 50_000_000)
+      usage(`--keys must be a whole number from ${SMALL_STORE_KEYS} to 50000000, not ${JSON.stringify(text)}`);
     KEYS = n;
   } else usage(`unknown argument ${JSON.stringify(arg)}`);
 }
@@ -81,7 +82,8 @@ const progress = (line: string) => {
   if (process.stderr.isTTY) console.error(`  … ${line}`);
 };
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
-const rate = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k/s` : `${n.toFixed(0)} /s`);
+const rate = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k/s` : `${n.toFixed(0)} /s`;
 const times = (n: number) => `${n.toFixed(2)}×`;
 const bytes = (n: number) => `${n.toFixed(1)} B`;
 const verdict = (value: number, target: number) => `target ≤ ${target}×: ${value <= target ? "met" : "MISSED"}`;
@@ -120,7 +122,10 @@ async function stopAll(): Promise<void> {
   await Promise.all([...children].map(stop));
 }
 
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+] as const) {
   process.once(signal, () => {
     console.error(`bench-mvcc: ${signal}: stopping the servers it started`);
     stopAll().finally(() => process.exit(code));
@@ -245,7 +250,11 @@ function timed(run: () => unknown): number {
 }
 
 /** Object counts by type (bun:jsc heapStats) added per key between two heap censuses. */
-function objectsPerKey(before: Record<string, number>, after: Record<string, number>, n: number): Record<string, number> {
+function objectsPerKey(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  n: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [type, count] of Object.entries(after)) {
     const perKey = (count - (before[type] ?? 0)) / n;
@@ -307,7 +316,8 @@ async function inProcess() {
     let mvccSum = 0;
     const mapGet = timed(() => (mapSum = mapGets(map, sequence)));
     const mvccGet = timed(() => (mvccSum = mvccGets(large, sequence)));
-    if (mapSum !== expectedSum || mvccSum !== expectedSum) throw new Error(`gets read ${mvccSum} (store) and ${mapSum} (Map) bytes, not ${expectedSum}`);
+    if (mapSum !== expectedSum || mvccSum !== expectedSum)
+      throw new Error(`gets read ${mvccSum} (store) and ${mapSum} (Map) bytes, not ${expectedSum}`);
     if (round === 0) continue; // warm-up: both sides compiled by the JIT before anything counts
     const perSecond = (ms: number) => sequence.length / (ms / 1000);
     through.mapSet.push(perSecond(mapSet));
@@ -375,11 +385,13 @@ async function inProcess() {
 
   // c. GC: N overwrites under an open snapshot, released, then bounded slices until nothing is left.
   progress(`c: ${int(KEYS)} overwrites under a snapshot, then GC`);
-  if (large.stats().versions !== KEYS) throw new Error(`store holds ${large.stats().versions} versions before GC, not ${KEYS}`);
+  if (large.stats().versions !== KEYS)
+    throw new Error(`store holds ${large.stats().versions} versions before GC, not ${KEYS}`);
   const snapshot = large.openSnapshot();
   const random = mulberry32(4);
   let revision = large.revision;
-  for (let i = 0; i < KEYS; i++) large.apply({ revision: ++revision, ops: [{ key: benchKey(Math.floor(random() * KEYS)), value: shared }] });
+  for (let i = 0; i < KEYS; i++)
+    large.apply({ revision: ++revision, ops: [{ key: benchKey(Math.floor(random() * KEYS)), value: shared }] });
   const versionsBefore = large.stats().versions;
   snapshot.release();
   const sliceLimit = 4 * Math.ceil(versionsBefore / GC_SLICE_KEYS) + 100; // a slice visits up to 1,000 keys: far more than enough
@@ -402,7 +414,9 @@ async function inProcess() {
   const p99SliceMs = sliceMs[Math.min(sliceMs.length - 1, Math.floor(sliceMs.length * 0.99))]!;
   if (more) throw new Error(`GC still had work after ${slices} slices of ${GC_SLICE_KEYS} keys`);
   if (large.stats().versions !== KEYS || collected <= 0) {
-    throw new Error(`GC collected ${collected} versions; ${large.stats().versions} remain for ${KEYS} keys (expected one each)`);
+    throw new Error(
+      `GC collected ${collected} versions; ${large.stats().versions} remain for ${KEYS} keys (expected one each)`,
+    );
   }
   const gc = {
     overwrites: KEYS,
@@ -480,7 +494,13 @@ async function homekvServer() {
       const keysCount = MetricsResponse.decode(metrics.body).metrics?.keysCount;
       if (keysCount !== KEYS) throw new Error(`homekv holds ${keysCount} keys after the load, not ${KEYS}`);
       const loadedRss = await settledRss(proc.pid);
-      return { pid: proc.pid, baselineRssBytes: baselineRss, loadedRssBytes: loadedRss, rssBytesPerKey: (loadedRss - baselineRss) / KEYS, loadMs };
+      return {
+        pid: proc.pid,
+        baselineRssBytes: baselineRss,
+        loadedRssBytes: loadedRss,
+        rssBytesPerKey: (loadedRss - baselineRss) / KEYS,
+        loadMs,
+      };
     } finally {
       pool.close();
     }
@@ -494,7 +514,21 @@ async function redisServer() {
   const dir = mkdtempSync(join(tmpdir(), "bench-mvcc-redis-"));
   const port = await freePort();
   const proc = Bun.spawn(
-    ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"],
+    [
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--daemonize",
+      "no",
+    ],
     { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
   const child = track({ name: "redis", proc, cleanup: () => rmSync(dir, { recursive: true, force: true }) });
@@ -503,7 +537,11 @@ async function redisServer() {
     void drain(proc.stdout, output);
     void drain(proc.stderr, output);
     const cli = (...args: string[]) => {
-      const result = Bun.spawnSync(["redis-cli", "-h", "127.0.0.1", "-p", String(port), ...args], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+      const result = Bun.spawnSync(["redis-cli", "-h", "127.0.0.1", "-p", String(port), ...args], {
+        stdout: "pipe",
+        stderr: "pipe",
+        timeout: 10_000,
+      });
       return result.exitCode === 0 ? result.stdout.toString() : "";
     };
     const deadline = Date.now() + 20_000;
@@ -522,7 +560,11 @@ async function redisServer() {
 
     progress(`d.iii: loading redis-server with ${int(KEYS)} keys`);
     const loadStarted = performance.now();
-    const pipe = Bun.spawn(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "--pipe"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const pipe = Bun.spawn(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "--pipe"], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const pipeChild = track({ name: "redis-cli --pipe", proc: pipe });
     try {
       const pipeOut = { text: "" };
@@ -569,8 +611,13 @@ async function redisServer() {
 // ---------------------------------------------------------------------------------------------
 
 function machine() {
-  const nproc = Number(Bun.spawnSync(["nproc"], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim()) || availableParallelism();
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown CPU";
+  const nproc =
+    Number(Bun.spawnSync(["nproc"], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim()) ||
+    availableParallelism();
+  const model =
+    /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ??
+    cpus()[0]?.model ??
+    "unknown CPU";
   return { nproc, cpu: model, date: new Date().toISOString(), bun: Bun.version };
 }
 
@@ -588,34 +635,129 @@ async function main(): Promise<void> {
   const raw = KEY_SIZE + VALUE_SIZE;
   const rssRatio = homekv.rssBytesPerKey / redis.rssBytesPerKey;
 
-  row("a", "set ops/s: 1-key apply vs Map.set", rate(t.mvccSetOpsPerSec), rate(t.mapSetOpsPerSec), times(t.setMapOverMvcc), `Map ÷ store; median of 3 rounds of ${int(t.ops)}`);
-  row("a", "get ops/s: 1-key read vs Map.get", rate(t.mvccGetOpsPerSec), rate(t.mapGetOpsPerSec), times(t.getMapOverMvcc), "Map ÷ store; at the current revision");
-  row("b", `set ns/apply: ${int(KEYS)} vs ${int(SMALL_STORE_KEYS)} keys`, s.largeStoreNsPerSet.toFixed(0), s.smallStoreNsPerSet.toFixed(0), times(s.largeOverSmall),
-    `${verdict(s.largeOverSmall, SET_LATENCY_TARGET)}; median of ${s.rounds} rounds of ${int(s.applies)} overwrites`);
-  row("b", `  reference: Map.set ns, same keys`, s.mapLargeNsPerSet.toFixed(0), s.mapSmallNsPerSet.toFixed(0), times(s.mapLargeOverSmall),
-    "a plain Map of each size: the cost of a larger working set alone");
-  row("c", "GC versions collected/s", rate(gc.versionsPerSec), "", "", `${int(gc.versionsCollected)} versions, ${int(gc.slices)} slices of ≤ ${int(GC_SLICE_KEYS)} keys, ${gc.totalMs.toFixed(0)} ms`);
-  row("c", "GC longest slice", `${gc.maxSliceMs.toFixed(2)} ms`, "", "", `mean ${gc.meanSliceMs.toFixed(2)} ms, p99 ${gc.p99SliceMs.toFixed(2)} ms`);
-  row("d.i", "bytes/key in process: heap vs raw", bytes(m.heapBytesPerKey), bytes(raw), times(m.heapBytesPerKey / raw),
-    `process RSS +${bytes(m.rssBytesPerKey)}/key; a plain Map: ${bytes(m.mapHeapBytesPerKey)}/key`);
-  row("d.i", "  of it: key index, version rows, slabs", bytes(m.packedBytesPerKey), "", "", "the store's count of its typed arrays and slabs, after the fill");
-  row("d.ii", "bytes/key homekv serve --in-memory (RSS)", bytes(homekv.rssBytesPerKey), bytes(raw), times(homekv.rssBytesPerKey / raw),
-    `RSS ${int(homekv.baselineRssBytes / 2 ** 20)} → ${int(homekv.loadedRssBytes / 2 ** 20)} MiB; load ${(homekv.loadMs / 1000).toFixed(1)} s`);
-  row("d.iii", "bytes/key redis used_memory", bytes(redis.usedMemoryBytesPerKey), bytes(raw), times(redis.usedMemoryBytesPerKey / raw), `load ${(redis.loadMs / 1000).toFixed(1)} s (redis-cli --pipe)`);
-  row("d.iii", "bytes/key redis RSS", bytes(redis.rssBytesPerKey), bytes(raw), times(redis.rssBytesPerKey / raw),
-    `RSS ${int(redis.baselineRssBytes / 2 ** 20)} → ${int(redis.loadedRssBytes / 2 ** 20)} MiB`);
-  row("d", "RSS/key: HomeKV vs Redis", bytes(homekv.rssBytesPerKey), bytes(redis.rssBytesPerKey), times(rssRatio), verdict(rssRatio, RSS_RATIO_TARGET));
+  row(
+    "a",
+    "set ops/s: 1-key apply vs Map.set",
+    rate(t.mvccSetOpsPerSec),
+    rate(t.mapSetOpsPerSec),
+    times(t.setMapOverMvcc),
+    `Map ÷ store; median of 3 rounds of ${int(t.ops)}`,
+  );
+  row(
+    "a",
+    "get ops/s: 1-key read vs Map.get",
+    rate(t.mvccGetOpsPerSec),
+    rate(t.mapGetOpsPerSec),
+    times(t.getMapOverMvcc),
+    "Map ÷ store; at the current revision",
+  );
+  row(
+    "b",
+    `set ns/apply: ${int(KEYS)} vs ${int(SMALL_STORE_KEYS)} keys`,
+    s.largeStoreNsPerSet.toFixed(0),
+    s.smallStoreNsPerSet.toFixed(0),
+    times(s.largeOverSmall),
+    `${verdict(s.largeOverSmall, SET_LATENCY_TARGET)}; median of ${s.rounds} rounds of ${int(s.applies)} overwrites`,
+  );
+  row(
+    "b",
+    `  reference: Map.set ns, same keys`,
+    s.mapLargeNsPerSet.toFixed(0),
+    s.mapSmallNsPerSet.toFixed(0),
+    times(s.mapLargeOverSmall),
+    "a plain Map of each size: the cost of a larger working set alone",
+  );
+  row(
+    "c",
+    "GC versions collected/s",
+    rate(gc.versionsPerSec),
+    "",
+    "",
+    `${int(gc.versionsCollected)} versions, ${int(gc.slices)} slices of ≤ ${int(GC_SLICE_KEYS)} keys, ${gc.totalMs.toFixed(0)} ms`,
+  );
+  row(
+    "c",
+    "GC longest slice",
+    `${gc.maxSliceMs.toFixed(2)} ms`,
+    "",
+    "",
+    `mean ${gc.meanSliceMs.toFixed(2)} ms, p99 ${gc.p99SliceMs.toFixed(2)} ms`,
+  );
+  row(
+    "d.i",
+    "bytes/key in process: heap vs raw",
+    bytes(m.heapBytesPerKey),
+    bytes(raw),
+    times(m.heapBytesPerKey / raw),
+    `process RSS +${bytes(m.rssBytesPerKey)}/key; a plain Map: ${bytes(m.mapHeapBytesPerKey)}/key`,
+  );
+  row(
+    "d.i",
+    "  of it: key index, version rows, slabs",
+    bytes(m.packedBytesPerKey),
+    "",
+    "",
+    "the store's count of its typed arrays and slabs, after the fill",
+  );
+  row(
+    "d.ii",
+    "bytes/key homekv serve --in-memory (RSS)",
+    bytes(homekv.rssBytesPerKey),
+    bytes(raw),
+    times(homekv.rssBytesPerKey / raw),
+    `RSS ${int(homekv.baselineRssBytes / 2 ** 20)} → ${int(homekv.loadedRssBytes / 2 ** 20)} MiB; load ${(homekv.loadMs / 1000).toFixed(1)} s`,
+  );
+  row(
+    "d.iii",
+    "bytes/key redis used_memory",
+    bytes(redis.usedMemoryBytesPerKey),
+    bytes(raw),
+    times(redis.usedMemoryBytesPerKey / raw),
+    `load ${(redis.loadMs / 1000).toFixed(1)} s (redis-cli --pipe)`,
+  );
+  row(
+    "d.iii",
+    "bytes/key redis RSS",
+    bytes(redis.rssBytesPerKey),
+    bytes(raw),
+    times(redis.rssBytesPerKey / raw),
+    `RSS ${int(redis.baselineRssBytes / 2 ** 20)} → ${int(redis.loadedRssBytes / 2 ** 20)} MiB`,
+  );
+  row(
+    "d",
+    "RSS/key: HomeKV vs Redis",
+    bytes(homekv.rssBytesPerKey),
+    bytes(redis.rssBytesPerKey),
+    times(rssRatio),
+    verdict(rssRatio, RSS_RATIO_TARGET),
+  );
 
-  const header: Row = { section: "§", measure: "measure", homekv: "HomeKV", baseline: "baseline", ratio: "ratio", note: "note" };
+  const header: Row = {
+    section: "§",
+    measure: "measure",
+    homekv: "HomeKV",
+    baseline: "baseline",
+    ratio: "ratio",
+    note: "note",
+  };
   const columns = Object.keys(header) as (keyof Row)[];
-  const width = Object.fromEntries(columns.map((c) => [c, Math.max(...[header, ...rows].map((r) => r[c].length))])) as Record<keyof Row, number>;
+  const width = Object.fromEntries(
+    columns.map((c) => [c, Math.max(...[header, ...rows].map((r) => r[c].length))]),
+  ) as Record<keyof Row, number>;
   const numeric = new Set<keyof Row>(["homekv", "baseline", "ratio"]);
-  const line = (r: Row) => `| ${columns.map((c) => (numeric.has(c) ? r[c].padStart(width[c]) : r[c].padEnd(width[c]))).join(" | ")} |`;
+  const line = (r: Row) =>
+    `| ${columns.map((c) => (numeric.has(c) ? r[c].padStart(width[c]) : r[c].padEnd(width[c]))).join(" | ")} |`;
   print(line(header));
-  print(`| ${columns.map((c) => (numeric.has(c) ? `${"-".repeat(width[c] - 1)}:` : "-".repeat(width[c]))).join(" | ")} |`);
+  print(
+    `| ${columns.map((c) => (numeric.has(c) ? `${"-".repeat(width[c] - 1)}:` : "-".repeat(width[c]))).join(" | ")} |`,
+  );
   for (const r of rows) print(line(r));
   print();
-  print(`objects per key in the store (bun:jsc heapStats): ${Object.entries(m.objectsPerKey).map(([type, n]) => `${type} ${n}`).join(", ")}`);
+  print(
+    `objects per key in the store (bun:jsc heapStats): ${Object.entries(m.objectsPerKey)
+      .map(([type, n]) => `${type} ${n}`)
+      .join(", ")}`,
+  );
 
   if (JSON_OUT) {
     const report = {

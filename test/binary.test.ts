@@ -40,7 +40,12 @@ test("serve, then set/get/del/metrics through the binary's own client commands",
   expect(del.stdout).toBe("deleted 1 (revision 2)\n");
 
   const metrics = await run("metrics", "--json");
-  expect(JSON.parse(metrics.stdout)).toMatchObject({ keys_count: 2, values_size_in_bytes: 6, cmds_count: 3, revision: 2 });
+  expect(JSON.parse(metrics.stdout)).toMatchObject({
+    keys_count: 2,
+    values_size_in_bytes: 6,
+    cmds_count: 3,
+    revision: 2,
+  });
 });
 
 test("the binary knows its version and its help", async () => {

@@ -77,12 +77,30 @@ const root = resolve(import.meta.dir, "..", "..");
 export async function startHomekv(extraArgs: string[] = []): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-homekv-"));
   const port = await freePort();
-  const proc = Bun.spawn([process.execPath, join(root, "src", "main.ts"), "serve", "-p", String(port), "--data-dir", dataDir, "--fsync", "always", ...extraArgs], {
-    stdout: "ignore",
-    stderr: "inherit",
-  });
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      join(root, "src", "main.ts"),
+      "serve",
+      "-p",
+      String(port),
+      "--data-dir",
+      dataDir,
+      "--fsync",
+      "always",
+      ...extraArgs,
+    ],
+    {
+      stdout: "ignore",
+      stderr: "inherit",
+    },
+  );
   const server = track("homekv", proc, port, dataDir);
-  await waitFor("homekv", async () => (await connectH2Pool(server.address, 1).call("/homekv_service.HomeKvService/Get", new Uint8Array())).status === 0);
+  await waitFor(
+    "homekv",
+    async () =>
+      (await connectH2Pool(server.address, 1).call("/homekv_service.HomeKvService/Get", new Uint8Array())).status === 0,
+  );
   return server;
 }
 
@@ -93,8 +111,25 @@ export async function startEtcd(): Promise<RunningServer> {
   const client = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const proc = Bun.spawn(
-    ["etcd", "--name", "bench", "--data-dir", dataDir, "--listen-client-urls", client, "--advertise-client-urls", client,
-      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `bench=${peer}`, "--log-level", "error"],
+    [
+      "etcd",
+      "--name",
+      "bench",
+      "--data-dir",
+      dataDir,
+      "--listen-client-urls",
+      client,
+      "--advertise-client-urls",
+      client,
+      "--listen-peer-urls",
+      peer,
+      "--initial-advertise-peer-urls",
+      peer,
+      "--initial-cluster",
+      `bench=${peer}`,
+      "--log-level",
+      "error",
+    ],
     { stdout: "ignore", stderr: "ignore" },
   );
   const server = track("etcd", proc, port, dataDir);
@@ -115,12 +150,21 @@ export async function startRedis(options: { durable: boolean } = { durable: true
   const dataDir = mkdtempSync(join(tmpdir(), "bench-redis-"));
   const port = await freePort();
   const persistence = options.durable ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
-  const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir, "--save", "", ...persistence], {
-    stdout: "ignore",
-    stderr: "ignore",
-  });
+  const proc = Bun.spawn(
+    ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir, "--save", "", ...persistence],
+    {
+      stdout: "ignore",
+      stderr: "ignore",
+    },
+  );
   const server = track("redis", proc, port, dataDir);
-  await waitFor("redis", async () => Bun.spawnSync(["redis-cli", "-p", String(port), "ping"]).stdout.toString().trim() === "PONG");
+  await waitFor(
+    "redis",
+    async () =>
+      Bun.spawnSync(["redis-cli", "-p", String(port), "ping"])
+        .stdout.toString()
+        .trim() === "PONG",
+  );
   return server;
 }
 
@@ -133,17 +177,24 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
 };
 
 /** Installs the Debian packages of the tools that are missing (needs root), or says what to do. */
-export function ensureInstalled(tools: readonly string[] = ["etcd", "redis-server", "redis-benchmark", "redis-cli"]): void {
+export function ensureInstalled(
+  tools: readonly string[] = ["etcd", "redis-server", "redis-benchmark", "redis-cli"],
+): void {
   const missing = tools.filter((tool) => Bun.which(tool) === null);
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((tool) => PACKAGE_OF[tool] ?? tool))];
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root, or apt-get install ${packages.join(" ")}`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`missing ${missing.join(", ")}: run as root, or apt-get install ${packages.join(" ")}`);
   console.error(`installing ${packages.join(", ")} (missing: ${missing.join(", ")})`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  for (const command of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", ...packages]]) {
+  for (const command of [
+    ["apt-get", "update", "-qq"],
+    ["apt-get", "install", "-y", "-qq", ...packages],
+  ]) {
     const result = Bun.spawnSync(command, { env, stdout: "ignore", stderr: "inherit", timeout: 600_000 });
     if (result.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${result.exitCode}`);
   }
   const still = tools.filter((tool) => Bun.which(tool) === null);
-  if (still.length > 0) throw new Error(`still missing ${still.join(", ")} after apt-get install ${packages.join(" ")}`);
+  if (still.length > 0)
+    throw new Error(`still missing ${still.join(", ")} after apt-get install ${packages.join(" ")}`);
 }

@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { checkServerIdentity, type ConnectionOptions } from "node:tls";
+import { type ConnectionOptions, checkServerIdentity } from "node:tls";
 import type { ClientTls } from "../client/client.ts";
 import { H2Connection } from "./h2/connection.ts";
 import { encodeLiterals, type Header } from "./h2/hpack.ts";
@@ -38,7 +38,10 @@ export function connectH2Pool(address: string, connections: number, options: H2P
   const { timeoutMs = 30_000, tls, token } = options;
   const { hostname, port } = new URL(`http://${address}`);
   const host = hostname.replace(/^\[|\]$/g, "");
-  const pool = Array.from({ length: connections }, () => new H2Connection({ host, port: Number(port), ...(tls ? { tls: secureOptions(host, tls) } : {}) }));
+  const pool = Array.from(
+    { length: connections },
+    () => new H2Connection({ host, port: Number(port), ...(tls ? { tls: secureOptions(host, tls) } : {}) }),
+  );
   const blocks = new Map<string, Uint8Array>();
   const headerBlock = (path: string) => {
     let block = blocks.get(path);
@@ -60,15 +63,18 @@ export function connectH2Pool(address: string, connections: number, options: H2P
   };
   // Every call ends: a server that never answers costs one timeout, not a hung benchmark. One sweep
   // for all calls (streams are kept oldest first), instead of a timer per call.
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const connection of pool) {
-      for (const { id, startedMs } of connection.openStreams()) {
-        if (now - startedMs < timeoutMs) break;
-        connection.cancel(id, `no answer within ${timeoutMs} ms`);
+  const sweep = setInterval(
+    () => {
+      const now = performance.now();
+      for (const connection of pool) {
+        for (const { id, startedMs } of connection.openStreams()) {
+          if (now - startedMs < timeoutMs) break;
+          connection.cancel(id, `no answer within ${timeoutMs} ms`);
+        }
       }
-    }
-  }, Math.min(1_000, Math.max(10, timeoutMs / 10)));
+    },
+    Math.min(1_000, Math.max(10, timeoutMs / 10)),
+  );
   sweep.unref();
   let next = 0;
   return {
@@ -80,11 +86,14 @@ export function connectH2Pool(address: string, connections: number, options: H2P
       body.set(message, 5);
       const result = await connection.request(headerBlock(path), body).result;
       // Only the sweep below cancels streams: a cancelled call is one that timed out.
-      if (!result.ok) return { status: result.cancelled ? DEADLINE_EXCEEDED : -1, message: result.error, body: Buffer.alloc(0) };
+      if (!result.ok)
+        return { status: result.cancelled ? DEADLINE_EXCEEDED : -1, message: result.error, body: Buffer.alloc(0) };
       // A trailers-only answer (an error before any message) carries its status in the headers.
-      const status = valueOf(result.trailers, "grpc-status") ?? valueOf(result.headers, "grpc-status");
-      if (status === undefined) return { status: -1, message: "stream closed without a grpc-status", body: Buffer.alloc(0) };
-      const statusMessage = valueOf(result.trailers, "grpc-message") ?? valueOf(result.headers, "grpc-message") ?? "";
+      const status = headerValue(result.trailers, "grpc-status") ?? headerValue(result.headers, "grpc-status");
+      if (status === undefined)
+        return { status: -1, message: "stream closed without a grpc-status", body: Buffer.alloc(0) };
+      const statusMessage =
+        headerValue(result.trailers, "grpc-message") ?? headerValue(result.headers, "grpc-message") ?? "";
       return { status: Number(status), message: percentDecoded(statusMessage), body: result.body.subarray(5) };
     },
     close() {
@@ -94,7 +103,7 @@ export function connectH2Pool(address: string, connections: number, options: H2P
   };
 }
 
-function valueOf(headers: readonly Header[], name: string): string | undefined {
+function headerValue(headers: readonly Header[], name: string): string | undefined {
   return headers.find(([key]) => key === name)?.[1];
 }
 

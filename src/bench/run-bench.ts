@@ -55,8 +55,13 @@ export interface BenchResult {
  * loop), or when the next one is due (open loop, with `ratePerSecond`).
  */
 export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
-  if (options.requests === undefined && options.durationMs === undefined) throw new Error("a benchmark needs -n or --duration");
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  if (options.requests === undefined && options.durationMs === undefined)
+    throw new Error("a benchmark needs -n or --duration");
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   const errors: Record<string, number> = {};
   const started = performance.now();
   const warmupMs = options.warmupMs ?? 0;
@@ -93,7 +98,8 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
       done++;
       if (result.status === 0) keys += request.keys;
       else {
-        const name = result.status < 0 ? `TRANSPORT (${result.message})` : (Status[result.status] ?? `STATUS_${result.status}`);
+        const name =
+          result.status < 0 ? `TRANSPORT (${result.message})` : (Status[result.status] ?? `STATUS_${result.status}`);
         errors[name] = (errors[name] ?? 0) + 1;
       }
     }

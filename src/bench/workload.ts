@@ -66,7 +66,11 @@ export function createWorkload(options: WorkloadOptions, protocol: BenchProtocol
 }
 
 /** Requests that write every key of the keyspace once, `perRequest` keys at a time. */
-export function* prefillRequests(options: Pick<WorkloadOptions, "keys" | "valueSize">, perRequest: number, protocol: BenchProtocol = homekvProtocol) {
+export function* prefillRequests(
+  options: Pick<WorkloadOptions, "keys" | "valueSize">,
+  perRequest: number,
+  protocol: BenchProtocol = homekvProtocol,
+) {
   const value = new Uint8Array(options.valueSize).fill(120);
   for (let start = 0; start < options.keys; start += perRequest) {
     const keys = Array.from({ length: Math.min(perRequest, options.keys - start) }, (_, i) => benchKey(start + i));

@@ -3,7 +3,10 @@ import { connectionArgs, withClient } from "./connection.ts";
 
 export const checkpointCommand = defineCommand({
   meta: { name: "checkpoint", description: "Ask the server to write a checkpoint now (and drop the WAL it covers)" },
-  args: { ...connectionArgs, timeout: { ...connectionArgs.timeout, description: "Milliseconds to wait (default 60000)" } },
+  args: {
+    ...connectionArgs,
+    timeout: { ...connectionArgs.timeout, description: "Milliseconds to wait (default 60000)" },
+  },
   async run({ args }) {
     const written = await withClient({ ...args, timeout: args.timeout ?? "60000" }, (client) => client.checkpoint());
     console.log(

@@ -20,11 +20,15 @@ export async function conditionalSet(
   );
   const result = await client.txn({
     compares,
-    success: pairs.map(([key, value]) => ({ op: { $case: "put" as const, put: { key, value: encoder.encode(value) } } })),
+    success: pairs.map(([key, value]) => ({
+      op: { $case: "put" as const, put: { key, value: encoder.encode(value) } },
+    })),
     failure: pairs.map(([key]) => ({ op: { $case: "get" as const, get: key } })),
   });
   if (result.succeeded) return { revision: result.revision };
-  const now = result.records.map((r) => `${r.key} ${r.value === undefined ? "does not exist" : `is at revision ${r.modRevision}`}`).join(", ");
+  const now = result.records
+    .map((r) => `${r.key} ${r.value === undefined ? "does not exist" : `is at revision ${r.modRevision}`}`)
+    .join(", ");
   const wanted = condition.ifAbsent ? "to be absent" : `to be at revision ${condition.ifRevision}`;
   throw new HomeKvError("E_INVALID", `not written: expected every key ${wanted}, but ${now}`);
 }

@@ -1,8 +1,8 @@
 import { formatAddress } from "../address.ts";
 import { type ClientTls, HomeKvClient } from "../client/client.ts";
+import { readPem } from "../pem.ts";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../server/server.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
-import { readPem } from "../pem.ts";
 
 /** The flags every client command shares. */
 export const connectionArgs = {
@@ -74,7 +74,12 @@ export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process
   const timeoutMs = parseIntegerFlag("--timeout", flags.timeout, 5_000, 1, 3_600_000);
   const token = resolveToken(flags, env);
   const tls = resolveTls(flags, env);
-  return new HomeKvClient({ address: resolveAddress(flags, env), timeoutMs, ...(token ? { token } : {}), ...(tls ? { tls } : {}) });
+  return new HomeKvClient({
+    address: resolveAddress(flags, env),
+    timeoutMs,
+    ...(token ? { token } : {}),
+    ...(tls ? { tls } : {}),
+  });
 }
 
 export function resolveToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -86,9 +91,11 @@ export function resolveTls(flags: ConnectionFlags, env: NodeJS.ProcessEnv = proc
   const caPath = flags["tls-ca"] ?? env.HOMEKV_TLS_CA;
   const certPath = flags["tls-cert"];
   const keyPath = flags["tls-key"];
-  if ((certPath === undefined) !== (keyPath === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  if ((certPath === undefined) !== (keyPath === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together");
   if (!flags.tls && caPath === undefined && certPath === undefined) {
-    if (flags["tls-server-name"] !== undefined) throw new UsageError("--tls-server-name needs TLS: add --tls or --tls-ca");
+    if (flags["tls-server-name"] !== undefined)
+      throw new UsageError("--tls-server-name needs TLS: add --tls or --tls-ca");
     return undefined;
   }
   return {

@@ -6,6 +6,7 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, 
 export function parseDuration(flag: string, raw: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
   const ms = match ? Number(match[1]) * UNIT_MS[match[2] ?? "s"]! : Number.NaN;
-  if (!(ms > 0) || !Number.isFinite(ms)) throw new UsageError(`${flag} must be a duration like 500ms, 10s or 5m, not ${JSON.stringify(raw)}`);
+  if (!(ms > 0) || !Number.isFinite(ms))
+    throw new UsageError(`${flag} must be a duration like 500ms, 10s or 5m, not ${JSON.stringify(raw)}`);
   return Math.round(ms);
 }

@@ -21,7 +21,12 @@ export const getCommand = defineCommand({
     const ttlJson = (ttlMs: number) => (withTtl ? { ttl_ms: ttlMs > 0 ? ttlMs : null } : {});
     const ttlText = (ttlMs: number) => (ttlMs > 0 ? ` (ttl ${formatTtl(ttlMs)})` : "");
     if (args.json) {
-      console.log(JSON.stringify({ revision, records: records.map(({ key, value, ttlMs }) => ({ key, ...jsonValue(value), ...ttlJson(ttlMs) })) }));
+      console.log(
+        JSON.stringify({
+          revision,
+          records: records.map(({ key, value, ttlMs }) => ({ key, ...jsonValue(value), ...ttlJson(ttlMs) })),
+        }),
+      );
     } else {
       console.log(columns(records.map(({ key, value, ttlMs }) => [key, showValue(value) + ttlText(ttlMs)])));
     }
@@ -32,7 +37,12 @@ export const getCommand = defineCommand({
 export function formatTtl(ms: number): string {
   if (ms < 1_000) return `${Math.ceil(ms)}ms`;
   if (ms < 60_000) return `${Math.floor(ms / 100) / 10}s`;
-  const units: [string, number][] = [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1_000]];
+  const units: [string, number][] = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+  ];
   const first = units.findIndex(([, size]) => ms >= size);
   const [bigName, bigSize] = units[first]!;
   const [smallName, smallSize] = units[first + 1]!;

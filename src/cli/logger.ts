@@ -50,7 +50,9 @@ export function configureLogger(format: LogFormat, level: LogLevelName): void {
   logger.setReporters([
     {
       log(entry) {
-        const message = entry.args.map((arg) => (arg instanceof Error ? (arg.stack ?? arg.message) : String(arg))).join(" ");
+        const message = entry.args
+          .map((arg) => (arg instanceof Error ? (arg.stack ?? arg.message) : String(arg)))
+          .join(" ");
         const line = `${JSON.stringify({ time: entry.date.toISOString(), level: entry.type, message })}\n`;
         (entry.level <= LogLevels.warn ? options.stderr : options.stdout).write(line);
       },

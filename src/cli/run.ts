@@ -40,9 +40,9 @@ export async function runCli(rawArgs: string[]): Promise<never> {
   }
 }
 
-async function findCommand(flags: string[]): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
+async function findCommand(flags: string[]): Promise<[CommandDef, CommandDef | undefined]> {
   const name = flags.find((arg) => !arg.startsWith("-"));
-  const subCommands = mainCommand.subCommands as Record<string, CommandDef<any>>;
+  const subCommands = mainCommand.subCommands as Record<string, CommandDef>;
   const sub = name === undefined ? undefined : subCommands[name];
   return sub === undefined ? [mainCommand, undefined] : [sub, mainCommand];
 }

@@ -4,7 +4,10 @@ import { jsonValue, showValue } from "./format.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 export const scanCommand = defineCommand({
-  meta: { name: "scan", description: "List keys of a prefix or a range [--from, --to) in key order, all at one revision" },
+  meta: {
+    name: "scan",
+    description: "List keys of a prefix or a range [--from, --to) in key order, all at one revision",
+  },
   args: {
     ...connectionArgs,
     prefix: { type: "string", description: "Keys that start with this" },
@@ -40,7 +43,9 @@ export const scanCommand = defineCommand({
           printed++;
           if (args.json) {
             const value = args["keys-only"] ? {} : jsonValue(record.value);
-            console.log(JSON.stringify({ key: record.key, ...value, mod_revision: record.modRevision, revision: page.revision }));
+            console.log(
+              JSON.stringify({ key: record.key, ...value, mod_revision: record.modRevision, revision: page.revision }),
+            );
           } else console.log(args["keys-only"] ? record.key : `${record.key}  ${showValue(record.value)}`);
         }
         if (page.continuation === "" || printed === limit) return;

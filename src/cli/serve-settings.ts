@@ -1,6 +1,11 @@
-import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
-import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT } from "../server/server.ts";
 import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
+import {
+  DEFAULT_CLUSTER_ID,
+  DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+} from "../server/server.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
@@ -14,7 +19,9 @@ const PORT = { type: "integer", min: 0, max: 65_535 } as const;
 const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
 
 /** The limit each setting sets, by setting name (`max-key-bytes` → keyBytesMax). */
-export const LIMIT_SETTINGS: ReadonlyMap<string, keyof Limits> = new Map(limitNames.map((name) => [LIMIT_FLAGS[name].slice(2), name]));
+export const LIMIT_SETTINGS: ReadonlyMap<string, keyof Limits> = new Map(
+  limitNames.map((name) => [LIMIT_FLAGS[name].slice(2), name]),
+);
 
 const LIMIT_DESCRIPTIONS: Readonly<Record<keyof Limits, string>> = {
   keyBytesMax: "Longest key, in UTF-8 bytes",
@@ -22,13 +29,18 @@ const LIMIT_DESCRIPTIONS: Readonly<Record<keyof Limits, string>> = {
   keysPerRequestMax: "Most keys in one request",
   requestBytesMax: "Largest request message, in bytes",
   responseBytesMax: "Most key and value bytes in one response (a Scan page ends early instead)",
-  watchBufferBytesMax: "Bytes held for all watchers together, half in flight (a stuck stream is reset), half queued (the furthest behind are ended)",
+  watchBufferBytesMax:
+    "Bytes held for all watchers together, half in flight (a stuck stream is reset), half queued (the furthest behind are ended)",
 };
 
 const limitSettings: Record<string, SettingSpec> = Object.fromEntries(
   limitNames.map((name) => [
     LIMIT_FLAGS[name].slice(2),
-    { kind: { type: "integer", min: 1, max: INT_MAX }, default: DEFAULT_LIMITS[name], description: LIMIT_DESCRIPTIONS[name] },
+    {
+      kind: { type: "integer", min: 1, max: INT_MAX },
+      default: DEFAULT_LIMITS[name],
+      description: LIMIT_DESCRIPTIONS[name],
+    },
   ]),
 );
 
@@ -37,37 +49,92 @@ export const SERVE_SETTINGS = {
   host: { kind: { type: "string" }, default: DEFAULT_HOST, description: "Address to listen on" },
   port: { kind: PORT, default: DEFAULT_PORT, alias: "p", description: "Port to listen on, 0 for any free one" },
   "data-dir": { kind: { type: "string" }, description: `Where the data lives (default ${DEFAULT_DATA_DIR})` },
-  "in-memory": { kind: { type: "boolean" }, default: false, description: "Keep nothing on disk: all data is lost when the server stops" },
-  fsync: { kind: { type: "choice", choices: FSYNC_MODES }, default: DURABLE_DEFAULTS.fsync, description: "When a write is acknowledged: always (after fsync) | everysec | never" },
+  "in-memory": {
+    kind: { type: "boolean" },
+    default: false,
+    description: "Keep nothing on disk: all data is lost when the server stops",
+  },
+  fsync: {
+    kind: { type: "choice", choices: FSYNC_MODES },
+    default: DURABLE_DEFAULTS.fsync,
+    description: "When a write is acknowledged: always (after fsync) | everysec | never",
+  },
   "history-revisions": {
     kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER },
     description: `Past revisions kept readable (reads, watches and scans at a revision; default ${HISTORY_REVISIONS_DEFAULT}, unlimited with --history-duration alone)`,
   },
-  "history-duration": { kind: { type: "duration" }, description: "Also keep what changed in the last this long, e.g. 5m (default: off)" },
-  "log-format": { kind: { type: "choice", choices: LOG_FORMATS }, default: "human", description: "human | json: one JSON object per line" },
-  "log-level": { kind: { type: "choice", choices: LOG_LEVELS }, default: "info", description: "debug | info | warn | error" },
-  "wal-segment-bytes": { kind: { type: "integer", min: 4096, max: INT_MAX }, default: DURABLE_DEFAULTS.walSegmentBytesMax, description: "WAL segment file size" },
+  "history-duration": {
+    kind: { type: "duration" },
+    description: "Also keep what changed in the last this long, e.g. 5m (default: off)",
+  },
+  "log-format": {
+    kind: { type: "choice", choices: LOG_FORMATS },
+    default: "human",
+    description: "human | json: one JSON object per line",
+  },
+  "log-level": {
+    kind: { type: "choice", choices: LOG_LEVELS },
+    default: "info",
+    description: "debug | info | warn | error",
+  },
+  "wal-segment-bytes": {
+    kind: { type: "integer", min: 4096, max: INT_MAX },
+    default: DURABLE_DEFAULTS.walSegmentBytesMax,
+    description: "WAL segment file size",
+  },
   "checkpoint-wal-bytes": {
     kind: { type: "integer", min: 1, max: Number.MAX_SAFE_INTEGER },
     default: DURABLE_DEFAULTS.checkpointWalBytes,
     description: "Checkpoint after this many WAL bytes",
   },
-  "http-port": { kind: PORT, description: "Also serve /metrics, /healthz and /readyz over HTTP on this port, 0 for any free one (default: off)" },
+  "http-port": {
+    kind: PORT,
+    description: "Also serve /metrics, /healthz and /readyz over HTTP on this port, 0 for any free one (default: off)",
+  },
   "tls-cert": { kind: { type: "string" }, description: "PEM certificate (chain) to serve TLS with; needs --tls-key" },
   "tls-key": { kind: { type: "string" }, description: "PEM private key of --tls-cert" },
-  "tls-client-ca": { kind: { type: "string" }, description: "Require client certificates signed by this PEM CA (mutual TLS)" },
-  "auth-file": { kind: { type: "string" }, description: "Require tokens: a file of `TOKEN ROLE` lines (roles: read, write, admin)" },
-  "auth-tokens": { kind: { type: "string" }, secret: true, description: "Tokens inline, `TOKEN:ROLE,...` (prefer --auth-file or HOMEKV_AUTH_TOKENS: flags show in ps)" },
+  "tls-client-ca": {
+    kind: { type: "string" },
+    description: "Require client certificates signed by this PEM CA (mutual TLS)",
+  },
+  "auth-file": {
+    kind: { type: "string" },
+    description: "Require tokens: a file of `TOKEN ROLE` lines (roles: read, write, admin)",
+  },
+  "auth-tokens": {
+    kind: { type: "string" },
+    secret: true,
+    description: "Tokens inline, `TOKEN:ROLE,...` (prefer --auth-file or HOMEKV_AUTH_TOKENS: flags show in ps)",
+  },
   "connection-idle-timeout": {
     kind: { type: "duration" },
     default: DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
     description: "Close a client connection that has made no call for this long (half-open ones too)",
   },
   "node-id": { kind: { type: "string" }, description: "This node's name in the cluster (default: the host name)" },
-  "cluster-id": { kind: { type: "string" }, default: DEFAULT_CLUSTER_ID, description: "Gossip only with nodes of this cluster" },
-  "gossip-port": { kind: PORT, description: "Join a cluster: gossip over UDP on this port of --host, 0 for any free one (default: off, a cluster of one)" },
-  join: { kind: { type: "string" }, description: "Gossip addresses to join through, host:port[,host:port...] (needs --gossip-port)" },
-  "gossip-interval": { kind: { type: "duration" }, default: GOSSIP_DEFAULTS.intervalMs, description: "Time between gossip rounds, in ms or like 500ms" },
-  "phi-threshold": { kind: { type: "integer", min: 1, max: 64 }, default: GOSSIP_DEFAULTS.phiThreshold, description: "phi from which a silent peer is dead" },
+  "cluster-id": {
+    kind: { type: "string" },
+    default: DEFAULT_CLUSTER_ID,
+    description: "Gossip only with nodes of this cluster",
+  },
+  "gossip-port": {
+    kind: PORT,
+    description:
+      "Join a cluster: gossip over UDP on this port of --host, 0 for any free one (default: off, a cluster of one)",
+  },
+  join: {
+    kind: { type: "string" },
+    description: "Gossip addresses to join through, host:port[,host:port...] (needs --gossip-port)",
+  },
+  "gossip-interval": {
+    kind: { type: "duration" },
+    default: GOSSIP_DEFAULTS.intervalMs,
+    description: "Time between gossip rounds, in ms or like 500ms",
+  },
+  "phi-threshold": {
+    kind: { type: "integer", min: 1, max: 64 },
+    default: GOSSIP_DEFAULTS.phiThreshold,
+    description: "phi from which a silent peer is dead",
+  },
   ...limitSettings,
 } satisfies Record<string, SettingSpec>;

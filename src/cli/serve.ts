@@ -1,26 +1,26 @@
-import { defineCommand } from "citty";
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
+import { defineCommand } from "citty";
 import { isLoopback } from "../address.ts";
+import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
+import { startMembership } from "../cluster/membership.ts";
 import { HomeKvError } from "../errors.ts";
+import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
+import { startHttpEndpoint } from "../server/http-endpoint.ts";
+import type { Limits } from "../server/limits.ts";
+import { DEFAULT_HOST, routeGrpcLogs, startServer } from "../server/server.ts";
+import { loadServerTls, type ServerTls } from "../server/tls.ts";
 import type { Database } from "../storage/database.ts";
 import { createDatabase } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
-import { createWatchHub } from "../storage/watch/watch-hub.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
 import type { FsyncMode } from "../storage/wal/wal-writer.ts";
-import type { Limits } from "../server/limits.ts";
-import { DEFAULT_HOST, routeGrpcLogs, startServer } from "../server/server.ts";
-import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
-import { loadServerTls, type ServerTls } from "../server/tls.ts";
+import { createWatchHub } from "../storage/watch/watch-hub.ts";
 import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
-import { startHttpEndpoint } from "../server/http-endpoint.ts";
-import { envName, formatSettings, resolveSettings, type SettingSpec, type SettingValues } from "./settings.ts";
-import { startMembership } from "../cluster/membership.ts";
-import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
-import { hostname } from "node:os";
 import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, SERVE_SETTINGS } from "./serve-settings.ts";
+import { envName, formatSettings, resolveSettings, type SettingSpec, type SettingValues } from "./settings.ts";
 import { UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -57,13 +57,16 @@ export const serveCommand = defineCommand({
       return;
     }
     const settings = resolved.values;
-    const limits = Object.fromEntries([...LIMIT_SETTINGS].map(([setting, name]) => [name, (settings as Record<string, unknown>)[setting] as number])) as unknown as Limits;
+    const limits = Object.fromEntries(
+      [...LIMIT_SETTINGS].map(([setting, name]) => [name, (settings as Record<string, unknown>)[setting] as number]),
+    ) as unknown as Limits;
     configureLogger(settings["log-format"] as LogFormat, settings["log-level"] as LogLevelName);
     const inMemory = settings["in-memory"] === true && !outranks(resolved.sources, "data-dir", "in-memory");
     const dataDir = resolve(settings["data-dir"] ?? DEFAULT_DATA_DIR);
     const historyDurationMs = settings["history-duration"];
     // Given alone, a duration decides by itself; given both, whichever keeps less history wins.
-    const historyRevisions = settings["history-revisions"] ?? (historyDurationMs === undefined ? HISTORY_REVISIONS_DEFAULT : Infinity);
+    const historyRevisions =
+      settings["history-revisions"] ?? (historyDurationMs === undefined ? HISTORY_REVISIONS_DEFAULT : Infinity);
     const tls = serverTls(settings["tls-cert"], settings["tls-key"], settings["tls-client-ca"]);
     const auth = authTokens(settings["auth-file"], settings["auth-tokens"], resolved.sources["auth-tokens"]);
     const host = settings.host ?? DEFAULT_HOST;
@@ -101,10 +104,15 @@ export const serveCommand = defineCommand({
       throw error;
     });
     const httpPort = settings["http-port"];
-    const http = httpPort === undefined ? undefined : await Promise.resolve().then(() => startHttpEndpoint(server, server.host, httpPort)).catch(async (error) => {
-      await server.shutdown();
-      throw error;
-    });
+    const http =
+      httpPort === undefined
+        ? undefined
+        : await Promise.resolve()
+            .then(() => startHttpEndpoint(server, server.host, httpPort))
+            .catch(async (error) => {
+              await server.shutdown();
+              throw error;
+            });
     if (http) logger.info(`HTTP endpoint on http://${http.address} (/metrics, /healthz, /readyz)`);
     const membership =
       cluster.gossipPort === undefined
@@ -122,17 +130,24 @@ export const serveCommand = defineCommand({
     if (membership) {
       server.attachMembership(membership);
       const joining = cluster.join.length === 0 ? "as the first node" : `joining through ${cluster.join.join(", ")}`;
-      logger.info(`node ${cluster.nodeId} of cluster ${cluster.clusterId}: gossip on ${membership.gossipAddress}, ${joining}`);
+      logger.info(
+        `node ${cluster.nodeId} of cluster ${cluster.clusterId}: gossip on ${membership.gossipAddress}, ${joining}`,
+      );
     }
     const compactor =
       historyDurationMs === undefined
         ? undefined
-        : startHistoryCompactor(db, { durationMs: historyDurationMs, onError: (error) => logger.warn(`history compaction failed: ${error}`) });
+        : startHistoryCompactor(db, {
+            durationMs: historyDurationMs,
+            onError: (error) => logger.warn(`history compaction failed: ${error}`),
+          });
     const storage = inMemory ? "in memory only" : `data in ${dataDir}, fsync ${fsync}`;
     const security = `${tls ? (tls.clientCa ? "mutual TLS" : "TLS") : "plaintext"}, ${auth ? `${auth.entries.length} token(s)` : "no auth"}`;
     logger.info(`HomeKV ${VERSION} listening on ${server.address} (${storage}; ${security})`);
     if (!tls && !auth && !isLoopback(host)) {
-      logger.warn(`listening on ${host}, beyond this machine, with neither TLS nor tokens: anyone who can reach it can read and write everything`);
+      logger.warn(
+        `listening on ${host}, beyond this machine, with neither TLS nor tokens: anyone who can reach it can read and write everything`,
+      );
     }
 
     await new Promise<void>((done) => {
@@ -168,20 +183,35 @@ export const serveCommand = defineCommand({
  * exclude each other, like data-dir and in-memory: the higher one wins, and both at one level is an error.
  */
 function outranks(sources: Record<string, string>, a: string, b: string): boolean {
-  const rank = (source: string) => (source.startsWith("--") ? 3 : source.startsWith("HOMEKV_") ? 2 : source === "default" || source === "unset" ? 0 : 1);
+  const rank = (source: string) =>
+    source.startsWith("--") ? 3 : source.startsWith("HOMEKV_") ? 2 : source === "default" || source === "unset" ? 0 : 1;
   const [rankA, rankB] = [rank(sources[a]!), rank(sources[b]!)];
-  if (rankA !== 0 && rankA === rankB) throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other`);
+  if (rankA !== 0 && rankA === rankB)
+    throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other`);
   return rankA > rankB;
 }
 
 function clusterSettings(settings: SettingValues<typeof SERVE_SETTINGS>) {
   const nodeId = settings["node-id"] ?? hostname().split(".")[0]!;
   const clusterId = settings["cluster-id"]!;
-  for (const [name, id] of [["node-id", nodeId], ["cluster-id", clusterId]] as const) {
-    if (!ID_PATTERN.test(id)) throw new UsageError(`${name} must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit, not ${JSON.stringify(id)}`);
+  for (const [name, id] of [
+    ["node-id", nodeId],
+    ["cluster-id", clusterId],
+  ] as const) {
+    if (!ID_PATTERN.test(id))
+      throw new UsageError(
+        `${name} must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit, not ${JSON.stringify(id)}`,
+      );
   }
-  const join = settings.join === undefined ? [] : settings.join.split(",").map((address) => address.trim()).filter((address) => address !== "");
-  if (settings["gossip-port"] === undefined && join.length > 0) throw new UsageError("join needs gossip-port: a node gossips to join");
+  const join =
+    settings.join === undefined
+      ? []
+      : settings.join
+          .split(",")
+          .map((address) => address.trim())
+          .filter((address) => address !== "");
+  if (settings["gossip-port"] === undefined && join.length > 0)
+    throw new UsageError("join needs gossip-port: a node gossips to join");
   return {
     nodeId,
     clusterId,
@@ -200,16 +230,25 @@ function readConfig(path: string): string {
   }
 }
 
-function serverTls(cert: string | undefined, key: string | undefined, clientCa: string | undefined): ServerTls | undefined {
+function serverTls(
+  cert: string | undefined,
+  key: string | undefined,
+  clientCa: string | undefined,
+): ServerTls | undefined {
   if (cert === undefined && key === undefined) {
-    if (clientCa !== undefined) throw new UsageError("tls-client-ca needs tls-cert and tls-key: mutual TLS is TLS first");
+    if (clientCa !== undefined)
+      throw new UsageError("tls-client-ca needs tls-cert and tls-key: mutual TLS is TLS first");
     return undefined;
   }
   if (cert === undefined || key === undefined) throw new UsageError("tls-cert and tls-key go together");
   return loadServerTls({ cert, key, clientCa });
 }
 
-function authTokens(file: string | undefined, inline: string | undefined, inlineSource: string): AuthTokens | undefined {
+function authTokens(
+  file: string | undefined,
+  inline: string | undefined,
+  inlineSource: string,
+): AuthTokens | undefined {
   const sets = [
     ...(file === undefined ? [] : [parseAuthFile(readAuthFile(file), file)]),
     ...(inline === undefined ? [] : [parseInlineTokens(inline, inlineSource)]),
@@ -221,6 +260,9 @@ function readAuthFile(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
-    throw new HomeKvError("E_CONFIG", `cannot read the auth file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new HomeKvError(
+      "E_CONFIG",
+      `cannot read the auth file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
 }

@@ -25,10 +25,16 @@ export interface SettingSpec {
   readonly alias?: string;
 }
 
-type ValueOf<K extends SettingKind> = K extends { type: "integer" | "duration" } ? number : K extends { type: "boolean" } ? boolean : string;
+type ValueOf<K extends SettingKind> = K extends { type: "integer" | "duration" }
+  ? number
+  : K extends { type: "boolean" }
+    ? boolean
+    : string;
 
 /** The resolved values of a table of settings, typed by kind; undefined where nothing set it. */
-export type SettingValues<T extends Record<string, SettingSpec>> = { [N in keyof T]: ValueOf<T[N]["kind"]> | undefined };
+export type SettingValues<T extends Record<string, SettingSpec>> = {
+  [N in keyof T]: ValueOf<T[N]["kind"]> | undefined;
+};
 
 export interface ResolvedSettings<T extends Record<string, SettingSpec>> {
   values: SettingValues<T>;
@@ -48,8 +54,13 @@ export function envName(name: string): string {
   return `HOMEKV_${name.toUpperCase().replaceAll("-", "_")}`;
 }
 
-export function resolveSettings<T extends Record<string, SettingSpec>>(table: T, inputs: SettingInputs): ResolvedSettings<T> {
-  const fileValues = inputs.file ? readConfigFile(table, inputs.file.path, inputs.file.text) : new Map<string, { value: unknown; where: string }>();
+export function resolveSettings<T extends Record<string, SettingSpec>>(
+  table: T,
+  inputs: SettingInputs,
+): ResolvedSettings<T> {
+  const fileValues = inputs.file
+    ? readConfigFile(table, inputs.file.path, inputs.file.text)
+    : new Map<string, { value: unknown; where: string }>();
   const values: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
   for (const [name, spec] of Object.entries(table)) {
@@ -61,7 +72,10 @@ export function resolveSettings<T extends Record<string, SettingSpec>>(table: T,
     } else if (env !== undefined && env !== "") {
       [values[name], sources[name]] = [fromText(spec.kind, envName(name), env), envName(name)];
     } else if (fromFile) {
-      [values[name], sources[name]] = [fromToml(spec.kind, `${fromFile.where}: ${name}`, fromFile.value), fromFile.where];
+      [values[name], sources[name]] = [
+        fromToml(spec.kind, `${fromFile.where}: ${name}`, fromFile.value),
+        fromFile.where,
+      ];
     } else {
       [values[name], sources[name]] = [spec.default, spec.default === undefined ? "unset" : "default"];
     }
@@ -85,7 +99,8 @@ function fromText(kind: SettingKind, label: string, raw: unknown): unknown {
     case "duration":
       return parseDuration(label, text);
     case "choice":
-      if (!kind.choices.includes(text)) throw new UsageError(`${label} must be one of ${kind.choices.join(", ")}, not ${JSON.stringify(text)}`);
+      if (!kind.choices.includes(text))
+        throw new UsageError(`${label} must be one of ${kind.choices.join(", ")}, not ${JSON.stringify(text)}`);
       return text;
   }
 }
@@ -93,8 +108,18 @@ function fromText(kind: SettingKind, label: string, raw: unknown): unknown {
 /** A value from the TOML file: its TOML type must be the setting's, then the text rules apply. */
 function fromToml(kind: SettingKind, label: string, value: unknown): unknown {
   const expected = kind.type === "boolean" ? "boolean" : kind.type === "integer" ? "integer" : "string";
-  const actual = typeof value === "boolean" ? "boolean" : Number.isInteger(value) || typeof value === "bigint" ? "integer" : typeof value === "string" ? "string" : tomlTypeName(value);
-  if (actual !== expected) throw new UsageError(`${label} must be ${expected === "integer" ? "an" : "a"} ${expected}, not ${actual === "integer" ? "an" : "a"} ${actual}`);
+  const actual =
+    typeof value === "boolean"
+      ? "boolean"
+      : Number.isInteger(value) || typeof value === "bigint"
+        ? "integer"
+        : typeof value === "string"
+          ? "string"
+          : tomlTypeName(value);
+  if (actual !== expected)
+    throw new UsageError(
+      `${label} must be ${expected === "integer" ? "an" : "a"} ${expected}, not ${actual === "integer" ? "an" : "a"} ${actual}`,
+    );
   return fromText(kind, label, value);
 }
 
@@ -106,7 +131,11 @@ function tomlTypeName(value: unknown): string {
 }
 
 /** The file's settings with the line each is on; unknown keys and syntax errors name their line. */
-function readConfigFile(table: Record<string, SettingSpec>, path: string, text: string): Map<string, { value: unknown; where: string }> {
+function readConfigFile(
+  table: Record<string, SettingSpec>,
+  path: string,
+  text: string,
+): Map<string, { value: unknown; where: string }> {
   let parsed: Record<string, unknown>;
   try {
     parsed = parseToml(text);
@@ -118,7 +147,8 @@ function readConfigFile(table: Record<string, SettingSpec>, path: string, text: 
   const entries = new Map<string, { value: unknown; where: string }>();
   for (const [key, value] of Object.entries(parsed)) {
     const where = `${path}:${lineOf(lines, key) ?? "?"}`;
-    if (!Object.hasOwn(table, key)) throw new UsageError(`${where}: unknown setting ${JSON.stringify(key)} (homekv serve --help lists them)`);
+    if (!Object.hasOwn(table, key))
+      throw new UsageError(`${where}: unknown setting ${JSON.stringify(key)} (homekv serve --help lists them)`);
     entries.set(key, { value, where });
   }
   return entries;
@@ -138,7 +168,13 @@ export function formatSettings<T extends Record<string, SettingSpec>>(table: T, 
     const value = resolved.values[name];
     const source = resolved.sources[name];
     if (value === undefined) return `# ${name} (not set)`;
-    const shown = spec.secret ? JSON.stringify("********") : typeof value === "string" ? JSON.stringify(value) : spec.kind.type === "duration" ? JSON.stringify(`${value}ms`) : String(value);
+    const shown = spec.secret
+      ? JSON.stringify("********")
+      : typeof value === "string"
+        ? JSON.stringify(value)
+        : spec.kind.type === "duration"
+          ? JSON.stringify(`${value}ms`)
+          : String(value);
     return `${name} = ${shown}  # ${source}`;
   });
   return ["# homekv serve settings: flags > HOMEKV_* environment > config file > defaults", ...rows].join("\n");

@@ -21,7 +21,12 @@ const TARGETS: Record<string, Compare_Target> = {
   create_revision: Compare_Target.CREATE_REVISION,
   version: Compare_Target.VERSION,
 };
-const OPS: Record<string, Compare_Op> = { "==": Compare_Op.EQUAL, "!=": Compare_Op.NOT_EQUAL, "<": Compare_Op.LESS, ">": Compare_Op.GREATER };
+const OPS: Record<string, Compare_Op> = {
+  "==": Compare_Op.EQUAL,
+  "!=": Compare_Op.NOT_EQUAL,
+  "<": Compare_Op.LESS,
+  ">": Compare_Op.GREATER,
+};
 const encoder = new TextEncoder();
 
 export function parseTxn(source: string): TxnRequest {
@@ -52,7 +57,19 @@ export function parseTxn(source: string): TxnRequest {
     if (head === "get" && rest.length === 1) list.push({ op: { $case: "get", get: rest[0]! } });
     else if (head === "del" && rest.length === 1) list.push({ op: { $case: "delete", delete: rest[0]! } });
     else if (head === "put" && rest.length === 2) {
-      list.push({ op: { $case: "put", put: { key: rest[0]!, value: encoder.encode(rest[1]!), modRevision: 0, createRevision: 0, version: 0, ttlMs: 0 } } });
+      list.push({
+        op: {
+          $case: "put",
+          put: {
+            key: rest[0]!,
+            value: encoder.encode(rest[1]!),
+            modRevision: 0,
+            createRevision: 0,
+            version: 0,
+            ttlMs: 0,
+          },
+        },
+      });
     } else fail(`expected "get KEY", "put KEY VALUE" or "del KEY"`);
   }
   if (section === "if") throw new UsageError(`txn: no "then" line`);
@@ -73,7 +90,8 @@ function parseCompare(text: string, fail: (why: string) => never): TxnRequest["c
     return { ...base, target: Compare_Target.EXISTS, op: Compare_Op.EQUAL, number: name === "exists" ? 1 : 0 };
   }
   const target = TARGETS[name!];
-  if (target === undefined) return fail(`unknown compare target "${name}" (value, mod_revision, create_revision, version, exists, missing)`);
+  if (target === undefined)
+    return fail(`unknown compare target "${name}" (value, mod_revision, create_revision, version, exists, missing)`);
   if (opText === undefined) return fail(`${name}(KEY) needs an operator (== != < >) and an operand`);
   const op = OPS[opText]!;
   const operand = unquote(operandText!, fail);
@@ -91,7 +109,8 @@ function tokenize(line: string, fail: (why: string) => never): string[] {
     if (match[2] !== undefined) break;
     words.push(match[1] !== undefined ? unquote(match[1], fail) : match[3]!);
   }
-  if (line.slice(pattern.lastIndex).trim() !== "" && !line.slice(pattern.lastIndex).trim().startsWith("#")) fail("unreadable text");
+  if (line.slice(pattern.lastIndex).trim() !== "" && !line.slice(pattern.lastIndex).trim().startsWith("#"))
+    fail("unreadable text");
   return words;
 }
 

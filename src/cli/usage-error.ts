@@ -4,7 +4,13 @@ export class UsageError extends Error {
 }
 
 /** Parses a flag that must be an integer within [min, max]. */
-export function parseIntegerFlag(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+export function parseIntegerFlag(
+  flag: string,
+  raw: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {

@@ -6,14 +6,20 @@ import { jsonValue, showValue } from "./format.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 export const watchCommand = defineCommand({
-  meta: { name: "watch", description: "Print changes to a key, a prefix or a range [--from, --to) as they commit, until Ctrl-C" },
+  meta: {
+    name: "watch",
+    description: "Print changes to a key, a prefix or a range [--from, --to) as they commit, until Ctrl-C",
+  },
   args: {
     ...connectionArgs,
     key: { type: "positional", description: "Key to watch", required: false },
     prefix: { type: "string", description: "Watch the keys that start with this" },
     from: { type: "string", description: "First key of the range (inclusive)" },
     to: { type: "string", description: "End of the range (exclusive)" },
-    rev: { type: "string", description: "Start at this revision, replaying the changes since (default: the next commit)" },
+    rev: {
+      type: "string",
+      description: "Start at this revision, replaying the changes since (default: the next commit)",
+    },
     prev: { type: "boolean", description: "Also show each key's previous value" },
   },
   async run({ args }) {
@@ -28,7 +34,9 @@ export const watchCommand = defineCommand({
     try {
       await withClient(args, async (client) => {
         for await (const event of client.watch(options, stop.signal)) {
-          console.log(json ? JSON.stringify(eventJson(event, options.prevValue!)) : eventLine(event, options.prevValue!));
+          console.log(
+            json ? JSON.stringify(eventJson(event, options.prevValue!)) : eventLine(event, options.prevValue!),
+          );
         }
       });
     } finally {
@@ -49,7 +57,8 @@ function watchTarget(positionals: string[], flags: { prefix?: string; from?: str
   if (given > 1) throw new UsageError("give one of a key, --prefix or --from/--to, not several");
   if (key !== undefined) return { key };
   if (flags.prefix !== undefined) {
-    if (flags.prefix === "") throw new UsageError("--prefix must not be empty (watch every key with --from '' instead)");
+    if (flags.prefix === "")
+      throw new UsageError("--prefix must not be empty (watch every key with --from '' instead)");
     return { prefix: flags.prefix };
   }
   // No key is empty, so "\0" is at or before every key: `--from ''` watches from the first key.
@@ -72,6 +81,10 @@ export function eventJson(event: WatchEvent, withPrevious: boolean): Record<stri
     key: event.key,
     ...jsonValue(event.value),
     revision: event.revision,
-    ...(withPrevious ? ("value" in previous ? { prev_value: previous.value } : { prev_value_base64: previous.value_base64 }) : {}),
+    ...(withPrevious
+      ? "value" in previous
+        ? { prev_value: previous.value }
+        : { prev_value_base64: previous.value_base64 }
+      : {}),
   };
 }

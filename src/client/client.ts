@@ -1,24 +1,33 @@
-import { type CallOptions, type ClientReadableStream, type ClientUnaryCall, connectivityState, credentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
+import {
+  type CallOptions,
+  type ClientReadableStream,
+  type ClientUnaryCall,
+  connectivityState,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status as Status,
+} from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import {
   type CheckpointResponse,
   type CompactResponse,
   type DeepPartial,
+  type DelResponse,
   GetRequest,
+  type GetResponse,
+  HomeKvServiceClient,
+  type MembersResponse,
+  type Metrics,
+  type MetricsResponse,
   type Record as ProtoRecord,
+  type WatchEvent as ProtoWatchEvent,
   ScanRequest,
   type ScanResponse,
   SetRequest,
+  type SetResponse,
   TxnRequest,
   type TxnResponse,
-  type DelResponse,
-  type GetResponse,
-  HomeKvServiceClient,
-  type Metrics,
-  type MetricsResponse,
-  type MembersResponse,
-  type SetResponse,
-  type WatchEvent as ProtoWatchEvent,
   WatchEvent_Type,
   WatchRequest,
   type WatchResponse,
@@ -161,7 +170,9 @@ export class HomeKvClient {
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.metadata = new Metadata();
     if (options.token !== undefined) this.metadata.set("authorization", `Bearer ${options.token}`);
-    const { channelCredentials, channelOptions } = options.tls ? tlsChannel(options.address, options.tls) : { channelCredentials: credentials.createInsecure(), channelOptions: {} };
+    const { channelCredentials, channelOptions } = options.tls
+      ? tlsChannel(options.address, options.tls)
+      : { channelCredentials: credentials.createInsecure(), channelOptions: {} };
     this.stub = new HomeKvServiceClient(options.address, channelCredentials, {
       // The server enforces its own limits and says which; the client adds none of its own.
       "grpc.max_receive_message_length": -1,
@@ -172,15 +183,26 @@ export class HomeKvClient {
 
   /** Reads keys from one snapshot: the latest, or `revision` while it is not compacted. */
   async get(keys: readonly string[], options: { revision?: number; withTtl?: boolean } = {}): Promise<GetResult> {
-    const request = GetRequest.fromPartial({ keys: [...keys], revision: options.revision ?? 0, withTtl: options.withTtl ?? false });
+    const request = GetRequest.fromPartial({
+      keys: [...keys],
+      revision: options.revision ?? 0,
+      withTtl: options.withTtl ?? false,
+    });
     const response = await this.call<GetResponse>((cb, md, opts) => this.stub.get(request, md, opts, cb));
     return { records: response.records.map(fromProto), revision: response.revision };
   }
 
   /** Writes all entries atomically at one revision; `ttlMs` gives every written key a time to live. */
-  async set(entries: Iterable<readonly [string, ValueInput]> | Record<string, ValueInput>, options: { ttlMs?: number } = {}): Promise<WriteResult> {
+  async set(
+    entries: Iterable<readonly [string, ValueInput]> | Record<string, ValueInput>,
+    options: { ttlMs?: number } = {},
+  ): Promise<WriteResult> {
     const pairs = Symbol.iterator in entries ? [...entries] : Object.entries(entries);
-    const records = pairs.map(([key, value]) => ({ key, value: toBytes(value), ttlMs: value === null ? 0 : (options.ttlMs ?? 0) }));
+    const records = pairs.map(([key, value]) => ({
+      key,
+      value: toBytes(value),
+      ttlMs: value === null ? 0 : (options.ttlMs ?? 0),
+    }));
     const request = SetRequest.fromPartial({ records });
     const response = await this.call<SetResponse>((cb, md, opts) => this.stub.set(request, md, opts, cb));
     return { revision: response.revision };
@@ -190,7 +212,11 @@ export class HomeKvClient {
   async scanPage(options: ScanOptions & { continuation?: string } = {}): Promise<ScanPage> {
     const request = ScanRequest.fromPartial({ ...options, continuation: options.continuation ?? "" });
     const response = await this.call<ScanResponse>((cb, md, opts) => this.stub.scan(request, md, opts, cb));
-    return { records: response.records.map(fromProto), revision: response.revision, continuation: response.continuation };
+    return {
+      records: response.records.map(fromProto),
+      revision: response.revision,
+      continuation: response.continuation,
+    };
   }
 
   /** Every record of a scan, page by page, all read at the revision of the first page. */
@@ -259,7 +285,14 @@ export class HomeKvClient {
     // Connecting is bounded like every call; the stream itself has no deadline.
     await new Promise<void>((resolve, reject) =>
       this.stub.waitForReady(Date.now() + this.timeoutMs, (error) =>
-        error ? reject(new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${this.address}: no connection before the deadline`)) : resolve(),
+        error
+          ? reject(
+              new HomeKvError(
+                "E_UNREACHABLE",
+                `cannot reach HomeKV at ${this.address}: no connection before the deadline`,
+              ),
+            )
+          : resolve(),
       ),
     );
     const call: ClientReadableStream<WatchResponse> = this.stub.watch(request, this.metadata.clone(), {});
@@ -330,19 +363,33 @@ function isServiceError(error: unknown): error is ServiceError {
 /** What went wrong while connecting, from grpc-js's "No connection established. Last error: …" text. */
 const CONNECT_FAILURES: readonly [RegExp, string][] = [
   [/ECONNREFUSED/, "connection refused (is homekv serve running there?)"],
-  [/WRONG_VERSION_NUMBER|packet length too long/i, "TLS handshake failed: the server does not speak TLS (connect without --tls / --tls-ca)"],
+  [
+    /WRONG_VERSION_NUMBER|packet length too long/i,
+    "TLS handshake failed: the server does not speak TLS (connect without --tls / --tls-ca)",
+  ],
   [/certificate has expired|CERT_HAS_EXPIRED/i, "the server's TLS certificate has expired"],
   [/certificate is not yet valid/i, "the server's TLS certificate is not valid yet"],
-  [/unable to verify|self[- ]signed|local issuer|UNABLE_TO_GET_ISSUER/i, "the server's TLS certificate is not signed by a CA this client trusts (--tls-ca)"],
-  [/ALTNAME_INVALID|does not match certificate/i, "the server's TLS certificate is not valid for this host name (--tls-server-name checks another)"],
+  [
+    /unable to verify|self[- ]signed|local issuer|UNABLE_TO_GET_ISSUER/i,
+    "the server's TLS certificate is not signed by a CA this client trusts (--tls-ca)",
+  ],
+  [
+    /ALTNAME_INVALID|does not match certificate/i,
+    "the server's TLS certificate is not valid for this host name (--tls-server-name checks another)",
+  ],
   [/CERTIFICATE_REQUIRED/i, "the server requires a client certificate (--tls-cert and --tls-key)"],
-  [/Failed to connect/, "the server closed the connection during setup (does it expect TLS, or a client certificate it trusts?)"],
+  [
+    /Failed to connect/,
+    "the server closed the connection during setup (does it expect TLS, or a client certificate it trusts?)",
+  ],
 ];
 
 function unreachableReason(error: ServiceError): string {
   if (error.code === Status.DEADLINE_EXCEEDED) return "no answer before the deadline";
   const known = CONNECT_FAILURES.find(([pattern]) => pattern.test(error.details));
   if (known) return known[1];
-  const last = /Last error: (?:Error(?: \[\w+\])?: )?(.*?)(?: \(\d{4}-[^)]*\))?\. Resolution note/.exec(error.details)?.[1];
+  const last = /Last error: (?:Error(?: \[\w+\])?: )?(.*?)(?: \(\d{4}-[^)]*\))?\. Resolution note/.exec(
+    error.details,
+  )?.[1];
   return last ?? /(E[A-Z]{3,})\b/.exec(error.details)?.[1] ?? error.details;
 }

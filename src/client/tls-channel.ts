@@ -1,6 +1,6 @@
-import { type ChannelCredentials, type ChannelOptions, credentials } from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { checkServerIdentity } from "node:tls";
+import { type ChannelCredentials, type ChannelOptions, credentials } from "@grpc/grpc-js";
 import type { ClientTls } from "./client.ts";
 
 /**
@@ -10,7 +10,10 @@ import type { ClientTls } from "./client.ts";
  */
 const SNI_FOR_IP_TARGETS = "homekv-ip-target.invalid";
 
-export function tlsChannel(address: string, tls: ClientTls): { channelCredentials: ChannelCredentials; channelOptions: ChannelOptions } {
+export function tlsChannel(
+  address: string,
+  tls: ClientTls,
+): { channelCredentials: ChannelCredentials; channelOptions: ChannelOptions } {
   const host = hostOf(address);
   const verifyAs = tls.serverName ?? host;
   const channelCredentials = credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null, {

@@ -1,5 +1,5 @@
-import { lookup } from "node:dns/promises";
 import { randomInt } from "node:crypto";
+import { lookup } from "node:dns/promises";
 import { formatAddress } from "../address.ts";
 import { HomeKvError } from "../errors.ts";
 import { mulberry32 } from "../random.ts";
@@ -59,7 +59,10 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
       },
     },
   }).catch((error: Error) => {
-    throw new HomeKvError("E_LISTEN", `cannot listen for gossip on ${formatAddress(options.host, options.gossipPort)}: ${error.message}`);
+    throw new HomeKvError(
+      "E_LISTEN",
+      `cannot listen for gossip on ${formatAddress(options.host, options.gossipPort)}: ${error.message}`,
+    );
   });
   const gossipAddress = formatAddress(options.host, socket.port);
   const send = (out: readonly Outgoing[]) => {
@@ -87,10 +90,18 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
 
   let statuses = new Map<string, string>();
   const reportChanges = () => {
-    const next = new Map(active.members(now()).filter((member) => !member.isSelf).map((member) => [member.nodeId, member.status]));
+    const next = new Map(
+      active
+        .members(now())
+        .filter((member) => !member.isSelf)
+        .map((member) => [member.nodeId, member.status]),
+    );
     for (const [id, status] of next) {
       const before = statuses.get(id);
-      if (before !== status) options.onChange?.(before === undefined ? `node ${id} joined (${status})` : `node ${id}: ${before} → ${status}`);
+      if (before !== status)
+        options.onChange?.(
+          before === undefined ? `node ${id} joined (${status})` : `node ${id}: ${before} → ${status}`,
+        );
     }
     statuses = next;
   };
@@ -122,7 +133,8 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
 /** A join address with its host resolved: datagrams go to IP addresses, and answers come from them. */
 async function resolveGossipAddress(address: string): Promise<string> {
   const { host, port } = splitAddress(address);
-  if (!(port > 0 && port < 65_536)) throw new HomeKvError("E_CONFIG", `join address ${JSON.stringify(address)} needs a port, like 127.0.0.1:20002`);
+  if (!(port > 0 && port < 65_536))
+    throw new HomeKvError("E_CONFIG", `join address ${JSON.stringify(address)} needs a port, like 127.0.0.1:20002`);
   try {
     const resolved = await lookup(host);
     return formatAddress(resolved.address, port);

@@ -52,7 +52,10 @@ export function parseAuthFile(text: string, source: string): AuthTokens {
       throw new HomeKvError("E_CONFIG", `${where}: expected "TOKEN ROLE", found ${fields.length} field(s)`);
     }
     if (!(ROLES as readonly string[]).includes(role)) {
-      throw new HomeKvError("E_CONFIG", `${where}: role must be one of ${ROLES.join(", ")}, not ${JSON.stringify(role)}`);
+      throw new HomeKvError(
+        "E_CONFIG",
+        `${where}: role must be one of ${ROLES.join(", ")}, not ${JSON.stringify(role)}`,
+      );
     }
     const hashed = HASHED.exec(token);
     const digest = hashed ? Buffer.from(hashed[1]!, "hex") : sha256(token);
@@ -67,7 +70,13 @@ export function parseAuthFile(text: string, source: string): AuthTokens {
 
 /** Inline tokens, `TOKEN:ROLE` separated by commas (the --auth-tokens setting). */
 export function parseInlineTokens(text: string, source: string): AuthTokens {
-  return parseAuthFile(text.split(",").map((pair) => pair.trim().replace(/:(?=[^:]*$)/, " ")).join("\n"), source);
+  return parseAuthFile(
+    text
+      .split(",")
+      .map((pair) => pair.trim().replace(/:(?=[^:]*$)/, " "))
+      .join("\n"),
+    source,
+  );
 }
 
 export function mergeTokens(...sets: AuthTokens[]): AuthTokens {
@@ -98,18 +107,26 @@ export function allows(role: Role, needed: Role): boolean {
 }
 
 /** Why a call is refused, or undefined when it may go on. */
-export function checkCall(tokens: AuthTokens, path: string, authorization: string | undefined): { code: Status; details: string } | undefined {
+export function checkCall(
+  tokens: AuthTokens,
+  path: string,
+  authorization: string | undefined,
+): { code: Status; details: string } | undefined {
   const needed = requiredRole(path);
   if (needed === undefined) return undefined;
   const method = path.slice(path.lastIndexOf("/") + 1);
   if (authorization === undefined) {
-    return { code: Status.UNAUTHENTICATED, details: `${method} needs a token: send "authorization: Bearer TOKEN" (CLI: --token or HOMEKV_TOKEN)` };
+    return {
+      code: Status.UNAUTHENTICATED,
+      details: `${method} needs a token: send "authorization: Bearer TOKEN" (CLI: --token or HOMEKV_TOKEN)`,
+    };
   }
   const bearer = /^Bearer (.+)$/i.exec(authorization.trim());
   if (!bearer) return { code: Status.UNAUTHENTICATED, details: 'the authorization header must be "Bearer TOKEN"' };
   const role = roleOf(tokens, bearer[1]!);
   if (role === undefined) return { code: Status.UNAUTHENTICATED, details: "the token is not valid on this server" };
-  if (!allows(role, needed)) return { code: Status.PERMISSION_DENIED, details: `${method} needs the ${needed} role; this token has ${role}` };
+  if (!allows(role, needed))
+    return { code: Status.PERMISSION_DENIED, details: `${method} needs the ${needed} role; this token has ${role}` };
   return undefined;
 }
 

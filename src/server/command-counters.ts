@@ -1,7 +1,9 @@
 import type { RpcStats } from "./rpc-stats.ts";
 
 /** Get, Set and Del calls, counted as the original HomeKV counted them (`cmds_count`), and the newer key-value commands beside them. */
-const COUNTED_METHODS = ["Get", "Set", "Del", "Scan", "Txn", "Compact", "Watch"].map((name) => `/homekv_service.HomeKvService/${name}`);
+const COUNTED_METHODS = ["Get", "Set", "Del", "Scan", "Txn", "Compact", "Watch"].map(
+  (name) => `/homekv_service.HomeKvService/${name}`,
+);
 
 export interface CommandCounts {
   served: number;

@@ -3,14 +3,20 @@ import type { CompareOp, CompareTarget, KeyRecord } from "../storage/ops.ts";
 
 /** Between the wire's messages and the store's types. */
 
-export function toProtoRecord(record: KeyRecord, options: { nowMs: number; withTtl: boolean; keysOnly?: boolean }): ProtoRecord {
+export function toProtoRecord(
+  record: KeyRecord,
+  options: { nowMs: number; withTtl: boolean; keysOnly?: boolean },
+): ProtoRecord {
   return {
     key: record.key,
     value: options.keysOnly ? undefined : record.value,
     modRevision: record.modRevision,
     createRevision: record.createRevision,
     version: record.version,
-    ttlMs: options.withTtl && record.expiresAtMs !== undefined ? Math.max(1, Math.ceil(record.expiresAtMs - options.nowMs)) : 0,
+    ttlMs:
+      options.withTtl && record.expiresAtMs !== undefined
+        ? Math.max(1, Math.ceil(record.expiresAtMs - options.nowMs))
+        : 0,
   };
 }
 

@@ -10,15 +10,24 @@
  * `addToServer` loads its .proto from disk too, so its reflection engine is used and the service
  * registered here with a definition built from the embedded text.
  */
-import { type sendUnaryData, type Server, type ServerDuplexStream, type ServerUnaryCall, type ServerWritableStream, status as Status } from "@grpc/grpc-js";
+import {
+  type Server,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  status as Status,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
 import { fromJSON, type Options, type PackageDefinition, type ServiceDefinition } from "@grpc/proto-loader";
-import { ReflectionV1Implementation } from "@grpc/reflection/build/src/implementations/reflection-v1";
-import { FileDescriptorProto, type IFileDescriptorProto } from "protobufjs/ext/descriptor";
-import { common, type Namespace, parse, type ReflectionObject, Root } from "protobufjs";
-import homekvProto from "../../api/proto/homekv_service.proto" with { type: "text" };
-import healthProto from "grpc-health-check/proto/health/v1/health.proto" with { type: "text" };
 import reflectionV1Proto from "@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto" with { type: "text" };
-import reflectionV1AlphaProto from "@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto" with { type: "text" };
+import reflectionV1AlphaProto from "@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto" with {
+  type: "text",
+};
+import { ReflectionV1Implementation } from "@grpc/reflection/build/src/implementations/reflection-v1";
+import healthProto from "grpc-health-check/proto/health/v1/health.proto" with { type: "text" };
+import { common, type Namespace, parse, type ReflectionObject, Root } from "protobufjs";
+import { FileDescriptorProto, type IFileDescriptorProto } from "protobufjs/ext/descriptor";
+import homekvProto from "../../api/proto/homekv_service.proto" with { type: "text" };
 
 export const HOMEKV_SERVICE_NAME = "homekv_service.HomeKvService";
 export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
@@ -45,7 +54,8 @@ export function packageDefinitionFromText(files: Record<string, string>, options
     try {
       const parsed = parse(text, root, { keepCase: options.keepCase ?? false, alternateCommentMode: true });
       for (const imported of [...(parsed.imports ?? []), ...(parsed.weakImports ?? [])]) {
-        if (!(imported in files) && !WELL_KNOWN.includes(imported)) throw new Error(`${name} imports ${imported}, which is not embedded`);
+        if (!(imported in files) && !WELL_KNOWN.includes(imported))
+          throw new Error(`${name} imports ${imported}, which is not embedded`);
       }
     } finally {
       parseState.filename = previous;
@@ -105,13 +115,17 @@ export function reflectedDefinition(): PackageDefinition {
     fileOfPackage.set("google.protobuf", { name, imports: [] });
   }
   root.resolveAll();
-  const set = (root as unknown as { toDescriptor(syntax: string): { file: IFileDescriptorProto[] } }).toDescriptor("proto3");
+  const set = (root as unknown as { toDescriptor(syntax: string): { file: IFileDescriptorProto[] } }).toDescriptor(
+    "proto3",
+  );
   const fileDescriptorProtos = set.file.map((file) => {
     const source = fileOfPackage.get(file.package ?? "");
     if (!source) throw new Error(`no embedded file for package ${file.package}`);
     return Buffer.from(FileDescriptorProto.encode({ ...file, name: source.name, dependency: source.imports }).finish());
   });
-  return { reflected: { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos } } as unknown as PackageDefinition;
+  return {
+    reflected: { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos },
+  } as unknown as PackageDefinition;
 }
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
@@ -136,14 +150,21 @@ export function addDiscoveryServices(server: Pick<Server, "addService">): Discov
     Check(call: ServerUnaryCall<{ service: string }, { status: string }>, callback: sendUnaryData<{ status: string }>) {
       const status = statuses.get(call.request.service);
       if (status) callback(null, { status });
-      else callback({ code: Status.NOT_FOUND, details: `health status unknown for service ${JSON.stringify(call.request.service)}` });
+      else
+        callback({
+          code: Status.NOT_FOUND,
+          details: `health status unknown for service ${JSON.stringify(call.request.service)}`,
+        });
     },
     Watch(call: WatchCall) {
       watchers.add(call);
       call.on("cancelled", () => watchers.delete(call));
       call.write({ status: statuses.get(call.request.service) ?? "SERVICE_UNKNOWN" });
     },
-    List(_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<{ statuses: Record<string, { status: string }> }>) {
+    List(
+      _call: ServerUnaryCall<unknown, unknown>,
+      callback: sendUnaryData<{ statuses: Record<string, { status: string }> }>,
+    ) {
       callback(null, { statuses: Object.fromEntries([...statuses].map(([name, status]) => [name, { status }])) });
     },
   });
@@ -157,8 +178,14 @@ export function addDiscoveryServices(server: Pick<Server, "addService">): Discov
       });
     },
   };
-  const v1 = packageDefinitionFromText({ "grpc/reflection/v1/reflection.proto": reflectionV1Proto }, REFLECTION_LOADER_OPTIONS);
-  const v1alpha = packageDefinitionFromText({ "grpc/reflection/v1alpha/reflection.proto": reflectionV1AlphaProto }, REFLECTION_LOADER_OPTIONS);
+  const v1 = packageDefinitionFromText(
+    { "grpc/reflection/v1/reflection.proto": reflectionV1Proto },
+    REFLECTION_LOADER_OPTIONS,
+  );
+  const v1alpha = packageDefinitionFromText(
+    { "grpc/reflection/v1alpha/reflection.proto": reflectionV1AlphaProto },
+    REFLECTION_LOADER_OPTIONS,
+  );
   server.addService(v1[REFLECTION_V1] as ServiceDefinition, reflectionHandler);
   server.addService(v1alpha[REFLECTION_V1ALPHA] as ServiceDefinition, reflectionHandler);
 
@@ -179,5 +206,7 @@ export function addDiscoveryServices(server: Pick<Server, "addService">): Discov
 
 /** grpc.health.v1.Health, as grpc-health-check defines it, from its embedded .proto. */
 export function healthServiceDefinition(): ServiceDefinition {
-  return packageDefinitionFromText({ "grpc/health/v1/health.proto": healthProto }, HEALTH_LOADER_OPTIONS)[HEALTH_SERVICE_NAME] as ServiceDefinition;
+  return packageDefinitionFromText({ "grpc/health/v1/health.proto": healthProto }, HEALTH_LOADER_OPTIONS)[
+    HEALTH_SERVICE_NAME
+  ] as ServiceDefinition;
 }

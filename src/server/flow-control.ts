@@ -26,7 +26,8 @@ export const RECEIVE_WINDOW_BYTES = 1024 * 1024;
 export function widenReceiveWindows(server: Server): void {
   // grpc-js keeps its HTTP/2 servers private. Without them (a later grpc-js), the defaults stay,
   // and the flow-control test says so.
-  const http2Servers = (server as unknown as { http2Servers?: Map<Http2Server | Http2SecureServer, unknown> }).http2Servers;
+  const http2Servers = (server as unknown as { http2Servers?: Map<Http2Server | Http2SecureServer, unknown> })
+    .http2Servers;
   for (const http2Server of http2Servers?.keys() ?? []) {
     http2Server.on("session", (session) => {
       session.settings({ initialWindowSize: RECEIVE_WINDOW_BYTES });

@@ -4,10 +4,18 @@
  *   GET /healthz  200 while the process serves (liveness)
  *   GET /readyz   200 once serving, 503 while shutting down (readiness)
  */
-import { HomeKvError } from "../errors.ts";
+
 import { formatAddress } from "../address.ts";
+import { HomeKvError } from "../errors.ts";
+import {
+  clusterFamilies,
+  formatExposition,
+  PROMETHEUS_CONTENT_TYPE,
+  processFamilies,
+  rpcFamilies,
+  storeFamilies,
+} from "./prometheus.ts";
 import type { HomeKvServer } from "./server.ts";
-import { clusterFamilies, formatExposition, processFamilies, PROMETHEUS_CONTENT_TYPE, rpcFamilies, storeFamilies } from "./prometheus.ts";
 
 export interface HttpEndpoint {
   readonly port: number;
@@ -31,7 +39,8 @@ export function metricsExposition(server: HttpEndpointSource): string {
 
 export function handleHttp(request: Request, server: HttpEndpointSource): Response {
   const { pathname } = new URL(request.url);
-  if (request.method !== "GET" && request.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+  if (request.method !== "GET" && request.method !== "HEAD")
+    return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
   switch (pathname) {
     case "/metrics":
       return new Response(metricsExposition(server), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
@@ -50,7 +59,10 @@ export function startHttpEndpoint(server: HttpEndpointSource, host: string, port
     http = Bun.serve({ hostname: host, port, fetch: (request) => handleHttp(request, server) });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new HomeKvError("E_LISTEN", `cannot listen for HTTP on ${formatAddress(host, port)}: ${/EADDRINUSE|in use/i.test(reason) ? "address already in use" : reason}`);
+    throw new HomeKvError(
+      "E_LISTEN",
+      `cannot listen for HTTP on ${formatAddress(host, port)}: ${/EADDRINUSE|in use/i.test(reason) ? "address already in use" : reason}`,
+    );
   }
   const bound = http.port ?? port;
   return {

@@ -21,7 +21,9 @@ export function resolveKeyRange(
   options: { choices: string; required?: string },
 ): { start?: string; end?: string } {
   const ranged = selector.start !== "" || selector.end !== "";
-  const given = [selector.key && "key", selector.prefix !== "" && "prefix", ranged && "start/end"].filter((name) => name);
+  const given = [selector.key && "key", selector.prefix !== "" && "prefix", ranged && "start/end"].filter(
+    (name) => name,
+  );
   if (given.length > 1) throw new HomeKvError("E_INVALID", `give ${options.choices}, not ${given.join(" and ")}`);
   if (given.length === 0 && options.required) throw new HomeKvError("E_INVALID", options.required);
   if (selector.key) {

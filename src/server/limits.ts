@@ -72,21 +72,31 @@ export function checkRecords(
   const seen = new Set<string>();
   return records.map((record) => {
     const op = checkWrite(record, limits, nowMs);
-    if (seen.has(op.key)) throw new HomeKvError("E_INVALID", `key ${quoteKey(op.key)} appears more than once in one Set`);
+    if (seen.has(op.key))
+      throw new HomeKvError("E_INVALID", `key ${quoteKey(op.key)} appears more than once in one Set`);
     seen.add(op.key);
     return op;
   });
 }
 
 /** Checks one record to write (Set, or a put in a Txn). */
-export function checkWrite(record: { key: string; value?: Uint8Array | undefined; ttlMs?: number }, limits: Limits, nowMs: number): WriteOp {
+export function checkWrite(
+  record: { key: string; value?: Uint8Array | undefined; ttlMs?: number },
+  limits: Limits,
+  nowMs: number,
+): WriteOp {
   const { key, value, ttlMs = 0 } = record;
   checkKey(key, limits);
   if (value !== undefined && value.byteLength > limits.valueBytesMax) {
     throw overLimit(limits, "valueBytesMax", `the value of key ${quoteKey(key)} is`, value.byteLength);
   }
-  if (ttlMs > TTL_MS_MAX) throw new HomeKvError("E_INVALID", `ttl_ms of key ${quoteKey(key)} is ${ttlMs}, over the maximum of ${TTL_MS_MAX} (one year)`);
-  if (ttlMs > 0 && value === undefined) throw new HomeKvError("E_INVALID", `ttl_ms is set on key ${quoteKey(key)}, which the record deletes`);
+  if (ttlMs > TTL_MS_MAX)
+    throw new HomeKvError(
+      "E_INVALID",
+      `ttl_ms of key ${quoteKey(key)} is ${ttlMs}, over the maximum of ${TTL_MS_MAX} (one year)`,
+    );
+  if (ttlMs > 0 && value === undefined)
+    throw new HomeKvError("E_INVALID", `ttl_ms is set on key ${quoteKey(key)}, which the record deletes`);
   // The decoded value is a view into the whole request message; the store keeps a copy of its
   // own so that holding one small value never pins a large request buffer.
   const copy = value === undefined ? null : value.slice();

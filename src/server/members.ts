@@ -40,7 +40,18 @@ export function soloView(clusterId: string, nodeId: string, grpcAddress: string,
   return {
     clusterId,
     members: () => [
-      { nodeId, grpcAddress, gossipAddress: "", status: "alive", phi: 0, heartbeat: 0, generation: startedAtMs, lastSeenMs: 0, isSelf: true, metadata: {} },
+      {
+        nodeId,
+        grpcAddress,
+        gossipAddress: "",
+        status: "alive",
+        phi: 0,
+        heartbeat: 0,
+        generation: startedAtMs,
+        lastSeenMs: 0,
+        isSelf: true,
+        metadata: {},
+      },
     ],
   };
 }

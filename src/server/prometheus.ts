@@ -52,16 +52,28 @@ export function formatExposition(families: readonly MetricFamily[]): string {
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {
       const entries = Object.entries(sample.labels ?? {});
-      for (const [label] of entries) if (!LABEL.test(label)) throw new Error(`invalid label name ${JSON.stringify(label)}`);
-      const labels = entries.length === 0 ? "" : `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")}}`;
+      for (const [label] of entries)
+        if (!LABEL.test(label)) throw new Error(`invalid label name ${JSON.stringify(label)}`);
+      const labels =
+        entries.length === 0 ? "" : `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",")}}`;
       lines.push(`${family.name}${sample.suffix ?? ""}${labels} ${formatValue(sample.value)}`);
     }
   }
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
-const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "gauge", samples: [{ value }] });
-const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: "counter", samples: [{ value }] });
+const gauge = (name: string, help: string, value: number): MetricFamily => ({
+  name,
+  help,
+  type: "gauge",
+  samples: [{ value }],
+});
+const counter = (name: string, help: string, value: number): MetricFamily => ({
+  name,
+  help,
+  type: "counter",
+  samples: [{ value }],
+});
 
 /** The Metrics RPC's answer as metric families (one mapping, shared with the RPC through `metrics()`). */
 export function storeFamilies(m: Metrics): MetricFamily[] {
@@ -71,7 +83,11 @@ export function storeFamilies(m: Metrics): MetricFamily[] {
     gauge("homekv_revision", "The latest committed revision.", m.revision),
     gauge("homekv_compacted_revision", "Revisions at or below this one are compacted away.", m.compactedRevision),
     gauge("homekv_gc_floor_revision", "The oldest revision GC must keep readable.", m.gcFloorRevision),
-    gauge("homekv_versions_retained", "Versions of values kept in memory, the live ones and history.", m.versionsRetained),
+    gauge(
+      "homekv_versions_retained",
+      "Versions of values kept in memory, the live ones and history.",
+      m.versionsRetained,
+    ),
     gauge("homekv_open_snapshots", "Snapshots open now (scans, cursors).", m.openSnapshots),
     counter("homekv_gc_runs_total", "Garbage collection runs.", m.gcRuns),
     counter("homekv_gc_versions_collected_total", "Versions garbage collection removed.", m.gcVersionsCollected),
@@ -81,11 +97,19 @@ export function storeFamilies(m: Metrics): MetricFamily[] {
     counter("homekv_wal_fsyncs_total", "fsync calls on the write-ahead log.", m.walFsyncs),
     counter("homekv_wal_records_total", "Records written to the write-ahead log.", m.walRecords),
     gauge("homekv_last_checkpoint_revision", "Revision of the last checkpoint (0: none).", m.lastCheckpointRevision),
-    gauge("homekv_last_checkpoint_timestamp_seconds", "Unix time the last checkpoint completed (0: none).", m.lastCheckpointUnixMs / 1000),
+    gauge(
+      "homekv_last_checkpoint_timestamp_seconds",
+      "Unix time the last checkpoint completed (0: none).",
+      m.lastCheckpointUnixMs / 1000,
+    ),
     gauge("homekv_last_checkpoint_bytes", "Size of the last checkpoint.", m.lastCheckpointBytes),
     gauge("homekv_recovery_seconds", "Time recovery took at startup.", m.recoveryMs / 1000),
     gauge("homekv_watchers", "Watch streams open now.", m.watchers),
-    counter("homekv_commands_served_total", "Key-value commands (Get, Set, Del, Scan, Txn, Compact, Watch) that ended OK.", m.cmdsCount),
+    counter(
+      "homekv_commands_served_total",
+      "Key-value commands (Get, Set, Del, Scan, Txn, Compact, Watch) that ended OK.",
+      m.cmdsCount,
+    ),
     counter("homekv_commands_rejected_total", "Key-value commands that ended with an error status.", m.cmdsRejected),
     gauge("homekv_uptime_seconds", "Time since the server started.", m.uptimeMs / 1000),
   ];
@@ -109,7 +133,8 @@ export function processFamilies(memory: ProcessMemory): MetricFamily[] {
 export function rpcFamilies(stats: RpcStats): MetricFamily[] {
   const calls: Sample[] = [];
   for (const [method, byStatus] of [...stats.calls].sort(([a], [b]) => a.localeCompare(b))) {
-    for (const [code, value] of [...byStatus].sort(([a], [b]) => a.localeCompare(b))) calls.push({ labels: { method, code }, value });
+    for (const [code, value] of [...byStatus].sort(([a], [b]) => a.localeCompare(b)))
+      calls.push({ labels: { method, code }, value });
   }
   const latency: Sample[] = [];
   for (const [method, histogram] of [...stats.latency].sort(([a], [b]) => a.localeCompare(b))) {
@@ -123,8 +148,18 @@ export function rpcFamilies(stats: RpcStats): MetricFamily[] {
     latency.push({ suffix: "_count", labels: { method }, value: histogram.count });
   }
   return [
-    { name: "homekv_grpc_requests_total", help: "gRPC calls finished, by method and status code.", type: "counter", samples: calls },
-    { name: "homekv_grpc_request_duration_seconds", help: "gRPC call latency, by method.", type: "histogram", samples: latency },
+    {
+      name: "homekv_grpc_requests_total",
+      help: "gRPC calls finished, by method and status code.",
+      type: "counter",
+      samples: calls,
+    },
+    {
+      name: "homekv_grpc_request_duration_seconds",
+      help: "gRPC call latency, by method.",
+      type: "histogram",
+      samples: latency,
+    },
   ];
 }
 
@@ -137,13 +172,18 @@ export function clusterFamilies(members: readonly Member[], counters: GossipCoun
       name: "homekv_cluster_members",
       help: "Nodes this node knows of, itself included, by status.",
       type: "gauge",
-      samples: MEMBER_STATUSES.map((status) => ({ labels: { status }, value: members.filter((member) => member.status === status).length })),
+      samples: MEMBER_STATUSES.map((status) => ({
+        labels: { status },
+        value: members.filter((member) => member.status === status).length,
+      })),
     },
     {
       name: "homekv_cluster_peer_phi",
       help: "The phi accrual suspicion of each peer (dead from --phi-threshold).",
       type: "gauge",
-      samples: members.filter((member) => !member.isSelf).map((member) => ({ labels: { node: member.nodeId }, value: member.phi })),
+      samples: members
+        .filter((member) => !member.isSelf)
+        .map((member) => ({ labels: { node: member.nodeId }, value: member.phi })),
     },
   ];
   if (!counters) return families;
@@ -159,6 +199,11 @@ export function clusterFamilies(members: readonly Member[], counters: GossipCoun
         { labels: { direction: "received" }, value: counters.datagramsReceived },
       ],
     },
-    { name: "homekv_gossip_datagrams_dropped_total", help: "Gossip datagrams dropped, by reason.", type: "counter", samples: dropped },
+    {
+      name: "homekv_gossip_datagrams_dropped_total",
+      help: "Gossip datagrams dropped, by reason.",
+      type: "counter",
+      samples: dropped,
+    },
   ];
 }

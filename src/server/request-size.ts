@@ -57,6 +57,7 @@ export function withRequestSizeCheck<S extends ServiceDefinition>(service: S, li
 /** Throws what the decoder marked: the over-limit error for an oversized request, E_INVALID for one that did not decode. */
 export function checkDecodedRequest(request: unknown, limits: Limits): void {
   if (typeof request !== "object" || request === null) return;
-  if (OVERSIZED in request) throw overLimit(limits, "requestBytesMax", "the request is", (request as Oversized)[OVERSIZED]);
+  if (OVERSIZED in request)
+    throw overLimit(limits, "requestBytesMax", "the request is", (request as Oversized)[OVERSIZED]);
   if (MALFORMED in request) throw new HomeKvError("E_INVALID", (request as Malformed)[MALFORMED]);
 }

@@ -1,7 +1,9 @@
 import { ResponderBuilder, ServerInterceptingCall, type ServerInterceptor, status as Status } from "@grpc/grpc-js";
 
 /** Upper bounds (seconds) of the latency histogram's buckets; +Inf is implied. */
-export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+export const LATENCY_BUCKETS_S = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
 
 export interface LatencyHistogram {
   /** Calls at or under each bound of LATENCY_BUCKETS_S (not cumulative: one count per bucket, then +Inf last). */

@@ -51,13 +51,20 @@ export class ScanCursors {
     // A pinned snapshot can only be taken at the latest revision; an older one is read unpinned.
     const snapshot = latest ? this.options.openSnapshot() : undefined;
     const at = snapshot?.revision ?? revision!;
-    const page = snapshot ? snapshot.scan({ ...range, ...size }) : this.store().scan({ ...range, ...size, revision: at });
+    const page = snapshot
+      ? snapshot.scan({ ...range, ...size })
+      : this.store().scan({ ...range, ...size, revision: at });
     if (page.next === undefined) {
       snapshot?.release();
       return { ...page, revision: at, keysOnly: range.keysOnly, continuation: "" };
     }
     const cursor = snapshot ? this.keep(snapshot) : 0;
-    return { ...page, revision: at, keysOnly: range.keysOnly, continuation: encode({ ...range, cursor, revision: at, after: page.next }) };
+    return {
+      ...page,
+      revision: at,
+      keysOnly: range.keysOnly,
+      continuation: encode({ ...range, cursor, revision: at, after: page.next }),
+    };
   }
 
   /** The next page of the scan a continuation token stands for. */
@@ -65,7 +72,13 @@ export class ScanCursors {
     this.expireIdle();
     const token = decode(continuation);
     const held = this.open.get(token.cursor);
-    const options: Omit<ScanOptions, "revision"> = { start: token.start, end: token.end, reverse: token.reverse, after: token.after, ...size };
+    const options: Omit<ScanOptions, "revision"> = {
+      start: token.start,
+      end: token.end,
+      reverse: token.reverse,
+      after: token.after,
+      ...size,
+    };
     let page: ScanPage;
     if (held) {
       held.usedAtMs = this.options.now();
@@ -75,7 +88,10 @@ export class ScanCursors {
         page = this.store().scan({ ...options, revision: token.revision });
       } catch (error) {
         if (error instanceof HomeKvError && error.code === "E_COMPACTED") {
-          throw new HomeKvError("E_COMPACTED", `this scan read revision ${token.revision}, which has been compacted since; start the scan again`);
+          throw new HomeKvError(
+            "E_COMPACTED",
+            `this scan read revision ${token.revision}, which has been compacted since; start the scan again`,
+          );
         }
         throw error;
       }
@@ -84,7 +100,12 @@ export class ScanCursors {
       this.close(token.cursor);
       return { ...page, revision: token.revision, keysOnly: token.keysOnly, continuation: "" };
     }
-    return { ...page, revision: token.revision, keysOnly: token.keysOnly, continuation: encode({ ...token, after: page.next }) };
+    return {
+      ...page,
+      revision: token.revision,
+      keysOnly: token.keysOnly,
+      continuation: encode({ ...token, after: page.next }),
+    };
   }
 
   get size(): number {
@@ -99,7 +120,8 @@ export class ScanCursors {
     // At the bound, the least recently used cursor gives way (its scan goes on unpinned).
     if (this.open.size >= this.options.cursorsMax) {
       let oldest: number | undefined;
-      for (const [id, held] of this.open) if (oldest === undefined || held.usedAtMs < this.open.get(oldest)!.usedAtMs) oldest = id;
+      for (const [id, held] of this.open)
+        if (oldest === undefined || held.usedAtMs < this.open.get(oldest)!.usedAtMs) oldest = id;
       this.close(oldest!);
     }
     const id = this.nextId++;
@@ -119,7 +141,15 @@ export class ScanCursors {
 }
 
 function encode(token: Token): string {
-  const compact = { c: token.cursor, r: token.revision, a: token.after, s: token.start, e: token.end, v: token.reverse ? 1 : 0, k: token.keysOnly ? 1 : 0 };
+  const compact = {
+    c: token.cursor,
+    r: token.revision,
+    a: token.after,
+    s: token.start,
+    e: token.end,
+    v: token.reverse ? 1 : 0,
+    k: token.keysOnly ? 1 : 0,
+  };
   return Buffer.from(JSON.stringify(compact)).toString("base64url");
 }
 
@@ -132,8 +162,13 @@ function decode(continuation: string): Token {
   }
   const optionalString = (x: unknown) => x === undefined || typeof x === "string";
   if (
-    typeof raw !== "object" || raw === null || !Number.isSafeInteger(raw.c) || !Number.isSafeInteger(raw.r) ||
-    typeof raw.a !== "string" || !optionalString(raw.s) || !optionalString(raw.e)
+    typeof raw !== "object" ||
+    raw === null ||
+    !Number.isSafeInteger(raw.c) ||
+    !Number.isSafeInteger(raw.r) ||
+    typeof raw.a !== "string" ||
+    !optionalString(raw.s) ||
+    !optionalString(raw.e)
   ) {
     throw new HomeKvError("E_INVALID", "continuation is not a token this server gave out");
   }

@@ -1,22 +1,22 @@
-import { Server, setLogger, setLogVerbosity, logVerbosity } from "@grpc/grpc-js";
+import { hostname } from "node:os";
+import { logVerbosity, Server, setLogger, setLogVerbosity } from "@grpc/grpc-js";
 import { formatAddress } from "../address.ts";
-import { widenReceiveWindows } from "./flow-control.ts";
 import { HomeKvError } from "../errors.ts";
+import type { Metrics } from "../gen/homekv_service.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
-import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
-import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
-import { createService, metrics, type ServiceContext } from "./service.ts";
-import type { Metrics } from "../gen/homekv_service.ts";
-import { addDiscoveryServices } from "./discovery.ts";
-import { createRpcStats, type RpcStats, rpcStatsInterceptor } from "./rpc-stats.ts";
 import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
-import { serveWatch } from "./watch-stream.ts";
+import { type AuthTokens, authInterceptor } from "./auth.ts";
+import { addDiscoveryServices } from "./discovery.ts";
+import { widenReceiveWindows } from "./flow-control.ts";
+import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import { type MembershipView, membersResponse, soloView } from "./members.ts";
+import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
+import { createRpcStats, type RpcStats, rpcStatsInterceptor } from "./rpc-stats.ts";
+import { createService, metrics, type ServiceContext } from "./service.ts";
+import { type ServerTls, serverCredentials } from "./tls.ts";
 import { WatchSendBudget } from "./watch-send-budget.ts";
-import { authInterceptor, type AuthTokens } from "./auth.ts";
-import { serverCredentials, type ServerTls } from "./tls.ts";
-import { hostname } from "node:os";
-import { membersResponse, type MembershipView, soloView } from "./members.ts";
+import { serveWatch } from "./watch-stream.ts";
 
 export interface ServerOptions {
   host?: string;
@@ -113,15 +113,17 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     members: () => membersResponse(membership!, performance.now()),
   };
   const service = createService(serviceContext);
-  server.addService(
-    withRequestSizeCheck(HomeKvServiceService, limits),
-    service,
-  );
+  server.addService(withRequestSizeCheck(HomeKvServiceService, limits), service);
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
   const discovery = addDiscoveryServices(server);
   const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT), options.tls);
   widenReceiveWindows(server);
-  membership = soloView(options.clusterId ?? DEFAULT_CLUSTER_ID, options.nodeId ?? hostname(), formatAddress(host, port), Date.now());
+  membership = soloView(
+    options.clusterId ?? DEFAULT_CLUSTER_ID,
+    options.nodeId ?? hostname(),
+    formatAddress(host, port),
+    Date.now(),
+  );
   let serving = true;
   discovery.setStatus("SERVING");
   return {

@@ -1,15 +1,24 @@
-import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
-import type { CheckpointRequest, HomeKvServiceServer, MembersRequest, MembersResponse, Metrics, ScanRequest, WatchRequest, WatchResponse } from "../gen/homekv_service.ts";
+import type {
+  CheckpointRequest,
+  HomeKvServiceServer,
+  MembersRequest,
+  MembersResponse,
+  Metrics,
+  ScanRequest,
+  WatchRequest,
+  WatchResponse,
+} from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
-import type { KeyRecord, TxnCommand } from "../storage/ops.ts";
+import { recordBytes } from "../storage/mvcc/range-reads.ts";
 import type { MvccStore } from "../storage/mvcc/store.ts";
+import type { KeyRecord, TxnCommand } from "../storage/ops.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import { checkCount, checkKeys, checkRecords, checkResponseBytes, type Limits, overLimit } from "./limits.ts";
-import { recordBytes } from "../storage/mvcc/range-reads.ts";
 import { checkDecodedRequest } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
@@ -92,13 +101,20 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     metrics: unary((_: Empty) => ({ metrics: metrics(ctx) })),
     checkpoint: unary(async (_: CheckpointRequest) => {
       const written = await db.checkpoint();
-      return { revision: written.revision, keys: written.entries, bytes: written.bytes, durationMs: Math.round(written.durationMs) };
+      return {
+        revision: written.revision,
+        keys: written.entries,
+        bytes: written.bytes,
+        durationMs: Math.round(written.durationMs),
+      };
     }),
     scan: unary((request: ScanRequest) => {
       const limit = request.limit === 0 ? SCAN_LIMIT_DEFAULT : request.limit;
       checkCount(limit, limits);
       const pageSize = { limit, bytesMax: limits.responseBytesMax };
-      const page = request.continuation ? cursors.next(request.continuation, pageSize) : cursors.first(scanRange(request), pageSize, at(request.revision));
+      const page = request.continuation
+        ? cursors.next(request.continuation, pageSize)
+        : cursors.first(scanRange(request), pageSize, at(request.revision));
       // A page holds at least one record: only a single record over the limit gets here.
       checkResponseBytes(sumRecordBytes(page.records), limits);
       const nowMs = ctx.wallNow();
@@ -127,15 +143,24 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       // Only writes committed in between can make it larger now; the commit stands, and the answer says so.
       const bytes = sumRecordBytes(reads);
       if (bytes > limits.responseBytesMax) {
-        throw overLimit(limits, "responseBytesMax", `the transaction committed at revision ${result.revision}, but its reads would hold`, bytes);
+        throw overLimit(
+          limits,
+          "responseBytesMax",
+          `the transaction committed at revision ${result.revision}, but its reads would hold`,
+          bytes,
+        );
       }
       return { succeeded: result.succeeded ?? false, revision: result.revision, records: toRecords(reads) };
     }),
     compact: unary(async ({ revision }) => {
       const current = db.store.revision;
-      if (revision > current) throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${current})`);
+      if (revision > current)
+        throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${current})`);
       if (revision <= db.store.compactedRevision) {
-        throw new HomeKvError("E_COMPACTED", `revision ${revision} is already compacted (compacted revision ${db.store.compactedRevision})`);
+        throw new HomeKvError(
+          "E_COMPACTED",
+          `revision ${revision} is already compacted (compacted revision ${db.store.compactedRevision})`,
+        );
       }
       const result = await db.propose({ kind: "compact", compactTo: revision });
       return { revision: result.revision, compactedRevision: db.store.compactedRevision };

@@ -1,4 +1,4 @@
-import { status as Status, type ServiceError } from "@grpc/grpc-js";
+import { type ServiceError, status as Status } from "@grpc/grpc-js";
 import { type ErrorCode, HomeKvError } from "../errors.ts";
 
 const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
@@ -24,5 +24,8 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
 export function toStatus(error: unknown, onBug: (error: unknown) => void): Partial<ServiceError> {
   if (error instanceof HomeKvError) return { code: STATUS_BY_CODE[error.code], details: error.message };
   onBug(error);
-  return { code: Status.INTERNAL, details: `internal error: ${error instanceof Error ? error.message : String(error)}` };
+  return {
+    code: Status.INTERNAL,
+    details: `internal error: ${error instanceof Error ? error.message : String(error)}`,
+  };
 }

@@ -18,12 +18,19 @@ export function loadServerTls(paths: { cert: string; key: string; clientCa?: str
   try {
     createSecureContext({ cert: tls.certChain, key: tls.privateKey, ...(tls.clientCa ? { ca: tls.clientCa } : {}) });
   } catch (error) {
-    throw new HomeKvError("E_CONFIG", `--tls-cert ${paths.cert} with --tls-key ${paths.key}: ${error instanceof Error ? error.message : error}`);
+    throw new HomeKvError(
+      "E_CONFIG",
+      `--tls-cert ${paths.cert} with --tls-key ${paths.key}: ${error instanceof Error ? error.message : error}`,
+    );
   }
   return tls;
 }
 
 export function serverCredentials(tls: ServerTls | undefined): ServerCredentials {
   if (!tls) return ServerCredentials.createInsecure();
-  return ServerCredentials.createSsl(tls.clientCa ?? null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], tls.clientCa !== undefined);
+  return ServerCredentials.createSsl(
+    tls.clientCa ?? null,
+    [{ cert_chain: tls.certChain, private_key: tls.privateKey }],
+    tls.clientCa !== undefined,
+  );
 }

@@ -1,6 +1,6 @@
 import { HomeKvError } from "../errors.ts";
 import { Compare_Op, Compare_Target, type TxnRequest } from "../gen/homekv_service.ts";
-import type { TxnCommand, TxnOp } from "../storage/ops.ts";
+import type { TxnCommand, TxnOp, WriteOp } from "../storage/ops.ts";
 import { COMPARE_OPS, COMPARE_TARGETS } from "./convert.ts";
 import { checkCount, checkKey, checkWrite, type Limits, quoteKey } from "./limits.ts";
 
@@ -21,9 +21,15 @@ export function checkTxn(request: TxnRequest, limits: Limits, nowMs: number): Tx
     if (target === "exists" && (clause.number > 1 || (op !== "==" && op !== "!="))) {
       throw new HomeKvError("E_INVALID", `${where}: EXISTS compares number 1 or 0 with EQUAL or NOT_EQUAL`);
     }
-    return target === "value" ? { key: clause.key, target, op, value: clause.value.slice() } : { key: clause.key, target, op, number: clause.number };
+    return target === "value"
+      ? { key: clause.key, target, op, value: clause.value.slice() }
+      : { key: clause.key, target, op, number: clause.number };
   });
-  return { compares, success: checkOps(request.success, "success", limits, nowMs), failure: checkOps(request.failure, "failure", limits, nowMs) };
+  return {
+    compares,
+    success: checkOps(request.success, "success", limits, nowMs),
+    failure: checkOps(request.failure, "failure", limits, nowMs),
+  };
 }
 
 /** Whether a transaction writes anything (else it is answered from a snapshot, without a commit). */
@@ -40,9 +46,15 @@ function checkOps(ops: TxnRequest["success"], branch: string, limits: Limits, no
       checkKey(op.get, limits);
       return { get: op.get };
     }
-    const write = op.$case === "put" ? checkWrite(op.put, limits, nowMs) : (checkKey(op.delete, limits), { key: op.delete, value: null });
-    if (written.has(write.key)) throw new HomeKvError("E_INVALID", `${branch} writes key ${quoteKey(write.key)} more than once`);
+    const write = op.$case === "put" ? checkWrite(op.put, limits, nowMs) : checkedDelete(op.delete, limits);
+    if (written.has(write.key))
+      throw new HomeKvError("E_INVALID", `${branch} writes key ${quoteKey(write.key)} more than once`);
     written.add(write.key);
     return write;
   });
+}
+
+function checkedDelete(key: string, limits: Limits): WriteOp {
+  checkKey(key, limits);
+  return { key, value: null };
 }

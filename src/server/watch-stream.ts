@@ -1,14 +1,14 @@
 import { type ServerWritableStream, status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
-import { type WatchRequest, type WatchResponse, WatchEvent_Type } from "../gen/homekv_service.ts";
-import type { WatchBatch, WatchEnd, WatchHub, WatchOptions, Watcher } from "../storage/watch/watch-hub.ts";
+import { WatchEvent_Type, type WatchRequest, type WatchResponse } from "../gen/homekv_service.ts";
+import { eventBytes } from "../storage/watch/batch-queue.ts";
+import type { ShedReason } from "../storage/watch/queue-budget.ts";
+import type { WatchBatch, WatchEnd, Watcher, WatchHub, WatchOptions } from "../storage/watch/watch-hub.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import { LIMIT_FLAGS, type Limits } from "./limits.ts";
 import { checkDecodedRequest } from "./request-size.ts";
-import { eventBytes } from "../storage/watch/batch-queue.ts";
-import type { ShedReason } from "../storage/watch/queue-budget.ts";
-import { type InFlight, resetStream, type WatchSendBudget } from "./watch-send-budget.ts";
 import { toStatus } from "./status.ts";
+import { type InFlight, resetStream, type WatchSendBudget } from "./watch-send-budget.ts";
 
 const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
   overflow: Status.RESOURCE_EXHAUSTED,

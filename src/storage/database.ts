@@ -125,6 +125,12 @@ export function createDatabase(options: StoreSettings = {}): Database {
     expiry,
     log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry) }),
     gcSliceKeysMax: options.gcSliceKeysMax,
-    checkpoint: () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this server keeps no data on disk (--in-memory): there is nothing to checkpoint")),
+    checkpoint: () =>
+      Promise.reject(
+        new HomeKvError(
+          "E_NOT_PERSISTENT",
+          "this server keeps no data on disk (--in-memory): there is nothing to checkpoint",
+        ),
+      ),
   });
 }

@@ -51,7 +51,12 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
   const started = performance.now();
 
   await fs.mkdirp(options.dir);
-  const lock = await lockDataDir({ fs, dir: options.dir, pid: options.pid ?? process.pid, isAlive: options.isAlive ?? processIsAlive });
+  const lock = await lockDataDir({
+    fs,
+    dir: options.dir,
+    pid: options.pid ?? process.pid,
+    isAlive: options.isAlive ?? processIsAlive,
+  });
   try {
     await fs.mkdirp(walDir);
     await fs.mkdirp(checkpointDir);
@@ -61,7 +66,12 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     const store = createMvccStore(expiry.storeOptions);
     const checkpoint = await loadNewestCheckpoint(fs, checkpointDir);
     if (checkpoint) store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
-    const replay = await replayWal({ fs, dir: walDir, afterRevision: store.revision, apply: (entry) => store.apply(entry) });
+    const replay = await replayWal({
+      fs,
+      dir: walDir,
+      afterRevision: store.revision,
+      apply: (entry) => store.apply(entry),
+    });
     if (replay.tornBytes > 0) {
       log(`cut ${replay.tornBytes} bytes of an interrupted write from the end of the WAL (never acknowledged)`);
     }
@@ -102,9 +112,18 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
         beforeRename: () => wal.syncWritten(),
       });
       await wal.dropCovered(written.revision);
-      for (const older of (await listCheckpoints(fs, checkpointDir)).slice(1)) await fs.remove(`${checkpointDir}/${older.name}`);
-      last = { revision: written.revision, entries: written.entries, bytes: written.bytes, atMs: Date.now(), durationMs: performance.now() - begun };
-      log(`checkpoint at revision ${written.revision}: ${written.entries} keys, ${written.bytes} bytes in ${last.durationMs.toFixed(0)} ms`);
+      for (const older of (await listCheckpoints(fs, checkpointDir)).slice(1))
+        await fs.remove(`${checkpointDir}/${older.name}`);
+      last = {
+        revision: written.revision,
+        entries: written.entries,
+        bytes: written.bytes,
+        atMs: Date.now(),
+        durationMs: performance.now() - begun,
+      };
+      log(
+        `checkpoint at revision ${written.revision}: ${written.entries} keys, ${written.bytes} bytes in ${last.durationMs.toFixed(0)} ms`,
+      );
       return last;
     };
     /** One checkpoint at a time; a request during one waits for it, then takes a fresh one. */
@@ -127,7 +146,9 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       recoveryMs,
       afterWrite() {
         if (running || wal.stats().appendedBytes - appendedAtLast < checkpointWalBytes) return;
-        checkpointNow().catch((error) => log(`background checkpoint failed: ${error instanceof Error ? error.message : error}`));
+        checkpointNow().catch((error) =>
+          log(`background checkpoint failed: ${error instanceof Error ? error.message : error}`),
+        );
       },
       async onClose() {
         try {

@@ -6,7 +6,10 @@ import type { Database } from "./database.ts";
  * current at least `durationMs` ago. Compaction goes through the log as a command, so it is durable
  * and, in a cluster, the same on every replica.
  */
-export function startHistoryCompactor(db: Database, options: { durationMs: number; onError: (error: unknown) => void; now?: () => number }) {
+export function startHistoryCompactor(
+  db: Database,
+  options: { durationMs: number; onError: (error: unknown) => void; now?: () => number },
+) {
   const now = options.now ?? (() => Date.now());
   const samples: { atMs: number; revision: number }[] = [];
   let busy = false;

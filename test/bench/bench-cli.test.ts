@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { runHomekv, ROOT, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { ROOT, runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 
 /** Tiny smoke runs only: benchmarks are measured by scripts/, never timed in the suite. */
 let server: ServerProcess;
@@ -61,7 +61,19 @@ describe("homekv bench", () => {
   });
 
   test("errors by status are counted, not fatal", async () => {
-    const result = await bench("--op", "set", "-n", "20", "-c", "4", "--value-size", String(1024 * 1024 + 1), "--keys", "10", "--json");
+    const result = await bench(
+      "--op",
+      "set",
+      "-n",
+      "20",
+      "-c",
+      "4",
+      "--value-size",
+      String(1024 * 1024 + 1),
+      "--keys",
+      "10",
+      "--json",
+    );
     expect(JSON.parse(result.stdout).errors).toEqual({ INVALID_ARGUMENT: 20 });
   });
 
@@ -89,7 +101,19 @@ describe("homekv bench", () => {
 });
 
 test("scripts/bench-group-commit.ts runs (smoke)", async () => {
-  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-group-commit.ts`, "--duration", "200ms", "--warmup", "100ms", "--rounds", "1"], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      `${ROOT}/scripts/bench-group-commit.ts`,
+      "--duration",
+      "200ms",
+      "--warmup",
+      "100ms",
+      "--rounds",
+      "1",
+    ],
+    { stdout: "pipe", stderr: "pipe" },
+  );
   const out = await new Response(proc.stdout).text();
   expect(await proc.exited).toBe(0);
   expect(out).toMatch(/64 writers \/ 1 writer: [\d.]+×/);

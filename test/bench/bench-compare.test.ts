@@ -5,16 +5,26 @@ import { ROOT } from "../helpers/processes.ts";
  * A smoke run of the comparison: it must install what it lacks, start all three servers, print the
  * table, and stop every server it started. Not a timing assertion: the figures are not checked.
  */
-const canInstall = process.getuid?.() === 0 || ["etcd", "redis-server", "redis-benchmark"].every((tool) => Bun.which(tool) !== null);
+const canInstall =
+  process.getuid?.() === 0 || ["etcd", "redis-server", "redis-benchmark"].every((tool) => Bun.which(tool) !== null);
 
-test.skipIf(!canInstall)("scripts/bench-compare.ts --quick prints the comparison and leaves no server behind", async () => {
-  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-compare.ts`, "--quick"], { stdout: "pipe", stderr: "pipe" });
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  expect({ exitCode: await proc.exited, err: err.includes("Error") ? err : "" }).toEqual({ exitCode: 0, err: "" });
-  for (const row of ["get (1 key)", "set (1 key)", "set (batch of 100)", "mixed 90% get / 10% set"]) expect(out).toContain(`| ${row} |`);
-  expect(out).toContain("p99 at half of etcd's saturated load");
-  const leftovers = Bun.spawnSync(["pgrep", "-f", "bench-(etcd|redis|homekv)-"]).stdout.toString().trim();
-  expect(leftovers).toBe("");
-}, 600_000);
+test.skipIf(!canInstall)(
+  "scripts/bench-compare.ts --quick prints the comparison and leaves no server behind",
+  async () => {
+    const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-compare.ts`, "--quick"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    expect({ exitCode: await proc.exited, err: err.includes("Error") ? err : "" }).toEqual({ exitCode: 0, err: "" });
+    for (const row of ["get (1 key)", "set (1 key)", "set (batch of 100)", "mixed 90% get / 10% set"])
+      expect(out).toContain(`| ${row} |`);
+    expect(out).toContain("p99 at half of etcd's saturated load");
+    const leftovers = Bun.spawnSync(["pgrep", "-f", "bench-(etcd|redis|homekv)-"]).stdout.toString().trim();
+    expect(leftovers).toBe("");
+  },
+  600_000,
+);
 
-if (!canInstall) console.log("bench-compare smoke skipped: etcd/redis are missing and this user cannot apt-get install them");
+if (!canInstall)
+  console.log("bench-compare smoke skipped: etcd/redis are missing and this user cannot apt-get install them");

@@ -34,36 +34,44 @@ const FIGURES = [
 const at = (report: unknown, path: string): unknown =>
   path.split(".").reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], report);
 
-test.skipIf(!canRunRedis)("scripts/bench-mvcc.ts --keys 2000 --json reports every figure as a positive number", async () => {
-  const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-mvcc.ts`, "--keys", "2000", "--json"], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-    timeout: 120_000,
-  });
-  const [out, err, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  expect({ exitCode, err: exitCode === 0 ? "" : err }).toEqual({ exitCode: 0, err: "" });
-  const report = JSON.parse(out);
-  expect(report.keys).toBe(2000);
-  const notPositive = FIGURES.filter((path) => {
-    const value = at(report, path);
-    return typeof value !== "number" || !Number.isFinite(value) || value <= 0;
-  }).map((path) => `${path} = ${JSON.stringify(at(report, path))}`);
-  expect(notPositive).toEqual([]);
-  // The human table went to stderr, the machine info is in the JSON.
-  expect(err).toContain("RSS/key: HomeKV vs Redis");
-  expect(report.machine.nproc).toBeGreaterThan(0);
-  // Every server it started is gone.
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  expect([report.memory.homekv.pid, report.memory.redis.pid].filter(alive)).toEqual([]);
-}, 130_000);
+test.skipIf(!canRunRedis)(
+  "scripts/bench-mvcc.ts --keys 2000 --json reports every figure as a positive number",
+  async () => {
+    const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-mvcc.ts`, "--keys", "2000", "--json"], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+      timeout: 120_000,
+    });
+    const [out, err, exitCode] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    expect({ exitCode, err: exitCode === 0 ? "" : err }).toEqual({ exitCode: 0, err: "" });
+    const report = JSON.parse(out);
+    expect(report.keys).toBe(2000);
+    const notPositive = FIGURES.filter((path) => {
+      const value = at(report, path);
+      return typeof value !== "number" || !Number.isFinite(value) || value <= 0;
+    }).map((path) => `${path} = ${JSON.stringify(at(report, path))}`);
+    expect(notPositive).toEqual([]);
+    // The human table went to stderr, the machine info is in the JSON.
+    expect(err).toContain("RSS/key: HomeKV vs Redis");
+    expect(report.machine.nproc).toBeGreaterThan(0);
+    // Every server it started is gone.
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect([report.memory.homekv.pid, report.memory.redis.pid].filter(alive)).toEqual([]);
+  },
+  130_000,
+);
 
 if (!canRunRedis) console.log("bench-mvcc smoke skipped: redis is missing and this user cannot apt-get install it");

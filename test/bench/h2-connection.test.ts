@@ -20,7 +20,10 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function serve(handler: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer) => void, settings?: http2.Settings): Promise<number> {
+async function serve(
+  handler: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer) => void,
+  settings?: http2.Settings,
+): Promise<number> {
   server = http2.createServer(settings ? { settings } : {});
   server.on("stream", (stream, headers) => {
     const chunks: Buffer[] = [];
@@ -51,19 +54,41 @@ describe("H2Connection against node:http2", () => {
     // Header values sent back as the server received them in the request body (JSON), so each run's
     // answers differ; repeats and long values make the server's encoder index and evict.
     const port = await serve((stream, _headers, body) => {
-      const { headers, trailers } = JSON.parse(body.toString()) as { headers: [string, string][]; trailers: [string, string][] };
+      const { headers, trailers } = JSON.parse(body.toString()) as {
+        headers: [string, string][];
+        trailers: [string, string][];
+      };
       stream.respond({ ":status": 200, ...Object.fromEntries(headers) }, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers(Object.fromEntries(trailers)));
       stream.end("answer");
     });
     const connection = connect(port);
-    const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/).filter((n) => !["content-length", "connection", "te", "transfer-encoding", "upgrade", "keep-alive", "proxy-connection", "host"].includes(n));
-    const value = fc.oneof(fc.stringMatching(/^[ -~]{0,40}$/), fc.stringMatching(/^[a-z]{1000,3000}$/)).map((v) => v.trim());
+    const name = fc
+      .stringMatching(/^[a-z][a-z0-9-]{0,20}$/)
+      .filter(
+        (n) =>
+          ![
+            "content-length",
+            "connection",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+            "host",
+          ].includes(n),
+      );
+    const value = fc
+      .oneof(fc.stringMatching(/^[ -~]{0,40}$/), fc.stringMatching(/^[a-z]{1000,3000}$/))
+      .map((v) => v.trim());
     const headerList = fc.uniqueArray(fc.tuple(name, value), { maxLength: 8, selector: ([n]) => n });
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(headerList, headerList), { minLength: 1, maxLength: 6 }), async (answers) => {
         const results = await Promise.all(
-          answers.map(([headers, trailers]) => connection.request(requestBlock("/echo"), Buffer.from(JSON.stringify({ headers, trailers }))).result),
+          answers.map(
+            ([headers, trailers]) =>
+              connection.request(requestBlock("/echo"), Buffer.from(JSON.stringify({ headers, trailers }))).result,
+          ),
         );
         for (const [i, result] of results.entries()) {
           if (!result.ok) throw new Error(result.error);
@@ -94,12 +119,21 @@ describe("H2Connection against node:http2", () => {
   }, 30_000);
 
   test("a header block over the peer's frame size goes out as HEADERS and CONTINUATION frames", async () => {
-    const port = await serve((stream, headers) => {
-      stream.respond({ ":status": 200 });
-      stream.end(String(headers["x-big"]).length.toString());
-    }, { maxHeaderListSize: 200_000 });
+    const port = await serve(
+      (stream, headers) => {
+        stream.respond({ ":status": 200 });
+        stream.end(String(headers["x-big"]).length.toString());
+      },
+      { maxHeaderListSize: 200_000 },
+    );
     const big = "b".repeat(40_000);
-    const block = encodeLiterals([[":method", "POST"], [":scheme", "http"], [":path", "/"], [":authority", "localhost"], ["x-big", big]]);
+    const block = encodeLiterals([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", "/"],
+      [":authority", "localhost"],
+      ["x-big", big],
+    ]);
     const result = await connect(port).request(block, Buffer.from("x")).result;
     expect(result.ok && result.body.toString()).toBe("40000");
   });
@@ -140,7 +174,9 @@ describe("connectH2Pool", () => {
   test("a server that never answers costs one timeout: DEADLINE_EXCEEDED, and the stream is cancelled", async () => {
     let cancelled = false;
     const port = await serve(() => {});
-    server!.on("stream", (stream) => stream.on("close", () => (cancelled = stream.rstCode === http2.constants.NGHTTP2_CANCEL)));
+    server!.on("stream", (stream) =>
+      stream.on("close", () => (cancelled = stream.rstCode === http2.constants.NGHTTP2_CANCEL)),
+    );
     const pool = connectH2Pool(`127.0.0.1:${port}`, 1, { timeoutMs: 300 });
     const started = performance.now();
     const result = await pool.call("/svc/Method", new Uint8Array([1, 2, 3]));
@@ -155,9 +191,17 @@ describe("connectH2Pool", () => {
   test("gRPC status and percent-encoded message from trailers, or from a trailers-only answer", async () => {
     const port = await serve((stream, headers, body) => {
       expect(headers["content-type"]).toBe("application/grpc");
-      expect(headers["te"]).toBe("trailers");
+      expect(headers.te).toBe("trailers");
       if (headers[":path"] === "/only") {
-        stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "3", "grpc-message": "bad%20key%3A%20%C3%A9" }, { endStream: true });
+        stream.respond(
+          {
+            ":status": 200,
+            "content-type": "application/grpc",
+            "grpc-status": "3",
+            "grpc-message": "bad%20key%3A%20%C3%A9",
+          },
+          { endStream: true },
+        );
         return;
       }
       stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
@@ -167,7 +211,11 @@ describe("connectH2Pool", () => {
     const pool = connectH2Pool(`127.0.0.1:${port}`, 2);
     const ok = await pool.call("/echo", new Uint8Array([9, 8, 7]));
     expect(ok).toEqual({ status: 0, message: "", body: Buffer.from([9, 8, 7]) });
-    expect(await pool.call("/only", new Uint8Array())).toEqual({ status: 3, message: "bad key: é", body: Buffer.alloc(0) });
+    expect(await pool.call("/only", new Uint8Array())).toEqual({
+      status: 3,
+      message: "bad key: é",
+      body: Buffer.alloc(0),
+    });
     pool.close();
   });
 
@@ -184,7 +232,16 @@ describe("connectH2Pool", () => {
  * A peer that answers with frames written by hand: what node:http2 never sends (padding, a
  * priority block, CONTINUATION, RST_STREAM, a zero window). `script` gets each frame the client sends.
  */
-async function scriptedPeer(script: (frame: { type: number; flags: number; id: number; payload: Buffer }, send: (type: number, flags: number, id: number, payload: Uint8Array) => void) => void): Promise<{ port: number; close: () => void; send: (type: number, flags: number, id: number, payload: Uint8Array) => void }> {
+async function scriptedPeer(
+  script: (
+    frame: { type: number; flags: number; id: number; payload: Buffer },
+    send: (type: number, flags: number, id: number, payload: Uint8Array) => void,
+  ) => void,
+): Promise<{
+  port: number;
+  close: () => void;
+  send: (type: number, flags: number, id: number, payload: Uint8Array) => void;
+}> {
   const { createServer } = await import("node:net");
   const sockets: import("node:net").Socket[] = [];
   const peer = createServer((socket) => {
@@ -210,7 +267,10 @@ async function scriptedPeer(script: (frame: { type: number; flags: number; id: n
       }
       while (input.length >= 9 && input.length >= 9 + input.readUIntBE(0, 3)) {
         const length = input.readUIntBE(0, 3);
-        script({ type: input[3]!, flags: input[4]!, id: input.readUInt32BE(5), payload: input.subarray(9, 9 + length) }, send);
+        script(
+          { type: input[3]!, flags: input[4]!, id: input.readUInt32BE(5), payload: input.subarray(9, 9 + length) },
+          send,
+        );
         input = input.subarray(9 + length);
       }
     });
@@ -238,20 +298,42 @@ async function scriptedPeer(script: (frame: { type: number; flags: number; id: n
 describe("H2Connection against a scripted peer", () => {
   test("padded, prioritised headers split over CONTINUATION, padded data, then trailers; RST_STREAM on the next stream", async () => {
     // :status 200 (indexed 8), then a literal "x-long: <300 x>" (length 127 + 173: 0x7f 0xad 0x01) split across the two frames.
-    const block = Buffer.concat([Buffer.from([0x88, 0x00, 0x06]), Buffer.from("x-long"), Buffer.from([0x7f, 0xad, 0x01]), Buffer.alloc(300, 0x78)]);
+    const block = Buffer.concat([
+      Buffer.from([0x88, 0x00, 0x06]),
+      Buffer.from("x-long"),
+      Buffer.from([0x7f, 0xad, 0x01]),
+      Buffer.alloc(300, 0x78),
+    ]);
     const peer = await scriptedPeer((frame, send) => {
       if (frame.type !== 0 || !(frame.flags & 0x1)) return; // answer once the request body has ended
       if (frame.id === 1) {
-        const padded = (pad: number, body: Uint8Array, extra: Uint8Array = new Uint8Array()) => Buffer.concat([Buffer.from([pad]), extra, body, Buffer.alloc(pad)]);
+        const padded = (pad: number, body: Uint8Array, extra: Uint8Array = new Uint8Array()) =>
+          Buffer.concat([Buffer.from([pad]), extra, body, Buffer.alloc(pad)]);
         send(1, 0x8 | 0x20, 1, padded(3, block.subarray(0, 100), Buffer.from([0, 0, 0, 0, 15]))); // PADDED | PRIORITY, no END_HEADERS
         send(9, 0x4, 1, block.subarray(100)); // CONTINUATION, END_HEADERS
         send(0, 0x8, 1, padded(5, Buffer.from("body"))); // DATA, PADDED
-        send(1, 0x4 | 0x1, 1, Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from("grpc-status"), Buffer.from([0x01, 0x30])])); // trailers
+        send(
+          1,
+          0x4 | 0x1,
+          1,
+          Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from("grpc-status"), Buffer.from([0x01, 0x30])]),
+        ); // trailers
       } else send(3, 0, frame.id, Buffer.from([0, 0, 0, 2])); // RST_STREAM INTERNAL_ERROR
     });
     const connection = connect(peer.port);
-    const [first, second] = await Promise.all([connection.request(requestBlock("/a"), Buffer.from("1")).result, connection.request(requestBlock("/b"), Buffer.from("2")).result]);
-    expect(first).toEqual({ ok: true, headers: [[":status", "200"], ["x-long", "x".repeat(300)]], trailers: [["grpc-status", "0"]], body: Buffer.from("body") });
+    const [first, second] = await Promise.all([
+      connection.request(requestBlock("/a"), Buffer.from("1")).result,
+      connection.request(requestBlock("/b"), Buffer.from("2")).result,
+    ]);
+    expect(first).toEqual({
+      ok: true,
+      headers: [
+        [":status", "200"],
+        ["x-long", "x".repeat(300)],
+      ],
+      trailers: [["grpc-status", "0"]],
+      body: Buffer.from("body"),
+    });
     expect(second).toEqual({ ok: false, error: "the server reset the stream (HTTP/2 error code 2)" });
     peer.close();
   });
@@ -267,7 +349,12 @@ describe("H2Connection against a scripted peer", () => {
         received.push({ id: frame.id, bytes: frame.payload.length, end: (frame.flags & 0x1) !== 0 });
         if (frame.flags & 0x1) {
           send(1, 0x4, frame.id, Buffer.from([0x88]));
-          send(1, 0x4 | 0x1, frame.id, Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from("grpc-status"), Buffer.from([0x01, 0x30])]));
+          send(
+            1,
+            0x4 | 0x1,
+            frame.id,
+            Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from("grpc-status"), Buffer.from([0x01, 0x30])]),
+          );
         }
       }
     });

@@ -12,7 +12,9 @@ describe("Huffman decoding (RFC 7541, Appendix B)", () => {
     expect(latin1(huffmanDecode(hex("a8eb 1064 9cbf")))).toBe("no-cache");
     expect(latin1(huffmanDecode(hex("25a8 49e9 5bb8 e8b4 bf")))).toBe("custom-value");
     expect(latin1(huffmanDecode(hex("6402")))).toBe("302");
-    expect(latin1(huffmanDecode(hex("d07a be94 1054 d444 a820 0595 040b 8166 e082 a62d 1bff")))).toBe("Mon, 21 Oct 2013 20:13:21 GMT");
+    expect(latin1(huffmanDecode(hex("d07a be94 1054 d444 a820 0595 040b 8166 e082 a62d 1bff")))).toBe(
+      "Mon, 21 Oct 2013 20:13:21 GMT",
+    );
     expect(latin1(huffmanDecode(new Uint8Array(0)))).toBe("");
   });
 
@@ -45,23 +47,36 @@ describe("HPACK decoder (RFC 7541, Appendix C)", () => {
 
   test("C.4: the same requests with Huffman coding", () => {
     const decoder = new HpackDecoder();
-    expect(decoder.decode(hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"))).toContainEqual([":authority", "www.example.com"]);
+    expect(decoder.decode(hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"))).toContainEqual([
+      ":authority",
+      "www.example.com",
+    ]);
     expect(decoder.decode(hex("8286 84be 5886 a8eb 1064 9cbf"))).toContainEqual(["cache-control", "no-cache"]);
-    expect(decoder.decode(hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"))).toContainEqual(["custom-key", "custom-value"]);
+    expect(decoder.decode(hex("8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"))).toContainEqual([
+      "custom-key",
+      "custom-value",
+    ]);
   });
 
   test("entries are evicted oldest first when the table is full, and a table size update evicts too", () => {
     const decoder = new HpackDecoder();
     // Literal with incremental indexing, new name: 0x40, name, value. Each entry: 1 + 2000 + 32 octets.
     const literal = (name: string, value: string) => {
-      const valueLength = value.length < 127 ? Buffer.from([value.length]) : Buffer.from([0x7f, ...varint(value.length - 127)]);
+      const valueLength =
+        value.length < 127 ? Buffer.from([value.length]) : Buffer.from([0x7f, ...varint(value.length - 127)]);
       return Buffer.concat([Buffer.from([0x40, name.length]), Buffer.from(name), valueLength, Buffer.from(value)]);
     };
     const big = "v".repeat(2000);
     decoder.decode(Buffer.concat([literal("a", big), literal("b", big)])); // 2 × 2033 = 4066 ≤ 4096
-    expect(decoder.decode(Buffer.from([0xbe, 0xbf]))).toEqual([["b", big], ["a", big]]);
+    expect(decoder.decode(Buffer.from([0xbe, 0xbf]))).toEqual([
+      ["b", big],
+      ["a", big],
+    ]);
     decoder.decode(literal("c", big)); // "a" goes
-    expect(decoder.decode(Buffer.from([0xbe, 0xbf]))).toEqual([["c", big], ["b", big]]);
+    expect(decoder.decode(Buffer.from([0xbe, 0xbf]))).toEqual([
+      ["c", big],
+      ["b", big],
+    ]);
     expect(() => decoder.decode(Buffer.from([0xc0]))).toThrow(/not in the table/);
     // Size update to 0 empties the table.
     expect(() => decoder.decode(Buffer.from([0x20, 0xbe]))).toThrow(/not in the table/);
@@ -83,11 +98,19 @@ describe("HPACK decoder (RFC 7541, Appendix C)", () => {
   });
 
   test("property: what encodeLiterals writes decodes back to the same headers", () => {
-    const octets = fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((code) => String.fromCharCode(code)), maxLength: 300 });
+    const octets = fc.string({
+      unit: fc.integer({ min: 0, max: 255 }).map((code) => String.fromCharCode(code)),
+      maxLength: 300,
+    });
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.oneof(fc.constantFrom(":path", "content-type", "te", "authorization"), octets), octets), { maxLength: 20 }), (headers) => {
-        expect(new HpackDecoder().decode(encodeLiterals(headers))).toEqual(headers);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.oneof(fc.constantFrom(":path", "content-type", "te", "authorization"), octets), octets), {
+          maxLength: 20,
+        }),
+        (headers) => {
+          expect(new HpackDecoder().decode(encodeLiterals(headers))).toEqual(headers);
+        },
+      ),
       { numRuns: 300 },
     );
   });

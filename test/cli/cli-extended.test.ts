@@ -3,11 +3,22 @@ import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/pr
 
 let server: ServerProcess;
 const run = (args: string[], stdin?: string) =>
-  stdin === undefined ? runHomekv([...args, "-p", String(server.port)]) : runWithStdin([...args, "-p", String(server.port)], stdin);
+  stdin === undefined
+    ? runHomekv([...args, "-p", String(server.port)])
+    : runWithStdin([...args, "-p", String(server.port)], stdin);
 
 async function runWithStdin(args: string[], stdin: string) {
-  const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], { stdin: new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], {
+    stdin: new TextEncoder().encode(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, exitCode };
 }
 
@@ -23,16 +34,27 @@ afterAll(async () => {
 describe("homekv scan", () => {
   test("--prefix lists keys in order with values; --keys-only, --reverse, --limit", async () => {
     expect((await run(["scan", "--prefix", "user/"])).stdout).toBe('user/1  "ann"\nuser/2  "bob"\nuser/3  "cy"\n');
-    expect((await run(["scan", "--prefix", "user/", "--keys-only", "--reverse", "--limit", "2"])).stdout).toBe("user/3\nuser/2\n");
+    expect((await run(["scan", "--prefix", "user/", "--keys-only", "--reverse", "--limit", "2"])).stdout).toBe(
+      "user/3\nuser/2\n",
+    );
   });
 
   test("--from/--to is [from, to); pages are followed to the end", async () => {
-    expect((await run(["scan", "--from", "user/2", "--to", "zzz", "--keys-only", "--page-size", "1"])).stdout).toBe("user/2\nuser/3\nzoo\n");
+    expect((await run(["scan", "--from", "user/2", "--to", "zzz", "--keys-only", "--page-size", "1"])).stdout).toBe(
+      "user/2\nuser/3\nzoo\n",
+    );
   });
 
   test("--json prints one object per line", async () => {
-    const lines = (await run(["scan", "--prefix", "user/", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l));
-    expect(lines.map((l) => [l.key, l.value])).toEqual([["user/1", "ann"], ["user/2", "bob"], ["user/3", "cy"]]);
+    const lines = (await run(["scan", "--prefix", "user/", "--json"])).stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.key, l.value])).toEqual([
+      ["user/1", "ann"],
+      ["user/2", "bob"],
+      ["user/3", "cy"],
+    ]);
   });
 
   test("bad flags are one line", async () => {
@@ -62,8 +84,11 @@ describe("compare-and-set and transactions", () => {
   });
 
   test("homekv txn reads the documented syntax from stdin", async () => {
-    const result = await run(["txn"], `# move the lock\nif value(lock) == "me"\nif missing(nobody)\nthen\nput lock "you"\nget lock\nelse\nget lock\n`);
-    expect(result.stdout).toMatch(/^SUCCEEDED \(then branch\), revision \d+\nlock  "you"\n$/);
+    const result = await run(
+      ["txn"],
+      `# move the lock\nif value(lock) == "me"\nif missing(nobody)\nthen\nput lock "you"\nget lock\nelse\nget lock\n`,
+    );
+    expect(result.stdout).toMatch(/^SUCCEEDED \(then branch\), revision \d+\nlock {2}"you"\n$/);
     const failed = await run(["txn", "--json"], `if value(lock) == "me"\nthen\ndel lock\nelse\nget lock\n`);
     expect(JSON.parse(failed.stdout)).toMatchObject({ succeeded: false, records: [{ key: "lock", value: "you" }] });
   });

@@ -14,7 +14,11 @@ afterAll(async () => {
 });
 
 /** An expected error: exactly one line on stderr, nothing on stdout, no stack trace. */
-function expectOneLineError(result: { exitCode: number; stdout: string; stderr: string }, exitCode: number, text: string) {
+function expectOneLineError(
+  result: { exitCode: number; stdout: string; stderr: string },
+  exitCode: number,
+  text: string,
+) {
   expect(result.exitCode).toBe(exitCode);
   expect(result.stdout).toBe("");
   expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
@@ -48,13 +52,19 @@ describe("values", () => {
 
   test("bytes that are not UTF-8 and control characters are shown escaped, never raw", async () => {
     const client = new HomeKvClient({ address: server.address });
-    await client.set([["binary", new Uint8Array([0x66, 0xff, 0x00, 0x1b])], ["text", "tab\there \u001b[31m"]]);
+    await client.set([
+      ["binary", new Uint8Array([0x66, 0xff, 0x00, 0x1b])],
+      ["text", "tab\there \u001b[31m"],
+    ]);
     client.close();
     const human = await run("get", "binary", "text");
     expect(human.stdout).toBe('binary  "f\\xff\\x00\\x1b"\ntext    "tab\\there \\x1b[31m"\n');
     expect(human.stdout).not.toContain("\u001b");
     const json = JSON.parse((await run("get", "--json", "binary")).stdout);
-    expect(json.records[0]).toEqual({ key: "binary", value_base64: Buffer.from([0x66, 0xff, 0x00, 0x1b]).toString("base64") });
+    expect(json.records[0]).toEqual({
+      key: "binary",
+      value_base64: Buffer.from([0x66, 0xff, 0x00, 0x1b]).toString("base64"),
+    });
   });
 });
 

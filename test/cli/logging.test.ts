@@ -19,13 +19,20 @@ test("--log-format json: one JSON object per line, with time, level and message"
 });
 
 test("--log-level error keeps a server quiet; bad values are usage errors", async () => {
-  const quiet = Bun.spawn([process.execPath, "src/main.ts", "serve", "--in-memory", "-p", "0", "--log-level", "error"], { stdout: "pipe", stderr: "pipe" });
+  const quiet = Bun.spawn(
+    [process.execPath, "src/main.ts", "serve", "--in-memory", "-p", "0", "--log-level", "error"],
+    { stdout: "pipe", stderr: "pipe" },
+  );
   await Bun.sleep(1_000);
   quiet.kill("SIGTERM");
   const [out, err] = await Promise.all([new Response(quiet.stdout).text(), new Response(quiet.stderr).text()]);
   expect(await quiet.exited).toBe(0);
   expect(out + err).toBe("");
-  for (const [flag, value] of [["--log-format", "xml"], ["--log-level", "loud"], ["--fsync", "sometimes"]]) {
+  for (const [flag, value] of [
+    ["--log-format", "xml"],
+    ["--log-level", "loud"],
+    ["--fsync", "sometimes"],
+  ]) {
     const result = await runHomekv(["serve", "--in-memory", "-p", "0", flag!, value!]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain(`${flag} must be one of`);

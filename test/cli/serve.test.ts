@@ -20,7 +20,9 @@ describe("homekv serve", () => {
     // Binding sends no traffic: the kernel refuses an address no interface holds.
     const result = await runHomekv(["serve", "--in-memory", "--host", "::2", "-p", "0"]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr.trim().split("\n")).toEqual(["[error] cannot listen on [::2]:0: address not available on this machine"]);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      "[error] cannot listen on [::2]:0: address not available on this machine",
+    ]);
   });
 
   test("bad limit flags are refused before anything starts", async () => {

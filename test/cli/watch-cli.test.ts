@@ -70,7 +70,7 @@ test("watch --prefix --json prints one JSON object per change until SIGINT, then
   await waitForWatchers(0);
 }, 30_000);
 
-test("human output with --rev and --prev replays from a revision: PUT key \"value\" / DELETE key", async () => {
+test('human output with --rev and --prev replays from a revision: PUT key "value" / DELETE key', async () => {
   const { revision: start } = await client.set({ "h/k": "one" });
   await client.set({ "h/k": 'two "quoted"\n' });
   await client.del(["h/k"]);

@@ -18,7 +18,16 @@ afterAll(async () => {
 });
 
 async function startNode(id: string, extra: string[] = []): Promise<ServerProcess> {
-  const node = await startServerProcess(["--in-memory", "--node-id", id, "--cluster-id", "test-cluster", "--gossip-port", "0", ...extra]);
+  const node = await startServerProcess([
+    "--in-memory",
+    "--node-id",
+    id,
+    "--cluster-id",
+    "test-cluster",
+    "--gossip-port",
+    "0",
+    ...extra,
+  ]);
   nodes.set(id, node);
   clients.get(id)?.close();
   clients.set(id, new HomeKvClient({ address: node.address, timeoutMs: 2_000 }));
@@ -37,13 +46,21 @@ async function view(observer: string): Promise<Map<string, Member>> {
 }
 
 /** Polls until `check` holds for every observer's view; returns how long that took. */
-async function waitUntil(observers: string[], check: (members: Map<string, Member>) => boolean, timeoutMs: number, what: string): Promise<number> {
+async function waitUntil(
+  observers: string[],
+  check: (members: Map<string, Member>) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
   const started = performance.now();
   for (;;) {
     const views = await Promise.all(observers.map(view));
     if (views.every(check)) return performance.now() - started;
     if (performance.now() - started > timeoutMs) {
-      const shown = views.map((members, i) => `${observers[i]}: ${[...members.values()].map((m) => `${m.nodeId}=${Member_Status[m.status]}(phi ${m.phi.toFixed(1)})`).join(" ")}`);
+      const shown = views.map(
+        (members, i) =>
+          `${observers[i]}: ${[...members.values()].map((m) => `${m.nodeId}=${Member_Status[m.status]}(phi ${m.phi.toFixed(1)})`).join(" ")}`,
+      );
       throw new Error(`not within ${timeoutMs} ms: ${what}\n${shown.join("\n")}`);
     }
     await Bun.sleep(100);
@@ -58,7 +75,12 @@ test("five nodes join through one seed, see a killed node dead, a restarted one 
   const join = ["--join", gossipAddress(seed)];
   await Promise.all(ids.slice(1).map((id) => startNode(id, join)));
 
-  const joinedMs = await waitUntil(ids, (members) => ids.every((id) => statusOf(members, id) === Member_Status.ALIVE), 15_000, "all five alive everywhere");
+  const joinedMs = await waitUntil(
+    ids,
+    (members) => ids.every((id) => statusOf(members, id) === Member_Status.ALIVE),
+    15_000,
+    "all five alive everywhere",
+  );
   console.log(`5 nodes: every view complete ${joinedMs.toFixed(0)} ms after the last start`);
   // The CLI shows the same, as a table.
   const table = await runHomekv(["members", "-p", String(nodes.get("n2")!.port)]);
@@ -78,19 +100,34 @@ test("five nodes join through one seed, see a killed node dead, a restarted one 
   await killed.stop("SIGKILL");
   nodes.delete("n3");
   const survivors = ids.filter((id) => id !== "n3");
-  const deadMs = await waitUntil(survivors, (members) => statusOf(members, "n3") === Member_Status.DEAD, 5_000, "n3 dead everywhere");
+  const deadMs = await waitUntil(
+    survivors,
+    (members) => statusOf(members, "n3") === Member_Status.DEAD,
+    5_000,
+    "n3 dead everywhere",
+  );
   console.log(`SIGKILLed node marked dead everywhere after ${deadMs.toFixed(0)} ms`);
 
   // Restarted on its old gossip port: alive again everywhere, with a higher generation.
   await startNode("n3", [...join, "--gossip-port", killedGossip.split(":")[1]!]);
-  await waitUntil(ids, (members) => statusOf(members, "n3") === Member_Status.ALIVE && members.get("n3")!.generation > oldGeneration, 10_000, "n3 alive again with a new generation");
+  await waitUntil(
+    ids,
+    (members) => statusOf(members, "n3") === Member_Status.ALIVE && members.get("n3")!.generation > oldGeneration,
+    10_000,
+    "n3 alive again with a new generation",
+  );
 
   // SIGTERM: the node says it leaves, and the others show it at once.
   const leaving = nodes.get("n4")!;
   expect(await leaving.stop("SIGTERM")).toBe(0);
   nodes.delete("n4");
   const remaining = ids.filter((id) => id !== "n4");
-  const leftMs = await waitUntil(remaining, (members) => statusOf(members, "n4") === Member_Status.LEFT, 1_000, "n4 left everywhere");
+  const leftMs = await waitUntil(
+    remaining,
+    (members) => statusOf(members, "n4") === Member_Status.LEFT,
+    1_000,
+    "n4 left everywhere",
+  );
   console.log(`SIGTERMed node shown as left everywhere after ${leftMs.toFixed(0)} ms`);
 }, 60_000);
 
@@ -101,7 +138,9 @@ test("a server without --gossip-port is a cluster of one; --join without it is a
     const { clusterId, members } = await client.members();
     client.close();
     expect(clusterId).toBe("homekv");
-    expect(members.map((m) => [m.nodeId, m.status, m.isSelf, m.grpcAddress])).toEqual([["solo", Member_Status.ALIVE, true, alone.address]]);
+    expect(members.map((m) => [m.nodeId, m.status, m.isSelf, m.grpcAddress])).toEqual([
+      ["solo", Member_Status.ALIVE, true, alone.address],
+    ]);
   } finally {
     await alone.stop();
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { buildBinary } from "../../scripts/build.ts";
-import { scratchDir, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { healthCheck, reflect } from "./reflection-client.ts";
 
 // The compiled binary has no .proto beside it: health and reflection must work from what is embedded.

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FileDescriptorProto } from "protobufjs/ext/descriptor";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
-import { healthCheck, healthClient, reflect } from "./reflection-client.ts";
 import { parseExposition } from "./parse-exposition.ts";
+import { healthCheck, healthClient, reflect } from "./reflection-client.ts";
 
 let server: ServerProcess;
 let httpBase: string;
@@ -41,11 +41,14 @@ describe("server reflection", () => {
 
   test("the file of HomeKvService names its import, and the import comes with it", async () => {
     const [answer] = await reflect(server.address, [{ fileContainingSymbol: "homekv_service.HomeKvService" }]);
-    const files = answer!.fileDescriptorResponse!.fileDescriptorProto.map((bytes) => FileDescriptorProto.decode(bytes) as unknown as {
-      name: string;
-      dependency: string[];
-      service: { name: string; method: { name: string }[] }[];
-    });
+    const files = answer!.fileDescriptorResponse!.fileDescriptorProto.map(
+      (bytes) =>
+        FileDescriptorProto.decode(bytes) as unknown as {
+          name: string;
+          dependency: string[];
+          service: { name: string; method: { name: string }[] }[];
+        },
+    );
     const main = files.find((f) => f.name === "homekv_service.proto");
     expect(main).toBeDefined();
     expect(main!.dependency).toEqual(["google/protobuf/empty.proto"]);

@@ -59,7 +59,10 @@ export function parseExposition(text: string): Exposition {
     help,
     value(name, wanted = {}) {
       const found = samples.filter(
-        (s) => s.name === name && Object.keys(wanted).length === Object.keys(s.labels).length && Object.entries(wanted).every(([k, v]) => s.labels[k] === v),
+        (s) =>
+          s.name === name &&
+          Object.keys(wanted).length === Object.keys(s.labels).length &&
+          Object.entries(wanted).every(([k, v]) => s.labels[k] === v),
       );
       if (found.length > 1) throw new Error(`${found.length} samples of ${name} ${JSON.stringify(wanted)}`);
       return found[0]?.value;

@@ -44,7 +44,7 @@ function flagsFor(cycle: number): string[] {
 }
 
 const keyOf = (writer: number, slot: number) => `crash/w${writer}/k${slot}`;
-const valueOf = (writer: number, batch: number) => `${writer}:${batch}`;
+const valueFor = (writer: number, batch: number) => `${writer}:${batch}`;
 const slotsOf = (batch: number) => Array.from({ length: BATCH_KEYS }, (_, j) => (batch * STRIDE + j) % KEYS_PER_WRITER);
 
 interface Writer {
@@ -59,7 +59,7 @@ interface Writer {
 /** The writer's keys as they must read after applying `batches` in order. */
 function expectedState(writer: number, batches: readonly number[]): (string | undefined)[] {
   const state: (string | undefined)[] = Array.from({ length: KEYS_PER_WRITER }, () => undefined);
-  for (const batch of batches) for (const slot of slotsOf(batch)) state[slot] = valueOf(writer, batch);
+  for (const batch of batches) for (const slot of slotsOf(batch)) state[slot] = valueFor(writer, batch);
   return state;
 }
 
@@ -73,9 +73,21 @@ afterAll(async () => {
 
 test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged batch and tear none`, async () => {
   const random = mulberry32(SEED);
-  const writers: Writer[] = Array.from({ length: WRITERS }, (_, id) => ({ id, applied: [], inDoubt: undefined, next: 0 }));
+  const writers: Writer[] = Array.from({ length: WRITERS }, (_, id) => ({
+    id,
+    applied: [],
+    inDoubt: undefined,
+    next: 0,
+  }));
   let highestAckedRevision = 0;
-  const totals = { acked: 0, inDoubtApplied: 0, inDoubtLost: 0, checkpoints: 0, tornTailsCut: 0, segments: new Set<string>() };
+  const totals = {
+    acked: 0,
+    inDoubtApplied: 0,
+    inDoubtLost: 0,
+    checkpoints: 0,
+    tornTailsCut: 0,
+    segments: new Set<string>(),
+  };
   /** Where the kills landed, as the files on disk tell. */
   const killedDuring = { checkpointWrite: 0, checkpointCleanup: 0, severalSegments: 0 };
   const cycleLog: string[] = [];
@@ -85,9 +97,12 @@ test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged b
     const keys = writers.flatMap((w) => Array.from({ length: KEYS_PER_WRITER }, (_, slot) => keyOf(w.id, slot)));
     const { records } = await client.get(keys);
     for (const writer of writers) {
-      const actual = records.slice(writer.id * KEYS_PER_WRITER, (writer.id + 1) * KEYS_PER_WRITER).map((r) => text(r.value));
+      const actual = records
+        .slice(writer.id * KEYS_PER_WRITER, (writer.id + 1) * KEYS_PER_WRITER)
+        .map((r) => text(r.value));
       const without = expectedState(writer.id, writer.applied);
-      const withInDoubt = writer.inDoubt === undefined ? undefined : expectedState(writer.id, [...writer.applied, writer.inDoubt]);
+      const withInDoubt =
+        writer.inDoubt === undefined ? undefined : expectedState(writer.id, [...writer.applied, writer.inDoubt]);
       const matches = (expected: (string | undefined)[]) => expected.every((value, slot) => actual[slot] === value);
       if (withInDoubt && matches(withInDoubt)) {
         writer.applied.push(writer.inDoubt!);
@@ -100,7 +115,10 @@ test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged b
           `after the crash of cycle ${cycle}, writer ${writer.id}'s keys match neither its acknowledged batches ` +
             `(last ${lastAcked}) nor those plus the batch in flight (${writer.inDoubt}):\n` +
             actual
-              .map((value, slot) => `  ${keyOf(writer.id, slot)}: ${value} (acknowledged state ${without[slot]}, with in-flight ${withInDoubt?.[slot]})`)
+              .map(
+                (value, slot) =>
+                  `  ${keyOf(writer.id, slot)}: ${value} (acknowledged state ${without[slot]}, with in-flight ${withInDoubt?.[slot]})`,
+              )
               .join("\n"),
         );
       }
@@ -122,7 +140,9 @@ test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged b
           const batch = writer.next++;
           writer.inDoubt = batch;
           try {
-            const { revision } = await client.set(slotsOf(batch).map((slot) => [keyOf(writer.id, slot), valueOf(writer.id, batch)] as const));
+            const { revision } = await client.set(
+              slotsOf(batch).map((slot) => [keyOf(writer.id, slot), valueFor(writer.id, batch)] as const),
+            );
             // Acknowledged: from here on this batch must survive every crash.
             writer.applied.push(batch);
             writer.inDoubt = undefined;
@@ -164,7 +184,9 @@ test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged b
       } finally {
         checker.close();
       }
-      cycleLog.push(`cycle ${cycle}: killed after ${killAfter} ms [${flagsFor(cycle).join(" ") || "defaults"}], recovered revision ${recovery.revision} (checkpoint ${recovery.checkpoint ?? "none"}, ${recovery.replayed} replayed)`);
+      cycleLog.push(
+        `cycle ${cycle}: killed after ${killAfter} ms [${flagsFor(cycle).join(" ") || "defaults"}], recovered revision ${recovery.revision} (checkpoint ${recovery.checkpoint ?? "none"}, ${recovery.replayed} replayed)`,
+      );
     }
     // The schedule did what it is for: crashes came with checkpoints and segment roll-overs around.
     if (CYCLES >= 4) {

@@ -16,7 +16,9 @@ afterAll(async () => {
 /** Runs a second `homekv serve` on the directory; it must give up on its own (the timeout is only a backstop). */
 async function serveAgain(): Promise<{ exitCode: number; stderr: string; elapsedMs: number }> {
   const started = performance.now();
-  const result = await runHomekv(["serve", "--host", "127.0.0.1", "-p", "0", "--data-dir", dir.path], { timeoutMs: 15_000 });
+  const result = await runHomekv(["serve", "--host", "127.0.0.1", "-p", "0", "--data-dir", dir.path], {
+    timeoutMs: 15_000,
+  });
   return { exitCode: result.exitCode, stderr: result.stderr, elapsedMs: performance.now() - started };
 }
 

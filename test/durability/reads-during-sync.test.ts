@@ -66,7 +66,15 @@ async function attempt(round: number): Promise<Attempt> {
     setMs = performance.now() - t0;
   });
 
-  const result: Attempt = { setMs: 0, writtenAtMs: undefined, gets: 0, duringSync: [], maxGetMs: 0, maxGetAt: "", partialReads: 0 };
+  const result: Attempt = {
+    setMs: 0,
+    writtenAtMs: undefined,
+    gets: 0,
+    duringSync: [],
+    maxGetMs: 0,
+    maxGetAt: "",
+    partialReads: 0,
+  };
   for (let i = 0; i < GETS_MAX && setMs === undefined && performance.now() - t0 < ATTEMPT_MS_MAX; i++) {
     if (result.writtenAtMs === undefined && walBytesOnDisk(dir.path) - walBefore >= RECORDS * VALUE_BYTES) {
       result.writtenAtMs = performance.now() - t0;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { openSync, closeSync, readSync, writeSync, truncateSync } from "node:fs";
+import { closeSync, openSync, readSync, truncateSync, writeSync } from "node:fs";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { killServer, lines, recoveryLine, startOn, text, walSegments } from "../helpers/durability.ts";
 import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
@@ -36,7 +36,8 @@ async function withClient<T>(server: ServerProcess, body: (client: HomeKvClient)
 /** Writes `count` batches of two keys each plus a delete; returns the last revision. */
 async function writeSome(client: HomeKvClient, count: number): Promise<number> {
   let revision = 0;
-  for (let i = 0; i < count; i++) revision = (await client.set({ [`r/${i}/a`]: `a${i}`, [`r/${i}/b`]: `b${i}` })).revision;
+  for (let i = 0; i < count; i++)
+    revision = (await client.set({ [`r/${i}/a`]: `a${i}`, [`r/${i}/b`]: `b${i}` })).revision;
   await client.set({ "r/gone": "soon" });
   revision = (await client.del(["r/gone"])).revision;
   return revision;
@@ -45,7 +46,10 @@ async function writeSome(client: HomeKvClient, count: number): Promise<number> {
 async function expectData(client: HomeKvClient, count: number, revision: number): Promise<void> {
   const keys = Array.from({ length: count }, (_, i) => [`r/${i}/a`, `r/${i}/b`]).flat();
   const { records, revision: readAt } = await client.get([...keys, "r/gone"]);
-  expect(records.map((r) => text(r.value))).toEqual([...Array.from({ length: count }, (_, i) => [`a${i}`, `b${i}`]).flat(), undefined]);
+  expect(records.map((r) => text(r.value))).toEqual([
+    ...Array.from({ length: count }, (_, i) => [`a${i}`, `b${i}`]).flat(),
+    undefined,
+  ]);
   expect(readAt).toBe(revision);
   // Revisions continue where they were: the next write gets the next one.
   expect((await client.set({ "r/next": "n" })).revision).toBe(revision + 1);
@@ -124,7 +128,10 @@ describe("metrics and homekv checkpoint", () => {
     expect(written.keys).toBe(11);
     expect(written.bytes).toBeGreaterThan(0);
     expect(typeof written.durationMs).toBe("number");
-    expect(JSON.parse((await runHomekv(["metrics", "-H", "127.0.0.1", "-p", port, "--json"])).stdout).last_checkpoint_revision).toBe(newer);
+    expect(
+      JSON.parse((await runHomekv(["metrics", "-H", "127.0.0.1", "-p", port, "--json"])).stdout)
+        .last_checkpoint_revision,
+    ).toBe(newer);
   });
 });
 
@@ -157,7 +164,9 @@ describe("--in-memory and flags", () => {
 
   test("--fsync bogus is a usage error (exit 2) before anything starts", async () => {
     const dir = dataDir();
-    const result = await runHomekv(["serve", "--host", "127.0.0.1", "-p", "0", "--data-dir", dir, "--fsync", "bogus"], { timeoutMs: 10_000 });
+    const result = await runHomekv(["serve", "--host", "127.0.0.1", "-p", "0", "--data-dir", dir, "--fsync", "bogus"], {
+      timeoutMs: 10_000,
+    });
     expect(result.exitCode).toBe(2);
     const errorLines = lines(result.stderr);
     expect(errorLines).toHaveLength(1);
@@ -189,7 +198,9 @@ describe("damaged WAL", () => {
       closeSync(fd);
     }
 
-    const result = await runHomekv(["serve", "--host", "127.0.0.1", "-p", "0", "--data-dir", dir], { timeoutMs: 15_000 });
+    const result = await runHomekv(["serve", "--host", "127.0.0.1", "-p", "0", "--data-dir", dir], {
+      timeoutMs: 15_000,
+    });
     expect(result.exitCode).toBe(1);
     const errorLines = lines(result.stderr);
     expect(errorLines).toHaveLength(1);

@@ -2,8 +2,25 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { mulberry32 } from "../../src/random.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
-import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, probeRss, startTarget } from "./harness.ts";
-import { clientPreface, connectRaw, FLAG, FRAME, frame, goaway, parseFrames, PREFACE, type RawConnection } from "./raw-h2.ts";
+import {
+  expectCleanServerLog,
+  expectNoStackTrace,
+  expectRssWithin,
+  expectServes,
+  probeRss,
+  startTarget,
+} from "./harness.ts";
+import {
+  clientPreface,
+  connectRaw,
+  FLAG,
+  FRAME,
+  frame,
+  goaway,
+  PREFACE,
+  parseFrames,
+  type RawConnection,
+} from "./raw-h2.ts";
 
 /**
  * What arrives on the gRPC port that is not HTTP/2, or is HTTP/2 that never gets going: random
@@ -25,7 +42,9 @@ afterAll(async () => {
 async function openMany(count: number, batch = 100): Promise<RawConnection[]> {
   const connections: RawConnection[] = [];
   for (let opened = 0; opened < count; opened += batch) {
-    connections.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - opened) }, () => connectRaw(server.port)))));
+    connections.push(
+      ...(await Promise.all(Array.from({ length: Math.min(batch, count - opened) }, () => connectRaw(server.port)))),
+    );
   }
   return connections;
 }
@@ -107,7 +126,8 @@ describe("connections that never get going", () => {
     for (const connection of halfOpen) connection.write(PREFACE.subarray(0, PREFACE.length / 2));
     // Silent: a complete preface and settings, then no stream ever.
     const silent = await openMany(SILENT_SESSIONS);
-    for (const connection of silent) connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+    for (const connection of silent)
+      connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
     const all = [...idle, ...halfOpen, ...silent];
 
     const started = performance.now();
@@ -134,7 +154,8 @@ describe("connections that never get going", () => {
       const open = (count: number) => Promise.all(Array.from({ length: count }, () => connectRaw(short.port)));
       const [idle, halfOpen, silent] = await Promise.all([open(20), open(20), open(20)]);
       for (const connection of halfOpen) connection.write(PREFACE.subarray(0, PREFACE.length / 2));
-      for (const connection of silent) connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+      for (const connection of silent)
+        connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
       const all = [...idle, ...halfOpen, ...silent];
       // Still held well before the timeout...
       await Bun.sleep(300);

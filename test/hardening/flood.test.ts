@@ -3,7 +3,17 @@ import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { SetRequest } from "../../src/gen/homekv_service.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
-import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, mib, probeRss, rssBytes, rssSettledUnder, startTarget } from "./harness.ts";
+import {
+  expectCleanServerLog,
+  expectNoStackTrace,
+  expectRssWithin,
+  expectServes,
+  mib,
+  probeRss,
+  rssBytes,
+  rssSettledUnder,
+  startTarget,
+} from "./harness.ts";
 import { type GrpcAnswer, grpcCall, grpcFrame, h2Session } from "./raw-h2.ts";
 
 /**
@@ -31,7 +41,10 @@ afterAll(async () => {
 /** A Set of `bytes` or a little more, in records of 256 KiB values (under the value limit). */
 function setOf(bytes: number, tag: string): Uint8Array {
   const valueBytes = 256 * 1024;
-  const records = Array.from({ length: Math.ceil(bytes / valueBytes) }, (_, i) => ({ key: `${tag}/${i}`, value: new Uint8Array(valueBytes).fill(i) }));
+  const records = Array.from({ length: Math.ceil(bytes / valueBytes) }, (_, i) => ({
+    key: `${tag}/${i}`,
+    value: new Uint8Array(valueBytes).fill(i),
+  }));
   return SetRequest.encode(SetRequest.fromPartial({ records })).finish();
 }
 
@@ -40,7 +53,9 @@ async function flood(message: Uint8Array, count: number): Promise<GrpcAnswer[]> 
   const sessions = Array.from({ length: CONNECTIONS }, () => h2Session(server.port));
   try {
     const body = grpcFrame(message);
-    const answers = await Promise.all(Array.from({ length: count }, (_, i) => grpcCall(sessions[i % CONNECTIONS]!, SET, body, { timeoutMs: 30_000 })));
+    const answers = await Promise.all(
+      Array.from({ length: count }, (_, i) => grpcCall(sessions[i % CONNECTIONS]!, SET, body, { timeoutMs: 30_000 })),
+    );
     for (const answer of answers) expectNoStackTrace(answer.everything);
     return answers;
   } finally {
@@ -60,10 +75,16 @@ describe("a flood beyond the message limits", () => {
       // A normal client in the middle of it.
       const started = performance.now();
       await expectServes(server, `flood round ${round}`);
-      console.log(`round ${round}: a normal set + get during the flood took ${(performance.now() - started).toFixed(0)} ms`);
+      console.log(
+        `round ${round}: a normal set + get during the flood took ${(performance.now() - started).toFixed(0)} ms`,
+      );
       const answers = await flooding;
       const over = `the request is ${message.length} bytes, over the limit of ${REQUEST_BYTES_MAX} bytes (--max-request-bytes)`;
-      for (const answer of answers) expect({ status: answer.status, message: answer.message }).toEqual({ status: Status.RESOURCE_EXHAUSTED, message: over });
+      for (const answer of answers)
+        expect({ status: answer.status, message: answer.message }).toEqual({
+          status: Status.RESOURCE_EXHAUSTED,
+          message: over,
+        });
       probe.mark(`after flood round ${round} (160 × ${mib(message.length)} MiB)`);
       // 160 MiB refused: the server holds none of it once the allocator has caught up, and a second
       // round adds nothing much to the first.
@@ -97,7 +118,12 @@ describe("a flood beyond the message limits", () => {
 
   test("a small request whose answer would be huge is refused, not built; a Scan's pages end at --max-response-bytes", async () => {
     const RESPONSE_BYTES_MAX = 8 * 1024 * 1024;
-    const small = await startTarget(["--max-response-bytes", String(RESPONSE_BYTES_MAX), "--max-value-bytes", String(1024 * 1024)]);
+    const small = await startTarget([
+      "--max-response-bytes",
+      String(RESPONSE_BYTES_MAX),
+      "--max-value-bytes",
+      String(1024 * 1024),
+    ]);
     const client = new HomeKvClient({ address: small.address, timeoutMs: 20_000 });
     try {
       const big = new Uint8Array(1024 * 1024).fill(7);
@@ -105,15 +131,30 @@ describe("a flood beyond the message limits", () => {
       const probe = probeRss(small.proc.pid);
       // 300 MiB of answer from a 2 KiB request, 20 times at once: each refused before it is built.
       const refusals = await Promise.all(
-        Array.from({ length: 20 }, () => client.get(Array.from({ length: 300 }, () => "big")).then(() => "answered", (error: Error) => error.message)),
+        Array.from({ length: 20 }, () =>
+          client.get(Array.from({ length: 300 }, () => "big")).then(
+            () => "answered",
+            (error: Error) => error.message,
+          ),
+        ),
       );
       for (const refusal of refusals) {
-        expect(refusal).toBe(`RESOURCE_EXHAUSTED: the response would hold ${300 * (3 + 1024 * 1024)} bytes, over the limit of ${RESPONSE_BYTES_MAX} bytes (--max-response-bytes)`);
+        expect(refusal).toBe(
+          `RESOURCE_EXHAUSTED: the response would hold ${300 * (3 + 1024 * 1024)} bytes, over the limit of ${RESPONSE_BYTES_MAX} bytes (--max-response-bytes)`,
+        );
       }
       // A Txn that writes and would read as much is refused before it applies: its put is not there.
       const txnRefusal = await client
-        .txn({ success: [{ op: { $case: "put", put: { key: "written", value: new Uint8Array([1]) } } }, ...Array.from({ length: 300 }, () => ({ op: { $case: "get" as const, get: "big" } }))] })
-        .then(() => "answered", (error: Error) => error.message);
+        .txn({
+          success: [
+            { op: { $case: "put", put: { key: "written", value: new Uint8Array([1]) } } },
+            ...Array.from({ length: 300 }, () => ({ op: { $case: "get" as const, get: "big" } })),
+          ],
+        })
+        .then(
+          () => "answered",
+          (error: Error) => error.message,
+        );
       expect(txnRefusal).toContain("over the limit of 8388608 bytes (--max-response-bytes)");
       expect((await client.get(["written"])).records[0]!.value).toBeUndefined();
       const after = probe.stop("20 Gets that would each answer 300 MiB");

@@ -52,7 +52,9 @@ export function probeRss(pid: number, sampleMs = 25): RssProbe {
       clearInterval(timer);
       const afterBytes = rssBytes(pid);
       peakBytes = Math.max(peakBytes, afterBytes);
-      console.log(`RSS ${label}: before ${mib(beforeBytes)} MiB, peak ${mib(peakBytes)} MiB, after ${mib(afterBytes)} MiB`);
+      console.log(
+        `RSS ${label}: before ${mib(beforeBytes)} MiB, peak ${mib(peakBytes)} MiB, after ${mib(afterBytes)} MiB`,
+      );
       return { afterBytes, peakBytes };
     },
   };

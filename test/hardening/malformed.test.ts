@@ -5,7 +5,14 @@ import { status as Status } from "@grpc/grpc-js";
 import { GetResponse, HomeKvServiceService } from "../../src/gen/homekv_service.ts";
 import { mulberry32 } from "../../src/random.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
-import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, probeRss, startTarget } from "./harness.ts";
+import {
+  expectCleanServerLog,
+  expectNoStackTrace,
+  expectRssWithin,
+  expectServes,
+  probeRss,
+  startTarget,
+} from "./harness.ts";
 import { type GrpcAnswer, grpcCall, grpcFrame, h2Session } from "./raw-h2.ts";
 
 /**
@@ -38,7 +45,9 @@ beforeAll(async () => {
   // An RPC in the .proto whose handler is still to be written answers UNIMPLEMENTED whatever it gets.
   for (const { path } of Object.values(HomeKvServiceService)) {
     const name = path.slice(path.lastIndexOf("/") + 1);
-    const answer = await grpcCall(session, path, grpcFrame(Uint8Array.from([0x0f])), { headers: { "grpc-timeout": "300m" } });
+    const answer = await grpcCall(session, path, grpcFrame(Uint8Array.from([0x0f])), {
+      headers: { "grpc-timeout": "300m" },
+    });
     if (answer.status === Status.UNIMPLEMENTED) console.log(`${name}: not implemented by this server, left out`);
     else RPCS.push({ path, name });
   }
@@ -50,7 +59,11 @@ afterAll(async () => {
 });
 
 /** A call whose answer must carry no stack trace, wherever it might hide. */
-async function call(path: string, body: Uint8Array, options: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<GrpcAnswer> {
+async function call(
+  path: string,
+  body: Uint8Array,
+  options: { headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<GrpcAnswer> {
   const answer = await grpcCall(session, path, body, options);
   expectNoStackTrace(answer.everything);
   return answer;
@@ -76,7 +89,10 @@ describe("malformed protobuf bodies", () => {
 
   test("a number too large for JavaScript is INVALID_ARGUMENT, not a rounded revision", async () => {
     // GetRequest.revision (field 2) = 2^64 - 1.
-    const answer = await call("/homekv_service.HomeKvService/Get", grpcFrame(Uint8Array.from([0x10, ...Array(9).fill(0xff), 0x01])));
+    const answer = await call(
+      "/homekv_service.HomeKvService/Get",
+      grpcFrame(Uint8Array.from([0x10, ...Array(9).fill(0xff), 0x01])),
+    );
     expect(answer.status).toBe(Status.INVALID_ARGUMENT);
     expect(answer.message).toBe("the Get request is malformed: Value is larger than Number.MAX_SAFE_INTEGER");
   });
@@ -107,7 +123,10 @@ describe("malformed protobuf bodies", () => {
       }
     }
     probe.stop(`random message bodies (${RPCS.length * 40} calls)`);
-    console.log("statuses of random bodies:", Object.fromEntries([...seen].map(([code, count]) => [Status[code], count])));
+    console.log(
+      "statuses of random bodies:",
+      Object.fromEntries([...seen].map(([code, count]) => [Status[code], count])),
+    );
     expect(seen.get(Status.INVALID_ARGUMENT) ?? 0).toBeGreaterThan(RPCS.length * 20);
     await expectServes(server, "random message bodies");
   }, 20_000);
@@ -128,7 +147,10 @@ describe("broken gRPC framing (grpc-js answers these itself)", () => {
   test("compression: garbage, an unknown encoding, and a gzip bomb stopped at the hard cap", async () => {
     const garbage = grpcFrame(Buffer.from("this is not gzip"));
     garbage[0] = 1; // the compressed flag
-    expect(await call(GET, garbage, { headers: { "grpc-encoding": "gzip" } })).toMatchObject({ status: Status.INTERNAL, message: "Failed to decompress message" });
+    expect(await call(GET, garbage, { headers: { "grpc-encoding": "gzip" } })).toMatchObject({
+      status: Status.INTERNAL,
+      message: "Failed to decompress message",
+    });
     expect((await call(GET, garbage, { headers: { "grpc-encoding": "br" } })).status).toBe(Status.UNIMPLEMENTED);
 
     const probe = probeRss(server.proc.pid);
@@ -136,7 +158,10 @@ describe("broken gRPC framing (grpc-js answers these itself)", () => {
     const bomb = grpcFrame(gzipSync(Buffer.alloc(256 * 1024 * 1024)));
     bomb[0] = 1;
     const answer = await call(GET, bomb, { headers: { "grpc-encoding": "gzip" } });
-    expect(answer).toMatchObject({ status: Status.RESOURCE_EXHAUSTED, message: "Received message that decompresses to a size larger than 33554432" });
+    expect(answer).toMatchObject({
+      status: Status.RESOURCE_EXHAUSTED,
+      message: "Received message that decompresses to a size larger than 33554432",
+    });
     const after = probe.stop("gzip bomb (256 MiB inflated from 250 KiB)");
     expectRssWithin(probe, after, 128);
     await expectServes(server, "gzip bomb");

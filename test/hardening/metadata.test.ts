@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { GetRequest, GetResponse } from "../../src/gen/homekv_service.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
-import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, probeRss, startTarget } from "./harness.ts";
+import {
+  expectCleanServerLog,
+  expectNoStackTrace,
+  expectRssWithin,
+  expectServes,
+  probeRss,
+  startTarget,
+} from "./harness.ts";
 import {
   clientPreface,
   connectRaw,
@@ -64,11 +71,18 @@ function answeredGet(connection: RawConnection, streamId: number): GetResponse {
 /** Whether the server ended a stream (trailers with END_STREAM, or a reset) or the whole connection (GOAWAY). */
 const ended = (received: Buffer, streamId: number) =>
   parseFrames(received).some(
-    (f) => f.type === FRAME.GOAWAY || (f.streamId === streamId && (f.type === FRAME.RST_STREAM || (f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0))),
+    (f) =>
+      f.type === FRAME.GOAWAY ||
+      (f.streamId === streamId &&
+        (f.type === FRAME.RST_STREAM || (f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0))),
   );
 
 /** Sends a Get with these extra headers and waits for its end; resolves with the server's GOAWAY if it closed the connection. */
-async function getWithHeaders(connection: RawConnection, streamId: number, extra: [string, string][]): Promise<{ errorCode: number; debug: string } | undefined> {
+async function getWithHeaders(
+  connection: RawConnection,
+  streamId: number,
+  extra: [string, string][],
+): Promise<{ errorCode: number; debug: string } | undefined> {
   connection.write(grpcCallFrames(streamId, GET, getMessage, extra));
   expect(await connection.waitUntil((received) => ended(received, streamId), 5_000)).toBe(true);
   const refusal = parseFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
@@ -83,7 +97,10 @@ describe("oversized metadata", () => {
     for (const extra of [oneHuge, manySmall]) {
       for (let round = 0; round < 10; round++) {
         const connection = await openSession();
-        expect(await getWithHeaders(connection, 1, extra)).toEqual({ errorCode: COMPRESSION_ERROR, debug: "header block too large" });
+        expect(await getWithHeaders(connection, 1, extra)).toEqual({
+          errorCode: COMPRESSION_ERROR,
+          debug: "header block too large",
+        });
         expect(await connection.waitClosed(5_000)).toBe(true);
         framesOf(connection, 1);
       }
@@ -133,8 +150,13 @@ describe("oversized metadata", () => {
     connection.write(frame(FRAME.PING, 0, 0, new Uint8Array(8)));
     expect(await connection.waitClosed(10_000)).toBe(true);
     const refusal = parseFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
-    expect(refusal && goaway(refusal.payload)).toEqual({ errorCode: PROTOCOL_ERROR, debug: "expected CONTINUATION frame" });
-    console.log(`${frames} empty CONTINUATION frames read by the server in ${(performance.now() - started).toFixed(0)} ms`);
+    expect(refusal && goaway(refusal.payload)).toEqual({
+      errorCode: PROTOCOL_ERROR,
+      debug: "expected CONTINUATION frame",
+    });
+    console.log(
+      `${frames} empty CONTINUATION frames read by the server in ${(performance.now() - started).toFixed(0)} ms`,
+    );
     framesOf(connection, 1);
     const after = probe.stop(`CONTINUATION flood (${frames} frames)`);
     expectRssWithin(probe, after, 16);

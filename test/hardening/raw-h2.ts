@@ -1,4 +1,4 @@
-import { type ClientHttp2Session, connect as http2Connect, constants, type IncomingHttpHeaders } from "node:http2";
+import { type ClientHttp2Session, constants, connect as http2Connect, type IncomingHttpHeaders } from "node:http2";
 import { connect, type Socket } from "node:net";
 
 /**
@@ -15,7 +15,16 @@ import { connect, type Socket } from "node:net";
  */
 export const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
-export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const FRAME = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 /** The largest frame payload a peer must accept without a SETTINGS saying more. */
 export const FRAME_PAYLOAD_MAX = 16_384;
@@ -44,7 +53,12 @@ export function parseFrames(bytes: Buffer): Frame[] {
   while (at + 9 <= bytes.length) {
     const length = bytes.readUIntBE(at, 3);
     if (at + 9 + length > bytes.length) break;
-    frames.push({ type: bytes[at + 3]!, flags: bytes[at + 4]!, streamId: bytes.readUInt32BE(at + 5) & 0x7fff_ffff, payload: bytes.subarray(at + 9, at + 9 + length) });
+    frames.push({
+      type: bytes[at + 3]!,
+      flags: bytes[at + 4]!,
+      streamId: bytes.readUInt32BE(at + 5) & 0x7fff_ffff,
+      payload: bytes.subarray(at + 9, at + 9 + length),
+    });
     at += 9 + length;
   }
   return frames;
@@ -71,7 +85,9 @@ function hpackString(text: string): Buffer {
 
 /** A header block of literal fields, never indexed by either side. */
 export function headerBlock(headers: readonly (readonly [string, string])[]): Buffer {
-  return Buffer.concat(headers.flatMap(([name, value]) => [Buffer.from([0x00]), hpackString(name), hpackString(value)]));
+  return Buffer.concat(
+    headers.flatMap(([name, value]) => [Buffer.from([0x00]), hpackString(name), hpackString(value)]),
+  );
 }
 
 /** A header block as one HEADERS frame and as many CONTINUATION frames as its size needs. */
@@ -88,7 +104,10 @@ export function headersFrames(streamId: number, block: Buffer, endStream: boolea
 }
 
 /** The request headers of a gRPC call to `path`, then any extra ones. */
-export function grpcRequestHeaders(path: string, extra: readonly (readonly [string, string])[] = []): (readonly [string, string])[] {
+export function grpcRequestHeaders(
+  path: string,
+  extra: readonly (readonly [string, string])[] = [],
+): (readonly [string, string])[] {
   return [
     [":method", "POST"],
     [":scheme", "http"],
@@ -109,7 +128,12 @@ export function grpcFrame(message: Uint8Array): Buffer {
 }
 
 /** A whole unary or server-streaming call on `streamId`: HEADERS, then the message in DATA frames, the last ending the stream. */
-export function grpcCallFrames(streamId: number, path: string, message: Uint8Array, extraHeaders: readonly (readonly [string, string])[] = []): Buffer {
+export function grpcCallFrames(
+  streamId: number,
+  path: string,
+  message: Uint8Array,
+  extraHeaders: readonly (readonly [string, string])[] = [],
+): Buffer {
   const body = grpcFrame(message);
   const data: Buffer[] = [];
   for (let at = 0; at < body.length; at += FRAME_PAYLOAD_MAX) {
@@ -231,7 +255,13 @@ export function grpcCall(
   options: { headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<GrpcAnswer> {
   return new Promise((resolve) => {
-    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...options.headers });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...options.headers,
+    });
     const chunks: Buffer[] = [];
     const seen: string[] = [];
     let status: number | undefined;

@@ -2,8 +2,24 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { HomeKvClient, type WatchEvent } from "../../src/client/client.ts";
 import { WatchRequest, WatchResponse } from "../../src/gen/homekv_service.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
-import { expectCleanServerLog, expectNoStackTrace, expectRssWithin, expectServes, probeRss, startTarget } from "./harness.ts";
-import { clientPreface, connectRaw, FLAG, FRAME, frame, grpcCallFrames, parseFrames, type RawConnection } from "./raw-h2.ts";
+import {
+  expectCleanServerLog,
+  expectNoStackTrace,
+  expectRssWithin,
+  expectServes,
+  probeRss,
+  startTarget,
+} from "./harness.ts";
+import {
+  clientPreface,
+  connectRaw,
+  FLAG,
+  FRAME,
+  frame,
+  grpcCallFrames,
+  parseFrames,
+  type RawConnection,
+} from "./raw-h2.ts";
 
 /**
  * Clients that open Watch streams (the only server-streaming RPC; Scan is paged unary calls) and
@@ -108,12 +124,21 @@ describe("a client that opens Watch streams and never reads", () => {
     // The client opens its flow-control windows (connection and stream) and reads what waited.
     const window = Buffer.alloc(4);
     window.writeUInt32BE(0x7fff_ffff - 65_535);
-    connection.write(Buffer.concat([frame(FRAME.WINDOW_UPDATE, 0, 0, window), frame(FRAME.WINDOW_UPDATE, 0, 1, window)]));
-    const trailers = (received: Buffer) => parseFrames(received).some((f) => f.streamId === 1 && f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0);
+    connection.write(
+      Buffer.concat([frame(FRAME.WINDOW_UPDATE, 0, 0, window), frame(FRAME.WINDOW_UPDATE, 0, 1, window)]),
+    );
+    const trailers = (received: Buffer) =>
+      parseFrames(received).some(
+        (f) => f.streamId === 1 && f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0,
+      );
     expect(await connection.waitUntil(trailers, 5_000)).toBe(true);
     expectNoStackTrace(connection.received().toString("latin1"));
     // The messages before the status are whole revisions, in order, with no gap.
-    const body = Buffer.concat(parseFrames(connection.received()).filter((f) => f.type === FRAME.DATA).map((f) => f.payload));
+    const body = Buffer.concat(
+      parseFrames(connection.received())
+        .filter((f) => f.type === FRAME.DATA)
+        .map((f) => f.payload),
+    );
     const delivered: number[] = [];
     for (let at = 0; at + 5 <= body.length; at += 5 + body.readUInt32BE(at + 1)) {
       delivered.push(WatchResponse.decode(body.subarray(at + 5, at + 5 + body.readUInt32BE(at + 1))).revision);
@@ -172,8 +197,10 @@ describe("a client that opens Watch streams and never reads", () => {
     const onW: number[] = [];
     const started = performance.now();
     for (let round = 0; round < 500; round++) {
-      const commits = await Promise.all(Array.from({ length: 6 }, (_, k) => client.set({ [`${k % 3 === 2 ? "wx" : "w"}/${k}/${round}`]: value })));
-      commits.forEach(({ revision }, k) => k % 3 !== 2 && onW.push(revision));
+      const commits = await Promise.all(
+        Array.from({ length: 6 }, (_, k) => client.set({ [`${k % 3 === 2 ? "wx" : "w"}/${k}/${round}`]: value })),
+      );
+      for (const [k, { revision }] of commits.entries()) if (k % 3 !== 2) onW.push(revision);
     }
     onW.sort((a, b) => a - b);
     console.log(`3,000 small sets while 1,000 watchers were stuck took ${(performance.now() - started).toFixed(0)} ms`);

@@ -7,7 +7,8 @@ import { type ServerProcess, startServerProcess } from "./processes.ts";
 const decoder = new TextDecoder();
 
 /** A value as text; undefined for a missing key. */
-export const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : decoder.decode(value));
+export const text = (value: Uint8Array | undefined): string | undefined =>
+  value === undefined ? undefined : decoder.decode(value);
 
 /** The non-empty lines of what a process printed. */
 export const lines = (output: string): string[] => output.split("\n").filter((line) => line.trim() !== "");
@@ -48,8 +49,14 @@ export function walBytesOnDisk(dataDir: string): number {
 }
 
 /** The "recovered revision …" line a server prints at start, parsed. */
-export function recoveryLine(output: string): { revision: number; keys: number; checkpoint: number | undefined; replayed: number } {
-  const match = /recovered revision (\d+) \((\d+) keys\) in \d+ ms: checkpoint (\d+|none), (\d+) WAL records replayed/.exec(output);
+export function recoveryLine(output: string): {
+  revision: number;
+  keys: number;
+  checkpoint: number | undefined;
+  replayed: number;
+} {
+  const match =
+    /recovered revision (\d+) \((\d+) keys\) in \d+ ms: checkpoint (\d+|none), (\d+) WAL records replayed/.exec(output);
   if (!match) throw new Error(`no recovery line in the server's output:\n${output}`);
   return {
     revision: Number(match[1]),

@@ -64,13 +64,16 @@ export async function startServerProcess(
   const ownsData = !extraArgs.includes("--data-dir") && !extraArgs.includes("--in-memory") && options.cwd === undefined;
   const scratch = ownsData ? scratchDir("homekv-data-") : undefined;
   const dataArgs = scratch ? ["--data-dir", scratch.path] : [];
-  const proc = Bun.spawn([...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...dataArgs, ...extraArgs], {
-    cwd: options.cwd ?? ROOT,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-  });
+  const proc = Bun.spawn(
+    [...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...dataArgs, ...extraArgs],
+    {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, NO_COLOR: "1", ...options.env },
+      stdout: "pipe",
+      stderr: "pipe",
+      stdin: "ignore",
+    },
+  );
   let output = "";
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
@@ -87,8 +90,7 @@ export async function startServerProcess(
     else if (proc.exitCode !== null) {
       scratch?.cleanup();
       throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
-    }
-    else if (Date.now() > deadline) {
+    } else if (Date.now() > deadline) {
       proc.kill("SIGKILL");
       throw new Error(`homekv serve did not start in time:\n${output}`);
     } else await Bun.sleep(20);

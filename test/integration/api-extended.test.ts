@@ -21,7 +21,10 @@ afterAll(async () => {
 });
 
 async function rejection(promise: Promise<unknown>): Promise<HomeKvRpcError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(HomeKvRpcError);
   return error as HomeKvRpcError;
 }
@@ -35,7 +38,11 @@ describe("reads at a revision", () => {
     expect(text(then.records[0]!.value)).toBe("1");
     expect(then.records[1]!.value).toBeUndefined();
     const now = await client.get(["rev/a"]);
-    expect(now.records[0]).toMatchObject({ modRevision: first.revision + 1, createRevision: first.revision, version: 2 });
+    expect(now.records[0]).toMatchObject({
+      modRevision: first.revision + 1,
+      createRevision: first.revision,
+      version: 2,
+    });
   });
 
   test("a future revision and a compacted one are OUT_OF_RANGE, naming the oldest readable revision", async () => {
@@ -61,7 +68,8 @@ describe("reads at a revision", () => {
 describe("Scan", () => {
   test("prefix and [start, end) in key order, reverse, keys only, limit", async () => {
     await client.set(Object.fromEntries(["s/a", "s/b", "s/c", "s/d", "t/a"].map((k) => [k, `v-${k}`])));
-    const keys = async (options: Parameters<HomeKvClient["scanPage"]>[0]) => (await client.scanPage(options)).records.map((r) => r.key);
+    const keys = async (options: Parameters<HomeKvClient["scanPage"]>[0]) =>
+      (await client.scanPage(options)).records.map((r) => r.key);
     expect(await keys({ prefix: "s/" })).toEqual(["s/a", "s/b", "s/c", "s/d"]);
     expect(await keys({ start: "s/b", end: "s/d" })).toEqual(["s/b", "s/c"]);
     expect(await keys({ prefix: "s/", reverse: true, limit: 2 })).toEqual(["s/d", "s/c"]);
@@ -70,14 +78,19 @@ describe("Scan", () => {
   });
 
   test("pages continue at the first page's revision while writers change the range", async () => {
-    const all = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`page/${String(i).padStart(3, "0")}`, "before"]));
+    const all = Object.fromEntries(
+      Array.from({ length: 60 }, (_, i) => [`page/${String(i).padStart(3, "0")}`, "before"]),
+    );
     await client.set(all);
     let page = await client.scanPage({ prefix: "page/", limit: 7 });
     const seen = [...page.records];
     let writes = 0;
     while (page.continuation !== "") {
       // Between pages: overwrite everything, delete some, add new keys.
-      await client.set({ ...Object.fromEntries(Object.keys(all).map((k) => [k, "after"])), [`page/new${writes++}`]: "new" });
+      await client.set({
+        ...Object.fromEntries(Object.keys(all).map((k) => [k, "after"])),
+        [`page/new${writes++}`]: "new",
+      });
       await client.del(["page/000", "page/059"]);
       page = await client.scanPage({ continuation: page.continuation, limit: 7 });
       seen.push(...page.records);
@@ -95,9 +108,13 @@ describe("Scan", () => {
 
   test("bad ranges and tokens are INVALID_ARGUMENT naming the problem", async () => {
     expect((await rejection(client.scanPage({ start: "b", end: "a" }))).details).toContain("inverted");
-    expect((await rejection(client.scanPage({ prefix: "p", start: "a" }))).details).toContain("either prefix or start/end");
+    expect((await rejection(client.scanPage({ prefix: "p", start: "a" }))).details).toContain(
+      "either prefix or start/end",
+    );
     expect((await rejection(client.scanPage({ continuation: "garbage" }))).details).toContain("continuation");
-    expect((await rejection(client.scanPage({ prefix: "p", limit: 20_000 }))).details).toContain("--max-keys-per-request");
+    expect((await rejection(client.scanPage({ prefix: "p", limit: 20_000 }))).details).toContain(
+      "--max-keys-per-request",
+    );
   });
 });
 
@@ -106,7 +123,10 @@ describe("Txn", () => {
     const { revision } = await client.set({ "tx/a": "1" });
     const ok = await client.txn({
       compares: [{ key: "tx/a", target: Compare_Target.MOD_REVISION, op: Compare_Op.EQUAL, number: revision }],
-      success: [{ op: { $case: "put", put: { key: "tx/a", value: bytes("2") } } }, { op: { $case: "get", get: "tx/a" } }],
+      success: [
+        { op: { $case: "put", put: { key: "tx/a", value: bytes("2") } } },
+        { op: { $case: "get", get: "tx/a" } },
+      ],
       failure: [{ op: { $case: "get", get: "tx/a" } }],
     });
     expect(ok.succeeded).toBe(true);
@@ -124,11 +144,18 @@ describe("Txn", () => {
 
   test("value, version and existence compares", async () => {
     await client.set({ "tx/v": "abc" });
-    const check = async (compares: any[]) => (await client.txn({ compares, success: [{ op: { $case: "get", get: "tx/v" } }] })).succeeded;
-    expect(await check([{ key: "tx/v", target: Compare_Target.VALUE, op: Compare_Op.EQUAL, value: bytes("abc") }])).toBe(true);
-    expect(await check([{ key: "tx/v", target: Compare_Target.VALUE, op: Compare_Op.GREATER, value: bytes("abb") }])).toBe(true);
+    const check = async (compares: any[]) =>
+      (await client.txn({ compares, success: [{ op: { $case: "get", get: "tx/v" } }] })).succeeded;
+    expect(
+      await check([{ key: "tx/v", target: Compare_Target.VALUE, op: Compare_Op.EQUAL, value: bytes("abc") }]),
+    ).toBe(true);
+    expect(
+      await check([{ key: "tx/v", target: Compare_Target.VALUE, op: Compare_Op.GREATER, value: bytes("abb") }]),
+    ).toBe(true);
     expect(await check([{ key: "tx/v", target: Compare_Target.VERSION, op: Compare_Op.EQUAL, number: 1 }])).toBe(true);
-    expect(await check([{ key: "tx/none", target: Compare_Target.EXISTS, op: Compare_Op.EQUAL, number: 0 }])).toBe(true);
+    expect(await check([{ key: "tx/none", target: Compare_Target.EXISTS, op: Compare_Op.EQUAL, number: 0 }])).toBe(
+      true,
+    );
     expect(await check([{ key: "tx/v", target: Compare_Target.EXISTS, op: Compare_Op.EQUAL, number: 0 }])).toBe(false);
   });
 
@@ -149,9 +176,18 @@ describe("Txn", () => {
   });
 
   test("bad transactions are INVALID_ARGUMENT naming the field", async () => {
-    expect((await rejection(client.txn({ compares: [{ key: "a", target: 42 as Compare_Target }] }))).details).toContain("compares[0].target");
-    expect((await rejection(client.txn({ success: [{ op: { $case: "delete", delete: "" } }] }))).details).toContain("empty");
-    const twice = client.txn({ success: [{ op: { $case: "delete", delete: "k" } }, { op: { $case: "put", put: { key: "k", value: bytes("1") } } }] });
+    expect((await rejection(client.txn({ compares: [{ key: "a", target: 42 as Compare_Target }] }))).details).toContain(
+      "compares[0].target",
+    );
+    expect((await rejection(client.txn({ success: [{ op: { $case: "delete", delete: "" } }] }))).details).toContain(
+      "empty",
+    );
+    const twice = client.txn({
+      success: [
+        { op: { $case: "delete", delete: "k" } },
+        { op: { $case: "put", put: { key: "k", value: bytes("1") } } },
+      ],
+    });
     expect((await rejection(twice)).details).toContain("more than once");
   });
 });

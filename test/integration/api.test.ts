@@ -69,7 +69,13 @@ describe("Set", () => {
 
   test("a repeated key is INVALID_ARGUMENT naming it, and nothing is applied", async () => {
     const before = await client.metrics();
-    const error = await rejection(client.set([["set/dup-other", "x"], ["set/dup", "1"], ["set/dup", "2"]]));
+    const error = await rejection(
+      client.set([
+        ["set/dup-other", "x"],
+        ["set/dup", "1"],
+        ["set/dup", "2"],
+      ]),
+    );
     expect(error.code).toBe(Status.INVALID_ARGUMENT);
     expect(error.details).toContain('"set/dup"');
     const after = await client.metrics();
@@ -79,7 +85,9 @@ describe("Set", () => {
 
   test("readers see a batch whole or not at all while batches commit", async () => {
     const keys = Array.from({ length: 50 }, (_, i) => `atomic/${i}`);
-    const writes = Array.from({ length: 40 }, (_, round) => client.set(keys.map((key) => [key, `round-${round}`] as const)));
+    const writes = Array.from({ length: 40 }, (_, round) =>
+      client.set(keys.map((key) => [key, `round-${round}`] as const)),
+    );
     const reads = Array.from({ length: 40 }, () => client.get(keys));
     await Promise.all(writes);
     for (const { records } of await Promise.all(reads)) {
@@ -119,7 +127,12 @@ describe("Metrics", () => {
     await client.set({ "m/b": "xy" }); // +1 key, +2
     await client.set({ "m/b": null }); // set-as-delete: -1 key, -2
     await client.get(["m/a"]);
-    await rejection(client.set([["m/c", "1"], ["m/c", "2"]]));
+    await rejection(
+      client.set([
+        ["m/c", "1"],
+        ["m/c", "2"],
+      ]),
+    );
     await rejection(client.get([""]));
     expect(await delta()).toEqual({ keys: 1, bytes: 1, cmds: 8, rejected: 2 });
   });

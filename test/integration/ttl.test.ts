@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HomeKvClient } from "../../src/client/client.ts";
 import { formatTtl } from "../../src/cli/get.ts";
 import { parseTtl } from "../../src/cli/set.ts";
 import { UsageError } from "../../src/cli/usage-error.ts";
+import { HomeKvClient } from "../../src/client/client.ts";
 import { startOn, text } from "../helpers/durability.ts";
-import { type CliResult, runHomekv, scratchDir, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { type CliResult, runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
 let server: ServerProcess;
 let client: HomeKvClient;

@@ -29,10 +29,20 @@ afterAll(async () => {
 });
 
 const call = (method: string, request: object): Promise<any> =>
-  new Promise((resolve, reject) => client[method](request, (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))));
+  new Promise((resolve, reject) =>
+    client[method](request, (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))),
+  );
 
 test("the original client's Set, Get, Del and Metrics work unchanged", async () => {
-  expect(await call("Set", { records: [{ key: "trail", value: Buffer.from("big_cedder") }, { key: "empty", value: Buffer.alloc(0) }, { key: "kept", value: Buffer.from("abc") }] })).toEqual({
+  expect(
+    await call("Set", {
+      records: [
+        { key: "trail", value: Buffer.from("big_cedder") },
+        { key: "empty", value: Buffer.alloc(0) },
+        { key: "kept", value: Buffer.from("abc") },
+      ],
+    }),
+  ).toEqual({
     succ: true,
   });
   const got = await call("Get", { keys: ["trail", "nope", "empty"] });

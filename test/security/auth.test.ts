@@ -7,14 +7,17 @@ import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
 import { HomeKvError } from "../../src/errors.ts";
 import { checkCall, parseAuthFile, parseInlineTokens, roleOf } from "../../src/server/auth.ts";
 import { healthCheck } from "../discovery/reflection-client.ts";
-import { runHomekv, scratchDir, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
 const SERVICE = "/homekv_service.HomeKvService/";
 
 describe("auth file", () => {
   test("TOKEN ROLE lines, comments, blank lines; sha256: entries are digests", () => {
     const digest = createHash("sha256").update("hashed-secret").digest("hex");
-    const tokens = parseAuthFile(`# operators\nreader-1 read\n\nwriter-1   write # the app\nsha256:${digest} admin\n`, "auth.txt");
+    const tokens = parseAuthFile(
+      `# operators\nreader-1 read\n\nwriter-1   write # the app\nsha256:${digest} admin\n`,
+      "auth.txt",
+    );
     expect(roleOf(tokens, "reader-1")).toBe("read");
     expect(roleOf(tokens, "writer-1")).toBe("write");
     expect(roleOf(tokens, "hashed-secret")).toBe("admin");
@@ -43,10 +46,21 @@ describe("auth file", () => {
 
   test("what each role may call", () => {
     const tokens = parseAuthFile("r read\nw write\na admin\n", "auth.txt");
-    const outcome = (method: string, token: string) => checkCall(tokens, SERVICE + method, `Bearer ${token}`)?.code ?? "ok";
-    for (const method of ["Get", "Scan", "Watch", "Metrics"]) expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual(["ok", "ok", "ok"]);
-    for (const method of ["Set", "Del", "Txn", "Compact"]) expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual([Status.PERMISSION_DENIED, "ok", "ok"]);
-    expect([outcome("Checkpoint", "r"), outcome("Checkpoint", "w"), outcome("Checkpoint", "a")]).toEqual([Status.PERMISSION_DENIED, Status.PERMISSION_DENIED, "ok"]);
+    const outcome = (method: string, token: string) =>
+      checkCall(tokens, SERVICE + method, `Bearer ${token}`)?.code ?? "ok";
+    for (const method of ["Get", "Scan", "Watch", "Metrics"])
+      expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual(["ok", "ok", "ok"]);
+    for (const method of ["Set", "Del", "Txn", "Compact"])
+      expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual([
+        Status.PERMISSION_DENIED,
+        "ok",
+        "ok",
+      ]);
+    expect([outcome("Checkpoint", "r"), outcome("Checkpoint", "w"), outcome("Checkpoint", "a")]).toEqual([
+      Status.PERMISSION_DENIED,
+      Status.PERMISSION_DENIED,
+      "ok",
+    ]);
     // A method not placed in a role yet needs admin: closed by default.
     expect(outcome("SomethingNew", "w")).toBe(Status.PERMISSION_DENIED);
     expect(checkCall(tokens, "/grpc.health.v1.Health/Check", undefined)).toBeUndefined();
@@ -83,15 +97,23 @@ describe("a server with --auth-file", () => {
   });
 
   test("no token, a wrong token or a malformed header: UNAUTHENTICATED, saying what to send", async () => {
-    expect(await refusal(client().get(["k"]))).toBe('UNAUTHENTICATED: Get needs a token: send "authorization: Bearer TOKEN" (CLI: --token or HOMEKV_TOKEN)');
-    expect(await refusal(client("guess").set({ k: "v" }))).toBe("UNAUTHENTICATED: the token is not valid on this server");
+    expect(await refusal(client().get(["k"]))).toBe(
+      'UNAUTHENTICATED: Get needs a token: send "authorization: Bearer TOKEN" (CLI: --token or HOMEKV_TOKEN)',
+    );
+    expect(await refusal(client("guess").set({ k: "v" }))).toBe(
+      "UNAUTHENTICATED: the token is not valid on this server",
+    );
   });
 
   test("each role does what it may and is refused the rest with PERMISSION_DENIED", async () => {
     expect(await refusal(client("writer-token").set({ k: "v" }))).toBe("ok");
     expect(await refusal(client("reader-token").get(["k"]))).toBe("ok");
-    expect(await refusal(client("reader-token").set({ k: "w" }))).toBe("PERMISSION_DENIED: Set needs the write role; this token has read");
-    expect(await refusal(client("writer-token").checkpoint())).toBe("PERMISSION_DENIED: Checkpoint needs the admin role; this token has write");
+    expect(await refusal(client("reader-token").set({ k: "w" }))).toBe(
+      "PERMISSION_DENIED: Set needs the write role; this token has read",
+    );
+    expect(await refusal(client("writer-token").checkpoint())).toBe(
+      "PERMISSION_DENIED: Checkpoint needs the admin role; this token has write",
+    );
     expect(await refusal(client("admin-token").checkpoint())).toBe("ok");
     const { records } = await client("reader-token").get(["k"]);
     expect(new TextDecoder().decode(records[0]!.value)).toBe("v");
@@ -104,7 +126,9 @@ describe("a server with --auth-file", () => {
     expect(viaEnv.stdout).toContain('"1"');
     const denied = await runHomekv(["del", ...port, "cli"], { env: { HOMEKV_TOKEN: "reader-token" } });
     expect(denied.exitCode).toBe(1);
-    expect(denied.stderr.trim()).toBe("[error] server refused: PERMISSION_DENIED: Del needs the write role; this token has read");
+    expect(denied.stderr.trim()).toBe(
+      "[error] server refused: PERMISSION_DENIED: Del needs the write role; this token has read",
+    );
   });
 
   test("health stays open to probes without a token; refusals are counted; no token reaches the log", async () => {
@@ -112,6 +136,7 @@ describe("a server with --auth-file", () => {
     const metrics = await client("reader-token").metrics();
     expect(metrics.cmdsRejected).toBeGreaterThan(0);
     expect(server.output()).toContain("3 token(s)");
-    for (const token of ["reader-token", "writer-token", "admin-token", "guess"]) expect(server.output()).not.toContain(token);
+    for (const token of ["reader-token", "writer-token", "admin-token", "guess"])
+      expect(server.output()).not.toContain(token);
   });
 });

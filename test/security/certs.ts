@@ -35,7 +35,20 @@ export function makeTestCerts(): TestCerts {
     if (result.exitCode !== 0) throw new Error(`openssl ${args.join(" ")} failed:\n${result.stderr.toString()}`);
   };
   const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  const makeCa = (name: string) => openssl("req", "-x509", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.crt`, "-days", "2", "-subj", `/CN=${name}`);
+  const makeCa = (name: string) =>
+    openssl(
+      "req",
+      "-x509",
+      ...newKey,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+    );
   makeCa("ca");
   makeCa("other-ca");
 
@@ -44,11 +57,49 @@ export function makeTestCerts(): TestCerts {
   writeFileSync(path("serial"), "01\n");
   writeFileSync(
     path("ca.cnf"),
-    ["[ca]", "default_ca = test", "[test]", "database = index.txt", "new_certs_dir = .", "serial = serial", "default_md = sha256", "policy = any", "copy_extensions = copy", "unique_subject = no", "[any]", "commonName = supplied"].join("\n"),
+    [
+      "[ca]",
+      "default_ca = test",
+      "[test]",
+      "database = index.txt",
+      "new_certs_dir = .",
+      "serial = serial",
+      "default_md = sha256",
+      "policy = any",
+      "copy_extensions = copy",
+      "unique_subject = no",
+      "[any]",
+      "commonName = supplied",
+    ].join("\n"),
   );
   const issue = (name: string, ca: string, names: string, dates: string[] = ["-days", "2"]) => {
-    openssl("req", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`, "-addext", names);
-    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", `${ca}.crt`, "-keyfile", `${ca}.key`, "-in", `${name}.csr`, "-out", `${name}.crt`, ...dates);
+    openssl(
+      "req",
+      ...newKey,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      names,
+    );
+    openssl(
+      "ca",
+      "-batch",
+      "-config",
+      "ca.cnf",
+      "-cert",
+      `${ca}.crt`,
+      "-keyfile",
+      `${ca}.key`,
+      "-in",
+      `${name}.csr`,
+      "-out",
+      `${name}.crt`,
+      ...dates,
+    );
     return { cert: path(`${name}.crt`), key: path(`${name}.key`) };
   };
   return {

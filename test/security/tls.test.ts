@@ -18,7 +18,14 @@ afterAll(async () => {
 });
 
 async function serveWith(identity: { cert: string; key: string }, extra: string[] = []): Promise<ServerProcess> {
-  const server = await startServerProcess(["--in-memory", "--tls-cert", identity.cert, "--tls-key", identity.key, ...extra]);
+  const server = await startServerProcess([
+    "--in-memory",
+    "--tls-cert",
+    identity.cert,
+    "--tls-key",
+    identity.key,
+    ...extra,
+  ]);
   servers.push(server);
   return server;
 }
@@ -54,7 +61,9 @@ describe("TLS", () => {
 
   test("a plaintext client is refused with a reason, and a TLS client of a plaintext server too", async () => {
     const tlsServer = await serveWith(certs.server);
-    expect(await firstCall(tlsServer.address, undefined)).toContain("closed the connection during setup (does it expect TLS");
+    expect(await firstCall(tlsServer.address, undefined)).toContain(
+      "closed the connection during setup (does it expect TLS",
+    );
     const plain = await startServerProcess(["--in-memory"]);
     servers.push(plain);
     expect(await firstCall(plain.address, { ca: pem(certs.ca) })).toContain("the server does not speak TLS");
@@ -62,7 +71,9 @@ describe("TLS", () => {
 
   test("an expired certificate is refused", async () => {
     const server = await serveWith(certs.expired);
-    expect(await firstCall(server.address, { ca: pem(certs.ca) })).toContain("the server's TLS certificate has expired");
+    expect(await firstCall(server.address, { ca: pem(certs.ca) })).toContain(
+      "the server's TLS certificate has expired",
+    );
   });
 
   test("a certificate from a CA the client does not trust is refused", async () => {
@@ -87,16 +98,47 @@ describe("TLS", () => {
     expect(await firstCall(server.address, { ca: pem(certs.ca) })).toContain("requires a client certificate");
     const untrusted = { ca: pem(certs.ca), cert: pem(certs.untrustedClient.cert), key: pem(certs.untrustedClient.key) };
     expect(await firstCall(server.address, untrusted)).toContain("closed the connection during setup");
-    expect(await firstCall(server.address, { ca: pem(certs.ca), cert: pem(certs.client.cert), key: pem(certs.client.key) })).toBe("ok");
-    const cli = await runHomekv(["get", "-p", String(server.port), "--tls-ca", certs.ca, "--tls-cert", certs.client.cert, "--tls-key", certs.client.key, "checked"]);
+    expect(
+      await firstCall(server.address, { ca: pem(certs.ca), cert: pem(certs.client.cert), key: pem(certs.client.key) }),
+    ).toBe("ok");
+    const cli = await runHomekv([
+      "get",
+      "-p",
+      String(server.port),
+      "--tls-ca",
+      certs.ca,
+      "--tls-cert",
+      certs.client.cert,
+      "--tls-key",
+      certs.client.key,
+      "checked",
+    ]);
     expect(cli.stdout).toContain('"yes"');
   });
 
   test("the server does not start with a key that is not its certificate's, nor with a missing file", async () => {
-    const mismatched = await runHomekv(["serve", "--in-memory", "-p", "0", "--tls-cert", certs.server.cert, "--tls-key", certs.client.key]);
+    const mismatched = await runHomekv([
+      "serve",
+      "--in-memory",
+      "-p",
+      "0",
+      "--tls-cert",
+      certs.server.cert,
+      "--tls-key",
+      certs.client.key,
+    ]);
     expect(mismatched.exitCode).toBe(1);
     expect(mismatched.stderr).toContain(`--tls-cert ${certs.server.cert} with --tls-key ${certs.client.key}`);
-    const missing = await runHomekv(["serve", "--in-memory", "-p", "0", "--tls-cert", "/nonexistent.pem", "--tls-key", certs.server.key]);
+    const missing = await runHomekv([
+      "serve",
+      "--in-memory",
+      "-p",
+      "0",
+      "--tls-cert",
+      "/nonexistent.pem",
+      "--tls-key",
+      certs.server.key,
+    ]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain("cannot read --tls-cert /nonexistent.pem: ENOENT");
     const alone = await runHomekv(["serve", "--in-memory", "-p", "0", "--tls-cert", certs.server.cert]);
@@ -108,7 +150,21 @@ describe("TLS", () => {
     const tokens = join(certs.dir, "tokens");
     writeFileSync(tokens, "bench-token write\n");
     const server = await serveWith(certs.server, ["--auth-file", tokens]);
-    const flags = ["bench", "-p", String(server.port), "--tls-ca", certs.ca, "--op", "set", "-n", "50", "-c", "2", "--keys", "10"];
+    const flags = [
+      "bench",
+      "-p",
+      String(server.port),
+      "--tls-ca",
+      certs.ca,
+      "--op",
+      "set",
+      "-n",
+      "50",
+      "-c",
+      "2",
+      "--keys",
+      "10",
+    ];
     const ran = await runHomekv([...flags, "--token", "bench-token", "--json"]);
     expect(ran.exitCode).toBe(0);
     expect(JSON.parse(ran.stdout).requests).toBe(50);

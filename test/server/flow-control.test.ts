@@ -30,7 +30,9 @@ test("64 concurrent 10-key Sets on one connection: no request waits for the load
     );
     latencies.sort((a, b) => a - b);
     const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))]!.toFixed(0);
-    console.log(`${latencies.length} Sets of 10 keys, 64 in flight: p50 ${at(0.5)} ms, p99.9 ${at(0.999)} ms, max ${at(1)} ms`);
+    console.log(
+      `${latencies.length} Sets of 10 keys, 64 in flight: p50 ${at(0.5)} ms, p99.9 ${at(0.999)} ms, max ${at(1)} ms`,
+    );
     expect(latencies.at(-1)!).toBeLessThan(runMs / 2);
   } finally {
     client.close();

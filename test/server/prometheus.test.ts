@@ -1,15 +1,26 @@
 import { expect, test } from "bun:test";
-import { handleHttp } from "../../src/server/http-endpoint.ts";
-import { clusterFamilies, escapeLabelValue, formatExposition, rpcFamilies, storeFamilies } from "../../src/server/prometheus.ts";
-import { soloView } from "../../src/server/members.ts";
 import { createGossiper, type GossipCounters, type Member, type MemberStatus } from "../../src/cluster/gossip/index.ts";
-import { createRpcStats, recordCall } from "../../src/server/rpc-stats.ts";
 import { Metrics } from "../../src/gen/homekv_service.ts";
+import { handleHttp } from "../../src/server/http-endpoint.ts";
+import { soloView } from "../../src/server/members.ts";
+import {
+  clusterFamilies,
+  escapeLabelValue,
+  formatExposition,
+  rpcFamilies,
+  storeFamilies,
+} from "../../src/server/prometheus.ts";
+import { createRpcStats, recordCall } from "../../src/server/rpc-stats.ts";
 import { parseExposition } from "../discovery/parse-exposition.ts";
 
 test("formats HELP, TYPE and samples, escaping label values and help", () => {
   const text = formatExposition([
-    { name: "x_total", help: "a\\b\nc", type: "counter", samples: [{ value: 3 }, { labels: { k: 'q"\\\n' }, value: Infinity }] },
+    {
+      name: "x_total",
+      help: "a\\b\nc",
+      type: "counter",
+      samples: [{ value: 3 }, { labels: { k: 'q"\\\n' }, value: Infinity }],
+    },
   ]);
   expect(text).toBe('# HELP x_total a\\\\b\\nc\n# TYPE x_total counter\nx_total 3\nx_total{k="q\\"\\\\\\n"} +Inf\n');
   expect(parseExposition(text).value("x_total", { k: 'q"\\\n' })).toBe(Infinity);
@@ -34,7 +45,14 @@ test("latency histograms are cumulative and end with +Inf = count", () => {
 });
 
 test("store families map every Metrics field they name, in seconds where the RPC says ms", () => {
-  const m = { ...Metrics.fromPartial({}), keysCount: 7, recoveryMs: 1500, lastCheckpointUnixMs: 2000, persistent: true, walFsyncs: 4 };
+  const m = {
+    ...Metrics.fromPartial({}),
+    keysCount: 7,
+    recoveryMs: 1500,
+    lastCheckpointUnixMs: 2000,
+    persistent: true,
+    walFsyncs: 4,
+  };
   const parsed = parseExposition(formatExposition(storeFamilies(m)));
   expect(parsed.value("homekv_keys")).toBe(7);
   expect(parsed.value("homekv_recovery_seconds")).toBe(1.5);
@@ -59,18 +77,40 @@ test("/readyz is 503 once the server stops serving; /healthz stays 200", async (
 
 test("cluster families: members by status, each peer's phi, gossip traffic and drops by reason", () => {
   const member = (nodeId: string, status: MemberStatus, phi: number, isSelf = false): Member => ({
-    nodeId, grpcAddress: "", gossipAddress: "", status, phi, heartbeat: 1, generation: 1, lastSeenMs: 0, isSelf, metadata: {},
+    nodeId,
+    grpcAddress: "",
+    gossipAddress: "",
+    status,
+    phi,
+    heartbeat: 1,
+    generation: 1,
+    lastSeenMs: 0,
+    isSelf,
+    metadata: {},
   });
-  const members = [member("a", "alive", 0, true), member("b", "alive", 0.5), member("c", "dead", 9.25), member("d", "left", 0)];
+  const members = [
+    member("a", "alive", 0, true),
+    member("b", "alive", 0.5),
+    member("c", "dead", 9.25),
+    member("d", "left", 0),
+  ];
   // A real gossiper's counters, so that the reasons are the ones it counts.
   const counters: GossipCounters = createGossiper({
-    clusterId: "c", nodeId: "a", generation: 1, gossipAddress: "127.0.0.1:1", grpcAddress: "127.0.0.1:2", random: () => 0.5, nowMs: 0,
+    clusterId: "c",
+    nodeId: "a",
+    generation: 1,
+    gossipAddress: "127.0.0.1:1",
+    grpcAddress: "127.0.0.1:2",
+    random: () => 0.5,
+    nowMs: 0,
   }).counters();
   counters.datagramsSent = 10;
   counters.datagramsReceived = 7;
   counters.datagramsDropped["foreign-cluster"] = 3;
   const parsed = parseExposition(formatExposition(clusterFamilies(members, counters)));
-  expect(["alive", "suspect", "dead", "left"].map((status) => parsed.value("homekv_cluster_members", { status }))).toEqual([2, 0, 1, 1]);
+  expect(
+    ["alive", "suspect", "dead", "left"].map((status) => parsed.value("homekv_cluster_members", { status })),
+  ).toEqual([2, 0, 1, 1]);
   expect(parsed.value("homekv_cluster_peer_phi", { node: "c" })).toBe(9.25);
   expect(parsed.value("homekv_gossip_datagrams_total", { direction: "received" })).toBe(7);
   expect(parsed.value("homekv_gossip_datagrams_dropped_total", { reason: "foreign-cluster" })).toBe(3);

@@ -7,8 +7,7 @@ import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.
 import type { FileSystem } from "../../src/storage/fs/file-system.ts";
 import { MemoryFileSystem } from "../../src/storage/fs/memory-fs.ts";
 import { createMvccStore, type KeyChain, type MvccStore } from "../../src/storage/mvcc/store.ts";
-import type { KeyRecord } from "../../src/storage/ops.ts";
-import type { WriteOp } from "../../src/storage/ops.ts";
+import type { KeyRecord, WriteOp } from "../../src/storage/ops.ts";
 import { bytes, del, frameStarts, put } from "../helpers/storage.ts";
 
 const DIR = "/data/checkpoints";
@@ -39,7 +38,6 @@ async function newFs(): Promise<MemoryFileSystem> {
   await fs.mkdirp(DIR);
   return fs;
 }
-
 
 async function loadError(fs: FileSystem): Promise<HomeKvError> {
   try {
@@ -98,7 +96,11 @@ describe("round trip", () => {
     expect(frameStarts(fs.bytes(`${DIR}/${written.name}`)).length - 1).toBe(2 + Math.ceil(expected.length / 7) + 1);
 
     const loaded = await loadNewestCheckpoint(fs, DIR);
-    expect(loaded).toMatchObject({ path: `${DIR}/${written.name}`, revision: store.revision, compactedRevision: store.compactedRevision });
+    expect(loaded).toMatchObject({
+      path: `${DIR}/${written.name}`,
+      revision: store.revision,
+      compactedRevision: store.compactedRevision,
+    });
     // Empty values survive as empty values, and each key's revisions are kept.
     const restored = restoredState(loaded)!;
     expect(restored).toEqual(expected);
@@ -110,7 +112,12 @@ describe("round trip", () => {
     const fs = await newFs();
     const written = await writeCheckpoint({ fs, dir: DIR, store: createMvccStore(), sliceKeysMax: 4 });
     expect(written.entries).toBe(0);
-    expect(await loadNewestCheckpoint(fs, DIR)).toEqual({ path: `${DIR}/${written.name}`, revision: 0, compactedRevision: 0, chains: [] });
+    expect(await loadNewestCheckpoint(fs, DIR)).toEqual({
+      path: `${DIR}/${written.name}`,
+      revision: 0,
+      compactedRevision: 0,
+      chains: [],
+    });
   });
 
   test("no checkpoint in the directory loads as undefined", async () => {
@@ -147,7 +154,11 @@ describe("writes during a checkpoint", () => {
       appends++;
       // Between slices: overwrite keys not yet copied, delete some, add new ones on both ends, then GC.
       const n = appends;
-      const ops: WriteOp[] = [put(keys.at(-n)!, `changed during checkpoint ${n}`), put(`aaa-new-${n}`, "new"), put(`zzz-new-${n}`, "new")];
+      const ops: WriteOp[] = [
+        put(keys.at(-n)!, `changed during checkpoint ${n}`),
+        put(`aaa-new-${n}`, "new"),
+        put(`zzz-new-${n}`, "new"),
+      ];
       const victim = keys[keys.length - 1 - ((n * 7) % 20) - 20];
       if (victim !== undefined && !ops.some((op) => op.key === victim)) ops.push(del(victim));
       commit(store, ...ops);
@@ -168,7 +179,12 @@ describe("writes during a checkpoint", () => {
 });
 
 describe("damage", () => {
-  async function smallCheckpoint(): Promise<{ fs: MemoryFileSystem; path: string; file: Uint8Array; starts: number[] }> {
+  async function smallCheckpoint(): Promise<{
+    fs: MemoryFileSystem;
+    path: string;
+    file: Uint8Array;
+    starts: number[];
+  }> {
     const fs = await newFs();
     const store = filledStore(16);
     const written = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
@@ -187,7 +203,10 @@ describe("damage", () => {
       const error = await loadError(fs);
       const frameStart = starts.findLast((start) => start <= at)!;
       expect({ at, message: error.message }).toEqual({ at, message: expect.stringContaining(path) });
-      expect({ at, message: error.message }).toEqual({ at, message: expect.stringContaining(`byte offset ${frameStart}:`) });
+      expect({ at, message: error.message }).toEqual({
+        at,
+        message: expect.stringContaining(`byte offset ${frameStart}:`),
+      });
     }
   });
 
@@ -198,7 +217,10 @@ describe("damage", () => {
       const error = await loadError(fs);
       const frameStart = starts.findLast((start) => start <= cut)!;
       expect({ cut, message: error.message }).toEqual({ cut, message: expect.stringContaining(path) });
-      expect({ cut, message: error.message }).toEqual({ cut, message: expect.stringContaining(`byte offset ${frameStart}:`) });
+      expect({ cut, message: error.message }).toEqual({
+        cut,
+        message: expect.stringContaining(`byte offset ${frameStart}:`),
+      });
       if (cut > 0 && starts.includes(cut)) expect(error.message).toContain("end frame is missing");
     }
   });
@@ -245,31 +267,34 @@ describe("failures while writing", () => {
     ["append", "ENOSPC"],
     ["sync", "EIO"],
     ["rename", "EIO"],
-  ] as const)("a fault on %s (%s): the checkpoint is not under its final name, no temporary file is left, the old checkpoint still loads", async (op, code) => {
-    const fs = await newFs();
-    const store = filledStore(20);
-    const old = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
-    const oldState = liveState(store);
-    commit(store, put("after-the-old-checkpoint", "x"));
-    const newName = CHECKPOINT_FILES.fileName(store.revision);
+  ] as const)(
+    "a fault on %s (%s): the checkpoint is not under its final name, no temporary file is left, the old checkpoint still loads",
+    async (op, code) => {
+      const fs = await newFs();
+      const store = filledStore(20);
+      const old = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+      const oldState = liveState(store);
+      commit(store, put("after-the-old-checkpoint", "x"));
+      const newName = CHECKPOINT_FILES.fileName(store.revision);
 
-    fs.injectFault({ op, code, pathIncludes: ".ckpt" });
-    let failed: unknown;
-    await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 }).catch((error) => {
-      failed = error;
-    });
-    expect((failed as { code?: string } | undefined)?.code).toBe(code);
-    expect((await fs.list(DIR)).sort()).toEqual([old.name]);
-    expect(newName).not.toBe(old.name);
-    const loaded = await loadNewestCheckpoint(fs, DIR);
-    expect(loaded?.revision).toBe(old.revision);
-    expect(restoredState(loaded)).toEqual(oldState);
+      fs.injectFault({ op, code, pathIncludes: ".ckpt" });
+      let failed: unknown;
+      await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 }).catch((error) => {
+        failed = error;
+      });
+      expect((failed as { code?: string } | undefined)?.code).toBe(code);
+      expect((await fs.list(DIR)).sort()).toEqual([old.name]);
+      expect(newName).not.toBe(old.name);
+      const loaded = await loadNewestCheckpoint(fs, DIR);
+      expect(loaded?.revision).toBe(old.revision);
+      expect(restoredState(loaded)).toEqual(oldState);
 
-    fs.clearFaults();
-    const retried = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
-    expect(retried.name).toBe(newName);
-    expect(restoredState(await loadNewestCheckpoint(fs, DIR))).toEqual(liveState(store));
-  });
+      fs.clearFaults();
+      const retried = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
+      expect(retried.name).toBe(newName);
+      expect(restoredState(await loadNewestCheckpoint(fs, DIR))).toEqual(liveState(store));
+    },
+  );
 
   test("a temporary file left by an earlier failed attempt is replaced, not appended to", async () => {
     const fs = await newFs();

@@ -21,9 +21,18 @@ const del = (key: string): WriteOp => ({ key, value: null });
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : decoder.decode(value));
 
 /** Opens `DIR` on `fs`; a LOCK left by a crash of this same process counts as stale. */
-async function open(fs: MemoryFileSystem, options: Partial<DurableOptions> = {}): Promise<{ db: Database; logs: string[] }> {
+async function open(
+  fs: MemoryFileSystem,
+  options: Partial<DurableOptions> = {},
+): Promise<{ db: Database; logs: string[] }> {
   const logs: string[] = [];
-  const db = await openDurableDatabase({ fs, dir: DIR, isAlive: () => false, log: (line) => logs.push(line), ...options });
+  const db = await openDurableDatabase({
+    fs,
+    dir: DIR,
+    isAlive: () => false,
+    log: (line) => logs.push(line),
+    ...options,
+  });
   return { db, logs };
 }
 
@@ -50,7 +59,8 @@ async function walSegmentNames(fs: MemoryFileSystem): Promise<string[]> {
  */
 function powerCut(fs: MemoryFileSystem): void {
   fs.crash();
-  for (const op of ["append", "sync", "truncate", "rename", "remove", "createExclusive", "syncDir"] as const) fs.injectFault({ op, code: "EIO" });
+  for (const op of ["append", "sync", "truncate", "rename", "remove", "createExclusive", "syncDir"] as const)
+    fs.injectFault({ op, code: "EIO" });
 }
 
 /** A copy of what the disk holds, for the next start. */
@@ -68,7 +78,11 @@ async function diskImage(fs: MemoryFileSystem): Promise<MemoryFileSystem> {
  * `at`-th one is preceded (or followed) by a power cut: a crash at an exact point of the write path,
  * such as between an fsync and the acknowledgement of the writes it covered.
  */
-function crashingFs(inner: MemoryFileSystem, plan: { at: number; before: boolean }, onCut: () => void): FileSystem & { arm(): void } {
+function crashingFs(
+  inner: MemoryFileSystem,
+  plan: { at: number; before: boolean },
+  onCut: () => void,
+): FileSystem & { arm(): void } {
   let armed = false;
   let calls = 0;
   const cut = () => {
@@ -154,7 +168,9 @@ describe("crash and restart", () => {
     const { db: reopened, logs } = await open(fs);
     expect(recoveryLine(logs)).toMatch(/^recovered revision 15 \(10 keys\) .*checkpoint 10, 5 WAL records replayed$/);
     const keys = Array.from({ length: 15 }, (_, i) => `k${i + 1}`);
-    expect(readAll(reopened, keys)).toEqual(Object.fromEntries(keys.map((k, i) => [k, i < 5 ? undefined : `v${i + 1}`])));
+    expect(readAll(reopened, keys)).toEqual(
+      Object.fromEntries(keys.map((k, i) => [k, i < 5 ? undefined : `v${i + 1}`])),
+    );
     await reopened.close();
   });
 
@@ -286,7 +302,12 @@ describe("crash at a random point (model-based)", () => {
 
   const crashPlan = fc.oneof(
     // Between two waves, or after some microtasks of a wave that is not awaited (writes in flight).
-    fc.record({ kind: fc.constant("wave" as const), wave: fc.nat(), midWave: fc.boolean(), microtasks: fc.nat({ max: 60 }) }),
+    fc.record({
+      kind: fc.constant("wave" as const),
+      wave: fc.nat(),
+      midWave: fc.boolean(),
+      microtasks: fc.nat({ max: 60 }),
+    }),
     // Just before or just after the n-th call that changes the disk (append, sync, rename, ...).
     fc.record({ kind: fc.constant("diskCall" as const), at: fc.integer({ min: 1, max: 60 }), before: fc.boolean() }),
   );
@@ -299,10 +320,13 @@ describe("crash at a random point (model-based)", () => {
   async function crashProperty(fsync: FsyncMode, numRuns: number): Promise<void> {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ batches: fc.array(batch, { minLength: 1, maxLength: 6 }), checkpointAfter: fc.boolean() }), {
-          minLength: 1,
-          maxLength: 6,
-        }),
+        fc.array(
+          fc.record({ batches: fc.array(batch, { minLength: 1, maxLength: 6 }), checkpointAfter: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
         crashPlan,
         fc.integer({ min: 80, max: 600 }),
         fc.integer({ min: 100, max: 2_000 }),
@@ -348,7 +372,9 @@ describe("crash at a random point (model-based)", () => {
           for (const { index, revision: r } of acked) expect(r).toBe(index + 1);
           if (fsync === "always") expect(revision).toBeGreaterThanOrEqual(Math.max(0, ...acked.map((a) => a.revision)));
           expect(revision).toBeLessThanOrEqual(proposed.length);
-          expect(Object.fromEntries(KEYS.map((k, i) => [k, text(recovered.records[i]!.value)]))).toEqual(modelAfter(proposed, revision));
+          expect(Object.fromEntries(KEYS.map((k, i) => [k, text(recovered.records[i]!.value)]))).toEqual(
+            modelAfter(proposed, revision),
+          );
 
           // The recovered store goes on from there, and survives a clean restart.
           expect((await reopened.write([put("a", "after")])).revision).toBe(revision + 1);

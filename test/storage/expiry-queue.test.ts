@@ -78,34 +78,51 @@ describe("ExpiryQueue", () => {
 
   test("a key rewritten many times keeps the heap within 2 × live + slack", () => {
     const queue = new ExpiryQueue();
-    for (let revision = 1; revision <= 50_000; revision++) queue.add(1_000_000 - revision, `session/${revision % 10}`, revision);
+    for (let revision = 1; revision <= 50_000; revision++)
+      queue.add(1_000_000 - revision, `session/${revision % 10}`, revision);
     expect(queue.size).toBe(10);
     expect(queue.heapSize).toBeLessThanOrEqual(2 * 10 + 1_024 + 1);
     const { entries } = drainDue(queue, Infinity, 1_000);
-    expect(names(entries)).toEqual(Array.from({ length: 10 }, (_, i) => `session/${(49_991 + i) % 10}@${49_991 + i}`).reverse());
+    expect(names(entries)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `session/${(49_991 + i) % 10}@${49_991 + i}`).reverse(),
+    );
   });
 
   test("property: popDue returns exactly the due live entries, in deadline order", () => {
-    const add = fc.record({ key: fc.constantFrom("a", "b", "c", "d", "e", "f", "g", "h"), deadline: fc.integer({ min: 0, max: 1_000 }) });
+    const add = fc.record({
+      key: fc.constantFrom("a", "b", "c", "d", "e", "f", "g", "h"),
+      deadline: fc.integer({ min: 0, max: 1_000 }),
+    });
     fc.assert(
-      fc.property(fc.array(add, { maxLength: 300 }), fc.integer({ min: 0, max: 1_100 }), fc.integer({ min: 1, max: 20 }), (adds, nowMs, max) => {
-        const queue = new ExpiryQueue();
-        const model = new Map<string, ExpiryEntry>();
-        adds.forEach(({ key, deadline }, i) => {
-          const entry = { expiresAtMs: deadline, key, revision: i + 1 };
-          queue.add(entry.expiresAtMs, entry.key, entry.revision);
-          model.set(key, entry);
-        });
-        const due = [...model.values()].filter((entry) => entry.expiresAtMs <= nowMs);
-        due.sort((a, b) => a.expiresAtMs - b.expiresAtMs || a.revision - b.revision);
-        const { entries } = drainDue(queue, nowMs, max);
-        expect(entries).toEqual(due);
-        // What is left is exactly what is not due, and it all comes out later.
-        expect(queue.size).toBe(model.size - due.length);
-        const rest = drainDue(queue, Infinity, max).entries;
-        expect(rest.map((e) => e.key).sort()).toEqual([...model.values()].filter((e) => e.expiresAtMs > nowMs).map((e) => e.key).sort());
-        for (let i = 1; i < rest.length; i++) expect(rest[i]!.expiresAtMs).toBeGreaterThanOrEqual(rest[i - 1]!.expiresAtMs);
-      }),
+      fc.property(
+        fc.array(add, { maxLength: 300 }),
+        fc.integer({ min: 0, max: 1_100 }),
+        fc.integer({ min: 1, max: 20 }),
+        (adds, nowMs, max) => {
+          const queue = new ExpiryQueue();
+          const model = new Map<string, ExpiryEntry>();
+          adds.forEach(({ key, deadline }, i) => {
+            const entry = { expiresAtMs: deadline, key, revision: i + 1 };
+            queue.add(entry.expiresAtMs, entry.key, entry.revision);
+            model.set(key, entry);
+          });
+          const due = [...model.values()].filter((entry) => entry.expiresAtMs <= nowMs);
+          due.sort((a, b) => a.expiresAtMs - b.expiresAtMs || a.revision - b.revision);
+          const { entries } = drainDue(queue, nowMs, max);
+          expect(entries).toEqual(due);
+          // What is left is exactly what is not due, and it all comes out later.
+          expect(queue.size).toBe(model.size - due.length);
+          const rest = drainDue(queue, Infinity, max).entries;
+          expect(rest.map((e) => e.key).sort()).toEqual(
+            [...model.values()]
+              .filter((e) => e.expiresAtMs > nowMs)
+              .map((e) => e.key)
+              .sort(),
+          );
+          for (let i = 1; i < rest.length; i++)
+            expect(rest[i]!.expiresAtMs).toBeGreaterThanOrEqual(rest[i - 1]!.expiresAtMs);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -10,7 +10,11 @@ import { createExpirySweeper, EXPIRY_TIMER_DELAY_MS_MAX } from "../../src/storag
 const T0 = 1_700_000_000_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const put = (key: string, value: string, expiresAtMs?: number): WriteOp => ({ key, value: encoder.encode(value), expiresAtMs });
+const put = (key: string, value: string, expiresAtMs?: number): WriteOp => ({
+  key,
+  value: encoder.encode(value),
+  expiresAtMs,
+});
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : decoder.decode(value));
 
 /** Lets promises and a few event-loop turns run (a WAL commit on the memory file system takes some). */
@@ -49,7 +53,8 @@ function fakeTime(startMs = T0) {
       await flush();
       for (let steps = 0; ; steps++) {
         if (steps > 10_000) throw new Error("timers keep firing: no progress");
-        const [id, timer] = [...timers].filter(([, t]) => t.atMs <= targetMs).sort(([, a], [, b]) => a.atMs - b.atMs)[0] ?? [];
+        const [id, timer] =
+          [...timers].filter(([, t]) => t.atMs <= targetMs).sort(([, a], [, b]) => a.atMs - b.atMs)[0] ?? [];
         if (timer === undefined) break;
         timers.delete(id!);
         nowMs = Math.max(nowMs, timer.atMs);
@@ -100,7 +105,12 @@ describe("expiry through a database", () => {
     expect(db.store.revision).toBe(written + 1);
     // A committed delete: readers at the old revision still see the value; the change went out as an event.
     expect(value(db, "session", written)).toBe("s1");
-    expect(events.at(-1)).toEqual({ key: "session", value: null, revision: written + 1, previous: encoder.encode("s1") });
+    expect(events.at(-1)).toEqual({
+      key: "session",
+      value: null,
+      revision: written + 1,
+      previous: encoder.encode("s1"),
+    });
     expect(time.armed).toBe(0);
     await db.close();
   });
@@ -173,7 +183,8 @@ describe("expiry through a database", () => {
     const time = fakeTime();
     const { db, events } = memoryDb(time, { expiry: { batchMax: 100 } });
     const keys = Array.from({ length: 1_050 }, (_, i) => `k/${String(i).padStart(4, "0")}`);
-    for (let i = 0; i < keys.length; i += 500) await db.write(keys.slice(i, i + 500).map((key) => put(key, "v", T0 + 1_000 + (i % 7))));
+    for (let i = 0; i < keys.length; i += 500)
+      await db.write(keys.slice(i, i + 500).map((key) => put(key, "v", T0 + 1_000 + (i % 7))));
     const before = db.store.revision;
     events.length = 0;
     await time.advance(2_000);
@@ -286,7 +297,15 @@ describe("createExpirySweeper on its own", () => {
     expect(time.armed).toBe(0);
     s.start();
     await time.advance(0);
-    expect(proposed).toEqual([{ kind: "expire", keys: [{ key: "a", revision: 3 }, { key: "b", revision: 4 }] }]);
+    expect(proposed).toEqual([
+      {
+        kind: "expire",
+        keys: [
+          { key: "a", revision: 3 },
+          { key: "b", revision: 4 },
+        ],
+      },
+    ]);
     expect(s.pending).toBe(0);
   });
 
@@ -338,6 +357,10 @@ describe("createExpirySweeper on its own", () => {
     s.start();
     await time.advance(0);
     const batches = proposed.map((c) => (c.kind === "expire" ? c.keys.map((k) => k.key) : []));
-    expect(batches).toEqual([["k7", "k6", "k5"], ["k4", "k3", "k2"], ["k1", "k0"]]);
+    expect(batches).toEqual([
+      ["k7", "k6", "k5"],
+      ["k4", "k3", "k2"],
+      ["k1", "k0"],
+    ]);
   });
 });

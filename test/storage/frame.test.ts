@@ -22,7 +22,11 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Reads frames from offset 0 until something other than a frame; returns the payloads and what stopped it. */
-function readAll(buffer: Uint8Array): { payloads: Uint8Array[]; stop: Exclude<FrameRead, { kind: "frame" }>; stopOffset: number } {
+function readAll(buffer: Uint8Array): {
+  payloads: Uint8Array[];
+  stop: Exclude<FrameRead, { kind: "frame" }>;
+  stopOffset: number;
+} {
   const payloads: Uint8Array[] = [];
   let offset = 0;
   for (;;) {
@@ -37,7 +41,8 @@ const PAYLOADS = [bytes("first frame"), new Uint8Array(0), bytes("the third fram
 const FRAMES = PAYLOADS.map(encodeFrame);
 const BUFFER = concat(...FRAMES);
 /** Where each frame starts, and where the buffer ends. */
-const STARTS = FRAMES.reduce<number[]>((starts, frame) => [...starts, starts.at(-1)! + frame.byteLength], [0]);
+const STARTS = [0];
+for (const frame of FRAMES) STARTS.push(STARTS.at(-1)! + frame.byteLength);
 
 function frameIndexAt(offset: number): number {
   return STARTS.findIndex((start, i) => offset >= start && offset < STARTS[i + 1]!);

@@ -19,9 +19,7 @@ const codePoint = fc
   .map((cp) => String.fromCodePoint(cp));
 const key = fc.oneof(fc.string({ unit: codePoint, maxLength: 6 }), fc.string({ unit: "binary", maxLength: 6 }));
 // A shared prefix moves the first difference away from index 0 and makes equal strings likely.
-const keyPair = fc
-  .tuple(key, key, key)
-  .map(([prefix, a, b]) => [prefix + a, prefix + b] as const);
+const keyPair = fc.tuple(key, key, key).map(([prefix, a, b]) => [prefix + a, prefix + b] as const);
 
 describe("compareKeys", () => {
   test("agrees with Buffer.compare of the UTF-8 encodings", () => {
@@ -34,23 +32,22 @@ describe("compareKeys", () => {
     );
   });
 
-  test.each([
-    ["\u{10000}", "\u{E000}"], // `<` on UTF-16 units would say the opposite
-    ["\u{10FFFF}", "\u{FFFF}"],
-    ["a\u{1F600}", "a\u{FFFD}"],
-    ["\u{FFFF}", "\u{E000}"],
-    ["\u{E000}", "\u{D7FF}"], // both sides of the surrogate gap in the BMP
-    ["\u{1F601}", "\u{1F600}"], // same high surrogate, different low surrogate
-    ["ab", "a"], // a proper prefix sorts first
-    ["b", "a\u{10FFFF}"],
-  ].map(([later, earlier]) => [`${codePoints(later!)} > ${codePoints(earlier!)}`, later!, earlier!]))(
-    "%s",
-    (_, later, earlier) => {
-      expect(byteOrder(later, earlier)).toBe(1);
-      expect(compareKeys(later, earlier)).toBeGreaterThan(0);
-      expect(compareKeys(earlier, later)).toBeLessThan(0);
-    },
-  );
+  test.each(
+    [
+      ["\u{10000}", "\u{E000}"], // `<` on UTF-16 units would say the opposite
+      ["\u{10FFFF}", "\u{FFFF}"],
+      ["a\u{1F600}", "a\u{FFFD}"],
+      ["\u{FFFF}", "\u{E000}"],
+      ["\u{E000}", "\u{D7FF}"], // both sides of the surrogate gap in the BMP
+      ["\u{1F601}", "\u{1F600}"], // same high surrogate, different low surrogate
+      ["ab", "a"], // a proper prefix sorts first
+      ["b", "a\u{10FFFF}"],
+    ].map(([later, earlier]) => [`${codePoints(later!)} > ${codePoints(earlier!)}`, later!, earlier!]),
+  )("%s", (_, later, earlier) => {
+    expect(byteOrder(later, earlier)).toBe(1);
+    expect(compareKeys(later, earlier)).toBeGreaterThan(0);
+    expect(compareKeys(earlier, later)).toBeLessThan(0);
+  });
 
   test("equal strings compare 0", () => {
     expect(compareKeys("", "")).toBe(0);
@@ -61,9 +58,12 @@ describe("compareKeys", () => {
 describe("index keys", () => {
   test("fromIndexKey undoes toIndexKey for every string, lone surrogates included", () => {
     fc.assert(
-      fc.property(fc.oneof(key, fc.string({ unit: fc.integer({ min: 0xd000, max: 0xffff }).map((u) => String.fromCharCode(u)) })), (k) => {
-        expect(fromIndexKey(toIndexKey(k))).toBe(k);
-      }),
+      fc.property(
+        fc.oneof(key, fc.string({ unit: fc.integer({ min: 0xd000, max: 0xffff }).map((u) => String.fromCharCode(u)) })),
+        (k) => {
+          expect(fromIndexKey(toIndexKey(k))).toBe(k);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -76,7 +76,10 @@ describe("index keys", () => {
 
 describe("prefixEnd", () => {
   test("[prefix, prefixEnd(prefix)) holds exactly the keys that start with the prefix, surrogates included", () => {
-    const near = fc.string({ unit: fc.constantFrom("a", "\uD7FF", "\uD800", "\uDBFF", "\uDC00", "\uE000", "\uFFFF", "😀"), maxLength: 3 });
+    const near = fc.string({
+      unit: fc.constantFrom("a", "\uD7FF", "\uD800", "\uDBFF", "\uDC00", "\uE000", "\uFFFF", "😀"),
+      maxLength: 3,
+    });
     fc.assert(
       fc.property(fc.oneof(key, near), fc.oneof(key, near), (prefix, candidate) => {
         fc.pre(prefix.length > 0);

@@ -140,24 +140,29 @@ function run(store: MvccStore, model: Model, cmd: Command) {
 
 test("the MVCC store agrees with a map-per-revision model", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 5 }), fc.array(command, { maxLength: 80, size: "max" }), (historyRevisions, commands) => {
-      const store = createMvccStore({ historyRevisions });
-      const model = new Model(historyRevisions);
-      for (const cmd of commands) {
-        run(store, model, cmd);
-        expectAgreement(store, model);
-      }
+    fc.property(
+      fc.integer({ min: 0, max: 5 }),
+      fc.array(command, { maxLength: 80, size: "max" }),
+      (historyRevisions, commands) => {
+        const store = createMvccStore({ historyRevisions });
+        const model = new Model(historyRevisions);
+        for (const cmd of commands) {
+          run(store, model, cmd);
+          expectAgreement(store, model);
+        }
 
-      for (const { snapshot } of model.open.splice(0)) snapshot.release();
-      for (let slices = 0; store.collectGarbage(3).more; slices++) {
-        if (slices > 100) throw new Error("GC never reported more: false");
-      }
-      expectAgreement(store, model);
-      // What is left beyond one version per live key is the history still within retention.
-      const retained = store.stats().versions;
-      expect(retained).toBeGreaterThanOrEqual(model.live.size);
-      if (historyRevisions === 0) expect(store.stats()).toMatchObject({ versions: model.live.size, openSnapshots: 0 });
-    }),
+        for (const { snapshot } of model.open.splice(0)) snapshot.release();
+        for (let slices = 0; store.collectGarbage(3).more; slices++) {
+          if (slices > 100) throw new Error("GC never reported more: false");
+        }
+        expectAgreement(store, model);
+        // What is left beyond one version per live key is the history still within retention.
+        const retained = store.stats().versions;
+        expect(retained).toBeGreaterThanOrEqual(model.live.size);
+        if (historyRevisions === 0)
+          expect(store.stats()).toMatchObject({ versions: model.live.size, openSnapshots: 0 });
+      },
+    ),
     { numRuns: 300 },
   );
 });

@@ -208,7 +208,9 @@ describe("garbage collection", () => {
     // 30 old versions a key: the budget of 40 is crossed by the second key, so the slices that
     // collect take two keys each (the key's later queue entries find nothing left, and cost little).
     const collecting = slices.filter((s) => s.versionsCollected > 0);
-    expect(collecting.map((s) => [s.keysVisited, s.versionsCollected])).toEqual(Array.from({ length: 10 }, () => [2, 60]));
+    expect(collecting.map((s) => [s.keysVisited, s.versionsCollected])).toEqual(
+      Array.from({ length: 10 }, () => [2, 60]),
+    );
     expect(store.stats().versions).toBe(20);
   });
 
@@ -316,7 +318,9 @@ test("valueBytes measures each key's value at a revision as readRecords would re
   commit(store, put("a", "zzzzzz"), del("b"));
   const keys = ["a", "b", "missing", "a"];
   for (const revision of [1, 2]) {
-    expect(store.valueBytes(keys, revision)).toEqual(store.readRecords(keys, revision).map((r) => r.value?.byteLength ?? 0));
+    expect(store.valueBytes(keys, revision)).toEqual(
+      store.readRecords(keys, revision).map((r) => r.value?.byteLength ?? 0),
+    );
   }
   expect(store.valueBytes(keys)).toEqual([6, 0, 0, 6]);
   expectHomeKvError(() => store.valueBytes(keys, 3), "E_FUTURE_REVISION");

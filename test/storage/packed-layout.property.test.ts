@@ -15,7 +15,10 @@ import type { WriteOp } from "../../src/storage/ops.ts";
 
 // Short keys from a small alphabet: one-byte units (U+00FF the last), two-byte ones, units above
 // U+D800 (index keys keep native order).
-const key = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u00ff", "\u20ac", "\u{e000}", "\u{d800}"), maxLength: 4 });
+const key = fc.string({
+  unit: fc.constantFrom("a", "b", "c", "\u00ff", "\u20ac", "\u{e000}", "\u{d800}"),
+  maxLength: 4,
+});
 
 test("KeyIndex agrees with a map and a sorted list: find, insert, remove, forward, backward", () => {
   type Step =
@@ -27,8 +30,14 @@ test("KeyIndex agrees with a map and a sorted list: find, insert, remove, forwar
   const step: fc.Arbitrary<Step> = fc.oneof(
     { weight: 4, arbitrary: fc.record({ kind: fc.constant("insert" as const), key }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant("remove" as const), pick: fc.nat() }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("forward" as const), from: fc.option(key, { nil: undefined }) }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("backward" as const), below: fc.option(key, { nil: undefined }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant("forward" as const), from: fc.option(key, { nil: undefined }) }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant("backward" as const), below: fc.option(key, { nil: undefined }) }),
+    },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("evacuate" as const) }) },
   );
   fc.assert(
@@ -83,7 +92,10 @@ test("ValueSlabs: every live value reads back whatever is freed and evacuated, a
       const locs = new Map<number, number>(); // owner → loc
       const contents = new Map<number, Uint8Array>(); // owner → what was put
       const views: [Uint8Array, Uint8Array][] = []; // views handed out earlier, with what they showed
-      const slabs = new ValueSlabs({ isLive: (owner, loc) => locs.get(owner) === loc, moved: (owner, loc) => locs.set(owner, loc) }, 64);
+      const slabs = new ValueSlabs(
+        { isLive: (owner, loc) => locs.get(owner) === loc, moved: (owner, loc) => locs.set(owner, loc) },
+        64,
+      );
       let nextOwner = 0;
       for (const s of steps) {
         if (s.kind === "put") {
@@ -105,7 +117,9 @@ test("ValueSlabs: every live value reads back whatever is freed and evacuated, a
           // the live bytes (with their 8-byte headers), plus the slab being filled.
           let liveRecordBytes = 0;
           for (const value of contents.values()) liveRecordBytes += 8 + ((value.byteLength + 3) & ~3);
-          const ownSlabs = [...contents.values()].filter((v) => 8 + v.byteLength > 16).reduce((n, v) => n + 8 + v.byteLength, 0);
+          const ownSlabs = [...contents.values()]
+            .filter((v) => 8 + v.byteLength > 16)
+            .reduce((n, v) => n + 8 + v.byteLength, 0);
           expect(slabs.allocatedBytes).toBeLessThanOrEqual(2 * liveRecordBytes + 64 + ownSlabs);
         }
         for (const [owner, loc] of locs) expect([...slabs.get(loc)]).toEqual([...contents.get(owner)!]);
@@ -124,35 +138,53 @@ test("the store with a tiny layout agrees with a model: reads at every revision,
   });
   const batch = fc.uniqueArray(op, { minLength: 1, maxLength: 6, selector: (o) => o.key });
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 3 }), fc.array(fc.tuple(batch, fc.nat({ max: 3 })), { maxLength: 60 }), (historyRevisions, commands) => {
-      const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, leafMax: 2, chunkBits: 2 } });
-      const history: Map<string, Uint8Array>[] = [new Map()];
-      for (const [ops, gcSlices] of commands) {
-        store.apply({ revision: store.revision + 1, ops });
-        const live = new Map(history.at(-1)!);
-        for (const { key, value } of ops) value === null ? live.delete(key) : live.set(key, value);
-        history.push(live);
-        for (let i = 0; i < gcSlices; i++) store.collectGarbage(2);
-        for (let revision = store.compactedRevision; revision <= store.revision; revision++) {
-          const state = history[revision]!;
-          const read = store.read(KEYS, revision).map((v) => (v === undefined ? undefined : [...v]));
-          expect(read).toEqual(KEYS.map((k) => (state.has(k) ? [...state.get(k)!] : undefined)));
-          const scanned = store.scan({ limit: 100, revision }).records.map((r) => r.key);
-          expect(scanned).toEqual([...state.keys()].sort());
-          const reversed = store.scan({ limit: 100, revision, reverse: true, after: "k20" }).records.map((r) => r.key);
-          expect(reversed).toEqual([...state.keys()].filter((k) => k < "k20").sort().reverse());
+    fc.property(
+      fc.integer({ min: 0, max: 3 }),
+      fc.array(fc.tuple(batch, fc.nat({ max: 3 })), { maxLength: 60 }),
+      (historyRevisions, commands) => {
+        const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, leafMax: 2, chunkBits: 2 } });
+        const history: Map<string, Uint8Array>[] = [new Map()];
+        for (const [ops, gcSlices] of commands) {
+          store.apply({ revision: store.revision + 1, ops });
+          const live = new Map(history.at(-1)!);
+          for (const { key, value } of ops) value === null ? live.delete(key) : live.set(key, value);
+          history.push(live);
+          for (let i = 0; i < gcSlices; i++) store.collectGarbage(2);
+          for (let revision = store.compactedRevision; revision <= store.revision; revision++) {
+            const state = history[revision]!;
+            const read = store.read(KEYS, revision).map((v) => (v === undefined ? undefined : [...v]));
+            expect(read).toEqual(KEYS.map((k) => (state.has(k) ? [...state.get(k)!] : undefined)));
+            const scanned = store.scan({ limit: 100, revision }).records.map((r) => r.key);
+            expect(scanned).toEqual([...state.keys()].sort());
+            const reversed = store
+              .scan({ limit: 100, revision, reverse: true, after: "k20" })
+              .records.map((r) => r.key);
+            expect(reversed).toEqual(
+              [...state.keys()]
+                .filter((k) => k < "k20")
+                .sort()
+                .reverse(),
+            );
+          }
         }
-      }
-      while (store.collectGarbage(5).more) {}
-      const last = history.at(-1)!;
-      expect(store.stats()).toMatchObject({ keys: last.size, valueBytes: [...last.values()].reduce((n, v) => n + v.byteLength, 0) });
-    }),
+        while (store.collectGarbage(5).more) {}
+        const last = history.at(-1)!;
+        expect(store.stats()).toMatchObject({
+          keys: last.size,
+          valueBytes: [...last.values()].reduce((n, v) => n + v.byteLength, 0),
+        });
+      },
+    ),
     { numRuns: 200 },
   );
 });
 
 test("key bytes: a stored key decodes to itself and compares with any string as native < does", () => {
-  const anyKey = fc.oneof(key, fc.string({ unit: "binary", maxLength: 20 }), fc.string({ unit: "grapheme-ascii", minLength: 8_190, maxLength: 8_200 }));
+  const anyKey = fc.oneof(
+    key,
+    fc.string({ unit: "binary", maxLength: 20 }),
+    fc.string({ unit: "grapheme-ascii", minLength: 8_190, maxLength: 8_200 }),
+  );
   fc.assert(
     fc.property(anyKey, anyKey, (a, b) => {
       const { bytes, length } = encodeKey(a, new Uint8Array(4));

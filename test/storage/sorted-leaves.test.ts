@@ -23,7 +23,11 @@ function leavesOver(leafMax: number) {
 
 test("property: inserts and removals in any order keep forward and backward walks in key order", () => {
   const key = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u00ff", "\u20ac"), maxLength: 4 });
-  const step = fc.oneof(fc.record({ insert: key }), fc.record({ remove: fc.nat() }), fc.record({ walkFrom: fc.option(key, { nil: undefined }) }));
+  const step = fc.oneof(
+    fc.record({ insert: key }),
+    fc.record({ remove: fc.nat() }),
+    fc.record({ walkFrom: fc.option(key, { nil: undefined }) }),
+  );
   fc.assert(
     fc.property(fc.integer({ min: 2, max: 9 }), fc.array(step, { maxLength: 300 }), (leafMax, steps) => {
       const { leaves, keys } = leavesOver(leafMax);
@@ -43,8 +47,12 @@ test("property: inserts and removals in any order keep forward and backward walk
         } else {
           const sorted = [...live.keys()].sort();
           const from = s.walkFrom;
-          expect([...leaves.forward(from)].map((id) => keys[id])).toEqual(sorted.filter((k) => from === undefined || k >= from));
-          expect([...leaves.backward(from)].map((id) => keys[id])).toEqual(sorted.filter((k) => from === undefined || k < from).reverse());
+          expect([...leaves.forward(from)].map((id) => keys[id])).toEqual(
+            sorted.filter((k) => from === undefined || k >= from),
+          );
+          expect([...leaves.backward(from)].map((id) => keys[id])).toEqual(
+            sorted.filter((k) => from === undefined || k < from).reverse(),
+          );
         }
       }
       expect([...leaves.forward()].map((id) => keys[id])).toEqual([...live.keys()].sort());

@@ -25,7 +25,12 @@ function chainOf(key = "k") {
     },
     mayHoldGarbage: () => id !== NONE && chains.mayHoldGarbage(id),
     /** The chain in the doc comment's notation: "3:a", "7:∅". */
-    show: () => (id === NONE ? [] : chains.versions(id).map((slot) => `${chains.revision(slot)}:${chains.isTombstone(slot) ? "∅" : text(chains.value(slot))}`)),
+    show: () =>
+      id === NONE
+        ? []
+        : chains
+            .versions(id)
+            .map((slot) => `${chains.revision(slot)}:${chains.isTombstone(slot) ? "∅" : text(chains.value(slot))}`),
   };
 }
 

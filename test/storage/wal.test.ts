@@ -66,14 +66,17 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error("expected the promise to reject");
 }
 
-async function expectHomeKvError(promise: Promise<unknown>, code: ErrorCode, message?: RegExp | string): Promise<HomeKvError> {
+async function expectHomeKvError(
+  promise: Promise<unknown>,
+  code: ErrorCode,
+  message?: RegExp | string,
+): Promise<HomeKvError> {
   const error = await rejection(promise);
   expect(error).toBeInstanceOf(HomeKvError);
   expect((error as HomeKvError).code).toBe(code);
   if (message !== undefined) expect((error as HomeKvError).message).toMatch(message);
   return error as HomeKvError;
 }
-
 
 const SAMPLE_BATCHES: WriteOp[][] = [
   [put("a", "1")],
@@ -216,7 +219,9 @@ describe("segments", () => {
       expect(wal.stats().segments).toBe(expected.length);
       // What is left replays every revision after the checkpoint.
       const { entries } = await replayAll(fs, Math.min(revision, 15));
-      expect(entries.map((e) => e.revision)).toEqual(Array.from({ length: 15 - Math.min(revision, 15) }, (_, i) => Math.min(revision, 15) + 1 + i));
+      expect(entries.map((e) => e.revision)).toEqual(
+        Array.from({ length: 15 - Math.min(revision, 15) }, (_, i) => Math.min(revision, 15) + 1 + i),
+      );
     }
     expect(await wal.propose({ ops: [put("after", "drop")] })).toBe(16);
   });
@@ -276,7 +281,11 @@ describe("group commit", () => {
     const inFlight = wal.propose({ ops: [put("in-flight", "1")] });
     await settle();
     const queued = [2, 3, 4].map((i) => wal.propose({ ops: [put(`queued-${i}`, "v")] }));
-    await expectHomeKvError(wal.propose({ ops: [put("refused", "v")] }), "E_UNAVAILABLE", /3 writes are already waiting/);
+    await expectHomeKvError(
+      wal.propose({ ops: [put("refused", "v")] }),
+      "E_UNAVAILABLE",
+      /3 writes are already waiting/,
+    );
     expect(applied).toEqual([]);
     release();
     expect(await Promise.all([inFlight, ...queued])).toEqual([1, 2, 3, 4]);
@@ -290,7 +299,12 @@ describe("torn tail", () => {
   test("cut at every offset inside the last record: replay keeps the earlier records, reports the torn bytes, truncates, and the log continues at the right revision", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs);
-    const batches = [[put("a", "1")], [put("b", "2"), del("a")], [put("ключ", "значение")], [put("last", "a longer value in the last record")]];
+    const batches = [
+      [put("a", "1")],
+      [put("b", "2"), del("a")],
+      [put("ключ", "значение")],
+      [put("last", "a longer value in the last record")],
+    ];
     const path = segmentPath(1);
     let lastStart = 0;
     for (const ops of batches) {
@@ -351,7 +365,9 @@ describe("torn tail", () => {
     const reopened = await openHarness(fs, { segmentBytesMax: 100 });
     expect(await reopened.wal.propose({ ops: [put("next", "v")] })).toBe(lastFirst);
     await reopened.wal.close();
-    expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual(Array.from({ length: lastFirst }, (_, i) => i + 1));
+    expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual(
+      Array.from({ length: lastFirst }, (_, i) => i + 1),
+    );
   });
 
   test("a torn write is tolerated only at the end: a segment cut short that is followed by another segment is E_CORRUPT", async () => {
@@ -372,7 +388,8 @@ describe("damage", () => {
   test("a flipped byte anywhere in the middle record of a segment is E_CORRUPT naming the file and the record's byte offset", async () => {
     const fs = new MemoryFileSystem();
     const { wal } = await openHarness(fs);
-    for (const ops of [[put("a", "1")], [put("middle", "record"), del("a")], [put("c", "3")]]) await wal.propose({ ops: ops });
+    for (const ops of [[put("a", "1")], [put("middle", "record"), del("a")], [put("c", "3")]])
+      await wal.propose({ ops: ops });
     await wal.close();
     const path = segmentPath(1);
     const full = fs.bytes(path).slice();
@@ -553,32 +570,35 @@ describe("fsync modes", () => {
     expect(stopped).toBe(true);
   });
 
-  test.each(["tick", "close"] as const)('fsync "everysec": a write that lands while a tick\'s sync is in flight is made durable by the next %s', async (finish) => {
-    const fs = new MemoryFileSystem();
-    let tick: () => void = () => {};
-    const { wal } = await openHarness(fs, {
-      fsync: "everysec",
-      everySecond: (run) => {
-        tick = run;
-        return () => {};
-      },
-    });
-    await wal.propose({ ops: [put("a", "1")] });
-    const release = fs.holdSyncs();
-    tick(); // a sync covering "a" starts, and takes a while
-    await settle();
-    expect(await wal.propose({ ops: [put("b", "2")] })).toBe(2); // written after that sync began
-    release();
-    await settle();
-    if (finish === "tick") {
-      tick();
+  test.each(["tick", "close"] as const)(
+    'fsync "everysec": a write that lands while a tick\'s sync is in flight is made durable by the next %s',
+    async (finish) => {
+      const fs = new MemoryFileSystem();
+      let tick: () => void = () => {};
+      const { wal } = await openHarness(fs, {
+        fsync: "everysec",
+        everySecond: (run) => {
+          tick = run;
+          return () => {};
+        },
+      });
+      await wal.propose({ ops: [put("a", "1")] });
+      const release = fs.holdSyncs();
+      tick(); // a sync covering "a" starts, and takes a while
       await settle();
-    } else {
-      await wal.close();
-    }
-    fs.crash();
-    expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual([1, 2]);
-  });
+      expect(await wal.propose({ ops: [put("b", "2")] })).toBe(2); // written after that sync began
+      release();
+      await settle();
+      if (finish === "tick") {
+        tick();
+        await settle();
+      } else {
+        await wal.close();
+      }
+      fs.crash();
+      expect((await replayAll(fs)).entries.map((e) => e.revision)).toEqual([1, 2]);
+    },
+  );
 });
 
 describe("lifecycle", () => {

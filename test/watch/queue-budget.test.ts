@@ -57,7 +57,12 @@ describe("QueueBudget alone", () => {
   test("a shed callback that frees nothing still leaves the budget (closed), and shedding stops at 3/4", () => {
     const { budget, settle } = manualBudget(100);
     const names: string[] = [];
-    for (const [name, bytes] of [["x", 40], ["y", 35], ["z", 30]] as const) budget.open(() => names.push(name)).change(bytes);
+    for (const [name, bytes] of [
+      ["x", 40],
+      ["y", 35],
+      ["z", 30],
+    ] as const)
+      budget.open(() => names.push(name)).change(bytes);
     settle();
     // 105 → x closed (65, under 75): y and z stay.
     expect(names).toEqual(["x"]);
@@ -76,7 +81,10 @@ describe("QueueBudget over a hub's watchers", () => {
       const ends: WatchEnd[] = [];
       let watcher: Watcher | undefined;
       const account = budget.open((reason) => watcher?.overflow(`shed with ${reason.waitingBytes} bytes waiting`));
-      watcher = hub.watch({ start, end, startRevision: 0, prevValue: false, meter: account }, { wake: () => {}, end: (end) => ends.push(end) });
+      watcher = hub.watch(
+        { start, end, startRevision: 0, prevValue: false, meter: account },
+        { wake: () => {}, end: (end) => ends.push(end) },
+      );
       return { watcher, ends, account };
     };
     return { hub, commit, budget, settle, open };

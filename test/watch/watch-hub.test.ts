@@ -4,7 +4,15 @@ import { mulberry32 } from "../../src/random.ts";
 import { prefixEnd } from "../../src/storage/mvcc/key-order.ts";
 import { createMvccStore, type MvccStore } from "../../src/storage/mvcc/store.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
-import { createWatchHub, type WatchBatch, type WatchEnd, type Watcher, type WatchHub, type WatchHubOptions, type WatchOptions } from "../../src/storage/watch/watch-hub.ts";
+import {
+  createWatchHub,
+  type WatchBatch,
+  type WatchEnd,
+  type Watcher,
+  type WatchHub,
+  type WatchHubOptions,
+  type WatchOptions,
+} from "../../src/storage/watch/watch-hub.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
@@ -46,7 +54,8 @@ function drain(watcher: Watcher): WatchBatch[] {
   throw new Error("the watcher never ran dry");
 }
 
-const flat = (batches: WatchBatch[]) => batches.flatMap((b) => b.events.map((e) => `${e.revision}:${e.type}:${e.key}${e.value ? `=${text(e.value)}` : ""}`));
+const flat = (batches: WatchBatch[]) =>
+  batches.flatMap((b) => b.events.map((e) => `${e.revision}:${e.type}:${e.key}${e.value ? `=${text(e.value)}` : ""}`));
 
 describe("filtering", () => {
   test("a key, a prefix and a range each see only their keys; one batch per revision, in key order", () => {
@@ -58,7 +67,12 @@ describe("filtering", () => {
     commit(del("user/b"));
     commit(put("a", "0"));
     expect(flat(drain(key.watcher))).toEqual(["1:put:user/b=1", "2:delete:user/b"]);
-    expect(flat(drain(pre.watcher))).toEqual(["1:put:user/a=2", "1:put:user/b=1", "1:put:user/bb=3", "2:delete:user/b"]);
+    expect(flat(drain(pre.watcher))).toEqual([
+      "1:put:user/a=2",
+      "1:put:user/b=1",
+      "1:put:user/bb=3",
+      "2:delete:user/b",
+    ]);
     expect(flat(drain(range.watcher))).toEqual(["1:put:c=5", "1:put:user/a=2"]);
     expect(hub.size).toBe(3);
   });
@@ -123,7 +137,11 @@ describe("catch-up, then live", () => {
     const batches = drain(watcher);
     expect(flat(batches)).toEqual(["2:put:k=2", "3:delete:k", "4:put:k=4"]);
     expect(batches.map((b) => text(b.events[0]!.prevValue))).toEqual(["1", "2", undefined]);
-    expect(batches.map((b) => [b.events[0]!.createRevision, b.events[0]!.version])).toEqual([[1, 2], [0, 0], [4, 1]]);
+    expect(batches.map((b) => [b.events[0]!.createRevision, b.events[0]!.version])).toEqual([
+      [1, 2],
+      [0, 0],
+      [4, 1],
+    ]);
   });
 
   test("random interleavings of writes and takes: every change from the start revision exactly once, in order", () => {
@@ -164,7 +182,9 @@ describe("catch-up, then live", () => {
         }
         if (revision < startRevision) continue;
         for (const op of [...inRange].sort((x, y) => (x.key < y.key ? -1 : 1))) {
-          expected.push(`${revision}:${op.value === null ? "delete" : "put"}:${op.key}${op.value ? `=${text(op.value)}` : ""}`);
+          expected.push(
+            `${revision}:${op.value === null ? "delete" : "put"}:${op.key}${op.value ? `=${text(op.value)}` : ""}`,
+          );
         }
       }
       expect({ seed, events: flat(got) }).toEqual({ seed, events: expected });

@@ -1,5 +1,5 @@
 import { connect as connectTcp, type Socket } from "node:net";
-import { connect as connectTls, type ConnectionOptions } from "node:tls";
+import { type ConnectionOptions, connect as connectTls } from "node:tls";
 import { type Header, HpackDecoder } from "./hpack.ts";
 
 /**
@@ -13,7 +13,17 @@ export type StreamResult =
   /** `cancelled`: ended by this side (`cancel`), not by the peer or the transport. */
   | { ok: false; error: string; cancelled?: true };
 
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+const FRAME = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
 const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 const SETTING = { ENABLE_PUSH: 0x2, INITIAL_WINDOW_SIZE: 0x4, MAX_FRAME_SIZE: 0x5 } as const;
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -89,11 +99,21 @@ export class H2Connection {
   /** Opens a stream: the header block (END_HEADERS), then the body (END_STREAM) as windows allow. */
   request(headerBlock: Uint8Array, body: Uint8Array): { id: number; result: Promise<StreamResult> } {
     const id = this.nextId;
-    if (this.closedReason !== undefined) return { id, result: Promise.resolve({ ok: false, error: this.closedReason }) };
-    if (id > STREAM_ID_MAX) return { id, result: Promise.resolve({ ok: false, error: "stream ids used up on this connection" }) };
+    if (this.closedReason !== undefined)
+      return { id, result: Promise.resolve({ ok: false, error: this.closedReason }) };
+    if (id > STREAM_ID_MAX)
+      return { id, result: Promise.resolve({ ok: false, error: "stream ids used up on this connection" }) };
     this.nextId += 2;
     const result = new Promise<StreamResult>((done) => {
-      const stream: Stream = { id, startedMs: performance.now(), sendWindow: this.peerInitialWindow, body, sent: 0, chunks: [], done };
+      const stream: Stream = {
+        id,
+        startedMs: performance.now(),
+        sendWindow: this.peerInitialWindow,
+        body,
+        sent: 0,
+        chunks: [],
+        done,
+      };
       this.streams.set(id, stream);
       this.sending.push(stream);
     });
@@ -101,7 +121,14 @@ export class H2Connection {
     const size = this.peerFrameBytes;
     for (let at = 0; at === 0 || at < headerBlock.byteLength; at += size) {
       const last = at + size >= headerBlock.byteLength;
-      this.queue(frame(at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION, last ? FLAG.END_HEADERS : 0, id, headerBlock.subarray(at, at + size)));
+      this.queue(
+        frame(
+          at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION,
+          last ? FLAG.END_HEADERS : 0,
+          id,
+          headerBlock.subarray(at, at + size),
+        ),
+      );
     }
     this.pump();
     return { id, result };
@@ -148,7 +175,9 @@ export class H2Connection {
         continue;
       }
       const last = size === left;
-      this.queue(frame(FRAME.DATA, last ? FLAG.END_STREAM : 0, stream.id, stream.body.subarray(stream.sent, stream.sent + size)));
+      this.queue(
+        frame(FRAME.DATA, last ? FLAG.END_STREAM : 0, stream.id, stream.body.subarray(stream.sent, stream.sent + size)),
+      );
       stream.sent += size;
       stream.sendWindow -= size;
       this.connectionSendWindow -= size;
@@ -157,7 +186,7 @@ export class H2Connection {
   }
 
   private receive(data: Buffer): void {
-    let input = this.input.length === 0 ? data : Buffer.concat([this.input, data]);
+    const input = this.input.length === 0 ? data : Buffer.concat([this.input, data]);
     let at = 0;
     while (input.length - at >= 9) {
       const length = input.readUIntBE(at, 3);
@@ -212,12 +241,17 @@ export class H2Connection {
         return;
       case FRAME.RST_STREAM: {
         const stream = this.streams.get(id);
-        if (stream) this.finish(stream, { ok: false, error: `the server reset the stream (HTTP/2 error code ${payload.readUInt32BE(0)})` });
+        if (stream)
+          this.finish(stream, {
+            ok: false,
+            error: `the server reset the stream (HTTP/2 error code ${payload.readUInt32BE(0)})`,
+          });
         return;
       }
       case FRAME.SETTINGS:
         if (flags & FLAG.ACK) return;
-        for (let at = 0; at + 6 <= payload.length; at += 6) this.applySetting(payload.readUInt16BE(at), payload.readUInt32BE(at + 2));
+        for (let at = 0; at + 6 <= payload.length; at += 6)
+          this.applySetting(payload.readUInt16BE(at), payload.readUInt32BE(at + 2));
         this.queue(frame(FRAME.SETTINGS, FLAG.ACK, 0, Buffer.alloc(0)));
         this.pump();
         return;
@@ -228,7 +262,8 @@ export class H2Connection {
         const lastId = payload.readUInt32BE(0) & 0x7fffffff;
         const reason = `the server is going away (GOAWAY, HTTP/2 error code ${payload.readUInt32BE(4)})`;
         this.closedReason ??= reason;
-        for (const stream of [...this.streams.values()]) if (stream.id > lastId) this.finish(stream, { ok: false, error: reason });
+        for (const stream of [...this.streams.values()])
+          if (stream.id > lastId) this.finish(stream, { ok: false, error: reason });
         return;
       }
       case FRAME.WINDOW_UPDATE: {
@@ -269,7 +304,12 @@ export class H2Connection {
   }
 
   private finishStream(stream: Stream): void {
-    this.finish(stream, { ok: true, headers: stream.headers ?? [], trailers: stream.trailers ?? [], body: Buffer.concat(stream.chunks) });
+    this.finish(stream, {
+      ok: true,
+      headers: stream.headers ?? [],
+      trailers: stream.trailers ?? [],
+      body: Buffer.concat(stream.chunks),
+    });
   }
 
   private finish(stream: Stream, result: StreamResult): void {

@@ -52,7 +52,9 @@ export type DecodeRejection =
   | "foreign-cluster"
   | "malformed";
 
-export type DecodeResult = { ok: true; message: GossipMessage } | { ok: false; rejection: DecodeRejection; detail: string };
+export type DecodeResult =
+  | { ok: true; message: GossipMessage }
+  | { ok: false; rejection: DecodeRejection; detail: string };
 
 export interface DecodeLimits {
   clusterId: string;
@@ -90,7 +92,9 @@ export function decode(datagram: Uint8Array, limits: DecodeLimits): DecodeResult
   const length = datagram[4]! | (datagram[5]! << 8);
   if (length > size) return reject("truncated", `${size} of ${length} bytes`);
   if (length < size) return reject("malformed", `${size - length} bytes after the end`);
-  const stored = (datagram[size - 4]! | (datagram[size - 3]! << 8) | (datagram[size - 2]! << 16) | (datagram[size - 1]! << 24)) >>> 0;
+  const stored =
+    (datagram[size - 4]! | (datagram[size - 3]! << 8) | (datagram[size - 2]! << 16) | (datagram[size - 1]! << 24)) >>>
+    0;
   if (stored !== Bun.hash.crc32(datagram.subarray(0, size - CHECKSUM_BYTES))) {
     return reject("checksum", "checksum mismatch");
   }
@@ -121,7 +125,11 @@ export function digestBytes(digest: Digest): number {
 }
 
 export function deltaBytes(delta: Delta): number {
-  let bytes = str8Bytes(delta.nodeId) + varintBytes(delta.generation) + varintBytes(delta.fromVersion) + varintBytes(delta.entries.length);
+  let bytes =
+    str8Bytes(delta.nodeId) +
+    varintBytes(delta.generation) +
+    varintBytes(delta.fromVersion) +
+    varintBytes(delta.entries.length);
   for (const entry of delta.entries) bytes += entryBytes(entry);
   return bytes;
 }
@@ -171,7 +179,8 @@ function writeDigest(w: WireWriter, digest: Digest): void {
 
 function readDigest(r: WireReader): Digest {
   const digest = { nodeId: readId(r), generation: r.varint(), maxVersion: r.varint() };
-  if (digest.generation === 0 && digest.maxVersion !== 0) throw new FormatError("a digest of generation 0 must have version 0");
+  if (digest.generation === 0 && digest.maxVersion !== 0)
+    throw new FormatError("a digest of generation 0 must have version 0");
   return digest;
 }
 
@@ -199,7 +208,8 @@ function readDelta(r: WireReader): Delta {
   let previous = fromVersion;
   for (let i = 0; i < count; i++) {
     const entry = { key: r.str8(), version: r.varint(), value: r.str8() };
-    if (!KEY_PATTERN.test(entry.key) || keys.has(entry.key)) throw new FormatError(`bad or repeated key ${JSON.stringify(entry.key)}`);
+    if (!KEY_PATTERN.test(entry.key) || keys.has(entry.key))
+      throw new FormatError(`bad or repeated key ${JSON.stringify(entry.key)}`);
     if (entry.version <= previous) throw new FormatError(`version ${entry.version} not above ${previous}`);
     keys.add(entry.key);
     previous = entry.version;

@@ -21,11 +21,18 @@ export function deltaFor(state: NodeState, digest: Digest | undefined): Delta | 
 /** Whether a digest shows more than `held` (nothing held: anything is more). */
 export function isNewer(digest: Digest, held: NodeState | undefined): boolean {
   if (held === undefined) return true;
-  return digest.generation > held.generation || (digest.generation === held.generation && digest.maxVersion > held.maxVersion);
+  return (
+    digest.generation > held.generation ||
+    (digest.generation === held.generation && digest.maxVersion > held.maxVersion)
+  );
 }
 
 /** The digests of a Syn: this node's, then a circular run of the others in id order from a random start. */
-export function synDigests(table: PeerTable, random: () => number, budgetBytes: number): Pick<Syn, "complete" | "digests"> {
+export function synDigests(
+  table: PeerTable,
+  random: () => number,
+  budgetBytes: number,
+): Pick<Syn, "complete" | "digests"> {
   const own = table.self.digest();
   const digests = [own];
   let left = budgetBytes - digestBytes(own);
@@ -45,7 +52,12 @@ export function synDigests(table: PeerTable, random: () => number, budgetBytes: 
  * did not list lacks everything if A's list was complete or the node falls within A's run; B's own
  * state goes whenever A did not list B (A may have reached B as a seed, not knowing it).
  */
-export function answerSyn(table: PeerTable, syn: Syn, random: () => number, budgetBytes: number): { requests: Digest[]; deltas: Delta[] } {
+export function answerSyn(
+  table: PeerTable,
+  syn: Syn,
+  random: () => number,
+  budgetBytes: number,
+): { requests: Digest[]; deltas: Delta[] } {
   const self = table.self;
   const listed = new Map(syn.digests.map((digest) => [digest.nodeId, digest]));
   const requests: Digest[] = [];
@@ -55,14 +67,16 @@ export function answerSyn(table: PeerTable, syn: Syn, random: () => number, budg
     const held = table.state(digest.nodeId);
     if (held === self) own = deltaFor(self, digest);
     else if (table.isQuarantined(digest.nodeId, digest.generation)) continue;
-    else if (isNewer(digest, held)) requests.push(held?.digest() ?? { nodeId: digest.nodeId, generation: 0, maxVersion: 0 });
+    else if (isNewer(digest, held))
+      requests.push(held?.digest() ?? { nodeId: digest.nodeId, generation: 0, maxVersion: 0 });
     else if (digest.nodeId !== syn.senderId) pushDefined(others, deltaFor(held!, digest));
   }
   if (!listed.has(self.nodeId)) own = deltaFor(self, undefined);
   const inRun = runMembership(syn);
   if (inRun !== undefined) {
     for (const id of table.sortedIds()) {
-      if (!listed.has(id) && id !== syn.senderId && id !== self.nodeId && inRun(id)) pushDefined(others, deltaFor(table.state(id)!, undefined));
+      if (!listed.has(id) && id !== syn.senderId && id !== self.nodeId && inRun(id))
+        pushDefined(others, deltaFor(table.state(id)!, undefined));
     }
   }
   shuffle(others, random);
@@ -95,7 +109,8 @@ export function packDeltas(deltas: readonly Delta[], budgetBytes: number): Delta
     }
     let bytes = deltaBytes({ ...delta, entries: [] });
     let count = 0;
-    while (count < delta.entries.length && bytes + entryBytes(delta.entries[count]!) <= left) bytes += entryBytes(delta.entries[count++]!);
+    while (count < delta.entries.length && bytes + entryBytes(delta.entries[count]!) <= left)
+      bytes += entryBytes(delta.entries[count++]!);
     if (count === 0) continue;
     out.push({ ...delta, entries: delta.entries.slice(0, count) });
     left -= bytes;

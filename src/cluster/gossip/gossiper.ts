@@ -2,7 +2,14 @@ import { assert } from "../../errors.ts";
 import { type DecodeRejection, decode, encode, messageOverheadBytes } from "./codec.ts";
 import { answerRequests, answerSyn, deltaFor, packDeltas, synDigests } from "./exchange.ts";
 import type { Delta, GossipMessage } from "./messages.ts";
-import { KEY_GOSSIP_ADDRESS, KEY_GRPC_ADDRESS, KEY_HEARTBEAT, KEY_STATUS, NodeState, RESERVED_KEYS } from "./node-state.ts";
+import {
+  KEY_GOSSIP_ADDRESS,
+  KEY_GRPC_ADDRESS,
+  KEY_HEARTBEAT,
+  KEY_STATUS,
+  NodeState,
+  RESERVED_KEYS,
+} from "./node-state.ts";
 import { type GossiperOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { chooseTargets } from "./peer-selection.ts";
 import { type DeltaRejection, type Peer, PeerTable } from "./peer-table.ts";
@@ -64,7 +71,17 @@ export class Gossiper {
   private readonly stats: GossipCounters = {
     datagramsSent: 0,
     datagramsReceived: 0,
-    datagramsDropped: { oversized: 0, truncated: 0, "bad-magic": 0, "bad-version": 0, checksum: 0, "unknown-kind": 0, "foreign-cluster": 0, malformed: 0, "from-self": 0 },
+    datagramsDropped: {
+      oversized: 0,
+      truncated: 0,
+      "bad-magic": 0,
+      "bad-version": 0,
+      checksum: 0,
+      "unknown-kind": 0,
+      "foreign-cluster": 0,
+      malformed: 0,
+      "from-self": 0,
+    },
     deltasRejected: { self: 0, quarantined: 0, "stale-generation": 0, gap: 0, "nodes-max": 0 },
     nodesForgotten: 0,
   };
@@ -98,7 +115,10 @@ export class Gossiper {
   tick(nowMs: number): Outgoing[] {
     this.advanceClock(nowMs);
     this.table.self.set(KEY_HEARTBEAT, String(++this.beats));
-    this.stats.nodesForgotten += this.table.expire(nowMs, (peer) => this.statusOf(peer, nowMs) === "dead" || isLeft(peer));
+    this.stats.nodesForgotten += this.table.expire(
+      nowMs,
+      (peer) => this.statusOf(peer, nowMs) === "dead" || isLeft(peer),
+    );
     const live: string[] = [];
     const dead: string[] = [];
     for (const peer of this.table.values()) {
@@ -108,14 +128,23 @@ export class Gossiper {
       (status === "dead" ? dead : live).push(address);
     }
     const targets = chooseTargets({ live, dead, seeds: this.seeds }, this.options.fanout, this.options.random);
-    return targets.map((to) => this.send(to, { kind: "syn", ...this.header(), ...synDigests(this.table, this.options.random, this.budgetBytes) }));
+    return targets.map((to) =>
+      this.send(to, {
+        kind: "syn",
+        ...this.header(),
+        ...synDigests(this.table, this.options.random, this.budgetBytes),
+      }),
+    );
   }
 
   /** Handles one datagram from `from` (the address to answer to). Bad datagrams are counted, never thrown. */
   receive(from: string, datagram: Uint8Array, nowMs: number): Outgoing[] {
     this.advanceClock(nowMs);
     this.stats.datagramsReceived++;
-    const decoded = decode(datagram, { clusterId: this.options.clusterId, datagramBytesMax: this.options.datagramBytesMax });
+    const decoded = decode(datagram, {
+      clusterId: this.options.clusterId,
+      datagramBytesMax: this.options.datagramBytesMax,
+    });
     if (!decoded.ok) return this.drop(decoded.rejection);
     const message = decoded.message;
     if (message.senderId === this.nodeId) return this.drop("from-self");
@@ -146,7 +175,8 @@ export class Gossiper {
     const out: Outgoing[] = [];
     for (const peer of this.table.values()) {
       const address = peer.state.get(KEY_GOSSIP_ADDRESS);
-      if (address !== undefined && !isLeft(peer)) out.push(this.send(address, { kind: "ack2", ...this.header(), deltas }));
+      if (address !== undefined && !isLeft(peer))
+        out.push(this.send(address, { kind: "ack2", ...this.header(), deltas }));
     }
     return out;
   }
@@ -205,7 +235,8 @@ export class Gossiper {
 
   private send(to: string, message: GossipMessage): Outgoing {
     const datagram = encode(message);
-    if (datagram.byteLength > this.options.datagramBytesMax) assert(false, `built a ${datagram.byteLength}-byte datagram`);
+    if (datagram.byteLength > this.options.datagramBytesMax)
+      assert(false, `built a ${datagram.byteLength}-byte datagram`);
     this.stats.datagramsSent++;
     return { to, datagram };
   }
@@ -217,7 +248,8 @@ export class Gossiper {
 
   private advanceClock(nowMs: number): void {
     // Written so that NaN fails too; the message is built only on failure (this runs per datagram).
-    if (!(nowMs >= this.lastNowMs)) assert(false, `time went back from ${this.lastNowMs} to ${nowMs}: use a monotonic clock`);
+    if (!(nowMs >= this.lastNowMs))
+      assert(false, `time went back from ${this.lastNowMs} to ${nowMs}: use a monotonic clock`);
     this.lastNowMs = nowMs;
   }
 }

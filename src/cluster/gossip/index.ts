@@ -1,4 +1,12 @@
-export { decode, type DecodeLimits, type DecodeRejection, type DecodeResult, encode, FORMAT_VERSION, UDP_PAYLOAD_BYTES_MAX } from "./codec.ts";
+export {
+  type DecodeLimits,
+  type DecodeRejection,
+  type DecodeResult,
+  decode,
+  encode,
+  FORMAT_VERSION,
+  UDP_PAYLOAD_BYTES_MAX,
+} from "./codec.ts";
 export {
   createGossiper,
   type DatagramDrop,

@@ -5,7 +5,12 @@ export const KEY_GRPC_ADDRESS = "grpc";
 export const KEY_GOSSIP_ADDRESS = "gossip";
 export const KEY_STATUS = "status";
 export const KEY_HEARTBEAT = "hb";
-export const RESERVED_KEYS: ReadonlySet<string> = new Set([KEY_GRPC_ADDRESS, KEY_GOSSIP_ADDRESS, KEY_STATUS, KEY_HEARTBEAT]);
+export const RESERVED_KEYS: ReadonlySet<string> = new Set([
+  KEY_GRPC_ADDRESS,
+  KEY_GOSSIP_ADDRESS,
+  KEY_STATUS,
+  KEY_HEARTBEAT,
+]);
 
 /** What a node says about itself; alive / suspect / dead are each observer's own judgement. */
 export type AnnouncedStatus = "alive" | "left";
@@ -53,7 +58,10 @@ export class NodeState {
     readonly generation: number,
   ) {
     assert(ID_PATTERN.test(nodeId), `invalid node id ${JSON.stringify(nodeId)}`);
-    assert(Number.isSafeInteger(generation) && generation >= 1, `generation must be a positive integer, not ${generation}`);
+    assert(
+      Number.isSafeInteger(generation) && generation >= 1,
+      `generation must be a positive integer, not ${generation}`,
+    );
   }
 
   get maxVersion(): number {

@@ -80,7 +80,10 @@ export function resolveOptions(options: GossiperOptions): ResolvedOptions {
   const resolved: ResolvedOptions = { seeds: [], metadata: {}, ...GOSSIP_DEFAULTS, ...withoutUndefined(options) };
   assert(ID_PATTERN.test(resolved.clusterId), `invalid cluster id ${JSON.stringify(resolved.clusterId)}`);
   assert(ID_PATTERN.test(resolved.nodeId), `invalid node id ${JSON.stringify(resolved.nodeId)}`);
-  assert(resolved.intervalMs > 0 && Number.isInteger(resolved.fanout) && resolved.fanout >= 1, "intervalMs and fanout must be positive");
+  assert(
+    resolved.intervalMs > 0 && Number.isInteger(resolved.fanout) && resolved.fanout >= 1,
+    "intervalMs and fanout must be positive",
+  );
   assert(resolved.suspectPhi > 0 && resolved.suspectPhi <= resolved.phiThreshold, "need 0 < suspectPhi ≤ phiThreshold");
   assert(
     resolved.datagramBytesMax >= DATAGRAM_BYTES_MIN && resolved.datagramBytesMax <= UDP_PAYLOAD_BYTES_MAX,

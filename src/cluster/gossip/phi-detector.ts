@@ -44,7 +44,10 @@ export class PhiDetector {
     firstArrivalMs: number,
   ) {
     assert(options.windowSamplesMax >= 2, `windowSamplesMax must be at least 2, not ${options.windowSamplesMax}`);
-    assert(options.stdDevFloorMs > 0 && options.bootstrapIntervalMs > 0, "stdDevFloorMs and bootstrapIntervalMs must be positive");
+    assert(
+      options.stdDevFloorMs > 0 && options.bootstrapIntervalMs > 0,
+      "stdDevFloorMs and bootstrapIntervalMs must be positive",
+    );
     assert(options.acceptablePauseMs >= 0 && options.threshold > 0, "acceptablePauseMs must be ≥ 0 and threshold > 0");
     this.samples = new Float64Array(options.windowSamplesMax);
     this.last = firstArrivalMs;
@@ -141,6 +144,12 @@ function logErfc(z: number): number {
     -1.26551223 +
     t *
       (1.00002368 +
-        t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+        t *
+          (0.37409196 +
+            t *
+              (0.09678418 +
+                t *
+                  (-0.18628806 +
+                    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   return Math.log(t) - z * z + poly;
 }

@@ -73,10 +73,18 @@ export class ConfigTracker {
   observe(entries: readonly { index: number; conf?: ConfChange }[], lastIndex: number): void {
     const from = entries[0]?.index ?? lastIndex + 1;
     const kept = this.changes.filter((c) => c.index < from && c.index <= lastIndex);
-    const added = entries.filter((e) => e.conf !== undefined && e.index <= lastIndex).map((e) => ({ index: e.index, change: e.conf! }));
+    const added = entries
+      .filter((e) => e.conf !== undefined && e.index <= lastIndex)
+      .map((e) => ({ index: e.index, change: e.conf! }));
     const after = this.changes.filter((c) => c.index >= from + entries.length && c.index <= lastIndex);
     const next = [...kept, ...added, ...after];
-    if (next.length === this.changes.length && next.every((c, i) => c === this.changes[i] || (c.index === this.changes[i]!.index && c.change === this.changes[i]!.change))) return;
+    if (
+      next.length === this.changes.length &&
+      next.every(
+        (c, i) => c === this.changes[i] || (c.index === this.changes[i]!.index && c.change === this.changes[i]!.change),
+      )
+    )
+      return;
     this.changes = next;
     this.rebuild();
   }

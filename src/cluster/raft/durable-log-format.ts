@@ -34,7 +34,9 @@ const CONF_TYPE_CODES: Readonly<Record<ConfChange["type"], number>> = { addLearn
 const CONF_TYPES = new Map(Object.entries(CONF_TYPE_CODES).map(([type, code]) => [code, type as ConfChange["type"]]));
 
 export function hardStateFrame(state: HardState): Uint8Array {
-  return encodeFrame(new ByteWriter(32).u8(RECORD_HARD_STATE).u64(state.term).u64(state.vote).u64(state.commit).written());
+  return encodeFrame(
+    new ByteWriter(32).u8(RECORD_HARD_STATE).u64(state.term).u64(state.vote).u64(state.commit).written(),
+  );
 }
 
 export function entriesFrame(entries: readonly Entry[]): Uint8Array {
@@ -71,7 +73,8 @@ export function readSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
   if (header.kind !== "frame") throw corruptionError(path, 0, header.kind === "end" ? "empty file" : header.reason);
   decodeAt(path, 0, () => SNAPSHOT.decodeHeader(header.payload));
   const body = readFrame(bytes, header.next);
-  if (body.kind !== "frame") throw corruptionError(path, header.next, body.kind === "end" ? "no snapshot after the header" : body.reason);
+  if (body.kind !== "frame")
+    throw corruptionError(path, header.next, body.kind === "end" ? "no snapshot after the header" : body.reason);
   return decodeAt(path, header.next, () => {
     const r = new ByteReader(body.payload);
     const index = r.u64();
@@ -87,7 +90,12 @@ export function readSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
  * Applies a segment's records to `memory` (which starts at the snapshot); returns the length of the
  * good prefix: a torn last frame is reported through `onTornTail` and left out.
  */
-export function replaySegment(bytes: Uint8Array, path: string, memory: MemoryStorage, onTornTail: (line: string) => void): number {
+export function replaySegment(
+  bytes: Uint8Array,
+  path: string,
+  memory: MemoryStorage,
+  onTornTail: (line: string) => void,
+): number {
   let offset = 0;
   for (;;) {
     const read = readFrame(bytes, offset);
@@ -98,7 +106,9 @@ export function replaySegment(bytes: Uint8Array, path: string, memory: MemorySto
       return offset;
     }
     const first = offset === 0;
-    decodeAt(path, offset, () => (first ? SEGMENT.decodeHeader(read.payload) : applyRecord(new ByteReader(read.payload), memory)));
+    decodeAt(path, offset, () =>
+      first ? SEGMENT.decodeHeader(read.payload) : applyRecord(new ByteReader(read.payload), memory),
+    );
     offset = read.next;
   }
 }

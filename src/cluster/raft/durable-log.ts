@@ -1,6 +1,14 @@
 import { corruptionError } from "../../storage/format/corruption.ts";
 import type { AppendFile, FileSystem } from "../../storage/fs/file-system.ts";
-import { entriesFrame, hardStateFrame, readSnapshotFile, replaySegment, SEGMENT, SNAPSHOT, snapshotFile } from "./durable-log-format.ts";
+import {
+  entriesFrame,
+  hardStateFrame,
+  readSnapshotFile,
+  replaySegment,
+  SEGMENT,
+  SNAPSHOT,
+  snapshotFile,
+} from "./durable-log-format.ts";
 import { MemoryStorage, type RaftStorage } from "./storage.ts";
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 
@@ -27,17 +35,27 @@ export class DurableRaftLog implements RaftStorage {
     private sequence: number,
   ) {}
 
-  static async open(fs: FileSystem, dir: string, onTornTail: (line: string) => void = () => {}): Promise<DurableRaftLog> {
+  static async open(
+    fs: FileSystem,
+    dir: string,
+    onTornTail: (line: string) => void = () => {},
+  ): Promise<DurableRaftLog> {
     await fs.mkdirp(dir);
     const names = await fs.list(dir);
     const memory = new MemoryStorage();
-    const snapshots = names.map((name) => SNAPSHOT.parseFileName(name)).filter((index) => index !== undefined).sort((a, b) => a - b);
+    const snapshots = names
+      .map((name) => SNAPSHOT.parseFileName(name))
+      .filter((index) => index !== undefined)
+      .sort((a, b) => a - b);
     const newest = snapshots.at(-1);
     if (newest !== undefined) {
       const path = `${dir}/${SNAPSHOT.fileName(newest)}`;
       memory.applySnapshot(readSnapshotFile(await fs.readFile(path), path));
     }
-    const sequences = names.map((name) => SEGMENT.parseFileName(name)).filter((seq) => seq !== undefined).sort((a, b) => a - b);
+    const sequences = names
+      .map((name) => SEGMENT.parseFileName(name))
+      .filter((seq) => seq !== undefined)
+      .sort((a, b) => a - b);
     let goodBytes = 0;
     for (const [i, sequence] of sequences.entries()) {
       const path = `${dir}/${SEGMENT.fileName(sequence)}`;
@@ -45,7 +63,8 @@ export class DurableRaftLog implements RaftStorage {
       const last = i === sequences.length - 1;
       goodBytes = replaySegment(bytes, path, memory, last ? onTornTail : () => {});
       // Only the last segment may end torn: the ones before it were complete when the next began.
-      if (!last && goodBytes < bytes.byteLength) throw corruptionError(path, goodBytes, "a segment before the last one ends in a torn record");
+      if (!last && goodBytes < bytes.byteLength)
+        throw corruptionError(path, goodBytes, "a segment before the last one ends in a torn record");
     }
     const sequence = sequences.at(-1) ?? 0;
     const file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
@@ -103,7 +122,10 @@ export class DurableRaftLog implements RaftStorage {
 
   /** The application applied up to `index` and summed it up in `data`: drop the entries it covers. */
   async compact(index: number, data: Uint8Array, conf: ConfState): Promise<void> {
-    await this.replaceWith({ index, term: this.memory.term(index), data, conf }, this.memory.entries(index + 1, this.memory.lastIndex() + 1));
+    await this.replaceWith(
+      { index, term: this.memory.term(index), data, conf },
+      this.memory.entries(index + 1, this.memory.lastIndex() + 1),
+    );
   }
 
   /** A snapshot from the leader (a Ready's) replaces the whole log. */
@@ -147,7 +169,11 @@ export class DurableRaftLog implements RaftStorage {
     for (const name of await this.fs.list(this.dir)) {
       const oldSequence = SEGMENT.parseFileName(name);
       const oldSnapshot = SNAPSHOT.parseFileName(name);
-      if ((oldSequence !== undefined && oldSequence < sequence) || (oldSnapshot !== undefined && oldSnapshot < snapshotIndex)) await this.fs.remove(`${this.dir}/${name}`);
+      if (
+        (oldSequence !== undefined && oldSequence < sequence) ||
+        (oldSnapshot !== undefined && oldSnapshot < snapshotIndex)
+      )
+        await this.fs.remove(`${this.dir}/${name}`);
     }
     await this.fs.syncDir(this.dir);
   }

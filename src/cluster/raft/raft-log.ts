@@ -49,7 +49,10 @@ export class RaftLog {
       return entry.term;
     }
     if (this.pendingSnapshot) {
-      assert(index === this.pendingSnapshot.index, `no entry at ${index}: the log restarts at snapshot ${this.pendingSnapshot.index}`);
+      assert(
+        index === this.pendingSnapshot.index,
+        `no entry at ${index}: the log restarts at snapshot ${this.pendingSnapshot.index}`,
+      );
       return this.pendingSnapshot.term;
     }
     return this.storage.term(index);
@@ -104,7 +107,10 @@ export class RaftLog {
 
   /** The leader's snapshot replaces this log: nothing of it is needed any more. */
   restore(snapshot: Snapshot): void {
-    assert(snapshot.index > this.committed, `restore snapshot ${snapshot.index} at or below the commit index ${this.committed}`);
+    assert(
+      snapshot.index > this.committed,
+      `restore snapshot ${snapshot.index} at or below the commit index ${this.committed}`,
+    );
     this.pending = [];
     this.pendingSnapshot = snapshot;
     this.committed = snapshot.index;

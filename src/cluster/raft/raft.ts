@@ -1,10 +1,22 @@
 import { assert } from "../../errors.ts";
+import { ConfigTracker, type Configuration } from "./configuration.ts";
 import { Progress } from "./progress.ts";
 import { RaftLog } from "./raft-log.ts";
 import { ReadQueue } from "./read-queue.ts";
 import type { RaftStorage } from "./storage.ts";
-import { ConfigTracker, type Configuration } from "./configuration.ts";
-import { type ConfChange, type ConfState, type Entry, type HardState, type Message, type MessageType, NONE, type NodeId, type Ready, type ReadState, type Role } from "./types.ts";
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type MessageType,
+  NONE,
+  type NodeId,
+  type ReadState,
+  type Ready,
+  type Role,
+} from "./types.ts";
 
 export interface RaftOptions {
   id: NodeId;
@@ -139,8 +151,10 @@ export class Raft {
    * an earlier change is not committed yet (two in flight could leave two disjoint majorities).
    */
   proposeConfChange(change: ConfChange): boolean {
-    if (this.role !== "leader" || this.transferee !== NONE || this.confs.lastChangeIndex > this.log.committed) return false;
-    if (change.type === "remove" && this.config.isVoter(change.node) && this.config.voterIds().length === 1) return false;
+    if (this.role !== "leader" || this.transferee !== NONE || this.confs.lastChangeIndex > this.log.committed)
+      return false;
+    if (change.type === "remove" && this.config.isVoter(change.node) && this.config.voterIds().length === 1)
+      return false;
     this.appendOwn([null], change);
     return true;
   }
@@ -168,12 +182,14 @@ export class Raft {
       if (isVoteRequest && !m.force && this.leader !== NONE && this.electionElapsed < this.electionTicks) return;
       const futureTerm = m.type === "preVote" || (m.type === "preVoteResp" && !m.reject);
       if (!futureTerm) {
-        const fromLeader = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
+        const fromLeader =
+          m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
       }
     } else if (m.term < this.term) {
       // A stale leader learns the new term from the answer and steps down; other old messages are dropped.
-      if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot") this.send({ type: "appendResp", to: m.from, term: this.term, index: 0, reject: true });
+      if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot")
+        this.send({ type: "appendResp", to: m.from, term: this.term, index: 0, reject: true });
       else if (m.type === "preVote") this.send({ type: "preVoteResp", to: m.from, term: this.term, reject: true });
       return;
     }
@@ -324,7 +340,14 @@ export class Raft {
     if (this.config.isVoter(this.id)) this.votes.set(this.id, true);
     if (this.peers.length === 0) return this.winElection(kind);
     for (const to of this.peers) {
-      this.send({ type: kind, to, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), ...(force ? { force } : {}) });
+      this.send({
+        type: kind,
+        to,
+        term,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        ...(force ? { force } : {}),
+      });
     }
   }
 
@@ -360,7 +383,12 @@ export class Raft {
 
   private appendOwn(data: readonly (Uint8Array | null)[], conf?: ConfChange): void {
     const last = this.log.lastIndex();
-    const entries: Entry[] = data.map((d, i) => ({ index: last + 1 + i, term: this.term, data: d, ...(conf ? { conf } : {}) }));
+    const entries: Entry[] = data.map((d, i) => ({
+      index: last + 1 + i,
+      term: this.term,
+      data: d,
+      ...(conf ? { conf } : {}),
+    }));
     this.log.append(entries);
     this.logChanged(entries);
     const self = this.progress.get(this.id)!;
@@ -375,8 +403,19 @@ export class Raft {
     const prevIndex = progress.next - 1;
     // What the follower needs next was compacted away: send the snapshot instead (InstallSnapshot).
     if (prevIndex < this.log.snapshotIndex()) return this.sendSnapshot(to, progress);
-    const entries = this.log.slice(progress.next, Math.min(this.log.lastIndex() + 1, progress.next + this.entriesPerMessageMax));
-    this.send({ type: "append", to, term: this.term, index: prevIndex, logTerm: this.log.term(prevIndex), entries, commit: this.log.committed });
+    const entries = this.log.slice(
+      progress.next,
+      Math.min(this.log.lastIndex() + 1, progress.next + this.entriesPerMessageMax),
+    );
+    this.send({
+      type: "append",
+      to,
+      term: this.term,
+      index: prevIndex,
+      logTerm: this.log.term(prevIndex),
+      entries,
+      commit: this.log.committed,
+    });
     progress.sent(entries.length);
   }
 
@@ -417,7 +456,15 @@ export class Raft {
     }
     // Say where the logs can first agree, so the leader skips a whole term per round trip.
     const hintIndex = this.log.findConflictByTerm(prevIndex, m.logTerm ?? 0);
-    this.send({ type: "appendResp", to: m.from, term: this.term, index: prevIndex, reject: true, hintIndex, hintTerm: this.log.term(hintIndex) });
+    this.send({
+      type: "appendResp",
+      to: m.from,
+      term: this.term,
+      index: prevIndex,
+      reject: true,
+      hintIndex,
+      hintTerm: this.log.term(hintIndex),
+    });
   }
 
   private handleAppendResponse(m: Message): void {
@@ -432,14 +479,18 @@ export class Raft {
     }
     if (progress.acknowledge(m.index ?? 0)) {
       this.maybeCommit();
-      if (m.from === this.transferee && progress.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to: m.from, term: this.term });
+      if (m.from === this.transferee && progress.match === this.log.lastIndex())
+        this.send({ type: "timeoutNow", to: m.from, term: this.term });
     }
     // More to send; entries already in flight are not sent again here (a heartbeat's answer retries).
     if (progress.next <= this.log.lastIndex()) this.sendAppend(m.from);
   }
 
   private maybeCommit(): void {
-    const matches = this.config.voterIds().map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
+    const matches = this.config
+      .voterIds()
+      .map((id) => this.progress.get(id)?.match ?? 0)
+      .sort((a, b) => b - a);
     const index = matches[this.quorum - 1]!;
     if (index > this.log.committed && this.log.term(index) === this.term) {
       this.log.commitTo(index);
@@ -447,7 +498,8 @@ export class Raft {
       for (const to of this.replicas) this.sendAppend(to);
       // Removed by a change now committed: step down (§4.2.2); the remaining voters already use
       // the configuration without this node and elect a leader among themselves.
-      if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed) this.becomeFollower(this.term, NONE);
+      if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed)
+        this.becomeFollower(this.term, NONE);
     }
   }
 
@@ -457,7 +509,9 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
-      const active = this.config.voterIds().filter((id) => id === this.id || this.progress.get(id)?.recentActive).length;
+      const active = this.config
+        .voterIds()
+        .filter((id) => id === this.id || this.progress.get(id)?.recentActive).length;
       for (const progress of this.progress.values()) progress.recentActive = false;
       if (active < this.quorum) return this.becomeFollower(this.term, NONE);
       if (this.transferee !== NONE) this.transferee = NONE; // not done within an election timeout: give up
@@ -480,7 +534,12 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit ?? 0, this.log.lastIndex()));
-    this.send({ type: "heartbeatResp", to: m.from, term: this.term, ...(m.context === undefined ? {} : { context: m.context }) });
+    this.send({
+      type: "heartbeatResp",
+      to: m.from,
+      term: this.term,
+      ...(m.context === undefined ? {} : { context: m.context }),
+    });
   }
 
   private handleHeartbeatResponse(m: Message): void {
@@ -492,7 +551,8 @@ export class Raft {
     if (progress.match < this.log.lastIndex()) this.sendAppend(m.from);
     // Only voters confirm leadership for a read.
     if (m.context !== undefined && this.config.isVoter(m.from)) {
-      for (const read of this.reads.acknowledge(m.context, m.from, this.quorum)) this.answerRead(read.from, read.index, read.context);
+      for (const read of this.reads.acknowledge(m.context, m.from, this.quorum))
+        this.answerRead(read.from, read.index, read.context);
     }
   }
 
@@ -505,7 +565,10 @@ export class Raft {
   private leaderRead(from: NodeId, context: number): void {
     if (this.peers.length === 0) return this.answerRead(from, this.log.committed, context);
     const self = this.config.isVoter(this.id) ? this.id : undefined; // a removed leader's own say does not count
-    this.reads.add({ from, context, index: this.log.committed, confirmed: this.log.term(this.log.committed) === this.term }, self);
+    this.reads.add(
+      { from, context, index: this.log.committed, confirmed: this.log.term(this.log.committed) === this.term },
+      self,
+    );
     if (this.log.term(this.log.committed) === this.term) this.broadcastHeartbeat(context);
   }
 

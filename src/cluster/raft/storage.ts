@@ -50,7 +50,10 @@ export class MemoryStorage implements RaftStorage {
   }
 
   entries(lo: number, hi: number): Entry[] {
-    assert(lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi, `entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`);
+    assert(
+      lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi,
+      `entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`,
+    );
     return this.log.slice(lo - this.snap.index - 1, hi - this.snap.index - 1);
   }
 
@@ -62,14 +65,20 @@ export class MemoryStorage implements RaftStorage {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
-    assert(first > this.snap.index && first <= this.lastIndex() + 1, `append at ${first} outside ${this.firstIndex()}..${this.lastIndex() + 1}`);
+    assert(
+      first > this.snap.index && first <= this.lastIndex() + 1,
+      `append at ${first} outside ${this.firstIndex()}..${this.lastIndex() + 1}`,
+    );
     this.log.length = first - this.snap.index - 1;
     this.log.push(...entries);
   }
 
   /** Drops the entries up to `index`, which the application has applied and summed up in `data`, with the members then. */
   compact(index: number, data: Uint8Array, conf: ConfState): void {
-    assert(index > this.snap.index && index <= this.lastIndex(), `compact to ${index} outside ${this.firstIndex()}..${this.lastIndex()}`);
+    assert(
+      index > this.snap.index && index <= this.lastIndex(),
+      `compact to ${index} outside ${this.firstIndex()}..${this.lastIndex()}`,
+    );
     const term = this.term(index);
     this.log = this.log.slice(index - this.snap.index);
     this.snap = { index, term, data, conf };

@@ -85,7 +85,13 @@ function readChains(reader: ByteReader): KeyChain[] {
       const flags = reader.u8();
       const expiresAtMs = flags & FLAG_TTL ? reader.u64() : undefined;
       const value = flags & FLAG_TOMBSTONE ? null : reader.bytesCopy();
-      versions.push({ revision, createRevision, version, value, ...(expiresAtMs === undefined ? {} : { expiresAtMs }) });
+      versions.push({
+        revision,
+        createRevision,
+        version,
+        value,
+        ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
+      });
     }
     chains.push({ key, versions });
   }

@@ -34,14 +34,16 @@ export async function loadNewestCheckpoint(fs: FileSystem, dir: string): Promise
   const header = readFrame(bytes, 0);
   if (header.kind !== "frame") throw damaged(0, header.kind === "end" ? "empty file" : header.reason);
   const revision = decodeAt(path, 0, () => CHECKPOINT_FILES.decodeHeader(header.payload));
-  if (revision !== newest.revision) throw damaged(0, `header says revision ${revision}, the file name ${newest.revision}`);
+  if (revision !== newest.revision)
+    throw damaged(0, `header says revision ${revision}, the file name ${newest.revision}`);
 
   const chains: KeyChain[] = [];
   let compactedRevision = 0;
   let offset = header.next;
   for (;;) {
     const frame = readFrame(bytes, offset);
-    if (frame.kind !== "frame") throw damaged(offset, frame.kind === "end" ? "the end frame is missing (file cut short)" : frame.reason);
+    if (frame.kind !== "frame")
+      throw damaged(offset, frame.kind === "end" ? "the end frame is missing (file cut short)" : frame.reason);
     const body = decodeAt(path, offset, () => decodeBodyFrame(frame.payload));
     if (body.kind === "end") {
       if (body.totalKeys !== chains.length) {

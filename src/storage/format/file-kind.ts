@@ -38,9 +38,11 @@ export class FileKind {
   decodeHeader(payload: Uint8Array): number {
     const reader = new ByteReader(payload);
     const magic = reader.raw(this.magic.byteLength);
-    if (!magic.every((byte, i) => byte === this.magic[i])) throw new FormatError(`not a HomeKV ${this.description} (bad magic)`);
+    if (!magic.every((byte, i) => byte === this.magic[i]))
+      throw new FormatError(`not a HomeKV ${this.description} (bad magic)`);
     const version = reader.u8();
-    if (version !== this.formatVersion) throw new FormatError(`${this.description} format version ${version} is not supported`);
+    if (version !== this.formatVersion)
+      throw new FormatError(`${this.description} format version ${version} is not supported`);
     return reader.u64();
   }
 }

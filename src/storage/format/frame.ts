@@ -57,7 +57,8 @@ export function readFrame(bytes: Uint8Array, offset: number): FrameRead {
     return { kind: "corrupt", reason: "frame header fails its checksum" };
   }
   const end = offset + FRAME_HEADER_BYTES + length;
-  if (end > bytes.byteLength) return { kind: "torn", reason: `frame of ${length} bytes cut short at ${left - FRAME_HEADER_BYTES}` };
+  if (end > bytes.byteLength)
+    return { kind: "torn", reason: `frame of ${length} bytes cut short at ${left - FRAME_HEADER_BYTES}` };
   const payload = bytes.subarray(offset + FRAME_HEADER_BYTES, end);
   if (view.getUint32(4, true) !== Bun.hash.crc32(payload)) {
     // A file extended on disk before its data reached it reads back zeros: a torn write. Any other

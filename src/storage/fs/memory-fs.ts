@@ -81,7 +81,9 @@ export class MemoryFileSystem implements FileSystem {
   async list(dir: string): Promise<string[]> {
     if (!this.dirs.has(dir)) throw fsError("ENOENT", `no such directory ${dir}`);
     const prefix = `${dir}/`;
-    return [...this.files.keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes("/")).map((p) => p.slice(prefix.length));
+    return [...this.files.keys()]
+      .filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes("/"))
+      .map((p) => p.slice(prefix.length));
   }
 
   async readFile(path: string): Promise<Uint8Array> {
@@ -118,7 +120,12 @@ export class MemoryFileSystem implements FileSystem {
         };
         const held = self.heldSyncs;
         if (!held) return complete();
-        await new Promise<void>((resolve) => held.push(() => (complete(), resolve())));
+        await new Promise<void>((resolve) =>
+          held.push(() => {
+            complete();
+            resolve();
+          }),
+        );
       },
       async truncate(size) {
         self.maybeFail("truncate", path);
@@ -163,7 +170,9 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   private maybeFail(op: Op, path: string): void {
-    const fault = this.faults.find((f) => f.op === op && (f.pathIncludes === undefined || path.includes(f.pathIncludes)));
+    const fault = this.faults.find(
+      (f) => f.op === op && (f.pathIncludes === undefined || path.includes(f.pathIncludes)),
+    );
     if (!fault) return;
     if (fault.times !== undefined && --fault.times <= 0) this.faults = this.faults.filter((f) => f !== fault);
     throw fsError(fault.code, `injected ${fault.code} on ${op} ${path}`);

@@ -21,7 +21,19 @@ export function toRecord(key: string, version: Version): KeyRecord {
 }
 
 /** Live keys of a range at a revision, a page at a time (see ScanOptions). */
-export function scanRange(chains: VersionChains, { start, end, after, limit, reverse = false, revision, visitMax = limit * 4 + 1_000, bytesMax = Infinity }: ScanOptions): ScanPage {
+export function scanRange(
+  chains: VersionChains,
+  {
+    start,
+    end,
+    after,
+    limit,
+    reverse = false,
+    revision,
+    visitMax = limit * 4 + 1_000,
+    bytesMax = Infinity,
+  }: ScanOptions,
+): ScanPage {
   const low = start === undefined ? undefined : toIndexKey(start);
   const high = end === undefined ? undefined : toIndexKey(end);
   const from = after === undefined ? undefined : toIndexKey(after);
@@ -58,14 +70,19 @@ export function recordBytes(record: { key: string; value: Uint8Array | undefined
 }
 
 /** Every retained version up to `revision` of the keys after `after`: what a checkpoint holds. */
-export function dumpChains(chains: VersionChains, { after, limit, revision }: { after?: string; limit: number; revision: number }): KeyChain[] {
+export function dumpChains(
+  chains: VersionChains,
+  { after, limit, revision }: { after?: string; limit: number; revision: number },
+): KeyChain[] {
   const out: KeyChain[] = [];
   const start = after === undefined ? undefined : toIndexKey(after);
   for (const id of chains.index.forward(start)) {
     if (out.length === limit) break;
     const indexKey = chains.index.key(id);
     if (indexKey === start) continue;
-    const versions = chains.versions(id).flatMap((slot) => (chains.revision(slot) <= revision ? [chains.version(slot)] : []));
+    const versions = chains
+      .versions(id)
+      .flatMap((slot) => (chains.revision(slot) <= revision ? [chains.version(slot)] : []));
     if (versions.length > 0) out.push({ key: fromIndexKey(indexKey), versions });
   }
   return out;
@@ -75,7 +92,11 @@ export function dumpChains(chains: VersionChains, { after, limit, revision }: { 
  * The changes after revision `after` in [start, end), in revision order (key order within one),
  * whole revisions only, about `limit` of them; `through` is the last revision the page covers.
  */
-export function changesSince(chains: VersionChains, { start, end, after, limit }: { start?: string; end?: string; after: number; limit: number }, current: number): ChangePage {
+export function changesSince(
+  chains: VersionChains,
+  { start, end, after, limit }: { start?: string; end?: string; after: number; limit: number },
+  current: number,
+): ChangePage {
   let through = current;
   let found: HistoryChange[] = [];
   // Keeps the oldest `limit` changes (whole revisions) of what was found; later ones come on the next page.

@@ -128,4 +128,3 @@ export interface StoreStats {
   /** Bytes of the packed layout: the key index's arrays and key slabs, the version table and the value slabs. */
   packedBytes: number;
 }
-

@@ -1,5 +1,13 @@
 import { assert, HomeKvError } from "../../errors.ts";
-import { type ApplyResult, type Compare, isWrite, type KeyRecord, type LogEntry, type TxnOp, type WriteOp } from "../ops.ts";
+import {
+  type ApplyResult,
+  type Compare,
+  isWrite,
+  type KeyRecord,
+  type LogEntry,
+  type TxnOp,
+  type WriteOp,
+} from "../ops.ts";
 import { compareHolds } from "./compare.ts";
 import { GcQueue } from "./gc-queue.ts";
 import { toIndexKey } from "./key-order.ts";
@@ -82,7 +90,9 @@ class PackedMvccStore implements MvccStore {
         result = { revision, deleted: writer.deleted };
         break;
       case "txn": {
-        const succeeded = entry.txn.compares.every((clause) => compareHolds(clause, this.recordAt(clause.key, this.current)));
+        const succeeded = entry.txn.compares.every((clause) =>
+          compareHolds(clause, this.recordAt(clause.key, this.current)),
+        );
         const ops = succeeded ? entry.txn.success : entry.txn.failure;
         assertDistinctWrites(ops.filter(isWrite));
         const reads: KeyRecord[] = [];
@@ -101,7 +111,8 @@ class PackedMvccStore implements MvccStore {
         for (const { key, revision: written } of entry.keys) {
           const id = this.chains.index.find(toIndexKey(key));
           const last = id === NONE ? NONE : this.chains.newest(id);
-          if (last !== NONE && this.chains.revision(last) === written && !this.chains.isTombstone(last)) writer.write({ key, value: null });
+          if (last !== NONE && this.chains.revision(last) === written && !this.chains.isTombstone(last))
+            writer.write({ key, value: null });
         }
         result = { revision, deleted: writer.deleted };
         break;
@@ -182,7 +193,10 @@ class PackedMvccStore implements MvccStore {
   changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage {
     assert(options.limit > 0 && options.after >= 0, "changes need a positive limit and a revision");
     if (options.after < this.compacted) {
-      throw new HomeKvError("E_COMPACTED", `revision ${options.after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`);
+      throw new HomeKvError(
+        "E_COMPACTED",
+        `revision ${options.after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`,
+      );
     }
     return changesSince(this.chains, options, this.current);
   }
@@ -192,7 +206,10 @@ class PackedMvccStore implements MvccStore {
     for (const { key, versions } of chains) {
       const indexKey = toIndexKey(key);
       assert(this.chains.index.find(indexKey) === NONE, `checkpoint holds ${JSON.stringify(key)} twice`);
-      assert(versions.length > 0 && versions.at(-1)!.revision <= revision, `checkpoint chain of ${JSON.stringify(key)} is empty or too new`);
+      assert(
+        versions.length > 0 && versions.at(-1)!.revision <= revision,
+        `checkpoint chain of ${JSON.stringify(key)} is empty or too new`,
+      );
       let id = NONE;
       for (const version of versions) id = this.chains.restore(indexKey, id, version);
       this.versions += versions.length;

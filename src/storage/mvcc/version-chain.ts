@@ -76,7 +76,10 @@ export class VersionChains {
    */
   append(key: string, id: number, revision: number, value: Uint8Array | null, expiresAtMs?: number): number {
     const last = id === NONE ? NONE : this.index.head(id);
-    assert(last === NONE || this.table.revision(last) < revision, `version chain revisions must increase (${last === NONE ? "none" : this.table.revision(last)} then ${revision})`);
+    assert(
+      last === NONE || this.table.revision(last) < revision,
+      `version chain revisions must increase (${last === NONE ? "none" : this.table.revision(last)} then ${revision})`,
+    );
     assert(value !== null || last === NONE || this.table.value(last) !== NONE, "two tombstones in a row");
     if (value === null) return this.push(key, id, last, { revision, value, createRevision: 0, version: 0 });
     return this.push(key, id, last, { revision, value, ...this.countersAfter(last, revision), expiresAtMs });
@@ -85,7 +88,9 @@ export class VersionChains {
   /** The counters a put at `revision` gets after version `last` (NONE: none): the same life if `last` is a value. */
   private countersAfter(last: number, revision: number): { createRevision: number; version: number } {
     const alive = last !== NONE && this.table.value(last) !== NONE;
-    return alive ? { createRevision: this.table.createRevision(last), version: this.table.version(last) + 1 } : { createRevision: revision, version: 1 };
+    return alive
+      ? { createRevision: this.table.createRevision(last), version: this.table.version(last) + 1 }
+      : { createRevision: revision, version: 1 };
   }
 
   /**
@@ -115,7 +120,12 @@ export class VersionChains {
     return this.push(key, id, last, version);
   }
 
-  private push(key: string, id: number, last: number, { revision, value, createRevision, version, expiresAtMs }: Version): number {
+  private push(
+    key: string,
+    id: number,
+    last: number,
+    { revision, value, createRevision, version, expiresAtMs }: Version,
+  ): number {
     const slot = this.table.alloc(revision, createRevision, version, expiresAtMs, NONE, last);
     if (value !== null) this.table.setValue(slot, this.values.put(value, slot));
     if (id === NONE) return this.index.insert(key, slot);

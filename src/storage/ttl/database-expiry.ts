@@ -1,5 +1,5 @@
-import type { Command } from "../ops.ts";
 import type { MvccStore, StoreOptions } from "../mvcc/store.ts";
+import type { Command } from "../ops.ts";
 import { createExpirySweeper, type ExpirySweeperOptions } from "./expiry-sweeper.ts";
 
 /** What a database's TTL sweeper may be given (tests inject a clock and timers). */
@@ -29,7 +29,8 @@ export function createDatabaseExpiry(
   let propose: ((command: Command) => Promise<unknown>) | undefined;
   let store: MvccStore | undefined;
   const sweeper = createExpirySweeper({
-    onError: (error) => report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`),
+    onError: (error) =>
+      report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`),
     ...options.expiry,
     propose: (command) => propose!(command),
     isCurrent: (key, revision) => {

@@ -109,7 +109,9 @@ export function createExpirySweeper(options: ExpirySweeperOptions): ExpirySweepe
     const currentMs = now();
     if (currentMs < retryAtMs) return arm();
     const due = queue.popDue(currentMs, batchMax);
-    const keys = due.filter((entry) => isCurrent(entry.key, entry.revision)).map(({ key, revision }) => ({ key, revision }));
+    const keys = due
+      .filter((entry) => isCurrent(entry.key, entry.revision))
+      .map(({ key, revision }) => ({ key, revision }));
     if (keys.length === 0) return arm(); // nothing live among these (or only stale entries): next batch or deadline
     inFlight = true;
     options.propose({ kind: "expire", keys }).then(

@@ -52,7 +52,10 @@ export function encodeRecords(entries: readonly LogEntry[]): Uint8Array {
       case "txn":
         out.u8(RECORD_TXN).u64(entry.revision).u32(entry.txn.compares.length);
         for (const clause of entry.txn.compares) {
-          out.string(clause.key).u8(TARGETS.indexOf(clause.target) + 1).u8(COMPARE_OPS.indexOf(clause.op) + 1);
+          out
+            .string(clause.key)
+            .u8(TARGETS.indexOf(clause.target) + 1)
+            .u8(COMPARE_OPS.indexOf(clause.op) + 1);
           out.bytes(clause.value ?? EMPTY).u64(clause.number ?? 0);
         }
         writeOps(out, entry.txn.success);

@@ -1,6 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
-import type { ApplyFn, CommitLog } from "../log/commit-log.ts";
 import { type AppendFile, errorCode, type FileSystem } from "../fs/file-system.ts";
+import type { ApplyFn, CommitLog } from "../log/commit-log.ts";
 import type { Command, LogEntry } from "../ops.ts";
 import { encodeRecords, WAL_SEGMENTS } from "./wal-format.ts";
 import type { SegmentInfo } from "./wal-reader.ts";
@@ -194,7 +194,12 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the store is shutting down"));
       if (broken) return Promise.reject(broken);
       if (pending.length >= options.pendingMax) {
-        return Promise.reject(new HomeKvError("E_UNAVAILABLE", `${options.pendingMax} writes are already waiting for the disk; retry later`));
+        return Promise.reject(
+          new HomeKvError(
+            "E_UNAVAILABLE",
+            `${options.pendingMax} writes are already waiting for the disk; retry later`,
+          ),
+        );
       }
       return new Promise<R>((resolve, reject) => {
         pending.push({ command, resolve, reject });
@@ -238,6 +243,11 @@ function defaultEverySecond(tick: () => void): () => void {
 
 function diskError(what: string, cause: unknown): HomeKvError {
   const code = errorCode(cause);
-  const detail = code === "ENOSPC" ? "the disk is full (ENOSPC)" : code ? `${code}: ${cause instanceof Error ? cause.message : cause}` : String(cause);
+  const detail =
+    code === "ENOSPC"
+      ? "the disk is full (ENOSPC)"
+      : code
+        ? `${code}: ${cause instanceof Error ? cause.message : cause}`
+        : String(cause);
   return new HomeKvError("E_DISK", `${what}: ${detail}`);
 }

@@ -1,6 +1,6 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import { compareIndexKeys, toIndexKey } from "../mvcc/key-order.ts";
-import type { ChangeEvent, HistoryChange, MvccStore } from "../mvcc/store.ts";
+import type { ChangeEvent, ChangePage, HistoryChange, MvccStore } from "../mvcc/store.ts";
 import { batchBytes, type QueueMeter } from "./batch-queue.ts";
 import { toWatchEvent, WatcherState, withCounters } from "./watcher-state.ts";
 
@@ -114,7 +114,10 @@ export const WATCH_DEFAULTS = {
 
 export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
   const limits = { ...WATCH_DEFAULTS, ...options };
-  assert(limits.queueEventsMax > 0 && limits.queueBytesMax > 0 && limits.catchUpPageEventsMax > 0, "watch limits must be positive");
+  assert(
+    limits.queueEventsMax > 0 && limits.queueBytesMax > 0 && limits.catchUpPageEventsMax > 0,
+    "watch limits must be positive",
+  );
   const onBug = options.onBug ?? ((error: unknown) => console.error(error));
   /** Live watchers of one key (the common case), by index key: found in O(1) per event. */
   const byKey = new Map<string, Set<WatcherState>>();
@@ -150,7 +153,11 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
     }
   };
 
-  const end = (watcher: WatcherState, reason: WatchEnd["reason"], message: (resumeRevision: number) => string): void => {
+  const end = (
+    watcher: WatcherState,
+    reason: WatchEnd["reason"],
+    message: (resumeRevision: number) => string,
+  ): void => {
     if (watcher.ended) return;
     const resumeRevision = watcher.resumeRevision();
     watcher.ended = true;
@@ -161,9 +168,14 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
 
   /** Reads the next catch-up page; goes live when it reaches the current revision. */
   const catchUp = (watcher: WatcherState) => {
-    let page;
+    let page: ChangePage;
     try {
-      page = store!.changes({ start: watcher.start, end: watcher.end, after: watcher.caughtUpTo, limit: limits.catchUpPageEventsMax });
+      page = store!.changes({
+        start: watcher.start,
+        end: watcher.end,
+        after: watcher.caughtUpTo,
+        limit: limits.catchUpPageEventsMax,
+      });
     } catch (error) {
       if (!(error instanceof HomeKvError && error.code === "E_COMPACTED")) throw error;
       end(watcher, "compacted", () => `the watch fell behind the retained history: ${error.message}`);
@@ -248,7 +260,15 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
         );
       }
       const fromRevision = startRevision === 0 ? current + 1 : startRevision;
-      const watcher = new WatcherState(start, rangeEnd, prevValue, fromRevision, () => store!.revision, sink, watchOptions.meter);
+      const watcher = new WatcherState(
+        start,
+        rangeEnd,
+        prevValue,
+        fromRevision,
+        () => store!.revision,
+        sink,
+        watchOptions.meter,
+      );
       all.add(watcher);
       if (startRevision > 0 && startRevision <= current) {
         watcher.caughtUpTo = startRevision - 1;
@@ -274,7 +294,8 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
           watcher.queue.clear();
           unregister(watcher);
         },
-        overflow: (why) => end(watcher, "overflow", (resume) => `${why}; watch again from revision ${resume} to continue`),
+        overflow: (why) =>
+          end(watcher, "overflow", (resume) => `${why}; watch again from revision ${resume} to continue`),
       };
     },
     get size() {
@@ -282,7 +303,8 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
     },
     close() {
       closed = true;
-      for (const watcher of [...all]) end(watcher, "closed", (resume) => `the server is stopping; watch again from revision ${resume} to continue`);
+      for (const watcher of [...all])
+        end(watcher, "closed", (resume) => `the server is stopping; watch again from revision ${resume} to continue`);
     },
   };
 }

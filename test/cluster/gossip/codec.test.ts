@@ -35,10 +35,18 @@ const ACK: Ack = {
     },
   ],
 };
-const ACK2: Ack2 = { kind: "ack2", clusterId: "c1", senderId: "a", deltas: [{ nodeId: "a", generation: 300, fromVersion: 4, entries: [{ key: "hb", value: "3", version: 5 }] }] };
+const ACK2: Ack2 = {
+  kind: "ack2",
+  clusterId: "c1",
+  senderId: "a",
+  deltas: [{ nodeId: "a", generation: 300, fromVersion: 4, entries: [{ key: "hb", value: "3", version: 5 }] }],
+};
 
 /** A datagram around raw body bytes, with a true length field and checksum: for bodies encode refuses to write. */
-function sealed(body: readonly number[], options: { kind?: number; clusterId?: string; senderId?: string } = {}): Uint8Array {
+function sealed(
+  body: readonly number[],
+  options: { kind?: number; clusterId?: string; senderId?: string } = {},
+): Uint8Array {
   const ids = [...str8(options.clusterId ?? "c1"), ...str8(options.senderId ?? "a")];
   const size = 6 + ids.length + body.length + 4;
   const bytes = new Uint8Array(size);
@@ -49,7 +57,11 @@ function sealed(body: readonly number[], options: { kind?: number; clusterId?: s
 
 /** Recomputes the checksum of a datagram edited on purpose. */
 function reseal(bytes: Uint8Array): Uint8Array {
-  new DataView(bytes.buffer, bytes.byteOffset).setUint32(bytes.byteLength - 4, Bun.hash.crc32(bytes.subarray(0, bytes.byteLength - 4)), true);
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(
+    bytes.byteLength - 4,
+    Bun.hash.crc32(bytes.subarray(0, bytes.byteLength - 4)),
+    true,
+  );
   return bytes;
 }
 
@@ -83,7 +95,9 @@ describe("gossip datagram format", () => {
   });
 
   test("Ack and Ack2 bodies: requests, then deltas of entries (key, version, value)", () => {
-    expect(hex(encode(ACK2)).slice(12, -8)).toBe(["026331", "0161", "01", "0161" + "ac02" + "04" + "01", "02" + "6862" + "05" + "0133"].join(""));
+    expect(hex(encode(ACK2)).slice(12, -8)).toBe(
+      ["026331", "0161", "01", "0161" + "ac02" + "04" + "01", "02" + "6862" + "05" + "0133"].join(""),
+    );
     const ack = encode(ACK);
     expect(ack[3]).toBe(2);
     expect(ack.byteLength).toBe(ack[4]! | (ack[5]! << 8));
@@ -112,7 +126,11 @@ describe("round trip, property", () => {
       nodeId: id,
       generation: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
       fromVersion: fc.integer({ min: 0, max: 2 ** 50 }),
-      entries: fc.uniqueArray(fc.record({ key, value, step: fc.integer({ min: 1, max: 2 ** 20 }) }), { minLength: 1, maxLength: 32, selector: (e) => e.key }),
+      entries: fc.uniqueArray(fc.record({ key, value, step: fc.integer({ min: 1, max: 2 ** 20 }) }), {
+        minLength: 1,
+        maxLength: 32,
+        selector: (e) => e.key,
+      }),
     })
     .map(({ entries, ...rest }) => {
       let version = rest.fromVersion;
@@ -122,15 +140,15 @@ describe("round trip, property", () => {
   const deltas = fc.uniqueArray(delta, { maxLength: 4, selector: (d) => d.nodeId });
   const header = fc.record({ clusterId: id, senderId: id });
   const message: fc.Arbitrary<GossipMessage> = fc.oneof(
+    fc.tuple(header, fc.boolean(), digest, digests).map(([h, complete, own, others]) => ({
+      kind: "syn" as const,
+      ...h,
+      complete,
+      digests: [{ ...own, nodeId: h.senderId }, ...others.filter((d) => d.nodeId !== h.senderId)],
+    })),
     fc
-      .tuple(header, fc.boolean(), digest, digests)
-      .map(([h, complete, own, others]) => ({
-        kind: "syn" as const,
-        ...h,
-        complete,
-        digests: [{ ...own, nodeId: h.senderId }, ...others.filter((d) => d.nodeId !== h.senderId)],
-      })),
-    fc.tuple(header, digests, deltas).map(([h, requests, ds]) => ({ kind: "ack" as const, ...h, requests, deltas: ds })),
+      .tuple(header, digests, deltas)
+      .map(([h, requests, ds]) => ({ kind: "ack" as const, ...h, requests, deltas: ds })),
     fc.tuple(header, deltas).map(([h, ds]) => ({ kind: "ack2" as const, ...h, deltas: ds })),
   );
 
@@ -139,7 +157,10 @@ describe("round trip, property", () => {
       fc.property(message, (m) => {
         const datagram = encode(m);
         expect(datagram.byteLength).toBe(datagram[4]! | (datagram[5]! << 8));
-        expect(decode(datagram, { clusterId: m.clusterId, datagramBytesMax: UDP_PAYLOAD_BYTES_MAX })).toEqual({ ok: true, message: m });
+        expect(decode(datagram, { clusterId: m.clusterId, datagramBytesMax: UDP_PAYLOAD_BYTES_MAX })).toEqual({
+          ok: true,
+          message: m,
+        });
       }),
       { numRuns: 300 },
     );
@@ -148,7 +169,11 @@ describe("round trip, property", () => {
   test("any body behind a good header and checksum decodes or is refused as malformed, never throws; what decodes re-encodes to the same bytes", () => {
     const edits = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 3 });
     const fuzzed = fc.oneof(
-      fc.record({ kind: fc.integer({ min: 1, max: 3 }), senderId: fc.constant("a"), body: fc.uint8Array({ maxLength: 80 }).map((bytes) => [...bytes]) }),
+      fc.record({
+        kind: fc.integer({ min: 1, max: 3 }),
+        senderId: fc.constant("a"),
+        body: fc.uint8Array({ maxLength: 80 }).map((bytes) => [...bytes]),
+      }),
       // Real bodies with a few bytes changed, so that the parser gets deep.
       fc.tuple(fc.constantFrom(SYN, ACK, ACK2), edits).map(([m, changes]) => {
         const body = [...encode(m).subarray(6 + str8(m.clusterId).length + str8(m.senderId).length, -4)];
@@ -168,12 +193,12 @@ describe("round trip, property", () => {
   });
 });
 
-
 describe("every way a datagram breaks is a typed rejection, never a throw", () => {
   const good = encode(ACK);
 
   test("cut short anywhere: truncated", () => {
-    for (let length = 0; length < good.byteLength; length++) expect(rejection(good.subarray(0, length))).toBe("truncated");
+    for (let length = 0; length < good.byteLength; length++)
+      expect(rejection(good.subarray(0, length))).toBe("truncated");
   });
 
   test("any byte flipped, whatever the flip: refused", () => {
@@ -191,7 +216,10 @@ describe("every way a datagram breaks is a typed rejection, never a throw", () =
   });
 
   test("over the limit: oversized, before anything else is read", () => {
-    const big = encode({ ...ACK2, deltas: Array.from({ length: 40 }, (_, i) => ({ ...ACK2.deltas[0]!, nodeId: `node-${i}` })) });
+    const big = encode({
+      ...ACK2,
+      deltas: Array.from({ length: 40 }, (_, i) => ({ ...ACK2.deltas[0]!, nodeId: `node-${i}` })),
+    });
     expect(big.byteLength).toBeGreaterThan(200);
     expect(rejection(big, { ...LIMITS, datagramBytesMax: 200 })).toBe("oversized");
     expect(rejection(new Uint8Array(70_000))).toBe("oversized");
@@ -222,31 +250,81 @@ describe("every way a datagram breaks is a typed rejection, never a throw", () =
     ["a node twice in one list", sealed(synOf(digestOf("a"), digestOf("b"), digestOf("b"))), "malformed"],
     ["a count larger than the bytes could hold", sealed(body(0x01, 0xff, 0x7f, digestOf("a"))), "malformed"],
     ["a varint with a redundant zero byte", sealed(synOf(body(str8("a"), 0x81, 0x00, 1))), "malformed"],
-    ["a varint of 9 bytes", sealed(synOf(body(str8("a"), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 1))), "malformed"],
-    ["a varint beyond 2^53", sealed(synOf(body(str8("a"), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], 1))), "malformed"],
+    [
+      "a varint of 9 bytes",
+      sealed(synOf(body(str8("a"), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 1))),
+      "malformed",
+    ],
+    [
+      "a varint beyond 2^53",
+      sealed(synOf(body(str8("a"), [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], 1))),
+      "malformed",
+    ],
     ["an id with a space", sealed(synOf(digestOf("a b")), { senderId: "a" }), "malformed"],
     ["an empty cluster id", sealed(synOf(digestOf("a")), { clusterId: "" }), "malformed"],
     ["a digest of generation 0 with a version", sealed(synOf(digestOf("a", 0, 3))), "malformed"],
-    ["a string that is not UTF-8", sealed(body(1, body(str8("a"), 1, 0, 1, str8("hb"), 1, [2, 0xc3, 0x28])), { kind: 3 }), "malformed"],
-    ["a string running past the end", sealed(body(1, body(str8("a"), 1, 0, 1, str8("hb"), 1, [200, 0x41])), { kind: 3 }), "malformed"],
+    [
+      "a string that is not UTF-8",
+      sealed(body(1, body(str8("a"), 1, 0, 1, str8("hb"), 1, [2, 0xc3, 0x28])), { kind: 3 }),
+      "malformed",
+    ],
+    [
+      "a string running past the end",
+      sealed(body(1, body(str8("a"), 1, 0, 1, str8("hb"), 1, [200, 0x41])), { kind: 3 }),
+      "malformed",
+    ],
     ["a delta of no entries", sealed(body(1, body(str8("a"), 1, 0, 0)), { kind: 3 }), "malformed"],
-    ["a delta of generation 0", sealed(body(1, body(str8("a"), 0, 0, 1, str8("hb"), 1, str8("1"))), { kind: 3 }), "malformed"],
-    ["entry versions not above fromVersion", sealed(body(1, body(str8("a"), 1, 5, 1, str8("hb"), 5, str8("1"))), { kind: 3 }), "malformed"],
-    ["entry versions not ascending", sealed(body(1, body(str8("a"), 1, 0, 2, str8("hb"), 3, str8("1"), str8("grpc"), 2, str8("x"))), { kind: 3 }), "malformed"],
-    ["a key twice in a delta", sealed(body(1, body(str8("a"), 1, 0, 2, str8("hb"), 1, str8("1"), str8("hb"), 2, str8("2"))), { kind: 3 }), "malformed"],
-    ["a key in capitals", sealed(body(1, body(str8("a"), 1, 0, 1, str8("HB"), 1, str8("1"))), { kind: 3 }), "malformed"],
+    [
+      "a delta of generation 0",
+      sealed(body(1, body(str8("a"), 0, 0, 1, str8("hb"), 1, str8("1"))), { kind: 3 }),
+      "malformed",
+    ],
+    [
+      "entry versions not above fromVersion",
+      sealed(body(1, body(str8("a"), 1, 5, 1, str8("hb"), 5, str8("1"))), { kind: 3 }),
+      "malformed",
+    ],
+    [
+      "entry versions not ascending",
+      sealed(body(1, body(str8("a"), 1, 0, 2, str8("hb"), 3, str8("1"), str8("grpc"), 2, str8("x"))), { kind: 3 }),
+      "malformed",
+    ],
+    [
+      "a key twice in a delta",
+      sealed(body(1, body(str8("a"), 1, 0, 2, str8("hb"), 1, str8("1"), str8("hb"), 2, str8("2"))), { kind: 3 }),
+      "malformed",
+    ],
+    [
+      "a key in capitals",
+      sealed(body(1, body(str8("a"), 1, 0, 1, str8("HB"), 1, str8("1"))), { kind: 3 }),
+      "malformed",
+    ],
   ])("%s: %s", (_, datagram, expected) => {
     expect(rejection(datagram)).toBe(expected);
   });
 
   test("the crafting helper makes datagrams the decoder accepts, so the cases above fail for their reason only", () => {
     expect(rejection(sealed(synOf(digestOf("a"), digestOf("b"))))).toBe("accepted");
-    expect(rejection(sealed(body(1, body(str8("a"), 1, 0, 2, str8("hb"), 1, str8("1"), str8("grpc"), 2, str8("x"))), { kind: 3 }))).toBe("accepted");
+    expect(
+      rejection(
+        sealed(body(1, body(str8("a"), 1, 0, 2, str8("hb"), 1, str8("1"), str8("grpc"), 2, str8("x"))), { kind: 3 }),
+      ),
+    ).toBe("accepted");
   });
 
   test("encode refuses what cannot be written: a string over 255 bytes", () => {
-    expect(() => encode({ ...ACK2, deltas: [{ nodeId: "a", generation: 1, fromVersion: 0, entries: [{ key: "zone", value: "x".repeat(256), version: 1 }] }] })).toThrow(
-      /over 255/,
-    );
+    expect(() =>
+      encode({
+        ...ACK2,
+        deltas: [
+          {
+            nodeId: "a",
+            generation: 1,
+            fromVersion: 0,
+            entries: [{ key: "zone", value: "x".repeat(256), version: 1 }],
+          },
+        ],
+      }),
+    ).toThrow(/over 255/);
   });
 });

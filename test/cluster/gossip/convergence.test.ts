@@ -29,7 +29,8 @@ describe("convergence (simulated, 5% loss, 1–100 ms delays)", () => {
         sim.runUntilMs(sim.nowMs + 2_000);
         const changed = nodeId(nodes - 1);
         sim.gossiper(changed).setMetadata("zone", "attic");
-        const sees = (observer: string) => sim.view(observer).find((m) => m.nodeId === changed)?.metadata.zone === "attic";
+        const sees = (observer: string) =>
+          sim.view(observer).find((m) => m.nodeId === changed)?.metadata.zone === "attic";
         const startMs = sim.nowMs;
         const spreadAt = sim.runUntil(() => sim.upIds().every(sees), limitMs, 25);
         expect(spreadAt, `the change reached ${sim.upIds().filter(sees).length} of ${nodes} nodes`).toBeDefined();
@@ -38,7 +39,9 @@ describe("convergence (simulated, 5% loss, 1–100 ms delays)", () => {
         expect(sim.largestDatagramBytes).toBeLessThanOrEqual(GOSSIP_DEFAULTS.datagramBytesMax);
         if (nodes === 100) expect(sim.largestDatagramBytes).toBeGreaterThan(GOSSIP_DEFAULTS.datagramBytesMax - 100);
       });
-      console.log(`gossip, ${nodes} nodes: cold start converged in ${summary(coldRounds, "rounds")}; one change reached all in ${summary(spreadRounds, "rounds")}`);
+      console.log(
+        `gossip, ${nodes} nodes: cold start converged in ${summary(coldRounds, "rounds")}; one change reached all in ${summary(spreadRounds, "rounds")}`,
+      );
     }, 60_000);
   }
 });

@@ -7,7 +7,13 @@ import { chooseTargets } from "../../../src/cluster/gossip/peer-selection.ts";
 import { PeerTable } from "../../../src/cluster/gossip/peer-table.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
-const DETECTOR = { threshold: 8, windowSamplesMax: 10, stdDevFloorMs: 100, acceptablePauseMs: 0, bootstrapIntervalMs: 500 };
+const DETECTOR = {
+  threshold: 8,
+  windowSamplesMax: 10,
+  stdDevFloorMs: 100,
+  acceptablePauseMs: 0,
+  bootstrapIntervalMs: 500,
+};
 
 /** A table for `self` that knows `peers`, each with a grpc address and a heartbeat (versions 1 and 2). */
 function tableOf(self: string, peers: readonly string[]): PeerTable {
@@ -66,7 +72,10 @@ describe("answering a Syn", () => {
     clusterId: "c",
     senderId: sender,
     complete,
-    digests: [{ nodeId: sender, generation: 1, maxVersion: 2 }, ...listed.map((id) => ({ nodeId: id, generation: 1, maxVersion: 2 }))],
+    digests: [
+      { nodeId: sender, generation: 1, maxVersion: 2 },
+      ...listed.map((id) => ({ nodeId: id, generation: 1, maxVersion: 2 })),
+    ],
   });
 
   test("a partial run: nodes inside the run the sender did not list are sent whole, nodes outside it are not", () => {
@@ -139,7 +148,8 @@ describe("chooseTargets", () => {
 
   test("with no live peer, always a seed: that is how a node joins", () => {
     const random = mulberry32(4);
-    for (let i = 0; i < 20; i++) expect(chooseTargets({ live: [], dead: [], seeds: ["s1:1", "s2:1"] }, 3, random)).toHaveLength(1);
+    for (let i = 0; i < 20; i++)
+      expect(chooseTargets({ live: [], dead: [], seeds: ["s1:1", "s2:1"] }, 3, random)).toHaveLength(1);
   });
 
   test("a dead peer with probability dead / (live + 1), a seed with seeds / (live + dead + 1)", () => {

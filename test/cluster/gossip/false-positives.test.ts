@@ -27,7 +27,9 @@ test("10 nodes, 5% loss, jittered delays: no live node is ever seen dead over a 
         if (seen === undefined && !known.has(`${observer}>${id}`)) continue;
         known.add(`${observer}>${id}`);
         if (seen === undefined || seen.status === "dead" || seen.status === "left") {
-          throw new Error(`at ${sim.nowMs.toFixed(0)} ms ${observer} sees ${id} as ${seen?.status ?? "unknown"} (phi ${seen?.phi.toFixed(2)})`);
+          throw new Error(
+            `at ${sim.nowMs.toFixed(0)} ms ${observer} sees ${id} as ${seen?.status ?? "unknown"} (phi ${seen?.phi.toFixed(2)})`,
+          );
         }
         maxPhi = Math.max(maxPhi, seen.phi);
       }
@@ -39,5 +41,7 @@ test("10 nodes, 5% loss, jittered delays: no live node is ever seen dead over a 
     maxPhis.push(maxPhi);
   });
   const highest = Math.max(...maxPhis).toFixed(2);
-  console.log(`gossip, 10 nodes, an hour at 5% loss: the highest phi of a live peer was ${highest} over ${maxPhis.length} seeds (threshold ${GOSSIP_DEFAULTS.phiThreshold})`);
+  console.log(
+    `gossip, 10 nodes, an hour at 5% loss: the highest phi of a live peer was ${highest} over ${maxPhis.length} seeds (threshold ${GOSSIP_DEFAULTS.phiThreshold})`,
+  );
 }, 120_000);

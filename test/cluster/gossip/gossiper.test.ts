@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { decode, encode } from "../../../src/cluster/gossip/codec.ts";
-import { createGossiper, type Gossiper, type GossiperOptions, type Member, type Outgoing } from "../../../src/cluster/gossip/index.ts";
+import {
+  createGossiper,
+  type Gossiper,
+  type GossiperOptions,
+  type Member,
+  type Outgoing,
+} from "../../../src/cluster/gossip/index.ts";
 import type { GossipMessage } from "../../../src/cluster/gossip/messages.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
@@ -62,15 +68,32 @@ describe("Gossiper", () => {
     const [syn, ...more] = b.tick(100);
     expect(more).toEqual([]);
     expect(syn!.to).toBe("a:7946");
-    expect(message(syn!.datagram)).toMatchObject({ kind: "syn", senderId: "b", complete: true, digests: [{ nodeId: "b", generation: 1 }] });
+    expect(message(syn!.datagram)).toMatchObject({
+      kind: "syn",
+      senderId: "b",
+      complete: true,
+      digests: [{ nodeId: "b", generation: 1 }],
+    });
     const [ack] = a.receive("b:7946", syn!.datagram, 110);
-    expect(message(ack!.datagram)).toMatchObject({ kind: "ack", requests: [{ nodeId: "b", generation: 0, maxVersion: 0 }], deltas: [{ nodeId: "a", fromVersion: 0 }] });
+    expect(message(ack!.datagram)).toMatchObject({
+      kind: "ack",
+      requests: [{ nodeId: "b", generation: 0, maxVersion: 0 }],
+      deltas: [{ nodeId: "a", fromVersion: 0 }],
+    });
     const [ack2] = b.receive("a:7946", ack!.datagram, 120);
     expect(message(ack2!.datagram)).toMatchObject({ kind: "ack2", deltas: [{ nodeId: "b", fromVersion: 0 }] });
     expect(a.receive("b:7946", ack2!.datagram, 130)).toEqual([]);
 
     const seenByA = byId(a.members(130));
-    expect(seenByA.b).toMatchObject({ grpcAddress: "b:20001", gossipAddress: "b:7946", status: "alive", generation: 1, heartbeat: 1, isSelf: false, lastSeenMs: 130 });
+    expect(seenByA.b).toMatchObject({
+      grpcAddress: "b:20001",
+      gossipAddress: "b:7946",
+      status: "alive",
+      generation: 1,
+      heartbeat: 1,
+      isSelf: false,
+      lastSeenMs: 130,
+    });
     expect(seenByA.a).toMatchObject({ status: "alive", phi: 0, isSelf: true, lastSeenMs: 130 });
     expect(byId(b.members(130)).a).toMatchObject({ grpcAddress: "a:20001", status: "alive", heartbeat: 0 });
   });
@@ -121,7 +144,13 @@ describe("Gossiper", () => {
     expect(a.receive("a:7946", synFromAnotherA(), 0)).toEqual([]);
     const counters = a.counters();
     expect(counters.datagramsReceived).toBe(6);
-    expect(counters.datagramsDropped).toMatchObject({ "foreign-cluster": 1, truncated: 2, oversized: 1, checksum: 1, "from-self": 1 });
+    expect(counters.datagramsDropped).toMatchObject({
+      "foreign-cluster": 1,
+      truncated: 2,
+      oversized: 1,
+      checksum: 1,
+      "from-self": 1,
+    });
     expect(counters.datagramsSent).toBe(0);
   });
 
@@ -151,7 +180,11 @@ describe("Gossiper", () => {
     expect(message(goodbyes[0]!.datagram)).toMatchObject({ kind: "ack2", deltas: [{ nodeId: "c", fromVersion: 0 }] });
     expect(c!.leave(1_600)).toEqual([]);
     // The push to b is lost.
-    wire.deliver("c", goodbyes.filter((d) => d.to === "a:7946"), 1_600);
+    wire.deliver(
+      "c",
+      goodbyes.filter((d) => d.to === "a:7946"),
+      1_600,
+    );
     expect(byId(a!.members(1_600)).c!.status).toBe("left");
     expect(byId(b!.members(1_600)).c!.status).toBe("alive");
     expect(byId(c!.members(1_600)).c!.status).toBe("left");
@@ -165,7 +198,8 @@ describe("Gossiper", () => {
 
   test("deltas about the receiver itself, or that would leave a gap, are refused and counted", () => {
     const a = gossiper("a");
-    const ack2 = (deltas: object[]) => encode({ kind: "ack2", clusterId: "c1", senderId: "x", deltas } as GossipMessage);
+    const ack2 = (deltas: object[]) =>
+      encode({ kind: "ack2", clusterId: "c1", senderId: "x", deltas } as GossipMessage);
     const entries = [{ key: "hb", value: "9", version: 7 }];
     a.receive("x:1", ack2([{ nodeId: "a", generation: 9, fromVersion: 0, entries }]), 0);
     a.receive("x:1", ack2([{ nodeId: "q", generation: 1, fromVersion: 6, entries }]), 0);
@@ -176,7 +210,12 @@ describe("Gossiper", () => {
 
   test("nodesMax bounds the table: past it new nodes are refused", () => {
     const a = gossiper("a", { nodesMax: 2 });
-    const deltas = ["p", "q", "r"].map((id) => ({ nodeId: id, generation: 1, fromVersion: 0, entries: [{ key: "hb", value: "1", version: 1 }] }));
+    const deltas = ["p", "q", "r"].map((id) => ({
+      nodeId: id,
+      generation: 1,
+      fromVersion: 0,
+      entries: [{ key: "hb", value: "1", version: 1 }],
+    }));
     a.receive("x:1", encode({ kind: "ack2", clusterId: "c1", senderId: "x", deltas }), 0);
     expect(a.members(0).map((m) => m.nodeId)).toEqual(["a", "p", "q"]);
     expect(a.counters().deltasRejected["nodes-max"]).toBe(1);

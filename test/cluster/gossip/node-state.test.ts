@@ -18,7 +18,12 @@ describe("NodeState (scuttlebutt)", () => {
     const state = example();
     expect(state.maxVersion).toBe(5);
     expect(state.heartbeat).toBe(2);
-    expect(state.entriesAbove(0).map((e) => `${e.key}@${e.version}`)).toEqual(["grpc@1", "gossip@2", "status@3", "hb@5"]);
+    expect(state.entriesAbove(0).map((e) => `${e.key}@${e.version}`)).toEqual([
+      "grpc@1",
+      "gossip@2",
+      "status@3",
+      "hb@5",
+    ]);
     expect(state.entriesAbove(2).map((e) => `${e.key}@${e.version}`)).toEqual(["status@3", "hb@5"]);
     expect(state.entriesAbove(5)).toEqual([]);
     expect(state.digest()).toEqual({ nodeId: "a", generation: 1, maxVersion: 5 });
@@ -54,7 +59,10 @@ describe("NodeState (scuttlebutt)", () => {
   test("deltaFor and isNewer: what one side sends the other, generations first", () => {
     const state = example();
     expect(deltaFor(state, undefined)?.fromVersion).toBe(0);
-    expect(deltaFor(state, { nodeId: "a", generation: 1, maxVersion: 2 })?.entries.map((e) => e.key)).toEqual(["status", "hb"]);
+    expect(deltaFor(state, { nodeId: "a", generation: 1, maxVersion: 2 })?.entries.map((e) => e.key)).toEqual([
+      "status",
+      "hb",
+    ]);
     expect(deltaFor(state, { nodeId: "a", generation: 1, maxVersion: 5 })).toBeUndefined();
     expect(deltaFor(state, { nodeId: "a", generation: 0, maxVersion: 0 })?.entries).toHaveLength(4);
     // The peer holds an older generation at a higher version: it still gets everything.

@@ -2,10 +2,19 @@ import { describe, expect, test } from "bun:test";
 import { PhiDetector, type PhiDetectorOptions, phiOfNormal } from "../../../src/cluster/gossip/phi-detector.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
-const OPTIONS: PhiDetectorOptions = { threshold: 8, windowSamplesMax: 10, stdDevFloorMs: 100, acceptablePauseMs: 0, bootstrapIntervalMs: 500 };
+const OPTIONS: PhiDetectorOptions = {
+  threshold: 8,
+  windowSamplesMax: 10,
+  stdDevFloorMs: 100,
+  acceptablePauseMs: 0,
+  bootstrapIntervalMs: 500,
+};
 
 /** A detector that has seen heartbeats every `intervalMs` from t=0 until the window is all real samples. */
-function steady(intervalMs: number, options: Partial<PhiDetectorOptions> = {}): { detector: PhiDetector; lastMs: number } {
+function steady(
+  intervalMs: number,
+  options: Partial<PhiDetectorOptions> = {},
+): { detector: PhiDetector; lastMs: number } {
   const all = { ...OPTIONS, ...options };
   const detector = new PhiDetector(all, 0);
   let lastMs = 0;

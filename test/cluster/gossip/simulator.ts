@@ -1,4 +1,10 @@
-import { createGossiper, type Gossiper, type GossiperOptions, type Member, type Outgoing } from "../../../src/cluster/gossip/index.ts";
+import {
+  createGossiper,
+  type Gossiper,
+  type GossiperOptions,
+  type Member,
+  type Outgoing,
+} from "../../../src/cluster/gossip/index.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
 /**
@@ -81,11 +87,21 @@ export class Simulation {
     this.intervalMs = options.gossip?.intervalMs ?? 500;
     for (let index = 0; index < options.nodes; index++) {
       const id = nodeId(index);
-      const node: SimNode = { id, index, address: `${id}:7946`, fate: "up", generation: GENERATION_EPOCH_MS, incarnation: 0, gossiper: undefined };
+      const node: SimNode = {
+        id,
+        index,
+        address: `${id}:7946`,
+        fate: "up",
+        generation: GENERATION_EPOCH_MS,
+        incarnation: 0,
+        gossiper: undefined,
+      };
       this.nodes.push(node);
       this.byAddress.set(node.address, node);
     }
-    this.seedAddresses = this.nodes.slice(0, options.seedNodes ?? Math.min(3, options.nodes)).map((node) => node.address);
+    this.seedAddresses = this.nodes
+      .slice(0, options.seedNodes ?? Math.min(3, options.nodes))
+      .map((node) => node.address);
     for (const node of this.nodes) this.boot(node);
   }
 
@@ -175,12 +191,18 @@ export class Simulation {
       if (node.fate === "up") {
         if (member === undefined) return `${observer} does not know ${node.id}`;
         const { status, generation, gossipAddress, grpcAddress } = member;
-        if (status !== "alive" || generation !== node.generation || gossipAddress !== node.address || grpcAddress !== grpcAddressOf(node.id)) {
+        if (
+          status !== "alive" ||
+          generation !== node.generation ||
+          gossipAddress !== node.address ||
+          grpcAddress !== grpcAddressOf(node.id)
+        ) {
           return `${observer} sees ${node.id} as ${JSON.stringify({ status, generation, gossipAddress, grpcAddress })}, generation ${node.generation} up`;
         }
       } else {
         const expected = node.fate === "crashed" ? "dead" : "left";
-        if (member !== undefined && member.status !== expected) return `${observer} sees ${node.id} (${node.fate}) as ${member.status}`;
+        if (member !== undefined && member.status !== expected)
+          return `${observer} sees ${node.id} (${node.fate}) as ${member.status}`;
       }
     }
     return undefined;
@@ -217,7 +239,12 @@ export class Simulation {
       ...this.options.gossip,
     });
     // Processes do not start in step: the first tick comes anywhere within an interval.
-    this.queue.push({ kind: "tick", node, incarnation: node.incarnation, atMs: this.nowMs + this.random() * this.intervalMs });
+    this.queue.push({
+      kind: "tick",
+      node,
+      incarnation: node.incarnation,
+      atMs: this.nowMs + this.random() * this.intervalMs,
+    });
   }
 
   private stop(node: SimNode, incarnation: number): void {
@@ -274,7 +301,12 @@ export class Simulation {
 
 /** A per-node seed from the simulation's seed: same seed, same node, same generation, same choices. */
 function mix(seed: number, index: number, generation: number): number {
-  return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35) ^ Math.imul(generation, 0x27d4eb2f)) >>> 0;
+  return (
+    (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^
+      Math.imul(index + 1, 0xc2b2ae35) ^
+      Math.imul(generation, 0x27d4eb2f)) >>>
+    0
+  );
 }
 
 /** A binary min-heap of events by (time, order of scheduling). */
@@ -331,7 +363,10 @@ export function forEachSeed(scenario: string, count: number, run: (seed: number)
       run(seed);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`${scenario}, seed ${seed} (replay: GOSSIP_SEED=${seed} bun test test/cluster/gossip): ${reason}`, { cause: error });
+      throw new Error(
+        `${scenario}, seed ${seed} (replay: GOSSIP_SEED=${seed} bun test test/cluster/gossip): ${reason}`,
+        { cause: error },
+      );
     }
   }
 }

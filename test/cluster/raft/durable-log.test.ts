@@ -7,8 +7,13 @@ import { MemoryFileSystem } from "../../../src/storage/fs/memory-fs.ts";
 
 const DIR = "/data/raft";
 const FILE = `${DIR}/00000000000000000000.raftlog`;
-const entry = (index: number, term: number, text: string | null = `e${index}`): Entry => ({ index, term, data: text === null ? null : new TextEncoder().encode(text) });
-const allEntries = (log: { lastIndex(): number; entries(lo: number, hi: number): Entry[] }) => log.entries(1, log.lastIndex() + 1);
+const entry = (index: number, term: number, text: string | null = `e${index}`): Entry => ({
+  index,
+  term,
+  data: text === null ? null : new TextEncoder().encode(text),
+});
+const allEntries = (log: { lastIndex(): number; entries(lo: number, hi: number): Entry[] }) =>
+  log.entries(1, log.lastIndex() + 1);
 
 describe("DurableRaftLog", () => {
   test("what persist wrote is there after a reopen, and after a crash", async () => {
@@ -17,11 +22,21 @@ describe("DurableRaftLog", () => {
     await log.persist({ term: 1, vote: 2, commit: 0 }, [entry(1, 1), entry(2, 1, null)]);
     await log.persist({ term: 2, vote: 0, commit: 2 }, [entry(3, 2)]);
     // A leader of term 3 overwrote entry 3 onwards, with a configuration change among them.
-    await log.persist(undefined, [entry(3, 3, "x"), entry(4, 3), { index: 5, term: 3, data: null, conf: { type: "addLearner", node: 4 } }]);
+    await log.persist(undefined, [
+      entry(3, 3, "x"),
+      entry(4, 3),
+      { index: 5, term: 3, data: null, conf: { type: "addLearner", node: 4 } },
+    ]);
     fs.crash();
     const reopened = await DurableRaftLog.open(fs, DIR);
     expect(reopened.hardState()).toEqual({ term: 2, vote: 0, commit: 2 });
-    expect(allEntries(reopened)).toEqual([entry(1, 1), entry(2, 1, null), entry(3, 3, "x"), entry(4, 3), { index: 5, term: 3, data: null, conf: { type: "addLearner", node: 4 } }]);
+    expect(allEntries(reopened)).toEqual([
+      entry(1, 1),
+      entry(2, 1, null),
+      entry(3, 3, "x"),
+      entry(4, 3),
+      { index: 5, term: 3, data: null, conf: { type: "addLearner", node: 4 } },
+    ]);
     expect(reopened.term(3)).toBe(3);
   });
 
@@ -102,7 +117,9 @@ describe("DurableRaftLog", () => {
         const reopened = await DurableRaftLog.open(fs, DIR);
         expect(reopened.hardState()).toEqual(model.hardState());
         expect(reopened.snapshot()).toEqual(model.snapshot());
-        expect(reopened.entries(reopened.firstIndex(), reopened.lastIndex() + 1)).toEqual(model.entries(model.firstIndex(), model.lastIndex() + 1));
+        expect(reopened.entries(reopened.firstIndex(), reopened.lastIndex() + 1)).toEqual(
+          model.entries(model.firstIndex(), model.lastIndex() + 1),
+        );
         // Only the newest segment and snapshot are left.
         expect((await fs.list(DIR)).filter((name) => !name.endsWith(".tmp")).length).toBeLessThanOrEqual(2);
       }),
@@ -119,7 +136,12 @@ describe("DurableRaftLog", () => {
       await log.compact(3, new TextEncoder().encode("three"), { voters: [1], learners: [] }).catch(() => {});
       fs.crash();
       const reopened = await DurableRaftLog.open(fs, DIR);
-      expect({ fault, state: reopened.hardState(), last: reopened.lastIndex(), term4: reopened.term(4) }).toEqual({ fault, state: { term: 2, vote: 1, commit: 3 }, last: 4, term4: 2 });
+      expect({ fault, state: reopened.hardState(), last: reopened.lastIndex(), term4: reopened.term(4) }).toEqual({
+        fault,
+        state: { term: 2, vote: 1, commit: 3 },
+        last: 4,
+        term4: 2,
+      });
       expect(reopened.entries(4, 5)).toEqual([entry(4, 2)]);
     }
   });
@@ -128,11 +150,21 @@ describe("DurableRaftLog", () => {
     const fs = new MemoryFileSystem();
     const log = await DurableRaftLog.open(fs, DIR);
     await log.persist({ term: 1, vote: 1, commit: 1 }, [entry(1, 1), entry(2, 1)]);
-    await log.installSnapshot({ index: 10, term: 3, data: new TextEncoder().encode("leader's"), conf: { voters: [1, 2, 3], learners: [] } });
+    await log.installSnapshot({
+      index: 10,
+      term: 3,
+      data: new TextEncoder().encode("leader's"),
+      conf: { voters: [1, 2, 3], learners: [] },
+    });
     await log.persist({ term: 3, vote: 0, commit: 10 }, [entry(11, 3)]);
     fs.crash();
     const reopened = await DurableRaftLog.open(fs, DIR);
-    expect(reopened.snapshot()).toEqual({ index: 10, term: 3, data: new TextEncoder().encode("leader's"), conf: { voters: [1, 2, 3], learners: [] } });
+    expect(reopened.snapshot()).toEqual({
+      index: 10,
+      term: 3,
+      data: new TextEncoder().encode("leader's"),
+      conf: { voters: [1, 2, 3], learners: [] },
+    });
     expect([reopened.firstIndex(), reopened.lastIndex(), reopened.term(10)]).toEqual([11, 11, 3]);
     expect(reopened.hardState()).toEqual({ term: 3, vote: 0, commit: 10 });
   });

@@ -30,7 +30,16 @@ export class ManualCluster {
 
   start(id: NodeId): void {
     const { firstVoters = this.ids.length, ...options } = this.options;
-    this.rafts.set(id, new Raft({ id, voters: this.ids.slice(0, firstVoters), storage: this.storages.get(id)!, random: mulberry32(id), ...options }));
+    this.rafts.set(
+      id,
+      new Raft({
+        id,
+        voters: this.ids.slice(0, firstVoters),
+        storage: this.storages.get(id)!,
+        random: mulberry32(id),
+        ...options,
+      }),
+    );
   }
 
   crash(id: NodeId): void {

@@ -30,14 +30,18 @@ describe("the paper's scenarios", () => {
     c.crash(5);
     c.start(1);
     const lands = (m: Message) => c.storages.get(m.to)!.lastIndex() >= (m.index ?? 0);
-    const newTermTo3 = (m: Message) => m.to === 3 && m.type === "append" && lands(m) && (m.entries ?? []).some((e) => e.term === m.term);
+    const newTermTo3 = (m: Message) =>
+      m.to === 3 && m.type === "append" && lands(m) && (m.entries ?? []).some((e) => e.term === m.term);
     const withoutNewTerm = (m: Message) => between([1, 2, 3])(m) && !newTermTo3(m);
     c.elect(1, [1, 2, 3], withoutNewTerm);
     c.tick(1);
     c.settle(withoutNewTerm);
     const term = c.raft(1).term;
     expect(term).toBeGreaterThan(c.storages.get(5)!.hardState().term);
-    expect([2, 3].map((id) => c.storages.get(id)!.term(index))).toEqual([c.raft(1).log.term(index), c.raft(1).log.term(index)]);
+    expect([2, 3].map((id) => c.storages.get(id)!.term(index))).toEqual([
+      c.raft(1).log.term(index),
+      c.raft(1).log.term(index),
+    ]);
     expect(c.raft(1).log.committed).toBeLessThan(index);
     // Once an entry of S1's own term reaches a majority, both commit together.
     c.tick(1);
@@ -68,8 +72,16 @@ describe("the paper's scenarios", () => {
       if (m.type === "appendResp" && m.reject) rejections++;
       return true;
     });
-    expect(c.storages.get(3)!.entries(1, c.storages.get(3)!.lastIndex() + 1).map((e) => text(e.data))).toEqual(
-      c.storages.get(1)!.entries(1, c.storages.get(1)!.lastIndex() + 1).map((e) => text(e.data)),
+    expect(
+      c.storages
+        .get(3)!
+        .entries(1, c.storages.get(3)!.lastIndex() + 1)
+        .map((e) => text(e.data)),
+    ).toEqual(
+      c.storages
+        .get(1)!
+        .entries(1, c.storages.get(1)!.lastIndex() + 1)
+        .map((e) => text(e.data)),
     );
     // One rejection per conflicting term at most, not one per entry.
     expect(rejections).toBeLessThanOrEqual(4);
@@ -93,7 +105,10 @@ describe("the paper's scenarios", () => {
     // Heal: node 1 follows and its orphan entry is replaced.
     c.tick(2);
     c.settle();
-    const log = c.storages.get(1)!.entries(1, c.storages.get(1)!.lastIndex() + 1).map((e) => text(e.data));
+    const log = c.storages
+      .get(1)!
+      .entries(1, c.storages.get(1)!.lastIndex() + 1)
+      .map((e) => text(e.data));
     expect(log).toContain("after");
     expect(log).not.toContain("orphan");
     expect(c.raft(1).leader).toBe(2);
@@ -217,7 +232,9 @@ describe("the paper's scenarios", () => {
     c.elect(2, [2, 3]);
     c.raft(2).propose(data("without 1"));
     c.settle(between([2, 3]));
-    expect(text(c.storages.get(3)!.entries(c.storages.get(3)!.lastIndex(), c.storages.get(3)!.lastIndex() + 1)[0]!.data)).toBe("without 1");
+    expect(
+      text(c.storages.get(3)!.entries(c.storages.get(3)!.lastIndex(), c.storages.get(3)!.lastIndex() + 1)[0]!.data),
+    ).toBe("without 1");
   });
 
   test("a node back with a higher term and a stale log (a transfer that failed while it was cut off) cannot win", () => {
@@ -243,7 +260,11 @@ describe("the paper's scenarios", () => {
     const committed = c.raft(1).log.committed;
     // Node 3 returns. Its higher term unseats node 1, but its log lacks the last commit: it cannot
     // win, and 1 or 2 leads a later term with every committed entry.
-    for (let round = 0; round < 10 && !c.ids.some((id) => c.raft(id).role === "leader" && c.raft(id).term > highTerm); round++) {
+    for (
+      let round = 0;
+      round < 10 && !c.ids.some((id) => c.raft(id).role === "leader" && c.raft(id).term > highTerm);
+      round++
+    ) {
       for (const id of c.ids) c.tick(id, ELECTION);
       c.settle();
     }
@@ -252,7 +273,10 @@ describe("the paper's scenarios", () => {
     expect(c.raft(leader).term).toBeGreaterThan(highTerm);
     c.raft(leader).propose(data("after"));
     c.settle();
-    const log = c.storages.get(3)!.entries(1, c.storages.get(3)!.lastIndex() + 1).map((e) => text(e.data));
+    const log = c.storages
+      .get(3)!
+      .entries(1, c.storages.get(3)!.lastIndex() + 1)
+      .map((e) => text(e.data));
     expect(log).toContain("while 3 was away");
     expect(log.at(-1)).toBe("after");
     expect(c.raft(3).log.committed).toBeGreaterThan(committed);

@@ -27,15 +27,19 @@ for (const size of [3, 5]) {
       const elected = sim.ticksToStableLeader(LIVENESS_TICKS);
       if (elected === undefined) throw new Error(`no stable leader within ${LIVENESS_TICKS} ticks of the heal`);
       const committed = sim.commitOneWrite(LIVENESS_TICKS);
-      if (committed === undefined) throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
-      if (!sim.settles(SETTLE_TICKS)) throw new Error(`the nodes did not all apply the committed log within ${SETTLE_TICKS} ticks`);
+      if (committed === undefined)
+        throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
+      if (!sim.settles(SETTLE_TICKS))
+        throw new Error(`the nodes did not all apply the committed log within ${SETTLE_TICKS} ticks`);
       sim.checkLogMatching();
       worstElection = Math.max(worstElection, elected);
       reads += sim.readsServed;
       snapshots += sim.snapshotsInstalled;
       writes += sim.writesAcknowledged;
     });
-    console.log(`raft, ${size} nodes: ${seeds} seeds, ${writes} writes acknowledged, ${reads} reads served, ${snapshots} snapshots installed from a leader; a stable leader at most ${worstElection} ticks after the heal`);
+    console.log(
+      `raft, ${size} nodes: ${seeds} seeds, ${writes} writes acknowledged, ${reads} reads served, ${snapshots} snapshots installed from a leader; a stable leader at most ${worstElection} ticks after the heal`,
+    );
     expect(writes).toBeGreaterThan(seeds);
     expect(reads).toBeGreaterThan(seeds);
     expect(snapshots).toBeGreaterThan(0);
@@ -49,9 +53,12 @@ test("5 nodes, 3 voters to start, members added as learners, promoted and remove
     const sim = new RaftSimulation(seed, 5, HARSH, { firstVoters: 3, changeMembers: true });
     sim.run(FAULT_TICKS);
     sim.heal();
-    if (sim.ticksToStableLeader(LIVENESS_TICKS) === undefined) throw new Error(`no stable leader within ${LIVENESS_TICKS} ticks of the heal`);
-    if (sim.commitOneWrite(LIVENESS_TICKS) === undefined) throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
-    if (!sim.settles(SETTLE_TICKS)) throw new Error(`the members did not all apply the committed log within ${SETTLE_TICKS} ticks`);
+    if (sim.ticksToStableLeader(LIVENESS_TICKS) === undefined)
+      throw new Error(`no stable leader within ${LIVENESS_TICKS} ticks of the heal`);
+    if (sim.commitOneWrite(LIVENESS_TICKS) === undefined)
+      throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
+    if (!sim.settles(SETTLE_TICKS))
+      throw new Error(`the members did not all apply the committed log within ${SETTLE_TICKS} ticks`);
     sim.checkLogMatching();
     changes += sim.confChanges;
     writes += sim.writesAcknowledged;

@@ -23,8 +23,26 @@ export interface Faults {
   healRate: number;
 }
 
-export const HARSH: Faults = { dropRate: 0.1, duplicateRate: 0.05, delayMaxTicks: 3, crashRate: 0.005, restartRate: 0.05, compactRate: 0.02, partitionRate: 0.01, healRate: 0.03 };
-export const CALM: Faults = { dropRate: 0, duplicateRate: 0, delayMaxTicks: 1, crashRate: 0, restartRate: 0, compactRate: 0, partitionRate: 0, healRate: 0 };
+export const HARSH: Faults = {
+  dropRate: 0.1,
+  duplicateRate: 0.05,
+  delayMaxTicks: 3,
+  crashRate: 0.005,
+  restartRate: 0.05,
+  compactRate: 0.02,
+  partitionRate: 0.01,
+  healRate: 0.03,
+};
+export const CALM: Faults = {
+  dropRate: 0,
+  duplicateRate: 0,
+  delayMaxTicks: 1,
+  crashRate: 0,
+  restartRate: 0,
+  compactRate: 0,
+  partitionRate: 0,
+  healRate: 0,
+};
 
 interface SimNode {
   readonly id: NodeId;
@@ -91,7 +109,12 @@ export class RaftSimulation {
   }
 
   private start(node: SimNode): void {
-    node.raft = new Raft({ id: node.id, voters: this.firstVoters, storage: node.storage, random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick) });
+    node.raft = new Raft({
+      id: node.id,
+      voters: this.firstVoters,
+      storage: node.storage,
+      random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick),
+    });
     // The state machine restarts from the storage's snapshot, then the log is applied again.
     const snapshot = node.storage.snapshot();
     node.applied = snapshot.index;
@@ -133,7 +156,9 @@ export class RaftSimulation {
   commitOneWrite(ticksMax: number): number | undefined {
     const before = this.writesAcknowledged;
     for (let i = 1; i <= ticksMax; i++) {
-      const leader = this.leaders().find((node) => node.raft!.term === Math.max(...this.nodes.map((n) => n.raft?.term ?? 0)));
+      const leader = this.leaders().find(
+        (node) => node.raft!.term === Math.max(...this.nodes.map((n) => n.raft?.term ?? 0)),
+      );
       if (leader && i % 5 === 1) this.propose(leader);
       this.step();
       if (this.writesAcknowledged > before) return i;
@@ -151,7 +176,8 @@ export class RaftSimulation {
   ticksToStableLeader(ticksMax: number): number | undefined {
     for (let i = 0; i <= ticksMax; i++) {
       const leaders = this.leaders();
-      if (leaders.length === 1 && this.members(leaders[0]!).every((node) => node.raft!.leader === leaders[0]!.id)) return i;
+      if (leaders.length === 1 && this.members(leaders[0]!).every((node) => node.raft!.leader === leaders[0]!.id))
+        return i;
       this.step();
     }
     return undefined;
@@ -181,7 +207,11 @@ export class RaftSimulation {
       if (node.raft && this.random() < f.crashRate) node.raft = undefined;
       else if (!node.raft && this.random() < f.restartRate) this.start(node);
       else if (node.raft && node.applied > node.storage.snapshot().index && this.random() < f.compactRate) {
-        node.storage.compact(node.applied, encodeSnapshot(node.applied, node.digest), node.raft.confState(node.applied));
+        node.storage.compact(
+          node.applied,
+          encodeSnapshot(node.applied, node.digest),
+          node.raft.confState(node.applied),
+        );
       }
     }
     if (this.random() < f.partitionRate) this.partition();
@@ -241,7 +271,7 @@ export class RaftSimulation {
 
   private processReady(node: SimNode): void {
     const raft = node.raft;
-    if (!raft || !raft.hasReady()) return;
+    if (!raft?.hasReady()) return;
     const ready = raft.ready();
     if (ready.snapshot) this.install(node, ready.snapshot);
     // Persist before sending: a crash after this point keeps what the messages promise.
@@ -253,7 +283,10 @@ export class RaftSimulation {
       const read = this.reads.get(state.context);
       if (!read || read.node !== node.id) continue;
       this.reads.delete(state.context);
-      this.check(state.index >= read.mustSee, `read ${state.context} at node ${node.id} got read index ${state.index}, below the acknowledged write at ${read.mustSee}`);
+      this.check(
+        state.index >= read.mustSee,
+        `read ${state.context} at node ${node.id} got read index ${state.index}, below the acknowledged write at ${read.mustSee}`,
+      );
       this.readsServed++;
     }
     raft.advance(ready);
@@ -263,13 +296,17 @@ export class RaftSimulation {
     const f = this.faults;
     if (this.random() < f.dropRate) return;
     const copies = this.random() < f.duplicateRate ? 2 : 1;
-    for (let i = 0; i < copies; i++) this.inFlight.push({ at: this.tick + 1 + Math.floor(this.random() * f.delayMaxTicks), message });
+    for (let i = 0; i < copies; i++)
+      this.inFlight.push({ at: this.tick + 1 + Math.floor(this.random() * f.delayMaxTicks), message });
   }
 
   /** A snapshot from the leader must be exactly the state every node reached at its index. */
   private install(node: SimNode, snapshot: Snapshot): void {
     const { index, digest } = decodeSnapshot(snapshot);
-    this.check(index === snapshot.index && this.digestAt.get(index) === digest, `node ${node.id} got a snapshot at ${snapshot.index} unlike the state applied there`);
+    this.check(
+      index === snapshot.index && this.digestAt.get(index) === digest,
+      `node ${node.id} got a snapshot at ${snapshot.index} unlike the state applied there`,
+    );
     node.storage.applySnapshot(snapshot);
     this.snapshotsInstalled++;
     node.applied = index;
@@ -281,12 +318,18 @@ export class RaftSimulation {
     node.applied = entry.index;
     node.digest = mix(node.digest, entry);
     const digest = this.digestAt.get(entry.index);
-    this.check(digest === undefined || digest === node.digest, `node ${node.id} reached another state at ${entry.index}`);
+    this.check(
+      digest === undefined || digest === node.digest,
+      `node ${node.id} reached another state at ${entry.index}`,
+    );
     this.digestAt.set(entry.index, node.digest);
     const first = this.appliedAt.get(entry.index);
     if (!first && entry.conf) this.confChanges++;
     if (first) {
-      this.check(first.term === entry.term && sameData(first.data, entry.data) && sameConf(first, entry), `node ${node.id} applied a different entry at ${entry.index}: term ${entry.term} vs ${first.term}`);
+      this.check(
+        first.term === entry.term && sameData(first.data, entry.data) && sameConf(first, entry),
+        `node ${node.id} applied a different entry at ${entry.index}: term ${entry.term} vs ${first.term}`,
+      );
     } else {
       this.appliedAt.set(entry.index, entry);
     }
@@ -302,13 +345,19 @@ export class RaftSimulation {
     for (const leader of this.leaders()) {
       const raft = leader.raft!;
       const known = this.leaderOfTerm.get(raft.term);
-      this.check(known === undefined || known === leader.id, `two leaders in term ${raft.term}: ${known} and ${leader.id}`);
+      this.check(
+        known === undefined || known === leader.id,
+        `two leaders in term ${raft.term}: ${known} and ${leader.id}`,
+      );
       if (known === undefined) {
         this.leaderOfTerm.set(raft.term, leader.id);
         // Leader completeness: a new leader holds every entry committed before its term.
         for (const [index, entry] of this.appliedAt) {
           if (index <= raft.log.snapshotIndex()) continue; // in its snapshot, checked when installed or applied
-          this.check(index <= raft.log.lastIndex() && raft.log.term(index) === entry.term, `leader ${leader.id} of term ${raft.term} lacks committed entry ${index}`);
+          this.check(
+            index <= raft.log.lastIndex() && raft.log.term(index) === entry.term,
+            `leader ${leader.id} of term ${raft.term} lacks committed entry ${index}`,
+          );
         }
       }
     }
@@ -317,7 +366,9 @@ export class RaftSimulation {
 
   /** Log matching: two logs with an entry of the same index and term are identical up to it. */
   checkLogMatching(): void {
-    const logs = this.nodes.map((node) => node.storage.entries(node.storage.firstIndex(), node.storage.lastIndex() + 1));
+    const logs = this.nodes.map((node) =>
+      node.storage.entries(node.storage.firstIndex(), node.storage.lastIndex() + 1),
+    );
     for (let a = 0; a < logs.length; a++) {
       for (let b = a + 1; b < logs.length; b++) {
         // Compare where both hold entries (their snapshots may start at different indexes).
@@ -328,7 +379,10 @@ export class RaftSimulation {
         if (agreed === undefined) continue;
         for (const index of shared.filter((i) => i <= agreed)) {
           const [ex, ey] = [x.get(index)!, y.get(index)!];
-          this.check(ex.term === ey.term && sameData(ex.data, ey.data), `logs of ${a + 1} and ${b + 1} match at ${agreed} but differ at ${index}`);
+          this.check(
+            ex.term === ey.term && sameData(ex.data, ey.data),
+            `logs of ${a + 1} and ${b + 1} match at ${agreed} but differ at ${index}`,
+          );
         }
       }
     }
@@ -383,12 +437,18 @@ function sameData(a: Uint8Array | null, b: Uint8Array | null): boolean {
 /** Runs `run(seed)` for seeds from RAFT_SEED (one) or 1..count (RAFT_SIM_SEEDS overrides count); a failure names its seed. */
 export function forEachSeed(scenario: string, count: number, run: (seed: number) => void): number {
   const only = process.env.RAFT_SEED;
-  const seeds = only !== undefined ? [Number(only)] : Array.from({ length: Number(process.env.RAFT_SIM_SEEDS ?? count) }, (_, i) => i + 1);
+  const seeds =
+    only !== undefined
+      ? [Number(only)]
+      : Array.from({ length: Number(process.env.RAFT_SIM_SEEDS ?? count) }, (_, i) => i + 1);
   for (const seed of seeds) {
     try {
       run(seed);
     } catch (error) {
-      throw new Error(`${scenario}, seed ${seed} (replay: RAFT_SEED=${seed} bun test test/cluster/raft): ${error instanceof Error ? error.message : error}`, { cause: error });
+      throw new Error(
+        `${scenario}, seed ${seed} (replay: RAFT_SEED=${seed} bun test test/cluster/raft): ${error instanceof Error ? error.message : error}`,
+        { cause: error },
+      );
     }
   }
   return seeds.length;

@@ -110,7 +110,8 @@ function place(table: Int32Array, mask: number, id: number, hash: number): void 
 
 /** The slot ≥ `from` holding `id`, or NONE. */
 function slotOf(table: Int32Array, mask: number, id: number, hash: number, from: number): number {
-  for (let i = hash & mask; table[2 * i + 1] !== EMPTY; i = (i + 1) & mask) if (table[2 * i + 1] === id + 1 && i >= from) return i;
+  for (let i = hash & mask; table[2 * i + 1] !== EMPTY; i = (i + 1) & mask)
+    if (table[2 * i + 1] === id + 1 && i >= from) return i;
   return NONE;
 }
 

@@ -123,7 +123,12 @@ export class SortedLeaves {
 
   /** Folds an underfull leaf into a neighbour that has room for it (the next one first). */
   private join(l: number): void {
-    const into = l + 1 < this.leaves.length && this.lengths[l]! + this.lengths[l + 1]! <= this.leafMax ? l : l > 0 && this.lengths[l - 1]! + this.lengths[l]! <= this.leafMax ? l - 1 : -1;
+    const into =
+      l + 1 < this.leaves.length && this.lengths[l]! + this.lengths[l + 1]! <= this.leafMax
+        ? l
+        : l > 0 && this.lengths[l - 1]! + this.lengths[l]! <= this.leafMax
+          ? l - 1
+          : -1;
     if (into === -1) return;
     // Leaf `into + 1` moves to the end of leaf `into`; its fence goes, and `into`'s fence still holds.
     this.leaves[into]!.set(this.leaves[into + 1]!.subarray(0, this.lengths[into + 1]!), this.lengths[into]!);

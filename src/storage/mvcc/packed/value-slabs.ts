@@ -54,7 +54,10 @@ export class ValueSlabs {
     private readonly owners: SlabOwners,
     private readonly slabBytes = SLAB_BYTES,
   ) {
-    assert(slabBytes >= 64 && slabBytes % 4 === 0 && slabBytes <= LOC_SLAB, "slab size must be a multiple of 4 up to 2 MiB");
+    assert(
+      slabBytes >= 64 && slabBytes % 4 === 0 && slabBytes <= LOC_SLAB,
+      "slab size must be a multiple of 4 up to 2 MiB",
+    );
   }
 
   /** Stores a copy of `value` for `owner`; returns its location. */
@@ -127,7 +130,10 @@ export class ValueSlabs {
       if (owner < 0) break; // the unused tail
       const loc = slab * LOC_SLAB + offset;
       if (this.owners.isLive(owner, loc)) {
-        this.owners.moved(owner, this.put(bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length), owner));
+        this.owners.moved(
+          owner,
+          this.put(bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length), owner),
+        );
         moved++;
       }
       offset += recordSize(length);

@@ -33,7 +33,14 @@ export class VersionTable {
   }
 
   /** A new row. */
-  alloc(revision: number, createRevision: number, version: number, expiresAtMs: number | undefined, value: number, older: number): number {
+  alloc(
+    revision: number,
+    createRevision: number,
+    version: number,
+    expiresAtMs: number | undefined,
+    value: number,
+    older: number,
+  ): number {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       slot = this.next++;
@@ -45,7 +52,14 @@ export class VersionTable {
   }
 
   /** Sets every field of row `slot` but its link to the older version. */
-  rewrite(slot: number, revision: number, createRevision: number, version: number, expiresAtMs: number | undefined, value: number): void {
+  rewrite(
+    slot: number,
+    revision: number,
+    createRevision: number,
+    version: number,
+    expiresAtMs: number | undefined,
+    value: number,
+  ): void {
     this.set(slot, REVISION, revision);
     this.set(slot, CREATE_REVISION, createRevision);
     this.set(slot, VERSION, version);
