@@ -1,5 +1,5 @@
 import { HomeKvError } from "../errors.ts";
-import { errorCode, type FileSystem } from "./fs/file-system.ts";
+import { errorCode, type FileSystem } from "../io/fs/file-system.ts";
 
 export interface DataDirLock {
   release(): Promise<void>;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
-import { errorCode } from "../../src/storage/fs/file-system.ts";
+import { errorCode } from "../../src/io/fs/file-system.ts";
 import { killServer, startOn, text } from "../helpers/durability.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
 

@@ -1,4 +1,4 @@
-import { readFrame } from "../../src/storage/format/frame.ts";
+import { readFrame } from "../../src/io/format/frame.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 
 /** Shared by the storage tests: ops from text, and a file's frame layout. */

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { type ErrorCode, HomeKvError } from "../../src/errors.ts";
-import { readFrame } from "../../src/storage/format/frame.ts";
-import { MemoryFileSystem } from "../../src/storage/fs/memory-fs.ts";
+import { readFrame } from "../../src/io/format/frame.ts";
+import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import type { LogEntry, WriteOp } from "../../src/storage/ops.ts";
 import { WAL_SEGMENTS } from "../../src/storage/wal/wal-format.ts";
 import { replayWal, type WalReplay } from "../../src/storage/wal/wal-reader.ts";

@@ -1,5 +1,5 @@
 import { assert } from "../../errors.ts";
-import { FormatError } from "../../storage/format/bytes.ts";
+import { FormatError } from "../../io/format/bytes.ts";
 import { type Delta, type GossipMessage, MESSAGE_KIND_CODES, type MessageKindName } from "./messages.ts";
 import { type Digest, type Entry, ID_PATTERN, KEY_PATTERN, KEYS_PER_NODE_MAX } from "./node-state.ts";
 import { str8Bytes, varintBytes, WireReader, WireWriter } from "./wire.ts";

@@ -1,5 +1,5 @@
 import { assert } from "../../errors.ts";
-import { FormatError } from "../../storage/format/bytes.ts";
+import { FormatError } from "../../io/format/bytes.ts";
 
 /**
  * The two primitive encodings of gossip datagrams (codec.ts has the layout):

@@ -1,13 +1,13 @@
-import { ByteReader, ByteWriter, FormatError } from "../../storage/format/bytes.ts";
-import { corruptionError, decodeAt } from "../../storage/format/corruption.ts";
-import { FileKind } from "../../storage/format/file-kind.ts";
-import { encodeFrame, readFrame } from "../../storage/format/frame.ts";
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
+import { FileKind } from "../../io/format/file-kind.ts";
+import { encodeFrame, readFrame } from "../../io/format/frame.ts";
 import type { MemoryStorage } from "./storage.ts";
 import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "./types.ts";
 
 /**
  * The Raft log's files, frozen formats (version 1), in the WAL's checksummed frames
- * (src/storage/format/frame.ts):
+ * (src/io/format/frame.ts):
  *
  * Segment `<20-digit sequence>.raftlog`: frame 0 the file header (FileKind "HKVRFT"), then records,
  * each a frame starting with a u8 type:

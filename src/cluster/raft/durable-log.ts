@@ -1,5 +1,5 @@
-import { corruptionError } from "../../storage/format/corruption.ts";
-import type { AppendFile, FileSystem } from "../../storage/fs/file-system.ts";
+import { corruptionError } from "../../io/format/corruption.ts";
+import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import {
   entriesFrame,
   hardStateFrame,

@@ -1,13 +1,13 @@
-import { ByteReader, ByteWriter, FormatError } from "../format/bytes.ts";
-import { FileKind } from "../format/file-kind.ts";
-import { encodeFrame, FRAME_HEADER_PLACEHOLDER, sealFrame } from "../format/frame.ts";
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { FileKind } from "../../io/format/file-kind.ts";
+import { encodeFrame, FRAME_HEADER_PLACEHOLDER, sealFrame } from "../../io/format/frame.ts";
 import type { KeyChain } from "../mvcc/store.ts";
 import type { Version } from "../mvcc/version-chain.ts";
 
 /**
  * The checkpoint file format (frozen; enum values are never renumbered). A checkpoint holds the
  * store at one revision — every key with the versions it still keeps (history within retention,
- * tombstones included), in key order — as frames (src/storage/format/frame.ts):
+ * tombstones included), in key order — as frames (src/io/format/frame.ts):
  *
  *   frame 0      header: "HKVCKP" · u8 format version (1) · u64 revision
  *   frame        u8 type 4 (meta) · u64 compacted revision

@@ -1,6 +1,6 @@
-import { corruptionError, decodeAt } from "../format/corruption.ts";
-import { readFrame } from "../format/frame.ts";
-import type { FileSystem } from "../fs/file-system.ts";
+import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
+import { readFrame } from "../../io/format/frame.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { KeyChain } from "../mvcc/store.ts";
 import { CHECKPOINT_FILES, decodeBodyFrame } from "./checkpoint-format.ts";
 

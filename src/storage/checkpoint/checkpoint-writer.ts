@@ -1,4 +1,4 @@
-import type { FileSystem } from "../fs/file-system.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { MvccStore } from "../mvcc/store.ts";
 import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame, encodeMetaFrame } from "./checkpoint-format.ts";
 

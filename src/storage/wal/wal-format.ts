@@ -1,13 +1,13 @@
-import { ByteReader, ByteWriter, FormatError } from "../format/bytes.ts";
-import { FileKind } from "../format/file-kind.ts";
-import { FRAME_HEADER_PLACEHOLDER, sealFrame } from "../format/frame.ts";
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { FileKind } from "../../io/format/file-kind.ts";
+import { FRAME_HEADER_PLACEHOLDER, sealFrame } from "../../io/format/frame.ts";
 import type { Compare, CompareOp, CompareTarget, LogEntry, TxnOp, WriteOp } from "../ops.ts";
 
 /**
  * The write-ahead log's on-disk format (frozen; enum values are never renumbered).
  *
  * A WAL is a directory of segment files named `<first revision, 20 digits>.wal`. Each segment is a
- * sequence of frames (src/storage/format/frame.ts), the first one the header of src/storage/format/file-kind.ts:
+ * sequence of frames (src/io/format/frame.ts), the first one the header of src/io/format/file-kind.ts:
  *
  *   frame 0      segment header: "HKVWAL" · u8 format version (1) · u64 first revision
  *   frame 1..n   one committed command each: u8 record type · u64 revision · then by type:

@@ -1,6 +1,6 @@
-import { corruptionError, decodeAt } from "../format/corruption.ts";
-import { readFrame } from "../format/frame.ts";
-import type { FileSystem } from "../fs/file-system.ts";
+import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
+import { readFrame } from "../../io/format/frame.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { LogEntry } from "../ops.ts";
 import { decodeRecord, WAL_SEGMENTS } from "./wal-format.ts";
 

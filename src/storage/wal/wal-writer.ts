@@ -1,5 +1,5 @@
 import { HomeKvError } from "../../errors.ts";
-import { type AppendFile, errorCode, type FileSystem } from "../fs/file-system.ts";
+import { type AppendFile, errorCode, type FileSystem } from "../../io/fs/file-system.ts";
 import type { ApplyFn, CommitLog } from "../log/commit-log.ts";
 import type { Command, LogEntry } from "../ops.ts";
 import { encodeRecords, WAL_SEGMENTS } from "./wal-format.ts";

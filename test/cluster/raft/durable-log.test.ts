@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
 import type { Entry, HardState } from "../../../src/cluster/raft/types.ts";
-import { MemoryFileSystem } from "../../../src/storage/fs/memory-fs.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 
 const DIR = "/data/raft";
 const FILE = `${DIR}/00000000000000000000.raftlog`;

@@ -7,7 +7,7 @@ import {
   type FrameRead,
   readFrame,
   sealFrame,
-} from "../../src/storage/format/frame.ts";
+} from "../../src/io/format/frame.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
