@@ -1,9 +1,9 @@
+import type { FileSystem } from "../io/fs/file-system.ts";
+import { realFileSystem } from "../io/fs/real-fs.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import { lockDataDir, processIsAlive } from "./data-dir-lock.ts";
 import { assembleDatabase, type CheckpointInfo, type Database, type StoreSettings } from "./database.ts";
-import type { FileSystem } from "../io/fs/file-system.ts";
-import { realFileSystem } from "../io/fs/real-fs.ts";
 import { createMvccStore } from "./mvcc/store.ts";
 import { createDatabaseExpiry } from "./ttl/database-expiry.ts";
 import { replayWal } from "./wal/wal-reader.ts";

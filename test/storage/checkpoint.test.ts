@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
+import type { FileSystem } from "../../src/io/fs/file-system.ts";
+import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame } from "../../src/storage/checkpoint/checkpoint-format.ts";
 import type { LoadedCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
-import type { FileSystem } from "../../src/io/fs/file-system.ts";
-import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { createMvccStore, type KeyChain, type MvccStore } from "../../src/storage/mvcc/store.ts";
 import type { KeyRecord, WriteOp } from "../../src/storage/ops.ts";
 import { bytes, del, frameStarts, put } from "../helpers/storage.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
-import { lockDataDir, processIsAlive } from "../../src/storage/data-dir-lock.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
+import { lockDataDir, processIsAlive } from "../../src/storage/data-dir-lock.ts";
 
 const DIR = "/data/homekv";
 const LOCK = `${DIR}/LOCK`;

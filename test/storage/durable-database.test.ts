@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { HomeKvError } from "../../src/errors.ts";
-import { CHECKPOINT_FILES } from "../../src/storage/checkpoint/checkpoint-format.ts";
-import type { Database } from "../../src/storage/database.ts";
-import { type DurableOptions, openDurableDatabase } from "../../src/storage/durable-database.ts";
 import { readFrame } from "../../src/io/format/frame.ts";
 import type { FileSystem } from "../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
+import { CHECKPOINT_FILES } from "../../src/storage/checkpoint/checkpoint-format.ts";
+import type { Database } from "../../src/storage/database.ts";
+import { type DurableOptions, openDurableDatabase } from "../../src/storage/durable-database.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 import { WAL_SEGMENTS } from "../../src/storage/wal/wal-format.ts";
 import type { FsyncMode } from "../../src/storage/wal/wal-writer.ts";

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
+import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { createDatabase, type Database, type StoreSettings } from "../../src/storage/database.ts";
 import { type DurableOptions, openDurableDatabase } from "../../src/storage/durable-database.ts";
-import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import type { ChangeEvent } from "../../src/storage/mvcc/store.ts";
 import type { Command, WriteOp } from "../../src/storage/ops.ts";
 import { createExpirySweeper, EXPIRY_TIMER_DELAY_MS_MAX } from "../../src/storage/ttl/expiry-sweeper.ts";
