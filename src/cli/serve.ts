@@ -16,7 +16,6 @@ import { createDatabase } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
 import type { FsyncMode } from "../storage/wal/wal-writer.ts";
-import { createWatchHub } from "../storage/watch/watch-hub.ts";
 import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, SERVE_SETTINGS } from "./serve-settings.ts";
@@ -73,15 +72,14 @@ export const serveCommand = defineCommand({
     const cluster = clusterSettings(settings);
     const fsync = settings.fsync as FsyncMode;
 
-    // Made before the database, whose store tells it every change (while recovering too).
-    const watchHub = createWatchHub({ onBug: (error) => logger.error("internal error in a watcher:", error) });
+    const watch = { onBug: (error: unknown) => logger.error("internal error in a watcher:", error) };
     const db: Database = inMemory
-      ? createDatabase({ historyRevisions, onEvents: watchHub.publish })
+      ? createDatabase({ historyRevisions, watch })
       : await openDurableDatabase({
           dir: dataDir,
           fsync,
           historyRevisions,
-          onEvents: watchHub.publish,
+          watch,
           walSegmentBytesMax: settings["wal-segment-bytes"]!,
           checkpointWalBytes: settings["checkpoint-wal-bytes"]!,
           log: (line) => logger.info(line),
@@ -97,7 +95,6 @@ export const serveCommand = defineCommand({
       nodeId: cluster.nodeId,
       clusterId: cluster.clusterId,
       db,
-      watchHub,
       onBug: (error) => logger.error("internal error while serving a call:", error),
     }).catch(async (error) => {
       await db.close();

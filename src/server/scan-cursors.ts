@@ -1,5 +1,6 @@
 import { HomeKvError } from "../errors.ts";
-import type { MvccStore, ScanOptions, ScanPage, Snapshot } from "../storage/mvcc/store.ts";
+import type { Database } from "../storage/database.ts";
+import type { ScanOptions, ScanPage, Snapshot } from "../storage/mvcc/store.ts";
 
 /**
  * Multi-page scans. The first page pins a snapshot at its revision; the continuation token names
@@ -40,20 +41,18 @@ export class ScanCursors {
   private nextId = 1;
 
   constructor(
-    private readonly store: () => MvccStore,
-    private readonly options: { cursorsMax: number; idleMs: number; now: () => number; openSnapshot: () => Snapshot },
+    private readonly db: Pick<Database, "revision" | "scan" | "openSnapshot">,
+    private readonly options: { cursorsMax: number; idleMs: number; now: () => number },
   ) {}
 
   /** The first page of a new scan. */
   first(range: ScanRange, size: PageSize, revision: number | undefined): ScanResult {
     this.expireIdle();
-    const latest = revision === undefined || revision === this.store().revision;
+    const latest = revision === undefined || revision === this.db.revision;
     // A pinned snapshot can only be taken at the latest revision; an older one is read unpinned.
-    const snapshot = latest ? this.options.openSnapshot() : undefined;
+    const snapshot = latest ? this.db.openSnapshot() : undefined;
     const at = snapshot?.revision ?? revision!;
-    const page = snapshot
-      ? snapshot.scan({ ...range, ...size })
-      : this.store().scan({ ...range, ...size, revision: at });
+    const page = snapshot ? snapshot.scan({ ...range, ...size }) : this.db.scan({ ...range, ...size, revision: at });
     if (page.next === undefined) {
       snapshot?.release();
       return { ...page, revision: at, keysOnly: range.keysOnly, continuation: "" };
@@ -85,7 +84,7 @@ export class ScanCursors {
       page = held.snapshot.scan(options);
     } else {
       try {
-        page = this.store().scan({ ...options, revision: token.revision });
+        page = this.db.scan({ ...options, revision: token.revision });
       } catch (error) {
         if (error instanceof HomeKvError && error.code === "E_COMPACTED") {
           throw new HomeKvError(

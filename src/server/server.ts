@@ -5,7 +5,6 @@ import { HomeKvError } from "../errors.ts";
 import type { Metrics } from "../gen/homekv_service.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
-import { createWatchHub, type WatchHub } from "../storage/watch/watch-hub.ts";
 import { type AuthTokens, authInterceptor } from "./auth.ts";
 import { addDiscoveryServices } from "./discovery.ts";
 import { widenReceiveWindows } from "./flow-control.ts";
@@ -25,11 +24,6 @@ export interface ServerOptions {
   limits?: Partial<Limits>;
   /** The store to serve; a fresh in-memory one by default. The server closes it on shutdown. */
   db?: Database;
-  /**
-   * The watchers of `db`'s store; its `publish` must be that store's `onEvents` (a `db` given without
-   * its hub never tells watchers of a change). By default a new hub, feeding the default database.
-   */
-  watchHub?: WatchHub;
   onBug?: (error: unknown) => void;
   /** Serve over TLS (mutual TLS when `clientCa` is set); plaintext by default. */
   tls?: ServerTls;
@@ -76,12 +70,10 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const host = options.host ?? DEFAULT_HOST;
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const onBug = options.onBug ?? ((error: unknown) => console.error(error));
-  const watchHub = options.watchHub ?? createWatchHub({ onBug });
   const watchBudget = new WatchSendBudget(limits.watchBufferBytesMax, WATCH_STUCK_MS);
   const watchSweep = setInterval(() => watchBudget.sweep(), WATCH_STUCK_MS / 2);
   watchSweep.unref();
-  const db = options.db ?? createDatabase({ onEvents: watchHub.publish });
-  watchHub.attach(db.store);
+  const db = options.db ?? createDatabase({ watch: { onBug } });
   const rpcStats = createRpcStats();
   const server = new Server({
     "grpc.max_receive_message_length": hardCapBytes(limits),
@@ -108,8 +100,8 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     now: () => performance.now(),
     wallNow: () => Date.now(),
     onBug,
-    watch: (call) => serveWatch(call, watchHub, limits, watchBudget, onBug),
-    watchers: () => watchHub.size,
+    watch: (call) => serveWatch(call, db.watches, limits, watchBudget, onBug),
+    watchers: () => db.watches.size,
     members: () => membersResponse(membership!, performance.now()),
   };
   const service = createService(serviceContext);
@@ -148,7 +140,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
       discovery.close();
       service.close();
       // Watch streams never end by themselves: end them (UNAVAILABLE, with where to resume) so that the calls finish.
-      watchHub.close();
+      db.watches.close();
       clearInterval(watchSweep);
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await db.close();

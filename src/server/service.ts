@@ -1,5 +1,4 @@
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
-import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
 import type {
   CheckpointRequest,
@@ -12,9 +11,7 @@ import type {
   WatchResponse,
 } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
-import { recordBytes } from "../storage/mvcc/range-reads.ts";
-import type { MvccStore } from "../storage/mvcc/store.ts";
-import type { KeyRecord, TxnCommand } from "../storage/ops.ts";
+import { recordBytes } from "../storage/ops.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
@@ -23,7 +20,7 @@ import { checkDecodedRequest } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
 import { toStatus } from "./status.ts";
-import { checkTxn, txnWrites } from "./txn-request.ts";
+import { checkTxn } from "./txn-request.ts";
 
 export interface ServiceContext {
   db: Database;
@@ -51,11 +48,10 @@ const SCAN_CURSOR_IDLE_MS = 60_000;
 /** The HomeKvService handlers: validate, then read or write through the database. */
 export function createService(ctx: ServiceContext): HomeKvServiceServer & { close(): void } {
   const { db, limits } = ctx;
-  const cursors = new ScanCursors(() => db.store, {
+  const cursors = new ScanCursors(db, {
     cursorsMax: SCAN_CURSORS_MAX,
     idleMs: SCAN_CURSOR_IDLE_MS,
     now: ctx.now,
-    openSnapshot: () => db.openSnapshot(),
   });
   const unary =
     <Req, Res>(handle: (request: Req) => Res | Promise<Res>) =>
@@ -78,9 +74,9 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     get: unary(({ keys, revision, withTtl }) => {
       // Repeated keys are answered once per request position, but looked up once.
       const unique = checkKeys(keys, limits);
-      const readAt = at(revision) ?? db.store.revision;
+      const readAt = at(revision) ?? db.revision;
       // Measured in the store first: values are copied out only for an answer within the limit.
-      checkResponseBytes(responseBytes(db.store, keys, readAt), limits);
+      checkResponseBytes(db.readBytes(keys, readAt), limits);
       const read = db.read(unique, readAt);
       const nowMs = ctx.wallNow();
       const protoByKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
@@ -88,13 +84,13 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     }),
     set: unary(async ({ records }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());
-      if (ops.length === 0) return { succ: true, revision: db.store.revision };
+      if (ops.length === 0) return { succ: true, revision: db.revision };
       const { revision } = await db.write(ops);
       return { succ: true, revision };
     }),
     del: unary(async ({ keys }) => {
       const unique = checkKeys(keys, limits);
-      if (unique.length === 0) return { succ: true, revision: db.store.revision, deleted: 0 };
+      if (unique.length === 0) return { succ: true, revision: db.revision, deleted: 0 };
       const { revision, deleted } = await db.write(unique.map((key) => ({ key, value: null })));
       return { succ: true, revision, deleted };
     }),
@@ -126,22 +122,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     }),
     txn: unary(async (request) => {
       const txn = checkTxn(request, limits, ctx.wallNow());
-      const nowMs = ctx.wallNow();
-      const toRecords = (reads: readonly KeyRecord[]) => reads.map((r) => toProtoRecord(r, { nowMs, withTtl: true }));
-      if (!txnWrites(txn)) {
-        // Read-only: answered from one revision without a commit (nothing to order against).
-        const revision = db.store.revision;
-        const succeeded = db.store.evaluate(txn.compares, revision);
-        const gets = (succeeded ? txn.success : txn.failure).flatMap((op) => ("get" in op ? [op.get] : []));
-        checkResponseBytes(responseBytes(db.store, gets, revision), limits);
-        return { succeeded, revision, records: toRecords(db.store.readRecords(gets, revision)) };
-      }
-      // Refused before anything is applied: what the gets would read if it applied now.
-      checkResponseBytes(txnReadBytesNow(db.store, txn), limits);
-      const result = await db.propose({ kind: "txn", txn });
-      const reads = result.reads ?? [];
+      // Refused before anything is read or applied: what the gets would read if it applied now.
+      const result = await db.txn(txn, (bytes) => checkResponseBytes(bytes, limits));
       // Only writes committed in between can make it larger now; the commit stands, and the answer says so.
-      const bytes = sumRecordBytes(reads);
+      const bytes = sumRecordBytes(result.reads);
       if (bytes > limits.responseBytesMax) {
         throw overLimit(
           limits,
@@ -150,21 +134,14 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
           bytes,
         );
       }
-      return { succeeded: result.succeeded ?? false, revision: result.revision, records: toRecords(reads) };
+      const nowMs = ctx.wallNow();
+      return {
+        succeeded: result.succeeded,
+        revision: result.revision,
+        records: result.reads.map((record) => toProtoRecord(record, { nowMs, withTtl: true })),
+      };
     }),
-    compact: unary(async ({ revision }) => {
-      const current = db.store.revision;
-      if (revision > current)
-        throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${current})`);
-      if (revision <= db.store.compactedRevision) {
-        throw new HomeKvError(
-          "E_COMPACTED",
-          `revision ${revision} is already compacted (compacted revision ${db.store.compactedRevision})`,
-        );
-      }
-      const result = await db.propose({ kind: "compact", compactTo: revision });
-      return { revision: result.revision, compactedRevision: db.store.compactedRevision };
-    }),
+    compact: unary(({ revision }) => db.compact(revision)),
     watch: (call) => ctx.watch(call),
     members: unary((_: MembersRequest) => ctx.members()),
     close: () => cursors.closeAll(),
@@ -204,34 +181,6 @@ export function metrics(ctx: ServiceContext): Metrics {
     compactedRevision: stats.compactedRevision,
     watchers: ctx.watchers(),
   };
-}
-
-/** The bytes a txn's gets would read if it applied now: the branch its compares pick, each get seeing the writes before it. */
-function txnReadBytesNow(store: MvccStore, txn: TxnCommand): number {
-  const revision = store.revision;
-  const ops = store.evaluate(txn.compares, revision) ? txn.success : txn.failure;
-  const gets = [...new Set(ops.flatMap((op) => ("get" in op ? [op.get] : [])))];
-  const current = valueBytesByKey(store, gets, revision);
-  const written = new Map<string, number>();
-  let bytes = 0;
-  for (const op of ops) {
-    if (!("get" in op)) written.set(op.key, op.value?.byteLength ?? 0);
-    else bytes += op.get.length + (written.get(op.get) ?? current.get(op.get)!);
-  }
-  return bytes;
-}
-
-/** What reading `keys` (repeats included) at `revision` would put in a response, as recordBytes counts it. */
-function responseBytes(store: MvccStore, keys: readonly string[], revision: number): number {
-  const sizes = valueBytesByKey(store, [...new Set(keys)], revision);
-  let bytes = 0;
-  for (const key of keys) bytes += key.length + sizes.get(key)!;
-  return bytes;
-}
-
-function valueBytesByKey(store: MvccStore, keys: readonly string[], revision: number): Map<string, number> {
-  const sizes = store.valueBytes(keys, revision);
-  return new Map(keys.map((key, i) => [key, sizes[i]!]));
 }
 
 function sumRecordBytes(records: readonly { key: string; value: Uint8Array | undefined }[]): number {

@@ -33,10 +33,6 @@ export function checkTxn(request: TxnRequest, limits: Limits, nowMs: number): Tx
 }
 
 /** Whether a transaction writes anything (else it is answered from a snapshot, without a commit). */
-export function txnWrites(txn: TxnCommand): boolean {
-  return [...txn.success, ...txn.failure].some((op) => !("get" in op));
-}
-
 function checkOps(ops: TxnRequest["success"], branch: string, limits: Limits, nowMs: number): TxnOp[] {
   const written = new Set<string>();
   return ops.map((entry, i) => {

@@ -3,7 +3,7 @@ import { HomeKvError } from "../errors.ts";
 import { WatchEvent_Type, type WatchRequest, type WatchResponse } from "../gen/homekv_service.ts";
 import { eventBytes } from "../storage/watch/batch-queue.ts";
 import type { ShedReason } from "../storage/watch/queue-budget.ts";
-import type { WatchBatch, WatchEnd, Watcher, WatchHub, WatchOptions } from "../storage/watch/watch-hub.ts";
+import type { WatchBatch, WatchEnd, Watcher, Watches, WatchOptions } from "../storage/watch/watch-hub.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import { LIMIT_FLAGS, type Limits } from "./limits.ts";
 import { checkDecodedRequest } from "./request-size.ts";
@@ -35,7 +35,7 @@ const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
  */
 export function serveWatch(
   call: ServerWritableStream<WatchRequest, WatchResponse>,
-  hub: WatchHub,
+  hub: Watches,
   limits: Limits,
   budget: WatchSendBudget,
   onBug: (error: unknown) => void,

@@ -1,32 +1,51 @@
 import { HomeKvError } from "../errors.ts";
+import { checkCompactTarget, createDatabaseReads, type DatabaseReadView, planTxn } from "./database-reads.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
 import { createMvccStore, type MvccStore, type Snapshot, type StoreOptions, type StoreStats } from "./mvcc/store.ts";
-import type { ApplyResult, Command, KeyRecord, WriteOp } from "./ops.ts";
+import type { ApplyResult, Command, KeyRecord, TxnCommand, WriteOp } from "./ops.ts";
 import { createDatabaseExpiry, type DatabaseExpiry, type ExpirySettings } from "./ttl/database-expiry.ts";
 import type { WalStats } from "./wal/wal-writer.ts";
+import { createWatchHub, type Watches, type WatchHub, type WatchHubOptions } from "./watch/watch-hub.ts";
 
 /**
- * One store as a server hosts it: the log in front of the MVCC state machine, and the GC that runs
- * behind it. A server may host many (one per partition, later); nothing here is a module singleton.
+ * One store as a server hosts it: the log in front of the MVCC state machine, the GC that runs
+ * behind it, and the watchers it feeds. A server may host many (one per partition, later); nothing
+ * here is a module singleton. The server reaches the store only through this interface: reads
+ * through its read view, writes through the log.
  */
-export interface Database {
-  /** The store behind: reads go to it directly (they never wait for the log). */
-  readonly store: MvccStore;
-  /** Reads every key at one revision (default: the last committed one). Never waits for a write. */
-  read(keys: readonly string[], revision?: number): { revision: number; records: KeyRecord[] };
+export interface Database extends DatabaseReadView {
+  /** Watches of key ranges, fed by every applied command (recovery included). */
+  readonly watches: Watches;
   /** Commits the command atomically at one new revision; resolves once it is durable and visible. */
   propose(command: Command): Promise<ApplyResult>;
   /** `propose` of a plain batch. */
   write(ops: readonly WriteOp[]): Promise<ApplyResult>;
+  /**
+   * Runs a transaction. One without writes is answered from the current revision with no commit
+   * (nothing to order against); one with writes commits. `checkReadBytes` is shown the bytes the
+   * transaction's gets would read before anything is read or applied, and may throw to refuse it.
+   */
+  txn(txn: TxnCommand, checkReadBytes?: (bytes: number) => void): Promise<TxnResult>;
+  /** Compacts history below `revision`: E_FUTURE_REVISION past the current one, E_COMPACTED at or below the compacted one. */
+  compact(revision: number): Promise<{ revision: number; compactedRevision: number }>;
+  /** Pins the current revision until released. */
   openSnapshot(): Snapshot;
   stats(): DatabaseStats;
   /** Writes a checkpoint now (durable stores); resolves with what was written. */
   checkpoint(): Promise<CheckpointInfo>;
   /** Resolves when GC has nothing left to do (tests, benchmarks). */
   settleGc(): Promise<void>;
+  /** Ends every watch, closes the log, then the rest. */
   close(): Promise<void>;
+}
+
+export interface TxnResult {
+  revision: number;
+  succeeded: boolean;
+  /** What the chosen branch's gets read, in order. */
+  reads: readonly KeyRecord[];
 }
 
 export interface CheckpointInfo {
@@ -51,13 +70,37 @@ export interface StoreSettings extends StoreOptions {
   gcSliceKeysMax?: number;
   /** The TTL sweeper's clock, timers and batch size (tests); defaults otherwise. */
   expiry?: ExpirySettings;
+  /** Watch queue limits, and where a watcher's bug is reported. */
+  watch?: WatchHubOptions;
 }
 
 export const GC_SLICE_KEYS_DEFAULT = 1_000;
 
+/**
+ * A new, empty store with the observers a database gives it: the TTL sweeper and the watch hub are
+ * made before the store, because the store tells them of every version while it is restored and
+ * replayed, not only once it serves.
+ */
+export function createObservedStore(
+  options: StoreSettings,
+  report?: (line: string) => void,
+): { store: MvccStore; expiry: DatabaseExpiry; watchHub: WatchHub } {
+  const watchHub = createWatchHub(options.watch);
+  const given = options.onEvents;
+  const onEvents: StoreOptions["onEvents"] = given
+    ? (revision, events) => {
+        given(revision, events);
+        watchHub.publish(revision, events);
+      }
+    : watchHub.publish;
+  const expiry = createDatabaseExpiry({ ...options, onEvents }, report);
+  return { store: createMvccStore(expiry.storeOptions), expiry, watchHub };
+}
+
 /** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */
 export interface DatabaseParts {
   store: MvccStore;
+  watchHub: WatchHub;
   log: CommitLog<ApplyResult>;
   gcSliceKeysMax?: number;
   walStats?: () => WalStats;
@@ -73,7 +116,7 @@ export interface DatabaseParts {
 }
 
 export function assembleDatabase(parts: DatabaseParts): Database {
-  const { store, log } = parts;
+  const { store, log, watchHub } = parts;
   const gc = createGcScheduler(store, { sliceKeysMax: parts.gcSliceKeysMax ?? GC_SLICE_KEYS_DEFAULT });
   const propose = async (command: Command) => {
     const result = await log.propose(command);
@@ -82,13 +125,39 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     return result;
   };
   parts.expiry?.start(propose, store);
+  watchHub.attach(store);
+  const reads = createDatabaseReads(store);
   return {
-    store,
-    read(keys, revision = store.revision) {
-      return { revision, records: store.readRecords(keys, revision) };
+    get revision() {
+      return store.revision;
     },
+    get compactedRevision() {
+      return store.compactedRevision;
+    },
+    read: reads.read,
+    readBytes: reads.readBytes,
+    scan: reads.scan,
+    watches: watchHub,
     propose,
     write: (ops) => propose({ ops }),
+    async txn(txn, checkReadBytes) {
+      const plan = planTxn(store, txn);
+      checkReadBytes?.(plan.readBytes);
+      if (!plan.writes) {
+        return {
+          revision: plan.revision,
+          succeeded: plan.succeeded,
+          reads: reads.read(plan.gets, plan.revision).records,
+        };
+      }
+      const result = await propose({ kind: "txn", txn });
+      return { revision: result.revision, succeeded: result.succeeded ?? false, reads: result.reads ?? [] };
+    },
+    async compact(revision) {
+      checkCompactTarget(revision, store);
+      const result = await propose({ kind: "compact", compactTo: revision });
+      return { revision: result.revision, compactedRevision: store.compactedRevision };
+    },
     openSnapshot() {
       const snapshot = store.openSnapshot();
       return {
@@ -108,6 +177,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     checkpoint: parts.checkpoint,
     settleGc: () => gc.drain(),
     async close() {
+      watchHub.close();
       parts.expiry?.stop();
       await log.close();
       await parts.onClose?.();
@@ -118,11 +188,11 @@ export function assembleDatabase(parts: DatabaseParts): Database {
 
 /** A store that lives in memory only (`serve --in-memory`, tests). */
 export function createDatabase(options: StoreSettings = {}): Database {
-  const expiry = createDatabaseExpiry(options);
-  const store = createMvccStore(expiry.storeOptions);
+  const { store, expiry, watchHub } = createObservedStore(options);
   return assembleDatabase({
     store,
     expiry,
+    watchHub,
     log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry) }),
     gcSliceKeysMax: options.gcSliceKeysMax,
     checkpoint: () =>

@@ -3,9 +3,13 @@ import { realFileSystem } from "../io/fs/real-fs.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import { lockDataDir, processIsAlive } from "./data-dir-lock.ts";
-import { assembleDatabase, type CheckpointInfo, type Database, type StoreSettings } from "./database.ts";
-import { createMvccStore } from "./mvcc/store.ts";
-import { createDatabaseExpiry } from "./ttl/database-expiry.ts";
+import {
+  assembleDatabase,
+  type CheckpointInfo,
+  createObservedStore,
+  type Database,
+  type StoreSettings,
+} from "./database.ts";
 import { replayWal } from "./wal/wal-reader.ts";
 import { type FsyncMode, openWal } from "./wal/wal-writer.ts";
 
@@ -62,8 +66,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     await fs.mkdirp(checkpointDir);
     await removeUnfinishedCheckpoints(fs, checkpointDir);
 
-    const expiry = createDatabaseExpiry(options, log);
-    const store = createMvccStore(expiry.storeOptions);
+    const { store, expiry, watchHub } = createObservedStore(options, log);
     const checkpoint = await loadNewestCheckpoint(fs, checkpointDir);
     if (checkpoint) store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
     const replay = await replayWal({
@@ -138,6 +141,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     return assembleDatabase({
       store,
       expiry,
+      watchHub,
       log: wal,
       gcSliceKeysMax: options.gcSliceKeysMax,
       walStats: () => wal.stats(),

@@ -15,12 +15,12 @@ export function startHistoryCompactor(
   let busy = false;
   const tick = () => {
     const atMs = now();
-    samples.push({ atMs, revision: db.store.revision });
+    samples.push({ atMs, revision: db.revision });
     let target = 0;
     while (samples.length > 0 && samples[0]!.atMs <= atMs - options.durationMs) target = samples.shift()!.revision;
-    if (busy || target <= db.store.compactedRevision) return;
+    if (busy || target <= db.compactedRevision) return;
     busy = true;
-    db.propose({ kind: "compact", compactTo: target })
+    db.compact(target)
       .catch(options.onError)
       .finally(() => {
         busy = false;

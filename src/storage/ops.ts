@@ -80,3 +80,8 @@ export interface ApplyResult {
 export function isWrite(op: TxnOp): op is WriteOp {
   return !("get" in op);
 }
+
+/** What a record costs in a response: its key and value bytes (UTF-16 units stand for the key's bytes). */
+export function recordBytes(record: { key: string; value: Uint8Array | undefined }): number {
+  return record.key.length + (record.value?.byteLength ?? 0);
+}

@@ -98,11 +98,11 @@ describe("expiry through a database", () => {
     const { revision: written } = await db.write([put("session", "s1", T0 + 1_000), put("plain", "p")]);
     await time.advance(999);
     expect(value(db, "session")).toBe("s1");
-    expect(db.store.revision).toBe(written);
+    expect(db.revision).toBe(written);
     await time.advance(1);
     expect(value(db, "session")).toBeUndefined();
     expect(value(db, "plain")).toBe("p");
-    expect(db.store.revision).toBe(written + 1);
+    expect(db.revision).toBe(written + 1);
     // A committed delete: readers at the old revision still see the value; the change went out as an event.
     expect(value(db, "session", written)).toBe("s1");
     expect(events.at(-1)).toEqual({
@@ -134,7 +134,7 @@ describe("expiry through a database", () => {
     const { revision } = await db.write([put("k", "new")]);
     await time.advance(5_000);
     expect(value(db, "k")).toBe("new");
-    expect(db.store.revision).toBe(revision);
+    expect(db.revision).toBe(revision);
     await db.close();
   });
 
@@ -146,7 +146,7 @@ describe("expiry through a database", () => {
     const { revision } = await db.write([put("k", "second")]);
     await time.advance(2_000);
     expect(value(db, "k")).toBe("second");
-    expect(db.store.revision).toBe(revision);
+    expect(db.revision).toBe(revision);
     await db.close();
   });
 
@@ -158,10 +158,10 @@ describe("expiry through a database", () => {
     const { revision } = await db.write([put("k", "v2", T0 + 2_500)]);
     await time.advance(1_999); // T0 + 2499: past the first deadline, before the second
     expect(value(db, "k")).toBe("v2");
-    expect(db.store.revision).toBe(revision);
+    expect(db.revision).toBe(revision);
     await time.advance(1);
     expect(value(db, "k")).toBeUndefined();
-    expect(db.store.revision).toBe(revision + 1);
+    expect(db.revision).toBe(revision + 1);
     await db.close();
   });
 
@@ -185,11 +185,11 @@ describe("expiry through a database", () => {
     const keys = Array.from({ length: 1_050 }, (_, i) => `k/${String(i).padStart(4, "0")}`);
     for (let i = 0; i < keys.length; i += 500)
       await db.write(keys.slice(i, i + 500).map((key) => put(key, "v", T0 + 1_000 + (i % 7))));
-    const before = db.store.revision;
+    const before = db.revision;
     events.length = 0;
     await time.advance(2_000);
-    expect(db.store.stats().keys).toBe(0);
-    expect(db.store.revision).toBe(before + 11); // ceil(1050 / 100) commands
+    expect(db.stats().keys).toBe(0);
+    expect(db.revision).toBe(before + 11); // ceil(1050 / 100) commands
     const perRevision = new Map<number, number>();
     for (const event of events) {
       expect(event.value).toBeNull();
@@ -236,18 +236,18 @@ describe("expiry across restarts of a durable database", () => {
       await first.write([put("soon", "1", T0 + 1_000), put("later", "2", T0 + 5_000), put("kept", "3")]);
       await first.write([put("rewritten", "old", T0 + 1_000)]);
       await first.write([put("rewritten", "new")]);
-      const lastRevision = first.store.revision;
+      const lastRevision = first.revision;
       // After a crash the next start reads a copy of what was synced; the old instance then closes on the old disk.
       if (restart === "crash (WAL replay)") fs = await crashImage(fs);
       await first.close();
 
       time.jump(2_000); // down past the first deadline
       const second = await open(fs, time);
-      expect(second.store.revision).toBe(lastRevision);
+      expect(second.revision).toBe(lastRevision);
       expect(value(second, "soon")).toBe("1"); // not yet: only once the timer runs
       await time.advance(0);
       expect(value(second, "soon")).toBeUndefined();
-      expect(second.store.revision).toBe(lastRevision + 1);
+      expect(second.revision).toBe(lastRevision + 1);
       expect(value(second, "rewritten")).toBe("new");
       expect(value(second, "later")).toBe("2");
       await time.advance(2_999); // T0 + 4999
@@ -255,12 +255,12 @@ describe("expiry across restarts of a durable database", () => {
       await time.advance(1);
       expect(value(second, "later")).toBeUndefined();
       expect(value(second, "kept")).toBe("3");
-      expect(second.store.revision).toBe(lastRevision + 2);
+      expect(second.revision).toBe(lastRevision + 2);
       await second.close();
 
       // The expiries are in the log like any write: a third start sees them.
       const third = await open(fs, time);
-      expect(third.store.revision).toBe(lastRevision + 2);
+      expect(third.revision).toBe(lastRevision + 2);
       expect(value(third, "soon")).toBeUndefined();
       expect(value(third, "later")).toBeUndefined();
       await third.close();

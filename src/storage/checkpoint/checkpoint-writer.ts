@@ -1,5 +1,5 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
-import type { MvccStore } from "../mvcc/store.ts";
+import type { CheckpointSource } from "../mvcc/store.ts";
 import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame, encodeMetaFrame } from "./checkpoint-format.ts";
 
 export interface WrittenCheckpoint {
@@ -19,7 +19,7 @@ export interface WrittenCheckpoint {
 export async function writeCheckpoint(options: {
   fs: FileSystem;
   dir: string;
-  store: MvccStore;
+  store: CheckpointSource;
   sliceKeysMax: number;
   /** Runs after the file is complete and before it takes its final name. */
   beforeRename?: () => Promise<void>;

@@ -1,4 +1,4 @@
-import type { MvccStore } from "./store.ts";
+import type { GarbageSource } from "./store.ts";
 
 /**
  * Runs the store's garbage collection in the background, one bounded slice per event-loop turn, so
@@ -20,7 +20,7 @@ export interface GcOptions {
   defer?: (run: () => void) => void;
 }
 
-export function createGcScheduler(store: MvccStore, options: GcOptions): GcScheduler {
+export function createGcScheduler(store: GarbageSource, options: GcOptions): GcScheduler {
   const defer = options.defer ?? ((run) => setImmediate(run));
   let scheduled = false;
   let stopped = false;

@@ -1,4 +1,4 @@
-import type { KeyRecord } from "../ops.ts";
+import { type KeyRecord, recordBytes } from "../ops.ts";
 import { fromIndexKey, toIndexKey } from "./key-order.ts";
 import type { ChangePage, HistoryChange, KeyChain, ScanOptions, ScanPage } from "./store-types.ts";
 import { NONE, type Version, type VersionChains } from "./version-chain.ts";
@@ -62,11 +62,6 @@ export function scanRange(
     lastVisited = indexKey;
   }
   return { records };
-}
-
-/** What a record costs in a response: its key and value bytes (UTF-16 units stand for the key's bytes). */
-export function recordBytes(record: { key: string; value: Uint8Array | undefined }): number {
-  return record.key.length + (record.value?.byteLength ?? 0);
 }
 
 /** Every retained version up to `revision` of the keys after `after`: what a checkpoint holds. */

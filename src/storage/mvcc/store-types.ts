@@ -1,12 +1,15 @@
 import type { ApplyResult, Compare, KeyRecord, LogEntry } from "../ops.ts";
 import type { ChainTuning, Version } from "./version-chain.ts";
 
-export interface MvccStore {
+/**
+ * What a reader asks of the store (etcd's ReadView). Every read names the revision it reads at, or
+ * takes the current one; it never waits and never changes anything.
+ */
+export interface ReadView {
   /** Revision of the last applied command; 0 for an empty store. */
   readonly revision: number;
   /** Revisions below this one are compacted (unreadable); 0 when nothing is. */
   readonly compactedRevision: number;
-  apply(entry: LogEntry): ApplyResult;
   /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
   read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
   /** Like `read`, with each key's revisions, version count and TTL deadline. */
@@ -17,8 +20,6 @@ export interface MvccStore {
   evaluate(compares: readonly Compare[], revision?: number): boolean;
   /** Live keys of a range as of `revision`, in key order (or reversed); see `ScanOptions`. */
   scan(options: ScanOptions): ScanPage;
-  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
-  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
   /**
    * The changes to keys of [start, end) after revision `after`, oldest first (watchers catching
    * up): all of them up to `through`, the current revision unless the page was cut after `limit`
@@ -26,15 +27,37 @@ export interface MvccStore {
    * changes after a revision are complete only while the state at it is readable).
    */
   changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
+}
+
+/** How committed commands reach the store (etcd's WriteView): only the log applies, in order. */
+export interface WriteView {
+  readonly revision: number;
+  /** Applies a committed command at `entry.revision`, which must be the current revision + 1. */
+  apply(entry: LogEntry): ApplyResult;
   /** Fills an empty store from a checkpoint taken at `revision`. */
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
+}
+
+/** What a checkpoint is written from: a pinned revision and the versions retained at it. */
+export interface CheckpointSource {
+  readonly compactedRevision: number;
   /** Pins the current revision until released: reads through it see exactly that state. */
   openSnapshot(): Snapshot;
+  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
+  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
+}
+
+/** What the background GC drives. */
+export interface GarbageSource {
   /**
    * One bounded slice of garbage collection: at most `maxKeys` keys, and it stops early once it has
    * collected four versions for each of them (one key's chain is compacted whole); see `GcSlice`.
    */
   collectGarbage(maxKeys: number): GcSlice;
+}
+
+/** The whole store, as the database that owns it sees it; every other caller takes one view. */
+export interface MvccStore extends ReadView, WriteView, CheckpointSource, GarbageSource {
   stats(): StoreStats;
 }
 

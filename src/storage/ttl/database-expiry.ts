@@ -1,4 +1,4 @@
-import type { MvccStore, StoreOptions } from "../mvcc/store.ts";
+import type { ReadView, StoreOptions } from "../mvcc/store.ts";
 import type { Command } from "../ops.ts";
 import { createExpirySweeper, type ExpirySweeperOptions } from "./expiry-sweeper.ts";
 
@@ -16,7 +16,7 @@ export type ExpirySettings = Omit<ExpirySweeperOptions, "propose" | "isCurrent">
 export interface DatabaseExpiry {
   /** The given store options with the sweeper's `onExpiry` composed in (after any given one). */
   readonly storeOptions: StoreOptions;
-  start(propose: (command: Command) => Promise<unknown>, store: MvccStore): void;
+  start(propose: (command: Command) => Promise<unknown>, store: ReadView): void;
   stop(): void;
   /** Keys waiting to expire. */
   readonly pending: number;
@@ -27,7 +27,7 @@ export function createDatabaseExpiry(
   report: (line: string) => void = (line) => console.warn(line),
 ): DatabaseExpiry {
   let propose: ((command: Command) => Promise<unknown>) | undefined;
-  let store: MvccStore | undefined;
+  let store: ReadView | undefined;
   const sweeper = createExpirySweeper({
     onError: (error) =>
       report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`),

@@ -1,6 +1,6 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import { compareIndexKeys, toIndexKey } from "../mvcc/key-order.ts";
-import type { ChangeEvent, ChangePage, HistoryChange, MvccStore } from "../mvcc/store.ts";
+import type { ChangeEvent, ChangePage, HistoryChange, ReadView } from "../mvcc/store.ts";
 import { batchBytes, type QueueMeter } from "./batch-queue.ts";
 import { toWatchEvent, WatcherState, withCounters } from "./watcher-state.ts";
 
@@ -21,16 +21,20 @@ import { toWatchEvent, WatcherState, withCounters } from "./watcher-state.ts";
  *     rev 1 put a   rev 2 put b   rev 3 put c  (history)  →  take: {2: b}, {3: c}  (catch-up)
  *     rev 4 put b   rev 5 put x               (publish)  →  take: {4: b}          (live; x not in range)
  */
-export interface WatchHub {
+export interface WatchHub extends Watches {
   /** The store's `onEvents`: called after each applied command, in revision order. */
   readonly publish: (revision: number, events: readonly ChangeEvent[]) => void;
   /** Once, with the store whose `onEvents` is `publish`. */
-  attach(store: MvccStore): void;
+  attach(store: ReadView): void;
+}
+
+/** The watchers' side of the hub: what a database offers its server. */
+export interface Watches {
   /** Registers a watcher; E_COMPACTED when `startRevision` is older than the retained history. */
   watch(options: WatchOptions, sink: WatchSink): Watcher;
   /** Watchers registered now (metrics). */
   readonly size: number;
-  /** Ends every watcher (`closed`); later watches are refused. */
+  /** Ends every watcher (`closed`); later watches are refused. Idempotent. */
   close(): void;
 }
 
@@ -124,7 +128,7 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
   /** Live watchers of wider ranges: each event is checked against each. */
   const ranged = new Set<WatcherState>();
   const all = new Set<WatcherState>();
-  let store: MvccStore | undefined;
+  let store: ReadView | undefined;
   let closed = false;
 
   const notify = (watcher: WatcherState, call: (sink: WatchSink) => void) => {

@@ -1,6 +1,6 @@
 import { assert } from "../../errors.ts";
 import { toIndexKey } from "../mvcc/key-order.ts";
-import type { ChangeEvent, HistoryChange, MvccStore } from "../mvcc/store.ts";
+import type { ChangeEvent, HistoryChange, ReadView } from "../mvcc/store.ts";
 import { BatchQueue, type QueueMeter } from "./batch-queue.ts";
 import type { WatchEvent, WatchSink } from "./watch-hub.ts";
 
@@ -59,7 +59,7 @@ export function toWatchEvent(change: HistoryChange, withPrevious: boolean): Watc
 }
 
 /** A live event with the key's counters, read at its revision (the store's current one). */
-export function withCounters(store: MvccStore, event: ChangeEvent): HistoryChange {
+export function withCounters(store: ReadView, event: ChangeEvent): HistoryChange {
   if (event.value === null) return { ...event, createRevision: 0, version: 0 };
   const [record] = store.readRecords([event.key], event.revision);
   return { ...event, createRevision: record!.createRevision, version: record!.version };
