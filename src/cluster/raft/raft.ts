@@ -147,11 +147,17 @@ export class Raft {
   }
 
   /**
-   * Proposes a change of members, one server at a time; false when this node is not the leader, or
-   * an earlier change is not committed yet (two in flight could leave two disjoint majorities).
+   * Proposes a change of members, one server at a time; false when this node is not the leader, an
+   * earlier change is not committed yet (two in flight could leave two disjoint majorities), or no
+   * entry of this leader's term has committed yet. The last rule closes the hole in single-server
+   * changes Ongaro found (raft-dev, 2015): a change left uncommitted by an earlier leader may still
+   * be in another configuration's majority; committing an entry of its own term first makes this
+   * leader's log — and configuration — the one every future leader descends from. (etcd reaches the
+   * same by setting pendingConfIndex to the last index when it becomes leader.)
    */
   proposeConfChange(change: ConfChange): boolean {
-    if (this.role !== "leader" || this.transferee !== NONE || this.confs.lastChangeIndex > this.log.committed)
+    if (this.role !== "leader" || this.transferee !== NONE) return false;
+    if (this.confs.lastChangeIndex > this.log.committed || this.log.term(this.log.committed) !== this.term)
       return false;
     if (change.type === "remove" && this.config.isVoter(change.node) && this.config.voterIds().length === 1)
       return false;

@@ -218,6 +218,47 @@ describe("the paper's scenarios", () => {
     expect(c.raft(1).log.committed).toBe(committed + 1);
   });
 
+  test("single-server change before the leader's own-term commit (Ongaro, raft-dev 2015): refused, so two leaders never commit different entries at one index", () => {
+    // Four voters and a learner (5).
+    const c = new ManualCluster(5, { firstVoters: 4 });
+    c.elect(1, [1, 2, 3, 4]);
+    expect(c.raft(1).proposeConfChange({ type: "addLearner", node: 5 })).toBe(true);
+    c.settle();
+    // Leader 1's addVoter(5) reaches node 5 only.
+    expect(c.raft(1).proposeConfChange({ type: "addVoter", node: 5 })).toBe(true);
+    const changeIndex = c.raft(1).log.lastIndex();
+    c.settle((m) => m.from === 1 && m.to === 5 && m.type === "append");
+    expect(c.raft(5).log.lastIndex()).toBe(changeIndex);
+    // Node 2 wins term 2 with 3 and 4 (a majority of {1,2,3,4}) and, before its own empty entry
+    // has committed, proposes remove(1): refused until then (etcd: pendingConfIndex).
+    c.elect(2, [2, 3, 4], (m) => between([2, 3, 4])(m) && m.type !== "append");
+    const accepted = c.raft(2).proposeConfChange({ type: "remove", node: 1 });
+    // Had it been taken, its entries would commit on 2 and 3 alone (a majority of {2,3,4}): deliver
+    // node 2's appends to node 3 only, as the bug needs.
+    c.tick(2);
+    c.settle((m) => (m.from === 2 && m.to === 3) || (m.from === 3 && m.to === 2));
+    // Node 1 restarts (its log and term kept), wins term 3 with 4 and 5 (a majority of
+    // {1,2,3,4,5}, its configuration) and commits its log.
+    c.crash(1);
+    c.start(1);
+    c.elect(1, [1, 4, 5]);
+    c.tick(1);
+    c.settle(between([1, 4, 5]));
+    // Whatever each leader committed, no index holds two different committed entries.
+    const committedEntry = (id: number, index: number) => {
+      const entry = c.storages.get(id)!.entries(index, index + 1)[0]!;
+      return `${entry.term}:${entry.conf?.type ?? text(entry.data)}`;
+    };
+    const shared = Math.min(c.raft(1).log.committed, c.raft(2).log.committed);
+    for (let index = 1; index <= shared; index++) {
+      expect(committedEntry(2, index)).toBe(committedEntry(1, index));
+    }
+    expect(accepted).toBe(false);
+    // Once an entry of its own term has committed, a leader may change members again.
+    expect(c.raft(1).log.term(c.raft(1).log.committed)).toBe(c.raft(1).term);
+    expect(c.raft(1).proposeConfChange({ type: "remove", node: 2 })).toBe(true);
+  });
+
   test("removing the current leader: it steps down once the removal commits, and the others elect a leader", () => {
     const c = new ManualCluster(3);
     c.elect(1);
