@@ -1,22 +1,32 @@
 import { assert } from "../../errors.ts";
 import { ConfigTracker, type Configuration } from "./configuration.ts";
-import { Progress } from "./progress.ts";
+import { type FlowLimits, Progress } from "./progress.ts";
 import { RaftLog } from "./raft-log.ts";
 import { ReadQueue } from "./read-queue.ts";
 import type { RaftStorage } from "./storage.ts";
-import {
-  type ConfChange,
-  type ConfState,
-  type Entry,
-  type HardState,
-  type Message,
-  type MessageType,
-  NONE,
-  type NodeId,
-  type ReadState,
-  type Ready,
-  type Role,
+import type {
+  Append,
+  AppendResponse,
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  HeartbeatResponse,
+  Message,
+  ReadRequestId,
+  ReadState,
+  Ready,
+  Role,
+  SnapshotMessage,
+  SnapshotOutcome,
+  Status,
+  VoteRequest,
+  VoteResponse,
 } from "./types.ts";
+import { NONE, type NodeId } from "./types.ts";
+
+/** A message as the core writes it; `from` is filled in when it is queued. */
+type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, "from"> : never) : never;
 
 export interface RaftOptions {
   id: NodeId;
@@ -34,7 +44,22 @@ export interface RaftOptions {
   heartbeatTicks?: number;
   /** Entries per append message at most. */
   entriesPerMessageMax?: number;
+  /** Entry bytes per append message at most (at least one entry always goes). */
+  messageBytesMax?: number;
+  /** Appends in flight to one follower at most. */
+  inflightMessagesMax?: number;
+  /** Entry bytes in flight to one follower at most. */
+  inflightBytesMax?: number;
 }
+
+export const RAFT_DEFAULTS = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  entriesPerMessageMax: 64,
+  messageBytesMax: 1024 * 1024,
+  inflightMessagesMax: 256,
+  inflightBytesMax: 16 * 1024 * 1024,
+};
 
 /**
  * The Raft consensus core (Ongaro & Ousterhout), in the style of etcd's raft package: a synchronous
@@ -45,17 +70,26 @@ export interface RaftOptions {
  */
 export class Raft {
   readonly id: NodeId;
-  role: Role = "follower";
-  term: number;
-  vote: NodeId;
-  leader: NodeId = NONE;
-  readonly log: RaftLog;
+  private currentRole: Role = "follower";
+  private currentTerm: number;
+  private vote: NodeId;
+  private currentLeader: NodeId = NONE;
+  private readonly log: RaftLog;
   private readonly storage: RaftStorage;
 
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
   private readonly entriesPerMessageMax: number;
+  private readonly messageBytesMax: number;
+  private readonly flow: FlowLimits;
   private readonly random: () => number;
+  /** Drawn once per core: with the id and a counter it makes read request ids unique across restarts. */
+  private readonly readNonce: string;
+  private readCounter = 0;
+  /** This node's reads forwarded to the leader of this term, not answered yet. */
+  private forwardedReads = new Set<ReadRequestId>();
+  /** The Ready handed out and not advanced yet. */
+  private readyOut: Ready | undefined;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTicks = 0;
@@ -69,18 +103,25 @@ export class Raft {
   private persisted: HardState;
 
   constructor(options: RaftOptions) {
+    assert(options.id !== NONE, "node ids are positive");
     this.id = options.id;
     this.confs = new ConfigTracker(options.storage.snapshot().conf ?? { voters: options.voters, learners: [] });
-    this.electionTicks = options.electionTicks ?? 10;
-    this.heartbeatTicks = options.heartbeatTicks ?? 1;
+    this.electionTicks = options.electionTicks ?? RAFT_DEFAULTS.electionTicks;
+    this.heartbeatTicks = options.heartbeatTicks ?? RAFT_DEFAULTS.heartbeatTicks;
     assert(this.heartbeatTicks < this.electionTicks, "heartbeatTicks must be less than electionTicks");
-    this.entriesPerMessageMax = options.entriesPerMessageMax ?? 64;
+    this.entriesPerMessageMax = options.entriesPerMessageMax ?? RAFT_DEFAULTS.entriesPerMessageMax;
+    this.messageBytesMax = options.messageBytesMax ?? RAFT_DEFAULTS.messageBytesMax;
+    this.flow = {
+      inflightMessagesMax: options.inflightMessagesMax ?? RAFT_DEFAULTS.inflightMessagesMax,
+      inflightBytesMax: options.inflightBytesMax ?? RAFT_DEFAULTS.inflightBytesMax,
+    };
     this.random = options.random;
+    this.readNonce = Math.floor(this.random() * 2 ** 48).toString(36);
     this.storage = options.storage;
     this.log = new RaftLog(options.storage);
     this.confs.observe(this.log.slice(this.log.snapshotIndex() + 1, this.log.lastIndex() + 1), this.log.lastIndex());
     const state = options.storage.hardState();
-    this.term = state.term;
+    this.currentTerm = state.term;
     this.vote = state.vote;
     this.persisted = state;
     this.resetElectionTimer();
@@ -104,8 +145,43 @@ export class Raft {
     return this.config.replicasExcept(this.id);
   }
 
-  get voters(): NodeId[] {
-    return this.config.voterIds();
+  get role(): Role {
+    return this.currentRole;
+  }
+
+  get term(): number {
+    return this.currentTerm;
+  }
+
+  /** The leader this node follows, itself when it leads; NONE when it knows of none. */
+  get leader(): NodeId {
+    return this.currentLeader;
+  }
+
+  /** A copy of what this node knows of itself and, when it leads, of its followers. */
+  status(): Status {
+    return {
+      id: this.id,
+      role: this.currentRole,
+      term: this.currentTerm,
+      vote: this.vote,
+      leader: this.currentLeader,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      lastTerm: this.log.lastTerm(),
+      snapshotIndex: this.log.snapshotIndex(),
+      progress: new Map(
+        [...this.progress]
+          .filter(([id]) => id !== this.id)
+          .map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state }]),
+      ),
+    };
+  }
+
+  /** The term of entry `index`, from the snapshot's index to the last index (tests, and the caller's checks). */
+  termAt(index: number): number {
+    return this.log.term(index);
   }
 
   /**
@@ -129,19 +205,19 @@ export class Raft {
   // --- inputs ---
 
   tick(): void {
-    if (this.role === "leader") return this.tickLeader();
+    if (this.currentRole === "leader") return this.tickLeader();
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTicks && this.mayCampaign()) this.campaign("preVote");
   }
 
   /** Starts an election now, as if the election timeout had passed (still through PreVote). */
   campaignNow(): void {
-    if (this.role !== "leader" && this.mayCampaign()) this.campaign("preVote");
+    if (this.currentRole !== "leader" && this.mayCampaign()) this.campaign("preVote");
   }
 
   /** Proposes data for the log; false when this node cannot take it now (not the leader, or transferring). */
   propose(data: Uint8Array): boolean {
-    if (this.role !== "leader" || this.transferee !== NONE || !this.config.isVoter(this.id)) return false;
+    if (this.currentRole !== "leader" || this.transferee !== NONE || !this.config.isVoter(this.id)) return false;
     this.appendOwn([data]);
     return true;
   }
@@ -156,8 +232,8 @@ export class Raft {
    * same by setting pendingConfIndex to the last index when it becomes leader.)
    */
   proposeConfChange(change: ConfChange): boolean {
-    if (this.role !== "leader" || this.transferee !== NONE) return false;
-    if (this.confs.lastChangeIndex > this.log.committed || this.log.term(this.log.committed) !== this.term)
+    if (this.currentRole !== "leader" || this.transferee !== NONE) return false;
+    if (this.confs.lastChangeIndex > this.log.committed || this.log.term(this.log.committed) !== this.currentTerm)
       return false;
     if (change.type === "remove" && this.config.isVoter(change.node) && this.config.voterIds().length === 1)
       return false;
@@ -165,38 +241,72 @@ export class Raft {
     return true;
   }
 
-  /** Asks for a linearizable read; a ReadState with this context comes out of a later Ready (or none if leadership is lost). */
-  readIndex(context: number): void {
-    if (this.role === "leader") this.leaderRead(this.id, context);
-    else if (this.leader !== NONE) this.send({ type: "readIndex", to: this.leader, term: this.term, context });
+  /**
+   * Asks for a linearizable read. Returns the request's id, unique across nodes and restarts; a
+   * ReadState with it comes out of a later Ready, or never (leadership lost: the caller times out and
+   * asks again). Undefined when no leader is known: ask again later.
+   */
+  readIndex(): ReadRequestId | undefined {
+    if (this.currentRole !== "leader" && this.currentLeader === NONE) return undefined;
+    const request = `${this.id}.${this.readNonce}.${++this.readCounter}`;
+    if (this.currentRole === "leader") this.leaderRead(this.id, request);
+    else {
+      this.forwardedReads.add(request);
+      this.send({ type: "readIndex", to: this.currentLeader, term: this.currentTerm, request });
+    }
+    return request;
   }
 
-  /** Hands leadership to `to` once its log has caught up (§3.10 of the thesis); leader only. */
+  /**
+   * Hands leadership to `to` once its log has caught up (§3.10 of the thesis); leader only. The
+   * transfer gets one whole election timeout from now, then is given up.
+   */
   transferLeadership(to: NodeId): void {
-    if (this.role !== "leader" || to === this.id || !this.config.isVoter(to) || this.transferee === to) return;
+    if (this.currentRole !== "leader" || to === this.id || !this.config.isVoter(to) || this.transferee === to) return;
     this.transferee = to;
+    this.electionElapsed = 0;
     const progress = this.progress.get(to)!;
-    if (progress.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to, term: this.term });
+    if (progress.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to, term: this.currentTerm });
     else this.sendAppend(to);
   }
 
+  /** What the transport learned of a snapshot sent to `to` (etcd's ReportSnapshot); leader only. */
+  reportSnapshot(to: NodeId, outcome: SnapshotOutcome): void {
+    if (this.currentRole !== "leader") return;
+    this.progress.get(to)?.snapshotReported(outcome === "finished");
+  }
+
   step(m: Message): void {
-    if (m.term > this.term) {
-      const isVoteRequest = m.type === "vote" || m.type === "preVote";
+    if (m.term > this.currentTerm) {
       // CheckQuorum's lease: while a leader is heard from, a vote request is a disruption (a node
-      // back from a partition), not an election; a transfer (force) is the exception.
-      if (isVoteRequest && !m.force && this.leader !== NONE && this.electionElapsed < this.electionTicks) return;
+      // back from a partition), not an election; a transfer is the exception.
+      if (
+        (m.type === "vote" || m.type === "preVote") &&
+        !m.transfer &&
+        this.currentLeader !== NONE &&
+        this.electionElapsed < this.electionTicks
+      )
+        return;
       const futureTerm = m.type === "preVote" || (m.type === "preVoteResp" && !m.reject);
       if (!futureTerm) {
         const fromLeader =
           m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
       }
-    } else if (m.term < this.term) {
+    } else if (m.term < this.currentTerm) {
       // A stale leader learns the new term from the answer and steps down; other old messages are dropped.
       if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot")
-        this.send({ type: "appendResp", to: m.from, term: this.term, index: 0, reject: true });
-      else if (m.type === "preVote") this.send({ type: "preVoteResp", to: m.from, term: this.term, reject: true });
+        this.send({
+          type: "appendResp",
+          to: m.from,
+          term: this.currentTerm,
+          index: 0,
+          reject: true,
+          hintIndex: 0,
+          hintTerm: 0,
+        });
+      else if (m.type === "preVote")
+        this.send({ type: "preVoteResp", to: m.from, term: this.currentTerm, reject: true });
       return;
     }
 
@@ -210,23 +320,26 @@ export class Raft {
       case "append":
       case "heartbeat":
       case "snapshot":
-        if (this.role !== "follower") this.becomeFollower(this.term, m.from);
-        this.leader = m.from;
+        if (this.currentRole !== "follower") this.becomeFollower(this.currentTerm, m.from);
+        this.currentLeader = m.from;
         this.electionElapsed = 0;
         if (m.type === "append") return this.handleAppend(m);
-        return m.type === "heartbeat" ? this.handleHeartbeat(m) : this.handleSnapshot(m);
+        if (m.type === "snapshot") return this.handleSnapshot(m);
+        return this.handleHeartbeat(m.from, m.commit, m.round);
       case "appendResp":
         return this.handleAppendResponse(m);
       case "heartbeatResp":
         return this.handleHeartbeatResponse(m);
       case "readIndex":
-        if (this.role === "leader") this.leaderRead(m.from, m.context ?? 0);
+        if (this.currentRole === "leader") this.leaderRead(m.from, m.request);
         return;
       case "readIndexResp":
-        this.readStates.push({ index: m.index ?? 0, context: m.context ?? 0 });
+        // Only an answer to a request of this node, in this term: nothing else can release a read.
+        if (this.forwardedReads.delete(m.request)) this.readStates.push({ index: m.index, request: m.request });
         return;
       case "timeoutNow":
-        if (this.role !== "leader") this.campaign("vote", true);
+        // A learner, or a node removed since, must not campaign on a transfer meant for a voter.
+        if (this.currentRole !== "leader" && this.config.isVoter(this.id)) this.campaign("vote", true);
         return;
     }
   }
@@ -244,24 +357,33 @@ export class Raft {
     );
   }
 
-  /** What to persist, send and apply now; the caller does it all, then calls advance(ready). */
+  /**
+   * What to persist, send and apply now; the caller does it all, then calls advance(ready). One at a
+   * time: a second ready() before advance() would hand out the same entries again, and throws.
+   */
   ready(): Ready {
+    assert(this.readyOut === undefined, "ready() again before advance(): the last Ready is still being handled");
     const hardState = this.hardState();
+    const entries = this.log.unstable();
     const ready: Ready = {
       snapshot: this.log.pendingSnapshot,
       hardState: sameHardState(hardState, this.persisted) ? undefined : hardState,
-      entries: this.log.unstable(),
+      entries,
+      mustSync: entries.length > 0 || hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote,
       messages: this.outbox,
       committed: this.log.toApply(),
       readStates: this.readStates,
     };
     this.outbox = [];
     this.readStates = [];
+    this.readyOut = ready;
     return ready;
   }
 
   /** The caller has persisted, sent and applied what `ready` held. */
   advance(ready: Ready): void {
+    assert(ready === this.readyOut, "advance() with a Ready that is not the one handed out last");
+    this.readyOut = undefined;
     if (ready.snapshot) this.log.snapshotInstalled(ready.snapshot.index);
     if (ready.hardState) this.persisted = ready.hardState;
     const last = ready.entries[ready.entries.length - 1];
@@ -277,38 +399,42 @@ export class Raft {
   private logChanged(written: readonly Entry[]): void {
     const before = this.config;
     this.confs.observe(written, this.log.lastIndex());
-    if (this.config === before || this.role !== "leader") return;
+    if (this.config === before || this.currentRole !== "leader") return;
     for (const id of [...this.progress.keys()]) {
       if (id !== this.id && !this.config.isMember(id)) this.progress.delete(id);
     }
     if (this.transferee !== NONE && !this.config.isVoter(this.transferee)) this.transferee = NONE;
     for (const id of this.replicas) {
-      if (!this.progress.has(id)) this.progress.set(id, new Progress(0, this.log.lastIndex() + 1));
+      if (!this.progress.has(id)) this.progress.set(id, new Progress(0, this.log.lastIndex() + 1, this.flow));
     }
   }
 
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed };
+    return { term: this.currentTerm, vote: this.vote, commit: this.log.committed };
   }
 
   // --- roles ---
 
   private becomeFollower(term: number, leader: NodeId): void {
-    if (term > this.term) this.vote = NONE;
-    this.term = term;
-    this.role = "follower";
-    this.leader = leader;
+    if (term > this.currentTerm) {
+      this.vote = NONE;
+      // Answers to reads forwarded in an older term can no longer come (they would be stale).
+      this.forwardedReads = new Set();
+    }
+    this.currentTerm = term;
+    this.currentRole = "follower";
+    this.currentLeader = leader;
     this.reset();
   }
 
   private becomeLeader(): void {
-    assert(this.role === "candidate", `node ${this.id} becomes leader from ${this.role}`);
-    this.role = "leader";
-    this.leader = this.id;
+    assert(this.currentRole === "candidate", `node ${this.id} becomes leader from ${this.currentRole}`);
+    this.currentRole = "leader";
+    this.currentLeader = this.id;
     this.reset();
     const next = this.log.lastIndex() + 1;
-    this.progress.set(this.id, new Progress(next - 1, next));
-    for (const id of this.replicas) this.progress.set(id, new Progress(0, next));
+    this.progress.set(this.id, new Progress(next - 1, next, this.flow));
+    for (const id of this.replicas) this.progress.set(id, new Progress(0, next, this.flow));
     // An entry of its own term: only entries of the current term are committed by counting
     // replicas (§5.4.2, Figure 8); this one commits the ones before it.
     this.appendOwn([null]);
@@ -329,31 +455,24 @@ export class Raft {
   }
 
   /** PreVote first: a node only raises its term once a quorum says it could win (§9.6 of the thesis). */
-  private campaign(kind: "preVote" | "vote", force = false): void {
+  private campaign(kind: "preVote" | "vote", transfer = false): void {
     if (kind === "preVote") {
-      this.role = "preCandidate";
-      this.leader = NONE;
+      this.currentRole = "preCandidate";
+      this.currentLeader = NONE;
       this.votes = new Map();
       this.electionElapsed = 0;
       this.resetElectionTimer();
     } else {
-      this.becomeFollower(this.term + 1, NONE);
-      this.role = "candidate";
+      this.becomeFollower(this.currentTerm + 1, NONE);
+      this.currentRole = "candidate";
       this.vote = this.id;
     }
-    const term = kind === "preVote" ? this.term + 1 : this.term;
+    const term = kind === "preVote" ? this.currentTerm + 1 : this.currentTerm;
     // Votes are counted in this node's latest configuration, where it may no longer be a voter itself.
     if (this.config.isVoter(this.id)) this.votes.set(this.id, true);
     if (this.peers.length === 0) return this.winElection(kind);
     for (const to of this.peers) {
-      this.send({
-        type: kind,
-        to,
-        term,
-        index: this.log.lastIndex(),
-        logTerm: this.log.lastTerm(),
-        ...(force ? { force } : {}),
-      });
+      this.send({ type: kind, to, term, lastIndex: this.log.lastIndex(), lastTerm: this.log.lastTerm(), transfer });
     }
   }
 
@@ -362,27 +481,35 @@ export class Raft {
     else this.becomeLeader();
   }
 
-  private handleVoteRequest(m: Message): void {
+  private handleVoteRequest(m: VoteRequest): void {
     const pre = m.type === "preVote";
     // A real vote is given once per term; a pre-vote only says "I would", for a later term.
-    const free = pre ? m.term > this.term : this.vote === NONE || this.vote === m.from;
-    const grant = free && this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0);
+    const free = pre ? m.term > this.currentTerm : this.vote === NONE || this.vote === m.from;
+    const grant = free && this.log.isUpToDate(m.lastIndex, m.lastTerm);
     if (grant && !pre) {
       this.vote = m.from;
       this.electionElapsed = 0;
     }
-    const type: MessageType = pre ? "preVoteResp" : "voteResp";
-    this.send({ type, to: m.from, term: grant && pre ? m.term : this.term, reject: !grant });
+    this.send({
+      type: pre ? "preVoteResp" : "voteResp",
+      to: m.from,
+      term: grant && pre ? m.term : this.currentTerm,
+      reject: !grant,
+    });
   }
 
-  private handleVoteResponse(m: Message): void {
+  private handleVoteResponse(m: VoteResponse): void {
     const kind = m.type === "preVoteResp" ? "preVote" : "vote";
-    if ((kind === "preVote" && this.role !== "preCandidate") || (kind === "vote" && this.role !== "candidate")) return;
+    if (
+      (kind === "preVote" && this.currentRole !== "preCandidate") ||
+      (kind === "vote" && this.currentRole !== "candidate")
+    )
+      return;
     if (!this.config.isVoter(m.from)) return;
     this.votes.set(m.from, !m.reject);
     const granted = [...this.votes.values()].filter(Boolean).length;
     if (granted >= this.quorum) this.winElection(kind);
-    else if (this.votes.size - granted >= this.quorum) this.becomeFollower(this.term, NONE);
+    else if (this.votes.size - granted >= this.quorum) this.becomeFollower(this.currentTerm, NONE);
   }
 
   // --- replication ---
@@ -391,7 +518,7 @@ export class Raft {
     const last = this.log.lastIndex();
     const entries: Entry[] = data.map((d, i) => ({
       index: last + 1 + i,
-      term: this.term,
+      term: this.currentTerm,
       data: d,
       ...(conf ? { conf } : {}),
     }));
@@ -403,92 +530,105 @@ export class Raft {
     for (const to of this.replicas) this.sendAppend(to);
   }
 
+  /** Sends `to` what it needs next, as much as its progress state and window allow. */
   private sendAppend(to: NodeId): void {
     const progress = this.progress.get(to)!;
-    if (progress.paused) return;
-    const prevIndex = progress.next - 1;
-    // What the follower needs next was compacted away: send the snapshot instead (InstallSnapshot).
-    if (prevIndex < this.log.snapshotIndex()) return this.sendSnapshot(to, progress);
-    const entries = this.log.slice(
-      progress.next,
-      Math.min(this.log.lastIndex() + 1, progress.next + this.entriesPerMessageMax),
-    );
-    this.send({
-      type: "append",
-      to,
-      term: this.term,
-      index: prevIndex,
-      logTerm: this.log.term(prevIndex),
-      entries,
-      commit: this.log.committed,
-    });
-    progress.sent(entries.length);
+    // Bounded: each round sends at least one entry or stops.
+    for (let round = 0; !progress.paused; round++) {
+      const prevIndex = progress.next - 1;
+      // What the follower needs next was compacted away: send the snapshot instead (InstallSnapshot).
+      if (prevIndex < this.log.snapshotIndex()) return this.sendSnapshot(to, progress);
+      const entries = this.entriesFrom(progress.next);
+      this.send({
+        type: "append",
+        to,
+        term: this.currentTerm,
+        prevIndex,
+        prevTerm: this.log.term(prevIndex),
+        entries,
+        commit: this.log.committed,
+      });
+      const bytes = entries.reduce((sum, entry) => sum + (entry.data?.byteLength ?? 0), 0);
+      progress.sent(prevIndex + entries.length, entries.length, bytes);
+      // Replicating: go on while the window has room and entries remain; probing: one at a time.
+      if (entries.length === 0 || progress.state !== "replicate" || progress.next > this.log.lastIndex()) return;
+      assert(round < this.flow.inflightMessagesMax, "sendAppend did not stop at the inflight window");
+    }
+  }
+
+  /** Entries from `next` on, within the per-message limits (at least one when there is one). */
+  private entriesFrom(next: number): Entry[] {
+    const entries = this.log.slice(next, Math.min(this.log.lastIndex() + 1, next + this.entriesPerMessageMax));
+    let bytes = 0;
+    for (let i = 0; i < entries.length; i++) {
+      bytes += entries[i]!.data?.byteLength ?? 0;
+      if (i > 0 && bytes > this.messageBytesMax) return entries.slice(0, i);
+    }
+    return entries;
   }
 
   private sendSnapshot(to: NodeId, progress: Progress): void {
     const snapshot = this.storage.snapshot();
-    this.send({ type: "snapshot", to, term: this.term, snapshot });
+    this.send({ type: "snapshot", to, term: this.currentTerm, snapshot });
     progress.snapshotSent(snapshot.index);
   }
 
-  private handleSnapshot(m: Message): void {
-    const snapshot = m.snapshot!;
-    if (snapshot.index <= this.log.committed) {
-      this.send({ type: "appendResp", to: m.from, term: this.term, index: this.log.committed });
-      return;
-    }
+  private handleSnapshot(m: SnapshotMessage): void {
+    const { snapshot } = m;
+    const accept = (index: number) =>
+      this.send({ type: "appendResp", to: m.from, term: this.currentTerm, index, reject: false });
+    if (snapshot.index <= this.log.committed) return accept(this.log.committed);
     // A log that already holds the snapshot's last entry only needs its commit index moved.
     if (this.log.matchTerm(snapshot.index, snapshot.term)) this.log.commitTo(snapshot.index);
     else {
       this.log.restore(snapshot);
       if (snapshot.conf) this.confs.reset(snapshot.conf);
     }
-    this.send({ type: "appendResp", to: m.from, term: this.term, index: snapshot.index });
+    accept(snapshot.index);
   }
 
-  private handleAppend(m: Message): void {
-    const prevIndex = m.index ?? 0;
-    if (prevIndex < this.log.committed) {
+  private handleAppend(m: Append): void {
+    if (m.prevIndex < this.log.committed) {
       // Everything up to the commit index already matches the leader's log.
-      this.send({ type: "appendResp", to: m.from, term: this.term, index: this.log.committed });
+      this.send({ type: "appendResp", to: m.from, term: this.currentTerm, index: this.log.committed, reject: false });
       return;
     }
-    const matched = this.log.maybeAppend(prevIndex, m.logTerm ?? 0, m.entries ?? []);
+    const matched = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.entries);
     if (matched !== undefined) {
-      this.logChanged(m.entries ?? []);
-      this.log.commitTo(Math.min(m.commit ?? 0, matched));
-      this.send({ type: "appendResp", to: m.from, term: this.term, index: matched });
+      this.logChanged(m.entries);
+      // Never past what is known to match the leader's: entries after it may still be replaced.
+      this.log.commitTo(Math.min(m.commit, matched));
+      this.send({ type: "appendResp", to: m.from, term: this.currentTerm, index: matched, reject: false });
       return;
     }
     // Say where the logs can first agree, so the leader skips a whole term per round trip.
-    const hintIndex = this.log.findConflictByTerm(prevIndex, m.logTerm ?? 0);
+    const hintIndex = this.log.findConflictByTerm(m.prevIndex, m.prevTerm);
     this.send({
       type: "appendResp",
       to: m.from,
-      term: this.term,
-      index: prevIndex,
+      term: this.currentTerm,
+      index: m.prevIndex,
       reject: true,
       hintIndex,
       hintTerm: this.log.term(hintIndex),
     });
   }
 
-  private handleAppendResponse(m: Message): void {
-    if (this.role !== "leader") return;
+  private handleAppendResponse(m: AppendResponse): void {
+    if (this.currentRole !== "leader") return;
     const progress = this.progress.get(m.from);
     if (!progress) return;
     progress.recentActive = true;
     if (m.reject) {
-      const hint = m.hintTerm ? this.log.findConflictByTerm(m.hintIndex ?? 0, m.hintTerm) : (m.hintIndex ?? 0);
-      if (progress.rejected(m.index ?? 0, hint)) this.sendAppend(m.from);
+      const hint = m.hintTerm ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm) : m.hintIndex;
+      if (progress.rejected(m.index, hint)) this.sendAppend(m.from);
       return;
     }
-    if (progress.acknowledge(m.index ?? 0)) {
+    if (progress.acknowledge(m.index)) {
       this.maybeCommit();
       if (m.from === this.transferee && progress.match === this.log.lastIndex())
-        this.send({ type: "timeoutNow", to: m.from, term: this.term });
+        this.send({ type: "timeoutNow", to: m.from, term: this.currentTerm });
     }
-    // More to send; entries already in flight are not sent again here (a heartbeat's answer retries).
     if (progress.next <= this.log.lastIndex()) this.sendAppend(m.from);
   }
 
@@ -498,14 +638,15 @@ export class Raft {
       .map((id) => this.progress.get(id)?.match ?? 0)
       .sort((a, b) => b - a);
     const index = matches[this.quorum - 1]!;
-    if (index > this.log.committed && this.log.term(index) === this.term) {
+    // Only an entry of this term is committed by counting replicas (§5.4.2, Figure 8).
+    if (index > this.log.committed && this.log.term(index) === this.currentTerm) {
       this.log.commitTo(index);
       this.releaseReads();
       for (const to of this.replicas) this.sendAppend(to);
       // Removed by a change now committed: step down (§4.2.2); the remaining voters already use
       // the configuration without this node and elect a leader among themselves.
       if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed)
-        this.becomeFollower(this.term, NONE);
+        this.becomeFollower(this.currentTerm, NONE);
     }
   }
 
@@ -519,46 +660,41 @@ export class Raft {
         .voterIds()
         .filter((id) => id === this.id || this.progress.get(id)?.recentActive).length;
       for (const progress of this.progress.values()) progress.recentActive = false;
-      if (active < this.quorum) return this.becomeFollower(this.term, NONE);
+      if (active < this.quorum) return this.becomeFollower(this.currentTerm, NONE);
       if (this.transferee !== NONE) this.transferee = NONE; // not done within an election timeout: give up
     }
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat(this.reads.lastContext());
+      this.broadcastHeartbeat();
     }
   }
 
-  private broadcastHeartbeat(context: number | undefined): void {
+  private broadcastHeartbeat(): void {
+    const round = this.reads.roundToSend();
     for (const to of this.replicas) {
       const progress = this.progress.get(to)!;
-      progress.resume();
+      // Never a commit index past what the follower is known to match.
       const commit = Math.min(progress.match, this.log.committed);
-      this.send({ type: "heartbeat", to, term: this.term, commit, ...(context === undefined ? {} : { context }) });
+      this.send({ type: "heartbeat", to, term: this.currentTerm, commit, round });
     }
   }
 
-  private handleHeartbeat(m: Message): void {
-    this.log.commitTo(Math.min(m.commit ?? 0, this.log.lastIndex()));
-    this.send({
-      type: "heartbeatResp",
-      to: m.from,
-      term: this.term,
-      ...(m.context === undefined ? {} : { context: m.context }),
-    });
+  private handleHeartbeat(from: NodeId, commit: number, round: number): void {
+    this.log.commitTo(Math.min(commit, this.log.lastIndex()));
+    this.send({ type: "heartbeatResp", to: from, term: this.currentTerm, round });
   }
 
-  private handleHeartbeatResponse(m: Message): void {
-    if (this.role !== "leader") return;
+  private handleHeartbeatResponse(m: HeartbeatResponse): void {
+    if (this.currentRole !== "leader") return;
     const progress = this.progress.get(m.from);
     if (!progress) return;
-    progress.recentActive = true;
-    progress.resume();
+    progress.heartbeatAnswered();
     if (progress.match < this.log.lastIndex()) this.sendAppend(m.from);
     // Only voters confirm leadership for a read.
-    if (m.context !== undefined && this.config.isVoter(m.from)) {
-      for (const read of this.reads.acknowledge(m.context, m.from, this.quorum))
-        this.answerRead(read.from, read.index, read.context);
+    if (m.round > 0 && this.config.isVoter(m.from)) {
+      const released = this.reads.answer(m.from, m.round, this.config.voterIds(), this.quorum, this.id);
+      for (const read of released) this.answerRead(read.from, read.index, read.request);
     }
   }
 
@@ -568,29 +704,33 @@ export class Raft {
    * once a quorum confirms, by answering a heartbeat sent after the read arrived, that this node is
    * still the leader.
    */
-  private leaderRead(from: NodeId, context: number): void {
-    if (this.peers.length === 0) return this.answerRead(from, this.log.committed, context);
-    const self = this.config.isVoter(this.id) ? this.id : undefined; // a removed leader's own say does not count
-    this.reads.add(
-      { from, context, index: this.log.committed, confirmed: this.log.term(this.log.committed) === this.term },
-      self,
-    );
-    if (this.log.term(this.log.committed) === this.term) this.broadcastHeartbeat(context);
+  private leaderRead(from: NodeId, request: ReadRequestId): void {
+    const termCommitted = this.log.term(this.log.committed) === this.currentTerm;
+    this.reads.add(from, request, termCommitted ? this.log.committed : 0);
+    if (!termCommitted) return;
+    // The only voter: nobody else to ask (a removed leader is no voter, and has no say).
+    if (this.peers.length === 0 && this.config.isVoter(this.id)) return this.releaseAlone();
+    this.broadcastHeartbeat();
   }
 
   private releaseReads(): void {
-    if (this.log.term(this.log.committed) !== this.term) return;
-    const context = this.reads.confirmTerm(this.log.committed);
-    if (context !== undefined) this.broadcastHeartbeat(context);
+    if (this.log.term(this.log.committed) !== this.currentTerm) return;
+    this.reads.confirmTerm(this.log.committed);
+    if (this.peers.length === 0 && this.config.isVoter(this.id)) return this.releaseAlone();
+    if (this.reads.waitingForRound()) this.broadcastHeartbeat();
   }
 
-  private answerRead(from: NodeId, index: number, context: number): void {
-    if (from === this.id) this.readStates.push({ index, context });
-    else this.send({ type: "readIndexResp", to: from, term: this.term, index, context });
+  private releaseAlone(): void {
+    for (const read of this.reads.takeConfirmed()) this.answerRead(read.from, read.index, read.request);
   }
 
-  private send(message: Omit<Message, "from">): void {
-    this.outbox.push({ ...message, from: this.id });
+  private answerRead(from: NodeId, index: number, request: ReadRequestId): void {
+    if (from === this.id) this.readStates.push({ index, request });
+    else this.send({ type: "readIndexResp", to: from, term: this.currentTerm, index, request });
+  }
+
+  private send(message: Outgoing): void {
+    this.outbox.push({ ...message, from: this.id } as Message);
   }
 }
 

@@ -49,68 +49,151 @@ export interface HardState {
   readonly commit: number;
 }
 
-export type MessageType =
-  | "preVote"
-  | "preVoteResp"
-  | "vote"
-  | "voteResp"
-  | "append"
-  | "appendResp"
-  | "heartbeat"
-  | "heartbeatResp"
-  | "readIndex"
-  | "readIndexResp"
-  | "timeoutNow"
-  | "snapshot";
-
-/**
- * Every message between nodes. Fields not used by a type stay 0 / empty.
- * - append: `index`/`logTerm` locate the entry before `entries`; `commit` is the leader's.
- * - appendResp: `index` is the follower's last matching index (accepted) or the probe it rejects;
- *   a rejection carries `hintIndex` and `hintTerm` for the leader's fast back-off.
- * - (pre)vote: `index`/`logTerm` are the candidate's last entry; `force` skips the leader lease
- *   (a leadership transfer).
- * - snapshot: `snapshot` replaces the follower's log up to its index (InstallSnapshot); answered
- *   with an appendResp.
- * - heartbeat(Resp) and readIndex(Resp): `context` identifies a read; readIndexResp's `index` is the
- *   read index.
- */
-export interface Message {
-  readonly type: MessageType;
+interface Envelope {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly term: number;
-  readonly index?: number;
-  readonly logTerm?: number;
-  readonly entries?: readonly Entry[];
-  readonly commit?: number;
-  readonly reject?: boolean;
-  readonly hintIndex?: number;
-  readonly hintTerm?: number;
-  readonly context?: number;
-  readonly force?: boolean;
-  readonly snapshot?: Snapshot;
 }
+
+/** A (pre-)vote request: the candidate's last entry; `transfer` skips the leader lease (§3.10). */
+export interface VoteRequest extends Envelope {
+  readonly type: "preVote" | "vote";
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly transfer: boolean;
+}
+
+export interface VoteResponse extends Envelope {
+  readonly type: "preVoteResp" | "voteResp";
+  readonly reject: boolean;
+}
+
+/** Entries after (prevIndex, prevTerm), and the leader's commit index. */
+export interface Append extends Envelope {
+  readonly type: "append";
+  readonly prevIndex: number;
+  readonly prevTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+}
+
+/**
+ * The answer to an append or a snapshot. Accepted: the follower's log matches the leader's up to
+ * `index`. Rejected: it lacks the entry at `index` (the append's prevIndex); `hintIndex` and
+ * `hintTerm` say where the logs may first agree (the fast back-off of §5.3).
+ */
+export type AppendResponse = Envelope & { readonly type: "appendResp"; readonly index: number } & (
+    | { readonly reject: false }
+    | { readonly reject: true; readonly hintIndex: number; readonly hintTerm: number }
+  );
+
+/**
+ * A leader's heartbeat: the commit index the follower may take (never past what it matches), and the
+ * read round it confirms leadership for (0: none).
+ */
+export interface Heartbeat extends Envelope {
+  readonly type: "heartbeat";
+  readonly commit: number;
+  readonly round: number;
+}
+
+export interface HeartbeatResponse extends Envelope {
+  readonly type: "heartbeatResp";
+  readonly round: number;
+}
+
+/** A follower asks the leader for a read index on behalf of its read `request`. */
+export interface ReadIndexRequest extends Envelope {
+  readonly type: "readIndex";
+  readonly request: ReadRequestId;
+}
+
+export interface ReadIndexResponse extends Envelope {
+  readonly type: "readIndexResp";
+  readonly request: ReadRequestId;
+  readonly index: number;
+}
+
+/** The leader hands over: campaign now (leadership transfer). */
+export interface TimeoutNow extends Envelope {
+  readonly type: "timeoutNow";
+}
+
+/** InstallSnapshot: `snapshot` replaces the follower's log up to its index; answered with an appendResp. */
+export interface SnapshotMessage extends Envelope {
+  readonly type: "snapshot";
+  readonly snapshot: Snapshot;
+}
+
+/** Every message between nodes. */
+export type Message =
+  | VoteRequest
+  | VoteResponse
+  | Append
+  | AppendResponse
+  | Heartbeat
+  | HeartbeatResponse
+  | ReadIndexRequest
+  | ReadIndexResponse
+  | TimeoutNow
+  | SnapshotMessage;
+
+export type MessageType = Message["type"];
+
+/**
+ * Names one linearizable read, unique across nodes and restarts: the node's id, a random nonce
+ * drawn when its core was made, and a counter. A late answer meant for another node, or for this
+ * node before a restart, can never be taken for this read's.
+ */
+export type ReadRequestId = string;
 
 /** A read that is linearizable once the state machine has applied up to `index`. */
 export interface ReadState {
   readonly index: number;
-  readonly context: number;
+  readonly request: ReadRequestId;
 }
+
+/** What the leader learned of a snapshot it sent (the transport reports it: etcd's ReportSnapshot). */
+export type SnapshotOutcome = "finished" | "failed";
 
 /**
  * What the caller must do, in this order: install `snapshot` (if any) in storage and in the state
  * machine, persist `hardState` (if any) and `entries` (appending them replaces any conflicting
- * suffix), then send `messages`, then apply `committed` to the state machine and serve
- * `readStates`, then call `advance()`.
+ * suffix) — synced to disk when `mustSync` —, then send `messages`, then apply `committed` to the
+ * state machine and serve `readStates`, then call `advance(ready)` with this same Ready. A second
+ * `ready()` before that `advance` is a bug and throws.
  */
 export interface Ready {
   readonly snapshot: Snapshot | undefined;
   readonly hardState: HardState | undefined;
   readonly entries: readonly Entry[];
+  /**
+   * Whether what is persisted must reach the disk before the messages go (etcd's MustSync): new
+   * entries, or a new term or vote. A commit index alone need not be synced: it is learned again
+   * from the leader after a crash.
+   */
+  readonly mustSync: boolean;
   readonly messages: readonly Message[];
   readonly committed: readonly Entry[];
   readonly readStates: readonly ReadState[];
 }
 
 export type Role = "follower" | "preCandidate" | "candidate" | "leader";
+
+/** What a node says of itself (etcd's Status): read-only, a copy. */
+export interface Status {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId;
+  /** NONE when not known. */
+  readonly leader: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  /** The index the log starts after (what its snapshot stands for). */
+  readonly snapshotIndex: number;
+  /** A leader's view of each other member's log (empty elsewhere). */
+  readonly progress: ReadonlyMap<NodeId, { readonly match: number; readonly next: number; readonly state: string }>;
+}

@@ -9,7 +9,7 @@ export class ManualCluster {
   readonly storages = new Map<NodeId, MemoryStorage>();
   /** Messages sent and not yet delivered or dropped. */
   queue: Message[] = [];
-  readonly reads: { node: NodeId; index: number; context: number }[] = [];
+  readonly reads: { node: NodeId; index: number; request: string }[] = [];
   readonly ids: NodeId[];
 
   /** `firstVoters` of the `size` nodes form the group (all by default); the others wait to be added. */
@@ -28,6 +28,9 @@ export class ManualCluster {
     return this.rafts.get(id)!;
   }
 
+  /** Each start draws new randomness, as a restarted process would. */
+  private starts = 0;
+
   start(id: NodeId): void {
     const { firstVoters = this.ids.length, ...options } = this.options;
     this.rafts.set(
@@ -36,7 +39,7 @@ export class ManualCluster {
         id,
         voters: this.ids.slice(0, firstVoters),
         storage: this.storages.get(id)!,
-        random: mulberry32(id),
+        random: mulberry32(id * 1_000 + this.starts++),
         ...options,
       }),
     );

@@ -14,24 +14,26 @@ describe("the paper's scenarios", () => {
     c.elect(1);
     c.raft(1).propose(data("a"));
     c.settle((m) => m.type !== "append" || m.to === 2);
-    const index = c.raft(1).log.lastIndex();
-    expect(c.raft(2).log.lastIndex()).toBe(index);
+    const index = c.raft(1).status().lastIndex;
+    expect(c.raft(2).status().lastIndex).toBe(index);
     // (b) S1 crashes; S5 leads a newer term with S3 and S4 and takes "b" at the same index, alone.
     c.crash(1);
     // (Its votes arrive; its appends, the empty entry of its term included, are all lost.)
     c.elect(5, [3, 4, 5], (m) => between([3, 4, 5])(m) && m.type !== "append");
     c.raft(5).propose(data("b"));
     c.settle(() => false);
-    expect(c.raft(5).log.lastIndex()).toBe(index + 1);
+    expect(c.raft(5).status().lastIndex).toBe(index + 1);
     // (c) S5 crashes; S1 returns and leads a still newer term with S2 and S3, and copies "a" to S3:
     // "a" is now on a majority (S1, S2, S3), yet it must not be committed — S5 could still win.
     // S1's new empty entry reaches S2 but never S3 (an append S3 must reject gets through: it is how
     // S1 learns to send "a"), so "a" is on three nodes, the entry of S1's term on two.
     c.crash(5);
     c.start(1);
-    const lands = (m: Message) => c.storages.get(m.to)!.lastIndex() >= (m.index ?? 0);
     const newTermTo3 = (m: Message) =>
-      m.to === 3 && m.type === "append" && lands(m) && (m.entries ?? []).some((e) => e.term === m.term);
+      m.to === 3 &&
+      m.type === "append" &&
+      c.storages.get(m.to)!.lastIndex() >= m.prevIndex &&
+      m.entries.some((e) => e.term === m.term);
     const withoutNewTerm = (m: Message) => between([1, 2, 3])(m) && !newTermTo3(m);
     c.elect(1, [1, 2, 3], withoutNewTerm);
     c.tick(1);
@@ -39,14 +41,14 @@ describe("the paper's scenarios", () => {
     const term = c.raft(1).term;
     expect(term).toBeGreaterThan(c.storages.get(5)!.hardState().term);
     expect([2, 3].map((id) => c.storages.get(id)!.term(index))).toEqual([
-      c.raft(1).log.term(index),
-      c.raft(1).log.term(index),
+      c.raft(1).termAt(index),
+      c.raft(1).termAt(index),
     ]);
-    expect(c.raft(1).log.committed).toBeLessThan(index);
+    expect(c.raft(1).status().commit).toBeLessThan(index);
     // Once an entry of S1's own term reaches a majority, both commit together.
     c.tick(1);
     c.settle(between([1, 2, 3]));
-    expect(c.raft(1).log.committed).toBeGreaterThanOrEqual(index + 1);
+    expect(c.raft(1).status().commit).toBeGreaterThanOrEqual(index + 1);
     expect(text(c.storages.get(1)!.entries(index, index + 1)[0]!.data)).toBe("a");
   });
 
@@ -63,7 +65,7 @@ describe("the paper's scenarios", () => {
     c.elect(1, [1, 2]);
     for (let i = 0; i < 5; i++) c.raft(1).propose(data(`kept-${i}`));
     c.settle(between([1, 2]));
-    const divergent = c.raft(3).log.lastIndex();
+    const divergent = c.raft(3).status().lastIndex;
     expect(divergent).toBeGreaterThan(60);
     // Now node 3 hears from node 1: count the round trips the repair takes.
     let rejections = 0;
@@ -141,7 +143,7 @@ describe("the paper's scenarios", () => {
     c.settle();
     expect(c.raft(3).role).toBe("leader");
     expect(c.raft(1).leader).toBe(3);
-    expect(c.raft(3).log.lastIndex()).toBeGreaterThanOrEqual(6);
+    expect(c.raft(3).status().lastIndex).toBeGreaterThanOrEqual(6);
   });
 
   test("ReadIndex: served only once a quorum confirms the leader; a deposed leader serves none", () => {
@@ -149,22 +151,54 @@ describe("the paper's scenarios", () => {
     c.elect(1);
     c.raft(1).propose(data("x"));
     c.settle();
-    c.raft(1).readIndex(7);
+    const own = c.raft(1).readIndex()!;
     c.settle();
-    expect(c.reads).toEqual([{ node: 1, index: c.raft(1).log.committed, context: 7 }]);
+    expect(c.reads).toEqual([{ node: 1, index: c.raft(1).status().commit, request: own }]);
     // A follower's read goes through the leader.
-    c.raft(2).readIndex(8);
+    const forwarded = c.raft(2).readIndex()!;
     c.settle();
-    expect(c.reads.at(-1)).toEqual({ node: 2, index: c.raft(1).log.committed, context: 8 });
+    expect(c.reads.at(-1)).toEqual({ node: 2, index: c.raft(1).status().commit, request: forwarded });
     // Partitioned, the old leader cannot confirm itself: no read comes out, even after a new leader wrote.
-    c.raft(1).readIndex(9);
+    const cutOff = c.raft(1).readIndex()!;
     c.settle(() => false);
     c.elect(2, [2, 3]);
     c.raft(2).propose(data("y"));
     c.settle(between([2, 3]));
     c.tick(1, 3);
     c.settle(() => false);
-    expect(c.reads.some((read) => read.context === 9)).toBe(false);
+    expect(c.reads.some((read) => read.request === cutOff)).toBe(false);
+  });
+
+  test("ReadIndex: request ids are unique across nodes and restarts; a late answer meant for another read releases nothing", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    c.raft(1).propose(data("x"));
+    c.settle();
+    // Node 2 forwards a read; the leader's answer is held back.
+    const before = c.raft(2).readIndex()!;
+    const late: Message[] = [];
+    c.settle((m) => {
+      if (m.type !== "readIndexResp") return true;
+      late.push(m);
+      return false;
+    });
+    expect(late.length).toBe(1);
+    // Node 2 restarts and asks again: its new id differs from the old one and from node 3's.
+    c.crash(2);
+    c.start(2);
+    c.tick(1);
+    c.settle();
+    const after = c.raft(2).readIndex()!;
+    const other = c.raft(3).readIndex()!;
+    expect(new Set([before, after, other]).size).toBe(3);
+    // The answer to the old request arrives now: it is not taken for the new one.
+    const reads = c.reads.length;
+    c.raft(2).step(late[0]!);
+    c.flush();
+    expect(c.reads.length).toBe(reads);
+    c.settle();
+    expect(c.reads.map((read) => read.request)).toEqual(expect.arrayContaining([after, other]));
+    expect(c.reads.some((read) => read.request === before)).toBe(false);
   });
 
   test("InstallSnapshot: a follower behind a compacted log gets the snapshot, then the entries after it", () => {
@@ -173,7 +207,7 @@ describe("the paper's scenarios", () => {
     for (let i = 0; i < 20; i++) c.raft(1).propose(data(`w${i}`));
     c.settle((m) => m.to !== 3 && m.from !== 3);
     const leaderStorage = c.storages.get(1)!;
-    const compactedTo = c.raft(1).log.applied;
+    const compactedTo = c.raft(1).status().applied;
     leaderStorage.compact(compactedTo, data(`state at ${compactedTo}`), c.raft(1).confState(compactedTo));
     c.raft(1).propose(data("after"));
     let snapshots = 0;
@@ -187,7 +221,7 @@ describe("the paper's scenarios", () => {
     expect(follower.snapshot().index).toBe(compactedTo);
     expect(text(follower.snapshot().data)).toBe(`state at ${compactedTo}`);
     expect(follower.entries(compactedTo + 1, follower.lastIndex() + 1).map((e) => text(e.data))).toEqual(["after"]);
-    expect(c.raft(3).log.committed).toBe(c.raft(1).log.committed);
+    expect(c.raft(3).status().commit).toBe(c.raft(1).status().commit);
   });
 
   test("a learner receives the log without voting, then is promoted and counts in the quorum", () => {
@@ -195,11 +229,11 @@ describe("the paper's scenarios", () => {
     c.elect(1, [1, 2, 3]);
     for (let i = 0; i < 5; i++) c.raft(1).propose(data(`w${i}`));
     c.settle();
-    expect(c.raft(4).log.lastIndex()).toBe(0); // not a member: nobody sends it anything
+    expect(c.raft(4).status().lastIndex).toBe(0); // not a member: nobody sends it anything
     expect(c.raft(1).proposeConfChange({ type: "addLearner", node: 4 })).toBe(true);
     expect(c.raft(1).proposeConfChange({ type: "addVoter", node: 4 })).toBe(false); // one change at a time
     c.settle();
-    expect(c.raft(4).log.lastIndex()).toBe(c.raft(1).log.lastIndex());
+    expect(c.raft(4).status().lastIndex).toBe(c.raft(1).status().lastIndex);
     expect(c.raft(1).confState()).toEqual({ voters: [1, 2, 3], learners: [4] });
     // A learner never campaigns, however long it goes without a leader.
     c.tick(4, 100);
@@ -209,13 +243,13 @@ describe("the paper's scenarios", () => {
     c.settle();
     expect(c.raft(1).confState()).toEqual({ voters: [1, 2, 3, 4], learners: [] });
     // Four voters: a write now needs three of them; with 2 and 3 cut off it cannot commit.
-    const committed = c.raft(1).log.committed;
+    const committed = c.raft(1).status().commit;
     c.raft(1).propose(data("needs three"));
     c.settle((m) => ![2, 3].includes(m.to) && ![2, 3].includes(m.from));
-    expect(c.raft(1).log.committed).toBe(committed);
+    expect(c.raft(1).status().commit).toBe(committed);
     c.tick(1);
     c.settle();
-    expect(c.raft(1).log.committed).toBe(committed + 1);
+    expect(c.raft(1).status().commit).toBe(committed + 1);
   });
 
   test("single-server change before the leader's own-term commit (Ongaro, raft-dev 2015): refused, so two leaders never commit different entries at one index", () => {
@@ -226,9 +260,9 @@ describe("the paper's scenarios", () => {
     c.settle();
     // Leader 1's addVoter(5) reaches node 5 only.
     expect(c.raft(1).proposeConfChange({ type: "addVoter", node: 5 })).toBe(true);
-    const changeIndex = c.raft(1).log.lastIndex();
+    const changeIndex = c.raft(1).status().lastIndex;
     c.settle((m) => m.from === 1 && m.to === 5 && m.type === "append");
-    expect(c.raft(5).log.lastIndex()).toBe(changeIndex);
+    expect(c.raft(5).status().lastIndex).toBe(changeIndex);
     // Node 2 wins term 2 with 3 and 4 (a majority of {1,2,3,4}) and, before its own empty entry
     // has committed, proposes remove(1): refused until then (etcd: pendingConfIndex).
     c.elect(2, [2, 3, 4], (m) => between([2, 3, 4])(m) && m.type !== "append");
@@ -249,13 +283,13 @@ describe("the paper's scenarios", () => {
       const entry = c.storages.get(id)!.entries(index, index + 1)[0]!;
       return `${entry.term}:${entry.conf?.type ?? text(entry.data)}`;
     };
-    const shared = Math.min(c.raft(1).log.committed, c.raft(2).log.committed);
+    const shared = Math.min(c.raft(1).status().commit, c.raft(2).status().commit);
     for (let index = 1; index <= shared; index++) {
       expect(committedEntry(2, index)).toBe(committedEntry(1, index));
     }
     expect(accepted).toBe(false);
     // Once an entry of its own term has committed, a leader may change members again.
-    expect(c.raft(1).log.term(c.raft(1).log.committed)).toBe(c.raft(1).term);
+    expect(c.raft(1).termAt(c.raft(1).status().commit)).toBe(c.raft(1).term);
     expect(c.raft(1).proposeConfChange({ type: "remove", node: 2 })).toBe(true);
   });
 
@@ -298,7 +332,7 @@ describe("the paper's scenarios", () => {
     expect(c.raft(1).role).toBe("leader");
     c.raft(1).propose(data("while 3 was away"));
     c.settle(cutOff);
-    const committed = c.raft(1).log.committed;
+    const committed = c.raft(1).status().commit;
     // Node 3 returns. Its higher term unseats node 1, but its log lacks the last commit: it cannot
     // win, and 1 or 2 leads a later term with every committed entry.
     for (
@@ -320,6 +354,6 @@ describe("the paper's scenarios", () => {
       .map((e) => text(e.data));
     expect(log).toContain("while 3 was away");
     expect(log.at(-1)).toBe("after");
-    expect(c.raft(3).log.committed).toBeGreaterThan(committed);
+    expect(c.raft(3).status().commit).toBeGreaterThan(committed);
   });
 });

@@ -1,6 +1,6 @@
 import { Raft } from "../../../src/cluster/raft/raft.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
-import type { ConfChange, Entry, Message, NodeId, Snapshot } from "../../../src/cluster/raft/types.ts";
+import type { ConfChange, Entry, Message, NodeId, Snapshot, SnapshotOutcome } from "../../../src/cluster/raft/types.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
 /**
@@ -65,6 +65,8 @@ export class RaftSimulation {
   private readonly random: () => number;
   private faults: Faults;
   private inFlight: { at: number; message: Message }[] = [];
+  /** What the snapshot stream tells its sender once a snapshot is delivered or lost (etcd's ReportSnapshot). */
+  private snapshotReports: { at: number; from: NodeId; to: NodeId; outcome: SnapshotOutcome }[] = [];
   /** from → to pairs that cannot deliver. */
   private blocked = new Set<string>();
   /** index → the entry applied there, by whichever node applied it first, and the state machine digest after it. */
@@ -75,9 +77,8 @@ export class RaftSimulation {
   private readonly acknowledged = new Map<number, number>();
   private highestAcknowledged = 0;
   private readonly proposals = new Map<number, NodeId>();
-  private readonly reads = new Map<number, PendingRead>();
+  private readonly reads = new Map<string, PendingRead>();
   private nextWrite = 1;
-  private nextRead = 1;
   /** Random proposals, reads and transfers each tick; off to let the cluster settle. */
   clientsActive = true;
   readsServed = 0;
@@ -133,8 +134,13 @@ export class RaftSimulation {
     this.inFlight = this.inFlight.filter((f) => f.at > this.tick);
     for (const { message } of due) {
       const to = this.nodes[message.to - 1]!;
-      if (to.raft && !this.blocked.has(`${message.from}>${message.to}`)) to.raft.step(message);
+      const delivered = to.raft !== undefined && !this.blocked.has(`${message.from}>${message.to}`);
+      if (delivered) to.raft!.step(message);
+      if (message.type === "snapshot") this.reportSnapshot(message, delivered ? "finished" : "failed");
     }
+    const reports = this.snapshotReports.filter((r) => r.at <= this.tick);
+    this.snapshotReports = this.snapshotReports.filter((r) => r.at > this.tick);
+    for (const { from, to, outcome } of reports) this.nodes[from - 1]!.raft?.reportSnapshot(to, outcome);
     for (const node of this.nodes) node.raft?.tick();
     if (this.clientsActive) this.randomClientActions();
     for (const node of this.nodes) this.processReady(node);
@@ -197,7 +203,7 @@ export class RaftSimulation {
   converged(): boolean {
     const leaders = this.leaders();
     if (leaders.length !== 1) return false;
-    const commit = leaders[0]!.raft!.log.committed;
+    const commit = leaders[0]!.raft!.status().commit;
     return this.members(leaders[0]!).every((node) => node.applied === commit);
   }
 
@@ -264,9 +270,8 @@ export class RaftSimulation {
   }
 
   read(node: SimNode): void {
-    const context = this.nextRead++;
-    this.reads.set(context, { node: node.id, mustSee: this.highestAcknowledged });
-    node.raft!.readIndex(context);
+    const request = node.raft!.readIndex();
+    if (request !== undefined) this.reads.set(request, { node: node.id, mustSee: this.highestAcknowledged });
   }
 
   private processReady(node: SimNode): void {
@@ -280,21 +285,29 @@ export class RaftSimulation {
     for (const message of ready.messages) this.transmit(message);
     for (const entry of ready.committed) this.apply(node, entry);
     for (const state of ready.readStates) {
-      const read = this.reads.get(state.context);
-      if (!read || read.node !== node.id) continue;
-      this.reads.delete(state.context);
+      const read = this.reads.get(state.request);
+      this.check(read?.node === node.id, `node ${node.id} got a read state for ${state.request}, not its own`);
+      this.reads.delete(state.request);
       this.check(
-        state.index >= read.mustSee,
-        `read ${state.context} at node ${node.id} got read index ${state.index}, below the acknowledged write at ${read.mustSee}`,
+        state.index >= read!.mustSee,
+        `read ${state.request} at node ${node.id} got read index ${state.index}, below the acknowledged write at ${read!.mustSee}`,
       );
       this.readsServed++;
     }
     raft.advance(ready);
   }
 
+  private reportSnapshot(message: Message, outcome: SnapshotOutcome): void {
+    const at = this.tick + 1 + Math.floor(this.random() * this.faults.delayMaxTicks);
+    this.snapshotReports.push({ at, from: message.from, to: message.to, outcome });
+  }
+
   private transmit(message: Message): void {
     const f = this.faults;
-    if (this.random() < f.dropRate) return;
+    if (this.random() < f.dropRate) {
+      if (message.type === "snapshot") this.reportSnapshot(message, "failed");
+      return;
+    }
     const copies = this.random() < f.duplicateRate ? 2 : 1;
     for (let i = 0; i < copies; i++)
       this.inFlight.push({ at: this.tick + 1 + Math.floor(this.random() * f.delayMaxTicks), message });
@@ -353,9 +366,9 @@ export class RaftSimulation {
         this.leaderOfTerm.set(raft.term, leader.id);
         // Leader completeness: a new leader holds every entry committed before its term.
         for (const [index, entry] of this.appliedAt) {
-          if (index <= raft.log.snapshotIndex()) continue; // in its snapshot, checked when installed or applied
+          if (index <= raft.status().snapshotIndex) continue; // in its snapshot, checked when installed or applied
           this.check(
-            index <= raft.log.lastIndex() && raft.log.term(index) === entry.term,
+            index <= raft.status().lastIndex && raft.termAt(index) === entry.term,
             `leader ${leader.id} of term ${raft.term} lacks committed entry ${index}`,
           );
         }
