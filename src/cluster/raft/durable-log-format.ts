@@ -6,7 +6,8 @@ import type { MemoryStorage } from "./storage.ts";
 import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "./types.ts";
 
 /**
- * The Raft log's files, frozen formats (version 1), in the WAL's checksummed frames
+ * The Raft log's files, frozen formats (segments version 1, snapshots version 2), in the WAL's
+ * checksummed frames
  * (src/io/format/frame.ts):
  *
  * Segment `<20-digit sequence>.raftlog`: frame 0 the file header (FileKind "HKVRFT"), then records,
@@ -17,14 +18,18 @@ import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "./types.
  *                  u8 type (1 add learner, 2 add voter, 3 remove) · u64 node
  *
  * Snapshot `<20-digit index>.raftsnap`: the file header (FileKind "HKVRSN"), then one frame:
- *   u64 index · u64 term · u32 v · v × u64 voter · u32 l · l × u64 learner · u32 length · data
+ *   u64 index · u64 term · u64 first segment · u32 v · v × u64 voter · u32 l · l × u64 learner ·
+ *   u32 length · data
+ * "First segment" is the sequence of the segment written for this snapshot: the log is the newest
+ * snapshot, then the segments from that one on; older segments are covered (version 1 had no such
+ * field, and no version 1 snapshot was ever written outside tests).
  *
  * Replaying segments in sequence order: the last hard state wins; an entries record that starts at
  * or below the last index held replaces the entries from there (a conflict the leader resolved);
  * entries at or below the snapshot's index are skipped.
  */
 export const SEGMENT = new FileKind("Raft log segment", "HKVRFT", 1, ".raftlog");
-export const SNAPSHOT = new FileKind("Raft snapshot", "HKVRSN", 1, ".raftsnap");
+export const SNAPSHOT = new FileKind("Raft snapshot", "HKVRSN", 2, ".raftsnap");
 const RECORD_HARD_STATE = 1;
 const RECORD_ENTRIES = 2;
 const KIND_EMPTY = 0;
@@ -51,10 +56,16 @@ export function entriesFrame(entries: readonly Entry[]): Uint8Array {
   return encodeFrame(w.written());
 }
 
-export function snapshotFile(snapshot: Snapshot): Uint8Array {
+/** A snapshot as its file holds it: with the sequence of the first segment after it. */
+export interface SnapshotRecord {
+  snapshot: Snapshot;
+  firstSegment: number;
+}
+
+export function snapshotFile({ snapshot, firstSegment }: SnapshotRecord): Uint8Array {
   const conf = snapshot.conf ?? { voters: [], learners: [] };
-  const w = new ByteWriter(64 + snapshot.data.byteLength + 8 * (conf.voters.length + conf.learners.length));
-  w.u64(snapshot.index).u64(snapshot.term).u32(conf.voters.length);
+  const w = new ByteWriter(72 + snapshot.data.byteLength + 8 * (conf.voters.length + conf.learners.length));
+  w.u64(snapshot.index).u64(snapshot.term).u64(firstSegment).u32(conf.voters.length);
   for (const id of conf.voters) w.u64(id);
   w.u32(conf.learners.length);
   for (const id of conf.learners) w.u64(id);
@@ -68,7 +79,7 @@ export function snapshotFile(snapshot: Snapshot): Uint8Array {
 }
 
 /** A snapshot file, whole: written atomically, so any damage at all is corruption. */
-export function readSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
+export function readSnapshotFile(bytes: Uint8Array, path: string): SnapshotRecord {
   const header = readFrame(bytes, 0);
   if (header.kind !== "frame") throw corruptionError(path, 0, header.kind === "end" ? "empty file" : header.reason);
   decodeAt(path, 0, () => SNAPSHOT.decodeHeader(header.payload));
@@ -79,10 +90,11 @@ export function readSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
     const r = new ByteReader(body.payload);
     const index = r.u64();
     const term = r.u64();
+    const firstSegment = r.u64();
     const voters = Array.from({ length: r.u32() }, () => r.u64());
     const learners = Array.from({ length: r.u32() }, () => r.u64());
     const conf: ConfState = { voters, learners };
-    return { index, term, data: r.bytesCopy(), ...(voters.length > 0 ? { conf } : {}) };
+    return { snapshot: { index, term, data: r.bytesCopy(), ...(voters.length > 0 ? { conf } : {}) }, firstSegment };
   });
 }
 

@@ -1,3 +1,4 @@
+import { HomeKvError } from "../../errors.ts";
 import { corruptionError } from "../../io/format/corruption.ts";
 import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import {
@@ -19,14 +20,27 @@ import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
  * - `persist(hardState, entries)` appends to the current segment and syncs before it resolves, so
  *   that the caller sends a Ready's messages only once what they promise is durable.
  * - `compact` (the application summed up the log to an applied index) and `installSnapshot` (the
- *   leader sent one) write the snapshot file atomically (temporary name, sync, rename, sync the
- *   directory), then start a new segment holding the hard state and the entries after it, then
- *   remove the older segments and snapshots. A crash between any two steps leaves files that
- *   replay to the same state: the newest snapshot, then every segment in order.
+ *   leader sent one) first write a new segment holding the hard state and the entries after the
+ *   snapshot (none for a leader's), synced; then the snapshot file atomically (temporary name, sync,
+ *   rename, sync the directory), naming that segment as the first after it; then remove the older
+ *   segments and snapshots. A crash between any two steps leaves the log as it was before (the old
+ *   snapshot, its segments, and the new segment repeating what they hold) or as it is after (the
+ *   new snapshot and the segments from the new one on), never a mix.
+ * - One operation at a time: `persist`, `compact`, `installSnapshot` and `close` queue behind each
+ *   other, so a compaction can never switch segments under a persist still writing.
  * - At open, a torn last record (a crash mid-append) is cut off with a log line; damage anywhere
  *   else stops the open, naming the file and the offset.
  */
 export class DurableRaftLog implements RaftStorage {
+  /** The operation running now, or the last one: the next waits for it. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Set when a failure left the files in a state this object can no longer extend safely (a
+   * snapshot half-installed, a write that could not be cut back): every later call fails with it,
+   * and reopening (a restart) recovers from the files. etcd stops the process in the same case.
+   */
+  private broken: Error | undefined;
+
   private constructor(
     private readonly fs: FileSystem,
     private readonly dir: string,
@@ -48,13 +62,17 @@ export class DurableRaftLog implements RaftStorage {
       .filter((index) => index !== undefined)
       .sort((a, b) => a - b);
     const newest = snapshots.at(-1);
+    let firstSegment = 0;
     if (newest !== undefined) {
       const path = `${dir}/${SNAPSHOT.fileName(newest)}`;
-      memory.applySnapshot(readSnapshotFile(await fs.readFile(path), path));
+      const record = readSnapshotFile(await fs.readFile(path), path);
+      memory.applySnapshot(record.snapshot);
+      firstSegment = record.firstSegment;
     }
+    // Segments before the snapshot's first are covered by it (left behind by a crash during cleanup).
     const sequences = names
       .map((name) => SEGMENT.parseFileName(name))
-      .filter((seq) => seq !== undefined)
+      .filter((seq): seq is number => seq !== undefined && seq >= firstSegment)
       .sort((a, b) => a - b);
     let goodBytes = 0;
     for (const [i, sequence] of sequences.entries()) {
@@ -66,7 +84,7 @@ export class DurableRaftLog implements RaftStorage {
       if (!last && goodBytes < bytes.byteLength)
         throw corruptionError(path, goodBytes, "a segment before the last one ends in a torn record");
     }
-    const sequence = sequences.at(-1) ?? 0;
+    const sequence = sequences.at(-1) ?? firstSegment;
     const file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
     if (goodBytes < file.size) await file.truncate(goodBytes);
     if (file.size === 0) {
@@ -102,7 +120,11 @@ export class DurableRaftLog implements RaftStorage {
   }
 
   /** Writes a Ready's hard state and entries and syncs them; only then are they visible to reads. */
-  async persist(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+  persist(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+    return this.exclusive(() => this.persistNow(hardState, entries));
+  }
+
+  private async persistNow(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
     if (hardState === undefined && entries.length === 0) return;
     const frames: Uint8Array[] = [];
     if (entries.length > 0) frames.push(entriesFrame(entries));
@@ -113,7 +135,7 @@ export class DurableRaftLog implements RaftStorage {
       await this.file.sync();
     } catch (error) {
       // Nothing half-written may stay behind a later append: cut back to where this one began.
-      await this.file.truncate(before).catch(() => {});
+      await this.file.truncate(before).catch((cut) => this.breaks(cut));
       throw error;
     }
     this.memory.append(entries);
@@ -121,40 +143,69 @@ export class DurableRaftLog implements RaftStorage {
   }
 
   /** The application applied up to `index` and summed it up in `data`: drop the entries it covers. */
-  async compact(index: number, data: Uint8Array, conf: ConfState): Promise<void> {
-    await this.replaceWith(
-      { index, term: this.memory.term(index), data, conf },
-      this.memory.entries(index + 1, this.memory.lastIndex() + 1),
+  compact(index: number, data: Uint8Array, conf: ConfState): Promise<void> {
+    return this.exclusive(() =>
+      this.replaceWith(
+        { index, term: this.memory.term(index), data, conf },
+        this.memory.entries(index + 1, this.memory.lastIndex() + 1),
+      ),
     );
   }
 
   /** A snapshot from the leader (a Ready's) replaces the whole log. */
-  async installSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.replaceWith(snapshot, []);
+  installSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.exclusive(() => this.replaceWith(snapshot, []));
   }
 
-  async close(): Promise<void> {
-    await this.file.close();
+  close(): Promise<void> {
+    return this.exclusive(() => this.file.close());
+  }
+
+  private exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(() => {
+      if (this.broken)
+        throw new HomeKvError(
+          "E_DISK",
+          `the Raft log in ${this.dir} failed earlier and must be reopened: ${this.broken.message}`,
+        );
+      return run();
+    });
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  private breaks(error: unknown): void {
+    this.broken ??= error instanceof Error ? error : new Error(String(error));
   }
 
   private async replaceWith(snapshot: Snapshot, entries: readonly Entry[]): Promise<void> {
     const { fs, dir } = this;
-    const name = SNAPSHOT.fileName(snapshot.index);
-    await fs.remove(`${dir}/${name}.tmp`).catch(() => {});
-    await fs.createExclusive(`${dir}/${name}.tmp`, snapshotFile(snapshot));
-    const written = await fs.openAppend(`${dir}/${name}.tmp`);
-    await written.sync();
-    await written.close();
-    await fs.rename(`${dir}/${name}.tmp`, `${dir}/${name}`);
-    // The new segment, complete and synced before it is named; then the old files go.
+    // First the new segment, complete and synced: until the snapshot names it, replay reads it after
+    // the old segments, where it repeats what they hold.
     const sequence = this.sequence + 1;
-    const segment = `${dir}/${SEGMENT.fileName(sequence)}`;
-    const file = await fs.openAppend(segment);
-    await file.append(SEGMENT.encodeHeader(sequence));
-    if (entries.length > 0) await file.append(entriesFrame(entries));
-    await file.append(hardStateFrame(this.memory.hardState()));
-    await file.sync();
-    await fs.syncDir(dir);
+    const file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
+    try {
+      await file.truncate(0);
+      await file.append(SEGMENT.encodeHeader(sequence));
+      if (entries.length > 0) await file.append(entriesFrame(entries));
+      await file.append(hardStateFrame(this.memory.hardState()));
+      await file.sync();
+      await fs.syncDir(dir);
+      // Then the snapshot, atomically: once it is there, the log is it and the new segment on.
+      const name = SNAPSHOT.fileName(snapshot.index);
+      await fs.remove(`${dir}/${name}.tmp`).catch(() => {});
+      await fs.createExclusive(`${dir}/${name}.tmp`, snapshotFile({ snapshot, firstSegment: sequence }));
+      const written = await fs.openAppend(`${dir}/${name}.tmp`);
+      await written.sync();
+      await written.close();
+      await fs.rename(`${dir}/${name}.tmp`, `${dir}/${name}`);
+      await fs.syncDir(dir);
+    } catch (error) {
+      // On disk the log is as before or as after; only a reopen can tell which.
+      this.breaks(error);
+      await file.close().catch(() => {});
+      throw error;
+    }
     const previous = this.file;
     this.file = file;
     this.sequence = sequence;

@@ -9,6 +9,8 @@ interface Fault {
   pathIncludes?: string;
   /** How many calls fail before the fault clears itself; forever when absent. */
   times?: number;
+  /** Matching calls that succeed before the first failure (to reach a later step); 0 when absent. */
+  after?: number;
 }
 
 interface MemFile {
@@ -174,6 +176,10 @@ export class MemoryFileSystem implements FileSystem {
       (f) => f.op === op && (f.pathIncludes === undefined || path.includes(f.pathIncludes)),
     );
     if (!fault) return;
+    if (fault.after !== undefined && fault.after > 0) {
+      fault.after--;
+      return;
+    }
     if (fault.times !== undefined && --fault.times <= 0) this.faults = this.faults.filter((f) => f !== fault);
     throw fsError(fault.code, `injected ${fault.code} on ${op} ${path}`);
   }

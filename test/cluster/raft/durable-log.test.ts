@@ -146,6 +146,98 @@ describe("DurableRaftLog", () => {
     }
   });
 
+  test("a crash at any step of installing a leader's snapshot leaves the log as before or as after, never a mix", async () => {
+    const snapshot = {
+      index: 10,
+      term: 3,
+      data: new TextEncoder().encode("leader's"),
+      conf: { voters: [1, 2, 3], learners: [] },
+    };
+    // Every I/O step of installSnapshot, in order: the new segment, the snapshot file, the cleanup.
+    const steps = [
+      { op: "truncate", pathIncludes: ".raftlog" },
+      { op: "append", pathIncludes: ".raftlog" },
+      { op: "append", pathIncludes: ".raftlog", after: 1 },
+      { op: "sync", pathIncludes: ".raftlog" },
+      { op: "syncDir" },
+      { op: "createExclusive", pathIncludes: ".raftsnap" },
+      { op: "sync", pathIncludes: ".raftsnap" },
+      { op: "rename", pathIncludes: ".raftsnap" },
+      { op: "syncDir", after: 1 },
+      { op: "remove", pathIncludes: ".raftlog" },
+      { op: "syncDir", after: 2 },
+    ] as const;
+    const outcomes: string[] = [];
+    for (const step of steps) {
+      const fs = new MemoryFileSystem();
+      const log = await DurableRaftLog.open(fs, DIR);
+      // Entries 1-12, of which 10 has another term than the snapshot's: the leader's snapshot replaces
+      // them all, 11 and 12 included (a mix would keep them after it).
+      const held = Array.from({ length: 12 }, (_, i) => entry(i + 1, i < 2 ? 1 : 2));
+      await log.persist({ term: 3, vote: 2, commit: 2 }, held.slice(0, 6));
+      await log.persist(undefined, held.slice(6));
+      fs.injectFault({ code: "EIO", times: 1, ...step });
+      const failed = await log.installSnapshot(snapshot).then(
+        () => false,
+        () => true,
+      );
+      if (failed) {
+        // The object refuses to go on from a state only a reopen can read.
+        await expect(log.persist(undefined, [entry(5, 2)])).rejects.toThrow("must be reopened");
+      }
+      fs.crash();
+      const reopened = await DurableRaftLog.open(fs, DIR);
+      const state = {
+        snapshot: reopened.snapshot().index,
+        first: reopened.firstIndex(),
+        last: reopened.lastIndex(),
+        hardState: reopened.hardState(),
+      };
+      const before = { snapshot: 0, first: 1, last: 12, hardState: { term: 3, vote: 2, commit: 2 } };
+      const after = { snapshot: 10, first: 11, last: 10, hardState: { term: 3, vote: 2, commit: 2 } };
+      const which = JSON.stringify(state) === JSON.stringify(before) ? "before" : "after";
+      expect({ step, state }).toEqual({ step, state: which === "before" ? before : after });
+      if (which === "before") expect(allEntries(reopened)).toEqual(held);
+      else expect(reopened.snapshot()).toEqual(snapshot);
+      outcomes.push(`${step.op}${"after" in step ? `#${step.after + 1}` : ""}:${failed ? "failed" : "ok"}:${which}`);
+    }
+    // Up to the rename the old log stands; from it on, the snapshot does (cleanup failures included).
+    expect(outcomes).toEqual([
+      "truncate:failed:before",
+      "append:failed:before",
+      "append#2:failed:before",
+      "sync:failed:before",
+      "syncDir:failed:before",
+      "createExclusive:failed:before",
+      "sync:failed:before",
+      "rename:failed:before",
+      "syncDir#2:failed:after",
+      "remove:ok:after",
+      "syncDir#3:ok:after",
+    ]);
+  });
+
+  test("persist, compact and installSnapshot called without waiting run one at a time, in order", async () => {
+    const fs = new MemoryFileSystem();
+    const log = await DurableRaftLog.open(fs, DIR);
+    const release = fs.holdSyncs();
+    const calls = [
+      log.persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1), entry(2, 1), entry(3, 1)]),
+      log.compact(2, new TextEncoder().encode("two"), { voters: [1], learners: [] }),
+      log.persist({ term: 1, vote: 1, commit: 3 }, [entry(4, 1)]),
+    ];
+    // Only the first has reached the disk: its sync is held, and nothing else has started.
+    await Promise.resolve();
+    expect(log.lastIndex()).toBe(0);
+    release();
+    await Promise.all(calls);
+    expect([log.snapshot().index, log.firstIndex(), log.lastIndex()]).toEqual([2, 3, 4]);
+    fs.crash();
+    const reopened = await DurableRaftLog.open(fs, DIR);
+    expect(reopened.entries(reopened.firstIndex(), reopened.lastIndex() + 1).map((e) => e.index)).toEqual([3, 4]);
+    expect(reopened.hardState()).toEqual({ term: 1, vote: 1, commit: 3 });
+  });
+
   test("a snapshot from the leader replaces the log, and survives a reopen", async () => {
     const fs = new MemoryFileSystem();
     const log = await DurableRaftLog.open(fs, DIR);
