@@ -12,7 +12,8 @@ import { assert } from "../../errors.ts";
  *              reports its outcome (a heartbeat must not start it again: a snapshot is large).
  *
  *   probe ──accepted──▶ replicate ──rejected──▶ probe
- *     └──log compacted past next──▶ snapshot ──acknowledged / reported──▶ probe
+ *     └──log compacted past next──▶ snapshot ──acknowledged──▶ replicate
+ *                                            └──reported by the transport──▶ probe
  */
 export type ProgressState = "probe" | "replicate" | "snapshot";
 
@@ -65,8 +66,9 @@ export class Progress {
     this.match = index;
     this.next = Math.max(this.next, index + 1);
     this.inflights.freeThrough(index);
-    if (this.state === "probe") this.become("replicate");
-    else if (this.state === "snapshot" && this.match >= this.pendingSnapshot) this.become("probe");
+    // An acknowledgement proves where the follower's log stands: send ahead from there.
+    if (this.state === "probe" || (this.state === "snapshot" && this.match >= this.pendingSnapshot))
+      this.become("replicate");
     return true;
   }
 

@@ -1,4 +1,4 @@
-import { Raft } from "../../../src/cluster/raft/raft.ts";
+import { Raft, type RaftOptions } from "../../../src/cluster/raft/raft.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
 import type { Message, NodeId } from "../../../src/cluster/raft/types.ts";
 import { mulberry32 } from "../../../src/random.ts";
@@ -15,7 +15,9 @@ export class ManualCluster {
   /** `firstVoters` of the `size` nodes form the group (all by default); the others wait to be added. */
   constructor(
     size: number,
-    private readonly options: { entriesPerMessageMax?: number; firstVoters?: number } = {},
+    private readonly options: Partial<
+      Pick<RaftOptions, "entriesPerMessageMax" | "inflightMessagesMax" | "inflightBytesMax">
+    > & { firstVoters?: number } = {},
   ) {
     this.ids = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of this.ids) {
