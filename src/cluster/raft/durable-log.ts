@@ -119,12 +119,16 @@ export class DurableRaftLog implements RaftStorage {
     return this.memory.entries(lo, hi);
   }
 
-  /** Writes a Ready's hard state and entries and syncs them; only then are they visible to reads. */
-  persist(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
-    return this.exclusive(() => this.persistNow(hardState, entries));
+  /**
+   * Writes a Ready's hard state and entries, and syncs them unless `sync` is false (a Ready whose
+   * `mustSync` is false: only the commit index moved, which a restart learns again from the leader).
+   * Only then are they visible to reads.
+   */
+  persist(hardState: HardState | undefined, entries: readonly Entry[], sync = true): Promise<void> {
+    return this.exclusive(() => this.persistNow(hardState, entries, sync));
   }
 
-  private async persistNow(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+  private async persistNow(hardState: HardState | undefined, entries: readonly Entry[], sync: boolean): Promise<void> {
     if (hardState === undefined && entries.length === 0) return;
     const frames: Uint8Array[] = [];
     if (entries.length > 0) frames.push(entriesFrame(entries));
@@ -132,7 +136,7 @@ export class DurableRaftLog implements RaftStorage {
     const before = this.file.size;
     try {
       for (const frame of frames) await this.file.append(frame);
-      await this.file.sync();
+      if (sync) await this.file.sync();
     } catch (error) {
       // Nothing half-written may stay behind a later append: cut back to where this one began.
       await this.file.truncate(before).catch((cut) => this.breaks(cut));

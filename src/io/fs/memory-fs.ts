@@ -22,7 +22,8 @@ interface MemFile {
 
 /**
  * An in-memory FileSystem for tests: faults on demand, a capacity that fills up like a real disk
- * (ENOSPC after a partial write), and `crash()`, which keeps of every file only what was synced.
+ * (ENOSPC after a partial write), and `crash()`, which keeps of every file only what was synced
+ * (and, if asked, a torn part of what was not).
  * Simplification: directory entries (create, rename, remove) are durable at once.
  */
 export class MemoryFileSystem implements FileSystem {
@@ -62,8 +63,18 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** A power cut: every file keeps only what its last sync covered. */
-  crash(): void {
-    for (const file of this.files.values()) file.size = file.synced;
+  /**
+   * A power cut: every file keeps what its last sync covered. With `random`, each file also keeps a
+   * random part of what was written after that (the page cache flushed some of it): the last
+   * unsynced write may be torn anywhere. Syncs in flight (held) never complete.
+   */
+  crash(random?: () => number): void {
+    for (const file of this.files.values()) {
+      const unsynced = file.size - file.synced;
+      file.size = file.synced + (random && unsynced > 0 ? Math.floor(random() * (unsynced + 1)) : 0);
+      file.synced = file.size;
+    }
+    this.heldSyncs = undefined;
   }
 
   /** Direct access for corruption tests. */

@@ -1,68 +1,96 @@
 import { expect, test } from "bun:test";
-import { forEachSeed, HARSH, RaftSimulation } from "./simulator.ts";
+import { checkLinearizability } from "../../linearizability/checker.ts";
+import { kvModel } from "../../linearizability/kv-model.ts";
+import { forEachSeed, HARSH, RaftSimulation, type SimOptions } from "./simulator.ts";
 
 /**
  * Seeded random runs of whole clusters under HARSH faults (10% loss, 5% duplicates, delays up to
- * 3 ticks, crashes, restarts from storage, symmetric and one-way partitions that come and go, logs
- * compacted into snapshots at random) with proposals, ReadIndex reads and leadership transfers. The simulator checks after every tick: one
- * leader per term, leader completeness, state machine safety, reads that see every acknowledged
- * write, and log matching every 25 ticks. Then the faults end and the cluster must elect one
- * leader and commit a new write within a bound. RAFT_SIM_SEEDS=n for a longer soak.
+ * 3 ticks and now and then past the election timeout, crashes, restarts from storage, pauses of up
+ * to three election timeouts, clocks drifting ±25%, symmetric and one-way partitions that come and
+ * go, logs compacted into snapshots at random), with limits of the core drawn from the seed
+ * (entries per message, inflight window), with writes, ReadIndex reads and leadership transfers
+ * from clients. The simulator checks after every tick: one leader per term, leader completeness,
+ * state machine safety, read indexes that cover every acknowledged write, and log matching every 25
+ * ticks. Each client history of the replicated key-value state machine is checked for
+ * linearizability. Then the faults end and the cluster must elect one leader and commit a new
+ * write within a bound. RAFT_SIM_SEEDS=n for a longer soak (scripts/raft-soak.ts).
  */
 const FAULT_TICKS = 400;
 const LIVENESS_TICKS = 300;
 /** With clients quiet, a change still in flight (a leader removing itself) may cost one more election. */
 const SETTLE_TICKS = 200;
+const CHECK_BUDGET_MS = 5_000;
 
-for (const size of [3, 5]) {
-  test(`${size} nodes: safe under faults, live after the heal`, () => {
-    let reads = 0;
-    let writes = 0;
-    let worstElection = 0;
-    let snapshots = 0;
-    const seeds = forEachSeed(`raft ${size} nodes`, size === 3 ? 2_500 : 1_500, (seed) => {
-      const sim = new RaftSimulation(seed, size, HARSH);
-      sim.run(FAULT_TICKS);
-      sim.heal();
-      const elected = sim.ticksToStableLeader(LIVENESS_TICKS);
-      if (elected === undefined) throw new Error(`no stable leader within ${LIVENESS_TICKS} ticks of the heal`);
-      const committed = sim.commitOneWrite(LIVENESS_TICKS);
-      if (committed === undefined)
-        throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
-      if (!sim.settles(SETTLE_TICKS))
-        throw new Error(`the nodes did not all apply the committed log within ${SETTLE_TICKS} ticks`);
-      sim.checkLogMatching();
-      worstElection = Math.max(worstElection, elected);
-      reads += sim.readsServed;
-      snapshots += sim.snapshotsInstalled;
-      writes += sim.writesAcknowledged;
-    });
-    console.log(
-      `raft, ${size} nodes: ${seeds} seeds, ${writes} writes acknowledged, ${reads} reads served, ${snapshots} snapshots installed from a leader; a stable leader at most ${worstElection} ticks after the heal`,
-    );
-    expect(writes).toBeGreaterThan(seeds);
-    expect(reads).toBeGreaterThan(seeds);
-    expect(snapshots).toBeGreaterThan(0);
-  }, 120_000);
+interface Totals {
+  seeds: number;
+  writes: number;
+  reads: number;
+  snapshots: number;
+  changes: number;
+  operations: number;
+  worstElection: number;
 }
 
-test("5 nodes, 3 voters to start, members added as learners, promoted and removed at random: safe and live", () => {
-  let changes = 0;
-  let writes = 0;
-  const seeds = forEachSeed("raft membership changes", 1_000, (seed) => {
-    const sim = new RaftSimulation(seed, 5, HARSH, { firstVoters: 3, changeMembers: true });
-    sim.run(FAULT_TICKS);
-    sim.heal();
-    if (sim.ticksToStableLeader(LIVENESS_TICKS) === undefined)
-      throw new Error(`no stable leader within ${LIVENESS_TICKS} ticks of the heal`);
-    if (sim.commitOneWrite(LIVENESS_TICKS) === undefined)
+async function simulate(name: string, seedCount: number, size: number, options: SimOptions): Promise<Totals> {
+  const totals = { seeds: 0, writes: 0, reads: 0, snapshots: 0, changes: 0, operations: 0, worstElection: 0 };
+  totals.seeds = await forEachSeed(name, seedCount, async (seed) => {
+    const sim = await RaftSimulation.create(seed, size, HARSH, options);
+    await sim.run(FAULT_TICKS);
+    await sim.heal();
+    const elected = await sim.ticksToStableLeader(LIVENESS_TICKS);
+    if (elected === undefined) throw new Error(`no stable leader within ${LIVENESS_TICKS} ticks of the heal`);
+    if ((await sim.commitOneWrite(LIVENESS_TICKS)) === undefined)
       throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
-    if (!sim.settles(SETTLE_TICKS))
+    if (!(await sim.settles(SETTLE_TICKS)))
       throw new Error(`the members did not all apply the committed log within ${SETTLE_TICKS} ticks`);
     sim.checkLogMatching();
-    changes += sim.confChanges;
-    writes += sim.writesAcknowledged;
+    const verdict = checkLinearizability(sim.history, kvModel, { timeoutMs: CHECK_BUDGET_MS });
+    if (verdict.result !== "ok")
+      throw new Error(`history not linearizable (${verdict.result}): ${JSON.stringify(verdict).slice(0, 2_000)}`);
+    totals.worstElection = Math.max(totals.worstElection, elected);
+    totals.reads += sim.readsServed;
+    totals.snapshots += sim.snapshotsInstalled;
+    totals.writes += sim.writesAcknowledged;
+    totals.changes += sim.confChanges;
+    totals.operations += sim.history.length;
   });
-  console.log(`raft, membership changes: ${seeds} seeds, ${changes} changes committed, ${writes} writes acknowledged`);
-  expect(changes).toBeGreaterThan(seeds);
-}, 120_000);
+  console.log(
+    `${name}: ${totals.seeds} seeds, ${totals.operations} client operations checked linearizable, ${totals.writes} writes acknowledged, ${totals.reads} reads served, ${totals.snapshots} snapshots installed from a leader, ${totals.changes} membership changes; a stable leader at most ${totals.worstElection} ticks after the heal`,
+  );
+  return totals;
+}
+
+const RUNS: { name: string; seeds: number; size: number; options: SimOptions }[] = [
+  { name: "raft, 3 nodes, logs in memory", seeds: 1_200, size: 3, options: {} },
+  { name: "raft, 5 nodes, logs in memory", seeds: 600, size: 5, options: {} },
+  { name: "raft, 3 nodes, durable logs losing unsynced writes", seeds: 500, size: 3, options: { durable: true } },
+  { name: "raft, 5 nodes, durable logs losing unsynced writes", seeds: 250, size: 5, options: { durable: true } },
+  {
+    name: "raft, 3 of 5 voters to start, members changed at random",
+    seeds: 500,
+    size: 5,
+    options: { firstVoters: 3, changeMembers: true },
+  },
+  {
+    name: "raft, 4 of 6 voters to start, members changed at random, durable",
+    seeds: 250,
+    size: 6,
+    options: { firstVoters: 4, changeMembers: true, durable: true },
+  },
+  {
+    name: "raft, 5 of 6 voters to start, members changed at random",
+    seeds: 250,
+    size: 6,
+    options: { firstVoters: 5, changeMembers: true },
+  },
+];
+
+for (const run of RUNS) {
+  test(`${run.name}: safe and linearizable under faults, live after the heal`, async () => {
+    const totals = await simulate(run.name, run.seeds, run.size, run.options);
+    expect(totals.writes).toBeGreaterThan(totals.seeds);
+    expect(totals.reads).toBeGreaterThan(totals.seeds);
+    if (run.options.changeMembers) expect(totals.changes).toBeGreaterThan(totals.seeds);
+    else expect(totals.snapshots).toBeGreaterThan(0);
+  }, 300_000);
+}

@@ -1,62 +1,154 @@
-import { Raft } from "../../../src/cluster/raft/raft.ts";
-import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
-import type { ConfChange, Entry, Message, NodeId, Snapshot, SnapshotOutcome } from "../../../src/cluster/raft/types.ts";
+import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
+import { Raft, type RaftOptions } from "../../../src/cluster/raft/raft.ts";
+import { MemoryStorage, type RaftStorage } from "../../../src/cluster/raft/storage.ts";
+import type {
+  ConfChange,
+  Entry,
+  Message,
+  NodeId,
+  ReadRequestId,
+  Ready,
+  Snapshot,
+  SnapshotOutcome,
+} from "../../../src/cluster/raft/types.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
+import type { Operation } from "../../linearizability/history.ts";
+import type { KvInput, KvOutput } from "../../linearizability/kv-model.ts";
+import { ProcessFileSystem } from "./process-fs.ts";
 
 /**
- * A deterministic Raft cluster: one seed decides every tick, message fate, crash, partition,
+ * A deterministic Raft cluster: one seed decides every tick, message fate, crash, pause, partition,
  * proposal and read, so a failing seed replays exactly (RAFT_SEED=n). After every step it checks
- * Raft's safety properties; `heal()` then `runUntilQuiet()` check liveness.
+ * Raft's safety properties; clients record a history of a small key-value state machine replicated
+ * on top, which a test checks for linearizability; `heal()` then the liveness helpers check that
+ * the cluster recovers.
  *
- * Faults: messages dropped, duplicated and delayed (so reordered); partitions, symmetric or one-way,
- * that change; crashes that lose everything not persisted (a node restarts from its storage alone).
+ * Faults: messages dropped, duplicated, delayed (so reordered) and, now and then, delivered long
+ * after the election timeout; partitions, symmetric or one-way, that change; nodes paused for up to
+ * several election timeouts (what was sent to them arrives when they resume); clocks that drift
+ * apart; crashes. A node's log is either in memory (a crash keeps everything written) or a
+ * DurableRaftLog on the in-memory file system, where a Ready's writes reach the disk only when its
+ * sync completes, some ticks later: a crash before that loses them, and may tear the last write.
  */
 export interface Faults {
   dropRate: number;
   duplicateRate: number;
   delayMaxTicks: number;
+  /** Per message: delivered after up to `lateTicksMax` ticks instead (beyond the election timeout). */
+  lateRate: number;
+  lateTicksMax: number;
   crashRate: number;
   restartRate: number;
   /** Per node per tick: compact the log up to what it has applied (a snapshot). */
   compactRate: number;
   partitionRate: number;
   healRate: number;
+  /** Per node per tick: frozen for up to `pauseTicksMax` ticks (a GC pause, SIGSTOP). */
+  pauseRate: number;
+  pauseTicksMax: number;
+  /** Each node's clock runs at a rate in [1 - driftMax, 1 + driftMax] of the others'. */
+  driftMax: number;
+  /** Ticks a durable node's sync may take (its Ready's messages wait for it). */
+  syncTicksMax: number;
 }
 
 export const HARSH: Faults = {
   dropRate: 0.1,
   duplicateRate: 0.05,
   delayMaxTicks: 3,
+  lateRate: 0.01,
+  lateTicksMax: 30,
   crashRate: 0.005,
   restartRate: 0.05,
   compactRate: 0.02,
   partitionRate: 0.01,
   healRate: 0.03,
+  pauseRate: 0.003,
+  pauseTicksMax: 30,
+  driftMax: 0.25,
+  syncTicksMax: 2,
 };
+
 export const CALM: Faults = {
   dropRate: 0,
   duplicateRate: 0,
   delayMaxTicks: 1,
+  lateRate: 0,
+  lateTicksMax: 0,
   crashRate: 0,
   restartRate: 0,
   compactRate: 0,
   partitionRate: 0,
   healRate: 0,
+  pauseRate: 0,
+  pauseTicksMax: 0,
+  driftMax: 0,
+  syncTicksMax: 0,
 };
 
-interface SimNode {
-  readonly id: NodeId;
-  readonly storage: MemoryStorage;
-  raft: Raft | undefined;
-  /** The state machine: the index applied up to, and a digest of every entry applied (what a snapshot holds). */
-  applied: number;
-  digest: number;
+export interface SimOptions {
+  /** The first voters; the other nodes start empty and wait to be added. Default: all. */
+  firstVoters?: number;
+  /** The leader adds learners, promotes them and removes voters at random. */
+  changeMembers?: boolean;
+  /** Each node's log is a DurableRaftLog on its own in-memory file system. */
+  durable?: boolean;
+}
+
+const DIR = "/raft";
+const KEYS = ["x", "y", "z"];
+const CLIENTS = 6;
+/** A client waits this long for an answer, then gives up: a write's outcome stays unknown, a read is dropped. */
+const CLIENT_TIMEOUT_TICKS = 40;
+
+type KvOperation = Operation<KvInput, KvOutput>;
+
+interface PendingWrite {
+  node: SimNode;
+  generation: number;
+  op: KvOperation;
+  sinceTick: number;
 }
 
 interface PendingRead {
-  node: NodeId;
+  node: SimNode;
+  generation: number;
+  op: KvOperation;
+  sinceTick: number;
+  key: string;
   /** The highest log index of a write acknowledged before this read was issued. */
   mustSee: number;
+  /** Set once the node got its read state: served when the node has applied this far. */
+  index?: number;
+}
+
+/** A Ready a durable node is writing: its sync completes at tick `at`, then the rest is done. */
+interface Persisting {
+  at: number;
+  ready: Ready;
+  release: () => void;
+  done: Promise<void>;
+}
+
+interface SimNode {
+  readonly id: NodeId;
+  /** The node's disk; `process` is the running process's view of it, dead after a crash. */
+  readonly fs: MemoryFileSystem;
+  process: ProcessFileSystem | undefined;
+  storage: RaftStorage;
+  raft: Raft | undefined;
+  /** Bumped by every crash: work begun before it is dropped. */
+  generation: number;
+  /** The state machine: key → the id of the write that set it; applied index; a digest of the log applied. */
+  kv: Map<string, number>;
+  applied: number;
+  digest: number;
+  pausedUntil: number;
+  /** This node's clock rate, and the fraction of a tick it is owed. */
+  readonly rate: number;
+  owed: number;
+  persisting: Persisting | undefined;
 }
 
 export class RaftSimulation {
@@ -64,6 +156,9 @@ export class RaftSimulation {
   tick = 0;
   private readonly random: () => number;
   private faults: Faults;
+  private readonly options: SimOptions;
+  /** Limits of the core drawn from the seed (small windows and messages reach more states). */
+  readonly core: Pick<RaftOptions, "entriesPerMessageMax" | "inflightMessagesMax" | "inflightBytesMax">;
   private inFlight: { at: number; message: Message }[] = [];
   /** What the snapshot stream tells its sender once a snapshot is delivered or lost (etcd's ReportSnapshot). */
   private snapshotReports: { at: number; from: NodeId; to: NodeId; outcome: SnapshotOutcome }[] = [];
@@ -73,67 +168,123 @@ export class RaftSimulation {
   private readonly appliedAt = new Map<number, Entry>();
   private readonly digestAt = new Map<number, number>([[0, 0]]);
   private readonly leaderOfTerm = new Map<number, NodeId>();
-  /** Write id → its index, once the node that proposed it has applied it (the client's acknowledgement). */
-  private readonly acknowledged = new Map<number, number>();
   private highestAcknowledged = 0;
-  private readonly proposals = new Map<number, NodeId>();
-  private readonly reads = new Map<string, PendingRead>();
+  /** The clock of the client history: one instant per call and per return. */
+  private instant = 0;
+  /** What each client is waiting for (one operation at a time per client). */
+  private readonly clients: (PendingWrite | PendingRead | undefined)[] = Array.from({ length: CLIENTS });
+  private readonly writes = new Map<number, PendingWrite>();
+  private readonly reads = new Map<ReadRequestId, PendingRead>();
   private nextWrite = 1;
+  readonly history: KvOperation[] = [];
   /** Random proposals, reads and transfers each tick; off to let the cluster settle. */
   clientsActive = true;
   readsServed = 0;
   snapshotsInstalled = 0;
   writesAcknowledged = 0;
-
   /** Membership changes committed, counted at their first application. */
   confChanges = 0;
   private readonly firstVoters: NodeId[];
-  private readonly changeMembers: boolean;
 
-  /**
-   * `firstVoters` nodes form the group; the others start empty and wait to be added. With
-   * `changeMembers`, the leader adds learners, promotes them and removes voters at random.
-   */
-  constructor(
+  private constructor(
     readonly seed: number,
     size: number,
     faults: Faults,
-    options: { firstVoters?: number; changeMembers?: boolean } = {},
+    options: SimOptions,
   ) {
     this.random = mulberry32(seed);
     this.faults = faults;
-    this.changeMembers = options.changeMembers ?? false;
+    this.options = options;
+    const pick = <T>(choices: readonly T[]): T => choices[Math.floor(this.random() * choices.length)]!;
+    this.core = {
+      entriesPerMessageMax: pick([1, 2, 8, 64]),
+      inflightMessagesMax: pick([1, 2, 4, 256]),
+      inflightBytesMax: pick([16, 256, 1 << 20]),
+    };
     const ids = Array.from({ length: size }, (_, i) => i + 1);
     this.firstVoters = ids.slice(0, options.firstVoters ?? size);
-    this.nodes = ids.map((id) => ({ id, storage: new MemoryStorage(), raft: undefined, applied: 0, digest: 0 }));
-    for (const node of this.nodes) this.start(node);
+    this.nodes = ids.map((id) => ({
+      id,
+      fs: new MemoryFileSystem(),
+      process: undefined,
+      storage: new MemoryStorage(),
+      raft: undefined,
+      generation: 0,
+      kv: new Map(),
+      applied: 0,
+      digest: 0,
+      pausedUntil: 0,
+      rate: 1 + (this.random() * 2 - 1) * faults.driftMax,
+      owed: 0,
+      persisting: undefined,
+    }));
   }
 
-  private start(node: SimNode): void {
+  static async create(seed: number, size: number, faults: Faults, options: SimOptions = {}): Promise<RaftSimulation> {
+    const sim = new RaftSimulation(seed, size, faults, options);
+    for (const node of sim.nodes) await sim.start(node);
+    return sim;
+  }
+
+  private async start(node: SimNode): Promise<void> {
+    if (this.options.durable) {
+      node.process = new ProcessFileSystem(node.fs);
+      node.storage = await DurableRaftLog.open(node.process, DIR);
+    }
     node.raft = new Raft({
       id: node.id,
       voters: this.firstVoters,
       storage: node.storage,
-      random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick),
+      random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick * 104_729 + node.generation),
+      ...this.core,
     });
     // The state machine restarts from the storage's snapshot, then the log is applied again.
-    const snapshot = node.storage.snapshot();
-    node.applied = snapshot.index;
-    node.digest = decodeSnapshot(snapshot).digest;
+    const state = decodeSnapshot(node.storage.snapshot());
+    node.applied = state.index;
+    node.digest = state.digest;
+    node.kv = state.kv;
+  }
+
+  private crash(node: SimNode): void {
+    node.raft = undefined;
+    node.generation++;
+    node.persisting = undefined;
+    // The process stops writing at once (what it had under way never lands), then the power goes.
+    node.process?.kill();
+    if (this.options.durable) node.fs.crash(this.random);
+    // What its clients were waiting for will not come.
+    for (const [c, pending] of this.clients.entries()) if (pending?.node === node) this.giveUp(c);
+  }
+
+  /** Client `c` stops waiting: a write's outcome is unknown (it stays with no return), a read is dropped (it changed nothing). */
+  private giveUp(c: number): void {
+    const pending = this.clients[c]!;
+    this.clients[c] = undefined;
+    if ("key" in pending) this.history.splice(this.history.indexOf(pending.op), 1);
   }
 
   leaders(): SimNode[] {
     return this.nodes.filter((node) => node.raft?.role === "leader");
   }
 
+  private live(node: SimNode): boolean {
+    return node.raft !== undefined && node.pausedUntil <= this.tick;
+  }
+
   /** One tick of the whole cluster, with random faults and client actions. */
-  step(): void {
+  async step(): Promise<void> {
     this.tick++;
-    this.randomFaults();
+    await this.randomFaults();
     const due = this.inFlight.filter((f) => f.at <= this.tick);
     this.inFlight = this.inFlight.filter((f) => f.at > this.tick);
-    for (const { message } of due) {
+    for (const flight of due) {
+      const { message } = flight;
       const to = this.nodes[message.to - 1]!;
+      // A paused node takes its messages when it resumes.
+      if (to.raft && to.pausedUntil > this.tick) {
+        this.inFlight.push({ at: to.pausedUntil, message });
+        continue;
+      }
       const delivered = to.raft !== undefined && !this.blocked.has(`${message.from}>${message.to}`);
       if (delivered) to.raft!.step(message);
       if (message.type === "snapshot") this.reportSnapshot(message, delivered ? "finished" : "failed");
@@ -141,32 +292,39 @@ export class RaftSimulation {
     const reports = this.snapshotReports.filter((r) => r.at <= this.tick);
     this.snapshotReports = this.snapshotReports.filter((r) => r.at > this.tick);
     for (const { from, to, outcome } of reports) this.nodes[from - 1]!.raft?.reportSnapshot(to, outcome);
-    for (const node of this.nodes) node.raft?.tick();
+    for (const node of this.nodes) {
+      if (!this.live(node)) continue;
+      node.owed += node.rate;
+      for (; node.owed >= 1; node.owed--) node.raft!.tick();
+    }
     if (this.clientsActive) this.randomClientActions();
-    for (const node of this.nodes) this.processReady(node);
+    for (const node of this.nodes) if (this.live(node)) await this.processReady(node);
     this.checkSafety();
   }
 
-  run(ticks: number): void {
-    for (let i = 0; i < ticks; i++) this.step();
+  async run(ticks: number): Promise<void> {
+    for (let i = 0; i < ticks; i++) await this.step();
   }
 
-  /** Ends every fault: restarts crashed nodes, heals partitions, delivers reliably. */
-  heal(): void {
-    this.faults = CALM;
+  /** Ends every fault: restarts crashed nodes, resumes paused ones, heals partitions, delivers reliably. */
+  async heal(): Promise<void> {
+    this.faults = { ...CALM, driftMax: this.faults.driftMax };
     this.blocked.clear();
-    for (const node of this.nodes) if (!node.raft) this.start(node);
+    for (const node of this.nodes) {
+      node.pausedUntil = 0;
+      if (!node.raft) await this.start(node);
+    }
   }
 
   /** Proposes at the leader until one write is acknowledged; returns the ticks it took, or undefined. */
-  commitOneWrite(ticksMax: number): number | undefined {
+  async commitOneWrite(ticksMax: number): Promise<number | undefined> {
     const before = this.writesAcknowledged;
     for (let i = 1; i <= ticksMax; i++) {
-      const leader = this.leaders().find(
-        (node) => node.raft!.term === Math.max(...this.nodes.map((n) => n.raft?.term ?? 0)),
-      );
-      if (leader && i % 5 === 1) this.propose(leader);
-      this.step();
+      const newest = Math.max(...this.nodes.map((n) => n.raft?.term ?? 0));
+      const leader = this.leaders().find((node) => node.raft!.term === newest);
+      const client = this.clients.findIndex((pending) => pending === undefined);
+      if (leader && i % 5 === 1 && client !== -1) this.write(client, leader, KEYS[0]!);
+      await this.step();
       if (this.writesAcknowledged > before) return i;
     }
     return undefined;
@@ -179,22 +337,22 @@ export class RaftSimulation {
   }
 
   /** Ticks until exactly one node leads and every member follows it, or undefined within `ticksMax`. */
-  ticksToStableLeader(ticksMax: number): number | undefined {
+  async ticksToStableLeader(ticksMax: number): Promise<number | undefined> {
     for (let i = 0; i <= ticksMax; i++) {
       const leaders = this.leaders();
       if (leaders.length === 1 && this.members(leaders[0]!).every((node) => node.raft!.leader === leaders[0]!.id))
         return i;
-      this.step();
+      await this.step();
     }
     return undefined;
   }
 
   /** Ticks (clients quiet) until every member has applied the leader's commit index; false if not within `ticksMax`. */
-  settles(ticksMax: number): boolean {
+  async settles(ticksMax: number): Promise<boolean> {
     this.clientsActive = false;
     for (let i = 0; i < ticksMax; i++) {
       if (this.converged()) return true;
-      this.step();
+      await this.step();
     }
     return this.converged();
   }
@@ -207,21 +365,30 @@ export class RaftSimulation {
     return this.members(leaders[0]!).every((node) => node.applied === commit);
   }
 
-  private randomFaults(): void {
+  private async randomFaults(): Promise<void> {
     const f = this.faults;
     for (const node of this.nodes) {
-      if (node.raft && this.random() < f.crashRate) node.raft = undefined;
-      else if (!node.raft && this.random() < f.restartRate) this.start(node);
-      else if (node.raft && node.applied > node.storage.snapshot().index && this.random() < f.compactRate) {
-        node.storage.compact(
-          node.applied,
-          encodeSnapshot(node.applied, node.digest),
-          node.raft.confState(node.applied),
-        );
-      }
+      if (node.raft && this.random() < f.crashRate) this.crash(node);
+      else if (!node.raft && this.random() < f.restartRate) await this.start(node);
+      else if (this.live(node) && this.random() < f.pauseRate)
+        node.pausedUntil = this.tick + 1 + Math.floor(this.random() * f.pauseTicksMax);
+      else if (
+        this.live(node) &&
+        !node.persisting &&
+        node.applied > node.storage.snapshot().index &&
+        this.random() < f.compactRate
+      )
+        await this.compact(node);
     }
     if (this.random() < f.partitionRate) this.partition();
     if (this.blocked.size > 0 && this.random() < f.healRate) this.blocked.clear();
+  }
+
+  private async compact(node: SimNode): Promise<void> {
+    const data = encodeSnapshot(node.applied, node.digest, node.kv);
+    const conf = node.raft!.confState(node.applied);
+    if (node.storage instanceof DurableRaftLog) await node.storage.compact(node.applied, data, conf);
+    else (node.storage as MemoryStorage).compact(node.applied, data, conf);
   }
 
   /** A random cut: two sides, blocked both ways or (one time in three) one way only. */
@@ -240,16 +407,21 @@ export class RaftSimulation {
   }
 
   private randomClientActions(): void {
-    const live = this.nodes.filter((node) => node.raft);
+    const live = this.nodes.filter((node) => this.live(node));
     if (live.length === 0) return;
-    const pick = () => live[Math.floor(this.random() * live.length)]!;
-    if (this.random() < 0.3) this.propose(pick());
-    if (this.random() < 0.1) this.read(pick());
+    const pick = <T>(list: readonly T[]) => list[Math.floor(this.random() * list.length)]!;
+    for (let c = 0; c < CLIENTS; c++) {
+      const pending = this.clients[c];
+      if (pending && this.tick - pending.sinceTick > CLIENT_TIMEOUT_TICKS) this.giveUp(c);
+      if (this.clients[c] !== undefined || this.random() >= 0.15) continue;
+      if (this.random() < 0.5) this.write(c, pick(live), pick(KEYS));
+      else this.read(c, pick(live), pick(KEYS));
+    }
     if (this.random() < 0.005) {
       const leader = this.leaders()[0];
       if (leader) leader.raft!.transferLeadership(1 + Math.floor(this.random() * this.nodes.length));
     }
-    if (this.changeMembers && this.random() < 0.02) {
+    if (this.options.changeMembers && this.random() < 0.02) {
       const leader = this.leaders()[0];
       if (leader) leader.raft!.proposeConfChange(this.randomChange(leader));
     }
@@ -264,37 +436,122 @@ export class RaftSimulation {
     return { type: "remove", node };
   }
 
-  propose(node: SimNode): void {
-    const write = this.nextWrite++;
-    if (node.raft!.propose(encodeWrite(write))) this.proposals.set(write, node.id);
+  /** Client `c` writes a new value (the write's id) to `key` through `node`: refused at once unless it leads. */
+  write(c: number, node: SimNode, key: string): void {
+    const id = this.nextWrite++;
+    if (!node.raft!.propose(encodeWrite(id, key))) return;
+    const op: KvOperation = {
+      client: c,
+      input: { op: "put", records: [{ key, value: String(id) }] },
+      call: ++this.instant,
+      ret: Number.POSITIVE_INFINITY,
+    };
+    this.history.push(op);
+    const pending = { node, generation: node.generation, op, sinceTick: this.tick };
+    this.writes.set(id, pending);
+    this.clients[c] = pending;
   }
 
-  read(node: SimNode): void {
+  /** Client `c` reads `key` through `node` (ReadIndex); no read is made while no leader is known. */
+  read(c: number, node: SimNode, key: string): void {
     const request = node.raft!.readIndex();
-    if (request !== undefined) this.reads.set(request, { node: node.id, mustSee: this.highestAcknowledged });
+    if (request === undefined) return;
+    const op: KvOperation = {
+      client: c,
+      input: { op: "get", keys: [key] },
+      call: ++this.instant,
+      ret: Number.POSITIVE_INFINITY,
+    };
+    this.history.push(op);
+    const pending: PendingRead = {
+      node,
+      generation: node.generation,
+      op,
+      sinceTick: this.tick,
+      key,
+      mustSee: this.highestAcknowledged,
+    };
+    this.reads.set(request, pending);
+    this.clients[c] = pending;
   }
 
-  private processReady(node: SimNode): void {
-    const raft = node.raft;
-    if (!raft?.hasReady()) return;
+  private async processReady(node: SimNode): Promise<void> {
+    const raft = node.raft!;
+    if (node.persisting) {
+      if (node.persisting.at <= this.tick) await this.finishReady(node);
+      return;
+    }
+    if (!raft.hasReady()) return;
     const ready = raft.ready();
-    if (ready.snapshot) this.install(node, ready.snapshot);
+    const storage = node.storage;
+    if (storage instanceof DurableRaftLog) {
+      // Written now, durable only once the sync completes: a crash before then loses what it did not cover.
+      const release = node.fs.holdSyncs();
+      const generation = node.generation;
+      const done = (async () => {
+        if (ready.snapshot) await storage.installSnapshot(ready.snapshot);
+        await storage.persist(ready.hardState, ready.entries, ready.mustSync);
+      })().catch((error) => {
+        // Cut short by a crash (the process's files fail): nobody waits for it any more.
+        if (node.generation === generation) throw error;
+      });
+      node.persisting = {
+        at: this.tick + Math.floor(this.random() * (this.faults.syncTicksMax + 1)),
+        ready,
+        release,
+        done,
+      };
+      if (node.persisting.at <= this.tick) await this.finishReady(node);
+      return;
+    }
+    const memory = storage as MemoryStorage;
+    if (ready.snapshot) memory.applySnapshot(ready.snapshot);
     // Persist before sending: a crash after this point keeps what the messages promise.
-    if (ready.hardState) node.storage.setHardState(ready.hardState);
-    node.storage.append(ready.entries);
+    if (ready.hardState) memory.setHardState(ready.hardState);
+    memory.append(ready.entries);
+    this.afterPersist(node, ready);
+  }
+
+  private async finishReady(node: SimNode): Promise<void> {
+    const { ready, release, done } = node.persisting!;
+    const generation = node.generation;
+    release();
+    await done;
+    if (node.generation !== generation) return;
+    node.persisting = undefined;
+    this.afterPersist(node, ready);
+  }
+
+  /** What follows the disk: install a snapshot in the state machine, send, apply, serve reads, advance. */
+  private afterPersist(node: SimNode, ready: Ready): void {
+    if (ready.snapshot) this.install(node, ready.snapshot);
     for (const message of ready.messages) this.transmit(message);
     for (const entry of ready.committed) this.apply(node, entry);
     for (const state of ready.readStates) {
       const read = this.reads.get(state.request);
-      this.check(read?.node === node.id, `node ${node.id} got a read state for ${state.request}, not its own`);
-      this.reads.delete(state.request);
+      this.check(read?.node === node, `node ${node.id} got a read state for ${state.request}, not its own`);
       this.check(
         state.index >= read!.mustSee,
         `read ${state.request} at node ${node.id} got read index ${state.index}, below the acknowledged write at ${read!.mustSee}`,
       );
+      read!.index = state.index;
+    }
+    this.serveReads(node);
+    node.raft!.advance(ready);
+  }
+
+  /** Reads whose index this node has applied are answered from its state machine. */
+  private serveReads(node: SimNode): void {
+    for (const [request, read] of this.reads) {
+      if (read.node !== node || read.index === undefined || read.index > node.applied) continue;
+      this.reads.delete(request);
+      if (read.generation !== node.generation || this.clients[read.op.client as number] !== read) continue;
+      const value = node.kv.get(read.key);
+      read.op.output = { values: [value === undefined ? null : String(value)] };
+      read.op.ret = ++this.instant;
+      this.clients[read.op.client as number] = undefined;
       this.readsServed++;
     }
-    raft.advance(ready);
   }
 
   private reportSnapshot(message: Message, outcome: SnapshotOutcome): void {
@@ -309,21 +566,26 @@ export class RaftSimulation {
       return;
     }
     const copies = this.random() < f.duplicateRate ? 2 : 1;
-    for (let i = 0; i < copies; i++)
-      this.inFlight.push({ at: this.tick + 1 + Math.floor(this.random() * f.delayMaxTicks), message });
+    for (let i = 0; i < copies; i++) {
+      const late = this.random() < f.lateRate;
+      const delay = late
+        ? 1 + Math.floor(this.random() * f.lateTicksMax)
+        : 1 + Math.floor(this.random() * f.delayMaxTicks);
+      this.inFlight.push({ at: this.tick + delay, message });
+    }
   }
 
   /** A snapshot from the leader must be exactly the state every node reached at its index. */
   private install(node: SimNode, snapshot: Snapshot): void {
-    const { index, digest } = decodeSnapshot(snapshot);
+    const state = decodeSnapshot(snapshot);
     this.check(
-      index === snapshot.index && this.digestAt.get(index) === digest,
+      state.index === snapshot.index && this.digestAt.get(state.index) === state.digest,
       `node ${node.id} got a snapshot at ${snapshot.index} unlike the state applied there`,
     );
-    node.storage.applySnapshot(snapshot);
     this.snapshotsInstalled++;
-    node.applied = index;
-    node.digest = digest;
+    node.applied = state.index;
+    node.digest = state.digest;
+    node.kv = state.kv;
   }
 
   private apply(node: SimNode, entry: Entry): void {
@@ -347,8 +609,14 @@ export class RaftSimulation {
       this.appliedAt.set(entry.index, entry);
     }
     const write = decodeWrite(entry.data);
-    if (write !== undefined && this.proposals.get(write) === node.id && !this.acknowledged.has(write)) {
-      this.acknowledged.set(write, entry.index);
+    if (write === undefined) return;
+    node.kv.set(write.key, write.id);
+    // The client hears back from the node it wrote through, once that node has applied the write.
+    const pending = this.writes.get(write.id);
+    if (pending?.node === node && pending.generation === node.generation) {
+      this.writes.delete(write.id);
+      if (this.clients[pending.op.client as number] === pending) this.clients[pending.op.client as number] = undefined;
+      pending.op.ret = ++this.instant;
       this.highestAcknowledged = Math.max(this.highestAcknowledged, entry.index);
       this.writesAcknowledged++;
     }
@@ -365,10 +633,11 @@ export class RaftSimulation {
       if (known === undefined) {
         this.leaderOfTerm.set(raft.term, leader.id);
         // Leader completeness: a new leader holds every entry committed before its term.
+        const { snapshotIndex, lastIndex } = raft.status();
         for (const [index, entry] of this.appliedAt) {
-          if (index <= raft.status().snapshotIndex) continue; // in its snapshot, checked when installed or applied
+          if (index <= snapshotIndex) continue; // in its snapshot, checked when installed or applied
           this.check(
-            index <= raft.status().lastIndex && raft.termAt(index) === entry.term,
+            index <= lastIndex && raft.termAt(index) === entry.term,
             `leader ${leader.id} of term ${raft.term} lacks committed entry ${index}`,
           );
         }
@@ -414,28 +683,27 @@ function mix(digest: number, entry: Entry): number {
   return h;
 }
 
-function encodeSnapshot(index: number, digest: number): Uint8Array {
-  const bytes = new Uint8Array(12);
-  const view = new DataView(bytes.buffer);
-  view.setFloat64(0, index);
-  view.setUint32(8, digest);
-  return bytes;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function encodeSnapshot(index: number, digest: number, kv: Map<string, number>): Uint8Array {
+  return encoder.encode(JSON.stringify({ index, digest, kv: [...kv] }));
 }
 
-function decodeSnapshot(snapshot: Snapshot): { index: number; digest: number } {
-  if (snapshot.data.byteLength === 0) return { index: 0, digest: 0 };
-  const view = new DataView(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
-  return { index: view.getFloat64(0), digest: view.getUint32(8) };
+function decodeSnapshot(snapshot: Snapshot): { index: number; digest: number; kv: Map<string, number> } {
+  if (snapshot.data.byteLength === 0) return { index: 0, digest: 0, kv: new Map() };
+  const { index, digest, kv } = JSON.parse(decoder.decode(snapshot.data));
+  return { index, digest, kv: new Map(kv) };
 }
 
-function encodeWrite(id: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, id);
-  return bytes;
+function encodeWrite(id: number, key: string): Uint8Array {
+  return encoder.encode(`${id}=${key}`);
 }
 
-function decodeWrite(data: Uint8Array | null): number | undefined {
-  return data === null ? undefined : new DataView(data.buffer, data.byteOffset, 4).getUint32(0);
+function decodeWrite(data: Uint8Array | null): { id: number; key: string } | undefined {
+  if (data === null) return undefined;
+  const [id, key] = decoder.decode(data).split("=");
+  return { id: Number(id), key: key! };
 }
 
 function sameConf(a: Entry, b: Entry): boolean {
@@ -448,7 +716,11 @@ function sameData(a: Uint8Array | null, b: Uint8Array | null): boolean {
 }
 
 /** Runs `run(seed)` for seeds from RAFT_SEED (one) or 1..count (RAFT_SIM_SEEDS overrides count); a failure names its seed. */
-export function forEachSeed(scenario: string, count: number, run: (seed: number) => void): number {
+export async function forEachSeed(
+  scenario: string,
+  count: number,
+  run: (seed: number) => Promise<void>,
+): Promise<number> {
   const only = process.env.RAFT_SEED;
   const seeds =
     only !== undefined
@@ -456,7 +728,7 @@ export function forEachSeed(scenario: string, count: number, run: (seed: number)
       : Array.from({ length: Number(process.env.RAFT_SIM_SEEDS ?? count) }, (_, i) => i + 1);
   for (const seed of seeds) {
     try {
-      run(seed);
+      await run(seed);
     } catch (error) {
       throw new Error(
         `${scenario}, seed ${seed} (replay: RAFT_SEED=${seed} bun test test/cluster/raft): ${error instanceof Error ? error.message : error}`,
