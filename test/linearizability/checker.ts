@@ -17,19 +17,27 @@
  *   tries the next candidate after it.
  * - memoisation (memo.ts): each configuration reached, the set of placed operations as a bitset
  *   together with the model state, is remembered; reaching it again by another order is skipped.
+ *   A configuration that only adds unknown-outcome operations to one already reached with the
+ *   same state is skipped too (those may never take effect, so it offers nothing new).
+ * - candidate order (search.ts): a legal read-only operation is placed at once, without trying
+ *   alternatives (sound: it changes nothing, and nothing pending must precede it); operations of
+ *   unknown outcome are tried after those of known outcome.
  * - P-compositionality: the model's `partition` splits the history into independent shares
  *   (one per key for the key-value model) that are searched separately. Linearizability is local,
  *   so the history is linearizable iff every share is.
  * Complexity: the search is exponential in the worst case (the problem is NP-complete), bounded by
  * the distinct configurations, at most 2^n × (states) for n operations in a partition. With real
- * histories only operations that overlap in time are ever reordered, so the work is close to
- * n × (concurrency) × (states reachable from overlapping operations) per partition. Memory holds
- * one bitset of n bits per configuration remembered.
+ * histories only operations that overlap in time are reordered, so the work grows like
+ * n × 2^c for c operations in flight at once on one partition: 20,000 operations over 100 keys
+ * from 20 clients take well under a second, 2,000 on one key from 8 clients too, but 20 clients
+ * always in flight on one key can take longer than any useful budget. Memory: one remembered
+ * configuration (two bitsets of n bits and a state) per configuration reached.
  *
  * Unknown outcomes: an operation with `ret = Infinity` may take effect at any instant after its
  * call, or never. Its return sorts after every known one, so the search may place it anywhere after
  * its call; once every operation with a known outcome is placed, the unplaced unknown ones are
  * taken never to have happened. Its output is not checked: the model is stepped with `undefined`.
+ * One that is read-only (`model.readOnly`) is dropped before the search: it cannot have mattered.
  *
  * Results: "ok" means linearizable. "illegal" means not, with an explanation (explain.ts): the
  * partition, the longest linearizable prefix found and the operations that could not come next.
@@ -37,7 +45,7 @@
  * failure to conclude (report it, shrink the history, raise the budget), never as a pass.
  */
 import { explainIllegal, type Illegal } from "./explain.ts";
-import { assertWellFormed, type History, type Operation } from "./history.ts";
+import { assertWellFormed, type History, isUnknown, type Operation } from "./history.ts";
 import type { Model, Partition } from "./model.ts";
 import { search } from "./search.ts";
 
@@ -82,7 +90,9 @@ export function checkLinearizability<S, I, O>(
     configurations,
     elapsedMs: performance.now() - startMs,
   });
-  for (const [done, { label, operations }] of partitions.entries()) {
+  for (const [done, { label, operations: all }] of partitions.entries()) {
+    // A read-only operation of unknown outcome changed nothing and has no answer to check.
+    const operations = all.filter((o) => !(isUnknown(o) && model.readOnly?.(o.input, undefined)));
     const outcome = search(operations, model, deadlineMs);
     configurations += outcome.configurations;
     if (outcome.result === "illegal") {

@@ -165,6 +165,23 @@ function describeState(state: KvState): string {
   return `{${entries.map(([k, v]) => `${k}=${formatValue(v)}`).join(", ")}}`;
 }
 
+/** Gets; a delete that deleted nothing; a txn whose branch taken (or both, if unknown) only gets. */
+function readOnly(input: KvInput, output: KvOutput | undefined): boolean {
+  const onlyGets = (ops: KvTxnOp[]) => ops.every((o) => o.type === "get");
+  switch (input.op) {
+    case "get":
+      return true;
+    case "put":
+      return false;
+    case "delete":
+      return output?.deleted === 0;
+    case "txn":
+      return output?.succeeded === undefined
+        ? onlyGets(input.success) && onlyGets(input.failure)
+        : onlyGets(output.succeeded ? input.success : input.failure);
+  }
+}
+
 /** A key-value store over many keys, as HomeKV serves it. */
 export const kvModel: SequentialModel<KvState, KvInput, KvOutput> = {
   init: () => new Map(),
@@ -173,6 +190,7 @@ export const kvModel: SequentialModel<KvState, KvInput, KvOutput> = {
   equal,
   hash,
   partition,
+  readOnly,
   describeOperation,
   describeState,
 };

@@ -1,23 +1,24 @@
 /**
- * The configurations the search has already explored: (set of linearized operations, model state).
- * Reaching one again by another order of the same operations leads nowhere new, so the search
- * skips it; this is what turns the search's n! orders into at most 2^n × states configurations.
- *
- * The set is a bitset with an incremental Zobrist hash (XOR of one fixed 32-bit value per operation),
- * so adding or removing an operation costs O(1) and hashing a configuration does not read the set.
+ * The set of operations a partial linearization has placed, as two bitsets: those with a known
+ * outcome and those whose outcome is unknown. Only the known ones are hashed (with an incremental
+ * Zobrist hash, the XOR of one fixed 32-bit value per operation), so adding or removing an
+ * operation costs O(1) and configurations that differ only in unknown operations share a bucket.
  */
 export class LinearizedSet {
+  /** The known operations' bits, then the unknown ones'. */
   readonly words: Uint32Array;
+  readonly half: number;
   hash = 0;
 
   constructor(size: number) {
-    this.words = new Uint32Array(Math.ceil(size / 32));
+    this.half = Math.ceil(size / 32);
+    this.words = new Uint32Array(2 * this.half);
   }
 
-  /** Add or remove an operation (both flip its bit and its share of the hash). */
-  toggle(op: number): void {
-    this.words[op >>> 5]! ^= 1 << (op & 31);
-    this.hash ^= zobrist(op);
+  /** Add or remove an operation. */
+  toggle(op: number, unknown: boolean): void {
+    this.words[(unknown ? this.half : 0) + (op >>> 5)]! ^= 1 << (op & 31);
+    if (!unknown) this.hash ^= zobrist(op);
   }
 }
 
@@ -29,8 +30,17 @@ function zobrist(index: number): number {
   return (h ^ (h >>> 16)) | 0;
 }
 
+/**
+ * The configurations the search has entered: (placed operations, model state). Reaching one again
+ * by another order of the same operations leads nowhere new, so the search skips it; this turns
+ * the n! orders into at most 2^n × states configurations.
+ *
+ * A configuration is also skipped when one entered before has the same state, the same known
+ * operations and a subset of its unknown ones: an unknown operation may never take effect, so
+ * whatever can follow the larger one can follow the smaller one, whose search covers it.
+ */
 export class Memo<S> {
-  private readonly seen = new Map<number, { words: Uint32Array; state: S }[]>();
+  private readonly seen = new Map<number, { words: Uint32Array; stateHash: number; state: S }[]>();
   size = 0;
 
   constructor(
@@ -38,19 +48,25 @@ export class Memo<S> {
     private readonly hash: (state: S) => number,
   ) {}
 
-  /** Remember the configuration; false when it was already there. */
-  add(linearized: LinearizedSet, state: S): boolean {
-    const key = (linearized.hash ^ Math.imul(this.hash(state), 0x27d4eb2d)) | 0;
+  /** Remember the configuration; false when it, or one that covers it, was entered before. */
+  add(placed: LinearizedSet, state: S): boolean {
+    const stateHash = this.hash(state);
+    const key = (placed.hash ^ Math.imul(stateHash, 0x27d4eb2d)) | 0;
     let bucket = this.seen.get(key);
     if (bucket === undefined) this.seen.set(key, (bucket = []));
-    else if (bucket.some((c) => sameWords(c.words, linearized.words) && this.equal(c.state, state))) return false;
-    bucket.push({ words: linearized.words.slice(), state });
+    else if (bucket.some((c) => c.stateHash === stateHash && covers(c.words, placed) && this.equal(c.state, state))) {
+      return false;
+    }
+    bucket.push({ words: placed.words.slice(), stateHash, state });
     this.size++;
     return true;
   }
 }
 
-function sameWords(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** The same known operations, and a subset of the unknown ones. */
+function covers(words: Uint32Array, placed: LinearizedSet): boolean {
+  const { half } = placed;
+  for (let i = 0; i < half; i++) if (words[i] !== placed.words[i]) return false;
+  for (let i = half; i < words.length; i++) if ((words[i]! & ~placed.words[i]!) !== 0) return false;
   return true;
 }

@@ -26,6 +26,13 @@ export interface Model<S, I, O> {
    * whole is linearizable iff every share is). Without it the history is one partition.
    */
   partition?(history: History<I, O>): Partition<I, O>[];
+  /**
+   * True when the operation, answering `output` (`undefined`: unknown), leaves every state it is
+   * legal in unchanged (a read; a compare-and-set that failed). The search places such an operation
+   * as soon as it is legal without trying alternatives, and drops one of unknown outcome. Saying
+   * false is always safe, only slower.
+   */
+  readOnly?(input: I, output: O | undefined): boolean;
   describeOperation(input: I, output: O | undefined): string;
   describeState(state: S): string;
 }

@@ -43,6 +43,7 @@ export const registerModel: SequentialModel<RegisterValue, RegisterInput, Regist
   init: () => null,
   apply,
   step: stepByApply(apply, (expected, actual) => expected === actual),
+  readOnly: (input, output) => input.op === "read" || (input.op === "cas" && output === false),
   equal: (a, b) => a === b,
   hash: (state) => (state === null ? 0 : hashString(state)),
   describeOperation,
