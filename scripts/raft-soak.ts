@@ -22,7 +22,7 @@ if (!Number.isSafeInteger(total) || total < SCENARIOS || !Number.isSafeInteger(f
 const perScenario = Math.ceil(total / SCENARIOS);
 console.log(`Raft soak: ${perScenario} seeds for each of ${SCENARIOS} scenarios, from seed ${first}`);
 const started = performance.now();
-const run = Bun.spawnSync([process.execPath, "test", "--timeout", "0", "test/cluster/raft/simulation.test.ts"], {
+const run = Bun.spawnSync([process.execPath, "test", "--timeout", "600000", "test/cluster/raft/simulation.test.ts"], {
   cwd: `${import.meta.dir}/..`,
   env: { ...process.env, RAFT_SIM_SEEDS: String(perScenario), RAFT_SIM_FIRST_SEED: String(first) },
   stdout: "inherit",
