@@ -57,17 +57,19 @@ function withCamelCaseNames(messages: DescriptorProto[]): void {
   }
 }
 
-/** Health, reflection and HomeKV's services and messages as grpc-js serves them. */
+/** The health and reflection services as grpc-js serves them (HomeKV's own has its generated codecs). */
 function loadedDefinition(): PackageDefinition {
   const set = fromBinary(FileDescriptorSetSchema, descriptorSet);
+  set.file = set.file.filter((file) => file.package.startsWith("grpc."));
   for (const file of set.file) withCamelCaseNames(file.messageType);
   return loadFileDescriptorSetFromBuffer(Buffer.from(toBinary(FileDescriptorSetSchema, set)), LOADER_OPTIONS);
 }
 
 /**
- * What the reflection engine indexes: the loaded definition, with the embedded files as they are
- * instead of the ones proto-loader re-derives, which list no imports (stricter clients, grpcurl,
- * need them to resolve a type from another file) and carry the renamed fields.
+ * What the reflection engine indexes: it reads only the file descriptors a definition's entries
+ * carry, so each carries every embedded file (HomeKV's included) as buf built it, instead of the ones
+ * proto-loader re-derives, which list no imports (stricter clients, grpcurl, need them to resolve a
+ * type from another file) and have the renamed fields.
  */
 function reflectedDefinition(loaded: PackageDefinition): PackageDefinition {
   const files = fromBinary(FileDescriptorSetSchema, descriptorSet).file;
