@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
  * Compiles the whole program, with the Bun runtime, into one self-contained executable:
- * dist/homekv. It runs with no node_modules and no .proto on disk (the codecs are generated code).
+ * dist/homekv. It runs with no node_modules and no .proto on disk: the codecs, and the descriptor set
+ * health and reflection are built from, are generated code (src/gen).
  * `bun scripts/build.ts [OUTFILE]`.
  */
 import { resolve } from "node:path";

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { FileDescriptorProto } from "protobufjs/ext/descriptor";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 import { parseExposition } from "./parse-exposition.ts";
@@ -41,13 +42,8 @@ describe("server reflection", () => {
 
   test("the file of HomeKvService names its import, and the import comes with it", async () => {
     const [answer] = await reflect(server.address, [{ fileContainingSymbol: "homekv_service.HomeKvService" }]);
-    const files = answer!.fileDescriptorResponse!.fileDescriptorProto.map(
-      (bytes) =>
-        FileDescriptorProto.decode(bytes) as unknown as {
-          name: string;
-          dependency: string[];
-          service: { name: string; method: { name: string }[] }[];
-        },
+    const files = answer!.fileDescriptorResponse!.fileDescriptorProto.map((bytes) =>
+      fromBinary(FileDescriptorProtoSchema, bytes),
     );
     const main = files.find((f) => f.name === "homekv_service.proto");
     expect(main).toBeDefined();
