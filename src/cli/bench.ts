@@ -1,3 +1,4 @@
+import { status as Status } from "@grpc/grpc-js";
 import { defineCommand } from "citty";
 import { SingleBar } from "cli-progress";
 import { connectH2Pool } from "../bench/h2-unary.ts";
@@ -5,7 +6,6 @@ import { formatBenchReport } from "../bench/report.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BENCH_OPS, type BenchOp, createWorkload, homekvProtocol, prefillRequests } from "../bench/workload.ts";
 import { HomeKvError } from "../errors.ts";
-import { statusName } from "../server/rpc-stats.ts";
 import { connectionArgs, resolveAddress, resolveTls, resolveToken } from "./connection.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
@@ -74,7 +74,10 @@ export const benchCommand = defineCommand({
       if (reached.status === -1)
         throw new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${address}: ${reached.message}`);
       if (reached.status !== 0)
-        throw new HomeKvError("E_UNAVAILABLE", `server refused: ${statusName(reached.status)}: ${reached.message}`);
+        throw new HomeKvError(
+          "E_UNAVAILABLE",
+          `server refused: ${Status[reached.status] ?? reached.status}: ${reached.message}`,
+        );
       if (args.prefill ?? (op === "get" || op === "mixed")) {
         for (const { path, message } of prefillRequests({ keys, valueSize }, PREFILL_KEYS_PER_REQUEST)) {
           const result = await pool.call(path, message);

@@ -1,11 +1,7 @@
+import { DEFAULT_HOST, DEFAULT_PORT } from "../address.ts";
 import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
-import {
-  DEFAULT_CLUSTER_ID,
-  DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
-  DEFAULT_HOST,
-  DEFAULT_PORT,
-} from "../server/server.ts";
+import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
