@@ -53,7 +53,7 @@ export const SERVE_SETTINGS = {
   fsync: {
     kind: { type: "choice", choices: FSYNC_MODES },
     default: DURABLE_DEFAULTS.fsync,
-    description: "When a write is acknowledged: always (after fsync) | everysec | never",
+    description: "When a write is acknowledged: always (after its fsync), everysec (fsync once a second) or never",
   },
   "history-revisions": {
     kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER },
@@ -66,12 +66,12 @@ export const SERVE_SETTINGS = {
   "log-format": {
     kind: { type: "choice", choices: LOG_FORMATS },
     default: "human",
-    description: "human | json: one JSON object per line",
+    description: "How log lines look; json: one JSON object per line",
   },
   "log-level": {
     kind: { type: "choice", choices: LOG_LEVELS },
     default: "info",
-    description: "debug | info | warn | error",
+    description: "Log only messages at this level or above",
   },
   "wal-segment-bytes": {
     kind: { type: "integer", min: 4096, max: INT_MAX },

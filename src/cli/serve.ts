@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { defineCommand } from "citty";
+import { type ArgDef, defineCommand } from "citty";
 import { DEFAULT_HOST, isLoopback } from "../address.ts";
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import { startMembership } from "../cluster/membership.ts";
@@ -25,16 +25,19 @@ import { UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-const settingArgs = Object.fromEntries(
+/** Each setting as a flag; a choice is an enum, so that --help lists the values and citty refuses others. */
+const settingArgs: Record<string, ArgDef> = Object.fromEntries(
   Object.entries(SERVE_SETTINGS).map(([name, spec]: [string, SettingSpec]) => [
     name,
     {
-      type: spec.kind.type === "boolean" ? "boolean" : "string",
+      ...(spec.kind.type === "choice"
+        ? { type: "enum", options: [...spec.kind.choices] }
+        : { type: spec.kind.type === "boolean" ? "boolean" : "string" }),
       description: `${spec.description}${defaultText(spec)} [${envName(name)}]`,
       ...(spec.alias ? { alias: spec.alias } : {}),
     },
   ]),
-) as Record<string, { type: "string" | "boolean"; description: string; alias?: string }>;
+);
 
 function defaultText(spec: SettingSpec): string {
   if (spec.default === undefined || spec.kind.type === "boolean") return "";

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { envName } from "../../src/cli/settings.ts";
 import { runHomekv, startServerProcess } from "../helpers/processes.ts";
 
 test("--log-format json: one JSON object per line, with time, level and message", async () => {
@@ -18,7 +19,7 @@ test("--log-format json: one JSON object per line, with time, level and message"
   expect(lines.some((l) => l.message === "HomeKV stopped")).toBe(true);
 });
 
-test("--log-level error keeps a server quiet; bad values are usage errors", async () => {
+test("--log-level error keeps a server quiet; bad values are one usage-error line", async () => {
   const quiet = Bun.spawn(
     [process.execPath, "src/main.ts", "serve", "--in-memory", "-p", "0", "--log-level", "error"],
     { stdout: "pipe", stderr: "pipe" },
@@ -28,13 +29,30 @@ test("--log-level error keeps a server quiet; bad values are usage errors", asyn
   const [out, err] = await Promise.all([new Response(quiet.stdout).text(), new Response(quiet.stderr).text()]);
   expect(await quiet.exited).toBe(0);
   expect(out + err).toBe("");
-  for (const [flag, value] of [
-    ["--log-format", "xml"],
-    ["--log-level", "loud"],
-    ["--fsync", "sometimes"],
-  ]) {
-    const result = await runHomekv(["serve", "--in-memory", "-p", "0", flag!, value!]);
+  for (const [flag, value, choices] of [
+    ["--log-format", "xml", "human, json"],
+    ["--log-level", "loud", "debug, info, warn, error"],
+    ["--fsync", "sometimes", "always, everysec, never"],
+  ] as const) {
+    const result = await runHomekv(["serve", "--in-memory", "-p", "0", flag, value]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain(`${flag} must be one of`);
+    expect(result.stderr).toBe(
+      `[error] Invalid value for argument: ${flag} (${value}). Expected one of: ${choices}.\n`,
+    );
+    // The same rule for the environment (and the config file, test/cli/config.test.ts).
+    const fromEnv = await runHomekv(["serve", "--in-memory", "-p", "0"], { env: { [envName(flag.slice(2))]: value } });
+    expect(fromEnv.exitCode).toBe(2);
+    expect(fromEnv.stderr).toBe(`[error] ${envName(flag.slice(2))} must be one of ${choices}, not "${value}"\n`);
   }
+});
+
+test("--help lists the values of an enumerated flag", async () => {
+  const serve = await runHomekv(["serve", "--help"]);
+  expect(serve.stdout).toContain("--fsync=<always|everysec|never>");
+  expect(serve.stdout).toContain("--log-level=<debug|info|warn|error>");
+  const bench = await runHomekv(["bench", "--help"]);
+  expect(bench.stdout).toContain("--op=<get|set|del|mixed>");
+  const wrong = await runHomekv(["bench", "--op", "put", "-p", "1"]);
+  expect(wrong).toMatchObject({ exitCode: 2, stdout: "" });
+  expect(wrong.stderr).toBe("[error] Invalid value for argument: --op (put). Expected one of: get, set, del, mixed.\n");
 });
