@@ -50,8 +50,11 @@ export const serveCommand = defineCommand({
     configureLogger(resolved.values["log-format"] as LogFormat, resolved.values["log-level"] as LogLevelName);
     const config = serveConfig(resolved);
     const node = await startNode(config, logger);
+    // The handlers first: a script that signals as soon as it reads the start line must not find
+    // the default action (an exit with 143) still in place.
+    const stopped = stopOnSignal(node);
     announce(config, node);
-    await stopOnSignal(node);
+    await stopped;
     logger.info("HomeKV stopped");
   },
 });
