@@ -125,7 +125,7 @@ export const SERVE_SETTINGS = {
   "gossip-interval": {
     kind: { type: "duration" },
     default: GOSSIP_DEFAULTS.intervalMs,
-    description: "Time between gossip rounds, in ms or like 500ms",
+    description: "Time between gossip rounds, like 500ms or 1s (a bare number is seconds)",
   },
   "phi-threshold": {
     kind: { type: "integer", min: 1, max: 64 },
