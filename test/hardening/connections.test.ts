@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { ERROR_CODE, encodeFrame, FLAG, FRAME, PREFACE, readFrames, readGoaway } from "../../src/h2/frames.ts";
 import { mulberry32 } from "../../src/random.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
 import {
@@ -10,24 +11,12 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import {
-  clientPreface,
-  connectRaw,
-  FLAG,
-  FRAME,
-  frame,
-  goaway,
-  PREFACE,
-  parseFrames,
-  type RawConnection,
-} from "./raw-h2.ts";
+import { clientPreface, connectRaw, type RawConnection } from "./raw-h2.ts";
 
 /**
  * What arrives on the gRPC port that is not HTTP/2, or is HTTP/2 that never gets going: random
  * bytes, HTTP/1.1, and a thousand connections that say nothing (or half a preface) and stay open.
  */
-
-const PROTOCOL_ERROR = 1;
 
 let server: ServerProcess;
 
@@ -51,11 +40,11 @@ async function openMany(count: number, batch = 100): Promise<RawConnection[]> {
 
 /** The server's answer on a connection it closed: a GOAWAY with PROTOCOL_ERROR, and no stack trace anywhere. */
 function expectRefusedAsProtocolError(connection: RawConnection): string {
-  const frames = parseFrames(connection.received());
+  const frames = readFrames(connection.received());
   const refusal = frames.find((f) => f.type === FRAME.GOAWAY);
   expect(refusal).toBeDefined();
-  const { errorCode, debug } = goaway(refusal!.payload);
-  expect(errorCode).toBe(PROTOCOL_ERROR);
+  const { errorCode, debug } = readGoaway(refusal!.payload);
+  expect(errorCode).toBe(ERROR_CODE.PROTOCOL_ERROR);
   expectNoStackTrace(connection.received().toString("latin1"));
   return debug;
 }
@@ -127,7 +116,7 @@ describe("connections that never get going", () => {
     // Silent: a complete preface and settings, then no stream ever.
     const silent = await openMany(SILENT_SESSIONS);
     for (const connection of silent)
-      connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+      connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
     const all = [...idle, ...halfOpen, ...silent];
 
     const started = performance.now();
@@ -155,7 +144,7 @@ describe("connections that never get going", () => {
       const [idle, halfOpen, silent] = await Promise.all([open(20), open(20), open(20)]);
       for (const connection of halfOpen) connection.write(PREFACE.subarray(0, PREFACE.length / 2));
       for (const connection of silent)
-        connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+        connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
       const all = [...idle, ...halfOpen, ...silent];
       // Still held well before the timeout...
       await Bun.sleep(300);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { SetRequest } from "../../src/gen/homekv_service.ts";
+import { grpcMessage } from "../../src/h2/grpc-message.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
 import {
   expectCleanServerLog,
@@ -14,7 +15,7 @@ import {
   rssSettledUnder,
   startTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, grpcFrame, h2Session } from "./raw-h2.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "./raw-h2.ts";
 
 /**
  * Many requests over --max-request-bytes at once, over several connections: each is refused with
@@ -52,7 +53,7 @@ function setOf(bytes: number, tag: string): Uint8Array {
 async function flood(message: Uint8Array, count: number): Promise<GrpcAnswer[]> {
   const sessions = Array.from({ length: CONNECTIONS }, () => h2Session(server.port));
   try {
-    const body = grpcFrame(message);
+    const body = grpcMessage(message);
     const answers = await Promise.all(
       Array.from({ length: count }, (_, i) => grpcCall(sessions[i % CONNECTIONS]!, SET, body, { timeoutMs: 30_000 })),
     );

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { HomeKvClient, type WatchEvent } from "../../src/client/client.ts";
 import { WatchRequest, WatchResponse } from "../../src/gen/homekv_service.ts";
+import { encodeFrame, FLAG, FRAME, readFrames } from "../../src/h2/frames.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
 import {
   expectCleanServerLog,
@@ -10,16 +11,7 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import {
-  clientPreface,
-  connectRaw,
-  FLAG,
-  FRAME,
-  frame,
-  grpcCallFrames,
-  parseFrames,
-  type RawConnection,
-} from "./raw-h2.ts";
+import { clientPreface, connectRaw, grpcCallFrames, type RawConnection } from "./raw-h2.ts";
 
 /**
  * Clients that open Watch streams (the only server-streaming RPC; Scan is paged unary calls) and
@@ -48,7 +40,7 @@ afterEach(async () => {
 async function openStuckWatches(streams: number, options: { read: boolean }): Promise<RawConnection> {
   const connection = await connectRaw(server.port, { read: options.read });
   const calls = Array.from({ length: streams }, (_, i) => grpcCallFrames(1 + 2 * i, WATCH, watchAll));
-  connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0), ...calls]));
+  connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0), ...calls]));
   return connection;
 }
 
@@ -98,7 +90,7 @@ describe("a client that opens Watch streams and never reads", () => {
 
     // What got through to the stuck connection that reads: at most one flow-control window (64 KiB) of
     // DATA, whole WatchResponses, and nothing else but headers.
-    const data = parseFrames(stuck[0]!.received()).filter((f) => f.type === FRAME.DATA);
+    const data = readFrames(stuck[0]!.received()).filter((f) => f.type === FRAME.DATA);
     expect(data.reduce((sum, f) => sum + f.payload.length, 0)).toBeLessThanOrEqual(65_535);
     expectNoStackTrace(stuck[0]!.received().toString("latin1"));
 
@@ -125,17 +117,17 @@ describe("a client that opens Watch streams and never reads", () => {
     const window = Buffer.alloc(4);
     window.writeUInt32BE(0x7fff_ffff - 65_535);
     connection.write(
-      Buffer.concat([frame(FRAME.WINDOW_UPDATE, 0, 0, window), frame(FRAME.WINDOW_UPDATE, 0, 1, window)]),
+      Buffer.concat([encodeFrame(FRAME.WINDOW_UPDATE, 0, 0, window), encodeFrame(FRAME.WINDOW_UPDATE, 0, 1, window)]),
     );
     const trailers = (received: Buffer) =>
-      parseFrames(received).some(
+      readFrames(received).some(
         (f) => f.streamId === 1 && f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0,
       );
     expect(await connection.waitUntil(trailers, 5_000)).toBe(true);
     expectNoStackTrace(connection.received().toString("latin1"));
     // The messages before the status are whole revisions, in order, with no gap.
     const body = Buffer.concat(
-      parseFrames(connection.received())
+      readFrames(connection.received())
         .filter((f) => f.type === FRAME.DATA)
         .map((f) => f.payload),
     );
