@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { text } from "./helpers/bytes.ts";
 import { ROOT } from "./helpers/processes.ts";
 
 test('the package exports its client: import { HomeKvClient } from "homekv"', async () => {
@@ -13,7 +14,7 @@ test("in-process: startServer and HomeKvClient talk to each other", async () => 
   const client = new HomeKvClient({ address: server.address });
   try {
     await client.set({ hello: "world" });
-    expect(new TextDecoder().decode((await client.get(["hello"])).records[0]!.value)).toBe("world");
+    expect(text((await client.get(["hello"])).records[0]!.value)).toBe("world");
   } finally {
     client.close();
     await server.shutdown();

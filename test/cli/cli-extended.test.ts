@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { bytes } from "../helpers/bytes.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 
 let server: ServerProcess;
@@ -9,7 +10,7 @@ const run = (args: string[], stdin?: string) =>
 
 async function runWithStdin(args: string[], stdin: string) {
   const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], {
-    stdin: new TextEncoder().encode(stdin),
+    stdin: bytes(stdin),
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, NO_COLOR: "1" },

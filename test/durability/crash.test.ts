@@ -12,7 +12,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { mulberry32 } from "../../src/random.ts";
-import { killServer, recoveryLine, startOn, text, walSegments } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { killServer, recoveryLine, startOn, walSegments } from "../helpers/durability.ts";
 import { type ServerProcess, scratchDir } from "../helpers/processes.ts";
 
 const CYCLES = Number(process.env.HOMEKV_CRASH_CYCLES ?? 20);

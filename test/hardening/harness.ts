@@ -1,6 +1,7 @@
 import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { HomeKvClient } from "../../src/client/client.ts";
+import { text } from "../helpers/bytes.ts";
 import { type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 
 /**
@@ -96,7 +97,7 @@ export async function expectServes(server: ServerProcess, tag: string): Promise<
     const value = `still serving after ${tag}`;
     const { revision } = await client.set({ [key]: value });
     const { records } = await client.get([key]);
-    expect(new TextDecoder().decode(records[0]!.value)).toBe(value);
+    expect(text(records[0]!.value)).toBe(value);
     expect(records[0]!.modRevision).toBe(revision);
   } finally {
     client.close();

@@ -4,12 +4,6 @@ import { join } from "node:path";
 import { HomeKvRpcError } from "../../src/client/client.ts";
 import { type ServerProcess, startServerProcess } from "./processes.ts";
 
-const decoder = new TextDecoder();
-
-/** A value as text; undefined for a missing key. */
-export const text = (value: Uint8Array | undefined): string | undefined =>
-  value === undefined ? undefined : decoder.decode(value);
-
 /** The non-empty lines of what a process printed. */
 export const lines = (output: string): string[] => output.split("\n").filter((line) => line.trim() !== "");
 

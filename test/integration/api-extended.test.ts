@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
 import { Compare_Op, Compare_Target } from "../../src/gen/homekv_service.ts";
+import { bytes, text } from "../helpers/bytes.ts";
 import { type ServerProcess, startServerProcess } from "../helpers/processes.ts";
-
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
-const bytes = (s: string) => new TextEncoder().encode(s);
 
 let server: ServerProcess;
 let client: HomeKvClient;

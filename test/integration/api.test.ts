@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
+import { text } from "../helpers/bytes.ts";
 import { type ServerProcess, startServerProcess } from "../helpers/processes.ts";
-
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 
 let server: ServerProcess;
 let client: HomeKvClient;

@@ -3,7 +3,8 @@ import { formatTtl } from "../../src/cli/get.ts";
 import { parseTtl } from "../../src/cli/set.ts";
 import { UsageError } from "../../src/cli/usage-error.ts";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { startOn, text } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { startOn } from "../helpers/durability.ts";
 import { type CliResult, runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
 let server: ServerProcess;

@@ -10,15 +10,12 @@ import { MemoryFileSystem } from "../../src/storage/fs/memory-fs.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 import { WAL_SEGMENTS } from "../../src/storage/wal/wal-format.ts";
 import type { FsyncMode } from "../../src/storage/wal/wal-writer.ts";
+import { text } from "../helpers/bytes.ts";
+import { del, interceptWrites, put } from "../helpers/storage.ts";
 
 const DIR = "/data/homekv";
 const WAL_DIR = `${DIR}/wal`;
 const CHECKPOINT_DIR = `${DIR}/checkpoints`;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const put = (key: string, value: string): WriteOp => ({ key, value: encoder.encode(value) });
-const del = (key: string): WriteOp => ({ key, value: null });
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : decoder.decode(value));
 
 /** Opens `DIR` on `fs`; a LOCK left by a crash of this same process counts as stale. */
 async function open(
@@ -96,30 +93,14 @@ function crashingFs(
     if (now && !plan.before) cut();
     return result;
   }
-  return {
-    arm: () => {
-      armed = true;
+  return Object.assign(
+    interceptWrites(inner, (_call, run) => step(run)),
+    {
+      arm: () => {
+        armed = true;
+      },
     },
-    mkdirp: (dir) => inner.mkdirp(dir),
-    list: (dir) => inner.list(dir),
-    readFile: (path) => inner.readFile(path),
-    createExclusive: (path, data) => step(() => inner.createExclusive(path, data)),
-    rename: (from, to) => step(() => inner.rename(from, to)),
-    remove: (path) => step(() => inner.remove(path)),
-    syncDir: (dir) => step(() => inner.syncDir(dir)),
-    async openAppend(path) {
-      const file = await inner.openAppend(path);
-      return {
-        get size() {
-          return file.size;
-        },
-        append: (data) => step(() => file.append(data)),
-        sync: () => step(() => file.sync()),
-        truncate: (size) => step(() => file.truncate(size)),
-        close: () => file.close(),
-      };
-    },
-  };
+  );
 }
 
 async function eventually(condition: () => boolean, what: string): Promise<void> {

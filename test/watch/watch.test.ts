@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { credentials, status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError, type WatchEvent, type WatchOptions } from "../../src/client/client.ts";
 import { HomeKvServiceClient, WatchRequest, type WatchResponse } from "../../src/gen/homekv_service.ts";
+import { text } from "../helpers/bytes.ts";
 import { type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 const show = (e: WatchEvent) => `${e.revision}:${e.type}:${e.key}${e.value ? `=${text(e.value)}` : ""}`;
 
 /** The first `count` events of a watch; fails (rather than hangs) when they do not come in time. */
