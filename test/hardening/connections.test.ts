@@ -11,7 +11,7 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { clientPreface, connectRaw, type RawConnection } from "./raw-h2.ts";
+import { clientPreface, connectRaw, type RawConnection } from "../helpers/raw-h2.ts";
 
 /**
  * What arrives on the gRPC port that is not HTTP/2, or is HTTP/2 that never gets going: random

@@ -15,7 +15,7 @@ import {
   rssSettledUnder,
   startTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, h2Session } from "./raw-h2.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 
 /**
  * Many requests over --max-request-bytes at once, over several connections: each is refused with

@@ -14,7 +14,7 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, h2Session } from "./raw-h2.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 
 /**
  * Request bodies that are not what the method's message type says, on every RPC of HomeKvService:

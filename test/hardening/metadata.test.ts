@@ -11,7 +11,7 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { clientPreface, connectRaw, grpcCallFrames, grpcRequestHeaders, type RawConnection } from "./raw-h2.ts";
+import { clientPreface, connectRaw, grpcCallFrames, grpcRequestHeaders, type RawConnection } from "../helpers/raw-h2.ts";
 
 /**
  * Request metadata (HTTP/2 headers) far over any sensible size, sent as hand-made HEADERS and

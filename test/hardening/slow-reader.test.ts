@@ -11,7 +11,7 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { clientPreface, connectRaw, grpcCallFrames, type RawConnection } from "./raw-h2.ts";
+import { clientPreface, connectRaw, grpcCallFrames, type RawConnection } from "../helpers/raw-h2.ts";
 
 /**
  * Clients that open Watch streams (the only server-streaming RPC; Scan is paged unary calls) and

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { waitFor } from "./wait.ts";
 
 export const ROOT = resolve(import.meta.dir, "..", "..");
 
@@ -82,19 +83,22 @@ export async function startServerProcess(
   void collect(proc.stdout);
   void collect(proc.stderr);
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
-  let port: number | undefined;
-  while (port === undefined) {
-    const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-    if (match) port = Number(match[1]);
-    else if (proc.exitCode !== null) {
-      scratch?.cleanup();
-      throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
-    } else if (Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`homekv serve did not start in time:\n${output}`);
-    } else await Bun.sleep(20);
-  }
+  const port = await waitFor(
+    () => {
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) return Number(match[1]);
+      if (proc.exitCode !== null) {
+        scratch?.cleanup();
+        throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
+      }
+      return undefined;
+    },
+    { what: "homekv serve to say where it listens", timeoutMs: options.startTimeoutMs ?? 15_000, detail: () => output },
+  ).catch((error: unknown) => {
+    proc.kill("SIGKILL");
+    scratch?.cleanup();
+    throw error;
+  });
   return {
     port,
     address: `127.0.0.1:${port}`,
@@ -107,4 +111,30 @@ export async function startServerProcess(
       return code;
     },
   };
+}
+
+/**
+ * The TCP ports process `pid` listens on, from /proc (Linux): its socket descriptors matched with
+ * the listening sockets of /proc/net/tcp and tcp6. For a server that says nothing of where it listens.
+ */
+export function listeningPorts(pid: number): number[] {
+  const sockets = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (inode) sockets.add(inode);
+    } catch {
+      // closed since the listing
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    const rows = readFileSync(`/proc/${pid}/net/${table}`, "utf8").trim().split("\n").slice(1);
+    for (const row of rows) {
+      // sl local_address rem_address st ... inode: state 0A is LISTEN; the port is the address's hex tail.
+      const fields = row.trim().split(/\s+/);
+      if (fields[3] === "0A" && sockets.has(fields[9]!)) ports.push(Number.parseInt(fields[1]!.split(":")[1]!, 16));
+    }
+  }
+  return ports;
 }

@@ -150,12 +150,18 @@ export interface GrpcAnswer {
 /**
  * One call over a node:http2 session with a body given byte for byte (`grpcMessage` for a well-formed
  * one). Ends by itself after `timeoutMs` (the stream is cancelled; the status is then undefined).
+ * With `hold`, the call stops after the first `bytes` of the body until the server has read them
+ * (a PING round trip after them) and `until` resolves, then sends the rest: a call provably in flight.
  */
 export function grpcCall(
   session: ClientHttp2Session,
   path: string,
   body: Uint8Array,
-  options: { headers?: Record<string, string>; timeoutMs?: number } = {},
+  options: {
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    hold?: { bytes: number; until: () => Promise<unknown> };
+  } = {},
 ): Promise<GrpcAnswer> {
   return new Promise((resolve) => {
     const stream = session.request({
@@ -185,7 +191,16 @@ export function grpcCall(
       const bytes = Buffer.concat(chunks);
       resolve({ status, message, body: bytes, everything: [...seen, bytes.toString("latin1")].join("\n") });
     });
-    stream.end(body);
+    if (!options.hold) return stream.end(body);
+    const { bytes, until } = options.hold;
+    stream.write(body.subarray(0, bytes));
+    new Promise((read) => session.ping(read)).then(until).then(
+      () => stream.end(body.subarray(bytes)),
+      (error: unknown) => {
+        seen.push(`while the call was held: ${error}`);
+        stream.close(constants.NGHTTP2_CANCEL);
+      },
+    );
   });
 }
 
