@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { ERROR_CODE, encodeFrame, FLAG, FRAME, PREFACE, readFrames, readGoaway } from "../../src/h2/frames.ts";
 import { mulberry32 } from "../../src/random.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
+import { clientPreface, connectRaw, type RawConnection } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -11,7 +12,6 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { clientPreface, connectRaw, type RawConnection } from "../helpers/raw-h2.ts";
 
 /**
  * What arrives on the gRPC port that is not HTTP/2, or is HTTP/2 that never gets going: random

@@ -4,6 +4,7 @@ import { HomeKvClient } from "../../src/client/client.ts";
 import { SetRequest } from "../../src/gen/homekv_service.ts";
 import { grpcMessage } from "../../src/h2/grpc-message.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -15,7 +16,6 @@ import {
   rssSettledUnder,
   startTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 
 /**
  * Many requests over --max-request-bytes at once, over several connections: each is refused with

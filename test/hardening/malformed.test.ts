@@ -6,6 +6,7 @@ import { GetResponse, HomeKvServiceService } from "../../src/gen/homekv_service.
 import { grpcMessage } from "../../src/h2/grpc-message.ts";
 import { mulberry32 } from "../../src/random.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -14,7 +15,6 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 
 /**
  * Request bodies that are not what the method's message type says, on every RPC of HomeKvService:

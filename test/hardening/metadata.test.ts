@@ -4,6 +4,13 @@ import { ERROR_CODE, encodeFrame, FLAG, FRAME, type Frame, readFrames, readGoawa
 import { encodeLiterals } from "../../src/h2/hpack.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
 import {
+  clientPreface,
+  connectRaw,
+  grpcCallFrames,
+  grpcRequestHeaders,
+  type RawConnection,
+} from "../helpers/raw-h2.ts";
+import {
   expectCleanServerLog,
   expectNoStackTrace,
   expectRssWithin,
@@ -11,7 +18,6 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { clientPreface, connectRaw, grpcCallFrames, grpcRequestHeaders, type RawConnection } from "../helpers/raw-h2.ts";
 
 /**
  * Request metadata (HTTP/2 headers) far over any sensible size, sent as hand-made HEADERS and

@@ -3,6 +3,7 @@ import { HomeKvClient, type WatchEvent } from "../../src/client/client.ts";
 import { WatchRequest, WatchResponse } from "../../src/gen/homekv_service.ts";
 import { encodeFrame, FLAG, FRAME, readFrames } from "../../src/h2/frames.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
+import { clientPreface, connectRaw, grpcCallFrames, type RawConnection } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -11,7 +12,6 @@ import {
   probeRss,
   startTarget,
 } from "./harness.ts";
-import { clientPreface, connectRaw, grpcCallFrames, type RawConnection } from "../helpers/raw-h2.ts";
 
 /**
  * Clients that open Watch streams (the only server-streaming RPC; Scan is paged unary calls) and

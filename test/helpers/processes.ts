@@ -53,6 +53,13 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
+export interface ServerProcessOptions {
+  command?: HomekvCommand;
+  cwd?: string;
+  startTimeoutMs?: number;
+  env?: Record<string, string>;
+}
+
 /**
  * Starts `homekv serve` on a free loopback port (port 0: the server picks one and says which in its
  * start line, so there is no race between finding a port and binding it). Unless the arguments say
@@ -60,7 +67,7 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   extraArgs: readonly string[] = [],
-  options: { command?: HomekvCommand; cwd?: string; startTimeoutMs?: number; env?: Record<string, string> } = {},
+  options: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
   const ownsData = !extraArgs.includes("--data-dir") && !extraArgs.includes("--in-memory") && options.cwd === undefined;
   const scratch = ownsData ? scratchDir("homekv-data-") : undefined;
