@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { FileDescriptorProto } from "protobufjs/ext/descriptor";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { parseExposition } from "./parse-exposition.ts";
 import { healthCheck, healthClient, reflect } from "./reflection-client.ts";
 
@@ -119,7 +120,7 @@ describe("shutdown", () => {
       stream.on("error", () => done());
       stream.on("end", () => done());
     });
-    while (seen.length === 0) await Bun.sleep(10);
+    await waitFor(() => seen.length > 0, { what: "the health watch's first status" });
     expect(seen).toEqual(["SERVING"]);
     const started = performance.now();
     const code = await own.stop("SIGTERM");

@@ -157,6 +157,7 @@ test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged b
       };
       const running = writers.map(runWriter);
       const killAfter = KILL_AFTER_MS[0] + Math.floor(random() * (KILL_AFTER_MS[1] - KILL_AFTER_MS[0]));
+      // The kill comes at a random moment of the writes: the moment is what is tested, not an event.
       await Bun.sleep(killAfter);
       killed = true;
       await killServer(server);

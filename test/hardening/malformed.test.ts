@@ -5,7 +5,6 @@ import { status as Status } from "@grpc/grpc-js";
 import { GetResponse, HomeKvServiceService } from "../../src/gen/homekv_service.ts";
 import { grpcMessage } from "../../src/h2/grpc-message.ts";
 import { mulberry32 } from "../../src/random.ts";
-import type { ServerProcess } from "../helpers/processes.ts";
 import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
@@ -13,7 +12,7 @@ import {
   expectRssWithin,
   expectServes,
   probeRss,
-  startTarget,
+  useTarget,
 } from "./harness.ts";
 
 /**
@@ -37,11 +36,10 @@ const UNDECODABLE: readonly { what: string; bytes: number[]; reason: string }[] 
 /** Statuses a body that happens to decode may get from a handler: anything but the ones that mean a server bug. */
 const BUG_STATUSES = [Status.INTERNAL, Status.UNKNOWN];
 
-let server: ServerProcess;
+const server = useTarget();
 let session: ClientHttp2Session;
 
 beforeAll(async () => {
-  server = await startTarget();
   session = h2Session(server.port);
   // An RPC in the .proto whose handler is still to be written answers UNIMPLEMENTED whatever it gets.
   for (const { path } of Object.values(HomeKvServiceService)) {
@@ -54,9 +52,8 @@ beforeAll(async () => {
   }
   expect(RPCS.length).toBeGreaterThanOrEqual(9);
 });
-afterAll(async () => {
+afterAll(() => {
   session?.close();
-  await server?.stop();
 });
 
 /** A call whose answer must carry no stack trace, wherever it might hide. */

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { GetRequest, GetResponse } from "../../src/gen/homekv_service.ts";
 import { ERROR_CODE, encodeFrame, FLAG, FRAME, type Frame, readFrames, readGoaway } from "../../src/h2/frames.ts";
 import { encodeLiterals } from "../../src/h2/hpack.ts";
-import type { ServerProcess } from "../helpers/processes.ts";
 import {
   clientPreface,
   connectRaw,
@@ -16,7 +15,7 @@ import {
   expectRssWithin,
   expectServes,
   probeRss,
-  startTarget,
+  useTarget,
 } from "./harness.ts";
 
 /**
@@ -29,14 +28,7 @@ import {
 const GET = "/homekv_service.HomeKvService/Get";
 const getMessage = GetRequest.encode(GetRequest.fromPartial({ keys: ["normal/warm-up"] })).finish();
 
-let server: ServerProcess;
-
-beforeAll(async () => {
-  server = await startTarget();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const server = useTarget();
 
 /** A raw connection past its preface and settings. */
 async function openSession(): Promise<RawConnection> {
