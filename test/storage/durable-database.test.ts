@@ -12,6 +12,7 @@ import { WAL_SEGMENTS } from "../../src/storage/wal/wal-format.ts";
 import type { FsyncMode } from "../../src/storage/wal/wal-writer.ts";
 import { text } from "../helpers/bytes.ts";
 import { del, interceptWrites, put } from "../helpers/storage.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const DIR = "/data/homekv";
 const WAL_DIR = `${DIR}/wal`;
@@ -101,14 +102,6 @@ function crashingFs(
       },
     },
   );
-}
-
-async function eventually(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1_000; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe("crash and restart", () => {
@@ -244,7 +237,7 @@ describe("background checkpoints", () => {
       model[key] = `value ${i} `.padEnd(24, ".");
       segmentCounts.push(db.stats().wal!.segments);
     }
-    await eventually(() => (db.stats().lastCheckpoint?.revision ?? 0) > 150, "a background checkpoint");
+    await waitFor(() => (db.stats().lastCheckpoint?.revision ?? 0) > 150, { what: "a background checkpoint" });
     expect(logs.some((line) => line.startsWith("checkpoint at revision"))).toBe(true);
 
     // Without dropping, 200 records of ~60 bytes in 256-byte segments would take ~50 segments.
