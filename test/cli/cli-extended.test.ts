@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { bytes } from "../helpers/bytes.ts";
-import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv } from "../helpers/processes.ts";
+import { useServer } from "../helpers/server.ts";
 
-let server: ServerProcess;
+const server = useServer();
 const run = (args: string[], stdin?: string) =>
   stdin === undefined
     ? runHomekv([...args, "-p", String(server.port)])
@@ -24,12 +25,7 @@ async function runWithStdin(args: string[], stdin: string) {
 }
 
 beforeAll(async () => {
-  server = await startServerProcess();
   await run(["set", "user/1=ann", "user/2=bob", "user/3=cy", "zoo=z"]);
-});
-
-afterAll(async () => {
-  await server.stop();
 });
 
 describe("homekv scan", () => {

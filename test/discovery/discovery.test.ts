@@ -1,22 +1,19 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { FileDescriptorProto } from "protobufjs/ext/descriptor";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv, startServerProcess } from "../helpers/processes.ts";
+import { useServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { parseExposition } from "./parse-exposition.ts";
 import { healthCheck, healthClient, reflect } from "./reflection-client.ts";
 
-let server: ServerProcess;
+const server = useServer(["--in-memory", "--http-port", "0"]);
 let httpBase: string;
 
-beforeAll(async () => {
-  server = await startServerProcess(["--in-memory", "--http-port", "0"]);
+beforeAll(() => {
   const match = /HTTP endpoint on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output());
   if (!match) throw new Error(`no HTTP endpoint line:\n${server.output()}`);
   httpBase = match[1]!;
-});
-afterAll(async () => {
-  await server.stop();
 });
 
 describe("grpc.health.v1.Health", () => {

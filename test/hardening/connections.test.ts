@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { ERROR_CODE, encodeFrame, FLAG, FRAME, PREFACE, readFrames, readGoaway } from "../../src/h2/frames.ts";
 import { mulberry32 } from "../../src/random.ts";
+import { TCP_STATE, tcpSockets } from "../helpers/processes.ts";
 import { clientPreface, connectRaw, type RawConnection } from "../helpers/raw-h2.ts";
+import { waitFor } from "../helpers/wait.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -123,7 +125,12 @@ describe("connections that never get going", () => {
     expectRssWithin(probe, { afterBytes: duringBytes }, 64);
 
     for (const connection of all) connection.destroy();
-    await Bun.sleep(200);
+    const established = () =>
+      tcpSockets(server.proc.pid).filter((socket) => socket.state === TCP_STATE.ESTABLISHED).length;
+    await waitFor(() => established() < 10, {
+      what: "the server to let go of the closed connections",
+      detail: () => `it still has ${established()} established`,
+    });
     await expectServes(server, "after 1,300 connections closed");
     const after = probe.stop(`${all.length} idle/half-open connections, then closed`);
     expectRssWithin(probe, after, 64);

@@ -120,28 +120,39 @@ export async function startServerProcess(
   };
 }
 
+/** TCP socket states as /proc/net/tcp writes them. */
+export const TCP_STATE = { ESTABLISHED: "01", LISTEN: "0A" } as const;
+
 /**
- * The TCP ports process `pid` listens on, from /proc (Linux): its socket descriptors matched with
- * the listening sockets of /proc/net/tcp and tcp6. For a server that says nothing of where it listens.
+ * The TCP sockets of process `pid` (their local port and state), from /proc (Linux): its socket
+ * descriptors matched with the rows of /proc/net/tcp and tcp6.
  */
-export function listeningPorts(pid: number): number[] {
-  const sockets = new Set<string>();
+export function tcpSockets(pid: number): { port: number; state: string }[] {
+  const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
       const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
-      if (inode) sockets.add(inode);
+      if (inode) inodes.add(inode);
     } catch {
       // closed since the listing
     }
   }
-  const ports: number[] = [];
+  const sockets: { port: number; state: string }[] = [];
   for (const table of ["tcp", "tcp6"]) {
     const rows = readFileSync(`/proc/${pid}/net/${table}`, "utf8").trim().split("\n").slice(1);
     for (const row of rows) {
-      // sl local_address rem_address st ... inode: state 0A is LISTEN; the port is the address's hex tail.
+      // sl local_address rem_address st ... inode; the local port is the address's hex tail.
       const fields = row.trim().split(/\s+/);
-      if (fields[3] === "0A" && sockets.has(fields[9]!)) ports.push(Number.parseInt(fields[1]!.split(":")[1]!, 16));
+      if (inodes.has(fields[9]!))
+        sockets.push({ port: Number.parseInt(fields[1]!.split(":")[1]!, 16), state: fields[3]! });
     }
   }
-  return ports;
+  return sockets;
+}
+
+/** The TCP ports process `pid` listens on: for a server that says nothing of where it listens. */
+export function listeningPorts(pid: number): number[] {
+  return tcpSockets(pid)
+    .filter((socket) => socket.state === TCP_STATE.LISTEN)
+    .map((socket) => socket.port);
 }
