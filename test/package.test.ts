@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { text } from "./helpers/bytes.ts";
 import { ROOT, runHomekv, scratchDir, startServerProcess } from "./helpers/processes.ts";
 
 test('the package exports its client: import { HomeKvClient } from "homekv"', async () => {
@@ -15,7 +16,7 @@ test("in-process: startServer and HomeKvClient talk to each other", async () => 
   const client = new HomeKvClient({ address: server.address });
   try {
     await client.set({ hello: "world" });
-    expect(new TextDecoder().decode((await client.get(["hello"])).records[0]!.value)).toBe("world");
+    expect(text((await client.get(["hello"])).records[0]!.value)).toBe("world");
   } finally {
     client.close();
     await server.shutdown();
