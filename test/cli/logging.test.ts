@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { envName } from "../../src/cli/settings.ts";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { FROM_SOURCE, listeningPorts, ROOT, runHomekv, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -41,13 +42,19 @@ test("--log-level error keeps a server quiet; bad values are usage errors", asyn
   const [out, err] = await output;
   expect(await quiet.exited).toBe(0);
   expect(out + err).toBe("");
-  for (const [flag, value] of [
-    ["--log-format", "xml"],
-    ["--log-level", "loud"],
-    ["--fsync", "sometimes"],
-  ]) {
-    const result = await runHomekv(["serve", "--in-memory", "-p", "0", flag!, value!]);
+  for (const [flag, value, choices] of [
+    ["--log-format", "xml", "human, json"],
+    ["--log-level", "loud", "debug, info, warn, error"],
+    ["--fsync", "sometimes", "always, everysec, never"],
+  ] as const) {
+    const result = await runHomekv(["serve", "--in-memory", "-p", "0", flag, value]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain(`${flag} must be one of`);
+    expect(result.stderr).toBe(
+      `[error] Invalid value for argument: ${flag} (${value}). Expected one of: ${choices}.\n`,
+    );
+    // The same rule for the environment (and the config file, test/cli/config.test.ts).
+    const fromEnv = await runHomekv(["serve", "--in-memory", "-p", "0"], { env: { [envName(flag.slice(2))]: value } });
+    expect(fromEnv.exitCode).toBe(2);
+    expect(fromEnv.stderr).toBe(`[error] ${envName(flag.slice(2))} must be one of ${choices}, not "${value}"\n`);
   }
 });
