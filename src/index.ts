@@ -1,4 +1,5 @@
 // The public surface of the `homekv` package for TypeScript users.
+export { DEFAULT_HOST, DEFAULT_PORT } from "./address.ts";
 export {
   type ClientOptions,
   type DelResult,
@@ -16,4 +17,4 @@ export {
 export { type ErrorCode, HomeKvError } from "./errors.ts";
 export type { Metrics } from "./gen/homekv_service.ts";
 export { DEFAULT_LIMITS, type Limits } from "./server/limits.ts";
-export { DEFAULT_HOST, DEFAULT_PORT, type HomeKvServer, type ServerOptions, startServer } from "./server/server.ts";
+export { type HomeKvServer, type ServerOptions, startServer } from "./server/server.ts";

@@ -1,8 +1,9 @@
 import { isIP } from "node:net";
 import { type ConnectionOptions, checkServerIdentity } from "node:tls";
 import type { ClientTls } from "../client/client.ts";
+import { GRPC_MESSAGE_PREFIX_BYTES, grpcMessage } from "../h2/grpc-message.ts";
+import { encodeLiterals, type Header } from "../h2/hpack.ts";
 import { H2Connection } from "./h2/connection.ts";
-import { encodeLiterals, type Header } from "./h2/hpack.ts";
 
 /**
  * A lean unary gRPC caller for load generation only. On one 2-core machine the load generator and
@@ -80,11 +81,7 @@ export function connectH2Pool(address: string, connections: number, options: H2P
   return {
     async call(path, message) {
       const connection = pool[next++ % pool.length]!;
-      const body = Buffer.allocUnsafe(5 + message.byteLength);
-      body[0] = 0;
-      body.writeUInt32BE(message.byteLength, 1);
-      body.set(message, 5);
-      const result = await connection.request(headerBlock(path), body).result;
+      const result = await connection.request(headerBlock(path), grpcMessage(message)).result;
       // Only the sweep below cancels streams: a cancelled call is one that timed out.
       if (!result.ok)
         return { status: result.cancelled ? DEADLINE_EXCEEDED : -1, message: result.error, body: Buffer.alloc(0) };
@@ -94,7 +91,11 @@ export function connectH2Pool(address: string, connections: number, options: H2P
         return { status: -1, message: "stream closed without a grpc-status", body: Buffer.alloc(0) };
       const statusMessage =
         headerValue(result.trailers, "grpc-message") ?? headerValue(result.headers, "grpc-message") ?? "";
-      return { status: Number(status), message: percentDecoded(statusMessage), body: result.body.subarray(5) };
+      return {
+        status: Number(status),
+        message: percentDecoded(statusMessage),
+        body: result.body.subarray(GRPC_MESSAGE_PREFIX_BYTES),
+      };
     },
     close() {
       clearInterval(sweep);

@@ -1,11 +1,11 @@
+import { status as Status } from "@grpc/grpc-js";
 import { defineCommand } from "citty";
 import { SingleBar } from "cli-progress";
 import { connectH2Pool } from "../bench/h2-unary.ts";
 import { formatBenchReport } from "../bench/report.ts";
 import { runBench } from "../bench/run-bench.ts";
-import { BENCH_OPS, type BenchOp, createWorkload, homekvProtocol, prefillRequests } from "../bench/workload.ts";
+import { BENCH_OPS, createWorkload, homekvProtocol, prefillRequests } from "../bench/workload.ts";
 import { HomeKvError } from "../errors.ts";
-import { statusName } from "../server/rpc-stats.ts";
 import { connectionArgs, resolveAddress, resolveTls, resolveToken } from "./connection.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
@@ -19,7 +19,7 @@ export const benchCommand = defineCommand({
   },
   args: {
     ...connectionArgs,
-    op: { type: "string", description: "get | set | del | mixed (default set)" },
+    op: { type: "enum", options: [...BENCH_OPS], default: "set", description: "What each request does" },
     concurrency: { type: "string", alias: "c", description: "Requests in flight at once (default 16)" },
     requests: { type: "string", alias: "n", description: "Requests to send (default 10000 unless --duration)" },
     duration: { type: "string", description: "Run this long instead, e.g. 10s (with -n: whichever ends first)" },
@@ -40,9 +40,7 @@ export const benchCommand = defineCommand({
     },
   },
   async run({ args }) {
-    const op = (args.op ?? "set") as BenchOp;
-    if (!BENCH_OPS.includes(op))
-      throw new UsageError(`--op must be one of ${BENCH_OPS.join(", ")}, not ${JSON.stringify(args.op)}`);
+    const op = args.op;
     const durationMs = args.duration === undefined ? undefined : parseDuration("--duration", args.duration);
     const warmupMs =
       args.warmup === undefined || Number(args.warmup) === 0 ? 0 : parseDuration("--warmup", args.warmup);
@@ -74,7 +72,10 @@ export const benchCommand = defineCommand({
       if (reached.status === -1)
         throw new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${address}: ${reached.message}`);
       if (reached.status !== 0)
-        throw new HomeKvError("E_UNAVAILABLE", `server refused: ${statusName(reached.status)}: ${reached.message}`);
+        throw new HomeKvError(
+          "E_UNAVAILABLE",
+          `server refused: ${Status[reached.status] ?? reached.status}: ${reached.message}`,
+        );
       if (args.prefill ?? (op === "get" || op === "mixed")) {
         for (const { path, message } of prefillRequests({ keys, valueSize }, PREFILL_KEYS_PER_REQUEST)) {
           const result = await pool.call(path, message);

@@ -1,7 +1,6 @@
-import { formatAddress } from "../address.ts";
+import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from "../address.ts";
 import { type ClientTls, HomeKvClient } from "../client/client.ts";
 import { readPem } from "../pem.ts";
-import { DEFAULT_HOST, DEFAULT_PORT } from "../server/server.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 /** The flags every client command shares. */

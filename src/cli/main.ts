@@ -1,18 +1,11 @@
 import { defineCommand } from "citty";
 import { VERSION } from "../version.ts";
-import { benchCommand } from "./bench.ts";
-import { checkpointCommand } from "./checkpoint.ts";
-import { compactCommand } from "./compact.ts";
-import { delCommand } from "./del.ts";
-import { getCommand } from "./get.ts";
-import { membersCommand } from "./members.ts";
-import { metricsCommand } from "./metrics.ts";
-import { scanCommand } from "./scan.ts";
-import { serveCommand } from "./serve.ts";
-import { setCommand } from "./set.ts";
-import { txnCommand } from "./txn.ts";
-import { watchCommand } from "./watch.ts";
 
+/**
+ * Each command is loaded only when it is the one called: `homekv get` then loads the client alone,
+ * never the server, storage or the benchmark, which scripts calling the CLI in loops would pay for
+ * on every call (test/cli/lazy-imports.test.ts holds the client commands to that).
+ */
 export const mainCommand = defineCommand({
   meta: {
     name: "homekv",
@@ -20,17 +13,17 @@ export const mainCommand = defineCommand({
     description: "HomeKV: a transactional MVCC key-value store over gRPC (server and client in one)",
   },
   subCommands: {
-    serve: serveCommand,
-    get: getCommand,
-    set: setCommand,
-    del: delCommand,
-    scan: scanCommand,
-    txn: txnCommand,
-    compact: compactCommand,
-    watch: watchCommand,
-    metrics: metricsCommand,
-    members: membersCommand,
-    checkpoint: checkpointCommand,
-    bench: benchCommand,
+    serve: () => import("./serve.ts").then((module) => module.serveCommand),
+    get: () => import("./get.ts").then((module) => module.getCommand),
+    set: () => import("./set.ts").then((module) => module.setCommand),
+    del: () => import("./del.ts").then((module) => module.delCommand),
+    scan: () => import("./scan.ts").then((module) => module.scanCommand),
+    txn: () => import("./txn.ts").then((module) => module.txnCommand),
+    compact: () => import("./compact.ts").then((module) => module.compactCommand),
+    watch: () => import("./watch.ts").then((module) => module.watchCommand),
+    metrics: () => import("./metrics.ts").then((module) => module.metricsCommand),
+    members: () => import("./members.ts").then((module) => module.membersCommand),
+    checkpoint: () => import("./checkpoint.ts").then((module) => module.checkpointCommand),
+    bench: () => import("./bench.ts").then((module) => module.benchCommand),
   },
 });

@@ -1,8 +1,8 @@
+import { stripVTControlCharacters } from "node:util";
 import { type CommandDef, runCommand, showUsage } from "citty";
 import { HomeKvRpcError } from "../client/client.ts";
 import { HomeKvError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { logger } from "./logger.ts";
 import { mainCommand } from "./main.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -40,24 +40,28 @@ export async function runCli(rawArgs: string[]): Promise<never> {
   }
 }
 
+/** The command the arguments name, loaded (main.ts loads each command only when asked for it). */
 async function findCommand(flags: string[]): Promise<[CommandDef, CommandDef | undefined]> {
   const name = flags.find((arg) => !arg.startsWith("-"));
-  const subCommands = mainCommand.subCommands as Record<string, CommandDef>;
-  const sub = name === undefined ? undefined : subCommands[name];
-  return sub === undefined ? [mainCommand, undefined] : [sub, mainCommand];
+  const loaders = mainCommand.subCommands as Record<string, () => Promise<CommandDef>>;
+  if (name === undefined || !Object.hasOwn(loaders, name)) return [mainCommand, undefined];
+  return [await loaders[name]!(), mainCommand];
 }
 
-function report(error: unknown): never {
+function report(error: unknown): Promise<never> {
   if (error instanceof UsageError) return fail(EXIT_USAGE, error.message);
   if (error instanceof HomeKvError) return fail(EXIT_FAILED, error.message);
   if (error instanceof HomeKvRpcError) return fail(EXIT_FAILED, `server refused: ${error.message}`);
-  if (error instanceof Error && error.name === "CLIError") return fail(EXIT_USAGE, error.message);
+  // citty colours the value in its messages; one plain line is what a log or a script wants.
+  if (error instanceof Error && error.name === "CLIError")
+    return fail(EXIT_USAGE, stripVTControlCharacters(error.message));
   // Not an expected condition: a bug. Show everything there is.
-  logger.error(error);
-  process.exit(EXIT_FAILED);
+  return fail(EXIT_FAILED, error);
 }
 
-function fail(code: number, message: string): never {
+async function fail(code: number, message: unknown): Promise<never> {
+  // Loaded only here and by serve: a client call that succeeds never pays for the logger.
+  const { logger } = await import("./logger.ts");
   logger.error(message);
   process.exit(code);
 }

@@ -1,11 +1,7 @@
+import { DEFAULT_HOST, DEFAULT_PORT } from "../address.ts";
 import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
-import {
-  DEFAULT_CLUSTER_ID,
-  DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
-  DEFAULT_HOST,
-  DEFAULT_PORT,
-} from "../server/server.ts";
+import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
@@ -57,7 +53,7 @@ export const SERVE_SETTINGS = {
   fsync: {
     kind: { type: "choice", choices: FSYNC_MODES },
     default: DURABLE_DEFAULTS.fsync,
-    description: "When a write is acknowledged: always (after fsync) | everysec | never",
+    description: "When a write is acknowledged: always (after its fsync), everysec (fsync once a second) or never",
   },
   "history-revisions": {
     kind: { type: "integer", min: 0, max: Number.MAX_SAFE_INTEGER },
@@ -70,12 +66,12 @@ export const SERVE_SETTINGS = {
   "log-format": {
     kind: { type: "choice", choices: LOG_FORMATS },
     default: "human",
-    description: "human | json: one JSON object per line",
+    description: "How log lines look; json: one JSON object per line",
   },
   "log-level": {
     kind: { type: "choice", choices: LOG_LEVELS },
     default: "info",
-    description: "debug | info | warn | error",
+    description: "Log only messages at this level or above",
   },
   "wal-segment-bytes": {
     kind: { type: "integer", min: 4096, max: INT_MAX },
@@ -129,7 +125,7 @@ export const SERVE_SETTINGS = {
   "gossip-interval": {
     kind: { type: "duration" },
     default: GOSSIP_DEFAULTS.intervalMs,
-    description: "Time between gossip rounds, in ms or like 500ms",
+    description: "Time between gossip rounds, like 500ms or 1s (a bare number is seconds)",
   },
   "phi-threshold": {
     kind: { type: "integer", min: 1, max: 64 },

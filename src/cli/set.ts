@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { TTL_MS_MAX } from "../server/limits.ts";
+import { TTL_MS_MAX } from "../ttl.ts";
 import { conditionalSet } from "./conditional-set.ts";
 import { connectionArgs, withClient } from "./connection.ts";
 import { parseDuration } from "./duration.ts";

@@ -3,13 +3,15 @@
  * the standard health service (grpc.health.v1.Health, as grpc_health_probe and load balancers ask)
  * and server reflection (grpc.reflection.v1 and v1alpha, as grpcurl and grpcui ask).
  *
- * Every schema involved is embedded as text at build time (Bun's text imports), never read from disk
- * at run time: the compiled binary has no .proto beside it. That is also why the two packages are
- * used the way they are: `grpc-health-check` loads its .proto from disk when imported, so only its
- * .proto text is taken from it and the (small) service is implemented here; `@grpc/reflection`'s
- * `addToServer` loads its .proto from disk too, so its reflection engine is used and the service
- * registered here with a definition built from the embedded text.
+ * Every schema involved comes from one descriptor set that buf builds from HomeKV's .proto and the
+ * .proto files grpc-health-check and @grpc/reflection ship (scripts/gen-proto.ts), embedded as
+ * generated code: the compiled binary reads no .proto at run time. That is also why the two
+ * packages are used the way they are: `grpc-health-check` loads its .proto from disk when imported,
+ * so the (small) service is implemented here; `@grpc/reflection`'s `addToServer` loads its .proto
+ * from disk too, so its reflection engine is used and the service registered here.
  */
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescriptorProto, FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import {
   type Server,
   type ServerDuplexStream,
@@ -18,114 +20,65 @@ import {
   status as Status,
   type sendUnaryData,
 } from "@grpc/grpc-js";
-import { fromJSON, type Options, type PackageDefinition, type ServiceDefinition } from "@grpc/proto-loader";
-import reflectionV1Proto from "@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto" with { type: "text" };
-import reflectionV1AlphaProto from "@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto" with {
-  type: "text",
-};
+import {
+  loadFileDescriptorSetFromBuffer,
+  type Options,
+  type PackageDefinition,
+  type ServiceDefinition,
+} from "@grpc/proto-loader";
+// A private path: the package exports only ReflectionService, whose addToServer reads its .proto
+// from disk. It may move in any release, so package.json pins @grpc/reflection to an exact version.
 import { ReflectionV1Implementation } from "@grpc/reflection/build/src/implementations/reflection-v1";
-import healthProto from "grpc-health-check/proto/health/v1/health.proto" with { type: "text" };
-import { common, type Namespace, parse, type ReflectionObject, Root } from "protobufjs";
-import { FileDescriptorProto, type IFileDescriptorProto } from "protobufjs/ext/descriptor";
-import homekvProto from "../../api/proto/homekv_service.proto" with { type: "text" };
+import { descriptorSet } from "../gen/descriptor-set.ts";
 
 export const HOMEKV_SERVICE_NAME = "homekv_service.HomeKvService";
 export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
 const REFLECTION_V1 = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA = "grpc.reflection.v1alpha.ServerReflection";
 
-/** The options `@grpc/reflection` decodes its requests with (its PROTO_LOADER_OPTS): its handler relies on them. */
-const REFLECTION_LOADER_OPTIONS: Options = { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true };
-/** The health messages as `grpc-health-check` decodes them (statuses by enum name). */
-const HEALTH_LOADER_OPTIONS: Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+/**
+ * The options `@grpc/reflection` decodes its requests with (its PROTO_LOADER_OPTS): its handler
+ * relies on them. The health messages decode the same way (statuses by enum name).
+ */
+const LOADER_OPTIONS: Options = { longs: String, enums: String, bytes: Array, defaults: true, oneofs: true };
 
-/** Well-known imports the embedded files may name; protobufjs carries their schemas. */
-const WELL_KNOWN = ["google/protobuf/empty.proto"];
-
-/** protobufjs's parser stamps what it parses with this file name (undeclared in its types). */
-const parseState = parse as unknown as { filename: string | null };
-
-/** A package definition from .proto texts given by file name, with file descriptors that name those files. */
-export function packageDefinitionFromText(files: Record<string, string>, options: Options = {}): PackageDefinition {
-  const root = new Root();
-  for (const [name, text] of Object.entries(files)) {
-    const previous = parseState.filename;
-    parseState.filename = name;
-    try {
-      const parsed = parse(text, root, { keepCase: options.keepCase ?? false, alternateCommentMode: true });
-      for (const imported of [...(parsed.imports ?? []), ...(parsed.weakImports ?? [])]) {
-        if (!(imported in files) && !WELL_KNOWN.includes(imported))
-          throw new Error(`${name} imports ${imported}, which is not embedded`);
-      }
-    } finally {
-      parseState.filename = previous;
-    }
+/**
+ * The messages with the camelCase field and oneof names `@grpc/reflection`'s handler reads and
+ * writes (`messageRequest`, `fileByFilename`). proto-loader's `keepCase: false` would give them, but
+ * a descriptor set is loaded with the names as written whatever the options say (grpc/grpc-node issue 846);
+ * the wire, which knows fields by number, is the same.
+ */
+function withCamelCaseNames(messages: DescriptorProto[]): void {
+  for (const message of messages) {
+    for (const field of message.field) field.name = field.jsonName;
+    for (const oneof of message.oneofDecl)
+      oneof.name = oneof.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    withCamelCaseNames(message.nestedType);
   }
-  for (const name of WELL_KNOWN) {
-    const json = common.get(name);
-    if (json) addWellKnown(root, name, json);
-  }
-  return fromJSON(root.toJSON({ keepComments: false }), options);
 }
 
-function addWellKnown(root: Root, name: string, json: NonNullable<ReturnType<typeof common.get>>): void {
-  const before = new Set(allObjects(root));
-  try {
-    root.addJSON(json.nested ?? {});
-  } catch {
-    // Already there (defined by one of the files): keep theirs.
-  }
-  for (const object of allObjects(root)) if (!before.has(object) && !object.filename) object.filename = name;
-}
-
-function allObjects(namespace: ReflectionObject): ReflectionObject[] {
-  const nested = (namespace as Namespace).nestedArray ?? [];
-  return nested.flatMap((child) => [child, ...allObjects(child)]);
+/** The health and reflection services as grpc-js serves them (HomeKV's own has its generated codecs). */
+function loadedDefinition(): PackageDefinition {
+  const set = fromBinary(FileDescriptorSetSchema, descriptorSet);
+  set.file = set.file.filter((file) => file.package.startsWith("grpc."));
+  for (const file of set.file) withCamelCaseNames(file.messageType);
+  return loadFileDescriptorSetFromBuffer(Buffer.from(toBinary(FileDescriptorSetSchema, set)), LOADER_OPTIONS);
 }
 
 /**
- * The file descriptors a reflecting client can discover: HomeKV (and the Empty it imports), health
- * and reflection itself, as a package definition `@grpc/reflection` can index. protobufjs names
- * the descriptors it makes after their package and leaves out their imports, which stricter clients
- * (grpcurl) need to resolve a type from another file: here each is named after its .proto and lists them.
+ * What the reflection engine indexes: it reads only the file descriptors a definition's entries
+ * carry, so each carries every embedded file (HomeKV's included) as buf built it, instead of the ones
+ * proto-loader re-derives, which list no imports (stricter clients, grpcurl, need them to resolve a
+ * type from another file) and have the renamed fields.
  */
-export function reflectedDefinition(): PackageDefinition {
-  const files: Record<string, string> = {
-    "homekv_service.proto": homekvProto,
-    "grpc/health/v1/health.proto": healthProto,
-    "grpc/reflection/v1/reflection.proto": reflectionV1Proto,
-  };
-  const root = new Root();
-  const fileOfPackage = new Map<string, { name: string; imports: string[] }>();
-  for (const [name, text] of Object.entries(files)) {
-    const previous = parseState.filename;
-    parseState.filename = name;
-    try {
-      const parsed = parse(text, root, { alternateCommentMode: true });
-      const pkg = parsed.package ?? "";
-      if (fileOfPackage.has(pkg)) throw new Error(`${name}: two embedded files of package ${pkg}`);
-      fileOfPackage.set(pkg, { name, imports: [...(parsed.imports ?? [])] });
-    } finally {
-      parseState.filename = previous;
-    }
-  }
-  for (const name of WELL_KNOWN) {
-    const json = common.get(name);
-    if (json) addWellKnown(root, name, json);
-    fileOfPackage.set("google.protobuf", { name, imports: [] });
-  }
-  root.resolveAll();
-  const set = (root as unknown as { toDescriptor(syntax: string): { file: IFileDescriptorProto[] } }).toDescriptor(
-    "proto3",
-  );
-  const fileDescriptorProtos = set.file.map((file) => {
-    const source = fileOfPackage.get(file.package ?? "");
-    if (!source) throw new Error(`no embedded file for package ${file.package}`);
-    return Buffer.from(FileDescriptorProto.encode({ ...file, name: source.name, dependency: source.imports }).finish());
-  });
-  return {
-    reflected: { format: "Protocol Buffer 3 FileDescriptorProto", type: {}, fileDescriptorProtos },
-  } as unknown as PackageDefinition;
+function reflectedDefinition(loaded: PackageDefinition): PackageDefinition {
+  const files = fromBinary(FileDescriptorSetSchema, descriptorSet).file;
+  const fileDescriptorProtos = files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)));
+  const entries = Object.entries(loaded).map(([name, entry]) => [
+    name,
+    "fileDescriptorProtos" in entry ? { ...entry, fileDescriptorProtos } : entry,
+  ]);
+  return Object.fromEntries(entries) as PackageDefinition;
 }
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
@@ -139,7 +92,8 @@ export interface Discovery {
 
 /** Adds grpc.health.v1.Health (NOT_SERVING until `setStatus("SERVING")`) and server reflection to `server`. */
 export function addDiscoveryServices(server: Pick<Server, "addService">): Discovery {
-  const health = healthServiceDefinition();
+  const loaded = loadedDefinition();
+  const health = loaded[HEALTH_SERVICE_NAME] as ServiceDefinition;
   const statuses = new Map<string, ServingStatus>([
     ["", "NOT_SERVING"],
     [HOMEKV_SERVICE_NAME, "NOT_SERVING"],
@@ -169,7 +123,7 @@ export function addDiscoveryServices(server: Pick<Server, "addService">): Discov
     },
   });
 
-  const reflection = new ReflectionV1Implementation(reflectedDefinition());
+  const reflection = new ReflectionV1Implementation(reflectedDefinition(loaded));
   const reflectionHandler = {
     ServerReflectionInfo(stream: ServerDuplexStream<unknown, unknown>) {
       stream.on("end", () => stream.end());
@@ -178,16 +132,8 @@ export function addDiscoveryServices(server: Pick<Server, "addService">): Discov
       });
     },
   };
-  const v1 = packageDefinitionFromText(
-    { "grpc/reflection/v1/reflection.proto": reflectionV1Proto },
-    REFLECTION_LOADER_OPTIONS,
-  );
-  const v1alpha = packageDefinitionFromText(
-    { "grpc/reflection/v1alpha/reflection.proto": reflectionV1AlphaProto },
-    REFLECTION_LOADER_OPTIONS,
-  );
-  server.addService(v1[REFLECTION_V1] as ServiceDefinition, reflectionHandler);
-  server.addService(v1alpha[REFLECTION_V1ALPHA] as ServiceDefinition, reflectionHandler);
+  server.addService(loaded[REFLECTION_V1] as ServiceDefinition, reflectionHandler);
+  server.addService(loaded[REFLECTION_V1ALPHA] as ServiceDefinition, reflectionHandler);
 
   return {
     setStatus(status) {
@@ -202,11 +148,4 @@ export function addDiscoveryServices(server: Pick<Server, "addService">): Discov
       watchers.clear();
     },
   };
-}
-
-/** grpc.health.v1.Health, as grpc-health-check defines it, from its embedded .proto. */
-export function healthServiceDefinition(): ServiceDefinition {
-  return packageDefinitionFromText({ "grpc/health/v1/health.proto": healthProto }, HEALTH_LOADER_OPTIONS)[
-    HEALTH_SERVICE_NAME
-  ] as ServiceDefinition;
 }

@@ -24,8 +24,9 @@ export const RECEIVE_WINDOW_BYTES = 1024 * 1024;
 
 /** Widens the windows of every connection the server accepts from now on. */
 export function widenReceiveWindows(server: Server): void {
-  // grpc-js keeps its HTTP/2 servers private. Without them (a later grpc-js), the defaults stay,
-  // and the flow-control test says so.
+  // grpc-js keeps its HTTP/2 servers private, and a private field may change in any release: so
+  // package.json pins @grpc/grpc-js to an exact version. Without them (a later grpc-js), the
+  // defaults stay, and the flow-control test says so.
   const http2Servers = (server as unknown as { http2Servers?: Map<Http2Server | Http2SecureServer, unknown> })
     .http2Servers;
   for (const http2Server of http2Servers?.keys() ?? []) {

@@ -1,5 +1,6 @@
 import { HomeKvError } from "../errors.ts";
 import type { WriteOp } from "../storage/ops.ts";
+import { TTL_MS_MAX } from "../ttl.ts";
 
 /** Per-request limits, set on `homekv serve`. Every check names the limit, its value and its flag. */
 export interface Limits {
@@ -55,9 +56,6 @@ export function checkKeys(keys: readonly string[], limits: Limits): string[] {
   for (const key of unique) checkKey(key, limits);
   return unique;
 }
-
-/** The longest time to live a key may be given. */
-export const TTL_MS_MAX = 365 * 24 * 3600 * 1000;
 
 /**
  * Checks the records of a Set and turns them into write operations; a record with no value deletes,

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { logVerbosity, Server, setLogger, setLogVerbosity } from "@grpc/grpc-js";
-import { formatAddress } from "../address.ts";
+import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from "../address.ts";
 import { HomeKvError } from "../errors.ts";
 import type { Metrics } from "../gen/homekv_service.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
@@ -56,8 +56,6 @@ export interface HomeKvServer {
   shutdown(): Promise<void>;
 }
 
-export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_PORT = 20001;
 export const DEFAULT_CLUSTER_ID = "homekv";
 /** Like etcd's and most load balancers' defaults: minutes, so that a client between bursts keeps its connection. */
 export const DEFAULT_CONNECTION_IDLE_TIMEOUT_MS = 5 * 60_000;

@@ -79,7 +79,7 @@ describe("homekv bench", () => {
 
   test("bad flags are one clear line each", async () => {
     for (const [args, text] of [
-      [["--op", "frob"], "--op must be one of"],
+      [["--op", "frob"], "Expected one of: get, set, del, mixed."],
       [["--ratio", "2"], "--ratio must be a number from 0 to 1"],
       [["--batch", "20", "--keys", "10"], "--batch 20 is more than --keys 10"],
       [["--duration", "soon"], "--duration must be a duration"],

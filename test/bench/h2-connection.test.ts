@@ -4,8 +4,10 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { H2Connection } from "../../src/bench/h2/connection.ts";
-import { encodeLiterals, type Header } from "../../src/bench/h2/hpack.ts";
 import { connectH2Pool } from "../../src/bench/h2-unary.ts";
+import { encodeFrame, FLAG, FRAME, type Frame, frameBytes, PREFACE, readFrame } from "../../src/h2/frames.ts";
+import { encodeLiterals, type Header } from "../../src/h2/hpack.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * The benchmark's own HTTP/2 client against node:http2's server (another implementation, with its
@@ -164,7 +166,8 @@ describe("H2Connection against node:http2", () => {
     const first = await connection.request(requestBlock("/"), Buffer.from("x")).result;
     expect(first.ok).toBe(true);
     session!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
-    await Bun.sleep(100);
+    // The client acknowledges a PING sent after the GOAWAY only once it has read the GOAWAY.
+    await new Promise((acked) => session!.ping(acked));
     const later = await connection.request(requestBlock("/"), Buffer.from("x")).result;
     expect(later).toEqual({ ok: false, error: expect.stringContaining("going away (GOAWAY") });
   });
@@ -183,8 +186,7 @@ describe("connectH2Pool", () => {
     expect(result.status).toBe(4);
     expect(result.message).toBe("no answer within 300 ms");
     expect(performance.now() - started).toBeLessThan(2_000);
-    await Bun.sleep(100);
-    expect(cancelled).toBe(true);
+    await waitFor(() => cancelled, { what: "the server to see the stream reset with CANCEL" });
     pool.close();
   });
 
@@ -228,66 +230,57 @@ describe("connectH2Pool", () => {
   });
 });
 
+type Send = (type: number, flags: number, id: number, payload?: Uint8Array) => void;
+
 /**
  * A peer that answers with frames written by hand: what node:http2 never sends (padding, a
- * priority block, CONTINUATION, RST_STREAM, a zero window). `script` gets each frame the client sends.
+ * priority block, CONTINUATION, RST_STREAM, a zero window). `script` gets each frame the client
+ * sends, but for the ACKs of the peer's own PINGs: `roundTrip` sends one and resolves when its ACK
+ * is back, so everything the client wrote before it has arrived.
  */
-async function scriptedPeer(
-  script: (
-    frame: { type: number; flags: number; id: number; payload: Buffer },
-    send: (type: number, flags: number, id: number, payload: Uint8Array) => void,
-  ) => void,
-): Promise<{
+async function scriptedPeer(script: (frame: Frame, send: Send) => void): Promise<{
   port: number;
   close: () => void;
-  send: (type: number, flags: number, id: number, payload: Uint8Array) => void;
+  send: Send;
+  roundTrip: () => Promise<void>;
 }> {
   const { createServer } = await import("node:net");
   const sockets: import("node:net").Socket[] = [];
+  const pings: (() => void)[] = [];
   const peer = createServer((socket) => {
     sockets.push(socket);
     let input = Buffer.alloc(0);
     let prefaceSeen = false;
-    const send = (type: number, flags: number, id: number, payload: Uint8Array) => {
-      if (socket.destroyed) return;
-      const header = Buffer.alloc(9);
-      header.writeUIntBE(payload.byteLength, 0, 3);
-      header[3] = type;
-      header[4] = flags;
-      header.writeUInt32BE(id, 5);
-      socket.write(Buffer.concat([header, payload]));
+    const send: Send = (type, flags, id, payload) => {
+      if (!socket.destroyed) socket.write(encodeFrame(type, flags, id, payload));
     };
-    send(4, 0, 0, new Uint8Array());
+    send(FRAME.SETTINGS, 0, 0);
     socket.on("data", (data: Buffer) => {
       input = Buffer.concat([input, data]);
       if (!prefaceSeen) {
-        if (input.length < 24) return;
-        input = input.subarray(24);
+        if (input.length < PREFACE.length) return;
+        input = input.subarray(PREFACE.length);
         prefaceSeen = true;
       }
-      while (input.length >= 9 && input.length >= 9 + input.readUIntBE(0, 3)) {
-        const length = input.readUIntBE(0, 3);
-        script(
-          { type: input[3]!, flags: input[4]!, id: input.readUInt32BE(5), payload: input.subarray(9, 9 + length) },
-          send,
-        );
-        input = input.subarray(9 + length);
+      for (let frame = readFrame(input, 0); frame !== undefined; frame = readFrame(input, 0)) {
+        input = input.subarray(frameBytes(frame));
+        if (frame.type === FRAME.PING && frame.flags & FLAG.ACK) pings.shift()?.();
+        else script(frame, send);
       }
     });
     socket.on("error", () => {});
   });
   await new Promise<void>((resolve) => peer.listen(0, "127.0.0.1", resolve));
+  // To the connection accepted last, at a moment the test chooses.
+  const send: Send = (type, flags, id, payload) => sockets.at(-1)!.write(encodeFrame(type, flags, id, payload));
   return {
     port: (peer.address() as AddressInfo).port,
-    // To the connection accepted last, at a moment the test chooses.
-    send: (type, flags, id, payload) => {
-      const header = Buffer.alloc(9);
-      header.writeUIntBE(payload.byteLength, 0, 3);
-      header[3] = type;
-      header[4] = flags;
-      header.writeUInt32BE(id, 5);
-      sockets.at(-1)!.write(Buffer.concat([header, payload]));
-    },
+    send,
+    roundTrip: () =>
+      new Promise<void>((acked) => {
+        pings.push(acked);
+        send(FRAME.PING, 0, 0, new Uint8Array(8));
+      }),
     close: () => {
       for (const socket of sockets) socket.destroy();
       peer.close();
@@ -306,7 +299,7 @@ describe("H2Connection against a scripted peer", () => {
     ]);
     const peer = await scriptedPeer((frame, send) => {
       if (frame.type !== 0 || !(frame.flags & 0x1)) return; // answer once the request body has ended
-      if (frame.id === 1) {
+      if (frame.streamId === 1) {
         const padded = (pad: number, body: Uint8Array, extra: Uint8Array = new Uint8Array()) =>
           Buffer.concat([Buffer.from([pad]), extra, body, Buffer.alloc(pad)]);
         send(1, 0x8 | 0x20, 1, padded(3, block.subarray(0, 100), Buffer.from([0, 0, 0, 0, 15]))); // PADDED | PRIORITY, no END_HEADERS
@@ -318,7 +311,7 @@ describe("H2Connection against a scripted peer", () => {
           1,
           Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from("grpc-status"), Buffer.from([0x01, 0x30])]),
         ); // trailers
-      } else send(3, 0, frame.id, Buffer.from([0, 0, 0, 2])); // RST_STREAM INTERNAL_ERROR
+      } else send(3, 0, frame.streamId, Buffer.from([0, 0, 0, 2])); // RST_STREAM INTERNAL_ERROR
     });
     const connection = connect(peer.port);
     const [first, second] = await Promise.all([
@@ -340,32 +333,39 @@ describe("H2Connection against a scripted peer", () => {
 
   test("a zero initial window holds the body back until WINDOW_UPDATE, then it goes out in frames the window allows", async () => {
     const received: { id: number; bytes: number; end: boolean }[] = [];
+    let settingsAcked = 0;
+    let headersSeen = 0;
     const peer = await scriptedPeer((frame, send) => {
-      if (frame.type === 4 && !(frame.flags & 0x1)) {
-        send(4, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0])); // INITIAL_WINDOW_SIZE = 0
+      if (frame.type === 4) {
+        if (frame.flags & 0x1) settingsAcked++;
+        else send(4, 0, 0, Buffer.from([0, 4, 0, 0, 0, 0])); // INITIAL_WINDOW_SIZE = 0
         return;
       }
+      if (frame.type === 1) headersSeen++;
       if (frame.type === 0) {
-        received.push({ id: frame.id, bytes: frame.payload.length, end: (frame.flags & 0x1) !== 0 });
+        received.push({ id: frame.streamId, bytes: frame.payload.length, end: (frame.flags & 0x1) !== 0 });
         if (frame.flags & 0x1) {
-          send(1, 0x4, frame.id, Buffer.from([0x88]));
+          send(1, 0x4, frame.streamId, Buffer.from([0x88]));
           send(
             1,
             0x4 | 0x1,
-            frame.id,
+            frame.streamId,
             Buffer.concat([Buffer.from([0x00, 0x0b]), Buffer.from("grpc-status"), Buffer.from([0x01, 0x30])]),
           );
         }
       }
     });
     const connection = connect(peer.port);
-    await Bun.sleep(100); // the SETTINGS with the zero window arrive first
+    // The client has applied the zero window once it acknowledged both of the peer's SETTINGS frames.
+    await waitFor(() => settingsAcked === 2, { what: "the client's ACKs of both SETTINGS frames" });
     const { id, result } = connection.request(requestBlock("/"), Buffer.alloc(25_000, 1));
-    await Bun.sleep(100);
+    await waitFor(() => headersSeen === 1, { what: "the request's HEADERS" });
+    await peer.roundTrip();
     expect(received).toEqual([]);
     // Grant 10,000 bytes on the stream: exactly that much goes out, the stream not yet ended.
     peer.send(8, 0, id, Buffer.from([0, 0, 0x27, 0x10]));
-    await Bun.sleep(100);
+    await waitFor(() => received.length > 0, { what: "DATA after the WINDOW_UPDATE" });
+    await peer.roundTrip();
     expect(received).toEqual([{ id, bytes: 10_000, end: false }]);
     peer.send(8, 0, id, Buffer.from([0, 1, 0, 0]));
     expect((await result).ok).toBe(true);

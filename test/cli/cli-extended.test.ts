@@ -1,7 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { bytes } from "../helpers/bytes.ts";
+import { runHomekv } from "../helpers/processes.ts";
+import { useServer } from "../helpers/server.ts";
 
-let server: ServerProcess;
+const server = useServer();
 const run = (args: string[], stdin?: string) =>
   stdin === undefined
     ? runHomekv([...args, "-p", String(server.port)])
@@ -9,7 +11,7 @@ const run = (args: string[], stdin?: string) =>
 
 async function runWithStdin(args: string[], stdin: string) {
   const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], {
-    stdin: new TextEncoder().encode(stdin),
+    stdin: bytes(stdin),
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, NO_COLOR: "1" },
@@ -23,12 +25,7 @@ async function runWithStdin(args: string[], stdin: string) {
 }
 
 beforeAll(async () => {
-  server = await startServerProcess();
   await run(["set", "user/1=ann", "user/2=bob", "user/3=cy", "zoo=z"]);
-});
-
-afterAll(async () => {
-  await server.stop();
 });
 
 describe("homekv scan", () => {

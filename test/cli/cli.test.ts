@@ -1,17 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv } from "../helpers/processes.ts";
+import { useServer } from "../helpers/server.ts";
 
-let server: ServerProcess;
+const server = useServer();
 const run = (...args: string[]) => runHomekv([...args, "-p", String(server.port)]);
-
-beforeAll(async () => {
-  server = await startServerProcess();
-});
-
-afterAll(async () => {
-  await server.stop();
-});
 
 /** An expected error: exactly one line on stderr, nothing on stdout, no stack trace. */
 function expectOneLineError(

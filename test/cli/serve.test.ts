@@ -1,6 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { HomeKvClient } from "../../src/client/client.ts";
+import { SetRequest, SetResponse } from "../../src/gen/homekv_service.ts";
+import { GRPC_MESSAGE_PREFIX_BYTES, grpcMessage } from "../../src/h2/grpc-message.ts";
 import { runHomekv, startServerProcess } from "../helpers/processes.ts";
+import { grpcCall, h2Session } from "../helpers/raw-h2.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const SET = "/homekv_service.HomeKvService/Set";
 
 describe("homekv serve", () => {
   test("a port in use is one clear line and a non-zero exit", async () => {
@@ -45,18 +50,33 @@ describe("homekv serve", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     test(`${signal}: stops accepting, finishes calls in flight and exits 0`, async () => {
       const server = await startServerProcess();
-      const client = new HomeKvClient({ address: server.address });
-      await client.set({ warm: "connection is up" });
-      // A large batch is still being received when the signal arrives: its stream has started, so
-      // the server must finish it before it exits.
-      const value = new Uint8Array(512 * 1024);
-      const inFlight = client.set(Array.from({ length: 24 }, (_, i) => [`k${i}`, value] as const));
-      await Bun.sleep(10);
-      const [written, exitCode] = await Promise.all([inFlight, server.stop(signal)]);
-      expect(written.revision).toBe(2);
-      expect(exitCode).toBe(0);
-      expect(server.output()).toContain(`${signal}: finishing calls in flight`);
-      client.close();
+      const session = h2Session(server.port);
+      try {
+        const records = Array.from({ length: 24 }, (_, i) => ({ key: `k${i}`, value: new Uint8Array(1024) }));
+        const body = grpcMessage(SetRequest.encode(SetRequest.fromPartial({ records })).finish());
+        let exited: Promise<number> | undefined;
+        // Half the Set is sent and read by the server when the signal comes; the rest only once the
+        // server said it is stopping. The call must still be answered, and then the server exits.
+        const answer = await grpcCall(session, SET, body, {
+          timeoutMs: 15_000,
+          hold: {
+            bytes: body.length >> 1,
+            until: async () => {
+              exited = server.stop(signal);
+              await waitFor(() => server.output().includes(`${signal}: finishing calls in flight`), {
+                what: `the server to say it is stopping on ${signal}`,
+                detail: () => server.output(),
+              });
+            },
+          },
+        });
+        expect(answer.status).toBe(0);
+        expect(SetResponse.decode(answer.body.subarray(GRPC_MESSAGE_PREFIX_BYTES)).revision).toBe(1);
+        expect(await exited).toBe(0);
+      } finally {
+        session.close();
+        await server.stop();
+      }
     });
   }
 });

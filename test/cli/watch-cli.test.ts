@@ -1,19 +1,9 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { HomeKvClient } from "../../src/client/client.ts";
-import { FROM_SOURCE, ROOT, runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { expect, test } from "bun:test";
+import { FROM_SOURCE, ROOT, runHomekv } from "../helpers/processes.ts";
+import { useServer, waitForWatchers } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
-let server: ServerProcess;
-let client: HomeKvClient;
-
-beforeAll(async () => {
-  server = await startServerProcess(["--history-revisions", "20"]);
-  client = new HomeKvClient({ address: server.address });
-});
-
-afterAll(async () => {
-  client.close();
-  expect(await server.stop()).toBe(0);
-});
+const server = useServer(["--history-revisions", "20"]);
 
 /** `homekv watch …` running in the background, with its stdout as lines. */
 function spawnWatch(args: string[]) {
@@ -36,8 +26,11 @@ function spawnWatch(args: string[]) {
     lines,
     /** Waits (bounded) until `count` lines were printed. */
     async waitForLines(count: number, timeoutMs = 10_000): Promise<string[]> {
-      const deadline = Date.now() + timeoutMs;
-      while (lines().length < count && Date.now() < deadline && proc.exitCode === null) await Bun.sleep(20);
+      await waitFor(() => lines().length >= count || proc.exitCode !== null, {
+        what: `${count} lines from homekv watch`,
+        timeoutMs,
+        detail: () => `it printed:\n${lines().join("\n")}`,
+      });
       return lines();
     },
     async stderr() {
@@ -47,17 +40,12 @@ function spawnWatch(args: string[]) {
   };
 }
 
-async function waitForWatchers(count: number): Promise<void> {
-  for (let i = 0; i < 500 && (await client.metrics()).watchers !== count; i++) await Bun.sleep(20);
-  expect((await client.metrics()).watchers).toBe(count);
-}
-
 test("watch --prefix --json prints one JSON object per change until SIGINT, then exits 0", async () => {
   const watch = spawnWatch(["--prefix", "p/", "--json"]);
-  await waitForWatchers(1);
-  const { revision: first } = await client.set({ "p/a": "1", "q/a": "not watched" });
-  await client.set([["p/bin", new Uint8Array([0xff, 0x00])]]);
-  const { revision: deleted } = await client.del(["p/a"]);
+  await waitForWatchers(server.client, 1);
+  const { revision: first } = await server.client.set({ "p/a": "1", "q/a": "not watched" });
+  await server.client.set([["p/bin", new Uint8Array([0xff, 0x00])]]);
+  const { revision: deleted } = await server.client.del(["p/a"]);
   const lines = await watch.waitForLines(3);
   expect(lines.map((line) => JSON.parse(line))).toEqual([
     { type: "put", key: "p/a", value: "1", revision: first },
@@ -67,13 +55,13 @@ test("watch --prefix --json prints one JSON object per change until SIGINT, then
   watch.proc.kill("SIGINT");
   expect(await watch.proc.exited).toBe(0);
   expect(await watch.stderr()).toBe("");
-  await waitForWatchers(0);
+  await waitForWatchers(server.client, 0);
 }, 30_000);
 
 test('human output with --rev and --prev replays from a revision: PUT key "value" / DELETE key', async () => {
-  const { revision: start } = await client.set({ "h/k": "one" });
-  await client.set({ "h/k": 'two "quoted"\n' });
-  await client.del(["h/k"]);
+  const { revision: start } = await server.client.set({ "h/k": "one" });
+  await server.client.set({ "h/k": 'two "quoted"\n' });
+  await server.client.del(["h/k"]);
   const watch = spawnWatch(["h/k", "--rev", String(start), "--prev"]);
   const lines = await watch.waitForLines(3);
   expect(lines).toEqual([
@@ -86,8 +74,8 @@ test('human output with --rev and --prev replays from a revision: PUT key "value
 }, 30_000);
 
 test("a watch the server ends is one error line and exit 1; a wrong call is exit 2", async () => {
-  for (let i = 0; i < 25; i++) await client.set({ "c/k": String(i) });
-  const { compactedRevision } = await client.metrics();
+  for (let i = 0; i < 25; i++) await server.client.set({ "c/k": String(i) });
+  const { compactedRevision } = await server.client.metrics();
   const compacted = await runHomekv(["watch", "-p", String(server.port), "--prefix", "c/", "--rev", "1"]);
   expect(compacted.exitCode).toBe(1);
   expect(compacted.stderr.trim().split("\n")).toHaveLength(1);

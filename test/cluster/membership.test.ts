@@ -3,6 +3,7 @@ import { HomeKvClient } from "../../src/client/client.ts";
 import { type Member, Member_Status } from "../../src/gen/homekv_service.ts";
 import { parseExposition } from "../discovery/parse-exposition.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * Five real `homekv serve` processes gossiping over loopback UDP at the default interval (500 ms)
@@ -53,18 +54,20 @@ async function waitUntil(
   what: string,
 ): Promise<number> {
   const started = performance.now();
-  for (;;) {
-    const views = await Promise.all(observers.map(view));
-    if (views.every(check)) return performance.now() - started;
-    if (performance.now() - started > timeoutMs) {
-      const shown = views.map(
-        (members, i) =>
-          `${observers[i]}: ${[...members.values()].map((m) => `${m.nodeId}=${Member_Status[m.status]}(phi ${m.phi.toFixed(1)})`).join(" ")}`,
-      );
-      throw new Error(`not within ${timeoutMs} ms: ${what}\n${shown.join("\n")}`);
-    }
-    await Bun.sleep(100);
-  }
+  let views: Map<string, Member>[] = [];
+  await waitFor(async () => (views = await Promise.all(observers.map(view))).every(check), {
+    what,
+    timeoutMs,
+    intervalMs: 100,
+    detail: () =>
+      views
+        .map(
+          (members, i) =>
+            `${observers[i]}: ${[...members.values()].map((m) => `${m.nodeId}=${Member_Status[m.status]}(phi ${m.phi.toFixed(1)})`).join(" ")}`,
+        )
+        .join("\n"),
+  });
+  return performance.now() - started;
 }
 
 const ids = ["n1", "n2", "n3", "n4", "n5"];

@@ -1,21 +1,20 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { FileDescriptorProto } from "protobufjs/ext/descriptor";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv, startServerProcess } from "../helpers/processes.ts";
+import { useServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { parseExposition } from "./parse-exposition.ts";
 import { healthCheck, healthClient, reflect } from "./reflection-client.ts";
 
-let server: ServerProcess;
+const server = useServer(["--in-memory", "--http-port", "0"]);
 let httpBase: string;
 
-beforeAll(async () => {
-  server = await startServerProcess(["--in-memory", "--http-port", "0"]);
+beforeAll(() => {
   const match = /HTTP endpoint on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output());
   if (!match) throw new Error(`no HTTP endpoint line:\n${server.output()}`);
   httpBase = match[1]!;
-});
-afterAll(async () => {
-  await server.stop();
 });
 
 describe("grpc.health.v1.Health", () => {
@@ -41,13 +40,8 @@ describe("server reflection", () => {
 
   test("the file of HomeKvService names its import, and the import comes with it", async () => {
     const [answer] = await reflect(server.address, [{ fileContainingSymbol: "homekv_service.HomeKvService" }]);
-    const files = answer!.fileDescriptorResponse!.fileDescriptorProto.map(
-      (bytes) =>
-        FileDescriptorProto.decode(bytes) as unknown as {
-          name: string;
-          dependency: string[];
-          service: { name: string; method: { name: string }[] }[];
-        },
+    const files = answer!.fileDescriptorResponse!.fileDescriptorProto.map((bytes) =>
+      fromBinary(FileDescriptorProtoSchema, bytes),
     );
     const main = files.find((f) => f.name === "homekv_service.proto");
     expect(main).toBeDefined();
@@ -119,7 +113,7 @@ describe("shutdown", () => {
       stream.on("error", () => done());
       stream.on("end", () => done());
     });
-    while (seen.length === 0) await Bun.sleep(10);
+    await waitFor(() => seen.length > 0, { what: "the health watch's first status" });
     expect(seen).toEqual(["SERVING"]);
     const started = performance.now();
     const code = await own.stop("SIGTERM");

@@ -12,7 +12,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { mulberry32 } from "../../src/random.ts";
-import { killServer, recoveryLine, startOn, text, walSegments } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { killServer, recoveryLine, startOn, walSegments } from "../helpers/durability.ts";
 import { type ServerProcess, scratchDir } from "../helpers/processes.ts";
 
 const CYCLES = Number(process.env.HOMEKV_CRASH_CYCLES ?? 20);
@@ -156,6 +157,7 @@ test(`${CYCLES} SIGKILLs during concurrent batched writes lose no acknowledged b
       };
       const running = writers.map(runWriter);
       const killAfter = KILL_AFTER_MS[0] + Math.floor(random() * (KILL_AFTER_MS[1] - KILL_AFTER_MS[0]));
+      // The kill comes at a random moment of the writes: the moment is what is tested, not an event.
       await Bun.sleep(killAfter);
       killed = true;
       await killServer(server);

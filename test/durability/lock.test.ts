@@ -2,7 +2,8 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { killServer, lines, startOn, text } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { killServer, lines, startOn } from "../helpers/durability.ts";
 import { runHomekv, type ServerProcess, scratchDir } from "../helpers/processes.ts";
 
 const dir = scratchDir("homekv-lock-");

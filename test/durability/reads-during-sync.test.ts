@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { startOn, text, walBytesOnDisk } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { startOn, walBytesOnDisk } from "../helpers/durability.ts";
 import { type ServerProcess, scratchDir } from "../helpers/processes.ts";
 
 const RECORDS = 12;

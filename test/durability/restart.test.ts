@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { closeSync, openSync, readSync, truncateSync, writeSync } from "node:fs";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { killServer, lines, recoveryLine, startOn, text, walSegments } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { killServer, lines, recoveryLine, startOn, walSegments } from "../helpers/durability.ts";
 import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
 const scratch: { cleanup: () => void }[] = [];

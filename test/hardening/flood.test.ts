@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { SetRequest } from "../../src/gen/homekv_service.ts";
-import type { ServerProcess } from "../helpers/processes.ts";
+import { grpcMessage } from "../../src/h2/grpc-message.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -13,8 +14,8 @@ import {
   rssBytes,
   rssSettledUnder,
   startTarget,
+  useTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, grpcFrame, h2Session } from "./raw-h2.ts";
 
 /**
  * Many requests over --max-request-bytes at once, over several connections: each is refused with
@@ -29,14 +30,7 @@ const HARD_CAP_BYTES = REQUEST_BYTES_MAX + 4 * 1024 * 1024;
 const SET = "/homekv_service.HomeKvService/Set";
 const CONNECTIONS = 4;
 
-let server: ServerProcess;
-
-beforeAll(async () => {
-  server = await startTarget(["--max-request-bytes", String(REQUEST_BYTES_MAX)]);
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const server = useTarget(["--max-request-bytes", String(REQUEST_BYTES_MAX)]);
 
 /** A Set of `bytes` or a little more, in records of 256 KiB values (under the value limit). */
 function setOf(bytes: number, tag: string): Uint8Array {
@@ -52,7 +46,7 @@ function setOf(bytes: number, tag: string): Uint8Array {
 async function flood(message: Uint8Array, count: number): Promise<GrpcAnswer[]> {
   const sessions = Array.from({ length: CONNECTIONS }, () => h2Session(server.port));
   try {
-    const body = grpcFrame(message);
+    const body = grpcMessage(message);
     const answers = await Promise.all(
       Array.from({ length: count }, (_, i) => grpcCall(sessions[i % CONNECTIONS]!, SET, body, { timeoutMs: 30_000 })),
     );
@@ -90,7 +84,6 @@ describe("a flood beyond the message limits", () => {
       // round adds nothing much to the first.
       const bound = round === 1 ? probe.beforeBytes + 160 * 1024 * 1024 : afterRounds[0]! + 64 * 1024 * 1024;
       afterRounds.push(await rssSettledUnder(server.proc.pid, bound, 20_000));
-      expect(afterRounds.at(-1)!).toBeLessThan(bound);
     }
     probe.stop("flood of 2 × 160 requests of 1 MiB");
     console.log(`RSS settled after each round: ${afterRounds.map(mib).join(", ")} MiB`);

@@ -1,7 +1,10 @@
 import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { HomeKvClient } from "../../src/client/client.ts";
-import { type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { text } from "../helpers/bytes.ts";
+import type { ServerProcess } from "../helpers/processes.ts";
+import { startTestServer, type TestServer, type TestServerOptions, useServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * What every hardening scenario checks after the hostile client had its go: the server process is
@@ -61,17 +64,18 @@ export function probeRss(pid: number, sampleMs = 25): RssProbe {
 }
 
 /**
- * The RSS of `pid` once it is at most `boundBytes`, or after `timeoutMs` whatever it is. What a
- * burst allocated comes back to the system over a few seconds (JavaScriptCore's scavenger), so an
- * RSS read at once measures the allocator's pace, not what the server still holds.
+ * The RSS of `pid` once it is at most `boundBytes`; fails after `timeoutMs`. What a burst allocated
+ * comes back to the system over a few seconds (JavaScriptCore's scavenger), so an RSS read at once
+ * measures the allocator's pace, not what the server still holds.
  */
 export async function rssSettledUnder(pid: number, boundBytes: number, timeoutMs = 10_000): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
   let bytes = rssBytes(pid);
-  while (bytes > boundBytes && performance.now() < deadline) {
-    await Bun.sleep(250);
-    bytes = rssBytes(pid);
-  }
+  await waitFor(() => (bytes = rssBytes(pid)) <= boundBytes, {
+    what: `the RSS of process ${pid} to settle under ${mib(boundBytes)} MiB`,
+    timeoutMs,
+    intervalMs: 250,
+    detail: () => `it is ${mib(bytes)} MiB`,
+  });
   return bytes;
 }
 
@@ -80,11 +84,20 @@ export function expectRssWithin(probe: { beforeBytes: number }, after: { afterBy
   expect(after.afterBytes - probe.beforeBytes).toBeLessThan(slackMiB * MIB);
 }
 
-/** A `homekv serve --in-memory` (plus `extraArgs`) on a free loopback port, warmed by one normal round trip. */
-export async function startTarget(extraArgs: readonly string[] = []): Promise<ServerProcess> {
-  const server = await startServerProcess(["--in-memory", ...extraArgs]);
-  await expectServes(server, "warm-up");
-  return server;
+/** What makes a server a target: in memory only, warmed by one normal round trip. */
+const TARGET: TestServerOptions = {
+  client: { timeoutMs: 10_000 },
+  ready: (server) => expectServes(server, "warm-up"),
+};
+
+/** A `homekv serve --in-memory` (plus `extraArgs`) on a free loopback port, warmed up, with a client. */
+export function startTarget(extraArgs: readonly string[] = []): Promise<TestServer> {
+  return startTestServer(["--in-memory", ...extraArgs], TARGET);
+}
+
+/** The same, for the tests of a file (useServer), or a fresh one for each test with `each`. */
+export function useTarget(extraArgs: readonly string[] = [], { each = false } = {}): TestServer {
+  return useServer(["--in-memory", ...extraArgs], { ...TARGET, each });
 }
 
 /** A normal client writes a key and reads it back, within a few seconds: the server still serves. */
@@ -96,7 +109,7 @@ export async function expectServes(server: ServerProcess, tag: string): Promise<
     const value = `still serving after ${tag}`;
     const { revision } = await client.set({ [key]: value });
     const { records } = await client.get([key]);
-    expect(new TextDecoder().decode(records[0]!.value)).toBe(value);
+    expect(text(records[0]!.value)).toBe(value);
     expect(records[0]!.modRevision).toBe(revision);
   } finally {
     client.close();

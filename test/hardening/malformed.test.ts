@@ -3,17 +3,17 @@ import type { ClientHttp2Session } from "node:http2";
 import { gzipSync } from "node:zlib";
 import { status as Status } from "@grpc/grpc-js";
 import { GetResponse, HomeKvServiceService } from "../../src/gen/homekv_service.ts";
+import { grpcMessage } from "../../src/h2/grpc-message.ts";
 import { mulberry32 } from "../../src/random.ts";
-import type { ServerProcess } from "../helpers/processes.ts";
+import { type GrpcAnswer, grpcCall, h2Session } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
   expectRssWithin,
   expectServes,
   probeRss,
-  startTarget,
+  useTarget,
 } from "./harness.ts";
-import { type GrpcAnswer, grpcCall, grpcFrame, h2Session } from "./raw-h2.ts";
 
 /**
  * Request bodies that are not what the method's message type says, on every RPC of HomeKvService:
@@ -36,16 +36,15 @@ const UNDECODABLE: readonly { what: string; bytes: number[]; reason: string }[] 
 /** Statuses a body that happens to decode may get from a handler: anything but the ones that mean a server bug. */
 const BUG_STATUSES = [Status.INTERNAL, Status.UNKNOWN];
 
-let server: ServerProcess;
+const server = useTarget();
 let session: ClientHttp2Session;
 
 beforeAll(async () => {
-  server = await startTarget();
   session = h2Session(server.port);
   // An RPC in the .proto whose handler is still to be written answers UNIMPLEMENTED whatever it gets.
   for (const { path } of Object.values(HomeKvServiceService)) {
     const name = path.slice(path.lastIndexOf("/") + 1);
-    const answer = await grpcCall(session, path, grpcFrame(Uint8Array.from([0x0f])), {
+    const answer = await grpcCall(session, path, grpcMessage(Uint8Array.from([0x0f])), {
       headers: { "grpc-timeout": "300m" },
     });
     if (answer.status === Status.UNIMPLEMENTED) console.log(`${name}: not implemented by this server, left out`);
@@ -53,9 +52,8 @@ beforeAll(async () => {
   }
   expect(RPCS.length).toBeGreaterThanOrEqual(9);
 });
-afterAll(async () => {
+afterAll(() => {
   session?.close();
-  await server?.stop();
 });
 
 /** A call whose answer must carry no stack trace, wherever it might hide. */
@@ -74,7 +72,7 @@ describe("malformed protobuf bodies", () => {
     const probe = probeRss(server.proc.pid);
     for (const { name, path } of RPCS) {
       for (const { bytes, reason } of UNDECODABLE) {
-        const answer = await call(path, grpcFrame(Uint8Array.from(bytes)));
+        const answer = await call(path, grpcMessage(Uint8Array.from(bytes)));
         expect({ rpc: name, status: answer.status, message: answer.message }).toEqual({
           rpc: name,
           status: Status.INVALID_ARGUMENT,
@@ -91,7 +89,7 @@ describe("malformed protobuf bodies", () => {
     // GetRequest.revision (field 2) = 2^64 - 1.
     const answer = await call(
       "/homekv_service.HomeKvService/Get",
-      grpcFrame(Uint8Array.from([0x10, ...Array(9).fill(0xff), 0x01])),
+      grpcMessage(Uint8Array.from([0x10, ...Array(9).fill(0xff), 0x01])),
     );
     expect(answer.status).toBe(Status.INVALID_ARGUMENT);
     expect(answer.message).toBe("the Get request is malformed: Value is larger than Number.MAX_SAFE_INTEGER");
@@ -99,11 +97,11 @@ describe("malformed protobuf bodies", () => {
 
   test("a known field with the wrong wire type is skipped like an unknown field (protobuf's rule)", async () => {
     // GetRequest.keys (field 1, a string) sent as a varint: a Get of no keys.
-    const answer = await call("/homekv_service.HomeKvService/Get", grpcFrame(Uint8Array.from([0x08, 0x01])));
+    const answer = await call("/homekv_service.HomeKvService/Get", grpcMessage(Uint8Array.from([0x08, 0x01])));
     expect(answer.status).toBe(Status.OK);
     expect(GetResponse.decode(answer.body.subarray(5)).records).toEqual([]);
     // WatchRequest.key sent as a varint: a watch of nothing, refused by the handler.
-    const watch = await call("/homekv_service.HomeKvService/Watch", grpcFrame(Uint8Array.from([0x08, 0x01])));
+    const watch = await call("/homekv_service.HomeKvService/Watch", grpcMessage(Uint8Array.from([0x08, 0x01])));
     expect(watch.status).toBe(Status.INVALID_ARGUMENT);
     expect(watch.message).toBe("a watch needs a key, a prefix or a range (start/end)");
   });
@@ -116,7 +114,7 @@ describe("malformed protobuf bodies", () => {
       for (let i = 0; i < 40; i++) {
         const bytes = Uint8Array.from({ length: 1 + Math.floor(random() * 256) }, () => Math.floor(random() * 256));
         // A body that decodes to a valid watch is a watch: it is answered when the call's deadline passes.
-        const answer = await call(path, grpcFrame(bytes), { headers: { "grpc-timeout": "300m" }, timeoutMs: 2_000 });
+        const answer = await call(path, grpcMessage(bytes), { headers: { "grpc-timeout": "300m" }, timeoutMs: 2_000 });
         expect(answer.status).toBeDefined();
         expect(BUG_STATUSES).not.toContain(answer.status!);
         seen.set(answer.status!, (seen.get(answer.status!) ?? 0) + 1);
@@ -140,12 +138,12 @@ describe("broken gRPC framing (grpc-js answers these itself)", () => {
     for (const body of [new Uint8Array(0), Uint8Array.from([0, 0, 0, 0, 100, 1, 2, 3]), Uint8Array.from([0, 0, 0])]) {
       expect(await call(GET, body)).toMatchObject({ status: Status.UNIMPLEMENTED, message: noMessage });
     }
-    const twice = Buffer.concat([grpcFrame(new Uint8Array(0)), grpcFrame(new Uint8Array(0))]);
+    const twice = Buffer.concat([grpcMessage(new Uint8Array(0)), grpcMessage(new Uint8Array(0))]);
     expect((await call(GET, twice)).status).toBe(Status.UNIMPLEMENTED);
   });
 
   test("compression: garbage, an unknown encoding, and a gzip bomb stopped at the hard cap", async () => {
-    const garbage = grpcFrame(Buffer.from("this is not gzip"));
+    const garbage = grpcMessage(Buffer.from("this is not gzip"));
     garbage[0] = 1; // the compressed flag
     expect(await call(GET, garbage, { headers: { "grpc-encoding": "gzip" } })).toMatchObject({
       status: Status.INTERNAL,
@@ -155,7 +153,7 @@ describe("broken gRPC framing (grpc-js answers these itself)", () => {
 
     const probe = probeRss(server.proc.pid);
     // 256 MiB of zeros in ~250 KiB: inflating stops at the hard cap (twice --max-request-bytes, 32 MiB by default).
-    const bomb = grpcFrame(gzipSync(Buffer.alloc(256 * 1024 * 1024)));
+    const bomb = grpcMessage(gzipSync(Buffer.alloc(256 * 1024 * 1024)));
     bomb[0] = 1;
     const answer = await call(GET, bomb, { headers: { "grpc-encoding": "gzip" } });
     expect(answer).toMatchObject({
@@ -168,15 +166,15 @@ describe("broken gRPC framing (grpc-js answers these itself)", () => {
   }, 20_000);
 
   test("an unknown method, a bad grpc-timeout, a content type that is not gRPC", async () => {
-    expect(await call("/homekv_service.HomeKvService/Nope", grpcFrame(new Uint8Array(0)))).toMatchObject({
+    expect(await call("/homekv_service.HomeKvService/Nope", grpcMessage(new Uint8Array(0)))).toMatchObject({
       status: Status.UNIMPLEMENTED,
       message: "The server does not implement the method /homekv_service.HomeKvService/Nope",
     });
-    expect(await call(GET, grpcFrame(new Uint8Array(0)), { headers: { "grpc-timeout": "soon" } })).toMatchObject({
+    expect(await call(GET, grpcMessage(new Uint8Array(0)), { headers: { "grpc-timeout": "soon" } })).toMatchObject({
       status: Status.INTERNAL,
       message: 'Invalid grpc-timeout value "soon"',
     });
-    const notGrpc = await call(GET, grpcFrame(new Uint8Array(0)), { headers: { "content-type": "text/plain" } });
+    const notGrpc = await call(GET, grpcMessage(new Uint8Array(0)), { headers: { "content-type": "text/plain" } });
     expect(notGrpc.status).toBeUndefined(); // HTTP 415, no gRPC status
     expect(notGrpc.everything).toContain('":status":415');
     await expectServes(server, "broken framing");

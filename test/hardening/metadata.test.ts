@@ -1,28 +1,22 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { GetRequest, GetResponse } from "../../src/gen/homekv_service.ts";
-import type { ServerProcess } from "../helpers/processes.ts";
+import { ERROR_CODE, encodeFrame, FLAG, FRAME, type Frame, readFrames, readGoaway } from "../../src/h2/frames.ts";
+import { encodeLiterals } from "../../src/h2/hpack.ts";
+import {
+  clientPreface,
+  connectRaw,
+  grpcCallFrames,
+  grpcRequestHeaders,
+  type RawConnection,
+} from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
   expectRssWithin,
   expectServes,
   probeRss,
-  startTarget,
+  useTarget,
 } from "./harness.ts";
-import {
-  clientPreface,
-  connectRaw,
-  FLAG,
-  FRAME,
-  type Frame,
-  frame,
-  goaway,
-  grpcCallFrames,
-  grpcRequestHeaders,
-  headerBlock,
-  parseFrames,
-  type RawConnection,
-} from "./raw-h2.ts";
 
 /**
  * Request metadata (HTTP/2 headers) far over any sensible size, sent as hand-made HEADERS and
@@ -31,32 +25,22 @@ import {
  * stream with more than 128 headers with RST_STREAM (ENHANCE_YOUR_CALM), keeping the connection.
  */
 
-const PROTOCOL_ERROR = 1;
-const COMPRESSION_ERROR = 9;
-const ENHANCE_YOUR_CALM = 11;
 const GET = "/homekv_service.HomeKvService/Get";
 const getMessage = GetRequest.encode(GetRequest.fromPartial({ keys: ["normal/warm-up"] })).finish();
 
-let server: ServerProcess;
-
-beforeAll(async () => {
-  server = await startTarget();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const server = useTarget();
 
 /** A raw connection past its preface and settings. */
 async function openSession(): Promise<RawConnection> {
   const connection = await connectRaw(server.port);
-  connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+  connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
   return connection;
 }
 
 /** The frames the server sent on a stream; with no stack trace anywhere in what it sent. */
 function framesOf(connection: RawConnection, streamId: number): Frame[] {
   expectNoStackTrace(connection.received().toString("latin1"));
-  return parseFrames(connection.received()).filter((f) => f.streamId === streamId);
+  return readFrames(connection.received()).filter((f) => f.streamId === streamId);
 }
 
 /** The GetResponse a stream carried, once its trailers came (HEADERS with END_STREAM). */
@@ -70,7 +54,7 @@ function answeredGet(connection: RawConnection, streamId: number): GetResponse {
 
 /** Whether the server ended a stream (trailers with END_STREAM, or a reset) or the whole connection (GOAWAY). */
 const ended = (received: Buffer, streamId: number) =>
-  parseFrames(received).some(
+  readFrames(received).some(
     (f) =>
       f.type === FRAME.GOAWAY ||
       (f.streamId === streamId &&
@@ -82,11 +66,11 @@ async function getWithHeaders(
   connection: RawConnection,
   streamId: number,
   extra: [string, string][],
-): Promise<{ errorCode: number; debug: string } | undefined> {
+): Promise<ReturnType<typeof readGoaway> | undefined> {
   connection.write(grpcCallFrames(streamId, GET, getMessage, extra));
   expect(await connection.waitUntil((received) => ended(received, streamId), 5_000)).toBe(true);
-  const refusal = parseFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
-  return refusal && goaway(refusal.payload);
+  const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+  return refusal && readGoaway(refusal.payload);
 }
 
 describe("oversized metadata", () => {
@@ -97,8 +81,8 @@ describe("oversized metadata", () => {
     for (const extra of [oneHuge, manySmall]) {
       for (let round = 0; round < 10; round++) {
         const connection = await openSession();
-        expect(await getWithHeaders(connection, 1, extra)).toEqual({
-          errorCode: COMPRESSION_ERROR,
+        expect(await getWithHeaders(connection, 1, extra)).toMatchObject({
+          errorCode: ERROR_CODE.COMPRESSION_ERROR,
           debug: "header block too large",
         });
         expect(await connection.waitClosed(5_000)).toBe(true);
@@ -115,7 +99,7 @@ describe("oversized metadata", () => {
     const many = Array.from({ length: 200 }, (_, i): [string, string] => [`x-h${i}`, "v"]);
     expect(await getWithHeaders(connection, 1, many)).toBeUndefined();
     const reset = framesOf(connection, 1).find((f) => f.type === FRAME.RST_STREAM);
-    expect(reset?.payload.readUInt32BE(0)).toBe(ENHANCE_YOUR_CALM);
+    expect(reset?.payload.readUInt32BE(0)).toBe(ERROR_CODE.ENHANCE_YOUR_CALM);
     // The next call on the same connection is answered.
     expect(await getWithHeaders(connection, 3, [])).toBeUndefined();
     expect(answeredGet(connection, 3).records.map((r) => r.key)).toEqual(["normal/warm-up"]);
@@ -132,8 +116,8 @@ describe("oversized metadata", () => {
   test("a header block that never ends (a CONTINUATION flood of empty frames): memory stays flat, others are served", async () => {
     const probe = probeRss(server.proc.pid);
     const connection = await openSession();
-    connection.write(frame(FRAME.HEADERS, 0, 1, headerBlock(grpcRequestHeaders(GET))));
-    const burst = Buffer.concat(Array.from({ length: 10_000 }, () => frame(FRAME.CONTINUATION, 0, 1)));
+    connection.write(encodeFrame(FRAME.HEADERS, 0, 1, encodeLiterals(grpcRequestHeaders(GET))));
+    const burst = Buffer.concat(Array.from({ length: 10_000 }, () => encodeFrame(FRAME.CONTINUATION, 0, 1)));
     const started = performance.now();
     let frames = 0;
     // Bounded in count and time: 5 million frames (45 MB), or 5 s.
@@ -147,11 +131,11 @@ describe("oversized metadata", () => {
     expect(connection.closed).toBe(false);
     // Anything but a CONTINUATION inside a header block is a protocol error: the PING makes the server
     // close the connection once it has read every frame before it, which says the flood was all read.
-    connection.write(frame(FRAME.PING, 0, 0, new Uint8Array(8)));
+    connection.write(encodeFrame(FRAME.PING, 0, 0, new Uint8Array(8)));
     expect(await connection.waitClosed(10_000)).toBe(true);
-    const refusal = parseFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
-    expect(refusal && goaway(refusal.payload)).toEqual({
-      errorCode: PROTOCOL_ERROR,
+    const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+    expect(refusal && readGoaway(refusal.payload)).toMatchObject({
+      errorCode: ERROR_CODE.PROTOCOL_ERROR,
       debug: "expected CONTINUATION frame",
     });
     console.log(

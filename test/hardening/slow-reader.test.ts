@@ -1,25 +1,17 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { HomeKvClient, type WatchEvent } from "../../src/client/client.ts";
 import { WatchRequest, WatchResponse } from "../../src/gen/homekv_service.ts";
-import type { ServerProcess } from "../helpers/processes.ts";
+import { encodeFrame, FLAG, FRAME, readFrames } from "../../src/h2/frames.ts";
+import { clientPreface, connectRaw, grpcCallFrames, type RawConnection } from "../helpers/raw-h2.ts";
+import { waitForWatchers } from "../helpers/server.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
   expectRssWithin,
   expectServes,
   probeRss,
-  startTarget,
+  useTarget,
 } from "./harness.ts";
-import {
-  clientPreface,
-  connectRaw,
-  FLAG,
-  FRAME,
-  frame,
-  grpcCallFrames,
-  parseFrames,
-  type RawConnection,
-} from "./raw-h2.ts";
 
 /**
  * Clients that open Watch streams (the only server-streaming RPC; Scan is paged unary calls) and
@@ -32,34 +24,14 @@ import {
 const WATCH = "/homekv_service.HomeKvService/Watch";
 const watchAll = WatchRequest.encode(WatchRequest.fromPartial({ prefix: "w/" })).finish();
 
-let server: ServerProcess;
-let client: HomeKvClient;
-
-beforeEach(async () => {
-  server = await startTarget();
-  client = new HomeKvClient({ address: server.address, timeoutMs: 10_000 });
-});
-afterEach(async () => {
-  client?.close();
-  await server?.stop();
-});
+const server = useTarget([], { each: true });
 
 /** A connection with `streams` Watch calls on w/ that never returns a byte of flow-control window. */
 async function openStuckWatches(streams: number, options: { read: boolean }): Promise<RawConnection> {
   const connection = await connectRaw(server.port, { read: options.read });
   const calls = Array.from({ length: streams }, (_, i) => grpcCallFrames(1 + 2 * i, WATCH, watchAll));
-  connection.write(Buffer.concat([clientPreface(), frame(FRAME.SETTINGS, FLAG.ACK, 0), ...calls]));
+  connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0), ...calls]));
   return connection;
-}
-
-async function waitForWatchers(count: number, timeoutMs = 5_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let watchers = (await client.metrics()).watchers;
-  while (watchers !== count && Date.now() < deadline) {
-    await Bun.sleep(20);
-    watchers = (await client.metrics()).watchers;
-  }
-  return watchers;
 }
 
 /** Collects what an honest watcher of w/ sees, until it has `revisions` revisions or `signal` aborts. */
@@ -83,12 +55,12 @@ describe("a client that opens Watch streams and never reads", () => {
     const stuck = [await openStuckWatches(100, { read: true }), await openStuckWatches(100, { read: false })];
     const honestDone = new AbortController();
     const honest = watchHonestly(100, honestDone.signal);
-    expect(await waitForWatchers(201)).toBe(201);
+    await waitForWatchers(server.client, 201);
 
     const value = new Uint8Array(8 * 1024).fill(42);
     const revisions: number[] = [];
     const started = performance.now();
-    for (let i = 0; i < 100; i++) revisions.push((await client.set({ [`w/${i % 10}`]: value })).revision);
+    for (let i = 0; i < 100; i++) revisions.push((await server.client.set({ [`w/${i % 10}`]: value })).revision);
     console.log(`100 sets while 200 watch streams were stuck took ${(performance.now() - started).toFixed(0)} ms`);
     await expectServes(server, "while 200 watch streams are stuck");
     const timeout = setTimeout(() => honestDone.abort(), 10_000);
@@ -98,12 +70,12 @@ describe("a client that opens Watch streams and never reads", () => {
 
     // What got through to the stuck connection that reads: at most one flow-control window (64 KiB) of
     // DATA, whole WatchResponses, and nothing else but headers.
-    const data = parseFrames(stuck[0]!.received()).filter((f) => f.type === FRAME.DATA);
+    const data = readFrames(stuck[0]!.received()).filter((f) => f.type === FRAME.DATA);
     expect(data.reduce((sum, f) => sum + f.payload.length, 0)).toBeLessThanOrEqual(65_535);
     expectNoStackTrace(stuck[0]!.received().toString("latin1"));
 
     for (const connection of stuck) connection.destroy();
-    expect(await waitForWatchers(0)).toBe(0);
+    await waitForWatchers(server.client, 0);
     const after = probe.stop("200 stuck watch streams, 100 revisions of 8 KiB, then closed");
     // Everything written to the stuck streams in all: 200 × 100 × 8 KiB = 160 MiB.
     expectRssWithin(probe, after, 64);
@@ -114,28 +86,28 @@ describe("a client that opens Watch streams and never reads", () => {
   test("a stuck watcher is ended once 10,000 events wait for it; when its client reads at last it gets the status, no stack trace", async () => {
     const probe = probeRss(server.proc.pid);
     const connection = await openStuckWatches(1, { read: true });
-    expect(await waitForWatchers(1)).toBe(1);
+    await waitForWatchers(server.client, 1);
     // 150 revisions of 100 keys: 15,000 events, over the 10,000 a watcher may have waiting (grpc-js
     // takes 16 messages more into its own buffer before it says to wait).
     const batch = (i: number) => Object.fromEntries(Array.from({ length: 100 }, (_, k) => [`w/${k}`, `value ${i}`]));
-    for (let i = 0; i < 150; i++) await client.set(batch(i));
-    expect(await waitForWatchers(0)).toBe(0);
+    for (let i = 0; i < 150; i++) await server.client.set(batch(i));
+    await waitForWatchers(server.client, 0);
 
     // The client opens its flow-control windows (connection and stream) and reads what waited.
     const window = Buffer.alloc(4);
     window.writeUInt32BE(0x7fff_ffff - 65_535);
     connection.write(
-      Buffer.concat([frame(FRAME.WINDOW_UPDATE, 0, 0, window), frame(FRAME.WINDOW_UPDATE, 0, 1, window)]),
+      Buffer.concat([encodeFrame(FRAME.WINDOW_UPDATE, 0, 0, window), encodeFrame(FRAME.WINDOW_UPDATE, 0, 1, window)]),
     );
     const trailers = (received: Buffer) =>
-      parseFrames(received).some(
+      readFrames(received).some(
         (f) => f.streamId === 1 && f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0,
       );
     expect(await connection.waitUntil(trailers, 5_000)).toBe(true);
     expectNoStackTrace(connection.received().toString("latin1"));
     // The messages before the status are whole revisions, in order, with no gap.
     const body = Buffer.concat(
-      parseFrames(connection.received())
+      readFrames(connection.received())
         .filter((f) => f.type === FRAME.DATA)
         .map((f) => f.payload),
     );
@@ -155,15 +127,15 @@ describe("a client that opens Watch streams and never reads", () => {
     const probe = probeRss(server.proc.pid);
     // 6 connections × 40 streams that never give back window, half of them not even reading the socket.
     const stuck = await Promise.all(Array.from({ length: 6 }, (_, i) => openStuckWatches(40, { read: i % 2 === 0 })));
-    expect(await waitForWatchers(240)).toBe(240);
+    await waitForWatchers(server.client, 240);
     const abort = new AbortController();
     const honest = watchHonestly(3, abort.signal);
-    await Bun.sleep(200);
+    await waitForWatchers(server.client, 241);
     // Three commits of 4 MiB each (4 values of 1 MiB): every stuck stream would want its own
     // serialized copy of each (240 × 4 MiB); the honest watcher may queue all three (under 16 MiB).
     const big = new Uint8Array(1024 * 1024).fill(1);
     for (let commit = 0; commit < 3; commit++) {
-      await client.set(Object.fromEntries(Array.from({ length: 4 }, (_, k) => [`w/${commit}/${k}`, big])));
+      await server.client.set(Object.fromEntries(Array.from({ length: 4 }, (_, k) => [`w/${commit}/${k}`, big])));
     }
     const timer = setTimeout(() => abort.abort(), 25_000);
     const seen = await honest;
@@ -189,7 +161,7 @@ describe("a client that opens Watch streams and never reads", () => {
     const abort = new AbortController();
     const honestRevisions = 2_000;
     const honest = watchHonestly(honestRevisions, abort.signal);
-    expect(await waitForWatchers(1_001)).toBe(1_001);
+    await waitForWatchers(server.client, 1_001);
 
     // 3,000 small commits, 6 at a time: 2,000 on w/ (every watcher), 1,000 on wx/ (none). Each stuck
     // stream would queue 2,000 events: 2 million in all.
@@ -198,7 +170,9 @@ describe("a client that opens Watch streams and never reads", () => {
     const started = performance.now();
     for (let round = 0; round < 500; round++) {
       const commits = await Promise.all(
-        Array.from({ length: 6 }, (_, k) => client.set({ [`${k % 3 === 2 ? "wx" : "w"}/${k}/${round}`]: value })),
+        Array.from({ length: 6 }, (_, k) =>
+          server.client.set({ [`${k % 3 === 2 ? "wx" : "w"}/${k}/${round}`]: value }),
+        ),
       );
       for (const [k, { revision }] of commits.entries()) if (k % 3 !== 2) onW.push(revision);
     }
@@ -208,13 +182,13 @@ describe("a client that opens Watch streams and never reads", () => {
     expect(await honest).toEqual(onW);
     clearTimeout(timer);
     await expectServes(server, "with 1,000 stuck watchers behind");
-    const left = (await client.metrics()).watchers;
+    const left = (await server.client.metrics()).watchers;
     console.log(`watchers left after the small commits: ${left} of 1,000 stuck`);
     expect(left).toBeLessThan(1_000);
     probe.mark("1,000 stuck watchers, 3,000 small commits");
 
     for (const connection of stuck) connection.destroy();
-    expect(await waitForWatchers(0)).toBe(0);
+    await waitForWatchers(server.client, 0);
     const after = probe.stop("1,000 stuck watchers, 3,000 small commits, then closed");
     // Before the queues were counted together: 77 → ~900 MiB. Now they hold at most half of
     // --max-watch-buffer-bytes (64 MiB of ~170-byte batches), the rest is the streams themselves.

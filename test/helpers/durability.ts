@@ -1,27 +1,9 @@
-import { expect } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { HomeKvRpcError } from "../../src/client/client.ts";
 import { type ServerProcess, startServerProcess } from "./processes.ts";
-
-const decoder = new TextDecoder();
-
-/** A value as text; undefined for a missing key. */
-export const text = (value: Uint8Array | undefined): string | undefined =>
-  value === undefined ? undefined : decoder.decode(value);
 
 /** The non-empty lines of what a process printed. */
 export const lines = (output: string): string[] => output.split("\n").filter((line) => line.trim() !== "");
-
-/** Awaits a promise that must reject with a HomeKvRpcError, and returns that error. */
-export async function rpcRejection(promise: Promise<unknown>): Promise<HomeKvRpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(HomeKvRpcError);
-  return error as HomeKvRpcError;
-}
 
 /** Starts `homekv serve` on `dir` (which the caller owns: it survives the server). */
 export function startOn(dir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {

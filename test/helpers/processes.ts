@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { waitFor } from "./wait.ts";
 
 export const ROOT = resolve(import.meta.dir, "..", "..");
 
@@ -52,6 +53,13 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
+export interface ServerProcessOptions {
+  command?: HomekvCommand;
+  cwd?: string;
+  startTimeoutMs?: number;
+  env?: Record<string, string>;
+}
+
 /**
  * Starts `homekv serve` on a free loopback port (port 0: the server picks one and says which in its
  * start line, so there is no race between finding a port and binding it). Unless the arguments say
@@ -59,7 +67,7 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   extraArgs: readonly string[] = [],
-  options: { command?: HomekvCommand; cwd?: string; startTimeoutMs?: number; env?: Record<string, string> } = {},
+  options: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
   const ownsData = !extraArgs.includes("--data-dir") && !extraArgs.includes("--in-memory") && options.cwd === undefined;
   const scratch = ownsData ? scratchDir("homekv-data-") : undefined;
@@ -82,19 +90,22 @@ export async function startServerProcess(
   void collect(proc.stdout);
   void collect(proc.stderr);
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
-  let port: number | undefined;
-  while (port === undefined) {
-    const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
-    if (match) port = Number(match[1]);
-    else if (proc.exitCode !== null) {
-      scratch?.cleanup();
-      throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
-    } else if (Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`homekv serve did not start in time:\n${output}`);
-    } else await Bun.sleep(20);
-  }
+  const port = await waitFor(
+    () => {
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (match) return Number(match[1]);
+      if (proc.exitCode !== null) {
+        scratch?.cleanup();
+        throw new Error(`homekv serve exited with ${proc.exitCode}:\n${output}`);
+      }
+      return undefined;
+    },
+    { what: "homekv serve to say where it listens", timeoutMs: options.startTimeoutMs ?? 15_000, detail: () => output },
+  ).catch((error: unknown) => {
+    proc.kill("SIGKILL");
+    scratch?.cleanup();
+    throw error;
+  });
   return {
     port,
     address: `127.0.0.1:${port}`,
@@ -107,4 +118,41 @@ export async function startServerProcess(
       return code;
     },
   };
+}
+
+/** TCP socket states as /proc/net/tcp writes them. */
+export const TCP_STATE = { ESTABLISHED: "01", LISTEN: "0A" } as const;
+
+/**
+ * The TCP sockets of process `pid` (their local port and state), from /proc (Linux): its socket
+ * descriptors matched with the rows of /proc/net/tcp and tcp6.
+ */
+export function tcpSockets(pid: number): { port: number; state: string }[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (inode) inodes.add(inode);
+    } catch {
+      // closed since the listing
+    }
+  }
+  const sockets: { port: number; state: string }[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    const rows = readFileSync(`/proc/${pid}/net/${table}`, "utf8").trim().split("\n").slice(1);
+    for (const row of rows) {
+      // sl local_address rem_address st ... inode; the local port is the address's hex tail.
+      const fields = row.trim().split(/\s+/);
+      if (inodes.has(fields[9]!))
+        sockets.push({ port: Number.parseInt(fields[1]!.split(":")[1]!, 16), state: fields[3]! });
+    }
+  }
+  return sockets;
+}
+
+/** The TCP ports process `pid` listens on: for a server that says nothing of where it listens. */
+export function listeningPorts(pid: number): number[] {
+  return tcpSockets(pid)
+    .filter((socket) => socket.state === TCP_STATE.LISTEN)
+    .map((socket) => socket.port);
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { useServer } from "../helpers/server.ts";
 
 /**
  * A client generated at test time from the original HomeKV .proto (test/fixtures), sharing no code
@@ -15,17 +15,15 @@ const definition = protoLoader.loadSync(resolve(import.meta.dir, "../fixtures/or
 });
 const pkg = grpc.loadPackageDefinition(definition) as any;
 
-let server: ServerProcess;
+const server = useServer();
 let client: any;
 
-beforeAll(async () => {
-  server = await startServerProcess();
+beforeAll(() => {
   client = new pkg.homekv_service.HomeKvService(server.address, grpc.credentials.createInsecure());
 });
 
-afterAll(async () => {
+afterAll(() => {
   client.close();
-  await server.stop();
 });
 
 const call = (method: string, request: object): Promise<any> =>

@@ -8,8 +8,7 @@ import {
   readFrame,
   sealFrame,
 } from "../../src/io/format/frame.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
+import { bytes } from "../helpers/bytes.ts";
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));

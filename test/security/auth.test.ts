@@ -7,6 +7,7 @@ import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
 import { HomeKvError } from "../../src/errors.ts";
 import { checkCall, parseAuthFile, parseInlineTokens, roleOf } from "../../src/server/auth.ts";
 import { healthCheck } from "../discovery/reflection-client.ts";
+import { text } from "../helpers/bytes.ts";
 import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 
 const SERVICE = "/homekv_service.HomeKvService/";
@@ -116,7 +117,7 @@ describe("a server with --auth-file", () => {
     );
     expect(await refusal(client("admin-token").checkpoint())).toBe("ok");
     const { records } = await client("reader-token").get(["k"]);
-    expect(new TextDecoder().decode(records[0]!.value)).toBe("v");
+    expect(text(records[0]!.value)).toBe("v");
   });
 
   test("the CLI sends --token or HOMEKV_TOKEN, and a refusal is one line on stderr", async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ClientTls, HomeKvClient } from "../../src/client/client.ts";
+import { text } from "../helpers/bytes.ts";
 import { runHomekv, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
 import { makeTestCerts, type TestCerts } from "./certs.ts";
 
@@ -36,7 +37,7 @@ async function firstCall(address: string, tls: ClientTls | undefined): Promise<s
   try {
     await client.set({ checked: "yes" });
     const { records } = await client.get(["checked"]);
-    return new TextDecoder().decode(records[0]!.value) === "yes" ? "ok" : "wrong value";
+    return text(records[0]!.value) === "yes" ? "ok" : "wrong value";
   } catch (error) {
     return (error as Error).message;
   } finally {

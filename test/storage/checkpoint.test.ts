@@ -8,7 +8,8 @@ import { listCheckpoints, loadNewestCheckpoint } from "../../src/storage/checkpo
 import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
 import { createMvccStore, type KeyChain, type MvccStore } from "../../src/storage/mvcc/store.ts";
 import type { KeyRecord, WriteOp } from "../../src/storage/ops.ts";
-import { bytes, del, frameStarts, put } from "../helpers/storage.ts";
+import { bytes, text } from "../helpers/bytes.ts";
+import { del, frameStarts, put } from "../helpers/storage.ts";
 
 const DIR = "/data/checkpoints";
 const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });
@@ -135,7 +136,7 @@ describe("round trip", () => {
     expect((await listCheckpoints(fs, DIR)).map((c) => c.revision)).toEqual([3, 1]);
     const loaded = await loadNewestCheckpoint(fs, DIR);
     expect(loaded?.revision).toBe(3);
-    expect(restoredState(loaded)?.map((e) => [e.key, new TextDecoder().decode(e.value)])).toEqual([
+    expect(restoredState(loaded)?.map((e) => [e.key, text(e.value)])).toEqual([
       ["a", "2"],
       ["b", "3"],
     ]);

@@ -2,10 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { lockDataDir, processIsAlive } from "../../src/storage/data-dir-lock.ts";
+import { bytes, text } from "../helpers/bytes.ts";
 
 const DIR = "/data/homekv";
 const LOCK = `${DIR}/LOCK`;
-const text = (value: Uint8Array) => new TextDecoder().decode(value);
 
 async function newFs(): Promise<MemoryFileSystem> {
   const fs = new MemoryFileSystem();
@@ -60,7 +60,7 @@ describe("lockDataDir", () => {
 
   test("a lock left by a dead pid is taken over", async () => {
     const fs = await newFs();
-    fs.overwrite(LOCK, new TextEncoder().encode("1234\n"));
+    fs.overwrite(LOCK, bytes("1234\n"));
     const lock = await lockDataDir({ fs, dir: DIR, pid: 5678, isAlive: (pid) => pid !== 1234 });
     expect(text(fs.bytes(LOCK))).toBe("5678\n");
     // The new holder is protected in turn.

@@ -10,15 +10,13 @@ import { type DurableOptions, openDurableDatabase } from "../../src/storage/dura
 import type { WriteOp } from "../../src/storage/ops.ts";
 import { WAL_SEGMENTS } from "../../src/storage/wal/wal-format.ts";
 import type { FsyncMode } from "../../src/storage/wal/wal-writer.ts";
+import { text } from "../helpers/bytes.ts";
+import { del, interceptWrites, put } from "../helpers/storage.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const DIR = "/data/homekv";
 const WAL_DIR = `${DIR}/wal`;
 const CHECKPOINT_DIR = `${DIR}/checkpoints`;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const put = (key: string, value: string): WriteOp => ({ key, value: encoder.encode(value) });
-const del = (key: string): WriteOp => ({ key, value: null });
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : decoder.decode(value));
 
 /** Opens `DIR` on `fs`; a LOCK left by a crash of this same process counts as stale. */
 async function open(
@@ -96,38 +94,14 @@ function crashingFs(
     if (now && !plan.before) cut();
     return result;
   }
-  return {
-    arm: () => {
-      armed = true;
+  return Object.assign(
+    interceptWrites(inner, (_call, run) => step(run)),
+    {
+      arm: () => {
+        armed = true;
+      },
     },
-    mkdirp: (dir) => inner.mkdirp(dir),
-    list: (dir) => inner.list(dir),
-    readFile: (path) => inner.readFile(path),
-    createExclusive: (path, data) => step(() => inner.createExclusive(path, data)),
-    rename: (from, to) => step(() => inner.rename(from, to)),
-    remove: (path) => step(() => inner.remove(path)),
-    syncDir: (dir) => step(() => inner.syncDir(dir)),
-    async openAppend(path) {
-      const file = await inner.openAppend(path);
-      return {
-        get size() {
-          return file.size;
-        },
-        append: (data) => step(() => file.append(data)),
-        sync: () => step(() => file.sync()),
-        truncate: (size) => step(() => file.truncate(size)),
-        close: () => file.close(),
-      };
-    },
-  };
-}
-
-async function eventually(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1_000; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  );
 }
 
 describe("crash and restart", () => {
@@ -263,7 +237,7 @@ describe("background checkpoints", () => {
       model[key] = `value ${i} `.padEnd(24, ".");
       segmentCounts.push(db.stats().wal!.segments);
     }
-    await eventually(() => (db.stats().lastCheckpoint?.revision ?? 0) > 150, "a background checkpoint");
+    await waitFor(() => (db.stats().lastCheckpoint?.revision ?? 0) > 150, { what: "a background checkpoint" });
     expect(logs.some((line) => line.startsWith("checkpoint at revision"))).toBe(true);
 
     // Without dropping, 200 records of ~60 bytes in 256-byte segments would take ~50 segments.

@@ -6,16 +6,14 @@ import { type DurableOptions, openDurableDatabase } from "../../src/storage/dura
 import type { ChangeEvent } from "../../src/storage/mvcc/store.ts";
 import type { Command, WriteOp } from "../../src/storage/ops.ts";
 import { createExpirySweeper, EXPIRY_TIMER_DELAY_MS_MAX } from "../../src/storage/ttl/expiry-sweeper.ts";
+import { bytes, text } from "../helpers/bytes.ts";
 
 const T0 = 1_700_000_000_000;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const put = (key: string, value: string, expiresAtMs?: number): WriteOp => ({
   key,
-  value: encoder.encode(value),
+  value: bytes(value),
   expiresAtMs,
 });
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : decoder.decode(value));
 
 /** Lets promises and a few event-loop turns run (a WAL commit on the memory file system takes some). */
 async function flush(): Promise<void> {
@@ -109,7 +107,7 @@ describe("expiry through a database", () => {
       key: "session",
       value: null,
       revision: written + 1,
-      previous: encoder.encode("s1"),
+      previous: bytes("s1"),
     });
     expect(time.armed).toBe(0);
     await db.close();

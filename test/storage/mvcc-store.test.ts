@@ -4,9 +4,8 @@ import { createDatabase } from "../../src/storage/database.ts";
 import { createGcScheduler } from "../../src/storage/mvcc/gc.ts";
 import { createMvccStore, type GcSlice, type MvccStore } from "../../src/storage/mvcc/store.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
+import { bytes, text } from "../helpers/bytes.ts";
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 const put = (key: string, value: string): WriteOp => ({ key, value: bytes(value) });
 const del = (key: string): WriteOp => ({ key, value: null });
 const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });

@@ -1,9 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { AssertionError } from "../../src/errors.ts";
 import { NONE, VersionChains } from "../../src/storage/mvcc/version-chain.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (value: Uint8Array | null | undefined) => (value == null ? undefined : new TextDecoder().decode(value));
+import { bytes, text } from "../helpers/bytes.ts";
 
 /** One key's chain, driven as the store drives it. */
 function chainOf(key = "k") {

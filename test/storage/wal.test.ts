@@ -7,21 +7,22 @@ import type { LogEntry, WriteOp } from "../../src/storage/ops.ts";
 import { WAL_SEGMENTS } from "../../src/storage/wal/wal-format.ts";
 import { replayWal, type WalReplay } from "../../src/storage/wal/wal-reader.ts";
 import { openWal, type Wal, type WalOptions } from "../../src/storage/wal/wal-writer.ts";
-import { del, frameStarts, put } from "../helpers/storage.ts";
+import { del, frameStarts, interceptWrites, put } from "../helpers/storage.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /** The writes of a batch entry (every entry these tests write is a batch). */
 const opsOf = (entry: LogEntry) => ("ops" in entry ? entry.ops : []);
 
 const DIR = "/data/wal";
 const segmentPath = (firstRevision: number) => `${DIR}/${WAL_SEGMENTS.fileName(firstRevision)}`;
-/** Lets queued promise callbacks (the flush loop, held syncs) run. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 interface Harness {
   fs: MemoryFileSystem;
   wal: Wal<number>;
   /** Every entry handed to apply by this WAL, in the order it was applied. */
   applied: LogEntry[];
+  /** How many syncs of a WAL file the WAL has started (counted as it calls them, finished or not). */
+  syncsStarted: () => number;
 }
 
 async function replayAll(fs: MemoryFileSystem, afterRevision = 0): Promise<{ entries: LogEntry[]; replay: WalReplay }> {
@@ -35,8 +36,12 @@ async function openHarness(fs = new MemoryFileSystem(), options: Partial<WalOpti
   await fs.mkdirp(DIR);
   const { replay } = await replayAll(fs);
   const applied: LogEntry[] = [];
+  let syncsStarted = 0;
   const wal = await openWal<number>({
-    fs,
+    fs: interceptWrites(fs, (call, run) => {
+      if (call === "sync") syncsStarted++;
+      return run();
+    }),
     dir: DIR,
     segments: replay.segments,
     lastRevision: replay.lastRevision,
@@ -50,7 +55,7 @@ async function openHarness(fs = new MemoryFileSystem(), options: Partial<WalOpti
     },
     ...options,
   });
-  return { fs, wal, applied };
+  return { fs, wal, applied, syncsStarted: () => syncsStarted };
 }
 
 async function segmentNames(fs: MemoryFileSystem): Promise<string[]> {
@@ -257,15 +262,15 @@ describe("group commit", () => {
 
   test("with fsync always, a propose resolves only after its sync completed", async () => {
     const fs = new MemoryFileSystem();
-    const { wal, applied } = await openHarness(fs);
+    const { wal, applied, syncsStarted } = await openHarness(fs);
+    const syncsAtOpen = syncsStarted();
     const release = fs.holdSyncs();
     let resolved = false;
     const promise = wal.propose({ ops: [put("a", "1")] }).then((revision) => {
       resolved = true;
       return revision;
     });
-    await settle();
-    await settle();
+    await waitFor(() => syncsStarted() > syncsAtOpen, { what: "the WAL to start the sync of its write" });
     expect(resolved).toBe(false);
     expect(applied).toEqual([]); // not visible before it is durable
     release();
@@ -276,10 +281,11 @@ describe("group commit", () => {
 
   test("pendingMax: while a sync hangs, pendingMax batches queue and the next one is refused with E_UNAVAILABLE", async () => {
     const fs = new MemoryFileSystem();
-    const { wal, applied } = await openHarness(fs, { pendingMax: 3 });
+    const { wal, applied, syncsStarted } = await openHarness(fs, { pendingMax: 3 });
+    const syncsAtOpen = syncsStarted();
     const release = fs.holdSyncs();
     const inFlight = wal.propose({ ops: [put("in-flight", "1")] });
-    await settle();
+    await waitFor(() => syncsStarted() > syncsAtOpen, { what: "the WAL to start the sync of its write" });
     const queued = [2, 3, 4].map((i) => wal.propose({ ops: [put(`queued-${i}`, "v")] }));
     await expectHomeKvError(
       wal.propose({ ops: [put("refused", "v")] }),
@@ -451,11 +457,12 @@ describe("disk errors", () => {
 
   test("ENOSPC fails the whole group that did not fit, and only that group", async () => {
     const fs = new MemoryFileSystem();
-    const { wal, applied } = await openHarness(fs);
+    const { wal, applied, syncsStarted } = await openHarness(fs);
     await wal.propose({ ops: [put("a", "1")] });
+    const syncsBefore = syncsStarted();
     const release = fs.holdSyncs();
     const first = wal.propose({ ops: [put("b", "2")] }); // in flight: its sync hangs
-    await settle();
+    await waitFor(() => syncsStarted() > syncsBefore, { what: "the WAL to start the sync of the second write" });
     const group = [wal.propose({ ops: [put("c", "3")] }), wal.propose({ ops: [put("d", "4")] })];
     fs.setCapacity(fs.bytes(segmentPath(1)).byteLength + 5);
     release();
@@ -540,7 +547,7 @@ describe("fsync modes", () => {
     const fs = new MemoryFileSystem();
     let tick: (() => void) | undefined;
     let stopped = false;
-    const { wal } = await openHarness(fs, {
+    const { wal, syncsStarted } = await openHarness(fs, {
       fsync: "everysec",
       everySecond: (run) => {
         tick = run;
@@ -555,12 +562,13 @@ describe("fsync modes", () => {
     await wal.propose({ ops: [put("b", "2")] });
     expect(wal.stats().fsyncs).toBe(fsyncsAtOpen);
 
+    const syncsBefore = syncsStarted();
     tick!();
-    await settle();
-    expect(wal.stats().fsyncs).toBe(fsyncsAtOpen + 1);
-    // Nothing new: the next tick does not sync.
+    expect(syncsStarted()).toBe(syncsBefore + 1); // a tick starts its sync at once, in its own turn
+    await waitFor(() => wal.stats().fsyncs === fsyncsAtOpen + 1, { what: "the tick's sync to complete" });
+    // Nothing new: the next tick does not sync (it would have started one at once, as the first did).
     tick!();
-    await settle();
+    expect(syncsStarted()).toBe(syncsBefore + 1);
     expect(wal.stats().fsyncs).toBe(fsyncsAtOpen + 1);
 
     await wal.propose({ ops: [put("c", "3")] });
@@ -575,7 +583,7 @@ describe("fsync modes", () => {
     async (finish) => {
       const fs = new MemoryFileSystem();
       let tick: () => void = () => {};
-      const { wal } = await openHarness(fs, {
+      const { wal, syncsStarted } = await openHarness(fs, {
         fsync: "everysec",
         everySecond: (run) => {
           tick = run;
@@ -583,15 +591,16 @@ describe("fsync modes", () => {
         },
       });
       await wal.propose({ ops: [put("a", "1")] });
+      const [syncsBefore, fsyncsBefore] = [syncsStarted(), wal.stats().fsyncs];
       const release = fs.holdSyncs();
       tick(); // a sync covering "a" starts, and takes a while
-      await settle();
+      expect(syncsStarted()).toBe(syncsBefore + 1);
       expect(await wal.propose({ ops: [put("b", "2")] })).toBe(2); // written after that sync began
       release();
-      await settle();
+      await waitFor(() => wal.stats().fsyncs === fsyncsBefore + 1, { what: "the held sync to complete" });
       if (finish === "tick") {
         tick();
-        await settle();
+        await waitFor(() => wal.stats().fsyncs === fsyncsBefore + 2, { what: "the next tick's sync to complete" });
       } else {
         await wal.close();
       }

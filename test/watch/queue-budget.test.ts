@@ -5,8 +5,7 @@ import type { WriteOp } from "../../src/storage/ops.ts";
 import { QUEUED_BATCH_BYTES, QUEUED_EVENT_BYTES } from "../../src/storage/watch/batch-queue.ts";
 import { QueueBudget, type ShedReason } from "../../src/storage/watch/queue-budget.ts";
 import { createWatchHub, type WatchEnd, type Watcher } from "../../src/storage/watch/watch-hub.ts";
-
-const put = (key: string, value: string): WriteOp => ({ key, value: new TextEncoder().encode(value) });
+import { put } from "../helpers/storage.ts";
 
 /** A budget whose shedding runs when the test says (the server's runs in a microtask). */
 function manualBudget(bytesMax: number) {

@@ -13,9 +13,8 @@ import {
   type WatchHubOptions,
   type WatchOptions,
 } from "../../src/storage/watch/watch-hub.ts";
+import { bytes, text } from "../helpers/bytes.ts";
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 const put = (key: string, value: string): WriteOp => ({ key, value: bytes(value) });
 const del = (key: string): WriteOp => ({ key, value: null });
 

@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { credentials, status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError, type WatchEvent, type WatchOptions } from "../../src/client/client.ts";
 import { HomeKvServiceClient, WatchRequest, type WatchResponse } from "../../src/gen/homekv_service.ts";
+import { text } from "../helpers/bytes.ts";
 import { type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { waitForWatchers } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
-const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
 const show = (e: WatchEvent) => `${e.revision}:${e.type}:${e.key}${e.value ? `=${text(e.value)}` : ""}`;
 
 /** The first `count` events of a watch; fails (rather than hangs) when they do not come in time. */
@@ -184,8 +186,7 @@ describe("one server", () => {
     const firstSlow = slow.next(); // the call starts; after this nothing reads it
     const keys = Array.from({ length: 1_000 }, (_, i) => `slow/${i}`);
     const written: number[] = [];
-    for (let i = 0; i < 200 && (await client.metrics()).watchers < watchersBefore + 2; i++) await Bun.sleep(10);
-    expect((await client.metrics()).watchers).toBe(watchersBefore + 2);
+    await waitForWatchers(client, watchersBefore + 2);
     let ended = false;
     for (let round = 0; round < 300 && !ended; round++) {
       const { revision } = await client.set(Object.fromEntries(keys.map((key) => [key, `${round}-${key}`])));
@@ -195,7 +196,11 @@ describe("one server", () => {
     expect(ended).toBe(true);
     // Normal clients and the other watcher were served throughout.
     expect(text((await client.get(["slow/7"])).records[0]!.value)).toBe(`${written.length - 1}-slow/7`);
-    for (let i = 0; i < 200 && fastSeen.at(-1) !== written.at(-1); i++) await Bun.sleep(25);
+    await waitFor(() => fastSeen.at(-1) === written.at(-1), {
+      what: "the other watcher to see the last write",
+      timeoutMs: 5_000,
+      detail: () => `last seen ${fastSeen.at(-1)}, last written ${written.at(-1)}`,
+    });
     expect(fastSeen).toEqual(written);
     fastStop.abort();
     await fast;
@@ -234,25 +239,19 @@ describe("one server", () => {
 
   test("metrics: open watches are counted; a watch that ends in an error counts as a rejected command", async () => {
     // The watches of the tests before unregister as their cancellations arrive: wait for that.
-    for (let i = 0; i < 200 && (await client.metrics()).watchers > 0; i++) await Bun.sleep(10);
+    await waitForWatchers(client, 0);
     const before = await client.metrics();
     expect(before.watchers).toBe(0);
     const stop = new AbortController();
     const iterator = client.watch({ key: "m/k" }, stop.signal)[Symbol.asyncIterator]();
     const pending = iterator.next();
-    let open = before.watchers;
-    for (let i = 0; i < 100 && open === before.watchers; i++) {
-      await Bun.sleep(10);
-      open = (await client.metrics()).watchers;
-    }
-    expect(open).toBe(before.watchers + 1);
+    await waitForWatchers(client, before.watchers + 1);
     stop.abort();
     expect((await pending).done).toBe(true);
     await watchError(client, { start: "b", end: "a" });
     const after = await client.metrics();
     expect(after.cmdsRejected).toBe(before.cmdsRejected + 1);
-    for (let i = 0; i < 100 && (await client.metrics()).watchers !== before.watchers; i++) await Bun.sleep(10);
-    expect((await client.metrics()).watchers).toBe(before.watchers);
+    await waitForWatchers(client, before.watchers);
   });
 });
 
@@ -289,7 +288,7 @@ test("after a restart from the data directory, a watch from an old revision repl
     expected.push(`${deleted}:delete:h/0`);
     // A watcher open while the server stops is told where to resume.
     const open = watchError(client, { prefix: "h/", startRevision: deleted + 1 });
-    for (let i = 0; i < 200 && (await client.metrics()).watchers === 0; i++) await Bun.sleep(10);
+    await waitForWatchers(client, 1);
     expect(await server.stop("SIGTERM")).toBe(0);
     const stopped = await open;
     expect(Status[stopped.code]).toBe("UNAVAILABLE");

@@ -1,6 +1,26 @@
 import { connect as connectTcp, type Socket } from "node:net";
 import { type ConnectionOptions, connect as connectTls } from "node:tls";
-import { type Header, HpackDecoder } from "./hpack.ts";
+import {
+  DEFAULT_FRAME_PAYLOAD_MAX,
+  DEFAULT_WINDOW_BYTES,
+  ERROR_CODE,
+  encodeFrame,
+  FLAG,
+  FRAME,
+  frameBytes,
+  headerBlockFrames,
+  PREFACE,
+  readFrame,
+  readGoaway,
+  readSettings,
+  SETTING,
+  STREAM_ID_MAX,
+  settingsPayload,
+  uint32Payload,
+  unpad,
+  WINDOW_BYTES_MAX,
+} from "../../h2/frames.ts";
+import { type Header, HpackDecoder } from "../../h2/hpack.ts";
 
 /**
  * One HTTP/2 connection (RFC 9113), client side, made for load generation: requests are a header
@@ -12,27 +32,6 @@ export type StreamResult =
   | { ok: true; headers: Header[]; trailers: Header[]; body: Buffer }
   /** `cancelled`: ended by this side (`cancel`), not by the peer or the transport. */
   | { ok: false; error: string; cancelled?: true };
-
-const FRAME = {
-  DATA: 0,
-  HEADERS: 1,
-  RST_STREAM: 3,
-  SETTINGS: 4,
-  PUSH_PROMISE: 5,
-  PING: 6,
-  GOAWAY: 7,
-  WINDOW_UPDATE: 8,
-  CONTINUATION: 9,
-} as const;
-const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
-const SETTING = { ENABLE_PUSH: 0x2, INITIAL_WINDOW_SIZE: 0x4, MAX_FRAME_SIZE: 0x5 } as const;
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-const WINDOW_MAX = 2 ** 31 - 1;
-const DEFAULT_WINDOW = 65_535;
-const DEFAULT_FRAME_BYTES = 16_384;
-const PROTOCOL_ERROR = 0x1;
-const CANCEL = 0x8;
-const STREAM_ID_MAX = 2 ** 31 - 1;
 
 interface Stream {
   id: number;
@@ -61,9 +60,9 @@ export class H2Connection {
   /** Streams with body left to send, waiting for window. */
   private readonly sending: Stream[] = [];
   private nextId = 1;
-  private peerInitialWindow = DEFAULT_WINDOW;
-  private peerFrameBytes = DEFAULT_FRAME_BYTES;
-  private connectionSendWindow = DEFAULT_WINDOW;
+  private peerInitialWindow = DEFAULT_WINDOW_BYTES;
+  private peerFrameBytes = DEFAULT_FRAME_PAYLOAD_MAX;
+  private connectionSendWindow = DEFAULT_WINDOW_BYTES;
   /** DATA received and not yet given back to the connection window. */
   private unacknowledged = 0;
   private input: Buffer = Buffer.alloc(0);
@@ -84,16 +83,15 @@ export class H2Connection {
     this.socket.on("data", (data: Buffer) => this.receive(data));
     this.socket.on("error", (error) => this.fail(error.message));
     this.socket.on("close", () => this.fail("the connection closed"));
-    const settings = Buffer.alloc(12);
-    settings.writeUInt16BE(SETTING.ENABLE_PUSH, 0);
-    settings.writeUInt32BE(0, 2);
-    settings.writeUInt16BE(SETTING.INITIAL_WINDOW_SIZE, 6);
-    settings.writeUInt32BE(WINDOW_MAX, 8);
+    const settings = settingsPayload([
+      [SETTING.ENABLE_PUSH, 0],
+      [SETTING.INITIAL_WINDOW_SIZE, WINDOW_BYTES_MAX],
+    ]);
     // Wide receive windows: a stream is never given back window (one answer per stream), the
     // connection only after a gigabyte.
     this.queue(PREFACE);
-    this.queue(frame(FRAME.SETTINGS, 0, 0, settings));
-    this.queue(frame(FRAME.WINDOW_UPDATE, 0, 0, uint32(WINDOW_MAX - DEFAULT_WINDOW)));
+    this.queue(encodeFrame(FRAME.SETTINGS, 0, 0, settings));
+    this.queue(encodeFrame(FRAME.WINDOW_UPDATE, 0, 0, uint32Payload(WINDOW_BYTES_MAX - DEFAULT_WINDOW_BYTES)));
   }
 
   /** Opens a stream: the header block (END_HEADERS), then the body (END_STREAM) as windows allow. */
@@ -118,18 +116,7 @@ export class H2Connection {
       this.sending.push(stream);
     });
     // A block over the peer's frame size goes on in CONTINUATION frames (a long token, say).
-    const size = this.peerFrameBytes;
-    for (let at = 0; at === 0 || at < headerBlock.byteLength; at += size) {
-      const last = at + size >= headerBlock.byteLength;
-      this.queue(
-        frame(
-          at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION,
-          last ? FLAG.END_HEADERS : 0,
-          id,
-          headerBlock.subarray(at, at + size),
-        ),
-      );
-    }
+    for (const frame of headerBlockFrames(id, headerBlock, false, this.peerFrameBytes)) this.queue(frame);
     this.pump();
     return { id, result };
   }
@@ -138,7 +125,7 @@ export class H2Connection {
   cancel(id: number, error: string): void {
     const stream = this.streams.get(id);
     if (!stream) return;
-    this.queue(frame(FRAME.RST_STREAM, 0, id, uint32(CANCEL)));
+    this.queue(encodeFrame(FRAME.RST_STREAM, 0, id, uint32Payload(ERROR_CODE.CANCEL)));
     this.finish(stream, { ok: false, error, cancelled: true });
   }
 
@@ -176,7 +163,12 @@ export class H2Connection {
       }
       const last = size === left;
       this.queue(
-        frame(FRAME.DATA, last ? FLAG.END_STREAM : 0, stream.id, stream.body.subarray(stream.sent, stream.sent + size)),
+        encodeFrame(
+          FRAME.DATA,
+          last ? FLAG.END_STREAM : 0,
+          stream.id,
+          stream.body.subarray(stream.sent, stream.sent + size),
+        ),
       );
       stream.sent += size;
       stream.sendWindow -= size;
@@ -188,16 +180,10 @@ export class H2Connection {
   private receive(data: Buffer): void {
     const input = this.input.length === 0 ? data : Buffer.concat([this.input, data]);
     let at = 0;
-    while (input.length - at >= 9) {
-      const length = input.readUIntBE(at, 3);
-      if (input.length - at < 9 + length) break;
-      const type = input[at + 3]!;
-      const flags = input[at + 4]!;
-      const id = input.readUInt32BE(at + 5) & 0x7fffffff;
-      const payload = input.subarray(at + 9, at + 9 + length);
-      at += 9 + length;
+    for (let frame = readFrame(input, at); frame !== undefined; frame = readFrame(input, at)) {
+      at += frameBytes(frame);
       try {
-        this.onFrame(type, flags, id, payload);
+        this.onFrame(frame.type, frame.flags, frame.streamId, frame.payload);
       } catch (error) {
         this.fail(`HTTP/2 protocol error: ${error instanceof Error ? error.message : error}`);
         this.socket.destroy();
@@ -206,7 +192,7 @@ export class H2Connection {
     }
     this.input = at === input.length ? Buffer.alloc(0) : input.subarray(at);
     if (this.unacknowledged >= 2 ** 30) {
-      this.queue(frame(FRAME.WINDOW_UPDATE, 0, 0, uint32(this.unacknowledged)));
+      this.queue(encodeFrame(FRAME.WINDOW_UPDATE, 0, 0, uint32Payload(this.unacknowledged)));
       this.unacknowledged = 0;
     }
   }
@@ -219,7 +205,7 @@ export class H2Connection {
         const stream = this.streams.get(id);
         if (!stream) return;
         if (stream.headers === undefined) {
-          this.queue(frame(FRAME.RST_STREAM, 0, id, uint32(PROTOCOL_ERROR)));
+          this.queue(encodeFrame(FRAME.RST_STREAM, 0, id, uint32Payload(ERROR_CODE.PROTOCOL_ERROR)));
           this.finish(stream, { ok: false, error: "the server sent data before the response headers" });
           return;
         }
@@ -250,24 +236,23 @@ export class H2Connection {
       }
       case FRAME.SETTINGS:
         if (flags & FLAG.ACK) return;
-        for (let at = 0; at + 6 <= payload.length; at += 6)
-          this.applySetting(payload.readUInt16BE(at), payload.readUInt32BE(at + 2));
-        this.queue(frame(FRAME.SETTINGS, FLAG.ACK, 0, Buffer.alloc(0)));
+        for (const [setting, value] of readSettings(payload)) this.applySetting(setting, value);
+        this.queue(encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0));
         this.pump();
         return;
       case FRAME.PING:
-        if (!(flags & FLAG.ACK)) this.queue(frame(FRAME.PING, FLAG.ACK, 0, payload));
+        if (!(flags & FLAG.ACK)) this.queue(encodeFrame(FRAME.PING, FLAG.ACK, 0, payload));
         return;
       case FRAME.GOAWAY: {
-        const lastId = payload.readUInt32BE(0) & 0x7fffffff;
-        const reason = `the server is going away (GOAWAY, HTTP/2 error code ${payload.readUInt32BE(4)})`;
+        const { lastStreamId, errorCode } = readGoaway(payload);
+        const reason = `the server is going away (GOAWAY, HTTP/2 error code ${errorCode})`;
         this.closedReason ??= reason;
         for (const stream of [...this.streams.values()])
-          if (stream.id > lastId) this.finish(stream, { ok: false, error: reason });
+          if (stream.id > lastStreamId) this.finish(stream, { ok: false, error: reason });
         return;
       }
       case FRAME.WINDOW_UPDATE: {
-        const increment = payload.readUInt32BE(0) & 0x7fffffff;
+        const increment = payload.readUInt32BE(0) & WINDOW_BYTES_MAX;
         if (id === 0) this.connectionSendWindow += increment;
         else {
           const stream = this.streams.get(id);
@@ -323,28 +308,4 @@ export class H2Connection {
     this.closedReason ??= reason;
     for (const stream of [...this.streams.values()]) this.finish(stream, { ok: false, error: this.closedReason });
   }
-}
-
-function frame(type: number, flags: number, id: number, payload: Uint8Array): Buffer {
-  const bytes = Buffer.allocUnsafe(9 + payload.byteLength);
-  bytes.writeUIntBE(payload.byteLength, 0, 3);
-  bytes[3] = type;
-  bytes[4] = flags;
-  bytes.writeUInt32BE(id, 5);
-  bytes.set(payload, 9);
-  return bytes;
-}
-
-function uint32(value: number): Buffer {
-  const bytes = Buffer.allocUnsafe(4);
-  bytes.writeUInt32BE(value, 0);
-  return bytes;
-}
-
-/** A DATA or HEADERS payload without its padding (PADDED: a length octet first, that many octets last). */
-function unpad(payload: Buffer, flags: number): Buffer {
-  if (!(flags & FLAG.PADDED)) return payload;
-  const padding = payload[0]!;
-  if (padding >= payload.length) throw new Error("padding longer than the frame");
-  return payload.subarray(1, payload.length - padding);
 }

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { type DecodeRejection, decode, encode, UDP_PAYLOAD_BYTES_MAX } from "../../../src/cluster/gossip/codec.ts";
 import type { Ack, Ack2, Delta, GossipMessage, Syn } from "../../../src/cluster/gossip/messages.ts";
 import type { Digest } from "../../../src/cluster/gossip/node-state.ts";
+import { bytes } from "../../helpers/bytes.ts";
 
 const LIMITS = { clusterId: "c1", datagramBytesMax: 1400 };
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -66,8 +67,8 @@ function reseal(bytes: Uint8Array): Uint8Array {
 }
 
 function str8(text: string): number[] {
-  const bytes = new TextEncoder().encode(text);
-  return [bytes.byteLength, ...bytes];
+  const octets = bytes(text);
+  return [octets.byteLength, ...octets];
 }
 
 function rejection(datagram: Uint8Array, limits = LIMITS): DecodeRejection | "accepted" {

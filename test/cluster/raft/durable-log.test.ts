@@ -4,13 +4,14 @@ import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
 import type { Entry, HardState } from "../../../src/cluster/raft/types.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import { bytes } from "../../helpers/bytes.ts";
 
 const DIR = "/data/raft";
 const FILE = `${DIR}/00000000000000000000.raftlog`;
 const entry = (index: number, term: number, text: string | null = `e${index}`): Entry => ({
   index,
   term,
-  data: text === null ? null : new TextEncoder().encode(text),
+  data: text === null ? null : bytes(text),
 });
 const allEntries = (log: { lastIndex(): number; entries(lo: number, hi: number): Entry[] }) =>
   log.entries(1, log.lastIndex() + 1);
@@ -103,8 +104,8 @@ describe("DurableRaftLog", () => {
             if (held === 0) continue;
             const index = model.snapshot().index + 1 + (s.at % held);
             const conf = { voters: [1, 2, 3], learners: [index % 5] };
-            await durable.compact(index, new TextEncoder().encode(`state ${index}`), conf);
-            model.compact(index, new TextEncoder().encode(`state ${index}`), conf);
+            await durable.compact(index, bytes(`state ${index}`), conf);
+            model.compact(index, bytes(`state ${index}`), conf);
             continue;
           }
           const start = model.firstIndex() + (s.from % (model.lastIndex() - model.firstIndex() + 2));
@@ -133,7 +134,7 @@ describe("DurableRaftLog", () => {
       const log = await DurableRaftLog.open(fs, DIR);
       await log.persist({ term: 2, vote: 1, commit: 3 }, [entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)]);
       fs.injectFault({ op: fault, code: "EIO", times: 1 });
-      await log.compact(3, new TextEncoder().encode("three"), { voters: [1], learners: [] }).catch(() => {});
+      await log.compact(3, bytes("three"), { voters: [1], learners: [] }).catch(() => {});
       fs.crash();
       const reopened = await DurableRaftLog.open(fs, DIR);
       expect({ fault, state: reopened.hardState(), last: reopened.lastIndex(), term4: reopened.term(4) }).toEqual({
@@ -245,7 +246,7 @@ describe("DurableRaftLog", () => {
     await log.installSnapshot({
       index: 10,
       term: 3,
-      data: new TextEncoder().encode("leader's"),
+      data: bytes("leader's"),
       conf: { voters: [1, 2, 3], learners: [] },
     });
     await log.persist({ term: 3, vote: 0, commit: 10 }, [entry(11, 3)]);
@@ -254,7 +255,7 @@ describe("DurableRaftLog", () => {
     expect(reopened.snapshot()).toEqual({
       index: 10,
       term: 3,
-      data: new TextEncoder().encode("leader's"),
+      data: bytes("leader's"),
       conf: { voters: [1, 2, 3], learners: [] },
     });
     expect([reopened.firstIndex(), reopened.lastIndex(), reopened.term(10)]).toEqual([11, 11, 3]);

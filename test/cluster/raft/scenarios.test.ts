@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { Message } from "../../../src/cluster/raft/types.ts";
+import { bytes, text } from "../../helpers/bytes.ts";
 import { between, ManualCluster } from "./manual-cluster.ts";
 
-const data = (text: string) => new TextEncoder().encode(text);
-const text = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
 const ELECTION = 10;
 
 describe("the paper's scenarios", () => {
@@ -12,7 +11,7 @@ describe("the paper's scenarios", () => {
     const c = new ManualCluster(5, { entriesPerMessageMax: 1 });
     // (a) S1 leads and gets entry "a" onto S2 only.
     c.elect(1);
-    c.raft(1).propose(data("a"));
+    c.raft(1).propose(bytes("a"));
     c.settle((m) => m.type !== "append" || m.to === 2);
     const index = c.raft(1).status().lastIndex;
     expect(c.raft(2).status().lastIndex).toBe(index);
@@ -20,7 +19,7 @@ describe("the paper's scenarios", () => {
     c.crash(1);
     // (Its votes arrive; its appends, the empty entry of its term included, are all lost.)
     c.elect(5, [3, 4, 5], (m) => between([3, 4, 5])(m) && m.type !== "append");
-    c.raft(5).propose(data("b"));
+    c.raft(5).propose(bytes("b"));
     c.settle(() => false);
     expect(c.raft(5).status().lastIndex).toBe(index + 1);
     // (c) S5 crashes; S1 returns and leads a still newer term with S2 and S3, and copies "a" to S3:
@@ -57,13 +56,13 @@ describe("the paper's scenarios", () => {
     // Node 3 leads terms with many entries that only it ever holds (crashing before sending them).
     for (let round = 0; round < 3; round++) {
       c.elect(3);
-      for (let i = 0; i < 20; i++) c.raft(3).propose(data(`lost-${round}-${i}`));
+      for (let i = 0; i < 20; i++) c.raft(3).propose(bytes(`lost-${round}-${i}`));
       c.flush();
       c.queue = [];
     }
     // Node 1 leads a newer term with node 2 and writes other entries.
     c.elect(1, [1, 2]);
-    for (let i = 0; i < 5; i++) c.raft(1).propose(data(`kept-${i}`));
+    for (let i = 0; i < 5; i++) c.raft(1).propose(bytes(`kept-${i}`));
     c.settle(between([1, 2]));
     const divergent = c.raft(3).status().lastIndex;
     expect(divergent).toBeGreaterThan(60);
@@ -92,17 +91,17 @@ describe("the paper's scenarios", () => {
   test("a partitioned leader steps down by CheckQuorum, and its uncommitted entries are gone after the heal", () => {
     const c = new ManualCluster(3);
     c.elect(1);
-    c.raft(1).propose(data("committed"));
+    c.raft(1).propose(bytes("committed"));
     c.settle();
     // Cut node 1 off: it takes a write it can never commit.
-    c.raft(1).propose(data("orphan"));
+    c.raft(1).propose(bytes("orphan"));
     c.settle(() => false);
     c.tick(1, 2 * ELECTION);
     c.settle(() => false);
     expect(c.raft(1).role).toBe("follower");
     // The others elect a leader and move on.
     c.elect(2, [2, 3]);
-    c.raft(2).propose(data("after"));
+    c.raft(2).propose(bytes("after"));
     c.settle(between([2, 3]));
     // Heal: node 1 follows and its orphan entry is replaced.
     c.tick(2);
@@ -136,10 +135,10 @@ describe("the paper's scenarios", () => {
   test("a leader transfer to a lagging follower waits for it to catch up, then hands over", () => {
     const c = new ManualCluster(3);
     c.elect(1);
-    for (let i = 0; i < 5; i++) c.raft(1).propose(data(`w${i}`));
+    for (let i = 0; i < 5; i++) c.raft(1).propose(bytes(`w${i}`));
     c.settle((m) => m.to !== 3 && m.from !== 3);
     c.raft(1).transferLeadership(3);
-    expect(c.raft(1).propose(data("during"))).toBe(false);
+    expect(c.raft(1).propose(bytes("during"))).toBe(false);
     c.settle();
     expect(c.raft(3).role).toBe("leader");
     expect(c.raft(1).leader).toBe(3);
@@ -149,7 +148,7 @@ describe("the paper's scenarios", () => {
   test("ReadIndex: served only once a quorum confirms the leader; a deposed leader serves none", () => {
     const c = new ManualCluster(3);
     c.elect(1);
-    c.raft(1).propose(data("x"));
+    c.raft(1).propose(bytes("x"));
     c.settle();
     const own = c.raft(1).readIndex()!;
     c.settle();
@@ -162,7 +161,7 @@ describe("the paper's scenarios", () => {
     const cutOff = c.raft(1).readIndex()!;
     c.settle(() => false);
     c.elect(2, [2, 3]);
-    c.raft(2).propose(data("y"));
+    c.raft(2).propose(bytes("y"));
     c.settle(between([2, 3]));
     c.tick(1, 3);
     c.settle(() => false);
@@ -172,7 +171,7 @@ describe("the paper's scenarios", () => {
   test("ReadIndex: request ids are unique across nodes and restarts; a late answer meant for another read releases nothing", () => {
     const c = new ManualCluster(3);
     c.elect(1);
-    c.raft(1).propose(data("x"));
+    c.raft(1).propose(bytes("x"));
     c.settle();
     // Node 2 forwards a read; the leader's answer is held back.
     const before = c.raft(2).readIndex()!;
@@ -204,12 +203,12 @@ describe("the paper's scenarios", () => {
   test("InstallSnapshot: a follower behind a compacted log gets the snapshot, then the entries after it", () => {
     const c = new ManualCluster(3);
     c.elect(1);
-    for (let i = 0; i < 20; i++) c.raft(1).propose(data(`w${i}`));
+    for (let i = 0; i < 20; i++) c.raft(1).propose(bytes(`w${i}`));
     c.settle((m) => m.to !== 3 && m.from !== 3);
     const leaderStorage = c.storages.get(1)!;
     const compactedTo = c.raft(1).status().applied;
-    leaderStorage.compact(compactedTo, data(`state at ${compactedTo}`), c.raft(1).confState(compactedTo));
-    c.raft(1).propose(data("after"));
+    leaderStorage.compact(compactedTo, bytes(`state at ${compactedTo}`), c.raft(1).confState(compactedTo));
+    c.raft(1).propose(bytes("after"));
     let snapshots = 0;
     c.tick(1);
     c.settle((m) => {
@@ -227,7 +226,7 @@ describe("the paper's scenarios", () => {
   test("a learner receives the log without voting, then is promoted and counts in the quorum", () => {
     const c = new ManualCluster(4, { firstVoters: 3 });
     c.elect(1, [1, 2, 3]);
-    for (let i = 0; i < 5; i++) c.raft(1).propose(data(`w${i}`));
+    for (let i = 0; i < 5; i++) c.raft(1).propose(bytes(`w${i}`));
     c.settle();
     expect(c.raft(4).status().lastIndex).toBe(0); // not a member: nobody sends it anything
     expect(c.raft(1).proposeConfChange({ type: "addLearner", node: 4 })).toBe(true);
@@ -244,7 +243,7 @@ describe("the paper's scenarios", () => {
     expect(c.raft(1).confState()).toEqual({ voters: [1, 2, 3, 4], learners: [] });
     // Four voters: a write now needs three of them; with 2 and 3 cut off it cannot commit.
     const committed = c.raft(1).status().commit;
-    c.raft(1).propose(data("needs three"));
+    c.raft(1).propose(bytes("needs three"));
     c.settle((m) => ![2, 3].includes(m.to) && ![2, 3].includes(m.from));
     expect(c.raft(1).status().commit).toBe(committed);
     c.tick(1);
@@ -305,7 +304,7 @@ describe("the paper's scenarios", () => {
     c.settle(() => false);
     expect(c.raft(1).role).toBe("follower");
     c.elect(2, [2, 3]);
-    c.raft(2).propose(data("without 1"));
+    c.raft(2).propose(bytes("without 1"));
     c.settle(between([2, 3]));
     expect(
       text(c.storages.get(3)!.entries(c.storages.get(3)!.lastIndex(), c.storages.get(3)!.lastIndex() + 1)[0]!.data),
@@ -315,7 +314,7 @@ describe("the paper's scenarios", () => {
   test("a node back with a higher term and a stale log (a transfer that failed while it was cut off) cannot win", () => {
     const c = new ManualCluster(3);
     c.elect(1);
-    c.raft(1).propose(data("before"));
+    c.raft(1).propose(bytes("before"));
     c.settle();
     // The leader hands over to node 3, which campaigns at a higher term without PreVote (a
     // transfer), but nothing it sends arrives: it is cut off from here on.
@@ -330,7 +329,7 @@ describe("the paper's scenarios", () => {
       c.settle(cutOff);
     }
     expect(c.raft(1).role).toBe("leader");
-    c.raft(1).propose(data("while 3 was away"));
+    c.raft(1).propose(bytes("while 3 was away"));
     c.settle(cutOff);
     const committed = c.raft(1).status().commit;
     // Node 3 returns. Its higher term unseats node 1, but its log lacks the last commit: it cannot
@@ -346,7 +345,7 @@ describe("the paper's scenarios", () => {
     const leader = c.ids.find((id) => c.raft(id).role === "leader")!;
     expect([1, 2]).toContain(leader);
     expect(c.raft(leader).term).toBeGreaterThan(highTerm);
-    c.raft(leader).propose(data("after"));
+    c.raft(leader).propose(bytes("after"));
     c.settle();
     const log = c.storages
       .get(3)!

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { encodeLiterals, HpackDecoder } from "../../src/bench/h2/hpack.ts";
-import { huffmanDecode } from "../../src/bench/h2/huffman.ts";
+import { encodeLiterals, HpackDecoder } from "../../src/h2/hpack.ts";
+import { huffmanDecode } from "../../src/h2/huffman.ts";
 
 const hex = (text: string) => Buffer.from(text.replace(/\s/g, ""), "hex");
 const latin1 = (bytes: Uint8Array) => Buffer.from(bytes).toString("latin1");

@@ -1,9 +1,9 @@
 import { huffmanDecode } from "./huffman.ts";
 
 /**
- * HPACK (RFC 7541) for the benchmark's HTTP/2 client: a full decoder, since a server may index,
- * Huffman-code and evict as it likes, and an encoder that writes every request header as a plain
- * literal (never indexed, never Huffman-coded) — valid, and the same bytes for every call to a path.
+ * HPACK (RFC 7541): a full decoder, since a peer may index, Huffman-code and evict as it likes, and
+ * an encoder that writes every header as a plain literal (never indexed, never Huffman-coded) —
+ * valid for every decoder, and the same bytes for the same headers, so a block can be built once.
  */
 export type Header = readonly [name: string, value: string];
 

@@ -2,6 +2,9 @@
  * A full disk: the server refuses writes with UNAVAILABLE ("the disk is full"), keeps serving reads
  * and keeps running, and takes writes again once there is room. Needs root and a working
  * `mount -t tmpfs` (a small tmpfs is the full disk); skipped with a printed reason otherwise.
+ *
+ * In `npm run test:system`, not `npm test` (the file name is not one bun test picks up): it mounts
+ * a tmpfs (as root).
  */
 import { afterAll, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
@@ -10,7 +13,8 @@ import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
 import { errorCode } from "../../src/io/fs/file-system.ts";
-import { killServer, startOn, text } from "../helpers/durability.ts";
+import { text } from "../helpers/bytes.ts";
+import { killServer, startOn } from "../helpers/durability.ts";
 import type { ServerProcess } from "../helpers/processes.ts";
 
 function run(command: string[]): { ok: boolean; output: string } {

@@ -1,113 +1,27 @@
 import { type ClientHttp2Session, constants, connect as http2Connect, type IncomingHttpHeaders } from "node:http2";
 import { connect, type Socket } from "node:net";
+import {
+  DEFAULT_FRAME_PAYLOAD_MAX,
+  encodeFrame,
+  FLAG,
+  FRAME,
+  headerBlockFrames,
+  PREFACE,
+} from "../../src/h2/frames.ts";
+import { grpcMessage } from "../../src/h2/grpc-message.ts";
+import { encodeLiterals, type Header } from "../../src/h2/hpack.ts";
 
 /**
- * Raw TCP and hand-made HTTP/2 frames, for clients that no well-behaved library would be: partial
- * prefaces, headers far over any limit, streams whose flow-control window is never given back.
- *
- *   frame = length (3 bytes) · type (1) · flags (1) · stream id (4, top bit reserved) · payload
- *   a gRPC message in DATA = compressed flag (1 byte) · length (4 bytes, big-endian) · protobuf
- *
- * Header blocks are HPACK "literal without indexing, new name" fields with no Huffman coding,
- * which every decoder must accept. What the server sends back is split into frames but its header
- * blocks are not decoded (they may be Huffman-coded): tests look at frame types, error codes,
- * GOAWAY debug data and DATA payloads.
+ * Raw TCP and hand-made HTTP/2 frames (src/h2), for clients that no well-behaved library would be:
+ * partial prefaces, headers far over any limit, streams whose flow-control window is never given
+ * back. Header blocks are HPACK literals that are never indexed nor Huffman-coded, which every
+ * decoder must accept. What the server sends back is split into frames (`readFrames`) but its
+ * header blocks are not decoded: tests look at frame types, error codes, GOAWAY debug data and DATA
+ * payloads.
  */
-export const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-
-export const FRAME = {
-  DATA: 0,
-  HEADERS: 1,
-  RST_STREAM: 3,
-  SETTINGS: 4,
-  PING: 6,
-  GOAWAY: 7,
-  WINDOW_UPDATE: 8,
-  CONTINUATION: 9,
-} as const;
-export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
-/** The largest frame payload a peer must accept without a SETTINGS saying more. */
-export const FRAME_PAYLOAD_MAX = 16_384;
-
-export interface Frame {
-  type: number;
-  flags: number;
-  streamId: number;
-  payload: Buffer;
-}
-
-export function frame(type: number, flags: number, streamId: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
-  const bytes = Buffer.alloc(9 + payload.byteLength);
-  bytes.writeUIntBE(payload.byteLength, 0, 3);
-  bytes[3] = type;
-  bytes[4] = flags;
-  bytes.writeUInt32BE(streamId & 0x7fff_ffff, 5);
-  bytes.set(payload, 9);
-  return bytes;
-}
-
-/** The frames in `bytes`, up to the last complete one (a connection preface is not expected here). */
-export function parseFrames(bytes: Buffer): Frame[] {
-  const frames: Frame[] = [];
-  let at = 0;
-  while (at + 9 <= bytes.length) {
-    const length = bytes.readUIntBE(at, 3);
-    if (at + 9 + length > bytes.length) break;
-    frames.push({
-      type: bytes[at + 3]!,
-      flags: bytes[at + 4]!,
-      streamId: bytes.readUInt32BE(at + 5) & 0x7fff_ffff,
-      payload: bytes.subarray(at + 9, at + 9 + length),
-    });
-    at += 9 + length;
-  }
-  return frames;
-}
-
-/** An HPACK integer with an N-bit prefix (RFC 7541 §5.1), the bits above the prefix 0. */
-function hpackInteger(value: number, prefixBits: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return Buffer.from([value]);
-  const bytes = [max];
-  let rest = value - max;
-  while (rest >= 128) {
-    bytes.push((rest % 128) + 128);
-    rest = Math.floor(rest / 128);
-  }
-  bytes.push(rest);
-  return Buffer.from(bytes);
-}
-
-function hpackString(text: string): Buffer {
-  const bytes = Buffer.from(text, "latin1");
-  return Buffer.concat([hpackInteger(bytes.length, 7), bytes]);
-}
-
-/** A header block of literal fields, never indexed by either side. */
-export function headerBlock(headers: readonly (readonly [string, string])[]): Buffer {
-  return Buffer.concat(
-    headers.flatMap(([name, value]) => [Buffer.from([0x00]), hpackString(name), hpackString(value)]),
-  );
-}
-
-/** A header block as one HEADERS frame and as many CONTINUATION frames as its size needs. */
-export function headersFrames(streamId: number, block: Buffer, endStream: boolean): Buffer {
-  const frames: Buffer[] = [];
-  for (let at = 0; at === 0 || at < block.length; at += FRAME_PAYLOAD_MAX) {
-    const chunk = block.subarray(at, at + FRAME_PAYLOAD_MAX);
-    const last = at + FRAME_PAYLOAD_MAX >= block.length;
-    const type = at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;
-    const flags = (last ? FLAG.END_HEADERS : 0) | (at === 0 && endStream ? FLAG.END_STREAM : 0);
-    frames.push(frame(type, flags, streamId, chunk));
-  }
-  return Buffer.concat(frames);
-}
 
 /** The request headers of a gRPC call to `path`, then any extra ones. */
-export function grpcRequestHeaders(
-  path: string,
-  extra: readonly (readonly [string, string])[] = [],
-): (readonly [string, string])[] {
+export function grpcRequestHeaders(path: string, extra: readonly Header[] = []): Header[] {
   return [
     [":method", "POST"],
     [":scheme", "http"],
@@ -119,38 +33,27 @@ export function grpcRequestHeaders(
   ];
 }
 
-/** One gRPC message with its 5-byte prefix (not compressed). */
-export function grpcFrame(message: Uint8Array): Buffer {
-  const bytes = Buffer.alloc(5 + message.byteLength);
-  bytes.writeUInt32BE(message.byteLength, 1);
-  bytes.set(message, 5);
-  return bytes;
-}
-
 /** A whole unary or server-streaming call on `streamId`: HEADERS, then the message in DATA frames, the last ending the stream. */
 export function grpcCallFrames(
   streamId: number,
   path: string,
   message: Uint8Array,
-  extraHeaders: readonly (readonly [string, string])[] = [],
+  extraHeaders: readonly Header[] = [],
 ): Buffer {
-  const body = grpcFrame(message);
+  const body = grpcMessage(message);
   const data: Buffer[] = [];
-  for (let at = 0; at < body.length; at += FRAME_PAYLOAD_MAX) {
-    const last = at + FRAME_PAYLOAD_MAX >= body.length;
-    data.push(frame(FRAME.DATA, last ? FLAG.END_STREAM : 0, streamId, body.subarray(at, at + FRAME_PAYLOAD_MAX)));
+  for (let at = 0; at < body.length; at += DEFAULT_FRAME_PAYLOAD_MAX) {
+    const last = at + DEFAULT_FRAME_PAYLOAD_MAX >= body.length;
+    const chunk = body.subarray(at, at + DEFAULT_FRAME_PAYLOAD_MAX);
+    data.push(encodeFrame(FRAME.DATA, last ? FLAG.END_STREAM : 0, streamId, chunk));
   }
-  return Buffer.concat([headersFrames(streamId, headerBlock(grpcRequestHeaders(path, extraHeaders)), false), ...data]);
+  const headers = headerBlockFrames(streamId, encodeLiterals(grpcRequestHeaders(path, extraHeaders)), false);
+  return Buffer.concat([...headers, ...data]);
 }
 
 /** The client's side of the connection preface: the magic string and an empty SETTINGS frame. */
 export function clientPreface(): Buffer {
-  return Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]);
-}
-
-/** A GOAWAY's error code and debug data (RFC 9113 §6.8). */
-export function goaway(payload: Buffer): { errorCode: number; debug: string } {
-  return { errorCode: payload.readUInt32BE(4), debug: payload.subarray(8).toString("latin1") };
+  return Buffer.concat([PREFACE, encodeFrame(FRAME.SETTINGS, 0, 0)]);
 }
 
 export interface RawConnection {
@@ -245,14 +148,20 @@ export interface GrpcAnswer {
 }
 
 /**
- * One call over a node:http2 session with a body given byte for byte (`grpcFrame` for a well-formed
+ * One call over a node:http2 session with a body given byte for byte (`grpcMessage` for a well-formed
  * one). Ends by itself after `timeoutMs` (the stream is cancelled; the status is then undefined).
+ * With `hold`, the call stops after the first `bytes` of the body until the server has read them
+ * (a PING round trip after them) and `until` resolves, then sends the rest: a call provably in flight.
  */
 export function grpcCall(
   session: ClientHttp2Session,
   path: string,
   body: Uint8Array,
-  options: { headers?: Record<string, string>; timeoutMs?: number } = {},
+  options: {
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    hold?: { bytes: number; until: () => Promise<unknown> };
+  } = {},
 ): Promise<GrpcAnswer> {
   return new Promise((resolve) => {
     const stream = session.request({
@@ -282,7 +191,16 @@ export function grpcCall(
       const bytes = Buffer.concat(chunks);
       resolve({ status, message, body: bytes, everything: [...seen, bytes.toString("latin1")].join("\n") });
     });
-    stream.end(body);
+    if (!options.hold) return stream.end(body);
+    const { bytes, until } = options.hold;
+    stream.write(body.subarray(0, bytes));
+    new Promise((read) => session.ping(read)).then(until).then(
+      () => stream.end(body.subarray(bytes)),
+      (error: unknown) => {
+        seen.push(`while the call was held: ${error}`);
+        stream.close(constants.NGHTTP2_CANCEL);
+      },
+    );
   });
 }
 

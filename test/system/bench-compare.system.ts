@@ -4,6 +4,9 @@ import { ROOT } from "../helpers/processes.ts";
 /**
  * A smoke run of the comparison: it must install what it lacks, start all three servers, print the
  * table, and stop every server it started. Not a timing assertion: the figures are not checked.
+ *
+ * In `npm run test:system`, not `npm test` (the file name is not one bun test picks up): it may
+ * apt-get install etcd and Redis (as root).
  */
 const canInstall =
   process.getuid?.() === 0 || ["etcd", "redis-server", "redis-benchmark"].every((tool) => Bun.which(tool) !== null);

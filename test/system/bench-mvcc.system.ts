@@ -5,6 +5,9 @@ import { ROOT } from "../helpers/processes.ts";
  * A smoke run of scripts/bench-mvcc.ts at 2,000 keys: it must run every section (in process, a real
  * `homekv serve --in-memory`, redis-server), exit 0, and report every figure as a positive number.
  * No timing assertions: the figures are not judged, only present.
+ *
+ * In `npm run test:system`, not `npm test` (the file name is not one bun test picks up): it may
+ * apt-get install Redis (as root).
  */
 const canRunRedis = process.getuid?.() === 0 || ["redis-server", "redis-cli"].every((tool) => Bun.which(tool) !== null);
 

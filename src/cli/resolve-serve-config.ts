@@ -1,0 +1,137 @@
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { DEFAULT_HOST } from "../address.ts";
+import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
+import { HomeKvError } from "../errors.ts";
+import type { ClusterConfig, ServeConfig, StorageConfig } from "../node/serve-config.ts";
+import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
+import type { Limits } from "../server/limits.ts";
+import { loadServerTls, type ServerTls } from "../server/tls.ts";
+import type { FsyncMode } from "../storage/wal/wal-writer.ts";
+import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, type SERVE_SETTINGS } from "./serve-settings.ts";
+import type { ResolvedSettings, SettingValues } from "./settings.ts";
+import { UsageError } from "./usage-error.ts";
+
+type ServeSettings = SettingValues<typeof SERVE_SETTINGS>;
+
+/**
+ * What `homekv serve` starts, from its resolved settings: every default applied, every rule between
+ * settings checked (a mistake is a UsageError naming the settings). It reads only the files the
+ * settings name (TLS certificates and keys, the auth file), and starts nothing.
+ */
+export function serveConfig(resolved: ResolvedSettings<typeof SERVE_SETTINGS>): ServeConfig {
+  const settings = resolved.values;
+  return {
+    host: settings.host ?? DEFAULT_HOST,
+    port: settings.port!,
+    httpPort: settings["http-port"],
+    storage: storageConfig(settings, resolved.sources),
+    history: {
+      // Given alone, a duration decides by itself; given both, whichever keeps less history wins.
+      revisions:
+        settings["history-revisions"] ??
+        (settings["history-duration"] === undefined ? HISTORY_REVISIONS_DEFAULT : Infinity),
+      durationMs: settings["history-duration"],
+    },
+    limits: Object.fromEntries(
+      [...LIMIT_SETTINGS].map(([setting, name]) => [name, (settings as Record<string, unknown>)[setting] as number]),
+    ) as unknown as Limits,
+    tls: serverTls(settings["tls-cert"], settings["tls-key"], settings["tls-client-ca"]),
+    auth: authTokens(settings["auth-file"], settings["auth-tokens"], resolved.sources["auth-tokens"]),
+    connectionIdleTimeoutMs: settings["connection-idle-timeout"]!,
+    cluster: clusterConfig(settings),
+  };
+}
+
+function storageConfig(settings: ServeSettings, sources: Record<string, string>): StorageConfig {
+  if (settings["in-memory"] === true && !outranks(sources, "data-dir", "in-memory")) return { kind: "memory" };
+  return {
+    kind: "disk",
+    dir: resolve(settings["data-dir"] ?? DEFAULT_DATA_DIR),
+    fsync: settings.fsync as FsyncMode,
+    walSegmentBytesMax: settings["wal-segment-bytes"]!,
+    checkpointWalBytes: settings["checkpoint-wal-bytes"]!,
+  };
+}
+
+/**
+ * Whether setting `a` was given at a higher level than `b` (flag > environment > file). For two that
+ * exclude each other, like data-dir and in-memory: the higher one wins, and both at one level is an error.
+ */
+function outranks(sources: Record<string, string>, a: string, b: string): boolean {
+  const rank = (source: string) =>
+    source.startsWith("--") ? 3 : source.startsWith("HOMEKV_") ? 2 : source === "default" || source === "unset" ? 0 : 1;
+  const [rankA, rankB] = [rank(sources[a]!), rank(sources[b]!)];
+  if (rankA !== 0 && rankA === rankB)
+    throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other`);
+  return rankA > rankB;
+}
+
+function clusterConfig(settings: ServeSettings): ClusterConfig {
+  const nodeId = settings["node-id"] ?? hostname().split(".")[0]!;
+  const clusterId = settings["cluster-id"]!;
+  for (const [name, id] of [
+    ["node-id", nodeId],
+    ["cluster-id", clusterId],
+  ] as const) {
+    if (!ID_PATTERN.test(id))
+      throw new UsageError(
+        `${name} must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit, not ${JSON.stringify(id)}`,
+      );
+  }
+  const join =
+    settings.join === undefined
+      ? []
+      : settings.join
+          .split(",")
+          .map((address) => address.trim())
+          .filter((address) => address !== "");
+  const port = settings["gossip-port"];
+  if (port === undefined && join.length > 0) throw new UsageError("join needs gossip-port: a node gossips to join");
+  return {
+    nodeId,
+    clusterId,
+    gossip:
+      port === undefined
+        ? undefined
+        : { port, join, intervalMs: settings["gossip-interval"]!, phiThreshold: settings["phi-threshold"]! },
+  };
+}
+
+function serverTls(
+  cert: string | undefined,
+  key: string | undefined,
+  clientCa: string | undefined,
+): ServerTls | undefined {
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined)
+      throw new UsageError("tls-client-ca needs tls-cert and tls-key: mutual TLS is TLS first");
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError("tls-cert and tls-key go together");
+  return loadServerTls({ cert, key, clientCa });
+}
+
+function authTokens(
+  file: string | undefined,
+  inline: string | undefined,
+  inlineSource: string,
+): AuthTokens | undefined {
+  const sets = [
+    ...(file === undefined ? [] : [parseAuthFile(readAuthFile(file), file)]),
+    ...(inline === undefined ? [] : [parseInlineTokens(inline, inlineSource)]),
+  ];
+  return sets.length === 0 ? undefined : mergeTokens(...sets);
+}
+
+function readAuthFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new HomeKvError(
+      "E_CONFIG",
+      `cannot read the auth file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
+}

@@ -1,0 +1,53 @@
+import type { AuthTokens } from "../server/auth.ts";
+import type { Limits } from "../server/limits.ts";
+import type { ServerTls } from "../server/tls.ts";
+import type { FsyncMode } from "../storage/wal/wal-writer.ts";
+
+/**
+ * Everything a node is started with (`homekv serve` resolves it from flags, HOMEKV_* variables and
+ * a config file: src/cli/resolve-serve-config.ts). Plain data, every default already applied.
+ */
+export interface ServeConfig {
+  /** Where gRPC listens (and gossip, when on). */
+  host: string;
+  /** 0: any free port. */
+  port: number;
+  /** The /metrics, /healthz and /readyz endpoint's port; undefined: off. */
+  httpPort: number | undefined;
+  storage: StorageConfig;
+  history: HistoryConfig;
+  limits: Limits;
+  /** Undefined: plaintext. */
+  tls: ServerTls | undefined;
+  /** Undefined: every call allowed. */
+  auth: AuthTokens | undefined;
+  connectionIdleTimeoutMs: number;
+  cluster: ClusterConfig;
+}
+
+export type StorageConfig =
+  | { kind: "memory" }
+  | { kind: "disk"; dir: string; fsync: FsyncMode; walSegmentBytesMax: number; checkpointWalBytes: number };
+
+export interface HistoryConfig {
+  /** Past revisions kept readable; Infinity: no bound by count. */
+  revisions: number;
+  /** Also keep what changed this recently; undefined: no time-based retention. */
+  durationMs: number | undefined;
+}
+
+export interface ClusterConfig {
+  nodeId: string;
+  clusterId: string;
+  /** Undefined: no gossip, a cluster of one. */
+  gossip: GossipConfig | undefined;
+}
+
+export interface GossipConfig {
+  /** A UDP port of the node's host; 0: any free one. */
+  port: number;
+  /** `host:port` gossip addresses to join through; empty for the first node. */
+  join: string[];
+  intervalMs: number;
+  phiThreshold: number;
+}

@@ -1,0 +1,135 @@
+import { startMembership } from "../cluster/membership.ts";
+import { startHttpEndpoint } from "../server/http-endpoint.ts";
+import { routeGrpcLogs, startServer } from "../server/server.ts";
+import { createDatabase, type Database } from "../storage/database.ts";
+import { openDurableDatabase } from "../storage/durable-database.ts";
+import { startHistoryCompactor } from "../storage/history-compactor.ts";
+import type { ServeConfig } from "./serve-config.ts";
+
+/** Where a node's lines go (the CLI's logger is one). */
+export interface NodeLog {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string, error: unknown): void;
+}
+
+export interface RunningNode {
+  /** The gRPC service's `host:port`. */
+  readonly address: string;
+  /** Undefined when the HTTP endpoint is off. */
+  readonly httpAddress: string | undefined;
+  /** Undefined without gossip. */
+  readonly gossipAddress: string | undefined;
+  /**
+   * Stops everything: tells the peers this node leaves (first, so that they see it gone at once
+   * rather than waiting for the failure detector), stops compacting, lets the calls in flight finish
+   * and closes the store, then stops the HTTP endpoint (last: /readyz says NOT_SERVING meanwhile).
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a HomeKV node: its store, the gRPC server, and, as configured, the HTTP endpoint, gossip
+ * membership and the history compactor. What started before a part fails to start is stopped again.
+ */
+export async function startNode(config: ServeConfig, log: NodeLog): Promise<RunningNode> {
+  const db = await openDatabase(config, log);
+  routeGrpcLogs((line) => log.debug(line));
+  const server = await undoOnError(
+    () =>
+      startServer({
+        host: config.host,
+        port: config.port,
+        limits: config.limits,
+        ...(config.tls ? { tls: config.tls } : {}),
+        ...(config.auth ? { auth: config.auth } : {}),
+        connectionIdleTimeoutMs: config.connectionIdleTimeoutMs,
+        nodeId: config.cluster.nodeId,
+        clusterId: config.cluster.clusterId,
+        db,
+        onBug: (error) => log.error("internal error while serving a call:", error),
+      }),
+    () => db.close(),
+  );
+  const { httpPort } = config;
+  const http =
+    httpPort === undefined
+      ? undefined
+      : await undoOnError(
+          () => startHttpEndpoint(server, server.host, httpPort),
+          () => server.shutdown(),
+        );
+  const { gossip } = config.cluster;
+  const membership =
+    gossip === undefined
+      ? undefined
+      : await undoOnError(
+          () =>
+            startMembership({
+              clusterId: config.cluster.clusterId,
+              nodeId: config.cluster.nodeId,
+              host: config.host,
+              gossipPort: gossip.port,
+              grpcAddress: server.address,
+              join: gossip.join,
+              intervalMs: gossip.intervalMs,
+              phiThreshold: gossip.phiThreshold,
+              onChange: (line) => log.info(line),
+            }),
+          () => Promise.all([server.shutdown(), http?.stop()]),
+        );
+  if (membership) server.attachMembership(membership);
+  const { durationMs } = config.history;
+  const compactor =
+    durationMs === undefined
+      ? undefined
+      : startHistoryCompactor(db, {
+          durationMs,
+          onError: (error) => log.warn(`history compaction failed: ${error}`),
+        });
+  return {
+    address: server.address,
+    httpAddress: http?.address,
+    gossipAddress: membership?.gossipAddress,
+    async stop() {
+      const left = membership?.leave();
+      compactor?.stop();
+      try {
+        await Promise.all([left, server.shutdown()]);
+      } finally {
+        await http?.stop();
+      }
+    },
+  };
+}
+
+/**
+ * The store, and the hub that tells watchers of its changes. The hub is made first: the store
+ * tells it every change, those replayed while recovering too.
+ */
+function openDatabase(config: ServeConfig, log: NodeLog): Promise<Database> {
+  const watch = { onBug: (error: unknown) => log.error("internal error in a watcher:", error) };
+  const { storage } = config;
+  if (storage.kind === "memory")
+    return Promise.resolve(createDatabase({ historyRevisions: config.history.revisions, watch }));
+  return openDurableDatabase({
+    dir: storage.dir,
+    fsync: storage.fsync,
+    historyRevisions: config.history.revisions,
+    watch,
+    walSegmentBytesMax: storage.walSegmentBytesMax,
+    checkpointWalBytes: storage.checkpointWalBytes,
+    log: (line) => log.info(line),
+  });
+}
+
+/** Runs `start`; if it fails, runs `undo` (stopping what already started) and fails the same way. */
+async function undoOnError<T>(start: () => T | Promise<T>, undo: () => Promise<unknown>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+}

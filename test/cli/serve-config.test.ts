@@ -1,0 +1,126 @@
+import { describe, expect, test } from "bun:test";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { serveConfig } from "../../src/cli/resolve-serve-config.ts";
+import { SERVE_SETTINGS } from "../../src/cli/serve-settings.ts";
+import { resolveSettings, type SettingInputs } from "../../src/cli/settings.ts";
+import { UsageError } from "../../src/cli/usage-error.ts";
+import { GOSSIP_DEFAULTS } from "../../src/cluster/gossip/index.ts";
+import { HomeKvError } from "../../src/errors.ts";
+import { DEFAULT_LIMITS } from "../../src/server/limits.ts";
+
+/** `homekv serve`'s settings resolved as the command does, without starting anything. */
+function config(inputs: Partial<SettingInputs> & { toml?: string }) {
+  return serveConfig(
+    resolveSettings(SERVE_SETTINGS, {
+      flags: inputs.flags ?? {},
+      env: inputs.env ?? {},
+      ...(inputs.toml === undefined ? {} : { file: { path: "homekv.toml", text: inputs.toml } }),
+    }),
+  );
+}
+
+function usageError(inputs: Parameters<typeof config>[0]): string {
+  try {
+    config(inputs);
+  } catch (error) {
+    if (error instanceof UsageError) return error.message;
+    throw error;
+  }
+  throw new Error(`no usage error for ${JSON.stringify(inputs)}`);
+}
+
+describe("serveConfig: the settings of homekv serve as one plain object", () => {
+  test("nothing given: every default", () => {
+    expect(config({})).toEqual({
+      host: "127.0.0.1",
+      port: 20001,
+      httpPort: undefined,
+      storage: {
+        kind: "disk",
+        dir: resolve("homekv-data"),
+        fsync: "always",
+        walSegmentBytesMax: 64 * 1024 * 1024,
+        checkpointWalBytes: 256 * 1024 * 1024,
+      },
+      history: { revisions: 10_000, durationMs: undefined },
+      limits: { ...DEFAULT_LIMITS },
+      tls: undefined,
+      auth: undefined,
+      connectionIdleTimeoutMs: 300_000,
+      cluster: { nodeId: hostname().split(".")[0]!, clusterId: "homekv", gossip: undefined },
+    });
+  });
+
+  test("a flag beats the environment, which beats the file", () => {
+    const toml = "port = 1000\nmax-key-bytes = 10\n";
+    const env = { HOMEKV_PORT: "2000", HOMEKV_MAX_KEY_BYTES: "20" };
+    const flags = { port: "3000", "max-key-bytes": "30" };
+    expect(config({ flags, env, toml })).toMatchObject({ port: 3000, limits: { keyBytesMax: 30 } });
+    expect(config({ env, toml })).toMatchObject({ port: 2000, limits: { keyBytesMax: 20 } });
+    expect(config({ toml })).toMatchObject({ port: 1000, limits: { keyBytesMax: 10 } });
+  });
+
+  test("data-dir and in-memory: the one given at the higher level wins; both at one level is a mistake", () => {
+    expect(config({ flags: { "in-memory": true } }).storage).toEqual({ kind: "memory" });
+    expect(config({ env: { HOMEKV_IN_MEMORY: "1" } }).storage).toEqual({ kind: "memory" });
+    expect(config({ flags: { "data-dir": "/tmp/d" }, toml: "in-memory = true" }).storage).toMatchObject({
+      kind: "disk",
+      dir: "/tmp/d",
+    });
+    expect(config({ flags: { "in-memory": true }, env: { HOMEKV_DATA_DIR: "/tmp/d" } }).storage).toEqual({
+      kind: "memory",
+    });
+    expect(usageError({ flags: { "in-memory": true, "data-dir": "/tmp/d" } })).toBe(
+      "in-memory (--in-memory) and data-dir (--data-dir) exclude each other",
+    );
+    expect(config({ flags: { "data-dir": "rel", fsync: "never" } }).storage).toMatchObject({
+      dir: resolve("rel"),
+      fsync: "never",
+    });
+  });
+
+  test("history: a duration alone lifts the count; both given, both apply", () => {
+    expect(config({ flags: { "history-duration": "5m" } }).history).toEqual({
+      revisions: Infinity,
+      durationMs: 300_000,
+    });
+    expect(config({ flags: { "history-duration": "5m", "history-revisions": "7" } }).history).toEqual({
+      revisions: 7,
+      durationMs: 300_000,
+    });
+    expect(config({ flags: { "history-revisions": "0" } }).history).toEqual({ revisions: 0, durationMs: undefined });
+  });
+
+  test("cluster: gossip only with a gossip port; join addresses trimmed; ids checked", () => {
+    expect(config({ flags: { "gossip-port": "0", join: " 127.0.0.1:7001, ,127.0.0.1:7002 " } }).cluster).toEqual({
+      nodeId: hostname().split(".")[0]!,
+      clusterId: "homekv",
+      gossip: {
+        port: 0,
+        join: ["127.0.0.1:7001", "127.0.0.1:7002"],
+        intervalMs: GOSSIP_DEFAULTS.intervalMs,
+        phiThreshold: GOSSIP_DEFAULTS.phiThreshold,
+      },
+    });
+    expect(usageError({ flags: { join: "127.0.0.1:7001" } })).toBe("join needs gossip-port: a node gossips to join");
+    expect(usageError({ flags: { "node-id": "-x" } })).toStartWith("node-id must be 1 to 64 letters");
+    expect(usageError({ env: { HOMEKV_CLUSTER_ID: "a b" } })).toStartWith("cluster-id must be 1 to 64 letters");
+  });
+
+  test("TLS files go in pairs; tokens from the environment; a missing auth file is a config error", () => {
+    expect(usageError({ flags: { "tls-key": "k.pem" } })).toBe("tls-cert and tls-key go together");
+    expect(usageError({ flags: { "tls-client-ca": "ca.pem" } })).toBe(
+      "tls-client-ca needs tls-cert and tls-key: mutual TLS is TLS first",
+    );
+    expect(config({ env: { HOMEKV_AUTH_TOKENS: "t1:read,t2:admin" } }).auth?.entries).toHaveLength(2);
+    expect(() => config({ flags: { "auth-file": "/nonexistent/tokens" } })).toThrow(HomeKvError);
+  });
+
+  test("the HTTP port and the idle timeout", () => {
+    expect(config({ flags: { "http-port": "0", "connection-idle-timeout": "30s" } })).toMatchObject({
+      httpPort: 0,
+      connectionIdleTimeoutMs: 30_000,
+    });
+  });
+});
