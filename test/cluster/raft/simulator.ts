@@ -322,7 +322,7 @@ export class RaftSimulation {
     for (let i = 1; i <= ticksMax; i++) {
       const newest = Math.max(...this.nodes.map((n) => n.raft?.term ?? 0));
       const leader = this.leaders().find((node) => node.raft!.term === newest);
-      const client = this.clients.findIndex((pending) => pending === undefined);
+      const client = this.clients.indexOf(undefined);
       if (leader && i % 5 === 1 && client !== -1) this.write(client, leader, KEYS[0]!);
       await this.step();
       if (this.writesAcknowledged > before) return i;
