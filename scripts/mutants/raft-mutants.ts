@@ -182,4 +182,32 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     search: "    if (!this.config.isVoter(m.from)) return;\n    this.votes.set(",
     replace: "    this.votes.set(",
   },
+  {
+    name: "read-answer-unmatched",
+    description: "a follower takes any readIndexResp as the answer to a read of its own",
+    file: RAFT,
+    search: "if (this.forwardedReads.delete(m.request))",
+    replace: "if (this.forwardedReads.delete(m.request) || true)",
+  },
+  {
+    name: "vote-not-synced",
+    description: "Ready.mustSync is false when only the vote changed: a vote can be lost in a crash and given twice",
+    file: RAFT,
+    search: "hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote",
+    replace: "hardState.term !== this.persisted.term",
+  },
+  {
+    name: "timeout-now-to-learner",
+    description: "a learner (or a node removed since) campaigns on a timeoutNow",
+    file: RAFT,
+    search: 'if (this.currentRole !== "leader" && this.config.isVoter(this.id)) this.campaign("vote", true);',
+    replace: 'if (this.currentRole !== "leader") this.campaign("vote", true);',
+  },
+  {
+    name: "snapshot-resent",
+    description: "a follower receiving a snapshot is not paused: every heartbeat's answer sends the snapshot again",
+    file: PROGRESS,
+    search: 'if (this.state === "snapshot") return true;',
+    replace: 'if (this.state === "snapshot") return false;',
+  },
 ];

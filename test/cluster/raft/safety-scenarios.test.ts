@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import type { Message } from "../../../src/cluster/raft/types.ts";
+import { Raft } from "../../../src/cluster/raft/raft.ts";
+import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
+import { type Message, NONE } from "../../../src/cluster/raft/types.ts";
+import { mulberry32 } from "../../../src/random.ts";
 import { between, ManualCluster } from "./manual-cluster.ts";
 
 const data = (text: string) => new TextEncoder().encode(text);
@@ -141,5 +144,20 @@ describe("safety scenarios", () => {
     c.settle(between([2, 3, 4, 5]));
     expect(c.raft(2).status().commit).toBe(leader.commit);
     expect(c.raft(2).termAt(a + 1)).toBe(c.raft(3).termAt(a + 1));
+  });
+
+  test("a vote given in a term the node already knows must be synced before it is sent: a crash must not let it vote again", () => {
+    const node = new Raft({ id: 2, voters: [1, 2, 3], storage: new MemoryStorage(), random: mulberry32(2) });
+    // Node 2 learns term 1 from leader 3's heartbeat: a new term, synced; no vote yet.
+    node.step({ type: "heartbeat", from: 3, to: 2, term: 1, commit: 0, round: 0 });
+    const learned = node.ready();
+    expect(learned.hardState).toEqual({ term: 1, vote: NONE, commit: 0 });
+    node.advance(learned);
+    // Then candidate 1's request of that same term: only the vote changes, and it must reach the disk.
+    node.step({ type: "vote", from: 1, to: 2, term: 1, lastIndex: 0, lastTerm: 0, transfer: false });
+    const voted = node.ready();
+    expect(voted.messages).toMatchObject([{ type: "voteResp", to: 1, term: 1, reject: false }]);
+    expect(voted.hardState).toEqual({ term: 1, vote: 1, commit: 0 });
+    expect(voted.mustSync).toBe(true);
   });
 });
