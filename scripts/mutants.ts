@@ -52,7 +52,9 @@ async function main(): Promise<number> {
   try {
     const baseline = await runTests(sandbox.dir, TESTS, LIMIT_SECONDS);
     if (baseline.kind !== "passed") {
-      console.error(`the unmutated Raft tests do not pass (${baseline.kind}): fix them first`);
+      if (baseline.kind === "timedOut")
+        console.error(`the unmutated Raft tests did not finish within ${LIMIT_SECONDS} s: raise MUTANT_SECONDS`);
+      else console.error("the unmutated Raft tests do not pass: fix them first");
       if (baseline.kind === "broken") console.error(baseline.output);
       else if (baseline.kind === "failed") console.error(`${baseline.test}: ${baseline.error}`);
       return 2;
