@@ -95,6 +95,26 @@ export class ManualCluster {
     if (this.raft(id).role !== "leader") throw new Error(`node ${id} was not elected among ${among.join(",")}`);
   }
 
+  /**
+   * Settles as `settle` does, but keeps back the messages `hold` picks instead of delivering them:
+   * returned, to be delivered late with `deliver`.
+   */
+  settleHolding(hold: (m: Message) => boolean, allow: (m: Message) => boolean = () => true): Message[] {
+    const held: Message[] = [];
+    this.settle((m) => {
+      if (!hold(m)) return allow(m);
+      held.push(m);
+      return false;
+    });
+    return held;
+  }
+
+  /** Delivers one message now, however old, and collects what its receiver does about it. */
+  deliver(m: Message): void {
+    this.raft(m.to).step(m);
+    this.flush();
+  }
+
   tick(id: NodeId, times = 1): void {
     for (let i = 0; i < times; i++) this.raft(id).tick();
   }

@@ -1,0 +1,213 @@
+/**
+ * Known bugs to plant in the Raft core, one at a time (`npm run mutants`). Each is an exact edit:
+ * `search` must occur exactly once in `file` (else the code moved and the mutant must be updated),
+ * and is replaced by `replace`. Every one of them must make some Raft test fail.
+ */
+export interface Mutant {
+  name: string;
+  /** The bug, in one line. */
+  description: string;
+  /** Relative to the project root. */
+  file: string;
+  search: string;
+  replace: string;
+}
+
+const RAFT = "src/cluster/raft/raft.ts";
+const LOG = "src/cluster/raft/raft-log.ts";
+const READS = "src/cluster/raft/read-queue.ts";
+const PROGRESS = "src/cluster/raft/progress.ts";
+
+export const RAFT_MUTANTS: readonly Mutant[] = [
+  {
+    name: "double-vote",
+    description: "a node grants its vote to every candidate of a term, not just the first",
+    file: RAFT,
+    search: "this.vote === NONE || this.vote === m.from",
+    replace: "true",
+  },
+  {
+    name: "vote-ignores-log",
+    description: "a vote (and a pre-vote) is granted without checking that the candidate's log is up to date",
+    file: RAFT,
+    search: "const grant = free && this.log.isUpToDate(m.lastIndex, m.lastTerm);",
+    replace: "const grant = free;",
+  },
+  {
+    name: "vote-ignores-log-length",
+    description: "log freshness compares last terms only: a shorter log of the same last term wins votes",
+    file: LOG,
+    search: "lastTerm === myTerm && lastIndex >= this.lastIndex()",
+    replace: "lastTerm === myTerm",
+  },
+  {
+    name: "figure-8",
+    description: "a leader commits an entry of an older term by counting replicas (Figure 8)",
+    file: RAFT,
+    search: "if (index > this.log.committed && this.log.term(index) === this.currentTerm) {",
+    replace: "if (index > this.log.committed) {",
+  },
+  {
+    name: "read-before-term-commit",
+    description: "ReadIndex serves a new leader's reads before an entry of its term has committed",
+    file: RAFT,
+    search: "const termCommitted = this.log.term(this.log.committed) === this.currentTerm;",
+    replace: "const termCommitted = true;",
+  },
+  {
+    name: "read-without-quorum",
+    description: "a leader serves a read at its commit index at once, with no heartbeat round to confirm it leads",
+    file: RAFT,
+    search:
+      "    if (this.peers.length === 0 && this.config.isVoter(this.id)) return this.releaseAlone();\n    this.broadcastHeartbeat();\n",
+    replace: "    this.releaseAlone();\n",
+  },
+  {
+    name: "read-one-follower",
+    description: "a read is released once the leader and one follower (not a quorum) answered its round",
+    file: READS,
+    search: ".sort((a, b) => b - a)[quorum - 1];",
+    replace: ".sort((a, b) => b - a)[1];",
+  },
+  {
+    name: "stale-term-processed",
+    description: "messages of an older term are processed instead of dropped",
+    file: RAFT,
+    search: "} else if (m.term < this.currentTerm) {",
+    replace: "} else if (false) {",
+  },
+  {
+    name: "append-commit-unclamped",
+    description: "a follower moves its commit up to its last index, not just to the index the append matched",
+    file: RAFT,
+    search: "this.log.commitTo(Math.min(m.commit, matched));",
+    replace: "this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));",
+  },
+  {
+    name: "heartbeat-commit-unclamped",
+    description: "a heartbeat carries the leader's commit index, not clamped to what the follower is known to match",
+    file: RAFT,
+    search: "const commit = Math.min(progress.match, this.log.committed);",
+    replace: "const commit = this.log.committed;",
+  },
+  {
+    name: "no-check-quorum",
+    description: "a leader that no longer hears from a quorum does not step down (CheckQuorum)",
+    file: RAFT,
+    search: "if (active < this.quorum) return this.becomeFollower(this.currentTerm, NONE);",
+    replace: "",
+  },
+  {
+    name: "no-vote-lease",
+    description: "a node that hears from its leader still answers (pre-)vote requests of a higher term",
+    file: RAFT,
+    search: "!m.transfer &&",
+    replace: "false &&",
+  },
+  {
+    name: "two-changes-in-flight",
+    description: "a leader takes a membership change while an earlier one is not committed",
+    file: RAFT,
+    search: "if (this.confs.lastChangeIndex > this.log.committed || this.log.term(",
+    replace: "if (this.log.term(",
+  },
+  {
+    name: "change-before-term-commit",
+    description: "a leader takes a membership change before an entry of its own term committed (Ongaro 2015)",
+    file: RAFT,
+    search: " || this.log.term(this.log.committed) !== this.currentTerm)\n      return false;",
+    replace: ")\n      return false;",
+  },
+  {
+    name: "snapshot-no-match-check",
+    description: "a follower installs a snapshot over a log that already holds its last entry, dropping what follows",
+    file: RAFT,
+    search: "if (this.log.matchTerm(snapshot.index, snapshot.term)) this.log.commitTo(snapshot.index);",
+    replace: "if (false) this.log.commitTo(snapshot.index);",
+  },
+  {
+    name: "snapshot-no-commit-check",
+    description: "a follower installs a snapshot older than its commit index",
+    file: RAFT,
+    search: "if (snapshot.index <= this.log.committed) return accept(this.log.committed);",
+    replace: "",
+  },
+  {
+    name: "append-ignores-prev-term",
+    description: "a follower accepts an append whose previous entry it holds with a different term",
+    file: LOG,
+    search: "if (!this.matchTerm(prevIndex, prevTerm)) return undefined;",
+    replace: "if (prevIndex < this.snapshotIndex() || prevIndex > this.lastIndex()) return undefined;",
+  },
+  {
+    name: "append-truncates-matching",
+    description: "a follower replaces its log after an append's entries even when they match (a late append truncates)",
+    file: LOG,
+    search: "const conflict = entries.findIndex((entry) => !this.matchTerm(entry.index, entry.term));",
+    replace: "const conflict = entries.length > 0 ? 0 : -1;",
+  },
+  {
+    name: "leader-ignores-higher-term",
+    description: "a leader does not step down on a message of a higher term",
+    file: RAFT,
+    search: "if (!futureTerm) {",
+    replace: 'if (!futureTerm && this.currentRole !== "leader") {',
+  },
+  {
+    name: "vote-kept-in-new-term",
+    description: "a node keeps its vote of the previous term when its term rises",
+    file: RAFT,
+    search: "    if (term > this.currentTerm) {\n      this.vote = NONE;\n",
+    replace: "    if (term > this.currentTerm) {\n",
+  },
+  {
+    name: "probe-next-not-reset",
+    description: "a rejected probe does not move progress.next back: the leader resends the same append",
+    file: PROGRESS,
+    search:
+      "if (rejectedIndex !== this.next - 1) return false;\n    this.next = Math.max(Math.min(rejectedIndex, hint + 1), this.match + 1);\n",
+    replace: "if (rejectedIndex !== this.next - 1) return false;\n",
+  },
+  {
+    name: "removed-leader-stays",
+    description: "a leader removed by a committed change goes on leading (§4.2.2)",
+    file: RAFT,
+    search: "if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed)",
+    replace: "if (false)",
+  },
+  {
+    name: "votes-from-non-voters",
+    description: "a candidate counts votes from nodes that are not voters of its configuration",
+    file: RAFT,
+    search: "    if (!this.config.isVoter(m.from)) return;\n    this.votes.set(",
+    replace: "    this.votes.set(",
+  },
+  {
+    name: "read-answer-unmatched",
+    description: "a follower takes any readIndexResp as the answer to a read of its own",
+    file: RAFT,
+    search: "if (this.forwardedReads.delete(m.request))",
+    replace: "if (this.forwardedReads.delete(m.request) || true)",
+  },
+  {
+    name: "vote-not-synced",
+    description: "Ready.mustSync is false when only the vote changed: a vote can be lost in a crash and given twice",
+    file: RAFT,
+    search: "hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote",
+    replace: "hardState.term !== this.persisted.term",
+  },
+  {
+    name: "timeout-now-to-learner",
+    description: "a learner (or a node removed since) campaigns on a timeoutNow",
+    file: RAFT,
+    search: 'if (this.currentRole !== "leader" && this.config.isVoter(this.id)) this.campaign("vote", true);',
+    replace: 'if (this.currentRole !== "leader") this.campaign("vote", true);',
+  },
+  {
+    name: "snapshot-resent",
+    description: "a follower receiving a snapshot is not paused: every heartbeat's answer sends the snapshot again",
+    file: PROGRESS,
+    search: 'if (this.state === "snapshot") return true;',
+    replace: 'if (this.state === "snapshot") return false;',
+  },
+];
