@@ -184,11 +184,15 @@ export class DurableRaftLog implements RaftStorage {
 
   private async replaceWith(snapshot: Snapshot, entries: readonly Entry[]): Promise<void> {
     const { fs, dir } = this;
-    // First the new segment, complete and synced: until the snapshot names it, replay reads it after
-    // the old segments, where it repeats what they hold.
     const sequence = this.sequence + 1;
-    const file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
+    let file: AppendFile | undefined;
     try {
+      // The current segment may end in writes not synced (a Ready that needed no sync): it must be
+      // whole before another follows it, since only the last segment may end torn.
+      await this.file.sync();
+      // Then the new segment, complete and synced: until the snapshot names it, replay reads it
+      // after the old segments, where it repeats what they hold.
+      file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
       await file.truncate(0);
       await file.append(SEGMENT.encodeHeader(sequence));
       if (entries.length > 0) await file.append(entriesFrame(entries));
@@ -207,7 +211,7 @@ export class DurableRaftLog implements RaftStorage {
     } catch (error) {
       // On disk the log is as before or as after; only a reopen can tell which.
       this.breaks(error);
-      await file.close().catch(() => {});
+      await file?.close().catch(() => {});
       throw error;
     }
     const previous = this.file;

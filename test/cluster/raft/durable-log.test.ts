@@ -156,10 +156,11 @@ describe("DurableRaftLog", () => {
     };
     // Every I/O step of installSnapshot, in order: the new segment, the snapshot file, the cleanup.
     const steps = [
+      { op: "sync", pathIncludes: ".raftlog" },
       { op: "truncate", pathIncludes: ".raftlog" },
       { op: "append", pathIncludes: ".raftlog" },
       { op: "append", pathIncludes: ".raftlog", after: 1 },
-      { op: "sync", pathIncludes: ".raftlog" },
+      { op: "sync", pathIncludes: ".raftlog", after: 1 },
       { op: "syncDir" },
       { op: "createExclusive", pathIncludes: ".raftsnap" },
       { op: "sync", pathIncludes: ".raftsnap" },
@@ -204,10 +205,11 @@ describe("DurableRaftLog", () => {
     }
     // Up to the rename the old log stands; from it on, the snapshot does (cleanup failures included).
     expect(outcomes).toEqual([
+      "sync:failed:before",
       "truncate:failed:before",
       "append:failed:before",
       "append#2:failed:before",
-      "sync:failed:before",
+      "sync#2:failed:before",
       "syncDir:failed:before",
       "createExclusive:failed:before",
       "sync:failed:before",
@@ -216,6 +218,24 @@ describe("DurableRaftLog", () => {
       "remove:ok:after",
       "syncDir#3:ok:after",
     ]);
+  });
+
+  test("a Ready written without a sync, then a compaction, then a crash that tears what was not synced: the log opens", async () => {
+    for (const keep of [0, 0.5, 1]) {
+      const fs = new MemoryFileSystem();
+      const log = await DurableRaftLog.open(fs, DIR);
+      await log.persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1), entry(2, 1), entry(3, 1)]);
+      // Only the commit index moved: written, not synced (mustSync false).
+      await log.persist({ term: 1, vote: 1, commit: 3 }, [], false);
+      await log.compact(2, bytes("two"), { voters: [1], learners: [] });
+      fs.crash(() => keep);
+      const reopened = await DurableRaftLog.open(fs, DIR);
+      expect({ keep, snapshot: reopened.snapshot().index, last: reopened.lastIndex() }).toEqual({
+        keep,
+        snapshot: 2,
+        last: 3,
+      });
+    }
   });
 
   test("persist, compact and installSnapshot called without waiting run one at a time, in order", async () => {
