@@ -88,6 +88,8 @@ const RUNS: { name: string; seeds: number; size: number; options: SimOptions }[]
 for (const run of RUNS) {
   test(`${run.name}: safe and linearizable under faults, live after the heal`, async () => {
     const totals = await simulate(run.name, run.seeds, run.size, run.options);
+    // The runs must have exercised what they claim (one replayed seed may well not).
+    if (process.env.RAFT_SEED !== undefined) return;
     expect(totals.writes).toBeGreaterThan(totals.seeds);
     expect(totals.reads).toBeGreaterThan(totals.seeds);
     if (run.options.changeMembers) expect(totals.changes).toBeGreaterThan(totals.seeds);
