@@ -372,7 +372,11 @@ export class Raft {
       snapshot: this.log.pendingSnapshot,
       hardState: sameHardState(hardState, this.persisted) ? undefined : hardState,
       entries,
-      mustSync: entries.length > 0 || hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote,
+      mustSync:
+        this.log.pendingSnapshot !== undefined ||
+        entries.length > 0 ||
+        hardState.term !== this.persisted.term ||
+        hardState.vote !== this.persisted.vote,
       messages: this.outbox,
       committed: this.log.toApply(),
       readStates: this.readStates,
