@@ -20,7 +20,7 @@ import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
  * - `persist(hardState, entries)` appends to the current segment and syncs before it resolves, so
  *   that the caller sends a Ready's messages only once what they promise is durable.
  * - `compact` (the application summed up the log to an applied index) and `installSnapshot` (the
- *   leader sent one) first write a new segment holding the hard state and the entries after the
+ *   leader sent one) first sync the current segment, then write a new segment holding the hard state and the entries after the
  *   snapshot (none for a leader's), synced; then the snapshot file atomically (temporary name, sync,
  *   rename, sync the directory), naming that segment as the first after it; then remove the older
  *   segments and snapshots. A crash between any two steps leaves the log as it was before (the old
@@ -184,7 +184,15 @@ export class DurableRaftLog implements RaftStorage {
 
   private async replaceWith(snapshot: Snapshot, entries: readonly Entry[]): Promise<void> {
     const { fs, dir } = this;
-    // First the new segment, complete and synced: until the snapshot names it, replay reads it after
+    // The current segment may end in a record written without a sync (a commit-only persist). Once a
+    // newer segment exists it is no longer the last, where only a torn record is tolerated at open:
+    // make it whole on disk before the next one begins. A failed sync leaves unknown what reached
+    // the disk: only a reopen can tell.
+    await this.file.sync().catch((error) => {
+      this.breaks(error);
+      throw error;
+    });
+    // Then the new segment, complete and synced: until the snapshot names it, replay reads it after
     // the old segments, where it repeats what they hold.
     const sequence = this.sequence + 1;
     const file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);

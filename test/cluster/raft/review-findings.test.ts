@@ -84,4 +84,23 @@ describe("DurableRaftLog recovery", () => {
     expect(reopened.entries(1, reopened.lastIndex() + 1)).toEqual([entry(1, 1), entry(2, 1), entry(3, 1)]);
     expect(reopened.hardState()).toEqual({ term: 1, vote: 1, commit: 3 });
   });
+
+  test("a failed sync of the old segment or of the new one stops the compaction; the files reopen to the log as before", async () => {
+    for (const after of [0, 1]) {
+      const fs = new MemoryFileSystem();
+      const log = await DurableRaftLog.open(fs, DIR);
+      await log.persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1), entry(2, 1), entry(3, 1)]);
+      await log.persist({ term: 1, vote: 1, commit: 3 }, [], false);
+      fs.injectFault({ op: "sync", pathIncludes: ".raftlog", code: "EIO", times: 1, after });
+      await expect(log.compact(2, data("state at 2"), { voters: [1], learners: [] })).rejects.toThrow("EIO");
+      await expect(log.persist(undefined, [entry(4, 1)])).rejects.toThrow("must be reopened");
+      fs.crash(() => 0.5);
+      const reopened = await DurableRaftLog.open(fs, DIR);
+      expect({
+        after,
+        snapshot: reopened.snapshot().index,
+        entries: reopened.entries(1, reopened.lastIndex() + 1),
+      }).toEqual({ after, snapshot: 0, entries: [entry(1, 1), entry(2, 1), entry(3, 1)] });
+    }
+  });
 });
