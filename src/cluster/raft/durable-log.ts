@@ -20,7 +20,7 @@ import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
  * - `persist(hardState, entries)` appends to the current segment and syncs before it resolves, so
  *   that the caller sends a Ready's messages only once what they promise is durable.
  * - `compact` (the application summed up the log to an applied index) and `installSnapshot` (the
- *   leader sent one) first write a new segment holding the hard state and the entries after the
+ *   leader sent one) first sync the current segment, then write a new segment holding the hard state and the entries after the
  *   snapshot (none for a leader's), synced; then the snapshot file atomically (temporary name, sync,
  *   rename, sync the directory), naming that segment as the first after it; then remove the older
  *   segments and snapshots. A crash between any two steps leaves the log as it was before (the old

@@ -229,13 +229,16 @@ export class Raft {
    * changes Ongaro found (raft-dev, 2015): a change left uncommitted by an earlier leader may still
    * be in another configuration's majority; committing an entry of its own term first makes this
    * leader's log — and configuration — the one every future leader descends from. (etcd reaches the
-   * same by setting pendingConfIndex to the last index when it becomes leader.)
+   * same by setting pendingConfIndex to the last index when it becomes leader.) Also false for a
+   * change that would leave no voter.
    */
   proposeConfChange(change: ConfChange): boolean {
     if (this.currentRole !== "leader" || this.transferee !== NONE) return false;
     if (this.confs.lastChangeIndex > this.log.committed || this.log.term(this.log.committed) !== this.currentTerm)
       return false;
-    if (change.type === "remove" && this.config.isVoter(change.node) && this.config.voterIds().length === 1)
+    // The last voter may be neither removed nor demoted to a learner: a group without voters has no
+    // quorum to commit anything again, that change included (etcd: "removed all voters").
+    if (change.type !== "addVoter" && this.config.isVoter(change.node) && this.config.voterIds().length === 1)
       return false;
     this.appendOwn([null], change);
     return true;
@@ -369,7 +372,11 @@ export class Raft {
       snapshot: this.log.pendingSnapshot,
       hardState: sameHardState(hardState, this.persisted) ? undefined : hardState,
       entries,
-      mustSync: entries.length > 0 || hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote,
+      mustSync:
+        this.log.pendingSnapshot !== undefined ||
+        entries.length > 0 ||
+        hardState.term !== this.persisted.term ||
+        hardState.vote !== this.persisted.vote,
       messages: this.outbox,
       committed: this.log.toApply(),
       readStates: this.readStates,

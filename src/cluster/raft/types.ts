@@ -168,9 +168,9 @@ export interface Ready {
   readonly hardState: HardState | undefined;
   readonly entries: readonly Entry[];
   /**
-   * Whether what is persisted must reach the disk before the messages go (etcd's MustSync): new
-   * entries, or a new term or vote. A commit index alone need not be synced: it is learned again
-   * from the leader after a crash.
+   * Whether what is persisted must reach the disk before the messages go (etcd's MustSync): a
+   * snapshot (its acknowledgement is among the messages), new entries, or a new term or vote. A
+   * commit index alone need not be synced: it is learned again from the leader after a crash.
    */
   readonly mustSync: boolean;
   readonly messages: readonly Message[];
