@@ -160,4 +160,33 @@ describe("safety scenarios", () => {
     expect(voted.hardState).toEqual({ term: 1, vote: 1, commit: 0 });
     expect(voted.mustSync).toBe(true);
   });
+
+  test("a late snapshot whose last entry this follower already holds moves its commit, and keeps the entries after it", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    // Ten entries reach node 2 in appends that carry the old commit index; then node 2 hears
+    // nothing more, so its log runs past its commit index.
+    for (let i = 0; i < 10; i++) c.raft(1).propose(data(`w${i}`));
+    c.flush();
+    const appends = c.queue.filter((m) => m.type === "append" && m.to === 2);
+    c.queue = [];
+    for (const append of appends) c.deliver(append);
+    c.queue = [];
+    const follower = c.raft(2).status();
+    expect(follower.lastIndex).toBe(c.raft(1).status().lastIndex);
+    expect(follower.commit).toBeLessThan(5);
+    // A snapshot at index 5 (sent earlier, delivered late, or duplicated) arrives now.
+    const index = 5;
+    c.deliver({
+      type: "snapshot",
+      from: 1,
+      to: 2,
+      term: c.raft(1).term,
+      snapshot: { index, term: c.raft(1).termAt(index), data: data("state at 5"), conf: c.raft(1).confState(index) },
+    });
+    // Its entries after 5 match the leader's: dropping them would undo what the leader may have
+    // counted on to commit. Only the commit index moves.
+    expect(c.raft(2).status()).toMatchObject({ lastIndex: follower.lastIndex, commit: index, snapshotIndex: 0 });
+    expect(c.storages.get(2)!.lastIndex()).toBe(follower.lastIndex);
+  });
 });
