@@ -190,11 +190,18 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     replace: "if (this.forwardedReads.delete(m.request) || true)",
   },
   {
+    name: "snapshot-not-synced",
+    description: "Ready.mustSync is false for a Ready that installs a snapshot, whose answer says it is stored",
+    file: RAFT,
+    search: "this.log.pendingSnapshot !== undefined ||\n        entries.length > 0",
+    replace: "entries.length > 0",
+  },
+  {
     name: "vote-not-synced",
     description: "Ready.mustSync is false when only the vote changed: a vote can be lost in a crash and given twice",
     file: RAFT,
-    search: "hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote",
-    replace: "hardState.term !== this.persisted.term",
+    search: "hardState.term !== this.persisted.term ||\n        hardState.vote !== this.persisted.vote,",
+    replace: "hardState.term !== this.persisted.term,",
   },
   {
     name: "timeout-now-to-learner",
