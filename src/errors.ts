@@ -20,7 +20,9 @@ export type ErrorCode =
   | "E_NOT_PERSISTENT" // asked for a disk operation of a server that keeps no data on disk
   | "E_DISK" // a disk write or sync failed (ENOSPC, EIO): the write was not applied
   | "E_CONFIG" // a setting, config file, auth file or certificate is wrong: the server does not start
-  | "E_UNREACHABLE"; // client side: server could not be reached
+  | "E_UNREACHABLE" // client side: server could not be reached
+  | "E_NOT_LEADER" // cluster: this member cannot order a write now (not the leader, or handing leadership over)
+  | "E_PROPOSAL_DROPPED"; // cluster: a write proposed here was replaced by another leader's entry: it was not applied
 
 export class HomeKvError extends Error {
   override readonly name = "HomeKvError";

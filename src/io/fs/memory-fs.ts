@@ -53,6 +53,11 @@ export class MemoryFileSystem implements FileSystem {
    * tests can see what happens while a sync is in flight. A held sync covers what was appended
    * before it was called, as fdatasync does. Opt-in: syncs complete at once unless this is called.
    */
+  /** Syncs waiting for the hold to be released (tests see a write is under way). */
+  get syncsWaiting(): number {
+    return this.heldSyncs?.length ?? 0;
+  }
+
   holdSyncs(): () => void {
     const held: (() => void)[] = [];
     this.heldSyncs = held;
