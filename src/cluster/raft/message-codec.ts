@@ -64,6 +64,7 @@ const MESSAGE_BYTES_MIN = 5;
 /** An entry's term and the smallest body. */
 const ENTRY_BYTES_MIN = 1 + ENTRY_BODY_BYTES_MIN;
 
+/** The payload for `batch` (a view of the writer's buffer, which was sized from a hint). */
 export function encodeMessages(batch: readonly GroupMessage[]): Uint8Array {
   const w = new ByteWriter(batch.reduce((sum, { message }) => sum + bytesHint(message), 16));
   w.u8(MESSAGE_FORMAT_VERSION).varint(batch.length);
@@ -75,6 +76,7 @@ export function encodeMessages(batch: readonly GroupMessage[]): Uint8Array {
   return w.written();
 }
 
+/** The batch in `payload`, or a FormatError; entry and snapshot data are copies, not views of it. */
 export function decodeMessages(payload: Uint8Array): GroupMessage[] {
   const r = new ByteReader(payload);
   const version = r.u8();
@@ -90,7 +92,7 @@ export function decodeMessages(payload: Uint8Array): GroupMessage[] {
 function bytesHint(m: Message): number {
   if (m.type === "append") return 48 + m.entries.reduce((sum, e) => sum + 16 + (e.data?.byteLength ?? 0), 0);
   if (m.type === "snapshot") return 64 + m.snapshot.data.byteLength;
-  return 48;
+  return 32;
 }
 
 function writeBody(w: ByteWriter, m: Message): void {

@@ -139,6 +139,7 @@ const SAMPLE: GroupMessage[] = [
     message: { type: "snapshot", from: 1, to: 3, term: 3, snapshot: { index: 0, term: 0, data: bytes("") } },
   },
 ];
+/** Version and count, then a line a message: group · type · from · to · term · body (u32s little-endian). */
 const SAMPLE_HEX = `
   01 0e
   01 07 01 02 03 c801 07
