@@ -2,8 +2,9 @@ import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
 import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
 import { FileKind } from "../../io/format/file-kind.ts";
 import { encodeFrame, readFrame } from "../../io/format/frame.ts";
+import { readEntryBody, writeEntryBody } from "./entry-format.ts";
 import type { MemoryStorage } from "./storage.ts";
-import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "./types.ts";
+import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 
 /**
  * The Raft log's files, frozen formats (segments version 1, snapshots version 2), in the WAL's
@@ -13,9 +14,10 @@ import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "./types.
  * Segment `<20-digit sequence>.raftlog`: frame 0 the file header (FileKind "HKVRFT"), then records,
  * each a frame starting with a u8 type:
  *   1 hard state   u64 term · u64 vote · u64 commit
- *   2 entries      u32 n · n × (u64 index · u64 term · u8 kind · body)
- *                  kind 0 empty · 1 data: u32 length · bytes · 2 configuration change:
- *                  u8 type (1 add learner, 2 add voter, 3 remove) · u64 node
+ *   2 entries      u32 n · n × (u64 index · u64 term · entry body), the body as entry-format.ts
+ *                  has it (the peers' messages share it): u8 kind 0 empty · 1 data: u32 length ·
+ *                  bytes · 2 configuration change: u8 type (1 add learner, 2 add voter, 3 remove) ·
+ *                  u64 node
  *
  * Snapshot `<20-digit index>.raftsnap`: the file header (FileKind "HKVRSN"), then one frame:
  *   u64 index · u64 term · u64 first segment · u32 v · v × u64 voter · u32 l · l × u64 learner ·
@@ -32,11 +34,6 @@ export const SEGMENT = new FileKind("Raft log segment", "HKVRFT", 1, ".raftlog")
 export const SNAPSHOT = new FileKind("Raft snapshot", "HKVRSN", 2, ".raftsnap");
 const RECORD_HARD_STATE = 1;
 const RECORD_ENTRIES = 2;
-const KIND_EMPTY = 0;
-const KIND_DATA = 1;
-const KIND_CONF = 2;
-const CONF_TYPE_CODES: Readonly<Record<ConfChange["type"], number>> = { addLearner: 1, addVoter: 2, remove: 3 };
-const CONF_TYPES = new Map(Object.entries(CONF_TYPE_CODES).map(([type, code]) => [code, type as ConfChange["type"]]));
 
 export function hardStateFrame(state: HardState): Uint8Array {
   return encodeFrame(
@@ -48,10 +45,7 @@ export function entriesFrame(entries: readonly Entry[]): Uint8Array {
   const w = new ByteWriter(64 + entries.reduce((sum, e) => sum + 24 + (e.data?.byteLength ?? 0), 0));
   w.u8(RECORD_ENTRIES).u32(entries.length);
   for (const entry of entries) {
-    w.u64(entry.index).u64(entry.term);
-    if (entry.conf) w.u8(KIND_CONF).u8(CONF_TYPE_CODES[entry.conf.type]).u64(entry.conf.node);
-    else if (entry.data === null) w.u8(KIND_EMPTY);
-    else w.u8(KIND_DATA).bytes(entry.data);
+    writeEntryBody(w.u64(entry.index).u64(entry.term), entry);
   }
   return encodeFrame(w.written());
 }
@@ -134,23 +128,11 @@ function applyRecord(reader: ByteReader, memory: MemoryStorage): void {
   if (type !== RECORD_ENTRIES) throw new FormatError(`unknown record type ${type}`);
   const count = reader.u32();
   const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) entries.push(readEntry(reader));
+  for (let i = 0; i < count; i++) entries.push(readEntryBody(reader, reader.u64(), reader.u64()));
   // Entries the snapshot already stands for are skipped; the rest must follow what is held.
   const kept = entries.filter((entry) => entry.index > memory.snapshot().index);
   if (kept.length > 0 && kept[0]!.index > memory.lastIndex() + 1) {
     throw new FormatError(`entries from ${kept[0]!.index} leave a gap after ${memory.lastIndex()}`);
   }
   memory.append(kept);
-}
-
-function readEntry(reader: ByteReader): Entry {
-  const index = reader.u64();
-  const term = reader.u64();
-  const kind = reader.u8();
-  if (kind === KIND_EMPTY) return { index, term, data: null };
-  if (kind === KIND_DATA) return { index, term, data: reader.bytesCopy() };
-  if (kind !== KIND_CONF) throw new FormatError(`unknown entry kind ${kind} at index ${index}`);
-  const type = CONF_TYPES.get(reader.u8());
-  if (type === undefined) throw new FormatError(`unknown configuration change at index ${index}`);
-  return { index, term, data: null, conf: { type, node: reader.u64() } };
 }

@@ -1,8 +1,11 @@
 import { assert } from "../../errors.ts";
 
 /**
- * Little-endian binary encoding shared by the on-disk formats. Revisions are written as u64 and
- * must be safe integers (2^53: ~285 years at a million commits per second).
+ * Little-endian binary encoding shared by the on-disk and peer wire formats. Revisions are written
+ * as u64 and must be safe integers (2^53: ~285 years at a million commits per second). A varint is
+ * unsigned LEB128 (7 bits a byte, low group first, high bit set on every byte but the last): 1 byte
+ * below 128, at most 8 for a safe integer, and exactly one encoding per value (no redundant high
+ * zero byte), so that equal values always give equal bytes.
  */
 export class ByteWriter {
   private buffer: Uint8Array;
@@ -38,6 +41,16 @@ export class ByteWriter {
     this.view.setUint32(this.length, value % 2 ** 32, true);
     this.view.setUint32(this.length + 4, Math.floor(value / 2 ** 32), true);
     this.length += 8;
+    return this;
+  }
+
+  varint(value: number): this {
+    assert(Number.isSafeInteger(value) && value >= 0, `varint out of range: ${value}`);
+    this.reserve(VARINT_BYTES_MAX);
+    let rest = value;
+    // Division, not shifts: the 32-bit shift operators would cut values above 2^31.
+    for (; rest >= 0x80; rest = Math.floor(rest / 0x80)) this.buffer[this.length++] = 0x80 | (rest % 0x80);
+    this.buffer[this.length++] = rest;
     return this;
   }
 
@@ -95,6 +108,11 @@ export class ByteReader {
     return this.bytes.byteLength - this.offset;
   }
 
+  /** The offset of the next byte to read, for errors that say where the input went wrong. */
+  get position(): number {
+    return this.offset;
+  }
+
   u8(): number {
     this.need(1);
     return this.view.getUint8(this.offset++);
@@ -115,6 +133,21 @@ export class ByteReader {
     return value;
   }
 
+  varint(): number {
+    const start = this.offset;
+    let value = 0;
+    for (let i = 0, scale = 1; i < VARINT_BYTES_MAX; i++, scale *= 0x80) {
+      const byte = this.u8();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (byte === 0 && i > 0) throw new FormatError(`varint at ${start} ends in a redundant zero byte`);
+        if (!Number.isSafeInteger(value)) throw new FormatError(`varint at ${start} is beyond 2^53`);
+        return value;
+      }
+    }
+    throw new FormatError(`varint at ${start} is longer than ${VARINT_BYTES_MAX} bytes`);
+  }
+
   raw(length: number): Uint8Array {
     this.need(length);
     const out = this.bytes.subarray(this.offset, this.offset + length);
@@ -128,7 +161,13 @@ export class ByteReader {
   }
 
   string(): string {
-    return strictDecoder.decode(this.raw(this.u32()));
+    const start = this.offset;
+    const bytes = this.raw(this.u32());
+    try {
+      return strictDecoder.decode(bytes);
+    } catch {
+      throw new FormatError(`string at ${start} is not UTF-8`);
+    }
   }
 
   private need(bytes: number): void {
@@ -143,5 +182,8 @@ export class FormatError extends Error {
   override readonly name = "FormatError";
 }
 
+/** 8 × 7 bits hold 2^53. */
+const VARINT_BYTES_MAX = 8;
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a string that starts with U+FEFF keeps it.
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
