@@ -4,7 +4,7 @@ import type { Command, Compare, CompareOp, CompareTarget, LogEntry, TxnOp, Write
 /**
  * How a command is written, wherever it is stored or sent (frozen; enum values are never
  * renumbered): the WAL's records (src/storage/wal/wal-format.ts) and the data of Raft entries
- * (src/storage/replicated-log.ts) share it.
+ * (src/cluster/replication/raft-commit-log.ts) share it.
  *
  *   u8 type · [u64 revision, in the WAL only] · then by type:
  *     1 batch    u32 op count · ops

@@ -1,0 +1,81 @@
+import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
+import { Raft } from "../../../src/cluster/raft/raft.ts";
+import type { Message, NodeId } from "../../../src/cluster/raft/types.ts";
+import { RaftDriver, type ReplicatedStateMachine } from "../../../src/cluster/replication/raft-driver.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import { mulberry32 } from "../../../src/random.ts";
+import { waitFor } from "../../helpers/wait.ts";
+
+export interface GroupMember<R> {
+  id: NodeId;
+  fs: MemoryFileSystem;
+  log: DurableRaftLog;
+  raft: Raft;
+  driver: RaftDriver<R>;
+  /** Every message this member handed to its outbox. */
+  sent: Message[];
+  fatal: unknown[];
+}
+
+export interface LocalGroup<R> {
+  members: GroupMember<R>[];
+  /** `from>to` pairs whose messages are dropped. */
+  cut: Set<string>;
+  /** Cuts `id` off from every other member, both ways. */
+  isolate(id: NodeId): void;
+  leader(): Promise<GroupMember<R>>;
+  stop(): void;
+}
+
+/**
+ * A Raft group in one process: a driver per member on real timers (2 ms ticks), a durable log each
+ * on its own in-memory file system, messages delivered on the next turn unless their pair is cut.
+ */
+export async function startLocalGroup<R>(
+  stateMachine: (id: NodeId, log: DurableRaftLog) => ReplicatedStateMachine<R>,
+  size = 3,
+): Promise<LocalGroup<R>> {
+  const cut = new Set<string>();
+  const ids = Array.from({ length: size }, (_, i) => i + 1);
+  const members: GroupMember<R>[] = [];
+  for (const id of ids) {
+    const fs = new MemoryFileSystem();
+    const log = await DurableRaftLog.open(fs, "/raft");
+    const raft = new Raft({ id, voters: ids, storage: log, random: mulberry32(id) });
+    const sent: Message[] = [];
+    const fatal: unknown[] = [];
+    const driver = new RaftDriver<R>({
+      raft,
+      storage: log,
+      stateMachine: stateMachine(id, log),
+      tickMs: 2,
+      onFatal: (error) => fatal.push(error),
+      outbox: {
+        send(messages) {
+          for (const m of messages) {
+            sent.push(m);
+            if (!cut.has(`${m.from}>${m.to}`)) setImmediate(() => members[m.to - 1]!.driver.receive(m));
+          }
+        },
+      },
+    });
+    members.push({ id, fs, log, raft, driver, sent, fatal });
+  }
+  for (const member of members) member.driver.start();
+  return {
+    members,
+    cut,
+    isolate(id) {
+      for (const other of ids) if (other !== id) cut.add(`${id}>${other}`).add(`${other}>${id}`);
+    },
+    leader: () =>
+      waitFor(() => members.find((m) => m.raft.role === "leader" && members.every((o) => o.raft.leader === m.id)), {
+        what: "one leader followed by every member",
+        detail: () =>
+          members.map((m) => `${m.id}: ${m.raft.role} term ${m.raft.term} leader ${m.raft.leader}`).join("; "),
+      }),
+    stop() {
+      for (const member of members) member.driver.stop();
+    },
+  };
+}

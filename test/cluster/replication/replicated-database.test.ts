@@ -1,0 +1,97 @@
+import { afterEach, expect, test } from "bun:test";
+import { raftCommitLog, storeStateMachine } from "../../../src/cluster/replication/raft-commit-log.ts";
+import { HomeKvError } from "../../../src/errors.ts";
+import { assembleDatabase, createObservedStore, type Database } from "../../../src/storage/database.ts";
+import type { ApplyResult } from "../../../src/storage/ops.ts";
+import { bytes, text } from "../../helpers/bytes.ts";
+import { waitFor } from "../../helpers/wait.ts";
+import { type LocalGroup, startLocalGroup } from "./local-group.ts";
+
+const groups: { group: LocalGroup<ApplyResult | undefined>; databases: Map<number, Database> }[] = [];
+afterEach(async () => {
+  for (const { group, databases } of groups.splice(0)) {
+    for (const db of databases.values()) await db.close();
+    group.stop();
+  }
+});
+
+/** Three members, each with its own store and database over the group's log. */
+async function startReplicated() {
+  const stores = new Map<number, ReturnType<typeof createObservedStore>>();
+  const group = await startLocalGroup<ApplyResult | undefined>((id) => {
+    const observed = createObservedStore({ historyRevisions: Number.POSITIVE_INFINITY });
+    stores.set(id, observed);
+    return storeStateMachine(observed.store, (entry) => observed.store.apply(entry));
+  });
+  const databases = new Map<number, Database>();
+  for (const member of group.members) {
+    const { store, expiry, watchHub } = stores.get(member.id)!;
+    const checkpoint = () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "no checkpoints here"));
+    databases.set(
+      member.id,
+      assembleDatabase({ store, expiry, watchHub, log: raftCommitLog(member.driver), checkpoint }),
+    );
+  }
+  groups.push({ group, databases });
+  return { group, databases };
+}
+
+const valuesAt = (db: Database, keys: string[], revision: number) =>
+  db.read(keys, revision).records.map((record) => (record.value === undefined ? null : text(record.value)));
+
+test("every member's store holds the same values at the same revisions, dense across a change of leader", async () => {
+  const { group, databases } = await startReplicated();
+  const first = await group.leader();
+  const db = databases.get(first.id)!;
+  expect(
+    (
+      await db.write([
+        { key: "a", value: bytes("1") },
+        { key: "b", value: bytes("1") },
+      ])
+    ).revision,
+  ).toBe(1);
+  expect(
+    (
+      await db.write([
+        { key: "a", value: bytes("2") },
+        { key: "b", value: null },
+      ])
+    ).revision,
+  ).toBe(2);
+  const txn = await db.txn({
+    compares: [{ key: "a", target: "value", op: "==", value: bytes("2") }],
+    success: [{ key: "c", value: bytes("3") }, { get: "c" }],
+    failure: [],
+  });
+  expect([txn.revision, txn.succeeded, text(txn.reads[0]!.value!)]).toEqual([3, true, "3"]);
+  // The leader is cut off; another takes over (its empty entry and any membership change take no revision).
+  group.isolate(first.id);
+  const others = group.members.filter((m) => m !== first);
+  const next = await waitFor(() => others.find((m) => m.raft.role === "leader"), { what: "a new leader" });
+  expect((await databases.get(next.id)!.write([{ key: "d", value: bytes("4") }])).revision).toBe(4);
+  group.cut.clear();
+  await waitFor(() => [...databases.values()].every((member) => member.revision === 4), {
+    what: "every member at revision 4",
+    detail: () => [...databases].map(([id, member]) => `${id}: ${member.revision}`).join(", "),
+  });
+  const keys = ["a", "b", "c", "d"];
+  for (let revision = 1; revision <= 4; revision++) {
+    const expected = valuesAt(databases.get(next.id)!, keys, revision);
+    for (const member of databases.values()) expect(valuesAt(member, keys, revision)).toEqual(expected);
+  }
+  expect(valuesAt(databases.get(first.id)!, keys, 4)).toEqual(["2", null, "3", "4"]);
+});
+
+test("a write through a follower's database is refused, naming the leader, and applies nothing", async () => {
+  const { group, databases } = await startReplicated();
+  const leader = await group.leader();
+  const follower = group.members.find((m) => m !== leader)!;
+  const error = await databases
+    .get(follower.id)!
+    .write([{ key: "k", value: bytes("v") }])
+    .catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(HomeKvError);
+  expect((error as HomeKvError).code).toBe("E_NOT_LEADER");
+  expect(databases.get(leader.id)!.revision).toBe(0);
+});
