@@ -107,6 +107,12 @@ export interface GetRequest {
   revision: number;
   /** Fill in ttl_ms (time left) for keys that have a TTL. */
   withTtl: boolean;
+  /**
+   * Read this member's applied state as it is, without first confirming with the leader that it is
+   * up to date (etcd's serializable read): faster, possibly stale in a cluster. The default is a
+   * linearizable read. On a single server both are the same.
+   */
+  serializable: boolean;
 }
 
 export interface GetResponse {
@@ -167,6 +173,8 @@ export interface ScanRequest {
   revision: number;
   /** From the previous page's response: the next page of the same scan, at the same revision. */
   continuation: string;
+  /** As GetRequest.serializable (the first page; later pages read the revision of the first). */
+  serializable: boolean;
 }
 
 export interface ScanResponse {
@@ -298,6 +306,8 @@ export interface TxnRequest {
   compares: Compare[];
   success: TxnOp[];
   failure: TxnOp[];
+  /** For a transaction that writes nothing: as GetRequest.serializable. Ignored when it writes. */
+  serializable: boolean;
 }
 
 export interface TxnResponse {
@@ -1122,7 +1132,7 @@ export const Metrics: MessageFns<Metrics> = {
 };
 
 function createBaseGetRequest(): GetRequest {
-  return { keys: [], revision: 0, withTtl: false };
+  return { keys: [], revision: 0, withTtl: false, serializable: false };
 }
 
 export const GetRequest: MessageFns<GetRequest> = {
@@ -1135,6 +1145,9 @@ export const GetRequest: MessageFns<GetRequest> = {
     }
     if (message.withTtl !== false) {
       writer.uint32(24).bool(message.withTtl);
+    }
+    if (message.serializable !== false) {
+      writer.uint32(32).bool(message.serializable);
     }
     return writer;
   },
@@ -1176,6 +1189,14 @@ export const GetRequest: MessageFns<GetRequest> = {
             message.withTtl = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.serializable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1197,6 +1218,7 @@ export const GetRequest: MessageFns<GetRequest> = {
         : isSet(object.with_ttl)
         ? globalThis.Boolean(object.with_ttl)
         : false,
+      serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false,
     };
   },
 
@@ -1211,6 +1233,9 @@ export const GetRequest: MessageFns<GetRequest> = {
     if (message.withTtl !== false) {
       obj.withTtl = message.withTtl;
     }
+    if (message.serializable !== false) {
+      obj.serializable = message.serializable;
+    }
     return obj;
   },
 
@@ -1222,6 +1247,7 @@ export const GetRequest: MessageFns<GetRequest> = {
     message.keys = object.keys?.map((e) => e) || [];
     message.revision = object.revision ?? 0;
     message.withTtl = object.withTtl ?? false;
+    message.serializable = object.serializable ?? false;
     return message;
   },
 };
@@ -1876,7 +1902,17 @@ export const CheckpointResponse: MessageFns<CheckpointResponse> = {
 };
 
 function createBaseScanRequest(): ScanRequest {
-  return { start: "", end: "", prefix: "", limit: 0, reverse: false, keysOnly: false, revision: 0, continuation: "" };
+  return {
+    start: "",
+    end: "",
+    prefix: "",
+    limit: 0,
+    reverse: false,
+    keysOnly: false,
+    revision: 0,
+    continuation: "",
+    serializable: false,
+  };
 }
 
 export const ScanRequest: MessageFns<ScanRequest> = {
@@ -1904,6 +1940,9 @@ export const ScanRequest: MessageFns<ScanRequest> = {
     }
     if (message.continuation !== "") {
       writer.uint32(66).string(message.continuation);
+    }
+    if (message.serializable !== false) {
+      writer.uint32(72).bool(message.serializable);
     }
     return writer;
   },
@@ -1985,6 +2024,14 @@ export const ScanRequest: MessageFns<ScanRequest> = {
             message.continuation = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.serializable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2011,6 +2058,7 @@ export const ScanRequest: MessageFns<ScanRequest> = {
         : false,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
       continuation: isSet(object.continuation) ? globalThis.String(object.continuation) : "",
+      serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false,
     };
   },
 
@@ -2040,6 +2088,9 @@ export const ScanRequest: MessageFns<ScanRequest> = {
     if (message.continuation !== "") {
       obj.continuation = message.continuation;
     }
+    if (message.serializable !== false) {
+      obj.serializable = message.serializable;
+    }
     return obj;
   },
 
@@ -2056,6 +2107,7 @@ export const ScanRequest: MessageFns<ScanRequest> = {
     message.keysOnly = object.keysOnly ?? false;
     message.revision = object.revision ?? 0;
     message.continuation = object.continuation ?? "";
+    message.serializable = object.serializable ?? false;
     return message;
   },
 };
@@ -2417,7 +2469,7 @@ export const TxnOp: MessageFns<TxnOp> = {
 };
 
 function createBaseTxnRequest(): TxnRequest {
-  return { compares: [], success: [], failure: [] };
+  return { compares: [], success: [], failure: [], serializable: false };
 }
 
 export const TxnRequest: MessageFns<TxnRequest> = {
@@ -2430,6 +2482,9 @@ export const TxnRequest: MessageFns<TxnRequest> = {
     }
     for (const v of message.failure) {
       TxnOp.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.serializable !== false) {
+      writer.uint32(32).bool(message.serializable);
     }
     return writer;
   },
@@ -2471,6 +2526,14 @@ export const TxnRequest: MessageFns<TxnRequest> = {
             message.failure.push(TxnOp.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.serializable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2488,6 +2551,7 @@ export const TxnRequest: MessageFns<TxnRequest> = {
       compares: globalThis.Array.isArray(object?.compares) ? object.compares.map((e: any) => Compare.fromJSON(e)) : [],
       success: globalThis.Array.isArray(object?.success) ? object.success.map((e: any) => TxnOp.fromJSON(e)) : [],
       failure: globalThis.Array.isArray(object?.failure) ? object.failure.map((e: any) => TxnOp.fromJSON(e)) : [],
+      serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false,
     };
   },
 
@@ -2502,6 +2566,9 @@ export const TxnRequest: MessageFns<TxnRequest> = {
     if (message.failure?.length) {
       obj.failure = message.failure.map((e) => TxnOp.toJSON(e));
     }
+    if (message.serializable !== false) {
+      obj.serializable = message.serializable;
+    }
     return obj;
   },
 
@@ -2513,6 +2580,7 @@ export const TxnRequest: MessageFns<TxnRequest> = {
     message.compares = object.compares?.map((e) => Compare.fromPartial(e)) || [];
     message.success = object.success?.map((e) => TxnOp.fromPartial(e)) || [];
     message.failure = object.failure?.map((e) => TxnOp.fromPartial(e)) || [];
+    message.serializable = object.serializable ?? false;
     return message;
   },
 };

@@ -71,9 +71,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
   const at = (revision: number) => (revision === 0 ? undefined : revision);
 
   return {
-    get: unary(({ keys, revision, withTtl }) => {
+    get: unary(async ({ keys, revision, withTtl, serializable }) => {
       // Repeated keys are answered once per request position, but looked up once.
       const unique = checkKeys(keys, limits);
+      if (!serializable) await db.readBarrier();
       const readAt = at(revision) ?? db.revision;
       // Measured in the store first: values are copied out only for an answer within the limit.
       checkResponseBytes(db.readBytes(keys, readAt), limits);
@@ -104,13 +105,16 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
         durationMs: Math.round(written.durationMs),
       };
     }),
-    scan: unary((request: ScanRequest) => {
+    scan: unary(async (request: ScanRequest) => {
       const limit = request.limit === 0 ? SCAN_LIMIT_DEFAULT : request.limit;
       checkCount(limit, limits);
       const pageSize = { limit, bytesMax: limits.responseBytesMax };
-      const page = request.continuation
-        ? cursors.next(request.continuation, pageSize)
-        : cursors.first(scanRange(request), pageSize, at(request.revision));
+      // Later pages read the first page's revision: only the first needs the barrier.
+      const range = request.continuation ? undefined : scanRange(request);
+      if (range && !request.serializable) await db.readBarrier();
+      const page = range
+        ? cursors.first(range, pageSize, at(request.revision))
+        : cursors.next(request.continuation, pageSize);
       // A page holds at least one record: only a single record over the limit gets here.
       checkResponseBytes(sumRecordBytes(page.records), limits);
       const nowMs = ctx.wallNow();
@@ -123,7 +127,10 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     txn: unary(async (request) => {
       const txn = checkTxn(request, limits, ctx.wallNow());
       // Refused before anything is read or applied: what the gets would read if it applied now.
-      const result = await db.txn(txn, (bytes) => checkResponseBytes(bytes, limits));
+      const result = await db.txn(txn, {
+        checkReadBytes: (bytes) => checkResponseBytes(bytes, limits),
+        serializable: request.serializable,
+      });
       // Only writes committed in between can make it larger now; the commit stands, and the answer says so.
       const bytes = sumRecordBytes(result.reads);
       if (bytes > limits.responseBytesMax) {

@@ -23,11 +23,19 @@ export interface Database extends DatabaseReadView {
   /** `propose` of a plain batch. */
   write(ops: readonly WriteOp[]): Promise<ApplyResult>;
   /**
-   * Runs a transaction. One without writes is answered from the current revision with no commit
-   * (nothing to order against); one with writes commits. `checkReadBytes` is shown the bytes the
-   * transaction's gets would read before anything is read or applied, and may throw to refuse it.
+   * Resolves once reads of this member are linearizable: at once on a single server (every write it
+   * acknowledged is applied here); in a cluster, once a ReadIndex round has confirmed the leader and
+   * this member has applied up to the read index. Reads made then see every write acknowledged
+   * before the barrier was asked for.
    */
-  txn(txn: TxnCommand, checkReadBytes?: (bytes: number) => void): Promise<TxnResult>;
+  readBarrier(): Promise<void>;
+  /**
+   * Runs a transaction. One without writes is answered from the current revision with no commit
+   * (nothing to order against), after a read barrier unless `serializable`; one with writes commits.
+   * `checkReadBytes` is shown the bytes the transaction's gets would read before anything is read or
+   * applied, and may throw to refuse it.
+   */
+  txn(txn: TxnCommand, options?: TxnOptions): Promise<TxnResult>;
   /** Compacts history below `revision`: E_FUTURE_REVISION past the current one, E_COMPACTED at or below the compacted one. */
   compact(revision: number): Promise<{ revision: number; compactedRevision: number }>;
   /** Pins the current revision until released. */
@@ -39,6 +47,12 @@ export interface Database extends DatabaseReadView {
   settleGc(): Promise<void>;
   /** Ends every watch, closes the log, then the rest. */
   close(): Promise<void>;
+}
+
+export interface TxnOptions {
+  checkReadBytes?: (bytes: number) => void;
+  /** A read-only transaction reads this member's state as it is, with no read barrier. */
+  serializable?: boolean;
 }
 
 export interface TxnResult {
@@ -81,10 +95,13 @@ export const GC_SLICE_KEYS_DEFAULT = 1_000;
  * made before the store, because the store tells them of every version while it is restored and
  * replayed, not only once it serves.
  */
-export function createObservedStore(
-  options: StoreSettings,
-  report?: (line: string) => void,
-): { store: MvccStore; expiry: DatabaseExpiry; watchHub: WatchHub } {
+export interface ObservedStore {
+  store: MvccStore;
+  expiry: DatabaseExpiry;
+  watchHub: WatchHub;
+}
+
+export function createObservedStore(options: StoreSettings, report?: (line: string) => void): ObservedStore {
   const watchHub = createWatchHub(options.watch);
   const given = options.onEvents;
   const onEvents: StoreOptions["onEvents"] = given
@@ -113,6 +130,8 @@ export interface DatabaseParts {
   onClose?: () => Promise<void>;
   /** The TTL sweeper: started here once the database can propose, stopped before the log closes. */
   expiry?: DatabaseExpiry;
+  /** What makes reads linearizable (a ReadIndex round in a cluster); nothing on a single server. */
+  readBarrier?: () => Promise<void>;
 }
 
 export function assembleDatabase(parts: DatabaseParts): Database {
@@ -125,6 +144,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     return result;
   };
   parts.expiry?.start(propose, store);
+  const readBarrier = parts.readBarrier ?? (() => Promise.resolve());
   watchHub.attach(store);
   const reads = createDatabaseReads(store);
   return {
@@ -140,7 +160,9 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     watches: watchHub,
     propose,
     write: (ops) => propose({ ops }),
-    async txn(txn, checkReadBytes) {
+    readBarrier,
+    async txn(txn, { checkReadBytes, serializable = false } = {}) {
+      if (!serializable && !planTxn(store, txn).writes) await readBarrier();
       const plan = planTxn(store, txn);
       checkReadBytes?.(plan.readBytes);
       if (!plan.writes) {

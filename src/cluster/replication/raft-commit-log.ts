@@ -1,5 +1,6 @@
-import { assert } from "../../errors.ts";
+import { assert, HomeKvError } from "../../errors.ts";
 import { decodeCommand, encodeCommand } from "../../storage/command-format.ts";
+import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { ApplyFn, CommitLog } from "../../storage/log/commit-log.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import type { Entry } from "../raft/types.ts";
@@ -30,7 +31,7 @@ export function storeStateMachine(
  * The log layer of a replicated database: `propose` orders the command through the Raft group and
  * resolves with what the store returned once the entry is applied on this member (the leader).
  */
-export function raftCommitLog(driver: RaftDriver<ApplyResult | undefined>): CommitLog<ApplyResult> {
+function raftCommitLog(driver: RaftDriver<ApplyResult | undefined>): CommitLog<ApplyResult> {
   return {
     async propose(command) {
       const result = await driver.propose(encodeCommand(command));
@@ -39,4 +40,31 @@ export function raftCommitLog(driver: RaftDriver<ApplyResult | undefined>): Comm
     },
     close: async () => driver.stop(),
   };
+}
+
+/**
+ * A database whose log is a Raft group: writes go through the group (the leader takes them), reads
+ * are this member's store, linearizable behind `readBarrier` (a ReadIndex round).
+ */
+export function replicatedDatabase(options: {
+  observed: ObservedStore;
+  driver: RaftDriver<ApplyResult | undefined>;
+  /** How long a linearizable read waits for the leader's confirmation before UNAVAILABLE. */
+  readTimeoutMs: number;
+  gcSliceKeysMax?: number;
+}): Database {
+  const { store, expiry, watchHub } = options.observed;
+  return assembleDatabase({
+    store,
+    expiry,
+    watchHub,
+    log: raftCommitLog(options.driver),
+    gcSliceKeysMax: options.gcSliceKeysMax,
+    readBarrier: async () => {
+      await options.driver.readBarrier(options.readTimeoutMs);
+    },
+    // The checkpoint as the Raft snapshot comes with the replicated serve.
+    checkpoint: () =>
+      Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "checkpoints of a replicated store are not written yet")),
+  });
 }

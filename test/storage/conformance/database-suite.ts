@@ -146,7 +146,7 @@ export function describeDatabaseConformance(name: string, driver: DatabaseDriver
         throw new HomeKvError("E_LIMIT", "too large");
       };
       const writing: TxnCommand = { compares: [], success: [put("a", "longer value"), { get: "a" }], failure: [] };
-      await expectCode(db.txn(writing, refuse), "E_LIMIT");
+      await expectCode(db.txn(writing, { checkReadBytes: refuse }), "E_LIMIT");
       expect(seen).toEqual([1 + "longer value".length]);
       expect(db.revision).toBe(1);
       expect(values(db, ["a"])).toEqual(["xyz"]);
