@@ -32,6 +32,8 @@ export interface PeerTransportOptions {
   queueBytesMax?: number;
   /** Peers tracked at most, added or connected in (a bound against a flood of invented node ids). */
   peersMax?: number;
+  /** Accepted connections still in their handshake at most; more are cut off as they come. */
+  handshakesMax?: number;
 }
 
 export type ResolvedOptions = Required<Omit<PeerTransportOptions, "token" | "log">> & {
@@ -50,6 +52,9 @@ export type ResolvedOptions = Required<Omit<PeerTransportOptions, "token" | "log
  * - 10,000 payloads or 32 MiB queued per peer: several seconds of heartbeats and appends to a peer
  *   that is down or paused; beyond that Raft resends from its own log anyway.
  * - 128 peers: Raft groups have at most 7 voters plus learners; the bound only stops a flood.
+ * - 64 handshakes: peers finish theirs in a round trip or two, so even a whole cluster restarting at
+ *   once has a handful in progress; unauthenticated connections must not hold memory and timers
+ *   without bound (the handshake timeout frees the places of the silent ones).
  */
 export const TRANSPORT_DEFAULTS = {
   backoffInitialMs: 50,
@@ -59,6 +64,7 @@ export const TRANSPORT_DEFAULTS = {
   queuePayloadsMax: 10_000,
   queueBytesMax: 32 << 20,
   peersMax: 128,
+  handshakesMax: 64,
 } as const;
 
 export function resolveOptions(options: PeerTransportOptions): ResolvedOptions {
@@ -83,6 +89,6 @@ export function resolveOptions(options: PeerTransportOptions): ResolvedOptions {
   assert(resolved.handshakeTimeoutMs > 0, "handshakeTimeoutMs must be positive");
   assert(resolved.payloadBytesMax > 0 && resolved.queuePayloadsMax > 0, "payload and queue limits must be positive");
   assert(resolved.queueBytesMax >= resolved.payloadBytesMax, "queueBytesMax must hold at least one largest payload");
-  assert(resolved.peersMax > 0, "peersMax must be positive");
+  assert(resolved.peersMax > 0 && resolved.handshakesMax > 0, "peersMax and handshakesMax must be positive");
   return resolved;
 }

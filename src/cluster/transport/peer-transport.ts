@@ -311,6 +311,13 @@ class TcpPeerTransport implements PeerTransport, ConnectionHost {
     );
   }
 
+  private acceptedHandshakes(): number {
+    let count = 0;
+    for (const connection of this.connections)
+      if (connection.role === "acceptor" && !connection.isOpen && !connection.isClosed) count++;
+    return count;
+  }
+
   private flushDirty(): void {
     this.flushImmediate = undefined;
     for (const peer of this.dirty) this.flush(peer);
@@ -339,6 +346,7 @@ class TcpPeerTransport implements PeerTransport, ConnectionHost {
     return {
       open: (socket) => {
         if (!socket.data) {
+          if (this.acceptedHandshakes() >= this.options.handshakesMax) return socket.terminate();
           socket.data = new Connection(this, "acceptor");
           this.connections.add(socket.data);
         }

@@ -214,6 +214,37 @@ describe("handshake", () => {
   });
 });
 
+describe("misbehaving peers", () => {
+  test("handshakes in progress are bounded: more connections are cut off until places free up", async () => {
+    const [a, b] = [startNode("a", { handshakesMax: 2 }), startNode("b")];
+    const silent = [await RawPeer.connect(a.transport.address), await RawPeer.connect(a.transport.address)];
+    const third = await RawPeer.connect(a.transport.address);
+    await third.waitClosed("the node to cut off a third connection in its handshake");
+    expect(silent.map((peer) => peer.closed)).toEqual([false, false]);
+    for (const peer of silent) peer.close();
+    introduce([a, b]);
+    sendText(b, "a", ["let-in"]);
+    await waitReceived(a, 1);
+  });
+
+  test("a message handler that throws closes that connection; it is made again and traffic goes on", async () => {
+    const [a, b] = [startNode("a"), startNode("b")];
+    let calls = 0;
+    b.transport.onMessage((from, payload) => {
+      calls++;
+      if (calls === 1) throw new Error("handler failure");
+      b.received.push(`${from}:${payload.byteLength}`);
+    });
+    introduce([a, b]);
+    a.transport.send("b", new Uint8Array(1));
+    await waitFor(() => a.transport.stats().peers.b!.reconnects === 1, { what: "a to reconnect to b" });
+    a.transport.send("b", new Uint8Array(2));
+    await waitReceived(b, 1);
+    expect(b.received).toEqual(["a:2"]);
+    expect(b.logged).toEqual(["peer transport: closing a connection to a: Error: handler failure"]);
+  });
+});
+
 describe("bad frames", () => {
   test("a garbage byte stream closes its connection and the node serves others", async () => {
     const [a, b] = [startNode("a"), startNode("b")];
