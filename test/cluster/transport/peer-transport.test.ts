@@ -50,6 +50,32 @@ describe("peer transport over loopback", () => {
     expect(stats.peers.b).toMatchObject({ connected: true, payloadsSent: 200, payloadsReceived: 200, drops: 0 });
   });
 
+  test("a node that only knows a peer from its connection answers over that connection", async () => {
+    const [a, b] = [startNode("a"), startNode("b")];
+    a.transport.send("b", bytes("too-early"));
+    expect(a.transport.stats().unknownPeerDrops).toBe(1);
+    b.transport.addPeer("a", a.transport.address);
+    await waitConnected(a, "b");
+    a.transport.send("b", bytes("reply"));
+    await waitReceived(b, 1);
+    expect(b.received).toEqual(["a:reply"]);
+    expect(a.transport.stats().peers.b).toMatchObject({ address: undefined, connected: true });
+  });
+
+  test("a second connection dialed by the same peer replaces the first, which it has given up on", async () => {
+    const a = startNode("a");
+    const first = await RawPeer.connect(a.transport.address);
+    await first.authenticate("z", "a");
+    const second = await RawPeer.connect(a.transport.address);
+    await second.authenticate("z", "a");
+    await first.waitClosed("the node to close the older connection of z");
+    expect(second.closed).toBe(false);
+    second.writeRaw(encodeFrame(bytes("over-the-new-one")));
+    await waitReceived(a, 1);
+    expect(a.received).toEqual(["z:over-the-new-one"]);
+    expect(a.transport.stats().openConnections).toBe(1);
+  });
+
   test("every payload queued to a peer in one turn leaves in one socket write", async () => {
     const [a, b] = [startNode("a"), startNode("b")];
     introduce([a, b]);
