@@ -30,7 +30,10 @@ export interface PeerTransportOptions {
   /** Payloads, and their bytes on the wire, waiting for one peer at most; more are dropped. */
   queuePayloadsMax?: number;
   queueBytesMax?: number;
-  /** Peers tracked at most, added or connected in (a bound against a flood of invented node ids). */
+  /**
+   * Once this many peers are tracked, a node that was not added is refused when it connects in (a
+   * bound against many node ids). addPeer is not limited: the caller's configuration is.
+   */
   peersMax?: number;
   /** Accepted connections still in their handshake at most; more are cut off as they come. */
   handshakesMax?: number;
