@@ -263,7 +263,7 @@ describe("misbehaving peers", () => {
     });
     introduce([a, b]);
     a.transport.send("b", new Uint8Array(1));
-    await waitFor(() => a.transport.stats().peers.b!.reconnects === 1, { what: "a to reconnect to b" });
+    await waitFor(() => a.transport.stats().peers.b!.reconnects >= 1, { what: "a to reconnect to b" });
     a.transport.send("b", new Uint8Array(2));
     await waitReceived(b, 1);
     expect(b.received).toEqual(["a:2"]);
