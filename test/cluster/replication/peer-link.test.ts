@@ -1,0 +1,72 @@
+import { afterEach, expect, test } from "bun:test";
+import { encodeMessages } from "../../../src/cluster/raft/message-codec.ts";
+import type { Message } from "../../../src/cluster/raft/types.ts";
+import { linkGroup } from "../../../src/cluster/replication/peer-link.ts";
+import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
+import { waitFor } from "../../helpers/wait.ts";
+
+const transports: ReturnType<typeof createPeerTransport>[] = [];
+afterEach(() => {
+  for (const transport of transports.splice(0)) transport.close();
+});
+
+function pair() {
+  const [a, b] = ["a", "b"].map((nodeId) => {
+    const transport = createPeerTransport({ clusterId: "t", nodeId, host: "127.0.0.1", port: 0 });
+    transports.push(transport);
+    return transport;
+  }) as [ReturnType<typeof createPeerTransport>, ReturnType<typeof createPeerTransport>];
+  a.addPeer("b", b.address);
+  b.addPeer("a", a.address);
+  // Raft node 1 is transport node a, 2 is b.
+  const names = new Map([
+    [1, "a"],
+    [2, "b"],
+  ]);
+  return { a, b, names };
+}
+
+const heartbeat = (from: number, to: number, commit = 7): Message => ({
+  type: "heartbeat",
+  from,
+  to,
+  term: 3,
+  commit,
+  round: 0,
+});
+
+test("a Ready's messages to one peer travel as one payload and arrive stepped in order; other groups' and spoofed senders' are not taken", async () => {
+  const { a, b, names } = pair();
+  const received: Message[] = [];
+  const linkB = linkGroup({ transport: b, group: 5, names, receive: (m) => received.push(m) });
+  const linkA = linkGroup({ transport: a, group: 5, names, receive: () => {} });
+  linkA.outbox.send([heartbeat(1, 2), heartbeat(1, 2, 8)]);
+  await waitFor(() => received.length === 2, { what: "both heartbeats at b" });
+  expect(received.map((m) => (m.type === "heartbeat" ? m.commit : -1))).toEqual([7, 8]);
+  expect(a.stats().peers.b!.payloadsSent).toBe(1);
+  // Another group's message, and one claiming to come from node 2 over a's connection, are dropped.
+  a.send("b", encodeMessages([{ group: 6, message: heartbeat(1, 2) }]));
+  a.send("b", encodeMessages([{ group: 5, message: heartbeat(2, 2) }]));
+  await waitFor(() => linkB.stats().misrouted === 2, { what: "b to drop two misrouted messages" });
+  expect(received.length).toBe(2);
+});
+
+test("a payload that does not decode is dropped and counted, logged once; the link goes on", async () => {
+  const { a, b, names } = pair();
+  const received: Message[] = [];
+  const lines: string[] = [];
+  const link = linkGroup({
+    transport: b,
+    group: 1,
+    names,
+    receive: (m) => received.push(m),
+    log: (l) => lines.push(l),
+  });
+  a.send("b", new Uint8Array([99, 1, 2]));
+  a.send("b", new Uint8Array([98]));
+  a.send("b", encodeMessages([{ group: 1, message: heartbeat(1, 2) }]));
+  await waitFor(() => received.length === 1, { what: "the good payload to arrive" });
+  expect(link.stats().undecodable).toBe(2);
+  expect(lines.length).toBe(1);
+  expect(lines[0]).toContain("dropped a Raft payload from a that does not decode");
+});
