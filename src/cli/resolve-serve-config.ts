@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { DEFAULT_HOST } from "../address.ts";
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import { HomeKvError } from "../errors.ts";
-import type { ClusterConfig, ServeConfig, StorageConfig } from "../node/serve-config.ts";
+import type { ClusterConfig, RaftConfig, ServeConfig, StorageConfig } from "../node/serve-config.ts";
 import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import { loadServerTls, type ServerTls } from "../server/tls.ts";
@@ -96,7 +96,32 @@ function clusterConfig(settings: ServeSettings): ClusterConfig {
       port === undefined
         ? undefined
         : { port, join, intervalMs: settings["gossip-interval"]!, phiThreshold: settings["phi-threshold"]! },
+    raft: raftConfig(settings, nodeId),
   };
+}
+
+function raftConfig(settings: ServeSettings, nodeId: string): RaftConfig | undefined {
+  const list = settings["initial-cluster"];
+  const peerPort = settings["peer-port"];
+  if (list === undefined && peerPort === undefined) return undefined;
+  if (list === undefined || peerPort === undefined)
+    throw new UsageError("peer-port and initial-cluster go together: a replicated member needs both");
+  const members = list
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "")
+    .map((entry) => {
+      const match = /^([^=]+)=(.+:\d+)$/.exec(entry);
+      if (!match || !ID_PATTERN.test(match[1]!))
+        throw new UsageError(`initial-cluster entries are NAME=HOST:PEERPORT, not ${JSON.stringify(entry)}`);
+      return { name: match[1]!, address: match[2]! };
+    });
+  const names = new Set(members.map((member) => member.name));
+  if (names.size !== members.length) throw new UsageError("initial-cluster names a member twice");
+  if (!names.has(nodeId))
+    throw new UsageError(`initial-cluster does not name this member (node-id ${JSON.stringify(nodeId)})`);
+  if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
+  return { peerPort, members, token: settings["cluster-token"], tickMs: settings["raft-tick"]! };
 }
 
 function serverTls(

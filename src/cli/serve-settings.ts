@@ -113,6 +113,27 @@ export const SERVE_SETTINGS = {
     default: DEFAULT_CLUSTER_ID,
     description: "Gossip only with nodes of this cluster",
   },
+  "peer-port": {
+    kind: PORT,
+    description:
+      "Replicate with Raft: take peers' connections on this port of --host (needs --initial-cluster and a data dir)",
+  },
+  "initial-cluster": {
+    kind: { type: "string" },
+    description:
+      "The members of a new replicated cluster, NAME=HOST:PEERPORT[,...]; every member gets the same list (any order)",
+  },
+  "cluster-token": {
+    kind: { type: "string" },
+    secret: true,
+    description:
+      "A secret every member of the cluster shares: peers prove they hold it (prefer HOMEKV_CLUSTER_TOKEN: flags show in ps)",
+  },
+  "raft-tick": {
+    kind: { type: "duration" },
+    default: 100,
+    description: "Raft's heartbeat interval; an election starts after 10 to 20 of them without a leader",
+  },
   "gossip-port": {
     kind: PORT,
     description:

@@ -41,6 +41,19 @@ export interface ClusterConfig {
   clusterId: string;
   /** Undefined: no gossip, a cluster of one. */
   gossip: GossipConfig | undefined;
+  /** Undefined: not replicated (the local WAL is the log). */
+  raft: RaftConfig | undefined;
+}
+
+/** One Raft group replicating the whole store (`--initial-cluster`, `--peer-port`). */
+export interface RaftConfig {
+  /** Where peers connect: a port of `host`. */
+  peerPort: number;
+  /** Every member, this one included: name and peer address. */
+  members: { name: string; address: string }[];
+  /** Shared by the members; undefined: peers authenticate with an empty token. */
+  token: string | undefined;
+  tickMs: number;
 }
 
 export interface GossipConfig {

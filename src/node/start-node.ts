@@ -4,6 +4,7 @@ import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
+import { openReplicatedDatabase } from "./replicated-database.ts";
 import type { ServeConfig } from "./serve-config.ts";
 
 /** Where a node's lines go (the CLI's logger is one). */
@@ -109,6 +110,8 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
  * tells it every change, those replayed while recovering too.
  */
 function openDatabase(config: ServeConfig, log: NodeLog): Promise<Database> {
+  const { raft } = config.cluster;
+  if (raft) return openReplicatedDatabase(config, raft, log);
   const watch = { onBug: (error: unknown) => log.error("internal error in a watcher:", error) };
   const { storage } = config;
   if (storage.kind === "memory")

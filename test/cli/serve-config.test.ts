@@ -48,7 +48,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       tls: undefined,
       auth: undefined,
       connectionIdleTimeoutMs: 300_000,
-      cluster: { nodeId: hostname().split(".")[0]!, clusterId: "homekv", gossip: undefined },
+      cluster: { nodeId: hostname().split(".")[0]!, clusterId: "homekv", gossip: undefined, raft: undefined },
     });
   });
 
@@ -96,6 +96,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
     expect(config({ flags: { "gossip-port": "0", join: " 127.0.0.1:7001, ,127.0.0.1:7002 " } }).cluster).toEqual({
       nodeId: hostname().split(".")[0]!,
       clusterId: "homekv",
+      raft: undefined,
       gossip: {
         port: 0,
         join: ["127.0.0.1:7001", "127.0.0.1:7002"],
@@ -106,6 +107,27 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
     expect(usageError({ flags: { join: "127.0.0.1:7001" } })).toBe("join needs gossip-port: a node gossips to join");
     expect(usageError({ flags: { "node-id": "-x" } })).toStartWith("node-id must be 1 to 64 letters");
     expect(usageError({ env: { HOMEKV_CLUSTER_ID: "a b" } })).toStartWith("cluster-id must be 1 to 64 letters");
+  });
+
+  test("replicated: initial-cluster and peer-port together, this member named, names unique", () => {
+    const cluster = "n1=127.0.0.1:7001, n2=127.0.0.1:7002,n3=127.0.0.1:7003";
+    const flags = { "node-id": "n2", "peer-port": "7002", "initial-cluster": cluster };
+    expect(config({ flags, env: { HOMEKV_CLUSTER_TOKEN: "s" } }).cluster.raft).toEqual({
+      peerPort: 7002,
+      members: [
+        { name: "n1", address: "127.0.0.1:7001" },
+        { name: "n2", address: "127.0.0.1:7002" },
+        { name: "n3", address: "127.0.0.1:7003" },
+      ],
+      token: "s",
+      tickMs: 100,
+    });
+    expect(() => config({ flags: { "node-id": "n2", "initial-cluster": cluster } })).toThrow("go together");
+    expect(() => config({ flags: { ...flags, "node-id": "n9" } })).toThrow("does not name this member");
+    expect(() => config({ flags: { ...flags, "initial-cluster": "n2=127.0.0.1:1,n2=127.0.0.1:2" } })).toThrow(
+      "names a member twice",
+    );
+    expect(() => config({ flags: { ...flags, "initial-cluster": "n2@127.0.0.1:1" } })).toThrow("NAME=HOST:PEERPORT");
   });
 
   test("TLS files go in pairs; tokens from the environment; a missing auth file is a config error", () => {

@@ -52,6 +52,8 @@ export function replicatedDatabase(options: {
   /** How long a linearizable read waits for the leader's confirmation before UNAVAILABLE. */
   readTimeoutMs: number;
   gcSliceKeysMax?: number;
+  /** Runs at close, once the driver has stopped (the transport, the Raft log, the directory lock). */
+  onClose?: () => Promise<void>;
 }): Database {
   const { store, expiry, watchHub } = options.observed;
   return assembleDatabase({
@@ -63,6 +65,7 @@ export function replicatedDatabase(options: {
     readBarrier: async () => {
       await options.driver.readBarrier(options.readTimeoutMs);
     },
+    ...(options.onClose ? { onClose: options.onClose } : {}),
     // The checkpoint as the Raft snapshot comes with the replicated serve.
     checkpoint: () =>
       Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "checkpoints of a replicated store are not written yet")),

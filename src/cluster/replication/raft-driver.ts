@@ -37,6 +37,8 @@ export interface RaftDriverOptions<R> {
   onFatal?: (error: unknown) => void;
   /** A ReadIndex request not answered this long is sent again (its leader may be gone); default 20 ticks. */
   readRetryMs?: number;
+  /** How a member is named in messages to people (default: "node N"). */
+  nameOf?: (id: number) => string;
 }
 
 interface PendingProposal<R> {
@@ -127,7 +129,7 @@ export class RaftDriver<R> {
           "E_NOT_LEADER",
           leader === raft.id || leader === 0
             ? "no leader can take writes right now (an election or a leadership transfer is under way)"
-            : `this member is not the leader; node ${leader} is`,
+            : `this member is not the leader; ${this.options.nameOf?.(leader) ?? `node ${leader}`} is`,
         ),
       );
     }

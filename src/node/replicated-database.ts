@@ -1,0 +1,106 @@
+import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
+import { Raft } from "../cluster/raft/raft.ts";
+import { linkGroup } from "../cluster/replication/peer-link.ts";
+import { replicatedDatabase, storeStateMachine } from "../cluster/replication/raft-commit-log.ts";
+import { RaftDriver } from "../cluster/replication/raft-driver.ts";
+import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
+import { HomeKvError } from "../errors.ts";
+import { realFileSystem } from "../io/fs/real-fs.ts";
+import { mulberry32 } from "../random.ts";
+import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
+import { createObservedStore, type Database } from "../storage/database.ts";
+import type { ApplyResult } from "../storage/ops.ts";
+import type { RaftConfig, ServeConfig } from "./serve-config.ts";
+import type { NodeLog } from "./start-node.ts";
+
+/** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
+const STORE_GROUP = 1;
+/** A linearizable read waits this long for the leader's confirmation, then UNAVAILABLE. */
+const READ_TIMEOUT_MS = 5_000;
+
+/**
+ * The store of a member of a replicated cluster (`--initial-cluster`): the Raft log in
+ * `<data dir>/raft` is the log (it replaces the WAL), the store is rebuilt from it at start, peers
+ * talk over the peer transport on `--peer-port`. Raft node ids are the members' positions in the
+ * list sorted by name, so every member derives the same ones whatever order it was given.
+ *
+ *   dir/LOCK          pid of the server using it
+ *   dir/raft/         the Raft log (src/cluster/raft/durable-log-format.ts)
+ */
+export async function openReplicatedDatabase(
+  config: ServeConfig,
+  raftConfig: RaftConfig,
+  log: NodeLog,
+): Promise<Database> {
+  if (config.storage.kind !== "disk")
+    throw new HomeKvError("E_CONFIG", "a replicated member keeps its Raft log on disk: give it --data-dir");
+  const { dir } = config.storage;
+  await realFileSystem.mkdirp(dir);
+  const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
+  const names = [...raftConfig.members].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const ids = new Map(names.map((member, i) => [member.name, i + 1]));
+  const self = ids.get(config.cluster.nodeId)!;
+  const raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line)).catch(
+    async (error) => {
+      await lock.release();
+      throw error;
+    },
+  );
+  const transport = createPeerTransport({
+    clusterId: config.cluster.clusterId,
+    nodeId: config.cluster.nodeId,
+    host: config.host,
+    port: raftConfig.peerPort,
+    peers: Object.fromEntries(
+      raftConfig.members.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.address]),
+    ),
+    ...(raftConfig.token === undefined ? {} : { token: raftConfig.token }),
+    log: (line) => log.warn(line),
+  });
+  const observed = createObservedStore({
+    historyRevisions: config.history.revisions,
+    watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
+  });
+  const raft = new Raft({
+    id: self,
+    voters: [...ids.values()],
+    storage: raftLog,
+    random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
+  });
+  const nameById = new Map([...ids].map(([name, id]) => [id, name]));
+  let driver: RaftDriver<ApplyResult | undefined> | undefined;
+  const link = linkGroup({
+    transport,
+    group: STORE_GROUP,
+    names: nameById,
+    receive: (message) => driver?.receive(message),
+    log: (line) => log.warn(line),
+  });
+  driver = new RaftDriver({
+    raft,
+    storage: raftLog,
+    stateMachine: storeStateMachine(observed.store, (entry) => observed.store.apply(entry)),
+    outbox: link.outbox,
+    tickMs: raftConfig.tickMs,
+    nameOf: (id) => `member ${nameById.get(id) ?? id}`,
+    onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
+  });
+  const db = replicatedDatabase({
+    observed,
+    driver,
+    readTimeoutMs: READ_TIMEOUT_MS,
+    async onClose() {
+      transport.close();
+      try {
+        await raftLog.close();
+      } finally {
+        await lock.release();
+      }
+    },
+  });
+  driver.start();
+  log.info(
+    `member ${config.cluster.nodeId} of a replicated cluster of ${names.length} (${names.map((m) => m.name).join(", ")}): peers on ${transport.address}`,
+  );
+  return db;
+}

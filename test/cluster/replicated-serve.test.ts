@@ -1,0 +1,108 @@
+import { afterEach, expect, test } from "bun:test";
+import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+/**
+ * `homekv serve` as a replicated cluster of three real processes on loopback ports (static
+ * bootstrap with --initial-cluster), driven through the CLI as a user would: writes through the
+ * leader, reads through every member, the leader killed with SIGKILL, a restart that catches up.
+ */
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Ports nothing listens on now (each was bound by this process, then let go). */
+function freePorts(count: number): number[] {
+  return Array.from({ length: count }, () => {
+    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const { port } = listener;
+    listener.stop(true);
+    return port;
+  });
+}
+
+interface Member {
+  name: string;
+  dir: string;
+  server: ServerProcess;
+}
+
+async function startCluster() {
+  const names = ["n1", "n2", "n3"];
+  const peerPorts = freePorts(3);
+  const initialCluster = names.map((name, i) => `${name}=127.0.0.1:${peerPorts[i]}`).join(",");
+  const start = async (name: string, dir: string): Promise<Member> => {
+    const i = names.indexOf(name);
+    const server = await startServerProcess(
+      [
+        "--node-id",
+        name,
+        "--data-dir",
+        dir,
+        "--peer-port",
+        String(peerPorts[i]),
+        "--initial-cluster",
+        initialCluster,
+        "--raft-tick",
+        "50ms",
+      ],
+      { env: { HOMEKV_CLUSTER_TOKEN: "test-token" } },
+    );
+    cleanups.push(() => server.stop("SIGKILL"));
+    return { name, dir, server };
+  };
+  const members: Member[] = [];
+  for (const name of names) {
+    const dir = scratchDir(`homekv-${name}-`);
+    cleanups.push(dir.cleanup);
+    members.push(await start(name, dir.path));
+  }
+  return { members, start };
+}
+
+const homekv = (member: Member, ...args: string[]) => runHomekv([...args, "-p", String(member.server.port)]);
+
+/** Sets `pair` through whichever member takes it (the leader); returns that member. */
+async function setThroughLeader(members: Member[], pair: string): Promise<Member> {
+  return waitFor(
+    async () => {
+      for (const member of members) if ((await homekv(member, "set", pair)).exitCode === 0) return member;
+      return undefined;
+    },
+    { what: `a member to take "set ${pair}"`, timeoutMs: 20_000, intervalMs: 50 },
+  );
+}
+
+test("three serve processes replicate: a follower refuses writes naming the leader, every member reads the latest, a killed leader is replaced and a restarted member catches up", async () => {
+  const { members, start } = await startCluster();
+  let leader = await setThroughLeader(members, "k=1");
+  // Through whichever member leads (on a loaded machine leadership may move between two writes).
+  for (let i = 2; i <= 10; i++) leader = await setThroughLeader([leader, ...members], `k=${i}`);
+  const follower = members.find((m) => m !== leader)!;
+  const refused = await homekv(follower, "set", "k=no");
+  expect(refused.exitCode).toBe(1);
+  expect(refused.stderr).toMatch(/this member is not the leader; member n\d is/);
+  // Reads are linearizable by default: every member answers with the latest write.
+  for (const member of members) expect((await homekv(member, "get", "k")).stdout.trim()).toBe('k  "10"');
+
+  // The leader dies at once; the two others elect one of themselves and take writes again.
+  leader.server.proc.kill("SIGKILL");
+  await leader.server.proc.exited;
+  const survivors = members.filter((m) => m !== leader);
+  const killedAt = performance.now();
+  const next = await setThroughLeader(survivors, "k=after");
+  const failoverMs = performance.now() - killedAt;
+  console.log(`replicated serve: a write was taken ${failoverMs.toFixed(0)} ms after the leader was killed`);
+  for (const member of survivors) expect((await homekv(member, "get", "k")).stdout.trim()).toBe('k  "after"');
+  expect(next).not.toBe(leader);
+
+  // The killed member restarts on its data directory, rebuilds its store from its Raft log and catches up.
+  const back = await start(leader.name, leader.dir);
+  await waitFor(async () => (await homekv(back, "get", "k")).stdout.trim() === 'k  "after"', {
+    what: "the restarted member to read the write made while it was down",
+    timeoutMs: 20_000,
+  });
+  const metrics = await homekv(back, "metrics", "--json");
+  expect(JSON.parse(metrics.stdout).revision).toBe(11);
+}, 120_000);
