@@ -60,6 +60,14 @@ export async function openReplicatedDatabase(
   const observed = createObservedStore({
     historyRevisions: config.history.revisions,
     watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
+    expiry: {
+      // Every member's sweeper proposes what has expired; only the leader's proposals are taken, and
+      // a follower's refusal is the expected answer, not a failure to report.
+      onError: (error) => {
+        if (error instanceof HomeKvError && error.code === "E_NOT_LEADER") return;
+        log.warn(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    },
   });
   const raft = new Raft({
     id: self,

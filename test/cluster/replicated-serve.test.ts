@@ -64,10 +64,10 @@ async function startCluster() {
 const homekv = (member: Member, ...args: string[]) => runHomekv([...args, "-p", String(member.server.port)]);
 
 /** Sets `pair` through whichever member takes it (the leader); returns that member. */
-async function setThroughLeader(members: Member[], pair: string): Promise<Member> {
+async function setThroughLeader(members: Member[], pair: string, ...flags: string[]): Promise<Member> {
   return waitFor(
     async () => {
-      for (const member of members) if ((await homekv(member, "set", pair)).exitCode === 0) return member;
+      for (const member of members) if ((await homekv(member, "set", pair, ...flags)).exitCode === 0) return member;
       return undefined;
     },
     { what: `a member to take "set ${pair}"`, timeoutMs: 20_000, intervalMs: 50 },
@@ -85,6 +85,15 @@ test("three serve processes replicate: a follower refuses writes naming the lead
   expect(refused.stderr).toMatch(/this member is not the leader; member n\d is/);
   // Reads are linearizable by default: every member answers with the latest write.
   for (const member of members) expect((await homekv(member, "get", "k")).stdout.trim()).toBe('k  "10"');
+  // A key with a TTL expires everywhere (the leader's sweeper commits the delete); the followers'
+  // sweepers, refused, say nothing of it.
+  leader = await setThroughLeader([leader, ...members], "t=x", "--ttl", "200ms");
+  for (const member of members) {
+    await waitFor(async () => (await homekv(member, "get", "t")).stdout.trim() === "t  (nil)", {
+      what: `the TTL key to be gone on ${member.name}`,
+    });
+  }
+  for (const member of members) expect(member.server.output()).not.toContain("TTL expiry failed");
 
   // The leader dies at once; the two others elect one of themselves and take writes again.
   leader.server.proc.kill("SIGKILL");
@@ -104,5 +113,6 @@ test("three serve processes replicate: a follower refuses writes naming the lead
     timeoutMs: 20_000,
   });
   const metrics = await homekv(back, "metrics", "--json");
-  expect(JSON.parse(metrics.stdout).revision).toBe(11);
+  // Ten writes, the TTL key and its expiry, and the write after the failover.
+  expect(JSON.parse(metrics.stdout).revision).toBe(13);
 }, 120_000);
