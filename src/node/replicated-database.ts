@@ -97,6 +97,7 @@ export async function openReplicatedDatabase(
     observed,
     driver,
     readTimeoutMs: READ_TIMEOUT_MS,
+    log: (line) => log.info(line),
     async onClose() {
       transport.close();
       try {

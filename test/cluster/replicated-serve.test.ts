@@ -115,4 +115,19 @@ test("three serve processes replicate: a follower refuses writes naming the lead
   const metrics = await homekv(back, "metrics", "--json");
   // Ten writes, the TTL key and its expiry, and the write after the failover.
   expect(JSON.parse(metrics.stdout).revision).toBe(13);
+
+  // A clean shutdown of the leader hands leadership over first: the others take writes at once.
+  const all = [back, ...survivors];
+  const current = await setThroughLeader(all, "k=before-stop");
+  const stoppedAt = performance.now();
+  expect(await current.server.stop("SIGTERM")).toBe(0);
+  const successor = await setThroughLeader(
+    all.filter((m) => m !== current),
+    "k=after-stop",
+  );
+  console.log(
+    `replicated serve: a write was taken ${(performance.now() - stoppedAt).toFixed(0)} ms after SIGTERM to the leader (stop included)`,
+  );
+  expect(successor).not.toBe(current);
+  expect(current.server.output()).toContain("handed leadership over before stopping");
 }, 120_000);

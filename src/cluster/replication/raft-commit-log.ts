@@ -6,6 +6,9 @@ import type { ApplyResult } from "../../storage/ops.ts";
 import type { Entry } from "../raft/types.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
+/** How long a leader that stops waits for another member to take over before it just goes. */
+const HAND_OFF_TIMEOUT_MS = 2_000;
+
 /**
  * The MVCC store as a Raft group's state machine. An entry's data is a command without a revision
  * (src/storage/command-format.ts); the revision is stamped when the entry is applied, one after the
@@ -31,14 +34,28 @@ export function storeStateMachine(
  * The log layer of a replicated database: `propose` orders the command through the Raft group and
  * resolves with what the store returned once the entry is applied on this member (the leader).
  */
-function raftCommitLog(driver: RaftDriver<ApplyResult | undefined>): CommitLog<ApplyResult> {
+function raftCommitLog(
+  driver: RaftDriver<ApplyResult | undefined>,
+  log: (line: string) => void,
+): CommitLog<ApplyResult> {
   return {
     async propose(command) {
       const result = await driver.propose(encodeCommand(command));
       assert(result !== undefined, "a command's entry applied as an empty one");
       return result;
     },
-    close: async () => driver.stop(),
+    async close() {
+      // A leader hands over first, so that the others need not wait out an election timeout.
+      const wasLeader = driver.leads;
+      const handedOver = await driver.handOff(HAND_OFF_TIMEOUT_MS);
+      if (wasLeader)
+        log(
+          handedOver
+            ? "handed leadership over before stopping"
+            : `stopping as the leader: no member took over within ${HAND_OFF_TIMEOUT_MS} ms`,
+        );
+      driver.stop();
+    },
   };
 }
 
@@ -54,13 +71,15 @@ export function replicatedDatabase(options: {
   gcSliceKeysMax?: number;
   /** Runs at close, once the driver has stopped (the transport, the Raft log, the directory lock). */
   onClose?: () => Promise<void>;
+  /** Lines for the operator (a leader handing over at close). */
+  log?: (line: string) => void;
 }): Database {
   const { store, expiry, watchHub } = options.observed;
   return assembleDatabase({
     store,
     expiry,
     watchHub,
-    log: raftCommitLog(options.driver),
+    log: raftCommitLog(options.driver, options.log ?? (() => {})),
     gcSliceKeysMax: options.gcSliceKeysMax,
     readBarrier: async () => {
       await options.driver.readBarrier(options.readTimeoutMs);

@@ -169,6 +169,32 @@ export class RaftDriver<R> {
     });
   }
 
+  /** Whether this member leads now. */
+  get leads(): boolean {
+    return this.options.raft.role === "leader";
+  }
+
+  /**
+   * If this member leads, hands leadership to the voter whose log is furthest along (§3.10) and
+   * resolves once another leads, or after `timeoutMs` (false then): a clean shutdown of the leader
+   * costs the others no election timeout. Resolves true at once on a member that does not lead.
+   */
+  async handOff(timeoutMs: number): Promise<boolean> {
+    const { raft } = this.options;
+    if (raft.role !== "leader" || this.stopped) return true;
+    const candidates = [...raft.status().progress].filter(([id]) => raft.confState().voters.includes(id));
+    const best = candidates.sort(([, a], [, b]) => b.match - a.match)[0];
+    if (best === undefined) return false; // the only voter: nobody to hand over to
+    raft.transferLeadership(best[0]);
+    this.schedule();
+    const deadline = performance.now() + timeoutMs;
+    // Bounded by the deadline; each turn waits one tick for the transfer's messages to go round.
+    while (raft.role === "leader" && performance.now() < deadline && !this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, this.options.tickMs));
+    }
+    return raft.role !== "leader";
+  }
+
   /** Stops ticking and fails what waits; the storage is the caller's to close. */
   stop(): void {
     if (this.stopped) return;

@@ -109,4 +109,18 @@ describe("RaftDriver", () => {
     expect(leader.fatal.length).toBe(1);
     expect((await refusal(leader.driver.readBarrier(1_000))).code).toBe("E_DISK");
   });
+
+  test("a leader that stops hands leadership to a caught-up voter first; a member that does not lead has nothing to hand over", async () => {
+    const { members, leader, values } = await startGroup();
+    await leader.driver.propose(bytes("before"));
+    const follower = members.find((m) => m !== leader)!;
+    expect(await follower.driver.handOff(1_000)).toBe(true);
+    expect(leader.raft.role).toBe("leader");
+    expect(await leader.driver.handOff(2_000)).toBe(true);
+    const next = members.find((m) => m.raft.role === "leader");
+    expect(next).toBeDefined();
+    expect(next).not.toBe(leader);
+    expect(await next!.driver.propose(bytes("after"))).toBe(2);
+    await waitFor(() => values(leader).includes("after"), { what: "the old leader to follow the new one" });
+  });
 });
