@@ -96,6 +96,20 @@ export interface Metrics {
   compactedRevision: number;
   /** Watch streams open now. */
   watchers: number;
+  /** A member of a replicated cluster (--initial-cluster): the fields below are its Raft group's. */
+  replicated: boolean;
+  /** leader, follower, preCandidate or candidate. */
+  raftRole: string;
+  raftTerm: number;
+  /** The member this one follows (itself when it leads); empty when it knows of none. */
+  raftLeader: string;
+  raftCommitIndex: number;
+  raftAppliedIndex: number;
+  /** Writes proposed here and applied, and writes proposed here that another leader's entry replaced. */
+  raftProposalsCommitted: number;
+  raftProposalsDropped: number;
+  /** Times this member saw the leader change since it started. */
+  raftLeaderChanges: number;
 }
 
 export interface GetRequest {
@@ -651,6 +665,15 @@ function createBaseMetrics(): Metrics {
     recoveryMs: 0,
     compactedRevision: 0,
     watchers: 0,
+    replicated: false,
+    raftRole: "",
+    raftTerm: 0,
+    raftLeader: "",
+    raftCommitIndex: 0,
+    raftAppliedIndex: 0,
+    raftProposalsCommitted: 0,
+    raftProposalsDropped: 0,
+    raftLeaderChanges: 0,
   };
 }
 
@@ -721,6 +744,33 @@ export const Metrics: MessageFns<Metrics> = {
     }
     if (message.watchers !== 0) {
       writer.uint32(176).uint32(message.watchers);
+    }
+    if (message.replicated !== false) {
+      writer.uint32(184).bool(message.replicated);
+    }
+    if (message.raftRole !== "") {
+      writer.uint32(194).string(message.raftRole);
+    }
+    if (message.raftTerm !== 0) {
+      writer.uint32(200).uint64(message.raftTerm);
+    }
+    if (message.raftLeader !== "") {
+      writer.uint32(210).string(message.raftLeader);
+    }
+    if (message.raftCommitIndex !== 0) {
+      writer.uint32(216).uint64(message.raftCommitIndex);
+    }
+    if (message.raftAppliedIndex !== 0) {
+      writer.uint32(224).uint64(message.raftAppliedIndex);
+    }
+    if (message.raftProposalsCommitted !== 0) {
+      writer.uint32(232).uint64(message.raftProposalsCommitted);
+    }
+    if (message.raftProposalsDropped !== 0) {
+      writer.uint32(240).uint64(message.raftProposalsDropped);
+    }
+    if (message.raftLeaderChanges !== 0) {
+      writer.uint32(248).uint64(message.raftLeaderChanges);
     }
     return writer;
   },
@@ -914,6 +964,78 @@ export const Metrics: MessageFns<Metrics> = {
             message.watchers = reader.uint32();
             continue;
           }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.replicated = reader.bool();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.raftRole = reader.string();
+            continue;
+          }
+          case 25: {
+            if (tag !== 200) {
+              break;
+            }
+
+            message.raftTerm = longToNumber(reader.uint64());
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.raftLeader = reader.string();
+            continue;
+          }
+          case 27: {
+            if (tag !== 216) {
+              break;
+            }
+
+            message.raftCommitIndex = longToNumber(reader.uint64());
+            continue;
+          }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.raftAppliedIndex = longToNumber(reader.uint64());
+            continue;
+          }
+          case 29: {
+            if (tag !== 232) {
+              break;
+            }
+
+            message.raftProposalsCommitted = longToNumber(reader.uint64());
+            continue;
+          }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+
+            message.raftProposalsDropped = longToNumber(reader.uint64());
+            continue;
+          }
+          case 31: {
+            if (tag !== 248) {
+              break;
+            }
+
+            message.raftLeaderChanges = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1026,6 +1148,47 @@ export const Metrics: MessageFns<Metrics> = {
         ? globalThis.Number(object.compacted_revision)
         : 0,
       watchers: isSet(object.watchers) ? globalThis.Number(object.watchers) : 0,
+      replicated: isSet(object.replicated) ? globalThis.Boolean(object.replicated) : false,
+      raftRole: isSet(object.raftRole)
+        ? globalThis.String(object.raftRole)
+        : isSet(object.raft_role)
+        ? globalThis.String(object.raft_role)
+        : "",
+      raftTerm: isSet(object.raftTerm)
+        ? globalThis.Number(object.raftTerm)
+        : isSet(object.raft_term)
+        ? globalThis.Number(object.raft_term)
+        : 0,
+      raftLeader: isSet(object.raftLeader)
+        ? globalThis.String(object.raftLeader)
+        : isSet(object.raft_leader)
+        ? globalThis.String(object.raft_leader)
+        : "",
+      raftCommitIndex: isSet(object.raftCommitIndex)
+        ? globalThis.Number(object.raftCommitIndex)
+        : isSet(object.raft_commit_index)
+        ? globalThis.Number(object.raft_commit_index)
+        : 0,
+      raftAppliedIndex: isSet(object.raftAppliedIndex)
+        ? globalThis.Number(object.raftAppliedIndex)
+        : isSet(object.raft_applied_index)
+        ? globalThis.Number(object.raft_applied_index)
+        : 0,
+      raftProposalsCommitted: isSet(object.raftProposalsCommitted)
+        ? globalThis.Number(object.raftProposalsCommitted)
+        : isSet(object.raft_proposals_committed)
+        ? globalThis.Number(object.raft_proposals_committed)
+        : 0,
+      raftProposalsDropped: isSet(object.raftProposalsDropped)
+        ? globalThis.Number(object.raftProposalsDropped)
+        : isSet(object.raft_proposals_dropped)
+        ? globalThis.Number(object.raft_proposals_dropped)
+        : 0,
+      raftLeaderChanges: isSet(object.raftLeaderChanges)
+        ? globalThis.Number(object.raftLeaderChanges)
+        : isSet(object.raft_leader_changes)
+        ? globalThis.Number(object.raft_leader_changes)
+        : 0,
     };
   },
 
@@ -1097,6 +1260,33 @@ export const Metrics: MessageFns<Metrics> = {
     if (message.watchers !== 0) {
       obj.watchers = Math.round(message.watchers);
     }
+    if (message.replicated !== false) {
+      obj.replicated = message.replicated;
+    }
+    if (message.raftRole !== "") {
+      obj.raftRole = message.raftRole;
+    }
+    if (message.raftTerm !== 0) {
+      obj.raftTerm = Math.round(message.raftTerm);
+    }
+    if (message.raftLeader !== "") {
+      obj.raftLeader = message.raftLeader;
+    }
+    if (message.raftCommitIndex !== 0) {
+      obj.raftCommitIndex = Math.round(message.raftCommitIndex);
+    }
+    if (message.raftAppliedIndex !== 0) {
+      obj.raftAppliedIndex = Math.round(message.raftAppliedIndex);
+    }
+    if (message.raftProposalsCommitted !== 0) {
+      obj.raftProposalsCommitted = Math.round(message.raftProposalsCommitted);
+    }
+    if (message.raftProposalsDropped !== 0) {
+      obj.raftProposalsDropped = Math.round(message.raftProposalsDropped);
+    }
+    if (message.raftLeaderChanges !== 0) {
+      obj.raftLeaderChanges = Math.round(message.raftLeaderChanges);
+    }
     return obj;
   },
 
@@ -1127,6 +1317,15 @@ export const Metrics: MessageFns<Metrics> = {
     message.recoveryMs = object.recoveryMs ?? 0;
     message.compactedRevision = object.compactedRevision ?? 0;
     message.watchers = object.watchers ?? 0;
+    message.replicated = object.replicated ?? false;
+    message.raftRole = object.raftRole ?? "";
+    message.raftTerm = object.raftTerm ?? 0;
+    message.raftLeader = object.raftLeader ?? "";
+    message.raftCommitIndex = object.raftCommitIndex ?? 0;
+    message.raftAppliedIndex = object.raftAppliedIndex ?? 0;
+    message.raftProposalsCommitted = object.raftProposalsCommitted ?? 0;
+    message.raftProposalsDropped = object.raftProposalsDropped ?? 0;
+    message.raftLeaderChanges = object.raftLeaderChanges ?? 0;
     return message;
   },
 };

@@ -90,7 +90,7 @@ export async function openReplicatedDatabase(
     stateMachine: storeStateMachine(observed.store, (entry) => observed.store.apply(entry)),
     outbox: link.outbox,
     tickMs: raftConfig.tickMs,
-    nameOf: (id) => `member ${nameById.get(id) ?? id}`,
+    nameOf: (id) => nameById.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
   const db = replicatedDatabase({

@@ -12,6 +12,7 @@ import {
   formatExposition,
   PROMETHEUS_CONTENT_TYPE,
   processFamilies,
+  raftFamilies,
   rpcFamilies,
   storeFamilies,
 } from "./prometheus.ts";
@@ -29,8 +30,10 @@ export type HttpEndpointSource = Pick<HomeKvServer, "metrics" | "rpcStats" | "se
 /** The /metrics body for `server`. */
 export function metricsExposition(server: HttpEndpointSource): string {
   const memory = process.memoryUsage();
+  const metrics = server.metrics();
   return formatExposition([
-    ...storeFamilies(server.metrics()),
+    ...storeFamilies(metrics),
+    ...raftFamilies(metrics),
     ...rpcFamilies(server.rpcStats),
     ...clusterFamilies(server.membership.members(), server.membership.counters?.()),
     ...processFamilies({ rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal }),

@@ -115,6 +115,25 @@ export function storeFamilies(m: Metrics): MetricFamily[] {
   ];
 }
 
+/** A replicated member's Raft group, as it sees it; nothing for a server of one. */
+export function raftFamilies(m: Metrics): MetricFamily[] {
+  if (!m.replicated) return [];
+  return [
+    gauge("homekv_raft_term", "The Raft term this member is in.", m.raftTerm),
+    gauge("homekv_raft_is_leader", "1 when this member leads its Raft group.", m.raftRole === "leader" ? 1 : 0),
+    gauge("homekv_raft_has_leader", "1 when this member knows a leader.", m.raftLeader === "" ? 0 : 1),
+    gauge("homekv_raft_commit_index", "The Raft log's commit index as this member knows it.", m.raftCommitIndex),
+    gauge("homekv_raft_applied_index", "The Raft log index this member has applied.", m.raftAppliedIndex),
+    counter("homekv_raft_proposals_committed_total", "Writes proposed here and applied.", m.raftProposalsCommitted),
+    counter(
+      "homekv_raft_proposals_dropped_total",
+      "Writes proposed here that another leader's entry replaced (not applied).",
+      m.raftProposalsDropped,
+    ),
+    counter("homekv_raft_leader_changes_total", "Changes of leader this member has seen.", m.raftLeaderChanges),
+  ];
+}
+
 export interface ProcessMemory {
   rss: number;
   heapUsed: number;

@@ -187,6 +187,15 @@ export function metrics(ctx: ServiceContext): Metrics {
     recoveryMs: Math.round(stats.recoveryMs),
     compactedRevision: stats.compactedRevision,
     watchers: ctx.watchers(),
+    replicated: stats.replication !== undefined,
+    raftRole: stats.replication?.role ?? "",
+    raftTerm: stats.replication?.term ?? 0,
+    raftLeader: stats.replication?.leader ?? "",
+    raftCommitIndex: stats.replication?.commitIndex ?? 0,
+    raftAppliedIndex: stats.replication?.appliedIndex ?? 0,
+    raftProposalsCommitted: stats.replication?.proposalsCommitted ?? 0,
+    raftProposalsDropped: stats.replication?.proposalsDropped ?? 0,
+    raftLeaderChanges: stats.replication?.leaderChanges ?? 0,
   };
 }
 

@@ -71,11 +71,25 @@ export interface CheckpointInfo {
   durationMs: number;
 }
 
+/** A replicated database's Raft group, as its member sees it. */
+export interface ReplicationStats {
+  role: string;
+  term: number;
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  proposalsCommitted: number;
+  proposalsDropped: number;
+  leaderChanges: number;
+}
+
 export interface DatabaseStats extends StoreStats {
   /** Undefined for an in-memory store. */
   wal?: WalStats;
   lastCheckpoint?: CheckpointInfo;
   recoveryMs: number;
+  /** Undefined unless the database is a member of a replicated cluster. */
+  replication?: ReplicationStats;
 }
 
 /** What every database takes, in memory or on disk. */
@@ -132,6 +146,7 @@ export interface DatabaseParts {
   expiry?: DatabaseExpiry;
   /** What makes reads linearizable (a ReadIndex round in a cluster); nothing on a single server. */
   readBarrier?: () => Promise<void>;
+  replicationStats?: () => ReplicationStats;
 }
 
 export function assembleDatabase(parts: DatabaseParts): Database {
@@ -195,6 +210,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
       wal: parts.walStats?.(),
       lastCheckpoint: parts.lastCheckpoint?.(),
       recoveryMs: parts.recoveryMs ?? 0,
+      replication: parts.replicationStats?.(),
     }),
     checkpoint: parts.checkpoint,
     settleGc: () => gc.drain(),

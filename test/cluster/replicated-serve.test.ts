@@ -83,6 +83,23 @@ test("three serve processes replicate: a follower refuses writes naming the lead
   const refused = await homekv(follower, "set", "k=no");
   expect(refused.exitCode).toBe(1);
   expect(refused.stderr).toMatch(/this member is not the leader; member n\d is/);
+  // Each member says what it is in its metrics: one leader, named alike by all (polled: on a loaded
+  // machine leadership may move between two calls).
+  await waitFor(
+    async () => {
+      const views = await Promise.all(
+        members.map(async (member) => JSON.parse((await homekv(member, "metrics", "--json")).stdout)),
+      );
+      const leaders = views.filter((m) => m.raft_role === "leader");
+      return (
+        views.every((m) => m.replicated && m.raft_term > 0 && m.raft_commit_index >= 10) &&
+        leaders.length === 1 &&
+        views.every((m) => m.raft_leader === leaders[0].raft_leader) &&
+        members.some((member) => member.name === leaders[0].raft_leader)
+      );
+    },
+    { what: "every member's metrics to name the same one leader", timeoutMs: 20_000 },
+  );
   // Reads are linearizable by default: every member answers with the latest write.
   for (const member of members) expect((await homekv(member, "get", "k")).stdout.trim()).toBe('k  "10"');
   // A key with a TTL expires everywhere (the leader's sweeper commits the delete); the followers'

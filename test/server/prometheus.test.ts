@@ -7,6 +7,7 @@ import {
   clusterFamilies,
   escapeLabelValue,
   formatExposition,
+  raftFamilies,
   rpcFamilies,
   storeFamilies,
 } from "../../src/server/prometheus.ts";
@@ -114,4 +115,32 @@ test("cluster families: members by status, each peer's phi, gossip traffic and d
   expect(parsed.value("homekv_cluster_peer_phi", { node: "c" })).toBe(9.25);
   expect(parsed.value("homekv_gossip_datagrams_total", { direction: "received" })).toBe(7);
   expect(parsed.value("homekv_gossip_datagrams_dropped_total", { reason: "foreign-cluster" })).toBe(3);
+});
+
+test("Raft families only for a replicated member: term, leadership, indexes and proposal counters", () => {
+  expect(raftFamilies(Metrics.fromPartial({}))).toEqual([]);
+  const text = formatExposition(
+    raftFamilies(
+      Metrics.fromPartial({
+        replicated: true,
+        raftRole: "leader",
+        raftTerm: 4,
+        raftLeader: "n2",
+        raftCommitIndex: 17,
+        raftAppliedIndex: 16,
+        raftProposalsCommitted: 9,
+        raftProposalsDropped: 1,
+        raftLeaderChanges: 2,
+      }),
+    ),
+  );
+  const parsed = parseExposition(text);
+  expect(parsed.value("homekv_raft_term")).toBe(4);
+  expect(parsed.value("homekv_raft_is_leader")).toBe(1);
+  expect(parsed.value("homekv_raft_has_leader")).toBe(1);
+  expect(parsed.value("homekv_raft_commit_index")).toBe(17);
+  expect(parsed.value("homekv_raft_applied_index")).toBe(16);
+  expect(parsed.value("homekv_raft_proposals_committed_total")).toBe(9);
+  expect(parsed.value("homekv_raft_proposals_dropped_total")).toBe(1);
+  expect(parsed.value("homekv_raft_leader_changes_total")).toBe(2);
 });

@@ -84,6 +84,7 @@ export function replicatedDatabase(options: {
     readBarrier: async () => {
       await options.driver.readBarrier(options.readTimeoutMs);
     },
+    replicationStats: () => options.driver.stats(),
     ...(options.onClose ? { onClose: options.onClose } : {}),
     // The checkpoint as the Raft snapshot comes with the replicated serve.
     checkpoint: () =>

@@ -1,4 +1,5 @@
 import { assert, HomeKvError } from "../../errors.ts";
+import type { ReplicationStats } from "../../storage/database.ts";
 import type { Raft } from "../raft/raft.ts";
 import type { Entry, HardState, Message, ReadState, Ready, Snapshot } from "../raft/types.ts";
 
@@ -37,7 +38,7 @@ export interface RaftDriverOptions<R> {
   onFatal?: (error: unknown) => void;
   /** A ReadIndex request not answered this long is sent again (its leader may be gone); default 20 ticks. */
   readRetryMs?: number;
-  /** How a member is named in messages to people (default: "node N"). */
+  /** A member's name for people (default: "node N"); messages say "member NAME". */
   nameOf?: (id: number) => string;
 }
 
@@ -95,6 +96,10 @@ export class RaftDriver<R> {
   private stopTicker: (() => void) | undefined;
   private failure: unknown;
   private stopped = false;
+  private proposalsCommitted = 0;
+  private proposalsDropped = 0;
+  private leaderChanges = 0;
+  private lastLeader = 0;
 
   constructor(private readonly options: RaftDriverOptions<R>) {
     this.applied = options.raft.status().applied;
@@ -129,7 +134,7 @@ export class RaftDriver<R> {
           "E_NOT_LEADER",
           leader === raft.id || leader === 0
             ? "no leader can take writes right now (an election or a leadership transfer is under way)"
-            : `this member is not the leader; ${this.options.nameOf?.(leader) ?? `node ${leader}`} is`,
+            : `this member is not the leader; ${this.options.nameOf ? `member ${this.options.nameOf(leader)}` : `node ${leader}`} is`,
         ),
       );
     }
@@ -167,6 +172,22 @@ export class RaftDriver<R> {
       this.sendReads();
       this.schedule();
     });
+  }
+
+  /** What this member sees of its group (metrics). */
+  stats(): ReplicationStats {
+    const status = this.options.raft.status();
+    const name = (id: number) => (id === 0 ? "" : (this.options.nameOf?.(id) ?? `node ${id}`));
+    return {
+      role: status.role,
+      term: status.term,
+      leader: name(status.leader),
+      commitIndex: status.commit,
+      appliedIndex: this.applied,
+      proposalsCommitted: this.proposalsCommitted,
+      proposalsDropped: this.proposalsDropped,
+      leaderChanges: this.leaderChanges,
+    };
   }
 
   /** Whether this member leads now. */
@@ -250,6 +271,10 @@ export class RaftDriver<R> {
     for (const state of ready.readStates) this.readStateArrived(state);
     raft.advance(ready);
     this.serveReads();
+    if (raft.leader !== 0 && raft.leader !== this.lastLeader) {
+      if (this.lastLeader !== 0) this.leaderChanges++;
+      this.lastLeader = raft.leader;
+    }
   }
 
   private apply(entry: Entry): void {
@@ -259,8 +284,13 @@ export class RaftDriver<R> {
     const proposal = this.proposals.get(entry.index);
     if (proposal === undefined) return;
     this.proposals.delete(entry.index);
-    if (proposal.term === entry.term) proposal.resolve(result);
-    else proposal.reject(dropped(entry.index));
+    if (proposal.term === entry.term) {
+      this.proposalsCommitted++;
+      proposal.resolve(result);
+    } else {
+      this.proposalsDropped++;
+      proposal.reject(dropped(entry.index));
+    }
   }
 
   /** A snapshot replaced the log through `index`: proposals at or below it can no longer be told apart. */
