@@ -10,7 +10,13 @@ export const metricsCommand = defineCommand({
     // The proto's own field names, so that output matches the API table in the README.
     const rows = Object.entries(metrics).map(([name, value]) => [snakeCase(name), value as number] as const);
     if (args.json) console.log(JSON.stringify(Object.fromEntries(rows)));
-    else console.log(columns(rows.map(([name, value]) => [name, String(value)])));
+    else {
+      // A server of one has no Raft group: its raft_* fields say nothing, and are left out.
+      const shown = metrics.replicated
+        ? rows
+        : rows.filter(([name]) => name !== "replicated" && !name.startsWith("raft_"));
+      console.log(columns(shown.map(([name, value]) => [name, String(value)])));
+    }
   },
 });
 
