@@ -29,29 +29,17 @@ export interface TxnPlan {
   /** The branch's gets, in order, repeats included. */
   readonly gets: readonly string[];
   readonly readBytes: number;
-  /** Whether the branches write anything (a read-only transaction needs no commit). */
-  readonly writes: boolean;
 }
 
-export function createDatabaseReads(store: ReadView): DatabaseReadView {
-  return {
-    get revision() {
-      return store.revision;
-    },
-    get compactedRevision() {
-      return store.compactedRevision;
-    },
-    read(keys, revision = store.revision) {
-      return { revision, records: store.readRecords(keys, revision) };
-    },
-    readBytes(keys, revision = store.revision) {
-      const sizes = sizesByKey(store, keys, revision);
-      let bytes = 0;
-      for (const key of keys) bytes += recordBytes({ key, value: undefined }) + sizes.get(key)!;
-      return bytes;
-    },
-    scan: (options) => store.scan(options),
-  };
+/**
+ * What reading `keys` (repeats included) at `revision` would put in a response, key and value bytes
+ * as `recordBytes` counts them, measured without reading a value out.
+ */
+export function readBytes(store: ReadView, keys: readonly string[], revision: number): number {
+  const sizes = sizesByKey(store, keys, revision);
+  let bytes = 0;
+  for (const key of keys) bytes += recordBytes({ key, value: undefined }) + sizes.get(key)!;
+  return bytes;
 }
 
 /**
@@ -66,12 +54,12 @@ export function planTxn(store: ReadView, txn: TxnCommand): TxnPlan {
   const gets = ops.flatMap((op) => ("get" in op ? [op.get] : []));
   const current = sizesByKey(store, gets, revision);
   const written = new Map<string, number>();
-  let readBytes = 0;
+  let bytes = 0;
   for (const op of ops) {
     if (isWrite(op)) written.set(op.key, op.value?.byteLength ?? 0);
-    else readBytes += recordBytes({ key: op.get, value: undefined }) + (written.get(op.get) ?? current.get(op.get)!);
+    else bytes += recordBytes({ key: op.get, value: undefined }) + (written.get(op.get) ?? current.get(op.get)!);
   }
-  return { revision, succeeded, gets, readBytes, writes: writes(txn) };
+  return { revision, succeeded, gets, readBytes: bytes };
 }
 
 function sizesByKey(store: ReadView, keys: readonly string[], revision: number): Map<string, number> {
@@ -94,7 +82,8 @@ export function checkCompactTarget(revision: number, store: ReadView): void {
   }
 }
 
-function writes(txn: TxnCommand): boolean {
+/** Whether either branch writes (a transaction that does not needs no commit). */
+export function txnWrites(txn: TxnCommand): boolean {
   const any = (ops: readonly TxnOp[]) => ops.some(isWrite);
   return any(txn.success) || any(txn.failure);
 }

@@ -1,5 +1,5 @@
 import { HomeKvError } from "../errors.ts";
-import { checkCompactTarget, createDatabaseReads, type DatabaseReadView, planTxn } from "./database-reads.ts";
+import { checkCompactTarget, type DatabaseReadView, planTxn, readBytes, txnWrites } from "./database-reads.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
@@ -104,17 +104,18 @@ export interface StoreSettings extends StoreOptions {
 
 export const GC_SLICE_KEYS_DEFAULT = 1_000;
 
-/**
- * A new, empty store with the observers a database gives it: the TTL sweeper and the watch hub are
- * made before the store, because the store tells them of every version while it is restored and
- * replayed, not only once it serves.
- */
+/** A store with the observers a database gives it. */
 export interface ObservedStore {
   store: MvccStore;
   expiry: DatabaseExpiry;
   watchHub: WatchHub;
 }
 
+/**
+ * A new, empty store with the observers a database gives it: the TTL sweeper and the watch hub are
+ * made before the store, because the store tells them of every version while it is restored and
+ * replayed, not only once it serves.
+ */
 export function createObservedStore(options: StoreSettings, report?: (line: string) => void): ObservedStore {
   const watchHub = createWatchHub(options.watch);
   const given = options.onEvents;
@@ -161,7 +162,10 @@ export function assembleDatabase(parts: DatabaseParts): Database {
   parts.expiry?.start(propose, store);
   const readBarrier = parts.readBarrier ?? (() => Promise.resolve());
   watchHub.attach(store);
-  const reads = createDatabaseReads(store);
+  const read = (keys: readonly string[], revision = store.revision) => ({
+    revision,
+    records: store.readRecords(keys, revision),
+  });
   return {
     get revision() {
       return store.revision;
@@ -169,23 +173,21 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     get compactedRevision() {
       return store.compactedRevision;
     },
-    read: reads.read,
-    readBytes: reads.readBytes,
-    scan: reads.scan,
+    read,
+    readBytes: (keys, revision = store.revision) => readBytes(store, keys, revision),
+    scan: (options) => store.scan(options),
     watches: watchHub,
     propose,
     write: (ops) => propose({ ops }),
     readBarrier,
     async txn(txn, { checkReadBytes, serializable = false } = {}) {
-      if (!serializable && !planTxn(store, txn).writes) await readBarrier();
+      const writes = txnWrites(txn);
+      if (!writes && !serializable) await readBarrier();
+      // Planned after the barrier: the state it reads may have moved on while it waited.
       const plan = planTxn(store, txn);
       checkReadBytes?.(plan.readBytes);
-      if (!plan.writes) {
-        return {
-          revision: plan.revision,
-          succeeded: plan.succeeded,
-          reads: reads.read(plan.gets, plan.revision).records,
-        };
+      if (!writes) {
+        return { revision: plan.revision, succeeded: plan.succeeded, reads: read(plan.gets, plan.revision).records };
       }
       const result = await propose({ kind: "txn", txn });
       return { revision: result.revision, succeeded: result.succeeded ?? false, reads: result.reads ?? [] };
