@@ -34,6 +34,11 @@ export class HomeKvError extends Error {
   }
 }
 
+/** Whether `error` is the expected condition `code`. */
+export function isHomeKvError(error: unknown, code: ErrorCode): error is HomeKvError {
+  return error instanceof HomeKvError && error.code === code;
+}
+
 export class AssertionError extends Error {
   override readonly name = "AssertionError";
 }

@@ -1,20 +1,14 @@
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
-import { Raft } from "../cluster/raft/raft.ts";
-import { linkGroup } from "../cluster/replication/peer-link.ts";
-import { replicatedDatabase, storeStateMachine } from "../cluster/replication/raft-commit-log.ts";
-import { RaftDriver } from "../cluster/replication/raft-driver.ts";
+import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
 import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
-import { createObservedStore, type Database } from "../storage/database.ts";
-import type { ApplyResult } from "../storage/ops.ts";
+import type { Database } from "../storage/database.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
-/** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
-const STORE_GROUP = 1;
 /** A linearizable read waits this long for the leader's confirmation, then UNAVAILABLE. */
 const READ_TIMEOUT_MS = 5_000;
 
@@ -39,7 +33,6 @@ export async function openReplicatedDatabase(
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
   const names = [...raftConfig.members].sort((a, b) => (a.name < b.name ? -1 : 1));
   const ids = new Map(names.map((member, i) => [member.name, i + 1]));
-  const self = ids.get(config.cluster.nodeId)!;
   const raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line)).catch(
     async (error) => {
       await lock.release();
@@ -57,47 +50,20 @@ export async function openReplicatedDatabase(
     ...(raftConfig.token === undefined ? {} : { token: raftConfig.token }),
     log: (line) => log.warn(line),
   });
-  const observed = createObservedStore({
-    historyRevisions: config.history.revisions,
-    watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
-    expiry: {
-      // Every member's sweeper proposes what has expired; only the leader's proposals are taken, and
-      // a follower's refusal is the expected answer, not a failure to report.
-      onError: (error) => {
-        if (error instanceof HomeKvError && error.code === "E_NOT_LEADER") return;
-        log.warn(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
-      },
-    },
-  });
-  const raft = new Raft({
-    id: self,
+  const { db } = startReplicatedMember({
+    id: ids.get(config.cluster.nodeId)!,
     voters: [...ids.values()],
-    storage: raftLog,
-    random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
-  });
-  const nameById = new Map([...ids].map(([name, id]) => [id, name]));
-  let driver: RaftDriver<ApplyResult | undefined> | undefined;
-  const link = linkGroup({
+    names: new Map([...ids].map(([name, id]) => [id, name])),
+    raftLog,
     transport,
-    group: STORE_GROUP,
-    names: nameById,
-    receive: (message) => driver?.receive(message),
-    log: (line) => log.warn(line),
-  });
-  driver = new RaftDriver({
-    raft,
-    storage: raftLog,
-    stateMachine: storeStateMachine(observed.store, (entry) => observed.store.apply(entry)),
-    outbox: link.outbox,
+    settings: {
+      historyRevisions: config.history.revisions,
+      watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
+    },
     tickMs: raftConfig.tickMs,
-    nameOf: (id) => nameById.get(id) ?? String(id),
-    onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
-  });
-  const db = replicatedDatabase({
-    observed,
-    driver,
+    random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
     readTimeoutMs: READ_TIMEOUT_MS,
-    log: (line) => log.info(line),
+    log,
     async onClose() {
       transport.close();
       try {
@@ -107,7 +73,6 @@ export async function openReplicatedDatabase(
       }
     },
   });
-  driver.start();
   log.info(
     `member ${config.cluster.nodeId} of a replicated cluster of ${names.length} (${names.map((m) => m.name).join(", ")}): peers on ${transport.address}`,
   );

@@ -1,5 +1,4 @@
 import { startMembership } from "../cluster/membership.ts";
-import { HomeKvError } from "../errors.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
 import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
@@ -88,11 +87,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
       ? undefined
       : startHistoryCompactor(db, {
           durationMs,
-          onError: (error) => {
-            // In a replicated cluster only the leader's compaction is taken: a follower's refusal is expected.
-            if (error instanceof HomeKvError && error.code === "E_NOT_LEADER") return;
-            log.warn(`history compaction failed: ${error}`);
-          },
+          onError: (error) => log.warn(`history compaction failed: ${error}`),
         });
   return {
     address: server.address,

@@ -1,3 +1,4 @@
+import { isHomeKvError } from "../errors.ts";
 import type { Database } from "./database.ts";
 
 /**
@@ -21,7 +22,8 @@ export function startHistoryCompactor(
     if (busy || target <= db.compactedRevision) return;
     busy = true;
     db.compact(target)
-      .catch(options.onError)
+      // In a cluster only the leader's compaction is taken: a follower's refusal is expected.
+      .catch((error) => isHomeKvError(error, "E_NOT_LEADER") || options.onError(error))
       .finally(() => {
         busy = false;
       });

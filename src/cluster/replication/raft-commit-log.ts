@@ -1,7 +1,8 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import { decodeCommand, encodeCommand } from "../../storage/command-format.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
-import type { ApplyFn, CommitLog } from "../../storage/log/commit-log.ts";
+import type { CommitLog } from "../../storage/log/commit-log.ts";
+import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import type { Entry } from "../raft/types.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
@@ -14,14 +15,11 @@ const HAND_OFF_TIMEOUT_MS = 2_000;
  * (src/storage/command-format.ts); the revision is stamped when the entry is applied, one after the
  * store's, so revisions stay dense: the leader's empty entries and membership changes take none.
  */
-export function storeStateMachine(
-  store: { readonly revision: number },
-  apply: ApplyFn<ApplyResult>,
-): ReplicatedStateMachine<ApplyResult | undefined> {
+export function storeStateMachine(store: WriteView): ReplicatedStateMachine<ApplyResult | undefined> {
   return {
     apply(entry: Entry) {
       if (entry.data === null) return undefined;
-      return apply({ ...decodeCommand(entry.data), revision: store.revision + 1 });
+      return store.apply({ ...decodeCommand(entry.data), revision: store.revision + 1 });
     },
     restore() {
       // The checkpoint as the Raft snapshot comes with the replicated serve; nothing compacts yet.
@@ -85,7 +83,7 @@ export function replicatedDatabase(options: {
       await options.driver.readBarrier(options.readTimeoutMs);
     },
     replicationStats: () => options.driver.stats(),
-    ...(options.onClose ? { onClose: options.onClose } : {}),
+    onClose: options.onClose,
     // The checkpoint as the Raft snapshot comes with the replicated serve.
     checkpoint: () =>
       Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "checkpoints of a replicated store are not written yet")),

@@ -1,3 +1,4 @@
+import { isHomeKvError } from "../../errors.ts";
 import type { ReadView, StoreOptions } from "../mvcc/store.ts";
 import type { Command } from "../ops.ts";
 import { createExpirySweeper, type ExpirySweeperOptions } from "./expiry-sweeper.ts";
@@ -29,8 +30,12 @@ export function createDatabaseExpiry(
   let propose: ((command: Command) => Promise<unknown>) | undefined;
   let store: ReadView | undefined;
   const sweeper = createExpirySweeper({
-    onError: (error) =>
-      report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`),
+    onError: (error) => {
+      // In a cluster every member's sweeper proposes and only the leader's are taken: a follower's
+      // refusal is the expected answer (it retries, and expires the keys if it comes to lead).
+      if (isHomeKvError(error, "E_NOT_LEADER")) return;
+      report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
+    },
     ...options.expiry,
     propose: (command) => propose!(command),
     isCurrent: (key, revision) => {

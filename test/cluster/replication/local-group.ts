@@ -1,9 +1,17 @@
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { Raft } from "../../../src/cluster/raft/raft.ts";
 import type { Message, NodeId } from "../../../src/cluster/raft/types.ts";
+import { replicatedDatabase, storeStateMachine } from "../../../src/cluster/replication/raft-commit-log.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "../../../src/cluster/replication/raft-driver.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
+import {
+  createObservedStore,
+  type Database,
+  type ObservedStore,
+  type StoreSettings,
+} from "../../../src/storage/database.ts";
+import type { ApplyResult } from "../../../src/storage/ops.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
 export interface GroupMember<R> {
@@ -78,4 +86,23 @@ export async function startLocalGroup<R>(
       for (const member of members) member.driver.stop();
     },
   };
+}
+
+/** A local group whose members each run the store and a replicated database over the group's log. */
+export async function startReplicatedLocalGroup(
+  settings: StoreSettings,
+): Promise<{ group: LocalGroup<ApplyResult | undefined>; databases: Map<NodeId, Database> }> {
+  const observed = new Map<NodeId, ObservedStore>();
+  const group = await startLocalGroup<ApplyResult | undefined>((id) => {
+    const store = createObservedStore(settings);
+    observed.set(id, store);
+    return storeStateMachine(store.store);
+  });
+  const databases = new Map(
+    group.members.map((member) => [
+      member.id,
+      replicatedDatabase({ observed: observed.get(member.id)!, driver: member.driver, readTimeoutMs: 5_000 }),
+    ]),
+  );
+  return { group, databases };
 }

@@ -1,15 +1,12 @@
 import { afterEach, expect, test } from "bun:test";
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
-import { Raft } from "../../../src/cluster/raft/raft.ts";
-import { linkGroup } from "../../../src/cluster/replication/peer-link.ts";
-import { replicatedDatabase, storeStateMachine } from "../../../src/cluster/replication/raft-commit-log.ts";
-import { RaftDriver } from "../../../src/cluster/replication/raft-driver.ts";
+import type { Raft } from "../../../src/cluster/raft/raft.ts";
+import { startReplicatedMember } from "../../../src/cluster/replication/replicated-member.ts";
 import { withFaults } from "../../../src/cluster/transport/fault-injection.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
 import { realFileSystem } from "../../../src/io/fs/real-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
-import { createObservedStore, type Database } from "../../../src/storage/database.ts";
-import type { ApplyResult } from "../../../src/storage/ops.ts";
+import type { Database } from "../../../src/storage/database.ts";
 import { bytes, text } from "../../helpers/bytes.ts";
 import { scratchDir } from "../../helpers/processes.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -49,19 +46,18 @@ async function startMembers(): Promise<Member[]> {
   const members: Member[] = [];
   for (const [i, id] of ids.entries()) {
     const log = await DurableRaftLog.open(realFileSystem, `${dir.path}/n${id}`);
-    const raft = new Raft({ id, voters: ids, storage: log, random: mulberry32(100 + id) });
-    const observed = createObservedStore({ historyRevisions: 1_000 });
-    const stateMachine = storeStateMachine(observed.store, (entry) => observed.store.apply(entry));
-    let driver: RaftDriver<ApplyResult | undefined> | undefined;
-    const link = linkGroup({
-      transport: transports[i]!,
-      group: 1,
+    const { db, raft } = startReplicatedMember({
+      id,
+      voters: ids,
       names,
-      receive: (message) => driver?.receive(message),
+      raftLog: log,
+      transport: transports[i]!,
+      settings: { historyRevisions: 1_000 },
+      tickMs: 10,
+      random: mulberry32(100 + id),
+      readTimeoutMs: 5_000,
+      log: { info: () => {}, warn: () => {}, error: () => {} },
     });
-    driver = new RaftDriver({ raft, storage: log, stateMachine, outbox: link.outbox, tickMs: 10 });
-    const db = replicatedDatabase({ observed, driver, readTimeoutMs: 5_000 });
-    driver.start();
     const stop = async () => {
       await db.close();
       transports[i]!.close();

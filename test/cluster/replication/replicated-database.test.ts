@@ -1,11 +1,10 @@
 import { afterEach, expect, test } from "bun:test";
-import { replicatedDatabase, storeStateMachine } from "../../../src/cluster/replication/raft-commit-log.ts";
 import { HomeKvError } from "../../../src/errors.ts";
-import { createObservedStore, type Database, type ObservedStore } from "../../../src/storage/database.ts";
+import type { Database } from "../../../src/storage/database.ts";
 import type { ApplyResult } from "../../../src/storage/ops.ts";
 import { bytes, text } from "../../helpers/bytes.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { type LocalGroup, startLocalGroup } from "./local-group.ts";
+import { type LocalGroup, startReplicatedLocalGroup } from "./local-group.ts";
 
 const groups: { group: LocalGroup<ApplyResult | undefined>; databases: Map<number, Database> }[] = [];
 afterEach(async () => {
@@ -17,21 +16,9 @@ afterEach(async () => {
 
 /** Three members, each with its own store and database over the group's log. */
 async function startReplicated() {
-  const observed = new Map<number, ObservedStore>();
-  const group = await startLocalGroup<ApplyResult | undefined>((id) => {
-    const store = createObservedStore({ historyRevisions: Number.POSITIVE_INFINITY });
-    observed.set(id, store);
-    return storeStateMachine(store.store, (entry) => store.store.apply(entry));
-  });
-  const databases = new Map<number, Database>();
-  for (const member of group.members) {
-    databases.set(
-      member.id,
-      replicatedDatabase({ observed: observed.get(member.id)!, driver: member.driver, readTimeoutMs: 5_000 }),
-    );
-  }
-  groups.push({ group, databases });
-  return { group, databases };
+  const replicated = await startReplicatedLocalGroup({ historyRevisions: Number.POSITIVE_INFINITY });
+  groups.push(replicated);
+  return replicated;
 }
 
 const valuesAt = (db: Database, keys: string[], revision: number) =>

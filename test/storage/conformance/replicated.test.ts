@@ -1,7 +1,5 @@
-import { replicatedDatabase, storeStateMachine } from "../../../src/cluster/replication/raft-commit-log.ts";
-import { createObservedStore, type Database, type ObservedStore } from "../../../src/storage/database.ts";
-import type { ApplyResult } from "../../../src/storage/ops.ts";
-import { startLocalGroup } from "../../cluster/replication/local-group.ts";
+import type { Database } from "../../../src/storage/database.ts";
+import { startReplicatedLocalGroup } from "../../cluster/replication/local-group.ts";
 import { describeDatabaseConformance } from "./database-suite.ts";
 
 /**
@@ -11,22 +9,14 @@ import { describeDatabaseConformance } from "./database-suite.ts";
  */
 describeDatabaseConformance("replicated, the leader of three members", {
   async open(settings) {
-    const observed = new Map<number, ObservedStore>();
-    const group = await startLocalGroup<ApplyResult | undefined>((id) => {
-      const store = createObservedStore(settings);
-      observed.set(id, store);
-      return storeStateMachine(store.store, (entry) => store.store.apply(entry));
-    });
-    const databases = group.members.map((member) =>
-      replicatedDatabase({ observed: observed.get(member.id)!, driver: member.driver, readTimeoutMs: 5_000 }),
-    );
-    const leader = databases[(await group.leader()).id - 1]!;
+    const { group, databases } = await startReplicatedLocalGroup(settings);
+    const leader = databases.get((await group.leader()).id)!;
     // Closing the leader's database closes the group.
     const close = leader.close;
     return Object.assign(Object.create(leader) as Database, {
       close: async () => {
         await close();
-        await Promise.all(databases.filter((db) => db !== leader).map((db) => db.close()));
+        await Promise.all([...databases.values()].filter((db) => db !== leader).map((db) => db.close()));
         group.stop();
       },
     });
