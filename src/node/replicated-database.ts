@@ -33,23 +33,33 @@ export async function openReplicatedDatabase(
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
   const names = [...raftConfig.members].sort((a, b) => (a.name < b.name ? -1 : 1));
   const ids = new Map(names.map((member, i) => [member.name, i + 1]));
-  const raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line)).catch(
-    async (error) => {
+  const release = async (raftLog?: DurableRaftLog) => {
+    try {
+      await raftLog?.close();
+    } finally {
       await lock.release();
-      throw error;
-    },
-  );
-  const transport = createPeerTransport({
-    clusterId: config.cluster.clusterId,
-    nodeId: config.cluster.nodeId,
-    host: config.host,
-    port: raftConfig.peerPort,
-    peers: Object.fromEntries(
-      raftConfig.members.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.address]),
-    ),
-    ...(raftConfig.token === undefined ? {} : { token: raftConfig.token }),
-    log: (line) => log.warn(line),
-  });
+    }
+  };
+  let raftLog: DurableRaftLog | undefined;
+  let transport: ReturnType<typeof createPeerTransport>;
+  try {
+    raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
+    transport = createPeerTransport({
+      clusterId: config.cluster.clusterId,
+      nodeId: config.cluster.nodeId,
+      host: config.host,
+      port: raftConfig.peerPort,
+      peers: Object.fromEntries(
+        raftConfig.members.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.address]),
+      ),
+      token: raftConfig.token,
+      log: (line) => log.warn(line),
+    });
+  } catch (error) {
+    // The peer port taken, the log damaged: let go of what was opened, then fail the start.
+    await release(raftLog);
+    throw error;
+  }
   const { db } = startReplicatedMember({
     id: ids.get(config.cluster.nodeId)!,
     voters: [...ids.values()],
@@ -66,11 +76,7 @@ export async function openReplicatedDatabase(
     log,
     async onClose() {
       transport.close();
-      try {
-        await raftLog.close();
-      } finally {
-        await lock.release();
-      }
+      await release(raftLog);
     },
   });
   log.info(

@@ -1,10 +1,12 @@
 import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { serveConfig } from "../../src/cli/resolve-serve-config.ts";
 import { SERVE_SETTINGS } from "../../src/cli/serve-settings.ts";
 import { resolveSettings } from "../../src/cli/settings.ts";
 import { HomeKvClient } from "../../src/client/client.ts";
 import type { ServeConfig } from "../../src/node/serve-config.ts";
 import { type NodeLog, startNode } from "../../src/node/start-node.ts";
+import { scratchDir } from "../helpers/processes.ts";
 
 /** The config `homekv serve` would start from these flags (on loopback, any free ports). */
 function configOf(flags: Record<string, string | boolean>): ServeConfig {
@@ -66,5 +68,30 @@ test("a part that cannot start stops what started before it: the gRPC port is fr
     }
   } finally {
     await first.stop();
+  }
+});
+
+test("a replicated member whose peer port is taken fails to start and lets go of its data directory", async () => {
+  const dir = scratchDir("homekv-member-");
+  const squatter = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const flags = {
+      "data-dir": dir.path,
+      "node-id": "n1",
+      "initial-cluster": `n1=127.0.0.1:${squatter.port}`,
+    };
+    const failed = await startNode(configOf({ ...flags, "peer-port": String(squatter.port) }), collectingLog()).then(
+      () => "started",
+      (error: Error) => error.message,
+    );
+    expect(failed).toContain("cannot listen for peers");
+    // The directory lock was let go (within this process a LOCK of its own pid would be taken over,
+    // so the file itself is what shows it), and the same member starts on another port.
+    expect(existsSync(`${dir.path}/LOCK`)).toBe(false);
+    const node = await startNode(configOf({ ...flags, "peer-port": "0" }), collectingLog());
+    await node.stop();
+  } finally {
+    squatter.stop(true);
+    dir.cleanup();
   }
 });
