@@ -39,7 +39,7 @@ export const homekvProtocol: BenchProtocol = {
     path: `${SERVICE}/Set`,
     message: SetRequest.encode(SetRequest.fromPartial({ records: keys.map((key) => ({ key, value })) })).finish(),
   }),
-  del: (keys) => ({ path: `${SERVICE}/Del`, message: DelRequest.encode({ keys }).finish() }),
+  del: (keys) => ({ path: `${SERVICE}/Del`, message: DelRequest.encode(DelRequest.fromPartial({ keys })).finish() }),
 };
 
 /** 16-byte keys: `bench/` and ten digits. */

@@ -30,7 +30,7 @@ const OPS: Record<string, Compare_Op> = {
 const encoder = new TextEncoder();
 
 export function parseTxn(source: string): TxnRequest {
-  const request: TxnRequest = { compares: [], success: [], failure: [], serializable: false };
+  const request: TxnRequest = { compares: [], success: [], failure: [], serializable: false, requestId: "" };
   let section: "if" | "then" | "else" = "if";
   const lines = source.split("\n");
   for (const [index, raw] of lines.entries()) {

@@ -246,7 +246,9 @@ export class HomeKvClient {
 
   /** Deletes all keys atomically at one revision; missing keys are fine. */
   async del(keys: readonly string[]): Promise<DelResult> {
-    const response = await this.call<DelResponse>((cb, md, opts) => this.stub.del({ keys: [...keys] }, md, opts, cb));
+    const response = await this.call<DelResponse>((cb, md, opts) =>
+      this.stub.del({ keys: [...keys], requestId: "" }, md, opts, cb),
+    );
     return { revision: response.revision, deleted: response.deleted };
   }
 

@@ -137,6 +137,12 @@ export interface GetResponse {
 
 export interface SetRequest {
   records: Record[];
+  /**
+   * Names this write so that a retry (after a failover, say) applies at most once: a write whose id
+   * was already applied is answered with the first one's revision, not applied again. Ids are
+   * remembered for the last 100,000 writes that carried one. Empty: no id.
+   */
+  requestId: string;
 }
 
 export interface SetResponse {
@@ -147,6 +153,8 @@ export interface SetResponse {
 
 export interface DelRequest {
   keys: string[];
+  /** As SetRequest.request_id. */
+  requestId: string;
 }
 
 export interface DelResponse {
@@ -322,6 +330,11 @@ export interface TxnRequest {
   failure: TxnOp[];
   /** For a transaction that writes nothing: as GetRequest.serializable. Ignored when it writes. */
   serializable: boolean;
+  /**
+   * As SetRequest.request_id. A retried transaction answers with the first one's outcome (succeeded,
+   * revision) and reads its get operations at that revision.
+   */
+  requestId: string;
 }
 
 export interface TxnResponse {
@@ -478,6 +491,51 @@ export interface Member_MetadataEntry {
 export interface MembersResponse {
   clusterId: string;
   members: Member[];
+}
+
+export interface ClusterStatusRequest {
+}
+
+export interface ClusterMember {
+  nodeId: string;
+  /** Where its peers reach it (--peer-port), and its clients (-p), when known. */
+  peerAddress: string;
+  grpcAddress: string;
+  /** leader, follower, learner, candidate, or unreachable (it did not answer the status round). */
+  role: string;
+  voter: boolean;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  /** How many entries it is behind the leader's last (the leader's view; 0 for the leader). */
+  lag: number;
+  isSelf: boolean;
+}
+
+export interface ClusterStatusResponse {
+  clusterId: string;
+  /** The leader's node id; empty when there is none right now. */
+  leader: string;
+  members: ClusterMember[];
+}
+
+export interface ClusterAddRequest {
+  nodeId: string;
+  /** host:port of its peer transport (its --peer-port). */
+  peerAddress: string;
+}
+
+export interface ClusterRemoveRequest {
+  nodeId: string;
+}
+
+export interface ClusterTransferLeaderRequest {
+  nodeId: string;
+}
+
+export interface ClusterChangeResponse {
+  /** The members after the change, as ClusterStatus would list them. */
+  status: ClusterStatusResponse | undefined;
 }
 
 function createBaseRecord(): Record {
@@ -1537,13 +1595,16 @@ export const GetResponse: MessageFns<GetResponse> = {
 };
 
 function createBaseSetRequest(): SetRequest {
-  return { records: [] };
+  return { records: [], requestId: "" };
 }
 
 export const SetRequest: MessageFns<SetRequest> = {
   encode(message: SetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.records) {
       Record.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
     }
     return writer;
   },
@@ -1569,6 +1630,14 @@ export const SetRequest: MessageFns<SetRequest> = {
             message.records.push(Record.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1584,6 +1653,11 @@ export const SetRequest: MessageFns<SetRequest> = {
   fromJSON(object: any): SetRequest {
     return {
       records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => Record.fromJSON(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -1591,6 +1665,9 @@ export const SetRequest: MessageFns<SetRequest> = {
     const obj: any = {};
     if (message.records?.length) {
       obj.records = message.records.map((e) => Record.toJSON(e));
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -1601,6 +1678,7 @@ export const SetRequest: MessageFns<SetRequest> = {
   fromPartial<I extends Exact<DeepPartial<SetRequest>, I>>(object: I): SetRequest {
     const message = createBaseSetRequest();
     message.records = object.records?.map((e) => Record.fromPartial(e)) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -1691,13 +1769,16 @@ export const SetResponse: MessageFns<SetResponse> = {
 };
 
 function createBaseDelRequest(): DelRequest {
-  return { keys: [] };
+  return { keys: [], requestId: "" };
 }
 
 export const DelRequest: MessageFns<DelRequest> = {
   encode(message: DelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.keys) {
       writer.uint32(10).string(v!);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
     }
     return writer;
   },
@@ -1723,6 +1804,14 @@ export const DelRequest: MessageFns<DelRequest> = {
             message.keys.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1736,13 +1825,23 @@ export const DelRequest: MessageFns<DelRequest> = {
   },
 
   fromJSON(object: any): DelRequest {
-    return { keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [] };
+    return {
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
   },
 
   toJSON(message: DelRequest): unknown {
     const obj: any = {};
     if (message.keys?.length) {
       obj.keys = message.keys;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -1753,6 +1852,7 @@ export const DelRequest: MessageFns<DelRequest> = {
   fromPartial<I extends Exact<DeepPartial<DelRequest>, I>>(object: I): DelRequest {
     const message = createBaseDelRequest();
     message.keys = object.keys?.map((e) => e) || [];
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -2668,7 +2768,7 @@ export const TxnOp: MessageFns<TxnOp> = {
 };
 
 function createBaseTxnRequest(): TxnRequest {
-  return { compares: [], success: [], failure: [], serializable: false };
+  return { compares: [], success: [], failure: [], serializable: false, requestId: "" };
 }
 
 export const TxnRequest: MessageFns<TxnRequest> = {
@@ -2684,6 +2784,9 @@ export const TxnRequest: MessageFns<TxnRequest> = {
     }
     if (message.serializable !== false) {
       writer.uint32(32).bool(message.serializable);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
     }
     return writer;
   },
@@ -2733,6 +2836,14 @@ export const TxnRequest: MessageFns<TxnRequest> = {
             message.serializable = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2751,6 +2862,11 @@ export const TxnRequest: MessageFns<TxnRequest> = {
       success: globalThis.Array.isArray(object?.success) ? object.success.map((e: any) => TxnOp.fromJSON(e)) : [],
       failure: globalThis.Array.isArray(object?.failure) ? object.failure.map((e: any) => TxnOp.fromJSON(e)) : [],
       serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -2768,6 +2884,9 @@ export const TxnRequest: MessageFns<TxnRequest> = {
     if (message.serializable !== false) {
       obj.serializable = message.serializable;
     }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -2780,6 +2899,7 @@ export const TxnRequest: MessageFns<TxnRequest> = {
     message.success = object.success?.map((e) => TxnOp.fromPartial(e)) || [];
     message.failure = object.failure?.map((e) => TxnOp.fromPartial(e)) || [];
     message.serializable = object.serializable ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -3890,6 +4010,721 @@ export const MembersResponse: MessageFns<MembersResponse> = {
   },
 };
 
+function createBaseClusterStatusRequest(): ClusterStatusRequest {
+  return {};
+}
+
+export const ClusterStatusRequest: MessageFns<ClusterStatusRequest> = {
+  encode(_: ClusterStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ClusterStatusRequest {
+    return {};
+  },
+
+  toJSON(_: ClusterStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterStatusRequest>, I>>(base?: I): ClusterStatusRequest {
+    return ClusterStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterStatusRequest>, I>>(_: I): ClusterStatusRequest {
+    const message = createBaseClusterStatusRequest();
+    return message;
+  },
+};
+
+function createBaseClusterMember(): ClusterMember {
+  return {
+    nodeId: "",
+    peerAddress: "",
+    grpcAddress: "",
+    role: "",
+    voter: false,
+    term: 0,
+    commitIndex: 0,
+    appliedIndex: 0,
+    lag: 0,
+    isSelf: false,
+  };
+}
+
+export const ClusterMember: MessageFns<ClusterMember> = {
+  encode(message: ClusterMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.peerAddress !== "") {
+      writer.uint32(18).string(message.peerAddress);
+    }
+    if (message.grpcAddress !== "") {
+      writer.uint32(26).string(message.grpcAddress);
+    }
+    if (message.role !== "") {
+      writer.uint32(34).string(message.role);
+    }
+    if (message.voter !== false) {
+      writer.uint32(40).bool(message.voter);
+    }
+    if (message.term !== 0) {
+      writer.uint32(48).uint64(message.term);
+    }
+    if (message.commitIndex !== 0) {
+      writer.uint32(56).uint64(message.commitIndex);
+    }
+    if (message.appliedIndex !== 0) {
+      writer.uint32(64).uint64(message.appliedIndex);
+    }
+    if (message.lag !== 0) {
+      writer.uint32(72).uint64(message.lag);
+    }
+    if (message.isSelf !== false) {
+      writer.uint32(80).bool(message.isSelf);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterMember {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peerAddress = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.grpcAddress = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.voter = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.term = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.commitIndex = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.appliedIndex = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lag = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.isSelf = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterMember {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      peerAddress: isSet(object.peerAddress)
+        ? globalThis.String(object.peerAddress)
+        : isSet(object.peer_address)
+        ? globalThis.String(object.peer_address)
+        : "",
+      grpcAddress: isSet(object.grpcAddress)
+        ? globalThis.String(object.grpcAddress)
+        : isSet(object.grpc_address)
+        ? globalThis.String(object.grpc_address)
+        : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      voter: isSet(object.voter) ? globalThis.Boolean(object.voter) : false,
+      term: isSet(object.term) ? globalThis.Number(object.term) : 0,
+      commitIndex: isSet(object.commitIndex)
+        ? globalThis.Number(object.commitIndex)
+        : isSet(object.commit_index)
+        ? globalThis.Number(object.commit_index)
+        : 0,
+      appliedIndex: isSet(object.appliedIndex)
+        ? globalThis.Number(object.appliedIndex)
+        : isSet(object.applied_index)
+        ? globalThis.Number(object.applied_index)
+        : 0,
+      lag: isSet(object.lag) ? globalThis.Number(object.lag) : 0,
+      isSelf: isSet(object.isSelf)
+        ? globalThis.Boolean(object.isSelf)
+        : isSet(object.is_self)
+        ? globalThis.Boolean(object.is_self)
+        : false,
+    };
+  },
+
+  toJSON(message: ClusterMember): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.peerAddress !== "") {
+      obj.peerAddress = message.peerAddress;
+    }
+    if (message.grpcAddress !== "") {
+      obj.grpcAddress = message.grpcAddress;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.voter !== false) {
+      obj.voter = message.voter;
+    }
+    if (message.term !== 0) {
+      obj.term = Math.round(message.term);
+    }
+    if (message.commitIndex !== 0) {
+      obj.commitIndex = Math.round(message.commitIndex);
+    }
+    if (message.appliedIndex !== 0) {
+      obj.appliedIndex = Math.round(message.appliedIndex);
+    }
+    if (message.lag !== 0) {
+      obj.lag = Math.round(message.lag);
+    }
+    if (message.isSelf !== false) {
+      obj.isSelf = message.isSelf;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterMember>, I>>(base?: I): ClusterMember {
+    return ClusterMember.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterMember>, I>>(object: I): ClusterMember {
+    const message = createBaseClusterMember();
+    message.nodeId = object.nodeId ?? "";
+    message.peerAddress = object.peerAddress ?? "";
+    message.grpcAddress = object.grpcAddress ?? "";
+    message.role = object.role ?? "";
+    message.voter = object.voter ?? false;
+    message.term = object.term ?? 0;
+    message.commitIndex = object.commitIndex ?? 0;
+    message.appliedIndex = object.appliedIndex ?? 0;
+    message.lag = object.lag ?? 0;
+    message.isSelf = object.isSelf ?? false;
+    return message;
+  },
+};
+
+function createBaseClusterStatusResponse(): ClusterStatusResponse {
+  return { clusterId: "", leader: "", members: [] };
+}
+
+export const ClusterStatusResponse: MessageFns<ClusterStatusResponse> = {
+  encode(message: ClusterStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.leader !== "") {
+      writer.uint32(18).string(message.leader);
+    }
+    for (const v of message.members) {
+      ClusterMember.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.members.push(ClusterMember.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterStatusResponse {
+    return {
+      clusterId: isSet(object.clusterId)
+        ? globalThis.String(object.clusterId)
+        : isSet(object.cluster_id)
+        ? globalThis.String(object.cluster_id)
+        : "",
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+      members: globalThis.Array.isArray(object?.members)
+        ? object.members.map((e: any) => ClusterMember.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ClusterStatusResponse): unknown {
+    const obj: any = {};
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => ClusterMember.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterStatusResponse>, I>>(base?: I): ClusterStatusResponse {
+    return ClusterStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterStatusResponse>, I>>(object: I): ClusterStatusResponse {
+    const message = createBaseClusterStatusResponse();
+    message.clusterId = object.clusterId ?? "";
+    message.leader = object.leader ?? "";
+    message.members = object.members?.map((e) => ClusterMember.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseClusterAddRequest(): ClusterAddRequest {
+  return { nodeId: "", peerAddress: "" };
+}
+
+export const ClusterAddRequest: MessageFns<ClusterAddRequest> = {
+  encode(message: ClusterAddRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.peerAddress !== "") {
+      writer.uint32(18).string(message.peerAddress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterAddRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterAddRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peerAddress = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterAddRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      peerAddress: isSet(object.peerAddress)
+        ? globalThis.String(object.peerAddress)
+        : isSet(object.peer_address)
+        ? globalThis.String(object.peer_address)
+        : "",
+    };
+  },
+
+  toJSON(message: ClusterAddRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.peerAddress !== "") {
+      obj.peerAddress = message.peerAddress;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterAddRequest>, I>>(base?: I): ClusterAddRequest {
+    return ClusterAddRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterAddRequest>, I>>(object: I): ClusterAddRequest {
+    const message = createBaseClusterAddRequest();
+    message.nodeId = object.nodeId ?? "";
+    message.peerAddress = object.peerAddress ?? "";
+    return message;
+  },
+};
+
+function createBaseClusterRemoveRequest(): ClusterRemoveRequest {
+  return { nodeId: "" };
+}
+
+export const ClusterRemoveRequest: MessageFns<ClusterRemoveRequest> = {
+  encode(message: ClusterRemoveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterRemoveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterRemoveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterRemoveRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ClusterRemoveRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterRemoveRequest>, I>>(base?: I): ClusterRemoveRequest {
+    return ClusterRemoveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterRemoveRequest>, I>>(object: I): ClusterRemoveRequest {
+    const message = createBaseClusterRemoveRequest();
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
+function createBaseClusterTransferLeaderRequest(): ClusterTransferLeaderRequest {
+  return { nodeId: "" };
+}
+
+export const ClusterTransferLeaderRequest: MessageFns<ClusterTransferLeaderRequest> = {
+  encode(message: ClusterTransferLeaderRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterTransferLeaderRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterTransferLeaderRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterTransferLeaderRequest {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ClusterTransferLeaderRequest): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterTransferLeaderRequest>, I>>(base?: I): ClusterTransferLeaderRequest {
+    return ClusterTransferLeaderRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterTransferLeaderRequest>, I>>(object: I): ClusterTransferLeaderRequest {
+    const message = createBaseClusterTransferLeaderRequest();
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
+function createBaseClusterChangeResponse(): ClusterChangeResponse {
+  return { status: undefined };
+}
+
+export const ClusterChangeResponse: MessageFns<ClusterChangeResponse> = {
+  encode(message: ClusterChangeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      ClusterStatusResponse.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterChangeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterChangeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = ClusterStatusResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterChangeResponse {
+    return { status: isSet(object.status) ? ClusterStatusResponse.fromJSON(object.status) : undefined };
+  },
+
+  toJSON(message: ClusterChangeResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = ClusterStatusResponse.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClusterChangeResponse>, I>>(base?: I): ClusterChangeResponse {
+    return ClusterChangeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClusterChangeResponse>, I>>(object: I): ClusterChangeResponse {
+    const message = createBaseClusterChangeResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? ClusterStatusResponse.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
 export type HomeKvServiceService = typeof HomeKvServiceService;
 export const HomeKvServiceService = {
   /** Reads many keys from one snapshot; one Record per requested key, in request order. */
@@ -4001,6 +4836,58 @@ export const HomeKvServiceService = {
     responseSerialize: (value: MembersResponse): Buffer => Buffer.from(MembersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MembersResponse => MembersResponse.decode(value),
   },
+  /**
+   * --- a replicated cluster (--initial-cluster or --bootstrap-expect) ---
+   * Every member of the Raft group as the answering member learns it: role, term, commit and
+   * applied index, lag behind the leader. A server of one answers with itself alone.
+   */
+  clusterStatus: {
+    path: "/homekv_service.HomeKvService/ClusterStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClusterStatusRequest): Buffer => Buffer.from(ClusterStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClusterStatusRequest => ClusterStatusRequest.decode(value),
+    responseSerialize: (value: ClusterStatusResponse): Buffer =>
+      Buffer.from(ClusterStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterStatusResponse => ClusterStatusResponse.decode(value),
+  },
+  /**
+   * Adds a member: it joins as a learner, catches up, and is promoted to voter while the group has
+   * fewer voters than --voters. Goes to the leader from any member.
+   */
+  clusterAdd: {
+    path: "/homekv_service.HomeKvService/ClusterAdd" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClusterAddRequest): Buffer => Buffer.from(ClusterAddRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClusterAddRequest => ClusterAddRequest.decode(value),
+    responseSerialize: (value: ClusterChangeResponse): Buffer =>
+      Buffer.from(ClusterChangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterChangeResponse => ClusterChangeResponse.decode(value),
+  },
+  /** Removes a member (a voter or a learner). Refused when it would leave no quorum. */
+  clusterRemove: {
+    path: "/homekv_service.HomeKvService/ClusterRemove" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClusterRemoveRequest): Buffer => Buffer.from(ClusterRemoveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClusterRemoveRequest => ClusterRemoveRequest.decode(value),
+    responseSerialize: (value: ClusterChangeResponse): Buffer =>
+      Buffer.from(ClusterChangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterChangeResponse => ClusterChangeResponse.decode(value),
+  },
+  /** Hands leadership to the given voter and waits until it leads. */
+  clusterTransferLeader: {
+    path: "/homekv_service.HomeKvService/ClusterTransferLeader" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClusterTransferLeaderRequest): Buffer =>
+      Buffer.from(ClusterTransferLeaderRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClusterTransferLeaderRequest => ClusterTransferLeaderRequest.decode(value),
+    responseSerialize: (value: ClusterChangeResponse): Buffer =>
+      Buffer.from(ClusterChangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterChangeResponse => ClusterChangeResponse.decode(value),
+  },
 } as const;
 
 export interface HomeKvServiceServer extends UntypedServiceImplementation {
@@ -4033,6 +4920,21 @@ export interface HomeKvServiceServer extends UntypedServiceImplementation {
    * server started without --gossip-port is a cluster of one.
    */
   members: handleUnaryCall<MembersRequest, MembersResponse>;
+  /**
+   * --- a replicated cluster (--initial-cluster or --bootstrap-expect) ---
+   * Every member of the Raft group as the answering member learns it: role, term, commit and
+   * applied index, lag behind the leader. A server of one answers with itself alone.
+   */
+  clusterStatus: handleUnaryCall<ClusterStatusRequest, ClusterStatusResponse>;
+  /**
+   * Adds a member: it joins as a learner, catches up, and is promoted to voter while the group has
+   * fewer voters than --voters. Goes to the leader from any member.
+   */
+  clusterAdd: handleUnaryCall<ClusterAddRequest, ClusterChangeResponse>;
+  /** Removes a member (a voter or a learner). Refused when it would leave no quorum. */
+  clusterRemove: handleUnaryCall<ClusterRemoveRequest, ClusterChangeResponse>;
+  /** Hands leadership to the given voter and waits until it leads. */
+  clusterTransferLeader: handleUnaryCall<ClusterTransferLeaderRequest, ClusterChangeResponse>;
 }
 
 export interface HomeKvServiceClient extends Client {
@@ -4177,6 +5079,77 @@ export interface HomeKvServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MembersResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * --- a replicated cluster (--initial-cluster or --bootstrap-expect) ---
+   * Every member of the Raft group as the answering member learns it: role, term, commit and
+   * applied index, lag behind the leader. A server of one answers with itself alone.
+   */
+  clusterStatus(
+    request: ClusterStatusRequest,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  clusterStatus(
+    request: ClusterStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  clusterStatus(
+    request: ClusterStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds a member: it joins as a learner, catches up, and is promoted to voter while the group has
+   * fewer voters than --voters. Goes to the leader from any member.
+   */
+  clusterAdd(
+    request: ClusterAddRequest,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  clusterAdd(
+    request: ClusterAddRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  clusterAdd(
+    request: ClusterAddRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  /** Removes a member (a voter or a learner). Refused when it would leave no quorum. */
+  clusterRemove(
+    request: ClusterRemoveRequest,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  clusterRemove(
+    request: ClusterRemoveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  clusterRemove(
+    request: ClusterRemoveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  /** Hands leadership to the given voter and waits until it leads. */
+  clusterTransferLeader(
+    request: ClusterTransferLeaderRequest,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  clusterTransferLeader(
+    request: ClusterTransferLeaderRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  clusterTransferLeader(
+    request: ClusterTransferLeaderRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
   ): ClientUnaryCall;
 }
 

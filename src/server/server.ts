@@ -6,6 +6,7 @@ import type { Metrics } from "../gen/homekv_service.ts";
 import { HomeKvServiceService } from "../gen/homekv_service.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { type AuthTokens, authInterceptor } from "./auth.ts";
+import { type ClusterControl, soloClusterControl } from "./cluster-control.ts";
 import { addDiscoveryServices } from "./discovery.ts";
 import { widenReceiveWindows } from "./flow-control.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
@@ -34,6 +35,8 @@ export interface ServerOptions {
   /** This node's name in a cluster (default: the host name) and the cluster's (default "homekv"). */
   nodeId?: string;
   clusterId?: string;
+  /** The replicated group behind the cluster RPCs; a server of one by default. */
+  cluster?: ClusterControl;
 }
 
 export interface HomeKvServer {
@@ -90,6 +93,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     interceptors: [rpcStatsInterceptor(rpcStats), ...(options.auth ? [authInterceptor(options.auth)] : [])],
   });
   let membership: MembershipView | undefined;
+  let boundAddress = "";
   const serviceContext: ServiceContext = {
     db,
     limits,
@@ -101,6 +105,16 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     watch: (call) => serveWatch(call, db.watches, limits, watchBudget, onBug),
     watchers: () => db.watches.size,
     members: () => membersResponse(membership!, performance.now()),
+    cluster:
+      options.cluster ??
+      soloClusterControl(
+        {
+          clusterId: options.clusterId ?? DEFAULT_CLUSTER_ID,
+          nodeId: options.nodeId ?? hostname(),
+          grpcAddress: () => boundAddress,
+        },
+        () => db.revision,
+      ),
   };
   const service = createService(serviceContext);
   server.addService(withRequestSizeCheck(HomeKvServiceService, limits), service);
@@ -108,6 +122,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const discovery = addDiscoveryServices(server);
   const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT), options.tls);
   widenReceiveWindows(server);
+  boundAddress = formatAddress(host, port);
   membership = soloView(
     options.clusterId ?? DEFAULT_CLUSTER_ID,
     options.nodeId ?? hostname(),

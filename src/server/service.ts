@@ -1,7 +1,9 @@
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
 import type {
   CheckpointRequest,
+  ClusterStatusRequest,
   HomeKvServiceServer,
   MembersRequest,
   MembersResponse,
@@ -12,6 +14,7 @@ import type {
 } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
 import { recordBytes } from "../storage/ops.ts";
+import type { ClusterControl } from "./cluster-control.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
@@ -39,6 +42,8 @@ export interface ServiceContext {
   watchers: () => number;
   /** The cluster as this node sees it. */
   members: () => MembersResponse;
+  /** The replicated group (ClusterStatus and the changes). */
+  cluster: ClusterControl;
 }
 
 const SCAN_LIMIT_DEFAULT = 100;
@@ -151,6 +156,14 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
     compact: unary(({ revision }) => db.compact(revision)),
     watch: (call) => ctx.watch(call),
     members: unary((_: MembersRequest) => ctx.members()),
+    clusterStatus: unary((_: ClusterStatusRequest) => ctx.cluster.status()),
+    clusterAdd: unary(async ({ nodeId, peerAddress }) => ({
+      status: await ctx.cluster.add(requiredName(nodeId), requiredAddress(peerAddress)),
+    })),
+    clusterRemove: unary(async ({ nodeId }) => ({ status: await ctx.cluster.remove(requiredName(nodeId)) })),
+    clusterTransferLeader: unary(async ({ nodeId }) => ({
+      status: await ctx.cluster.transferLeader(requiredName(nodeId)),
+    })),
     close: () => cursors.closeAll(),
   };
 
@@ -203,4 +216,14 @@ function sumRecordBytes(records: readonly { key: string; value: Uint8Array | und
   let bytes = 0;
   for (const record of records) bytes += recordBytes(record);
   return bytes;
+}
+
+function requiredName(nodeId: string): string {
+  if (nodeId === "") throw new HomeKvError("E_INVALID", "node_id is empty: name the member");
+  return nodeId;
+}
+
+function requiredAddress(peerAddress: string): string {
+  if (peerAddress === "") throw new HomeKvError("E_INVALID", "peer_address is empty: give the member's host:peer-port");
+  return peerAddress;
 }
