@@ -110,7 +110,8 @@ export async function runBench(options: BenchRunOptions): Promise<BenchResult> {
     if (progress) clearInterval(progress);
   }
   const elapsedMs = performance.now() - measuredFrom;
-  const at = (percentile: number) => histogram.getValueAtPercentile(percentile);
+  // A percentile is the top of its histogram bucket, which may lie past the largest value recorded.
+  const at = (percentile: number) => Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue);
   return {
     requests: done,
     keys,

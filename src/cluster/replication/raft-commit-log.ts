@@ -1,5 +1,5 @@
 import { assert, HomeKvError } from "../../errors.ts";
-import { ByteReader, ByteWriter } from "../../io/format/bytes.ts";
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
@@ -81,8 +81,18 @@ function raftCommitLog(options: {
   const { driver, replica, rpc } = options;
   // The leader side of forwarding: take the follower's entry as it is (it names its origin) and say
   // where it went; the follower waits for it to be applied there.
-  rpc.handle(PROPOSE_METHOD, async (_from, data) => {
-    decodeEntryCommand(data); // refused here if damaged: a bad entry must never reach the log
+  rpc.handle(PROPOSE_METHOD, async (from, data) => {
+    // Checked here, not at apply: a damaged entry must never reach the log.
+    let origin: NodeId;
+    try {
+      origin = decodeEntryCommand(data).origin;
+    } catch (error) {
+      if (error instanceof FormatError)
+        throw new HomeKvError("E_INVALID", `a forwarded write does not decode: ${error.message}`);
+      throw error;
+    }
+    if (options.nameOf(origin) !== from)
+      throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${origin}`);
     const { index, term } = driver.submit(data);
     return new ByteWriter(16).varint(index).varint(term).written().slice();
   });
