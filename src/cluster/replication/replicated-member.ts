@@ -2,21 +2,25 @@ import { createObservedStore, type Database, type StoreSettings } from "../../st
 import type { ApplyResult } from "../../storage/ops.ts";
 import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
-import type { NodeId } from "../raft/types.ts";
+import type { MemberAddress } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
+import { MemberDirectory } from "./member-directory.ts";
+import { raftIdOf } from "./member-id.ts";
 import { linkGroup } from "./peer-link.ts";
 import { replicatedDatabase, storeStateMachine } from "./raft-commit-log.ts";
-import { RaftDriver } from "./raft-driver.ts";
+import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
 
 export interface ReplicatedMemberOptions {
-  /** This member's Raft id, and every voter's (the group's first members). */
-  id: NodeId;
-  voters: readonly NodeId[];
-  /** Every member's name on the peer transport, by Raft id. */
-  names: ReadonlyMap<NodeId, string>;
+  /** This member's name; its Raft id is derived from it (member-id.ts). */
+  self: string;
+  /**
+   * Where members can be reached before the log says (--initial-cluster). The group's members
+   * themselves come from its log: founded (bootstrap.ts) or learned from the leader.
+   */
+  seeds: readonly MemberAddress[];
   raftLog: DurableRaftLog;
   transport: PeerTransport;
   /** The store's history, watch and TTL settings. */
@@ -31,29 +35,47 @@ export interface ReplicatedMemberOptions {
   onClose?: () => Promise<void>;
 }
 
+export interface ReplicatedMember {
+  db: Database;
+  raft: Raft;
+  driver: RaftDriver<ApplyResult | undefined>;
+  directory: MemberDirectory;
+}
+
 /**
  * One member of a replicated store, running: its store with its observers, the Raft core over its
- * log, the group's messages over the peer transport, the driver loop, and the database on top.
+ * log, the member directory (which the transport follows: a member added is dialled, a member
+ * removed let go), the group's messages over the peer transport, the driver loop, and the database
+ * on top.
  */
-export function startReplicatedMember(options: ReplicatedMemberOptions): { db: Database; raft: Raft } {
-  const { log, names } = options;
+export function startReplicatedMember(options: ReplicatedMemberOptions): ReplicatedMember {
+  const { log, transport, self } = options;
   const observed = createObservedStore(options.settings, (line) => log.warn(line));
-  const raft = new Raft({ id: options.id, voters: options.voters, storage: options.raftLog, random: options.random });
+  const directory = new MemberDirectory(options.seeds, (change) => {
+    if (change.member.name === self) {
+      if (change.kind === "removed") log.warn(`this member (${self}) was removed from the group`);
+      return;
+    }
+    if (change.kind === "added") transport.addPeer(change.member.name, change.member.peerAddress);
+    else transport.removePeer(change.member.name);
+  });
+  // The group's first members are in its log (bootstrap.ts), not given here.
+  const raft = new Raft({ id: raftIdOf(self), voters: [], storage: options.raftLog, random: options.random });
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
   const link = linkGroup({
-    transport: options.transport,
+    transport,
     group: STORE_GROUP,
-    names,
+    names: directory.names,
     receive: (message) => driver?.receive(message),
     log: (line) => log.warn(line),
   });
   driver = new RaftDriver({
     raft,
     storage: options.raftLog,
-    stateMachine: storeStateMachine(observed.store),
+    stateMachine: withDirectory(storeStateMachine(observed.store), directory),
     outbox: link.outbox,
     tickMs: options.tickMs,
-    nameOf: (id) => names.get(id) ?? String(id),
+    nameOf: (id) => directory.nameOf(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
   const db = replicatedDatabase({
@@ -64,5 +86,19 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): { db: D
     onClose: options.onClose,
   });
   driver.start();
-  return { db, raft };
+  return { db, raft, driver, directory };
+}
+
+/** `machine`, with the directory following the configuration changes applied (its replicated state). */
+export function withDirectory<R>(
+  machine: ReplicatedStateMachine<R>,
+  directory: MemberDirectory,
+): ReplicatedStateMachine<R> {
+  return {
+    apply(entry) {
+      if (entry.conf) directory.apply(entry.conf);
+      return machine.apply(entry);
+    },
+    restore: (snapshot) => machine.restore(snapshot),
+  };
 }
