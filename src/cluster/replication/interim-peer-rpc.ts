@@ -37,7 +37,9 @@ export function withPeerRpc(transport: PeerTransport): { transport: PeerTranspor
     try {
       const handler = handlers.get(method);
       if (handler === undefined) throw new HomeKvError("E_UNAVAILABLE", `no peer RPC ${method} on ${transport.nodeId}`);
-      answer.u8(1).bytes(await handler(from, body));
+      // The answer first: a handler that throws must leave nothing of a success behind in `answer`.
+      const result = await handler(from, body);
+      answer.u8(1).bytes(result);
     } catch (error) {
       const refusal = error instanceof HomeKvError ? error : new HomeKvError("E_UNAVAILABLE", String(error));
       answer.u8(0).string(refusal.code).string(refusal.message);
