@@ -1,7 +1,6 @@
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
 import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
 import { replicatedClusterControl } from "../cluster/replication/cluster-admin.ts";
-import { withPeerRpc } from "../cluster/replication/interim-peer-rpc.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
 import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
@@ -81,12 +80,11 @@ export async function openReplicatedDatabase(
   let grpcAddress = "";
   // Assigned right below; the member's onClose runs only once the database closes.
   let cluster: ReturnType<typeof replicatedClusterControl> | undefined;
-  const peers = withPeerRpc(transport);
   const member = startReplicatedMember({
     self,
     seeds,
     raftLog,
-    transport: peers.transport,
+    transport,
     settings: {
       historyRevisions: config.history.revisions,
       watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
@@ -108,7 +106,7 @@ export async function openReplicatedDatabase(
       selfId: raftIdOf(self),
       driver: member.driver,
       directory: member.directory,
-      rpc: peers.rpc,
+      rpc: member.rpc,
       grpcAddress: () => grpcAddress,
       tickMs: raftConfig.tickMs,
       log,

@@ -1,16 +1,7 @@
 import type { NodeId } from "../raft/types.ts";
 import type { MemberDirectory } from "./member-directory.ts";
+import type { PeerRpc } from "./peer-rpc.ts";
 import type { RaftDriver } from "./raft-driver.ts";
-
-/**
- * Calls to the other members, by name (src/cluster/replication/peer-rpc.ts implements it over the
- * peer transport). A call rejects with E_UNAVAILABLE when the member does not answer in time, or
- * with the HomeKvError its handler threw.
- */
-export interface PeerRpc {
-  call(to: string, method: string, request: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-  handle(method: string, handler: (from: string, request: Uint8Array) => Promise<Uint8Array>): void;
-}
 
 /** What the cluster operations see of one member of a Raft group, and how they reach the others. */
 export interface GroupView {
@@ -20,7 +11,7 @@ export interface GroupView {
   readonly selfId: NodeId;
   readonly driver: Pick<RaftDriver<unknown>, "groupStatus" | "proposeConfChange" | "transferLeadership" | "leads">;
   readonly directory: MemberDirectory;
-  readonly rpc: PeerRpc;
+  readonly rpc: Pick<PeerRpc, "call" | "handle">;
   /** Where this member serves clients ("" until its gRPC server is bound). */
   grpcAddress(): string;
   /** The group's Raft tick: how often to look again at what the group reaches by itself. */

@@ -1,7 +1,7 @@
 import { FormatError } from "../../io/format/bytes.ts";
 import { decodeMessages, encodeMessages } from "../raft/message-codec.ts";
 import type { Message, NodeId } from "../raft/types.ts";
-import type { PeerTransport } from "../transport/types.ts";
+import { CHANNEL_RAFT, type PeerChannels } from "./peer-channels.ts";
 import type { RaftOutbox } from "./raft-driver.ts";
 
 /** What a link counts (for metrics and tests). */
@@ -19,13 +19,14 @@ export interface PeerLinkStats {
  * to the other for every member (a live map: the member directory's).
  */
 export function linkGroup(options: {
-  transport: PeerTransport;
+  channels: PeerChannels;
   group: number;
   names: ReadonlyMap<NodeId, string>;
   receive: (message: Message) => void;
   log?: (line: string) => void;
 }): { outbox: RaftOutbox; stats: () => PeerLinkStats } {
-  const { transport, group, names } = options;
+  const { channels, group, names } = options;
+  const { transport } = channels;
   // `names` may change while the link runs (members added and removed): looked up at each payload.
   const idOf = (name: string) => {
     for (const [id, known] of names) if (known === name) return id;
@@ -33,7 +34,7 @@ export function linkGroup(options: {
   };
   const stats: PeerLinkStats = { undecodable: 0, misrouted: 0 };
   let warned = false;
-  transport.onMessage((from, payload) => {
+  channels.on(CHANNEL_RAFT, (from, payload) => {
     let batch: ReturnType<typeof decodeMessages>;
     try {
       batch = decodeMessages(payload);

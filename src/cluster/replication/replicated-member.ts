@@ -6,12 +6,16 @@ import type { MemberAddress } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
 import { MemberDirectory } from "./member-directory.ts";
 import { raftIdOf } from "./member-id.ts";
+import { peerChannels } from "./peer-channels.ts";
 import { linkGroup } from "./peer-link.ts";
-import { replicatedDatabase, storeStateMachine } from "./raft-commit-log.ts";
+import { createPeerRpc, type PeerRpc } from "./peer-rpc.ts";
+import { replicatedDatabase, storeReplica, storeStateMachine } from "./raft-commit-log.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
+/** A write forwarded to the leader is answered within this long, or its outcome is unknown. */
+const FORWARD_TIMEOUT_MS = 5_000;
 
 export interface ReplicatedMemberOptions {
   /** This member's name; its Raft id is derived from it (member-id.ts). */
@@ -40,13 +44,14 @@ export interface ReplicatedMember {
   raft: Raft;
   driver: RaftDriver<ApplyResult | undefined>;
   directory: MemberDirectory;
+  rpc: PeerRpc;
 }
 
 /**
  * One member of a replicated store, running: its store with its observers, the Raft core over its
  * log, the member directory (which the transport follows: a member added is dialled, a member
- * removed let go), the group's messages over the peer transport, the driver loop, and the database
- * on top.
+ * removed let go), the group's messages and the members' calls over the peer transport, the driver
+ * loop, and the database on top.
  */
 export function startReplicatedMember(options: ReplicatedMemberOptions): ReplicatedMember {
   const { log, transport, self } = options;
@@ -59,34 +64,50 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): Replica
     if (change.kind === "added") transport.addPeer(change.member.name, change.member.peerAddress);
     else transport.removePeer(change.member.name);
   });
+  const names = directory.names;
+  const id = raftIdOf(self);
   // The group's first members are in its log (bootstrap.ts), not given here.
-  const raft = new Raft({ id: raftIdOf(self), voters: [], storage: options.raftLog, random: options.random });
+  const raft = new Raft({ id, voters: [], storage: options.raftLog, random: options.random });
+  const channels = peerChannels(transport);
+  const rpc = createPeerRpc(channels, {
+    onBug: (error) => log.error("internal error while answering a member:", error),
+    log: (line) => log.warn(line),
+  });
+  const replica = storeReplica(id, FORWARD_TIMEOUT_MS);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
   const link = linkGroup({
-    transport,
+    channels,
     group: STORE_GROUP,
-    names: directory.names,
+    names,
     receive: (message) => driver?.receive(message),
     log: (line) => log.warn(line),
   });
   driver = new RaftDriver({
     raft,
     storage: options.raftLog,
-    stateMachine: withDirectory(storeStateMachine(observed.store), directory),
+    stateMachine: withDirectory(storeStateMachine(observed.store, replica), directory),
     outbox: link.outbox,
     tickMs: options.tickMs,
-    nameOf: (id) => directory.nameOf(id) ?? String(id),
+    nameOf: (id) => names.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
   const db = replicatedDatabase({
     observed,
     driver,
+    replica,
+    rpc,
+    nameOf: (id) => names.get(id),
+    reachable: (id) => {
+      const name = names.get(id);
+      return name !== undefined && transport.stats().peers[name]?.connected === true;
+    },
     readTimeoutMs: options.readTimeoutMs,
+    forwardTimeoutMs: FORWARD_TIMEOUT_MS,
     log: (line) => log.info(line),
     onClose: options.onClose,
   });
   driver.start();
-  return { db, raft, driver, directory };
+  return { db, raft, driver, directory, rpc };
 }
 
 /** `machine`, with the directory following the configuration changes applied (its replicated state). */

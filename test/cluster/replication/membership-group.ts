@@ -3,9 +3,9 @@ import { Raft } from "../../../src/cluster/raft/raft.ts";
 import type { MemberAddress, Message, NodeId } from "../../../src/cluster/raft/types.ts";
 import { foundGroupIfNew, type InitialClusterState } from "../../../src/cluster/replication/bootstrap.ts";
 import { replicatedClusterControl } from "../../../src/cluster/replication/cluster-admin.ts";
-import type { PeerRpc } from "../../../src/cluster/replication/group-view.ts";
 import { MemberDirectory } from "../../../src/cluster/replication/member-directory.ts";
 import { raftIdOf } from "../../../src/cluster/replication/member-id.ts";
+import type { PeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
 import { RaftDriver } from "../../../src/cluster/replication/raft-driver.ts";
 import { withDirectory } from "../../../src/cluster/replication/replicated-member.ts";
 import { HomeKvError } from "../../../src/errors.ts";
@@ -112,7 +112,7 @@ export class MembershipGroup {
     }
   }
 
-  private rpcOf(self: string): PeerRpc {
+  private rpcOf(self: string): Pick<PeerRpc, "call" | "handle"> {
     return {
       call: async (to, method, request) => {
         await new Promise((resolve) => setImmediate(resolve));
