@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   "E_UNREACHABLE", // client side: server could not be reached
   "E_NOT_LEADER", // cluster: this member cannot order a write now (not the leader, or handing leadership over)
   "E_PROPOSAL_DROPPED", // cluster: a write proposed here was replaced by another leader's entry: it was not applied
+  "E_MEMBERSHIP", // cluster: a membership change that cannot be made (unknown member, quorum at risk, a change under way)
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -23,6 +23,7 @@ export const mainCommand = defineCommand({
     watch: () => import("./watch.ts").then((module) => module.watchCommand),
     metrics: () => import("./metrics.ts").then((module) => module.metricsCommand),
     members: () => import("./members.ts").then((module) => module.membersCommand),
+    cluster: () => import("./cluster.ts").then((module) => module.clusterCommand),
     checkpoint: () => import("./checkpoint.ts").then((module) => module.checkpointCommand),
     bench: () => import("./bench.ts").then((module) => module.benchCommand),
   },

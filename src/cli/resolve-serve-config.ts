@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { DEFAULT_HOST } from "../address.ts";
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
+import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { HomeKvError } from "../errors.ts";
 import type { ClusterConfig, RaftConfig, ServeConfig, StorageConfig } from "../node/serve-config.ts";
 import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
@@ -121,7 +122,14 @@ function raftConfig(settings: ServeSettings, nodeId: string): RaftConfig | undef
   if (!names.has(nodeId))
     throw new UsageError(`initial-cluster does not name this member (node-id ${JSON.stringify(nodeId)})`);
   if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
-  return { peerPort, members, token: settings["cluster-token"], tickMs: settings["raft-tick"]! };
+  return {
+    peerPort,
+    members,
+    initialState: settings["initial-cluster-state"] as InitialClusterState,
+    voters: settings.voters!,
+    token: settings["cluster-token"],
+    tickMs: settings["raft-tick"]!,
+  };
 }
 
 function serverTls(

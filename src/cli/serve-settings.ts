@@ -1,5 +1,7 @@
 import { DEFAULT_HOST, DEFAULT_PORT } from "../address.ts";
 import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
+import { INITIAL_CLUSTER_STATES } from "../cluster/replication/bootstrap.ts";
+import { VOTERS_DEFAULT, VOTERS_MAX } from "../cluster/replication/membership-changes.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
@@ -122,6 +124,17 @@ export const SERVE_SETTINGS = {
     kind: { type: "string" },
     description:
       "The members of a new replicated cluster, NAME=HOST:PEERPORT[,...]; every member gets the same list (any order)",
+  },
+  "initial-cluster-state": {
+    kind: { type: "choice", choices: INITIAL_CLUSTER_STATES },
+    default: "new",
+    description:
+      "new: found the cluster with the members of --initial-cluster; existing: join a running one and wait for `homekv cluster add` (read at the first start only)",
+  },
+  voters: {
+    kind: { type: "integer", min: 1, max: VOTERS_MAX },
+    default: VOTERS_DEFAULT,
+    description: "Learners that have caught up are made voters while the cluster has fewer voters than this",
   },
   "cluster-token": {
     kind: { type: "string" },

@@ -11,6 +11,8 @@ import {
 import { HomeKvError } from "../errors.ts";
 import {
   type CheckpointResponse,
+  type ClusterChangeResponse,
+  type ClusterStatusResponse,
   type CompactResponse,
   type DeepPartial,
   type DelResponse,
@@ -263,6 +265,36 @@ export class HomeKvClient {
     return this.call<MembersResponse>((cb, md, opts) => this.stub.members({}, md, opts, cb));
   }
 
+  /** The replicated group as this member knows it: every member's role, addresses, indexes and lag. */
+  async clusterStatus(): Promise<ClusterStatusResponse> {
+    return this.call<ClusterStatusResponse>((cb, md, opts) => this.stub.clusterStatus({}, md, opts, cb));
+  }
+
+  /** Adds a member as a learner (the leader promotes it once caught up); answers with the members after. */
+  async clusterAdd(nodeId: string, peerAddress: string): Promise<ClusterStatusResponse> {
+    return changed(
+      await this.call<ClusterChangeResponse>((cb, md, opts) =>
+        this.stub.clusterAdd({ nodeId, peerAddress }, md, opts, cb),
+      ),
+    );
+  }
+
+  /** Removes a member; refused when the voters left could not form a quorum. */
+  async clusterRemove(nodeId: string): Promise<ClusterStatusResponse> {
+    return changed(
+      await this.call<ClusterChangeResponse>((cb, md, opts) => this.stub.clusterRemove({ nodeId }, md, opts, cb)),
+    );
+  }
+
+  /** Hands leadership to the voter named; resolves once it leads. */
+  async clusterTransferLeader(nodeId: string): Promise<ClusterStatusResponse> {
+    return changed(
+      await this.call<ClusterChangeResponse>((cb, md, opts) =>
+        this.stub.clusterTransferLeader({ nodeId }, md, opts, cb),
+      ),
+    );
+  }
+
   /** Asks the server to write a checkpoint now; resolves when it is on disk. */
   async checkpoint(): Promise<CheckpointResponse> {
     return this.call<CheckpointResponse>((cb, md, opts) => this.stub.checkpoint({}, md, opts, cb));
@@ -394,4 +426,9 @@ function unreachableReason(error: ServiceError): string {
     error.details,
   )?.[1];
   return last ?? /(E[A-Z]{3,})\b/.exec(error.details)?.[1] ?? error.details;
+}
+
+function changed(response: ClusterChangeResponse): ClusterStatusResponse {
+  if (!response.status) throw new HomeKvRpcError(Status.INTERNAL, "the members are missing from the response");
+  return response.status;
 }

@@ -1,9 +1,13 @@
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
+import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
+import { replicatedClusterControl } from "../cluster/replication/cluster-admin.ts";
+import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
 import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
+import type { ClusterControl } from "../server/cluster-control.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
@@ -11,12 +15,23 @@ import type { NodeLog } from "./start-node.ts";
 
 /** A linearizable read waits this long for the leader's confirmation, then UNAVAILABLE. */
 const READ_TIMEOUT_MS = 5_000;
+/** A leadership transfer (`homekv cluster transfer-leader`) is given this long. */
+const TRANSFER_TIMEOUT_MS = 10_000;
+
+/** A replicated member's store, and its answers to the cluster RPCs. */
+export interface ReplicatedNode {
+  db: Database;
+  cluster: ClusterControl;
+  /** Where the gRPC server listens, once bound: the others learn it from this member's status. */
+  serving(grpcAddress: string): void;
+}
 
 /**
  * The store of a member of a replicated cluster (`--initial-cluster`): the Raft log in
  * `<data dir>/raft` is the log (it replaces the WAL), the store is rebuilt from it at start, peers
- * talk over the peer transport on `--peer-port`. Raft node ids are the members' positions in the
- * list sorted by name, so every member derives the same ones whatever order it was given.
+ * talk over the peer transport on `--peer-port`. A member's Raft id is a hash of its name
+ * (member-id.ts); the group's members are in its log: a first start with --initial-cluster-state
+ * new writes the founding members there (bootstrap.ts), one with "existing" waits to be added.
  *
  *   dir/LOCK          pid of the server using it
  *   dir/raft/         the Raft log (src/cluster/raft/durable-log-format.ts)
@@ -25,14 +40,13 @@ export async function openReplicatedDatabase(
   config: ServeConfig,
   raftConfig: RaftConfig,
   log: NodeLog,
-): Promise<Database> {
+): Promise<ReplicatedNode> {
   if (config.storage.kind !== "disk")
     throw new HomeKvError("E_CONFIG", "a replicated member keeps its Raft log on disk: give it --data-dir");
   const { dir } = config.storage;
   await realFileSystem.mkdirp(dir);
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
-  const names = [...raftConfig.members].sort((a, b) => (a.name < b.name ? -1 : 1));
-  const ids = new Map(names.map((member, i) => [member.name, i + 1]));
+  const seeds = raftConfig.members.map((m) => ({ name: m.name, peerAddress: m.address }));
   const release = async (raftLog?: DurableRaftLog) => {
     try {
       await raftLog?.close();
@@ -44,6 +58,8 @@ export async function openReplicatedDatabase(
   let transport: ReturnType<typeof createPeerTransport>;
   try {
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
+    if (await foundGroupIfNew(raftLog, seeds, raftConfig.initialState))
+      log.info(`founded the group: ${seeds.map((m) => m.name).join(", ")}`);
     transport = createPeerTransport({
       clusterId: config.cluster.clusterId,
       nodeId: config.cluster.nodeId,
@@ -60,10 +76,13 @@ export async function openReplicatedDatabase(
     await release(raftLog);
     throw error;
   }
-  const { db } = startReplicatedMember({
-    id: ids.get(config.cluster.nodeId)!,
-    voters: [...ids.values()],
-    names: new Map([...ids].map(([name, id]) => [id, name])),
+  const self = config.cluster.nodeId;
+  let grpcAddress = "";
+  // Assigned right below; the member's onClose runs only once the database closes.
+  let cluster: ReturnType<typeof replicatedClusterControl> | undefined;
+  const member = startReplicatedMember({
+    self,
+    seeds,
     raftLog,
     transport,
     settings: {
@@ -75,12 +94,36 @@ export async function openReplicatedDatabase(
     readTimeoutMs: READ_TIMEOUT_MS,
     log,
     async onClose() {
+      cluster?.stop();
       transport.close();
       await release(raftLog);
     },
   });
-  log.info(
-    `member ${config.cluster.nodeId} of a replicated cluster of ${names.length} (${names.map((m) => m.name).join(", ")}): peers on ${transport.address}`,
+  cluster = replicatedClusterControl(
+    {
+      clusterId: config.cluster.clusterId,
+      self,
+      selfId: raftIdOf(self),
+      driver: member.driver,
+      directory: member.directory,
+      rpc: member.rpc,
+      grpcAddress: () => grpcAddress,
+      tickMs: raftConfig.tickMs,
+      log,
+    },
+    { votersTarget: raftConfig.voters, transferTimeoutMs: TRANSFER_TIMEOUT_MS },
   );
-  return db;
+  const { conf } = member.driver.groupStatus();
+  log.info(
+    conf.voters.length === 0
+      ? `member ${self} waits to be added to the cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`
+      : `member ${self} of a replicated cluster of ${conf.voters.length} voters (${conf.voters.map((id) => member.directory.nameOf(id) ?? id).join(", ")}): peers on ${transport.address}`,
+  );
+  return {
+    db: member.db,
+    cluster,
+    serving(address) {
+      grpcAddress = address;
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import type { AuthTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import type { ServerTls } from "../server/tls.ts";
@@ -51,6 +52,10 @@ export interface RaftConfig {
   peerPort: number;
   /** Every member, this one included: name and peer address. */
   members: { name: string; address: string }[];
+  /** Found the group with `members` as its voters, or join one that runs (first start only). */
+  initialState: InitialClusterState;
+  /** Learners are promoted while the group has fewer voters than this (1 to 7). */
+  voters: number;
   /** Shared by the members; undefined: peers authenticate with an empty token. */
   token: string | undefined;
   tickMs: number;

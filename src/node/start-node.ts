@@ -4,7 +4,7 @@ import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
-import { openReplicatedDatabase } from "./replicated-database.ts";
+import { openReplicatedDatabase, type ReplicatedNode } from "./replicated-database.ts";
 import type { ServeConfig } from "./serve-config.ts";
 
 /** Where a node's lines go (the CLI's logger is one). */
@@ -35,7 +35,7 @@ export interface RunningNode {
  * membership and the history compactor. What started before a part fails to start is stopped again.
  */
 export async function startNode(config: ServeConfig, log: NodeLog): Promise<RunningNode> {
-  const db = await openDatabase(config, log);
+  const { db, replicated } = await openDatabase(config, log);
   routeGrpcLogs((line) => log.debug(line));
   const server = await undoOnError(
     () =>
@@ -49,10 +49,12 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         nodeId: config.cluster.nodeId,
         clusterId: config.cluster.clusterId,
         db,
+        ...(replicated ? { cluster: replicated.cluster } : {}),
         onBug: (error) => log.error("internal error while serving a call:", error),
       }),
     () => db.close(),
   );
+  replicated?.serving(server.address);
   const { httpPort } = config;
   const http =
     httpPort === undefined
@@ -109,22 +111,26 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
  * The store, and the hub that tells watchers of its changes. The hub is made first: the store
  * tells it every change, those replayed while recovering too.
  */
-function openDatabase(config: ServeConfig, log: NodeLog): Promise<Database> {
+async function openDatabase(config: ServeConfig, log: NodeLog): Promise<{ db: Database; replicated?: ReplicatedNode }> {
   const { raft } = config.cluster;
-  if (raft) return openReplicatedDatabase(config, raft, log);
+  if (raft) {
+    const replicated = await openReplicatedDatabase(config, raft, log);
+    return { db: replicated.db, replicated };
+  }
   const watch = { onBug: (error: unknown) => log.error("internal error in a watcher:", error) };
   const { storage } = config;
-  if (storage.kind === "memory")
-    return Promise.resolve(createDatabase({ historyRevisions: config.history.revisions, watch }));
-  return openDurableDatabase({
-    dir: storage.dir,
-    fsync: storage.fsync,
-    historyRevisions: config.history.revisions,
-    watch,
-    walSegmentBytesMax: storage.walSegmentBytesMax,
-    checkpointWalBytes: storage.checkpointWalBytes,
-    log: (line) => log.info(line),
-  });
+  if (storage.kind === "memory") return { db: createDatabase({ historyRevisions: config.history.revisions, watch }) };
+  return {
+    db: await openDurableDatabase({
+      dir: storage.dir,
+      fsync: storage.fsync,
+      historyRevisions: config.history.revisions,
+      watch,
+      walSegmentBytesMax: storage.walSegmentBytesMax,
+      checkpointWalBytes: storage.checkpointWalBytes,
+      log: (line) => log.info(line),
+    }),
+  };
 }
 
 /** Runs `start`; if it fails, runs `undo` (stopping what already started) and fails the same way. */

@@ -2,7 +2,8 @@
  * `serve --http-port`: a small HTTP endpoint beside the gRPC port, for scrapers and orchestrators.
  *   GET /metrics  Prometheus text exposition (the Metrics RPC's numbers, per-RPC counts and latency, cluster members and gossip, process memory)
  *   GET /healthz  200 while the process serves (liveness)
- *   GET /readyz   200 once serving, 503 while shutting down (readiness)
+ *   GET /readyz   200 once serving, 503 while shutting down (readiness); a replicated member is ready
+ *                 only while it knows a leader and has applied up to the commit index it learned
  */
 
 import { formatAddress } from "../address.ts";
@@ -49,11 +50,24 @@ export function handleHttp(request: Request, server: HttpEndpointSource): Respon
       return new Response(metricsExposition(server), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
     case "/healthz":
       return new Response("ok\n");
-    case "/readyz":
-      return server.serving ? new Response("ready\n") : new Response("shutting down\n", { status: 503 });
+    case "/readyz": {
+      const reason = notReady(server);
+      return reason === undefined ? new Response("ready\n") : new Response(`${reason}\n`, { status: 503 });
+    }
     default:
       return new Response("not found\n", { status: 404 });
   }
+}
+
+/** Why `server` should get no traffic now; undefined when it is ready. */
+function notReady(server: HttpEndpointSource): string | undefined {
+  if (!server.serving) return "shutting down";
+  const metrics = server.metrics();
+  if (!metrics.replicated) return undefined;
+  if (metrics.raftLeader === "") return "no leader known (an election, or not a member yet)";
+  if (metrics.raftAppliedIndex < metrics.raftCommitIndex)
+    return `catching up: applied ${metrics.raftAppliedIndex} of ${metrics.raftCommitIndex}`;
+  return undefined;
 }
 
 export function startHttpEndpoint(server: HttpEndpointSource, host: string, port: number): HttpEndpoint {

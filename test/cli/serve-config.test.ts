@@ -119,9 +119,15 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
         { name: "n2", address: "127.0.0.1:7002" },
         { name: "n3", address: "127.0.0.1:7003" },
       ],
+      initialState: "new",
+      voters: 3,
       token: "s",
       tickMs: 100,
     });
+    const joining = { ...flags, "initial-cluster-state": "existing", voters: "5" };
+    expect(config({ flags: joining }).cluster.raft).toMatchObject({ initialState: "existing", voters: 5 });
+    expect(usageError({ flags: { ...flags, "initial-cluster-state": "old" } })).toMatch(/must be one of new, existing/);
+    expect(usageError({ flags: { ...flags, voters: "8" } })).toMatch(/voters/);
     expect(() => config({ flags: { "node-id": "n2", "initial-cluster": cluster } })).toThrow("go together");
     expect(() => config({ flags: { ...flags, "node-id": "n9" } })).toThrow("does not name this member");
     expect(() => config({ flags: { ...flags, "initial-cluster": "n2=127.0.0.1:1,n2=127.0.0.1:2" } })).toThrow(

@@ -21,7 +21,8 @@ import type { ConfState, Entry, Message, MessageType, NodeId, Snapshot } from ".
  *                      n × (varint term · entry body); entry i has index prevIndex + 1 + i; the entry
  *                      body is the durable log's (entry-format.ts): u8 kind 0 empty · 1 data: u32
  *                      length · bytes · 2 configuration change: u8 type (1 add learner, 2 add
- *                      voter, 3 remove) · u64 node
+ *                      voter, 3 remove) · u64 node · 3 the same naming the member: then its name
+ *                      and peer address, each u32 length · UTF-8
  *   6  appendResp      varint index · flag reject · when rejected: varint hintIndex · varint hintTerm
  *   7  heartbeat       varint commit · varint round
  *   8  heartbeatResp   varint round

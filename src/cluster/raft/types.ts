@@ -9,6 +9,17 @@ export const NONE: NodeId = 0;
 export interface ConfChange {
   readonly type: "addLearner" | "addVoter" | "remove";
   readonly node: NodeId;
+  /**
+   * Who the node is, when the change says (an add by name): every member learns from the log where
+   * to reach it. The core ignores it; the replication layer keeps a directory of it.
+   */
+  readonly member?: MemberAddress;
+}
+
+/** A member's name (its --node-id) and where its peers reach it (its --peer-port). */
+export interface MemberAddress {
+  readonly name: string;
+  readonly peerAddress: string;
 }
 
 /** Who votes and who only learns. */

@@ -16,7 +16,7 @@ export interface PeerLinkStats {
  * Carries one Raft group's messages over the peer transport: a Ready's messages to each peer go in
  * one payload (message-codec.ts, tagged with the group's id), and payloads received are decoded and
  * stepped into the group. Raft node ids are numbers, transport node ids are names: `names` maps one
- * to the other for every member.
+ * to the other for every member (a live map: the member directory's).
  */
 export function linkGroup(options: {
   channels: PeerChannels;
@@ -27,7 +27,11 @@ export function linkGroup(options: {
 }): { outbox: RaftOutbox; stats: () => PeerLinkStats } {
   const { channels, group, names } = options;
   const { transport } = channels;
-  const ids = new Map([...names].map(([id, name]) => [name, id]));
+  // `names` may change while the link runs (members added and removed): looked up at each payload.
+  const idOf = (name: string) => {
+    for (const [id, known] of names) if (known === name) return id;
+    return undefined;
+  };
   const stats: PeerLinkStats = { undecodable: 0, misrouted: 0 };
   let warned = false;
   channels.on(CHANNEL_RAFT, (from, payload) => {
@@ -41,9 +45,10 @@ export function linkGroup(options: {
       warned = true;
       return;
     }
+    const sender = idOf(from);
     for (const { group: target, message } of batch) {
       // A message claiming to come from another member than the connection's is not taken.
-      if (target !== group || ids.get(from) !== message.from) stats.misrouted++;
+      if (target !== group || sender !== message.from) stats.misrouted++;
       else options.receive(message);
     }
   });

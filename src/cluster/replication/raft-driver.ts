@@ -1,7 +1,18 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import type { ReplicationStats } from "../../storage/database.ts";
 import type { Raft } from "../raft/raft.ts";
-import type { Entry, HardState, Message, ReadState, Ready, Snapshot } from "../raft/types.ts";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ReadState,
+  Ready,
+  Snapshot,
+  Status,
+} from "../raft/types.ts";
 
 /** Where a driver keeps the Raft log (DurableRaftLog; the core reads it through RaftStorage). */
 export interface RaftPersistence {
@@ -174,6 +185,40 @@ export class RaftDriver<R> {
   /** The last entry applied here. */
   get appliedIndex(): number {
     return this.applied;
+  }
+
+  /**
+   * Proposes a change of members (one at a time); resolves once its entry is applied here.
+   * E_MEMBERSHIP when the core cannot take it now: not the leader, an earlier change not committed
+   * yet, no entry of this leader's term committed yet, or the last voter's removal.
+   */
+  async proposeConfChange(change: ConfChange): Promise<void> {
+    const unavailable = this.unavailable();
+    if (unavailable) throw unavailable;
+    const { raft } = this.options;
+    if (!raft.proposeConfChange(change))
+      throw new HomeKvError(
+        "E_MEMBERSHIP",
+        this.leads
+          ? "the group cannot take a membership change now (an earlier one is not committed yet, or a new leader has not committed an entry of its term): try again"
+          : "this member is not the leader",
+      );
+    const { lastIndex, term } = raft.status();
+    this.schedule();
+    await new Promise<R>((resolve, reject) => {
+      this.proposals.set(lastIndex, { term, resolve, reject });
+    });
+  }
+
+  /** Asks the core to hand leadership to voter `to` (leader only); `groupStatus` tells whether it did. */
+  transferLeadership(to: NodeId): void {
+    this.options.raft.transferLeadership(to);
+    this.schedule();
+  }
+
+  /** The core's view of itself and its followers, and the members it goes by. */
+  groupStatus(): { status: Status; conf: ConfState } {
+    return { status: this.options.raft.status(), conf: this.options.raft.confState() };
   }
 
   /**

@@ -2,13 +2,15 @@ import { createObservedStore, type Database, type StoreSettings } from "../../st
 import type { ApplyResult } from "../../storage/ops.ts";
 import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
-import type { NodeId } from "../raft/types.ts";
+import type { MemberAddress } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
+import { MemberDirectory } from "./member-directory.ts";
+import { raftIdOf } from "./member-id.ts";
 import { peerChannels } from "./peer-channels.ts";
 import { linkGroup } from "./peer-link.ts";
 import { createPeerRpc, type PeerRpc } from "./peer-rpc.ts";
 import { replicatedDatabase, storeReplica, storeStateMachine } from "./raft-commit-log.ts";
-import { RaftDriver } from "./raft-driver.ts";
+import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
@@ -16,11 +18,13 @@ const STORE_GROUP = 1;
 const FORWARD_TIMEOUT_MS = 5_000;
 
 export interface ReplicatedMemberOptions {
-  /** This member's Raft id, and every voter's (the group's first members). */
-  id: NodeId;
-  voters: readonly NodeId[];
-  /** Every member's name on the peer transport, by Raft id. */
-  names: ReadonlyMap<NodeId, string>;
+  /** This member's name; its Raft id is derived from it (member-id.ts). */
+  self: string;
+  /**
+   * Where members can be reached before the log says (--initial-cluster). The group's members
+   * themselves come from its log: founded (bootstrap.ts) or learned from the leader.
+   */
+  seeds: readonly MemberAddress[];
   raftLog: DurableRaftLog;
   transport: PeerTransport;
   /** The store's history, watch and TTL settings. */
@@ -35,26 +39,41 @@ export interface ReplicatedMemberOptions {
   onClose?: () => Promise<void>;
 }
 
-/**
- * One member of a replicated store, running: its store with its observers, the Raft core over its
- * log, the group's messages and the members' calls over the peer transport, the driver loop, and the
- * database on top.
- */
-export function startReplicatedMember(options: ReplicatedMemberOptions): {
+export interface ReplicatedMember {
   db: Database;
   raft: Raft;
   driver: RaftDriver<ApplyResult | undefined>;
+  directory: MemberDirectory;
   rpc: PeerRpc;
-} {
-  const { log, names } = options;
+}
+
+/**
+ * One member of a replicated store, running: its store with its observers, the Raft core over its
+ * log, the member directory (which the transport follows: a member added is dialled, a member
+ * removed let go), the group's messages and the members' calls over the peer transport, the driver
+ * loop, and the database on top.
+ */
+export function startReplicatedMember(options: ReplicatedMemberOptions): ReplicatedMember {
+  const { log, transport, self } = options;
   const observed = createObservedStore(options.settings, (line) => log.warn(line));
-  const raft = new Raft({ id: options.id, voters: options.voters, storage: options.raftLog, random: options.random });
-  const channels = peerChannels(options.transport);
+  const directory = new MemberDirectory(options.seeds, (change) => {
+    if (change.member.name === self) {
+      if (change.kind === "removed") log.warn(`this member (${self}) was removed from the group`);
+      return;
+    }
+    if (change.kind === "added") transport.addPeer(change.member.name, change.member.peerAddress);
+    else transport.removePeer(change.member.name);
+  });
+  const names = directory.names;
+  const id = raftIdOf(self);
+  // The group's first members are in its log (bootstrap.ts), not given here.
+  const raft = new Raft({ id, voters: [], storage: options.raftLog, random: options.random });
+  const channels = peerChannels(transport);
   const rpc = createPeerRpc(channels, {
     onBug: (error) => log.error("internal error while answering a member:", error),
     log: (line) => log.warn(line),
   });
-  const replica = storeReplica(options.id, FORWARD_TIMEOUT_MS);
+  const replica = storeReplica(id, FORWARD_TIMEOUT_MS);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
   const link = linkGroup({
     channels,
@@ -66,7 +85,7 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
   driver = new RaftDriver({
     raft,
     storage: options.raftLog,
-    stateMachine: storeStateMachine(observed.store, replica),
+    stateMachine: withDirectory(storeStateMachine(observed.store, replica), directory),
     outbox: link.outbox,
     tickMs: options.tickMs,
     nameOf: (id) => names.get(id) ?? String(id),
@@ -80,7 +99,7 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
     nameOf: (id) => names.get(id),
     reachable: (id) => {
       const name = names.get(id);
-      return name !== undefined && options.transport.stats().peers[name]?.connected === true;
+      return name !== undefined && transport.stats().peers[name]?.connected === true;
     },
     readTimeoutMs: options.readTimeoutMs,
     forwardTimeoutMs: FORWARD_TIMEOUT_MS,
@@ -88,5 +107,19 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
     onClose: options.onClose,
   });
   driver.start();
-  return { db, raft, driver, rpc };
+  return { db, raft, driver, directory, rpc };
+}
+
+/** `machine`, with the directory following the configuration changes applied (its replicated state). */
+export function withDirectory<R>(
+  machine: ReplicatedStateMachine<R>,
+  directory: MemberDirectory,
+): ReplicatedStateMachine<R> {
+  return {
+    apply(entry) {
+      if (entry.conf) directory.apply(entry.conf);
+      return machine.apply(entry);
+    },
+    restore: (snapshot) => machine.restore(snapshot),
+  };
 }

@@ -32,10 +32,14 @@ const data = fc
     { arbitrary: fc.tuple(fc.integer({ min: 65_536, max: 200_000 }), fc.nat(255)), weight: 1 },
   )
   .map((d) => (d instanceof Uint8Array ? d : new Uint8Array(d[0]).fill(d[1])));
-const confChange: fc.Arbitrary<ConfChange> = fc.record({
-  type: fc.constantFrom("addLearner", "addVoter", "remove"),
-  node: id,
+const member = fc.record({
+  name: fc.string({ minLength: 1, maxLength: 64 }),
+  peerAddress: fc.string({ minLength: 1, maxLength: 320 }),
 });
+const confChange: fc.Arbitrary<ConfChange> = fc.record(
+  { type: fc.constantFrom("addLearner", "addVoter", "remove"), node: id, member },
+  { requiredKeys: ["type", "node"] },
+);
 /** An entry without its index: an append numbers them after its prevIndex. */
 const entryBody = fc.oneof(
   fc.record({ term: num, data: fc.constant(null) }),
@@ -314,7 +318,7 @@ describe("message codec: every way bytes can break is a FormatError", () => {
   test("an unknown entry kind, an unknown configuration change, a change of node 0", () => {
     const entryKind = APPEND + 10; // the first entry: term 3, kind 0
     expect(sample.subarray(entryKind - 1, entryKind + 1)).toEqual(unhex("03 00"));
-    expect(failure(patched(entryKind, 3))).toBe(`unknown entry kind 3 at byte ${entryKind} (index 6)`);
+    expect(failure(patched(entryKind, 4))).toBe(`unknown entry kind 4 at byte ${entryKind} (index 6)`);
     const conf = entryKind + 10; // the third entry's kind, after the second's 10 bytes
     expect(sample.subarray(conf, conf + 3)).toEqual(unhex("02 02 04"));
     expect(failure(patched(conf + 1, 4))).toBe(`unknown configuration change at byte ${conf + 1} (index 8)`);

@@ -1,6 +1,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import type { Raft } from "../../../src/cluster/raft/raft.ts";
+import { foundGroupIfNew } from "../../../src/cluster/replication/bootstrap.ts";
+import { raftIdOf } from "../../../src/cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../../../src/cluster/replication/replicated-member.ts";
 import { withFaults } from "../../../src/cluster/transport/fault-injection.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
@@ -17,6 +19,7 @@ import { waitFor } from "../../helpers/wait.ts";
  * and database: the pieces `homekv serve` will run, put together without the server.
  */
 interface Member {
+  name: string;
   id: number;
   raft: Raft;
   db: Database;
@@ -33,7 +36,6 @@ async function startMembers(): Promise<Member[]> {
   const dir = scratchDir("homekv-raft-tcp-");
   cleanups.push(dir.cleanup);
   const ids = [1, 2, 3];
-  const names = new Map(ids.map((id) => [id, `n${id}`]));
   const transports = ids.map((id) =>
     withFaults(
       createPeerTransport({ clusterId: "test", nodeId: `n${id}`, host: "127.0.0.1", port: 0, token: "secret" }),
@@ -43,18 +45,19 @@ async function startMembers(): Promise<Member[]> {
   for (const [i, transport] of transports.entries()) {
     for (const [j, other] of transports.entries()) if (i !== j) transport.addPeer(`n${j + 1}`, other.address);
   }
+  const seeds = ids.map((id, i) => ({ name: `n${id}`, peerAddress: transports[i]!.address }));
   const members: Member[] = [];
-  for (const [i, id] of ids.entries()) {
-    const log = await DurableRaftLog.open(realFileSystem, `${dir.path}/n${id}`);
+  for (const [i, n] of ids.entries()) {
+    const log = await DurableRaftLog.open(realFileSystem, `${dir.path}/n${n}`);
+    await foundGroupIfNew(log, seeds, "new");
     const { db, raft } = startReplicatedMember({
-      id,
-      voters: ids,
-      names,
+      self: `n${n}`,
+      seeds,
       raftLog: log,
       transport: transports[i]!,
       settings: { historyRevisions: 1_000 },
       tickMs: 10,
-      random: mulberry32(100 + id),
+      random: mulberry32(100 + n),
       readTimeoutMs: 5_000,
       log: { info: () => {}, warn: () => {}, error: () => {} },
     });
@@ -64,7 +67,7 @@ async function startMembers(): Promise<Member[]> {
       await log.close();
     };
     cleanups.push(stop);
-    members.push({ id, raft, db, transport: transports[i]!, stop });
+    members.push({ name: `n${n}`, id: raftIdOf(`n${n}`), raft, db, transport: transports[i]!, stop });
   }
   return members;
 }
@@ -95,10 +98,10 @@ test("over TCP: the leader cut off by the network is replaced; writes go on; aft
   const others = members.filter((m) => m !== old);
   // Cut both ways at the transports: what the old leader sends is lost, and what it would receive.
   old.transport.partition(
-    others.map((m) => `n${m.id}`),
+    others.map((m) => m.name),
     "both",
   );
-  for (const m of others) m.transport.partition([`n${old.id}`], "both");
+  for (const m of others) m.transport.partition([old.name], "both");
   const next = await waitFor(() => others.find((m) => m.raft.role === "leader"), {
     what: "a new leader among the other two",
     timeoutMs: 15_000,
