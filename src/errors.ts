@@ -24,6 +24,12 @@ export type ErrorCode =
   | "E_NOT_LEADER" // cluster: this member cannot order a write now (not the leader, or handing leadership over)
   | "E_PROPOSAL_DROPPED"; // cluster: a write proposed here was replaced by another leader's entry: it was not applied
 
+/**
+ * The gRPC trailer in which a server names the code of the HomeKvError it answers with: a client
+ * tells from it, not from the message text, what happened (E_NOT_LEADER: the write was not applied).
+ */
+export const ERROR_CODE_TRAILER = "homekv-error-code";
+
 export class HomeKvError extends Error {
   override readonly name = "HomeKvError";
   constructor(
