@@ -1,5 +1,5 @@
 import { type ServiceError, status as Status } from "@grpc/grpc-js";
-import { ERROR_CODE_TRAILER, type ErrorCode } from "../errors.ts";
+import { ERROR_CODE_TRAILER, ERROR_CODES, type ErrorCode } from "../errors.ts";
 
 /** The details of an UNAVAILABLE status for a write that may or may not have been applied. */
 export const OUTCOME_UNKNOWN = "outcome unknown:";
@@ -29,5 +29,6 @@ export function fromServiceError(error: ServiceError): HomeKvRpcError {
 
 export function errorCodeOf(error: ServiceError): ErrorCode | undefined {
   const [code] = error.metadata?.get(ERROR_CODE_TRAILER) ?? [];
-  return typeof code === "string" && code.startsWith("E_") ? (code as ErrorCode) : undefined;
+  // A code this client does not know yet (a newer server) is left out, not guessed at.
+  return ERROR_CODES.find((known) => known === code);
 }

@@ -59,9 +59,12 @@ describe("--endpoints and HOMEKV_ENDPOINTS", () => {
 });
 
 describe("--request-id", () => {
-  test("set, del and txn take one and write as without it; an empty one is a usage error", async () => {
+  test("set, del and txn send it; a repeat of an id is not applied again; an empty one is a usage error", async () => {
     const at = ["-p", String(server.port)];
-    expect((await runHomekv(["set", ...at, "--request-id", "s-1", "r=1"])).exitCode).toBe(0);
+    const once = await runHomekv(["set", ...at, "--request-id", "s-1", "r=1"]);
+    expect(once.stdout).toMatch(/^OK \(revision \d+\)\n$/);
+    // Sent again with its id, the write is answered with the first one's revision, not applied again.
+    expect((await runHomekv(["set", ...at, "--request-id", "s-1", "r=1"])).stdout).toBe(once.stdout);
     expect((await runHomekv(["set", ...at, "--request-id", "s-2", "--if-absent", "r2=1"])).exitCode).toBe(0);
     expect((await runHomekv(["del", ...at, "--request-id", "d-1", "r2"])).stdout).toMatch(/^deleted 1 /);
     const dir = scratchDir();
