@@ -28,6 +28,12 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * The gRPC trailer in which a server names the code of the HomeKvError it answers with: a client
+ * tells from it, not from the message text, what happened (E_NOT_LEADER: the write was not applied).
+ */
+export const ERROR_CODE_TRAILER = "homekv-error-code";
+
 export class HomeKvError extends Error {
   override readonly name = "HomeKvError";
   constructor(
@@ -50,3 +56,9 @@ export class AssertionError extends Error {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionError(`assertion failed: ${message}`);
 }
+
+/**
+ * What a log that is closing refuses a write with before taking it (E_UNAVAILABLE): nothing was
+ * applied, so a client may send it elsewhere. Writes already taken end otherwise ("outcome unknown").
+ */
+export const STORE_CLOSED_MESSAGE = "the store is shutting down";

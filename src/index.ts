@@ -12,6 +12,7 @@ export {
   type ValueInput,
   type WatchEvent,
   type WatchOptions,
+  type WriteOptions,
   type WriteResult,
 } from "./client/client.ts";
 export { type ErrorCode, HomeKvError } from "./errors.ts";

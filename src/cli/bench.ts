@@ -6,7 +6,7 @@ import { formatBenchReport } from "../bench/report.ts";
 import { runBench } from "../bench/run-bench.ts";
 import { BENCH_OPS, createWorkload, homekvProtocol, prefillRequests } from "../bench/workload.ts";
 import { HomeKvError } from "../errors.ts";
-import { connectionArgs, resolveAddress, resolveTls, resolveToken } from "./connection.ts";
+import { connectionArgs, resolveEndpoints, resolveTls, resolveToken } from "./connection.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
@@ -61,7 +61,9 @@ export const benchCommand = defineCommand({
     if (!(readRatio >= 0 && readRatio <= 1))
       throw new UsageError(`--ratio must be a number from 0 to 1, not ${JSON.stringify(args.ratio)}`);
 
-    const address = resolveAddress(args);
+    const endpoints = resolveEndpoints(args);
+    if (endpoints.length > 1) throw new UsageError("bench loads one server: give it one endpoint, not several");
+    const address = endpoints[0]!;
     const token = resolveToken(args);
     const tls = resolveTls(args);
     const pool = connectH2Pool(address, connections, { ...(tls ? { tls } : {}), ...(token ? { token } : {}) });

@@ -1,4 +1,4 @@
-import type { HomeKvClient } from "../client/client.ts";
+import type { HomeKvClient, WriteOptions } from "../client/client.ts";
 import { HomeKvError } from "../errors.ts";
 import { Compare_Op, Compare_Target } from "../gen/homekv_service.ts";
 
@@ -11,6 +11,7 @@ export async function conditionalSet(
   client: HomeKvClient,
   pairs: [string, string][],
   condition: { ifRevision?: number; ifAbsent?: boolean },
+  options: WriteOptions = {},
 ): Promise<{ revision: number }> {
   const encoder = new TextEncoder();
   const compares = pairs.map(([key]) =>
@@ -18,13 +19,16 @@ export async function conditionalSet(
       ? { key, target: Compare_Target.EXISTS, op: Compare_Op.EQUAL, number: 0 }
       : { key, target: Compare_Target.MOD_REVISION, op: Compare_Op.EQUAL, number: condition.ifRevision! },
   );
-  const result = await client.txn({
-    compares,
-    success: pairs.map(([key, value]) => ({
-      op: { $case: "put" as const, put: { key, value: encoder.encode(value) } },
-    })),
-    failure: pairs.map(([key]) => ({ op: { $case: "get" as const, get: key } })),
-  });
+  const result = await client.txn(
+    {
+      compares,
+      success: pairs.map(([key, value]) => ({
+        op: { $case: "put" as const, put: { key, value: encoder.encode(value) } },
+      })),
+      failure: pairs.map(([key]) => ({ op: { $case: "get" as const, get: key } })),
+    },
+    options,
+  );
   if (result.succeeded) return { revision: result.revision };
   const now = result.records
     .map((r) => `${r.key} ${r.value === undefined ? "does not exist" : `is at revision ${r.modRevision}`}`)

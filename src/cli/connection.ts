@@ -5,6 +5,11 @@ import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 /** The flags every client command shares. */
 export const connectionArgs = {
+  endpoints: {
+    type: "string",
+    description:
+      "Members of one cluster, HOST:PORT,HOST:PORT,...: calls fail over between them (env HOMEKV_ENDPOINTS; instead of --host/--port)",
+  },
   host: {
     type: "string",
     alias: "H",
@@ -50,6 +55,7 @@ export const connectionArgs = {
 } as const;
 
 export interface ConnectionFlags {
+  endpoints?: string;
   host?: string;
   port?: string;
   timeout?: string;
@@ -61,12 +67,36 @@ export interface ConnectionFlags {
   "tls-server-name"?: string;
 }
 
-/** `host:port` from the flags first, then HOMEKV_HOST / HOMEKV_PORT, then the defaults. */
-export function resolveAddress(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The servers to call: --endpoints, else --host/--port, else HOMEKV_ENDPOINTS, else HOMEKV_HOST /
+ * HOMEKV_PORT, else the defaults. A flag beats every environment variable, as for every setting: a
+ * `-p` typed to reach one server is not overridden by endpoints exported in the shell.
+ */
+export function resolveEndpoints(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): string[] {
+  const hostOrPort = flags.host !== undefined || flags.port !== undefined;
+  if (flags.endpoints !== undefined) {
+    if (hostOrPort) throw new UsageError("give --endpoints or --host/--port, not both");
+    return parseEndpoints("--endpoints", flags.endpoints);
+  }
+  if (!hostOrPort && env.HOMEKV_ENDPOINTS) return parseEndpoints("HOMEKV_ENDPOINTS", env.HOMEKV_ENDPOINTS);
   const host = flags.host || env.HOMEKV_HOST || DEFAULT_HOST;
   const portFlag = flags.port !== undefined ? "--port" : "HOMEKV_PORT";
   const port = parseIntegerFlag(portFlag, flags.port ?? env.HOMEKV_PORT, DEFAULT_PORT, 1, 65_535);
-  return formatAddress(host, port);
+  return [formatAddress(host, port)];
+}
+
+/** `HOST:PORT,HOST:PORT,...` (IPv6 hosts in brackets), each listed once. */
+export function parseEndpoints(label: string, text: string): string[] {
+  const endpoints = text.split(",").map((entry) => entry.trim());
+  for (const [i, endpoint] of endpoints.entries()) {
+    const port = Number(/^(?:\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(endpoint)?.[1]);
+    if (!(port >= 1 && port <= 65_535))
+      throw new UsageError(
+        `${label} must list HOST:PORT entries (port 1 to 65535) separated by commas, not ${JSON.stringify(endpoint)}`,
+      );
+    if (endpoints.indexOf(endpoint) !== i) throw new UsageError(`${label} lists ${endpoint} twice`);
+  }
+  return endpoints;
 }
 
 export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env): HomeKvClient {
@@ -74,7 +104,7 @@ export function connect(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process
   const token = resolveToken(flags, env);
   const tls = resolveTls(flags, env);
   return new HomeKvClient({
-    address: resolveAddress(flags, env),
+    endpoints: resolveEndpoints(flags, env),
     timeoutMs,
     ...(token ? { token } : {}),
     ...(tls ? { tls } : {}),
@@ -102,6 +132,21 @@ export function resolveTls(flags: ConnectionFlags, env: NodeJS.ProcessEnv = proc
     ...(certPath && keyPath ? { cert: readPem("--tls-cert", certPath), key: readPem("--tls-key", keyPath) } : {}),
     ...(flags["tls-server-name"] ? { serverName: flags["tls-server-name"] } : {}),
   };
+}
+
+/** `--request-id`: names a write so that a retry of it applies at most once. */
+export const requestIdArg = {
+  "request-id": {
+    type: "string",
+    description: "Name this write: sent again with the same id (after a failover, say), it applies at most once",
+  },
+} as const;
+
+/** The write options of `--request-id`. */
+export function requestIdOption(raw: string | undefined): { requestId?: string } {
+  if (raw === undefined) return {};
+  if (raw === "") throw new UsageError("--request-id needs a value");
+  return { requestId: raw };
 }
 
 /** Runs `body` with a connected client and closes it afterwards, whatever happens. */

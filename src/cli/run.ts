@@ -51,7 +51,9 @@ async function findCommand(flags: string[]): Promise<[CommandDef, CommandDef | u
 function report(error: unknown): Promise<never> {
   if (error instanceof UsageError) return fail(EXIT_USAGE, error.message);
   if (error instanceof HomeKvError) return fail(EXIT_FAILED, error.message);
-  if (error instanceof HomeKvRpcError) return fail(EXIT_FAILED, `server refused: ${error.message}`);
+  // An unknown outcome is not a refusal: nobody said what became of the write.
+  if (error instanceof HomeKvRpcError)
+    return fail(EXIT_FAILED, error.outcomeUnknown ? error.message : `server refused: ${error.message}`);
   // citty colours the value in its messages; one plain line is what a log or a script wants.
   if (error instanceof Error && error.name === "CLIError")
     return fail(EXIT_USAGE, stripVTControlCharacters(error.message));

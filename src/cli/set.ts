@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { TTL_MS_MAX } from "../ttl.ts";
 import { conditionalSet } from "./conditional-set.ts";
-import { connectionArgs, withClient } from "./connection.ts";
+import { connectionArgs, requestIdArg, requestIdOption, withClient } from "./connection.ts";
 import { parseDuration } from "./duration.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
@@ -17,6 +17,7 @@ export const setCommand = defineCommand({
   meta: { name: "set", description: "Write KEY=VALUE pairs atomically, as one commit" },
   args: {
     ...connectionArgs,
+    ...requestIdArg,
     pairs: { type: "positional", description: "KEY=VALUE pairs (split at the first =)", required: false },
     "if-revision": {
       type: "string",
@@ -38,10 +39,11 @@ export const setCommand = defineCommand({
     const ttlMs = args.ttl === undefined ? undefined : parseTtl(args.ttl);
     if (ttlMs !== undefined && conditional)
       throw new UsageError("--ttl cannot be combined with --if-revision or --if-absent yet");
+    const writeOptions = requestIdOption(args["request-id"]);
     const { revision } = await withClient(args, (client) =>
       conditional
-        ? conditionalSet(client, pairs, { ifRevision, ifAbsent: args["if-absent"] })
-        : client.set(pairs, { ttlMs }),
+        ? conditionalSet(client, pairs, { ifRevision, ifAbsent: args["if-absent"] }, writeOptions)
+        : client.set(pairs, { ttlMs, ...writeOptions }),
     );
     console.log(args.json ? JSON.stringify({ revision }) : `OK (revision ${revision})`);
   },

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
-import { connectionArgs, withClient } from "./connection.ts";
+import { connectionArgs, requestIdArg, requestIdOption, withClient } from "./connection.ts";
 import { columns, jsonValue, showValue } from "./format.ts";
 import { parseTxn } from "./txn-syntax.ts";
 import { UsageError } from "./usage-error.ts";
@@ -13,6 +13,7 @@ export const txnCommand = defineCommand({
   },
   args: {
     ...connectionArgs,
+    ...requestIdArg,
     file: { type: "string", description: "Read the transaction from this file (default: stdin)" },
   },
   async run({ args }) {
@@ -25,7 +26,8 @@ export const txnCommand = defineCommand({
       );
     }
     const request = parseTxn(source);
-    const result = await withClient(args, (client) => client.txn(request));
+    const writeOptions = requestIdOption(args["request-id"]);
+    const result = await withClient(args, (client) => client.txn(request, writeOptions));
     if (args.json) {
       const records = result.records.map(({ key, value, modRevision }) => ({
         key,

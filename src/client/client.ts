@@ -1,13 +1,4 @@
-import {
-  type CallOptions,
-  type ClientReadableStream,
-  type ClientUnaryCall,
-  connectivityState,
-  credentials,
-  Metadata,
-  type ServiceError,
-  status as Status,
-} from "@grpc/grpc-js";
+import { Metadata, status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import {
   type CheckpointResponse,
@@ -18,28 +9,38 @@ import {
   type DelResponse,
   GetRequest,
   type GetResponse,
-  HomeKvServiceClient,
   type MembersResponse,
   type Metrics,
   type MetricsResponse,
   type Record as ProtoRecord,
-  type WatchEvent as ProtoWatchEvent,
   ScanRequest,
   type ScanResponse,
   SetRequest,
   type SetResponse,
   TxnRequest,
   type TxnResponse,
-  WatchEvent_Type,
   WatchRequest,
-  type WatchResponse,
 } from "../gen/homekv_service.ts";
-import { tlsChannel } from "./tls-channel.ts";
+import { type Endpoint, openEndpoint } from "./endpoint.ts";
+import { type CallKind, callWithFailover, type StartCall } from "./failover.ts";
+import { HomeKvRpcError } from "./rpc-error.ts";
+import { resumeWatch, watchOn } from "./watch.ts";
+
+export { HomeKvRpcError } from "./rpc-error.ts";
 
 export interface ClientOptions {
-  /** `host:port`; IPv6 hosts in brackets. */
-  address: string;
-  /** Deadline of each call, connecting included, so that an unreachable server never hangs a caller. */
+  /** `host:port`; IPv6 hosts in brackets. The same as `endpoints: [address]`. */
+  address?: string;
+  /**
+   * The members of one cluster, `host:port` each. The client calls one at a time and moves on to
+   * the next when it cannot be reached, does not answer in time or is unavailable; a write moves on
+   * only when it is known not to have been applied (README, "Clients with many endpoints").
+   */
+  endpoints?: readonly string[];
+  /**
+   * Deadline of each call, connecting included and every endpoint it tries, so that an unreachable
+   * server never hangs a caller.
+   */
   timeoutMs?: number;
   /** Connect over TLS; `{}` trusts the system's CAs. */
   tls?: ClientTls;
@@ -54,7 +55,7 @@ export interface ClientTls {
   /** This client's certificate and key, for a server that requires mutual TLS. */
   cert?: Buffer;
   key?: Buffer;
-  /** The name the server's certificate must carry (default: the host of `address`). */
+  /** The name every server's certificate must carry (default: the host of its endpoint). */
   serverName?: string;
 }
 
@@ -134,15 +135,9 @@ export interface WatchEvent {
   prevValue?: Uint8Array;
 }
 
-/** A call the server answered with an error status. */
-export class HomeKvRpcError extends Error {
-  override readonly name = "HomeKvRpcError";
-  constructor(
-    readonly code: Status,
-    readonly details: string,
-  ) {
-    super(`${Status[code]}: ${details}`);
-  }
+/** A write's request id: a server applies a write with an id it has applied already no second time. */
+export interface WriteOptions {
+  requestId?: string;
 }
 
 const encoder = new TextEncoder();
@@ -158,29 +153,31 @@ function fromProto(record: ProtoRecord): KeyRecord {
 
 /**
  * A typed, promise-based client for HomeKV. Every method rejects with `HomeKvRpcError` when the
- * server refuses the call, or with a `HomeKvError` coded `E_UNREACHABLE` when it cannot be reached.
+ * server refuses the call, or with a `HomeKvError` coded `E_UNREACHABLE` when no endpoint can be
+ * reached. A write that was sent and then not answered rejects with UNAVAILABLE "outcome unknown:"
+ * (`error.outcomeUnknown`), unless it carries a request id: then it is sent again to the next
+ * endpoint, which applies it only if no server did.
  */
 export class HomeKvClient {
-  readonly address: string;
-  private readonly stub: HomeKvServiceClient;
+  readonly endpoints: readonly string[];
+  private readonly channels: readonly Endpoint[];
+  /** The endpoint calls go to first: the last one that answered. */
+  private current = 0;
   private readonly timeoutMs: number;
   /** Sent with every call: the token, if any. */
   private readonly metadata: Metadata;
 
   constructor(options: ClientOptions) {
-    this.address = options.address;
+    this.endpoints = endpointsOf(options);
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.metadata = new Metadata();
     if (options.token !== undefined) this.metadata.set("authorization", `Bearer ${options.token}`);
-    const { channelCredentials, channelOptions } = options.tls
-      ? tlsChannel(options.address, options.tls)
-      : { channelCredentials: credentials.createInsecure(), channelOptions: {} };
-    this.stub = new HomeKvServiceClient(options.address, channelCredentials, {
-      // The server enforces its own limits and says which; the client adds none of its own.
-      "grpc.max_receive_message_length": -1,
-      "grpc.max_send_message_length": -1,
-      ...channelOptions,
-    });
+    this.channels = this.endpoints.map((address) => openEndpoint(address, options.tls));
+  }
+
+  /** The endpoint calls go to first now. */
+  get address(): string {
+    return this.channels[this.current]!.address;
   }
 
   /** Reads keys from one snapshot: the latest, or `revision` while it is not compacted. */
@@ -190,14 +187,14 @@ export class HomeKvClient {
       revision: options.revision ?? 0,
       withTtl: options.withTtl ?? false,
     });
-    const response = await this.call<GetResponse>((cb, md, opts) => this.stub.get(request, md, opts, cb));
+    const response = await this.call<GetResponse>("read", (stub, cb, md, opts) => stub.get(request, md, opts, cb));
     return { records: response.records.map(fromProto), revision: response.revision };
   }
 
   /** Writes all entries atomically at one revision; `ttlMs` gives every written key a time to live. */
   async set(
     entries: Iterable<readonly [string, ValueInput]> | Record<string, ValueInput>,
-    options: { ttlMs?: number } = {},
+    options: { ttlMs?: number } & WriteOptions = {},
   ): Promise<WriteResult> {
     const pairs = Symbol.iterator in entries ? [...entries] : Object.entries(entries);
     const records = pairs.map(([key, value]) => ({
@@ -205,76 +202,90 @@ export class HomeKvClient {
       value: toBytes(value),
       ttlMs: value === null ? 0 : (options.ttlMs ?? 0),
     }));
-    const request = SetRequest.fromPartial({ records });
-    const response = await this.call<SetResponse>((cb, md, opts) => this.stub.set(request, md, opts, cb));
+    const request = SetRequest.fromPartial({ records, requestId: options.requestId ?? "" });
+    const response = await this.call<SetResponse>(
+      writeKind(request.requestId),
+      (stub, cb, md, opts) => stub.set(request, md, opts, cb),
+      request.requestId,
+    );
     return { revision: response.revision };
   }
 
-  /** One page of a scan; pass `continuation` from the last page to get the next. */
+  /**
+   * One page of a scan; pass `continuation` from the last page to get the next. A continuation is
+   * known only to the server that gave it: later pages go to the endpoint of the moment alone.
+   */
   async scanPage(options: ScanOptions & { continuation?: string } = {}): Promise<ScanPage> {
-    const request = ScanRequest.fromPartial({ ...options, continuation: options.continuation ?? "" });
-    const response = await this.call<ScanResponse>((cb, md, opts) => this.stub.scan(request, md, opts, cb));
-    return {
-      records: response.records.map(fromProto),
-      revision: response.revision,
-      continuation: response.continuation,
-    };
+    const endpoints = options.continuation ? [this.channels[this.current]!] : this.rotation();
+    return (await this.scanOn(endpoints, options)).page;
   }
 
-  /** Every record of a scan, page by page, all read at the revision of the first page. */
+  /** Every record of a scan, page by page, all read at the revision of the first page, from its server. */
   async *scan(options: ScanOptions = {}): AsyncGenerator<KeyRecord> {
-    let page = await this.scanPage(options);
+    let { page, endpoint } = await this.scanOn(this.rotation(), options);
     for (;;) {
       yield* page.records;
       if (page.continuation === "") return;
-      page = await this.scanPage({ continuation: page.continuation, limit: options.limit });
+      ({ page } = await this.scanOn([endpoint], { continuation: page.continuation, limit: options.limit }));
     }
   }
 
   /**
    * Compares, then the success or the failure operations, atomically. Build requests with the
-   * generated TxnRequest/Compare/TxnOp types; `records` holds what the get operations read.
+   * generated TxnRequest/Compare/TxnOp types; `records` holds what the get operations read. A
+   * transaction that only reads may go to any endpoint; one that writes is a write.
    */
-  async txn(request: DeepPartial<TxnRequest>): Promise<{ succeeded: boolean; revision: number; records: KeyRecord[] }> {
-    const message = TxnRequest.fromPartial(request);
-    const response = await this.call<TxnResponse>((cb, md, opts) => this.stub.txn(message, md, opts, cb));
+  async txn(
+    request: DeepPartial<TxnRequest>,
+    options: WriteOptions = {},
+  ): Promise<{ succeeded: boolean; revision: number; records: KeyRecord[] }> {
+    const message = TxnRequest.fromPartial({ ...request, requestId: options.requestId ?? request.requestId ?? "" });
+    const writes = [...message.success, ...message.failure].some(({ op }) => op?.$case !== "get");
+    const response = await this.call<TxnResponse>(
+      writes ? writeKind(message.requestId) : "read",
+      (stub, cb, md, opts) => stub.txn(message, md, opts, cb),
+      message.requestId,
+    );
     return { succeeded: response.succeeded, revision: response.revision, records: response.records.map(fromProto) };
   }
 
   /** Makes revisions below `revision` unreadable. */
   async compact(revision: number): Promise<CompactResponse> {
-    return this.call<CompactResponse>((cb, md, opts) => this.stub.compact({ revision }, md, opts, cb));
+    return this.call<CompactResponse>("write", (stub, cb, md, opts) => stub.compact({ revision }, md, opts, cb));
   }
 
   /** Deletes all keys atomically at one revision; missing keys are fine. */
-  async del(keys: readonly string[]): Promise<DelResult> {
-    const response = await this.call<DelResponse>((cb, md, opts) =>
-      this.stub.del({ keys: [...keys], requestId: "" }, md, opts, cb),
+  async del(keys: readonly string[], options: WriteOptions = {}): Promise<DelResult> {
+    const requestId = options.requestId ?? "";
+    const response = await this.call<DelResponse>(
+      writeKind(requestId),
+      (stub, cb, md, opts) => stub.del({ keys: [...keys], requestId }, md, opts, cb),
+      requestId,
     );
     return { revision: response.revision, deleted: response.deleted };
   }
 
   async metrics(): Promise<Metrics> {
-    const response = await this.call<MetricsResponse>((cb, md, opts) => this.stub.metrics({}, md, opts, cb));
+    const response = await this.call<MetricsResponse>("read", (stub, cb, md, opts) => stub.metrics({}, md, opts, cb));
     if (!response.metrics) throw new HomeKvRpcError(Status.INTERNAL, "metrics missing from the response");
     return response.metrics;
   }
 
   /** The cluster as the server sees it through gossip (itself alone without --gossip-port). */
   async members(): Promise<MembersResponse> {
-    return this.call<MembersResponse>((cb, md, opts) => this.stub.members({}, md, opts, cb));
+    return this.call<MembersResponse>("read", (stub, cb, md, opts) => stub.members({}, md, opts, cb));
   }
 
   /** The replicated group as this member knows it: every member's role, addresses, indexes and lag. */
   async clusterStatus(): Promise<ClusterStatusResponse> {
-    return this.call<ClusterStatusResponse>((cb, md, opts) => this.stub.clusterStatus({}, md, opts, cb));
+    return this.call<ClusterStatusResponse>("read", (stub, cb, md, opts) => stub.clusterStatus({}, md, opts, cb));
   }
 
   /** Adds a member as a learner (the leader promotes it once caught up); answers with the members after. */
   async clusterAdd(nodeId: string, peerAddress: string): Promise<ClusterStatusResponse> {
     return changed(
-      await this.call<ClusterChangeResponse>((cb, md, opts) =>
-        this.stub.clusterAdd({ nodeId, peerAddress }, md, opts, cb),
+      await this.call<ClusterChangeResponse>("write", (stub, cb, md, opts) =>
+        stub.clusterAdd({ nodeId, peerAddress }, md, opts, cb),
       ),
     );
   }
@@ -282,29 +293,33 @@ export class HomeKvClient {
   /** Removes a member; refused when the voters left could not form a quorum. */
   async clusterRemove(nodeId: string): Promise<ClusterStatusResponse> {
     return changed(
-      await this.call<ClusterChangeResponse>((cb, md, opts) => this.stub.clusterRemove({ nodeId }, md, opts, cb)),
+      await this.call<ClusterChangeResponse>("write", (stub, cb, md, opts) =>
+        stub.clusterRemove({ nodeId }, md, opts, cb),
+      ),
     );
   }
 
   /** Hands leadership to the voter named; resolves once it leads. */
   async clusterTransferLeader(nodeId: string): Promise<ClusterStatusResponse> {
     return changed(
-      await this.call<ClusterChangeResponse>((cb, md, opts) =>
-        this.stub.clusterTransferLeader({ nodeId }, md, opts, cb),
+      await this.call<ClusterChangeResponse>("write", (stub, cb, md, opts) =>
+        stub.clusterTransferLeader({ nodeId }, md, opts, cb),
       ),
     );
   }
 
   /** Asks the server to write a checkpoint now; resolves when it is on disk. */
   async checkpoint(): Promise<CheckpointResponse> {
-    return this.call<CheckpointResponse>((cb, md, opts) => this.stub.checkpoint({}, md, opts, cb));
+    return this.call<CheckpointResponse>("write", (stub, cb, md, opts) => stub.checkpoint({}, md, opts, cb));
   }
 
   /**
    * The changes to a key, a prefix or a range, in revision order, until the loop stops or `signal`
    * aborts (both end the call quietly). Throws `HomeKvRpcError` when the server ends the watch:
    * OUT_OF_RANGE for a compacted start revision, RESOURCE_EXHAUSTED for a watcher that fell behind,
-   * UNAVAILABLE for a server that stops; the message says from which revision to watch again.
+   * UNAVAILABLE for a server that stops; the message says from which revision to watch again. With
+   * several endpoints, a watch whose server stops or goes away goes on from the next endpoint,
+   * where it left off.
    */
   async *watch(options: WatchOptions, signal?: AbortSignal): AsyncGenerator<WatchEvent> {
     const request = WatchRequest.fromPartial({
@@ -316,116 +331,90 @@ export class HomeKvClient {
       prevValue: options.prevValue ?? false,
     });
     if (signal?.aborted) return;
-    // Connecting is bounded like every call; the stream itself has no deadline.
-    await new Promise<void>((resolve, reject) =>
-      this.stub.waitForReady(Date.now() + this.timeoutMs, (error) =>
-        error
-          ? reject(
-              new HomeKvError(
-                "E_UNREACHABLE",
-                `cannot reach HomeKV at ${this.address}: no connection before the deadline`,
-              ),
-            )
-          : resolve(),
-      ),
-    );
-    const call: ClientReadableStream<WatchResponse> = this.stub.watch(request, this.metadata.clone(), {});
-    const abort = () => call.cancel();
-    signal?.addEventListener("abort", abort, { once: true });
-    try {
-      for await (const response of call as AsyncIterable<WatchResponse>) {
-        for (const event of response.events) yield fromWatchEvent(event);
-      }
-    } catch (error) {
-      if (signal?.aborted) return;
-      // The server was reached (waitForReady): a status is its answer, or a dropped connection.
-      throw isServiceError(error) ? new HomeKvRpcError(error.code, error.details) : error;
-    } finally {
-      signal?.removeEventListener("abort", abort);
-      call.cancel();
-    }
-  }
-
-  close(): void {
-    this.stub.close();
-  }
-
-  private call<T>(
-    start: (
-      callback: (error: ServiceError | null, response: T) => void,
-      metadata: Metadata,
-      options: Partial<CallOptions>,
-    ) => ClientUnaryCall,
-  ): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const options = { deadline: Date.now() + this.timeoutMs };
-      start(
-        (error, response) => (error ? reject(this.toError(error)) : resolve(response)),
-        this.metadata.clone(),
-        options,
-      );
+    // "From the next commit" is pinned to a revision first, so that a watch that moves to another
+    // endpoint knows where it was.
+    const startRevision =
+      request.startRevision === 0 && this.channels.length > 1
+        ? (await this.get([])).revision + 1
+        : request.startRevision;
+    yield* resumeWatch({
+      startRevision,
+      attemptsMax: this.channels.length,
+      open: (from) =>
+        watchOn(
+          this.channels[this.current]!,
+          { ...request, startRevision: from },
+          this.metadata,
+          this.timeoutMs,
+          signal,
+        ),
+      failOver: () => {
+        this.current = (this.current + 1) % this.channels.length;
+      },
     });
   }
 
-  private toError(error: ServiceError): Error {
-    const connected = this.stub.getChannel().getConnectivityState(false) === connectivityState.READY;
-    if (!connected && (error.code === Status.UNAVAILABLE || error.code === Status.DEADLINE_EXCEEDED)) {
-      return new HomeKvError("E_UNREACHABLE", `cannot reach HomeKV at ${this.address}: ${unreachableReason(error)}`);
-    }
-    return new HomeKvRpcError(error.code, error.details);
+  close(): void {
+    for (const { stub } of this.channels) stub.close();
+  }
+
+  /** The endpoints in the order a call tries them: the current one first. */
+  private rotation(): Endpoint[] {
+    return [...this.channels.slice(this.current), ...this.channels.slice(0, this.current)];
+  }
+
+  private async scanOn(
+    endpoints: readonly Endpoint[],
+    options: ScanOptions & { continuation?: string },
+  ): Promise<{ page: ScanPage; endpoint: Endpoint }> {
+    const request = ScanRequest.fromPartial({ ...options, continuation: options.continuation ?? "" });
+    const { response, endpoint } = await this.callOn<ScanResponse>(endpoints, "read", (stub, cb, md, opts) =>
+      stub.scan(request, md, opts, cb),
+    );
+    const page = {
+      records: response.records.map(fromProto),
+      revision: response.revision,
+      continuation: response.continuation,
+    };
+    return { page, endpoint };
+  }
+
+  private async call<T>(kind: CallKind, start: StartCall<T>, requestId?: string): Promise<T> {
+    return (await this.callOn(this.rotation(), kind, start, requestId)).response;
+  }
+
+  private async callOn<T>(
+    endpoints: readonly Endpoint[],
+    kind: CallKind,
+    start: StartCall<T>,
+    requestId?: string,
+  ): Promise<{ response: T; endpoint: Endpoint }> {
+    const answered = await callWithFailover({
+      kind,
+      endpoints,
+      timeoutMs: this.timeoutMs,
+      metadata: this.metadata,
+      start,
+      ...(requestId ? { requestId } : {}),
+    });
+    this.current = this.channels.indexOf(answered.endpoint);
+    return answered;
   }
 }
 
-function fromWatchEvent(event: ProtoWatchEvent): WatchEvent {
-  const record = event.record;
-  if (record === undefined) throw new HomeKvRpcError(Status.INTERNAL, "a watch event without its record");
-  return {
-    type: event.type === WatchEvent_Type.DELETE ? "delete" : "put",
-    key: record.key,
-    value: record.value,
-    revision: record.modRevision,
-    createRevision: record.createRevision,
-    version: record.version,
-    ...(event.prevValue === undefined ? {} : { prevValue: event.prevValue }),
-  };
+/** A write with a request id may be sent again; one without, only when it was not applied. */
+function writeKind(requestId: string): CallKind {
+  return requestId === "" ? "write" : "write-once";
 }
 
-function isServiceError(error: unknown): error is ServiceError {
-  return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number";
-}
-
-/** What went wrong while connecting, from grpc-js's "No connection established. Last error: …" text. */
-const CONNECT_FAILURES: readonly [RegExp, string][] = [
-  [/ECONNREFUSED/, "connection refused (is homekv serve running there?)"],
-  [
-    /WRONG_VERSION_NUMBER|packet length too long/i,
-    "TLS handshake failed: the server does not speak TLS (connect without --tls / --tls-ca)",
-  ],
-  [/certificate has expired|CERT_HAS_EXPIRED/i, "the server's TLS certificate has expired"],
-  [/certificate is not yet valid/i, "the server's TLS certificate is not valid yet"],
-  [
-    /unable to verify|self[- ]signed|local issuer|UNABLE_TO_GET_ISSUER/i,
-    "the server's TLS certificate is not signed by a CA this client trusts (--tls-ca)",
-  ],
-  [
-    /ALTNAME_INVALID|does not match certificate/i,
-    "the server's TLS certificate is not valid for this host name (--tls-server-name checks another)",
-  ],
-  [/CERTIFICATE_REQUIRED/i, "the server requires a client certificate (--tls-cert and --tls-key)"],
-  [
-    /Failed to connect/,
-    "the server closed the connection during setup (does it expect TLS, or a client certificate it trusts?)",
-  ],
-];
-
-function unreachableReason(error: ServiceError): string {
-  if (error.code === Status.DEADLINE_EXCEEDED) return "no answer before the deadline";
-  const known = CONNECT_FAILURES.find(([pattern]) => pattern.test(error.details));
-  if (known) return known[1];
-  const last = /Last error: (?:Error(?: \[\w+\])?: )?(.*?)(?: \(\d{4}-[^)]*\))?\. Resolution note/.exec(
-    error.details,
-  )?.[1];
-  return last ?? /(E[A-Z]{3,})\b/.exec(error.details)?.[1] ?? error.details;
+function endpointsOf(options: ClientOptions): string[] {
+  if ((options.address === undefined) === (options.endpoints === undefined))
+    throw new HomeKvError("E_INVALID", "a client needs either an address or endpoints");
+  const endpoints = options.endpoints ? [...options.endpoints] : [options.address!];
+  if (endpoints.length === 0) throw new HomeKvError("E_INVALID", "a client needs at least one endpoint");
+  const repeated = endpoints.find((address, i) => endpoints.indexOf(address) !== i);
+  if (repeated !== undefined) throw new HomeKvError("E_INVALID", `endpoint ${repeated} is listed twice`);
+  return endpoints;
 }
 
 function changed(response: ClusterChangeResponse): ClusterStatusResponse {

@@ -1,5 +1,5 @@
-import { type ServiceError, status as Status } from "@grpc/grpc-js";
-import { type ErrorCode, HomeKvError } from "../errors.ts";
+import { Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
+import { ERROR_CODE_TRAILER, type ErrorCode, HomeKvError } from "../errors.ts";
 
 const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
   E_INVALID: Status.INVALID_ARGUMENT,
@@ -21,11 +21,16 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
 };
 
 /**
- * The gRPC status for an error thrown by a handler. Expected errors keep their message; anything
- * else is a bug, answered INTERNAL and reported through `onBug` (the server logs it).
+ * The gRPC status for an error thrown by a handler. Expected errors keep their message and carry
+ * their code in the ERROR_CODE_TRAILER; anything else is a bug, answered INTERNAL and reported
+ * through `onBug` (the server logs it).
  */
 export function toStatus(error: unknown, onBug: (error: unknown) => void): Partial<ServiceError> {
-  if (error instanceof HomeKvError) return { code: STATUS_BY_CODE[error.code], details: error.message };
+  if (error instanceof HomeKvError) {
+    const metadata = new Metadata();
+    metadata.set(ERROR_CODE_TRAILER, error.code);
+    return { code: STATUS_BY_CODE[error.code], details: error.message, metadata };
+  }
   onBug(error);
   return {
     code: Status.INTERNAL,

@@ -1,23 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvClient } from "../../src/client/client.ts";
+import { expectOneLineError } from "../helpers/cli.ts";
 import { runHomekv } from "../helpers/processes.ts";
 import { useServer } from "../helpers/server.ts";
 
 const server = useServer();
 const run = (...args: string[]) => runHomekv([...args, "-p", String(server.port)]);
-
-/** An expected error: exactly one line on stderr, nothing on stdout, no stack trace. */
-function expectOneLineError(
-  result: { exitCode: number; stdout: string; stderr: string },
-  exitCode: number,
-  text: string,
-) {
-  expect(result.exitCode).toBe(exitCode);
-  expect(result.stdout).toBe("");
-  expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
-  expect(result.stderr).toContain(text);
-  expect(result.stderr).not.toContain("    at ");
-}
 
 describe("the README walk-through", () => {
   test("set, get, del and metrics", async () => {

@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, HomeKvError } from "../../errors.ts";
+import { ERROR_CODES, type ErrorCode, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
 import { CHANNEL_RPC_REQUEST, CHANNEL_RPC_RESPONSE, type PeerChannels } from "./peer-channels.ts";
 
@@ -21,7 +21,7 @@ export interface PeerRpc {
   call(to: string, method: string, request: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Serves `method`: a HomeKvError thrown goes back to the caller; anything else is reported as a bug. */
   handle(method: string, handler: (from: string, request: Uint8Array) => Promise<Uint8Array>): void;
-  /** Fails every call waiting for an answer (shutdown). */
+  /** Fails every call waiting for an answer with a NoAnswerError, and refuses new ones (shutdown). */
   close(): void;
 }
 
@@ -122,7 +122,7 @@ export function createPeerRpc(
 
   return {
     call(to, method, request, timeoutMs) {
-      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the member is shutting down"));
+      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE));
       if (pending.size >= CALLS_IN_FLIGHT_MAX)
         return Promise.reject(
           new HomeKvError("E_UNAVAILABLE", `${CALLS_IN_FLIGHT_MAX} calls to other members are waiting already`),
@@ -145,9 +145,10 @@ export function createPeerRpc(
     },
     close() {
       closed = true;
+      // Sent, not answered: they may have run there.
       for (const call of pending.values()) {
         clearTimeout(call.timer);
-        call.reject(new HomeKvError("E_UNAVAILABLE", "the member is shutting down"));
+        call.reject(new NoAnswerError(`the member stopped before member ${call.to} answered`));
       }
       pending.clear();
     },

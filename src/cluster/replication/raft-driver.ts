@@ -1,4 +1,4 @@
-import { assert, HomeKvError } from "../../errors.ts";
+import { assert, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import type { ReplicationStats } from "../../storage/database.ts";
 import type { Raft } from "../raft/raft.ts";
 import type {
@@ -285,11 +285,11 @@ export class RaftDriver<R> {
     raft.transferLeadership(best[0]);
     this.schedule();
     const deadline = performance.now() + timeoutMs;
-    // Bounded by the deadline; each turn waits one tick for the transfer's messages to go round.
-    while (raft.role === "leader" && performance.now() < deadline && !this.stopped) {
-      await new Promise((resolve) => setTimeout(resolve, this.options.tickMs));
-    }
-    return raft.role !== "leader";
+    // Done once this member hears from the new leader (stepping down alone is not enough: the
+    // target may still be counting votes). Bounded by the deadline, one tick per turn.
+    const anotherLeads = () => raft.leader !== 0 && raft.leader !== raft.id;
+    while (!anotherLeads() && performance.now() < deadline && !this.stopped) await this.nextTick();
+    return anotherLeads();
   }
 
   /** Stops ticking and fails what waits; the storage is the caller's to close. */
@@ -309,7 +309,7 @@ export class RaftDriver<R> {
 
   private unavailable(): HomeKvError | undefined {
     if (this.failure !== undefined) return new HomeKvError("E_DISK", `the Raft log failed: ${describe(this.failure)}`);
-    if (this.stopped) return new HomeKvError("E_UNAVAILABLE", "the member is shutting down");
+    if (this.stopped) return new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE);
     return undefined;
   }
 
@@ -436,8 +436,16 @@ export class RaftDriver<R> {
     this.options.onFatal?.(error);
   }
 
+  /**
+   * Fails what waits: reads with `error`; proposals, which may still commit (they are in the log),
+   * with an unknown outcome that says why.
+   */
   private failAll(error: HomeKvError): void {
-    for (const proposal of this.proposals.values()) proposal.reject(error);
+    const unknown = new HomeKvError(
+      error.code,
+      `outcome unknown: ${error.message} before the write was seen applied`,
+    );
+    for (const proposal of this.proposals.values()) proposal.reject(unknown);
     this.proposals.clear();
     for (const waiter of [...this.waitingReads, ...(this.readBatch?.waiters ?? [])]) waiter.reject(error);
     this.waitingReads = [];

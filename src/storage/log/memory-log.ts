@@ -1,4 +1,4 @@
-import { HomeKvError } from "../../errors.ts";
+import { HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import type { ApplyFn, CommitLog } from "./commit-log.ts";
 
 /**
@@ -10,7 +10,7 @@ export function createMemoryLog<R>(options: { lastRevision: number; apply: Apply
   let closed = false;
   return {
     propose(command) {
-      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the store is shutting down"));
+      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE));
       try {
         return Promise.resolve(options.apply({ ...command, revision: ++revision }));
       } catch (error) {

@@ -1,4 +1,4 @@
-import { HomeKvError } from "../../errors.ts";
+import { HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import { type AppendFile, errorCode, type FileSystem } from "../../io/fs/file-system.ts";
 import type { ApplyFn, CommitLog } from "../log/commit-log.ts";
 import type { Command, LogEntry } from "../ops.ts";
@@ -191,7 +191,7 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       return lastRevision;
     },
     propose(command) {
-      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "the store is shutting down"));
+      if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE));
       if (broken) return Promise.reject(broken);
       if (pending.length >= options.pendingMax) {
         return Promise.reject(

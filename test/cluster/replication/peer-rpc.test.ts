@@ -60,7 +60,7 @@ test("an expected error keeps its code and message; a bug is reported there and 
   expect((unknown as HomeKvError).code).toBe("E_INVALID");
 });
 
-test("a call with no answer in time is a NoAnswerError (it may have run); closing fails the calls waiting", async () => {
+test("a call with no answer in time, or waiting at close, is a NoAnswerError (it may have run); after close calls are refused", async () => {
   const { a, b, cutB } = pair();
   let ran = 0;
   b.handle("slow", () => {
@@ -73,8 +73,12 @@ test("a call with no answer in time is a NoAnswerError (it may have run); closin
   cutB();
   const waiting = a.call("b", "slow", bytes(""), 60_000).catch((e: unknown) => e);
   a.close();
+  // Sent, not answered: it may have run there.
   const closed = await waiting;
-  expect(closed).toBeInstanceOf(HomeKvError);
-  expect(closed).not.toBeInstanceOf(NoAnswerError);
-  expect((closed as HomeKvError).message).toBe("the member is shutting down");
+  expect(closed).toBeInstanceOf(NoAnswerError);
+  expect((closed as HomeKvError).message).toBe("the member stopped before member b answered");
+  // Not sent at all: a plain refusal.
+  const refused = await a.call("b", "slow", bytes(""), 60_000).catch((e: unknown) => e);
+  expect(refused).not.toBeInstanceOf(NoAnswerError);
+  expect((refused as HomeKvError).message).toBe("the store is shutting down");
 });
