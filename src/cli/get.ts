@@ -10,13 +10,19 @@ export const getCommand = defineCommand({
     keys: { type: "positional", description: "Keys to read", required: false },
     rev: { type: "string", description: "Read at this revision (default: the latest)" },
     "with-ttl": { type: "boolean", description: "Also show how long keys with a TTL have left (--json: ttl_ms)" },
+    serializable: {
+      type: "boolean",
+      description: "In a cluster: read this member's state without asking the leader (faster, may be stale)",
+    },
   },
   async run({ args }) {
     const keys = args._;
     if (keys.length === 0) throw new UsageError("get needs at least one key: homekv get KEY...");
     const at = parseIntegerFlag("--rev", args.rev, 0, 1, Number.MAX_SAFE_INTEGER);
     const withTtl = args["with-ttl"] === true;
-    const { records, revision } = await withClient(args, (client) => client.get(keys, { revision: at, withTtl }));
+    const { records, revision } = await withClient(args, (client) =>
+      client.get(keys, { revision: at, withTtl, serializable: args.serializable === true }),
+    );
     // ttlMs is 0 for a key without a TTL (and for every key without --with-ttl).
     const ttlJson = (ttlMs: number) => (withTtl ? { ttl_ms: ttlMs > 0 ? ttlMs : null } : {});
     const ttlText = (ttlMs: number) => (ttlMs > 0 ? ` (ttl ${formatTtl(ttlMs)})` : "");

@@ -18,6 +18,10 @@ export const scanCommand = defineCommand({
     reverse: { type: "boolean", description: "Descending key order" },
     "keys-only": { type: "boolean", description: "Print keys only" },
     rev: { type: "string", description: "Read at this revision (default: the latest)" },
+    serializable: {
+      type: "boolean",
+      description: "In a cluster: read this member's state without asking the leader (faster, may be stale)",
+    },
   },
   async run({ args }) {
     if (args.prefix !== undefined && (args.from !== undefined || args.to !== undefined)) {
@@ -36,6 +40,7 @@ export const scanCommand = defineCommand({
         reverse: args.reverse,
         keysOnly: args["keys-only"],
         revision,
+        serializable: args.serializable === true,
       });
       for (;;) {
         for (const record of page.records) {

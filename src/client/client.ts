@@ -88,6 +88,8 @@ export interface ScanOptions {
   keysOnly?: boolean;
   /** Read at this revision (default: the latest). */
   revision?: number;
+  /** In a cluster: read the member's own state without confirming it with the leader (may be stale). */
+  serializable?: boolean;
 }
 
 export interface ScanPage {
@@ -181,11 +183,19 @@ export class HomeKvClient {
   }
 
   /** Reads keys from one snapshot: the latest, or `revision` while it is not compacted. */
-  async get(keys: readonly string[], options: { revision?: number; withTtl?: boolean } = {}): Promise<GetResult> {
+  /**
+   * Reads keys at one revision. In a cluster the read is linearizable unless `serializable` (the
+   * member's own state, without confirming it with the leader: faster, possibly stale).
+   */
+  async get(
+    keys: readonly string[],
+    options: { revision?: number; withTtl?: boolean; serializable?: boolean } = {},
+  ): Promise<GetResult> {
     const request = GetRequest.fromPartial({
       keys: [...keys],
       revision: options.revision ?? 0,
       withTtl: options.withTtl ?? false,
+      serializable: options.serializable ?? false,
     });
     const response = await this.call<GetResponse>("read", (stub, cb, md, opts) => stub.get(request, md, opts, cb));
     return { records: response.records.map(fromProto), revision: response.revision };

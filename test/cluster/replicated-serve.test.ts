@@ -87,7 +87,7 @@ test("three serve processes replicate: a follower forwards writes to the leader,
   const follower = members.find((m) => m !== leader)!;
   const forwarded = await homekv(follower, "set", "f=through-a-follower");
   expect([forwarded.exitCode, forwarded.stderr]).toEqual([0, ""]);
-  expect((await homekv(follower, "get", "f")).stdout.trim()).toBe('f  "through-a-follower"');
+  expect((await homekv(follower, "get", "f", "--serializable")).stdout.trim()).toBe('f  "through-a-follower"');
   // Each member says what it is in its metrics: one leader, named alike by all (polled: on a loaded
   // machine leadership may move between two calls).
   await waitFor(
