@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { freePorts, runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -11,16 +11,6 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** Ports nothing listens on now (each was bound by this process, then let go). */
-function freePorts(count: number): number[] {
-  return Array.from({ length: count }, () => {
-    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const { port } = listener;
-    listener.stop(true);
-    return port;
-  });
-}
 
 interface Member {
   name: string;
