@@ -25,7 +25,9 @@ export interface ScheduleOptions {
 export type ScheduleLog = string[];
 
 /**
- * Applies faults of `kinds` in turn until `untilMs`: calm, fault, heal, calm... Each fault's
+ * Applies faults of `kinds` in turn until `untilMs`: calm, fault, heal, calm... The kinds are dealt
+ * from a shuffled deck, so that a run long enough for as many faults as kinds has each of them (a
+ * short run in `npm test` must not miss the one fault that shows a bug). Each fault's
  * duration is the thing under test (how the cluster bears it), so the schedule paces itself with
  * timers; nothing waits on a timer for a condition. Every fault is healed before it returns.
  */
@@ -35,11 +37,13 @@ export async function runSchedule(cluster: Cluster, options: ScheduleOptions): P
   const log: ScheduleLog = [];
   const note = (line: string) => log.push(`${((performance.now() - started) / 1000).toFixed(1)}s ${line}`);
   const between = ([min, max]: readonly [number, number]) => min + random() * (max - min);
+  let deck: FaultKind[] = [];
   // Bounded by the deadline; the count is a backstop.
   for (let i = 0; i < 10_000; i++) {
     await Bun.sleep(Math.max(0, Math.min(between(options.calmMs), options.untilMs - performance.now())));
     if (performance.now() >= options.untilMs) break;
-    const kind = options.kinds[Math.floor(random() * options.kinds.length)]!;
+    if (deck.length === 0) deck = shuffle(options.kinds, random);
+    const kind = deck.pop()!;
     const heal = await inject(cluster, kind, random, note);
     await Bun.sleep(between(options.faultMs));
     await heal();
@@ -83,11 +87,11 @@ async function inject(
       const shuffled = shuffle(members, random);
       const minority = 1 + Math.floor(random() * Math.floor((members.length - 1) / 2));
       const sides = [shuffled.slice(0, minority), shuffled.slice(minority)];
-      return cutOff(cluster, sides, note);
+      return cutOff(cluster, sides, "partition", note);
     }
     case "isolate-leader": {
       const leader = (await cluster.leader()) ?? drawn;
-      return cutOff(cluster, [[leader], members.filter((m) => m !== leader)], note);
+      return cutOff(cluster, [[leader], members.filter((m) => m !== leader)], "isolate the leader", note);
     }
     case "kill-all": {
       note("kill -9 every member");
@@ -100,9 +104,9 @@ async function inject(
   }
 }
 
-function cutOff(cluster: Cluster, sides: readonly Member[][], note: (line: string) => void) {
+function cutOff(cluster: Cluster, sides: readonly Member[][], what: string, note: (line: string) => void) {
   const names = sides.map((side) => side.map((m) => m.name).join(",")).join(" | ");
-  note(`partition ${names}`);
+  note(`${what} ${names}`);
   cluster.partition(sides);
   return async () => {
     note(`heal ${names}`);

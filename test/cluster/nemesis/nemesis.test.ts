@@ -26,3 +26,11 @@ async function run(size: number, faults: FaultKind[], seconds: number, seedOffse
 test("3 members: kill -9 and restart, SIGSTOP/SIGCONT, partitions and an isolated leader; the history is linearizable and no acknowledged write is lost", async () => {
   await run(3, ["kill", "pause", "partition", "isolate-leader"], 12, 0);
 }, 60_000);
+
+test("5 members: partitions into a minority and a majority, an isolated leader and pauses; the history is linearizable", async () => {
+  await run(5, ["partition", "isolate-leader", "pause"], 12, 100);
+}, 60_000);
+
+test("3 members: kill -9 of every member at once, then all restarted; no acknowledged write is lost", async () => {
+  await run(3, ["kill-all"], 10, 200);
+}, 60_000);

@@ -62,7 +62,7 @@ export interface NemesisReport {
 
 export function replayCommand(settings: NemesisSettings): string {
   const { seed, size, faults, seconds } = settings;
-  return `npm run cluster:soak -- --seed ${seed} --size ${size} --faults ${faults.join(",")} --seconds ${seconds}`;
+  return `npm run cluster:soak -- --runs 1 --seed ${seed} --size ${size} --faults ${faults.join(",")} --seconds ${seconds}`;
 }
 
 /**
