@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { FAULT_KINDS, type FaultKind } from "../test/cluster/nemesis/nemeses.ts";
-import { DEFAULT_SETTINGS, type NemesisReport, runNemesis } from "../test/cluster/nemesis/run.ts";
+import { DEFAULT_SETTINGS, type NemesisReport, runNemesis, summarize } from "../test/cluster/nemesis/run.ts";
 
 const { values } = parseArgs({
   options: {
@@ -55,17 +55,10 @@ for (let i = 0; i < runs; i++) {
     seconds,
   };
   const report = await runNemesis(settings);
-  const { counts, operations, recoveryMs, checkMs, problems } = report;
-  console.log(
-    `run ${i + 1}/${runs} ${problems.length === 0 ? "ok    " : "FAILED"} seed ${settings.seed}, ${settings.size} members: ` +
-      `${counts.ok} ok, ${counts.fail} refused, ${counts.info} unknown; ${operations} operations checked in ` +
-      `${checkMs.toFixed(0)} ms; every member answered ${recoveryMs.toFixed(0)} ms after the heal`,
-  );
-  console.log(`  faults: ${report.schedule.join("; ")}`);
-  if (problems.length > 0) {
+  console.log(`run ${i + 1}/${runs} ${summarize(report)}`);
+  if (report.problems.length > 0) {
     failed.push(report);
-    console.log(`  replay: ${report.replay}`);
-    for (const problem of problems) console.log(`  ${problem.replaceAll("\n", "\n  ")}`);
+    for (const problem of report.problems) console.log(`  ${problem.replaceAll("\n", "\n  ")}`);
     console.log(report.logs);
   }
 }

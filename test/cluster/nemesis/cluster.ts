@@ -52,6 +52,8 @@ export interface ClusterOptions {
  * other member j, the proxy i→j.
  */
 export class Cluster {
+  private stopped = false;
+
   private constructor(
     readonly members: readonly Member[],
     private readonly proxies: ReadonlyMap<string, LinkProxy>,
@@ -160,7 +162,10 @@ export class Cluster {
     return roles.find((member) => member !== undefined);
   }
 
+  /** Kills every member, closes the proxies, removes the data; again is a no-op. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     for (const member of this.members) this.resume(member);
     await Promise.all(this.members.map((member) => this.kill(member)));
     await Promise.all([...this.proxies.values()].map((proxy) => proxy.close()));

@@ -52,6 +52,10 @@ export interface NemesisReport {
   problems: string[];
   counts: Counts;
   operations: number;
+  /** Register writes that answered (puts and transactions; the inserts are counted apart). */
+  acknowledgedWrites: number;
+  /** The longest stretch of the run with no write acknowledged anywhere: what the faults cost in availability. */
+  longestWriteGapMs: number;
   /** From the heal to every member answering a linearizable read. */
   recoveryMs: number;
   checkMs: number;
@@ -65,6 +69,19 @@ export function replayCommand(settings: NemesisSettings): string {
   return `npm run cluster:soak -- --runs 1 --seed ${seed} --size ${size} --faults ${faults.join(",")} --seconds ${seconds}`;
 }
 
+/** The run in a few lines: settings, counts, figures, the faults with their times, the replay command. */
+export function summarize(report: NemesisReport): string {
+  const { settings, counts, operations, acknowledgedWrites, checkMs, recoveryMs, longestWriteGapMs } = report;
+  return [
+    `${report.problems.length === 0 ? "passed" : "FAILED"}: seed ${settings.seed}, ${settings.size} members, ` +
+      `${settings.faults.join("+")} for ${settings.seconds} s: ${counts.ok} ok, ${counts.fail} refused, ${counts.info} unknown`,
+    `  ${operations} operations (${acknowledgedWrites} acknowledged writes) checked in ${checkMs.toFixed(0)} ms; longest stretch without an acknowledged write ` +
+      `${(longestWriteGapMs / 1000).toFixed(1)} s; every member answered ${recoveryMs.toFixed(0)} ms after the heal`,
+    `  faults: ${report.schedule.join("; ")}`,
+    `  replay: ${report.replay}`,
+  ].join("\n");
+}
+
 /**
  * One run: a cluster of real processes, clients on every member for `seconds` while the faults
  * come and go, then every fault healed and four checks — every member answers a linearizable read
@@ -72,12 +89,17 @@ export function replayCommand(settings: NemesisSettings): string {
  * was never written); the history with every member's final reads appended is linearizable; no
  * answer came that no fault explains.
  */
-export async function runNemesis(settings: NemesisSettings): Promise<NemesisReport> {
+export async function runNemesis(
+  settings: NemesisSettings,
+  /** Given the cluster's stop as soon as it runs: a test's afterEach stops it even if the test times out. */
+  onStarted?: (stop: () => Promise<void>) => void,
+): Promise<NemesisReport> {
   const cluster = await Cluster.start({
     size: settings.size,
     tickMs: settings.tickMs,
     callTimeoutMs: settings.callTimeoutMs,
   });
+  onStarted?.(() => cluster.stop());
   const problems: string[] = [];
   try {
     // Two streams, so that the schedule of faults does not depend on how many operations ran.
@@ -118,6 +140,8 @@ export async function runNemesis(settings: NemesisSettings): Promise<NemesisRepo
       problems,
       counts: workload.counts,
       operations: workload.history.length,
+      acknowledgedWrites: acknowledgedWrites.length,
+      longestWriteGapMs: longestGapMs(acknowledgedWrites.map((op) => op.ret)),
       recoveryMs,
       checkMs: verdict.elapsedMs,
       schedule,
@@ -187,4 +211,10 @@ async function checkInserts(member: Member, workload: WorkloadResult): Promise<s
     );
   if (phantom.length > 0) problems.push(`${member.name} holds keys no client wrote: ${phantom.slice(0, 5).join(", ")}`);
   return problems;
+}
+
+/** The longest time between two successive instants of `times`. */
+function longestGapMs(times: number[]): number {
+  const sorted = times.toSorted((a, b) => a - b);
+  return sorted.reduce((longest, time, i) => (i === 0 ? 0 : Math.max(longest, time - sorted[i - 1]!)), 0);
 }
