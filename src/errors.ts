@@ -6,23 +6,26 @@
  * is never caught to be shown as a user error.
  */
 
-/** Codes are part of the public contract: add new ones, never rename. */
-export type ErrorCode =
-  | "E_INVALID" // malformed request: empty key, duplicate key, missing argument
-  | "E_LIMIT" // request over a configured limit (key size, value size, keys per request)
-  | "E_TOO_LARGE" // request message over the byte limit
-  | "E_COMPACTED" // revision no longer readable
-  | "E_FUTURE_REVISION" // revision not yet committed
-  | "E_UNAVAILABLE" // store closed or shutting down
-  | "E_LISTEN" // server side: the address cannot be bound
-  | "E_CORRUPT" // a data file is damaged: the store refuses to start rather than lose data
-  | "E_LOCKED" // the data directory is held by another process
-  | "E_NOT_PERSISTENT" // asked for a disk operation of a server that keeps no data on disk
-  | "E_DISK" // a disk write or sync failed (ENOSPC, EIO): the write was not applied
-  | "E_CONFIG" // a setting, config file, auth file or certificate is wrong: the server does not start
-  | "E_UNREACHABLE" // client side: server could not be reached
-  | "E_NOT_LEADER" // cluster: this member cannot order a write now (not the leader, or handing leadership over)
-  | "E_PROPOSAL_DROPPED"; // cluster: a write proposed here was replaced by another leader's entry: it was not applied
+/** Every expected condition, by code: part of the public contract (and peers send them by name): add new ones, never rename. */
+export const ERROR_CODES = [
+  "E_INVALID", // malformed request: empty key, duplicate key, missing argument
+  "E_LIMIT", // request over a configured limit (key size, value size, keys per request)
+  "E_TOO_LARGE", // request message over the byte limit
+  "E_COMPACTED", // revision no longer readable
+  "E_FUTURE_REVISION", // revision not yet committed
+  "E_UNAVAILABLE", // store closed or shutting down
+  "E_LISTEN", // server side: the address cannot be bound
+  "E_CORRUPT", // a data file is damaged: the store refuses to start rather than lose data
+  "E_LOCKED", // the data directory is held by another process
+  "E_NOT_PERSISTENT", // asked for a disk operation of a server that keeps no data on disk
+  "E_DISK", // a disk write or sync failed (ENOSPC, EIO): the write was not applied
+  "E_CONFIG", // a setting, config file, auth file or certificate is wrong: the server does not start
+  "E_UNREACHABLE", // client side: server could not be reached
+  "E_NOT_LEADER", // cluster: this member cannot order a write now (not the leader, or handing leadership over)
+  "E_PROPOSAL_DROPPED", // cluster: a write proposed here was replaced by another leader's entry: it was not applied
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class HomeKvError extends Error {
   override readonly name = "HomeKvError";

@@ -123,3 +123,14 @@ export function checkKey(key: string, limits: Limits): void {
 export function quoteKey(key: string): string {
   return JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key);
 }
+
+/** A request id costs memory for the last 100,000 writes that carried one: as long as a key, at most. */
+export function checkRequestId(requestId: string, limits: Limits): string | undefined {
+  if (requestId === "") return undefined;
+  if (requestId.length * 3 > limits.keyBytesMax && Buffer.byteLength(requestId, "utf8") > limits.keyBytesMax)
+    throw new HomeKvError(
+      "E_LIMIT",
+      `the request id is ${Buffer.byteLength(requestId, "utf8")} bytes; at most ${limits.keyBytesMax} (--max-key-bytes)`,
+    );
+  return requestId;
+}

@@ -18,7 +18,15 @@ import type { ClusterControl } from "./cluster-control.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
 import { resolveKeyRange } from "./key-range.ts";
-import { checkCount, checkKeys, checkRecords, checkResponseBytes, type Limits, overLimit } from "./limits.ts";
+import {
+  checkCount,
+  checkKeys,
+  checkRecords,
+  checkRequestId,
+  checkResponseBytes,
+  type Limits,
+  overLimit,
+} from "./limits.ts";
 import { checkDecodedRequest } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
@@ -88,16 +96,19 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       const protoByKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
       return { records: keys.map((key) => protoByKey.get(key)!), revision: read.revision };
     }),
-    set: unary(async ({ records }) => {
+    set: unary(async ({ records, requestId }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());
       if (ops.length === 0) return { succ: true, revision: db.revision };
-      const { revision } = await db.write(ops);
+      const { revision } = await db.write(ops, checkRequestId(requestId, limits));
       return { succ: true, revision };
     }),
-    del: unary(async ({ keys }) => {
+    del: unary(async ({ keys, requestId }) => {
       const unique = checkKeys(keys, limits);
       if (unique.length === 0) return { succ: true, revision: db.revision, deleted: 0 };
-      const { revision, deleted } = await db.write(unique.map((key) => ({ key, value: null })));
+      const { revision, deleted } = await db.write(
+        unique.map((key) => ({ key, value: null })),
+        checkRequestId(requestId, limits),
+      );
       return { succ: true, revision, deleted };
     }),
     metrics: unary((_: Empty) => ({ metrics: metrics(ctx) })),
@@ -135,6 +146,7 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       const result = await db.txn(txn, {
         checkReadBytes: (bytes) => checkResponseBytes(bytes, limits),
         serializable: request.serializable,
+        requestId: checkRequestId(request.requestId, limits),
       });
       // Only writes committed in between can make it larger now; the commit stands, and the answer says so.
       const bytes = sumRecordBytes(result.reads);

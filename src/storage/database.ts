@@ -5,6 +5,7 @@ import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
 import { createMvccStore, type MvccStore, type Snapshot, type StoreOptions, type StoreStats } from "./mvcc/store.ts";
 import type { ApplyResult, Command, KeyRecord, TxnCommand, WriteOp } from "./ops.ts";
+import { RequestIdTable } from "./request-ids.ts";
 import { createDatabaseExpiry, type DatabaseExpiry, type ExpirySettings } from "./ttl/database-expiry.ts";
 import type { WalStats } from "./wal/wal-writer.ts";
 import { createWatchHub, type Watches, type WatchHub, type WatchHubOptions } from "./watch/watch-hub.ts";
@@ -18,10 +19,19 @@ import { createWatchHub, type Watches, type WatchHub, type WatchHubOptions } fro
 export interface Database extends DatabaseReadView {
   /** Watches of key ranges, fed by every applied command (recovery included). */
   readonly watches: Watches;
+  /**
+   * Whether this member decides the leader-only duties (TTL expiry, time-based compaction): always
+   * on a single server; in a cluster, the leader alone, so that every replica applies the same
+   * deletes at the same revisions.
+   */
+  readonly leads: boolean;
   /** Commits the command atomically at one new revision; resolves once it is durable and visible. */
   propose(command: Command): Promise<ApplyResult>;
-  /** `propose` of a plain batch. */
-  write(ops: readonly WriteOp[]): Promise<ApplyResult>;
+  /**
+   * `propose` of a plain batch. With a `requestId` already applied, nothing is applied: the answer
+   * is the first write's (`duplicate` set).
+   */
+  write(ops: readonly WriteOp[], requestId?: string): Promise<ApplyResult>;
   /**
    * Resolves once reads of this member are linearizable: at once on a single server (every write it
    * acknowledged is applied here); in a cluster, once a ReadIndex round has confirmed the leader and
@@ -51,6 +61,8 @@ export interface Database extends DatabaseReadView {
 
 export interface TxnOptions {
   checkReadBytes?: (bytes: number) => void;
+  /** As in `write`: a repeat answers with the first one's outcome, its gets read at its revision. */
+  requestId?: string;
   /** A read-only transaction reads this member's state as it is, with no read barrier. */
   serializable?: boolean;
 }
@@ -147,19 +159,33 @@ export interface DatabaseParts {
   expiry?: DatabaseExpiry;
   /** What makes reads linearizable (a ReadIndex round in a cluster); nothing on a single server. */
   readBarrier?: () => Promise<void>;
+  /**
+   * The request ids applied, when the state machine keeps them (a replicated store, fed at apply);
+   * otherwise the database keeps its own, fed as its writes commit.
+   */
+  requestIds?: RequestIdTable;
   replicationStats?: () => ReplicationStats;
+  /** Whether this member leads its group (a replicated store); a single server always does. */
+  leads?: () => boolean;
 }
 
 export function assembleDatabase(parts: DatabaseParts): Database {
   const { store, log, watchHub } = parts;
   const gc = createGcScheduler(store, { sliceKeysMax: parts.gcSliceKeysMax ?? GC_SLICE_KEYS_DEFAULT });
-  const propose = async (command: Command) => {
-    const result = await log.propose(command);
+  const propose = async (command: Command, requestId?: string) => {
+    const result = await log.propose(command, requestId);
     gc.kick();
     parts.afterWrite?.();
     return result;
   };
-  parts.expiry?.start(propose, store);
+  const proposeOnce = identifiedWrites(propose, parts.requestIds);
+  const leads = parts.leads ?? (() => true);
+  // A follower's sweeper keeps its queue, and proposes once it comes to lead.
+  parts.expiry?.start(
+    (command) =>
+      leads() ? propose(command) : Promise.reject(new HomeKvError("E_NOT_LEADER", "a follower expires no keys")),
+    store,
+  );
   const readBarrier = parts.readBarrier ?? (() => Promise.resolve());
   watchHub.attach(store);
   const read = (keys: readonly string[], revision = store.revision) => ({
@@ -177,10 +203,13 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     readBytes: (keys, revision = store.revision) => readBytes(store, keys, revision),
     scan: (options) => store.scan(options),
     watches: watchHub,
+    get leads() {
+      return leads();
+    },
     propose,
-    write: (ops) => propose({ ops }),
+    write: (ops, requestId) => proposeOnce({ ops }, requestId),
     readBarrier,
-    async txn(txn, { checkReadBytes, serializable = false } = {}) {
+    async txn(txn, { checkReadBytes, serializable = false, requestId } = {}) {
       const writes = txnWrites(txn);
       if (!writes && !serializable) await readBarrier();
       // Planned after the barrier: the state it reads may have moved on while it waited.
@@ -189,8 +218,11 @@ export function assembleDatabase(parts: DatabaseParts): Database {
       if (!writes) {
         return { revision: plan.revision, succeeded: plan.succeeded, reads: read(plan.gets, plan.revision).records };
       }
-      const result = await propose({ kind: "txn", txn });
-      return { revision: result.revision, succeeded: result.succeeded ?? false, reads: result.reads ?? [] };
+      const result = await proposeOnce({ kind: "txn", txn }, requestId);
+      const succeeded = result.succeeded ?? false;
+      if (!result.duplicate) return { revision: result.revision, succeeded, reads: result.reads ?? [] };
+      const gets = (succeeded ? txn.success : txn.failure).flatMap((op) => ("get" in op ? [op.get] : []));
+      return { revision: result.revision, succeeded, reads: read(gets, result.revision).records };
     },
     async compact(revision) {
       checkCompactTarget(revision, store);
@@ -223,6 +255,35 @@ export function assembleDatabase(parts: DatabaseParts): Database {
       await parts.onClose?.();
       gc.stop();
     },
+  };
+}
+
+/**
+ * `propose` for writes that may carry a request id: one already applied is answered with what it
+ * did, one in flight with its outcome, without proposing again. `kept` is the state machine's own
+ * table when it keeps one (it also skips a repeat that reached the log twice); otherwise one is
+ * kept here, fed as writes commit.
+ */
+function identifiedWrites(
+  propose: (command: Command, requestId?: string) => Promise<ApplyResult>,
+  kept: RequestIdTable | undefined,
+): (command: Command, requestId?: string) => Promise<ApplyResult> {
+  const applied = kept ?? new RequestIdTable();
+  const inFlight = new Map<string, Promise<ApplyResult>>();
+  return (command, requestId) => {
+    if (!requestId) return propose(command);
+    const seen = applied.get(requestId);
+    if (seen) return Promise.resolve({ ...seen, duplicate: true });
+    const pending = inFlight.get(requestId);
+    if (pending) return pending.then((result) => ({ ...result, reads: undefined, duplicate: true }));
+    const done = propose(command, requestId)
+      .then((result) => {
+        if (applied.get(requestId) === undefined) applied.remember(requestId, result);
+        return result;
+      })
+      .finally(() => inFlight.delete(requestId));
+    inFlight.set(requestId, done);
+    return done;
   };
 }
 

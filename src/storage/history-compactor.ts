@@ -19,10 +19,11 @@ export function startHistoryCompactor(
     samples.push({ atMs, revision: db.revision });
     let target = 0;
     while (samples.length > 0 && samples[0]!.atMs <= atMs - options.durationMs) target = samples.shift()!.revision;
-    if (busy || target <= db.compactedRevision) return;
+    // In a cluster the leader alone decides: every member's samples stay, for whoever leads next.
+    if (busy || target <= db.compactedRevision || !db.leads) return;
     busy = true;
     db.compact(target)
-      // In a cluster only the leader's compaction is taken: a follower's refusal is expected.
+      // A leader that lost its role meanwhile is refused: the next leader compacts.
       .catch((error) => isHomeKvError(error, "E_NOT_LEADER") || options.onError(error))
       .finally(() => {
         busy = false;

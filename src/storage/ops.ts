@@ -75,6 +75,11 @@ export interface ApplyResult {
   readonly succeeded?: boolean;
   /** For a transaction: the records its get operations read, in order. */
   readonly reads?: readonly KeyRecord[];
+  /**
+   * The write's request id had been applied before: nothing was applied now, and the other fields
+   * are the first write's (no reads).
+   */
+  readonly duplicate?: boolean;
 }
 
 export function isWrite(op: TxnOp): op is WriteOp {

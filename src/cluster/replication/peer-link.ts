@@ -1,7 +1,7 @@
 import { FormatError } from "../../io/format/bytes.ts";
 import { decodeMessages, encodeMessages } from "../raft/message-codec.ts";
 import type { Message, NodeId } from "../raft/types.ts";
-import type { PeerTransport } from "../transport/types.ts";
+import { CHANNEL_RAFT, type PeerChannels } from "./peer-channels.ts";
 import type { RaftOutbox } from "./raft-driver.ts";
 
 /** What a link counts (for metrics and tests). */
@@ -19,17 +19,18 @@ export interface PeerLinkStats {
  * to the other for every member.
  */
 export function linkGroup(options: {
-  transport: PeerTransport;
+  channels: PeerChannels;
   group: number;
   names: ReadonlyMap<NodeId, string>;
   receive: (message: Message) => void;
   log?: (line: string) => void;
 }): { outbox: RaftOutbox; stats: () => PeerLinkStats } {
-  const { transport, group, names } = options;
+  const { channels, group, names } = options;
+  const { transport } = channels;
   const ids = new Map([...names].map(([id, name]) => [name, id]));
   const stats: PeerLinkStats = { undecodable: 0, misrouted: 0 };
   let warned = false;
-  transport.onMessage((from, payload) => {
+  channels.on(CHANNEL_RAFT, (from, payload) => {
     let batch: ReturnType<typeof decodeMessages>;
     try {
       batch = decodeMessages(payload);

@@ -1,28 +1,62 @@
 import { assert, HomeKvError } from "../../errors.ts";
-import { decodeCommand, encodeCommand } from "../../storage/command-format.ts";
+import { ByteReader, ByteWriter } from "../../io/format/bytes.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
-import type { Entry } from "../raft/types.ts";
+import { RequestIdTable } from "../../storage/request-ids.ts";
+import type { Entry, NodeId } from "../raft/types.ts";
+import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
+import { ForwardedWrites } from "./forwarded-writes.ts";
+import { NoAnswerError, type PeerRpc } from "./peer-rpc.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
 /** How long a leader that stops waits for another member to take over before it just goes. */
 const HAND_OFF_TIMEOUT_MS = 2_000;
+/** The peer method a follower forwards a write with; answered with where the leader put it. */
+const PROPOSE_METHOD = "propose";
+
+/** What the store's state machine shares with the log in front of it. */
+export interface StoreReplica {
+  /** This member's Raft id: entries that name it as their origin answer a write forwarded from here. */
+  readonly self: NodeId;
+  readonly requestIds: RequestIdTable;
+  readonly forwarded: ForwardedWrites<ApplyResult | undefined>;
+}
+
+export function storeReplica(self: NodeId, forwardTimeoutMs: number): StoreReplica {
+  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs) };
+}
 
 /**
- * The MVCC store as a Raft group's state machine. An entry's data is a command without a revision
- * (src/storage/command-format.ts); the revision is stamped when the entry is applied, one after the
- * store's, so revisions stay dense: the leader's empty entries and membership changes take none.
+ * The MVCC store as a Raft group's state machine. An entry's data is a command (entry-command.ts);
+ * its revision is stamped when it is applied, one after the store's, so revisions stay dense: the
+ * leader's empty entries, membership changes and repeated request ids take none.
  */
-export function storeStateMachine(store: WriteView): ReplicatedStateMachine<ApplyResult | undefined> {
+export function storeStateMachine(
+  store: WriteView,
+  replica: StoreReplica,
+): ReplicatedStateMachine<ApplyResult | undefined> {
   return {
     apply(entry: Entry) {
-      if (entry.data === null) return undefined;
-      return store.apply({ ...decodeCommand(entry.data), revision: store.revision + 1 });
+      if (entry.data === null) {
+        replica.forwarded.applied(entry, undefined, undefined);
+        return undefined;
+      }
+      const { origin, seq, requestId, command } = decodeEntryCommand(entry.data);
+      const seen = requestId === "" ? undefined : replica.requestIds.get(requestId);
+      let result: ApplyResult;
+      if (seen) result = { ...seen, duplicate: true };
+      else {
+        result = store.apply({ ...command, revision: store.revision + 1 });
+        if (requestId !== "") replica.requestIds.remember(requestId, result);
+      }
+      replica.forwarded.applied(entry, origin === replica.self ? seq : undefined, result);
+      return result;
     },
-    restore() {
+    restore(snapshot) {
       // The checkpoint as the Raft snapshot comes with the replicated serve; nothing compacts yet.
+      replica.forwarded.overtaken(snapshot.index);
       assert(false, "a Raft snapshot reached a store that does not install them yet");
     },
   };
@@ -30,15 +64,72 @@ export function storeStateMachine(store: WriteView): ReplicatedStateMachine<Appl
 
 /**
  * The log layer of a replicated database: `propose` orders the command through the Raft group and
- * resolves with what the store returned once the entry is applied on this member (the leader).
+ * resolves with what the store returned once the entry is applied on this member. The leader
+ * proposes itself; a follower forwards the command to the leader over peer RPC and answers once it
+ * has applied the entry (so a read here right after sees the write).
  */
-function raftCommitLog(
-  driver: RaftDriver<ApplyResult | undefined>,
-  log: (line: string) => void,
-): CommitLog<ApplyResult> {
+function raftCommitLog(options: {
+  driver: RaftDriver<ApplyResult | undefined>;
+  replica: StoreReplica;
+  rpc: PeerRpc;
+  nameOf: (id: NodeId) => string | undefined;
+  /** Whether this member's connection to a member is up now (a killed leader's is not). */
+  reachable: (id: NodeId) => boolean;
+  forwardTimeoutMs: number;
+  log: (line: string) => void;
+}): CommitLog<ApplyResult> {
+  const { driver, replica, rpc } = options;
+  // The leader side of forwarding: take the follower's entry as it is (it names its origin) and say
+  // where it went; the follower waits for it to be applied there.
+  rpc.handle(PROPOSE_METHOD, async (_from, data) => {
+    decodeEntryCommand(data); // refused here if damaged: a bad entry must never reach the log
+    const { index, term } = driver.submit(data);
+    return new ByteWriter(16).varint(index).varint(term).written().slice();
+  });
+  const forward = (command: Parameters<CommitLog<ApplyResult>["propose"]>[0], requestId: string, leader: string) => {
+    const { seq, done } = replica.forwarded.open(leader);
+    const data = encodeEntryCommand({ origin: replica.self, seq, requestId, command });
+    // The leader answers at once (where the entry went); the wait for it to be applied is longer.
+    rpc.call(leader, PROPOSE_METHOD, data, options.forwardTimeoutMs / 2).then(
+      (answer) => {
+        const r = new ByteReader(answer);
+        const index = r.varint();
+        replica.forwarded.located(seq, index, r.varint(), driver.appliedIndex);
+      },
+      (error: unknown) => {
+        // No answer: it may have been proposed, so the waiter stays until applied or timed out.
+        if (!(error instanceof NoAnswerError)) replica.forwarded.refused(seq, error);
+      },
+    );
+    return done;
+  };
+  /**
+   * The leader to order a write now: during an election, or while the leader this member knows is
+   * unreachable (killed, cut off), the write waits for the group to settle — a bounded number of
+   * ticks — instead of failing, so that a client sees a slower answer rather than an error.
+   */
+  const settledLeader = async (): Promise<NodeId> => {
+    const deadline = performance.now() + options.forwardTimeoutMs / 2;
+    for (;;) {
+      const leader = driver.leader;
+      if (leader === replica.self || (leader !== 0 && options.reachable(leader))) return leader;
+      if (performance.now() >= deadline)
+        throw new HomeKvError(
+          "E_NOT_LEADER",
+          leader === 0
+            ? "no leader was elected in time to take the write (it was not applied)"
+            : `the leader, member ${options.nameOf(leader)}, is not reachable from this member (the write was not applied)`,
+        );
+      await driver.nextTick();
+    }
+  };
   return {
-    async propose(command) {
-      const result = await driver.propose(encodeCommand(command));
+    async propose(command, requestId = "") {
+      const leader = await settledLeader();
+      const leaderName = leader === replica.self ? undefined : options.nameOf(leader);
+      const result = await (leaderName === undefined
+        ? driver.propose(encodeEntryCommand({ origin: 0, seq: 0, requestId, command }))
+        : forward(command, requestId, leaderName));
       assert(result !== undefined, "a command's entry applied as an empty one");
       return result;
     },
@@ -47,25 +138,36 @@ function raftCommitLog(
       const wasLeader = driver.leads;
       const handedOver = await driver.handOff(HAND_OFF_TIMEOUT_MS);
       if (wasLeader)
-        log(
+        options.log(
           handedOver
             ? "handed leadership over before stopping"
             : `stopping as the leader: no member took over within ${HAND_OFF_TIMEOUT_MS} ms`,
         );
       driver.stop();
+      replica.forwarded.failAll(
+        new HomeKvError("E_UNAVAILABLE", "outcome unknown: the member stopped before the write was seen applied"),
+      );
+      rpc.close();
     },
   };
 }
 
 /**
- * A database whose log is a Raft group: writes go through the group (the leader takes them), reads
- * are this member's store, linearizable behind `readBarrier` (a ReadIndex round).
+ * A database whose log is a Raft group: writes go through the group (forwarded to the leader from a
+ * follower), reads are this member's store, linearizable behind `readBarrier` (a ReadIndex round).
  */
 export function replicatedDatabase(options: {
   observed: ObservedStore;
   driver: RaftDriver<ApplyResult | undefined>;
+  replica: StoreReplica;
+  rpc: PeerRpc;
+  nameOf: (id: NodeId) => string | undefined;
+  /** Whether this member's connection to a member is up now. */
+  reachable: (id: NodeId) => boolean;
   /** How long a linearizable read waits for the leader's confirmation before UNAVAILABLE. */
   readTimeoutMs: number;
+  /** How long a forwarded write waits for the leader's answer (and then to be applied). */
+  forwardTimeoutMs: number;
   gcSliceKeysMax?: number;
   /** Runs at close, once the driver has stopped (the transport, the Raft log, the directory lock). */
   onClose?: () => Promise<void>;
@@ -77,7 +179,17 @@ export function replicatedDatabase(options: {
     store,
     expiry,
     watchHub,
-    log: raftCommitLog(options.driver, options.log ?? (() => {})),
+    log: raftCommitLog({
+      driver: options.driver,
+      replica: options.replica,
+      rpc: options.rpc,
+      nameOf: options.nameOf,
+      reachable: options.reachable,
+      forwardTimeoutMs: options.forwardTimeoutMs,
+      log: options.log ?? (() => {}),
+    }),
+    requestIds: options.replica.requestIds,
+    leads: () => options.driver.leads,
     gcSliceKeysMax: options.gcSliceKeysMax,
     readBarrier: async () => {
       await options.driver.readBarrier(options.readTimeoutMs);

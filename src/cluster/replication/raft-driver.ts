@@ -88,6 +88,7 @@ const realTicker: Ticker = {
  */
 export class RaftDriver<R> {
   private readonly proposals = new Map<number, PendingProposal<R>>();
+  private tickWaiters: (() => void)[] = [];
   private waitingReads: ReadWaiter[] = [];
   private readBatch: ReadBatch | undefined;
   private applied: number;
@@ -111,6 +112,7 @@ export class RaftDriver<R> {
       this.options.raft.tick();
       this.retryUnansweredRead();
       this.schedule();
+      this.releaseTickWaiters();
     }, this.options.tickMs);
     this.schedule();
   }
@@ -124,25 +126,54 @@ export class RaftDriver<R> {
 
   /** Orders `data` through the log; resolves with what the state machine returned when it applied it here. */
   propose(data: Uint8Array): Promise<R> {
+    let at: { index: number; term: number };
+    try {
+      at = this.submit(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<R>((resolve, reject) => {
+      this.proposals.set(at.index, { term: at.term, resolve, reject });
+    });
+  }
+
+  /**
+   * Appends `data` to the leader's log and says where; nothing waits for it here (a write forwarded
+   * by a follower, which waits for it to be applied there). Throws E_NOT_LEADER when this member
+   * cannot take it.
+   */
+  submit(data: Uint8Array): { index: number; term: number } {
     const unavailable = this.unavailable();
-    if (unavailable) return Promise.reject(unavailable);
+    if (unavailable) throw unavailable;
     const { raft } = this.options;
     if (!raft.propose(data)) {
       const leader = raft.leader;
-      return Promise.reject(
-        new HomeKvError(
-          "E_NOT_LEADER",
-          leader === raft.id || leader === 0
-            ? "no leader can take writes right now (an election or a leadership transfer is under way)"
-            : `this member is not the leader; ${this.options.nameOf ? `member ${this.options.nameOf(leader)}` : `node ${leader}`} is`,
-        ),
+      throw new HomeKvError(
+        "E_NOT_LEADER",
+        leader === raft.id || leader === 0
+          ? "no leader can take writes right now (an election or a leadership transfer is under way)"
+          : `this member is not the leader; ${this.options.nameOf ? `member ${this.options.nameOf(leader)}` : `node ${leader}`} is`,
       );
     }
     const { lastIndex, term } = raft.status();
-    return new Promise<R>((resolve, reject) => {
-      this.proposals.set(lastIndex, { term, resolve, reject });
-      this.schedule();
-    });
+    this.schedule();
+    return { index: lastIndex, term };
+  }
+
+  /** Resolves after the next tick (or at stop): a bounded wait for the group to move on. */
+  nextTick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.tickWaiters.push(resolve));
+  }
+
+  /** The leader this member knows of (0: none). */
+  get leader(): number {
+    return this.options.raft.leader;
+  }
+
+  /** The last entry applied here. */
+  get appliedIndex(): number {
+    return this.applied;
   }
 
   /**
@@ -222,6 +253,13 @@ export class RaftDriver<R> {
     this.stopped = true;
     this.stopTicker?.();
     this.failAll(new HomeKvError("E_UNAVAILABLE", "the member is shutting down"));
+    this.releaseTickWaiters();
+  }
+
+  private releaseTickWaiters(): void {
+    const waiters = this.tickWaiters;
+    this.tickWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private unavailable(): HomeKvError | undefined {
@@ -348,6 +386,7 @@ export class RaftDriver<R> {
     this.failure = error;
     this.stopped = true;
     this.stopTicker?.();
+    this.releaseTickWaiters();
     this.failAll(new HomeKvError("E_DISK", `the Raft log failed: ${describe(error)}`));
     this.options.onFatal?.(error);
   }
@@ -361,7 +400,8 @@ export class RaftDriver<R> {
   }
 }
 
-function dropped(index: number): HomeKvError {
+/** A proposal another leader's entry replaced: not applied, so a retry is safe. */
+export function dropped(index: number): HomeKvError {
   return new HomeKvError(
     "E_PROPOSAL_DROPPED",
     `the write was not applied: another leader's entry took index ${index} (retrying is safe)`,

@@ -4,12 +4,16 @@ import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
+import { peerChannels } from "./peer-channels.ts";
 import { linkGroup } from "./peer-link.ts";
-import { replicatedDatabase, storeStateMachine } from "./raft-commit-log.ts";
+import { createPeerRpc, type PeerRpc } from "./peer-rpc.ts";
+import { replicatedDatabase, storeReplica, storeStateMachine } from "./raft-commit-log.ts";
 import { RaftDriver } from "./raft-driver.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
+/** A write forwarded to the leader is answered within this long, or its outcome is unknown. */
+const FORWARD_TIMEOUT_MS = 5_000;
 
 export interface ReplicatedMemberOptions {
   /** This member's Raft id, and every voter's (the group's first members). */
@@ -33,15 +37,27 @@ export interface ReplicatedMemberOptions {
 
 /**
  * One member of a replicated store, running: its store with its observers, the Raft core over its
- * log, the group's messages over the peer transport, the driver loop, and the database on top.
+ * log, the group's messages and the members' calls over the peer transport, the driver loop, and the
+ * database on top.
  */
-export function startReplicatedMember(options: ReplicatedMemberOptions): { db: Database; raft: Raft } {
+export function startReplicatedMember(options: ReplicatedMemberOptions): {
+  db: Database;
+  raft: Raft;
+  driver: RaftDriver<ApplyResult | undefined>;
+  rpc: PeerRpc;
+} {
   const { log, names } = options;
   const observed = createObservedStore(options.settings, (line) => log.warn(line));
   const raft = new Raft({ id: options.id, voters: options.voters, storage: options.raftLog, random: options.random });
+  const channels = peerChannels(options.transport);
+  const rpc = createPeerRpc(channels, {
+    onBug: (error) => log.error("internal error while answering a member:", error),
+    log: (line) => log.warn(line),
+  });
+  const replica = storeReplica(options.id, FORWARD_TIMEOUT_MS);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
   const link = linkGroup({
-    transport: options.transport,
+    channels,
     group: STORE_GROUP,
     names,
     receive: (message) => driver?.receive(message),
@@ -50,7 +66,7 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): { db: D
   driver = new RaftDriver({
     raft,
     storage: options.raftLog,
-    stateMachine: storeStateMachine(observed.store),
+    stateMachine: storeStateMachine(observed.store, replica),
     outbox: link.outbox,
     tickMs: options.tickMs,
     nameOf: (id) => names.get(id) ?? String(id),
@@ -59,10 +75,18 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): { db: D
   const db = replicatedDatabase({
     observed,
     driver,
+    replica,
+    rpc,
+    nameOf: (id) => names.get(id),
+    reachable: (id) => {
+      const name = names.get(id);
+      return name !== undefined && options.transport.stats().peers[name]?.connected === true;
+    },
     readTimeoutMs: options.readTimeoutMs,
+    forwardTimeoutMs: FORWARD_TIMEOUT_MS,
     log: (line) => log.info(line),
     onClose: options.onClose,
   });
   driver.start();
-  return { db, raft };
+  return { db, raft, driver, rpc };
 }

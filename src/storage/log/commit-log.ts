@@ -6,7 +6,11 @@ import type { Command, LogEntry } from "../ops.ts";
  * visible to readers only after `propose` has resolved with what the state machine returned.
  */
 export interface CommitLog<R> {
-  propose(command: Command): Promise<R>;
+  /**
+   * `requestId` names a client's write so that a retry applies at most once: a log that carries it
+   * (Raft) has the state machine skip a repeat; the others leave that to the database.
+   */
+  propose(command: Command, requestId?: string): Promise<R>;
   close(): Promise<void>;
 }
 

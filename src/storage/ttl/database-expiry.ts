@@ -31,8 +31,8 @@ export function createDatabaseExpiry(
   let store: ReadView | undefined;
   const sweeper = createExpirySweeper({
     onError: (error) => {
-      // In a cluster every member's sweeper proposes and only the leader's are taken: a follower's
-      // refusal is the expected answer (it retries, and expires the keys if it comes to lead).
+      // In a cluster only the leader's sweeper proposes: a follower's (or a leader that just lost
+      // its role) is refused, and retries, expiring the keys if it comes to lead.
       if (isHomeKvError(error, "E_NOT_LEADER")) return;
       report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
     },

@@ -1,8 +1,16 @@
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { Raft } from "../../../src/cluster/raft/raft.ts";
 import type { Message, NodeId } from "../../../src/cluster/raft/types.ts";
-import { replicatedDatabase, storeStateMachine } from "../../../src/cluster/replication/raft-commit-log.ts";
+import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
+import { createPeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
+import {
+  replicatedDatabase,
+  type StoreReplica,
+  storeReplica,
+  storeStateMachine,
+} from "../../../src/cluster/replication/raft-commit-log.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "../../../src/cluster/replication/raft-driver.ts";
+import type { PeerTransport } from "../../../src/cluster/transport/types.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import {
@@ -88,20 +96,74 @@ export async function startLocalGroup<R>(
   };
 }
 
-/** A local group whose members each run the store and a replicated database over the group's log. */
+/**
+ * Peer transports in one process for members named by their ids: a payload arrives on the next
+ * turn unless its pair is in `cut` (the members' calls over peer RPC are cut with their messages).
+ */
+function memoryTransports(ids: readonly NodeId[], cut: ReadonlySet<string>): Map<NodeId, PeerTransport> {
+  const receivers = new Map<string, (from: string, payload: Uint8Array) => void>();
+  const transport = (id: NodeId): PeerTransport => ({
+    nodeId: String(id),
+    address: `memory:${id}`,
+    addPeer() {},
+    removePeer() {},
+    send(to, payload) {
+      if (!cut.has(`${id}>${to}`)) setImmediate(() => receivers.get(to)?.(String(id), payload));
+    },
+    onMessage(handler) {
+      receivers.set(String(id), handler);
+    },
+    stats: () => ({
+      peers: {},
+      openConnections: 0,
+      unknownPeerDrops: 0,
+      refused: 0,
+      refusedByPeers: 0,
+      corruptFrames: 0,
+      oversizedFrames: 0,
+    }),
+    close() {
+      receivers.delete(String(id));
+    },
+  });
+  return new Map(ids.map((id) => [id, transport(id)]));
+}
+
+/**
+ * A local group whose members each run the store and a replicated database over the group's log;
+ * followers forward writes to the leader over peer RPC on in-process transports.
+ */
 export async function startReplicatedLocalGroup(
   settings: StoreSettings,
+  options: { forwardTimeoutMs?: number } = {},
 ): Promise<{ group: LocalGroup<ApplyResult | undefined>; databases: Map<NodeId, Database> }> {
   const observed = new Map<NodeId, ObservedStore>();
+  const replicas = new Map<NodeId, StoreReplica>();
   const group = await startLocalGroup<ApplyResult | undefined>((id) => {
     const store = createObservedStore(settings);
     observed.set(id, store);
-    return storeStateMachine(store.store);
+    const replica = storeReplica(id, options.forwardTimeoutMs ?? 5_000);
+    replicas.set(id, replica);
+    return storeStateMachine(store.store, replica);
   });
+  const transports = memoryTransports(
+    group.members.map((m) => m.id),
+    group.cut,
+  );
   const databases = new Map(
     group.members.map((member) => [
       member.id,
-      replicatedDatabase({ observed: observed.get(member.id)!, driver: member.driver, readTimeoutMs: 5_000 }),
+      replicatedDatabase({
+        observed: observed.get(member.id)!,
+        driver: member.driver,
+        replica: replicas.get(member.id)!,
+        rpc: createPeerRpc(peerChannels(transports.get(member.id)!), { onBug: (error) => console.error(error) }),
+        nameOf: (id) => String(id),
+        // In-process transports have no connections to lose: a cut shows as calls not answered.
+        reachable: () => true,
+        readTimeoutMs: 5_000,
+        forwardTimeoutMs: options.forwardTimeoutMs ?? 5_000,
+      }),
     ]),
   );
   return { group, databases };

@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { encodeMessages } from "../../../src/cluster/raft/message-codec.ts";
 import type { Message } from "../../../src/cluster/raft/types.ts";
+import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
 import { linkGroup } from "../../../src/cluster/replication/peer-link.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -38,8 +39,8 @@ const heartbeat = (from: number, to: number, commit = 7): Message => ({
 test("a Ready's messages to one peer travel as one payload and arrive stepped in order; other groups' and spoofed senders' are not taken", async () => {
   const { a, b, names } = pair();
   const received: Message[] = [];
-  const linkB = linkGroup({ transport: b, group: 5, names, receive: (m) => received.push(m) });
-  const linkA = linkGroup({ transport: a, group: 5, names, receive: () => {} });
+  const linkB = linkGroup({ channels: peerChannels(b), group: 5, names, receive: (m) => received.push(m) });
+  const linkA = linkGroup({ channels: peerChannels(a), group: 5, names, receive: () => {} });
   linkA.outbox.send([heartbeat(1, 2), heartbeat(1, 2, 8)]);
   await waitFor(() => received.length === 2, { what: "both heartbeats at b" });
   expect(received.map((m) => (m.type === "heartbeat" ? m.commit : -1))).toEqual([7, 8]);
@@ -55,18 +56,23 @@ test("a payload that does not decode is dropped and counted, logged once; the li
   const { a, b, names } = pair();
   const received: Message[] = [];
   const lines: string[] = [];
+  const channels = peerChannels(b);
   const link = linkGroup({
-    transport: b,
+    channels,
     group: 1,
     names,
     receive: (m) => received.push(m),
     log: (l) => lines.push(l),
   });
+  // The Raft channel's byte, then a batch that claims more messages than it holds, and one cut short.
+  a.send("b", new Uint8Array([1, 5]));
+  a.send("b", new Uint8Array([1, 1, 9]));
+  // Another channel's byte that nobody receives on: not the link's to count.
   a.send("b", new Uint8Array([99, 1, 2]));
-  a.send("b", new Uint8Array([98]));
   a.send("b", encodeMessages([{ group: 1, message: heartbeat(1, 2) }]));
   await waitFor(() => received.length === 1, { what: "the good payload to arrive" });
   expect(link.stats().undecodable).toBe(2);
+  expect(channels.unrouted()).toBe(1);
   expect(lines.length).toBe(1);
   expect(lines[0]).toContain("dropped a Raft payload from a that does not decode");
 });

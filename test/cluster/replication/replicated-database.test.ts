@@ -15,8 +15,8 @@ afterEach(async () => {
 });
 
 /** Three members, each with its own store and database over the group's log. */
-async function startReplicated() {
-  const replicated = await startReplicatedLocalGroup({ historyRevisions: Number.POSITIVE_INFINITY });
+async function startReplicated(options: { forwardTimeoutMs?: number } = {}) {
+  const replicated = await startReplicatedLocalGroup({ historyRevisions: Number.POSITIVE_INFINITY }, options);
   groups.push(replicated);
   return replicated;
 }
@@ -68,17 +68,65 @@ test("every member's store holds the same values at the same revisions, dense ac
   expect(valuesAt(databases.get(first.id)!, keys, 4)).toEqual(["2", null, "3", "4"]);
 });
 
-test("a write through a follower's database is refused, naming the leader, and applies nothing", async () => {
+test("a write through a follower is forwarded to the leader and answered once applied on the follower", async () => {
   const { group, databases } = await startReplicated();
   const leader = await group.leader();
   const follower = group.members.find((m) => m !== leader)!;
+  const followerDb = databases.get(follower.id)!;
+  const written = await followerDb.write([{ key: "k", value: bytes("v") }]);
+  expect(written.revision).toBe(1);
+  // Answered only once applied here: a serializable read on the follower right after sees it.
+  expect(valuesAt(followerDb, ["k"], followerDb.revision)).toEqual(["v"]);
+  const txn = await followerDb.txn({
+    compares: [{ key: "k", target: "value", op: "==", value: bytes("v") }],
+    success: [{ key: "k", value: bytes("w") }, { get: "k" }],
+    failure: [],
+  });
+  expect([txn.revision, txn.succeeded, text(txn.reads[0]!.value!)]).toEqual([2, true, "w"]);
+  expect(databases.get(leader.id)!.revision).toBe(2);
+});
+
+test("a request id applies once: its retry through any member answers with the first revision", async () => {
+  const { group, databases } = await startReplicated();
+  const leader = await group.leader();
+  const [a, b] = group.members.filter((m) => m !== leader).map((m) => databases.get(m.id)!);
+  const first = await a!.write([{ key: "counter", value: bytes("1") }], "req-1");
+  expect([first.revision, first.duplicate]).toEqual([1, undefined]);
+  await databases.get(leader.id)!.write([{ key: "other", value: bytes("x") }]);
+  for (const db of [a!, b!, databases.get(leader.id)!]) {
+    const again = await db.write([{ key: "counter", value: bytes("2") }], "req-1");
+    expect([again.revision, again.duplicate]).toEqual([1, true]);
+  }
+  // Nothing was applied by the retries: the counter still holds the first write.
+  for (const db of databases.values()) {
+    await db.readBarrier();
+    expect(db.revision).toBe(2);
+    expect(valuesAt(db, ["counter"], 2)).toEqual(["1"]);
+  }
+  // A retried transaction answers with the first one's branch, its gets read at its revision.
+  const txn = {
+    compares: [{ key: "counter", target: "value" as const, op: "==" as const, value: bytes("1") }],
+    success: [{ key: "t", value: bytes("yes") }, { get: "t" }],
+    failure: [],
+  };
+  const once = await b!.txn(txn, { requestId: "req-2" });
+  const twice = await a!.txn(txn, { requestId: "req-2" });
+  expect([twice.revision, twice.succeeded, text(twice.reads[0]!.value!)]).toEqual([once.revision, true, "yes"]);
+});
+
+test("a follower whose forward gets no answer from the leader says the outcome is unknown", async () => {
+  const { group, databases } = await startReplicated({ forwardTimeoutMs: 400 });
+  const leader = await group.leader();
+  const follower = group.members.find((m) => m !== leader)!;
+  // The follower's messages (its forward among them) no longer reach the leader.
+  group.cut.add(`${follower.id}>${leader.id}`);
   const error = await databases
     .get(follower.id)!
     .write([{ key: "k", value: bytes("v") }])
     .catch((e: unknown) => e);
   expect(error).toBeInstanceOf(HomeKvError);
-  expect((error as HomeKvError).code).toBe("E_NOT_LEADER");
-  expect(databases.get(leader.id)!.revision).toBe(0);
+  expect((error as HomeKvError).code).toBe("E_UNAVAILABLE");
+  expect((error as HomeKvError).message).toStartWith("outcome unknown:");
 });
 
 test("a follower's reads after its read barrier see every write acknowledged before it; serializable ones may not", async () => {

@@ -1,0 +1,103 @@
+import { HomeKvError } from "../../errors.ts";
+import type { Entry } from "../raft/types.ts";
+import { dropped } from "./raft-driver.ts";
+
+interface Waiter<R> {
+  resolve: (result: R) => void;
+  reject: (error: unknown) => void;
+  timer: ReturnType<typeof setTimeout>;
+  leader: string;
+  /** Where the leader put the entry, once it said so. */
+  index?: number;
+  term?: number;
+}
+
+/**
+ * The writes a follower forwarded to the leader, each waiting to be applied here: the entry names
+ * this member and the write's sequence number (entry-command.ts), so the write is answered with
+ * what applying it here returned, and reads here see it as soon as it is answered.
+ *
+ * The leader answers the forward with the entry's index and term; another entry applied at that
+ * index means the write was dropped (a retry is safe). A write neither seen applied nor dropped
+ * within the timeout, or passed by a snapshot, ends in "outcome unknown".
+ */
+export class ForwardedWrites<R> {
+  private readonly waiting = new Map<number, Waiter<R>>();
+  private nextSeq = 1;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** A sequence number for a write about to be forwarded, and the promise of its answer. */
+  open(leader: string): { seq: number; done: Promise<R> } {
+    const seq = this.nextSeq++;
+    const done = new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(seq);
+        reject(
+          unknown(
+            `the write forwarded to the leader (member ${leader}) was not seen applied within ${this.timeoutMs} ms`,
+          ),
+        );
+      }, this.timeoutMs);
+      this.waiting.set(seq, { resolve, reject, timer, leader });
+    });
+    return { seq, done };
+  }
+
+  /**
+   * The leader put the write at `index` in `term`. If this member has applied past `index` already
+   * without the write answering, another entry took that index.
+   */
+  located(seq: number, index: number, term: number, appliedIndex: number): void {
+    const waiter = this.waiting.get(seq);
+    if (waiter === undefined) return;
+    if (index <= appliedIndex) this.settle(seq)?.reject(dropped(index));
+    waiter.index = index;
+    waiter.term = term;
+  }
+
+  /** The leader refused the write (it was not proposed): the caller gets why. */
+  refused(seq: number, error: unknown): void {
+    this.settle(seq)?.reject(error);
+  }
+
+  /** Every committed entry, as it is applied here: the waiter it answers, or a waiter it displaced. */
+  applied(entry: Entry, seq: number | undefined, result: R): void {
+    if (seq !== undefined) this.settle(seq)?.resolve(result);
+    for (const [at, waiter] of this.waiting) {
+      if (waiter.index !== entry.index) continue;
+      // Its own entry resolved it above: an entry at its index now is another leader's.
+      this.settle(at)?.reject(dropped(entry.index));
+    }
+  }
+
+  /** A snapshot replaced the log through `index`: writes at or below it can no longer be told apart. */
+  overtaken(index: number): void {
+    for (const [seq, waiter] of this.waiting) {
+      if (waiter.index !== undefined && waiter.index <= index)
+        this.settle(seq)?.reject(
+          unknown(`the write at index ${waiter.index} was overtaken by a snapshot from the leader`),
+        );
+    }
+  }
+
+  failAll(error: unknown): void {
+    for (const seq of [...this.waiting.keys()]) this.settle(seq)?.reject(error);
+  }
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  private settle(seq: number): Waiter<R> | undefined {
+    const waiter = this.waiting.get(seq);
+    if (waiter === undefined) return undefined;
+    this.waiting.delete(seq);
+    clearTimeout(waiter.timer);
+    return waiter;
+  }
+}
+
+function unknown(what: string): HomeKvError {
+  return new HomeKvError("E_UNAVAILABLE", `outcome unknown: ${what}`);
+}
