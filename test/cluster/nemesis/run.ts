@@ -7,6 +7,7 @@ import { type FaultKind, runSchedule, type ScheduleLog } from "./nemeses.ts";
 import {
   type Counts,
   type KvOperation,
+  readOne,
   registerKey,
   runWorkload,
   SET_PREFIX,
@@ -179,14 +180,11 @@ async function answersReads(member: Member): Promise<void> {
  * after every acknowledged write in real time, so a write lost by any member makes them illegal.
  */
 async function appendFinalReads(members: readonly Member[], keys: number, history: KvOperation[]): Promise<void> {
-  const decoder = new TextDecoder();
   for (const member of members) {
     for (let k = 0; k < keys; k++) {
       const key = registerKey(k);
       const call = performance.now();
-      const { records } = await member.client!.get([key]);
-      const bytes = records[0]?.value;
-      const values = [bytes === undefined ? null : decoder.decode(bytes)];
+      const values = [await readOne(member.client!, key)];
       history.push({
         client: `final.${member.name}`,
         input: { op: "get", keys: [key] },

@@ -143,7 +143,8 @@ async function connectedClient(member: Member, untilMs: number): Promise<HomeKvC
   }).then((client) => (typeof client === "string" ? undefined : client));
 }
 
-async function readOne(client: HomeKvClient, key: string): Promise<string | null> {
+/** A key's value as a linearizable get reads it; null for a missing key. */
+export async function readOne(client: HomeKvClient, key: string): Promise<string | null> {
   const { records } = await client.get([key]);
   const bytes = records[0]?.value;
   return bytes === undefined ? null : decoder.decode(bytes);
