@@ -120,7 +120,10 @@ export async function startServerProcess(
   };
 }
 
-/** Loopback ports nothing listens on now (each was bound by this process, then let go). */
+/**
+ * Loopback ports nothing listens on now (each was bound by this process, then let go): for a
+ * program that must be told its port before it starts (a peer port named in --initial-cluster).
+ */
 export function freePorts(count: number): number[] {
   return Array.from({ length: count }, () => {
     const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
