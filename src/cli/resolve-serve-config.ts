@@ -121,7 +121,13 @@ function raftConfig(settings: ServeSettings, nodeId: string): RaftConfig | undef
   if (!names.has(nodeId))
     throw new UsageError(`initial-cluster does not name this member (node-id ${JSON.stringify(nodeId)})`);
   if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
-  return { peerPort, members, token: settings["cluster-token"], tickMs: settings["raft-tick"]! };
+  return {
+    peerPort,
+    members,
+    token: settings["cluster-token"],
+    tickMs: settings["raft-tick"]!,
+    logTailEntries: settings["raft-log-tail-entries"]!,
+  };
 }
 
 function serverTls(

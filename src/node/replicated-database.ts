@@ -18,8 +18,10 @@ const READ_TIMEOUT_MS = 5_000;
  * talk over the peer transport on `--peer-port`. Raft node ids are the members' positions in the
  * list sorted by name, so every member derives the same ones whatever order it was given.
  *
- *   dir/LOCK          pid of the server using it
- *   dir/raft/         the Raft log (src/cluster/raft/durable-log-format.ts)
+ *   dir/LOCK                      pid of the server using it
+ *   dir/raft/                     the Raft log (src/cluster/raft/durable-log-format.ts)
+ *   dir/checkpoints/<index>.rckpt the store at a Raft index: the log's snapshot and the newer ones
+ *                                 (src/storage/checkpoint/checkpoint-format.ts)
  */
 export async function openReplicatedDatabase(
   config: ServeConfig,
@@ -60,25 +62,37 @@ export async function openReplicatedDatabase(
     await release(raftLog);
     throw error;
   }
-  const { db } = startReplicatedMember({
-    id: ids.get(config.cluster.nodeId)!,
-    voters: [...ids.values()],
-    names: new Map([...ids].map(([name, id]) => [id, name])),
-    raftLog,
-    transport,
-    settings: {
-      historyRevisions: config.history.revisions,
-      watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
-    },
-    tickMs: raftConfig.tickMs,
-    random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
-    readTimeoutMs: READ_TIMEOUT_MS,
-    log,
-    async onClose() {
-      transport.close();
-      await release(raftLog);
-    },
-  });
+  let db: Database;
+  try {
+    ({ db } = await startReplicatedMember({
+      id: ids.get(config.cluster.nodeId)!,
+      voters: [...ids.values()],
+      names: new Map([...ids].map(([name, id]) => [id, name])),
+      raftLog,
+      transport,
+      fs: realFileSystem,
+      checkpointDir: `${dir}/checkpoints`,
+      checkpointLogBytes: config.storage.checkpointWalBytes,
+      logTailEntries: raftConfig.logTailEntries,
+      settings: {
+        historyRevisions: config.history.revisions,
+        watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
+      },
+      tickMs: raftConfig.tickMs,
+      random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
+      readTimeoutMs: READ_TIMEOUT_MS,
+      log,
+      async onClose() {
+        transport.close();
+        await release(raftLog);
+      },
+    }));
+  } catch (error) {
+    // A checkpoint damaged or missing: the same.
+    transport.close();
+    await release(raftLog);
+    throw error;
+  }
   log.info(
     `member ${config.cluster.nodeId} of a replicated cluster of ${names.length} (${names.map((m) => m.name).join(", ")}): peers on ${transport.address}`,
   );

@@ -121,6 +121,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       ],
       token: "s",
       tickMs: 100,
+      logTailEntries: 5_000,
     });
     expect(() => config({ flags: { "node-id": "n2", "initial-cluster": cluster } })).toThrow("go together");
     expect(() => config({ flags: { ...flags, "node-id": "n9" } })).toThrow("does not name this member");

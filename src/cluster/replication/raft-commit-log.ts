@@ -5,6 +5,7 @@ import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import type { Entry } from "../raft/types.ts";
+import type { MemberCheckpoints, StoreCheckpoints } from "./member-checkpoints.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
 /** How long a leader that stops waits for another member to take over before it just goes. */
@@ -14,16 +15,26 @@ const HAND_OFF_TIMEOUT_MS = 2_000;
  * The MVCC store as a Raft group's state machine. An entry's data is a command without a revision
  * (src/storage/command-format.ts); the revision is stamped when the entry is applied, one after the
  * store's, so revisions stay dense: the leader's empty entries and membership changes take none.
+ *
+ * With `checkpoints`, entries the checkpoint the store was loaded from covers are passed over (the
+ * log may start before it), and a leader's snapshot is installed from its checkpoint. State that
+ * must survive a restart beside the store goes into those checkpoints (member-checkpoints.ts).
  */
-export function storeStateMachine(store: WriteView): ReplicatedStateMachine<ApplyResult | undefined> {
+export function storeStateMachine(
+  store: WriteView,
+  checkpoints?: StoreCheckpoints,
+): ReplicatedStateMachine<ApplyResult | undefined> {
   return {
     apply(entry: Entry) {
-      if (entry.data === null) return undefined;
-      return store.apply({ ...decodeCommand(entry.data), revision: store.revision + 1 });
+      if (checkpoints?.holds(entry.index)) return undefined;
+      const result =
+        entry.data === null ? undefined : store.apply({ ...decodeCommand(entry.data), revision: store.revision + 1 });
+      checkpoints?.applied(entry);
+      return result;
     },
-    restore() {
-      // The checkpoint as the Raft snapshot comes with the replicated serve; nothing compacts yet.
-      assert(false, "a Raft snapshot reached a store that does not install them yet");
+    restore(snapshot) {
+      assert(checkpoints !== undefined, "a Raft snapshot reached a store kept without checkpoints");
+      return checkpoints.install(snapshot);
     },
   };
 }
@@ -71,7 +82,10 @@ export function replicatedDatabase(options: {
   onClose?: () => Promise<void>;
   /** Lines for the operator (a leader handing over at close). */
   log?: (line: string) => void;
+  /** The member's checkpoints (the Checkpoint RPC writes one); without them it is refused. */
+  checkpoints?: MemberCheckpoints;
 }): Database {
+  const { checkpoints } = options;
   const { store, expiry, watchHub } = options.observed;
   return assembleDatabase({
     store,
@@ -84,8 +98,9 @@ export function replicatedDatabase(options: {
     },
     replicationStats: () => options.driver.stats(),
     onClose: options.onClose,
-    // The checkpoint as the Raft snapshot comes with the replicated serve.
-    checkpoint: () =>
-      Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "checkpoints of a replicated store are not written yet")),
+    checkpoint: checkpoints
+      ? () => checkpoints.checkpoint()
+      : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),
+    lastCheckpoint: () => checkpoints?.lastCheckpoint(),
   });
 }

@@ -1,7 +1,7 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import type { ReplicationStats } from "../../storage/database.ts";
 import type { Raft } from "../raft/raft.ts";
-import type { Entry, HardState, Message, ReadState, Ready, Snapshot } from "../raft/types.ts";
+import type { Entry, HardState, Message, NodeId, ReadState, Ready, Snapshot, SnapshotOutcome } from "../raft/types.ts";
 
 /** Where a driver keeps the Raft log (DurableRaftLog; the core reads it through RaftStorage). */
 export interface RaftPersistence {
@@ -13,8 +13,11 @@ export interface RaftPersistence {
 export interface ReplicatedStateMachine<R> {
   /** Every committed entry, in index order, empty and configuration entries included (they change no state). */
   apply(entry: Entry): R;
-  /** Replaces the whole state with the snapshot's (a follower far behind the leader). */
-  restore(snapshot: Snapshot): void;
+  /**
+   * Replaces the whole state with the snapshot's (a follower far behind the leader). The loop waits
+   * for it: nothing is applied meanwhile.
+   */
+  restore(snapshot: Snapshot): void | Promise<void>;
 }
 
 /** Hands the messages of one Ready to the peers (the peer transport groups them per peer). */
@@ -190,6 +193,13 @@ export class RaftDriver<R> {
     };
   }
 
+  /** What became of a snapshot sent to `to` (the snapshot stream tells): the core resumes replicating to it. */
+  reportSnapshot(to: NodeId, outcome: SnapshotOutcome): void {
+    if (this.stopped) return;
+    this.options.raft.reportSnapshot(to, outcome);
+    this.schedule();
+  }
+
   /** Whether this member leads now. */
   get leads(): boolean {
     return this.options.raft.role === "leader";
@@ -263,7 +273,7 @@ export class RaftDriver<R> {
     // Only now: every message may promise what the disk holds.
     if (ready.messages.length > 0) outbox.send(ready.messages);
     if (ready.snapshot) {
-      stateMachine.restore(ready.snapshot);
+      await stateMachine.restore(ready.snapshot);
       this.applied = ready.snapshot.index;
       this.settleProposalsThrough(ready.snapshot.index);
     }

@@ -1,15 +1,22 @@
-import { createObservedStore, type Database, type StoreSettings } from "../../storage/database.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
+import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
+import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
 import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
+import { loadMemberCheckpoint, MemberCheckpoints } from "./member-checkpoints.ts";
 import { linkGroup } from "./peer-link.ts";
 import { replicatedDatabase, storeStateMachine } from "./raft-commit-log.ts";
 import { RaftDriver } from "./raft-driver.ts";
+import { SnapshotReceiver } from "./snapshot-receiver.ts";
+import { SNAPSHOT_STREAM_DEFAULTS, SnapshotSender, type SnapshotStreamLimits } from "./snapshot-sender.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
+const CHECKPOINT_SLICE_KEYS = 4_096;
 
 export interface ReplicatedMemberOptions {
   /** This member's Raft id, and every voter's (the group's first members). */
@@ -19,6 +26,14 @@ export interface ReplicatedMemberOptions {
   names: ReadonlyMap<NodeId, string>;
   raftLog: DurableRaftLog;
   transport: PeerTransport;
+  /** Where the member's checkpoints are kept (and a leader's snapshot is received). */
+  fs: FileSystem;
+  checkpointDir: string;
+  /** A checkpoint starts once this many bytes of commands were applied since the last. */
+  checkpointLogBytes: number;
+  /** Entries kept in the Raft log behind the checkpoint it is compacted to. */
+  logTailEntries: number;
+  snapshotStream?: Partial<SnapshotStreamLimits>;
   /** The store's history, watch and TTL settings. */
   settings: StoreSettings;
   tickMs: number;
@@ -32,25 +47,66 @@ export interface ReplicatedMemberOptions {
 }
 
 /**
- * One member of a replicated store, running: its store with its observers, the Raft core over its
- * log, the group's messages over the peer transport, the driver loop, and the database on top.
+ * One member of a replicated store, running: its store (loaded from its newest checkpoint) with
+ * its observers, the Raft core over its log, the group's messages and snapshot streams over the
+ * peer transport, the driver loop, and the database on top.
  */
-export function startReplicatedMember(options: ReplicatedMemberOptions): { db: Database; raft: Raft } {
-  const { log, names } = options;
-  const observed = createObservedStore(options.settings, (line) => log.warn(line));
-  const raft = new Raft({ id: options.id, voters: options.voters, storage: options.raftLog, random: options.random });
+export async function startReplicatedMember(options: ReplicatedMemberOptions): Promise<{ db: Database; raft: Raft }> {
+  const { log, names, fs, checkpointDir, raftLog } = options;
+  const observed = createReplaceableObservedStore(options.settings, (line) => log.warn(line));
+  const loaded = await loadMemberCheckpoint(fs, checkpointDir, raftLog.snapshot().index, observed.store);
+  const raft = new Raft({ id: options.id, voters: options.voters, storage: raftLog, random: options.random });
+  const checkpoints = new MemberCheckpoints(
+    {
+      fs,
+      dir: checkpointDir,
+      observed,
+      raftLog,
+      positionAt: (index) => ({ term: raft.termAt(index), conf: raft.confState(index) }),
+      appliedIndex: loaded?.index ?? raftLog.snapshot().index,
+      checkpointLogBytes: options.checkpointLogBytes,
+      tailEntries: options.logTailEntries,
+      sliceKeysMax: CHECKPOINT_SLICE_KEYS,
+      log: (line) => log.info(line),
+    },
+    loaded,
+  );
+  if (loaded) log.info(`loaded the checkpoint at index ${loaded.index} (revision ${loaded.revision})`);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
+  const send = (to: NodeId, payload: Uint8Array) => {
+    const name = names.get(to);
+    if (name !== undefined) options.transport.send(name, payload);
+  };
+  const limits = { ...SNAPSHOT_STREAM_DEFAULTS, ...options.snapshotStream };
+  const sender = new SnapshotSender({
+    group: STORE_GROUP,
+    send,
+    readCheckpoint: (index) => fs.readFile(`${checkpointDir}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`),
+    report: (to, outcome) => driver?.reportSnapshot(to, outcome),
+    limits,
+    log: (line) => log.warn(line),
+  });
+  const receiver = new SnapshotReceiver({
+    group: STORE_GROUP,
+    fs,
+    dir: checkpointDir,
+    send,
+    deliver: (message) => driver?.receive(message),
+    stallTimeoutMs: limits.stallTimeoutMs,
+    log: (line) => log.warn(line),
+  });
   const link = linkGroup({
     transport: options.transport,
     group: STORE_GROUP,
     names,
     receive: (message) => driver?.receive(message),
+    snapshots: { sender, receiver },
     log: (line) => log.warn(line),
   });
   driver = new RaftDriver({
     raft,
-    storage: options.raftLog,
-    stateMachine: storeStateMachine(observed.store),
+    storage: raftLog,
+    stateMachine: storeStateMachine(observed.store, checkpoints),
     outbox: link.outbox,
     tickMs: options.tickMs,
     nameOf: (id) => names.get(id) ?? String(id),
@@ -61,7 +117,13 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): { db: D
     driver,
     readTimeoutMs: options.readTimeoutMs,
     log: (line) => log.info(line),
-    onClose: options.onClose,
+    checkpoints,
+    async onClose() {
+      sender.close();
+      receiver.close();
+      await checkpoints.close();
+      await options.onClose?.();
+    },
   });
   driver.start();
   return { db, raft };
