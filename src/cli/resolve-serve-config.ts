@@ -129,6 +129,7 @@ function raftConfig(settings: ServeSettings, nodeId: string): RaftConfig | undef
     voters: settings.voters!,
     token: settings["cluster-token"],
     tickMs: settings["raft-tick"]!,
+    logTailEntries: settings["raft-log-tail-entries"]!,
   };
 }
 

@@ -12,6 +12,8 @@ import type { SettingSpec } from "./settings.ts";
 export const DEFAULT_DATA_DIR = "./homekv-data";
 export const HISTORY_REVISIONS_DEFAULT = 10_000;
 const INT_MAX = 2 ** 31 - 1;
+/** etcd keeps 5,000 entries behind its snapshot (its snapshot-catchup-entries). */
+const RAFT_LOG_TAIL_ENTRIES_DEFAULT = 5_000;
 const PORT = { type: "integer", min: 0, max: 65_535 } as const;
 
 const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
@@ -83,7 +85,7 @@ export const SERVE_SETTINGS = {
   "checkpoint-wal-bytes": {
     kind: { type: "integer", min: 1, max: Number.MAX_SAFE_INTEGER },
     default: DURABLE_DEFAULTS.checkpointWalBytes,
-    description: "Checkpoint after this many WAL bytes",
+    description: "Checkpoint after this many WAL bytes (in a replicated member: bytes of commands applied)",
   },
   "http-port": {
     kind: PORT,
@@ -146,6 +148,12 @@ export const SERVE_SETTINGS = {
     kind: { type: "duration" },
     default: 100,
     description: "Raft's heartbeat interval; an election starts after 10 to 20 of them without a leader",
+  },
+  "raft-log-tail-entries": {
+    kind: { type: "integer", min: 0, max: INT_MAX },
+    default: RAFT_LOG_TAIL_ENTRIES_DEFAULT,
+    description:
+      "Raft log entries a replicated member keeps behind its newest checkpoint, so that a follower a little behind gets entries rather than the whole snapshot",
   },
   "gossip-port": {
     kind: PORT,

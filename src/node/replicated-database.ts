@@ -33,8 +33,10 @@ export interface ReplicatedNode {
  * (member-id.ts); the group's members are in its log: a first start with --initial-cluster-state
  * new writes the founding members there (bootstrap.ts), one with "existing" waits to be added.
  *
- *   dir/LOCK          pid of the server using it
- *   dir/raft/         the Raft log (src/cluster/raft/durable-log-format.ts)
+ *   dir/LOCK                      pid of the server using it
+ *   dir/raft/                     the Raft log (src/cluster/raft/durable-log-format.ts)
+ *   dir/checkpoints/<index>.rckpt the store at a Raft index: the log's snapshot and the newer ones
+ *                                 (src/storage/checkpoint/checkpoint-format.ts)
  */
 export async function openReplicatedDatabase(
   config: ServeConfig,
@@ -80,25 +82,37 @@ export async function openReplicatedDatabase(
   let grpcAddress = "";
   // Assigned right below; the member's onClose runs only once the database closes.
   let cluster: ReturnType<typeof replicatedClusterControl> | undefined;
-  const member = startReplicatedMember({
-    self,
-    seeds,
-    raftLog,
-    transport,
-    settings: {
-      historyRevisions: config.history.revisions,
-      watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
-    },
-    tickMs: raftConfig.tickMs,
-    random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
-    readTimeoutMs: READ_TIMEOUT_MS,
-    log,
-    async onClose() {
-      cluster?.stop();
-      transport.close();
-      await release(raftLog);
-    },
-  });
+  let member: Awaited<ReturnType<typeof startReplicatedMember>>;
+  try {
+    member = await startReplicatedMember({
+      self,
+      seeds,
+      raftLog,
+      transport,
+      fs: realFileSystem,
+      checkpointDir: `${dir}/checkpoints`,
+      checkpointLogBytes: config.storage.checkpointWalBytes,
+      logTailEntries: raftConfig.logTailEntries,
+      settings: {
+        historyRevisions: config.history.revisions,
+        watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
+      },
+      tickMs: raftConfig.tickMs,
+      random: mulberry32(Math.floor(Math.random() * 2 ** 32)),
+      readTimeoutMs: READ_TIMEOUT_MS,
+      log,
+      async onClose() {
+        cluster?.stop();
+        transport.close();
+        await release(raftLog);
+      },
+    });
+  } catch (error) {
+    // A checkpoint damaged or missing: let go of what was opened, then fail the start.
+    transport.close();
+    await release(raftLog);
+    throw error;
+  }
   cluster = replicatedClusterControl(
     {
       clusterId: config.cluster.clusterId,

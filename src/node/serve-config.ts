@@ -59,6 +59,8 @@ export interface RaftConfig {
   /** Shared by the members; undefined: peers authenticate with an empty token. */
   token: string | undefined;
   tickMs: number;
+  /** Entries kept in the Raft log behind the checkpoint it is compacted to, for followers a little behind. */
+  logTailEntries: number;
 }
 
 export interface GossipConfig {

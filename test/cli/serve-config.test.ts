@@ -123,6 +123,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       voters: 3,
       token: "s",
       tickMs: 100,
+      logTailEntries: 5_000,
     });
     const joining = { ...flags, "initial-cluster-state": "existing", voters: "5" };
     expect(config({ flags: joining }).cluster.raft).toMatchObject({ initialState: "existing", voters: 5 });

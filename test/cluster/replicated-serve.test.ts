@@ -1,4 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { HomeKvClient } from "../../src/client/client.ts";
+import { text } from "../helpers/bytes.ts";
 import { freePorts, runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -18,7 +21,7 @@ interface Member {
   server: ServerProcess;
 }
 
-async function startCluster() {
+async function startCluster(extraArgs: string[] = []) {
   const names = ["n1", "n2", "n3"];
   const peerPorts = freePorts(3);
   const initialCluster = names.map((name, i) => `${name}=127.0.0.1:${peerPorts[i]}`).join(",");
@@ -36,6 +39,7 @@ async function startCluster() {
         initialCluster,
         "--raft-tick",
         "50ms",
+        ...extraArgs,
       ],
       { env: { HOMEKV_CLUSTER_TOKEN: "test-token" } },
     );
@@ -152,4 +156,42 @@ test("three serve processes replicate: a follower forwards writes to the leader,
   );
   expect(rest).toContain(await leaderOf(rest));
   expect(current.server.output()).toContain("handed leadership over before stopping");
+}, 120_000);
+
+test("a member killed while the others write past their log compaction restarts and catches up by the leader's snapshot", async () => {
+  // A checkpoint every 2 KiB of commands, 10 entries of log kept behind it.
+  const { members, start } = await startCluster(["--checkpoint-wal-bytes", "2048", "--raft-log-tail-entries", "10"]);
+  await setThroughAny(members, "k=0");
+  const leader = await leaderOf(members);
+  const victim = members.find((m) => m !== leader)!;
+  victim.server.proc.kill("SIGKILL");
+  await victim.server.proc.exited;
+  // Any survivor takes the writes (a follower forwards them): leadership may move under load.
+  const client = new HomeKvClient({ endpoints: members.filter((m) => m !== victim).map((m) => m.server.address) });
+  cleanups.push(() => client.close());
+  let revision = 0;
+  for (let i = 1; i <= 300; i++)
+    revision = (await client.set({ [`key-${i % 50}`]: `value-${i}` }, { requestId: `catch-up-${i}` })).revision;
+  // The survivors checkpointed and compacted: their Raft logs start at a snapshot.
+  for (const member of members.filter((m) => m !== victim)) {
+    await waitFor(() => readdirSync(`${member.dir}/raft`).some((name) => name.endsWith(".raftsnap")), {
+      what: `${member.name}'s Raft log to be compacted`,
+    });
+    expect(readdirSync(`${member.dir}/checkpoints`).some((name) => name.endsWith(".rckpt"))).toBe(true);
+  }
+  const back = await start(victim.name, victim.dir);
+  await waitFor(async () => (await homekv(back, "get", "key-0")).stdout.trim() === 'key-0  "value-300"', {
+    what: "the restarted member to read the last write",
+    timeoutMs: 20_000,
+    detail: () => back.server.output(),
+  });
+  expect(back.server.output()).toContain("installed the leader's snapshot at index");
+  expect(JSON.parse((await homekv(back, "metrics", "--json")).stdout).revision).toBe(revision);
+  // Every key reads the same through the member that caught up as through the leader.
+  const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);
+  const theirs = new HomeKvClient({ address: back.server.address });
+  cleanups.push(() => theirs.close());
+  const values = async (c: HomeKvClient) =>
+    (await c.get(keys, { revision })).records.map((r) => r.value && text(r.value));
+  expect(await values(theirs)).toEqual(await values(client));
 }, 120_000);

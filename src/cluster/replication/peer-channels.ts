@@ -6,10 +6,12 @@ import type { PeerTransport } from "../transport/types.ts";
  * Raft batch is its own payload, unchanged.
  *
  *   1 Raft messages (message-codec.ts)    2 peer RPC request    3 peer RPC response (peer-rpc.ts)
+ *   4 the snapshot stream (snapshot-stream-format.ts)
  */
 export const CHANNEL_RAFT = 1;
 export const CHANNEL_RPC_REQUEST = 2;
 export const CHANNEL_RPC_RESPONSE = 3;
+export const CHANNEL_SNAPSHOT = 4;
 
 type Receiver = (from: string, payload: Uint8Array) => void;
 

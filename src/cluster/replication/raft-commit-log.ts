@@ -8,6 +8,7 @@ import { RequestIdTable } from "../../storage/request-ids.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
 import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
+import type { MemberCheckpoints, StoreCheckpoints } from "./member-checkpoints.ts";
 import { NoAnswerError, type PeerRpc } from "./peer-rpc.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
@@ -31,33 +32,41 @@ export function storeReplica(self: NodeId, forwardTimeoutMs: number): StoreRepli
 /**
  * The MVCC store as a Raft group's state machine. An entry's data is a command (entry-command.ts);
  * its revision is stamped when it is applied, one after the store's, so revisions stay dense: the
- * leader's empty entries, membership changes and repeated request ids take none.
+ * leader's empty entries and membership changes take none.
+ *
+ * With `checkpoints`, entries the checkpoint the store was loaded from covers are passed over (the
+ * log may start before it), and a leader's snapshot is installed from its checkpoint. State that
+ * must survive a restart beside the store goes into those checkpoints (member-checkpoints.ts).
  */
 export function storeStateMachine(
   store: WriteView,
   replica: StoreReplica,
+  checkpoints?: StoreCheckpoints,
 ): ReplicatedStateMachine<ApplyResult | undefined> {
   return {
     apply(entry: Entry) {
-      if (entry.data === null) {
-        replica.forwarded.applied(entry, undefined, undefined);
-        return undefined;
+      if (checkpoints?.holds(entry.index)) return undefined;
+      let result: ApplyResult | undefined;
+      let seq: number | undefined;
+      if (entry.data !== null) {
+        const decoded = decodeEntryCommand(entry.data);
+        const { requestId } = decoded;
+        // Every entry applies: whether an id was seen cannot decide it here, since a member restored
+        // from a checkpoint has not seen the ids before it (the table is not in checkpoints yet), and
+        // members must never disagree on what applies. Repeats are refused before they are proposed.
+        result = store.apply({ ...decoded.command, revision: store.revision + 1 });
+        if (requestId !== "" && replica.requestIds.get(requestId) === undefined)
+          replica.requestIds.remember(requestId, result);
+        if (decoded.origin === replica.self) seq = decoded.seq;
       }
-      const { origin, seq, requestId, command } = decodeEntryCommand(entry.data);
-      const seen = requestId === "" ? undefined : replica.requestIds.get(requestId);
-      let result: ApplyResult;
-      if (seen) result = { ...seen, duplicate: true };
-      else {
-        result = store.apply({ ...command, revision: store.revision + 1 });
-        if (requestId !== "") replica.requestIds.remember(requestId, result);
-      }
-      replica.forwarded.applied(entry, origin === replica.self ? seq : undefined, result);
+      replica.forwarded.applied(entry, seq, result);
+      checkpoints?.applied(entry);
       return result;
     },
     restore(snapshot) {
-      // The checkpoint as the Raft snapshot comes with the replicated serve; nothing compacts yet.
       replica.forwarded.overtaken(snapshot.index);
-      assert(false, "a Raft snapshot reached a store that does not install them yet");
+      assert(checkpoints !== undefined, "a Raft snapshot reached a store kept without checkpoints");
+      return checkpoints.install(snapshot);
     },
   };
 }
@@ -183,7 +192,10 @@ export function replicatedDatabase(options: {
   onClose?: () => Promise<void>;
   /** Lines for the operator (a leader handing over at close). */
   log?: (line: string) => void;
+  /** The member's checkpoints (the Checkpoint RPC writes one); without them it is refused. */
+  checkpoints?: MemberCheckpoints;
 }): Database {
+  const { checkpoints } = options;
   const { store, expiry, watchHub } = options.observed;
   return assembleDatabase({
     store,
@@ -206,8 +218,9 @@ export function replicatedDatabase(options: {
     },
     replicationStats: () => options.driver.stats(),
     onClose: options.onClose,
-    // The checkpoint as the Raft snapshot comes with the replicated serve.
-    checkpoint: () =>
-      Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "checkpoints of a replicated store are not written yet")),
+    checkpoint: checkpoints
+      ? () => checkpoints.checkpoint()
+      : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),
+    lastCheckpoint: () => checkpoints?.lastCheckpoint(),
   });
 }

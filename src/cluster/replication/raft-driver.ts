@@ -11,6 +11,7 @@ import type {
   ReadState,
   Ready,
   Snapshot,
+  SnapshotOutcome,
   Status,
 } from "../raft/types.ts";
 
@@ -24,8 +25,11 @@ export interface RaftPersistence {
 export interface ReplicatedStateMachine<R> {
   /** Every committed entry, in index order, empty and configuration entries included (they change no state). */
   apply(entry: Entry): R;
-  /** Replaces the whole state with the snapshot's (a follower far behind the leader). */
-  restore(snapshot: Snapshot): void;
+  /**
+   * Replaces the whole state with the snapshot's (a follower far behind the leader). The loop waits
+   * for it: nothing is applied meanwhile.
+   */
+  restore(snapshot: Snapshot): void | Promise<void>;
 }
 
 /** Hands the messages of one Ready to the peers (the peer transport groups them per peer). */
@@ -266,6 +270,13 @@ export class RaftDriver<R> {
     };
   }
 
+  /** What became of a snapshot sent to `to` (the snapshot stream tells): the core resumes replicating to it. */
+  reportSnapshot(to: NodeId, outcome: SnapshotOutcome): void {
+    if (this.stopped) return;
+    this.options.raft.reportSnapshot(to, outcome);
+    this.schedule();
+  }
+
   /** Whether this member leads now. */
   get leads(): boolean {
     return this.options.raft.role === "leader";
@@ -285,11 +296,10 @@ export class RaftDriver<R> {
     raft.transferLeadership(best[0]);
     this.schedule();
     const deadline = performance.now() + timeoutMs;
-    // Done once this member hears from the new leader (stepping down alone is not enough: the
-    // target may still be counting votes). Bounded by the deadline, one tick per turn.
-    const anotherLeads = () => raft.leader !== 0 && raft.leader !== raft.id;
-    while (!anotherLeads() && performance.now() < deadline && !this.stopped) await this.nextTick();
-    return anotherLeads();
+    // Done once this member stepped down: the target got TimeoutNow and campaigns at once (it may
+    // still be counting votes). Bounded by the deadline, one tick per turn.
+    while (raft.role === "leader" && performance.now() < deadline && !this.stopped) await this.nextTick();
+    return raft.role !== "leader";
   }
 
   /** Stops ticking and fails what waits; the storage is the caller's to close. */
@@ -346,7 +356,7 @@ export class RaftDriver<R> {
     // Only now: every message may promise what the disk holds.
     if (ready.messages.length > 0) outbox.send(ready.messages);
     if (ready.snapshot) {
-      stateMachine.restore(ready.snapshot);
+      await stateMachine.restore(ready.snapshot);
       this.applied = ready.snapshot.index;
       this.settleProposalsThrough(ready.snapshot.index);
     }

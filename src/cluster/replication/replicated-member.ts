@@ -1,9 +1,13 @@
-import { createObservedStore, type Database, type StoreSettings } from "../../storage/database.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
+import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
+import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
 import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
-import type { MemberAddress } from "../raft/types.ts";
+import type { MemberAddress, NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
+import { loadMemberCheckpoint, MemberCheckpoints } from "./member-checkpoints.ts";
 import { MemberDirectory } from "./member-directory.ts";
 import { raftIdOf } from "./member-id.ts";
 import { peerChannels } from "./peer-channels.ts";
@@ -11,11 +15,14 @@ import { linkGroup } from "./peer-link.ts";
 import { createPeerRpc, type PeerRpc } from "./peer-rpc.ts";
 import { replicatedDatabase, storeReplica, storeStateMachine } from "./raft-commit-log.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
+import { SnapshotReceiver } from "./snapshot-receiver.ts";
+import { SNAPSHOT_STREAM_DEFAULTS, SnapshotSender, type SnapshotStreamLimits } from "./snapshot-sender.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
 /** A write forwarded to the leader is answered within this long, or its outcome is unknown. */
 const FORWARD_TIMEOUT_MS = 5_000;
+const CHECKPOINT_SLICE_KEYS = 4_096;
 
 export interface ReplicatedMemberOptions {
   /** This member's name; its Raft id is derived from it (member-id.ts). */
@@ -27,6 +34,14 @@ export interface ReplicatedMemberOptions {
   seeds: readonly MemberAddress[];
   raftLog: DurableRaftLog;
   transport: PeerTransport;
+  /** Where the member's checkpoints are kept (and a leader's snapshot is received). */
+  fs: FileSystem;
+  checkpointDir: string;
+  /** A checkpoint starts once this many bytes of commands were applied since the last. */
+  checkpointLogBytes: number;
+  /** Entries kept in the Raft log behind the checkpoint it is compacted to. */
+  logTailEntries: number;
+  snapshotStream?: Partial<SnapshotStreamLimits>;
   /** The store's history, watch and TTL settings. */
   settings: StoreSettings;
   tickMs: number;
@@ -48,14 +63,15 @@ export interface ReplicatedMember {
 }
 
 /**
- * One member of a replicated store, running: its store with its observers, the Raft core over its
- * log, the member directory (which the transport follows: a member added is dialled, a member
- * removed let go), the group's messages and the members' calls over the peer transport, the driver
- * loop, and the database on top.
+ * One member of a replicated store, running: its store (loaded from its newest checkpoint) with its
+ * observers, the Raft core over its log, the member directory (which the transport follows: a
+ * member added is dialled, a member removed let go), the group's messages, snapshot streams and the
+ * members' calls over the peer transport, the driver loop, and the database on top.
  */
-export function startReplicatedMember(options: ReplicatedMemberOptions): ReplicatedMember {
-  const { log, transport, self } = options;
-  const observed = createObservedStore(options.settings, (line) => log.warn(line));
+export async function startReplicatedMember(options: ReplicatedMemberOptions): Promise<ReplicatedMember> {
+  const { log, transport, self, fs, checkpointDir, raftLog } = options;
+  const observed = createReplaceableObservedStore(options.settings, (line) => log.warn(line));
+  const loaded = await loadMemberCheckpoint(fs, checkpointDir, raftLog.snapshot().index, observed.store);
   const directory = new MemberDirectory(options.seeds, (change) => {
     if (change.member.name === self) {
       if (change.kind === "removed") log.warn(`this member (${self}) was removed from the group`);
@@ -67,25 +83,64 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): Replica
   const names = directory.names;
   const id = raftIdOf(self);
   // The group's first members are in its log (bootstrap.ts), not given here.
-  const raft = new Raft({ id, voters: [], storage: options.raftLog, random: options.random });
+  const raft = new Raft({ id, voters: [], storage: raftLog, random: options.random });
   const channels = peerChannels(transport);
   const rpc = createPeerRpc(channels, {
     onBug: (error) => log.error("internal error while answering a member:", error),
     log: (line) => log.warn(line),
   });
   const replica = storeReplica(id, FORWARD_TIMEOUT_MS);
+  const checkpoints = new MemberCheckpoints(
+    {
+      fs,
+      dir: checkpointDir,
+      observed,
+      raftLog,
+      positionAt: (index) => ({ term: raft.termAt(index), conf: raft.confState(index) }),
+      appliedIndex: loaded?.index ?? raftLog.snapshot().index,
+      checkpointLogBytes: options.checkpointLogBytes,
+      tailEntries: options.logTailEntries,
+      sliceKeysMax: CHECKPOINT_SLICE_KEYS,
+      log: (line) => log.info(line),
+    },
+    loaded,
+  );
+  if (loaded) log.info(`loaded the checkpoint at index ${loaded.index} (revision ${loaded.revision})`);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
+  const send = (to: NodeId, payload: Uint8Array) => {
+    const name = names.get(to);
+    if (name !== undefined) transport.send(name, payload);
+  };
+  const limits = { ...SNAPSHOT_STREAM_DEFAULTS, ...options.snapshotStream };
+  const sender = new SnapshotSender({
+    group: STORE_GROUP,
+    send,
+    readCheckpoint: (index) => fs.readFile(`${checkpointDir}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`),
+    report: (to, outcome) => driver?.reportSnapshot(to, outcome),
+    limits,
+    log: (line) => log.warn(line),
+  });
+  const receiver = new SnapshotReceiver({
+    group: STORE_GROUP,
+    fs,
+    dir: checkpointDir,
+    send,
+    deliver: (message) => driver?.receive(message),
+    stallTimeoutMs: limits.stallTimeoutMs,
+    log: (line) => log.warn(line),
+  });
   const link = linkGroup({
     channels,
     group: STORE_GROUP,
     names,
     receive: (message) => driver?.receive(message),
+    snapshots: { sender, receiver },
     log: (line) => log.warn(line),
   });
   driver = new RaftDriver({
     raft,
-    storage: options.raftLog,
-    stateMachine: withDirectory(storeStateMachine(observed.store, replica), directory),
+    storage: raftLog,
+    stateMachine: withDirectory(storeStateMachine(observed.store, replica, checkpoints), directory),
     outbox: link.outbox,
     tickMs: options.tickMs,
     nameOf: (id) => names.get(id) ?? String(id),
@@ -104,7 +159,13 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): Replica
     readTimeoutMs: options.readTimeoutMs,
     forwardTimeoutMs: FORWARD_TIMEOUT_MS,
     log: (line) => log.info(line),
-    onClose: options.onClose,
+    checkpoints,
+    async onClose() {
+      sender.close();
+      receiver.close();
+      await checkpoints.close();
+      await options.onClose?.();
+    },
   });
   driver.start();
   return { db, raft, driver, directory, rpc };

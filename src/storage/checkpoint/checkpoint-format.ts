@@ -21,17 +21,53 @@ import type { Version } from "../mvcc/version-chain.ts";
  * A checkpoint is written under a temporary name and renamed when complete, so every frame must
  * read back: there is no torn tail to tolerate, and a missing end frame is damage.
  * File name: `<revision, 20 digits>.ckpt`.
+ *
+ * A member of a replicated cluster writes replicated checkpoints (its Raft snapshots): the same
+ * frames under another header, numbered by the Raft index they cover instead of the revision, with
+ * one more frame, first after the header, saying where in the Raft log the store stands (etcd's
+ * consistent index) and who the members were then:
+ *
+ *   frame 0      header: "HKVRCP" · u8 format version (1) · u64 Raft index
+ *   frame        u8 type 5 (raft) · u64 revision · u64 term of the entry at the index ·
+ *                  u32 v · v × u64 voter · u32 l · l × u64 learner
+ *   then         the meta, chains and end frames, as above
+ *   File name: `<Raft index, 20 digits>.rckpt`.
+ *
+ * A plain checkpoint never holds a raft frame and a replicated one always does, first: either
+ * reader refuses the other kind (a single server started on a replicated member's directory, or
+ * the other way round, must not take one store for the other).
  */
 export const CHECKPOINT_FILES = new FileKind("checkpoint", "HKVCKP", 1, ".ckpt");
+export const REPLICATED_CHECKPOINT_FILES = new FileKind("replicated checkpoint", "HKVRCP", 1, ".rckpt");
 const FRAME_ENTRIES = 1;
 const FRAME_END = 2;
 const FRAME_CHAINS = 3;
 const FRAME_META = 4;
+const FRAME_RAFT = 5;
 const FLAG_TOMBSTONE = 1;
 const FLAG_TTL = 2;
 
 export function encodeMetaFrame(compactedRevision: number): Uint8Array {
   return encodeFrame(new ByteWriter(16).u8(FRAME_META).u64(compactedRevision).written());
+}
+
+/** Where a replicated checkpoint stands in the Raft log: the store at `revision` is the log applied through the header's index. */
+export interface RaftPosition {
+  revision: number;
+  /** The term of the entry at the index. */
+  term: number;
+  /** The members as of the index (numeric Raft node ids). */
+  voters: readonly number[];
+  learners: readonly number[];
+}
+
+export function encodeRaftFrame(position: RaftPosition): Uint8Array {
+  const out = new ByteWriter(64 + 8 * (position.voters.length + position.learners.length));
+  out.u8(FRAME_RAFT).u64(position.revision).u64(position.term).u32(position.voters.length);
+  for (const id of position.voters) out.u64(id);
+  out.u32(position.learners.length);
+  for (const id of position.learners) out.u64(id);
+  return encodeFrame(out.written());
 }
 
 export function encodeChainsFrame(chains: readonly KeyChain[]): Uint8Array {
@@ -58,6 +94,7 @@ export function encodeEndFrame(totalKeys: number): Uint8Array {
 export type BodyFrame =
   | { kind: "chains"; chains: KeyChain[] }
   | { kind: "meta"; compactedRevision: number }
+  | { kind: "raft"; position: RaftPosition }
   | { kind: "end"; totalKeys: number };
 
 export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
@@ -66,11 +103,28 @@ export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
   let frame: BodyFrame;
   if (type === FRAME_END) frame = { kind: "end", totalKeys: reader.u64() };
   else if (type === FRAME_META) frame = { kind: "meta", compactedRevision: reader.u64() };
+  else if (type === FRAME_RAFT) frame = { kind: "raft", position: readRaftPosition(reader) };
   else if (type === FRAME_CHAINS) frame = { kind: "chains", chains: readChains(reader) };
   else if (type === FRAME_ENTRIES) frame = { kind: "chains", chains: readLiveEntries(reader) };
   else throw new FormatError(`unknown checkpoint frame type ${type}`);
   if (reader.remaining !== 0) throw new FormatError(`${reader.remaining} stray bytes in a checkpoint frame`);
   return frame;
+}
+
+function readRaftPosition(reader: ByteReader): RaftPosition {
+  const revision = reader.u64();
+  const term = reader.u64();
+  const voters = readIds(reader);
+  const learners = readIds(reader);
+  if (voters.length === 0) throw new FormatError("a raft frame with no voter");
+  return { revision, term, voters, learners };
+}
+
+function readIds(reader: ByteReader): number[] {
+  const count = reader.u32();
+  // A count the frame cannot hold is damage, found before an array of that size is made.
+  if (count * 8 > reader.remaining) throw new FormatError(`${count} node ids in ${reader.remaining} bytes`);
+  return Array.from({ length: count }, () => reader.u64());
 }
 
 function readChains(reader: ByteReader): KeyChain[] {

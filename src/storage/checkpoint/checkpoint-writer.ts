@@ -1,9 +1,20 @@
+import { assert } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { CheckpointSource } from "../mvcc/store.ts";
-import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame, encodeMetaFrame } from "./checkpoint-format.ts";
+import {
+  CHECKPOINT_FILES,
+  encodeChainsFrame,
+  encodeEndFrame,
+  encodeMetaFrame,
+  encodeRaftFrame,
+  type RaftPosition,
+  REPLICATED_CHECKPOINT_FILES,
+} from "./checkpoint-format.ts";
 
 export interface WrittenCheckpoint {
   revision: number;
+  /** A replicated checkpoint's Raft index (the number in its name). */
+  index?: number;
   name: string;
   /** Live keys in it (keys kept only for their history are not counted). */
   entries: number;
@@ -23,12 +34,19 @@ export async function writeCheckpoint(options: {
   sliceKeysMax: number;
   /** Runs after the file is complete and before it takes its final name. */
   beforeRename?: () => Promise<void>;
+  /**
+   * Makes it a replicated checkpoint: called once, in the turn the revision is pinned, for the Raft
+   * index the store stands at and the position there (so the two always match).
+   */
+  raftPosition?: () => RaftPosition & { index: number };
 }): Promise<WrittenCheckpoint> {
   const { fs, dir, store } = options;
   const snapshot = store.openSnapshot();
   const revision = snapshot.revision;
   const compactedRevision = store.compactedRevision; // as of the snapshot: it may move on meanwhile
-  const name = CHECKPOINT_FILES.fileName(revision);
+  const raft = options.raftPosition?.();
+  if (raft) assert(raft.revision === revision, `Raft position at revision ${raft.revision}, store at ${revision}`);
+  const name = raft ? REPLICATED_CHECKPOINT_FILES.fileName(raft.index) : CHECKPOINT_FILES.fileName(revision);
   const temporary = `${dir}/${name}.tmp`;
   try {
     await fs.remove(temporary);
@@ -37,7 +55,10 @@ export async function writeCheckpoint(options: {
     let keys = 0;
     let bytes = 0;
     try {
-      await file.append(CHECKPOINT_FILES.encodeHeader(revision));
+      if (raft) {
+        await file.append(REPLICATED_CHECKPOINT_FILES.encodeHeader(raft.index));
+        await file.append(encodeRaftFrame(raft));
+      } else await file.append(CHECKPOINT_FILES.encodeHeader(revision));
       await file.append(encodeMetaFrame(compactedRevision));
       let after: string | undefined;
       for (;;) {
@@ -57,7 +78,7 @@ export async function writeCheckpoint(options: {
     await options.beforeRename?.();
     await fs.rename(temporary, `${dir}/${name}`);
     await fs.syncDir(dir);
-    return { revision, name, entries, bytes };
+    return { revision, name, entries, bytes, ...(raft ? { index: raft.index } : {}) };
   } catch (error) {
     await fs.remove(temporary).catch(() => {});
     throw error;

@@ -19,6 +19,8 @@ export interface DatabaseExpiry {
   readonly storeOptions: StoreOptions;
   start(propose: (command: Command) => Promise<unknown>, store: ReadView): void;
   stop(): void;
+  /** Forgets the keys queued (the store was replaced; the new one reports its own as it is restored). */
+  clear(): void;
   /** Keys waiting to expire. */
   readonly pending: number;
 }
@@ -60,6 +62,7 @@ export function createDatabaseExpiry(
       sweeper.start();
     },
     stop: () => sweeper.stop(),
+    clear: () => sweeper.clear(),
     get pending() {
       return sweeper.pending;
     },

@@ -54,6 +54,12 @@ export class ExpiryQueue {
     return due;
   }
 
+  /** Forgets every entry (the store they came from was replaced). */
+  clear(): void {
+    this.heap = [];
+    this.latest.clear();
+  }
+
   /** Deadline of the first entry (live or stale: a stale one only makes a timer fire early); undefined when empty. */
   nextDeadline(): number | undefined {
     return this.heap[0]?.expiresAtMs;

@@ -18,6 +18,12 @@ export interface ExpirySweeper {
   onExpiry(key: string, revision: number, expiresAtMs: number): void;
   /** Begins expiring due keys (the database can propose from now on). */
   start(): void;
+  /**
+   * Forgets every key queued: the store they were reported from was replaced by another, which
+   * reports its own TTLs as it is restored. A proposal in flight finishes (its command checks each
+   * key against the store it applies to).
+   */
+  clear(): void;
   /** Cancels the timer; a proposal in flight finishes, nothing new starts. Idempotent. */
   stop(): void;
   /** Keys waiting to expire. */
@@ -143,6 +149,10 @@ export function createExpirySweeper(options: ExpirySweeperOptions): ExpirySweepe
     start() {
       if (started) return;
       started = true;
+      arm();
+    },
+    clear() {
+      queue.clear();
       arm();
     },
     stop() {

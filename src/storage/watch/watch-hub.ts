@@ -26,6 +26,13 @@ export interface WatchHub extends Watches {
   readonly publish: (revision: number, events: readonly ChangeEvent[]) => void;
   /** Once, with the store whose `onEvents` is `publish`. */
   attach(store: ReadView): void;
+  /**
+   * The attached store's state was replaced by a newer one (a member installed its leader's
+   * snapshot) that was at `previousRevision`: the revisions in between were never published. Every
+   * live watcher goes back to catching up from the store, after what it has had, so it gets them
+   * from the new store's history, or ends `compacted` when that history does not reach back so far.
+   */
+  storeReplaced(previousRevision: number): void;
 }
 
 /** The watchers' side of the hub: what a database offers its server. */
@@ -141,6 +148,11 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
 
   const unregister = (watcher: WatcherState) => {
     all.delete(watcher);
+    unindex(watcher);
+  };
+
+  /** Live watchers are found by key or range; a watcher catching up is not. */
+  const unindex = (watcher: WatcherState) => {
     ranged.delete(watcher);
     const keyed = watcher.key === undefined ? undefined : byKey.get(watcher.key);
     keyed?.delete(watcher);
@@ -301,6 +313,17 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
         overflow: (why) =>
           end(watcher, "overflow", (resume) => `${why}; watch again from revision ${resume} to continue`),
       };
+    },
+    storeReplaced(previousRevision) {
+      for (const watcher of all) {
+        if (watcher.ended || !watcher.live) continue; // one catching up reads the new store by itself
+        const after = Math.max(previousRevision, watcher.fromRevision - 1);
+        if (after >= store!.revision) continue; // nothing it should have had was skipped
+        unindex(watcher);
+        watcher.live = false;
+        watcher.caughtUpTo = after;
+        if (watcher.queue.length === 0) notify(watcher, (sink) => sink.wake());
+      }
     },
     get size() {
       return all.size;

@@ -117,8 +117,8 @@ describe("RaftDriver", () => {
     expect(await follower.driver.handOff(1_000)).toBe(true);
     expect(leader.raft.role).toBe("leader");
     expect(await leader.driver.handOff(2_000)).toBe(true);
-    const next = members.find((m) => m.raft.role === "leader");
-    expect(next).toBeDefined();
+    // It stepped down; the voter it chose is elected a moment later.
+    const next = await waitFor(() => members.find((m) => m.raft.role === "leader"), { what: "the new leader" });
     expect(next).not.toBe(leader);
     expect(await next!.driver.propose(bytes("after"))).toBe(2);
     await waitFor(() => values(leader).includes("after"), { what: "the old leader to follow the new one" });

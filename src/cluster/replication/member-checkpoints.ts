@@ -1,0 +1,242 @@
+import { assert, HomeKvError } from "../../errors.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
+import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import {
+  type LoadedReplicatedCheckpoint,
+  listCheckpoints,
+  loadReplicatedCheckpoint,
+} from "../../storage/checkpoint/checkpoint-reader.ts";
+import { writeCheckpoint } from "../../storage/checkpoint/checkpoint-writer.ts";
+import type { CheckpointInfo } from "../../storage/database.ts";
+import type { WriteView } from "../../storage/mvcc/store.ts";
+import type { ReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
+import type { ConfState, Entry, Snapshot } from "../raft/types.ts";
+
+/**
+ * The data of a member's Raft snapshot, in its .raftsnap file and in snapshot messages: one byte,
+ * 1, meaning "the replicated checkpoint at the snapshot's index" (`<index>.rckpt` in the member's
+ * checkpoint directory). The checkpoint itself travels over the snapshot stream.
+ */
+export const CHECKPOINT_SNAPSHOT_DATA = Uint8Array.of(1);
+
+/** What the store's state machine asks of the checkpoints (raft-commit-log.ts). */
+export interface StoreCheckpoints {
+  /** Whether the store already holds entry `index` (the checkpoint it started from covers it). */
+  holds(index: number): boolean;
+  /** The store has applied entry `entry` (each entry after the ones it holds, in order). */
+  applied(entry: Entry): void;
+  /** Builds a new store from the checkpoint a leader's snapshot stands for and swaps it in. */
+  install(snapshot: Snapshot): Promise<void>;
+}
+
+export interface MemberCheckpointsOptions {
+  fs: FileSystem;
+  /** The member's checkpoint directory. */
+  dir: string;
+  observed: ReplaceableObservedStore;
+  /** The Raft log: compacted up to a checkpoint once the log runs `tailEntries` past it. */
+  raftLog: {
+    snapshot(): Snapshot;
+    compact(index: number, data: Uint8Array, conf: ConfState): Promise<void>;
+  };
+  /** The term of entry `index` and the members as of it (the Raft core knows both). */
+  positionAt(index: number): { term: number; conf: ConfState };
+  /** The Raft index the store stands at now (0, or the checkpoint it was loaded from). */
+  appliedIndex: number;
+  /** A checkpoint starts in the background once this many bytes of commands were applied since the last. */
+  checkpointLogBytes: number;
+  /** Entries kept in the log behind the checkpoint it is compacted to, for followers a little behind. */
+  tailEntries: number;
+  sliceKeysMax: number;
+  log: (line: string) => void;
+}
+
+/**
+ * A replicated member's checkpoints: each is the store at a Raft index (etcd's consistent index),
+ * written like a single server's (the store pinned, copied a slice at a time while it serves) with
+ * the index, its term and the members then; the newest one not within `tailEntries` of the applied
+ * index becomes the Raft snapshot, and the log before it is dropped. A leader's snapshot is such a
+ * checkpoint, received whole before it is installed here.
+ *
+ * Checkpoints and installs run one at a time (a checkpoint must read one store throughout, and an
+ * install removes the other files). Only files older than the Raft snapshot's are removed: the log
+ * needs that one (to send it) and the newer ones start after it.
+ */
+export class MemberCheckpoints implements StoreCheckpoints {
+  private appliedIndex: number;
+  private appliedBytes = 0;
+  private bytesAtLast = 0;
+  private last: CheckpointInfo | undefined;
+  /** The newest checkpoint written here and not yet made the Raft snapshot. */
+  private pendingCompaction: { index: number; conf: ConfState } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private running: Promise<CheckpointInfo> | undefined;
+
+  constructor(
+    private readonly options: MemberCheckpointsOptions,
+    loaded: LoadedReplicatedCheckpoint | undefined,
+  ) {
+    this.appliedIndex = options.appliedIndex;
+    if (loaded) this.last = loadedInfo(loaded);
+  }
+
+  holds(index: number): boolean {
+    return index <= this.appliedIndex;
+  }
+
+  applied(entry: Entry): void {
+    assert(entry.index === this.appliedIndex + 1, `the store applied entry ${entry.index} after ${this.appliedIndex}`);
+    this.appliedIndex = entry.index;
+    this.appliedBytes += entry.data?.byteLength ?? 0;
+    if (this.running === undefined && this.appliedBytes - this.bytesAtLast >= this.options.checkpointLogBytes) {
+      this.checkpoint().catch((error) => this.options.log(`background checkpoint failed: ${describe(error)}`));
+    }
+    this.compactLog();
+  }
+
+  /** The store as it is now, as a checkpoint; the last one when nothing was applied since. */
+  checkpoint(): Promise<CheckpointInfo> {
+    const run = this.exclusive(() => this.write());
+    this.running = run;
+    const clear = () => {
+      if (this.running === run) this.running = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  lastCheckpoint(): CheckpointInfo | undefined {
+    return this.last;
+  }
+
+  async install(snapshot: Snapshot): Promise<void> {
+    assert(
+      snapshot.data.byteLength === 1 && snapshot.data[0] === CHECKPOINT_SNAPSHOT_DATA[0],
+      `a snapshot at ${snapshot.index} that does not stand for a checkpoint`,
+    );
+    await this.exclusive(async () => {
+      const { fs, dir } = this.options;
+      const name = REPLICATED_CHECKPOINT_FILES.fileName(snapshot.index);
+      const loaded = await loadReplicatedCheckpoint(fs, `${dir}/${name}`);
+      assert(
+        loaded.raft.term === snapshot.term,
+        `checkpoint ${name} is of term ${loaded.raft.term}, the snapshot of ${snapshot.term}`,
+      );
+      this.options.observed.replaceWith(loaded.revision, loaded.compactedRevision, loaded.chains);
+      this.appliedIndex = snapshot.index;
+      this.bytesAtLast = this.appliedBytes;
+      this.pendingCompaction = undefined;
+      this.last = loadedInfo(loaded);
+      this.options.log(
+        `installed the leader's snapshot at index ${snapshot.index}: revision ${loaded.revision}, ${loaded.chains.length} keys`,
+      );
+      // The log is that snapshot now: no other checkpoint is needed.
+      await this.removeCheckpoints((index) => index !== snapshot.index);
+    });
+  }
+
+  /** Waits for the checkpoint or install under way. */
+  async close(): Promise<void> {
+    await this.queue;
+  }
+
+  private async write(): Promise<CheckpointInfo> {
+    const { observed, fs, dir } = this.options;
+    const store = observed.store.current; // pinned: an install waits for this checkpoint anyway
+    if (this.last !== undefined && this.last.revision === store.revision) return this.last;
+    const begun = performance.now();
+    this.bytesAtLast = this.appliedBytes;
+    let conf: ConfState | undefined;
+    const written = await writeCheckpoint({
+      fs,
+      dir,
+      store,
+      sliceKeysMax: this.options.sliceKeysMax,
+      raftPosition: () => {
+        const index = this.appliedIndex;
+        const position = this.options.positionAt(index);
+        conf = position.conf;
+        return { index, revision: store.revision, term: position.term, ...position.conf };
+      },
+    });
+    this.pendingCompaction = { index: written.index!, conf: conf! };
+    this.last = {
+      revision: written.revision,
+      entries: written.entries,
+      bytes: written.bytes,
+      atMs: Date.now(),
+      durationMs: performance.now() - begun,
+    };
+    this.options.log(
+      `checkpoint at index ${written.index} (revision ${written.revision}): ${written.entries} keys, ${written.bytes} bytes in ${this.last.durationMs.toFixed(0)} ms`,
+    );
+    return this.last;
+  }
+
+  /**
+   * Makes the newest checkpoint the Raft snapshot once the applied index is `tailEntries` past it.
+   * Only called as an entry is applied: the driver has then no snapshot queued in the log, so the
+   * log takes the compaction after what it holds and before any snapshot it is given later.
+   */
+  private compactLog(): void {
+    const pending = this.pendingCompaction;
+    if (pending === undefined || this.appliedIndex - pending.index < this.options.tailEntries) return;
+    this.pendingCompaction = undefined;
+    if (pending.index <= this.options.raftLog.snapshot().index) return; // a leader's snapshot overtook it
+    this.options.raftLog
+      .compact(pending.index, CHECKPOINT_SNAPSHOT_DATA, pending.conf)
+      .then(() => this.exclusive(() => this.removeCheckpoints((index) => index < pending.index)))
+      .catch((error) =>
+        this.options.log(`compacting the Raft log to index ${pending.index} failed: ${describe(error)}`),
+      );
+  }
+
+  private async removeCheckpoints(unwanted: (index: number) => boolean): Promise<void> {
+    const { fs, dir } = this.options;
+    for (const { name, revision: index } of await listCheckpoints(fs, dir, REPLICATED_CHECKPOINT_FILES))
+      if (unwanted(index)) await fs.remove(`${dir}/${name}`);
+  }
+
+  private exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+}
+
+/**
+ * Loads a member's newest checkpoint into its (empty) store, at start. Nothing to load is fine for
+ * a log that was never compacted; otherwise the checkpoint the log's snapshot stands for must be
+ * there, and the newest may not be older than it. Unfinished files (`.tmp`) are removed first.
+ */
+export async function loadMemberCheckpoint(
+  fs: FileSystem,
+  dir: string,
+  snapshotIndex: number,
+  store: WriteView,
+): Promise<LoadedReplicatedCheckpoint | undefined> {
+  await fs.mkdirp(dir);
+  for (const name of await fs.list(dir)) if (name.endsWith(".tmp")) await fs.remove(`${dir}/${name}`);
+  const checkpoints = await listCheckpoints(fs, dir, REPLICATED_CHECKPOINT_FILES);
+  if (snapshotIndex > 0 && !checkpoints.some((c) => c.revision === snapshotIndex)) {
+    throw new HomeKvError(
+      "E_CORRUPT",
+      `the Raft log starts after index ${snapshotIndex}, but ${dir}/${REPLICATED_CHECKPOINT_FILES.fileName(snapshotIndex)}, the checkpoint it stands on, is missing`,
+    );
+  }
+  const [newest] = checkpoints;
+  if (newest === undefined) return undefined;
+  const loaded = await loadReplicatedCheckpoint(fs, `${dir}/${newest.name}`);
+  store.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
+  return loaded;
+}
+
+/** A checkpoint loaded rather than written here, as the last one (metrics). */
+function loadedInfo(loaded: LoadedReplicatedCheckpoint): CheckpointInfo {
+  const entries = loaded.chains.filter((chain) => chain.versions.at(-1)!.value !== null).length;
+  return { revision: loaded.revision, entries, bytes: loaded.bytes, atMs: Date.now(), durationMs: 0 };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,160 @@
+import { describe, expect, test } from "bun:test";
+import { HomeKvError } from "../../src/errors.ts";
+import { encodeFrame } from "../../src/io/format/frame.ts";
+import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
+import {
+  CHECKPOINT_FILES,
+  encodeChainsFrame,
+  encodeEndFrame,
+  encodeMetaFrame,
+  encodeRaftFrame,
+  type RaftPosition,
+  REPLICATED_CHECKPOINT_FILES,
+} from "../../src/storage/checkpoint/checkpoint-format.ts";
+import { loadNewestCheckpoint, loadReplicatedCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
+import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
+import { createMvccStore, type KeyChain } from "../../src/storage/mvcc/store.ts";
+import { bytes } from "../helpers/bytes.ts";
+import { frameStarts, put } from "../helpers/storage.ts";
+
+/**
+ * The replicated checkpoint (checkpoint-format.ts): a plain checkpoint's frames under the HKVRCP
+ * header, numbered by Raft index, with the Raft position first. A test per way it can break.
+ */
+const DIR = "/data/checkpoints";
+const POSITION: RaftPosition = { revision: 2, term: 3, voters: [1, 2, 3], learners: [4] };
+const CHAINS: KeyChain[] = [
+  { key: "a", versions: [{ value: bytes("1"), revision: 1, createRevision: 1, version: 1 }] },
+  { key: "b", versions: [{ value: bytes("2"), revision: 2, createRevision: 2, version: 1 }] },
+];
+const path = (index: number) => `${DIR}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`;
+
+const concat = (parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
+
+/** A well-formed replicated checkpoint at Raft index 7, frame by frame. */
+const frames = (position: RaftPosition = POSITION) => [
+  REPLICATED_CHECKPOINT_FILES.encodeHeader(7),
+  encodeRaftFrame(position),
+  encodeMetaFrame(0),
+  encodeChainsFrame(CHAINS),
+  encodeEndFrame(2),
+];
+
+async function fsWith(name: string, file: Uint8Array): Promise<MemoryFileSystem> {
+  const fs = new MemoryFileSystem();
+  await fs.mkdirp(DIR);
+  fs.overwrite(`${DIR}/${name}`, file);
+  return fs;
+}
+
+async function corruption(load: () => Promise<unknown>): Promise<string> {
+  const error = await load().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(HomeKvError);
+  expect((error as HomeKvError).code).toBe("E_CORRUPT");
+  return (error as HomeKvError).message;
+}
+
+describe("replicated checkpoints", () => {
+  test("written with a Raft position, named by its index, read back with the store, the index, term and members", async () => {
+    const store = createMvccStore({ historyRevisions: 10 });
+    store.apply({ revision: 1, ops: [put("a", "1"), put("b", "1")] });
+    store.apply({ revision: 2, ops: [put("a", "2")] });
+    const fs = new MemoryFileSystem();
+    await fs.mkdirp(DIR);
+    const written = await writeCheckpoint({
+      fs,
+      dir: DIR,
+      store,
+      sliceKeysMax: 1,
+      raftPosition: () => ({ index: 9, ...POSITION }),
+    });
+    expect(written).toMatchObject({ index: 9, revision: 2, name: REPLICATED_CHECKPOINT_FILES.fileName(9), entries: 2 });
+    const loaded = await loadReplicatedCheckpoint(fs, path(9));
+    expect(loaded).toMatchObject({ index: 9, revision: 2, raft: POSITION, bytes: written.bytes });
+    const restored = createMvccStore({ historyRevisions: 10 });
+    restored.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
+    expect(restored.dumpChains({ limit: 10, revision: 2 })).toEqual(store.dumpChains({ limit: 10, revision: 2 }));
+    // A single server's loader does not take it for one of its own: it does not even list it.
+    expect(await loadNewestCheckpoint(fs, DIR)).toBeUndefined();
+  });
+
+  test("a position whose revision is not the store's is a bug the writer refuses", async () => {
+    const fs = new MemoryFileSystem();
+    await fs.mkdirp(DIR);
+    const store = createMvccStore();
+    const writing = writeCheckpoint({
+      fs,
+      dir: DIR,
+      store,
+      sliceKeysMax: 4,
+      raftPosition: () => ({ index: 1, ...POSITION }),
+    });
+    await expect(writing).rejects.toThrow("Raft position at revision 2, store at 0");
+  });
+
+  test("without its Raft frame it is damage", async () => {
+    const [header, , ...rest] = frames();
+    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, ...rest]));
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("without its Raft position");
+  });
+
+  test("a Raft frame anywhere but first is damage", async () => {
+    const [header, raft, meta, ...rest] = frames();
+    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, meta!, raft!, ...rest]));
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("not the first frame");
+  });
+
+  test("a header whose index is not the file name's is damage", async () => {
+    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(8), concat(frames()));
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(8)))).toContain(
+      "header says Raft index 7, the file name 8",
+    );
+  });
+
+  test("a flipped byte in the Raft frame is damage, at that frame's offset", async () => {
+    const file = concat(frames());
+    const [, raftAt] = frameStarts(file);
+    file[raftAt! + 20]! ^= 0x40;
+    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), file);
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain(`offset ${raftAt}`);
+  });
+
+  test("a file cut short is damage", async () => {
+    const file = concat(frames());
+    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), file.subarray(0, file.byteLength - 5));
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("cut short");
+  });
+
+  test("a Raft frame with no voter, or more node ids than it holds, is damage", async () => {
+    const none = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat(frames({ ...POSITION, voters: [] })));
+    expect(await corruption(() => loadReplicatedCheckpoint(none, path(7)))).toContain("no voter");
+    const file = concat(frames());
+    const [, raftAt] = frameStarts(file);
+    // The voter count (after the frame header, the type, the revision and the term) claims a million.
+    const raft = new Uint8Array(file.subarray(raftAt! + 12, frameStarts(file)[2]!));
+    new DataView(raft.buffer).setUint32(17, 1_000_000, true);
+    const [header, , ...rest] = frames();
+    const inflated = await fsWith(
+      REPLICATED_CHECKPOINT_FILES.fileName(7),
+      concat([header!, encodeFrame(raft), ...rest]),
+    );
+    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7)))).toContain("1000000 node ids");
+  });
+
+  test("a single server's checkpoint under a replicated name is not one (bad magic), and a Raft frame in a single server's checkpoint is refused", async () => {
+    const plain = concat([
+      CHECKPOINT_FILES.encodeHeader(2),
+      encodeMetaFrame(0),
+      encodeChainsFrame(CHAINS),
+      encodeEndFrame(2),
+    ]);
+    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(2), plain);
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(2)))).toContain("bad magic");
+    const [, ...body] = frames();
+    const mixed = await fsWith(CHECKPOINT_FILES.fileName(2), concat([CHECKPOINT_FILES.encodeHeader(2), ...body]));
+    expect(await corruption(() => loadNewestCheckpoint(mixed, DIR))).toContain("holds a Raft position");
+  });
+});
