@@ -29,8 +29,23 @@ export class RequestIdTable {
 
   remember(id: string, write: RememberedWrite): void {
     assert(!this.writes.has(id), `request id ${id} applied twice`);
-    this.writes.set(id, { revision: write.revision, deleted: write.deleted, succeeded: write.succeeded });
+    this.writes.set(id, {
+      revision: write.revision,
+      deleted: write.deleted,
+      ...(write.succeeded === undefined ? {} : { succeeded: write.succeeded }),
+    });
     if (this.writes.size > this.capacity) this.writes.delete(this.writes.keys().next().value!);
+  }
+
+  /** Every id with what it did, oldest first (a checkpoint's copy). */
+  entries(): { id: string; revision: number; deleted: number; succeeded?: boolean }[] {
+    return [...this.writes].map(([id, write]) => ({ id, ...write }));
+  }
+
+  /** Holds exactly `entries`, oldest first (a checkpoint loaded, a leader's snapshot installed). */
+  replaceWith(entries: readonly { id: string; revision: number; deleted: number; succeeded?: boolean }[]): void {
+    this.writes.clear();
+    for (const { id, ...write } of entries) this.remember(id, write);
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
-import { encodeFrame } from "../../src/io/format/frame.ts";
+import { encodeFrame, FRAME_HEADER_BYTES } from "../../src/io/format/frame.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import {
   CHECKPOINT_FILES,
@@ -8,8 +8,10 @@ import {
   encodeEndFrame,
   encodeMetaFrame,
   encodeRaftFrame,
+  encodeReplicaFrame,
   type RaftPosition,
   REPLICATED_CHECKPOINT_FILES,
+  type ReplicaState,
 } from "../../src/storage/checkpoint/checkpoint-format.ts";
 import { loadNewestCheckpoint, loadReplicatedCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
@@ -19,10 +21,22 @@ import { frameStarts, put } from "../helpers/storage.ts";
 
 /**
  * The replicated checkpoint (checkpoint-format.ts): a plain checkpoint's frames under the HKVRCP
- * header, numbered by Raft index, with the Raft position first. A test per way it can break.
+ * header, numbered by Raft index, with the Raft position first and the replica state next. A test per
+ * way it can break.
  */
 const DIR = "/data/checkpoints";
 const POSITION: RaftPosition = { revision: 2, term: 3, voters: [1, 2, 3], learners: [4] };
+const REPLICA: ReplicaState = {
+  members: [
+    { name: "n1", peerAddress: "127.0.0.1:20011" },
+    { name: "n2", peerAddress: "[::1]:20012" },
+  ],
+  requestIds: [
+    { id: "set-1", revision: 1, deleted: 0 },
+    { id: "txn-1", revision: 2, deleted: 1, succeeded: false },
+    { id: "txn-2", revision: 2, deleted: 0, succeeded: true },
+  ],
+};
 const CHAINS: KeyChain[] = [
   { key: "a", versions: [{ value: bytes("1"), revision: 1, createRevision: 1, version: 1 }] },
   { key: "b", versions: [{ value: bytes("2"), revision: 2, createRevision: 2, version: 1 }] },
@@ -35,6 +49,7 @@ const concat = (parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat
 const frames = (position: RaftPosition = POSITION) => [
   REPLICATED_CHECKPOINT_FILES.encodeHeader(7),
   encodeRaftFrame(position),
+  encodeReplicaFrame(REPLICA),
   encodeMetaFrame(0),
   encodeChainsFrame(CHAINS),
   encodeEndFrame(2),
@@ -69,11 +84,11 @@ describe("replicated checkpoints", () => {
       dir: DIR,
       store,
       sliceKeysMax: 1,
-      raftPosition: () => ({ index: 9, ...POSITION }),
+      raftPosition: () => ({ index: 9, ...POSITION, replica: REPLICA }),
     });
     expect(written).toMatchObject({ index: 9, revision: 2, name: REPLICATED_CHECKPOINT_FILES.fileName(9), entries: 2 });
     const loaded = await loadReplicatedCheckpoint(fs, path(9));
-    expect(loaded).toMatchObject({ index: 9, revision: 2, raft: POSITION, bytes: written.bytes });
+    expect(loaded).toMatchObject({ index: 9, revision: 2, raft: POSITION, replica: REPLICA, bytes: written.bytes });
     const restored = createMvccStore({ historyRevisions: 10 });
     restored.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
     expect(restored.dumpChains({ limit: 10, revision: 2 })).toEqual(store.dumpChains({ limit: 10, revision: 2 }));
@@ -90,20 +105,57 @@ describe("replicated checkpoints", () => {
       dir: DIR,
       store,
       sliceKeysMax: 4,
-      raftPosition: () => ({ index: 1, ...POSITION }),
+      raftPosition: () => ({ index: 1, ...POSITION, replica: REPLICA }),
     });
     await expect(writing).rejects.toThrow("Raft position at revision 2, store at 0");
   });
 
   test("without its Raft frame it is damage", async () => {
-    const [header, , ...rest] = frames();
+    const [header, , , ...rest] = frames();
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, ...rest]));
     expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("without its Raft position");
   });
 
+  test("without its replica state, or with it anywhere but after the Raft frame, it is damage", async () => {
+    const [header, raft, replica, meta, ...rest] = frames();
+    const without = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, raft!, meta!, ...rest]));
+    expect(await corruption(() => loadReplicatedCheckpoint(without, path(7)))).toContain("without its replica state");
+    const late = await fsWith(
+      REPLICATED_CHECKPOINT_FILES.fileName(7),
+      concat([header!, raft!, meta!, replica!, ...rest]),
+    );
+    expect(await corruption(() => loadReplicatedCheckpoint(late, path(7)))).toContain(
+      "does not follow the Raft position",
+    );
+  });
+
+  test("replica state claiming more ids than it holds, or an unknown outcome, is damage", async () => {
+    const [header, raft, , ...rest] = frames();
+    const withReplica = async (state: ReplicaState, patch: (frame: Uint8Array) => void) => {
+      const frame = encodeReplicaFrame(state);
+      patch(frame);
+      // The frame's checksum is recomputed: damage the checksum would not catch (a writer's bug).
+      const payload = frame.subarray(FRAME_HEADER_BYTES);
+      return fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, raft!, encodeFrame(payload), ...rest]));
+    };
+    const empty = { members: [], requestIds: [] };
+    // type · member count · request id count: the last claims a million.
+    const inflated = await withReplica(empty, (f) =>
+      new DataView(f.buffer, f.byteOffset).setUint32(FRAME_HEADER_BYTES + 5, 1_000_000, true),
+    );
+    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7)))).toContain("1000000 request ids");
+    const outcome = await withReplica({ members: [], requestIds: [{ id: "x", revision: 1, deleted: 0 }] }, (f) => {
+      f[f.byteLength - 1] = 7;
+    });
+    expect(await corruption(() => loadReplicatedCheckpoint(outcome, path(7)))).toContain("has outcome 7");
+  });
+
   test("a Raft frame anywhere but first is damage", async () => {
-    const [header, raft, meta, ...rest] = frames();
-    const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, meta!, raft!, ...rest]));
+    const [header, raft, replica, meta, ...rest] = frames();
+    const fs = await fsWith(
+      REPLICATED_CHECKPOINT_FILES.fileName(7),
+      concat([header!, meta!, raft!, replica!, ...rest]),
+    );
     expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("not the first frame");
   });
 

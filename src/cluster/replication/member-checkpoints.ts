@@ -1,6 +1,6 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
-import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import {
   type LoadedReplicatedCheckpoint,
   listCheckpoints,
@@ -41,6 +41,8 @@ export interface MemberCheckpointsOptions {
   };
   /** The term of entry `index` and the members as of it (the Raft core knows both). */
   positionAt(index: number): { term: number; conf: ConfState };
+  /** What the state machine keeps beside the store, taken with it and put back with it. */
+  replica: { capture(): ReplicaState; restore(state: ReplicaState): void };
   /** The Raft index the store stands at now (0, or the checkpoint it was loaded from). */
   appliedIndex: number;
   /** A checkpoint starts in the background once this many bytes of commands were applied since the last. */
@@ -123,6 +125,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
         `checkpoint ${name} is of term ${loaded.raft.term}, the snapshot of ${snapshot.term}`,
       );
       this.options.observed.replaceWith(loaded.revision, loaded.compactedRevision, loaded.chains);
+      this.options.replica.restore(loaded.replica);
       this.appliedIndex = snapshot.index;
       this.bytesAtLast = this.appliedBytes;
       this.pendingCompaction = undefined;
@@ -156,7 +159,13 @@ export class MemberCheckpoints implements StoreCheckpoints {
         const index = this.appliedIndex;
         const position = this.options.positionAt(index);
         conf = position.conf;
-        return { index, revision: store.revision, term: position.term, ...position.conf };
+        return {
+          index,
+          revision: store.revision,
+          term: position.term,
+          ...position.conf,
+          replica: this.options.replica.capture(),
+        };
       },
     });
     this.pendingCompaction = { index: written.index!, conf: conf! };

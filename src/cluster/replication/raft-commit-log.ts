@@ -32,7 +32,7 @@ export function storeReplica(self: NodeId, forwardTimeoutMs: number): StoreRepli
 /**
  * The MVCC store as a Raft group's state machine. An entry's data is a command (entry-command.ts);
  * its revision is stamped when it is applied, one after the store's, so revisions stay dense: the
- * leader's empty entries and membership changes take none.
+ * leader's empty entries, membership changes and repeated request ids take none.
  *
  * With `checkpoints`, entries the checkpoint the store was loaded from covers are passed over (the
  * log may start before it), and a leader's snapshot is installed from its checkpoint. State that
@@ -51,12 +51,14 @@ export function storeStateMachine(
       if (entry.data !== null) {
         const decoded = decodeEntryCommand(entry.data);
         const { requestId } = decoded;
-        // Every entry applies: whether an id was seen cannot decide it here, since a member restored
-        // from a checkpoint has not seen the ids before it (the table is not in checkpoints yet), and
-        // members must never disagree on what applies. Repeats are refused before they are proposed.
-        result = store.apply({ ...decoded.command, revision: store.revision + 1 });
-        if (requestId !== "" && replica.requestIds.get(requestId) === undefined)
-          replica.requestIds.remember(requestId, result);
+        // The table is replicated state (fed here, in log order; carried in checkpoints and
+        // snapshots), so every member skips the same repeats.
+        const seen = requestId === "" ? undefined : replica.requestIds.get(requestId);
+        if (seen) result = { ...seen, duplicate: true };
+        else {
+          result = store.apply({ ...decoded.command, revision: store.revision + 1 });
+          if (requestId !== "") replica.requestIds.remember(requestId, result);
+        }
         if (decoded.origin === replica.self) seq = decoded.seq;
       }
       replica.forwarded.applied(entry, seq, result);

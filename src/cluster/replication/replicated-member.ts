@@ -1,5 +1,5 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
-import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
@@ -90,6 +90,18 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     log: (line) => log.warn(line),
   });
   const replica = storeReplica(id, FORWARD_TIMEOUT_MS);
+  // What the state machine keeps beside the store travels with it in checkpoints and snapshots.
+  const beside = {
+    capture: () => ({
+      members: directory.members().map(([, member]) => member),
+      requestIds: replica.requestIds.entries(),
+    }),
+    restore(state: ReplicaState) {
+      directory.restore(state.members);
+      replica.requestIds.replaceWith(state.requestIds);
+    },
+  };
+  if (loaded) beside.restore(loaded.replica);
   const checkpoints = new MemberCheckpoints(
     {
       fs,
@@ -97,6 +109,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
       observed,
       raftLog,
       positionAt: (index) => ({ term: raft.termAt(index), conf: raft.confState(index) }),
+      replica: beside,
       appliedIndex: loaded?.index ?? raftLog.snapshot().index,
       checkpointLogBytes: options.checkpointLogBytes,
       tailEntries: options.logTailEntries,

@@ -30,6 +30,12 @@ import type { Version } from "../mvcc/version-chain.ts";
  *   frame 0      header: "HKVRCP" · u8 format version (1) · u64 Raft index
  *   frame        u8 type 5 (raft) · u64 revision · u64 term of the entry at the index ·
  *                  u32 v · v × u64 voter · u32 l · l × u64 learner
+ *   frame        u8 type 6 (replica) · u32 m · m × (string name · string peer address) ·
+ *                  u32 r · r × (string request id · u64 revision · u64 deleted · u8 succeeded:
+ *                  0 not a transaction, 1 false, 2 true)
+ *                  — the state the replicated state machine keeps beside the store: the member
+ *                  directory and the request ids applied, oldest first (what every member must
+ *                  hold alike at the index, since both decide what later entries do)
  *   then         the meta, chains and end frames, as above
  *   File name: `<Raft index, 20 digits>.rckpt`.
  *
@@ -44,6 +50,7 @@ const FRAME_END = 2;
 const FRAME_CHAINS = 3;
 const FRAME_META = 4;
 const FRAME_RAFT = 5;
+const FRAME_REPLICA = 6;
 const FLAG_TOMBSTONE = 1;
 const FLAG_TTL = 2;
 
@@ -67,6 +74,25 @@ export function encodeRaftFrame(position: RaftPosition): Uint8Array {
   for (const id of position.voters) out.u64(id);
   out.u32(position.learners.length);
   for (const id of position.learners) out.u64(id);
+  return encodeFrame(out.written());
+}
+
+/** What a replicated checkpoint holds beside the store (frame type 6). */
+export interface ReplicaState {
+  members: readonly { name: string; peerAddress: string }[];
+  /** Oldest first. */
+  requestIds: readonly { id: string; revision: number; deleted: number; succeeded?: boolean }[];
+}
+
+export function encodeReplicaFrame(state: ReplicaState): Uint8Array {
+  const out = new ByteWriter(64 + 48 * (state.members.length + state.requestIds.length));
+  out.u8(FRAME_REPLICA).u32(state.members.length);
+  for (const member of state.members) out.string(member.name).string(member.peerAddress);
+  out.u32(state.requestIds.length);
+  for (const write of state.requestIds) {
+    const succeeded = write.succeeded === undefined ? 0 : write.succeeded ? 2 : 1;
+    out.string(write.id).u64(write.revision).u64(write.deleted).u8(succeeded);
+  }
   return encodeFrame(out.written());
 }
 
@@ -95,6 +121,7 @@ export type BodyFrame =
   | { kind: "chains"; chains: KeyChain[] }
   | { kind: "meta"; compactedRevision: number }
   | { kind: "raft"; position: RaftPosition }
+  | { kind: "replica"; state: ReplicaState }
   | { kind: "end"; totalKeys: number };
 
 export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
@@ -104,6 +131,7 @@ export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
   if (type === FRAME_END) frame = { kind: "end", totalKeys: reader.u64() };
   else if (type === FRAME_META) frame = { kind: "meta", compactedRevision: reader.u64() };
   else if (type === FRAME_RAFT) frame = { kind: "raft", position: readRaftPosition(reader) };
+  else if (type === FRAME_REPLICA) frame = { kind: "replica", state: readReplicaState(reader) };
   else if (type === FRAME_CHAINS) frame = { kind: "chains", chains: readChains(reader) };
   else if (type === FRAME_ENTRIES) frame = { kind: "chains", chains: readLiveEntries(reader) };
   else throw new FormatError(`unknown checkpoint frame type ${type}`);
@@ -118,6 +146,27 @@ function readRaftPosition(reader: ByteReader): RaftPosition {
   const learners = readIds(reader);
   if (voters.length === 0) throw new FormatError("a raft frame with no voter");
   return { revision, term, voters, learners };
+}
+
+function readReplicaState(reader: ByteReader): ReplicaState {
+  const members: { name: string; peerAddress: string }[] = [];
+  // Counts are bounded by the bytes left (each item takes at least 8, or 21), before arrays grow.
+  const count = (itemBytesMin: number, what: string) => {
+    const n = reader.u32();
+    if (n * itemBytesMin > reader.remaining) throw new FormatError(`${n} ${what} in ${reader.remaining} bytes`);
+    return n;
+  };
+  for (let n = count(8, "members"); n > 0; n--) members.push({ name: reader.string(), peerAddress: reader.string() });
+  const requestIds: ReplicaState["requestIds"][number][] = [];
+  for (let n = count(21, "request ids"); n > 0; n--) {
+    const id = reader.string();
+    const revision = reader.u64();
+    const deleted = reader.u64();
+    const succeeded = reader.u8();
+    if (succeeded > 2) throw new FormatError(`request id ${JSON.stringify(id)} has outcome ${succeeded}`);
+    requestIds.push({ id, revision, deleted, ...(succeeded === 0 ? {} : { succeeded: succeeded === 2 }) });
+  }
+  return { members, requestIds };
 }
 
 function readIds(reader: ByteReader): number[] {

@@ -8,6 +8,7 @@ import {
   decodeBodyFrame,
   type RaftPosition,
   REPLICATED_CHECKPOINT_FILES,
+  type ReplicaState,
 } from "./checkpoint-format.ts";
 
 export interface LoadedCheckpoint {
@@ -21,6 +22,8 @@ export interface LoadedCheckpoint {
 export interface LoadedReplicatedCheckpoint extends LoadedCheckpoint {
   index: number;
   raft: RaftPosition;
+  /** What the replicated state machine keeps beside the store at the index. */
+  replica: ReplicaState;
   /** The file's size. */
   bytes: number;
 }
@@ -46,7 +49,7 @@ export async function loadNewestCheckpoint(fs: FileSystem, dir: string): Promise
   const [newest] = await listCheckpoints(fs, dir);
   if (!newest) return undefined;
   const path = `${dir}/${newest.name}`;
-  const { raft, number, ...loaded } = readCheckpoint(await fs.readFile(path), path, CHECKPOINT_FILES);
+  const { raft, replica: _, number, ...loaded } = readCheckpoint(await fs.readFile(path), path, CHECKPOINT_FILES);
   if (raft) throw corruptionError(path, 0, "a plain checkpoint holds a Raft position (a replicated member's file?)");
   if (number !== newest.revision)
     throw corruptionError(path, 0, `header says revision ${number}, the file name ${newest.revision}`);
@@ -57,10 +60,11 @@ export async function loadNewestCheckpoint(fs: FileSystem, dir: string): Promise
 export async function loadReplicatedCheckpoint(fs: FileSystem, path: string): Promise<LoadedReplicatedCheckpoint> {
   const named = REPLICATED_CHECKPOINT_FILES.parseFileName(path.slice(path.lastIndexOf("/") + 1));
   const bytes = await fs.readFile(path);
-  const { raft, number, ...loaded } = readCheckpoint(bytes, path, REPLICATED_CHECKPOINT_FILES);
+  const { raft, replica, number, ...loaded } = readCheckpoint(bytes, path, REPLICATED_CHECKPOINT_FILES);
   if (!raft) throw corruptionError(path, 0, "a replicated checkpoint without its Raft position");
+  if (!replica) throw corruptionError(path, 0, "a replicated checkpoint without its replica state");
   if (number !== named) throw corruptionError(path, 0, `header says Raft index ${number}, the file name ${named}`);
-  return { ...loaded, index: number, raft, bytes: bytes.byteLength };
+  return { ...loaded, index: number, raft, replica, bytes: bytes.byteLength };
 }
 
 /** The frames of a whole checkpoint file of `kind`: the number in its header, and what the body holds. */
@@ -68,7 +72,7 @@ function readCheckpoint(
   bytes: Uint8Array,
   path: string,
   kind: FileKind,
-): LoadedCheckpoint & { number: number; raft: RaftPosition | undefined } {
+): LoadedCheckpoint & { number: number; raft: RaftPosition | undefined; replica: ReplicaState | undefined } {
   const damaged = (offset: number, reason: string) => corruptionError(path, offset, reason);
   const header = readFrame(bytes, 0);
   if (header.kind !== "frame") throw damaged(0, header.kind === "end" ? "empty file" : header.reason);
@@ -77,7 +81,9 @@ function readCheckpoint(
   const chains: KeyChain[] = [];
   let compactedRevision = 0;
   let raft: RaftPosition | undefined;
+  let replica: ReplicaState | undefined;
   let offset = header.next;
+  let previous: string | undefined;
   for (;;) {
     const frame = readFrame(bytes, offset);
     if (frame.kind !== "frame")
@@ -89,14 +95,18 @@ function readCheckpoint(
       }
       if (frame.next !== bytes.byteLength) throw damaged(frame.next, "bytes after the end frame");
       const revision = raft?.revision ?? number;
-      return { path, revision, compactedRevision, chains, number, raft };
+      return { path, revision, compactedRevision, chains, number, raft, replica };
     }
     if (body.kind === "raft") {
       // Only first: the position is what the rest of the file is read against.
       if (offset !== header.next) throw damaged(offset, "a Raft position that is not the first frame");
       raft = body.position;
+    } else if (body.kind === "replica") {
+      if (previous !== "raft") throw damaged(offset, "replica state that does not follow the Raft position");
+      replica = body.state;
     } else if (body.kind === "meta") compactedRevision = body.compactedRevision;
     else for (const chain of body.chains) chains.push(chain);
+    previous = body.kind;
     offset = frame.next;
   }
 }

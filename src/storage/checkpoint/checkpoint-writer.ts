@@ -7,8 +7,10 @@ import {
   encodeEndFrame,
   encodeMetaFrame,
   encodeRaftFrame,
+  encodeReplicaFrame,
   type RaftPosition,
   REPLICATED_CHECKPOINT_FILES,
+  type ReplicaState,
 } from "./checkpoint-format.ts";
 
 export interface WrittenCheckpoint {
@@ -36,9 +38,10 @@ export async function writeCheckpoint(options: {
   beforeRename?: () => Promise<void>;
   /**
    * Makes it a replicated checkpoint: called once, in the turn the revision is pinned, for the Raft
-   * index the store stands at and the position there (so the two always match).
+   * index the store stands at, the position there and the state kept beside the store (so all
+   * match).
    */
-  raftPosition?: () => RaftPosition & { index: number };
+  raftPosition?: () => RaftPosition & { index: number; replica: ReplicaState };
 }): Promise<WrittenCheckpoint> {
   const { fs, dir, store } = options;
   const snapshot = store.openSnapshot();
@@ -58,6 +61,7 @@ export async function writeCheckpoint(options: {
       if (raft) {
         await file.append(REPLICATED_CHECKPOINT_FILES.encodeHeader(raft.index));
         await file.append(encodeRaftFrame(raft));
+        await file.append(encodeReplicaFrame(raft.replica));
       } else await file.append(CHECKPOINT_FILES.encodeHeader(revision));
       await file.append(encodeMetaFrame(compactedRevision));
       let after: string | undefined;
