@@ -441,10 +441,7 @@ export class RaftDriver<R> {
    * with an unknown outcome that says why.
    */
   private failAll(error: HomeKvError): void {
-    const unknown = new HomeKvError(
-      error.code,
-      `outcome unknown: ${error.message} before the write was seen applied`,
-    );
+    const unknown = new HomeKvError(error.code, `outcome unknown: ${error.message} before the write was seen applied`);
     for (const proposal of this.proposals.values()) proposal.reject(unknown);
     this.proposals.clear();
     for (const waiter of [...this.waitingReads, ...(this.readBatch?.waiters ?? [])]) waiter.reject(error);
