@@ -1,15 +1,18 @@
+import type { Membership } from "../cluster/membership.ts";
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
-import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
+import type { MemberAddress } from "../cluster/raft/types.ts";
+import { foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { replicatedClusterControl } from "../cluster/replication/cluster-admin.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
 import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
-import { HomeKvError } from "../errors.ts";
+import { assert, HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import type { ClusterControl } from "../server/cluster-control.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
+import { awaitFounding, keepJoining } from "./gossip-join.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -40,13 +43,13 @@ export async function openReplicatedDatabase(
   config: ServeConfig,
   raftConfig: RaftConfig,
   log: NodeLog,
+  gossip: () => Membership | undefined,
 ): Promise<ReplicatedNode> {
   if (config.storage.kind !== "disk")
     throw new HomeKvError("E_CONFIG", "a replicated member keeps its Raft log on disk: give it --data-dir");
   const { dir } = config.storage;
   await realFileSystem.mkdirp(dir);
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
-  const seeds = raftConfig.members.map((m) => ({ name: m.name, peerAddress: m.address }));
   const release = async (raftLog?: DurableRaftLog) => {
     try {
       await raftLog?.close();
@@ -56,9 +59,12 @@ export async function openReplicatedDatabase(
   };
   let raftLog: DurableRaftLog | undefined;
   let transport: ReturnType<typeof createPeerTransport>;
+  let seeds: MemberAddress[];
   try {
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
-    if (await foundGroupIfNew(raftLog, seeds, raftConfig.initialState))
+    const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
+    seeds = founding.seeds;
+    if (await foundGroupIfNew(raftLog, seeds, founding.initialState))
       log.info(`founded the group: ${seeds.map((m) => m.name).join(", ")}`);
     transport = createPeerTransport({
       clusterId: config.cluster.clusterId,
@@ -66,7 +72,7 @@ export async function openReplicatedDatabase(
       host: config.host,
       port: raftConfig.peerPort,
       peers: Object.fromEntries(
-        raftConfig.members.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.address]),
+        seeds.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.peerAddress]),
       ),
       token: raftConfig.token,
       log: (line) => log.warn(line),
@@ -80,6 +86,7 @@ export async function openReplicatedDatabase(
   let grpcAddress = "";
   // Assigned right below; the member's onClose runs only once the database closes.
   let cluster: ReturnType<typeof replicatedClusterControl> | undefined;
+  let joining: { stop(): void } | undefined;
   const member = startReplicatedMember({
     self,
     seeds,
@@ -95,6 +102,7 @@ export async function openReplicatedDatabase(
     log,
     async onClose() {
       cluster?.stop();
+      joining?.stop();
       transport.close();
       await release(raftLog);
     },
@@ -111,8 +119,33 @@ export async function openReplicatedDatabase(
       tickMs: raftConfig.tickMs,
       log,
     },
-    { votersTarget: raftConfig.voters, transferTimeoutMs: TRANSFER_TIMEOUT_MS },
+    {
+      votersTarget: raftConfig.voters,
+      transferTimeoutMs: TRANSFER_TIMEOUT_MS,
+      ...(raftConfig.deadServerAfterMs === undefined
+        ? {}
+        : { autopilot: { gossip: () => gossip()?.members(), deadServerAfterMs: raftConfig.deadServerAfterMs } }),
+    },
   );
+  const membership = gossip();
+  joining =
+    raftConfig.founding.kind === "gossip" && membership
+      ? keepJoining(
+          membership,
+          {
+            self,
+            peerAddress: transport.address,
+            isMember: () => {
+              const { conf } = member.driver.groupStatus();
+              return [...conf.voters, ...conf.learners].includes(raftIdOf(self));
+            },
+            addPeer: (name, address) => transport.addPeer(name, address),
+            call: (to, method, request, timeoutMs) => member.rpc.call(to, method, request, timeoutMs),
+          },
+          config.cluster.gossip!.intervalMs,
+          log,
+        )
+      : undefined;
   const { conf } = member.driver.groupStatus();
   log.info(
     conf.voters.length === 0
@@ -126,4 +159,28 @@ export async function openReplicatedDatabase(
       grpcAddress = address;
     },
   };
+}
+
+/**
+ * The members to start with and whether to found the group: named by --initial-cluster, or found
+ * through gossip (--bootstrap-expect) on a first start. A member whose log has a term is past its
+ * first start: the log says who the members are.
+ */
+async function findGroup(
+  config: ServeConfig,
+  raftConfig: RaftConfig,
+  raftLog: DurableRaftLog,
+  gossip: () => Membership | undefined,
+  log: NodeLog,
+): Promise<{ seeds: MemberAddress[]; initialState: InitialClusterState }> {
+  const { founding } = raftConfig;
+  if (founding.kind === "static")
+    return {
+      seeds: founding.members.map((m) => ({ name: m.name, peerAddress: m.address })),
+      initialState: founding.initialState,
+    };
+  if (raftLog.hardState().term !== 0) return { seeds: [], initialState: "existing" };
+  const membership = gossip();
+  assert(membership !== undefined && config.cluster.gossip !== undefined, "--bootstrap-expect without gossip");
+  return awaitFounding(membership, config.cluster.nodeId, founding.expect, config.cluster.gossip.intervalMs, log);
 }
