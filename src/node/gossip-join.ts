@@ -1,7 +1,14 @@
 import type { Member } from "../cluster/gossip/gossiper.ts";
 import type { MemberAddress } from "../cluster/raft/types.ts";
 import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
-import { decideFounding, groupMembers, KEY_RAFT, RAFT_MEMBER } from "../cluster/replication/gossip-founding.ts";
+import {
+  decideFounding,
+  foundersDigest,
+  groupMembers,
+  KEY_FOUNDERS,
+  KEY_RAFT,
+  RAFT_MEMBER,
+} from "../cluster/replication/gossip-founding.ts";
 import { HomeKvError } from "../errors.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -54,7 +61,10 @@ export async function awaitFounding(
       const names = decision.founders.map((founder) => founder.name).join(", ");
       stable = names === last ? stable + 1 : 1;
       last = names;
-      if (stable >= STABLE_ROUNDS) return { seeds: decision.founders, initialState: "new" };
+      if (stable >= STABLE_ROUNDS) {
+        gossip.publish(KEY_FOUNDERS, foundersDigest(decision.founders.map((founder) => founder.name)));
+        return { seeds: decision.founders, initialState: "new" };
+      }
       why = `${names} seen, waiting until the view is stable`;
     } else {
       stable = 0;

@@ -76,7 +76,8 @@ test("three servers with --bootstrap-expect 3 found one group; a fourth joins as
       s.members.find((m) => m.node_id === "n4")?.voter === true,
     30_000,
   ).catch((error) => {
-    for (const m of founders) console.log(m.name, m.server.output());
+    // What autopilot said (or did not) is in the servers' logs.
+    for (const m of [...founders, n4]) console.error(`--- ${m.name}:\n${m.server.output()}`);
     throw error;
   });
   expect(

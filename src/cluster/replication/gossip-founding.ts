@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { MemberStatus } from "../gossip/gossiper.ts";
 import type { MemberAddress } from "../raft/types.ts";
 
@@ -9,6 +10,8 @@ import type { MemberAddress } from "../raft/types.ts";
  *
  *   n1 expect=3  n2 expect=3              → wait (2 of 3)
  *   n1 expect=3  n2 expect=3  n3 expect=3 → found with n1, n2, n3 (on each of the three)
+ *   n1 raft=member founders=h(n1,n2,n3), n2 and n3 expect=3
+ *                                         → n2 and n3 found too: the same group, the same entries
  *   n1 raft=member … n4 expect=3          → join (n4 asks a member to add it)
  *   n1..n4 expect=3, no member yet        → join (more than 3: n4 would not know which 3 founded)
  *
@@ -17,6 +20,8 @@ import type { MemberAddress } from "../raft/types.ts";
 export const KEY_PEER_ADDRESS = "peer";
 export const KEY_BOOTSTRAP_EXPECT = "expect";
 export const KEY_RAFT = "raft";
+/** Published by a founder: a hash of the founders' names, so that a slower founder sees it is one. */
+export const KEY_FOUNDERS = "founders";
 /** KEY_RAFT's value on a server that is a voter or learner of a formed group. */
 export const RAFT_MEMBER = "member";
 
@@ -43,6 +48,14 @@ export function foundingMetadata(peerAddress: string, expect: number): Record<st
   return { [KEY_PEER_ADDRESS]: peerAddress, [KEY_BOOTSTRAP_EXPECT]: String(expect) };
 }
 
+/** The value of KEY_FOUNDERS for these founders: the same whatever their order. */
+export function foundersDigest(names: readonly string[]): string {
+  return createHash("sha256")
+    .update([...names].sort().join(","))
+    .digest("hex")
+    .slice(0, 16);
+}
+
 /** The members of a formed group that gossip shows alive, with their peer addresses. */
 export function groupMembers(servers: readonly GossipServer[], self: string): MemberAddress[] {
   return reachable(servers)
@@ -58,9 +71,14 @@ export function decideFounding(servers: readonly GossipServer[], self: string, e
       return theirs !== undefined && theirs !== String(expect);
     })
     .map((server) => server.nodeId);
-  if (groupMembers(servers, self).length > 0)
-    return { decision: { kind: "join", why: "a group is formed already" }, mismatched };
   const same = live.filter((server) => server.metadata[KEY_BOOTSTRAP_EXPECT] === String(expect));
+  const members = live.filter((server) => server.nodeId !== self && server.metadata[KEY_RAFT] === RAFT_MEMBER);
+  // Founders of the very group these members are in (a slower founder) found it too: their
+  // founding entries are the same. Anyone else joins the group that is formed.
+  const digest = foundersDigest(same.map((server) => server.nodeId));
+  const ownGroup = same.length === expect && members.every((member) => member.metadata[KEY_FOUNDERS] === digest);
+  if (members.length > 0 && !ownGroup)
+    return { decision: { kind: "join", why: "a group is formed already" }, mismatched };
   if (!same.some((server) => server.nodeId === self))
     return { decision: { kind: "wait", why: "gossip does not show this server yet" }, mismatched };
   if (same.length < expect)

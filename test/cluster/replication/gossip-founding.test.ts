@@ -2,9 +2,11 @@ import { describe, expect, test } from "bun:test";
 import type { MemberStatus } from "../../../src/cluster/gossip/gossiper.ts";
 import {
   decideFounding,
+  foundersDigest,
   foundingMetadata,
   type GossipServer,
   groupMembers,
+  KEY_FOUNDERS,
   KEY_RAFT,
   RAFT_MEMBER,
 } from "../../../src/cluster/replication/gossip-founding.ts";
@@ -39,6 +41,15 @@ describe("decideFounding: what a --bootstrap-expect server does with what gossip
       kind: "join",
       why: "4 servers expect 3 (n1, n2, n3, n4): more than founders",
     });
+  });
+
+  test("a slower founder founds the group its peers founded; a newcomer in a dead founder's place joins it", () => {
+    const member = { [KEY_RAFT]: RAFT_MEMBER, [KEY_FOUNDERS]: foundersDigest(["n3", "n2", "n1"]) };
+    const formed = [server("n1", 3, member), server("n2", 3), server("n3", 3, member)];
+    expect(decideFounding(formed, "n2", 3).decision.kind).toBe("found");
+    const replaced = [server("n1", 3, member), server("n3", 3, member, "dead"), server("n5", 3)];
+    const n5 = decideFounding([...replaced, server("n2", 3, member)], "n5", 3).decision;
+    expect(n5).toEqual({ kind: "join", why: "a group is formed already" });
   });
 
   test("another N is refused and reported; dead, left and unaddressed servers do not count", () => {
