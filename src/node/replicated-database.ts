@@ -30,11 +30,13 @@ export interface ReplicatedNode {
 }
 
 /**
- * The store of a member of a replicated cluster (`--initial-cluster`): the Raft log in
+ * The store of a member of a replicated cluster (`--initial-cluster` or `--bootstrap-expect`): the Raft log in
  * `<data dir>/raft` is the log (it replaces the WAL), the store is rebuilt from it at start, peers
  * talk over the peer transport on `--peer-port`. A member's Raft id is a hash of its name
  * (member-id.ts); the group's members are in its log: a first start with --initial-cluster-state
  * new writes the founding members there (bootstrap.ts), one with "existing" waits to be added.
+ * With --bootstrap-expect, gossip (up before this) settles which of the two a first start is
+ * (gossip-join.ts), a joiner asks the group to add it, and a member says so in gossip.
  *
  *   dir/LOCK          pid of the server using it
  *   dir/raft/         the Raft log (src/cluster/raft/durable-log-format.ts)
@@ -149,7 +151,9 @@ export async function openReplicatedDatabase(
   const { conf } = member.driver.groupStatus();
   log.info(
     conf.voters.length === 0
-      ? `member ${self} waits to be added to the cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`
+      ? raftConfig.founding.kind === "gossip"
+        ? `member ${self} asks the cluster to add it: peers on ${transport.address}`
+        : `member ${self} waits to be added to the cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`
       : `member ${self} of a replicated cluster of ${conf.voters.length} voters (${conf.voters.map((id) => member.directory.nameOf(id) ?? id).join(", ")}): peers on ${transport.address}`,
   );
   return {

@@ -76,7 +76,8 @@ export class MembershipChanges {
 
   /**
    * One step of autopilot's removal, on the leader: removes one voter of `dead` (names gossip has
-   * seen dead long enough), unless the voters left could not make a quorum; the promotion above
+   * seen dead long enough) that does not answer the leader either, unless the voters left could not
+   * make a quorum; the promotion above
    * then fills its place with a caught-up learner, if there is one.
    */
   async removeDeadVoter(dead: readonly string[]): Promise<void> {
@@ -88,6 +89,10 @@ export class MembershipChanges {
     const name = nameOf(this.view, voter);
     this.changing = true;
     try {
+      // Gossip's view alone is not trusted with a voter: a leader whose own gossip stalled would
+      // see every peer dead. One that still answers this leader stays.
+      if ((await askStatus(this.view, name, LIVENESS_TIMEOUT_MS)) !== undefined)
+        throw new HomeKvError("E_MEMBERSHIP", "gossip says it is dead, but it answers this leader");
       await this.checkQuorumWithout(voter, conf.voters);
       await driver.proposeConfChange({ type: "remove", node: voter });
       log.info(`autopilot removed ${name}: gossip has seen it dead for longer than --dead-server-after`);
