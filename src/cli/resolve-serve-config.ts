@@ -5,7 +5,7 @@ import { DEFAULT_HOST } from "../address.ts";
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { HomeKvError } from "../errors.ts";
-import type { ClusterConfig, RaftConfig, ServeConfig, StorageConfig } from "../node/serve-config.ts";
+import type { ClusterConfig, RaftConfig, ServeConfig, StaticFounding, StorageConfig } from "../node/serve-config.ts";
 import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import { loadServerTls, type ServerTls } from "../server/tls.ts";
@@ -97,16 +97,41 @@ function clusterConfig(settings: ServeSettings): ClusterConfig {
       port === undefined
         ? undefined
         : { port, join, intervalMs: settings["gossip-interval"]!, phiThreshold: settings["phi-threshold"]! },
-    raft: raftConfig(settings, nodeId),
+    raft: raftConfig(settings, nodeId, port !== undefined),
   };
 }
 
-function raftConfig(settings: ServeSettings, nodeId: string): RaftConfig | undefined {
+function raftConfig(settings: ServeSettings, nodeId: string, gossip: boolean): RaftConfig | undefined {
   const list = settings["initial-cluster"];
+  const expect = settings["bootstrap-expect"];
   const peerPort = settings["peer-port"];
-  if (list === undefined && peerPort === undefined) return undefined;
-  if (list === undefined || peerPort === undefined)
-    throw new UsageError("peer-port and initial-cluster go together: a replicated member needs both");
+  if (list === undefined && expect === undefined && peerPort === undefined) return undefined;
+  if (list !== undefined && expect !== undefined)
+    throw new UsageError(
+      "initial-cluster and bootstrap-expect exclude each other: name the members, or let gossip find them",
+    );
+  if (peerPort === undefined || (list === undefined && expect === undefined))
+    throw new UsageError(
+      "a replicated member needs peer-port, and initial-cluster or bootstrap-expect (with gossip-port) to find its group",
+    );
+  if (expect !== undefined && !gossip)
+    throw new UsageError(
+      "bootstrap-expect needs gossip-port (and join, but for the first server): gossip finds the others",
+    );
+  if (expect !== undefined && peerPort === 0)
+    throw new UsageError("bootstrap-expect needs a fixed peer-port: it is published in gossip before it is bound");
+  return {
+    peerPort,
+    founding: expect === undefined ? staticFounding(settings, list!, nodeId) : { kind: "gossip", expect },
+    voters: settings.voters!,
+    token: settings["cluster-token"],
+    tickMs: settings["raft-tick"]!,
+    logTailEntries: settings["raft-log-tail-entries"]!,
+    deadServerAfterMs: settings.autopilot ? settings["dead-server-after"]! : undefined,
+  };
+}
+
+function staticFounding(settings: ServeSettings, list: string, nodeId: string): StaticFounding {
   const members = list
     .split(",")
     .map((entry) => entry.trim())
@@ -122,15 +147,7 @@ function raftConfig(settings: ServeSettings, nodeId: string): RaftConfig | undef
   if (!names.has(nodeId))
     throw new UsageError(`initial-cluster does not name this member (node-id ${JSON.stringify(nodeId)})`);
   if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
-  return {
-    peerPort,
-    members,
-    initialState: settings["initial-cluster-state"] as InitialClusterState,
-    voters: settings.voters!,
-    token: settings["cluster-token"],
-    tickMs: settings["raft-tick"]!,
-    logTailEntries: settings["raft-log-tail-entries"]!,
-  };
+  return { kind: "static", members, initialState: settings["initial-cluster-state"] as InitialClusterState };
 }
 
 function serverTls(

@@ -1,5 +1,6 @@
 import { DEFAULT_HOST, DEFAULT_PORT } from "../address.ts";
 import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
+import { DEAD_SERVER_AFTER_DEFAULT_MS } from "../cluster/replication/autopilot.ts";
 import { INITIAL_CLUSTER_STATES } from "../cluster/replication/bootstrap.ts";
 import { VOTERS_DEFAULT, VOTERS_MAX } from "../cluster/replication/membership-changes.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
@@ -120,7 +121,7 @@ export const SERVE_SETTINGS = {
   "peer-port": {
     kind: PORT,
     description:
-      "Replicate with Raft: take peers' connections on this port of --host (needs --initial-cluster and a data dir)",
+      "Replicate with Raft: take peers' connections on this port of --host (needs --initial-cluster or --bootstrap-expect, and a data dir)",
   },
   "initial-cluster": {
     kind: { type: "string" },
@@ -132,6 +133,22 @@ export const SERVE_SETTINGS = {
     default: "new",
     description:
       "new: found the cluster with the members of --initial-cluster; existing: join a running one and wait for `homekv cluster add` (read at the first start only)",
+  },
+  "bootstrap-expect": {
+    kind: { type: "integer", min: 1, max: VOTERS_MAX },
+    description:
+      "Found a replicated cluster without --initial-cluster: wait until gossip shows this many servers started with the same number, then they found it together; later servers join it as learners (needs --peer-port and --gossip-port)",
+  },
+  autopilot: {
+    kind: { type: "boolean" },
+    default: true,
+    description:
+      "The leader replaces a voter that gossip has seen dead for --dead-server-after (--no-autopilot: never)",
+  },
+  "dead-server-after": {
+    kind: { type: "duration" },
+    default: DEAD_SERVER_AFTER_DEFAULT_MS,
+    description: "How long gossip must have seen a voter dead before autopilot removes it, like 5m",
   },
   voters: {
     kind: { type: "integer", min: 1, max: VOTERS_MAX },

@@ -16,8 +16,13 @@ export interface MembershipOptions {
   /** Where to receive gossip: the server's host, and a port (0: any free one). */
   host: string;
   gossipPort: number;
-  /** Published to peers so that they, and clients, can reach this node's gRPC service. */
+  /**
+   * Published to peers so that they, and clients, can reach this node's gRPC service; "" when the
+   * server is not bound yet (then `publishGrpcAddress` once it is).
+   */
   grpcAddress: string;
+  /** More keys to publish from the start (a replicated member's peer address…). */
+  metadata?: Readonly<Record<string, string>>;
   /** `host:port` gossip addresses to join through. */
   join: readonly string[];
   intervalMs: number;
@@ -31,6 +36,9 @@ export interface Membership {
   readonly gossipAddress: string;
   members(): Member[];
   counters(): GossipCounters;
+  /** Publishes (or changes) one of this node's metadata keys. */
+  publish(key: string, value: string): void;
+  publishGrpcAddress(address: string): void;
   /**
    * Tells the peers this node is leaving (they show it as left at once), gossips on for one more
    * interval so that "left" spreads even where a push was lost, then closes the socket.
@@ -57,6 +65,10 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
         if (gossiper) send(gossiper.receive(from, data, now()));
         else if (pending.length < 64) pending.push({ from, data, atMs: now() });
       },
+      // The kernel reports an earlier datagram refused (ICMP port unreachable: a peer that died)
+      // as an error on a later receive: that datagram is lost, which gossip bears. Left unhandled,
+      // it would throw out of the tick and stop this node's gossip, making it look dead to all.
+      error() {},
     },
   }).catch((error: Error) => {
     throw new HomeKvError(
@@ -69,7 +81,13 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     for (const { to, datagram } of out) {
       const { host, port } = splitAddress(to);
       // A full send buffer or an unreachable peer loses a datagram; gossip is built to bear that.
-      if (!socket.closed) socket.send(datagram, port, host);
+      // The send itself may throw for the same reason (ECONNREFUSED from an earlier one).
+      if (socket.closed) continue;
+      try {
+        socket.send(datagram, port, host);
+      } catch {
+        // Lost like any other datagram: the next rounds carry the same state.
+      }
     }
   };
   const active = createGossiper({
@@ -79,6 +97,7 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     generation: Date.now(),
     gossipAddress,
     grpcAddress: options.grpcAddress,
+    ...(options.metadata ? { metadata: options.metadata } : {}),
     seeds,
     random,
     nowMs: now(),
@@ -121,6 +140,8 @@ export async function startMembership(options: MembershipOptions): Promise<Membe
     gossipAddress,
     members: () => active.members(now()),
     counters: () => active.counters(),
+    publish: (key, value) => active.setMetadata(key, value),
+    publishGrpcAddress: (address) => active.setGrpcAddress(address),
     async leave() {
       send(active.leave(now()));
       await Bun.sleep(options.intervalMs);

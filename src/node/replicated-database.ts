@@ -1,15 +1,18 @@
+import type { Membership } from "../cluster/membership.ts";
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
-import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
+import type { MemberAddress } from "../cluster/raft/types.ts";
+import { foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { replicatedClusterControl } from "../cluster/replication/cluster-admin.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
 import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
-import { HomeKvError } from "../errors.ts";
+import { assert, HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import type { ClusterControl } from "../server/cluster-control.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
+import { awaitFounding, keepJoining } from "./gossip-join.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -27,11 +30,13 @@ export interface ReplicatedNode {
 }
 
 /**
- * The store of a member of a replicated cluster (`--initial-cluster`): the Raft log in
+ * The store of a member of a replicated cluster (`--initial-cluster` or `--bootstrap-expect`): the Raft log in
  * `<data dir>/raft` is the log (it replaces the WAL), the store is rebuilt from it at start, peers
  * talk over the peer transport on `--peer-port`. A member's Raft id is a hash of its name
  * (member-id.ts); the group's members are in its log: a first start with --initial-cluster-state
  * new writes the founding members there (bootstrap.ts), one with "existing" waits to be added.
+ * With --bootstrap-expect, gossip (up before this) settles which of the two a first start is
+ * (gossip-join.ts), a joiner asks the group to add it, and a member says so in gossip.
  *
  *   dir/LOCK                      pid of the server using it
  *   dir/raft/                     the Raft log (src/cluster/raft/durable-log-format.ts)
@@ -42,13 +47,13 @@ export async function openReplicatedDatabase(
   config: ServeConfig,
   raftConfig: RaftConfig,
   log: NodeLog,
+  gossip: () => Membership | undefined,
 ): Promise<ReplicatedNode> {
   if (config.storage.kind !== "disk")
     throw new HomeKvError("E_CONFIG", "a replicated member keeps its Raft log on disk: give it --data-dir");
   const { dir } = config.storage;
   await realFileSystem.mkdirp(dir);
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
-  const seeds = raftConfig.members.map((m) => ({ name: m.name, peerAddress: m.address }));
   const release = async (raftLog?: DurableRaftLog) => {
     try {
       await raftLog?.close();
@@ -58,9 +63,12 @@ export async function openReplicatedDatabase(
   };
   let raftLog: DurableRaftLog | undefined;
   let transport: ReturnType<typeof createPeerTransport>;
+  let seeds: MemberAddress[];
   try {
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
-    if (await foundGroupIfNew(raftLog, seeds, raftConfig.initialState))
+    const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
+    seeds = founding.seeds;
+    if (await foundGroupIfNew(raftLog, seeds, founding.initialState))
       log.info(`founded the group: ${seeds.map((m) => m.name).join(", ")}`);
     transport = createPeerTransport({
       clusterId: config.cluster.clusterId,
@@ -68,7 +76,7 @@ export async function openReplicatedDatabase(
       host: config.host,
       port: raftConfig.peerPort,
       peers: Object.fromEntries(
-        raftConfig.members.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.address]),
+        seeds.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.peerAddress]),
       ),
       token: raftConfig.token,
       log: (line) => log.warn(line),
@@ -82,6 +90,7 @@ export async function openReplicatedDatabase(
   let grpcAddress = "";
   // Assigned right below; the member's onClose runs only once the database closes.
   let cluster: ReturnType<typeof replicatedClusterControl> | undefined;
+  let joining: { stop(): void } | undefined;
   let member: Awaited<ReturnType<typeof startReplicatedMember>>;
   try {
     member = await startReplicatedMember({
@@ -103,6 +112,7 @@ export async function openReplicatedDatabase(
       log,
       async onClose() {
         cluster?.stop();
+        joining?.stop();
         transport.close();
         await release(raftLog);
       },
@@ -125,12 +135,39 @@ export async function openReplicatedDatabase(
       tickMs: raftConfig.tickMs,
       log,
     },
-    { votersTarget: raftConfig.voters, transferTimeoutMs: TRANSFER_TIMEOUT_MS },
+    {
+      votersTarget: raftConfig.voters,
+      transferTimeoutMs: TRANSFER_TIMEOUT_MS,
+      ...(raftConfig.deadServerAfterMs === undefined
+        ? {}
+        : { autopilot: { gossip: () => gossip()?.members(), deadServerAfterMs: raftConfig.deadServerAfterMs } }),
+    },
   );
+  const membership = gossip();
+  joining =
+    raftConfig.founding.kind === "gossip" && membership
+      ? keepJoining(
+          membership,
+          {
+            self,
+            peerAddress: transport.address,
+            isMember: () => {
+              const { conf } = member.driver.groupStatus();
+              return [...conf.voters, ...conf.learners].includes(raftIdOf(self));
+            },
+            addPeer: (name, address) => transport.addPeer(name, address),
+            call: (to, method, request, timeoutMs) => member.rpc.call(to, method, request, timeoutMs),
+          },
+          config.cluster.gossip!.intervalMs,
+          log,
+        )
+      : undefined;
   const { conf } = member.driver.groupStatus();
   log.info(
     conf.voters.length === 0
-      ? `member ${self} waits to be added to the cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`
+      ? raftConfig.founding.kind === "gossip"
+        ? `member ${self} asks the cluster to add it: peers on ${transport.address}`
+        : `member ${self} waits to be added to the cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`
       : `member ${self} of a replicated cluster of ${conf.voters.length} voters (${conf.voters.map((id) => member.directory.nameOf(id) ?? id).join(", ")}): peers on ${transport.address}`,
   );
   return {
@@ -140,4 +177,28 @@ export async function openReplicatedDatabase(
       grpcAddress = address;
     },
   };
+}
+
+/**
+ * The members to start with and whether to found the group: named by --initial-cluster, or found
+ * through gossip (--bootstrap-expect) on a first start. A member whose log has a term is past its
+ * first start: the log says who the members are.
+ */
+async function findGroup(
+  config: ServeConfig,
+  raftConfig: RaftConfig,
+  raftLog: DurableRaftLog,
+  gossip: () => Membership | undefined,
+  log: NodeLog,
+): Promise<{ seeds: MemberAddress[]; initialState: InitialClusterState }> {
+  const { founding } = raftConfig;
+  if (founding.kind === "static")
+    return {
+      seeds: founding.members.map((m) => ({ name: m.name, peerAddress: m.address })),
+      initialState: founding.initialState,
+    };
+  if (raftLog.hardState().term !== 0) return { seeds: [], initialState: "existing" };
+  const membership = gossip();
+  assert(membership !== undefined && config.cluster.gossip !== undefined, "--bootstrap-expect without gossip");
+  return awaitFounding(membership, config.cluster.nodeId, founding.expect, config.cluster.gossip.intervalMs, log);
 }

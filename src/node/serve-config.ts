@@ -46,14 +46,11 @@ export interface ClusterConfig {
   raft: RaftConfig | undefined;
 }
 
-/** One Raft group replicating the whole store (`--initial-cluster`, `--peer-port`). */
+/** One Raft group replicating the whole store (`--peer-port`, and how the group is found). */
 export interface RaftConfig {
   /** Where peers connect: a port of `host`. */
   peerPort: number;
-  /** Every member, this one included: name and peer address. */
-  members: { name: string; address: string }[];
-  /** Found the group with `members` as its voters, or join one that runs (first start only). */
-  initialState: InitialClusterState;
+  founding: StaticFounding | GossipFounding;
   /** Learners are promoted while the group has fewer voters than this (1 to 7). */
   voters: number;
   /** Shared by the members; undefined: peers authenticate with an empty token. */
@@ -61,6 +58,23 @@ export interface RaftConfig {
   tickMs: number;
   /** Entries kept in the Raft log behind the checkpoint it is compacted to, for followers a little behind. */
   logTailEntries: number;
+  /** Autopilot removes a voter gossip has seen dead this long; undefined: off (`--no-autopilot`). */
+  deadServerAfterMs: number | undefined;
+}
+
+/** `--initial-cluster`: the members are named. */
+export interface StaticFounding {
+  kind: "static";
+  /** Every member, this one included: name and peer address. */
+  members: { name: string; address: string }[];
+  /** Found the group with `members` as its voters, or join one that runs (first start only). */
+  initialState: InitialClusterState;
+}
+
+/** `--bootstrap-expect N`: gossip finds the members; the first N that see each other found the group. */
+export interface GossipFounding {
+  kind: "gossip";
+  expect: number;
 }
 
 export interface GossipConfig {

@@ -1,4 +1,7 @@
-import { startMembership } from "../cluster/membership.ts";
+import { formatAddress } from "../address.ts";
+import { type Membership, startMembership } from "../cluster/membership.ts";
+import { foundingMetadata } from "../cluster/replication/gossip-founding.ts";
+import { assert } from "../errors.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
 import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
@@ -35,7 +38,23 @@ export interface RunningNode {
  * membership and the history compactor. What started before a part fails to start is stopped again.
  */
 export async function startNode(config: ServeConfig, log: NodeLog): Promise<RunningNode> {
-  const { db, replicated } = await openDatabase(config, log);
+  // Founding through gossip (--bootstrap-expect) needs gossip before the store: gossip starts
+  // first, without a gRPC address, which it publishes once the server is bound.
+  const { raft } = config.cluster;
+  const early =
+    raft?.founding.kind === "gossip"
+      ? await startGossip(
+          config,
+          log,
+          "",
+          foundingMetadata(formatAddress(config.host, raft.peerPort), raft.founding.expect),
+        )
+      : undefined;
+  let membership: Membership | undefined = early;
+  const { db, replicated } = await undoOnError(
+    () => openDatabase(config, log, () => membership),
+    async () => early?.leave(),
+  );
   routeGrpcLogs((line) => log.debug(line));
   const server = await undoOnError(
     () =>
@@ -52,34 +71,23 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         ...(replicated ? { cluster: replicated.cluster } : {}),
         onBug: (error) => log.error("internal error while serving a call:", error),
       }),
-    () => db.close(),
+    () => Promise.all([db.close(), early?.leave()]),
   );
   replicated?.serving(server.address);
+  early?.publishGrpcAddress(server.address);
   const { httpPort } = config;
   const http =
     httpPort === undefined
       ? undefined
       : await undoOnError(
           () => startHttpEndpoint(server, server.host, httpPort),
-          () => server.shutdown(),
+          () => Promise.all([server.shutdown(), early?.leave()]),
         );
-  const { gossip } = config.cluster;
-  const membership =
-    gossip === undefined
+  membership ??=
+    config.cluster.gossip === undefined
       ? undefined
       : await undoOnError(
-          () =>
-            startMembership({
-              clusterId: config.cluster.clusterId,
-              nodeId: config.cluster.nodeId,
-              host: config.host,
-              gossipPort: gossip.port,
-              grpcAddress: server.address,
-              join: gossip.join,
-              intervalMs: gossip.intervalMs,
-              phiThreshold: gossip.phiThreshold,
-              onChange: (line) => log.info(line),
-            }),
+          () => startGossip(config, log, server.address, {}),
           () => Promise.all([server.shutdown(), http?.stop()]),
         );
   if (membership) server.attachMembership(membership);
@@ -111,10 +119,14 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
  * The store, and the hub that tells watchers of its changes. The hub is made first: the store
  * tells it every change, those replayed while recovering too.
  */
-async function openDatabase(config: ServeConfig, log: NodeLog): Promise<{ db: Database; replicated?: ReplicatedNode }> {
+async function openDatabase(
+  config: ServeConfig,
+  log: NodeLog,
+  gossip: () => Membership | undefined,
+): Promise<{ db: Database; replicated?: ReplicatedNode }> {
   const { raft } = config.cluster;
   if (raft) {
-    const replicated = await openReplicatedDatabase(config, raft, log);
+    const replicated = await openReplicatedDatabase(config, raft, log, gossip);
     return { db: replicated.db, replicated };
   }
   const watch = { onBug: (error: unknown) => log.error("internal error in a watcher:", error) };
@@ -131,6 +143,29 @@ async function openDatabase(config: ServeConfig, log: NodeLog): Promise<{ db: Da
       log: (line) => log.info(line),
     }),
   };
+}
+
+/** Gossip membership as configured (the caller checked it is), publishing `grpcAddress` and `metadata`. */
+function startGossip(
+  config: ServeConfig,
+  log: NodeLog,
+  grpcAddress: string,
+  metadata: Record<string, string>,
+): Promise<Membership> {
+  const gossip = config.cluster.gossip;
+  assert(gossip !== undefined, "gossip started without --gossip-port");
+  return startMembership({
+    clusterId: config.cluster.clusterId,
+    nodeId: config.cluster.nodeId,
+    host: config.host,
+    gossipPort: gossip.port,
+    grpcAddress,
+    metadata,
+    join: gossip.join,
+    intervalMs: gossip.intervalMs,
+    phiThreshold: gossip.phiThreshold,
+    onChange: (line) => log.info(line),
+  });
 }
 
 /** Runs `start`; if it fails, runs `undo` (stopping what already started) and fails the same way. */

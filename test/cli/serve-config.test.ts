@@ -114,27 +114,51 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
     const flags = { "node-id": "n2", "peer-port": "7002", "initial-cluster": cluster };
     expect(config({ flags, env: { HOMEKV_CLUSTER_TOKEN: "s" } }).cluster.raft).toEqual({
       peerPort: 7002,
-      members: [
-        { name: "n1", address: "127.0.0.1:7001" },
-        { name: "n2", address: "127.0.0.1:7002" },
-        { name: "n3", address: "127.0.0.1:7003" },
-      ],
-      initialState: "new",
+      founding: {
+        kind: "static",
+        members: [
+          { name: "n1", address: "127.0.0.1:7001" },
+          { name: "n2", address: "127.0.0.1:7002" },
+          { name: "n3", address: "127.0.0.1:7003" },
+        ],
+        initialState: "new",
+      },
       voters: 3,
       token: "s",
       tickMs: 100,
       logTailEntries: 5_000,
+      deadServerAfterMs: 300_000,
     });
     const joining = { ...flags, "initial-cluster-state": "existing", voters: "5" };
-    expect(config({ flags: joining }).cluster.raft).toMatchObject({ initialState: "existing", voters: 5 });
+    expect(config({ flags: joining }).cluster.raft).toMatchObject({
+      founding: { initialState: "existing" },
+      voters: 5,
+    });
     expect(usageError({ flags: { ...flags, "initial-cluster-state": "old" } })).toMatch(/must be one of new, existing/);
     expect(usageError({ flags: { ...flags, voters: "8" } })).toMatch(/voters/);
-    expect(() => config({ flags: { "node-id": "n2", "initial-cluster": cluster } })).toThrow("go together");
+    expect(() => config({ flags: { "node-id": "n2", "initial-cluster": cluster } })).toThrow("needs peer-port");
     expect(() => config({ flags: { ...flags, "node-id": "n9" } })).toThrow("does not name this member");
     expect(() => config({ flags: { ...flags, "initial-cluster": "n2=127.0.0.1:1,n2=127.0.0.1:2" } })).toThrow(
       "names a member twice",
     );
     expect(() => config({ flags: { ...flags, "initial-cluster": "n2@127.0.0.1:1" } })).toThrow("NAME=HOST:PEERPORT");
+  });
+
+  test("zero-config: bootstrap-expect with peer-port and gossip-port, not with initial-cluster; autopilot's settings", () => {
+    const flags = { "node-id": "n2", "peer-port": "7002", "gossip-port": "0", "bootstrap-expect": "3" };
+    expect(config({ flags }).cluster.raft).toMatchObject({
+      peerPort: 7002,
+      founding: { kind: "gossip", expect: 3 },
+      deadServerAfterMs: 300_000,
+    });
+    expect(config({ flags: { ...flags, "dead-server-after": "2s" } }).cluster.raft?.deadServerAfterMs).toBe(2_000);
+    expect(config({ flags: { ...flags, autopilot: false } }).cluster.raft?.deadServerAfterMs).toBeUndefined();
+    expect(() => config({ flags: { ...flags, "gossip-port": undefined } })).toThrow(
+      "bootstrap-expect needs gossip-port",
+    );
+    expect(() => config({ flags: { ...flags, "peer-port": undefined } })).toThrow("needs peer-port");
+    expect(() => config({ flags: { ...flags, "initial-cluster": "n2=127.0.0.1:7002" } })).toThrow("exclude each other");
+    expect(usageError({ flags: { ...flags, "bootstrap-expect": "8" } })).toMatch(/bootstrap-expect/);
   });
 
   test("TLS files go in pairs; tokens from the environment; a missing auth file is a config error", () => {

@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
-import { freePorts, runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { homekvThrough as homekv, type NamedServer, role, status, statusWhere } from "../helpers/cluster-status.ts";
+import { freePorts, scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -13,29 +14,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-interface Member {
-  name: string;
+interface Member extends NamedServer {
   peer: string;
-  server: ServerProcess;
   http: string;
-}
-
-interface StatusMember {
-  node_id: string;
-  role: string;
-  voter: boolean;
-  peer_address: string;
-  grpc_address: string;
-  term: number;
-  commit_index: number;
-  applied_index: number;
-  lag: number;
-  is_self: boolean;
-}
-
-interface Status {
-  leader: string;
-  members: StatusMember[];
 }
 
 async function startCluster(voters: number) {
@@ -64,28 +45,6 @@ async function startCluster(voters: number) {
   const founders: Member[] = [];
   for (const name of names.slice(0, 3)) founders.push(await start(name, "new"));
   return { founders, start };
-}
-
-const homekv = (member: Member, ...args: string[]) => runHomekv([...args, "-p", String(member.server.port)]);
-
-async function status(member: Member): Promise<Status> {
-  const result = await homekv(member, "cluster", "status", "--json");
-  if (result.exitCode !== 0) throw new Error(`cluster status through ${member.name}: ${result.stderr}`);
-  return JSON.parse(result.stdout);
-}
-
-const role = (s: Status, name: string) => s.members.find((m) => m.node_id === name)?.role;
-
-/** Waits until `member`'s status satisfies `check`; returns that status. */
-function statusWhere(member: Member, what: string, check: (s: Status) => boolean): Promise<Status> {
-  let last: Status | undefined;
-  return waitFor(
-    async () => {
-      last = await status(member);
-      return check(last) ? last : undefined;
-    },
-    { what, timeoutMs: 20_000, intervalMs: 100, detail: () => JSON.stringify(last) },
-  );
 }
 
 const readyz = async (member: Member) => (await fetch(`${member.http}/readyz`)).status;

@@ -187,6 +187,14 @@ export class Gossiper {
     this.table.self.set(key, value);
   }
 
+  /**
+   * Publishes where this node serves gRPC, when it was not known at start: a replicated member
+   * founded through gossip (--bootstrap-expect) gossips before its server is bound.
+   */
+  setGrpcAddress(address: string): void {
+    this.table.self.set(KEY_GRPC_ADDRESS, address);
+  }
+
   /** This node's view of the cluster, itself included, in node id order. */
   members(nowMs: number): Member[] {
     this.advanceClock(nowMs);

@@ -1,6 +1,8 @@
 import { HomeKvError } from "../../errors.ts";
 import type { ClusterStatusResponse } from "../../gen/homekv_service.ts";
 import type { ClusterControl } from "../../server/cluster-control.ts";
+import type { MemberStatus } from "../gossip/gossiper.ts";
+import { DeadServers } from "./autopilot.ts";
 import {
   CHANGE_METHOD,
   type ChangeRequest,
@@ -17,6 +19,12 @@ import { type GroupView, nameOf } from "./group-view.ts";
 import { MembershipChanges, type MembershipOptions } from "./membership-changes.ts";
 import { pollUntil } from "./poll.ts";
 
+/** Autopilot's removal of dead voters: gossip's view (undefined while gossip is not up) and the grace. */
+export interface Autopilot {
+  gossip(): readonly { nodeId: string; status: MemberStatus }[] | undefined;
+  deadServerAfterMs: number;
+}
+
 /** How long a status round waits for each member's answer. */
 const STATUS_TIMEOUT_MS = 1_000;
 /** How long this member waits, after the leader made a change, to have applied it too. */
@@ -28,11 +36,12 @@ const PROMOTE_EVERY_TICKS = 2;
  * The cluster RPCs of a replicated member: status from what its group knows and what the others
  * say of themselves; changes made by the leader, forwarded to it over peer RPC from any other
  * member. Also serves the others' peer RPCs (their status questions and forwarded changes), and
- * runs autopilot's promotion of caught-up learners. `stop` ends the timer.
+ * runs autopilot: promotion of caught-up learners, and with `autopilot`, removal of voters gossip
+ * has seen dead too long. `stop` ends the timer.
  */
 export function replicatedClusterControl(
   view: GroupView,
-  options: MembershipOptions,
+  options: MembershipOptions & { autopilot?: Autopilot },
 ): ClusterControl & { stop(): void } {
   const changes = new MembershipChanges(view, options);
   view.rpc.handle(MEMBER_STATUS_METHOD, async (_from, request) => {
@@ -42,8 +51,15 @@ export function replicatedClusterControl(
   view.rpc.handle(CHANGE_METHOD, async (_from, request) =>
     encodeChangeAnswer(await changes.execute(decodeChangeRequest(request))),
   );
+  const { autopilot } = options;
+  const dead = autopilot && new DeadServers(autopilot.deadServerAfterMs);
   const promotion = setInterval(() => {
     changes.promoteCaughtUpLearner().catch((error) => view.log.warn(`promoting a learner failed: ${error}`));
+    const gossip = autopilot?.gossip();
+    if (dead && gossip)
+      changes
+        .removeDeadVoter(dead.observe(gossip, performance.now()))
+        .catch((error) => view.log.warn(`autopilot failed to remove a dead voter: ${error}`));
   }, PROMOTE_EVERY_TICKS * view.tickMs);
 
   const status = () => clusterStatus(view, STATUS_TIMEOUT_MS);

@@ -32,7 +32,10 @@ export interface MembershipOptions {
  * the member that asked can wait until it has applied that far too.
  */
 export class MembershipChanges {
-  private promoting = false;
+  /** An automatic change (promotion, removal) is in flight: at most one at a time. */
+  private changing = false;
+  /** The last reason autopilot gave for keeping a dead voter: said once, not every round. */
+  private lastRefusal = "";
 
   constructor(
     private readonly view: GroupView,
@@ -50,14 +53,14 @@ export class MembershipChanges {
   /** One step of autopilot's promotion: at most one change in flight, and only on the leader. */
   async promoteCaughtUpLearner(): Promise<void> {
     const { driver, log } = this.view;
-    if (this.promoting || !driver.leads) return;
+    if (this.changing || !driver.leads) return;
     const { status, conf } = driver.groupStatus();
     if (conf.voters.length >= this.options.votersTarget) return;
     const ready = conf.learners.find(
       (id) => (status.progress.get(id)?.match ?? 0) >= status.lastIndex - CAUGHT_UP_ENTRIES_MAX,
     );
     if (ready === undefined) return;
-    this.promoting = true;
+    this.changing = true;
     try {
       await driver.proposeConfChange({ type: "addVoter", node: ready });
       log.info(
@@ -67,7 +70,40 @@ export class MembershipChanges {
       // Another change in flight, or leadership lost: the next round looks again.
       if (!(error instanceof HomeKvError)) throw error;
     } finally {
-      this.promoting = false;
+      this.changing = false;
+    }
+  }
+
+  /**
+   * One step of autopilot's removal, on the leader: removes one voter of `dead` (names gossip has
+   * seen dead long enough) that does not answer the leader either, unless the voters left could not
+   * make a quorum; the promotion above
+   * then fills its place with a caught-up learner, if there is one.
+   */
+  async removeDeadVoter(dead: readonly string[]): Promise<void> {
+    const { driver, log } = this.view;
+    if (this.changing || !driver.leads || dead.length === 0) return;
+    const { conf } = driver.groupStatus();
+    const voter = conf.voters.find((id) => id !== this.view.selfId && dead.includes(nameOf(this.view, id)));
+    if (voter === undefined) return;
+    const name = nameOf(this.view, voter);
+    this.changing = true;
+    try {
+      // Gossip's view alone is not trusted with a voter: a leader whose own gossip stalled would
+      // see every peer dead. One that still answers this leader stays.
+      if ((await askStatus(this.view, name, LIVENESS_TIMEOUT_MS)) !== undefined)
+        throw new HomeKvError("E_MEMBERSHIP", "gossip says it is dead, but it answers this leader");
+      await this.checkQuorumWithout(voter, conf.voters);
+      await driver.proposeConfChange({ type: "remove", node: voter });
+      log.info(`autopilot removed ${name}: gossip has seen it dead for longer than --dead-server-after`);
+      this.lastRefusal = "";
+    } catch (error) {
+      if (!(error instanceof HomeKvError)) throw error;
+      const refusal = `autopilot keeps dead voter ${name} for now: ${error.message}`;
+      if (refusal !== this.lastRefusal) log.warn(refusal);
+      this.lastRefusal = refusal;
+    } finally {
+      this.changing = false;
     }
   }
 

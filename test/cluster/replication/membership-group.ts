@@ -1,3 +1,4 @@
+import type { MemberStatus } from "../../../src/cluster/gossip/gossiper.ts";
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { Raft } from "../../../src/cluster/raft/raft.ts";
 import type { MemberAddress, Message, NodeId } from "../../../src/cluster/raft/types.ts";
@@ -40,10 +41,14 @@ export class MembershipGroup {
   >();
   private readonly stops = new Map<string, () => void>();
   private readonly files = new Map<string, MemoryFileSystem>();
+  /** What every member's gossip says of the others, set by the test; autopilot reads it. */
+  readonly gossip = new Map<string, MemberStatus>();
 
   constructor(
     readonly seeds: MemberAddress[],
     private readonly votersTarget = 3,
+    /** Autopilot's --dead-server-after; undefined: off. */
+    private readonly deadServerAfterMs?: number,
   ) {}
 
   async start(name: string, state: InitialClusterState = "new"): Promise<Node> {
@@ -78,7 +83,18 @@ export class MembershipGroup {
         tickMs: 2,
         log: { info: (line) => lines.push(line), warn: (line) => lines.push(line) },
       },
-      { votersTarget: this.votersTarget, transferTimeoutMs: 2_000 },
+      {
+        votersTarget: this.votersTarget,
+        transferTimeoutMs: 2_000,
+        ...(this.deadServerAfterMs === undefined
+          ? {}
+          : {
+              autopilot: {
+                gossip: () => [...this.gossip].map(([nodeId, status]) => ({ nodeId, status })),
+                deadServerAfterMs: this.deadServerAfterMs,
+              },
+            }),
+      },
     );
     const node: Node = { name, id, fs, raft, driver, directory, control, transportChanges, lines };
     this.nodes.set(name, node);

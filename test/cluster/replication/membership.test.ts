@@ -9,8 +9,8 @@ const founders = seeds.slice(0, 3);
 let group: MembershipGroup | undefined;
 afterEach(() => group?.stopAll());
 
-async function founded(votersTarget: number): Promise<MembershipGroup> {
-  group = new MembershipGroup(founders, votersTarget);
+async function founded(votersTarget: number, deadServerAfterMs?: number): Promise<MembershipGroup> {
+  group = new MembershipGroup(founders, votersTarget, deadServerAfterMs);
   for (const { name } of founders) await group.start(name);
   await leaderOf(group);
   return group;
@@ -112,6 +112,31 @@ test("a removal that would leave no live quorum is refused; the dead voter's rem
   // Two voters now: the group goes on with its quorum of two.
   leader = await leaderOf(g);
   expect(leader.driver.groupStatus().conf.voters.length).toBe(2);
+});
+
+test("autopilot: a voter gossip calls dead but that answers the leader stays; one that does not is replaced by the learner", async () => {
+  const g = await founded(3, 20);
+  const leader = await leaderOf(g);
+  await leader.control.add("n4", seeds[3]!.peerAddress);
+  await g.start("n4", "existing");
+  const victim = [...g.nodes.values()].find((n) => n !== leader && n.name !== "n4")!;
+  // Gossip alone is not enough: the victim still answers, so it stays a voter.
+  g.gossip.set(victim.name, "dead");
+  await waitFor(() => leader.lines.some((line) => line.includes("but it answers this leader")), {
+    what: `the leader to keep ${victim.name}, which answers it`,
+    detail: () => leader.lines.join("\n"),
+  });
+  expect(leader.driver.groupStatus().conf.voters).toContain(victim.id);
+  // Stopped too: removed, and n4 promoted in its place.
+  g.stop(victim.name);
+  await waitFor(
+    () => {
+      const { voters } = leader.driver.groupStatus().conf;
+      return !voters.includes(victim.id) && voters.includes(raftIdOf("n4"));
+    },
+    { what: `${victim.name} removed and n4 promoted`, detail: () => leader.lines.join("\n") },
+  );
+  expect(leader.lines.some((line) => line.startsWith(`autopilot removed ${victim.name}`))).toBe(true);
 });
 
 test("a restarted member rebuilds the directory from its log, members added since included", async () => {
