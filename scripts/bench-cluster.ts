@@ -24,7 +24,7 @@ import { flag, median } from "./bench/args.ts";
 import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
 import { timeFailover } from "./bench/failover.ts";
 import { checkedOnce, type H2loadResult, h2loadAll } from "./bench/h2load.ts";
-import { restingRss } from "./bench/rss.ts";
+import { settledRss } from "./bench/rss.ts";
 import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
 
 const quick = process.argv.includes("--quick");
@@ -149,9 +149,11 @@ async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promis
 
 async function memoryTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
   const members = [...homekv.members, ...etcd.members];
-  const { bytes, settled } = await restingRss(
+  const { bytes, settled } = await settledRss(
     members.map((member) => member.pid()),
-    quick ? { settleMs: 1_000, timeoutMs: 2_000 } : { settleMs: 5_000, timeoutMs: 30_000 },
+    quick
+      ? { intervalMs: 500, windowMs: 1_000, tolerance: 0.02, waitMsMax: 2_000 }
+      : { intervalMs: 500, windowMs: 5_000, tolerance: 0.02, waitMsMax: 30_000 },
   );
   console.log(`\nRSS of each member at rest after the load (MiB${settled ? "" : "; still moving when read"}):\n`);
   console.log(`| system | ${homekv.members.map((member) => member.name).join(" | ")} |`);
