@@ -46,7 +46,7 @@ interface LeaderView {
 interface ClusterSpec {
   system: BenchCluster["system"];
   protocol: BenchProtocol;
-  /** The command line of member `index`, which listens for clients on `clientPorts[index]`. */
+  /** The command line of member `index`, which listens for clients on `ports.client[index]` and for peers on `ports.peer[index]`. */
   command(index: number, ports: { client: number[]; peer: number[] }, dataDir: string): string[];
   view(pool: H2Pool, name: string): Promise<LeaderView>;
 }
