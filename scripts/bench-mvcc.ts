@@ -30,6 +30,7 @@ import { MetricsResponse } from "../src/gen/homekv_service.ts";
 import { mulberry32 } from "../src/random.ts";
 import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
 import { median } from "./bench/args.ts";
+import { rssBytes, settledRss } from "./bench/rss.ts";
 import { ensureInstalled, freePort } from "./bench/servers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -144,30 +145,16 @@ process.on("exit", () => {
 });
 
 /** Resident set size of a process, in bytes, from /proc/<pid>/status. */
-function rssOf(pid: number | "self"): number {
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(match[1]) * 1024;
-}
-
 /**
  * RSS once it has stopped moving: within 1% over the last 5 s (samples 1 s apart), at most 40 s of
  * waiting — the same rule for every server. A short rule (0.5% between two samples 300 ms apart)
- * caught HomeKV mid-way: after a bulk load JavaScriptCore hands back the garbage of the load over the
- * next ten seconds or so (1 million keys: 359 B/key at once, 299 after 2 s, 278 after 10 s), and
- * what an idle loaded server holds is what its users pay for.
+ * caught HomeKV mid-way, while JavaScriptCore still handed back the garbage of the load.
  */
-async function settledRss(pid: number): Promise<number> {
+async function serverRss(pid: number): Promise<number> {
   // Small smoke runs (the test suite's) have nothing to hand back: they sample five times faster.
   const intervalMs = KEYS >= 100_000 ? 1_000 : 200;
-  const samples = [rssOf(pid)];
-  for (let i = 0; i < 40; i++) {
-    await Bun.sleep(intervalMs);
-    samples.push(rssOf(pid));
-    const window = samples.slice(-6);
-    if (window.length === 6 && Math.max(...window) - Math.min(...window) <= Math.min(...window) * 0.01) break;
-  }
-  return samples.at(-1)!;
+  const rule = { intervalMs, windowMs: 5 * intervalMs, tolerance: 0.01, waitMsMax: 40 * intervalMs };
+  return (await settledRss([pid], rule)).bytes[0]!;
 }
 
 /** Collects a stream into `sink` as it arrives, so that a chatty child never blocks on a full pipe. */
@@ -287,11 +274,11 @@ async function inProcess() {
   progress(`d.i: filling the store with ${int(KEYS)} keys`);
   const census0 = heapStats().objectTypeCounts as Record<string, number>;
   const heap0 = heapAfterGc();
-  const rss0 = rssOf("self");
+  const rss0 = rssBytes("self");
   const large = createMvccStore();
   const fillMs = timed(() => fillStore(large, KEYS, freshValue));
   const heap1 = heapAfterGc();
-  const rss1 = rssOf("self");
+  const rss1 = rssBytes("self");
   const census1 = heapStats().objectTypeCounts as Record<string, number>;
   const storeHeapPerKey = (heap1 - heap0) / KEYS;
   const storeObjects = objectsPerKey(census0, census1, KEYS);
@@ -473,7 +460,7 @@ async function homekvServer() {
       const probeGet = homekvProtocol.get(["probe"]);
       const probe = await pool.call(probeGet.path, probeGet.message);
       if (probe.status !== 0) throw new Error(`homekv at ${address} does not answer: ${probe.message}`);
-      const baselineRss = await settledRss(proc.pid);
+      const baselineRss = await serverRss(proc.pid);
 
       progress(`d.ii: loading homekv serve --in-memory with ${int(KEYS)} keys`);
       const requests = prefillRequests({ keys: KEYS, valueSize: VALUE_SIZE }, PREFILL_BATCH);
@@ -493,7 +480,7 @@ async function homekvServer() {
       if (metrics.status !== 0) throw new Error(`homekv metrics failed: ${metrics.message}`);
       const keysCount = MetricsResponse.decode(metrics.body).metrics?.keysCount;
       if (keysCount !== KEYS) throw new Error(`homekv holds ${keysCount} keys after the load, not ${KEYS}`);
-      const loadedRss = await settledRss(proc.pid);
+      const loadedRss = await serverRss(proc.pid);
       return {
         pid: proc.pid,
         baselineRssBytes: baselineRss,
@@ -556,7 +543,7 @@ async function redisServer() {
       return Number(match[1]);
     };
     const baselineUsed = usedMemory();
-    const baselineRss = await settledRss(proc.pid);
+    const baselineRss = await serverRss(proc.pid);
 
     progress(`d.iii: loading redis-server with ${int(KEYS)} keys`);
     const loadStarted = performance.now();
@@ -593,7 +580,7 @@ async function redisServer() {
     const dbsize = Number(cli("dbsize").trim());
     if (dbsize !== KEYS) throw new Error(`redis holds ${dbsize} keys after the load, not ${KEYS}`);
     const loadedUsed = usedMemory();
-    const loadedRss = await settledRss(proc.pid);
+    const loadedRss = await serverRss(proc.pid);
     return {
       pid: proc.pid,
       baselineUsedMemory: baselineUsed,

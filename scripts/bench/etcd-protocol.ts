@@ -5,7 +5,8 @@
  * request_put=2, request_delete_range=3}}. Several keys in one request become one Txn, which is how
  * an etcd user writes a batch atomically.
  */
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import type { H2Pool } from "../../src/bench/h2-unary.ts";
 import type { BenchProtocol } from "../../src/bench/workload.ts";
 
 /** The fields of one request (Range, Put or DeleteRange), written into `writer`. */
@@ -58,3 +59,28 @@ export const etcdProtocol: BenchProtocol = {
       ? { path: "/etcdserverpb.KV/DeleteRange", message: encode(deleteRange(keys[0]!)) }
       : { path: "/etcdserverpb.KV/Txn", message: txn(3, keys.map(deleteRange)) },
 };
+
+/**
+ * Who a member is and whom it follows, from Maintenance/Status: StatusResponse{header=1:
+ * ResponseHeader{member_id=2}, leader=4}, both member ids (uint64, given here in decimal).
+ */
+export async function etcdStatus(pool: H2Pool): Promise<{ memberId: string; leader: string }> {
+  const answer = await pool.call("/etcdserverpb.Maintenance/Status", new Uint8Array());
+  if (answer.status !== 0) throw new Error(`etcd Status: ${answer.message}`);
+  let memberId = "";
+  let leader = "";
+  const reader = new BinaryReader(answer.body);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 1 && wireType === WireType.LengthDelimited) {
+      const header = new BinaryReader(reader.bytes());
+      while (header.pos < header.len) {
+        const [headerField, headerWireType] = header.tag();
+        if (headerField === 2 && headerWireType === WireType.Varint) memberId = String(header.uint64());
+        else header.skip(headerWireType);
+      }
+    } else if (field === 4 && wireType === WireType.Varint) leader = String(reader.uint64());
+    else reader.skip(wireType);
+  }
+  return { memberId, leader };
+}

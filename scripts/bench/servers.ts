@@ -14,7 +14,7 @@ export interface RunningServer {
   name: string;
   address: string;
   port: number;
-  pid: number;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -44,17 +44,32 @@ export function freePort(): Promise<number> {
   });
 }
 
-function track(name: string, proc: Subprocess, port: number, dataDir: string): RunningServer {
+/** SIGTERM, and SIGKILL if it has not exited 10 s later. */
+async function stopProcess(proc: Subprocess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill("SIGTERM");
+  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+  if (!exited) {
+    proc.kill("SIGKILL");
+    await proc.exited;
+  }
+}
+
+/**
+ * Registers a server for `stopAll`; `current` gives its process (a member that was restarted has a
+ * new one), `dataDir` is removed once it stopped.
+ */
+export function track(name: string, current: () => Subprocess, port: number, dataDir: string): RunningServer {
   const server: RunningServer = {
     name,
     address: `127.0.0.1:${port}`,
     port,
-    pid: proc.pid,
+    get pid() {
+      return current().pid;
+    },
     async stop() {
       running.delete(server);
-      if (proc.exitCode === null) proc.kill("SIGTERM");
-      const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
-      if (!exited) proc.kill("SIGKILL");
+      await stopProcess(current());
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -62,7 +77,7 @@ function track(name: string, proc: Subprocess, port: number, dataDir: string): R
   return server;
 }
 
-async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await ready().catch(() => false)) return;
@@ -95,7 +110,7 @@ export async function startHomekv(extraArgs: string[] = []): Promise<RunningServ
       stderr: "inherit",
     },
   );
-  const server = track("homekv", proc, port, dataDir);
+  const server = track("homekv", () => proc, port, dataDir);
   await waitFor(
     "homekv",
     async () =>
@@ -104,44 +119,58 @@ export async function startHomekv(extraArgs: string[] = []): Promise<RunningServ
   return server;
 }
 
+/** The command line of one etcd member with its defaults (an fsync per commit), quiet but for errors. */
+export function etcdCommand(member: {
+  name: string;
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  /** NAME=PEER-URL,... of every member; this member alone when not given. */
+  initialCluster?: string;
+}): string[] {
+  const client = `http://127.0.0.1:${member.clientPort}`;
+  const peer = `http://127.0.0.1:${member.peerPort}`;
+  return [
+    "etcd",
+    "--name",
+    member.name,
+    "--data-dir",
+    member.dataDir,
+    "--listen-client-urls",
+    client,
+    "--advertise-client-urls",
+    client,
+    "--listen-peer-urls",
+    peer,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster",
+    member.initialCluster ?? `${member.name}=${peer}`,
+    "--log-level",
+    "error",
+  ];
+}
+
+/** Whether the server at `address` answers `request` with gRPC status OK within 2 s. */
+export async function answersOk(address: string, request: { path: string; message: Uint8Array }): Promise<boolean> {
+  const pool = connectH2Pool(address, 1, { timeoutMs: 2_000 });
+  try {
+    return (await pool.call(request.path, request.message)).status === 0;
+  } finally {
+    pool.close();
+  }
+}
+
 /** etcd, single member; it fsyncs every commit by default (its WAL and bbolt). */
 export async function startEtcd(): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-etcd-"));
   const [port, peerPort] = [await freePort(), await freePort()];
-  const client = `http://127.0.0.1:${port}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  const proc = Bun.spawn(
-    [
-      "etcd",
-      "--name",
-      "bench",
-      "--data-dir",
-      dataDir,
-      "--listen-client-urls",
-      client,
-      "--advertise-client-urls",
-      client,
-      "--listen-peer-urls",
-      peer,
-      "--initial-advertise-peer-urls",
-      peer,
-      "--initial-cluster",
-      `bench=${peer}`,
-      "--log-level",
-      "error",
-    ],
-    { stdout: "ignore", stderr: "ignore" },
-  );
-  const server = track("etcd", proc, port, dataDir);
-  const probe = etcdProtocol.get(["probe"]);
-  await waitFor("etcd", async () => {
-    const pool = connectH2Pool(server.address, 1, { timeoutMs: 2_000 });
-    try {
-      return (await pool.call(probe.path, probe.message)).status === 0;
-    } finally {
-      pool.close();
-    }
+  const proc = Bun.spawn(etcdCommand({ name: "bench", dataDir, clientPort: port, peerPort }), {
+    stdout: "ignore",
+    stderr: "ignore",
   });
+  const server = track("etcd", () => proc, port, dataDir);
+  await waitFor("etcd", () => answersOk(server.address, etcdProtocol.get(["probe"])));
   return server;
 }
 
@@ -157,7 +186,7 @@ export async function startRedis(options: { durable: boolean } = { durable: true
       stderr: "ignore",
     },
   );
-  const server = track("redis", proc, port, dataDir);
+  const server = track("redis", () => proc, port, dataDir);
   await waitFor(
     "redis",
     async () =>
@@ -174,6 +203,7 @@ const PACKAGE_OF: Readonly<Record<string, string>> = {
   "redis-server": "redis-server",
   "redis-cli": "redis-tools",
   "redis-benchmark": "redis-tools",
+  h2load: "nghttp2-client",
 };
 
 /** Installs the Debian packages of the tools that are missing (needs root), or says what to do. */

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { ROOT } from "../helpers/processes.ts";
+import { quickBenchOutput } from "../helpers/bench-smoke.ts";
 
 /**
  * A smoke run of the comparison: it must install what it lacks, start all three servers, print the
@@ -14,17 +14,10 @@ const canInstall =
 test.skipIf(!canInstall)(
   "scripts/bench-compare.ts --quick prints the comparison and leaves no server behind",
   async () => {
-    const proc = Bun.spawn([process.execPath, `${ROOT}/scripts/bench-compare.ts`, "--quick"], {
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-    expect({ exitCode: await proc.exited, err: err.includes("Error") ? err : "" }).toEqual({ exitCode: 0, err: "" });
+    const out = await quickBenchOutput("bench-compare.ts", "bench-(etcd|redis|homekv)-");
     for (const row of ["get (1 key)", "set (1 key)", "set (batch of 100)", "mixed 90% get / 10% set"])
       expect(out).toContain(`| ${row} |`);
     expect(out).toContain("p99 at half of etcd's saturated load");
-    const leftovers = Bun.spawnSync(["pgrep", "-f", "bench-(etcd|redis|homekv)-"]).stdout.toString().trim();
-    expect(leftovers).toBe("");
   },
   600_000,
 );

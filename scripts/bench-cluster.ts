@@ -1,0 +1,207 @@
+#!/usr/bin/env bun
+/**
+ * A 3-member HomeKV beside a 3-member etcd on this machine, in one run, as ratios.
+ *
+ *   bun scripts/bench-cluster.ts [--duration 5] [--warmup 1] [--concurrency 64] [--keys 100000] [--value-size 100] [--failovers 5] [--quick]
+ *
+ * Installs etcd and h2load (nghttp2-client) from Debian when missing and starts both clusters on
+ * loopback, every member fsyncing each commit (HomeKV --fsync always, etcd's default). Then:
+ * 1. Throughput: single-key set (uniform keys), linearizable single-key get, set of 100 keys in one
+ *    request, `--concurrency` in flight, with every client on the leader and then spread over the
+ *    three members, driven by this project's load generator (src/bench, as bench-compare) and by
+ *    h2load with one pre-encoded request. One markdown table with HomeKV ÷ etcd.
+ * 2. Memory: the RSS of every member at rest after that load.
+ * 3. Failover: kill -9 of the leader → the first write acknowledged through a survivor, `--failovers`
+ *    times per system (the killed member restarted in between), both with their default timeouts.
+ * `--quick` is a smoke run (test/system/bench-cluster.system.ts). Every process it started is
+ * stopped, on failure and on Ctrl-C too.
+ */
+import { cpus, loadavg } from "node:os";
+import { connectH2Pool, type H2Pool } from "../src/bench/h2-unary.ts";
+import { type BenchResult, runBench } from "../src/bench/run-bench.ts";
+import { type BenchOp, createWorkload, prefillRequests } from "../src/bench/workload.ts";
+import { flag, median } from "./bench/args.ts";
+import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
+import { timeFailover } from "./bench/failover.ts";
+import { checkedOnce, type H2loadResult, h2loadAll } from "./bench/h2load.ts";
+import { settledRss } from "./bench/rss.ts";
+import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
+
+const quick = process.argv.includes("--quick");
+const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
+const warmupMs = Number.parseFloat(flag("--warmup", quick ? "0" : "1")) * 1000;
+const concurrency = Number(flag("--concurrency", quick ? "8" : "64"));
+const keys = Number(flag("--keys", quick ? "1000" : "100000"));
+const valueSize = Number(flag("--value-size", "100"));
+const failovers = Number(flag("--failovers", quick ? "1" : "5"));
+
+interface Workload {
+  name: string;
+  op: BenchOp;
+  batch: number;
+}
+
+const WORKLOADS: Workload[] = [
+  { name: "set (1 key)", op: "set", batch: 1 },
+  { name: "get (1 key, linearizable)", op: "get", batch: 1 },
+  { name: "set (batch of 100)", op: "set", batch: 100 },
+];
+
+type Placement = "leader" | "spread";
+
+/** The members the clients of a cell connect to: the leader alone, or all three. */
+async function targets(cluster: BenchCluster, placement: Placement): Promise<string[]> {
+  return placement === "leader" ? [(await cluster.leader()).address] : cluster.members.map((member) => member.address);
+}
+
+/** One pool over connections to several members, each call on the next in turn. */
+function roundRobin(pools: H2Pool[]): H2Pool {
+  let next = 0;
+  return {
+    call: (path, message) => pools[next++ % pools.length]!.call(path, message),
+    close: () => {
+      for (const pool of pools) pool.close();
+    },
+  };
+}
+
+async function prefill(cluster: BenchCluster): Promise<void> {
+  const pool = connectH2Pool((await cluster.leader()).address, 1);
+  try {
+    // 100 keys per request: within etcd's default --max-txn-ops (128).
+    for (const { path, message } of prefillRequests({ keys, valueSize }, 100, cluster.protocol))
+      await checkedOnce(pool, path, message);
+  } finally {
+    pool.close();
+  }
+}
+
+const workloadOf = (workload: Workload, cluster: BenchCluster, seed: number) =>
+  createWorkload({ op: workload.op, keys, valueSize, batch: workload.batch, readRatio: 1, seed }, cluster.protocol);
+
+async function drive(cluster: BenchCluster, workload: Workload, placement: Placement): Promise<BenchResult> {
+  const pool = roundRobin((await targets(cluster, placement)).map((address) => connectH2Pool(address, 1)));
+  try {
+    const next = workloadOf(workload, cluster, 7);
+    const result = await runBench({ pool, next, concurrency, durationMs, warmupMs });
+    if (Object.keys(result.errors).length > 0)
+      console.error(`  ${cluster.system} ${workload.name} on ${placement}: errors ${JSON.stringify(result.errors)}`);
+    return result;
+  } finally {
+    pool.close();
+  }
+}
+
+/** h2load with one request drawn from the same workload, checked to succeed first; streams split over the targets. */
+async function driveH2load(cluster: BenchCluster, workload: Workload, placement: Placement): Promise<H2loadResult> {
+  const addresses = await targets(cluster, placement);
+  const { path, message } = workloadOf(workload, cluster, 11)();
+  for (const address of addresses) {
+    const pool = connectH2Pool(address, 1);
+    await checkedOnce(pool, path, message).finally(() => pool.close());
+  }
+  const result = await h2loadAll(
+    addresses.map((address, i) => ({
+      address,
+      path,
+      message,
+      streams: Math.floor(concurrency / addresses.length) + (i < concurrency % addresses.length ? 1 : 0),
+      durationMs,
+      warmupMs,
+    })),
+  );
+  if (result.failed > 0) console.error(`  h2load ${cluster.system} ${workload.name}: ${result.failed} failed`);
+  return result;
+}
+
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
+const ms = (value: number) => value.toFixed(value >= 100 ? 0 : 2);
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const load = () =>
+  loadavg()
+    .map((average) => average.toFixed(1))
+    .join(", ");
+
+async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
+  console.log(
+    "| workload | clients on | load generator | HomeKV | etcd | HomeKV ÷ etcd | HomeKV p99 ms | etcd p99 ms |",
+  );
+  console.log("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+  const per = (workload: Workload) => (workload.batch > 1 ? "keys/s" : "req/s");
+  for (const workload of WORKLOADS) {
+    for (const placement of ["leader", "spread"] as const) {
+      const where = placement === "leader" ? "leader" : "all 3";
+      const h = await drive(homekv, workload, placement);
+      const e = await drive(etcd, workload, placement);
+      const rate = (result: BenchResult) => (workload.batch > 1 ? result.keysPerSecond : result.requestsPerSecond);
+      console.log(
+        `| ${workload.name} | ${where} | src/bench | ${fmt(rate(h))} ${per(workload)} | ${fmt(rate(e))} | **${(rate(h) / rate(e)).toFixed(2)}×** | ${ms(h.latencyUs.p99 / 1000)} | ${ms(e.latencyUs.p99 / 1000)} |`,
+      );
+      const hh = await driveH2load(homekv, workload, placement);
+      const eh = await driveH2load(etcd, workload, placement);
+      const h2rate = (result: H2loadResult) => result.requestsPerSecond * workload.batch;
+      console.log(
+        `| ${workload.name} | ${where} | h2load | ${fmt(h2rate(hh))} ${per(workload)} | ${fmt(h2rate(eh))} | **${(h2rate(hh) / h2rate(eh)).toFixed(2)}×** | mean ${ms(hh.meanLatencyMs)} | mean ${ms(eh.meanLatencyMs)} |`,
+      );
+    }
+  }
+}
+
+async function memoryTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
+  const members = [...homekv.members, ...etcd.members];
+  const { bytes, settled } = await settledRss(
+    members.map((member) => member.pid()),
+    quick
+      ? { intervalMs: 500, windowMs: 1_000, tolerance: 0.02, waitMsMax: 2_000 }
+      : { intervalMs: 500, windowMs: 5_000, tolerance: 0.02, waitMsMax: 30_000 },
+  );
+  console.log(`\nRSS of each member at rest after the load (MiB${settled ? "" : "; still moving when read"}):\n`);
+  console.log(`| system | ${homekv.members.map((member) => member.name).join(" | ")} |`);
+  console.log(`| --- |${" ---: |".repeat(homekv.members.length)}`);
+  const n = homekv.members.length;
+  console.log(`| HomeKV | ${bytes.slice(0, n).map(mib).join(" | ")} |`);
+  console.log(`| etcd | ${bytes.slice(n).map(mib).join(" | ")} |`);
+}
+
+async function failoverTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
+  console.log(
+    `\nFailover: kill -9 of the leader → first write acknowledged through a survivor (a write started every 5 ms), ${failovers} runs each:\n`,
+  );
+  console.log("| system | median ms | max ms | runs ms |");
+  console.log("| --- | ---: | ---: | --- |");
+  for (const cluster of [homekv, etcd]) {
+    const runs: number[] = [];
+    for (let run = 0; run < failovers; run++) runs.push(await timeFailover(cluster, run));
+    const label = cluster.system === "HomeKV" ? "HomeKV (--raft-tick 100ms)" : "etcd (defaults)";
+    console.log(
+      `| ${label} | ${ms(median(runs))} | ${ms(Math.max(...runs))} | ${runs.map((run) => run.toFixed(0)).join(", ")} |`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  stopAllOnExit();
+  ensureInstalled(["etcd", "h2load"]);
+  const etcdVersion = Bun.spawnSync(["etcd", "--version"]).stdout.toString().split("\n")[0];
+  console.log(
+    `# 3-member HomeKV vs 3-member etcd — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${etcdVersion}`,
+  );
+  console.log(`load average at the start: ${load()}`);
+  console.log(
+    `${keys} keys, ${valueSize}-byte values, ${concurrency} in flight, ${durationMs / 1000} s per cell after ${warmupMs / 1000} s of warm-up; one HTTP/2 connection per member a cell uses\n`,
+  );
+  const homekv = await startHomekvCluster();
+  const etcd = await startEtcdCluster();
+  await prefill(homekv);
+  await prefill(etcd);
+  await throughputTable(homekv, etcd);
+  await memoryTable(homekv, etcd);
+  await failoverTable(homekv, etcd);
+  console.log(`\nload average at the end: ${load()}`);
+}
+
+try {
+  await main();
+} finally {
+  await stopAll();
+}

@@ -1,0 +1,196 @@
+/**
+ * Three-member clusters for the benchmark: HomeKV (`serve --initial-cluster`, `--fsync always`) and
+ * etcd (`--initial-cluster`, its default fsync per commit), each member on loopback ports with its
+ * own data directory. A member can be killed with SIGKILL and restarted on its data directory (the
+ * failover runs do that); every member is stopped by `stopAll` and its directory removed.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { connectH2Pool, type H2Pool } from "../../src/bench/h2-unary.ts";
+import { type BenchProtocol, homekvProtocol } from "../../src/bench/workload.ts";
+import { MetricsResponse } from "../../src/gen/homekv_service.ts";
+import { etcdProtocol, etcdStatus } from "./etcd-protocol.ts";
+import { answersOk, etcdCommand, freePort, track, waitFor } from "./servers.ts";
+
+export interface ClusterMember {
+  readonly name: string;
+  /** host:port of its client (gRPC) listener. */
+  readonly address: string;
+  /** The id of its current process (a restart changes it). */
+  pid(): number;
+  running(): boolean;
+  /** SIGKILL; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports and data directory. */
+  restart(): void;
+}
+
+export interface BenchCluster {
+  system: "HomeKV" | "etcd";
+  protocol: BenchProtocol;
+  members: readonly ClusterMember[];
+  /** The running member that every running member names as its leader (polled until they agree). */
+  leader(): Promise<ClusterMember>;
+  /** Resolves once there is an agreed leader and every running member answers a linearizable read. */
+  healthy(): Promise<void>;
+}
+
+/** What one member says of itself and of whom it follows, in the same naming. */
+interface LeaderView {
+  self: string;
+  leader: string;
+}
+
+interface ClusterSpec {
+  system: BenchCluster["system"];
+  protocol: BenchProtocol;
+  /** The command line of member `index`, which listens for clients on `ports.client[index]` and for peers on `ports.peer[index]`. */
+  command(index: number, ports: { client: number[]; peer: number[] }, dataDir: string): string[];
+  view(pool: H2Pool, name: string): Promise<LeaderView>;
+}
+
+const NAMES = ["n1", "n2", "n3"];
+const root = resolve(import.meta.dir, "..", "..");
+
+async function viewOf(spec: ClusterSpec, member: ClusterMember): Promise<LeaderView | undefined> {
+  const pool = connectH2Pool(member.address, 1, { timeoutMs: 2_000 });
+  try {
+    return await spec.view(pool, member.name);
+  } catch {
+    return undefined;
+  } finally {
+    pool.close();
+  }
+}
+
+async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
+  const prefix = `bench-${spec.system.toLowerCase()}-`;
+  const ports = { client: [] as number[], peer: [] as number[] };
+  for (const _ of NAMES) {
+    ports.client.push(await freePort());
+    ports.peer.push(await freePort());
+  }
+  const members = NAMES.map((name, index) => {
+    // The member's scratch directory holds its data directory and its stderr.
+    const scratch = mkdtempSync(join(tmpdir(), `${prefix}${name}-`));
+    const dataDir = join(scratch, "data");
+    const logFile = join(scratch, "stderr.log");
+    let proc: Subprocess;
+    const spawn = () => {
+      proc = Bun.spawn(spec.command(index, ports, dataDir), { stdout: "ignore", stderr: Bun.file(logFile) });
+    };
+    spawn();
+    const member: ClusterMember & { logTail(): string } = {
+      name,
+      address: `127.0.0.1:${ports.client[index]}`,
+      pid: () => proc.pid,
+      running: () => proc.exitCode === null && proc.signalCode === null,
+      async kill() {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      },
+      restart: spawn,
+      logTail: () => readFileSync(logFile, "utf8").split("\n").slice(-6).join("\n"),
+    };
+    track(`${spec.system} ${name}`, () => proc, ports.client[index]!, scratch);
+    return member;
+  });
+
+  const running = () => members.filter((member) => member.running());
+  const agreedLeader = async (): Promise<ClusterMember | undefined> => {
+    const up = running();
+    const views = await Promise.all(up.map((member) => viewOf(spec, member)));
+    const leader = views[0]?.leader;
+    if (!leader || views.some((view) => view?.leader !== leader)) return undefined;
+    return up[views.findIndex((view) => view!.self === leader)];
+  };
+  const diagnose = () =>
+    members.map((member) => `${member.name} (${member.running() ? "running" : "stopped"}):\n${member.logTail()}`);
+  const cluster: BenchCluster = {
+    system: spec.system,
+    protocol: spec.protocol,
+    members,
+    async leader() {
+      let found: ClusterMember | undefined;
+      await waitFor(`${spec.system}: one leader named by every running member`, async () => {
+        found = await agreedLeader();
+        return found !== undefined;
+      }).catch((error) => {
+        throw new Error(`${error.message}; member logs:\n${diagnose().join("\n")}`);
+      });
+      return found!;
+    },
+    async healthy() {
+      await cluster.leader();
+      const probe = spec.protocol.get(["probe"]);
+      for (const member of running()) {
+        await waitFor(`${spec.system} ${member.name} to answer a linearizable read`, () =>
+          answersOk(member.address, probe),
+        );
+      }
+    },
+  };
+  await cluster.healthy();
+  return cluster;
+}
+
+const initialCluster = (peerPorts: number[], scheme: string) =>
+  NAMES.map((name, i) => `${name}=${scheme}127.0.0.1:${peerPorts[i]}`).join(",");
+
+/** Three `homekv serve` members from source, `--fsync always`, the default --raft-tick (100 ms). */
+export function startHomekvCluster(): Promise<BenchCluster> {
+  return startCluster({
+    system: "HomeKV",
+    protocol: homekvProtocol,
+    command: (index, ports, dataDir) => [
+      process.execPath,
+      join(root, "src", "main.ts"),
+      "serve",
+      "--node-id",
+      NAMES[index]!,
+      "-p",
+      String(ports.client[index]),
+      "--peer-port",
+      String(ports.peer[index]),
+      "--data-dir",
+      dataDir,
+      "--initial-cluster",
+      initialCluster(ports.peer, ""),
+      "--fsync",
+      "always",
+    ],
+    async view(pool, name) {
+      // Metrics takes google.protobuf.Empty: no bytes.
+      const answer = await pool.call("/homekv_service.HomeKvService/Metrics", new Uint8Array());
+      if (answer.status !== 0) throw new Error(answer.message);
+      return { self: name, leader: MetricsResponse.decode(answer.body).metrics?.raftLeader ?? "" };
+    },
+  });
+}
+
+/** Three etcd members with their defaults (an fsync per commit, 100 ms heartbeat, 1 s election timeout). */
+export function startEtcdCluster(): Promise<BenchCluster> {
+  return startCluster({
+    system: "etcd",
+    protocol: etcdProtocol,
+    command: (index, ports, dataDir) => [
+      ...etcdCommand({
+        name: NAMES[index]!,
+        dataDir,
+        clientPort: ports.client[index]!,
+        peerPort: ports.peer[index]!,
+        initialCluster: initialCluster(ports.peer, "http://"),
+      }),
+      "--initial-cluster-state",
+      "new",
+      "--initial-cluster-token",
+      `bench-${ports.peer[0]}`,
+    ],
+    async view(pool) {
+      const { memberId, leader } = await etcdStatus(pool);
+      return { self: memberId, leader };
+    },
+  });
+}
