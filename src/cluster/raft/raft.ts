@@ -25,6 +25,8 @@ import type {
 } from "./types.ts";
 import { NONE, type NodeId } from "./types.ts";
 
+/** A follower that lost the leader's connection campaigns within this many ticks (leaderUnreachable). */
+const LEADER_LOST_SPREAD_TICKS = 5;
 /** A message as the core writes it; `from` is filled in when it is queued. */
 type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, "from"> : never) : never;
 
@@ -213,6 +215,21 @@ export class Raft {
   /** Starts an election now, as if the election timeout had passed (still through PreVote). */
   campaignNow(): void {
     if (this.currentRole !== "leader" && this.mayCampaign()) this.campaign("preVote");
+  }
+
+  /**
+   * The transport lost its connection to the leader (its process died, most often). The leader is
+   * forgotten, which gives up its lease (a vote request is no longer ignored), and this node
+   * campaigns within the next one to five ticks instead of a whole election timeout. Only liveness
+   * changes: an election is always safe, and one that follows a connection that merely flapped
+   * fails at PreVote, since the others still hear from the leader and keep its lease. The spread
+   * of ticks keeps the followers of a dead leader from campaigning in the same one.
+   */
+  leaderUnreachable(): void {
+    if (this.currentRole !== "follower" || this.currentLeader === NONE) return;
+    this.currentLeader = NONE;
+    const soon = this.randomizedElectionTicks - 1 - Math.floor(this.random() * LEADER_LOST_SPREAD_TICKS);
+    this.electionElapsed = Math.max(this.electionElapsed, soon);
   }
 
   /** Proposes data for the log; false when this node cannot take it now (not the leader, or transferring). */

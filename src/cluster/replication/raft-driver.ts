@@ -53,6 +53,11 @@ export interface RaftDriverOptions<R> {
   onFatal?: (error: unknown) => void;
   /** A ReadIndex request not answered this long is sent again (its leader may be gone); default 20 ticks. */
   readRetryMs?: number;
+  /**
+   * Whether this member's connection to a member is up. When the leader's goes down, the core is
+   * told (leaderUnreachable) and an election follows within a few ticks, not a whole timeout.
+   */
+  reachable?: (id: NodeId) => boolean;
   /** A member's name for people (default: "node N"); messages say "member NAME". */
   nameOf?: (id: number) => string;
 }
@@ -124,7 +129,10 @@ export class RaftDriver<R> {
   start(): void {
     assert(this.stopTicker === undefined, "the driver is already running");
     this.stopTicker = (this.options.ticker ?? realTicker).start(() => {
-      this.options.raft.tick();
+      const { raft, reachable } = this.options;
+      const leader = raft.leader;
+      if (reachable && leader !== 0 && leader !== raft.id && !reachable(leader)) raft.leaderUnreachable();
+      raft.tick();
       this.retryUnansweredRead();
       this.schedule();
       this.releaseTickWaiters();

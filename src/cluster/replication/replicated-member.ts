@@ -120,6 +120,10 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
   );
   if (loaded) log.info(`loaded the checkpoint at index ${loaded.index} (revision ${loaded.revision})`);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
+  const reachable = (id: NodeId) => {
+    const name = names.get(id);
+    return name !== undefined && transport.stats().peers[name]?.connected === true;
+  };
   const send = (to: NodeId, payload: Uint8Array) => {
     const name = names.get(to);
     if (name !== undefined) transport.send(name, payload);
@@ -156,6 +160,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     stateMachine: withDirectory(storeStateMachine(observed.store, replica, checkpoints), directory),
     outbox: link.outbox,
     tickMs: options.tickMs,
+    reachable,
     nameOf: (id) => names.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
@@ -165,10 +170,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     replica,
     rpc,
     nameOf: (id) => names.get(id),
-    reachable: (id) => {
-      const name = names.get(id);
-      return name !== undefined && transport.stats().peers[name]?.connected === true;
-    },
+    reachable,
     readTimeoutMs: options.readTimeoutMs,
     forwardTimeoutMs: FORWARD_TIMEOUT_MS,
     log: (line) => log.info(line),
