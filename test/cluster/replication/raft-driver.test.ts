@@ -55,16 +55,43 @@ describe("RaftDriver", () => {
     for (const member of members) expect(values(member)).toEqual(values(leader));
   });
 
-  test("a Ready's messages go out only once its entries are synced", async () => {
-    const { leader } = await startGroup();
+  test("a leader's appends go out while it writes them; the write is answered only once the leader synced too", async () => {
+    const { leader, members } = await startGroup();
     const release = leader.fs.holdSyncs();
-    const proposed = leader.driver.propose(bytes("held"));
+    let answered = false;
+    const proposed = leader.driver.propose(bytes("held")).then((index) => {
+      answered = true;
+      return index;
+    });
     await waitFor(() => leader.fs.syncsWaiting > 0, { what: "the leader's sync to be under way" });
     const carries = (m: Message) => m.type === "append" && m.entries.some((e) => e.data && text(e.data) === "held");
-    expect(leader.sent.some(carries)).toBe(false);
+    // Sent in parallel with the leader's own write (§10.2.1)...
+    expect(leader.sent.some(carries)).toBe(true);
+    // ...and acknowledged by the followers, who synced it: still not applied while the leader's sync waits.
+    const followers = members.filter((m) => m !== leader);
+    await waitFor(
+      () => followers.every((f) => f.sent.some((m) => m.type === "appendResp" && !m.reject && m.index >= 1)),
+      {
+        what: "both followers to acknowledge the entry",
+      },
+    );
+    expect(answered).toBe(false);
     release();
     expect(await proposed).toBe(1);
-    expect(leader.sent.some(carries)).toBe(true);
+  });
+
+  test("a follower acknowledges an append only once it synced it", async () => {
+    const { leader, members } = await startGroup();
+    const follower = members.find((m) => m !== leader)!;
+    const release = follower.fs.holdSyncs();
+    const proposed = leader.driver.propose(bytes("held"));
+    const index = leader.raft.status().lastIndex;
+    await waitFor(() => follower.fs.syncsWaiting > 0, { what: "the follower's sync to be under way" });
+    const acks = () => follower.sent.filter((m) => m.type === "appendResp" && !m.reject && m.index >= index);
+    expect(acks()).toEqual([]);
+    release();
+    expect(await proposed).toBe(1);
+    await waitFor(() => acks().length > 0, { what: "the follower's acknowledgement after its sync" });
   });
 
   test("a follower's read barrier returns once the follower has applied what the leader had committed", async () => {
