@@ -5,6 +5,7 @@ import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import { RequestIdTable } from "../../storage/request-ids.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
 import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
@@ -24,8 +25,8 @@ export interface StoreReplica {
   readonly forwarded: ForwardedWrites<ApplyResult | undefined>;
 }
 
-export function storeReplica(self: NodeId, forwardTimeoutMs: number): StoreReplica {
-  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs) };
+export function storeReplica(self: NodeId, forwardTimeoutMs: number, timers: Timers = realTimers): StoreReplica {
+  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs, timers) };
 }
 
 /**
@@ -77,6 +78,7 @@ function raftCommitLog(options: {
   reachable: (id: NodeId) => boolean;
   forwardTimeoutMs: number;
   log: (line: string) => void;
+  timers: Timers;
 }): CommitLog<ApplyResult> {
   const { driver, replica, rpc } = options;
   // The leader side of forwarding: take the follower's entry as it is (it names its origin) and say
@@ -109,11 +111,11 @@ function raftCommitLog(options: {
    * ticks — instead of failing, so that a client sees a slower answer rather than an error.
    */
   const settledLeader = async (): Promise<NodeId> => {
-    const deadline = performance.now() + options.forwardTimeoutMs / 2;
+    const deadline = options.timers.now() + options.forwardTimeoutMs / 2;
     for (;;) {
       const leader = driver.leader;
       if (leader === replica.self || (leader !== 0 && options.reachable(leader))) return leader;
-      if (performance.now() >= deadline)
+      if (options.timers.now() >= deadline)
         throw new HomeKvError(
           "E_NOT_LEADER",
           leader === 0
@@ -173,6 +175,8 @@ export function replicatedDatabase(options: {
   onClose?: () => Promise<void>;
   /** Lines for the operator (a leader handing over at close). */
   log?: (line: string) => void;
+  /** Default: the real ones (src/timers.ts). */
+  timers?: Timers;
 }): Database {
   const { store, expiry, watchHub } = options.observed;
   return assembleDatabase({
@@ -187,6 +191,7 @@ export function replicatedDatabase(options: {
       reachable: options.reachable,
       forwardTimeoutMs: options.forwardTimeoutMs,
       log: options.log ?? (() => {}),
+      timers: options.timers ?? realTimers,
     }),
     requestIds: options.replica.requestIds,
     leads: () => options.driver.leads,

@@ -1,5 +1,6 @@
 import { createObservedStore, type Database, type StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
+import type { Timers } from "../../timers.ts";
 import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
 import type { NodeId } from "../raft/types.ts";
@@ -33,6 +34,8 @@ export interface ReplicatedMemberOptions {
   log: { info(line: string): void; warn(line: string): void; error(line: string, error: unknown): void };
   /** Runs when the database closes, once the member has stopped (the transport, the log, a lock). */
   onClose?: () => Promise<void>;
+  /** Default: the real ones (src/timers.ts). */
+  timers?: Timers;
 }
 
 /**
@@ -53,8 +56,9 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
   const rpc = createPeerRpc(channels, {
     onBug: (error) => log.error("internal error while answering a member:", error),
     log: (line) => log.warn(line),
+    timers: options.timers,
   });
-  const replica = storeReplica(options.id, FORWARD_TIMEOUT_MS);
+  const replica = storeReplica(options.id, FORWARD_TIMEOUT_MS, options.timers);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
   const link = linkGroup({
     channels,
@@ -69,6 +73,7 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
     stateMachine: storeStateMachine(observed.store, replica),
     outbox: link.outbox,
     tickMs: options.tickMs,
+    timers: options.timers,
     nameOf: (id) => names.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
@@ -86,6 +91,7 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
     forwardTimeoutMs: FORWARD_TIMEOUT_MS,
     log: (line) => log.info(line),
     onClose: options.onClose,
+    timers: options.timers,
   });
   driver.start();
   return { db, raft, driver, rpc };
