@@ -152,9 +152,14 @@ export class RaftDriver<R> {
     return { index: lastIndex, term };
   }
 
-  /** Resolves after the next tick (or at stop): a bounded wait for the group to move on. */
+  /**
+   * Resolves after the next tick (or at stop): a bounded wait for the group to move on. Rejects once
+   * the driver has stopped, as `propose` does: a caller waiting tick by tick for a leader would
+   * otherwise go round at once, forever on a stopped driver, starving the event loop.
+   */
   nextTick(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    const unavailable = this.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
     return new Promise((resolve) => this.tickWaiters.push(resolve));
   }
 
