@@ -24,12 +24,21 @@ interface Waiter<R> {
  */
 export class ForwardedWrites<R> {
   private readonly waiting = new Map<number, Waiter<R>>();
-  private nextSeq = 1;
+  private nextSeq: number;
 
+  /**
+   * `firstSeq`: where this process's sequence numbers start. Entries that an earlier process of
+   * this member forwarded are in the log too, and are applied again after a restart (the store is
+   * rebuilt from the log) or committed late: counting from 1 again, the new process would take
+   * their outcomes for its own writes' answers. A random start (FIRST_SEQ_SPAN) keeps them apart.
+   */
   constructor(
     private readonly timeoutMs: number,
     private readonly timers: Timers = realTimers,
-  ) {}
+    firstSeq = 1,
+  ) {
+    this.nextSeq = firstSeq;
+  }
 
   /** A sequence number for a write about to be forwarded, and the promise of its answer. */
   open(leader: string): { seq: number; done: Promise<R> } {

@@ -25,8 +25,21 @@ export interface StoreReplica {
   readonly forwarded: ForwardedWrites<ApplyResult | undefined>;
 }
 
-export function storeReplica(self: NodeId, forwardTimeoutMs: number, timers: Timers = realTimers): StoreReplica {
-  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs, timers) };
+/**
+ * Sequence numbers of a process's forwarded writes start at random below this (2^48): two
+ * processes of one member collide only if their ranges overlap, about 2 in 2^48 per write forwarded.
+ */
+const FIRST_SEQ_SPAN = 2 ** 48;
+
+/** `random` picks where this process's forwarded writes are numbered from (forwarded-writes.ts). */
+export function storeReplica(
+  self: NodeId,
+  forwardTimeoutMs: number,
+  timers: Timers = realTimers,
+  random: () => number = Math.random,
+): StoreReplica {
+  const firstSeq = 1 + Math.floor(random() * FIRST_SEQ_SPAN);
+  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs, timers, firstSeq) };
 }
 
 /**

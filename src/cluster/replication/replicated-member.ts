@@ -58,7 +58,7 @@ export function startReplicatedMember(options: ReplicatedMemberOptions): {
     log: (line) => log.warn(line),
     timers: options.timers,
   });
-  const replica = storeReplica(options.id, FORWARD_TIMEOUT_MS, options.timers);
+  const replica = storeReplica(options.id, FORWARD_TIMEOUT_MS, options.timers, options.random);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
   const link = linkGroup({
     channels,

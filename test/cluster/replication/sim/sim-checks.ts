@@ -51,8 +51,7 @@ export function checkConverged(sim: ServerSimulation): { operations: number; rev
     }
   }
   const verdict = checkLinearizability(sim.history, kvModel, { timeoutMs: CHECK_BUDGET_MS });
-  if (verdict.result !== "ok")
-    throw new Error(`history not linearizable (${verdict.result}): ${JSON.stringify(verdict).slice(0, 3_000)}`);
+  if (verdict.result !== "ok") throw new Error(`history not linearizable (${verdict.result}): ${verdict.explanation}`);
   for (const { input, answer } of sim.ackedWrites) {
     const before = stateAt(reference, keys, answer.revision - 1);
     const applied = kvModel.apply(before, input);
