@@ -10,8 +10,17 @@ import { runSeed, type SeedResult, totals } from "./run-seed.ts";
  * `npm run server:sim -- --seeds 5000 --seconds 1800`.
  */
 const SCENARIOS = [
-  { size: 3, seeds: 120 },
-  { size: 5, seeds: 40 },
+  { size: 3, seeds: 300 },
+  { size: 5, seeds: 100 },
+];
+/** Seeds of longer runs that found bugs, replayed every time (each fixed, with its own regression test too). */
+const FOUND = [
+  { size: 3, seed: 10, bug: "a write on a stopped member waited for a leader in a busy loop" },
+  {
+    size: 3,
+    seed: 100096,
+    bug: "a restarted member's forwarded writes were answered by its earlier process's entries",
+  },
 ];
 const perScenario = (seeds: number) => Number(process.env.SERVER_SIM_SEEDS ?? seeds);
 
@@ -26,6 +35,11 @@ for (const { size, seeds } of SCENARIOS) {
       expect({ [what]: sum[what] > 0 }).toEqual({ [what]: true });
   }, 600_000);
 }
+
+for (const { size, seed, bug } of FOUND)
+  test(`${size} members, seed ${seed}, which found that ${bug}`, async () => {
+    await runSeed(seed, size);
+  });
 
 test("a seed replays exactly: the same events, deliveries and history", async () => {
   const [first, again] = [await runSeed(7, 3), await runSeed(7, 3)];
