@@ -1,48 +1,59 @@
 #!/usr/bin/env bun
 /**
- * Mutation testing: plants each known bug of a suite, one at a time, in a copy of the project, and
- * runs that suite's tests there. A mutant is caught when a test fails (or the run exceeds its time
- * bound); one that passes every test SURVIVED, and the exit status is then 1. The unmutated copy
- * runs first: the tests must pass before they can judge.
- *   raft     bugs of the Raft core (scripts/mutants/raft-mutants.ts) against test/cluster/raft
- *   cluster  bugs of the replicated server (scripts/mutants/cluster-mutants.ts) against the
- *            real-process fault tests of test/cluster/nemesis
+ * Mutation testing: plants each known bug of a set, one at a time, in a copy of the project, and
+ * runs that set's tests there — the Raft core's (scripts/mutants/raft-mutants.ts, judged by
+ * test/cluster/raft) and the replication layer's (scripts/mutants/replication-mutants.ts, judged by
+ * test/cluster/replication, the server simulation among them). A mutant is caught when a test
+ * fails (or the run exceeds its time bound); one that passes every test SURVIVED, and the exit
+ * status is then 1. The unmutated copy runs first: the tests must pass before they can judge.
  *
- *   npm run mutants                                  every Raft mutant
- *   npm run mutants -- figure-8 double-vote          only these
- *   npm run mutants -- --suite cluster               every cluster mutant
- *   MUTANT_SECONDS=300 npm run mutants               the time bound per run (default 180 s)
+ * The cluster set plants bugs of the replicated server (scripts/mutants/cluster-mutants.ts), judged
+ * by the real-process fault tests of test/cluster/nemesis.
+ *
+ *   npm run mutants                         every mutant of every set
+ *   npm run mutants -- --set replication    one set
+ *   npm run mutants -- figure-8 double-vote  only these
+ *   MUTANT_SECONDS=300 npm run mutants      the time bound per run (default 180 s)
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { type Mutant, RAFT_MUTANTS } from "./mutants/raft-mutants.ts";
+import { REPLICATION_MUTANTS } from "./mutants/replication-mutants.ts";
 import { plant, Sandbox } from "./mutants/sandbox.ts";
 import { runTests, type TestOutcome } from "./mutants/test-run.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const SUITES: Record<string, { mutants: readonly Mutant[]; tests: string[] }> = {
-  raft: { mutants: RAFT_MUTANTS, tests: ["test/cluster/raft"] },
-  cluster: { mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
-};
 const LIMIT_SECONDS = Number(process.env.MUTANT_SECONDS ?? 180);
 
-const { values: flags, positionals } = parseArgs({
-  options: { suite: { type: "string", default: "raft" } },
-  allowPositionals: true,
-});
-const suite = SUITES[flags.suite];
-if (!suite) {
-  console.error(`no suite named ${flags.suite}: ${Object.keys(SUITES).join(" or ")}`);
-  process.exit(2);
+interface MutantSet {
+  name: string;
+  mutants: readonly Mutant[];
+  tests: readonly string[];
 }
 
-function selected(all: readonly Mutant[], names: readonly string[]): readonly Mutant[] {
-  if (names.length === 0) return all;
+const SETS: readonly MutantSet[] = [
+  { name: "raft", mutants: RAFT_MUTANTS, tests: ["test/cluster/raft"] },
+  { name: "replication", mutants: REPLICATION_MUTANTS, tests: ["test/cluster/replication"] },
+  { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
+];
+
+/** The sets to run, each with only the mutants asked for (all of them when none is named). */
+function selected(args: readonly string[]): MutantSet[] {
+  const at = args.indexOf("--set");
+  const setName = at === -1 ? undefined : args[at + 1];
+  const names = args.filter((_, i) => i !== at && i !== at + 1);
+  const sets = SETS.filter((set) => setName === undefined || set.name === setName);
+  if (sets.length === 0) throw new Error(`no mutant set named ${setName} (${SETS.map((s) => s.name).join(", ")})`);
+  const all = sets.flatMap((set) => set.mutants);
   const unknown = names.filter((name) => !all.some((m) => m.name === name));
   if (unknown.length > 0) throw new Error(`no mutant named ${unknown.join(", ")}`);
-  return all.filter((m) => names.includes(m.name));
+  return sets
+    .map((set) => ({
+      ...set,
+      mutants: names.length === 0 ? set.mutants : set.mutants.filter((m) => names.includes(m.name)),
+    }))
+    .filter((set) => set.mutants.length > 0);
 }
 
 /** Every mutant must apply to the code as it is now, before an hour is spent running any. */
@@ -63,37 +74,41 @@ function verdict(outcome: TestOutcome): { result: string; by: string } {
   }
 }
 
-async function main({ mutants: all, tests }: { mutants: readonly Mutant[]; tests: string[] }): Promise<number> {
-  const mutants = selected(all, positionals);
-  checkApplies(mutants);
+async function main(): Promise<number> {
+  const sets = selected(process.argv.slice(2));
+  checkApplies(sets.flatMap((set) => set.mutants));
   const started = performance.now();
   const sandbox = new Sandbox(ROOT);
   try {
-    const baseline = await runTests(sandbox.dir, tests, LIMIT_SECONDS);
-    if (baseline.kind !== "passed") {
-      if (baseline.kind === "timedOut")
-        console.error(`the unmutated tests did not finish within ${LIMIT_SECONDS} s: raise MUTANT_SECONDS`);
-      else console.error("the unmutated tests do not pass: fix them first");
-      if (baseline.kind === "broken") console.error(baseline.output);
-      else if (baseline.kind === "failed") console.error(`${baseline.test}: ${baseline.error}`);
-      return 2;
-    }
-    console.log(`unmutated: the tests (${tests.join(", ")}) pass in ${baseline.seconds.toFixed(1)} s`);
     const rows: string[][] = [];
     let bad = 0;
-    for (const mutant of mutants) {
-      const outcome = await sandbox.with(mutant, () => runTests(sandbox.dir, tests, LIMIT_SECONDS));
-      const { result, by } = verdict(outcome);
-      if (result !== "caught") bad++;
-      rows.push([mutant.name, result, outcome.seconds.toFixed(1), by]);
-      console.log(`${result.padEnd(8)} ${mutant.name}: ${mutant.description}${by ? ` — ${by}` : ""}`);
+    let count = 0;
+    for (const set of sets) {
+      const baseline = await runTests(sandbox.dir, set.tests, LIMIT_SECONDS);
+      if (baseline.kind !== "passed") {
+        if (baseline.kind === "timedOut")
+          console.error(
+            `the unmutated ${set.name} tests did not finish within ${LIMIT_SECONDS} s: raise MUTANT_SECONDS`,
+          );
+        else console.error(`the unmutated ${set.name} tests do not pass: fix them first`);
+        if (baseline.kind === "broken") console.error(baseline.output);
+        else if (baseline.kind === "failed") console.error(`${baseline.test}: ${baseline.error}`);
+        return 2;
+      }
+      console.log(`unmutated: the ${set.name} tests pass in ${baseline.seconds.toFixed(1)} s`);
+      for (const mutant of set.mutants) {
+        const outcome = await sandbox.with(mutant, () => runTests(sandbox.dir, set.tests, LIMIT_SECONDS));
+        const { result, by } = verdict(outcome);
+        count++;
+        if (result !== "caught") bad++;
+        rows.push([mutant.name, result, outcome.seconds.toFixed(1), by]);
+        console.log(`${result.padEnd(8)} ${mutant.name}: ${mutant.description}${by ? ` — ${by}` : ""}`);
+      }
     }
     console.log();
     printTable(["mutant", "result", "s", "caught by"], rows);
     const minutes = (performance.now() - started) / 60_000;
-    console.log(
-      `\n${mutants.length - bad} of ${mutants.length} mutants caught, ${bad} not; ${minutes.toFixed(1)} min in all`,
-    );
+    console.log(`\n${count - bad} of ${count} mutants caught, ${bad} not; ${minutes.toFixed(1)} min in all`);
     return bad === 0 ? 0 : 1;
   } finally {
     sandbox.remove();
@@ -112,4 +127,4 @@ function printTable(header: readonly string[], rows: readonly string[][]): void 
   for (const row of rows) console.log(line(row));
 }
 
-process.exit(await main(suite));
+process.exit(await main());

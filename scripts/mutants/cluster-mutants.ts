@@ -2,7 +2,7 @@ import type { Mutant } from "./raft-mutants.ts";
 
 /**
  * Bugs of a replicated server, planted one at a time in a copy of the project
- * (`npm run mutants -- --suite cluster`), that the real-process fault tests of test/cluster/nemesis
+ * (`npm run mutants -- --set cluster`), that the real-process fault tests of test/cluster/nemesis
  * must catch: each breaks what a user of the cluster relies on, not just a line of the core.
  */
 export const CLUSTER_MUTANTS: readonly Mutant[] = [

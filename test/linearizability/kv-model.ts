@@ -28,7 +28,7 @@ export interface KvOutput {
   succeeded?: boolean;
 }
 
-function keysOf(input: KvInput): string[] {
+export function keysOf(input: KvInput): string[] {
   switch (input.op) {
     case "get":
     case "delete":

@@ -1,11 +1,12 @@
 import { HomeKvError } from "../../errors.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import type { Entry } from "../raft/types.ts";
 import { dropped } from "./raft-driver.ts";
 
 interface Waiter<R> {
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
-  timer: ReturnType<typeof setTimeout>;
+  cancelTimer: () => void;
   leader: string;
   /** Where the leader put the entry, once it said so. */
   index?: number;
@@ -23,23 +24,35 @@ interface Waiter<R> {
  */
 export class ForwardedWrites<R> {
   private readonly waiting = new Map<number, Waiter<R>>();
-  private nextSeq = 1;
+  private nextSeq: number;
 
-  constructor(private readonly timeoutMs: number) {}
+  /**
+   * `firstSeq`: where this process's sequence numbers start. Entries that an earlier process of
+   * this member forwarded are in the log too, and are applied again after a restart (the store is
+   * rebuilt from the log) or committed late: counting from 1 again, the new process would take
+   * their outcomes for its own writes' answers. A random start (FIRST_SEQ_SPAN) keeps them apart.
+   */
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly timers: Timers = realTimers,
+    firstSeq = 1,
+  ) {
+    this.nextSeq = firstSeq;
+  }
 
   /** A sequence number for a write about to be forwarded, and the promise of its answer. */
   open(leader: string): { seq: number; done: Promise<R> } {
     const seq = this.nextSeq++;
     const done = new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const cancelTimer = this.timers.after(this.timeoutMs, () => {
         this.waiting.delete(seq);
         reject(
           unknown(
             `the write forwarded to the leader (member ${leader}) was not seen applied within ${this.timeoutMs} ms`,
           ),
         );
-      }, this.timeoutMs);
-      this.waiting.set(seq, { resolve, reject, timer, leader });
+      });
+      this.waiting.set(seq, { resolve, reject, cancelTimer, leader });
     });
     return { seq, done };
   }
@@ -93,7 +106,7 @@ export class ForwardedWrites<R> {
     const waiter = this.waiting.get(seq);
     if (waiter === undefined) return undefined;
     this.waiting.delete(seq);
-    clearTimeout(waiter.timer);
+    waiter.cancelTimer();
     return waiter;
   }
 }

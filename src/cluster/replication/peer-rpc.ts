@@ -1,5 +1,6 @@
 import { ERROR_CODES, type ErrorCode, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import { CHANNEL_RPC_REQUEST, CHANNEL_RPC_RESPONSE, type PeerChannels } from "./peer-channels.ts";
 
 /**
@@ -41,14 +42,15 @@ interface PendingCall {
   to: string;
   resolve: (body: Uint8Array) => void;
   reject: (error: unknown) => void;
-  timer: ReturnType<typeof setTimeout>;
+  cancelTimer: () => void;
 }
 
 export function createPeerRpc(
   channels: PeerChannels,
-  options: { onBug: (error: unknown) => void; log?: (line: string) => void },
+  options: { onBug: (error: unknown) => void; log?: (line: string) => void; timers?: Timers },
 ): PeerRpc {
   const { transport } = channels;
+  const timers = options.timers ?? realTimers;
   const handlers = new Map<string, (from: string, request: Uint8Array) => Promise<Uint8Array>>();
   const pending = new Map<number, PendingCall>();
   let nextId = 1;
@@ -115,7 +117,7 @@ export function createPeerRpc(
     // Late (timed out), or not ours: a response only counts from the member that was asked.
     if (call === undefined || call.to !== from) return;
     pending.delete(id);
-    clearTimeout(call.timer);
+    call.cancelTimer();
     if (outcome instanceof HomeKvError) call.reject(outcome);
     else call.resolve(outcome.body);
   });
@@ -129,11 +131,11 @@ export function createPeerRpc(
         );
       const id = nextId++;
       return new Promise<Uint8Array>((resolve, reject) => {
-        const timer = setTimeout(() => {
+        const cancelTimer = timers.after(timeoutMs, () => {
           pending.delete(id);
           reject(new NoAnswerError(`member ${to} did not answer ${method} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        pending.set(id, { to, resolve, reject, timer });
+        });
+        pending.set(id, { to, resolve, reject, cancelTimer });
         transport.send(
           to,
           new ByteWriter().u8(CHANNEL_RPC_REQUEST).varint(id).string(method).bytes(request).written().slice(),
@@ -147,7 +149,7 @@ export function createPeerRpc(
       closed = true;
       // Sent, not answered: they may have run there.
       for (const call of pending.values()) {
-        clearTimeout(call.timer);
+        call.cancelTimer();
         call.reject(new NoAnswerError(`the member stopped before member ${call.to} answered`));
       }
       pending.clear();

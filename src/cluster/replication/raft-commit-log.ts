@@ -5,6 +5,7 @@ import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import { RequestIdTable } from "../../storage/request-ids.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
 import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
@@ -25,8 +26,21 @@ export interface StoreReplica {
   readonly forwarded: ForwardedWrites<ApplyResult | undefined>;
 }
 
-export function storeReplica(self: NodeId, forwardTimeoutMs: number): StoreReplica {
-  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs) };
+/**
+ * Sequence numbers of a process's forwarded writes start at random below this (2^48): two
+ * processes of one member collide only if their ranges overlap, about 2 in 2^48 per write forwarded.
+ */
+const FIRST_SEQ_SPAN = 2 ** 48;
+
+/** `random` picks where this process's forwarded writes are numbered from (forwarded-writes.ts). */
+export function storeReplica(
+  self: NodeId,
+  forwardTimeoutMs: number,
+  timers: Timers = realTimers,
+  random: () => number = Math.random,
+): StoreReplica {
+  const firstSeq = 1 + Math.floor(random() * FIRST_SEQ_SPAN);
+  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs, timers, firstSeq) };
 }
 
 /**
@@ -88,6 +102,7 @@ function raftCommitLog(options: {
   reachable: (id: NodeId) => boolean;
   forwardTimeoutMs: number;
   log: (line: string) => void;
+  timers: Timers;
 }): CommitLog<ApplyResult> {
   const { driver, replica, rpc } = options;
   // The leader side of forwarding: take the follower's entry as it is (it names its origin) and say
@@ -130,11 +145,11 @@ function raftCommitLog(options: {
    * ticks — instead of failing, so that a client sees a slower answer rather than an error.
    */
   const settledLeader = async (): Promise<NodeId> => {
-    const deadline = performance.now() + options.forwardTimeoutMs / 2;
+    const deadline = options.timers.now() + options.forwardTimeoutMs / 2;
     for (;;) {
       const leader = driver.leader;
       if (leader === replica.self || (leader !== 0 && options.reachable(leader))) return leader;
-      if (performance.now() >= deadline)
+      if (options.timers.now() >= deadline)
         throw new HomeKvError(
           "E_NOT_LEADER",
           leader === 0
@@ -196,6 +211,8 @@ export function replicatedDatabase(options: {
   log?: (line: string) => void;
   /** The member's checkpoints (the Checkpoint RPC writes one); without them it is refused. */
   checkpoints?: MemberCheckpoints;
+  /** Default: the real ones (src/timers.ts). */
+  timers?: Timers;
 }): Database {
   const { checkpoints } = options;
   const { store, expiry, watchHub } = options.observed;
@@ -211,6 +228,7 @@ export function replicatedDatabase(options: {
       reachable: options.reachable,
       forwardTimeoutMs: options.forwardTimeoutMs,
       log: options.log ?? (() => {}),
+      timers: options.timers ?? realTimers,
     }),
     requestIds: options.replica.requestIds,
     leads: () => options.driver.leads,

@@ -1,5 +1,6 @@
 import { assert, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import type { ReplicationStats } from "../../storage/database.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import type { Raft } from "../raft/raft.ts";
 import type {
   ConfChange,
@@ -38,18 +39,14 @@ export interface RaftOutbox {
   send(messages: readonly Message[]): void;
 }
 
-/** An interval timer; the real one by default, a test's own otherwise. */
-export interface Ticker {
-  start(tick: () => void, intervalMs: number): () => void;
-}
-
 export interface RaftDriverOptions<R> {
   raft: Raft;
   storage: RaftPersistence;
   stateMachine: ReplicatedStateMachine<R>;
   outbox: RaftOutbox;
   tickMs: number;
-  ticker?: Ticker;
+  /** The ticks, read timeouts and clock; default: the real ones (src/timers.ts). */
+  timers?: Timers;
   /** The log failed (a write or sync): the driver has stopped, and the process must restart. */
   onFatal?: (error: unknown) => void;
   /** A ReadIndex request not answered this long is sent again (its leader may be gone); default 20 ticks. */
@@ -86,13 +83,6 @@ interface ReadBatch {
 /** The messages a leader sends that promise nothing of its own disk (see `handle`). */
 const SENT_BEFORE_WRITE: ReadonlySet<MessageType> = new Set(["append", "heartbeat", "readIndexResp", "timeoutNow"]);
 
-const realTicker: Ticker = {
-  start(tick, intervalMs) {
-    const timer = setInterval(tick, intervalMs);
-    return () => clearInterval(timer);
-  },
-};
-
 /**
  * Runs one Raft group: the only code that touches the core, in one loop (etcd's raft node). Each
  * turn takes one Ready and does it in the order Raft needs — install a snapshot, persist (synced
@@ -125,14 +115,16 @@ export class RaftDriver<R> {
   private proposalsDropped = 0;
   private leaderChanges = 0;
   private lastLeader = 0;
+  private readonly timers: Timers;
 
   constructor(private readonly options: RaftDriverOptions<R>) {
     this.applied = options.raft.status().applied;
+    this.timers = options.timers ?? realTimers;
   }
 
   start(): void {
     assert(this.stopTicker === undefined, "the driver is already running");
-    this.stopTicker = (this.options.ticker ?? realTicker).start(() => {
+    this.stopTicker = this.timers.every(this.options.tickMs, () => {
       const { raft, reachable } = this.options;
       const leader = raft.leader;
       if (reachable && leader !== 0 && leader !== raft.id && !reachable(leader)) raft.leaderUnreachable();
@@ -140,7 +132,7 @@ export class RaftDriver<R> {
       this.retryUnansweredRead();
       this.schedule();
       this.releaseTickWaiters();
-    }, this.options.tickMs);
+    });
     this.schedule();
   }
 
@@ -187,9 +179,14 @@ export class RaftDriver<R> {
     return { index: lastIndex, term };
   }
 
-  /** Resolves after the next tick (or at stop): a bounded wait for the group to move on. */
+  /**
+   * Resolves after the next tick (or at stop): a bounded wait for the group to move on. Rejects once
+   * the driver has stopped, as `propose` does: a caller waiting tick by tick for a leader would
+   * otherwise go round at once, forever on a stopped driver, starving the event loop.
+   */
   nextTick(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    const unavailable = this.unavailable();
+    if (unavailable) return Promise.reject(unavailable);
     return new Promise((resolve) => this.tickWaiters.push(resolve));
   }
 
@@ -245,18 +242,18 @@ export class RaftDriver<R> {
     const unavailable = this.unavailable();
     if (unavailable) return Promise.reject(unavailable);
     return new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const cancel = this.timers.after(timeoutMs, () => {
         this.waitingReads = this.waitingReads.filter((w) => w !== waiter);
         if (this.readBatch) this.readBatch.waiters = this.readBatch.waiters.filter((w) => w !== waiter);
         reject(new HomeKvError("E_UNAVAILABLE", `no linearizable read within ${timeoutMs} ms: no leader confirmed`));
-      }, timeoutMs);
+      });
       const waiter: ReadWaiter = {
         resolve: (index) => {
-          clearTimeout(timer);
+          cancel();
           resolve(index);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          cancel();
           reject(error);
         },
       };
@@ -307,10 +304,10 @@ export class RaftDriver<R> {
     if (best === undefined) return false; // the only voter: nobody to hand over to
     raft.transferLeadership(best[0]);
     this.schedule();
-    const deadline = performance.now() + timeoutMs;
+    const deadline = this.timers.now() + timeoutMs;
     // Done once this member stepped down: the target got TimeoutNow and campaigns at once (it may
     // still be counting votes). Bounded by the deadline, one tick per turn.
-    while (raft.role === "leader" && performance.now() < deadline && !this.stopped) await this.nextTick();
+    while (raft.role === "leader" && this.timers.now() < deadline && !this.stopped) await this.nextTick();
     return raft.role !== "leader";
   }
 
@@ -436,7 +433,7 @@ export class RaftDriver<R> {
     const request = this.options.raft.readIndex();
     // No leader known yet: the waiters stay, and go out when one is (at the next tick).
     if (request === undefined) return;
-    this.readBatch = { request, sentAtMs: performance.now(), waiters: this.waitingReads };
+    this.readBatch = { request, sentAtMs: this.timers.now(), waiters: this.waitingReads };
     this.waitingReads = [];
   }
 
@@ -444,7 +441,7 @@ export class RaftDriver<R> {
   private retryUnansweredRead(): void {
     const batch = this.readBatch;
     const retryMs = this.options.readRetryMs ?? 20 * this.options.tickMs;
-    if (batch === undefined || batch.index !== undefined || performance.now() - batch.sentAtMs < retryMs) {
+    if (batch === undefined || batch.index !== undefined || this.timers.now() - batch.sentAtMs < retryMs) {
       this.sendReads();
       return;
     }

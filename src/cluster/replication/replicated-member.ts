@@ -3,6 +3,7 @@ import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/ch
 import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
+import type { Timers } from "../../timers.ts";
 import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
 import type { MemberAddress, NodeId } from "../raft/types.ts";
@@ -52,6 +53,8 @@ export interface ReplicatedMemberOptions {
   log: { info(line: string): void; warn(line: string): void; error(line: string, error: unknown): void };
   /** Runs when the database closes, once the member has stopped (the transport, the log, a lock). */
   onClose?: () => Promise<void>;
+  /** Default: the real ones (src/timers.ts). */
+  timers?: Timers;
 }
 
 export interface ReplicatedMember {
@@ -88,8 +91,9 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
   const rpc = createPeerRpc(channels, {
     onBug: (error) => log.error("internal error while answering a member:", error),
     log: (line) => log.warn(line),
+    timers: options.timers,
   });
-  const replica = storeReplica(id, FORWARD_TIMEOUT_MS);
+  const replica = storeReplica(id, FORWARD_TIMEOUT_MS, options.timers, options.random);
   // What the state machine keeps beside the store travels with it in checkpoints and snapshots.
   const beside = {
     capture: () => ({
@@ -161,6 +165,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     outbox: link.outbox,
     tickMs: options.tickMs,
     reachable,
+    timers: options.timers,
     nameOf: (id) => names.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
@@ -181,6 +186,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
       await checkpoints.close();
       await options.onClose?.();
     },
+    timers: options.timers,
   });
   driver.start();
   return { db, raft, driver, directory, rpc };

@@ -9,7 +9,11 @@ import type { AppendFile, FileSystem } from "../../../src/io/fs/file-system.ts";
 export class ProcessFileSystem implements FileSystem {
   private alive = true;
 
-  constructor(private readonly fs: FileSystem) {}
+  /** `syncDelay`: what a sync waits for before it starts (a disk's latency, in virtual time in a simulation). */
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly syncDelay?: () => Promise<void>,
+  ) {}
 
   kill(): void {
     this.alive = false;
@@ -33,7 +37,13 @@ export class ProcessFileSystem implements FileSystem {
   createExclusive = (path: string, data: Uint8Array) => this.call(() => this.fs.createExclusive(path, data));
   rename = (from: string, to: string) => this.call(() => this.fs.rename(from, to));
   remove = (path: string) => this.call(() => this.fs.remove(path));
-  syncDir = (dir: string) => this.call(() => this.fs.syncDir(dir));
+  syncDir = (dir: string) => this.call(() => this.delayed(() => this.fs.syncDir(dir)));
+
+  private async delayed<T>(run: () => Promise<T>): Promise<T> {
+    await this.syncDelay?.();
+    this.check();
+    return run();
+  }
 
   async openAppend(path: string): Promise<AppendFile> {
     const file = await this.call(() => this.fs.openAppend(path));
@@ -43,7 +53,7 @@ export class ProcessFileSystem implements FileSystem {
         return file.size;
       },
       append: (data) => call(() => file.append(data)),
-      sync: () => call(() => file.sync()),
+      sync: () => call(() => this.delayed(() => file.sync())),
       truncate: (size) => call(() => file.truncate(size)),
       close: () => call(() => file.close()),
     };

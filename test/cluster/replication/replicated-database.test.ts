@@ -146,3 +146,23 @@ test("a follower's reads after its read barrier see every write acknowledged bef
   const txn = await followerDb.txn({ compares: [], success: [{ get: "k" }], failure: [] });
   expect(text(txn.reads[0]!.value!)).toBe("v");
 });
+
+test("a write to a member whose driver has stopped, with no leader known, fails at once instead of spinning", async () => {
+  const { group, databases } = await startReplicated();
+  // Cut off before any election (no tick has run yet), then stopped (a close, or a failed log).
+  group.isolate(1);
+  const member = group.members[0]!;
+  expect(member.driver.leader).toBe(0);
+  member.driver.stop();
+  // Found by the server simulation (seed 10 of 3 members): waiting tick by tick for a leader
+  // looped on at once on a stopped driver, starving the event loop for half the forward timeout.
+  const refused = await databases
+    .get(1)!
+    .write([{ key: "a", value: bytes("1") }])
+    .then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+  expect(refused).toBeInstanceOf(HomeKvError);
+  expect((refused as HomeKvError).code).toBe("E_UNAVAILABLE");
+});

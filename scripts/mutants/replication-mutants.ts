@@ -1,0 +1,67 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in the replication layer (src/cluster/replication), one at a time
+ * (`npm run mutants -- --set replication`), each judged by the replication tests, the server
+ * simulation first among them. Same rules as raft-mutants.ts: `search` occurs exactly once in `file`.
+ */
+const COMMIT_LOG = "src/cluster/replication/raft-commit-log.ts";
+const DRIVER = "src/cluster/replication/raft-driver.ts";
+const FORWARDED = "src/cluster/replication/forwarded-writes.ts";
+
+export const REPLICATION_MUTANTS: readonly Mutant[] = [
+  {
+    name: "request-id-unchecked",
+    description:
+      "the state machine applies a write whose request id it applied before (a retry that reached the log twice)",
+    file: COMMIT_LOG,
+    search:
+      '      let result: ApplyResult;\n      if (seen) result = { ...seen, duplicate: true };\n      else {\n        result = store.apply({ ...command, revision: store.revision + 1 });\n        if (requestId !== "") replica.requestIds.remember(requestId, result);\n      }\n',
+    replace:
+      '      const result: ApplyResult = store.apply({ ...command, revision: store.revision + 1 });\n      if (requestId !== "" && !seen) replica.requestIds.remember(requestId, result);\n',
+  },
+  {
+    name: "read-without-barrier",
+    description: "a linearizable read reads the member's applied state with no ReadIndex round",
+    file: COMMIT_LOG,
+    search: "      await options.driver.readBarrier(options.readTimeoutMs);\n",
+    replace: "",
+  },
+  {
+    name: "forwarded-resolves-on-index",
+    description: "a forwarded write is answered by whatever entry is applied at the index the leader gave it",
+    file: FORWARDED,
+    search: "      this.settle(at)?.reject(dropped(entry.index));",
+    replace: "      this.settle(at)?.resolve(result);",
+  },
+  {
+    name: "proposal-resolves-on-index",
+    description: "the leader answers its own proposal with whatever entry is applied at its index, whatever its term",
+    file: DRIVER,
+    search: "    if (proposal.term === entry.term) {",
+    replace: "    if (true) {",
+  },
+  {
+    name: "read-before-applied",
+    description: "reads are served once the read index is known, before the member has applied up to it",
+    file: DRIVER,
+    search: "if (batch?.index !== undefined && batch.index <= this.applied) {",
+    replace: "if (batch?.index !== undefined) {",
+  },
+  {
+    name: "read-joins-batch-in-flight",
+    description:
+      "a read arriving while a ReadIndex request is out joins it, though a write may have completed since it was sent",
+    file: DRIVER,
+    search: "      this.waitingReads.push(waiter);\n      this.sendReads();",
+    replace: "      (this.readBatch?.waiters ?? this.waitingReads).push(waiter);\n      this.sendReads();",
+  },
+  {
+    name: "forwarded-seq-from-one",
+    description:
+      "every process of a member numbers its forwarded writes from 1 (the bug the simulation found, seed 100096)",
+    file: COMMIT_LOG,
+    search: "const firstSeq = 1 + Math.floor(random() * FIRST_SEQ_SPAN);",
+    replace: "const firstSeq = 1;",
+  },
+];
