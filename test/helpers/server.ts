@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from "bun:test";
 import { type ClientOptions, HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
+import { CLUSTER_FOLLOWER, startClusterFollower } from "./cluster-server.ts";
 import { type ServerProcess, type ServerProcessOptions, startServerProcess } from "./processes.ts";
 import { waitFor } from "./wait.ts";
 
@@ -20,7 +21,7 @@ export async function startTestServer(
   extraArgs: readonly string[] = [],
   options: TestServerOptions = {},
 ): Promise<TestServer> {
-  const server = await startServerProcess(extraArgs, options);
+  const server = await (CLUSTER_FOLLOWER ? startClusterFollower : startServerProcess)(extraArgs, options);
   const client = new HomeKvClient({ ...options.client, address: server.address });
   const started: TestServer = {
     ...server,
