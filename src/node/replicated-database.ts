@@ -79,6 +79,12 @@ export async function openReplicatedDatabase(
         seeds.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.peerAddress]),
       ),
       token: raftConfig.token,
+      // Peers speak TLS when the server does, with its certificate; --tls-client-ca makes it mutual.
+      tls: config.tls && {
+        cert: config.tls.certChain,
+        key: config.tls.privateKey,
+        ...(config.tls.clientCa ? { ca: config.tls.clientCa } : {}),
+      },
       log: (line) => log.warn(line),
     });
   } catch (error) {

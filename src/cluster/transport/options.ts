@@ -15,6 +15,13 @@ export interface PeerTransportOptions {
    * only talks to nodes without one (the proof is then keyed by the empty string).
    */
   token?: string;
+  /**
+   * TLS for every peer connection, with this node's certificate (the server's own). With `ca`, both
+   * sides present certificates and verify the other's against it (mutual TLS); without, the link is
+   * encrypted and the token handshake still authenticates, but a man in the middle who can read
+   * the traffic is not excluded. A TLS node and a plaintext one do not talk.
+   */
+  tls?: PeerTls;
   /** Gets a line for each refused handshake, once per peer and reason. */
   log?: (line: string) => void;
   /** [0, 1) uniform: the jitter of reconnection delays. */
@@ -39,8 +46,15 @@ export interface PeerTransportOptions {
   handshakesMax?: number;
 }
 
-export type ResolvedOptions = Required<Omit<PeerTransportOptions, "token" | "log">> & {
+export interface PeerTls {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+}
+
+export type ResolvedOptions = Required<Omit<PeerTransportOptions, "token" | "log" | "tls">> & {
   token: string;
+  tls: PeerTls | undefined;
   log: (line: string) => void;
 };
 
@@ -78,6 +92,7 @@ export function resolveOptions(options: PeerTransportOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     peers: {},
     token: "",
+    tls: undefined,
     log: () => {},
     random: Math.random,
     ...TRANSPORT_DEFAULTS,

@@ -86,10 +86,20 @@ class TcpPeerTransport implements PeerTransport, ConnectionHost {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs;
     this.payloadBytesMax = options.payloadBytesMax;
     try {
+      const { tls } = options;
       this.listener = Bun.listen<Connection | undefined>({
         hostname: options.host,
         port: options.port,
         socket: this.handlers,
+        ...(tls
+          ? {
+              tls: {
+                cert: tls.cert,
+                key: tls.key,
+                ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+              },
+            }
+          : {}),
       });
     } catch (error) {
       throw new HomeKvError(
@@ -292,11 +302,16 @@ class TcpPeerTransport implements PeerTransport, ConnectionHost {
     const connection = new Connection(this, "dialer", peer.id);
     peer.dialing = connection;
     this.connections.add(connection);
+    const { tls } = this.options;
     Bun.connect<Connection | undefined>({
       hostname: peer.address.host,
       port: peer.address.port,
       data: connection,
       socket: this.handlers,
+      // The dialer shows its certificate too: an acceptor with a CA requires one.
+      ...(tls
+        ? { tls: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : { rejectUnauthorized: false }) } }
+        : {}),
     }).catch(() => connection.socketClosed());
   }
 
