@@ -174,7 +174,7 @@ async function failoverTable(homekv: BenchCluster, etcd: BenchCluster): Promise<
     for (let run = 0; run < failovers; run++) runs.push(await timeFailover(cluster, run));
     const label = cluster.system === "HomeKV" ? "HomeKV (--raft-tick 100ms)" : "etcd (defaults)";
     console.log(
-      `| ${label} | ${ms(median(runs))} | ${ms(Math.max(...runs))} | ${runs.map((run) => run.toFixed(0)).join(", ")} |`,
+      `| ${label} | ${median(runs).toFixed(0)} | ${Math.max(...runs).toFixed(0)} | ${runs.map((run) => run.toFixed(0)).join(", ")} |`,
     );
   }
 }
