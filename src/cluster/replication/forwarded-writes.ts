@@ -25,6 +25,8 @@ interface Waiter<R> {
 export class ForwardedWrites<R> {
   private readonly waiting = new Map<number, Waiter<R>>();
   private nextSeq: number;
+  /** The last index a snapshot installed here covered: entries up to it were never applied one by one. */
+  private snapshotThrough = 0;
 
   /**
    * `firstSeq`: where this process's sequence numbers start. Entries that an earlier process of
@@ -59,12 +61,14 @@ export class ForwardedWrites<R> {
 
   /**
    * The leader put the write at `index` in `term`. If this member has applied past `index` already
-   * without the write answering, another entry took that index.
+   * without the write answering, another entry took that index — unless a snapshot covered it (the
+   * answer was slower than the snapshot): the write may be in it, so the outcome is unknown.
    */
   located(seq: number, index: number, term: number, appliedIndex: number): void {
     const waiter = this.waiting.get(seq);
     if (waiter === undefined) return;
-    if (index <= appliedIndex) this.settle(seq)?.reject(dropped(index));
+    if (index <= this.snapshotThrough) this.settle(seq)?.reject(overtakenAt(index));
+    else if (index <= appliedIndex) this.settle(seq)?.reject(dropped(index));
     waiter.index = index;
     waiter.term = term;
   }
@@ -86,11 +90,9 @@ export class ForwardedWrites<R> {
 
   /** A snapshot replaced the log through `index`: writes at or below it can no longer be told apart. */
   overtaken(index: number): void {
+    this.snapshotThrough = Math.max(this.snapshotThrough, index);
     for (const [seq, waiter] of this.waiting) {
-      if (waiter.index !== undefined && waiter.index <= index)
-        this.settle(seq)?.reject(
-          unknown(`the write at index ${waiter.index} was overtaken by a snapshot from the leader`),
-        );
+      if (waiter.index !== undefined && waiter.index <= index) this.settle(seq)?.reject(overtakenAt(waiter.index));
     }
   }
 
@@ -109,6 +111,10 @@ export class ForwardedWrites<R> {
     waiter.cancelTimer();
     return waiter;
   }
+}
+
+function overtakenAt(index: number): HomeKvError {
+  return unknown(`the write at index ${index} was overtaken by a snapshot from the leader`);
 }
 
 function unknown(what: string): HomeKvError {

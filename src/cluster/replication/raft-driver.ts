@@ -362,9 +362,16 @@ export class RaftDriver<R> {
     // A leader's appends and heartbeats promise nothing of its own disk: they go out first, and the
     // followers write while the leader does (Raft thesis §10.2.1), rather than one fsync after the
     // other. What the leader's write makes possible (counting its own copy toward a commit) can
-    // only leave in a later Ready, which waits for this one's write.
+    // only leave in a later Ready, which waits for this one's write. Except when this Ready's own
+    // entries are committed already: a lone voter counts its copy at append, and the commit index
+    // its appends and read answers carry would let a learner apply (and answer) an entry that a
+    // power cut of the leader then loses — those messages wait for the write too.
+    const firstNew = ready.entries[0]?.index ?? Number.POSITIVE_INFINITY;
+    const early = ready.snapshot ? 0 : ready.committed.findIndex((entry) => entry.index >= firstNew);
+    const held = early === -1 ? ready.committed.length : early;
     const sendFirst =
       ready.snapshot === undefined &&
+      held === ready.committed.length &&
       ready.messages.length > 0 &&
       ready.messages.every((m) => SENT_BEFORE_WRITE.has(m.type));
     if (sendFirst) outbox.send(ready.messages);
@@ -372,9 +379,6 @@ export class RaftDriver<R> {
     // (as etcd does): they are on a majority's disks, and waiting would add this write to every
     // commit's latency. Committed entries among the new ones (a group of one voter commits at
     // append) wait for the write: nothing is answered before it is durable.
-    const firstNew = ready.entries[0]?.index ?? Number.POSITIVE_INFINITY;
-    const early = ready.snapshot ? 0 : ready.committed.findIndex((entry) => entry.index >= firstNew);
-    const held = early === -1 ? ready.committed.length : early;
     for (const entry of ready.committed.slice(0, held)) this.apply(entry);
     if (ready.snapshot) await storage.installSnapshot(ready.snapshot);
     await storage.persist(ready.hardState, ready.entries, ready.mustSync);
