@@ -52,10 +52,11 @@ export interface RaftDriverOptions<R> {
   /** A ReadIndex request not answered this long is sent again (its leader may be gone); default 20 ticks. */
   readRetryMs?: number;
   /**
-   * Whether this member's connection to a member is up. When the leader's goes down, the core is
-   * told (leaderUnreachable) and an election follows within a few ticks, not a whole timeout.
+   * Whether the transport knows this member's connection to a member is down. When the leader's
+   * is, the core is told (leaderUnreachable) and an election follows within a few ticks, not a
+   * whole election timeout.
    */
-  reachable?: (id: NodeId) => boolean;
+  disconnected?: (id: NodeId) => boolean;
   /** A member's name for people (default: "node N"); messages say "member NAME". */
   nameOf?: (id: number) => string;
 }
@@ -125,9 +126,9 @@ export class RaftDriver<R> {
   start(): void {
     assert(this.stopTicker === undefined, "the driver is already running");
     this.stopTicker = this.timers.every(this.options.tickMs, () => {
-      const { raft, reachable } = this.options;
+      const { raft, disconnected } = this.options;
       const leader = raft.leader;
-      if (reachable && leader !== 0 && leader !== raft.id && !reachable(leader)) raft.leaderUnreachable();
+      if (leader !== 0 && leader !== raft.id && disconnected?.(leader)) raft.leaderUnreachable();
       raft.tick();
       this.retryUnansweredRead();
       this.schedule();

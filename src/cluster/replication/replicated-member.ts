@@ -124,10 +124,14 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
   );
   if (loaded) log.info(`loaded the checkpoint at index ${loaded.index} (revision ${loaded.revision})`);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
-  const reachable = (id: NodeId) => {
+  const peerState = (id: NodeId) => {
     const name = names.get(id);
-    return name !== undefined && transport.stats().peers[name]?.connected === true;
+    return name === undefined ? undefined : transport.stats().peers[name];
   };
+  // Reachable: a forward can go now. Disconnected: the transport knows the link is down (a member
+  // not known by name, or not yet dialled, is neither: a new learner must not forget a live leader).
+  const reachable = (id: NodeId) => peerState(id)?.connected === true;
+  const disconnected = (id: NodeId) => peerState(id)?.connected === false;
   const send = (to: NodeId, payload: Uint8Array) => {
     const name = names.get(to);
     if (name !== undefined) transport.send(name, payload);
@@ -164,7 +168,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     stateMachine: withDirectory(storeStateMachine(observed.store, replica, checkpoints), directory),
     outbox: link.outbox,
     tickMs: options.tickMs,
-    reachable,
+    disconnected,
     timers: options.timers,
     nameOf: (id) => names.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
