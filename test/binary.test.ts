@@ -3,7 +3,14 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary } from "../scripts/build.ts";
-import { type HomekvCommand, runHomekv, type ServerProcess, startServerProcess } from "./helpers/processes.ts";
+import {
+  freePorts,
+  type HomekvCommand,
+  runHomekv,
+  type ServerProcess,
+  startServerProcess,
+} from "./helpers/processes.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 /**
  * The compiled binary, tested as a binary: built into a scratch directory with no node_modules and
@@ -55,3 +62,46 @@ test("the binary knows its version and its help", async () => {
   expect(help.exitCode).toBe(0);
   expect(help.stdout).toContain("--max-request-bytes");
 });
+
+test("three binaries form a cluster: write through one, read through another, kill -9 the leader, keep writing", async () => {
+  const names = ["n1", "n2", "n3"];
+  const ports = freePorts(3);
+  const cluster = names.map((name, i) => `${name}=127.0.0.1:${ports[i]}`).join(",");
+  const members = await Promise.all(
+    names.map((name, i) =>
+      startServerProcess(
+        [
+          ...["--node-id", name, "--peer-port", String(ports[i]), "--initial-cluster", cluster],
+          ...["--raft-tick", "50ms", "--data-dir", join(scratch, `cluster-${name}`)],
+        ],
+        { command: binary, cwd: scratch, env: { HOMEKV_CLUSTER_TOKEN: "binary-test" } },
+      ),
+    ),
+  );
+  const endpoints = (of: readonly ServerProcess[]) => ["--endpoints", of.map((m) => m.address).join(",")];
+  const run = (...args: string[]) => runHomekv(args, { command: binary, cwd: scratch });
+  try {
+    const first = await waitFor(async () => (await run("set", "-p", String(members[0]!.port), "k=1")).exitCode === 0, {
+      what: "a write through n1 once a leader is elected",
+      timeoutMs: 20_000,
+    });
+    expect(first).toBe(true);
+    expect((await run("get", "k", "-p", String(members[2]!.port))).stdout).toBe('k  "1"\n');
+    const status = JSON.parse((await run("cluster", "status", "--json", ...endpoints(members))).stdout);
+    const leaderName = status.leader as string;
+    const leader = members[names.indexOf(leaderName)]!;
+    leader.proc.kill("SIGKILL");
+    await leader.proc.exited;
+    const survivors = members.filter((m) => m !== leader);
+    await waitFor(
+      async () => (await run("set", "k=2", "--request-id", "after-kill", ...endpoints(survivors))).exitCode === 0,
+      {
+        what: "a write through the survivors after the leader's death",
+        timeoutMs: 20_000,
+      },
+    );
+    expect((await run("get", "k", ...endpoints(survivors))).stdout).toBe('k  "2"\n');
+  } finally {
+    await Promise.all(members.map((member) => member.stop("SIGKILL")));
+  }
+}, 60_000);
