@@ -110,6 +110,11 @@ export interface Metrics {
   raftProposalsDropped: number;
   /** Times this member saw the leader change since it started. */
   raftLeaderChanges: number;
+  /** On the leader: the slowest follower's latest heartbeat round trip, in microseconds (0 elsewhere). */
+  raftPeerRoundTripUs: number;
+  /** Snapshots this member streamed to a follower far behind: delivered, and failed. */
+  raftSnapshotsSent: number;
+  raftSnapshotsFailed: number;
 }
 
 export interface GetRequest {
@@ -732,6 +737,9 @@ function createBaseMetrics(): Metrics {
     raftProposalsCommitted: 0,
     raftProposalsDropped: 0,
     raftLeaderChanges: 0,
+    raftPeerRoundTripUs: 0,
+    raftSnapshotsSent: 0,
+    raftSnapshotsFailed: 0,
   };
 }
 
@@ -829,6 +837,15 @@ export const Metrics: MessageFns<Metrics> = {
     }
     if (message.raftLeaderChanges !== 0) {
       writer.uint32(248).uint64(message.raftLeaderChanges);
+    }
+    if (message.raftPeerRoundTripUs !== 0) {
+      writer.uint32(256).uint64(message.raftPeerRoundTripUs);
+    }
+    if (message.raftSnapshotsSent !== 0) {
+      writer.uint32(264).uint64(message.raftSnapshotsSent);
+    }
+    if (message.raftSnapshotsFailed !== 0) {
+      writer.uint32(272).uint64(message.raftSnapshotsFailed);
     }
     return writer;
   },
@@ -1094,6 +1111,30 @@ export const Metrics: MessageFns<Metrics> = {
             message.raftLeaderChanges = longToNumber(reader.uint64());
             continue;
           }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.raftPeerRoundTripUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 33: {
+            if (tag !== 264) {
+              break;
+            }
+
+            message.raftSnapshotsSent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 34: {
+            if (tag !== 272) {
+              break;
+            }
+
+            message.raftSnapshotsFailed = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1247,6 +1288,21 @@ export const Metrics: MessageFns<Metrics> = {
         : isSet(object.raft_leader_changes)
         ? globalThis.Number(object.raft_leader_changes)
         : 0,
+      raftPeerRoundTripUs: isSet(object.raftPeerRoundTripUs)
+        ? globalThis.Number(object.raftPeerRoundTripUs)
+        : isSet(object.raft_peer_round_trip_us)
+        ? globalThis.Number(object.raft_peer_round_trip_us)
+        : 0,
+      raftSnapshotsSent: isSet(object.raftSnapshotsSent)
+        ? globalThis.Number(object.raftSnapshotsSent)
+        : isSet(object.raft_snapshots_sent)
+        ? globalThis.Number(object.raft_snapshots_sent)
+        : 0,
+      raftSnapshotsFailed: isSet(object.raftSnapshotsFailed)
+        ? globalThis.Number(object.raftSnapshotsFailed)
+        : isSet(object.raft_snapshots_failed)
+        ? globalThis.Number(object.raft_snapshots_failed)
+        : 0,
     };
   },
 
@@ -1345,6 +1401,15 @@ export const Metrics: MessageFns<Metrics> = {
     if (message.raftLeaderChanges !== 0) {
       obj.raftLeaderChanges = Math.round(message.raftLeaderChanges);
     }
+    if (message.raftPeerRoundTripUs !== 0) {
+      obj.raftPeerRoundTripUs = Math.round(message.raftPeerRoundTripUs);
+    }
+    if (message.raftSnapshotsSent !== 0) {
+      obj.raftSnapshotsSent = Math.round(message.raftSnapshotsSent);
+    }
+    if (message.raftSnapshotsFailed !== 0) {
+      obj.raftSnapshotsFailed = Math.round(message.raftSnapshotsFailed);
+    }
     return obj;
   },
 
@@ -1384,6 +1449,9 @@ export const Metrics: MessageFns<Metrics> = {
     message.raftProposalsCommitted = object.raftProposalsCommitted ?? 0;
     message.raftProposalsDropped = object.raftProposalsDropped ?? 0;
     message.raftLeaderChanges = object.raftLeaderChanges ?? 0;
+    message.raftPeerRoundTripUs = object.raftPeerRoundTripUs ?? 0;
+    message.raftSnapshotsSent = object.raftSnapshotsSent ?? 0;
+    message.raftSnapshotsFailed = object.raftSnapshotsFailed ?? 0;
     return message;
   },
 };

@@ -131,6 +131,17 @@ export function raftFamilies(m: Metrics): MetricFamily[] {
       m.raftProposalsDropped,
     ),
     counter("homekv_raft_leader_changes_total", "Changes of leader this member has seen.", m.raftLeaderChanges),
+    gauge(
+      "homekv_raft_peer_round_trip_seconds",
+      "On the leader: the slowest follower's latest heartbeat round trip.",
+      m.raftPeerRoundTripUs / 1e6,
+    ),
+    counter("homekv_raft_snapshots_sent_total", "Snapshots streamed to a follower and delivered.", m.raftSnapshotsSent),
+    counter(
+      "homekv_raft_snapshots_failed_total",
+      "Snapshots streamed to a follower that failed.",
+      m.raftSnapshotsFailed,
+    ),
   ];
 }
 

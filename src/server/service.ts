@@ -221,6 +221,9 @@ export function metrics(ctx: ServiceContext): Metrics {
     raftProposalsCommitted: stats.replication?.proposalsCommitted ?? 0,
     raftProposalsDropped: stats.replication?.proposalsDropped ?? 0,
     raftLeaderChanges: stats.replication?.leaderChanges ?? 0,
+    raftPeerRoundTripUs: stats.replication?.peerRoundTripUs ?? 0,
+    raftSnapshotsSent: stats.replication?.snapshotsSent ?? 0,
+    raftSnapshotsFailed: stats.replication?.snapshotsFailed ?? 0,
   };
 }
 

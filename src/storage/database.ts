@@ -93,6 +93,10 @@ export interface ReplicationStats {
   proposalsCommitted: number;
   proposalsDropped: number;
   leaderChanges: number;
+  /** On the leader: the slowest follower's latest heartbeat round trip (0 elsewhere). */
+  peerRoundTripUs: number;
+  snapshotsSent: number;
+  snapshotsFailed: number;
 }
 
 export interface DatabaseStats extends StoreStats {

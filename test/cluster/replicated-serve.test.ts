@@ -104,6 +104,9 @@ test("three serve processes replicate: a follower forwards writes to the leader,
         views.every((m) => m.replicated && m.raft_term > 0 && m.raft_commit_index >= 10) &&
         leaders.length === 1 &&
         views.every((m) => m.raft_leader === leaders[0].raft_leader) &&
+        // The leader times its heartbeats' round trips; a follower has none to time.
+        leaders[0].raft_peer_round_trip_us > 0 &&
+        views.every((m) => m === leaders[0] || m.raft_peer_round_trip_us === 0) &&
         members.some((member) => member.name === leaders[0].raft_leader)
       );
     },
@@ -186,6 +189,11 @@ test("a member killed while the others write past their log compaction restarts 
     detail: () => back.server.output(),
   });
   expect(back.server.output()).toContain("installed the leader's snapshot at index");
+  // The member that streamed it counts it.
+  const sent = await Promise.all(
+    members.filter((m) => m !== victim).map(async (m) => JSON.parse((await homekv(m, "metrics", "--json")).stdout)),
+  );
+  expect(sent.reduce((sum, m) => sum + m.raft_snapshots_sent, 0)).toBeGreaterThanOrEqual(1);
   expect(JSON.parse((await homekv(back, "metrics", "--json")).stdout).revision).toBe(revision);
   // Every key reads the same through the member that caught up as through the leader.
   const keys = Array.from({ length: 50 }, (_, i) => `key-${i}`);

@@ -115,6 +115,11 @@ export class RaftDriver<R> {
   private proposalsCommitted = 0;
   private proposalsDropped = 0;
   private leaderChanges = 0;
+  private snapshotsSent = 0;
+  private snapshotsFailed = 0;
+  /** The latest heartbeat to each follower (its round and when it left), and the round trips measured. */
+  private readonly heartbeatsOut = new Map<NodeId, { round: number; atMs: number }>();
+  private readonly roundTripsMs = new Map<NodeId, number>();
   private lastLeader = 0;
   private readonly timers: Timers;
 
@@ -140,6 +145,10 @@ export class RaftDriver<R> {
   /** A message from a peer. */
   receive(message: Message): void {
     if (this.stopped) return;
+    if (message.type === "heartbeatResp") {
+      const out = this.heartbeatsOut.get(message.from);
+      if (out?.round === message.round) this.roundTripsMs.set(message.from, this.timers.now() - out.atMs);
+    }
     this.options.raft.step(message);
     this.schedule();
   }
@@ -277,11 +286,16 @@ export class RaftDriver<R> {
       proposalsCommitted: this.proposalsCommitted,
       proposalsDropped: this.proposalsDropped,
       leaderChanges: this.leaderChanges,
+      peerRoundTripUs: status.role === "leader" ? Math.round(Math.max(0, ...this.roundTripsMs.values()) * 1_000) : 0,
+      snapshotsSent: this.snapshotsSent,
+      snapshotsFailed: this.snapshotsFailed,
     };
   }
 
   /** What became of a snapshot sent to `to` (the snapshot stream tells): the core resumes replicating to it. */
   reportSnapshot(to: NodeId, outcome: SnapshotOutcome): void {
+    if (outcome === "finished") this.snapshotsSent++;
+    else this.snapshotsFailed++;
     if (this.stopped) return;
     this.options.raft.reportSnapshot(to, outcome);
     this.schedule();
@@ -359,7 +373,7 @@ export class RaftDriver<R> {
   }
 
   private async handle(ready: Ready): Promise<void> {
-    const { raft, storage, stateMachine, outbox } = this.options;
+    const { raft, storage, stateMachine } = this.options;
     // A leader's appends and heartbeats promise nothing of its own disk: they go out first, and the
     // followers write while the leader does (Raft thesis §10.2.1), rather than one fsync after the
     // other. What the leader's write makes possible (counting its own copy toward a commit) can
@@ -375,7 +389,7 @@ export class RaftDriver<R> {
       held === ready.committed.length &&
       ready.messages.length > 0 &&
       ready.messages.every((m) => SENT_BEFORE_WRITE.has(m.type));
-    if (sendFirst) outbox.send(ready.messages);
+    if (sendFirst) this.send(ready.messages);
     // Committed entries this member already holds on disk are applied while it writes the new ones
     // (as etcd does): they are on a majority's disks, and waiting would add this write to every
     // commit's latency. Committed entries among the new ones (a group of one voter commits at
@@ -385,7 +399,7 @@ export class RaftDriver<R> {
     await storage.persist(ready.hardState, ready.entries, ready.mustSync);
     if (this.stopped) return;
     // Only now for the others: an answer to a vote or an append promises what the disk holds.
-    if (!sendFirst && ready.messages.length > 0) outbox.send(ready.messages);
+    if (!sendFirst && ready.messages.length > 0) this.send(ready.messages);
     if (ready.snapshot) {
       await stateMachine.restore(ready.snapshot);
       this.applied = ready.snapshot.index;
@@ -399,6 +413,13 @@ export class RaftDriver<R> {
       if (this.lastLeader !== 0) this.leaderChanges++;
       this.lastLeader = raft.leader;
     }
+  }
+
+  /** Hands messages to the peers, noting when each heartbeat left (the round-trip metric). */
+  private send(messages: readonly Message[]): void {
+    const now = this.timers.now();
+    for (const m of messages) if (m.type === "heartbeat") this.heartbeatsOut.set(m.to, { round: m.round, atMs: now });
+    this.options.outbox.send(messages);
   }
 
   private apply(entry: Entry): void {
