@@ -1,3 +1,4 @@
+import { mkdirSync, rmSync } from "node:fs";
 import { HomeKvClient } from "../../../src/client/client.ts";
 import { freePorts, type ServerProcess, scratchDir, startServerProcess } from "../../helpers/processes.ts";
 import { LinkProxy } from "./link-proxy.ts";
@@ -56,20 +57,24 @@ export class Cluster {
 
   private constructor(
     readonly members: readonly Member[],
+    /** A member the group does not have: the membership fault adds it as a learner, then removes it. */
+    readonly spare: Member,
     private readonly proxies: ReadonlyMap<string, LinkProxy>,
     private readonly options: ClusterOptions,
     private readonly cleanupDirs: () => void,
   ) {}
 
   static async start(options: ClusterOptions): Promise<Cluster> {
-    const names = Array.from({ length: options.size }, (_, i) => `n${i + 1}`);
-    const peerPorts = freePorts(options.size);
+    const names = Array.from({ length: options.size + 1 }, (_, i) => `n${i + 1}`);
+    const peerPorts = freePorts(names.length);
     const dirs = names.map((name) => scratchDir(`homekv-nemesis-${name}-`));
-    const members = names.map((name, i) => new Member(name, dirs[i]!.path, peerPorts[i]!));
+    const all = names.map((name, i) => new Member(name, dirs[i]!.path, peerPorts[i]!));
+    const spare = all.pop()!;
+    const members = all;
     const proxies = new Map<string, LinkProxy>();
     for (const from of members)
       for (const to of members) if (from !== to) proxies.set(linkKey(from, to), await LinkProxy.open(to.peerPort));
-    const cluster = new Cluster(members, proxies, options, () => {
+    const cluster = new Cluster(members, spare, proxies, options, () => {
       for (const dir of dirs) dir.cleanup();
     });
     try {
@@ -98,6 +103,36 @@ export class Cluster {
       { env: { HOMEKV_CLUSTER_TOKEN: "nemesis-token" }, startTimeoutMs: 30_000 },
     );
     member.process = {
+      server,
+      client: new HomeKvClient({ address: server.address, timeoutMs: this.options.callTimeoutMs }),
+    };
+  }
+
+  /**
+   * Starts the spare on an empty data directory as a member of nothing (--initial-cluster-state
+   * existing): it waits to be added. Its peers reach it directly, not through a proxy (partitions
+   * do not cover it; it is a learner while it is in).
+   */
+  async launchSpare(): Promise<void> {
+    const { spare } = this;
+    if (spare.process) throw new Error("the spare is already running");
+    rmSync(spare.dir, { recursive: true, force: true });
+    mkdirSync(spare.dir, { recursive: true });
+    const initialCluster = [...this.members, spare]
+      .map(
+        (peer) =>
+          `${peer.name}=127.0.0.1:${peer === spare ? spare.peerPort : (this.proxies.get(linkKey(spare, peer))?.port ?? peer.peerPort)}`,
+      )
+      .join(",");
+    const server = await startServerProcess(
+      [
+        ...["--node-id", spare.name, "--data-dir", spare.dir, "--peer-port", String(spare.peerPort)],
+        ...["--initial-cluster", initialCluster, "--initial-cluster-state", "existing"],
+        ...["--raft-tick", `${this.options.tickMs}ms`],
+      ],
+      { env: { HOMEKV_CLUSTER_TOKEN: "nemesis-token" }, startTimeoutMs: 30_000 },
+    );
+    spare.process = {
       server,
       client: new HomeKvClient({ address: server.address, timeoutMs: this.options.callTimeoutMs }),
     };
@@ -167,7 +202,7 @@ export class Cluster {
     if (this.stopped) return;
     this.stopped = true;
     for (const member of this.members) this.resume(member);
-    await Promise.all(this.members.map((member) => this.kill(member)));
+    await Promise.all([...this.members, this.spare].map((member) => this.kill(member)));
     await Promise.all([...this.proxies.values()].map((proxy) => proxy.close()));
     this.cleanupDirs();
   }

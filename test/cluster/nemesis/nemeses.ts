@@ -8,7 +8,7 @@ import type { Cluster, Member } from "./cluster.ts";
  * - isolate-leader: the leader (as it says itself) cut off from every other member;
  * - kill-all: kill -9 of every member at once, all restarted at heal.
  */
-export const FAULT_KINDS = ["kill", "pause", "partition", "isolate-leader", "kill-all"] as const;
+export const FAULT_KINDS = ["kill", "pause", "partition", "isolate-leader", "kill-all", "membership"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ScheduleOptions {
@@ -92,6 +92,33 @@ async function inject(
     case "isolate-leader": {
       const leader = (await cluster.leader()) ?? drawn;
       return cutOff(cluster, [[leader], members.filter((m) => m !== leader)], "isolate the leader", note);
+    }
+    case "membership": {
+      // A member added (a learner: it catches up, by snapshot if the log was compacted) and removed
+      // again under load: two configuration changes through the log between the writes.
+      const through = await target();
+      const { spare } = cluster;
+      note(`start ${spare.name} and add it through ${through.name}`);
+      await cluster.launchSpare();
+      const added = await through.client
+        ?.clusterAdd(spare.name, `127.0.0.1:${spare.peerPort}`)
+        .then(() => "added")
+        .catch((error: Error) => `not added: ${error.message}`);
+      note(`${spare.name} ${added ?? "not added: the member is down"}`);
+      return async () => {
+        // Through whichever member answers: the one asked first may be down by now.
+        let removed = "not removed";
+        for (const member of members) {
+          const outcome = await member.client
+            ?.clusterRemove(spare.name)
+            .then(() => "removed")
+            .catch((error: Error) => `not removed: ${error.message}`);
+          removed = outcome ?? removed;
+          if (outcome === "removed" || outcome?.includes("no member is named")) break;
+        }
+        note(`${spare.name} ${removed}; stopped`);
+        await cluster.kill(spare);
+      };
     }
     case "kill-all": {
       note("kill -9 every member");

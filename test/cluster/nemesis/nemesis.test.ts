@@ -24,8 +24,8 @@ async function run(size: number, faults: FaultKind[], seconds: number, seedOffse
   return report;
 }
 
-test("3 members: kill -9 and restart, SIGSTOP/SIGCONT, partitions and an isolated leader; the history is linearizable and no acknowledged write is lost", async () => {
-  await run(3, ["kill", "pause", "partition", "isolate-leader"], 12, 0);
+test("3 members: kill -9 and restart, SIGSTOP/SIGCONT, partitions, an isolated leader and a member added and removed; the history is linearizable and no acknowledged write is lost", async () => {
+  await run(3, ["kill", "pause", "partition", "isolate-leader", "membership"], 15, 0);
 }, 60_000);
 
 test("5 members: partitions into a minority and a majority, an isolated leader and pauses; the history is linearizable", async () => {
