@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary } from "../scripts/build.ts";
 import {
-  freePorts,
   type HomekvCommand,
   runHomekv,
   type ServerProcess,
   startServerProcess,
+  staticCluster,
 } from "./helpers/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -65,17 +65,14 @@ test("the binary knows its version and its help", async () => {
 
 test("three binaries form a cluster: write through one, read through another, kill -9 the leader, keep writing", async () => {
   const names = ["n1", "n2", "n3"];
-  const ports = freePorts(3);
-  const cluster = names.map((name, i) => `${name}=127.0.0.1:${ports[i]}`).join(",");
+  const cluster = staticCluster(names);
   const members = await Promise.all(
-    names.map((name, i) =>
-      startServerProcess(
-        [
-          ...["--node-id", name, "--peer-port", String(ports[i]), "--initial-cluster", cluster],
-          ...["--raft-tick", "50ms", "--data-dir", join(scratch, `cluster-${name}`)],
-        ],
-        { command: binary, cwd: scratch, env: { HOMEKV_CLUSTER_TOKEN: "binary-test" } },
-      ),
+    names.map((name) =>
+      startServerProcess([...cluster.memberArgs(name), "--data-dir", join(scratch, `cluster-${name}`)], {
+        command: binary,
+        cwd: scratch,
+        env: { HOMEKV_CLUSTER_TOKEN: "binary-test" },
+      }),
     ),
   );
   const endpoints = (of: readonly ServerProcess[]) => ["--endpoints", of.map((m) => m.address).join(",")];

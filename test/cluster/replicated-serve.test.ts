@@ -2,7 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { text } from "../helpers/bytes.ts";
-import { freePorts, runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv, type ServerProcess, scratchDir, startServerProcess, staticCluster } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -23,26 +23,11 @@ interface Member {
 
 async function startCluster(extraArgs: string[] = []) {
   const names = ["n1", "n2", "n3"];
-  const peerPorts = freePorts(3);
-  const initialCluster = names.map((name, i) => `${name}=127.0.0.1:${peerPorts[i]}`).join(",");
+  const cluster = staticCluster(names);
   const start = async (name: string, dir: string): Promise<Member> => {
-    const i = names.indexOf(name);
-    const server = await startServerProcess(
-      [
-        "--node-id",
-        name,
-        "--data-dir",
-        dir,
-        "--peer-port",
-        String(peerPorts[i]),
-        "--initial-cluster",
-        initialCluster,
-        "--raft-tick",
-        "50ms",
-        ...extraArgs,
-      ],
-      { env: { HOMEKV_CLUSTER_TOKEN: "test-token" } },
-    );
+    const server = await startServerProcess([...cluster.memberArgs(name), "--data-dir", dir, ...extraArgs], {
+      env: { HOMEKV_CLUSTER_TOKEN: "test-token" },
+    });
     cleanups.push(() => server.stop("SIGKILL"));
     return { name, dir, server };
   };

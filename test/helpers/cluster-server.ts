@@ -1,5 +1,5 @@
 import { HomeKvClient } from "../../src/client/client.ts";
-import { freePorts, type ServerProcess, type ServerProcessOptions, startServerProcess } from "./processes.ts";
+import { type ServerProcess, type ServerProcessOptions, startServerProcess, staticCluster } from "./processes.ts";
 import { waitFor } from "./wait.ts";
 
 /**
@@ -9,7 +9,7 @@ import { waitFor } from "./wait.ts";
  */
 export const CLUSTER_FOLLOWER = process.env.HOMEKV_TEST_SERVER === "cluster-follower";
 
-const portsByDataDir = new Map<string, number[]>();
+const portsByDataDir = new Map<string, readonly number[]>();
 
 /** Flags a member cannot take (it keeps its Raft log on disk): left out of its command line. */
 const SINGLE_SERVER_ONLY = new Set(["--in-memory"]);
@@ -27,32 +27,15 @@ export async function startClusterFollower(
   // A test that names a data directory restarts on it: each member keeps a directory of its own
   // within it, and its peer port (the founding entries in the Raft logs name the addresses).
   const dataDir = args.includes("--data-dir") ? args[args.indexOf("--data-dir") + 1]! : undefined;
-  const peerPorts = (dataDir && portsByDataDir.get(dataDir)) || freePorts(names.length);
-  if (dataDir) portsByDataDir.set(dataDir, peerPorts);
-  const initialCluster = names.map((name, i) => `${name}=127.0.0.1:${peerPorts[i]}`).join(",");
-  const memberArgs = (name: string) =>
+  const cluster = staticCluster(names, dataDir ? portsByDataDir.get(dataDir) : undefined);
+  if (dataDir) portsByDataDir.set(dataDir, cluster.peerPorts);
+  const ownArgs = (name: string) =>
     dataDir === undefined ? args : args.map((arg, i) => (args[i - 1] === "--data-dir" ? `${dataDir}/${name}` : arg));
   const members: ServerProcess[] = [];
   const stopAll = (signal?: NodeJS.Signals) => Promise.all(members.map((member) => member.stop(signal)));
   try {
-    for (const [i, name] of names.entries()) {
-      members.push(
-        await startServerProcess(
-          [
-            "--node-id",
-            name,
-            "--peer-port",
-            String(peerPorts[i]),
-            "--initial-cluster",
-            initialCluster,
-            "--raft-tick",
-            "50ms",
-            ...memberArgs(name),
-          ],
-          options,
-        ),
-      );
-    }
+    for (const name of names)
+      members.push(await startServerProcess([...cluster.memberArgs(name), ...ownArgs(name)], options));
     const follower = await waitFor(
       async () => {
         const roles = await Promise.all(members.map((member) => roleOf(member.address)));

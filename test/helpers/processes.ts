@@ -169,3 +169,26 @@ export function listeningPorts(pid: number): number[] {
     .filter((socket) => socket.state === TCP_STATE.LISTEN)
     .map((socket) => socket.port);
 }
+
+/**
+ * A static cluster of `names` on loopback (`--initial-cluster`): each member's peer port, and the
+ * flags that make `name` a member of it (50 ms Raft ticks: tests wait for elections, not for a LAN's
+ * defaults). `peerPorts` may be given to start the same cluster again on its data directories.
+ */
+export function staticCluster(names: readonly string[], peerPorts: readonly number[] = freePorts(names.length)) {
+  const initialCluster = names.map((name, i) => `${name}=127.0.0.1:${peerPorts[i]}`).join(",");
+  return {
+    peerPorts,
+    memberArgs: (name: string): string[] => [
+      ...[
+        "--node-id",
+        name,
+        "--peer-port",
+        String(peerPorts[names.indexOf(name)]),
+        "--initial-cluster",
+        initialCluster,
+      ],
+      ...["--raft-tick", "50ms"],
+    ],
+  };
+}

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { text } from "../helpers/bytes.ts";
-import { freePorts, type ServerProcess, startServerProcess } from "../helpers/processes.ts";
+import { type ServerProcess, startServerProcess, staticCluster } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { makeTestCerts, type TestCerts } from "./certs.ts";
 
@@ -22,13 +22,12 @@ afterAll(async () => {
 
 test("three members with --tls-cert and --tls-client-ca replicate over mutual TLS; a write through one reads through another", async () => {
   const names = ["n1", "n2", "n3"];
-  const ports = freePorts(3);
-  const cluster = names.map((name, i) => `${name}=127.0.0.1:${ports[i]}`).join(",");
-  for (const [i, name] of names.entries()) {
+  const cluster = staticCluster(names);
+  for (const name of names) {
     members.push(
       await startServerProcess(
         [
-          ...["--node-id", name, "--peer-port", String(ports[i]), "--initial-cluster", cluster, "--raft-tick", "50ms"],
+          ...cluster.memberArgs(name),
           ...["--tls-cert", certs.server.cert, "--tls-key", certs.server.key, "--tls-client-ca", certs.ca],
         ],
         { env: { HOMEKV_CLUSTER_TOKEN: "peer-tls-test" } },
