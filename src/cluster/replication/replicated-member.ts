@@ -124,14 +124,14 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
   );
   if (loaded) log.info(`loaded the checkpoint at index ${loaded.index} (revision ${loaded.revision})`);
   let driver: RaftDriver<ApplyResult | undefined> | undefined;
-  const peerState = (id: NodeId) => {
+  const linkUp = (id: NodeId) => {
     const name = names.get(id);
-    return name === undefined ? undefined : transport.stats().peers[name];
+    return name === undefined ? undefined : transport.connected(name);
   };
   // Reachable: a forward can go now. Disconnected: the transport knows the link is down (a member
   // not known by name, or not yet dialled, is neither: a new learner must not forget a live leader).
-  const reachable = (id: NodeId) => peerState(id)?.connected === true;
-  const disconnected = (id: NodeId) => peerState(id)?.connected === false;
+  const reachable = (id: NodeId) => linkUp(id) === true;
+  const disconnected = (id: NodeId) => linkUp(id) === false;
   const send = (to: NodeId, payload: Uint8Array) => {
     const name = names.get(to);
     if (name !== undefined) transport.send(name, payload);

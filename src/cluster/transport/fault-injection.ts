@@ -100,6 +100,10 @@ class FaultInjectingTransport implements FaultyTransport {
     this.handler = handler;
   }
 
+  connected(nodeId: string): boolean | undefined {
+    return this.inner.connected(nodeId);
+  }
+
   stats(): TransportStats {
     return this.inner.stats();
   }

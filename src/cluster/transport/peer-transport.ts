@@ -151,6 +151,11 @@ class TcpPeerTransport implements PeerTransport, ConnectionHost {
     this.handler = handler;
   }
 
+  connected(nodeId: string): boolean | undefined {
+    const peer = this.peers.get(nodeId);
+    return peer === undefined ? undefined : peer.active !== undefined;
+  }
+
   stats(): TransportStats {
     const peers: Record<string, PeerStats> = {};
     for (const peer of this.peers.values()) {

@@ -22,6 +22,11 @@ export interface PeerTransport {
    * Payloads that arrive before it is set are counted and not delivered.
    */
   onMessage(handler: (from: string, payload: Uint8Array) => void): void;
+  /**
+   * Whether the connection to a peer is up now; undefined for a node the transport does not know
+   * (neither added nor connected in). What `stats().peers[nodeId].connected` says, without the stats.
+   */
+  connected(nodeId: string): boolean | undefined;
   stats(): TransportStats;
   /** Closes every connection and the listener, drops every queue, stops every timer. Idempotent. */
   close(): void;

@@ -113,6 +113,8 @@ function memoryTransports(ids: readonly NodeId[], cut: ReadonlySet<string>): Map
     onMessage(handler) {
       receivers.set(String(id), handler);
     },
+    // No connections to lose: a cut shows as payloads not delivered.
+    connected: () => true,
     stats: () => ({
       peers: {},
       openConnections: 0,

@@ -310,3 +310,15 @@ describe("bad frames", () => {
     await waitReceived(a, 2);
   });
 });
+
+test("connected(): undefined for a node it does not know, true once linked, false once the peer is gone", async () => {
+  const a = startNode("a");
+  const b = startNode("b");
+  expect(a.transport.connected("b")).toBeUndefined();
+  introduce([a, b]);
+  await waitConnected(a, "b");
+  expect(a.transport.connected("b")).toBe(true);
+  b.transport.close();
+  await waitFor(() => a.transport.connected("b") === false, { what: "a to see its link to b go down" });
+  expect(a.transport.stats().peers.b?.connected).toBe(false);
+});

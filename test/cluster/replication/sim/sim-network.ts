@@ -83,6 +83,7 @@ export class SimNetwork {
       onMessage(handler) {
         endpoint.handler = handler;
       },
+      connected: (peer) => (this.names.includes(peer) && peer !== name ? this.isUp(endpoint, peer) : undefined),
       stats: () => this.stats(endpoint),
       close: () => this.detach(endpoint),
     };
@@ -211,13 +212,17 @@ export class SimNetwork {
     for (const peer of this.names) if (peer !== endpoint.name) this.breakLink(endpoint.name, peer);
   }
 
+  private isUp(endpoint: Endpoint, peer: string): boolean {
+    return this.link(endpoint.name, peer).up && endpoint.owner.alive;
+  }
+
   private stats(endpoint: Endpoint) {
     const peers: Record<string, PeerStats> = {};
     for (const peer of this.names) {
       if (peer === endpoint.name) continue;
       peers[peer] = {
         address: `sim:${peer}`,
-        connected: this.link(endpoint.name, peer).up && endpoint.owner.alive,
+        connected: this.isUp(endpoint, peer),
         bytesSent: 0,
         payloadsSent: 0,
         bytesReceived: 0,
