@@ -41,6 +41,13 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     replace: "lastTerm === myTerm",
   },
   {
+    name: "append-per-proposal",
+    description: "each proposal and each commit step sends every follower an append of its own, not one per Ready",
+    file: RAFT,
+    search: "    this.maybeCommit();\n    this.appendsOwed = true;",
+    replace: "    this.maybeCommit();\n    for (const to of this.replicas) this.sendAppend(to);",
+  },
+  {
     name: "figure-8",
     description: "a leader commits an entry of an older term by counting replicas (Figure 8)",
     file: RAFT,

@@ -101,6 +101,14 @@ export class Raft {
   private readonly confs: ConfigTracker;
   private readonly reads = new ReadQueue();
   private outbox: Message[] = [];
+  /**
+   * The leader owes every follower an append: new entries of its own, or a commit index that moved.
+   * Sent when the next Ready is taken, not at each proposal or acknowledgement, so the proposals of
+   * one turn go to each follower as one message (not one message per proposal) and the commit moved
+   * by many acknowledgements is told once. Nothing waits longer for it: a Ready's messages only leave
+   * when the Ready is taken anyway.
+   */
+  private appendsOwed = false;
   private readStates: ReadState[] = [];
   private persisted: HardState;
 
@@ -367,6 +375,7 @@ export class Raft {
   // --- output ---
 
   hasReady(): boolean {
+    this.sendOwedAppends();
     return (
       this.outbox.length > 0 ||
       this.readStates.length > 0 ||
@@ -383,6 +392,7 @@ export class Raft {
    */
   ready(): Ready {
     assert(this.readyOut === undefined, "ready() again before advance(): the last Ready is still being handled");
+    this.sendOwedAppends();
     const hardState = this.hardState();
     const entries = this.log.unstable();
     const ready: Ready = {
@@ -471,6 +481,7 @@ export class Raft {
     this.votes = new Map();
     this.progress = new Map();
     this.transferee = NONE;
+    this.appendsOwed = false;
     this.reads.clear();
   }
 
@@ -551,7 +562,13 @@ export class Raft {
     const self = this.progress.get(this.id)!;
     self.acknowledge(this.log.lastIndex());
     this.maybeCommit();
-    for (const to of this.replicas) this.sendAppend(to);
+    this.appendsOwed = true;
+  }
+
+  private sendOwedAppends(): void {
+    if (!this.appendsOwed) return;
+    this.appendsOwed = false;
+    if (this.currentRole === "leader") for (const to of this.replicas) this.sendAppend(to);
   }
 
   /** Sends `to` what it needs next, as much as its progress state and window allow. */
@@ -666,7 +683,7 @@ export class Raft {
     if (index > this.log.committed && this.log.term(index) === this.currentTerm) {
       this.log.commitTo(index);
       this.releaseReads();
-      for (const to of this.replicas) this.sendAppend(to);
+      this.appendsOwed = true;
       // Removed by a change now committed: step down (§4.2.2); the remaining voters already use
       // the configuration without this node and elect a leader among themselves.
       if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed)

@@ -125,6 +125,31 @@ describe("flow control", () => {
       expect(c.raft(2).status().lastIndex).toBe(c.raft(1).status().lastIndex);
     }
   });
+
+  test("the proposals made before a Ready go to each follower as one append; the commit their answers move is told once", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    for (let i = 0; i < 10; i++) c.raft(1).propose(data(`p${i}`));
+    const first = c.raft(1).ready();
+    const appends = first.messages.filter((m) => m.type === "append");
+    expect(appends.map((m) => ({ to: m.to, entries: m.type === "append" ? m.entries.length : 0 }))).toEqual([
+      { to: 2, entries: 10 },
+      { to: 3, entries: 10 },
+    ]);
+    c.storages.get(1)!.append(first.entries);
+    c.raft(1).advance(first);
+    // Both followers acknowledge all ten: the commit moves, and each follower is told it in one message.
+    for (const to of [2, 3]) {
+      const last = c.raft(1).status().lastIndex;
+      c.raft(1).step({ type: "appendResp", from: to, to: 1, term: c.raft(1).status().term, index: last, reject: false });
+    }
+    const second = c.raft(1).ready();
+    const told = second.messages.filter((m) => m.type === "append");
+    expect(told.map((m) => ({ to: m.to, commit: m.type === "append" ? m.commit : 0 }))).toEqual([
+      { to: 2, commit: c.raft(1).status().commit },
+      { to: 3, commit: c.raft(1).status().commit },
+    ]);
+  });
 });
 
 describe("leadership transfer", () => {
