@@ -141,7 +141,14 @@ describe("flow control", () => {
     // Both followers acknowledge all ten: the commit moves, and each follower is told it in one message.
     for (const to of [2, 3]) {
       const last = c.raft(1).status().lastIndex;
-      c.raft(1).step({ type: "appendResp", from: to, to: 1, term: c.raft(1).status().term, index: last, reject: false });
+      c.raft(1).step({
+        type: "appendResp",
+        from: to,
+        to: 1,
+        term: c.raft(1).status().term,
+        index: last,
+        reject: false,
+      });
     }
     const second = c.raft(1).ready();
     const told = second.messages.filter((m) => m.type === "append");
