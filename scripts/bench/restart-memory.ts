@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { connectH2Pool } from "../../src/bench/h2-unary.ts";
-import { homekvProtocol, prefillRequests } from "../../src/bench/workload.ts";
+import { prefillRequests } from "../../src/bench/workload.ts";
 import { MetricsResponse } from "../../src/gen/homekv_service.ts";
 import { type SettleRule, settledRss } from "./rss.ts";
 
@@ -106,7 +106,8 @@ function listening(server: Server, timeoutMs: number, onSample?: () => void): Pr
       onSample?.();
       const match = /listening on 127\.0\.0\.1:(\d+)/.exec(server.output());
       if (match) return Number(match[1]);
-      if (server.proc.exitCode !== null) throw new Error(`homekv serve exited with ${server.proc.exitCode}:\n${server.output()}`);
+      if (server.proc.exitCode !== null)
+        throw new Error(`homekv serve exited with ${server.proc.exitCode}:\n${server.output()}`);
       return undefined;
     },
     timeoutMs,
@@ -201,7 +202,8 @@ export async function measureRestartMemory(options: RestartMemoryOptions): Promi
     const readyRssBytes = processMemory(restarted.proc.pid)?.rss ?? 0;
     const address = `127.0.0.1:${port}`;
     const restoredKeys = await keysHeld(address);
-    if (restoredKeys !== options.keys) throw new Error(`the restarted server holds ${restoredKeys} keys, not ${options.keys}`);
+    if (restoredKeys !== options.keys)
+      throw new Error(`the restarted server holds ${restoredKeys} keys, not ${options.keys}`);
     progress("waiting for the restarted server's RSS to settle");
     const settled = await settledRss([restarted.proc.pid], options.settle);
     const restartPeakBytes = processMemory(restarted.proc.pid)?.hwm ?? 0;

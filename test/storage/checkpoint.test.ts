@@ -57,6 +57,7 @@ function observedFs(inner: MemoryFileSystem, afterAppend: () => void): FileSyste
     mkdirp: (dir) => inner.mkdirp(dir),
     list: (dir) => inner.list(dir),
     readFile: (path) => inner.readFile(path),
+    openRead: (path) => inner.openRead(path),
     createExclusive: (path, data) => inner.createExclusive(path, data),
     rename: (from, to) => inner.rename(from, to),
     remove: (path) => inner.remove(path),
