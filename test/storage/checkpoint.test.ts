@@ -17,7 +17,7 @@ const liveState = (store: MvccStore, revision = store.revision): KeyRecord[] =>
 /** A chain as the loader hands it over, copied: its values are views valid only until the next chain. */
 const copyChain = ({ key, versions }: KeyChain): KeyChain => ({
   key,
-  versions: versions.map((v) => ({ ...v, value: v.value && v.value.slice() })),
+  versions: versions.map((v) => ({ ...v, value: v.value?.slice() ?? null })),
 });
 
 /** Restores the newest checkpoint of `fs` into a new store: what the loader returned, the live state, the chains restored. */

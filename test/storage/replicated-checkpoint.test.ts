@@ -117,13 +117,17 @@ describe("replicated checkpoints", () => {
   test("without its Raft frame it is damage", async () => {
     const [header, , , ...rest] = frames();
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, ...rest]));
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain("without its Raft position");
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain(
+      "without its Raft position",
+    );
   });
 
   test("without its replica state, or with it anywhere but after the Raft frame, it is damage", async () => {
     const [header, raft, replica, meta, ...rest] = frames();
     const without = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, raft!, meta!, ...rest]));
-    expect(await corruption(() => loadReplicatedCheckpoint(without, path(7), intoNewStore))).toContain("without its replica state");
+    expect(await corruption(() => loadReplicatedCheckpoint(without, path(7), intoNewStore))).toContain(
+      "without its replica state",
+    );
     const late = await fsWith(
       REPLICATED_CHECKPOINT_FILES.fileName(7),
       concat([header!, raft!, meta!, replica!, ...rest]),
@@ -147,7 +151,9 @@ describe("replicated checkpoints", () => {
     const inflated = await withReplica(empty, (f) =>
       new DataView(f.buffer, f.byteOffset).setUint32(FRAME_HEADER_BYTES + 5, 1_000_000, true),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7), intoNewStore))).toContain("1000000 request ids");
+    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7), intoNewStore))).toContain(
+      "1000000 request ids",
+    );
     const outcome = await withReplica({ members: [], requestIds: [{ id: "x", revision: 1, deleted: 0 }] }, (f) => {
       f[f.byteLength - 1] = 7;
     });
@@ -160,7 +166,9 @@ describe("replicated checkpoints", () => {
       REPLICATED_CHECKPOINT_FILES.fileName(7),
       concat([header!, meta!, raft!, replica!, ...rest]),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain("not the first frame");
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain(
+      "not the first frame",
+    );
   });
 
   test("a header whose index is not the file name's is damage", async () => {
@@ -197,7 +205,9 @@ describe("replicated checkpoints", () => {
       REPLICATED_CHECKPOINT_FILES.fileName(7),
       concat([header!, encodeFrame(raft), ...rest]),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7), intoNewStore))).toContain("1000000 node ids");
+    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7), intoNewStore))).toContain(
+      "1000000 node ids",
+    );
   });
 
   test("a single server's checkpoint under a replicated name is not one (bad magic), and a Raft frame in a single server's checkpoint is refused", async () => {

@@ -1,7 +1,7 @@
 import { assert } from "../../errors.ts";
 import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
-import type { FileKind } from "../../io/format/file-kind.ts";
 import { FileFrames } from "../../io/format/file-frames.ts";
+import type { FileKind } from "../../io/format/file-kind.ts";
 import type { FileSystem, ReadFile } from "../../io/fs/file-system.ts";
 import type { KeyChain } from "../mvcc/store.ts";
 import {
@@ -129,7 +129,8 @@ function scanCheckpoint(
       throw damaged(offset, frame.kind === "end" ? "the end frame is missing (file cut short)" : frame.reason);
     const body = decodeAt(path, offset, () => decodeBodyFrame(frame.payload));
     if (body.kind === "end") {
-      if (body.totalKeys !== keys) throw damaged(offset, `end frame counts ${body.totalKeys} keys, the file holds ${keys}`);
+      if (body.totalKeys !== keys)
+        throw damaged(offset, `end frame counts ${body.totalKeys} keys, the file holds ${keys}`);
       if (frame.next !== file.size) throw damaged(frame.next, "bytes after the end frame");
       const revision = raft?.revision ?? number;
       return { path, revision, compactedRevision, keys, bytes: file.size, number, raft, replica };
