@@ -5,14 +5,14 @@
  * recovery and until the RSS has settled. Shared by scripts/bench-restart-memory.ts and the test
  * that bounds it (test/durability/restart-memory.test.ts).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { connectH2Pool } from "../../src/bench/h2-unary.ts";
 import { prefillRequests } from "../../src/bench/workload.ts";
 import { MetricsResponse } from "../../src/gen/homekv_service.ts";
-import { type SettleRule, settledRss } from "./rss.ts";
+import { peakRssBytes, rssBytes, type SettleRule, settledRss } from "./rss.ts";
 
 const MAIN = resolve(import.meta.dir, "..", "..", "src", "main.ts");
 const SERVICE = "/homekv_service.HomeKvService";
@@ -49,18 +49,6 @@ export interface RestartMemory {
   settled: boolean;
   /** The sampled VmRSS during recovery: [ms since spawn, bytes]. */
   samples: [number, number][];
-}
-
-/** VmRSS and VmHWM of `pid` in bytes, or undefined once the process is gone. */
-export function processMemory(pid: number): { rss: number; hwm: number } | undefined {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return undefined;
-  }
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kib("VmRSS"), hwm: kib("VmHWM") };
 }
 
 interface Server {
@@ -184,7 +172,7 @@ export async function measureRestartMemory(options: RestartMemoryOptions): Promi
     if (held !== options.keys) throw new Error(`the writer holds ${held} keys after the load, not ${options.keys}`);
     progress("waiting for the writer's RSS to settle");
     const writerRssBytes = (await settledRss([writer.proc.pid], options.settle)).bytes[0]!;
-    const writerPeakBytes = processMemory(writer.proc.pid)?.hwm ?? 0;
+    const writerPeakBytes = peakRssBytes(writer.proc.pid);
     progress(`stopping the writer with ${options.stop}`);
     await stopServer(writer, options.stop, options.stepTimeoutMs);
     const dataDirBytes = directoryBytes(dataDir);
@@ -194,19 +182,22 @@ export async function measureRestartMemory(options: RestartMemoryOptions): Promi
     servers.push(restarted);
     const samples: [number, number][] = [];
     const sample = () => {
-      const memory = processMemory(restarted.proc.pid);
-      if (memory) samples.push([Math.round(performance.now() - restarted.spawnedAt), memory.rss]);
+      try {
+        samples.push([Math.round(performance.now() - restarted.spawnedAt), rssBytes(restarted.proc.pid)]);
+      } catch {
+        // The process is gone from /proc: it exited, and the wait for its start line says how.
+      }
     };
     const port = await listening(restarted, options.stepTimeoutMs, sample);
     const readyMs = performance.now() - restarted.spawnedAt;
-    const readyRssBytes = processMemory(restarted.proc.pid)?.rss ?? 0;
+    const readyRssBytes = rssBytes(restarted.proc.pid);
     const address = `127.0.0.1:${port}`;
     const restoredKeys = await keysHeld(address);
     if (restoredKeys !== options.keys)
       throw new Error(`the restarted server holds ${restoredKeys} keys, not ${options.keys}`);
     progress("waiting for the restarted server's RSS to settle");
     const settled = await settledRss([restarted.proc.pid], options.settle);
-    const restartPeakBytes = processMemory(restarted.proc.pid)?.hwm ?? 0;
+    const restartPeakBytes = peakRssBytes(restarted.proc.pid);
     const recoveryLine = /recovered revision[^\n]*/.exec(restarted.output())?.[0] ?? "(no recovery line)";
     await stopServer(restarted, "SIGTERM", options.stepTimeoutMs);
     return {
