@@ -30,7 +30,7 @@ import { MetricsResponse } from "../src/gen/homekv_service.ts";
 import { mulberry32 } from "../src/random.ts";
 import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
 import { median } from "./bench/args.ts";
-import { rssBytes, settledRss } from "./bench/rss.ts";
+import { peakRssBytes, rssBytes, settledRss } from "./bench/rss.ts";
 import { ensureInstalled, freePort } from "./bench/servers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -485,6 +485,7 @@ async function homekvServer() {
         pid: proc.pid,
         baselineRssBytes: baselineRss,
         loadedRssBytes: loadedRss,
+        peakRssBytes: peakRssBytes(proc.pid),
         rssBytesPerKey: (loadedRss - baselineRss) / KEYS,
         loadMs,
       };
@@ -583,6 +584,7 @@ async function redisServer() {
     const loadedRss = await serverRss(proc.pid);
     return {
       pid: proc.pid,
+      peakRssBytes: peakRssBytes(proc.pid),
       baselineUsedMemory: baselineUsed,
       usedMemoryBytesPerKey: (loadedUsed - baselineUsed) / KEYS,
       baselineRssBytes: baselineRss,
@@ -692,7 +694,7 @@ async function main(): Promise<void> {
     bytes(homekv.rssBytesPerKey),
     bytes(raw),
     times(homekv.rssBytesPerKey / raw),
-    `RSS ${int(homekv.baselineRssBytes / 2 ** 20)} → ${int(homekv.loadedRssBytes / 2 ** 20)} MiB; load ${(homekv.loadMs / 1000).toFixed(1)} s`,
+    `RSS ${int(homekv.baselineRssBytes / 2 ** 20)} → ${int(homekv.loadedRssBytes / 2 ** 20)} MiB (peak ${int(homekv.peakRssBytes / 2 ** 20)}); load ${(homekv.loadMs / 1000).toFixed(1)} s`,
   );
   row(
     "d.iii",
@@ -708,7 +710,7 @@ async function main(): Promise<void> {
     bytes(redis.rssBytesPerKey),
     bytes(raw),
     times(redis.rssBytesPerKey / raw),
-    `RSS ${int(redis.baselineRssBytes / 2 ** 20)} → ${int(redis.loadedRssBytes / 2 ** 20)} MiB`,
+    `RSS ${int(redis.baselineRssBytes / 2 ** 20)} → ${int(redis.loadedRssBytes / 2 ** 20)} MiB (peak ${int(redis.peakRssBytes / 2 ** 20)})`,
   );
   row(
     "d",
@@ -717,6 +719,14 @@ async function main(): Promise<void> {
     bytes(redis.rssBytesPerKey),
     times(rssRatio),
     verdict(rssRatio, RSS_RATIO_TARGET),
+  );
+  row(
+    "d",
+    "settled RSS: HomeKV vs Redis (whole process)",
+    `${int(homekv.loadedRssBytes / 2 ** 20)} MiB`,
+    `${int(redis.loadedRssBytes / 2 ** 20)} MiB`,
+    times(homekv.loadedRssBytes / redis.loadedRssBytes),
+    `HomeKV's peak during the load ${times(homekv.peakRssBytes / homekv.loadedRssBytes)} its settled RSS`,
   );
 
   const header: Row = {

@@ -3,8 +3,17 @@ import { readFileSync } from "node:fs";
 
 /** VmRSS of process `pid` (or of this one), in bytes. */
 export function rssBytes(pid: number | "self"): number {
-  const line = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!line) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return statusBytes(pid, "VmRSS");
+}
+
+/** VmHWM of process `pid`: the most it has ever held resident, in bytes. */
+export function peakRssBytes(pid: number | "self"): number {
+  return statusBytes(pid, "VmHWM");
+}
+
+function statusBytes(pid: number | "self", field: "VmRSS" | "VmHWM"): number {
+  const line = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!line) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(line[1]) * 1024;
 }
 

@@ -67,8 +67,9 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     await removeUnfinishedCheckpoints(fs, checkpointDir);
 
     const { store, expiry, watchHub } = createObservedStore(options, log);
-    const checkpoint = await loadNewestCheckpoint(fs, checkpointDir);
-    if (checkpoint) store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
+    const checkpoint = await loadNewestCheckpoint(fs, checkpointDir, (loaded) =>
+      store.restore(loaded.revision, loaded.compactedRevision, loaded.chains),
+    );
     const replay = await replayWal({
       fs,
       dir: walDir,

@@ -33,6 +33,7 @@ export function interceptWrites(
     mkdirp: (dir) => inner.mkdirp(dir),
     list: (dir) => inner.list(dir),
     readFile: (path) => inner.readFile(path),
+    openRead: (path) => inner.openRead(path),
     createExclusive: (path, data) => around("createExclusive", () => inner.createExclusive(path, data)),
     rename: (from, to) => around("rename", () => inner.rename(from, to)),
     remove: (path) => around("remove", () => inner.remove(path)),

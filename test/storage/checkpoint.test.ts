@@ -3,7 +3,6 @@ import { HomeKvError } from "../../src/errors.ts";
 import type { FileSystem } from "../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame } from "../../src/storage/checkpoint/checkpoint-format.ts";
-import type { LoadedCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "../../src/storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
 import { createMvccStore, type KeyChain, type MvccStore } from "../../src/storage/mvcc/store.ts";
@@ -15,12 +14,21 @@ const DIR = "/data/checkpoints";
 const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });
 const liveState = (store: MvccStore, revision = store.revision): KeyRecord[] =>
   store.scan({ limit: Number.MAX_SAFE_INTEGER, visitMax: Number.MAX_SAFE_INTEGER, revision }).records;
-/** The live state a loaded checkpoint restores to. */
-function restoredState(loaded: LoadedCheckpoint | undefined): KeyRecord[] | undefined {
-  if (!loaded) return undefined;
-  const restored = createMvccStore();
-  restored.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
-  return liveState(restored);
+/** A chain as the loader hands it over, copied: its values are views valid only until the next chain. */
+const copyChain = ({ key, versions }: KeyChain): KeyChain => ({
+  key,
+  versions: versions.map((v) => ({ ...v, value: v.value?.slice() ?? null })),
+});
+
+/** Restores the newest checkpoint of `fs` into a new store: what the loader returned, the live state, the chains restored. */
+async function loadNewest(fs: FileSystem) {
+  const store = createMvccStore();
+  const chains: KeyChain[] = [];
+  const loaded = await loadNewestCheckpoint(fs, DIR, (checkpoint) => {
+    chains.push(...Array.from(checkpoint.chains, copyChain));
+    store.restore(checkpoint.revision, checkpoint.compactedRevision, chains);
+  });
+  return loaded && { ...loaded, live: liveState(store), chains };
 }
 
 /** A store with `keys` live keys written over several revisions, some overwritten, some deleted, some empty. */
@@ -40,13 +48,18 @@ async function newFs(): Promise<MemoryFileSystem> {
   return fs;
 }
 
+/** The error loading the newest checkpoint ends in: always found before the restore is called, so no store is half built. */
 async function loadError(fs: FileSystem): Promise<HomeKvError> {
+  let restoreCalled = false;
   try {
-    const loaded = await loadNewestCheckpoint(fs, DIR);
-    throw new Error(`expected E_CORRUPT, loaded ${loaded?.chains.length} keys`);
+    const loaded = await loadNewestCheckpoint(fs, DIR, () => {
+      restoreCalled = true;
+    });
+    throw new Error(`expected E_CORRUPT, loaded ${loaded?.keys} keys`);
   } catch (error) {
     if (!(error instanceof HomeKvError)) throw error;
     expect(error.code).toBe("E_CORRUPT");
+    expect(restoreCalled).toBe(false);
     return error;
   }
 }
@@ -57,6 +70,7 @@ function observedFs(inner: MemoryFileSystem, afterAppend: () => void): FileSyste
     mkdirp: (dir) => inner.mkdirp(dir),
     list: (dir) => inner.list(dir),
     readFile: (path) => inner.readFile(path),
+    openRead: (path) => inner.openRead(path),
     createExclusive: (path, data) => inner.createExclusive(path, data),
     rename: (from, to) => inner.rename(from, to),
     remove: (path) => inner.remove(path),
@@ -96,14 +110,17 @@ describe("round trip", () => {
     // header + meta + one frame per slice of 7 + end
     expect(frameStarts(fs.bytes(`${DIR}/${written.name}`)).length - 1).toBe(2 + Math.ceil(expected.length / 7) + 1);
 
-    const loaded = await loadNewestCheckpoint(fs, DIR);
+    const loaded = await loadNewest(fs);
     expect(loaded).toMatchObject({
       path: `${DIR}/${written.name}`,
       revision: store.revision,
       compactedRevision: store.compactedRevision,
+      keys: store.dumpChains({ limit: 10_000, revision: store.revision }).length,
+      entries: expected.length,
+      bytes: written.bytes,
     });
     // Empty values survive as empty values, and each key's revisions are kept.
-    const restored = restoredState(loaded)!;
+    const restored = loaded!.live;
     expect(restored).toEqual(expected);
     expect(restored.some((e) => e.value!.byteLength === 0)).toBe(true);
     expect(new Set(restored.map((e) => e.modRevision)).size).toBeGreaterThan(3);
@@ -113,16 +130,20 @@ describe("round trip", () => {
     const fs = await newFs();
     const written = await writeCheckpoint({ fs, dir: DIR, store: createMvccStore(), sliceKeysMax: 4 });
     expect(written.entries).toBe(0);
-    expect(await loadNewestCheckpoint(fs, DIR)).toEqual({
+    expect(await loadNewest(fs)).toEqual({
       path: `${DIR}/${written.name}`,
       revision: 0,
       compactedRevision: 0,
+      keys: 0,
+      bytes: written.bytes,
+      entries: 0,
+      live: [],
       chains: [],
     });
   });
 
   test("no checkpoint in the directory loads as undefined", async () => {
-    expect(await loadNewestCheckpoint(await newFs(), DIR)).toBeUndefined();
+    expect(await loadNewest(await newFs())).toBeUndefined();
   });
 
   test("the newest of several checkpoints is the one loaded", async () => {
@@ -134,9 +155,9 @@ describe("round trip", () => {
     commit(store, put("b", "3"));
     await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
     expect((await listCheckpoints(fs, DIR)).map((c) => c.revision)).toEqual([3, 1]);
-    const loaded = await loadNewestCheckpoint(fs, DIR);
+    const loaded = await loadNewest(fs);
     expect(loaded?.revision).toBe(3);
-    expect(restoredState(loaded)?.map((e) => [e.key, text(e.value)])).toEqual([
+    expect(loaded?.live.map((e) => [e.key, text(e.value)])).toEqual([
       ["a", "2"],
       ["b", "3"],
     ]);
@@ -170,9 +191,9 @@ describe("writes during a checkpoint", () => {
     expect(appends).toBeGreaterThan(5); // the writes really did interleave with the slices
     expect(store.revision).toBeGreaterThan(snapshotRevision + 5);
     expect(written.revision).toBe(snapshotRevision);
-    const loaded = await loadNewestCheckpoint(inner, DIR);
+    const loaded = await loadNewest(inner);
     expect(loaded?.revision).toBe(snapshotRevision);
-    expect(restoredState(loaded)).toEqual(expected);
+    expect(loaded?.live).toEqual(expected);
     expect(loaded!.chains.every((c) => c.versions.every((v) => v.revision <= snapshotRevision))).toBe(true);
     // The snapshot that pinned the revision was released: GC may collect again.
     expect(store.stats().openSnapshots).toBe(0);
@@ -286,14 +307,14 @@ describe("failures while writing", () => {
       expect((failed as { code?: string } | undefined)?.code).toBe(code);
       expect((await fs.list(DIR)).sort()).toEqual([old.name]);
       expect(newName).not.toBe(old.name);
-      const loaded = await loadNewestCheckpoint(fs, DIR);
+      const loaded = await loadNewest(fs);
       expect(loaded?.revision).toBe(old.revision);
-      expect(restoredState(loaded)).toEqual(oldState);
+      expect(loaded?.live).toEqual(oldState);
 
       fs.clearFaults();
       const retried = await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
       expect(retried.name).toBe(newName);
-      expect(restoredState(await loadNewestCheckpoint(fs, DIR))).toEqual(liveState(store));
+      expect((await loadNewest(fs))?.live).toEqual(liveState(store));
     },
   );
 
@@ -303,7 +324,7 @@ describe("failures while writing", () => {
     const name = CHECKPOINT_FILES.fileName(store.revision);
     fs.overwrite(`${DIR}/${name}.tmp`, bytes("leftover from a crash"));
     await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 4 });
-    expect(restoredState(await loadNewestCheckpoint(fs, DIR))).toEqual(liveState(store));
+    expect((await loadNewest(fs))?.live).toEqual(liveState(store));
     expect(await fs.list(DIR)).toEqual([name]);
   });
 });

@@ -41,6 +41,9 @@ const CHAINS: KeyChain[] = [
   { key: "a", versions: [{ value: bytes("1"), revision: 1, createRevision: 1, version: 1 }] },
   { key: "b", versions: [{ value: bytes("2"), revision: 2, createRevision: 2, version: 1 }] },
 ];
+/** Restores into a store of its own (the corruption cases never reach it). */
+const intoNewStore = (checkpoint: { revision: number; compactedRevision: number; chains: Iterable<KeyChain> }) =>
+  createMvccStore().restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
 const path = (index: number) => `${DIR}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`;
 
 const concat = (parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
@@ -87,13 +90,14 @@ describe("replicated checkpoints", () => {
       raftPosition: () => ({ index: 9, ...POSITION, replica: REPLICA }),
     });
     expect(written).toMatchObject({ index: 9, revision: 2, name: REPLICATED_CHECKPOINT_FILES.fileName(9), entries: 2 });
-    const loaded = await loadReplicatedCheckpoint(fs, path(9));
-    expect(loaded).toMatchObject({ index: 9, revision: 2, raft: POSITION, replica: REPLICA, bytes: written.bytes });
     const restored = createMvccStore({ historyRevisions: 10 });
-    restored.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
+    const loaded = await loadReplicatedCheckpoint(fs, path(9), (checkpoint) =>
+      restored.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains),
+    );
+    expect(loaded).toMatchObject({ index: 9, revision: 2, raft: POSITION, replica: REPLICA, bytes: written.bytes });
     expect(restored.dumpChains({ limit: 10, revision: 2 })).toEqual(store.dumpChains({ limit: 10, revision: 2 }));
     // A single server's loader does not take it for one of its own: it does not even list it.
-    expect(await loadNewestCheckpoint(fs, DIR)).toBeUndefined();
+    expect(await loadNewestCheckpoint(fs, DIR, intoNewStore)).toBeUndefined();
   });
 
   test("a position whose revision is not the store's is a bug the writer refuses", async () => {
@@ -113,18 +117,22 @@ describe("replicated checkpoints", () => {
   test("without its Raft frame it is damage", async () => {
     const [header, , , ...rest] = frames();
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, ...rest]));
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("without its Raft position");
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain(
+      "without its Raft position",
+    );
   });
 
   test("without its replica state, or with it anywhere but after the Raft frame, it is damage", async () => {
     const [header, raft, replica, meta, ...rest] = frames();
     const without = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat([header!, raft!, meta!, ...rest]));
-    expect(await corruption(() => loadReplicatedCheckpoint(without, path(7)))).toContain("without its replica state");
+    expect(await corruption(() => loadReplicatedCheckpoint(without, path(7), intoNewStore))).toContain(
+      "without its replica state",
+    );
     const late = await fsWith(
       REPLICATED_CHECKPOINT_FILES.fileName(7),
       concat([header!, raft!, meta!, replica!, ...rest]),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(late, path(7)))).toContain(
+    expect(await corruption(() => loadReplicatedCheckpoint(late, path(7), intoNewStore))).toContain(
       "does not follow the Raft position",
     );
   });
@@ -143,11 +151,13 @@ describe("replicated checkpoints", () => {
     const inflated = await withReplica(empty, (f) =>
       new DataView(f.buffer, f.byteOffset).setUint32(FRAME_HEADER_BYTES + 5, 1_000_000, true),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7)))).toContain("1000000 request ids");
+    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7), intoNewStore))).toContain(
+      "1000000 request ids",
+    );
     const outcome = await withReplica({ members: [], requestIds: [{ id: "x", revision: 1, deleted: 0 }] }, (f) => {
       f[f.byteLength - 1] = 7;
     });
-    expect(await corruption(() => loadReplicatedCheckpoint(outcome, path(7)))).toContain("has outcome 7");
+    expect(await corruption(() => loadReplicatedCheckpoint(outcome, path(7), intoNewStore))).toContain("has outcome 7");
   });
 
   test("a Raft frame anywhere but first is damage", async () => {
@@ -156,12 +166,14 @@ describe("replicated checkpoints", () => {
       REPLICATED_CHECKPOINT_FILES.fileName(7),
       concat([header!, meta!, raft!, replica!, ...rest]),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("not the first frame");
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain(
+      "not the first frame",
+    );
   });
 
   test("a header whose index is not the file name's is damage", async () => {
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(8), concat(frames()));
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(8)))).toContain(
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(8), intoNewStore))).toContain(
       "header says Raft index 7, the file name 8",
     );
   });
@@ -171,18 +183,18 @@ describe("replicated checkpoints", () => {
     const [, raftAt] = frameStarts(file);
     file[raftAt! + 20]! ^= 0x40;
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), file);
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain(`offset ${raftAt}`);
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain(`offset ${raftAt}`);
   });
 
   test("a file cut short is damage", async () => {
     const file = concat(frames());
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), file.subarray(0, file.byteLength - 5));
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7)))).toContain("cut short");
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(7), intoNewStore))).toContain("cut short");
   });
 
   test("a Raft frame with no voter, or more node ids than it holds, is damage", async () => {
     const none = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(7), concat(frames({ ...POSITION, voters: [] })));
-    expect(await corruption(() => loadReplicatedCheckpoint(none, path(7)))).toContain("no voter");
+    expect(await corruption(() => loadReplicatedCheckpoint(none, path(7), intoNewStore))).toContain("no voter");
     const file = concat(frames());
     const [, raftAt] = frameStarts(file);
     // The voter count (after the frame header, the type, the revision and the term) claims a million.
@@ -193,7 +205,9 @@ describe("replicated checkpoints", () => {
       REPLICATED_CHECKPOINT_FILES.fileName(7),
       concat([header!, encodeFrame(raft), ...rest]),
     );
-    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7)))).toContain("1000000 node ids");
+    expect(await corruption(() => loadReplicatedCheckpoint(inflated, path(7), intoNewStore))).toContain(
+      "1000000 node ids",
+    );
   });
 
   test("a single server's checkpoint under a replicated name is not one (bad magic), and a Raft frame in a single server's checkpoint is refused", async () => {
@@ -204,9 +218,9 @@ describe("replicated checkpoints", () => {
       encodeEndFrame(2),
     ]);
     const fs = await fsWith(REPLICATED_CHECKPOINT_FILES.fileName(2), plain);
-    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(2)))).toContain("bad magic");
+    expect(await corruption(() => loadReplicatedCheckpoint(fs, path(2), intoNewStore))).toContain("bad magic");
     const [, ...body] = frames();
     const mixed = await fsWith(CHECKPOINT_FILES.fileName(2), concat([CHECKPOINT_FILES.encodeHeader(2), ...body]));
-    expect(await corruption(() => loadNewestCheckpoint(mixed, DIR))).toContain("holds a Raft position");
+    expect(await corruption(() => loadNewestCheckpoint(mixed, DIR, intoNewStore))).toContain("holds a Raft position");
   });
 });

@@ -5,6 +5,7 @@ import {
   type LoadedReplicatedCheckpoint,
   listCheckpoints,
   loadReplicatedCheckpoint,
+  type RestoredCheckpoint,
 } from "../../storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../storage/checkpoint/checkpoint-writer.ts";
 import type { CheckpointInfo } from "../../storage/database.ts";
@@ -76,7 +77,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
 
   constructor(
     private readonly options: MemberCheckpointsOptions,
-    loaded: LoadedReplicatedCheckpoint | undefined,
+    loaded: RestoredCheckpoint<LoadedReplicatedCheckpoint> | undefined,
   ) {
     this.appliedIndex = options.appliedIndex;
     if (loaded) this.last = loadedInfo(loaded);
@@ -119,19 +120,20 @@ export class MemberCheckpoints implements StoreCheckpoints {
     await this.exclusive(async () => {
       const { fs, dir } = this.options;
       const name = REPLICATED_CHECKPOINT_FILES.fileName(snapshot.index);
-      const loaded = await loadReplicatedCheckpoint(fs, `${dir}/${name}`);
-      assert(
-        loaded.raft.term === snapshot.term,
-        `checkpoint ${name} is of term ${loaded.raft.term}, the snapshot of ${snapshot.term}`,
-      );
-      this.options.observed.replaceWith(loaded.revision, loaded.compactedRevision, loaded.chains);
+      const loaded = await loadReplicatedCheckpoint(fs, `${dir}/${name}`, (checkpoint) => {
+        assert(
+          checkpoint.raft.term === snapshot.term,
+          `checkpoint ${name} is of term ${checkpoint.raft.term}, the snapshot of ${snapshot.term}`,
+        );
+        this.options.observed.replaceWith(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
+      });
       this.options.replica.restore(loaded.replica);
       this.appliedIndex = snapshot.index;
       this.bytesAtLast = this.appliedBytes;
       this.pendingCompaction = undefined;
       this.last = loadedInfo(loaded);
       this.options.log(
-        `installed the leader's snapshot at index ${snapshot.index}: revision ${loaded.revision}, ${loaded.chains.length} keys`,
+        `installed the leader's snapshot at index ${snapshot.index}: revision ${loaded.revision}, ${loaded.keys} keys`,
       );
       // The log is that snapshot now: no other checkpoint is needed.
       await this.removeCheckpoints((index) => index !== snapshot.index);
@@ -223,7 +225,7 @@ export async function loadMemberCheckpoint(
   dir: string,
   snapshotIndex: number,
   store: WriteView,
-): Promise<LoadedReplicatedCheckpoint | undefined> {
+): Promise<RestoredCheckpoint<LoadedReplicatedCheckpoint> | undefined> {
   await fs.mkdirp(dir);
   for (const name of await fs.list(dir)) if (name.endsWith(".tmp")) await fs.remove(`${dir}/${name}`);
   const checkpoints = await listCheckpoints(fs, dir, REPLICATED_CHECKPOINT_FILES);
@@ -235,15 +237,14 @@ export async function loadMemberCheckpoint(
   }
   const [newest] = checkpoints;
   if (newest === undefined) return undefined;
-  const loaded = await loadReplicatedCheckpoint(fs, `${dir}/${newest.name}`);
-  store.restore(loaded.revision, loaded.compactedRevision, loaded.chains);
-  return loaded;
+  return loadReplicatedCheckpoint(fs, `${dir}/${newest.name}`, (checkpoint) =>
+    store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains),
+  );
 }
 
 /** A checkpoint loaded rather than written here, as the last one (metrics). */
-function loadedInfo(loaded: LoadedReplicatedCheckpoint): CheckpointInfo {
-  const entries = loaded.chains.filter((chain) => chain.versions.at(-1)!.value !== null).length;
-  return { revision: loaded.revision, entries, bytes: loaded.bytes, atMs: Date.now(), durationMs: 0 };
+function loadedInfo(loaded: RestoredCheckpoint<LoadedReplicatedCheckpoint>): CheckpointInfo {
+  return { revision: loaded.revision, entries: loaded.entries, bytes: loaded.bytes, atMs: Date.now(), durationMs: 0 };
 }
 
 function describe(error: unknown): string {

@@ -44,28 +44,50 @@ export type FrameRead =
   | { kind: "torn"; reason: string }
   | { kind: "corrupt"; reason: string };
 
+/** What `readFrameIn` answers over bytes that may stop short of the end of the file. */
+export type PartialFrameRead =
+  | FrameRead
+  /** Undecided until more of the file is read: at least `frameBytes` from the offset, when known. */
+  | { kind: "more"; frameBytes?: number };
+
 /** Reads the frame at `offset` of a whole file's bytes. */
 export function readFrame(bytes: Uint8Array, offset: number): FrameRead {
+  return readFrameIn(bytes, offset, true) as FrameRead;
+}
+
+/**
+ * Reads the frame at `offset` of `bytes`, a window of a file read in pieces that reaches the end of
+ * the file when `fileEndsHere`. What a whole file answers is answered the same: whatever the end of
+ * the window would decide (a torn tail, zeros to the end) waits for more of the file ("more") unless
+ * the window is the end of the file.
+ */
+export function readFrameIn(bytes: Uint8Array, offset: number, fileEndsHere: boolean): PartialFrameRead {
   const left = bytes.byteLength - offset;
-  if (left === 0) return { kind: "end" };
-  if (left < FRAME_HEADER_BYTES) return { kind: "torn", reason: `only ${left} bytes of a frame header` };
+  if (left === 0) return fileEndsHere ? { kind: "end" } : { kind: "more" };
+  if (left < FRAME_HEADER_BYTES) {
+    return fileEndsHere ? { kind: "torn", reason: `only ${left} bytes of a frame header` } : { kind: "more" };
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
   const length = view.getUint32(0, true);
   const headerOk = view.getUint32(8, true) === Bun.hash.crc32(bytes.subarray(offset, offset + 8));
   if (!headerOk || length > FRAME_PAYLOAD_BYTES_MAX) {
-    if (allZero(bytes, offset)) return { kind: "torn", reason: "zeros where a frame should start" };
-    return { kind: "corrupt", reason: "frame header fails its checksum" };
+    if (!allZero(bytes, offset)) return { kind: "corrupt", reason: "frame header fails its checksum" };
+    return fileEndsHere ? { kind: "torn", reason: "zeros where a frame should start" } : { kind: "more" };
   }
   const end = offset + FRAME_HEADER_BYTES + length;
-  if (end > bytes.byteLength)
+  if (end > bytes.byteLength) {
+    if (!fileEndsHere) return { kind: "more", frameBytes: FRAME_HEADER_BYTES + length };
     return { kind: "torn", reason: `frame of ${length} bytes cut short at ${left - FRAME_HEADER_BYTES}` };
+  }
   const payload = bytes.subarray(offset + FRAME_HEADER_BYTES, end);
   if (view.getUint32(4, true) !== Bun.hash.crc32(payload)) {
     // A file extended on disk before its data reached it reads back zeros: a torn write. Any other
     // complete frame whose payload fails its checksum is damage, even at the end of the file (no
     // payload is all zeros: every one starts with a non-zero type byte).
     if (end === bytes.byteLength && length > 0 && allZero(bytes, offset + FRAME_HEADER_BYTES)) {
-      return { kind: "torn", reason: "last frame's payload never reached the disk (zeros)" };
+      return fileEndsHere
+        ? { kind: "torn", reason: "last frame's payload never reached the disk (zeros)" }
+        : { kind: "more", frameBytes: FRAME_HEADER_BYTES + length + 1 };
     }
     return { kind: "corrupt", reason: "frame payload fails its checksum" };
   }

@@ -10,6 +10,8 @@ export interface FileSystem {
   /** Names of the entries in `dir` (not paths), in no particular order. */
   list(dir: string): Promise<string[]>;
   readFile(path: string): Promise<Uint8Array>;
+  /** Opens `path` to read it in pieces: recovery reads files it must not hold whole (checkpoints, WAL segments). */
+  openRead(path: string): Promise<ReadFile>;
   /** Opens for appending, creating the file when missing. */
   openAppend(path: string): Promise<AppendFile>;
   /** Creates `path` with `data`, failing with EEXIST when it already exists (atomic). */
@@ -29,6 +31,19 @@ export interface AppendFile {
   /** Cuts the file back to `size` bytes (undoes a failed append). */
   truncate(size: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A file open for reading. Reads are synchronous: a checkpoint is decoded straight into the store
+ * by its synchronous `restore` (no read may see a half-built store), pulling a piece of the file at
+ * a time; a read from the page cache takes microseconds.
+ */
+export interface ReadFile {
+  /** Bytes in the file when it was opened. */
+  readonly size: number;
+  /** Copies the file's bytes from `position` into `into`; returns how many (fewer only at the end of the file). */
+  readAt(into: Uint8Array, position: number): number;
+  close(): void;
 }
 
 export function errorCode(error: unknown): string | undefined {

@@ -1,4 +1,4 @@
-import type { AppendFile, FileSystem } from "./file-system.ts";
+import type { AppendFile, FileSystem, ReadFile } from "./file-system.ts";
 
 type Op = "append" | "sync" | "truncate" | "rename" | "remove" | "createExclusive" | "readFile" | "syncDir";
 
@@ -107,6 +107,21 @@ export class MemoryFileSystem implements FileSystem {
   async readFile(path: string): Promise<Uint8Array> {
     this.maybeFail("readFile", path);
     return this.bytes(path).slice();
+  }
+
+  /** A view of the file as it is now (a later append is not seen); faults as `readFile`. */
+  async openRead(path: string): Promise<ReadFile> {
+    this.maybeFail("readFile", path);
+    const bytes = this.bytes(path);
+    return {
+      size: bytes.byteLength,
+      readAt(into, position) {
+        const piece = bytes.subarray(position, position + into.byteLength);
+        into.set(piece);
+        return piece.byteLength;
+      },
+      close() {},
+    };
   }
 
   async openAppend(path: string): Promise<AppendFile> {

@@ -1,6 +1,6 @@
-import { constants, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
-import type { AppendFile, FileSystem } from "./file-system.ts";
+import type { AppendFile, FileSystem, ReadFile } from "./file-system.ts";
 
 /**
  * The real file system. Calls run off the event loop (the thread pool), except `append`: a write
@@ -15,7 +15,27 @@ export const realFileSystem: FileSystem = {
   },
   list: (dir) => readdir(dir),
   async readFile(path) {
-    return new Uint8Array(await readFile(path));
+    const bytes = await readFile(path);
+    // A view, not `new Uint8Array(bytes)`: that copies the whole file.
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  },
+  async openRead(path) {
+    const fd = openSync(path, "r");
+    const size = fstatSync(fd).size;
+    const file: ReadFile = {
+      size,
+      readAt(into, position) {
+        let read = 0;
+        while (read < into.byteLength) {
+          const n = readSync(fd, into, read, into.byteLength - read, position + read);
+          if (n === 0) break;
+          read += n;
+        }
+        return read;
+      },
+      close: () => closeSync(fd),
+    };
+    return file;
   },
   async openAppend(path) {
     const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o644);

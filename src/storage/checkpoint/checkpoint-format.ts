@@ -117,8 +117,14 @@ export function encodeEndFrame(totalKeys: number): Uint8Array {
   return encodeFrame(new ByteWriter(16).u8(FRAME_END).u64(totalKeys).written());
 }
 
+/**
+ * A frame of a checkpoint's body. A chains frame is not decoded at once: `keys` is its count, and
+ * `read` decodes its chains one at a time, each handed over before the next is decoded (nothing
+ * holds a frame's worth of objects); their values are views into `payload`. `read` throws the
+ * FormatError of damaged contents when it reaches them.
+ */
 export type BodyFrame =
-  | { kind: "chains"; chains: KeyChain[] }
+  | { kind: "chains"; keys: number; read: () => Generator<KeyChain> }
   | { kind: "meta"; compactedRevision: number }
   | { kind: "raft"; position: RaftPosition }
   | { kind: "replica"; state: ReplicaState }
@@ -127,16 +133,22 @@ export type BodyFrame =
 export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
   const reader = new ByteReader(payload);
   const type = reader.u8();
+  if (type === FRAME_CHAINS || type === FRAME_ENTRIES) {
+    const keys = reader.u32();
+    return { kind: "chains", keys, read: () => (type === FRAME_CHAINS ? readChains : readLiveEntries)(reader, keys) };
+  }
   let frame: BodyFrame;
   if (type === FRAME_END) frame = { kind: "end", totalKeys: reader.u64() };
   else if (type === FRAME_META) frame = { kind: "meta", compactedRevision: reader.u64() };
   else if (type === FRAME_RAFT) frame = { kind: "raft", position: readRaftPosition(reader) };
   else if (type === FRAME_REPLICA) frame = { kind: "replica", state: readReplicaState(reader) };
-  else if (type === FRAME_CHAINS) frame = { kind: "chains", chains: readChains(reader) };
-  else if (type === FRAME_ENTRIES) frame = { kind: "chains", chains: readLiveEntries(reader) };
   else throw new FormatError(`unknown checkpoint frame type ${type}`);
-  if (reader.remaining !== 0) throw new FormatError(`${reader.remaining} stray bytes in a checkpoint frame`);
+  checkConsumed(reader);
   return frame;
+}
+
+function checkConsumed(reader: ByteReader): void {
+  if (reader.remaining !== 0) throw new FormatError(`${reader.remaining} stray bytes in a checkpoint frame`);
 }
 
 function readRaftPosition(reader: ByteReader): RaftPosition {
@@ -176,9 +188,8 @@ function readIds(reader: ByteReader): number[] {
   return Array.from({ length: count }, () => reader.u64());
 }
 
-function readChains(reader: ByteReader): KeyChain[] {
-  const chains: KeyChain[] = [];
-  for (let n = reader.u32(); n > 0; n--) {
+function* readChains(reader: ByteReader, keys: number): Generator<KeyChain> {
+  for (let n = keys; n > 0; n--) {
     const key = reader.string();
     const versions: Version[] = [];
     for (let m = reader.u32(); m > 0; m--) {
@@ -187,7 +198,7 @@ function readChains(reader: ByteReader): KeyChain[] {
       const version = reader.u32();
       const flags = reader.u8();
       const expiresAtMs = flags & FLAG_TTL ? reader.u64() : undefined;
-      const value = flags & FLAG_TOMBSTONE ? null : reader.bytesCopy();
+      const value = flags & FLAG_TOMBSTONE ? null : reader.raw(reader.u32());
       versions.push({
         revision,
         createRevision,
@@ -196,17 +207,16 @@ function readChains(reader: ByteReader): KeyChain[] {
         ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
       });
     }
-    chains.push({ key, versions });
+    yield { key, versions };
   }
-  return chains;
+  checkConsumed(reader);
 }
 
-function readLiveEntries(reader: ByteReader): KeyChain[] {
-  const chains: KeyChain[] = [];
-  for (let n = reader.u32(); n > 0; n--) {
+function* readLiveEntries(reader: ByteReader, keys: number): Generator<KeyChain> {
+  for (let n = keys; n > 0; n--) {
     const key = reader.string();
     const revision = reader.u64();
-    chains.push({ key, versions: [{ revision, createRevision: revision, version: 1, value: reader.bytesCopy() }] });
+    yield { key, versions: [{ revision, createRevision: revision, version: 1, value: reader.raw(reader.u32()) }] };
   }
-  return chains;
+  checkConsumed(reader);
 }

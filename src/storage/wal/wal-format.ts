@@ -30,6 +30,13 @@ export function encodeRecords(entries: readonly LogEntry[]): Uint8Array {
   return out.written();
 }
 
+/** The revision of a record, read without decoding the command. */
+export function recordRevision(payload: Uint8Array): number {
+  const reader = new ByteReader(payload);
+  reader.u8();
+  return reader.u64();
+}
+
 export function decodeRecord(payload: Uint8Array): LogEntry {
   return readCommand(new ByteReader(payload), { revision: true });
 }

@@ -1,8 +1,8 @@
 import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
-import { readFrame } from "../../io/format/frame.ts";
+import { FileFrames } from "../../io/format/file-frames.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { LogEntry } from "../ops.ts";
-import { decodeRecord, WAL_SEGMENTS } from "./wal-format.ts";
+import { decodeRecord, recordRevision, WAL_SEGMENTS } from "./wal-format.ts";
 
 export interface SegmentInfo {
   name: string;
@@ -45,54 +45,61 @@ export async function replayWal(options: {
   for (const [index, { name, firstRevision }] of found.entries()) {
     const path = `${dir}/${name}`;
     const isLast = index === found.length - 1;
-    const bytes = await fs.readFile(path);
-
-    const header = readFrame(bytes, 0);
-    if (header.kind !== "frame") {
-      if (isLast && header.kind !== "corrupt") {
-        // A segment created just before the crash, its header never written whole.
-        await fs.remove(path);
-        tornBytes += bytes.byteLength;
-        break;
-      }
-      throw corruptionError(path, 0, header.kind === "end" ? "empty segment" : header.reason);
-    }
-    const headerRevision = decodeAt(path, 0, () => WAL_SEGMENTS.decodeHeader(header.payload));
-    if (headerRevision !== firstRevision) {
-      throw corruptionError(path, 0, `header says first revision ${headerRevision}, the file name ${firstRevision}`);
-    }
-    const expectedFirst = previous === undefined ? options.afterRevision + 1 : previous + 1;
-    if (previous === undefined ? firstRevision > expectedFirst : firstRevision !== expectedFirst) {
-      throw corruptionError(path, 0, `revisions ${expectedFirst}..${firstRevision - 1} are missing from the log`);
-    }
-
-    let offset = header.next;
-    for (;;) {
-      const frame = readFrame(bytes, offset);
-      if (frame.kind === "end") break;
-      if (frame.kind === "frame") {
-        const entry = decodeAt(path, offset, () => decodeRecord(frame.payload));
-        const expected = previous === undefined ? firstRevision : previous + 1;
-        if (entry.revision !== expected) {
-          throw corruptionError(path, offset, `record has revision ${entry.revision}, expected ${expected}`);
+    // A chunk at a time: a segment is up to 64 MiB, and a start must not need that much more memory.
+    const file = await fs.openRead(path);
+    let offset = 0;
+    try {
+      const frames = new FileFrames(file);
+      const header = frames.next();
+      if (header.kind !== "frame") {
+        if (isLast && header.kind !== "corrupt") {
+          // A segment created just before the crash, its header never written whole.
+          await fs.remove(path);
+          tornBytes += file.size;
+          break;
         }
-        previous = entry.revision;
-        if (entry.revision > options.afterRevision) options.apply(entry);
-        offset = frame.next;
-        continue;
+        throw corruptionError(path, 0, header.kind === "end" ? "empty segment" : header.reason);
       }
-      if (frame.kind === "torn" && isLast) {
-        const file = await fs.openAppend(path);
-        try {
-          await file.truncate(offset);
-          await file.sync();
-        } finally {
-          await file.close();
+      const headerRevision = decodeAt(path, 0, () => WAL_SEGMENTS.decodeHeader(header.payload));
+      if (headerRevision !== firstRevision) {
+        throw corruptionError(path, 0, `header says first revision ${headerRevision}, the file name ${firstRevision}`);
+      }
+      const expectedFirst = previous === undefined ? options.afterRevision + 1 : previous + 1;
+      if (previous === undefined ? firstRevision > expectedFirst : firstRevision !== expectedFirst) {
+        throw corruptionError(path, 0, `revisions ${expectedFirst}..${firstRevision - 1} are missing from the log`);
+      }
+
+      for (offset = frames.offset; ; offset = frames.offset) {
+        const frame = frames.next();
+        if (frame.kind === "end") break;
+        if (frame.kind === "frame") {
+          // A record the checkpoint already covers is only counted, not decoded (a clean shutdown
+          // leaves a whole segment of them).
+          const revision = decodeAt(path, offset, () => recordRevision(frame.payload));
+          const expected = previous === undefined ? firstRevision : previous + 1;
+          if (revision !== expected) {
+            throw corruptionError(path, offset, `record has revision ${revision}, expected ${expected}`);
+          }
+          previous = revision;
+          if (revision > options.afterRevision)
+            options.apply(decodeAt(path, offset, () => decodeRecord(frame.payload)));
+          continue;
         }
-        tornBytes += bytes.byteLength - offset;
-        break;
+        if (frame.kind === "torn" && isLast) {
+          const append = await fs.openAppend(path);
+          try {
+            await append.truncate(offset);
+            await append.sync();
+          } finally {
+            await append.close();
+          }
+          tornBytes += file.size - offset;
+          break;
+        }
+        throw corruptionError(path, offset, frame.reason);
       }
-      throw corruptionError(path, offset, frame.reason);
+    } finally {
+      file.close();
     }
     if (previous === undefined) previous = firstRevision - 1;
     segments.push({ name, firstRevision, bytes: offset });

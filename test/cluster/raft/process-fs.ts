@@ -1,4 +1,4 @@
-import type { AppendFile, FileSystem } from "../../../src/io/fs/file-system.ts";
+import type { AppendFile, FileSystem, ReadFile } from "../../../src/io/fs/file-system.ts";
 
 /**
  * One process's view of a file system: once `kill()`ed, every call, through it or through a file it
@@ -43,6 +43,18 @@ export class ProcessFileSystem implements FileSystem {
     await this.syncDelay?.();
     this.check();
     return run();
+  }
+
+  async openRead(path: string): Promise<ReadFile> {
+    const file = await this.call(() => this.fs.openRead(path));
+    return {
+      size: file.size,
+      readAt: (into, position) => {
+        this.check();
+        return file.readAt(into, position);
+      },
+      close: () => file.close(),
+    };
   }
 
   async openAppend(path: string): Promise<AppendFile> {
