@@ -9,6 +9,7 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { formatAddress } from "../address.ts";
 import { HomeKvError } from "../errors.ts";
 import { authInterceptor } from "./auth.ts";
 import type { CallContext, CallStatus, Handler, MessageSink } from "./call.ts";
@@ -126,9 +127,10 @@ function resetStream(call: unknown): void {
 }
 
 function bind(server: Server, options: TransportOptions): Promise<number> {
+  const address = formatAddress(options.host, options.port);
   return new Promise((resolve, reject) => {
-    server.bindAsync(options.address, serverCredentials(options.tls), (error, port) => {
-      if (error) reject(new HomeKvError("E_LISTEN", `cannot listen on ${options.address}: ${bindReason(error)}`));
+    server.bindAsync(address, serverCredentials(options.tls), (error, port) => {
+      if (error) reject(new HomeKvError("E_LISTEN", `cannot listen on ${address}: ${bindReason(error)}`));
       else resolve(port);
     });
   });

@@ -7,11 +7,13 @@ import type { AuthTokens } from "./auth.ts";
 import { type ClusterControl, soloClusterControl } from "./cluster-control.ts";
 import { discoveryServices } from "./discovery.ts";
 import { startGrpcJsTransport } from "./grpc-js-transport.ts";
+import { startNativeTransport } from "./h2/native-transport.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type MembershipView, membersResponse, soloView } from "./members.ts";
 import { createRpcStats, type RpcStats } from "./rpc-stats.ts";
 import { createService, metrics, type ServiceContext } from "./service.ts";
 import type { ServerTls } from "./tls.ts";
+import type { GrpcServerKind } from "./transport.ts";
 import { WatchSendBudget } from "./watch-send-budget.ts";
 import { serveWatch } from "./watch-stream.ts";
 
@@ -34,7 +36,11 @@ export interface ServerOptions {
   clusterId?: string;
   /** The replicated group behind the cluster RPCs; a server of one by default. */
   cluster?: ClusterControl;
+  /** Which gRPC server transport serves the calls: HomeKV's own HTTP/2 server, or grpc-js's. */
+  grpcServer?: GrpcServerKind;
 }
+
+export const DEFAULT_GRPC_SERVER: GrpcServerKind = "grpc-js";
 
 export interface HomeKvServer {
   readonly host: string;
@@ -100,8 +106,11 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const service = createService(serviceContext);
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
   const discovery = discoveryServices();
-  const transport = await startGrpcJsTransport({
-    address: formatAddress(host, options.port ?? DEFAULT_PORT),
+  const startTransport =
+    (options.grpcServer ?? DEFAULT_GRPC_SERVER) === "native" ? startNativeTransport : startGrpcJsTransport;
+  const transport = await startTransport({
+    host,
+    port: options.port ?? DEFAULT_PORT,
     services: [service, ...discovery.services],
     limits,
     rpcStats,

@@ -10,8 +10,9 @@ export type GrpcServerKind = (typeof GRPC_SERVERS)[number];
 
 /** What a transport serves, and how. */
 export interface TransportOptions {
-  /** `host:port` (port 0: any free one). */
-  address: string;
+  host: string;
+  /** 0: any free one. */
+  port: number;
   services: readonly RpcService[];
   limits: Limits;
   rpcStats: RpcStats;
