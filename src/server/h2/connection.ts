@@ -1,3 +1,4 @@
+import { status as Status } from "@grpc/grpc-js";
 import {
   DEFAULT_FRAME_PAYLOAD_MAX,
   DEFAULT_WINDOW_BYTES,
@@ -66,7 +67,7 @@ export class H2ServerConnection implements StreamHost {
   /** The connection's receive window, and DATA taken and not yet given back. */
   private receiveWindow = H2_LIMITS.receiveWindowBytes;
   private receivedUnacknowledged = 0;
-  /** Request bytes the streams hold (messages not yet whole): past a bound, the connection window waits. */
+  /** Request bytes the streams hold (messages not yet whole): past a bound, the call that grows it is refused. */
   private inboundHeld = 0;
   private readonly inboundHeldMax: number;
   private readonly resets = new RateBudget(H2_LIMITS.resets);
@@ -87,7 +88,8 @@ export class H2ServerConnection implements StreamHost {
     private readonly onClosed: (connection: H2ServerConnection) => void,
   ) {
     this.output = new Output(socket, () => this.pumpWaiting());
-    this.inboundHeldMax = Math.max(H2_LIMITS.receiveWindowBytes, 4 * dispatcher.messageBytesCap);
+    // As grpc-js's session memory (server.ts): room for a few requests at the hard cap at once.
+    this.inboundHeldMax = Math.max(H2_LIMITS.inboundBytesMin, 4 * dispatcher.messageBytesCap);
     this.output.push(encodeFrame(FRAME.SETTINGS, 0, 0, SERVER_SETTINGS_PAYLOAD));
     this.output.push(
       encodeFrame(FRAME.WINDOW_UPDATE, 0, 0, uint32Payload(H2_LIMITS.receiveWindowBytes - DEFAULT_WINDOW_BYTES)),
@@ -261,9 +263,15 @@ export class H2ServerConnection implements StreamHost {
     if (body.length === 0 && !endStream) this.spendControl();
     stream.call?.data(body);
     if (this.streams.get(id) !== stream) return;
-    const held = stream.call?.heldBytes ?? 0;
-    this.inboundHeld += held - stream.inboundHeld;
-    stream.inboundHeld = held;
+    this.countHeld(stream);
+    if (this.inboundHeld > this.inboundHeldMax) {
+      stream.call?.finish({
+        code: Status.RESOURCE_EXHAUSTED,
+        details: `the requests in progress on this connection hold over ${this.inboundHeldMax} bytes: send fewer large ones at once`,
+      });
+      if (this.streams.get(id) === stream) this.countHeld(stream);
+      return;
+    }
     if (endStream) stream.endRemote();
     else if (stream.receivedUnacknowledged >= H2_LIMITS.receiveWindowBytes / 2) {
       this.output.push(encodeFrame(FRAME.WINDOW_UPDATE, 0, id, uint32Payload(stream.receivedUnacknowledged)));
@@ -272,10 +280,20 @@ export class H2ServerConnection implements StreamHost {
     }
   }
 
-  /** The connection's window back to the client, unless its streams hold too much already. */
+  /** What the stream's call holds now, in the connection's sum. */
+  private countHeld(stream: H2Stream): void {
+    const held = stream.call?.heldBytes ?? 0;
+    this.inboundHeld += held - stream.inboundHeld;
+    stream.inboundHeld = held;
+  }
+
+  /**
+   * The connection's window back to the client as its DATA is read: what the calls hold is bounded
+   * by `inboundHeldMax` instead (withholding the window would let a few partial requests stall all
+   * the others for good).
+   */
   private giveBackConnectionWindow(): void {
-    if (this.receivedUnacknowledged < H2_LIMITS.receiveWindowBytes / 2 || this.inboundHeld > this.inboundHeldMax)
-      return;
+    if (this.receivedUnacknowledged < H2_LIMITS.receiveWindowBytes / 2) return;
     this.output.push(encodeFrame(FRAME.WINDOW_UPDATE, 0, 0, uint32Payload(this.receivedUnacknowledged)));
     this.receiveWindow += this.receivedUnacknowledged;
     this.receivedUnacknowledged = 0;

@@ -10,6 +10,9 @@ interface SocketData {
   connection: H2ServerConnection | undefined;
 }
 
+/** The ALPN protocol list in its wire form (RFC 7301: each name after its length): h2 alone. */
+const ALPN_H2 = Buffer.from("\x02h2", "latin1");
+
 /** How often idle connections and keepalives are checked, within these bounds. */
 const SWEEP_MS_MIN = 50;
 const SWEEP_MS_MAX = 5_000;
@@ -46,7 +49,7 @@ export async function startNativeTransport(options: TransportOptions): Promise<T
             tls: {
               cert: tls.certChain,
               key: tls.privateKey,
-              ALPNProtocols: "h2",
+              ALPNProtocols: ALPN_H2,
               ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
             },
           }

@@ -1,5 +1,5 @@
 import { status as Status } from "@grpc/grpc-js";
-import { grpcMessage } from "../../h2/grpc-message.ts";
+import { ERROR_CODE } from "../../h2/frames.ts";
 import type { Header } from "../../h2/hpack.ts";
 import { type AuthTokens, checkCall } from "../auth.ts";
 import type { CallContext, CallStatus, Handler, MessageSink, MethodDefinition, RpcService } from "../call.ts";
@@ -183,8 +183,9 @@ class ServerCall implements StreamCall, CallContext {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    // A call that ends by cancellation is counted like grpc-js counts it.
-    if (!this.finished) this.end(Status.CANCELLED);
+    // A call whose stream went away sent no status: it is not counted (as with grpc-js, whose
+    // interceptors see only the statuses sent).
+    this.stop();
     const listeners = this.cancelListeners;
     this.cancelListeners = undefined;
     for (const listener of listeners ?? []) listener();
@@ -197,9 +198,13 @@ class ServerCall implements StreamCall, CallContext {
     this.stream.sendStatus(status);
   }
 
-  private end(code: number): void {
+  private stop(): void {
     this.finished = true;
     if (this.deadline) clearTimeout(this.deadline);
+  }
+
+  private end(code: number): void {
+    this.stop();
     recordCall(
       this.options.rpcStats,
       this.method.definition.path,
@@ -224,10 +229,7 @@ class ServerCall implements StreamCall, CallContext {
         if (bytes !== undefined) this.stream.sendMessage(bytes, taken);
       },
       end: (status) => this.finish(status),
-      reset: () => {
-        if (!this.finished) this.end(Status.CANCELLED);
-        this.stream.reset(0x8); // CANCEL
-      },
+      reset: () => this.stream.reset(ERROR_CODE.CANCEL),
     };
   }
 
@@ -279,7 +281,7 @@ class ServerCall implements StreamCall, CallContext {
 
   private encode(message: unknown): Buffer | undefined {
     try {
-      return grpcMessage(this.method.definition.responseSerialize(message));
+      return this.method.definition.responseSerialize(message);
     } catch (error) {
       this.finish(toStatus(error, this.options.onBug));
       return undefined;

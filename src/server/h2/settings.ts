@@ -28,6 +28,8 @@ export const H2_LIMITS = {
    * frames): each a budget of `burst`, given back at `perSecond`; a client past one gets GOAWAY
    * ENHANCE_YOUR_CALM.
    */
+  /** Bytes of request messages not yet whole that one connection may hold: at least this, and four at the hard cap. */
+  inboundBytesMin: 64 * 1024 * 1024,
   resets: { burst: 1_000, perSecond: 200 },
   controlFrames: { burst: 10_000, perSecond: 2_000 },
   /**

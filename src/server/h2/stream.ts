@@ -7,6 +7,7 @@ import {
   uint32Payload,
   WINDOW_BYTES_MAX,
 } from "../../h2/frames.ts";
+import { GRPC_MESSAGE_PREFIX_BYTES } from "../../h2/grpc-message.ts";
 import type { CallStatus } from "../call.ts";
 import { RESPONSE_HEADERS_BLOCK, trailersBlock } from "./grpc-headers.ts";
 import type { Output } from "./output.ts";
@@ -32,15 +33,21 @@ export interface StreamCall {
   readonly heldBytes: number;
   /** The client's END_STREAM: no more request messages. */
   halfClose(): void;
+  /** Ends the call with `status` (a refusal by the connection). */
+  finish(status: CallStatus): void;
   /** The stream is gone (reset by either side, or its connection): stop the handler. */
   cancel(): void;
 }
 
+/** A message on its way out: its gRPC prefix, then its bytes; `at` counts over both. */
 interface Outgoing {
-  bytes: Buffer;
+  prefix: Buffer;
+  body: Uint8Array;
   at: number;
   taken: (() => void) | undefined;
 }
+
+const lengthOf = (item: Outgoing) => GRPC_MESSAGE_PREFIX_BYTES + item.body.byteLength;
 
 /**
  * One HTTP/2 stream of a gRPC call, server side: the state (open, half-closed, closed), the send
@@ -73,12 +80,15 @@ export class H2Stream {
     this.receiveWindow = receiveWindow;
   }
 
-  /** Queues a gRPC-framed message; `taken` runs once the socket took its last byte. */
-  sendMessage(bytes: Buffer, taken?: () => void): void {
+  /** Queues a serialized message (its gRPC prefix is added, the message not copied); `taken` runs once the socket took its last byte. */
+  sendMessage(body: Uint8Array, taken?: () => void): void {
     if (this.localClosed) return;
     this.sendHeaders();
-    this.outgoing.push({ bytes, at: 0, taken });
-    this.host.heldBytes += bytes.length;
+    const prefix = Buffer.allocUnsafe(GRPC_MESSAGE_PREFIX_BYTES);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(body.byteLength, 1);
+    this.outgoing.push({ prefix, body, at: 0, taken });
+    this.host.heldBytes += GRPC_MESSAGE_PREFIX_BYTES + body.byteLength;
     this.pump();
   }
 
@@ -117,7 +127,7 @@ export class H2Stream {
   /** Bytes of answers waiting for window. */
   get waitingBytes(): number {
     let bytes = 0;
-    for (const item of this.outgoing) bytes += item.bytes.length - item.at;
+    for (const item of this.outgoing) bytes += lengthOf(item) - item.at;
     return bytes;
   }
 
@@ -139,19 +149,25 @@ export class H2Stream {
     const host = this.host;
     while (this.outgoing.length > 0) {
       const item = this.outgoing[0]!;
-      const left = item.bytes.length - item.at;
-      const size = Math.min(left, this.sendWindow, host.sendWindow, host.peerFramePayloadMax);
+      const length = lengthOf(item);
+      const size = Math.min(length - item.at, this.sendWindow, host.sendWindow, host.peerFramePayloadMax);
       if (size <= 0) {
         host.waitForWindow(this);
         return;
       }
       host.output.push(frameHeader(size, FRAME.DATA, 0, this.id));
-      host.output.push(item.bytes.subarray(item.at, item.at + size));
-      item.at += size;
+      const end = item.at + size;
+      if (item.at < GRPC_MESSAGE_PREFIX_BYTES)
+        host.output.push(item.prefix.subarray(item.at, Math.min(end, GRPC_MESSAGE_PREFIX_BYTES)));
+      if (end > GRPC_MESSAGE_PREFIX_BYTES)
+        host.output.push(
+          item.body.subarray(Math.max(0, item.at - GRPC_MESSAGE_PREFIX_BYTES), end - GRPC_MESSAGE_PREFIX_BYTES),
+        );
+      item.at = end;
       this.sendWindow -= size;
       host.sendWindow -= size;
       host.heldBytes -= size;
-      if (item.at === item.bytes.length) {
+      if (item.at === length) {
         this.outgoing.shift();
         if (item.taken) host.output.whenTaken(item.taken);
       }
