@@ -121,8 +121,11 @@ describe("oversized metadata", () => {
     const burst = Buffer.concat(Array.from({ length: 10_000 }, () => encodeFrame(FRAME.CONTINUATION, 0, 1)));
     const started = performance.now();
     let frames = 0;
+    // The native server closes the connection after the first burst: one is sent (more would meet a
+    // closed socket, whose reset can discard the GOAWAY before it is read).
+    const framesMax = TEST_GRPC_SERVER === "native" ? 10_000 : 5_000_000;
     // Bounded in count and time: 5 million frames (45 MB), or 5 s.
-    while (frames < 5_000_000 && performance.now() - started < 5_000 && !connection.closed) {
+    while (frames < framesMax && performance.now() - started < 5_000 && !connection.closed) {
       if (!connection.socket.write(burst))
         await new Promise((resolve) => {
           connection.socket.once("drain", resolve);
@@ -135,7 +138,6 @@ describe("oversized metadata", () => {
       // The native server allows a header block 64 frames (src/server/h2/settings.ts), as nghttp2
       // stops after a few: the first burst ends the connection.
       expect(await connection.waitClosed(5_000)).toBe(true);
-      expect(frames).toBeLessThan(5_000_000);
       const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
       expect(refusal && readGoaway(refusal.payload)).toMatchObject({
         errorCode: ERROR_CODE.ENHANCE_YOUR_CALM,

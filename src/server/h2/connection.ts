@@ -24,9 +24,18 @@ import { H2Stream, type StreamHost } from "./stream.ts";
 /** The socket under a connection (Bun's TCP or TLS socket). */
 export interface ConnectionSocket {
   write(data: Uint8Array): number;
-  /** Closes once what was written went out. */
+  /** Sends what was written, then FIN; still reads until the peer closes. */
   end(): void;
+  /** Closes at once (RST). */
+  terminate(): void;
 }
+
+/**
+ * How long a connection the server ended may go on being read (and what comes discarded): long
+ * enough for its client to read the GOAWAY before a reset could discard it, not so long that a
+ * client that never closes its side holds the socket.
+ */
+const LINGER_MS = 1_000;
 
 /** A violation that ends the connection (RFC 9113, 5.4.1): GOAWAY with this code. */
 class ConnectionError extends Error {
@@ -179,6 +188,7 @@ export class H2ServerConnection implements StreamHost {
     this.output.flush();
     this.socketClosed();
     this.socket.end();
+    setTimeout(() => this.socket.terminate(), LINGER_MS).unref();
   }
 
   waitForWindow(stream: H2Stream): void {
