@@ -9,6 +9,7 @@ import type { ClusterConfig, RaftConfig, ServeConfig, StaticFounding, StorageCon
 import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import { loadServerTls, type ServerTls } from "../server/tls.ts";
+import type { GrpcServerKind } from "../server/transport.ts";
 import type { FsyncMode } from "../storage/wal/wal-writer.ts";
 import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, type SERVE_SETTINGS } from "./serve-settings.ts";
 import type { ResolvedSettings, SettingValues } from "./settings.ts";
@@ -41,6 +42,7 @@ export function serveConfig(resolved: ResolvedSettings<typeof SERVE_SETTINGS>): 
     tls: serverTls(settings["tls-cert"], settings["tls-key"], settings["tls-client-ca"]),
     auth: authTokens(settings["auth-file"], settings["auth-tokens"], resolved.sources["auth-tokens"]),
     connectionIdleTimeoutMs: settings["connection-idle-timeout"]!,
+    grpcServer: settings["grpc-server"] as GrpcServerKind,
     cluster: clusterConfig(settings),
   };
 }

@@ -72,12 +72,23 @@ export function encodeFrame(
   payload: Uint8Array = new Uint8Array(0),
 ): Buffer {
   const bytes = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);
-  bytes.writeUIntBE(payload.byteLength, 0, 3);
+  writeFrameHeader(bytes, payload.byteLength, type, flags, streamId);
+  bytes.set(payload, FRAME_HEADER_BYTES);
+  return bytes;
+}
+
+/** Just the 9-byte header of a frame whose payload goes out separately (a view of a larger message, not copied). */
+export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
+  const bytes = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  writeFrameHeader(bytes, length, type, flags, streamId);
+  return bytes;
+}
+
+function writeFrameHeader(bytes: Buffer, length: number, type: number, flags: number, streamId: number): void {
+  bytes.writeUIntBE(length, 0, 3);
   bytes[3] = type;
   bytes[4] = flags;
   bytes.writeUInt32BE(streamId & STREAM_ID_MAX, 5);
-  bytes.set(payload, FRAME_HEADER_BYTES);
-  return bytes;
 }
 
 /** The frame that starts at `at` in `bytes`, or undefined while it has not all arrived. The payload is a view. */

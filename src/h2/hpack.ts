@@ -85,15 +85,30 @@ export class HpackDecoder {
   constructor(private readonly maxTableBytes = DEFAULT_TABLE_BYTES) {}
 
   decode(block: Uint8Array): Header[] {
+    return this.decodeWithin(block, Number.POSITIVE_INFINITY)!;
+  }
+
+  /**
+   * The headers of `block`, or undefined when they would take more than `listBytesMax` (each
+   * header's name and value plus 32, as SETTINGS_MAX_HEADER_LIST_SIZE counts them). The block is
+   * decoded to its end either way, so that the table stays as the peer's encoder has it; only the
+   * headers past the bound are not kept (a small block of indexed references can name megabytes).
+   */
+  decodeWithin(block: Uint8Array, listBytesMax: number): Header[] | undefined {
     const headers: Header[] = [];
+    let listBytes = 0;
     const reader = { block, at: 0 };
+    const keep = (header: Header) => {
+      listBytes += header[0].length + header[1].length + ENTRY_OVERHEAD;
+      if (listBytes <= listBytesMax) headers.push(header);
+    };
     while (reader.at < block.length) {
       const first = block[reader.at]!;
       if (first & 0x80) {
-        headers.push(this.entry(readInteger(reader, 7)));
+        keep(this.entry(readInteger(reader, 7)));
       } else if (first & 0x40) {
         const header = this.literal(reader, 6);
-        headers.push(header);
+        keep(header);
         this.insert(header);
       } else if (first & 0x20) {
         const size = readInteger(reader, 5);
@@ -102,10 +117,10 @@ export class HpackDecoder {
         this.limit = size;
         this.evictTo(size);
       } else {
-        headers.push(this.literal(reader, 4)); // without indexing, or never indexed
+        keep(this.literal(reader, 4)); // without indexing, or never indexed
       }
     }
-    return headers;
+    return listBytes <= listBytesMax ? headers : undefined;
   }
 
   private literal(reader: Reader, prefixBits: number): Header {

@@ -2,6 +2,7 @@ import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import type { AuthTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import type { ServerTls } from "../server/tls.ts";
+import type { GrpcServerKind } from "../server/transport.ts";
 import type { FsyncMode } from "../storage/wal/wal-writer.ts";
 
 /**
@@ -23,6 +24,8 @@ export interface ServeConfig {
   /** Undefined: every call allowed. */
   auth: AuthTokens | undefined;
   connectionIdleTimeoutMs: number;
+  /** Which gRPC server transport serves the calls. */
+  grpcServer: GrpcServerKind;
   cluster: ClusterConfig;
 }
 

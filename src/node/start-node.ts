@@ -65,6 +65,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         ...(config.tls ? { tls: config.tls } : {}),
         ...(config.auth ? { auth: config.auth } : {}),
         connectionIdleTimeoutMs: config.connectionIdleTimeoutMs,
+        grpcServer: config.grpcServer,
         nodeId: config.cluster.nodeId,
         clusterId: config.cluster.clusterId,
         db,

@@ -12,14 +12,7 @@
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type DescriptorProto, FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import {
-  type Server,
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  status as Status,
-  type sendUnaryData,
-} from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
 import {
   loadFileDescriptorSetFromBuffer,
   type Options,
@@ -30,6 +23,15 @@ import {
 // from disk. It may move in any release, so package.json pins @grpc/reflection to an exact version.
 import { ReflectionV1Implementation } from "@grpc/reflection/build/src/implementations/reflection-v1";
 import { descriptorSet } from "../gen/descriptor-set.ts";
+import {
+  bidi,
+  type MessageSink,
+  type MethodDefinition,
+  type RpcService,
+  StatusError,
+  serverStream,
+  unary,
+} from "./call.ts";
 
 export const HOMEKV_SERVICE_NAME = "homekv_service.HomeKvService";
 export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
@@ -84,67 +86,73 @@ function reflectedDefinition(loaded: PackageDefinition): PackageDefinition {
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 
 export interface Discovery {
+  /** Health and reflection (v1 and v1alpha), for the transport to serve. */
+  readonly services: readonly RpcService[];
   /** Sets the status of the whole server ("") and of the HomeKV service. */
   setStatus(status: ServingStatus): void;
   /** Ends the open health Watch streams (they never end by themselves, so a graceful shutdown would wait on them). */
   close(): void;
 }
 
-/** Adds grpc.health.v1.Health (NOT_SERVING until `setStatus("SERVING")`) and server reflection to `server`. */
-export function addDiscoveryServices(server: Pick<Server, "addService">): Discovery {
+type HealthRequest = { service: string };
+type HealthResponse = { status: string };
+
+/** grpc.health.v1.Health (NOT_SERVING until `setStatus("SERVING")`) and server reflection. */
+export function discoveryServices(): Discovery {
   const loaded = loadedDefinition();
-  const health = loaded[HEALTH_SERVICE_NAME] as ServiceDefinition;
+  const definitionOf = (name: string) => loaded[name] as ServiceDefinition as Record<string, MethodDefinition>;
   const statuses = new Map<string, ServingStatus>([
     ["", "NOT_SERVING"],
     [HOMEKV_SERVICE_NAME, "NOT_SERVING"],
   ]);
-  type WatchCall = ServerWritableStream<{ service: string }, { status: string }>;
-  const watchers = new Set<WatchCall>();
-  server.addService(health, {
-    Check(call: ServerUnaryCall<{ service: string }, { status: string }>, callback: sendUnaryData<{ status: string }>) {
-      const status = statuses.get(call.request.service);
-      if (status) callback(null, { status });
-      else
-        callback({
+  /** Each open health Watch stream, and the service it watches. */
+  const watchers = new Map<MessageSink<HealthResponse>, string>();
+  const health: RpcService = {
+    definition: definitionOf(HEALTH_SERVICE_NAME),
+    handlers: {
+      Check: unary<HealthRequest, HealthResponse>(({ service }) => {
+        const status = statuses.get(service);
+        if (status) return { status };
+        throw new StatusError({
           code: Status.NOT_FOUND,
-          details: `health status unknown for service ${JSON.stringify(call.request.service)}`,
+          details: `health status unknown for service ${JSON.stringify(service)}`,
         });
-    },
-    Watch(call: WatchCall) {
-      watchers.add(call);
-      call.on("cancelled", () => watchers.delete(call));
-      call.write({ status: statuses.get(call.request.service) ?? "SERVICE_UNKNOWN" });
-    },
-    List(
-      _call: ServerUnaryCall<unknown, unknown>,
-      callback: sendUnaryData<{ statuses: Record<string, { status: string }> }>,
-    ) {
-      callback(null, { statuses: Object.fromEntries([...statuses].map(([name, status]) => [name, { status }])) });
-    },
-  });
-
-  const reflection = new ReflectionV1Implementation(reflectedDefinition(loaded));
-  const reflectionHandler = {
-    ServerReflectionInfo(stream: ServerDuplexStream<unknown, unknown>) {
-      stream.on("end", () => stream.end());
-      stream.on("data", (message: Parameters<typeof reflection.handleServerReflectionRequest>[0]) => {
-        stream.write(reflection.handleServerReflectionRequest(message));
-      });
+      }),
+      Watch: serverStream<HealthRequest, HealthResponse>(({ service }, call, sink) => {
+        watchers.set(sink, service);
+        call.onCancel(() => watchers.delete(sink));
+        sink.write({ status: statuses.get(service) ?? "SERVICE_UNKNOWN" });
+      }),
+      List: unary<unknown, { statuses: Record<string, HealthResponse> }>(() => ({
+        statuses: Object.fromEntries([...statuses].map(([name, status]) => [name, { status }])),
+      })),
     },
   };
-  server.addService(loaded[REFLECTION_V1] as ServiceDefinition, reflectionHandler);
-  server.addService(loaded[REFLECTION_V1ALPHA] as ServiceDefinition, reflectionHandler);
+
+  const reflection = new ReflectionV1Implementation(reflectedDefinition(loaded));
+  type ReflectionRequest = Parameters<typeof reflection.handleServerReflectionRequest>[0];
+  const reflectionHandlers = {
+    ServerReflectionInfo: bidi<ReflectionRequest, unknown>((_call, sink) => ({
+      message: (request) => sink.write(reflection.handleServerReflectionRequest(request)),
+      end: () => sink.end({ code: Status.OK, details: "" }),
+    })),
+  };
 
   return {
+    services: [
+      health,
+      { definition: definitionOf(REFLECTION_V1), handlers: reflectionHandlers },
+      { definition: definitionOf(REFLECTION_V1ALPHA), handlers: reflectionHandlers },
+    ],
     setStatus(status) {
       for (const name of statuses.keys()) statuses.set(name, status);
-      for (const call of watchers) {
-        const current = statuses.get(call.request.service);
-        if (current) call.write({ status: current });
+      for (const [sink, service] of watchers) {
+        const current = statuses.get(service);
+        if (current) sink.write({ status: current });
       }
     },
     close() {
-      for (const call of watchers) call.end();
+      for (const sink of watchers.keys()) sink.end({ code: Status.OK, details: "" });
       watchers.clear();
     },
   };

@@ -1,13 +1,13 @@
-import type { ServiceDefinition } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
+import type { MethodDefinition } from "./call.ts";
 import { type Limits, overLimit } from "./limits.ts";
 
 /**
- * The request size limit, checked by us rather than by grpc-js, so that an oversized request is
- * answered like every other over-limit request: a message naming the limit and its flag, counted
- * as a rejected command. grpc-js still stops anything past a hard cap (twice the limit, at least
- * 4 MiB more) before buffering it, so a hostile client cannot make the server hold an unbounded
- * message; past that cap the status comes from grpc-js itself.
+ * The request size limit, checked by us rather than by the transport, so that an oversized request
+ * is answered like every other over-limit request: a message naming the limit and its flag, counted
+ * as a rejected command. The transport still stops anything past a hard cap (twice the limit, at
+ * least 4 MiB more) before buffering it, so a hostile client cannot make the server hold an
+ * unbounded message; past that cap the status (RESOURCE_EXHAUSTED) comes from the transport itself.
  *
  * A request that does not decode (truncated, a length past its end, an illegal wire type, a number
  * too large for a JavaScript number) is answered the same way: grpc-js alone would say INTERNAL
@@ -33,7 +33,7 @@ export function hardCapBytes(limits: Limits): number {
  * The service with each request decoder replaced by one that skips decoding oversized messages and
  * turns a decoding failure into a marker, both for `checkDecodedRequest` to throw in the handler.
  */
-export function withRequestSizeCheck<S extends ServiceDefinition>(service: S, limits: Limits): S {
+export function withRequestSizeCheck<S extends Record<string, MethodDefinition>>(service: S, limits: Limits): S {
   const wrapped: Record<string, unknown> = {};
   for (const [name, method] of Object.entries(service)) {
     const rpc = method.path.slice(method.path.lastIndexOf("/") + 1);

@@ -1,20 +1,19 @@
 import { hostname } from "node:os";
-import { logVerbosity, Server, setLogger, setLogVerbosity } from "@grpc/grpc-js";
+import { logVerbosity, setLogger, setLogVerbosity } from "@grpc/grpc-js";
 import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from "../address.ts";
-import { HomeKvError } from "../errors.ts";
 import type { Metrics } from "../gen/homekv_service.ts";
-import { HomeKvServiceService } from "../gen/homekv_service.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
-import { type AuthTokens, authInterceptor } from "./auth.ts";
+import type { AuthTokens } from "./auth.ts";
 import { type ClusterControl, soloClusterControl } from "./cluster-control.ts";
-import { addDiscoveryServices } from "./discovery.ts";
-import { widenReceiveWindows } from "./flow-control.ts";
+import { discoveryServices } from "./discovery.ts";
+import { startGrpcJsTransport } from "./grpc-js-transport.ts";
+import { startNativeTransport } from "./h2/native-transport.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type MembershipView, membersResponse, soloView } from "./members.ts";
-import { hardCapBytes, withRequestSizeCheck } from "./request-size.ts";
-import { createRpcStats, type RpcStats, rpcStatsInterceptor } from "./rpc-stats.ts";
+import { createRpcStats, type RpcStats } from "./rpc-stats.ts";
 import { createService, metrics, type ServiceContext } from "./service.ts";
-import { type ServerTls, serverCredentials } from "./tls.ts";
+import type { ServerTls } from "./tls.ts";
+import type { GrpcServerKind } from "./transport.ts";
 import { WatchSendBudget } from "./watch-send-budget.ts";
 import { serveWatch } from "./watch-stream.ts";
 
@@ -37,7 +36,11 @@ export interface ServerOptions {
   clusterId?: string;
   /** The replicated group behind the cluster RPCs; a server of one by default. */
   cluster?: ClusterControl;
+  /** Which gRPC server transport serves the calls: HomeKV's own HTTP/2 server, or grpc-js's. */
+  grpcServer?: GrpcServerKind;
 }
+
+export const DEFAULT_GRPC_SERVER: GrpcServerKind = "grpc-js";
 
 export interface HomeKvServer {
   readonly host: string;
@@ -76,22 +79,6 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   watchSweep.unref();
   const db = options.db ?? createDatabase({ watch: { onBug } });
   const rpcStats = createRpcStats();
-  const server = new Server({
-    "grpc.max_receive_message_length": hardCapBytes(limits),
-    // No channelz: nothing here reads it, and it would track every call.
-    "grpc.enable_channelz": 0,
-    // HTTP/2 memory per connection, in MB (Node's default, 10, refuses streams with
-    // ENHANCE_YOUR_CALM long before a few large requests within the limits are in flight).
-    "grpc-node.max_session_memory": Math.ceil((4 * hardCapBytes(limits)) / (1024 * 1024)),
-    // Without these a connection is held for as long as its client likes, idle or half-open, each a
-    // file descriptor and buffers: enough of them starve the server (test/hardening/connections).
-    "grpc.max_connection_idle_ms": options.connectionIdleTimeoutMs ?? DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
-    // A client that stops answering pings (gone, or not reading) is dropped with what was queued for it.
-    "grpc.keepalive_time_ms": KEEPALIVE_INTERVAL_MS,
-    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
-    // The last interceptor is the outermost: auth refusals pass through the stats.
-    interceptors: [rpcStatsInterceptor(rpcStats), ...(options.auth ? [authInterceptor(options.auth)] : [])],
-  });
   let membership: MembershipView | undefined;
   let boundAddress = "";
   const serviceContext: ServiceContext = {
@@ -102,7 +89,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     now: () => performance.now(),
     wallNow: () => Date.now(),
     onBug,
-    watch: (call) => serveWatch(call, db.watches, limits, watchBudget, onBug),
+    watch: (request, call, sink) => serveWatch(request, call, sink, db.watches, limits, watchBudget, onBug),
     watchers: () => db.watches.size,
     members: () => membersResponse(membership!, performance.now()),
     cluster:
@@ -117,11 +104,24 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
       ),
   };
   const service = createService(serviceContext);
-  server.addService(withRequestSizeCheck(HomeKvServiceService, limits), service);
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
-  const discovery = addDiscoveryServices(server);
-  const port = await bind(server, formatAddress(host, options.port ?? DEFAULT_PORT), options.tls);
-  widenReceiveWindows(server);
+  const discovery = discoveryServices();
+  const startTransport =
+    (options.grpcServer ?? DEFAULT_GRPC_SERVER) === "native" ? startNativeTransport : startGrpcJsTransport;
+  const transport = await startTransport({
+    host,
+    port: options.port ?? DEFAULT_PORT,
+    services: [service, ...discovery.services],
+    limits,
+    rpcStats,
+    auth: options.auth,
+    tls: options.tls,
+    connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? DEFAULT_CONNECTION_IDLE_TIMEOUT_MS,
+    keepaliveIntervalMs: KEEPALIVE_INTERVAL_MS,
+    keepaliveTimeoutMs: KEEPALIVE_TIMEOUT_MS,
+    onBug,
+  });
+  const { port } = transport;
   boundAddress = formatAddress(host, port);
   membership = soloView(
     options.clusterId ?? DEFAULT_CLUSTER_ID,
@@ -155,28 +155,10 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
       // Watch streams never end by themselves: end them (UNAVAILABLE, with where to resume) so that the calls finish.
       db.watches.close();
       clearInterval(watchSweep);
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await transport.shutdown();
       await db.close();
     },
   };
-}
-
-function bind(server: Server, address: string, tls: ServerTls | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, serverCredentials(tls), (error, port) => {
-      if (error) reject(new HomeKvError("E_LISTEN", `cannot listen on ${address}: ${bindReason(error)}`));
-      else resolve(port);
-    });
-  });
-}
-
-/** grpc-js wraps the socket error in a sentence of its own; keep the part a person can act on. */
-function bindReason(error: Error): string {
-  const inner = /errors: \[(.*)\]$/.exec(error.message)?.[1] ?? error.message;
-  if (inner.includes("EADDRINUSE")) return "address already in use";
-  if (inner.includes("EADDRNOTAVAIL")) return "address not available on this machine";
-  if (inner.includes("EACCES")) return "permission denied";
-  return inner;
 }
 
 /**

@@ -1,19 +1,19 @@
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
-import type {
-  CheckpointRequest,
-  ClusterStatusRequest,
-  HomeKvServiceServer,
-  MembersRequest,
-  MembersResponse,
-  Metrics,
-  ScanRequest,
-  WatchRequest,
-  WatchResponse,
+import {
+  type CheckpointRequest,
+  type ClusterStatusRequest,
+  HomeKvServiceService,
+  type MembersRequest,
+  type MembersResponse,
+  type Metrics,
+  type ScanRequest,
+  type WatchRequest,
+  type WatchResponse,
 } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
 import { recordBytes } from "../storage/ops.ts";
+import { type CallContext, type HandlersOf, type MessageSink, type RpcService, serverStream, unary } from "./call.ts";
 import type { ClusterControl } from "./cluster-control.ts";
 import { commandCounts } from "./command-counters.ts";
 import { toProtoRecord } from "./convert.ts";
@@ -27,10 +27,9 @@ import {
   type Limits,
   overLimit,
 } from "./limits.ts";
-import { checkDecodedRequest } from "./request-size.ts";
+import { checkDecodedRequest, withRequestSizeCheck } from "./request-size.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
-import { toStatus } from "./status.ts";
 import { checkTxn } from "./txn-request.ts";
 
 export interface ServiceContext {
@@ -45,7 +44,7 @@ export interface ServiceContext {
   wallNow: () => number;
   onBug: (error: unknown) => void;
   /** Serves a Watch stream; src/server/watch-stream.ts. */
-  watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => void;
+  watch: (request: WatchRequest, call: CallContext, sink: MessageSink<WatchResponse>) => void;
   /** Watch streams open now (metrics). */
   watchers: () => number;
   /** The cluster as this node sees it. */
@@ -59,32 +58,24 @@ const SCAN_CURSORS_MAX = 1_024;
 const SCAN_CURSOR_IDLE_MS = 60_000;
 
 /** The HomeKvService handlers: validate, then read or write through the database. */
-export function createService(ctx: ServiceContext): HomeKvServiceServer & { close(): void } {
+export function createService(ctx: ServiceContext): RpcService & { close(): void } {
   const { db, limits } = ctx;
   const cursors = new ScanCursors(db, {
     cursorsMax: SCAN_CURSORS_MAX,
     idleMs: SCAN_CURSOR_IDLE_MS,
     now: ctx.now,
   });
-  const unary =
-    <Req, Res>(handle: (request: Req) => Res | Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      // Handlers may throw synchronously (validation) or reject: both end in one status.
-      Promise.resolve()
-        .then(() => {
-          checkDecodedRequest(call.request, limits);
-          return handle(call.request);
-        })
-        .then(
-          (response) => callback(null, response),
-          (error: unknown) => callback(toStatus(error, ctx.onBug)),
-        );
-    };
+  /** A unary handler whose request decoded within the limits (request-size.ts marks the others). */
+  const checked = <Req, Res>(handle: (request: Req) => Res | Promise<Res>) =>
+    unary<Req, Res>((request) => {
+      checkDecodedRequest(request, limits);
+      return handle(request);
+    });
   /** 0 on the wire means "the latest". */
   const at = (revision: number) => (revision === 0 ? undefined : revision);
 
-  return {
-    get: unary(async ({ keys, revision, withTtl, serializable }) => {
+  const handlers: HandlersOf<typeof HomeKvServiceService> = {
+    get: checked(async ({ keys, revision, withTtl, serializable }) => {
       // Repeated keys are answered once per request position, but looked up once.
       const unique = checkKeys(keys, limits);
       if (!serializable) await db.readBarrier();
@@ -96,13 +87,13 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       const protoByKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
       return { records: keys.map((key) => protoByKey.get(key)!), revision: read.revision };
     }),
-    set: unary(async ({ records, requestId }) => {
+    set: checked(async ({ records, requestId }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());
       if (ops.length === 0) return { succ: true, revision: db.revision };
       const { revision } = await db.write(ops, checkRequestId(requestId, limits));
       return { succ: true, revision };
     }),
-    del: unary(async ({ keys, requestId }) => {
+    del: checked(async ({ keys, requestId }) => {
       const unique = checkKeys(keys, limits);
       if (unique.length === 0) return { succ: true, revision: db.revision, deleted: 0 };
       const { revision, deleted } = await db.write(
@@ -111,8 +102,8 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
       );
       return { succ: true, revision, deleted };
     }),
-    metrics: unary((_: Empty) => ({ metrics: metrics(ctx) })),
-    checkpoint: unary(async (_: CheckpointRequest) => {
+    metrics: checked((_: Empty) => ({ metrics: metrics(ctx) })),
+    checkpoint: checked(async (_: CheckpointRequest) => {
       const written = await db.checkpoint();
       return {
         revision: written.revision,
@@ -121,7 +112,7 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
         durationMs: Math.round(written.durationMs),
       };
     }),
-    scan: unary(async (request: ScanRequest) => {
+    scan: checked(async (request: ScanRequest) => {
       const limit = request.limit === 0 ? SCAN_LIMIT_DEFAULT : request.limit;
       checkCount(limit, limits);
       const pageSize = { limit, bytesMax: limits.responseBytesMax };
@@ -140,7 +131,7 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
         continuation: page.continuation,
       };
     }),
-    txn: unary(async (request) => {
+    txn: checked(async (request) => {
       const txn = checkTxn(request, limits, ctx.wallNow());
       // Refused before anything is read or applied: what the gets would read if it applied now.
       const result = await db.txn(txn, {
@@ -165,17 +156,21 @@ export function createService(ctx: ServiceContext): HomeKvServiceServer & { clos
         records: result.reads.map((record) => toProtoRecord(record, { nowMs, withTtl: true })),
       };
     }),
-    compact: unary(({ revision }) => db.compact(revision)),
-    watch: (call) => ctx.watch(call),
-    members: unary((_: MembersRequest) => ctx.members()),
-    clusterStatus: unary((_: ClusterStatusRequest) => ctx.cluster.status()),
-    clusterAdd: unary(async ({ nodeId, peerAddress }) => ({
+    compact: checked(({ revision }) => db.compact(revision)),
+    watch: serverStream((request, call, sink) => ctx.watch(request, call, sink)),
+    members: checked((_: MembersRequest) => ctx.members()),
+    clusterStatus: checked((_: ClusterStatusRequest) => ctx.cluster.status()),
+    clusterAdd: checked(async ({ nodeId, peerAddress }) => ({
       status: await ctx.cluster.add(requiredName(nodeId), requiredAddress(peerAddress)),
     })),
-    clusterRemove: unary(async ({ nodeId }) => ({ status: await ctx.cluster.remove(requiredName(nodeId)) })),
-    clusterTransferLeader: unary(async ({ nodeId }) => ({
+    clusterRemove: checked(async ({ nodeId }) => ({ status: await ctx.cluster.remove(requiredName(nodeId)) })),
+    clusterTransferLeader: checked(async ({ nodeId }) => ({
       status: await ctx.cluster.transferLeader(requiredName(nodeId)),
     })),
+  };
+  return {
+    definition: withRequestSizeCheck(HomeKvServiceService, limits),
+    handlers,
     close: () => cursors.closeAll(),
   };
 

@@ -1,5 +1,6 @@
-import { Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
 import { ERROR_CODE_TRAILER, type ErrorCode, HomeKvError } from "../errors.ts";
+import { type CallStatus, StatusError } from "./call.ts";
 
 const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
   E_INVALID: Status.INVALID_ARGUMENT,
@@ -22,15 +23,14 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
 
 /**
  * The gRPC status for an error thrown by a handler. Expected errors keep their message and carry
- * their code in the ERROR_CODE_TRAILER; anything else is a bug, answered INTERNAL and reported
- * through `onBug` (the server logs it).
+ * their code in the ERROR_CODE_TRAILER; a StatusError is its status; anything else is a bug,
+ * answered INTERNAL and reported through `onBug` (the server logs it).
  */
-export function toStatus(error: unknown, onBug: (error: unknown) => void): Partial<ServiceError> {
+export function toStatus(error: unknown, onBug: (error: unknown) => void): CallStatus {
   if (error instanceof HomeKvError) {
-    const metadata = new Metadata();
-    metadata.set(ERROR_CODE_TRAILER, error.code);
-    return { code: STATUS_BY_CODE[error.code], details: error.message, metadata };
+    return { code: STATUS_BY_CODE[error.code], details: error.message, trailers: [[ERROR_CODE_TRAILER, error.code]] };
   }
+  if (error instanceof StatusError) return error.status;
   onBug(error);
   return {
     code: Status.INTERNAL,

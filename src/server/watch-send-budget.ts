@@ -1,4 +1,3 @@
-import { constants as http2Constants, type ServerHttp2Stream } from "node:http2";
 import { QueueBudget } from "../storage/watch/queue-budget.ts";
 
 /**
@@ -80,21 +79,4 @@ export interface InFlight {
   readonly bytes: number;
   readonly sinceMs: number;
   readonly evict: () => void;
-}
-
-/**
- * The HTTP/2 stream under a grpc-js server call: grpc-js offers no way to reset a call whose client
- * stopped reading, and ending it with a status leaves the buffered messages queued before the
- * status. Found by walking the interceptor chain to the base call; undefined if grpc-js changes.
- */
-export function resetStream(call: unknown): boolean {
-  let link = (call as { call?: unknown }).call as { stream?: ServerHttp2Stream; nextCall?: unknown } | undefined;
-  for (let depth = 0; link && depth < 16; depth++) {
-    if (link.stream) {
-      link.stream.close(http2Constants.NGHTTP2_CANCEL);
-      return true;
-    }
-    link = link.nextCall as typeof link;
-  }
-  return false;
 }

@@ -1,14 +1,15 @@
-import { type ServerWritableStream, status as Status } from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import { WatchEvent_Type, type WatchRequest, type WatchResponse } from "../gen/homekv_service.ts";
 import { eventBytes } from "../storage/watch/batch-queue.ts";
 import type { ShedReason } from "../storage/watch/queue-budget.ts";
 import type { WatchBatch, WatchEnd, Watcher, Watches, WatchOptions } from "../storage/watch/watch-hub.ts";
+import type { CallContext, CallStatus, MessageSink } from "./call.ts";
 import { resolveKeyRange } from "./key-range.ts";
 import { LIMIT_FLAGS, type Limits } from "./limits.ts";
 import { checkDecodedRequest } from "./request-size.ts";
 import { toStatus } from "./status.ts";
-import { type InFlight, resetStream, type WatchSendBudget } from "./watch-send-budget.ts";
+import type { InFlight, WatchSendBudget } from "./watch-send-budget.ts";
 
 const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
   overflow: Status.RESOURCE_EXHAUSTED,
@@ -34,7 +35,9 @@ const STATUS_BY_END: Readonly<Record<WatchEnd["reason"], Status>> = {
  * that ends in the middle resumes at that revision, and the parts already received come again.
  */
 export function serveWatch(
-  call: ServerWritableStream<WatchRequest, WatchResponse>,
+  request: WatchRequest,
+  call: CallContext,
+  sink: MessageSink<WatchResponse>,
   hub: Watches,
   limits: Limits,
   budget: WatchSendBudget,
@@ -55,18 +58,15 @@ export function serveWatch(
     account.close();
   };
 
-  const finish = (status: { code?: Status; details?: string }) => {
+  const finish = (status: CallStatus) => {
     if (finished) return;
     stop();
-    if (call.cancelled) return;
-    // grpc-js sends the status once the messages written before it are out (its 'error' handler ends the call).
-    const details = status.details ?? "";
-    call.emit("error", { code: status.code ?? Status.UNKNOWN, details, message: details });
+    if (!call.cancelled) sink.end(status);
   };
 
   const evict = () => {
     stop();
-    resetStream(call);
+    sink.reset();
   };
 
   const pump = () => {
@@ -86,7 +86,7 @@ export function serveWatch(
         sentEvents = 0;
       } else sentEvents = part.end;
       // The callback comes once HTTP/2 has taken the message: a client that reads nothing keeps it.
-      call.write(toWatchResponse(message), () => {
+      sink.write(toWatchResponse(message), () => {
         budget.release(reservation);
         inFlight = undefined;
         schedule();
@@ -103,14 +103,14 @@ export function serveWatch(
     setImmediate(pump);
   }
 
-  call.on("cancelled", () => {
+  call.onCancel(() => {
     stop();
     if (inFlight) budget.release(inFlight); // the stream is gone, and what was buffered for it
   });
   try {
-    checkDecodedRequest(call.request, limits);
+    checkDecodedRequest(request, limits);
     watcher = hub.watch(
-      { ...watchOptions(call.request, limits), meter: account },
+      { ...watchOptions(request, limits), meter: account },
       {
         wake: schedule,
         end: (end) => setImmediate(() => finish({ code: STATUS_BY_END[end.reason], details: end.message })),

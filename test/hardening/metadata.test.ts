@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { GetRequest, GetResponse } from "../../src/gen/homekv_service.ts";
 import { ERROR_CODE, encodeFrame, FLAG, FRAME, type Frame, readFrames, readGoaway } from "../../src/h2/frames.ts";
 import { encodeLiterals } from "../../src/h2/hpack.ts";
+import { TEST_GRPC_SERVER } from "../helpers/processes.ts";
 import {
   clientPreface,
   connectRaw,
@@ -120,24 +121,42 @@ describe("oversized metadata", () => {
     const burst = Buffer.concat(Array.from({ length: 10_000 }, () => encodeFrame(FRAME.CONTINUATION, 0, 1)));
     const started = performance.now();
     let frames = 0;
+    // The native server closes the connection after the first burst: one is sent (more would meet a
+    // closed socket, whose reset can discard the GOAWAY before it is read).
+    const framesMax = TEST_GRPC_SERVER === "native" ? 10_000 : 5_000_000;
     // Bounded in count and time: 5 million frames (45 MB), or 5 s.
-    while (frames < 5_000_000 && performance.now() - started < 5_000 && !connection.closed) {
-      if (!connection.socket.write(burst)) await new Promise((resolve) => connection.socket.once("drain", resolve));
+    while (frames < framesMax && performance.now() - started < 5_000 && !connection.closed) {
+      if (!connection.socket.write(burst))
+        await new Promise((resolve) => {
+          connection.socket.once("drain", resolve);
+          connection.socket.once("close", resolve);
+        });
       frames += 10_000;
       if (frames % 1_000_000 === 0) await expectServes(server, `continuation flood, ${frames} frames`);
     }
-    // Empty frames add nothing to the block, so it never grows over the limit: Bun neither closes
-    // the connection for them nor keeps anything per frame (nghttp2 stops after a few such frames).
-    expect(connection.closed).toBe(false);
-    // Anything but a CONTINUATION inside a header block is a protocol error: the PING makes the server
-    // close the connection once it has read every frame before it, which says the flood was all read.
-    connection.write(encodeFrame(FRAME.PING, 0, 0, new Uint8Array(8)));
-    expect(await connection.waitClosed(10_000)).toBe(true);
-    const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
-    expect(refusal && readGoaway(refusal.payload)).toMatchObject({
-      errorCode: ERROR_CODE.PROTOCOL_ERROR,
-      debug: "expected CONTINUATION frame",
-    });
+    if (TEST_GRPC_SERVER === "native") {
+      // The native server allows a header block 64 frames (src/server/h2/settings.ts), as nghttp2
+      // stops after a few: the first burst ends the connection.
+      expect(await connection.waitClosed(5_000)).toBe(true);
+      const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+      expect(refusal && readGoaway(refusal.payload)).toMatchObject({
+        errorCode: ERROR_CODE.ENHANCE_YOUR_CALM,
+        debug: "too many CONTINUATION frames",
+      });
+    } else {
+      // Empty frames add nothing to the block, so it never grows over the limit: Bun neither closes
+      // the connection for them nor keeps anything per frame (nghttp2 stops after a few such frames).
+      expect(connection.closed).toBe(false);
+      // Anything but a CONTINUATION inside a header block is a protocol error: the PING makes the server
+      // close the connection once it has read every frame before it, which says the flood was all read.
+      connection.write(encodeFrame(FRAME.PING, 0, 0, new Uint8Array(8)));
+      expect(await connection.waitClosed(10_000)).toBe(true);
+      const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+      expect(refusal && readGoaway(refusal.payload)).toMatchObject({
+        errorCode: ERROR_CODE.PROTOCOL_ERROR,
+        debug: "expected CONTINUATION frame",
+      });
+    }
     console.log(
       `${frames} empty CONTINUATION frames read by the server in ${(performance.now() - started).toFixed(0)} ms`,
     );

@@ -6,6 +6,14 @@ import { waitFor } from "./wait.ts";
 
 export const ROOT = resolve(import.meta.dir, "..", "..");
 
+/**
+ * Which gRPC server transport the servers of the tests run: `npm run test:native-server` sets
+ * HOMEKV_TEST_GRPC_SERVER=native, and every `homekv serve` started here gets HOMEKV_GRPC_SERVER (a
+ * flag a test passes still wins). Tests of what differs between the two read it.
+ */
+export const TEST_GRPC_SERVER = process.env.HOMEKV_TEST_GRPC_SERVER ?? "";
+const GRPC_SERVER_ENV: Record<string, string> = TEST_GRPC_SERVER ? { HOMEKV_GRPC_SERVER: TEST_GRPC_SERVER } : {};
+
 /** How to run the `homekv` program: from source by default, or a compiled binary. */
 export type HomekvCommand = readonly string[];
 export const FROM_SOURCE: HomekvCommand = [process.execPath, resolve(ROOT, "src", "main.ts")];
@@ -76,7 +84,7 @@ export async function startServerProcess(
     [...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...dataArgs, ...extraArgs],
     {
       cwd: options.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: "1", ...options.env },
+      env: { ...process.env, NO_COLOR: "1", ...GRPC_SERVER_ENV, ...options.env },
       stdout: "pipe",
       stderr: "pipe",
       stdin: "ignore",

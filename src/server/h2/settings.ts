@@ -1,0 +1,47 @@
+import { DEFAULT_FRAME_PAYLOAD_MAX, SETTING, settingsPayload } from "../../h2/frames.ts";
+import { DEFAULT_TABLE_BYTES } from "../../h2/hpack.ts";
+import { RECEIVE_WINDOW_BYTES } from "../flow-control.ts";
+
+/**
+ * What the native server announces in its SETTINGS, and the limits it holds each connection to.
+ * Every number bounds what one client can make the server hold or do.
+ */
+export const H2_LIMITS = {
+  /** Streams a client may have open at once; more are refused (REFUSED_STREAM). */
+  concurrentStreamsMax: 1_000,
+  /** Each stream's receive window and, widened at the start, the connection's (src/server/flow-control.ts). */
+  receiveWindowBytes: RECEIVE_WINDOW_BYTES,
+  /** The largest frame payload a client may send (the protocol's default: nothing asks for more). */
+  framePayloadMax: DEFAULT_FRAME_PAYLOAD_MAX,
+  /** The HPACK table the client's encoder may use. */
+  headerTableBytes: DEFAULT_TABLE_BYTES,
+  /** A header block (HEADERS and its CONTINUATIONs) over this closes the connection (COMPRESSION_ERROR), as Bun's and Node's servers do. */
+  headerBlockBytesMax: 64 * 1024,
+  /** A header block spread over more frames than this is a flood of CONTINUATIONs (CVE-2024-27316): ENHANCE_YOUR_CALM. */
+  headerBlockFramesMax: 64,
+  /** The decoded headers of one stream: more bytes (or more headers) reset that stream (ENHANCE_YOUR_CALM). */
+  headerListBytesMax: 64 * 1024,
+  headersPerStreamMax: 128,
+  /**
+   * Streams a client may reset while their calls run (rapid reset, CVE-2023-44487), and frames that
+   * cost the server an answer or work without a call (SETTINGS, PING, PRIORITY, empty DATA, unknown
+   * frames): each a budget of `burst`, given back at `perSecond`; a client past one gets GOAWAY
+   * ENHANCE_YOUR_CALM.
+   */
+  /** Bytes of request messages not yet whole that one connection may hold: at least this, and four at the hard cap. */
+  inboundBytesMin: 64 * 1024 * 1024,
+  resets: { burst: 1_000, perSecond: 200 },
+  controlFrames: { burst: 10_000, perSecond: 2_000 },
+  /**
+   * Bytes held for a connection whose client does not read (written and not taken by the socket,
+   * plus answers waiting for window): past this the answer that does not fit is dropped and its
+   * stream reset, so a client that stops reading cannot make the server hold more.
+   */
+  outputBytesMax: 64 * 1024 * 1024,
+} as const;
+
+export const SERVER_SETTINGS_PAYLOAD = settingsPayload([
+  [SETTING.MAX_CONCURRENT_STREAMS, H2_LIMITS.concurrentStreamsMax],
+  [SETTING.INITIAL_WINDOW_SIZE, H2_LIMITS.receiveWindowBytes],
+  [SETTING.MAX_HEADER_LIST_SIZE, H2_LIMITS.headerListBytesMax],
+]);

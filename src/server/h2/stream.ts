@@ -1,0 +1,201 @@
+import {
+  encodeFrame,
+  FLAG,
+  FRAME,
+  frameHeader,
+  headerBlockFrames,
+  uint32Payload,
+  WINDOW_BYTES_MAX,
+} from "../../h2/frames.ts";
+import { GRPC_MESSAGE_PREFIX_BYTES } from "../../h2/grpc-message.ts";
+import type { CallStatus } from "../call.ts";
+import { RESPONSE_HEADERS_BLOCK, trailersBlock } from "./grpc-headers.ts";
+import type { Output } from "./output.ts";
+
+/** What a stream needs of its connection: the socket's queue and the connection's send window. */
+export interface StreamHost {
+  readonly output: Output;
+  /** DATA the connection may still send (the peer's connection window). */
+  sendWindow: number;
+  readonly peerFramePayloadMax: number;
+  /** Bytes of answers the streams hold while they wait for window (the output bound counts them). */
+  heldBytes: number;
+  /** The stream has DATA to send and no window: pump it again on the next WINDOW_UPDATE. */
+  waitForWindow(stream: H2Stream): void;
+  /** The stream is done both ways, or reset: forget it. */
+  closed(stream: H2Stream): void;
+}
+
+/** What runs a call over a stream (src/server/h2/server-call.ts). */
+export interface StreamCall {
+  data(payload: Buffer): void;
+  /** Bytes of a request message not yet whole. */
+  readonly heldBytes: number;
+  /** The client's END_STREAM: no more request messages. */
+  halfClose(): void;
+  /** Ends the call with `status` (a refusal by the connection). */
+  finish(status: CallStatus): void;
+  /** The stream is gone (reset by either side, or its connection): stop the handler. */
+  cancel(): void;
+}
+
+/** A message on its way out: its gRPC prefix, then its bytes; `at` counts over both. */
+interface Outgoing {
+  prefix: Buffer;
+  body: Uint8Array;
+  at: number;
+  taken: (() => void) | undefined;
+}
+
+const lengthOf = (item: Outgoing) => GRPC_MESSAGE_PREFIX_BYTES + item.body.byteLength;
+
+/**
+ * One HTTP/2 stream of a gRPC call, server side: the state (open, half-closed, closed), the send
+ * window, and the answers queued while there is no window. Messages go out as DATA frames within
+ * both windows, headers before the first, trailers after the last.
+ */
+export class H2Stream {
+  call: StreamCall | undefined;
+  /** END_STREAM received: the client sends nothing more. */
+  remoteClosed = false;
+  /** END_STREAM or RST_STREAM sent (or received): the server sends nothing more. */
+  localClosed = false;
+  /** DATA received and not yet given back as stream window. */
+  receivedUnacknowledged = 0;
+  receiveWindow: number;
+  sendWindow: number;
+  /** Request bytes its call holds (a message not yet whole), as the connection last counted them. */
+  inboundHeld = 0;
+  private headersSent = false;
+  private readonly outgoing: Outgoing[] = [];
+  private trailers: Buffer | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly host: StreamHost,
+    peerInitialWindow: number,
+    receiveWindow: number,
+  ) {
+    this.sendWindow = peerInitialWindow;
+    this.receiveWindow = receiveWindow;
+  }
+
+  /** Queues a serialized message (its gRPC prefix is added, the message not copied); `taken` runs once the socket took its last byte. */
+  sendMessage(body: Uint8Array, taken?: () => void): void {
+    if (this.localClosed) return;
+    this.sendHeaders();
+    const prefix = Buffer.allocUnsafe(GRPC_MESSAGE_PREFIX_BYTES);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(body.byteLength, 1);
+    this.outgoing.push({ prefix, body, at: 0, taken });
+    this.host.heldBytes += GRPC_MESSAGE_PREFIX_BYTES + body.byteLength;
+    this.pump();
+  }
+
+  /** Ends the call: trailers after the messages queued (Trailers-Only if none went out). */
+  sendStatus(status: CallStatus): void {
+    if (this.localClosed || this.trailers) return;
+    this.trailers = trailersBlock(status, !this.headersSent);
+    this.headersSent = true;
+    this.pump();
+  }
+
+  /** An answer that is only headers (an HTTP error, not gRPC's), ending the stream. */
+  sendHeadersOnly(block: Buffer): void {
+    if (this.localClosed || this.headersSent) return;
+    this.headersSent = true;
+    this.trailers = block;
+    this.pump();
+  }
+
+  /** RST_STREAM with `code`: nothing more either way; what was queued for it is dropped. */
+  reset(code: number): void {
+    if (this.localClosed && this.remoteClosed) return;
+    this.host.output.push(encodeFrame(FRAME.RST_STREAM, 0, this.id, uint32Payload(code)));
+    this.abandon();
+  }
+
+  /** Forgets the stream without a frame (reset by the client, or its connection gone). */
+  abandon(): void {
+    this.localClosed = true;
+    this.remoteClosed = true;
+    this.dropOutgoing();
+    this.host.closed(this);
+    this.call?.cancel();
+  }
+
+  /** Bytes of answers waiting for window. */
+  get waitingBytes(): number {
+    let bytes = 0;
+    for (const item of this.outgoing) bytes += lengthOf(item) - item.at;
+    return bytes;
+  }
+
+  /** The peer's WINDOW_UPDATE or SETTINGS changed this stream's window. */
+  addSendWindow(delta: number): boolean {
+    this.sendWindow += delta;
+    return this.sendWindow <= WINDOW_BYTES_MAX;
+  }
+
+  /** The client's END_STREAM. */
+  endRemote(): void {
+    this.remoteClosed = true;
+    if (this.localClosed) this.host.closed(this);
+    this.call?.halfClose();
+  }
+
+  /** Sends what the windows allow, then the trailers once nothing is left. */
+  pump(): void {
+    const host = this.host;
+    while (this.outgoing.length > 0) {
+      const item = this.outgoing[0]!;
+      const length = lengthOf(item);
+      const size = Math.min(length - item.at, this.sendWindow, host.sendWindow, host.peerFramePayloadMax);
+      if (size <= 0) {
+        host.waitForWindow(this);
+        return;
+      }
+      host.output.push(frameHeader(size, FRAME.DATA, 0, this.id));
+      const end = item.at + size;
+      if (item.at < GRPC_MESSAGE_PREFIX_BYTES)
+        host.output.push(item.prefix.subarray(item.at, Math.min(end, GRPC_MESSAGE_PREFIX_BYTES)));
+      if (end > GRPC_MESSAGE_PREFIX_BYTES)
+        host.output.push(
+          item.body.subarray(Math.max(0, item.at - GRPC_MESSAGE_PREFIX_BYTES), end - GRPC_MESSAGE_PREFIX_BYTES),
+        );
+      item.at = end;
+      this.sendWindow -= size;
+      host.sendWindow -= size;
+      host.heldBytes -= size;
+      if (item.at === length) {
+        this.outgoing.shift();
+        if (item.taken) host.output.whenTaken(item.taken);
+      }
+    }
+    if (this.trailers === undefined) return;
+    for (const frame of headerBlockFrames(this.id, this.trailers, true, host.peerFramePayloadMax))
+      host.output.push(frame);
+    this.trailers = undefined;
+    this.localClosed = true;
+    if (this.remoteClosed) host.closed(this);
+    else {
+      // The answer is complete while the client still sends (a request past the cap, say): tell it to
+      // stop (RFC 9113, 8.1), and take what it already sent as read.
+      host.output.push(encodeFrame(FRAME.RST_STREAM, 0, this.id, uint32Payload(0)));
+      this.remoteClosed = true;
+      host.closed(this);
+    }
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.host.output.push(encodeFrame(FRAME.HEADERS, FLAG.END_HEADERS, this.id, RESPONSE_HEADERS_BLOCK));
+  }
+
+  private dropOutgoing(): void {
+    this.host.heldBytes -= this.waitingBytes;
+    this.outgoing.length = 0;
+    this.trailers = undefined;
+  }
+}
