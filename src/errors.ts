@@ -45,6 +45,11 @@ export class HomeKvError extends Error {
 }
 
 /** Whether `error` is the expected condition `code`. */
+/** An error's message for a log line or another error's, whatever was thrown. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export function isHomeKvError(error: unknown, code: ErrorCode): error is HomeKvError {
   return error instanceof HomeKvError && error.code === code;
 }

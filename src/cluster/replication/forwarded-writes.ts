@@ -24,6 +24,12 @@ interface Waiter<R> {
  */
 export class ForwardedWrites<R> {
   private readonly waiting = new Map<number, Waiter<R>>();
+  /**
+   * The waiters the leader has located, by their entry's index: what an applied entry may displace.
+   * Rarely more than one per index (a write given an index by a leader that lost it, and another
+   * given the same index by the next).
+   */
+  private readonly byIndex = new Map<number, number[]>();
   private nextSeq: number;
   /** The last index a snapshot installed here covered: entries up to it were never applied one by one. */
   private snapshotThrough = 0;
@@ -69,8 +75,13 @@ export class ForwardedWrites<R> {
     if (waiter === undefined) return;
     if (index <= this.snapshotThrough) this.settle(seq)?.reject(overtakenAt(index));
     else if (index <= appliedIndex) this.settle(seq)?.reject(dropped(index));
-    waiter.index = index;
-    waiter.term = term;
+    else {
+      waiter.index = index;
+      waiter.term = term;
+      const located = this.byIndex.get(index);
+      if (located) located.push(seq);
+      else this.byIndex.set(index, [seq]);
+    }
   }
 
   /** The leader refused the write (it was not proposed): the caller gets why. */
@@ -81,11 +92,8 @@ export class ForwardedWrites<R> {
   /** Every committed entry, as it is applied here: the waiter it answers, or a waiter it displaced. */
   applied(entry: Entry, seq: number | undefined, result: R): void {
     if (seq !== undefined) this.settle(seq)?.resolve(result);
-    for (const [at, waiter] of this.waiting) {
-      if (waiter.index !== entry.index) continue;
-      // Its own entry resolved it above: an entry at its index now is another leader's.
-      this.settle(at)?.reject(dropped(entry.index));
-    }
+    // Its own entry resolved it above: waiters still located at this index were displaced by another leader's.
+    for (const displaced of this.byIndex.get(entry.index) ?? []) this.settle(displaced)?.reject(dropped(entry.index));
   }
 
   /** A snapshot replaced the log through `index`: writes at or below it can no longer be told apart. */
@@ -108,8 +116,15 @@ export class ForwardedWrites<R> {
     const waiter = this.waiting.get(seq);
     if (waiter === undefined) return undefined;
     this.waiting.delete(seq);
+    if (waiter.index !== undefined) this.unlocate(seq, waiter.index);
     waiter.cancelTimer();
     return waiter;
+  }
+
+  private unlocate(seq: number, index: number): void {
+    const located = this.byIndex.get(index)!;
+    if (located.length === 1) this.byIndex.delete(index);
+    else located.splice(located.indexOf(seq), 1);
   }
 }
 

@@ -1,4 +1,4 @@
-import { assert, HomeKvError } from "../../errors.ts";
+import { assert, describeError, HomeKvError } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import {
@@ -92,7 +92,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
     this.appliedIndex = entry.index;
     this.appliedBytes += entry.data?.byteLength ?? 0;
     if (this.running === undefined && this.appliedBytes - this.bytesAtLast >= this.options.checkpointLogBytes) {
-      this.checkpoint().catch((error) => this.options.log(`background checkpoint failed: ${describe(error)}`));
+      this.checkpoint().catch((error) => this.options.log(`background checkpoint failed: ${describeError(error)}`));
     }
     this.compactLog();
   }
@@ -198,7 +198,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
       .compact(pending.index, CHECKPOINT_SNAPSHOT_DATA, pending.conf)
       .then(() => this.exclusive(() => this.removeCheckpoints((index) => index < pending.index)))
       .catch((error) =>
-        this.options.log(`compacting the Raft log to index ${pending.index} failed: ${describe(error)}`),
+        this.options.log(`compacting the Raft log to index ${pending.index} failed: ${describeError(error)}`),
       );
   }
 
@@ -245,8 +245,4 @@ export async function loadMemberCheckpoint(
 /** A checkpoint loaded rather than written here, as the last one (metrics). */
 function loadedInfo(loaded: RestoredCheckpoint<LoadedReplicatedCheckpoint>): CheckpointInfo {
   return { revision: loaded.revision, entries: loaded.entries, bytes: loaded.bytes, atMs: Date.now(), durationMs: 0 };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
-import { assert, HomeKvError } from "../../errors.ts";
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { assert, describeError, HomeKvError } from "../../errors.ts";
+import { FormatError } from "../../io/format/bytes.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
@@ -8,6 +8,12 @@ import { RequestIdTable } from "../../storage/request-ids.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
 import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
+import {
+  decodeForwardAnswer,
+  decodeForwardBatch,
+  encodeForwardAnswer,
+  encodeForwardBatch,
+} from "./forward-batch-format.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
 import type { MemberCheckpoints, StoreCheckpoints } from "./member-checkpoints.ts";
 import { NoAnswerError, type PeerRpc } from "./peer-rpc.ts";
@@ -15,8 +21,8 @@ import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
 /** How long a leader that stops waits for another member to take over before it just goes. */
 const HAND_OFF_TIMEOUT_MS = 2_000;
-/** The peer method a follower forwards a write with; answered with where the leader put it. */
-const PROPOSE_METHOD = "propose";
+/** The peer method a follower forwards writes with (forward-batch-format.ts); answered with where the leader put them. */
+const PROPOSE_METHOD = "propose-batch";
 
 /** What the store's state machine shares with the log in front of it. */
 export interface StoreReplica {
@@ -87,6 +93,24 @@ export function storeStateMachine(
   };
 }
 
+/** A forwarded entry must decode, and name as its origin the member that forwarded it. */
+function checkForwarded(data: Uint8Array, from: string, nameOf: (id: NodeId) => string | undefined): void {
+  const { origin } = invalidUnlessDecodes(() => decodeEntryCommand(data));
+  if (nameOf(origin) !== from)
+    throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${origin}`);
+}
+
+/** A forwarded write that does not decode is refused (E_INVALID), never taken for a bug here. */
+function invalidUnlessDecodes<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof FormatError)
+      throw new HomeKvError("E_INVALID", `a forwarded write does not decode: ${error.message}`);
+    throw error;
+  }
+}
+
 /**
  * The log layer of a replicated database: `propose` orders the command through the Raft group and
  * resolves with what the store returned once the entry is applied on this member. The leader
@@ -105,38 +129,64 @@ function raftCommitLog(options: {
   timers: Timers;
 }): CommitLog<ApplyResult> {
   const { driver, replica, rpc } = options;
-  // The leader side of forwarding: take the follower's entry as it is (it names its origin) and say
-  // where it went; the follower waits for it to be applied there.
-  rpc.handle(PROPOSE_METHOD, async (from, data) => {
+  // The leader side of forwarding: take the follower's entries as they are (each names its origin)
+  // and say where they went; the follower waits for each to be applied there.
+  rpc.handle(PROPOSE_METHOD, async (from, body) => {
+    const entries = invalidUnlessDecodes(() => decodeForwardBatch(body));
     // Checked here, not at apply: a damaged entry must never reach the log.
-    let origin: NodeId;
-    try {
-      origin = decodeEntryCommand(data).origin;
-    } catch (error) {
-      if (error instanceof FormatError)
-        throw new HomeKvError("E_INVALID", `a forwarded write does not decode: ${error.message}`);
-      throw error;
+    for (const data of entries) checkForwarded(data, from, options.nameOf);
+    let first: { index: number; term: number } | undefined;
+    for (let accepted = 0; accepted < entries.length; accepted++) {
+      try {
+        const at = driver.submit(entries[accepted]!);
+        first ??= at;
+      } catch (error) {
+        if (first === undefined || !(error instanceof HomeKvError)) throw error;
+        return encodeForwardAnswer({ firstIndex: first.index, term: first.term, accepted, refusal: error });
+      }
     }
-    if (options.nameOf(origin) !== from)
-      throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${origin}`);
-    const { index, term } = driver.submit(data);
-    return new ByteWriter(16).varint(index).varint(term).written().slice();
+    return encodeForwardAnswer({ firstIndex: first?.index ?? 0, term: first?.term ?? 0, accepted: entries.length });
   });
+  // The follower side: the writes of one turn go to the leader in one call (one frame, one timer,
+  // one answer), not a call each.
+  const outgoing = new Map<string, { seq: number; data: Uint8Array }[]>();
+  const sendForwards = (leader: string) => {
+    const batch = outgoing.get(leader)!;
+    outgoing.delete(leader);
+    const body = encodeForwardBatch(batch.map((write) => write.data));
+    // The leader answers at once (where the entries went); the wait for them to be applied is longer.
+    rpc.call(leader, PROPOSE_METHOD, body, options.forwardTimeoutMs / 2).then(
+      (answer) => {
+        let decoded: ReturnType<typeof decodeForwardAnswer>;
+        try {
+          decoded = decodeForwardAnswer(answer, batch.length);
+        } catch (error) {
+          // Where they went is not known: like no answer, the waiters stay until applied or timed out.
+          options.log(`an answer of member ${leader} to forwarded writes does not decode: ${describeError(error)}`);
+          return;
+        }
+        const { firstIndex, term, accepted, refusal } = decoded;
+        batch.forEach(({ seq }, i) => {
+          if (i < accepted) replica.forwarded.located(seq, firstIndex + i, term, driver.appliedIndex);
+          else replica.forwarded.refused(seq, refusal);
+        });
+      },
+      (error: unknown) => {
+        // No answer: they may have been proposed, so the waiters stay until applied or timed out.
+        if (!(error instanceof NoAnswerError)) for (const { seq } of batch) replica.forwarded.refused(seq, error);
+      },
+    );
+  };
   const forward = (command: Parameters<CommitLog<ApplyResult>["propose"]>[0], requestId: string, leader: string) => {
     const { seq, done } = replica.forwarded.open(leader);
     const data = encodeEntryCommand({ origin: replica.self, seq, requestId, command });
-    // The leader answers at once (where the entry went); the wait for it to be applied is longer.
-    rpc.call(leader, PROPOSE_METHOD, data, options.forwardTimeoutMs / 2).then(
-      (answer) => {
-        const r = new ByteReader(answer);
-        const index = r.varint();
-        replica.forwarded.located(seq, index, r.varint(), driver.appliedIndex);
-      },
-      (error: unknown) => {
-        // No answer: it may have been proposed, so the waiter stays until applied or timed out.
-        if (!(error instanceof NoAnswerError)) replica.forwarded.refused(seq, error);
-      },
-    );
+    const batch = outgoing.get(leader);
+    if (batch) batch.push({ seq, data });
+    else {
+      outgoing.set(leader, [{ seq, data }]);
+      // After the microtasks queued now: the other writes of this turn join the batch first.
+      queueMicrotask(() => sendForwards(leader));
+    }
     return done;
   };
   /**

@@ -1,4 +1,4 @@
-import { assert, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
+import { assert, describeError, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import type { ReplicationStats } from "../../storage/database.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import type { Raft } from "../raft/raft.ts";
@@ -342,7 +342,8 @@ export class RaftDriver<R> {
   }
 
   private unavailable(): HomeKvError | undefined {
-    if (this.failure !== undefined) return new HomeKvError("E_DISK", `the Raft log failed: ${describe(this.failure)}`);
+    if (this.failure !== undefined)
+      return new HomeKvError("E_DISK", `the Raft log failed: ${describeError(this.failure)}`);
     if (this.stopped) return new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE);
     return undefined;
   }
@@ -494,7 +495,7 @@ export class RaftDriver<R> {
     this.stopped = true;
     this.stopTicker?.();
     this.releaseTickWaiters();
-    this.failAll(new HomeKvError("E_DISK", `the Raft log failed: ${describe(error)}`));
+    this.failAll(new HomeKvError("E_DISK", `the Raft log failed: ${describeError(error)}`));
     this.options.onFatal?.(error);
   }
 
@@ -518,8 +519,4 @@ export function dropped(index: number): HomeKvError {
     "E_PROPOSAL_DROPPED",
     `the write was not applied: another leader's entry took index ${index} (retrying is safe)`,
   );
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,3 +1,4 @@
+import { describeError } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
 import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
@@ -68,7 +69,7 @@ export class SnapshotReceiver {
       return file;
     });
     if (received === stream.fileBytes) this.complete(stream);
-    else stream.writes.catch((error) => this.fail(stream, `writing it failed: ${describe(error)}`));
+    else stream.writes.catch((error) => this.fail(stream, `writing it failed: ${describeError(error)}`));
   }
 
   close(): void {
@@ -114,7 +115,7 @@ export class SnapshotReceiver {
       ended: false,
     };
     this.streams.set(from, stream);
-    stream.writes.catch((error) => this.fail(stream, `could not create ${temporary}: ${describe(error)}`));
+    stream.writes.catch((error) => this.fail(stream, `could not create ${temporary}: ${describeError(error)}`));
     this.armStall(stream);
   }
 
@@ -137,7 +138,7 @@ export class SnapshotReceiver {
         this.options.deliver(stream.message);
         this.answer(stream, { type: "done", ok: true, reason: "" });
       })
-      .catch((error) => this.fail(stream, describe(error)));
+      .catch((error) => this.fail(stream, describeError(error)));
   }
 
   private armStall(stream: Incoming): void {
@@ -165,7 +166,7 @@ export class SnapshotReceiver {
       .then((file) => file.close())
       .catch(() => {})
       .then(() => fs.remove(stream.temporary))
-      .catch((error) => this.options.log(`could not remove ${stream.temporary}: ${describe(error)}`));
+      .catch((error) => this.options.log(`could not remove ${stream.temporary}: ${describeError(error)}`));
   }
 
   private answer(
@@ -187,8 +188,4 @@ function theSnapshotMessage(payload: Uint8Array, from: NodeId, group: number): S
       `a snapshot of group ${only.group} from member ${only.message.from} on member ${from}'s stream`,
     );
   return only.message;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

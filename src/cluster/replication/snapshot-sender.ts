@@ -1,3 +1,4 @@
+import { describeError } from "../../errors.ts";
 import { encodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage, SnapshotOutcome } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
@@ -65,7 +66,7 @@ export class SnapshotSender {
     if (this.closed || current?.index === message.snapshot.index) return;
     if (current) this.end(current, undefined);
     this.start(message).catch((error) => {
-      this.options.log(`could not send the snapshot at index ${message.snapshot.index}: ${describe(error)}`);
+      this.options.log(`could not send the snapshot at index ${message.snapshot.index}: ${describeError(error)}`);
       this.options.report(message.to, "failed");
     });
   }
@@ -153,8 +154,4 @@ export class SnapshotSender {
     if (this.streams.get(stream.to)?.id === stream.id) this.streams.delete(stream.to);
     if (outcome !== undefined) this.options.report(stream.to, outcome);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

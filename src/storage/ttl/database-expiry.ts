@@ -1,4 +1,4 @@
-import { isHomeKvError } from "../../errors.ts";
+import { describeError, isHomeKvError } from "../../errors.ts";
 import type { ReadView, StoreOptions } from "../mvcc/store.ts";
 import type { Command } from "../ops.ts";
 import { createExpirySweeper, type ExpirySweeperOptions } from "./expiry-sweeper.ts";
@@ -36,7 +36,7 @@ export function createDatabaseExpiry(
       // In a cluster only the leader's sweeper proposes: a follower's (or a leader that just lost
       // its role) is refused, and retries, expiring the keys if it comes to lead.
       if (isHomeKvError(error, "E_NOT_LEADER")) return;
-      report(`TTL expiry failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
+      report(`TTL expiry failed, retrying: ${describeError(error)}`);
     },
     ...options.expiry,
     propose: (command) => propose!(command),
