@@ -52,6 +52,7 @@ export class VersionChains {
   readonly index: KeyIndex;
   private readonly table: VersionTable;
   private readonly values: ValueSlabs;
+  private visited = 0;
 
   constructor(tuning: ChainTuning = {}) {
     this.table = new VersionTable(tuning.chunkBits);
@@ -136,8 +137,20 @@ export class VersionChains {
   /** The version of entry `id` visible at `revision` (possibly a tombstone), or NONE. */
   versionAt(id: number, revision: number): number {
     let slot = this.index.head(id);
-    while (slot !== NONE && this.table.revision(slot) > revision) slot = this.table.older(slot);
+    this.visited++;
+    while (slot !== NONE && this.table.revision(slot) > revision) {
+      slot = this.table.older(slot);
+      this.visited++;
+    }
     return slot;
+  }
+
+  /**
+   * Versions read so far by reads at a revision and by compactions: the work they did, which must
+   * not grow with a key's history (tests read it).
+   */
+  get versionsVisited(): number {
+    return this.visited;
   }
 
   revision(slot: number): number {
@@ -187,9 +200,11 @@ export class VersionChains {
     const { table } = this;
     let newer = NONE;
     let visible = this.index.head(id);
+    this.visited++;
     while (visible !== NONE && table.revision(visible) > floor) {
       newer = visible;
       visible = table.older(visible);
+      this.visited++;
     }
     if (visible === NONE) return 0;
     let drop = table.older(visible);
@@ -207,6 +222,7 @@ export class VersionChains {
       table.free(drop);
       drop = older;
       dropped++;
+      this.visited++;
     }
     return dropped;
   }
