@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { compareStored, decodeStored, encodeKey, equalsStored } from "../../src/storage/mvcc/packed/key-bytes.ts";
 import { KeyIndex } from "../../src/storage/mvcc/packed/key-index.ts";
 import { ValueSlabs } from "../../src/storage/mvcc/packed/value-slabs.ts";
+import { VersionRing } from "../../src/storage/mvcc/packed/version-ring.ts";
 import { createMvccStore } from "../../src/storage/mvcc/store.ts";
 import { NONE, VersionChains } from "../../src/storage/mvcc/version-chain.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
@@ -280,5 +281,45 @@ test("VersionChains agrees with an array of versions per key: puts, deletes, in-
       }
     }),
     { numRuns: 300 },
+  );
+});
+
+test("VersionRing agrees with an array: pushes at the newest end, drops at the oldest, through growing and shrinking", () => {
+  type Step = { kind: "push"; count: number } | { kind: "drop"; few: number; share: number };
+  // Drops of a few versions (a write's compaction) put the oldest anywhere in the ring when it
+  // next grows; drops of a share of them (a released snapshot) make it shrink.
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ kind: fc.constant("push" as const), count: fc.integer({ min: 1, max: 40 }) }),
+    fc.record({
+      kind: fc.constant("drop" as const),
+      few: fc.nat({ max: 3 }),
+      share: fc.constantFrom(0, 0, 0.5, 0.9, 1),
+    }),
+  );
+  fc.assert(
+    fc.property(fc.nat({ max: 40 }), fc.array(step, { maxLength: 60, size: "max" }), (initial, steps) => {
+      const ring = new VersionRing(initial);
+      const model: { revision: number; slot: number }[] = [];
+      let revision = 0;
+      for (const s of steps) {
+        if (s.kind === "push") {
+          for (let i = 0; i < s.count; i++) {
+            revision += 1 + (i % 3);
+            ring.push(revision, revision * 7);
+            model.push({ revision, slot: revision * 7 });
+          }
+        } else {
+          const n = Math.min(model.length, s.few + Math.floor(s.share * model.length));
+          ring.dropOldest(n);
+          model.splice(0, n);
+        }
+        expect(ring.length).toBe(model.length);
+        model.forEach((version, position) => {
+          expect(ring.revision(position)).toBe(version.revision);
+          expect(ring.slot(position)).toBe(version.slot);
+        });
+      }
+    }),
+    { numRuns: 200 },
   );
 });

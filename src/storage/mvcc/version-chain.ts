@@ -32,7 +32,7 @@ import { NONE, VersionTable } from "./packed/version-table.ts";
  * than `ringMin` versions (32) gets a VersionRing: its versions oldest first, by revision.
  * Compaction then drops from the oldest end, visiting only what it drops (plus one), and a read at
  * a revision is a binary search: O(log versions), O(1) for the newest. The ring costs 12 bytes a
- * version beside the 48 of its row, only for such keys; a key whose chain shrinks to a quarter of
+ * version (and its spare room) beside the 48 of its row, only for such keys; a key whose chain shrinks to a quarter of
  * `ringMin` loses it (no ring ever holds a lone version). The `older` links stay exact either way.
  *
  *   puts at revs 1…40      rows [r1] ◀─older─ [r2] ◀─ … ◀─ [r40] ◀── head (KeyIndex); no ring
@@ -317,7 +317,7 @@ export class VersionChains {
   /** Gives entry `id` a ring of its versions: one walk of the chain, so that the next ones are short. */
   private ringUp(id: number): void {
     const slots = this.versions(id);
-    const ring = new VersionRing(2 ** Math.ceil(Math.log2(slots.length + 1)));
+    const ring = new VersionRing(slots.length);
     for (const slot of slots) ring.push(this.table.revision(slot), slot);
     this.visited += slots.length;
     this.rings.set(id, ring);
