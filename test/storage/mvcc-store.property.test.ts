@@ -143,8 +143,10 @@ test("the MVCC store agrees with a map-per-revision model", () => {
     fc.property(
       fc.integer({ min: 0, max: 5 }),
       fc.array(command, { maxLength: 80, size: "max" }),
-      (historyRevisions, commands) => {
-        const store = createMvccStore({ historyRevisions });
+      // Chains walked from the newest, and chains indexed by revision after a couple of versions.
+      fc.constantFrom(1, 2, 4, undefined),
+      (historyRevisions, commands, ringMin) => {
+        const store = createMvccStore({ historyRevisions, tuning: { ringMin } });
         const model = new Model(historyRevisions);
         for (const cmd of commands) {
           run(store, model, cmd);

@@ -3,7 +3,9 @@ import fc from "fast-check";
 import { compareStored, decodeStored, encodeKey, equalsStored } from "../../src/storage/mvcc/packed/key-bytes.ts";
 import { KeyIndex } from "../../src/storage/mvcc/packed/key-index.ts";
 import { ValueSlabs } from "../../src/storage/mvcc/packed/value-slabs.ts";
+import { VersionRing } from "../../src/storage/mvcc/packed/version-ring.ts";
 import { createMvccStore } from "../../src/storage/mvcc/store.ts";
+import { NONE, VersionChains } from "../../src/storage/mvcc/version-chain.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
 
 /**
@@ -142,7 +144,10 @@ test("the store with a tiny layout agrees with a model: reads at every revision,
       fc.integer({ min: 0, max: 3 }),
       fc.array(fc.tuple(batch, fc.nat({ max: 3 })), { maxLength: 60 }),
       (historyRevisions, commands) => {
-        const store = createMvccStore({ historyRevisions, tuning: { slabBytes: 64, leafMax: 2, chunkBits: 2 } });
+        const store = createMvccStore({
+          historyRevisions,
+          tuning: { slabBytes: 64, leafMax: 2, chunkBits: 2, ringMin: 1 },
+        });
         const history: Map<string, Uint8Array>[] = [new Map()];
         for (const [ops, gcSlices] of commands) {
           store.apply({ revision: store.revision + 1, ops });
@@ -193,5 +198,128 @@ test("key bytes: a stored key decodes to itself and compares with any string as 
       expect(equalsStored(bytes, 0, length, b)).toBe(a === b);
     }),
     { numRuns: 300 },
+  );
+});
+
+test("VersionChains agrees with an array of versions per key: puts, deletes, in-place rewrites, compactions, reads at every revision", () => {
+  type Step =
+    | { kind: "put"; key: number; size: number; raiseFloor: boolean }
+    | { kind: "del"; key: number }
+    | { kind: "compact"; key: number; advance: number }
+    | { kind: "evacuate" };
+  const KEY_NAMES = ["a", "b", "c"];
+  const keyPick = fc.nat({ max: KEY_NAMES.length - 1 });
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        kind: fc.constant("put" as const),
+        key: keyPick,
+        size: fc.nat({ max: 20 }),
+        raiseFloor: fc.boolean(),
+      }),
+    },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant("del" as const), key: keyPick }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ kind: fc.constant("compact" as const), key: keyPick, advance: fc.nat({ max: 6 }) }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("evacuate" as const) }) },
+  );
+  /** A version of the model: its revision and value (null: a tombstone). */
+  type Modelled = { revision: number; value: Uint8Array | null };
+  fc.assert(
+    // ringMin of 1 to 4: chains get rings after a few versions and lose them, again and again.
+    fc.property(fc.integer({ min: 1, max: 4 }), fc.array(step, { maxLength: 150, size: "max" }), (ringMin, steps) => {
+      const chains = new VersionChains({ ringMin, chunkBits: 2, slabBytes: 64 });
+      const model = KEY_NAMES.map((): Modelled[] => []);
+      let revision = 0;
+      // The GC floor only rises, as the store's does; reads below it are not asked for.
+      let floor = 0;
+      const idOf = (key: number) => chains.index.find(KEY_NAMES[key]!);
+      for (const s of steps) {
+        const versions = s.kind === "evacuate" ? [] : model[s.key]!;
+        if (s.kind === "put") {
+          const value = Uint8Array.from({ length: s.size }, (_, i) => (revision + i) & 0xff);
+          const id = idOf(s.key);
+          revision++;
+          // Without history the floor is the revision being written (the store's floor after the commit).
+          if (s.raiseFloor) floor = revision;
+          // As the store does: a lone version at or below the floor is rewritten in place.
+          if (id !== NONE && revision <= floor && chains.hasSingleVersion(id)) {
+            chains.replaceOnly(id, revision, value);
+            versions.splice(0, 1);
+          } else chains.append(KEY_NAMES[s.key]!, id, revision, value);
+          versions.push({ revision, value });
+        } else if (s.kind === "del") {
+          if (versions.length === 0 || versions.at(-1)!.value === null) continue;
+          chains.append(KEY_NAMES[s.key]!, idOf(s.key), ++revision, null);
+          versions.push({ revision, value: null });
+        } else if (s.kind === "compact") {
+          floor = Math.min(revision, floor + s.advance);
+          const id = idOf(s.key);
+          const visible = versions.findLastIndex((v) => v.revision <= floor);
+          const drop = visible === -1 ? 0 : versions[visible]!.value === null ? visible + 1 : visible;
+          expect(id === NONE ? 0 : chains.compact(id, floor)).toBe(drop);
+          versions.splice(0, drop);
+        } else {
+          for (let moves = 0; chains.evacuationPending && moves < 1_000; moves++) chains.evacuateSlab();
+        }
+        KEY_NAMES.forEach((name, key) => {
+          const id = chains.index.find(name);
+          const expected = model[key]!;
+          expect(id === NONE ? [] : chains.versions(id).map((slot) => chains.revision(slot))).toEqual(
+            expected.map((v) => v.revision),
+          );
+          for (let at = floor; at <= revision + 1; at++) {
+            const want = expected.findLast((v) => v.revision <= at);
+            const slot = id === NONE ? NONE : chains.versionAt(id, at);
+            expect(slot === NONE ? undefined : chains.revision(slot)).toBe(want?.revision);
+            if (want !== undefined) expect(chains.value(slot)).toEqual(want.value);
+          }
+        });
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("VersionRing agrees with an array: pushes at the newest end, drops at the oldest, through growing and shrinking", () => {
+  type Step = { kind: "push"; count: number } | { kind: "drop"; few: number; share: number };
+  // Drops of a few versions (a write's compaction) put the oldest anywhere in the ring when it
+  // next grows; drops of a share of them (a released snapshot) make it shrink.
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ kind: fc.constant("push" as const), count: fc.integer({ min: 1, max: 40 }) }),
+    fc.record({
+      kind: fc.constant("drop" as const),
+      few: fc.nat({ max: 3 }),
+      share: fc.constantFrom(0, 0, 0.5, 0.9, 1),
+    }),
+  );
+  fc.assert(
+    fc.property(fc.nat({ max: 40 }), fc.array(step, { maxLength: 60, size: "max" }), (initial, steps) => {
+      const ring = new VersionRing(initial);
+      const model: { revision: number; slot: number }[] = [];
+      let revision = 0;
+      for (const s of steps) {
+        if (s.kind === "push") {
+          for (let i = 0; i < s.count; i++) {
+            revision += 1 + (i % 3);
+            ring.push(revision, revision * 7);
+            model.push({ revision, slot: revision * 7 });
+          }
+        } else {
+          const n = Math.min(model.length, s.few + Math.floor(s.share * model.length));
+          ring.dropOldest(n);
+          model.splice(0, n);
+        }
+        expect(ring.length).toBe(model.length);
+        model.forEach((version, position) => {
+          expect(ring.revision(position)).toBe(version.revision);
+          expect(ring.slot(position)).toBe(version.slot);
+        });
+      }
+    }),
+    { numRuns: 200 },
   );
 });

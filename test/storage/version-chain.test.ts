@@ -113,3 +113,32 @@ describe("append", () => {
     expect(chains.version(chains.newest(id))).toMatchObject({ revision: 4, createRevision: 4, version: 1 });
   });
 });
+
+describe("the long-history example of version-chain.ts", () => {
+  test("40 puts, compact at 3 (rings the chain), compact at 5, reads at 17 and 40", () => {
+    const chains = new VersionChains();
+    let id = NONE;
+    for (let revision = 1; revision <= 40; revision++) id = chains.append("hot", id, revision, bytes(`v${revision}`));
+    const revisions = () => chains.versions(id).map((slot) => chains.revision(slot));
+    const visits = (run: () => unknown) => {
+      const before = chains.versionsVisited;
+      run();
+      return chains.versionsVisited - before;
+    };
+
+    // The first compaction walks down from the newest past 37 versions, then rings the 38 left.
+    expect(chains.compact(id, 3)).toBe(2);
+    expect(revisions()).toEqual(Array.from({ length: 38 }, (_, i) => i + 3));
+
+    // The next one starts at the oldest end: it visits what it drops, and the one after.
+    expect(visits(() => expect(chains.compact(id, 5)).toBe(2))).toBeLessThanOrEqual(6);
+    expect(revisions()[0]).toBe(5);
+
+    let slot = NONE;
+    expect(visits(() => (slot = chains.versionAt(id, 17)))).toBeLessThanOrEqual(1 + 6);
+    expect(text(chains.value(slot))).toBe("v17");
+    expect(visits(() => (slot = chains.versionAt(id, 40)))).toBe(1);
+    expect(text(chains.value(slot))).toBe("v40");
+    expect(chains.versionAt(id, 4)).toBe(NONE); // compacted away: nothing is visible there any more
+  });
+});

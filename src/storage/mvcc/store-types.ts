@@ -148,6 +148,8 @@ export interface StoreStats {
   gcFloor: number;
   gcRuns: number;
   gcVersionsCollected: number;
+  /** Versions read by reads at a revision and by compactions, in all: their work, whatever a key's history. */
+  versionsVisited: number;
   /** Bytes of the packed layout: the key index's arrays and key slabs, the version table and the value slabs. */
   packedBytes: number;
 }

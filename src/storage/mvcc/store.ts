@@ -284,6 +284,7 @@ class PackedMvccStore implements MvccStore {
       gcFloor: this.floor(),
       gcRuns: this.gcRuns,
       gcVersionsCollected: this.gcCollected,
+      versionsVisited: this.chains.versionsVisited,
       packedBytes: this.chains.allocatedBytes,
     };
   }

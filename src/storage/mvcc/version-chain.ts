@@ -1,6 +1,7 @@
 import { assert } from "../../errors.ts";
 import { KeyIndex } from "./packed/key-index.ts";
 import { ValueSlabs } from "./packed/value-slabs.ts";
+import { VersionRing } from "./packed/version-ring.ts";
 import { NONE, VersionTable } from "./packed/version-table.ts";
 
 /**
@@ -24,6 +25,22 @@ import { NONE, VersionTable } from "./packed/version-table.ts";
  * KeyIndex (its bytes in a slab), each version a row of the VersionTable linked to the one before,
  * each value in ValueSlabs — no object per key, version or value, so the garbage collector has
  * nothing to trace however many keys the store holds.
+ *
+ * Long histories: a key written thousands of times under the default 10,000 revisions of history
+ * keeps thousands of versions, and a walk from the newest would make every write (its compaction)
+ * and every read at an old revision cost the whole history. So a chain that a walk finds longer
+ * than `ringMin` versions (32) gets a VersionRing: its versions oldest first, by revision.
+ * Compaction then drops from the oldest end, visiting only what it drops (plus one), and a read at
+ * a revision is a binary search: O(log versions), O(1) for the newest. The ring costs 12 bytes a
+ * version (and its spare room) beside the 48 of its row, only for such keys; a key whose chain shrinks to a quarter of
+ * `ringMin` loses it (no ring ever holds a lone version). The `older` links stay exact either way.
+ *
+ *   puts at revs 1…40      rows [r1] ◀─older─ [r2] ◀─ … ◀─ [r40] ◀── head (KeyIndex); no ring
+ *   compact at floor 3     walks r40 … r3 (past 37 > 32 versions), frees r1, r2, then rings the rest:
+ *                          ring (3,r3) (4,r4) … (40,r40)
+ *   compact at floor 5     from the ring's oldest end: r3, r4 freed, r5.older = none
+ *   read at rev 17         a binary search in the ring (at most 6 probes) → r17
+ *   read at rev 40         the newest, O(1) → r40
  */
 export interface Version {
   readonly revision: number;
@@ -46,15 +63,25 @@ export interface ChainTuning {
   leafMax?: number;
   /** log2 of the version rows a chunk holds. */
   chunkBits?: number;
+  /** Versions a walk down a chain may pass before the chain gets a ring (tests make it tiny). */
+  ringMin?: number;
 }
+
+const RING_MIN = 32;
 
 export class VersionChains {
   readonly index: KeyIndex;
   private readonly table: VersionTable;
   private readonly values: ValueSlabs;
+  /** The rings of the entries with long chains (see the header). */
+  private readonly rings = new Map<number, VersionRing>();
+  private readonly ringMin: number;
+  private visited = 0;
 
   constructor(tuning: ChainTuning = {}) {
     this.table = new VersionTable(tuning.chunkBits);
+    this.ringMin = tuning.ringMin ?? RING_MIN;
+    assert(this.ringMin >= 1, "a ring needs at least one version");
     this.index = new KeyIndex(tuning.leafMax, undefined, tuning.slabBytes);
     this.values = new ValueSlabs(
       {
@@ -102,6 +129,7 @@ export class VersionChains {
     const { table } = this;
     const slot = this.index.head(id);
     assert(table.older(slot) === NONE && table.revision(slot) < revision, "only a single older version is replaced");
+    assert(!this.rings.has(id), "a lone version has no ring");
     const { createRevision, version } = this.countersAfter(slot, revision);
     const old = table.value(slot);
     if (old !== NONE) this.values.free(old);
@@ -130,14 +158,53 @@ export class VersionChains {
     if (value !== null) this.table.setValue(slot, this.values.put(value, slot));
     if (id === NONE) return this.index.insert(key, slot);
     this.index.setHead(id, slot);
+    this.ringOf(id)?.push(revision, slot);
     return id;
   }
 
   /** The version of entry `id` visible at `revision` (possibly a tombstone), or NONE. */
   versionAt(id: number, revision: number): number {
-    let slot = this.index.head(id);
-    while (slot !== NONE && this.table.revision(slot) > revision) slot = this.table.older(slot);
+    const head = this.index.head(id);
+    this.visited++;
+    if (this.table.revision(head) <= revision) return head;
+    const ring = this.ringOf(id);
+    if (ring !== undefined) {
+      const position = this.newestAtOrBelow(ring, revision);
+      return position === -1 ? NONE : ring.slot(position);
+    }
+    let slot = head;
+    let passed = 0;
+    while (slot !== NONE && this.table.revision(slot) > revision) {
+      slot = this.table.older(slot);
+      passed++;
+    }
+    this.visited += passed;
+    if (passed > this.ringMin) this.ringUp(id);
     return slot;
+  }
+
+  /** The position in `ring` of the newest version at or below `revision`; -1: all are newer. */
+  private newestAtOrBelow(ring: VersionRing, revision: number): number {
+    let low = 0;
+    let high = ring.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      this.visited++;
+      if (ring.revision(middle) <= revision) {
+        found = middle;
+        low = middle + 1;
+      } else high = middle - 1;
+    }
+    return found;
+  }
+
+  /**
+   * Versions read so far by reads at a revision and by compactions: the work they did, which must
+   * not grow with a key's history (tests read it).
+   */
+  get versionsVisited(): number {
+    return this.visited;
   }
 
   revision(slot: number): number {
@@ -184,21 +251,51 @@ export class VersionChains {
    * left with no version leaves the index. Returns how many versions were dropped.
    */
   compact(id: number, floor: number): number {
+    const ring = this.ringOf(id);
+    if (ring === undefined) return this.compactList(id, floor);
+    // The version visible at the floor, found from the oldest end: only what goes is visited.
+    let position = -1;
+    while (position + 1 < ring.length && ring.revision(position + 1) <= floor) position++;
+    this.visited += position + 2;
+    if (position === -1) return 0;
+    const newer = position + 1 < ring.length ? ring.slot(position + 1) : NONE;
+    const dropped = this.dropUnder(id, newer, ring.slot(position));
+    ring.dropOldest(dropped);
+    // A short chain is walked again; an empty one has left the index, and its id may name another key.
+    if (ring.length <= Math.max(1, this.ringMin >> 2)) this.rings.delete(id);
+    return dropped;
+  }
+
+  /** `compact` for a chain without a ring: a walk from the newest down to the floor (a long one rings the chain). */
+  private compactList(id: number, floor: number): number {
     const { table } = this;
     let newer = NONE;
     let visible = this.index.head(id);
+    let passed = 0;
     while (visible !== NONE && table.revision(visible) > floor) {
       newer = visible;
       visible = table.older(visible);
+      passed++;
     }
-    if (visible === NONE) return 0;
+    this.visited += passed + 1;
+    const dropped = visible === NONE ? 0 : this.dropUnder(id, newer, visible);
+    if (passed > this.ringMin) this.ringUp(id);
+    return dropped;
+  }
+
+  /**
+   * Frees the versions older than `visible` (the one a read at the floor sees), and `visible` too
+   * if it is a tombstone; `newer` is the version after it (NONE: it is the newest, and a tombstone
+   * there takes the key out of the index). Returns how many versions went.
+   */
+  private dropUnder(id: number, newer: number, visible: number): number {
+    const { table } = this;
     let drop = table.older(visible);
-    if (table.value(visible) === NONE) drop = visible;
-    else table.setOlder(visible, NONE);
-    if (drop === visible) {
+    if (table.value(visible) === NONE) {
+      drop = visible;
       if (newer === NONE) this.index.remove(id);
       else table.setOlder(newer, NONE);
-    }
+    } else table.setOlder(visible, NONE);
     let dropped = 0;
     while (drop !== NONE) {
       const older = table.older(drop);
@@ -208,7 +305,22 @@ export class VersionChains {
       drop = older;
       dropped++;
     }
+    this.visited += dropped;
     return dropped;
+  }
+
+  /** Entry `id`'s ring, if its chain has one. */
+  private ringOf(id: number): VersionRing | undefined {
+    return this.rings.size === 0 ? undefined : this.rings.get(id);
+  }
+
+  /** Gives entry `id` a ring of its versions: one walk of the chain, so that the next ones are short. */
+  private ringUp(id: number): void {
+    const slots = this.versions(id);
+    const ring = new VersionRing(slots.length);
+    for (const slot of slots) ring.push(this.table.revision(slot), slot);
+    this.visited += slots.length;
+    this.rings.set(id, ring);
   }
 
   /** True when a later compaction (at a higher floor) could still drop something from entry `id`. */
