@@ -129,6 +129,7 @@ function raftConfig(settings: ServeSettings, nodeId: string, gossip: boolean): R
     token: settings["cluster-token"],
     tickMs: settings["raft-tick"]!,
     logTailEntries: settings["raft-log-tail-entries"]!,
+    checkpointEntries: settings["checkpoint-raft-entries"]!,
     deadServerAfterMs: settings.autopilot ? settings["dead-server-after"]! : undefined,
   };
 }

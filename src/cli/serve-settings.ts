@@ -16,6 +16,8 @@ export const HISTORY_REVISIONS_DEFAULT = 10_000;
 const INT_MAX = 2 ** 31 - 1;
 /** etcd keeps 5,000 entries behind its snapshot (its snapshot-catchup-entries). */
 const RAFT_LOG_TAIL_ENTRIES_DEFAULT = 5_000;
+/** As etcd's --snapshot-count: about 30 MiB of 100-byte writes held in memory at most. */
+const CHECKPOINT_RAFT_ENTRIES_DEFAULT = 100_000;
 const PORT = { type: "integer", min: 0, max: 65_535 } as const;
 
 const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
@@ -177,6 +179,12 @@ export const SERVE_SETTINGS = {
     default: RAFT_LOG_TAIL_ENTRIES_DEFAULT,
     description:
       "Raft log entries a replicated member keeps behind its newest checkpoint, so that a follower a little behind gets entries rather than the whole snapshot",
+  },
+  "checkpoint-raft-entries": {
+    kind: { type: "integer", min: 1, max: INT_MAX },
+    default: CHECKPOINT_RAFT_ENTRIES_DEFAULT,
+    description:
+      "A replicated member checkpoints, and drops its Raft log up to the tail, after this many entries (or --checkpoint-wal-bytes of commands) since the last checkpoint: the log is kept in memory back to it",
   },
   "gossip-port": {
     kind: PORT,

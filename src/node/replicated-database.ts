@@ -107,6 +107,7 @@ export async function openReplicatedDatabase(
       fs: realFileSystem,
       checkpointDir: `${dir}/checkpoints`,
       checkpointLogBytes: config.storage.checkpointWalBytes,
+      checkpointLogEntries: raftConfig.checkpointEntries,
       logTailEntries: raftConfig.logTailEntries,
       settings: {
         historyRevisions: config.history.revisions,

@@ -61,6 +61,8 @@ export interface RaftConfig {
   tickMs: number;
   /** Entries kept in the Raft log behind the checkpoint it is compacted to, for followers a little behind. */
   logTailEntries: number;
+  /** A checkpoint (and the log compacted to it) after this many entries applied since the last. */
+  checkpointEntries: number;
   /** Autopilot removes a voter gossip has seen dead this long; undefined: off (`--no-autopilot`). */
   deadServerAfterMs: number | undefined;
 }

@@ -128,6 +128,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       token: "s",
       tickMs: 100,
       logTailEntries: 5_000,
+      checkpointEntries: 100_000,
       deadServerAfterMs: 300_000,
     });
     const joining = { ...flags, "initial-cluster-state": "existing", voters: "5" };

@@ -46,8 +46,13 @@ export interface MemberCheckpointsOptions {
   replica: { capture(): ReplicaState; restore(state: ReplicaState): void };
   /** The Raft index the store stands at now (0, or the checkpoint it was loaded from). */
   appliedIndex: number;
-  /** A checkpoint starts in the background once this many bytes of commands were applied since the last. */
+  /** A checkpoint starts in the background once this many bytes of commands were applied since the last, */
   checkpointLogBytes: number;
+  /**
+   * or this many entries: the Raft log is held in memory back to its snapshot, so its length is what
+   * bounds the member's memory between checkpoints (etcd's --snapshot-count).
+   */
+  checkpointLogEntries: number;
   /** Entries kept in the log behind the checkpoint it is compacted to, for followers a little behind. */
   tailEntries: number;
   sliceKeysMax: number;
@@ -69,6 +74,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
   private appliedIndex: number;
   private appliedBytes = 0;
   private bytesAtLast = 0;
+  private indexAtLast: number;
   private last: CheckpointInfo | undefined;
   /** The newest checkpoint written here and not yet made the Raft snapshot. */
   private pendingCompaction: { index: number; conf: ConfState } | undefined;
@@ -80,6 +86,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
     loaded: RestoredCheckpoint<LoadedReplicatedCheckpoint> | undefined,
   ) {
     this.appliedIndex = options.appliedIndex;
+    this.indexAtLast = options.appliedIndex;
     if (loaded) this.last = loadedInfo(loaded);
   }
 
@@ -91,7 +98,10 @@ export class MemberCheckpoints implements StoreCheckpoints {
     assert(entry.index === this.appliedIndex + 1, `the store applied entry ${entry.index} after ${this.appliedIndex}`);
     this.appliedIndex = entry.index;
     this.appliedBytes += entry.data?.byteLength ?? 0;
-    if (this.running === undefined && this.appliedBytes - this.bytesAtLast >= this.options.checkpointLogBytes) {
+    const due =
+      this.appliedBytes - this.bytesAtLast >= this.options.checkpointLogBytes ||
+      this.appliedIndex - this.indexAtLast >= this.options.checkpointLogEntries;
+    if (this.running === undefined && due) {
       this.checkpoint().catch((error) => this.options.log(`background checkpoint failed: ${describeError(error)}`));
     }
     this.compactLog();
@@ -130,6 +140,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
       this.options.replica.restore(loaded.replica);
       this.appliedIndex = snapshot.index;
       this.bytesAtLast = this.appliedBytes;
+      this.indexAtLast = this.appliedIndex;
       this.pendingCompaction = undefined;
       this.last = loadedInfo(loaded);
       this.options.log(
@@ -151,6 +162,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
     if (this.last !== undefined && this.last.revision === store.revision) return this.last;
     const begun = performance.now();
     this.bytesAtLast = this.appliedBytes;
+    this.indexAtLast = this.appliedIndex;
     let conf: ConfState | undefined;
     const written = await writeCheckpoint({
       fs,

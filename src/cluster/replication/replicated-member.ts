@@ -40,6 +40,8 @@ export interface ReplicatedMemberOptions {
   checkpointDir: string;
   /** A checkpoint starts once this many bytes of commands were applied since the last. */
   checkpointLogBytes: number;
+  /** Or after this many entries (etcd's --snapshot-count). */
+  checkpointLogEntries: number;
   /** Entries kept in the Raft log behind the checkpoint it is compacted to. */
   logTailEntries: number;
   snapshotStream?: Partial<SnapshotStreamLimits>;
@@ -116,6 +118,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
       replica: beside,
       appliedIndex: loaded?.index ?? raftLog.snapshot().index,
       checkpointLogBytes: options.checkpointLogBytes,
+      checkpointLogEntries: options.checkpointLogEntries,
       tailEntries: options.logTailEntries,
       sliceKeysMax: CHECKPOINT_SLICE_KEYS,
       log: (line) => log.info(line),

@@ -173,3 +173,19 @@ test("a member restarted loads its newest checkpoint and replays only the log af
   await waitFor(() => group.members.every((m) => m.db.revision === next), { what: "every member at the last write" });
   expectSameHistory(group.members);
 });
+
+test("a member checkpoints after --checkpoint-raft-entries entries even when their bytes are few, and its log is compacted to the tail", async () => {
+  // Bytes enough never to trigger: only the entry count can.
+  const group = await startGroup({ checkpointLogBytes: 256 << 20, checkpointLogEntries: 60 });
+  const revision = await writeMany(group, 150, "count");
+  await waitFor(() => group.members.every((m) => m.db.revision === revision && m.raft.status().snapshotIndex > 0), {
+    timeoutMs: 20_000,
+    what: "every member to checkpoint and compact its log to the checkpoint",
+    detail: () => group.members.map((m) => `${m.name}: ${m.raft.status().snapshotIndex}`).join(", "),
+  });
+  for (const m of group.members) {
+    const { snapshotIndex, lastIndex } = m.raft.status();
+    // What remains of the log is bounded by the checkpoint interval and the tail, not by the writes.
+    expect(lastIndex - snapshotIndex).toBeLessThanOrEqual(60 + 20 + 10);
+  }
+});

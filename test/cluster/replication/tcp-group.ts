@@ -34,6 +34,7 @@ export interface TcpGroupOptions {
   size?: number;
   settings?: StoreSettings;
   checkpointLogBytes?: number;
+  checkpointLogEntries?: number;
   logTailEntries?: number;
   snapshotStream?: Partial<SnapshotStreamLimits>;
 }
@@ -89,6 +90,7 @@ export async function startTcpGroup(options: TcpGroupOptions = {}): Promise<TcpG
       fs: realFileSystem,
       checkpointDir: `${dir}/checkpoints`,
       checkpointLogBytes: options.checkpointLogBytes ?? 256 << 20,
+      checkpointLogEntries: options.checkpointLogEntries ?? 100_000,
       logTailEntries: options.logTailEntries ?? 5_000,
       snapshotStream: options.snapshotStream,
       settings: options.settings ?? { historyRevisions: 1_000 },

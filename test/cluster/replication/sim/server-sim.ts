@@ -34,8 +34,9 @@ export interface SimFaults extends NetworkFaults {
   syncMsMax: number;
   /** An answer lost on its way to the client (its connection dropped): the client sees no outcome. */
   answerLostRate: number;
-  /** A member checkpoints after this many bytes of commands, and keeps this many entries behind it. */
+  /** A member checkpoints after this many bytes of commands or entries, and keeps this many entries behind it. */
   checkpointLogBytes: number;
+  checkpointLogEntries: number;
   logTailEntries: number;
 }
 
@@ -57,6 +58,7 @@ export const HARSH: SimFaults = {
   answerLostRate: 0.03,
   // Small: logs are compacted often, and members that fell behind catch up by snapshot.
   checkpointLogBytes: 16 * 1024,
+  checkpointLogEntries: 150,
   logTailEntries: 20,
 };
 
@@ -313,6 +315,7 @@ export class ServerSimulation {
         fs,
         checkpointDir: CHECKPOINT_DIR,
         checkpointLogBytes: this.faults.checkpointLogBytes,
+        checkpointLogEntries: this.faults.checkpointLogEntries,
         logTailEntries: this.faults.logTailEntries,
         settings: {
           historyRevisions: Number.POSITIVE_INFINITY,
