@@ -14,6 +14,7 @@ import {
   encodeForwardAnswer,
   encodeForwardBatch,
 } from "./forward-batch-format.ts";
+import { ForwardBatches } from "./forward-batches.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
 import type { MemberCheckpoints, StoreCheckpoints } from "./member-checkpoints.ts";
 import { NoAnswerError, type PeerRpc } from "./peer-rpc.ts";
@@ -147,12 +148,8 @@ function raftCommitLog(options: {
     }
     return encodeForwardAnswer({ firstIndex: first?.index ?? 0, term: first?.term ?? 0, accepted: entries.length });
   });
-  // The follower side: the writes of one turn go to the leader in one call (one frame, one timer,
-  // one answer), not a call each.
-  const outgoing = new Map<string, { seq: number; data: Uint8Array }[]>();
-  const sendForwards = (leader: string) => {
-    const batch = outgoing.get(leader)!;
-    outgoing.delete(leader);
+  // The follower side: the writes of one turn go to the leader in one call (forward-batches.ts).
+  const batches = new ForwardBatches((leader, batch) => {
     const body = encodeForwardBatch(batch.map((write) => write.data));
     // The leader answers at once (where the entries went); the wait for them to be applied is longer.
     rpc.call(leader, PROPOSE_METHOD, body, options.forwardTimeoutMs / 2).then(
@@ -176,17 +173,10 @@ function raftCommitLog(options: {
         if (!(error instanceof NoAnswerError)) for (const { seq } of batch) replica.forwarded.refused(seq, error);
       },
     );
-  };
+  });
   const forward = (command: Parameters<CommitLog<ApplyResult>["propose"]>[0], requestId: string, leader: string) => {
     const { seq, done } = replica.forwarded.open(leader);
-    const data = encodeEntryCommand({ origin: replica.self, seq, requestId, command });
-    const batch = outgoing.get(leader);
-    if (batch) batch.push({ seq, data });
-    else {
-      outgoing.set(leader, [{ seq, data }]);
-      // After the microtasks queued now: the other writes of this turn join the batch first.
-      queueMicrotask(() => sendForwards(leader));
-    }
+    batches.add(leader, { seq, data: encodeEntryCommand({ origin: replica.self, seq, requestId, command }) });
     return done;
   };
   /**
