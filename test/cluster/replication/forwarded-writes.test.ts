@@ -127,9 +127,10 @@ test("a located write that times out leaves nothing behind at its index", async 
   const writes = new ForwardedWrites<string>(50, time.timersOf({ alive: true, pausedUntil: 0 }));
   const write = writes.open("n1");
   writes.located(write.seq, 9, 2, 3);
+  const outcome = settled(write.done);
   await time.runUntil(100, 10);
-  const outcome = await settled(write.done);
-  expect("error" in outcome && outcome.error.message).toStartWith("outcome unknown");
+  const timedOut = await outcome;
+  expect("error" in timedOut && timedOut.error.message).toStartWith("outcome unknown");
   expect([writes.size, locatedOf(writes).size]).toEqual([0, 0]);
 });
 
