@@ -23,6 +23,18 @@ import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 const HAND_OFF_TIMEOUT_MS = 2_000;
 /** The peer method a follower forwards writes with (forward-batch-format.ts); answered with where the leader put them. */
 const PROPOSE_METHOD = "propose-batch";
+/**
+ * Entry bytes one forwarded batch holds at most (a write larger than this goes alone): well under
+ * the peer transport's payload limit (16 MiB), which drops a larger payload, and the size of one
+ * Raft append (messageBytesMax), so that a burst of large writes travels as the leader sends it on.
+ */
+const FORWARD_BATCH_BYTES_MAX = 1024 * 1024;
+
+/** The writes a follower has taken this turn for one leader, not sent yet. */
+interface ForwardBatch {
+  writes: { seq: number; data: Uint8Array }[];
+  bytes: number;
+}
 
 /** What the store's state machine shares with the log in front of it. */
 export interface StoreReplica {
@@ -149,10 +161,8 @@ function raftCommitLog(options: {
   });
   // The follower side: the writes of one turn go to the leader in one call (one frame, one timer,
   // one answer), not a call each.
-  const outgoing = new Map<string, { seq: number; data: Uint8Array }[]>();
-  const sendForwards = (leader: string) => {
-    const batch = outgoing.get(leader)!;
-    outgoing.delete(leader);
+  const outgoing = new Map<string, ForwardBatch>();
+  const sendForwards = (leader: string, { writes: batch }: ForwardBatch) => {
     const body = encodeForwardBatch(batch.map((write) => write.data));
     // The leader answers at once (where the entries went); the wait for them to be applied is longer.
     rpc.call(leader, PROPOSE_METHOD, body, options.forwardTimeoutMs / 2).then(
@@ -180,13 +190,27 @@ function raftCommitLog(options: {
   const forward = (command: Parameters<CommitLog<ApplyResult>["propose"]>[0], requestId: string, leader: string) => {
     const { seq, done } = replica.forwarded.open(leader);
     const data = encodeEntryCommand({ origin: replica.self, seq, requestId, command });
-    const batch = outgoing.get(leader);
-    if (batch) batch.push({ seq, data });
-    else {
-      outgoing.set(leader, [{ seq, data }]);
-      // After the microtasks queued now: the other writes of this turn join the batch first.
-      queueMicrotask(() => sendForwards(leader));
+    let batch = outgoing.get(leader);
+    // Bounded in bytes: the transport drops a payload past its limit, which each write fits alone.
+    if (batch !== undefined && batch.bytes + data.byteLength > FORWARD_BATCH_BYTES_MAX) {
+      outgoing.delete(leader);
+      sendForwards(leader, batch);
+      batch = undefined;
     }
+    if (batch === undefined) {
+      const fresh: ForwardBatch = { writes: [], bytes: 0 };
+      outgoing.set(leader, fresh);
+      // After the microtasks queued now: the other writes of this turn join the batch first
+      // (unless it was sent already, full).
+      queueMicrotask(() => {
+        if (outgoing.get(leader) !== fresh) return;
+        outgoing.delete(leader);
+        sendForwards(leader, fresh);
+      });
+      batch = fresh;
+    }
+    batch.writes.push({ seq, data });
+    batch.bytes += data.byteLength;
     return done;
   };
   /**
