@@ -685,9 +685,12 @@ export class Raft {
       this.releaseReads();
       this.appendsOwed = true;
       // Removed by a change now committed: step down (§4.2.2); the remaining voters already use
-      // the configuration without this node and elect a leader among themselves.
-      if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed)
+      // the configuration without this node and elect a leader among themselves. They are told
+      // the commit first: stepping down drops what a leader owes.
+      if (!this.config.isVoter(this.id) && this.confs.lastChangeIndex <= this.log.committed) {
+        this.sendOwedAppends();
         this.becomeFollower(this.currentTerm, NONE);
+      }
     }
   }
 

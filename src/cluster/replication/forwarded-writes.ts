@@ -52,14 +52,14 @@ export class ForwardedWrites<R> {
   open(leader: string): { seq: number; done: Promise<R> } {
     const seq = this.nextSeq++;
     const done = new Promise<R>((resolve, reject) => {
-      const cancelTimer = this.timers.after(this.timeoutMs, () => {
-        this.waiting.delete(seq);
-        reject(
+      // Through settle, as every other outcome: a located write must leave byIndex too.
+      const cancelTimer = this.timers.after(this.timeoutMs, () =>
+        this.settle(seq)?.reject(
           unknown(
             `the write forwarded to the leader (member ${leader}) was not seen applied within ${this.timeoutMs} ms`,
           ),
-        );
-      });
+        ),
+      );
       this.waiting.set(seq, { resolve, reject, cancelTimer, leader });
     });
     return { seq, done };
@@ -92,8 +92,10 @@ export class ForwardedWrites<R> {
   /** Every committed entry, as it is applied here: the waiter it answers, or a waiter it displaced. */
   applied(entry: Entry, seq: number | undefined, result: R): void {
     if (seq !== undefined) this.settle(seq)?.resolve(result);
-    // Its own entry resolved it above: waiters still located at this index were displaced by another leader's.
-    for (const displaced of this.byIndex.get(entry.index) ?? []) this.settle(displaced)?.reject(dropped(entry.index));
+    // Its own entry resolved it above: waiters still located at this index were displaced by another
+    // leader's. A copy: settling one takes it out of the list being walked.
+    for (const displaced of [...(this.byIndex.get(entry.index) ?? [])])
+      this.settle(displaced)?.reject(dropped(entry.index));
   }
 
   /** A snapshot replaced the log through `index`: writes at or below it can no longer be told apart. */

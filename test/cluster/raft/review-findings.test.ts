@@ -44,6 +44,24 @@ describe("membership", () => {
   });
 });
 
+describe("owed appends", () => {
+  test("a leader that commits its own removal tells the remaining voters that commit before it steps down", () => {
+    // The commit that removes the leader is owed to the followers (appendsOwed); stepping down must
+    // not cancel it, or they learn it only after an election among themselves, and meanwhile apply
+    // nothing of it (etcd's leader broadcasts the commit in a Ready before it applies its removal).
+    const c = new ManualCluster(3);
+    c.elect(1);
+    c.tick(1);
+    c.settle();
+    expect(c.raft(1).proposeConfChange({ type: "remove", node: 1 })).toBe(true);
+    const removal = c.raft(1).status().lastIndex;
+    c.settle();
+    expect(c.raft(1).role).toBe("follower");
+    expect(c.raft(1).status().commit).toBe(removal);
+    expect([c.raft(2).status().commit, c.raft(3).status().commit]).toEqual([removal, removal]);
+  });
+});
+
 describe("the Ready contract", () => {
   test("a Ready that installs a leader's snapshot must be synced: its acknowledgement promises the snapshot is durable", () => {
     const follower = new Raft({ id: 2, voters: [1, 2, 3], storage: new MemoryStorage(), random: mulberry32(7) });
