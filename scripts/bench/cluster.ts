@@ -51,7 +51,8 @@ interface ClusterSpec {
   view(pool: H2Pool, name: string): Promise<LeaderView>;
 }
 
-const NAMES = ["n1", "n2", "n3"];
+/** The members of every benchmark cluster, in the order of `BenchCluster.members`. */
+export const NAMES: readonly string[] = ["n1", "n2", "n3"];
 const root = resolve(import.meta.dir, "..", "..");
 
 async function viewOf(spec: ClusterSpec, member: ClusterMember): Promise<LeaderView | undefined> {
