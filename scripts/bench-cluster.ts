@@ -16,12 +16,14 @@
  * `--quick` is a smoke run (test/system/bench-cluster.system.ts). Every process it started is
  * stopped, on failure and on Ctrl-C too.
  */
-import { cpus, loadavg } from "node:os";
-import { connectH2Pool, type H2Pool } from "../src/bench/h2-unary.ts";
+import { cpus } from "node:os";
+import { connectH2Pool } from "../src/bench/h2-unary.ts";
 import { type BenchResult, runBench } from "../src/bench/run-bench.ts";
-import { type BenchOp, createWorkload, prefillRequests } from "../src/bench/workload.ts";
+import { type BenchOp, createWorkload } from "../src/bench/workload.ts";
 import { flag, median } from "./bench/args.ts";
+import { type Placement, placedPool, prefill, targets } from "./bench/clients.ts";
 import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
+import { loadAverage } from "./bench/cpu.ts";
 import { timeFailover } from "./bench/failover.ts";
 import { checkedOnce, type H2loadResult, h2loadAll } from "./bench/h2load.ts";
 import { settledRss } from "./bench/rss.ts";
@@ -47,40 +49,11 @@ const WORKLOADS: Workload[] = [
   { name: "set (batch of 100)", op: "set", batch: 100 },
 ];
 
-type Placement = "leader" | "spread";
-
-/** The members the clients of a cell connect to: the leader alone, or all three. */
-async function targets(cluster: BenchCluster, placement: Placement): Promise<string[]> {
-  return placement === "leader" ? [(await cluster.leader()).address] : cluster.members.map((member) => member.address);
-}
-
-/** One pool over connections to several members, each call on the next in turn. */
-function roundRobin(pools: H2Pool[]): H2Pool {
-  let next = 0;
-  return {
-    call: (path, message) => pools[next++ % pools.length]!.call(path, message),
-    close: () => {
-      for (const pool of pools) pool.close();
-    },
-  };
-}
-
-async function prefill(cluster: BenchCluster): Promise<void> {
-  const pool = connectH2Pool((await cluster.leader()).address, 1);
-  try {
-    // 100 keys per request: within etcd's default --max-txn-ops (128).
-    for (const { path, message } of prefillRequests({ keys, valueSize }, 100, cluster.protocol))
-      await checkedOnce(pool, path, message);
-  } finally {
-    pool.close();
-  }
-}
-
 const workloadOf = (workload: Workload, cluster: BenchCluster, seed: number) =>
   createWorkload({ op: workload.op, keys, valueSize, batch: workload.batch, readRatio: 1, seed }, cluster.protocol);
 
 async function drive(cluster: BenchCluster, workload: Workload, placement: Placement): Promise<BenchResult> {
-  const pool = roundRobin((await targets(cluster, placement)).map((address) => connectH2Pool(address, 1)));
+  const pool = await placedPool(cluster, placement);
   try {
     const next = workloadOf(workload, cluster, 7);
     const result = await runBench({ pool, next, concurrency, durationMs, warmupMs });
@@ -117,10 +90,6 @@ async function driveH2load(cluster: BenchCluster, workload: Workload, placement:
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 const ms = (value: number) => value.toFixed(value >= 100 ? 0 : 2);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
-const load = () =>
-  loadavg()
-    .map((average) => average.toFixed(1))
-    .join(", ");
 
 async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
   console.log(
@@ -186,18 +155,18 @@ async function main(): Promise<void> {
   console.log(
     `# 3-member HomeKV vs 3-member etcd — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${etcdVersion}`,
   );
-  console.log(`load average at the start: ${load()}`);
+  console.log(`load average at the start: ${loadAverage()}`);
   console.log(
     `${keys} keys, ${valueSize}-byte values, ${concurrency} in flight, ${durationMs / 1000} s per cell after ${warmupMs / 1000} s of warm-up; one HTTP/2 connection per member a cell uses\n`,
   );
   const homekv = await startHomekvCluster();
   const etcd = await startEtcdCluster();
-  await prefill(homekv);
-  await prefill(etcd);
+  await prefill(homekv, { keys, valueSize });
+  await prefill(etcd, { keys, valueSize });
   await throughputTable(homekv, etcd);
   await memoryTable(homekv, etcd);
   await failoverTable(homekv, etcd);
-  console.log(`\nload average at the end: ${load()}`);
+  console.log(`\nload average at the end: ${loadAverage()}`);
 }
 
 try {

@@ -6,12 +6,12 @@
  *
  *   bun scripts/bench-rpc-cpu.ts [--calls 50000] [--in-flight 64]
  */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { connectH2Pool } from "../src/bench/h2-unary.ts";
 import { GetRequest } from "../src/gen/homekv_service.ts";
 import { GRPC_SERVERS, type GrpcServerKind } from "../src/server/transport.ts";
+import { cpuSeconds } from "./bench/cpu.ts";
 
 const { values } = parseArgs({
   options: { calls: { type: "string", default: "50000" }, "in-flight": { type: "string", default: "64" } },
@@ -20,18 +20,8 @@ const CALLS = Number(values.calls);
 const IN_FLIGHT = Number(values["in-flight"]);
 const WARM_UP_CALLS = 10_000;
 const START_TIMEOUT_MS = 15_000;
-/** Clock ticks per second of /proc/PID/stat's times (USER_HZ: 100 on Linux). */
-const TICKS_PER_SECOND = 100;
 const GET = "/homekv_service.HomeKvService/Get";
 const MAIN = resolve(import.meta.dir, "..", "src", "main.ts");
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // The fields after the command name (which may hold spaces) in parentheses.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
 
 async function startServer(kind: GrpcServerKind) {
   const proc = Bun.spawn(

@@ -51,7 +51,8 @@ interface ClusterSpec {
   view(pool: H2Pool, name: string): Promise<LeaderView>;
 }
 
-const NAMES = ["n1", "n2", "n3"];
+/** The members of every benchmark cluster, in the order of `BenchCluster.members`. */
+export const NAMES: readonly string[] = ["n1", "n2", "n3"];
 const root = resolve(import.meta.dir, "..", "..");
 
 async function viewOf(spec: ClusterSpec, member: ClusterMember): Promise<LeaderView | undefined> {
@@ -139,14 +140,21 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
 const initialCluster = (peerPorts: number[], scheme: string) =>
   NAMES.map((name, i) => `${name}=${scheme}127.0.0.1:${peerPorts[i]}`).join(",");
 
+export interface HomekvClusterOptions {
+  /** The checkout whose src/main.ts the members run (another worktree, to compare two versions); this one by default. */
+  checkout?: string;
+  /** Further `serve` arguments given to every member, e.g. `--grpc-server native`. */
+  serveArgs?: readonly string[];
+}
+
 /** Three `homekv serve` members from source, `--fsync always`, the default --raft-tick (100 ms). */
-export function startHomekvCluster(): Promise<BenchCluster> {
+export function startHomekvCluster(options: HomekvClusterOptions = {}): Promise<BenchCluster> {
   return startCluster({
     system: "HomeKV",
     protocol: homekvProtocol,
     command: (index, ports, dataDir) => [
       process.execPath,
-      join(root, "src", "main.ts"),
+      join(options.checkout ?? root, "src", "main.ts"),
       "serve",
       "--node-id",
       NAMES[index]!,
@@ -160,6 +168,7 @@ export function startHomekvCluster(): Promise<BenchCluster> {
       initialCluster(ports.peer, ""),
       "--fsync",
       "always",
+      ...(options.serveArgs ?? []),
     ],
     async view(pool, name) {
       // Metrics takes google.protobuf.Empty: no bytes.
