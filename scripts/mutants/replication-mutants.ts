@@ -16,9 +16,9 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
       "the state machine applies a write whose request id it applied before (a retry that reached the log twice)",
     file: COMMIT_LOG,
     search:
-      '      let result: ApplyResult;\n      if (seen) result = { ...seen, duplicate: true };\n      else {\n        result = store.apply({ ...command, revision: store.revision + 1 });\n        if (requestId !== "") replica.requestIds.remember(requestId, result);\n      }\n',
+      '        if (seen) result = { ...seen, duplicate: true };\n        else {\n          result = store.apply({ ...decoded.command, revision: store.revision + 1 });\n          if (requestId !== "") replica.requestIds.remember(requestId, result);\n        }\n',
     replace:
-      '      const result: ApplyResult = store.apply({ ...command, revision: store.revision + 1 });\n      if (requestId !== "" && !seen) replica.requestIds.remember(requestId, result);\n',
+      '        result = store.apply({ ...decoded.command, revision: store.revision + 1 });\n        if (requestId !== "" && !seen) replica.requestIds.remember(requestId, result);\n',
   },
   {
     name: "read-without-barrier",
