@@ -25,16 +25,28 @@ export interface CliResult {
 }
 
 /** Runs one homekv command to completion (bounded by `timeoutMs`) and captures what it printed. */
-export async function runHomekv(
+export function runHomekv(
   args: readonly string[],
   options: { command?: HomekvCommand; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  const proc = Bun.spawn([...(options.command ?? FROM_SOURCE), ...args], {
+  return runCommand([...(options.command ?? FROM_SOURCE), ...args], {
+    cwd: options.cwd,
+    env: { NO_COLOR: "1", ...options.env },
+    timeoutMs: options.timeoutMs,
+  });
+}
+
+/** Runs any program to completion (bounded by `timeoutMs`, 20 s unless said), with `stdin` if given, and captures what it printed. */
+export async function runCommand(
+  command: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; stdin?: string } = {},
+): Promise<CliResult> {
+  const proc = Bun.spawn([...command], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    env: { ...process.env, ...options.env },
     stdout: "pipe",
     stderr: "pipe",
-    stdin: "ignore",
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
     timeout: options.timeoutMs ?? 20_000,
   });
   const [stdout, stderr, exitCode] = await Promise.all([
