@@ -191,6 +191,10 @@ class ServerCall implements StreamCall, CallContext {
     for (const listener of listeners ?? []) listener();
   }
 
+  failed(error: unknown): void {
+    this.finish(toStatus(error, this.options.onBug));
+  }
+
   /** Sends `status` (the trailers) after what was written, once. */
   finish(status: CallStatus): void {
     if (this.finished) return;
@@ -225,8 +229,8 @@ class ServerCall implements StreamCall, CallContext {
     return {
       write: (message, taken) => {
         if (this.finished) return;
-        const bytes = this.encode(message);
-        if (bytes !== undefined) this.stream.sendMessage(bytes, taken);
+        // Serialized once the stream may send it (stream.ts says why).
+        this.stream.sendMessage(() => this.method.definition.responseSerialize(message), taken);
       },
       end: (status) => this.finish(status),
       reset: () => this.stream.reset(ERROR_CODE.CANCEL),
