@@ -5,6 +5,7 @@ import { type AuthTokens, checkCall } from "../auth.ts";
 import type { CallContext, CallStatus, Handler, MessageSink, MethodDefinition, RpcService } from "../call.ts";
 import { type RpcStats, recordCall } from "../rpc-stats.ts";
 import { toStatus } from "../status.ts";
+import { Deadlines, type Expiring } from "./deadlines.ts";
 import { parseGrpcTimeout, UNSUPPORTED_MEDIA_TYPE_BLOCK } from "./grpc-headers.ts";
 import { MessageReader } from "./message-reader.ts";
 import type { H2Stream, StreamCall } from "./stream.ts";
@@ -30,6 +31,7 @@ export interface DispatchOptions {
  */
 export class Dispatcher {
   private readonly methods = new Map<string, Method>();
+  private readonly deadlines = new Deadlines();
 
   readonly messageBytesCap: number;
 
@@ -75,7 +77,7 @@ export class Dispatcher {
       const ms = parseGrpcTimeout(timeout);
       if (ms === undefined)
         return call.finish({ code: Status.INTERNAL, details: `Invalid grpc-timeout value "${timeout}"` });
-      call.setDeadline(ms);
+      call.setDeadline(this.deadlines, ms);
     }
     try {
       call.reader = new MessageReader(this.options.messageBytesCap, encoding);
@@ -87,12 +89,13 @@ export class Dispatcher {
 }
 
 /** One call: its handler, its cancellation and its end (status, stats). */
-class ServerCall implements StreamCall, CallContext {
+class ServerCall implements StreamCall, CallContext, Expiring {
   cancelled = false;
   reader: MessageReader | undefined;
   private finished = false;
   private cancelListeners: (() => void)[] | undefined;
-  private deadline: ReturnType<typeof setTimeout> | undefined;
+  /** The deadline bucket this call is in, while it has one. */
+  private deadline: Set<Expiring> | undefined;
   private readonly startedMs = performance.now();
   /** Unary and server-streaming calls take exactly one request message, held until the client's END_STREAM. */
   private request: Buffer | undefined;
@@ -107,14 +110,13 @@ class ServerCall implements StreamCall, CallContext {
     private readonly options: DispatchOptions,
   ) {}
 
-  setDeadline(ms: number): void {
-    this.deadline = setTimeout(
-      () => {
-        this.finish({ code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
-        this.cancel();
-      },
-      Math.min(ms, 2 ** 31 - 1),
-    );
+  setDeadline(deadlines: Deadlines, ms: number): void {
+    this.deadline = deadlines.add(this, ms);
+  }
+
+  expire(): void {
+    this.finish({ code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
+    this.cancel();
   }
 
   start(): void {
@@ -204,7 +206,7 @@ class ServerCall implements StreamCall, CallContext {
 
   private stop(): void {
     this.finished = true;
-    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline?.delete(this);
   }
 
   private end(code: number): void {
