@@ -57,6 +57,10 @@ interface Outgoing {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Bytes `from` to `to` of `bytes`: the array itself when that is all of it (a view costs more than the rest of a small answer). */
+const part = (bytes: Uint8Array, from: number, to: number) =>
+  from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to);
+
 /** Bytes of an item once serialized (none before: it holds no copy then). */
 const lengthOf = (item: Outgoing) => (item.body === undefined ? 0 : GRPC_MESSAGE_PREFIX_BYTES + item.body.byteLength);
 
@@ -176,11 +180,9 @@ export class H2Stream {
       host.output.push(frameHeader(size, FRAME.DATA, 0, this.id));
       const end = item.at + size;
       if (item.at < GRPC_MESSAGE_PREFIX_BYTES)
-        host.output.push(item.prefix.subarray(item.at, Math.min(end, GRPC_MESSAGE_PREFIX_BYTES)));
+        host.output.push(part(item.prefix, item.at, Math.min(end, GRPC_MESSAGE_PREFIX_BYTES)));
       if (end > GRPC_MESSAGE_PREFIX_BYTES)
-        host.output.push(
-          body.subarray(Math.max(0, item.at - GRPC_MESSAGE_PREFIX_BYTES), end - GRPC_MESSAGE_PREFIX_BYTES),
-        );
+        host.output.push(part(body, Math.max(0, item.at - GRPC_MESSAGE_PREFIX_BYTES), end - GRPC_MESSAGE_PREFIX_BYTES));
       item.at = end;
       this.sendWindow -= size;
       host.sendWindow -= size;
