@@ -6,7 +6,7 @@ import type { CallContext, CallStatus, Handler, MessageSink, MethodDefinition, R
 import { type RpcStats, recordCall } from "../rpc-stats.ts";
 import { toStatus } from "../status.ts";
 import { Deadlines, type Expiring } from "./deadlines.ts";
-import { parseGrpcTimeout, UNSUPPORTED_MEDIA_TYPE_BLOCK } from "./grpc-headers.ts";
+import { parseGrpcTimeout, trailersBlock, UNSUPPORTED_MEDIA_TYPE_BLOCK } from "./grpc-headers.ts";
 import { MessageReader } from "./message-reader.ts";
 import type { H2Stream, StreamCall } from "./stream.ts";
 
@@ -61,28 +61,29 @@ export class Dispatcher {
       else if (name === "authorization") authorization = value;
     }
     if (method !== "POST" || !/^application\/grpc([+;]|$)/.test(contentType)) {
-      stream.sendHeadersOnly(UNSUPPORTED_MEDIA_TYPE_BLOCK);
+      stream.answerAfterRequest(UNSUPPORTED_MEDIA_TYPE_BLOCK);
       return;
     }
     const target = this.methods.get(path);
     if (!target) {
-      stream.sendStatus({ code: Status.UNIMPLEMENTED, details: `The server does not implement the method ${path}` });
+      const status = { code: Status.UNIMPLEMENTED, details: `The server does not implement the method ${path}` };
+      stream.answerAfterRequest(trailersBlock(status, true));
       return;
     }
     const call = new ServerCall(stream, target, this.options);
     stream.call = call;
     const refusal = this.options.auth && checkCall(this.options.auth, path, authorization);
-    if (refusal) return call.finish(refusal);
+    if (refusal) return call.refuse(refusal);
     if (timeout !== undefined) {
       const ms = parseGrpcTimeout(timeout);
       if (ms === undefined)
-        return call.finish({ code: Status.INTERNAL, details: `Invalid grpc-timeout value "${timeout}"` });
+        return call.refuse({ code: Status.INTERNAL, details: `Invalid grpc-timeout value "${timeout}"` });
       call.setDeadline(this.deadlines, ms);
     }
     try {
       call.reader = new MessageReader(this.options.messageBytesCap, encoding);
     } catch (error) {
-      return call.finish(toStatus(error, this.options.onBug));
+      return call.refuse(toStatus(error, this.options.onBug));
     }
     call.start();
   }
@@ -195,6 +196,13 @@ class ServerCall implements StreamCall, CallContext, Expiring {
 
   failed(error: unknown): void {
     this.finish(toStatus(error, this.options.onBug));
+  }
+
+  /** Ends the call, before it started, with `status` (sent once the request is complete). */
+  refuse(status: CallStatus): void {
+    if (this.finished) return;
+    this.end(status.code);
+    this.stream.answerAfterRequest(trailersBlock(status, true));
   }
 
   /** Sends `status` (the trailers) after what was written, once. */

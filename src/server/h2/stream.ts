@@ -57,6 +57,13 @@ interface Outgoing {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Request bytes a stream whose answer is complete takes (and drops) before it resets the rest: well
+ * under its receive window (src/server/flow-control.ts), so that the client is never left waiting
+ * for window the server would not give.
+ */
+const DISCARD_BYTES_MAX = 64 * 1024;
+
 /** Bytes `from` to `to` of `bytes`: the array itself when that is all of it (a view costs more than the rest of a small answer). */
 const part = (bytes: Uint8Array, from: number, to: number) =>
   from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to);
@@ -82,6 +89,9 @@ export class H2Stream {
   /** Request bytes its call holds (a message not yet whole), as the connection last counted them. */
   inboundHeld = 0;
   private headersSent = false;
+  private discardedBytes = 0;
+  /** An answer waiting for the end of the request (`answerAfterRequest`). */
+  private heldAnswer: Buffer | undefined;
   private readonly outgoing: Outgoing[] = [];
   private trailers: Buffer | undefined;
 
@@ -103,7 +113,7 @@ export class H2Stream {
    * stuck, serialized 2.9 GB in 5 s that the collector freed too late (a peak 490 MiB above the start).
    */
   sendMessage(message: Uint8Array | (() => Uint8Array), taken?: () => void): void {
-    if (this.localClosed) return;
+    if (this.answered) return;
     this.sendHeaders();
     const item: Outgoing = { prefix: EMPTY, body: undefined, serialize: undefined, at: 0, taken };
     if (typeof message === "function") item.serialize = message;
@@ -114,18 +124,29 @@ export class H2Stream {
 
   /** Ends the call: trailers after the messages queued (Trailers-Only if none went out). */
   sendStatus(status: CallStatus): void {
-    if (this.localClosed || this.trailers) return;
+    if (this.answered || this.trailers) return;
     this.trailers = trailersBlock(status, !this.headersSent);
     this.headersSent = true;
     this.pump();
   }
 
-  /** An answer that is only headers (an HTTP error, not gRPC's), ending the stream. */
-  sendHeadersOnly(block: Buffer): void {
+  /**
+   * A whole answer decided from the request's headers alone (an unknown method, a refused token, an
+   * HTTP error that is not gRPC's): `block` ends the stream once the client has sent the rest of its
+   * request, or at once past DISCARD_BYTES_MAX of it. A client still sending its request then does
+   * not get the answer first: curl 7.88 waits forever for an answer that came before it finished
+   * sending, or fails on the reset that follows it (test/server/h2/interop-curl.test.ts).
+   */
+  answerAfterRequest(block: Buffer): void {
     if (this.localClosed || this.headersSent) return;
     this.headersSent = true;
-    this.trailers = block;
-    this.pump();
+    this.heldAnswer = block;
+    if (this.remoteClosed) this.releaseAnswer();
+  }
+
+  /** Whether the answer is complete (sent, or held for the end of the request): what comes now is discarded. */
+  get answered(): boolean {
+    return this.localClosed || this.heldAnswer !== undefined;
   }
 
   /** RST_STREAM with `code`: nothing more either way; what was queued for it is dropped. */
@@ -160,7 +181,8 @@ export class H2Stream {
   /** The client's END_STREAM. */
   endRemote(): void {
     this.remoteClosed = true;
-    if (this.localClosed) this.host.closed(this);
+    if (this.heldAnswer) this.releaseAnswer();
+    else if (this.localClosed) this.host.closed(this);
     this.call?.halfClose();
   }
 
@@ -197,14 +219,22 @@ export class H2Stream {
       host.output.push(frame);
     this.trailers = undefined;
     this.localClosed = true;
+    // The answer may be complete while the client still sends (a request past the cap, a deadline):
+    // its END_STREAM is awaited, what comes meanwhile discarded (`discard`).
     if (this.remoteClosed) host.closed(this);
-    else {
-      // The answer is complete while the client still sends (a request past the cap, say): tell it to
-      // stop (RFC 9113, 8.1), and take what it already sent as read.
-      host.output.push(encodeFrame(FRAME.RST_STREAM, 0, this.id, uint32Payload(0)));
-      this.remoteClosed = true;
-      host.closed(this);
-    }
+  }
+
+  /**
+   * DATA that came after the answer was decided. Past DISCARD_BYTES_MAX the answer goes if it was
+   * held, the client is told to stop (RST_STREAM NO_ERROR, RFC 9113, 8.1) and the stream is forgotten.
+   */
+  discard(bytes: number): void {
+    this.discardedBytes += bytes;
+    if (this.remoteClosed || this.discardedBytes <= DISCARD_BYTES_MAX) return;
+    if (this.heldAnswer) this.releaseAnswer();
+    this.host.output.push(encodeFrame(FRAME.RST_STREAM, 0, this.id, uint32Payload(ERROR_CODE.NO_ERROR)));
+    this.remoteClosed = true;
+    this.host.closed(this);
   }
 
   /**
@@ -247,9 +277,16 @@ export class H2Stream {
     this.host.output.push(encodeFrame(FRAME.HEADERS, FLAG.END_HEADERS, this.id, RESPONSE_HEADERS_BLOCK));
   }
 
+  private releaseAnswer(): void {
+    this.trailers = this.heldAnswer;
+    this.heldAnswer = undefined;
+    this.pump();
+  }
+
   private dropOutgoing(): void {
     this.host.heldBytes -= this.waitingBytes;
     this.outgoing.length = 0;
     this.trailers = undefined;
+    this.heldAnswer = undefined;
   }
 }
