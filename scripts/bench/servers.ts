@@ -213,9 +213,16 @@ export function ensureInstalled(
   const missing = tools.filter((tool) => Bun.which(tool) === null);
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((tool) => PACKAGE_OF[tool] ?? tool))];
-  if (process.getuid?.() !== 0)
-    throw new Error(`missing ${missing.join(", ")}: run as root, or apt-get install ${packages.join(" ")}`);
-  console.error(`installing ${packages.join(", ")} (missing: ${missing.join(", ")})`);
+  installDebianPackages(packages, `missing: ${missing.join(", ")}`);
+  const still = tools.filter((tool) => Bun.which(tool) === null);
+  if (still.length > 0)
+    throw new Error(`still missing ${still.join(", ")} after apt-get install ${packages.join(" ")}`);
+}
+
+/** apt-get installs `packages` (needs root; throws saying what to do otherwise); `why` is logged. */
+export function installDebianPackages(packages: readonly string[], why: string): void {
+  if (process.getuid?.() !== 0) throw new Error(`${why}: run as root, or apt-get install ${packages.join(" ")}`);
+  console.error(`installing ${packages.join(", ")} (${why})`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   for (const command of [
     ["apt-get", "update", "-qq"],
@@ -224,7 +231,4 @@ export function ensureInstalled(
     const result = Bun.spawnSync(command, { env, stdout: "ignore", stderr: "inherit", timeout: 600_000 });
     if (result.exitCode !== 0) throw new Error(`${command.join(" ")} failed with exit code ${result.exitCode}`);
   }
-  const still = tools.filter((tool) => Bun.which(tool) === null);
-  if (still.length > 0)
-    throw new Error(`still missing ${still.join(", ")} after apt-get install ${packages.join(" ")}`);
 }

@@ -4,8 +4,8 @@ import { DEAD_SERVER_AFTER_DEFAULT_MS } from "../cluster/replication/autopilot.t
 import { INITIAL_CLUSTER_STATES } from "../cluster/replication/bootstrap.ts";
 import { VOTERS_DEFAULT, VOTERS_MAX } from "../cluster/replication/membership-changes.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
-import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS, DEFAULT_GRPC_SERVER } from "../server/server.ts";
-import { GRPC_SERVERS } from "../server/transport.ts";
+import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
+import { DEFAULT_GRPC_SERVER, GRPC_SERVERS } from "../server/transport.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";

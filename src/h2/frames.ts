@@ -85,10 +85,17 @@ export function frameHeader(length: number, type: number, flags: number, streamI
 }
 
 function writeFrameHeader(bytes: Buffer, length: number, type: number, flags: number, streamId: number): void {
-  bytes.writeUIntBE(length, 0, 3);
+  // Byte by byte: Buffer's writeUIntBE was a measurable part of the server's CPU per call.
+  bytes[0] = length >>> 16;
+  bytes[1] = (length >>> 8) & 0xff;
+  bytes[2] = length & 0xff;
   bytes[3] = type;
   bytes[4] = flags;
-  bytes.writeUInt32BE(streamId & STREAM_ID_MAX, 5);
+  const id = streamId & STREAM_ID_MAX;
+  bytes[5] = id >>> 24;
+  bytes[6] = (id >>> 16) & 0xff;
+  bytes[7] = (id >>> 8) & 0xff;
+  bytes[8] = id & 0xff;
 }
 
 /** The frame that starts at `at` in `bytes`, or undefined while it has not all arrived. The payload is a view. */
@@ -139,7 +146,7 @@ export function headerBlockFrames(
         first ? FRAME.HEADERS : FRAME.CONTINUATION,
         flags,
         streamId,
-        block.subarray(at, at + framePayloadMax),
+        first && last ? block : block.subarray(at, at + framePayloadMax),
       ),
     );
   }

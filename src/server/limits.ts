@@ -52,7 +52,8 @@ export function overLimit(limits: Limits, name: keyof Limits, lead: string, actu
 /** Checks the keys of a Get or Del; returns them with repeats removed (first occurrence kept). */
 export function checkKeys(keys: readonly string[], limits: Limits): string[] {
   checkCount(keys.length, limits);
-  const unique = [...new Set(keys)];
+  // One key, the common case, has no repeat to remove (a Set per call showed in the CPU profile).
+  const unique = keys.length < 2 ? [...keys] : [...new Set(keys)];
   for (const key of unique) checkKey(key, limits);
   return unique;
 }

@@ -13,7 +13,7 @@ import { type MembershipView, membersResponse, soloView } from "./members.ts";
 import { createRpcStats, type RpcStats } from "./rpc-stats.ts";
 import { createService, metrics, type ServiceContext } from "./service.ts";
 import type { ServerTls } from "./tls.ts";
-import type { GrpcServerKind } from "./transport.ts";
+import { DEFAULT_GRPC_SERVER, type GrpcServerKind } from "./transport.ts";
 import { WatchSendBudget } from "./watch-send-budget.ts";
 import { serveWatch } from "./watch-stream.ts";
 
@@ -39,8 +39,6 @@ export interface ServerOptions {
   /** Which gRPC server transport serves the calls: HomeKV's own HTTP/2 server, or grpc-js's. */
   grpcServer?: GrpcServerKind;
 }
-
-export const DEFAULT_GRPC_SERVER: GrpcServerKind = "grpc-js";
 
 export interface HomeKvServer {
   readonly host: string;

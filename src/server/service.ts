@@ -84,8 +84,11 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
       checkResponseBytes(db.readBytes(keys, readAt), limits);
       const read = db.read(unique, readAt);
       const nowMs = ctx.wallNow();
-      const protoByKey = new Map(read.records.map((record) => [record.key, toProtoRecord(record, { nowMs, withTtl })]));
-      return { records: keys.map((key) => protoByKey.get(key)!), revision: read.revision };
+      // One record per key asked, in order; a repeated key gets its record again, in each place.
+      const records = read.records.map((record) => toProtoRecord(record, { nowMs, withTtl }));
+      if (unique.length === keys.length) return { records, revision: read.revision };
+      const byKey = new Map(unique.map((key, i) => [key, records[i]!]));
+      return { records: keys.map((key) => byKey.get(key)!), revision: read.revision };
     }),
     set: checked(async ({ records, requestId }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());

@@ -7,6 +7,8 @@ import type { ServerTls } from "./tls.ts";
 /** The gRPC server transports: HomeKV's own HTTP/2 server (src/server/h2), or grpc-js's. */
 export const GRPC_SERVERS = ["native", "grpc-js"] as const;
 export type GrpcServerKind = (typeof GRPC_SERVERS)[number];
+/** The native server: its CPU per call is a fraction of grpc-js's (docs/performance.md); grpc-js stays for comparison and fallback. */
+export const DEFAULT_GRPC_SERVER: GrpcServerKind = "native";
 
 /** What a transport serves, and how. */
 export interface TransportOptions {

@@ -36,7 +36,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       host: "127.0.0.1",
       port: 20001,
       httpPort: undefined,
-      grpcServer: "grpc-js",
+      grpcServer: "native",
       storage: {
         kind: "disk",
         dir: resolve("homekv-data"),

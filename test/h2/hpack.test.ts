@@ -97,6 +97,28 @@ describe("HPACK decoder (RFC 7541, Appendix C)", () => {
     expect(() => new HpackDecoder().decode(Buffer.from([0xff, 0x80]))).toThrow(/cut short/);
   });
 
+  test("a block decoded again at the same table decodes the same; a reference to the table follows its changes", () => {
+    const decoder = new HpackDecoder();
+    const literals = encodeLiterals([
+      [":path", "/homekv_service.HomeKvService/Get"],
+      ["grpc-timeout", "5000m"],
+    ]);
+    const first = decoder.decode(literals);
+    expect(decoder.decode(Buffer.from(literals))).toBe(first); // remembered by its bytes
+    // 0x40: a literal with incremental indexing, new name "x"; 0xbe: the first dynamic entry.
+    const insert = (value: string) => Buffer.from([0x40, 0x01, 0x78, value.length, ...Buffer.from(value)]);
+    const reference = Buffer.from([0xbe]);
+    decoder.decode(insert("1"));
+    expect(decoder.decode(reference)).toEqual([["x", "1"]]);
+    expect(decoder.decode(reference)).toEqual([["x", "1"]]);
+    decoder.decode(insert("2"));
+    expect(decoder.decode(reference)).toEqual([["x", "2"]]);
+    // A block over the list bound is refused however often it comes, and the same block within a wider one is not.
+    expect(decoder.decodeWithin(literals, 40)).toBeUndefined();
+    expect(decoder.decodeWithin(literals, 40)).toBeUndefined();
+    expect(decoder.decodeWithin(literals, 4_096)).toEqual(first);
+  });
+
   test("property: what encodeLiterals writes decodes back to the same headers", () => {
     const octets = fc.string({
       unit: fc.integer({ min: 0, max: 255 }).map((code) => String.fromCharCode(code)),

@@ -2,17 +2,20 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { DEFAULT_GRPC_SERVER, type GrpcServerKind } from "../../src/server/transport.ts";
 import { waitFor } from "./wait.ts";
 
 export const ROOT = resolve(import.meta.dir, "..", "..");
 
 /**
- * Which gRPC server transport the servers of the tests run: `npm run test:native-server` sets
- * HOMEKV_TEST_GRPC_SERVER=native, and every `homekv serve` started here gets HOMEKV_GRPC_SERVER (a
- * flag a test passes still wins). Tests of what differs between the two read it.
+ * Which gRPC server transport the servers of the tests run: the default, or the one named by
+ * HOMEKV_TEST_GRPC_SERVER (`npm run test:grpc-js-server` sets grpc-js), which every `homekv serve`
+ * started here then gets as HOMEKV_GRPC_SERVER (a flag a test passes still wins). Tests of what
+ * differs between the two read it.
  */
-export const TEST_GRPC_SERVER = process.env.HOMEKV_TEST_GRPC_SERVER ?? "";
-const GRPC_SERVER_ENV: Record<string, string> = TEST_GRPC_SERVER ? { HOMEKV_GRPC_SERVER: TEST_GRPC_SERVER } : {};
+const CHOSEN_GRPC_SERVER = process.env.HOMEKV_TEST_GRPC_SERVER || undefined;
+export const TEST_GRPC_SERVER = (CHOSEN_GRPC_SERVER ?? DEFAULT_GRPC_SERVER) as GrpcServerKind;
+const GRPC_SERVER_ENV: Record<string, string> = CHOSEN_GRPC_SERVER ? { HOMEKV_GRPC_SERVER: CHOSEN_GRPC_SERVER } : {};
 
 /** How to run the `homekv` program: from source by default, or a compiled binary. */
 export type HomekvCommand = readonly string[];
@@ -25,16 +28,28 @@ export interface CliResult {
 }
 
 /** Runs one homekv command to completion (bounded by `timeoutMs`) and captures what it printed. */
-export async function runHomekv(
+export function runHomekv(
   args: readonly string[],
   options: { command?: HomekvCommand; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  const proc = Bun.spawn([...(options.command ?? FROM_SOURCE), ...args], {
+  return runCommand([...(options.command ?? FROM_SOURCE), ...args], {
+    cwd: options.cwd,
+    env: { NO_COLOR: "1", ...options.env },
+    timeoutMs: options.timeoutMs,
+  });
+}
+
+/** Runs any program to completion (bounded by `timeoutMs`, 20 s unless said), with `stdin` if given, and captures what it printed. */
+export async function runCommand(
+  command: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number; stdin?: string } = {},
+): Promise<CliResult> {
+  const proc = Bun.spawn([...command], {
     cwd: options.cwd ?? ROOT,
-    env: { ...process.env, NO_COLOR: "1", ...options.env },
+    env: { ...process.env, ...options.env },
     stdout: "pipe",
     stderr: "pipe",
-    stdin: "ignore",
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
     timeout: options.timeoutMs ?? 20_000,
   });
   const [stdout, stderr, exitCode] = await Promise.all([

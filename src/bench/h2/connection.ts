@@ -29,7 +29,7 @@ import { type Header, HpackDecoder } from "../../h2/hpack.ts";
  * else (no push, no priorities). Frames queued in one turn go out in one socket write.
  */
 export type StreamResult =
-  | { ok: true; headers: Header[]; trailers: Header[]; body: Buffer }
+  | { ok: true; headers: readonly Header[]; trailers: readonly Header[]; body: Buffer }
   /** `cancelled`: ended by this side (`cancel`), not by the peer or the transport. */
   | { ok: false; error: string; cancelled?: true };
 
@@ -40,8 +40,8 @@ interface Stream {
   /** The body still to send, from `sent` on. */
   body: Uint8Array;
   sent: number;
-  headers?: Header[];
-  trailers?: Header[];
+  headers?: readonly Header[];
+  trailers?: readonly Header[];
   chunks: Buffer[];
   done: (result: StreamResult) => void;
 }

@@ -271,6 +271,11 @@ export class H2ServerConnection implements StreamHost {
     }
     const endStream = (flags & FLAG.END_STREAM) !== 0;
     if (body.length === 0 && !endStream) this.spendControl();
+    if (stream.answered) {
+      if (endStream) stream.endRemote();
+      else stream.discard(body.length);
+      return;
+    }
     stream.call?.data(body);
     if (this.streams.get(id) !== stream) return;
     this.countHeld(stream);

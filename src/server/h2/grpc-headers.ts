@@ -54,10 +54,19 @@ const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
 
 /**
  * A grpc-timeout value in milliseconds: at most 8 digits and a unit (H, M, S, m, u, n). Undefined
- * when malformed (the call is then refused, as grpc-js refuses it).
+ * when malformed (the call is then refused, as grpc-js refuses it). Read digit by digit: it comes
+ * with most calls, and a regular expression cost more than the rest of the headers' checks.
  */
 export function parseGrpcTimeout(value: string): number | undefined {
-  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (!match) return undefined;
-  return Number(match[1]) * TIMEOUT_UNIT_MS[match[2]!]!;
+  const digits = value.length - 1;
+  if (digits < 1 || digits > 8) return undefined;
+  const unitMs = TIMEOUT_UNIT_MS[value[digits]!];
+  if (unitMs === undefined) return undefined;
+  let amount = 0;
+  for (let i = 0; i < digits; i++) {
+    const digit = value.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    amount = amount * 10 + digit;
+  }
+  return amount * unitMs;
 }

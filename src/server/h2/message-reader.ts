@@ -31,6 +31,17 @@ export class MessageReader {
 
   /** Takes a DATA payload; returns the messages it completed (still compressed, if they were). */
   push(data: Buffer): { bytes: Buffer; compressed: boolean }[] {
+    // The common case, a whole uncompressed message in one DATA frame: one view of it.
+    if (
+      this.buffered === 0 &&
+      this.expected === undefined &&
+      data.length >= GRPC_MESSAGE_PREFIX_BYTES &&
+      data[0] === 0
+    ) {
+      const length = data.readUInt32BE(1);
+      if (data.length === GRPC_MESSAGE_PREFIX_BYTES + length && length <= this.capBytes)
+        return [{ bytes: data.subarray(GRPC_MESSAGE_PREFIX_BYTES), compressed: false }];
+    }
     const messages: { bytes: Buffer; compressed: boolean }[] = [];
     if (data.length > 0) {
       this.chunks.push(data);

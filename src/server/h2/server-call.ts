@@ -5,7 +5,8 @@ import { type AuthTokens, checkCall } from "../auth.ts";
 import type { CallContext, CallStatus, Handler, MessageSink, MethodDefinition, RpcService } from "../call.ts";
 import { type RpcStats, recordCall } from "../rpc-stats.ts";
 import { toStatus } from "../status.ts";
-import { parseGrpcTimeout, UNSUPPORTED_MEDIA_TYPE_BLOCK } from "./grpc-headers.ts";
+import { Deadlines, type Expiring } from "./deadlines.ts";
+import { parseGrpcTimeout, trailersBlock, UNSUPPORTED_MEDIA_TYPE_BLOCK } from "./grpc-headers.ts";
 import { MessageReader } from "./message-reader.ts";
 import type { H2Stream, StreamCall } from "./stream.ts";
 
@@ -30,6 +31,7 @@ export interface DispatchOptions {
  */
 export class Dispatcher {
   private readonly methods = new Map<string, Method>();
+  private readonly deadlines = new Deadlines();
 
   readonly messageBytesCap: number;
 
@@ -59,40 +61,42 @@ export class Dispatcher {
       else if (name === "authorization") authorization = value;
     }
     if (method !== "POST" || !/^application\/grpc([+;]|$)/.test(contentType)) {
-      stream.sendHeadersOnly(UNSUPPORTED_MEDIA_TYPE_BLOCK);
+      stream.answerAfterRequest(UNSUPPORTED_MEDIA_TYPE_BLOCK);
       return;
     }
     const target = this.methods.get(path);
     if (!target) {
-      stream.sendStatus({ code: Status.UNIMPLEMENTED, details: `The server does not implement the method ${path}` });
+      const status = { code: Status.UNIMPLEMENTED, details: `The server does not implement the method ${path}` };
+      stream.answerAfterRequest(trailersBlock(status, true));
       return;
     }
     const call = new ServerCall(stream, target, this.options);
     stream.call = call;
     const refusal = this.options.auth && checkCall(this.options.auth, path, authorization);
-    if (refusal) return call.finish(refusal);
+    if (refusal) return call.refuse(refusal);
     if (timeout !== undefined) {
       const ms = parseGrpcTimeout(timeout);
       if (ms === undefined)
-        return call.finish({ code: Status.INTERNAL, details: `Invalid grpc-timeout value "${timeout}"` });
-      call.setDeadline(ms);
+        return call.refuse({ code: Status.INTERNAL, details: `Invalid grpc-timeout value "${timeout}"` });
+      call.setDeadline(this.deadlines, ms);
     }
     try {
       call.reader = new MessageReader(this.options.messageBytesCap, encoding);
     } catch (error) {
-      return call.finish(toStatus(error, this.options.onBug));
+      return call.refuse(toStatus(error, this.options.onBug));
     }
     call.start();
   }
 }
 
 /** One call: its handler, its cancellation and its end (status, stats). */
-class ServerCall implements StreamCall, CallContext {
+class ServerCall implements StreamCall, CallContext, Expiring {
   cancelled = false;
   reader: MessageReader | undefined;
   private finished = false;
   private cancelListeners: (() => void)[] | undefined;
-  private deadline: ReturnType<typeof setTimeout> | undefined;
+  /** The deadline bucket this call is in, while it has one. */
+  private deadline: Set<Expiring> | undefined;
   private readonly startedMs = performance.now();
   /** Unary and server-streaming calls take exactly one request message, held until the client's END_STREAM. */
   private request: Buffer | undefined;
@@ -107,14 +111,13 @@ class ServerCall implements StreamCall, CallContext {
     private readonly options: DispatchOptions,
   ) {}
 
-  setDeadline(ms: number): void {
-    this.deadline = setTimeout(
-      () => {
-        this.finish({ code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
-        this.cancel();
-      },
-      Math.min(ms, 2 ** 31 - 1),
-    );
+  setDeadline(deadlines: Deadlines, ms: number): void {
+    this.deadline = deadlines.add(this, ms);
+  }
+
+  expire(): void {
+    this.finish({ code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
+    this.cancel();
   }
 
   start(): void {
@@ -191,6 +194,17 @@ class ServerCall implements StreamCall, CallContext {
     for (const listener of listeners ?? []) listener();
   }
 
+  failed(error: unknown): void {
+    this.finish(toStatus(error, this.options.onBug));
+  }
+
+  /** Ends the call, before it started, with `status` (sent once the request is complete). */
+  refuse(status: CallStatus): void {
+    if (this.finished) return;
+    this.end(status.code);
+    this.stream.answerAfterRequest(trailersBlock(status, true));
+  }
+
   /** Sends `status` (the trailers) after what was written, once. */
   finish(status: CallStatus): void {
     if (this.finished) return;
@@ -200,7 +214,7 @@ class ServerCall implements StreamCall, CallContext {
 
   private stop(): void {
     this.finished = true;
-    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline?.delete(this);
   }
 
   private end(code: number): void {
@@ -225,8 +239,8 @@ class ServerCall implements StreamCall, CallContext {
     return {
       write: (message, taken) => {
         if (this.finished) return;
-        const bytes = this.encode(message);
-        if (bytes !== undefined) this.stream.sendMessage(bytes, taken);
+        // Serialized once the stream may send it (stream.ts says why).
+        this.stream.sendMessage(() => this.method.definition.responseSerialize(message), taken);
       },
       end: (status) => this.finish(status),
       reset: () => this.stream.reset(ERROR_CODE.CANCEL),
