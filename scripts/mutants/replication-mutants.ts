@@ -31,8 +31,8 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     name: "forwarded-resolves-on-index",
     description: "a forwarded write is answered by whatever entry is applied at the index the leader gave it",
     file: FORWARDED,
-    search: "      this.settle(at)?.reject(dropped(entry.index));",
-    replace: "      this.settle(at)?.resolve(result);",
+    search: "      this.settle(displaced)?.reject(dropped(entry.index));",
+    replace: "      this.settle(displaced)?.resolve(result);",
   },
   {
     name: "proposal-resolves-on-index",
