@@ -45,6 +45,13 @@ export class HomeKvError extends Error {
 }
 
 /** Whether `error` is the expected condition `code`. */
+const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/** An error code read from another member or a peer's answer; one this version does not know reads as E_UNAVAILABLE. */
+export function knownErrorCode(code: string): ErrorCode {
+  return KNOWN_CODES.has(code) ? (code as ErrorCode) : "E_UNAVAILABLE";
+}
+
 /** An error's message for a log line or another error's, whatever was thrown. */
 export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -7,7 +7,7 @@
  */
 
 import { formatAddress } from "../address.ts";
-import { HomeKvError } from "../errors.ts";
+import { describeError, HomeKvError } from "../errors.ts";
 import {
   clusterFamilies,
   formatExposition,
@@ -75,7 +75,7 @@ export function startHttpEndpoint(server: HttpEndpointSource, host: string, port
   try {
     http = Bun.serve({ hostname: host, port, fetch: (request) => handleHttp(request, server) });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = describeError(error);
     throw new HomeKvError(
       "E_LISTEN",
       `cannot listen for HTTP on ${formatAddress(host, port)}: ${/EADDRINUSE|in use/i.test(reason) ? "address already in use" : reason}`,

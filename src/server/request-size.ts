@@ -1,4 +1,4 @@
-import { HomeKvError } from "../errors.ts";
+import { describeError, HomeKvError } from "../errors.ts";
 import type { MethodDefinition } from "./call.ts";
 import { type Limits, overLimit } from "./limits.ts";
 
@@ -45,7 +45,7 @@ export function withRequestSizeCheck<S extends Record<string, MethodDefinition>>
           return method.requestDeserialize(bytes);
         } catch (error) {
           // The decoder's message is one line of its own ("premature EOF"); never its stack.
-          const reason = error instanceof Error ? error.message : String(error);
+          const reason = describeError(error);
           return { [MALFORMED]: `the ${rpc} request is malformed: ${reason}` } satisfies Malformed;
         }
       },

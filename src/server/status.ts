@@ -1,5 +1,5 @@
 import { status as Status } from "@grpc/grpc-js";
-import { ERROR_CODE_TRAILER, type ErrorCode, HomeKvError } from "../errors.ts";
+import { describeError, ERROR_CODE_TRAILER, type ErrorCode, HomeKvError } from "../errors.ts";
 import { type CallStatus, StatusError } from "./call.ts";
 
 const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
@@ -34,6 +34,6 @@ export function toStatus(error: unknown, onBug: (error: unknown) => void): CallS
   onBug(error);
   return {
     code: Status.INTERNAL,
-    details: `internal error: ${error instanceof Error ? error.message : String(error)}`,
+    details: `internal error: ${describeError(error)}`,
   };
 }

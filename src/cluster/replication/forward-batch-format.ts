@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, HomeKvError } from "../../errors.ts";
+import { HomeKvError, knownErrorCode } from "../../errors.ts";
 import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
 
 /**
@@ -19,8 +19,6 @@ export interface ForwardAnswer {
   /** Why the entries past `accepted` were not appended. */
   refusal?: HomeKvError;
 }
-
-const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
 export function encodeForwardBatch(entries: readonly Uint8Array[]): Uint8Array {
   const out = new ByteWriter(entries.reduce((sum, entry) => sum + entry.byteLength + 4, 8)).varint(entries.length);
@@ -58,8 +56,7 @@ export function decodeForwardAnswer(body: Uint8Array, count: number): ForwardAns
   const code = r.string();
   const message = r.string();
   atEnd(r);
-  const known = KNOWN_CODES.has(code) ? (code as ErrorCode) : "E_UNAVAILABLE";
-  return { firstIndex, term, accepted, refusal: new HomeKvError(known, message) };
+  return { firstIndex, term, accepted, refusal: new HomeKvError(knownErrorCode(code), message) };
 }
 
 function atEnd(r: ByteReader): void {

@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorCode, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
+import { type ErrorCode, HomeKvError, knownErrorCode, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import { CHANNEL_RPC_REQUEST, CHANNEL_RPC_RESPONSE, type PeerChannels } from "./peer-channels.ts";
@@ -35,8 +35,6 @@ export class NoAnswerError extends HomeKvError {
 
 /** Calls waiting at once; past it a call is refused rather than queued without bound. */
 const CALLS_IN_FLIGHT_MAX = 10_000;
-
-const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 
 interface PendingCall {
   to: string;
@@ -106,7 +104,7 @@ export function createPeerRpc(
       else {
         const code = r.string();
         const message = r.string();
-        outcome = new HomeKvError(KNOWN_CODES.has(code) ? (code as ErrorCode) : "E_UNAVAILABLE", message);
+        outcome = new HomeKvError(knownErrorCode(code), message);
       }
     } catch (error) {
       if (!(error instanceof FormatError)) throw error;

@@ -1,6 +1,6 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { formatAddress } from "../../address.ts";
-import { HomeKvError } from "../../errors.ts";
+import { describeError, HomeKvError } from "../../errors.ts";
 import { hardCapBytes } from "../request-size.ts";
 import type { Transport, TransportOptions } from "../transport.ts";
 import { H2ServerConnection } from "./connection.ts";
@@ -116,7 +116,7 @@ export async function startNativeTransport(options: TransportOptions): Promise<T
 
 function listenReason(error: unknown): string {
   const code = (error as { code?: string }).code ?? "";
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describeError(error);
   if (code === "EADDRINUSE" || message.includes("EADDRINUSE") || message.includes("in use"))
     return "address already in use";
   if (code === "EADDRNOTAVAIL" || message.includes("EADDRNOTAVAIL")) return "address not available on this machine";
