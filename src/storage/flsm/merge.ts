@@ -10,13 +10,14 @@ export function* mergeRuns(sources: readonly Iterator<Entry>[], reverse = false)
   const order = reverse ? (a: Entry, b: Entry) => compareEntries(b, a) : compareEntries;
   // A binary min-heap of the sources' current entries; ties go to the lower source index (newer run).
   const heap: { entry: Entry; source: number }[] = [];
+  const at = (i: number) => heap[i] as (typeof heap)[number];
   const before = (i: number, j: number): boolean => {
-    const byKey = order(heap[i].entry, heap[j].entry);
-    return byKey < 0 || (byKey === 0 && heap[i].source < heap[j].source);
+    const byKey = order(at(i).entry, at(j).entry);
+    return byKey < 0 || (byKey === 0 && at(i).source < at(j).source);
   };
   const swap = (i: number, j: number): void => {
-    const held = heap[i];
-    heap[i] = heap[j];
+    const held = at(i);
+    heap[i] = at(j);
     heap[j] = held;
   };
   const siftDown = (start: number): void => {
@@ -48,8 +49,8 @@ export function* mergeRuns(sources: readonly Iterator<Entry>[], reverse = false)
   });
   let last: Entry | undefined;
   while (heap.length > 0) {
-    const top = heap[0];
-    const next = sources[top.source].next();
+    const top = at(0);
+    const next = (sources[top.source] as Iterator<Entry>).next();
     if (next.done) {
       const tail = heap.pop() as (typeof heap)[number];
       if (heap.length > 0) heap[0] = tail;
