@@ -11,7 +11,7 @@ const entry = fc
 const runs = fc.array(fc.array(entry, { maxLength: 20 }), { maxLength: 6 }).map((lists) =>
   lists.map((list, run) => {
     const sorted = [...list].sort(compareEntries).map((e) => ({ ...e, value: new Uint8Array([run]) }));
-    return sorted.filter((e, i) => i === 0 || compareEntries(sorted[i - 1], e) !== 0);
+    return sorted.filter((e, i) => i === 0 || compareEntries(sorted[i - 1] as Entry, e) !== 0);
   }),
 );
 
