@@ -18,8 +18,7 @@ const runs = fc.array(fc.array(entry, { maxLength: 20 }), { maxLength: 6 }).map(
 /** The model: every entry once, the one of the lowest-numbered (newest) run, in internal-key order. */
 function model(lists: Entry[][]): Entry[] {
   const kept: Entry[] = [];
-  for (const list of lists)
-    for (const e of list) if (!kept.some((k) => compareEntries(k, e) === 0)) kept.push(e);
+  for (const list of lists) for (const e of list) if (!kept.some((k) => compareEntries(k, e) === 0)) kept.push(e);
   return kept.sort(compareEntries);
 }
 
@@ -36,7 +35,12 @@ test("merging sorted runs gives the union in internal-key order, the newest run'
 test("a reverse merge of reversed runs is the exact reverse", () => {
   fc.assert(
     fc.property(runs, (lists) => {
-      const merged = [...mergeRuns(lists.map((list) => [...list].reverse()[Symbol.iterator]()), true)];
+      const merged = [
+        ...mergeRuns(
+          lists.map((list) => [...list].reverse()[Symbol.iterator]()),
+          true,
+        ),
+      ];
       expect(merged).toEqual(model(lists).reverse());
     }),
     { numRuns: 500 },
