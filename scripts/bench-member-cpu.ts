@@ -6,7 +6,7 @@
  *
  *   bun scripts/bench-member-cpu.ts [--op set|get|batch] [--keys 100000] [-c 64] [--requests 20000]
  *     [--warmup 3000] [--placement leader|spread|both] [--serve-args "--grpc-server native"]
- *     [--compare DIR] [--rounds 1] [--quick]
+ *     [--compare DIR] [--rounds 1] [--profile DIR] [--quick]
  *
  * Every checkout and round gets a fresh cluster (`serve --initial-cluster --fsync always`, filled
  * with the keyspace first for `get`). Per placement it sends `--warmup` requests uncounted, then
@@ -15,7 +15,8 @@
  * reads every member's CPU time before and after. `batch` is a set of 100 keys in one request.
  * `--compare DIR` runs the same against the checkout in DIR (its src/main.ts: another worktree),
  * which of the two goes first alternating by round, and ends with the medians and the ratio of
- * total CPU per request. Every process it starts is stopped, on failure and on Ctrl-C too.
+ * total CPU per request. `--profile DIR` has each member write Bun's CPU profile (markdown) to
+ * DIR/<checkout>-<round>/<member>.md when it stops: where a member's time per request goes. Every process it starts is stopped, on failure and on Ctrl-C too.
  * `--quick` is a smoke run (test/system/bench-member-cpu.system.ts).
  */
 import { existsSync } from "node:fs";
@@ -39,6 +40,7 @@ const VALUE_FLAGS = [
   "--serve-args",
   "--compare",
   "--rounds",
+  "--profile",
 ];
 
 /** Every argument is a known flag followed by its value, or --quick: a misspelt flag must not run a default. */
@@ -77,6 +79,7 @@ const serveArgs = flag("--serve-args", "")
   .split(/\s+/)
   .filter((arg) => arg !== "");
 const compareDir = flag("--compare", "");
+const profileDir = flag("--profile", "");
 const valueSize = 100;
 /** Keys per request: `batch` is one set of 100 (bench-cluster's batch cell). */
 const batch = op === "batch" ? 100 : 1;
@@ -192,7 +195,11 @@ function printSummary(runs: readonly Run[], checkouts: readonly Checkout[]): voi
 
 /** A fresh cluster of `side`'s members, every placement measured on it, then stopped. */
 async function runCheckout(side: Checkout, round: number): Promise<Run[]> {
-  const cluster = await startHomekvCluster({ checkout: side.dir, serveArgs });
+  const cluster = await startHomekvCluster({
+    checkout: side.dir,
+    serveArgs,
+    profileDir: profileDir === "" ? undefined : resolve(profileDir, `${side.label}-${round}`),
+  });
   try {
     if (op === "get") await prefill(cluster, { keys, valueSize });
     const runs: Run[] = [];

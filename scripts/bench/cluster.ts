@@ -145,6 +145,8 @@ export interface HomekvClusterOptions {
   checkout?: string;
   /** Further `serve` arguments given to every member, e.g. `--grpc-server native`. */
   serveArgs?: readonly string[];
+  /** Where each member writes a CPU profile (Bun's markdown profile, `<name>.md`) when it stops; none by default. */
+  profileDir?: string;
 }
 
 /** Three `homekv serve` members from source, `--fsync always`, the default --raft-tick (100 ms). */
@@ -154,6 +156,14 @@ export function startHomekvCluster(options: HomekvClusterOptions = {}): Promise<
     protocol: homekvProtocol,
     command: (index, ports, dataDir) => [
       process.execPath,
+      ...(options.profileDir === undefined
+        ? []
+        : [
+            "--cpu-prof",
+            "--cpu-prof-interval=200",
+            `--cpu-prof-dir=${options.profileDir}`,
+            `--cpu-prof-name=${NAMES[index]}.cpuprofile`,
+          ]),
       join(options.checkout ?? root, "src", "main.ts"),
       "serve",
       "--node-id",

@@ -163,6 +163,11 @@ export class Raft {
     return this.currentTerm;
   }
 
+  /** The index of the last entry in this node's log (where a proposal it just took went). */
+  get lastIndex(): number {
+    return this.log.lastIndex();
+  }
+
   /** The leader this node follows, itself when it leads; NONE when it knows of none. */
   get leader(): NodeId {
     return this.currentLeader;

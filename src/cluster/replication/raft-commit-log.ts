@@ -3,11 +3,11 @@ import { FormatError } from "../../io/format/bytes.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
-import type { ApplyResult } from "../../storage/ops.ts";
+import type { ApplyResult, Command } from "../../storage/ops.ts";
 import { RequestIdTable } from "../../storage/request-ids.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
-import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
+import { decodeEntryCommand, type EntryCommand, encodeEntryCommand } from "./entry-command.ts";
 import {
   decodeForwardAnswer,
   decodeForwardBatch,
@@ -31,6 +31,13 @@ export interface StoreReplica {
   readonly self: NodeId;
   readonly requestIds: RequestIdTable;
   readonly forwarded: ForwardedWrites<ApplyResult | undefined>;
+  /**
+   * The commands the leader proposed, by their entry's bytes, until it applies them: it had each
+   * decoded (its own from the client's request, a forwarded one when it checked it) and applies
+   * that instead of decoding its entries a second time. Weak: an entry a new leader overwrote
+   * takes its command with it.
+   */
+  readonly proposed: WeakMap<Uint8Array, EntryCommand>;
 }
 
 /**
@@ -47,7 +54,12 @@ export function storeReplica(
   random: () => number = Math.random,
 ): StoreReplica {
   const firstSeq = 1 + Math.floor(random() * FIRST_SEQ_SPAN);
-  return { self, requestIds: new RequestIdTable(), forwarded: new ForwardedWrites(forwardTimeoutMs, timers, firstSeq) };
+  return {
+    self,
+    requestIds: new RequestIdTable(),
+    forwarded: new ForwardedWrites(forwardTimeoutMs, timers, firstSeq),
+    proposed: new WeakMap(),
+  };
 }
 
 /**
@@ -70,7 +82,8 @@ export function storeStateMachine(
       let result: ApplyResult | undefined;
       let seq: number | undefined;
       if (entry.data !== null) {
-        const decoded = decodeEntryCommand(entry.data);
+        const decoded = replica.proposed.get(entry.data) ?? decodeEntryCommand(entry.data);
+        replica.proposed.delete(entry.data);
         const { requestId } = decoded;
         // The table is replicated state (fed here, in log order; carried in checkpoints and
         // snapshots), so every member skips the same repeats.
@@ -95,10 +108,11 @@ export function storeStateMachine(
 }
 
 /** A forwarded entry must decode, and name as its origin the member that forwarded it. */
-function checkForwarded(data: Uint8Array, from: string, nameOf: (id: NodeId) => string | undefined): void {
-  const { origin } = invalidUnlessDecodes(() => decodeEntryCommand(data));
-  if (nameOf(origin) !== from)
-    throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${origin}`);
+function checkForwarded(data: Uint8Array, from: string, nameOf: (id: NodeId) => string | undefined): EntryCommand {
+  const decoded = invalidUnlessDecodes(() => decodeEntryCommand(data));
+  if (nameOf(decoded.origin) !== from)
+    throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${decoded.origin}`);
+  return decoded;
 }
 
 /** A forwarded write that does not decode is refused (E_INVALID), never taken for a bug here. */
@@ -135,11 +149,12 @@ function raftCommitLog(options: {
   rpc.handle(PROPOSE_METHOD, async (from, body) => {
     const entries = invalidUnlessDecodes(() => decodeForwardBatch(body));
     // Checked here, not at apply: a damaged entry must never reach the log.
-    for (const data of entries) checkForwarded(data, from, options.nameOf);
+    const commands = entries.map((data) => checkForwarded(data, from, options.nameOf));
     let first: { index: number; term: number } | undefined;
     for (let accepted = 0; accepted < entries.length; accepted++) {
       try {
         const at = driver.submit(entries[accepted]!);
+        replica.proposed.set(entries[accepted]!, commands[accepted]!);
         first ??= at;
       } catch (error) {
         if (first === undefined || !(error instanceof HomeKvError)) throw error;
@@ -174,7 +189,13 @@ function raftCommitLog(options: {
       },
     );
   });
-  const forward = (command: Parameters<CommitLog<ApplyResult>["propose"]>[0], requestId: string, leader: string) => {
+  const proposeHere = (command: Command, requestId: string) => {
+    const entry = { origin: 0, seq: 0, requestId, command };
+    const data = encodeEntryCommand(entry);
+    replica.proposed.set(data, entry);
+    return driver.propose(data);
+  };
+  const forward = (command: Command, requestId: string, leader: string) => {
     const { seq, done } = replica.forwarded.open(leader);
     batches.add(leader, { seq, data: encodeEntryCommand({ origin: replica.self, seq, requestId, command }) });
     return done;
@@ -204,7 +225,7 @@ function raftCommitLog(options: {
       const leader = await settledLeader();
       const leaderName = leader === replica.self ? undefined : options.nameOf(leader);
       const result = await (leaderName === undefined
-        ? driver.propose(encodeEntryCommand({ origin: 0, seq: 0, requestId, command }))
+        ? proposeHere(command, requestId)
         : forward(command, requestId, leaderName));
       assert(result !== undefined, "a command's entry applied as an empty one");
       return result;

@@ -184,7 +184,8 @@ export class RaftDriver<R> {
           : `this member is not the leader; ${this.options.nameOf ? `member ${this.options.nameOf(leader)}` : `node ${leader}`} is`,
       );
     }
-    const { lastIndex, term } = raft.status();
+    // Not status(): that copies every follower's progress, once per write here.
+    const { lastIndex, term } = raft;
     this.schedule();
     return { index: lastIndex, term };
   }
@@ -226,7 +227,7 @@ export class RaftDriver<R> {
           ? "the group cannot take a membership change now (an earlier one is not committed yet, or a new leader has not committed an entry of its term): try again"
           : "this member is not the leader",
       );
-    const { lastIndex, term } = raft.status();
+    const { lastIndex, term } = raft;
     this.schedule();
     await new Promise<R>((resolve, reject) => {
       this.proposals.set(lastIndex, { term, resolve, reject });
