@@ -27,7 +27,7 @@ import { createWorkload } from "../src/bench/workload.ts";
 import { flag, median } from "./bench/args.ts";
 import { type Placement, placedPool, prefill } from "./bench/clients.ts";
 import { type BenchCluster, NAMES, startHomekvCluster } from "./bench/cluster.ts";
-import { cpuSeconds, loadAverage } from "./bench/cpu.ts";
+import { cpuSeconds, loadAverage, writeCalls } from "./bench/cpu.ts";
 import { stopAll, stopAllOnExit } from "./bench/servers.ts";
 
 const VALUE_FLAGS = [
@@ -105,6 +105,8 @@ interface Run {
   requestsPerSecond: number;
   /** Per member, in the order of `NAMES`. */
   cpuUsPerRequest: number[];
+  /** File write calls per request (log appends: fewer means larger batches per fsync), per member in the order of `NAMES`. */
+  writesPerRequest: number[];
   leader: string;
   load1m: number;
 }
@@ -122,8 +124,10 @@ async function measure(cluster: BenchCluster, placement: Placement): Promise<Omi
     if (warmup > 0) checkOk(await runBench({ pool, next, concurrency, requests: warmup }), `${placement} warm-up`);
     const leader = (await cluster.leader()).name;
     const before = cluster.members.map((member) => cpuSeconds(member.pid()));
+    const writesBefore = cluster.members.map((member) => writeCalls(member.pid()));
     const result = await runBench({ pool, next, concurrency, requests });
     const after = cluster.members.map((member) => cpuSeconds(member.pid()));
+    const writesAfter = cluster.members.map((member) => writeCalls(member.pid()));
     checkOk(result, `${placement} run`);
     // The leader's share is the point of the table: a run during which it changed is not one.
     const leaderAfter = (await cluster.leader()).name;
@@ -132,6 +136,7 @@ async function measure(cluster: BenchCluster, placement: Placement): Promise<Omi
       placement,
       requestsPerSecond: result.requestsPerSecond,
       cpuUsPerRequest: after.map((seconds, i) => ((seconds - before[i]!) * 1e6) / result.requests),
+      writesPerRequest: writesAfter.map((count, i) => (count - writesBefore[i]!) / result.requests),
       leader,
       load1m: loadavg()[0]!,
     };
@@ -147,15 +152,15 @@ const where = (placement: Placement) => (placement === "leader" ? "leader" : "al
 
 function printRunHeader(): void {
   console.log(
-    `| checkout | round | clients on | req/s | ${NAMES.map((name) => `${name} µs/req`).join(" | ")} | total µs/req | load 1m |`,
+    `| checkout | round | clients on | req/s | ${NAMES.map((name) => `${name} µs/req`).join(" | ")} | total µs/req | file writes/req ${NAMES.join("/")} | load 1m |`,
   );
-  console.log(`| --- | ---: | --- | ---: |${" ---: |".repeat(NAMES.length)} ---: | ---: |`);
+  console.log(`| --- | ---: | --- | ---: |${" ---: |".repeat(NAMES.length)} ---: | ---: | ---: |`);
 }
 
 function printRun(run: Run): void {
   const members = run.cpuUsPerRequest.map((cpu, i) => (NAMES[i] === run.leader ? `**${us(cpu)}** (leader)` : us(cpu)));
   console.log(
-    `| ${run.checkout.label} | ${run.round} | ${where(run.placement)} | ${rate(run.requestsPerSecond)} | ${members.join(" | ")} | ${us(sum(run.cpuUsPerRequest))} | ${run.load1m.toFixed(1)} |`,
+    `| ${run.checkout.label} | ${run.round} | ${where(run.placement)} | ${rate(run.requestsPerSecond)} | ${members.join(" | ")} | ${us(sum(run.cpuUsPerRequest))} | ${run.writesPerRequest.map((writes) => writes.toFixed(2)).join(" / ")} | ${run.load1m.toFixed(1)} |`,
   );
 }
 

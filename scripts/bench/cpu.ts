@@ -13,6 +13,17 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
+/**
+ * write(2)-family system calls process `pid` made so far (/proc/PID/io's syscw): a member's log
+ * appends, so fewer per request means larger batches per fsync. Socket sends (sendto) are not counted.
+ */
+export function writeCalls(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/io`, "utf8")
+    .split("\n")
+    .find((entry) => entry.startsWith("syscw:"));
+  return Number(line?.slice("syscw:".length));
+}
+
 /** The 1, 5 and 15 minute load averages, as "3.1, 2.8, 2.5". */
 export function loadAverage(): string {
   return loadavg()
