@@ -17,6 +17,7 @@ const RAFT = "src/cluster/raft/raft.ts";
 const LOG = "src/cluster/raft/raft-log.ts";
 const READS = "src/cluster/raft/read-queue.ts";
 const PROGRESS = "src/cluster/raft/progress.ts";
+const CONFIGURATION = "src/cluster/raft/configuration.ts";
 
 export const RAFT_MUTANTS: readonly Mutant[] = [
   {
@@ -223,5 +224,19 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     file: PROGRESS,
     search: 'if (this.state === "snapshot") return true;',
     replace: 'if (this.state === "snapshot") return false;',
+  },
+  {
+    name: "overwrite-appends",
+    description: "entries that replace a conflicting suffix of the unpersisted log are added after it instead",
+    file: LOG,
+    search: "from === first + this.pending.length) for",
+    replace: "from >= first) for",
+  },
+  {
+    name: "conf-change-unseen",
+    description: "a membership change appended to the log is not taken into the configuration",
+    file: CONFIGURATION,
+    search: "last <= lastIndex && entries.every((e) => e.conf === undefined)) return;",
+    replace: "last <= lastIndex) return;",
   },
 ];

@@ -72,6 +72,10 @@ export class ConfigTracker {
   /** The log now ends at `lastIndex` and holds `entries` (the ones just written) at their indexes. */
   observe(entries: readonly { index: number; conf?: ConfChange }[], lastIndex: number): void {
     const from = entries[0]?.index ?? lastIndex + 1;
+    // Nearly every write: no change among the entries and none at or after them, so nothing moves
+    // (the general case below would rebuild the same list).
+    const last = this.lastChangeIndex;
+    if (last < from && last <= lastIndex && entries.every((e) => e.conf === undefined)) return;
     const kept = this.changes.filter((c) => c.index < from && c.index <= lastIndex);
     const added = entries
       .filter((e) => e.conf !== undefined && e.index <= lastIndex)

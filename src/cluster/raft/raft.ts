@@ -247,8 +247,13 @@ export class Raft {
 
   /** Proposes data for the log; false when this node cannot take it now (not the leader, or transferring). */
   propose(data: Uint8Array): boolean {
+    return this.proposeAll([data]);
+  }
+
+  /** Proposes entries together (consecutive indexes), all or none; false as `propose`. */
+  proposeAll(data: readonly Uint8Array[]): boolean {
     if (this.currentRole !== "leader" || this.transferee !== NONE || !this.config.isVoter(this.id)) return false;
-    this.appendOwn([data]);
+    if (data.length > 0) this.appendOwn(data);
     return true;
   }
 
@@ -384,7 +389,7 @@ export class Raft {
     return (
       this.outbox.length > 0 ||
       this.readStates.length > 0 ||
-      this.log.unstable().length > 0 ||
+      this.log.hasUnstable() ||
       this.log.pendingSnapshot !== undefined ||
       this.log.committed > this.log.applied ||
       !sameHardState(this.hardState(), this.persisted)

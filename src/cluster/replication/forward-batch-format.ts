@@ -8,9 +8,10 @@ import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
  *   answer    varint first index · varint term · varint accepted
  *             · (when accepted < count) string error code · string message
  *
- * The leader appends the entries in order, so the accepted ones sit at consecutive indexes from the
- * first; the rest (a leader that stopped leading part-way, which one turn of the event loop cannot
- * see happen, so only in theory) were not appended and carry the leader's refusal.
+ * The accepted entries sit at consecutive indexes from the first; the rest were not appended and
+ * carry the leader's refusal. This leader appends a batch all or none (a refusal of the whole batch
+ * fails the call instead), so it always answers `accepted` = count; a follower still takes a partial
+ * answer as the format allows.
  */
 export interface ForwardAnswer {
   firstIndex: number;

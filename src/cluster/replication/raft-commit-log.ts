@@ -150,18 +150,10 @@ function raftCommitLog(options: {
     const entries = invalidUnlessDecodes(() => decodeForwardBatch(body));
     // Checked here, not at apply: a damaged entry must never reach the log.
     const commands = entries.map((data) => checkForwarded(data, from, options.nameOf));
-    let first: { index: number; term: number } | undefined;
-    for (let accepted = 0; accepted < entries.length; accepted++) {
-      try {
-        const at = driver.submit(entries[accepted]!);
-        replica.proposed.set(entries[accepted]!, commands[accepted]!);
-        first ??= at;
-      } catch (error) {
-        if (first === undefined || !(error instanceof HomeKvError)) throw error;
-        return encodeForwardAnswer({ firstIndex: first.index, term: first.term, accepted, refusal: error });
-      }
-    }
-    return encodeForwardAnswer({ firstIndex: first?.index ?? 0, term: first?.term ?? 0, accepted: entries.length });
+    // All at once (one append to the log, all or none): a refusal fails the call, for every entry.
+    const first = driver.submitAll(entries);
+    entries.forEach((data, i) => replica.proposed.set(data, commands[i]!));
+    return encodeForwardAnswer({ firstIndex: first.index, term: first.term, accepted: entries.length });
   });
   // The follower side: the writes of one turn go to the leader in one call (forward-batches.ts).
   const batches = new ForwardBatches((leader, batch) => {

@@ -172,10 +172,15 @@ export class RaftDriver<R> {
    * cannot take it.
    */
   submit(data: Uint8Array): { index: number; term: number } {
+    return this.submitAll([data]);
+  }
+
+  /** Like `submit` for several entries, all or none, at consecutive indexes from the one returned. */
+  submitAll(data: readonly Uint8Array[]): { index: number; term: number } {
     const unavailable = this.unavailable();
     if (unavailable) throw unavailable;
     const { raft } = this.options;
-    if (!raft.propose(data)) {
+    if (!raft.proposeAll(data)) {
       const leader = raft.leader;
       throw new HomeKvError(
         "E_NOT_LEADER",
@@ -187,7 +192,7 @@ export class RaftDriver<R> {
     // Not status(): that copies every follower's progress, once per write here.
     const { lastIndex, term } = raft;
     this.schedule();
-    return { index: lastIndex, term };
+    return { index: lastIndex - data.length + 1, term };
   }
 
   /**

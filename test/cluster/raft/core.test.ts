@@ -57,6 +57,34 @@ describe("the Ready contract", () => {
     follower.advance(committed);
   });
 
+  test("proposeAll: several entries at consecutive indexes of the leader's term, all or none", () => {
+    const c = new ManualCluster(3);
+    c.elect(1);
+    const before = c.raft(1).lastIndex;
+    expect(c.raft(1).proposeAll([data("a"), data("b"), data("c")])).toBe(true);
+    expect(c.raft(1).lastIndex).toBe(before + 3);
+    // One more on its own lands right after them (the log grows in place at its end).
+    expect(c.raft(1).propose(data("d"))).toBe(true);
+    const pending = c.raft(1).ready();
+    const appended = pending.entries.filter((e) => e.index > before);
+    expect(appended.map((e) => [e.index, e.term, new TextDecoder().decode(e.data!)])).toEqual([
+      [before + 1, 1, "a"],
+      [before + 2, 1, "b"],
+      [before + 3, 1, "c"],
+      [before + 4, 1, "d"],
+    ]);
+    c.storages.get(1)!.append(pending.entries);
+    c.queue.push(...pending.messages);
+    c.raft(1).advance(pending);
+    c.settle();
+    expect(c.raft(1).status().commit).toBe(before + 4);
+    for (const id of [2, 3]) expect(c.raft(id).lastIndex).toBe(before + 4);
+    const follower = c.raft(2);
+    const end = follower.lastIndex;
+    expect(follower.proposeAll([data("x"), data("y")])).toBe(false);
+    expect(follower.lastIndex).toBe(end);
+  });
+
   test("status() is a copy: changing it changes nothing in the core", () => {
     const c = new ManualCluster(3);
     c.elect(1);
