@@ -6,6 +6,7 @@ import { Manifest, type ManifestOptions } from "../../../../src/storage/flsm/man
 import { ManifestState } from "../../../../src/storage/flsm/manifest/manifest-state.ts";
 import type { VersionEdit } from "../../../../src/storage/flsm/manifest/version-edit.ts";
 import { bytes } from "../../../helpers/bytes.ts";
+import type { WriteCall } from "../../../helpers/storage.ts";
 import { StepDisk, type StepFault } from "./step-disk.ts";
 import { table } from "./tables.ts";
 
@@ -46,11 +47,21 @@ interface Scenario {
   edit: VersionEdit;
   run: (manifest: Manifest) => Promise<void>;
   /** The steps it takes when nothing fails, by name: what the per-step tests below go through. */
-  steps: string[];
+  steps: WriteCall[];
 }
 
-const LOG_STEPS = ["append", "sync"];
-const REWRITE_STEPS = ["remove", "append", "sync", "remove", "append", "sync", "rename", "syncDir", "remove"];
+const LOG_STEPS: WriteCall[] = ["append", "sync"];
+const REWRITE_STEPS: WriteCall[] = [
+  "remove",
+  "append",
+  "sync",
+  "remove",
+  "append",
+  "sync",
+  "rename",
+  "syncDir",
+  "remove",
+];
 const SCENARIOS: Scenario[] = [
   { name: "log", options: {}, edit: COMPACTION, run: (m) => m.log(COMPACTION), steps: LOG_STEPS },
   { name: "rewrite", options: {}, edit: [], run: (m) => m.rewrite(), steps: REWRITE_STEPS },
@@ -148,7 +159,7 @@ for (const scenario of SCENARIOS) {
 
 describe("creating a new directory interrupted at each step", () => {
   const EMPTY = new ManifestState().snapshot();
-  const CREATE_STEPS = ["remove", "append", "sync", "remove", "append", "sync", "rename", "syncDir"];
+  const CREATE_STEPS: WriteCall[] = ["remove", "append", "sync", "remove", "append", "sync", "rename", "syncDir"];
 
   test("takes the steps listed here when nothing fails", async () => {
     const disk = new StepDisk();
