@@ -7,8 +7,8 @@ import { ManifestState } from "../../../../src/storage/flsm/manifest/manifest-st
 import type { VersionEdit } from "../../../../src/storage/flsm/manifest/version-edit.ts";
 import { bytes } from "../../../helpers/bytes.ts";
 import type { WriteCall } from "../../../helpers/storage.ts";
+import { DIR, EDITS, table } from "./fixtures.ts";
 import { StepDisk, type StepFault } from "./step-disk.ts";
-import { table } from "./tables.ts";
 
 /**
  * For every step of an operation (each append, sync, truncate, rename, remove, directory sync), a
@@ -16,19 +16,7 @@ import { table } from "./tables.ts";
  * before the operation or exactly the one after it, never a mix; never the old one once the
  * operation said it was done; and the directory is left clean (CURRENT and one manifest).
  */
-const DIR = "/data/flsm";
-
-const SETUP: VersionEdit[] = [
-  [
-    { kind: "add-table", table: table(1, 0, "a", "m") },
-    { kind: "next-file-number", number: 2 },
-  ],
-  [
-    { kind: "add-guard", level: 1, key: bytes("g") },
-    { kind: "add-table", table: table(2, 1, "g", "k", "g") },
-    { kind: "next-file-number", number: 3 },
-  ],
-];
+const SETUP = EDITS.slice(0, 2);
 
 /** A compaction's edit: its input removed, its outputs added under a new guard, the counters moved on. */
 const COMPACTION: VersionEdit = [

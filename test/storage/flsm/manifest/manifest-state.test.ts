@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { InvalidEditError, ManifestState } from "../../../../src/storage/flsm/manifest/manifest-state.ts";
 import type { VersionEdit } from "../../../../src/storage/flsm/manifest/version-edit.ts";
 import { bytes } from "../../../helpers/bytes.ts";
-import { table } from "./tables.ts";
+import { table } from "./fixtures.ts";
 
 const next = (number: number) => ({ kind: "next-file-number", number }) as const;
 const guard = (level: number, key: string) => ({ kind: "add-guard", level, key: bytes(key) }) as const;

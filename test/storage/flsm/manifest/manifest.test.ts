@@ -11,30 +11,9 @@ import { InvalidEditError } from "../../../../src/storage/flsm/manifest/manifest
 import { encodeEditFrame, type VersionEdit } from "../../../../src/storage/flsm/manifest/version-edit.ts";
 import { bytes } from "../../../helpers/bytes.ts";
 import { frameStarts } from "../../../helpers/storage.ts";
-import { table } from "./tables.ts";
+import { DIR, EDITS, table } from "./fixtures.ts";
 
-const DIR = "/data/flsm";
 const MANIFEST_1 = `${DIR}/MANIFEST-1`;
-
-/** Three edits: a flush to level 0, a guard and a table below it, a compaction of the first. */
-const EDITS: VersionEdit[] = [
-  [
-    { kind: "add-table", table: table(1, 0, "a", "m") },
-    { kind: "next-file-number", number: 2 },
-  ],
-  [
-    { kind: "add-guard", level: 1, key: bytes("g") },
-    { kind: "add-table", table: table(2, 1, "g", "k", "g") },
-    { kind: "next-file-number", number: 3 },
-    { kind: "flushed-revision", revision: 30 },
-  ],
-  [
-    { kind: "remove-table", number: 1, level: 0 },
-    { kind: "add-table", table: table(3, 1, "a", "f") },
-    { kind: "next-file-number", number: 4 },
-    { kind: "compacted-revision", revision: 7 },
-  ],
-];
 
 async function withEdits(fs: MemoryFileSystem, edits = EDITS): Promise<Manifest> {
   const manifest = await Manifest.open(fs, DIR);

@@ -3,7 +3,7 @@ import { FormatError } from "../../../../src/io/format/bytes.ts";
 import { FRAME_HEADER_BYTES, readFrame } from "../../../../src/io/format/frame.ts";
 import { decodeEdit, encodeEditFrame, type VersionEdit } from "../../../../src/storage/flsm/manifest/version-edit.ts";
 import { bytes } from "../../../helpers/bytes.ts";
-import { table } from "./tables.ts";
+import { table } from "./fixtures.ts";
 
 /** One of every item, each field set to something distinct. */
 const EVERY_ITEM: VersionEdit = [
