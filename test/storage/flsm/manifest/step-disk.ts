@@ -34,6 +34,11 @@ export class StepDisk {
     });
   }
 
+  /** Whether the power was cut (the planned step was reached). */
+  get powerCut(): boolean {
+    return this.cut;
+  }
+
   /** Makes the step numbered `at` (counting every step since this disk was made) fail with `fault`. */
   failAt(at: number, fault: StepFault): void {
     this.plan = { at, fault };
