@@ -60,8 +60,13 @@ export async function replayManifest(fs: FileSystem, dir: string, state: Manifes
       if (frame.kind === "end" && index >= 2) break;
       if (frame.kind === "torn" && index >= 2) {
         const file = await fs.openAppend(path);
-        await file.truncate(offset);
-        await file.sync();
+        try {
+          await file.truncate(offset);
+          await file.sync();
+        } catch (error) {
+          await file.close().catch(() => {});
+          throw error;
+        }
         return { number, file, tornBytes: read.size - offset };
       }
       if (frame.kind !== "frame") {

@@ -140,11 +140,15 @@ export class Manifest {
     return this.exclusive(() => this.install(encodeManifest(this.liveNumber + 1, this.current)));
   }
 
-  async close(): Promise<void> {
-    await this.exclusive(async () => {
+  /** Closes the file once the operations queued before have run (a broken manifest's too). */
+  close(): Promise<void> {
+    const closing = this.queue.then(async () => {
+      if (this.closed) return;
       this.closed = true;
       await this.file.close();
     });
+    this.queue = closing.catch(() => {});
+    return closing;
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {

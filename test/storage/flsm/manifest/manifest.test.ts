@@ -182,10 +182,20 @@ describe("Manifest", () => {
     expect(manifest.liveFiles()).toEqual([1]);
   });
 
-  test("a closed manifest refuses edits", async () => {
-    const manifest = await Manifest.open(new MemoryFileSystem(), DIR);
+  test("close lets the edits queued before it finish, then refuses edits; a broken manifest closes too", async () => {
+    const fs = new MemoryFileSystem();
+    const manifest = await Manifest.open(fs, DIR);
+    const queued = manifest.log(EDITS[0]!);
     await manifest.close();
-    await expectError(manifest.log(EDITS[0]!), "E_UNAVAILABLE", /closed/);
+    await queued;
+    await expectError(manifest.log(EDITS[1]!), "E_UNAVAILABLE", /closed/);
+    await manifest.close();
+    expect((await Manifest.open(fs, DIR)).liveFiles()).toEqual([1]);
+
+    const broken = await Manifest.open(fs, DIR);
+    fs.injectFault({ op: "sync", code: "EIO", times: 1 });
+    await expectError(broken.log(EDITS[1]!), "E_DISK", /restart/);
+    await broken.close();
   });
 
   const realDir = mkdtempSync(join(tmpdir(), "homekv-manifest-"));
