@@ -1,5 +1,6 @@
 import { HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
-import { type AppendFile, errorCode, type FileSystem } from "../../io/fs/file-system.ts";
+import { diskError } from "../../io/fs/disk-error.ts";
+import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import type { ApplyFn, CommitLog } from "../log/commit-log.ts";
 import type { Command, LogEntry } from "../ops.ts";
 import { encodeRecords, WAL_SEGMENTS } from "./wal-format.ts";
@@ -239,15 +240,4 @@ function defaultEverySecond(tick: () => void): () => void {
   const timer = setInterval(tick, 1_000);
   timer.unref();
   return () => clearInterval(timer);
-}
-
-function diskError(what: string, cause: unknown): HomeKvError {
-  const code = errorCode(cause);
-  const detail =
-    code === "ENOSPC"
-      ? "the disk is full (ENOSPC)"
-      : code
-        ? `${code}: ${cause instanceof Error ? cause.message : cause}`
-        : String(cause);
-  return new HomeKvError("E_DISK", `${what}: ${detail}`);
 }

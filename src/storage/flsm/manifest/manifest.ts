@@ -1,4 +1,5 @@
-import { describeError, HomeKvError } from "../../../errors.ts";
+import { HomeKvError } from "../../../errors.ts";
+import { diskError } from "../../../io/fs/disk-error.ts";
 import type { AppendFile, FileSystem } from "../../../io/fs/file-system.ts";
 import {
   CURRENT,
@@ -234,8 +235,4 @@ async function createFirst(fs: FileSystem, dir: string, initial: Uint8Array): Pr
     await file?.close().catch(() => {});
     throw diskError("a new manifest could not be created", error);
   }
-}
-
-function diskError(what: string, cause: unknown): HomeKvError {
-  return new HomeKvError("E_DISK", `${what}: ${describeError(cause)}`);
 }
