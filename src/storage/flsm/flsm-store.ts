@@ -156,7 +156,7 @@ export class FlsmStore implements MvccStore {
         break;
       case "expire":
         for (const { key, revision: written } of entry.keys) {
-          const last = this.entryAt(keyBytes(key), this.current);
+          const last = this.entryAt(key, this.current);
           if (last?.revision === written && last.value !== null) write({ key, value: null });
         }
         result = { revision, deleted };
@@ -171,7 +171,7 @@ export class FlsmStore implements MvccStore {
 
   /** One put or delete at `revision`; false when it wrote nothing (a delete of a missing key). */
   private writeVersion(op: WriteOp, revision: number, floor: number, events: ChangeEvent[] | undefined): boolean {
-    const key = keyBytes(op.key);
+    const { key } = op;
     const last = this.entryAt(key, revision);
     const existed = last !== undefined && last.value !== null;
     if (op.value === null && !existed) return false;
@@ -216,7 +216,7 @@ export class FlsmStore implements MvccStore {
 
   valueBytes(keys: readonly string[], revision = this.current): number[] {
     this.assertReadable(revision);
-    return keys.map((key) => this.entryAt(keyBytes(key), revision)?.value?.byteLength ?? 0);
+    return keys.map((key) => this.entryAt(key, revision)?.value?.byteLength ?? 0);
   }
 
   evaluate(compares: readonly Compare[], revision = this.current): boolean {
@@ -244,26 +244,25 @@ export class FlsmStore implements MvccStore {
     // Runs holding nothing after `after` have no change to give.
     const runsOf = (range: KeyRange) =>
       this.runsOf(range).filter((run) => run.maxRevision === undefined || run.maxRevision > options.after);
-    return changesInRuns(runsOf, options, this.current, (key, revision) => this.entryAt(key, revision));
+    return changesInRuns(runsOf, options, this.current, (key, bytes, revision) => this.entryAt(key, revision, bytes));
   }
 
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {
     assert(this.current === 0 && this.versionCount === 0 && this.frozen.length === 0, "restore needs an empty store");
     for (const { key, versions } of chains) {
-      const bytes = keyBytes(key);
-      assert(this.entryAt(bytes, Infinity) === undefined, `checkpoint holds ${JSON.stringify(key)} twice`);
+      assert(this.entryAt(key, Infinity) === undefined, `checkpoint holds ${JSON.stringify(key)} twice`);
       const last = versions.at(-1);
       assert(
         last !== undefined && last.revision <= revision,
         `checkpoint chain of ${JSON.stringify(key)} is empty or too new`,
       );
-      for (const version of versions) this.active.add(bytes, version);
+      for (const version of versions) this.active.add(key, version);
       if (last.value !== null) {
         this.liveKeys++;
         this.liveValueBytes += last.value.byteLength;
         if (last.expiresAtMs !== undefined) this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
       }
-      if (this.active.mayHoldGarbage(bytes)) this.gcQueue.push(bytes, last.revision);
+      if (this.active.mayHoldGarbage(key)) this.gcQueue.push(key, last.revision);
       if (this.active.bytes >= this.memtableBytes) this.rotate();
     }
     this.current = revision;
@@ -342,25 +341,33 @@ export class FlsmStore implements MvccStore {
     ...this.levels.runsOverlapping(range),
   ];
 
-  /** The version of `key` a read at `revision` sees (possibly a tombstone), from the newest run holding one. */
-  private entryAt(key: Uint8Array, revision: number): Entry | undefined {
-    for (const run of this.pointRuns(key)) {
+  /**
+   * The version of `key` a read at `revision` sees (possibly a tombstone), from the newest run
+   * holding one: the memtables by the key's text, the levels by its bytes (made only if asked).
+   */
+  private entryAt(key: string, revision: number, bytes?: Uint8Array): Entry | undefined {
+    for (const memtable of this.memtables()) {
       this.visited++;
-      const entry = run.get(key, revision);
+      const entry = memtable.find(key, revision);
+      if (entry !== undefined) return entry;
+    }
+    const held = bytes ?? keyBytes(key);
+    for (const run of this.levels.runsFor(held)) {
+      this.visited++;
+      const entry = run.get(held, revision);
       if (entry !== undefined) return entry;
     }
     return undefined;
   }
 
-  private *pointRuns(key: Uint8Array): Generator<StoredRun> {
+  private *memtables(): Generator<Memtable> {
     yield this.active;
     yield* this.frozen;
-    yield* this.levels.runsFor(key);
   }
 
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
   private recordAt(key: string, revision: number): KeyRecord {
-    const entry = this.entryAt(keyBytes(key), revision);
+    const entry = this.entryAt(key, revision);
     return entry === undefined || entry.value === null ? missing(key) : toRecord(key, entry);
   }
 
@@ -370,17 +377,17 @@ export class FlsmStore implements MvccStore {
   }
 
   /** Compacts the memtable's versions of `key` at `floor`. */
-  private collect(key: Uint8Array, floor: number): number {
-    const dropped = this.active.compact(key, floor, (held) => this.olderRunsMayHold(held));
+  private collect(key: string, floor: number): number {
+    const dropped = this.active.compact(key, floor, () => this.olderRunsMayHold(key));
     this.gcCollected += dropped;
     return dropped;
   }
 
   /** Whether a run below the memtable holds a version of `key` (a tombstone there hides it). */
-  private olderRunsMayHold(key: Uint8Array): boolean {
-    for (const run of this.pointRuns(key)) {
-      if (run !== this.active && run.get(key, Infinity) !== undefined) return true;
-    }
+  private olderRunsMayHold(key: string): boolean {
+    if (this.frozen.some((memtable) => memtable.find(key, Infinity) !== undefined)) return true;
+    const bytes = keyBytes(key);
+    for (const run of this.levels.runsFor(bytes)) if (run.get(bytes, Infinity) !== undefined) return true;
     return false;
   }
 

@@ -6,17 +6,17 @@
  * is above the floor. A key may come up more than once; compacting it again finds nothing.
  */
 export class KeyQueue {
-  private keys: Uint8Array[] = [];
+  private keys: string[] = [];
   private revisions: number[] = [];
   private head = 0;
 
-  push(key: Uint8Array, revision: number): void {
+  push(key: string, revision: number): void {
     this.keys.push(key);
     this.revisions.push(revision);
   }
 
   /** The key at the head if it is collectable at `floor`; undefined otherwise. */
-  popReady(floor: number): Uint8Array | undefined {
+  popReady(floor: number): string | undefined {
     if (!this.hasReady(floor)) return undefined;
     const key = this.keys[this.head++]!;
     // What was popped goes once it is half the queue: amortised O(1); a queue holds at most the

@@ -1,7 +1,7 @@
 import { assert } from "../../errors.ts";
 import type { Version } from "../mvcc/version-chain.ts";
 import type { Entry, KeyRange, SortedRun } from "./entry.ts";
-import { sortKey } from "./key-bytes.ts";
+import { keyBytes, keyText, sortKey } from "./key-bytes.ts";
 import { KeyTree } from "./key-tree.ts";
 
 /**
@@ -9,8 +9,8 @@ import { KeyTree } from "./key-tree.ts";
  * array, the tree's slot), measured by scripts/bench-memtable.ts: what `bytes` adds up, so that a
  * memtable of `--memtable-bytes` takes about that much memory.
  */
-export const ENTRY_OVERHEAD_BYTES = 120;
-export const KEY_OVERHEAD_BYTES = 100;
+export const ENTRY_OVERHEAD_BYTES = 150;
+export const KEY_OVERHEAD_BYTES = 360;
 
 /** One key's versions in the memtable, oldest first (a write appends). */
 interface KeyVersions {
@@ -18,10 +18,14 @@ interface KeyVersions {
   readonly versions: Entry[];
 }
 
+const NO_VERSIONS: readonly Entry[] = [];
+
 /**
  * The newest versions, in memory: a SortedRun that accepts writes, until `freeze()` makes it
- * immutable (what a flush writes to a table). A B+ tree of keys (key-tree.ts), each with its
- * versions; reads see the entries in internal-key order like any run.
+ * immutable (what a flush writes to a table). Each key's versions are found by the key's text in a
+ * hash map (point reads and writes: no conversion, no comparison of keys) and in key order in a B+
+ * tree (key-tree.ts), which only a new key costs an insert in; walks see the entries in internal-key
+ * order like any run. Keys are strings here, as the store's API gives them, and bytes in entries.
  *
  *   add a@3 "x", add b@4 "y", add a@5 ∅      entries: (a,5,∅) (a,3,"x") (b,4,"y")
  *   get(a, 4) → (a,3,"x");  get(a, 5) → (a,5,∅): the tombstone (the key is deleted at 5)
@@ -36,13 +40,19 @@ export class Memtable implements SortedRun {
   private newestRevision = 0;
   private isFrozen = false;
 
+  private readonly byText = new Map<string, KeyVersions>();
+
   /** Adds `version` of `key` as the key's newest here (revisions only grow). */
-  add(key: Uint8Array, version: Version): Entry {
+  add(key: string, version: Version): Entry {
     assert(!this.isFrozen, "a frozen memtable takes no writes");
-    const slot = this.tree.upsert(sortKey(key), () => {
-      this.heldBytes += key.byteLength + KEY_OVERHEAD_BYTES;
-      return { key, versions: [] };
-    });
+    let slot = this.byText.get(key);
+    if (slot === undefined) {
+      const bytes = keyBytes(key);
+      slot = { key: bytes, versions: [] };
+      this.byText.set(key, slot);
+      this.tree.upsert(sortKey(bytes), () => slot!);
+      this.heldBytes += bytes.byteLength + KEY_OVERHEAD_BYTES;
+    }
     const last = slot.versions.at(-1);
     assert(
       last === undefined || last.revision < version.revision,
@@ -59,8 +69,12 @@ export class Memtable implements SortedRun {
   }
 
   get(key: Uint8Array, revision: number): Entry | undefined {
-    const versions = this.tree.get(sortKey(key))?.versions;
-    if (versions === undefined) return undefined;
+    return this.find(keyText(key), revision);
+  }
+
+  /** `get` by the key's text: the store's point reads. */
+  find(key: string, revision: number): Entry | undefined {
+    const versions = this.versionsOf(key);
     const at = newestAtOrBelow(versions, revision);
     return at === -1 ? undefined : versions[at];
   }
@@ -76,16 +90,16 @@ export class Memtable implements SortedRun {
 
   /**
    * Drops the versions of `key` no reader at or above `floor` can see: those older than the newest
-   * one at or below the floor, and that one too if it is a tombstone and `olderRunsMayHold(key)`
-   * says no older run may hold a version it hides. Returns how many went.
+   * one at or below the floor, and that one too if it is a tombstone and `olderRunsMayHold()` says
+   * no older run may hold a version it hides. Returns how many went.
    */
-  compact(key: Uint8Array, floor: number, olderRunsMayHold: (key: Uint8Array) => boolean): number {
+  compact(key: string, floor: number, olderRunsMayHold: () => boolean): number {
     assert(!this.isFrozen, "a frozen memtable is not compacted (its table is)");
-    const versions = this.tree.get(sortKey(key))?.versions;
+    const versions = this.byText.get(key)?.versions;
     if (versions === undefined) return 0;
     const visible = newestAtOrBelow(versions, floor);
     if (visible === -1) return 0;
-    const dropTombstone = versions[visible]!.value === null && !olderRunsMayHold(key);
+    const dropTombstone = versions[visible]!.value === null && !olderRunsMayHold();
     const dropped = versions.splice(0, dropTombstone ? visible + 1 : visible);
     for (const entry of dropped) this.heldBytes -= entryBytes(entry);
     this.held -= dropped.length;
@@ -93,9 +107,13 @@ export class Memtable implements SortedRun {
   }
 
   /** Whether a compaction at a higher floor could drop a version of `key` (it has several, or a tombstone). */
-  mayHoldGarbage(key: Uint8Array): boolean {
-    const versions = this.tree.get(sortKey(key))?.versions ?? [];
+  mayHoldGarbage(key: string): boolean {
+    const versions = this.versionsOf(key);
     return versions.length > 1 || versions.at(-1)?.value === null;
+  }
+
+  private versionsOf(key: string): readonly Entry[] {
+    return this.byText.get(key)?.versions ?? NO_VERSIONS;
   }
 
   /** Makes the memtable immutable: from now on it is what its flush writes to a table. */

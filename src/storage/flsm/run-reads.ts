@@ -96,13 +96,14 @@ export function dumpRuns(
  * The changes after revision `after` to keys of [start, end), by revision (key order within one),
  * whole revisions only, about `limit` of them; `through` is the last revision the page covers.
  * `runsOf` may leave out runs that hold nothing after `after`; so the value before a key's first
- * change is read with `previousAt` (the store's point read at `after`, readable by the contract).
+ * change is read with `previousAt` (the store's point read of the key, text and bytes, at `after`,
+ * readable by the contract).
  */
 export function changesInRuns(
   runsOf: RunsOf,
   { start, end, after, limit }: { start?: string; end?: string; after: number; limit: number },
   current: number,
-  previousAt: (key: Uint8Array, revision: number) => Entry | undefined,
+  previousAt: (key: string, bytes: Uint8Array, revision: number) => Entry | undefined,
 ): ChangePage {
   if (after >= current) return { changes: [], through: current };
   const range: KeyRange = { start: bytesOf(start), end: bytesOf(end) };
@@ -115,7 +116,7 @@ export function changesInRuns(
     for (let i = first - 1; i >= 0; i--) {
       const { value, revision, createRevision, version } = versions[i]!;
       if (revision > through) break;
-      const before = i === first - 1 ? previousAt(key, after) : versions[i + 1];
+      const before = i === first - 1 ? previousAt(text, key, after) : versions[i + 1];
       found.push({ key: text, value, revision, previous: before?.value ?? undefined, createRevision, version });
     }
     // Bounded memory: once twice a page is found, only the oldest page can still be answered.

@@ -39,7 +39,7 @@ function levelsOf(...runs: StoredRun[]): RunSource {
 function tableOf(revision: number, ...ops: WriteOp[]): Memtable {
   const table = new Memtable();
   for (const { key, value } of ops) {
-    table.add(Buffer.from(key), {
+    table.add(key, {
       revision,
       value,
       createRevision: value === null ? 0 : revision,
