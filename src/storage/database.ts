@@ -1,9 +1,10 @@
 import { HomeKvError } from "../errors.ts";
 import { checkCompactTarget, type DatabaseReadView, planTxn, readBytes, txnWrites } from "./database-reads.ts";
+import { createStore, type StoreEngine } from "./engine.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
-import { createMvccStore, type MvccStore, type Snapshot, type StoreOptions, type StoreStats } from "./mvcc/store.ts";
+import type { MvccStore, Snapshot, StoreOptions, StoreStats } from "./mvcc/store.ts";
 import type { ApplyResult, Command, KeyRecord, TxnCommand, WriteOp } from "./ops.ts";
 import { RequestIdTable } from "./request-ids.ts";
 import { createDatabaseExpiry, type DatabaseExpiry, type ExpirySettings } from "./ttl/database-expiry.ts";
@@ -110,6 +111,8 @@ export interface DatabaseStats extends StoreStats {
 
 /** What every database takes, in memory or on disk. */
 export interface StoreSettings extends StoreOptions {
+  /** The engine that keeps the versions; memory by default. */
+  engine?: StoreEngine;
   /** Keys one GC slice may visit in one event-loop turn. */
   gcSliceKeysMax?: number;
   /** The TTL sweeper's clock, timers and batch size (tests); defaults otherwise. */
@@ -142,7 +145,7 @@ export function createObservedStore(options: StoreSettings, report?: (line: stri
       }
     : watchHub.publish;
   const expiry = createDatabaseExpiry({ ...options, onEvents }, report);
-  return { store: createMvccStore(expiry.storeOptions), expiry, watchHub };
+  return { store: createStore(options.engine, expiry.storeOptions), expiry, watchHub };
 }
 
 /** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */

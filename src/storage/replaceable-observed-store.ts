@@ -1,6 +1,7 @@
 import { createObservedStore, type ObservedStore, type StoreSettings } from "./database.ts";
+import { createStore } from "./engine.ts";
 import { createReplaceableStore, type ReplaceableStore } from "./mvcc/replaceable-store.ts";
-import { createMvccStore, type KeyChain } from "./mvcc/store.ts";
+import type { KeyChain } from "./mvcc/store.ts";
 
 /** A store with its observers whose whole state can be replaced by a checkpoint's while it serves. */
 export interface ReplaceableObservedStore extends ObservedStore {
@@ -25,7 +26,7 @@ export function createReplaceableObservedStore(
     expiry,
     watchHub,
     replaceWith(revision, compactedRevision, chains) {
-      const next = createMvccStore(expiry.storeOptions);
+      const next = createStore(settings.engine, expiry.storeOptions);
       expiry.clear();
       next.restore(revision, compactedRevision, chains);
       const previous = store.revision;

@@ -1,4 +1,4 @@
-import { createDatabase } from "../../../src/storage/database.ts";
 import { describeDatabaseConformance } from "./database-suite.ts";
+import { inMemoryDriver } from "./drivers.ts";
 
-describeDatabaseConformance("in memory", { open: async (settings) => createDatabase(settings) });
+describeDatabaseConformance("in memory", inMemoryDriver);

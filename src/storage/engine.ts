@@ -1,0 +1,15 @@
+import { createFlsmStore } from "./flsm/flsm-store.ts";
+import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store.ts";
+
+/**
+ * Which engine keeps a database's versions: all in memory (the default), or the fragmented LSM
+ * (recent versions in a memtable, the rest in runs below it; docs/internals/flsm.md).
+ */
+export type StoreEngine = { readonly kind: "memory" } | { readonly kind: "flsm"; readonly memtableBytes?: number };
+
+/** A new, empty store of the engine chosen. */
+export function createStore(engine: StoreEngine = { kind: "memory" }, options: StoreOptions): MvccStore {
+  return engine.kind === "flsm"
+    ? createFlsmStore({ ...options, memtableBytes: engine.memtableBytes })
+    : createMvccStore(options);
+}
