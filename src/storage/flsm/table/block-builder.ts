@@ -6,6 +6,8 @@ import { sealed } from "./format.ts";
 export const TOMBSTONE_FLAG = 0x01;
 export const DEADLINE_FLAG = 0x02;
 
+const SHORT_SUFFIX_BYTES = 32;
+
 /** Bytes of a block's trailer beyond its restart offsets: the restart count and the CRC. */
 export const BLOCK_TRAILER_BYTES = 8;
 
@@ -60,7 +62,10 @@ export class BlockBuilder {
     this.out.varint(entry.revision).varint(entry.createRevision).varint(entry.version);
     if (expiresAtMs !== undefined) this.out.varint(expiresAtMs);
     if (value !== null) this.out.varint(value.byteLength);
-    this.out.raw(key.subarray(shared));
+    // A short suffix byte by byte: a view (subarray) per entry cost more than the rest of its encoding.
+    if (key.byteLength - shared <= SHORT_SUFFIX_BYTES)
+      for (let i = shared; i < key.byteLength; i++) this.out.u8(key[i] as number);
+    else this.out.raw(key.subarray(shared));
     if (value !== null) this.out.raw(value);
     this.previousKey = key;
   }

@@ -1,4 +1,4 @@
-import { assert } from "../../../errors.ts";
+import { AssertionError, assert } from "../../../errors.ts";
 import type { AppendFile, FileSystem } from "../../../io/fs/file-system.ts";
 import { compareEntries, type Entry } from "../entry.ts";
 import { BlockBuilder } from "./block-builder.ts";
@@ -78,10 +78,11 @@ export class TableWriter {
   async add(entry: Entry): Promise<void> {
     assert(!this.done, `table ${this.path} is already finished`);
     const last = this.last;
-    assert(
-      last === undefined || compareEntries(last, entry) < 0,
-      `table ${this.path}: entries must come in internal-key order, but ${describe(entry)} follows ${last && describe(last)}`,
-    );
+    // Not `assert`: its message would be built for every entry.
+    if (last !== undefined && compareEntries(last, entry) >= 0)
+      throw new AssertionError(
+        `table ${this.path}: entries must come in internal-key order, but ${describe(entry)} follows ${describe(last)}`,
+      );
     const newKey = last === undefined || Buffer.compare(last.key, entry.key) !== 0;
     if (newKey) this.bloom.add(entry.key);
     if (entry.expiresAtMs !== undefined) this.ttl.add(entry.key, entry.revision, entry.expiresAtMs);

@@ -5,11 +5,13 @@ import { type FinishedTable, type TableOptions, TableWriter } from "../../../../
 
 /**
  * Keys that share prefixes (a small alphabet) often, and sometimes any bytes: empty keys, bytes
- * above 0x7f (non-ASCII UTF-8 and invalid UTF-8 alike).
+ * above 0x7f (non-ASCII UTF-8 and invalid UTF-8 alike), long keys.
  */
 export const keyArbitrary = fc.oneof(
   { weight: 4, arbitrary: fc.uint8Array({ min: 0x61, max: 0x63, maxLength: 5 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 8 }) },
+  // Long keys: suffixes past the builder's byte-by-byte copy.
+  { weight: 1, arbitrary: fc.uint8Array({ min: 0x61, max: 0x62, minLength: 30, maxLength: 80 }) },
   { weight: 1, arbitrary: fc.constantFrom("é", "日本", "🙂", "a\u0000b").map((s) => new TextEncoder().encode(s)) },
 );
 
