@@ -1,0 +1,157 @@
+import { beforeEach, describe, expect, test } from "bun:test";
+import { isHomeKvError } from "../../../../src/errors.ts";
+import { ByteReader } from "../../../../src/io/format/bytes.ts";
+import { MemoryFileSystem } from "../../../../src/io/fs/memory-fs.ts";
+import type { Entry } from "../../../../src/storage/flsm/entry.ts";
+import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
+import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
+import { bytes } from "../../../helpers/bytes.ts";
+import { writeTable } from "./tables.ts";
+
+/**
+ * One test per way a table breaks (DESIGN.md, convention 5). Where each part lies is read from the
+ * footer as the format documents it (format.ts), so these tests also hold the layout to its word.
+ */
+const PATH = "t/7.sst";
+const FOOTER_BYTES = 80;
+const entries: Entry[] = Array.from({ length: 200 }, (_, i) => ({
+  key: bytes(`key-${String(i).padStart(4, "0")}`),
+  revision: i + 1,
+  value: bytes(`value ${i}`),
+  createRevision: i + 1,
+  version: 1,
+  ...(i % 10 === 0 ? { expiresAtMs: 1_700_000_000_000 + i } : {}),
+}));
+
+let fs: MemoryFileSystem;
+let table: Uint8Array;
+
+/** Section offsets from the footer: index, bloom, ttl, properties. */
+function sections(file: Uint8Array): { index: number; bloom: number; ttl: number; properties: number } {
+  const view = new DataView(file.buffer, file.byteOffset + file.byteLength - FOOTER_BYTES, FOOTER_BYTES);
+  const at = (i: number) => Number(view.getBigUint64(16 * i, true));
+  return { index: at(0), bloom: at(1), ttl: at(2), properties: at(3) };
+}
+
+function damaged(change: (file: Uint8Array) => Uint8Array): void {
+  fs.overwrite(PATH, change(table.slice()));
+}
+
+function flip(offset: number): (file: Uint8Array) => Uint8Array {
+  return (file) => {
+    file[offset] = (file[offset] as number) ^ 0x10;
+    return file;
+  };
+}
+
+/** What `run` throws: E_CORRUPT naming the file and the damaged byte offset. */
+async function expectCorrupt(run: () => unknown, offset: number, reason: RegExp): Promise<void> {
+  let thrown: unknown;
+  try {
+    await run();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(isHomeKvError(thrown, "E_CORRUPT")).toBe(true);
+  const { message } = thrown as Error;
+  expect(message).toContain(`${PATH} is damaged at byte offset ${offset}:`);
+  expect(message).toMatch(reason);
+}
+
+const open = () => TableReader.open(fs, PATH, new BlockCache(1 << 20));
+
+beforeEach(async () => {
+  fs = new MemoryFileSystem();
+  await fs.mkdirp("t");
+  await writeTable(fs, PATH, entries, { blockBytes: 256 });
+  table = fs.bytes(PATH).slice();
+});
+
+describe("a damaged table raises E_CORRUPT naming the file and the offset", () => {
+  test("a flipped byte in a data block, when that block is read; the other blocks still read", async () => {
+    const blockAt = blockOffsetOf(table, sections(table).index, bytes("key-0100"));
+    expect(blockAt).toBeGreaterThan(8);
+    damaged(flip(blockAt + 3));
+    const reader = await open();
+    expect(reader.get(bytes("key-0000"), 200)?.value).toEqual(bytes("value 0"));
+    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, /data block fails its checksum/);
+    await expectCorrupt(() => [...reader.entries({})], blockAt, /data block fails its checksum/);
+    await expectCorrupt(() => [...reader.entries({}, true)], blockAt, /data block fails its checksum/);
+  });
+
+  test("a flipped byte in the block index", async () => {
+    const { index } = sections(table);
+    damaged(flip(index + 2));
+    await expectCorrupt(open, index, /block index fails its checksum/);
+  });
+
+  test("a flipped byte in the Bloom filter", async () => {
+    const { bloom } = sections(table);
+    damaged(flip(bloom + 5));
+    await expectCorrupt(open, bloom, /Bloom filter fails its checksum/);
+  });
+
+  test("a flipped byte in the TTL section, when the expiries are read", async () => {
+    const { ttl } = sections(table);
+    damaged(flip(ttl + 1));
+    const reader = await open();
+    await expectCorrupt(() => reader.expiring(), ttl, /TTL section fails its checksum/);
+  });
+
+  test("a flipped byte in the properties", async () => {
+    const { properties } = sections(table);
+    damaged(flip(properties));
+    await expectCorrupt(open, properties, /properties fails its checksum/);
+  });
+
+  test("a flipped byte in the footer", async () => {
+    damaged(flip(table.byteLength - FOOTER_BYTES + 9));
+    await expectCorrupt(open, table.byteLength - FOOTER_BYTES, /footer fails its checksum/);
+  });
+
+  test("a truncated file: a few bytes short, or only its start", async () => {
+    damaged((file) => file.subarray(0, file.byteLength - 3));
+    await expectCorrupt(open, table.byteLength - 3 - 8, /truncated/);
+    damaged((file) => file.subarray(0, 50));
+    await expectCorrupt(open, 50, /truncated/);
+  });
+
+  test("a file cut inside its data, with a footer that names bytes beyond its end", async () => {
+    const footer = table.subarray(table.byteLength - FOOTER_BYTES);
+    damaged((file) => Buffer.concat([file.subarray(0, 600), footer]));
+    await expectCorrupt(open, 600, /sections do not tile the file/);
+  });
+
+  test("a wrong magic: not a table", async () => {
+    damaged((file) => {
+      file.set(bytes("SQLite f"), 0);
+      return file;
+    });
+    await expectCorrupt(open, 0, /not a HomeKV table \(bad magic/);
+  });
+
+  test("an unknown format version, its footer checksum intact", async () => {
+    const footerAt = table.byteLength - FOOTER_BYTES;
+    damaged((file) => {
+      const view = new DataView(file.buffer, file.byteOffset + footerAt, FOOTER_BYTES);
+      view.setUint32(64, 2, true);
+      view.setUint32(68, Bun.hash.crc32(file.subarray(footerAt, footerAt + 64 + 4)), true);
+      return file;
+    });
+    await expectCorrupt(open, footerAt + 64, /table format version 2 is not supported/);
+  });
+});
+
+/** The offset of the block that holds `key`, read from the index section as the format lays it out. */
+function blockOffsetOf(file: Uint8Array, indexAt: number, key: Uint8Array): number {
+  const reader = new ByteReader(file.subarray(indexAt));
+  const count = reader.varint();
+  for (let i = 0; i < count; i++) {
+    const lastKey = reader.raw(reader.varint());
+    reader.varint(); // its revision
+    const offset = reader.varint();
+    reader.varint(); // its size
+    if (Buffer.compare(lastKey, key) >= 0) return offset;
+  }
+  throw new Error(`no block holds ${key}`);
+}
