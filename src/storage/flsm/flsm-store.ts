@@ -1,29 +1,18 @@
-import { assert, describeError, HomeKvError } from "../../errors.ts";
-import { compareHolds } from "../mvcc/compare.ts";
+import { assert, describeError } from "../../errors.ts";
 import { toRecord } from "../mvcc/range-reads.ts";
-import { SnapshotRegistry } from "../mvcc/snapshots.ts";
+import { missingRecord, StoreCore } from "../mvcc/store-core.ts";
 import type {
   ChangeEvent,
   ChangePage,
-  GcSlice,
   KeyChain,
   MvccStore,
   ScanOptions,
   ScanPage,
-  Snapshot,
   StoreOptions,
   StoreStats,
 } from "../mvcc/store-types.ts";
 import type { Version } from "../mvcc/version-chain.ts";
-import {
-  type ApplyResult,
-  type Compare,
-  isWrite,
-  type KeyRecord,
-  type LogEntry,
-  type TxnOp,
-  type WriteOp,
-} from "../ops.ts";
+import type { KeyRecord, WriteOp } from "../ops.ts";
 import type { Entry, KeyRange } from "./entry.ts";
 import { keyBytes } from "./key-bytes.ts";
 import { KeyQueue } from "./key-queue.ts";
@@ -52,9 +41,6 @@ export interface FlsmOptions extends StoreOptions {
 }
 
 export const MEMTABLE_BYTES_DEFAULT = 64 * 1024 * 1024;
-/** Versions a GC slice may collect per key of its budget before it stops, as in the memory engine. */
-const GC_VERSIONS_PER_KEY = 4;
-const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevision: 0, createRevision: 0, version: 0 });
 
 /** What the engine holds in memory besides the store's counters (tests and metrics). */
 export interface MemtableStats {
@@ -81,7 +67,7 @@ export function createFlsmStore(options: FlsmOptions = {}): FlsmStore {
  *   levels), down to floor = min(oldest snapshot, compacted revision), like the memory engine:
  *   a write drops what it shadows below the floor at once, the rest waits in a queue for the floor.
  */
-export class FlsmStore implements MvccStore {
+export class FlsmStore extends StoreCore implements MvccStore {
   private active = new Memtable();
   /** Newest first; the last one is the next to flush. */
   private readonly frozen: Memtable[] = [];
@@ -90,87 +76,27 @@ export class FlsmStore implements MvccStore {
   private flushes = 0;
   private readonly levels: RunSource;
   private readonly memtableBytes: number;
-  private readonly historyRevisions: number;
-  private readonly snapshots = new SnapshotRegistry();
   private readonly gcQueue = new KeyQueue();
-  private current = 0;
-  private compacted = 0;
-  private liveKeys = 0;
-  private liveValueBytes = 0;
-  private gcRuns = 0;
-  private gcCollected = 0;
   private visited = 0;
 
-  constructor(private readonly options: FlsmOptions) {
-    this.levels = options.levels ?? NO_LEVELS;
-    this.memtableBytes = options.memtableBytes ?? MEMTABLE_BYTES_DEFAULT;
-    this.historyRevisions = options.historyRevisions ?? 0;
+  constructor(private readonly flsm: FlsmOptions) {
+    super(flsm);
+    this.levels = flsm.levels ?? NO_LEVELS;
+    this.memtableBytes = flsm.memtableBytes ?? MEMTABLE_BYTES_DEFAULT;
     assert(this.memtableBytes > 0, "the memtable needs a positive size");
-    assert(this.historyRevisions >= 0, "history revisions must not be negative");
   }
 
-  get revision(): number {
-    return this.current;
+  protected isNewestLiveAt(key: string, revision: number): boolean {
+    const last = this.entryAt(key, this.current);
+    return last?.revision === revision && last.value !== null;
   }
 
-  get compactedRevision(): number {
-    return this.compacted;
-  }
-
-  apply(entry: LogEntry): ApplyResult {
-    assert(entry.revision === this.current + 1, `apply revision ${entry.revision} after ${this.current}`);
-    const { revision } = entry;
-    // Compaction moves with the revision, so that the floor below is the one after this commit.
-    this.compacted = Math.max(this.compacted, revision - this.historyRevisions);
-    const floor = this.floor();
-    const events: ChangeEvent[] | undefined = this.options.onEvents ? [] : undefined;
-    let deleted = 0;
-    const write = (op: WriteOp) => {
-      if (this.writeVersion(op, revision, floor, events) && op.value === null) deleted++;
-    };
-    let result: ApplyResult;
-    switch (entry.kind) {
-      case undefined:
-      case "batch":
-        assertDistinctWrites(entry.ops);
-        entry.ops.forEach(write);
-        result = { revision, deleted };
-        break;
-      case "txn": {
-        const { compares, success, failure } = entry.txn;
-        const succeeded = compares.every((clause) => compareHolds(clause, this.recordAt(clause.key, this.current)));
-        const ops = succeeded ? success : failure;
-        assertDistinctWrites(ops.filter(isWrite));
-        // A get sees the writes before it in the transaction: it reads at the new revision.
-        const reads: KeyRecord[] = [];
-        for (const op of ops) {
-          if (isWrite(op)) write(op);
-          else reads.push(this.recordAt(op.get, revision));
-        }
-        result = { revision, deleted, succeeded, reads };
-        break;
-      }
-      case "compact":
-        this.compacted = Math.max(this.compacted, Math.min(entry.compactTo, revision));
-        result = { revision, deleted: 0 };
-        break;
-      case "expire":
-        for (const { key, revision: written } of entry.keys) {
-          const last = this.entryAt(key, this.current);
-          if (last?.revision === written && last.value !== null) write({ key, value: null });
-        }
-        result = { revision, deleted };
-        break;
-    }
-    this.current = revision;
-    // A command's versions stay in one memtable: it is frozen between commands.
+  /** A command's versions stay in one memtable: it is frozen between commands. */
+  protected override afterCommand(): void {
     if (this.active.bytes >= this.memtableBytes) this.rotate();
-    if (events && events.length > 0) this.options.onEvents!(revision, events);
-    return result;
   }
 
-  /** One put or delete at `revision`; false when it wrote nothing (a delete of a missing key). */
-  private writeVersion(op: WriteOp, revision: number, floor: number, events: ChangeEvent[] | undefined): boolean {
+  protected writeVersion(op: WriteOp, revision: number, floor: number, events: ChangeEvent[] | undefined): boolean {
     const { key } = op;
     const last = this.entryAt(key, revision);
     const existed = last !== undefined && last.value !== null;
@@ -189,14 +115,7 @@ export class FlsmStore implements MvccStore {
       };
     }
     this.active.add(key, version);
-    if (existed) {
-      this.liveKeys--;
-      this.liveValueBytes -= last.value!.byteLength;
-    }
-    if (op.value !== null) {
-      this.liveKeys++;
-      this.liveValueBytes += op.value.byteLength;
-    }
+    this.countLive(existed ? last.value!.byteLength : undefined, op.value);
     events?.push({ key: op.key, value: op.value, revision, previous: existed ? last.value! : undefined });
     if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
     // What nobody can read any more goes now; what a snapshot or the history still needs, later.
@@ -205,42 +124,20 @@ export class FlsmStore implements MvccStore {
     return true;
   }
 
-  read(keys: readonly string[], revision = this.current): (Uint8Array | undefined)[] {
-    return this.readRecords(keys, revision).map((record) => record.value);
-  }
-
-  readRecords(keys: readonly string[], revision = this.current): KeyRecord[] {
-    this.assertReadable(revision);
-    return keys.map((key) => this.recordAt(key, revision));
-  }
-
   valueBytes(keys: readonly string[], revision = this.current): number[] {
     this.assertReadable(revision);
     return keys.map((key) => this.entryAt(key, revision)?.value?.byteLength ?? 0);
-  }
-
-  evaluate(compares: readonly Compare[], revision = this.current): boolean {
-    this.assertReadable(revision);
-    return compares.every((clause) => compareHolds(clause, this.recordAt(clause.key, revision)));
-  }
-
-  scan(options: ScanOptions): ScanPage {
-    this.assertReadable(options.revision);
-    return scanRuns(this.runsOf, options);
   }
 
   dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[] {
     return dumpRuns(this.runsOf, options, this.floor());
   }
 
-  changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage {
-    assert(options.limit > 0 && options.after >= 0, "changes need a positive limit and a revision");
-    if (options.after < this.compacted) {
-      throw new HomeKvError(
-        "E_COMPACTED",
-        `revision ${options.after + 1} is compacted (changes are kept from revision ${this.compacted + 1} on)`,
-      );
-    }
+  protected scanAt(options: ScanOptions): ScanPage {
+    return scanRuns(this.runsOf, options);
+  }
+
+  protected changesAfter(options: { start?: string; end?: string; after: number; limit: number }): ChangePage {
     // Runs holding nothing after `after` have no change to give.
     const runsOf = (range: KeyRange) =>
       this.runsOf(range).filter((run) => run.maxRevision === undefined || run.maxRevision > options.after);
@@ -257,11 +154,9 @@ export class FlsmStore implements MvccStore {
         `checkpoint chain of ${JSON.stringify(key)} is empty or too new`,
       );
       for (const version of versions) this.active.add(key, version);
-      if (last.value !== null) {
-        this.liveKeys++;
-        this.liveValueBytes += last.value.byteLength;
-        if (last.expiresAtMs !== undefined) this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
-      }
+      this.countLive(undefined, last.value);
+      if (last.value !== null && last.expiresAtMs !== undefined)
+        this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
       if (this.active.mayHoldGarbage(key)) this.gcQueue.push(key, last.revision);
       if (this.active.bytes >= this.memtableBytes) this.rotate();
     }
@@ -269,44 +164,13 @@ export class FlsmStore implements MvccStore {
     this.compacted = compactedRevision;
   }
 
-  openSnapshot(): Snapshot {
-    const revision = this.current;
-    this.snapshots.open(revision);
-    let open = true;
-    /** Runs `read` while the snapshot is open. */
-    const whilePinned = <T>(read: () => T): T => {
-      if (!open) throw new HomeKvError("E_UNAVAILABLE", "snapshot already released");
-      return read();
-    };
-    const records = (keys: readonly string[]) => keys.map((key) => this.recordAt(key, revision));
-    return {
-      revision,
-      read: (keys) => whilePinned(() => records(keys).map((record) => record.value)),
-      readRecords: (keys) => whilePinned(() => records(keys)),
-      scan: (options) => whilePinned(() => scanRuns(this.runsOf, { ...options, revision })),
-      release: () => {
-        if (!open) return;
-        open = false;
-        this.snapshots.release(revision);
-      },
-    };
+  protected collectNext(floor: number): number | undefined {
+    const key = this.gcQueue.popReady(floor);
+    return key === undefined ? undefined : this.collect(key, floor);
   }
 
-  collectGarbage(maxKeys: number): GcSlice {
-    assert(maxKeys > 0, "GC slice must visit at least one key");
-    const floor = this.floor();
-    let keysVisited = 0;
-    let versionsCollected = 0;
-    // Bounded by versions too: keys overwritten thousands of times under a snapshot would otherwise
-    // make one slice compact hundreds of thousands of versions.
-    while (keysVisited < maxKeys && versionsCollected < maxKeys * GC_VERSIONS_PER_KEY) {
-      const key = this.gcQueue.popReady(floor);
-      if (key === undefined) break;
-      keysVisited++;
-      versionsCollected += this.collect(key, floor);
-    }
-    if (keysVisited > 0) this.gcRuns++;
-    return { keysVisited, versionsCollected, more: this.gcQueue.hasReady(floor) };
+  protected hasGarbage(floor: number): boolean {
+    return this.gcQueue.hasReady(floor);
   }
 
   stats(): StoreStats {
@@ -366,14 +230,9 @@ export class FlsmStore implements MvccStore {
   }
 
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
-  private recordAt(key: string, revision: number): KeyRecord {
+  protected recordAt(key: string, revision: number): KeyRecord {
     const entry = this.entryAt(key, revision);
-    return entry === undefined || entry.value === null ? missing(key) : toRecord(key, entry);
-  }
-
-  /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
-  private floor(): number {
-    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
+    return entry === undefined || entry.value === null ? missingRecord(key) : toRecord(key, entry);
   }
 
   /** Compacts the memtable's versions of `key` at `floor`. */
@@ -403,7 +262,7 @@ export class FlsmStore implements MvccStore {
 
   /** Hands the oldest frozen memtable to the flush hook, unless one is being flushed. */
   private flushNext(): void {
-    const { flush } = this.options;
+    const { flush } = this.flsm;
     const oldest = this.frozen.at(-1);
     if (flush === undefined || oldest === undefined || this.flushing) return;
     this.flushing = true;
@@ -418,25 +277,10 @@ export class FlsmStore implements MvccStore {
       },
       (error: unknown) => {
         this.flushing = false;
-        (this.options.report ?? console.warn)(
+        (this.flsm.report ?? console.warn)(
           `memtable flush failed, retrying at the next freeze: ${describeError(error)}`,
         );
       },
     );
   }
-
-  private assertReadable(revision: number): void {
-    if (revision > this.current) {
-      throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (current ${this.current})`);
-    }
-    if (revision < this.compacted) {
-      throw new HomeKvError("E_COMPACTED", `revision ${revision} is compacted (oldest readable ${this.compacted})`);
-    }
-  }
-}
-
-function assertDistinctWrites(ops: readonly TxnOp[]): void {
-  if (ops.length <= 1) return;
-  const keys = new Set(ops.map((op) => (isWrite(op) ? op.key : op.get)));
-  assert(keys.size === ops.length, "a key is written twice in one command");
 }

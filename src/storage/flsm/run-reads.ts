@@ -1,6 +1,5 @@
-import { toRecord } from "../mvcc/range-reads.ts";
+import { ScanPageCutter, toRecord } from "../mvcc/range-reads.ts";
 import type { ChangePage, HistoryChange, KeyChain, ScanOptions, ScanPage } from "../mvcc/store-types.ts";
-import { type KeyRecord, recordBytes } from "../ops.ts";
 import type { Entry, KeyRange } from "./entry.ts";
 import { keyAfter, keyBytes, keyText } from "./key-bytes.ts";
 import { mergeRuns } from "./merge.ts";
@@ -31,42 +30,20 @@ const bytesOf = (key: string | undefined) => (key === undefined ? undefined : ke
 /** Live keys of a range at a revision, a page at a time (see ScanOptions), as the memory engine pages them. */
 export function scanRuns(
   runsOf: RunsOf,
-  {
-    start,
-    end,
-    after,
-    limit,
-    reverse = false,
-    revision,
-    visitMax = limit * 4 + 1_000,
-    bytesMax = Infinity,
-  }: ScanOptions,
+  { start, end, after, reverse = false, revision, ...paging }: ScanOptions,
 ): ScanPage {
   // Continuing after a key: forward from the first key after it, backward from below it.
   const from = bytesOf(after);
   const range: KeyRange = reverse
     ? { start: bytesOf(start), end: from ?? bytesOf(end) }
     : { start: from === undefined ? bytesOf(start) : keyAfter(from), end: bytesOf(end) };
-  const records: KeyRecord[] = [];
-  let visited = 0;
-  let bytes = 0;
-  let lastVisited: Uint8Array | undefined;
+  const page = new ScanPageCutter(paging, keyText);
   for (const { key, versions } of keysOf(runsOf(range), range, reverse)) {
-    // A full page, or enough keys visited (dead ones count too): the caller continues from here.
-    if (records.length === limit || visited === visitMax) return { records, next: keyText(lastVisited!) };
     const entry = visibleAt(versions, revision);
-    if (entry !== undefined && entry.value !== null) {
-      const record = toRecord(keyText(key), entry);
-      const size = recordBytes(record);
-      // Over the byte budget: end the page before this record; the next page starts with it.
-      if (records.length > 0 && bytes + size > bytesMax) return { records, next: keyText(lastVisited!) };
-      bytes += size;
-      records.push(record);
-    }
-    visited++;
-    lastVisited = key;
+    const live = entry !== undefined && entry.value !== null;
+    if (!page.visit(key, live ? toRecord(keyText(key), entry) : undefined)) break;
   }
-  return { records };
+  return page.page();
 }
 
 /**

@@ -20,48 +20,77 @@ export function toRecord(key: string, version: Version): KeyRecord {
   };
 }
 
+/**
+ * Cuts a scan page from the keys of a range, visited in scan order (see ScanOptions): at most
+ * `limit` live records and `visitMax` keys visited, dead ones included, and about `bytesMax` of keys
+ * and values (always at least one record). Shared by every engine, so that they page alike. `K` is
+ * an engine's own form of a key; `textOf` makes the key a page continues after, only when it does.
+ */
+export class ScanPageCutter<K> {
+  private readonly records: KeyRecord[] = [];
+  private readonly limit: number;
+  private readonly visitMax: number;
+  private readonly bytesMax: number;
+  private visited = 0;
+  private bytes = 0;
+  private lastVisited: K | undefined;
+  private next: string | undefined;
+
+  constructor(
+    options: Pick<ScanOptions, "limit" | "visitMax" | "bytesMax">,
+    private readonly textOf: (key: K) => string,
+  ) {
+    this.limit = options.limit;
+    this.visitMax = options.visitMax ?? options.limit * 4 + 1_000;
+    this.bytesMax = options.bytesMax ?? Infinity;
+  }
+
+  /** Takes the next key and its state (undefined: none at the scan's revision); false once the page is full. */
+  visit(key: K, record: KeyRecord | undefined): boolean {
+    // A full page, or enough keys visited (dead ones count too): the caller continues from here.
+    if (this.records.length === this.limit || this.visited === this.visitMax) return this.cut();
+    if (record !== undefined) {
+      const size = recordBytes(record);
+      // Over the byte budget: end the page before this record; the next page starts with it.
+      if (this.records.length > 0 && this.bytes + size > this.bytesMax) return this.cut();
+      this.bytes += size;
+      this.records.push(record);
+    }
+    this.visited++;
+    this.lastVisited = key;
+    return true;
+  }
+
+  page(): ScanPage {
+    return this.next === undefined ? { records: this.records } : { records: this.records, next: this.next };
+  }
+
+  private cut(): false {
+    this.next = this.textOf(this.lastVisited as K);
+    return false;
+  }
+}
+
 /** Live keys of a range at a revision, a page at a time (see ScanOptions). */
 export function scanRange(
   chains: VersionChains,
-  {
-    start,
-    end,
-    after,
-    limit,
-    reverse = false,
-    revision,
-    visitMax = limit * 4 + 1_000,
-    bytesMax = Infinity,
-  }: ScanOptions,
+  { start, end, after, reverse = false, revision, ...paging }: ScanOptions,
 ): ScanPage {
   const low = start === undefined ? undefined : toIndexKey(start);
   const high = end === undefined ? undefined : toIndexKey(end);
   const from = after === undefined ? undefined : toIndexKey(after);
-  const records: KeyRecord[] = [];
-  let visited = 0;
-  let bytes = 0;
-  let lastVisited: string | undefined;
-  // Forward: from `after` (exclusive) or `start`; backward: from `after` (exclusive) or below `end`.
+  const page = new ScanPageCutter(paging, fromIndexKey);
   const { index } = chains;
+  // Forward: from `after` (exclusive) or `start`; backward: from `after` (exclusive) or below `end`.
   for (const id of reverse ? index.backward(from ?? high) : index.forward(from ?? low)) {
     const indexKey = index.key(id);
     if (!reverse && indexKey === from) continue;
-    if (reverse ? low !== undefined && indexKey < low : high !== undefined && indexKey >= high) return { records };
-    // A full page, or enough keys visited (dead ones count too): the caller continues from here.
-    if (records.length === limit || visited === visitMax) return { records, next: fromIndexKey(lastVisited!) };
+    if (reverse ? low !== undefined && indexKey < low : high !== undefined && indexKey >= high) break;
     const slot = chains.versionAt(id, revision);
-    if (slot !== NONE && !chains.isTombstone(slot)) {
-      const record = toRecord(fromIndexKey(indexKey), chains.version(slot));
-      const size = recordBytes(record);
-      // Over the byte budget: end the page before this record; the next page starts with it.
-      if (records.length > 0 && bytes + size > bytesMax) return { records, next: fromIndexKey(lastVisited!) };
-      bytes += size;
-      records.push(record);
-    }
-    visited++;
-    lastVisited = indexKey;
+    const live = slot !== NONE && !chains.isTombstone(slot);
+    if (!page.visit(indexKey, live ? toRecord(fromIndexKey(indexKey), chains.version(slot)) : undefined)) break;
   }
-  return { records };
+  return page.page();
 }
 
 /** Every retained version up to `revision` of the keys after `after`: what a checkpoint holds. */
