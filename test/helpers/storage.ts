@@ -18,7 +18,7 @@ export function frameStarts(file: Uint8Array): number[] {
 }
 
 /** The file-system calls that change the disk, as `interceptWrites` names them. */
-export type WriteCall = "createExclusive" | "rename" | "remove" | "syncDir" | "append" | "sync" | "truncate";
+export type WriteCall = "createExclusive" | "rename" | "link" | "remove" | "syncDir" | "append" | "sync" | "truncate";
 
 /**
  * Delegates to `inner`, passing every call that changes the disk through `around` (which must run
@@ -36,6 +36,7 @@ export function interceptWrites(
     openRead: (path) => inner.openRead(path),
     createExclusive: (path, data) => around("createExclusive", () => inner.createExclusive(path, data)),
     rename: (from, to) => around("rename", () => inner.rename(from, to)),
+    link: (from, to) => around("link", () => inner.link(from, to)),
     remove: (path) => around("remove", () => inner.remove(path)),
     syncDir: (dir) => around("syncDir", () => inner.syncDir(dir)),
     async openAppend(path) {

@@ -73,6 +73,7 @@ function observedFs(inner: MemoryFileSystem, afterAppend: () => void): FileSyste
     openRead: (path) => inner.openRead(path),
     createExclusive: (path, data) => inner.createExclusive(path, data),
     rename: (from, to) => inner.rename(from, to),
+    link: (from, to) => inner.link(from, to),
     remove: (path) => inner.remove(path),
     syncDir: (dir) => inner.syncDir(dir),
     async openAppend(path) {

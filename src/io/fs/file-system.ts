@@ -17,6 +17,11 @@ export interface FileSystem {
   /** Creates `path` with `data`, failing with EEXIST when it already exists (atomic). */
   createExclusive(path: string, data: Uint8Array): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /**
+   * A second name for the file at `from` (a hard link; EEXIST when `to` exists): a checkpoint names
+   * immutable files without copying them. Durable once the directory of `to` is synced.
+   */
+  link(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   /** Makes the directory's entries (creations, renames, removals) durable. */
   syncDir(dir: string): Promise<void>;

@@ -1,6 +1,6 @@
 import type { AppendFile, FileSystem, ReadFile } from "./file-system.ts";
 
-type Op = "append" | "sync" | "truncate" | "rename" | "remove" | "createExclusive" | "readFile" | "syncDir";
+type Op = "append" | "sync" | "truncate" | "rename" | "link" | "remove" | "createExclusive" | "readFile" | "syncDir";
 
 interface Fault {
   op: Op;
@@ -179,6 +179,13 @@ export class MemoryFileSystem implements FileSystem {
     this.maybeFail("rename", from);
     this.files.set(to, this.mustGet(from));
     this.files.delete(from);
+  }
+
+  /** Both names share one file, as a hard link's do: what is written through one shows through the other. */
+  async link(from: string, to: string): Promise<void> {
+    this.maybeFail("link", from);
+    if (this.files.has(to)) throw fsError("EEXIST", `file already exists ${to}`);
+    this.files.set(to, this.mustGet(from));
   }
 
   async remove(path: string): Promise<void> {

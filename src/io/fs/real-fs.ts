@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { link, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import type { AppendFile, FileSystem, ReadFile } from "./file-system.ts";
 
 /**
@@ -72,6 +72,7 @@ export const realFileSystem: FileSystem = {
     }
   },
   rename: (from, to) => rename(from, to),
+  link: (from, to) => link(from, to),
   remove: (path) => rm(path, { force: true }),
   async syncDir(dir) {
     const handle = await open(dir, constants.O_RDONLY);

@@ -36,6 +36,7 @@ export class ProcessFileSystem implements FileSystem {
   readFile = (path: string) => this.call(() => this.fs.readFile(path));
   createExclusive = (path: string, data: Uint8Array) => this.call(() => this.fs.createExclusive(path, data));
   rename = (from: string, to: string) => this.call(() => this.fs.rename(from, to));
+  link = (from: string, to: string) => this.call(() => this.fs.link(from, to));
   remove = (path: string) => this.call(() => this.fs.remove(path));
   syncDir = (dir: string) => this.call(() => this.delayed(() => this.fs.syncDir(dir)));
 
