@@ -1,23 +1,6 @@
 import { expect, test } from "bun:test";
 import { type LevelChange, LevelSet } from "../../../../src/storage/flsm/levels/level-set.ts";
-import type { TableMeta } from "../../../../src/storage/flsm/levels/table-meta.ts";
-
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
-
-function table(number: number, range: string, revisions: [number, number]): TableMeta {
-  const [smallest, largest] = range.split("…") as [string, string];
-  return {
-    number,
-    sizeBytes: 100 * number,
-    smallest: bytes(smallest),
-    largest: bytes(largest),
-    minRevision: revisions[0],
-    maxRevision: revisions[1],
-    entries: 10,
-  };
-}
-
-const numbers = (tables: readonly TableMeta[]): number[] => tables.map((t) => t.number);
+import { bytes, numbers, table } from "./tables.ts";
 
 /** The example of LevelSet's comment, built as flushes and compactions would. */
 function example(): LevelSet {
