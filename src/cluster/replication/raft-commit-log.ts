@@ -7,7 +7,7 @@ import type { ApplyResult, Command } from "../../storage/ops.ts";
 import { RequestIdTable } from "../../storage/request-ids.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
-import { decodeEntryCommand, type EntryCommand, encodeEntryCommand } from "./entry-command.ts";
+import { decodeEntryCommand, encodeEntryCommand } from "./entry-command.ts";
 import {
   decodeForwardAnswer,
   decodeForwardBatch,
@@ -31,13 +31,6 @@ export interface StoreReplica {
   readonly self: NodeId;
   readonly requestIds: RequestIdTable;
   readonly forwarded: ForwardedWrites<ApplyResult | undefined>;
-  /**
-   * The commands the leader proposed, by their entry's bytes, until it applies them: it had each
-   * decoded (its own from the client's request, a forwarded one when it checked it) and applies
-   * that instead of decoding its entries a second time. Weak: an entry a new leader overwrote
-   * takes its command with it.
-   */
-  readonly proposed: WeakMap<Uint8Array, EntryCommand>;
 }
 
 /**
@@ -58,7 +51,6 @@ export function storeReplica(
     self,
     requestIds: new RequestIdTable(),
     forwarded: new ForwardedWrites(forwardTimeoutMs, timers, firstSeq),
-    proposed: new WeakMap(),
   };
 }
 
@@ -82,8 +74,9 @@ export function storeStateMachine(
       let result: ApplyResult | undefined;
       let seq: number | undefined;
       if (entry.data !== null) {
-        const decoded = replica.proposed.get(entry.data) ?? decodeEntryCommand(entry.data);
-        replica.proposed.delete(entry.data);
+        // Every member applies what the entry's bytes say, the leader included: a command object
+        // the leader kept could differ from its encoding in a default, and the members would part.
+        const decoded = decodeEntryCommand(entry.data);
         const { requestId } = decoded;
         // The table is replicated state (fed here, in log order; carried in checkpoints and
         // snapshots), so every member skips the same repeats.
@@ -108,11 +101,10 @@ export function storeStateMachine(
 }
 
 /** A forwarded entry must decode, and name as its origin the member that forwarded it. */
-function checkForwarded(data: Uint8Array, from: string, nameOf: (id: NodeId) => string | undefined): EntryCommand {
-  const decoded = invalidUnlessDecodes(() => decodeEntryCommand(data));
-  if (nameOf(decoded.origin) !== from)
-    throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${decoded.origin}`);
-  return decoded;
+function checkForwarded(data: Uint8Array, from: string, nameOf: (id: NodeId) => string | undefined): void {
+  const { origin } = invalidUnlessDecodes(() => decodeEntryCommand(data));
+  if (nameOf(origin) !== from)
+    throw new HomeKvError("E_INVALID", `member ${from} forwarded a write in the name of node ${origin}`);
 }
 
 /** A forwarded write that does not decode is refused (E_INVALID), never taken for a bug here. */
@@ -149,10 +141,9 @@ function raftCommitLog(options: {
   rpc.handle(PROPOSE_METHOD, async (from, body) => {
     const entries = invalidUnlessDecodes(() => decodeForwardBatch(body));
     // Checked here, not at apply: a damaged entry must never reach the log.
-    const commands = entries.map((data) => checkForwarded(data, from, options.nameOf));
+    for (const data of entries) checkForwarded(data, from, options.nameOf);
     // All at once (one append to the log, all or none): a refusal fails the call, for every entry.
     const first = driver.submitAll(entries);
-    entries.forEach((data, i) => replica.proposed.set(data, commands[i]!));
     return encodeForwardAnswer({ firstIndex: first.index, term: first.term, accepted: entries.length });
   });
   // The follower side: the writes of one turn go to the leader in one call (forward-batches.ts).
@@ -181,12 +172,8 @@ function raftCommitLog(options: {
       },
     );
   });
-  const proposeHere = (command: Command, requestId: string) => {
-    const entry = { origin: 0, seq: 0, requestId, command };
-    const data = encodeEntryCommand(entry);
-    replica.proposed.set(data, entry);
-    return driver.propose(data);
-  };
+  const proposeHere = (command: Command, requestId: string) =>
+    driver.propose(encodeEntryCommand({ origin: 0, seq: 0, requestId, command }));
   const forward = (command: Command, requestId: string, leader: string) => {
     const { seq, done } = replica.forwarded.open(leader);
     batches.add(leader, { seq, data: encodeEntryCommand({ origin: replica.self, seq, requestId, command }) });
