@@ -229,8 +229,8 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     name: "overwrite-appends",
     description: "entries that replace a conflicting suffix of the unpersisted log are added after it instead",
     file: LOG,
-    search: "from === first + this.pending.length) for",
-    replace: "from >= first) for",
+    search: "from === first + this.pending.length)\n",
+    replace: "from >= first)\n",
   },
   {
     name: "conf-change-unseen",

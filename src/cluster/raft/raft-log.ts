@@ -103,7 +103,8 @@ export class RaftLog {
     const first = this.pending[0]?.index;
     // At the end (every proposal of a leader): in place. `pending` is never handed out (unstable()
     // copies), so nothing else sees it change; copying it here made a turn of n proposals cost n².
-    if (first !== undefined && from === first + this.pending.length) for (const entry of entries) this.pending.push(entry);
+    if (first !== undefined && from === first + this.pending.length)
+      for (const entry of entries) this.pending.push(entry);
     else if (first !== undefined && from >= first) this.pending = [...this.pending.slice(0, from - first), ...entries];
     else this.pending = [...entries];
   }

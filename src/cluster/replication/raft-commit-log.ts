@@ -152,7 +152,7 @@ function raftCommitLog(options: {
     const commands = entries.map((data) => checkForwarded(data, from, options.nameOf));
     // All at once (one append to the log, all or none): a refusal fails the call, for every entry.
     const first = driver.submitAll(entries);
-    entries.forEach((data, i) => replica.proposed.set(data, commands[i]!));
+    for (const [i, data] of entries.entries()) replica.proposed.set(data, commands[i]!);
     return encodeForwardAnswer({ firstIndex: first.index, term: first.term, accepted: entries.length });
   });
   // The follower side: the writes of one turn go to the leader in one call (forward-batches.ts).
