@@ -96,10 +96,17 @@ export function checkWrite(
     );
   if (ttlMs > 0 && value === undefined)
     throw new HomeKvError("E_INVALID", `ttl_ms is set on key ${quoteKey(key)}, which the record deletes`);
-  // The decoded value is a view into the whole request message; the store keeps a copy of its
-  // own so that holding one small value never pins a large request buffer.
-  const copy = value === undefined ? null : value.slice();
+  const copy = value === undefined ? null : ownBytes(value);
   return ttlMs > 0 ? { key, value: copy, expiresAtMs: nowMs + ttlMs } : { key, value: copy };
+}
+
+/**
+ * A copy of bytes decoded from a request, for the store to keep. The decoded bytes are a view into
+ * the chunk the request was read in (a Buffer), and so would be their `slice()`: Buffer's does not
+ * copy. Holding one small value must never pin a large chunk.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 /** Refuses a response over --max-response-bytes before it is built (`bytes` as recordBytes counts them). */

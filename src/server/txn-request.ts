@@ -2,7 +2,7 @@ import { HomeKvError } from "../errors.ts";
 import { Compare_Op, Compare_Target, type TxnRequest } from "../gen/homekv_service.ts";
 import type { TxnCommand, TxnOp, WriteOp } from "../storage/ops.ts";
 import { COMPARE_OPS, COMPARE_TARGETS } from "./convert.ts";
-import { checkCount, checkKey, checkWrite, type Limits, quoteKey } from "./limits.ts";
+import { checkCount, checkKey, checkWrite, type Limits, ownBytes, quoteKey } from "./limits.ts";
 
 /** Checks a Txn request and turns it into the command the log carries. */
 export function checkTxn(request: TxnRequest, limits: Limits, nowMs: number): TxnCommand {
@@ -22,7 +22,7 @@ export function checkTxn(request: TxnRequest, limits: Limits, nowMs: number): Tx
       throw new HomeKvError("E_INVALID", `${where}: EXISTS compares number 1 or 0 with EQUAL or NOT_EQUAL`);
     }
     return target === "value"
-      ? { key: clause.key, target, op, value: clause.value.slice() }
+      ? { key: clause.key, target, op, value: ownBytes(clause.value) }
       : { key: clause.key, target, op, number: clause.number };
   });
   return {

@@ -1,4 +1,5 @@
 import { ByteReader, ByteWriter, FormatError } from "../io/format/bytes.ts";
+import { compareNumber } from "./mvcc/compare.ts";
 import type { Command, Compare, CompareOp, CompareTarget, LogEntry, TxnOp, WriteOp } from "./ops.ts";
 
 /**
@@ -49,7 +50,7 @@ export function writeCommand(out: ByteWriter, command: Command, revision?: numbe
           .string(clause.key)
           .u8(TARGETS.indexOf(clause.target) + 1)
           .u8(COMPARE_OPS.indexOf(clause.op) + 1);
-        out.bytes(clause.value ?? EMPTY).u64(clause.number ?? 0);
+        out.bytes(clause.value ?? EMPTY).u64(compareNumber(clause));
       }
       writeOps(out, command.txn.success);
       writeOps(out, command.txn.failure);

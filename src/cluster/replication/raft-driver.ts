@@ -102,7 +102,13 @@ const SENT_BEFORE_WRITE: ReadonlySet<MessageType> = new Set(["append", "heartbea
  * request's index: a write may have completed in between).
  */
 export class RaftDriver<R> {
-  private readonly proposals = new Map<number, PendingProposal<R>>();
+  /**
+   * The proposals waiting to be applied, by index. Rarely more than one at an index: a write taken
+   * by this member as leader, then its log cut back below it by another leader's, and the index
+   * given to a later write when it leads again. Either may still be the one committed there (the
+   * first lives on in the logs of members that took it), so both wait for the entry applied.
+   */
+  private readonly proposals = new Map<number, PendingProposal<R>[]>();
   private tickWaiters: (() => void)[] = [];
   private waitingReads: ReadWaiter[] = [];
   private readBatch: ReadBatch | undefined;
@@ -162,7 +168,7 @@ export class RaftDriver<R> {
       return Promise.reject(error);
     }
     return new Promise<R>((resolve, reject) => {
-      this.proposals.set(at.index, { term: at.term, resolve, reject });
+      this.awaitApplied(at.index, { term: at.term, resolve, reject });
     });
   }
 
@@ -235,7 +241,7 @@ export class RaftDriver<R> {
     const { lastIndex, term } = raft;
     this.schedule();
     await new Promise<R>((resolve, reject) => {
-      this.proposals.set(lastIndex, { term, resolve, reject });
+      this.awaitApplied(lastIndex, { term, resolve, reject });
     });
   }
 
@@ -433,29 +439,38 @@ export class RaftDriver<R> {
     assert(entry.index === this.applied + 1, `applied ${entry.index} after ${this.applied}`);
     const result = this.options.stateMachine.apply(entry);
     this.applied = entry.index;
-    const proposal = this.proposals.get(entry.index);
-    if (proposal === undefined) return;
+    const waiting = this.proposals.get(entry.index);
+    if (waiting === undefined) return;
     this.proposals.delete(entry.index);
-    if (proposal.term === entry.term) {
-      this.proposalsCommitted++;
-      proposal.resolve(result);
-    } else {
-      this.proposalsDropped++;
-      proposal.reject(dropped(entry.index));
+    for (const proposal of waiting) {
+      if (proposal.term === entry.term) {
+        this.proposalsCommitted++;
+        proposal.resolve(result);
+      } else {
+        this.proposalsDropped++;
+        proposal.reject(dropped(entry.index));
+      }
     }
+  }
+
+  private awaitApplied(index: number, proposal: PendingProposal<R>): void {
+    const waiting = this.proposals.get(index);
+    if (waiting) waiting.push(proposal);
+    else this.proposals.set(index, [proposal]);
   }
 
   /** A snapshot replaced the log through `index`: proposals at or below it can no longer be told apart. */
   private settleProposalsThrough(index: number): void {
-    for (const [at, proposal] of this.proposals) {
+    for (const [at, waiting] of this.proposals) {
       if (at > index) continue;
       this.proposals.delete(at);
-      proposal.reject(
-        new HomeKvError(
-          "E_UNAVAILABLE",
-          `outcome unknown: the write at index ${at} was overtaken by a snapshot from the leader`,
-        ),
-      );
+      for (const proposal of waiting)
+        proposal.reject(
+          new HomeKvError(
+            "E_UNAVAILABLE",
+            `outcome unknown: the write at index ${at} was overtaken by a snapshot from the leader`,
+          ),
+        );
     }
   }
 
@@ -511,7 +526,7 @@ export class RaftDriver<R> {
    */
   private failAll(error: HomeKvError): void {
     const unknown = new HomeKvError(error.code, `outcome unknown: ${error.message} before the write was seen applied`);
-    for (const proposal of this.proposals.values()) proposal.reject(unknown);
+    for (const waiting of this.proposals.values()) for (const proposal of waiting) proposal.reject(unknown);
     this.proposals.clear();
     for (const waiter of [...this.waitingReads, ...(this.readBatch?.waiters ?? [])]) waiter.reject(error);
     this.waitingReads = [];

@@ -10,16 +10,16 @@ export function compareHolds(clause: Compare, record: KeyRecord): boolean {
       break;
     }
     case "exists":
-      order = (record.value === undefined ? 0 : 1) - (clause.number ?? 1);
+      order = (record.value === undefined ? 0 : 1) - compareNumber(clause);
       break;
     case "mod_revision":
-      order = record.modRevision - (clause.number ?? 0);
+      order = record.modRevision - compareNumber(clause);
       break;
     case "create_revision":
-      order = record.createRevision - (clause.number ?? 0);
+      order = record.createRevision - compareNumber(clause);
       break;
     case "version":
-      order = record.version - (clause.number ?? 0);
+      order = record.version - compareNumber(clause);
       break;
   }
   switch (clause.op) {
@@ -32,4 +32,13 @@ export function compareHolds(clause: Compare, record: KeyRecord): boolean {
     case ">":
       return order > 0;
   }
+}
+
+/**
+ * The number a clause compares with, its default filled in: `exists` alone means "exists" (1). The
+ * command format writes this too, so a clause reads the same from a log entry as from the object
+ * it was encoded from (a Raft leader applies the object it proposed, every other member the entry).
+ */
+export function compareNumber(clause: Compare): number {
+  return clause.number ?? (clause.target === "exists" ? 1 : 0);
 }

@@ -166,6 +166,11 @@ export class RaftSimulation {
   private blocked = new Set<string>();
   /** index → the entry applied there, by whichever node applied it first, and the state machine digest after it. */
   private readonly appliedAt = new Map<number, Entry>();
+  /**
+   * index → the term of the node that applied it first, then: the entry was committed in that term
+   * or an earlier one (the node learned the commit from a leader of a term no later than its own).
+   */
+  private readonly committedBy = new Map<number, number>();
   private readonly digestAt = new Map<number, number>([[0, 0]]);
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private highestAcknowledged = 0;
@@ -607,6 +612,7 @@ export class RaftSimulation {
       );
     } else {
       this.appliedAt.set(entry.index, entry);
+      this.committedBy.set(entry.index, node.raft!.term);
     }
     const write = decodeWrite(entry.data);
     if (write === undefined) return;
@@ -632,10 +638,13 @@ export class RaftSimulation {
       );
       if (known === undefined) {
         this.leaderOfTerm.set(raft.term, leader.id);
-        // Leader completeness: a new leader holds every entry committed before its term.
+        // Leader completeness: a new leader holds every entry committed before its term. Not one
+        // committed in its term or later: a candidate whose votes were delayed can win an old term
+        // after a leader of a later term committed entries it never saw (it can commit nothing).
         const { snapshotIndex, lastIndex } = raft.status();
         for (const [index, entry] of this.appliedAt) {
           if (index <= snapshotIndex) continue; // in its snapshot, checked when installed or applied
+          if (this.committedBy.get(index)! >= raft.term) continue;
           this.check(
             index <= lastIndex && raft.termAt(index) === entry.term,
             `leader ${leader.id} of term ${raft.term} lacks committed entry ${index}`,

@@ -129,6 +129,52 @@ describe("RaftDriver", () => {
     expect(group.values(old)).not.toContain("orphan");
   });
 
+  test("a write whose index the same member gives a later write (its log cut short meanwhile) is still answered", async () => {
+    const group = await startGroup();
+    const old = group.leader;
+    group.isolate(old.id);
+    // Three entries of the old leader's term that no one else gets: at c+1, c+2, c+3.
+    const outcome = (promise: Promise<unknown>) =>
+      promise.then(
+        () => "applied",
+        (error: unknown) => (error instanceof HomeKvError ? error.code : String(error)),
+      );
+    const first = outcome(old.driver.propose(bytes("a")));
+    const second = outcome(old.driver.propose(bytes("b")));
+    const third = outcome(old.driver.propose(bytes("c")));
+    const thirdIndex = old.raft.lastIndex;
+    const others = group.members.filter((m) => m !== old);
+    // The next leader appends only its empty entry (at c+1): the old leader's log is cut back to it.
+    const next = await waitFor(() => others.find((m) => m.raft.role === "leader"), { what: "a new leader" });
+    group.cut.clear();
+    await waitFor(() => old.raft.lastIndex < thirdIndex - 1 && old.raft.leader === next.id, {
+      what: "the old leader's log to be cut back below its second entry",
+      detail: () => `old: last ${old.raft.lastIndex}, leader ${old.raft.leader}; third entry was at ${thirdIndex}`,
+    });
+    // Leading again, its empty entry takes c+2 and its next write c+3: the index of "c".
+    await waitFor(
+      () => {
+        if (next.raft.role === "leader") next.driver.transferLeadership(old.id);
+        return old.raft.role === "leader";
+      },
+      {
+        what: "the old leader to lead again",
+        detail: () => `${old.id}: ${old.raft.role}, ${next.id}: ${next.raft.role}`,
+      },
+    );
+    const later = old.driver.propose(bytes("d"));
+    expect(old.raft.lastIndex).toBe(thirdIndex);
+    expect(await later).toBeGreaterThan(0);
+    expect(await Promise.all([first, second])).toEqual(["E_PROPOSAL_DROPPED", "E_PROPOSAL_DROPPED"]);
+    // "c" waited at the index "d" took: it hears that another entry was applied there, not nothing forever.
+    const answered = await waitFor(() => Promise.race([third, Promise.resolve("")]), {
+      what: 'the write "c" to be answered',
+      timeoutMs: 3_000,
+    });
+    expect(answered).toBe("E_PROPOSAL_DROPPED");
+    expect(group.values(old)).not.toContain("c");
+  }, 20_000);
+
   test("a failed sync stops the member: what waits and what comes later is refused with E_DISK", async () => {
     const { leader } = await startGroup();
     leader.fs.injectFault({ op: "sync", code: "EIO" });
