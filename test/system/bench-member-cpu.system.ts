@@ -24,7 +24,7 @@ test("--quick --compare prints every run and the A ÷ B ratio, and leaves no pro
     for (const round of [1, 2])
       for (const where of ["leader", "all 3"]) {
         const row = new RegExp(
-          String.raw`\| ${checkout} \| ${round} \| ${where} \| ${number} \| ${member} \| ${member} \| ${member} \| ${number} \| ${number} \|`,
+          String.raw`\| ${checkout} \| ${round} \| ${where} \| ${number} \| ${member} \| ${member} \| ${member} \| ${number} \| ${number} / ${number} / ${number} \| ${number} \|`,
         );
         expect(out).toMatch(row);
         // Exactly one member of the row is marked as the leader.

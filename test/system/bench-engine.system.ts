@@ -1,0 +1,13 @@
+import { expect, test } from "bun:test";
+import { runBenchScript } from "../helpers/bench-smoke.ts";
+
+/**
+ * A smoke run of the engine benchmark: both engines load, read and scan, and every measure comes out
+ * with its ratio. The figures are not checked (this is not a timing assertion).
+ */
+test("--quick measures FLSM and LevelDB side by side, every row with its ratio", async () => {
+  const { exitCode, out, err } = await runBenchScript("bench-engine.ts", ["--quick"]);
+  expect(exitCode === 0 ? "" : `exit ${exitCode}: ${err}`).toBe("");
+  for (const measure of ["write throughput", "write amplification", "random point read", "range scan", "process RSS"])
+    expect(out).toMatch(new RegExp(`\\| ${measure}[^|]* \\| [\\d,.]+ \\| [\\d,.]+ \\| \\*\\*[\\d.]+×\\*\\* \\|`));
+}, 300_000);
