@@ -7,6 +7,7 @@ import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { serveConfig } from "./resolve-serve-config.ts";
 import { SERVE_SETTINGS } from "./serve-settings.ts";
+import { formatSize } from "./size.ts";
 import { envName, formatSettings, resolveSettings, type SettingSpec } from "./settings.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -28,7 +29,11 @@ const settingArgs: Record<string, ArgDef> = Object.fromEntries(
 
 function defaultText(spec: SettingSpec): string {
   if (spec.default === undefined || spec.kind.type === "boolean") return "";
-  return ` (default ${spec.default}${spec.kind.type === "duration" ? "ms" : ""})`;
+  const shown =
+    spec.kind.type === "size"
+      ? formatSize(spec.default as number)
+      : `${spec.default}${spec.kind.type === "duration" ? "ms" : ""}`;
+  return ` (default ${shown})`;
 }
 
 export const serveCommand = defineCommand({
