@@ -53,7 +53,9 @@ function storageConfig(settings: ServeSettings, sources: Record<string, string>)
   if (
     settings["in-memory"] === true &&
     !outranks(sources, "data-dir", "in-memory") &&
-    !(settings.engine === "flsm" && outranks(sources, "engine", "in-memory", "the flsm engine keeps its tables on disk"))
+    !(
+      settings.engine === "flsm" && outranks(sources, "engine", "in-memory", "the flsm engine keeps its tables on disk")
+    )
   )
     return { kind: "memory" };
   return {

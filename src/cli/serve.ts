@@ -7,8 +7,8 @@ import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { serveConfig } from "./resolve-serve-config.ts";
 import { SERVE_SETTINGS } from "./serve-settings.ts";
-import { formatSize } from "./size.ts";
 import { envName, formatSettings, resolveSettings, type SettingSpec } from "./settings.ts";
+import { formatSize } from "./size.ts";
 import { UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;

@@ -91,9 +91,9 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       config({ flags: { engine: "flsm", "memtable-bytes": "64KiB" }, env: { HOMEKV_BLOCK_CACHE_BYTES: "1.5GiB" } })
         .storage,
     ).toMatchObject({ engine: { kind: "flsm", memtableBytes: 65_536, blockCacheBytes: 1.5 * 2 ** 30 } });
-    expect(
-      config({ toml: 'engine = "flsm"\nmemtable-bytes = 8192\nblock-cache-bytes = "0"\n' }).storage,
-    ).toMatchObject({ engine: { kind: "flsm", memtableBytes: 8192, blockCacheBytes: 0 } });
+    expect(config({ toml: 'engine = "flsm"\nmemtable-bytes = 8192\nblock-cache-bytes = "0"\n' }).storage).toMatchObject(
+      { engine: { kind: "flsm", memtableBytes: 8192, blockCacheBytes: 0 } },
+    );
     // The sizes are taken with either engine (a config file may hold them for a later switch).
     expect(config({ flags: { "memtable-bytes": "1MiB" } }).storage).toMatchObject({ engine: { kind: "memory" } });
     // Every byte setting takes the same syntax.
@@ -101,9 +101,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       storage: { walSegmentBytesMax: 16 * 2 ** 20 },
       limits: { valueBytesMax: 1024 },
     });
-    expect(usageError({ flags: { engine: "leveldb" } })).toBe(
-      '--engine must be one of memory, flsm, not "leveldb"',
-    );
+    expect(usageError({ flags: { engine: "leveldb" } })).toBe('--engine must be one of memory, flsm, not "leveldb"');
     expect(usageError({ flags: { "memtable-bytes": "64MB" } })).toBe(
       '--memtable-bytes must be a whole number of bytes from 4KiB to 1TiB, or a size like 64KiB or 256MiB, not "64MB"',
     );
