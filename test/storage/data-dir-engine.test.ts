@@ -15,14 +15,14 @@ async function newFs(): Promise<MemoryFileSystem> {
   return fs;
 }
 
+/** The HomeKvError `promise` is refused with. */
 async function refusal(promise: Promise<unknown>): Promise<HomeKvError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(HomeKvError);
-    return error as HomeKvError;
-  }
-  throw new Error("expected the engine to be refused");
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(HomeKvError);
+  return error as HomeKvError;
 }
 
 describe("claimDataDirEngine", () => {
