@@ -3,6 +3,7 @@ import { type ArgDef, defineCommand } from "citty";
 import { isLoopback } from "../address.ts";
 import type { ServeConfig } from "../node/serve-config.ts";
 import { type RunningNode, startNode } from "../node/start-node.ts";
+import type { StoreEngine } from "../storage/engine.ts";
 import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { serveConfig } from "./resolve-serve-config.ts";
@@ -73,7 +74,10 @@ function announce(config: ServeConfig, node: RunningNode): void {
     logger.info(`node ${cluster.nodeId} of cluster ${cluster.clusterId}: gossip on ${node.gossipAddress}, ${joining}`);
   }
   const { storage, tls, auth } = config;
-  const stored = storage.kind === "memory" ? "in memory only" : `data in ${storage.dir}, fsync ${storage.fsync}`;
+  const stored =
+    storage.kind === "memory"
+      ? "in memory only"
+      : `data in ${storage.dir}, ${engineText(storage.engine)}, fsync ${storage.fsync}`;
   const security = `${tls ? (tls.clientCa ? "mutual TLS" : "TLS") : "plaintext"}, ${auth ? `${auth.entries.length} token(s)` : "no auth"}`;
   logger.info(`HomeKV ${VERSION} listening on ${node.address} (${stored}; ${security})`);
   if (!tls && !auth && !isLoopback(config.host)) {
@@ -81,6 +85,11 @@ function announce(config: ServeConfig, node: RunningNode): void {
       `listening on ${config.host}, beyond this machine, with neither TLS nor tokens: anyone who can reach it can read and write everything`,
     );
   }
+}
+
+function engineText(engine: StoreEngine): string {
+  if (engine.kind === "memory") return "engine memory";
+  return `engine flsm (memtable ${formatSize(engine.memtableBytes!)}, block cache ${formatSize(engine.blockCacheBytes!)})`;
 }
 
 /**
