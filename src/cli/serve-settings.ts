@@ -72,12 +72,12 @@ export const SERVE_SETTINGS = {
   "memtable-bytes": {
     kind: { type: "size", min: 4096, max: ENGINE_MEMORY_BYTES_MAX },
     default: MEMTABLE_BYTES_DEFAULT,
-    description: "With --engine flsm: memory the memtable holds before it is frozen and flushed, like 64MiB",
+    description: "With --engine flsm: memory the memtable holds before it is frozen and flushed",
   },
   "block-cache-bytes": {
     kind: { type: "size", min: 0, max: ENGINE_MEMORY_BYTES_MAX },
     default: BLOCK_CACHE_BYTES_DEFAULT,
-    description: "With --engine flsm: memory for the blocks of tables read from disk, like 256MiB (0: no cache)",
+    description: "With --engine flsm: memory for the blocks of tables read from disk (0: no cache)",
   },
   fsync: {
     kind: { type: "choice", choices: FSYNC_MODES },
