@@ -48,10 +48,23 @@ export function serveConfig(resolved: ResolvedSettings<typeof SERVE_SETTINGS>): 
 }
 
 function storageConfig(settings: ServeSettings, sources: Record<string, string>): StorageConfig {
-  if (settings["in-memory"] === true && !outranks(sources, "data-dir", "in-memory")) return { kind: "memory" };
+  // --in-memory keeps nothing on disk, where the flsm engine keeps its tables: like --data-dir,
+  // an flsm engine asked for at a higher level than --in-memory wins over it.
+  if (
+    settings["in-memory"] === true &&
+    !outranks(sources, "data-dir", "in-memory") &&
+    !(
+      settings.engine === "flsm" && outranks(sources, "engine", "in-memory", "the flsm engine keeps its tables on disk")
+    )
+  )
+    return { kind: "memory" };
   return {
     kind: "disk",
     dir: resolve(settings["data-dir"] ?? DEFAULT_DATA_DIR),
+    engine:
+      settings.engine === "flsm"
+        ? { kind: "flsm", memtableBytes: settings["memtable-bytes"]!, blockCacheBytes: settings["block-cache-bytes"]! }
+        : { kind: "memory" },
     fsync: settings.fsync as FsyncMode,
     walSegmentBytesMax: settings["wal-segment-bytes"]!,
     checkpointWalBytes: settings["checkpoint-wal-bytes"]!,
@@ -60,14 +73,15 @@ function storageConfig(settings: ServeSettings, sources: Record<string, string>)
 
 /**
  * Whether setting `a` was given at a higher level than `b` (flag > environment > file). For two that
- * exclude each other, like data-dir and in-memory: the higher one wins, and both at one level is an error.
+ * exclude each other, like data-dir and in-memory: the higher one wins, and both at one level is an
+ * error (saying `why` when given).
  */
-function outranks(sources: Record<string, string>, a: string, b: string): boolean {
+function outranks(sources: Record<string, string>, a: string, b: string, why?: string): boolean {
   const rank = (source: string) =>
     source.startsWith("--") ? 3 : source.startsWith("HOMEKV_") ? 2 : source === "default" || source === "unset" ? 0 : 1;
   const [rankA, rankB] = [rank(sources[a]!), rank(sources[b]!)];
   if (rankA !== 0 && rankA === rankB)
-    throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other`);
+    throw new UsageError(`${b} (${sources[b]}) and ${a} (${sources[a]}) exclude each other${why ? `: ${why}` : ""}`);
   return rankA > rankB;
 }
 

@@ -7,6 +7,8 @@ import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
 import { DEFAULT_GRPC_SERVER, GRPC_SERVERS } from "../server/transport.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
+import { BLOCK_CACHE_BYTES_DEFAULT, STORE_ENGINES } from "../storage/engine.ts";
+import { MEMTABLE_BYTES_DEFAULT } from "../storage/flsm/flsm-store.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
 import type { SettingSpec } from "./settings.ts";
@@ -19,6 +21,8 @@ const RAFT_LOG_TAIL_ENTRIES_DEFAULT = 5_000;
 /** As etcd's --snapshot-count: about 30 MiB of 100-byte writes held in memory at most. */
 const CHECKPOINT_RAFT_ENTRIES_DEFAULT = 100_000;
 const PORT = { type: "integer", min: 0, max: 65_535 } as const;
+/** The largest memtable or block cache taken: past any machine's memory, yet short to write in a message. */
+const ENGINE_MEMORY_BYTES_MAX = 2 ** 40;
 
 const limitNames = Object.keys(LIMIT_FLAGS) as (keyof Limits)[];
 
@@ -41,7 +45,8 @@ const limitSettings: Record<string, SettingSpec> = Object.fromEntries(
   limitNames.map((name) => [
     LIMIT_FLAGS[name].slice(2),
     {
-      kind: { type: "integer", min: 1, max: INT_MAX },
+      // Every limit in bytes takes a size (64KiB); the count of keys stays a number.
+      kind: { type: name === "keysPerRequestMax" ? "integer" : "size", min: 1, max: INT_MAX },
       default: DEFAULT_LIMITS[name],
       description: LIMIT_DESCRIPTIONS[name],
     },
@@ -57,6 +62,22 @@ export const SERVE_SETTINGS = {
     kind: { type: "boolean" },
     default: false,
     description: "Keep nothing on disk: all data is lost when the server stops",
+  },
+  engine: {
+    kind: { type: "choice", choices: STORE_ENGINES },
+    default: "memory",
+    description:
+      "Where the versions live: memory (all of them) or flsm (recent ones in a memtable, the rest in the fragmented LSM; needs a data dir). A data dir keeps the engine it was made with",
+  },
+  "memtable-bytes": {
+    kind: { type: "size", min: 4096, max: ENGINE_MEMORY_BYTES_MAX },
+    default: MEMTABLE_BYTES_DEFAULT,
+    description: "With --engine flsm: memory the memtable holds before it is frozen and flushed",
+  },
+  "block-cache-bytes": {
+    kind: { type: "size", min: 0, max: ENGINE_MEMORY_BYTES_MAX },
+    default: BLOCK_CACHE_BYTES_DEFAULT,
+    description: "With --engine flsm: memory for the blocks of tables read from disk (0: no cache)",
   },
   fsync: {
     kind: { type: "choice", choices: FSYNC_MODES },
@@ -82,12 +103,12 @@ export const SERVE_SETTINGS = {
     description: "Log only messages at this level or above",
   },
   "wal-segment-bytes": {
-    kind: { type: "integer", min: 4096, max: INT_MAX },
+    kind: { type: "size", min: 4096, max: INT_MAX },
     default: DURABLE_DEFAULTS.walSegmentBytesMax,
     description: "WAL segment file size",
   },
   "checkpoint-wal-bytes": {
-    kind: { type: "integer", min: 1, max: Number.MAX_SAFE_INTEGER },
+    kind: { type: "size", min: 1, max: Number.MAX_SAFE_INTEGER },
     default: DURABLE_DEFAULTS.checkpointWalBytes,
     description: "Checkpoint after this many WAL bytes (in a replicated member: bytes of commands applied)",
   },

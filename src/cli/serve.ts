@@ -3,11 +3,13 @@ import { type ArgDef, defineCommand } from "citty";
 import { isLoopback } from "../address.ts";
 import type { ServeConfig } from "../node/serve-config.ts";
 import { type RunningNode, startNode } from "../node/start-node.ts";
+import type { StoreEngine } from "../storage/engine.ts";
 import { VERSION } from "../version.ts";
 import { configureLogger, type LogFormat, type LogLevelName, logger } from "./logger.ts";
 import { serveConfig } from "./resolve-serve-config.ts";
 import { SERVE_SETTINGS } from "./serve-settings.ts";
 import { envName, formatSettings, resolveSettings, type SettingSpec } from "./settings.ts";
+import { formatSize } from "./size.ts";
 import { UsageError } from "./usage-error.ts";
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -28,7 +30,11 @@ const settingArgs: Record<string, ArgDef> = Object.fromEntries(
 
 function defaultText(spec: SettingSpec): string {
   if (spec.default === undefined || spec.kind.type === "boolean") return "";
-  return ` (default ${spec.default}${spec.kind.type === "duration" ? "ms" : ""})`;
+  const shown =
+    spec.kind.type === "size"
+      ? formatSize(spec.default as number)
+      : `${spec.default}${spec.kind.type === "duration" ? "ms" : ""}`;
+  return ` (default ${shown})`;
 }
 
 export const serveCommand = defineCommand({
@@ -68,7 +74,10 @@ function announce(config: ServeConfig, node: RunningNode): void {
     logger.info(`node ${cluster.nodeId} of cluster ${cluster.clusterId}: gossip on ${node.gossipAddress}, ${joining}`);
   }
   const { storage, tls, auth } = config;
-  const stored = storage.kind === "memory" ? "in memory only" : `data in ${storage.dir}, fsync ${storage.fsync}`;
+  const stored =
+    storage.kind === "memory"
+      ? "in memory only"
+      : `data in ${storage.dir}, ${engineText(storage.engine)}, fsync ${storage.fsync}`;
   const security = `${tls ? (tls.clientCa ? "mutual TLS" : "TLS") : "plaintext"}, ${auth ? `${auth.entries.length} token(s)` : "no auth"}`;
   logger.info(`HomeKV ${VERSION} listening on ${node.address} (${stored}; ${security})`);
   if (!tls && !auth && !isLoopback(config.host)) {
@@ -76,6 +85,11 @@ function announce(config: ServeConfig, node: RunningNode): void {
       `listening on ${config.host}, beyond this machine, with neither TLS nor tokens: anyone who can reach it can read and write everything`,
     );
   }
+}
+
+function engineText(engine: StoreEngine): string {
+  if (engine.kind === "memory") return "engine memory";
+  return `engine flsm (memtable ${formatSize(engine.memtableBytes!)}, block cache ${formatSize(engine.blockCacheBytes!)})`;
 }
 
 /**

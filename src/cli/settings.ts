@@ -1,5 +1,6 @@
 import { parse as parseToml, TomlError } from "smol-toml";
 import { parseDuration } from "./duration.ts";
+import { parseSize } from "./size.ts";
 import { parseIntegerFlag, UsageError } from "./usage-error.ts";
 
 /**
@@ -11,6 +12,8 @@ export type SettingKind =
   | { readonly type: "string" }
   | { readonly type: "boolean" }
   | { readonly type: "integer"; readonly min: number; readonly max: number }
+  /** Bytes, written `65536`, `64KiB` or `256MiB`. */
+  | { readonly type: "size"; readonly min: number; readonly max: number }
   /** Written `500ms`, `10s`, `5m`; held in milliseconds. */
   | { readonly type: "duration" }
   | { readonly type: "choice"; readonly choices: readonly string[] };
@@ -25,7 +28,7 @@ export interface SettingSpec {
   readonly alias?: string;
 }
 
-type ValueOf<K extends SettingKind> = K extends { type: "integer" | "duration" }
+type ValueOf<K extends SettingKind> = K extends { type: "integer" | "size" | "duration" }
   ? number
   : K extends { type: "boolean" }
     ? boolean
@@ -96,6 +99,8 @@ function fromText(kind: SettingKind, label: string, raw: unknown): unknown {
       throw new UsageError(`${label} must be true or false, not ${JSON.stringify(text)}`);
     case "integer":
       return parseIntegerFlag(label, text, 0, kind.min, kind.max);
+    case "size":
+      return parseSize(label, text, kind.min, kind.max);
     case "duration":
       return parseDuration(label, text);
     case "choice":
@@ -105,9 +110,19 @@ function fromText(kind: SettingKind, label: string, raw: unknown): unknown {
   }
 }
 
-/** A value from the TOML file: its TOML type must be the setting's, then the text rules apply. */
+/**
+ * A value from the TOML file: its TOML type must be one the setting takes, then the text rules
+ * apply. A size is an integer (bytes) or a string with a unit.
+ */
 function fromToml(kind: SettingKind, label: string, value: unknown): unknown {
-  const expected = kind.type === "boolean" ? "boolean" : kind.type === "integer" ? "integer" : "string";
+  const accepted: readonly string[] =
+    kind.type === "boolean"
+      ? ["boolean"]
+      : kind.type === "integer"
+        ? ["integer"]
+        : kind.type === "size"
+          ? ["integer", "string"]
+          : ["string"];
   const actual =
     typeof value === "boolean"
       ? "boolean"
@@ -116,10 +131,9 @@ function fromToml(kind: SettingKind, label: string, value: unknown): unknown {
         : typeof value === "string"
           ? "string"
           : tomlTypeName(value);
-  if (actual !== expected)
-    throw new UsageError(
-      `${label} must be ${expected === "integer" ? "an" : "a"} ${expected}, not ${actual === "integer" ? "an" : "a"} ${actual}`,
-    );
+  const article = (type: string) => `${type === "integer" ? "an" : "a"} ${type}`;
+  if (!accepted.includes(actual))
+    throw new UsageError(`${label} must be ${accepted.map(article).join(" or ")}, not ${article(actual)}`);
   return fromText(kind, label, value);
 }
 

@@ -115,6 +115,15 @@ export interface Metrics {
   /** Snapshots this member streamed to a follower far behind: delivered, and failed. */
   raftSnapshotsSent: number;
   raftSnapshotsFailed: number;
+  /** The storage engine: memory or flsm (homekv serve --engine). */
+  storageEngine: string;
+  /**
+   * The flsm engine's memtables (0 on the memory engine): heap bytes of the one being written,
+   * frozen ones waiting for their flush (still read), and flushes since start.
+   */
+  memtableBytes: number;
+  frozenMemtables: number;
+  memtableFlushes: number;
 }
 
 export interface GetRequest {
@@ -740,6 +749,10 @@ function createBaseMetrics(): Metrics {
     raftPeerRoundTripUs: 0,
     raftSnapshotsSent: 0,
     raftSnapshotsFailed: 0,
+    storageEngine: "",
+    memtableBytes: 0,
+    frozenMemtables: 0,
+    memtableFlushes: 0,
   };
 }
 
@@ -846,6 +859,18 @@ export const Metrics: MessageFns<Metrics> = {
     }
     if (message.raftSnapshotsFailed !== 0) {
       writer.uint32(272).uint64(message.raftSnapshotsFailed);
+    }
+    if (message.storageEngine !== "") {
+      writer.uint32(282).string(message.storageEngine);
+    }
+    if (message.memtableBytes !== 0) {
+      writer.uint32(288).uint64(message.memtableBytes);
+    }
+    if (message.frozenMemtables !== 0) {
+      writer.uint32(296).uint32(message.frozenMemtables);
+    }
+    if (message.memtableFlushes !== 0) {
+      writer.uint32(304).uint64(message.memtableFlushes);
     }
     return writer;
   },
@@ -1135,6 +1160,38 @@ export const Metrics: MessageFns<Metrics> = {
             message.raftSnapshotsFailed = longToNumber(reader.uint64());
             continue;
           }
+          case 35: {
+            if (tag !== 282) {
+              break;
+            }
+
+            message.storageEngine = reader.string();
+            continue;
+          }
+          case 36: {
+            if (tag !== 288) {
+              break;
+            }
+
+            message.memtableBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 37: {
+            if (tag !== 296) {
+              break;
+            }
+
+            message.frozenMemtables = reader.uint32();
+            continue;
+          }
+          case 38: {
+            if (tag !== 304) {
+              break;
+            }
+
+            message.memtableFlushes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1303,6 +1360,26 @@ export const Metrics: MessageFns<Metrics> = {
         : isSet(object.raft_snapshots_failed)
         ? globalThis.Number(object.raft_snapshots_failed)
         : 0,
+      storageEngine: isSet(object.storageEngine)
+        ? globalThis.String(object.storageEngine)
+        : isSet(object.storage_engine)
+        ? globalThis.String(object.storage_engine)
+        : "",
+      memtableBytes: isSet(object.memtableBytes)
+        ? globalThis.Number(object.memtableBytes)
+        : isSet(object.memtable_bytes)
+        ? globalThis.Number(object.memtable_bytes)
+        : 0,
+      frozenMemtables: isSet(object.frozenMemtables)
+        ? globalThis.Number(object.frozenMemtables)
+        : isSet(object.frozen_memtables)
+        ? globalThis.Number(object.frozen_memtables)
+        : 0,
+      memtableFlushes: isSet(object.memtableFlushes)
+        ? globalThis.Number(object.memtableFlushes)
+        : isSet(object.memtable_flushes)
+        ? globalThis.Number(object.memtable_flushes)
+        : 0,
     };
   },
 
@@ -1410,6 +1487,18 @@ export const Metrics: MessageFns<Metrics> = {
     if (message.raftSnapshotsFailed !== 0) {
       obj.raftSnapshotsFailed = Math.round(message.raftSnapshotsFailed);
     }
+    if (message.storageEngine !== "") {
+      obj.storageEngine = message.storageEngine;
+    }
+    if (message.memtableBytes !== 0) {
+      obj.memtableBytes = Math.round(message.memtableBytes);
+    }
+    if (message.frozenMemtables !== 0) {
+      obj.frozenMemtables = Math.round(message.frozenMemtables);
+    }
+    if (message.memtableFlushes !== 0) {
+      obj.memtableFlushes = Math.round(message.memtableFlushes);
+    }
     return obj;
   },
 
@@ -1452,6 +1541,10 @@ export const Metrics: MessageFns<Metrics> = {
     message.raftPeerRoundTripUs = object.raftPeerRoundTripUs ?? 0;
     message.raftSnapshotsSent = object.raftSnapshotsSent ?? 0;
     message.raftSnapshotsFailed = object.raftSnapshotsFailed ?? 0;
+    message.storageEngine = object.storageEngine ?? "";
+    message.memtableBytes = object.memtableBytes ?? 0;
+    message.frozenMemtables = object.frozenMemtables ?? 0;
+    message.memtableFlushes = object.memtableFlushes ?? 0;
     return message;
   },
 };

@@ -10,6 +10,7 @@ import { assert, HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import type { ClusterControl } from "../server/cluster-control.ts";
+import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
 import { awaitFounding, keepJoining } from "./gossip-join.ts";
@@ -39,6 +40,7 @@ export interface ReplicatedNode {
  * (gossip-join.ts), a joiner asks the group to add it, and a member says so in gossip.
  *
  *   dir/LOCK                      pid of the server using it
+ *   dir/ENGINE                    the engine that writes it (src/storage/data-dir-engine.ts)
  *   dir/raft/                     the Raft log (src/cluster/raft/durable-log-format.ts)
  *   dir/checkpoints/<index>.rckpt the store at a Raft index: the log's snapshot and the newer ones
  *                                 (src/storage/checkpoint/checkpoint-format.ts)
@@ -65,6 +67,7 @@ export async function openReplicatedDatabase(
   let transport: ReturnType<typeof createPeerTransport>;
   let seeds: MemberAddress[];
   try {
+    await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
     const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
     seeds = founding.seeds;
@@ -110,6 +113,7 @@ export async function openReplicatedDatabase(
       checkpointLogEntries: raftConfig.checkpointEntries,
       logTailEntries: raftConfig.logTailEntries,
       settings: {
+        engine: config.storage.engine,
         historyRevisions: config.history.revisions,
         watch: { onBug: (error) => log.error("internal error in a watcher:", error) },
       },

@@ -3,6 +3,7 @@ import type { AuthTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import type { ServerTls } from "../server/tls.ts";
 import type { GrpcServerKind } from "../server/transport.ts";
+import type { StoreEngine } from "../storage/engine.ts";
 import type { FsyncMode } from "../storage/wal/wal-writer.ts";
 
 /**
@@ -29,9 +30,17 @@ export interface ServeConfig {
   cluster: ClusterConfig;
 }
 
+/** In memory only (always the memory engine), or in a data directory with the engine chosen. */
 export type StorageConfig =
   | { kind: "memory" }
-  | { kind: "disk"; dir: string; fsync: FsyncMode; walSegmentBytesMax: number; checkpointWalBytes: number };
+  | {
+      kind: "disk";
+      dir: string;
+      engine: StoreEngine;
+      fsync: FsyncMode;
+      walSegmentBytesMax: number;
+      checkpointWalBytes: number;
+    };
 
 export interface HistoryConfig {
   /** Past revisions kept readable; Infinity: no bound by count. */

@@ -136,6 +136,7 @@ async function openDatabase(
   return {
     db: await openDurableDatabase({
       dir: storage.dir,
+      engine: storage.engine,
       fsync: storage.fsync,
       historyRevisions: config.history.revisions,
       watch,

@@ -105,6 +105,15 @@ export function storeFamilies(m: Metrics): MetricFamily[] {
     gauge("homekv_last_checkpoint_bytes", "Size of the last checkpoint.", m.lastCheckpointBytes),
     gauge("homekv_recovery_seconds", "Time recovery took at startup.", m.recoveryMs / 1000),
     gauge("homekv_watchers", "Watch streams open now.", m.watchers),
+    {
+      name: "homekv_storage_engine",
+      help: "1, labelled with the engine that keeps the versions (--engine).",
+      type: "gauge",
+      samples: [{ labels: { engine: m.storageEngine }, value: 1 }],
+    },
+    gauge("homekv_memtable_bytes", "Heap bytes of the memtable being written (flsm engine).", m.memtableBytes),
+    gauge("homekv_frozen_memtables", "Frozen memtables waiting for their flush (flsm engine).", m.frozenMemtables),
+    counter("homekv_memtable_flushes_total", "Memtables flushed (flsm engine).", m.memtableFlushes),
     counter(
       "homekv_commands_served_total",
       "Key-value commands (Get, Set, Del, Scan, Txn, Compact, Watch) that ended OK.",

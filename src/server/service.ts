@@ -222,6 +222,10 @@ export function metrics(ctx: ServiceContext): Metrics {
     raftPeerRoundTripUs: stats.replication?.peerRoundTripUs ?? 0,
     raftSnapshotsSent: stats.replication?.snapshotsSent ?? 0,
     raftSnapshotsFailed: stats.replication?.snapshotsFailed ?? 0,
+    storageEngine: stats.engine.name,
+    memtableBytes: stats.engine.memtableBytes,
+    frozenMemtables: stats.engine.frozenMemtables,
+    memtableFlushes: stats.engine.memtableFlushes,
   };
 }
 

@@ -2,6 +2,7 @@ import type { FileSystem } from "../io/fs/file-system.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
+import { claimDataDirEngine } from "./data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "./data-dir-lock.ts";
 import {
   assembleDatabase,
@@ -44,6 +45,7 @@ const WAL_GROUP_ENTRIES_MAX = 4_096;
  * replays the WAL after it, then serves with the WAL as its log.
  *
  *   dir/LOCK                    pid of the server using it
+ *   dir/ENGINE                  the engine that writes it (data-dir-engine.ts)
  *   dir/wal/<rev>.wal           WAL segments (src/storage/wal/wal-format.ts)
  *   dir/checkpoints/<rev>.ckpt  checkpoints (src/storage/checkpoint/checkpoint-format.ts)
  */
@@ -62,6 +64,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     isAlive: options.isAlive ?? processIsAlive,
   });
   try {
+    await claimDataDirEngine(fs, options.dir, options.engine?.kind ?? "memory");
     await fs.mkdirp(walDir);
     await fs.mkdirp(checkpointDir);
     await removeUnfinishedCheckpoints(fs, checkpointDir);

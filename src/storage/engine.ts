@@ -1,11 +1,22 @@
 import { createFlsmStore } from "./flsm/flsm-store.ts";
 import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store.ts";
 
+/** The engines a database can keep its versions in (`homekv serve --engine`). */
+export const STORE_ENGINES = ["memory", "flsm"] as const;
+export type StoreEngineName = (typeof STORE_ENGINES)[number];
+
+/** Bytes of the FLSM engine's table blocks kept in memory unless `--block-cache-bytes` says otherwise. */
+export const BLOCK_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
+
 /**
  * Which engine keeps a database's versions: all in memory (the default), or the fragmented LSM
  * (recent versions in a memtable, the rest in runs below it; docs/internals/flsm.md).
+ * `blockCacheBytes` sizes the cache of table blocks: taken and shown now, read once the tables
+ * plug into the flush hook.
  */
-export type StoreEngine = { readonly kind: "memory" } | { readonly kind: "flsm"; readonly memtableBytes?: number };
+export type StoreEngine =
+  | { readonly kind: "memory" }
+  | { readonly kind: "flsm"; readonly memtableBytes?: number; readonly blockCacheBytes?: number };
 
 /** A new, empty store of the engine chosen. */
 export function createStore(engine: StoreEngine = { kind: "memory" }, options: StoreOptions): MvccStore {

@@ -40,6 +40,7 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       storage: {
         kind: "disk",
         dir: resolve("homekv-data"),
+        engine: { kind: "memory" },
         fsync: "always",
         walSegmentBytesMax: 64 * 1024 * 1024,
         checkpointWalBytes: 256 * 1024 * 1024,
@@ -79,6 +80,50 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       dir: resolve("rel"),
       fsync: "never",
     });
+  });
+
+  test("engine: memory by default; flsm with its sizes, written in bytes or with a binary unit", () => {
+    expect(config({ flags: { engine: "flsm" } }).storage).toMatchObject({
+      kind: "disk",
+      engine: { kind: "flsm", memtableBytes: 64 * 2 ** 20, blockCacheBytes: 256 * 2 ** 20 },
+    });
+    expect(
+      config({ flags: { engine: "flsm", "memtable-bytes": "64KiB" }, env: { HOMEKV_BLOCK_CACHE_BYTES: "1.5GiB" } })
+        .storage,
+    ).toMatchObject({ engine: { kind: "flsm", memtableBytes: 65_536, blockCacheBytes: 1.5 * 2 ** 30 } });
+    expect(config({ toml: 'engine = "flsm"\nmemtable-bytes = 8192\nblock-cache-bytes = "0"\n' }).storage).toMatchObject(
+      { engine: { kind: "flsm", memtableBytes: 8192, blockCacheBytes: 0 } },
+    );
+    // The sizes are taken with either engine (a config file may hold them for a later switch).
+    expect(config({ flags: { "memtable-bytes": "1MiB" } }).storage).toMatchObject({ engine: { kind: "memory" } });
+    // Every byte setting takes the same syntax.
+    expect(config({ flags: { "wal-segment-bytes": "16MiB", "max-value-bytes": "1KiB" } })).toMatchObject({
+      storage: { walSegmentBytesMax: 16 * 2 ** 20 },
+      limits: { valueBytesMax: 1024 },
+    });
+    expect(usageError({ flags: { engine: "leveldb" } })).toBe('--engine must be one of memory, flsm, not "leveldb"');
+    expect(usageError({ flags: { "memtable-bytes": "64MB" } })).toBe(
+      '--memtable-bytes must be a whole number of bytes from 4KiB to 1TiB, or a size like 64KiB or 256MiB, not "64MB"',
+    );
+    expect(usageError({ flags: { "memtable-bytes": "1KiB" } })).toStartWith("--memtable-bytes must be a whole number");
+    expect(usageError({ flags: { "block-cache-bytes": "0.5" } })).toStartWith("--block-cache-bytes must be");
+    expect(usageError({ toml: "memtable-bytes = 1.5\n" })).toBe(
+      "homekv.toml:1: memtable-bytes must be an integer or a string, not a float",
+    );
+  });
+
+  test("engine flsm and in-memory exclude each other: the higher level wins, as with data-dir", () => {
+    expect(config({ flags: { engine: "flsm" }, env: { HOMEKV_IN_MEMORY: "1" } }).storage).toMatchObject({
+      kind: "disk",
+      engine: { kind: "flsm" },
+    });
+    expect(config({ flags: { "in-memory": true }, env: { HOMEKV_ENGINE: "flsm" } }).storage).toEqual({
+      kind: "memory",
+    });
+    expect(usageError({ flags: { engine: "flsm", "in-memory": true } })).toBe(
+      "in-memory (--in-memory) and engine (--engine) exclude each other: the flsm engine keeps its tables on disk",
+    );
+    expect(config({ flags: { engine: "memory", "in-memory": true } }).storage).toEqual({ kind: "memory" });
   });
 
   test("history: a duration alone lifts the count; both given, both apply", () => {

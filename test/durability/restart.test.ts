@@ -1,38 +1,11 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readSync, truncateSync, writeSync } from "node:fs";
-import { HomeKvClient } from "../../src/client/client.ts";
+import type { HomeKvClient } from "../../src/client/client.ts";
 import { text } from "../helpers/bytes.ts";
-import { killServer, lines, recoveryLine, startOn, walSegments } from "../helpers/durability.ts";
-import { runHomekv, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { killServer, lines, recoveryLine, serversOnDataDirs, walSegments, withClient } from "../helpers/durability.ts";
+import { runHomekv, startServerProcess } from "../helpers/processes.ts";
 
-const scratch: { cleanup: () => void }[] = [];
-const servers: ServerProcess[] = [];
-
-afterAll(async () => {
-  for (const server of servers) await killServer(server);
-  for (const dir of scratch) dir.cleanup();
-});
-
-function dataDir(): string {
-  const dir = scratchDir("homekv-restart-");
-  scratch.push(dir);
-  return dir.path;
-}
-
-async function start(dir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
-  const server = await startOn(dir, extraArgs);
-  servers.push(server);
-  return server;
-}
-
-async function withClient<T>(server: ServerProcess, body: (client: HomeKvClient) => Promise<T>): Promise<T> {
-  const client = new HomeKvClient({ address: server.address });
-  try {
-    return await body(client);
-  } finally {
-    client.close();
-  }
-}
+const { dataDir, start, killAfter } = serversOnDataDirs("homekv-restart-");
 
 /** Writes `count` batches of two keys each plus a delete; returns the last revision. */
 async function writeSome(client: HomeKvClient, count: number): Promise<number> {
@@ -141,7 +114,7 @@ describe("--in-memory and flags", () => {
     const dir = dataDir();
     // Run in an empty directory: nothing may appear in it (no ./homekv-data).
     const first = await startServerProcess(["--in-memory"], { cwd: dir });
-    servers.push(first);
+    killAfter(first);
     await withClient(first, (client) => client.set({ "mem/a": "1" }));
     const checkpoint = await runHomekv(["checkpoint", "-H", "127.0.0.1", "-p", String(first.port)]);
     expect(checkpoint.exitCode).toBe(1);
@@ -154,7 +127,7 @@ describe("--in-memory and flags", () => {
     expect(await first.stop("SIGTERM")).toBe(0);
 
     const second = await startServerProcess(["--in-memory"], { cwd: dir });
-    servers.push(second);
+    killAfter(second);
     await withClient(second, async (client) => {
       expect((await client.get(["mem/a"])).records[0]!.value).toBeUndefined();
       expect((await client.metrics()).revision).toBe(0);

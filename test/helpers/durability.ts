@@ -1,6 +1,8 @@
+import { afterAll } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type ServerProcess, startServerProcess } from "./processes.ts";
+import { HomeKvClient } from "../../src/client/client.ts";
+import { type ServerProcess, scratchDir, startServerProcess } from "./processes.ts";
 
 /** The non-empty lines of what a process printed. */
 export const lines = (output: string): string[] => output.split("\n").filter((line) => line.trim() !== "");
@@ -8,6 +10,45 @@ export const lines = (output: string): string[] => output.split("\n").filter((li
 /** Starts `homekv serve` on `dir` (which the caller owns: it survives the server). */
 export function startOn(dir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
   return startServerProcess(["--data-dir", dir, ...extraArgs]);
+}
+
+/**
+ * Data directories and servers for the tests of a file, all killed and removed after them:
+ * `dataDir()` is a fresh directory, `start` a server on one (a directory outlives its servers),
+ * `killAfter` a server started otherwise.
+ */
+export function serversOnDataDirs(prefix: string) {
+  const dirs: { cleanup: () => void }[] = [];
+  const servers: ServerProcess[] = [];
+  afterAll(async () => {
+    for (const server of servers) await killServer(server);
+    for (const dir of dirs) dir.cleanup();
+  });
+  return {
+    dataDir(): string {
+      const dir = scratchDir(prefix);
+      dirs.push(dir);
+      return dir.path;
+    },
+    async start(dir: string, extraArgs: readonly string[] = []): Promise<ServerProcess> {
+      const server = await startOn(dir, extraArgs);
+      servers.push(server);
+      return server;
+    },
+    killAfter(server: ServerProcess): void {
+      servers.push(server);
+    },
+  };
+}
+
+/** Runs `body` with a client of `server`, closed afterwards. */
+export async function withClient<T>(server: ServerProcess, body: (client: HomeKvClient) => Promise<T>): Promise<T> {
+  const client = new HomeKvClient({ address: server.address });
+  try {
+    return await body(client);
+  } finally {
+    client.close();
+  }
 }
 
 /** SIGKILLs the server (no chance to flush, checkpoint or unlock) and waits until it is gone. */

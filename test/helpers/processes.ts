@@ -17,6 +17,18 @@ const CHOSEN_GRPC_SERVER = process.env.HOMEKV_TEST_GRPC_SERVER || undefined;
 export const TEST_GRPC_SERVER = (CHOSEN_GRPC_SERVER ?? DEFAULT_GRPC_SERVER) as GrpcServerKind;
 const GRPC_SERVER_ENV: Record<string, string> = CHOSEN_GRPC_SERVER ? { HOMEKV_GRPC_SERVER: CHOSEN_GRPC_SERVER } : {};
 
+/**
+ * Which storage engine the servers of the tests run: the default, or the one named by
+ * HOMEKV_TEST_ENGINE (`npm run test:flsm` sets flsm). Every `homekv serve` started here, by
+ * startServerProcess or runHomekv, then gets it as HOMEKV_ENGINE, with 64 KiB memtables so that they
+ * freeze all the time. As variables, not flags: a flag a test passes wins (a test of --in-memory
+ * runs on the memory engine, the only one that keeps nothing on disk).
+ */
+const CHOSEN_ENGINE = process.env.HOMEKV_TEST_ENGINE || undefined;
+const ENGINE_ENV: Record<string, string> = CHOSEN_ENGINE
+  ? { HOMEKV_ENGINE: CHOSEN_ENGINE, HOMEKV_MEMTABLE_BYTES: "64KiB" }
+  : {};
+
 /** How to run the `homekv` program: from source by default, or a compiled binary. */
 export type HomekvCommand = readonly string[];
 export const FROM_SOURCE: HomekvCommand = [process.execPath, resolve(ROOT, "src", "main.ts")];
@@ -34,7 +46,7 @@ export function runHomekv(
 ): Promise<CliResult> {
   return runCommand([...(options.command ?? FROM_SOURCE), ...args], {
     cwd: options.cwd,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...ENGINE_ENV, ...options.env },
     timeoutMs: options.timeoutMs,
   });
 }
@@ -99,7 +111,7 @@ export async function startServerProcess(
     [...(options.command ?? FROM_SOURCE), "serve", "--host", "127.0.0.1", "-p", "0", ...dataArgs, ...extraArgs],
     {
       cwd: options.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: "1", ...GRPC_SERVER_ENV, ...options.env },
+      env: { ...process.env, NO_COLOR: "1", ...GRPC_SERVER_ENV, ...ENGINE_ENV, ...options.env },
       stdout: "pipe",
       stderr: "pipe",
       stdin: "ignore",

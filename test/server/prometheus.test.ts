@@ -53,8 +53,16 @@ test("store families map every Metrics field they name, in seconds where the RPC
     lastCheckpointUnixMs: 2000,
     persistent: true,
     walFsyncs: 4,
+    storageEngine: "flsm",
+    memtableBytes: 65_536,
+    frozenMemtables: 3,
+    memtableFlushes: 9,
   };
   const parsed = parseExposition(formatExposition(storeFamilies(m)));
+  expect(parsed.value("homekv_storage_engine", { engine: "flsm" })).toBe(1);
+  expect(parsed.value("homekv_memtable_bytes")).toBe(65_536);
+  expect(parsed.value("homekv_frozen_memtables")).toBe(3);
+  expect(parsed.value("homekv_memtable_flushes_total")).toBe(9);
   expect(parsed.value("homekv_keys")).toBe(7);
   expect(parsed.value("homekv_recovery_seconds")).toBe(1.5);
   expect(parsed.value("homekv_last_checkpoint_timestamp_seconds")).toBe(2);

@@ -91,3 +91,17 @@ test("a live watcher whose missed revisions the new store has compacted ends as 
   take();
   expect(ends).toEqual(["compacted 3"]);
 });
+
+test("the store a checkpoint replaces is built on the engine of the settings", () => {
+  const leader = leaderStore();
+  const observed = createReplaceableObservedStore({
+    engine: { kind: "flsm", memtableBytes: 4096 },
+    historyRevisions: 100,
+    expiry: { setTimer: () => 0, clearTimer: () => {} },
+  });
+  observed.replaceWith(7, 4, leader.dumpChains({ limit: 100, revision: 7 }));
+  expect(observed.store.stats().engine.name).toBe("flsm");
+  expect(text(observed.store.read(["k1"])[0]!)).toBe("v4");
+  // The history the checkpoint carries came along: k2 was v2 until revision 5 wrote v5.
+  expect(text(observed.store.read(["k2"], 4)[0]!)).toBe("v2");
+});

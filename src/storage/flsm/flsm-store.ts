@@ -186,6 +186,12 @@ export class FlsmStore extends StoreCore implements MvccStore {
       gcVersionsCollected: this.gcCollected,
       versionsVisited: this.visited,
       packedBytes: 0,
+      engine: {
+        name: "flsm",
+        memtableBytes: this.active.bytes,
+        frozenMemtables: this.frozen.length,
+        memtableFlushes: this.flushes,
+      },
     };
   }
 

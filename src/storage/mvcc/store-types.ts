@@ -1,3 +1,4 @@
+import type { StoreEngineName } from "../engine.ts";
 import type { ApplyResult, Compare, KeyRecord, LogEntry } from "../ops.ts";
 import type { ChainTuning, Version } from "./version-chain.ts";
 
@@ -152,4 +153,16 @@ export interface StoreStats {
   versionsVisited: number;
   /** Bytes of the packed layout: the key index's arrays and key slabs, the version table and the value slabs. */
   packedBytes: number;
+  engine: EngineStats;
+}
+
+/** Which engine holds the versions, and its memtables (all 0 on the memory engine, which has none). */
+export interface EngineStats {
+  name: StoreEngineName;
+  /** Heap bytes of the memtable being written. */
+  memtableBytes: number;
+  /** Frozen memtables waiting for their flush (still read). */
+  frozenMemtables: number;
+  /** Memtables flushed since the store was made. */
+  memtableFlushes: number;
 }

@@ -146,6 +146,7 @@ class PackedMvccStore extends StoreCore implements MvccStore {
       gcVersionsCollected: this.gcCollected,
       versionsVisited: this.chains.versionsVisited,
       packedBytes: this.chains.allocatedBytes,
+      engine: { name: "memory", memtableBytes: 0, frozenMemtables: 0, memtableFlushes: 0 },
     };
   }
 

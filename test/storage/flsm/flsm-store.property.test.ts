@@ -261,6 +261,7 @@ function expectSameState(model: Observed, flsm: Observed): void {
     gcVersionsCollected: _b,
     versionsVisited: _c,
     packedBytes: _d,
+    engine: _e,
     ...expected
   } = model.store.stats();
   expect(flsm.store.stats()).toMatchObject(expected);

@@ -60,6 +60,13 @@ test("the memtable freezes between commands once it reaches its size; reads cros
   expect(values(store, ["k0", "same"], 1)).toEqual(["value 0", "0"]);
   expect(store.readRecords(["same"])[0]).toMatchObject({ createRevision: 1, version: 30, modRevision: 30 });
   expect(store.stats()).toMatchObject({ keys: 8, versions: 60 });
+  // What the Metrics RPC and /metrics show of the engine.
+  expect(store.stats().engine).toEqual({
+    name: "flsm",
+    memtableBytes: activeBytes,
+    frozenMemtables: frozen,
+    memtableFlushes: 0,
+  });
 });
 
 test("frozen memtables are flushed one at a time, oldest first, and are read from the levels after", async () => {
