@@ -2,36 +2,17 @@ import { expect, test } from "bun:test";
 import { errorCode } from "../../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../../src/io/fs/memory-fs.ts";
 import { runCompactionJob } from "../../../../src/storage/flsm/compaction/run-compaction-job.ts";
-import { compareEntries, type Entry } from "../../../../src/storage/flsm/entry.ts";
 import { compactionJob } from "../../../../src/storage/flsm/levels/compaction-picker.ts";
-import { LevelSet } from "../../../../src/storage/flsm/levels/level-set.ts";
-import { DENSE_GUARDS, readTable, writeInputs } from "./inputs.ts";
+import { DENSE_GUARDS, levelZero, overlappingRuns, readTable, writeInputs } from "./inputs.ts";
 
 const DIR = "db/flsm";
 const tuning = { maxTableBytes: 300, guards: DENSE_GUARDS, table: { blockBytes: 128 } };
 
-/** Three level-0 tables of 40 keys each, overlapping, with versions of the same keys: about ten output tables. */
-function inputRuns(): Entry[][] {
-  return [0, 1, 2].map((run) => {
-    const entries: Entry[] = [];
-    for (let i = 0; i < 40; i++) {
-      const revision = 1 + run * 100 + i;
-      const key = new TextEncoder().encode(`key-${String((i * 7 + run * 3) % 60).padStart(3, "0")}`);
-      entries.push({ key, revision, value: i % 9 === 0 ? null : key, createRevision: revision, version: run + 1 });
-    }
-    return entries.sort(compareEntries);
-  });
-}
-
 async function setUp() {
   const fs = new MemoryFileSystem();
-  const runs = inputRuns();
+  const runs = overlappingRuns();
   const inputs = await writeInputs(fs, DIR, runs);
-  const levels = LevelSet.empty(DENSE_GUARDS.levelCount).apply({
-    removed: [],
-    guardsAdded: [],
-    added: inputs.map((table) => ({ level: 0, guard: null, table })),
-  });
+  const levels = levelZero(inputs);
   const files = (await fs.list(DIR)).sort();
   let next = 10;
   const run = () =>
