@@ -1,4 +1,4 @@
-import { HomeKvError } from "../../../errors.ts";
+import { assert, describeError, HomeKvError } from "../../../errors.ts";
 import type { FileSystem } from "../../../io/fs/file-system.ts";
 import { realFileSystem } from "../../../io/fs/real-fs.ts";
 import type { CompactionRunner } from "./compaction-runner.ts";
@@ -47,7 +47,7 @@ export class WorkerCompactionRunner implements CompactionRunner {
   ) {}
 
   run(request: CompactionJobRequest): Promise<CompactionJobResult> {
-    if (this.running !== undefined) throw new HomeKvError("E_UNAVAILABLE", "a compaction is already running");
+    assert(this.running === undefined, "a compaction job started while another runs");
     const thread = this.started();
     return new Promise<CompactionJobResult>((resolve, reject) => {
       this.running = { thread, dir: request.dir, numbers: [], resolve, reject };
@@ -84,7 +84,14 @@ export class WorkerCompactionRunner implements CompactionRunner {
     const job = this.running;
     if (job?.thread !== thread) return;
     if (message.type === "allocate") {
-      const number = this.allocateNumber();
+      let number: number;
+      try {
+        number = this.allocateNumber();
+      } catch (error) {
+        // The Worker waits for an answer: without a number, the job ends here.
+        void this.stop(thread, `no file number for a compaction table: ${describeError(error)}`);
+        return;
+      }
       job.numbers.push(number);
       this.send(thread, { type: "number", number });
       return;
