@@ -9,7 +9,17 @@ import { resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
 
-export function buildBinary(outfile: string = resolve(root, "dist", "homekv")): string {
+/**
+ * The Worker entry points, each bundled as an entry of its own: `bun build --compile` does not
+ * follow `new Worker(...)`. With `--entry-naming [name].[ext]` each sits at the root of the
+ * binary's file system under its bare name, beside the program, whose URL every module of the
+ * binary has: so `new Worker(new URL("./<name>.ts", import.meta.url))` names it in the binary as
+ * it does in the source tree. Their names must therefore differ.
+ */
+export const WORKER_ENTRY_POINTS = [resolve(root, "src", "storage", "flsm", "compaction", "compaction-worker.ts")];
+
+/** Compiles `entry` and the Workers into the executable `outfile`. */
+export function compileExecutable(entry: string, outfile: string): string {
   const result = Bun.spawnSync(
     // Bytecode: a call starts without parsing the whole bundle, which was most of what a short client
     // command cost (scripts/bench-cli-startup.ts). Bytecode with top-level await needs ESM output.
@@ -21,7 +31,10 @@ export function buildBinary(outfile: string = resolve(root, "dist", "homekv")): 
       "--bytecode",
       "--format",
       "esm",
-      resolve(root, "src", "main.ts"),
+      "--entry-naming",
+      "[name].[ext]",
+      entry,
+      ...WORKER_ENTRY_POINTS,
       "--outfile",
       outfile,
     ],
@@ -29,6 +42,10 @@ export function buildBinary(outfile: string = resolve(root, "dist", "homekv")): 
   );
   if (result.exitCode !== 0) throw new Error(`bun build --compile failed with exit code ${result.exitCode}`);
   return outfile;
+}
+
+export function buildBinary(outfile: string = resolve(root, "dist", "homekv")): string {
+  return compileExecutable(resolve(root, "src", "main.ts"), outfile);
 }
 
 if (import.meta.main) console.log(`built ${buildBinary(process.argv[2] ? resolve(process.argv[2]) : undefined)}`);

@@ -6,14 +6,22 @@ import { type GuardKey, type LevelChange, type LevelSet, sameGuard } from "./lev
 import { retainedVersions } from "./retained-versions.ts";
 import type { TableMeta } from "./table-meta.ts";
 
+/** A table the sink wrote: its file number and its real size. */
+export interface WrittenTable {
+  readonly number: number;
+  readonly sizeBytes: number;
+}
+
 /**
  * Where a compaction's output goes: the engine's table writer (in a Worker). Tables come one at a
- * time: `startTable`, its entries in internal-key order, `finishTable`, which names the file.
+ * time: `startTable`, its entries in internal-key order, `finishTable`, which names the file. Each
+ * call may return a promise, awaited before the next: a table writer appends through an async
+ * FileSystem, and only waiting for it keeps one data block in memory rather than the whole output.
  */
 export interface CompactionSink {
-  startTable(guard: GuardKey): void;
-  add(entry: Entry): void;
-  finishTable(): { readonly number: number; readonly sizeBytes: number };
+  startTable(guard: GuardKey): void | Promise<void>;
+  add(entry: Entry): void | Promise<void>;
+  finishTable(): WrittenTable | Promise<WrittenTable>;
 }
 
 export interface CompactionOptions {
@@ -59,13 +67,13 @@ export function estimatedEntryBytes(entry: Entry): number {
  * `merged` is the inputs merged newest first (`mergeRuns` over `job.inputs`); `levels` is the level
  * set the job was picked from.
  */
-export function runCompaction(
+export async function runCompaction(
   job: CompactionJob,
   levels: LevelSet,
   merged: Iterator<Entry>,
   options: CompactionOptions,
   sink: CompactionSink,
-): CompactionResult {
+): Promise<CompactionResult> {
   assert(options.maxTableBytes > 0, "maxTableBytes must be positive");
   const cursor = new GuardCursor(levels, job, options.guards);
   const added: LevelChange["added"][number][] = [];
@@ -78,26 +86,26 @@ export function runCompaction(
     }
   })();
   let table: TableInProgress | undefined;
-  const finish = (open: TableInProgress): void => {
-    const { number, sizeBytes } = sink.finishTable();
+  const finish = async (open: TableInProgress): Promise<void> => {
+    const { number, sizeBytes } = await sink.finishTable();
     added.push({ level: job.targetLevel, guard: open.guard, table: open.meta(number, sizeBytes) });
   };
   for (const entry of retainedVersions(counted, options.floor, job.bottom)) {
     if (table === undefined || compareKeyBytes(table.largest, entry.key) !== 0) {
       const crossed = cursor.moveTo(entry.key);
       if (table !== undefined && (crossed || table.bytes >= options.maxTableBytes)) {
-        finish(table);
+        await finish(table);
         table = undefined;
       }
     }
     if (table === undefined) {
-      sink.startTable(cursor.guard);
+      await sink.startTable(cursor.guard);
       table = new TableInProgress(cursor.guard, entry);
     } else table.add(entry);
-    sink.add(entry);
+    await sink.add(entry);
     entriesWritten++;
   }
-  if (table !== undefined) finish(table);
+  if (table !== undefined) await finish(table);
   return {
     change: {
       removed: job.inputs.map(({ number }) => ({ level: job.sourceLevel, number })),

@@ -85,19 +85,23 @@ class Engine {
   }
 
   /** Runs due jobs until none is left; checks each one's output. */
-  compact(floor: number): void {
+  async compact(floor: number): Promise<void> {
     for (let round = 0; round < 200; round++) {
       const job = pickCompaction(this.levels, this.tuning);
       if (job === undefined) return;
       const written: { guard: GuardKey; entries: Entry[] }[] = [];
       const sink = {
-        startTable: (guard: GuardKey) => written.push({ guard, entries: [] }),
-        add: (entry: Entry) => written.at(-1)!.entries.push(entry),
+        startTable: (guard: GuardKey) => {
+          written.push({ guard, entries: [] });
+        },
+        add: (entry: Entry) => {
+          written.at(-1)!.entries.push(entry);
+        },
         finishTable: () => this.store(written.at(-1)!.entries),
       };
       const inputs = job.inputs.map((t) => this.contents.get(t.number)!.values());
       const options = { floor, maxTableBytes: this.maxTableBytes, guards: guardTuning };
-      const result = runCompaction(job, this.levels, mergeRuns(inputs), options, sink);
+      const result = await runCompaction(job, this.levels, mergeRuns(inputs), options, sink);
       this.levels = this.levels.apply(result.change);
       checkOutput(this.levels, job.targetLevel, result.change.added, written, this.maxTableBytes);
       // New guards are keys the hash makes guards of the level they join.
@@ -144,22 +148,22 @@ function checkOutput(
     for (const guard of levels.guards(upper).slice(1)) expect(levels.hasGuard(upper + 1, guard.key!)).toBe(true);
 }
 
-test("after flushes and compactions, every read at or above the GC floor finds what the model finds", () => {
-  fc.assert(
-    fc.property(scenario, ({ operations, maxTableBytes, compaction }) => {
+test("after flushes and compactions, every read at or above the GC floor finds what the model finds", async () => {
+  await fc.assert(
+    fc.asyncProperty(scenario, async ({ operations, maxTableBytes, compaction }) => {
       const engine = new Engine(maxTableBytes, compaction);
       const history: Entry[] = [];
       let floor = 0;
-      operations.forEach((op, i) => {
+      for (const [i, op] of operations.entries()) {
         const revision = i + 1;
         const value = op.tombstone ? null : bytes(`v${revision}`);
         const entry: Entry = { key: KEYS[op.key]!, revision, value, createRevision: revision, version: 1 };
         history.push(entry);
         engine.memtable.push(entry);
         if (op.floorStep !== null) floor += Math.floor(((revision - floor) * op.floorStep) / 100);
-        if (!op.flush && i < operations.length - 1) return;
+        if (!op.flush && i < operations.length - 1) continue;
         engine.flush();
-        engine.compact(floor);
+        await engine.compact(floor);
         for (const key of KEYS)
           for (let at = floor; at <= revision; at++)
             expect({ key: String(key), at, found: shown(engine.read(key, at)) }).toEqual({
@@ -167,7 +171,7 @@ test("after flushes and compactions, every read at or above the GC floor finds w
               at,
               found: shown(newestAtOrBelow(history, key, at)),
             });
-      });
+      }
     }),
     { numRuns: 150 },
   );

@@ -37,7 +37,7 @@ test("retained versions: all above the floor, the newest at or below it, and tha
 });
 
 /** Level 1's two tables (keys b d q and c m r) compacted into level 2, whose guard "m" is in level 3 too. */
-function compactExample(below: { level: number; guard: GuardKey; range: string }[]) {
+async function compactExample(below: { level: number; guard: GuardKey; range: string }[]) {
   const contents = new Map([
     [1, [version("b", 1), version("d", 2), version("q", 3)]],
     [2, [version("c", 4), version("m", 5), version("r", 6)]],
@@ -55,18 +55,22 @@ function compactExample(below: { level: number; guard: GuardKey; range: string }
   const tables: { guard: string | null; keys: string[] }[] = [];
   let number = 100;
   const sink = {
-    startTable: (guard: GuardKey) => tables.push({ guard: text(guard), keys: [] }),
-    add: (entry: Entry) => tables.at(-1)!.keys.push(text(entry.key)!),
+    startTable: (guard: GuardKey) => {
+      tables.push({ guard: text(guard), keys: [] });
+    },
+    add: (entry: Entry) => {
+      tables.at(-1)!.keys.push(text(entry.key)!);
+    },
     finishTable: () => ({ number: number++, sizeBytes: 30 }),
   };
   const merged = mergeRuns(job.inputs.map((input) => contents.get(input.number)!.values()));
   // Each entry is estimated at 19 bytes (1 of key, 2 of value, 16 of overhead): two fill a table.
-  const result = runCompaction(job, levels, merged, { floor: 0, maxTableBytes: 38, guards }, sink);
+  const result = await runCompaction(job, levels, merged, { floor: 0, maxTableBytes: 38, guards }, sink);
   return { job, tables, result, after: levels.apply(result.change) };
 }
 
-test("a compaction splits its output at the target level's guards, the new ones its keys make, and the size bound", () => {
-  const { job, tables, result, after } = compactExample([]);
+test("a compaction splits its output at the target level's guards, the new ones its keys make, and the size bound", async () => {
+  const { job, tables, result, after } = await compactExample([]);
   expect(job.bottom).toBe(true);
   expect(tables).toEqual([
     { guard: null, keys: ["b", "c"] },
@@ -94,8 +98,8 @@ test("a compaction splits its output at the target level's guards, the new ones 
   expect(after.guards(3).map((g) => text(g.key))).toEqual([null, "d", "m"]);
 });
 
-test("a new guard waits while a table below holds keys on both sides of it", () => {
-  const { job, tables, result } = compactExample([{ level: 3, guard: null, range: "a…e" }]);
+test("a new guard waits while a table below holds keys on both sides of it", async () => {
+  const { job, tables, result } = await compactExample([{ level: 3, guard: null, range: "a…e" }]);
   expect(job.bottom).toBe(false);
   expect(tables.map((t) => [t.guard, t.keys.join("")])).toEqual([
     [null, "bc"],
