@@ -98,6 +98,8 @@ export interface FlsmEngineStats {
   flushBytes: number;
   flushMs: number;
   compactions: number;
+  /** Whether a compaction is running now. */
+  compacting: boolean;
   compactionFailures: number;
   compactionBytesRead: number;
   compactionBytesWritten: number;
@@ -201,6 +203,7 @@ class DiskEngine implements FlsmEngine {
       flushBytes: amplification.flushBytes,
       flushMs: this.counters.flushMs,
       compactions: amplification.compactions,
+      compacting: this.compacting !== undefined,
       compactionFailures: this.counters.compactionFailures,
       compactionBytesRead: amplification.compactionBytesRead,
       compactionBytesWritten: amplification.compactionBytesWritten,
