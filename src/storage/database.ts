@@ -1,6 +1,7 @@
 import { HomeKvError } from "../errors.ts";
 import { checkCompactTarget, type DatabaseReadView, planTxn, readBytes, txnWrites } from "./database-reads.ts";
 import { createStore, type StoreEngine } from "./engine.ts";
+import type { FlsmEngineStats } from "./flsm/disk-engine.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import { createMemoryLog } from "./log/memory-log.ts";
 import { createGcScheduler } from "./mvcc/gc.ts";
@@ -107,6 +108,8 @@ export interface DatabaseStats extends StoreStats {
   recoveryMs: number;
   /** Undefined unless the database is a member of a replicated cluster. */
   replication?: ReplicationStats;
+  /** The FLSM engine's figures (levels, flushes, block cache, stalls); undefined for the memory engine. */
+  flsm?: FlsmEngineStats;
 }
 
 /** What every database takes, in memory or on disk. */
@@ -136,6 +139,15 @@ export interface ObservedStore {
  * replayed, not only once it serves.
  */
 export function createObservedStore(options: StoreSettings, report?: (line: string) => void): ObservedStore {
+  const { expiry, watchHub } = createStoreObservers(options, report);
+  return { store: createStore(options.engine, expiry.storeOptions), expiry, watchHub };
+}
+
+/** The observers alone, for a store made elsewhere from `expiry.storeOptions` (an engine on disk). */
+export function createStoreObservers(
+  options: StoreSettings,
+  report?: (line: string) => void,
+): Omit<ObservedStore, "store"> {
   const watchHub = createWatchHub(options.watch);
   const given = options.onEvents;
   const onEvents: StoreOptions["onEvents"] = given
@@ -144,8 +156,7 @@ export function createObservedStore(options: StoreSettings, report?: (line: stri
         watchHub.publish(revision, events);
       }
     : watchHub.publish;
-  const expiry = createDatabaseExpiry({ ...options, onEvents }, report);
-  return { store: createStore(options.engine, expiry.storeOptions), expiry, watchHub };
+  return { expiry: createDatabaseExpiry({ ...options, onEvents }, report), watchHub };
 }
 
 /** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */
@@ -172,6 +183,7 @@ export interface DatabaseParts {
    */
   requestIds?: RequestIdTable;
   replicationStats?: () => ReplicationStats;
+  engineStats?: () => FlsmEngineStats;
   /** Whether this member leads its group (a replicated store); a single server always does. */
   leads?: () => boolean;
 }
@@ -252,6 +264,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
       lastCheckpoint: parts.lastCheckpoint?.(),
       recoveryMs: parts.recoveryMs ?? 0,
       replication: parts.replicationStats?.(),
+      flsm: parts.engineStats?.(),
     }),
     checkpoint: parts.checkpoint,
     settleGc: () => gc.drain(),

@@ -3,16 +3,21 @@ import { realFileSystem } from "../io/fs/real-fs.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import { claimDataDirEngine } from "./data-dir-engine.ts";
-import { lockDataDir, processIsAlive } from "./data-dir-lock.ts";
+import { type DataDirLock, lockDataDir, processIsAlive } from "./data-dir-lock.ts";
 import {
   assembleDatabase,
   type CheckpointInfo,
   createObservedStore,
+  createStoreObservers,
   type Database,
+  type ObservedStore,
   type StoreSettings,
 } from "./database.ts";
-import { replayWal } from "./wal/wal-reader.ts";
-import { type FsyncMode, openWal } from "./wal/wal-writer.ts";
+import { type FlsmEngine, openFlsmEngine } from "./flsm/disk-engine.ts";
+import type { MvccStore } from "./mvcc/store-types.ts";
+import type { ApplyResult } from "./ops.ts";
+import { replayWal, type WalReplay } from "./wal/wal-reader.ts";
+import { type FsyncMode, openWal, type Wal } from "./wal/wal-writer.ts";
 
 export interface DurableOptions extends StoreSettings {
   dir: string;
@@ -48,6 +53,10 @@ const WAL_GROUP_ENTRIES_MAX = 4_096;
  *   dir/ENGINE                  the engine that writes it (data-dir-engine.ts)
  *   dir/wal/<rev>.wal           WAL segments (src/storage/wal/wal-format.ts)
  *   dir/checkpoints/<rev>.ckpt  checkpoints (src/storage/checkpoint/checkpoint-format.ts)
+ *   dir/flsm/                   the FLSM engine's manifest and tables, in its place (flsm/disk-engine.ts)
+ *
+ * With the FLSM engine the tables take the place of checkpoints: the store starts from them at the
+ * manifest's flushed revision, the WAL is replayed after it, and each flush cuts the WAL it covers.
  */
 export async function openDurableDatabase(options: DurableOptions): Promise<Database> {
   const fs = options.fs ?? realFileSystem;
@@ -69,36 +78,32 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     await fs.mkdirp(checkpointDir);
     await removeUnfinishedCheckpoints(fs, checkpointDir);
 
-    const { store, expiry, watchHub } = createObservedStore(options, log);
-    const checkpoint = await loadNewestCheckpoint(fs, checkpointDir, (loaded) =>
-      store.restore(loaded.revision, loaded.compactedRevision, loaded.chains),
-    );
-    const replay = await replayWal({
-      fs,
-      dir: walDir,
-      afterRevision: store.revision,
-      apply: (entry) => store.apply(entry),
+    const engine = options.engine;
+    // The FLSM engine's first flush may come during the replay; it waits for the WAL to sync and cut it.
+    const walOpened = Promise.withResolvers<Wal<ApplyResult>>();
+    walOpened.promise.catch(() => {});
+    const flsm = engine?.kind === "flsm" ? await openFlsmDisk(fs, options, walOpened.promise, log) : undefined;
+    const { store, expiry, watchHub } = flsm ?? createObservedStore(options, log);
+    const checkpoint = flsm
+      ? undefined
+      : await loadNewestCheckpoint(fs, checkpointDir, (loaded) =>
+          store.restore(loaded.revision, loaded.compactedRevision, loaded.chains),
+        );
+    const { replay, wal } = await replayAndOpenWal(fs, walDir, options, store, log).catch(async (error: unknown) => {
+      walOpened.reject(error);
+      await flsm?.engine.close();
+      throw error;
     });
-    if (replay.tornBytes > 0) {
-      log(`cut ${replay.tornBytes} bytes of an interrupted write from the end of the WAL (never acknowledged)`);
-    }
-    const wal = await openWal({
-      fs,
-      dir: walDir,
-      segments: replay.segments,
-      lastRevision: replay.lastRevision,
-      fsync: options.fsync ?? DURABLE_DEFAULTS.fsync,
-      segmentBytesMax: options.walSegmentBytesMax ?? DURABLE_DEFAULTS.walSegmentBytesMax,
-      pendingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
-      groupEntriesMax: WAL_GROUP_ENTRIES_MAX,
-      apply: (entry) => store.apply(entry),
-    });
+    walOpened.resolve(wal);
     const recoveryMs = performance.now() - started;
+    const base = flsm
+      ? `tables up to revision ${flsm.engine.flushedRevision}`
+      : `checkpoint ${checkpoint?.revision ?? "none"}`;
     log(
       `recovered revision ${store.revision} (${store.stats().keys} keys) in ${recoveryMs.toFixed(0)} ms: ` +
-        `checkpoint ${checkpoint ? checkpoint.revision : "none"}, ` +
-        `${replay.lastRevision - (checkpoint?.revision ?? 0)} WAL records replayed`,
+        `${base}, ${replay.lastRevision - (flsm?.engine.flushedRevision ?? checkpoint?.revision ?? 0)} WAL records replayed`,
     );
+    if (flsm) return assembleFlsmDatabase({ ...flsm, wal, recoveryMs, lock, gcSliceKeysMax: options.gcSliceKeysMax });
 
     let last: CheckpointInfo | undefined;
     let running: Promise<CheckpointInfo> | undefined;
@@ -173,6 +178,105 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
   }
 }
 
+/** Replays the WAL after the store's revision into it, then opens it to take the next writes. */
+async function replayAndOpenWal(
+  fs: FileSystem,
+  walDir: string,
+  options: DurableOptions,
+  store: MvccStore,
+  log: (line: string) => void,
+): Promise<{ replay: WalReplay; wal: Wal<ApplyResult> }> {
+  const replay = await replayWal({
+    fs,
+    dir: walDir,
+    afterRevision: store.revision,
+    apply: (entry) => store.apply(entry),
+  });
+  if (replay.tornBytes > 0) {
+    log(`cut ${replay.tornBytes} bytes of an interrupted write from the end of the WAL (never acknowledged)`);
+  }
+  const wal = await openWal({
+    fs,
+    dir: walDir,
+    segments: replay.segments,
+    lastRevision: replay.lastRevision,
+    fsync: options.fsync ?? DURABLE_DEFAULTS.fsync,
+    segmentBytesMax: options.walSegmentBytesMax ?? DURABLE_DEFAULTS.walSegmentBytesMax,
+    pendingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
+    groupEntriesMax: WAL_GROUP_ENTRIES_MAX,
+    apply: (entry) => store.apply(entry),
+  });
+  return { replay, wal };
+}
+
 async function removeUnfinishedCheckpoints(fs: FileSystem, dir: string): Promise<void> {
   for (const name of await fs.list(dir)) if (name.endsWith(".tmp")) await fs.remove(`${dir}/${name}`);
+}
+
+/** The FLSM engine in `dir/flsm`, with the observers a database gives its store. */
+async function openFlsmDisk(
+  fs: FileSystem,
+  options: DurableOptions,
+  wal: Promise<Wal<ApplyResult>>,
+  log: (line: string) => void,
+): Promise<ObservedStore & { engine: FlsmEngine }> {
+  const settings = options.engine?.kind === "flsm" ? options.engine : { kind: "flsm" as const };
+  const { expiry, watchHub } = createStoreObservers(options, log);
+  const engine = await openFlsmEngine({
+    fs,
+    dir: `${options.dir}/flsm`,
+    memtableBytes: settings.memtableBytes,
+    blockCacheBytes: settings.blockCacheBytes,
+    compact: settings.compact,
+    tuning: settings.tuning,
+    storeOptions: expiry.storeOptions,
+    report: log,
+    log: wal,
+  });
+  return { store: engine.store, expiry, watchHub, engine };
+}
+
+/**
+ * The database over the FLSM engine: a checkpoint flushes the memtables (everything applied is
+ * then in tables, and the WAL before it is cut); closing waits for the engine's flush.
+ */
+function assembleFlsmDatabase(
+  parts: ObservedStore & {
+    engine: FlsmEngine;
+    wal: Wal<ApplyResult>;
+    recoveryMs: number;
+    lock: DataDirLock;
+    gcSliceKeysMax?: number;
+  },
+): Database {
+  const { store, engine, wal, lock } = parts;
+  let last: CheckpointInfo | undefined;
+  return assembleDatabase({
+    ...parts,
+    log: wal,
+    walStats: () => wal.stats(),
+    engineStats: () => engine.stats(),
+    async checkpoint() {
+      const begun = performance.now();
+      const revision = store.revision;
+      await engine.store.flushAll();
+      const { levels } = engine.stats();
+      last = {
+        revision,
+        entries: store.stats().keys,
+        bytes: levels.reduce((sum, level) => sum + level.bytes, 0),
+        atMs: Date.now(),
+        durationMs: performance.now() - begun,
+      };
+      return last;
+    },
+    lastCheckpoint: () => last,
+    async onClose() {
+      try {
+        await engine.close();
+      } finally {
+        await lock.release();
+      }
+    },
+  });
 }

@@ -1,3 +1,4 @@
+import type { FlsmEngineOptions } from "./flsm/disk-engine.ts";
 import { createFlsmStore } from "./flsm/flsm-store.ts";
 import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store.ts";
 
@@ -10,13 +11,16 @@ export const BLOCK_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
 
 /**
  * Which engine keeps a database's versions: all in memory (the default), or the fragmented LSM
- * (recent versions in a memtable, the rest in runs below it; docs/internals/flsm.md).
- * `blockCacheBytes` sizes the cache of table blocks: taken and shown now, read once the tables
- * plug into the flush hook.
+ * (recent versions in a memtable, the rest in runs below it; docs/internals/flsm.md). A durable
+ * database keeps the FLSM's runs in tables on disk (flsm/disk-engine.ts); an in-memory one keeps its
+ * frozen memtables in memory.
  */
-export type StoreEngine =
-  | { readonly kind: "memory" }
-  | { readonly kind: "flsm"; readonly memtableBytes?: number; readonly blockCacheBytes?: number };
+export type StoreEngine = { readonly kind: "memory" } | FlsmEngineSettings;
+
+export interface FlsmEngineSettings extends Pick<FlsmEngineOptions, "blockCacheBytes" | "compact" | "tuning"> {
+  readonly kind: "flsm";
+  readonly memtableBytes?: number;
+}
 
 /** A new, empty store of the engine chosen. */
 export function createStore(engine: StoreEngine = { kind: "memory" }, options: StoreOptions): MvccStore {

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { AssertionError, type ErrorCode, HomeKvError } from "../../src/errors.ts";
+import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { createDatabase } from "../../src/storage/database.ts";
 import { createStore, type StoreEngine } from "../../src/storage/engine.ts";
+import { openFlsmEngine } from "../../src/storage/flsm/disk-engine.ts";
 import { createGcScheduler } from "../../src/storage/mvcc/gc.ts";
 import type { GcSlice, MvccStore, StoreOptions } from "../../src/storage/mvcc/store.ts";
 import type { WriteOp } from "../../src/storage/ops.ts";
@@ -45,22 +47,51 @@ const keyRange = (n: number, prefix = "k") => Array.from({ length: n }, (_, i) =
  * at every command or two leaves versions in frozen memtables, which only a table compaction drops
  * (the levels' job), so that engine skips the tests that count versions and GC work.
  */
-const ENGINES: { name: string; engine: StoreEngine; countsGc: boolean }[] = [
-  { name: "memory", engine: { kind: "memory" }, countsGc: true },
-  { name: "flsm", engine: { kind: "flsm", memtableBytes: 64 << 20 }, countsGc: true },
-  { name: "flsm with a 256-byte memtable", engine: { kind: "flsm", memtableBytes: 256 }, countsGc: false },
-];
-
-for (const { name, engine, countsGc } of ENGINES) {
-  describe(`the ${name} engine`, () => describeStore(engine, countsGc));
+interface EngineUnderTest {
+  name: string;
+  /** A database's settings for it. */
+  engine: StoreEngine;
+  /** A new, empty store of it. */
+  open: (options: StoreOptions) => Promise<MvccStore>;
+  countsGc: boolean;
 }
 
-function describeStore(engine: StoreEngine, countsGc: boolean): void {
-  const create = (options: StoreOptions = {}) => createStore(engine, options);
+const inMemory = (name: string, engine: StoreEngine, countsGc: boolean): EngineUnderTest => ({
+  name,
+  engine,
+  open: async (options) => createStore(engine, options),
+  countsGc,
+});
+
+/** The FLSM engine on disk (the in-memory file system), with a 256-byte memtable and 64-byte table blocks: reads cross many tables. */
+const onDisk: EngineUnderTest = {
+  name: "flsm on disk",
+  engine: { kind: "flsm", memtableBytes: 256 },
+  async open(options) {
+    const tuning = { table: { blockBytes: 64, restartInterval: 2 } };
+    const fs = new MemoryFileSystem();
+    return (await openFlsmEngine({ fs, dir: "/flsm", memtableBytes: 256, storeOptions: options, tuning })).store;
+  },
+  countsGc: false,
+};
+
+const ENGINES: EngineUnderTest[] = [
+  inMemory("memory", { kind: "memory" }, true),
+  inMemory("flsm", { kind: "flsm", memtableBytes: 64 << 20 }, true),
+  inMemory("flsm with a 256-byte memtable", { kind: "flsm", memtableBytes: 256 }, false),
+  onDisk,
+];
+
+for (const engine of ENGINES) {
+  describe(`the ${engine.name} engine`, () => describeStore(engine));
+}
+
+function describeStore({ engine, open, countsGc }: EngineUnderTest): void {
+  const create = (options: StoreOptions = {}) => open(options);
 
   describe("apply and read", () => {
-    test("a batch commits whole at one revision", () => {
-      const store = create();
+    test("a batch commits whole at one revision", async () => {
+      const store = await create();
       const empty = store.openSnapshot();
       expect(commit(store, put("a", "1"), put("b", "2"), put("c", "3"))).toEqual({ revision: 1, deleted: 0 });
       const first = store.openSnapshot();
@@ -75,15 +106,15 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(store.revision).toBe(2);
     });
 
-    test("a missing key reads undefined", () => {
-      const store = create();
+    test("a missing key reads undefined", async () => {
+      const store = await create();
       expect(store.read(["nope"])).toEqual([undefined]);
       commit(store, put("a", "1"));
       expect(store.read(["nope", "a"]).map(text)).toEqual([undefined, "1"]);
     });
 
-    test("an empty value is present and empty", () => {
-      const store = create();
+    test("an empty value is present and empty", async () => {
+      const store = await create();
       commit(store, put("e", ""));
       const [value] = store.read(["e"]);
       expect(value).toBeInstanceOf(Uint8Array);
@@ -91,8 +122,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(store.stats()).toMatchObject({ keys: 1, valueBytes: 0 });
     });
 
-    test("a delete writes a tombstone; deleting a missing key writes no version", () => {
-      const store = create();
+    test("a delete writes a tombstone; deleting a missing key writes no version", async () => {
+      const store = await create();
       commit(store, put("a", "1"));
       const reader = store.openSnapshot(); // keeps the versions readable, so that they can be counted
       expect(commit(store, del("a"))).toEqual({ revision: 2, deleted: 1 });
@@ -105,16 +136,16 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       reader.release();
     });
 
-    test.if(countsGc)("with no snapshot open, a write drops what it shadows at once: no GC work is left", () => {
-      const store = create();
+    test.if(countsGc)("with no snapshot open, a write drops what it shadows at once: no GC work is left", async () => {
+      const store = await create();
       commit(store, put("a", "1"), put("b", "1"));
       commit(store, put("a", "2"), del("b"));
       expect(store.stats()).toMatchObject({ keys: 1, versions: 1, gcVersionsCollected: 3 });
       expect(store.collectGarbage(10)).toEqual({ keysVisited: 0, versionsCollected: 0, more: false });
     });
 
-    test("stats keys and valueBytes stay exact across overwrites and deletes", () => {
-      const store = create();
+    test("stats keys and valueBytes stay exact across overwrites and deletes", async () => {
+      const store = await create();
       const expectLive = (keys: number, valueBytes: number) =>
         expect(store.stats()).toMatchObject({ keys, valueBytes });
 
@@ -136,8 +167,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expectLive(2, 4);
     });
 
-    test("a snapshot reads its revision while 1000 later writes commit", () => {
-      const store = create();
+    test("a snapshot reads its revision while 1000 later writes commit", async () => {
+      const store = await create();
       commit(store, put("a", "before"), put("b", "before"));
       const snapshot = store.openSnapshot();
       for (let i = 0; i < 1_000; i++) {
@@ -149,8 +180,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(readText(store, ["a", "b", "new999"])).toEqual(["after 999", "after 999", "x"]);
     });
 
-    test("reads above the current revision or below the compacted revision throw; a snapshot still reads what it pinned", () => {
-      const store = create({ historyRevisions: 1 });
+    test("reads above the current revision or below the compacted revision throw; a snapshot still reads what it pinned", async () => {
+      const store = await create({ historyRevisions: 1 });
       commit(store, put("a", "1"));
       commit(store, put("a", "2"));
       const snapshot = store.openSnapshot();
@@ -167,8 +198,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(readText(store, ["a"], 4)).toEqual(["4"]);
     });
 
-    test("apply asserts the next revision and distinct keys", () => {
-      const store = create();
+    test("apply asserts the next revision and distinct keys", async () => {
+      const store = await create();
       expect(() => store.apply({ revision: 2, ops: [put("a", "1")] })).toThrow(AssertionError);
       expect(() => store.apply({ revision: 0, ops: [put("a", "1")] })).toThrow(AssertionError);
       commit(store, put("a", "1"));
@@ -179,8 +210,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
   });
 
   describe.if(countsGc)("garbage collection", () => {
-    test("never drops a version an open snapshot can see, and drops it once released", () => {
-      const store = create();
+    test("never drops a version an open snapshot can see, and drops it once released", async () => {
+      const store = await create();
       commit(store, put("k", "v1"));
       const atV1 = store.openSnapshot();
       commit(store, put("k", "v2"));
@@ -203,8 +234,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(store.read(["k"])).toEqual([undefined]);
     });
 
-    test("a slice visits at most maxKeys keys", () => {
-      const store = create();
+    test("a slice visits at most maxKeys keys", async () => {
+      const store = await create();
       const keys = keyRange(25);
       commit(store, ...keys.map((k) => put(k, "old")));
       const reader = store.openSnapshot();
@@ -217,8 +248,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(store.stats().versions).toBe(25);
     });
 
-    test("a slice stops early once it has collected four versions per key of its budget: long chains spread over slices", () => {
-      const store = create();
+    test("a slice stops early once it has collected four versions per key of its budget: long chains spread over slices", async () => {
+      const store = await create();
       const keys = keyRange(20);
       commit(store, ...keys.map((k) => put(k, "v0")));
       const snapshot = store.openSnapshot();
@@ -234,8 +265,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
       expect(store.stats().versions).toBe(20);
     });
 
-    test("while a long-lived snapshot holds the floor, GC does no work at all (it waits, never spins)", () => {
-      const store = create();
+    test("while a long-lived snapshot holds the floor, GC does no work at all (it waits, never spins)", async () => {
+      const store = await create();
       const keys = keyRange(30);
       commit(store, ...keys.map((k) => put(k, "old")));
       const snapshot = store.openSnapshot();
@@ -299,7 +330,7 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
     });
 
     test("the GC scheduler runs one bounded slice per deferred turn", async () => {
-      const store = create();
+      const store = await create();
       const keys = keyRange(1_000);
       commit(store, ...keys.map((k) => put(k, "v")));
       const reader = store.openSnapshot();
@@ -332,8 +363,8 @@ function describeStore(engine: StoreEngine, countsGc: boolean): void {
     });
   });
 
-  test("valueBytes measures each key's value at a revision as readRecords would read it, without reading it", () => {
-    const store = create({ historyRevisions: 10 });
+  test("valueBytes measures each key's value at a revision as readRecords would read it, without reading it", async () => {
+    const store = await create({ historyRevisions: 10 });
     commit(store, put("a", "xx"), put("b", "yyyy"));
     commit(store, put("a", "zzzzzz"), del("b"));
     const keys = ["a", "b", "missing", "a"];

@@ -230,6 +230,21 @@ describe("segments", () => {
     }
     expect(await wal.propose({ ops: [put("after", "drop")] })).toBe(16);
   });
+
+  test("a removal that fails keeps its segment listed: the next dropCovered removes it first, never leaving a hole", async () => {
+    const { fs, wal } = await openHarness(new MemoryFileSystem(), { segmentBytesMax: 90 });
+    for (let i = 0; i < 15; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
+    const before = await segmentNames(fs);
+    fs.injectFault({ op: "remove", code: "EIO", times: 1 });
+    await expect(wal.dropCovered(6)).rejects.toThrow(/EIO/);
+    expect(await segmentNames(fs)).toEqual(before);
+    expect(wal.stats().segments).toBe(before.length);
+    // Were the first segment forgotten, this call would remove the next ones and leave it behind a gap.
+    await wal.dropCovered(15);
+    expect(await segmentNames(fs)).toEqual(before.slice(-1));
+    const { entries } = await replayAll(fs, 15);
+    expect(entries).toEqual([]);
+  });
 });
 
 describe("group commit", () => {

@@ -14,7 +14,7 @@ import type {
 import type { Version } from "../mvcc/version-chain.ts";
 import type { KeyRecord, WriteOp } from "../ops.ts";
 import type { Entry, KeyRange } from "./entry.ts";
-import { keyBytes } from "./key-bytes.ts";
+import { keyBytes, keyText } from "./key-bytes.ts";
 import { KeyQueue } from "./key-queue.ts";
 import { Memtable } from "./memtable.ts";
 import { changesInRuns, dumpRuns, scanRuns } from "./run-reads.ts";
@@ -25,9 +25,21 @@ import { NO_LEVELS, type RunSource, type StoredRun } from "./runs.ts";
  * RunSource gives that table: the store then stops reading the memtable. Frozen memtables are
  * handed over one at a time, oldest first, so that the levels always hold older data than the
  * memtables still read. A rejected flush leaves the memtable read as before, and is tried again at
- * the next freeze.
+ * the next freeze (or `flushAll`). `at` is where the store stood when the memtable was frozen.
  */
-export type FlushHook = (memtable: Memtable) => Promise<void>;
+export type FlushHook = (memtable: Memtable, at: FlushPoint) => Promise<void>;
+
+/**
+ * Where the store stood at a command boundary: its revision and compacted revision, its live keys
+ * and their value bytes. When a memtable is frozen, every command up to `revision` has its versions
+ * in it or in older runs; a store that starts from those runs starts here (FlsmOptions.start).
+ */
+export interface FlushPoint {
+  readonly revision: number;
+  readonly compactedRevision: number;
+  readonly keys: number;
+  readonly valueBytes: number;
+}
 
 export interface FlsmOptions extends StoreOptions {
   /** Heap bytes of versions (Memtable.bytes) at which the memtable is frozen and a new one started. */
@@ -38,6 +50,8 @@ export interface FlsmOptions extends StoreOptions {
   flush?: FlushHook;
   /** Where a failed flush is reported. */
   report?: (line: string) => void;
+  /** The point the levels were flushed up to, when the store starts from them; an empty store otherwise. */
+  start?: FlushPoint;
 }
 
 export const MEMTABLE_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -48,6 +62,8 @@ export interface MemtableStats {
   /** Frozen memtables not flushed yet (still read). */
   frozen: number;
   flushes: number;
+  /** Key and value bytes of every version written (write amplification's denominator). */
+  userBytes: number;
 }
 
 export function createFlsmStore(options: FlsmOptions = {}): FlsmStore {
@@ -71,9 +87,13 @@ export class FlsmStore extends StoreCore implements MvccStore {
   private active = new Memtable();
   /** Newest first; the last one is the next to flush. */
   private readonly frozen: Memtable[] = [];
+  private readonly frozenAt = new Map<Memtable, FlushPoint>();
+  /** Callers of `flushAll` waiting for the frozen memtables to be gone. */
+  private drainWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private frozenEntries = 0;
   private flushing = false;
   private flushes = 0;
+  private userBytes = 0;
   private readonly levels: RunSource;
   private readonly memtableBytes: number;
   private readonly gcQueue = new KeyQueue();
@@ -84,6 +104,12 @@ export class FlsmStore extends StoreCore implements MvccStore {
     this.levels = flsm.levels ?? NO_LEVELS;
     this.memtableBytes = flsm.memtableBytes ?? MEMTABLE_BYTES_DEFAULT;
     assert(this.memtableBytes > 0, "the memtable needs a positive size");
+    if (flsm.start !== undefined) {
+      this.current = flsm.start.revision;
+      this.compacted = flsm.start.compactedRevision;
+      this.liveKeys = flsm.start.keys;
+      this.liveValueBytes = flsm.start.valueBytes;
+    }
   }
 
   protected isNewestLiveAt(key: string, revision: number): boolean {
@@ -114,7 +140,8 @@ export class FlsmStore extends StoreCore implements MvccStore {
         ...(op.expiresAtMs === undefined ? {} : { expiresAtMs: op.expiresAtMs }),
       };
     }
-    this.active.add(key, version);
+    const entry = this.active.add(key, version);
+    this.userBytes += entry.key.byteLength + (op.value?.byteLength ?? 0);
     this.countLive(existed ? last.value!.byteLength : undefined, op.value);
     events?.push({ key: op.key, value: op.value, revision, previous: existed ? last.value! : undefined });
     if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
@@ -146,6 +173,8 @@ export class FlsmStore extends StoreCore implements MvccStore {
 
   restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {
     assert(this.current === 0 && this.versionCount === 0 && this.frozen.length === 0, "restore needs an empty store");
+    // A restore's freezes happen mid-way, at no command boundary a flush to tables could record.
+    assert(this.flsm.start === undefined, "a store started from tables is not restored from a checkpoint");
     for (const { key, versions } of chains) {
       assert(this.entryAt(key, Infinity) === undefined, `checkpoint holds ${JSON.stringify(key)} twice`);
       const last = versions.at(-1);
@@ -196,7 +225,25 @@ export class FlsmStore extends StoreCore implements MvccStore {
   }
 
   memtableStats(): MemtableStats {
-    return { activeBytes: this.active.bytes, frozen: this.frozen.length, flushes: this.flushes };
+    return {
+      activeBytes: this.active.bytes,
+      frozen: this.frozen.length,
+      flushes: this.flushes,
+      userBytes: this.userBytes,
+    };
+  }
+
+  /**
+   * Reports to onExpiry each of `expiries` (versions with a deadline, from the levels' tables) that
+   * is still its key's newest version, live: what a store started from tables still has to expire.
+   */
+  reportExpiries(expiries: Iterable<{ key: Uint8Array; revision: number; expiresAtMs: number }>): void {
+    const { onExpiry } = this.options;
+    if (onExpiry === undefined) return;
+    for (const { key, revision, expiresAtMs } of expiries) {
+      const text = keyText(key);
+      if (this.isNewestLiveAt(text, revision)) onExpiry(text, revision, expiresAtMs);
+    }
   }
 
   /** Versions held in all runs (a version being flushed may count twice until its memtable goes). */
@@ -256,9 +303,30 @@ export class FlsmStore extends StoreCore implements MvccStore {
     return false;
   }
 
+  /**
+   * Freezes the memtable (unless it holds nothing) and resolves once every frozen memtable is
+   * flushed: then every command applied so far is in the levels. Rejects with the error of a flush
+   * that fails meanwhile. At once without a flush hook (nothing is flushed).
+   */
+  flushAll(): Promise<void> {
+    if (this.flsm.flush === undefined) return Promise.resolve();
+    if (this.active.entryCount > 0) this.rotate();
+    if (this.frozen.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.drainWaiters.push({ resolve, reject });
+      this.flushNext();
+    });
+  }
+
   /** Freezes the memtable and starts a new one; the frozen one waits for its flush. */
   private rotate(): void {
     this.active.freeze();
+    this.frozenAt.set(this.active, {
+      revision: this.current,
+      compactedRevision: this.compacted,
+      keys: this.liveKeys,
+      valueBytes: this.liveValueBytes,
+    });
     this.frozen.unshift(this.active);
     this.frozenEntries += this.active.entryCount;
     this.active = new Memtable();
@@ -272,17 +340,22 @@ export class FlsmStore extends StoreCore implements MvccStore {
     const oldest = this.frozen.at(-1);
     if (flush === undefined || oldest === undefined || this.flushing) return;
     this.flushing = true;
-    flush(oldest).then(
+    const at = this.frozenAt.get(oldest);
+    assert(at !== undefined, "a frozen memtable has the point it was frozen at");
+    flush(oldest, at).then(
       () => {
         assert(this.frozen.at(-1) === oldest, "frozen memtables leave in the order they were flushed");
         this.frozen.pop();
+        this.frozenAt.delete(oldest);
         this.frozenEntries -= oldest.entryCount;
         this.flushes++;
         this.flushing = false;
+        if (this.frozen.length === 0) for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
         this.flushNext();
       },
       (error: unknown) => {
         this.flushing = false;
+        for (const waiter of this.drainWaiters.splice(0)) waiter.reject(error);
         (this.flsm.report ?? console.warn)(
           `memtable flush failed, retrying at the next freeze: ${describeError(error)}`,
         );

@@ -218,9 +218,11 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
     },
     async dropCovered(revision) {
       // A segment is covered when the next one starts at or before revision + 1.
+      // Oldest first, and a segment leaves the list only once its file is gone: after a failed
+      // removal the next call starts from it again, so the log on disk never has a hole.
       while (segments.length > 1 && segments[1]!.firstRevision <= revision + 1) {
-        const [oldest] = segments.splice(0, 1);
-        await fs.remove(`${dir}/${oldest!.name}`);
+        await fs.remove(`${dir}/${segments[0]!.name}`);
+        segments.shift();
       }
       await fs.syncDir(dir);
     },

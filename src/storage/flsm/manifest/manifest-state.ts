@@ -20,6 +20,8 @@ export interface ManifestView {
   readonly nextFileNumber: number;
   readonly flushedRevision: number;
   readonly compactedRevision: number;
+  /** The store's live keys and value bytes at the flushed revision (0 and 0 until a flush records them). */
+  readonly liveTotals: { readonly keys: number; readonly valueBytes: number };
   table(number: number): TableMeta | undefined;
   /** Level `level`'s guards in key order, the sentinel first (level 0 has only the sentinel). */
   guards(level: number): GuardView[];
@@ -48,6 +50,7 @@ export class ManifestState implements ManifestView {
   private next = 1;
   private flushed = 0;
   private compacted = 0;
+  private totals = { keys: 0, valueBytes: 0 };
 
   get nextFileNumber(): number {
     return this.next;
@@ -59,6 +62,10 @@ export class ManifestState implements ManifestView {
 
   get compactedRevision(): number {
     return this.compacted;
+  }
+
+  get liveTotals(): { readonly keys: number; readonly valueBytes: number } {
+    return this.totals;
   }
 
   apply(edit: VersionEdit): void {
@@ -116,6 +123,8 @@ export class ManifestState implements ManifestView {
       { kind: "flushed-revision", revision: this.flushed },
       { kind: "compacted-revision", revision: this.compacted },
     ];
+    // Left out at zero: the empty state encodes as it did before the item existed.
+    if (this.totals.keys !== 0 || this.totals.valueBytes !== 0) edit.push({ kind: "live-totals", ...this.totals });
     const levels = this.levels();
     for (const [level, guards] of levels.entries())
       for (const { key } of guards) if (key) edit.push({ kind: "add-guard", level, key });
@@ -173,6 +182,14 @@ export class ManifestState implements ManifestView {
           () => this.compacted,
           (n) => (this.compacted = n),
         );
+      case "live-totals": {
+        // Not a counter: the totals go down as keys are deleted.
+        const before = this.totals;
+        this.totals = { keys: item.keys, valueBytes: item.valueBytes };
+        return () => {
+          this.totals = before;
+        };
+      }
     }
   }
 

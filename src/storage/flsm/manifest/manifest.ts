@@ -91,6 +91,14 @@ export class Manifest {
     return this.liveNumber;
   }
 
+  /**
+   * False once an edit's outcome on disk is unknown (a failed sync or switch) or the manifest is
+   * closed: a table whose edit failed may then be named after a restart, and must be left in place.
+   */
+  get acceptsEdits(): boolean {
+    return this.broken === undefined && !this.closed;
+  }
+
   /** Bytes in the live manifest. */
   get logBytes(): number {
     return this.file.size;

@@ -30,7 +30,9 @@ export type EditItem =
   | { readonly kind: "next-file-number"; readonly number: number }
   /** Every WAL record at or below it is in tables. */
   | { readonly kind: "flushed-revision"; readonly revision: number }
-  | { readonly kind: "compacted-revision"; readonly revision: number };
+  | { readonly kind: "compacted-revision"; readonly revision: number }
+  /** The store's live keys and their value bytes at the flushed revision (its stats, without a scan at start). */
+  | { readonly kind: "live-totals"; readonly keys: number; readonly valueBytes: number };
 
 export type VersionEdit = readonly EditItem[];
 
@@ -42,6 +44,7 @@ const TAG_ADD_GUARD = 3;
 const TAG_NEXT_FILE_NUMBER = 4;
 const TAG_FLUSHED_REVISION = 5;
 const TAG_COMPACTED_REVISION = 6;
+const TAG_LIVE_TOTALS = 7;
 
 /** One edit as one frame. */
 export function encodeEditFrame(edit: VersionEdit): Uint8Array {
@@ -75,6 +78,9 @@ export function encodeEditFrame(edit: VersionEdit): Uint8Array {
         break;
       case "compacted-revision":
         out.u8(TAG_COMPACTED_REVISION).varint(item.revision);
+        break;
+      case "live-totals":
+        out.u8(TAG_LIVE_TOTALS).varint(item.keys).varint(item.valueBytes);
         break;
     }
   }
@@ -126,6 +132,8 @@ function decodeItem(reader: ByteReader): EditItem {
       return { kind: "flushed-revision", revision: reader.varint() };
     case TAG_COMPACTED_REVISION:
       return { kind: "compacted-revision", revision: reader.varint() };
+    case TAG_LIVE_TOTALS:
+      return { kind: "live-totals", keys: reader.varint(), valueBytes: reader.varint() };
     default:
       throw new FormatError(`unknown version edit item tag ${tag} at ${at}`);
   }

@@ -77,6 +77,11 @@ export class TableReader implements SortedRun {
     }
   }
 
+  /** The newest revision of any entry (a StoredRun's: a reader of changes after it skips the table). */
+  get maxRevision(): number {
+    return this.properties.maxRevision;
+  }
+
   get(key: Uint8Array, revision: number): Entry | undefined {
     if (!this.bloom.mayContain(key)) {
       this.counters.bloomNegatives++;

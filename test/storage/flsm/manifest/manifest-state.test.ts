@@ -62,11 +62,15 @@ describe("ManifestState", () => {
     state.apply([
       { kind: "flushed-revision", revision: 5 },
       { kind: "compacted-revision", revision: 2 },
+      { kind: "live-totals", keys: 7, valueBytes: 40 },
     ]);
+    // The totals are a state, not a counter: they go down as well as up.
+    state.apply([{ kind: "live-totals", keys: 3, valueBytes: 12 }]);
     const copy = new ManifestState();
     copy.apply(state.snapshot());
     expect(copy.snapshot()).toEqual(state.snapshot());
     expect(copy.levels()).toEqual(state.levels());
+    expect(copy.liveTotals).toEqual({ keys: 3, valueBytes: 12 });
     expect(new ManifestState().snapshot()).toEqual([
       next(1),
       { kind: "flushed-revision", revision: 0 },

@@ -176,8 +176,13 @@ describe("Manifest", () => {
   test("after a failed sync no further edit is taken (the kernel may have dropped the pages) until a restart", async () => {
     const fs = new MemoryFileSystem();
     const manifest = await withEdits(fs, EDITS.slice(0, 1));
+    // A failed append is cut back: the manifest goes on, and says so.
+    fs.injectFault({ op: "append", code: "ENOSPC", times: 1 });
+    await expectError(manifest.log(EDITS[1]!), "E_DISK", /could not be written/);
+    expect(manifest.acceptsEdits).toBe(true);
     fs.injectFault({ op: "sync", code: "EIO", times: 1 });
     await expectError(manifest.log(EDITS[1]!), "E_DISK", /could not be synced; restart/);
+    expect(manifest.acceptsEdits).toBe(false);
     await expectError(manifest.log(EDITS[1]!), "E_DISK", /could not be synced; restart/);
     expect(manifest.liveFiles()).toEqual([1]);
   });

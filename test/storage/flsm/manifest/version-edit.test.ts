@@ -14,6 +14,7 @@ const EVERY_ITEM: VersionEdit = [
   { kind: "next-file-number", number: 300 },
   { kind: "flushed-revision", revision: 70 },
   { kind: "compacted-revision", revision: 12 },
+  { kind: "live-totals", keys: 130, valueBytes: 5 },
 ];
 
 function payload(edit: VersionEdit): Uint8Array {
@@ -35,7 +36,7 @@ describe("version edit format", () => {
 
   test("the bytes are frozen (docs/internals/flsm-manifest-format.md): a change here breaks every existing manifest", () => {
     expect(hex(payload(EVERY_ITEM))).toBe(
-      "0107" + // edit, 7 items
+      "0108" + // edit, 8 items
         "03" +
         "01" +
         "0100000067" + // add guard, level 1, "g"
@@ -68,7 +69,10 @@ describe("version edit format", () => {
         "05" +
         "46" + // flushed revision 70
         "06" +
-        "0c", // compacted revision 12
+        "0c" + // compacted revision 12
+        "07" +
+        "8201" +
+        "05", // live totals: 130 keys, 5 value bytes
     );
   });
 
