@@ -13,7 +13,9 @@ import {
   type ObservedStore,
   type StoreSettings,
 } from "./database.ts";
+import { MAX_TABLE_BYTES_DEFAULT, workerCompactions } from "./flsm/compaction/worker-compactions.ts";
 import { type FlsmEngine, openFlsmEngine } from "./flsm/disk-engine.ts";
+import { DEFAULT_GUARD_TUNING } from "./flsm/levels/guards.ts";
 import type { MvccStore } from "./mvcc/store-types.ts";
 import type { ApplyResult } from "./ops.ts";
 import { replayWal, type WalReplay } from "./wal/wal-reader.ts";
@@ -92,6 +94,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
     const { replay, wal } = await replayAndOpenWal(fs, walDir, options, store, log).catch(async (error: unknown) => {
       walOpened.reject(error);
       await flsm?.engine.close();
+      await flsm?.closeWorkers();
       throw error;
     });
     walOpened.resolve(wal);
@@ -103,7 +106,8 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       `recovered revision ${store.revision} (${store.stats().keys} keys) in ${recoveryMs.toFixed(0)} ms: ` +
         `${base}, ${replay.lastRevision - (flsm?.engine.flushedRevision ?? checkpoint?.revision ?? 0)} WAL records replayed`,
     );
-    if (flsm) return assembleFlsmDatabase({ ...flsm, wal, recoveryMs, lock, gcSliceKeysMax: options.gcSliceKeysMax });
+    if (flsm)
+      return assembleFlsmDatabase({ ...flsm, wal, recoveryMs, lock, log, gcSliceKeysMax: options.gcSliceKeysMax });
 
     let last: CheckpointInfo | undefined;
     let running: Promise<CheckpointInfo> | undefined;
@@ -219,21 +223,33 @@ async function openFlsmDisk(
   options: DurableOptions,
   wal: Promise<Wal<ApplyResult>>,
   log: (line: string) => void,
-): Promise<ObservedStore & { engine: FlsmEngine }> {
+): Promise<ObservedStore & { engine: FlsmEngine; closeWorkers(): Promise<void> }> {
   const settings = options.engine?.kind === "flsm" ? options.engine : { kind: "flsm" as const };
   const { expiry, watchHub } = createStoreObservers(options, log);
+  // Compactions in a Worker unless the caller runs them (tests, on the fault-injecting file system).
+  const workers =
+    settings.compact === undefined
+      ? workerCompactions({
+          maxTableBytes: MAX_TABLE_BYTES_DEFAULT,
+          guards: settings.tuning?.guards ?? DEFAULT_GUARD_TUNING,
+          table: settings.tuning?.table,
+        })
+      : undefined;
   const engine = await openFlsmEngine({
     fs,
     dir: `${options.dir}/flsm`,
     memtableBytes: settings.memtableBytes,
     blockCacheBytes: settings.blockCacheBytes,
-    compact: settings.compact,
+    compact: settings.compact ?? workers?.compact,
     tuning: settings.tuning,
     storeOptions: expiry.storeOptions,
     report: log,
     log: wal,
+  }).catch(async (error: unknown) => {
+    await workers?.close();
+    throw error;
   });
-  return { store: engine.store, expiry, watchHub, engine };
+  return { store: engine.store, expiry, watchHub, engine, closeWorkers: async () => await workers?.close() };
 }
 
 /**
@@ -243,37 +259,47 @@ async function openFlsmDisk(
 function assembleFlsmDatabase(
   parts: ObservedStore & {
     engine: FlsmEngine;
+    closeWorkers(): Promise<void>;
     wal: Wal<ApplyResult>;
     recoveryMs: number;
     lock: DataDirLock;
+    log: (line: string) => void;
     gcSliceKeysMax?: number;
   },
 ): Database {
-  const { store, engine, wal, lock } = parts;
+  const { store, engine, wal, lock, log } = parts;
   let last: CheckpointInfo | undefined;
+  const checkpointNow = async (): Promise<CheckpointInfo> => {
+    const begun = performance.now();
+    const revision = store.revision;
+    await engine.store.flushAll();
+    const { levels } = engine.stats();
+    last = {
+      revision,
+      entries: store.stats().keys,
+      bytes: levels.reduce((sum, level) => sum + level.bytes, 0),
+      atMs: Date.now(),
+      durationMs: performance.now() - begun,
+    };
+    log(
+      `checkpoint at revision ${revision}: ${last.entries} keys, ${last.bytes} bytes of tables in ${last.durationMs.toFixed(0)} ms`,
+    );
+    return last;
+  };
   return assembleDatabase({
     ...parts,
     log: wal,
     walStats: () => wal.stats(),
     engineStats: () => engine.stats(),
-    async checkpoint() {
-      const begun = performance.now();
-      const revision = store.revision;
-      await engine.store.flushAll();
-      const { levels } = engine.stats();
-      last = {
-        revision,
-        entries: store.stats().keys,
-        bytes: levels.reduce((sum, level) => sum + level.bytes, 0),
-        atMs: Date.now(),
-        durationMs: performance.now() - begun,
-      };
-      return last;
-    },
+    checkpoint: checkpointNow,
     lastCheckpoint: () => last,
     async onClose() {
       try {
+        // A clean stop leaves everything in tables, as the memory engine leaves a checkpoint: the
+        // next start replays nothing.
+        if (store.revision > engine.stats().flushedRevision) await checkpointNow();
         await engine.close();
+        await parts.closeWorkers();
       } finally {
         await lock.release();
       }

@@ -71,7 +71,11 @@ export function walBytesOnDisk(dataDir: string): number {
   return walSegments(dataDir).reduce((sum, s) => sum + s.bytes, 0);
 }
 
-/** The "recovered revision …" line a server prints at start, parsed. */
+/**
+ * The "recovered revision …" line a server prints at start, parsed. `checkpoint` is the revision
+ * recovery started from before the WAL: the memory engine's checkpoint, the FLSM engine's tables
+ * ("tables up to revision N"); undefined when there was none (no checkpoint, no table yet).
+ */
 export function recoveryLine(output: string): {
   revision: number;
   keys: number;
@@ -79,12 +83,15 @@ export function recoveryLine(output: string): {
   replayed: number;
 } {
   const match =
-    /recovered revision (\d+) \((\d+) keys\) in \d+ ms: checkpoint (\d+|none), (\d+) WAL records replayed/.exec(output);
+    /recovered revision (\d+) \((\d+) keys\) in \d+ ms: (?:checkpoint (\d+|none)|tables up to revision (\d+)), (\d+) WAL records replayed/.exec(
+      output,
+    );
   if (!match) throw new Error(`no recovery line in the server's output:\n${output}`);
+  const base = match[3] ?? match[4]!;
   return {
     revision: Number(match[1]),
     keys: Number(match[2]),
-    checkpoint: match[3] === "none" ? undefined : Number(match[3]),
-    replayed: Number(match[4]),
+    checkpoint: base === "none" || base === "0" ? undefined : Number(base),
+    replayed: Number(match[5]),
   };
 }

@@ -3,6 +3,7 @@ import { credentials, status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError, type WatchEvent, type WatchOptions } from "../../src/client/client.ts";
 import { HomeKvServiceClient, WatchRequest, type WatchResponse } from "../../src/gen/homekv_service.ts";
 import { text } from "../helpers/bytes.ts";
+import { recoveryLine } from "../helpers/durability.ts";
 import { type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitForWatchers } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -298,7 +299,7 @@ test("after a restart from the data directory, a watch from an old revision repl
     server = await startServerProcess(["--data-dir", data.path]);
     client = new HomeKvClient({ address: server.address });
     try {
-      expect(server.output()).toContain("checkpoint 7");
+      expect(recoveryLine(server.output()).checkpoint).toBe(7);
       const replay = collect(client, { prefix: "h/", startRevision: 1, prevValue: true }, expected.length + 1);
       const { revision: after } = await client.set({ "h/live": "x" });
       const events = await replay;

@@ -5,12 +5,12 @@ import type { CompactionJob } from "../levels/compaction-picker.ts";
 import type { GuardTuning } from "../levels/guards.ts";
 import type { LevelSet } from "../levels/level-set.ts";
 import type { TableMeta } from "../levels/table-meta.ts";
+import { editOf } from "../levels-manifest.ts";
 import type { VersionEdit } from "../manifest/version-edit.ts";
 import { mergeRuns } from "../merge.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/reader.ts";
 import type { TableOptions } from "../table/writer.ts";
-import { levelChangeEdit } from "./change-edit.ts";
 import { type AllocateNumber, TableFileSink, tablePath } from "./table-file-sink.ts";
 
 /** How a job writes its output: plain data, so that it crosses to a Worker as it is. */
@@ -73,7 +73,7 @@ export async function runCompactionJob(run: CompactionJobRun): Promise<Compactio
     const options = { floor, maxTableBytes: tuning.maxTableBytes, guards: tuning.guards };
     const result = await runCompaction(job, levels, merged, options, sink);
     if (result.change.added.length > 0) await fs.syncDir(dir);
-    return { ...result, edit: levelChangeEdit(result.change), outputs: result.change.added.map(({ table }) => table) };
+    return { ...result, edit: editOf(result.change), outputs: result.change.added.map(({ table }) => table) };
   } catch (error) {
     await sink.discard();
     throw error;
