@@ -50,6 +50,20 @@ async function newFs(): Promise<MemoryFileSystem> {
   return fs;
 }
 
+/** A checkpoint at `revision` holding `frames` as its body (and an end frame counting `keys`). */
+async function checkpointOf(revision: number, keys: number, ...frames: Uint8Array[]) {
+  const fs = await newFs();
+  const parts = [CHECKPOINT_FILES.encodeHeader(revision), ...frames, encodeEndFrame(keys)];
+  const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    file.set(part, offset);
+    offset += part.byteLength;
+  }
+  fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(revision)}`, file);
+  return { fs, bodyStart: parts[0]!.byteLength };
+}
+
 /** The error loading the newest checkpoint ends in: always found before the restore is called, so no store is half built. */
 async function loadError(fs: FileSystem): Promise<HomeKvError> {
   let restoreCalled = false;
@@ -256,16 +270,6 @@ describe("restored in place", () => {
     }
   });
 
-  /** A checkpoint at `revision` holding `payloads` as its body frames (and its end frame). */
-  async function checkpointOf(revision: number, keys: number, ...payloads: Uint8Array[]) {
-    const fs = await newFs();
-    const parts = [CHECKPOINT_FILES.encodeHeader(revision), ...payloads.map(encodeFrame), encodeEndFrame(keys)];
-    const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
-    parts.reduce((offset, part) => (file.set(part, offset), offset + part.byteLength), 0);
-    fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(revision)}`, file);
-    return { fs, bodyStart: parts[0]!.byteLength };
-  }
-
   test("live entries (frame type 1, as the first versions wrote them) read in place as keys of one version", async () => {
     const out = new ByteWriter(64).u8(1).u32(3);
     for (const [revision, key] of ["a", "b-é", "c"].entries())
@@ -273,7 +277,7 @@ describe("restored in place", () => {
         .string(key)
         .u64(revision + 1)
         .bytes(bytes(`v${key}`));
-    const { fs } = await checkpointOf(3, 3, out.written());
+    const { fs } = await checkpointOf(3, 3, encodeFrame(out.written()));
     const inPlace = await restoreNewest(fs, true);
     expect(inPlace.dump).toEqual((await restoreNewest(fs, false)).dump);
     expect(
@@ -293,7 +297,7 @@ describe("restored in place", () => {
     const out = new ByteWriter(64).u8(3).u32(2); // a chains frame of two keys
     for (const key of [bytes("a"), new Uint8Array([0x62, 0xff])])
       out.bytes(key).u32(1).u64(1).u64(1).u32(1).u8(0).bytes(bytes("v"));
-    const { fs, bodyStart } = await checkpointOf(1, 2, out.written());
+    const { fs, bodyStart } = await checkpointOf(1, 2, encodeFrame(out.written()));
     const store = createMvccStore();
     const loading = loadNewestCheckpoint(fs, DIR, ({ revision, compactedRevision, chains }) =>
       store.restore(revision, compactedRevision, chains),
@@ -404,19 +408,11 @@ describe("damage", () => {
   });
 
   test("an end frame whose count disagrees with the entries is E_CORRUPT", async () => {
-    const fs = await newFs();
     const chains: KeyChain[] = [
       { key: "a", versions: [{ value: bytes("1"), revision: 1, createRevision: 1, version: 1 }] },
       { key: "b", versions: [{ value: bytes("2"), revision: 2, createRevision: 2, version: 1 }] },
     ];
-    const parts = [CHECKPOINT_FILES.encodeHeader(2), encodeChainsFrame(chains), encodeEndFrame(3)];
-    const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
-    let offset = 0;
-    for (const part of parts) {
-      file.set(part, offset);
-      offset += part.byteLength;
-    }
-    fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(2)}`, file);
+    const { fs } = await checkpointOf(2, 3, encodeChainsFrame(chains));
     expect((await loadError(fs)).message).toContain("end frame counts 3 keys");
   });
 
