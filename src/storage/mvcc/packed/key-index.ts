@@ -30,10 +30,6 @@ export class KeyIndex {
   /** Where each entry's key is in `keyBytes` (NaN: none). */
   private readonly keyLocs: ChunkedRows;
   private readonly keyBytes: ValueSlabs;
-  /** Where the key `locate` was last asked for is. */
-  private slab: Uint8Array = new Uint8Array(0);
-  private start = 0;
-  private length = 0;
   private readonly heads: ChunkedRows;
   private readonly hashes: ChunkedRows;
   private nextId = 0;
@@ -92,34 +88,42 @@ export class KeyIndex {
     return this.byHash.find(hashOf(key), key);
   }
 
+  // Each of the four below finds where entry `id`'s key bytes are for itself: a callback or a result
+  // object would be garbage made on every lookup and every step of an ordered insert (see
+  // appendAscii), and keeping the place in fields cost a new key some 0.2 µs more.
+
   /** The key of entry `id`, decoded (a new string each time). */
   key(id: number): string {
-    this.locate(id);
-    return decodeStored(this.slab, this.start, this.length);
+    const loc = this.keyLocs.get(id);
+    const { keyBytes } = this;
+    return decodeStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
   }
 
   private storedEquals(id: number, key: string): boolean {
-    this.locate(id);
-    return equalsStored(this.slab, this.start, this.length, key);
+    const loc = this.keyLocs.get(id);
+    const { keyBytes } = this;
+    return equalsStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
   }
 
   /** Entry `id`'s key compared with `key`: negative when it sorts first. */
   private compareTo(id: number, key: string): number {
-    this.locate(id);
-    return compareStored(this.slab, this.start, this.length, key);
-  }
-
-  /**
-   * Points `slab`, `start` and `length` at where entry `id`'s key bytes are. Fields rather than a
-   * result object or a callback: this runs on every lookup and every step of an ordered insert, and
-   * anything allocated per call is garbage made per operation (see appendAscii).
-   */
-  private locate(id: number): void {
     const loc = this.keyLocs.get(id);
     const { keyBytes } = this;
-    this.slab = keyBytes.slabOf(loc);
-    this.start = keyBytes.startOf(loc);
-    this.length = keyBytes.byteLength(loc);
+    return compareStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
+  }
+
+  /** Entry `id`'s key compared with the ASCII key `bytes[start, start + count)`. */
+  private compareToAscii(id: number, bytes: Uint8Array, start: number, count: number): number {
+    const loc = this.keyLocs.get(id);
+    const { keyBytes } = this;
+    return compareStoredAscii(
+      keyBytes.slabOf(loc),
+      keyBytes.startOf(loc),
+      keyBytes.byteLength(loc),
+      bytes,
+      start,
+      count,
+    );
   }
 
   head(id: number): number {
@@ -134,8 +138,8 @@ export class KeyIndex {
   insert(key: string, head: number): number {
     const length = storedLength(key);
     const id = this.newEntry(hashOf(key), length, head);
-    this.locate(id);
-    writeStored(key, this.slab, this.start, length);
+    const loc = this.keyLocs.get(id);
+    writeStored(key, this.keyBytes.slabOf(loc), this.keyBytes.startOf(loc), length);
     this.order.insert(id, key);
     return id;
   }
@@ -150,13 +154,10 @@ export class KeyIndex {
   appendAscii(bytes: Uint8Array, start: number, count: number, head: number): number {
     if (!isAscii(bytes, start, count)) return NONE;
     const last = this.order.last();
-    if (last !== NONE) {
-      this.locate(last);
-      if (compareStoredAscii(this.slab, this.start, this.length, bytes, start, count) >= 0) return NONE;
-    }
+    if (last !== NONE && this.compareToAscii(last, bytes, start, count) >= 0) return NONE;
     const id = this.newEntry(hashOfAscii(bytes, start, count), 1 + count, head);
-    this.locate(id);
-    writeStoredAscii(bytes, start, count, this.slab, this.start);
+    const loc = this.keyLocs.get(id);
+    writeStoredAscii(bytes, start, count, this.keyBytes.slabOf(loc), this.keyBytes.startOf(loc));
     this.order.append(id);
     return id;
   }
