@@ -114,7 +114,8 @@ export class ValueSlabs {
   }
 
   startOf(loc: number): number {
-    return (loc % LOC_SLAB) + HEADER_BYTES;
+    // An int32, without a floating-point remainder: `put` hands it to `set` on every value written.
+    return (loc - Math.floor(loc / LOC_SLAB) * LOC_SLAB + HEADER_BYTES) | 0;
   }
 
   byteLength(loc: number): number {
