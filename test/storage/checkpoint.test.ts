@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { HomeKvError } from "../../src/errors.ts";
+import { ByteWriter } from "../../src/io/format/bytes.ts";
+import { encodeFrame } from "../../src/io/format/frame.ts";
 import type { FileSystem } from "../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { CHECKPOINT_FILES, encodeChainsFrame, encodeEndFrame } from "../../src/storage/checkpoint/checkpoint-format.ts";
@@ -46,6 +48,20 @@ async function newFs(): Promise<MemoryFileSystem> {
   const fs = new MemoryFileSystem();
   await fs.mkdirp(DIR);
   return fs;
+}
+
+/** A checkpoint at `revision` holding `frames` as its body (and an end frame counting `keys`). */
+async function checkpointOf(revision: number, keys: number, ...frames: Uint8Array[]) {
+  const fs = await newFs();
+  const parts = [CHECKPOINT_FILES.encodeHeader(revision), ...frames, encodeEndFrame(keys)];
+  const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    file.set(part, offset);
+    offset += part.byteLength;
+  }
+  fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(revision)}`, file);
+  return { fs, bodyStart: parts[0]!.byteLength };
 }
 
 /** The error loading the newest checkpoint ends in: always found before the restore is called, so no store is half built. */
@@ -165,6 +181,137 @@ describe("round trip", () => {
   });
 });
 
+describe("restored in place", () => {
+  /** Keys in key order with ASCII and multi-byte ones interleaved (an ASCII key after a multi-byte one too). */
+  const KEYS = ["", "a", "a\u0000", "aé", "b", "b-日本", "c", "ключ", "ключ-2", "😀", "😀z"];
+
+  /** A store with history kept: several versions per key, tombstones, TTLs, an empty value. */
+  function storeWithHistory(): MvccStore {
+    const store = createMvccStore({ historyRevisions: 1_000 });
+    for (const [i, key] of KEYS.entries()) commit(store, put(key, `first ${i}`));
+    for (const [i, key] of KEYS.entries()) {
+      if (i % 3 === 0) commit(store, del(key));
+      if (i % 2 === 0) commit(store, { key, value: bytes(i % 4 ? "" : `ttl ${i}`), expiresAtMs: 1e12 + i });
+    }
+    return store;
+  }
+
+  /** Restores the newest checkpoint of `fs` as a memory store takes it (`inPlace`) or as objects; with the TTLs it reported. */
+  async function restoreNewest(fs: FileSystem, inPlace: boolean) {
+    const expiries: [string, number, number][] = [];
+    const store = createMvccStore({ historyRevisions: 1_000, onExpiry: (...expiry) => expiries.push(expiry) });
+    const loaded = await loadNewestCheckpoint(fs, DIR, ({ revision, compactedRevision, chains }) => {
+      if (inPlace) expect(chains.cursor).toBeFunction();
+      store.restore(revision, compactedRevision, inPlace ? chains : Array.from(chains, copyChain));
+    });
+    const dump = store.dumpChains({ limit: 1_000, revision: store.revision });
+    return { loaded, dump, expiries, stats: store.stats() };
+  }
+
+  test("a checkpoint read in place gives the same store as its chains as objects: every version, tombstones, TTLs and counters, keys of any bytes", async () => {
+    const fs = await newFs();
+    const store = storeWithHistory();
+    await writeCheckpoint({ fs, dir: DIR, store, sliceKeysMax: 3 });
+    const expected = store.dumpChains({ limit: 1_000, revision: store.revision });
+    expect(expected.map((chain) => chain.key)).toEqual(KEYS);
+    expect(expected.some((chain) => chain.versions.length > 2)).toBe(true);
+
+    const inPlace = await restoreNewest(fs, true);
+    const objects = await restoreNewest(fs, false);
+    expect(inPlace.dump).toEqual(expected);
+    expect(objects.dump).toEqual(expected);
+    expect(inPlace.loaded).toEqual(objects.loaded!);
+    expect(inPlace.loaded!.entries).toBe(store.stats().keys);
+    expect(inPlace.expiries).toEqual(objects.expiries);
+    expect(inPlace.expiries.length).toBeGreaterThan(0);
+    const { keys, valueBytes, versions } = store.stats();
+    expect(inPlace.stats).toMatchObject({ keys, valueBytes, versions });
+    // Reads and writes find the keys restored as bytes as they find keys put.
+    const restored = createMvccStore();
+    await loadNewestCheckpoint(fs, DIR, ({ revision, compactedRevision, chains }) =>
+      restored.restore(revision, compactedRevision, chains),
+    );
+    expect(restored.readRecords(KEYS)).toEqual(store.readRecords(KEYS));
+    // New keys go in their place in the key order the restore built, as in the store written.
+    for (const written of [store, restored]) commit(written, put("a", "after"), put("aa", "new"), put("b-", "new"));
+    expect(liveState(restored)).toEqual(liveState(store));
+    expect(liveState(restored).map((record) => record.key)).toContain("aa");
+  });
+
+  test("chains out of key order, as objects, still restore; a key twice is refused", () => {
+    const version = (revision: number, value: string) => ({
+      revision,
+      createRevision: revision,
+      version: 1,
+      value: bytes(value),
+    });
+    const store = createMvccStore();
+    store.restore(3, 0, [
+      { key: "b", versions: [version(1, "1")] },
+      { key: "a", versions: [version(2, "2")] },
+      { key: "c", versions: [version(3, "3")] },
+    ]);
+    expect(store.scan({ limit: 10, visitMax: 10, revision: 3 }).records.map((r) => [r.key, text(r.value)])).toEqual([
+      ["a", "2"],
+      ["b", "1"],
+      ["c", "3"],
+    ]);
+    for (const keys of [
+      ["a", "b", "a"],
+      ["a", "a"],
+    ]) {
+      const twice = () =>
+        createMvccStore().restore(
+          3,
+          0,
+          keys.map((key, i) => ({ key, versions: [version(i + 1, key)] })),
+        );
+      expect(twice).toThrow('checkpoint holds "a" twice');
+    }
+  });
+
+  test("live entries (frame type 1, as the first versions wrote them) read in place as keys of one version", async () => {
+    const out = new ByteWriter(64).u8(1).u32(3);
+    for (const [revision, key] of ["a", "b-é", "c"].entries())
+      out
+        .string(key)
+        .u64(revision + 1)
+        .bytes(bytes(`v${key}`));
+    const { fs } = await checkpointOf(3, 3, encodeFrame(out.written()));
+    const inPlace = await restoreNewest(fs, true);
+    expect(inPlace.dump).toEqual((await restoreNewest(fs, false)).dump);
+    expect(
+      inPlace.dump.map(({ key, versions }) => [
+        key,
+        versions.map((v) => [v.revision, v.createRevision, v.version, text(v.value!)]),
+      ]),
+    ).toEqual([
+      ["a", [[1, 1, 1, "va"]]],
+      ["b-é", [[2, 2, 1, "vb-é"]]],
+      ["c", [[3, 3, 1, "vc"]]],
+    ]);
+    expect(inPlace.loaded!.entries).toBe(3);
+  });
+
+  test("a key that is not UTF-8, in a frame whose checksum holds, is E_CORRUPT naming the file and the frame", async () => {
+    const out = new ByteWriter(64).u8(3).u32(2); // a chains frame of two keys
+    for (const key of [bytes("a"), new Uint8Array([0x62, 0xff])])
+      out.bytes(key).u32(1).u64(1).u64(1).u32(1).u8(0).bytes(bytes("v"));
+    const { fs, bodyStart } = await checkpointOf(1, 2, encodeFrame(out.written()));
+    const store = createMvccStore();
+    const loading = loadNewestCheckpoint(fs, DIR, ({ revision, compactedRevision, chains }) =>
+      store.restore(revision, compactedRevision, chains),
+    );
+    const error = await loading.then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(HomeKvError);
+    expect((error as HomeKvError).code).toBe("E_CORRUPT");
+    expect((error as HomeKvError).message).toContain(`damaged at byte offset ${bodyStart}: string at`);
+  });
+});
+
 describe("writes during a checkpoint", () => {
   test("writes applied while the slices are written (after the snapshot revision) do not appear in the checkpoint, even with GC running", async () => {
     const inner = await newFs();
@@ -261,19 +408,11 @@ describe("damage", () => {
   });
 
   test("an end frame whose count disagrees with the entries is E_CORRUPT", async () => {
-    const fs = await newFs();
     const chains: KeyChain[] = [
       { key: "a", versions: [{ value: bytes("1"), revision: 1, createRevision: 1, version: 1 }] },
       { key: "b", versions: [{ value: bytes("2"), revision: 2, createRevision: 2, version: 1 }] },
     ];
-    const parts = [CHECKPOINT_FILES.encodeHeader(2), encodeChainsFrame(chains), encodeEndFrame(3)];
-    const file = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
-    let offset = 0;
-    for (const part of parts) {
-      file.set(part, offset);
-      offset += part.byteLength;
-    }
-    fs.overwrite(`${DIR}/${CHECKPOINT_FILES.fileName(2)}`, file);
+    const { fs } = await checkpointOf(2, 3, encodeChainsFrame(chains));
     expect((await loadError(fs)).message).toContain("end frame counts 3 keys");
   });
 

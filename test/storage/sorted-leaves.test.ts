@@ -61,6 +61,50 @@ test("property: inserts and removals in any order keep forward and backward walk
   );
 });
 
+test("property: keys appended in order (a restore), then inserted and removed in any order, walk in key order; last is the greatest", () => {
+  const key = fc.string({ unit: fc.constantFrom("a", "b", "c", "\u00ff"), maxLength: 4 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 9 }),
+      fc.uniqueArray(key, { maxLength: 60 }),
+      fc.array(fc.oneof(fc.record({ insert: key }), fc.record({ remove: fc.nat() })), { maxLength: 100 }),
+      (leafMax, restored, steps) => {
+        const { leaves, keys, work } = leavesOver(leafMax);
+        const live = new Map<string, number>();
+        const add = (k: string) => {
+          keys.push(k);
+          live.set(k, keys.length - 1);
+          return keys.length - 1;
+        };
+        const greatest = () => {
+          const sorted = [...live.keys()].sort();
+          return sorted.length === 0 ? -1 : live.get(sorted.at(-1)!)!;
+        };
+        expect(leaves.last()).toBe(-1);
+        for (const k of restored.sort()) {
+          leaves.append(add(k));
+          expect(leaves.last()).toBe(greatest());
+        }
+        expect(work.compares).toBe(0); // an append searches nothing
+        for (const s of steps) {
+          if ("insert" in s) {
+            if (!live.has(s.insert)) leaves.insert(add(s.insert), s.insert);
+          } else if (live.size > 0) {
+            const victim = [...live.keys()][s.remove % live.size]!;
+            leaves.remove(live.get(victim)!, victim);
+            live.delete(victim);
+          }
+          expect(leaves.last()).toBe(greatest());
+        }
+        const sorted = [...live.keys()].sort();
+        expect([...leaves.forward()].map((id) => keys[id])).toEqual(sorted);
+        expect([...leaves.backward()].map((id) => keys[id])).toEqual(sorted.reverse());
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
 test("an insert or a removal does bounded work at any size: a search within one leaf, never a rebuild", () => {
   const { leaves, keys, work } = leavesOver(512);
   let most = { compares: 0, keyReads: 0 };

@@ -148,6 +148,14 @@ export class ByteReader {
     throw new FormatError(`varint at ${start} is longer than ${VARINT_BYTES_MAX} bytes`);
   }
 
+  /** Steps over `length` bytes, read in place by the caller; returns where they start. */
+  skip(length: number): number {
+    this.need(length);
+    const start = this.offset;
+    this.offset += length;
+    return start;
+  }
+
   raw(length: number): Uint8Array {
     this.need(length);
     const out = this.bytes.subarray(this.offset, this.offset + length);
@@ -162,18 +170,26 @@ export class ByteReader {
 
   string(): string {
     const start = this.offset;
-    const bytes = this.raw(this.u32());
-    try {
-      return strictDecoder.decode(bytes);
-    } catch {
-      throw new FormatError(`string at ${start} is not UTF-8`);
-    }
+    const length = this.u32();
+    return utf8At(this.bytes, this.skip(length), length, start);
   }
 
   private need(bytes: number): void {
     if (this.offset + bytes > this.bytes.byteLength) {
       throw new FormatError(`needs ${bytes} more bytes at ${this.offset} of ${this.bytes.byteLength}`);
     }
+  }
+}
+
+/**
+ * The string whose UTF-8 is `bytes[start, start + length)`; a FormatError naming `at` (where its
+ * length is) when the bytes are not UTF-8.
+ */
+export function utf8At(bytes: Uint8Array, start: number, length: number, at: number): string {
+  try {
+    return strictDecoder.decode(bytes.subarray(start, start + length));
+  } catch {
+    throw new FormatError(`string at ${at} is not UTF-8`);
   }
 }
 

@@ -1,8 +1,8 @@
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { ByteReader, ByteWriter, FormatError, utf8At } from "../../io/format/bytes.ts";
 import { FileKind } from "../../io/format/file-kind.ts";
 import { encodeFrame, FRAME_HEADER_PLACEHOLDER, sealFrame } from "../../io/format/frame.ts";
+import { ChainCursorFields } from "../mvcc/chain-cursor.ts";
 import type { KeyChain } from "../mvcc/store.ts";
-import type { Version } from "../mvcc/version-chain.ts";
 
 /**
  * The checkpoint file format (frozen; enum values are never renumbered). A checkpoint holds the
@@ -119,23 +119,31 @@ export function encodeEndFrame(totalKeys: number): Uint8Array {
 
 /**
  * A frame of a checkpoint's body. A chains frame is not decoded at once: `keys` is its count, and
- * `read` decodes its chains one at a time, each handed over before the next is decoded (nothing
- * holds a frame's worth of objects); their values are views into `payload`. `read` throws the
- * FormatError of damaged contents when it reaches them.
+ * its chains are read in place by a FrameChainCursor, one at a time. `chains` are read at once only
+ * in part (their count); the rest throws the FormatError of damaged contents when reached.
  */
 export type BodyFrame =
-  | { kind: "chains"; keys: number; read: () => Generator<KeyChain> }
+  | { kind: "chains"; keys: number; chains: FrameChains }
   | { kind: "meta"; compactedRevision: number }
   | { kind: "raft"; position: RaftPosition }
   | { kind: "replica"; state: ReplicaState }
   | { kind: "end"; totalKeys: number };
+
+/** The chains of one chains frame, for a FrameChainCursor: type 3, or type 1 (live entries, one version each). */
+export interface FrameChains {
+  readonly keys: number;
+  readonly payload: Uint8Array;
+  /** Positioned at the frame's first chain. */
+  readonly reader: ByteReader;
+  readonly liveEntries: boolean;
+}
 
 export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
   const reader = new ByteReader(payload);
   const type = reader.u8();
   if (type === FRAME_CHAINS || type === FRAME_ENTRIES) {
     const keys = reader.u32();
-    return { kind: "chains", keys, read: () => (type === FRAME_CHAINS ? readChains : readLiveEntries)(reader, keys) };
+    return { kind: "chains", keys, chains: { keys, payload, reader, liveEntries: type === FRAME_ENTRIES } };
   }
   let frame: BodyFrame;
   if (type === FRAME_END) frame = { kind: "end", totalKeys: reader.u64() };
@@ -188,35 +196,78 @@ function readIds(reader: ByteReader): number[] {
   return Array.from({ length: count }, () => reader.u64());
 }
 
-function* readChains(reader: ByteReader, keys: number): Generator<KeyChain> {
-  for (let n = keys; n > 0; n--) {
-    const key = reader.string();
-    const versions: Version[] = [];
-    for (let m = reader.u32(); m > 0; m--) {
-      const revision = reader.u64();
-      const createRevision = reader.u64();
-      const version = reader.u32();
-      const flags = reader.u8();
-      const expiresAtMs = flags & FLAG_TTL ? reader.u64() : undefined;
-      const value = flags & FLAG_TOMBSTONE ? null : reader.raw(reader.u32());
-      versions.push({
-        revision,
-        createRevision,
-        version,
-        value,
-        ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
-      });
-    }
-    yield { key, versions };
-  }
-  checkConsumed(reader);
-}
+/**
+ * The chains of a checkpoint's chains frames as a ChainCursor, read in place from each frame's
+ * payload: no string, object or view per key or version. `nextFrame` hands over the next frame's
+ * chains, or undefined after the last. Damaged contents throw a FormatError when reached; a frame
+ * must be read to its last byte.
+ */
+export class FrameChainCursor extends ChainCursorFields {
+  /** Chains moved to, and those of them whose newest version is not a tombstone. */
+  taken = 0;
+  live = 0;
+  /** Whether `nextChain` has answered false: every frame was read. */
+  finished = false;
+  private frame: FrameChains | undefined;
+  private keysLeft = 0;
+  private versionsLeft = 0;
 
-function* readLiveEntries(reader: ByteReader, keys: number): Generator<KeyChain> {
-  for (let n = keys; n > 0; n--) {
-    const key = reader.string();
-    const revision = reader.u64();
-    yield { key, versions: [{ revision, createRevision: revision, version: 1, value: reader.raw(reader.u32()) }] };
+  constructor(private readonly nextFrame: () => FrameChains | undefined) {
+    super();
   }
-  checkConsumed(reader);
+
+  nextChain(): boolean {
+    if (this.finished) return false;
+    while (this.versionsLeft > 0) this.nextVersion();
+    if (this.taken > 0 && this.valueLength >= 0) this.live++; // the chain left, as its newest version says
+    this.valueLength = -1;
+    while (this.keysLeft === 0) {
+      if (this.frame) checkConsumed(this.frame.reader);
+      this.frame = this.nextFrame();
+      if (this.frame === undefined) {
+        this.finished = true;
+        return false;
+      }
+      this.keysLeft = this.frame.keys;
+    }
+    const { reader, payload, liveEntries } = this.frame!;
+    this.keysLeft--;
+    this.taken++;
+    this.keyBytes = payload;
+    this.keyLength = reader.u32();
+    this.keyStart = reader.skip(this.keyLength);
+    this.versionsLeft = liveEntries ? 1 : reader.u32();
+    return true;
+  }
+
+  key(): string {
+    return utf8At(this.keyBytes, this.keyStart, this.keyLength, this.keyStart - 4);
+  }
+
+  nextVersion(): boolean {
+    if (this.versionsLeft === 0) return false;
+    this.versionsLeft--;
+    const { reader, payload, liveEntries } = this.frame!;
+    this.valueBytes = payload;
+    if (liveEntries) {
+      this.revision = this.createRevision = reader.u64();
+      this.version = 1;
+      this.expiresAtMs = undefined;
+      this.readValue(reader);
+      return true;
+    }
+    this.revision = reader.u64();
+    this.createRevision = reader.u64();
+    this.version = reader.u32();
+    const flags = reader.u8();
+    this.expiresAtMs = flags & FLAG_TTL ? reader.u64() : undefined;
+    if (flags & FLAG_TOMBSTONE) this.valueLength = -1;
+    else this.readValue(reader);
+    return true;
+  }
+
+  private readValue(reader: ByteReader): void {
+    this.valueLength = reader.u32();
+    this.valueStart = reader.skip(this.valueLength);
+  }
 }

@@ -1,12 +1,15 @@
 import { assert } from "../../errors.ts";
+import { FormatError } from "../../io/format/bytes.ts";
 import { corruptionError, decodeAt } from "../../io/format/corruption.ts";
 import { FileFrames } from "../../io/format/file-frames.ts";
 import type { FileKind } from "../../io/format/file-kind.ts";
 import type { FileSystem, ReadFile } from "../../io/fs/file-system.ts";
-import type { KeyChain } from "../mvcc/store.ts";
+import { chainObjects } from "../mvcc/chain-cursor.ts";
+import type { RestoreChains } from "../mvcc/store.ts";
 import {
   CHECKPOINT_FILES,
   decodeBodyFrame,
+  FrameChainCursor,
   type RaftPosition,
   REPLICATED_CHECKPOINT_FILES,
   type ReplicaState,
@@ -37,7 +40,7 @@ export interface LoadedReplicatedCheckpoint extends LoadedCheckpoint {
  * call, once; a chain's values are views valid only until the next chain is taken (a store copies
  * them into its slabs).
  */
-export type RestoreCheckpoint<C extends LoadedCheckpoint> = (checkpoint: C & { chains: Iterable<KeyChain> }) => void;
+export type RestoreCheckpoint<C extends LoadedCheckpoint> = (checkpoint: C & { chains: RestoreChains }) => void;
 
 /** A checkpoint restored: what it said of itself, and its live keys (the last version not a tombstone). */
 export type RestoredCheckpoint<C extends LoadedCheckpoint> = C & { entries: number };
@@ -148,38 +151,45 @@ function scanCheckpoint(
   }
 }
 
-/** The second pass: `restore` takes the chains as they are decoded, a frame of the file in memory at a time. */
+/**
+ * The second pass: `restore` takes the chains as they are read, a frame of the file in memory at a
+ * time, in place (their cursor) or as objects.
+ */
 function restoreFrom<C extends LoadedCheckpoint>(
   file: ReadFile,
   loaded: C,
   restore: RestoreCheckpoint<C>,
 ): RestoredCheckpoint<C> {
   const { path } = loaded;
-  let entries = 0;
-  let taken = 0;
-  let finished = false;
-  function* chains(): Generator<KeyChain> {
-    const frames = new FileFrames(file);
-    frames.next(); // the header, verified by the first pass
-    for (let offset = frames.offset; ; offset = frames.offset) {
+  const frames = new FileFrames(file);
+  frames.next(); // the header, verified by the first pass
+  let offset = frames.offset; // of the frame being read, for what is found damaged in it
+  const cursor = new FrameChainCursor(() => {
+    for (;;) {
+      offset = frames.offset;
       const frame = frames.next();
       // The first pass read it whole: anything else now is a file changed under the reader.
       if (frame.kind !== "frame") throw corruptionError(path, offset, `changed while read: ${frame.kind}`);
-      const body = decodeAt(path, offset, () => decodeBodyFrame(frame.payload));
-      if (body.kind === "end") break;
-      if (body.kind !== "chains") continue;
-      const decoded = body.read();
-      for (;;) {
-        const next = decodeAt(path, offset, () => decoded.next());
-        if (next.done) break;
-        taken++;
-        if (next.value.versions.at(-1)?.value != null) entries++;
-        yield next.value;
-      }
+      const body = decodeBodyFrame(frame.payload);
+      if (body.kind === "end") return undefined;
+      if (body.kind === "chains") return body.chains;
     }
-    finished = true;
+  });
+  let taken = false;
+  const take = () => {
+    assert(!taken, `the chains of ${path} are taken twice`);
+    taken = true;
+    return cursor;
+  };
+  try {
+    restore({ ...loaded, chains: { cursor: take, [Symbol.iterator]: () => chainObjects(take()) } });
+  } catch (error) {
+    if (error instanceof FormatError) throw corruptionError(path, offset, error.message);
+    throw error;
   }
-  restore({ ...loaded, chains: { [Symbol.iterator]: chains } });
-  assert(finished && taken === loaded.keys, `restore took ${taken} of the ${loaded.keys} keys of ${path}`);
-  return { ...loaded, entries };
+  assert(
+    cursor.finished && cursor.taken === loaded.keys,
+    `restore took ${cursor.taken} of the ${loaded.keys} keys of ${path}`,
+  );
+  return { ...loaded, entries: cursor.live };
 }

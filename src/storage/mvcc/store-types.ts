@@ -36,7 +36,7 @@ export interface WriteView {
   /** Applies a committed command at `entry.revision`, which must be the current revision + 1. */
   apply(entry: LogEntry): ApplyResult;
   /** Fills an empty store from a checkpoint taken at `revision`. */
-  restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void;
+  restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }
 
 /** What a checkpoint is written from: a pinned revision and the versions retained at it. */
@@ -121,6 +121,40 @@ export interface ScanPage {
 export interface KeyChain {
   key: string;
   versions: Version[];
+}
+
+/**
+ * What a store is restored from: chains in key order, as objects; a checkpoint being read also
+ * offers them in place (`cursor`), for an engine that stores keys and values as bytes. Either way
+ * is taken once, whole.
+ */
+export type RestoreChains = Iterable<KeyChain> & { readonly cursor?: () => ChainCursor };
+
+/**
+ * Chains read in place, one at a time, oldest version first: no string, object or view is made per
+ * key or version (at a million keys, those a restore made let the collected heap grow to twice
+ * what the store holds). The fields describe the current chain and version; they, and the arrays
+ * they point into, are valid until the next call.
+ */
+export interface ChainCursor {
+  /** Moves to the next chain (skipping what is left of this one); false when none is left. */
+  nextChain(): boolean;
+  /** The chain's key, as UTF-8: `keyBytes[keyStart, keyStart + keyLength)`. */
+  readonly keyBytes: Uint8Array;
+  readonly keyStart: number;
+  readonly keyLength: number;
+  /** The key, decoded (a new string). */
+  key(): string;
+  /** Moves to the chain's next version; false after its newest. */
+  nextVersion(): boolean;
+  readonly revision: number;
+  readonly createRevision: number;
+  readonly version: number;
+  readonly expiresAtMs: number | undefined;
+  /** The value: `valueBytes[valueStart, valueStart + valueLength)`; a length of -1 is a tombstone. */
+  readonly valueBytes: Uint8Array;
+  readonly valueStart: number;
+  readonly valueLength: number;
 }
 
 export interface Snapshot {

@@ -1,5 +1,6 @@
-import { assert } from "../../errors.ts";
+import { AssertionError, assert } from "../../errors.ts";
 import type { KeyRecord, WriteOp } from "../ops.ts";
+import { cursorOf } from "./chain-cursor.ts";
 import { GcQueue } from "./gc-queue.ts";
 import { toIndexKey } from "./key-order.ts";
 import { changesSince, dumpChains, scanRange, toRecord } from "./range-reads.ts";
@@ -9,6 +10,7 @@ import type {
   ChangePage,
   KeyChain,
   MvccStore,
+  RestoreChains,
   ScanOptions,
   ScanPage,
   StoreOptions,
@@ -97,23 +99,33 @@ class PackedMvccStore extends StoreCore implements MvccStore {
     return changesSince(this.chains, options, this.current);
   }
 
-  restore(revision: number, compactedRevision: number, chains: Iterable<KeyChain>): void {
+  /** Fills the empty store from `chains`, read in place when they are a checkpoint's (see ChainCursor). */
+  restore(revision: number, compactedRevision: number, chains: RestoreChains): void {
     assert(this.current === 0 && this.chains.index.size === 0, "restore needs an empty store");
-    for (const { key, versions } of chains) {
-      const indexKey = toIndexKey(key);
-      assert(this.chains.index.find(indexKey) === NONE, `checkpoint holds ${JSON.stringify(key)} twice`);
-      assert(
-        versions.length > 0 && versions.at(-1)!.revision <= revision,
-        `checkpoint chain of ${JSON.stringify(key)} is empty or too new`,
-      );
+    const cursor = cursorOf(chains);
+    while (cursor.nextChain()) {
       let id = NONE;
-      for (const version of versions) id = this.chains.restore(indexKey, id, version);
-      this.versions += versions.length;
-      const last = versions.at(-1)!;
-      this.countLive(undefined, last.value);
-      if (last.value !== null && last.expiresAtMs !== undefined)
-        this.options.onExpiry?.(key, last.revision, last.expiresAtMs);
-      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(id, last.revision);
+      let versions = 0;
+      // The newest version's, kept as numbers: the cursor's fields say nothing once it has passed it.
+      let newestRevision = 0;
+      let newestExpiresAtMs: number | undefined;
+      let newestLength = -1;
+      while (cursor.nextVersion()) {
+        id = this.chains.restoreFrom(cursor, id);
+        versions++;
+        newestRevision = cursor.revision;
+        newestExpiresAtMs = cursor.expiresAtMs;
+        newestLength = cursor.valueLength;
+      }
+      if (versions === 0 || newestRevision > revision)
+        throw new AssertionError(`checkpoint chain of ${JSON.stringify(cursor.key())} is empty or too new`);
+      this.versions += versions;
+      if (newestLength >= 0) {
+        this.liveKeys++;
+        this.liveValueBytes += newestLength;
+        if (newestExpiresAtMs !== undefined) this.options.onExpiry?.(cursor.key(), newestRevision, newestExpiresAtMs);
+      }
+      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(id, newestRevision);
     }
     this.current = revision;
     this.compacted = compactedRevision;

@@ -1,8 +1,10 @@
-import { assert } from "../../errors.ts";
+import { AssertionError, assert } from "../../errors.ts";
+import { toIndexKey } from "./key-order.ts";
 import { KeyIndex } from "./packed/key-index.ts";
 import { ValueSlabs } from "./packed/value-slabs.ts";
 import { VersionRing } from "./packed/version-ring.ts";
 import { NONE, VersionTable } from "./packed/version-table.ts";
+import type { ChainCursor } from "./store-types.ts";
 
 /**
  * The versions of every key, newest first, each stamped with the revision of the commit that wrote
@@ -141,11 +143,27 @@ export class VersionChains {
     return this.table.older(this.index.head(id)) === NONE;
   }
 
-  /** Adds a version read back from a checkpoint, counters and all, as the newest of entry `id` (NONE: new). */
-  restore(key: string, id: number, version: Version): number {
+  /**
+   * Adds the version `chain` is at (a checkpoint's, read in place), counters and all, as the newest
+   * of entry `id`; NONE: it is the chain's first, and the key is new. Returns the entry. A key that
+   * is ASCII and sorts after every key present (a checkpoint's, in key order) goes in as bytes;
+   * any other is decoded, and added the way a put adds one.
+   */
+  restoreFrom(chain: ChainCursor, id: number): number {
     const last = id === NONE ? NONE : this.index.head(id);
-    assert(last === NONE || this.table.revision(last) < version.revision, "checkpoint versions must be oldest first");
-    return this.push(key, id, last, version);
+    const { revision } = chain;
+    if (last !== NONE && this.table.revision(last) >= revision)
+      throw new AssertionError(`checkpoint versions of ${JSON.stringify(chain.key())} are not oldest first`);
+    const slot = this.table.alloc(revision, chain.createRevision, chain.version, chain.expiresAtMs, NONE, last);
+    if (chain.valueLength >= 0)
+      this.table.setValue(slot, this.values.putFrom(chain.valueBytes, chain.valueStart, chain.valueLength, slot));
+    if (id !== NONE) return this.makeNewest(id, slot, revision);
+    const appended = this.index.appendAscii(chain.keyBytes, chain.keyStart, chain.keyLength, slot);
+    if (appended !== NONE) return appended;
+    const key = toIndexKey(chain.key());
+    if (this.index.find(key) !== NONE)
+      throw new AssertionError(`checkpoint holds ${JSON.stringify(chain.key())} twice`);
+    return this.index.insert(key, slot);
   }
 
   private push(
@@ -156,7 +174,11 @@ export class VersionChains {
   ): number {
     const slot = this.table.alloc(revision, createRevision, version, expiresAtMs, NONE, last);
     if (value !== null) this.table.setValue(slot, this.values.put(value, slot));
-    if (id === NONE) return this.index.insert(key, slot);
+    return id === NONE ? this.index.insert(key, slot) : this.makeNewest(id, slot, revision);
+  }
+
+  /** Makes `slot`, written at `revision`, the newest version of entry `id`; returns the entry. */
+  private makeNewest(id: number, slot: number, revision: number): number {
     this.index.setHead(id, slot);
     this.ringOf(id)?.push(revision, slot);
     return id;

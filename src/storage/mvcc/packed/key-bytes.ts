@@ -12,21 +12,43 @@
 const NARROW = 0;
 const WIDE = 1;
 
-/** Encodes `key` into `scratch` (grown when too small); returns the buffer and the length used. */
-export function encodeKey(key: string, scratch: Uint8Array): { bytes: Uint8Array; length: number } {
+/** The bytes `key` takes stored. */
+export function storedLength(key: string): number {
   let wide = false;
   for (let i = 0; i < key.length && !wide; i++) wide = key.charCodeAt(i) > 0xff;
-  const length = 1 + key.length * (wide ? 2 : 1);
-  const bytes = scratch.length >= length ? scratch : new Uint8Array(length * 2);
-  bytes[0] = wide ? WIDE : NARROW;
+  return 1 + key.length * (wide ? 2 : 1);
+}
+
+/**
+ * Writes `key` stored at `start` of `slab`, in `length` (its storedLength) bytes: written in place,
+ * with no buffer in between, since the index stores a key on every new key it meets.
+ */
+export function writeStored(key: string, slab: Uint8Array, start: number, length: number): void {
+  const wide = length !== 1 + key.length;
+  slab[start] = wide ? WIDE : NARROW;
   for (let i = 0; i < key.length; i++) {
     const unit = key.charCodeAt(i);
     if (wide) {
-      bytes[1 + 2 * i] = unit & 0xff;
-      bytes[2 + 2 * i] = unit >> 8;
-    } else bytes[1 + i] = unit;
+      slab[start + 1 + 2 * i] = unit & 0xff;
+      slab[start + 2 + 2 * i] = unit >> 8;
+    } else slab[start + 1 + i] = unit;
   }
-  return { bytes, length };
+}
+
+/** Whether `bytes[start, start + count)` are all ASCII (below 0x80): UTF-8 that is its own units. */
+export function isAscii(bytes: Uint8Array, start: number, count: number): boolean {
+  for (let i = start; i < start + count; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+/**
+ * Writes a key given as ASCII bytes (`from[fromStart, fromStart + count)`, each below 0x80: its UTF-8
+ * encoding is its units) stored, in 1 + count bytes at `start` of `slab`: how a key read from a
+ * file is stored without a string made of it.
+ */
+export function writeStoredAscii(from: Uint8Array, fromStart: number, count: number, slab: Uint8Array, start: number) {
+  slab[start] = NARROW;
+  for (let i = 0; i < count; i++) slab[start + 1 + i] = from[fromStart + i]!;
 }
 
 /** The unit count of the key stored at `start` (`length` bytes). */
@@ -48,6 +70,25 @@ export function compareStored(slab: Uint8Array, start: number, length: number, k
     if (diff !== 0) return diff;
   }
   return units - key.length;
+}
+
+/** Compares the stored key with a key given as ASCII bytes (`from[fromStart, fromStart + count)`), as compareStored does. */
+export function compareStoredAscii(
+  slab: Uint8Array,
+  start: number,
+  length: number,
+  from: Uint8Array,
+  fromStart: number,
+  count: number,
+): number {
+  const wide = slab[start] === WIDE;
+  const units = unitCount(slab, start, length);
+  const common = Math.min(units, count);
+  for (let i = 0; i < common; i++) {
+    const diff = unitAt(slab, start, wide, i) - from[fromStart + i]!;
+    if (diff !== 0) return diff;
+  }
+  return units - count;
 }
 
 export function equalsStored(slab: Uint8Array, start: number, length: number, key: string): boolean {

@@ -1,4 +1,5 @@
 import { assert } from "../../../errors.ts";
+import { NONE } from "./version-table.ts";
 
 const LEAF_MAX = 512;
 
@@ -47,6 +48,32 @@ export class SortedLeaves {
     leaf.copyWithin(at + 1, at, length);
     leaf[at] = id;
     this.lengths[l] = length + 1;
+  }
+
+  /**
+   * Adds `id`, whose key sorts after every key present (a restore in key order): no search, and the
+   * leaves it fills are full, where inserts leave them half full.
+   */
+  append(id: number): void {
+    let l = this.leaves.length - 1;
+    if (this.lengths[l] === this.leafMax) {
+      this.leaves.push(new Int32Array(this.leafMax));
+      this.lengths.push(0);
+      this.fences.push(this.keyOf(id));
+      l++;
+    }
+    this.leaves[l]![this.lengths[l]!] = id;
+    this.lengths[l]!++;
+  }
+
+  /** The id with the greatest key, or NONE when there is none. */
+  last(): number {
+    // Only a lone leaf is ever empty (an emptied leaf joins a neighbour), so this looks at one or two.
+    for (let l = this.leaves.length - 1; l >= 0; l--) {
+      const length = this.lengths[l]!;
+      if (length > 0) return this.leaves[l]![length - 1]!;
+    }
+    return NONE;
   }
 
   /** Takes out `id`, whose key is `key`. */

@@ -62,11 +62,31 @@ export class ValueSlabs {
 
   /** Stores a copy of `value` for `owner`; returns its location. */
   put(value: Uint8Array, owner: number): number {
-    const size = recordSize(value.byteLength);
-    if (size > this.slabBytes / 4) {
-      const id = this.newSlab(size);
-      return this.write(id, 0, value, owner);
-    }
+    const loc = this.reserve(value.byteLength, owner);
+    this.slabOf(loc).set(value, this.startOf(loc));
+    return loc;
+  }
+
+  /**
+   * Stores a copy of `from[start, start + length)` for `owner`: a value read in place from a file,
+   * copied byte by byte, since a view to copy it with would be an object made per value.
+   */
+  putFrom(from: Uint8Array, start: number, length: number, owner: number): number {
+    const loc = this.reserve(length, owner);
+    const slab = this.slabOf(loc);
+    const at = this.startOf(loc) - start;
+    for (let i = start; i < start + length; i++) slab[at + i] = from[i]!;
+    return loc;
+  }
+
+  /**
+   * Room for a record of `length` bytes for `owner`; returns its location, where the caller writes
+   * the bytes (at `startOf(loc)` in `slabOf(loc)`): for bytes that are not a Uint8Array of their own,
+   * so that none need be made (a key encoded from a string, a value read in place from a file).
+   */
+  reserve(length: number, owner: number): number {
+    const size = recordSize(length);
+    if (size > this.slabBytes / 4) return this.claim(this.newSlab(size), 0, length, owner);
     if (this.current < 0 || this.used + size > this.slabBytes) {
       if (this.current >= 0) this.seal(this.current);
       this.current = this.newSlab(this.slabBytes);
@@ -74,7 +94,7 @@ export class ValueSlabs {
     }
     const offset = this.used;
     this.used += size;
-    return this.write(this.current, offset, value, owner);
+    return this.claim(this.current, offset, length, owner);
   }
 
   /** A copy of the value at `loc`. */
@@ -94,7 +114,8 @@ export class ValueSlabs {
   }
 
   startOf(loc: number): number {
-    return (loc % LOC_SLAB) + HEADER_BYTES;
+    // An int32, without a floating-point remainder: `put` hands it to `set` on every value written.
+    return (loc - Math.floor(loc / LOC_SLAB) * LOC_SLAB + HEADER_BYTES) | 0;
   }
 
   byteLength(loc: number): number {
@@ -142,12 +163,11 @@ export class ValueSlabs {
     return moved;
   }
 
-  private write(slab: number, offset: number, value: Uint8Array, owner: number): number {
+  private claim(slab: number, offset: number, length: number, owner: number): number {
     const words = this.words[slab]!;
     words[offset >> 2] = owner;
-    words[(offset >> 2) + 1] = value.byteLength;
-    this.slabs[slab]!.set(value, offset + HEADER_BYTES);
-    this.liveBytes[slab]! += recordSize(value.byteLength);
+    words[(offset >> 2) + 1] = length;
+    this.liveBytes[slab]! += recordSize(length);
     return slab * LOC_SLAB + offset;
   }
 
