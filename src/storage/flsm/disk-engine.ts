@@ -48,7 +48,10 @@ export interface CompactionRequest {
   readonly job: CompactionJob;
   /** The level set the job was picked from (its guards decide the output's split). */
   readonly levels: LevelSet;
-  /** The GC floor when the compaction starts (docs/internals/flsm.md: safe for its whole run). */
+  /**
+   * The GC floor when the compaction starts (docs/internals/flsm.md: safe for its whole run), at
+   * most the manifest's compacted revision: the oldest revision readable after a crash.
+   */
   readonly floor: number;
   /** The engine's directory: inputs are `<number>.sst` there, and so are the outputs. */
   readonly dir: string;
@@ -325,7 +328,9 @@ class DiskEngine implements FlsmEngine {
     const result = await compact({
       job,
       levels: this.levels.levels,
-      floor: this.store.stats().gcFloor,
+      // Outputs outlive a crash, and a start reads from the manifest's compacted revision on: the
+      // store's own may come from a Compact (or history) the log has applied but not synced yet.
+      floor: Math.min(this.store.stats().gcFloor, manifest.state.compactedRevision),
       dir,
       allocateFileNumber: () => manifest.allocateFileNumber(),
     });
