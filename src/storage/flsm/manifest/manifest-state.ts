@@ -97,13 +97,16 @@ export class ManifestState implements ManifestView {
 
   guards(level: number): GuardView[] {
     const keys = [...(this.guardKeys.get(level)?.values() ?? [])].sort(compareKeyBytes);
-    const byKey = new Map<string, TableMeta[]>(keys.map((key) => [hex(key), []]));
-    const sentinel: TableMeta[] = [];
+    const groups: TableMeta[][] = [[], ...keys.map(() => [])];
     for (const table of [...this.tables.values()].sort((a, b) => a.number - b.number)) {
       if (table.level !== level) continue;
-      (table.guard ? byKey.get(hex(table.guard))! : sentinel).push(table);
+      // The guard holding the table's first key, not the one it was logged in: a compaction adds a
+      // guard to deeper levels too, and the tables there after its key move into it (level-set.ts).
+      const at = guardHolding(keys, table.smallest);
+      const { guard: _logged, ...rest } = table;
+      groups[at + 1]!.push(at < 0 ? rest : { ...rest, guard: keys[at]! });
     }
-    return [{ tables: sentinel }, ...keys.map((key) => ({ key, tables: byKey.get(hex(key))! }))];
+    return groups.map((tables, at) => (at === 0 ? { tables } : { key: keys[at - 1]!, tables }));
   }
 
   levels(): GuardView[][] {
@@ -128,8 +131,8 @@ export class ManifestState implements ManifestView {
     const levels = this.levels();
     for (const [level, guards] of levels.entries())
       for (const { key } of guards) if (key) edit.push({ kind: "add-guard", level, key });
-    for (const guards of levels)
-      for (const { tables } of guards) for (const table of tables) edit.push({ kind: "add-table", table });
+    // Each table as logged: the guard a table names is one the state had when it was added.
+    for (const number of this.liveFiles()) edit.push({ kind: "add-table", table: this.tables.get(number)! });
     return edit;
   }
 
@@ -228,6 +231,18 @@ function refuse(reason: string): never {
 function checkLevel(level: number): void {
   if (!Number.isInteger(level) || level < 0 || level >= LEVELS_MAX)
     refuse(`level ${level} is not 0..${LEVELS_MAX - 1}`);
+}
+
+/** The index in `keys` (sorted) of the last one at or before `key`; -1 when all are after it. */
+function guardHolding(keys: readonly Uint8Array[], key: Uint8Array): number {
+  let low = -1;
+  let high = keys.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (compareKeyBytes(keys[middle]!, key) <= 0) low = middle;
+    else high = middle - 1;
+  }
+  return low;
 }
 
 function hex(key: Uint8Array): string {

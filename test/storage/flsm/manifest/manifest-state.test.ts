@@ -55,6 +55,25 @@ describe("ManifestState", () => {
     expect(state.compactedRevision).toBe(9);
   });
 
+  test("a guard added before a table's keys takes the table, as the level set moves it (a compaction adds guards to deeper levels)", () => {
+    const state = new ManifestState();
+    state.apply([
+      { kind: "add-table", table: table(1, 2, "m", "q") },
+      { kind: "add-table", table: table(2, 2, "a", "b") },
+      next(3),
+    ]);
+    state.apply([guard(1, "c"), guard(2, "c")]);
+    const numbers = (level: number) =>
+      state.guards(level).map((g) => [g.key && Buffer.from(g.key).toString(), g.tables.map((t) => t.number)]);
+    expect(numbers(2)).toEqual([
+      [undefined, [2]],
+      ["c", [1]],
+    ]);
+    const replayed = new ManifestState();
+    replayed.apply(state.snapshot());
+    expect(replayed.levels()).toEqual(state.levels());
+  });
+
   test("a snapshot applied to an empty state gives the same state", () => {
     const state = new ManifestState();
     state.apply([guard(2, "k"), { kind: "add-table", table: table(1, 2, "k", "n", "k") }, next(3)]);
