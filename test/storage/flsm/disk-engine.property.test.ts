@@ -1,7 +1,9 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
-import { type FlsmEngine, openFlsmEngine } from "../../../src/storage/flsm/disk-engine.ts";
+import { runCompactionJob } from "../../../src/storage/flsm/compaction/run-compaction-job.ts";
+import { type CompactHook, type FlsmEngine, openFlsmEngine } from "../../../src/storage/flsm/disk-engine.ts";
+import type { GuardTuning } from "../../../src/storage/flsm/levels/guards.ts";
 import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
 import type { LogEntry } from "../../../src/storage/ops.ts";
 import {
@@ -27,7 +29,35 @@ import {
  */
 
 const DIR = "/data/flsm";
-const TUNING = { table: { blockBytes: 64, restartInterval: 2 } };
+const TABLE = { blockBytes: 64, restartInterval: 2 };
+/** Dense guards (one key in 4 at level 1, one in 2 at level 2) and early compactions: every level and guard is hit. */
+const GUARDS: GuardTuning = { levelCount: 3, firstLevelBits: 2, bitsStep: 1 };
+const COMPACTING_TUNING = {
+  table: TABLE,
+  guards: GUARDS,
+  compaction: {
+    level0CompactionTables: 2,
+    level0SlowdownTables: 8,
+    level0StopTables: 12,
+    firstLevelGuardBytes: 200,
+    guardBytesGrowth: 2,
+    guardRunsMax: 2,
+  },
+};
+
+/** The engine's compactions on this thread, through the test's (fault-injecting) file system. */
+function inProcessCompactions(fs: MemoryFileSystem): CompactHook {
+  return ({ job, levels, floor, dir, allocateFileNumber }) =>
+    runCompactionJob({
+      fs,
+      dir,
+      job,
+      levels,
+      floor,
+      allocateNumber: allocateFileNumber,
+      tuning: { maxTableBytes: 60, guards: GUARDS, table: TABLE },
+    });
+}
 
 /** The (key, revision, deadline) reports still due: the key's newest version is live and written at that revision. */
 function due(observed: Observed, model: Observed): string[] {
@@ -40,15 +70,16 @@ function due(observed: Observed, model: Observed): string[] {
 }
 
 test("the FLSM engine on disk answers every operation as the memory engine does, across flushes and restarts", async () => {
-  const reached = { restartsFromTables: 0, mostTables: 0, failedFlushes: 0 };
+  const reached = { restartsFromTables: 0, mostTables: 0, failedFlushes: 0, compactions: 0, deepestLevel: 0 };
   await fc.assert(
     fc.asyncProperty(
       fc.integer({ min: 0, max: 4 }),
       // 1 byte: every command that writes freezes the memtable; 2,000: a few commands share one.
       fc.constantFrom(1, 600, 2_000),
       fc.boolean(),
+      fc.boolean(),
       fc.array(command, { maxLength: 60, size: "max" }),
-      async (historyRevisions, memtableBytes, powerCut, commands) => {
+      async (historyRevisions, memtableBytes, powerCut, compacting, commands) => {
         const fs = new MemoryFileSystem();
         const log: LogEntry[] = [];
         let engine: FlsmEngine | undefined;
@@ -62,7 +93,9 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
             blockCacheBytes: 4096,
             storeOptions: observerOptions(observed, historyRevisions),
             report: () => {},
-            tuning: TUNING,
+            ...(compacting
+              ? { compact: inProcessCompactions(fs), tuning: COMPACTING_TUNING }
+              : { tuning: { table: TABLE } }),
           });
           observed.store = engine.store;
           for (const entry of log) if (entry.revision > engine.flushedRevision) engine.store.apply(entry);
@@ -70,8 +103,8 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
         };
         const settle = async () => {
           // Bounded: a failing flush leaves its memtable frozen for good.
-          for (let turn = 0; turn < 50 && engine!.store.memtableStats().frozen > 0; turn++)
-            await new Promise((resolve) => setImmediate(resolve));
+          const busy = () => engine!.store.memtableStats().frozen > 0 || engine!.stats().compacting;
+          for (let turn = 0; turn < 500 && busy(); turn++) await new Promise((resolve) => setImmediate(resolve));
         };
         const restart = async (model: Observed, flsm: Observed): Promise<Observed> => {
           for (const snapshot of [...model.snapshots.splice(0), ...flsm.snapshots.splice(0)]) snapshot.release();
@@ -79,6 +112,11 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
           const stats = engine!.stats();
           reached.mostTables = Math.max(reached.mostTables, stats.levels[0]!.tables);
           reached.failedFlushes += stats.flushFailures;
+          reached.compactions += stats.compactions;
+          reached.deepestLevel = Math.max(
+            reached.deepestLevel,
+            ...stats.levels.filter((l) => l.tables > 0).map((l) => l.level),
+          );
           await engine!.close();
           fs.clearFaults();
           if (powerCut) fs.crash();
@@ -115,10 +153,12 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
         }
       },
     ),
-    { numRuns: 150 },
+    { numRuns: 300 },
   );
   // The runs reached what they are for: tables stacked at level 0, restarts that read them, failed flushes.
   expect(reached.mostTables).toBeGreaterThanOrEqual(4);
   expect(reached.restartsFromTables).toBeGreaterThan(50);
   expect(reached.failedFlushes).toBeGreaterThan(5);
+  expect(reached.compactions).toBeGreaterThan(50);
+  expect(reached.deepestLevel).toBe(GUARDS.levelCount - 1);
 }, 120_000);
