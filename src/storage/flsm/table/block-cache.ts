@@ -12,6 +12,8 @@ export class BlockCache {
   misses = 0;
   /** In use order, least recent first (a Map iterates in insertion order; a hit re-inserts). */
   private readonly blocks = new Map<string, Block>();
+  /** The offsets each table has in `blocks`, so that a closed table's go at once. */
+  private readonly offsets = new Map<number, Set<number>>();
   private usedBytes = 0;
   private nextTable = 1;
 
@@ -52,12 +54,35 @@ export class BlockCache {
     if (bytes > this.capacityBytes || this.blocks.has(key)) return;
     this.blocks.set(key, block);
     this.usedBytes += bytes;
+    let held = this.offsets.get(table);
+    if (held === undefined) this.offsets.set(table, (held = new Set()));
+    held.add(offset);
     // Bounded: each round removes one of the blocks.
-    for (const [oldest, evicted] of this.blocks) {
+    for (const [oldest] of this.blocks) {
       if (this.usedBytes <= this.capacityBytes) break;
-      this.blocks.delete(oldest);
-      this.usedBytes -= evicted.bytes.byteLength;
+      const [evictedTable, evictedOffset] = oldest.split(":").map(Number) as [number, number];
+      this.remove(evictedTable, evictedOffset);
     }
+  }
+
+  /**
+   * Drops every block of `table` (its reader closed: a compaction deleted the file). Otherwise they
+   * would stay until evicted, and a store that compacts often would fill its cache with the blocks
+   * of tables that are gone.
+   */
+  forget(table: number): void {
+    for (const offset of this.offsets.get(table) ?? []) this.remove(table, offset);
+  }
+
+  private remove(table: number, offset: number): void {
+    const key = cacheKey(table, offset);
+    const block = this.blocks.get(key);
+    if (block === undefined) return;
+    this.blocks.delete(key);
+    this.usedBytes -= block.bytes.byteLength;
+    const held = this.offsets.get(table);
+    held?.delete(offset);
+    if (held?.size === 0) this.offsets.delete(table);
   }
 }
 

@@ -102,8 +102,10 @@ export class TableReader implements SortedRun {
     return decodeAt(this.path, ttl.offset, () => decodeTtlSection(bytes));
   }
 
+  /** Closes the file and drops its blocks from the cache (nothing reads them any more). */
   close(): void {
     this.file.close();
+    this.cache.forget(this.table);
   }
 
   private *forward({ start, end }: KeyRange): Generator<Entry> {

@@ -85,3 +85,19 @@ test("readers share the cache; entries reads lazily, a block at a time, both way
   expect(cache.size).toBeGreaterThan(20);
   expect(first.counters.blocksRead).toBe(cache.size - blocks + 1);
 });
+
+test("closing a reader drops its blocks from the shared cache, and only its own", async () => {
+  await writeTable(fs, "t/2.sst", entries, { blockBytes: 256 });
+  const cache = new BlockCache(1 << 20);
+  const [gone, kept] = [await TableReader.open(fs, "t/1.sst", cache), await TableReader.open(fs, "t/2.sst", cache)];
+  for (const reader of [gone, kept]) for (const entry of entries.slice(0, 300)) reader.get(entry.key, 1);
+  const keptBytes = cache.bytes / 2;
+  expect(cache.bytes).toBeGreaterThan(0);
+  gone.close();
+  expect(cache.bytes).toBe(keptBytes);
+  const misses = cache.misses;
+  kept.get(entries[0]!.key, 1);
+  expect(cache.misses).toBe(misses); // the other table's blocks stayed
+  kept.close();
+  expect({ bytes: cache.bytes, size: cache.size }).toEqual({ bytes: 0, size: 0 });
+});
