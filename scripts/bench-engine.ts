@@ -158,7 +158,14 @@ async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured
     for (let i = 0; i < scans; i++) await engine.scan(keyOf(Math.floor(random() * keyCount)), SCAN_KEYS);
     const scanMs = (performance.now() - readStarted) / scans;
     await engine.close();
-    return { setsPerSecond: sets / loadSeconds, writeAmplification, pointReadUs, scanMs, rssAfterLoadMiB, rssCollectedMiB };
+    return {
+      setsPerSecond: sets / loadSeconds,
+      writeAmplification,
+      pointReadUs,
+      scanMs,
+      rssAfterLoadMiB,
+      rssCollectedMiB,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
