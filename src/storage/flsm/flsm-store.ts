@@ -204,15 +204,8 @@ export class FlsmStore extends StoreCore implements MvccStore {
 
   stats(): StoreStats {
     return {
-      revision: this.current,
-      compactedRevision: this.compacted,
-      keys: this.liveKeys,
-      valueBytes: this.liveValueBytes,
+      ...this.coreStats(),
       versions: this.versionCount,
-      openSnapshots: this.snapshots.size,
-      gcFloor: this.floor(),
-      gcRuns: this.gcRuns,
-      gcVersionsCollected: this.gcCollected,
       versionsVisited: this.visited,
       packedBytes: 0,
       engine: {

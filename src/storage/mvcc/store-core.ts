@@ -10,7 +10,16 @@ import {
 } from "../ops.ts";
 import { compareHolds } from "./compare.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
-import type { ChangeEvent, ChangePage, GcSlice, ScanOptions, ScanPage, Snapshot, StoreOptions } from "./store-types.ts";
+import type {
+  ChangeEvent,
+  ChangePage,
+  GcSlice,
+  ScanOptions,
+  ScanPage,
+  Snapshot,
+  StoreOptions,
+  StoreStats,
+} from "./store-types.ts";
 
 /** Versions a GC slice may collect per key of its budget before it stops (see collectGarbage). */
 const GC_VERSIONS_PER_KEY = 4;
@@ -199,6 +208,20 @@ export abstract class StoreCore {
     const housekeeping = this.gcHousekeeping();
     if (keysVisited > 0) this.gcRuns++;
     return { keysVisited, versionsCollected, more: this.hasGarbage(floor) || housekeeping };
+  }
+
+  /** The figures every engine keeps the same way; an engine's stats() adds its own. */
+  protected coreStats(): Omit<StoreStats, "versions" | "versionsVisited" | "packedBytes" | "engine"> {
+    return {
+      revision: this.current,
+      compactedRevision: this.compacted,
+      keys: this.liveKeys,
+      valueBytes: this.liveValueBytes,
+      openSnapshots: this.snapshots.size,
+      gcFloor: this.floor(),
+      gcRuns: this.gcRuns,
+      gcVersionsCollected: this.gcCollected,
+    };
   }
 
   /** Counts a write in the live totals: `previous` is the size of the live value it replaced, if any. */

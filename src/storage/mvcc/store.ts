@@ -147,15 +147,8 @@ class PackedMvccStore extends StoreCore implements MvccStore {
 
   stats(): StoreStats {
     return {
-      revision: this.current,
-      compactedRevision: this.compacted,
-      keys: this.liveKeys,
-      valueBytes: this.liveValueBytes,
+      ...this.coreStats(),
       versions: this.versions,
-      openSnapshots: this.snapshots.size,
-      gcFloor: this.floor(),
-      gcRuns: this.gcRuns,
-      gcVersionsCollected: this.gcCollected,
       versionsVisited: this.chains.versionsVisited,
       packedBytes: this.chains.allocatedBytes,
       engine: { name: "memory", memtableBytes: 0, frozenMemtables: 0, memtableFlushes: 0 },

@@ -9,7 +9,8 @@ import type { TableMeta } from "../../../../src/storage/flsm/levels/table-meta.t
 import { mergeRuns } from "../../../../src/storage/flsm/merge.ts";
 import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
 import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
-import { type TableOptions, TableWriter } from "../../../../src/storage/flsm/table/writer.ts";
+import type { TableOptions } from "../../../../src/storage/flsm/table/writer.ts";
+import { writeTableFile } from "../../../../src/storage/flsm/table-file-writer.ts";
 
 /** Dense guards (one key in 4 at level 1, one in 2 from level 2), so that a few dozen keys meet several. */
 export const DENSE_GUARDS = { levelCount: 4, firstLevelBits: 2, bitsStep: 1 };
@@ -36,21 +37,8 @@ export async function writeInputs(
 ): Promise<TableMeta[]> {
   await fs.mkdirp(dir);
   const tables: TableMeta[] = [];
-  for (const [i, entries] of runs.entries()) {
-    const number = 1 + i;
-    const writer = await TableWriter.create(fs, tablePath(dir, number), options);
-    for (const entry of entries) await writer.add(entry);
-    const { properties, fileBytes } = await writer.finish();
-    tables.push({
-      number,
-      sizeBytes: fileBytes,
-      smallest: properties.smallestKey,
-      largest: properties.largestKey,
-      minRevision: properties.minRevision,
-      maxRevision: properties.maxRevision,
-      entries: properties.entryCount,
-    });
-  }
+  for (const [i, entries] of runs.entries())
+    tables.push(await writeTableFile(fs, dir, tablePath(dir, 1 + i), 1 + i, entries, options));
   return tables;
 }
 
