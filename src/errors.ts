@@ -65,8 +65,12 @@ export class AssertionError extends Error {
   override readonly name = "AssertionError";
 }
 
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new AssertionError(`assertion failed: ${message}`);
+/**
+ * `message` may be a function when it is built from values: asserts sit on hot paths, and a template
+ * literal would be formatted on every call, not only on the failing one.
+ */
+export function assert(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new AssertionError(`assertion failed: ${typeof message === "string" ? message : message()}`);
 }
 
 /**

@@ -70,11 +70,11 @@ export function readCommand(reader: ByteReader, layout: { revision: true }): Log
 export function readCommand(reader: ByteReader, layout: { revision: false }): Command;
 export function readCommand(reader: ByteReader, layout: { revision: boolean }): Command | LogEntry {
   const type = reader.u8();
-  const revision = layout.revision ? { revision: reader.u64() } : {};
+  const revision = layout.revision ? reader.u64() : undefined;
   let command: Command;
   switch (type) {
     case RECORD_BATCH:
-      command = { ops: readOps(reader).map(asWrite) };
+      command = { ops: readOps(reader, false) as WriteOp[] };
       break;
     case RECORD_TXN: {
       const compares: Compare[] = [];
@@ -85,7 +85,7 @@ export function readCommand(reader: ByteReader, layout: { revision: boolean }): 
         if (target === undefined || op === undefined) throw new FormatError("unknown compare target or operator");
         compares.push({ key, target, op, value: reader.bytesCopy(), number: reader.u64() });
       }
-      command = { kind: "txn", txn: { compares, success: readOps(reader), failure: readOps(reader) } };
+      command = { kind: "txn", txn: { compares, success: readOps(reader, true), failure: readOps(reader, true) } };
       break;
     }
     case RECORD_COMPACT:
@@ -101,7 +101,7 @@ export function readCommand(reader: ByteReader, layout: { revision: boolean }): 
       throw new FormatError(`unknown command type ${type}`);
   }
   if (reader.remaining !== 0) throw new FormatError(`${reader.remaining} stray bytes after a command`);
-  return { ...revision, ...command };
+  return revision === undefined ? command : { revision, ...command };
 }
 
 const EMPTY = new Uint8Array(0);
@@ -116,7 +116,8 @@ function writeOps(out: ByteWriter, ops: readonly TxnOp[]): void {
   }
 }
 
-function readOps(reader: ByteReader): TxnOp[] {
+/** A batch's ops (`gets` false: writes only) or a transaction branch's. */
+function readOps(reader: ByteReader, gets: boolean): TxnOp[] {
   const ops: TxnOp[] = [];
   for (let n = reader.u32(); n > 0; n--) {
     const kind = reader.u8();
@@ -124,15 +125,11 @@ function readOps(reader: ByteReader): TxnOp[] {
     if (kind === OP_PUT) ops.push({ key, value: reader.bytesCopy() });
     else if (kind === OP_DELETE) ops.push({ key, value: null });
     else if (kind === OP_PUT_TTL) ops.push({ key, expiresAtMs: reader.u64(), value: reader.bytesCopy() });
-    else if (kind === OP_GET) ops.push({ get: key });
+    else if (kind === OP_GET && gets) ops.push({ get: key });
+    else if (kind === OP_GET) throw new FormatError("a get in a batch");
     else throw new FormatError(`unknown op kind ${kind}`);
   }
   return ops;
-}
-
-function asWrite(op: TxnOp): WriteOp {
-  if ("get" in op) throw new FormatError("a get in a batch");
-  return op;
 }
 
 /** A ByteWriter's output for one command, without a revision (a Raft entry's data). */

@@ -28,7 +28,7 @@ export class RequestIdTable {
   }
 
   remember(id: string, write: RememberedWrite): void {
-    assert(!this.writes.has(id), `request id ${id} applied twice`);
+    assert(!this.writes.has(id), () => `request id ${id} applied twice`);
     this.writes.set(id, {
       revision: write.revision,
       deleted: write.deleted,

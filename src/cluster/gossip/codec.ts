@@ -63,7 +63,7 @@ export interface DecodeLimits {
 
 export function encode(message: GossipMessage): Uint8Array {
   const size = messageBytes(message);
-  if (size > UDP_PAYLOAD_BYTES_MAX) assert(false, `a ${size}-byte message does not fit a UDP datagram`);
+  if (size > UDP_PAYLOAD_BYTES_MAX) assert(false, () => `a ${size}-byte message does not fit a UDP datagram`);
   const w = new WireWriter(size);
   for (const byte of MAGIC) w.u8(byte);
   w.u8(FORMAT_VERSION);
@@ -79,7 +79,7 @@ export function encode(message: GossipMessage): Uint8Array {
     list(w, message.deltas, writeDelta);
   }
   w.u32(Bun.hash.crc32(w.bytes.subarray(0, w.written)));
-  if (w.written !== size) assert(false, `encoded ${w.written} bytes where ${size} were computed`);
+  if (w.written !== size) assert(false, () => `encoded ${w.written} bytes where ${size} were computed`);
   return w.bytes;
 }
 

@@ -183,7 +183,7 @@ export class Gossiper {
 
   /** Publishes a key of this node's own (load, zone…); the gossiper's own keys are not for the caller. */
   setMetadata(key: string, value: string): void {
-    assert(!RESERVED_KEYS.has(key), `${key} is a reserved gossip key`);
+    assert(!RESERVED_KEYS.has(key), () => `${key} is a reserved gossip key`);
     this.table.self.set(key, value);
   }
 
@@ -244,7 +244,7 @@ export class Gossiper {
   private send(to: string, message: GossipMessage): Outgoing {
     const datagram = encode(message);
     if (datagram.byteLength > this.options.datagramBytesMax)
-      assert(false, `built a ${datagram.byteLength}-byte datagram`);
+      assert(false, () => `built a ${datagram.byteLength}-byte datagram`);
     this.stats.datagramsSent++;
     return { to, datagram };
   }
@@ -257,7 +257,7 @@ export class Gossiper {
   private advanceClock(nowMs: number): void {
     // Written so that NaN fails too; the message is built only on failure (this runs per datagram).
     if (!(nowMs >= this.lastNowMs))
-      assert(false, `time went back from ${this.lastNowMs} to ${nowMs}: use a monotonic clock`);
+      assert(false, () => `time went back from ${this.lastNowMs} to ${nowMs}: use a monotonic clock`);
     this.lastNowMs = nowMs;
   }
 }

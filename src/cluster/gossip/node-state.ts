@@ -57,7 +57,7 @@ export class NodeState {
     readonly nodeId: string,
     readonly generation: number,
   ) {
-    assert(ID_PATTERN.test(nodeId), `invalid node id ${JSON.stringify(nodeId)}`);
+    assert(ID_PATTERN.test(nodeId), () => `invalid node id ${JSON.stringify(nodeId)}`);
     assert(
       Number.isSafeInteger(generation) && generation >= 1,
       `generation must be a positive integer, not ${generation}`,
@@ -86,10 +86,10 @@ export class NodeState {
 
   /** The owner's write: the next version. */
   set(key: string, value: string): void {
-    assert(KEY_PATTERN.test(key), `invalid state key ${JSON.stringify(key)}`);
-    assert(value.isWellFormed(), `value of ${key} is not well-formed UTF-16`);
-    assert(utf8.encode(value).byteLength <= VALUE_BYTES_MAX, `value of ${key} over ${VALUE_BYTES_MAX} bytes`);
-    assert(this.entries.has(key) || this.entries.size < KEYS_PER_NODE_MAX, `more than ${KEYS_PER_NODE_MAX} keys`);
+    assert(KEY_PATTERN.test(key), () => `invalid state key ${JSON.stringify(key)}`);
+    assert(value.isWellFormed(), () => `value of ${key} is not well-formed UTF-16`);
+    assert(utf8.encode(value).byteLength <= VALUE_BYTES_MAX, () => `value of ${key} over ${VALUE_BYTES_MAX} bytes`);
+    assert(this.entries.has(key) || this.entries.size < KEYS_PER_NODE_MAX, () => `more than ${KEYS_PER_NODE_MAX} keys`);
     this.store({ key, value, version: this.max + 1 });
   }
 
@@ -106,7 +106,7 @@ export class NodeState {
    * whether the heartbeat advanced.
    */
   apply(fromVersion: number, entries: readonly Entry[]): boolean {
-    if (fromVersion > this.max) assert(false, `delta from version ${fromVersion} leaves a gap above ${this.max}`);
+    if (fromVersion > this.max) assert(false, () => `delta from version ${fromVersion} leaves a gap above ${this.max}`);
     const beatsBefore = this.beats;
     for (const entry of entries) {
       const held = this.entries.get(entry.key);

@@ -78,8 +78,8 @@ const DATAGRAM_BYTES_MIN = 576;
 
 export function resolveOptions(options: GossiperOptions): ResolvedOptions {
   const resolved: ResolvedOptions = { seeds: [], metadata: {}, ...GOSSIP_DEFAULTS, ...withoutUndefined(options) };
-  assert(ID_PATTERN.test(resolved.clusterId), `invalid cluster id ${JSON.stringify(resolved.clusterId)}`);
-  assert(ID_PATTERN.test(resolved.nodeId), `invalid node id ${JSON.stringify(resolved.nodeId)}`);
+  assert(ID_PATTERN.test(resolved.clusterId), () => `invalid cluster id ${JSON.stringify(resolved.clusterId)}`);
+  assert(ID_PATTERN.test(resolved.nodeId), () => `invalid node id ${JSON.stringify(resolved.nodeId)}`);
   assert(
     resolved.intervalMs > 0 && Number.isInteger(resolved.fanout) && resolved.fanout >= 1,
     "intervalMs and fanout must be positive",

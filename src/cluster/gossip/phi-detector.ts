@@ -43,7 +43,7 @@ export class PhiDetector {
     private readonly options: PhiDetectorOptions,
     firstArrivalMs: number,
   ) {
-    assert(options.windowSamplesMax >= 2, `windowSamplesMax must be at least 2, not ${options.windowSamplesMax}`);
+    assert(options.windowSamplesMax >= 2, () => `windowSamplesMax must be at least 2, not ${options.windowSamplesMax}`);
     assert(
       options.stdDevFloorMs > 0 && options.bootstrapIntervalMs > 0,
       "stdDevFloorMs and bootstrapIntervalMs must be positive",
@@ -81,14 +81,14 @@ export class PhiDetector {
    * the network's rhythm and would teach the detector to wait that long next time.
    */
   heartbeat(nowMs: number): void {
-    if (!(nowMs >= this.last)) assert(false, `heartbeat at ${nowMs} is before the previous one at ${this.last}`);
+    if (!(nowMs >= this.last)) assert(false, () => `heartbeat at ${nowMs} is before the previous one at ${this.last}`);
     if (this.phi(nowMs) < this.options.threshold) this.record(nowMs - this.last);
     this.last = nowMs;
   }
 
   /** A heartbeat of a new incarnation (generation) of the peer: restart the clock, learn nothing. */
   restart(nowMs: number): void {
-    if (!(nowMs >= this.last)) assert(false, `restart at ${nowMs} is before the last heartbeat at ${this.last}`);
+    if (!(nowMs >= this.last)) assert(false, () => `restart at ${nowMs} is before the last heartbeat at ${this.last}`);
     this.last = nowMs;
   }
 

@@ -92,7 +92,7 @@ export class WireWriter {
 
   str8(text: string): void {
     const length = str8Bytes(text) - 1;
-    if (length > 0xff) assert(false, `string of ${length} bytes is over 255`);
+    if (length > 0xff) assert(false, () => `string of ${length} bytes is over 255`);
     this.u8(length);
     if (length === text.length) for (let i = 0; i < length; i++) this.u8(text.charCodeAt(i));
     else {
@@ -102,7 +102,7 @@ export class WireWriter {
   }
 
   varint(value: number): void {
-    if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, `varint out of range: ${value}`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, () => `varint out of range: ${value}`);
     let rest = value;
     // Above 2^31 the shifts of int32 arithmetic would be wrong: divide in floating point.
     for (; rest >= 0x80000000; rest = Math.floor(rest / 0x80)) this.u8((rest % 0x80) | 0x80);

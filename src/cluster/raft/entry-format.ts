@@ -29,14 +29,20 @@ export const ENTRY_BODY_BYTES_MIN = 1;
 export function writeEntryBody(w: ByteWriter, entry: Entry): void {
   if (entry.conf) {
     // Neither format has room for data beside a change: it would be dropped without a word.
-    assert(entry.data === null, `the configuration change at ${entry.index} carries data`);
+    assert(entry.data === null, () => `the configuration change at ${entry.index} carries data`);
     const { type, node, member } = entry.conf;
     w.u8(member ? KIND_CONF_MEMBER : KIND_CONF)
       .u8(CONF_TYPE_CODES[type])
       .u64(node);
     if (member) {
-      assert(fits(member.name, MEMBER_NAME_CHARS_MAX), `member name ${JSON.stringify(member.name)} at ${entry.index}`);
-      assert(fits(member.peerAddress, PEER_ADDRESS_CHARS_MAX), `peer address of ${member.name} at ${entry.index}`);
+      assert(
+        fits(member.name, MEMBER_NAME_CHARS_MAX),
+        () => `member name ${JSON.stringify(member.name)} at ${entry.index}`,
+      );
+      assert(
+        fits(member.peerAddress, PEER_ADDRESS_CHARS_MAX),
+        () => `peer address of ${member.name} at ${entry.index}`,
+      );
       w.string(member.name).string(member.peerAddress);
     }
   } else if (entry.data === null) w.u8(KIND_EMPTY);

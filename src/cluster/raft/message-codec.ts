@@ -70,7 +70,7 @@ export function encodeMessages(batch: readonly GroupMessage[]): Uint8Array {
   const w = new ByteWriter(batch.reduce((sum, { message }) => sum + bytesHint(message), 16));
   w.u8(MESSAGE_FORMAT_VERSION).varint(batch.length);
   for (const { group, message: m } of batch) {
-    assert(group > 0 && m.from > 0 && m.to > 0, `group ${group}, from ${m.from}, to ${m.to}: ids are positive`);
+    assert(group > 0 && m.from > 0 && m.to > 0, () => `group ${group}, from ${m.from}, to ${m.to}: ids are positive`);
     w.varint(group).u8(TYPE_CODES[m.type]).varint(m.from).varint(m.to).varint(m.term);
     writeBody(w, m);
   }
@@ -109,7 +109,7 @@ function writeBody(w: ByteWriter, m: Message): void {
     case "append":
       w.varint(m.prevIndex).varint(m.prevTerm).varint(m.commit).varint(m.entries.length);
       m.entries.forEach((entry, i) => {
-        assert(entry.index === m.prevIndex + 1 + i, `entry ${entry.index} of an append after ${m.prevIndex}`);
+        assert(entry.index === m.prevIndex + 1 + i, () => `entry ${entry.index} of an append after ${m.prevIndex}`);
         writeEntryBody(w.varint(entry.term), entry);
       });
       return;
@@ -142,7 +142,7 @@ function writeSnapshot(w: ByteWriter, snapshot: Snapshot): void {
     .u8(Number(snapshot.conf !== undefined));
   if (snapshot.conf) {
     const problem = confProblem(snapshot.conf);
-    assert(problem === undefined, `snapshot at ${snapshot.index}: ${problem}`);
+    assert(problem === undefined, () => `snapshot at ${snapshot.index}: ${problem}`);
     for (const ids of [snapshot.conf.voters, snapshot.conf.learners]) {
       w.varint(ids.length);
       for (const id of ids) w.varint(id);

@@ -53,7 +53,7 @@ export class Progress {
   sent(lastIndex: number, entryCount: number, bytes: number): void {
     if (this.state === "replicate") {
       if (entryCount === 0) return;
-      assert(lastIndex >= this.next, `sent up to ${lastIndex}, next was ${this.next}`);
+      assert(lastIndex >= this.next, () => `sent up to ${lastIndex}, next was ${this.next}`);
       this.next = lastIndex + 1;
       this.inflights.add(lastIndex, bytes);
     } else if (this.state === "probe") this.probeSent = true;

@@ -45,7 +45,7 @@ export class RaftLog {
     const first = this.pending[0]?.index;
     if (first !== undefined && index >= first) {
       const entry = this.pending[index - first];
-      assert(entry !== undefined, `no entry at ${index} (last ${this.lastIndex()})`);
+      assert(entry !== undefined, () => `no entry at ${index} (last ${this.lastIndex()})`);
       return entry.term;
     }
     if (this.pendingSnapshot) {
@@ -71,7 +71,10 @@ export class RaftLog {
   /** Entries [lo, hi). */
   slice(lo: number, hi: number): Entry[] {
     if (lo >= hi) return [];
-    assert(lo > this.snapshotIndex(), `entries from ${lo} are compacted into the snapshot at ${this.snapshotIndex()}`);
+    assert(
+      lo > this.snapshotIndex(),
+      () => `entries from ${lo} are compacted into the snapshot at ${this.snapshotIndex()}`,
+    );
     const first = this.pending[0]?.index ?? this.lastIndex() + 1;
     const stable = lo < first ? this.storage.entries(lo, Math.min(hi, first)) : [];
     const unstable = hi > first ? this.pending.slice(Math.max(lo, first) - first, hi - first) : [];
@@ -88,7 +91,10 @@ export class RaftLog {
     const conflict = entries.findIndex((entry) => !this.matchTerm(entry.index, entry.term));
     if (conflict !== -1) {
       const from = entries[conflict]!.index;
-      assert(from > this.committed, `an append conflicts at ${from}, at or below the commit index ${this.committed}`);
+      assert(
+        from > this.committed,
+        () => `an append conflicts at ${from}, at or below the commit index ${this.committed}`,
+      );
       this.append(entries.slice(conflict));
     }
     return prevIndex + entries.length;
@@ -98,8 +104,8 @@ export class RaftLog {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const from = entries[0]!.index;
-    assert(from <= this.lastIndex() + 1, `append at ${from} leaves a gap after ${this.lastIndex()}`);
-    assert(from > this.snapshotIndex(), `append at ${from}, inside the snapshot at ${this.snapshotIndex()}`);
+    assert(from <= this.lastIndex() + 1, () => `append at ${from} leaves a gap after ${this.lastIndex()}`);
+    assert(from > this.snapshotIndex(), () => `append at ${from}, inside the snapshot at ${this.snapshotIndex()}`);
     const first = this.pending[0]?.index;
     // At the end (every proposal of a leader): in place. `pending` is never handed out (unstable()
     // copies), so nothing else sees it change; copying it here made a turn of n proposals cost n².
@@ -141,7 +147,7 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    assert(index <= this.lastIndex(), `commit ${index} beyond the last index ${this.lastIndex()}`);
+    assert(index <= this.lastIndex(), () => `commit ${index} beyond the last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
@@ -168,7 +174,7 @@ export class RaftLog {
   }
 
   appliedTo(index: number): void {
-    assert(index <= this.committed, `applied ${index} beyond the commit index ${this.committed}`);
+    assert(index <= this.committed, () => `applied ${index} beyond the commit index ${this.committed}`);
     this.applied = Math.max(this.applied, index);
   }
 }

@@ -472,7 +472,7 @@ export class Raft {
   }
 
   private becomeLeader(): void {
-    assert(this.currentRole === "candidate", `node ${this.id} becomes leader from ${this.currentRole}`);
+    assert(this.currentRole === "candidate", () => `node ${this.id} becomes leader from ${this.currentRole}`);
     this.currentRole = "leader";
     this.currentLeader = this.id;
     this.reset();

@@ -45,7 +45,7 @@ export class MemoryStorage implements RaftStorage {
   term(index: number): number {
     if (index === this.snap.index) return this.snap.term;
     const entry = this.log[index - this.snap.index - 1];
-    assert(entry !== undefined, `no entry at ${index} (held ${this.firstIndex()}..${this.lastIndex()})`);
+    assert(entry !== undefined, () => `no entry at ${index} (held ${this.firstIndex()}..${this.lastIndex()})`);
     return entry.term;
   }
 

@@ -21,11 +21,18 @@ export interface EntryCommand {
 }
 
 const VERSION = 1;
+/** What the shared writer keeps between entries; a larger command's buffer is let go after it. */
+const SCRATCH_BYTES = 4096;
+/** One writer for every entry (encoding is synchronous): each costs one copy, not a buffer of its own. */
+let scratch = new ByteWriter(SCRATCH_BYTES);
 
 export function encodeEntryCommand(entry: EntryCommand): Uint8Array {
-  const out = new ByteWriter(256).u8(VERSION).varint(entry.origin).varint(entry.seq).string(entry.requestId);
-  writeCommand(out, entry.command);
-  return out.written().slice();
+  scratch.reset();
+  scratch.u8(VERSION).varint(entry.origin).varint(entry.seq).string(entry.requestId);
+  writeCommand(scratch, entry.command);
+  const bytes = scratch.written().slice();
+  if (bytes.byteLength > SCRATCH_BYTES) scratch = new ByteWriter(SCRATCH_BYTES);
+  return bytes;
 }
 
 export function decodeEntryCommand(bytes: Uint8Array): EntryCommand {

@@ -95,7 +95,10 @@ export class MemberCheckpoints implements StoreCheckpoints {
   }
 
   applied(entry: Entry): void {
-    assert(entry.index === this.appliedIndex + 1, `the store applied entry ${entry.index} after ${this.appliedIndex}`);
+    assert(
+      entry.index === this.appliedIndex + 1,
+      () => `the store applied entry ${entry.index} after ${this.appliedIndex}`,
+    );
     this.appliedIndex = entry.index;
     this.appliedBytes += entry.data?.byteLength ?? 0;
     const due =

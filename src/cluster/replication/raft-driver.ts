@@ -436,7 +436,7 @@ export class RaftDriver<R> {
   }
 
   private apply(entry: Entry): void {
-    assert(entry.index === this.applied + 1, `applied ${entry.index} after ${this.applied}`);
+    assert(entry.index === this.applied + 1, () => `applied ${entry.index} after ${this.applied}`);
     const result = this.options.stateMachine.apply(entry);
     this.applied = entry.index;
     const waiting = this.proposals.get(entry.index);

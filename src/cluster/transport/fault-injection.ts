@@ -115,12 +115,12 @@ class FaultInjectingTransport implements FaultyTransport {
   }
 
   setDropRate(fraction: number): void {
-    assert(fraction >= 0 && fraction <= 1, `a drop rate of ${fraction} is not a fraction`);
+    assert(fraction >= 0 && fraction <= 1, () => `a drop rate of ${fraction} is not a fraction`);
     this.dropRate = fraction;
   }
 
   setDelay(minMs: number, maxMs = minMs): void {
-    assert(minMs >= 0 && maxMs >= minMs, `a delay of ${minMs}..${maxMs} ms`);
+    assert(minMs >= 0 && maxMs >= minMs, () => `a delay of ${minMs}..${maxMs} ms`);
     this.delayMinMs = minMs;
     this.delayMaxMs = maxMs;
   }

@@ -98,8 +98,8 @@ export function resolveOptions(options: PeerTransportOptions): ResolvedOptions {
     ...TRANSPORT_DEFAULTS,
     ...defined,
   };
-  assert(ID_PATTERN.test(resolved.clusterId), `invalid cluster id ${JSON.stringify(resolved.clusterId)}`);
-  assert(ID_PATTERN.test(resolved.nodeId), `invalid node id ${JSON.stringify(resolved.nodeId)}`);
+  assert(ID_PATTERN.test(resolved.clusterId), () => `invalid cluster id ${JSON.stringify(resolved.clusterId)}`);
+  assert(ID_PATTERN.test(resolved.nodeId), () => `invalid node id ${JSON.stringify(resolved.nodeId)}`);
   assert(
     resolved.backoffInitialMs > 0 && resolved.backoffMaxMs >= resolved.backoffInitialMs,
     "need 0 < backoffInitialMs ≤ backoffMaxMs",

@@ -111,7 +111,7 @@ class TcpPeerTransport implements PeerTransport, ConnectionHost {
   }
 
   addPeer(nodeId: string, address: string): void {
-    assert(ID_PATTERN.test(nodeId) && nodeId !== this.nodeId, `invalid peer id ${JSON.stringify(nodeId)}`);
+    assert(ID_PATTERN.test(nodeId) && nodeId !== this.nodeId, () => `invalid peer id ${JSON.stringify(nodeId)}`);
     if (this.shutDown) return;
     const parsed = parsePeerAddress(address);
     const peer = this.peers.get(nodeId) ?? this.createPeer(nodeId);

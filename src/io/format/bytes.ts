@@ -6,15 +6,17 @@ import { assert } from "../../errors.ts";
  * unsigned LEB128 (7 bits a byte, low group first, high bit set on every byte but the last): 1 byte
  * below 128, at most 8 for a safe integer, and exactly one encoding per value (no redundant high
  * zero byte), so that equal values always give equal bytes.
+ *
+ * Both classes work on the bytes directly, without a DataView: a view needs the array's
+ * ArrayBuffer, and asking a fresh Uint8Array for it makes JavaScriptCore allocate one — about
+ * 0.3 µs per reader or writer, on every entry of every member.
  */
 export class ByteWriter {
   private buffer: Uint8Array;
-  private view: DataView;
   private length = 0;
 
   constructor(initialBytes = 256) {
     this.buffer = new Uint8Array(initialBytes);
-    this.view = new DataView(this.buffer.buffer);
   }
 
   get size(): number {
@@ -23,29 +25,28 @@ export class ByteWriter {
 
   u8(value: number): this {
     this.reserve(1);
-    this.view.setUint8(this.length, value);
-    this.length += 1;
+    this.buffer[this.length++] = value;
     return this;
   }
 
   u32(value: number): this {
     this.reserve(4);
-    this.view.setUint32(this.length, value, true);
+    putU32(this.buffer, this.length, value);
     this.length += 4;
     return this;
   }
 
   u64(value: number): this {
-    assert(Number.isSafeInteger(value) && value >= 0, `u64 out of range: ${value}`);
+    assert(Number.isSafeInteger(value) && value >= 0, () => `u64 out of range: ${value}`);
     this.reserve(8);
-    this.view.setUint32(this.length, value % 2 ** 32, true);
-    this.view.setUint32(this.length + 4, Math.floor(value / 2 ** 32), true);
+    putU32(this.buffer, this.length, value % 2 ** 32);
+    putU32(this.buffer, this.length + 4, Math.floor(value / 2 ** 32));
     this.length += 8;
     return this;
   }
 
   varint(value: number): this {
-    assert(Number.isSafeInteger(value) && value >= 0, `varint out of range: ${value}`);
+    assert(Number.isSafeInteger(value) && value >= 0, () => `varint out of range: ${value}`);
     this.reserve(VARINT_BYTES_MAX);
     let rest = value;
     // Division, not shifts: the 32-bit shift operators would cut values above 2^31.
@@ -72,7 +73,7 @@ export class ByteWriter {
     const most = text.length * 3;
     this.reserve(4 + most);
     const { written } = encoder.encodeInto(text, this.buffer.subarray(this.length + 4, this.length + 4 + most));
-    this.view.setUint32(this.length, written, true);
+    putU32(this.buffer, this.length, written);
     this.length += 4 + written;
     return this;
   }
@@ -91,18 +92,27 @@ export class ByteWriter {
     const next = new Uint8Array(Math.max(this.length + bytes, this.buffer.byteLength * 2));
     next.set(this.buffer.subarray(0, this.length));
     this.buffer = next;
-    this.view = new DataView(next.buffer);
   }
+}
+
+/** `value` as 4 little-endian bytes at `at` (ToUint32 of it, as DataView.setUint32 would). */
+function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+  bytes[at + 2] = value >>> 16;
+  bytes[at + 3] = value >>> 24;
+}
+
+/** The 4 little-endian bytes at `at` as an unsigned integer. */
+function getU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
 }
 
 /** Reads what ByteWriter wrote; every read checks that the bytes are there. */
 export class ByteReader {
   private offset = 0;
-  private readonly view: DataView;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  constructor(private readonly bytes: Uint8Array) {}
 
   get remaining(): number {
     return this.bytes.byteLength - this.offset;
@@ -115,19 +125,19 @@ export class ByteReader {
 
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.offset++);
+    return this.bytes[this.offset++]!;
   }
 
   u32(): number {
     this.need(4);
-    const value = this.view.getUint32(this.offset, true);
+    const value = getU32(this.bytes, this.offset);
     this.offset += 4;
     return value;
   }
 
   u64(): number {
     this.need(8);
-    const value = this.view.getUint32(this.offset, true) + this.view.getUint32(this.offset + 4, true) * 2 ** 32;
+    const value = getU32(this.bytes, this.offset) + getU32(this.bytes, this.offset + 4) * 2 ** 32;
     this.offset += 8;
     if (!Number.isSafeInteger(value)) throw new FormatError(`u64 ${value} is beyond 2^53`);
     return value;
@@ -165,7 +175,9 @@ export class ByteReader {
 
   /** A copy, so that the result does not pin the whole file buffer it came from. */
   bytesCopy(): Uint8Array {
-    return this.raw(this.u32()).slice();
+    const length = this.u32();
+    const start = this.skip(length);
+    return this.bytes.slice(start, start + length);
   }
 
   string(): string {

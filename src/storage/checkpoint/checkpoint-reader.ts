@@ -177,7 +177,7 @@ function restoreFrom<C extends LoadedCheckpoint>(
   });
   let taken = false;
   const take = () => {
-    assert(!taken, `the chains of ${path} are taken twice`);
+    assert(!taken, () => `the chains of ${path} are taken twice`);
     taken = true;
     return cursor;
   };

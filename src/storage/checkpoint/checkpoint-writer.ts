@@ -48,7 +48,8 @@ export async function writeCheckpoint(options: {
   const revision = snapshot.revision;
   const compactedRevision = store.compactedRevision; // as of the snapshot: it may move on meanwhile
   const raft = options.raftPosition?.();
-  if (raft) assert(raft.revision === revision, `Raft position at revision ${raft.revision}, store at ${revision}`);
+  if (raft)
+    assert(raft.revision === revision, () => `Raft position at revision ${raft.revision}, store at ${revision}`);
   const name = raft ? REPLICATED_CHECKPOINT_FILES.fileName(raft.index) : CHECKPOINT_FILES.fileName(revision);
   const temporary = `${dir}/${name}.tmp`;
   try {

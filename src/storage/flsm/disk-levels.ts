@@ -66,7 +66,7 @@ export class DiskLevels implements RunSource {
   /** A reader of a table of the installed set. */
   reader(number: number): TableReader {
     const reader = this.readers.get(number);
-    assert(reader !== undefined, `table ${number} has no open reader`);
+    assert(reader !== undefined, () => `table ${number} has no open reader`);
     return reader;
   }
 
@@ -78,7 +78,7 @@ export class DiskLevels implements RunSource {
     const next = this.set.apply(change);
     for (const { table } of change.added) {
       const reader = opened.get(table.number);
-      assert(reader !== undefined, `table ${table.number} is installed without a reader`);
+      assert(reader !== undefined, () => `table ${table.number} is installed without a reader`);
       this.adopt(table, reader);
     }
     for (const { number } of change.removed) {

@@ -176,7 +176,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
     // A restore's freezes happen mid-way, at no command boundary a flush to tables could record.
     assert(this.flsm.start === undefined, "a store started from tables is not restored from a checkpoint");
     for (const { key, versions } of chains) {
-      assert(this.entryAt(key, Infinity) === undefined, `checkpoint holds ${JSON.stringify(key)} twice`);
+      assert(this.entryAt(key, Infinity) === undefined, () => `checkpoint holds ${JSON.stringify(key)} twice`);
       const last = versions.at(-1);
       assert(
         last !== undefined && last.revision <= revision,

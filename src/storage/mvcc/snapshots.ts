@@ -19,7 +19,7 @@ export class SnapshotRegistry {
 
   release(revision: number): void {
     const count = this.countsByRevision.get(revision);
-    assert(count !== undefined && count > 0, `no open snapshot at revision ${revision}`);
+    assert(count !== undefined && count > 0, () => `no open snapshot at revision ${revision}`);
     if (count === 1) this.countsByRevision.delete(revision);
     else this.countsByRevision.set(revision, count - 1);
     this.total--;

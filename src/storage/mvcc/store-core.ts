@@ -92,7 +92,7 @@ export abstract class StoreCore {
   }
 
   apply(entry: LogEntry): ApplyResult {
-    assert(entry.revision === this.current + 1, `apply revision ${entry.revision} after ${this.current}`);
+    assert(entry.revision === this.current + 1, () => `apply revision ${entry.revision} after ${this.current}`);
     const { revision } = entry;
     // Compaction moves with the revision, so that the floor below is the one after this commit.
     this.compacted = Math.max(this.compacted, revision - this.historyRevisions);

@@ -266,7 +266,7 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
       assert(store !== undefined, "watch before the hub is attached to its store");
       if (closed) throw new HomeKvError("E_UNAVAILABLE", "the server is stopping: no new watches");
       const { start, end: rangeEnd, startRevision, prevValue } = watchOptions;
-      assert(Number.isSafeInteger(startRevision) && startRevision >= 0, `bad start revision ${startRevision}`);
+      assert(Number.isSafeInteger(startRevision) && startRevision >= 0, () => `bad start revision ${startRevision}`);
       const current = store.revision;
       // Changes after revision R are complete only while R is readable (store.changes says why).
       if (startRevision > 0 && startRevision <= current && startRevision - 1 < store.compactedRevision) {

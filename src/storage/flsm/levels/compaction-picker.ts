@@ -94,7 +94,10 @@ export function overlapDepth(tables: readonly TableMeta[]): number {
 /** The job that compacts all of `sourceLevel`'s guard number `guardIndex` (level 0: its one guard). */
 export function compactionJob(levels: LevelSet, sourceLevel: number, guardIndex: number, score = 1): CompactionJob {
   const guard = levels.guards(sourceLevel)[guardIndex];
-  assert(guard !== undefined && guard.tables.length > 0, `level ${sourceLevel} guard ${guardIndex} has no tables`);
+  assert(
+    guard !== undefined && guard.tables.length > 0,
+    () => `level ${sourceLevel} guard ${guardIndex} has no tables`,
+  );
   const targetLevel = Math.min(sourceLevel + 1, levels.levelCount - 1);
   const inputs = guard.tables;
   const smallest = inputs.map((table) => table.smallest).reduce((a, b) => (compareKeyBytes(a, b) <= 0 ? a : b));

@@ -41,12 +41,12 @@ export function assertGuardTuning(tuning: GuardTuning): void {
     Number.isInteger(tuning.firstLevelBits) && tuning.firstLevelBits >= 1 && tuning.firstLevelBits <= HASH_BITS_READ,
     `firstLevelBits ${tuning.firstLevelBits} outside 1…${HASH_BITS_READ}`,
   );
-  assert(Number.isInteger(tuning.bitsStep) && tuning.bitsStep >= 0, `bitsStep ${tuning.bitsStep} is not a count`);
+  assert(Number.isInteger(tuning.bitsStep) && tuning.bitsStep >= 0, () => `bitsStep ${tuning.bitsStep} is not a count`);
 }
 
 /** The trailing one-bits a key's hash needs to be a guard of `level` (≥ 1). */
 export function guardBits(level: number, tuning: GuardTuning): number {
-  assert(level >= 1 && level < tuning.levelCount, `level ${level} has no guards`);
+  assert(level >= 1 && level < tuning.levelCount, () => `level ${level} has no guards`);
   return Math.max(1, tuning.firstLevelBits - (level - 1) * tuning.bitsStep);
 }
 
@@ -68,6 +68,6 @@ export function firstGuardLevel(key: Uint8Array, tuning: GuardTuning): number {
 }
 
 export function isGuard(key: Uint8Array, level: number, tuning: GuardTuning): boolean {
-  assert(level >= 0 && level < tuning.levelCount, `no level ${level} in ${tuning.levelCount}`);
+  assert(level >= 0 && level < tuning.levelCount, () => `no level ${level} in ${tuning.levelCount}`);
   return level >= 1 && firstGuardLevel(key, tuning) <= level;
 }

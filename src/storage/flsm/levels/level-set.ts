@@ -122,7 +122,10 @@ export class LevelSet {
     for (const { level, key } of change.guardsAdded) addGuard(levels, level, key);
     for (const { level, key } of change.guardsAdded)
       for (let deeper = level + 1; deeper < levels.length; deeper++)
-        assert(hasGuard(levelGuards(levels, deeper), key), `guard ${hex(key)} of level ${level} missing at ${deeper}`);
+        assert(
+          hasGuard(levelGuards(levels, deeper), key),
+          () => `guard ${hex(key)} of level ${level} missing at ${deeper}`,
+        );
     for (const added of change.added) addTable(levels, added);
     return new LevelSet(levels);
   }
@@ -132,14 +135,14 @@ type MutableLevels = Guard[][];
 
 function levelGuards<T extends readonly Guard[]>(levels: readonly T[], level: number): T {
   const guards = levels[level];
-  assert(guards !== undefined, `no level ${level} in ${levels.length}`);
+  assert(guards !== undefined, () => `no level ${level} in ${levels.length}`);
   return guards;
 }
 
 /** `guards[index]`, which must exist. */
 function guardAt(guards: readonly Guard[], index: number): Guard {
   const guard = guards[index];
-  assert(guard !== undefined, `no guard ${index} in ${guards.length}`);
+  assert(guard !== undefined, () => `no guard ${index} in ${guards.length}`);
   return guard;
 }
 
@@ -168,7 +171,7 @@ function removeTables(levels: MutableLevels, removed: LevelChange["removed"]): v
   for (const { level, number } of removed) {
     const guards = levelGuards(levels, level);
     const at = guards.findIndex((guard) => guard.tables.some((table) => table.number === number));
-    assert(at >= 0, `table ${number} is not in level ${level}`);
+    assert(at >= 0, () => `table ${number} is not in level ${level}`);
     const { key, tables } = guardAt(guards, at);
     guards[at] = { key, tables: tables.filter((table) => table.number !== number) };
   }
@@ -180,13 +183,13 @@ function addGuard(levels: MutableLevels, level: number, key: Uint8Array): void {
   const guards = levelGuards(levels, level);
   const at = guardHolding(guards, key);
   const split = guardAt(guards, at);
-  assert(!sameGuard(split.key, key), `guard ${hex(key)} is already in level ${level}`);
+  assert(!sameGuard(split.key, key), () => `guard ${hex(key)} is already in level ${level}`);
   const before: TableMeta[] = [];
   const after: TableMeta[] = [];
   for (const table of split.tables) {
     if (compareKeyBytes(table.largest, key) < 0) before.push(table);
     else {
-      assert(compareKeyBytes(table.smallest, key) >= 0, `guard ${hex(key)} would split table ${table.number}`);
+      assert(compareKeyBytes(table.smallest, key) >= 0, () => `guard ${hex(key)} would split table ${table.number}`);
       after.push(table);
     }
   }
@@ -194,8 +197,8 @@ function addGuard(levels: MutableLevels, level: number, key: Uint8Array): void {
 }
 
 function addTable(levels: MutableLevels, { level, guard, table }: LevelChange["added"][number]): void {
-  assert(compareKeyBytes(table.smallest, table.largest) <= 0, `table ${table.number}: smallest after largest`);
-  assert(table.minRevision <= table.maxRevision, `table ${table.number}: revisions reversed`);
+  assert(compareKeyBytes(table.smallest, table.largest) <= 0, () => `table ${table.number}: smallest after largest`);
+  assert(table.minRevision <= table.maxRevision, () => `table ${table.number}: revisions reversed`);
   const guards = levelGuards(levels, level);
   assert(
     guards.every((held) => held.tables.every(({ number }) => number !== table.number)),
@@ -203,7 +206,7 @@ function addTable(levels: MutableLevels, { level, guard, table }: LevelChange["a
   );
   const at = guardHolding(guards, table.smallest);
   const holder = guardAt(guards, at);
-  assert(sameGuard(holder.key, guard), `table ${table.number} belongs in guard ${hex(holder.key)}`);
+  assert(sameGuard(holder.key, guard), () => `table ${table.number} belongs in guard ${hex(holder.key)}`);
   const next = guards[at + 1]?.key;
   assert(
     next === undefined || compareKeyBytes(table.largest, next as Uint8Array) < 0,

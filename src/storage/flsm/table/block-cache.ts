@@ -18,7 +18,7 @@ export class BlockCache {
   private nextTable = 1;
 
   constructor(readonly capacityBytes: number) {
-    assert(Number.isSafeInteger(capacityBytes) && capacityBytes >= 0, `block cache of ${capacityBytes} bytes`);
+    assert(Number.isSafeInteger(capacityBytes) && capacityBytes >= 0, () => `block cache of ${capacityBytes} bytes`);
   }
 
   /** A table number for a reader opening. */

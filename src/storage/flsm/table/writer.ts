@@ -64,11 +64,14 @@ export class TableWriter {
       Number.isInteger(settings.blockBytes) && settings.blockBytes > 0 && Number.isInteger(settings.restartInterval),
       `table options: blockBytes ${settings.blockBytes}, restartInterval ${settings.restartInterval}`,
     );
-    assert(settings.restartInterval > 0 && settings.bloomBitsPerKey > 0, `table options: ${JSON.stringify(settings)}`);
+    assert(
+      settings.restartInterval > 0 && settings.bloomBitsPerKey > 0,
+      () => `table options: ${JSON.stringify(settings)}`,
+    );
     const file = await fs.openAppend(path);
     if (file.size !== 0) {
       await file.close();
-      assert(false, `table ${path} already exists (${file.size} bytes)`);
+      assert(false, () => `table ${path} already exists (${file.size} bytes)`);
     }
     await file.append(TABLE_MAGIC);
     return new TableWriter(fs, path, file, settings);
@@ -76,7 +79,7 @@ export class TableWriter {
 
   /** Adds the next entry; it must come after the previous one in internal-key order. */
   async add(entry: Entry): Promise<void> {
-    assert(!this.done, `table ${this.path} is already finished`);
+    assert(!this.done, () => `table ${this.path} is already finished`);
     const last = this.last;
     // Not `assert`: its message would be built for every entry.
     if (last !== undefined && compareEntries(last, entry) >= 0)
@@ -94,7 +97,7 @@ export class TableWriter {
 
   /** Writes the last block and the metadata, syncs and closes the file. A table holds at least one entry. */
   async finish(): Promise<FinishedTable> {
-    assert(!this.done && !this.collector.isEmpty, `table ${this.path}: finish needs an open table with entries`);
+    assert(!this.done && !this.collector.isEmpty, () => `table ${this.path}: finish needs an open table with entries`);
     if (!this.block.isEmpty) await this.flushBlock();
     this.done = true;
     const properties = this.collector.properties(this.offset - HEADER_BYTES);

@@ -82,7 +82,7 @@ export class SortedLeaves {
     const leaf = this.leaves[l]!;
     const length = this.lengths[l]!;
     const at = this.position(l, key);
-    assert(at < length && leaf[at] === id, `entry ${id} is not where its key sorts`);
+    assert(at < length && leaf[at] === id, () => `entry ${id} is not where its key sorts`);
     leaf.copyWithin(at, at + 1, length);
     this.lengths[l] = length - 1;
     if (length - 1 < Math.max(1, this.leafMax >> 2)) this.join(l);

@@ -53,7 +53,7 @@ export class VersionRing {
 
   /** Forgets the `n` oldest versions. */
   dropOldest(n: number): void {
-    assert(n >= 0 && n <= this.count, `cannot drop ${n} of ${this.count} versions`);
+    assert(n >= 0 && n <= this.count, () => `cannot drop ${n} of ${this.count} versions`);
     this.start = (this.start + n) & (this.slots.length - 1);
     this.count -= n;
     if (this.slots.length > CAPACITY_MIN && this.count < this.slots.length / 4) this.resize(roomFor(this.count));
