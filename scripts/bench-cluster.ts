@@ -2,14 +2,15 @@
 /**
  * A 3-member HomeKV beside a 3-member etcd on this machine, in one run, as ratios.
  *
- *   bun scripts/bench-cluster.ts [--duration 5] [--warmup 1] [--concurrency 64] [--keys 100000] [--value-size 100] [--failovers 5] [--quick]
+ *   bun scripts/bench-cluster.ts [--duration 5] [--warmup 1] [--rounds 3] [--concurrency 64] [--keys 100000] [--value-size 100] [--failovers 5] [--quick]
  *
  * Installs etcd and h2load (nghttp2-client) from Debian when missing and starts both clusters on
  * loopback, every member fsyncing each commit (HomeKV --fsync always, etcd's default). Then:
  * 1. Throughput: single-key set (uniform keys), linearizable single-key get, set of 100 keys in one
  *    request, `--concurrency` in flight, with every client on the leader and then spread over the
  *    three members, driven by this project's load generator (src/bench, as bench-compare) and by
- *    h2load with one pre-encoded request. One markdown table with HomeKV ÷ etcd.
+ *    h2load with one pre-encoded request. Each cell `--rounds` times, the systems in turn, each run
+ *    started once all six members are quiet; one markdown table with the median HomeKV ÷ etcd.
  * 2. Memory: the RSS of every member at rest after that load.
  * 3. Failover: kill -9 of the leader → the first write acknowledged through a survivor, `--failovers`
  *    times per system (the killed member restarted in between), both with their default timeouts.
@@ -23,7 +24,7 @@ import { type BenchOp, createWorkload } from "../src/bench/workload.ts";
 import { flag, median } from "./bench/args.ts";
 import { type Placement, placedPool, prefill, targets } from "./bench/clients.ts";
 import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
-import { loadAverage } from "./bench/cpu.ts";
+import { cpuQuiet, loadAverage } from "./bench/cpu.ts";
 import { timeFailover } from "./bench/failover.ts";
 import { checkedOnce, type H2loadResult, h2loadAll } from "./bench/h2load.ts";
 import { settledRss } from "./bench/rss.ts";
@@ -36,6 +37,9 @@ const concurrency = Number(flag("--concurrency", quick ? "8" : "64"));
 const keys = Number(flag("--keys", quick ? "1000" : "100000"));
 const valueSize = Number(flag("--value-size", "100"));
 const failovers = Number(flag("--failovers", quick ? "1" : "5"));
+const rounds = Number(flag("--rounds", quick ? "1" : "3"));
+/** Runs that started although the servers had not gone quiet (cpuQuiet gave up). */
+let notQuiet = 0;
 
 interface Workload {
   name: string;
@@ -91,29 +95,77 @@ const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n
 const ms = (value: number) => value.toFixed(value >= 100 ? 0 : 2);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
+/** One system's figures in one cell: its rate and what its latency column shows. */
+interface Measured {
+  rate: number;
+  latencyMs: number;
+}
+
+/**
+ * A cell measured `rounds` times, the two systems in turn (HomeKV first in even rounds, etcd first
+ * in odd ones), each on quiet servers; the ratio is the median of the rounds' ratios, each of two
+ * runs next to each other in time, so that the machine's drift cancels.
+ */
+async function measureCell(
+  systems: readonly [BenchCluster, BenchCluster],
+  measure: (cluster: BenchCluster) => Promise<Measured>,
+): Promise<{ homekv: Measured; etcd: Measured; ratio: number; ratios: number[] }> {
+  const pids = systems.flatMap((cluster) => cluster.members.map((member) => member.pid()));
+  const runs: Measured[][] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (const which of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      if (!(await cpuQuiet(pids))) notQuiet++;
+      runs[which]!.push(await measure(systems[which]!));
+    }
+  }
+  const ratios = runs[0]!.map((run, i) => run.rate / runs[1]![i]!.rate);
+  const mid = (measured: Measured[]): Measured => ({
+    rate: median(measured.map((run) => run.rate)),
+    latencyMs: median(measured.map((run) => run.latencyMs)),
+  });
+  return { homekv: mid(runs[0]!), etcd: mid(runs[1]!), ratio: median(ratios), ratios };
+}
+
 async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
   console.log(
-    "| workload | clients on | load generator | HomeKV | etcd | HomeKV ÷ etcd | HomeKV p99 ms | etcd p99 ms |",
+    "| workload | clients on | load generator | HomeKV | etcd | HomeKV ÷ etcd | rounds | HomeKV latency ms | etcd latency ms |",
   );
-  console.log("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |");
   const per = (workload: Workload) => (workload.batch > 1 ? "keys/s" : "req/s");
+  const systems = [homekv, etcd] as const;
   for (const workload of WORKLOADS) {
     for (const placement of ["leader", "spread"] as const) {
       const where = placement === "leader" ? "leader" : "all 3";
-      const h = await drive(homekv, workload, placement);
-      const e = await drive(etcd, workload, placement);
-      const rate = (result: BenchResult) => (workload.batch > 1 ? result.keysPerSecond : result.requestsPerSecond);
-      console.log(
-        `| ${workload.name} | ${where} | src/bench | ${fmt(rate(h))} ${per(workload)} | ${fmt(rate(e))} | **${(rate(h) / rate(e)).toFixed(2)}×** | ${ms(h.latencyUs.p99 / 1000)} | ${ms(e.latencyUs.p99 / 1000)} |`,
-      );
-      const hh = await driveH2load(homekv, workload, placement);
-      const eh = await driveH2load(etcd, workload, placement);
-      const h2rate = (result: H2loadResult) => result.requestsPerSecond * workload.batch;
-      console.log(
-        `| ${workload.name} | ${where} | h2load | ${fmt(h2rate(hh))} ${per(workload)} | ${fmt(h2rate(eh))} | **${(h2rate(hh) / h2rate(eh)).toFixed(2)}×** | mean ${ms(hh.meanLatencyMs)} | mean ${ms(eh.meanLatencyMs)} |`,
-      );
+      const generators: [string, string, (cluster: BenchCluster) => Promise<Measured>][] = [
+        [
+          "src/bench",
+          "p99",
+          async (cluster) => {
+            const result = await drive(cluster, workload, placement);
+            return {
+              rate: workload.batch > 1 ? result.keysPerSecond : result.requestsPerSecond,
+              latencyMs: result.latencyUs.p99 / 1000,
+            };
+          },
+        ],
+        [
+          "h2load",
+          "mean",
+          async (cluster) => {
+            const result = await driveH2load(cluster, workload, placement);
+            return { rate: result.requestsPerSecond * workload.batch, latencyMs: result.meanLatencyMs };
+          },
+        ],
+      ];
+      for (const [generator, latency, measure] of generators) {
+        const cell = await measureCell(systems, measure);
+        console.log(
+          `| ${workload.name} | ${where} | ${generator} | ${fmt(cell.homekv.rate)} ${per(workload)} | ${fmt(cell.etcd.rate)} | **${cell.ratio.toFixed(2)}×** | ${cell.ratios.map((ratio) => ratio.toFixed(2)).join(", ")} | ${latency} ${ms(cell.homekv.latencyMs)} | ${latency} ${ms(cell.etcd.latencyMs)} |`,
+        );
+      }
     }
   }
+  if (notQuiet > 0) console.log(`\n${notQuiet} run(s) started before the servers were quiet (15 s without).`);
 }
 
 async function memoryTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
@@ -157,7 +209,7 @@ async function main(): Promise<void> {
   );
   console.log(`load average at the start: ${loadAverage()}`);
   console.log(
-    `${keys} keys, ${valueSize}-byte values, ${concurrency} in flight, ${durationMs / 1000} s per cell after ${warmupMs / 1000} s of warm-up; one HTTP/2 connection per member a cell uses\n`,
+    `${keys} keys, ${valueSize}-byte values, ${concurrency} in flight, ${durationMs / 1000} s per run after ${warmupMs / 1000} s of warm-up, ${rounds} round(s) per cell, the systems in turn, each run on quiet servers (all six members under 15% of a core); one HTTP/2 connection per member a run uses; figures are medians over the rounds\n`,
   );
   const homekv = await startHomekvCluster();
   const etcd = await startEtcdCluster();

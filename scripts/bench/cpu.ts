@@ -30,3 +30,24 @@ export function loadAverage(): string {
     .map((average) => average.toFixed(1))
     .join(", ");
 }
+
+/**
+ * Waits until processes `pids` together used less than `fraction` of one core over `windowMs`,
+ * for at most `waitMsMax`; says whether they did. A measurement starts on quiet servers: what one
+ * system still does after its load (a checkpoint, garbage collection, a backend commit) would
+ * otherwise run during the next system's.
+ */
+export async function cpuQuiet(
+  pids: readonly number[],
+  { windowMs = 500, fraction = 0.15, waitMsMax = 15_000 } = {},
+): Promise<boolean> {
+  const total = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const deadline = performance.now() + waitMsMax;
+  while (performance.now() < deadline) {
+    const before = total();
+    const started = performance.now();
+    await Bun.sleep(windowMs);
+    if ((total() - before) / ((performance.now() - started) / 1000) < fraction) return true;
+  }
+  return false;
+}
