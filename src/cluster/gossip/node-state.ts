@@ -60,7 +60,7 @@ export class NodeState {
     assert(ID_PATTERN.test(nodeId), () => `invalid node id ${JSON.stringify(nodeId)}`);
     assert(
       Number.isSafeInteger(generation) && generation >= 1,
-      `generation must be a positive integer, not ${generation}`,
+      () => `generation must be a positive integer, not ${generation}`,
     );
   }
 

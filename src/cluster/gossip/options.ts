@@ -87,7 +87,7 @@ export function resolveOptions(options: GossiperOptions): ResolvedOptions {
   assert(resolved.suspectPhi > 0 && resolved.suspectPhi <= resolved.phiThreshold, "need 0 < suspectPhi ≤ phiThreshold");
   assert(
     resolved.datagramBytesMax >= DATAGRAM_BYTES_MIN && resolved.datagramBytesMax <= UDP_PAYLOAD_BYTES_MAX,
-    `datagramBytesMax must be within ${DATAGRAM_BYTES_MIN}..${UDP_PAYLOAD_BYTES_MAX}`,
+    () => `datagramBytesMax must be within ${DATAGRAM_BYTES_MIN}..${UDP_PAYLOAD_BYTES_MAX}`,
   );
   return resolved;
 }

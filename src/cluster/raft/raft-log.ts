@@ -48,12 +48,10 @@ export class RaftLog {
       assert(entry !== undefined, () => `no entry at ${index} (last ${this.lastIndex()})`);
       return entry.term;
     }
-    if (this.pendingSnapshot) {
-      assert(
-        index === this.pendingSnapshot.index,
-        `no entry at ${index}: the log restarts at snapshot ${this.pendingSnapshot.index}`,
-      );
-      return this.pendingSnapshot.term;
+    const pending = this.pendingSnapshot;
+    if (pending) {
+      assert(index === pending.index, () => `no entry at ${index}: the log restarts at snapshot ${pending.index}`);
+      return pending.term;
     }
     return this.storage.term(index);
   }
@@ -119,7 +117,7 @@ export class RaftLog {
   restore(snapshot: Snapshot): void {
     assert(
       snapshot.index > this.committed,
-      `restore snapshot ${snapshot.index} at or below the commit index ${this.committed}`,
+      () => `restore snapshot ${snapshot.index} at or below the commit index ${this.committed}`,
     );
     this.pending = [];
     this.pendingSnapshot = snapshot;

@@ -52,7 +52,7 @@ export class MemoryStorage implements RaftStorage {
   entries(lo: number, hi: number): Entry[] {
     assert(
       lo >= this.firstIndex() && hi <= this.lastIndex() + 1 && lo <= hi,
-      `entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`,
+      () => `entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.lastIndex() + 1})`,
     );
     return this.log.slice(lo - this.snap.index - 1, hi - this.snap.index - 1);
   }
@@ -67,7 +67,7 @@ export class MemoryStorage implements RaftStorage {
     const first = entries[0]!.index;
     assert(
       first > this.snap.index && first <= this.lastIndex() + 1,
-      `append at ${first} outside ${this.firstIndex()}..${this.lastIndex() + 1}`,
+      () => `append at ${first} outside ${this.firstIndex()}..${this.lastIndex() + 1}`,
     );
     this.log.length = first - this.snap.index - 1;
     this.log.push(...entries);
@@ -77,7 +77,7 @@ export class MemoryStorage implements RaftStorage {
   compact(index: number, data: Uint8Array, conf: ConfState): void {
     assert(
       index > this.snap.index && index <= this.lastIndex(),
-      `compact to ${index} outside ${this.firstIndex()}..${this.lastIndex()}`,
+      () => `compact to ${index} outside ${this.firstIndex()}..${this.lastIndex()}`,
     );
     const term = this.term(index);
     this.log = this.log.slice(index - this.snap.index);

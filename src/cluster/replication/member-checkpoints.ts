@@ -128,7 +128,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
   async install(snapshot: Snapshot): Promise<void> {
     assert(
       snapshot.data.byteLength === 1 && snapshot.data[0] === CHECKPOINT_SNAPSHOT_DATA[0],
-      `a snapshot at ${snapshot.index} that does not stand for a checkpoint`,
+      () => `a snapshot at ${snapshot.index} that does not stand for a checkpoint`,
     );
     await this.exclusive(async () => {
       const { fs, dir } = this.options;
@@ -136,7 +136,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
       const loaded = await loadReplicatedCheckpoint(fs, `${dir}/${name}`, (checkpoint) => {
         assert(
           checkpoint.raft.term === snapshot.term,
-          `checkpoint ${name} is of term ${checkpoint.raft.term}, the snapshot of ${snapshot.term}`,
+          () => `checkpoint ${name} is of term ${checkpoint.raft.term}, the snapshot of ${snapshot.term}`,
         );
         this.options.observed.replaceWith(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains);
       });

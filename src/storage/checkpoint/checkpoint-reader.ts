@@ -189,7 +189,7 @@ function restoreFrom<C extends LoadedCheckpoint>(
   }
   assert(
     cursor.finished && cursor.taken === loaded.keys,
-    `restore took ${cursor.taken} of the ${loaded.keys} keys of ${path}`,
+    () => `restore took ${cursor.taken} of the ${loaded.keys} keys of ${path}`,
   );
   return { ...loaded, entries: cursor.live };
 }

@@ -180,7 +180,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
       const last = versions.at(-1);
       assert(
         last !== undefined && last.revision <= revision,
-        `checkpoint chain of ${JSON.stringify(key)} is empty or too new`,
+        () => `checkpoint chain of ${JSON.stringify(key)} is empty or too new`,
       );
       for (const version of versions) this.active.add(key, version);
       this.countLive(undefined, last.value);

@@ -56,7 +56,7 @@ export class Memtable implements SortedRun {
     const last = slot.versions.at(-1);
     assert(
       last === undefined || last.revision < version.revision,
-      `memtable revisions must increase (${last?.revision} then ${version.revision})`,
+      () => `memtable revisions must increase (${last?.revision} then ${version.revision})`,
     );
     // A copy: the value given may be a view of a buffer its owner reuses (a request, a WAL read).
     const value = version.value === null ? null : new Uint8Array(version.value);

@@ -107,11 +107,13 @@ export class VersionChains {
     const last = id === NONE ? NONE : this.index.head(id);
     assert(
       last === NONE || this.table.revision(last) < revision,
-      `version chain revisions must increase (${last === NONE ? "none" : this.table.revision(last)} then ${revision})`,
+      () =>
+        `version chain revisions must increase (${last === NONE ? "none" : this.table.revision(last)} then ${revision})`,
     );
     assert(value !== null || last === NONE || this.table.value(last) !== NONE, "two tombstones in a row");
     if (value === null) return this.push(key, id, last, { revision, value, createRevision: 0, version: 0 });
-    return this.push(key, id, last, { revision, value, ...this.countersAfter(last, revision), expiresAtMs });
+    const { createRevision, version } = this.countersAfter(last, revision);
+    return this.push(key, id, last, { revision, value, createRevision, version, expiresAtMs });
   }
 
   /** The counters a put at `revision` gets after version `last` (NONE: none): the same life if `last` is a value. */

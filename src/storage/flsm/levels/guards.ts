@@ -39,7 +39,7 @@ export function assertGuardTuning(tuning: GuardTuning): void {
   assert(Number.isInteger(tuning.levelCount) && tuning.levelCount >= 2, "an FLSM has level 0 and at least one more");
   assert(
     Number.isInteger(tuning.firstLevelBits) && tuning.firstLevelBits >= 1 && tuning.firstLevelBits <= HASH_BITS_READ,
-    `firstLevelBits ${tuning.firstLevelBits} outside 1…${HASH_BITS_READ}`,
+    () => `firstLevelBits ${tuning.firstLevelBits} outside 1…${HASH_BITS_READ}`,
   );
   assert(Number.isInteger(tuning.bitsStep) && tuning.bitsStep >= 0, () => `bitsStep ${tuning.bitsStep} is not a count`);
 }

@@ -202,7 +202,7 @@ function addTable(levels: MutableLevels, { level, guard, table }: LevelChange["a
   const guards = levelGuards(levels, level);
   assert(
     guards.every((held) => held.tables.every(({ number }) => number !== table.number)),
-    `table ${table.number} is already in level ${level}`,
+    () => `table ${table.number} is already in level ${level}`,
   );
   const at = guardHolding(guards, table.smallest);
   const holder = guardAt(guards, at);
@@ -210,7 +210,7 @@ function addTable(levels: MutableLevels, { level, guard, table }: LevelChange["a
   const next = guards[at + 1]?.key;
   assert(
     next === undefined || compareKeyBytes(table.largest, next as Uint8Array) < 0,
-    `table ${table.number} crosses guard ${hex(next ?? null)} of level ${level}`,
+    () => `table ${table.number} crosses guard ${hex(next ?? null)} of level ${level}`,
   );
   guards[at] = { key: holder.key, tables: [...holder.tables, table].sort(newestFirst) };
 }

@@ -1,4 +1,4 @@
-import { AssertionError, assert } from "../../../errors.ts";
+import { assert } from "../../../errors.ts";
 import type { AppendFile, FileSystem } from "../../../io/fs/file-system.ts";
 import { compareEntries, type Entry } from "../entry.ts";
 import { BlockBuilder } from "./block-builder.ts";
@@ -62,7 +62,7 @@ export class TableWriter {
     const settings = { ...TABLE_DEFAULTS, ...options };
     assert(
       Number.isInteger(settings.blockBytes) && settings.blockBytes > 0 && Number.isInteger(settings.restartInterval),
-      `table options: blockBytes ${settings.blockBytes}, restartInterval ${settings.restartInterval}`,
+      () => `table options: blockBytes ${settings.blockBytes}, restartInterval ${settings.restartInterval}`,
     );
     assert(
       settings.restartInterval > 0 && settings.bloomBitsPerKey > 0,
@@ -81,11 +81,11 @@ export class TableWriter {
   async add(entry: Entry): Promise<void> {
     assert(!this.done, () => `table ${this.path} is already finished`);
     const last = this.last;
-    // Not `assert`: its message would be built for every entry.
-    if (last !== undefined && compareEntries(last, entry) >= 0)
-      throw new AssertionError(
-        `table ${this.path}: entries must come in internal-key order, but ${describe(entry)} follows ${describe(last)}`,
-      );
+    assert(
+      last === undefined || compareEntries(last, entry) < 0,
+      () =>
+        `table ${this.path}: entries must come in internal-key order, but ${describe(entry)} follows ${describe(last!)}`,
+    );
     const newKey = last === undefined || Buffer.compare(last.key, entry.key) !== 0;
     if (newKey) this.bloom.add(entry.key);
     if (entry.expiresAtMs !== undefined) this.ttl.add(entry.key, entry.revision, entry.expiresAtMs);
