@@ -8,7 +8,8 @@
  * status is then 1. The unmutated copy runs first: the tests must pass before they can judge.
  *
  * The cluster set plants bugs of the replicated server (scripts/mutants/cluster-mutants.ts), judged
- * by the real-process fault tests of test/cluster/nemesis.
+ * by the real-process fault tests of test/cluster/nemesis; the storage set plants bugs of the
+ * in-memory MVCC store's chains and GC (scripts/mutants/storage-mutants.ts), judged by test/storage.
  *
  *   npm run mutants                         every mutant of every set
  *   npm run mutants -- --set replication    one set
@@ -21,6 +22,7 @@ import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { type Mutant, RAFT_MUTANTS } from "./mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "./mutants/replication-mutants.ts";
 import { plant, Sandbox } from "./mutants/sandbox.ts";
+import { STORAGE_MUTANTS } from "./mutants/storage-mutants.ts";
 import { runTests, type TestOutcome } from "./mutants/test-run.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -36,6 +38,20 @@ const SETS: readonly MutantSet[] = [
   { name: "raft", mutants: RAFT_MUTANTS, tests: ["test/cluster/raft"] },
   { name: "replication", mutants: REPLICATION_MUTANTS, tests: ["test/cluster/replication"] },
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
+  {
+    name: "storage",
+    mutants: STORAGE_MUTANTS,
+    // The memory engine's tests and the conformance suite (the FLSM engine's own are not its judges).
+    tests: [
+      "test/storage/mvcc-store",
+      "test/storage/long-history",
+      "test/storage/version-chain",
+      "test/storage/packed-layout",
+      "test/storage/snapshots",
+      "test/storage/checkpoint",
+      "test/storage/conformance",
+    ],
+  },
 ];
 
 /** The sets to run, each with only the mutants asked for (all of them when none is named). */

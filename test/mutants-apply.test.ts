@@ -5,6 +5,7 @@ import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
 import { RAFT_MUTANTS } from "../scripts/mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "../scripts/mutants/replication-mutants.ts";
 import { plant } from "../scripts/mutants/sandbox.ts";
+import { STORAGE_MUTANTS } from "../scripts/mutants/storage-mutants.ts";
 
 /**
  * `npm run mutants` takes minutes and is not part of CI; a planted bug whose code moved would only
@@ -12,7 +13,7 @@ import { plant } from "../scripts/mutants/sandbox.ts";
  */
 test("every mutant of npm run mutants applies to the current code exactly once", () => {
   const stale: string[] = [];
-  for (const mutant of [...RAFT_MUTANTS, ...REPLICATION_MUTANTS, ...CLUSTER_MUTANTS]) {
+  for (const mutant of [...RAFT_MUTANTS, ...REPLICATION_MUTANTS, ...CLUSTER_MUTANTS, ...STORAGE_MUTANTS]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {
       expect(plant(source, mutant)).not.toBe(source);

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { Mutant } from "./raft-mutants.ts";
 
 /** What a copy needs to run the tests; node_modules is linked, not copied. */
-const COPIED = ["src", "test", "package.json", "tsconfig.json", "bunfig.toml"];
+const COPIED = ["src", "test", "scripts", "package.json", "tsconfig.json", "bunfig.toml"];
 
 /** The source with the mutant planted; throws unless its search string occurs exactly once. */
 export function plant(source: string, mutant: Mutant): string {

@@ -248,7 +248,7 @@ function describeStore({ engine, open, countsGc }: EngineUnderTest): void {
       expect(store.stats().versions).toBe(25);
     });
 
-    test("a slice stops early once it has collected four versions per key of its budget: long chains spread over slices", async () => {
+    test("a slice's work is bounded by its budget (keys, and four versions per key): long chains spread over slices", async () => {
       const store = await create();
       const keys = keyRange(20);
       commit(store, ...keys.map((k) => put(k, "v0")));
@@ -256,12 +256,14 @@ function describeStore({ engine, open, countsGc }: EngineUnderTest): void {
       for (let round = 1; round <= 30; round++) commit(store, ...keys.map((k) => put(k, `v${round}`)));
       snapshot.release();
       const slices = collectAll(store, 10);
-      // 30 old versions a key: the budget of 40 is crossed by the second key, so the slices that
-      // collect take two keys each (the key's later queue entries find nothing left, and cost little).
-      const collecting = slices.filter((s) => s.versionsCollected > 0);
-      expect(collecting.map((s) => [s.keysVisited, s.versionsCollected])).toEqual(
-        Array.from({ length: 10 }, () => [2, 60]),
-      );
+      // 30 old versions a key. A slice stops at 10 keys or once past 40 versions; the key that
+      // crosses the line adds what it drops (30 at most). An engine may drop a key's old versions
+      // at its first queue entry (the rest find nothing) or one at each: either way the work spreads.
+      for (const slice of slices) {
+        expect(slice.keysVisited).toBeLessThanOrEqual(10);
+        expect(slice.versionsCollected).toBeLessThan(40 + 30);
+      }
+      expect(slices.filter((s) => s.versionsCollected > 0).length).toBeGreaterThanOrEqual(10);
       expect(store.stats().versions).toBe(20);
     });
 

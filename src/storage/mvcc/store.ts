@@ -73,9 +73,14 @@ class PackedMvccStore extends StoreCore implements MvccStore {
     this.countLive(existed ? previousBytes : undefined, op.value);
     events?.push({ key: op.key, value: op.value, revision, previous });
     if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
-    // What nobody can read any more goes now; what a snapshot or the history still needs, later.
-    if (!inPlace) this.collect(id, floor);
-    if (chains.mayHoldGarbage(id)) this.gcQueue.push(id, revision);
+    // What nobody can read any more goes now when it is at hand: the version this one shadows is
+    // under the floor, so a walk from the newest stops after two. Otherwise the history above the
+    // floor would be walked on every write, and the queue takes it from the other end later.
+    if (!inPlace && last !== NONE && chains.revision(last) <= floor) this.collect(id, floor);
+    if (chains.mayHoldGarbage(id)) this.gcQueue.push(id, revision, chains.newest(id));
+    // Two of what the floor has passed go with each write (each pushes one at most): memory keeps
+    // pace with the history without waiting for a GC slice, at O(1) and what is dropped apiece.
+    for (let i = 0; i < 2 && this.collectNext(floor) !== undefined; i++);
     return true;
   }
 
@@ -125,15 +130,17 @@ class PackedMvccStore extends StoreCore implements MvccStore {
         this.liveValueBytes += newestLength;
         if (newestExpiresAtMs !== undefined) this.options.onExpiry?.(cursor.key(), newestRevision, newestExpiresAtMs);
       }
-      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(id, newestRevision);
+      if (this.chains.mayHoldGarbage(id)) this.gcQueue.push(id, newestRevision, this.chains.newest(id));
     }
     this.current = revision;
     this.compacted = compactedRevision;
   }
 
   protected collectNext(floor: number): number | undefined {
-    const id = this.gcQueue.popReady(floor);
-    return id === undefined ? undefined : this.collect(id, floor); // nothing when the key has gone meanwhile
+    if (!this.gcQueue.popReady(floor)) return undefined;
+    const { key: id, revision, slot } = this.gcQueue.popped;
+    const dropped = this.chains.dropOlderThan(id, slot, revision);
+    return dropped === -1 ? this.collect(id, floor) : this.counted(dropped);
   }
 
   protected hasGarbage(floor: number): boolean {
@@ -171,7 +178,11 @@ class PackedMvccStore extends StoreCore implements MvccStore {
 
   /** Compacts one key's versions at `floor` (a key left with none leaves the index). */
   private collect(id: number, floor: number): number {
-    const dropped = this.chains.compact(id, floor);
+    return this.counted(this.chains.compact(id, floor));
+  }
+
+  /** Counts `dropped` versions as collected; returns it. */
+  private counted(dropped: number): number {
     this.versions -= dropped;
     this.gcCollected += dropped;
     return dropped;

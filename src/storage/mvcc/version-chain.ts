@@ -176,7 +176,21 @@ export class VersionChains {
   ): number {
     const slot = this.table.alloc(revision, createRevision, version, expiresAtMs, NONE, last);
     if (value !== null) this.table.setValue(slot, this.values.put(value, slot));
-    return id === NONE ? this.index.insert(key, slot) : this.makeNewest(id, slot, revision);
+    if (id === NONE) return this.index.insert(key, slot);
+    this.makeNewest(id, slot, revision);
+    // A chain that grows long gets its ring while it grows, so that no read at an old revision walks
+    // it first: looked at every ringMin-th put of a life (and at deletes), a walk of ringMin + 1 at most.
+    if (version % this.ringMin === 0 && this.ringOf(id) === undefined && this.longerThan(slot, this.ringMin))
+      this.ringUp(id);
+    return id;
+  }
+
+  /** Whether the chain from version `slot` down holds more than `count` versions (a walk of count + 1 at most). */
+  private longerThan(slot: number, count: number): boolean {
+    let passed = 0;
+    for (let at = slot; at !== NONE && passed <= count; at = this.table.older(at)) passed++;
+    this.visited += passed;
+    return passed > count;
   }
 
   /** Makes `slot`, written at `revision`, the newest version of entry `id`; returns the entry. */
@@ -284,9 +298,7 @@ export class VersionChains {
     if (position === -1) return 0;
     const newer = position + 1 < ring.length ? ring.slot(position + 1) : NONE;
     const dropped = this.dropUnder(id, newer, ring.slot(position));
-    ring.dropOldest(dropped);
-    // A short chain is walked again; an empty one has left the index, and its id may name another key.
-    if (ring.length <= Math.max(1, this.ringMin >> 2)) this.rings.delete(id);
+    this.dropFromRing(id, ring, dropped);
     return dropped;
   }
 
@@ -320,6 +332,12 @@ export class VersionChains {
       if (newer === NONE) this.index.remove(id);
       else table.setOlder(newer, NONE);
     } else table.setOlder(visible, NONE);
+    return this.freeList(drop);
+  }
+
+  /** Frees version `drop` and every older one; returns how many. */
+  private freeList(drop: number): number {
+    const { table } = this;
     let dropped = 0;
     while (drop !== NONE) {
       const older = table.older(drop);
@@ -331,6 +349,37 @@ export class VersionChains {
     }
     this.visited += dropped;
     return dropped;
+  }
+
+  /**
+   * Drops the versions of entry `id` older than `slot`, the version a write at `revision` made,
+   * now at or below the GC floor: a reader at or after the floor sees it or a newer one, never
+   * those. It starts where the garbage is, so a key's history above the floor is not walked: the
+   * work is what goes, plus one. 0 when the row no longer holds that version (the key's GC went
+   * past it, which took the older ones too; a freed row keeps its revision but not its value, a
+   * reused one has a later revision). -1 when it is a tombstone, which may have to go itself:
+   * `compact` decides that.
+   */
+  dropOlderThan(id: number, slot: number, revision: number): number {
+    const { table } = this;
+    this.visited++;
+    const value = table.value(slot);
+    if (table.revision(slot) !== revision || Number.isNaN(value)) return 0;
+    if (value === NONE) return -1;
+    const oldest = table.older(slot);
+    if (oldest === NONE) return 0;
+    table.setOlder(slot, NONE);
+    const dropped = this.freeList(oldest);
+    const ring = this.ringOf(id);
+    if (ring !== undefined) this.dropFromRing(id, ring, dropped);
+    return dropped;
+  }
+
+  /** Takes the `dropped` oldest versions out of entry `id`'s ring, and the ring from a chain grown short. */
+  private dropFromRing(id: number, ring: VersionRing, dropped: number): void {
+    ring.dropOldest(dropped);
+    // A short chain is walked again; an empty one has left the index, and its id may name another key.
+    if (ring.length <= Math.max(1, this.ringMin >> 2)) this.rings.delete(id);
   }
 
   /** Entry `id`'s ring, if its chain has one. */

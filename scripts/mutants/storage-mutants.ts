@@ -1,0 +1,63 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in the in-memory MVCC store's chains and their garbage collection
+ * (src/storage/mvcc), one at a time (`npm run mutants -- --set storage`), each judged by the
+ * storage tests: the model-based property tests first among them. Same rules as raft-mutants.ts:
+ * `search` occurs exactly once in `file`.
+ */
+const CHAINS = "src/storage/mvcc/version-chain.ts";
+const STORE = "src/storage/mvcc/store.ts";
+
+export const STORAGE_MUTANTS: readonly Mutant[] = [
+  {
+    name: "gc-drops-from-reused-row",
+    description: "a GC queue entry drops what is older than its row though the row now holds a later version",
+    file: CHAINS,
+    search: "    if (table.revision(slot) !== revision || Number.isNaN(value)) return 0;",
+    replace: "    if (Number.isNaN(value)) return 0;",
+  },
+  {
+    name: "gc-drops-the-visible-version",
+    description: "GC of a queue entry frees the version a read at the floor sees, with the older ones",
+    file: CHAINS,
+    search:
+      "    const oldest = table.older(slot);\n    if (oldest === NONE) return 0;\n    table.setOlder(slot, NONE);",
+    replace: "    const oldest = slot;\n    if (oldest === NONE) return 0;",
+  },
+  {
+    name: "gc-ignores-the-floor",
+    description: "a write collects the queue's entries whether or not the floor has passed them",
+    file: STORE,
+    search: "    for (let i = 0; i < 2 && this.collectNext(floor) !== undefined; i++);",
+    replace: "    for (let i = 0; i < 2 && this.collectNext(Number.POSITIVE_INFINITY) !== undefined; i++);",
+  },
+  {
+    name: "gc-ring-not-trimmed",
+    description: "a GC queue entry frees a ringed chain's oldest versions and leaves them in its ring",
+    file: CHAINS,
+    search: "    if (ring !== undefined) this.dropFromRing(id, ring, dropped);\n    return dropped;",
+    replace: "    return dropped;",
+  },
+  {
+    name: "gc-tombstone-kept-forever",
+    description: "a tombstone a queue entry names is taken as nothing to do, so the deleted key never leaves",
+    file: CHAINS,
+    search: "    if (value === NONE) return -1;",
+    replace: "    if (value === NONE) return 0;",
+  },
+  {
+    name: "eager-collect-below-visible",
+    description: "a write's own compaction walks one version too far and frees the one visible at the floor",
+    file: CHAINS,
+    search: "    while (visible !== NONE && table.revision(visible) > floor) {",
+    replace: "    while (visible !== NONE && table.revision(visible) >= floor) {",
+  },
+  {
+    name: "read-at-revision-off-by-one",
+    description: "a read at a revision takes the version written after it when the chain has a ring",
+    file: CHAINS,
+    search: "      if (ring.revision(middle) <= revision) {",
+    replace: "      if (ring.revision(middle) <= revision + 1) {",
+  },
+];
