@@ -18,6 +18,7 @@ const LOG = "src/cluster/raft/raft-log.ts";
 const READS = "src/cluster/raft/read-queue.ts";
 const PROGRESS = "src/cluster/raft/progress.ts";
 const CONFIGURATION = "src/cluster/raft/configuration.ts";
+const DURABLE = "src/cluster/raft/durable-log.ts";
 
 export const RAFT_MUTANTS: readonly Mutant[] = [
   {
@@ -238,5 +239,20 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     file: CONFIGURATION,
     search: "last <= lastIndex && entries.every((e) => e.conf === undefined)) return;",
     replace: "last <= lastIndex) return;",
+  },
+  {
+    name: "compaction-replays-from-too-late",
+    description:
+      "a compaction names as the first segment to replay the newest one holding entries, though its first entry may lie past the snapshot's next",
+    file: DURABLE,
+    search: "if (firstEntry <= index + 1) first = sequence;",
+    replace: "first = sequence;",
+  },
+  {
+    name: "compaction-drops-kept-segments",
+    description: "a compaction removes the segments older than the new one, the entries it keeps among them",
+    file: DURABLE,
+    search: "await this.removeOlderThan(firstSegment, snapshot.index).catch(() => {});",
+    replace: "await this.removeOlderThan(sequence, snapshot.index).catch(() => {});",
   },
 ];

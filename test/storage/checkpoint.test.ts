@@ -10,7 +10,7 @@ import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.
 import { createMvccStore, type KeyChain, type MvccStore } from "../../src/storage/mvcc/store.ts";
 import type { KeyRecord, WriteOp } from "../../src/storage/ops.ts";
 import { bytes, text } from "../helpers/bytes.ts";
-import { del, frameStarts, put } from "../helpers/storage.ts";
+import { del, frameStarts, interceptWrites, put } from "../helpers/storage.ts";
 
 const DIR = "/data/checkpoints";
 const commit = (store: MvccStore, ...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops });
@@ -141,6 +141,26 @@ describe("round trip", () => {
     expect(restored).toEqual(expected);
     expect(restored.some((e) => e.value!.byteLength === 0)).toBe(true);
     expect(new Set(restored.map((e) => e.modRevision)).size).toBeGreaterThan(3);
+  });
+
+  test("a large checkpoint is synced as it is written, not only at the end", async () => {
+    // 19 MiB of values: the writer syncs every 4 MiB, so that the dirty pages of a checkpoint never
+    // pile up for another file's fsync (a Raft log's, a WAL's) to wait for.
+    const store = createMvccStore();
+    const value = new Uint8Array(10_000).fill(1);
+    for (let batch = 0; batch < 20; batch++)
+      store.apply({
+        revision: store.revision + 1,
+        ops: Array.from({ length: 100 }, (_, i) => ({ key: `k${batch * 100 + i}`, value })),
+      });
+    let syncs = 0;
+    const fs = interceptWrites(new MemoryFileSystem(), (call, run) => {
+      if (call === "sync") syncs++;
+      return run();
+    });
+    const written = await writeCheckpoint({ fs, dir: "/ckpt", store, sliceKeysMax: 50 });
+    expect(written.bytes).toBeGreaterThan(19 * 2 ** 20);
+    expect(syncs).toBeGreaterThanOrEqual(5);
   });
 
   test("an empty store checkpoints and loads as revision 0 with no entries", async () => {

@@ -96,34 +96,44 @@ export function readSnapshotFile(bytes: Uint8Array, path: string): SnapshotRecor
  * Applies a segment's records to `memory` (which starts at the snapshot); returns the length of the
  * good prefix: a torn last frame is reported through `onTornTail` and left out.
  */
+/**
+ * Replays segment `bytes` into `memory`: `goodBytes`, where its whole records end (a torn last one
+ * is reported and left out), and `firstEntry`, the index of the first entry of its first entries
+ * record (undefined: none), which tells a later compaction whether replay could start there.
+ */
 export function replaySegment(
   bytes: Uint8Array,
   path: string,
   memory: MemoryStorage,
   onTornTail: (line: string) => void,
-): number {
+): { goodBytes: number; firstEntry: number | undefined } {
   let offset = 0;
+  let firstEntry: number | undefined;
   for (;;) {
     const read = readFrame(bytes, offset);
-    if (read.kind === "end") return offset;
+    if (read.kind === "end") return { goodBytes: offset, firstEntry };
     if (read.kind === "corrupt") throw corruptionError(path, offset, read.reason);
     if (read.kind === "torn") {
       onTornTail(`${path}: cut ${bytes.byteLength - offset} bytes of a torn last record (${read.reason})`);
-      return offset;
+      return { goodBytes: offset, firstEntry };
     }
     const first = offset === 0;
-    decodeAt(path, offset, () =>
-      first ? SEGMENT.decodeHeader(read.payload) : applyRecord(new ByteReader(read.payload), memory),
-    );
+    const entry = decodeAt(path, offset, () => {
+      if (!first) return applyRecord(new ByteReader(read.payload), memory);
+      SEGMENT.decodeHeader(read.payload);
+      return undefined;
+    });
+    firstEntry ??= entry;
     offset = read.next;
   }
 }
 
-function applyRecord(reader: ByteReader, memory: MemoryStorage): void {
+/** Applies one record; returns the index of an entries record's first entry. */
+function applyRecord(reader: ByteReader, memory: MemoryStorage): number | undefined {
   const type = reader.u8();
   if (type === RECORD_HARD_STATE) {
     memory.setHardState({ term: reader.u64(), vote: reader.u64(), commit: reader.u64() });
-    return;
+    return undefined;
   }
   if (type !== RECORD_ENTRIES) throw new FormatError(`unknown record type ${type}`);
   const count = reader.u32();
@@ -135,4 +145,5 @@ function applyRecord(reader: ByteReader, memory: MemoryStorage): void {
     throw new FormatError(`entries from ${kept[0]!.index} leave a gap after ${memory.lastIndex()}`);
   }
   memory.append(kept);
+  return entries[0]?.index;
 }

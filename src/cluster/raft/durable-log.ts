@@ -1,4 +1,4 @@
-import { HomeKvError } from "../../errors.ts";
+import { assert, HomeKvError } from "../../errors.ts";
 import { corruptionError } from "../../io/format/corruption.ts";
 import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import {
@@ -20,12 +20,17 @@ import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
  * - `persist(hardState, entries)` appends to the current segment and syncs before it resolves, so
  *   that the caller sends a Ready's messages only once what they promise is durable.
  * - `compact` (the application summed up the log to an applied index) and `installSnapshot` (the
- *   leader sent one) first sync the current segment, then write a new segment holding the hard state and the entries after the
- *   snapshot (none for a leader's), synced; then the snapshot file atomically (temporary name, sync,
- *   rename, sync the directory), naming that segment as the first after it; then remove the older
- *   segments and snapshots. A crash between any two steps leaves the log as it was before (the old
- *   snapshot, its segments, and the new segment repeating what they hold) or as it is after (the
- *   new snapshot and the segments from the new one on), never a mix.
+ *   leader sent one) first sync the current segment, then start a new one holding the hard state,
+ *   synced; then write the snapshot file atomically (temporary name, sync, rename, sync the
+ *   directory), naming the first segment replay must read after it; then remove the older segments
+ *   and snapshots. The entries a compaction keeps stay where they are: the first segment named is
+ *   the newest one whose first entries record starts at or below the entry after the snapshot
+ *   (replay skips what the snapshot covers), not a copy of them. Rewriting them made a compaction
+ *   write and sync the whole tail (tens of MiB with large entries) while every persist queued
+ *   behind it, long enough for a leader's followers to time out. A leader's snapshot keeps no
+ *   entries: the new segment is the first. A crash between any two steps leaves the log as it was
+ *   before (the old snapshot and its segments, the new segment empty) or as it is after (the new
+ *   snapshot and the segments from the one it names), never a mix.
  * - One operation at a time: `persist`, `compact`, `installSnapshot` and `close` queue behind each
  *   other, so a compaction can never switch segments under a persist still writing.
  * - At open, a torn last record (a crash mid-append) is cut off with a log line; damage anywhere
@@ -47,6 +52,8 @@ export class DurableRaftLog implements RaftStorage {
     private readonly memory: MemoryStorage,
     private file: AppendFile,
     private sequence: number,
+    /** The segments from the snapshot's first on, by sequence: the index of each one's first entry, if it holds one. */
+    private readonly firstEntries: Map<number, number>,
   ) {}
 
   static async open(
@@ -75,11 +82,14 @@ export class DurableRaftLog implements RaftStorage {
       .filter((seq): seq is number => seq !== undefined && seq >= firstSegment)
       .sort((a, b) => a - b);
     let goodBytes = 0;
+    const firstEntries = new Map<number, number>();
     for (const [i, sequence] of sequences.entries()) {
       const path = `${dir}/${SEGMENT.fileName(sequence)}`;
       const bytes = await fs.readFile(path);
       const last = i === sequences.length - 1;
-      goodBytes = replaySegment(bytes, path, memory, last ? onTornTail : () => {});
+      const replayed = replaySegment(bytes, path, memory, last ? onTornTail : () => {});
+      goodBytes = replayed.goodBytes;
+      if (replayed.firstEntry !== undefined) firstEntries.set(sequence, replayed.firstEntry);
       // Only the last segment may end torn: the ones before it were complete when the next began.
       if (!last && goodBytes < bytes.byteLength)
         throw corruptionError(path, goodBytes, "a segment before the last one ends in a torn record");
@@ -92,7 +102,7 @@ export class DurableRaftLog implements RaftStorage {
       await file.sync();
       await fs.syncDir(dir);
     }
-    return new DurableRaftLog(fs, dir, memory, file, sequence);
+    return new DurableRaftLog(fs, dir, memory, file, sequence, firstEntries);
   }
 
   hardState(): HardState {
@@ -137,6 +147,8 @@ export class DurableRaftLog implements RaftStorage {
     try {
       for (const frame of frames) await this.file.append(frame);
       if (sync) await this.file.sync();
+      if (entries.length > 0 && !this.firstEntries.has(this.sequence))
+        this.firstEntries.set(this.sequence, entries[0]!.index);
     } catch (error) {
       // Nothing half-written may stay behind a later append: cut back to where this one began.
       await this.file.truncate(before).catch((cut) => this.breaks(cut));
@@ -149,16 +161,27 @@ export class DurableRaftLog implements RaftStorage {
   /** The application applied up to `index` and summed it up in `data`: drop the entries it covers. */
   compact(index: number, data: Uint8Array, conf: ConfState): Promise<void> {
     return this.exclusive(() =>
-      this.replaceWith(
-        { index, term: this.memory.term(index), data, conf },
-        this.memory.entries(index + 1, this.memory.lastIndex() + 1),
-      ),
+      this.replaceWith({ index, term: this.memory.term(index), data, conf }, this.firstSegmentAfter(index)),
     );
   }
 
   /** A snapshot from the leader (a Ready's) replaces the whole log. */
   installSnapshot(snapshot: Snapshot): Promise<void> {
-    return this.exclusive(() => this.replaceWith(snapshot, []));
+    return this.exclusive(() => this.replaceWith(snapshot, undefined));
+  }
+
+  /**
+   * The segment replay must start from after a snapshot at `index`: the newest whose first entries
+   * record starts at or below `index + 1`, so that replaying it and the ones after gives the log's
+   * entries after `index` as they are (each record was written to follow what the log held then).
+   * Undefined when no entry follows `index` (the new segment suffices).
+   */
+  private firstSegmentAfter(index: number): number | undefined {
+    if (index >= this.memory.lastIndex()) return undefined;
+    let first: number | undefined;
+    for (const [sequence, firstEntry] of this.firstEntries) if (firstEntry <= index + 1) first = sequence;
+    assert(first !== undefined, () => `no segment holds the entries after ${index}`);
+    return first;
   }
 
   close(): Promise<void> {
@@ -182,27 +205,31 @@ export class DurableRaftLog implements RaftStorage {
     this.broken ??= error instanceof Error ? error : new Error(String(error));
   }
 
-  private async replaceWith(snapshot: Snapshot, entries: readonly Entry[]): Promise<void> {
+  /**
+   * Starts a new segment and makes `snapshot` the log's start, with replay from segment
+   * `keptFrom` (the entries after it stay where they are) or, undefined, from the new segment.
+   */
+  private async replaceWith(snapshot: Snapshot, keptFrom: number | undefined): Promise<void> {
     const { fs, dir } = this;
     const sequence = this.sequence + 1;
+    const firstSegment = keptFrom ?? sequence;
     let file: AppendFile | undefined;
     try {
       // The current segment may end in writes not synced (a Ready that needed no sync): it must be
       // whole before another follows it, since only the last segment may end torn.
       await this.file.sync();
       // Then the new segment, complete and synced: until the snapshot names it, replay reads it
-      // after the old segments, where it repeats what they hold.
+      // after the old segments, where its hard state repeats what they hold.
       file = await fs.openAppend(`${dir}/${SEGMENT.fileName(sequence)}`);
       await file.truncate(0);
       await file.append(SEGMENT.encodeHeader(sequence));
-      if (entries.length > 0) await file.append(entriesFrame(entries));
       await file.append(hardStateFrame(this.memory.hardState()));
       await file.sync();
       await fs.syncDir(dir);
-      // Then the snapshot, atomically: once it is there, the log is it and the new segment on.
+      // Then the snapshot, atomically: once it is there, the log is it and the segments from the one it names on.
       const name = SNAPSHOT.fileName(snapshot.index);
       await fs.remove(`${dir}/${name}.tmp`).catch(() => {});
-      await fs.createExclusive(`${dir}/${name}.tmp`, snapshotFile({ snapshot, firstSegment: sequence }));
+      await fs.createExclusive(`${dir}/${name}.tmp`, snapshotFile({ snapshot, firstSegment }));
       const written = await fs.openAppend(`${dir}/${name}.tmp`);
       await written.sync();
       await written.close();
@@ -217,11 +244,13 @@ export class DurableRaftLog implements RaftStorage {
     const previous = this.file;
     this.file = file;
     this.sequence = sequence;
-    this.memory.applySnapshot(snapshot);
-    this.memory.append(entries);
-    // The new files hold everything: removing the old ones is cleanup, retried at the next compaction.
+    if (keptFrom === undefined) this.memory.applySnapshot(snapshot);
+    else this.memory.compact(snapshot.index, snapshot.data, snapshot.conf ?? { voters: [], learners: [] });
+    for (const held of this.firstEntries.keys()) if (held < firstSegment) this.firstEntries.delete(held);
+    // The files from the snapshot's first segment on hold everything: removing the older ones is
+    // cleanup, retried at the next compaction.
     await previous.close().catch(() => {});
-    await this.removeOlderThan(sequence, snapshot.index).catch(() => {});
+    await this.removeOlderThan(firstSegment, snapshot.index).catch(() => {});
   }
 
   private async removeOlderThan(sequence: number, snapshotIndex: number): Promise<void> {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
+import { readSnapshotFile, SEGMENT, SNAPSHOT } from "../../../src/cluster/raft/durable-log-format.ts";
 import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
 import type { Entry, HardState } from "../../../src/cluster/raft/types.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
@@ -121,11 +122,39 @@ describe("DurableRaftLog", () => {
         expect(reopened.entries(reopened.firstIndex(), reopened.lastIndex() + 1)).toEqual(
           model.entries(model.firstIndex(), model.lastIndex() + 1),
         );
-        // Only the newest segment and snapshot are left.
-        expect((await fs.list(DIR)).filter((name) => !name.endsWith(".tmp")).length).toBeLessThanOrEqual(2);
+        // Only the newest snapshot is left, and the segments from the one it names on.
+        const names = (await fs.list(DIR)).filter((name) => !name.endsWith(".tmp"));
+        const snapshots = names.filter((name) => SNAPSHOT.parseFileName(name) !== undefined);
+        expect(snapshots.length).toBeLessThanOrEqual(1);
+        const firstSegment =
+          snapshots.length === 0
+            ? 0
+            : readSnapshotFile(await fs.readFile(`${DIR}/${snapshots[0]}`), snapshots[0]!).firstSegment;
+        const segments = names.flatMap((name) => SEGMENT.parseFileName(name) ?? []);
+        expect(segments.every((sequence) => sequence >= firstSegment)).toBe(true);
       }),
       { numRuns: 200 },
     );
+  });
+
+  test("a compaction leaves the entries it keeps where they are: its new segment holds the hard state only", async () => {
+    const fs = new MemoryFileSystem();
+    const log = await DurableRaftLog.open(fs, DIR);
+    const big = "x".repeat(10_000);
+    const entries = Array.from({ length: 40 }, (_, i) => entry(i + 1, 1, `${i + 1}${big}`));
+    await log.persist({ term: 1, vote: 1, commit: 40 }, entries);
+    const before = await fs.list(DIR);
+    await log.compact(10, bytes("state 10"), { voters: [1], learners: [] });
+    const added = (await fs.list(DIR)).filter(
+      (name) => !before.includes(name) && SEGMENT.parseFileName(name) !== undefined,
+    );
+    expect(added.length).toBe(1);
+    // A header and a hard state record, not 30 entries of 10 KB.
+    expect((await fs.readFile(`${DIR}/${added[0]}`)).byteLength).toBeLessThan(200);
+    fs.crash();
+    const reopened = await DurableRaftLog.open(fs, DIR);
+    expect(reopened.firstIndex()).toBe(11);
+    expect(reopened.entries(11, 41)).toEqual(entries.slice(10));
   });
 
   test("a crash at any step of a compaction leaves files that replay to the same log", async () => {
