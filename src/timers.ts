@@ -11,6 +11,11 @@ export interface Timers {
   after(delayMs: number, fire: () => void): () => void;
   /** Runs `fire` every `intervalMs`; the function returned stops it. */
   every(intervalMs: number, fire: () => void): () => void;
+  /**
+   * Runs `fire` once the I/O of this turn of the event loop has been taken in (setImmediate): work
+   * that many callbacks of one turn start runs once for all of them.
+   */
+  soon(fire: () => void): void;
 }
 
 export const realTimers: Timers = {
@@ -22,5 +27,8 @@ export const realTimers: Timers = {
   every(intervalMs, fire) {
     const timer = setInterval(fire, intervalMs);
     return () => clearInterval(timer);
+  },
+  soon(fire) {
+    setImmediate(fire);
   },
 };

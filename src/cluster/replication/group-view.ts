@@ -9,7 +9,10 @@ export interface GroupView {
   /** This member's name and Raft id. */
   readonly self: string;
   readonly selfId: NodeId;
-  readonly driver: Pick<RaftDriver<unknown>, "groupStatus" | "proposeConfChange" | "transferLeadership" | "leads">;
+  readonly driver: Pick<
+    RaftDriver<unknown>,
+    "groupStatus" | "proposeConfChange" | "transferLeadership" | "leads" | "appliedIndex"
+  >;
   readonly directory: MemberDirectory;
   readonly rpc: Pick<PeerRpc, "call" | "handle">;
   /** Where this member serves clients ("" until its gRPC server is bound). */

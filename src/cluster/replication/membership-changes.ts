@@ -47,7 +47,9 @@ export class MembershipChanges {
     if (request.op === "add") await this.add(request.name, request.peerAddress);
     else if (request.op === "remove") await this.remove(request.name);
     else await this.transfer(request.name);
-    return this.view.driver.groupStatus().status.applied;
+    // The driver's own count, not the core's: the core's moves on only when the driver advances the
+    // Ready, which may be after a log write that the change's apply did not wait for.
+    return this.view.driver.appliedIndex;
   }
 
   /** One step of autopilot's promotion: at most one change in flight, and only on the leader. */

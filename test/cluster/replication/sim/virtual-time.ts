@@ -45,6 +45,10 @@ export class VirtualTime {
     return {
       now: () => this.now,
       after: (delayMs, fire) => this.schedule(delayMs, fire, owner),
+      // An event of its own at this instant: after what the current one started has run.
+      soon: (fire) => {
+        this.schedule(0, fire, owner);
+      },
       every: (intervalMs, fire) => {
         let cancel = () => {};
         const arm = () => {
