@@ -53,6 +53,7 @@ interface ClusterSpec {
 
 /** The members of every benchmark cluster, in the order of `BenchCluster.members`. */
 export const NAMES: readonly string[] = ["n1", "n2", "n3"];
+const LEADER_WAIT_MS = 90_000;
 const root = resolve(import.meta.dir, "..", "..");
 
 async function viewOf(spec: ClusterSpec, member: ClusterMember): Promise<LeaderView | undefined> {
@@ -115,10 +116,15 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
     members,
     async leader() {
       let found: ClusterMember | undefined;
-      await waitFor(`${spec.system}: one leader named by every running member`, async () => {
-        found = await agreedLeader();
-        return found !== undefined;
-      }).catch((error) => {
+      // A restarted member replays its log first: etcd's, after the rounds of batch load, took more than 20 s.
+      await waitFor(
+        `${spec.system}: one leader named by every running member`,
+        async () => {
+          found = await agreedLeader();
+          return found !== undefined;
+        },
+        LEADER_WAIT_MS,
+      ).catch((error) => {
         throw new Error(`${error.message}; member logs:\n${diagnose().join("\n")}`);
       });
       return found!;
@@ -127,8 +133,10 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
       await cluster.leader();
       const probe = spec.protocol.get(["probe"]);
       for (const member of running()) {
-        await waitFor(`${spec.system} ${member.name} to answer a linearizable read`, () =>
-          answersOk(member.address, probe),
+        await waitFor(
+          `${spec.system} ${member.name} to answer a linearizable read`,
+          () => answersOk(member.address, probe),
+          LEADER_WAIT_MS,
         );
       }
     },
