@@ -121,3 +121,23 @@ test("a write to a key whose history lies above the floor visits a few versions,
   // And nothing the floor passed is kept: 20 versions above it and the one visible at it, per key.
   expect(store.stats().versions).toBe(keys.length * 21);
 });
+
+test("a hot key restored from a checkpoint keeps its history within the retention as it is written on", () => {
+  // A restore queues one GC entry per key, at its newest version: the versions restored above the
+  // floor become garbage one per revision as the floor moves, and the key holds them all until the
+  // floor passes that newest one, a whole retention later (2,000 versions here, not 1,000).
+  const history = 1_000;
+  const written = createMvccStore({ historyRevisions: history });
+  for (let i = 1; i <= 3 * history; i++) commit(written, put("hot", `v${i}`));
+  const restored = createMvccStore({ historyRevisions: history });
+  const chains = written.dumpChains({ limit: 10, revision: written.revision });
+  restored.restore(written.revision, written.compactedRevision, chains);
+  let most = 0;
+  for (let i = 1; i <= 2 * history; i++) {
+    commit(restored, put("hot", `w${i}`));
+    most = Math.max(most, restored.stats().versions);
+  }
+  // The history and the version at the floor, and what a ring takes to form (one per 32 writes).
+  expect(most).toBeLessThanOrEqual(history + 1 + 32);
+  expect(restored.stats().versions).toBe(history + 1);
+});

@@ -382,6 +382,11 @@ export class VersionChains {
     if (ring.length <= Math.max(1, this.ringMin >> 2)) this.rings.delete(id);
   }
 
+  /** Whether entry `id`'s chain has a ring (its compaction starts from the oldest version). */
+  hasRing(id: number): boolean {
+    return this.ringOf(id) !== undefined;
+  }
+
   /** Entry `id`'s ring, if its chain has one. */
   private ringOf(id: number): VersionRing | undefined {
     return this.rings.size === 0 ? undefined : this.rings.get(id);
