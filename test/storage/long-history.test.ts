@@ -141,3 +141,25 @@ test("a hot key restored from a checkpoint keeps its history within the retentio
   expect(most).toBeLessThanOrEqual(history + 1 + 32);
   expect(restored.stats().versions).toBe(history + 1);
 });
+
+test("the first writes after a long-lived snapshot is released visit a bounded number of versions, and the backlog still goes", () => {
+  // 20,000 writes of one key under a snapshot: on release they are all garbage (with no history)
+  // or all but the retained ones. A write that compacted its chain whole would free them at once.
+  for (const history of [0, 1_000]) {
+    const store = createMvccStore({ historyRevisions: history });
+    commit(store, put("hot", "first"));
+    const snapshot = store.openSnapshot();
+    for (let i = 0; i < 20_000; i++) commit(store, put("hot", `v${i}`));
+    snapshot.release();
+    let worst = 0;
+    for (let i = 0; i < 10; i++)
+      worst = Math.max(
+        worst,
+        visitsOf(store, () => commit(store, put("hot", `after ${i}`))),
+      );
+    expect({ history, worst, bounded: worst < VISITS_MAX }).toMatchObject({ history, bounded: true });
+    for (let slices = 0; store.collectGarbage(1_000).more; slices++)
+      if (slices > 1_000) throw new Error("GC still reports more after 1,000 slices");
+    expect({ history, versions: store.stats().versions }).toEqual({ history, versions: history + 1 });
+  }
+});
