@@ -255,4 +255,33 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     search: "await this.removeOlderThan(firstSegment, snapshot.index).catch(() => {});",
     replace: "await this.removeOlderThan(sequence, snapshot.index).catch(() => {});",
   },
+  {
+    name: "compaction-first-segment-off-by-one",
+    description:
+      "a compaction names a segment whose first entries start one past the snapshot's next: the entry after it is in an older one",
+    file: DURABLE,
+    search: "if (firstEntry <= index + 1) first = sequence;",
+    replace: "if (firstEntry <= index + 2) first = sequence;",
+  },
+  {
+    name: "reopen-forgets-first-entries",
+    description: "a reopened log does not know where its segments' entries start, and its next compaction fails",
+    file: DURABLE,
+    search: "      if (replayed.firstEntry !== undefined) firstEntries.set(sequence, replayed.firstEntry);\n",
+    replace: "",
+  },
+  {
+    name: "first-entries-from-last-record",
+    description: "replay takes a segment's last entries record for where its entries start",
+    file: "src/cluster/raft/durable-log-format.ts",
+    search: "    firstEntry ??= entry;",
+    replace: "    firstEntry = entry ?? firstEntry;",
+  },
+  {
+    name: "first-entries-overwritten",
+    description: "each persist records where its entries start as the segment's, a conflict's lower index among them",
+    file: DURABLE,
+    search: "      if (entries.length > 0 && !this.firstEntries.has(this.sequence))",
+    replace: "      if (entries.length > 0)",
+  },
 ];

@@ -60,4 +60,19 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     search: "      if (ring.revision(middle) <= revision) {",
     replace: "      if (ring.revision(middle) <= revision + 1) {",
   },
+  {
+    name: "restored-history-waits-for-newest",
+    description:
+      "a write leaves a ringed chain to the GC queue, so a restored hot key keeps its history as the floor passes it",
+    file: STORE,
+    search: "(chains.revision(last) <= floor || chains.hasRing(id))",
+    replace: "chains.revision(last) <= floor",
+  },
+  {
+    name: "write-compacts-ring-whole",
+    description: "a write compacts its ringed chain whole, freeing at once all a released snapshot left",
+    file: STORE,
+    search: "this.counted(chains.compact(id, floor, WRITE_RING_DROPS));",
+    replace: "this.counted(chains.compact(id, floor));",
+  },
 ];

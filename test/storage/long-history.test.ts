@@ -121,3 +121,45 @@ test("a write to a key whose history lies above the floor visits a few versions,
   // And nothing the floor passed is kept: 20 versions above it and the one visible at it, per key.
   expect(store.stats().versions).toBe(keys.length * 21);
 });
+
+test("a hot key restored from a checkpoint keeps its history within the retention as it is written on", () => {
+  // A restore queues one GC entry per key, at its newest version: the versions restored above the
+  // floor become garbage one per revision as the floor moves, and the key holds them all until the
+  // floor passes that newest one, a whole retention later (2,000 versions here, not 1,000).
+  const history = 1_000;
+  const written = createMvccStore({ historyRevisions: history });
+  for (let i = 1; i <= 3 * history; i++) commit(written, put("hot", `v${i}`));
+  const restored = createMvccStore({ historyRevisions: history });
+  const chains = written.dumpChains({ limit: 10, revision: written.revision });
+  restored.restore(written.revision, written.compactedRevision, chains);
+  let most = 0;
+  for (let i = 1; i <= 2 * history; i++) {
+    commit(restored, put("hot", `w${i}`));
+    most = Math.max(most, restored.stats().versions);
+  }
+  // The history and the version at the floor, and what a ring takes to form (one per 32 writes).
+  expect(most).toBeLessThanOrEqual(history + 1 + 32);
+  expect(restored.stats().versions).toBe(history + 1);
+});
+
+test("the first writes after a long-lived snapshot is released visit a bounded number of versions, and the backlog still goes", () => {
+  // 20,000 writes of one key under a snapshot: on release they are all garbage (with no history)
+  // or all but the retained ones. A write that compacted its chain whole would free them at once.
+  for (const history of [0, 1_000]) {
+    const store = createMvccStore({ historyRevisions: history });
+    commit(store, put("hot", "first"));
+    const snapshot = store.openSnapshot();
+    for (let i = 0; i < 20_000; i++) commit(store, put("hot", `v${i}`));
+    snapshot.release();
+    let worst = 0;
+    for (let i = 0; i < 10; i++)
+      worst = Math.max(
+        worst,
+        visitsOf(store, () => commit(store, put("hot", `after ${i}`))),
+      );
+    expect({ history, worst, bounded: worst < VISITS_MAX }).toMatchObject({ history, bounded: true });
+    for (let slices = 0; store.collectGarbage(1_000).more; slices++)
+      if (slices > 1_000) throw new Error("GC still reports more after 1,000 slices");
+    expect({ history, versions: store.stats().versions }).toEqual({ history, versions: history + 1 });
+  }
+});

@@ -10,10 +10,12 @@ import type { KeyChain } from "../mvcc/store.ts";
  * tombstones included), in key order — as frames (src/io/format/frame.ts):
  *
  *   frame 0      header: "HKVCKP" · u8 format version (1) · u64 revision
- *   frame        u8 type 4 (meta) · u64 compacted revision
  *   frames       u8 type 3 (chains) · u32 count · per key: string key · u32 versions · per version:
  *                  u64 revision · u64 create revision · u32 version · u8 flags (1 tombstone, 2 has TTL)
  *                  · [u64 expires-at, Unix ms] · [bytes value, unless a tombstone]
+ *   frame        u8 type 4 (meta) · u64 compacted revision: the oldest revision every chain can be
+ *                  read at; after the chains, since GC may drop history while they are copied
+ *                  (readers take the last meta frame wherever it is; earlier writers put it first)
  *   last frame   u8 type 2 (end) · u64 total keys
  *   (type 1, live entries only: u32 count · string key · u64 revision · bytes value — written by the
  *    first versions; still read, as keys with one version)
@@ -36,7 +38,7 @@ import type { KeyChain } from "../mvcc/store.ts";
  *                  — the state the replicated state machine keeps beside the store: the member
  *                  directory and the request ids applied, oldest first (what every member must
  *                  hold alike at the index, since both decide what later entries do)
- *   then         the meta, chains and end frames, as above
+ *   then         the chains, meta and end frames, as above
  *   File name: `<Raft index, 20 digits>.rckpt`.
  *
  * A plain checkpoint never holds a raft frame and a replicated one always does, first: either

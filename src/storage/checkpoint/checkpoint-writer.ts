@@ -49,7 +49,6 @@ export async function writeCheckpoint(options: {
   const { fs, dir, store } = options;
   const snapshot = store.openSnapshot();
   const revision = snapshot.revision;
-  const compactedRevision = store.compactedRevision; // as of the snapshot: it may move on meanwhile
   const raft = options.raftPosition?.();
   if (raft)
     assert(raft.revision === revision, () => `Raft position at revision ${raft.revision}, store at ${revision}`);
@@ -67,7 +66,6 @@ export async function writeCheckpoint(options: {
         await file.append(encodeRaftFrame(raft));
         await file.append(encodeReplicaFrame(raft.replica));
       } else await file.append(CHECKPOINT_FILES.encodeHeader(revision));
-      await file.append(encodeMetaFrame(compactedRevision));
       let after: string | undefined;
       let syncedAt = 0;
       for (;;) {
@@ -85,6 +83,10 @@ export async function writeCheckpoint(options: {
         entries += slice.filter((chain) => chain.versions.at(-1)!.value !== null).length;
         after = slice.at(-1)!.key;
       }
+      // The snapshot pins the revision, not the history under it: while the slices were copied, GC
+      // could drop versions between the compacted revision of the start and the one it has moved to
+      // (of keys not yet copied). So the file claims readable only what was kept throughout.
+      await file.append(encodeMetaFrame(Math.min(revision, store.compactedRevision)));
       await file.append(encodeEndFrame(keys));
       await file.sync();
       bytes = file.size;

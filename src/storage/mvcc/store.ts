@@ -29,6 +29,9 @@ import { NONE, VersionChains } from "./version-chain.ts";
  */
 export type * from "./store-types.ts";
 
+/** Versions (one more at most) a write drops from the oldest end of a ringed chain: more than one write makes. */
+const WRITE_RING_DROPS = 4;
+
 export function createMvccStore(options: StoreOptions = {}): MvccStore {
   return new PackedMvccStore(options);
 }
@@ -74,9 +77,15 @@ class PackedMvccStore extends StoreCore implements MvccStore {
     events?.push({ key: op.key, value: op.value, revision, previous });
     if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
     // What nobody can read any more goes now when it is at hand: the version this one shadows is
-    // under the floor, so a walk from the newest stops after two. Otherwise the history above the
-    // floor would be walked on every write, and the queue takes it from the other end later.
-    if (!inPlace && last !== NONE && chains.revision(last) <= floor) this.collect(id, floor);
+    // under the floor, so a walk from the newest stops after two, or the chain has a ring, which
+    // compacts from its oldest end (what goes, plus two), a few versions a write: a released
+    // snapshot may have left tens of thousands, which the queue's entries and GC slices take in
+    // bounded steps. Otherwise the history above the floor would be walked on every write, and the
+    // queue takes it from the other end later. Rings matter after a restore: it queues a key once,
+    // at its newest version, and a hot key's restored history would otherwise stay as the floor
+    // passes it, until the floor reaches that version.
+    if (!inPlace && last !== NONE && (chains.revision(last) <= floor || chains.hasRing(id)))
+      this.counted(chains.compact(id, floor, WRITE_RING_DROPS));
     if (chains.mayHoldGarbage(id)) this.gcQueue.push(id, revision, chains.newest(id));
     // Two of what the floor has passed go with each write (each pushes one at most): memory keeps
     // pace with the history without waiting for a GC slice, at O(1) and what is dropped apiece.

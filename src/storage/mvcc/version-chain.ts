@@ -286,14 +286,16 @@ export class VersionChains {
   /**
    * Drops every version of entry `id` no reader at or after `floor` can see: all versions shadowed
    * by a newer one that is ≤ floor, and the version at the floor itself if it is a tombstone. A key
-   * left with no version leaves the index. Returns how many versions were dropped.
+   * left with no version leaves the index. Returns how many versions were dropped. A chain with a
+   * ring drops at most `ringMax` + 1 of them (the oldest; a later compaction takes the rest).
    */
-  compact(id: number, floor: number): number {
+  compact(id: number, floor: number, ringMax = Number.POSITIVE_INFINITY): number {
     const ring = this.ringOf(id);
     if (ring === undefined) return this.compactList(id, floor);
-    // The version visible at the floor, found from the oldest end: only what goes is visited.
+    // The version visible at the floor, found from the oldest end: only what goes is visited. One
+    // under the floor but shadowed (where `ringMax` stops) may go with what is older, too.
     let position = -1;
-    while (position + 1 < ring.length && ring.revision(position + 1) <= floor) position++;
+    while (position + 1 < ring.length && position < ringMax && ring.revision(position + 1) <= floor) position++;
     this.visited += position + 2;
     if (position === -1) return 0;
     const newer = position + 1 < ring.length ? ring.slot(position + 1) : NONE;
@@ -380,6 +382,11 @@ export class VersionChains {
     ring.dropOldest(dropped);
     // A short chain is walked again; an empty one has left the index, and its id may name another key.
     if (ring.length <= Math.max(1, this.ringMin >> 2)) this.rings.delete(id);
+  }
+
+  /** Whether entry `id`'s chain has a ring (its compaction starts from the oldest version). */
+  hasRing(id: number): boolean {
+    return this.ringOf(id) !== undefined;
   }
 
   /** Entry `id`'s ring, if its chain has one. */
