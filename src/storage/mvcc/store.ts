@@ -85,7 +85,7 @@ class PackedMvccStore extends StoreCore implements MvccStore {
     // at its newest version, and a hot key's restored history would otherwise stay as the floor
     // passes it, until the floor reaches that version.
     if (!inPlace && last !== NONE && (chains.revision(last) <= floor || chains.hasRing(id)))
-      this.counted(chains.compact(id, floor, WRITE_RING_DROPS));
+      this.collect(id, floor, WRITE_RING_DROPS);
     if (chains.mayHoldGarbage(id)) this.gcQueue.push(id, revision, chains.newest(id));
     // Two of what the floor has passed go with each write (each pushes one at most): memory keeps
     // pace with the history without waiting for a GC slice, at O(1) and what is dropped apiece.
@@ -186,8 +186,8 @@ class PackedMvccStore extends StoreCore implements MvccStore {
   }
 
   /** Compacts one key's versions at `floor` (a key left with none leaves the index). */
-  private collect(id: number, floor: number): number {
-    return this.counted(this.chains.compact(id, floor));
+  private collect(id: number, floor: number, ringMax?: number): number {
+    return this.counted(this.chains.compact(id, floor, ringMax));
   }
 
   /** Counts `dropped` versions as collected; returns it. */
