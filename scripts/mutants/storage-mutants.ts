@@ -72,7 +72,7 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     name: "write-compacts-ring-whole",
     description: "a write compacts its ringed chain whole, freeing at once all a released snapshot left",
     file: STORE,
-    search: "this.counted(chains.compact(id, floor, WRITE_RING_DROPS));",
-    replace: "this.counted(chains.compact(id, floor));",
+    search: "this.collect(id, floor, WRITE_RING_DROPS);",
+    replace: "this.collect(id, floor);",
   },
 ];
