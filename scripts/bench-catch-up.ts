@@ -38,7 +38,7 @@ interface Member {
 const root = mkdtempSync(join(tmpdir(), "homekv-catch-up-"));
 const members: Member[] = [];
 for (const name of ["n1", "n2", "n3"])
-  members.push({ name, dir: join(root, name), port: await freePort(), peerPort: await freePort(), output: "" });
+  members.push({ name, dir: join(root, name), port: freePort(), peerPort: freePort(), output: "" });
 const cluster = members.map((m) => `${m.name}=127.0.0.1:${m.peerPort}`).join(",");
 
 function start(member: Member): void {

@@ -115,7 +115,7 @@ async function benchRedisCli(runs: number): Promise<CallCost | undefined> {
   if (Bun.which("redis-cli") === null || Bun.which("redis-server") === null) return undefined;
   const dir = mkdtempSync(join(tmpdir(), "bench-cli-redis-"));
   // Port 0 would turn Redis's TCP listener off: ask for a free one first.
-  const port = String(await freePort());
+  const port = String(freePort());
   const server = Bun.spawn(
     ["redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
     { stdout: "pipe", stderr: "inherit", stdin: "ignore" },

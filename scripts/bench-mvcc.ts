@@ -500,7 +500,7 @@ async function homekvServer() {
 /** d.iii: redis-server without persistence, loaded with exactly the same keys and values. */
 async function redisServer() {
   const dir = mkdtempSync(join(tmpdir(), "bench-mvcc-redis-"));
-  const port = await freePort();
+  const port = freePort();
   const proc = Bun.spawn(
     [
       "redis-server",

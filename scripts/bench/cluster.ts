@@ -71,8 +71,8 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
   const prefix = `bench-${spec.system.toLowerCase()}-`;
   const ports = { client: [] as number[], peer: [] as number[] };
   for (const _ of NAMES) {
-    ports.client.push(await freePort());
-    ports.peer.push(await freePort());
+    ports.client.push(freePort());
+    ports.peer.push(freePort());
   }
   const members = NAMES.map((name, index) => {
     // The member's scratch directory holds its data directory and its stderr.
@@ -139,6 +139,8 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
           LEADER_WAIT_MS,
         );
       }
+      // A member that exited (a port taken before it bound it, say) leaves two that look healthy.
+      if (running().length < members.length) throw new Error(`a member exited; member logs:\n${diagnose().join("\n")}`);
     },
   };
   await cluster.healthy();

@@ -3,11 +3,11 @@
  * directory and comparable durability, and stops every one of them whatever happens.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { connectH2Pool } from "../../src/bench/h2-unary.ts";
+import { freePorts } from "../../test/helpers/free-ports.ts";
 import { etcdProtocol } from "./etcd-protocol.ts";
 
 export interface RunningServer {
@@ -33,15 +33,9 @@ export function stopAllOnExit(): void {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolvePort(port));
-    });
-  });
+/** A loopback port nothing listens on now, below the ephemeral range (see freePorts). */
+export function freePort(): number {
+  return freePorts(1)[0] as number;
 }
 
 /** SIGTERM, and SIGKILL if it has not exited 10 s later. */
@@ -91,7 +85,7 @@ const root = resolve(import.meta.dir, "..", "..");
 /** HomeKV with --fsync always (the default), from source. */
 export async function startHomekv(extraArgs: string[] = []): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-homekv-"));
-  const port = await freePort();
+  const port = freePort();
   const proc = Bun.spawn(
     [
       process.execPath,
@@ -164,7 +158,7 @@ export async function answersOk(address: string, request: { path: string; messag
 /** etcd, single member; it fsyncs every commit by default (its WAL and bbolt). */
 export async function startEtcd(): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-etcd-"));
-  const [port, peerPort] = [await freePort(), await freePort()];
+  const [port, peerPort] = [freePort(), freePort()];
   const proc = Bun.spawn(etcdCommand({ name: "bench", dataDir, clientPort: port, peerPort }), {
     stdout: "ignore",
     stderr: "ignore",
@@ -177,7 +171,7 @@ export async function startEtcd(): Promise<RunningServer> {
 /** Redis with appendonly and appendfsync always: an fsync per write, like the other two. */
 export async function startRedis(options: { durable: boolean } = { durable: true }): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-redis-"));
-  const port = await freePort();
+  const port = freePort();
   const persistence = options.durable ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
   const proc = Bun.spawn(
     ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dataDir, "--save", "", ...persistence],

@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { homekvThrough as homekv, type NamedServer, role, status, statusWhere } from "../helpers/cluster-status.ts";
-import { freePorts, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { freePorts } from "../helpers/free-ports.ts";
+import { scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**

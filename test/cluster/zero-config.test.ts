@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { type NamedServer, role, status, statusWhere } from "../helpers/cluster-status.ts";
-import { freePorts, startServerProcess } from "../helpers/processes.ts";
+import { freePorts } from "../helpers/free-ports.ts";
+import { startServerProcess } from "../helpers/processes.ts";
 
 /**
  * Zero-config clusters (`--bootstrap-expect`) and autopilot, with real `homekv serve` processes on

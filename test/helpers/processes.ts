@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { DEFAULT_GRPC_SERVER, type GrpcServerKind } from "../../src/server/transport.ts";
+import { freePorts } from "./free-ports.ts";
 import { waitFor } from "./wait.ts";
 
 export const ROOT = resolve(import.meta.dir, "..", "..");
@@ -153,19 +154,6 @@ export async function startServerProcess(
       return code;
     },
   };
-}
-
-/**
- * Loopback ports nothing listens on now (each was bound by this process, then let go): for a
- * program that must be told its port before it starts (a peer port named in --initial-cluster).
- */
-export function freePorts(count: number): number[] {
-  return Array.from({ length: count }, () => {
-    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const { port } = listener;
-    listener.stop(true);
-    return port;
-  });
 }
 
 /** TCP socket states as /proc/net/tcp writes them. */

@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { HomeKvClient } from "../../../src/client/client.ts";
-import { freePorts, type ServerProcess, scratchDir, startServerProcess } from "../../helpers/processes.ts";
+import { freePorts } from "../../helpers/free-ports.ts";
+import { type ServerProcess, scratchDir, startServerProcess } from "../../helpers/processes.ts";
 import { LinkProxy } from "./link-proxy.ts";
 
 /** One `homekv serve` member: its data directory outlives its processes (kill -9, restart). */

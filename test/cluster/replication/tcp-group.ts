@@ -9,7 +9,8 @@ import { createPeerTransport } from "../../../src/cluster/transport/peer-transpo
 import { realFileSystem } from "../../../src/io/fs/real-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import type { Database, StoreSettings } from "../../../src/storage/database.ts";
-import { freePorts, scratchDir } from "../../helpers/processes.ts";
+import { freePorts } from "../../helpers/free-ports.ts";
+import { scratchDir } from "../../helpers/processes.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
 /**
