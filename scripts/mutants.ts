@@ -9,7 +9,9 @@
  *
  * The cluster set plants bugs of the replicated server (scripts/mutants/cluster-mutants.ts), judged
  * by the real-process fault tests of test/cluster/nemesis; the storage set plants bugs of the
- * in-memory MVCC store's chains and GC (scripts/mutants/storage-mutants.ts), judged by test/storage.
+ * in-memory MVCC store's chains and GC (scripts/mutants/storage-mutants.ts), judged by test/storage;
+ * the ring set plants bugs of partition placement and replica moves (scripts/mutants/ring-mutants.ts),
+ * judged by test/cluster/ring.
  *
  *   npm run mutants                         every mutant of every set
  *   npm run mutants -- --set replication    one set
@@ -21,6 +23,7 @@ import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { type Mutant, RAFT_MUTANTS } from "./mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "./mutants/replication-mutants.ts";
+import { RING_MUTANTS } from "./mutants/ring-mutants.ts";
 import { plant, Sandbox } from "./mutants/sandbox.ts";
 import { STORAGE_MUTANTS } from "./mutants/storage-mutants.ts";
 import { runTests, type TestOutcome } from "./mutants/test-run.ts";
@@ -38,6 +41,7 @@ const SETS: readonly MutantSet[] = [
   { name: "raft", mutants: RAFT_MUTANTS, tests: ["test/cluster/raft"] },
   { name: "replication", mutants: REPLICATION_MUTANTS, tests: ["test/cluster/replication"] },
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
+  { name: "ring", mutants: RING_MUTANTS, tests: ["test/cluster/ring"] },
   {
     name: "storage",
     mutants: STORAGE_MUTANTS,

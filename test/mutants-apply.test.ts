@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
 import { RAFT_MUTANTS } from "../scripts/mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "../scripts/mutants/replication-mutants.ts";
+import { RING_MUTANTS } from "../scripts/mutants/ring-mutants.ts";
 import { plant } from "../scripts/mutants/sandbox.ts";
 import { STORAGE_MUTANTS } from "../scripts/mutants/storage-mutants.ts";
 
@@ -13,7 +14,13 @@ import { STORAGE_MUTANTS } from "../scripts/mutants/storage-mutants.ts";
  */
 test("every mutant of npm run mutants applies to the current code exactly once", () => {
   const stale: string[] = [];
-  for (const mutant of [...RAFT_MUTANTS, ...REPLICATION_MUTANTS, ...CLUSTER_MUTANTS, ...STORAGE_MUTANTS]) {
+  for (const mutant of [
+    ...RAFT_MUTANTS,
+    ...REPLICATION_MUTANTS,
+    ...CLUSTER_MUTANTS,
+    ...STORAGE_MUTANTS,
+    ...RING_MUTANTS,
+  ]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {
       expect(plant(source, mutant)).not.toBe(source);

@@ -1,0 +1,76 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in partition placement and replica moves (src/cluster/ring), one at a time
+ * (`npm run mutants -- --set ring`), each judged by test/cluster/ring: its property tests first
+ * among them. Same rules as raft-mutants.ts: `search` occurs exactly once in `file`.
+ */
+const PLACEMENT = "src/cluster/ring/placement.ts";
+const MOVE = "src/cluster/ring/replica-move.ts";
+
+export const RING_MUTANTS: readonly Mutant[] = [
+  {
+    name: "placement-never-sheds",
+    description: "a node over its share keeps every replica, so a joining node gets none",
+    file: PLACEMENT,
+    search: "      if (surplus <= 0) continue;",
+    replace: "      if (surplus <= 0 || surplus > 0) continue;",
+  },
+  {
+    name: "placement-larger-shares-unbounded",
+    description: "a node above the base share keeps one replica more without using up a larger share",
+    file: PLACEMENT,
+    search: "      if (keepsLarger) this.largerLeft -= 1;",
+    replace: "",
+  },
+  {
+    name: "placement-leaders-unbalanced",
+    description: "leaderships stay where the replicas' order put them",
+    file: PLACEMENT,
+    search: "      if (chain === undefined) return;",
+    replace: "      if (chain === undefined || shifts >= 0) return;",
+  },
+  {
+    name: "placement-sheds-leaderships-first",
+    description: "a full node gives up the partitions it leads before the others",
+    file: PLACEMENT,
+    search: "            Number(a.held[0] === node) - Number(b.held[0] === node) ||",
+    replace: "            Number(b.held[0] === node) - Number(a.held[0] === node) ||",
+  },
+  {
+    name: "move-promotes-lagging-learner",
+    description: "a learner becomes a voter before its log has caught up",
+    file: MOVE,
+    search: '    if (!caughtUp(learner)) return { kind: "wait", reason: `learner ${learner} is catching up` };\n',
+    replace: "",
+  },
+  {
+    name: "move-removes-leader",
+    description: "the leader removes itself instead of handing leadership over first",
+    file: MOVE,
+    search: "  const others = leaving.filter((node) => node !== leader);",
+    replace: "  const others = leaving;",
+  },
+  {
+    name: "move-removal-without-majority",
+    description: "a voter is removed though the voters that stay have no caught-up majority",
+    file: MOVE,
+    search: "  if (staying.filter(caughtUp).length * 2 <= staying.length)",
+    replace: "  if (staying.filter(caughtUp).length * 2 < 0)",
+  },
+  {
+    name: "move-removes-before-adding",
+    description: "a leaving voter is removed before the target's new node has joined",
+    file: MOVE,
+    search: "  const missing = target.find((node) => !isMember(node));",
+    replace:
+      "  const missing = conf.voters.some((node) => !wanted.has(node) && node !== leader) ? undefined : target.find((node) => !isMember(node));",
+  },
+  {
+    name: "move-leaves-stray-learner",
+    description: "a learner the target no longer wants stays in the group",
+    file: MOVE,
+    search: '  if (stray !== undefined) return change("remove", stray);\n',
+    replace: "",
+  },
+];

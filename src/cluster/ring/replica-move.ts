@@ -1,0 +1,75 @@
+import { assert } from "../../errors.ts";
+import type { ConfChange, ConfState, NodeId } from "../raft/types.ts";
+
+/** What the leader of a partition's group knows when it plans the next step of a move. */
+export interface GroupState {
+  readonly conf: ConfState;
+  readonly leader: NodeId;
+  readonly lastIndex: number;
+  /** How far each other member's log matches the leader's (the leader's progress). */
+  readonly match: ReadonlyMap<NodeId, number>;
+}
+
+/** The next thing the leader does to bring its group to the placement's replicas. */
+export type MoveStep =
+  | { readonly kind: "change"; readonly change: ConfChange }
+  | { readonly kind: "transfer-leader"; readonly to: NodeId }
+  | { readonly kind: "wait"; readonly reason: string }
+  | { readonly kind: "done" };
+
+/**
+ * The next step of moving a group's voters to `target`, one server at a time, so that the group
+ * keeps its quorum and its fault tolerance throughout:
+ *
+ *   voters a b c, target b c d:   add d as a learner → wait until d has caught up → promote d
+ *                                 (4 voters) → a leads? hand leadership to a caught-up target
+ *                                 voter → remove a (b c d)
+ *
+ * - A node joins as a learner and votes only once its log is within `caughtUpEntriesMax` of the
+ *   leader's: a lagging voter would count in the quorum while unable to acknowledge anything.
+ * - A voter leaves only after every target node votes, so the group is never smaller than the
+ *   smaller of where it started and where it goes; the least caught-up leaves first.
+ * - A removal waits while the voters that stay would not have a caught-up majority: it would
+ *   stop commits until a lagging one caught up.
+ * - The leader never removes itself: it hands leadership to the most caught-up target voter first.
+ * - A learner the target no longer wants (a move called off) is removed first.
+ *
+ * Call it again after each step has been applied; it returns "done" when the voters are the target
+ * and no learner is left.
+ */
+export function nextMoveStep(group: GroupState, target: readonly NodeId[], caughtUpEntriesMax: number): MoveStep {
+  assert(target.length > 0, "a group needs at least one target voter");
+  const { conf, leader, lastIndex, match } = group;
+  const wanted = new Set(target);
+  const matchOf = (node: NodeId) => (node === leader ? lastIndex : (match.get(node) ?? 0));
+  const caughtUp = (node: NodeId) => matchOf(node) >= lastIndex - caughtUpEntriesMax;
+  const isMember = (node: NodeId) => conf.voters.includes(node) || conf.learners.includes(node);
+
+  const stray = conf.learners.find((node) => !wanted.has(node));
+  if (stray !== undefined) return change("remove", stray);
+  const learner = conf.learners.find((node) => wanted.has(node));
+  if (learner !== undefined) {
+    if (!caughtUp(learner)) return { kind: "wait", reason: `learner ${learner} is catching up` };
+    return change("addVoter", learner);
+  }
+  const missing = target.find((node) => !isMember(node));
+  if (missing !== undefined) return change("addLearner", missing);
+
+  const leaving = conf.voters.filter((node) => !wanted.has(node));
+  if (leaving.length === 0) return { kind: "done" };
+  const others = leaving.filter((node) => node !== leader);
+  if (others.length === 0) {
+    const heir = [...target].sort((a, b) => matchOf(b) - matchOf(a) || a - b)[0] as NodeId;
+    if (!caughtUp(heir)) return { kind: "wait", reason: `no target voter has caught up to take the lead` };
+    return { kind: "transfer-leader", to: heir };
+  }
+  const node = others.sort((a, b) => matchOf(a) - matchOf(b) || a - b)[0] as NodeId;
+  const staying = conf.voters.filter((voter) => voter !== node);
+  if (staying.filter(caughtUp).length * 2 <= staying.length)
+    return { kind: "wait", reason: `removing ${node} would leave no caught-up majority` };
+  return change("remove", node);
+}
+
+function change(type: ConfChange["type"], node: NodeId): MoveStep {
+  return { kind: "change", change: { type, node } };
+}
