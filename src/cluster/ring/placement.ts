@@ -162,23 +162,24 @@ class Board {
   fillHoles(): void {
     for (;;) {
       const roomy = this.members.filter((node) => this.roomOf(node) > 0);
-      // The partition with the fewest nodes to choose from goes first, before others take them.
+      // Direct fills first, the partition with the fewest nodes to choose from first, before others
+      // take them; a chain can end at any node with room, so chains go last.
       let partition = -1;
       let fresh: string[] = [];
       this.holders.forEach((held, candidate) => {
         if (held.length >= this.width) return;
         const choices = roomy.filter((node) => !held.includes(node));
-        if (partition < 0 || choices.length < fresh.length) {
+        const better = partition < 0 || (choices.length > 0 && (fresh.length === 0 || choices.length < fresh.length));
+        if (better) {
           partition = candidate;
           fresh = choices;
         }
       });
       if (partition < 0) return;
       assert(roomy.length > 0, "a partition lacks a replica while every node is full");
-      const held = this.holders[partition] as string[];
       if (fresh.length > 0) {
         const node = this.mostWanted(partition, fresh);
-        held.push(node);
+        (this.holders[partition] as string[]).push(node);
         this.take(node);
       } else {
         this.fillByChain(partition);

@@ -31,7 +31,8 @@ export type MoveStep =
  *   smaller of where it started and where it goes; the least caught-up leaves first.
  * - A removal waits while the voters that stay would not have a caught-up majority: it would
  *   stop commits until a lagging one caught up.
- * - The leader never removes itself: it hands leadership to the most caught-up target voter first.
+ * - The leader never removes itself: it hands leadership to a caught-up target voter first, the
+ *   lowest-numbered, so that the heir stays the same from one call to the next.
  * - A learner the target no longer wants (a move called off) is removed first.
  *
  * Call it again after each step has been applied; it returns "done" when the voters are the target
@@ -59,8 +60,10 @@ export function nextMoveStep(group: GroupState, target: readonly NodeId[], caugh
   if (leaving.length === 0) return { kind: "done" };
   const others = leaving.filter((node) => node !== leader);
   if (others.length === 0) {
-    const heir = [...target].sort((a, b) => matchOf(b) - matchOf(a) || a - b)[0] as NodeId;
-    if (!caughtUp(heir)) return { kind: "wait", reason: `no target voter has caught up to take the lead` };
+    // The same heir every time while it stays caught up: a leader asked to hand over to another
+    // node mid-transfer tells both to campaign, and their split vote costs whole election timeouts.
+    const heir = [...target].sort((a, b) => a - b).find(caughtUp);
+    if (heir === undefined) return { kind: "wait", reason: "no target voter has caught up to take the lead" };
     return { kind: "transfer-leader", to: heir };
   }
   const node = others.sort((a, b) => matchOf(a) - matchOf(b) || a - b)[0] as NodeId;

@@ -88,6 +88,12 @@ const RUNS: { name: string; seeds: number; size: number; options: SimOptions }[]
     options: { firstVoters: 4, changeMembers: true, durable: true },
   },
   {
+    name: "raft, 3 of 5 voters to start, moved by the replica-move planner",
+    seeds: 500,
+    size: 5,
+    options: { firstVoters: 3, moveReplicas: true },
+  },
+  {
     name: "raft, 5 of 6 voters to start, members changed at random",
     seeds: 250,
     size: 6,
@@ -118,7 +124,7 @@ for (const run of RUNS) {
     if (process.env.RAFT_SEED !== undefined) return;
     expect(totals.writes).toBeGreaterThan(totals.seeds);
     expect(totals.reads).toBeGreaterThan(totals.seeds);
-    if (run.options.changeMembers) expect(totals.changes).toBeGreaterThan(totals.seeds);
+    if (run.options.changeMembers || run.options.moveReplicas) expect(totals.changes).toBeGreaterThan(totals.seeds);
     else expect(totals.snapshots).toBeGreaterThan(0);
   }, 300_000);
 }

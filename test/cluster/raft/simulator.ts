@@ -11,6 +11,7 @@ import type {
   Snapshot,
   SnapshotOutcome,
 } from "../../../src/cluster/raft/types.ts";
+import { nextMoveStep } from "../../../src/cluster/ring/replica-move.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import type { Operation } from "../../linearizability/history.ts";
@@ -94,6 +95,11 @@ export interface SimOptions {
   changeMembers?: boolean;
   /** Each node's log is a DurableRaftLog on its own in-memory file system. */
   durable?: boolean;
+  /**
+   * The leader moves the group's voters to a target drawn at random, by the replica-move planner's
+   * steps (src/cluster/ring/replica-move.ts); a new target is drawn each time one is reached.
+   */
+  moveReplicas?: boolean;
 }
 
 const DIR = "/raft";
@@ -101,6 +107,8 @@ const KEYS = ["x", "y", "z"];
 const CLIENTS = 6;
 /** A client waits this long for an answer, then gives up: a write's outcome stays unknown, a read is dropped. */
 const CLIENT_TIMEOUT_TICKS = 40;
+/** A learner this close to the leader's log may be promoted (moveReplicas). */
+const MOVE_CAUGHT_UP_ENTRIES = 4;
 
 type KvOperation = Operation<KvInput, KvOutput>;
 
@@ -190,6 +198,15 @@ export class RaftSimulation {
   /** Membership changes committed, counted at their first application. */
   confChanges = 0;
   private readonly firstVoters: NodeId[];
+  /** The voters the planner moves the group to (moveReplicas), and how many targets it reached. */
+  private moveTarget: NodeId[] = [];
+  movesCompleted = 0;
+  /** The longest run of ticks, while clients were active, with no leader of the newest term or no commit advancing while entries waited. */
+  longestLeaderlessTicks = 0;
+  longestCommitStallTicks = 0;
+  private leaderlessTicks = 0;
+  private commitStallTicks = 0;
+  private lastCommit = 0;
 
   private constructor(
     readonly seed: number,
@@ -305,6 +322,7 @@ export class RaftSimulation {
     if (this.clientsActive) this.randomClientActions();
     for (const node of this.nodes) if (this.live(node)) await this.processReady(node);
     this.checkSafety();
+    if (this.clientsActive) this.trackAvailability();
   }
 
   async run(ticks: number): Promise<void> {
@@ -430,6 +448,60 @@ export class RaftSimulation {
       const leader = this.leaders()[0];
       if (leader) leader.raft!.proposeConfChange(this.randomChange(leader));
     }
+    if (this.options.moveReplicas) this.moveStep();
+  }
+
+  /** The newest leader takes the planner's next step; a change refused now (one in flight) is proposed again next tick. */
+  private moveStep(): void {
+    const leader = this.newestLeader();
+    if (!leader) return;
+    if (this.moveTarget.length === 0) this.moveTarget = this.randomTarget();
+    const status = leader.raft!.status();
+    const step = nextMoveStep(
+      {
+        conf: leader.raft!.confState(),
+        leader: leader.id,
+        lastIndex: status.lastIndex,
+        match: new Map([...status.progress].map(([id, progress]) => [id, progress.match])),
+      },
+      this.moveTarget,
+      MOVE_CAUGHT_UP_ENTRIES,
+    );
+    if (step.kind === "done") {
+      this.movesCompleted++;
+      this.moveTarget = [];
+    } else if (step.kind === "change") leader.raft!.proposeConfChange(step.change);
+    else if (step.kind === "transfer-leader") leader.raft!.transferLeadership(step.to);
+  }
+
+  /** One to all nodes (at most five), drawn from every node of the simulation. */
+  private randomTarget(): NodeId[] {
+    const ids = this.nodes.map((node) => node.id);
+    for (let i = ids.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+    }
+    return ids.slice(0, 1 + Math.floor(this.random() * Math.min(5, ids.length)));
+  }
+
+  /** The leader of the newest term, if any node leads it. */
+  private newestLeader(): SimNode | undefined {
+    const newest = Math.max(...this.nodes.map((n) => n.raft?.term ?? 0));
+    return this.leaders().find((node) => node.raft!.term === newest);
+  }
+
+  /** Counts the runs of ticks without a leader of the newest term, and with entries waiting on a commit that does not move. */
+  private trackAvailability(): void {
+    const leader = this.newestLeader();
+    // The first election is not a loss of availability: counting starts once there was a leader.
+    if (!leader && this.lastCommit === 0 && this.longestCommitStallTicks === 0 && this.writesAcknowledged === 0) return;
+    this.leaderlessTicks = leader ? 0 : this.leaderlessTicks + 1;
+    this.longestLeaderlessTicks = Math.max(this.longestLeaderlessTicks, this.leaderlessTicks);
+    const status = leader?.raft?.status();
+    const waiting = status !== undefined && status.lastIndex > status.commit && status.commit === this.lastCommit;
+    this.commitStallTicks = waiting ? this.commitStallTicks + 1 : 0;
+    this.longestCommitStallTicks = Math.max(this.longestCommitStallTicks, this.commitStallTicks);
+    if (status) this.lastCommit = status.commit;
   }
 
   /** Grow a node by one step (none → learner → voter) or remove a voter. */

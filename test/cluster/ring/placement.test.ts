@@ -114,7 +114,7 @@ describe("place, over random membership histories (fast-check)", () => {
           placement = after;
         }
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PLACEMENT_RUNS ?? 300) },
     );
   });
 
