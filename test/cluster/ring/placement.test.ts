@@ -133,3 +133,12 @@ describe("place, over random membership histories (fast-check)", () => {
     );
   });
 });
+
+test("scripts/placement-figures.ts prints a row per node count with the moved fractions (smoke run)", () => {
+  const run = Bun.spawnSync([process.execPath, "scripts/placement-figures.ts", "--partitions", "16", "--nodes", "6"], {
+    cwd: `${import.meta.dir}/../../..`,
+  });
+  expect(run.stderr.toString()).toBe("");
+  const rows = run.stdout.toString().match(/^\| \d+ \| \d+–\d+ \(±[\d.]+%\) \| \d+–\d+ \| [\d.]+ \| [\d.]+ \|$/gm);
+  expect(rows).toHaveLength(3);
+});
