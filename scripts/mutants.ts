@@ -62,7 +62,8 @@ const SETS: readonly MutantSet[] = [
 function selected(args: readonly string[]): MutantSet[] {
   const at = args.indexOf("--set");
   const setName = at === -1 ? undefined : args[at + 1];
-  const names = args.filter((_, i) => i !== at && i !== at + 1);
+  // Without --set (at = -1), every argument is a mutant's name: at + 1 = 0 must not drop the first.
+  const names = at === -1 ? [...args] : args.filter((_, i) => i !== at && i !== at + 1);
   const sets = SETS.filter((set) => setName === undefined || set.name === setName);
   if (sets.length === 0) throw new Error(`no mutant set named ${setName} (${SETS.map((s) => s.name).join(", ")})`);
   const all = sets.flatMap((set) => set.mutants);

@@ -284,4 +284,26 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     search: "      if (entries.length > 0 && !this.firstEntries.has(this.sequence))",
     replace: "      if (entries.length > 0)",
   },
+  {
+    name: "quiesce-with-lagging-follower",
+    description: "a leader quiesces while a follower lacks entries, which then wait until something wakes the group",
+    file: RAFT,
+    search: '        progress.match === last && progress.state === "replicate" &&',
+    replace: '        progress.state === "replicate" &&',
+  },
+  {
+    name: "quiet-follower-not-woken-by-detector",
+    description:
+      "a quiet follower told its leader is unreachable stays quiet, so a group whose quiet leader died never elects",
+    file: RAFT,
+    search: '    if (this.currentRole !== "follower" || this.currentLeader === NONE) return;\n    this.wake();',
+    replace: '    if (this.currentRole !== "follower" || this.currentLeader === NONE) return;',
+  },
+  {
+    name: "quiet-node-deaf-to-messages",
+    description: "a quiet node goes on ignoring ticks whatever it is sent: a pre-vote does not wake the leader",
+    file: RAFT,
+    search: '    if (m.type !== "quiesce" && m.type !== "heartbeatResp") this.wake();',
+    replace: "",
+  },
 ];

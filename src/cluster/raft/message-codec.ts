@@ -31,6 +31,7 @@ import type { ConfState, Entry, Message, MessageType, NodeId, Snapshot } from ".
  *   11 timeoutNow      (nothing)
  *   12 snapshot        varint index · varint term · flag conf · when conf: varint v · v × varint
  *                      voter · varint l · l × varint learner · then u32 length · data
+ *   13 quiesce         varint commit
  *
  * Group ids and node ids are positive. A decoded batch is well formed to the last field: no unknown
  * code, no byte left over, no count larger than the bytes left could hold, entries contiguous after
@@ -58,6 +59,7 @@ const TYPE_CODES: Readonly<Record<MessageType, number>> = {
   readIndexResp: 10,
   timeoutNow: 11,
   snapshot: 12,
+  quiesce: 13,
 };
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code, type as MessageType]));
 /** group, type, from, to and term: a byte each at least (a timeoutNow is just that). */
@@ -123,6 +125,9 @@ function writeBody(w: ByteWriter, m: Message): void {
     case "heartbeatResp":
       w.varint(m.round);
       return;
+    case "quiesce":
+      w.varint(m.commit);
+      return;
     case "readIndex":
       w.string(m.request);
       return;
@@ -186,6 +191,8 @@ function readBody(r: ByteReader, type: MessageType, envelope: { from: NodeId; to
       return { type, ...envelope, commit: r.varint(), round: r.varint() };
     case "heartbeatResp":
       return { type, ...envelope, round: r.varint() };
+    case "quiesce":
+      return { type, ...envelope, commit: r.varint() };
     case "readIndex":
       return { type, ...envelope, request: r.string() };
     case "readIndexResp":

@@ -52,6 +52,13 @@ export interface RaftOptions {
   inflightMessagesMax?: number;
   /** Entry bytes in flight to one follower at most. */
   inflightBytesMax?: number;
+  /**
+   * An idle group stops ticking (quiescence, for a process hosting many groups): no heartbeats, no
+   * election timers, until a message or a call wakes it. The caller must then tell a follower when
+   * its leader is unreachable (leaderUnreachable: a closed connection, the failure detector), or a
+   * quiet group whose leader died would never elect another.
+   */
+  quiesce?: boolean;
 }
 
 export const RAFT_DEFAULTS = {
@@ -94,6 +101,9 @@ export class Raft {
   private readyOut: Ready | undefined;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  private readonly mayQuiesce: boolean;
+  /** Ticks are ignored: the group was idle (see RaftOptions.quiesce). */
+  private quiet = false;
   private randomizedElectionTicks = 0;
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
@@ -126,6 +136,7 @@ export class Raft {
       inflightBytesMax: options.inflightBytesMax ?? RAFT_DEFAULTS.inflightBytesMax,
     };
     this.random = options.random;
+    this.mayQuiesce = options.quiesce ?? false;
     this.readNonce = Math.floor(this.random() * 2 ** 48).toString(36);
     this.storage = options.storage;
     this.log = new RaftLog(options.storage);
@@ -219,7 +230,13 @@ export class Raft {
 
   // --- inputs ---
 
+  /** Whether this node ignores ticks now: its group was idle when the leader last heard from everyone. */
+  get quiesced(): boolean {
+    return this.quiet;
+  }
+
   tick(): void {
+    if (this.quiet) return;
     if (this.currentRole === "leader") return this.tickLeader();
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTicks && this.mayCampaign()) this.campaign("preVote");
@@ -227,6 +244,7 @@ export class Raft {
 
   /** Starts an election now, as if the election timeout had passed (still through PreVote). */
   campaignNow(): void {
+    this.wake();
     if (this.currentRole !== "leader" && this.mayCampaign()) this.campaign("preVote");
   }
 
@@ -240,6 +258,7 @@ export class Raft {
    */
   leaderUnreachable(): void {
     if (this.currentRole !== "follower" || this.currentLeader === NONE) return;
+    this.wake();
     this.currentLeader = NONE;
     const soon = this.randomizedElectionTicks - 1 - Math.floor(this.random() * LEADER_LOST_SPREAD_TICKS);
     this.electionElapsed = Math.max(this.electionElapsed, soon);
@@ -253,6 +272,7 @@ export class Raft {
   /** Proposes entries together (consecutive indexes), all or none; false as `propose`. */
   proposeAll(data: readonly Uint8Array[]): boolean {
     if (this.currentRole !== "leader" || this.transferee !== NONE || !this.config.isVoter(this.id)) return false;
+    this.wake();
     if (data.length > 0) this.appendOwn(data);
     return true;
   }
@@ -275,6 +295,7 @@ export class Raft {
     // quorum to commit anything again, that change included (etcd: "removed all voters").
     if (change.type !== "addVoter" && this.config.isVoter(change.node) && this.config.voterIds().length === 1)
       return false;
+    this.wake();
     this.appendOwn([null], change);
     return true;
   }
@@ -286,6 +307,7 @@ export class Raft {
    */
   readIndex(): ReadRequestId | undefined {
     if (this.currentRole !== "leader" && this.currentLeader === NONE) return undefined;
+    this.wake();
     const request = `${this.id}.${this.readNonce}.${++this.readCounter}`;
     if (this.currentRole === "leader") this.leaderRead(this.id, request);
     else {
@@ -301,6 +323,7 @@ export class Raft {
    */
   transferLeadership(to: NodeId): void {
     if (this.currentRole !== "leader" || to === this.id || !this.config.isVoter(to) || this.transferee === to) return;
+    this.wake();
     this.transferee = to;
     this.electionElapsed = 0;
     const progress = this.progress.get(to)!;
@@ -315,6 +338,9 @@ export class Raft {
   }
 
   step(m: Message): void {
+    // Any message is news that wakes a quiet node, but the leader's quiesce and the answers to the
+    // heartbeats it sent just before it (an idle group has nothing for them to change).
+    if (m.type !== "quiesce" && m.type !== "heartbeatResp") this.wake();
     if (m.term > this.currentTerm) {
       // CheckQuorum's lease: while a leader is heard from, a vote request is a disruption (a node
       // back from a partition), not an election; a transfer is the exception.
@@ -328,12 +354,16 @@ export class Raft {
       const futureTerm = m.type === "preVote" || (m.type === "preVoteResp" && !m.reject);
       if (!futureTerm) {
         const fromLeader =
-          m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
+          m.type === "append" ||
+          m.type === "heartbeat" ||
+          m.type === "quiesce" ||
+          m.type === "snapshot" ||
+          m.type === "timeoutNow";
         this.becomeFollower(m.term, fromLeader ? m.from : NONE);
       }
     } else if (m.term < this.currentTerm) {
       // A stale leader learns the new term from the answer and steps down; other old messages are dropped.
-      if (m.type === "append" || m.type === "heartbeat" || m.type === "snapshot")
+      if (m.type === "append" || m.type === "heartbeat" || m.type === "quiesce" || m.type === "snapshot")
         this.send({
           type: "appendResp",
           to: m.from,
@@ -357,12 +387,14 @@ export class Raft {
         return this.handleVoteResponse(m);
       case "append":
       case "heartbeat":
+      case "quiesce":
       case "snapshot":
         if (this.currentRole !== "follower") this.becomeFollower(this.currentTerm, m.from);
         this.currentLeader = m.from;
         this.electionElapsed = 0;
         if (m.type === "append") return this.handleAppend(m);
         if (m.type === "snapshot") return this.handleSnapshot(m);
+        if (m.type === "quiesce") return this.handleQuiesce(m.commit);
         return this.handleHeartbeat(m.from, m.commit, m.round);
       case "appendResp":
         return this.handleAppendResponse(m);
@@ -720,8 +752,47 @@ export class Raft {
     this.heartbeatElapsed++;
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
+      if (this.idle()) return this.quiesceGroup();
       this.broadcastHeartbeat();
     }
+  }
+
+  /**
+   * Nothing is left for the group to do: every entry is committed and every member has all of them,
+   * no read waits for a round, no transfer is under way, and every voter answered within this
+   * election timeout (one that is down is not told to stop, and would campaign when it returns).
+   */
+  private idle(): boolean {
+    if (!this.mayQuiesce || !this.reads.empty || this.transferee !== NONE) return false;
+    const last = this.log.lastIndex();
+    if (this.log.committed !== last) return false;
+    return this.replicas.every((id) => {
+      const progress = this.progress.get(id)!;
+      return (
+        progress.match === last && progress.state === "replicate" && (!this.config.isVoter(id) || progress.recentActive)
+      );
+    });
+  }
+
+  /** The leader's last heartbeat: with it every member learns the final commit index, then the group stops ticking. */
+  private quiesceGroup(): void {
+    for (const to of this.replicas)
+      this.send({ type: "quiesce", to, term: this.currentTerm, commit: this.log.committed });
+    this.quiet = true;
+  }
+
+  /** A follower whose log ends at the leader's final commit stops ticking with it; one that lacks entries goes on. */
+  private handleQuiesce(commit: number): void {
+    this.log.commitTo(Math.min(commit, this.log.lastIndex()));
+    if (this.log.lastIndex() === commit) this.quiet = true;
+  }
+
+  /** Back to ticking, with whole timeouts ahead: the time spent quiet says nothing of the leader or the followers. */
+  private wake(): void {
+    if (!this.quiet) return;
+    this.quiet = false;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
   }
 
   private broadcastHeartbeat(): void {

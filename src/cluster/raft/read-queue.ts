@@ -73,6 +73,11 @@ export class ReadQueue {
     return this.queue.splice(0, at === -1 ? this.queue.length : at);
   }
 
+  /** No read waits: nothing a quiescing leader would leave unanswered. */
+  get empty(): boolean {
+    return this.queue.length === 0;
+  }
+
   clear(): void {
     this.queue = [];
     this.answered = new Map();

@@ -108,6 +108,16 @@ export interface Heartbeat extends Envelope {
   readonly round: number;
 }
 
+/**
+ * A leader's last heartbeat before its idle group stops ticking (quiescence): the commit index, as
+ * a heartbeat's. Not answered; a follower whose log ends there stops ticking too, until a message
+ * or a call of its own (a proposal, a read, the leader found unreachable) wakes it.
+ */
+export interface Quiesce extends Envelope {
+  readonly type: "quiesce";
+  readonly commit: number;
+}
+
 export interface HeartbeatResponse extends Envelope {
   readonly type: "heartbeatResp";
   readonly round: number;
@@ -144,6 +154,7 @@ export type Message =
   | AppendResponse
   | Heartbeat
   | HeartbeatResponse
+  | Quiesce
   | ReadIndexRequest
   | ReadIndexResponse
   | TimeoutNow

@@ -16,7 +16,7 @@ export class ManualCluster {
   constructor(
     size: number,
     private readonly options: Partial<
-      Pick<RaftOptions, "entriesPerMessageMax" | "inflightMessagesMax" | "inflightBytesMax">
+      Pick<RaftOptions, "entriesPerMessageMax" | "inflightMessagesMax" | "inflightBytesMax" | "quiesce">
     > & { firstVoters?: number } = {},
   ) {
     this.ids = Array.from({ length: size }, (_, i) => i + 1);

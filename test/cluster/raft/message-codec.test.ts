@@ -89,6 +89,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   }),
   fc.record({ type: fc.constant("heartbeat" as const), ...envelope, commit: num, round: num }),
   fc.record({ type: fc.constant("heartbeatResp" as const), ...envelope, round: num }),
+  fc.record({ type: fc.constant("quiesce" as const), ...envelope, commit: num }),
   fc.record({ type: fc.constant("readIndex" as const), ...envelope, request: fc.string({ unit: "binary" }) }),
   fc.record({
     type: fc.constant("readIndexResp" as const),
@@ -142,10 +143,11 @@ const SAMPLE: GroupMessage[] = [
     group: 3,
     message: { type: "snapshot", from: 1, to: 3, term: 3, snapshot: { index: 0, term: 0, data: bytes("") } },
   },
+  { group: 3, message: { type: "quiesce", from: 1, to: 2, term: 3, commit: 9 } },
 ];
 /** Version and count, then a line a message: group · type · from · to · term · body (u32s little-endian). */
 const SAMPLE_HEX = `
-  01 0e
+  01 0f
   01 07 01 02 03 c801 07
   01 08 02 01 03 07
   01 01 03 01 04 0a 02 00
@@ -159,7 +161,8 @@ const SAMPLE_HEX = `
   03 0a 01 02 03 02000000 7231 09
   03 0b 01 02 03
   03 0c 01 03 03 09 03 01 02 01 02 01 03 01000000 73
-  03 0c 01 03 03 00 00 00 00000000`;
+  03 0c 01 03 03 00 00 00 00000000
+  03 0d 01 02 03 09`;
 
 describe("message codec: round trip", () => {
   test("property: any batch of any messages decodes to what was encoded", () => {
@@ -242,7 +245,7 @@ describe("message codec: every way bytes can break is a FormatError", () => {
   });
 
   test("an unknown message type", () => {
-    expect(failure(patched(FIRST_TYPE, 13))).toBe("unknown message type 13 at byte 3");
+    expect(failure(patched(FIRST_TYPE, 14))).toBe("unknown message type 14 at byte 3");
     expect(failure(patched(FIRST_TYPE, 0))).toBe("unknown message type 0 at byte 3");
   });
 

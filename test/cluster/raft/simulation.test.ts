@@ -28,6 +28,7 @@ interface Totals {
   snapshots: number;
   changes: number;
   operations: number;
+  quietNodeTicks: number;
   worstElection: number;
 }
 
@@ -54,7 +55,16 @@ async function runSeed(
 }
 
 async function simulate(name: string, seedCount: number, size: number, options: SimOptions): Promise<Totals> {
-  const totals = { seeds: 0, writes: 0, reads: 0, snapshots: 0, changes: 0, operations: 0, worstElection: 0 };
+  const totals = {
+    seeds: 0,
+    writes: 0,
+    reads: 0,
+    snapshots: 0,
+    changes: 0,
+    operations: 0,
+    quietNodeTicks: 0,
+    worstElection: 0,
+  };
   totals.seeds = await forEachSeed(name, seedCount, async (seed) => {
     const { sim, elected } = await runSeed(seed, size, options);
     totals.worstElection = Math.max(totals.worstElection, elected);
@@ -63,9 +73,10 @@ async function simulate(name: string, seedCount: number, size: number, options: 
     totals.writes += sim.writesAcknowledged;
     totals.changes += sim.confChanges;
     totals.operations += sim.history.length;
+    totals.quietNodeTicks += sim.quietNodeTicks;
   });
   console.log(
-    `${name}: ${totals.seeds} seeds, ${totals.operations} client operations checked linearizable, ${totals.writes} writes acknowledged, ${totals.reads} reads served, ${totals.snapshots} snapshots installed from a leader, ${totals.changes} membership changes; a stable leader at most ${totals.worstElection} ticks after the heal`,
+    `${name}: ${totals.seeds} seeds, ${totals.operations} client operations checked linearizable, ${totals.writes} writes acknowledged, ${totals.reads} reads served, ${totals.snapshots} snapshots installed from a leader, ${totals.changes} membership changes, ${totals.quietNodeTicks} node-ticks quiesced; a stable leader at most ${totals.worstElection} ticks after the heal`,
   );
   return totals;
 }
@@ -86,6 +97,13 @@ const RUNS: { name: string; seeds: number; size: number; options: SimOptions }[]
     seeds: 250,
     size: 6,
     options: { firstVoters: 4, changeMembers: true, durable: true },
+  },
+  { name: "raft, 3 nodes, idle groups quiesce", seeds: 600, size: 3, options: { quiesce: true } },
+  {
+    name: "raft, 4 of 6 voters to start, members changed at random, idle groups quiesce, durable",
+    seeds: 250,
+    size: 6,
+    options: { firstVoters: 4, changeMembers: true, quiesce: true, durable: true },
   },
   {
     name: "raft, 3 of 5 voters to start, moved by the replica-move planner",
@@ -125,6 +143,7 @@ for (const run of RUNS) {
     expect(totals.writes).toBeGreaterThan(totals.seeds);
     expect(totals.reads).toBeGreaterThan(totals.seeds);
     if (run.options.changeMembers || run.options.moveReplicas) expect(totals.changes).toBeGreaterThan(totals.seeds);
+    if (run.options.quiesce) expect(totals.quietNodeTicks).toBeGreaterThan(totals.seeds * 10);
     else expect(totals.snapshots).toBeGreaterThan(0);
   }, 300_000);
 }

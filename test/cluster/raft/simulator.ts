@@ -100,6 +100,12 @@ export interface SimOptions {
    * steps (src/cluster/ring/replica-move.ts); a new target is drawn each time one is reached.
    */
   moveReplicas?: boolean;
+  /**
+   * Idle groups quiesce (RaftOptions.quiesce); clients go quiet every other QUIET_PHASE_TICKS so
+   * that they do, and a failure detector tells a follower when its leader has been out of reach
+   * for DETECT_TICKS (what a host's closed connections and gossip do).
+   */
+  quiesce?: boolean;
 }
 
 const DIR = "/raft";
@@ -107,6 +113,10 @@ const KEYS = ["x", "y", "z"];
 const CLIENTS = 6;
 /** A client waits this long for an answer, then gives up: a write's outcome stays unknown, a read is dropped. */
 const CLIENT_TIMEOUT_TICKS = 40;
+/** With quiesce: clients act in every other stretch of this many ticks. */
+const QUIET_PHASE_TICKS = 60;
+/** With quiesce: ticks a follower's leader is out of reach (down, paused, cut off) before it is told. */
+const DETECT_TICKS = 15;
 /** A learner this close to the leader's log may be promoted (moveReplicas). */
 const MOVE_CAUGHT_UP_ENTRIES = 4;
 
@@ -157,6 +167,8 @@ interface SimNode {
   readonly rate: number;
   owed: number;
   persisting: Persisting | undefined;
+  /** Ticks its leader has been out of its reach (quiesce). */
+  unreachableTicks: number;
 }
 
 export class RaftSimulation {
@@ -201,6 +213,8 @@ export class RaftSimulation {
   /** The voters the planner moves the group to (moveReplicas), and how many targets it reached. */
   private moveTarget: NodeId[] = [];
   movesCompleted = 0;
+  /** Ticks spent quiesced, summed over nodes (quiesce). */
+  quietNodeTicks = 0;
   /** The longest run of ticks, while clients were active, with no leader of the newest term or no commit advancing while entries waited. */
   longestLeaderlessTicks = 0;
   longestCommitStallTicks = 0;
@@ -239,6 +253,7 @@ export class RaftSimulation {
       rate: 1 + (this.random() * 2 - 1) * faults.driftMax,
       owed: 0,
       persisting: undefined,
+      unreachableTicks: 0,
     }));
   }
 
@@ -258,6 +273,7 @@ export class RaftSimulation {
       voters: this.firstVoters,
       storage: node.storage,
       random: mulberry32(this.seed * 31 + node.id * 7919 + this.tick * 104_729 + node.generation),
+      quiesce: this.options.quiesce,
       ...this.core,
     });
     // The state machine restarts from the storage's snapshot, then the log is applied again.
@@ -314,8 +330,10 @@ export class RaftSimulation {
     const reports = this.snapshotReports.filter((r) => r.at <= this.tick);
     this.snapshotReports = this.snapshotReports.filter((r) => r.at > this.tick);
     for (const { from, to, outcome } of reports) this.nodes[from - 1]!.raft?.reportSnapshot(to, outcome);
+    if (this.options.quiesce) this.detectUnreachableLeaders();
     for (const node of this.nodes) {
       if (!this.live(node)) continue;
+      if (node.raft!.quiesced) this.quietNodeTicks++;
       node.owed += node.rate;
       for (; node.owed >= 1; node.owed--) node.raft!.tick();
     }
@@ -429,9 +447,27 @@ export class RaftSimulation {
     }
   }
 
+  /** The failure detector of a host: a follower whose leader has been out of reach for DETECT_TICKS is told so. */
+  private detectUnreachableLeaders(): void {
+    for (const node of this.nodes) {
+      if (!this.live(node)) continue;
+      const leader = node.raft!.leader;
+      const reachable =
+        leader === 0 ||
+        leader === node.id ||
+        (this.live(this.nodes[leader - 1]!) && !this.blocked.has(`${leader}>${node.id}`));
+      node.unreachableTicks = reachable ? 0 : node.unreachableTicks + 1;
+      if (node.unreachableTicks >= DETECT_TICKS) {
+        node.unreachableTicks = 0;
+        node.raft!.leaderUnreachable();
+      }
+    }
+  }
+
   private randomClientActions(): void {
     const live = this.nodes.filter((node) => this.live(node));
     if (live.length === 0) return;
+    if (this.options.quiesce && Math.floor(this.tick / QUIET_PHASE_TICKS) % 2 === 1) return;
     const pick = <T>(list: readonly T[]) => list[Math.floor(this.random() * list.length)]!;
     for (let c = 0; c < CLIENTS; c++) {
       const pending = this.clients[c];

@@ -1,0 +1,126 @@
+import { expect, test } from "bun:test";
+import type { Message } from "../../../src/cluster/raft/types.ts";
+import { ManualCluster } from "./manual-cluster.ts";
+
+/**
+ * Quiescence (RaftOptions.quiesce): an idle group stops ticking, so a process hosting hundreds of
+ * groups spends nothing on the idle ones. A message or a call wakes a node; a follower whose quiet
+ * leader died is woken by the host's failure detector (leaderUnreachable).
+ */
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** One tick of every live node, then everything delivered; returns how many messages were sent. */
+function round(c: ManualCluster, allow: (m: Message) => boolean = () => true): number {
+  for (const id of c.rafts.keys()) c.tick(id);
+  let sent = 0;
+  c.settle((m) => {
+    sent++;
+    return allow(m);
+  });
+  return sent;
+}
+
+/** A group of three that has elected node 1 and committed one write, with quiescence on or off. */
+function busyGroup(quiesce: boolean): ManualCluster {
+  const c = new ManualCluster(3, { quiesce });
+  c.elect(1);
+  expect(c.raft(1).propose(bytes("x"))).toBe(true);
+  c.settle();
+  return c;
+}
+
+const allQuiet = (c: ManualCluster) => [...c.rafts.values()].every((raft) => raft.quiesced);
+
+test("an idle group quiesces within an election timeout, then sends nothing however long it is ticked", () => {
+  const c = busyGroup(true);
+  let rounds = 0;
+  while (!allQuiet(c) && rounds < 20) {
+    round(c);
+    rounds++;
+  }
+  expect(allQuiet(c)).toBe(true);
+  expect(rounds).toBeLessThanOrEqual(10);
+  let sent = 0;
+  for (let i = 0; i < 200; i++) sent += round(c);
+  expect(sent).toBe(0);
+  expect(c.raft(1).role).toBe("leader");
+
+  // Without quiescence the same group sends a heartbeat and its answer per follower per tick.
+  const busy = busyGroup(false);
+  let heartbeats = 0;
+  for (let i = 0; i < 200; i++) heartbeats += round(busy);
+  expect(heartbeats).toBeGreaterThanOrEqual(200 * 4);
+});
+
+function quietGroup(): ManualCluster {
+  const c = busyGroup(true);
+  for (let i = 0; i < 20 && !allQuiet(c); i++) round(c);
+  expect(allQuiet(c)).toBe(true);
+  return c;
+}
+
+test("a proposal wakes the group and commits everywhere; the group quiesces again after", () => {
+  const c = quietGroup();
+  expect(c.raft(1).propose(bytes("y"))).toBe(true);
+  c.settle();
+  const last = c.raft(1).lastIndex;
+  for (const id of [1, 2, 3]) expect(c.raft(id).status().commit).toBe(last);
+  expect(c.raft(2).quiesced).toBe(false);
+  for (let i = 0; i < 20 && !allQuiet(c); i++) round(c);
+  expect(allQuiet(c)).toBe(true);
+});
+
+test("a follower's linearizable read wakes it and the leader, and is answered", () => {
+  const c = quietGroup();
+  const request = c.raft(3).readIndex();
+  expect(request).toBeDefined();
+  for (let i = 0; i < 5 && !c.reads.some((read) => read.request === request); i++) round(c);
+  expect(c.reads.find((read) => read.request === request)).toMatchObject({ node: 3, index: c.raft(1).lastIndex });
+});
+
+test("a group does not quiesce while a follower lags behind the leader's log", () => {
+  const c = busyGroup(true);
+  const cutOff = (m: Message) => m.to !== 3 && m.from !== 3;
+  expect(c.raft(1).propose(bytes("y"))).toBe(true);
+  c.settle(cutOff);
+  for (let i = 0; i < 30; i++) {
+    // Node 3 is cut off: it is not ticked either (it would campaign), so only the lag matters here.
+    for (const id of [1, 2]) c.tick(id);
+    c.settle(cutOff);
+    expect(c.raft(1).quiesced).toBe(false);
+  }
+});
+
+test("the followers of a dead quiet leader stay quiet until told; told, they elect one of themselves", () => {
+  const c = quietGroup();
+  const term = c.raft(1).term;
+  c.crash(1);
+  for (let i = 0; i < 100; i++) round(c);
+  for (const id of [2, 3]) {
+    expect(c.raft(id).quiesced).toBe(true);
+    expect(c.raft(id).status().leader).toBe(1);
+  }
+  for (const id of [2, 3]) c.raft(id).leaderUnreachable();
+  let ticks = 0;
+  while (![2, 3].some((id) => c.raft(id).role === "leader") && ticks < 10) {
+    round(c);
+    ticks++;
+  }
+  expect(ticks).toBeLessThanOrEqual(5);
+  expect(Math.max(c.raft(2).term, c.raft(3).term)).toBe(term + 1);
+});
+
+test("a follower that missed the quiesce keeps ticking, and its pre-vote wakes the group without an election", () => {
+  const c = busyGroup(true);
+  const term = c.raft(1).term;
+  for (let i = 0; i < 20 && !(c.raft(1).quiesced && c.raft(2).quiesced); i++)
+    round(c, (m) => !(m.type === "quiesce" && m.to === 3));
+  expect(c.raft(1).quiesced).toBe(true);
+  expect(c.raft(3).quiesced).toBe(false);
+  // Node 3 times out, pre-votes; the others wake, refuse (they heard from their leader lately), and
+  // the leader's heartbeats resume: same leader, same term, and in time the group is quiet again.
+  for (let i = 0; i < 60 && !allQuiet(c); i++) round(c);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).term).toBe(term);
+  expect(allQuiet(c)).toBe(true);
+});
