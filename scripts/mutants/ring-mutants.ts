@@ -67,6 +67,20 @@ export const RING_MUTANTS: readonly Mutant[] = [
       "  const missing = conf.voters.some((node) => !wanted.has(node) && node !== leader) ? undefined : target.find((node) => !isMember(node));",
   },
   {
+    name: "move-trusts-match",
+    description: "a member that is down but was caught up when it stopped counts as caught up",
+    file: MOVE,
+    search: "  const caughtUp = (node: NodeId) => isUp(node) && matchOf(node)",
+    replace: "  const caughtUp = (node: NodeId) => matchOf(node)",
+  },
+  {
+    name: "move-removes-live-voter-first",
+    description: "of the leaving voters, the least caught up goes first even when another is down",
+    file: MOVE,
+    search: "Number(isUp(a)) - Number(isUp(b)) || ",
+    replace: "",
+  },
+  {
     name: "move-leaves-stray-learner",
     description: "a learner the target no longer wants stays in the group",
     file: MOVE,

@@ -21,7 +21,7 @@ class ModelGroup {
     for (const voter of voters) this.match.set(voter, this.lastIndex);
   }
 
-  state(): GroupState & { readonly active: ReadonlySet<NodeId> } {
+  state(): GroupState {
     return {
       conf: { voters: [...this.voters], learners: [...this.learners] },
       leader: this.leader,
