@@ -7,6 +7,7 @@ import type { Mutant } from "./raft-mutants.ts";
  */
 const PLACEMENT = "src/cluster/ring/placement.ts";
 const MOVE = "src/cluster/ring/replica-move.ts";
+const HEAP = "src/cluster/ring/min-heap.ts";
 
 export const RING_MUTANTS: readonly Mutant[] = [
   {
@@ -36,6 +37,27 @@ export const RING_MUTANTS: readonly Mutant[] = [
     file: PLACEMENT,
     search: "            Number(a.held[0] === node) - Number(b.held[0] === node) ||",
     replace: "            Number(b.held[0] === node) - Number(a.held[0] === node) ||",
+  },
+  {
+    name: "placement-fill-misses-full-holders",
+    description: "a partition whose holder ran out of room keeps its old place in the fill queues",
+    file: PLACEMENT,
+    search: "          enqueue(q);",
+    replace: "",
+  },
+  {
+    name: "placement-fill-most-choices-first",
+    description: "the hole with the most nodes to choose from is filled first",
+    file: PLACEMENT,
+    search: "      for (let count = Math.min(this.width, roomy.size) - 1; count >= 0 && partition < 0; count -= 1)",
+    replace: "      for (let count = 0; count < Math.min(this.width, roomy.size) && partition < 0; count += 1)",
+  },
+  {
+    name: "heap-pops-left-child",
+    description: "a pop moves the left child up though the right one is smaller",
+    file: HEAP,
+    search: "right < items.length && (items[right] as number) < (items[left] as number) ? right : left",
+    replace: "left",
   },
   {
     name: "move-promotes-lagging-learner",
