@@ -7,6 +7,7 @@ import type { Mutant } from "./raft-mutants.ts";
  */
 const PLACEMENT = "src/cluster/ring/placement.ts";
 const MOVE = "src/cluster/ring/replica-move.ts";
+const HEAP = "src/cluster/ring/min-heap.ts";
 
 export const RING_MUTANTS: readonly Mutant[] = [
   {
@@ -38,6 +39,27 @@ export const RING_MUTANTS: readonly Mutant[] = [
     replace: "            Number(b.held[0] === node) - Number(a.held[0] === node) ||",
   },
   {
+    name: "placement-fill-misses-full-holders",
+    description: "a partition whose holder ran out of room keeps its old place in the fill queues",
+    file: PLACEMENT,
+    search: "          enqueue(q);",
+    replace: "",
+  },
+  {
+    name: "placement-fill-most-choices-first",
+    description: "the hole with the most nodes to choose from is filled first",
+    file: PLACEMENT,
+    search: "      for (let count = Math.min(this.width, roomy.size) - 1; count >= 0 && partition < 0; count -= 1)",
+    replace: "      for (let count = 0; count < Math.min(this.width, roomy.size) && partition < 0; count += 1)",
+  },
+  {
+    name: "heap-pops-left-child",
+    description: "a pop moves the left child up though the right one is smaller",
+    file: HEAP,
+    search: "right < items.length && (items[right] as number) < (items[left] as number) ? right : left",
+    replace: "left",
+  },
+  {
     name: "move-promotes-lagging-learner",
     description: "a learner becomes a voter before its log has caught up",
     file: MOVE,
@@ -65,6 +87,20 @@ export const RING_MUTANTS: readonly Mutant[] = [
     search: "  const missing = target.find((node) => !isMember(node));",
     replace:
       "  const missing = conf.voters.some((node) => !wanted.has(node) && node !== leader) ? undefined : target.find((node) => !isMember(node));",
+  },
+  {
+    name: "move-trusts-match",
+    description: "a member that is down but was caught up when it stopped counts as caught up",
+    file: MOVE,
+    search: "  const caughtUp = (node: NodeId) => isUp(node) && matchOf(node)",
+    replace: "  const caughtUp = (node: NodeId) => matchOf(node)",
+  },
+  {
+    name: "move-removes-live-voter-first",
+    description: "of the leaving voters, the least caught up goes first even when another is down",
+    file: MOVE,
+    search: "Number(isUp(a)) - Number(isUp(b)) || ",
+    replace: "",
   },
   {
     name: "move-leaves-stray-learner",

@@ -1,4 +1,5 @@
 import { assert } from "../../errors.ts";
+import { MinHeap } from "./min-heap.ts";
 import { PARTITIONS_MAX } from "./partition-of.ts";
 
 /**
@@ -160,31 +161,84 @@ class Board {
    * through other partitions makes room.
    */
   fillHoles(): void {
-    for (;;) {
-      const roomy = this.members.filter((node) => this.roomOf(node) > 0);
-      // Direct fills first, the partition with the fewest nodes to choose from first, before others
-      // take them; a chain can end at any node with room, so chains go last.
-      let partition = -1;
-      let fresh: string[] = [];
-      this.holders.forEach((held, candidate) => {
-        if (held.length >= this.width) return;
-        const choices = roomy.filter((node) => !held.includes(node));
-        const better = partition < 0 || (choices.length > 0 && (fresh.length === 0 || choices.length < fresh.length));
-        if (better) {
-          partition = candidate;
-          fresh = choices;
-        }
-      });
+    // Each chain fills one hole.
+    for (let chains = 0; chains <= this.partitions * this.width; chains += 1) {
+      const partition = this.fillDirectly();
       if (partition < 0) return;
-      assert(roomy.length > 0, "a partition lacks a replica while every node is full");
-      if (fresh.length > 0) {
-        const node = this.mostWanted(partition, fresh);
-        (this.holders[partition] as string[]).push(node);
-        this.take(node);
-      } else {
-        this.fillByChain(partition);
-      }
+      assert(
+        this.members.some((node) => this.roomOf(node) > 0),
+        "a partition lacks a replica while every node is full",
+      );
+      this.fillByChain(partition);
     }
+    assert(false, "filling the holes did not end");
+  }
+
+  /**
+   * Fills the holes that have a direct choice, the partition with the fewest nodes to choose from
+   * first (the lowest-numbered among equals), before others take them; a chain can end at any
+   * node with room, so chains go last. Returns the lowest-numbered partition still short of a
+   * replica, or -1 when none is.
+   *
+   * A partition's choices are the nodes with room less those of its holders with room, so the
+   * fewest choices is the most holders with room. Partitions wait in one queue per count of
+   * holders with room, lowest-numbered first; an entry whose partition was filled or whose count
+   * changed since is skipped. The count changes only by this partition's fill or when a holder runs
+   * out of room (for good: loads only grow here), so this costs O(P·R·(N + log P)) instead of a
+   * scan of every partition per replica placed.
+   */
+  private fillDirectly(): number {
+    const hasHole = (partition: number) => (this.holders[partition] as string[]).length < this.width;
+    const roomy = new Set(this.members.filter((node) => this.roomOf(node) > 0));
+    const roomyHolders = this.holders.map((held) => held.filter((node) => roomy.has(node)).length);
+    const queues = Array.from({ length: this.width }, () => new MinHeap());
+    const holes = new MinHeap();
+    const enqueue = (partition: number) => queues[roomyHolders[partition] as number]?.push(partition);
+    for (let partition = 0; partition < this.partitions; partition += 1) {
+      if (!hasHole(partition)) continue;
+      enqueue(partition);
+      holes.push(partition);
+    }
+    /** The lowest-numbered partition with a hole and `count` holders with room, or -1. */
+    const firstOf = (count: number) => {
+      const queue = queues[count] as MinHeap;
+      for (let top = queue.peek(); top !== undefined; queue.pop(), top = queue.peek()) {
+        if (hasHole(top) && roomyHolders[top] === count) return top;
+      }
+      return -1;
+    };
+    // Each turn fills one hole.
+    for (let filled = 0; filled <= this.partitions * this.width; filled += 1) {
+      let partition = -1;
+      for (let count = Math.min(this.width, roomy.size) - 1; count >= 0 && partition < 0; count -= 1)
+        partition = firstOf(count);
+      if (partition < 0) {
+        while (holes.size > 0 && !hasHole(holes.peek() as number)) holes.pop();
+        return holes.peek() ?? -1;
+      }
+      const held = this.holders[partition] as string[];
+      const node = this.mostWanted(
+        partition,
+        [...roomy].filter((candidate) => !held.includes(candidate)),
+      );
+      held.push(node);
+      roomyHolders[partition] = (roomyHolders[partition] as number) + 1;
+      this.take(node);
+      // The node may have run out of room, and with the last larger share, every node at the base.
+      const full = new Set([...roomy].filter((candidate) => this.roomOf(candidate) <= 0));
+      for (const gone of full) roomy.delete(gone);
+      if (full.size > 0) {
+        this.holders.forEach((other, q) => {
+          if (!hasHole(q)) return;
+          const lost = other.filter((holder) => full.has(holder)).length;
+          if (lost === 0) return;
+          roomyHolders[q] = (roomyHolders[q] as number) - lost;
+          enqueue(q);
+        });
+      }
+      if (hasHole(partition)) enqueue(partition);
+    }
+    assert(false, "filling the holes directly did not end");
   }
 
   /**
@@ -198,11 +252,14 @@ class Board {
     const count = (node: string) => leaders.get(node) ?? 0;
     // Each shift lowers the sum of squares (at most P²) by two or more.
     for (let shifts = 0; shifts <= this.partitions * this.partitions; shifts += 1) {
-      const chain = this.members
+      const led = this.ledPartitions();
+      let chain: LeaderShift[] | undefined;
+      for (const from of this.members
         .filter((node) => count(node) >= 2)
-        .sort((a, b) => count(b) - count(a) || (a < b ? -1 : 1))
-        .map((from) => this.leaderChain(from, (node) => count(node) <= count(from) - 2))
-        .find((found) => found !== undefined);
+        .sort((a, b) => count(b) - count(a) || (a < b ? -1 : 1))) {
+        chain = this.leaderChain(from, led, (node) => count(node) <= count(from) - 2);
+        if (chain !== undefined) break;
+      }
       if (chain === undefined) return;
       const first = this.holders[(chain[0] as LeaderShift).partition] as string[];
       leaders.set(first[0] as string, count(first[0] as string) - 1);
@@ -221,13 +278,24 @@ class Board {
     return this.holders.map((held) => Object.freeze([...held]));
   }
 
-  /** The shortest chain of leadership shifts from `from` to a node that `isTarget`, by breadth-first search. */
-  private leaderChain(from: string, isTarget: (node: string) => boolean): LeaderShift[] | undefined {
+  /** The partitions each node leads, lowest-numbered first. */
+  private ledPartitions(): Map<string, number[]> {
     const led = new Map<string, number[]>();
     this.holders.forEach((held, partition) => {
       const leader = held[0] as string;
-      led.set(leader, [...(led.get(leader) ?? []), partition]);
+      const partitions = led.get(leader);
+      if (partitions === undefined) led.set(leader, [partition]);
+      else partitions.push(partition);
     });
+    return led;
+  }
+
+  /** The shortest chain of leadership shifts from `from` to a node that `isTarget`, by breadth-first search. */
+  private leaderChain(
+    from: string,
+    led: ReadonlyMap<string, readonly number[]>,
+    isTarget: (node: string) => boolean,
+  ): LeaderShift[] | undefined {
     const reachedBy = new Map<string, LeaderShift | null>([[from, null]]);
     const queue = [from];
     for (let head = 0; head < queue.length; head += 1) {

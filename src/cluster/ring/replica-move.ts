@@ -8,6 +8,12 @@ export interface GroupState {
   readonly lastIndex: number;
   /** How far each other member's log matches the leader's (the leader's progress). */
   readonly match: ReadonlyMap<NodeId, number>;
+  /**
+   * The members known to be up: heard from within an election timeout (Raft's CheckQuorum), or
+   * alive to the cluster's failure detector. A match is only what a member had when last heard
+   * from: one that stopped while caught up looks caught up for as long as the log stands still.
+   */
+  readonly active: ReadonlySet<NodeId>;
 }
 
 /** The next thing the leader does to bring its group to the placement's replicas. */
@@ -25,10 +31,12 @@ export type MoveStep =
  *                                 (4 voters) → a leads? hand leadership to a caught-up target
  *                                 voter → remove a (b c d)
  *
- * - A node joins as a learner and votes only once its log is within `caughtUpEntriesMax` of the
- *   leader's: a lagging voter would count in the quorum while unable to acknowledge anything.
+ * - A node joins as a learner and votes only once it is up and its log is within
+ *   `caughtUpEntriesMax` of the leader's: a lagging voter would count in the quorum while unable
+ *   to acknowledge anything. "Caught up" below always means up as well.
  * - A voter leaves only after every target node votes, so the group is never smaller than the
- *   smaller of where it started and where it goes; the least caught-up leaves first.
+ *   smaller of where it started and where it goes; one that is down leaves first, then the least
+ *   caught up.
  * - A removal waits while the voters that stay would not have a caught-up majority: it would
  *   stop commits until a lagging one caught up.
  * - The leader never removes itself: it hands leadership to a caught-up target voter first, the
@@ -40,10 +48,11 @@ export type MoveStep =
  */
 export function nextMoveStep(group: GroupState, target: readonly NodeId[], caughtUpEntriesMax: number): MoveStep {
   assert(target.length > 0, "a group needs at least one target voter");
-  const { conf, leader, lastIndex, match } = group;
+  const { conf, leader, lastIndex, match, active } = group;
   const wanted = new Set(target);
   const matchOf = (node: NodeId) => (node === leader ? lastIndex : (match.get(node) ?? 0));
-  const caughtUp = (node: NodeId) => matchOf(node) >= lastIndex - caughtUpEntriesMax;
+  const isUp = (node: NodeId) => node === leader || active.has(node);
+  const caughtUp = (node: NodeId) => isUp(node) && matchOf(node) >= lastIndex - caughtUpEntriesMax;
   const isMember = (node: NodeId) => conf.voters.includes(node) || conf.learners.includes(node);
 
   const stray = conf.learners.find((node) => !wanted.has(node));
@@ -66,7 +75,9 @@ export function nextMoveStep(group: GroupState, target: readonly NodeId[], caugh
     if (heir === undefined) return { kind: "wait", reason: "no target voter has caught up to take the lead" };
     return { kind: "transfer-leader", to: heir };
   }
-  const node = others.sort((a, b) => matchOf(a) - matchOf(b) || a - b)[0] as NodeId;
+  const node = others.sort(
+    (a, b) => Number(isUp(a)) - Number(isUp(b)) || matchOf(a) - matchOf(b) || a - b,
+  )[0] as NodeId;
   const staying = conf.voters.filter((voter) => voter !== node);
   if (staying.filter(caughtUp).length * 2 <= staying.length)
     return { kind: "wait", reason: `removing ${node} would leave no caught-up majority` };

@@ -499,6 +499,12 @@ export class RaftSimulation {
         leader: leader.id,
         lastIndex: status.lastIndex,
         match: new Map([...status.progress].map(([id, progress]) => [id, progress.match])),
+        // What a failure detector would say: up, and not cut off from the leader.
+        active: new Set(
+          this.nodes
+            .filter((node) => this.live(node) && !this.blocked.has(`${node.id}>${leader.id}`))
+            .map((node) => node.id),
+        ),
       },
       this.moveTarget,
       MOVE_CAUGHT_UP_ENTRIES,

@@ -33,7 +33,7 @@ describe("place", () => {
     expect(movedReplicas(first, second)).toBe(2);
   });
 
-  test("64 partitions, 3 replicas: shares within ±10% of the mean and moves within 1.2× of 1/N for 3–12 nodes", () => {
+  test("64 partitions, 3 replicas, 3–12 nodes: shares within ±10% of the mean, a join within 1.2× of 1/N, a leave within 1.05×", () => {
     const shape = { partitions: 64, replicas: 3 };
     let nodes = names(3);
     let placement = place(undefined, nodes, shape);
@@ -45,8 +45,10 @@ describe("place", () => {
       const mean = total / count;
       for (const { replicas } of shares(next, joined).values())
         expect(Math.abs(replicas - mean)).toBeLessThanOrEqual(mean * 0.1);
+      // The issue asks 1.2×; the documented figures are at most 1.04×. Filling the holes with the
+      // fewest choices first is what keeps a leave from needing swaps (1.08× at 9 nodes without).
       const left = joined.filter((node) => node !== "n2");
-      expect(movedReplicas(next, place(next, left, shape)) / total).toBeLessThanOrEqual(1.2 / count);
+      expect(movedReplicas(next, place(next, left, shape)) / total).toBeLessThanOrEqual(1.05 / count);
       nodes = joined;
       placement = next;
     }
@@ -63,6 +65,19 @@ describe("place", () => {
     expectFits(back, ["a", "c"], 8, 3);
     expect(movedReplicas(three, back)).toBe(0);
   });
+
+  test("4096 partitions × 3 replicas on 50 nodes: created, then a join and a leave, in well under a second each", () => {
+    // Each step used to scan every partition for every replica it placed (and copy leader lists per
+    // search): 23 s to create this cluster, quadratic in P. The bound leaves room for a busy machine.
+    const shape = { partitions: 4096, replicas: 3 };
+    const started = performance.now();
+    const created = place(undefined, names(50), shape);
+    const joined = place(created, names(51), shape);
+    const left = place(joined, names(51).slice(1), shape);
+    const seconds = (performance.now() - started) / 1000;
+    expectFits(left, names(51).slice(1), 4096, 3);
+    expect(seconds).toBeLessThan(5);
+  }, 60_000);
 
   test("bad shapes and an empty membership are refused, naming the problem", () => {
     expect(() => place(undefined, ["a"], { partitions: 0, replicas: 3 })).toThrow(/partitions must be an integer/);

@@ -12,6 +12,8 @@ class ModelGroup {
   leader: NodeId;
   lastIndex = 100;
   readonly match = new Map<NodeId, number>();
+  /** Members that are down: their match is what they had when they stopped, not a sign of life. */
+  readonly dead = new Set<NodeId>();
 
   constructor(voters: readonly NodeId[], leader: NodeId) {
     this.voters = [...voters];
@@ -25,7 +27,13 @@ class ModelGroup {
       leader: this.leader,
       lastIndex: this.lastIndex,
       match: this.match,
+      active: new Set([...this.voters, ...this.learners].filter((node) => !this.dead.has(node))),
     };
+  }
+
+  /** Whether the voters can still commit: a majority of them is up (a lagging live one catches up). */
+  available(): boolean {
+    return this.voters.filter((voter) => !this.dead.has(voter)).length * 2 > this.voters.length;
   }
 
   caughtUp(node: NodeId): boolean {
@@ -36,6 +44,8 @@ class ModelGroup {
   apply(step: MoveStep): void {
     if (step.kind === "transfer-leader") {
       expect(this.voters).toContain(step.to);
+      // A transfer to a node that is down refuses writes for an election timeout, then fails.
+      expect(this.dead.has(step.to)).toBe(false);
       expect(this.caughtUp(step.to)).toBe(true);
       this.leader = step.to;
     } else if (step.kind === "change") {
@@ -47,16 +57,21 @@ class ModelGroup {
       } else if (type === "addVoter") {
         expect(this.learners).toContain(node);
         expect(this.caughtUp(node)).toBe(true);
+        const wasAvailable = this.available();
         this.learners = this.learners.filter((learner) => learner !== node);
         this.voters.push(node);
+        if (wasAvailable) expect(this.available()).toBe(true);
       } else {
         expect(node).not.toBe(this.leader);
         const wasVoter = this.voters.includes(node);
+        const wasAvailable = this.available();
         this.voters = this.voters.filter((voter) => voter !== node);
         this.learners = this.learners.filter((learner) => learner !== node);
         // The voters left can still commit: a caught-up majority of them.
         if (wasVoter)
           expect(this.voters.filter((voter) => this.caughtUp(voter)).length * 2).toBeGreaterThan(this.voters.length);
+        // No change turns a group that could commit into one that cannot.
+        if (wasAvailable) expect(this.available()).toBe(true);
       }
     }
   }
@@ -112,6 +127,32 @@ describe("nextMoveStep", () => {
     expect(nextMoveStep(behind.state(), [1, 2, 4], CAUGHT_UP)).toMatchObject({ kind: "wait" });
   });
 
+  test("a member that is down counts as caught up for none of promote, hand over or keep: its match is old news", () => {
+    // 2 stopped while caught up (an idle group's log does not move on): removing 3 would leave 1 2, one of them up.
+    const shrink = new ModelGroup([1, 2, 3], 1);
+    shrink.dead.add(2);
+    expect(nextMoveStep(shrink.state(), [1, 2], CAUGHT_UP)).toMatchObject({ kind: "wait" });
+    // The leader leaves; the lowest-numbered target voter, 2, is down: hand over to 3.
+    const handOver = new ModelGroup([1, 2, 3, 4], 1);
+    handOver.dead.add(2);
+    expect(nextMoveStep(handOver.state(), [2, 3, 4], CAUGHT_UP)).toEqual({ kind: "transfer-leader", to: 3 });
+    // 3 is down already; promoting 4, caught up but down too, would leave 2 of 4 voters up.
+    const promote = new ModelGroup([1, 2, 3], 1);
+    promote.dead.add(3);
+    promote.learners.push(4);
+    promote.match.set(4, promote.lastIndex);
+    promote.dead.add(4);
+    expect(nextMoveStep(promote.state(), [1, 2, 4], CAUGHT_UP)).toMatchObject({ kind: "wait" });
+    // Of two leaving voters, the one that is down goes first, though its match is the higher.
+    const leaving = new ModelGroup([1, 2, 3, 4, 5], 1);
+    leaving.dead.add(4);
+    leaving.match.set(5, leaving.lastIndex - 2);
+    expect(nextMoveStep(leaving.state(), [1, 2, 3], CAUGHT_UP)).toEqual({
+      kind: "change",
+      change: { type: "remove", node: 4 },
+    });
+  });
+
   test("a learner the target no longer wants is removed; a target that is the group already is done", () => {
     const group = new ModelGroup([1, 2, 3], 2);
     group.learners.push(5);
@@ -125,9 +166,12 @@ describe("nextMoveStep", () => {
   });
 });
 
-describe("nextMoveStep over random groups and targets (fast-check)", () => {
-  const members = fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 });
+/** A group's voters, or a target: 1 to 5 of nodes 1–8. */
+const members = fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 5 });
+/** Each round, how many entries a member that is up gains on the leader's log. */
+const speeds = fc.infiniteStream(fc.integer({ min: 0, max: 10 }));
 
+describe("nextMoveStep over random groups and targets (fast-check)", () => {
   test("every step is one a leader may take; voters never fall below the smaller of start and target; live targets are reached", () => {
     fc.assert(
       fc.property(
@@ -135,8 +179,8 @@ describe("nextMoveStep over random groups and targets (fast-check)", () => {
         members,
         fc.nat(),
         fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { maxLength: 3 }),
-        fc.infiniteStream(fc.integer({ min: 0, max: 10 })),
-        (start, target, leaderPick, dead, speeds) => {
+        speeds,
+        (start, target, leaderPick, dead, speedOf) => {
           const leader = start[leaderPick % start.length] as NodeId;
           const group = new ModelGroup(start, leader);
           // The leader and the target's nodes stay up; other nodes may be dead from the start.
@@ -145,7 +189,7 @@ describe("nextMoveStep over random groups and targets (fast-check)", () => {
           fc.pre(start.filter((node) => !down.has(node)).length * 2 > start.length);
           for (const node of down) group.match.set(node, 0);
           const floor = Math.min(start.length, target.length);
-          const speed = speeds[Symbol.iterator]();
+          const speed = speedOf[Symbol.iterator]();
           for (let round = 0; round < 1_000; round += 1) {
             const step = nextMoveStep(group.state(), target, CAUGHT_UP);
             if (step.kind === "done") {
@@ -164,6 +208,42 @@ describe("nextMoveStep over random groups and targets (fast-check)", () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  test("no step turns a group that can commit into one that cannot; it stops short only for a target node that is down or a lost majority", () => {
+    fc.assert(
+      fc.property(
+        members,
+        members,
+        fc.nat(),
+        // Node → the round it goes down at, unless it leads then (the model elects no one).
+        fc.dictionary(fc.integer({ min: 1, max: 8 }).map(String), fc.integer({ min: 0, max: 60 }), { maxKeys: 3 }),
+        speeds,
+        (start, target, leaderPick, downAt, speedOf) => {
+          const leader = start[leaderPick % start.length] as NodeId;
+          const group = new ModelGroup(start, leader);
+          const speed = speedOf[Symbol.iterator]();
+          for (let round = 0; round < 1_000; round += 1) {
+            for (const [node, at] of Object.entries(downAt))
+              if (at === round && Number(node) !== group.leader) group.dead.add(Number(node));
+            const step = nextMoveStep(group.state(), target, CAUGHT_UP);
+            if (step.kind === "done") {
+              expect([...group.voters].sort()).toEqual([...target].sort());
+              return;
+            }
+            // A change commits only with a majority of the voters up; the model then waits for nothing.
+            if (group.available()) group.apply(step);
+            group.replicate(
+              (node) => !group.dead.has(node),
+              () => speed.next().value as number,
+            );
+          }
+          const targetDown = target.some((node) => group.dead.has(node));
+          expect(targetDown || !group.available()).toBe(true);
+        },
+      ),
+      { numRuns: 1_000 },
     );
   });
 });
