@@ -34,8 +34,9 @@ export interface NodeShare {
  *   4 partitions, 2 replicas, nodes a b c (8 replicas: shares 2 3 3):   0: c a   1: b c   2: a b   3: c b
  *   d joins (shares 2 2 2 2): b and c each give up one replica to d:    0: a c   1: b d   2: d a   3: c b
  *
- * Leaders are spread the same way: counts differ by one wherever the replicas allow it, and a
- * partition keeps its leader unless it left or leads more than its share.
+ * Leaders are spread the same way: counts differ by one wherever the replicas allow it. A
+ * partition changes leader only when its leader left, or on a chain of hand-overs that takes one
+ * leadership from a node with too many to one with too few.
  */
 export function place(previous: Placement | undefined, nodes: readonly string[], shape: PlacementShape): Placement {
   const { partitions, replicas } = shape;
