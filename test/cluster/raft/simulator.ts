@@ -213,6 +213,9 @@ export class RaftSimulation {
   /** The voters the planner moves the group to (moveReplicas), and how many targets it reached. */
   private moveTarget: NodeId[] = [];
   movesCompleted = 0;
+  /** The longest run of ticks one leader was asked by the planner to hand over (moveReplicas). */
+  longestHandOverTicks = 0;
+  private handOver: { leader: NodeId; since: number } | undefined;
   /** Ticks spent quiesced, summed over nodes (quiesce). */
   quietNodeTicks = 0;
   /** The longest run of ticks, while clients were active, with no leader of the newest term or no commit advancing while entries waited. */
@@ -509,6 +512,12 @@ export class RaftSimulation {
       this.moveTarget,
       MOVE_CAUGHT_UP_ENTRIES,
     );
+    // A leader handing over refuses writes: how long one leader keeps asking for a hand-over is
+    // how long the group takes no write, which the commit-stall count cannot see (nothing waits).
+    if (step.kind === "transfer-leader") {
+      if (this.handOver?.leader !== leader.id) this.handOver = { leader: leader.id, since: this.tick };
+      this.longestHandOverTicks = Math.max(this.longestHandOverTicks, this.tick - this.handOver.since);
+    } else this.handOver = undefined;
     if (step.kind === "done") {
       this.movesCompleted++;
       this.moveTarget = [];
