@@ -24,11 +24,12 @@ import { type BenchOp, createWorkload } from "../src/bench/workload.ts";
 import { flag, median } from "./bench/args.ts";
 import { type Placement, placedPool, prefill, targets } from "./bench/clients.ts";
 import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
-import { cpuQuiet, loadAverage } from "./bench/cpu.ts";
+import { loadAverage } from "./bench/cpu.ts";
 import { timeFailover } from "./bench/failover.ts";
 import { checkedOnce, type H2loadResult, h2loadAll } from "./bench/h2load.ts";
 import { settledRss } from "./bench/rss.ts";
 import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
+import { type Measured, measureInTurns } from "./bench/turns.ts";
 
 const quick = process.argv.includes("--quick");
 const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
@@ -95,37 +96,6 @@ const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n
 const ms = (value: number) => value.toFixed(value >= 100 ? 0 : 2);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
-/** One system's figures in one cell: its rate and what its latency column shows. */
-interface Measured {
-  rate: number;
-  latencyMs: number;
-}
-
-/**
- * A cell measured `rounds` times, the two systems in turn (HomeKV first in even rounds, etcd first
- * in odd ones), each on quiet servers; the ratio is the median of the rounds' ratios, each of two
- * runs next to each other in time, so that the machine's drift cancels.
- */
-async function measureCell(
-  systems: readonly [BenchCluster, BenchCluster],
-  measure: (cluster: BenchCluster) => Promise<Measured>,
-): Promise<{ homekv: Measured; etcd: Measured; ratio: number; ratios: number[] }> {
-  const pids = systems.flatMap((cluster) => cluster.members.map((member) => member.pid()));
-  const runs: Measured[][] = [[], []];
-  for (let round = 0; round < rounds; round++) {
-    for (const which of round % 2 === 0 ? [0, 1] : [1, 0]) {
-      if (!(await cpuQuiet(pids))) notQuiet++;
-      runs[which]!.push(await measure(systems[which]!));
-    }
-  }
-  const ratios = runs[0]!.map((run, i) => run.rate / runs[1]![i]!.rate);
-  const mid = (measured: Measured[]): Measured => ({
-    rate: median(measured.map((run) => run.rate)),
-    latencyMs: median(measured.map((run) => run.latencyMs)),
-  });
-  return { homekv: mid(runs[0]!), etcd: mid(runs[1]!), ratio: median(ratios), ratios };
-}
-
 async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promise<void> {
   console.log(
     "| workload | clients on | load generator | HomeKV | etcd | HomeKV ÷ etcd | rounds | HomeKV latency ms | etcd latency ms |",
@@ -158,9 +128,11 @@ async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promis
         ],
       ];
       for (const [generator, latency, measure] of generators) {
-        const cell = await measureCell(systems, measure);
+        const pids = systems.flatMap((cluster) => cluster.members.map((member) => member.pid()));
+        const cell = await measureInTurns(systems, rounds, pids, measure);
+        notQuiet += cell.notQuiet;
         console.log(
-          `| ${workload.name} | ${where} | ${generator} | ${fmt(cell.homekv.rate)} ${per(workload)} | ${fmt(cell.etcd.rate)} | **${cell.ratio.toFixed(2)}×** | ${cell.ratios.map((ratio) => ratio.toFixed(2)).join(", ")} | ${latency} ${ms(cell.homekv.latencyMs)} | ${latency} ${ms(cell.etcd.latencyMs)} |`,
+          `| ${workload.name} | ${where} | ${generator} | ${fmt(cell.first.rate)} ${per(workload)} | ${fmt(cell.second.rate)} | **${cell.ratio.toFixed(2)}×** | ${cell.ratios.map((ratio) => ratio.toFixed(2)).join(", ")} | ${latency} ${ms(cell.first.latencyMs)} | ${latency} ${ms(cell.second.latencyMs)} |`,
         );
       }
     }
