@@ -124,3 +124,26 @@ test("a follower that missed the quiesce keeps ticking, and its pre-vote wakes t
   expect(c.raft(1).term).toBe(term);
   expect(allQuiet(c)).toBe(true);
 });
+
+test("a heartbeat that reaches a quiet follower after the quiesce (late, or a duplicate) leaves it quiet: two followers woken without their leader would elect one of themselves", () => {
+  const c = quietGroup();
+  const term = c.raft(1).term;
+  // A read at the leader: one heartbeat round to both followers, answered; copies of it come again later.
+  expect(c.raft(1).readIndex()).toBeDefined();
+  const copies: Message[] = [];
+  c.settle((m) => {
+    if (m.type === "heartbeat") copies.push(m);
+    return true;
+  });
+  expect(copies.map((m) => m.to).sort()).toEqual([2, 3]);
+  for (let i = 0; i < 20 && !allQuiet(c); i++) round(c);
+  expect(allQuiet(c)).toBe(true);
+  for (const m of copies) c.deliver(m);
+  c.settle();
+  let sent = 0;
+  for (let i = 0; i < 100; i++) sent += round(c);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).term).toBe(term);
+  expect(allQuiet(c)).toBe(true);
+  expect(sent).toBe(0);
+});
