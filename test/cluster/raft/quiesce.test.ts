@@ -147,3 +147,48 @@ test("a heartbeat that reaches a quiet follower after the quiesce (late, or a du
   expect(allQuiet(c)).toBe(true);
   expect(sent).toBe(0);
 });
+
+/**
+ * A quiet group whose leader, node 1, is then cut off: its followers are told it is unreachable and
+ * elect one of themselves. Returns the cluster, what lets messages through (nothing to or from node
+ * 1), and a late copy of node 2's answer to the last write (news of nothing, once it arrives).
+ */
+function cutOffQuietLeader(): { c: ManualCluster; cut: (m: Message) => boolean; late: Message } {
+  const c = new ManualCluster(3, { quiesce: true });
+  c.elect(1);
+  expect(c.raft(1).propose(bytes("x"))).toBe(true);
+  const answers: Message[] = [];
+  c.settle((m) => {
+    if (m.type === "appendResp" && m.from === 2) answers.push(m);
+    return true;
+  });
+  const late = answers.at(-1)!;
+  expect(late).toMatchObject({ reject: false, index: c.raft(1).lastIndex });
+  for (let i = 0; i < 20 && !allQuiet(c); i++) round(c);
+  expect(allQuiet(c)).toBe(true);
+  const cut = (m: Message) => m.to !== 1 && m.from !== 1;
+  for (const id of [2, 3]) c.raft(id).leaderUnreachable();
+  for (let i = 0; i < 20 && ![2, 3].some((id) => c.raft(id).role === "leader"); i++) round(c, cut);
+  expect([2, 3].some((id) => c.raft(id).role === "leader")).toBe(true);
+  return { c, cut, late };
+}
+
+test("a quiet leader cut off from its group, once woken, steps down within an election timeout: what it heard before it went quiet is not news", () => {
+  const wakers: ((c: ManualCluster, late: Message) => void)[] = [
+    (c, late) => c.deliver(late),
+    (c) => expect(c.raft(1).propose(bytes("lost"))).toBe(true),
+  ];
+  for (const wake of wakers) {
+    const { c, cut, late } = cutOffQuietLeader();
+    expect(c.raft(1).role).toBe("leader");
+    wake(c, late);
+    let ticks = 0;
+    for (; ticks < 40 && c.raft(1).role === "leader"; ticks++) {
+      c.tick(1);
+      c.settle(cut);
+    }
+    expect(c.raft(1).role).toBe("follower");
+    // CheckQuorum's round: an election timeout (10 ticks) of hearing from no voter.
+    expect(ticks).toBeLessThanOrEqual(10);
+  }
+});
