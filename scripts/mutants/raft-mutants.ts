@@ -303,7 +303,7 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     name: "quiet-node-deaf-to-messages",
     description: "a quiet node goes on ignoring ticks whatever it is sent: a pre-vote does not wake the leader",
     file: RAFT,
-    search: '    if (m.type !== "quiesce" && m.type !== "heartbeatResp") this.wake();',
+    search: "    if (this.isNews(m)) this.wake();",
     replace: "",
   },
 ];

@@ -338,9 +338,7 @@ export class Raft {
   }
 
   step(m: Message): void {
-    // Any message is news that wakes a quiet node, but the leader's quiesce and the answers to the
-    // heartbeats it sent just before it (an idle group has nothing for them to change).
-    if (m.type !== "quiesce" && m.type !== "heartbeatResp") this.wake();
+    if (this.isNews(m)) this.wake();
     if (m.term > this.currentTerm) {
       // CheckQuorum's lease: while a leader is heard from, a vote request is a disruption (a node
       // back from a partition), not an election; a transfer is the exception.
@@ -785,6 +783,19 @@ export class Raft {
   private handleQuiesce(commit: number): void {
     this.log.commitTo(Math.min(commit, this.log.lastIndex()));
     if (this.log.lastIndex() === commit) this.quiet = true;
+  }
+
+  /**
+   * Whether a message wakes a quiet node. Not the leader's quiesce, nor the answers to the heartbeats
+   * it sent just before it (an idle group has nothing for them to change), nor a heartbeat of the
+   * leader this node follows in its term: one sent before the quiesce that arrives late or twice, or
+   * one of a leader woken by a read. Its answer wakes nobody, so a follower it woke would tick alone
+   * while its leader stays quiet, and two such followers would time out and elect one of themselves;
+   * and a follower need not tick while it hears from its leader (a heartbeat is answered all the same).
+   */
+  private isNews(m: Message): boolean {
+    if (m.type === "quiesce" || m.type === "heartbeatResp") return false;
+    return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);
   }
 
   /** Back to ticking, with whole timeouts ahead: the time spent quiet says nothing of the leader or the followers. */
