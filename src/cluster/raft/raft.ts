@@ -798,12 +798,18 @@ export class Raft {
     return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);
   }
 
-  /** Back to ticking, with whole timeouts ahead: the time spent quiet says nothing of the leader or the followers. */
+  /**
+   * Back to ticking, with whole timeouts ahead: the time spent quiet says nothing of the leader or the
+   * followers. Nor do the answers a leader had before it went quiet: it starts a new CheckQuorum round
+   * and goes quiet again, or keeps leading past the round, only on answers heard since (else, cut off
+   * while quiet, it went quiet again at once and stayed leader however long others led a newer term).
+   */
   private wake(): void {
     if (!this.quiet) return;
     this.quiet = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    for (const progress of this.progress.values()) progress.recentActive = false;
   }
 
   private broadcastHeartbeat(): void {
