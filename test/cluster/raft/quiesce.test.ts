@@ -194,3 +194,30 @@ test("a quiet leader cut off from its group, once woken, steps down by CheckQuor
     expect(ticks).toBeLessThanOrEqual(ticksMax);
   }
 });
+
+test("a removed node that never learned of its removal campaigns on, but its pre-votes wake nobody in the quiet group", () => {
+  const c = new ManualCluster(4, { quiesce: true });
+  c.elect(1);
+  // Node 4 is cut off while the others remove it: it never hears of it, and goes on as a voter.
+  const without4 = (m: Message) => m.to !== 4 && m.from !== 4;
+  expect(c.raft(1).proposeConfChange({ type: "remove", node: 4 })).toBe(true);
+  c.settle(without4);
+  for (let i = 0; i < 20 && ![1, 2, 3].every((id) => c.raft(id).quiesced); i++) round(c, without4);
+  expect([1, 2, 3].every((id) => c.raft(id).quiesced)).toBe(true);
+  const term = c.raft(1).term;
+  // Back in touch: for 200 ticks, node 4's pre-votes are all that is sent, and the group stays quiet.
+  const others: Message[] = [];
+  let preVotes = 0;
+  for (let i = 0; i < 200; i++) {
+    round(c, (m) => {
+      if (m.from === 4 && m.type === "preVote") preVotes++;
+      else others.push(m);
+      return true;
+    });
+    expect([1, 2, 3].every((id) => c.raft(id).quiesced)).toBe(true);
+  }
+  expect(preVotes).toBeGreaterThan(0);
+  expect(others).toEqual([]);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).term).toBe(term);
+});

@@ -19,6 +19,9 @@ const FAULT_TICKS = 400;
 const LIVENESS_TICKS = 300;
 /** With clients quiet, a change still in flight (a leader removing itself) may cost one more election. */
 const SETTLE_TICKS = 200;
+/** Quiesce: a settled group goes quiet within this many ticks, then stays quiet (not a message) for QUIET_TICKS. */
+const QUIESCE_TICKS = 50;
+const QUIET_TICKS = 200;
 const CHECK_BUDGET_MS = 5_000;
 
 interface Totals {
@@ -47,11 +50,31 @@ async function runSeed(
     throw new Error(`no write committed within ${LIVENESS_TICKS} ticks of a stable leader`);
   if (!(await sim.settles(SETTLE_TICKS)))
     throw new Error(`the members did not all apply the committed log within ${SETTLE_TICKS} ticks`);
+  if (options.quiesce) await staysQuiet(sim);
   sim.checkLogMatching();
   const verdict = checkLinearizability(sim.history, kvModel, { timeoutMs: CHECK_BUDGET_MS });
   if (verdict.result !== "ok")
     throw new Error(`history not linearizable (${verdict.result}): ${JSON.stringify(verdict).slice(0, 2_000)}`);
   return { sim, elected };
+}
+
+/**
+ * A settled group with nothing to do quiesces, and then its members send nothing (a wake and the
+ * quiesce after it, again and again, would show as messages here) and the leader keeps its term. A
+ * node removed from the group may go on campaigning: a host destroys its replica, the group ignores it.
+ */
+async function staysQuiet(sim: RaftSimulation): Promise<void> {
+  if ((await sim.quiesces(QUIESCE_TICKS)) === undefined)
+    throw new Error(`the settled group did not quiesce within ${QUIESCE_TICKS} ticks`);
+  const leader = sim.leaders()[0]!.raft!;
+  const { term } = leader;
+  const before = sim.groupActivity().sent;
+  await sim.run(QUIET_TICKS);
+  const { sent, awake } = sim.groupActivity();
+  if (sent !== before || leader.role !== "leader" || leader.term !== term)
+    throw new Error(
+      `the quiet group did not stay quiet for ${QUIET_TICKS} ticks: its members sent ${sent - before} messages, node ${leader.id} is ${leader.role} in term ${leader.term} (was leader in ${term}); members awake: ${awake.join(", ") || "none"}`,
+    );
 }
 
 async function simulate(name: string, seedCount: number, size: number, options: SimOptions): Promise<Totals> {
