@@ -792,9 +792,13 @@ export class Raft {
    * one of a leader woken by a read. Its answer wakes nobody, so a follower it woke would tick alone
    * while its leader stays quiet, and two such followers would time out and elect one of themselves;
    * and a follower need not tick while it hears from its leader (a heartbeat is answered all the same).
+   * Nor a vote request from a node that is no voter here: one removed that never learned it was goes
+   * on campaigning, and would wake the group each time for nothing (a quiet node, having heard from
+   * its leader, ignores the request either way; only a voter's makes the leader heartbeat it back).
    */
   private isNews(m: Message): boolean {
     if (m.type === "quiesce" || m.type === "heartbeatResp") return false;
+    if ((m.type === "vote" || m.type === "preVote") && !this.config.isVoter(m.from)) return false;
     return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);
   }
 
