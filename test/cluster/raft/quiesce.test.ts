@@ -195,6 +195,29 @@ test("a quiet leader cut off from its group, once woken, steps down by CheckQuor
   }
 });
 
+test("a leader whose read's heartbeat round went unanswered does not quiesce: it asks again, and the read is answered", () => {
+  const c = quietGroup();
+  // A write with the read: its answers tell the leader both followers are there and have everything.
+  const readAt = c.raft(1).status().commit;
+  expect(c.raft(1).propose(bytes("y"))).toBe(true);
+  const request = c.raft(1).readIndex();
+  c.settle((m) => m.type !== "heartbeatResp");
+  expect(c.raft(1).status().commit).toBe(c.raft(1).lastIndex);
+  expect(c.reads.some((read) => read.request === request)).toBe(false);
+  for (let i = 0; i < 5 && !c.reads.some((read) => read.request === request); i++) round(c);
+  expect(c.reads.find((read) => read.request === request)).toMatchObject({ node: 1, index: readAt });
+});
+
+test("a leader whose transfer's timeoutNow was lost does not quiesce with it under way: it gives it up and takes proposals again", () => {
+  const c = quietGroup();
+  c.raft(1).transferLeadership(2);
+  c.settle((m) => m.type !== "timeoutNow");
+  expect(c.raft(1).propose(bytes("refused"))).toBe(false);
+  for (let i = 0; i < 20; i++) round(c);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).propose(bytes("taken"))).toBe(true);
+});
+
 test("a removed node that never learned of its removal campaigns on, but its pre-votes wake nobody in the quiet group", () => {
   const c = new ManualCluster(4, { quiesce: true });
   c.elect(1);
