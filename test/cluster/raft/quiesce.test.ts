@@ -244,3 +244,28 @@ test("a removed node that never learned of its removal campaigns on, but its pre
   expect(c.raft(1).role).toBe("leader");
   expect(c.raft(1).term).toBe(term);
 });
+
+test("a removed node's transfer vote (a timeoutNow that reached it late) wakes the quiet group it unsettles, which elects a leader again", () => {
+  const c = new ManualCluster(4, { quiesce: true });
+  c.elect(1);
+  const without4 = (m: Message) => m.to !== 4 && m.from !== 4;
+  // A transfer to node 4 whose timeoutNow is held back; it is given up, and node 4, cut off, removed.
+  c.raft(1).transferLeadership(4);
+  const late = c.settleHolding((m) => m.type === "timeoutNow");
+  expect(late.length).toBe(1);
+  for (let i = 0; i < 12; i++) round(c, without4);
+  expect(c.raft(1).proposeConfChange({ type: "remove", node: 4 })).toBe(true);
+  c.settle(without4);
+  for (let i = 0; i < 20 && ![1, 2, 3].every((id) => c.raft(id).quiesced); i++) round(c, without4);
+  expect([1, 2, 3].every((id) => c.raft(id).quiesced)).toBe(true);
+  const term = c.raft(1).term;
+  // Node 4 campaigns at once, as a transfer's target: its vote request passes the others' lease and
+  // takes away their leader (a higher term); quiet and leaderless, they would wait for nothing.
+  c.deliver(late[0]!);
+  c.settle();
+  expect(c.raft(1).role).toBe("follower");
+  let rounds = 0;
+  for (; rounds < 100 && ![1, 2, 3].some((id) => c.raft(id).role === "leader"); rounds++) round(c);
+  expect([1, 2, 3].some((id) => c.raft(id).role === "leader")).toBe(true);
+  expect(Math.max(...[1, 2, 3].map((id) => c.raft(id).term))).toBeGreaterThan(term);
+});
