@@ -795,10 +795,11 @@ export class Raft {
    * Nor a vote request from a node that is no voter here: one removed that never learned it was goes
    * on campaigning, and would wake the group each time for nothing (a quiet node, having heard from
    * its leader, ignores the request either way; only a voter's makes the leader heartbeat it back).
+   * A transfer's request is news all the same: it passes the lease and may take the leader away.
    */
   private isNews(m: Message): boolean {
     if (m.type === "quiesce" || m.type === "heartbeatResp") return false;
-    if ((m.type === "vote" || m.type === "preVote") && !this.config.isVoter(m.from)) return false;
+    if ((m.type === "vote" || m.type === "preVote") && !m.transfer && !this.config.isVoter(m.from)) return false;
     return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);
   }
 
