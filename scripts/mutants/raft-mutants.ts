@@ -352,7 +352,7 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
       "a vote request from a node that is no voter wakes the quiet group: a removed node's campaign keeps it awake",
     file: RAFT,
     search:
-      '    if ((m.type === "vote" || m.type === "preVote") && !m.transfer && !this.config.isVoter(m.from)) return false;\n',
+      '    if ((m.type === "vote" || m.type === "preVote") && !this.config.isVoter(m.from) && !m.transfer) return false;\n',
     replace: "",
   },
   {
@@ -360,7 +360,7 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     description:
       "a transfer's vote request from a non-voter wakes nobody, though it passes the lease: the quiet group it unseats stays leaderless",
     file: RAFT,
-    search: '(m.type === "vote" || m.type === "preVote") && !m.transfer && !this.config',
-    replace: '(m.type === "vote" || m.type === "preVote") && !this.config',
+    search: "!this.config.isVoter(m.from) && !m.transfer) return false;",
+    replace: "!this.config.isVoter(m.from)) return false;",
   },
 ];

@@ -799,7 +799,7 @@ export class Raft {
    */
   private isNews(m: Message): boolean {
     if (m.type === "quiesce" || m.type === "heartbeatResp") return false;
-    if ((m.type === "vote" || m.type === "preVote") && !m.transfer && !this.config.isVoter(m.from)) return false;
+    if ((m.type === "vote" || m.type === "preVote") && !this.config.isVoter(m.from) && !m.transfer) return false;
     return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);
   }
 
