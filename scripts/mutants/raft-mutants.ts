@@ -303,7 +303,64 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     name: "quiet-node-deaf-to-messages",
     description: "a quiet node goes on ignoring ticks whatever it is sent: a pre-vote does not wake the leader",
     file: RAFT,
-    search: '    if (m.type !== "quiesce" && m.type !== "heartbeatResp") this.wake();',
+    search: "    if (this.isNews(m)) this.wake();",
     replace: "",
+  },
+  {
+    name: "quiesce-with-read-waiting",
+    description: "a leader quiesces while a read waits for its heartbeat round, which is then never sent again",
+    file: RAFT,
+    search: "if (!this.mayQuiesce || !this.reads.empty || this.transferee !== NONE) return false;",
+    replace: "if (!this.mayQuiesce || this.transferee !== NONE) return false;",
+  },
+  {
+    name: "quiesce-during-transfer",
+    description:
+      "a leader quiesces while a transfer is under way: if the timeoutNow was lost it refuses proposals for good",
+    file: RAFT,
+    search: "if (!this.mayQuiesce || !this.reads.empty || this.transferee !== NONE) return false;",
+    replace: "if (!this.mayQuiesce || !this.reads.empty) return false;",
+  },
+  {
+    name: "quiesce-with-silent-voter",
+    description:
+      "a leader quiesces without having heard from every voter lately, so one cut off from its quorum stays leader",
+    file: RAFT,
+    search: " && (!this.config.isVoter(id) || progress.recentActive)",
+    replace: "",
+  },
+  {
+    name: "heartbeat-wakes-quiet-follower",
+    description:
+      "a late or duplicated heartbeat wakes quiet followers but not their leader; ticking alone, two of them elect one of themselves",
+    file: RAFT,
+    search: '    return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);',
+    replace: "    return true;",
+  },
+  {
+    name: "woken-leader-trusts-old-answers",
+    description:
+      "a leader that wakes keeps the answers it had before it went quiet: cut off while quiet, it goes quiet again and stays leader",
+    file: RAFT,
+    search:
+      "    this.heartbeatElapsed = 0;\n    for (const progress of this.progress.values()) progress.recentActive = false;",
+    replace: "    this.heartbeatElapsed = 0;",
+  },
+  {
+    name: "removed-node-wakes-group",
+    description:
+      "a vote request from a node that is no voter wakes the quiet group: a removed node's campaign keeps it awake",
+    file: RAFT,
+    search:
+      '    if ((m.type === "vote" || m.type === "preVote") && !this.config.isVoter(m.from) && !m.transfer) return false;\n',
+    replace: "",
+  },
+  {
+    name: "transfer-vote-leaves-group-quiet",
+    description:
+      "a transfer's vote request from a non-voter wakes nobody, though it passes the lease: the quiet group it unseats stays leaderless",
+    file: RAFT,
+    search: "!this.config.isVoter(m.from) && !m.transfer) return false;",
+    replace: "!this.config.isVoter(m.from)) return false;",
   },
 ];

@@ -338,9 +338,7 @@ export class Raft {
   }
 
   step(m: Message): void {
-    // Any message is news that wakes a quiet node, but the leader's quiesce and the answers to the
-    // heartbeats it sent just before it (an idle group has nothing for them to change).
-    if (m.type !== "quiesce" && m.type !== "heartbeatResp") this.wake();
+    if (this.isNews(m)) this.wake();
     if (m.term > this.currentTerm) {
       // CheckQuorum's lease: while a leader is heard from, a vote request is a disruption (a node
       // back from a partition), not an election; a transfer is the exception.
@@ -787,12 +785,36 @@ export class Raft {
     if (this.log.lastIndex() === commit) this.quiet = true;
   }
 
-  /** Back to ticking, with whole timeouts ahead: the time spent quiet says nothing of the leader or the followers. */
+  /**
+   * Whether a message wakes a quiet node. Not the leader's quiesce, nor the answers to the heartbeats
+   * it sent just before it (an idle group has nothing for them to change), nor a heartbeat of the
+   * leader this node follows in its term: one sent before the quiesce that arrives late or twice, or
+   * one of a leader woken by a read. Its answer wakes nobody, so a follower it woke would tick alone
+   * while its leader stays quiet, and two such followers would time out and elect one of themselves;
+   * and a follower need not tick while it hears from its leader (a heartbeat is answered all the same).
+   * Nor a vote request from a node that is no voter here: one removed that never learned it was goes
+   * on campaigning, and would wake the group each time for nothing (a quiet node, having heard from
+   * its leader, ignores the request either way; only a voter's makes the leader heartbeat it back).
+   * A transfer's request is news all the same: it passes the lease and may take the leader away.
+   */
+  private isNews(m: Message): boolean {
+    if (m.type === "quiesce" || m.type === "heartbeatResp") return false;
+    if ((m.type === "vote" || m.type === "preVote") && !this.config.isVoter(m.from) && !m.transfer) return false;
+    return !(m.type === "heartbeat" && m.term === this.currentTerm && m.from === this.currentLeader);
+  }
+
+  /**
+   * Back to ticking, with whole timeouts ahead: the time spent quiet says nothing of the leader or the
+   * followers. Nor do the answers a leader had before it went quiet: it starts a new CheckQuorum round
+   * and goes quiet again, or keeps leading past the round, only on answers heard since (else, cut off
+   * while quiet, it went quiet again at once and stayed leader however long others led a newer term).
+   */
   private wake(): void {
     if (!this.quiet) return;
     this.quiet = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
+    for (const progress of this.progress.values()) progress.recentActive = false;
   }
 
   private broadcastHeartbeat(): void {

@@ -124,3 +124,148 @@ test("a follower that missed the quiesce keeps ticking, and its pre-vote wakes t
   expect(c.raft(1).term).toBe(term);
   expect(allQuiet(c)).toBe(true);
 });
+
+test("a heartbeat that reaches a quiet follower after the quiesce (late, or a duplicate) leaves it quiet: two followers woken without their leader would elect one of themselves", () => {
+  const c = quietGroup();
+  const term = c.raft(1).term;
+  // A read at the leader: one heartbeat round to both followers, answered; copies of it come again later.
+  expect(c.raft(1).readIndex()).toBeDefined();
+  const copies: Message[] = [];
+  c.settle((m) => {
+    if (m.type === "heartbeat") copies.push(m);
+    return true;
+  });
+  expect(copies.map((m) => m.to).sort()).toEqual([2, 3]);
+  for (let i = 0; i < 20 && !allQuiet(c); i++) round(c);
+  expect(allQuiet(c)).toBe(true);
+  for (const m of copies) c.deliver(m);
+  c.settle();
+  let sent = 0;
+  for (let i = 0; i < 100; i++) sent += round(c);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).term).toBe(term);
+  expect(allQuiet(c)).toBe(true);
+  expect(sent).toBe(0);
+});
+
+/**
+ * A quiet group whose leader, node 1, is then cut off: its followers are told it is unreachable and
+ * elect one of themselves. Returns the cluster, what lets messages through (nothing to or from node
+ * 1), and a late copy of node 2's answer to the last write (news of nothing, once it arrives).
+ */
+function cutOffQuietLeader(): { c: ManualCluster; cut: (m: Message) => boolean; late: Message } {
+  const c = new ManualCluster(3, { quiesce: true });
+  c.elect(1);
+  expect(c.raft(1).propose(bytes("x"))).toBe(true);
+  const answers: Message[] = [];
+  c.settle((m) => {
+    if (m.type === "appendResp" && m.from === 2) answers.push(m);
+    return true;
+  });
+  const late = answers.at(-1)!;
+  expect(late).toMatchObject({ reject: false, index: c.raft(1).lastIndex });
+  for (let i = 0; i < 20 && !allQuiet(c); i++) round(c);
+  expect(allQuiet(c)).toBe(true);
+  const cut = (m: Message) => m.to !== 1 && m.from !== 1;
+  for (const id of [2, 3]) c.raft(id).leaderUnreachable();
+  for (let i = 0; i < 20 && ![2, 3].some((id) => c.raft(id).role === "leader"); i++) round(c, cut);
+  expect([2, 3].some((id) => c.raft(id).role === "leader")).toBe(true);
+  return { c, cut, late };
+}
+
+test("a quiet leader cut off from its group, once woken, steps down by CheckQuorum: the answers it had before it went quiet count for nothing", () => {
+  // CheckQuorum's round is an election timeout (10 ticks) of hearing from no voter. A late answer
+  // counts as one heard in the round it arrives in (as for any leader: it cannot tell how old it is),
+  // so that round passes and the next ends the leadership.
+  const wakers: { wake: (c: ManualCluster, late: Message) => void; ticksMax: number }[] = [
+    { wake: (c, late) => c.deliver(late), ticksMax: 20 },
+    { wake: (c) => expect(c.raft(1).propose(bytes("lost"))).toBe(true), ticksMax: 10 },
+  ];
+  for (const { wake, ticksMax } of wakers) {
+    const { c, cut, late } = cutOffQuietLeader();
+    expect(c.raft(1).role).toBe("leader");
+    wake(c, late);
+    let ticks = 0;
+    for (; ticks < 40 && c.raft(1).role === "leader"; ticks++) {
+      c.tick(1);
+      c.settle(cut);
+    }
+    expect(c.raft(1).role).toBe("follower");
+    expect(ticks).toBeLessThanOrEqual(ticksMax);
+  }
+});
+
+test("a leader whose read's heartbeat round went unanswered does not quiesce: it asks again, and the read is answered", () => {
+  const c = quietGroup();
+  // A write with the read: its answers tell the leader both followers are there and have everything.
+  const readAt = c.raft(1).status().commit;
+  expect(c.raft(1).propose(bytes("y"))).toBe(true);
+  const request = c.raft(1).readIndex();
+  c.settle((m) => m.type !== "heartbeatResp");
+  expect(c.raft(1).status().commit).toBe(c.raft(1).lastIndex);
+  expect(c.reads.some((read) => read.request === request)).toBe(false);
+  for (let i = 0; i < 5 && !c.reads.some((read) => read.request === request); i++) round(c);
+  expect(c.reads.find((read) => read.request === request)).toMatchObject({ node: 1, index: readAt });
+});
+
+test("a leader whose transfer's timeoutNow was lost does not quiesce with it under way: it gives it up and takes proposals again", () => {
+  const c = quietGroup();
+  c.raft(1).transferLeadership(2);
+  c.settle((m) => m.type !== "timeoutNow");
+  expect(c.raft(1).propose(bytes("refused"))).toBe(false);
+  for (let i = 0; i < 20; i++) round(c);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).propose(bytes("taken"))).toBe(true);
+});
+
+test("a removed node that never learned of its removal campaigns on, but its pre-votes wake nobody in the quiet group", () => {
+  const c = new ManualCluster(4, { quiesce: true });
+  c.elect(1);
+  // Node 4 is cut off while the others remove it: it never hears of it, and goes on as a voter.
+  const without4 = (m: Message) => m.to !== 4 && m.from !== 4;
+  expect(c.raft(1).proposeConfChange({ type: "remove", node: 4 })).toBe(true);
+  c.settle(without4);
+  for (let i = 0; i < 20 && ![1, 2, 3].every((id) => c.raft(id).quiesced); i++) round(c, without4);
+  expect([1, 2, 3].every((id) => c.raft(id).quiesced)).toBe(true);
+  const term = c.raft(1).term;
+  // Back in touch: for 200 ticks, node 4's pre-votes are all that is sent, and the group stays quiet.
+  const others: Message[] = [];
+  let preVotes = 0;
+  for (let i = 0; i < 200; i++) {
+    round(c, (m) => {
+      if (m.from === 4 && m.type === "preVote") preVotes++;
+      else others.push(m);
+      return true;
+    });
+    expect([1, 2, 3].every((id) => c.raft(id).quiesced)).toBe(true);
+  }
+  expect(preVotes).toBeGreaterThan(0);
+  expect(others).toEqual([]);
+  expect(c.raft(1).role).toBe("leader");
+  expect(c.raft(1).term).toBe(term);
+});
+
+test("a removed node's transfer vote (a timeoutNow that reached it late) wakes the quiet group it unsettles, which elects a leader again", () => {
+  const c = new ManualCluster(4, { quiesce: true });
+  c.elect(1);
+  const without4 = (m: Message) => m.to !== 4 && m.from !== 4;
+  // A transfer to node 4 whose timeoutNow is held back; it is given up, and node 4, cut off, removed.
+  c.raft(1).transferLeadership(4);
+  const late = c.settleHolding((m) => m.type === "timeoutNow");
+  expect(late.length).toBe(1);
+  for (let i = 0; i < 12; i++) round(c, without4);
+  expect(c.raft(1).proposeConfChange({ type: "remove", node: 4 })).toBe(true);
+  c.settle(without4);
+  for (let i = 0; i < 20 && ![1, 2, 3].every((id) => c.raft(id).quiesced); i++) round(c, without4);
+  expect([1, 2, 3].every((id) => c.raft(id).quiesced)).toBe(true);
+  const term = c.raft(1).term;
+  // Node 4 campaigns at once, as a transfer's target: its vote request passes the others' lease and
+  // takes away their leader (a higher term); quiet and leaderless, they would wait for nothing.
+  c.deliver(late[0]!);
+  c.settle();
+  expect(c.raft(1).role).toBe("follower");
+  let rounds = 0;
+  for (; rounds < 100 && ![1, 2, 3].some((id) => c.raft(id).role === "leader"); rounds++) round(c);
+  expect([1, 2, 3].some((id) => c.raft(id).role === "leader")).toBe(true);
+  expect(Math.max(...[1, 2, 3].map((id) => c.raft(id).term))).toBeGreaterThan(term);
+});

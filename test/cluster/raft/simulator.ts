@@ -169,6 +169,8 @@ interface SimNode {
   persisting: Persisting | undefined;
   /** Ticks its leader has been out of its reach (quiesce). */
   unreachableTicks: number;
+  /** Messages it handed to the network, lost ones included. */
+  sent: number;
 }
 
 export class RaftSimulation {
@@ -257,6 +259,7 @@ export class RaftSimulation {
       owed: 0,
       persisting: undefined,
       unreachableTicks: 0,
+      sent: 0,
     }));
   }
 
@@ -399,6 +402,32 @@ export class RaftSimulation {
       await this.step();
     }
     return this.converged();
+  }
+
+  /**
+   * Ticks (clients quiet) until one node leads, every member of its group is quiesced and no message
+   * is in flight (quiesce), or undefined if not within `ticksMax`.
+   */
+  async quiesces(ticksMax: number): Promise<number | undefined> {
+    this.clientsActive = false;
+    for (let i = 0; i <= ticksMax; i++) {
+      const leaders = this.leaders();
+      const quiet = leaders.length === 1 && this.members(leaders[0]!).every((node) => node.raft!.quiesced);
+      // Messages still in flight (some from the faults, up to 30 ticks late) would wake it again.
+      if (quiet && this.inFlight.length === 0) return i;
+      await this.step();
+    }
+    return undefined;
+  }
+
+  /** The members of the leader's group: how many messages they have sent so far, and which are not quiesced. */
+  groupActivity(): { sent: number; awake: NodeId[] } {
+    const [leader] = this.leaders();
+    const members = leader ? this.members(leader) : [];
+    return {
+      sent: members.reduce((sum, node) => sum + node.sent, 0),
+      awake: members.filter((node) => !node.raft!.quiesced).map((node) => node.id),
+    };
   }
 
   /** Every member has applied everything the leader committed. */
@@ -688,6 +717,7 @@ export class RaftSimulation {
   }
 
   private transmit(message: Message): void {
+    this.nodes[message.from - 1]!.sent++;
     const f = this.faults;
     if (this.random() < f.dropRate) {
       if (message.type === "snapshot") this.reportSnapshot(message, "failed");
