@@ -18,7 +18,6 @@
  * stopped, on failure and on Ctrl-C too.
  */
 import { cpus } from "node:os";
-import { connectH2Pool } from "../src/bench/h2-unary.ts";
 import { type BenchResult, runBench } from "../src/bench/run-bench.ts";
 import { type BenchOp, createWorkload } from "../src/bench/workload.ts";
 import { flag, median } from "./bench/args.ts";
@@ -26,7 +25,7 @@ import { type Placement, placedPool, prefill, targets } from "./bench/clients.ts
 import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
 import { loadAverage } from "./bench/cpu.ts";
 import { timeFailover } from "./bench/failover.ts";
-import { checkedOnce, type H2loadResult, h2loadAll } from "./bench/h2load.ts";
+import { type H2loadResult, h2loadChecked } from "./bench/h2load.ts";
 import { settledRss } from "./bench/rss.ts";
 import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
 import { type Measured, measureInTurns } from "./bench/turns.ts";
@@ -73,21 +72,11 @@ async function drive(cluster: BenchCluster, workload: Workload, placement: Place
 /** h2load with one request drawn from the same workload, checked to succeed first; streams split over the targets. */
 async function driveH2load(cluster: BenchCluster, workload: Workload, placement: Placement): Promise<H2loadResult> {
   const addresses = await targets(cluster, placement);
-  const { path, message } = workloadOf(workload, cluster, 11)();
-  for (const address of addresses) {
-    const pool = connectH2Pool(address, 1);
-    await checkedOnce(pool, path, message).finally(() => pool.close());
-  }
-  const result = await h2loadAll(
-    addresses.map((address, i) => ({
-      address,
-      path,
-      message,
-      streams: Math.floor(concurrency / addresses.length) + (i < concurrency % addresses.length ? 1 : 0),
-      durationMs,
-      warmupMs,
-    })),
-  );
+  const result = await h2loadChecked(addresses, workloadOf(workload, cluster, 11)(), {
+    streams: concurrency,
+    durationMs,
+    warmupMs,
+  });
   if (result.failed > 0) console.error(`  h2load ${cluster.system} ${workload.name}: ${result.failed} failed`);
   return result;
 }

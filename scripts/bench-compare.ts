@@ -28,7 +28,7 @@ import {
 } from "../src/bench/workload.ts";
 import { flag } from "./bench/args.ts";
 import { etcdProtocol } from "./bench/etcd-protocol.ts";
-import { checkedOnce, h2loadAll } from "./bench/h2load.ts";
+import { h2loadChecked } from "./bench/h2load.ts";
 import { redisBenchmark, redisPrefill } from "./bench/redis-benchmark.ts";
 import {
   ensureInstalled,
@@ -109,15 +109,11 @@ async function driveH2load(
   workload: Workload,
   concurrency: number,
 ): Promise<Measured> {
-  const { path, message } = createWorkload(
+  const request = createWorkload(
     { op: workload.op, keys, valueSize, batch: workload.batch, readRatio: 0.9, seed: 11 },
     protocol,
   )();
-  const pool = connectH2Pool(server.address, 1);
-  await checkedOnce(pool, path, message).finally(() => pool.close());
-  const result = await h2loadAll([
-    { address: server.address, path, message, streams: concurrency, durationMs, warmupMs },
-  ]);
+  const result = await h2loadChecked([server.address], request, { streams: concurrency, durationMs, warmupMs });
   if (result.failed > 0) console.error(`  h2load ${server.name} ${workload.name}: ${result.failed} failed`);
   return { rate: result.requestsPerSecond * workload.batch, latencyMs: result.meanLatencyMs };
 }

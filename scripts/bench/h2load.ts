@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { H2Pool } from "../../src/bench/h2-unary.ts";
+import { connectH2Pool, type H2Pool } from "../../src/bench/h2-unary.ts";
 import { grpcMessage } from "../../src/h2/grpc-message.ts";
 
 export interface H2loadRun {
@@ -90,4 +90,31 @@ export async function h2loadAll(runs: readonly H2loadRun[]): Promise<H2loadResul
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * h2load against every address at once (one process each, `streams` split among them), once the
+ * request has been checked to succeed at each: h2load itself would count a gRPC error as a success.
+ */
+export async function h2loadChecked(
+  addresses: readonly string[],
+  request: { path: string; message: Uint8Array },
+  run: { streams: number; durationMs: number; warmupMs: number },
+): Promise<H2loadResult> {
+  const { path, message } = request;
+  for (const address of addresses) {
+    const pool = connectH2Pool(address, 1);
+    await checkedOnce(pool, path, message).finally(() => pool.close());
+  }
+  const { streams, durationMs, warmupMs } = run;
+  return h2loadAll(
+    addresses.map((address, i) => ({
+      address,
+      path,
+      message,
+      streams: Math.floor(streams / addresses.length) + (i < streams % addresses.length ? 1 : 0),
+      durationMs,
+      warmupMs,
+    })),
+  );
 }

@@ -226,6 +226,7 @@ export class RaftSimulation {
   private leaderlessTicks = 0;
   private commitStallTicks = 0;
   private lastCommit = 0;
+  private leaderSeen = false;
 
   private constructor(
     readonly seed: number,
@@ -367,8 +368,7 @@ export class RaftSimulation {
   async commitOneWrite(ticksMax: number): Promise<number | undefined> {
     const before = this.writesAcknowledged;
     for (let i = 1; i <= ticksMax; i++) {
-      const newest = Math.max(...this.nodes.map((n) => n.raft?.term ?? 0));
-      const leader = this.leaders().find((node) => node.raft!.term === newest);
+      const leader = this.newestLeader();
       const client = this.clients.indexOf(undefined);
       if (leader && i % 5 === 1 && client !== -1) this.write(client, leader, KEYS[0]!);
       await this.step();
@@ -541,17 +541,19 @@ export class RaftSimulation {
       this.moveTarget,
       MOVE_CAUGHT_UP_ENTRIES,
     );
-    // A leader handing over refuses writes: how long one leader keeps asking for a hand-over is
-    // how long the group takes no write, which the commit-stall count cannot see (nothing waits).
     if (step.kind === "transfer-leader") {
+      // A leader handing over refuses writes: how long one leader keeps asking for a hand-over is
+      // how long the group takes no write, which the commit-stall count cannot see (nothing waits).
       if (this.handOver?.leader !== leader.id) this.handOver = { leader: leader.id, since: this.tick };
       this.longestHandOverTicks = Math.max(this.longestHandOverTicks, this.tick - this.handOver.since);
-    } else this.handOver = undefined;
+      leader.raft!.transferLeadership(step.to);
+      return;
+    }
+    this.handOver = undefined;
     if (step.kind === "done") {
       this.movesCompleted++;
       this.moveTarget = [];
     } else if (step.kind === "change") leader.raft!.proposeConfChange(step.change);
-    else if (step.kind === "transfer-leader") leader.raft!.transferLeadership(step.to);
   }
 
   /** One to all nodes (at most five), drawn from every node of the simulation. */
@@ -574,7 +576,8 @@ export class RaftSimulation {
   private trackAvailability(): void {
     const leader = this.newestLeader();
     // The first election is not a loss of availability: counting starts once there was a leader.
-    if (!leader && this.lastCommit === 0 && this.longestCommitStallTicks === 0 && this.writesAcknowledged === 0) return;
+    this.leaderSeen ||= leader !== undefined;
+    if (!this.leaderSeen) return;
     this.leaderlessTicks = leader ? 0 : this.leaderlessTicks + 1;
     this.longestLeaderlessTicks = Math.max(this.longestLeaderlessTicks, this.leaderlessTicks);
     const status = leader?.raft?.status();
