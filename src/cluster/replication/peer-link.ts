@@ -1,5 +1,6 @@
 import { FormatError } from "../../io/format/bytes.ts";
-import { decodeMessages, encodeMessages } from "../raft/message-codec.ts";
+import { realTimers, type Timers } from "../../timers.ts";
+import { decodeMessages, encodeMessages, type GroupMessage } from "../raft/message-codec.ts";
 import type { Message, NodeId } from "../raft/types.ts";
 import { CHANNEL_RAFT, CHANNEL_SNAPSHOT, type PeerChannels } from "./peer-channels.ts";
 import type { RaftOutbox } from "./raft-driver.ts";
@@ -13,88 +14,134 @@ export interface PeerLinkStats {
   undecodable: number;
   /** Messages for a group this member does not run, or from a node it does not know. */
   misrouted: number;
+  /** Raft payloads sent, and the messages in them (many groups' messages to a peer share one). */
+  payloadsSent: number;
+  messagesSent: number;
+}
+
+/** One group as the link sees it: where its messages go, and its snapshot streams. */
+export interface LinkedGroup {
+  receive(message: Message): void;
+  snapshots?: { sender: SnapshotSender; receiver: SnapshotReceiver };
+}
+
+export interface PeerLinkOptions {
+  channels: PeerChannels;
+  /** Raft node id → transport node name, for every node (a live map: it may change while the link runs). */
+  names: ReadonlyMap<NodeId, string>;
+  log?: (line: string) => void;
+  /** When buffered messages leave (timers.soon); default: the real ones. */
+  timers?: Timers;
 }
 
 /**
- * Carries one Raft group's messages over the peer transport: a Ready's messages to each peer go in
- * one payload (message-codec.ts, tagged with the group's id), and payloads received are decoded and
- * stepped into the group. Raft node ids are numbers, transport node ids are names: `names` maps one
- * to the other for every member (a live map: the member directory's).
+ * Carries the Raft messages of the groups a process runs over the peer transport. The messages any
+ * group sends to a peer in one event-loop turn leave together, as one payload (message-codec.ts,
+ * each tagged with its group's id), once the turn's work is done: the heartbeats a host's tick
+ * makes every group send travel to each peer as one payload, not one per group (CockroachDB
+ * coalesces heartbeats for the same reason). Payloads received are decoded and each message is
+ * stepped into its group. Raft node ids are numbers, transport node ids are names: `names` maps one
+ * to the other.
  *
- * With `snapshots`, a snapshot message does not go as a Raft payload: the sender streams the
- * checkpoint it stands for (snapshot-stream-format.ts) on its own channel, and the receiver steps the
- * message once the file is in place.
+ * A group with `snapshots` does not send its snapshot messages as Raft payloads: its sender streams
+ * the checkpoint each stands for (snapshot-stream-format.ts) on its own channel, and its receiver
+ * steps the message once the file is in place.
  */
-export function linkGroup(options: {
-  channels: PeerChannels;
-  group: number;
-  names: ReadonlyMap<NodeId, string>;
-  receive: (message: Message) => void;
-  snapshots?: { sender: SnapshotSender; receiver: SnapshotReceiver };
-  log?: (line: string) => void;
-}): { outbox: RaftOutbox; stats: () => PeerLinkStats } {
-  const { channels, group, names, snapshots } = options;
-  const { transport } = channels;
-  // `names` may change while the link runs (members added and removed): looked up at each payload.
-  const idOf = (name: string) => {
-    for (const [id, known] of names) if (known === name) return id;
+export class PeerLink {
+  private readonly groups = new Map<number, LinkedGroup>();
+  private readonly pending = new Map<NodeId, GroupMessage[]>();
+  private flushing = false;
+  private readonly counts: PeerLinkStats = { undecodable: 0, misrouted: 0, payloadsSent: 0, messagesSent: 0 };
+  private warned = false;
+  private readonly timers: Timers;
+
+  constructor(private readonly options: PeerLinkOptions) {
+    this.timers = options.timers ?? realTimers;
+    options.channels.on(CHANNEL_SNAPSHOT, (from, payload) => {
+      const frame = this.decoded(from, () => decodeStreamFrame(payload));
+      if (frame) this.streamed(from, frame);
+    });
+    options.channels.on(CHANNEL_RAFT, (from, payload) => {
+      const batch = this.decoded(from, () => decodeMessages(payload));
+      const sender = this.idOf(from);
+      for (const { group, message } of batch ?? []) {
+        const target = this.groups.get(group);
+        // A message claiming to come from another member than the connection's is not taken.
+        if (target === undefined || sender !== message.from) this.counts.misrouted++;
+        else target.receive(message);
+      }
+    });
+  }
+
+  /** Carries `group`'s messages from now on; what it sends goes through the outbox returned. */
+  join(group: number, linked: LinkedGroup): RaftOutbox {
+    this.groups.set(group, linked);
+    return { send: (messages) => this.send(group, linked, messages) };
+  }
+
+  /** Stops carrying `group`'s messages: those that arrive for it are counted as misrouted. */
+  leave(group: number): void {
+    this.groups.delete(group);
+  }
+
+  stats(): PeerLinkStats {
+    return { ...this.counts };
+  }
+
+  private send(group: number, linked: LinkedGroup, messages: readonly Message[]): void {
+    for (const message of messages) {
+      if (message.type === "snapshot" && linked.snapshots) {
+        linked.snapshots.sender.offer(message);
+        continue;
+      }
+      const list = this.pending.get(message.to);
+      if (list) list.push({ group, message });
+      else this.pending.set(message.to, [{ group, message }]);
+    }
+    if (this.pending.size === 0 || this.flushing) return;
+    this.flushing = true;
+    this.timers.soon(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    const { names, channels } = this.options;
+    for (const [to, batch] of this.pending) {
+      const name = names.get(to);
+      if (name === undefined) {
+        this.counts.misrouted += batch.length;
+        continue;
+      }
+      channels.transport.send(name, encodeMessages(batch));
+      this.counts.payloadsSent++;
+      this.counts.messagesSent += batch.length;
+    }
+    this.pending.clear();
+  }
+
+  private idOf(name: string): NodeId | undefined {
+    for (const [id, known] of this.options.names) if (known === name) return id;
     return undefined;
-  };
-  const stats: PeerLinkStats = { undecodable: 0, misrouted: 0 };
-  let warned = false;
-  const decoded = <T>(from: string, decode: () => T): T | undefined => {
+  }
+
+  private decoded<T>(from: string, decode: () => T): T | undefined {
     try {
       return decode();
     } catch (error) {
       if (!(error instanceof FormatError)) throw error;
-      stats.undecodable++;
-      if (!warned) options.log?.(`dropped a Raft payload from ${from} that does not decode: ${error.message}`);
-      warned = true;
+      this.counts.undecodable++;
+      if (!this.warned)
+        this.options.log?.(`dropped a Raft payload from ${from} that does not decode: ${error.message}`);
+      this.warned = true;
       return undefined;
     }
-  };
-  const streamed = (from: string, frame: StreamFrame) => {
-    const id = idOf(from);
-    if (snapshots === undefined || id === undefined || frame.group !== group) stats.misrouted++;
+  }
+
+  private streamed(from: string, frame: StreamFrame): void {
+    const id = this.idOf(from);
+    const snapshots = this.groups.get(frame.group)?.snapshots;
+    if (snapshots === undefined || id === undefined) this.counts.misrouted++;
     else if (frame.type === "begin" || frame.type === "chunk") snapshots.receiver.received(id, frame);
     else snapshots.sender.received(id, frame);
-  };
-  channels.on(CHANNEL_SNAPSHOT, (from, payload) => {
-    const frame = decoded(from, () => decodeStreamFrame(payload));
-    if (frame) streamed(from, frame);
-  });
-  channels.on(CHANNEL_RAFT, (from, payload) => {
-    const batch = decoded(from, () => decodeMessages(payload));
-    const sender = idOf(from);
-    for (const { group: target, message } of batch ?? []) {
-      // A message claiming to come from another member than the connection's is not taken.
-      if (target !== group || sender !== message.from) stats.misrouted++;
-      else options.receive(message);
-    }
-  });
-  return {
-    outbox: {
-      send(messages) {
-        const byPeer = new Map<NodeId, Message[]>();
-        for (const message of messages) {
-          if (message.type === "snapshot" && snapshots) {
-            snapshots.sender.offer(message);
-            continue;
-          }
-          const list = byPeer.get(message.to);
-          if (list) list.push(message);
-          else byPeer.set(message.to, [message]);
-        }
-        for (const [to, list] of byPeer) {
-          const name = names.get(to);
-          if (name === undefined) {
-            stats.misrouted += list.length;
-            continue;
-          }
-          transport.send(name, encodeMessages(list.map((message) => ({ group, message }))));
-        }
-      },
-    },
-    stats: () => ({ ...stats }),
-  };
+  }
 }

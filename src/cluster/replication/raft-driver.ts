@@ -44,7 +44,13 @@ export interface RaftDriverOptions<R> {
   storage: RaftPersistence;
   stateMachine: ReplicatedStateMachine<R>;
   outbox: RaftOutbox;
+  /** How often the group ticks; its own timer ticks it unless `tickedByHost`. */
   tickMs: number;
+  /**
+   * A host running many groups ticks this one (`tick()`), from one timer for all of them, instead
+   * of a timer per group.
+   */
+  tickedByHost?: boolean;
   /** The ticks, read timeouts and clock; default: the real ones (src/timers.ts). */
   timers?: Timers;
   /** The log failed (a write or sync): the driver has stopped, and the process must restart. */
@@ -115,6 +121,7 @@ export class RaftDriver<R> {
   private applied: number;
   private looping = false;
   private again = false;
+  private started = false;
   private stopTicker: (() => void) | undefined;
   private failure: unknown;
   private stopped = false;
@@ -135,17 +142,33 @@ export class RaftDriver<R> {
   }
 
   start(): void {
-    assert(this.stopTicker === undefined, "the driver is already running");
-    this.stopTicker = this.timers.every(this.options.tickMs, () => {
-      const { raft, disconnected } = this.options;
-      const leader = raft.leader;
-      if (leader !== 0 && leader !== raft.id && disconnected?.(leader)) raft.leaderUnreachable();
+    assert(!this.started, "the driver is already running");
+    this.started = true;
+    if (!this.options.tickedByHost) this.stopTicker = this.timers.every(this.options.tickMs, () => this.tick());
+    this.schedule();
+  }
+
+  /**
+   * One tick of the group's clock: its own timer's, or its host's. A quiet (quiesced) group's costs
+   * a few checks; it wakes if the transport lost its leader.
+   */
+  tick(): void {
+    if (this.stopped) return;
+    const { raft, disconnected } = this.options;
+    const leader = raft.leader;
+    if (leader !== 0 && leader !== raft.id && disconnected?.(leader)) raft.leaderUnreachable();
+    // A quiet group has nothing to time: no read waits (a read wakes it), no election is due.
+    if (!raft.quiesced) {
       raft.tick();
       this.retryUnansweredRead();
-      this.schedule();
-      this.releaseTickWaiters();
-    });
-    this.schedule();
+      if (raft.hasReady()) this.schedule();
+    }
+    if (this.tickWaiters.length > 0) this.releaseTickWaiters();
+  }
+
+  /** Whether the group is quiet here: idle, not ticking until a message or a call wakes it (RaftOptions.quiesce). */
+  get quiesced(): boolean {
+    return this.options.raft.quiesced;
   }
 
   /** A message from a peer. */

@@ -12,7 +12,7 @@ import { loadMemberCheckpoint, MemberCheckpoints } from "./member-checkpoints.ts
 import { MemberDirectory } from "./member-directory.ts";
 import { raftIdOf } from "./member-id.ts";
 import { peerChannels } from "./peer-channels.ts";
-import { linkGroup } from "./peer-link.ts";
+import { PeerLink } from "./peer-link.ts";
 import { createPeerRpc, type PeerRpc } from "./peer-rpc.ts";
 import { replicatedDatabase, storeReplica, storeStateMachine } from "./raft-commit-log.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
@@ -157,19 +157,16 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     stallTimeoutMs: limits.stallTimeoutMs,
     log: (line) => log.warn(line),
   });
-  const link = linkGroup({
-    channels,
-    group: STORE_GROUP,
-    names,
+  const link = new PeerLink({ channels, names, log: (line) => log.warn(line), timers: options.timers });
+  const outbox = link.join(STORE_GROUP, {
     receive: (message) => driver?.receive(message),
     snapshots: { sender, receiver },
-    log: (line) => log.warn(line),
   });
   driver = new RaftDriver({
     raft,
     storage: raftLog,
     stateMachine: withDirectory(storeStateMachine(observed.store, replica, checkpoints), directory),
-    outbox: link.outbox,
+    outbox,
     tickMs: options.tickMs,
     disconnected,
     timers: options.timers,

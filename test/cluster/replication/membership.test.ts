@@ -83,8 +83,9 @@ test("with --voters 5 a caught-up learner is promoted to voter by the leader", a
   await waitFor(() => joiner.driver.groupStatus().conf.voters.includes(joiner.id), {
     what: "n4 to be promoted to voter",
   });
-  const leader = await leaderOf(g);
-  expect(leader.lines.some((line) => /promoted n4 to voter: it caught up \(4 of 5 voters\)/.test(line))).toBe(true);
+  // Logged by the member that led then (a busy machine may have seen an election since).
+  const promoted = /promoted n4 to voter: it caught up \(4 of 5 voters\)/;
+  expect([...g.nodes.values()].some((node) => node.lines.some((line) => promoted.test(line)))).toBe(true);
   expect(roles(await joiner.control.status()).n4).toMatch(/^(follower|leader)$/);
 });
 

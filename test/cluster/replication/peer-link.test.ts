@@ -2,7 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { encodeMessages } from "../../../src/cluster/raft/message-codec.ts";
 import type { Message } from "../../../src/cluster/raft/types.ts";
 import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
-import { linkGroup } from "../../../src/cluster/replication/peer-link.ts";
+import { PeerLink } from "../../../src/cluster/replication/peer-link.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
@@ -39,9 +39,10 @@ const heartbeat = (from: number, to: number, commit = 7): Message => ({
 test("a Ready's messages to one peer travel as one payload and arrive stepped in order; other groups' and spoofed senders' are not taken", async () => {
   const { a, b, names } = pair();
   const received: Message[] = [];
-  const linkB = linkGroup({ channels: peerChannels(b), group: 5, names, receive: (m) => received.push(m) });
-  const linkA = linkGroup({ channels: peerChannels(a), group: 5, names, receive: () => {} });
-  linkA.outbox.send([heartbeat(1, 2), heartbeat(1, 2, 8)]);
+  const linkB = new PeerLink({ channels: peerChannels(b), names });
+  linkB.join(5, { receive: (m) => received.push(m) });
+  const outboxA = new PeerLink({ channels: peerChannels(a), names }).join(5, { receive: () => {} });
+  outboxA.send([heartbeat(1, 2), heartbeat(1, 2, 8)]);
   await waitFor(() => received.length === 2, { what: "both heartbeats at b" });
   expect(received.map((m) => (m.type === "heartbeat" ? m.commit : -1))).toEqual([7, 8]);
   expect(a.stats().peers.b!.payloadsSent).toBe(1);
@@ -57,13 +58,8 @@ test("a payload that does not decode is dropped and counted, logged once; the li
   const received: Message[] = [];
   const lines: string[] = [];
   const channels = peerChannels(b);
-  const link = linkGroup({
-    channels,
-    group: 1,
-    names,
-    receive: (m) => received.push(m),
-    log: (l) => lines.push(l),
-  });
+  const link = new PeerLink({ channels, names, log: (l) => lines.push(l) });
+  link.join(1, { receive: (m) => received.push(m) });
   // The Raft channel's byte, then a batch that claims more messages than it holds, and one cut short.
   a.send("b", new Uint8Array([1, 5]));
   a.send("b", new Uint8Array([1, 1, 9]));
@@ -75,4 +71,29 @@ test("a payload that does not decode is dropped and counted, logged once; the li
   expect(channels.unrouted()).toBe(1);
   expect(lines.length).toBe(1);
   expect(lines[0]).toContain("dropped a Raft payload from a that does not decode");
+});
+
+test("the messages many groups send to a peer in one turn leave as one payload, each stepped into its own group; a group that left takes none", async () => {
+  const { a, b, names } = pair();
+  const received = new Map<number, Message[]>();
+  const linkB = new PeerLink({ channels: peerChannels(b), names });
+  const linkA = new PeerLink({ channels: peerChannels(a), names });
+  const groups = [3, 4, 5, 6];
+  for (const group of groups) {
+    received.set(group, []);
+    linkB.join(group, { receive: (m) => received.get(group)!.push(m) });
+  }
+  const outboxes = groups.map((group) => linkA.join(group, { receive: () => {} }));
+  for (const [i, outbox] of outboxes.entries()) outbox.send([heartbeat(1, 2, 10 + i)]);
+  outboxes[0]!.send([heartbeat(1, 2, 20)]);
+  await waitFor(() => [...received.values()].flat().length === 5, { what: "five heartbeats at b" });
+  expect(linkA.stats()).toMatchObject({ payloadsSent: 1, messagesSent: 5 });
+  expect(a.stats().peers.b!.payloadsSent).toBe(1);
+  const commits = (group: number) => received.get(group)!.map((m) => (m.type === "heartbeat" ? m.commit : -1));
+  expect(commits(3)).toEqual([10, 20]);
+  expect(commits(6)).toEqual([13]);
+  linkB.leave(6);
+  outboxes[3]!.send([heartbeat(1, 2, 30)]);
+  await waitFor(() => linkB.stats().misrouted === 1, { what: "b to drop the message for the group that left" });
+  expect(commits(6)).toEqual([13]);
 });

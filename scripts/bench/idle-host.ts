@@ -1,0 +1,54 @@
+#!/usr/bin/env bun
+/**
+ * One node of scripts/bench-idle-hosts.ts: a process running G Raft groups of three nodes in one
+ * RaftHost, over a real peer transport on loopback and a durable Raft log per group in `--dir`.
+ * Each group commits one entry; the process prints "settled" once every group here knows its
+ * leader and (with quiescence) every group is quiet, then idles until stopped (or 300 s pass).
+ *
+ *   bun scripts/bench/idle-host.ts --id 1 --ports 4001,4002,4003 --groups 256 --quiesce on --dir D
+ */
+import { DurableRaftLog } from "../../src/cluster/raft/durable-log.ts";
+import { realFileSystem } from "../../src/io/fs/real-fs.ts";
+import { startHostedNode } from "../../test/cluster/replication/hosted-node.ts";
+import { flag } from "./args.ts";
+
+const id = Number(flag("--id", "1"));
+const ports = flag("--ports", "").split(",").map(Number);
+const groups = Number(flag("--groups", "256"));
+const quiesce = flag("--quiesce", "on") === "on";
+const tickMs = Number(flag("--tick-ms", "100"));
+const dir = flag("--dir", "");
+const committed = new Set<number>();
+const { host, transport } = await startHostedNode({
+  id,
+  ports,
+  groups,
+  quiesce,
+  tickMs,
+  openLog: (group) => DurableRaftLog.open(realFileSystem, `${dir}/n${id}/g${group}`),
+  random: () => Math.random,
+  onApply: (group) => committed.add(group),
+});
+
+const payload = new TextEncoder().encode("x");
+const poll = setInterval(() => {
+  for (const group of host.groups) {
+    const driver = host.driver(group)!;
+    if (driver.leads && !committed.has(group)) driver.propose(payload).catch(() => {});
+  }
+  const stats = host.stats();
+  const ready = committed.size === groups && (!quiesce || stats.awake === 0);
+  if (ready) {
+    // From here on only the host runs: what is measured.
+    clearInterval(poll);
+    console.log(`settled ${JSON.stringify(stats)}`);
+  }
+}, 100);
+const stop = setTimeout(() => process.exit(0), 300_000);
+process.on("SIGTERM", () => {
+  clearInterval(poll);
+  clearTimeout(stop);
+  host.stop();
+  transport.close();
+  process.exit(0);
+});
