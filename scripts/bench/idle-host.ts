@@ -3,7 +3,8 @@
  * One node of scripts/bench-idle-hosts.ts: a process running G Raft groups of three nodes in one
  * RaftHost, over a real peer transport on loopback and a durable Raft log per group in `--dir`.
  * Each group commits one entry; the process prints "settled" once every group here knows its
- * leader and (with quiescence) every group is quiet, then idles until stopped (or 300 s pass).
+ * leader and (with quiescence) every group is quiet, then idles until stopped (or 300 s pass),
+ * printing "awake N" (its groups not quiet) every second.
  *
  *   bun scripts/bench/idle-host.ts --id 1 --ports 4001,4002,4003 --groups 256 --quiesce on --dir D
  */
@@ -39,14 +40,17 @@ const poll = setInterval(() => {
   const stats = host.stats();
   const ready = committed.size === groups && (!quiesce || stats.awake === 0);
   if (ready) {
-    // From here on only the host runs: what is measured.
+    // From here on only the host runs (and a line a second): what is measured.
     clearInterval(poll);
     console.log(`settled ${JSON.stringify(stats)}`);
+    report = setInterval(() => console.log(`awake ${host.stats().awake}`), 1_000);
   }
 }, 100);
+let report: ReturnType<typeof setInterval> | undefined;
 const stop = setTimeout(() => process.exit(0), 300_000);
 process.on("SIGTERM", () => {
   clearInterval(poll);
+  clearInterval(report);
   clearTimeout(stop);
   host.stop();
   transport.close();

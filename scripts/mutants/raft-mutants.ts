@@ -288,8 +288,8 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     name: "quiesce-with-lagging-follower",
     description: "a leader quiesces while a follower lacks entries, which then wait until something wakes the group",
     file: RAFT,
-    search: '        progress.match === last && progress.state === "replicate" &&',
-    replace: '        progress.state === "replicate" &&',
+    search: '      if (progress.match !== last || progress.state !== "replicate") return false;',
+    replace: '      if (progress.state !== "replicate") return false;',
   },
   {
     name: "quiet-follower-not-woken-by-detector",
@@ -326,7 +326,7 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     description:
       "a leader quiesces without having heard from every voter lately, so one cut off from its quorum stays leader",
     file: RAFT,
-    search: " && (!this.config.isVoter(id) || progress.recentActive)",
+    search: "      if (!progress.recentActive) return false;\n",
     replace: "",
   },
   {
@@ -362,5 +362,36 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     file: RAFT,
     search: "!this.config.isVoter(m.from) && !m.transfer) return false;",
     replace: "!this.config.isVoter(m.from)) return false;",
+  },
+  {
+    name: "quiesce-without-quorum",
+    description:
+      "a leader the host told most voters are down goes quiet with nobody answering it, instead of stepping down",
+    file: RAFT,
+    search: "    return answered >= this.quorum;",
+    replace: "    return true;",
+  },
+  {
+    name: "member-back-not-caught-up",
+    description:
+      "a quiet leader told a member is back stays quiet: the member, which got no quiesce, waits for its election timeout to be heard",
+    file: RAFT,
+    search: "        this.down.delete(id);\n        this.wake();",
+    replace: "        this.down.delete(id);",
+  },
+  {
+    name: "down-member-keeps-group-awake",
+    description: "a leader waits for every member to answer, down or not: one dead node keeps all its groups ticking",
+    file: RAFT,
+    search: "      if (this.down.has(id)) continue;\n",
+    replace: "",
+  },
+  {
+    name: "quiesce-to-down-member",
+    description:
+      "the quiesce goes to members taken for down too: one that is up with an old leader's entry commits it (safety)",
+    file: RAFT,
+    search: '      if (!this.down.has(to)) this.send({ type: "quiesce"',
+    replace: '      this.send({ type: "quiesce"',
   },
 ];

@@ -104,6 +104,8 @@ export class Raft {
   private readonly mayQuiesce: boolean;
   /** Ticks are ignored: the group was idle (see RaftOptions.quiesce). */
   private quiet = false;
+  /** A leader's replicas its host takes to be down (updateDown): its group may go quiet without them. */
+  private readonly down = new Set<NodeId>();
   private randomizedElectionTicks = 0;
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
@@ -240,6 +242,26 @@ export class Raft {
     if (this.currentRole === "leader") return this.tickLeader();
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTicks && this.mayCampaign()) this.campaign("preVote");
+  }
+
+  /**
+   * Which replicas the host takes to be down now (a closed connection, its failure detector), read
+   * by a leader at each of the host's ticks. A leader lets its idle group go quiet without the ones
+   * down, as long as a quorum of voters answers (else one dead member keeps all its groups awake),
+   * and wakes when one of them is back, to catch it up: the returning member got no quiesce and is
+   * ticking. Only liveness depends on it; a wrong answer costs ticks, never safety.
+   */
+  updateDown(isDown: (id: NodeId) => boolean): void {
+    if (this.currentRole !== "leader") return;
+    for (const id of this.replicas) {
+      const down = isDown(id);
+      if (down === this.down.has(id)) continue;
+      if (down) this.down.add(id);
+      else {
+        this.down.delete(id);
+        this.wake();
+      }
+    }
   }
 
   /** Starts an election now, as if the election timeout had passed (still through PreVote). */
@@ -758,24 +780,34 @@ export class Raft {
   /**
    * Nothing is left for the group to do: every entry is committed and every member has all of them,
    * no read waits for a round, no transfer is under way, and every voter answered within this
-   * election timeout (one that is down is not told to stop, and would campaign when it returns).
+   * election timeout — every member but those the host says are down (updateDown), as long as a
+   * quorum of voters answered. A voter that is down and not known to be would campaign when it
+   * returns, having got no quiesce; one known to be wakes the leader when it returns.
    */
   private idle(): boolean {
     if (!this.mayQuiesce || !this.reads.empty || this.transferee !== NONE) return false;
     const last = this.log.lastIndex();
     if (this.log.committed !== last) return false;
-    return this.replicas.every((id) => {
+    let answered = 1; // the leader
+    for (const id of this.replicas) {
+      if (this.down.has(id)) continue;
       const progress = this.progress.get(id)!;
-      return (
-        progress.match === last && progress.state === "replicate" && (!this.config.isVoter(id) || progress.recentActive)
-      );
-    });
+      if (progress.match !== last || progress.state !== "replicate") return false;
+      if (!this.config.isVoter(id)) continue;
+      if (!progress.recentActive) return false;
+      answered++;
+    }
+    return answered >= this.quorum;
   }
 
-  /** The leader's last heartbeat: with it every member learns the final commit index, then the group stops ticking. */
+  /**
+   * The leader's last heartbeat: with it every member learns the final commit index, then the group
+   * stops ticking. Not to members taken for down: their logs may not match this one up to the
+   * commit index (idle() did not look), and one that is in fact up would commit what it holds there.
+   */
   private quiesceGroup(): void {
     for (const to of this.replicas)
-      this.send({ type: "quiesce", to, term: this.currentTerm, commit: this.log.committed });
+      if (!this.down.has(to)) this.send({ type: "quiesce", to, term: this.currentTerm, commit: this.log.committed });
     this.quiet = true;
   }
 

@@ -157,6 +157,7 @@ export class RaftDriver<R> {
     const { raft, disconnected } = this.options;
     const leader = raft.leader;
     if (leader !== 0 && leader !== raft.id && disconnected?.(leader)) raft.leaderUnreachable();
+    if (disconnected && leader === raft.id) raft.updateDown(disconnected);
     // A quiet group has nothing to time: no read waits (a read wakes it), no election is due.
     if (!raft.quiesced) {
       raft.tick();

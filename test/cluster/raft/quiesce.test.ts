@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import type { Message } from "../../../src/cluster/raft/types.ts";
-import { ManualCluster } from "./manual-cluster.ts";
+import { between, ManualCluster } from "./manual-cluster.ts";
 
 /**
  * Quiescence (RaftOptions.quiesce): an idle group stops ticking, so a process hosting hundreds of
@@ -268,4 +268,71 @@ test("a removed node's transfer vote (a timeoutNow that reached it late) wakes t
   for (; rounds < 100 && ![1, 2, 3].some((id) => c.raft(id).role === "leader"); rounds++) round(c);
   expect([1, 2, 3].some((id) => c.raft(id).role === "leader")).toBe(true);
   expect(Math.max(...[1, 2, 3].map((id) => c.raft(id).term))).toBeGreaterThan(term);
+});
+
+test("a member down keeps the group awake until the host says so; then the group goes quiet, and wakes to catch the member up when it is back", () => {
+  const c = busyGroup(true);
+  c.crash(3);
+  // A write while it is down: committed by the two, and then the leader waits for 3's answer.
+  expect(c.raft(1).propose(bytes("y"))).toBe(true);
+  c.settle();
+  for (let i = 0; i < 30; i++) round(c);
+  expect(c.raft(1).quiesced).toBe(false);
+  const down = new Set([3]);
+  const tickAsHost = () => {
+    c.raft(1).updateDown((id) => down.has(id));
+    return round(c);
+  };
+  for (let i = 0; i < 20 && !allQuiet(c); i++) tickAsHost();
+  expect(allQuiet(c)).toBe(true);
+  let sent = 0;
+  for (let i = 0; i < 50; i++) sent += tickAsHost();
+  expect(sent).toBe(0);
+  // Back (restarted on its log, one entry behind): the host says so, the leader wakes and catches it up.
+  c.start(3);
+  expect(c.raft(3).lastIndex).toBeLessThan(c.raft(1).lastIndex);
+  down.clear();
+  // Within a few ticks: the returning member does not wait for its election timeout to be heard.
+  for (let i = 0; i < 5 && !(allQuiet(c) && c.raft(3).lastIndex === c.raft(1).lastIndex); i++) tickAsHost();
+  expect(c.raft(3).lastIndex).toBe(c.raft(1).lastIndex);
+  expect(c.raft(3).status().commit).toBe(c.raft(1).lastIndex);
+  expect(allQuiet(c)).toBe(true);
+  expect(c.raft(1).role).toBe("leader");
+});
+
+test("with a quorum down the leader never goes quiet (it steps down instead)", () => {
+  const c = new ManualCluster(5, { quiesce: true });
+  c.elect(1);
+  expect(c.raft(1).propose(bytes("x"))).toBe(true);
+  c.settle();
+  for (const id of [3, 4, 5]) c.crash(id);
+  for (let i = 0; i < 60 && c.raft(1).role === "leader"; i++) {
+    c.raft(1).updateDown((id) => id >= 3);
+    round(c);
+    expect(c.raft(1).quiesced).toBe(false);
+  }
+  expect(c.raft(1).role).toBe("follower");
+});
+
+test("a member taken for down gets no quiesce: up after all, with an entry of an old leader where the group committed another, it must not commit it", () => {
+  const c = new ManualCluster(3, { quiesce: true });
+  c.elect(3);
+  // Node 3 leads, takes a write no one else gets, and is cut off.
+  expect(c.raft(3).propose(bytes("lost"))).toBe(true);
+  c.settle(() => false);
+  const at = c.raft(3).lastIndex;
+  // Nodes 1 and 2 elect 1, which commits its own entries at that index and after.
+  c.elect(1, [1, 2]);
+  expect(c.raft(1).propose(bytes("kept"))).toBe(true);
+  c.settle(between([1, 2]));
+  expect(c.raft(1).termAt(at)).not.toBe(c.raft(3).termAt(at));
+  // Node 3 hears the leader but its answers are lost (a one-way cut): its host says it is down.
+  const oneWay = (m: Message) => m.from !== 3;
+  for (let i = 0; i < 30 && !(c.raft(1).quiesced && c.raft(2).quiesced); i++) {
+    c.raft(1).updateDown((id) => id === 3);
+    round(c, oneWay);
+  }
+  expect(c.raft(1).quiesced && c.raft(2).quiesced).toBe(true);
+  // Its commit index never covers its own entry at `at` (which it would then apply).
+  expect(c.raft(3).status().commit).toBeLessThan(at);
 });

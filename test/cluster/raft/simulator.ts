@@ -479,10 +479,22 @@ export class RaftSimulation {
     }
   }
 
-  /** The failure detector of a host: a follower whose leader has been out of reach for DETECT_TICKS is told so. */
+  /**
+   * The failure detector of a host: a follower whose leader has been out of reach for DETECT_TICKS
+   * is told so, and a leader learns at every tick which members are down or cut off from it, either
+   * way (what its closed connections say; a one-way cut makes it take a member for down that still
+   * hears it).
+   */
   private detectUnreachableLeaders(): void {
     for (const node of this.nodes) {
       if (!this.live(node)) continue;
+      if (node.raft!.role === "leader")
+        node.raft!.updateDown(
+          (id) =>
+            !this.live(this.nodes[id - 1]!) ||
+            this.blocked.has(`${node.id}>${id}`) ||
+            this.blocked.has(`${id}>${node.id}`),
+        );
       const leader = node.raft!.leader;
       const reachable =
         leader === 0 ||
