@@ -47,8 +47,11 @@ export class RaftLogEngine implements GroupLogWriter {
   private pending: Pending[] = [];
   private scheduled = false;
   private flushing: Promise<void> | undefined;
-  /** Written since the last sync: a rotation must sync the segment before another follows it. */
-  private unsynced = false;
+  /**
+   * Written since the last sync: a rotation must sync the segment before another follows it. True
+   * at open: the segment may end in writes a clean close left unsynced.
+   */
+  private unsynced = true;
   private broken: Error | undefined;
   private readonly segmentBytesMax: number;
   private readonly inlineBytesMax: number;

@@ -39,10 +39,11 @@ export class SegmentUsage {
     const removable: number[] = [];
     for (const [sequence, groups] of this.bySegment) {
       if (sequence >= current) break;
-      for (const [group, lastIndex] of groups) {
+      const needed = [...groups].some(([group, lastIndex]) => {
         const covered = snapshotIndex(group);
-        if (covered === undefined || lastIndex > covered) return removable;
-      }
+        return covered === undefined || lastIndex > covered;
+      });
+      if (needed) break;
       removable.push(sequence);
     }
     return removable;
