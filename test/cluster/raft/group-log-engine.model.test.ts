@@ -30,7 +30,7 @@ type Op =
 interface Wave {
   ops: Op[];
   /** "crashMid": the power goes while the wave's sync is under way. */
-  then: "none" | "reopen" | "crash" | "crashMid";
+  next: "none" | "reopen" | "crash" | "crashMid";
   /** The share of what was not synced that a crash keeps (a torn record when neither all nor none). */
   keep: number;
 }
@@ -70,7 +70,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 const wave: fc.Arbitrary<Wave> = fc.record({
   ops: fc.uniqueArray(op, { selector: (o) => o.group, minLength: 1, maxLength: GROUPS }),
-  then: fc.constantFrom("none", "none", "none", "reopen", "crash", "crashMid"),
+  next: fc.constantFrom("none", "none", "none", "reopen", "crash", "crashMid"),
   keep: fc.nat(100),
 });
 
@@ -178,7 +178,7 @@ test("property: many groups' persists, compactions, snapshot installs and remova
           const p = plan(o, model.get(o.group));
           return p ? [{ group: o.group, ...p }] : [];
         });
-        const release = w.then === "crashMid" ? fs.holdSyncs() : undefined;
+        const release = w.next === "crashMid" ? fs.holdSyncs() : undefined;
         let settled = 0;
         const runs = planned.map((p) => p.run(engine).then(() => settled++));
         if (release === undefined) {
@@ -193,9 +193,9 @@ test("property: many groups' persists, compactions, snapshot installs and remova
             intervalMs: 1,
           });
         }
-        if (w.then === "none") continue;
+        if (w.next === "none") continue;
         // After a crash during a wave its writes never finish: that engine is left as it is.
-        if (w.then === "reopen") await engine.close();
+        if (w.next === "reopen") await engine.close();
         else fs.crash(() => w.keep / 100);
         engine = await RaftLogEngine.open(fs, DIR, undefined, OPTIONS);
         const ids = new Set([...model.keys(), ...planned.map((p) => p.group), ...engine.groups()]);
@@ -205,7 +205,7 @@ test("property: many groups' persists, compactions, snapshot installs and remova
             engine,
             id,
             pending ? [model.get(id), pending.after] : [model.get(id)],
-            w.then !== "reopen",
+            w.next !== "reopen",
           );
           if (now === undefined) model.delete(id);
           else model.set(id, now);
