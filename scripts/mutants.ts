@@ -9,7 +9,8 @@
  *
  * The cluster set plants bugs of the replicated server (scripts/mutants/cluster-mutants.ts), judged
  * by the real-process fault tests of test/cluster/nemesis; the storage set plants bugs of the
- * in-memory MVCC store's chains and GC (scripts/mutants/storage-mutants.ts), judged by test/storage;
+ * in-memory MVCC store's chains and GC and of the Raft log engine many groups share
+ * (scripts/mutants/storage-mutants.ts), judged by test/storage and the Raft logs' tests;
  * the ring set plants bugs of partition placement and replica moves (scripts/mutants/ring-mutants.ts),
  * judged by test/cluster/ring.
  *
@@ -54,6 +55,9 @@ const SETS: readonly MutantSet[] = [
       "test/storage/snapshots",
       "test/storage/checkpoint",
       "test/storage/conformance",
+      // The Raft logs on disk: the contract tests of both, the group log engine's own.
+      "test/cluster/raft/durable-log",
+      "test/cluster/raft/group-log",
     ],
   },
 ];

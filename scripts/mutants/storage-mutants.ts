@@ -2,12 +2,17 @@ import type { Mutant } from "./raft-mutants.ts";
 
 /**
  * Known bugs to plant in the in-memory MVCC store's chains and their garbage collection
- * (src/storage/mvcc), one at a time (`npm run mutants -- --set storage`), each judged by the
- * storage tests: the model-based property tests first among them. Same rules as raft-mutants.ts:
- * `search` occurs exactly once in `file`.
+ * (src/storage/mvcc), and in the Raft log engine that many groups share (group-log-*.ts), one at a
+ * time (`npm run mutants -- --set storage`), each judged by the storage tests: the model-based
+ * property tests first among them. Same rules as raft-mutants.ts: `search` occurs exactly once in
+ * `file`.
  */
 const CHAINS = "src/storage/mvcc/version-chain.ts";
 const STORE = "src/storage/mvcc/store.ts";
+const GROUP_ENGINE = "src/cluster/raft/group-log-engine.ts";
+const GROUP_REPLAY = "src/cluster/raft/group-log-replay.ts";
+const GROUP_SEGMENTS = "src/cluster/raft/group-log-segments.ts";
+const GROUP_LOG = "src/cluster/raft/group-raft-log.ts";
 
 export const STORAGE_MUTANTS: readonly Mutant[] = [
   {
@@ -74,5 +79,40 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: STORE,
     search: "this.collect(id, floor, WRITE_RING_DROPS);",
     replace: "this.collect(id, floor);",
+  },
+  {
+    name: "group-commit-skips-sync",
+    description: "a batch of many groups' writes is synced only when every one of them asked for it",
+    file: GROUP_ENGINE,
+    search: "const sync = batch.some((write) => write.sync);",
+    replace: "const sync = batch.every((write) => write.sync);",
+  },
+  {
+    name: "rotation-leaves-unsynced-tail",
+    description: "a rotation starts the next segment without syncing the end of the current one",
+    file: GROUP_ENGINE,
+    search: "    if (this.unsynced) await this.file.sync();\n",
+    replace: "",
+  },
+  {
+    name: "rotation-forgets-snapshots",
+    description: "a rotation restates the groups' hard states but not their snapshots",
+    file: GROUP_LOG,
+    search: "if (snapshot.index > 0) records.push(",
+    replace: "if (snapshot.index < 0) records.push(",
+  },
+  {
+    name: "segments-removed-past-a-needed-one",
+    description: "segments no group needs are removed even after one still needed, the segment of a removal among them",
+    file: GROUP_SEGMENTS,
+    search: "      if (needed) break;",
+    replace: "      if (needed) continue;",
+  },
+  {
+    name: "replay-keeps-removed-group",
+    description: "replay takes a group's removal record for its segments' bookkeeping only, and keeps the group",
+    file: GROUP_REPLAY,
+    search: "        replays.delete(group);\n",
+    replace: "",
   },
 ];

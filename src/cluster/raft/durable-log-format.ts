@@ -42,12 +42,40 @@ export function hardStateFrame(state: HardState): Uint8Array {
 }
 
 export function entriesFrame(entries: readonly Entry[]): Uint8Array {
-  const w = new ByteWriter(64 + entries.reduce((sum, e) => sum + 24 + (e.data?.byteLength ?? 0), 0));
-  w.u8(RECORD_ENTRIES).u32(entries.length);
-  for (const entry of entries) {
-    writeEntryBody(w.u64(entry.index).u64(entry.term), entry);
-  }
+  const w = new ByteWriter(entriesBytes(entries));
+  writeEntries(w.u8(RECORD_ENTRIES), entries);
   return encodeFrame(w.written());
+}
+
+/** About the bytes `writeEntries` takes, to size a writer. */
+export function entriesBytes(entries: readonly Entry[]): number {
+  return 64 + entries.reduce((sum, e) => sum + 24 + (e.data?.byteLength ?? 0), 0);
+}
+
+/** An entries record's body, shared with the group log's (group-log-format.ts): u32 n · n × (u64 index · u64 term · entry body). */
+export function writeEntries(w: ByteWriter, entries: readonly Entry[]): void {
+  w.u32(entries.length);
+  for (const entry of entries) writeEntryBody(w.u64(entry.index).u64(entry.term), entry);
+}
+
+export function readEntries(r: ByteReader): Entry[] {
+  const count = r.u32();
+  const entries: Entry[] = [];
+  for (let i = 0; i < count; i++) entries.push(readEntryBody(r, r.u64(), r.u64()));
+  return entries;
+}
+
+/** A configuration as snapshots hold it: u32 v · v × u64 voter · u32 l · l × u64 learner. */
+export function writeConf(w: ByteWriter, conf: ConfState): void {
+  w.u32(conf.voters.length);
+  for (const id of conf.voters) w.u64(id);
+  w.u32(conf.learners.length);
+  for (const id of conf.learners) w.u64(id);
+}
+
+export function readConf(r: ByteReader): ConfState {
+  const voters = Array.from({ length: r.u32() }, () => r.u64());
+  return { voters, learners: Array.from({ length: r.u32() }, () => r.u64()) };
 }
 
 /** A snapshot as its file holds it: with the sequence of the first segment after it. */
@@ -59,43 +87,27 @@ export interface SnapshotRecord {
 export function snapshotFile({ snapshot, firstSegment }: SnapshotRecord): Uint8Array {
   const conf = snapshot.conf ?? { voters: [], learners: [] };
   const w = new ByteWriter(72 + snapshot.data.byteLength + 8 * (conf.voters.length + conf.learners.length));
-  w.u64(snapshot.index).u64(snapshot.term).u64(firstSegment).u32(conf.voters.length);
-  for (const id of conf.voters) w.u64(id);
-  w.u32(conf.learners.length);
-  for (const id of conf.learners) w.u64(id);
+  writeConf(w.u64(snapshot.index).u64(snapshot.term).u64(firstSegment), conf);
   w.bytes(snapshot.data);
-  const header = SNAPSHOT.encodeHeader(snapshot.index);
-  const body = encodeFrame(w.written());
-  const file = new Uint8Array(header.byteLength + body.byteLength);
-  file.set(header);
-  file.set(body, header.byteLength);
-  return file;
+  return SNAPSHOT.encodeSingleFrameFile(snapshot.index, w.written());
 }
 
 /** A snapshot file, whole: written atomically, so any damage at all is corruption. */
 export function readSnapshotFile(bytes: Uint8Array, path: string): SnapshotRecord {
-  const header = readFrame(bytes, 0);
-  if (header.kind !== "frame") throw corruptionError(path, 0, header.kind === "end" ? "empty file" : header.reason);
-  decodeAt(path, 0, () => SNAPSHOT.decodeHeader(header.payload));
-  const body = readFrame(bytes, header.next);
-  if (body.kind !== "frame")
-    throw corruptionError(path, header.next, body.kind === "end" ? "no snapshot after the header" : body.reason);
-  return decodeAt(path, header.next, () => {
-    const r = new ByteReader(body.payload);
+  const { payload, offset } = SNAPSHOT.readSingleFrameFile(bytes, path);
+  return decodeAt(path, offset, () => {
+    const r = new ByteReader(payload);
     const index = r.u64();
     const term = r.u64();
     const firstSegment = r.u64();
-    const voters = Array.from({ length: r.u32() }, () => r.u64());
-    const learners = Array.from({ length: r.u32() }, () => r.u64());
-    const conf: ConfState = { voters, learners };
-    return { snapshot: { index, term, data: r.bytesCopy(), ...(voters.length > 0 ? { conf } : {}) }, firstSegment };
+    const conf = readConf(r);
+    return {
+      snapshot: { index, term, data: r.bytesCopy(), ...(conf.voters.length > 0 ? { conf } : {}) },
+      firstSegment,
+    };
   });
 }
 
-/**
- * Applies a segment's records to `memory` (which starts at the snapshot); returns the length of the
- * good prefix: a torn last frame is reported through `onTornTail` and left out.
- */
 /**
  * Replays segment `bytes` into `memory`: `goodBytes`, where its whole records end (a torn last one
  * is reported and left out), and `firstEntry`, the index of the first entry of its first entries
@@ -136,9 +148,7 @@ function applyRecord(reader: ByteReader, memory: MemoryStorage): number | undefi
     return undefined;
   }
   if (type !== RECORD_ENTRIES) throw new FormatError(`unknown record type ${type}`);
-  const count = reader.u32();
-  const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) entries.push(readEntryBody(reader, reader.u64(), reader.u64()));
+  const entries = readEntries(reader);
   // Entries the snapshot already stands for are skipped; the rest must follow what is held.
   const kept = entries.filter((entry) => entry.index > memory.snapshot().index);
   if (kept.length > 0 && kept[0]!.index > memory.lastIndex() + 1) {

@@ -10,7 +10,8 @@ import {
   SNAPSHOT,
   snapshotFile,
 } from "./durable-log-format.ts";
-import { MemoryStorage, type RaftStorage } from "./storage.ts";
+import { SerialLog } from "./serial-log.ts";
+import { MemoryStorage, type PersistentRaftLog } from "./storage.ts";
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 
 /**
@@ -36,9 +37,7 @@ import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
  * - At open, a torn last record (a crash mid-append) is cut off with a log line; damage anywhere
  *   else stops the open, naming the file and the offset.
  */
-export class DurableRaftLog implements RaftStorage {
-  /** The operation running now, or the last one: the next waits for it. */
-  private queue: Promise<unknown> = Promise.resolve();
+export class DurableRaftLog extends SerialLog implements PersistentRaftLog {
   /**
    * Set when a failure left the files in a state this object can no longer extend safely (a
    * snapshot half-installed, a write that could not be cut back): every later call fails with it,
@@ -49,12 +48,14 @@ export class DurableRaftLog implements RaftStorage {
   private constructor(
     private readonly fs: FileSystem,
     private readonly dir: string,
-    private readonly memory: MemoryStorage,
+    memory: MemoryStorage,
     private file: AppendFile,
     private sequence: number,
     /** The segments from the snapshot's first on, by sequence: the index of each one's first entry, if it holds one. */
     private readonly firstEntries: Map<number, number>,
-  ) {}
+  ) {
+    super(memory);
+  }
 
   static async open(
     fs: FileSystem,
@@ -103,30 +104,6 @@ export class DurableRaftLog implements RaftStorage {
       await fs.syncDir(dir);
     }
     return new DurableRaftLog(fs, dir, memory, file, sequence, firstEntries);
-  }
-
-  hardState(): HardState {
-    return this.memory.hardState();
-  }
-
-  snapshot(): Snapshot {
-    return this.memory.snapshot();
-  }
-
-  firstIndex(): number {
-    return this.memory.firstIndex();
-  }
-
-  lastIndex(): number {
-    return this.memory.lastIndex();
-  }
-
-  term(index: number): number {
-    return this.memory.term(index);
-  }
-
-  entries(lo: number, hi: number): Entry[] {
-    return this.memory.entries(lo, hi);
   }
 
   /**
@@ -188,17 +165,8 @@ export class DurableRaftLog implements RaftStorage {
     return this.exclusive(() => this.file.close());
   }
 
-  private exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(() => {
-      if (this.broken)
-        throw new HomeKvError(
-          "E_DISK",
-          `the Raft log in ${this.dir} failed earlier and must be reopened: ${this.broken.message}`,
-        );
-      return run();
-    });
-    this.queue = result.catch(() => {});
-    return result;
+  protected refusal(): Error | undefined {
+    return this.broken && mustReopen(this.dir, this.broken);
   }
 
   private breaks(error: unknown): void {
@@ -265,4 +233,9 @@ export class DurableRaftLog implements RaftStorage {
     }
     await this.fs.syncDir(this.dir);
   }
+}
+
+/** The error of every call to a log whose files a failure left in a state only a reopen can read. */
+export function mustReopen(dir: string, failure: Error): HomeKvError {
+  return new HomeKvError("E_DISK", `the Raft log in ${dir} failed earlier and must be reopened: ${failure.message}`);
 }

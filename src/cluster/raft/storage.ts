@@ -19,6 +19,22 @@ export interface RaftStorage {
   entries(lo: number, hi: number): Entry[];
 }
 
+/**
+ * A Raft log on disk, as the driver (RaftPersistence) and the member's checkpoints use it, whoever
+ * keeps the files: DurableRaftLog (one group, its own files) or a group of a RaftLogEngine (many
+ * groups in shared files, one fsync for all).
+ */
+export interface PersistentRaftLog extends RaftStorage {
+  /** Writes a Ready's hard state and entries; synced before it resolves unless `sync` is false. */
+  persist(hardState: HardState | undefined, entries: readonly Entry[], sync?: boolean): Promise<void>;
+  /** The application applied up to `index` and summed it up in `data`: drop the entries it covers. */
+  compact(index: number, data: Uint8Array, conf: ConfState): Promise<void>;
+  /** A snapshot from the leader replaces the whole log. */
+  installSnapshot(snapshot: Snapshot): Promise<void>;
+  /** Waits for the calls made so far; later ones fail. */
+  close(): Promise<void>;
+}
+
 /** The in-memory storage of the simulator; what survives a simulated crash. */
 export class MemoryStorage implements RaftStorage {
   private state: HardState = { term: 0, vote: 0, commit: 0 };

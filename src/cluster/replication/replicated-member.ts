@@ -4,8 +4,8 @@ import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
 import type { Timers } from "../../timers.ts";
-import type { DurableRaftLog } from "../raft/durable-log.ts";
 import { Raft } from "../raft/raft.ts";
+import type { PersistentRaftLog } from "../raft/storage.ts";
 import type { MemberAddress, NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
 import { loadMemberCheckpoint, MemberCheckpoints } from "./member-checkpoints.ts";
@@ -33,7 +33,8 @@ export interface ReplicatedMemberOptions {
    * themselves come from its log: founded (bootstrap.ts) or learned from the leader.
    */
   seeds: readonly MemberAddress[];
-  raftLog: DurableRaftLog;
+  /** The member's Raft log: a DurableRaftLog, or its group's log in a RaftLogEngine. */
+  raftLog: PersistentRaftLog;
   transport: PeerTransport;
   /** Where the member's checkpoints are kept (and a leader's snapshot is received). */
   fs: FileSystem;

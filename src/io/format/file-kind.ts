@@ -1,5 +1,6 @@
 import { ByteReader, ByteWriter, FormatError } from "./bytes.ts";
-import { encodeFrame } from "./frame.ts";
+import { corruptionError, decodeAt } from "./corruption.ts";
+import { encodeFrame, readFrame } from "./frame.ts";
 
 /**
  * What every HomeKV data file shares: a name made of a revision (20 digits, so that names sort
@@ -32,6 +33,30 @@ export class FileKind {
 
   encodeHeader(revision: number): Uint8Array {
     return encodeFrame(new ByteWriter(32).raw(this.magic).u8(this.formatVersion).u64(revision).written());
+  }
+
+  /** A file written whole at once (a snapshot): the header, then one frame holding `payload`. */
+  encodeSingleFrameFile(revision: number, payload: Uint8Array): Uint8Array {
+    const header = this.encodeHeader(revision);
+    const body = encodeFrame(payload);
+    const file = new Uint8Array(header.byteLength + body.byteLength);
+    file.set(header);
+    file.set(body, header.byteLength);
+    return file;
+  }
+
+  /**
+   * The payload of a file `encodeSingleFrameFile` wrote, and the offset of its frame (for errors).
+   * Such a file is written atomically, so any damage at all is corruption.
+   */
+  readSingleFrameFile(bytes: Uint8Array, path: string): { payload: Uint8Array; offset: number } {
+    const header = readFrame(bytes, 0);
+    if (header.kind !== "frame") throw corruptionError(path, 0, header.kind === "end" ? "empty file" : header.reason);
+    decodeAt(path, 0, () => this.decodeHeader(header.payload));
+    const body = readFrame(bytes, header.next);
+    if (body.kind !== "frame")
+      throw corruptionError(path, header.next, body.kind === "end" ? "nothing after the header" : body.reason);
+    return { payload: body.payload, offset: header.next };
   }
 
   /** The revision in a header frame's payload. */
