@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 /**
  * What idle Raft groups cost a real process: three processes (scripts/bench/idle-host.ts), each
- * running G groups of the three in one RaftHost over the peer transport on loopback, with a
- * durable log per group. Once every group has committed an entry and (with quiescence) gone quiet,
+ * running G groups of the three in one RaftHost over the peer transport on loopback, with their
+ * logs in one engine per process. Once every group has committed an entry and (with quiescence) gone quiet,
  * each process's CPU (/proc) is measured for `--seconds`. Printed per mode: the busiest node's
  * share of one core, every node's, and the largest RSS. With quiescence, one node is then killed
  * and the other two are measured again once their groups have gone quiet without it.

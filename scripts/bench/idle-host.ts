@@ -1,14 +1,14 @@
 #!/usr/bin/env bun
 /**
  * One node of scripts/bench-idle-hosts.ts: a process running G Raft groups of three nodes in one
- * RaftHost, over a real peer transport on loopback and a durable Raft log per group in `--dir`.
+ * RaftHost, over a real peer transport on loopback, their Raft logs in one RaftLogEngine in `--dir`.
  * Each group commits one entry; the process prints "settled" once every group here knows its
  * leader and (with quiescence) every group is quiet, then idles until stopped (or 300 s pass),
  * printing "awake N" (its groups not quiet) every second.
  *
  *   bun scripts/bench/idle-host.ts --id 1 --ports 4001,4002,4003 --groups 256 --quiesce on --dir D
  */
-import { DurableRaftLog } from "../../src/cluster/raft/durable-log.ts";
+import { RaftLogEngine } from "../../src/cluster/raft/group-log-engine.ts";
 import { realFileSystem } from "../../src/io/fs/real-fs.ts";
 import { startHostedNode } from "../../test/cluster/replication/hosted-node.ts";
 import { flag } from "./args.ts";
@@ -20,13 +20,14 @@ const quiesce = flag("--quiesce", "on") === "on";
 const tickMs = Number(flag("--tick-ms", "100"));
 const dir = flag("--dir", "");
 const committed = new Set<number>();
+const engine = await RaftLogEngine.open(realFileSystem, `${dir}/n${id}`);
 const { host, transport } = await startHostedNode({
   id,
   ports,
   groups,
   quiesce,
   tickMs,
-  openLog: (group) => DurableRaftLog.open(realFileSystem, `${dir}/n${id}/g${group}`),
+  openLog: (group) => engine.group(group),
   random: () => Math.random,
   onApply: (group) => committed.add(group),
 });

@@ -1,5 +1,5 @@
-import type { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { Raft } from "../../../src/cluster/raft/raft.ts";
+import type { PersistentRaftLog } from "../../../src/cluster/raft/storage.ts";
 import type { NodeId } from "../../../src/cluster/raft/types.ts";
 import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
 import { RaftDriver } from "../../../src/cluster/replication/raft-driver.ts";
@@ -15,7 +15,7 @@ export interface HostedNodeOptions {
   quiesce: boolean;
   tickMs: number;
   /** Group `group`'s log here. */
-  openLog(group: number): Promise<DurableRaftLog>;
+  openLog(group: number): PersistentRaftLog | Promise<PersistentRaftLog>;
   random(group: number): () => number;
   /** Called with every entry a group applies that carries data (not its leader's empty entry, not a change of members). */
   onApply(group: number, data: Uint8Array): void;

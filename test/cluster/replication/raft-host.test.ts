@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
+import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
 import type { NodeId } from "../../../src/cluster/raft/types.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
@@ -28,6 +28,8 @@ async function startHosts(groups: number, quiesce: boolean): Promise<Node[]> {
   const ports = freePorts(IDS.length);
   const nodes: Node[] = [];
   for (const id of IDS) {
+    // Every group's log in one engine per node: one fsync for the writes of all its groups.
+    const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/raft");
     const applied = new Map(Array.from({ length: groups }, (_, i) => [i + 1, [] as string[]]));
     const hosted = await startHostedNode({
       id,
@@ -35,7 +37,7 @@ async function startHosts(groups: number, quiesce: boolean): Promise<Node[]> {
       groups,
       quiesce,
       tickMs: TICK_MS,
-      openLog: () => DurableRaftLog.open(new MemoryFileSystem(), "/raft"),
+      openLog: (group) => engine.group(group),
       random: (group) => mulberry32(id * 1_000 + group),
       onApply: (group, data) => applied.get(group)!.push(new TextDecoder().decode(data)),
     });
