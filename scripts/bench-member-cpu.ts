@@ -19,12 +19,12 @@
  * DIR/<checkout>-<round>/<member>.md when it stops: where a member's time per request goes. Every process it starts is stopped, on failure and on Ctrl-C too.
  * `--quick` is a smoke run (test/system/bench-member-cpu.system.ts).
  */
-import { existsSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
-import { join, resolve } from "node:path";
+import { loadavg } from "node:os";
+import { resolve } from "node:path";
 import { type BenchResult, runBench } from "../src/bench/run-bench.ts";
 import { createWorkload } from "../src/bench/workload.ts";
-import { flag, median } from "./bench/args.ts";
+import { checkArguments, choiceFlag, flag, integerFlag, median } from "./bench/args.ts";
+import { announceCheckouts, type Checkout, turnsOf } from "./bench/checkout.ts";
 import { type Placement, placedPool, prefill } from "./bench/clients.ts";
 import { type BenchCluster, NAMES, startHomekvCluster } from "./bench/cluster.ts";
 import { cpuSeconds, loadAverage, writeCalls } from "./bench/cpu.ts";
@@ -43,29 +43,7 @@ const VALUE_FLAGS = [
   "--profile",
 ];
 
-/** Every argument is a known flag followed by its value, or --quick: a misspelt flag must not run a default. */
-function checkArguments(args: readonly string[]): void {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--quick") continue;
-    if (!VALUE_FLAGS.includes(args[i]!)) throw new Error(`unknown argument ${JSON.stringify(args[i])}`);
-    if (++i >= args.length) throw new Error(`${args[i - 1]} needs a value`);
-  }
-}
-
-function integerFlag(name: string, text: string, least: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < least)
-    throw new Error(`${name} must be an integer of at least ${least}, not ${JSON.stringify(text)}`);
-  return value;
-}
-
-function choiceFlag<T extends string>(name: string, text: string, choices: readonly T[]): T {
-  if (!(choices as readonly string[]).includes(text))
-    throw new Error(`${name} must be one of ${choices.join(", ")}, not ${JSON.stringify(text)}`);
-  return text as T;
-}
-
-checkArguments(process.argv.slice(2));
+checkArguments(process.argv.slice(2), VALUE_FLAGS, ["--quick"]);
 const quick = process.argv.includes("--quick");
 const op = choiceFlag("--op", flag("--op", "set"), ["set", "get", "batch"] as const);
 const keys = integerFlag("--keys", flag("--keys", quick ? "1000" : "100000"), 1);
@@ -83,20 +61,6 @@ const profileDir = flag("--profile", "");
 const valueSize = 100;
 /** Keys per request: `batch` is one set of 100 (bench-cluster's batch cell). */
 const batch = op === "batch" ? 100 : 1;
-
-interface Checkout {
-  label: "A" | "B";
-  dir: string;
-  /** `git describe --always --dirty` of the checkout, or why there is none. */
-  version: string;
-}
-
-function checkout(label: Checkout["label"], dir: string): Checkout {
-  if (!existsSync(join(dir, "src", "main.ts"))) throw new Error(`${dir} is not a HomeKV checkout: no src/main.ts`);
-  const git = Bun.spawnSync(["git", "-C", dir, "describe", "--always", "--dirty"], { stderr: "pipe" });
-  const version = git.exitCode === 0 ? git.stdout.toString().trim() : "not a git checkout";
-  return { label, dir, version };
-}
 
 interface Run {
   checkout: Checkout;
@@ -222,25 +186,14 @@ async function runCheckout(side: Checkout, round: number): Promise<Run[]> {
 
 async function main(): Promise<void> {
   stopAllOnExit();
-  const checkouts = [
-    checkout("A", resolve(import.meta.dir, "..")),
-    ...(compareDir ? [checkout("B", resolve(compareDir))] : []),
-  ];
-  console.log(
-    `# CPU per request per member, 3-member HomeKV (--fsync always) — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`,
-  );
-  for (const side of checkouts) console.log(`${side.label}: ${side.dir} (${side.version})`);
+  const checkouts = announceCheckouts("CPU per request per member, 3-member HomeKV (--fsync always)", compareDir);
   console.log(
     `op ${op} (${batch} key(s) per request), ${keys} keys, ${valueSize}-byte values, ${concurrency} in flight, ${requests} requests measured after ${warmup} of warm-up; a fresh cluster per checkout and round${serveArgs.length > 0 ? `; serve ${serveArgs.join(" ")}` : ""}`,
   );
   console.log(`load average at the start: ${loadAverage()}\n`);
   printRunHeader();
   const runs: Run[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    // Alternate which checkout goes first, so that a drift of the machine's load favours neither.
-    const order = round % 2 === 1 ? checkouts : [...checkouts].reverse();
-    for (const side of order) runs.push(...(await runCheckout(side, round)));
-  }
+  for (const { side, round } of turnsOf(checkouts, rounds)) runs.push(...(await runCheckout(side, round)));
   if (checkouts.length > 1 || rounds > 1) printSummary(runs, checkouts);
   console.log(`\nload average at the end: ${loadAverage()}`);
 }

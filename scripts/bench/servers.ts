@@ -82,14 +82,21 @@ export async function waitFor(what: string, ready: () => Promise<boolean>, timeo
 
 const root = resolve(import.meta.dir, "..", "..");
 
-/** HomeKV with --fsync always (the default), from source. */
-export async function startHomekv(extraArgs: string[] = []): Promise<RunningServer> {
+/**
+ * HomeKV with --fsync always (the default), from source: this checkout's or `options.checkout`'s,
+ * Bun given `options.runtimeArgs` (a CPU profile) and `serve` given `extraArgs`.
+ */
+export async function startHomekv(
+  extraArgs: string[] = [],
+  options: { checkout?: string; runtimeArgs?: readonly string[] } = {},
+): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-homekv-"));
   const port = freePort();
   const proc = Bun.spawn(
     [
       process.execPath,
-      join(root, "src", "main.ts"),
+      ...(options.runtimeArgs ?? []),
+      join(options.checkout ?? root, "src", "main.ts"),
       "serve",
       "-p",
       String(port),

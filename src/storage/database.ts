@@ -156,7 +156,9 @@ export function createStoreObservers(
         watchHub.publish(revision, events);
       }
     : watchHub.publish;
-  return { expiry: createDatabaseExpiry({ ...options, onEvents }, report), watchHub };
+  // Events are made only while the hub has a live watcher, unless the caller takes them too.
+  const eventsWanted = given ? undefined : watchHub.listening;
+  return { expiry: createDatabaseExpiry({ ...options, onEvents, eventsWanted }, report), watchHub };
 }
 
 /** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */

@@ -72,7 +72,7 @@ describe("QueueBudget alone", () => {
 describe("QueueBudget over a hub's watchers", () => {
   function setup(bytesMax: number) {
     const hub = createWatchHub();
-    const store = createMvccStore({ historyRevisions: Infinity, onEvents: hub.publish });
+    const store = createMvccStore({ historyRevisions: Infinity, onEvents: hub.publish, eventsWanted: hub.listening });
     hub.attach(store);
     const commit = (...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops }).revision;
     const { budget, settle } = manualBudget(bytesMax);

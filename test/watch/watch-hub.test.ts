@@ -18,10 +18,17 @@ import { bytes, text } from "../helpers/bytes.ts";
 const put = (key: string, value: string): WriteOp => ({ key, value: bytes(value) });
 const del = (key: string): WriteOp => ({ key, value: null });
 
-/** A store with its hub wired as serve wires them: hub first, its publish as the store's onEvents. */
+/**
+ * A store with its hub wired as serve wires them: hub first, its publish as the store's onEvents,
+ * events made only while it is listening.
+ */
 function setup(options: { historyRevisions?: number; hub?: WatchHubOptions } = {}) {
   const hub = createWatchHub(options.hub);
-  const store = createMvccStore({ historyRevisions: options.historyRevisions ?? Infinity, onEvents: hub.publish });
+  const store = createMvccStore({
+    historyRevisions: options.historyRevisions ?? Infinity,
+    onEvents: hub.publish,
+    eventsWanted: hub.listening,
+  });
   hub.attach(store);
   const commit = (...ops: WriteOp[]) => store.apply({ revision: store.revision + 1, ops }).revision;
   return { hub, store, commit };
@@ -122,6 +129,39 @@ describe("filtering", () => {
     watcher.close();
     commit(put("k", "1"));
     expect([log.wakes, hub.size, watcher.take()]).toEqual([0, 0, undefined]);
+  });
+});
+
+describe("listening: events are made only for live watchers", () => {
+  test("no watcher, or one catching up: not listening, and the store makes no events; a live one: listening", () => {
+    const { hub, store, commit } = setup();
+    let published = 0;
+    const counted = createMvccStore({
+      historyRevisions: Infinity,
+      onEvents: () => published++,
+      eventsWanted: hub.listening,
+    });
+    const both = (...ops: WriteOp[]) => {
+      counted.apply({ revision: counted.revision + 1, ops });
+      return commit(...ops);
+    };
+    expect(hub.listening()).toBe(false);
+    both(put("a", "1"));
+    expect(published).toBe(0);
+    // From a past revision: it reads the store's history until it has caught up.
+    const catching = open(hub, single("a"), { startRevision: 1 });
+    expect(hub.listening()).toBe(false);
+    both(put("a", "2"));
+    expect(published).toBe(0);
+    // Caught up by its take: live from here on, and the next command's events are made.
+    expect(flat(drain(catching.watcher))).toEqual(["1:put:a=1", "2:put:a=2"]);
+    expect(hub.listening()).toBe(true);
+    both(put("a", "3"));
+    expect(published).toBe(1);
+    expect(flat(drain(catching.watcher))).toEqual(["3:put:a=3"]);
+    catching.watcher.close();
+    expect(hub.listening()).toBe(false);
+    expect(store.revision).toBe(3);
   });
 });
 

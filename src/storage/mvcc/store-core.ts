@@ -97,7 +97,8 @@ export abstract class StoreCore {
     // Compaction moves with the revision, so that the floor below is the one after this commit.
     this.compacted = Math.max(this.compacted, revision - this.historyRevisions);
     const floor = this.floor();
-    const events: ChangeEvent[] | undefined = this.options.onEvents ? [] : undefined;
+    const { onEvents, eventsWanted } = this.options;
+    const events: ChangeEvent[] | undefined = onEvents && (eventsWanted?.() ?? true) ? [] : undefined;
     let deleted = 0;
     const write = (op: WriteOp) => {
       if (this.writeVersion(op, revision, floor, events) && op.value === null) deleted++;
@@ -135,7 +136,7 @@ export abstract class StoreCore {
     }
     this.current = revision;
     this.afterCommand();
-    if (events && events.length > 0) this.options.onEvents!(revision, events);
+    if (events && events.length > 0) onEvents!(revision, events);
     return result;
   }
 

@@ -69,6 +69,12 @@ export interface StoreOptions {
   onExpiry?: (key: string, revision: number, expiresAtMs: number) => void;
   /** Called after each applied command with what it changed, in order (watchers). */
   onEvents?: (revision: number, events: readonly ChangeEvent[]) => void;
+  /**
+   * Whether `onEvents` takes the next command's events (a watch hub: while a watcher is live).
+   * When false the command makes none: no event object per write and no copy of the value it
+   * replaces. Undefined: always.
+   */
+  eventsWanted?: () => boolean;
   /** Sizes of the packed layout (tests shrink them to reach its edges quickly). */
   tuning?: ChainTuning;
 }

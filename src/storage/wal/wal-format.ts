@@ -1,7 +1,7 @@
 import { ByteReader, ByteWriter } from "../../io/format/bytes.ts";
 import { FileKind } from "../../io/format/file-kind.ts";
-import { FRAME_HEADER_PLACEHOLDER, sealFrame } from "../../io/format/frame.ts";
-import { readCommand, writeCommand } from "../command-format.ts";
+import { FRAME_HEADER_BYTES, FRAME_HEADER_PLACEHOLDER, sealFrame } from "../../io/format/frame.ts";
+import { commandBytesMax, readCommand, writeCommand } from "../command-format.ts";
 import type { LogEntry } from "../ops.ts";
 
 /**
@@ -20,7 +20,9 @@ export const WAL_SEGMENTS = new FileKind("WAL segment", "HKVWAL", 1, ".wal");
 
 /** Encodes commands as consecutive frames into one buffer, so that a group commit is one write. */
 export function encodeRecords(entries: readonly LogEntry[]): Uint8Array {
-  const out = new ByteWriter(4096);
+  let bytesMax = 0;
+  for (const entry of entries) bytesMax += FRAME_HEADER_BYTES + commandBytesMax(entry);
+  const out = new ByteWriter(bytesMax);
   for (const entry of entries) {
     const start = out.size;
     out.raw(FRAME_HEADER_PLACEHOLDER);

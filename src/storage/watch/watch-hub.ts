@@ -24,6 +24,11 @@ import { toWatchEvent, WatcherState, withCounters } from "./watcher-state.ts";
 export interface WatchHub extends Watches {
   /** The store's `onEvents`: called after each applied command, in revision order. */
   readonly publish: (revision: number, events: readonly ChangeEvent[]) => void;
+  /**
+   * The store's `eventsWanted`: whether `publish` would look at events now (a watcher is live; one
+   * catching up reads the store instead, up to its revision).
+   */
+  readonly listening: () => boolean;
   /** Once, with the store whose `onEvents` is `publish`. */
   attach(store: ReadView): void;
   /**
@@ -210,8 +215,9 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
     if (page.through === store!.revision) goLive(watcher);
   };
 
+  const listening = () => ranged.size > 0 || byKey.size > 0;
   const publish = (revision: number, events: readonly ChangeEvent[]) => {
-    if (ranged.size === 0 && byKey.size === 0) return;
+    if (!listening()) return;
     const batches = new Map<WatcherState, WatchEvent[]>();
     for (const event of events) {
       const indexKey = toIndexKey(event.key);
@@ -258,6 +264,7 @@ export function createWatchHub(options: WatchHubOptions = {}): WatchHub {
 
   return {
     publish,
+    listening,
     attach(attached) {
       assert(store === undefined || store === attached, "a watch hub serves one store");
       store = attached;
