@@ -1,0 +1,161 @@
+import { HomeKvError } from "../../errors.ts";
+import { realTimers, type Timers } from "../../timers.ts";
+import { Raft } from "../raft/raft.ts";
+import type { PersistentRaftLog } from "../raft/storage.ts";
+import type { Entry, NodeId } from "../raft/types.ts";
+import { RaftDriver } from "../replication/raft-driver.ts";
+import type { RaftHost } from "../replication/raft-host.ts";
+import { decodeMetaCommand, decodeMetaState, encodeMetaCommand } from "./meta-format.ts";
+import { type MetaCommand, type MetaOutcome, MetaState } from "./meta-state.ts";
+import { TimestampOracle } from "./timestamp-oracle.ts";
+
+/** The meta group's Raft group id (partition p's group will be p + 2). */
+export const META_GROUP = 1;
+/** Timestamps a reservation adds: one meta entry per this many timestamps handed out. */
+const TIMESTAMP_WINDOW = 10_000;
+
+export interface MetaGroupOptions {
+  host: RaftHost;
+  id: NodeId;
+  /** The group's voters when it is founded (ignored once its log holds its members). */
+  voters: readonly NodeId[];
+  log: PersistentRaftLog;
+  random: () => number;
+  tickMs: number;
+  disconnected: (id: NodeId) => boolean;
+  /** How long a request for timestamps waits for the leadership to be confirmed. */
+  confirmTimeoutMs: number;
+  timers?: Timers;
+  timestampWindow?: number;
+}
+
+/**
+ * A node's replica of the meta group (docs/internals/partitions.md): the MetaState replicated by a
+ * Raft group in the node's host. Its leader keeps the placement fitting the nodes (proposing
+ * `nextPlacement` whenever the nodes change), keeps a timestamp window reserved ahead, and hands out
+ * timestamps (`timestamps`), each batch confirmed by a ReadIndex round begun after it was taken.
+ */
+export class MetaGroup {
+  state = new MetaState();
+  private readonly oracle: TimestampOracle;
+  private readonly raft: Raft;
+  readonly driver: RaftDriver<MetaOutcome | undefined>;
+  /** The term in which this node's oracle leads (0: it does not). */
+  private leadingTerm = 0;
+  private placing = false;
+
+  constructor(private readonly options: MetaGroupOptions) {
+    this.oracle = new TimestampOracle(options.timestampWindow ?? TIMESTAMP_WINDOW);
+    this.raft = new Raft({
+      id: options.id,
+      voters: [...options.voters],
+      storage: options.log,
+      random: options.random,
+      quiesce: true,
+    });
+    this.driver = options.host.add(
+      META_GROUP,
+      (outbox) =>
+        new RaftDriver<MetaOutcome | undefined>({
+          raft: this.raft,
+          storage: options.log,
+          outbox,
+          tickMs: options.tickMs,
+          tickedByHost: true,
+          disconnected: options.disconnected,
+          timers: options.timers,
+          stateMachine: {
+            apply: (entry) => this.apply(entry),
+            restore: (snapshot) => {
+              this.state = decodeMetaState(snapshot.data);
+            },
+          },
+        }),
+    );
+  }
+
+  /** Proposes a command (leader only: E_NOT_LEADER elsewhere); resolves with what applying it did. */
+  async propose(command: MetaCommand): Promise<MetaOutcome> {
+    return (await this.driver.propose(encodeMetaCommand(command)))!;
+  }
+
+  /**
+   * The first of `count` consecutive timestamps, strictly above every timestamp this group handed
+   * out before it was asked (leader only). Waits for a reservation when the window is spent.
+   */
+  async timestamps(count: number): Promise<number> {
+    const timers = this.options.timers ?? realTimers;
+    const deadline = timers.now() + this.options.confirmTimeoutMs;
+    for (;;) {
+      const term = this.leadingTerm;
+      if (!this.inOffice(term))
+        throw new HomeKvError("E_NOT_LEADER", "this node does not lead the meta group (or has not taken office yet)");
+      const first = this.oracle.take(count);
+      this.reserveIfWanted();
+      if (first !== undefined) {
+        await this.driver.readBarrier(this.options.confirmTimeoutMs);
+        if (!this.inOffice(term))
+          throw new HomeKvError("E_NOT_LEADER", "the meta group's leadership changed while timestamps were handed out");
+        return first;
+      }
+      if (timers.now() > deadline) throw new HomeKvError("E_UNAVAILABLE", "no timestamp window was reserved in time");
+      await this.driver.nextTick();
+    }
+  }
+
+  /** Whether this node still leads in `term`, the term its oracle took office in; if not, the oracle stops. */
+  private inOffice(term: number): boolean {
+    if (term !== 0 && this.driver.leads && this.raft.term === term) return true;
+    if (this.leadingTerm === term) {
+      this.leadingTerm = 0;
+      this.oracle.follow();
+    }
+    return false;
+  }
+
+  private apply(entry: Entry): MetaOutcome | undefined {
+    if (entry.data === null) {
+      // This leader's first entry of its term, applied: it holds every reservation made before it.
+      if (this.raft.role === "leader" && entry.term === this.raft.term) {
+        this.leadingTerm = entry.term;
+        this.oracle.lead(this.state.timestampLimit);
+        this.reserveIfWanted();
+        this.placeIfNeeded();
+      }
+      return undefined;
+    }
+    if (entry.conf) return undefined;
+    const command = decodeMetaCommand(entry.data);
+    const outcome = this.state.apply(command);
+    if (command.type === "reserveTimestamps") this.oracle.reserved(command.through);
+    if (command.type === "putNode" || command.type === "removeNode" || command.type === "create") this.placeIfNeeded();
+    return outcome;
+  }
+
+  private reserveIfWanted(): void {
+    const through = this.oracle.wanted();
+    if (through === undefined) return;
+    this.propose({ type: "reserveTimestamps", through }).catch(() => this.oracle.reservationFailed());
+  }
+
+  /**
+   * The leader proposes the placement that fits the nodes, one proposal at a time, and looks again
+   * once one is applied (the nodes may have changed meanwhile). A proposal that failed waits for
+   * the next change of nodes or of leader.
+   */
+  private placeIfNeeded(): void {
+    if (this.placing || !this.inOffice(this.leadingTerm)) return;
+    const next = this.state.nextPlacement();
+    if (next === undefined) return;
+    this.placing = true;
+    this.propose(next).then(
+      (outcome) => {
+        this.placing = false;
+        if (outcome.ok) this.placeIfNeeded();
+      },
+      () => {
+        this.placing = false;
+      },
+    );
+  }
+}
