@@ -12,7 +12,8 @@
  * in-memory MVCC store's chains and GC and of the Raft log engine many groups share
  * (scripts/mutants/storage-mutants.ts), judged by test/storage and the Raft logs' tests;
  * the ring set plants bugs of partition placement and replica moves (scripts/mutants/ring-mutants.ts),
- * judged by test/cluster/ring.
+ * judged by test/cluster/ring; the meta set bugs of the meta group's state, timestamp oracle and
+ * running group (scripts/mutants/meta-mutants.ts), judged by test/cluster/meta.
  *
  *   npm run mutants                         every mutant of every set
  *   npm run mutants -- --set replication    one set
@@ -22,6 +23,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
+import { META_MUTANTS } from "./mutants/meta-mutants.ts";
 import { type Mutant, RAFT_MUTANTS } from "./mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "./mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "./mutants/ring-mutants.ts";
@@ -43,6 +45,7 @@ const SETS: readonly MutantSet[] = [
   { name: "replication", mutants: REPLICATION_MUTANTS, tests: ["test/cluster/replication"] },
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
   { name: "ring", mutants: RING_MUTANTS, tests: ["test/cluster/ring"] },
+  { name: "meta", mutants: META_MUTANTS, tests: ["test/cluster/meta"] },
   {
     name: "storage",
     mutants: STORAGE_MUTANTS,

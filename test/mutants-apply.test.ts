@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
+import { META_MUTANTS } from "../scripts/mutants/meta-mutants.ts";
 import { RAFT_MUTANTS } from "../scripts/mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "../scripts/mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "../scripts/mutants/ring-mutants.ts";
@@ -20,6 +21,7 @@ test("every mutant of npm run mutants applies to the current code exactly once",
     ...CLUSTER_MUTANTS,
     ...STORAGE_MUTANTS,
     ...RING_MUTANTS,
+    ...META_MUTANTS,
   ]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {

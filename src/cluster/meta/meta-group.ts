@@ -115,8 +115,7 @@ export class MetaGroup {
 
   private apply(entry: Entry): MetaOutcome | undefined {
     if (entry.data === null) {
-      // This leader's first entry of its term, applied: it holds every reservation made before it.
-      if (this.raft.role === "leader" && entry.term === this.raft.term) {
+      if (takesOffice(entry, this.raft)) {
         this.leadingTerm = entry.term;
         this.oracle.lead(this.state.timestampLimit);
         this.reserveIfWanted();
@@ -127,7 +126,7 @@ export class MetaGroup {
     if (entry.conf) return undefined;
     const command = decodeMetaCommand(entry.data);
     const outcome = this.state.apply(command);
-    if (command.type === "reserveTimestamps") this.oracle.reserved(command.through);
+    if (command.type === "reserveTimestamps") this.oracle.reserved(this.state.timestampLimit);
     if (command.type === "putNode" || command.type === "removeNode" || command.type === "create") this.placeIfNeeded();
     return outcome;
   }
@@ -158,4 +157,15 @@ export class MetaGroup {
       },
     );
   }
+}
+
+/**
+ * Whether applying `entry` (an empty one) puts the leader in office: it is the leader's own first
+ * entry of its term, so everything committed before the term is applied and the reserved limit is
+ * the highest any leader reserved. An empty entry of an older term, applied by a node that leads now
+ * (it learned of that entry's commit only after its election), does not: reservations after it may
+ * still be unapplied.
+ */
+export function takesOffice(entry: Entry, raft: { readonly role: string; readonly term: number }): boolean {
+  return entry.data === null && raft.role === "leader" && entry.term === raft.term;
 }

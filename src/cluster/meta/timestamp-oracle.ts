@@ -62,9 +62,9 @@ export class TimestampOracle {
     return Math.max(this.limit, this.next - 1) + this.window;
   }
 
-  /** A reservation was applied (this leader's, or one of an earlier leader's committed late). */
-  reserved(through: number): void {
-    this.limit = Math.max(this.limit, through);
+  /** A reservation was applied: the group's reserved limit is now `limit`. */
+  reserved(limit: number): void {
+    this.limit = limit;
     this.reserving = false;
   }
 

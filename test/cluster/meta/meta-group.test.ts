@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { MetaGroup } from "../../../src/cluster/meta/meta-group.ts";
+import { MetaGroup, takesOffice } from "../../../src/cluster/meta/meta-group.ts";
 import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
 import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
 import { RaftHost } from "../../../src/cluster/replication/raft-host.ts";
@@ -139,4 +139,14 @@ test("a leader cut off from the others returns no timestamp: its confirming roun
   for (const node of others) node.suspects.add(leader.id);
   const next = await inOffice(others);
   expect(await next.meta.timestamps(1)).toBeGreaterThan(before);
+});
+
+test("a leader takes office on its own first entry of its term, not on an older term's it applies late", () => {
+  const leader = { role: "leader", term: 5 };
+  const empty = (term: number) => ({ index: 9, term, data: null });
+  expect(takesOffice(empty(5), leader)).toBe(true);
+  // Committed under the leader of term 4, learned only now: a reservation may follow it unapplied.
+  expect(takesOffice(empty(4), leader)).toBe(false);
+  expect(takesOffice(empty(5), { role: "follower", term: 5 })).toBe(false);
+  expect(takesOffice({ index: 9, term: 5, data: new Uint8Array(1) }, leader)).toBe(false);
 });

@@ -94,7 +94,7 @@ test("property: across leader changes, deposed leaders and dropped reservations,
         } else if (o.kind === "commit" && proposed) {
           if (proposed.epoch === epoch) {
             appliedLimit = Math.max(appliedLimit, proposed.through);
-            nodes[leader]!.reserved(proposed.through);
+            nodes[leader]!.reserved(appliedLimit);
           }
           proposed = undefined;
         } else if (o.kind === "drop" && proposed) {

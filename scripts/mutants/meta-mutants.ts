@@ -1,0 +1,63 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in the meta group (src/cluster/meta): its state, its timestamp oracle and the
+ * group that runs them, one at a time (`npm run mutants -- --set meta`), judged by
+ * test/cluster/meta. Same rules as raft-mutants.ts: `search` occurs exactly once in `file`.
+ */
+const ORACLE = "src/cluster/meta/timestamp-oracle.ts";
+const STATE = "src/cluster/meta/meta-state.ts";
+const GROUP = "src/cluster/meta/meta-group.ts";
+
+export const META_MUTANTS: readonly Mutant[] = [
+  {
+    name: "oracle-restarts-below-limit",
+    description: "a new leader starts just below the reserved limit: it hands out timestamps its predecessor may have",
+    file: ORACLE,
+    search: "    this.next = reservedLimit + 1;",
+    replace: "    this.next = Math.max(1, reservedLimit - 5);",
+  },
+  {
+    name: "oracle-takes-past-reservation",
+    description: "a batch is handed out when only its first timestamp is reserved",
+    file: ORACLE,
+    search: "this.next + count - 1 > this.limit",
+    replace: "this.next > this.limit",
+  },
+  {
+    name: "reserved-limit-shrinks",
+    description: "an older, smaller reservation applied late lowers the group's reserved limit",
+    file: STATE,
+    search: "        this.timestampLimit = Math.max(this.timestampLimit, command.through);",
+    replace: "        this.timestampLimit = command.through;",
+  },
+  {
+    name: "placement-from-stale-version",
+    description: "a placement made from an older one is applied, undoing the change in between",
+    file: STATE,
+    search: "        if (command.basedOn !== this.placementVersion)",
+    replace: "        if (command.basedOn > this.placementVersion)",
+  },
+  {
+    name: "placement-on-unknown-node",
+    description: "a placement naming a node that is not the cluster's is applied",
+    file: STATE,
+    search: "      if (stranger !== undefined) return",
+    replace: "      if (stranger === '') return",
+  },
+  {
+    name: "timestamps-unconfirmed",
+    description: "a batch of timestamps is returned without the ReadIndex round that confirms the leadership",
+    file: GROUP,
+    search: "        await this.driver.readBarrier(this.options.confirmTimeoutMs);\n",
+    replace: "",
+  },
+  {
+    name: "office-before-first-entry",
+    description:
+      "a new leader hands out timestamps before applying its first entry: it may not hold the last reservation",
+    file: GROUP,
+    search: 'raft.role === "leader" && entry.term === raft.term;',
+    replace: 'raft.role === "leader";',
+  },
+];
