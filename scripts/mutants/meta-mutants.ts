@@ -60,4 +60,18 @@ export const META_MUTANTS: readonly Mutant[] = [
     search: 'raft.role === "leader" && entry.term === raft.term;',
     replace: 'raft.role === "leader";',
   },
+  {
+    name: "oracle-ignores-large-batch",
+    description: "a batch larger than what is left, but less than half a window short, waits forever for a reservation",
+    file: ORACLE,
+    search: " && left >= this.wantedBatch)",
+    replace: ")",
+  },
+  {
+    name: "client-runs-overlap",
+    description: "the requests of one turn get overlapping runs of the batch",
+    file: "src/cluster/meta/timestamp-rpc.ts",
+    search: "          next += waiter.count;",
+    replace: "          next += 1;",
+  },
 ];

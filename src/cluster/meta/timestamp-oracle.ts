@@ -20,6 +20,8 @@ export class TimestampOracle {
   private limit = 0;
   private reserving = false;
   private leading = false;
+  /** The largest batch refused for want of reserved timestamps since the last reservation. */
+  private wantedBatch = 0;
 
   /** `window`: how many timestamps a reservation adds (each one entry in the meta group's log). */
   constructor(private readonly window: number) {
@@ -30,6 +32,7 @@ export class TimestampOracle {
   lead(reservedLimit: number): void {
     this.leading = true;
     this.reserving = false;
+    this.wantedBatch = 0;
     this.next = reservedLimit + 1;
     this.limit = reservedLimit;
   }
@@ -46,7 +49,11 @@ export class TimestampOracle {
    */
   take(count: number): number | undefined {
     assert(Number.isInteger(count) && count >= 1, () => `${count} timestamps`);
-    if (!this.leading || this.next + count - 1 > this.limit) return undefined;
+    if (!this.leading) return undefined;
+    if (this.next + count - 1 > this.limit) {
+      this.wantedBatch = Math.max(this.wantedBatch, count);
+      return undefined;
+    }
     const first = this.next;
     this.next += count;
     return first;
@@ -54,18 +61,21 @@ export class TimestampOracle {
 
   /**
    * The limit to reserve now (propose it), or undefined: not leading, one reservation already under
-   * way, or more than half a window left. Proposing early keeps `take` from waiting for the log.
+   * way, or more than half a window left and no batch refused. Proposing early keeps `take` from
+   * waiting for the log; a batch larger than what is left (or than a window) gets room for itself.
    */
   wanted(): number | undefined {
-    if (!this.leading || this.reserving || this.limit - this.next + 1 > this.window / 2) return undefined;
+    const left = this.limit - this.next + 1;
+    if (!this.leading || this.reserving || (left > this.window / 2 && left >= this.wantedBatch)) return undefined;
     this.reserving = true;
-    return Math.max(this.limit, this.next - 1) + this.window;
+    return Math.max(this.limit, this.next - 1) + Math.max(this.window, this.wantedBatch);
   }
 
   /** A reservation was applied: the group's reserved limit is now `limit`. */
   reserved(limit: number): void {
     this.limit = limit;
     this.reserving = false;
+    this.wantedBatch = 0;
   }
 
   /** The reservation proposed was not committed (the proposal was dropped): `wanted` may ask again. */

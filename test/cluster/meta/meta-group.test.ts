@@ -1,89 +1,8 @@
-import { afterEach, expect, test } from "bun:test";
-import { MetaGroup, takesOffice } from "../../../src/cluster/meta/meta-group.ts";
-import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
-import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
-import { RaftHost } from "../../../src/cluster/replication/raft-host.ts";
+import { expect, test } from "bun:test";
+import { takesOffice } from "../../../src/cluster/meta/meta-group.ts";
 import { shares } from "../../../src/cluster/ring/placement.ts";
-import { type FaultyTransport, withFaults } from "../../../src/cluster/transport/fault-injection.ts";
-import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
-import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
-import { mulberry32 } from "../../../src/random.ts";
-import { freePorts } from "../../helpers/free-ports.ts";
 import { waitFor } from "../../helpers/wait.ts";
-
-const TICK_MS = 10;
-const IDS = [1, 2, 3];
-const names = new Map(IDS.map((id) => [id, `n${id}`]));
-
-interface MetaNode {
-  id: number;
-  host: RaftHost;
-  transport: FaultyTransport;
-  meta: MetaGroup;
-  /** Nodes this one's failure detector (gossip, in a server) takes for dead. */
-  suspects: Set<number>;
-}
-
-const running: MetaNode[] = [];
-afterEach(() => {
-  for (const node of running.splice(0)) {
-    node.host.stop();
-    node.transport.close();
-  }
-});
-
-/** The meta group on three nodes, each in its own host over a real transport (loopback). */
-async function startMetaGroup(window?: number): Promise<MetaNode[]> {
-  const ports = freePorts(IDS.length);
-  const nodes: MetaNode[] = [];
-  for (const [i, id] of IDS.entries()) {
-    const inner = createPeerTransport({
-      clusterId: "meta",
-      nodeId: names.get(id)!,
-      host: "127.0.0.1",
-      port: ports[i]!,
-    });
-    const transport = withFaults(inner, mulberry32(id));
-    for (const [j, other] of IDS.entries())
-      if (other !== id) transport.addPeer(names.get(other)!, `127.0.0.1:${ports[j]}`);
-    const host = new RaftHost({ channels: peerChannels(transport), names, tickMs: TICK_MS });
-    const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/raft");
-    const suspects = new Set<number>();
-    const meta = new MetaGroup({
-      host,
-      id,
-      voters: IDS,
-      log: engine.group(1),
-      random: mulberry32(100 + id),
-      tickMs: TICK_MS,
-      disconnected: (peer) => suspects.has(peer) || transport.connected(names.get(peer)!) === false,
-      confirmTimeoutMs: 1_000,
-      timestampWindow: window,
-    });
-    host.start();
-    const node = { id, host, transport, meta, suspects };
-    nodes.push(node);
-    running.push(node);
-  }
-  return nodes;
-}
-
-/** The node that leads the meta group and has taken office (it hands out timestamps). */
-function inOffice(nodes: readonly MetaNode[]): Promise<MetaNode> {
-  return waitFor(
-    async () => {
-      for (const node of nodes) {
-        if (!node.meta.driver.leads) continue;
-        try {
-          await node.meta.timestamps(1);
-          return node;
-        } catch {}
-      }
-      return undefined;
-    },
-    { what: "a meta leader handing out timestamps", timeoutMs: 10_000 },
-  );
-}
+import { inOffice, type MetaNode, names, startMetaGroup } from "./meta-nodes.ts";
 
 test("the leader keeps the placement fitting the nodes: every member applies the same one", async () => {
   const nodes = await startMetaGroup();
@@ -115,8 +34,7 @@ test("timestamps only increase: across batches, window reservations and a leader
   }
   const follower = nodes.find((node) => node !== leader)!;
   expect(follower.meta.timestamps(1)).rejects.toThrow(/does not lead the meta group/);
-  leader.host.stop();
-  leader.transport.close();
+  leader.stop();
   const next = await inOffice(nodes.filter((node) => node !== leader));
   for (let i = 0; i < 20; i++) handed.push(await next.meta.timestamps(1));
   for (let i = 1; i < handed.length; i++) expect(handed[i]!).toBeGreaterThan(handed[i - 1]!);

@@ -110,3 +110,20 @@ test("property: across leader changes, deposed leaders and dropped reservations,
   // The runs get far enough to mean something: batches returned across several leaders.
   expect(longest).toBeGreaterThan(40);
 });
+
+test("a batch larger than what is left, or than a window, gets a reservation with room for it", () => {
+  const tso = new TimestampOracle(100);
+  tso.lead(0);
+  tso.reserved(tso.wanted()!);
+  expect(tso.take(45)).toBe(1);
+  // 55 left: more than half a window, but not enough for 60.
+  expect(tso.take(60)).toBeUndefined();
+  expect(tso.wanted()).toBe(200);
+  tso.reserved(200);
+  expect(tso.take(60)).toBe(46);
+  // Past a whole window at once.
+  expect(tso.take(250)).toBeUndefined();
+  expect(tso.wanted()).toBe(200 + 250);
+  tso.reserved(450);
+  expect(tso.take(250)).toBe(106);
+});

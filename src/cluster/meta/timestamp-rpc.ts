@@ -1,0 +1,140 @@
+import { assert, HomeKvError } from "../../errors.ts";
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { realTimers, type Timers } from "../../timers.ts";
+import type { NodeId } from "../raft/types.ts";
+import type { PeerRpc } from "../replication/peer-rpc.ts";
+import type { MetaGroup } from "./meta-group.ts";
+
+/**
+ * Timestamps over peer RPC: any node asks the meta group's leader. Frozen format, version 1:
+ *
+ *   meta.timestamps   request: u8 version · varint count     answer: u8 version · varint first
+ */
+export const TIMESTAMPS_METHOD = "meta.timestamps";
+const VERSION = 1;
+/** Timestamps one request may ask for: a node's batch of a turn, with room. */
+export const TIMESTAMPS_PER_REQUEST_MAX = 1_000_000;
+/** One call's wait for the leader's answer: a leader that died is asked no longer than this. */
+const ATTEMPT_MS = 1_000;
+
+/** Answers other nodes' requests for timestamps from this node's replica of the meta group (its leader's). */
+export function serveTimestamps(rpc: PeerRpc, meta: MetaGroup): void {
+  rpc.handle(TIMESTAMPS_METHOD, async (_from, request) => {
+    const count = decodeCount(request);
+    return new ByteWriter(16)
+      .u8(VERSION)
+      .varint(await meta.timestamps(count))
+      .written()
+      .slice();
+  });
+}
+
+function decodeCount(bytes: Uint8Array): number {
+  const r = versioned(bytes);
+  const count = r.varint();
+  ended(r);
+  if (count < 1 || count > TIMESTAMPS_PER_REQUEST_MAX)
+    throw new HomeKvError("E_INVALID", `a request for ${count} timestamps (1 to ${TIMESTAMPS_PER_REQUEST_MAX})`);
+  return count;
+}
+
+function versioned(bytes: Uint8Array): ByteReader {
+  const r = new ByteReader(bytes);
+  const version = r.u8();
+  if (version !== VERSION)
+    throw new FormatError(`a timestamps body of version ${version} (this node reads ${VERSION})`);
+  return r;
+}
+
+function ended(r: ByteReader): void {
+  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a timestamps body`);
+}
+
+export interface TimestampClientOptions {
+  meta: MetaGroup;
+  rpc: PeerRpc;
+  /** A node's transport name. */
+  nameOf: (id: NodeId) => string | undefined;
+  /** How long a request may wait for a leader and its answer. */
+  timeoutMs: number;
+  timers?: Timers;
+}
+
+interface Waiting {
+  count: number;
+  resolve: (first: number) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * A node's timestamps, from the meta group's leader wherever it is: the requests of one event-loop
+ * turn go as one (one call, one confirming round there) and each gets its own consecutive run of
+ * the batch. Asked of the local replica when this node leads; otherwise of the leader it knows,
+ * again after a tick while the group has none, or the one asked no longer leads or does not answer
+ * within a second, until `timeoutMs`.
+ */
+export class TimestampClient {
+  private waiting: Waiting[] = [];
+  private readonly timers: Timers;
+
+  constructor(private readonly options: TimestampClientOptions) {
+    this.timers = options.timers ?? realTimers;
+  }
+
+  /** The first of `count` consecutive timestamps, above every one handed out before this call. */
+  take(count: number): Promise<number> {
+    assert(Number.isInteger(count) && count >= 1, () => `${count} timestamps`);
+    return new Promise((resolve, reject) => {
+      if (this.waiting.length === 0) this.timers.soon(() => this.flush());
+      this.waiting.push({ count, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.waiting;
+    this.waiting = [];
+    const total = batch.reduce((sum, w) => sum + w.count, 0);
+    this.ask(total, this.timers.now() + this.options.timeoutMs).then(
+      (first) => {
+        let next = first;
+        for (const waiter of batch) {
+          waiter.resolve(next);
+          next += waiter.count;
+        }
+      },
+      (error) => {
+        for (const waiter of batch) waiter.reject(error);
+      },
+    );
+  }
+
+  private async ask(count: number, deadline: number): Promise<number> {
+    const { meta, rpc, nameOf } = this.options;
+    for (;;) {
+      const leader = meta.driver.leader;
+      const name = leader === 0 ? undefined : nameOf(leader);
+      try {
+        if (meta.driver.leads) return await meta.timestamps(count);
+        if (name !== undefined) {
+          const request = new ByteWriter(16).u8(VERSION).varint(count).written().slice();
+          const timeoutMs = Math.max(1, Math.min(ATTEMPT_MS, deadline - this.timers.now()));
+          const answer = versioned(await rpc.call(name, TIMESTAMPS_METHOD, request, timeoutMs));
+          const first = answer.varint();
+          ended(answer);
+          return first;
+        }
+      } catch (error) {
+        // Another leader since, or none answered (it died, or could not confirm it leads): ask
+        // again, of the leader known then. Anything else (bad input, a bug) is the caller's.
+        if (!(error instanceof HomeKvError && (error.code === "E_NOT_LEADER" || error.code === "E_UNAVAILABLE")))
+          throw error;
+      }
+      if (this.timers.now() >= deadline)
+        throw new HomeKvError(
+          "E_UNAVAILABLE",
+          `no timestamps within ${this.options.timeoutMs} ms: no meta leader answered`,
+        );
+      await meta.driver.nextTick();
+    }
+  }
+}

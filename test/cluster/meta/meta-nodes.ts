@@ -1,0 +1,125 @@
+import { afterEach } from "bun:test";
+import { MetaGroup } from "../../../src/cluster/meta/meta-group.ts";
+import { serveTimestamps, TimestampClient } from "../../../src/cluster/meta/timestamp-rpc.ts";
+import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
+import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
+import { createPeerRpc, type PeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
+import { RaftHost } from "../../../src/cluster/replication/raft-host.ts";
+import { type FaultyTransport, withFaults } from "../../../src/cluster/transport/fault-injection.ts";
+import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import { mulberry32 } from "../../../src/random.ts";
+import { freePorts } from "../../helpers/free-ports.ts";
+import { waitFor } from "../../helpers/wait.ts";
+
+const TICK_MS = 10;
+const IDS = [1, 2, 3];
+export const names = new Map(IDS.map((id) => [id, `n${id}`]));
+
+export interface MetaNode {
+  id: number;
+  host: RaftHost;
+  transport: FaultyTransport;
+  rpc: PeerRpc;
+  meta: MetaGroup;
+  /** This node's timestamps, from wherever the meta leader is. */
+  timestamps: TimestampClient;
+  /** Calls its TimestampClient made to another node. */
+  readonly timestampCalls: number;
+  /** Nodes this one's failure detector (gossip, in a server) takes for dead. */
+  suspects: Set<number>;
+  stop(): void;
+}
+
+const running: MetaNode[] = [];
+afterEach(() => {
+  for (const node of running.splice(0)) node.stop();
+});
+
+/**
+ * The meta group on three nodes, each in its own host over a real transport (loopback, behind the
+ * fault-injecting wrapper), with peer RPC serving and asking for timestamps. Stopped after each test.
+ */
+export async function startMetaGroup(window?: number): Promise<MetaNode[]> {
+  const ports = freePorts(IDS.length);
+  const nodes: MetaNode[] = [];
+  for (const [i, id] of IDS.entries()) {
+    const inner = createPeerTransport({
+      clusterId: "meta",
+      nodeId: names.get(id)!,
+      host: "127.0.0.1",
+      port: ports[i]!,
+    });
+    const transport = withFaults(inner, mulberry32(id));
+    for (const [j, other] of IDS.entries())
+      if (other !== id) transport.addPeer(names.get(other)!, `127.0.0.1:${ports[j]}`);
+    const channels = peerChannels(transport);
+    const host = new RaftHost({ channels, names, tickMs: TICK_MS });
+    const rpc = createPeerRpc(channels, {
+      onBug: (error) => {
+        throw error;
+      },
+    });
+    const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/raft");
+    const suspects = new Set<number>();
+    const meta = new MetaGroup({
+      host,
+      id,
+      voters: IDS,
+      log: engine.group(1),
+      random: mulberry32(100 + id),
+      tickMs: TICK_MS,
+      disconnected: (peer) => suspects.has(peer) || transport.connected(names.get(peer)!) === false,
+      confirmTimeoutMs: 1_000,
+      timestampWindow: window,
+    });
+    serveTimestamps(rpc, meta);
+    let calls = 0;
+    const counted: PeerRpc = {
+      ...rpc,
+      call(...args) {
+        calls++;
+        return rpc.call(...args);
+      },
+    };
+    const timestamps = new TimestampClient({ meta, rpc: counted, nameOf: (peer) => names.get(peer), timeoutMs: 5_000 });
+    host.start();
+    const node: MetaNode = {
+      id,
+      host,
+      transport,
+      rpc,
+      meta,
+      timestamps,
+      get timestampCalls() {
+        return calls;
+      },
+      suspects,
+      stop() {
+        rpc.close();
+        host.stop();
+        transport.close();
+      },
+    };
+    nodes.push(node);
+    running.push(node);
+  }
+  return nodes;
+}
+
+/** The node that leads the meta group and has taken office (it hands out timestamps). */
+export function inOffice(nodes: readonly MetaNode[]): Promise<MetaNode> {
+  return waitFor(
+    async () => {
+      for (const node of nodes) {
+        if (!node.meta.driver.leads) continue;
+        try {
+          await node.meta.timestamps(1);
+          return node;
+        } catch {}
+      }
+      return undefined;
+    },
+    { what: "a meta leader handing out timestamps", timeoutMs: 10_000 },
+  );
+}
