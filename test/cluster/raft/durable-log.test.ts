@@ -98,11 +98,26 @@ for (const impl of IMPLEMENTATIONS) {
       expect(reopened.term(3)).toBe(3);
     });
 
-    test("a failed sync leaves nothing visible and nothing half-written behind the next append", async () => {
+    test("a failed sync leaves nothing visible, and the log refuses every call until it is reopened", async () => {
       const fs = new MemoryFileSystem();
       const log = await impl.open(fs);
       await log.persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1)]);
       fs.injectFault({ op: "sync", code: "EIO", times: 1 });
+      await expect(log.persist(undefined, [entry(2, 1)])).rejects.toThrow();
+      expect(log.lastIndex()).toBe(1);
+      // The disk answers again, but what the failed sync was to write may be lost for good.
+      await expect(log.persist(undefined, [entry(2, 1, "again")])).rejects.toThrow("must be reopened");
+      const reopened = await impl.open(fs);
+      expect(allEntries(reopened)).toEqual([entry(1, 1)]);
+      await reopened.persist(undefined, [entry(2, 1, "again")]);
+      expect(allEntries(await impl.open(fs))).toEqual([entry(1, 1), entry(2, 1, "again")]);
+    });
+
+    test("a failed append (a full disk) is cut back, and the log goes on", async () => {
+      const fs = new MemoryFileSystem();
+      const log = await impl.open(fs);
+      await log.persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1)]);
+      fs.injectFault({ op: "append", code: "ENOSPC", times: 1 });
       await expect(log.persist(undefined, [entry(2, 1)])).rejects.toThrow();
       expect(log.lastIndex()).toBe(1);
       await log.persist(undefined, [entry(2, 1, "again")]);
