@@ -136,3 +136,14 @@ test("a turn whose messages to a peer pass the transport's payload bound still r
     ]);
   expect(received.get(3)!.length).toBe(1);
 });
+
+test("a group the codec cannot carry (id 0) is refused when it joins, not by every flush of the link after it", async () => {
+  const { a, b, names } = pair();
+  const received: Message[] = [];
+  new PeerLink({ channels: peerChannels(b), names }).join(1, { receive: (m) => received.push(m) });
+  const link = new PeerLink({ channels: peerChannels(a), names });
+  const outbox = link.join(1, { receive: () => {} });
+  expect(() => link.join(0, { receive: () => {} })).toThrow("group 0");
+  outbox.send([heartbeat(1, 2)]);
+  await waitFor(() => received.length === 1, { what: "group 1's heartbeat at b" });
+});
