@@ -1,3 +1,4 @@
+import { assert } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import { decodeMessages, encodeMessages, type GroupMessage, messageBytesHint } from "../raft/message-codec.ts";
@@ -91,6 +92,7 @@ export class PeerLink {
 
   /** Carries `group`'s messages from now on; what it sends goes through the outbox returned. */
   join(group: number, linked: LinkedGroup): RaftOutbox {
+    assert(Number.isSafeInteger(group) && group > 0, () => `group ${group}: the message codec carries positive ids`);
     this.groups.set(group, linked);
     return { send: (messages) => this.send(group, linked, messages) };
   }
@@ -122,7 +124,11 @@ export class PeerLink {
   private flush(): void {
     this.flushing = false;
     const { names, channels } = this.options;
-    for (const [to, batch] of this.pending) {
+    // Taken before encoding: a message that breaks the codec's asserts is lost with its turn's
+    // messages, not kept to break every flush after it.
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const [to, batch] of pending) {
       const name = names.get(to);
       if (name === undefined) {
         this.counts.misrouted += batch.length;
@@ -134,7 +140,6 @@ export class PeerLink {
       }
       this.counts.messagesSent += batch.length;
     }
-    this.pending.clear();
   }
 
   private idOf(name: string): NodeId | undefined {
