@@ -8,6 +8,7 @@ import type { Mutant } from "./raft-mutants.ts";
 const COMMIT_LOG = "src/cluster/replication/raft-commit-log.ts";
 const DRIVER = "src/cluster/replication/raft-driver.ts";
 const FORWARDED = "src/cluster/replication/forwarded-writes.ts";
+const LINK = "src/cluster/replication/peer-link.ts";
 
 export const REPLICATION_MUTANTS: readonly Mutant[] = [
   {
@@ -63,5 +64,13 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     file: COMMIT_LOG,
     search: "const firstSeq = 1 + Math.floor(random() * FIRST_SEQ_SPAN);",
     replace: "const firstSeq = 1;",
+  },
+  {
+    name: "link-one-payload",
+    description:
+      "a turn's messages to a peer go in one payload however large: past the transport's bound it drops them all",
+    file: LINK,
+    search: "payloads(batch, this.options.payloadBytesMax ?? PAYLOAD_BYTES_MAX)",
+    replace: "[batch]",
   },
 ];

@@ -13,6 +13,7 @@ const GROUP_ENGINE = "src/cluster/raft/group-log-engine.ts";
 const GROUP_REPLAY = "src/cluster/raft/group-log-replay.ts";
 const GROUP_SEGMENTS = "src/cluster/raft/group-log-segments.ts";
 const GROUP_LOG = "src/cluster/raft/group-raft-log.ts";
+const DURABLE_LOG = "src/cluster/raft/durable-log.ts";
 
 export const STORAGE_MUTANTS: readonly Mutant[] = [
   {
@@ -91,8 +92,16 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     name: "rotation-leaves-unsynced-tail",
     description: "a rotation starts the next segment without syncing the end of the current one",
     file: GROUP_ENGINE,
-    search: "    if (this.unsynced) await this.file.sync();\n",
+    search: "    if (this.unsynced) await this.syncSegment();\n",
     replace: "",
+  },
+  {
+    name: "failed-sync-goes-on",
+    description:
+      "a Raft log whose sync failed takes the next write, which the pages the kernel dropped leave behind a hole",
+    file: DURABLE_LOG,
+    search: "    breaks(error);\n    throw error;",
+    replace: "    throw error;",
   },
   {
     name: "rotation-forgets-snapshots",

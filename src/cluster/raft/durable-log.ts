@@ -123,7 +123,7 @@ export class DurableRaftLog extends SerialLog implements PersistentRaftLog {
     const before = this.file.size;
     try {
       for (const frame of frames) await this.file.append(frame);
-      if (sync) await this.file.sync();
+      if (sync) await syncOrBreak(this.file, (error) => this.breaks(error));
       if (entries.length > 0 && !this.firstEntries.has(this.sequence))
         this.firstEntries.set(this.sequence, entries[0]!.index);
     } catch (error) {
@@ -232,6 +232,23 @@ export class DurableRaftLog extends SerialLog implements PersistentRaftLog {
         await this.fs.remove(`${this.dir}/${name}`);
     }
     await this.fs.syncDir(this.dir);
+  }
+}
+
+/**
+ * Syncs a log's current segment; a failed sync calls `breaks` before it throws. After a failed
+ * fsync the kernel may have marked the pages it could not write clean (PostgreSQL's "fsyncgate"),
+ * so that a later sync succeeds without them: a record written after them would be acknowledged
+ * behind a hole that stops the next open. Nothing written since the last good sync can be
+ * trusted, and the log refuses calls until it is reopened (as the write-ahead log does; etcd
+ * panics). A failed append (a full disk) is cut back instead, and the log goes on.
+ */
+export async function syncOrBreak(file: AppendFile, breaks: (error: unknown) => void): Promise<void> {
+  try {
+    await file.sync();
+  } catch (error) {
+    breaks(error);
+    throw error;
   }
 }
 

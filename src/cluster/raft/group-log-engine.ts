@@ -1,5 +1,6 @@
 import { assert } from "../../errors.ts";
 import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
+import { syncOrBreak } from "./durable-log.ts";
 import { GROUP_SEGMENT, GROUP_SNAPSHOT, snapshotDataFile } from "./group-log-format.ts";
 import { replayGroupLog } from "./group-log-replay.ts";
 import type { SegmentUsage } from "./group-log-segments.ts";
@@ -38,6 +39,9 @@ interface Pending extends GroupWrite {
  * - Large snapshot data goes in a file of its own, synced before the record that names it.
  * - At open, replay rebuilds every group (group-log-replay.ts); snapshot data files no record
  *   names (a crash between the file and the record) are removed.
+ *
+ * - A failed sync stops every group until the engine is reopened (syncOrBreak); a failed append
+ *   is cut back and the engine goes on.
  *
  * Bounds: each group has at most one write queued (its operations run one at a time), so a batch
  * holds at most one write per group.
@@ -193,7 +197,7 @@ export class RaftLogEngine implements GroupLogWriter {
     const before = this.file.size;
     try {
       await this.file.append(Buffer.concat(batch.map((write) => write.bytes)));
-      if (sync) await this.file.sync();
+      if (sync) await this.syncSegment();
     } catch (error) {
       // Nothing half-written may stay behind a later append: cut back to where this one began.
       await this.file.truncate(before).catch((cut) => this.breaks(cut));
@@ -206,7 +210,7 @@ export class RaftLogEngine implements GroupLogWriter {
   private async rotate(): Promise<void> {
     const { fs, dir } = this;
     // Only the last segment may end torn: the current one must be whole before another follows it.
-    if (this.unsynced) await this.file.sync();
+    if (this.unsynced) await this.syncSegment();
     this.unsynced = false;
     const sequence = this.sequence + 1;
     const path = `${dir}/${GROUP_SEGMENT.fileName(sequence)}`;
@@ -245,6 +249,11 @@ export class RaftLogEngine implements GroupLogWriter {
       this.usage.drop(sequence);
     }
     if (removable.length > 0) await this.fs.syncDir(this.dir);
+  }
+
+  /** Syncs the current segment; a failed sync breaks the engine (syncOrBreak says why). */
+  private syncSegment(): Promise<void> {
+    return syncOrBreak(this.file, (error) => this.breaks(error));
   }
 
   private breaks(error: unknown): void {

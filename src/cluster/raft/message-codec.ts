@@ -69,7 +69,7 @@ const ENTRY_BYTES_MIN = 1 + ENTRY_BODY_BYTES_MIN;
 
 /** The payload for `batch` (a view of the writer's buffer, which was sized from a hint). */
 export function encodeMessages(batch: readonly GroupMessage[]): Uint8Array {
-  const w = new ByteWriter(batch.reduce((sum, { message }) => sum + bytesHint(message), 16));
+  const w = new ByteWriter(batch.reduce((sum, { message }) => sum + messageBytesHint(message), 16));
   w.u8(MESSAGE_FORMAT_VERSION).varint(batch.length);
   for (const { group, message: m } of batch) {
     assert(group > 0 && m.from > 0 && m.to > 0, () => `group ${group}, from ${m.from}, to ${m.to}: ids are positive`);
@@ -91,8 +91,11 @@ export function decodeMessages(payload: Uint8Array): GroupMessage[] {
   return batch;
 }
 
-/** Room for what the message's fixed fields, entries and data take, so the writer seldom grows. */
-function bytesHint(m: Message): number {
+/**
+ * About the bytes `m` takes in a payload: its entries' and data's, and room for its fixed fields,
+ * so that the writer seldom grows and a sender can keep payloads near a size.
+ */
+export function messageBytesHint(m: Message): number {
   if (m.type === "append") return 48 + m.entries.reduce((sum, e) => sum + 16 + (e.data?.byteLength ?? 0), 0);
   if (m.type === "snapshot") return 64 + m.snapshot.data.byteLength;
   return 32;

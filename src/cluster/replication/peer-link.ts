@@ -1,6 +1,7 @@
+import { assert } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
 import { realTimers, type Timers } from "../../timers.ts";
-import { decodeMessages, encodeMessages, type GroupMessage } from "../raft/message-codec.ts";
+import { decodeMessages, encodeMessages, type GroupMessage, messageBytesHint } from "../raft/message-codec.ts";
 import type { Message, NodeId } from "../raft/types.ts";
 import { CHANNEL_RAFT, CHANNEL_SNAPSHOT, type PeerChannels } from "./peer-channels.ts";
 import type { RaftOutbox } from "./raft-driver.ts";
@@ -32,12 +33,28 @@ export interface PeerLinkOptions {
   log?: (line: string) => void;
   /** When buffered messages leave (timers.soon); default: the real ones. */
   timers?: Timers;
+  /**
+   * A payload is closed before its messages pass this many bytes (a message larger alone goes
+   * alone); default PAYLOAD_BYTES_MAX. Well under the transport's bound (16 MiB), which drops a
+   * larger payload whole.
+   */
+  payloadBytesMax?: number;
 }
+
+/**
+ * Why 1 MiB: a turn's messages to a peer are every group's (a catch-up of a few groups, each with a
+ * 16 MiB flow window, passes the transport's 16 MiB at once), and one payload too large would drop
+ * them all, the idle groups' heartbeats with them. The transport writes a turn's payloads to a peer
+ * in one socket write anyway, so more of them cost a frame header each; a heartbeat-only turn of
+ * hundreds of groups still fits in one.
+ */
+const PAYLOAD_BYTES_MAX = 1 << 20;
 
 /**
  * Carries the Raft messages of the groups a process runs over the peer transport. The messages any
  * group sends to a peer in one event-loop turn leave together, as one payload (message-codec.ts,
- * each tagged with its group's id), once the turn's work is done: the heartbeats a host's tick
+ * each tagged with its group's id; several, in order, past `payloadBytesMax`), once the turn's
+ * work is done: the heartbeats a host's tick
  * makes every group send travel to each peer as one payload, not one per group (CockroachDB
  * coalesces heartbeats for the same reason). Payloads received are decoded and each message is
  * stepped into its group. Raft node ids are numbers, transport node ids are names: `names` maps one
@@ -75,6 +92,7 @@ export class PeerLink {
 
   /** Carries `group`'s messages from now on; what it sends goes through the outbox returned. */
   join(group: number, linked: LinkedGroup): RaftOutbox {
+    assert(Number.isSafeInteger(group) && group > 0, () => `group ${group}: the message codec carries positive ids`);
     this.groups.set(group, linked);
     return { send: (messages) => this.send(group, linked, messages) };
   }
@@ -106,17 +124,22 @@ export class PeerLink {
   private flush(): void {
     this.flushing = false;
     const { names, channels } = this.options;
-    for (const [to, batch] of this.pending) {
+    // Taken before encoding: a message that breaks the codec's asserts is lost with its turn's
+    // messages, not kept to break every flush after it.
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const [to, batch] of pending) {
       const name = names.get(to);
       if (name === undefined) {
         this.counts.misrouted += batch.length;
         continue;
       }
-      channels.transport.send(name, encodeMessages(batch));
-      this.counts.payloadsSent++;
+      for (const payload of payloads(batch, this.options.payloadBytesMax ?? PAYLOAD_BYTES_MAX)) {
+        channels.transport.send(name, encodeMessages(payload));
+        this.counts.payloadsSent++;
+      }
       this.counts.messagesSent += batch.length;
     }
-    this.pending.clear();
   }
 
   private idOf(name: string): NodeId | undefined {
@@ -144,4 +167,21 @@ export class PeerLink {
     else if (frame.type === "begin" || frame.type === "chunk") snapshots.receiver.received(id, frame);
     else snapshots.sender.received(id, frame);
   }
+}
+
+/** `batch` cut, in order, into runs of at most `bytesMax` bytes each (or of one message larger). */
+function* payloads(batch: readonly GroupMessage[], bytesMax: number): Generator<GroupMessage[]> {
+  let run: GroupMessage[] = [];
+  let bytes = 0;
+  for (const item of batch) {
+    const size = messageBytesHint(item.message);
+    if (run.length > 0 && bytes + size > bytesMax) {
+      yield run;
+      run = [];
+      bytes = 0;
+    }
+    run.push(item);
+    bytes += size;
+  }
+  if (run.length > 0) yield run;
 }

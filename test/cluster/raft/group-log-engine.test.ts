@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { RaftLogEngine, type RaftLogEngineOptions } from "../../../src/cluster/raft/group-log-engine.ts";
 import { GROUP_SEGMENT, GROUP_SNAPSHOT } from "../../../src/cluster/raft/group-log-format.ts";
 import type { Entry } from "../../../src/cluster/raft/types.ts";
-import type { FileSystem } from "../../../src/io/fs/file-system.ts";
+import type { AppendFile, FileSystem } from "../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { bytes } from "../../helpers/bytes.ts";
 import { frameStarts, interceptWrites, type WriteCall } from "../../helpers/storage.ts";
@@ -22,6 +22,57 @@ function countingFs(): { memory: MemoryFileSystem; fs: FileSystem; calls: Map<Wr
     return run();
   });
   return { memory, fs, calls };
+}
+
+/**
+ * `memory` as Linux treats a failed fsync (PostgreSQL's "fsyncgate", 2018): the dirty pages it could
+ * not write are marked clean, so their bytes stay readable but never reach the disk, and a later
+ * fsync succeeds without them. `crash` cuts the power: each file keeps what its syncs covered, with
+ * zeros where a failed sync lost bytes. (Byte ranges stand for pages: a simplification.)
+ */
+function pageCacheFs(memory: MemoryFileSystem): { fs: FileSystem; crash: () => void } {
+  const lost = new Map<string, { from: number; to: number }[]>();
+  const ranges = (path: string) => lost.get(path) ?? lost.set(path, []).get(path)!;
+  const openAppend = async (path: string): Promise<AppendFile> => {
+    const file = await memory.openAppend(path);
+    let synced = file.size;
+    return {
+      get size() {
+        return file.size;
+      },
+      append: (data) => file.append(data),
+      async sync() {
+        const covers = file.size;
+        try {
+          await file.sync();
+          synced = covers;
+        } catch (error) {
+          ranges(path).push({ from: synced, to: covers });
+          throw error;
+        }
+      },
+      async truncate(size) {
+        await file.truncate(size);
+        synced = Math.min(synced, size);
+        for (const range of ranges(path)) range.to = Math.min(range.to, size);
+      },
+      close: () => file.close(),
+    };
+  };
+  const fs = new Proxy(memory, {
+    get(target, name) {
+      if (name === "openAppend") return openAppend;
+      const value = Reflect.get(target, name, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return {
+    fs,
+    crash() {
+      memory.crash();
+      for (const [path, held] of lost) for (const { from, to } of held) memory.bytes(path).fill(0, from, to);
+    },
+  };
 }
 
 /** Each group's entries, snapshot index and hard state, as a reopen reads them. */
@@ -80,6 +131,31 @@ describe("RaftLogEngine", () => {
     expect({ syncs: calls.get("sync"), appends: calls.get("append") }).toEqual({ syncs: 2, appends: 2 });
     await Promise.all([7, 8].map((id) => engine.group(id).persist({ term: 2, vote: 0, commit: 0 }, [], false)));
     expect({ syncs: calls.get("sync"), appends: calls.get("append") }).toEqual({ syncs: 2, appends: 3 });
+  });
+
+  test("after a failed sync no write is acknowledged until a reopen: the kernel may have dropped what that sync was to write, and the engine's later records would follow a hole", async () => {
+    const memory = new MemoryFileSystem();
+    const disk = pageCacheFs(memory);
+    const engine = await RaftLogEngine.open(disk.fs, DIR);
+    await engine.group(1).persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1)]);
+    // Only the commit moved (a Ready that needs no sync): written, left for a later sync.
+    await engine.group(1).persist({ term: 1, vote: 1, commit: 1 }, [], false);
+    memory.injectFault({ op: "sync", code: "EIO", times: 1 });
+    await expect(engine.group(2).persist({ term: 1, vote: 2, commit: 0 }, [entry(1, 1)])).rejects.toThrow("EIO");
+    // Another group's write, once the disk answers again.
+    const acknowledged = await engine
+      .group(3)
+      .persist({ term: 1, vote: 3, commit: 0 }, [entry(1, 1)])
+      .then(
+        () => true,
+        () => false,
+      );
+    disk.crash();
+    const held = await contents(memory).catch((error: Error) => error.message);
+    const group = (id: number) => ({ id, snapshot: 0, entries: ["1/1"], hardState: { term: 1, vote: id, commit: 0 } });
+    // Whatever was acknowledged is there after the crash, and the log opens.
+    expect({ acknowledged, held }).toEqual({ acknowledged, held: acknowledged ? [group(1), group(3)] : [group(1)] });
+    expect(acknowledged).toBe(false);
   });
 
   test("a torn last record is cut off and said so; the groups' records before it are kept", async () => {

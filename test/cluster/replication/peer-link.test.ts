@@ -97,3 +97,53 @@ test("the messages many groups send to a peer in one turn leave as one payload, 
   await waitFor(() => linkB.stats().misrouted === 1, { what: "b to drop the message for the group that left" });
   expect(commits(6)).toEqual([13]);
 });
+
+test("a turn whose messages to a peer pass the transport's payload bound still reaches it: the link splits them, in order, and the other groups' heartbeats are not lost with them", async () => {
+  const { a, b, names } = pair();
+  const received = new Map<number, Message[]>();
+  const linkB = new PeerLink({ channels: peerChannels(b), names });
+  const linkA = new PeerLink({ channels: peerChannels(a), names });
+  for (const group of [1, 2, 3]) {
+    received.set(group, []);
+    linkB.join(group, { receive: (m) => received.get(group)!.push(m) });
+  }
+  const outboxes = [1, 2, 3].map((group) => linkA.join(group, { receive: () => {} }));
+  // Two groups catching the peer up, each with 9 appends of 1 MiB (a follower's flow window
+  // holds 16 MiB): 18 MiB to one peer in one turn, over the transport's 16 MiB payload bound.
+  const appends = (count: number): Message[] =>
+    Array.from({ length: count }, (_, i) => ({
+      type: "append",
+      from: 1,
+      to: 2,
+      term: 3,
+      prevIndex: i,
+      prevTerm: i === 0 ? 0 : 3,
+      commit: 0,
+      entries: [{ index: i + 1, term: 3, data: new Uint8Array(1 << 20).fill(i) }],
+    }));
+  outboxes[0]!.send(appends(9));
+  outboxes[1]!.send(appends(9));
+  outboxes[2]!.send([heartbeat(1, 2)]);
+  const total = () => [...received.values()].flat().length;
+  await waitFor(() => total() === 19 || a.stats().peers.b!.drops > 0, {
+    what: "the 19 messages at b, or a payload dropped at a",
+  });
+  expect(a.stats().peers.b!.drops).toBe(0);
+  await waitFor(() => total() === 19, { what: "the 19 messages at b" });
+  for (const group of [1, 2])
+    expect(received.get(group)!.map((m) => (m.type === "append" ? m.prevIndex : -1))).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8,
+    ]);
+  expect(received.get(3)!.length).toBe(1);
+});
+
+test("a group the codec cannot carry (id 0) is refused when it joins, not by every flush of the link after it", async () => {
+  const { a, b, names } = pair();
+  const received: Message[] = [];
+  new PeerLink({ channels: peerChannels(b), names }).join(1, { receive: (m) => received.push(m) });
+  const link = new PeerLink({ channels: peerChannels(a), names });
+  const outbox = link.join(1, { receive: () => {} });
+  expect(() => link.join(0, { receive: () => {} })).toThrow("group 0");
+  outbox.send([heartbeat(1, 2)]);
+  await waitFor(() => received.length === 1, { what: "group 1's heartbeat at b" });
+});
