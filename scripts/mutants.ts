@@ -13,7 +13,8 @@
  * (scripts/mutants/storage-mutants.ts), judged by test/storage and the Raft logs' tests;
  * the ring set plants bugs of partition placement and replica moves (scripts/mutants/ring-mutants.ts),
  * judged by test/cluster/ring; the meta set bugs of the meta group's state, timestamp oracle and
- * running group (scripts/mutants/meta-mutants.ts), judged by test/cluster/meta.
+ * running group (scripts/mutants/meta-mutants.ts), judged by test/cluster/meta; the txn set bugs of
+ * Percolator's locks and decisions (scripts/mutants/txn-mutants.ts), judged by test/cluster/txn.
  *
  *   npm run mutants                         every mutant of every set
  *   npm run mutants -- --set replication    one set
@@ -30,6 +31,7 @@ import { RING_MUTANTS } from "./mutants/ring-mutants.ts";
 import { plant, Sandbox } from "./mutants/sandbox.ts";
 import { STORAGE_MUTANTS } from "./mutants/storage-mutants.ts";
 import { runTests, type TestOutcome } from "./mutants/test-run.ts";
+import { TXN_MUTANTS } from "./mutants/txn-mutants.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const LIMIT_SECONDS = Number(process.env.MUTANT_SECONDS ?? 180);
@@ -46,6 +48,7 @@ const SETS: readonly MutantSet[] = [
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
   { name: "ring", mutants: RING_MUTANTS, tests: ["test/cluster/ring"] },
   { name: "meta", mutants: META_MUTANTS, tests: ["test/cluster/meta"] },
+  { name: "txn", mutants: TXN_MUTANTS, tests: ["test/cluster/txn"] },
   {
     name: "storage",
     mutants: STORAGE_MUTANTS,

@@ -8,6 +8,7 @@ import { REPLICATION_MUTANTS } from "../scripts/mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "../scripts/mutants/ring-mutants.ts";
 import { plant } from "../scripts/mutants/sandbox.ts";
 import { STORAGE_MUTANTS } from "../scripts/mutants/storage-mutants.ts";
+import { TXN_MUTANTS } from "../scripts/mutants/txn-mutants.ts";
 
 /**
  * `npm run mutants` takes minutes and is not part of CI; a planted bug whose code moved would only
@@ -22,6 +23,7 @@ test("every mutant of npm run mutants applies to the current code exactly once",
     ...STORAGE_MUTANTS,
     ...RING_MUTANTS,
     ...META_MUTANTS,
+    ...TXN_MUTANTS,
   ]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {

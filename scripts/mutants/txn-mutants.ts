@@ -1,0 +1,53 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in the transaction layer (src/cluster/txn), one at a time
+ * (`npm run mutants -- --set txn`), judged by test/cluster/txn: its bank model first among them.
+ * Same rules as raft-mutants.ts: `search` occurs exactly once in `file`.
+ */
+const PERCOLATOR = "src/cluster/txn/percolator.ts";
+
+export const TXN_MUTANTS: readonly Mutant[] = [
+  {
+    name: "prewrite-ignores-newer-commit",
+    description: "a key written after the transaction started does not refuse its prewrite: a lost update",
+    file: PERCOLATOR,
+    search: "      if (committedTs >= startTs) return refuse",
+    replace: "      if (committedTs > Infinity) return refuse",
+  },
+  {
+    name: "prewrite-steals-lock",
+    description: "another transaction's lock does not refuse a prewrite, which takes the key over",
+    file: PERCOLATOR,
+    search: "      if (lock && lock.startTs !== startTs) return refuse",
+    replace: "      if (lock && lock.startTs < 0) return refuse",
+  },
+  {
+    name: "commit-after-rollback",
+    description: "a primary whose transaction a reader rolled back is committed anyway",
+    file: PERCOLATOR,
+    search: '    if (fate === 0) return refuse({ kind: "rolled-back", startTs });\n    if (primary',
+    replace: "    if (primary",
+  },
+  {
+    name: "rollback-after-commit",
+    description: "a reader's rollback undoes the decision of a committed transaction",
+    file: PERCOLATOR,
+    search: "      if (fate !== undefined && fate !== 0) return refuse",
+    replace: "      if (fate === -1) return refuse",
+  },
+  {
+    name: "read-past-locks",
+    description: "a read does not stop at the lock of a transaction that may commit below its timestamp",
+    file: PERCOLATOR,
+    search: "    if (lock && lock.startTs <= ts && !bypass?.has(lock.startTs)) return { lock };",
+    replace: "    if (lock && lock.startTs < 0) return { lock };",
+  },
+  {
+    name: "commit-without-primary-lock",
+    description: "a primary's commit decides though its lock is gone (a reader rolled it back)",
+    file: PERCOLATOR,
+    search: "      if (this.locks.get(primary)?.startTs !== startTs) return refuse",
+    replace: "      if (this.locks.get(primary)?.startTs === -1) return refuse",
+  },
+];

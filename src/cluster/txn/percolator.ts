@@ -1,0 +1,153 @@
+/**
+ * One partition's side of cross-partition transactions (Percolator, as TiKV does it): locks on keys
+ * a transaction is writing, the fate of each transaction whose primary key lives here, and the
+ * checks that keep snapshot isolation. Pure and deterministic: every method is what a committed
+ * Raft entry does when applied (or, for reads, what a read at a timestamp sees), so every replica
+ * agrees. The versions themselves live in a `VersionStore` (the partition's MVCC store).
+ *
+ * A transaction takes a start timestamp, `prewrite`s its keys on every partition (each key locked,
+ * pointing to the primary key), takes a commit timestamp, `commit`s the primary (that decides),
+ * then the secondaries. A reader at timestamp R that meets a lock with startTs ≤ R asks the
+ * primary's partition `status`: committed at C ≤ R, the reader commits the secondary itself (or
+ * waits for it) and reads the version; committed above R, or rolled back, it reads past the lock;
+ * open and alive, it waits; open past its TTL, it rolls the transaction back (`rollback` on the
+ * primary decides that, as a commit would).
+ */
+
+/** The newest-first versions of keys: what a partition's MVCC store provides. */
+export interface VersionStore {
+  /** The commit timestamp of the key's newest version (0: none). */
+  newest(key: string): number;
+  /** The value at timestamp `ts` (undefined: none, or deleted). */
+  read(key: string, ts: number): Uint8Array | undefined;
+  /** Writes the key's version at `commitTs` (null: a delete); commitTs is above its newest. */
+  put(key: string, value: Uint8Array | null, commitTs: number): void;
+}
+
+export interface Lock {
+  readonly startTs: number;
+  readonly primary: string;
+  readonly value: Uint8Array | null;
+  /** Wall-clock milliseconds (the prewriting leader's) after which a reader may roll it back. */
+  readonly expiresAtMs: number;
+}
+
+export interface Mutation {
+  readonly key: string;
+  readonly value: Uint8Array | null;
+}
+
+/** Why a prewrite, commit or rollback was refused; nothing of it was applied. */
+export type TxnRefusal =
+  | { readonly kind: "locked"; readonly key: string; readonly lock: Lock }
+  | { readonly kind: "write-conflict"; readonly key: string; readonly committedTs: number }
+  | { readonly kind: "rolled-back"; readonly startTs: number }
+  | { readonly kind: "committed"; readonly startTs: number; readonly commitTs: number }
+  | { readonly kind: "lock-missing"; readonly key: string };
+
+export type TxnOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: TxnRefusal };
+
+/** What the primary's partition says of a transaction. */
+export type TxnStatus =
+  | { readonly state: "committed"; readonly commitTs: number }
+  | { readonly state: "rolled-back" }
+  | { readonly state: "open"; readonly lock: Lock }
+  | { readonly state: "missing" };
+
+const OK: TxnOutcome = { ok: true };
+const refuse = (refusal: TxnRefusal): TxnOutcome => ({ ok: false, refusal });
+
+export class TxnPartition {
+  private readonly locks = new Map<string, Lock>();
+  /** Transactions decided here, by start timestamp: their commit timestamp, or 0 for rolled back. */
+  private readonly fates = new Map<number, number>();
+
+  constructor(private readonly versions: VersionStore) {}
+
+  /** The lock on `key`, if a transaction holds one. */
+  lockOf(key: string): Lock | undefined {
+    return this.locks.get(key);
+  }
+
+  /**
+   * `key`'s value at `ts`, or the lock a reader must resolve first: one of a transaction started at
+   * or before `ts` (it may commit at or below `ts`), unless the reader found it committed above
+   * `ts` (`bypass`: the start timestamps of such transactions).
+   */
+  read(key: string, ts: number, bypass?: ReadonlySet<number>): { value: Uint8Array | undefined } | { lock: Lock } {
+    const lock = this.locks.get(key);
+    if (lock && lock.startTs <= ts && !bypass?.has(lock.startTs)) return { lock };
+    return { value: this.versions.read(key, ts) };
+  }
+
+  /**
+   * Locks `mutations`' keys for the transaction started at `startTs`, all or none: refused when a
+   * key is locked by another transaction, when a key has a version committed at or after startTs
+   * (another transaction wrote it since this one's snapshot: snapshot isolation's first committer
+   * wins), or when this transaction was already decided. Done again (a retry), it changes nothing.
+   */
+  prewrite(startTs: number, primary: string, mutations: readonly Mutation[], expiresAtMs: number): TxnOutcome {
+    const fate = this.fates.get(startTs);
+    if (fate !== undefined)
+      return refuse(fate === 0 ? { kind: "rolled-back", startTs } : { kind: "committed", startTs, commitTs: fate });
+    for (const { key } of mutations) {
+      const lock = this.locks.get(key);
+      if (lock && lock.startTs !== startTs) return refuse({ kind: "locked", key, lock });
+      const committedTs = this.versions.newest(key);
+      if (committedTs >= startTs) return refuse({ kind: "write-conflict", key, committedTs });
+    }
+    for (const { key, value } of mutations) this.locks.set(key, { startTs, primary, value, expiresAtMs });
+    return OK;
+  }
+
+  /**
+   * Makes the versions of `keys` at `commitTs` from the transaction's locks, and removes them. With
+   * `primary` (on the primary's partition), the commit decides the transaction: refused if it was
+   * rolled back, or if the primary's lock is gone (a reader rolled it back). Without, a key whose
+   * lock is gone (committed already, or rolled back by a reader after the primary's rollback) is
+   * left alone.
+   */
+  commit(startTs: number, commitTs: number, keys: readonly string[], primary?: string): TxnOutcome {
+    const fate = this.fates.get(startTs);
+    if (fate === 0) return refuse({ kind: "rolled-back", startTs });
+    if (primary !== undefined && fate === undefined) {
+      if (this.locks.get(primary)?.startTs !== startTs) return refuse({ kind: "lock-missing", key: primary });
+      this.fates.set(startTs, commitTs);
+    }
+    for (const key of keys) {
+      const lock = this.locks.get(key);
+      if (lock?.startTs !== startTs) continue;
+      this.versions.put(key, lock.value, commitTs);
+      this.locks.delete(key);
+    }
+    return OK;
+  }
+
+  /**
+   * Removes the transaction's locks on `keys`. With `decides` (on the primary's partition), it
+   * decides the transaction rolled back, unless it was committed: refused then (the caller rolls
+   * the secondaries forward instead); a late prewrite is refused from then on.
+   */
+  rollback(startTs: number, keys: readonly string[], decides: boolean): TxnOutcome {
+    const fate = this.fates.get(startTs);
+    if (decides) {
+      if (fate !== undefined && fate !== 0) return refuse({ kind: "committed", startTs, commitTs: fate });
+      this.fates.set(startTs, 0);
+    }
+    for (const key of keys) if (this.locks.get(key)?.startTs === startTs) this.locks.delete(key);
+    return OK;
+  }
+
+  /**
+   * The transaction's fate, asked of its primary's partition (a read: it changes nothing).
+   * "missing": neither decided nor locked here, so the prewrite of the primary has not arrived (it
+   * may still): the asker rolls the transaction back (`rollback` deciding), which refuses it later.
+   */
+  status(primary: string, startTs: number): TxnStatus {
+    const fate = this.fates.get(startTs);
+    if (fate === 0) return { state: "rolled-back" };
+    if (fate !== undefined) return { state: "committed", commitTs: fate };
+    const lock = this.locks.get(primary);
+    return lock?.startTs === startTs ? { state: "open", lock } : { state: "missing" };
+  }
+}
