@@ -27,6 +27,11 @@ export class MemoryVersions implements VersionStore {
 const encode = (n: number) => new TextEncoder().encode(String(n));
 const decode = (bytes: Uint8Array | undefined) => Number(new TextDecoder().decode(bytes ?? new Uint8Array()));
 
+/** A run's counts, all zero. */
+export function emptyRun(): BankRun {
+  return { transfers: 0, committed: 0, aborted: 0, abandoned: 0, reads: 0, rolledForward: 0, rolledBack: 0 };
+}
+
 export interface BankRun {
   transfers: number;
   committed: number;
@@ -63,15 +68,7 @@ export function runBank(seed: number, steps: number): BankRun {
   home(accounts[0]!).commit(opening, openingCommit, [accounts[0]!], accounts[0]!);
   for (const key of accounts.slice(1)) home(key).commit(opening, openingCommit, [key]);
   const total = 100 * ACCOUNTS;
-  const run: BankRun = {
-    transfers: 0,
-    committed: 0,
-    aborted: 0,
-    abandoned: 0,
-    reads: 0,
-    rolledForward: 0,
-    rolledBack: 0,
-  };
+  const run = emptyRun();
 
   /**
    * Reads `key` at `readTs` as a reader does: a lock of a transaction that may commit at or below

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { TxnPartition } from "../../../src/cluster/txn/percolator.ts";
-import { type BankRun, MemoryVersions, runBank } from "./bank-model.ts";
+import { type BankRun, emptyRun, MemoryVersions, runBank } from "./bank-model.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (found: ReturnType<TxnPartition["read"]>) =>
@@ -81,15 +81,7 @@ test("a rollback decided on the primary beats a late commit, and a commit decide
 });
 
 test("the bank: transfers across three partitions with crashed clients and resolving readers; every read sums to the total (400 seeds)", () => {
-  const totals: BankRun = {
-    transfers: 0,
-    committed: 0,
-    aborted: 0,
-    abandoned: 0,
-    reads: 0,
-    rolledForward: 0,
-    rolledBack: 0,
-  };
+  const totals = emptyRun();
   for (let seed = 1; seed <= 400; seed++) {
     const run = runBank(seed, 1_500);
     for (const key of Object.keys(totals) as (keyof BankRun)[]) totals[key] += run[key];
