@@ -87,6 +87,9 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 );
 
 const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevision: 0, createRevision: 0, version: 0 });
+/** The live records of a state in key order: what a scan of everything returns. */
+const inKeyOrder = (records: ReadonlyMap<string, KeyRecord>) =>
+  [...records.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
 
 /** The state after the command at `revision`: every live key's record. */
 interface State {
@@ -276,7 +279,7 @@ function expectedRead(model: Model, revision: number) {
   const refusal = model.refusal(revision);
   if (refusal !== undefined) return { code: refusal };
   const records = model.at(revision);
-  const live = [...records.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+  const live = inKeyOrder(records);
   return {
     value: {
       records: KEYS.map((key) => records.get(key) ?? missing(key)),
@@ -328,8 +331,8 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
         const isGap = (revision: number) => !model.states.some((state) => state.revision === revision);
         for (const step of steps) {
           const command = commandOf(step, model);
-          if (command !== undefined) {
-            const revision = model.current + (step as { gap: number }).gap;
+          if (command !== undefined && "gap" in step) {
+            const revision = model.current + step.gap;
             if (command.kind === "compact" && isGap(Math.min(command.compactTo, revision))) reached.gapCompactions++;
             const { result, events } = model.apply(revision, command);
             if (command.kind === "expire" && result.deleted > 0) reached.expired++;
@@ -362,7 +365,7 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
                 const records = model.at(snapshot.revision);
                 expect(snapshot.readRecords(KEYS)).toEqual(KEYS.map((key) => records.get(key) ?? missing(key)));
                 expect(allPages((options) => snapshot.scan(options), { limit: 2, revision: 0 })).toEqual(
-                  [...records.values()].sort((a, b) => (a.key < b.key ? -1 : 1)),
+                  inKeyOrder(records),
                 );
               }
               break;
