@@ -55,6 +55,7 @@ const SETS: readonly MutantSet[] = [
     // The memory engine's tests and the conformance suite (the FLSM engine's own are not its judges).
     tests: [
       "test/storage/mvcc-store",
+      "test/storage/gapped-revisions",
       "test/storage/long-history",
       "test/storage/version-chain",
       "test/storage/packed-layout",

@@ -2,13 +2,15 @@ import type { Mutant } from "./raft-mutants.ts";
 
 /**
  * Known bugs to plant in the in-memory MVCC store's chains and their garbage collection
- * (src/storage/mvcc), and in the Raft log engine that many groups share (group-log-*.ts), one at a
+ * (src/storage/mvcc), in what both engines share (store-core.ts: bugs that only revisions with gaps
+ * reveal), and in the Raft log engine that many groups share (group-log-*.ts), one at a
  * time (`npm run mutants -- --set storage`), each judged by the storage tests: the model-based
  * property tests first among them. Same rules as raft-mutants.ts: `search` occurs exactly once in
  * `file`.
  */
 const CHAINS = "src/storage/mvcc/version-chain.ts";
 const STORE = "src/storage/mvcc/store.ts";
+const STORE_CORE = "src/storage/mvcc/store-core.ts";
 const GROUP_ENGINE = "src/cluster/raft/group-log-engine.ts";
 const GROUP_REPLAY = "src/cluster/raft/group-log-replay.ts";
 const GROUP_SEGMENTS = "src/cluster/raft/group-log-segments.ts";
@@ -80,6 +82,28 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: STORE,
     search: "this.collect(id, floor, WRITE_RING_DROPS);",
     replace: "this.collect(id, floor);",
+  },
+  // Dense revisions taken for granted: every dense test passes; only a store fed gaps shows them.
+  {
+    name: "apply-demands-next-revision",
+    description: "apply refuses any revision but the current one + 1, as a single node's log stamps them",
+    file: STORE_CORE,
+    search: "      revision > this.current && Number.isSafeInteger(revision),",
+    replace: "      revision === this.current + 1,",
+  },
+  {
+    name: "history-window-from-next-revision",
+    description: "retention counts the history back from the current revision + 1, not from the command's",
+    file: STORE_CORE,
+    search: "this.compacted = Math.max(this.compacted, revision - this.historyRevisions);",
+    replace: "this.compacted = Math.max(this.compacted, this.current + 1 - this.historyRevisions);",
+  },
+  {
+    name: "txn-get-reads-next-revision",
+    description: "a transaction's get reads at the current revision + 1, in the gap before its own writes",
+    file: STORE_CORE,
+    search: "else reads.push(this.recordAt(op.get, revision));",
+    replace: "else reads.push(this.recordAt(op.get, this.current + 1));",
   },
   {
     name: "group-commit-skips-sync",

@@ -309,14 +309,17 @@ function identifiedWrites(
   };
 }
 
-/** A store that lives in memory only (`serve --in-memory`, tests). */
-export function createDatabase(options: StoreSettings = {}): Database {
+/**
+ * A store that lives in memory only (`serve --in-memory`, tests). `nextRevision`: how its log stamps
+ * a command after the one at `last` (default: `last + 1`; tests stamp revisions with gaps).
+ */
+export function createDatabase(options: StoreSettings = {}, nextRevision?: (last: number) => number): Database {
   const { store, expiry, watchHub } = createObservedStore(options);
   return assembleDatabase({
     store,
     expiry,
     watchHub,
-    log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry) }),
+    log: createMemoryLog({ lastRevision: store.revision, apply: (entry) => store.apply(entry), nextRevision }),
     gcSliceKeysMax: options.gcSliceKeysMax,
     checkpoint: () =>
       Promise.reject(

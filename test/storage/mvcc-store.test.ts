@@ -198,14 +198,18 @@ function describeStore({ engine, open, countsGc }: EngineUnderTest): void {
       expect(readText(store, ["a"], 4)).toEqual(["4"]);
     });
 
-    test("apply asserts the next revision and distinct keys", async () => {
-      const store = await create();
-      expect(() => store.apply({ revision: 2, ops: [put("a", "1")] })).toThrow(AssertionError);
+    test("apply asserts a revision above the current one (gaps allowed) and distinct keys", async () => {
+      const store = await create({ historyRevisions: 100 });
       expect(() => store.apply({ revision: 0, ops: [put("a", "1")] })).toThrow(AssertionError);
+      expect(() => store.apply({ revision: 1.5, ops: [put("a", "1")] })).toThrow(AssertionError);
       commit(store, put("a", "1"));
       expect(() => store.apply({ revision: 1, ops: [put("a", "2")] })).toThrow(AssertionError);
       expect(() => store.apply({ revision: 2, ops: [put("b", "1"), del("b")] })).toThrow(AssertionError);
       expect(store.revision).toBe(1);
+      store.apply({ revision: 40, ops: [put("a", "2")] });
+      expect(store.revision).toBe(40);
+      expect(() => store.apply({ revision: 39, ops: [put("a", "3")] })).toThrow(AssertionError);
+      expect(readText(store, ["a"], 39)).toEqual(["1"]);
     });
   });
 

@@ -91,10 +91,20 @@ export abstract class StoreCore {
     return this.compacted;
   }
 
+  /**
+   * Applies a command at `entry.revision`: any integer above the current revision. A single node and
+   * one Raft group stamp the next one; a partition stamps cluster-wide timestamps, which skip the
+   * revisions other partitions took (a gap holds no command: a read in it sees the state of the
+   * command before it). Nothing here counts commands, only revision numbers.
+   */
   apply(entry: LogEntry): ApplyResult {
-    assert(entry.revision === this.current + 1, () => `apply revision ${entry.revision} after ${this.current}`);
     const { revision } = entry;
-    // Compaction moves with the revision, so that the floor below is the one after this commit.
+    assert(
+      revision > this.current && Number.isSafeInteger(revision),
+      () => `apply revision ${revision} after ${this.current}`,
+    );
+    // Compaction moves with the revision, so that the floor below is the one after this commit: the
+    // history kept is a window of revision numbers, whatever commands fall in it.
     this.compacted = Math.max(this.compacted, revision - this.historyRevisions);
     const floor = this.floor();
     const { onEvents, eventsWanted } = this.options;

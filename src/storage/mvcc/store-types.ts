@@ -5,11 +5,16 @@ import type { ChainTuning, Version } from "./version-chain.ts";
 /**
  * What a reader asks of the store (etcd's ReadView). Every read names the revision it reads at, or
  * takes the current one; it never waits and never changes anything.
+ *
+ * Revisions increase from command to command but may skip numbers (WriteView.apply). A read at R
+ * sees exactly the commands at revisions ≤ R, whether or not one was applied at R itself: a read in a
+ * gap sees the state the command before the gap left. R is readable from
+ * the compacted revision (which may lie in a gap) up to the current revision; above it is the future.
  */
 export interface ReadView {
-  /** Revision of the last applied command; 0 for an empty store. */
+  /** Revision of the last applied command (or of the checkpoint restored); 0 for an empty store. */
   readonly revision: number;
-  /** Revisions below this one are compacted (unreadable); 0 when nothing is. */
+  /** Revisions below this one are compacted (unreadable); 0 when nothing is. Need not be a command's. */
   readonly compactedRevision: number;
   /** The values of `keys` at `revision` (default: current), `undefined` for a missing key. */
   read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
@@ -24,8 +29,10 @@ export interface ReadView {
   /**
    * The changes to keys of [start, end) after revision `after`, oldest first (watchers catching
    * up): all of them up to `through`, the current revision unless the page was cut after `limit`
-   * changes (whole revisions only). E_COMPACTED when `after` is below the compacted revision (the
-   * changes after a revision are complete only while the state at it is readable).
+   * changes (whole revisions only: `through` is then the last change's). `after` need not be a
+   * command's revision: the page starts with the first command above it. E_COMPACTED when `after` is
+   * below the compacted revision (the changes after a revision are complete only while the state at
+   * it is readable).
    */
   changes(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
 }
@@ -33,9 +40,13 @@ export interface ReadView {
 /** How committed commands reach the store (etcd's WriteView): only the log applies, in order. */
 export interface WriteView {
   readonly revision: number;
-  /** Applies a committed command at `entry.revision`, which must be the current revision + 1. */
+  /**
+   * Applies a committed command at `entry.revision`, any integer above the current revision: the
+   * next one on a single node and in one Raft group (dense), a timestamp on a partition (gaps where
+   * other partitions' commands or a leader's unused window of timestamps went). A gap holds nothing.
+   */
   apply(entry: LogEntry): ApplyResult;
-  /** Fills an empty store from a checkpoint taken at `revision`. */
+  /** Fills an empty store from a checkpoint taken at `revision` (a command's, or one in a gap after it). */
   restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }
 
@@ -63,7 +74,10 @@ export interface MvccStore extends ReadView, WriteView, CheckpointSource, Garbag
 }
 
 export interface StoreOptions {
-  /** Keep at least this many past revisions readable (automatic compaction); Infinity: all. */
+  /**
+   * Keep at least this many past revisions readable (automatic compaction); Infinity: all. A window
+   * of revision numbers, not of commands: after a command at R, R − historyRevisions is readable.
+   */
   historyRevisions?: number;
   /** Called for every put with a TTL, when it is applied or restored (the expiry sweeper). */
   onExpiry?: (key: string, revision: number, expiresAtMs: number) => void;

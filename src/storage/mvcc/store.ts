@@ -22,7 +22,8 @@ import { NONE, VersionChains } from "./version-chain.ts";
  * The MVCC state machine: an ordered index of keys, each with its chain of versions, and one global
  * revision counter. `apply` stamps a committed command; reads name the revision they read at.
  *
- * A read at revision R sees every command ≤ R whole and nothing after it. R must be readable: at
+ * A read at revision R sees every command ≤ R whole and nothing after it, R a command's revision or
+ * one in a gap between two (revisions may skip numbers: store-types.ts). R must be readable: at
  * least the compacted revision and at most the current one (a snapshot may read below the compacted
  * revision: it pins what it sees). A write to an existing key costs O(1), a new key O(log n)
  * (B+ tree insert); never O(n).

@@ -9,10 +9,12 @@ import type { LogEntry } from "../../../src/storage/ops.ts";
 import {
   command,
   expectSameState,
+  gapsArb,
   KEYS,
   type Observed,
   observe,
   observerOptions,
+  spacedBy,
   step,
   unobserved,
 } from "./store-model.ts";
@@ -23,7 +25,7 @@ import {
  * to real tables (64-byte blocks) on the in-memory file system, flushes failing at times (a full
  * disk under the tables, or a manifest that cannot sync), and restarts: the engine closed, the
  * power cut or not, the engine reopened from its manifest and tables and the log (a list of the
- * commands, the WAL's stand-in) replayed after its flushed revision. The model never restarts: a
+ * commands, the WAL's stand-in) replayed after its flushed revision; revisions dense or with gaps. The model never restarts: a
  * restart must not show. Replayed events must be the model's for those revisions, and the TTLs a
  * reopened engine reports must cover every key still due to expire.
  */
@@ -78,8 +80,9 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
       fc.constantFrom(1, 600, 2_000),
       fc.boolean(),
       fc.boolean(),
+      gapsArb,
       fc.array(command, { maxLength: 60, size: "max" }),
-      async (historyRevisions, memtableBytes, powerCut, compacting, commands) => {
+      async (historyRevisions, memtableBytes, powerCut, compacting, gaps, commands) => {
         const fs = new MemoryFileSystem();
         const log: LogEntry[] = [];
         let engine: FlsmEngine | undefined;
@@ -128,6 +131,7 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
           reopened.expiries.splice(0, Infinity, ...model.expiries);
           return reopened;
         };
+        const nextRevision = spacedBy(gaps);
         const model = observe({ create: (options) => createMvccStore(options) }, historyRevisions);
         let flsm = await open();
         try {
@@ -145,6 +149,7 @@ test("the FLSM engine on disk answers every operation as the memory engine does,
                 },
                 settle,
                 applied: (entry) => log.push(entry),
+                nextRevision,
               });
             expectSameState(model, flsm);
           }

@@ -3,12 +3,12 @@ import fc from "fast-check";
 import { createFlsmStore } from "../../../src/storage/flsm/flsm-store.ts";
 import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
 import { MemoryLevels } from "./memory-levels.ts";
-import { command, type Engine, expectSameState, observe, restart, step } from "./store-model.ts";
+import { command, type Engine, expectSameState, gapsArb, observe, restart, spacedBy, step } from "./store-model.ts";
 
 /**
  * Model-based test of the FLSM store (store-model.ts): the memory engine is the model. Random
  * operation sequences (batches, transactions, expiry, compaction, snapshots, GC, restarts from a
- * dump) run against both,
+ * dump), at revisions dense or with gaps, run against both,
  * the FLSM store with a memtable so small that it freezes every command or few, its frozen
  * memtables kept in memory or flushed to stand-in levels (in a later turn, sometimes failing); every
  * read, page, change list, event and TTL report must be the same.
@@ -21,8 +21,10 @@ test("the FLSM store answers every operation as the memory engine does", async (
       // 1 byte: every command freezes the memtable; 2,000: a few commands share one.
       fc.constantFrom(1, 600, 2_000, 1 << 20),
       fc.boolean(),
+      gapsArb,
       fc.array(command, { maxLength: 60, size: "max" }),
-      async (historyRevisions, memtableBytes, flushed, commands) => {
+      async (historyRevisions, memtableBytes, flushed, gaps, commands) => {
+        const nextRevision = spacedBy(gaps);
         // The stand-in levels of the FLSM store of the moment (a restored store gets its own).
         let levels: MemoryLevels | undefined;
         const flsmEngine: Engine = {
@@ -47,6 +49,7 @@ test("the FLSM store answers every operation as the memory engine does", async (
               settle: async () => {
                 for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
               },
+              nextRevision,
             });
           expectSameState(model, flsm);
         }

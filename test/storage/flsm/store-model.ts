@@ -15,7 +15,8 @@ import type { Compare, LogEntry, Command as StoreCommand, TxnOp, WriteOp } from 
  * The model of the FLSM model-based tests: random operation sequences (batches, transactions,
  * expiry, compaction, snapshots, GC, restarts) that run against the memory engine, the model, and an
  * FLSM store, and must get the same answers from both. The tests give the FLSM store its levels
- * (stand-ins in memory, or tables on disk) and say what a restart and a failing flush are.
+ * (stand-ins in memory, or tables on disk), say what a restart and a failing flush are, and may
+ * space the revisions out (gaps, as a partition's timestamps will have).
  */
 
 // Byte order and code point order agree on these; the last ones are past U+FFFF and near it.
@@ -203,6 +204,20 @@ export interface StepHooks {
   settle(): Promise<void>;
   /** Each command applied to both stores, in order (a test's stand-in for the WAL). */
   applied?(entry: LogEntry): void;
+  /** The revision the next command takes after `current`: current + 1 unless the test spaces them out. */
+  nextRevision?(current: number): number;
+}
+
+/** Gaps between revisions a test cycles through: none (a single node's dense revisions), or some of 1 to 1,000. */
+export const gapsArb = fc.oneof(
+  fc.constant([1]),
+  fc.array(fc.integer({ min: 1, max: 1_000 }), { minLength: 1, maxLength: 4 }),
+);
+
+/** `nextRevision` stepping through `gaps` in turn. */
+export function spacedBy(gaps: readonly number[]): (current: number) => number {
+  let next = 0;
+  return (current) => current + gaps[next++ % gaps.length]!;
 }
 
 export async function step(model: Observed, flsm: Observed, cmd: Command, hooks: StepHooks): Promise<void> {
@@ -210,7 +225,7 @@ export async function step(model: Observed, flsm: Observed, cmd: Command, hooks:
     expect(outcome(() => run(flsm))).toEqual(outcome(() => run(model)));
   const { store } = model;
   const apply = (command: StoreCommand) => {
-    const entry = { ...command, revision: store.revision + 1 } as LogEntry;
+    const entry = { ...command, revision: hooks.nextRevision?.(store.revision) ?? store.revision + 1 } as LogEntry;
     both(({ store }) => store.apply(entry));
     hooks.applied?.(entry);
   };
