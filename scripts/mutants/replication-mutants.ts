@@ -73,4 +73,12 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     search: "payloads(batch, this.options.payloadBytesMax ?? PAYLOAD_BYTES_MAX)",
     replace: "[batch]",
   },
+  {
+    name: "link-takes-gone-replica",
+    description:
+      "a message for a replica of this node that was removed (an old id) reaches the replica that replaced it",
+    file: LINK,
+    search: " ||\n          (target.self !== undefined && message.to !== target.self)",
+    replace: "",
+  },
 ];

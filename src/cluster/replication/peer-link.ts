@@ -24,6 +24,17 @@ export interface PeerLinkStats {
 export interface LinkedGroup {
   receive(message: Message): void;
   snapshots?: { sender: SnapshotSender; receiver: SnapshotReceiver };
+  /**
+   * The group's own ids → node names, when its members are numbered per group (a partition's
+   * replicas; a live map); default: the link's `names`.
+   */
+  names?: ReadonlyMap<NodeId, string>;
+  /**
+   * This node's id in the group: a message addressed to another id is dropped. A replica removed
+   * from a node and added back later gets a new id, so what was sent to the old one, still queued
+   * somewhere, never reaches the new one (nor could the new one answer as the old).
+   */
+  self?: NodeId;
 }
 
 export interface PeerLinkOptions {
@@ -66,7 +77,8 @@ const PAYLOAD_BYTES_MAX = 1 << 20;
  */
 export class PeerLink {
   private readonly groups = new Map<number, LinkedGroup>();
-  private readonly pending = new Map<NodeId, GroupMessage[]>();
+  /** A turn's messages by the node (transport name) they go to. */
+  private readonly pending = new Map<string, GroupMessage[]>();
   private flushing = false;
   private readonly counts: PeerLinkStats = { undecodable: 0, misrouted: 0, payloadsSent: 0, messagesSent: 0 };
   private warned = false;
@@ -80,11 +92,16 @@ export class PeerLink {
     });
     options.channels.on(CHANNEL_RAFT, (from, payload) => {
       const batch = this.decoded(from, () => decodeMessages(payload));
-      const sender = this.idOf(from);
       for (const { group, message } of batch ?? []) {
         const target = this.groups.get(group);
-        // A message claiming to come from another member than the connection's is not taken.
-        if (target === undefined || sender !== message.from) this.counts.misrouted++;
+        // A message claiming to come from another node than the connection's is not taken, nor
+        // one for an id of this node that is not its id in the group now.
+        if (
+          target === undefined ||
+          (target.names ?? this.options.names).get(message.from) !== from ||
+          (target.self !== undefined && message.to !== target.self)
+        )
+          this.counts.misrouted++;
         else target.receive(message);
       }
     });
@@ -107,14 +124,20 @@ export class PeerLink {
   }
 
   private send(group: number, linked: LinkedGroup, messages: readonly Message[]): void {
+    const names = linked.names ?? this.options.names;
     for (const message of messages) {
       if (message.type === "snapshot" && linked.snapshots) {
         linked.snapshots.sender.offer(message);
         continue;
       }
-      const list = this.pending.get(message.to);
+      const to = names.get(message.to);
+      if (to === undefined) {
+        this.counts.misrouted++;
+        continue;
+      }
+      const list = this.pending.get(to);
       if (list) list.push({ group, message });
-      else this.pending.set(message.to, [{ group, message }]);
+      else this.pending.set(to, [{ group, message }]);
     }
     if (this.pending.size === 0 || this.flushing) return;
     this.flushing = true;
@@ -123,28 +146,18 @@ export class PeerLink {
 
   private flush(): void {
     this.flushing = false;
-    const { names, channels } = this.options;
+    const { channels } = this.options;
     // Taken before encoding: a message that breaks the codec's asserts is lost with its turn's
     // messages, not kept to break every flush after it.
     const pending = [...this.pending];
     this.pending.clear();
-    for (const [to, batch] of pending) {
-      const name = names.get(to);
-      if (name === undefined) {
-        this.counts.misrouted += batch.length;
-        continue;
-      }
+    for (const [name, batch] of pending) {
       for (const payload of payloads(batch, this.options.payloadBytesMax ?? PAYLOAD_BYTES_MAX)) {
         channels.transport.send(name, encodeMessages(payload));
         this.counts.payloadsSent++;
       }
       this.counts.messagesSent += batch.length;
     }
-  }
-
-  private idOf(name: string): NodeId | undefined {
-    for (const [id, known] of this.options.names) if (known === name) return id;
-    return undefined;
   }
 
   private decoded<T>(from: string, decode: () => T): T | undefined {
@@ -161,12 +174,19 @@ export class PeerLink {
   }
 
   private streamed(from: string, frame: StreamFrame): void {
-    const id = this.idOf(from);
-    const snapshots = this.groups.get(frame.group)?.snapshots;
+    const target = this.groups.get(frame.group);
+    const snapshots = target?.snapshots;
+    const id = target && idOf(target.names ?? this.options.names, from);
     if (snapshots === undefined || id === undefined) this.counts.misrouted++;
     else if (frame.type === "begin" || frame.type === "chunk") snapshots.receiver.received(id, frame);
     else snapshots.sender.received(id, frame);
   }
+}
+
+/** The id `names` gives node `name` (a scan: snapshot streams are rare). */
+function idOf(names: ReadonlyMap<NodeId, string>, name: string): NodeId | undefined {
+  for (const [id, known] of names) if (known === name) return id;
+  return undefined;
 }
 
 /** `batch` cut, in order, into runs of at most `bytesMax` bytes each (or of one message larger). */

@@ -147,3 +147,30 @@ test("a group the codec cannot carry (id 0) is refused when it joins, not by eve
   outbox.send([heartbeat(1, 2)]);
   await waitFor(() => received.length === 1, { what: "group 1's heartbeat at b" });
 });
+
+test("groups numbering their members themselves: a message finds its node by the group's own map, and one for a replica of this node that is gone is dropped", async () => {
+  const { a, b, names } = pair();
+  const received: Message[] = [];
+  // Group 7's replicas: 11 on a, 12 on b; b's replica had id 10 before it was removed and added back.
+  const replicas = new Map([
+    [11, "a"],
+    [12, "b"],
+    [10, "b"],
+  ]);
+  const linkB = new PeerLink({ channels: peerChannels(b), names });
+  linkB.join(7, { receive: (m) => received.push(m), names: replicas, self: 12 });
+  const outboxA = new PeerLink({ channels: peerChannels(a), names }).join(7, {
+    receive: () => {},
+    names: replicas,
+    self: 11,
+  });
+  outboxA.send([heartbeat(11, 10, 5), heartbeat(11, 12, 6)]);
+  await waitFor(() => received.length === 1 && linkB.stats().misrouted === 1, {
+    what: "the heartbeat for 12 taken, the one for the old 10 dropped",
+  });
+  expect(received[0]).toMatchObject({ to: 12, commit: 6 });
+  // A sender claiming a replica id that is not the connection's node's is not taken either.
+  a.send("b", encodeMessages([{ group: 7, message: heartbeat(12, 12) }]));
+  await waitFor(() => linkB.stats().misrouted === 2, { what: "the spoofed sender dropped" });
+  expect(received.length).toBe(1);
+});
