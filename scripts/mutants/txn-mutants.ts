@@ -10,17 +10,19 @@ const PERCOLATOR = "src/cluster/txn/percolator.ts";
 export const TXN_MUTANTS: readonly Mutant[] = [
   {
     name: "prewrite-ignores-newer-commit",
-    description: "a key written after the transaction started does not refuse its prewrite: a lost update",
+    description:
+      "a key written after the transaction started does not refuse its prewrite or its one-phase commit: a lost update",
     file: PERCOLATOR,
-    search: "      if (committedTs >= startTs) return refuse",
-    replace: "      if (committedTs > Infinity) return refuse",
+    search: "    return committedTs >= startTs ? {",
+    replace: "    return committedTs > Infinity ? {",
   },
   {
     name: "prewrite-steals-lock",
-    description: "another transaction's lock does not refuse a prewrite, which takes the key over",
+    description:
+      "another transaction's lock does not refuse a prewrite or a one-phase commit, which takes the key over",
     file: PERCOLATOR,
-    search: "      if (lock && lock.startTs !== startTs) return refuse",
-    replace: "      if (lock && lock.startTs < 0) return refuse",
+    search: "    if (lock && lock.startTs !== own) return {",
+    replace: "    if (lock && lock.startTs < 0) return {",
   },
   {
     name: "commit-after-rollback",

@@ -91,13 +91,39 @@ export class TxnPartition {
     if (fate !== undefined)
       return refuse(fate === 0 ? { kind: "rolled-back", startTs } : { kind: "committed", startTs, commitTs: fate });
     for (const { key } of mutations) {
-      const lock = this.locks.get(key);
-      if (lock && lock.startTs !== startTs) return refuse({ kind: "locked", key, lock });
-      const committedTs = this.versions.newest(key);
-      if (committedTs >= startTs) return refuse({ kind: "write-conflict", key, committedTs });
+      const refusal = this.conflict(key, startTs, startTs);
+      if (refusal) return refuse(refusal);
     }
     for (const { key, value } of mutations) this.locks.set(key, { startTs, primary, value, expiresAtMs });
     return OK;
+  }
+
+  /**
+   * A transaction whose keys all live here, in one entry (TiKV's one-phase commit): the versions of
+   * `mutations` at `commitTs`, all or none, with prewrite's checks — refused when a key is locked
+   * (a transaction in flight may still commit it), or, for a transaction that read at `startTs`,
+   * when a key has a version committed at or after startTs. A blind write (no `startTs`: a Set that
+   * read nothing) has only the lock check.
+   */
+  onePhase(startTs: number | undefined, commitTs: number, mutations: readonly Mutation[]): TxnOutcome {
+    for (const { key } of mutations) {
+      const refusal = this.conflict(key, startTs);
+      if (refusal) return refuse(refusal);
+    }
+    for (const { key, value } of mutations) this.versions.put(key, value, commitTs);
+    return OK;
+  }
+
+  /**
+   * Why a transaction that read at `startTs` (none: a blind write) cannot write `key`: a lock not its
+   * own (`own`: its start timestamp, when it may hold one), or a version committed at or after startTs.
+   */
+  private conflict(key: string, startTs: number | undefined, own?: number): TxnRefusal | undefined {
+    const lock = this.locks.get(key);
+    if (lock && lock.startTs !== own) return { kind: "locked", key, lock };
+    if (startTs === undefined) return undefined;
+    const committedTs = this.versions.newest(key);
+    return committedTs >= startTs ? { kind: "write-conflict", key, committedTs } : undefined;
   }
 
   /**

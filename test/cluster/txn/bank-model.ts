@@ -29,12 +29,23 @@ const decode = (bytes: Uint8Array | undefined) => Number(new TextDecoder().decod
 
 /** A run's counts, all zero. */
 export function emptyRun(): BankRun {
-  return { transfers: 0, committed: 0, aborted: 0, abandoned: 0, reads: 0, rolledForward: 0, rolledBack: 0 };
+  return {
+    transfers: 0,
+    committed: 0,
+    onePhase: 0,
+    aborted: 0,
+    abandoned: 0,
+    reads: 0,
+    rolledForward: 0,
+    rolledBack: 0,
+  };
 }
 
 export interface BankRun {
   transfers: number;
+  /** Transfers committed in two phases (accounts on two partitions), and in one (on one). */
   committed: number;
+  onePhase: number;
   aborted: number;
   abandoned: number;
   reads: number;
@@ -118,15 +129,31 @@ export function runBank(seed: number, steps: number): BankRun {
       run.aborted++;
       return false;
     };
+    const readBoth: Step = () => {
+      // Read both balances at startTs (a blocked read gives up: the transfer is not made).
+      const [fromBalance, toBalance] = keys.map((key) => read(key, startTs));
+      if (fromBalance === undefined || toBalance === undefined) return abort(false);
+      amount = Math.min(fromBalance, 1 + Math.floor(random() * 30));
+      balances = [fromBalance - amount, toBalance + amount];
+      return true;
+    };
+    const mutations = () => [
+      { key: from, value: encode(balances[0]) },
+      { key: to, value: encode(balances[1]) },
+    ];
+    // Both accounts on one partition: one entry commits the transfer (one-phase).
+    if (home(from) === home(to))
+      return [
+        readBoth,
+        () => {
+          const outcome = home(from).onePhase(startTs, tso++, mutations());
+          if (outcome.ok) run.onePhase++;
+          else run.aborted++;
+          return false;
+        },
+      ];
     return [
-      () => {
-        // Read both balances at startTs (a blocked read gives up: the transfer is not made).
-        const [fromBalance, toBalance] = keys.map((key) => read(key, startTs));
-        if (fromBalance === undefined || toBalance === undefined) return abort(false);
-        amount = Math.min(fromBalance, 1 + Math.floor(random() * 30));
-        balances = [fromBalance - amount, toBalance + amount];
-        return true;
-      },
+      readBoth,
       () => {
         const outcome = home(from).prewrite(startTs, from, [{ key: from, value: encode(balances[0]) }], now + TTL_MS);
         return outcome.ok || abort(true);

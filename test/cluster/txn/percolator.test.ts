@@ -89,9 +89,37 @@ test("the bank: transfers across three partitions with crashed clients and resol
   console.log(`bank model, 400 seeds: ${JSON.stringify(totals)}`);
   // The runs reach every path: commits, aborts, crashed clients, locks rolled forward and back.
   expect(totals.committed).toBeGreaterThan(10_000);
+  expect(totals.onePhase).toBeGreaterThan(5_000);
   expect(totals.rolledForward).toBeGreaterThan(100);
   expect(totals.rolledBack).toBeGreaterThan(100);
   expect(totals.reads).toBeGreaterThan(10_000);
+});
+
+test("a one-phase transaction: all keys or none, refused on a lock or (having read) a newer commit; a blind write only on a lock", () => {
+  const p = new TxnPartition(new MemoryVersions());
+  expect(
+    p.onePhase(1, 2, [
+      { key: "a", value: bytes("1") },
+      { key: "b", value: bytes("2") },
+    ]),
+  ).toEqual({ ok: true });
+  expect(text(p.read("b", 2))).toBe("2");
+  expect(
+    p.onePhase(1, 3, [
+      { key: "c", value: bytes("3") },
+      { key: "a", value: bytes("4") },
+    ]),
+  ).toEqual({
+    ok: false,
+    refusal: { kind: "write-conflict", key: "a", committedTs: 2 },
+  });
+  expect(text(p.read("c", 9))).toBe("");
+  p.prewrite(4, "b", [{ key: "b", value: null }], 100);
+  expect(p.onePhase(undefined, 5, [{ key: "b", value: bytes("5") }])).toMatchObject({
+    ok: false,
+    refusal: { kind: "locked" },
+  });
+  expect(p.onePhase(undefined, 6, [{ key: "a", value: bytes("6") }])).toEqual({ ok: true });
 });
 
 test("a primary's commit without its lock (its prewrite never applied) is refused and decides nothing", () => {
