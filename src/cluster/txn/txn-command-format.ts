@@ -1,0 +1,173 @@
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import type { Mutation, TxnOutcome, TxnPartition } from "./percolator.ts";
+
+/**
+ * A partition group's transaction commands (its Raft entries' data), and what applying one does.
+ * Frozen once a server writes it (none does yet), version 1: type codes are never renumbered, a
+ * change of layout is a new version. Integers are varints (bytes.ts) unless marked u8; a string is
+ * u32 length · UTF-8, bytes u32 length · bytes.
+ *
+ *   command     u8 version · u8 type · body
+ *     1 onePhase   varint startTs (0: a blind write) · varint commitTs · mutations
+ *     2 prewrite   varint startTs · string primary · varint expiresAtMs · mutations
+ *     3 commit     varint startTs · varint commitTs · u8 decides · [string primary, if decides] · keys
+ *     4 rollback   varint startTs · u8 decides · keys
+ *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete))
+ *   keys        varint n · n × string
+ */
+export type TxnCommand =
+  | {
+      readonly type: "onePhase";
+      readonly startTs?: number;
+      readonly commitTs: number;
+      readonly mutations: readonly Mutation[];
+    }
+  | {
+      readonly type: "prewrite";
+      readonly startTs: number;
+      readonly primary: string;
+      readonly expiresAtMs: number;
+      readonly mutations: readonly Mutation[];
+    }
+  | {
+      readonly type: "commit";
+      readonly startTs: number;
+      readonly commitTs: number;
+      readonly keys: readonly string[];
+      readonly primary?: string;
+    }
+  | {
+      readonly type: "rollback";
+      readonly startTs: number;
+      readonly keys: readonly string[];
+      readonly decides: boolean;
+    };
+
+const VERSION = 1;
+const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4 } as const;
+const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as TxnCommand["type"]]));
+const PUT = 1;
+const DELETE = 2;
+
+/** What applying `command` to `partition` does (every replica alike). */
+export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): TxnOutcome {
+  switch (command.type) {
+    case "onePhase":
+      return partition.onePhase(command.startTs, command.commitTs, command.mutations);
+    case "prewrite":
+      return partition.prewrite(command.startTs, command.primary, command.mutations, command.expiresAtMs);
+    case "commit":
+      return partition.commit(command.startTs, command.commitTs, command.keys, command.primary);
+    case "rollback":
+      return partition.rollback(command.startTs, command.keys, command.decides);
+  }
+}
+
+export function encodeTxnCommand(command: TxnCommand): Uint8Array {
+  const w = new ByteWriter(64).u8(VERSION).u8(TYPE_CODES[command.type]);
+  switch (command.type) {
+    case "onePhase":
+      writeMutations(w.varint(command.startTs ?? 0).varint(command.commitTs), command.mutations);
+      break;
+    case "prewrite":
+      w.varint(command.startTs).string(command.primary).varint(command.expiresAtMs);
+      writeMutations(w, command.mutations);
+      break;
+    case "commit":
+      w.varint(command.startTs)
+        .varint(command.commitTs)
+        .u8(command.primary === undefined ? 0 : 1);
+      if (command.primary !== undefined) w.string(command.primary);
+      writeKeys(w, command.keys);
+      break;
+    case "rollback":
+      writeKeys(w.varint(command.startTs).u8(command.decides ? 1 : 0), command.keys);
+      break;
+  }
+  return w.written().slice();
+}
+
+export function decodeTxnCommand(bytes: Uint8Array): TxnCommand {
+  const r = new ByteReader(bytes);
+  const version = r.u8();
+  if (version !== VERSION)
+    throw new FormatError(`a transaction command of version ${version} (this node reads ${VERSION})`);
+  const at = r.position;
+  const type = TYPES.get(r.u8());
+  let command: TxnCommand;
+  switch (type) {
+    case "onePhase": {
+      const startTs = r.varint();
+      command = { type, ...(startTs === 0 ? {} : { startTs }), commitTs: r.varint(), mutations: readMutations(r) };
+      break;
+    }
+    case "prewrite":
+      command = {
+        type,
+        startTs: r.varint(),
+        primary: r.string(),
+        expiresAtMs: r.varint(),
+        mutations: readMutations(r),
+      };
+      break;
+    case "commit": {
+      const startTs = r.varint();
+      const commitTs = r.varint();
+      const primary = flag(r) ? r.string() : undefined;
+      command = { type, startTs, commitTs, keys: readKeys(r), ...(primary === undefined ? {} : { primary }) };
+      break;
+    }
+    case "rollback": {
+      const startTs = r.varint();
+      command = { type, startTs, decides: flag(r), keys: readKeys(r) };
+      break;
+    }
+    default:
+      throw new FormatError(`unknown transaction command type at byte ${at}`);
+  }
+  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a transaction command`);
+  return command;
+}
+
+function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
+  w.varint(mutations.length);
+  for (const { key, value } of mutations) {
+    w.string(key).u8(value === null ? DELETE : PUT);
+    if (value !== null) w.bytes(value);
+  }
+}
+
+function readMutations(r: ByteReader): Mutation[] {
+  return Array.from({ length: count(r) }, () => {
+    const key = r.string();
+    const at = r.position;
+    const kind = r.u8();
+    if (kind === DELETE) return { key, value: null };
+    if (kind !== PUT) throw new FormatError(`unknown mutation kind ${kind} at byte ${at}`);
+    return { key, value: r.bytesCopy() };
+  });
+}
+
+function writeKeys(w: ByteWriter, keys: readonly string[]): void {
+  w.varint(keys.length);
+  for (const key of keys) w.string(key);
+}
+
+function readKeys(r: ByteReader): string[] {
+  return Array.from({ length: count(r) }, () => r.string());
+}
+
+/** A count of strings, each 4 bytes at least: more than the bytes left could hold is damage. */
+function count(r: ByteReader): number {
+  const at = r.position;
+  const n = r.varint();
+  if (n > r.remaining / 4) throw new FormatError(`a count of ${n} at byte ${at}, past the ${r.remaining} bytes left`);
+  return n;
+}
+
+function flag(r: ByteReader): boolean {
+  const at = r.position;
+  const value = r.u8();
+  if (value > 1) throw new FormatError(`a flag of ${value} at byte ${at}`);
+  return value === 1;
+}
