@@ -20,8 +20,12 @@ export interface VersionStore {
   newest(key: string): number;
   /** The value at timestamp `ts` (undefined: none, or deleted). */
   read(key: string, ts: number): Uint8Array | undefined;
-  /** Writes the key's version at `commitTs` (null: a delete); commitTs is above its newest. */
-  put(key: string, value: Uint8Array | null, commitTs: number): void;
+  /**
+   * Writes the versions of one command at `commitTs` (a null value: a delete), all of them; commitTs
+   * is above each key's newest version, though it may be below other keys' (a transaction's
+   * secondaries committed late: their locks kept every other version off them meanwhile).
+   */
+  write(commitTs: number, mutations: readonly Mutation[]): void;
 }
 
 export interface Lock {
@@ -110,7 +114,7 @@ export class TxnPartition {
       const refusal = this.conflict(key, startTs);
       if (refusal) return refuse(refusal);
     }
-    for (const { key, value } of mutations) this.versions.put(key, value, commitTs);
+    this.versions.write(commitTs, mutations);
     return OK;
   }
 
@@ -140,12 +144,14 @@ export class TxnPartition {
       if (this.locks.get(primary)?.startTs !== startTs) return refuse({ kind: "lock-missing", key: primary });
       this.fates.set(startTs, commitTs);
     }
+    const written: Mutation[] = [];
     for (const key of keys) {
       const lock = this.locks.get(key);
       if (lock?.startTs !== startTs) continue;
-      this.versions.put(key, lock.value, commitTs);
+      written.push({ key, value: lock.value });
       this.locks.delete(key);
     }
+    if (written.length > 0) this.versions.write(commitTs, written);
     return OK;
   }
 

@@ -1,4 +1,4 @@
-import { TxnPartition, type VersionStore } from "../../../src/cluster/txn/percolator.ts";
+import { type Mutation, TxnPartition, type VersionStore } from "../../../src/cluster/txn/percolator.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
 /** A partition's versions in memory: each key's (commitTs, value) newest last. */
@@ -15,12 +15,15 @@ export class MemoryVersions implements VersionStore {
     return undefined;
   }
 
-  put(key: string, value: Uint8Array | null, commitTs: number): void {
-    if (commitTs <= this.newest(key))
-      throw new Error(`${key} written at ${commitTs}, below its newest ${this.newest(key)}`);
-    const chain = this.chains.get(key) ?? [];
-    chain.push({ ts: commitTs, value });
-    this.chains.set(key, chain);
+  write(commitTs: number, mutations: readonly Mutation[]): void {
+    for (const { key } of mutations)
+      if (commitTs <= this.newest(key))
+        throw new Error(`${key} written at ${commitTs}, below its newest ${this.newest(key)}`);
+    for (const { key, value } of mutations) {
+      const chain = this.chains.get(key) ?? [];
+      chain.push({ ts: commitTs, value });
+      this.chains.set(key, chain);
+    }
   }
 }
 
