@@ -1,8 +1,8 @@
 import type { Mutant } from "./raft-mutants.ts";
 
 /**
- * Known bugs to plant in the transaction layer (src/cluster/txn), one at a time
- * (`npm run mutants -- --set txn`), judged by test/cluster/txn: its bank model first among them.
+ * Known bugs to plant in the transaction layer (src/cluster/txn: Percolator's locks and decisions,
+ * the commit pipeline), one at a time (`npm run mutants -- --set txn`), judged by test/cluster/txn.
  * Same rules as raft-mutants.ts: `search` occurs exactly once in `file`.
  */
 const PERCOLATOR = "src/cluster/txn/percolator.ts";
@@ -51,5 +51,21 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     file: PERCOLATOR,
     search: "      if (this.locks.get(primary)?.startTs !== startTs) return refuse",
     replace: "      if (this.locks.get(primary)?.startTs === -1) return refuse",
+  },
+  {
+    name: "pipeline-two-requests",
+    description:
+      "a second request for timestamps goes out before the first is answered: answers may cross, and the log's timestamps go down",
+    file: "src/cluster/txn/commit-pipeline.ts",
+    search: "    if (this.asking || this.waiting.length === 0) return;",
+    replace: "    if (this.waiting.length === 0) return;",
+  },
+  {
+    name: "barrier-skips-request-in-flight",
+    description:
+      "a read does not wait for writes whose timestamps were being asked for: one below its timestamp appears after it",
+    file: "src/cluster/txn/commit-pipeline.ts",
+    search: "    this.settled = Promise.all([before, done]).then(() => {});",
+    replace: "    this.settled = before;",
   },
 ];
