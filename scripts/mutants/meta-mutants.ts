@@ -74,4 +74,11 @@ export const META_MUTANTS: readonly Mutant[] = [
     search: "          next += waiter.count;",
     replace: "          next += 1;",
   },
+  {
+    name: "restart-ignores-snapshot",
+    description: "a replica restarted on a compacted log begins from an empty state instead of the snapshot's",
+    file: GROUP,
+    search: "    if (snapshot.index > 0) this.state = decodeMetaState(snapshot.data);\n",
+    replace: "",
+  },
 ];

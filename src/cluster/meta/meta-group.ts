@@ -5,7 +5,7 @@ import type { PersistentRaftLog } from "../raft/storage.ts";
 import type { Entry, NodeId } from "../raft/types.ts";
 import { RaftDriver } from "../replication/raft-driver.ts";
 import type { RaftHost } from "../replication/raft-host.ts";
-import { decodeMetaCommand, decodeMetaState, encodeMetaCommand } from "./meta-format.ts";
+import { decodeMetaCommand, decodeMetaState, encodeMetaCommand, encodeMetaState } from "./meta-format.ts";
 import { type MetaCommand, type MetaOutcome, MetaState } from "./meta-state.ts";
 import { TimestampOracle } from "./timestamp-oracle.ts";
 
@@ -13,6 +13,8 @@ import { TimestampOracle } from "./timestamp-oracle.ts";
 export const META_GROUP = 1;
 /** Timestamps a reservation adds: one meta entry per this many timestamps handed out. */
 const TIMESTAMP_WINDOW = 10_000;
+/** Entries applied past the log's snapshot before it is compacted to the state (a few KiB each time). */
+const COMPACT_AFTER_ENTRIES = 1_000;
 
 export interface MetaGroupOptions {
   host: RaftHost;
@@ -27,6 +29,9 @@ export interface MetaGroupOptions {
   confirmTimeoutMs: number;
   timers?: Timers;
   timestampWindow?: number;
+  compactAfterEntries?: number;
+  /** The log failed (a compaction's write or sync): the group must restart. */
+  onFatal?: (error: unknown) => void;
 }
 
 /**
@@ -43,9 +48,13 @@ export class MetaGroup {
   /** The term in which this node's oracle leads (0: it does not). */
   private leadingTerm = 0;
   private placing = false;
+  private compacting = false;
 
   constructor(private readonly options: MetaGroupOptions) {
     this.oracle = new TimestampOracle(options.timestampWindow ?? TIMESTAMP_WINDOW);
+    // The log begins where its snapshot ends: the state then is the snapshot's.
+    const snapshot = options.log.snapshot();
+    if (snapshot.index > 0) this.state = decodeMetaState(snapshot.data);
     this.raft = new Raft({
       id: options.id,
       voters: [...options.voters],
@@ -114,6 +123,30 @@ export class MetaGroup {
   }
 
   private apply(entry: Entry): MetaOutcome | undefined {
+    const outcome = this.applyEntry(entry);
+    this.compactIfDue(entry.index);
+    return outcome;
+  }
+
+  /**
+   * Compacts the log to `index` once enough entries lie behind its snapshot: the snapshot is the
+   * state as of `index` (small: the nodes, the placement, a limit), which a restart begins from and
+   * a lagging member is sent.
+   */
+  private compactIfDue(index: number): void {
+    const { log } = this.options;
+    if (this.compacting || index - log.snapshot().index < (this.options.compactAfterEntries ?? COMPACT_AFTER_ENTRIES))
+      return;
+    this.compacting = true;
+    log.compact(index, encodeMetaState(this.state), this.raft.confState(index)).then(
+      () => {
+        this.compacting = false;
+      },
+      (error) => this.options.onFatal?.(error),
+    );
+  }
+
+  private applyEntry(entry: Entry): MetaOutcome | undefined {
     if (entry.data === null) {
       if (takesOffice(entry, this.raft)) {
         this.leadingTerm = entry.term;

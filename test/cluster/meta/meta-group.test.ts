@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { encodeMetaState } from "../../../src/cluster/meta/meta-format.ts";
 import { takesOffice } from "../../../src/cluster/meta/meta-group.ts";
 import { shares } from "../../../src/cluster/ring/placement.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -24,7 +25,7 @@ test("the leader keeps the placement fitting the nodes: every member applies the
 });
 
 test("timestamps only increase: across batches, window reservations and a leader's death; a follower hands out none", async () => {
-  const nodes = await startMetaGroup(50);
+  const nodes = await startMetaGroup({ timestampWindow: 50 });
   const leader = await inOffice(nodes);
   const handed: number[] = [];
   for (let i = 0; i < 100; i++) {
@@ -67,4 +68,31 @@ test("a leader takes office on its own first entry of its term, not on an older 
   expect(takesOffice(empty(4), leader)).toBe(false);
   expect(takesOffice(empty(5), { role: "follower", term: 5 })).toBe(false);
   expect(takesOffice({ index: 9, term: 5, data: new Uint8Array(1) }, leader)).toBe(false);
+});
+
+test("the log is compacted to the state as it grows; a replica restarted on it begins from the snapshot and is the others' equal", async () => {
+  const nodes = await startMetaGroup({ timestampWindow: 2, compactAfterEntries: 10 });
+  const leader = await inOffice(nodes);
+  await leader.meta.propose({ type: "create", partitions: 8, replicas: 3 });
+  for (const name of ["n1", "n2", "n3"])
+    await leader.meta.propose({ type: "putNode", node: { name, peerAddress: "127.0.0.1:1" } });
+  // A window of 2: about a reservation per two timestamps, so some 100 entries.
+  let last = 0;
+  for (let i = 0; i < 200; i++) {
+    const next = await leader.meta.timestamps(1);
+    expect(next).toBeGreaterThan(last);
+    last = next;
+  }
+  const follower = nodes.find((node) => node !== leader)!;
+  await waitFor(() => follower.meta.state.timestampLimit === leader.meta.state.timestampLimit, {
+    what: "the follower to apply the last reservation",
+  });
+  await waitFor(() => nodes.every((node) => node.compactedIndex() > 50), { what: "every member's log compacted" });
+  await follower.restartMeta();
+  await waitFor(() => follower.meta.state.timestampLimit === leader.meta.state.timestampLimit, {
+    what: "the restarted follower to catch up",
+  });
+  expect(encodeMetaState(follower.meta.state)).toEqual(encodeMetaState(leader.meta.state));
+  expect(follower.meta.driver.groupStatus().status.applied).toBeGreaterThan(100);
+  expect(follower.meta.state.placement.length).toBe(8);
 });

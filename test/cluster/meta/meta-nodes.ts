@@ -1,5 +1,5 @@
 import { afterEach } from "bun:test";
-import { MetaGroup } from "../../../src/cluster/meta/meta-group.ts";
+import { META_GROUP, MetaGroup, type MetaGroupOptions } from "../../../src/cluster/meta/meta-group.ts";
 import { serveTimestamps, TimestampClient } from "../../../src/cluster/meta/timestamp-rpc.ts";
 import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
 import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
@@ -28,6 +28,10 @@ export interface MetaNode {
   readonly timestampCalls: number;
   /** Nodes this one's failure detector (gossip, in a server) takes for dead. */
   suspects: Set<number>;
+  /** Stops this node's replica of the meta group and starts it again on its log (a restart). */
+  restartMeta(): Promise<void>;
+  /** The index its meta log was last compacted to (0: never). */
+  compactedIndex(): number;
   stop(): void;
 }
 
@@ -40,7 +44,9 @@ afterEach(() => {
  * The meta group on three nodes, each in its own host over a real transport (loopback, behind the
  * fault-injecting wrapper), with peer RPC serving and asking for timestamps. Stopped after each test.
  */
-export async function startMetaGroup(window?: number): Promise<MetaNode[]> {
+export async function startMetaGroup(
+  options: Pick<MetaGroupOptions, "timestampWindow" | "compactAfterEntries"> = {},
+): Promise<MetaNode[]> {
   const ports = freePorts(IDS.length);
   const nodes: MetaNode[] = [];
   for (const [i, id] of IDS.entries()) {
@@ -60,20 +66,6 @@ export async function startMetaGroup(window?: number): Promise<MetaNode[]> {
         throw error;
       },
     });
-    const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/raft");
-    const suspects = new Set<number>();
-    const meta = new MetaGroup({
-      host,
-      id,
-      voters: IDS,
-      log: engine.group(1),
-      random: mulberry32(100 + id),
-      tickMs: TICK_MS,
-      disconnected: (peer) => suspects.has(peer) || transport.connected(names.get(peer)!) === false,
-      confirmTimeoutMs: 1_000,
-      timestampWindow: window,
-    });
-    serveTimestamps(rpc, meta);
     let calls = 0;
     const counted: PeerRpc = {
       ...rpc,
@@ -82,19 +74,46 @@ export async function startMetaGroup(window?: number): Promise<MetaNode[]> {
         return rpc.call(...args);
       },
     };
-    const timestamps = new TimestampClient({ meta, rpc: counted, nameOf: (peer) => names.get(peer), timeoutMs: 5_000 });
+    const fs = new MemoryFileSystem();
+    const suspects = new Set<number>();
+    let engine = await RaftLogEngine.open(fs, "/raft");
+    // The node's replica of the meta group over its log, serving and asking for timestamps.
+    const replica = () => {
+      const meta = new MetaGroup({
+        ...options,
+        host,
+        id,
+        voters: IDS,
+        log: engine.group(1),
+        random: mulberry32(100 + id),
+        tickMs: TICK_MS,
+        disconnected: (peer) => suspects.has(peer) || transport.connected(names.get(peer)!) === false,
+        confirmTimeoutMs: 1_000,
+      });
+      serveTimestamps(rpc, meta);
+      return {
+        meta,
+        timestamps: new TimestampClient({ meta, rpc: counted, nameOf: (peer) => names.get(peer), timeoutMs: 5_000 }),
+      };
+    };
     host.start();
     const node: MetaNode = {
       id,
       host,
       transport,
       rpc,
-      meta,
-      timestamps,
+      ...replica(),
       get timestampCalls() {
         return calls;
       },
       suspects,
+      compactedIndex: () => engine.group(1).snapshot().index,
+      async restartMeta() {
+        host.remove(META_GROUP);
+        await engine.close();
+        engine = await RaftLogEngine.open(fs, "/raft");
+        Object.assign(node, replica());
+      },
       stop() {
         rpc.close();
         host.stop();

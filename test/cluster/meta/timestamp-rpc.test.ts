@@ -4,7 +4,7 @@ import { ByteWriter } from "../../../src/io/format/bytes.ts";
 import { inOffice, names, startMetaGroup } from "./meta-nodes.ts";
 
 test("every node gets timestamps from the meta leader: a turn's requests go as one call, each gets its own run, and later requests get later timestamps", async () => {
-  const nodes = await startMetaGroup(100);
+  const nodes = await startMetaGroup({ timestampWindow: 100 });
   const leader = await inOffice(nodes);
   let previousMax = 0;
   for (let round = 0; round < 10; round++) {
@@ -26,7 +26,7 @@ test("every node gets timestamps from the meta leader: a turn's requests go as o
 });
 
 test("a follower's requests go on after the meta leader dies, above everything handed out before", async () => {
-  const nodes = await startMetaGroup(50);
+  const nodes = await startMetaGroup({ timestampWindow: 50 });
   const leader = await inOffice(nodes);
   const follower = nodes.find((node) => node !== leader)!;
   const before = await follower.timestamps.take(10);
