@@ -96,3 +96,20 @@ test("the log is compacted to the state as it grows; a replica restarted on it b
   expect(follower.meta.driver.groupStatus().status.applied).toBeGreaterThan(100);
   expect(follower.meta.state.placement.length).toBe(8);
 });
+
+test("a member cut off while the others compacted past it is sent the snapshot, and is their equal after", async () => {
+  const nodes = await startMetaGroup({ timestampWindow: 2, compactAfterEntries: 10 });
+  const leader = await inOffice(nodes);
+  const cut = nodes.find((node) => node !== leader)!;
+  const others = nodes.filter((node) => node !== cut).map((node) => names.get(node.id)!);
+  cut.transport.partition(others, "both");
+  await leader.meta.propose({ type: "create", partitions: 4, replicas: 2 });
+  for (let i = 0; i < 100; i++) await leader.meta.timestamps(1);
+  await waitFor(() => leader.compactedIndex() > 40, { what: "the leader's log compacted past 40" });
+  expect(cut.meta.driver.appliedIndex).toBeLessThan(leader.compactedIndex());
+  cut.transport.heal();
+  await waitFor(() => encodeMetaState(cut.meta.state).join() === encodeMetaState(leader.meta.state).join(), {
+    what: "the cut member to reach the leader's state",
+  });
+  expect(cut.meta.state.shape).toEqual({ partitions: 4, replicas: 2 });
+});
