@@ -68,4 +68,25 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "    this.settled = Promise.all([before, done]).then(() => {});",
     replace: "    this.settled = before;",
   },
+  {
+    name: "merge-ignores-watermark",
+    description: "a merged watch hands out changes before every partition resolved past them",
+    file: "src/cluster/txn/change-merge.ts",
+    search: "this.held.filter((event) => event.revision <= watermark)",
+    replace: "this.held.filter(() => true)",
+  },
+  {
+    name: "merge-unsorted",
+    description: "a merged watch hands out a batch in the order pushed, not by revision",
+    file: "src/cluster/txn/change-merge.ts",
+    search: ".sort((a, b) => a.revision - b.revision);",
+    replace: ";",
+  },
+  {
+    name: "merge-resolved-falls",
+    description: "a lower resolved timestamp announced later lowers the partition's, below changes handed out",
+    file: "src/cluster/txn/change-merge.ts",
+    search: "    this.resolved.set(partition, Math.max(this.resolvedOf(partition), ts));",
+    replace: "    this.resolved.set(partition, ts);",
+  },
 ];
