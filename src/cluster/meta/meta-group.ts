@@ -97,13 +97,13 @@ export class MetaGroup {
     const deadline = timers.now() + this.options.confirmTimeoutMs;
     for (;;) {
       const term = this.leadingTerm;
-      if (!this.inOffice(term))
+      if (!this.confirmOffice(term))
         throw new HomeKvError("E_NOT_LEADER", "this node does not lead the meta group (or has not taken office yet)");
       const first = this.oracle.take(count);
       this.reserveIfWanted();
       if (first !== undefined) {
         await this.driver.readBarrier(this.options.confirmTimeoutMs);
-        if (!this.inOffice(term))
+        if (!this.confirmOffice(term))
           throw new HomeKvError("E_NOT_LEADER", "the meta group's leadership changed while timestamps were handed out");
         return first;
       }
@@ -112,8 +112,8 @@ export class MetaGroup {
     }
   }
 
-  /** Whether this node still leads in `term`, the term its oracle took office in; if not, the oracle stops. */
-  private inOffice(term: number): boolean {
+  /** Whether this node still leads in `term`, the term its oracle took office in; when not, the oracle leaves office (it hands out nothing more). */
+  private confirmOffice(term: number): boolean {
     if (term !== 0 && this.driver.leads && this.raft.term === term) return true;
     if (this.leadingTerm === term) {
       this.leadingTerm = 0;
@@ -176,7 +176,7 @@ export class MetaGroup {
    * the next change of nodes or of leader.
    */
   private placeIfNeeded(): void {
-    if (this.placing || !this.inOffice(this.leadingTerm)) return;
+    if (this.placing || !this.confirmOffice(this.leadingTerm)) return;
     const next = this.state.nextPlacement();
     if (next === undefined) return;
     this.placing = true;
