@@ -21,6 +21,11 @@ import { allPages, outcome } from "./flsm/store-model.ts";
  * at a command, one either side of it, inside a gap, at and below the compacted revision, past the
  * current one. The model is a list of (revision, key → record) states: a read at R sees the last
  * state at or below R, whether or not a command is at R.
+ *
+ * Mixed in: late commits (`applyLate`, Percolator's secondaries) at such revisions at or below the
+ * current one, mostly on keys with no version at or above them (taken: the model inserts them into
+ * every state from theirs on), sometimes on any key or at a compacted revision (refused, nothing
+ * changes). Snapshots pinned above a late commit see it once it is in (store-types.ts says why).
  */
 
 const KEYS = ["a", "b", "c", "d"];
@@ -38,6 +43,11 @@ type Step =
   /** If `key` exists: write it, then get it and `other`; otherwise get it. */
   | { kind: "txn"; gap: number; key: string; write: WriteOp; other: string }
   | { kind: "compact"; gap: number; pick: number }
+  /**
+   * Writes committed late at a picked revision at or below the current one; `free`: only the keys
+   * of `ops` with no version at or above it (what a lock guarantees), otherwise all of them.
+   */
+  | { kind: "late"; pick: number; ops: WriteOp[]; free: boolean }
   /**
    * Expires `key` as written at its newest version's revision (`exact`) or a picked one: only its
    * newest live version's revision deletes it.
@@ -66,6 +76,15 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("compact"), gap: gapArb, pick: fc.nat() }) },
   {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("late"),
+      pick: fc.nat(),
+      ops: fc.uniqueArray(writeOp, { minLength: 1, maxLength: 3, selector: (op) => op.key }),
+      free: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    }),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant("expire"),
@@ -79,7 +98,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     weight: 6,
     arbitrary: fc.record({ kind: fc.constant("read"), pick: fc.nat(), limit: fc.integer({ min: 1, max: 4 }) }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("open") }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("open") }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("snapshotRead"), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("release"), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("gc"), maxKeys: fc.integer({ min: 1, max: 4 }) }) },
@@ -90,6 +109,43 @@ const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevisio
 /** The live records of a state in key order: what a scan of everything returns. */
 const inKeyOrder = (records: ReadonlyMap<string, KeyRecord>) =>
   [...records.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+
+/** Writes `op` at `revision` into `records`, its change into `made`; whether it deleted a live key. */
+function writeRecord(
+  records: Map<string, KeyRecord>,
+  made: HistoryChange[],
+  { key, value, expiresAtMs }: WriteOp,
+  revision: number,
+): boolean {
+  const previous = records.get(key);
+  if (value === null) {
+    if (previous === undefined) return false;
+    records.delete(key);
+    made.push({ key, value, revision, previous: previous.value, createRevision: 0, version: 0 });
+    return true;
+  }
+  const record: KeyRecord = {
+    key,
+    value,
+    modRevision: revision,
+    createRevision: previous?.createRevision ?? revision,
+    version: (previous?.version ?? 0) + 1,
+    ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
+  };
+  records.set(key, record);
+  made.push({
+    key,
+    value,
+    revision,
+    previous: previous?.value,
+    createRevision: record.createRevision,
+    version: record.version,
+  });
+  return false;
+}
+
+const byRevisionThenKey = (a: HistoryChange, b: HistoryChange) =>
+  a.revision - b.revision || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** The state after the command at `revision`: every live key's record. */
 interface State {
@@ -126,13 +182,19 @@ class Model {
    * and the end of the gap after it; `pick` takes one.
    */
   revision(pick: number): number {
+    const candidates = this.revisions();
+    return candidates[pick % candidates.length]!;
+  }
+
+  /** The revisions `revision` picks from (none negative). */
+  revisions(): number[] {
     const candidates = [this.compacted, this.compacted - 1, this.current, this.current + 1, this.current + 500];
     for (const [i, { revision }] of this.states.entries()) {
       const next = this.states[i + 1]?.revision ?? this.current + 1;
       if (next <= this.compacted) continue;
       candidates.push(revision, revision - 1, revision + 1, revision + Math.floor((next - revision) / 2), next - 1);
     }
-    return Math.max(0, candidates[pick % candidates.length]!);
+    return candidates.map((revision) => Math.max(0, revision));
   }
 
   /** Applies `command` at `revision`, as the store must: its result and the events it reports. */
@@ -141,32 +203,8 @@ class Model {
     const records = new Map(this.states.at(-1)!.records);
     const made: HistoryChange[] = [];
     let deleted = 0;
-    const write = ({ key, value, expiresAtMs }: WriteOp) => {
-      const previous = records.get(key);
-      if (value === null) {
-        if (previous === undefined) return;
-        records.delete(key);
-        deleted++;
-        made.push({ key, value, revision, previous: previous.value, createRevision: 0, version: 0 });
-        return;
-      }
-      const record: KeyRecord = {
-        key,
-        value,
-        modRevision: revision,
-        createRevision: previous?.createRevision ?? revision,
-        version: (previous?.version ?? 0) + 1,
-        ...(expiresAtMs === undefined ? {} : { expiresAtMs }),
-      };
-      records.set(key, record);
-      made.push({
-        key,
-        value,
-        revision,
-        previous: previous?.value,
-        createRevision: record.createRevision,
-        version: record.version,
-      });
+    const write = (op: WriteOp) => {
+      if (writeRecord(records, made, op, revision)) deleted++;
     };
     let result: ApplyResult = { revision, deleted: 0 };
     switch (command.kind) {
@@ -199,8 +237,47 @@ class Model {
     this.current = revision;
     // Events go out in the command's order; changes are read back in key order.
     const events = made.map(({ key, value, revision, previous }) => ({ key, value, revision, previous }));
-    this.changes.push(...made.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+    this.changes.push(...made.sort(byRevisionThenKey));
     return { result, events };
+  }
+
+  /** `key@revision` of every put committed late (the test counts their TTL expiries). */
+  readonly lateWrites = new Set<string>();
+
+  /** The revision of `key`'s newest change, a delete's too (0: none). */
+  newestChange(key: string): number {
+    return this.changes.findLast((change) => change.key === key)?.revision ?? 0;
+  }
+
+  /**
+   * Applies writes committed late at `revision` (at or below the current one), as the store must:
+   * refused when it is compacted or a key has a change at or above it; otherwise every state from
+   * `revision` on (one made there if none is) has the keys as the writes left them at `revision`.
+   */
+  late(revision: number, ops: readonly WriteOp[]): { value: ApplyResult } | { code: string } {
+    if (revision <= this.compacted) return { code: "E_COMPACTED" };
+    if (ops.some(({ key }) => this.newestChange(key) >= revision)) return { code: "E_INVALID" };
+    const written = new Map(this.at(revision - 1));
+    const made: HistoryChange[] = [];
+    let deleted = 0;
+    for (const op of ops) if (writeRecord(written, made, op, revision)) deleted++;
+    const at = this.states.findLastIndex((state) => state.revision <= revision);
+    if (this.states[at]!.revision < revision)
+      this.states.splice(at + 1, 0, { revision, records: this.states[at]!.records });
+    for (const [i, state] of this.states.entries()) {
+      if (state.revision < revision) continue;
+      const records = new Map(state.records);
+      for (const { key } of ops) {
+        const record = written.get(key);
+        if (record === undefined) records.delete(key);
+        else records.set(key, record);
+      }
+      this.states[i] = { revision: state.revision, records };
+    }
+    this.changes.push(...made);
+    this.changes.sort(byRevisionThenKey);
+    for (const { key, value } of ops) if (value !== null) this.lateWrites.add(`${key}@${revision}`);
+    return { value: { revision, deleted } };
   }
 
   /** What `changes({ after, limit })` must give: whole revisions, cut once `limit` changes are passed. */
@@ -320,7 +397,18 @@ function commandOf(step: Step, model: Model): Command | undefined {
 }
 
 test("both engines fed revisions with gaps answer as a list of states does", async () => {
-  const reached = { gapReads: 0, gapCompactions: 0, expired: 0, gapRestores: 0 };
+  const reached = {
+    gapReads: 0,
+    gapCompactions: 0,
+    expired: 0,
+    gapRestores: 0,
+    lateInGap: 0,
+    lateAtCommand: 0,
+    lateUnderSnapshot: 0,
+    lateCompacted: 0,
+    lateOverNewer: 0,
+    lateExpired: 0,
+  };
   await fc.assert(
     fc.asyncProperty(
       fc.constantFrom(0, 1, 40, 1_500, Number.POSITIVE_INFINITY),
@@ -335,7 +423,11 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
             const revision = model.current + step.gap;
             if (command.kind === "compact" && isGap(Math.min(command.compactTo, revision))) reached.gapCompactions++;
             const { result, events } = model.apply(revision, command);
-            if (command.kind === "expire" && result.deleted > 0) reached.expired++;
+            if (command.kind === "expire" && result.deleted > 0) {
+              reached.expired++;
+              if (command.keys.some(({ key, revision }) => model.lateWrites.has(`${key}@${revision}`)))
+                reached.lateExpired++;
+            }
             for (const subject of subjects) {
               const before = subject.events.length;
               expect(subject.store.apply({ ...command, revision })).toEqual(result);
@@ -343,6 +435,34 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
             }
           }
           switch (step.kind) {
+            case "late": {
+              // Free: where a lock allows a commit (above the compacted revision); otherwise anywhere.
+              const candidates = step.free
+                ? model.revisions().filter((revision) => revision > model.compacted)
+                : model.revisions();
+              const revision = candidates[step.pick % Math.max(1, candidates.length)];
+              // applyLate's revision is at or below the current one (above it: apply)
+              if (revision === undefined || revision > model.current) break;
+              const ops = step.free ? step.ops.filter(({ key }) => model.newestChange(key) < revision) : step.ops;
+              if (ops.length === 0) break;
+              const inGap = isGap(revision);
+              const expected = model.late(revision, ops);
+              if ("code" in expected) {
+                if (expected.code === "E_COMPACTED") reached.lateCompacted++;
+                else reached.lateOverNewer++;
+              } else {
+                if (inGap) reached.lateInGap++;
+                else reached.lateAtCommand++;
+                if (subjects[0]!.snapshots.some((snapshot) => snapshot.revision >= revision))
+                  reached.lateUnderSnapshot++;
+              }
+              for (const subject of subjects) {
+                const before = subject.events.length;
+                expect(outcome(() => subject.store.applyLate({ revision, ops }))).toEqual(expected);
+                expect(subject.events.length).toBe(before); // late commits go to no watcher (store-types.ts)
+              }
+              break;
+            }
             case "read": {
               const revision = model.revision(step.pick);
               if (isGap(revision) && model.refusal(revision) === undefined) reached.gapReads++;
@@ -402,4 +522,10 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
   expect(reached.gapCompactions).toBeGreaterThan(100);
   expect(reached.expired).toBeGreaterThan(30);
   expect(reached.gapRestores).toBeGreaterThan(60);
+  expect(reached.lateInGap).toBeGreaterThan(100);
+  expect(reached.lateAtCommand).toBeGreaterThan(100);
+  expect(reached.lateUnderSnapshot).toBeGreaterThan(30);
+  expect(reached.lateCompacted).toBeGreaterThan(50);
+  expect(reached.lateOverNewer).toBeGreaterThan(30);
+  expect(reached.lateExpired).toBeGreaterThan(0);
 }, 120_000);

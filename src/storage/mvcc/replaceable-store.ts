@@ -46,6 +46,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
     scan: (options) => store.scan(options),
     changes: (options) => store.changes(options),
     apply: (entry) => store.apply(entry),
+    applyLate: (entry) => store.applyLate(entry),
     restore: (revision, compactedRevision, chains) => store.restore(revision, compactedRevision, chains),
     dumpChains: (options) => store.dumpChains(options),
     collectGarbage: (maxKeys) => store.collectGarbage(maxKeys),

@@ -4,6 +4,7 @@ import {
   type Compare,
   isWrite,
   type KeyRecord,
+  type LateEntry,
   type LogEntry,
   type TxnOp,
   type WriteOp,
@@ -66,6 +67,8 @@ export abstract class StoreCore {
   ): boolean;
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
   protected abstract recordAt(key: string, revision: number): KeyRecord;
+  /** The revision of the key's newest version, a tombstone's too (0: none). */
+  protected abstract newestRevision(key: string): number;
   /** Whether the key's newest version is a live one written at `revision` (what a TTL expiry deletes). */
   protected abstract isNewestLiveAt(key: string, revision: number): boolean;
   /** A scan at a readable revision (checked by the caller). */
@@ -148,6 +151,43 @@ export abstract class StoreCore {
     this.afterCommand();
     if (events && events.length > 0) onEvents!(revision, events);
     return result;
+  }
+
+  /**
+   * Writes committed late, at a revision at or below the current one (WriteView.applyLate: when it
+   * is taken, and what reads, snapshots, changes and watchers see of it). Each key's version at C
+   * goes on as its newest, as a write at the current revision would: the chains stay newest first,
+   * and GC finds nothing new to reason about (C is above the floor, which is at most the compacted
+   * revision, so the version it shadows stays while a reader between them may need it).
+   */
+  applyLate(entry: LateEntry): ApplyResult {
+    const { revision, ops } = entry;
+    assert(
+      revision <= this.current && Number.isSafeInteger(revision),
+      () => `late commit at revision ${revision}, the store at ${this.current} (above it: apply)`,
+    );
+    assertDistinctWrites(ops);
+    if (revision <= this.compacted) {
+      throw new HomeKvError(
+        "E_COMPACTED",
+        `late commit at revision ${revision}: at or below the compacted revision ${this.compacted}`,
+      );
+    }
+    // All checked before anything is written: a refused commit leaves the store as it was.
+    for (const { key } of ops) {
+      const newest = this.newestRevision(key);
+      if (newest >= revision) {
+        throw new HomeKvError(
+          "E_INVALID",
+          `late commit at revision ${revision}: ${JSON.stringify(key)} has a version at revision ${newest}`,
+        );
+      }
+    }
+    const floor = this.floor();
+    let deleted = 0;
+    for (const op of ops) if (this.writeVersion(op, revision, floor, undefined) && op.value === null) deleted++;
+    this.afterCommand();
+    return { revision, deleted };
   }
 
   read(keys: readonly string[], revision = this.current): (Uint8Array | undefined)[] {

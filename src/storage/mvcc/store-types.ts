@@ -1,5 +1,5 @@
 import type { StoreEngineName } from "../engine.ts";
-import type { ApplyResult, Compare, KeyRecord, LogEntry } from "../ops.ts";
+import type { ApplyResult, Compare, KeyRecord, LateEntry, LogEntry } from "../ops.ts";
 import type { ChainTuning, Version } from "./version-chain.ts";
 
 /**
@@ -46,6 +46,22 @@ export interface WriteView {
    * other partitions' commands or a leader's unused window of timestamps went). A gap holds nothing.
    */
   apply(entry: LogEntry): ApplyResult;
+  /**
+   * Applies writes committed late, at `entry.revision` = C at or below the current revision: a
+   * Percolator secondary, committed at its transaction's commit timestamp once the partition's
+   * revision went past it. Taken only when no key it writes has a version at or above C (the
+   * transaction's lock kept every other writer off the key since its start, below C) and C is above
+   * the compacted revision: otherwise nothing is applied and it throws E_INVALID or E_COMPACTED.
+   * The current and compacted revisions do not move. Reads at R ≥ C see the versions from now on,
+   * snapshots pinned at R ≥ C included (readers at R resolved the lock first, so they waited for
+   * this version, or read past it knowing C > R); reads below C do not. `changes(after)` with
+   * after < C includes them; `onEvents` is not called (it goes in revision order, and a watcher
+   * past C cannot take a change below it: a partition's watch reads `changes` only up to a resolved
+   * timestamp below every open lock, so no late commit can fall behind it). The partition keeps its
+   * compacted revision below every open lock's start timestamp, as TiKV's GC safe point does, so
+   * that a commit is never refused for being compacted.
+   */
+  applyLate(entry: LateEntry): ApplyResult;
   /** Fills an empty store from a checkpoint taken at `revision` (a command's, or one in a gap after it). */
   restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }
