@@ -10,7 +10,7 @@ import {
   type Snapshot,
   type StoreOptions,
 } from "../../src/storage/mvcc/store.ts";
-import type { ApplyResult, Command, KeyRecord, WriteOp } from "../../src/storage/ops.ts";
+import type { ApplyResult, Command, KeyRecord, LateEntry, WriteOp } from "../../src/storage/ops.ts";
 import { MemoryLevels } from "./flsm/memory-levels.ts";
 import { allPages, outcome } from "./flsm/store-model.ts";
 
@@ -58,8 +58,12 @@ type Step =
   | { kind: "snapshotRead"; pick: number }
   | { kind: "release"; pick: number }
   | { kind: "gc"; maxKeys: number }
-  /** A checkpoint of the store restored into a new one, at its revision or in a gap above it. */
-  | { kind: "restore"; gap: number };
+  /**
+   * A checkpoint of the store restored into a new one, at its revision or in a gap above it; with
+   * `late`, a late commit lands while the checkpoint is copied, and is applied again after the
+   * restore (as the log after the checkpoint's position would).
+   */
+  | { kind: "restore"; gap: number; late?: { pick: number; ops: WriteOp[]; free: true } };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -102,7 +106,21 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("snapshotRead"), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("release"), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("gc"), maxKeys: fc.integer({ min: 1, max: 4 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("restore"), gap: fc.constantFrom(0, 0, 1, 17, 900) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record(
+      {
+        kind: fc.constant("restore"),
+        gap: fc.constantFrom(0, 0, 1, 17, 900),
+        late: fc.record({
+          pick: fc.nat(),
+          ops: fc.uniqueArray(writeOp, { minLength: 1, maxLength: 3, selector: (op) => op.key }),
+          free: fc.constant(true as const),
+        }),
+      },
+      { requiredKeys: ["kind", "gap"] },
+    ),
+  },
 );
 
 const missing = (key: string): KeyRecord => ({ key, value: undefined, modRevision: 0, createRevision: 0, version: 0 });
@@ -325,13 +343,23 @@ function open(engine: Engine, historyRevisions: number): Subject {
   return { store, events, snapshots: [] };
 }
 
-/** A checkpoint of `subject` (dumped page by page at a pinned revision) restored at `revision` into a new store. */
-function restored(subject: Subject, engine: Engine, historyRevisions: number, revision: number): Subject {
+/**
+ * A checkpoint of `subject` (dumped page by page through a snapshot) restored at `revision` into a
+ * new store; `midDump` runs after its first page.
+ */
+function restored(
+  subject: Subject,
+  engine: Engine,
+  historyRevisions: number,
+  revision: number,
+  midDump?: (store: MvccStore) => void,
+): Subject {
   for (const snapshot of subject.snapshots.splice(0)) snapshot.release();
   const pinned = subject.store.openSnapshot();
   const chains: KeyChain[] = [];
   for (let page = 0; page < KEYS.length + 1; page++) {
-    const next = subject.store.dumpChains({ after: chains.at(-1)?.key, limit: 2, revision: pinned.revision });
+    const next = pinned.chains({ after: chains.at(-1)?.key, limit: 2 });
+    if (page === 0) midDump?.(subject.store);
     if (next.length === 0) break;
     chains.push(...next);
   }
@@ -366,6 +394,22 @@ function expectedRead(model: Model, revision: number) {
       backward: [...live].reverse(),
     },
   };
+}
+
+/**
+ * Where and what a late step commits: a revision picked at or below the current one (free: above
+ * the compacted one, and only the keys with no version at or above it: what a lock guarantees).
+ */
+function lateCommitOf(
+  model: Model,
+  { pick, ops, free }: { pick: number; ops: WriteOp[]; free: boolean },
+): LateEntry | undefined {
+  const candidates = free ? model.revisions().filter((revision) => revision > model.compacted) : model.revisions();
+  const revision = candidates[pick % Math.max(1, candidates.length)];
+  // applyLate's revision is at or below the current one (above it: apply)
+  if (revision === undefined || revision > model.current) return undefined;
+  const written = free ? ops.filter(({ key }) => model.newestChange(key) < revision) : ops;
+  return written.length === 0 ? undefined : { revision, ops: written };
 }
 
 function commandOf(step: Step, model: Model): Command | undefined {
@@ -408,6 +452,7 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
     lateCompacted: 0,
     lateOverNewer: 0,
     lateExpired: 0,
+    lateMidDump: 0,
   };
   await fc.assert(
     fc.asyncProperty(
@@ -436,15 +481,9 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
           }
           switch (step.kind) {
             case "late": {
-              // Free: where a lock allows a commit (above the compacted revision); otherwise anywhere.
-              const candidates = step.free
-                ? model.revisions().filter((revision) => revision > model.compacted)
-                : model.revisions();
-              const revision = candidates[step.pick % Math.max(1, candidates.length)];
-              // applyLate's revision is at or below the current one (above it: apply)
-              if (revision === undefined || revision > model.current) break;
-              const ops = step.free ? step.ops.filter(({ key }) => model.newestChange(key) < revision) : step.ops;
-              if (ops.length === 0) break;
+              const late = lateCommitOf(model, step);
+              if (late === undefined) break;
+              const { revision, ops } = late;
               const inGap = isGap(revision);
               const expected = model.late(revision, ops);
               if ("code" in expected) {
@@ -458,7 +497,7 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
               }
               for (const subject of subjects) {
                 const before = subject.events.length;
-                expect(outcome(() => subject.store.applyLate({ revision, ops }))).toEqual(expected);
+                expect(outcome(() => subject.store.applyLate(late))).toEqual(expected);
                 expect(subject.events.length).toBe(before); // late commits go to no watcher (store-types.ts)
               }
               break;
@@ -499,7 +538,21 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
             case "restore": {
               const revision = model.current + step.gap;
               if (step.gap > 0) reached.gapRestores++;
-              subjects = subjects.map((subject, i) => restored(subject, ENGINES[i]!, historyRevisions, revision));
+              // A late commit that lands while the checkpoint is copied is left out of it, and taken
+              // again by the restored store (as the log after the checkpoint's position would): once
+              // in the model.
+              const late = step.late && lateCommitOf(model, step.late);
+              if (late === undefined) {
+                subjects = subjects.map((subject, i) => restored(subject, ENGINES[i]!, historyRevisions, revision));
+              } else {
+                const expected = model.late(late.revision, late.ops);
+                if ("value" in expected) reached.lateMidDump++;
+                const commit = (store: MvccStore) => expect(outcome(() => store.applyLate(late))).toEqual(expected);
+                subjects = subjects.map((subject, i) =>
+                  restored(subject, ENGINES[i]!, historyRevisions, revision, commit),
+                );
+                for (const { store } of subjects) commit(store);
+              }
               model.current = revision;
               break;
             }
@@ -528,4 +581,5 @@ test("both engines fed revisions with gaps answer as a list of states does", asy
   expect(reached.lateCompacted).toBeGreaterThan(50);
   expect(reached.lateOverNewer).toBeGreaterThan(30);
   expect(reached.lateExpired).toBeGreaterThan(0);
+  expect(reached.lateMidDump).toBeGreaterThan(50);
 }, 120_000);

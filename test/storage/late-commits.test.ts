@@ -5,6 +5,7 @@ import { loadNewestCheckpoint } from "../../src/storage/checkpoint/checkpoint-re
 import { writeCheckpoint } from "../../src/storage/checkpoint/checkpoint-writer.ts";
 import { openFlsmEngine } from "../../src/storage/flsm/disk-engine.ts";
 import { createFlsmStore } from "../../src/storage/flsm/flsm-store.ts";
+import { LateWrites } from "../../src/storage/mvcc/late-writes.ts";
 import { createMvccStore, type MvccStore, type StoreOptions } from "../../src/storage/mvcc/store.ts";
 import type { KeyRecord, WriteOp } from "../../src/storage/ops.ts";
 import { bytes, text } from "../helpers/bytes.ts";
@@ -172,6 +173,24 @@ for (const engine of ENGINES) {
       store.apply({ revision: 90, ops: [put("k", "newer")] });
       expect(readText(store, ["k"], 89)).toEqual(["new"]);
     });
+
+    test("a snapshot's dump leaves out what came late since it was pinned, and GC keeps what that shows", async () => {
+      const store = await example(engine, { historyRevisions: 25 }); // compacted at 25
+      const pinned = store.openSnapshot(); // at 50
+      store.applyLate({ revision: 40, ops: [put("k", "new"), put("n", "n")] });
+      store.apply({ revision: 70, ops: [put("z", "z")] }); // compacted at 45: past the late commit
+      while (store.collectGarbage(10).more);
+      const old = { revision: 10, value: bytes("old"), createRevision: 10, version: 1 };
+      expect(pinned.chains({ limit: 1 })).toEqual([{ key: "k", versions: [old] }]);
+      expect(pinned.chains({ after: "k", limit: 1 })).toEqual([
+        { key: "x", versions: [{ revision: 20, value: bytes("x"), createRevision: 20, version: 1 }] },
+      ]); // n, made by the late commit alone, is not in it: the page goes on to x
+      expect(pinned.read(["k", "n"]).map(text)).toEqual(["new", "n"]); // reads see it (store-types.ts)
+      pinned.release();
+      while (store.collectGarbage(10).more);
+      const newest = store.dumpChains({ limit: 10, revision: store.revision });
+      expect(newest.find((chain) => chain.key === "k")!.versions.map((version) => version.revision)).toEqual([40]);
+    });
   });
 }
 
@@ -179,6 +198,61 @@ for (const engine of ENGINES) {
 const everything = (store: MvccStore, revision: number): KeyRecord[] => store.scan({ limit: 100, revision }).records;
 
 describe("late versions survive", () => {
+  test("a checkpoint holds the state at its pin though a late commit lands while it is copied", async () => {
+    const fs = new MemoryFileSystem();
+    await fs.mkdirp("/ckpt");
+    const store = await example(ENGINES[0]!, { historyRevisions: 30 });
+    const late = { revision: 30, ops: [put("k", "new"), put("n", "n")] };
+    let landed = false;
+    // The store as the checkpoint writer sees it: the late commit lands after the first slice.
+    const source = {
+      get compactedRevision() {
+        return store.compactedRevision;
+      },
+      openSnapshot() {
+        const snapshot = store.openSnapshot();
+        return {
+          ...snapshot,
+          chains(options: { after?: string; limit: number }) {
+            const slice = snapshot.chains(options);
+            if (!landed) store.applyLate(late);
+            landed = true;
+            return slice;
+          },
+        };
+      },
+    };
+    await writeCheckpoint({ fs, dir: "/ckpt", store: source, sliceKeysMax: 1 });
+    expect(landed).toBe(true);
+    const restored = createMvccStore({ historyRevisions: 30 });
+    await loadNewestCheckpoint(fs, "/ckpt", (checkpoint) =>
+      restored.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains),
+    );
+    expect(readText(restored, ["k", "n"], 50)).toEqual(["old", undefined]);
+    // The log after the checkpoint's position applies the commit again: taken, and the same as the store's.
+    expect(restored.applyLate(late)).toEqual({ revision: 30, deleted: 0 });
+    for (const revision of [29, 30, 50]) expect(everything(restored, revision)).toEqual(everything(store, revision));
+  });
+
+  test("the worked example of LateWrites", () => {
+    const late = new LateWrites();
+    expect(late.sequence).toBe(0); // snapshot A
+    late.record("k", 30);
+    expect(late.floorMax).toBe(29);
+    expect(late.sequence).toBe(1); // snapshot B
+    late.record("n", 40);
+    expect(late.since(0)).toEqual(
+      new Map([
+        ["k", new Set([30])],
+        ["n", new Set([40])],
+      ]),
+    );
+    expect(late.since(1)).toEqual(new Map([["n", new Set([40])]]));
+    expect(late.since(2)).toBeUndefined();
+    late.clear();
+    expect([late.sequence, late.floorMax, late.since(0)]).toEqual([2, Number.POSITIVE_INFINITY, undefined]);
+  });
+
   test("a checkpoint written and loaded (memory engine)", async () => {
     const fs = new MemoryFileSystem();
     await fs.mkdirp("/ckpt");

@@ -68,6 +68,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
         read: (keys) => live().read(keys),
         readRecords: (keys) => live().readRecords(keys),
         scan: (options) => live().scan(options),
+        chains: (options) => live().chains(options),
         release() {
           if (!open.delete(held)) return;
           held.inner.release();

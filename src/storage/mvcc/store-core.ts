@@ -10,11 +10,13 @@ import {
   type WriteOp,
 } from "../ops.ts";
 import { compareHolds } from "./compare.ts";
+import { LateWrites } from "./late-writes.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
 import type {
   ChangeEvent,
   ChangePage,
   GcSlice,
+  KeyChain,
   ScanOptions,
   ScanPage,
   Snapshot,
@@ -42,6 +44,8 @@ export const missingRecord = (key: string): KeyRecord => ({
  */
 export abstract class StoreCore {
   protected readonly snapshots = new SnapshotRegistry();
+  /** Late writes applied while a snapshot is open: what its dump leaves out. */
+  private readonly lateWrites = new LateWrites();
   protected current = 0;
   protected compacted = 0;
   protected liveKeys = 0;
@@ -75,6 +79,8 @@ export abstract class StoreCore {
   protected abstract scanAt(options: ScanOptions): ScanPage;
   /** The changes after a revision not compacted (checked by the caller). */
   protected abstract changesAfter(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
+  /** Every retained version of keys after `after`, up to `revision`, late writes included (MvccStore.dumpChains). */
+  abstract dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
   /** Collects the garbage of the next key whose versions wait for `floor`: the versions dropped, or undefined when none waits. */
   protected abstract collectNext(floor: number): number | undefined;
   /** Whether a key waits to be collected at `floor`. */
@@ -185,7 +191,12 @@ export abstract class StoreCore {
     }
     const floor = this.floor();
     let deleted = 0;
-    for (const op of ops) if (this.writeVersion(op, revision, floor, undefined) && op.value === null) deleted++;
+    const pinned = this.snapshots.size > 0;
+    for (const op of ops) {
+      if (!this.writeVersion(op, revision, floor, undefined)) continue;
+      if (op.value === null) deleted++;
+      if (pinned) this.lateWrites.record(op.key, revision);
+    }
     this.afterCommand();
     return { revision, deleted };
   }
@@ -223,6 +234,7 @@ export abstract class StoreCore {
   openSnapshot(): Snapshot {
     const revision = this.current;
     this.snapshots.open(revision);
+    const lateFrom = this.lateWrites.sequence;
     let open = true;
     /** Runs `read` while the snapshot is open. */
     const whilePinned = <T>(read: () => T): T => {
@@ -235,12 +247,36 @@ export abstract class StoreCore {
       read: (keys) => whilePinned(() => records(keys).map((record) => record.value)),
       readRecords: (keys) => whilePinned(() => records(keys)),
       scan: (options) => whilePinned(() => this.scanAt({ ...options, revision })),
+      chains: (options) => whilePinned(() => this.chainsAsPinned(revision, lateFrom, options)),
       release: () => {
         if (!open) return;
         open = false;
         this.snapshots.release(revision);
+        if (this.snapshots.size === 0) this.lateWrites.clear();
       },
     };
+  }
+
+  /**
+   * `dumpChains` at a snapshot's revision less the late writes applied since it was opened
+   * (numbered from `lateFrom`): a page of chains as they stood then. A page left empty by that is
+   * followed by the next, so that only the end of the keys gives an empty one; each turn of the
+   * loop moves past a page of keys, so it ends.
+   */
+  private chainsAsPinned(revision: number, lateFrom: number, options: { after?: string; limit: number }): KeyChain[] {
+    const left = this.lateWrites.since(lateFrom);
+    if (left === undefined) return this.dumpChains({ ...options, revision });
+    for (let after = options.after; ; ) {
+      const page = this.dumpChains({ after, limit: options.limit, revision });
+      const kept = page.flatMap((chain) => {
+        const late = left.get(chain.key);
+        if (late === undefined) return [chain];
+        const versions = chain.versions.filter((version) => !late.has(version.revision));
+        return versions.length === 0 ? [] : [{ key: chain.key, versions }];
+      });
+      if (kept.length > 0 || page.length === 0) return kept;
+      after = page.at(-1)!.key;
+    }
   }
 
   collectGarbage(maxKeys: number): GcSlice {
@@ -289,7 +325,7 @@ export abstract class StoreCore {
 
   /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
   protected floor(): number {
-    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
+    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted, this.lateWrites.floorMax);
   }
 
   protected assertReadable(revision: number): void {

@@ -66,13 +66,11 @@ export interface WriteView {
   restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }
 
-/** What a checkpoint is written from: a pinned revision and the versions retained at it. */
+/** What a checkpoint is written from: a pinned revision and the versions retained at it (Snapshot.chains). */
 export interface CheckpointSource {
   readonly compactedRevision: number;
-  /** Pins the current revision until released: reads through it see exactly that state. */
+  /** Pins the current revision until released. */
   openSnapshot(): Snapshot;
-  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
-  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
 }
 
 /** What the background GC drives. */
@@ -86,6 +84,11 @@ export interface GarbageSource {
 
 /** The whole store, as the database that owns it sees it; every other caller takes one view. */
 export interface MvccStore extends ReadView, WriteView, CheckpointSource, GarbageSource {
+  /**
+   * Every retained version of keys after `after`, up to `revision`, late writes included however
+   * late they came (a checkpoint dumps through its snapshot instead: Snapshot.chains).
+   */
+  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
   stats(): StoreStats;
 }
 
@@ -193,11 +196,20 @@ export interface ChainCursor {
   readonly valueLength: number;
 }
 
+/**
+ * A revision pinned until released: GC keeps what reads at it see. Reads and scans see the state at
+ * the revision, with the writes committed late at or below it since (WriteView.applyLate: their
+ * readers resolved the lock first). `chains` leaves those out: a checkpoint holds the state at the
+ * moment it was pinned, whatever lands while it is copied, so that the log after it applies each
+ * late commit once more onto a state without it.
+ */
 export interface Snapshot {
   readonly revision: number;
   read(keys: readonly string[]): (Uint8Array | undefined)[];
   readRecords(keys: readonly string[]): KeyRecord[];
   scan(options: Omit<ScanOptions, "revision">): ScanPage;
+  /** Every retained version of keys after `after` as the store stood when pinned: what a checkpoint holds. */
+  chains(options: { after?: string; limit: number }): KeyChain[];
   /** Idempotent: releasing twice is harmless. */
   release(): void;
 }
