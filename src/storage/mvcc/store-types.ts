@@ -54,7 +54,8 @@ export interface WriteView {
    * the compacted revision: otherwise nothing is applied and it throws E_INVALID or E_COMPACTED.
    * The current and compacted revisions do not move. Reads at R ≥ C see the versions from now on,
    * snapshots pinned at R ≥ C included (readers at R resolved the lock first, so they waited for
-   * this version, or read past it knowing C > R); reads below C do not. `changes(after)` with
+   * this version, or read past it knowing C > R), but not a snapshot's dump for a checkpoint
+   * (Snapshot.chains); reads below C do not. `changes(after)` with
    * after < C includes them; `onEvents` is not called (it goes in revision order, and a watcher
    * past C cannot take a change below it: a partition's watch reads `changes` only up to a resolved
    * timestamp below every open lock, so no late commit can fall behind it). The partition keeps its
