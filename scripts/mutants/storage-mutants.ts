@@ -117,10 +117,25 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     name: "late-commit-publishes-events",
     description: "a late commit reports its events as apply does: watchers past its revision get a change below it",
     file: STORE_CORE,
-    search:
-      "for (const op of ops) if (this.writeVersion(op, revision, floor, undefined) && op.value === null) deleted++;",
+    search: "      if (!this.writeVersion(op, revision, floor, undefined)) continue;",
     replace:
-      "const events: ChangeEvent[] = [];\n    for (const op of ops) if (this.writeVersion(op, revision, floor, events) && op.value === null) deleted++;\n    if (events.length > 0) this.options.onEvents?.(revision, events);",
+      "      const events: ChangeEvent[] = [];\n      if (!this.writeVersion(op, revision, floor, events)) continue;\n      this.options.onEvents?.(revision, events);",
+  },
+  {
+    name: "checkpoint-dump-takes-late-writes",
+    description:
+      "a snapshot's dump takes the late writes since it was pinned: the log after the checkpoint applies them again",
+    file: STORE_CORE,
+    search: "    if (left === undefined) return this.dumpChains({ ...options, revision });",
+    replace: "    if (left !== null) return this.dumpChains({ ...options, revision });",
+  },
+  {
+    name: "floor-passes-late-writes",
+    description:
+      "GC's floor passes a late write a snapshot's dump leaves out: the version it shadows is gone from the dump",
+    file: STORE_CORE,
+    search: "    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted, this.lateWrites.floorMax);",
+    replace: "    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);",
   },
   {
     name: "group-commit-skips-sync",

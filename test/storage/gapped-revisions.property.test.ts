@@ -323,6 +323,12 @@ const ENGINES: Engine[] = [
   { name: "memory", create: (options) => createMvccStore(options) },
   // Chains ringed after two versions: reads at old revisions take the ring's binary search.
   { name: "memory, rings", create: (options) => createMvccStore({ ...options, tuning: { ringMin: 2 } }) },
+  // Every packed structure at its smallest: slabs moved, leaves split and merged, rows reused.
+  {
+    name: "memory, tiny layout",
+    create: (options) =>
+      createMvccStore({ ...options, tuning: { slabBytes: 64, leafMax: 2, chunkBits: 2, ringMin: 1 } }),
+  },
   // A memtable frozen at every command, flushed to runs (stand-in levels) a turn later.
   {
     name: "flsm, flushed",
