@@ -56,6 +56,7 @@ const SETS: readonly MutantSet[] = [
     tests: [
       "test/storage/mvcc-store",
       "test/storage/gapped-revisions",
+      "test/storage/late-commits",
       "test/storage/long-history",
       "test/storage/version-chain",
       "test/storage/packed-layout",

@@ -3,10 +3,10 @@ import type { Mutant } from "./raft-mutants.ts";
 /**
  * Known bugs to plant in the in-memory MVCC store's chains and their garbage collection
  * (src/storage/mvcc), in what both engines share (store-core.ts: bugs that only revisions with gaps
- * reveal), and in the Raft log engine that many groups share (group-log-*.ts), one at a
- * time (`npm run mutants -- --set storage`), each judged by the storage tests: the model-based
- * property tests first among them. Same rules as raft-mutants.ts: `search` occurs exactly once in
- * `file`.
+ * or writes committed late reveal), and in the Raft log engine that many groups share
+ * (group-log-*.ts), one at a time (`npm run mutants -- --set storage`), each judged by the
+ * storage tests: the model-based property tests first among them. Same rules as raft-mutants.ts:
+ * `search` occurs exactly once in `file`.
  */
 const CHAINS = "src/storage/mvcc/version-chain.ts";
 const STORE = "src/storage/mvcc/store.ts";
@@ -104,6 +104,38 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: STORE_CORE,
     search: "else reads.push(this.recordAt(op.get, revision));",
     replace: "else reads.push(this.recordAt(op.get, this.current + 1));",
+  },
+  // Versions written in revision order taken for granted: only writes committed late show them.
+  {
+    name: "late-commit-misses-tombstones",
+    description: "a late commit checks a key's newest live version, not its newest: it goes under a later delete",
+    file: STORE_CORE,
+    search: "const newest = this.newestRevision(key);",
+    replace: "const newest = this.recordAt(key, this.current).modRevision;",
+  },
+  {
+    name: "late-commit-publishes-events",
+    description: "a late commit reports its events as apply does: watchers past its revision get a change below it",
+    file: STORE_CORE,
+    search: "      if (!this.writeVersion(op, revision, floor, undefined)) continue;",
+    replace:
+      "      const events: ChangeEvent[] = [];\n      if (!this.writeVersion(op, revision, floor, events)) continue;\n      this.options.onEvents?.(revision, events);",
+  },
+  {
+    name: "checkpoint-dump-takes-late-writes",
+    description:
+      "a snapshot's dump takes the late writes since it was pinned: the log after the checkpoint applies them again",
+    file: STORE_CORE,
+    search: "    if (left === undefined) return this.dumpChains({ ...options, revision });",
+    replace: "    if (left !== null) return this.dumpChains({ ...options, revision });",
+  },
+  {
+    name: "floor-passes-late-writes",
+    description:
+      "GC's floor passes a late write a snapshot's dump leaves out: the version it shadows is gone from the dump",
+    file: STORE_CORE,
+    search: "    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted, this.lateWrites.floorMax);",
+    replace: "    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);",
   },
   {
     name: "group-commit-skips-sync",

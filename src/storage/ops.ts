@@ -54,6 +54,16 @@ export type Command =
 /** A command as the log carries it: committed whole at one revision. */
 export type LogEntry = { readonly revision: number } & Command;
 
+/**
+ * Writes committed late, at a revision at or below the store's current one: a Percolator
+ * secondary committed at its transaction's commit timestamp after the partition went past it
+ * (WriteView.applyLate says when the store takes one).
+ */
+export interface LateEntry {
+  readonly revision: number;
+  readonly ops: readonly WriteOp[];
+}
+
 /** A key's state as reads return it. */
 export interface KeyRecord {
   readonly key: string;

@@ -29,7 +29,8 @@ export interface WrittenCheckpoint {
 /**
  * Writes the live state at the current revision to a new checkpoint file, without stopping reads
  * or writes: a snapshot pins the revision, and the keys are copied `sliceKeysMax` at a time, each
- * slice in its own event-loop turn while writes go on. Temporary name, fsync, rename, fsync the
+ * slice in its own event-loop turn while writes go on (as they stood when pinned: a late commit
+ * landing meanwhile is left out, Snapshot.chains). Temporary name, fsync, rename, fsync the
  * directory: the file is either complete under its final name or not there at all.
  */
 export async function writeCheckpoint(options: {
@@ -69,7 +70,7 @@ export async function writeCheckpoint(options: {
       let after: string | undefined;
       let syncedAt = 0;
       for (;;) {
-        const slice = store.dumpChains({ after, limit: options.sliceKeysMax, revision });
+        const slice = snapshot.chains({ after, limit: options.sliceKeysMax });
         if (slice.length === 0) break;
         await file.append(encodeChainsFrame(slice));
         // Synced as it goes, as RocksDB's bytes_per_sync does: on ext4 (data=ordered) a log's fsync

@@ -112,6 +112,10 @@ export class FlsmStore extends StoreCore implements MvccStore {
     }
   }
 
+  protected newestRevision(key: string): number {
+    return this.entryAt(key, Number.POSITIVE_INFINITY)?.revision ?? 0;
+  }
+
   protected isNewestLiveAt(key: string, revision: number): boolean {
     const last = this.entryAt(key, this.current);
     return last?.revision === revision && last.value !== null;

@@ -3,7 +3,8 @@
  * leaves a key with older versions (or a tombstone) in the memtable enqueues (key, revision of that
  * write); once the GC floor reaches that revision, everything older is unreachable. Writes come in
  * revision order, so the queue is sorted by construction, and GC waits (never spins) while its head
- * is above the floor. A key may come up more than once; compacting it again finds nothing.
+ * is above the floor. A late commit (applyLate) enqueues below the entries before it and waits
+ * behind them: collected later than it could be, never early. A key may come up more than once; compacting it again finds nothing.
  */
 export class KeyQueue {
   private keys: string[] = [];

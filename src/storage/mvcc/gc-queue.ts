@@ -5,7 +5,8 @@
  * the slot says where that starts. Writes come in revision
  * order, so the queue is sorted by construction: GC pops from the head while the head is at or
  * below the floor, and does no work at all while it is not — a long-lived snapshot makes it wait,
- * never spin.
+ * never spin. A late commit (applyLate) enqueues below the entries before it: it waits behind them,
+ * collected later than it could be but never before the floor reaches it.
  *
  * Entries are ids (numbers), not key strings: a million queued strings made every full collection
  * of the JavaScript heap mark a million objects (GC slices of 60 ms). An id may be reused by another

@@ -46,6 +46,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
     scan: (options) => store.scan(options),
     changes: (options) => store.changes(options),
     apply: (entry) => store.apply(entry),
+    applyLate: (entry) => store.applyLate(entry),
     restore: (revision, compactedRevision, chains) => store.restore(revision, compactedRevision, chains),
     dumpChains: (options) => store.dumpChains(options),
     collectGarbage: (maxKeys) => store.collectGarbage(maxKeys),
@@ -67,6 +68,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
         read: (keys) => live().read(keys),
         readRecords: (keys) => live().readRecords(keys),
         scan: (options) => live().scan(options),
+        chains: (options) => live().chains(options),
         release() {
           if (!open.delete(held)) return;
           held.inner.release();

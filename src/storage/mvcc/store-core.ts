@@ -4,16 +4,19 @@ import {
   type Compare,
   isWrite,
   type KeyRecord,
+  type LateEntry,
   type LogEntry,
   type TxnOp,
   type WriteOp,
 } from "../ops.ts";
 import { compareHolds } from "./compare.ts";
+import { LateWrites } from "./late-writes.ts";
 import { SnapshotRegistry } from "./snapshots.ts";
 import type {
   ChangeEvent,
   ChangePage,
   GcSlice,
+  KeyChain,
   ScanOptions,
   ScanPage,
   Snapshot,
@@ -41,6 +44,8 @@ export const missingRecord = (key: string): KeyRecord => ({
  */
 export abstract class StoreCore {
   protected readonly snapshots = new SnapshotRegistry();
+  /** Late writes applied while a snapshot is open: what its dump leaves out. */
+  private readonly lateWrites = new LateWrites();
   protected current = 0;
   protected compacted = 0;
   protected liveKeys = 0;
@@ -66,12 +71,16 @@ export abstract class StoreCore {
   ): boolean;
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
   protected abstract recordAt(key: string, revision: number): KeyRecord;
+  /** The revision of the key's newest version, a tombstone's too (0: none). */
+  protected abstract newestRevision(key: string): number;
   /** Whether the key's newest version is a live one written at `revision` (what a TTL expiry deletes). */
   protected abstract isNewestLiveAt(key: string, revision: number): boolean;
   /** A scan at a readable revision (checked by the caller). */
   protected abstract scanAt(options: ScanOptions): ScanPage;
   /** The changes after a revision not compacted (checked by the caller). */
   protected abstract changesAfter(options: { start?: string; end?: string; after: number; limit: number }): ChangePage;
+  /** Every retained version of keys after `after`, up to `revision`, late writes included (MvccStore.dumpChains). */
+  abstract dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
   /** Collects the garbage of the next key whose versions wait for `floor`: the versions dropped, or undefined when none waits. */
   protected abstract collectNext(floor: number): number | undefined;
   /** Whether a key waits to be collected at `floor`. */
@@ -150,6 +159,48 @@ export abstract class StoreCore {
     return result;
   }
 
+  /**
+   * Writes committed late, at a revision at or below the current one (WriteView.applyLate: when it
+   * is taken, and what reads, snapshots, changes and watchers see of it). Each key's version at C
+   * goes on as its newest, as a write at the current revision would: the chains stay newest first,
+   * and GC finds nothing new to reason about (C is above the floor, which is at most the compacted
+   * revision, so the version it shadows stays while a reader between them may need it).
+   */
+  applyLate(entry: LateEntry): ApplyResult {
+    const { revision, ops } = entry;
+    assert(
+      revision <= this.current && Number.isSafeInteger(revision),
+      () => `late commit at revision ${revision}, the store at ${this.current} (above it: apply)`,
+    );
+    assertDistinctWrites(ops);
+    if (revision <= this.compacted) {
+      throw new HomeKvError(
+        "E_COMPACTED",
+        `late commit at revision ${revision}: at or below the compacted revision ${this.compacted}`,
+      );
+    }
+    // All checked before anything is written: a refused commit leaves the store as it was.
+    for (const { key } of ops) {
+      const newest = this.newestRevision(key);
+      if (newest >= revision) {
+        throw new HomeKvError(
+          "E_INVALID",
+          `late commit at revision ${revision}: ${JSON.stringify(key)} has a version at revision ${newest}`,
+        );
+      }
+    }
+    const floor = this.floor();
+    let deleted = 0;
+    const pinned = this.snapshots.size > 0;
+    for (const op of ops) {
+      if (!this.writeVersion(op, revision, floor, undefined)) continue;
+      if (op.value === null) deleted++;
+      if (pinned) this.lateWrites.record(op.key, revision);
+    }
+    this.afterCommand();
+    return { revision, deleted };
+  }
+
   read(keys: readonly string[], revision = this.current): (Uint8Array | undefined)[] {
     return this.readRecords(keys, revision).map((record) => record.value);
   }
@@ -183,6 +234,7 @@ export abstract class StoreCore {
   openSnapshot(): Snapshot {
     const revision = this.current;
     this.snapshots.open(revision);
+    const lateFrom = this.lateWrites.sequence;
     let open = true;
     /** Runs `read` while the snapshot is open. */
     const whilePinned = <T>(read: () => T): T => {
@@ -195,12 +247,36 @@ export abstract class StoreCore {
       read: (keys) => whilePinned(() => records(keys).map((record) => record.value)),
       readRecords: (keys) => whilePinned(() => records(keys)),
       scan: (options) => whilePinned(() => this.scanAt({ ...options, revision })),
+      chains: (options) => whilePinned(() => this.chainsAsPinned(revision, lateFrom, options)),
       release: () => {
         if (!open) return;
         open = false;
         this.snapshots.release(revision);
+        if (this.snapshots.size === 0) this.lateWrites.clear();
       },
     };
+  }
+
+  /**
+   * `dumpChains` at a snapshot's revision less the late writes applied since it was opened
+   * (numbered from `lateFrom`): a page of chains as they stood then. A page left empty by that is
+   * followed by the next, so that only the end of the keys gives an empty one; each turn of the
+   * loop moves past a page of keys, so it ends.
+   */
+  private chainsAsPinned(revision: number, lateFrom: number, options: { after?: string; limit: number }): KeyChain[] {
+    const left = this.lateWrites.since(lateFrom);
+    if (left === undefined) return this.dumpChains({ ...options, revision });
+    for (let after = options.after; ; ) {
+      const page = this.dumpChains({ after, limit: options.limit, revision });
+      const kept = page.flatMap((chain) => {
+        const late = left.get(chain.key);
+        if (late === undefined) return [chain];
+        const versions = chain.versions.filter((version) => !late.has(version.revision));
+        return versions.length === 0 ? [] : [{ key: chain.key, versions }];
+      });
+      if (kept.length > 0 || page.length === 0) return kept;
+      after = page.at(-1)!.key;
+    }
   }
 
   collectGarbage(maxKeys: number): GcSlice {
@@ -249,7 +325,7 @@ export abstract class StoreCore {
 
   /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
   protected floor(): number {
-    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
+    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted, this.lateWrites.floorMax);
   }
 
   protected assertReadable(revision: number): void {

@@ -1,5 +1,5 @@
 import type { StoreEngineName } from "../engine.ts";
-import type { ApplyResult, Compare, KeyRecord, LogEntry } from "../ops.ts";
+import type { ApplyResult, Compare, KeyRecord, LateEntry, LogEntry } from "../ops.ts";
 import type { ChainTuning, Version } from "./version-chain.ts";
 
 /**
@@ -46,17 +46,32 @@ export interface WriteView {
    * other partitions' commands or a leader's unused window of timestamps went). A gap holds nothing.
    */
   apply(entry: LogEntry): ApplyResult;
+  /**
+   * Applies writes committed late, at `entry.revision` = C at or below the current revision: a
+   * Percolator secondary, committed at its transaction's commit timestamp once the partition's
+   * revision went past it. Taken only when no key it writes has a version at or above C (the
+   * transaction's lock kept every other writer off the key since its start, below C) and C is above
+   * the compacted revision: otherwise nothing is applied and it throws E_INVALID or E_COMPACTED.
+   * The current and compacted revisions do not move. Reads at R ≥ C see the versions from now on,
+   * snapshots pinned at R ≥ C included (readers at R resolved the lock first, so they waited for
+   * this version, or read past it knowing C > R), but not a snapshot's dump for a checkpoint
+   * (Snapshot.chains); reads below C do not. `changes(after)` with
+   * after < C includes them; `onEvents` is not called (it goes in revision order, and a watcher
+   * past C cannot take a change below it: a partition's watch reads `changes` only up to a resolved
+   * timestamp below every open lock, so no late commit can fall behind it). The partition keeps its
+   * compacted revision below every open lock's start timestamp, as TiKV's GC safe point does, so
+   * that a commit is never refused for being compacted.
+   */
+  applyLate(entry: LateEntry): ApplyResult;
   /** Fills an empty store from a checkpoint taken at `revision` (a command's, or one in a gap after it). */
   restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }
 
-/** What a checkpoint is written from: a pinned revision and the versions retained at it. */
+/** What a checkpoint is written from: a pinned revision and the versions retained at it (Snapshot.chains). */
 export interface CheckpointSource {
   readonly compactedRevision: number;
-  /** Pins the current revision until released: reads through it see exactly that state. */
+  /** Pins the current revision until released. */
   openSnapshot(): Snapshot;
-  /** Every retained version of keys after `after`, up to `revision`: what a checkpoint holds. */
-  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
 }
 
 /** What the background GC drives. */
@@ -70,6 +85,11 @@ export interface GarbageSource {
 
 /** The whole store, as the database that owns it sees it; every other caller takes one view. */
 export interface MvccStore extends ReadView, WriteView, CheckpointSource, GarbageSource {
+  /**
+   * Every retained version of keys after `after`, up to `revision`, late writes included however
+   * late they came (a checkpoint dumps through its snapshot instead: Snapshot.chains).
+   */
+  dumpChains(options: { after?: string; limit: number; revision: number }): KeyChain[];
   stats(): StoreStats;
 }
 
@@ -177,11 +197,20 @@ export interface ChainCursor {
   readonly valueLength: number;
 }
 
+/**
+ * A revision pinned until released: GC keeps what reads at it see. Reads and scans see the state at
+ * the revision, with the writes committed late at or below it since (WriteView.applyLate: their
+ * readers resolved the lock first). `chains` leaves those out: a checkpoint holds the state at the
+ * moment it was pinned, whatever lands while it is copied, so that the log after it applies each
+ * late commit once more onto a state without it.
+ */
 export interface Snapshot {
   readonly revision: number;
   read(keys: readonly string[]): (Uint8Array | undefined)[];
   readRecords(keys: readonly string[]): KeyRecord[];
   scan(options: Omit<ScanOptions, "revision">): ScanPage;
+  /** Every retained version of keys after `after` as the store stood when pinned: what a checkpoint holds. */
+  chains(options: { after?: string; limit: number }): KeyChain[];
   /** Idempotent: releasing twice is harmless. */
   release(): void;
 }

@@ -48,6 +48,11 @@ class PackedMvccStore extends StoreCore implements MvccStore {
     this.chains = new VersionChains(options.tuning);
   }
 
+  protected newestRevision(key: string): number {
+    const id = this.chains.index.find(toIndexKey(key));
+    return id === NONE ? 0 : this.chains.revision(this.chains.newest(id));
+  }
+
   protected isNewestLiveAt(key: string, revision: number): boolean {
     const id = this.chains.index.find(toIndexKey(key));
     const last = id === NONE ? NONE : this.chains.newest(id);

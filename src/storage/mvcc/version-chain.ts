@@ -359,7 +359,8 @@ export class VersionChains {
    * those. It starts where the garbage is, so a key's history above the floor is not walked: the
    * work is what goes, plus one. 0 when the row no longer holds that version (the key's GC went
    * past it, which took the older ones too; a freed row keeps its revision but not its value, a
-   * reused one has a later revision). -1 when it is a tombstone, which may have to go itself:
+   * reused one has another revision: a later one, or a late commit's, which is above the compacted
+   * revision and so above that of every row freed). -1 when it is a tombstone, which may have to go itself:
    * `compact` decides that.
    */
   dropOlderThan(id: number, slot: number, revision: number): number {

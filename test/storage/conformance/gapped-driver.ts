@@ -126,6 +126,11 @@ function spaced(db: Database, spacing: Spacing): Database {
         read: snapshot.read,
         readRecords: (keys: readonly string[]) => snapshot.readRecords(keys).map(record),
         scan: (options) => page(snapshot.scan(options)),
+        chains: (options) =>
+          snapshot.chains(options).map(({ key, versions }) => ({
+            key,
+            versions: versions.map((v) => ({ ...v, revision: out(v.revision), createRevision: out(v.createRevision) })),
+          })),
         release: snapshot.release,
       };
     },
