@@ -89,4 +89,19 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "    this.resolved.set(partition, Math.max(this.resolvedOf(partition), ts));",
     replace: "    this.resolved.set(partition, ts);",
   },
+  {
+    name: "store-never-late",
+    description:
+      "a secondary committed below the partition's revision is applied as a new command (the store refuses it)",
+    file: "src/cluster/txn/store-versions.ts",
+    search: "      if (commitTs > store.revision) store.apply",
+    replace: "      if (commitTs > 0) store.apply",
+  },
+  {
+    name: "store-reads-the-future",
+    description: "a read at a timestamp past the partition's revision is passed to the store, which refuses it",
+    file: "src/cluster/txn/store-versions.ts",
+    search: "store.read([key], Math.min(ts, store.revision))[0]",
+    replace: "store.read([key], ts)[0]",
+  },
 ];

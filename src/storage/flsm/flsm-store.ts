@@ -112,7 +112,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
     }
   }
 
-  protected newestRevision(key: string): number {
+  newestRevision(key: string): number {
     return this.entryAt(key, Number.POSITIVE_INFINITY)?.revision ?? 0;
   }
 

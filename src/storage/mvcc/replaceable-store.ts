@@ -41,6 +41,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
     },
     read: (keys, revision) => store.read(keys, revision),
     readRecords: (keys, revision) => store.readRecords(keys, revision),
+    newestRevision: (key) => store.newestRevision(key),
     valueBytes: (keys, revision) => store.valueBytes(keys, revision),
     evaluate: (compares, revision) => store.evaluate(compares, revision),
     scan: (options) => store.scan(options),

@@ -72,7 +72,7 @@ export abstract class StoreCore {
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
   protected abstract recordAt(key: string, revision: number): KeyRecord;
   /** The revision of the key's newest version, a tombstone's too (0: none). */
-  protected abstract newestRevision(key: string): number;
+  abstract newestRevision(key: string): number;
   /** Whether the key's newest version is a live one written at `revision` (what a TTL expiry deletes). */
   protected abstract isNewestLiveAt(key: string, revision: number): boolean;
   /** A scan at a readable revision (checked by the caller). */

@@ -20,6 +20,11 @@ export interface ReadView {
   read(keys: readonly string[], revision?: number): (Uint8Array | undefined)[];
   /** Like `read`, with each key's revisions, version count and TTL deadline. */
   readRecords(keys: readonly string[], revision?: number): KeyRecord[];
+  /**
+   * The revision of `key`'s newest version, a delete included (0: none retained): what a
+   * transaction's write-conflict check asks (was the key written since my snapshot?).
+   */
+  newestRevision(key: string): number;
   /** The size of each key's value at `revision` (default: current), 0 for a missing key, without reading it out. */
   valueBytes(keys: readonly string[], revision?: number): number[];
   /** Whether every clause holds at `revision` (default: current). */

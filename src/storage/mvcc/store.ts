@@ -48,7 +48,7 @@ class PackedMvccStore extends StoreCore implements MvccStore {
     this.chains = new VersionChains(options.tuning);
   }
 
-  protected newestRevision(key: string): number {
+  newestRevision(key: string): number {
     const id = this.chains.index.find(toIndexKey(key));
     return id === NONE ? 0 : this.chains.revision(this.chains.newest(id));
   }

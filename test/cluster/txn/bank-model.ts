@@ -63,14 +63,19 @@ export interface BankRun {
  * until a reader rolls them back past their TTL, or forward if the primary committed). Readers read
  * every account at a fresh timestamp, resolving the locks they meet as a real reader does, and each
  * read that completes must sum to the total. Throws with the seed's story when one does not.
+ * `versions` makes each partition's store (default: an in-memory model of one).
  */
-export function runBank(seed: number, steps: number): BankRun {
+export function runBank(
+  seed: number,
+  steps: number,
+  versions: () => VersionStore = () => new MemoryVersions(),
+): BankRun {
   const random = mulberry32(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
   const PARTITIONS = 3;
   const ACCOUNTS = 8;
   const TTL_MS = 40;
-  const partitions = Array.from({ length: PARTITIONS }, () => new TxnPartition(new MemoryVersions()));
+  const partitions = Array.from({ length: PARTITIONS }, () => new TxnPartition(versions()));
   const accounts = Array.from({ length: ACCOUNTS }, (_, i) => `acct${i}`);
   const home = (key: string) => partitions[Number(key.slice(4)) % PARTITIONS]!;
   let tso = 1;

@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
-import { TxnPartition } from "../../../src/cluster/txn/percolator.ts";
+import { TxnPartition, type VersionStore } from "../../../src/cluster/txn/percolator.ts";
+import { storeVersions } from "../../../src/cluster/txn/store-versions.ts";
+import { createStore } from "../../../src/storage/engine.ts";
 import { type BankRun, emptyRun, MemoryVersions, runBank } from "./bank-model.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -80,20 +82,34 @@ test("a rollback decided on the primary beats a late commit, and a commit decide
   });
 });
 
-test("the bank: transfers across three partitions with crashed clients and resolving readers; every read sums to the total (400 seeds)", () => {
-  const totals = emptyRun();
-  for (let seed = 1; seed <= 400; seed++) {
-    const run = runBank(seed, 1_500);
-    for (const key of Object.keys(totals) as (keyof BankRun)[]) totals[key] += run[key];
-  }
-  console.log(`bank model, 400 seeds: ${JSON.stringify(totals)}`);
-  // The runs reach every path: commits, aborts, crashed clients, locks rolled forward and back.
-  expect(totals.committed).toBeGreaterThan(10_000);
-  expect(totals.onePhase).toBeGreaterThan(5_000);
-  expect(totals.rolledForward).toBeGreaterThan(100);
-  expect(totals.rolledBack).toBeGreaterThan(100);
-  expect(totals.reads).toBeGreaterThan(10_000);
-});
+const bankOver: [string, () => VersionStore][] = [
+  ["a model of a store", () => new MemoryVersions()],
+  // The real stores: revisions with gaps, secondaries committed late, history kept (no GC safe point yet).
+  ["the memory engine", () => storeVersions(createStore({ kind: "memory" }, { historyRevisions: Infinity }))],
+  [
+    "the FLSM engine",
+    () => storeVersions(createStore({ kind: "flsm", memtableBytes: 4_096 }, { historyRevisions: Infinity })),
+  ],
+];
+
+test.each(bankOver)(
+  "the bank over %s: transfers across three partitions with crashed clients and resolving readers; every read sums to the total",
+  (_, versions) => {
+    const seeds = versions === bankOver[0]![1] ? 400 : 100;
+    const totals = emptyRun();
+    for (let seed = 1; seed <= seeds; seed++) {
+      const run = runBank(seed, 1_500, versions);
+      for (const key of Object.keys(totals) as (keyof BankRun)[]) totals[key] += run[key];
+    }
+    console.log(`bank, ${seeds} seeds over ${_}: ${JSON.stringify(totals)}`);
+    // The runs reach every path: commits in one phase and two, crashed clients, locks rolled forward and back.
+    expect(totals.committed).toBeGreaterThan(seeds * 25);
+    expect(totals.onePhase).toBeGreaterThan(seeds * 12);
+    expect(totals.rolledForward).toBeGreaterThan(seeds * 10);
+    expect(totals.rolledBack).toBeGreaterThan(seeds * 10);
+    expect(totals.reads).toBeGreaterThan(seeds * 25);
+  },
+);
 
 test("a one-phase transaction: all keys or none, refused on a lock or (having read) a newer commit; a blind write only on a lock", () => {
   const p = new TxnPartition(new MemoryVersions());
@@ -121,6 +137,21 @@ test("a one-phase transaction: all keys or none, refused on a lock or (having re
   });
   expect(p.onePhase(undefined, 6, [{ key: "a", value: bytes("6") }])).toEqual({ ok: true });
 });
+
+test.each(bankOver.slice(1))(
+  "over %s, a delete committed since a transaction's start is a write conflict too",
+  (_, versions) => {
+    const p = new TxnPartition(versions());
+    expect(p.onePhase(undefined, 5, [{ key: "a", value: bytes("1") }])).toEqual({ ok: true });
+    expect(p.onePhase(undefined, 9, [{ key: "a", value: null }])).toEqual({ ok: true });
+    expect(p.prewrite(7, "a", [{ key: "a", value: bytes("2") }], 100)).toEqual({
+      ok: false,
+      refusal: { kind: "write-conflict", key: "a", committedTs: 9 },
+    });
+    expect(text(p.read("a", 8))).toBe("1");
+    expect(text(p.read("a", 20))).toBe("");
+  },
+);
 
 test("a primary's commit without its lock (its prewrite never applied) is refused and decides nothing", () => {
   const p = new TxnPartition(new MemoryVersions());
