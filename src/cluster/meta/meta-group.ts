@@ -1,10 +1,9 @@
 import { HomeKvError } from "../../errors.ts";
-import { realTimers, type Timers } from "../../timers.ts";
-import { Raft } from "../raft/raft.ts";
-import type { PersistentRaftLog } from "../raft/storage.ts";
-import type { Entry, NodeId } from "../raft/types.ts";
-import { RaftDriver } from "../replication/raft-driver.ts";
-import type { RaftHost } from "../replication/raft-host.ts";
+import { realTimers } from "../../timers.ts";
+import type { Raft } from "../raft/raft.ts";
+import type { Entry } from "../raft/types.ts";
+import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
+import type { RaftDriver } from "../replication/raft-driver.ts";
 import { decodeMetaCommand, decodeMetaState, encodeMetaCommand, encodeMetaState } from "./meta-format.ts";
 import { type MetaCommand, type MetaOutcome, MetaState } from "./meta-state.ts";
 import { TimestampOracle } from "./timestamp-oracle.ts";
@@ -16,18 +15,9 @@ const TIMESTAMP_WINDOW = 10_000;
 /** Entries applied past the log's snapshot before it is compacted to the state (a few KiB each time). */
 const COMPACT_AFTER_ENTRIES = 1_000;
 
-export interface MetaGroupOptions {
-  host: RaftHost;
-  id: NodeId;
-  /** The group's voters when it is founded (ignored once its log holds its members). */
-  voters: readonly NodeId[];
-  log: PersistentRaftLog;
-  random: () => number;
-  tickMs: number;
-  disconnected: (id: NodeId) => boolean;
+export interface MetaGroupOptions extends HostedGroupOptions {
   /** How long a request for timestamps waits for the leadership to be confirmed. */
   confirmTimeoutMs: number;
-  timers?: Timers;
   timestampWindow?: number;
   compactAfterEntries?: number;
   /** The log failed (a compaction's write or sync): the group must restart. */
@@ -55,32 +45,12 @@ export class MetaGroup {
     // The log begins where its snapshot ends: the state then is the snapshot's.
     const snapshot = options.log.snapshot();
     if (snapshot.index > 0) this.state = decodeMetaState(snapshot.data);
-    this.raft = new Raft({
-      id: options.id,
-      voters: [...options.voters],
-      storage: options.log,
-      random: options.random,
-      quiesce: true,
-    });
-    this.driver = options.host.add(
-      META_GROUP,
-      (outbox) =>
-        new RaftDriver<MetaOutcome | undefined>({
-          raft: this.raft,
-          storage: options.log,
-          outbox,
-          tickMs: options.tickMs,
-          tickedByHost: true,
-          disconnected: options.disconnected,
-          timers: options.timers,
-          stateMachine: {
-            apply: (entry) => this.apply(entry),
-            restore: (snapshot) => {
-              this.state = decodeMetaState(snapshot.data);
-            },
-          },
-        }),
-    );
+    ({ raft: this.raft, driver: this.driver } = hostGroup<MetaOutcome | undefined>(options, META_GROUP, {
+      apply: (entry) => this.apply(entry),
+      restore: (snapshot) => {
+        this.state = decodeMetaState(snapshot.data);
+      },
+    }));
   }
 
   /** Proposes a command (leader only: E_NOT_LEADER elsewhere); resolves with what applying it did. */

@@ -1,8 +1,7 @@
-import { Raft } from "../../../src/cluster/raft/raft.ts";
 import type { PersistentRaftLog } from "../../../src/cluster/raft/storage.ts";
 import type { NodeId } from "../../../src/cluster/raft/types.ts";
+import { hostGroup } from "../../../src/cluster/replication/hosted-group.ts";
 import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
-import { RaftDriver } from "../../../src/cluster/replication/raft-driver.ts";
 import { RaftHost } from "../../../src/cluster/replication/raft-host.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
 import type { PeerTransport } from "../../../src/cluster/transport/types.ts";
@@ -45,26 +44,22 @@ export async function startHostedNode(options: HostedNodeOptions): Promise<Hoste
   for (const node of ids) if (node !== id) transport.addPeer(`n${node}`, `127.0.0.1:${ports[node - 1]}`);
   const host = new RaftHost({ channels: peerChannels(transport), names, tickMs });
   for (let group = 1; group <= options.groups; group++) {
-    const log = await options.openLog(group);
-    const raft = new Raft({ id, voters: ids, storage: log, random: options.random(group), quiesce: options.quiesce });
-    host.add(
-      group,
-      (outbox) =>
-        new RaftDriver({
-          raft,
-          storage: log,
-          outbox,
-          tickMs,
-          tickedByHost: true,
-          disconnected: (peer) => transport.connected(names.get(peer)!) === false,
-          stateMachine: {
-            apply: (entry) => {
-              if (entry.data !== null && !entry.conf) options.onApply(group, entry.data);
-            },
-            restore: () => {},
-          },
-        }),
-    );
+    const hosted = {
+      host,
+      id,
+      voters: ids,
+      log: await options.openLog(group),
+      random: options.random(group),
+      tickMs,
+      quiesce: options.quiesce,
+      disconnected: (peer: number) => transport.connected(names.get(peer)!) === false,
+    };
+    hostGroup(hosted, group, {
+      apply: (entry) => {
+        if (entry.data !== null && !entry.conf) options.onApply(group, entry.data);
+      },
+      restore: () => {},
+    });
   }
   host.start();
   return { id, host, transport };

@@ -1,0 +1,131 @@
+import { expect, test } from "bun:test";
+import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
+import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import { mulberry32 } from "../../../src/random.ts";
+import { waitFor } from "../../helpers/wait.ts";
+import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (found: { value: Uint8Array | undefined } | { lock: unknown }) =>
+  "value" in found ? new TextDecoder().decode(found.value ?? new Uint8Array()) : "locked";
+
+/** Three nodes running the meta group (the oracle) and partitions 0 and 1, each a group of the three. */
+async function startPartitions(): Promise<{ nodes: MetaNode[]; groups: Map<MetaNode, PartitionGroup[]> }> {
+  const nodes = await startMetaGroup({ timestampWindow: 100 });
+  const groups = new Map<MetaNode, PartitionGroup[]>();
+  for (const node of nodes) {
+    const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/partitions");
+    groups.set(
+      node,
+      [0, 1].map(
+        (partition) =>
+          new PartitionGroup({
+            host: node.host,
+            partition,
+            id: node.id,
+            voters: [1, 2, 3],
+            log: engine.group(partitionGroupId(partition)),
+            random: mulberry32(node.id * 10 + partition),
+            tickMs: 10,
+            disconnected: (peer) => node.suspects.has(peer) || node.transport.connected(names.get(peer)!) === false,
+            timestamps: (count) => node.timestamps.take(count),
+            readTimeoutMs: 2_000,
+          }),
+      ),
+    );
+  }
+  return { nodes, groups };
+}
+
+/** The live replica leading `partition`, once every live node follows it. */
+function leaderOf(groups: Map<MetaNode, PartitionGroup[]>, partition: number, live: readonly MetaNode[]) {
+  return waitFor(
+    () => {
+      const replicas = live.map((node) => groups.get(node)![partition]!);
+      const leader = replicas.find((group) => group.driver.leads);
+      return leader && replicas.every((group) => group.driver.leader === leader.driver.leader) ? leader : undefined;
+    },
+    { what: `one leader of partition ${partition}`, timeoutMs: 10_000 },
+  );
+}
+
+test("one-round writes on two partitions get increasing timestamps from the oracle; a read at a timestamp sees exactly the writes at or below it", async () => {
+  const { nodes, groups } = await startPartitions();
+  const [p0, p1] = [await leaderOf(groups, 0, nodes), await leaderOf(groups, 1, nodes)];
+  const first = await p0.write([{ key: "a", value: bytes("a1") }]);
+  const second = await p1.write([{ key: "b", value: bytes("b1") }]);
+  const third = await p0.write([{ key: "a", value: bytes("a2") }]);
+  expect(first.result).toEqual({ ok: true });
+  expect(second.ts).toBeGreaterThan(first.ts);
+  expect(third.ts).toBeGreaterThan(second.ts);
+  const now = await nodes[0]!.timestamps.take(1);
+  expect((await p0.read(["a"], now)).map(text)).toEqual(["a2"]);
+  expect((await p0.read(["a"], third.ts - 1)).map(text)).toEqual(["a1"]);
+  expect((await p1.read(["b"], first.ts)).map(text)).toEqual([""]);
+  expect((await p1.read(["b"], now)).map(text)).toEqual(["b1"]);
+  // Every replica applied the same: the followers' stores hold the writes at their timestamps.
+  await waitFor(() => nodes.every((node) => groups.get(node)![0]!.store.revision === third.ts), {
+    what: "every replica of partition 0 at the last write's timestamp",
+  });
+});
+
+test("a transaction across the two partitions: its lock stops readers until its primary commits; then it is whole, at one timestamp", async () => {
+  const { nodes, groups } = await startPartitions();
+  const [p0, p1] = [await leaderOf(groups, 0, nodes), await leaderOf(groups, 1, nodes)];
+  const oracle = nodes[0]!.timestamps;
+  const startTs = await oracle.take(1);
+  const prewrite = (key: string, value: string) =>
+    ({
+      type: "prewrite",
+      startTs,
+      primary: "x",
+      expiresAtMs: Date.now() + 60_000,
+      mutations: [{ key, value: bytes(value) }],
+    }) as const;
+  expect(await p0.propose(prewrite("x", "x1"))).toEqual({ ok: true });
+  expect(await p1.propose(prewrite("y", "y1"))).toEqual({ ok: true });
+  const commitTs = await oracle.take(1);
+  // Meanwhile a one-round write lands on partition 1 at a newer timestamp: y's commit will be late.
+  const other = await p1.write([{ key: "z", value: bytes("z1") }]);
+  expect(other.ts).toBeGreaterThan(commitTs);
+  expect((await p1.read(["y"], commitTs)).map(text)).toEqual(["locked"]);
+  expect(await p1.write([{ key: "y", value: bytes("blind") }])).toMatchObject({ result: { ok: false } });
+  expect(await p0.propose({ type: "commit", startTs, commitTs, keys: ["x"], primary: "x" })).toEqual({ ok: true });
+  expect(await p0.status("x", startTs)).toEqual({ state: "committed", commitTs });
+  expect(await p1.propose({ type: "commit", startTs, commitTs, keys: ["y"] })).toEqual({ ok: true });
+  const after = await oracle.take(1);
+  expect([...(await p0.read(["x"], after)), ...(await p1.read(["y", "z"], after))].map(text)).toEqual([
+    "x1",
+    "y1",
+    "z1",
+  ]);
+  expect([...(await p0.read(["x"], commitTs - 1)), ...(await p1.read(["y"], commitTs - 1))].map(text)).toEqual([
+    "",
+    "",
+  ]);
+  expect((await p1.read(["y"], commitTs)).map(text)).toEqual(["y1"]);
+});
+
+test("a partition's leader dies: the others elect one, which has every write and takes more", async () => {
+  const { nodes, groups } = await startPartitions();
+  const p0 = await leaderOf(groups, 0, nodes);
+  const written = await p0.write([{ key: "a", value: bytes("before") }]);
+  const victim = nodes.find((node) => groups.get(node)![0] === p0)!;
+  victim.stop();
+  const live = nodes.filter((node) => node !== victim);
+  const next = await leaderOf(groups, 0, live);
+  const later = await waitFor(
+    async () => {
+      try {
+        return await next.write([{ key: "a", value: bytes("after") }]);
+      } catch {
+        return undefined; // the oracle may have died with the victim: asked again once a meta leader is there
+      }
+    },
+    { what: "a write on partition 0's new leader", timeoutMs: 15_000 },
+  );
+  expect(later.ts).toBeGreaterThan(written.ts);
+  expect((await next.read(["a"], written.ts)).map(text)).toEqual(["before"]);
+  expect((await next.read(["a"], later.ts)).map(text)).toEqual(["after"]);
+}, 30_000);
