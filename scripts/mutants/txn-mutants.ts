@@ -104,4 +104,12 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "store.read([key], Math.min(ts, store.revision))[0]",
     replace: "store.read([key], ts)[0]",
   },
+  {
+    name: "blind-write-retry-throws",
+    description:
+      "a blind one-phase write proposed twice reaches the store, which refuses it where it is applied: the group stops",
+    file: PERCOLATOR,
+    search: "this.conflict(key, startTs ?? commitTs)",
+    replace: "this.conflict(key, startTs ?? Number.POSITIVE_INFINITY)",
+  },
 ];

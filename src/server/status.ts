@@ -19,6 +19,7 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
   E_NOT_LEADER: Status.UNAVAILABLE,
   E_PROPOSAL_DROPPED: Status.UNAVAILABLE,
   E_MEMBERSHIP: Status.FAILED_PRECONDITION,
+  E_CONFLICT: Status.ABORTED,
 };
 
 /**

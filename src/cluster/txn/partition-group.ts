@@ -67,13 +67,14 @@ export class PartitionGroup {
   /**
    * The keys at timestamp `ts` (leader only): once every write whose timestamp was asked for before
    * this call is applied, and a ReadIndex round confirmed this node leads with all it committed
-   * applied. A key held by a transaction that may commit at or below `ts` comes back as its lock.
+   * applied. A key held by a transaction that may commit at or below `ts` comes back as its lock
+   * (unless the reader found it committed above `ts`: `bypass`, the start timestamps of such).
    */
-  async read(keys: readonly string[], ts: number): Promise<PartitionRead[]> {
+  async read(keys: readonly string[], ts: number, bypass?: ReadonlySet<number>): Promise<PartitionRead[]> {
     if (!this.driver.leads) throw this.notLeader();
     await this.pipeline.barrier();
     await this.driver.readBarrier(this.options.readTimeoutMs);
-    return keys.map((key) => this.partition.read(key, ts));
+    return keys.map((key) => this.partition.read(key, ts, bypass));
   }
 
   /**

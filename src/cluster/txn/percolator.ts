@@ -107,11 +107,13 @@ export class TxnPartition {
    * `mutations` at `commitTs`, all or none, with prewrite's checks — refused when a key is locked
    * (a transaction in flight may still commit it), or, for a transaction that read at `startTs`,
    * when a key has a version committed at or after startTs. A blind write (no `startTs`: a Set that
-   * read nothing) has only the lock check.
+   * read nothing) is refused when a key has a version at or after its own timestamp: the same write
+   * proposed twice (a retry whose first try was applied), never one the store would have to refuse
+   * (an entry that throws where it is applied would stop the group on every replica).
    */
   onePhase(startTs: number | undefined, commitTs: number, mutations: readonly Mutation[]): TxnOutcome {
     for (const { key } of mutations) {
-      const refusal = this.conflict(key, startTs);
+      const refusal = this.conflict(key, startTs ?? commitTs);
       if (refusal) return refuse(refusal);
     }
     this.versions.write(commitTs, mutations);
@@ -119,13 +121,12 @@ export class TxnPartition {
   }
 
   /**
-   * Why a transaction that read at `startTs` (none: a blind write) cannot write `key`: a lock not its
-   * own (`own`: its start timestamp, when it may hold one), or a version committed at or after startTs.
+   * Why a transaction that read at `startTs` cannot write `key`: a lock not its own (`own`: its start
+   * timestamp, when it may hold one), or a version committed at or after startTs.
    */
-  private conflict(key: string, startTs: number | undefined, own?: number): TxnRefusal | undefined {
+  private conflict(key: string, startTs: number, own?: number): TxnRefusal | undefined {
     const lock = this.locks.get(key);
     if (lock && lock.startTs !== own) return { kind: "locked", key, lock };
-    if (startTs === undefined) return undefined;
     const committedTs = this.versions.newest(key);
     return committedTs >= startTs ? { kind: "write-conflict", key, committedTs } : undefined;
   }

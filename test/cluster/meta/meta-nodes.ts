@@ -28,6 +28,8 @@ export interface MetaNode {
   readonly timestampCalls: number;
   /** Nodes this one's failure detector (gossip, in a server) takes for dead. */
   suspects: Set<number>;
+  /** Whether `stop` was called: the node is down. */
+  readonly stopped: boolean;
   /** Stops this node's replica of the meta group and starts it again on its log (a restart). */
   restartMeta(): Promise<void>;
   /** The index its meta log was last compacted to (0: never). */
@@ -114,7 +116,9 @@ export async function startMetaGroup(
         engine = await RaftLogEngine.open(fs, "/raft");
         Object.assign(node, replica());
       },
+      stopped: false,
       stop() {
+        (node as { stopped: boolean }).stopped = true;
         rpc.close();
         host.stop();
         transport.close();

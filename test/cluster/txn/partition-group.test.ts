@@ -1,54 +1,10 @@
 import { expect, test } from "bun:test";
-import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
-import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
-import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
-import { mulberry32 } from "../../../src/random.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
+import { leaderOf, startPartitions } from "./partition-nodes.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (found: { value: Uint8Array | undefined } | { lock: unknown }) =>
   "value" in found ? new TextDecoder().decode(found.value ?? new Uint8Array()) : "locked";
-
-/** Three nodes running the meta group (the oracle) and partitions 0 and 1, each a group of the three. */
-async function startPartitions(): Promise<{ nodes: MetaNode[]; groups: Map<MetaNode, PartitionGroup[]> }> {
-  const nodes = await startMetaGroup({ timestampWindow: 100 });
-  const groups = new Map<MetaNode, PartitionGroup[]>();
-  for (const node of nodes) {
-    const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/partitions");
-    groups.set(
-      node,
-      [0, 1].map(
-        (partition) =>
-          new PartitionGroup({
-            host: node.host,
-            partition,
-            id: node.id,
-            voters: [1, 2, 3],
-            log: engine.group(partitionGroupId(partition)),
-            random: mulberry32(node.id * 10 + partition),
-            tickMs: 10,
-            disconnected: (peer) => node.suspects.has(peer) || node.transport.connected(names.get(peer)!) === false,
-            timestamps: (count) => node.timestamps.take(count),
-            readTimeoutMs: 2_000,
-          }),
-      ),
-    );
-  }
-  return { nodes, groups };
-}
-
-/** The live replica leading `partition`, once every live node follows it. */
-function leaderOf(groups: Map<MetaNode, PartitionGroup[]>, partition: number, live: readonly MetaNode[]) {
-  return waitFor(
-    () => {
-      const replicas = live.map((node) => groups.get(node)![partition]!);
-      const leader = replicas.find((group) => group.driver.leads);
-      return leader && replicas.every((group) => group.driver.leader === leader.driver.leader) ? leader : undefined;
-    },
-    { what: `one leader of partition ${partition}`, timeoutMs: 10_000 },
-  );
-}
 
 test("one-round writes on two partitions get increasing timestamps from the oracle; a read at a timestamp sees exactly the writes at or below it", async () => {
   const { nodes, groups } = await startPartitions();

@@ -153,6 +153,21 @@ test.each(bankOver.slice(1))(
   },
 );
 
+test.each(bankOver)(
+  "over %s, a blind one-phase write proposed twice (a retry) is refused the second time, never thrown",
+  (_, versions) => {
+    const p = new TxnPartition(versions());
+    const write = { key: "a", value: bytes("1") };
+    expect(p.onePhase(undefined, 5, [write])).toEqual({ ok: true });
+    expect(p.onePhase(undefined, 9, [{ key: "b", value: bytes("2") }])).toEqual({ ok: true });
+    expect(p.onePhase(undefined, 5, [write])).toEqual({
+      ok: false,
+      refusal: { kind: "write-conflict", key: "a", committedTs: 5 },
+    });
+    expect(text(p.read("a", 9))).toBe("1");
+  },
+);
+
 test("a primary's commit without its lock (its prewrite never applied) is refused and decides nothing", () => {
   const p = new TxnPartition(new MemoryVersions());
   expect(p.commit(30, 31, ["a"], "a")).toEqual({ ok: false, refusal: { kind: "lock-missing", key: "a" } });

@@ -1,0 +1,225 @@
+import { HomeKvError } from "../../errors.ts";
+import type { PartitionRead } from "./partition-group.ts";
+import type { Lock, Mutation, TxnOutcome, TxnStatus } from "./percolator.ts";
+import type { TxnCommand } from "./txn-command-format.ts";
+
+/** Calls on each partition's leader, wherever it is (the access finds it, and asks again after a change of leader). */
+export interface PartitionAccess {
+  partitionOf(key: string): number;
+  write(partition: number, mutations: readonly Mutation[]): Promise<{ ts: number; result: TxnOutcome }>;
+  read(partition: number, keys: readonly string[], ts: number, bypass: ReadonlySet<number>): Promise<PartitionRead[]>;
+  propose(partition: number, command: TxnCommand): Promise<TxnOutcome>;
+  status(partition: number, primary: string, startTs: number): Promise<TxnStatus>;
+}
+
+export interface CoordinatorOptions {
+  access: PartitionAccess;
+  /** The first of `count` consecutive timestamps (a TimestampClient's). */
+  timestamps: (count: number) => Promise<number>;
+  /** How long a transaction's locks stand before a reader may roll it back (its coordinator died). */
+  lockTtlMs: number;
+  /** Wall-clock milliseconds, as the locks' expiries are written. */
+  now: () => number;
+  /** Waits before a read looks again at a lock of a transaction still open. */
+  pause: (ms: number) => Promise<void>;
+  /** How long a read waits for open transactions' locks before it gives up (E_UNAVAILABLE). */
+  readTimeoutMs: number;
+}
+
+/**
+ * Runs transactions across partitions (Percolator's client side, docs/internals/partitions.md):
+ * writes whose keys share a partition commit in one round there; others in two phases — prewrite on
+ * every partition at a start timestamp, the primary's commit at a commit timestamp (that decides),
+ * then the secondaries'. Reads take a timestamp and resolve the locks they meet through their
+ * primaries, so a read never sees part of a transaction.
+ */
+export class TxnCoordinator {
+  constructor(private readonly options: CoordinatorOptions) {}
+
+  /** The values of `keys` at `ts` (default: a fresh timestamp, a linearizable read). */
+  async get(keys: readonly string[], ts?: number): Promise<{ ts: number; values: (Uint8Array | undefined)[] }> {
+    const at = ts ?? (await this.options.timestamps(1));
+    const byPartition = this.group(keys.map((key) => ({ key, value: null })));
+    const values = new Map<string, Uint8Array | undefined>();
+    await Promise.all(
+      [...byPartition].map(async ([partition, mutations]) => {
+        const read = await this.readResolved(
+          partition,
+          mutations.map((m) => m.key),
+          at,
+        );
+        for (const [i, m] of mutations.entries()) values.set(m.key, read[i]);
+      }),
+    );
+    return { ts: at, values: keys.map((key) => values.get(key)) };
+  }
+
+  /**
+   * Commits `mutations` atomically at one timestamp; returns it. With `readAt` (the timestamp the
+   * caller read its inputs at), refused with E_CONFLICT when a key was written since; without, a
+   * blind write, refused only while another transaction holds a key.
+   */
+  async commit(mutations: readonly Mutation[], readAt?: number): Promise<number> {
+    const byPartition = this.group(mutations);
+    if (byPartition.size === 1) {
+      const [partition, writes] = [...byPartition][0]!;
+      if (readAt === undefined) {
+        const { ts, result } = await this.options.access.write(partition, writes);
+        return this.settled(result, ts);
+      }
+      const commitTs = await this.options.timestamps(1);
+      return this.settled(
+        await this.options.access.propose(partition, {
+          type: "onePhase",
+          startTs: readAt,
+          commitTs,
+          mutations: writes,
+        }),
+        commitTs,
+      );
+    }
+    return this.twoPhase(byPartition, readAt ?? (await this.options.timestamps(1)));
+  }
+
+  private async twoPhase(byPartition: Map<number, Mutation[]>, startTs: number): Promise<number> {
+    const { access } = this.options;
+    const [primaryPartition, primaryWrites] = [...byPartition][0]!;
+    const primary = primaryWrites[0]!.key;
+    const expiresAtMs = this.options.now() + this.options.lockTtlMs;
+    const prewrites = await Promise.allSettled(
+      [...byPartition].map(([partition, writes]) =>
+        access.propose(partition, { type: "prewrite", startTs, primary, expiresAtMs, mutations: writes }),
+      ),
+    );
+    const refused = prewrites.find((p) => p.status === "rejected" || !p.value.ok);
+    if (refused) {
+      await this.rollBack(byPartition, startTs, primaryPartition, primary);
+      if (refused.status === "rejected") throw refused.reason;
+      return this.settled(refused.value, 0);
+    }
+    const commitTs = await this.options.timestamps(1);
+    const decided = await access.propose(primaryPartition, {
+      type: "commit",
+      startTs,
+      commitTs,
+      keys: primaryWrites.map((m) => m.key),
+      primary,
+    });
+    if (!decided.ok) {
+      await this.rollBack(byPartition, startTs, primaryPartition, primary);
+      return this.settled(decided, 0);
+    }
+    // Decided: the secondaries' commits only tidy up (a reader would roll them forward).
+    await Promise.allSettled(
+      [...byPartition]
+        .filter(([partition]) => partition !== primaryPartition)
+        .map(([partition, writes]) =>
+          access.propose(partition, { type: "commit", startTs, commitTs, keys: writes.map((m) => m.key) }),
+        ),
+    );
+    return commitTs;
+  }
+
+  /** Decides the transaction rolled back on its primary, then removes its other locks (best effort). */
+  private async rollBack(
+    byPartition: Map<number, Mutation[]>,
+    startTs: number,
+    primaryPartition: number,
+    primary: string,
+  ) {
+    const { access } = this.options;
+    await access
+      .propose(primaryPartition, { type: "rollback", startTs, keys: [primary], decides: true })
+      .catch(() => {});
+    await Promise.allSettled(
+      [...byPartition].map(([partition, writes]) =>
+        access.propose(partition, { type: "rollback", startTs, keys: writes.map((m) => m.key), decides: false }),
+      ),
+    );
+  }
+
+  /** Reads `keys` of one partition at `ts`, resolving every lock that stands in the way. */
+  private async readResolved(
+    partition: number,
+    keys: readonly string[],
+    ts: number,
+  ): Promise<(Uint8Array | undefined)[]> {
+    const bypass = new Set<number>();
+    const deadline = this.options.now() + this.options.readTimeoutMs;
+    for (;;) {
+      const found = await this.options.access.read(partition, keys, ts, bypass);
+      if (found.every((f) => "value" in f)) return found.map((f) => ("value" in f ? f.value : undefined));
+      let waiting = false;
+      for (const [i, f] of found.entries())
+        if ("lock" in f) waiting = (await this.resolve(partition, keys[i]!, f.lock, ts, bypass)) || waiting;
+      if (!waiting) continue;
+      if (this.options.now() > deadline)
+        throw new HomeKvError(
+          "E_UNAVAILABLE",
+          `a read at ${ts} waited ${this.options.readTimeoutMs} ms for an open transaction`,
+        );
+      await this.options.pause(10);
+    }
+  }
+
+  /**
+   * What a reader at `ts` does about `lock` on a key of `partition`: rolls it forward (its primary
+   * committed at or below ts), reads past it (committed above), rolls it back (rolled back, never
+   * prewritten on the primary, or past its TTL). True when it must wait: the transaction is open
+   * and alive.
+   */
+  private async resolve(partition: number, key: string, lock: Lock, ts: number, bypass: Set<number>) {
+    const { access } = this.options;
+    const primaryPartition = access.partitionOf(lock.primary);
+    const status = await access.status(primaryPartition, lock.primary, lock.startTs);
+    if (status.state === "committed") {
+      if (status.commitTs > ts) bypass.add(lock.startTs);
+      else
+        await access.propose(partition, {
+          type: "commit",
+          startTs: lock.startTs,
+          commitTs: status.commitTs,
+          keys: [key],
+        });
+      return false;
+    }
+    if (status.state === "open" && status.lock.expiresAtMs > this.options.now()) return true;
+    if (status.state !== "rolled-back") {
+      const decided = await access.propose(primaryPartition, {
+        type: "rollback",
+        startTs: lock.startTs,
+        keys: [lock.primary],
+        decides: true,
+      });
+      if (!decided.ok) return false; // committed meanwhile: the next look rolls it forward
+    }
+    await access.propose(partition, { type: "rollback", startTs: lock.startTs, keys: [key], decides: false });
+    return false;
+  }
+
+  /** The mutations by partition, in the order their partitions first appear. */
+  private group(mutations: readonly Mutation[]): Map<number, Mutation[]> {
+    const byPartition = new Map<number, Mutation[]>();
+    for (const mutation of mutations) {
+      const partition = this.options.access.partitionOf(mutation.key);
+      const list = byPartition.get(partition);
+      if (list) list.push(mutation);
+      else byPartition.set(partition, [mutation]);
+    }
+    return byPartition;
+  }
+
+  /** `ts` when the outcome is ok; E_CONFLICT naming the key otherwise. */
+  private settled(outcome: TxnOutcome, ts: number): number {
+    if (outcome.ok) return ts;
+    const { refusal } = outcome;
+    const what =
+      refusal.kind === "locked" || refusal.kind === "write-conflict" || refusal.kind === "lock-missing"
+        ? `key ${JSON.stringify(refusal.key)}: ${refusal.kind}`
+        : `the transaction was ${refusal.kind}`;
+    throw new HomeKvError(
+      "E_CONFLICT",
+      `the transaction was not committed (${what}); nothing of it was applied, retrying may succeed`,
+    );
+  }
+}
