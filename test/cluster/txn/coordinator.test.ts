@@ -125,32 +125,40 @@ test("the bank while partition 0's leader is killed: the survivors elect one and
   expect(run.committed).toBeGreaterThan(10);
 }, 60_000);
 
+/** Two accounts, on partitions 0 and 1. */
+const [a, b] = [0, 1].map((p) => accounts.find((k) => partitionOf(new TextEncoder().encode(k), PARTITIONS) === p)!) as [
+  string,
+  string,
+];
+
+/** A transaction writing `value` to a and b (a its primary), prewritten and left there: its coordinator died. */
+async function abandoned(nodes: readonly MetaNode[], routes: PartitionAccess, expiresAtMs: number, value: number) {
+  const startTs = await nodes[0]!.timestamps.take(1);
+  for (const [partition, key] of [
+    [0, a],
+    [1, b],
+  ] as const) {
+    const prewrite = {
+      type: "prewrite",
+      startTs,
+      primary: a,
+      expiresAtMs,
+      mutations: [{ key, value: encode(value) }],
+    } as const;
+    expect(await routes.propose(partition, prewrite)).toEqual({ ok: true });
+  }
+  return startTs;
+}
+
 test("a transaction whose coordinator died after its prewrites: a reader waits out its TTL, rolls it back, and reads what was there", async () => {
   const { nodes, groups, coordinator } = await startBank();
-  const [a, b] = [
-    accounts.find((k) => partitionOf(new TextEncoder().encode(k), 2) === 0)!,
-    accounts.find((k) => partitionOf(new TextEncoder().encode(k), 2) === 1)!,
-  ];
   await coordinator.commit([
     { key: a, value: encode(1) },
     { key: b, value: encode(2) },
   ]);
   const routes = access(nodes, groups);
-  const startTs = await nodes[0]!.timestamps.take(1);
   const expiresAtMs = Date.now() + 300;
-  for (const [partition, key] of [
-    [0, a],
-    [1, b],
-  ] as const)
-    expect(
-      await routes.propose(partition, {
-        type: "prewrite",
-        startTs,
-        primary: a,
-        expiresAtMs,
-        mutations: [{ key, value: encode(99) }],
-      }),
-    ).toEqual({ ok: true });
+  const startTs = await abandoned(nodes, routes, expiresAtMs, 99);
   // The coordinator is gone: nobody commits. A reader waits for the TTL, then rolls the transaction back.
   const { values } = await coordinator.get([a, b]);
   expect(Date.now()).toBeGreaterThanOrEqual(expiresAtMs);
@@ -165,24 +173,8 @@ test("a transaction whose coordinator died after its prewrites: a reader waits o
 
 test("a transaction whose coordinator died after its primary committed: a reader rolls the secondary forward", async () => {
   const { nodes, groups, coordinator } = await startBank();
-  const [a, b] = [
-    accounts.find((k) => partitionOf(new TextEncoder().encode(k), 2) === 0)!,
-    accounts.find((k) => partitionOf(new TextEncoder().encode(k), 2) === 1)!,
-  ];
   const routes = access(nodes, groups);
-  const startTs = await nodes[0]!.timestamps.take(1);
-  const expiresAtMs = Date.now() + 60_000;
-  for (const [partition, key] of [
-    [0, a],
-    [1, b],
-  ] as const)
-    await routes.propose(partition, {
-      type: "prewrite",
-      startTs,
-      primary: a,
-      expiresAtMs,
-      mutations: [{ key, value: encode(7) }],
-    });
+  const startTs = await abandoned(nodes, routes, Date.now() + 60_000, 7);
   const commitTs = await nodes[0]!.timestamps.take(1);
   expect(await routes.propose(0, { type: "commit", startTs, commitTs, keys: [a], primary: a })).toEqual({ ok: true });
   // The secondary's lock stands (its commit never sent); a reader commits it and reads the whole transaction.
