@@ -6,7 +6,11 @@ import type { TxnCommand } from "./txn-command-format.ts";
 /** Calls on each partition's leader, wherever it is (the access finds it, and asks again after a change of leader). */
 export interface PartitionAccess {
   partitionOf(key: string): number;
-  write(partition: number, mutations: readonly Mutation[]): Promise<{ ts: number; result: TxnOutcome }>;
+  write(
+    partition: number,
+    mutations: readonly Mutation[],
+    readAt?: number,
+  ): Promise<{ ts: number; result: TxnOutcome }>;
   read(partition: number, keys: readonly string[], ts: number, bypass: ReadonlySet<number>): Promise<PartitionRead[]>;
   propose(partition: number, command: TxnCommand): Promise<TxnOutcome>;
   status(partition: number, primary: string, startTs: number): Promise<TxnStatus>;

@@ -184,3 +184,59 @@ test("a transaction whose coordinator died after its primary committed: a reader
     (await routes.read(1, [b], commitTs, new Set())).map((f) => ("value" in f ? decode(f.value) : "locked")),
   ).toEqual([7]);
 });
+
+/** `amount` when `commit` went through, 0 when it was refused as a conflict. */
+const added = (commit: Promise<number>, amount: number) =>
+  commit.then(
+    () => amount,
+    (error) => {
+      if (!(error instanceof HomeKvError && error.code === "E_CONFLICT")) throw error;
+      return 0;
+    },
+  );
+
+test("a one-partition write that read first (readAt) cannot land below a later reader's timestamp: no lost update", async () => {
+  const { nodes, groups } = await startBank();
+  const routes = access(nodes, groups);
+  // T2's single-partition write is held between the coordinator and the partition, as a slow link would.
+  let held: (() => void) | undefined;
+  const entered = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const hold = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (held === undefined) {
+      held = () => release.resolve();
+      entered.resolve();
+      await release.promise;
+    }
+    return call();
+  };
+  const slow: PartitionAccess = {
+    ...routes,
+    write: (p, mutations, readAt) => hold(() => routes.write(p, mutations, readAt)),
+    propose: (p, command) =>
+      command.type === "onePhase" ? hold(() => routes.propose(p, command)) : routes.propose(p, command),
+  };
+  const options = {
+    timestamps: (count: number) => nodes[0]!.timestamps.take(count),
+    lockTtlMs: 500,
+    now: () => Date.now(),
+    pause: (ms: number) => Bun.sleep(ms), // a reader's back-off while a transaction is open
+    readTimeoutMs: 5_000,
+  };
+  const direct = new TxnCoordinator({ ...options, access: routes });
+  const delayed = new TxnCoordinator({ ...options, access: slow });
+  await direct.commit([{ key: a, value: encode(100) }]);
+  // T2 reads, then adds 5; its write is held on the way.
+  const read2 = await delayed.get([a]);
+  const t2 = added(delayed.commit([{ key: a, value: encode(decode(read2.values[0]) + 5) }], read2.ts), 5);
+  await entered.promise;
+  // T1 reads after T2 has asked for whatever it takes before reaching the partition; T2 lands; T1
+  // adds 1 to what it read and commits.
+  const read1 = await direct.get([a]);
+  held!();
+  const added2 = await t2;
+  const added1 = await added(direct.commit([{ key: a, value: encode(decode(read1.values[0]) + 1) }], read1.ts), 1);
+  // Whatever the fates, the value holds every increment that was committed, and one was.
+  expect(added1 + added2).toBeGreaterThan(0);
+  expect(decode((await direct.get([a])).values[0])).toBe(100 + added1 + added2);
+});
