@@ -66,21 +66,11 @@ export class TxnCoordinator {
   async commit(mutations: readonly Mutation[], readAt?: number): Promise<number> {
     const byPartition = this.group(mutations);
     if (byPartition.size === 1) {
+      // Through the partition's commit pipeline, which takes the commit timestamp: one taken here
+      // and proposed later could land below the timestamp of a read that already looked.
       const [partition, writes] = [...byPartition][0]!;
-      if (readAt === undefined) {
-        const { ts, result } = await this.options.access.write(partition, writes);
-        return this.settled(result, ts);
-      }
-      const commitTs = await this.options.timestamps(1);
-      return this.settled(
-        await this.options.access.propose(partition, {
-          type: "onePhase",
-          startTs: readAt,
-          commitTs,
-          mutations: writes,
-        }),
-        commitTs,
-      );
+      const { ts, result } = await this.options.access.write(partition, writes, readAt);
+      return this.settled(result, ts);
     }
     return this.twoPhase(byPartition, readAt ?? (await this.options.timestamps(1)));
   }

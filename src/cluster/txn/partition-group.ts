@@ -19,6 +19,12 @@ export interface PartitionGroupOptions extends HostedGroupOptions {
   readTimeoutMs: number;
 }
 
+/** A one-round write waiting for its timestamp: its mutations, and the timestamp it read at (none: blind). */
+interface OnePhaseWrite {
+  readonly startTs?: number;
+  readonly mutations: readonly Mutation[];
+}
+
 /** What a read at a timestamp finds for a key: its value then, or a lock to resolve first. */
 export type PartitionRead = { readonly value: Uint8Array | undefined } | { readonly lock: Lock };
 
@@ -35,7 +41,7 @@ export class PartitionGroup {
   readonly store: MvccStore;
   private readonly partition: TxnPartition;
   readonly driver: RaftDriver<TxnOutcome | undefined>;
-  private readonly pipeline: CommitPipeline<readonly Mutation[], TxnOutcome>;
+  private readonly pipeline: CommitPipeline<OnePhaseWrite, TxnOutcome>;
 
   constructor(private readonly options: PartitionGroupOptions) {
     this.store = createStore({ kind: "memory" }, { historyRevisions: Number.POSITIVE_INFINITY });
@@ -49,7 +55,7 @@ export class PartitionGroup {
     }));
     this.pipeline = new CommitPipeline({
       timestamps: options.timestamps,
-      propose: (ts, mutations) => this.propose({ type: "onePhase", commitTs: ts, mutations }),
+      propose: (ts, write) => this.propose({ type: "onePhase", ...write, commitTs: ts }),
     });
   }
 
@@ -58,10 +64,13 @@ export class PartitionGroup {
     return (await this.driver.propose(encodeTxnCommand(command)))!;
   }
 
-  /** A write of keys of this partition only, committed in one round at the next timestamp (leader only). */
-  write(mutations: readonly Mutation[]): Promise<{ ts: number; result: TxnOutcome }> {
+  /**
+   * A write of keys of this partition only, committed in one round at the next timestamp (leader
+   * only); with `readAt` (the timestamp its inputs were read at), refused when a key was written since.
+   */
+  write(mutations: readonly Mutation[], readAt?: number): Promise<{ ts: number; result: TxnOutcome }> {
     if (!this.driver.leads) return Promise.reject(this.notLeader());
-    return this.pipeline.submit(mutations);
+    return this.pipeline.submit(readAt === undefined ? { mutations } : { startTs: readAt, mutations });
   }
 
   /**

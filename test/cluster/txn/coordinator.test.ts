@@ -36,7 +36,7 @@ function access(nodes: readonly MetaNode[], groups: Map<MetaNode, PartitionGroup
   };
   return {
     partitionOf: (key) => partitionOf(new TextEncoder().encode(key), PARTITIONS),
-    write: (p, mutations) => onLeader(p, (g) => g.write(mutations)),
+    write: (p, mutations, readAt) => onLeader(p, (g) => g.write(mutations, readAt)),
     read: (p, keys, ts, bypass) => onLeader(p, (g) => g.read(keys, ts, bypass)),
     propose: (p, command) => onLeader(p, (g) => g.propose(command)),
     status: (p, primary, startTs) => onLeader(p, (g) => g.status(primary, startTs)),
