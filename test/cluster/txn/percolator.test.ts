@@ -174,3 +174,16 @@ test("a primary's commit without its lock (its prewrite never applied) is refuse
   expect(p.status("a", 30)).toEqual({ state: "missing" });
   expect(text(p.read("a", 40))).toBe("");
 });
+
+test("a key written twice in one command: the last value, in one phase as in two, and the real store never asked to write it twice (it would throw where the entry is applied)", () => {
+  const p = new TxnPartition(storeVersions(createStore({ kind: "memory" }, { historyRevisions: Infinity })));
+  const twice = [
+    { key: "a", value: bytes("1") },
+    { key: "a", value: bytes("2") },
+  ];
+  expect(p.onePhase(undefined, 5, twice)).toEqual({ ok: true });
+  expect(text(p.read("a", 5))).toBe("2");
+  expect(p.prewrite(6, "b", [{ key: "b", value: bytes("x") }, ...twice], 0)).toEqual({ ok: true });
+  expect(p.commit(6, 7, ["b", "a", "a"], "b")).toEqual({ ok: true });
+  expect(text(p.read("a", 7))).toBe("2");
+});
