@@ -109,14 +109,17 @@ export class TxnPartition {
    * when a key has a version committed at or after startTs. A blind write (no `startTs`: a Set that
    * read nothing) is refused when a key has a version at or after its own timestamp: the same write
    * proposed twice (a retry whose first try was applied), never one the store would have to refuse
-   * (an entry that throws where it is applied would stop the group on every replica).
+   * (an entry that throws where it is applied would stop the group on every replica). A key written
+   * twice takes its last value.
    */
   onePhase(startTs: number | undefined, commitTs: number, mutations: readonly Mutation[]): TxnOutcome {
-    for (const { key } of mutations) {
+    // A key written twice keeps its last value, as a prewrite's lock does; the store takes each key once.
+    const last = new Map(mutations.map((mutation) => [mutation.key, mutation]));
+    for (const key of last.keys()) {
       const refusal = this.conflict(key, startTs ?? commitTs);
       if (refusal) return refuse(refusal);
     }
-    this.versions.write(commitTs, mutations);
+    this.versions.write(commitTs, [...last.values()]);
     return OK;
   }
 
