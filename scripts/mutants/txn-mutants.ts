@@ -112,4 +112,22 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "this.conflict(key, startTs ?? commitTs)",
     replace: "this.conflict(key, startTs ?? Number.POSITIVE_INFINITY)",
   },
+  {
+    name: "one-phase-key-twice-throws",
+    description:
+      "a one-phase command writing a key twice reaches the store with both, which refuses it where it is applied: the group stops",
+    file: PERCOLATOR,
+    search: "    this.versions.write(commitTs, [...last.values()]);",
+    replace: "    this.versions.write(commitTs, mutations);",
+  },
+  {
+    name: "one-phase-read-timestamp-past-pipeline",
+    description:
+      "a one-partition write that read first takes its commit timestamp and is proposed past the commit pipeline: it can land below a read that already looked (a lost update)",
+    file: "src/cluster/txn/coordinator.ts",
+    search:
+      "      const { ts, result } = await this.options.access.write(partition, writes, readAt);\n      return this.settled(result, ts);",
+    replace:
+      '      if (readAt === undefined) {\n        const { ts, result } = await this.options.access.write(partition, writes);\n        return this.settled(result, ts);\n      }\n      const commitTs = await this.options.timestamps(1);\n      return this.settled(await this.options.access.propose(partition, { type: "onePhase", startTs: readAt, commitTs, mutations: writes }), commitTs);',
+  },
 ];
