@@ -240,3 +240,17 @@ test("a one-partition write that read first (readAt) cannot land below a later r
   expect(added1 + added2).toBeGreaterThan(0);
   expect(decode((await direct.get([a])).values[0])).toBe(100 + added1 + added2);
 });
+
+test("a writer that meets an abandoned transaction's expired lock resolves it: its retry goes through, with no reader needed", async () => {
+  const { nodes, groups, coordinator } = await startBank();
+  const routes = access(nodes, groups);
+  const startTs = await abandoned(nodes, routes, Date.now() - 1, 99);
+  const outcomes: string[] = [];
+  for (let attempt = 0; attempt < 2 && outcomes.at(-1) !== "committed"; attempt++)
+    outcomes.push(
+      await added(coordinator.commit([{ key: b, value: encode(5) }]), 1).then((n) => (n ? "committed" : "conflict")),
+    );
+  expect(outcomes.at(-1)).toBe("committed");
+  expect(await routes.status(0, a, startTs)).toEqual({ state: "rolled-back" });
+  expect((await coordinator.get([a, b])).values.map(decode)).toEqual([0, 5]);
+});
