@@ -203,10 +203,23 @@ export class TxnCoordinator {
     return byPartition;
   }
 
-  /** `ts` when the outcome is ok; E_CONFLICT naming the key otherwise. */
-  private settled(outcome: TxnOutcome, ts: number): number {
+  /**
+   * `ts` when the outcome is ok; E_CONFLICT naming the key otherwise. A lock in the way may be an
+   * abandoned transaction's, which only a resolver clears: it is resolved first as a reader would
+   * (rolled forward whatever its commit timestamp), so that a retry can go through even on a key
+   * nobody reads.
+   */
+  private async settled(outcome: TxnOutcome, ts: number): Promise<number> {
     if (outcome.ok) return ts;
     const { refusal } = outcome;
+    if (refusal.kind === "locked")
+      await this.resolve(
+        this.options.access.partitionOf(refusal.key),
+        refusal.key,
+        refusal.lock,
+        Number.POSITIVE_INFINITY,
+        new Set(),
+      ).catch(() => {}); // best effort: the conflict below is the answer either way
     const what =
       refusal.kind === "locked" || refusal.kind === "write-conflict" || refusal.kind === "lock-missing"
         ? `key ${JSON.stringify(refusal.key)}: ${refusal.kind}`
