@@ -130,4 +130,12 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace:
       '      if (readAt === undefined) {\n        const { ts, result } = await this.options.access.write(partition, writes);\n        return this.settled(result, ts);\n      }\n      const commitTs = await this.options.timestamps(1);\n      return this.settled(await this.options.access.propose(partition, { type: "onePhase", startTs: readAt, commitTs, mutations: writes }), commitTs);',
   },
+  {
+    name: "writer-leaves-locks",
+    description:
+      "a write refused by an abandoned transaction's lock does not resolve it: every retry is refused until a reader comes",
+    file: "src/cluster/txn/coordinator.ts",
+    search: '    if (refusal.kind === "locked")\n      await this.resolve(',
+    replace: '    if (refusal.kind === "locked" && ts < 0)\n      await this.resolve(',
+  },
 ];
