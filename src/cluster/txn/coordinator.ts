@@ -64,6 +64,7 @@ export class TxnCoordinator {
    * blind write, refused only while another transaction holds a key.
    */
   async commit(mutations: readonly Mutation[], readAt?: number): Promise<number> {
+    if (mutations.length === 0) throw new HomeKvError("E_INVALID", "a transaction with nothing to write");
     const byPartition = this.group(mutations);
     if (byPartition.size === 1) {
       // Through the partition's commit pipeline, which takes the commit timestamp: one taken here

@@ -150,6 +150,11 @@ async function abandoned(nodes: readonly MetaNode[], routes: PartitionAccess, ex
   return startTs;
 }
 
+test("a transaction with nothing to write is refused, naming why", async () => {
+  const { coordinator } = await startBank();
+  await expect(coordinator.commit([])).rejects.toThrow("a transaction with nothing to write");
+});
+
 test("a transaction whose coordinator died after its prewrites: a reader waits out its TTL, rolls it back, and reads what was there", async () => {
   const { nodes, groups, coordinator } = await startBank();
   await coordinator.commit([
