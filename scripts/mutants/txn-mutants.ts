@@ -138,4 +138,11 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: '    if (refusal.kind === "locked")\n      await this.resolve(',
     replace: '    if (refusal.kind === "locked" && ts < 0)\n      await this.resolve(',
   },
+  {
+    name: "reader-aborts-missing-primary",
+    description: "a reader rolls back at once a transaction whose primary's prewrite has not arrived, within its TTL",
+    file: "src/cluster/txn/coordinator.ts",
+    search: ': status.state === "missing" ? lock : undefined;',
+    replace: ": undefined;",
+  },
 ];

@@ -159,9 +159,9 @@ export class TxnCoordinator {
 
   /**
    * What a reader at `ts` does about `lock` on a key of `partition`: rolls it forward (its primary
-   * committed at or below ts), reads past it (committed above), rolls it back (rolled back, never
-   * prewritten on the primary, or past its TTL). True when it must wait: the transaction is open
-   * and alive.
+   * committed at or below ts), reads past it (committed above), rolls it back (rolled back, or past
+   * its TTL, whether open on the primary or never prewritten there). True when it must wait: the
+   * transaction is within its TTL (TiKV's readers wait out a lock's TTL the same way).
    */
   private async resolve(partition: number, key: string, lock: Lock, ts: number, bypass: Set<number>) {
     const { access } = this.options;
@@ -178,7 +178,10 @@ export class TxnCoordinator {
         });
       return false;
     }
-    if (status.state === "open" && status.lock.expiresAtMs > this.options.now()) return true;
+    // Open, or its primary's prewrite not there yet (the coordinator sends them all at once): a
+    // transaction still within its TTL may yet commit, and is waited for rather than aborted.
+    const alive = status.state === "open" ? status.lock : status.state === "missing" ? lock : undefined;
+    if (alive && alive.expiresAtMs > this.options.now()) return true;
     if (status.state !== "rolled-back") {
       const decided = await access.propose(primaryPartition, {
         type: "rollback",

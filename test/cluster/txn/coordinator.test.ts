@@ -176,6 +176,27 @@ test("a transaction whose coordinator died after its prewrites: a reader waits o
   });
 });
 
+test("a lock whose primary's prewrite has not arrived is waited out to its TTL, not rolled back at once", async () => {
+  const { nodes, groups, coordinator } = await startBank();
+  await coordinator.commit([{ key: b, value: encode(2) }]);
+  const routes = access(nodes, groups);
+  const startTs = await nodes[0]!.timestamps.take(1);
+  const expiresAtMs = Date.now() + 300;
+  // Only the secondary's prewrite went through (the primary's still on its way, or lost).
+  const prewrite = {
+    type: "prewrite",
+    startTs,
+    primary: a,
+    expiresAtMs,
+    mutations: [{ key: b, value: encode(5) }],
+  } as const;
+  expect(await routes.propose(1, prewrite)).toEqual({ ok: true });
+  const { values } = await coordinator.get([b]);
+  expect(Date.now()).toBeGreaterThanOrEqual(expiresAtMs);
+  expect(values.map(decode)).toEqual([2]);
+  expect(await routes.status(0, a, startTs)).toEqual({ state: "rolled-back" });
+});
+
 test("a transaction whose coordinator died after its primary committed: a reader rolls the secondary forward", async () => {
   const { nodes, groups, coordinator } = await startBank();
   const routes = access(nodes, groups);
