@@ -129,7 +129,7 @@ export function decodeTxnCommand(bytes: Uint8Array): TxnCommand {
   return command;
 }
 
-function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
+export function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
   w.varint(mutations.length);
   for (const { key, value } of mutations) {
     w.string(key).u8(value === null ? DELETE : PUT);
@@ -137,7 +137,7 @@ function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
   }
 }
 
-function readMutations(r: ByteReader): Mutation[] {
+export function readMutations(r: ByteReader): Mutation[] {
   return Array.from({ length: count(r) }, () => {
     const key = r.string();
     const at = r.position;
@@ -148,24 +148,24 @@ function readMutations(r: ByteReader): Mutation[] {
   });
 }
 
-function writeKeys(w: ByteWriter, keys: readonly string[]): void {
+export function writeKeys(w: ByteWriter, keys: readonly string[]): void {
   w.varint(keys.length);
   for (const key of keys) w.string(key);
 }
 
-function readKeys(r: ByteReader): string[] {
+export function readKeys(r: ByteReader): string[] {
   return Array.from({ length: count(r) }, () => r.string());
 }
 
 /** A count of strings, each 4 bytes at least: more than the bytes left could hold is damage. */
-function count(r: ByteReader): number {
+export function count(r: ByteReader): number {
   const at = r.position;
   const n = r.varint();
   if (n > r.remaining / 4) throw new FormatError(`a count of ${n} at byte ${at}, past the ${r.remaining} bytes left`);
   return n;
 }
 
-function flag(r: ByteReader): boolean {
+export function flag(r: ByteReader): boolean {
   const at = r.position;
   const value = r.u8();
   if (value > 1) throw new FormatError(`a flag of ${value} at byte ${at}`);

@@ -1,10 +1,12 @@
 import { expect, test } from "bun:test";
+import type { PeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
 import { partitionOf } from "../../../src/cluster/ring/partition-of.ts";
 import { type PartitionAccess, TxnCoordinator } from "../../../src/cluster/txn/coordinator.ts";
 import type { PartitionGroup } from "../../../src/cluster/txn/partition-group.ts";
+import { peerPartitionAccess, servePartitions } from "../../../src/cluster/txn/partition-rpc.ts";
 import { HomeKvError } from "../../../src/errors.ts";
-import type { MetaNode } from "../meta/meta-nodes.ts";
-import { startPartitions } from "./partition-nodes.ts";
+import { type MetaNode, names } from "../meta/meta-nodes.ts";
+import { leaderOf, startPartitions } from "./partition-nodes.ts";
 
 const PARTITIONS = 2;
 const encode = (n: number) => new TextEncoder().encode(String(n));
@@ -43,26 +45,60 @@ function access(nodes: readonly MetaNode[], groups: Map<MetaNode, PartitionGroup
   };
 }
 
-async function startBank() {
+/**
+ * Three nodes, two partitions, and a coordinator: reaching the partitions' leaders in this process,
+ * or, `overRpc`, running on a node that leads none and reaching them over peer RPC (each node
+ * serving its replicas).
+ */
+async function startBank(overRpc = false) {
   const { nodes, groups } = await startPartitions(PARTITIONS);
-  const coordinator = new TxnCoordinator({
-    access: access(nodes, groups),
-    timestamps: (count) => {
-      const live = nodes.find((node) => !node.stopped)!;
-      return live.timestamps.take(count);
+  for (let partition = 0; partition < PARTITIONS; partition++) await leaderOf(groups, partition, nodes);
+  // Over RPC, the coordinator runs on a node that leads no partition (of three nodes, one at least):
+  // every call goes to another node.
+  const home = nodes.find((node) => groups.get(node)!.every((group) => !group.driver.leads)) ?? nodes[0]!;
+  if (overRpc) for (const node of nodes) servePartitions(node.rpc, (partition) => groups.get(node)![partition]);
+  let peerCalls = 0;
+  const counted: PeerRpc = {
+    ...home.rpc,
+    call(...args) {
+      peerCalls++;
+      return home.rpc.call(...args);
     },
+  };
+  const routes = overRpc
+    ? peerPartitionAccess({
+        rpc: counted,
+        local: (partition) => groups.get(home)![partition],
+        partitionOf: (key) => partitionOf(new TextEncoder().encode(key), PARTITIONS),
+        // The leader this node's replica knows first, then the others.
+        candidates: (partition) => {
+          const leader = names.get(groups.get(home)![partition]!.driver.leader);
+          const others = nodes.filter((node) => node !== home).map((node) => names.get(node.id)!);
+          return leader && leader !== names.get(home.id) ? [leader, ...others.filter((n) => n !== leader)] : others;
+        },
+        callTimeoutMs: 2_000,
+        pause: () => groups.get(home)![0]!.driver.nextTick(),
+        rounds: 300,
+      })
+    : access(nodes, groups);
+  const coordinator = new TxnCoordinator({
+    access: routes,
+    timestamps: (count) => (overRpc ? home : nodes.find((node) => !node.stopped)!).timestamps.take(count),
     lockTtlMs: 500,
     now: () => Date.now(),
     pause: (ms) => Bun.sleep(ms), // a reader's back-off while a transaction is open, not a test's synchronisation
     readTimeoutMs: 5_000,
   });
-  return { nodes, groups, coordinator };
+  return { nodes, groups, coordinator, home, peerCalls: () => peerCalls };
 }
 
 const accounts = Array.from({ length: 6 }, (_, i) => `account-${i}`);
 
-async function runBank(kill?: (nodes: readonly MetaNode[], groups: Map<MetaNode, PartitionGroup[]>) => void) {
-  const { nodes, groups, coordinator } = await startBank();
+async function runBank(
+  kill?: (nodes: readonly MetaNode[], groups: Map<MetaNode, PartitionGroup[]>, home: MetaNode) => void,
+  overRpc = false,
+) {
+  const { nodes, groups, coordinator, home, peerCalls } = await startBank(overRpc);
   // The accounts fall on both partitions.
   expect(new Set(accounts.map((key) => partitionOf(new TextEncoder().encode(key), PARTITIONS))).size).toBe(2);
   await coordinator.commit(accounts.map((key) => ({ key, value: encode(100) })));
@@ -103,18 +139,31 @@ async function runBank(kill?: (nodes: readonly MetaNode[], groups: Map<MetaNode,
     if (!kill) return;
     // Once a few transfers went through, while the others run.
     while (committed < 5) await groups.get(nodes[0]!)![0]!.driver.nextTick();
-    kill(nodes, groups);
+    kill(nodes, groups, home);
   };
   await Promise.all([transfers(0), transfers(1), transfers(2), transfers(3), readers(), readers(), nemesis()]);
   const { values } = await coordinator.get(accounts);
   expect(values.reduce((sum, value) => sum + decode(value), 0)).toBe(total);
-  return { committed, conflicts, reads };
+  return { committed, conflicts, reads, peerCalls: peerCalls() };
 }
 
 test("the bank over real transports: concurrent transfers across two partitions, concurrent readers; every read sums to the total", async () => {
   const run = await runBank();
   console.log(`bank over real transports: ${JSON.stringify(run)}`);
   expect(run.committed).toBeGreaterThan(20);
+}, 60_000);
+
+test("the bank over peer RPC: the coordinator on one node reaches the partitions' leaders on the others; a node killed mid-run", async () => {
+  const run = await runBank((nodes, groups, home) => {
+    // The node leading partition 0, or else the one leading partition 1, but never the coordinator's own.
+    const others = nodes.filter((node) => node !== home);
+    (others.find((node) => groups.get(node)![0]!.driver.leads) ?? others[0]!).stop();
+  }, true);
+  console.log(`bank over peer RPC, a node killed: ${JSON.stringify(run)}`);
+  expect(run.committed).toBeGreaterThan(10);
+  // The other nodes' leaders were reached over RPC (before the kill every call goes there; after it
+  // a partition may be led by the coordinator's node, and called directly).
+  expect(run.peerCalls).toBeGreaterThan(30);
 }, 60_000);
 
 test("the bank while partition 0's leader is killed: the survivors elect one and the money stays whole", async () => {

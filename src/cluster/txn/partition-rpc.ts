@@ -1,0 +1,286 @@
+import { HomeKvError } from "../../errors.ts";
+import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import type { PeerRpc } from "../replication/peer-rpc.ts";
+import type { PartitionAccess } from "./coordinator.ts";
+import type { PartitionGroup, PartitionRead } from "./partition-group.ts";
+import type { Lock, TxnOutcome, TxnRefusal, TxnStatus } from "./percolator.ts";
+import {
+  count,
+  decodeTxnCommand,
+  encodeTxnCommand,
+  flag,
+  readKeys,
+  readMutations,
+  writeKeys,
+  writeMutations,
+} from "./txn-command-format.ts";
+
+/**
+ * A partition's leader's calls over peer RPC: any node reaches any partition. Frozen once a server
+ * speaks it (none does yet), version 1; integers are varints, strings and bytes u32-length-prefixed.
+ *
+ *   request          u8 version · varint partition · body
+ *   txn.write        mutations · u8 hasReadAt · [varint readAt]      → varint ts · outcome
+ *   txn.read         varint ts · varint n · n × varint bypass · keys → varint n · n × found
+ *   txn.propose      bytes command (txn-command-format.ts)          → outcome
+ *   txn.status       string primary · varint startTs                 → status
+ *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
+ *                    string key · varint committedTs; 3 rolled-back: varint startTs; 4 committed:
+ *                    varint startTs · varint commitTs; 5 lock-missing: string key)
+ *   lock             varint startTs · string primary · u8 hasValue · [bytes value] · varint expiresAtMs
+ *   found            u8 1 · bytes value | u8 2 (none) | u8 3 · lock
+ *   status           u8 1 · varint commitTs (committed) | u8 2 (rolled back) | u8 3 · lock (open) | u8 4 (missing)
+ */
+const VERSION = 1;
+const METHODS = { write: "txn.write", read: "txn.read", propose: "txn.propose", status: "txn.status" } as const;
+const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-missing"] as const;
+
+/** Serves this node's replicas' partitions to the other nodes (their leaders' calls; E_NOT_LEADER elsewhere). */
+export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => PartitionGroup | undefined): void {
+  const on = (method: string, handle: (group: PartitionGroup, r: ByteReader, w: ByteWriter) => Promise<void>) =>
+    rpc.handle(method, async (_from, body) => {
+      const r = new ByteReader(body);
+      const version = r.u8();
+      if (version !== VERSION)
+        throw new FormatError(`a partition call of version ${version} (this node reads ${VERSION})`);
+      const partition = r.varint();
+      const group = groupOf(partition);
+      if (group === undefined)
+        throw new HomeKvError("E_NOT_LEADER", `this node holds no replica of partition ${partition}`);
+      const w = new ByteWriter(64).u8(VERSION);
+      await handle(group, r, w);
+      return w.written().slice();
+    });
+  on(METHODS.write, async (group, r, w) => {
+    const mutations = readMutations(r);
+    const readAt = flag(r) ? r.varint() : undefined;
+    ended(r);
+    const { ts, result } = await group.write(mutations, readAt);
+    writeOutcome(w.varint(ts), result);
+  });
+  on(METHODS.read, async (group, r, w) => {
+    const ts = r.varint();
+    const bypass = new Set(Array.from({ length: count(r) }, () => r.varint()));
+    const keys = readKeys(r);
+    ended(r);
+    const found = await group.read(keys, ts, bypass);
+    w.varint(found.length);
+    for (const f of found) {
+      if ("lock" in f) writeLock(w.u8(3), f.lock);
+      else if (f.value === undefined) w.u8(2);
+      else w.u8(1).bytes(f.value);
+    }
+  });
+  on(METHODS.propose, async (group, r, w) => {
+    const command = decodeTxnCommand(r.bytesCopy());
+    ended(r);
+    writeOutcome(w, await group.propose(command));
+  });
+  on(METHODS.status, async (group, r, w) => {
+    const primary = r.string();
+    const startTs = r.varint();
+    ended(r);
+    const status = await group.status(primary, startTs);
+    if (status.state === "committed") w.u8(1).varint(status.commitTs);
+    else if (status.state === "rolled-back") w.u8(2);
+    else if (status.state === "open") writeLock(w.u8(3), status.lock);
+    else w.u8(4);
+  });
+}
+
+export interface PeerPartitionAccessOptions {
+  rpc: PeerRpc;
+  /** This node's replica of a partition, if it holds one: called directly while it leads. */
+  local: (partition: number) => PartitionGroup | undefined;
+  partitionOf: (key: string) => number;
+  /** The other nodes that may lead a partition, the likeliest first (its known leader, then its replicas). */
+  candidates: (partition: number) => readonly string[];
+  /** One call's wait for an answer. */
+  callTimeoutMs: number;
+  /** Waits before the candidates are asked again (none leads: an election). */
+  pause: () => Promise<void>;
+  /** Rounds over the candidates before the call fails. */
+  rounds: number;
+}
+
+/**
+ * PartitionAccess over peer RPC: each call goes to the partition's leader — this node's replica when
+ * it leads, else found among the candidates, asked in turn (a follower answers E_NOT_LEADER) — again
+ * after a pause while none leads.
+ */
+export function peerPartitionAccess(options: PeerPartitionAccessOptions): PartitionAccess {
+  const retried = (error: unknown) =>
+    error instanceof HomeKvError && (error.code === "E_NOT_LEADER" || error.code === "E_UNAVAILABLE");
+  const call = async <T>(
+    partition: number,
+    direct: (group: PartitionGroup) => Promise<T>,
+    method: string,
+    body: (w: ByteWriter) => void,
+    read: (r: ByteReader) => T,
+  ): Promise<T> => {
+    const request = new ByteWriter(64).u8(VERSION).varint(partition);
+    body(request);
+    const bytes = request.written().slice();
+    let last: unknown;
+    for (let round = 0; round < options.rounds; round++) {
+      const local = options.local(partition);
+      if (local?.driver.leads) {
+        try {
+          return await direct(local);
+        } catch (error) {
+          if (!retried(error)) throw error;
+          last = error;
+        }
+      }
+      for (const node of options.candidates(partition)) {
+        try {
+          const r = new ByteReader(await options.rpc.call(node, method, bytes, options.callTimeoutMs));
+          const version = r.u8();
+          if (version !== VERSION) throw new FormatError(`a partition answer of version ${version}`);
+          const value = read(r);
+          ended(r);
+          return value;
+        } catch (error) {
+          if (!retried(error)) throw error;
+          last = error;
+        }
+      }
+      await options.pause();
+    }
+    throw last ?? new HomeKvError("E_UNAVAILABLE", `no node holds partition ${partition}`);
+  };
+  return {
+    partitionOf: options.partitionOf,
+    write: (partition, mutations, readAt) =>
+      call(
+        partition,
+        (group) => group.write(mutations, readAt),
+        METHODS.write,
+        (w) => {
+          writeMutations(w, mutations);
+          w.u8(readAt === undefined ? 0 : 1);
+          if (readAt !== undefined) w.varint(readAt);
+        },
+        (r) => ({ ts: r.varint(), result: readOutcome(r) }),
+      ),
+    read: (partition, keys, ts, bypass) =>
+      call(
+        partition,
+        (group) => group.read(keys, ts, bypass),
+        METHODS.read,
+        (w) => {
+          w.varint(ts).varint(bypass.size);
+          for (const startTs of bypass) w.varint(startTs);
+          writeKeys(w, keys);
+        },
+        (r) => Array.from({ length: count(r) }, () => readFound(r)),
+      ),
+    propose: (partition, command) =>
+      call(
+        partition,
+        (group) => group.propose(command),
+        METHODS.propose,
+        (w) => w.bytes(encodeTxnCommand(command)),
+        readOutcome,
+      ),
+    status: (partition, primary, startTs) =>
+      call(
+        partition,
+        (group) => group.status(primary, startTs),
+        METHODS.status,
+        (w) => w.string(primary).varint(startTs),
+        readStatus,
+      ),
+  };
+}
+
+function writeOutcome(w: ByteWriter, outcome: TxnOutcome): void {
+  if (outcome.ok) {
+    w.u8(0);
+    return;
+  }
+  const { refusal } = outcome;
+  w.u8(1).u8(REFUSALS.indexOf(refusal.kind) + 1);
+  switch (refusal.kind) {
+    case "locked":
+      writeLock(w.string(refusal.key), refusal.lock);
+      break;
+    case "write-conflict":
+      w.string(refusal.key).varint(refusal.committedTs);
+      break;
+    case "rolled-back":
+      w.varint(refusal.startTs);
+      break;
+    case "committed":
+      w.varint(refusal.startTs).varint(refusal.commitTs);
+      break;
+    case "lock-missing":
+      w.string(refusal.key);
+      break;
+  }
+}
+
+function readOutcome(r: ByteReader): TxnOutcome {
+  if (!flag(r)) return { ok: true };
+  const at = r.position;
+  const kind = REFUSALS[r.u8() - 1];
+  let refusal: TxnRefusal;
+  switch (kind) {
+    case "locked":
+      refusal = { kind, key: r.string(), lock: readLock(r) };
+      break;
+    case "write-conflict":
+      refusal = { kind, key: r.string(), committedTs: r.varint() };
+      break;
+    case "rolled-back":
+      refusal = { kind, startTs: r.varint() };
+      break;
+    case "committed":
+      refusal = { kind, startTs: r.varint(), commitTs: r.varint() };
+      break;
+    case "lock-missing":
+      refusal = { kind, key: r.string() };
+      break;
+    default:
+      throw new FormatError(`unknown refusal at byte ${at}`);
+  }
+  return { ok: false, refusal };
+}
+
+function writeLock(w: ByteWriter, lock: Lock): void {
+  w.varint(lock.startTs)
+    .string(lock.primary)
+    .u8(lock.value === null ? 0 : 1);
+  if (lock.value !== null) w.bytes(lock.value);
+  w.varint(lock.expiresAtMs);
+}
+
+function readLock(r: ByteReader): Lock {
+  const startTs = r.varint();
+  const primary = r.string();
+  const value = flag(r) ? r.bytesCopy() : null;
+  return { startTs, primary, value, expiresAtMs: r.varint() };
+}
+
+function readFound(r: ByteReader): PartitionRead {
+  const at = r.position;
+  const kind = r.u8();
+  if (kind === 1) return { value: r.bytesCopy() };
+  if (kind === 2) return { value: undefined };
+  if (kind === 3) return { lock: readLock(r) };
+  throw new FormatError(`unknown read result ${kind} at byte ${at}`);
+}
+
+function readStatus(r: ByteReader): TxnStatus {
+  const at = r.position;
+  const state = r.u8();
+  if (state === 1) return { state: "committed", commitTs: r.varint() };
+  if (state === 2) return { state: "rolled-back" };
+  if (state === 3) return { state: "open", lock: readLock(r) };
+  if (state === 4) return { state: "missing" };
+  throw new FormatError(`unknown transaction state ${state} at byte ${at}`);
+}
+
+function ended(r: ByteReader): void {
+  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a partition call`);
+}
