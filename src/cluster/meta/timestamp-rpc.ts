@@ -84,16 +84,35 @@ export class TimestampClient {
   /** The first of `count` consecutive timestamps, above every one handed out before this call. */
   take(count: number): Promise<number> {
     assert(Number.isInteger(count) && count >= 1, () => `${count} timestamps`);
+    if (count > TIMESTAMPS_PER_REQUEST_MAX)
+      return Promise.reject(
+        new HomeKvError("E_INVALID", `a request for ${count} timestamps (1 to ${TIMESTAMPS_PER_REQUEST_MAX})`),
+      );
     return new Promise((resolve, reject) => {
       if (this.waiting.length === 0) this.timers.soon(() => this.flush());
       this.waiting.push({ count, resolve, reject });
     });
   }
 
+  /** Asks for the turn's requests, as few calls as the per-call bound allows, each for consecutive runs. */
   private flush(): void {
-    const batch = this.waiting;
+    const all = this.waiting;
     this.waiting = [];
-    const total = batch.reduce((sum, w) => sum + w.count, 0);
+    let batch: Waiting[] = [];
+    let total = 0;
+    for (const waiter of all) {
+      if (total + waiter.count > TIMESTAMPS_PER_REQUEST_MAX) {
+        this.askFor(batch, total);
+        batch = [];
+        total = 0;
+      }
+      batch.push(waiter);
+      total += waiter.count;
+    }
+    this.askFor(batch, total);
+  }
+
+  private askFor(batch: readonly Waiting[], total: number): void {
     this.ask(total, this.timers.now() + this.options.timeoutMs).then(
       (first) => {
         let next = first;

@@ -50,3 +50,18 @@ test("a request for no timestamps, or too many, is refused by the leader with a 
   await expect(ask(2_000_000)).rejects.toThrow("a request for 2000000 timestamps (1 to 1000000)");
   expect(await ask(3)).toBeInstanceOf(Uint8Array);
 });
+
+test("a turn's requests adding up past one call's bound go as several calls, each run still its own; one request past the bound is refused", async () => {
+  const nodes = await startMetaGroup({ timestampWindow: 100 });
+  const leader = await inOffice(nodes);
+  const follower = nodes.find((node) => node !== leader)!;
+  const before = follower.timestampCalls;
+  const runs = await Promise.all(
+    [600_000, 600_000, 5].map((count) => follower.timestamps.take(count).then((first) => ({ first, count }))),
+  );
+  expect(follower.timestampCalls - before).toBe(2);
+  runs.sort((x, y) => x.first - y.first);
+  for (let i = 1; i < runs.length; i++)
+    expect(runs[i]!.first).toBeGreaterThanOrEqual(runs[i - 1]!.first + runs[i - 1]!.count);
+  await expect(follower.timestamps.take(1_000_001)).rejects.toThrow("a request for 1000001 timestamps (1 to 1000000)");
+});
