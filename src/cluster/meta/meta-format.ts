@@ -1,4 +1,4 @@
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import { PARTITIONS_MAX } from "../ring/partition-of.ts";
 import type { Placement } from "../ring/placement.ts";
 import { type MetaCommand, type MetaNode, MetaState } from "./meta-state.ts";
@@ -47,7 +47,7 @@ export function encodeMetaCommand(command: MetaCommand): Uint8Array {
 }
 
 export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
-  return whole(bytes, "meta command", (r) => {
+  return readVersioned(bytes, VERSION, "a meta command", (r) => {
     const at = r.position;
     const type = TYPES.get(r.u8());
     switch (type) {
@@ -82,7 +82,7 @@ export function encodeMetaState(state: MetaState): Uint8Array {
 }
 
 export function decodeMetaState(bytes: Uint8Array): MetaState {
-  return whole(bytes, "meta state", (r) => {
+  return readVersioned(bytes, VERSION, "a meta state", (r) => {
     const state = new MetaState();
     const partitions = r.varint();
     const replicas = r.varint();
@@ -138,15 +138,5 @@ function count(r: ByteReader, max: number, what: string): number {
   const at = r.position;
   const value = r.varint();
   if (value > max) throw new FormatError(`${value} ${what} at byte ${at} (at most ${Math.floor(max)})`);
-  return value;
-}
-
-/** Reads a versioned body to its last byte. */
-function whole<T>(bytes: Uint8Array, what: string, read: (r: ByteReader) => T): T {
-  const r = new ByteReader(bytes);
-  const version = r.u8();
-  if (version !== VERSION) throw new FormatError(`${what} of version ${version} (this node reads ${VERSION})`);
-  const value = read(r);
-  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a ${what}`);
   return value;
 }

@@ -1,5 +1,5 @@
 import { assert, HomeKvError } from "../../errors.ts";
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { ByteWriter, readVersioned } from "../../io/format/bytes.ts";
 import { realTimers, type Timers } from "../../timers.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { PeerRpc } from "../replication/peer-rpc.ts";
@@ -12,6 +12,7 @@ import type { MetaGroup } from "./meta-group.ts";
  */
 export const TIMESTAMPS_METHOD = "meta.timestamps";
 const VERSION = 1;
+const BODY = "a timestamps body";
 /** Timestamps one request may ask for: a node's batch of a turn, with room. */
 export const TIMESTAMPS_PER_REQUEST_MAX = 1_000_000;
 /** One call's wait for the leader's answer: a leader that died is asked no longer than this. */
@@ -30,24 +31,10 @@ export function serveTimestamps(rpc: PeerRpc, meta: MetaGroup): void {
 }
 
 function decodeCount(bytes: Uint8Array): number {
-  const r = versioned(bytes);
-  const count = r.varint();
-  ended(r);
+  const count = readVersioned(bytes, VERSION, BODY, (r) => r.varint());
   if (count < 1 || count > TIMESTAMPS_PER_REQUEST_MAX)
     throw new HomeKvError("E_INVALID", `a request for ${count} timestamps (1 to ${TIMESTAMPS_PER_REQUEST_MAX})`);
   return count;
-}
-
-function versioned(bytes: Uint8Array): ByteReader {
-  const r = new ByteReader(bytes);
-  const version = r.u8();
-  if (version !== VERSION)
-    throw new FormatError(`a timestamps body of version ${version} (this node reads ${VERSION})`);
-  return r;
-}
-
-function ended(r: ByteReader): void {
-  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a timestamps body`);
 }
 
 export interface TimestampClientOptions {
@@ -137,10 +124,8 @@ export class TimestampClient {
         if (name !== undefined) {
           const request = new ByteWriter(16).u8(VERSION).varint(count).written().slice();
           const timeoutMs = Math.max(1, Math.min(ATTEMPT_MS, deadline - this.timers.now()));
-          const answer = versioned(await rpc.call(name, TIMESTAMPS_METHOD, request, timeoutMs));
-          const first = answer.varint();
-          ended(answer);
-          return first;
+          const answer = await rpc.call(name, TIMESTAMPS_METHOD, request, timeoutMs);
+          return readVersioned(answer, VERSION, BODY, (r) => r.varint());
         }
       } catch (error) {
         // Another leader since, or none answered (it died, or could not confirm it leads): ask

@@ -1,4 +1,4 @@
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import type { NodeId } from "../raft/types.ts";
 
 /**
@@ -99,11 +99,5 @@ export function decodeChangeAnswer(bytes: Uint8Array): number {
 
 /** Reads a versioned body to its last byte. */
 function whole<T>(bytes: Uint8Array, read: (r: ByteReader) => T): T {
-  const r = new ByteReader(bytes);
-  const version = r.u8();
-  if (version !== VERSION)
-    throw new FormatError(`cluster RPC body of version ${version} (this member reads ${VERSION})`);
-  const value = read(r);
-  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a cluster RPC body`);
-  return value;
+  return readVersioned(bytes, VERSION, "a cluster RPC body", read);
 }

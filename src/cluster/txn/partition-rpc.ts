@@ -1,5 +1,5 @@
 import { HomeKvError } from "../../errors.ts";
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import type { PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
 import type { PartitionGroup, PartitionRead } from "./partition-group.ts";
@@ -37,55 +37,65 @@ const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-
 
 /** Serves this node's replicas' partitions to the other nodes (their leaders' calls; E_NOT_LEADER elsewhere). */
 export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => PartitionGroup | undefined): void {
-  const on = (method: string, handle: (group: PartitionGroup, r: ByteReader, w: ByteWriter) => Promise<void>) =>
+  /** Serves `method`: its body read whole by `decode`, then `run` on the partition's replica, writing the answer. */
+  const on = <A>(
+    method: string,
+    decode: (r: ByteReader) => A,
+    run: (group: PartitionGroup, args: A, w: ByteWriter) => Promise<void>,
+  ) =>
     rpc.handle(method, async (_from, body) => {
-      const r = new ByteReader(body);
-      const version = r.u8();
-      if (version !== VERSION)
-        throw new FormatError(`a partition call of version ${version} (this node reads ${VERSION})`);
-      const partition = r.varint();
+      const { partition, args } = readVersioned(body, VERSION, "a partition call", (r) => ({
+        partition: r.varint(),
+        args: decode(r),
+      }));
       const group = groupOf(partition);
       if (group === undefined)
         throw new HomeKvError("E_NOT_LEADER", `this node holds no replica of partition ${partition}`);
       const w = new ByteWriter(64).u8(VERSION);
-      await handle(group, r, w);
+      await run(group, args, w);
       return w.written().slice();
     });
-  on(METHODS.write, async (group, r, w) => {
-    const mutations = readMutations(r);
-    const readAt = flag(r) ? r.varint() : undefined;
-    ended(r);
-    const { ts, result } = await group.write(mutations, readAt);
-    writeOutcome(w.varint(ts), result);
-  });
-  on(METHODS.read, async (group, r, w) => {
-    const ts = r.varint();
-    const bypass = new Set(Array.from({ length: count(r) }, () => r.varint()));
-    const keys = readKeys(r);
-    ended(r);
-    const found = await group.read(keys, ts, bypass);
-    w.varint(found.length);
-    for (const f of found) {
-      if ("lock" in f) writeLock(w.u8(3), f.lock);
-      else if (f.value === undefined) w.u8(2);
-      else w.u8(1).bytes(f.value);
-    }
-  });
-  on(METHODS.propose, async (group, r, w) => {
-    const command = decodeTxnCommand(r.bytesCopy());
-    ended(r);
-    writeOutcome(w, await group.propose(command));
-  });
-  on(METHODS.status, async (group, r, w) => {
-    const primary = r.string();
-    const startTs = r.varint();
-    ended(r);
-    const status = await group.status(primary, startTs);
-    if (status.state === "committed") w.u8(1).varint(status.commitTs);
-    else if (status.state === "rolled-back") w.u8(2);
-    else if (status.state === "open") writeLock(w.u8(3), status.lock);
-    else w.u8(4);
-  });
+  on(
+    METHODS.write,
+    (r) => ({ mutations: readMutations(r), readAt: flag(r) ? r.varint() : undefined }),
+    async (group, { mutations, readAt }, w) => {
+      const { ts, result } = await group.write(mutations, readAt);
+      writeOutcome(w.varint(ts), result);
+    },
+  );
+  on(
+    METHODS.read,
+    (r) => ({
+      ts: r.varint(),
+      bypass: new Set(Array.from({ length: count(r) }, () => r.varint())),
+      keys: readKeys(r),
+    }),
+    async (group, { ts, bypass, keys }, w) => {
+      const found = await group.read(keys, ts, bypass);
+      w.varint(found.length);
+      for (const f of found) {
+        if ("lock" in f) writeLock(w.u8(3), f.lock);
+        else if (f.value === undefined) w.u8(2);
+        else w.u8(1).bytes(f.value);
+      }
+    },
+  );
+  on(
+    METHODS.propose,
+    (r) => decodeTxnCommand(r.bytesCopy()),
+    async (group, command, w) => writeOutcome(w, await group.propose(command)),
+  );
+  on(
+    METHODS.status,
+    (r) => ({ primary: r.string(), startTs: r.varint() }),
+    async (group, { primary, startTs }, w) => {
+      const status = await group.status(primary, startTs);
+      if (status.state === "committed") w.u8(1).varint(status.commitTs);
+      else if (status.state === "rolled-back") w.u8(2);
+      else if (status.state === "open") writeLock(w.u8(3), status.lock);
+      else w.u8(4);
+    },
+  );
 }
 
 export interface PeerPartitionAccessOptions {
@@ -134,12 +144,8 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
       }
       for (const node of options.candidates(partition)) {
         try {
-          const r = new ByteReader(await options.rpc.call(node, method, bytes, options.callTimeoutMs));
-          const version = r.u8();
-          if (version !== VERSION) throw new FormatError(`a partition answer of version ${version}`);
-          const value = read(r);
-          ended(r);
-          return value;
+          const answer = await options.rpc.call(node, method, bytes, options.callTimeoutMs);
+          return readVersioned(answer, VERSION, "a partition answer", read);
         } catch (error) {
           if (!retried(error)) throw error;
           last = error;
@@ -279,8 +285,4 @@ function readStatus(r: ByteReader): TxnStatus {
   if (state === 3) return { state: "open", lock: readLock(r) };
   if (state === 4) return { state: "missing" };
   throw new FormatError(`unknown transaction state ${state} at byte ${at}`);
-}
-
-function ended(r: ByteReader): void {
-  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a partition call`);
 }

@@ -1,4 +1,4 @@
-import { ByteReader, ByteWriter, FormatError } from "../../io/format/bytes.ts";
+import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import type { Mutation, TxnOutcome, TxnPartition } from "./percolator.ts";
 
 /**
@@ -88,10 +88,10 @@ export function encodeTxnCommand(command: TxnCommand): Uint8Array {
 }
 
 export function decodeTxnCommand(bytes: Uint8Array): TxnCommand {
-  const r = new ByteReader(bytes);
-  const version = r.u8();
-  if (version !== VERSION)
-    throw new FormatError(`a transaction command of version ${version} (this node reads ${VERSION})`);
+  return readVersioned(bytes, VERSION, "a transaction command", readCommand);
+}
+
+function readCommand(r: ByteReader): TxnCommand {
   const at = r.position;
   const type = TYPES.get(r.u8());
   let command: TxnCommand;
@@ -125,7 +125,6 @@ export function decodeTxnCommand(bytes: Uint8Array): TxnCommand {
     default:
       throw new FormatError(`unknown transaction command type at byte ${at}`);
   }
-  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after a transaction command`);
   return command;
 }
 

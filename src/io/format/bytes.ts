@@ -205,6 +205,20 @@ export function utf8At(bytes: Uint8Array, start: number, length: number, at: num
   }
 }
 
+/**
+ * Reads `bytes`, a body that begins with its format's version byte, to its last byte: `read` gets
+ * the reader past the version. A body of another version, or bytes left after what `read` took, is
+ * a FormatError naming `what` (with its article: "a meta state").
+ */
+export function readVersioned<T>(bytes: Uint8Array, version: number, what: string, read: (r: ByteReader) => T): T {
+  const r = new ByteReader(bytes);
+  const found = r.u8();
+  if (found !== version) throw new FormatError(`${what} of version ${found} (this node reads ${version})`);
+  const value = read(r);
+  if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left after ${what}`);
+  return value;
+}
+
 /** A payload whose checksum held but whose contents do not parse: a bug or a foreign file. */
 export class FormatError extends Error {
   override readonly name = "FormatError";
