@@ -63,6 +63,7 @@ const SETS: readonly MutantSet[] = [
       "test/storage/snapshots",
       "test/storage/checkpoint",
       "test/storage/conformance",
+      "test/storage/wal",
       // The Raft logs on disk: the contract tests of both, the group log engine's own.
       "test/cluster/raft/durable-log",
       "test/cluster/raft/group-log",

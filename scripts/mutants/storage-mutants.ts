@@ -4,7 +4,7 @@ import type { Mutant } from "./raft-mutants.ts";
  * Known bugs to plant in the in-memory MVCC store's chains and their garbage collection
  * (src/storage/mvcc), in what both engines share (store-core.ts: bugs that only revisions with gaps
  * or writes committed late reveal), and in the Raft log engine that many groups share
- * (group-log-*.ts), one at a time (`npm run mutants -- --set storage`), each judged by the
+ * (group-log-*.ts) and the WAL's segments (wal-writer.ts), one at a time (`npm run mutants -- --set storage`), each judged by the
  * storage tests: the model-based property tests first among them. Same rules as raft-mutants.ts:
  * `search` occurs exactly once in `file`.
  */
@@ -16,6 +16,7 @@ const GROUP_REPLAY = "src/cluster/raft/group-log-replay.ts";
 const GROUP_SEGMENTS = "src/cluster/raft/group-log-segments.ts";
 const GROUP_LOG = "src/cluster/raft/group-raft-log.ts";
 const DURABLE_LOG = "src/cluster/raft/durable-log.ts";
+const WAL_WRITER = "src/storage/wal/wal-writer.ts";
 
 export const STORAGE_MUTANTS: readonly Mutant[] = [
   {
@@ -179,5 +180,19 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: GROUP_REPLAY,
     search: "        replays.delete(group);\n",
     replace: "",
+  },
+  {
+    name: "wal-cuts-overlap",
+    description: "the WAL's cuts run side by side: two both remove the oldest segment and forget the next one",
+    file: WAL_WRITER,
+    search: "const cut = cutting.then(() => dropThrough(revision));",
+    replace: "const cut = dropThrough(revision);",
+  },
+  {
+    name: "wal-cut-takes-the-boundary",
+    description: "a cut removes a segment whose successor starts one past the revision covered",
+    file: WAL_WRITER,
+    search: "segments[1]!.firstRevision <= revision + 1",
+    replace: "segments[1]!.firstRevision <= revision + 2",
   },
 ];

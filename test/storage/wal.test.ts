@@ -245,6 +245,22 @@ describe("segments", () => {
     const { entries } = await replayAll(fs, 15);
     expect(entries).toEqual([]);
   });
+
+  test("overlapping dropCovered calls (one flush's cut still running when the next flush's starts) leave no hole", async () => {
+    const { fs, wal } = await openHarness(new MemoryFileSystem(), { segmentBytesMax: 90 });
+    for (let i = 0; i < 15; i++) await wal.propose({ ops: [put(`k${i}`, `v${i}`)] });
+    const firsts = (await segmentNames(fs)).map((name) => WAL_SEGMENTS.parseFileName(name)!);
+    expect(firsts.length).toBeGreaterThanOrEqual(4);
+    // The first call covers one segment, the second more: both find the oldest one first.
+    const first = firsts[1]! - 1;
+    const second = firsts.at(-2)! + 1;
+    await Promise.all([wal.dropCovered(first), wal.dropCovered(second)]);
+    const expected = firsts.filter((_, i) => i === firsts.length - 1 || firsts[i + 1]! > second + 1);
+    expect((await segmentNames(fs)).map((name) => WAL_SEGMENTS.parseFileName(name)!)).toEqual(expected);
+    expect(wal.stats().segments).toBe(expected.length);
+    const { entries } = await replayAll(fs, second);
+    expect(entries.map((e) => e.revision)).toEqual(Array.from({ length: 15 - second }, (_, i) => second + 1 + i));
+  });
 });
 
 describe("group commit", () => {

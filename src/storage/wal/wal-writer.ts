@@ -171,6 +171,20 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
     });
   }
 
+  let cutting: Promise<void> = Promise.resolve();
+  /**
+   * Removes the segments holding only revisions ≤ `revision`: a segment is covered when the next
+   * one starts at or before revision + 1. Oldest first, and a segment leaves the list only once its
+   * file is gone: after a failed removal the next call starts from it again.
+   */
+  async function dropThrough(revision: number): Promise<void> {
+    while (segments.length > 1 && segments[1]!.firstRevision <= revision + 1) {
+      await fs.remove(`${dir}/${segments[0]!.name}`);
+      segments.shift();
+    }
+    await fs.syncDir(dir);
+  }
+
   /** Runs `work` between groups, never during a write. */
   async function exclusive(work: () => Promise<void>): Promise<void> {
     while (flushing) await flushing;
@@ -216,15 +230,13 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
       if (broken) throw broken;
       if (unsynced) await sync();
     },
-    async dropCovered(revision) {
-      // A segment is covered when the next one starts at or before revision + 1.
-      // Oldest first, and a segment leaves the list only once its file is gone: after a failed
-      // removal the next call starts from it again, so the log on disk never has a hole.
-      while (segments.length > 1 && segments[1]!.firstRevision <= revision + 1) {
-        await fs.remove(`${dir}/${segments[0]!.name}`);
-        segments.shift();
-      }
-      await fs.syncDir(dir);
+    dropCovered(revision) {
+      // One cut at a time: two overlapping cuts (a flush's cut still removing when the next
+      // flush's starts) would both remove the oldest segment and both shift the list, forgetting
+      // the next segment while its successors go, a hole in the log on disk.
+      const cut = cutting.then(() => dropThrough(revision));
+      cutting = cut.catch(() => {});
+      return cut;
     },
     async close() {
       if (closed) return;
