@@ -81,4 +81,19 @@ export const META_MUTANTS: readonly Mutant[] = [
     search: "    if (snapshot.index > 0) this.state = decodeMetaState(snapshot.data);\n",
     replace: "",
   },
+  {
+    name: "placed-before-founded",
+    description:
+      "the leader places partitions as soon as one founding node is recorded, so replicas are made only to move",
+    file: GROUP,
+    search: "    if (this.placing || this.founding() || !this.confirmOffice(this.leadingTerm)) return;",
+    replace: "    if (this.placing || !this.confirmOffice(this.leadingTerm)) return;",
+  },
+  {
+    name: "founding-nodes-lost-with-leader",
+    description: "a leader that finds the cluster created puts none of the founding nodes its predecessor did not",
+    file: GROUP,
+    search: "    const missing = nodes.filter((node) => !this.state.nodes.has(node.name));",
+    replace: "    const missing = this.state.shape ? [] : nodes;",
+  },
 ];

@@ -4,8 +4,9 @@ import type { Raft } from "../raft/raft.ts";
 import type { Entry } from "../raft/types.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
+import type { Placement } from "../ring/placement.ts";
 import { decodeMetaCommand, decodeMetaState, encodeMetaCommand, encodeMetaState } from "./meta-format.ts";
-import { type MetaCommand, type MetaOutcome, MetaState } from "./meta-state.ts";
+import { type MetaCommand, type MetaNode, type MetaOutcome, MetaState } from "./meta-state.ts";
 import { TimestampOracle } from "./timestamp-oracle.ts";
 
 /** The meta group's Raft group id (partition p's group will be p + 2). */
@@ -22,6 +23,13 @@ export interface MetaGroupOptions extends HostedGroupOptions {
   compactAfterEntries?: number;
   /** The log failed (a compaction's write or sync): the group must restart. */
   onFatal?: (error: unknown) => void;
+  /**
+   * The cluster to create when a leader takes office and finds none (every founding node passes
+   * the same): its shape, then each node, proposed by whichever node leads first.
+   */
+  founding?: { readonly partitions: number; readonly replicas: number; readonly nodes: readonly MetaNode[] };
+  /** Told of the placement whenever it changes, and at start when the log's snapshot holds one. */
+  onPlacement?: (placement: Placement) => void;
 }
 
 /**
@@ -49,8 +57,10 @@ export class MetaGroup {
       apply: (entry) => this.apply(entry),
       restore: (snapshot) => {
         this.state = decodeMetaState(snapshot.data);
+        this.placementChanged();
       },
     }));
+    this.placementChanged();
   }
 
   /** Proposes a command (leader only: E_NOT_LEADER elsewhere); resolves with what applying it did. */
@@ -122,6 +132,7 @@ export class MetaGroup {
         this.leadingTerm = entry.term;
         this.oracle.lead(this.state.timestampLimit);
         this.reserveIfWanted();
+        this.foundIfNew();
         this.placeIfNeeded();
       }
       return undefined;
@@ -130,8 +141,37 @@ export class MetaGroup {
     const command = decodeMetaCommand(entry.data);
     const outcome = this.state.apply(command);
     if (command.type === "reserveTimestamps") this.oracle.reserved(this.state.timestampLimit);
+    if (command.type === "setPlacement" && outcome.ok) this.placementChanged();
     if (command.type === "putNode" || command.type === "removeNode" || command.type === "create") this.placeIfNeeded();
     return outcome;
+  }
+
+  private placementChanged(): void {
+    if (this.state.placement.length > 0) this.options.onPlacement?.(this.state.placement);
+  }
+
+  /**
+   * Creates the founding cluster until its first placement is made: its shape, then every founding
+   * node not recorded yet. A proposal lost with the leadership is made again by the next leader
+   * (a second create is refused, which is harmless).
+   */
+  private foundIfNew(): void {
+    const { founding } = this.options;
+    if (founding === undefined || this.state.placementVersion > 0) return;
+    const { partitions, replicas, nodes } = founding;
+    const missing = nodes.filter((node) => !this.state.nodes.has(node.name));
+    const created = this.state.shape ? Promise.resolve() : this.propose({ type: "create", partitions, replicas });
+    created.then(() => Promise.all(missing.map((node) => this.propose({ type: "putNode", node })))).catch(() => {});
+  }
+
+  /** Whether the founding nodes are still being recorded: the first placement waits for all of them. */
+  private founding(): boolean {
+    const { founding } = this.options;
+    return (
+      founding !== undefined &&
+      this.state.placementVersion === 0 &&
+      founding.nodes.some((node) => !this.state.nodes.has(node.name))
+    );
   }
 
   private reserveIfWanted(): void {
@@ -146,7 +186,7 @@ export class MetaGroup {
    * the next change of nodes or of leader.
    */
   private placeIfNeeded(): void {
-    if (this.placing || !this.confirmOffice(this.leadingTerm)) return;
+    if (this.placing || this.founding() || !this.confirmOffice(this.leadingTerm)) return;
     const next = this.state.nextPlacement();
     if (next === undefined) return;
     this.placing = true;

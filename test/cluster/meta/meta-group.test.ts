@@ -113,3 +113,40 @@ test("a member cut off while the others compacted past it is sent the snapshot, 
   });
   expect(cut.meta.state.shape).toEqual({ partitions: 4, replicas: 2 });
 });
+
+const founding = {
+  partitions: 8,
+  replicas: 3,
+  nodes: ["n1", "n2", "n3"].map((name, i) => ({ name, peerAddress: `127.0.0.1:${i + 1}` })),
+};
+
+test("founding: the first leader creates the cluster and puts every founding node; the first placement holds them all", async () => {
+  const nodes = await startMetaGroup({ founding });
+  await waitFor(() => nodes.every((node) => node.placements.length > 0), { what: "a placement on every member" });
+  for (const node of nodes) {
+    // No placement of one or two nodes came first: replicas would have been made only to move.
+    expect(node.meta.state.placementVersion).toBe(1);
+    expect(node.placements).toEqual([node.meta.state.placement]);
+    expect([...shares(node.meta.state.placement, ["n1", "n2", "n3"]).values()].map((s) => s.replicas)).toEqual([
+      8, 8, 8,
+    ]);
+    expect([...node.meta.state.nodes.values()]).toEqual(founding.nodes);
+  }
+  // A restarted member is told of the placement again, from its log, before anything new happens.
+  const [first] = nodes;
+  await first!.restartMeta();
+  await waitFor(() => first!.placements.length >= 2, { what: "the placement told again after a restart" });
+  expect(first!.placements.at(-1)).toEqual(nodes[1]!.meta.state.placement);
+});
+
+test("founding cut short (the cluster created, no node put) is finished by the next leader", async () => {
+  const nodes = await startMetaGroup();
+  const leader = await inOffice(nodes);
+  expect(await leader.meta.propose({ type: "create", partitions: 8, replicas: 3 })).toEqual({ ok: true });
+  await waitFor(() => nodes.every((node) => node.meta.state.shape !== undefined), { what: "the shape everywhere" });
+  for (const node of nodes) await node.restartMeta(founding);
+  await waitFor(() => nodes.every((node) => node.meta.state.placementVersion === 1), {
+    what: "the first placement, made once the founding nodes are put",
+  });
+  for (const node of nodes) expect([...node.meta.state.nodes.keys()].sort()).toEqual(["n1", "n2", "n3"]);
+});

@@ -5,6 +5,7 @@ import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
 import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts";
 import { createPeerRpc, type PeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
 import { RaftHost } from "../../../src/cluster/replication/raft-host.ts";
+import type { Placement } from "../../../src/cluster/ring/placement.ts";
 import { type FaultyTransport, withFaults } from "../../../src/cluster/transport/fault-injection.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
@@ -24,14 +25,16 @@ export interface MetaNode {
   meta: MetaGroup;
   /** This node's timestamps, from wherever the meta leader is. */
   timestamps: TimestampClient;
+  /** The placements its replica was told of (onPlacement), in order, across restarts. */
+  placements: Placement[];
   /** Calls its TimestampClient made to another node. */
   readonly timestampCalls: number;
   /** Nodes this one's failure detector (gossip, in a server) takes for dead. */
   suspects: Set<number>;
   /** Whether `stop` was called: the node is down. */
   readonly stopped: boolean;
-  /** Stops this node's replica of the meta group and starts it again on its log (a restart). */
-  restartMeta(): Promise<void>;
+  /** Stops this node's replica of the meta group and starts it again on its log (a restart), with `founding` if given. */
+  restartMeta(founding?: MetaGroupOptions["founding"]): Promise<void>;
   /** The index its meta log was last compacted to (0: never). */
   compactedIndex(): number;
   stop(): void;
@@ -47,7 +50,7 @@ afterEach(() => {
  * fault-injecting wrapper), with peer RPC serving and asking for timestamps. Stopped after each test.
  */
 export async function startMetaGroup(
-  options: Pick<MetaGroupOptions, "timestampWindow" | "compactAfterEntries"> = {},
+  options: Pick<MetaGroupOptions, "timestampWindow" | "compactAfterEntries" | "founding"> = {},
 ): Promise<MetaNode[]> {
   const ports = freePorts(IDS.length);
   const nodes: MetaNode[] = [];
@@ -79,10 +82,12 @@ export async function startMetaGroup(
     const fs = new MemoryFileSystem();
     const suspects = new Set<number>();
     let engine = await RaftLogEngine.open(fs, "/raft");
+    const placements: Placement[] = [];
     // The node's replica of the meta group over its log, serving and asking for timestamps.
-    const replica = () => {
+    const replica = (founding = options.founding) => {
       const meta = new MetaGroup({
         ...options,
+        founding,
         host,
         id,
         voters: IDS,
@@ -91,6 +96,7 @@ export async function startMetaGroup(
         tickMs: TICK_MS,
         disconnected: (peer) => suspects.has(peer) || transport.connected(names.get(peer)!) === false,
         confirmTimeoutMs: 1_000,
+        onPlacement: (placement) => placements.push(placement),
       });
       serveTimestamps(rpc, meta);
       return {
@@ -105,16 +111,17 @@ export async function startMetaGroup(
       transport,
       rpc,
       ...replica(),
+      placements,
       get timestampCalls() {
         return calls;
       },
       suspects,
       compactedIndex: () => engine.group(1).snapshot().index,
-      async restartMeta() {
+      async restartMeta(founding) {
         host.remove(META_GROUP);
         await engine.close();
         engine = await RaftLogEngine.open(fs, "/raft");
-        Object.assign(node, replica());
+        Object.assign(node, replica(founding));
       },
       stopped: false,
       stop() {
