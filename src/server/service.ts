@@ -76,19 +76,18 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
 
   const handlers: HandlersOf<typeof HomeKvServiceService> = {
     get: checked(async ({ keys, revision, withTtl, serializable }) => {
-      // Repeated keys are answered once per request position, but looked up once.
-      const unique = checkKeys(keys, limits);
-      if (!serializable) await db.readBarrier();
-      const readAt = at(revision) ?? db.revision;
-      // Measured in the store first: values are copied out only for an answer within the limit.
-      checkResponseBytes(db.readBytes(keys, readAt), limits);
-      const read = db.read(unique, readAt);
-      const nowMs = ctx.wallNow();
+      checkKeys(keys, limits);
       // One record per key asked, in order; a repeated key gets its record again, in each place.
-      const records = read.records.map((record) => toProtoRecord(record, { nowMs, withTtl }));
-      if (unique.length === keys.length) return { records, revision: read.revision };
-      const byKey = new Map(unique.map((key, i) => [key, records[i]!]));
-      return { records: keys.map((key) => byKey.get(key)!), revision: read.revision };
+      const read = await db.get(keys, {
+        revision: at(revision),
+        serializable,
+        checkReadBytes: (bytes) => checkResponseBytes(bytes, limits),
+      });
+      const nowMs = ctx.wallNow();
+      return {
+        records: read.records.map((record) => toProtoRecord(record, { nowMs, withTtl })),
+        revision: read.revision,
+      };
     }),
     set: checked(async ({ records, requestId }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());

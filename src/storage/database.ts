@@ -42,6 +42,12 @@ export interface Database extends DatabaseReadView {
    */
   readBarrier(): Promise<void>;
   /**
+   * The records of `keys` (one per key asked, repeats included, each looked up once) at `revision`
+   * (default: the current one), after a read barrier unless `serializable`. `checkReadBytes` is
+   * shown the bytes the records would hold before a value is copied out, and may throw to refuse.
+   */
+  get(keys: readonly string[], options?: GetOptions): Promise<{ revision: number; records: KeyRecord[] }>;
+  /**
    * Runs a transaction. One without writes is answered from the current revision with no commit
    * (nothing to order against), after a read barrier unless `serializable`; one with writes commits.
    * `checkReadBytes` is shown the bytes the transaction's gets would read before anything is read or
@@ -59,6 +65,12 @@ export interface Database extends DatabaseReadView {
   settleGc(): Promise<void>;
   /** Ends every watch, closes the log, then the rest. */
   close(): Promise<void>;
+}
+
+export interface GetOptions {
+  revision?: number;
+  serializable?: boolean;
+  checkReadBytes?: (bytes: number) => void;
 }
 
 export interface TxnOptions {
@@ -230,6 +242,17 @@ export function assembleDatabase(parts: DatabaseParts): Database {
     propose,
     write: (ops, requestId) => proposeOnce({ ops }, requestId),
     readBarrier,
+    async get(keys, { revision, serializable = false, checkReadBytes } = {}) {
+      if (!serializable) await readBarrier();
+      const at = revision ?? store.revision;
+      // Measured in the store first: values are copied out only for an answer within the limit.
+      checkReadBytes?.(readBytes(store, keys, at));
+      const unique = [...new Set(keys)];
+      const { records } = read(unique, at);
+      if (unique.length === keys.length) return { revision: at, records };
+      const byKey = new Map(unique.map((key, i) => [key, records[i]!]));
+      return { revision: at, records: keys.map((key) => byKey.get(key)!) };
+    },
     async txn(txn, { checkReadBytes, serializable = false, requestId } = {}) {
       const writes = txnWrites(txn);
       if (!writes && !serializable) await readBarrier();
