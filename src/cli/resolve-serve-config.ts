@@ -5,7 +5,14 @@ import { DEFAULT_HOST } from "../address.ts";
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { HomeKvError } from "../errors.ts";
-import type { ClusterConfig, RaftConfig, ServeConfig, StaticFounding, StorageConfig } from "../node/serve-config.ts";
+import type {
+  ClusterConfig,
+  PartitionsConfig,
+  RaftConfig,
+  ServeConfig,
+  StaticFounding,
+  StorageConfig,
+} from "../node/serve-config.ts";
 import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "../server/auth.ts";
 import type { Limits } from "../server/limits.ts";
 import { loadServerTls, type ServerTls } from "../server/tls.ts";
@@ -145,7 +152,16 @@ function raftConfig(settings: ServeSettings, nodeId: string, gossip: boolean): R
     logTailEntries: settings["raft-log-tail-entries"]!,
     checkpointEntries: settings["checkpoint-raft-entries"]!,
     deadServerAfterMs: settings.autopilot ? settings["dead-server-after"]! : undefined,
+    partitions: partitionsConfig(settings, expect),
   };
+}
+
+function partitionsConfig(settings: ServeSettings, expect: number | undefined): PartitionsConfig | undefined {
+  const count = settings.partitions!;
+  if (count === 1) return undefined;
+  if (expect !== undefined)
+    throw new UsageError("partitions above 1 need initial-cluster for now: bootstrap-expect founds one group only");
+  return { count, replicas: settings.replicas! };
 }
 
 function staticFounding(settings: ServeSettings, list: string, nodeId: string): StaticFounding {

@@ -3,6 +3,7 @@ import { GOSSIP_DEFAULTS } from "../cluster/gossip/index.ts";
 import { DEAD_SERVER_AFTER_DEFAULT_MS } from "../cluster/replication/autopilot.ts";
 import { INITIAL_CLUSTER_STATES } from "../cluster/replication/bootstrap.ts";
 import { VOTERS_DEFAULT, VOTERS_MAX } from "../cluster/replication/membership-changes.ts";
+import { PARTITIONS_MAX } from "../cluster/ring/partition-of.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
 import { DEFAULT_GRPC_SERVER, GRPC_SERVERS } from "../server/transport.ts";
@@ -183,6 +184,17 @@ export const SERVE_SETTINGS = {
     kind: { type: "integer", min: 1, max: VOTERS_MAX },
     default: VOTERS_DEFAULT,
     description: "Learners that have caught up are made voters while the cluster has fewer voters than this",
+  },
+  partitions: {
+    kind: { type: "integer", min: 1, max: PARTITIONS_MAX },
+    default: 1,
+    description:
+      "Split the keys into this many partitions, each its own Raft group placed on --replicas of the members (1: one group holds everything); fixed when the cluster is created",
+  },
+  replicas: {
+    kind: { type: "integer", min: 1, max: VOTERS_MAX },
+    default: 3,
+    description: "Copies of each partition, on distinct members (with --partitions above 1)",
   },
   "cluster-token": {
     kind: { type: "string" },

@@ -5,7 +5,6 @@ import { foundGroupIfNew, type InitialClusterState } from "../cluster/replicatio
 import { replicatedClusterControl } from "../cluster/replication/cluster-admin.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
-import { createPeerTransport } from "../cluster/transport/peer-transport.ts";
 import { assert, HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
@@ -14,6 +13,7 @@ import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
 import { awaitFounding, keepJoining } from "./gossip-join.ts";
+import { openNodeTransport } from "./node-transport.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -64,7 +64,7 @@ export async function openReplicatedDatabase(
     }
   };
   let raftLog: DurableRaftLog | undefined;
-  let transport: ReturnType<typeof createPeerTransport>;
+  let transport: ReturnType<typeof openNodeTransport>;
   let seeds: MemberAddress[];
   try {
     await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
@@ -73,23 +73,7 @@ export async function openReplicatedDatabase(
     seeds = founding.seeds;
     if (await foundGroupIfNew(raftLog, seeds, founding.initialState))
       log.info(`founded the group: ${seeds.map((m) => m.name).join(", ")}`);
-    transport = createPeerTransport({
-      clusterId: config.cluster.clusterId,
-      nodeId: config.cluster.nodeId,
-      host: config.host,
-      port: raftConfig.peerPort,
-      peers: Object.fromEntries(
-        seeds.filter((m) => m.name !== config.cluster.nodeId).map((m) => [m.name, m.peerAddress]),
-      ),
-      token: raftConfig.token,
-      // Peers speak TLS when the server does, with its certificate; --tls-client-ca makes it mutual.
-      tls: config.tls && {
-        cert: config.tls.certChain,
-        key: config.tls.privateKey,
-        ...(config.tls.clientCa ? { ca: config.tls.clientCa } : {}),
-      },
-      log: (line) => log.warn(line),
-    });
+    transport = openNodeTransport(config, raftConfig, seeds, log);
   } catch (error) {
     // The peer port taken, the log damaged: let go of what was opened, then fail the start.
     await release(raftLog);

@@ -74,6 +74,14 @@ export interface RaftConfig {
   checkpointEntries: number;
   /** Autopilot removes a voter gossip has seen dead this long; undefined: off (`--no-autopilot`). */
   deadServerAfterMs: number | undefined;
+  /** Undefined: one group holds every key (`--partitions 1`). */
+  partitions: PartitionsConfig | undefined;
+}
+
+/** `--partitions P --replicas R`: the keys split into P partitions, each a Raft group of R members. */
+export interface PartitionsConfig {
+  count: number;
+  replicas: number;
 }
 
 /** `--initial-cluster`: the members are named. */

@@ -7,6 +7,7 @@ import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
+import { openPartitionedNode } from "./partitioned-node.ts";
 import { openReplicatedDatabase, type ReplicatedNode } from "./replicated-database.ts";
 import type { ServeConfig } from "./serve-config.ts";
 
@@ -126,6 +127,10 @@ async function openDatabase(
   gossip: () => Membership | undefined,
 ): Promise<{ db: Database; replicated?: ReplicatedNode }> {
   const { raft } = config.cluster;
+  if (raft?.partitions) {
+    const { db } = await openPartitionedNode(config, raft, raft.partitions, log);
+    return { db };
+  }
   if (raft) {
     const replicated = await openReplicatedDatabase(config, raft, log, gossip);
     return { db: replicated.db, replicated };

@@ -20,6 +20,7 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, Status>> = {
   E_PROPOSAL_DROPPED: Status.UNAVAILABLE,
   E_MEMBERSHIP: Status.FAILED_PRECONDITION,
   E_CONFLICT: Status.ABORTED,
+  E_UNIMPLEMENTED: Status.UNIMPLEMENTED,
 };
 
 /**

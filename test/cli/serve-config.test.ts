@@ -175,7 +175,14 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       logTailEntries: 5_000,
       checkpointEntries: 100_000,
       deadServerAfterMs: 300_000,
+      partitions: undefined,
     });
+    expect(config({ flags: { ...flags, partitions: "16", replicas: "2" } }).cluster.raft?.partitions).toEqual({
+      count: 16,
+      replicas: 2,
+    });
+    expect(config({ flags: { ...flags, partitions: "1" } }).cluster.raft?.partitions).toBeUndefined();
+    expect(usageError({ flags: { ...flags, partitions: "0" } })).toMatch(/partitions/);
     const joining = { ...flags, "initial-cluster-state": "existing", voters: "5" };
     expect(config({ flags: joining }).cluster.raft).toMatchObject({
       founding: { initialState: "existing" },

@@ -40,6 +40,11 @@ export interface CoordinatorOptions {
 export class TxnCoordinator {
   constructor(private readonly options: CoordinatorOptions) {}
 
+  /** A fresh timestamp: above every commit acknowledged before it was asked for. */
+  timestamp(): Promise<number> {
+    return this.options.timestamps(1);
+  }
+
   /** The values of `keys` at `ts` (default: a fresh timestamp, a linearizable read). */
   async get(keys: readonly string[], ts?: number): Promise<{ ts: number; values: (Uint8Array | undefined)[] }> {
     const at = ts ?? (await this.options.timestamps(1));

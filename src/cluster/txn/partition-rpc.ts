@@ -67,7 +67,7 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
     METHODS.read,
     (r) => ({
       ts: r.varint(),
-      bypass: new Set(Array.from({ length: count(r) }, () => r.varint())),
+      bypass: new Set(Array.from({ length: count(r, 1) }, () => r.varint())),
       keys: readKeys(r),
     }),
     async (group, { ts, bypass, keys }, w) => {
@@ -179,7 +179,8 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
           for (const startTs of bypass) w.varint(startTs);
           writeKeys(w, keys);
         },
-        (r) => Array.from({ length: count(r) }, () => readFound(r)),
+        // A key found missing takes one byte.
+        (r) => Array.from({ length: count(r, 1) }, () => readFound(r)),
       ),
     propose: (partition, command) =>
       call(

@@ -156,11 +156,15 @@ export function readKeys(r: ByteReader): string[] {
   return Array.from({ length: count(r) }, () => r.string());
 }
 
-/** A count of strings, each 4 bytes at least: more than the bytes left could hold is damage. */
-export function count(r: ByteReader): number {
+/**
+ * A count of items each `itemBytes` long at least (a string: 4), read before them: more than the
+ * bytes left could hold is damage.
+ */
+export function count(r: ByteReader, itemBytes = 4): number {
   const at = r.position;
   const n = r.varint();
-  if (n > r.remaining / 4) throw new FormatError(`a count of ${n} at byte ${at}, past the ${r.remaining} bytes left`);
+  if (n > r.remaining / itemBytes)
+    throw new FormatError(`a count of ${n} at byte ${at}, past the ${r.remaining} bytes left`);
   return n;
 }
 

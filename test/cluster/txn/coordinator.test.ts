@@ -329,3 +329,19 @@ test("a writer that meets an abandoned transaction's expired lock resolves it: i
   expect(await routes.status(0, a, startTs)).toEqual({ state: "rolled-back" });
   expect((await coordinator.get([a, b])).values.map(decode)).toEqual([0, 5]);
 });
+
+test("over peer RPC, reads answer keys that are missing (one byte each) and read past a lock committed above them (bypass)", async () => {
+  const { coordinator, peerCalls } = await startBank(true);
+  const missing = Array.from({ length: 12 }, (_, i) => `nobody-${i}`);
+  const calls = peerCalls();
+  expect((await coordinator.get(missing)).values).toEqual(missing.map(() => undefined));
+  expect(peerCalls()).toBeGreaterThan(calls);
+  // A read at a timestamp below a later commit reads past it: the partition is asked again with a bypass.
+  const before = await coordinator.timestamp();
+  await coordinator.commit([
+    { key: a, value: encode(7) },
+    { key: b, value: encode(8) },
+  ]);
+  expect((await coordinator.get([a, b], before)).values).toEqual([undefined, undefined]);
+  expect((await coordinator.get([a, b])).values).toEqual([encode(7), encode(8)]);
+}, 30_000);

@@ -1,0 +1,204 @@
+import { META_GROUP, MetaGroup } from "../cluster/meta/meta-group.ts";
+import { serveTimestamps, TimestampClient } from "../cluster/meta/timestamp-rpc.ts";
+import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
+import type { NodeId } from "../cluster/raft/types.ts";
+import { raftIdOf } from "../cluster/replication/member-id.ts";
+import { peerChannels } from "../cluster/replication/peer-channels.ts";
+import { createPeerRpc } from "../cluster/replication/peer-rpc.ts";
+import { RaftHost } from "../cluster/replication/raft-host.ts";
+import { partitionOf } from "../cluster/ring/partition-of.ts";
+import type { Placement } from "../cluster/ring/placement.ts";
+import { TxnCoordinator } from "../cluster/txn/coordinator.ts";
+import { PartitionGroup, partitionGroupId } from "../cluster/txn/partition-group.ts";
+import { peerPartitionAccess, servePartitions } from "../cluster/txn/partition-rpc.ts";
+import { HomeKvError } from "../errors.ts";
+import { realFileSystem } from "../io/fs/real-fs.ts";
+import { mulberry32 } from "../random.ts";
+import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
+import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
+import type { Database, DatabaseStats } from "../storage/database.ts";
+import { realTimers } from "../timers.ts";
+import { openNodeTransport } from "./node-transport.ts";
+import { partitionedDatabase } from "./partitioned-database.ts";
+import type { PartitionsConfig, RaftConfig, ServeConfig } from "./serve-config.ts";
+import type { NodeLog } from "./start-node.ts";
+
+/** A read or a timestamp waits this long for a leader's confirmation, then UNAVAILABLE. */
+const READ_TIMEOUT_MS = 5_000;
+/** How long a transaction's locks stand before a reader may roll them back (its coordinator died). */
+const LOCK_TTL_MS = 10_000;
+/** One peer call's wait for an answer; a partition's leader is looked for this many rounds of ticks. */
+const CALL_TIMEOUT_MS = 2_000;
+const LEADER_ROUNDS = 100;
+
+/** What `homekv ring` shows: each partition's replicas, the first one the placement's choice of leader, and who leads. */
+export interface RingView {
+  partitions: number;
+  replicas: number;
+  placement: Placement;
+  /** Partition → its leader's name, for the partitions this node holds a replica of ("" while none leads). */
+  leaders: Map<number, string>;
+}
+
+/**
+ * A node of a partitioned cluster (`--partitions P`, docs/internals/partitions.md): one RaftHost
+ * running the meta group (group 1: the cluster's shape, nodes and placement, and the timestamp
+ * oracle) and this node's replicas of the partitions (group p + 2), every group's log in one
+ * RaftLogEngine under `<data dir>/groups`, one peer transport. Every founding member is a voter of
+ * the meta group; its first leader creates the cluster and places the partitions, and each node
+ * starts the replicas the placement gives it (with the voters it names, the same on every replica).
+ *
+ * Not yet: placement changes after founding (joins, removals, moves), partitions' snapshots (a
+ * restarted node replays its partitions' whole logs), Scan, Watch, Compact and TTLs across partitions.
+ *
+ *   dir/LOCK      pid of the server using it
+ *   dir/ENGINE    the engine (memory: the partitions' stores are rebuilt from their logs)
+ *   dir/groups/   every group's Raft log (src/cluster/raft/group-log-format.ts)
+ */
+export async function openPartitionedNode(
+  config: ServeConfig,
+  raftConfig: RaftConfig,
+  shape: PartitionsConfig,
+  log: NodeLog,
+): Promise<{ db: Database; ring(): RingView }> {
+  if (config.storage.kind !== "disk")
+    throw new HomeKvError("E_CONFIG", "a partitioned cluster keeps its Raft logs on disk: give it --data-dir");
+  if (config.storage.engine.kind !== "memory")
+    throw new HomeKvError("E_CONFIG", "partitions keep their stores in memory for now: --engine memory");
+  const { founding } = raftConfig;
+  if (founding.kind !== "static" || founding.initialState !== "new")
+    throw new HomeKvError("E_CONFIG", "a partitioned cluster is founded with --initial-cluster (state new) for now");
+  const { dir } = config.storage;
+  await realFileSystem.mkdirp(dir);
+  const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
+  let engine: RaftLogEngine;
+  try {
+    await claimDataDirEngine(realFileSystem, dir, "memory");
+    engine = await RaftLogEngine.open(realFileSystem, `${dir}/groups`, (line) => log.warn(line));
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const members = founding.members.map((m) => ({ name: m.name, peerAddress: m.address }));
+  const self = config.cluster.nodeId;
+  const selfId = raftIdOf(self);
+  const names = new Map<NodeId, string>(members.map((m) => [raftIdOf(m.name), m.name]));
+  const transport = openNodeTransport(config, raftConfig, members, log);
+  const channels = peerChannels(transport);
+  const host = new RaftHost({ channels, names, tickMs: raftConfig.tickMs });
+  const rpc = createPeerRpc(channels, { onBug: (error) => log.error("internal error in a peer call:", error) });
+  const random = mulberry32(Math.floor(Math.random() * 2 ** 32));
+  const disconnected = (peer: NodeId) => {
+    const name = names.get(peer);
+    return name === undefined || !transport.connected(name);
+  };
+  const groupOptions = { host, id: selfId, random, tickMs: raftConfig.tickMs, disconnected };
+
+  const replicas = new Map<number, PartitionGroup>();
+  let placement: Placement = [];
+  let timestamps: TimestampClient | undefined;
+  const takeTimestamps = (count: number) => {
+    if (!timestamps) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "this node is starting"));
+    return timestamps.take(count);
+  };
+  /** Starts the replicas the placement gives this node that it does not run yet. */
+  const place = (next: Placement) => {
+    placement = next;
+    for (const [partition, holders] of next.entries()) {
+      if (!holders.includes(self) || replicas.has(partition)) continue;
+      const group = new PartitionGroup({
+        ...groupOptions,
+        partition,
+        voters: holders.map(raftIdOf),
+        log: engine.group(partitionGroupId(partition)),
+        timestamps: takeTimestamps,
+        readTimeoutMs: READ_TIMEOUT_MS,
+      });
+      replicas.set(partition, group);
+    }
+  };
+  const meta = new MetaGroup({
+    ...groupOptions,
+    voters: members.map((m) => raftIdOf(m.name)),
+    log: engine.group(META_GROUP),
+    confirmTimeoutMs: READ_TIMEOUT_MS,
+    founding: { partitions: shape.count, replicas: shape.replicas, nodes: members },
+    onPlacement: place,
+    onFatal: (error) => log.error("the meta group's log failed; restart this node:", error),
+  });
+  timestamps = new TimestampClient({ meta, rpc, nameOf: (id) => names.get(id), timeoutMs: READ_TIMEOUT_MS });
+  serveTimestamps(rpc, meta);
+  servePartitions(rpc, (partition) => replicas.get(partition));
+  const encoder = new TextEncoder();
+  const access = peerPartitionAccess({
+    rpc,
+    local: (partition) => replicas.get(partition),
+    partitionOf: (key) => partitionOf(encoder.encode(key), shape.count),
+    candidates: (partition) => {
+      const holders = (placement[partition] ?? []).filter((name) => name !== self);
+      const known = names.get(replicas.get(partition)?.driver.leader ?? 0);
+      return known && known !== self ? [known, ...holders.filter((name) => name !== known)] : holders;
+    },
+    callTimeoutMs: CALL_TIMEOUT_MS,
+    pause: () => new Promise((resolve) => realTimers.after(raftConfig.tickMs, () => resolve())),
+    rounds: LEADER_ROUNDS,
+  });
+  const coordinator = new TxnCoordinator({
+    access,
+    timestamps: takeTimestamps,
+    lockTtlMs: LOCK_TTL_MS,
+    now: () => Date.now(),
+    pause: (ms) => new Promise((resolve) => realTimers.after(ms, () => resolve())),
+    readTimeoutMs: READ_TIMEOUT_MS,
+  });
+  host.start();
+  log.info(
+    `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${members.map((m) => m.name).join(", ")}; peers on ${transport.address}`,
+  );
+  return {
+    db: partitionedDatabase({
+      coordinator,
+      stats: () => ledStats([...replicas.values()].filter((group) => group.driver.leads)),
+      async close() {
+        rpc.close();
+        host.stop();
+        transport.close();
+        try {
+          await engine.close();
+        } finally {
+          await lock.release();
+        }
+      },
+    }),
+    ring: () => ({
+      partitions: shape.count,
+      replicas: shape.replicas,
+      placement,
+      leaders: new Map(
+        [...replicas].map(([partition, group]) => [partition, names.get(group.driver.leader) ?? ""] as const),
+      ),
+    }),
+  };
+}
+
+/** The figures of the partitions this node leads, added up (each partition counted where it leads). */
+function ledStats(led: readonly PartitionGroup[]): DatabaseStats {
+  const stats = led.map((group) => group.store.stats());
+  const sum = (field: "keys" | "valueBytes" | "versions" | "openSnapshots" | "packedBytes") =>
+    stats.reduce((total, s) => total + s[field], 0);
+  return {
+    revision: 0,
+    compactedRevision: 0,
+    keys: sum("keys"),
+    valueBytes: sum("valueBytes"),
+    versions: sum("versions"),
+    openSnapshots: sum("openSnapshots"),
+    gcFloor: 0,
+    gcRuns: 0,
+    gcVersionsCollected: 0,
+    versionsVisited: 0,
+    packedBytes: sum("packedBytes"),
+    engine: { name: "memory", memtableBytes: 0, frozenMemtables: 0, memtableFlushes: 0 },
+    recoveryMs: 0,
+  };
+}
