@@ -21,8 +21,8 @@ export interface PartitionedDatabaseParts {
  * revision asked) and never sees part of a write. Revisions are the oracle's timestamps: they
  * increase, with gaps.
  *
- * A record carries its value; its create and mod revisions and version are not tracked across
- * partitions yet (0). What is not built yet is refused with E_UNIMPLEMENTED naming it.
+ * A record carries its value, mod and create revisions and version as its partition keeps them.
+ * What is not built yet is refused with E_UNIMPLEMENTED naming it.
  */
 export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
   const { coordinator } = parts;
@@ -40,15 +40,9 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       if (at > now)
         throw new HomeKvError("E_FUTURE_REVISION", `revision ${at} is in the future (the newest is ${now})`);
     }
-    const { ts, values } = await coordinator.get(keys, at);
-    const records: KeyRecord[] = keys.map((key, i) => ({
-      key,
-      value: values[i],
-      modRevision: 0,
-      createRevision: 0,
-      version: 0,
-    }));
-    return { revision: seen(ts), records };
+    const read = await coordinator.get(keys, at);
+    const records: KeyRecord[] = keys.map((key, i) => ({ key, ...read.records[i]! }));
+    return { revision: seen(read.ts), records };
   };
 
   const write = async (ops: readonly WriteOp[]): Promise<ApplyResult> => {
@@ -61,10 +55,10 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     // was written in between (then read again).
     const deletes = ops.filter((op) => op.value === null).map((op) => op.key);
     for (let attempt = 1; ; attempt++) {
-      const { ts, values } = await coordinator.get(deletes);
+      const { ts, records } = await coordinator.get(deletes);
       try {
         const committed = await coordinator.commit(mutations, ts);
-        return { revision: seen(committed), deleted: values.filter((value) => value !== undefined).length };
+        return { revision: seen(committed), deleted: records.filter((record) => record.value !== undefined).length };
       } catch (error) {
         if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || attempt === DELETE_ATTEMPTS) throw error;
       }

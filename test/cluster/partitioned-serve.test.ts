@@ -78,6 +78,10 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
   for (const node of nodes) {
     const { records, revision } = await node.client.get(keys);
     expect(records.map((r) => text(r.value))).toEqual(keys.map((key) => `v1-${key}`));
+    // One commit, one timestamp, in every partition: the records say when, across the RPCs too.
+    expect(new Set(records.map((r) => [r.modRevision, r.createRevision, r.version].join()))).toEqual(
+      new Set([[first.revision, first.revision, 1].join()]),
+    );
     expect(revision).toBeGreaterThanOrEqual(first.revision);
   }
 
@@ -105,7 +109,12 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
     n2,
     keys.map((key) => [key, `v2-${key}`] as const),
   );
-  expect((await n3.client.get(keys)).records.map((r) => text(r.value))).toEqual(keys.map((key) => `v2-${key}`));
+  const afterKill = await n3.client.get(keys);
+  expect(afterKill.records.map((r) => text(r.value))).toEqual(keys.map((key) => `v2-${key}`));
+  // Deleted then written again: created anew. The others: their second version.
+  expect(afterKill.records.map((r) => [r.createRevision, r.version])).toEqual(
+    keys.map((key) => (gone.includes(key) ? [second.revision, 1] : [first.revision, 2])),
+  );
   const again = await start("n1", n1.dir);
   const { records, revision } = await waitFor(
     async () => {

@@ -1,5 +1,5 @@
 import { HomeKvError } from "../../errors.ts";
-import type { PartitionRead } from "./partition-group.ts";
+import type { PartitionRead, VersionRecord } from "./partition-group.ts";
 import type { Lock, Mutation, TxnOutcome, TxnStatus } from "./percolator.ts";
 import type { TxnCommand } from "./txn-command-format.ts";
 
@@ -45,11 +45,11 @@ export class TxnCoordinator {
     return this.options.timestamps(1);
   }
 
-  /** The values of `keys` at `ts` (default: a fresh timestamp, a linearizable read). */
-  async get(keys: readonly string[], ts?: number): Promise<{ ts: number; values: (Uint8Array | undefined)[] }> {
+  /** The versions of `keys` at `ts` (default: a fresh timestamp, a linearizable read). */
+  async get(keys: readonly string[], ts?: number): Promise<{ ts: number; records: VersionRecord[] }> {
     const at = ts ?? (await this.options.timestamps(1));
     const byPartition = this.group(keys.map((key) => ({ key, value: null })));
-    const values = new Map<string, Uint8Array | undefined>();
+    const records = new Map<string, VersionRecord>();
     await Promise.all(
       [...byPartition].map(async ([partition, mutations]) => {
         const read = await this.readResolved(
@@ -57,10 +57,10 @@ export class TxnCoordinator {
           mutations.map((m) => m.key),
           at,
         );
-        for (const [i, m] of mutations.entries()) values.set(m.key, read[i]);
+        for (const [i, m] of mutations.entries()) records.set(m.key, read[i]!);
       }),
     );
-    return { ts: at, values: keys.map((key) => values.get(key)) };
+    return { ts: at, records: keys.map((key) => records.get(key)!) };
   }
 
   /**
@@ -139,16 +139,12 @@ export class TxnCoordinator {
   }
 
   /** Reads `keys` of one partition at `ts`, resolving every lock that stands in the way. */
-  private async readResolved(
-    partition: number,
-    keys: readonly string[],
-    ts: number,
-  ): Promise<(Uint8Array | undefined)[]> {
+  private async readResolved(partition: number, keys: readonly string[], ts: number): Promise<VersionRecord[]> {
     const bypass = new Set<number>();
     const deadline = this.options.now() + this.options.readTimeoutMs;
     for (;;) {
       const found = await this.options.access.read(partition, keys, ts, bypass);
-      if (found.every((f) => "value" in f)) return found.map((f) => ("value" in f ? f.value : undefined));
+      if (found.every((f) => "record" in f)) return found.map((f) => ("record" in f ? f.record : undefined)!);
       let waiting = false;
       for (const [i, f] of found.entries())
         if ("lock" in f) waiting = (await this.resolve(partition, keys[i]!, f.lock, ts, bypass)) || waiting;

@@ -1,6 +1,7 @@
 import { HomeKvError } from "../../errors.ts";
 import { createStore } from "../../storage/engine.ts";
 import type { MvccStore } from "../../storage/mvcc/store.ts";
+import type { KeyRecord } from "../../storage/ops.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
@@ -25,8 +26,19 @@ interface OnePhaseWrite {
   readonly mutations: readonly Mutation[];
 }
 
-/** What a read at a timestamp finds for a key: its value then, or a lock to resolve first. */
-export type PartitionRead = { readonly value: Uint8Array | undefined } | { readonly lock: Lock };
+/** A key's version as a read at a timestamp finds it: its value (undefined: none), and when and how often it was written. */
+export interface VersionRecord {
+  readonly value: Uint8Array | undefined;
+  /** The commit timestamp of the version read (0: none). */
+  readonly modRevision: number;
+  /** The commit timestamp of the key's first version since it last did not exist (0: none). */
+  readonly createRevision: number;
+  /** Versions since then, this one included (0: none). */
+  readonly version: number;
+}
+
+/** What a read at a timestamp finds for a key: its version then, or a lock to resolve first. */
+export type PartitionRead = { readonly record: VersionRecord } | { readonly lock: Lock };
 
 /**
  * A node's replica of one partition (docs/internals/partitions.md): a Raft group in the node's host
@@ -83,7 +95,14 @@ export class PartitionGroup {
     if (!this.driver.leads) throw this.notLeader();
     await this.pipeline.barrier();
     await this.driver.readBarrier(this.options.readTimeoutMs);
-    return keys.map((key) => this.partition.read(key, ts, bypass));
+    // The store holds what the partition reads: the version a read at `ts` finds is its record there.
+    const at = Math.min(ts, this.store.revision);
+    return keys.map((key) => {
+      const found = this.partition.read(key, ts, bypass);
+      if ("lock" in found) return found;
+      const [{ value, modRevision, createRevision, version }] = this.store.readRecords([key], at) as [KeyRecord];
+      return { record: { value, modRevision, createRevision, version } };
+    });
   }
 
   /**

@@ -2,7 +2,7 @@ import { HomeKvError } from "../../errors.ts";
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import type { PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
-import type { PartitionGroup, PartitionRead } from "./partition-group.ts";
+import type { PartitionGroup, PartitionRead, VersionRecord } from "./partition-group.ts";
 import type { Lock, TxnOutcome, TxnRefusal, TxnStatus } from "./percolator.ts";
 import {
   count,
@@ -75,8 +75,11 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
       w.varint(found.length);
       for (const f of found) {
         if ("lock" in f) writeLock(w.u8(3), f.lock);
-        else if (f.value === undefined) w.u8(2);
-        else w.u8(1).bytes(f.value);
+        else if (f.record.value === undefined) w.u8(2);
+        else {
+          const { value, modRevision, createRevision, version } = f.record;
+          w.u8(1).bytes(value).varint(modRevision).varint(createRevision).varint(version);
+        }
       }
     },
   );
@@ -269,11 +272,16 @@ function readLock(r: ByteReader): Lock {
   return { startTs, primary, value, expiresAtMs: r.varint() };
 }
 
+const MISSING: VersionRecord = { value: undefined, modRevision: 0, createRevision: 0, version: 0 };
+
 function readFound(r: ByteReader): PartitionRead {
   const at = r.position;
   const kind = r.u8();
-  if (kind === 1) return { value: r.bytesCopy() };
-  if (kind === 2) return { value: undefined };
+  if (kind === 1)
+    return {
+      record: { value: r.bytesCopy(), modRevision: r.varint(), createRevision: r.varint(), version: r.varint() },
+    };
+  if (kind === 2) return { record: MISSING };
   if (kind === 3) return { lock: readLock(r) };
   throw new FormatError(`unknown read result ${kind} at byte ${at}`);
 }

@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import type { PeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
 import { partitionOf } from "../../../src/cluster/ring/partition-of.ts";
 import { type PartitionAccess, TxnCoordinator } from "../../../src/cluster/txn/coordinator.ts";
-import type { PartitionGroup } from "../../../src/cluster/txn/partition-group.ts";
+import type { PartitionGroup, VersionRecord } from "../../../src/cluster/txn/partition-group.ts";
 import { peerPartitionAccess, servePartitions } from "../../../src/cluster/txn/partition-rpc.ts";
 import { HomeKvError } from "../../../src/errors.ts";
 import { type MetaNode, names } from "../meta/meta-nodes.ts";
@@ -92,6 +92,9 @@ async function startBank(overRpc = false) {
   return { nodes, groups, coordinator, home, peerCalls: () => peerCalls };
 }
 
+/** The values a read found. */
+const valuesOf = (read: { records: readonly VersionRecord[] }) => read.records.map((record) => record.value);
+
 const accounts = Array.from({ length: 6 }, (_, i) => `account-${i}`);
 
 async function runBank(
@@ -111,7 +114,9 @@ async function runBank(
       const from = accounts[(client + i) % accounts.length]!;
       const to = accounts[(client * 2 + i + 1) % accounts.length]!;
       if (from === to) continue;
-      const { ts, values } = await coordinator.get([from, to]);
+      const read = await coordinator.get([from, to]);
+      const { ts } = read;
+      const values = valuesOf(read);
       const amount = Math.min(decode(values[0]), 1 + ((client + i) % 20));
       try {
         await coordinator.commit(
@@ -130,7 +135,7 @@ async function runBank(
   };
   const readers = async () => {
     for (let i = 0; i < 15; i++) {
-      const { values } = await coordinator.get(accounts);
+      const values = valuesOf(await coordinator.get(accounts));
       expect(values.reduce((sum, value) => sum + decode(value), 0)).toBe(total);
       reads++;
     }
@@ -142,7 +147,7 @@ async function runBank(
     kill(nodes, groups, home);
   };
   await Promise.all([transfers(0), transfers(1), transfers(2), transfers(3), readers(), readers(), nemesis()]);
-  const { values } = await coordinator.get(accounts);
+  const values = valuesOf(await coordinator.get(accounts));
   expect(values.reduce((sum, value) => sum + decode(value), 0)).toBe(total);
   return { committed, conflicts, reads, peerCalls: peerCalls() };
 }
@@ -214,7 +219,7 @@ test("a transaction whose coordinator died after its prewrites: a reader waits o
   const expiresAtMs = Date.now() + 300;
   const startTs = await abandoned(nodes, routes, expiresAtMs, 99);
   // The coordinator is gone: nobody commits. A reader waits for the TTL, then rolls the transaction back.
-  const { values } = await coordinator.get([a, b]);
+  const values = valuesOf(await coordinator.get([a, b]));
   expect(Date.now()).toBeGreaterThanOrEqual(expiresAtMs);
   expect(values.map(decode)).toEqual([1, 2]);
   expect(await routes.status(0, a, startTs)).toEqual({ state: "rolled-back" });
@@ -240,7 +245,7 @@ test("a lock whose primary's prewrite has not arrived is waited out to its TTL, 
     mutations: [{ key: b, value: encode(5) }],
   } as const;
   expect(await routes.propose(1, prewrite)).toEqual({ ok: true });
-  const { values } = await coordinator.get([b]);
+  const values = valuesOf(await coordinator.get([b]));
   expect(Date.now()).toBeGreaterThanOrEqual(expiresAtMs);
   expect(values.map(decode)).toEqual([2]);
   expect(await routes.status(0, a, startTs)).toEqual({ state: "rolled-back" });
@@ -253,10 +258,10 @@ test("a transaction whose coordinator died after its primary committed: a reader
   const commitTs = await nodes[0]!.timestamps.take(1);
   expect(await routes.propose(0, { type: "commit", startTs, commitTs, keys: [a], primary: a })).toEqual({ ok: true });
   // The secondary's lock stands (its commit never sent); a reader commits it and reads the whole transaction.
-  const { values } = await coordinator.get([a, b]);
+  const values = valuesOf(await coordinator.get([a, b]));
   expect(values.map(decode)).toEqual([7, 7]);
   expect(
-    (await routes.read(1, [b], commitTs, new Set())).map((f) => ("value" in f ? decode(f.value) : "locked")),
+    (await routes.read(1, [b], commitTs, new Set())).map((f) => ("record" in f ? decode(f.record.value) : "locked")),
   ).toEqual([7]);
 });
 
@@ -303,17 +308,17 @@ test("a one-partition write that read first (readAt) cannot land below a later r
   await direct.commit([{ key: a, value: encode(100) }]);
   // T2 reads, then adds 5; its write is held on the way.
   const read2 = await delayed.get([a]);
-  const t2 = added(delayed.commit([{ key: a, value: encode(decode(read2.values[0]) + 5) }], read2.ts), 5);
+  const t2 = added(delayed.commit([{ key: a, value: encode(decode(valuesOf(read2)[0]) + 5) }], read2.ts), 5);
   await entered.promise;
   // T1 reads after T2 has asked for whatever it takes before reaching the partition; T2 lands; T1
   // adds 1 to what it read and commits.
   const read1 = await direct.get([a]);
   held!();
   const added2 = await t2;
-  const added1 = await added(direct.commit([{ key: a, value: encode(decode(read1.values[0]) + 1) }], read1.ts), 1);
+  const added1 = await added(direct.commit([{ key: a, value: encode(decode(valuesOf(read1)[0]) + 1) }], read1.ts), 1);
   // Whatever the fates, the value holds every increment that was committed, and one was.
   expect(added1 + added2).toBeGreaterThan(0);
-  expect(decode((await direct.get([a])).values[0])).toBe(100 + added1 + added2);
+  expect(decode(valuesOf(await direct.get([a]))[0])).toBe(100 + added1 + added2);
 });
 
 test("a writer that meets an abandoned transaction's expired lock resolves it: its retry goes through, with no reader needed", async () => {
@@ -327,14 +332,14 @@ test("a writer that meets an abandoned transaction's expired lock resolves it: i
     );
   expect(outcomes.at(-1)).toBe("committed");
   expect(await routes.status(0, a, startTs)).toEqual({ state: "rolled-back" });
-  expect((await coordinator.get([a, b])).values.map(decode)).toEqual([0, 5]);
+  expect(valuesOf(await coordinator.get([a, b])).map(decode)).toEqual([0, 5]);
 });
 
 test("over peer RPC, reads answer keys that are missing (one byte each) and read past a lock committed above them (bypass)", async () => {
   const { coordinator, peerCalls } = await startBank(true);
   const missing = Array.from({ length: 12 }, (_, i) => `nobody-${i}`);
   const calls = peerCalls();
-  expect((await coordinator.get(missing)).values).toEqual(missing.map(() => undefined));
+  expect(valuesOf(await coordinator.get(missing))).toEqual(missing.map(() => undefined));
   expect(peerCalls()).toBeGreaterThan(calls);
   // A read at a timestamp below a later commit reads past it: the partition is asked again with a bypass.
   const before = await coordinator.timestamp();
@@ -342,6 +347,6 @@ test("over peer RPC, reads answer keys that are missing (one byte each) and read
     { key: a, value: encode(7) },
     { key: b, value: encode(8) },
   ]);
-  expect((await coordinator.get([a, b], before)).values).toEqual([undefined, undefined]);
-  expect((await coordinator.get([a, b])).values).toEqual([encode(7), encode(8)]);
+  expect(valuesOf(await coordinator.get([a, b], before))).toEqual([undefined, undefined]);
+  expect(valuesOf(await coordinator.get([a, b]))).toEqual([encode(7), encode(8)]);
 }, 30_000);

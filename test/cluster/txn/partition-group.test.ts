@@ -1,10 +1,11 @@
 import { expect, test } from "bun:test";
+import type { PartitionRead } from "../../../src/cluster/txn/partition-group.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { leaderOf, startPartitions } from "./partition-nodes.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (found: { value: Uint8Array | undefined } | { lock: unknown }) =>
-  "value" in found ? new TextDecoder().decode(found.value ?? new Uint8Array()) : "locked";
+const text = (found: PartitionRead) =>
+  "record" in found ? new TextDecoder().decode(found.record.value ?? new Uint8Array()) : "locked";
 
 test("one-round writes on two partitions get increasing timestamps from the oracle; a read at a timestamp sees exactly the writes at or below it", async () => {
   const { nodes, groups } = await startPartitions();
@@ -20,6 +21,14 @@ test("one-round writes on two partitions get increasing timestamps from the orac
   expect((await p0.read(["a"], third.ts - 1)).map(text)).toEqual(["a1"]);
   expect((await p1.read(["b"], first.ts)).map(text)).toEqual([""]);
   expect((await p1.read(["b"], now)).map(text)).toEqual(["b1"]);
+  // A read finds the version's record: when it was written, when the key was created, how often since.
+  expect(await p0.read(["a", "nothing"], now)).toEqual([
+    { record: { value: bytes("a2"), modRevision: third.ts, createRevision: first.ts, version: 2 } },
+    { record: { value: undefined, modRevision: 0, createRevision: 0, version: 0 } },
+  ]);
+  expect(await p0.read(["a"], third.ts - 1)).toEqual([
+    { record: { value: bytes("a1"), modRevision: first.ts, createRevision: first.ts, version: 1 } },
+  ]);
   // Every replica applied the same: the followers' stores hold the writes at their timestamps.
   await waitFor(() => nodes.every((node) => groups.get(node)![0]!.store.revision === third.ts), {
     what: "every replica of partition 0 at the last write's timestamp",
