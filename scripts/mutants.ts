@@ -48,7 +48,7 @@ const SETS: readonly MutantSet[] = [
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
   { name: "ring", mutants: RING_MUTANTS, tests: ["test/cluster/ring"] },
   { name: "meta", mutants: META_MUTANTS, tests: ["test/cluster/meta"] },
-  { name: "txn", mutants: TXN_MUTANTS, tests: ["test/cluster/txn"] },
+  { name: "txn", mutants: TXN_MUTANTS, tests: ["test/cluster/txn", "test/node/partitioned-database"] },
   {
     name: "storage",
     mutants: STORAGE_MUTANTS,

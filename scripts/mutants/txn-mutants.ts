@@ -117,8 +117,8 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     description:
       "a one-phase command writing a key twice reaches the store with both, which refuses it where it is applied: the group stops",
     file: PERCOLATOR,
-    search: "    this.versions.write(commitTs, [...last.values()]);",
-    replace: "    this.versions.write(commitTs, mutations);",
+    search: "    const written = writes(last.values());",
+    replace: "    const written = writes(mutations);",
   },
   {
     name: "one-phase-read-timestamp-past-pipeline",
@@ -144,5 +144,27 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     file: "src/cluster/txn/coordinator.ts",
     search: ': status.state === "missing" ? lock : undefined;',
     replace: ": undefined;",
+  },
+  {
+    name: "lock-only-written",
+    description: "a lock-only mutation is committed as a version, like a write",
+    file: PERCOLATOR,
+    search: "mutation.value !== LOCK_ONLY",
+    replace: "mutation.value !== null || true",
+  },
+  {
+    name: "txn-reads-unlocked",
+    description:
+      "a Txn across partitions locks only the keys it writes, not those its compares and gets read (write skew)",
+    file: "src/node/partitioned-database.ts",
+    search: "...[...new Set(locked)].filter((key) => !written.has(key))",
+    replace: "...[...new Set(locked)].filter(() => false)",
+  },
+  {
+    name: "txn-commits-blind",
+    description: "a Txn across partitions commits without the timestamp it read at: a write since then is not seen",
+    file: "src/node/partitioned-database.ts",
+    search: "const committed = seen(await coordinator.commit(mutations, read.revision));",
+    replace: "const committed = seen(await coordinator.commit(mutations));",
   },
 ];

@@ -1,6 +1,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
+import { Compare_Op, Compare_Target } from "../../src/gen/homekv_service.ts";
+import { mulberry32 } from "../../src/random.ts";
 import { text } from "../helpers/bytes.ts";
 import { type ServerProcess, scratchDir, startServerProcess, staticCluster } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -128,4 +130,59 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
   );
   expect(records.map((r) => text(r.value))).toEqual(keys.map((key) => `v2-${key}`));
   expect(revision).toBeGreaterThan(second.revision);
+}, 120_000);
+
+/**
+ * Jepsen's bank over real processes: accounts on different partitions, transfers by Txn from a
+ * client on every node (each compares both balances by mod revision, so a transfer computed from a
+ * stale read never lands), readers on every node summing all accounts in one Get. Bounded by count.
+ */
+test("the bank: concurrent transfers by Txn across partitions from every node; every multi-key Get sums to the total", async () => {
+  const { nodes } = await startCluster();
+  const accounts = Array.from({ length: 8 }, (_, i) => `bank/${i}`);
+  const TOTAL = accounts.length * 100;
+  await setWhenReady(
+    nodes[0]!,
+    accounts.map((key) => [key, "100"] as const),
+  );
+  const encode = (n: number) => new TextEncoder().encode(String(n));
+  const balance = (record: { value: Uint8Array | undefined }) => Number(text(record.value));
+  const random = mulberry32(7);
+  const counts = { transfers: 0, refused: 0, reads: 0 };
+  const transfers = nodes.map(async (node) => {
+    for (let i = 0; i < 25; i++) {
+      const from = accounts[Math.floor(random() * accounts.length)]!;
+      const to = accounts.filter((key) => key !== from)[Math.floor(random() * (accounts.length - 1))]!;
+      const { records } = await node.client.get([from, to]);
+      const amount = Math.min(balance(records[0]!), 1 + Math.floor(random() * 20));
+      const unchanged = records.map((record) => ({
+        key: record.key,
+        target: Compare_Target.MOD_REVISION,
+        op: Compare_Op.EQUAL,
+        number: record.modRevision,
+      }));
+      const result = await node.client.txn({
+        compares: unchanged,
+        success: [
+          { op: { $case: "put", put: { key: from, value: encode(balance(records[0]!) - amount) } } },
+          { op: { $case: "put", put: { key: to, value: encode(balance(records[1]!) + amount) } } },
+        ],
+        failure: [],
+      });
+      if (result.succeeded) counts.transfers++;
+      else counts.refused++;
+    }
+  });
+  const readers = nodes.map(async (node) => {
+    for (let i = 0; i < 25; i++) {
+      const { records } = await node.client.get(accounts);
+      expect(records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
+      counts.reads++;
+    }
+  });
+  await Promise.all([...transfers, ...readers]);
+  console.log(`bank over 3 processes: ${JSON.stringify(counts)}`);
+  expect(counts.transfers).toBeGreaterThan(10);
+  const { records } = await nodes[2]!.client.get(accounts);
+  expect(records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
 }, 120_000);

@@ -11,8 +11,10 @@ import {
   flag,
   readKeys,
   readMutations,
+  readMutationValue,
   writeKeys,
   writeMutations,
+  writeMutationValue,
 } from "./txn-command-format.ts";
 
 /**
@@ -27,7 +29,7 @@ import {
  *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
  *                    string key · varint committedTs; 3 rolled-back: varint startTs; 4 committed:
  *                    varint startTs · varint commitTs; 5 lock-missing: string key)
- *   lock             varint startTs · string primary · u8 hasValue · [bytes value] · varint expiresAtMs
+ *   lock             varint startTs · string primary · value (as a mutation's) · varint expiresAtMs
  *   found            u8 1 · bytes value | u8 2 (none) | u8 3 · lock
  *   status           u8 1 · varint commitTs (committed) | u8 2 (rolled back) | u8 3 · lock (open) | u8 4 (missing)
  */
@@ -258,17 +260,15 @@ function readOutcome(r: ByteReader): TxnOutcome {
 }
 
 function writeLock(w: ByteWriter, lock: Lock): void {
-  w.varint(lock.startTs)
-    .string(lock.primary)
-    .u8(lock.value === null ? 0 : 1);
-  if (lock.value !== null) w.bytes(lock.value);
+  w.varint(lock.startTs).string(lock.primary);
+  writeMutationValue(w, lock.value);
   w.varint(lock.expiresAtMs);
 }
 
 function readLock(r: ByteReader): Lock {
   const startTs = r.varint();
   const primary = r.string();
-  const value = flag(r) ? r.bytesCopy() : null;
+  const value = readMutationValue(r);
   return { startTs, primary, value, expiresAtMs: r.varint() };
 }
 

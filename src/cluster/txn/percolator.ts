@@ -25,21 +25,37 @@ export interface VersionStore {
    * is above each key's newest version, though it may be below other keys' (a transaction's
    * secondaries committed late: their locks kept every other version off them meanwhile).
    */
-  write(commitTs: number, mutations: readonly Mutation[]): void;
+  write(commitTs: number, mutations: readonly Write[]): void;
 }
+
+/**
+ * A mutation's value: bytes to put, null to delete, or LOCK_ONLY: nothing written, the key only
+ * locked and checked like the written ones (TiKV's Op::Lock) — a key a transaction read and must not
+ * see written before it commits, though it does not write it.
+ */
+export type MutationValue = Uint8Array | null | typeof LOCK_ONLY;
+export const LOCK_ONLY = "lock-only" as const;
 
 export interface Lock {
   readonly startTs: number;
   readonly primary: string;
-  readonly value: Uint8Array | null;
+  readonly value: MutationValue;
   /** Wall-clock milliseconds (the prewriting leader's) after which a reader may roll it back. */
   readonly expiresAtMs: number;
 }
 
 export interface Mutation {
   readonly key: string;
+  readonly value: MutationValue;
+}
+
+/** A mutation that writes a version (a put or a delete). */
+export interface Write extends Mutation {
   readonly value: Uint8Array | null;
 }
+
+const writes = (mutations: Iterable<Mutation>): Write[] =>
+  [...mutations].filter((mutation): mutation is Write => mutation.value !== LOCK_ONLY);
 
 /** Why a prewrite, commit or rollback was refused; nothing of it was applied. */
 export type TxnRefusal =
@@ -119,7 +135,8 @@ export class TxnPartition {
       const refusal = this.conflict(key, startTs ?? commitTs);
       if (refusal) return refuse(refusal);
     }
-    this.versions.write(commitTs, [...last.values()]);
+    const written = writes(last.values());
+    if (written.length > 0) this.versions.write(commitTs, written);
     return OK;
   }
 
@@ -148,13 +165,14 @@ export class TxnPartition {
       if (this.locks.get(primary)?.startTs !== startTs) return refuse({ kind: "lock-missing", key: primary });
       this.fates.set(startTs, commitTs);
     }
-    const written: Mutation[] = [];
+    const committed: Mutation[] = [];
     for (const key of keys) {
       const lock = this.locks.get(key);
       if (lock?.startTs !== startTs) continue;
-      written.push({ key, value: lock.value });
+      committed.push({ key, value: lock.value });
       this.locks.delete(key);
     }
+    const written = writes(committed);
     if (written.length > 0) this.versions.write(commitTs, written);
     return OK;
   }

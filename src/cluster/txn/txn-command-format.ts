@@ -1,5 +1,5 @@
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
-import type { Mutation, TxnOutcome, TxnPartition } from "./percolator.ts";
+import { LOCK_ONLY, type Mutation, type MutationValue, type TxnOutcome, type TxnPartition } from "./percolator.ts";
 
 /**
  * A partition group's transaction commands (its Raft entries' data), and what applying one does.
@@ -12,7 +12,7 @@ import type { Mutation, TxnOutcome, TxnPartition } from "./percolator.ts";
  *     2 prewrite   varint startTs · string primary · varint expiresAtMs · mutations
  *     3 commit     varint startTs · varint commitTs · u8 decides · [string primary, if decides] · keys
  *     4 rollback   varint startTs · u8 decides · keys
- *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete))
+ *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete; 3 lock only))
  *   keys        varint n · n × string
  */
 export type TxnCommand =
@@ -48,6 +48,7 @@ const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4 } as const
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as TxnCommand["type"]]));
 const PUT = 1;
 const DELETE = 2;
+const LOCK = 3;
 
 /** What applying `command` to `partition` does (every replica alike). */
 export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): TxnOutcome {
@@ -130,21 +131,27 @@ function readCommand(r: ByteReader): TxnCommand {
 
 export function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
   w.varint(mutations.length);
-  for (const { key, value } of mutations) {
-    w.string(key).u8(value === null ? DELETE : PUT);
-    if (value !== null) w.bytes(value);
-  }
+  for (const { key, value } of mutations) writeMutationValue(w.string(key), value);
 }
 
 export function readMutations(r: ByteReader): Mutation[] {
-  return Array.from({ length: count(r) }, () => {
-    const key = r.string();
-    const at = r.position;
-    const kind = r.u8();
-    if (kind === DELETE) return { key, value: null };
-    if (kind !== PUT) throw new FormatError(`unknown mutation kind ${kind} at byte ${at}`);
-    return { key, value: r.bytesCopy() };
-  });
+  return Array.from({ length: count(r) }, () => ({ key: r.string(), value: readMutationValue(r) }));
+}
+
+/** u8 kind (1 put: bytes value; 2 delete; 3 lock only): a mutation's value, or a lock's. */
+export function writeMutationValue(w: ByteWriter, value: MutationValue): void {
+  if (value === null) w.u8(DELETE);
+  else if (value === LOCK_ONLY) w.u8(LOCK);
+  else w.u8(PUT).bytes(value);
+}
+
+export function readMutationValue(r: ByteReader): MutationValue {
+  const at = r.position;
+  const kind = r.u8();
+  if (kind === DELETE) return null;
+  if (kind === LOCK) return LOCK_ONLY;
+  if (kind !== PUT) throw new FormatError(`unknown mutation kind ${kind} at byte ${at}`);
+  return r.bytesCopy();
 }
 
 export function writeKeys(w: ByteWriter, keys: readonly string[]): void {

@@ -1,4 +1,4 @@
-import { type Mutation, TxnPartition, type VersionStore } from "../../../src/cluster/txn/percolator.ts";
+import { TxnPartition, type VersionStore, type Write } from "../../../src/cluster/txn/percolator.ts";
 import { mulberry32 } from "../../../src/random.ts";
 
 /** A partition's versions in memory: each key's (commitTs, value) newest last. */
@@ -15,7 +15,7 @@ export class MemoryVersions implements VersionStore {
     return undefined;
   }
 
-  write(commitTs: number, mutations: readonly Mutation[]): void {
+  write(commitTs: number, mutations: readonly Write[]): void {
     for (const { key } of mutations)
       if (commitTs <= this.newest(key))
         throw new Error(`${key} written at ${commitTs}, below its newest ${this.newest(key)}`);

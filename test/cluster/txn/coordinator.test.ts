@@ -6,44 +6,11 @@ import type { PartitionGroup, VersionRecord } from "../../../src/cluster/txn/par
 import { peerPartitionAccess, servePartitions } from "../../../src/cluster/txn/partition-rpc.ts";
 import { HomeKvError } from "../../../src/errors.ts";
 import { type MetaNode, names } from "../meta/meta-nodes.ts";
-import { leaderOf, startPartitions } from "./partition-nodes.ts";
+import { inProcessAccess as access, leaderOf, startPartitions } from "./partition-nodes.ts";
 
 const PARTITIONS = 2;
 const encode = (n: number) => new TextEncoder().encode(String(n));
 const decode = (bytes: Uint8Array | undefined) => Number(new TextDecoder().decode(bytes ?? new Uint8Array()));
-
-/**
- * Each partition's leader among the nodes still running, found again (a tick later) while there is
- * none or the one asked no longer leads — what routing to a partition's leader will do over peer
- * RPC, done here in process.
- */
-function access(nodes: readonly MetaNode[], groups: Map<MetaNode, PartitionGroup[]>): PartitionAccess {
-  const onLeader = async <T>(partition: number, call: (group: PartitionGroup) => Promise<T>): Promise<T> => {
-    for (let attempt = 0; ; attempt++) {
-      const live = nodes.filter((node) => !node.stopped);
-      const leader = live.map((node) => groups.get(node)![partition]!).find((group) => group.driver.leads);
-      try {
-        if (leader) return await call(leader);
-      } catch (error) {
-        if (
-          !(
-            error instanceof HomeKvError && ["E_NOT_LEADER", "E_UNAVAILABLE", "E_PROPOSAL_DROPPED"].includes(error.code)
-          )
-        )
-          throw error;
-        if (attempt >= 200) throw error;
-      }
-      await groups.get(live[0]!)![partition]!.driver.nextTick();
-    }
-  };
-  return {
-    partitionOf: (key) => partitionOf(new TextEncoder().encode(key), PARTITIONS),
-    write: (p, mutations, readAt) => onLeader(p, (g) => g.write(mutations, readAt)),
-    read: (p, keys, ts, bypass) => onLeader(p, (g) => g.read(keys, ts, bypass)),
-    propose: (p, command) => onLeader(p, (g) => g.propose(command)),
-    status: (p, primary, startTs) => onLeader(p, (g) => g.status(primary, startTs)),
-  };
-}
 
 /**
  * Three nodes, two partitions, and a coordinator: reaching the partitions' leaders in this process,
@@ -80,7 +47,7 @@ async function startBank(overRpc = false) {
         pause: () => groups.get(home)![0]!.driver.nextTick(),
         rounds: 300,
       })
-    : access(nodes, groups);
+    : access(nodes, groups, PARTITIONS);
   const coordinator = new TxnCoordinator({
     access: routes,
     timestamps: (count) => (overRpc ? home : nodes.find((node) => !node.stopped)!).timestamps.take(count),
@@ -215,7 +182,7 @@ test("a transaction whose coordinator died after its prewrites: a reader waits o
     { key: a, value: encode(1) },
     { key: b, value: encode(2) },
   ]);
-  const routes = access(nodes, groups);
+  const routes = access(nodes, groups, PARTITIONS);
   const expiresAtMs = Date.now() + 300;
   const startTs = await abandoned(nodes, routes, expiresAtMs, 99);
   // The coordinator is gone: nobody commits. A reader waits for the TTL, then rolls the transaction back.
@@ -233,7 +200,7 @@ test("a transaction whose coordinator died after its prewrites: a reader waits o
 test("a lock whose primary's prewrite has not arrived is waited out to its TTL, not rolled back at once", async () => {
   const { nodes, groups, coordinator } = await startBank();
   await coordinator.commit([{ key: b, value: encode(2) }]);
-  const routes = access(nodes, groups);
+  const routes = access(nodes, groups, PARTITIONS);
   const startTs = await nodes[0]!.timestamps.take(1);
   const expiresAtMs = Date.now() + 300;
   // Only the secondary's prewrite went through (the primary's still on its way, or lost).
@@ -253,7 +220,7 @@ test("a lock whose primary's prewrite has not arrived is waited out to its TTL, 
 
 test("a transaction whose coordinator died after its primary committed: a reader rolls the secondary forward", async () => {
   const { nodes, groups, coordinator } = await startBank();
-  const routes = access(nodes, groups);
+  const routes = access(nodes, groups, PARTITIONS);
   const startTs = await abandoned(nodes, routes, Date.now() + 60_000, 7);
   const commitTs = await nodes[0]!.timestamps.take(1);
   expect(await routes.propose(0, { type: "commit", startTs, commitTs, keys: [a], primary: a })).toEqual({ ok: true });
@@ -277,7 +244,7 @@ const added = (commit: Promise<number>, amount: number) =>
 
 test("a one-partition write that read first (readAt) cannot land below a later reader's timestamp: no lost update", async () => {
   const { nodes, groups } = await startBank();
-  const routes = access(nodes, groups);
+  const routes = access(nodes, groups, PARTITIONS);
   // T2's single-partition write is held between the coordinator and the partition, as a slow link would.
   let held: (() => void) | undefined;
   const entered = Promise.withResolvers<void>();
@@ -323,7 +290,7 @@ test("a one-partition write that read first (readAt) cannot land below a later r
 
 test("a writer that meets an abandoned transaction's expired lock resolves it: its retry goes through, with no reader needed", async () => {
   const { nodes, groups, coordinator } = await startBank();
-  const routes = access(nodes, groups);
+  const routes = access(nodes, groups, PARTITIONS);
   const startTs = await abandoned(nodes, routes, Date.now() - 1, 99);
   const outcomes: string[] = [];
   for (let attempt = 0; attempt < 2 && outcomes.at(-1) !== "committed"; attempt++)

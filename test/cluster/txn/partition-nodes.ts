@@ -1,5 +1,8 @@
 import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
+import { partitionOf } from "../../../src/cluster/ring/partition-of.ts";
+import type { PartitionAccess } from "../../../src/cluster/txn/coordinator.ts";
 import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
+import { HomeKvError } from "../../../src/errors.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -45,4 +48,41 @@ export function leaderOf(groups: Map<MetaNode, PartitionGroup[]>, partition: num
     },
     { what: `one leader of partition ${partition}`, timeoutMs: 10_000 },
   );
+}
+
+/**
+ * Each partition's leader among the nodes still running, found again (a tick later) while there is
+ * none or the one asked no longer leads — what routing to a partition's leader will do over peer
+ * RPC, done here in process.
+ */
+export function inProcessAccess(
+  nodes: readonly MetaNode[],
+  groups: Map<MetaNode, PartitionGroup[]>,
+  partitions: number,
+): PartitionAccess {
+  const onLeader = async <T>(partition: number, call: (group: PartitionGroup) => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      const live = nodes.filter((node) => !node.stopped);
+      const leader = live.map((node) => groups.get(node)![partition]!).find((group) => group.driver.leads);
+      try {
+        if (leader) return await call(leader);
+      } catch (error) {
+        if (
+          !(
+            error instanceof HomeKvError && ["E_NOT_LEADER", "E_UNAVAILABLE", "E_PROPOSAL_DROPPED"].includes(error.code)
+          )
+        )
+          throw error;
+        if (attempt >= 200) throw error;
+      }
+      await groups.get(live[0]!)![partition]!.driver.nextTick();
+    }
+  };
+  return {
+    partitionOf: (key) => partitionOf(new TextEncoder().encode(key), partitions),
+    write: (p, mutations, readAt) => onLeader(p, (g) => g.write(mutations, readAt)),
+    read: (p, keys, ts, bypass) => onLeader(p, (g) => g.read(keys, ts, bypass)),
+    propose: (p, command) => onLeader(p, (g) => g.propose(command)),
+    status: (p, primary, startTs) => onLeader(p, (g) => g.status(primary, startTs)),
+  };
 }

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { TxnPartition, type VersionStore } from "../../../src/cluster/txn/percolator.ts";
+import { LOCK_ONLY, TxnPartition, type VersionStore } from "../../../src/cluster/txn/percolator.ts";
 import { storeVersions } from "../../../src/cluster/txn/store-versions.ts";
 import { createStore } from "../../../src/storage/engine.ts";
 import { type BankRun, emptyRun, MemoryVersions, runBank } from "./bank-model.ts";
@@ -186,4 +186,41 @@ test("a key written twice in one command: the last value, in one phase as in two
   expect(p.prewrite(6, "b", [{ key: "b", value: bytes("x") }, ...twice], 0)).toEqual({ ok: true });
   expect(p.commit(6, 7, ["b", "a", "a"], "b")).toEqual({ ok: true });
   expect(text(p.read("a", 7))).toBe("2");
+});
+
+test("a lock-only mutation locks and checks its key like a write, and commits nothing there", () => {
+  const versions = new MemoryVersions();
+  const p = new TxnPartition(versions);
+  expect(p.onePhase(undefined, 5, [{ key: "read", value: bytes("r5") }])).toEqual({ ok: true });
+  // Transaction 10 read "read" and writes "out": "read" is locked only.
+  const mutations = [
+    { key: "out", value: bytes("o") },
+    { key: "read", value: LOCK_ONLY },
+  ] as const;
+  expect(p.prewrite(10, "out", mutations, 100)).toEqual({ ok: true });
+  // Another transaction cannot write the key read meanwhile, nor read past the lock.
+  expect(p.prewrite(11, "read", [{ key: "read", value: bytes("x") }], 100)).toMatchObject({
+    ok: false,
+    refusal: { kind: "locked", key: "read" },
+  });
+  expect(text(p.read("read", 12))).toBe("locked by 10");
+  expect(p.commit(10, 12, ["out", "read"], "out")).toEqual({ ok: true });
+  expect(text(p.read("read", 12))).toBe("r5");
+  expect(versions.newest("read")).toBe(5);
+  expect(text(p.read("out", 12))).toBe("o");
+  // A key read at 10 and written at 11 by another: the lock-only mutation is refused as a write would be.
+  expect(p.onePhase(undefined, 13, [{ key: "read", value: bytes("r13") }])).toEqual({ ok: true });
+  expect(p.onePhase(12, 14, [{ key: "read", value: LOCK_ONLY }])).toMatchObject({
+    ok: false,
+    refusal: { kind: "write-conflict", key: "read" },
+  });
+  // In one phase, it is checked and writes nothing.
+  expect(
+    p.onePhase(14, 15, [
+      { key: "read", value: LOCK_ONLY },
+      { key: "out", value: null },
+    ]),
+  ).toEqual({ ok: true });
+  expect(versions.newest("read")).toBe(13);
+  expect(text(p.read("out", 15))).toBe("");
 });

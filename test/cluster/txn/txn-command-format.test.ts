@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { TxnPartition } from "../../../src/cluster/txn/percolator.ts";
+import { LOCK_ONLY, TxnPartition } from "../../../src/cluster/txn/percolator.ts";
 import {
   applyTxnCommand,
   decodeTxnCommand,
@@ -12,7 +12,10 @@ import { MemoryVersions } from "./bank-model.ts";
 
 const key = fc.string({ minLength: 1, maxLength: 12 });
 const ts = fc.integer({ min: 1, max: 2 ** 50 });
-const mutation = fc.record({ key, value: fc.option(fc.uint8Array({ maxLength: 16 }), { nil: null }) });
+const mutation = fc.record({
+  key,
+  value: fc.oneof(fc.uint8Array({ maxLength: 16 }), fc.constant(null), fc.constant(LOCK_ONLY)),
+});
 const mutations = fc.array(mutation, { maxLength: 5 });
 const keys = fc.array(key, { maxLength: 5 });
 const command: fc.Arbitrary<TxnCommand> = fc.oneof(
