@@ -48,7 +48,16 @@ const SETS: readonly MutantSet[] = [
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
   { name: "ring", mutants: RING_MUTANTS, tests: ["test/cluster/ring"] },
   { name: "meta", mutants: META_MUTANTS, tests: ["test/cluster/meta"] },
-  { name: "txn", mutants: TXN_MUTANTS, tests: ["test/cluster/txn", "test/node/partitioned-database"] },
+  {
+    name: "txn",
+    mutants: TXN_MUTANTS,
+    tests: [
+      "test/cluster/txn",
+      "test/node/partitioned-database",
+      "test/cluster/review/pipeline-leader-change",
+      "test/cluster/review/del-retry",
+    ],
+  },
   {
     name: "storage",
     mutants: STORAGE_MUTANTS,

@@ -146,6 +146,20 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace: ": undefined;",
   },
   {
+    name: "pipeline-crosses-terms",
+    description: "a one-round write is proposed at a timestamp asked for in an earlier term of its leader",
+    file: "src/cluster/txn/commit-pipeline.ts",
+    search: "            if (this.options.leaderTerm() !== term) throw notLeading();\n",
+    replace: "",
+  },
+  {
+    name: "unanswered-write-sent-again",
+    description: "a one-round write whose leader did not answer in time is sent again (it may have run: twice)",
+    file: "src/cluster/txn/partition-rpc.ts",
+    search: "          if (unknown) throw unknown;\n",
+    replace: "",
+  },
+  {
     name: "lock-only-written",
     description: "a lock-only mutation is committed as a version, like a write",
     file: PERCOLATOR,

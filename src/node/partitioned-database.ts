@@ -13,11 +13,15 @@ import {
   type WriteOp,
 } from "../storage/ops.ts";
 import type { Watches } from "../storage/watch/watch-hub.ts";
+import { realTimers } from "../timers.ts";
 
-/** Rounds of read-then-write a Del makes when other writes keep landing on its keys between the two. */
-const DELETE_ATTEMPTS = 5;
-/** Runs of a transaction that lost to another write on a key it read, before the conflict is answered. */
-const TXN_ATTEMPTS = 10;
+/**
+ * Runs of a write that lost to another on one of its keys (a Set meeting a transaction's lock, a Del
+ * or Txn whose keys were written since it read them) before the conflict is answered ABORTED.
+ */
+const CONFLICT_ATTEMPTS = 50;
+/** The longest pause between two runs, in milliseconds (each pause is random below it, growing with the runs). */
+const CONFLICT_PAUSE_MS_MAX = 20;
 
 export interface PartitionedDatabaseParts {
   coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestamp">;
@@ -57,24 +61,21 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     return { revision: seen(read.ts), records };
   };
 
-  const write = async (ops: readonly WriteOp[]): Promise<ApplyResult> => {
+  const write = (ops: readonly WriteOp[], requestId?: string): Promise<ApplyResult> => {
+    refuseRequestId(requestId);
     if (ops.some((op) => op.expiresAtMs !== undefined))
       throw new HomeKvError("E_INVALID", "TTLs are not available on a partitioned cluster yet");
     const mutations = ops.map(({ key, value }) => ({ key, value }));
-    if (ops.every((op) => op.value !== null))
-      return { revision: seen(await coordinator.commit(mutations)), deleted: 0 };
-    // What a delete removed is what existed when it committed: read, then commit refused if a key
-    // was written in between (then read again).
     const deletes = ops.filter((op) => op.value === null).map((op) => op.key);
-    for (let attempt = 1; ; attempt++) {
+    return retryConflicts(async () => {
+      // A Set, as etcd's Put, loses to no other write: a conflict (a transaction holding a key) is waited out.
+      if (deletes.length === 0) return { revision: seen(await coordinator.commit(mutations)), deleted: 0 };
+      // What a delete removed is what existed when it committed: read, then commit refused if a key
+      // was written in between (then all again).
       const { ts, records } = await coordinator.get(deletes);
-      try {
-        const committed = await coordinator.commit(mutations, ts);
-        return { revision: seen(committed), deleted: records.filter((record) => record.value !== undefined).length };
-      } catch (error) {
-        if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || attempt === DELETE_ATTEMPTS) throw error;
-      }
-    }
+      const committed = await coordinator.commit(mutations, ts);
+      return { revision: seen(committed), deleted: records.filter((record) => record.value !== undefined).length };
+    });
   };
 
   /**
@@ -92,7 +93,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
         ...branchGets(command.failure),
       ]),
     ];
-    for (let attempt = 1; ; attempt++) {
+    return retryConflicts(async () => {
       const read = await readAt(keys);
       const found = new Map(read.records.map((record) => [record.key, record]));
       const succeeded = command.compares.every((clause) => compareHolds(clause, found.get(clause.key)!));
@@ -117,13 +118,9 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
         ...writes.map(({ key, value }) => ({ key, value })),
         ...[...new Set(locked)].filter((key) => !written.has(key)).map((key) => ({ key, value: LOCK_ONLY })),
       ];
-      try {
-        const committed = seen(await coordinator.commit(mutations, read.revision));
-        return { revision: committed, succeeded, reads: gets.map((get) => recordAt(committed, get)) };
-      } catch (error) {
-        if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || attempt === TXN_ATTEMPTS) throw error;
-      }
-    }
+      const committed = seen(await coordinator.commit(mutations, read.revision));
+      return { revision: committed, succeeded, reads: gets.map((get) => recordAt(committed, get)) };
+    });
   };
 
   return {
@@ -137,7 +134,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     watches: refusingWatches,
     leads: false,
     propose: () => notYet("commands other than Set and Del"),
-    write: (ops) => write(ops),
+    write: (ops, requestId) => write(ops, requestId),
     readBarrier: () => Promise.resolve(),
     async get(keys, { revision: at, checkReadBytes } = {}) {
       // Every read is linearizable here (a timestamp from the oracle): `serializable` reads the same.
@@ -148,7 +145,10 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       checkReadBytes?.(records.reduce((sum, record) => sum + recordBytes(record), 0));
       return { revision: read.revision, records };
     },
-    txn: (command, { checkReadBytes } = {}) => txn(command, checkReadBytes),
+    txn: (command, { checkReadBytes, requestId } = {}) => {
+      refuseRequestId(requestId);
+      return txn(command, checkReadBytes);
+    },
     compact: () => notYet("Compact"),
     openSnapshot: () => notYet("Scan"),
     stats: () => ({ ...parts.stats(), revision }),
@@ -156,6 +156,30 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     settleGc: () => Promise.resolve(),
     close: () => parts.close(),
   };
+}
+
+/**
+ * Runs `attempt` again while it loses to another write (E_CONFLICT), after a short random pause that
+ * grows, so that writers of the same keys take turns instead of aborting, as etcd's writes never do.
+ */
+async function retryConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let run = 1; ; run++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || run === CONFLICT_ATTEMPTS) throw error;
+      const pauseMs = Math.random() * Math.min(CONFLICT_PAUSE_MS_MAX, run);
+      await new Promise((resolve) => realTimers.after(pauseMs, () => resolve(undefined)));
+    }
+  }
+}
+
+function refuseRequestId(requestId: string | undefined): void {
+  if (requestId)
+    throw new HomeKvError(
+      "E_UNIMPLEMENTED",
+      "request ids are not remembered on a partitioned cluster yet: send the write without one",
+    );
 }
 
 /** The record a get finds after its transaction's `write` of the key at `revision` (over `before`, the key then). */

@@ -4,6 +4,7 @@ import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { NodeId } from "../cluster/raft/types.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { peerChannels } from "../cluster/replication/peer-channels.ts";
+import { PeerLiveness } from "../cluster/replication/peer-liveness.ts";
 import { createPeerRpc } from "../cluster/replication/peer-rpc.ts";
 import { RaftHost } from "../cluster/replication/raft-host.ts";
 import { partitionOf } from "../cluster/ring/partition-of.ts";
@@ -30,6 +31,13 @@ const LOCK_TTL_MS = 10_000;
 /** One peer call's wait for an answer; a partition's leader is looked for this many rounds of ticks. */
 const CALL_TIMEOUT_MS = 2_000;
 const LEADER_ROUNDS = 100;
+/**
+ * Each peer is pinged every PING_TICKS Raft ticks, and suspected down once silent for
+ * SUSPECT_TICKS: as long as an election's least timeout (10 ticks), so a paused leader's quiet
+ * groups elect about as fast as busy ones do.
+ */
+const PING_TICKS = 2;
+const SUSPECT_TICKS = 10;
 
 /** What `homekv ring` shows: each partition's replicas, the first one the placement's choice of leader, and who leads. */
 export interface RingView {
@@ -88,9 +96,15 @@ export async function openPartitionedNode(
   const host = new RaftHost({ channels, names, tickMs: raftConfig.tickMs });
   const rpc = createPeerRpc(channels, { onBug: (error) => log.error("internal error in a peer call:", error) });
   const random = mulberry32(Math.floor(Math.random() * 2 ** 32));
+  const liveness = new PeerLiveness({
+    rpc,
+    peers: members.map((m) => m.name).filter((name) => name !== self),
+    intervalMs: raftConfig.tickMs * PING_TICKS,
+    suspectAfterMs: raftConfig.tickMs * SUSPECT_TICKS,
+  });
   const disconnected = (peer: NodeId) => {
     const name = names.get(peer);
-    return name === undefined || !transport.connected(name);
+    return name === undefined || !transport.connected(name) || liveness.suspects(name);
   };
   const groupOptions = { host, id: selfId, random, tickMs: raftConfig.tickMs, disconnected };
 
@@ -101,9 +115,24 @@ export async function openPartitionedNode(
     if (!timestamps) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "this node is starting"));
     return timestamps.take(count);
   };
+  /** Why this node cannot route keys (the cluster's shape unknown yet, or not the one it was started with). */
+  let unroutable: HomeKvError | undefined = new HomeKvError(
+    "E_UNAVAILABLE",
+    "this node does not know the cluster's placement yet (it is starting)",
+  );
   /** Starts the replicas the placement gives this node that it does not run yet. */
   const place = (next: Placement) => {
     placement = next;
+    // The cluster's partition count is the one it was created with; another would send keys elsewhere.
+    if (next.length !== shape.count) {
+      unroutable = new HomeKvError(
+        "E_CONFIG",
+        `this cluster was created with ${next.length} partitions; this node was started with --partitions ${shape.count}: restart it with --partitions ${next.length}`,
+      );
+      log.warn(unroutable.message);
+      return;
+    }
+    unroutable = undefined;
     for (const [partition, holders] of next.entries()) {
       if (!holders.includes(self) || replicas.has(partition)) continue;
       const group = new PartitionGroup({
@@ -133,7 +162,10 @@ export async function openPartitionedNode(
   const access = peerPartitionAccess({
     rpc,
     local: (partition) => replicas.get(partition),
-    partitionOf: (key) => partitionOf(encoder.encode(key), shape.count),
+    partitionOf: (key) => {
+      if (unroutable) throw unroutable;
+      return partitionOf(encoder.encode(key), shape.count);
+    },
     candidates: (partition) => {
       const holders = (placement[partition] ?? []).filter((name) => name !== self);
       const known = names.get(replicas.get(partition)?.driver.leader ?? 0);
@@ -152,6 +184,7 @@ export async function openPartitionedNode(
     readTimeoutMs: READ_TIMEOUT_MS,
   });
   host.start();
+  liveness.start();
   log.info(
     `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${members.map((m) => m.name).join(", ")}; peers on ${transport.address}`,
   );
@@ -160,6 +193,7 @@ export async function openPartitionedNode(
       coordinator,
       stats: () => ledStats([...replicas.values()].filter((group) => group.driver.leads)),
       async close() {
+        liveness.stop();
         rpc.close();
         host.stop();
         transport.close();

@@ -1,10 +1,9 @@
-import { afterEach, expect, test } from "bun:test";
-import { HomeKvClient } from "../../src/client/client.ts";
+import { expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
 import { Compare_Op, Compare_Target } from "../../src/gen/homekv_service.ts";
 import { mulberry32 } from "../../src/random.ts";
 import { text } from "../helpers/bytes.ts";
-import { type ServerProcess, scratchDir, startServerProcess, staticCluster } from "../helpers/processes.ts";
+import { type PartitionedNode, partitionedClusters, setWhenReady } from "../helpers/partitioned-cluster.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -14,58 +13,17 @@ import { waitFor } from "../helpers/wait.ts";
  * data directory.
  */
 const PARTITIONS = 8;
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-interface Node {
-  name: string;
-  dir: string;
-  server: ServerProcess;
-  client: HomeKvClient;
-}
+const clusters = partitionedClusters();
 
 async function startCluster() {
-  const names = ["n1", "n2", "n3"];
-  const cluster = staticCluster(names);
-  const start = async (name: string, dir: string): Promise<Node> => {
-    const server = await startServerProcess([
-      ...cluster.memberArgs(name),
-      ...["--data-dir", dir, "--partitions", String(PARTITIONS), "--replicas", "3"],
-    ]);
-    const client = new HomeKvClient({ address: server.address, timeoutMs: 10_000 });
-    cleanups.push(
-      () => server.stop("SIGKILL"),
-      () => client.close(),
-    );
-    return { name, dir, server, client };
-  };
-  const nodes: Node[] = [];
-  for (const name of names) {
-    const dir = scratchDir(`homekv-${name}-`);
-    cleanups.push(dir.cleanup);
-    nodes.push(await start(name, dir.path));
-  }
-  return { nodes, start };
+  const { start, startAll } = clusters();
+  return { nodes: await startAll(), start: (name: string) => start(name) };
 }
+
+type Node = PartitionedNode;
 
 /** Keys that fall in every partition, several in each. */
 const keys = Array.from({ length: 40 }, (_, i) => `user/${i}`);
-
-/** A multi-key Set through `node`, retried while the cluster elects its leaders. */
-function setWhenReady(node: Node, pairs: (readonly [string, string])[]) {
-  return waitFor(
-    async () => {
-      try {
-        return await node.client.set(pairs);
-      } catch {
-        return undefined;
-      }
-    },
-    { what: `${node.name} to take a Set across partitions`, timeoutMs: 30_000, intervalMs: 100 },
-  );
-}
 
 test("every node takes Get, Set and Del of any key; a multi-key Set is atomic across partitions and survives a SIGKILL", async () => {
   const partitions = new Set(keys.map((key) => partitionOf(new TextEncoder().encode(key), PARTITIONS)));
@@ -117,7 +75,7 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
   expect(afterKill.records.map((r) => [r.createRevision, r.version])).toEqual(
     keys.map((key) => (gone.includes(key) ? [second.revision, 1] : [first.revision, 2])),
   );
-  const again = await start("n1", n1.dir);
+  const again = await start("n1");
   const { records, revision } = await waitFor(
     async () => {
       try {

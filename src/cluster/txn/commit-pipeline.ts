@@ -1,3 +1,5 @@
+import { HomeKvError } from "../../errors.ts";
+
 export interface CommitPipelineOptions<T, R> {
   /** The first of `count` consecutive timestamps (the meta leader's, through a TimestampClient). */
   timestamps(count: number): Promise<number>;
@@ -6,6 +8,8 @@ export interface CommitPipelineOptions<T, R> {
    * partition leader's Raft log); resolves once it is applied.
    */
   propose(ts: number, item: T): Promise<R>;
+  /** The term in which this node leads the partition; undefined while it does not. */
+  leaderTerm(): number | undefined;
 }
 
 interface Waiting<T, R> {
@@ -48,7 +52,18 @@ export class CommitPipeline<T, R> {
     this.asking = true;
     const batch = this.waiting;
     this.waiting = [];
-    const done = this.options.timestamps(batch.length).then(
+    // A batch is proposed only in the term its timestamps were asked for in: had leadership gone
+    // and come back meanwhile, another leader may have served a read above them that this
+    // leader's barrier never knew of (TiKV syncs max_ts after a change of leader for this).
+    const term = this.options.leaderTerm();
+    const done = (
+      term === undefined
+        ? Promise.reject(notLeading())
+        : this.options.timestamps(batch.length).then((first) => {
+            if (this.options.leaderTerm() !== term) throw notLeading();
+            return first;
+          })
+    ).then(
       (first) => {
         // All proposed now, in timestamp order, before anything else can be.
         const applied = batch.map((waiter, i) =>
@@ -70,4 +85,11 @@ export class CommitPipeline<T, R> {
     const before = this.settled;
     this.settled = Promise.all([before, done]).then(() => {});
   }
+}
+
+function notLeading(): HomeKvError {
+  return new HomeKvError(
+    "E_NOT_LEADER",
+    "this node's leadership of the partition changed while the write waited for its timestamp: nothing was applied",
+  );
 }

@@ -1,7 +1,9 @@
 import { HomeKvError } from "../../errors.ts";
 import { createStore } from "../../storage/engine.ts";
+import { compareKeys } from "../../storage/mvcc/key-order.ts";
 import type { MvccStore } from "../../storage/mvcc/store.ts";
 import type { KeyRecord } from "../../storage/ops.ts";
+import type { Raft } from "../raft/raft.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
@@ -40,6 +42,25 @@ export interface VersionRecord {
 /** What a read at a timestamp finds for a key: its version then, or a lock to resolve first. */
 export type PartitionRead = { readonly record: VersionRecord } | { readonly lock: Lock };
 
+/** A range of keys a scan reads, in key order (or reverse), continuing after `after`. */
+export interface ScanRange {
+  readonly start?: string;
+  readonly end?: string;
+  readonly after?: string;
+  readonly reverse?: boolean;
+}
+
+/**
+ * A page of a partition's scan at a timestamp: its live keys in order, whether more may follow
+ * (`next`: the key to continue after), and the locks a reader must resolve first among the keys the
+ * page covers (up to `next`, or to the range's end).
+ */
+export interface PartitionScan {
+  readonly records: readonly KeyRecord[];
+  readonly next?: string;
+  readonly locks: readonly { readonly key: string; readonly lock: Lock }[];
+}
+
 /**
  * A node's replica of one partition (docs/internals/partitions.md): a Raft group in the node's host
  * whose state machine is the partition's MVCC store with Percolator's locks (TxnPartition), every
@@ -58,7 +79,8 @@ export class PartitionGroup {
   constructor(private readonly options: PartitionGroupOptions) {
     this.store = createStore({ kind: "memory" }, { historyRevisions: Number.POSITIVE_INFINITY });
     this.partition = new TxnPartition(storeVersions(this.store));
-    ({ driver: this.driver } = hostGroup<TxnOutcome | undefined>(options, partitionGroupId(options.partition), {
+    let raft: Raft;
+    ({ raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(options, partitionGroupId(options.partition), {
       apply: (entry) =>
         entry.data === null || entry.conf ? undefined : applyTxnCommand(this.partition, decodeTxnCommand(entry.data)),
       restore: () => {
@@ -68,6 +90,7 @@ export class PartitionGroup {
     this.pipeline = new CommitPipeline({
       timestamps: options.timestamps,
       propose: (ts, write) => this.propose({ type: "onePhase", ...write, commitTs: ts }),
+      leaderTerm: () => (this.driver.leads ? raft.term : undefined),
     });
   }
 
@@ -106,6 +129,24 @@ export class PartitionGroup {
   }
 
   /**
+   * Up to `limit` live keys of `range` at timestamp `ts` (leader only, after the same waits as
+   * `read`), with the locks that stand in the way among the keys the page covers: a key locked by a
+   * transaction that may commit at or below `ts` is resolved by the reader first, whether or not it
+   * has a version yet.
+   */
+  async scan(range: ScanRange, ts: number, limit: number, bypass?: ReadonlySet<number>): Promise<PartitionScan> {
+    if (!this.driver.leads) throw this.notLeader();
+    await this.pipeline.barrier();
+    await this.driver.readBarrier(this.options.readTimeoutMs);
+    const page = this.store.scan({ ...range, limit, revision: Math.min(ts, this.store.revision) });
+    const covered = (key: string) =>
+      inScanRange(range, key) &&
+      (page.next === undefined ||
+        (range.reverse ? compareKeys(key, page.next) >= 0 : compareKeys(key, page.next) <= 0));
+    return { ...page, locks: this.partition.locksAt(ts, covered, bypass) };
+  }
+
+  /**
    * The fate of the transaction started at `startTs` whose primary key lives here (leader only,
    * confirmed by a ReadIndex round: a reader resolving a lock acts on it).
    */
@@ -118,4 +159,12 @@ export class PartitionGroup {
   private notLeader(): HomeKvError {
     return new HomeKvError("E_NOT_LEADER", `this node does not lead partition ${this.options.partition}`);
   }
+}
+
+/** Whether `key` is in `range` and past its `after` (in the scan's direction), in the store's key order. */
+export function inScanRange(range: ScanRange, key: string): boolean {
+  if (range.start !== undefined && compareKeys(key, range.start) < 0) return false;
+  if (range.end !== undefined && compareKeys(key, range.end) >= 0) return false;
+  if (range.after === undefined) return true;
+  return range.reverse ? compareKeys(key, range.after) < 0 : compareKeys(key, range.after) > 0;
 }

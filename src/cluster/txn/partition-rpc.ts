@@ -1,6 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
-import type { PeerRpc } from "../replication/peer-rpc.ts";
+import { NoAnswerError, type PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
 import type { PartitionGroup, PartitionRead, VersionRecord } from "./partition-group.ts";
 import type { Lock, TxnOutcome, TxnRefusal, TxnStatus } from "./percolator.ts";
@@ -126,6 +126,18 @@ export interface PeerPartitionAccessOptions {
 export function peerPartitionAccess(options: PeerPartitionAccessOptions): PartitionAccess {
   const retried = (error: unknown) =>
     error instanceof HomeKvError && (error.code === "E_NOT_LEADER" || error.code === "E_UNAVAILABLE");
+  /**
+   * A one-round write sent and not answered may have run there: sent again it would commit a second
+   * time (at another timestamp), so its outcome is reported unknown instead. Every other call is
+   * safe to send again (reads, and proposals that change nothing when repeated).
+   */
+  const unknownOutcome = (method: string, error: unknown) =>
+    method === METHODS.write && error instanceof NoAnswerError
+      ? new HomeKvError(
+          "E_UNAVAILABLE",
+          `partition leader did not answer a write in time: it may or may not have been applied (${error.message})`,
+        )
+      : undefined;
   const call = async <T>(
     partition: number,
     direct: (group: PartitionGroup) => Promise<T>,
@@ -152,6 +164,8 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
           const answer = await options.rpc.call(node, method, bytes, options.callTimeoutMs);
           return readVersioned(answer, VERSION, "a partition answer", read);
         } catch (error) {
+          const unknown = unknownOutcome(method, error);
+          if (unknown) throw unknown;
           if (!retried(error)) throw error;
           last = error;
         }

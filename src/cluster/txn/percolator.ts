@@ -90,6 +90,17 @@ export class TxnPartition {
   }
 
   /**
+   * The locks a reader at `ts` must resolve among keys `inRange` (as `read` would meet them), in no
+   * particular order. Locks are few (those of transactions in flight): all are looked at.
+   */
+  locksAt(ts: number, inRange: (key: string) => boolean, bypass?: ReadonlySet<number>): { key: string; lock: Lock }[] {
+    const found: { key: string; lock: Lock }[] = [];
+    for (const [key, lock] of this.locks)
+      if (lock.startTs <= ts && !bypass?.has(lock.startTs) && inRange(key)) found.push({ key, lock });
+    return found;
+  }
+
+  /**
    * `key`'s value at `ts`, or the lock a reader must resolve first: one of a transaction started at
    * or before `ts` (it may commit at or below `ts`), unless the reader found it committed above
    * `ts` (`bypass`: the start timestamps of such transactions).

@@ -20,7 +20,9 @@ function deferred<T>() {
 function driven() {
   const asked: { count: number; answer: ReturnType<typeof deferred<number>> }[] = [];
   const proposed: { ts: number; item: string; applied: ReturnType<typeof deferred<string>> }[] = [];
+  const leadership = { term: 1 as number | undefined };
   const pipeline = new CommitPipeline<string, string>({
+    leaderTerm: () => leadership.term,
     timestamps(count) {
       const answer = deferred<number>();
       asked.push({ count, answer });
@@ -32,7 +34,7 @@ function driven() {
       return applied.promise;
     },
   });
-  return { pipeline, asked, proposed };
+  return { pipeline, asked, proposed, leadership };
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -90,4 +92,26 @@ test("a failed request for timestamps fails its writes, and the next ones are as
   await turn();
   proposed[0]!.applied.resolve("ok");
   expect(await b).toEqual({ ts: 7, result: "ok" });
+});
+
+test("a batch whose leader lost the term while its timestamps were asked for is refused, not proposed (a read elsewhere may be above them)", async () => {
+  const { pipeline, asked, proposed, leadership } = driven();
+  const a = pipeline.submit("a");
+  leadership.term = undefined; // another node leads...
+  leadership.term = 3; // ...and this one again, in a later term
+  asked[0]!.answer.resolve(10);
+  await expect(a).rejects.toThrow(/leadership of the partition changed/);
+  expect(proposed).toEqual([]);
+  // The next write, asked for in the new term, goes through.
+  const b = pipeline.submit("b");
+  await turn();
+  asked[1]!.answer.resolve(20);
+  await turn();
+  expect(proposed.map((p) => [p.ts, p.item])).toEqual([[20, "b"]]);
+  proposed[0]!.applied.resolve("ok");
+  expect(await b).toEqual({ ts: 20, result: "ok" });
+  // A follower asks for nothing.
+  leadership.term = undefined;
+  await expect(pipeline.submit("c")).rejects.toThrow(/E_NOT_LEADER|leadership/);
+  expect(asked.length).toBe(2);
 });
