@@ -5,6 +5,8 @@ import { place } from "../../src/cluster/ring/placement.ts";
 import { HomeKvError } from "../../src/errors.ts";
 import { type RingView, ringResponse } from "../../src/server/ring.ts";
 import { type HomeKvServer, startServer } from "../../src/server/server.ts";
+import { expectOneLineError } from "../helpers/cli.ts";
+import { runHomekv } from "../helpers/processes.ts";
 import { rpcRejection } from "../helpers/server.ts";
 
 /** The Ring RPC in process: its answer from a node's view, and the refusal of a server that is not partitioned. */
@@ -65,15 +67,35 @@ test("before the meta group has placed the partitions, the ring is unavailable, 
   );
 });
 
-test("a partitioned node answers the Ring RPC from its view", async () => {
-  const { client } = await serve(view);
+test("a partitioned node answers the Ring RPC and homekv ring from its view", async () => {
+  const { server, client } = await serve(view);
   const ring = await client.ring();
   expect(ring).toEqual(ringResponse(view(), { clusterId: "c", nodeId: "n2" }));
+  const json = await runHomekv(["ring", "--json", "-p", String(server.port)]);
+  expect(json.exitCode).toBe(0);
+  expect(JSON.parse(json.stdout).shares[1]).toEqual({
+    node_id: "n2",
+    replicas: ring.shares[1]?.replicas,
+    preferred_leaders: ring.shares[1]?.preferredLeaders,
+  });
+  const { stdout } = await runHomekv(["ring", "-p", String(server.port)]);
+  expect(stdout).toContain("4 partitions of 2 replicas, as n2 sees them");
+  for (const p of ring.partitions) {
+    const leader = p.local ? p.leader || "(none right now)" : "-";
+    expect(stdout).toMatch(
+      new RegExp(`^${p.partition} +${p.replicas.join(",")} +${leader.replace(/[()]/g, "\\$&")}$`, "m"),
+    );
+  }
 });
 
-test("a server that is not partitioned refuses the Ring RPC, saying why", async () => {
-  const { client } = await serve();
+test("a server that is not partitioned refuses the Ring RPC, saying why; homekv ring prints one line and exits 1", async () => {
+  const { server, client } = await serve();
   const refused = await rpcRejection(client.ring());
   expect(refused.code).toBe(Status.FAILED_PRECONDITION);
   expect(refused.details).toContain("this server is not partitioned");
+  expectOneLineError(
+    await runHomekv(["ring", "-p", String(server.port)]),
+    1,
+    "server refused: FAILED_PRECONDITION: this server is not partitioned (a single server, or one Raft group: --partitions 1)",
+  );
 });
