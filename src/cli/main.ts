@@ -24,6 +24,7 @@ export const mainCommand = defineCommand({
     metrics: () => import("./metrics.ts").then((module) => module.metricsCommand),
     members: () => import("./members.ts").then((module) => module.membersCommand),
     cluster: () => import("./cluster.ts").then((module) => module.clusterCommand),
+    ring: () => import("./ring.ts").then((module) => module.ringCommand),
     checkpoint: () => import("./checkpoint.ts").then((module) => module.checkpointCommand),
     bench: () => import("./bench.ts").then((module) => module.benchCommand),
   },

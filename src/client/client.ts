@@ -13,6 +13,7 @@ import {
   type Metrics,
   type MetricsResponse,
   type Record as ProtoRecord,
+  type RingResponse,
   ScanRequest,
   type ScanResponse,
   SetRequest,
@@ -289,6 +290,11 @@ export class HomeKvClient {
   /** The replicated group as this member knows it: every member's role, addresses, indexes and lag. */
   async clusterStatus(): Promise<ClusterStatusResponse> {
     return this.call<ClusterStatusResponse>("read", (stub, cb, md, opts) => stub.clusterStatus({}, md, opts, cb));
+  }
+
+  /** The partitions of a partitioned cluster: each one's replicas and leader (as the answering node knows it), each node's share. */
+  async ring(): Promise<RingResponse> {
+    return this.call<RingResponse>("read", (stub, cb, md, opts) => stub.ring({}, md, opts, cb));
   }
 
   /** Adds a member as a learner (the leader promotes it once caught up); answers with the members after. */

@@ -552,6 +552,41 @@ export interface ClusterChangeResponse {
   status: ClusterStatusResponse | undefined;
 }
 
+export interface RingRequest {
+}
+
+export interface RingPartition {
+  partition: number;
+  /** Its replicas' node ids, in placement order: the first is the one the placement prefers to lead. */
+  replicas: string[];
+  /** Whether the answering node holds a replica of it: only then does it know the leader. */
+  local: boolean;
+  /**
+   * The leader as the answering node's replica knows it; empty when none leads right now, or when
+   * the answering node holds no replica (local false).
+   */
+  leader: string;
+}
+
+export interface RingShare {
+  nodeId: string;
+  /** The partitions it holds a replica of, and those the placement prefers it to lead. */
+  replicas: number;
+  preferredLeaders: number;
+}
+
+export interface RingResponse {
+  clusterId: string;
+  /** The node that answered: its replicas are where the leaders come from. */
+  nodeId: string;
+  /** Replicas per partition, as the cluster was created with (--replicas). */
+  replication: number;
+  /** Every partition, in partition order. */
+  partitions: RingPartition[];
+  /** Every node that holds a replica, in node id order. */
+  shares: RingShare[];
+}
+
 function createBaseRecord(): Record {
   return { key: "", value: undefined, modRevision: 0, createRevision: 0, version: 0, ttlMs: 0 };
 }
@@ -4886,6 +4921,427 @@ export const ClusterChangeResponse: MessageFns<ClusterChangeResponse> = {
   },
 };
 
+function createBaseRingRequest(): RingRequest {
+  return {};
+}
+
+export const RingRequest: MessageFns<RingRequest> = {
+  encode(_: RingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RingRequest {
+    return {};
+  },
+
+  toJSON(_: RingRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RingRequest>, I>>(base?: I): RingRequest {
+    return RingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RingRequest>, I>>(_: I): RingRequest {
+    const message = createBaseRingRequest();
+    return message;
+  },
+};
+
+function createBaseRingPartition(): RingPartition {
+  return { partition: 0, replicas: [], local: false, leader: "" };
+}
+
+export const RingPartition: MessageFns<RingPartition> = {
+  encode(message: RingPartition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partition !== 0) {
+      writer.uint32(8).uint32(message.partition);
+    }
+    for (const v of message.replicas) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.local !== false) {
+      writer.uint32(24).bool(message.local);
+    }
+    if (message.leader !== "") {
+      writer.uint32(34).string(message.leader);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RingPartition {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRingPartition();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.partition = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.replicas.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.local = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RingPartition {
+    return {
+      partition: isSet(object.partition) ? globalThis.Number(object.partition) : 0,
+      replicas: globalThis.Array.isArray(object?.replicas) ? object.replicas.map((e: any) => globalThis.String(e)) : [],
+      local: isSet(object.local) ? globalThis.Boolean(object.local) : false,
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+    };
+  },
+
+  toJSON(message: RingPartition): unknown {
+    const obj: any = {};
+    if (message.partition !== 0) {
+      obj.partition = Math.round(message.partition);
+    }
+    if (message.replicas?.length) {
+      obj.replicas = message.replicas;
+    }
+    if (message.local !== false) {
+      obj.local = message.local;
+    }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RingPartition>, I>>(base?: I): RingPartition {
+    return RingPartition.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RingPartition>, I>>(object: I): RingPartition {
+    const message = createBaseRingPartition();
+    message.partition = object.partition ?? 0;
+    message.replicas = object.replicas?.map((e) => e) || [];
+    message.local = object.local ?? false;
+    message.leader = object.leader ?? "";
+    return message;
+  },
+};
+
+function createBaseRingShare(): RingShare {
+  return { nodeId: "", replicas: 0, preferredLeaders: 0 };
+}
+
+export const RingShare: MessageFns<RingShare> = {
+  encode(message: RingShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.replicas !== 0) {
+      writer.uint32(16).uint32(message.replicas);
+    }
+    if (message.preferredLeaders !== 0) {
+      writer.uint32(24).uint32(message.preferredLeaders);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RingShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRingShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replicas = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.preferredLeaders = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RingShare {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : 0,
+      preferredLeaders: isSet(object.preferredLeaders)
+        ? globalThis.Number(object.preferredLeaders)
+        : isSet(object.preferred_leaders)
+        ? globalThis.Number(object.preferred_leaders)
+        : 0,
+    };
+  },
+
+  toJSON(message: RingShare): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.replicas !== 0) {
+      obj.replicas = Math.round(message.replicas);
+    }
+    if (message.preferredLeaders !== 0) {
+      obj.preferredLeaders = Math.round(message.preferredLeaders);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RingShare>, I>>(base?: I): RingShare {
+    return RingShare.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RingShare>, I>>(object: I): RingShare {
+    const message = createBaseRingShare();
+    message.nodeId = object.nodeId ?? "";
+    message.replicas = object.replicas ?? 0;
+    message.preferredLeaders = object.preferredLeaders ?? 0;
+    return message;
+  },
+};
+
+function createBaseRingResponse(): RingResponse {
+  return { clusterId: "", nodeId: "", replication: 0, partitions: [], shares: [] };
+}
+
+export const RingResponse: MessageFns<RingResponse> = {
+  encode(message: RingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.replication !== 0) {
+      writer.uint32(24).uint32(message.replication);
+    }
+    for (const v of message.partitions) {
+      RingPartition.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.shares) {
+      RingShare.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.replication = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.partitions.push(RingPartition.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.shares.push(RingShare.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RingResponse {
+    return {
+      clusterId: isSet(object.clusterId)
+        ? globalThis.String(object.clusterId)
+        : isSet(object.cluster_id)
+        ? globalThis.String(object.cluster_id)
+        : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      replication: isSet(object.replication) ? globalThis.Number(object.replication) : 0,
+      partitions: globalThis.Array.isArray(object?.partitions)
+        ? object.partitions.map((e: any) => RingPartition.fromJSON(e))
+        : [],
+      shares: globalThis.Array.isArray(object?.shares) ? object.shares.map((e: any) => RingShare.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RingResponse): unknown {
+    const obj: any = {};
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.replication !== 0) {
+      obj.replication = Math.round(message.replication);
+    }
+    if (message.partitions?.length) {
+      obj.partitions = message.partitions.map((e) => RingPartition.toJSON(e));
+    }
+    if (message.shares?.length) {
+      obj.shares = message.shares.map((e) => RingShare.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RingResponse>, I>>(base?: I): RingResponse {
+    return RingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RingResponse>, I>>(object: I): RingResponse {
+    const message = createBaseRingResponse();
+    message.clusterId = object.clusterId ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.replication = object.replication ?? 0;
+    message.partitions = object.partitions?.map((e) => RingPartition.fromPartial(e)) || [];
+    message.shares = object.shares?.map((e) => RingShare.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type HomeKvServiceService = typeof HomeKvServiceService;
 export const HomeKvServiceService = {
   /** Reads many keys from one snapshot; one Record per requested key, in request order. */
@@ -5049,6 +5505,20 @@ export const HomeKvServiceService = {
       Buffer.from(ClusterChangeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClusterChangeResponse => ClusterChangeResponse.decode(value),
   },
+  /**
+   * --- a partitioned cluster (--partitions P, P above 1) ---
+   * Every partition's replicas and leader, and each node's share, as the answering node knows them.
+   * A server that is not partitioned answers FAILED_PRECONDITION.
+   */
+  ring: {
+    path: "/homekv_service.HomeKvService/Ring" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RingRequest): Buffer => Buffer.from(RingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RingRequest => RingRequest.decode(value),
+    responseSerialize: (value: RingResponse): Buffer => Buffer.from(RingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RingResponse => RingResponse.decode(value),
+  },
 } as const;
 
 export interface HomeKvServiceServer extends UntypedServiceImplementation {
@@ -5096,6 +5566,12 @@ export interface HomeKvServiceServer extends UntypedServiceImplementation {
   clusterRemove: handleUnaryCall<ClusterRemoveRequest, ClusterChangeResponse>;
   /** Hands leadership to the given voter and waits until it leads. */
   clusterTransferLeader: handleUnaryCall<ClusterTransferLeaderRequest, ClusterChangeResponse>;
+  /**
+   * --- a partitioned cluster (--partitions P, P above 1) ---
+   * Every partition's replicas and leader, and each node's share, as the answering node knows them.
+   * A server that is not partitioned answers FAILED_PRECONDITION.
+   */
+  ring: handleUnaryCall<RingRequest, RingResponse>;
 }
 
 export interface HomeKvServiceClient extends Client {
@@ -5311,6 +5787,23 @@ export interface HomeKvServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClusterChangeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * --- a partitioned cluster (--partitions P, P above 1) ---
+   * Every partition's replicas and leader, and each node's share, as the answering node knows them.
+   * A server that is not partitioned answers FAILED_PRECONDITION.
+   */
+  ring(request: RingRequest, callback: (error: ServiceError | null, response: RingResponse) => void): ClientUnaryCall;
+  ring(
+    request: RingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RingResponse) => void,
+  ): ClientUnaryCall;
+  ring(
+    request: RingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RingResponse) => void,
   ): ClientUnaryCall;
 }
 

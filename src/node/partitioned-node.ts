@@ -15,6 +15,7 @@ import { peerPartitionAccess, servePartitions } from "../cluster/txn/partition-r
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
+import type { RingView } from "../server/ring.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database, DatabaseStats } from "../storage/database.ts";
@@ -38,15 +39,6 @@ const LEADER_ROUNDS = 100;
  */
 const PING_TICKS = 2;
 const SUSPECT_TICKS = 10;
-
-/** What `homekv ring` shows: each partition's replicas, the first one the placement's choice of leader, and who leads. */
-export interface RingView {
-  partitions: number;
-  replicas: number;
-  placement: Placement;
-  /** Partition → its leader's name, for the partitions this node holds a replica of ("" while none leads). */
-  leaders: Map<number, string>;
-}
 
 /**
  * A node of a partitioned cluster (`--partitions P`, docs/internals/partitions.md): one RaftHost

@@ -3,6 +3,7 @@ import { type Membership, startMembership } from "../cluster/membership.ts";
 import { foundingMetadata } from "../cluster/replication/gossip-founding.ts";
 import { assert } from "../errors.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
+import type { RingView } from "../server/ring.ts";
 import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
@@ -52,7 +53,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         )
       : undefined;
   let membership: Membership | undefined = early;
-  const { db, replicated } = await undoOnError(
+  const { db, replicated, ring } = await undoOnError(
     () => openDatabase(config, log, () => membership),
     async () => early?.leave(),
   );
@@ -71,6 +72,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         clusterId: config.cluster.clusterId,
         db,
         ...(replicated ? { cluster: replicated.cluster } : {}),
+        ...(ring ? { ring } : {}),
         onBug: (error) => log.error("internal error while serving a call:", error),
       }),
     () => Promise.all([db.close(), early?.leave()]),
@@ -125,12 +127,9 @@ async function openDatabase(
   config: ServeConfig,
   log: NodeLog,
   gossip: () => Membership | undefined,
-): Promise<{ db: Database; replicated?: ReplicatedNode }> {
+): Promise<{ db: Database; replicated?: ReplicatedNode; ring?: () => RingView }> {
   const { raft } = config.cluster;
-  if (raft?.partitions) {
-    const { db } = await openPartitionedNode(config, raft, raft.partitions, log);
-    return { db };
-  }
+  if (raft?.partitions) return openPartitionedNode(config, raft, raft.partitions, log);
   if (raft) {
     const replicated = await openReplicatedDatabase(config, raft, log, gossip);
     return { db: replicated.db, replicated };

@@ -4,7 +4,7 @@ import { HomeKvError } from "../errors.ts";
 
 /**
  * Bearer-token auth with three roles, each allowing what the one before it does and more:
- * read (Get, Scan, Watch, Metrics, Members), write (also Set, Del, Txn, Compact), admin (also Checkpoint).
+ * read (Get, Scan, Watch, Metrics, Members, Ring), write (also Set, Del, Txn, Compact), admin (also Checkpoint).
  */
 export const ROLES = ["read", "write", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -18,6 +18,7 @@ const REQUIRED_ROLE: Readonly<Record<string, Role>> = {
   Watch: "read",
   Metrics: "read",
   Members: "read",
+  Ring: "read",
   Set: "write",
   Del: "write",
   Txn: "write",

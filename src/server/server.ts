@@ -10,6 +10,7 @@ import { startGrpcJsTransport } from "./grpc-js-transport.ts";
 import { startNativeTransport } from "./h2/native-transport.ts";
 import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type MembershipView, membersResponse, soloView } from "./members.ts";
+import { type RingView, ringResponse } from "./ring.ts";
 import { createRpcStats, type RpcStats } from "./rpc-stats.ts";
 import { createService, metrics, type ServiceContext } from "./service.ts";
 import type { ServerTls } from "./tls.ts";
@@ -36,6 +37,8 @@ export interface ServerOptions {
   clusterId?: string;
   /** The replicated group behind the cluster RPCs; a server of one by default. */
   cluster?: ClusterControl;
+  /** The partitions of a partitioned cluster, as this node sees them (the Ring RPC); none by default. */
+  ring?: () => RingView;
   /** Which gRPC server transport serves the calls: HomeKV's own HTTP/2 server, or grpc-js's. */
   grpcServer?: GrpcServerKind;
 }
@@ -79,6 +82,8 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   const rpcStats = createRpcStats();
   let membership: MembershipView | undefined;
   let boundAddress = "";
+  const self = { clusterId: options.clusterId ?? DEFAULT_CLUSTER_ID, nodeId: options.nodeId ?? hostname() };
+  const { ring } = options;
   const serviceContext: ServiceContext = {
     db,
     limits,
@@ -90,16 +95,8 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     watch: (request, call, sink) => serveWatch(request, call, sink, db.watches, limits, watchBudget, onBug),
     watchers: () => db.watches.size,
     members: () => membersResponse(membership!, performance.now()),
-    cluster:
-      options.cluster ??
-      soloClusterControl(
-        {
-          clusterId: options.clusterId ?? DEFAULT_CLUSTER_ID,
-          nodeId: options.nodeId ?? hostname(),
-          grpcAddress: () => boundAddress,
-        },
-        () => db.revision,
-      ),
+    cluster: options.cluster ?? soloClusterControl({ ...self, grpcAddress: () => boundAddress }, () => db.revision),
+    ...(ring ? { ring: () => ringResponse(ring(), self) } : {}),
   };
   const service = createService(serviceContext);
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.
@@ -121,12 +118,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
   });
   const { port } = transport;
   boundAddress = formatAddress(host, port);
-  membership = soloView(
-    options.clusterId ?? DEFAULT_CLUSTER_ID,
-    options.nodeId ?? hostname(),
-    formatAddress(host, port),
-    Date.now(),
-  );
+  membership = soloView(self.clusterId, self.nodeId, boundAddress, Date.now());
   let serving = true;
   discovery.setStatus("SERVING");
   return {

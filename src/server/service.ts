@@ -7,6 +7,8 @@ import {
   type MembersRequest,
   type MembersResponse,
   type Metrics,
+  type RingRequest,
+  type RingResponse,
   type ScanRequest,
   type WatchRequest,
   type WatchResponse,
@@ -28,6 +30,7 @@ import {
   overLimit,
 } from "./limits.ts";
 import { checkDecodedRequest, withRequestSizeCheck } from "./request-size.ts";
+import { notPartitioned } from "./ring.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors } from "./scan-cursors.ts";
 import { checkTxn } from "./txn-request.ts";
@@ -51,6 +54,8 @@ export interface ServiceContext {
   members: () => MembersResponse;
   /** The replicated group (ClusterStatus and the changes). */
   cluster: ClusterControl;
+  /** The partitions and their replicas (the Ring RPC); absent on a server that is not partitioned. */
+  ring?: () => RingResponse;
 }
 
 const SCAN_LIMIT_DEFAULT = 100;
@@ -169,6 +174,10 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
     clusterTransferLeader: checked(async ({ nodeId }) => ({
       status: await ctx.cluster.transferLeader(requiredName(nodeId)),
     })),
+    ring: checked((_: RingRequest) => {
+      if (!ctx.ring) throw notPartitioned();
+      return ctx.ring();
+    }),
   };
   return {
     definition: withRequestSizeCheck(HomeKvServiceService, limits),

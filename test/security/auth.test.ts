@@ -49,7 +49,7 @@ describe("auth file", () => {
     const tokens = parseAuthFile("r read\nw write\na admin\n", "auth.txt");
     const outcome = (method: string, token: string) =>
       checkCall(tokens, SERVICE + method, `Bearer ${token}`)?.code ?? "ok";
-    for (const method of ["Get", "Scan", "Watch", "Metrics"])
+    for (const method of ["Get", "Scan", "Watch", "Metrics", "Members", "Ring"])
       expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual(["ok", "ok", "ok"]);
     for (const method of ["Set", "Del", "Txn", "Compact"])
       expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual([
