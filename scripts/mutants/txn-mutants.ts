@@ -160,6 +160,22 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace: "",
   },
   {
+    name: "scan-past-a-cut",
+    description:
+      "a scan answers keys past where a partition's page was cut short, so the next page skips that partition's keys between",
+    file: "src/cluster/txn/coordinator.ts",
+    search: ".filter((record) => bound === undefined || order(record.key, bound) <= 0)",
+    replace: ".filter(() => true)",
+  },
+  {
+    name: "scan-blind-to-locks",
+    description:
+      "a partition's scan reports no lock in its range: a committed transaction's secondary is read as not written",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "return { ...page, locks: this.partition.locksAt(ts, covered, bypass) };",
+    replace: "return { ...page, locks: [] };",
+  },
+  {
     name: "lock-only-written",
     description: "a lock-only mutation is committed as a version, like a write",
     file: PERCOLATOR,

@@ -130,7 +130,8 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     compactedRevision: 0,
     read: () => notYet("reads of a revision's whole view"),
     readBytes: () => notYet("reads of a revision's whole view"),
-    scan: () => notYet("Scan"),
+    // Scan pages are read across partitions by partitioned-scans.ts, not through a revision's view.
+    scan: () => notYet("Scan through the database's view"),
     watches: refusingWatches,
     leads: false,
     propose: () => notYet("commands other than Set and Del"),
@@ -150,7 +151,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       return txn(command, checkReadBytes);
     },
     compact: () => notYet("Compact"),
-    openSnapshot: () => notYet("Scan"),
+    openSnapshot: () => notYet("snapshots"),
     stats: () => ({ ...parts.stats(), revision }),
     checkpoint: () => notYet("Checkpoint (a partition's state is its Raft log)"),
     settleGc: () => Promise.resolve(),

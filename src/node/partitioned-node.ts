@@ -16,12 +16,14 @@ import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import type { RingView } from "../server/ring.ts";
+import type { Scans } from "../server/scan-cursors.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database, DatabaseStats } from "../storage/database.ts";
 import { realTimers } from "../timers.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import { partitionedDatabase } from "./partitioned-database.ts";
+import { partitionedScans } from "./partitioned-scans.ts";
 import type { PartitionsConfig, RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -60,7 +62,7 @@ export async function openPartitionedNode(
   raftConfig: RaftConfig,
   shape: PartitionsConfig,
   log: NodeLog,
-): Promise<{ db: Database; ring(): RingView }> {
+): Promise<{ db: Database; ring(): RingView; scans: Scans }> {
   if (config.storage.kind !== "disk")
     throw new HomeKvError("E_CONFIG", "a partitioned cluster keeps its Raft logs on disk: give it --data-dir");
   if (config.storage.engine.kind !== "memory")
@@ -112,6 +114,11 @@ export async function openPartitionedNode(
     "E_UNAVAILABLE",
     "this node does not know the cluster's placement yet (it is starting)",
   );
+  /** The cluster's partition count, once this node can route keys to them. */
+  const routablePartitions = () => {
+    if (unroutable) throw unroutable;
+    return shape.count;
+  };
   /** Starts the replicas the placement gives this node that it does not run yet. */
   const place = (next: Placement) => {
     placement = next;
@@ -154,10 +161,7 @@ export async function openPartitionedNode(
   const access = peerPartitionAccess({
     rpc,
     local: (partition) => replicas.get(partition),
-    partitionOf: (key) => {
-      if (unroutable) throw unroutable;
-      return partitionOf(encoder.encode(key), shape.count);
-    },
+    partitionOf: (key) => partitionOf(encoder.encode(key), routablePartitions()),
     candidates: (partition) => {
       const holders = (placement[partition] ?? []).filter((name) => name !== self);
       const known = names.get(replicas.get(partition)?.driver.leader ?? 0);
@@ -196,6 +200,7 @@ export async function openPartitionedNode(
         }
       },
     }),
+    scans: partitionedScans({ coordinator, partitions: routablePartitions }),
     ring: () => ({
       partitions: shape.count,
       replicas: shape.replicas,

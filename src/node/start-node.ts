@@ -4,6 +4,7 @@ import { foundingMetadata } from "../cluster/replication/gossip-founding.ts";
 import { assert } from "../errors.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
 import type { RingView } from "../server/ring.ts";
+import type { Scans } from "../server/scan-cursors.ts";
 import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
@@ -53,7 +54,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         )
       : undefined;
   let membership: Membership | undefined = early;
-  const { db, replicated, ring } = await undoOnError(
+  const { db, replicated, ring, scans } = await undoOnError(
     () => openDatabase(config, log, () => membership),
     async () => early?.leave(),
   );
@@ -73,6 +74,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
         db,
         ...(replicated ? { cluster: replicated.cluster } : {}),
         ...(ring ? { ring } : {}),
+        ...(scans ? { scans } : {}),
         onBug: (error) => log.error("internal error while serving a call:", error),
       }),
     () => Promise.all([db.close(), early?.leave()]),
@@ -127,7 +129,7 @@ async function openDatabase(
   config: ServeConfig,
   log: NodeLog,
   gossip: () => Membership | undefined,
-): Promise<{ db: Database; replicated?: ReplicatedNode; ring?: () => RingView }> {
+): Promise<{ db: Database; replicated?: ReplicatedNode; ring?: () => RingView; scans?: Scans }> {
   const { raft } = config.cluster;
   if (raft?.partitions) return openPartitionedNode(config, raft, raft.partitions, log);
   if (raft) {

@@ -18,10 +18,18 @@ export interface ScanRange {
   keysOnly: boolean;
 }
 
-interface Token extends ScanRange {
+/** What a continuation token names: the scan's range and revision, where to go on, and its cursor (0: none). */
+export interface ScanToken extends ScanRange {
   cursor: number;
   revision: number;
   after: string;
+}
+
+/** Multi-page scans as the Scan handler serves them: a first page, then the pages continuations name. */
+export interface Scans {
+  first(range: ScanRange, size: PageSize, revision: number | undefined): ScanResult | Promise<ScanResult>;
+  next(continuation: string, size: PageSize): ScanResult | Promise<ScanResult>;
+  closeAll(): void;
 }
 
 export interface ScanResult extends ScanPage {
@@ -36,7 +44,7 @@ export interface PageSize {
   bytesMax: number;
 }
 
-export class ScanCursors {
+export class ScanCursors implements Scans {
   private readonly open = new Map<number, { snapshot: Snapshot; usedAtMs: number }>();
   private nextId = 1;
 
@@ -62,14 +70,14 @@ export class ScanCursors {
       ...page,
       revision: at,
       keysOnly: range.keysOnly,
-      continuation: encode({ ...range, cursor, revision: at, after: page.next }),
+      continuation: encodeScanToken({ ...range, cursor, revision: at, after: page.next }),
     };
   }
 
   /** The next page of the scan a continuation token stands for. */
   next(continuation: string, size: PageSize): ScanResult {
     this.expireIdle();
-    const token = decode(continuation);
+    const token = decodeScanToken(continuation);
     const held = this.open.get(token.cursor);
     const options: Omit<ScanOptions, "revision"> = {
       start: token.start,
@@ -103,7 +111,7 @@ export class ScanCursors {
       ...page,
       revision: token.revision,
       keysOnly: token.keysOnly,
-      continuation: encode({ ...token, after: page.next }),
+      continuation: encodeScanToken({ ...token, after: page.next }),
     };
   }
 
@@ -139,7 +147,7 @@ export class ScanCursors {
   }
 }
 
-function encode(token: Token): string {
+export function encodeScanToken(token: ScanToken): string {
   const compact = {
     c: token.cursor,
     r: token.revision,
@@ -152,7 +160,7 @@ function encode(token: Token): string {
   return Buffer.from(JSON.stringify(compact)).toString("base64url");
 }
 
-function decode(continuation: string): Token {
+export function decodeScanToken(continuation: string): ScanToken {
   let raw: { c?: unknown; r?: unknown; a?: unknown; s?: unknown; e?: unknown; v?: unknown; k?: unknown };
   try {
     raw = JSON.parse(Buffer.from(continuation, "base64url").toString("utf8"));

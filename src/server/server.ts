@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { type MembershipView, membersResponse, soloView } from "./members.ts";
 import { type RingView, ringResponse } from "./ring.ts";
 import { createRpcStats, type RpcStats } from "./rpc-stats.ts";
+import type { Scans } from "./scan-cursors.ts";
 import { createService, metrics, type ServiceContext } from "./service.ts";
 import type { ServerTls } from "./tls.ts";
 import { DEFAULT_GRPC_SERVER, type GrpcServerKind } from "./transport.ts";
@@ -39,6 +40,8 @@ export interface ServerOptions {
   cluster?: ClusterControl;
   /** The partitions of a partitioned cluster, as this node sees them (the Ring RPC); none by default. */
   ring?: () => RingView;
+  /** Scan pages read elsewhere than the database's own cursors (a partitioned node). */
+  scans?: Scans;
   /** Which gRPC server transport serves the calls: HomeKV's own HTTP/2 server, or grpc-js's. */
   grpcServer?: GrpcServerKind;
 }
@@ -97,6 +100,7 @@ export async function startServer(options: ServerOptions = {}): Promise<HomeKvSe
     members: () => membersResponse(membership!, performance.now()),
     cluster: options.cluster ?? soloClusterControl({ ...self, grpcAddress: () => boundAddress }, () => db.revision),
     ...(ring ? { ring: () => ringResponse(ring(), self) } : {}),
+    ...(options.scans ? { scans: options.scans } : {}),
   };
   const service = createService(serviceContext);
   // Health (NOT_SERVING until bound) and reflection; src/server/discovery.ts.

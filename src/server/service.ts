@@ -32,7 +32,7 @@ import {
 import { checkDecodedRequest, withRequestSizeCheck } from "./request-size.ts";
 import { notPartitioned } from "./ring.ts";
 import type { RpcStats } from "./rpc-stats.ts";
-import { ScanCursors } from "./scan-cursors.ts";
+import { ScanCursors, type Scans } from "./scan-cursors.ts";
 import { checkTxn } from "./txn-request.ts";
 
 export interface ServiceContext {
@@ -56,6 +56,8 @@ export interface ServiceContext {
   cluster: ClusterControl;
   /** The partitions and their replicas (the Ring RPC); absent on a server that is not partitioned. */
   ring?: () => RingResponse;
+  /** How Scan pages are read: across partitions on a partitioned node; else the database's cursors. */
+  scans?: Scans;
 }
 
 const SCAN_LIMIT_DEFAULT = 100;
@@ -65,11 +67,13 @@ const SCAN_CURSOR_IDLE_MS = 60_000;
 /** The HomeKvService handlers: validate, then read or write through the database. */
 export function createService(ctx: ServiceContext): RpcService & { close(): void } {
   const { db, limits } = ctx;
-  const cursors = new ScanCursors(db, {
-    cursorsMax: SCAN_CURSORS_MAX,
-    idleMs: SCAN_CURSOR_IDLE_MS,
-    now: ctx.now,
-  });
+  const cursors: Scans =
+    ctx.scans ??
+    new ScanCursors(db, {
+      cursorsMax: SCAN_CURSORS_MAX,
+      idleMs: SCAN_CURSOR_IDLE_MS,
+      now: ctx.now,
+    });
   /** A unary handler whose request decoded within the limits (request-size.ts marks the others). */
   const checked = <Req, Res>(handle: (request: Req) => Res | Promise<Res>) =>
     unary<Req, Res>((request) => {
@@ -126,9 +130,9 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
       // Later pages read the first page's revision: only the first needs the barrier.
       const range = request.continuation ? undefined : scanRange(request);
       if (range && !request.serializable) await db.readBarrier();
-      const page = range
+      const page = await (range
         ? cursors.first(range, pageSize, at(request.revision))
-        : cursors.next(request.continuation, pageSize);
+        : cursors.next(request.continuation, pageSize));
       // A page holds at least one record: only a single record over the limit gets here.
       checkResponseBytes(sumRecordBytes(page.records), limits);
       const nowMs = ctx.wallNow();

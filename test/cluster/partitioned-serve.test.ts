@@ -56,12 +56,28 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
   );
   expect((await n1.client.del(gone)).deleted).toBe(0);
 
-  // What is not built yet across partitions says so.
-  const refused = await n1.client.scanPage({ prefix: "user/" }).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(String(refused)).toMatch(/UNIMPLEMENTED.*Scan across partitions/);
+  // A scan pages every partition's keys in key order, all pages at the first page's revision, even
+  // while writes go on; reverse too.
+  const sorted = [...keys].sort();
+  const left = sorted.filter((key) => !gone.includes(key));
+  const firstPage = await n1.client.scanPage({ prefix: "user/", limit: 7 });
+  const during = await n2.client.set([["user/0", "written during the scan"]]);
+  const scanned = [...firstPage.records];
+  let page = firstPage;
+  while (page.continuation !== "") {
+    page = await n1.client.scanPage({ continuation: page.continuation, limit: 7 });
+    expect(page.revision).toBe(firstPage.revision);
+    scanned.push(...page.records);
+  }
+  expect(scanned.map((r) => r.key)).toEqual(left);
+  expect(scanned.map((r) => text(r.value))).toEqual(left.map((key) => `v1-${key}`));
+  const live = ["user/0", ...left].sort();
+  const reversed: string[] = [];
+  for await (const record of n3.client.scan({ prefix: "user/", reverse: true, limit: 6 })) reversed.push(record.key);
+  expect(reversed).toEqual([...live].reverse());
+  expect(
+    (await n3.client.scanPage({ start: "user/2", end: "user/3", keysOnly: true })).records.map((r) => r.key),
+  ).toEqual(live.filter((key) => key >= "user/2" && key < "user/3"));
 
   // n1 killed: the others elect leaders for its partitions and go on; restarted, it serves them all again.
   await n1.server.stop("SIGKILL");
@@ -71,10 +87,10 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
   );
   const afterKill = await n3.client.get(keys);
   expect(afterKill.records.map((r) => text(r.value))).toEqual(keys.map((key) => `v2-${key}`));
-  // Deleted then written again: created anew. The others: their second version.
-  expect(afterKill.records.map((r) => [r.createRevision, r.version])).toEqual(
-    keys.map((key) => (gone.includes(key) ? [second.revision, 1] : [first.revision, 2])),
-  );
+  // Deleted then written again: created anew (user/0 during the scan). The others: their second version.
+  const created = (key: string) =>
+    key === "user/0" ? [during.revision, 2] : gone.includes(key) ? [second.revision, 1] : [first.revision, 2];
+  expect(afterKill.records.map((r) => [r.createRevision, r.version])).toEqual(keys.map(created));
   const again = await start("n1");
   const { records, revision } = await waitFor(
     async () => {

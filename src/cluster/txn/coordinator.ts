@@ -1,5 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
-import type { PartitionRead, VersionRecord } from "./partition-group.ts";
+import { compareKeys } from "../../storage/mvcc/key-order.ts";
+import type { PartitionRead, PartitionScan, ScanRange, VersionRecord } from "./partition-group.ts";
 import type { Lock, Mutation, TxnOutcome, TxnStatus } from "./percolator.ts";
 import type { TxnCommand } from "./txn-command-format.ts";
 
@@ -12,6 +13,13 @@ export interface PartitionAccess {
     readAt?: number,
   ): Promise<{ ts: number; result: TxnOutcome }>;
   read(partition: number, keys: readonly string[], ts: number, bypass: ReadonlySet<number>): Promise<PartitionRead[]>;
+  scan(
+    partition: number,
+    range: ScanRange,
+    ts: number,
+    limit: number,
+    bypass: ReadonlySet<number>,
+  ): Promise<PartitionScan>;
   propose(partition: number, command: TxnCommand): Promise<TxnOutcome>;
   status(partition: number, primary: string, startTs: number): Promise<TxnStatus>;
 }
@@ -61,6 +69,44 @@ export class TxnCoordinator {
       }),
     );
     return { ts: at, records: keys.map((key) => records.get(key)!) };
+  }
+
+  /**
+   * Up to `limit` live keys of `range` at `ts`, in key order (reverse: descending), and `next`, the
+   * key to go on after when the range may hold more. Each partition pages its share at `ts`, its
+   * locks in the way resolved as a read's are; the pages are merged, and only keys every partition
+   * has covered are answered: a partition whose page was cut short at key k (its limit, or the keys
+   * it may visit, deleted ones included) may hold keys after k, so the merged page ends at k at most.
+   */
+  async scan(
+    range: ScanRange,
+    ts: number,
+    limit: number,
+    partitions: number,
+  ): Promise<{ records: (VersionRecord & { key: string })[]; next?: string }> {
+    const pages = await Promise.all(
+      Array.from({ length: partitions }, (_, partition) => this.scanResolved(partition, range, ts, limit)),
+    );
+    const order = (a: string, b: string) => (range.reverse ? -compareKeys(a, b) : compareKeys(a, b));
+    const cuts = pages.flatMap((page) => (page.next === undefined ? [] : [page.next]));
+    const bound = cuts.sort(order)[0];
+    const merged = pages
+      .flatMap((page) => page.records)
+      .filter((record) => bound === undefined || order(record.key, bound) <= 0)
+      .sort((a, b) => order(a.key, b.key));
+    if (merged.length > limit) return { records: merged.slice(0, limit), next: merged[limit - 1]!.key };
+    return bound === undefined ? { records: merged } : { records: merged, next: bound };
+  }
+
+  /** One partition's page of `range` at `ts`, once no lock stands in the way. */
+  private scanResolved(partition: number, range: ScanRange, ts: number, limit: number): Promise<PartitionScan> {
+    return this.resolvedAt(
+      partition,
+      ts,
+      "a scan",
+      (bypass) => this.options.access.scan(partition, range, ts, limit, bypass),
+      (page) => page.locks,
+    );
   }
 
   /**
@@ -140,19 +186,41 @@ export class TxnCoordinator {
 
   /** Reads `keys` of one partition at `ts`, resolving every lock that stands in the way. */
   private async readResolved(partition: number, keys: readonly string[], ts: number): Promise<VersionRecord[]> {
+    const found = await this.resolvedAt(
+      partition,
+      ts,
+      "a read",
+      (bypass) => this.options.access.read(partition, keys, ts, bypass),
+      (found) => found.flatMap((f, i) => ("lock" in f ? [{ key: keys[i]!, lock: f.lock }] : [])),
+    );
+    return found.map((f) => ("record" in f ? f.record : undefined)!);
+  }
+
+  /**
+   * What `fetch` answers at `ts` once it meets no lock (`locksOf`): each lock met is resolved (see
+   * `resolve`) and the partition asked again, after a pause while a transaction still open holds
+   * one, until the read timeout.
+   */
+  private async resolvedAt<T>(
+    partition: number,
+    ts: number,
+    what: string,
+    fetch: (bypass: ReadonlySet<number>) => Promise<T>,
+    locksOf: (answer: T) => readonly { key: string; lock: Lock }[],
+  ): Promise<T> {
     const bypass = new Set<number>();
     const deadline = this.options.now() + this.options.readTimeoutMs;
     for (;;) {
-      const found = await this.options.access.read(partition, keys, ts, bypass);
-      if (found.every((f) => "record" in f)) return found.map((f) => ("record" in f ? f.record : undefined)!);
+      const answer = await fetch(bypass);
+      const locks = locksOf(answer);
+      if (locks.length === 0) return answer;
       let waiting = false;
-      for (const [i, f] of found.entries())
-        if ("lock" in f) waiting = (await this.resolve(partition, keys[i]!, f.lock, ts, bypass)) || waiting;
+      for (const { key, lock } of locks) waiting = (await this.resolve(partition, key, lock, ts, bypass)) || waiting;
       if (!waiting) continue;
       if (this.options.now() > deadline)
         throw new HomeKvError(
           "E_UNAVAILABLE",
-          `a read at ${ts} waited ${this.options.readTimeoutMs} ms for an open transaction`,
+          `${what} at ${ts} waited ${this.options.readTimeoutMs} ms for an open transaction`,
         );
       await this.options.pause(10);
     }

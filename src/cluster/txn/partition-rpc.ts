@@ -2,7 +2,7 @@ import { HomeKvError } from "../../errors.ts";
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import { NoAnswerError, type PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
-import type { PartitionGroup, PartitionRead, VersionRecord } from "./partition-group.ts";
+import type { PartitionGroup, PartitionRead, ScanRange, VersionRecord } from "./partition-group.ts";
 import type { Lock, TxnOutcome, TxnRefusal, TxnStatus } from "./percolator.ts";
 import {
   count,
@@ -24,17 +24,29 @@ import {
  *   request          u8 version · varint partition · body
  *   txn.write        mutations · u8 hasReadAt · [varint readAt]      → varint ts · outcome
  *   txn.read         varint ts · varint n · n × varint bypass · keys → varint n · n × found
+ *   txn.scan         varint ts · bypass · range · varint limit       → varint n · n × record · u8 hasNext ·
+ *                    [string next] · varint m · m × (string key · lock)
  *   txn.propose      bytes command (txn-command-format.ts)          → outcome
  *   txn.status       string primary · varint startTs                 → status
  *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
  *                    string key · varint committedTs; 3 rolled-back: varint startTs; 4 committed:
  *                    varint startTs · varint commitTs; 5 lock-missing: string key)
  *   lock             varint startTs · string primary · value (as a mutation's) · varint expiresAtMs
- *   found            u8 1 · bytes value | u8 2 (none) | u8 3 · lock
+ *   found            u8 1 · bytes value · varint modRevision · varint createRevision · varint version |
+ *                    u8 2 (none) | u8 3 · lock
+ *   bypass           varint n · n × varint startTs
+ *   range            (u8 has · [string]) for start, end and after · u8 reverse
+ *   record           string key · bytes value · varint modRevision · varint createRevision · varint version
  *   status           u8 1 · varint commitTs (committed) | u8 2 (rolled back) | u8 3 · lock (open) | u8 4 (missing)
  */
 const VERSION = 1;
-const METHODS = { write: "txn.write", read: "txn.read", propose: "txn.propose", status: "txn.status" } as const;
+const METHODS = {
+  write: "txn.write",
+  read: "txn.read",
+  scan: "txn.scan",
+  propose: "txn.propose",
+  status: "txn.status",
+} as const;
 const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-missing"] as const;
 
 /** Serves this node's replicas' partitions to the other nodes (their leaders' calls; E_NOT_LEADER elsewhere). */
@@ -69,7 +81,7 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
     METHODS.read,
     (r) => ({
       ts: r.varint(),
-      bypass: new Set(Array.from({ length: count(r, 1) }, () => r.varint())),
+      bypass: readBypass(r),
       keys: readKeys(r),
     }),
     async (group, { ts, bypass, keys }, w) => {
@@ -83,6 +95,21 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
           w.u8(1).bytes(value).varint(modRevision).varint(createRevision).varint(version);
         }
       }
+    },
+  );
+  on(
+    METHODS.scan,
+    (r) => ({ ts: r.varint(), bypass: readBypass(r), range: readScanRange(r), limit: r.varint() }),
+    async (group, { ts, bypass, range, limit }, w) => {
+      const page = await group.scan(range, ts, limit, bypass);
+      w.varint(page.records.length);
+      for (const record of page.records) {
+        w.string(record.key).bytes(record.value ?? new Uint8Array());
+        w.varint(record.modRevision).varint(record.createRevision).varint(record.version);
+      }
+      optionalString(w, page.next);
+      w.varint(page.locks.length);
+      for (const { key, lock } of page.locks) writeLock(w.string(key), lock);
     },
   );
   on(
@@ -194,12 +221,34 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
         (group) => group.read(keys, ts, bypass),
         METHODS.read,
         (w) => {
-          w.varint(ts).varint(bypass.size);
-          for (const startTs of bypass) w.varint(startTs);
+          writeBypass(w.varint(ts), bypass);
           writeKeys(w, keys);
         },
         // A key found missing takes one byte.
         (r) => Array.from({ length: count(r, 1) }, () => readFound(r)),
+      ),
+    scan: (partition, range, ts, limit, bypass) =>
+      call(
+        partition,
+        (group) => group.scan(range, ts, limit, bypass),
+        METHODS.scan,
+        (w) => {
+          writeBypass(w.varint(ts), bypass);
+          writeScanRange(w, range);
+          w.varint(limit);
+        },
+        (r) => ({
+          // Each record takes at least its key's and value's lengths and three varints.
+          records: Array.from({ length: count(r, 11) }, () => ({
+            key: r.string(),
+            value: r.bytesCopy(),
+            modRevision: r.varint(),
+            createRevision: r.varint(),
+            version: r.varint(),
+          })),
+          next: readOptionalString(r),
+          locks: Array.from({ length: count(r, 4) }, () => ({ key: r.string(), lock: readLock(r) })),
+        }),
       ),
     propose: (partition, command) =>
       call(
@@ -284,6 +333,36 @@ function readLock(r: ByteReader): Lock {
   const primary = r.string();
   const value = readMutationValue(r);
   return { startTs, primary, value, expiresAtMs: r.varint() };
+}
+
+function writeBypass(w: ByteWriter, bypass: ReadonlySet<number>): void {
+  w.varint(bypass.size);
+  for (const startTs of bypass) w.varint(startTs);
+}
+
+function readBypass(r: ByteReader): Set<number> {
+  return new Set(Array.from({ length: count(r, 1) }, () => r.varint()));
+}
+
+function optionalString(w: ByteWriter, value: string | undefined): void {
+  w.u8(value === undefined ? 0 : 1);
+  if (value !== undefined) w.string(value);
+}
+
+function readOptionalString(r: ByteReader): string | undefined {
+  return flag(r) ? r.string() : undefined;
+}
+
+function writeScanRange(w: ByteWriter, range: ScanRange): void {
+  optionalString(w, range.start);
+  optionalString(w, range.end);
+  optionalString(w, range.after);
+  w.u8(range.reverse ? 1 : 0);
+}
+
+function readScanRange(r: ByteReader): ScanRange {
+  const [start, end, after] = [readOptionalString(r), readOptionalString(r), readOptionalString(r)];
+  return { start, end, after, reverse: flag(r) };
 }
 
 const MISSING: VersionRecord = { value: undefined, modRevision: 0, createRevision: 0, version: 0 };

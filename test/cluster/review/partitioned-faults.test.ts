@@ -136,7 +136,6 @@ test("what a partitioned cluster cannot do yet it refuses with a clear status", 
   );
   expect(await errorOf(n1.client.set([["k", "v"]], { ttlMs: 10_000 }))).toMatch(/TTL/);
   expect(await errorOf(n1.client.compact(written.revision))).toMatch(/UNIMPLEMENTED.*Compact/);
-  expect(await errorOf(n1.client.scanPage({ prefix: "" }))).toMatch(/UNIMPLEMENTED.*Scan/);
   expect(await errorOf(n1.client.metrics())).toBe("no error");
   expect(await errorOf(n1.client.members())).toMatch(/UNIMPLEMENTED|no error/);
   expect(await errorOf(n1.client.clusterStatus())).toMatch(/UNIMPLEMENTED|no error/);
