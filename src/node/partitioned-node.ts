@@ -29,8 +29,11 @@ import type { NodeLog } from "./start-node.ts";
 
 /** A read or a timestamp waits this long for a leader's confirmation, then UNAVAILABLE. */
 const READ_TIMEOUT_MS = 5_000;
-/** How long a transaction's locks stand before a reader may roll them back (its coordinator died). */
-const LOCK_TTL_MS = 10_000;
+/**
+ * How long a transaction's locks stand before a reader may roll them back (its coordinator died),
+ * as TiKV's default: writers of its keys wait that long at most for a coordinator that is gone.
+ */
+const LOCK_TTL_MS = 3_000;
 /** One peer call's wait for an answer; a partition's leader is looked for this many rounds of ticks. */
 const CALL_TIMEOUT_MS = 2_000;
 const LEADER_ROUNDS = 100;

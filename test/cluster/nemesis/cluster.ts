@@ -45,6 +45,8 @@ export interface ClusterOptions {
   tickMs: number;
   /** Deadline of each client call: longer means fewer unknown outcomes, shorter more operations. */
   callTimeoutMs: number;
+  /** --partitions of every member (3 replicas each); undefined: one Raft group. */
+  partitions?: number | undefined;
 }
 
 /**
@@ -100,6 +102,9 @@ export class Cluster {
       [
         ...["--node-id", member.name, "--data-dir", member.dir, "--peer-port", String(member.peerPort)],
         ...["--initial-cluster", initialCluster, "--raft-tick", `${this.options.tickMs}ms`],
+        ...(this.options.partitions === undefined
+          ? []
+          : ["--partitions", String(this.options.partitions), "--replicas", "3"]),
       ],
       { env: { HOMEKV_CLUSTER_TOKEN: "nemesis-token" }, startTimeoutMs: 30_000 },
     );

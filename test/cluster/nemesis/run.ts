@@ -27,6 +27,8 @@ export interface NemesisSettings {
   callTimeoutMs: number;
   faultMs: readonly [number, number];
   calmMs: readonly [number, number];
+  /** `--partitions` of every member (undefined: one Raft group); its workload then reads and writes keys in pairs. */
+  partitions?: number;
 }
 
 export const DEFAULT_SETTINGS: Omit<NemesisSettings, "seed" | "size" | "faults" | "seconds"> = {
@@ -66,8 +68,9 @@ export interface NemesisReport {
 }
 
 export function replayCommand(settings: NemesisSettings): string {
-  const { seed, size, faults, seconds } = settings;
-  return `npm run cluster:soak -- --runs 1 --seed ${seed} --size ${size} --faults ${faults.join(",")} --seconds ${seconds}`;
+  const { seed, size, faults, seconds, partitions } = settings;
+  const partitioned = partitions === undefined ? "" : ` --partitions ${partitions}`;
+  return `npm run cluster:soak -- --runs 1 --seed ${seed} --size ${size} --faults ${faults.join(",")} --seconds ${seconds}${partitioned}`;
 }
 
 /** The run in a few lines: settings, counts, figures, the faults with their times, the replay command. */
@@ -99,6 +102,7 @@ export async function runNemesis(
     size: settings.size,
     tickMs: settings.tickMs,
     callTimeoutMs: settings.callTimeoutMs,
+    partitions: settings.partitions,
   });
   onStarted?.(() => cluster.stop());
   const problems: string[] = [];
@@ -108,7 +112,13 @@ export async function runNemesis(
     const faultRandom = mulberry32(settings.seed ^ 0x5bd1e995);
     const untilMs = performance.now() + settings.seconds * 1000;
     const [workload, schedule] = await Promise.all([
-      runWorkload({ ...settings, members: cluster.members, random: workloadRandom, untilMs }),
+      runWorkload({
+        ...settings,
+        members: cluster.members,
+        random: workloadRandom,
+        untilMs,
+        multiKey: settings.partitions !== undefined,
+      }),
       runSchedule(cluster, { kinds: settings.faults, random: faultRandom, untilMs, ...settings }),
     ]);
     await cluster.healAll();

@@ -21,6 +21,11 @@ export interface WorkloadOptions {
   random: () => number;
   /** performance.now() at which every client stops issuing operations. */
   untilMs: number;
+  /**
+   * Gets and puts of two register keys at once (in a partitioned cluster, most often in two
+   * partitions): a get that saw half of a put would make the history illegal.
+   */
+  multiKey?: boolean;
 }
 
 /** How the calls ended: ok (answered), fail (certainly not applied), info (outcome unknown). */
@@ -53,8 +58,10 @@ const decoder = new TextDecoder();
  * unknown outcome (Jepsen's :info).
  */
 function certainlyNotApplied(error: unknown): boolean {
+  if (!(error instanceof HomeKvRpcError)) return false;
+  // A write across partitions that lost to a transaction holding its keys (ABORTED) applied nothing.
+  if (error.code === Status.ABORTED) return /nothing of it was applied/.test(error.details);
   return (
-    error instanceof HomeKvRpcError &&
     error.code === Status.UNAVAILABLE &&
     /is not the leader|no leader can take writes|was not applied/.test(error.details)
   );
@@ -99,18 +106,22 @@ async function clientLoop(id: string, member: Member, options: WorkloadOptions, 
   for (let n = 0; n < 1_000_000 && performance.now() < untilMs; n++) {
     const client = await connectedClient(member, untilMs);
     if (!client) return;
-    const key = registerKey(Math.floor(random() * options.keys));
+    const index = Math.floor(random() * options.keys);
+    const key = registerKey(index);
+    // With multiKey, its pair too (k0 with k1, k2 with k3…): pairs keep the checker's search to two keys at a time.
+    const pair = index ^ 1;
+    const keys = options.multiKey && pair < options.keys ? [key, registerKey(pair)] : [key];
     const value = `${id}:${n}`;
     const draw = random();
     if (draw < 0.4) {
-      await record(result, id, { op: "get", keys: [key] }, async () => {
-        const read = await readOne(client, key);
-        lastSeen.set(key, read);
-        return { values: [read] };
+      await record(result, id, { op: "get", keys }, async () => {
+        const values = await readMany(client, keys);
+        for (const [i, read] of values.entries()) lastSeen.set(keys[i]!, read);
+        return { values };
       });
     } else if (draw < 0.7 || !lastSeen.has(key)) {
-      await record(result, id, { op: "put", records: [{ key, value }] }, async () => {
-        await client.set({ [key]: value });
+      await record(result, id, { op: "put", records: keys.map((k) => ({ key: k, value })) }, async () => {
+        await client.set(Object.fromEntries(keys.map((k) => [k, value])));
         return undefined;
       });
     } else if (draw < 0.85) {
@@ -145,9 +156,13 @@ async function connectedClient(member: Member, untilMs: number): Promise<HomeKvC
 
 /** A key's value as a linearizable get reads it; null for a missing key. */
 export async function readOne(client: HomeKvClient, key: string): Promise<string | null> {
-  const { records } = await client.get([key]);
-  const bytes = records[0]?.value;
-  return bytes === undefined ? null : decoder.decode(bytes);
+  return (await readMany(client, [key]))[0]!;
+}
+
+/** Keys' values as one linearizable get reads them; null for a missing key. */
+async function readMany(client: HomeKvClient, keys: readonly string[]): Promise<(string | null)[]> {
+  const { records } = await client.get(keys);
+  return records.map((record) => (record.value === undefined ? null : decoder.decode(record.value)));
 }
 
 /** Sets `key` to `value` if it holds `expected` (null: if it is missing); whether it did. */
