@@ -176,6 +176,14 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace: "return { ...page, locks: [] };",
   },
   {
+    name: "compaction-past-locks",
+    description:
+      "a partition compacts past an open lock's start: its secondary, committed late, is refused as compacted",
+    file: PERCOLATOR,
+    search: "    for (const lock of this.locks.values()) safe = Math.min(safe, lock.startTs - 1);\n",
+    replace: "",
+  },
+  {
     name: "lock-only-written",
     description: "a lock-only mutation is committed as a version, like a write",
     file: PERCOLATOR,

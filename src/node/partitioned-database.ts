@@ -24,7 +24,9 @@ const CONFLICT_ATTEMPTS = 50;
 const CONFLICT_PAUSE_MS_MAX = 20;
 
 export interface PartitionedDatabaseParts {
-  coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestamp">;
+  coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestamp" | "compact">;
+  /** The cluster's partition count (throws while this node cannot route). */
+  partitions: () => number;
   /** The node's figures: its partitions' stores where it leads them. */
   stats(): DatabaseStats;
   close(): Promise<void>;
@@ -44,6 +46,8 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
   const { coordinator } = parts;
   /** The newest revision this node has answered with. */
   let revision = 0;
+  /** The compacted revision of every partition, as far as this node's compactions know. */
+  let compacted = 0;
   const seen = (ts: number) => {
     revision = Math.max(revision, ts);
     return ts;
@@ -127,7 +131,9 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     get revision() {
       return revision;
     },
-    compactedRevision: 0,
+    get compactedRevision() {
+      return compacted;
+    },
     read: () => notYet("reads of a revision's whole view"),
     readBytes: () => notYet("reads of a revision's whole view"),
     // Scan pages are read across partitions by partitioned-scans.ts, not through a revision's view.
@@ -150,7 +156,13 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       refuseRequestId(requestId);
       return txn(command, checkReadBytes);
     },
-    compact: () => notYet("Compact"),
+    async compact(target) {
+      const now = seen(await coordinator.timestamp());
+      if (target > now)
+        throw new HomeKvError("E_FUTURE_REVISION", `revision ${target} is in the future (the newest is ${now})`);
+      compacted = Math.max(compacted, await coordinator.compact(target, parts.partitions()));
+      return { revision: now, compactedRevision: compacted };
+    },
     openSnapshot: () => notYet("snapshots"),
     stats: () => ({ ...parts.stats(), revision }),
     checkpoint: () => notYet("Checkpoint (a partition's state is its Raft log)"),

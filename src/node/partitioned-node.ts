@@ -190,6 +190,7 @@ export async function openPartitionedNode(
   return {
     db: partitionedDatabase({
       coordinator,
+      partitions: routablePartitions,
       stats: () => ledStats([...replicas.values()].filter((group) => group.driver.leads)),
       async close() {
         liveness.stop();

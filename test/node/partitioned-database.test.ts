@@ -28,6 +28,7 @@ async function startDatabase() {
     coordinator: {
       get: (keys, ts) => coordinator.get(keys, ts),
       timestamp: () => coordinator.timestamp(),
+      compact: (revision, partitions) => coordinator.compact(revision, partitions),
       async commit(mutations, readAt) {
         if (gate && readAt !== undefined) {
           waiting++;
@@ -36,6 +37,7 @@ async function startDatabase() {
         return coordinator.commit(mutations, readAt);
       },
     },
+    partitions: () => PARTITIONS,
     stats: () => ({}) as DatabaseStats,
     close: async () => {},
   });
@@ -110,4 +112,29 @@ test("a Txn whose compared key is written between its read and its commit runs a
   open();
   expect((await bump).succeeded).toBe(false);
   expect(text((await db.get(["x"])).records[0]!.value)).toBe("5");
+}, 30_000);
+
+test("Compact: reads below it are refused OUT_OF_RANGE on every partition, reads above go on; past the newest revision it is refused", async () => {
+  const { db } = await startDatabase();
+  const first = await db.write([
+    { key: "a", value: bytes("1") },
+    { key: "b", value: bytes("1") },
+  ]);
+  const second = await db.write([
+    { key: "a", value: bytes("2") },
+    { key: "b", value: bytes("2") },
+  ]);
+  expect((await db.get(["a", "b"], { revision: first.revision })).records.map((r) => text(r.value))).toEqual([
+    "1",
+    "1",
+  ]);
+  const compacted = await db.compact(second.revision);
+  expect(compacted.compactedRevision).toBe(second.revision);
+  await expect(db.get(["a"], { revision: first.revision })).rejects.toThrow(/compacted/);
+  await expect(db.get(["b"], { revision: first.revision })).rejects.toThrow(/compacted/);
+  expect((await db.get(["a", "b"], { revision: second.revision })).records.map((r) => text(r.value))).toEqual([
+    "2",
+    "2",
+  ]);
+  await expect(db.compact(compacted.revision + 1_000)).rejects.toThrow(/future/);
 }, 30_000);

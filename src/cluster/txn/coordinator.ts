@@ -20,6 +20,8 @@ export interface PartitionAccess {
     limit: number,
     bypass: ReadonlySet<number>,
   ): Promise<PartitionScan>;
+  /** Compacts the partition below `revision` (short of its open locks); its compacted revision. */
+  compact(partition: number, revision: number): Promise<number>;
   propose(partition: number, command: TxnCommand): Promise<TxnOutcome>;
   status(partition: number, primary: string, startTs: number): Promise<TxnStatus>;
 }
@@ -96,6 +98,17 @@ export class TxnCoordinator {
       .sort((a, b) => order(a.key, b.key));
     if (merged.length > limit) return { records: merged.slice(0, limit), next: merged[limit - 1]!.key };
     return bound === undefined ? { records: merged } : { records: merged, next: bound };
+  }
+
+  /**
+   * Compacts every partition's history below `revision` (each short of its open locks); resolves
+   * with the lowest compacted revision among them: reads below it fail on every partition.
+   */
+  async compact(revision: number, partitions: number): Promise<number> {
+    const compacted = await Promise.all(
+      Array.from({ length: partitions }, (_, partition) => this.options.access.compact(partition, revision)),
+    );
+    return Math.min(...compacted);
   }
 
   /** One partition's page of `range` at `ts`, once no lock stands in the way. */

@@ -1,5 +1,7 @@
 import { HomeKvError } from "../../errors.ts";
+import { GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
 import { createStore } from "../../storage/engine.ts";
+import { createGcScheduler } from "../../storage/mvcc/gc.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
 import type { MvccStore } from "../../storage/mvcc/store.ts";
 import type { KeyRecord } from "../../storage/ops.ts";
@@ -80,9 +82,15 @@ export class PartitionGroup {
     this.store = createStore({ kind: "memory" }, { historyRevisions: Number.POSITIVE_INFINITY });
     this.partition = new TxnPartition(storeVersions(this.store));
     let raft: Raft;
+    // Versions compaction or newer writes left unreadable go in slices between turns, as a server's do.
+    const gc = createGcScheduler(this.store, { sliceKeysMax: GC_SLICE_KEYS_DEFAULT });
     ({ raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(options, partitionGroupId(options.partition), {
-      apply: (entry) =>
-        entry.data === null || entry.conf ? undefined : applyTxnCommand(this.partition, decodeTxnCommand(entry.data)),
+      apply: (entry) => {
+        if (entry.data === null || entry.conf) return undefined;
+        const outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
+        gc.kick();
+        return outcome;
+      },
       restore: () => {
         throw new HomeKvError("E_UNAVAILABLE", "a partition group takes no snapshot yet: its log is never compacted");
       },
@@ -144,6 +152,16 @@ export class PartitionGroup {
       (page.next === undefined ||
         (range.reverse ? compareKeys(key, page.next) >= 0 : compareKeys(key, page.next) <= 0));
     return { ...page, locks: this.partition.locksAt(ts, covered, bypass) };
+  }
+
+  /**
+   * Compacts the partition's history below `revision`, short of its open locks (leader only; see
+   * TxnPartition.compact); resolves with its compacted revision once applied here.
+   */
+  async compact(revision: number): Promise<number> {
+    if (!this.driver.leads) throw this.notLeader();
+    await this.propose({ type: "compact", revision });
+    return this.store.compactedRevision;
   }
 
   /**

@@ -26,6 +26,7 @@ import {
  *   txn.read         varint ts · varint n · n × varint bypass · keys → varint n · n × found
  *   txn.scan         varint ts · bypass · range · varint limit       → varint n · n × record · u8 hasNext ·
  *                    [string next] · varint m · m × (string key · lock)
+ *   txn.compact      varint revision                                 → varint compacted revision
  *   txn.propose      bytes command (txn-command-format.ts)          → outcome
  *   txn.status       string primary · varint startTs                 → status
  *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
@@ -44,6 +45,7 @@ const METHODS = {
   write: "txn.write",
   read: "txn.read",
   scan: "txn.scan",
+  compact: "txn.compact",
   propose: "txn.propose",
   status: "txn.status",
 } as const;
@@ -110,6 +112,13 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
       optionalString(w, page.next);
       w.varint(page.locks.length);
       for (const { key, lock } of page.locks) writeLock(w.string(key), lock);
+    },
+  );
+  on(
+    METHODS.compact,
+    (r) => r.varint(),
+    async (group, revision, w) => {
+      w.varint(await group.compact(revision));
     },
   );
   on(
@@ -249,6 +258,14 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
           next: readOptionalString(r),
           locks: Array.from({ length: count(r, 4) }, () => ({ key: r.string(), lock: readLock(r) })),
         }),
+      ),
+    compact: (partition, revision) =>
+      call(
+        partition,
+        (group) => group.compact(revision),
+        METHODS.compact,
+        (w) => w.varint(revision),
+        (r) => r.varint(),
       ),
     propose: (partition, command) =>
       call(

@@ -26,6 +26,8 @@ export interface VersionStore {
    * secondaries committed late: their locks kept every other version off them meanwhile).
    */
   write(commitTs: number, mutations: readonly Write[]): void;
+  /** Makes versions below `revision` unreadable (at most the newest commit); returns the compacted revision. */
+  compact(revision: number): number;
 }
 
 /**
@@ -201,6 +203,17 @@ export class TxnPartition {
     }
     for (const key of keys) if (this.locks.get(key)?.startTs === startTs) this.locks.delete(key);
     return OK;
+  }
+
+  /**
+   * Compacts history below `revision`, but never to or past an open lock's start timestamp (TiKV's
+   * GC safe point): a transaction in flight commits its secondaries late, above its start, and the
+   * store refuses a commit at or below its compacted revision. Returns the compacted revision.
+   */
+  compact(revision: number): number {
+    let safe = revision;
+    for (const lock of this.locks.values()) safe = Math.min(safe, lock.startTs - 1);
+    return this.versions.compact(safe);
   }
 
   /**

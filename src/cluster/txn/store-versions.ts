@@ -20,5 +20,6 @@ export function storeVersions(store: ReadView & WriteView): VersionStore {
       if (commitTs > store.revision) store.apply({ revision: commitTs, ops });
       else store.applyLate({ revision: commitTs, ops });
     },
+    compact: (revision) => store.compactTo(revision),
   };
 }

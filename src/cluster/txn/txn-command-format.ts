@@ -12,6 +12,7 @@ import { LOCK_ONLY, type Mutation, type MutationValue, type TxnOutcome, type Txn
  *     2 prewrite   varint startTs · string primary · varint expiresAtMs · mutations
  *     3 commit     varint startTs · varint commitTs · u8 decides · [string primary, if decides] · keys
  *     4 rollback   varint startTs · u8 decides · keys
+ *     5 compact    varint revision
  *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete; 3 lock only))
  *   keys        varint n · n × string
  */
@@ -41,10 +42,11 @@ export type TxnCommand =
       readonly startTs: number;
       readonly keys: readonly string[];
       readonly decides: boolean;
-    };
+    }
+  | { readonly type: "compact"; readonly revision: number };
 
 const VERSION = 1;
-const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4 } as const;
+const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4, compact: 5 } as const;
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as TxnCommand["type"]]));
 const PUT = 1;
 const DELETE = 2;
@@ -61,6 +63,9 @@ export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): T
       return partition.commit(command.startTs, command.commitTs, command.keys, command.primary);
     case "rollback":
       return partition.rollback(command.startTs, command.keys, command.decides);
+    case "compact":
+      partition.compact(command.revision);
+      return { ok: true };
   }
 }
 
@@ -83,6 +88,9 @@ export function encodeTxnCommand(command: TxnCommand): Uint8Array {
       break;
     case "rollback":
       writeKeys(w.varint(command.startTs).u8(command.decides ? 1 : 0), command.keys);
+      break;
+    case "compact":
+      w.varint(command.revision);
       break;
   }
   return w.written().slice();
@@ -123,6 +131,9 @@ function readCommand(r: ByteReader): TxnCommand {
       command = { type, startTs, decides: flag(r), keys: readKeys(r) };
       break;
     }
+    case "compact":
+      command = { type, revision: r.varint() };
+      break;
     default:
       throw new FormatError(`unknown transaction command type at byte ${at}`);
   }

@@ -48,6 +48,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
     changes: (options) => store.changes(options),
     apply: (entry) => store.apply(entry),
     applyLate: (entry) => store.applyLate(entry),
+    compactTo: (revision) => store.compactTo(revision),
     restore: (revision, compactedRevision, chains) => store.restore(revision, compactedRevision, chains),
     dumpChains: (options) => store.dumpChains(options),
     collectGarbage: (maxKeys) => store.collectGarbage(maxKeys),

@@ -159,6 +159,11 @@ export abstract class StoreCore {
     return result;
   }
 
+  compactTo(revision: number): number {
+    this.compacted = Math.max(this.compacted, Math.min(revision, this.current));
+    return this.compacted;
+  }
+
   /**
    * Writes committed late, at a revision at or below the current one (WriteView.applyLate: when it
    * is taken, and what reads, snapshots, changes and watchers see of it). Each key's version at C

@@ -68,6 +68,13 @@ export interface WriteView {
    * that a commit is never refused for being compacted.
    */
   applyLate(entry: LateEntry): ApplyResult;
+  /**
+   * Raises the compacted revision to `revision` (at most the current one) with no command of its
+   * own: a partition's compaction, ordered by its Raft log, not by a revision of the store's (its
+   * revisions are commit timestamps, and the next one may already be taken). Returns the compacted
+   * revision.
+   */
+  compactTo(revision: number): number;
   /** Fills an empty store from a checkpoint taken at `revision` (a command's, or one in a gap after it). */
   restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }

@@ -57,7 +57,12 @@ test("a Del whose commit call times out while the leader waits for its timestamp
     pause: (ms) => Bun.sleep(ms),
     readTimeoutMs: 5_000,
   });
-  const db = partitionedDatabase({ coordinator, stats: () => ({}) as never, close: async () => {} });
+  const db = partitionedDatabase({
+    coordinator,
+    partitions: () => 1,
+    stats: () => ({}) as never,
+    close: async () => {},
+  });
   await db.write([{ key: "k", value: new TextEncoder().encode("v") }]);
   slowOnce = true;
   // Sent, not answered in time: the write is not sent again (it may have run); the caller is told so.

@@ -135,7 +135,12 @@ test("what a partitioned cluster cannot do yet it refuses with a clear status", 
     /OUT_OF_RANGE|future/,
   );
   expect(await errorOf(n1.client.set([["k", "v"]], { ttlMs: 10_000 }))).toMatch(/TTL/);
-  expect(await errorOf(n1.client.compact(written.revision))).toMatch(/UNIMPLEMENTED.*Compact/);
+  // Compact goes to every partition; a read below it then answers OUT_OF_RANGE.
+  expect(await errorOf(n1.client.compact(written.revision + 1_000_000))).toMatch(/OUT_OF_RANGE|future/);
+  const later = await n1.client.set([["k", "v2"]]);
+  expect(await errorOf(n1.client.compact(later.revision))).toBe("no error");
+  expect(await errorOf(n1.client.get(["k"], { revision: written.revision }))).toMatch(/OUT_OF_RANGE.*compacted/);
+  expect(await errorOf(n1.client.watch({ key: "k" }).next())).toMatch(/UNIMPLEMENTED.*Watch/);
   expect(await errorOf(n1.client.metrics())).toBe("no error");
   expect(await errorOf(n1.client.members())).toMatch(/UNIMPLEMENTED|no error/);
   expect(await errorOf(n1.client.clusterStatus())).toMatch(/UNIMPLEMENTED|no error/);

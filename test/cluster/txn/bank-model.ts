@@ -4,18 +4,23 @@ import { mulberry32 } from "../../../src/random.ts";
 /** A partition's versions in memory: each key's (commitTs, value) newest last. */
 export class MemoryVersions implements VersionStore {
   private readonly chains = new Map<string, { ts: number; value: Uint8Array | null }[]>();
+  /** Reads below it, and commits at or below it, are refused, as the store refuses them. */
+  compacted = 0;
 
   newest(key: string): number {
     return this.chains.get(key)?.at(-1)?.ts ?? 0;
   }
 
   read(key: string, ts: number): Uint8Array | undefined {
+    if (ts < this.compacted) throw new Error(`a read at ${ts}, below the compacted revision ${this.compacted}`);
     const chain = this.chains.get(key) ?? [];
     for (let i = chain.length - 1; i >= 0; i--) if (chain[i]!.ts <= ts) return chain[i]!.value ?? undefined;
     return undefined;
   }
 
   write(commitTs: number, mutations: readonly Write[]): void {
+    if (commitTs <= this.compacted)
+      throw new Error(`a commit at ${commitTs}, at or below the compacted revision ${this.compacted}`);
     for (const { key } of mutations)
       if (commitTs <= this.newest(key))
         throw new Error(`${key} written at ${commitTs}, below its newest ${this.newest(key)}`);
@@ -24,6 +29,12 @@ export class MemoryVersions implements VersionStore {
       chain.push({ ts: commitTs, value });
       this.chains.set(key, chain);
     }
+  }
+
+  compact(revision: number): number {
+    const newest = Math.max(0, ...[...this.chains.values()].map((chain) => chain.at(-1)!.ts));
+    this.compacted = Math.max(this.compacted, Math.min(revision, newest));
+    return this.compacted;
   }
 }
 

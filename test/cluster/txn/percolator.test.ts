@@ -224,3 +224,21 @@ test("a lock-only mutation locks and checks its key like a write, and commits no
   expect(versions.newest("read")).toBe(13);
   expect(text(p.read("out", 15))).toBe("");
 });
+
+test("compaction stops below every open lock's start (the GC safe point): a secondary committed late is never refused as compacted", () => {
+  for (const versions of [
+    new MemoryVersions(),
+    storeVersions(createStore({ kind: "memory" }, { historyRevisions: Number.POSITIVE_INFINITY })),
+  ]) {
+    const p = new TxnPartition(versions);
+    expect(p.prewrite(10, "elsewhere", [{ key: "a", value: bytes("a") }], 100)).toEqual({ ok: true });
+    expect(p.onePhase(undefined, 55, [{ key: "b", value: bytes("b") }])).toEqual({ ok: true });
+    // The transaction took commit timestamp 30; its secondary's commit here comes after a compaction to 50.
+    expect(p.compact(50)).toBe(9);
+    expect(p.commit(10, 30, ["a"])).toEqual({ ok: true });
+    expect(text(p.read("a", 30))).toBe("a");
+    // With no lock left, compaction goes where asked (at most the newest commit).
+    expect(p.compact(50)).toBe(50);
+    expect(p.compact(1_000)).toBe(55);
+  }
+});

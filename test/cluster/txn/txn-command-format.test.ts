@@ -29,6 +29,7 @@ const command: fc.Arbitrary<TxnCommand> = fc.oneof(
     { requiredKeys: ["type", "startTs", "commitTs", "keys"] },
   ),
   fc.record({ type: fc.constant("rollback" as const), startTs: ts, keys, decides: fc.boolean() }),
+  fc.record({ type: fc.constant("compact" as const), revision: ts }),
 );
 
 test("property: every transaction command reads back as written; damaged bytes are a FormatError or another command, never anything else", () => {
