@@ -9,7 +9,7 @@ import { bytes, startReviewDatabase } from "./db.ts";
  */
 test("concurrent Sets of the same two keys in two partitions all succeed (no livelock into ABORTED)", async () => {
   const { db } = await startReviewDatabase(2);
-  const writers = Number(process.env.W ?? 16);
+  const writers = Number(process.env.W ?? 32);
   const rounds = 10;
   const failures: string[] = [];
   await Promise.all(
