@@ -22,4 +22,5 @@ export async function startReviewDatabase(partitions = 2, options: Partial<Coord
 }
 
 export const bytes = (text: string) => new TextEncoder().encode(text);
-export const text = (value: Uint8Array | undefined) => (value === undefined ? undefined : new TextDecoder().decode(value));
+export const text = (value: Uint8Array | undefined) =>
+  value === undefined ? undefined : new TextDecoder().decode(value);

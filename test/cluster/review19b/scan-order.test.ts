@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { compareKeys } from "../../../src/storage/mvcc/key-order.ts";
 import { partitionedScans } from "../../../src/node/partitioned-scans.ts";
+import { compareKeys } from "../../../src/storage/mvcc/key-order.ts";
 import { bytes, startReviewDatabase } from "./db.ts";
 
 /** Keys across both partitions whose code point order differs from JavaScript's string order. */
@@ -22,7 +22,11 @@ test("scan pages follow code point order across partitions, forward and reverse,
       expect({ reverse, limit, seen }).toEqual({ reverse, limit, seen: reverse ? [...sorted].reverse() : sorted });
     }
   // bytesMax of one record's size: a page each.
-  let page = await scans.first({ reverse: true, keysOnly: false, start: "b", end: "y" }, { limit: 100, bytesMax: 1 }, undefined);
+  let page = await scans.first(
+    { reverse: true, keysOnly: false, start: "b", end: "y" },
+    { limit: 100, bytesMax: 1 },
+    undefined,
+  );
   const seen = [...page.records.map((r) => r.key)];
   for (let i = 0; i < 50 && page.continuation !== ""; i++) {
     page = await scans.next(page.continuation, { limit: 100, bytesMax: 1 });
