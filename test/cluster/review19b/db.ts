@@ -17,7 +17,12 @@ export async function startReviewDatabase(partitions = 2, options: Partial<Coord
     readTimeoutMs: 5_000,
     ...options,
   });
-  const db = partitionedDatabase({ coordinator, stats: () => ({}) as DatabaseStats, close: async () => {} });
+  const db = partitionedDatabase({
+    coordinator,
+    partitions: () => partitions,
+    stats: () => ({}) as DatabaseStats,
+    close: async () => {},
+  });
   return { db, coordinator, nodes, groups, access };
 }
 
