@@ -42,8 +42,15 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     name: "read-past-locks",
     description: "a read does not stop at the lock of a transaction that may commit below its timestamp",
     file: PERCOLATOR,
-    search: "    if (lock && lock.startTs <= ts && !bypass?.has(lock.startTs)) return { lock };",
-    replace: "    if (lock && lock.startTs < 0) return { lock };",
+    search: "  return lock.startTs <= ts && lock.value !== LOCK_ONLY && !bypass?.has(lock.startTs);",
+    replace: "  return lock.startTs < 0;",
+  },
+  {
+    name: "lock-only-blocks-reads",
+    description: "readers wait on a lock that writes nothing (they resolve it, or wait out its TTL)",
+    file: PERCOLATOR,
+    search: " && lock.value !== LOCK_ONLY && ",
+    replace: " && ",
   },
   {
     name: "commit-without-primary-lock",

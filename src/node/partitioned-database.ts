@@ -16,12 +16,13 @@ import type { Watches } from "../storage/watch/watch-hub.ts";
 import { realTimers } from "../timers.ts";
 
 /**
- * Runs of a write that lost to another on one of its keys (a Set meeting a transaction's lock, a Del
- * or Txn whose keys were written since it read them) before the conflict is answered ABORTED.
+ * How long a write that loses to others on its keys (a Set meeting a transaction's lock, a Del or
+ * Txn whose keys were written since it read them) keeps trying before it is answered ABORTED: past
+ * the TTL of a dead coordinator's locks (3 s), which a writer, as a reader, waits out.
  */
-const CONFLICT_ATTEMPTS = 50;
-/** The longest pause between two runs, in milliseconds (each pause is random below it, growing with the runs). */
-const CONFLICT_PAUSE_MS_MAX = 20;
+const CONFLICT_WAIT_MS = 5_000;
+/** The longest pause between two runs: each is random below a bound that doubles from 1 ms up to this. */
+const CONFLICT_PAUSE_MS_MAX = 64;
 
 export interface PartitionedDatabaseParts {
   coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestamp" | "compact">;
@@ -176,12 +177,17 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
  * grows, so that writers of the same keys take turns instead of aborting, as etcd's writes never do.
  */
 async function retryConflicts<T>(attempt: () => Promise<T>): Promise<T> {
-  for (let run = 1; ; run++) {
+  const deadline = realTimers.now() + CONFLICT_WAIT_MS;
+  // Bounded by the deadline; the count is a backstop for a clock that would not move.
+  for (let run = 0; ; run++) {
     try {
       return await attempt();
     } catch (error) {
-      if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || run === CONFLICT_ATTEMPTS) throw error;
-      const pauseMs = Math.random() * Math.min(CONFLICT_PAUSE_MS_MAX, run);
+      if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || realTimers.now() > deadline || run > 10_000)
+        throw error;
+      // Random and growing: two writers that keep meeting (each locking a partition the other
+      // needs) soon stop meeting, as Ethernet's backoff does.
+      const pauseMs = Math.random() * Math.min(CONFLICT_PAUSE_MS_MAX, 2 ** run);
       await new Promise((resolve) => realTimers.after(pauseMs, () => resolve(undefined)));
     }
   }

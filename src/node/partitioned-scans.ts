@@ -16,29 +16,42 @@ import { type KeyRecord, recordBytes } from "../storage/ops.ts";
  * is pinned: a page's continuation names its timestamp and the key to go on after, and partitions
  * keep their whole history for now, so any page can be read again.
  */
+/** Rounds over the partitions one page makes at most (a page may then end short, with a continuation). */
+const PAGE_ROUNDS_MAX = 16;
+
 export function partitionedScans(options: {
   coordinator: Pick<TxnCoordinator, "scan" | "timestamp">;
   partitions: () => number;
 }): Scans {
   const { coordinator } = options;
   const page = async (range: ScanRange, size: PageSize, revision: number, after?: string): Promise<ScanResult> => {
-    const { records, next } = await coordinator.scan(
-      { start: range.start, end: range.end, reverse: range.reverse, after },
-      revision,
-      size.limit,
-      options.partitions(),
-    );
-    // At most bytesMax of keys and values, and at least one record whatever its size.
+    // Rounds over the partitions until the page holds `limit` records or `bytesMax`, or the range
+    // ends: each round's answers are bounded per partition (a peer message), and a round may end
+    // short of the page (a partition cut by the keys it visited), even empty.
     const kept: KeyRecord[] = [];
     let bytes = 0;
-    for (const record of records) {
-      bytes += recordBytes(record);
-      if (kept.length > 0 && bytes > size.bytesMax) break;
-      kept.push(record);
+    let goOn = after;
+    for (let round = 0; round < PAGE_ROUNDS_MAX; round++) {
+      const { records, next } = await coordinator.scan(
+        { start: range.start, end: range.end, reverse: range.reverse, after: goOn },
+        revision,
+        { limit: size.limit - kept.length, bytesMax: size.bytesMax - bytes },
+        options.partitions(),
+      );
+      goOn = next;
+      let cut = false;
+      for (const record of records) {
+        // At most bytesMax of keys and values, and at least one record whatever its size.
+        if (kept.length > 0 && bytes + recordBytes(record) > size.bytesMax) {
+          goOn = kept.at(-1)!.key;
+          cut = true;
+          break;
+        }
+        bytes += recordBytes(record);
+        kept.push(record);
+      }
+      if (cut || goOn === undefined || kept.length >= size.limit) break;
     }
-    // Cut by bytes: go on after the last record kept. A page may also be empty and still go on (every
-    // key a partition visited was deleted).
-    const goOn = kept.length < records.length ? kept.at(-1)!.key : next;
     return {
       records: kept,
       ...(goOn === undefined ? {} : { next: goOn }),
@@ -47,15 +60,22 @@ export function partitionedScans(options: {
       continuation: goOn === undefined ? "" : encodeScanToken({ ...range, cursor: 0, revision, after: goOn }),
     };
   };
+  /** A fresh timestamp, refusing `revision` past it: a read there could miss a write committed below it later. */
+  const notFuture = async (revision: number | undefined) => {
+    const now = await coordinator.timestamp();
+    if (revision !== undefined && revision > now)
+      throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (the newest is ${now})`);
+    return now;
+  };
   return {
     async first(range, size, revision) {
-      const now = await coordinator.timestamp();
-      if (revision !== undefined && revision > now)
-        throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (the newest is ${now})`);
+      const now = await notFuture(revision);
       return page(range, size, revision ?? now);
     },
-    next(continuation, size) {
+    async next(continuation, size) {
+      // A token is the client's to send back as it likes: its revision is checked again.
       const token = decodeScanToken(continuation);
+      await notFuture(token.revision);
       return page(token, size, token.revision, token.after);
     },
     closeAll() {},

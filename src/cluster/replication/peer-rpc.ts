@@ -33,7 +33,11 @@ export class NoAnswerError extends HomeKvError {
   }
 }
 
-/** Calls waiting at once; past it a call is refused rather than queued without bound. */
+/**
+ * Calls waiting at once for one member; past it a call to it is refused rather than queued without
+ * bound. Per member: calls held by a slow one must not keep this node from asking the others
+ * (their failure detector's pings among them).
+ */
 const CALLS_IN_FLIGHT_MAX = 10_000;
 
 interface PendingCall {
@@ -51,6 +55,8 @@ export function createPeerRpc(
   const timers = options.timers ?? realTimers;
   const handlers = new Map<string, (from: string, request: Uint8Array) => Promise<Uint8Array>>();
   const pending = new Map<number, PendingCall>();
+  /** Calls waiting per member. */
+  const waitingFor = new Map<string, number>();
   let nextId = 1;
   let closed = false;
 
@@ -114,7 +120,7 @@ export function createPeerRpc(
     const call = pending.get(id);
     // Late (timed out), or not ours: a response only counts from the member that was asked.
     if (call === undefined || call.to !== from) return;
-    pending.delete(id);
+    settle(id);
     call.cancelTimer();
     if (outcome instanceof HomeKvError) call.reject(outcome);
     else call.resolve(outcome.body);
@@ -123,17 +129,18 @@ export function createPeerRpc(
   return {
     call(to, method, request, timeoutMs) {
       if (closed) return Promise.reject(new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE));
-      if (pending.size >= CALLS_IN_FLIGHT_MAX)
+      if ((waitingFor.get(to) ?? 0) >= CALLS_IN_FLIGHT_MAX)
         return Promise.reject(
-          new HomeKvError("E_UNAVAILABLE", `${CALLS_IN_FLIGHT_MAX} calls to other members are waiting already`),
+          new HomeKvError("E_UNAVAILABLE", `${CALLS_IN_FLIGHT_MAX} calls to member ${to} are waiting already`),
         );
       const id = nextId++;
       return new Promise<Uint8Array>((resolve, reject) => {
         const cancelTimer = timers.after(timeoutMs, () => {
-          pending.delete(id);
+          settle(id);
           reject(new NoAnswerError(`member ${to} did not answer ${method} within ${timeoutMs} ms`));
         });
         pending.set(id, { to, resolve, reject, cancelTimer });
+        waitingFor.set(to, (waitingFor.get(to) ?? 0) + 1);
         transport.send(
           to,
           new ByteWriter().u8(CHANNEL_RPC_REQUEST).varint(id).string(method).bytes(request).written().slice(),
@@ -151,6 +158,17 @@ export function createPeerRpc(
         call.reject(new NoAnswerError(`the member stopped before member ${call.to} answered`));
       }
       pending.clear();
+      waitingFor.clear();
     },
   };
+
+  /** Forgets call `id` (answered or timed out). */
+  function settle(id: number): void {
+    const call = pending.get(id);
+    if (call === undefined) return;
+    pending.delete(id);
+    const left = (waitingFor.get(call.to) ?? 1) - 1;
+    if (left === 0) waitingFor.delete(call.to);
+    else waitingFor.set(call.to, left);
+  }
 }

@@ -18,6 +18,7 @@ export interface PartitionAccess {
     range: ScanRange,
     ts: number,
     limit: number,
+    bytesMax: number,
     bypass: ReadonlySet<number>,
   ): Promise<PartitionScan>;
   /** Compacts the partition below `revision` (short of its open locks); its compacted revision. */
@@ -74,7 +75,8 @@ export class TxnCoordinator {
   }
 
   /**
-   * Up to `limit` live keys of `range` at `ts`, in key order (reverse: descending), and `next`, the
+   * Up to `limit` live keys of `range` at `ts` (about `bytesMax` of keys and values from each
+   * partition at most), in key order (reverse: descending), and `next`, the
    * key to go on after when the range may hold more. Each partition pages its share at `ts`, its
    * locks in the way resolved as a read's are; the pages are merged, and only keys every partition
    * has covered are answered: a partition whose page was cut short at key k (its limit, or the keys
@@ -83,11 +85,12 @@ export class TxnCoordinator {
   async scan(
     range: ScanRange,
     ts: number,
-    limit: number,
+    size: { limit: number; bytesMax: number },
     partitions: number,
   ): Promise<{ records: (VersionRecord & { key: string })[]; next?: string }> {
+    const { limit } = size;
     const pages = await Promise.all(
-      Array.from({ length: partitions }, (_, partition) => this.scanResolved(partition, range, ts, limit)),
+      Array.from({ length: partitions }, (_, partition) => this.scanResolved(partition, range, ts, size)),
     );
     const order = (a: string, b: string) => (range.reverse ? -compareKeys(a, b) : compareKeys(a, b));
     const cuts = pages.flatMap((page) => (page.next === undefined ? [] : [page.next]));
@@ -112,12 +115,17 @@ export class TxnCoordinator {
   }
 
   /** One partition's page of `range` at `ts`, once no lock stands in the way. */
-  private scanResolved(partition: number, range: ScanRange, ts: number, limit: number): Promise<PartitionScan> {
+  private scanResolved(
+    partition: number,
+    range: ScanRange,
+    ts: number,
+    size: { limit: number; bytesMax: number },
+  ): Promise<PartitionScan> {
     return this.resolvedAt(
       partition,
       ts,
       "a scan",
-      (bypass) => this.options.access.scan(partition, range, ts, limit, bypass),
+      (bypass) => this.options.access.scan(partition, range, ts, size.limit, size.bytesMax, bypass),
       (page) => page.locks,
     );
   }

@@ -137,16 +137,23 @@ export class PartitionGroup {
   }
 
   /**
-   * Up to `limit` live keys of `range` at timestamp `ts` (leader only, after the same waits as
+   * Up to `limit` live keys of `range` at timestamp `ts`, about `bytesMax` of keys and values at
+   * most (one key at least), (leader only, after the same waits as
    * `read`), with the locks that stand in the way among the keys the page covers: a key locked by a
    * transaction that may commit at or below `ts` is resolved by the reader first, whether or not it
    * has a version yet.
    */
-  async scan(range: ScanRange, ts: number, limit: number, bypass?: ReadonlySet<number>): Promise<PartitionScan> {
+  async scan(
+    range: ScanRange,
+    ts: number,
+    limit: number,
+    bytesMax: number,
+    bypass?: ReadonlySet<number>,
+  ): Promise<PartitionScan> {
     if (!this.driver.leads) throw this.notLeader();
     await this.pipeline.barrier();
     await this.driver.readBarrier(this.options.readTimeoutMs);
-    const page = this.store.scan({ ...range, limit, revision: Math.min(ts, this.store.revision) });
+    const page = this.store.scan({ ...range, limit, bytesMax, revision: Math.min(ts, this.store.revision) });
     const covered = (key: string) =>
       inScanRange(range, key) &&
       (page.next === undefined ||

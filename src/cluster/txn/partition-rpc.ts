@@ -23,8 +23,10 @@ import {
  *
  *   request          u8 version · varint partition · body
  *   txn.write        mutations · u8 hasReadAt · [varint readAt]      → varint ts · outcome
- *   txn.read         varint ts · varint n · n × varint bypass · keys → varint n · n × found
- *   txn.scan         varint ts · bypass · range · varint limit       → varint n · n × record · u8 hasNext ·
+ *   txn.read         varint ts · bypass · keys                       → varint n · n × found (the first n
+ *                    keys: what fits ANSWER_BYTES_MAX, one at least)
+ *   txn.scan         varint ts · bypass · range · varint limit · varint bytesMax
+ *                                                                    → varint n · n × record · u8 hasNext ·
  *                    [string next] · varint m · m × (string key · lock)
  *   txn.compact      varint revision                                 → varint compacted revision
  *   txn.propose      bytes command (txn-command-format.ts)          → outcome
@@ -41,6 +43,11 @@ import {
  *   status           u8 1 · varint commitTs (committed) | u8 2 (rolled back) | u8 3 · lock (open) | u8 4 (missing)
  */
 const VERSION = 1;
+/**
+ * The bytes of keys and values one answer carries at most: well within a peer message (16 MiB),
+ * whatever a Get or Scan asks (a read answers the first keys that fit, a scan's page ends there).
+ */
+export const ANSWER_BYTES_MAX = 4 << 20;
 const METHODS = {
   write: "txn.write",
   read: "txn.read",
@@ -88,8 +95,15 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
     }),
     async (group, { ts, bypass, keys }, w) => {
       const found = await group.read(keys, ts, bypass);
-      w.varint(found.length);
-      for (const f of found) {
+      // The first keys whose answers fit one peer message; the caller asks again for the rest.
+      let answered = 0;
+      for (let bytes = 0; answered < found.length; answered++) {
+        const f = found[answered]!;
+        bytes += 32 + ("record" in f ? (f.record.value?.byteLength ?? 0) : 0);
+        if (answered > 0 && bytes > ANSWER_BYTES_MAX) break;
+      }
+      w.varint(answered);
+      for (const f of found.slice(0, answered)) {
         if ("lock" in f) writeLock(w.u8(3), f.lock);
         else if (f.record.value === undefined) w.u8(2);
         else {
@@ -101,9 +115,15 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
   );
   on(
     METHODS.scan,
-    (r) => ({ ts: r.varint(), bypass: readBypass(r), range: readScanRange(r), limit: r.varint() }),
-    async (group, { ts, bypass, range, limit }, w) => {
-      const page = await group.scan(range, ts, limit, bypass);
+    (r) => ({
+      ts: r.varint(),
+      bypass: readBypass(r),
+      range: readScanRange(r),
+      limit: r.varint(),
+      bytesMax: r.varint(),
+    }),
+    async (group, { ts, bypass, range, limit, bytesMax }, w) => {
+      const page = await group.scan(range, ts, limit, Math.min(bytesMax, ANSWER_BYTES_MAX), bypass);
       w.varint(page.records.length);
       for (const record of page.records) {
         w.string(record.key).bytes(record.value ?? new Uint8Array());
@@ -224,27 +244,36 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
         },
         (r) => ({ ts: r.varint(), result: readOutcome(r) }),
       ),
-    read: (partition, keys, ts, bypass) =>
+    async read(partition, keys, ts, bypass) {
+      // An answer holds the first keys that fit one message: the rest are asked for again, at the same timestamp.
+      const found: PartitionRead[] = [];
+      while (found.length < keys.length) {
+        const rest = keys.slice(found.length);
+        const part = await call(
+          partition,
+          (group) => group.read(rest, ts, bypass),
+          METHODS.read,
+          (w) => {
+            writeBypass(w.varint(ts), bypass);
+            writeKeys(w, rest);
+          },
+          // A key found missing takes one byte.
+          (r) => Array.from({ length: count(r, 1) }, () => readFound(r)),
+        );
+        if (part.length === 0) throw new FormatError(`a partition answered none of ${rest.length} keys`);
+        found.push(...part);
+      }
+      return found;
+    },
+    scan: (partition, range, ts, limit, bytesMax, bypass) =>
       call(
         partition,
-        (group) => group.read(keys, ts, bypass),
-        METHODS.read,
-        (w) => {
-          writeBypass(w.varint(ts), bypass);
-          writeKeys(w, keys);
-        },
-        // A key found missing takes one byte.
-        (r) => Array.from({ length: count(r, 1) }, () => readFound(r)),
-      ),
-    scan: (partition, range, ts, limit, bypass) =>
-      call(
-        partition,
-        (group) => group.scan(range, ts, limit, bypass),
+        (group) => group.scan(range, ts, limit, bytesMax, bypass),
         METHODS.scan,
         (w) => {
           writeBypass(w.varint(ts), bypass);
           writeScanRange(w, range);
-          w.varint(limit);
+          w.varint(limit).varint(bytesMax);
         },
         (r) => ({
           // Each record takes at least its key's and value's lengths and three varints.

@@ -97,8 +97,7 @@ export class TxnPartition {
    */
   locksAt(ts: number, inRange: (key: string) => boolean, bypass?: ReadonlySet<number>): { key: string; lock: Lock }[] {
     const found: { key: string; lock: Lock }[] = [];
-    for (const [key, lock] of this.locks)
-      if (lock.startTs <= ts && !bypass?.has(lock.startTs) && inRange(key)) found.push({ key, lock });
+    for (const [key, lock] of this.locks) if (blocksReadAt(lock, ts, bypass) && inRange(key)) found.push({ key, lock });
     return found;
   }
 
@@ -109,7 +108,7 @@ export class TxnPartition {
    */
   read(key: string, ts: number, bypass?: ReadonlySet<number>): { value: Uint8Array | undefined } | { lock: Lock } {
     const lock = this.locks.get(key);
-    if (lock && lock.startTs <= ts && !bypass?.has(lock.startTs)) return { lock };
+    if (lock && blocksReadAt(lock, ts, bypass)) return { lock };
     return { value: this.versions.read(key, ts) };
   }
 
@@ -228,4 +227,14 @@ export class TxnPartition {
     const lock = this.locks.get(primary);
     return lock?.startTs === startTs ? { state: "open", lock } : { state: "missing" };
   }
+}
+
+/**
+ * Whether a reader at `ts` must resolve `lock` first: its transaction started at or before `ts` (it
+ * may commit at or below it), is not one the reader found committed above `ts` (`bypass`), and
+ * writes the key. A lock-only lock writes nothing: whatever its fate, the key reads the same (TiKV's
+ * readers skip Op::Lock locks too).
+ */
+function blocksReadAt(lock: Lock, ts: number, bypass: ReadonlySet<number> | undefined): boolean {
+  return lock.startTs <= ts && lock.value !== LOCK_ONLY && !bypass?.has(lock.startTs);
 }

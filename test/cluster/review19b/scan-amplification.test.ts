@@ -19,8 +19,8 @@ test("a whole scan cut by bytesMax fetches each record from its partition a boun
   const coordinator = new TxnCoordinator({
     access: {
       ...access,
-      async scan(partition, range, ts, limit, bypass) {
-        const page = await access.scan(partition, range, ts, limit, bypass);
+      async scan(partition, range, ts, limit, bytesMax, bypass) {
+        const page = await access.scan(partition, range, ts, limit, bytesMax, bypass);
         fetched += page.records.length;
         return page;
       },

@@ -338,7 +338,12 @@ test("a scan pages every partition's keys at one timestamp in key order, either 
     const seen: string[] = [];
     let after: string | undefined;
     for (let page = 0; page < 20; page++) {
-      const { records, next } = await coordinator.scan({ after, reverse }, ts, limit, PARTITIONS);
+      const { records, next } = await coordinator.scan(
+        { after, reverse },
+        ts,
+        { limit, bytesMax: 1 << 20 },
+        PARTITIONS,
+      );
       seen.push(...records.map((r) => `${r.key}=${decode(r.value)}`));
       if (next === undefined) return seen;
       after = next;
@@ -351,7 +356,12 @@ test("a scan pages every partition's keys at one timestamp in key order, either 
   // At the timestamp before the transaction: neither of its keys.
   expect(await all(before, false, 100)).toEqual(keys.map((key, i) => `${key}=${i}`));
   // A range and its bounds.
-  const { records } = await coordinator.scan({ start: "k05", end: "k08" }, now, 100, PARTITIONS);
+  const { records } = await coordinator.scan(
+    { start: "k05", end: "k08" },
+    now,
+    { limit: 100, bytesMax: 1 << 20 },
+    PARTITIONS,
+  );
   expect(records.map((r) => r.key)).toEqual(["k05", "k06", "k07"]);
   expect(records[0]).toMatchObject({ modRevision: expect.any(Number), version: 1 });
 });
@@ -373,7 +383,7 @@ test("a scan goes on past a partition whose page was cut short by the deleted ke
   let after: string | undefined;
   let empty = 0;
   for (let page = 0; page < 100; page++) {
-    const { records, next } = await coordinator.scan({ after }, ts, 1, PARTITIONS);
+    const { records, next } = await coordinator.scan({ after }, ts, { limit: 1, bytesMax: 1 << 20 }, PARTITIONS);
     seen.push(...records.map((r) => r.key));
     if (records.length === 0 && next !== undefined) empty++;
     if (next === undefined) break;

@@ -82,7 +82,7 @@ export function inProcessAccess(
     partitionOf: (key) => partitionOf(new TextEncoder().encode(key), partitions),
     write: (p, mutations, readAt) => onLeader(p, (g) => g.write(mutations, readAt)),
     read: (p, keys, ts, bypass) => onLeader(p, (g) => g.read(keys, ts, bypass)),
-    scan: (p, range, ts, limit, bypass) => onLeader(p, (g) => g.scan(range, ts, limit, bypass)),
+    scan: (p, range, ts, limit, bytesMax, bypass) => onLeader(p, (g) => g.scan(range, ts, limit, bytesMax, bypass)),
     compact: (p, revision) => onLeader(p, (g) => g.compact(revision)),
     propose: (p, command) => onLeader(p, (g) => g.propose(command)),
     status: (p, primary, startTs) => onLeader(p, (g) => g.status(primary, startTs)),
