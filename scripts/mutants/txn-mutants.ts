@@ -191,6 +191,14 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace: "",
   },
   {
+    name: "watch-passes-locks",
+    description:
+      "a partition resolves its changes past its open locks: a secondary committed late falls behind a watcher",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "    const resolved = Math.min(ts, ...locks.map(({ lock }) => lock.startTs));",
+    replace: "    const resolved = ts;",
+  },
+  {
     name: "lock-only-written",
     description: "a lock-only mutation is committed as a version, like a write",
     file: PERCOLATOR,

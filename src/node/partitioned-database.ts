@@ -28,6 +28,8 @@ export interface PartitionedDatabaseParts {
   coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestamp" | "compact">;
   /** The cluster's partition count (throws while this node cannot route). */
   partitions: () => number;
+  /** Watches across partitions (partitioned-watches.ts). */
+  watches: Watches;
   /** The node's figures: its partitions' stores where it leads them. */
   stats(): DatabaseStats;
   close(): Promise<void>;
@@ -139,7 +141,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     readBytes: () => notYet("reads of a revision's whole view"),
     // Scan pages are read across partitions by partitioned-scans.ts, not through a revision's view.
     scan: () => notYet("Scan through the database's view"),
-    watches: refusingWatches,
+    watches: parts.watches,
     leads: false,
     propose: () => notYet("commands other than Set and Del"),
     write: (ops, requestId) => write(ops, requestId),
@@ -217,9 +219,3 @@ function writtenRecord(before: KeyRecord, write: WriteOp, revision: number): Key
 function notYet(what: string): never {
   throw new HomeKvError("E_UNIMPLEMENTED", `${what} across partitions is not available yet`);
 }
-
-const refusingWatches: Watches = {
-  watch: () => notYet("Watch"),
-  size: 0,
-  close() {},
-};

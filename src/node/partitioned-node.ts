@@ -24,6 +24,7 @@ import { realTimers } from "../timers.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import { partitionedDatabase } from "./partitioned-database.ts";
 import { partitionedScans } from "./partitioned-scans.ts";
+import { partitionedWatches } from "./partitioned-watches.ts";
 import type { PartitionsConfig, RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -191,6 +192,12 @@ export async function openPartitionedNode(
     db: partitionedDatabase({
       coordinator,
       partitions: routablePartitions,
+      watches: partitionedWatches({
+        access,
+        coordinator,
+        partitions: routablePartitions,
+        pollMs: raftConfig.tickMs,
+      }),
       stats: () => ledStats([...replicas.values()].filter((group) => group.driver.leads)),
       async close() {
         liveness.stop();

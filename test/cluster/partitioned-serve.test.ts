@@ -79,6 +79,21 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
     (await n3.client.scanPage({ start: "user/2", end: "user/3", keysOnly: true })).records.map((r) => r.key),
   ).toEqual(live.filter((key) => key >= "user/2" && key < "user/3"));
 
+  // A watch of the prefix through n3 sees a multi-key Set through n1 as one revision, all its keys.
+  const from = (await n1.client.get(["user/1"])).revision + 1;
+  const watched = await n1.client.set([
+    ["user/1", "watched"],
+    ["user/2", "watched"],
+  ]);
+  const abort = new AbortController();
+  const events = n3.client.watch({ prefix: "user/", startRevision: from }, abort.signal);
+  const seen = [(await events.next()).value!, (await events.next()).value!];
+  abort.abort();
+  expect(seen.map((e) => [e.key, e.revision])).toEqual([
+    ["user/1", watched.revision],
+    ["user/2", watched.revision],
+  ]);
+
   // n1 killed: the others elect leaders for its partitions and go on; restarted, it serves them all again.
   await n1.server.stop("SIGKILL");
   const second = await setWhenReady(
@@ -87,9 +102,14 @@ test("every node takes Get, Set and Del of any key; a multi-key Set is atomic ac
   );
   const afterKill = await n3.client.get(keys);
   expect(afterKill.records.map((r) => text(r.value))).toEqual(keys.map((key) => `v2-${key}`));
-  // Deleted then written again: created anew (user/0 during the scan). The others: their second version.
+  // Deleted then written again: created anew (user/0 during the scan, user/1 and 2 watched). The others: their second version.
+  const createdAt = new Map([
+    ["user/0", during.revision],
+    ["user/1", watched.revision],
+    ["user/2", watched.revision],
+  ]);
   const created = (key: string) =>
-    key === "user/0" ? [during.revision, 2] : gone.includes(key) ? [second.revision, 1] : [first.revision, 2];
+    createdAt.has(key) ? [createdAt.get(key)!, 2] : gone.includes(key) ? [second.revision, 1] : [first.revision, 2];
   expect(afterKill.records.map((r) => [r.createRevision, r.version])).toEqual(keys.map(created));
   const again = await start("n1");
   const { records, revision } = await waitFor(

@@ -1,8 +1,10 @@
 import { expect, test } from "bun:test";
 import { TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
 import { partitionedDatabase } from "../../src/node/partitioned-database.ts";
-import type { DatabaseStats } from "../../src/storage/database.ts";
+import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
+import type { Database, DatabaseStats } from "../../src/storage/database.ts";
 import type { Compare, TxnCommand } from "../../src/storage/ops.ts";
+import type { WatchBatch, WatchEnd } from "../../src/storage/watch/watch-hub.ts";
 import { inProcessAccess, leaderOf, startPartitions } from "../cluster/txn/partition-nodes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -14,8 +16,9 @@ const text = (value: Uint8Array | undefined) => (value === undefined ? undefined
 async function startDatabase() {
   const { nodes, groups } = await startPartitions(PARTITIONS);
   for (let partition = 0; partition < PARTITIONS; partition++) await leaderOf(groups, partition, nodes);
+  const access = inProcessAccess(nodes, groups, PARTITIONS);
   const coordinator = new TxnCoordinator({
-    access: inProcessAccess(nodes, groups, PARTITIONS),
+    access,
     timestamps: (count) => nodes[0]!.timestamps.take(count),
     lockTtlMs: 5_000,
     now: () => Date.now(),
@@ -38,6 +41,7 @@ async function startDatabase() {
       },
     },
     partitions: () => PARTITIONS,
+    watches: partitionedWatches({ access, coordinator, partitions: () => PARTITIONS, pollMs: 10 }),
     stats: () => ({}) as DatabaseStats,
     close: async () => {},
   });
@@ -53,6 +57,8 @@ async function startDatabase() {
       };
     },
     waiting: () => waiting,
+    access,
+    nodes,
   };
 }
 
@@ -137,4 +143,116 @@ test("Compact: reads below it are refused OUT_OF_RANGE on every partition, reads
     "2",
   ]);
   await expect(db.compact(compacted.revision + 1_000_000_000)).rejects.toThrow(/future/);
+}, 30_000);
+
+/** A watcher of the database's watches, collecting what it takes. */
+function collect(db: Database, options: { start: string; end?: string; startRevision: number; prevValue: boolean }) {
+  const taken: WatchBatch[] = [];
+  let ended: WatchEnd | undefined;
+  const watcher = db.watches.watch(options, {
+    wake: () => {
+      for (let batch = watcher.take(); batch; batch = watcher.take()) taken.push(batch);
+    },
+    end: (end) => {
+      ended = end;
+    },
+  });
+  return { watcher, taken, ended: () => ended };
+}
+
+test("Watch across partitions: every change of the range once, in revision order, a commit's changes together; resumed from a revision, nothing missed", async () => {
+  const { db } = await startDatabase();
+  const before = await db.write([{ key: "w/0", value: bytes("old") }]);
+  const live = collect(db, { start: "w/", end: "w0", startRevision: 0, prevValue: true });
+  const commits = [];
+  for (let i = 1; i <= 6; i++)
+    commits.push(
+      await db.write([
+        { key: `w/${i}`, value: bytes(`v${i}`) },
+        { key: `w/${i + 10}`, value: bytes(`v${i}`) },
+        { key: "elsewhere", value: bytes(`v${i}`) },
+      ]),
+    );
+  const deleted = await db.write([{ key: "w/0", value: null }]);
+  const expected = [
+    ...commits.map((c, i) => ({ revision: c.revision, keys: [`w/${i + 1}`, `w/${i + 11}`].sort() })),
+    { revision: deleted.revision, keys: ["w/0"] },
+  ];
+  const shape = (batches: WatchBatch[]) =>
+    batches.map((b) => ({ revision: b.revision, keys: b.events.map((e) => e.key).sort() }));
+  await waitFor(() => shape(live.taken).length >= expected.length, { what: "every change delivered" });
+  expect(shape(live.taken)).toEqual(expected);
+  expect(live.taken.at(-1)!.events[0]).toMatchObject({ type: "delete", key: "w/0", prevValue: bytes("old") });
+  live.watcher.close();
+  // From a past revision: the same changes, and the first write too.
+  const resumed = collect(db, { start: "w/", end: "w0", startRevision: before.revision, prevValue: false });
+  await waitFor(() => resumed.taken.length >= expected.length + 1, { what: "the history replayed" });
+  expect(shape(resumed.taken)).toEqual([{ revision: before.revision, keys: ["w/0"] }, ...expected]);
+  resumed.watcher.close();
+}, 30_000);
+
+test("Watch across partitions: a transaction's changes are delivered only once it is decided, never before a change below them", async () => {
+  const { db, shut, waiting } = await startDatabase();
+  const watch = collect(db, { start: "t/", end: "t0", startRevision: 0, prevValue: false });
+  // A transaction over both partitions held at its commit, while a one-round write goes by.
+  const open = shut();
+  const txn = db.txn({
+    compares: [],
+    success: [
+      { key: "t/a", value: bytes("1") },
+      { key: "t/b", value: bytes("1") },
+    ],
+    failure: [],
+  });
+  await waitFor(() => waiting() === 1, { what: "the transaction at its commit" });
+  open();
+  const committed = await txn;
+  const after = await db.write([{ key: "t/c", value: bytes("2") }]);
+  await waitFor(() => watch.taken.length >= 2, { what: "both commits delivered" });
+  const revisions = watch.taken.map((b) => b.revision);
+  expect(revisions).toEqual([...revisions].sort((x, y) => x - y));
+  expect(watch.taken.map((b) => b.events.map((e) => e.key).sort())).toEqual([["t/a", "t/b"], ["t/c"]]);
+  expect(revisions).toEqual([committed.revision, after.revision]);
+  watch.watcher.close();
+}, 30_000);
+
+test("Watch across partitions from a compacted revision ends, saying so", async () => {
+  const { db } = await startDatabase();
+  const first = await db.write([{ key: "c/a", value: bytes("1") }]);
+  const second = await db.write([
+    { key: "c/a", value: bytes("2") },
+    { key: "c/b", value: bytes("2") },
+  ]);
+  await db.compact(second.revision);
+  const watch = collect(db, { start: "c/", end: "c0", startRevision: first.revision, prevValue: false });
+  await waitFor(() => watch.ended(), { what: "the watcher ended" });
+  expect(watch.ended()).toMatchObject({ reason: "compacted" });
+}, 30_000);
+
+test("Watch across partitions: a secondary committed late (its primary decided, its lock still there) is never skipped", async () => {
+  const { db, access, nodes } = await startDatabase();
+  const [a, b] = ["p/a", "p/c"]; // partitions 1 and 0
+  const partitionOfKey = (key: string) => access.partitionOf(key);
+  expect(partitionOfKey(a)).not.toBe(partitionOfKey(b));
+  const watch = collect(db, { start: "p/", end: "p0", startRevision: 0, prevValue: false });
+  // A transaction over a (primary) and b, prewritten; its primary committed; b's lock left standing.
+  const startTs = await nodes[0]!.timestamps.take(1);
+  for (const key of [a, b])
+    await access.propose(partitionOfKey(key), {
+      type: "prewrite",
+      startTs,
+      primary: a,
+      expiresAtMs: Date.now() + 60_000,
+      mutations: [{ key, value: bytes("t") }],
+    });
+  const commitTs = await nodes[0]!.timestamps.take(1);
+  await access.propose(partitionOfKey(a), { type: "commit", startTs, commitTs, keys: [a], primary: a });
+  // Writes after it on b's partition: the watcher must not pass them before b's version at commitTs.
+  const later = await db.write([{ key: "p/d", value: bytes("later") }]); // partition 0, as b
+  await waitFor(() => watch.taken.some((batch) => batch.revision === later.revision), { what: "the later write" });
+  expect(watch.taken.map((batch) => [batch.revision, batch.events.map((e) => e.key).sort()])).toEqual([
+    [commitTs, [a, b]],
+    [later.revision, ["p/d"]],
+  ]);
+  watch.watcher.close();
 }, 30_000);

@@ -1,6 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
-import type { PartitionRead, PartitionScan, ScanRange, VersionRecord } from "./partition-group.ts";
+import type { PartitionChanges, PartitionRead, PartitionScan, ScanRange, VersionRecord } from "./partition-group.ts";
 import type { Lock, Mutation, TxnOutcome, TxnStatus } from "./percolator.ts";
 import type { TxnCommand } from "./txn-command-format.ts";
 
@@ -21,6 +21,14 @@ export interface PartitionAccess {
     bytesMax: number,
     bypass: ReadonlySet<number>,
   ): Promise<PartitionScan>;
+  /** The partition's changes in a range after `after`, as far as resolved below `ts` (PartitionGroup.changes). */
+  changes(
+    partition: number,
+    range: { start?: string; end?: string },
+    after: number,
+    ts: number,
+    limit: number,
+  ): Promise<PartitionChanges>;
   /** Compacts the partition below `revision` (short of its open locks); its compacted revision. */
   compact(partition: number, revision: number): Promise<number>;
   propose(partition: number, command: TxnCommand): Promise<TxnOutcome>;

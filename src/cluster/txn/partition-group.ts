@@ -3,7 +3,7 @@ import { GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
 import { createStore } from "../../storage/engine.ts";
 import { createGcScheduler } from "../../storage/mvcc/gc.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
-import type { MvccStore } from "../../storage/mvcc/store.ts";
+import type { HistoryChange, MvccStore } from "../../storage/mvcc/store.ts";
 import type { KeyRecord } from "../../storage/ops.ts";
 import type { Raft } from "../raft/raft.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
@@ -43,6 +43,13 @@ export interface VersionRecord {
 
 /** What a read at a timestamp finds for a key: its version then, or a lock to resolve first. */
 export type PartitionRead = { readonly record: VersionRecord } | { readonly lock: Lock };
+
+/** A partition's changes after a revision, up to `through`, and the locks that hold `through` back. */
+export interface PartitionChanges {
+  readonly changes: readonly HistoryChange[];
+  readonly through: number;
+  readonly locks: readonly { readonly key: string; readonly lock: Lock }[];
+}
 
 /** A range of keys a scan reads, in key order (or reverse), continuing after `after`. */
 export interface ScanRange {
@@ -159,6 +166,32 @@ export class PartitionGroup {
       (page.next === undefined ||
         (range.reverse ? compareKeys(key, page.next) >= 0 : compareKeys(key, page.next) <= 0));
     return { ...page, locks: this.partition.locksAt(ts, covered, bypass) };
+  }
+
+  /**
+   * The changes of keys in [start, end) after revision `after`, in revision order, up to `through`:
+   * as far as no commit can still appear (a resolved timestamp), at most `ts` (a timestamp the
+   * caller took before it asked: every write asked for before then is applied first, as for a
+   * read) and short of every open lock's start (its commit will be above it); less when `limit`
+   * cuts the page. `locks` are the keys whose locks hold `through` back, for the caller to resolve.
+   */
+  async changes(
+    range: { start?: string; end?: string },
+    after: number,
+    ts: number,
+    limit: number,
+  ): Promise<PartitionChanges> {
+    if (!this.driver.leads) throw this.notLeader();
+    await this.pipeline.barrier();
+    await this.driver.readBarrier(this.options.readTimeoutMs);
+    const locks = this.partition.locksAt(ts, (key) => inScanRange(range, key));
+    const resolved = Math.min(ts, ...locks.map(({ lock }) => lock.startTs));
+    if (resolved <= after) return { changes: [], through: Math.max(after, resolved), locks };
+    const page = this.store.changes({ ...range, after, limit });
+    // A page that reached the store's revision has every change up to the resolved timestamp: the
+    // store holds every commit at or below it (the barriers above), and nothing is between.
+    const through = page.through >= this.store.revision ? resolved : Math.min(page.through, resolved);
+    return { changes: page.changes.filter((change) => change.revision <= through), through, locks };
   }
 
   /**

@@ -4,6 +4,7 @@ import { NoAnswerError, type PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
 import type { PartitionGroup, PartitionRead, ScanRange, VersionRecord } from "./partition-group.ts";
 import type { Lock, TxnOutcome, TxnRefusal, TxnStatus } from "./percolator.ts";
+import { LOCK_ONLY } from "./percolator.ts";
 import {
   count,
   decodeTxnCommand,
@@ -28,6 +29,10 @@ import {
  *   txn.scan         varint ts · bypass · range · varint limit · varint bytesMax
  *                                                                    → varint n · n × record · u8 hasNext ·
  *                    [string next] · varint m · m × (string key · lock)
+ *   txn.changes      start, end (u8 has · [string]) · varint after · varint ts · varint limit
+ *                                                                    → varint through · varint n · n ×
+ *                    (string key · value · u8 hasPrevious · [bytes previous] · varint revision ·
+ *                    varint createRevision · varint version) · varint m · m × (string key · lock)
  *   txn.compact      varint revision                                 → varint compacted revision
  *   txn.propose      bytes command (txn-command-format.ts)          → outcome
  *   txn.status       string primary · varint startTs                 → status
@@ -52,6 +57,7 @@ const METHODS = {
   write: "txn.write",
   read: "txn.read",
   scan: "txn.scan",
+  changes: "txn.changes",
   compact: "txn.compact",
   propose: "txn.propose",
   status: "txn.status",
@@ -130,6 +136,26 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
         w.varint(record.modRevision).varint(record.createRevision).varint(record.version);
       }
       optionalString(w, page.next);
+      w.varint(page.locks.length);
+      for (const { key, lock } of page.locks) writeLock(w.string(key), lock);
+    },
+  );
+  on(
+    METHODS.changes,
+    (r) => ({
+      range: { start: readOptionalString(r), end: readOptionalString(r) },
+      after: r.varint(),
+      ts: r.varint(),
+      limit: r.varint(),
+    }),
+    async (group, { range, after, ts, limit }, w) => {
+      const page = await group.changes(range, after, ts, limit);
+      w.varint(page.through).varint(page.changes.length);
+      for (const change of page.changes) {
+        writeMutationValue(w.string(change.key), change.value);
+        optionalBytes(w, change.previous);
+        w.varint(change.revision).varint(change.createRevision).varint(change.version);
+      }
       w.varint(page.locks.length);
       for (const { key, lock } of page.locks) writeLock(w.string(key), lock);
     },
@@ -288,6 +314,29 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
           locks: Array.from({ length: count(r, 4) }, () => ({ key: r.string(), lock: readLock(r) })),
         }),
       ),
+    changes: (partition, range, after, ts, limit) =>
+      call(
+        partition,
+        (group) => group.changes(range, after, ts, limit),
+        METHODS.changes,
+        (w) => {
+          optionalString(w, range.start);
+          optionalString(w, range.end);
+          w.varint(after).varint(ts).varint(limit);
+        },
+        (r) => ({
+          through: r.varint(),
+          // Each change takes at least its key's length, its kind, a flag and three varints.
+          changes: Array.from({ length: count(r, 9) }, () => {
+            const key = r.string();
+            const value = readMutationValue(r);
+            if (value === LOCK_ONLY) throw new FormatError("a change that writes nothing");
+            const previous = readOptionalBytes(r);
+            return { key, value, previous, revision: r.varint(), createRevision: r.varint(), version: r.varint() };
+          }),
+          locks: Array.from({ length: count(r, 4) }, () => ({ key: r.string(), lock: readLock(r) })),
+        }),
+      ),
     compact: (partition, revision) =>
       call(
         partition,
@@ -397,6 +446,15 @@ function optionalString(w: ByteWriter, value: string | undefined): void {
 
 function readOptionalString(r: ByteReader): string | undefined {
   return flag(r) ? r.string() : undefined;
+}
+
+function optionalBytes(w: ByteWriter, value: Uint8Array | undefined): void {
+  w.u8(value === undefined ? 0 : 1);
+  if (value !== undefined) w.bytes(value);
+}
+
+function readOptionalBytes(r: ByteReader): Uint8Array | undefined {
+  return flag(r) ? r.bytesCopy() : undefined;
 }
 
 function writeScanRange(w: ByteWriter, range: ScanRange): void {

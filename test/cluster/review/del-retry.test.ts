@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { TxnCoordinator } from "../../../src/cluster/txn/coordinator.ts";
 import { peerPartitionAccess, servePartitions } from "../../../src/cluster/txn/partition-rpc.ts";
 import { partitionedDatabase } from "../../../src/node/partitioned-database.ts";
+import { createWatchHub } from "../../../src/storage/watch/watch-hub.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { names, startMetaGroup } from "../meta/meta-nodes.ts";
 import { startPartitionZero } from "./partition-zero.ts";
@@ -60,6 +61,7 @@ test("a Del whose commit call times out while the leader waits for its timestamp
   const db = partitionedDatabase({
     coordinator,
     partitions: () => 1,
+    watches: createWatchHub(), // never fed: these tests watch nothing
     stats: () => ({}) as never,
     close: async () => {},
   });

@@ -1,6 +1,7 @@
 import { type CoordinatorOptions, TxnCoordinator } from "../../../src/cluster/txn/coordinator.ts";
 import { partitionedDatabase } from "../../../src/node/partitioned-database.ts";
 import type { DatabaseStats } from "../../../src/storage/database.ts";
+import { createWatchHub } from "../../../src/storage/watch/watch-hub.ts";
 import { inProcessAccess, leaderOf, startPartitions } from "../txn/partition-nodes.ts";
 
 /** A partitioned database over three in-process nodes with `partitions` partitions (the review's rig). */
@@ -20,6 +21,7 @@ export async function startReviewDatabase(partitions = 2, options: Partial<Coord
   const db = partitionedDatabase({
     coordinator,
     partitions: () => partitions,
+    watches: createWatchHub(), // never fed: these tests watch nothing
     stats: () => ({}) as DatabaseStats,
     close: async () => {},
   });
