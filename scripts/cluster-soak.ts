@@ -15,7 +15,13 @@
  */
 import { parseArgs } from "node:util";
 import { FAULT_KINDS, type FaultKind } from "../test/cluster/nemesis/nemeses.ts";
-import { DEFAULT_SETTINGS, type NemesisReport, runNemesis, summarize } from "../test/cluster/nemesis/run.ts";
+import {
+  DEFAULT_SETTINGS,
+  type NemesisReport,
+  PARTITIONED_SETTINGS,
+  runNemesis,
+  summarize,
+} from "../test/cluster/nemesis/run.ts";
 
 const { values } = parseArgs({
   options: {
@@ -59,8 +65,7 @@ for (let i = 0; i < runs; i++) {
     size: sizes[i % sizes.length]!,
     faults: faults as FaultKind[],
     seconds,
-    // Keys in pairs: three pairs keep each pair's history within the checker's budget.
-    ...(partitions === undefined ? {} : { partitions, keys: 6 }),
+    ...(partitions === undefined ? {} : { partitions, ...PARTITIONED_SETTINGS }),
   };
   const report = await runNemesis(settings);
   console.log(`run ${i + 1}/${runs} ${summarize(report)}`);

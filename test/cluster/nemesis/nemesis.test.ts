@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import type { FaultKind } from "./nemeses.ts";
-import { DEFAULT_SETTINGS, type NemesisReport, runNemesis, summarize } from "./run.ts";
+import { DEFAULT_SETTINGS, type NemesisReport, PARTITIONED_SETTINGS, runNemesis, summarize } from "./run.ts";
 
 /**
  * Real-process fault tests, bounded for `npm test`: each run is a few seconds of faults on a
@@ -22,14 +22,14 @@ async function run(
   seedOffset: number,
   partitions?: number,
 ): Promise<NemesisReport> {
+  const partitioned = partitions === undefined ? {} : { partitions, ...PARTITIONED_SETTINGS };
   const settings = {
     ...DEFAULT_SETTINGS,
     seed: seedBase + seedOffset,
     size,
     faults,
     seconds,
-    // Keys in pairs: three pairs keep each pair's history within the checker's budget.
-    ...(partitions === undefined ? {} : { partitions, keys: 6 }),
+    ...partitioned,
   };
   const report = await runNemesis(settings, (stop) => stops.push(stop));
   console.log(summarize(report));

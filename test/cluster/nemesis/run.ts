@@ -40,6 +40,14 @@ export const DEFAULT_SETTINGS: Omit<NemesisSettings, "seed" | "size" | "faults" 
   calmMs: [300, 1_200],
 };
 
+/**
+ * What a partitioned run changes: its history is harder to check (operations on key pairs, slower
+ * two-phase writes), so four pairs of keys, one client per member and calls given 3 s keep the
+ * operations whose outcome is unknown, which the checker's search branches on, few enough for its
+ * budget.
+ */
+export const PARTITIONED_SETTINGS = { keys: 8, clientsPerMember: 1, callTimeoutMs: 3_000 } as const;
+
 /** After the last fault heals, every member must answer a linearizable read within this. */
 export const RECOVERY_MS_MAX = 15_000;
 /** The checker's time budget; a history it cannot decide within it fails the run (no verdict is no pass). */
