@@ -56,6 +56,8 @@ const SETS: readonly MutantSet[] = [
       "test/node/partitioned-database",
       "test/cluster/review/pipeline-leader-change",
       "test/cluster/review/del-retry",
+      "test/cluster/review19c/compact-pipeline",
+      "test/cluster/review19c/compact-conflict",
     ],
   },
   {

@@ -199,6 +199,14 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace: "    const resolved = ts;",
   },
   {
+    name: "checks-below-compaction",
+    description:
+      "a write's conflict check runs at or below the compacted revision, where GC may have taken what it needs (and differently on each replica)",
+    file: PERCOLATOR,
+    search: '    if (startTs <= compacted) return { kind: "write-conflict", key, committedTs: compacted };\n',
+    replace: "",
+  },
+  {
     name: "lock-only-written",
     description: "a lock-only mutation is committed as a version, like a write",
     file: PERCOLATOR,

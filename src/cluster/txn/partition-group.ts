@@ -76,8 +76,7 @@ export interface PartitionScan {
  * entry a transaction command. On its leader, one-round writes take their timestamps through a
  * CommitPipeline, and reads at a timestamp wait for it and for a ReadIndex round.
  *
- * Not yet: log compaction and snapshots (a member far behind is caught up from the log), a GC safe
- * point (the store keeps its whole history, so no late commit is refused as compacted).
+ * Not yet: log compaction and snapshots (a member far behind is caught up from the log).
  */
 export class PartitionGroup {
   readonly store: MvccStore;
@@ -200,6 +199,9 @@ export class PartitionGroup {
    */
   async compact(revision: number): Promise<number> {
     if (!this.driver.leads) throw this.notLeader();
+    // After the one-round writes whose timestamps were asked for before (they may be below
+    // `revision`, and would be refused past it); those asked for later are above it.
+    await this.pipeline.barrier();
     await this.propose({ type: "compact", revision });
     return this.store.compactedRevision;
   }

@@ -28,6 +28,8 @@ export interface VersionStore {
   write(commitTs: number, mutations: readonly Write[]): void;
   /** Makes versions below `revision` unreadable (at most the newest commit); returns the compacted revision. */
   compact(revision: number): number;
+  /** Versions at or below it may be gone: nothing can be checked or written there. */
+  compactedRevision(): number;
 }
 
 /**
@@ -154,11 +156,15 @@ export class TxnPartition {
 
   /**
    * Why a transaction that read at `startTs` cannot write `key`: a lock not its own (`own`: its start
-   * timestamp, when it may hold one), or a version committed at or after startTs.
+   * timestamp, when it may hold one), a version committed at or after startTs, or startTs compacted.
    */
   private conflict(key: string, startTs: number, own?: number): TxnRefusal | undefined {
     const lock = this.locks.get(key);
     if (lock && lock.startTs !== own) return { kind: "locked", key, lock };
+    // At or below the compacted revision the versions a check needs may be gone, and whether GC took
+    // them yet differs from replica to replica: refused alike everywhere (compaction is in the log).
+    const compacted = this.versions.compactedRevision();
+    if (startTs <= compacted) return { kind: "write-conflict", key, committedTs: compacted };
     const committedTs = this.versions.newest(key);
     return committedTs >= startTs ? { kind: "write-conflict", key, committedTs } : undefined;
   }

@@ -21,5 +21,6 @@ export function storeVersions(store: ReadView & WriteView): VersionStore {
       else store.applyLate({ revision: commitTs, ops });
     },
     compact: (revision) => store.compactTo(revision),
+    compactedRevision: () => store.compactedRevision,
   };
 }

@@ -31,7 +31,9 @@ function holdNextTimestamps(node: MetaNode) {
  * by the locks, not by the pipeline's timestamps given out and not yet proposed. The one-round
  * write is then applied at T <= compacted: storeVersions.write goes to applyLate, which throws
  * E_COMPACTED inside the Raft apply — the same entry on every replica, so the partition's group
- * fails everywhere and never serves again.
+ * fails everywhere and never serves again (the review's finding). Mended twice over: Compact waits
+ * for the pipeline's writes asked for before it, and a commit at or below the compacted revision is
+ * refused as a conflict (a result every replica reaches alike), never thrown.
  */
 test("Compact while a one-round write waits for its timestamp never throws in the partition's apply", async () => {
   const { db, nodes, groups, access } = await startReviewDatabase(2);
@@ -54,9 +56,11 @@ test("Compact while a one-round write waits for its timestamp never throws in th
     ],
     failure: [],
   });
-  await db.compact(txn.revision);
-  expect(leader.store.compactedRevision).toBe(txn.revision); // partition 0 compacted to C
+  // Compact waits for the pipeline's writes asked for before it (mended: it no longer compacts past them).
+  const compacted = db.compact(txn.revision);
   hold.release();
+  await compacted;
+  expect(leader.store.compactedRevision).toBe(txn.revision); // partition 0 compacted to C
 
   const outcome = await write.then(
     (result) => ({ ok: true as const, result }),

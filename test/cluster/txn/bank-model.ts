@@ -31,6 +31,10 @@ export class MemoryVersions implements VersionStore {
     }
   }
 
+  compactedRevision(): number {
+    return this.compacted;
+  }
+
   compact(revision: number): number {
     const newest = Math.max(0, ...[...this.chains.values()].map((chain) => chain.at(-1)!.ts));
     this.compacted = Math.max(this.compacted, Math.min(revision, newest));

@@ -242,5 +242,13 @@ test("compaction stops below every open lock's start (the GC safe point): a seco
     // With no lock left, compaction goes where asked (at most the newest commit).
     expect(p.compact(50)).toBe(50);
     expect(p.compact(1_000)).toBe(55);
+    // At or below the compacted revision nothing is checked or written: refused, never thrown.
+    expect(p.onePhase(undefined, 54, [{ key: "c", value: bytes("c") }])).toMatchObject({
+      ok: false,
+      refusal: { kind: "write-conflict", committedTs: 55 },
+    });
+    expect(p.onePhase(40, 60, [{ key: "c", value: bytes("c") }])).toMatchObject({ ok: false });
+    expect(p.prewrite(55, "c", [{ key: "c", value: bytes("c") }], 100)).toMatchObject({ ok: false });
+    expect(p.onePhase(56, 60, [{ key: "c", value: bytes("c") }])).toEqual({ ok: true });
   }
 });
