@@ -8,8 +8,9 @@ import { WATCH_DEFAULTS } from "../storage/watch/watch-hub.ts";
 import { toWatchEvent } from "../storage/watch/watcher-state.ts";
 import { realTimers, type Timers } from "../timers.ts";
 
-/** Changes one partition answers per call. */
+/** Changes one partition answers per call, and the least of the queue's bytes it may fill. */
 const PAGE_CHANGES_MAX = 1_000;
+const PAGE_BYTES_MIN = 256 << 10;
 
 export interface PartitionedWatchesOptions {
   access: Pick<PartitionAccess, "changes">;
@@ -62,6 +63,10 @@ class PartitionedWatcher implements Watcher {
   private delivered: number;
   private done = false;
   private readonly timers: Timers;
+  private readonly eventsMax: number;
+  private readonly bytesMax: number;
+  /** Wakes the run loop waiting for room in the queue. */
+  private roomWaiter: (() => void) | undefined;
 
   constructor(
     private readonly options: PartitionedWatchesOptions,
@@ -70,6 +75,8 @@ class PartitionedWatcher implements Watcher {
     private readonly forget: () => void,
   ) {
     this.timers = options.timers ?? realTimers;
+    this.eventsMax = options.queueEventsMax ?? WATCH_DEFAULTS.queueEventsMax;
+    this.bytesMax = options.queueBytesMax ?? WATCH_DEFAULTS.queueBytesMax;
     this.delivered = Math.max(0, watch.startRevision - 1);
     this.run().catch((error: unknown) => {
       if (error instanceof HomeKvError && error.code === "E_COMPACTED")
@@ -94,8 +101,12 @@ class PartitionedWatcher implements Watcher {
   take(): WatchBatch | undefined {
     const batch = this.queue.shift();
     if (batch) {
+      const bytes = batchBytes(batch, this.watch.prevValue);
       this.queuedEvents -= batch.events.length;
-      this.queuedBytes -= batchBytes(batch, this.watch.prevValue);
+      this.queuedBytes -= bytes;
+      this.watch.meter?.change(-bytes);
+      // Room again: the run loop, held while the queue was full, goes on.
+      if (this.roomWaiter && !this.full()) this.roomWaiter();
     }
     return batch;
   }
@@ -105,8 +116,7 @@ class PartitionedWatcher implements Watcher {
   }
 
   close(): void {
-    this.done = true;
-    this.forget();
+    this.finish();
   }
 
   overflow(why: string): void {
@@ -116,10 +126,23 @@ class PartitionedWatcher implements Watcher {
   /** Ends the watcher (once, never after `close`), telling its sink why and where to resume. */
   end(reason: WatchEnd["reason"], message: (resumeRevision: number) => string): void {
     if (this.done) return;
+    const resumeRevision = this.resumeRevision;
+    this.finish();
+    this.sink.end({ reason, message: message(resumeRevision), resumeRevision });
+  }
+
+  /** Stops the run loop and gives back what the queue held to the server's budget. */
+  private finish(): void {
+    if (this.done) return;
     this.done = true;
     this.forget();
-    const resumeRevision = this.resumeRevision;
-    this.sink.end({ reason, message: message(resumeRevision), resumeRevision });
+    this.watch.meter?.change(-this.queuedBytes);
+    this.roomWaiter?.();
+  }
+
+  /** Whether the queue holds as much as it may: the loop asks the partitions for no more until it has room. */
+  private full(): boolean {
+    return this.queuedEvents >= this.eventsMax || this.queuedBytes >= this.bytesMax;
   }
 
   private async run(): Promise<void> {
@@ -128,18 +151,36 @@ class PartitionedWatcher implements Watcher {
     if (this.watch.startRevision === 0) this.delivered = await coordinator.timestamp();
     const partitions = this.options.partitions();
     const range = { start: this.watch.start, ...(this.watch.end === undefined ? {} : { end: this.watch.end }) };
+    // Each partition's page is a share of the queue's bytes: what waits here stays bounded too.
+    const size = {
+      limit: PAGE_CHANGES_MAX,
+      bytesMax: Math.max(PAGE_BYTES_MIN, Math.floor(this.bytesMax / partitions)),
+      withPrevious: this.watch.prevValue,
+    };
     const reached = Array.from({ length: partitions }, () => this.delivered);
     const waiting: HistoryChange[][] = Array.from({ length: partitions }, () => []);
     while (!this.done) {
+      // Back-pressure: nothing more is asked for while the client has not taken what is queued.
+      if (this.full()) {
+        await new Promise<void>((resolve) => {
+          this.roomWaiter = () => {
+            this.roomWaiter = undefined;
+            resolve();
+          };
+        });
+        continue;
+      }
       const ts = await coordinator.timestamp();
       let more = false;
       const locked: string[] = [];
       await Promise.all(
         reached.map(async (after, partition) => {
-          const page = await access.changes(partition, range, after, ts, PAGE_CHANGES_MAX);
-          waiting[partition]!.push(...page.changes);
+          // A partition whose page still waits (others lag behind it) is not asked for another.
+          if (waiting[partition]!.length > 0) return;
+          const page = await access.changes(partition, range, after, ts, size);
+          waiting[partition] = [...page.changes];
           reached[partition] = Math.max(after, page.through);
-          more ||= page.changes.length === PAGE_CHANGES_MAX;
+          more ||= page.through < ts && page.locks.length === 0;
           locked.push(...page.locks.map(({ key }) => key));
         }),
       );
@@ -151,39 +192,32 @@ class PartitionedWatcher implements Watcher {
     }
   }
 
-  /** Queues every waiting change up to `through`, each revision's changes in one batch, in key order. */
+  /**
+   * Queues the waiting changes up to `through`, in revision order, each revision's changes in one
+   * batch in key order, until the queue is full (one batch at least, however large): what is left
+   * waits for the client to take.
+   */
   private deliver(through: number, waiting: HistoryChange[][]): void {
-    if (through <= this.delivered) return;
-    const due: HistoryChange[] = [];
-    for (const [partition, changes] of waiting.entries()) {
-      const cut = changes.findIndex((change) => change.revision > through);
-      due.push(...(cut === -1 ? changes : changes.slice(0, cut)));
-      waiting[partition] = cut === -1 ? [] : changes.slice(cut);
-    }
-    due.sort((a, b) => a.revision - b.revision || compareKeys(a.key, b.key));
     const wasEmpty = this.queue.length === 0;
-    const eventsMax = this.options.queueEventsMax ?? WATCH_DEFAULTS.queueEventsMax;
-    const bytesMax = this.options.queueBytesMax ?? WATCH_DEFAULTS.queueBytesMax;
-    for (let i = 0; i < due.length; ) {
-      const revision = due[i]!.revision;
-      const events = [];
-      for (; i < due.length && due[i]!.revision === revision; i++)
-        events.push(toWatchEvent(due[i]!, this.watch.prevValue));
-      const batch = { revision, events };
-      const bytes = batchBytes(batch, this.watch.prevValue);
-      // An empty queue takes any batch: a revision larger than the limits must not block the watch forever.
-      if (
-        this.queue.length > 0 &&
-        (this.queuedEvents + events.length > eventsMax || this.queuedBytes + bytes > bytesMax)
-      ) {
-        this.overflow(`the watcher fell behind: over ${eventsMax} events or ${bytesMax} bytes waited for the client`);
-        return;
+    while (!this.full() || this.queue.length === 0) {
+      // The lowest revision waiting at or below `through`, from every partition (their changes are in revision order).
+      let revision = Number.POSITIVE_INFINITY;
+      for (const changes of waiting) if (changes[0] && changes[0].revision < revision) revision = changes[0].revision;
+      if (revision > through) {
+        this.delivered = Math.max(this.delivered, through);
+        break;
       }
+      const changes: HistoryChange[] = [];
+      for (const list of waiting) while (list[0]?.revision === revision) changes.push(list.shift()!);
+      changes.sort((a, b) => compareKeys(a.key, b.key));
+      const batch = { revision, events: changes.map((change) => toWatchEvent(change, this.watch.prevValue)) };
+      const bytes = batchBytes(batch, this.watch.prevValue);
       this.queue.push(batch);
-      this.queuedEvents += events.length;
+      this.queuedEvents += batch.events.length;
       this.queuedBytes += bytes;
+      this.watch.meter?.change(bytes);
+      this.delivered = revision;
     }
-    this.delivered = through;
     if (wasEmpty && this.queue.length > 0) this.sink.wake();
   }
 }

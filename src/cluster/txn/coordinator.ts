@@ -27,7 +27,7 @@ export interface PartitionAccess {
     range: { start?: string; end?: string },
     after: number,
     ts: number,
-    limit: number,
+    size: { limit: number; bytesMax: number; withPrevious: boolean },
   ): Promise<PartitionChanges>;
   /** Compacts the partition below `revision` (short of its open locks); its compacted revision. */
   compact(partition: number, revision: number): Promise<number>;

@@ -171,14 +171,15 @@ export class PartitionGroup {
    * The changes of keys in [start, end) after revision `after`, in revision order, up to `through`:
    * as far as no commit can still appear (a resolved timestamp), at most `ts` (a timestamp the
    * caller took before it asked: every write asked for before then is applied first, as for a
-   * read) and short of every open lock's start (its commit will be above it); less when `limit`
-   * cuts the page. `locks` are the keys whose locks hold `through` back, for the caller to resolve.
+   * read) and short of every open lock's start (its commit will be above it); less when `limit`,
+   * or `bytesMax` of keys and values (whole revisions), cuts the page. Previous values only
+   * `withPrevious`. `locks` are the keys whose locks hold `through` back, for the caller to resolve.
    */
   async changes(
     range: { start?: string; end?: string },
     after: number,
     ts: number,
-    limit: number,
+    size: { limit: number; bytesMax: number; withPrevious: boolean },
   ): Promise<PartitionChanges> {
     if (!this.driver.leads) throw this.notLeader();
     await this.pipeline.barrier();
@@ -186,11 +187,24 @@ export class PartitionGroup {
     const locks = this.partition.locksAt(ts, (key) => inScanRange(range, key));
     const resolved = Math.min(ts, ...locks.map(({ lock }) => lock.startTs));
     if (resolved <= after) return { changes: [], through: Math.max(after, resolved), locks };
-    const page = this.store.changes({ ...range, after, limit });
+    const page = this.store.changes({ ...range, after, limit: size.limit });
     // A page that reached the store's revision has every change up to the resolved timestamp: the
     // store holds every commit at or below it (the barriers above), and nothing is between.
-    const through = page.through >= this.store.revision ? resolved : Math.min(page.through, resolved);
-    return { changes: page.changes.filter((change) => change.revision <= through), through, locks };
+    let through = page.through >= this.store.revision ? resolved : Math.min(page.through, resolved);
+    const changes: HistoryChange[] = [];
+    let bytes = 0;
+    for (const change of page.changes) {
+      if (change.revision > through) break;
+      bytes += change.key.length + (change.value?.byteLength ?? 0);
+      if (size.withPrevious) bytes += change.previous?.byteLength ?? 0;
+      // Whole revisions, the first one whatever its size: past bytesMax the page ends before the next.
+      if (bytes > size.bytesMax && changes.length > 0 && change.revision !== changes.at(-1)!.revision) {
+        through = change.revision - 1;
+        break;
+      }
+      changes.push(size.withPrevious ? change : { ...change, previous: undefined });
+    }
+    return { changes, through, locks };
   }
 
   /**

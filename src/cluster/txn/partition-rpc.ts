@@ -29,7 +29,8 @@ import {
  *   txn.scan         varint ts · bypass · range · varint limit · varint bytesMax
  *                                                                    → varint n · n × record · u8 hasNext ·
  *                    [string next] · varint m · m × (string key · lock)
- *   txn.changes      start, end (u8 has · [string]) · varint after · varint ts · varint limit
+ *   txn.changes      start, end (u8 has · [string]) · varint after · varint ts · varint limit ·
+ *                    varint bytesMax · u8 withPrevious
  *                                                                    → varint through · varint n · n ×
  *                    (string key · value · u8 hasPrevious · [bytes previous] · varint revision ·
  *                    varint createRevision · varint version) · varint m · m × (string key · lock)
@@ -146,10 +147,13 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
       range: { start: readOptionalString(r), end: readOptionalString(r) },
       after: r.varint(),
       ts: r.varint(),
-      limit: r.varint(),
+      size: { limit: r.varint(), bytesMax: r.varint(), withPrevious: flag(r) },
     }),
-    async (group, { range, after, ts, limit }, w) => {
-      const page = await group.changes(range, after, ts, limit);
+    async (group, { range, after, ts, size }, w) => {
+      const page = await group.changes(range, after, ts, {
+        ...size,
+        bytesMax: Math.min(size.bytesMax, ANSWER_BYTES_MAX),
+      });
       w.varint(page.through).varint(page.changes.length);
       for (const change of page.changes) {
         writeMutationValue(w.string(change.key), change.value);
@@ -314,15 +318,19 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
           locks: Array.from({ length: count(r, 4) }, () => ({ key: r.string(), lock: readLock(r) })),
         }),
       ),
-    changes: (partition, range, after, ts, limit) =>
+    changes: (partition, range, after, ts, size) =>
       call(
         partition,
-        (group) => group.changes(range, after, ts, limit),
+        (group) => group.changes(range, after, ts, size),
         METHODS.changes,
         (w) => {
           optionalString(w, range.start);
           optionalString(w, range.end);
-          w.varint(after).varint(ts).varint(limit);
+          w.varint(after)
+            .varint(ts)
+            .varint(size.limit)
+            .varint(size.bytesMax)
+            .u8(size.withPrevious ? 1 : 0);
         },
         (r) => ({
           through: r.varint(),

@@ -84,7 +84,7 @@ export function inProcessAccess(
     read: (p, keys, ts, bypass) => onLeader(p, (g) => g.read(keys, ts, bypass)),
     scan: (p, range, ts, limit, bytesMax, bypass) => onLeader(p, (g) => g.scan(range, ts, limit, bytesMax, bypass)),
     compact: (p, revision) => onLeader(p, (g) => g.compact(revision)),
-    changes: (p, range, after, ts, limit) => onLeader(p, (g) => g.changes(range, after, ts, limit)),
+    changes: (p, range, after, ts, size) => onLeader(p, (g) => g.changes(range, after, ts, size)),
     propose: (p, command) => onLeader(p, (g) => g.propose(command)),
     status: (p, primary, startTs) => onLeader(p, (g) => g.status(primary, startTs)),
   };
