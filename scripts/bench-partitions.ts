@@ -15,6 +15,9 @@
  *    (the baseline): ops/s, each process's CPU (utime + stime from /proc/PID/stat over the run, in
  *    cores) and ops/s per core the servers used.
  *
+ * Both tables also show the load generator's CPU and what the rest of the machine ran during each
+ * cell (/proc/stat less this run's processes): on a shared machine, other work takes cores from it.
+ *
  * Every server fsyncs each commit (the partitions' Raft logs always do; the plain server's default
  * --fsync always) and runs the default --raft-tick. The clients (this project's load generator,
  * src/bench, in this process) hold one HTTP/2 connection to each node, calls dealt in turn; any
@@ -32,7 +35,7 @@ import { runBench } from "../src/bench/run-bench.ts";
 import { type BenchRequest, createWorkload, homekvProtocol, prefillRequests } from "../src/bench/workload.ts";
 import { checkArguments, flag, integerFlag } from "./bench/args.ts";
 import { roundRobin } from "./bench/clients.ts";
-import { cpuQuiet, cpuSeconds, loadAverage } from "./bench/cpu.ts";
+import { cpuQuiet, cpuSeconds, loadAverage, machineBusySeconds } from "./bench/cpu.ts";
 import { type BenchServers, keysByPartition, startPartitionedCluster, startSingleServer } from "./bench/partitioned.ts";
 import { stopAll, stopAllOnExit } from "./bench/servers.ts";
 
@@ -73,6 +76,8 @@ interface Figures {
   serverCores: number;
   /** This process's: the load generator. */
   clientCores: number;
+  /** What the rest of the machine ran meanwhile (other work on this shared machine), in cores. */
+  othersCores: number;
   opsPerServerCore: number;
   /** All servers' CPU per successful request. */
   serverCpuUsPerOp: number;
@@ -92,12 +97,15 @@ async function measure(
     if (warmupSeconds > 0) await runBench({ pool, next, concurrency, durationMs: warmupSeconds * 1000 });
     const cpuBefore = pids.map(cpuSeconds);
     const clientBefore = process.cpuUsage();
+    const machineBefore = machineBusySeconds();
     const started = performance.now();
     const result = await runBench({ pool, next, concurrency, durationMs: seconds * 1000, requests: REQUESTS_MAX });
     const wallSeconds = (performance.now() - started) / 1000;
     const memberCores = pids.map((pid, i) => (cpuSeconds(pid) - cpuBefore[i]!) / wallSeconds);
     const client = process.cpuUsage(clientBefore);
+    const machineCores = (machineBusySeconds() - machineBefore) / wallSeconds;
     const serverCores = memberCores.reduce((a, b) => a + b, 0);
+    const clientCores = (client.user + client.system) / 1e6 / wallSeconds;
     const ok = result.keys / keysPerOp;
     const opsPerSecond = ok / (result.elapsedMs / 1000);
     return {
@@ -107,7 +115,9 @@ async function measure(
       failed: result.requests - ok,
       memberCores,
       serverCores,
-      clientCores: (client.user + client.system) / 1e6 / wallSeconds,
+      clientCores,
+      // The clock ticks of /proc round each figure: never below none.
+      othersCores: Math.max(0, machineCores - serverCores - clientCores),
       opsPerServerCore: opsPerSecond / serverCores,
       serverCpuUsPerOp: ok > 0 ? (serverCores * wallSeconds * 1e6) / ok : 0,
     };
@@ -222,13 +232,13 @@ function printSetTable(cells: readonly SetCell[]): void {
     `\n## 1. A Set of ${SET_KEYS} keys: one partition vs ${SET_KEYS} partitions (3 nodes, --partitions ${PARTITIONS} --replicas 3)\n`,
   );
   console.log(
-    "| keys in | in flight | ops/s | ÷ one partition | p50 ms | p99 ms | servers' CPU µs/op | servers' cores | client cores | ops/s per server core | failed |",
+    "| keys in | in flight | ops/s | ÷ one partition | p50 ms | p99 ms | servers' CPU µs/op | servers' cores | client cores | others' cores | ops/s per server core | failed |",
   );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const cell of cells) {
     const one = cells.find((other) => other.concurrency === cell.concurrency && other.keys === SET_SHAPES[0].name)!;
     console.log(
-      `| ${cell.keys} | ${cell.concurrency} | ${rate(cell.opsPerSecond)} | ${(cell.opsPerSecond / one.opsPerSecond).toFixed(2)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} | ${rate(cell.serverCpuUsPerOp)} | ${cores(cell.serverCores)} | ${cores(cell.clientCores)} | ${rate(cell.opsPerServerCore)} | ${cell.failed} |`,
+      `| ${cell.keys} | ${cell.concurrency} | ${rate(cell.opsPerSecond)} | ${(cell.opsPerSecond / one.opsPerSecond).toFixed(2)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} | ${rate(cell.serverCpuUsPerOp)} | ${cores(cell.serverCores)} | ${cores(cell.clientCores)} | ${cores(cell.othersCores)} | ${rate(cell.opsPerServerCore)} | ${cell.failed} |`,
     );
   }
 }
@@ -238,13 +248,13 @@ function printScaleTable(cells: readonly ScaleCell[]): void {
     `\n## 2. Single-key Set and Get, ${SCALE_CONCURRENCY} in flight, ${keys} keys: 1, 3 and 5 nodes (--partitions ${PARTITIONS}, --replicas min(3, N)) and one plain server\n`,
   );
   console.log(
-    "| servers | op | ops/s | ÷ single server | p50 ms | p99 ms | cores per node | servers' cores | client cores | ops/s per server core | partitions led | failed |",
+    "| servers | op | ops/s | ÷ single server | p50 ms | p99 ms | cores per node | servers' cores | client cores | others' cores | ops/s per server core | partitions led | failed |",
   );
-  console.log("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: |");
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |");
   for (const cell of cells) {
     const servers = cell.nodes === 0 ? cell.servers : `${cell.servers} (R${cell.replicas})`;
     console.log(
-      `| ${servers} | ${cell.op} | ${rate(cell.opsPerSecond)} | ${cell.ofSingle.toFixed(2)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} | ${cell.memberCores.map(cores).join(" / ")} | ${cores(cell.serverCores)} | ${cores(cell.clientCores)} | ${rate(cell.opsPerServerCore)} | ${cell.led.length === 0 ? "—" : cell.led.join(" / ")} | ${cell.failed} |`,
+      `| ${servers} | ${cell.op} | ${rate(cell.opsPerSecond)} | ${cell.ofSingle.toFixed(2)} | ${ms(cell.p50Ms)} | ${ms(cell.p99Ms)} | ${cell.memberCores.map(cores).join(" / ")} | ${cores(cell.serverCores)} | ${cores(cell.clientCores)} | ${cores(cell.othersCores)} | ${rate(cell.opsPerServerCore)} | ${cell.led.length === 0 ? "—" : cell.led.join(" / ")} | ${cell.failed} |`,
     );
   }
 }

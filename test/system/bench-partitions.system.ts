@@ -20,12 +20,12 @@ test("scripts/bench-partitions.ts --quick --json prints both tables and leaves n
   const number = String.raw`[\d,.]+`;
   for (const concurrency of [1, 32])
     for (const keys of ["one partition", "10 partitions"])
-      expect(out).toMatch(new RegExp(String.raw`\| ${keys} \| ${concurrency} \|( ${number} \|){8} 0 \|`));
+      expect(out).toMatch(new RegExp(String.raw`\| ${keys} \| ${concurrency} \|( ${number} \|){9} 0 \|`));
   const cores = (nodes: number) => Array.from({ length: nodes }, () => number).join(" / ");
   const led = (nodes: number) => Array.from({ length: nodes }, () => String.raw`\d+`).join(" / ");
   for (const op of ["set", "get"]) {
     expect(out).toMatch(
-      new RegExp(String.raw`\| single server \| ${op} \|( ${number} \|){4} ${number} \|( ${number} \|){3} — \| 0 \|`),
+      new RegExp(String.raw`\| single server \| ${op} \|( ${number} \|){4} ${number} \|( ${number} \|){4} — \| 0 \|`),
     );
     for (const [nodes, label] of [
       [1, "1 node \\(R1\\)"],
@@ -34,7 +34,7 @@ test("scripts/bench-partitions.ts --quick --json prints both tables and leaves n
     ] as const)
       expect(out).toMatch(
         new RegExp(
-          String.raw`\| ${label} \| ${op} \|( ${number} \|){4} ${cores(nodes)} \|( ${number} \|){3} ${led(nodes)} \| 0 \|`,
+          String.raw`\| ${label} \| ${op} \|( ${number} \|){4} ${cores(nodes)} \|( ${number} \|){4} ${led(nodes)} \| 0 \|`,
         ),
       );
   }
