@@ -16,7 +16,7 @@ export async function targets(cluster: BenchCluster, placement: Placement): Prom
 }
 
 /** One pool over connections to several members, each call on the next in turn. */
-function roundRobin(pools: H2Pool[]): H2Pool {
+export function roundRobin(pools: H2Pool[]): H2Pool {
   let next = 0;
   return {
     call: (path, message) => pools[next++ % pools.length]!.call(path, message),

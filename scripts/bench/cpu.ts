@@ -14,6 +14,18 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
+ * CPU seconds every process of the machine has used since boot, all cores together (/proc/stat's
+ * first line: every field but idle, iowait and steal): with `cpuSeconds` of one's own processes, what
+ * others ran beside a measurement on a shared machine.
+ */
+export function machineBusySeconds(): number {
+  const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is within user already).
+  const ticks = fields.slice(0, 8).map(Number);
+  return (ticks.reduce((sum, n) => sum + n, 0) - ticks[3]! - ticks[4]! - ticks[7]!) / TICKS_PER_SECOND;
+}
+
+/**
  * write(2)-family system calls process `pid` made so far (/proc/PID/io's syscw): a member's log
  * appends, so fewer per request means larger batches per fsync. Socket sends (sendto) are not counted.
  */
