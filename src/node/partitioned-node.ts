@@ -45,6 +45,8 @@ const LEADER_ROUNDS = 100;
  */
 const PING_TICKS = 2;
 const SUSPECT_TICKS = 10;
+/** How often, in Raft ticks, a node hands one partition's leadership to the node the placement prefers. */
+const BALANCE_TICKS = 20;
 
 /**
  * A node of a partitioned cluster (`--partitions P`, docs/internals/partitions.md): one RaftHost
@@ -185,6 +187,18 @@ export async function openPartitionedNode(
   });
   host.start();
   liveness.start();
+  // Leaders as the placement spreads them: a node leading a partition placed first on another
+  // (after an election, or its own restart) hands one over each round, while that node answers.
+  const stopBalancing = realTimers.every(raftConfig.tickMs * BALANCE_TICKS, () => {
+    for (const [partition, group] of replicas) {
+      const preferred = placement[partition]?.[0];
+      if (!group.driver.leads || preferred === undefined || preferred === self) continue;
+      const id = raftIdOf(preferred);
+      if (disconnected(id)) continue;
+      group.driver.transferLeadership(id);
+      return;
+    }
+  });
   log.info(
     `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${members.map((m) => m.name).join(", ")}; peers on ${transport.address}`,
   );
@@ -200,6 +214,7 @@ export async function openPartitionedNode(
       }),
       stats: () => ledStats([...replicas.values()].filter((group) => group.driver.leads)),
       async close() {
+        stopBalancing();
         liveness.stop();
         rpc.close();
         host.stop();

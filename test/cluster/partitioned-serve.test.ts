@@ -180,3 +180,18 @@ test("the bank: concurrent transfers by Txn across partitions from every node; e
   const { records } = await nodes[2]!.client.get(accounts);
   expect(records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
 }, 120_000);
+
+test("leaders settle where the placement puts them: each partition led by the node it lists first", async () => {
+  const { nodes } = await startCluster();
+  await setWhenReady(nodes[0]!, [["warm", "up"]]);
+  const misplaced = async () => {
+    const ring = await nodes[0]!.client.ring();
+    return ring.partitions.filter((p) => p.leader !== p.replicas[0]).map((p) => `${p.partition}: ${p.leader}`);
+  };
+  await waitFor(async () => (await misplaced()).length === 0, {
+    what: "every partition led by its preferred replica",
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    detail: async () => (await misplaced()).join(", "),
+  });
+}, 60_000);
