@@ -32,3 +32,8 @@ export const realTimers: Timers = {
     setImmediate(fire);
   },
 };
+
+/** Resolves after `ms` on `timers`' clock: a pause between tries, never a synchronisation. */
+export function delay(ms: number, timers: Timers = realTimers): Promise<void> {
+  return new Promise((resolve) => timers.after(ms, () => resolve()));
+}

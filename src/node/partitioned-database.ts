@@ -13,7 +13,7 @@ import {
   type WriteOp,
 } from "../storage/ops.ts";
 import type { Watches } from "../storage/watch/watch-hub.ts";
-import { realTimers } from "../timers.ts";
+import { delay, realTimers } from "../timers.ts";
 
 /**
  * How long a write that loses to others on its keys (a Set meeting a transaction's lock, a Del or
@@ -25,7 +25,7 @@ const CONFLICT_WAIT_MS = 5_000;
 const CONFLICT_PAUSE_MS_MAX = 64;
 
 export interface PartitionedDatabaseParts {
-  coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestamp" | "compact">;
+  coordinator: Pick<TxnCoordinator, "get" | "commit" | "timestampNotBelow" | "compact">;
   /** The cluster's partition count (throws while this node cannot route). */
   partitions: () => number;
   /** Watches across partitions (partitioned-watches.ts). */
@@ -57,12 +57,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
   };
 
   const readAt = async (keys: readonly string[], at?: number) => {
-    if (at !== undefined) {
-      // A read above every timestamp handed out could miss a write committed below it later.
-      const now = await coordinator.timestamp();
-      if (at > now)
-        throw new HomeKvError("E_FUTURE_REVISION", `revision ${at} is in the future (the newest is ${now})`);
-    }
+    if (at !== undefined) await coordinator.timestampNotBelow(at);
     const read = await coordinator.get(keys, at);
     const records: KeyRecord[] = keys.map((key, i) => ({ key, ...read.records[i]! }));
     return { revision: seen(read.ts), records };
@@ -70,8 +65,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
 
   const write = (ops: readonly WriteOp[], requestId?: string): Promise<ApplyResult> => {
     refuseRequestId(requestId);
-    if (ops.some((op) => op.expiresAtMs !== undefined))
-      throw new HomeKvError("E_INVALID", "TTLs are not available on a partitioned cluster yet");
+    refuseTtls(ops);
     const mutations = ops.map(({ key, value }) => ({ key, value }));
     const deletes = ops.filter((op) => op.value === null).map((op) => op.key);
     return retryConflicts(async () => {
@@ -106,8 +100,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       const succeeded = command.compares.every((clause) => compareHolds(clause, found.get(clause.key)!));
       const ops = succeeded ? command.success : command.failure;
       const writes = ops.filter(isWrite);
-      if (writes.some((op) => op.expiresAtMs !== undefined))
-        throw new HomeKvError("E_INVALID", "TTLs are not available on a partitioned cluster yet");
+      refuseTtls(writes);
       // Each get sees the writes before it in the branch (their revision is the commit's, set below).
       const pending = new Map<string, WriteOp>();
       const gets: { key: string; write: WriteOp | undefined }[] = [];
@@ -160,9 +153,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       return txn(command, checkReadBytes);
     },
     async compact(target) {
-      const now = seen(await coordinator.timestamp());
-      if (target > now)
-        throw new HomeKvError("E_FUTURE_REVISION", `revision ${target} is in the future (the newest is ${now})`);
+      const now = seen(await coordinator.timestampNotBelow(target));
       compacted = Math.max(compacted, await coordinator.compact(target, parts.partitions()));
       return { revision: now, compactedRevision: compacted };
     },
@@ -189,10 +180,14 @@ async function retryConflicts<T>(attempt: () => Promise<T>): Promise<T> {
         throw error;
       // Random and growing: two writers that keep meeting (each locking a partition the other
       // needs) soon stop meeting, as Ethernet's backoff does.
-      const pauseMs = Math.random() * Math.min(CONFLICT_PAUSE_MS_MAX, 2 ** run);
-      await new Promise((resolve) => realTimers.after(pauseMs, () => resolve(undefined)));
+      await delay(Math.random() * Math.min(CONFLICT_PAUSE_MS_MAX, 2 ** run));
     }
   }
+}
+
+function refuseTtls(ops: readonly WriteOp[]): void {
+  if (ops.some((op) => op.expiresAtMs !== undefined))
+    throw new HomeKvError("E_INVALID", "TTLs are not available on a partitioned cluster yet");
 }
 
 function refuseRequestId(requestId: string | undefined): void {

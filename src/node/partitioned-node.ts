@@ -20,7 +20,7 @@ import type { Scans } from "../server/scan-cursors.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database, DatabaseStats } from "../storage/database.ts";
-import { realTimers } from "../timers.ts";
+import { delay, realTimers } from "../timers.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import { partitionedDatabase } from "./partitioned-database.ts";
 import { partitionedScans } from "./partitioned-scans.ts";
@@ -57,7 +57,7 @@ const BALANCE_TICKS = 20;
  * starts the replicas the placement gives it (with the voters it names, the same on every replica).
  *
  * Not yet: placement changes after founding (joins, removals, moves), partitions' snapshots (a
- * restarted node replays its partitions' whole logs), Scan, Watch, Compact and TTLs across partitions.
+ * restarted node replays its partitions' whole logs), TTLs, Checkpoint and request ids.
  *
  *   dir/LOCK      pid of the server using it
  *   dir/ENGINE    the engine (memory: the partitions' stores are rebuilt from their logs)
@@ -174,7 +174,7 @@ export async function openPartitionedNode(
       return known && known !== self ? [known, ...holders.filter((name) => name !== known)] : holders;
     },
     callTimeoutMs: CALL_TIMEOUT_MS,
-    pause: () => new Promise((resolve) => realTimers.after(raftConfig.tickMs, () => resolve())),
+    pause: () => delay(raftConfig.tickMs),
     rounds: LEADER_ROUNDS,
   });
   const coordinator = new TxnCoordinator({
@@ -182,7 +182,7 @@ export async function openPartitionedNode(
     timestamps: takeTimestamps,
     lockTtlMs: LOCK_TTL_MS,
     now: () => Date.now(),
-    pause: (ms) => new Promise((resolve) => realTimers.after(ms, () => resolve())),
+    pause: (ms) => delay(ms),
     readTimeoutMs: READ_TIMEOUT_MS,
   });
   host.start();

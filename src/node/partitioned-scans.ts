@@ -1,5 +1,4 @@
 import type { TxnCoordinator } from "../cluster/txn/coordinator.ts";
-import { HomeKvError } from "../errors.ts";
 import {
   decodeScanToken,
   encodeScanToken,
@@ -20,7 +19,7 @@ import { type KeyRecord, recordBytes } from "../storage/ops.ts";
 const PAGE_ROUNDS_MAX = 16;
 
 export function partitionedScans(options: {
-  coordinator: Pick<TxnCoordinator, "scan" | "timestamp">;
+  coordinator: Pick<TxnCoordinator, "scan" | "timestampNotBelow">;
   partitions: () => number;
 }): Scans {
   const { coordinator } = options;
@@ -60,22 +59,15 @@ export function partitionedScans(options: {
       continuation: goOn === undefined ? "" : encodeScanToken({ ...range, cursor: 0, revision, after: goOn }),
     };
   };
-  /** A fresh timestamp, refusing `revision` past it: a read there could miss a write committed below it later. */
-  const notFuture = async (revision: number | undefined) => {
-    const now = await coordinator.timestamp();
-    if (revision !== undefined && revision > now)
-      throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (the newest is ${now})`);
-    return now;
-  };
   return {
     async first(range, size, revision) {
-      const now = await notFuture(revision);
+      const now = await coordinator.timestampNotBelow(revision);
       return page(range, size, revision ?? now);
     },
     async next(continuation, size) {
       // A token is the client's to send back as it likes: its revision is checked again.
       const token = decodeScanToken(continuation);
-      await notFuture(token.revision);
+      await coordinator.timestampNotBelow(token.revision);
       return page(token, size, token.revision, token.after);
     },
     closeAll() {},

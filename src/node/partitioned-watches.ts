@@ -6,7 +6,7 @@ import { batchBytes } from "../storage/watch/batch-queue.ts";
 import type { WatchBatch, WatchEnd, Watcher, Watches, WatchOptions, WatchSink } from "../storage/watch/watch-hub.ts";
 import { WATCH_DEFAULTS } from "../storage/watch/watch-hub.ts";
 import { toWatchEvent } from "../storage/watch/watcher-state.ts";
-import { realTimers, type Timers } from "../timers.ts";
+import { delay, realTimers, type Timers } from "../timers.ts";
 
 /** Changes one partition answers per call, and the least of the queue's bytes it may fill. */
 const PAGE_CHANGES_MAX = 1_000;
@@ -188,7 +188,7 @@ class PartitionedWatcher implements Watcher {
       this.deliver(Math.min(...reached), waiting);
       // A read of the keys locked resolves their locks (waiting for them as a reader does).
       if (locked.length > 0) await coordinator.get([...new Set(locked)], ts).catch(() => {});
-      if (!more) await new Promise((resolve) => this.timers.after(this.options.pollMs, () => resolve(undefined)));
+      if (!more) await delay(this.options.pollMs, this.timers);
     }
   }
 

@@ -30,7 +30,7 @@ async function startDatabase() {
   const db = partitionedDatabase({
     coordinator: {
       get: (keys, ts) => coordinator.get(keys, ts),
-      timestamp: () => coordinator.timestamp(),
+      timestampNotBelow: (revision) => coordinator.timestampNotBelow(revision),
       compact: (revision, partitions) => coordinator.compact(revision, partitions),
       async commit(mutations, readAt) {
         if (gate && readAt !== undefined) {

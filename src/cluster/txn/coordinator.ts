@@ -64,6 +64,17 @@ export class TxnCoordinator {
     return this.options.timestamps(1);
   }
 
+  /**
+   * A fresh timestamp, refusing `revision` (E_FUTURE_REVISION) when it is past it: a read or
+   * compaction there could miss a write committed below it later.
+   */
+  async timestampNotBelow(revision: number | undefined): Promise<number> {
+    const now = await this.timestamp();
+    if (revision !== undefined && revision > now)
+      throw new HomeKvError("E_FUTURE_REVISION", `revision ${revision} is in the future (the newest is ${now})`);
+    return now;
+  }
+
   /** The versions of `keys` at `ts` (default: a fresh timestamp, a linearizable read). */
   async get(keys: readonly string[], ts?: number): Promise<{ ts: number; records: VersionRecord[] }> {
     const at = ts ?? (await this.options.timestamps(1));

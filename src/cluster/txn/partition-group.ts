@@ -129,9 +129,7 @@ export class PartitionGroup {
    * (unless the reader found it committed above `ts`: `bypass`, the start timestamps of such).
    */
   async read(keys: readonly string[], ts: number, bypass?: ReadonlySet<number>): Promise<PartitionRead[]> {
-    if (!this.driver.leads) throw this.notLeader();
-    await this.pipeline.barrier();
-    await this.driver.readBarrier(this.options.readTimeoutMs);
+    await this.readyToRead();
     // The store holds what the partition reads: the version a read at `ts` finds is its record there.
     const at = Math.min(ts, this.store.revision);
     return keys.map((key) => {
@@ -156,9 +154,7 @@ export class PartitionGroup {
     bytesMax: number,
     bypass?: ReadonlySet<number>,
   ): Promise<PartitionScan> {
-    if (!this.driver.leads) throw this.notLeader();
-    await this.pipeline.barrier();
-    await this.driver.readBarrier(this.options.readTimeoutMs);
+    await this.readyToRead();
     const page = this.store.scan({ ...range, limit, bytesMax, revision: Math.min(ts, this.store.revision) });
     const covered = (key: string) =>
       inScanRange(range, key) &&
@@ -181,9 +177,7 @@ export class PartitionGroup {
     ts: number,
     size: { limit: number; bytesMax: number; withPrevious: boolean },
   ): Promise<PartitionChanges> {
-    if (!this.driver.leads) throw this.notLeader();
-    await this.pipeline.barrier();
-    await this.driver.readBarrier(this.options.readTimeoutMs);
+    await this.readyToRead();
     const locks = this.partition.locksAt(ts, (key) => inScanRange(range, key));
     const resolved = Math.min(ts, ...locks.map(({ lock }) => lock.startTs));
     if (resolved <= after) return { changes: [], through: Math.max(after, resolved), locks };
@@ -228,6 +222,17 @@ export class PartitionGroup {
     if (!this.driver.leads) throw this.notLeader();
     await this.driver.readBarrier(this.options.readTimeoutMs);
     return this.partition.status(primary, startTs);
+  }
+
+  /**
+   * Waits until a read at a timestamp taken before this call sees every write at or below it
+   * (leader only): every one-round write whose timestamp was asked for before is applied, and a
+   * ReadIndex round confirmed this node leads with all it committed applied.
+   */
+  private async readyToRead(): Promise<void> {
+    if (!this.driver.leads) throw this.notLeader();
+    await this.pipeline.barrier();
+    await this.driver.readBarrier(this.options.readTimeoutMs);
   }
 
   private notLeader(): HomeKvError {
