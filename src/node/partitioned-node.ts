@@ -1,7 +1,11 @@
 import { META_GROUP, MetaGroup } from "../cluster/meta/meta-group.ts";
+import type { MetaState } from "../cluster/meta/meta-state.ts";
+import { serveNodeChanges } from "../cluster/meta/node-changes.ts";
 import { serveTimestamps, TimestampClient } from "../cluster/meta/timestamp-rpc.ts";
 import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { NodeId } from "../cluster/raft/types.ts";
+import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
+import { GroupMover } from "../cluster/replication/group-mover.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { peerChannels } from "../cluster/replication/peer-channels.ts";
 import { PeerLiveness } from "../cluster/replication/peer-liveness.ts";
@@ -10,7 +14,7 @@ import { RaftHost } from "../cluster/replication/raft-host.ts";
 import { partitionOf } from "../cluster/ring/partition-of.ts";
 import type { Placement } from "../cluster/ring/placement.ts";
 import { TxnCoordinator } from "../cluster/txn/coordinator.ts";
-import { PartitionGroup, partitionGroupId } from "../cluster/txn/partition-group.ts";
+import type { PartitionGroup } from "../cluster/txn/partition-group.ts";
 import { peerPartitionAccess, servePartitions } from "../cluster/txn/partition-rpc.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
@@ -22,9 +26,12 @@ import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database, DatabaseStats } from "../storage/database.ts";
 import { delay, realTimers } from "../timers.ts";
 import { openNodeTransport } from "./node-transport.ts";
+import { PartitionReplicas } from "./partition-replicas.ts";
+import { partitionedClusterControl } from "./partitioned-cluster-control.ts";
 import { partitionedDatabase } from "./partitioned-database.ts";
 import { partitionedScans } from "./partitioned-scans.ts";
 import { partitionedWatches } from "./partitioned-watches.ts";
+import type { ReplicatedNode } from "./replicated-database.ts";
 import type { PartitionsConfig, RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -45,19 +52,26 @@ const LEADER_ROUNDS = 100;
  */
 const PING_TICKS = 2;
 const SUSPECT_TICKS = 10;
-/** How often, in Raft ticks, a node hands one partition's leadership to the node the placement prefers. */
+/**
+ * How often, in Raft ticks, a node hands one partition's leadership to the node the placement
+ * prefers and retires the replicas moved away.
+ */
 const BALANCE_TICKS = 20;
+/** How often, in Raft ticks, the leader of each group takes its next step toward the placement. */
+const MOVE_TICKS = 2;
 
 /**
  * A node of a partitioned cluster (`--partitions P`, docs/internals/partitions.md): one RaftHost
  * running the meta group (group 1: the cluster's shape, nodes and placement, and the timestamp
- * oracle) and this node's replicas of the partitions (group p + 2), every group's log in one
- * RaftLogEngine under `<data dir>/groups`, one peer transport. Every founding member is a voter of
- * the meta group; its first leader creates the cluster and places the partitions, and each node
- * starts the replicas the placement gives it (with the voters it names, the same on every replica).
+ * oracle) and this node's replicas of the partitions (group p + 2, PartitionReplicas), every
+ * group's log in one RaftLogEngine under `<data dir>/groups`, one peer transport. Every node of
+ * the cluster is a voter of the meta group; its first leader creates the cluster and places the
+ * partitions. A node added later (`homekv cluster add`, started with --initial-cluster-state
+ * existing) joins the meta group, and the placement moves about 1/N of the replicas to it; a node
+ * removed has its replicas moved to the others.
  *
- * Not yet: placement changes after founding (joins, removals, moves), partitions' snapshots (a
- * restarted node replays its partitions' whole logs), TTLs, Checkpoint and request ids.
+ * Not yet: partitions' snapshots (a restarted node, or a replica moved, replays its partitions'
+ * whole logs), TTLs, Checkpoint and request ids.
  *
  *   dir/LOCK      pid of the server using it
  *   dir/ENGINE    the engine (memory: the partitions' stores are rebuilt from their logs)
@@ -68,14 +82,14 @@ export async function openPartitionedNode(
   raftConfig: RaftConfig,
   shape: PartitionsConfig,
   log: NodeLog,
-): Promise<{ db: Database; ring(): RingView; scans: Scans }> {
+): Promise<{ db: Database; ring(): RingView; scans: Scans; replicated: Omit<ReplicatedNode, "db"> }> {
   if (config.storage.kind !== "disk")
     throw new HomeKvError("E_CONFIG", "a partitioned cluster keeps its Raft logs on disk: give it --data-dir");
   if (config.storage.engine.kind !== "memory")
     throw new HomeKvError("E_CONFIG", "partitions keep their stores in memory for now: --engine memory");
   const { founding } = raftConfig;
-  if (founding.kind !== "static" || founding.initialState !== "new")
-    throw new HomeKvError("E_CONFIG", "a partitioned cluster is founded with --initial-cluster (state new) for now");
+  if (founding.kind !== "static")
+    throw new HomeKvError("E_CONFIG", "a partitioned cluster is founded with --initial-cluster for now");
   const { dir } = config.storage;
   await realFileSystem.mkdirp(dir);
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
@@ -91,6 +105,10 @@ export async function openPartitionedNode(
   const self = config.cluster.nodeId;
   const selfId = raftIdOf(self);
   const names = new Map<NodeId, string>(members.map((m) => [raftIdOf(m.name), m.name]));
+  const metaLog = engine.group(META_GROUP);
+  // The founding nodes' meta group begins with them as voters (the same entries on each); a node
+  // started with --initial-cluster-state existing waits, a member of nothing, to be added.
+  await foundGroupIfNew(metaLog, members, founding.initialState);
   const transport = openNodeTransport(config, raftConfig, members, log);
   const channels = peerChannels(transport);
   const host = new RaftHost({ channels, names, tickMs: raftConfig.tickMs });
@@ -106,28 +124,40 @@ export async function openPartitionedNode(
     const name = names.get(peer);
     return name === undefined || !transport.connected(name) || liveness.suspects(name);
   };
+  const isUp = (peer: NodeId) => !disconnected(peer);
   const groupOptions = { host, id: selfId, random, tickMs: raftConfig.tickMs, disconnected };
 
-  const replicas = new Map<number, PartitionGroup>();
-  let placement: Placement = [];
   let timestamps: TimestampClient | undefined;
   const takeTimestamps = (count: number) => {
     if (!timestamps) return Promise.reject(new HomeKvError("E_UNAVAILABLE", "this node is starting"));
     return timestamps.take(count);
   };
+  const mover = new GroupMover({
+    isUp,
+    onStepFailed: (step, error) => log.debug(`a replica move's step (${JSON.stringify(step)}) is retried: ${error}`),
+  });
+  let access: ReturnType<typeof peerPartitionAccess> | undefined;
+  const replicas = new PartitionReplicas({
+    self,
+    engine,
+    host,
+    group: { ...groupOptions, timestamps: takeTimestamps, readTimeoutMs: READ_TIMEOUT_MS },
+    mover,
+    members: (partition) => access!.members(partition),
+    log,
+  });
   /** Why this node cannot route keys (the cluster's shape unknown yet, or not the one it was started with). */
   let unroutable: HomeKvError | undefined = new HomeKvError(
     "E_UNAVAILABLE",
-    "this node does not know the cluster's placement yet (it is starting)",
+    "this node does not know the cluster's placement yet (it is starting, or waits to be added)",
   );
   /** The cluster's partition count, once this node can route keys to them. */
   const routablePartitions = () => {
     if (unroutable) throw unroutable;
     return shape.count;
   };
-  /** Starts the replicas the placement gives this node that it does not run yet. */
+  let meta: MetaGroup | undefined;
   const place = (next: Placement) => {
-    placement = next;
     // The cluster's partition count is the one it was created with; another would send keys elsewhere.
     if (next.length !== shape.count) {
       unroutable = new HomeKvError(
@@ -138,40 +168,46 @@ export async function openPartitionedNode(
       return;
     }
     unroutable = undefined;
-    for (const [partition, holders] of next.entries()) {
-      if (!holders.includes(self) || replicas.has(partition)) continue;
-      const group = new PartitionGroup({
-        ...groupOptions,
-        partition,
-        voters: holders.map(raftIdOf),
-        log: engine.group(partitionGroupId(partition)),
-        timestamps: takeTimestamps,
-        readTimeoutMs: READ_TIMEOUT_MS,
-      });
-      replicas.set(partition, group);
-    }
+    replicas.place(next, meta?.state.founded ?? []);
   };
-  const meta = new MetaGroup({
+  /** The cluster's nodes changed: each is named and dialled, and watched by the failure detector. */
+  const meetNodes = (state: MetaState) => {
+    for (const node of state.nodes.values()) {
+      names.set(raftIdOf(node.name), node.name);
+      if (node.name !== self && transport.connected(node.name) === undefined)
+        transport.addPeer(node.name, node.peerAddress);
+    }
+    liveness.watch([...names.values()].filter((name) => name !== self));
+  };
+  meta = new MetaGroup({
     ...groupOptions,
-    voters: members.map((m) => raftIdOf(m.name)),
-    log: engine.group(META_GROUP),
+    voters: [],
+    log: metaLog,
     confirmTimeoutMs: READ_TIMEOUT_MS,
-    founding: { partitions: shape.count, replicas: shape.replicas, nodes: members },
+    ...(founding.initialState === "new"
+      ? { founding: { partitions: shape.count, replicas: shape.replicas, nodes: members } }
+      : {}),
     onPlacement: place,
+    onNodes: meetNodes,
     onFatal: (error) => log.error("the meta group's log failed; restart this node:", error),
   });
+  const metaGroup = meta;
   timestamps = new TimestampClient({ meta, rpc, nameOf: (id) => names.get(id), timeoutMs: READ_TIMEOUT_MS });
   serveTimestamps(rpc, meta);
-  servePartitions(rpc, (partition) => replicas.get(partition));
+  serveNodeChanges(rpc, meta);
+  servePartitions(rpc, (partition) => replicas.groups.get(partition));
   const encoder = new TextEncoder();
-  const access = peerPartitionAccess({
+  access = peerPartitionAccess({
     rpc,
-    local: (partition) => replicas.get(partition),
+    local: (partition) => replicas.groups.get(partition),
     partitionOf: (key) => partitionOf(encoder.encode(key), routablePartitions()),
+    // The leader this node's replica knows, the placed replicas, then every other node: while a
+    // partition moves, its leader may be a node the placement no longer lists.
     candidates: (partition) => {
-      const holders = (placement[partition] ?? []).filter((name) => name !== self);
-      const known = names.get(replicas.get(partition)?.driver.leader ?? 0);
-      return known && known !== self ? [known, ...holders.filter((name) => name !== known)] : holders;
+      const known = names.get(replicas.groups.get(partition)?.driver.leader ?? 0);
+      const placed = replicas.current[partition] ?? [];
+      const others = [...metaGroup.state.nodes.keys()].filter((name) => !placed.includes(name));
+      return [...new Set([...(known ? [known] : []), ...placed, ...others])].filter((name) => name !== self);
     },
     callTimeoutMs: CALL_TIMEOUT_MS,
     pause: () => delay(raftConfig.tickMs),
@@ -187,21 +223,25 @@ export async function openPartitionedNode(
   });
   host.start();
   liveness.start();
-  // Leaders as the placement spreads them: a node leading a partition placed first on another
-  // (after an election, or its own restart) hands one over each round, while that node answers.
-  const stopBalancing = realTimers.every(raftConfig.tickMs * BALANCE_TICKS, () => {
-    for (const [partition, group] of replicas) {
-      const preferred = placement[partition]?.[0];
-      if (!group.driver.leads || preferred === undefined || preferred === self) continue;
-      const id = raftIdOf(preferred);
-      if (disconnected(id)) continue;
-      group.driver.transferLeadership(id);
-      return;
-    }
+  // Every node is a voter of the meta group; the partitions' groups follow the placement. Each
+  // leader takes its groups' next move step every MOVE_TICKS; leaders are handed to the nodes the
+  // placement prefers, and replicas moved away retired, every BALANCE_TICKS.
+  const stopMoving = realTimers.every(raftConfig.tickMs * MOVE_TICKS, () => {
+    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys()].map(raftIdOf));
+    replicas.move();
   });
+  const stopBalancing = realTimers.every(raftConfig.tickMs * BALANCE_TICKS, () => {
+    replicas.balance(isUp);
+    replicas.collect();
+  });
+  const { conf } = meta.driver.groupStatus();
+  const nodes = meta.state.nodes.size > 0 ? [...meta.state.nodes.keys()] : members.map((m) => m.name);
   log.info(
-    `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${members.map((m) => m.name).join(", ")}; peers on ${transport.address}`,
+    [...conf.voters, ...conf.learners].includes(selfId)
+      ? `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${nodes.join(", ")}; peers on ${transport.address}`
+      : `member ${self} waits to be added to the partitioned cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`,
   );
+  let grpcAddress = "";
   return {
     db: partitionedDatabase({
       coordinator,
@@ -212,14 +252,16 @@ export async function openPartitionedNode(
         partitions: routablePartitions,
         pollMs: raftConfig.tickMs,
       }),
-      stats: () => ledStats([...replicas.values()].filter((group) => group.driver.leads)),
+      stats: () => ledStats([...replicas.groups.values()].filter((group) => group.driver.leads)),
       async close() {
+        stopMoving();
         stopBalancing();
         liveness.stop();
         rpc.close();
         host.stop();
         transport.close();
         try {
+          await replicas.settled();
           await engine.close();
         } finally {
           await lock.release();
@@ -230,11 +272,24 @@ export async function openPartitionedNode(
     ring: () => ({
       partitions: shape.count,
       replicas: shape.replicas,
-      placement,
+      placement: replicas.current,
       leaders: new Map(
-        [...replicas].map(([partition, group]) => [partition, names.get(group.driver.leader) ?? ""] as const),
+        [...replicas.groups].map(([partition, group]) => [partition, names.get(group.driver.leader) ?? ""] as const),
       ),
     }),
+    replicated: {
+      cluster: partitionedClusterControl({
+        clusterId: config.cluster.clusterId,
+        selfId,
+        meta,
+        rpc,
+        nameOf: (id) => names.get(id),
+        grpcAddress: () => grpcAddress,
+      }),
+      serving(address) {
+        grpcAddress = address;
+      },
+    },
   };
 }
 

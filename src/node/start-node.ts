@@ -129,7 +129,7 @@ async function openDatabase(
   config: ServeConfig,
   log: NodeLog,
   gossip: () => Membership | undefined,
-): Promise<{ db: Database; replicated?: ReplicatedNode; ring?: () => RingView; scans?: Scans }> {
+): Promise<{ db: Database; replicated?: Omit<ReplicatedNode, "db">; ring?: () => RingView; scans?: Scans }> {
   const { raft } = config.cluster;
   if (raft?.partitions) return openPartitionedNode(config, raft, raft.partitions, log);
   if (raft) {

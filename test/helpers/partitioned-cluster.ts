@@ -23,15 +23,24 @@ export function partitionedClusters() {
   return function cluster(
     options: {
       names?: readonly string[];
+      /** Nodes started later to join (--initial-cluster-state existing), added by `homekv cluster add`. */
+      joiners?: readonly string[];
       /** Each node's --partitions (8 by default). */
       partitionsOf?: (name: string) => number;
       replicas?: number;
     } = {},
   ) {
     const names = options.names ?? ["n1", "n2", "n3"];
-    const shape = staticCluster(names);
+    const joiners = options.joiners ?? [];
+    // The founders name each other; a joiner names every node, itself included.
+    const everyone = staticCluster([...names, ...joiners]);
+    const founders = staticCluster(names, everyone.peerPorts.slice(0, names.length));
+    const memberArgs = (name: string) =>
+      joiners.includes(name)
+        ? [...everyone.memberArgs(name), "--initial-cluster-state", "existing"]
+        : founders.memberArgs(name);
     const dirs = new Map(
-      names.map((name) => {
+      [...names, ...joiners].map((name) => {
         const dir = scratchDir(`homekv-${name}-`);
         cleanups.push(dir.cleanup);
         return [name, dir.path] as const;
@@ -41,7 +50,7 @@ export function partitionedClusters() {
       const dir = dirs.get(name)!;
       const partitions = options.partitionsOf?.(name) ?? 8;
       const server = await startServerProcess([
-        ...shape.memberArgs(name),
+        ...memberArgs(name),
         ...["--data-dir", dir, "--partitions", String(partitions), "--replicas", String(options.replicas ?? 3)],
       ]);
       const client = new HomeKvClient({ address: server.address, timeoutMs: 10_000 });
@@ -54,7 +63,8 @@ export function partitionedClusters() {
       );
       return { name, dir, server, client };
     };
-    return { start, startAll: async () => Promise.all(names.map(start)) };
+    const peerAddress = (name: string) => `127.0.0.1:${everyone.peerPorts[[...names, ...joiners].indexOf(name)]}`;
+    return { start, startAll: async () => Promise.all(names.map(start)), peerAddress };
   };
 }
 

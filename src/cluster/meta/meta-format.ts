@@ -5,7 +5,8 @@ import { type MetaCommand, type MetaNode, MetaState } from "./meta-state.ts";
 
 /**
  * The meta group's commands (its entries' data) and its state (its snapshots). Frozen format,
- * version 1: type codes are never renumbered, a change of layout is a new version. Integers are
+ * commands version 1, state version 2: type codes are never renumbered, a change of layout is a
+ * new version. Integers are
  * varints (bytes.ts) unless marked u8; a string is u32 length · UTF-8.
  *
  *   command     u8 version · u8 type · body
@@ -18,9 +19,11 @@ import { type MetaCommand, type MetaNode, MetaState } from "./meta-state.ts";
  *   placement   varint n · n × string name (the nodes it names, a table) ·
  *               varint partitions · partitions × (varint count · count × varint index into the table)
  *   state       u8 version · varint partitions · varint replicas (both 0: not created) ·
- *               varint n · n × node · varint placementVersion · placement · varint timestampLimit
+ *               varint n · n × node · varint placementVersion · placement · varint timestampLimit ·
+ *               placement founded (version 2; the first placement, empty before it is made)
  */
 const VERSION = 1;
+const STATE_VERSION = 2;
 const TYPE_CODES = { create: 1, putNode: 2, removeNode: 3, setPlacement: 4, reserveTimestamps: 5 } as const;
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as MetaCommand["type"]]));
 
@@ -73,16 +76,17 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
 }
 
 export function encodeMetaState(state: MetaState): Uint8Array {
-  const w = new ByteWriter(256).u8(VERSION);
+  const w = new ByteWriter(256).u8(STATE_VERSION);
   w.varint(state.shape?.partitions ?? 0).varint(state.shape?.replicas ?? 0);
   w.varint(state.nodes.size);
   for (const node of state.nodes.values()) writeNode(w, node);
   writePlacement(w.varint(state.placementVersion), state.placement);
-  return w.varint(state.timestampLimit).written().slice();
+  writePlacement(w.varint(state.timestampLimit), state.founded);
+  return w.written().slice();
 }
 
 export function decodeMetaState(bytes: Uint8Array): MetaState {
-  return readVersioned(bytes, VERSION, "a meta state", (r) => {
+  return readVersioned(bytes, STATE_VERSION, "a meta state", (r) => {
     const state = new MetaState();
     const partitions = r.varint();
     const replicas = r.varint();
@@ -96,6 +100,7 @@ export function decodeMetaState(bytes: Uint8Array): MetaState {
     state.placementVersion = r.varint();
     state.placement = readPlacement(r);
     state.timestampLimit = r.varint();
+    state.founded = readPlacement(r);
     return state;
   });
 }

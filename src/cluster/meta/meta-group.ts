@@ -30,6 +30,8 @@ export interface MetaGroupOptions extends HostedGroupOptions {
   founding?: { readonly partitions: number; readonly replicas: number; readonly nodes: readonly MetaNode[] };
   /** Told of the placement whenever it changes, and at start when the log's snapshot holds one. */
   onPlacement?: (placement: Placement) => void;
+  /** Told of the state whenever its nodes change, and at start (peers to dial, replicas to found). */
+  onNodes?: (state: MetaState) => void;
 }
 
 /**
@@ -57,9 +59,11 @@ export class MetaGroup {
       apply: (entry) => this.apply(entry),
       restore: (snapshot) => {
         this.state = decodeMetaState(snapshot.data);
+        this.options.onNodes?.(this.state);
         this.placementChanged();
       },
     }));
+    this.options.onNodes?.(this.state);
     this.placementChanged();
   }
 
@@ -142,7 +146,10 @@ export class MetaGroup {
     const outcome = this.state.apply(command);
     if (command.type === "reserveTimestamps") this.oracle.reserved(this.state.timestampLimit);
     if (command.type === "setPlacement" && outcome.ok) this.placementChanged();
-    if (command.type === "putNode" || command.type === "removeNode" || command.type === "create") this.placeIfNeeded();
+    if (command.type === "putNode" || command.type === "removeNode" || command.type === "create") {
+      if (outcome.ok) this.options.onNodes?.(this.state);
+      this.placeIfNeeded();
+    }
     return outcome;
   }
 

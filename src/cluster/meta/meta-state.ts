@@ -36,6 +36,11 @@ export class MetaState {
   readonly nodes = new Map<string, MetaNode>();
   placement: Placement = [];
   placementVersion = 0;
+  /**
+   * The first placement: each partition's founding replicas, whose group logs begin with its
+   * founding voters (the same entries on each); a replica placed later starts empty and is added.
+   */
+  founded: Placement = [];
   timestampLimit = 0;
 
   apply(command: MetaCommand): MetaOutcome {
@@ -60,6 +65,7 @@ export class MetaState {
         const wrong = this.misfit(command.placement);
         if (wrong) return refused(wrong);
         this.placement = command.placement;
+        if (this.placementVersion === 0) this.founded = command.placement;
         this.placementVersion++;
         return OK;
       }

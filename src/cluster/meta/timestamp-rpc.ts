@@ -4,6 +4,7 @@ import { realTimers, type Timers } from "../../timers.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { PeerRpc } from "../replication/peer-rpc.ts";
 import type { MetaGroup } from "./meta-group.ts";
+import { atMetaLeader } from "./meta-leader.ts";
 
 /**
  * Timestamps over peer RPC: any node asks the meta group's leader. Frozen format, version 1:
@@ -15,8 +16,6 @@ const VERSION = 1;
 const BODY = "a timestamps body";
 /** Timestamps one request may ask for: a node's batch of a turn, with room. */
 export const TIMESTAMPS_PER_REQUEST_MAX = 1_000_000;
-/** One call's wait for the leader's answer: a leader that died is asked no longer than this. */
-const ATTEMPT_MS = 1_000;
 
 /** Answers other nodes' requests for timestamps from this node's replica of the meta group (its leader's). */
 export function serveTimestamps(rpc: PeerRpc, meta: MetaGroup): void {
@@ -116,29 +115,26 @@ export class TimestampClient {
 
   private async ask(count: number, deadline: number): Promise<number> {
     const { meta, rpc, nameOf } = this.options;
-    for (;;) {
-      const leader = meta.driver.leader;
-      const name = leader === 0 ? undefined : nameOf(leader);
-      try {
-        if (meta.driver.leads) return await meta.timestamps(count);
-        if (name !== undefined) {
+    try {
+      return await atMetaLeader(
+        meta,
+        nameOf,
+        this.timers,
+        deadline,
+        () => meta.timestamps(count),
+        async (leader, attemptMs) => {
           const request = new ByteWriter(16).u8(VERSION).varint(count).written().slice();
-          const timeoutMs = Math.max(1, Math.min(ATTEMPT_MS, deadline - this.timers.now()));
-          const answer = await rpc.call(name, TIMESTAMPS_METHOD, request, timeoutMs);
+          const answer = await rpc.call(leader, TIMESTAMPS_METHOD, request, attemptMs);
           return readVersioned(answer, VERSION, BODY, (r) => r.varint());
-        }
-      } catch (error) {
-        // Another leader since, or none answered (it died, or could not confirm it leads): ask
-        // again, of the leader known then. Anything else (bad input, a bug) is the caller's.
-        if (!(error instanceof HomeKvError && (error.code === "E_NOT_LEADER" || error.code === "E_UNAVAILABLE")))
-          throw error;
-      }
-      if (this.timers.now() >= deadline)
+        },
+      );
+    } catch (error) {
+      if (error instanceof HomeKvError && error.code === "E_UNAVAILABLE")
         throw new HomeKvError(
           "E_UNAVAILABLE",
           `no timestamps within ${this.options.timeoutMs} ms: no meta leader answered`,
         );
-      await meta.driver.nextTick();
+      throw error;
     }
   }
 }

@@ -122,6 +122,19 @@ export class RaftLogEngine implements GroupLogWriter {
     await this.logs.get(id)?.remove();
   }
 
+  /**
+   * A replica removed from its group: as removeGroup, keeping a tombstone (group-log-format.ts) so
+   * that the group's next log here begins at a term after every one the retired replica voted in.
+   * A replica of the group placed here again (a later move) may then never vote twice in one term.
+   */
+  async retireGroup(id: number): Promise<void> {
+    const term = await this.logs.get(id)?.remove(true);
+    if (term === undefined) return;
+    const memory = new MemoryStorage();
+    memory.setHardState({ term, vote: 0, commit: 0 });
+    this.logs.set(id, new GroupRaftLog(id, this, memory, undefined));
+  }
+
   /** Waits for every group's calls made so far, then closes the segment. */
   async close(): Promise<void> {
     await Promise.all([...this.logs.values()].map((log) => log.close().catch(() => {})));

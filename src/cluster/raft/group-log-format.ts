@@ -17,7 +17,10 @@ import type { Entry, HardState, Snapshot } from "./types.ts";
  *   3 snapshot     u8 kind (1 compaction: the entries after it stay · 2 install: it replaces the
  *                  log) · u64 index · u64 term · u32 v · v × u64 voter · u32 l · l × u64 learner ·
  *                  u8 where (0 here: u32 length · data · 1 in a file: u64 its number)
- *   4 removal      no body: the group left this process; its records before this one are garbage
+ *   4 removal      [u64 term]: the group left this process; its records before this one are
+ *                  garbage. With a term (a retired replica), the group's log begins again empty at
+ *                  that term, with no vote: a later replica of the group here never votes in a term
+ *                  the one before it may have voted in
  *
  * Snapshot data file `<20-digit number>.raftgsnap`, for data over the engine's inline bound: the
  * file header (FileKind "HKVRGS", revision = the number), then one frame: u64 group · u64 index ·
@@ -51,7 +54,7 @@ export type GroupRecord =
   | { type: "hardState"; group: number; hardState: HardState }
   | { type: "entries"; group: number; entries: Entry[] }
   | ({ type: "snapshot"; group: number } & SnapshotRecord)
-  | { type: "removal"; group: number };
+  | { type: "removal"; group: number; term: number };
 
 export function hardStateRecord(group: number, state: HardState): Uint8Array {
   return encodeFrame(
@@ -79,8 +82,10 @@ export function snapshotRecord(group: number, { snapshot, replaces, file }: Snap
   return encodeFrame(w.written());
 }
 
-export function removalRecord(group: number): Uint8Array {
-  return encodeFrame(new ByteWriter(16).u8(RECORD_REMOVAL).u64(group).written());
+/** A group's removal; with `retiredTerm` (above 0), the term its next log begins at. */
+export function removalRecord(group: number, retiredTerm = 0): Uint8Array {
+  const w = new ByteWriter(24).u8(RECORD_REMOVAL).u64(group);
+  return encodeFrame((retiredTerm > 0 ? w.u64(retiredTerm) : w).written());
 }
 
 /** A record's payload (its checksum held); a FormatError when it does not parse. */
@@ -90,7 +95,7 @@ export function decodeRecord(payload: Uint8Array): GroupRecord {
   const group = r.u64();
   if (type === RECORD_HARD_STATE) return { type: "hardState", group, hardState: readHardState(r) };
   if (type === RECORD_ENTRIES) return { type: "entries", group, entries: readEntries(r) };
-  if (type === RECORD_REMOVAL) return { type: "removal", group };
+  if (type === RECORD_REMOVAL) return { type: "removal", group, term: r.remaining > 0 ? r.u64() : 0 };
   if (type !== RECORD_SNAPSHOT) throw new FormatError(`unknown record type ${type}`);
   const kind = r.u8();
   if (kind !== SNAPSHOT_COMPACTION && kind !== SNAPSHOT_INSTALL) throw new FormatError(`unknown snapshot kind ${kind}`);

@@ -125,6 +125,11 @@ export async function replayGroupLog(
         if (record.type === "removal") {
           replays.delete(group);
           usage.forget(group);
+          if (record.term > 0) {
+            const retired = new GroupReplay();
+            retired.hardState = { term: record.term, vote: 0, commit: 0 };
+            replays.set(group, retired);
+          }
           return;
         }
         let replay = replays.get(group);

@@ -123,12 +123,17 @@ export class GroupRaftLog extends SerialLog implements PersistentRaftLog {
     });
   }
 
-  /** Writes the record that voids the group's records; after it, every call fails. */
-  remove(): Promise<void> {
+  /**
+   * Writes the record that voids the group's records; after it, every call fails. `retire` keeps a
+   * tombstone: the record names the term after this log's, which the group's next log here begins
+   * at (resolved with it; 0 without `retire`).
+   */
+  remove(retire = false): Promise<number> {
     return this.exclusive(async () => {
+      const retiredTerm = retire ? this.memory.hardState().term + 1 : 0;
       await this.writer.write({
         group: this.id,
-        bytes: removalRecord(this.id),
+        bytes: removalRecord(this.id, retiredTerm),
         sync: true,
         voidsEarlier: true,
         removesGroup: true,
@@ -137,6 +142,7 @@ export class GroupRaftLog extends SerialLog implements PersistentRaftLog {
         },
       });
       if (this.dataFile !== undefined) await this.writer.dropSnapshotData(this.dataFile);
+      return retiredTerm;
     });
   }
 

@@ -19,15 +19,25 @@ export type InitialClusterState = (typeof INITIAL_CLUSTER_STATES)[number];
  * first configuration is in its log, so a member that joins later learns every member from the
  * log alone, from index 1.
  */
-export function foundingEntries(members: readonly MemberAddress[]): Entry[] {
+export function foundingEntries(members: readonly Founder[]): Entry[] {
   const sorted = [...members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return sorted.map((member, i) => ({
     index: i + 1,
     term: 1,
     data: null,
-    conf: { type: "addVoter", node: raftIdOf(member.name), member },
+    conf: {
+      type: "addVoter",
+      node: raftIdOf(member.name),
+      ...(member.peerAddress === undefined ? {} : { member: { name: member.name, peerAddress: member.peerAddress } }),
+    },
   }));
 }
+
+/**
+ * A founding voter: its name, and where its peers reach it when the group's members learn that
+ * from its log (a partition's group does not: the meta group says where each node is).
+ */
+export type Founder = Pick<MemberAddress, "name"> & { readonly peerAddress?: string };
 
 /**
  * Writes the founding entries into a log that has never had a term (a first start with "new"),
@@ -36,7 +46,7 @@ export function foundingEntries(members: readonly MemberAddress[]): Entry[] {
  */
 export async function foundGroupIfNew(
   log: RaftStorage & RaftPersistence,
-  members: readonly MemberAddress[],
+  members: readonly Founder[],
   state: InitialClusterState,
 ): Promise<boolean> {
   if (state !== "new" || log.hardState().term !== 0) return false;

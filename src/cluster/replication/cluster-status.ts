@@ -8,8 +8,13 @@ import {
 } from "./cluster-rpc-format.ts";
 import { type GroupView, nameOf } from "./group-view.ts";
 
+/** What a status round needs of a group's view: its members are named by the directory. */
+export type StatusView = Pick<GroupView, "clusterId" | "selfId" | "driver" | "rpc" | "grpcAddress"> & {
+  readonly directory: Pick<GroupView["directory"], "nameOf" | "addressOf">;
+};
+
 /** What this member says of itself to the others (cluster.member-status). */
-export function ownStatus(view: GroupView): MemberStatus {
+export function ownStatus(view: StatusView): MemberStatus {
   const { status } = view.driver.groupStatus();
   return {
     role: status.role,
@@ -24,7 +29,7 @@ export function ownStatus(view: GroupView): MemberStatus {
 }
 
 /** Asks `name` what it says of itself; undefined when it does not answer within `timeoutMs`. */
-export async function askStatus(view: GroupView, name: string, timeoutMs: number): Promise<MemberStatus | undefined> {
+export async function askStatus(view: StatusView, name: string, timeoutMs: number): Promise<MemberStatus | undefined> {
   try {
     return decodeMemberStatus(await view.rpc.call(name, MEMBER_STATUS_METHOD, encodeStatusRequest(), timeoutMs));
   } catch {
@@ -38,7 +43,7 @@ export async function askStatus(view: GroupView, name: string, timeoutMs: number
  * one that does not answer within `timeoutMs` is "unreachable"), and its lag as the leader sees it
  * (the leader's last index less the leader's match index of it).
  */
-export async function clusterStatus(view: GroupView, timeoutMs: number): Promise<ClusterStatusResponse> {
+export async function clusterStatus(view: StatusView, timeoutMs: number): Promise<ClusterStatusResponse> {
   const { conf } = view.driver.groupStatus();
   const own = ownStatus(view);
   const ids = [...new Set([...conf.voters, ...conf.learners, view.selfId])].sort((a, b) => a - b);

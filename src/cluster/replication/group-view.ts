@@ -23,6 +23,6 @@ export interface GroupView {
 }
 
 /** `id`'s name, or `#id` for a member the directory cannot name (added by a version without names). */
-export function nameOf(view: GroupView, id: NodeId): string {
+export function nameOf(view: { readonly directory: Pick<MemberDirectory, "nameOf"> }, id: NodeId): string {
   return view.directory.nameOf(id) ?? `#${id}`;
 }

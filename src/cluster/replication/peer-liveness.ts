@@ -6,7 +6,7 @@ const EMPTY = new Uint8Array(0);
 
 export interface PeerLivenessOptions {
   rpc: PeerRpc;
-  /** The nodes to watch (every other node of the cluster). */
+  /** The nodes to watch (every other node of the cluster; `watch` changes them). */
   peers: readonly string[];
   /** How often each peer is pinged. */
   intervalMs: number;
@@ -28,23 +28,33 @@ export class PeerLiveness {
   private readonly timers: Timers;
   private readonly heard = new Map<string, number>();
   private stopTimer: (() => void) | undefined;
+  private peers: readonly string[];
 
   constructor(private readonly options: PeerLivenessOptions) {
     this.timers = options.timers ?? realTimers;
+    this.peers = options.peers;
     options.rpc.handle(PING_METHOD, async () => EMPTY);
   }
 
   start(): void {
-    // Until a first answer, a peer counts as heard at the start: a node coming up suspects nobody.
-    const now = this.timers.now();
-    for (const peer of this.options.peers) this.heard.set(peer, now);
+    this.watch(this.peers);
     this.stopTimer = this.timers.every(this.options.intervalMs, () => {
-      for (const peer of this.options.peers)
+      for (const peer of this.peers)
         this.options.rpc.call(peer, PING_METHOD, EMPTY, this.options.suspectAfterMs).then(
           () => this.heard.set(peer, this.timers.now()),
           () => {},
         );
     });
+  }
+
+  /** Watches `peers` from now on (the cluster's nodes changed). */
+  watch(peers: readonly string[]): void {
+    // Until a first answer, a peer counts as heard when it is first watched: a node coming up, or
+    // one just added, is suspected by nobody.
+    const now = this.timers.now();
+    for (const peer of peers) if (!this.heard.has(peer)) this.heard.set(peer, now);
+    for (const peer of this.heard.keys()) if (!peers.includes(peer)) this.heard.delete(peer);
+    this.peers = peers;
   }
 
   /** Whether `peer` has answered no ping for `suspectAfterMs`. */

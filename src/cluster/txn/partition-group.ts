@@ -6,6 +6,7 @@ import { compareKeys } from "../../storage/mvcc/key-order.ts";
 import type { HistoryChange, MvccStore } from "../../storage/mvcc/store.ts";
 import type { KeyRecord } from "../../storage/ops.ts";
 import type { Raft } from "../raft/raft.ts";
+import type { ConfState } from "../raft/types.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
@@ -222,6 +223,12 @@ export class PartitionGroup {
     if (!this.driver.leads) throw this.notLeader();
     await this.driver.readBarrier(this.options.readTimeoutMs);
     return this.partition.status(primary, startTs);
+  }
+
+  /** The group's members as this leader knows them (leader only): whether a replica placed elsewhere may go. */
+  members(): ConfState {
+    if (!this.driver.leads) throw this.notLeader();
+    return this.driver.groupStatus().conf;
   }
 
   /**

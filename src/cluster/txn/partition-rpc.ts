@@ -1,5 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
+import type { ConfState, NodeId } from "../raft/types.ts";
 import { NoAnswerError, type PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
 import type { PartitionGroup, PartitionRead, ScanRange, VersionRecord } from "./partition-group.ts";
@@ -62,6 +63,7 @@ const METHODS = {
   compact: "txn.compact",
   propose: "txn.propose",
   status: "txn.status",
+  members: "txn.members",
 } as const;
 const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-missing"] as const;
 
@@ -187,6 +189,11 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
       else w.u8(4);
     },
   );
+  on(
+    METHODS.members,
+    () => undefined,
+    async (group, _, w) => writeMembers(w, group.members()),
+  );
 }
 
 export interface PeerPartitionAccessOptions {
@@ -209,7 +216,9 @@ export interface PeerPartitionAccessOptions {
  * it leads, else found among the candidates, asked in turn (a follower answers E_NOT_LEADER) — again
  * after a pause while none leads.
  */
-export function peerPartitionAccess(options: PeerPartitionAccessOptions): PartitionAccess {
+export function peerPartitionAccess(
+  options: PeerPartitionAccessOptions,
+): PartitionAccess & { members(partition: number): Promise<ConfState> } {
   const retried = (error: unknown) =>
     error instanceof HomeKvError && (error.code === "E_NOT_LEADER" || error.code === "E_UNAVAILABLE");
   /**
@@ -369,7 +378,27 @@ export function peerPartitionAccess(options: PeerPartitionAccessOptions): Partit
         (w) => w.string(primary).varint(startTs),
         readStatus,
       ),
+    /** The partition's members as its leader knows them: whether a replica placed elsewhere may go. */
+    members: (partition) =>
+      call(
+        partition,
+        async (group) => group.members(),
+        METHODS.members,
+        () => {},
+        (r) => ({ voters: readIds(r), learners: readIds(r) }),
+      ),
   };
+}
+
+function writeMembers(w: ByteWriter, conf: ConfState): void {
+  for (const ids of [conf.voters, conf.learners]) {
+    w.varint(ids.length);
+    for (const id of ids) w.varint(id);
+  }
+}
+
+function readIds(r: ByteReader): NodeId[] {
+  return Array.from({ length: count(r, 1) }, () => r.varint());
 }
 
 function writeOutcome(w: ByteWriter, outcome: TxnOutcome): void {

@@ -45,6 +45,8 @@ test("the worked example: create, three nodes, the first placement; a fourth nod
   expect(state.placement.flat()).not.toContain("n2");
   expect(movedReplicas(withFour, state.placement)).toBe(12);
   expect(state.placementVersion).toBe(3);
+  // The partitions' groups were founded on the first placement's replicas: it stays recorded.
+  expect(state.founded).toBe(before);
 });
 
 test("refused, and nothing changed: a placement made from an older one, one that does not fit, the last node's removal", () => {
@@ -153,8 +155,8 @@ test("damaged bytes are a FormatError naming what is wrong, never a huge allocat
   const bytes = encodeMetaState(state);
   expect(() => decodeMetaState(bytes.subarray(0, bytes.length - 1))).toThrow(FormatError);
   expect(() => decodeMetaState(Uint8Array.of(...bytes, 0))).toThrow("1 bytes left after a meta state");
-  expect(() => decodeMetaState(Uint8Array.of(2, ...bytes.subarray(1)))).toThrow(
-    "meta state of version 2 (this node reads 1)",
+  expect(() => decodeMetaState(Uint8Array.of(1, ...bytes.subarray(1)))).toThrow(
+    "meta state of version 1 (this node reads 2)",
   );
   // A placement whose table claims 2^30 names, and a command of an unknown type.
   expect(() => decodeMetaCommand(Uint8Array.of(1, 4, 0, 0x80, 0x80, 0x80, 0x80, 0x04))).toThrow(

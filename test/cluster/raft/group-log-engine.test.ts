@@ -239,6 +239,27 @@ describe("RaftLogEngine", () => {
     expect((await contents(fs, options)).map((g) => g.id)).toEqual([1, 3]);
   });
 
+  test("a retired group begins again empty at the term after its last, through rotations and restarts", async () => {
+    const fs = new MemoryFileSystem();
+    const options = { segmentBytesMax: 300 };
+    const engine = await RaftLogEngine.open(fs, DIR, undefined, options);
+    await engine.group(2).persist({ term: 7, vote: 2, commit: 2 }, [entry(1, 7), entry(2, 7)]);
+    await engine.retireGroup(2);
+    // The replica placed here again: no entry, no vote, and a term past every one it voted in.
+    expect(engine.group(2).hardState()).toEqual({ term: 8, vote: 0, commit: 0 });
+    expect(engine.group(2).lastIndex()).toBe(0);
+    // Another group fills segments and compacts them away: the tombstone is restated at each rotation.
+    for (let i = 1; i <= 40; i++) await engine.group(3).persist(undefined, [entry(i, 1, "y".repeat(40))]);
+    await engine.group(3).compact(40, bytes("s"), conf);
+    await engine.group(3).persist(undefined, [entry(41, 1, "y".repeat(40))]);
+    expect(
+      Math.min(...(await fs.list(DIR)).flatMap((name) => GROUP_SEGMENT.parseFileName(name) ?? [])),
+    ).toBeGreaterThan(0);
+    fs.crash();
+    const [retired] = (await contents(fs, options)).filter((group) => group.id === 2);
+    expect(retired).toEqual({ id: 2, snapshot: 0, entries: [], hardState: { term: 8, vote: 0, commit: 0 } });
+  });
+
   test("a crash at any write of a rotation leaves the log as before it, and the write done leaves it after", async () => {
     const setup = new MemoryFileSystem();
     const engine = await RaftLogEngine.open(setup, DIR);

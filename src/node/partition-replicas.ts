@@ -1,0 +1,149 @@
+import type { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
+import type { ConfState, NodeId } from "../cluster/raft/types.ts";
+import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
+import type { GroupMover } from "../cluster/replication/group-mover.ts";
+import type { HostedGroupOptions } from "../cluster/replication/hosted-group.ts";
+import { raftIdOf } from "../cluster/replication/member-id.ts";
+import type { RaftHost } from "../cluster/replication/raft-host.ts";
+import type { Placement } from "../cluster/ring/placement.ts";
+import { PartitionGroup, partitionGroupId } from "../cluster/txn/partition-group.ts";
+import type { NodeLog } from "./start-node.ts";
+
+export interface PartitionReplicasOptions {
+  self: string;
+  engine: RaftLogEngine;
+  host: RaftHost;
+  /** What every replica's group is run with (its voters and log are the replicas' own). */
+  group: Omit<HostedGroupOptions, "voters" | "log"> & {
+    timestamps: (count: number) => Promise<number>;
+    readTimeoutMs: number;
+  };
+  mover: GroupMover;
+  /** The members of a partition's group as its leader knows them (a peer call). */
+  members: (partition: number) => Promise<ConfState>;
+  log: NodeLog;
+}
+
+/**
+ * This node's replicas of the partitions (docs/internals/partitions.md, "Moves"), kept to the meta
+ * group's placement:
+ *
+ * - A replica the placement gives this node is started. On the first placement's replicas
+ *   (`founded`) the group's log begins with its founding voters, the same entries on each; any
+ *   other starts empty and waits for the group's leader to add it.
+ * - The leader of each group takes it toward the placement's replicas, one step at a time
+ *   (GroupMover), and hands leadership to the replica the placement lists first.
+ * - A replica the placement no longer gives this node stays while its group counts it (it may
+ *   still be needed for a quorum, or lead), and is retired once the group's leader has removed it:
+ *   its log goes, leaving a tombstone so that a later replica here never votes in a term it did.
+ *
+ * Starts and retirements run one at a time, in the order the placements came.
+ */
+export class PartitionReplicas {
+  readonly groups = new Map<number, PartitionGroup>();
+  private placement: Placement = [];
+  private founded: Placement = [];
+  private queue: Promise<void> = Promise.resolve();
+  private collecting = false;
+
+  constructor(private readonly options: PartitionReplicasOptions) {}
+
+  /** The placement now in force (`founded`: the first one, whose replicas found the groups). */
+  get current(): Placement {
+    return this.placement;
+  }
+
+  /** Adopts a placement: starts the replicas it gives this node (retirements wait for the leaders). */
+  place(placement: Placement, founded: Placement): void {
+    this.placement = placement;
+    this.founded = founded;
+    this.run(() => this.startPlaced());
+  }
+
+  /** The leader's step of each group this node leads toward its placed replicas. */
+  move(): void {
+    for (const [partition, group] of this.groups) {
+      const target = this.placement[partition];
+      if (target !== undefined) this.options.mover.step(group.driver, target.map(raftIdOf));
+    }
+  }
+
+  /**
+   * Hands one leadership to the node the placement lists first, where that node votes in the group
+   * and answers: leaders settle where the placement spreads them (after an election, a restart or
+   * a move). One per call, so that hand-overs do not pile up.
+   */
+  balance(isUp: (id: NodeId) => boolean): void {
+    const { self } = this.options;
+    for (const [partition, group] of this.groups) {
+      const preferred = this.placement[partition]?.[0];
+      if (!group.driver.leads || preferred === undefined || preferred === self) continue;
+      const id = raftIdOf(preferred);
+      if (!isUp(id) || !group.driver.groupStatus().conf.voters.includes(id)) continue;
+      group.driver.transferLeadership(id);
+      return;
+    }
+  }
+
+  /** Retires the replicas the placement took from this node that their groups no longer count. */
+  collect(): void {
+    if (this.collecting) return;
+    this.collecting = true;
+    this.run(async () => {
+      try {
+        const self = raftIdOf(this.options.self);
+        for (const [partition, group] of [...this.groups]) {
+          const placed = this.placement[partition];
+          if (placed === undefined || placed.includes(this.options.self) || group.driver.leads) continue;
+          let conf = group.driver.groupStatus().conf;
+          // A member removed may never hear of it (the leader stops writing to it): ask the leader.
+          if (isMember(conf, self)) conf = await this.options.members(partition).catch(() => conf);
+          if (!isMember(conf, self)) await this.retire(partition);
+        }
+      } finally {
+        this.collecting = false;
+      }
+    });
+  }
+
+  private async startPlaced(): Promise<void> {
+    const { self, engine } = this.options;
+    for (const [partition, holders] of this.placement.entries()) {
+      if (!holders.includes(self) || this.groups.has(partition)) continue;
+      const log = engine.group(partitionGroupId(partition));
+      // Founding replicas write the same entries; a retired replica's tombstone has a term, so a
+      // replica placed here again waits to be added like any newcomer.
+      const founders = this.founded[partition] ?? [];
+      if (founders.includes(self))
+        await foundGroupIfNew(
+          log,
+          founders.map((name) => ({ name })),
+          "new",
+        );
+      if (!this.placement[partition]?.includes(self) || this.groups.has(partition)) continue;
+      this.groups.set(partition, new PartitionGroup({ ...this.options.group, partition, voters: [], log }));
+    }
+  }
+
+  private async retire(partition: number): Promise<void> {
+    this.groups.delete(partition);
+    this.options.host.remove(partitionGroupId(partition));
+    await this.options.engine.retireGroup(partitionGroupId(partition));
+    this.options.log.info(`partition ${partition} moved away: its replica here is retired`);
+  }
+
+  private run(task: () => Promise<void>): void {
+    this.queue = this.queue
+      .then(task)
+      .catch((error) => this.options.log.error("starting or retiring a replica failed:", error));
+  }
+
+  /** Waits for the starts and retirements asked for so far (a close). */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+}
+
+function isMember(conf: ConfState, id: NodeId): boolean {
+  return conf.voters.includes(id) || conf.learners.includes(id);
+}
