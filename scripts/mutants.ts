@@ -14,7 +14,10 @@
  * the ring set plants bugs of partition placement and replica moves (scripts/mutants/ring-mutants.ts),
  * judged by test/cluster/ring; the meta set bugs of the meta group's state, timestamp oracle and
  * running group (scripts/mutants/meta-mutants.ts), judged by test/cluster/meta; the txn set bugs of
- * Percolator's locks and decisions (scripts/mutants/txn-mutants.ts), judged by test/cluster/txn.
+ * Percolator's locks and decisions (scripts/mutants/txn-mutants.ts), judged by test/cluster/txn; the
+ * moves set bugs of a partitioned node's replicas following the placement
+ * (scripts/mutants/moves-mutants.ts), judged by test/node/partition-replicas and the real-process
+ * test of a join and a removal.
  *
  *   npm run mutants                         every mutant of every set
  *   npm run mutants -- --set replication    one set
@@ -25,6 +28,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { META_MUTANTS } from "./mutants/meta-mutants.ts";
+import { MOVES_MUTANTS } from "./mutants/moves-mutants.ts";
 import { type Mutant, RAFT_MUTANTS } from "./mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "./mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "./mutants/ring-mutants.ts";
@@ -48,6 +52,11 @@ const SETS: readonly MutantSet[] = [
   { name: "cluster", mutants: CLUSTER_MUTANTS, tests: ["test/cluster/nemesis"] },
   { name: "ring", mutants: RING_MUTANTS, tests: ["test/cluster/ring"] },
   { name: "meta", mutants: META_MUTANTS, tests: ["test/cluster/meta"] },
+  {
+    name: "moves",
+    mutants: MOVES_MUTANTS,
+    tests: ["test/node/partition-replicas", "test/cluster/partition-moves"],
+  },
   {
     name: "txn",
     mutants: TXN_MUTANTS,

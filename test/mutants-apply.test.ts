@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
 import { META_MUTANTS } from "../scripts/mutants/meta-mutants.ts";
+import { MOVES_MUTANTS } from "../scripts/mutants/moves-mutants.ts";
 import { RAFT_MUTANTS } from "../scripts/mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "../scripts/mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "../scripts/mutants/ring-mutants.ts";
@@ -20,6 +21,7 @@ test("every mutant of npm run mutants applies to the current code exactly once",
     ...RAFT_MUTANTS,
     ...REPLICATION_MUTANTS,
     ...CLUSTER_MUTANTS,
+    ...MOVES_MUTANTS,
     ...STORAGE_MUTANTS,
     ...RING_MUTANTS,
     ...META_MUTANTS,

@@ -195,4 +195,19 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     search: "segments[1]!.firstRevision <= revision + 1",
     replace: "segments[1]!.firstRevision <= revision + 2",
   },
+  {
+    name: "retired-at-its-own-term",
+    description:
+      "a retired replica's tombstone keeps its last term: a replica placed there again may vote a second time in it",
+    file: GROUP_LOG,
+    search: "const retiredTerm = retire ? this.memory.hardState().term + 1 : 0;",
+    replace: "const retiredTerm = retire ? this.memory.hardState().term : 0;",
+  },
+  {
+    name: "replay-forgets-tombstone",
+    description: "a restart forgets a retired replica's tombstone: the group's next log there begins at term 0",
+    file: GROUP_REPLAY,
+    search: "          if (record.term > 0) {",
+    replace: "          if (record.term < 0) {",
+  },
 ];

@@ -22,6 +22,8 @@ export interface PartitionReplicasOptions {
   /** The members of a partition's group as its leader knows them (a peer call). */
   members: (partition: number) => Promise<ConfState>;
   log: NodeLog;
+  /** A node's Raft id from its name (raftIdOf by default). */
+  idOf?: (name: string) => NodeId;
 }
 
 /**
@@ -46,7 +48,11 @@ export class PartitionReplicas {
   private queue: Promise<void> = Promise.resolve();
   private collecting = false;
 
-  constructor(private readonly options: PartitionReplicasOptions) {}
+  private readonly idOf: (name: string) => NodeId;
+
+  constructor(private readonly options: PartitionReplicasOptions) {
+    this.idOf = options.idOf ?? raftIdOf;
+  }
 
   /** The placement now in force (`founded`: the first one, whose replicas found the groups). */
   get current(): Placement {
@@ -64,7 +70,7 @@ export class PartitionReplicas {
   move(): void {
     for (const [partition, group] of this.groups) {
       const target = this.placement[partition];
-      if (target !== undefined) this.options.mover.step(group.driver, target.map(raftIdOf));
+      if (target !== undefined) this.options.mover.step(group.driver, target.map(this.idOf));
     }
   }
 
@@ -78,7 +84,7 @@ export class PartitionReplicas {
     for (const [partition, group] of this.groups) {
       const preferred = this.placement[partition]?.[0];
       if (!group.driver.leads || preferred === undefined || preferred === self) continue;
-      const id = raftIdOf(preferred);
+      const id = this.idOf(preferred);
       if (!isUp(id) || !group.driver.groupStatus().conf.voters.includes(id)) continue;
       group.driver.transferLeadership(id);
       return;
@@ -91,7 +97,7 @@ export class PartitionReplicas {
     this.collecting = true;
     this.run(async () => {
       try {
-        const self = raftIdOf(this.options.self);
+        const self = this.idOf(this.options.self);
         for (const [partition, group] of [...this.groups]) {
           const placed = this.placement[partition];
           if (placed === undefined || placed.includes(this.options.self) || group.driver.leads) continue;
@@ -119,6 +125,7 @@ export class PartitionReplicas {
           log,
           founders.map((name) => ({ name })),
           "new",
+          this.idOf,
         );
       if (!this.placement[partition]?.includes(self) || this.groups.has(partition)) continue;
       this.groups.set(partition, new PartitionGroup({ ...this.options.group, partition, voters: [], log }));

@@ -19,7 +19,7 @@ export type InitialClusterState = (typeof INITIAL_CLUSTER_STATES)[number];
  * first configuration is in its log, so a member that joins later learns every member from the
  * log alone, from index 1.
  */
-export function foundingEntries(members: readonly Founder[]): Entry[] {
+export function foundingEntries(members: readonly Founder[], idOf = raftIdOf): Entry[] {
   const sorted = [...members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return sorted.map((member, i) => ({
     index: i + 1,
@@ -27,7 +27,7 @@ export function foundingEntries(members: readonly Founder[]): Entry[] {
     data: null,
     conf: {
       type: "addVoter",
-      node: raftIdOf(member.name),
+      node: idOf(member.name),
       ...(member.peerAddress === undefined ? {} : { member: { name: member.name, peerAddress: member.peerAddress } }),
     },
   }));
@@ -48,9 +48,10 @@ export async function foundGroupIfNew(
   log: RaftStorage & RaftPersistence,
   members: readonly Founder[],
   state: InitialClusterState,
+  idOf = raftIdOf,
 ): Promise<boolean> {
   if (state !== "new" || log.hardState().term !== 0) return false;
-  const entries = foundingEntries(members);
+  const entries = foundingEntries(members, idOf);
   await log.persist({ term: 1, vote: 0, commit: entries.length }, entries, true);
   return true;
 }

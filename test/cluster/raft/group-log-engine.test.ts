@@ -248,6 +248,9 @@ describe("RaftLogEngine", () => {
     // The replica placed here again: no entry, no vote, and a term past every one it voted in.
     expect(engine.group(2).hardState()).toEqual({ term: 8, vote: 0, commit: 0 });
     expect(engine.group(2).lastIndex()).toBe(0);
+    const tombstone = { id: 2, snapshot: 0, entries: [], hardState: { term: 8, vote: 0, commit: 0 } };
+    // Replayed from the removal record itself.
+    expect((await contents(fs, options)).find((group) => group.id === 2)).toEqual(tombstone);
     // Another group fills segments and compacts them away: the tombstone is restated at each rotation.
     for (let i = 1; i <= 40; i++) await engine.group(3).persist(undefined, [entry(i, 1, "y".repeat(40))]);
     await engine.group(3).compact(40, bytes("s"), conf);
@@ -256,8 +259,7 @@ describe("RaftLogEngine", () => {
       Math.min(...(await fs.list(DIR)).flatMap((name) => GROUP_SEGMENT.parseFileName(name) ?? [])),
     ).toBeGreaterThan(0);
     fs.crash();
-    const [retired] = (await contents(fs, options)).filter((group) => group.id === 2);
-    expect(retired).toEqual({ id: 2, snapshot: 0, entries: [], hardState: { term: 8, vote: 0, commit: 0 } });
+    expect((await contents(fs, options)).find((group) => group.id === 2)).toEqual(tombstone);
   });
 
   test("a crash at any write of a rotation leaves the log as before it, and the write done leaves it after", async () => {

@@ -1,0 +1,44 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in how a partitioned cluster's node keeps its replicas to the placement
+ * (src/node/partition-replicas.ts, src/node/partitioned-node.ts), one at a time
+ * (`npm run mutants -- --set moves`), judged by the in-process tests of PartitionReplicas and the
+ * real-process test of a join and a removal. Same rules as raft-mutants.ts: `search` occurs
+ * exactly once in `file`.
+ */
+const REPLICAS = "src/node/partition-replicas.ts";
+const NODE = "src/node/partitioned-node.ts";
+
+export const MOVES_MUTANTS: readonly Mutant[] = [
+  {
+    name: "retire-while-counted",
+    description: "a replica the placement no longer lists is retired while its group still counts it",
+    file: REPLICAS,
+    search: "          if (!isMember(conf, self)) await this.retire(partition);",
+    replace: "          await this.retire(partition);",
+  },
+  {
+    name: "retire-on-own-view",
+    description:
+      "a replica is kept while its own configuration lists it: a member removed before it heard so is never retired",
+    file: REPLICAS,
+    search: "          if (isMember(conf, self)) conf = await this.options.members(partition).catch(() => conf);\n",
+    replace: "",
+  },
+  {
+    name: "meta-group-not-moved",
+    description:
+      "the meta group's leader never adds a node put in the cluster: the newcomer never learns the placement",
+    file: NODE,
+    search: "    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys()].map(raftIdOf));\n",
+    replace: "",
+  },
+  {
+    name: "newcomer-never-placed",
+    description: "a node starts only the replicas of the first placement: the partitions moved to it are never started",
+    file: REPLICAS,
+    search: "      if (!holders.includes(self) || this.groups.has(partition)) continue;",
+    replace: "      if (!(this.founded[partition] ?? []).includes(self) || this.groups.has(partition)) continue;",
+  },
+];

@@ -1,0 +1,24 @@
+import { expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { SCRATCH_PREFIX } from "../../scripts/bench/partitioned.ts";
+import { quickBenchOutput } from "../helpers/bench-smoke.ts";
+
+/**
+ * A smoke run of the partition move benchmark: it must load a partition, move it, print the
+ * probes' table with both rows and the JSON line, and stop every process and remove every data
+ * directory it made. Not a timing assertion: only that the move ended and no probe failed.
+ */
+const scratchDirs = () => new Set(readdirSync(tmpdir()).filter((name) => name.startsWith(SCRATCH_PREFIX)));
+
+test("scripts/bench-move.ts --quick moves a partition and prints the probes before and during the move", async () => {
+  const before = scratchDirs();
+  const out = await quickBenchOutput("bench-move.ts", SCRATCH_PREFIX, []);
+  expect(out).toMatch(
+    /Moved one partition of 2 MB \(\d+ keys of 10 KiB, loaded in [\d.]+ s\) from n2 to n1 in [\d.]+ s/,
+  );
+  for (const row of ["before the move", "during the move"])
+    expect(out).toMatch(new RegExp(String.raw`\| ${row} \| \d+ \| 0 \|( [\d.]+ \|){3}`));
+  expect(JSON.parse(out.trim().split("\n").at(-1)!).moveSeconds).toBeGreaterThan(0);
+  expect([...scratchDirs()].filter((name) => !before.has(name))).toEqual([]);
+}, 120_000);
