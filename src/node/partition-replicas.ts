@@ -36,8 +36,9 @@ export interface PartitionReplicasOptions {
  * - The leader of each group takes it toward the placement's replicas, one step at a time
  *   (GroupMover), and hands leadership to the replica the placement lists first.
  * - A replica the placement no longer gives this node stays while its group counts it (it may
- *   still be needed for a quorum, or lead), and is retired once the group's leader has removed it:
- *   its log goes, leaving a tombstone so that a later replica here never votes in a term it did.
+ *   still be needed for a quorum, or lead), across restarts too, and is retired once the group's
+ *   leader has removed it: its log goes, leaving a tombstone so that a later replica here never
+ *   votes in a term it did.
  *
  * Starts and retirements run one at a time, in the order the placements came.
  */
@@ -114,20 +115,30 @@ export class PartitionReplicas {
 
   private async startPlaced(): Promise<void> {
     const { self, engine } = this.options;
-    for (const [partition, holders] of this.placement.entries()) {
-      if (!holders.includes(self) || this.groups.has(partition)) continue;
-      const log = engine.group(partitionGroupId(partition));
+    const held = new Set(engine.groups());
+    for (const partition of this.placement.keys()) {
+      if (this.groups.has(partition)) continue;
+      const id = partitionGroupId(partition);
+      const founders = this.founded[partition] ?? [];
+      // Besides the replicas placed here, one whose group may count this node runs too, placed or
+      // not: a log here (after a restart mid-move the group may still have it for a voter, one the
+      // removal has not reached yet), or a founding replica never started (a slow founder: its
+      // group's quorum may need it). collect() retires it once the group's leader has removed it.
+      // A tombstone alone (a term, no entries) is no replica.
+      const kept = held.has(id) && engine.group(id).lastIndex() > 0;
+      const founding = founders.includes(self) && (!held.has(id) || engine.group(id).hardState().term === 0);
+      if (!this.placement[partition]?.includes(self) && !kept && !founding) continue;
+      const log = engine.group(id);
       // Founding replicas write the same entries; a retired replica's tombstone has a term, so a
       // replica placed here again waits to be added like any newcomer.
-      const founders = this.founded[partition] ?? [];
-      if (founders.includes(self))
+      if (founding)
         await foundGroupIfNew(
           log,
           founders.map((name) => ({ name })),
           "new",
           this.idOf,
         );
-      if (!this.placement[partition]?.includes(self) || this.groups.has(partition)) continue;
+      if (this.groups.has(partition)) continue;
       this.groups.set(partition, new PartitionGroup({ ...this.options.group, partition, voters: [], log }));
     }
   }
