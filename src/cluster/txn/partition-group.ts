@@ -84,28 +84,32 @@ export class PartitionGroup {
   private readonly partition: TxnPartition;
   readonly driver: RaftDriver<TxnOutcome | undefined>;
   private readonly pipeline: CommitPipeline<OnePhaseWrite, TxnOutcome>;
+  private readonly raft: Raft;
 
   constructor(private readonly options: PartitionGroupOptions) {
     this.store = createStore({ kind: "memory" }, { historyRevisions: Number.POSITIVE_INFINITY });
     this.partition = new TxnPartition(storeVersions(this.store));
-    let raft: Raft;
     // Versions compaction or newer writes left unreadable go in slices between turns, as a server's do.
     const gc = createGcScheduler(this.store, { sliceKeysMax: GC_SLICE_KEYS_DEFAULT });
-    ({ raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(options, partitionGroupId(options.partition), {
-      apply: (entry) => {
-        if (entry.data === null || entry.conf) return undefined;
-        const outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
-        gc.kick();
-        return outcome;
+    ({ raft: this.raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(
+      options,
+      partitionGroupId(options.partition),
+      {
+        apply: (entry) => {
+          if (entry.data === null || entry.conf) return undefined;
+          const outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
+          gc.kick();
+          return outcome;
+        },
+        restore: () => {
+          throw new HomeKvError("E_UNAVAILABLE", "a partition group takes no snapshot yet: its log is never compacted");
+        },
       },
-      restore: () => {
-        throw new HomeKvError("E_UNAVAILABLE", "a partition group takes no snapshot yet: its log is never compacted");
-      },
-    }));
+    ));
     this.pipeline = new CommitPipeline({
       timestamps: options.timestamps,
       propose: (ts, write) => this.propose({ type: "onePhase", ...write, commitTs: ts }),
-      leaderTerm: () => (this.driver.leads ? raft.term : undefined),
+      leaderTerm: () => (this.driver.leads ? this.raft.term : undefined),
     });
   }
 
@@ -225,10 +229,15 @@ export class PartitionGroup {
     return this.partition.status(primary, startTs);
   }
 
-  /** The group's members as this leader knows them (leader only): whether a replica placed elsewhere may go. */
-  members(): ConfState {
+  /**
+   * The group's committed members (leader only, confirmed by a ReadIndex round): whether a replica
+   * placed elsewhere may go. Not the members this leader goes by: a removal appended there but not
+   * committed may yet be lost with the leader, and the group would count a replica whose log is gone.
+   */
+  async members(): Promise<ConfState> {
     if (!this.driver.leads) throw this.notLeader();
-    return this.driver.groupStatus().conf;
+    const index = await this.driver.readBarrier(this.options.readTimeoutMs);
+    return this.raft.confState(index);
   }
 
   /**

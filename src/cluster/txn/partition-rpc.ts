@@ -192,7 +192,7 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
   on(
     METHODS.members,
     () => undefined,
-    async (group, _, w) => writeMembers(w, group.members()),
+    async (group, _, w) => writeMembers(w, await group.members()),
   );
 }
 
