@@ -128,11 +128,14 @@ export class RaftLogEngine implements GroupLogWriter {
    * A replica of the group placed here again (a later move) may then never vote twice in one term.
    */
   async retireGroup(id: number): Promise<void> {
-    const term = await this.logs.get(id)?.remove(true);
-    if (term === undefined) return;
+    await this.logs.get(id)?.remove(true);
+  }
+
+  /** An empty log of group `id` whose hard state begins at `term` (a retired replica's successor). */
+  private tombstone(id: number, term: number): GroupRaftLog {
     const memory = new MemoryStorage();
     memory.setHardState({ term, vote: 0, commit: 0 });
-    this.logs.set(id, new GroupRaftLog(id, this, memory, undefined));
+    return new GroupRaftLog(id, this, memory, undefined);
   }
 
   /** Waits for every group's calls made so far, then closes the segment. */
@@ -196,7 +199,10 @@ export class RaftLogEngine implements GroupLogWriter {
       for (const write of batch) {
         if (write.voidsEarlier) this.usage.forget(write.group);
         if (write.lastEntry !== undefined) this.usage.noteEntries(this.sequence, write.group, write.lastEntry);
+        // A tombstone takes the group's place in the same turn: a rotation the next round of this
+        // flush makes restates it, before the segment with the removal record may go.
         if (write.removesGroup) this.logs.delete(write.group);
+        if (write.tombstone !== undefined) this.logs.set(write.group, this.tombstone(write.group, write.tombstone));
         write.written();
         write.resolve();
       }

@@ -17,6 +17,8 @@ export interface GroupWrite {
   voidsEarlier?: boolean;
   /** It is the group's removal: the engine holds the group no more. */
   removesGroup?: boolean;
+  /** With a removal, the tombstone it leaves: the term the group's next log begins at. */
+  tombstone?: number;
   /**
    * Runs once the write is durable (or, not synced, written) and before it resolves, so that the
    * group's memory never shows what the disk does not hold.
@@ -126,9 +128,9 @@ export class GroupRaftLog extends SerialLog implements PersistentRaftLog {
   /**
    * Writes the record that voids the group's records; after it, every call fails. `retire` keeps a
    * tombstone: the record names the term after this log's, which the group's next log here begins
-   * at (resolved with it; 0 without `retire`).
+   * at (the engine holds that log from the write on).
    */
-  remove(retire = false): Promise<number> {
+  remove(retire = false): Promise<void> {
     return this.exclusive(async () => {
       const retiredTerm = retire ? this.memory.hardState().term + 1 : 0;
       await this.writer.write({
@@ -137,12 +139,12 @@ export class GroupRaftLog extends SerialLog implements PersistentRaftLog {
         sync: true,
         voidsEarlier: true,
         removesGroup: true,
+        ...(retire ? { tombstone: retiredTerm } : {}),
         written: () => {
           this.ended = "removed from this process";
         },
       });
       if (this.dataFile !== undefined) await this.writer.dropSnapshotData(this.dataFile);
-      return retiredTerm;
     });
   }
 

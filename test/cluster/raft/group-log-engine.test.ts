@@ -262,6 +262,31 @@ describe("RaftLogEngine", () => {
     expect((await contents(fs, options)).find((group) => group.id === 2)).toEqual(tombstone);
   });
 
+  test("a retired group's tombstone is restated by a rotation that follows its removal at once", async () => {
+    const fs = new MemoryFileSystem();
+    const setup = await RaftLogEngine.open(fs, DIR);
+    await setup.group(2).persist({ term: 7, vote: 2, commit: 2 }, [entry(1, 7), entry(2, 7)]);
+    // Group 3 has compacted all it wrote: once group 2 is gone, no group needs the first segment.
+    await setup.group(3).persist(undefined, [entry(1, 1)]);
+    await setup.group(3).compact(1, bytes("s"), conf);
+    await setup.close();
+    // The segment fills up with the removal record: the next write rotates.
+    const options = { segmentBytesMax: (await fs.readFile(FIRST)).byteLength + 1 };
+    const engine = await RaftLogEngine.open(fs, DIR, undefined, options);
+    const release = fs.holdSyncs();
+    const retiring = engine.retireGroup(2);
+    await waitFor(() => fs.syncsWaiting > 0, { what: "the removal's sync to start", intervalMs: 1 });
+    // Another group's write waits for the next round of the same flush, which rotates first.
+    const next = engine.group(3).persist(undefined, [entry(2, 1)]);
+    release();
+    await Promise.all([retiring, next]);
+    // The rotation removed the first segment, and with it the removal record.
+    expect(await fs.list(DIR)).not.toContain(GROUP_SEGMENT.fileName(0));
+    fs.crash();
+    const [retired] = (await contents(fs, options)).filter((group) => group.id === 2);
+    expect(retired?.hardState).toEqual({ term: 8, vote: 0, commit: 0 });
+  });
+
   test("a crash at any write of a rotation leaves the log as before it, and the write done leaves it after", async () => {
     const setup = new MemoryFileSystem();
     const engine = await RaftLogEngine.open(setup, DIR);
