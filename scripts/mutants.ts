@@ -55,7 +55,7 @@ const SETS: readonly MutantSet[] = [
   {
     name: "moves",
     mutants: MOVES_MUTANTS,
-    tests: ["test/node/partition-replicas", "test/cluster/partition-moves"],
+    tests: ["test/node/partition-replicas", "test/cluster/partition-moves", "test/cluster/partition-move-restart"],
   },
   {
     name: "txn",

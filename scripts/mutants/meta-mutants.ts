@@ -8,6 +8,7 @@ import type { Mutant } from "./raft-mutants.ts";
 const ORACLE = "src/cluster/meta/timestamp-oracle.ts";
 const STATE = "src/cluster/meta/meta-state.ts";
 const GROUP = "src/cluster/meta/meta-group.ts";
+const NODE_CHANGES = "src/cluster/meta/node-changes.ts";
 
 export const META_MUTANTS: readonly Mutant[] = [
   {
@@ -95,5 +96,13 @@ export const META_MUTANTS: readonly Mutant[] = [
     file: GROUP,
     search: "    const missing = nodes.filter((node) => !this.state.nodes.has(node.name));",
     replace: "    const missing = this.state.shape ? [] : nodes;",
+  },
+  {
+    name: "removed-name-put-again",
+    description:
+      "a removed node's name is put again while a group still counts it: the new node meets its former self's votes",
+    file: NODE_CHANGES,
+    search: '  if (change.type === "putNode" && !meta.state.nodes.has(change.node.name)) {',
+    replace: '  if (change.type === "putNode" && meta.state.nodes.has(change.node.name)) {',
   },
 ];

@@ -36,9 +36,18 @@ export const MOVES_MUTANTS: readonly Mutant[] = [
   },
   {
     name: "newcomer-never-placed",
-    description: "a node starts only the replicas of the first placement: the partitions moved to it are never started",
+    description:
+      "a node starts only the replicas it founded or holds a log of: the partitions moved to it are never started",
     file: REPLICAS,
-    search: "      if (!holders.includes(self) || this.groups.has(partition)) continue;",
-    replace: "      if (!(this.founded[partition] ?? []).includes(self) || this.groups.has(partition)) continue;",
+    search: "      if (!this.placement[partition]?.includes(self) && !kept && !founding) continue;",
+    replace: "      if (!kept && !founding) continue;",
+  },
+  {
+    name: "restart-drops-counted-replica",
+    description:
+      "a node restarted mid-move starts only the replicas placed on it: one its group still counts as a voter is gone",
+    file: REPLICAS,
+    search: "      const kept = held.has(id) && engine.group(id).lastIndex() > 0;",
+    replace: "      const kept = false;",
   },
 ];

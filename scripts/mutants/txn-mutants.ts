@@ -228,4 +228,12 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "const committed = seen(await coordinator.commit(mutations, read.revision));",
     replace: "const committed = seen(await coordinator.commit(mutations));",
   },
+  {
+    name: "members-uncommitted",
+    description:
+      "a partition's leader answers the members it goes by, a removal appended but not committed among them: a replica may retire while its group still counts it",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "    return this.raft.confState(index);",
+    replace: "    return this.raft.confState();",
+  },
 ];

@@ -24,6 +24,12 @@ export interface PartitionReplicasOptions {
   log: NodeLog;
   /** A node's Raft id from its name (raftIdOf by default). */
   idOf?: (name: string) => NodeId;
+  /**
+   * Whether this node founded the cluster (started with --initial-cluster-state new): only then
+   * does it found its partitions of the first placement. A founder whose data was lost and that was
+   * added again (started with existing) waits to be added to each group like any newcomer.
+   */
+  founder: boolean;
 }
 
 /**
@@ -126,7 +132,8 @@ export class PartitionReplicas {
       // group's quorum may need it). collect() retires it once the group's leader has removed it.
       // A tombstone alone (a term, no entries) is no replica.
       const kept = held.has(id) && engine.group(id).lastIndex() > 0;
-      const founding = founders.includes(self) && (!held.has(id) || engine.group(id).hardState().term === 0);
+      const founding =
+        this.options.founder && founders.includes(self) && (!held.has(id) || engine.group(id).hardState().term === 0);
       if (!this.placement[partition]?.includes(self) && !kept && !founding) continue;
       const log = engine.group(id);
       // Founding replicas write the same entries; a retired replica's tombstone has a term, so a

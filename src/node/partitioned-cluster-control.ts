@@ -1,6 +1,6 @@
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import type { MetaGroup } from "../cluster/meta/meta-group.ts";
-import { changeNodes, type NodeChange } from "../cluster/meta/node-changes.ts";
+import { changeNodes, type NodeChange, type StillCounted } from "../cluster/meta/node-changes.ts";
 import type { NodeId } from "../cluster/raft/types.ts";
 import {
   decodeStatusRequest,
@@ -26,6 +26,8 @@ export interface PartitionedClusterView {
   rpc: PeerRpc;
   /** A node's name from its Raft id (the meta group's nodes). */
   nameOf(id: NodeId): string | undefined;
+  /** Which group still counts a removed node of this name (node-changes.ts). */
+  stillCounted: StillCounted;
   grpcAddress(): string;
 }
 
@@ -54,7 +56,7 @@ export function partitionedClusterControl(view: PartitionedClusterView): Cluster
   });
   const status = () => clusterStatus(statusView, STATUS_TIMEOUT_MS);
   const change = async (command: NodeChange) => {
-    const outcome = await changeNodes(meta, rpc, view.nameOf, command, CHANGE_TIMEOUT_MS);
+    const outcome = await changeNodes(meta, rpc, view.nameOf, command, CHANGE_TIMEOUT_MS, view.stillCounted);
     if (!outcome.ok) throw new HomeKvError("E_MEMBERSHIP", outcome.reason);
     return status();
   };

@@ -3,7 +3,7 @@ import type { MetaState } from "../cluster/meta/meta-state.ts";
 import { serveNodeChanges } from "../cluster/meta/node-changes.ts";
 import { serveTimestamps, TimestampClient } from "../cluster/meta/timestamp-rpc.ts";
 import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
-import type { NodeId } from "../cluster/raft/types.ts";
+import type { ConfState, NodeId } from "../cluster/raft/types.ts";
 import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
 import { GroupMover } from "../cluster/replication/group-mover.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
@@ -136,15 +136,15 @@ export async function openPartitionedNode(
     isUp,
     onStepFailed: (step, error) => log.debug(`a replica move's step (${JSON.stringify(step)}) is retried: ${error}`),
   });
-  let access: ReturnType<typeof peerPartitionAccess> | undefined;
   const replicas = new PartitionReplicas({
     self,
     engine,
     host,
     group: { ...groupOptions, timestamps: takeTimestamps, readTimeoutMs: READ_TIMEOUT_MS },
     mover,
-    members: (partition) => access!.members(partition),
+    members: (partition) => access.members(partition),
     log,
+    founder: founding.initialState === "new",
   });
   /** Why this node cannot route keys (the cluster's shape unknown yet, or not the one it was started with). */
   let unroutable: HomeKvError | undefined = new HomeKvError(
@@ -171,11 +171,13 @@ export async function openPartitionedNode(
     replicas.place(next, meta?.state.founded ?? []);
   };
   /** The cluster's nodes changed: each is named and dialled, and watched by the failure detector. */
+  const dialled = new Map(members.map((m) => [m.name, m.peerAddress]));
   const meetNodes = (state: MetaState) => {
     for (const node of state.nodes.values()) {
       names.set(raftIdOf(node.name), node.name);
-      if (node.name !== self && transport.connected(node.name) === undefined)
-        transport.addPeer(node.name, node.peerAddress);
+      if (node.name === self || dialled.get(node.name) === node.peerAddress) continue;
+      dialled.set(node.name, node.peerAddress);
+      transport.addPeer(node.name, node.peerAddress);
     }
     liveness.watch([...names.values()].filter((name) => name !== self));
   };
@@ -194,10 +196,9 @@ export async function openPartitionedNode(
   const metaGroup = meta;
   timestamps = new TimestampClient({ meta, rpc, nameOf: (id) => names.get(id), timeoutMs: READ_TIMEOUT_MS });
   serveTimestamps(rpc, meta);
-  serveNodeChanges(rpc, meta);
   servePartitions(rpc, (partition) => replicas.groups.get(partition));
   const encoder = new TextEncoder();
-  access = peerPartitionAccess({
+  const access = peerPartitionAccess({
     rpc,
     local: (partition) => replicas.groups.get(partition),
     partitionOf: (key) => partitionOf(encoder.encode(key), routablePartitions()),
@@ -213,6 +214,16 @@ export async function openPartitionedNode(
     pause: () => delay(raftConfig.tickMs),
     rounds: LEADER_ROUNDS,
   });
+  /** Which group still counts a removed node of this name: the meta group, or a partition's (its leader asked). */
+  const stillCounted = async (name: string) => {
+    const id = raftIdOf(name);
+    const counts = (conf: ConfState) => conf.voters.includes(id) || conf.learners.includes(id);
+    if (counts(metaGroup.driver.groupStatus().conf)) return "the meta group";
+    for (let partition = 0; partition < shape.count; partition++)
+      if (counts(await access.members(partition))) return `partition ${partition}'s group`;
+    return undefined;
+  };
+  serveNodeChanges(rpc, meta, stillCounted);
   const coordinator = new TxnCoordinator({
     access,
     timestamps: takeTimestamps,
@@ -285,6 +296,7 @@ export async function openPartitionedNode(
         rpc,
         nameOf: (id) => names.get(id),
         grpcAddress: () => grpcAddress,
+        stillCounted,
       }),
       serving(address) {
         grpcAddress = address;

@@ -50,6 +50,7 @@ async function startNodes(): Promise<Node[]> {
       members: (partition) => membersOf(nodes, partition),
       log: quiet,
       idOf,
+      founder: true,
     });
     nodes.push({ meta, engine, replicas });
   }
@@ -66,13 +67,13 @@ async function membersOf(nodes: readonly Node[], partition: number): Promise<Con
 /** The replica leading the partition, after a round of every node's moves and collection. */
 function leaderAfterRounds(nodes: readonly Node[], partition: number, done: (conf: ConfState) => boolean) {
   return waitFor(
-    () => {
+    async () => {
       for (const node of nodes) {
         node.replicas.move();
         node.replicas.collect();
       }
       const leader = nodes.map((node) => node.replicas.groups.get(partition)).find((group) => group?.driver.leads);
-      return leader && done(leader.members()) ? leader : undefined;
+      return leader && done(await leader.members().catch(() => ({ voters: [], learners: [] }))) ? leader : undefined;
     },
     {
       what: `partition ${partition} to reach its placement`,

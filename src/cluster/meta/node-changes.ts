@@ -20,13 +20,39 @@ const VERSION = 1;
 
 export type NodeChange = Extract<MetaCommand, { type: "putNode" } | { type: "removeNode" }>;
 
+/**
+ * Which group still counts a node of this name that is not one of the cluster's (removed, its
+ * replicas still moving away), or undefined.
+ */
+export type StillCounted = (name: string) => Promise<string | undefined>;
+
+/**
+ * Proposes a node change at this node, the meta group's leader. A name that is not the cluster's
+ * is put only once no group counts a node of that name any more: a node added again under it
+ * must not meet its former self's votes and acknowledgements in a group.
+ */
+async function propose(meta: MetaGroup, change: NodeChange, stillCounted: StillCounted): Promise<MetaOutcome> {
+  if (change.type === "putNode" && !meta.state.nodes.has(change.node.name)) {
+    const { name } = change.node;
+    const counted = await stillCounted(name);
+    if (counted !== undefined)
+      return {
+        ok: false,
+        reason: `${name} was removed, and ${counted} still counts it (its replicas are moving away): add it again once the moves are done`,
+      };
+  }
+  return meta.propose(change);
+}
+
 /** Answers the other nodes' node changes from this node's replica of the meta group (its leader's). */
-export function serveNodeChanges(rpc: PeerRpc, meta: MetaGroup): void {
+export function serveNodeChanges(rpc: PeerRpc, meta: MetaGroup, stillCounted: StillCounted): void {
   rpc.handle(METHOD, async (_from, request) => {
     const command = decodeMetaCommand(request);
     if (command.type !== "putNode" && command.type !== "removeNode")
       throw new HomeKvError("E_INVALID", `a node change of type ${command.type}`);
-    const outcome = await meta.propose(command);
+    // Only the leader decides: a follower's state may not have applied a removal yet.
+    if (!meta.driver.leads) throw new HomeKvError("E_NOT_LEADER", "this node does not lead the meta group");
+    const outcome = await propose(meta, command, stillCounted);
     const w = new ByteWriter(32).u8(VERSION).u8(outcome.ok ? 1 : 0);
     if (!outcome.ok) w.string(outcome.reason);
     return w.written().slice();
@@ -40,13 +66,14 @@ export function changeNodes(
   nameOf: (id: NodeId) => string | undefined,
   change: NodeChange,
   timeoutMs: number,
+  stillCounted: StillCounted,
 ): Promise<MetaOutcome> {
   return atMetaLeader(
     meta,
     nameOf,
     realTimers,
     realTimers.now() + timeoutMs,
-    () => meta.propose(change),
+    () => propose(meta, change, stillCounted),
     async (leader, attemptMs) => {
       const answer = await rpc.call(leader, METHOD, encodeMetaCommand(change), attemptMs);
       return readVersioned(answer, VERSION, "a node change's answer", (r) =>

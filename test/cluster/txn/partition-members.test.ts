@@ -39,3 +39,24 @@ test("a leader's members leave out a replica only once its removal is committed"
   leaderNode.transport.heal();
   await removal;
 }, 30_000);
+
+test("a leader's members are those committed when it was asked, not a removal appended after", async () => {
+  const { nodes, groups } = await startPartitions(1);
+  const leader = await leaderOf(groups, 0, nodes);
+  await waitFor(
+    () => {
+      const { status } = leader.driver.groupStatus();
+      return status.commit === status.lastIndex && leader.driver.leads;
+    },
+    { what: "the leader's first entry committed" },
+  );
+  const leaderNode = nodes.find((node) => groups.get(node)![0] === leader)!;
+  const removed = nodes.find((node) => node !== leaderNode)!;
+  // Asked, then the removal proposed before the answer: the answer is as of the asking.
+  const asked = leader.members();
+  const removal = leader.driver.proposeConfChange({ type: "remove", node: removed.id });
+  expect(leader.driver.groupStatus().conf.voters).not.toContain(removed.id);
+  expect((await asked).voters).toContain(removed.id);
+  await removal;
+  expect((await leader.members()).voters).not.toContain(removed.id);
+}, 30_000);
