@@ -10,7 +10,8 @@ import { leaderOf, startPartitions } from "./partition-nodes.ts";
  * the group still counts it, and a leader lost then leaves the others without a quorum (or, placed
  * back, an empty replica votes where the old one acknowledged entries).
  */
-test("a leader's members leave out a replica only once its removal is committed", async () => {
+/** One partition on three nodes, its leader's first entry committed. */
+async function settledPartition() {
   const { nodes, groups } = await startPartitions(1);
   const leader = await leaderOf(groups, 0, nodes);
   await waitFor(
@@ -20,7 +21,11 @@ test("a leader's members leave out a replica only once its removal is committed"
     },
     { what: "the leader's first entry committed" },
   );
-  const leaderNode = nodes.find((node) => groups.get(node)![0] === leader)!;
+  return { nodes, leader, leaderNode: nodes.find((node) => groups.get(node)![0] === leader)! };
+}
+
+test("a leader's members leave out a replica only once its removal is committed", async () => {
+  const { nodes, leader, leaderNode } = await settledPartition();
   const [removed] = nodes.filter((node) => node !== leaderNode);
   // The leader is cut off from both followers: the removal is appended at it and never committed.
   leaderNode.transport.partition(nodes.filter((node) => node !== leaderNode).map((node) => names.get(node.id)!));
@@ -41,16 +46,7 @@ test("a leader's members leave out a replica only once its removal is committed"
 }, 30_000);
 
 test("a leader's members are those committed when it was asked, not a removal appended after", async () => {
-  const { nodes, groups } = await startPartitions(1);
-  const leader = await leaderOf(groups, 0, nodes);
-  await waitFor(
-    () => {
-      const { status } = leader.driver.groupStatus();
-      return status.commit === status.lastIndex && leader.driver.leads;
-    },
-    { what: "the leader's first entry committed" },
-  );
-  const leaderNode = nodes.find((node) => groups.get(node)![0] === leader)!;
+  const { nodes, leader, leaderNode } = await settledPartition();
   const removed = nodes.find((node) => node !== leaderNode)!;
   // Asked, then the removal proposed before the answer: the answer is as of the asking.
   const asked = leader.members();
