@@ -102,9 +102,7 @@ export class Cluster {
       [
         ...["--node-id", member.name, "--data-dir", member.dir, "--peer-port", String(member.peerPort)],
         ...["--initial-cluster", initialCluster, "--raft-tick", `${this.options.tickMs}ms`],
-        ...(this.options.partitions === undefined
-          ? []
-          : ["--partitions", String(this.options.partitions), "--replicas", "3"]),
+        ...this.partitionArgs(),
       ],
       { env: { HOMEKV_CLUSTER_TOKEN: "nemesis-token" }, startTimeoutMs: 30_000 },
     );
@@ -135,6 +133,7 @@ export class Cluster {
         ...["--node-id", spare.name, "--data-dir", spare.dir, "--peer-port", String(spare.peerPort)],
         ...["--initial-cluster", initialCluster, "--initial-cluster-state", "existing"],
         ...["--raft-tick", `${this.options.tickMs}ms`],
+        ...this.partitionArgs(),
       ],
       { env: { HOMEKV_CLUSTER_TOKEN: "nemesis-token" }, startTimeoutMs: 30_000 },
     );
@@ -142,6 +141,12 @@ export class Cluster {
       server,
       client: new HomeKvClient({ address: server.address, timeoutMs: this.options.callTimeoutMs }),
     };
+  }
+
+  /** --partitions and --replicas, for a partitioned cluster. */
+  private partitionArgs(): string[] {
+    const { partitions } = this.options;
+    return partitions === undefined ? [] : ["--partitions", String(partitions), "--replicas", "3"];
   }
 
   /** kill -9: no shutdown, no hand-over; what the disk holds is what it had written. */
