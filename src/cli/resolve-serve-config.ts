@@ -152,15 +152,13 @@ function raftConfig(settings: ServeSettings, nodeId: string, gossip: boolean): R
     logTailEntries: settings["raft-log-tail-entries"]!,
     checkpointEntries: settings["checkpoint-raft-entries"]!,
     deadServerAfterMs: settings.autopilot ? settings["dead-server-after"]! : undefined,
-    partitions: partitionsConfig(settings, expect),
+    partitions: partitionsConfig(settings),
   };
 }
 
-function partitionsConfig(settings: ServeSettings, expect: number | undefined): PartitionsConfig | undefined {
+function partitionsConfig(settings: ServeSettings): PartitionsConfig | undefined {
   const count = settings.partitions!;
   if (count === 1) return undefined;
-  if (expect !== undefined)
-    throw new UsageError("partitions above 1 need initial-cluster for now: bootstrap-expect founds one group only");
   return { count, replicas: settings.replicas! };
 }
 

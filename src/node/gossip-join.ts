@@ -1,6 +1,7 @@
 import type { Member } from "../cluster/gossip/gossiper.ts";
-import type { MemberAddress } from "../cluster/raft/types.ts";
-import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
+import type { Membership } from "../cluster/membership.ts";
+import type { HardState, MemberAddress } from "../cluster/raft/types.ts";
+import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import {
   decideFounding,
   foundersDigest,
@@ -9,7 +10,8 @@ import {
   KEY_RAFT,
   RAFT_MEMBER,
 } from "../cluster/replication/gossip-founding.ts";
-import { HomeKvError } from "../errors.ts";
+import { assert, HomeKvError } from "../errors.ts";
+import type { RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
 
 /** The part of gossip membership that zero-config founding uses. */
@@ -81,12 +83,11 @@ export async function awaitFounding(
 
 export interface JoiningMember {
   self: string;
-  /** Where the others reach this member's peer transport. */
-  peerAddress: string;
   /** Whether this member is a voter or learner of its group now. */
   isMember(): boolean;
   addPeer(name: string, peerAddress: string): void;
-  call(to: string, method: string, request: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** Asks member `to` to add this one; fails (E_NOT_LEADER from all but the leader) or resolves once it did. */
+  askToAdd(to: string, timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -107,9 +108,8 @@ export function keepJoining(
     for (const target of groupMembers(gossip.members(), member.self)) {
       member.addPeer(target.name, target.peerAddress);
       try {
-        const request = encodeChangeRequest({ op: "add", name: member.self, peerAddress: member.peerAddress });
-        await member.call(target.name, CHANGE_METHOD, request, ADD_TIMEOUT_MS);
-        log.info(`${target.name} added this member (${member.self}) to the group as a learner`);
+        await member.askToAdd(target.name, ADD_TIMEOUT_MS);
+        log.info(`${target.name} added this member (${member.self}) to the cluster`);
         return;
       } catch (error) {
         if (!(error instanceof HomeKvError)) throw error;
@@ -136,4 +136,28 @@ export function keepJoining(
       });
   }, intervalMs);
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * The members to start with and whether to found the group: named by --initial-cluster, or found
+ * through gossip (--bootstrap-expect) on a first start. A member whose log has a term is past its
+ * first start: the log says who the members are.
+ */
+export async function findGroup(
+  config: ServeConfig,
+  raftConfig: RaftConfig,
+  raftLog: { hardState(): HardState },
+  gossip: () => Membership | undefined,
+  log: NodeLog,
+): Promise<{ seeds: MemberAddress[]; initialState: InitialClusterState }> {
+  const { founding } = raftConfig;
+  if (founding.kind === "static")
+    return {
+      seeds: founding.members.map((m) => ({ name: m.name, peerAddress: m.address })),
+      initialState: founding.initialState,
+    };
+  if (raftLog.hardState().term !== 0) return { seeds: [], initialState: "existing" };
+  const membership = gossip();
+  assert(membership !== undefined && config.cluster.gossip !== undefined, "--bootstrap-expect without gossip");
+  return awaitFounding(membership, config.cluster.nodeId, founding.expect, config.cluster.gossip.intervalMs, log);
 }

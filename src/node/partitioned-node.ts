@@ -1,6 +1,7 @@
+import type { Membership } from "../cluster/membership.ts";
 import { META_GROUP, MetaGroup } from "../cluster/meta/meta-group.ts";
 import type { MetaState } from "../cluster/meta/meta-state.ts";
-import { serveNodeChanges } from "../cluster/meta/node-changes.ts";
+import { askNodeChange, serveNodeChanges } from "../cluster/meta/node-changes.ts";
 import { serveTimestamps, TimestampClient } from "../cluster/meta/timestamp-rpc.ts";
 import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { ConfState, NodeId } from "../cluster/raft/types.ts";
@@ -25,6 +26,7 @@ import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database, DatabaseStats } from "../storage/database.ts";
 import { delay, realTimers } from "../timers.ts";
+import { findGroup, keepJoining } from "./gossip-join.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import { PartitionReplicas } from "./partition-replicas.ts";
 import { partitionedClusterControl } from "./partitioned-cluster-control.ts";
@@ -82,33 +84,35 @@ export async function openPartitionedNode(
   raftConfig: RaftConfig,
   shape: PartitionsConfig,
   log: NodeLog,
+  gossip: () => Membership | undefined,
 ): Promise<{ db: Database; ring(): RingView; scans: Scans; replicated: Omit<ReplicatedNode, "db"> }> {
   if (config.storage.kind !== "disk")
     throw new HomeKvError("E_CONFIG", "a partitioned cluster keeps its Raft logs on disk: give it --data-dir");
   if (config.storage.engine.kind !== "memory")
     throw new HomeKvError("E_CONFIG", "partitions keep their stores in memory for now: --engine memory");
-  const { founding } = raftConfig;
-  if (founding.kind !== "static")
-    throw new HomeKvError("E_CONFIG", "a partitioned cluster is founded with --initial-cluster for now");
   const { dir } = config.storage;
   await realFileSystem.mkdirp(dir);
   const lock = await lockDataDir({ fs: realFileSystem, dir, pid: process.pid, isAlive: processIsAlive });
-  let engine: RaftLogEngine;
+  let engine: RaftLogEngine | undefined;
+  let founders: Awaited<ReturnType<typeof findGroup>>;
   try {
     await claimDataDirEngine(realFileSystem, dir, "memory");
     engine = await RaftLogEngine.open(realFileSystem, `${dir}/groups`, (line) => log.warn(line));
+    // The founding nodes (--initial-cluster, or those gossip found with --bootstrap-expect) begin
+    // the meta group's log with themselves as voters, the same entries on each; a node joining
+    // waits, a member of nothing, to be added. Past the first start, the log says who is.
+    founders = await findGroup(config, raftConfig, engine.group(META_GROUP), gossip, log);
+    await foundGroupIfNew(engine.group(META_GROUP), founders.seeds, founders.initialState);
   } catch (error) {
+    await engine?.close().catch(() => {});
     await lock.release();
     throw error;
   }
-  const members = founding.members.map((m) => ({ name: m.name, peerAddress: m.address }));
+  const { seeds: members, initialState } = founders;
   const self = config.cluster.nodeId;
   const selfId = raftIdOf(self);
   const names = new Map<NodeId, string>(members.map((m) => [raftIdOf(m.name), m.name]));
   const metaLog = engine.group(META_GROUP);
-  // The founding nodes' meta group begins with them as voters (the same entries on each); a node
-  // started with --initial-cluster-state existing waits, a member of nothing, to be added.
-  await foundGroupIfNew(metaLog, members, founding.initialState);
   const transport = openNodeTransport(config, raftConfig, members, log);
   const channels = peerChannels(transport);
   const host = new RaftHost({ channels, names, tickMs: raftConfig.tickMs });
@@ -144,7 +148,7 @@ export async function openPartitionedNode(
     mover,
     members: (partition) => access.members(partition),
     log,
-    founder: founding.initialState === "new",
+    founder: initialState === "new",
   });
   /** Why this node cannot route keys (the cluster's shape unknown yet, or not the one it was started with). */
   let unroutable: HomeKvError | undefined = new HomeKvError(
@@ -186,7 +190,7 @@ export async function openPartitionedNode(
     voters: [],
     log: metaLog,
     confirmTimeoutMs: READ_TIMEOUT_MS,
-    ...(founding.initialState === "new"
+    ...(initialState === "new"
       ? { founding: { partitions: shape.count, replicas: shape.replicas, nodes: members } }
       : {}),
     onPlacement: place,
@@ -245,12 +249,39 @@ export async function openPartitionedNode(
     replicas.balance(isUp);
     replicas.collect();
   });
-  const { conf } = meta.driver.groupStatus();
+  const isMember = () => {
+    const { conf } = metaGroup.driver.groupStatus();
+    return conf.voters.includes(selfId) || conf.learners.includes(selfId);
+  };
+  // Found through gossip: until a member, ask the nodes gossip shows to put this one in the cluster.
+  const membership = gossip();
+  const joining =
+    raftConfig.founding.kind === "gossip" && membership
+      ? keepJoining(
+          membership,
+          {
+            self,
+            isMember,
+            addPeer: (name, address) => transport.addPeer(name, address),
+            askToAdd: (to, timeoutMs) =>
+              askNodeChange(
+                rpc,
+                to,
+                { type: "putNode", node: { name: self, peerAddress: transport.address } },
+                timeoutMs,
+              ),
+          },
+          config.cluster.gossip!.intervalMs,
+          log,
+        )
+      : undefined;
   const nodes = meta.state.nodes.size > 0 ? [...meta.state.nodes.keys()] : members.map((m) => m.name);
   log.info(
-    [...conf.voters, ...conf.learners].includes(selfId)
+    isMember()
       ? `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${nodes.join(", ")}; peers on ${transport.address}`
-      : `member ${self} waits to be added to the partitioned cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`,
+      : raftConfig.founding.kind === "gossip"
+        ? `member ${self} asks the partitioned cluster to add it: peers on ${transport.address}`
+        : `member ${self} waits to be added to the partitioned cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`,
   );
   let grpcAddress = "";
   return {
@@ -265,6 +296,7 @@ export async function openPartitionedNode(
       }),
       stats: () => ledStats([...replicas.groups.values()].filter((group) => group.driver.leads)),
       async close() {
+        joining?.stop();
         stopMoving();
         stopBalancing();
         liveness.stop();

@@ -1,18 +1,19 @@
 import type { Membership } from "../cluster/membership.ts";
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
 import type { MemberAddress } from "../cluster/raft/types.ts";
-import { foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
+import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
 import { replicatedClusterControl } from "../cluster/replication/cluster-admin.ts";
+import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
-import { assert, HomeKvError } from "../errors.ts";
+import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import type { ClusterControl } from "../server/cluster-control.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
-import { awaitFounding, keepJoining } from "./gossip-join.ts";
+import { findGroup, keepJoining } from "./gossip-join.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
 import type { NodeLog } from "./start-node.ts";
@@ -145,13 +146,15 @@ export async function openReplicatedDatabase(
           membership,
           {
             self,
-            peerAddress: transport.address,
             isMember: () => {
               const { conf } = member.driver.groupStatus();
               return [...conf.voters, ...conf.learners].includes(raftIdOf(self));
             },
             addPeer: (name, address) => transport.addPeer(name, address),
-            call: (to, method, request, timeoutMs) => member.rpc.call(to, method, request, timeoutMs),
+            askToAdd: async (to, timeoutMs) => {
+              const request = encodeChangeRequest({ op: "add", name: self, peerAddress: transport.address });
+              await member.rpc.call(to, CHANGE_METHOD, request, timeoutMs);
+            },
           },
           config.cluster.gossip!.intervalMs,
           log,
@@ -172,28 +175,4 @@ export async function openReplicatedDatabase(
       grpcAddress = address;
     },
   };
-}
-
-/**
- * The members to start with and whether to found the group: named by --initial-cluster, or found
- * through gossip (--bootstrap-expect) on a first start. A member whose log has a term is past its
- * first start: the log says who the members are.
- */
-async function findGroup(
-  config: ServeConfig,
-  raftConfig: RaftConfig,
-  raftLog: DurableRaftLog,
-  gossip: () => Membership | undefined,
-  log: NodeLog,
-): Promise<{ seeds: MemberAddress[]; initialState: InitialClusterState }> {
-  const { founding } = raftConfig;
-  if (founding.kind === "static")
-    return {
-      seeds: founding.members.map((m) => ({ name: m.name, peerAddress: m.address })),
-      initialState: founding.initialState,
-    };
-  if (raftLog.hardState().term !== 0) return { seeds: [], initialState: "existing" };
-  const membership = gossip();
-  assert(membership !== undefined && config.cluster.gossip !== undefined, "--bootstrap-expect without gossip");
-  return awaitFounding(membership, config.cluster.nodeId, founding.expect, config.cluster.gossip.intervalMs, log);
 }

@@ -131,7 +131,7 @@ async function openDatabase(
   gossip: () => Membership | undefined,
 ): Promise<{ db: Database; replicated?: Omit<ReplicatedNode, "db">; ring?: () => RingView; scans?: Scans }> {
   const { raft } = config.cluster;
-  if (raft?.partitions) return openPartitionedNode(config, raft, raft.partitions, log);
+  if (raft?.partitions) return openPartitionedNode(config, raft, raft.partitions, log, gossip);
   if (raft) {
     const replicated = await openReplicatedDatabase(config, raft, log, gossip);
     return { db: replicated.db, replicated };

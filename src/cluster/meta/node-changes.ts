@@ -59,6 +59,18 @@ export function serveNodeChanges(rpc: PeerRpc, meta: MetaGroup, stillCounted: St
   });
 }
 
+/** Asks node `to`, which must lead the meta group (E_NOT_LEADER elsewhere), to make `change`; a refusal is an E_MEMBERSHIP naming its reason. */
+export async function askNodeChange(rpc: PeerRpc, to: string, change: NodeChange, timeoutMs: number): Promise<void> {
+  const outcome = readOutcome(await rpc.call(to, METHOD, encodeMetaCommand(change), timeoutMs));
+  if (!outcome.ok) throw new HomeKvError("E_MEMBERSHIP", outcome.reason);
+}
+
+function readOutcome(answer: Uint8Array): MetaOutcome {
+  return readVersioned(answer, VERSION, "a node change's answer", (r) =>
+    r.u8() === 1 ? { ok: true as const } : { ok: false as const, reason: r.string() },
+  );
+}
+
 /** Proposes `change` at the meta group's leader; what applying it did (a refusal names its reason). */
 export function changeNodes(
   meta: MetaGroup,
@@ -74,11 +86,6 @@ export function changeNodes(
     realTimers,
     realTimers.now() + timeoutMs,
     () => propose(meta, change, stillCounted),
-    async (leader, attemptMs) => {
-      const answer = await rpc.call(leader, METHOD, encodeMetaCommand(change), attemptMs);
-      return readVersioned(answer, VERSION, "a node change's answer", (r) =>
-        r.u8() === 1 ? { ok: true as const } : { ok: false as const, reason: r.string() },
-      );
-    },
+    async (leader, attemptMs) => readOutcome(await rpc.call(leader, METHOD, encodeMetaCommand(change), attemptMs)),
   );
 }
