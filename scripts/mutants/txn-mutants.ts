@@ -236,4 +236,11 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "    return this.raft.confState(index);",
     replace: "    return this.raft.confState();",
   },
+  {
+    name: "ttl-lost-in-lock",
+    description: "a prewrite's lock drops the put's TTL: a key written across partitions never expires",
+    file: PERCOLATOR,
+    search: "const ttl = mutation.expiresAtMs === undefined ? {} : { keyExpiresAtMs: mutation.expiresAtMs };",
+    replace: "const ttl = {};",
+  },
 ];

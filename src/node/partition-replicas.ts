@@ -150,7 +150,13 @@ export class PartitionReplicas {
     }
   }
 
+  /** Stops every replica's work of its own (the node stops). */
+  stop(): void {
+    for (const group of this.groups.values()) group.stop();
+  }
+
   private async retire(partition: number): Promise<void> {
+    this.groups.get(partition)?.stop();
     this.groups.delete(partition);
     this.options.host.remove(partitionGroupId(partition));
     await this.options.engine.retireGroup(partitionGroupId(partition));

@@ -65,8 +65,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
 
   const write = (ops: readonly WriteOp[], requestId?: string): Promise<ApplyResult> => {
     refuseRequestId(requestId);
-    refuseTtls(ops);
-    const mutations = ops.map(({ key, value }) => ({ key, value }));
+    const mutations = ops.map(mutationOf);
     const deletes = ops.filter((op) => op.value === null).map((op) => op.key);
     return retryConflicts(async () => {
       // A Set, as etcd's Put, loses to no other write: a conflict (a transaction holding a key) is waited out.
@@ -100,7 +99,6 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       const succeeded = command.compares.every((clause) => compareHolds(clause, found.get(clause.key)!));
       const ops = succeeded ? command.success : command.failure;
       const writes = ops.filter(isWrite);
-      refuseTtls(writes);
       // Each get sees the writes before it in the branch (their revision is the commit's, set below).
       const pending = new Map<string, WriteOp>();
       const gets: { key: string; write: WriteOp | undefined }[] = [];
@@ -115,7 +113,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       const written = new Set(writes.map((op) => op.key));
       const locked = [...command.compares.map((clause) => clause.key), ...gets.map((get) => get.key)];
       const mutations: Mutation[] = [
-        ...writes.map(({ key, value }) => ({ key, value })),
+        ...writes.map(mutationOf),
         ...[...new Set(locked)].filter((key) => !written.has(key)).map((key) => ({ key, value: LOCK_ONLY })),
       ];
       const committed = seen(await coordinator.commit(mutations, read.revision));
@@ -185,9 +183,9 @@ async function retryConflicts<T>(attempt: () => Promise<T>): Promise<T> {
   }
 }
 
-function refuseTtls(ops: readonly WriteOp[]): void {
-  if (ops.some((op) => op.expiresAtMs !== undefined))
-    throw new HomeKvError("E_INVALID", "TTLs are not available on a partitioned cluster yet");
+/** A write as a partition's mutation: a put keeps its TTL deadline (the partition's sweeper deletes the key after it). */
+function mutationOf({ key, value, expiresAtMs }: WriteOp): Mutation {
+  return expiresAtMs === undefined || value === null ? { key, value } : { key, value, expiresAtMs };
 }
 
 function refuseRequestId(requestId: string | undefined): void {

@@ -73,7 +73,7 @@ const MOVE_TICKS = 2;
  * removed has its replicas moved to the others.
  *
  * Not yet: partitions' snapshots (a restarted node, or a replica moved, replays its partitions'
- * whole logs), TTLs, Checkpoint and request ids.
+ * whole logs), Checkpoint and request ids.
  *
  *   dir/LOCK      pid of the server using it
  *   dir/ENGINE    the engine (memory: the partitions' stores are rebuilt from their logs)
@@ -299,6 +299,7 @@ export async function openPartitionedNode(
         joining?.stop();
         stopMoving();
         stopBalancing();
+        replicas.stop();
         liveness.stop();
         rpc.close();
         host.stop();

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
 import { TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
 import { partitionedDatabase } from "../../src/node/partitioned-database.ts";
 import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
@@ -255,4 +256,33 @@ test("Watch across partitions: a secondary committed late (its primary decided, 
     [later.revision, ["p/d"]],
   ]);
   watch.watcher.close();
+}, 30_000);
+
+test("TTLs across partitions: keys put with a deadline, by one round or two phases, are deleted after it; a key written again without one stays", async () => {
+  const { db } = await startDatabase();
+  const keys = Array.from({ length: 8 }, (_, i) => `ttl/${i}`);
+  const partitions = new Set(keys.map((key) => partitionOf(bytes(key), PARTITIONS)));
+  expect(partitions.size).toBe(PARTITIONS);
+  const expiresAtMs = Date.now() + 300;
+  // A Set across partitions (two phases: the deadline rides in the locks) and one in one partition.
+  await db.write(keys.map((key) => ({ key, value: bytes("v"), expiresAtMs })));
+  await db.write([{ key: "ttl/single", value: bytes("s"), expiresAtMs }]);
+  const { revision: rewritten } = await db.write([{ key: "ttl/0", value: bytes("kept") }]);
+  expect((await db.get([...keys, "ttl/single"])).records.every((r) => r.value !== undefined)).toBe(true);
+  await waitFor(
+    async () => (await db.get([...keys.slice(1), "ttl/single"])).records.every((r) => r.value === undefined),
+    {
+      what: "the keys to expire on both partitions",
+      timeoutMs: 10_000,
+      detail: async () =>
+        JSON.stringify(
+          (await db.get([...keys.slice(1), "ttl/single"])).records.map((r) => [r.key, text(r.value), r.modRevision]),
+        ),
+    },
+  );
+  const [kept] = (await db.get(["ttl/0"])).records;
+  expect([text(kept!.value), kept!.modRevision]).toEqual(["kept", rewritten]);
+  // The expiry is a delete at a new revision: a read before it still sees the values.
+  const [before] = (await db.get(["ttl/1"], { revision: rewritten })).records;
+  expect(text(before!.value)).toBe("v");
 }, 30_000);

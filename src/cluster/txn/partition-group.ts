@@ -1,10 +1,11 @@
-import { HomeKvError } from "../../errors.ts";
+import { assert, HomeKvError } from "../../errors.ts";
 import { GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
 import { createStore } from "../../storage/engine.ts";
 import { createGcScheduler } from "../../storage/mvcc/gc.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
 import type { HistoryChange, MvccStore } from "../../storage/mvcc/store.ts";
-import type { KeyRecord } from "../../storage/ops.ts";
+import type { Command, KeyRecord } from "../../storage/ops.ts";
+import { createDatabaseExpiry, type DatabaseExpiry } from "../../storage/ttl/database-expiry.ts";
 import type { Raft } from "../raft/raft.ts";
 import type { ConfState } from "../raft/types.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
@@ -40,6 +41,8 @@ export interface VersionRecord {
   readonly createRevision: number;
   /** Versions since then, this one included (0: none). */
   readonly version: number;
+  /** The version's TTL deadline, Unix ms; absent: none. */
+  readonly expiresAtMs?: number;
 }
 
 /** What a read at a timestamp finds for a key: its version then, or a lock to resolve first. */
@@ -86,8 +89,12 @@ export class PartitionGroup {
   private readonly pipeline: CommitPipeline<OnePhaseWrite, TxnOutcome>;
   private readonly raft: Raft;
 
+  /** Deletes keys whose TTL passed, through the log, while this replica leads (as a server's sweeper does). */
+  private readonly expiry: DatabaseExpiry;
+
   constructor(private readonly options: PartitionGroupOptions) {
-    this.store = createStore({ kind: "memory" }, { historyRevisions: Number.POSITIVE_INFINITY });
+    this.expiry = createDatabaseExpiry({ historyRevisions: Number.POSITIVE_INFINITY });
+    this.store = createStore({ kind: "memory" }, this.expiry.storeOptions);
     this.partition = new TxnPartition(storeVersions(this.store));
     // Versions compaction or newer writes left unreadable go in slices between turns, as a server's do.
     const gc = createGcScheduler(this.store, { sliceKeysMax: GC_SLICE_KEYS_DEFAULT });
@@ -111,6 +118,34 @@ export class PartitionGroup {
       propose: (ts, write) => this.propose({ type: "onePhase", ...write, commitTs: ts }),
       leaderTerm: () => (this.driver.leads ? this.raft.term : undefined),
     });
+    this.expiry.start((command) => this.expire(command), this.store);
+  }
+
+  /** Stops expiring keys (the replica is retired, or the node stops). */
+  stop(): void {
+    this.expiry.stop();
+  }
+
+  /**
+   * Deletes keys whose TTL passed (leader only), unless written since: one round at a new
+   * timestamp, refused if any of the keys has a version after the newest of the expiring versions
+   * (read "at" the timestamp after it: a write conflicts with versions at or after its read). The
+   * sweeper left out the keys its store showed rewritten; a write since then has a later
+   * timestamp, and a transaction still writing one holds its lock: either refuses this write,
+   * which the sweeper tries again, without the rewritten key.
+   */
+  private async expire(command: Command): Promise<void> {
+    assert(command.kind === "expire", "the TTL sweeper proposes expire commands only");
+    const readAt = Math.max(...command.keys.map(({ revision }) => revision)) + 1;
+    const { result } = await this.write(
+      command.keys.map(({ key }) => ({ key, value: null })),
+      readAt,
+    );
+    if (!result.ok)
+      throw new HomeKvError(
+        "E_CONFLICT",
+        `keys due to expire were written since their TTL was set (${result.refusal.kind})`,
+      );
   }
 
   /** Proposes a transaction command (leader only); resolves with what applying it did. */
@@ -140,8 +175,11 @@ export class PartitionGroup {
     return keys.map((key) => {
       const found = this.partition.read(key, ts, bypass);
       if ("lock" in found) return found;
-      const [{ value, modRevision, createRevision, version }] = this.store.readRecords([key], at) as [KeyRecord];
-      return { record: { value, modRevision, createRevision, version } };
+      const [{ value, modRevision, createRevision, version, expiresAtMs }] = this.store.readRecords([key], at) as [
+        KeyRecord,
+      ];
+      const ttl = expiresAtMs === undefined ? {} : { expiresAtMs };
+      return { record: { value, modRevision, createRevision, version, ...ttl } };
     });
   }
 

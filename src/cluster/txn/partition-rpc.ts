@@ -38,12 +38,14 @@ import {
  *   txn.compact      varint revision                                 → varint compacted revision
  *   txn.propose      bytes command (txn-command-format.ts)          → outcome
  *   txn.status       string primary · varint startTs                 → status
+ *   txn.members      (nothing)                                       → members (committed, as of a
+ *                    ReadIndex round: varint n · n × varint voter, varint m · m × varint learner)
  *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
  *                    string key · varint committedTs; 3 rolled-back: varint startTs; 4 committed:
  *                    varint startTs · varint commitTs; 5 lock-missing: string key)
  *   lock             varint startTs · string primary · value (as a mutation's) · varint expiresAtMs
  *   found            u8 1 · bytes value · varint modRevision · varint createRevision · varint version |
- *                    u8 2 (none) | u8 3 · lock
+ *                    u8 2 (none) | u8 3 · lock | u8 4 · as 1 · varint expiresAtMs (a TTL's deadline)
  *   bypass           varint n · n × varint startTs
  *   range            (u8 has · [string]) for start, end and after · u8 reverse
  *   record           string key · bytes value · varint modRevision · varint createRevision · varint version
@@ -116,8 +118,13 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
         if ("lock" in f) writeLock(w.u8(3), f.lock);
         else if (f.record.value === undefined) w.u8(2);
         else {
-          const { value, modRevision, createRevision, version } = f.record;
-          w.u8(1).bytes(value).varint(modRevision).varint(createRevision).varint(version);
+          const { value, modRevision, createRevision, version, expiresAtMs } = f.record;
+          w.u8(expiresAtMs === undefined ? 1 : 4)
+            .bytes(value)
+            .varint(modRevision)
+            .varint(createRevision)
+            .varint(version);
+          if (expiresAtMs !== undefined) w.varint(expiresAtMs);
         }
       }
     },
@@ -511,10 +518,10 @@ const MISSING: VersionRecord = { value: undefined, modRevision: 0, createRevisio
 function readFound(r: ByteReader): PartitionRead {
   const at = r.position;
   const kind = r.u8();
-  if (kind === 1)
-    return {
-      record: { value: r.bytesCopy(), modRevision: r.varint(), createRevision: r.varint(), version: r.varint() },
-    };
+  if (kind === 1 || kind === 4) {
+    const record = { value: r.bytesCopy(), modRevision: r.varint(), createRevision: r.varint(), version: r.varint() };
+    return { record: kind === 4 ? { ...record, expiresAtMs: r.varint() } : record };
+  }
   if (kind === 2) return { record: MISSING };
   if (kind === 3) return { lock: readLock(r) };
   throw new FormatError(`unknown read result ${kind} at byte ${at}`);

@@ -46,11 +46,15 @@ export interface Lock {
   readonly value: MutationValue;
   /** Wall-clock milliseconds (the prewriting leader's) after which a reader may roll it back. */
   readonly expiresAtMs: number;
+  /** The TTL deadline of the version its commit writes (a put's, Unix ms); absent: none. */
+  readonly keyExpiresAtMs?: number;
 }
 
 export interface Mutation {
   readonly key: string;
   readonly value: MutationValue;
+  /** A put's TTL deadline, Unix ms (WriteOp.expiresAtMs): the key is deleted after it. */
+  readonly expiresAtMs?: number;
 }
 
 /** A mutation that writes a version (a put or a delete). */
@@ -128,7 +132,11 @@ export class TxnPartition {
       const refusal = this.conflict(key, startTs, startTs);
       if (refusal) return refuse(refusal);
     }
-    for (const { key, value } of mutations) this.locks.set(key, { startTs, primary, value, expiresAtMs });
+    for (const mutation of mutations) {
+      const { key, value } = mutation;
+      const ttl = mutation.expiresAtMs === undefined ? {} : { keyExpiresAtMs: mutation.expiresAtMs };
+      this.locks.set(key, { startTs, primary, value, expiresAtMs, ...ttl });
+    }
     return OK;
   }
 
@@ -187,7 +195,11 @@ export class TxnPartition {
     for (const key of keys) {
       const lock = this.locks.get(key);
       if (lock?.startTs !== startTs) continue;
-      committed.push({ key, value: lock.value });
+      committed.push({
+        key,
+        value: lock.value,
+        ...(lock.keyExpiresAtMs === undefined ? {} : { expiresAtMs: lock.keyExpiresAtMs }),
+      });
       this.locks.delete(key);
     }
     const written = writes(committed);

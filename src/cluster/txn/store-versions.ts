@@ -16,7 +16,9 @@ export function storeVersions(store: ReadView & WriteView): VersionStore {
     newest: (key) => store.newestRevision(key),
     read: (key, ts) => store.read([key], Math.min(ts, store.revision))[0],
     write(commitTs, mutations) {
-      const ops = mutations.map(({ key, value }) => ({ key, value }));
+      const ops = mutations.map(({ key, value, expiresAtMs }) =>
+        expiresAtMs === undefined ? { key, value } : { key, value, expiresAtMs },
+      );
       if (commitTs > store.revision) store.apply({ revision: commitTs, ops });
       else store.applyLate({ revision: commitTs, ops });
     },

@@ -13,7 +13,8 @@ import { LOCK_ONLY, type Mutation, type MutationValue, type TxnOutcome, type Txn
  *     3 commit     varint startTs · varint commitTs · u8 decides · [string primary, if decides] · keys
  *     4 rollback   varint startTs · u8 decides · keys
  *     5 compact    varint revision
- *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete; 3 lock only))
+ *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete; 3 lock only;
+ *               4 put with a TTL: bytes value · varint expiresAtMs))
  *   keys        varint n · n × string
  */
 export type TxnCommand =
@@ -51,6 +52,7 @@ const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as 
 const PUT = 1;
 const DELETE = 2;
 const LOCK = 3;
+const PUT_WITH_TTL = 4;
 
 /** What applying `command` to `partition` does (every replica alike). */
 export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): TxnOutcome {
@@ -142,11 +144,21 @@ function readCommand(r: ByteReader): TxnCommand {
 
 export function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
   w.varint(mutations.length);
-  for (const { key, value } of mutations) writeMutationValue(w.string(key), value);
+  for (const { key, value, expiresAtMs } of mutations) {
+    w.string(key);
+    if (expiresAtMs !== undefined && value instanceof Uint8Array) w.u8(PUT_WITH_TTL).bytes(value).varint(expiresAtMs);
+    else writeMutationValue(w, value);
+  }
 }
 
 export function readMutations(r: ByteReader): Mutation[] {
-  return Array.from({ length: count(r) }, () => ({ key: r.string(), value: readMutationValue(r) }));
+  return Array.from({ length: count(r) }, () => {
+    const key = r.string();
+    const at = r.position;
+    const kind = r.u8();
+    if (kind === PUT_WITH_TTL) return { key, value: r.bytesCopy(), expiresAtMs: r.varint() };
+    return { key, value: valueOfKind(r, kind, at) };
+  });
 }
 
 /** u8 kind (1 put: bytes value; 2 delete; 3 lock only): a mutation's value, or a lock's. */
@@ -158,7 +170,11 @@ export function writeMutationValue(w: ByteWriter, value: MutationValue): void {
 
 export function readMutationValue(r: ByteReader): MutationValue {
   const at = r.position;
-  const kind = r.u8();
+  return valueOfKind(r, r.u8(), at);
+}
+
+/** The value of a mutation of kind `kind` (read at byte `at`), its bytes read from `r` for a put. */
+function valueOfKind(r: ByteReader, kind: number, at: number): MutationValue {
   if (kind === DELETE) return null;
   if (kind === LOCK) return LOCK_ONLY;
   if (kind !== PUT) throw new FormatError(`unknown mutation kind ${kind} at byte ${at}`);

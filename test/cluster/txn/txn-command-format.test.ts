@@ -12,10 +12,14 @@ import { MemoryVersions } from "./bank-model.ts";
 
 const key = fc.string({ minLength: 1, maxLength: 12 });
 const ts = fc.integer({ min: 1, max: 2 ** 50 });
-const mutation = fc.record({
-  key,
-  value: fc.oneof(fc.uint8Array({ maxLength: 16 }), fc.constant(null), fc.constant(LOCK_ONLY)),
-});
+const mutation = fc.oneof(
+  fc.record({
+    key,
+    value: fc.oneof(fc.uint8Array({ maxLength: 16 }), fc.constant(null), fc.constant(LOCK_ONLY)),
+  }),
+  // A put with a TTL's deadline.
+  fc.record({ key, value: fc.uint8Array({ maxLength: 16 }), expiresAtMs: ts }),
+);
 const mutations = fc.array(mutation, { maxLength: 5 });
 const keys = fc.array(key, { maxLength: 5 });
 const command: fc.Arbitrary<TxnCommand> = fc.oneof(
