@@ -11,7 +11,14 @@ import type { ConfState } from "../raft/types.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
-import { type Lock, type Mutation, type TxnOutcome, TxnPartition, type TxnStatus } from "./percolator.ts";
+import {
+  type ExpiringKey,
+  type Lock,
+  type Mutation,
+  type TxnOutcome,
+  TxnPartition,
+  type TxnStatus,
+} from "./percolator.ts";
 import { storeVersions } from "./store-versions.ts";
 import { applyTxnCommand, decodeTxnCommand, encodeTxnCommand, type TxnCommand } from "./txn-command-format.ts";
 
@@ -26,11 +33,13 @@ export interface PartitionGroupOptions extends HostedGroupOptions {
   readTimeoutMs: number;
 }
 
-/** A one-round write waiting for its timestamp: its mutations, and the timestamp it read at (none: blind). */
-interface OnePhaseWrite {
-  readonly startTs?: number;
-  readonly mutations: readonly Mutation[];
-}
+/**
+ * What waits for a timestamp of the leader's: a one-round write (its mutations, and the timestamp it
+ * read at; none: blind), or the deletion of keys whose TTL passed.
+ */
+type Stamped =
+  | { readonly startTs?: number; readonly mutations: readonly Mutation[] }
+  | { readonly expire: readonly ExpiringKey[] };
 
 /** A key's version as a read at a timestamp finds it: its value (undefined: none), and when and how often it was written. */
 export interface VersionRecord {
@@ -86,7 +95,7 @@ export class PartitionGroup {
   readonly store: MvccStore;
   private readonly partition: TxnPartition;
   readonly driver: RaftDriver<TxnOutcome | undefined>;
-  private readonly pipeline: CommitPipeline<OnePhaseWrite, TxnOutcome>;
+  private readonly pipeline: CommitPipeline<Stamped, TxnOutcome>;
   private readonly raft: Raft;
 
   /** Deletes keys whose TTL passed, through the log, while this replica leads (as a server's sweeper does). */
@@ -115,7 +124,12 @@ export class PartitionGroup {
     ));
     this.pipeline = new CommitPipeline({
       timestamps: options.timestamps,
-      propose: (ts, write) => this.propose({ type: "onePhase", ...write, commitTs: ts }),
+      propose: (ts, item) =>
+        this.propose(
+          "expire" in item
+            ? { type: "expire", commitTs: ts, keys: item.expire }
+            : { type: "onePhase", ...item, commitTs: ts },
+        ),
       leaderTerm: () => (this.driver.leads ? this.raft.term : undefined),
     });
     this.expiry.start((command) => this.expire(command), this.store);
@@ -127,25 +141,22 @@ export class PartitionGroup {
   }
 
   /**
-   * Deletes keys whose TTL passed (leader only), unless written since: one round at a new
-   * timestamp, refused if any of the keys has a version after the newest of the expiring versions
-   * (read "at" the timestamp after it: a write conflicts with versions at or after its read). The
-   * sweeper left out the keys its store showed rewritten; a write since then has a later
-   * timestamp, and a transaction still writing one holds its lock: either refuses this write,
-   * which the sweeper tries again, without the rewritten key.
+   * Deletes keys whose TTL passed (leader only), each unless written since the version whose TTL it
+   * was (an `expire` command: checked key by key where it applies, as a server's store does), at a
+   * new timestamp. A key a transaction holds is not deleted now: its commit may land below the
+   * delete's timestamp. Throws then, or when the command was refused, for the sweeper to try again
+   * (the keys deleted meanwhile it leaves out).
    */
   private async expire(command: Command): Promise<void> {
     assert(command.kind === "expire", "the TTL sweeper proposes expire commands only");
-    const readAt = Math.max(...command.keys.map(({ revision }) => revision)) + 1;
-    const { result } = await this.write(
-      command.keys.map(({ key }) => ({ key, value: null })),
-      readAt,
-    );
-    if (!result.ok)
-      throw new HomeKvError(
-        "E_CONFLICT",
-        `keys due to expire were written since their TTL was set (${result.refusal.kind})`,
-      );
+    if (!this.driver.leads) throw this.notLeader();
+    const free = command.keys.filter(({ key }) => this.partition.lockOf(key) === undefined);
+    if (free.length > 0) {
+      const { result } = await this.pipeline.submit({ expire: free });
+      if (!result.ok) throw new HomeKvError("E_CONFLICT", `keys due to expire were refused (${result.refusal.kind})`);
+    }
+    if (free.length < command.keys.length)
+      throw new HomeKvError("E_CONFLICT", "keys due to expire are held by transactions in flight");
   }
 
   /** Proposes a transaction command (leader only); resolves with what applying it did. */

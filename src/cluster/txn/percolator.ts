@@ -57,6 +57,12 @@ export interface Mutation {
   readonly expiresAtMs?: number;
 }
 
+/** A key whose TTL passed, and the revision of the version that set it (the one to delete). */
+export interface ExpiringKey {
+  readonly key: string;
+  readonly revision: number;
+}
+
 /** A mutation that writes a version (a put or a delete). */
 export interface Write extends Mutation {
   readonly value: Uint8Array | null;
@@ -159,6 +165,31 @@ export class TxnPartition {
     }
     const written = writes(last.values());
     if (written.length > 0) this.versions.write(commitTs, written);
+    return OK;
+  }
+
+  /**
+   * A TTL's expiry at `commitTs` (a single server's `expire`, as its store applies it): deletes each
+   * of `keys` whose newest version is still the one written at its `revision`; a key written since
+   * (or deleted) is left alone, whatever the timestamp of the write that came since (a transaction's
+   * commit may land below other keys' revisions). Refused, nothing deleted, when a key is locked (a
+   * transaction in flight may commit it below commitTs, under the delete, or read it before) or when
+   * commitTs is compacted (no write lands there): the sweeper tries again.
+   */
+  expire(commitTs: number, keys: readonly ExpiringKey[]): TxnOutcome {
+    for (const { key } of keys) {
+      const lock = this.locks.get(key);
+      if (lock) return refuse({ kind: "locked", key, lock });
+    }
+    const compacted = this.versions.compactedRevision();
+    if (commitTs <= compacted)
+      return refuse({ kind: "write-conflict", key: keys[0]?.key ?? "", committedTs: compacted });
+    const due = keys.filter(({ key, revision }) => revision < commitTs && this.versions.newest(key) === revision);
+    if (due.length > 0)
+      this.versions.write(
+        commitTs,
+        due.map(({ key }) => ({ key, value: null })),
+      );
     return OK;
   }
 

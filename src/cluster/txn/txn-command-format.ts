@@ -1,5 +1,12 @@
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
-import { LOCK_ONLY, type Mutation, type MutationValue, type TxnOutcome, type TxnPartition } from "./percolator.ts";
+import {
+  type ExpiringKey,
+  LOCK_ONLY,
+  type Mutation,
+  type MutationValue,
+  type TxnOutcome,
+  type TxnPartition,
+} from "./percolator.ts";
 
 /**
  * A partition group's transaction commands (its Raft entries' data), and what applying one does.
@@ -13,6 +20,7 @@ import { LOCK_ONLY, type Mutation, type MutationValue, type TxnOutcome, type Txn
  *     3 commit     varint startTs · varint commitTs · u8 decides · [string primary, if decides] · keys
  *     4 rollback   varint startTs · u8 decides · keys
  *     5 compact    varint revision
+ *     6 expire     varint commitTs · varint n · n × (string key · varint revision)
  *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete; 3 lock only;
  *               4 put with a TTL: bytes value · varint expiresAtMs))
  *   keys        varint n · n × string
@@ -44,10 +52,11 @@ export type TxnCommand =
       readonly keys: readonly string[];
       readonly decides: boolean;
     }
-  | { readonly type: "compact"; readonly revision: number };
+  | { readonly type: "compact"; readonly revision: number }
+  | { readonly type: "expire"; readonly commitTs: number; readonly keys: readonly ExpiringKey[] };
 
 const VERSION = 1;
-const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4, compact: 5 } as const;
+const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4, compact: 5, expire: 6 } as const;
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as TxnCommand["type"]]));
 const PUT = 1;
 const DELETE = 2;
@@ -68,6 +77,8 @@ export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): T
     case "compact":
       partition.compact(command.revision);
       return { ok: true };
+    case "expire":
+      return partition.expire(command.commitTs, command.keys);
   }
 }
 
@@ -93,6 +104,10 @@ export function encodeTxnCommand(command: TxnCommand): Uint8Array {
       break;
     case "compact":
       w.varint(command.revision);
+      break;
+    case "expire":
+      w.varint(command.commitTs).varint(command.keys.length);
+      for (const { key, revision } of command.keys) w.string(key).varint(revision);
       break;
   }
   return w.written().slice();
@@ -136,6 +151,15 @@ function readCommand(r: ByteReader): TxnCommand {
     case "compact":
       command = { type, revision: r.varint() };
       break;
+    case "expire": {
+      const commitTs = r.varint();
+      command = {
+        type,
+        commitTs,
+        keys: Array.from({ length: count(r) }, () => ({ key: r.string(), revision: r.varint() })),
+      };
+      break;
+    }
     default:
       throw new FormatError(`unknown transaction command type at byte ${at}`);
   }

@@ -8,9 +8,13 @@ import { mulberry32 } from "../../../src/random.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
 
-/** Three nodes running the meta group (the oracle) and `partitions` partitions, each a group of the three. */
+/**
+ * Three nodes running the meta group (the oracle) and `partitions` partitions, each a group of the
+ * three; `timestamps` stands between a replica and its node's oracle client (a test holds one back).
+ */
 export async function startPartitions(
   partitions = 2,
+  timestamps: (node: MetaNode, count: number) => Promise<number> = (node, count) => node.timestamps.take(count),
 ): Promise<{ nodes: MetaNode[]; groups: Map<MetaNode, PartitionGroup[]> }> {
   const nodes = await startMetaGroup({ timestampWindow: 100 });
   const groups = new Map<MetaNode, PartitionGroup[]>();
@@ -29,7 +33,7 @@ export async function startPartitions(
             random: mulberry32(node.id * 10 + partition),
             tickMs: 10,
             disconnected: (peer) => node.suspects.has(peer) || node.transport.connected(names.get(peer)!) === false,
-            timestamps: (count) => node.timestamps.take(count),
+            timestamps: (count) => timestamps(node, count),
             readTimeoutMs: 2_000,
           }),
       ),

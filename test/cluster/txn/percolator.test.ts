@@ -252,3 +252,36 @@ test("compaction stops below every open lock's start (the GC safe point): a seco
     expect(p.onePhase(56, 60, [{ key: "c", value: bytes("c") }])).toEqual({ ok: true });
   }
 });
+
+test("a TTL's expiry deletes a key only while its newest version is the one that set the TTL, never under a lock or at a compacted timestamp", () => {
+  const p = new TxnPartition(new MemoryVersions());
+  p.onePhase(undefined, 10, [{ key: "a", value: bytes("a1"), expiresAtMs: 1 }]);
+  p.onePhase(undefined, 20, [{ key: "b", value: bytes("b1"), expiresAtMs: 1 }]);
+  // A transaction's commit of a landed below b's revision, after the sweeper looked.
+  expect(p.prewrite(12, "a", [{ key: "a", value: bytes("txn") }], 100)).toEqual({ ok: true });
+  // While it holds a, nothing is deleted: its commit may land below the expiry's timestamp.
+  expect(
+    p.expire(30, [
+      { key: "b", revision: 20 },
+      { key: "a", revision: 10 },
+    ]),
+  ).toMatchObject({
+    ok: false,
+    refusal: { kind: "locked", key: "a" },
+  });
+  expect(text(p.read("b", 30))).toBe("b1");
+  expect(p.commit(12, 15, ["a"], "a")).toEqual({ ok: true });
+  expect(
+    p.expire(31, [
+      { key: "a", revision: 10 },
+      { key: "b", revision: 20 },
+    ]),
+  ).toEqual({ ok: true });
+  expect([text(p.read("a", 31)), text(p.read("b", 31))]).toEqual(["txn", ""]);
+  // At or below the compacted revision nothing is written: refused, for the sweeper to try again.
+  p.onePhase(undefined, 40, [{ key: "c", value: bytes("c1"), expiresAtMs: 1 }]);
+  p.compact(40);
+  expect(p.expire(40, [{ key: "c", revision: 40 }])).toMatchObject({ ok: false, refusal: { kind: "write-conflict" } });
+  expect(p.expire(41, [{ key: "c", revision: 40 }])).toEqual({ ok: true });
+  expect(text(p.read("c", 41))).toBe("");
+});

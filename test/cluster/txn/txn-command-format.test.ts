@@ -34,6 +34,11 @@ const command: fc.Arbitrary<TxnCommand> = fc.oneof(
   ),
   fc.record({ type: fc.constant("rollback" as const), startTs: ts, keys, decides: fc.boolean() }),
   fc.record({ type: fc.constant("compact" as const), revision: ts }),
+  fc.record({
+    type: fc.constant("expire" as const),
+    commitTs: ts,
+    keys: fc.array(fc.record({ key, revision: ts }), { maxLength: 5 }),
+  }),
 );
 
 test("property: every transaction command reads back as written; damaged bytes are a FormatError or another command, never anything else", () => {
