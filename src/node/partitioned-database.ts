@@ -206,6 +206,7 @@ function writtenRecord(before: KeyRecord, write: WriteOp, revision: number): Key
     modRevision: revision,
     createRevision: existed ? before.createRevision : revision,
     version: existed ? before.version + 1 : 1,
+    ...(write.expiresAtMs === undefined ? {} : { expiresAtMs: write.expiresAtMs }),
   };
 }
 

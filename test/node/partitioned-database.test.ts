@@ -286,3 +286,16 @@ test("TTLs across partitions: keys put with a deadline, by one round or two phas
   const [before] = (await db.get(["ttl/1"], { revision: rewritten })).records;
   expect(text(before!.value)).toBe("v");
 }, 30_000);
+
+test("a Txn's get of a key it puts with a TTL sees the deadline, as a server's Txn does", async () => {
+  const { db } = await startDatabase();
+  const expiresAtMs = Date.now() + 60_000;
+  const result = await db.txn({
+    compares: [],
+    success: [{ key: "ttl/txn", value: bytes("v"), expiresAtMs }, { get: "ttl/txn" }],
+    failure: [],
+  });
+  expect(result.reads.map((record) => [text(record.value), record.expiresAtMs])).toEqual([["v", expiresAtMs]]);
+  const [stored] = (await db.get(["ttl/txn"])).records;
+  expect(stored!.expiresAtMs).toBe(expiresAtMs);
+}, 30_000);

@@ -49,6 +49,7 @@ import {
  *   bypass           varint n · n × varint startTs
  *   range            (u8 has · [string]) for start, end and after · u8 reverse
  *   record           string key · bytes value · varint modRevision · varint createRevision · varint version
+ *                    · varint expiresAtMs (a TTL's deadline; 0: none)
  *   status           u8 1 · varint commitTs (committed) | u8 2 (rolled back) | u8 3 · lock (open) | u8 4 (missing)
  */
 const VERSION = 1;
@@ -144,6 +145,7 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
       for (const record of page.records) {
         w.string(record.key).bytes(record.value ?? new Uint8Array());
         w.varint(record.modRevision).varint(record.createRevision).varint(record.version);
+        w.varint(record.expiresAtMs ?? 0);
       }
       optionalString(w, page.next);
       w.varint(page.locks.length);
@@ -322,14 +324,18 @@ export function peerPartitionAccess(
           w.varint(limit).varint(bytesMax);
         },
         (r) => ({
-          // Each record takes at least its key's and value's lengths and three varints.
-          records: Array.from({ length: count(r, 11) }, () => ({
-            key: r.string(),
-            value: r.bytesCopy(),
-            modRevision: r.varint(),
-            createRevision: r.varint(),
-            version: r.varint(),
-          })),
+          // Each record takes at least its key's and value's lengths and four varints.
+          records: Array.from({ length: count(r, 12) }, () => {
+            const record = {
+              key: r.string(),
+              value: r.bytesCopy(),
+              modRevision: r.varint(),
+              createRevision: r.varint(),
+              version: r.varint(),
+            };
+            const expiresAtMs = r.varint();
+            return expiresAtMs === 0 ? record : { ...record, expiresAtMs };
+          }),
           next: readOptionalString(r),
           locks: Array.from({ length: count(r, 4) }, () => ({ key: r.string(), lock: readLock(r) })),
         }),

@@ -392,3 +392,20 @@ test("a scan goes on past a partition whose page was cut short by the deleted ke
   expect(seen).toEqual(live);
   expect(empty).toBeGreaterThan(0); // pages cut before any live key, which the scan went on after
 }, 30_000);
+
+test("over peer RPC, a key's TTL deadline comes back with it from a read and from a scan, as it does in process", async () => {
+  const { coordinator } = await startBank(true);
+  const expiresAtMs = Date.now() + 60_000;
+  const keys = Array.from({ length: 8 }, (_, i) => `ttl-${i}`);
+  expect(new Set(keys.map((key) => partitionOf(new TextEncoder().encode(key), PARTITIONS))).size).toBe(2);
+  await coordinator.commit(keys.map((key) => ({ key, value: encode(1), expiresAtMs })));
+  const read = await coordinator.get(keys);
+  expect(read.records.map((record) => record.expiresAtMs)).toEqual(keys.map(() => expiresAtMs));
+  const page = await coordinator.scan(
+    { start: "ttl-", end: "ttl." },
+    read.ts,
+    { limit: 10, bytesMax: 1 << 20 },
+    PARTITIONS,
+  );
+  expect(page.records.map((record) => [record.key, record.expiresAtMs])).toEqual(keys.map((key) => [key, expiresAtMs]));
+}, 30_000);
