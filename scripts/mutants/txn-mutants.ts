@@ -243,4 +243,19 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "const ttl = mutation.expiresAtMs === undefined ? {} : { keyExpiresAtMs: mutation.expiresAtMs };",
     replace: "const ttl = {};",
   },
+  {
+    name: "expiry-deletes-newer-version",
+    description:
+      "a TTL's expiry deletes a key written since the version whose TTL it was (a commit landing below the delete)",
+    file: PERCOLATOR,
+    search: "revision < commitTs && this.versions.newest(key) === revision",
+    replace: "revision < commitTs && this.versions.newest(key) >= revision",
+  },
+  {
+    name: "expiry-under-lock",
+    description: "a TTL's expiry deletes a key a transaction holds: its commit may land below the delete",
+    file: PERCOLATOR,
+    search: '      if (lock) return refuse({ kind: "locked", key, lock });',
+    replace: '      if (lock && lock.startTs < 0) return refuse({ kind: "locked", key, lock });',
+  },
 ];
