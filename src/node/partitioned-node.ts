@@ -4,8 +4,9 @@ import type { MetaState } from "../cluster/meta/meta-state.ts";
 import { askNodeChange, serveNodeChanges } from "../cluster/meta/node-changes.ts";
 import { serveTimestamps, TimestampClient } from "../cluster/meta/timestamp-rpc.ts";
 import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
-import type { ConfState, NodeId } from "../cluster/raft/types.ts";
-import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
+import type { RaftStorage } from "../cluster/raft/storage.ts";
+import type { ConfState, MemberAddress, NodeId } from "../cluster/raft/types.ts";
+import { foundersInLog, foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { GroupMover } from "../cluster/replication/group-mover.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { peerChannels } from "../cluster/replication/peer-channels.ts";
@@ -103,6 +104,8 @@ export async function openPartitionedNode(
     // waits, a member of nothing, to be added. Past the first start, the log says who is.
     founders = await findGroup(config, raftConfig, engine.group(META_GROUP), gossip, log);
     await foundGroupIfNew(engine.group(META_GROUP), founders.seeds, founders.initialState);
+    if (raftConfig.founding.kind === "gossip")
+      founders = foundedThroughGossip(engine.group(META_GROUP), founders, config);
   } catch (error) {
     await engine?.close().catch(() => {});
     await lock.release();
@@ -358,4 +361,22 @@ function ledStats(led: readonly PartitionGroup[]): DatabaseStats {
     engine: { name: "memory", memtableBytes: 0, frozenMemtables: 0, memtableFlushes: 0 },
     recoveryMs: 0,
   };
+}
+
+/**
+ * Past its first start, a node founded through gossip is given no seeds (findGroup): the meta
+ * log's founding entries name the founders and where they are, as --initial-cluster names them to
+ * a node restarted with it. A founder goes on as one ("new": the log is there already, nothing is
+ * written): should the cluster not have been created yet (every founder stopped before an election),
+ * it is its meta leader that creates it, and it founds the partitions' replicas it never started.
+ */
+function foundedThroughGossip(
+  metaLog: RaftStorage,
+  found: { seeds: MemberAddress[]; initialState: InitialClusterState },
+  config: ServeConfig,
+): { seeds: MemberAddress[]; initialState: InitialClusterState } {
+  if (found.seeds.length > 0) return found;
+  const seeds = foundersInLog(metaLog);
+  if (seeds.length === 0) return found;
+  return { seeds, initialState: seeds.some((m) => m.name === config.cluster.nodeId) ? "new" : "existing" };
 }

@@ -34,6 +34,22 @@ export function foundingEntries(members: readonly Founder[], idOf = raftIdOf): E
 }
 
 /**
+ * The founders a log's founding entries name, with their addresses (as foundingEntries wrote
+ * them, from index 1); none when the log does not begin with them (it was compacted past them, or
+ * its group was founded without addresses).
+ */
+export function foundersInLog(log: RaftStorage): MemberAddress[] {
+  if (log.firstIndex() !== 1) return [];
+  const founders: MemberAddress[] = [];
+  for (let index = 1; index <= log.lastIndex() && log.term(index) === 1; index++) {
+    const [entry] = log.entries(index, index + 1);
+    if (entry?.conf?.type !== "addVoter" || entry.conf.member === undefined) break;
+    founders.push(entry.conf.member);
+  }
+  return founders;
+}
+
+/**
  * A founding voter: its name, and where its peers reach it when the group's members learn that
  * from its log (a partition's group does not: the meta group says where each node is).
  */
