@@ -68,7 +68,7 @@ test("three servers with --bootstrap-expect 3 found a partitioned cluster; a fou
     async () => {
       for (const node of all) {
         const ring = await node.client.ring().catch(() => undefined);
-        if (!ring || ring.shares.length !== 4 || !settledOn(node.name, ring)) return false;
+        if (ring?.shares.length !== 4 || !settledOn(node.name, ring)) return false;
       }
       return true;
     },
