@@ -16,7 +16,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const NAMES = ["n1", "n2", "n3"];
+const NAMES = ["n1", "n2", "n3", "n4"];
+const FOUNDERS = NAMES.slice(0, 3);
 
 function gossipCluster() {
   const gossipPorts = freePorts(NAMES.length);
@@ -25,7 +26,10 @@ function gossipCluster() {
   cleanups.push(() => {
     for (const dir of dirs) dir.cleanup();
   });
-  const join = gossipPorts.map((port) => `127.0.0.1:${port}`).join(",");
+  const join = gossipPorts
+    .slice(0, FOUNDERS.length)
+    .map((port) => `127.0.0.1:${port}`)
+    .join(",");
   return async (name: string, raftTick = "50ms"): Promise<{ server: ServerProcess; client: HomeKvClient }> => {
     const i = NAMES.indexOf(name);
     const server = await startServerProcess(
@@ -51,7 +55,7 @@ const tookSet = (client: HomeKvClient, what: string) =>
 
 test("a founder restarted after the gossip-founded cluster formed finds its peers from its meta log and serves", async () => {
   const start = gossipCluster();
-  const [n1] = await Promise.all(NAMES.map((name) => start(name)));
+  const [n1] = await Promise.all(FOUNDERS.map((name) => start(name)));
   await tookSet(n1!.client, "the founded cluster to take a Set");
   await n1!.server.stop("SIGKILL");
   const again = await start("n1");
@@ -68,15 +72,46 @@ test("founders all stopped before the cluster formed (their meta logs founded, n
   const start = gossipCluster();
   // Raft ticks of 3 s: gossip settles the founders and each founds its meta log at once, and no
   // election can start for 30 s — the servers stop (a power cut, an operator's Ctrl-C) before.
-  const first = await Promise.all(NAMES.map((name) => start(name, "3s")));
+  const first = await Promise.all(FOUNDERS.map((name) => start(name, "3s")));
   for (const { server } of first) {
     expect(server.output()).toContain("member n");
     await server.stop("SIGKILL");
   }
-  const [n1] = await Promise.all(NAMES.map((name) => start(name)));
+  const [n1] = await Promise.all(FOUNDERS.map((name) => start(name)));
   await waitFor(() => n1!.client.set([["user/1", "ann"]]).catch(() => undefined), {
     what: "the cluster, its founders restarted, to take a Set",
     timeoutMs: 30_000,
     detail: () => n1!.server.output(),
   });
 }, 120_000);
+
+test("a node that joined through gossip, restarted, is a member still: it serves and runs its share of the replicas", async () => {
+  const start = gossipCluster();
+  const founders = await Promise.all(FOUNDERS.map((name) => start(name)));
+  await tookSet(founders[0]!.client, "the founded cluster to take a Set");
+  const shares = async (client: HomeKvClient) =>
+    (await client.ring().catch(() => undefined))?.shares.map((share) => [share.nodeId, share.replicas]);
+  const settled = [
+    ["n1", 6],
+    ["n2", 6],
+    ["n3", 6],
+    ["n4", 6],
+  ];
+  const n4 = await start("n4");
+  await waitFor(async () => JSON.stringify(await shares(n4.client)) === JSON.stringify(settled), {
+    what: "n4 to join and take its share",
+    timeoutMs: 60_000,
+  });
+  await n4.server.stop("SIGKILL");
+  const again = await start("n4");
+  await waitFor(
+    async () => {
+      const ring = await again.client.ring().catch(() => undefined);
+      const local = ring?.partitions.filter((p) => p.local && p.leader !== "").length;
+      const found = await again.client.get(["user/1"]).catch(() => undefined);
+      return local === 6 && found?.records[0]?.value !== undefined;
+    },
+    { what: "n4, restarted, to serve with its six replicas", timeoutMs: 30_000, detail: () => again.server.output() },
+  );
+  expect(again.server.output()).toContain("member n4 of a partitioned cluster");
+}, 180_000);
