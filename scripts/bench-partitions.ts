@@ -15,7 +15,11 @@
  *    (the baseline): ops/s, each process's CPU (utime + stime from /proc/PID/stat over the run, in
  *    cores) and ops/s per core the servers used.
  *
- * Both tables also show the load generator's CPU and what the rest of the machine ran during each
+ * 3. A client that is not ours: nghttp2's h2load sending one pre-encoded request over and over, a
+ *    Set of one key (a hot key) or a Get of it, 64 streams spread over the nodes, on the 3-node
+ *    cluster and on the plain server (h2load is installed from Debian when missing).
+ *
+ * The first two tables also show the load generator's CPU and what the rest of the machine ran during each
  * cell (/proc/stat less this run's processes): on a shared machine, other work takes cores from it.
  *
  * Every server fsyncs each commit (the partitions' Raft logs always do; the plain server's default
@@ -36,8 +40,9 @@ import { type BenchRequest, createWorkload, homekvProtocol, prefillRequests } fr
 import { checkArguments, flag, integerFlag } from "./bench/args.ts";
 import { roundRobin } from "./bench/clients.ts";
 import { cpuQuiet, cpuSeconds, loadAverage, machineBusySeconds } from "./bench/cpu.ts";
+import { h2loadChecked } from "./bench/h2load.ts";
 import { type BenchServers, keysByPartition, startPartitionedCluster, startSingleServer } from "./bench/partitioned.ts";
-import { stopAll, stopAllOnExit } from "./bench/servers.ts";
+import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
 
 checkArguments(process.argv.slice(2), ["--seconds", "--warmup", "--keys"], ["--quick", "--json"]);
 const quick = process.argv.includes("--quick");
@@ -210,6 +215,36 @@ async function scalePart(servers: BenchServers, nodes: number, replicas: number)
   return cells;
 }
 
+interface NeutralCell {
+  servers: string;
+  op: "set" | "get";
+  opsPerSecond: number;
+  meanMs: number;
+  failed: number;
+}
+
+/** Part 3: h2load's Set of one hot key, then its Get, SCALE_CONCURRENCY streams spread over the members. */
+async function neutralPart(servers: BenchServers): Promise<NeutralCell[]> {
+  const cells: NeutralCell[] = [];
+  for (const op of ["set", "get"] as const) {
+    progress(`part 3: h2load, ${op} of one hot key on ${servers.label}`);
+    const request = op === "set" ? homekvProtocol.set(["hot/key"], VALUE) : homekvProtocol.get(["hot/key"]);
+    const result = await h2loadChecked(
+      servers.members.map((member) => member.address),
+      request,
+      { streams: SCALE_CONCURRENCY, durationMs: seconds * 1000, warmupMs: warmupSeconds * 1000 },
+    );
+    cells.push({
+      servers: servers.label,
+      op,
+      opsPerSecond: result.requestsPerSecond,
+      meanMs: result.meanLatencyMs,
+      failed: result.failed,
+    });
+  }
+  return cells;
+}
+
 /** Starts the servers, runs `body` on them, and stops them whatever happens. */
 async function withServers<T>(start: Promise<BenchServers>, body: (servers: BenchServers) => Promise<T>): Promise<T> {
   const servers = await start;
@@ -259,8 +294,23 @@ function printScaleTable(cells: readonly ScaleCell[]): void {
   }
 }
 
+function printNeutralTable(cells: readonly NeutralCell[]): void {
+  console.log(
+    `\n## 3. h2load (not our client), one pre-encoded request: a Set of one hot key, a Get of it, ${SCALE_CONCURRENCY} streams over the nodes\n`,
+  );
+  console.log("| servers | op | ops/s | ÷ single server | mean latency ms | failed |");
+  console.log("| --- | --- | ---: | ---: | ---: | ---: |");
+  for (const cell of cells) {
+    const single = cells.find((other) => other.servers === "single server" && other.op === cell.op)!;
+    console.log(
+      `| ${cell.servers} | ${cell.op} | ${rate(cell.opsPerSecond)} | ${(cell.opsPerSecond / single.opsPerSecond).toFixed(2)} | ${ms(cell.meanMs)} | ${cell.failed} |`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   stopAllOnExit();
+  ensureInstalled(["h2load"]);
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`;
   const date = new Date().toISOString();
   const loadStart = loadAverage();
@@ -272,11 +322,15 @@ async function main(): Promise<void> {
 
   const shape = (nodes: number) => ({ partitions: PARTITIONS, replicas: Math.min(3, nodes) });
   // The 3-node cluster serves both parts; then the baseline, then 1 and 5 nodes.
-  const [setCells, threeNodes] = await withServers(startPartitionedCluster(3, shape(3)), async (cluster) => [
-    await crossPartitionPart(cluster),
-    await scalePart(cluster, 3, 3),
-  ]);
-  const single = await withServers(startSingleServer(), (server) => scalePart(server, 0, 1));
+  const [setCells, threeNodes, threeNeutral] = await withServers(
+    startPartitionedCluster(3, shape(3)),
+    async (cluster) =>
+      [await crossPartitionPart(cluster), await scalePart(cluster, 3, 3), await neutralPart(cluster)] as const,
+  );
+  const [single, singleNeutral] = await withServers(
+    startSingleServer(),
+    async (server) => [await scalePart(server, 0, 1), await neutralPart(server)] as const,
+  );
   const byNodes = new Map<number, ScaleCell[]>([[3, threeNodes]]);
   for (const nodes of NODE_COUNTS.filter((n) => n !== 3))
     byNodes.set(
@@ -289,8 +343,10 @@ async function main(): Promise<void> {
   for (const cell of scaleCells)
     cell.ofSingle = cell.opsPerSecond / single.find((baseline) => baseline.op === cell.op)!.opsPerSecond;
 
+  const neutralCells = [...singleNeutral, ...threeNeutral];
   printSetTable(setCells);
   printScaleTable(scaleCells);
+  printNeutralTable(neutralCells);
   const loadEnd = loadAverage();
   if (notQuiet > 0) console.log(`\n${notQuiet} cell(s) started before the servers were quiet (15 s without).`);
   console.log(`\nload average at the end: ${loadEnd}`);
@@ -309,6 +365,7 @@ async function main(): Promise<void> {
         notQuiet,
         setOfTen: setCells,
         singleKey: scaleCells,
+        h2loadHotKey: neutralCells,
       }),
     );
 }

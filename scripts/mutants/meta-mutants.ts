@@ -102,7 +102,14 @@ export const META_MUTANTS: readonly Mutant[] = [
     description:
       "a removed node's name is put again while a group still counts it: the new node meets its former self's votes",
     file: NODE_CHANGES,
-    search: '  if (change.type === "putNode" && !meta.state.nodes.has(change.node.name)) {',
+    search: '  if (change.type === "putNode" && meta.state.removed.has(change.node.name)) {',
     replace: '  if (change.type === "putNode" && meta.state.nodes.has(change.node.name)) {',
+  },
+  {
+    name: "node-put-at-another-address",
+    description: "a node of the cluster is put again at another address: a second server with its name takes its place",
+    file: NODE_CHANGES,
+    search: "    if (known)\n      return {",
+    replace: "    if (known && known.name === '')\n      return {",
   },
 ];

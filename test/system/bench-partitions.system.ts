@@ -6,7 +6,7 @@ import { quickBenchOutput } from "../helpers/bench-smoke.ts";
 
 /**
  * A smoke run of the partitions benchmark: it must start a 3-node, a 1-node and a 5-node
- * partitioned cluster and a plain server, print both tables with every cell and the JSON line, and
+ * partitioned cluster and a plain server, print the three tables with every cell and the JSON line, and
  * stop every process and remove every data directory it made. Not a timing assertion: the figures
  * are not checked, only that every cell has them and no request failed.
  *
@@ -14,7 +14,7 @@ import { quickBenchOutput } from "../helpers/bench-smoke.ts";
  */
 const scratchDirs = () => new Set(readdirSync(tmpdir()).filter((name) => name.startsWith(SCRATCH_PREFIX)));
 
-test("scripts/bench-partitions.ts --quick --json prints both tables and leaves no process or directory behind", async () => {
+test("scripts/bench-partitions.ts --quick --json prints the three tables and leaves no process or directory behind", async () => {
   const before = scratchDirs();
   const out = await quickBenchOutput("bench-partitions.ts", SCRATCH_PREFIX, ["--json"]);
   const number = String.raw`[\d,.]+`;
@@ -38,9 +38,15 @@ test("scripts/bench-partitions.ts --quick --json prints both tables and leaves n
         ),
       );
   }
+  // Part 3: h2load's hot key on the plain server and on 3 nodes, nothing failed.
+  for (const servers of ["single server", "3 nodes"])
+    for (const op of ["set", "get"])
+      expect(out).toMatch(new RegExp(String.raw`\| ${servers} \| ${op} \|( ${number} \|){3} 0 \|`));
   const figures = JSON.parse(out.trim().split("\n").at(-1)!);
   expect(figures.setOfTen).toHaveLength(4);
   expect(figures.singleKey).toHaveLength(8);
-  for (const cell of [...figures.setOfTen, ...figures.singleKey]) expect(cell.opsPerSecond).toBeGreaterThan(0);
+  expect(figures.h2loadHotKey).toHaveLength(4);
+  for (const cell of [...figures.setOfTen, ...figures.singleKey, ...figures.h2loadHotKey])
+    expect(cell.opsPerSecond).toBeGreaterThan(0);
   expect([...scratchDirs()].filter((name) => !before.has(name))).toEqual([]);
 }, 300_000);

@@ -5,7 +5,7 @@ import { type MetaCommand, type MetaNode, MetaState } from "./meta-state.ts";
 
 /**
  * The meta group's commands (its entries' data) and its state (its snapshots). Frozen format,
- * commands version 1, state version 2: type codes are never renumbered, a change of layout is a
+ * commands version 1, state version 3: type codes are never renumbered, a change of layout is a
  * new version. Integers are
  * varints (bytes.ts) unless marked u8; a string is u32 length · UTF-8.
  *
@@ -20,10 +20,11 @@ import { type MetaCommand, type MetaNode, MetaState } from "./meta-state.ts";
  *               varint partitions · partitions × (varint count · count × varint index into the table)
  *   state       u8 version · varint partitions · varint replicas (both 0: not created) ·
  *               varint n · n × node · varint placementVersion · placement · varint timestampLimit ·
- *               placement founded (version 2; the first placement, empty before it is made)
+ *               placement founded (the first placement, empty before it is made) ·
+ *               varint m · m × string removed (names of nodes removed and not put again)
  */
 const VERSION = 1;
-const STATE_VERSION = 2;
+const STATE_VERSION = 3;
 const TYPE_CODES = { create: 1, putNode: 2, removeNode: 3, setPlacement: 4, reserveTimestamps: 5 } as const;
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as MetaCommand["type"]]));
 
@@ -82,6 +83,8 @@ export function encodeMetaState(state: MetaState): Uint8Array {
   for (const node of state.nodes.values()) writeNode(w, node);
   writePlacement(w.varint(state.placementVersion), state.placement);
   writePlacement(w.varint(state.timestampLimit), state.founded);
+  w.varint(state.removed.size);
+  for (const name of state.removed) w.string(name);
   return w.written().slice();
 }
 
@@ -101,6 +104,7 @@ export function decodeMetaState(bytes: Uint8Array): MetaState {
     state.placement = readPlacement(r);
     state.timestampLimit = r.varint();
     state.founded = readPlacement(r);
+    for (let i = count(r, r.remaining / 4, "removed names"); i > 0; i--) state.removed.add(r.string());
     return state;
   });
 }

@@ -34,6 +34,8 @@ const refused = (reason: string): MetaOutcome => ({ ok: false, reason });
 export class MetaState {
   shape: PlacementShape | undefined;
   readonly nodes = new Map<string, MetaNode>();
+  /** Names of nodes removed and not put again: one may come back only once no group counts it. */
+  readonly removed = new Set<string>();
   placement: Placement = [];
   placementVersion = 0;
   /**
@@ -51,11 +53,13 @@ export class MetaState {
         return OK;
       case "putNode":
         this.nodes.set(command.node.name, command.node);
+        this.removed.delete(command.node.name);
         return OK;
       case "removeNode":
         if (!this.nodes.has(command.name)) return refused(`${command.name} is not a node of the cluster`);
         if (this.nodes.size === 1) return refused(`${command.name} is the cluster's last node`);
         this.nodes.delete(command.name);
+        this.removed.add(command.name);
         return OK;
       case "setPlacement": {
         if (command.basedOn !== this.placementVersion)

@@ -27,12 +27,25 @@ export type NodeChange = Extract<MetaCommand, { type: "putNode" } | { type: "rem
 export type StillCounted = (name: string) => Promise<string | undefined>;
 
 /**
- * Proposes a node change at this node, the meta group's leader. A name that is not the cluster's
- * is put only once no group counts a node of that name any more: a node added again under it
- * must not meet its former self's votes and acknowledgements in a group.
+ * Proposes a node change at this node, the meta group's leader. A node of the cluster put again at
+ * its address is there already (a retried add, a joiner asking each gossip round); at another
+ * address it is refused, as the replicated serve refuses it: a second server started with the same
+ * name would otherwise take the node's place. A removed node's name is put again only once no
+ * group counts a node of that name any more: a node added under it must not meet its former
+ * self's votes and acknowledgements in a group.
  */
 async function propose(meta: MetaGroup, change: NodeChange, stillCounted: StillCounted): Promise<MetaOutcome> {
-  if (change.type === "putNode" && !meta.state.nodes.has(change.node.name)) {
+  if (change.type === "putNode") {
+    const { name, peerAddress } = change.node;
+    const known = meta.state.nodes.get(name);
+    if (known?.peerAddress === peerAddress) return { ok: true };
+    if (known)
+      return {
+        ok: false,
+        reason: `${name} is a node already, at ${known.peerAddress}: remove it first to give it another address`,
+      };
+  }
+  if (change.type === "putNode" && meta.state.removed.has(change.node.name)) {
     const { name } = change.node;
     const counted = await stillCounted(name);
     if (counted !== undefined)

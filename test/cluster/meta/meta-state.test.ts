@@ -98,6 +98,9 @@ test("refused, and nothing changed: a placement made from an older one, one that
     ok: false,
     reason: "n1 is the cluster's last node",
   });
+  // n2, put and removed, is remembered as removed; nothing else changed.
+  expect([...state.removed]).toEqual(["n2"]);
+  state.removed.clear();
   expect(encodeMetaState(state)).toEqual(snapshot);
 });
 
@@ -156,7 +159,7 @@ test("damaged bytes are a FormatError naming what is wrong, never a huge allocat
   expect(() => decodeMetaState(bytes.subarray(0, bytes.length - 1))).toThrow(FormatError);
   expect(() => decodeMetaState(Uint8Array.of(...bytes, 0))).toThrow("1 bytes left after a meta state");
   expect(() => decodeMetaState(Uint8Array.of(1, ...bytes.subarray(1)))).toThrow(
-    "meta state of version 1 (this node reads 2)",
+    "meta state of version 1 (this node reads 3)",
   );
   // A placement whose table claims 2^30 names, and a command of an unknown type.
   expect(() => decodeMetaCommand(Uint8Array.of(1, 4, 0, 0x80, 0x80, 0x80, 0x80, 0x04))).toThrow(
