@@ -84,9 +84,9 @@ export const RING_MUTANTS: readonly Mutant[] = [
     name: "move-removes-before-adding",
     description: "a leaving voter is removed before the target's new node has joined",
     file: MOVE,
-    search: "  const missing = target.find((node) => !isMember(node));",
+    search: "  const missing = target.find((node) => !isMember(conf, node));",
     replace:
-      "  const missing = conf.voters.some((node) => !wanted.has(node) && node !== leader) ? undefined : target.find((node) => !isMember(node));",
+      "  const missing = conf.voters.some((node) => !wanted.has(node) && node !== leader) ? undefined : target.find((node) => !isMember(conf, node));",
   },
   {
     name: "move-trusts-match",

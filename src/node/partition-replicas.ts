@@ -1,3 +1,4 @@
+import { isMember } from "../cluster/raft/configuration.ts";
 import type { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { ConfState, NodeId } from "../cluster/raft/types.ts";
 import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
@@ -173,8 +174,4 @@ export class PartitionReplicas {
   settled(): Promise<void> {
     return this.queue;
   }
-}
-
-function isMember(conf: ConfState, id: NodeId): boolean {
-  return conf.voters.includes(id) || conf.learners.includes(id);
 }

@@ -3,9 +3,10 @@ import { META_GROUP, MetaGroup } from "../cluster/meta/meta-group.ts";
 import type { MetaState } from "../cluster/meta/meta-state.ts";
 import { askNodeChange, serveNodeChanges } from "../cluster/meta/node-changes.ts";
 import { serveTimestamps, TimestampClient } from "../cluster/meta/timestamp-rpc.ts";
+import { isMember } from "../cluster/raft/configuration.ts";
 import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { RaftStorage } from "../cluster/raft/storage.ts";
-import type { ConfState, MemberAddress, NodeId } from "../cluster/raft/types.ts";
+import type { MemberAddress, NodeId } from "../cluster/raft/types.ts";
 import { foundersInLog, foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { GroupMover } from "../cluster/replication/group-mover.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
@@ -224,10 +225,9 @@ export async function openPartitionedNode(
   /** Which group still counts a removed node of this name: the meta group, or a partition's (its leader asked). */
   const stillCounted = async (name: string) => {
     const id = raftIdOf(name);
-    const counts = (conf: ConfState) => conf.voters.includes(id) || conf.learners.includes(id);
-    if (counts(metaGroup.driver.groupStatus().conf)) return "the meta group";
+    if (isMember(metaGroup.driver.groupStatus().conf, id)) return "the meta group";
     for (let partition = 0; partition < shape.count; partition++)
-      if (counts(await access.members(partition))) return `partition ${partition}'s group`;
+      if (isMember(await access.members(partition), id)) return `partition ${partition}'s group`;
     return undefined;
   };
   serveNodeChanges(rpc, meta, stillCounted);
@@ -252,10 +252,7 @@ export async function openPartitionedNode(
     replicas.balance(isUp);
     replicas.collect();
   });
-  const isMember = () => {
-    const { conf } = metaGroup.driver.groupStatus();
-    return conf.voters.includes(selfId) || conf.learners.includes(selfId);
-  };
+  const inMetaGroup = () => isMember(metaGroup.driver.groupStatus().conf, selfId);
   // Found through gossip: until a member, ask the nodes gossip shows to put this one in the cluster.
   const membership = gossip();
   const joining =
@@ -264,7 +261,7 @@ export async function openPartitionedNode(
           membership,
           {
             self,
-            isMember,
+            isMember: inMetaGroup,
             addPeer: (name, address) => transport.addPeer(name, address),
             askToAdd: (to, timeoutMs) =>
               askNodeChange(
@@ -280,7 +277,7 @@ export async function openPartitionedNode(
       : undefined;
   const nodes = meta.state.nodes.size > 0 ? [...meta.state.nodes.keys()] : members.map((m) => m.name);
   log.info(
-    isMember()
+    inMetaGroup()
       ? `member ${self} of a partitioned cluster: ${shape.count} partitions of ${shape.replicas} replicas over ${nodes.join(", ")}; peers on ${transport.address}`
       : raftConfig.founding.kind === "gossip"
         ? `member ${self} asks the partitioned cluster to add it: peers on ${transport.address}`

@@ -1,4 +1,5 @@
 import type { Membership } from "../cluster/membership.ts";
+import { isMember } from "../cluster/raft/configuration.ts";
 import { DurableRaftLog } from "../cluster/raft/durable-log.ts";
 import type { MemberAddress } from "../cluster/raft/types.ts";
 import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
@@ -146,10 +147,7 @@ export async function openReplicatedDatabase(
           membership,
           {
             self,
-            isMember: () => {
-              const { conf } = member.driver.groupStatus();
-              return [...conf.voters, ...conf.learners].includes(raftIdOf(self));
-            },
+            isMember: () => isMember(member.driver.groupStatus().conf, raftIdOf(self)),
             addPeer: (name, address) => transport.addPeer(name, address),
             askToAdd: async (to, timeoutMs) => {
               const request = encodeChangeRequest({ op: "add", name: self, peerAddress: transport.address });

@@ -1,6 +1,11 @@
 import { assert } from "../../errors.ts";
 import type { ConfChange, ConfState, NodeId } from "./types.ts";
 
+/** Whether `id` is a voter or a learner of `conf`. */
+export function isMember(conf: ConfState, id: NodeId): boolean {
+  return conf.voters.includes(id) || conf.learners.includes(id);
+}
+
 /** The members of a Raft group as one node knows them: voters (the quorum) and learners. */
 export class Configuration {
   private readonly voters: Set<NodeId>;

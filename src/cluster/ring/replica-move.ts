@@ -1,4 +1,5 @@
 import { assert } from "../../errors.ts";
+import { isMember } from "../raft/configuration.ts";
 import type { ConfChange, ConfState, NodeId } from "../raft/types.ts";
 
 /** What the leader of a partition's group knows when it plans the next step of a move. */
@@ -53,7 +54,6 @@ export function nextMoveStep(group: GroupState, target: readonly NodeId[], caugh
   const matchOf = (node: NodeId) => (node === leader ? lastIndex : (match.get(node) ?? 0));
   const isUp = (node: NodeId) => node === leader || active.has(node);
   const caughtUp = (node: NodeId) => isUp(node) && matchOf(node) >= lastIndex - caughtUpEntriesMax;
-  const isMember = (node: NodeId) => conf.voters.includes(node) || conf.learners.includes(node);
 
   const stray = conf.learners.find((node) => !wanted.has(node));
   if (stray !== undefined) return change("remove", stray);
@@ -62,7 +62,7 @@ export function nextMoveStep(group: GroupState, target: readonly NodeId[], caugh
     if (!caughtUp(learner)) return { kind: "wait", reason: `learner ${learner} is catching up` };
     return change("addVoter", learner);
   }
-  const missing = target.find((node) => !isMember(node));
+  const missing = target.find((node) => !isMember(conf, node));
   if (missing !== undefined) return change("addLearner", missing);
 
   const leaving = conf.voters.filter((node) => !wanted.has(node));
