@@ -258,4 +258,35 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: '      if (lock) return refuse({ kind: "locked", key, lock });',
     replace: '      if (lock && lock.startTs < 0) return refuse({ kind: "locked", key, lock });',
   },
+  {
+    name: "checkpoint-without-locks",
+    description:
+      "a partition's checkpoint leaves its locks out: a replica sent it, or restarted from it, lets readers and writers past an open transaction",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "        transactions: encodeTxnState(this.partition.state()),",
+    replace: "        transactions: encodeTxnState({ locks: [], fates: this.partition.state().fates }),",
+  },
+  {
+    name: "checkpoint-without-fates",
+    description:
+      "a partition's transaction state drops the fates: a transaction decided before the checkpoint is open again after it (a late prewrite accepted, a commit taken back)",
+    file: "src/cluster/txn/txn-state-format.ts",
+    search: "  for (const [startTs, commitTs] of state.fates) w.varint(startTs).varint(commitTs);",
+    replace: "  for (const [startTs] of state.fates) w.varint(startTs).varint(0);",
+  },
+  {
+    name: "checkpoint-lock-without-ttl",
+    description: "a lock in a checkpoint loses the TTL of the version it writes: the key never expires",
+    file: "src/cluster/txn/txn-state-format.ts",
+    search: "    writeMutation(w, { key, value: lock.value, ...ttlOf(lock) });",
+    replace: "    writeMutation(w, { key, value: lock.value });",
+  },
+  {
+    name: "stale-checkpoint-loaded",
+    description:
+      "a replica placed again loads the checkpoint an earlier replica left beside its empty log, and passes the leader's entries over",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "    if (options.log.lastIndex() === 0) await removeCheckpoints(fs, dir);",
+    replace: "",
+  },
 ];

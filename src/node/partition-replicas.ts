@@ -7,7 +7,12 @@ import type { HostedGroupOptions } from "../cluster/replication/hosted-group.ts"
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import type { RaftHost } from "../cluster/replication/raft-host.ts";
 import type { Placement } from "../cluster/ring/placement.ts";
-import { PartitionGroup, partitionGroupId } from "../cluster/txn/partition-group.ts";
+import {
+  type PartitionCheckpointOptions,
+  PartitionGroup,
+  partitionGroupId,
+  removeCheckpoints,
+} from "../cluster/txn/partition-group.ts";
 import type { NodeLog } from "./start-node.ts";
 
 export interface PartitionReplicasOptions {
@@ -18,7 +23,10 @@ export interface PartitionReplicasOptions {
   group: Omit<HostedGroupOptions, "voters" | "log"> & {
     timestamps: (count: number) => Promise<number>;
     readTimeoutMs: number;
+    /** Each replica's checkpoints go in `<partitionsDir>/<partition>`. */
+    checkpoints: Omit<PartitionCheckpointOptions, "dir">;
   };
+  partitionsDir: string;
   mover: GroupMover;
   /** The members of a partition's group as its leader knows them (a peer call). */
   members: (partition: number) => Promise<ConfState>;
@@ -147,21 +155,33 @@ export class PartitionReplicas {
           this.idOf,
         );
       if (this.groups.has(partition)) continue;
-      this.groups.set(partition, new PartitionGroup({ ...this.options.group, partition, voters: [], log }));
+      const checkpoints = { ...this.options.group.checkpoints, dir: this.dirOf(partition) };
+      const group = await PartitionGroup.open({ ...this.options.group, partition, voters: [], log, checkpoints });
+      this.groups.set(partition, group);
     }
   }
 
-  /** Stops every replica's work of its own (the node stops). */
-  stop(): void {
-    for (const group of this.groups.values()) group.stop();
+  /** Stops every replica's work of its own (the node stops); resolves once their checkpoints under way are written. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((group) => group.stop()));
   }
 
+  /**
+   * The replica's group stops here, its log becomes a tombstone, then its checkpoints go (a crash
+   * between leaves checkpoints beside an empty log: PartitionGroup.open removes them).
+   */
   private async retire(partition: number): Promise<void> {
-    this.groups.get(partition)?.stop();
+    const group = this.groups.get(partition);
     this.groups.delete(partition);
     this.options.host.remove(partitionGroupId(partition));
+    await group?.stop();
     await this.options.engine.retireGroup(partitionGroupId(partition));
+    await removeCheckpoints(this.options.group.checkpoints.fs, this.dirOf(partition));
     this.options.log.info(`partition ${partition} moved away: its replica here is retired`);
+  }
+
+  private dirOf(partition: number): string {
+    return `${this.options.partitionsDir}/${partition}`;
   }
 
   private run(task: () => Promise<void>): void {

@@ -63,6 +63,12 @@ const SUSPECT_TICKS = 10;
 const BALANCE_TICKS = 20;
 /** How often, in Raft ticks, the leader of each group takes its next step toward the placement. */
 const MOVE_TICKS = 2;
+/**
+ * A partition checkpoints after its share of --checkpoint-wal-bytes and --checkpoint-raft-entries,
+ * but not after less than these: a checkpoint costs a file and a pass over the partition's keys.
+ */
+const PARTITION_CHECKPOINT_BYTES_MIN = 1 << 20;
+const PARTITION_CHECKPOINT_ENTRIES_MIN = 16;
 
 /**
  * A node of a partitioned cluster (`--partitions P`, docs/internals/partitions.md): one RaftHost
@@ -74,12 +80,14 @@ const MOVE_TICKS = 2;
  * existing) joins the meta group, and the placement moves about 1/N of the replicas to it; a node
  * removed has its replicas moved to the others.
  *
- * Not yet: partitions' snapshots (a restarted node, or a replica moved, replays its partitions'
- * whole logs), Checkpoint and request ids.
+ * Each replica checkpoints its partition every so many entries or bytes (the --checkpoint-raft-entries
+ * and --checkpoint-wal-bytes of a replicated member, shared out among the partitions), and its log
+ * is compacted to the checkpoint; a replica far behind is sent its leader's. Not yet: request ids.
  *
- *   dir/LOCK      pid of the server using it
- *   dir/ENGINE    the engine (memory: the partitions' stores are rebuilt from their logs)
- *   dir/groups/   every group's Raft log (src/cluster/raft/group-log-format.ts)
+ *   dir/LOCK           pid of the server using it
+ *   dir/ENGINE         the engine (memory: a partition's store is rebuilt from its checkpoint and log)
+ *   dir/groups/        every group's Raft log (src/cluster/raft/group-log-format.ts)
+ *   dir/partitions/P/  the checkpoints of this node's replica of partition P (member-checkpoints.ts)
  */
 export async function openPartitionedNode(
   config: ServeConfig,
@@ -148,7 +156,25 @@ export async function openPartitionedNode(
     self,
     engine,
     host,
-    group: { ...groupOptions, timestamps: takeTimestamps, readTimeoutMs: READ_TIMEOUT_MS },
+    group: {
+      ...groupOptions,
+      timestamps: takeTimestamps,
+      readTimeoutMs: READ_TIMEOUT_MS,
+      checkpoints: {
+        fs: realFileSystem,
+        // A partition's share of what one replicated member's log may hold: the logs of all of them
+        // together are then held to about as much.
+        logBytes: share(config.storage.checkpointWalBytes, shape.count, PARTITION_CHECKPOINT_BYTES_MIN),
+        logEntries: share(raftConfig.checkpointEntries, shape.count, PARTITION_CHECKPOINT_ENTRIES_MIN),
+        tailEntries: share(raftConfig.logTailEntries, shape.count, 0),
+        send: (to, payload) => {
+          const name = names.get(to);
+          if (name !== undefined) transport.send(name, payload);
+        },
+        log: (line) => log.info(line),
+      },
+    },
+    partitionsDir: `${dir}/partitions`,
     mover,
     members: (partition) => access.members(partition),
     log,
@@ -299,13 +325,14 @@ export async function openPartitionedNode(
         joining?.stop();
         stopMoving();
         stopBalancing();
-        replicas.stop();
         liveness.stop();
         rpc.close();
         host.stop();
         transport.close();
         try {
+          // Starts under way first: a replica they start must stop too.
           await replicas.settled();
+          await replicas.stop();
           await engine.close();
         } finally {
           await lock.release();
@@ -336,6 +363,11 @@ export async function openPartitionedNode(
       },
     },
   };
+}
+
+/** `total` ÷ `partitions`, rounded up, and at least `min`. */
+function share(total: number, partitions: number, min: number): number {
+  return Math.max(min, Math.ceil(total / partitions));
 }
 
 /** The figures of the partitions this node leads, added up (each partition counted where it leads). */

@@ -28,6 +28,8 @@ export function partitionedClusters() {
       /** Each node's --partitions (8 by default). */
       partitionsOf?: (name: string) => number;
       replicas?: number;
+      /** More flags for every node's `serve`. */
+      args?: readonly string[];
     } = {},
   ) {
     const names = options.names ?? ["n1", "n2", "n3"];
@@ -52,6 +54,7 @@ export function partitionedClusters() {
       const server = await startServerProcess([
         ...memberArgs(name),
         ...["--data-dir", dir, "--partitions", String(partitions), "--replicas", String(options.replicas ?? 3)],
+        ...(options.args ?? []),
       ]);
       const client = new HomeKvClient({ address: server.address, timeoutMs: 10_000 });
       cleanups.push(

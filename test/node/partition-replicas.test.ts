@@ -9,6 +9,7 @@ import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { PartitionReplicas } from "../../src/node/partition-replicas.ts";
 import { mulberry32 } from "../../src/random.ts";
 import { type MetaNode, names, startMetaGroup } from "../cluster/meta/meta-nodes.ts";
+import { checkpointOptions } from "../cluster/txn/partition-checkpoint-options.ts";
 import { text } from "../helpers/bytes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -45,7 +46,9 @@ async function startNodes(): Promise<Node[]> {
         disconnected,
         timestamps: (count) => meta.timestamps.take(count),
         readTimeoutMs: 2_000,
+        checkpoints: checkpointOptions(meta),
       },
+      partitionsDir: "/checkpoints",
       mover: new GroupMover({ isUp: (peer) => !disconnected(peer) }),
       members: (partition) => membersOf(nodes, partition),
       log: quiet,

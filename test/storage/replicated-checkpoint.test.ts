@@ -9,6 +9,7 @@ import {
   encodeMetaFrame,
   encodeRaftFrame,
   encodeReplicaFrame,
+  encodeTransactionsFrame,
   type RaftPosition,
   REPLICATED_CHECKPOINT_FILES,
   type ReplicaState,
@@ -134,6 +135,32 @@ describe("replicated checkpoints", () => {
     );
     expect(await corruption(() => loadReplicatedCheckpoint(late, path(7), intoNewStore))).toContain(
       "does not follow the Raft position",
+    );
+  });
+
+  test("a partition's transaction state rides after the replica state and reads back; anywhere else it is damage", async () => {
+    const transactions = Uint8Array.of(1, 0, 0);
+    const store = createMvccStore();
+    store.apply({ revision: 2, ops: [put("a", "1")] });
+    const fs = new MemoryFileSystem();
+    await fs.mkdirp(DIR);
+    const replica = { members: [], requestIds: [], transactions };
+    await writeCheckpoint({
+      fs,
+      dir: DIR,
+      store,
+      sliceKeysMax: 4,
+      raftPosition: () => ({ index: 9, ...POSITION, replica }),
+    });
+    const loaded = await loadReplicatedCheckpoint(fs, path(9), intoNewStore);
+    expect(loaded.replica).toEqual(replica);
+    const [header, raft, replicaFrame, meta, ...rest] = frames();
+    const misplaced = await fsWith(
+      REPLICATED_CHECKPOINT_FILES.fileName(7),
+      concat([header!, raft!, replicaFrame!, meta!, encodeTransactionsFrame(transactions), ...rest]),
+    );
+    expect(await corruption(() => loadReplicatedCheckpoint(misplaced, path(7), intoNewStore))).toContain(
+      "transactions that do not follow the replica state",
     );
   });
 

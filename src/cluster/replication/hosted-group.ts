@@ -2,6 +2,7 @@ import type { Timers } from "../../timers.ts";
 import { Raft } from "../raft/raft.ts";
 import type { PersistentRaftLog } from "../raft/storage.ts";
 import type { NodeId } from "../raft/types.ts";
+import type { LinkedGroup } from "./peer-link.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
 import type { RaftHost } from "./raft-host.ts";
 
@@ -24,12 +25,14 @@ export interface HostedGroupOptions {
 
 /**
  * Starts this node's replica of group `group` in the host: a Raft core (quiescing when idle, unless
- * told not to) over the group's log, driven by the host's clock, applying to `stateMachine`.
+ * told not to) over the group's log, driven by the host's clock, applying to `stateMachine`;
+ * `snapshots`: its snapshot streams (a group whose snapshots stand for checkpoints on disk).
  */
 export function hostGroup<R>(
   options: HostedGroupOptions,
   group: number,
   stateMachine: ReplicatedStateMachine<R>,
+  snapshots?: LinkedGroup["snapshots"],
 ): { raft: Raft; driver: RaftDriver<R> } {
   const raft = new Raft({
     id: options.id,
@@ -51,6 +54,7 @@ export function hostGroup<R>(
         timers: options.timers,
         stateMachine,
       }),
+    snapshots ? { snapshots } : undefined,
   );
   return { raft, driver };
 }

@@ -162,7 +162,9 @@ export class MemberCheckpoints implements StoreCheckpoints {
   private async write(): Promise<CheckpointInfo> {
     const { observed, fs, dir } = this.options;
     const store = observed.store.current; // pinned: an install waits for this checkpoint anyway
-    if (this.last !== undefined && this.last.revision === store.revision) return this.last;
+    // Nothing applied since: the last one stands. (Not "the same revision": a partition's locks and
+    // fates change with entries that write no version.)
+    if (this.last !== undefined && this.appliedBytes === this.bytesAtLast) return this.last;
     const begun = performance.now();
     this.bytesAtLast = this.appliedBytes;
     this.indexAtLast = this.appliedIndex;

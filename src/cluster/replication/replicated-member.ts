@@ -1,5 +1,5 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
-import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
+import type { ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
 import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
@@ -8,6 +8,7 @@ import { Raft } from "../raft/raft.ts";
 import type { PersistentRaftLog } from "../raft/storage.ts";
 import type { MemberAddress, NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
+import { checkpointStreams } from "./checkpoint-streams.ts";
 import { loadMemberCheckpoint, MemberCheckpoints } from "./member-checkpoints.ts";
 import { MemberDirectory } from "./member-directory.ts";
 import { raftIdOf } from "./member-id.ts";
@@ -16,8 +17,7 @@ import { PeerLink } from "./peer-link.ts";
 import { createPeerRpc, type PeerRpc } from "./peer-rpc.ts";
 import { replicatedDatabase, storeReplica, storeStateMachine } from "./raft-commit-log.ts";
 import { RaftDriver, type ReplicatedStateMachine } from "./raft-driver.ts";
-import { SnapshotReceiver } from "./snapshot-receiver.ts";
-import { SNAPSHOT_STREAM_DEFAULTS, SnapshotSender, type SnapshotStreamLimits } from "./snapshot-sender.ts";
+import type { SnapshotStreamLimits } from "./snapshot-sender.ts";
 
 /** Raft group id of the store (one group for the whole keyspace; partitions will have their own). */
 const STORE_GROUP = 1;
@@ -140,28 +140,19 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     const name = names.get(to);
     if (name !== undefined) transport.send(name, payload);
   };
-  const limits = { ...SNAPSHOT_STREAM_DEFAULTS, ...options.snapshotStream };
-  const sender = new SnapshotSender({
-    group: STORE_GROUP,
-    send,
-    readCheckpoint: (index) => fs.readFile(`${checkpointDir}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`),
-    report: (to, outcome) => driver?.reportSnapshot(to, outcome),
-    limits,
-    log: (line) => log.warn(line),
-  });
-  const receiver = new SnapshotReceiver({
+  const streams = checkpointStreams({
     group: STORE_GROUP,
     fs,
     dir: checkpointDir,
     send,
-    deliver: (message) => driver?.receive(message),
-    stallTimeoutMs: limits.stallTimeoutMs,
+    driver: () => driver,
+    limits: options.snapshotStream,
     log: (line) => log.warn(line),
   });
   const link = new PeerLink({ channels, names, log: (line) => log.warn(line), timers: options.timers });
   const outbox = link.join(STORE_GROUP, {
     receive: (message) => driver?.receive(message),
-    snapshots: { sender, receiver },
+    snapshots: streams,
   });
   driver = new RaftDriver({
     raft,
@@ -186,8 +177,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     log: (line) => log.info(line),
     checkpoints,
     async onClose() {
-      sender.close();
-      receiver.close();
+      streams.close();
       await checkpoints.close();
       await options.onClose?.();
     },

@@ -1,15 +1,22 @@
 import { assert, HomeKvError } from "../../errors.ts";
-import { GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
-import { createStore } from "../../storage/engine.ts";
+import type { FileSystem } from "../../io/fs/file-system.ts";
+import type { ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
+import type { LoadedReplicatedCheckpoint, RestoredCheckpoint } from "../../storage/checkpoint/checkpoint-reader.ts";
+import { type CheckpointInfo, GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
 import { createGcScheduler } from "../../storage/mvcc/gc.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
-import type { HistoryChange, MvccStore } from "../../storage/mvcc/store.ts";
+import type { ReplaceableStore } from "../../storage/mvcc/replaceable-store.ts";
+import type { HistoryChange } from "../../storage/mvcc/store.ts";
 import type { Command, KeyRecord } from "../../storage/ops.ts";
-import { createDatabaseExpiry, type DatabaseExpiry } from "../../storage/ttl/database-expiry.ts";
+import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
+import type { DatabaseExpiry } from "../../storage/ttl/database-expiry.ts";
 import type { Raft } from "../raft/raft.ts";
-import type { ConfState } from "../raft/types.ts";
+import type { ConfState, NodeId } from "../raft/types.ts";
+import { type CheckpointStreams, checkpointStreams } from "../replication/checkpoint-streams.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
+import { loadMemberCheckpoint, MemberCheckpoints } from "../replication/member-checkpoints.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
+import type { SnapshotStreamLimits } from "../replication/snapshot-sender.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
 import {
   type ExpiringKey,
@@ -21,6 +28,7 @@ import {
 } from "./percolator.ts";
 import { storeVersions } from "./store-versions.ts";
 import { applyTxnCommand, decodeTxnCommand, encodeTxnCommand, type TxnCommand } from "./txn-command-format.ts";
+import { decodeTxnState, encodeTxnState } from "./txn-state-format.ts";
 
 /** Partition p's Raft group id (the meta group is 1). */
 export const partitionGroupId = (partition: number) => partition + 2;
@@ -31,7 +39,28 @@ export interface PartitionGroupOptions extends HostedGroupOptions {
   timestamps: (count: number) => Promise<number>;
   /** How long a read waits for the leader's confirmation. */
   readTimeoutMs: number;
+  checkpoints: PartitionCheckpointOptions;
 }
+
+/** Where and when a replica checkpoints its partition (and compacts its log), and how its snapshots travel. */
+export interface PartitionCheckpointOptions {
+  fs: FileSystem;
+  /** This replica's own directory: its checkpoints, and the leader's snapshot as it is received. */
+  dir: string;
+  /** A checkpoint starts once this many bytes of commands were applied since the last, */
+  logBytes: number;
+  /** or this many entries (the log is held in memory back to its snapshot). */
+  logEntries: number;
+  /** Entries kept in the log behind the checkpoint it is compacted to, for a replica a little behind. */
+  tailEntries: number;
+  /** Queues a payload to a member (the snapshot stream; the peer transport, by Raft id). */
+  send: (to: NodeId, payload: Uint8Array) => void;
+  streamLimits?: Partial<SnapshotStreamLimits>;
+  log: (line: string) => void;
+}
+
+/** Keys a checkpoint copies per event-loop turn. */
+const CHECKPOINT_SLICE_KEYS = 4_096;
 
 /**
  * What waits for a timestamp of the leader's: a one-round write (its mutations, and the timestamp it
@@ -89,38 +118,105 @@ export interface PartitionScan {
  * entry a transaction command. On its leader, one-round writes take their timestamps through a
  * CommitPipeline, and reads at a timestamp wait for it and for a ReadIndex round.
  *
- * Not yet: log compaction and snapshots (a member far behind is caught up from the log).
+ * Its checkpoints are a replicated member's (member-checkpoints.ts), with the partition's locks and
+ * fates beside the store: one is written in the background every so many entries or bytes applied,
+ * the log is compacted to it (less a tail), a restart begins from it, and a replica too far behind
+ * for the log (one moved here) is streamed the leader's.
  */
 export class PartitionGroup {
-  readonly store: MvccStore;
+  readonly store: ReplaceableStore;
   private readonly partition: TxnPartition;
   readonly driver: RaftDriver<TxnOutcome | undefined>;
   private readonly pipeline: CommitPipeline<Stamped, TxnOutcome>;
   private readonly raft: Raft;
+  private readonly checkpoints: MemberCheckpoints;
+  private readonly streams: CheckpointStreams;
 
   /** Deletes keys whose TTL passed, through the log, while this replica leads (as a server's sweeper does). */
   private readonly expiry: DatabaseExpiry;
 
-  constructor(private readonly options: PartitionGroupOptions) {
-    this.expiry = createDatabaseExpiry({ historyRevisions: Number.POSITIVE_INFINITY });
-    this.store = createStore({ kind: "memory" }, this.expiry.storeOptions);
+  /** This replica of `options.partition`, its store loaded from its newest checkpoint (if any), running. */
+  static async open(options: PartitionGroupOptions): Promise<PartitionGroup> {
+    const { fs, dir, log } = options.checkpoints;
+    const observed = createReplaceableObservedStore({ historyRevisions: Number.POSITIVE_INFINITY }, log);
+    // A log with nothing in it is a replica new here (or placed here again after it was retired):
+    // a checkpoint left in its directory is an earlier replica's, and would pass entries over.
+    if (options.log.lastIndex() === 0) await removeCheckpoints(fs, dir);
+    const loaded = await loadMemberCheckpoint(fs, dir, options.log.snapshot().index, observed.store);
+    return new PartitionGroup(options, observed, loaded);
+  }
+
+  private constructor(
+    private readonly options: PartitionGroupOptions,
+    observed: ReturnType<typeof createReplaceableObservedStore>,
+    loaded: RestoredCheckpoint<LoadedReplicatedCheckpoint> | undefined,
+  ) {
+    this.store = observed.store;
+    this.expiry = observed.expiry;
     this.partition = new TxnPartition(storeVersions(this.store));
+    // What the state machine keeps beside the store, in every checkpoint: the locks and fates.
+    const beside = {
+      capture: (): ReplicaState => ({
+        members: [],
+        requestIds: [],
+        transactions: encodeTxnState(this.partition.state()),
+      }),
+      restore: (state: ReplicaState) => {
+        if (state.transactions === undefined)
+          throw new HomeKvError("E_CORRUPT", `a checkpoint of partition ${options.partition} without its transactions`);
+        this.partition.restore(decodeTxnState(state.transactions));
+      },
+    };
+    if (loaded) beside.restore(loaded.replica);
+    const settings = options.checkpoints;
+    const checkpoints = new MemberCheckpoints(
+      {
+        fs: settings.fs,
+        dir: settings.dir,
+        observed,
+        raftLog: options.log,
+        positionAt: (index) => ({ term: this.raft.termAt(index), conf: this.raft.confState(index) }),
+        replica: beside,
+        appliedIndex: loaded?.index ?? options.log.snapshot().index,
+        checkpointLogBytes: settings.logBytes,
+        checkpointLogEntries: settings.logEntries,
+        tailEntries: settings.tailEntries,
+        sliceKeysMax: CHECKPOINT_SLICE_KEYS,
+        log: settings.log,
+      },
+      loaded,
+    );
+    this.checkpoints = checkpoints;
+    const group = partitionGroupId(options.partition);
+    this.streams = checkpointStreams({
+      group,
+      fs: settings.fs,
+      dir: settings.dir,
+      send: settings.send,
+      driver: () => this.driver,
+      limits: settings.streamLimits,
+      log: settings.log,
+    });
     // Versions compaction or newer writes left unreadable go in slices between turns, as a server's do.
     const gc = createGcScheduler(this.store, { sliceKeysMax: GC_SLICE_KEYS_DEFAULT });
     ({ raft: this.raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(
       options,
-      partitionGroupId(options.partition),
+      group,
       {
         apply: (entry) => {
-          if (entry.data === null || entry.conf) return undefined;
-          const outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
-          gc.kick();
+          // The checkpoint the store was loaded from covers it (the log may begin before).
+          if (checkpoints.holds(entry.index)) return undefined;
+          let outcome: TxnOutcome | undefined;
+          if (entry.data !== null && !entry.conf) {
+            outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
+            gc.kick();
+          }
+          checkpoints.applied(entry);
           return outcome;
         },
-        restore: () => {
-          throw new HomeKvError("E_UNAVAILABLE", "a partition group takes no snapshot yet: its log is never compacted");
-        },
+        restore: (snapshot) => checkpoints.install(snapshot),
       },
+      this.streams,
     ));
     this.pipeline = new CommitPipeline({
       timestamps: options.timestamps,
@@ -133,11 +229,22 @@ export class PartitionGroup {
       leaderTerm: () => (this.driver.leads ? this.raft.term : undefined),
     });
     this.expiry.start((command) => this.expire(command), this.store);
+    if (loaded) settings.log(`partition ${options.partition}: loaded the checkpoint at index ${loaded.index}`);
   }
 
-  /** Stops expiring keys (the replica is retired, or the node stops). */
-  stop(): void {
+  /**
+   * Stops the replica's work of its own (it is retired, or the node stops): expiring keys, its
+   * snapshot streams; resolves once a checkpoint under way is written.
+   */
+  async stop(): Promise<void> {
     this.expiry.stop();
+    this.streams.close();
+    await this.checkpoints.close();
+  }
+
+  /** Writes a checkpoint of the partition as it stands (the last one when nothing was applied since). */
+  checkpoint(): Promise<CheckpointInfo> {
+    return this.checkpoints.checkpoint();
   }
 
   /**
@@ -311,4 +418,10 @@ export function inScanRange(range: ScanRange, key: string): boolean {
   if (range.end !== undefined && compareKeys(key, range.end) >= 0) return false;
   if (range.after === undefined) return true;
   return range.reverse ? compareKeys(key, range.after) < 0 : compareKeys(key, range.after) > 0;
+}
+
+/** Removes the checkpoints of a replica that is no more (its directory stays, empty). */
+export async function removeCheckpoints(fs: FileSystem, dir: string): Promise<void> {
+  await fs.mkdirp(dir);
+  for (const name of await fs.list(dir)) await fs.remove(`${dir}/${name}`);
 }

@@ -88,6 +88,13 @@ export type TxnStatus =
   | { readonly state: "open"; readonly lock: Lock }
   | { readonly state: "missing" };
 
+/** What a partition keeps beside its versions: what its checkpoints and snapshots carry. */
+export interface TxnState {
+  readonly locks: readonly (readonly [key: string, lock: Lock])[];
+  /** Start timestamp → commit timestamp (0: rolled back). */
+  readonly fates: readonly (readonly [startTs: number, commitTs: number])[];
+}
+
 const OK: TxnOutcome = { ok: true };
 const refuse = (refusal: TxnRefusal): TxnOutcome => ({ ok: false, refusal });
 
@@ -97,6 +104,19 @@ export class TxnPartition {
   private readonly fates = new Map<number, number>();
 
   constructor(private readonly versions: VersionStore) {}
+
+  /** The locks and fates as they stand (a checkpoint's), in no particular order. */
+  state(): TxnState {
+    return { locks: [...this.locks], fates: [...this.fates] };
+  }
+
+  /** Takes `state`'s locks and fates in place of these (a checkpoint loaded, or a leader's snapshot). */
+  restore(state: TxnState): void {
+    this.locks.clear();
+    this.fates.clear();
+    for (const [key, lock] of state.locks) this.locks.set(key, lock);
+    for (const [startTs, commitTs] of state.fates) this.fates.set(startTs, commitTs);
+  }
 
   /** The lock on `key`, if a transaction holds one. */
   lockOf(key: string): Lock | undefined {

@@ -168,21 +168,26 @@ function readCommand(r: ByteReader): TxnCommand {
 
 export function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {
   w.varint(mutations.length);
-  for (const { key, value, expiresAtMs } of mutations) {
-    w.string(key);
-    if (expiresAtMs !== undefined && value instanceof Uint8Array) w.u8(PUT_WITH_TTL).bytes(value).varint(expiresAtMs);
-    else writeMutationValue(w, value);
-  }
+  for (const mutation of mutations) writeMutation(w, mutation);
 }
 
 export function readMutations(r: ByteReader): Mutation[] {
-  return Array.from({ length: count(r) }, () => {
-    const key = r.string();
-    const at = r.position;
-    const kind = r.u8();
-    if (kind === PUT_WITH_TTL) return { key, value: r.bytesCopy(), expiresAtMs: r.varint() };
-    return { key, value: valueOfKind(r, kind, at) };
-  });
+  return Array.from({ length: count(r) }, () => readMutation(r));
+}
+
+/** string key · u8 kind · what the kind carries (the mutations' layout, one of them). */
+export function writeMutation(w: ByteWriter, { key, value, expiresAtMs }: Mutation): void {
+  w.string(key);
+  if (expiresAtMs !== undefined && value instanceof Uint8Array) w.u8(PUT_WITH_TTL).bytes(value).varint(expiresAtMs);
+  else writeMutationValue(w, value);
+}
+
+export function readMutation(r: ByteReader): Mutation {
+  const key = r.string();
+  const at = r.position;
+  const kind = r.u8();
+  if (kind === PUT_WITH_TTL) return { key, value: r.bytesCopy(), expiresAtMs: r.varint() };
+  return { key, value: valueOfKind(r, kind, at) };
 }
 
 /** u8 kind (1 put: bytes value; 2 delete; 3 lock only): a mutation's value, or a lock's. */

@@ -38,6 +38,9 @@ import type { KeyChain } from "../mvcc/store.ts";
  *                  — the state the replicated state machine keeps beside the store: the member
  *                  directory and the request ids applied, oldest first (what every member must
  *                  hold alike at the index, since both decide what later entries do)
+ *   frame        (a partition's replica only) u8 type 7 (transactions) · bytes: the partition's
+ *                  locks and transaction fates at the index (src/cluster/txn/txn-state-format.ts),
+ *                  right after the replica frame (whose members and request ids are then empty)
  *   then         the chains, meta and end frames, as above
  *   File name: `<Raft index, 20 digits>.rckpt`.
  *
@@ -53,6 +56,7 @@ const FRAME_CHAINS = 3;
 const FRAME_META = 4;
 const FRAME_RAFT = 5;
 const FRAME_REPLICA = 6;
+const FRAME_TRANSACTIONS = 7;
 const FLAG_TOMBSTONE = 1;
 const FLAG_TTL = 2;
 
@@ -84,6 +88,8 @@ export interface ReplicaState {
   members: readonly { name: string; peerAddress: string }[];
   /** Oldest first. */
   requestIds: readonly { id: string; revision: number; deleted: number; succeeded?: boolean }[];
+  /** A partition's transaction state, encoded by its own format (frame type 7); absent elsewhere. */
+  transactions?: Uint8Array;
 }
 
 export function encodeReplicaFrame(state: ReplicaState): Uint8Array {
@@ -96,6 +102,11 @@ export function encodeReplicaFrame(state: ReplicaState): Uint8Array {
     out.string(write.id).u64(write.revision).u64(write.deleted).u8(succeeded);
   }
   return encodeFrame(out.written());
+}
+
+/** Frame type 7, written after the replica frame when the state has transactions. */
+export function encodeTransactionsFrame(transactions: Uint8Array): Uint8Array {
+  return encodeFrame(new ByteWriter(16 + transactions.byteLength).u8(FRAME_TRANSACTIONS).bytes(transactions).written());
 }
 
 export function encodeChainsFrame(chains: readonly KeyChain[]): Uint8Array {
@@ -129,6 +140,7 @@ export type BodyFrame =
   | { kind: "meta"; compactedRevision: number }
   | { kind: "raft"; position: RaftPosition }
   | { kind: "replica"; state: ReplicaState }
+  | { kind: "transactions"; transactions: Uint8Array }
   | { kind: "end"; totalKeys: number };
 
 /** The chains of one chains frame, for a FrameChainCursor: type 3, or type 1 (live entries, one version each). */
@@ -152,6 +164,7 @@ export function decodeBodyFrame(payload: Uint8Array): BodyFrame {
   else if (type === FRAME_META) frame = { kind: "meta", compactedRevision: reader.u64() };
   else if (type === FRAME_RAFT) frame = { kind: "raft", position: readRaftPosition(reader) };
   else if (type === FRAME_REPLICA) frame = { kind: "replica", state: readReplicaState(reader) };
+  else if (type === FRAME_TRANSACTIONS) frame = { kind: "transactions", transactions: reader.bytesCopy() };
   else throw new FormatError(`unknown checkpoint frame type ${type}`);
   checkConsumed(reader);
   return frame;

@@ -145,6 +145,10 @@ function scanCheckpoint(
     } else if (body.kind === "replica") {
       if (previous !== "raft") throw damaged(offset, "replica state that does not follow the Raft position");
       replica = body.state;
+    } else if (body.kind === "transactions") {
+      if (previous !== "replica" || !replica)
+        throw damaged(offset, "transactions that do not follow the replica state");
+      replica = { ...replica, transactions: body.transactions };
     } else if (body.kind === "meta") compactedRevision = body.compactedRevision;
     else keys += body.keys;
     previous = body.kind;

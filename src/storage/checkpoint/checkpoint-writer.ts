@@ -8,6 +8,7 @@ import {
   encodeMetaFrame,
   encodeRaftFrame,
   encodeReplicaFrame,
+  encodeTransactionsFrame,
   type RaftPosition,
   REPLICATED_CHECKPOINT_FILES,
   type ReplicaState,
@@ -66,6 +67,7 @@ export async function writeCheckpoint(options: {
         await file.append(REPLICATED_CHECKPOINT_FILES.encodeHeader(raft.index));
         await file.append(encodeRaftFrame(raft));
         await file.append(encodeReplicaFrame(raft.replica));
+        if (raft.replica.transactions) await file.append(encodeTransactionsFrame(raft.replica.transactions));
       } else await file.append(CHECKPOINT_FILES.encodeHeader(revision));
       let after: string | undefined;
       let syncedAt = 0;

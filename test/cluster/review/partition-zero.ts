@@ -3,6 +3,7 @@ import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/parti
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import { type MetaNode, names } from "../meta/meta-nodes.ts";
+import { checkpointOptions } from "../txn/partition-checkpoint-options.ts";
 
 /**
  * Partition 0 as a group of the three meta nodes, each replica's commit pipeline getting its
@@ -16,7 +17,7 @@ export async function startPartitionZero(
   const groups = new Map<number, PartitionGroup>();
   for (const node of nodes) {
     const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/partitions");
-    const group = new PartitionGroup({
+    const group = await PartitionGroup.open({
       host: node.host,
       partition: 0,
       id: node.id,
@@ -27,6 +28,7 @@ export async function startPartitionZero(
       disconnected: (peer) => node.transport.connected(names.get(peer)!) === false,
       timestamps: async (count) => timestamps(node, await node.timestamps.take(count)),
       readTimeoutMs: 2_000,
+      checkpoints: { ...checkpointOptions(node), dir: "/checkpoints/0" },
     });
     groups.set(node.id, group);
   }

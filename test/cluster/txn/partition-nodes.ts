@@ -7,6 +7,7 @@ import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
+import { checkpointOptions } from "./partition-checkpoint-options.ts";
 
 /**
  * Three nodes running the meta group (the oracle) and `partitions` partitions, each a group of the
@@ -22,9 +23,9 @@ export async function startPartitions(
     const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/partitions");
     groups.set(
       node,
-      Array.from({ length: partitions }, (_, i) => i).map(
-        (partition) =>
-          new PartitionGroup({
+      await Promise.all(
+        Array.from({ length: partitions }, (_, i) => i).map((partition) =>
+          PartitionGroup.open({
             host: node.host,
             partition,
             id: node.id,
@@ -35,7 +36,9 @@ export async function startPartitions(
             disconnected: (peer) => node.suspects.has(peer) || node.transport.connected(names.get(peer)!) === false,
             timestamps: (count) => timestamps(node, count),
             readTimeoutMs: 2_000,
+            checkpoints: { ...checkpointOptions(node), dir: `/checkpoints/${partition}` },
           }),
+        ),
       ),
     );
   }

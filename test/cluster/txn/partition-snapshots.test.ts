@@ -1,0 +1,181 @@
+import { expect, test } from "bun:test";
+import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
+import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import { mulberry32 } from "../../../src/random.ts";
+import { bytes, text } from "../../helpers/bytes.ts";
+import { waitFor } from "../../helpers/wait.ts";
+import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
+
+/**
+ * A partition's checkpoints: its replicas on three in-process nodes (real hosts over loopback
+ * transports), checkpointing every 20 entries and keeping 5 behind. The state a checkpoint carries
+ * beside the store (locks, fates) is checked through a replica that has only the checkpoint to go by.
+ */
+const DIR = "/checkpoints/0";
+
+interface Replica {
+  node: MetaNode;
+  fs: MemoryFileSystem;
+  engine: RaftLogEngine;
+  group: PartitionGroup;
+}
+
+function openReplica(node: MetaNode, fs: MemoryFileSystem, engine: RaftLogEngine): Promise<PartitionGroup> {
+  return PartitionGroup.open({
+    host: node.host,
+    partition: 0,
+    id: node.id,
+    voters: [1, 2, 3],
+    log: engine.group(partitionGroupId(0)),
+    random: mulberry32(node.id),
+    tickMs: 10,
+    disconnected: (peer) => node.transport.connected(names.get(peer)!) === false,
+    timestamps: (count) => node.timestamps.take(count),
+    readTimeoutMs: 2_000,
+    checkpoints: {
+      fs,
+      dir: DIR,
+      logBytes: Number.MAX_SAFE_INTEGER,
+      logEntries: 20,
+      tailEntries: 5,
+      send: (to, payload) => node.transport.send(names.get(to)!, payload),
+      log: () => {},
+    },
+  });
+}
+
+async function startReplicas(): Promise<Replica[]> {
+  const nodes = await startMetaGroup({ timestampWindow: 100 });
+  return Promise.all(
+    nodes.map(async (node) => {
+      const fs = new MemoryFileSystem();
+      const engine = await RaftLogEngine.open(fs, "/raft");
+      return { node, fs, engine, group: await openReplica(node, fs, engine) };
+    }),
+  );
+}
+
+/** Stops the replica and starts it again from what its file system holds (its log reopened). */
+async function restart(replica: Replica): Promise<void> {
+  replica.node.host.remove(partitionGroupId(0));
+  await replica.group.stop();
+  await replica.engine.close();
+  replica.engine = await RaftLogEngine.open(replica.fs, "/raft");
+  replica.group = await openReplica(replica.node, replica.fs, replica.engine);
+}
+
+function leading(replicas: readonly Replica[]): Promise<Replica> {
+  return waitFor(
+    () => {
+      const leader = replicas.find((r) => r.group.driver.leads);
+      return leader && replicas.every((r) => r.group.driver.leader === leader.node.id) ? leader : undefined;
+    },
+    { what: "one leader of partition 0 followed by all", timeoutMs: 10_000 },
+  );
+}
+
+const compacted = (replica: Replica) => replica.engine.group(partitionGroupId(0)).snapshot().index;
+
+/** Every version of every key, as the store holds them: what two replicas must agree on. */
+const history = (group: PartitionGroup) =>
+  JSON.stringify(group.store.dumpChains({ limit: 10_000, revision: group.store.revision }));
+
+test("a replica cut off while the others compacted past it is streamed the leader's checkpoint, locks and fates with it; a restart begins from its own", async () => {
+  const replicas = await startReplicas();
+  const leader = await leading(replicas);
+  const cut = replicas.find((r) => r !== leader)!;
+  cut.node.transport.partition(
+    replicas.filter((r) => r !== cut).map((r) => names.get(r.node.id)!),
+    "both",
+  );
+  const oracle = leader.node.timestamps;
+  for (let i = 0; i < 60; i++) await leader.group.write([{ key: `k${i % 10}`, value: bytes(`v${i}`) }]);
+  // An open transaction (its lock), one rolled back and one committed (their fates): state beside the store.
+  const open = await oracle.take(1);
+  const prewrite = (startTs: number, key: string) =>
+    leader.group.propose({
+      type: "prewrite",
+      startTs,
+      primary: key,
+      expiresAtMs: Date.now() + 600_000,
+      mutations: [{ key, value: bytes(`${key}-value`), expiresAtMs: Date.now() + 900_000 }],
+    });
+  expect(await prewrite(open, "locked")).toEqual({ ok: true });
+  const rolledBack = await oracle.take(1);
+  expect(await leader.group.propose({ type: "rollback", startTs: rolledBack, keys: ["gone"], decides: true })).toEqual({
+    ok: true,
+  });
+  const committed = await oracle.take(1);
+  expect(await prewrite(committed, "done")).toEqual({ ok: true });
+  const commitTs = await oracle.take(1);
+  expect(
+    await leader.group.propose({ type: "commit", startTs: committed, commitTs, keys: ["done"], primary: "done" }),
+  ).toEqual({ ok: true });
+  for (let i = 60; i < 100; i++) await leader.group.write([{ key: `k${i % 10}`, value: bytes(`v${i}`) }]);
+  await waitFor(() => compacted(leader) > 60, { what: "the leader's log compacted past 60" });
+  expect(cut.group.driver.appliedIndex).toBeLessThan(compacted(leader));
+  expect(leader.group.driver.stats().snapshotsSent).toBe(0);
+
+  cut.node.transport.heal();
+  await waitFor(() => cut.group.store.revision === leader.group.store.revision, {
+    what: "the cut replica at the leader's revision",
+  });
+  expect(leader.group.driver.stats().snapshotsSent).toBeGreaterThanOrEqual(1);
+  expect(history(cut.group)).toBe(history(leader.group));
+
+  // The cut replica leads: its locks and fates are those the snapshot carried.
+  leader.group.driver.transferLeadership(cut.node.id);
+  await waitFor(() => cut.group.driver.leads, { what: "the cut replica to lead" });
+  expect(await cut.group.status("locked", open)).toMatchObject({ state: "open", lock: { startTs: open } });
+  expect(await cut.group.status("gone", rolledBack)).toEqual({ state: "rolled-back" });
+  expect(await cut.group.status("done", committed)).toEqual({ state: "committed", commitTs });
+  const now = await oracle.take(1);
+  expect(await cut.group.read(["locked"], now)).toMatchObject([{ lock: { startTs: open } }]);
+  const [done] = await cut.group.read(["done"], now);
+  expect(done && "record" in done && text(done.record.value!)).toBe("done-value");
+  // The lock's TTL for the version it writes came along too: committed now, the key expires.
+  expect(await cut.group.propose({ type: "commit", startTs: open, commitTs: now, keys: ["locked"] })).toEqual({
+    ok: true,
+  });
+  const [locked] = await cut.group.read(["locked"], now);
+  expect(locked && "record" in locked && locked.record.expiresAtMs).toBeGreaterThan(Date.now() + 800_000);
+
+  // Every replica compacts its own log, and a restart begins from its newest checkpoint: its
+  // store is whole before it hears from any other replica.
+  const follower = replicas.find((r) => !r.group.driver.leads)!;
+  await waitFor(() => compacted(follower) > 60, { what: "a follower's log compacted past 60" });
+  const before = history(follower.group);
+  const revision = follower.group.store.revision;
+  for (const other of replicas)
+    if (other !== follower) follower.node.transport.partition([names.get(other.node.id)!], "both");
+  await restart(follower);
+  expect(follower.group.store.revision).toBeGreaterThan(0);
+  follower.node.transport.heal();
+  await waitFor(() => follower.group.store.revision === revision, { what: "the restarted follower caught up" });
+  expect(history(follower.group)).toBe(before);
+});
+
+test("a replica whose log is empty (retired, and placed here again) starts empty even beside an earlier replica's checkpoints, and is sent the leader's", async () => {
+  const replicas = await startReplicas();
+  const leader = await leading(replicas);
+  for (let i = 0; i < 50; i++) await leader.group.write([{ key: `k${i}`, value: bytes(`v${i}`) }]);
+  const follower = replicas.find((r) => r !== leader)!;
+  await waitFor(() => compacted(follower) > 20, { what: "a follower's log compacted past 20" });
+  // Retired as PartitionReplicas does, but stopped before its checkpoints were removed (a crash).
+  follower.node.host.remove(partitionGroupId(0));
+  await follower.group.stop();
+  await follower.engine.retireGroup(partitionGroupId(0));
+  expect((await follower.fs.list(DIR)).length).toBeGreaterThan(0);
+  for (const other of replicas)
+    if (other !== follower) follower.node.transport.partition([names.get(other.node.id)!], "both");
+  follower.group = await openReplica(follower.node, follower.fs, follower.engine);
+  expect(follower.group.store.revision).toBe(0);
+  expect(await follower.fs.list(DIR)).toEqual([]);
+  for (let i = 50; i < 60; i++) await leader.group.write([{ key: `k${i}`, value: bytes(`v${i}`) }]);
+  follower.node.transport.heal();
+  await waitFor(() => follower.group.store.revision === leader.group.store.revision, {
+    what: "the replica placed again at the leader's revision",
+  });
+  expect(history(follower.group)).toBe(history(leader.group));
+});
