@@ -7,11 +7,15 @@
  * Two nodes found a cluster of 2 partitions of 1 replica (`--partitions 2 --replicas 1`), one
  * partition each. `--megabytes` of values (10 KiB each, 100 keys a Set) are written into n2's
  * partition. Then `homekv cluster remove n2` moves that partition to n1: a learner on n1, caught
- * up from n2's log, promoted, leadership handed to it, n2 removed and its replica retired. The run
- * measures the time from the removal to the move's end (n1 leads the partition, n2 holds no
- * replica), and what a client sees meanwhile: one probe at a time through n1, alternately a Set and
- * a linearizable Get of a key of the moving partition (p50, p99, max latency; failures), against
- * the same probes before the move.
+ * up, promoted, leadership handed to it, n2 removed and its replica retired. The run measures the
+ * time from the removal to the move's end (n1 leads the partition, n2 holds no replica), and what a
+ * client sees meanwhile: one probe at a time through n1, alternately a Set and a linearizable Get
+ * of a key of the moving partition (p50, p99, max latency; failures), against the same probes
+ * before the move.
+ *
+ * It moves twice, each time on a new cluster: once caught up from n2's whole log (checkpoints
+ * never due), once from n2's checkpoint (one due every quarter of the data: n2's log compacted,
+ * the learner streamed the newest checkpoint and the entries after it).
  *
  * The client is this project's (HomeKvClient); the processes run from source. Every process is
  * stopped and every data directory removed, on failure and on Ctrl-C too. `--quick` is a smoke run
@@ -57,7 +61,8 @@ async function probe(client: HomeKvClient, key: string, done: () => boolean, lim
       if (i % 2 === 0) await client.set([[key, String(i)]]);
       else await client.get([key]);
       samples.push(performance.now() - started);
-    } catch {
+    } catch (error) {
+      console.error(`probe ${i} failed after ${(performance.now() - started).toFixed(0)} ms: ${error}`);
       failed++;
     }
   }
@@ -71,51 +76,76 @@ async function moved(n1: HomeKvClient, n2: HomeKvClient, partition: number): Pro
   return p.local && p.leader === "n1" && (ring2 === undefined || !ring2.partitions.some((q) => q.local));
 }
 
-stopAllOnExit();
-try {
-  const cluster = await startPartitionedCluster(2, { partitions: 2, replicas: 1 });
+/** The flags that keep n2's log whole, or checkpoint it (and compact it) every quarter of the data. */
+const CATCH_UP = {
+  log: ["--checkpoint-wal-bytes", String(Number.MAX_SAFE_INTEGER)],
+  checkpoint: [
+    ...["--checkpoint-wal-bytes", String(Math.ceil((megabytes * 1024 * 1024) / 2))],
+    // No tail: the log is compacted right to each checkpoint, so the learner cannot catch up from it.
+    ...["--raft-log-tail-entries", "0"],
+  ],
+} as const;
+
+/** One move of n2's partition to n1 on a new cluster, n1 catching up from n2's log or its checkpoint. */
+async function moveOnce(catchUp: keyof typeof CATCH_UP) {
+  const cluster = await startPartitionedCluster(2, { partitions: 2, replicas: 1 }, CATCH_UP[catchUp]);
   const [n1, n2] = cluster.members.map(
     (member) => new HomeKvClient({ address: member.address, timeoutMs: 30_000 }),
   ) as [HomeKvClient, HomeKvClient];
-  const ring = await n1.ring();
-  const partition = ring.partitions.findIndex((p) => p.replicas[0] === "n2");
-  const keysNeeded = Math.ceil((megabytes * 1024 * 1024) / VALUE_BYTES);
-  const keys = keysByPartition(2, keysNeeded + 1, "move/")[partition]!;
-  const probeKey = keys.pop()!;
-  const value = new Uint8Array(VALUE_BYTES).fill(120);
-  const loadStarted = performance.now();
-  for (let i = 0; i < keys.length; i += KEYS_PER_SET)
-    await n2.set(keys.slice(i, i + KEYS_PER_SET).map((key) => [key, value] as const));
-  const loadSeconds = (performance.now() - loadStarted) / 1000;
-  const before = await probe(n1, probeKey, () => false, BASELINE_PROBES);
+  try {
+    const ring = await n1.ring();
+    const partition = ring.partitions.findIndex((p) => p.replicas[0] === "n2");
+    const keysNeeded = Math.ceil((megabytes * 1024 * 1024) / VALUE_BYTES);
+    const keys = keysByPartition(2, keysNeeded + 1, "move/")[partition]!;
+    const probeKey = keys.pop()!;
+    const value = new Uint8Array(VALUE_BYTES).fill(120);
+    const loadStarted = performance.now();
+    for (let i = 0; i < keys.length; i += KEYS_PER_SET)
+      await n2.set(keys.slice(i, i + KEYS_PER_SET).map((key) => [key, value] as const));
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
+    const before = await probe(n1, probeKey, () => false, BASELINE_PROBES);
 
-  let done = false;
-  const removal = performance.now();
-  await n1.clusterRemove("n2");
-  const during = probe(n1, probeKey, () => done, 1_000_000);
-  const deadline = removal + MOVE_TIMEOUT_MS;
-  while (!(await moved(n1, n2, partition))) {
-    if (performance.now() > deadline) throw new Error(`the move did not end within ${MOVE_TIMEOUT_MS} ms`);
-    await Bun.sleep(20); // polling the ring for the move's end, not synchronising a test
+    let done = false;
+    const removal = performance.now();
+    await n1.clusterRemove("n2");
+    const during = probe(n1, probeKey, () => done, 1_000_000);
+    const deadline = removal + MOVE_TIMEOUT_MS;
+    while (!(await moved(n1, n2, partition))) {
+      if (performance.now() > deadline) throw new Error(`the move did not end within ${MOVE_TIMEOUT_MS} ms`);
+      await Bun.sleep(20); // polling the ring for the move's end, not synchronising a test
+    }
+    const moveSeconds = (performance.now() - removal) / 1000;
+    done = true;
+    const duringMove = await during;
+    const [check] = (await n1.get([keys[0]!])).records;
+    if (check?.value?.byteLength !== VALUE_BYTES) throw new Error("a key written before the move is missing after it");
+    return { catchUp, keys: keys.length, moveSeconds, loadSeconds, before, duringMove };
+  } finally {
+    n1.close();
+    n2.close();
+    await cluster.stop();
   }
-  const moveSeconds = (performance.now() - removal) / 1000;
-  done = true;
-  const duringMove = await during;
-  const [check] = (await n1.get([keys[0]!])).records;
-  if (check?.value?.byteLength !== VALUE_BYTES) throw new Error("a key written before the move is missing after it");
-  n1.close();
-  n2.close();
+}
 
+stopAllOnExit();
+try {
+  const runs = [await moveOnce("log"), await moveOnce("checkpoint")];
   const row = (name: string, l: Latencies) =>
     `| ${name} | ${l.count} | ${l.failed} | ${l.p50Ms.toFixed(1)} | ${l.p99Ms.toFixed(1)} | ${l.maxMs.toFixed(1)} |`;
   console.log(
-    `Moved one partition of ${megabytes} MB (${keys.length} keys of ${VALUE_BYTES / 1024} KiB, loaded in ${loadSeconds.toFixed(1)} s) from n2 to n1 in ${moveSeconds.toFixed(1)} s (${(megabytes / moveSeconds).toFixed(1)} MB/s).\n`,
+    `Moved one partition of ${megabytes} MB (${runs[0]!.keys} keys of ${VALUE_BYTES / 1024} KiB, loaded in ${runs.map((r) => r.loadSeconds.toFixed(1)).join(" and ")} s) from n2 to n1:\n`,
   );
-  console.log("| probes through n1 (Set, Get alternately) | count | failed | p50 ms | p99 ms | max ms |");
+  console.log("| n1 caught up from | move s | MB/s |");
+  console.log("|---|---:|---:|");
+  for (const r of runs)
+    console.log(`| n2's ${r.catchUp} | ${r.moveSeconds.toFixed(1)} | ${(megabytes / r.moveSeconds).toFixed(1)} |`);
+  console.log("\n| probes through n1 (Set, Get alternately) | count | failed | p50 ms | p99 ms | max ms |");
   console.log("|---|---:|---:|---:|---:|---:|");
-  console.log(row("before the move", before));
-  console.log(row("during the move", duringMove));
-  console.log(JSON.stringify({ megabytes, moveSeconds, loadSeconds, before, duringMove }));
+  for (const r of runs) {
+    console.log(row(`before the move (${r.catchUp})`, r.before));
+    console.log(row(`during the move (${r.catchUp})`, r.duringMove));
+  }
+  console.log(JSON.stringify({ megabytes, runs }));
 } finally {
   await stopAll();
 }

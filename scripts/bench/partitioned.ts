@@ -97,6 +97,8 @@ export async function startSingleServer(): Promise<BenchServers> {
 export async function startPartitionedCluster(
   count: number,
   shape: { partitions: number; replicas: number },
+  /** More flags for every member's `serve`. */
+  args: readonly string[] = [],
 ): Promise<BenchServers> {
   const names = Array.from({ length: count }, (_, i) => `n${i + 1}`);
   const peerPorts = names.map(() => freePort());
@@ -106,6 +108,7 @@ export async function startPartitionedCluster(
       ...["--node-id", name, "--peer-port", String(peerPorts[i]), "--data-dir", dataDir],
       ...["--initial-cluster", initialCluster],
       ...["--partitions", String(shape.partitions), "--replicas", String(shape.replicas)],
+      ...args,
     ]),
   );
   const label = `${count} node${count === 1 ? "" : "s"}`;

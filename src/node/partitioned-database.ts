@@ -1,7 +1,7 @@
 import type { TxnCoordinator } from "../cluster/txn/coordinator.ts";
 import { LOCK_ONLY, type Mutation } from "../cluster/txn/percolator.ts";
 import { HomeKvError } from "../errors.ts";
-import type { Database, DatabaseStats, TxnResult } from "../storage/database.ts";
+import type { CheckpointInfo, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
 import { compareHolds } from "../storage/mvcc/compare.ts";
 import {
   type ApplyResult,
@@ -34,6 +34,8 @@ export interface PartitionedDatabaseParts {
   watches: Watches;
   /** The node's figures: its partitions' stores where it leads them. */
   stats(): DatabaseStats;
+  /** A checkpoint of each partition's replica on this node (the Checkpoint call). */
+  checkpoint(): Promise<CheckpointInfo>;
   close(): Promise<void>;
 }
 
@@ -159,7 +161,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     },
     openSnapshot: () => notYet("snapshots"),
     stats: () => ({ ...parts.stats(), revision }),
-    checkpoint: () => notYet("Checkpoint (a partition's state is its Raft log)"),
+    checkpoint: () => parts.checkpoint(),
     settleGc: () => Promise.resolve(),
     close: () => parts.close(),
   };

@@ -321,6 +321,7 @@ export async function openPartitionedNode(
         pollMs: raftConfig.tickMs,
       }),
       stats: () => ledStats([...replicas.groups.values()].filter((group) => group.driver.leads)),
+      checkpoint: () => replicas.checkpoint(),
       async close() {
         joining?.stop();
         stopMoving();

@@ -44,6 +44,7 @@ async function startDatabase() {
     partitions: () => PARTITIONS,
     watches: partitionedWatches({ access, coordinator, partitions: () => PARTITIONS, pollMs: 10 }),
     stats: () => ({}) as DatabaseStats,
+    checkpoint: () => Promise.reject(new Error("these tests take no checkpoint")),
     close: async () => {},
   });
   return {

@@ -11,14 +11,21 @@ import { quickBenchOutput } from "../helpers/bench-smoke.ts";
  */
 const scratchDirs = () => new Set(readdirSync(tmpdir()).filter((name) => name.startsWith(SCRATCH_PREFIX)));
 
-test("scripts/bench-move.ts --quick moves a partition and prints the probes before and during the move", async () => {
+test("scripts/bench-move.ts --quick moves a partition twice (caught up from the log, then from a checkpoint) and prints the probes before and during each move", async () => {
   const before = scratchDirs();
   const out = await quickBenchOutput("bench-move.ts", SCRATCH_PREFIX, []);
   expect(out).toMatch(
-    /Moved one partition of 2 MB \(\d+ keys of 10 KiB, loaded in [\d.]+ s\) from n2 to n1 in [\d.]+ s/,
+    /Moved one partition of 2 MB \(\d+ keys of 10 KiB, loaded in [\d.]+ and [\d.]+ s\) from n2 to n1/,
   );
-  for (const row of ["before the move", "during the move"])
-    expect(out).toMatch(new RegExp(String.raw`\| ${row} \| \d+ \| 0 \|( [\d.]+ \|){3}`));
-  expect(JSON.parse(out.trim().split("\n").at(-1)!).moveSeconds).toBeGreaterThan(0);
+  for (const from of ["log", "checkpoint"]) {
+    expect(out).toMatch(new RegExp(String.raw`\| n2's ${from} \| [\d.]+ \| [\d.]+ \|`));
+    for (const row of ["before the move", "during the move"])
+      expect(out).toMatch(new RegExp(String.raw`\| ${row} \(${from}\) \| \d+ \| 0 \|( [\d.]+ \|){3}`));
+  }
+  const { runs } = JSON.parse(out.trim().split("\n").at(-1)!);
+  expect(runs.map((r: { catchUp: string; moveSeconds: number }) => r.moveSeconds > 0 && r.catchUp)).toEqual([
+    "log",
+    "checkpoint",
+  ]);
   expect([...scratchDirs()].filter((name) => !before.has(name))).toEqual([]);
 }, 120_000);

@@ -2,6 +2,7 @@ import { describeError } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
 import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import { CHECKPOINT_SYNC_EVERY_BYTES } from "../../storage/checkpoint/checkpoint-writer.ts";
 import { decodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
@@ -15,6 +16,8 @@ interface Incoming {
   readonly temporary: string;
   /** Bytes received (appended, or queued to be). */
   received: number;
+  /** Bytes appended as of the last sync. */
+  synced: number;
   runningCrc: number;
   /** The appends, one after another; a failure fails the stream. */
   writes: Promise<AppendFile>;
@@ -65,6 +68,12 @@ export class SnapshotReceiver {
     this.armStall(stream);
     stream.writes = stream.writes.then(async (file) => {
       await file.append(data);
+      // Synced as it goes, as a checkpoint written here is: one sync of the whole file at the end
+      // would hold every log fsync of this file system behind it (ext4, data=ordered).
+      if (received - stream.synced >= CHECKPOINT_SYNC_EVERY_BYTES) {
+        await file.sync();
+        stream.synced = received;
+      }
       if (!stream.ended) this.answer(stream, { type: "ack", received });
       return file;
     });
@@ -109,6 +118,7 @@ export class SnapshotReceiver {
       crc: frame.crc,
       temporary,
       received: 0,
+      synced: 0,
       runningCrc: 0,
       writes: fs.remove(temporary).then(() => fs.openAppend(temporary)),
       timer: undefined,

@@ -14,8 +14,8 @@ import {
   type ReplicaState,
 } from "./checkpoint-format.ts";
 
-/** Bytes a checkpoint writes between syncs. */
-const SYNC_EVERY_BYTES = 4 * 1024 * 1024;
+/** Bytes a checkpoint writes between syncs (also one received from a leader: snapshot-receiver.ts). */
+export const CHECKPOINT_SYNC_EVERY_BYTES = 4 * 1024 * 1024;
 
 export interface WrittenCheckpoint {
   revision: number;
@@ -78,7 +78,7 @@ export async function writeCheckpoint(options: {
         // Synced as it goes, as RocksDB's bytes_per_sync does: on ext4 (data=ordered) a log's fsync
         // flushes every dirty page of the file system with its own, so a whole checkpoint left to
         // the final sync made each commit's fsync wait for it (seconds of stalled writes).
-        if (file.size - syncedAt >= SYNC_EVERY_BYTES) {
+        if (file.size - syncedAt >= CHECKPOINT_SYNC_EVERY_BYTES) {
           await file.sync();
           syncedAt = file.size;
         }

@@ -23,6 +23,7 @@ export async function startReviewDatabase(partitions = 2, options: Partial<Coord
     partitions: () => partitions,
     watches: createWatchHub(), // never fed: these tests watch nothing
     stats: () => ({}) as DatabaseStats,
+    checkpoint: () => Promise.reject(new Error("these tests take no checkpoint")),
     close: async () => {},
   });
   return { db, coordinator, nodes, groups, access };
