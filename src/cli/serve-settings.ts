@@ -211,13 +211,13 @@ export const SERVE_SETTINGS = {
     kind: { type: "integer", min: 0, max: INT_MAX },
     default: RAFT_LOG_TAIL_ENTRIES_DEFAULT,
     description:
-      "Raft log entries a replicated member keeps behind its newest checkpoint, so that a follower a little behind gets entries rather than the whole snapshot",
+      "Raft log entries a replicated member keeps behind its newest checkpoint, so that a follower a little behind gets entries rather than the whole snapshot (a partitioned node: each partition this ÷ --partitions)",
   },
   "checkpoint-raft-entries": {
     kind: { type: "integer", min: 1, max: INT_MAX },
     default: CHECKPOINT_RAFT_ENTRIES_DEFAULT,
     description:
-      "A replicated member checkpoints, and drops its Raft log up to the tail, after this many entries (or --checkpoint-wal-bytes of commands) since the last checkpoint: the log is kept in memory back to it",
+      "A replicated member checkpoints, and drops its Raft log up to the tail, after this many entries (or --checkpoint-wal-bytes of commands) since the last checkpoint: the log is kept in memory back to it (a partitioned node: each partition after this ÷ --partitions)",
   },
   "gossip-port": {
     kind: PORT,
