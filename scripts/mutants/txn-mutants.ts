@@ -133,9 +133,9 @@ export const TXN_MUTANTS: readonly Mutant[] = [
       "a one-partition write that read first takes its commit timestamp and is proposed past the commit pipeline: it can land below a read that already looked (a lost update)",
     file: "src/cluster/txn/coordinator.ts",
     search:
-      "      const { ts, result } = await this.options.access.write(partition, writes, readAt);\n      return this.settled(result, ts);",
+      "      const { ts, result } = await this.options.access.write(partition, writes, readAt);\n      return { ts: await this.settled(result, ts) };",
     replace:
-      '      if (readAt === undefined) {\n        const { ts, result } = await this.options.access.write(partition, writes);\n        return this.settled(result, ts);\n      }\n      const commitTs = await this.options.timestamps(1);\n      return this.settled(await this.options.access.propose(partition, { type: "onePhase", startTs: readAt, commitTs, mutations: writes }), commitTs);',
+      '      if (readAt === undefined) {\n        const { ts, result } = await this.options.access.write(partition, writes);\n        return { ts: await this.settled(result, ts) };\n      }\n      const commitTs = await this.options.timestamps(1);\n      return { ts: await this.settled(await this.options.access.propose(partition, { type: "onePhase", startTs: readAt, commitTs, mutations: writes }), commitTs) };',
   },
   {
     name: "writer-leaves-locks",
@@ -225,8 +225,8 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     name: "txn-commits-blind",
     description: "a Txn across partitions commits without the timestamp it read at: a write since then is not seen",
     file: "src/node/partitioned-database.ts",
-    search: "const committed = seen(await coordinator.commit(mutations, read.revision));",
-    replace: "const committed = seen(await coordinator.commit(mutations));",
+    search: "await coordinator.commit(mutations, read.revision, request);",
+    replace: "await coordinator.commit(mutations, undefined, request);",
   },
   {
     name: "members-uncommitted",
@@ -288,5 +288,35 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     file: "src/cluster/txn/partition-group.ts",
     search: "    if (options.log.lastIndex() === 0) await removeCheckpoints(fs, dir);",
     replace: "",
+  },
+  {
+    name: "request-id-not-remembered",
+    description: "the commit that decides a write with a request id forgets the id: a retry applies a second time",
+    file: PERCOLATOR,
+    search: "      if (request) this.requestIds.remember(request.id, { ...request, revision: commitTs });",
+    replace: "",
+  },
+  {
+    name: "request-id-not-checked",
+    description: "a transaction whose request id was decided before commits anyway",
+    file: PERCOLATOR,
+    search: '      if (seen) return refuse({ kind: "duplicate", write: seen });',
+    replace: "",
+  },
+  {
+    name: "request-ids-not-in-checkpoint",
+    description:
+      "a partition's checkpoint leaves its request ids out: after a restart or a snapshot a retry applies again",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "        requestIds: this.partition.requestIds.entries(),",
+    replace: "        requestIds: [],",
+  },
+  {
+    name: "request-decided-by-first-key",
+    description:
+      "a write with a request id is decided by its first key's partition: a retry that writes other keys (a Txn taking its other branch) is decided elsewhere, and applies",
+    file: "src/cluster/txn/coordinator.ts",
+    search: "      const byPartition = this.group([primary, ...mutations]);",
+    replace: "      const byPartition = this.group(mutations);",
   },
 ];

@@ -3,13 +3,13 @@ import type { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { ConfState, NodeId } from "../cluster/raft/types.ts";
 import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
 import type { GroupMover } from "../cluster/replication/group-mover.ts";
-import type { HostedGroupOptions } from "../cluster/replication/hosted-group.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import type { RaftHost } from "../cluster/replication/raft-host.ts";
 import type { Placement } from "../cluster/ring/placement.ts";
 import {
   type PartitionCheckpointOptions,
   PartitionGroup,
+  type PartitionGroupOptions,
   partitionGroupId,
   removeCheckpoints,
 } from "../cluster/txn/partition-group.ts";
@@ -21,9 +21,7 @@ export interface PartitionReplicasOptions {
   engine: RaftLogEngine;
   host: RaftHost;
   /** What every replica's group is run with (its voters and log are the replicas' own). */
-  group: Omit<HostedGroupOptions, "voters" | "log"> & {
-    timestamps: (count: number) => Promise<number>;
-    readTimeoutMs: number;
+  group: Omit<PartitionGroupOptions, "voters" | "log" | "partition" | "checkpoints"> & {
     /** Each replica's checkpoints go in `<partitionsDir>/<partition>`. */
     checkpoints: Omit<PartitionCheckpointOptions, "dir">;
   };

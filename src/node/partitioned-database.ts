@@ -1,4 +1,4 @@
-import type { TxnCoordinator } from "../cluster/txn/coordinator.ts";
+import type { Committed, TxnCoordinator } from "../cluster/txn/coordinator.ts";
 import { LOCK_ONLY, type Mutation } from "../cluster/txn/percolator.ts";
 import { HomeKvError } from "../errors.ts";
 import type { CheckpointInfo, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
@@ -12,6 +12,7 @@ import {
   type TxnOp,
   type WriteOp,
 } from "../storage/ops.ts";
+import type { RememberedWrite } from "../storage/request-ids.ts";
 import type { Watches } from "../storage/watch/watch-hub.ts";
 import { delay, realTimers } from "../timers.ts";
 
@@ -47,7 +48,9 @@ export interface PartitionedDatabaseParts {
  * increase, with gaps.
  *
  * A record carries its value, mod and create revisions and version as its partition keeps them.
- * A Txn runs optimistically (see `txn`). What is not built yet is refused with E_UNIMPLEMENTED naming it.
+ * A Txn runs optimistically (see `txn`). A write with a request id commits at most once (the
+ * coordinator decides it in the id's own partition). What is not built yet is refused with
+ * E_UNIMPLEMENTED naming it.
  */
 export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
   const { coordinator } = parts;
@@ -67,18 +70,30 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     return { revision: seen(read.ts), records };
   };
 
+  /** A transaction's answer when its request id was applied before: that one's branch, read at its revision. */
+  const duplicateTxn = async (command: TxnCommand, first: RememberedWrite): Promise<TxnResult> => {
+    const succeeded = first.succeeded ?? false;
+    const gets = (succeeded ? command.success : command.failure).flatMap((op) => (isWrite(op) ? [] : [op.get]));
+    const reads = gets.length === 0 ? [] : (await readAt(gets, first.revision)).records;
+    return { revision: first.revision, succeeded, reads };
+  };
+
+  /** What a write answers: its revision and deletes, or, for a request id applied before, the first write's. */
+  const answer = ({ ts, duplicate }: Committed, deleted: number): ApplyResult =>
+    duplicate ? { ...duplicate, duplicate: true } : { revision: seen(ts), deleted };
+
   const write = (ops: readonly WriteOp[], requestId?: string): Promise<ApplyResult> => {
-    refuseRequestId(requestId);
     const mutations = ops.map(mutationOf);
     const deletes = ops.filter((op) => op.value === null).map((op) => op.key);
+    const request = (deleted: number) => (requestId ? { id: requestId, deleted } : undefined);
     return retryConflicts(async () => {
       // A Set, as etcd's Put, loses to no other write: a conflict (a transaction holding a key) is waited out.
-      if (deletes.length === 0) return { revision: seen(await coordinator.commit(mutations)), deleted: 0 };
+      if (deletes.length === 0) return answer(await coordinator.commit(mutations, undefined, request(0)), 0);
       // What a delete removed is what existed when it committed: read, then commit refused if a key
       // was written in between (then all again).
       const { ts, records } = await coordinator.get(deletes);
-      const committed = await coordinator.commit(mutations, ts);
-      return { revision: seen(committed), deleted: records.filter((record) => record.value !== undefined).length };
+      const deleted = records.filter((record) => record.value !== undefined).length;
+      return answer(await coordinator.commit(mutations, ts, request(deleted)), deleted);
     });
   };
 
@@ -88,7 +103,11 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
    * since the read — then the whole transaction runs again, compares and all, as etcd would have
    * ordered it after that write.
    */
-  const txn = async (command: TxnCommand, checkReadBytes?: (bytes: number) => void): Promise<TxnResult> => {
+  const txn = async (
+    command: TxnCommand,
+    checkReadBytes?: (bytes: number) => void,
+    requestId?: string,
+  ): Promise<TxnResult> => {
     const branchGets = (ops: readonly TxnOp[]) => ops.flatMap((op) => (isWrite(op) ? [] : [op.get]));
     const keys = [
       ...new Set([
@@ -120,7 +139,11 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
         ...writes.map(mutationOf),
         ...[...new Set(locked)].filter((key) => !written.has(key)).map((key) => ({ key, value: LOCK_ONLY })),
       ];
-      const committed = seen(await coordinator.commit(mutations, read.revision));
+      const request = requestId ? { id: requestId, deleted: 0, succeeded } : undefined;
+      const { ts, duplicate } = await coordinator.commit(mutations, read.revision, request);
+      // A request id applied before: the first transaction's branch, its gets read at its revision.
+      if (duplicate) return duplicateTxn(command, duplicate);
+      const committed = seen(ts);
       return { revision: committed, succeeded, reads: gets.map((get) => recordAt(committed, get)) };
     });
   };
@@ -150,10 +173,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       checkReadBytes?.(records.reduce((sum, record) => sum + recordBytes(record), 0));
       return { revision: read.revision, records };
     },
-    txn: (command, { checkReadBytes, requestId } = {}) => {
-      refuseRequestId(requestId);
-      return txn(command, checkReadBytes);
-    },
+    txn: (command, { checkReadBytes, requestId } = {}) => txn(command, checkReadBytes, requestId),
     async compact(target) {
       const now = seen(await coordinator.timestampNotBelow(target));
       compacted = Math.max(compacted, await coordinator.compact(target, parts.partitions()));
@@ -190,14 +210,6 @@ async function retryConflicts<T>(attempt: () => Promise<T>): Promise<T> {
 /** A write as a partition's mutation: a put keeps its TTL deadline (the partition's sweeper deletes the key after it). */
 function mutationOf({ key, value, expiresAtMs }: WriteOp): Mutation {
   return expiresAtMs === undefined || value === null ? { key, value } : { key, value, expiresAtMs };
-}
-
-function refuseRequestId(requestId: string | undefined): void {
-  if (requestId)
-    throw new HomeKvError(
-      "E_UNIMPLEMENTED",
-      "request ids are not remembered on a partitioned cluster yet: send the write without one",
-    );
 }
 
 /** The record a get finds after its transaction's `write` of the key at `revision` (over `before`, the key then). */

@@ -27,6 +27,7 @@ import type { Scans } from "../server/scan-cursors.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database, DatabaseStats } from "../storage/database.ts";
+import { REQUEST_IDS_REMEMBERED } from "../storage/request-ids.ts";
 import { delay, realTimers } from "../timers.ts";
 import { findGroup, keepJoining } from "./gossip-join.ts";
 import { openNodeTransport } from "./node-transport.ts";
@@ -69,6 +70,8 @@ const MOVE_TICKS = 2;
  */
 const PARTITION_CHECKPOINT_BYTES_MIN = 1 << 20;
 const PARTITION_CHECKPOINT_ENTRIES_MIN = 16;
+/** Request ids a partition remembers at least, however many partitions share REQUEST_IDS_REMEMBERED. */
+const REQUEST_IDS_PER_PARTITION_MIN = 1_000;
 
 /**
  * A node of a partitioned cluster (`--partitions P`, docs/internals/partitions.md): one RaftHost
@@ -82,7 +85,7 @@ const PARTITION_CHECKPOINT_ENTRIES_MIN = 16;
  *
  * Each replica checkpoints its partition every so many entries or bytes (the --checkpoint-raft-entries
  * and --checkpoint-wal-bytes of a replicated member, shared out among the partitions), and its log
- * is compacted to the checkpoint; a replica far behind is sent its leader's. Not yet: request ids.
+ * is compacted to the checkpoint; a replica far behind is sent its leader's. A write with a request id is decided in the id's own partition, once.
  *
  *   dir/LOCK           pid of the server using it
  *   dir/ENGINE         the engine (memory: a partition's store is rebuilt from its checkpoint and log)
@@ -160,6 +163,8 @@ export async function openPartitionedNode(
       ...groupOptions,
       timestamps: takeTimestamps,
       readTimeoutMs: READ_TIMEOUT_MS,
+      // Ids hash to their partitions: all of them together remember about what one server does.
+      requestIdsRemembered: share(REQUEST_IDS_REMEMBERED, shape.count, REQUEST_IDS_PER_PARTITION_MIN),
       checkpoints: {
         fs: realFileSystem,
         // A partition's share of what one replicated member's log may hold: the logs of all of them

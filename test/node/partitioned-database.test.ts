@@ -33,12 +33,12 @@ async function startDatabase() {
       get: (keys, ts) => coordinator.get(keys, ts),
       timestampNotBelow: (revision) => coordinator.timestampNotBelow(revision),
       compact: (revision, partitions) => coordinator.compact(revision, partitions),
-      async commit(mutations, readAt) {
+      async commit(mutations, readAt, request) {
         if (gate && readAt !== undefined) {
           waiting++;
           await gate;
         }
-        return coordinator.commit(mutations, readAt);
+        return coordinator.commit(mutations, readAt, request);
       },
     },
     partitions: () => PARTITIONS,
@@ -300,3 +300,56 @@ test("a Txn's get of a key it puts with a TTL sees the deadline, as a server's T
   const [stored] = (await db.get(["ttl/txn"])).records;
   expect(stored!.expiresAtMs).toBe(expiresAtMs);
 }, 30_000);
+
+test("request ids: a Set, a Del and a Txn sent again with the same id apply once, and are answered with what the first did", async () => {
+  const { db } = await startDatabase();
+  // Keys of both partitions, so that both one-partition and two-partition writes are covered.
+  const keys = ["a", "b", "c", "d", "e", "f"];
+  const first = await db.write(
+    keys.map((key) => ({ key, value: bytes("1") })),
+    "set-1",
+  );
+  expect(first.duplicate).toBeUndefined();
+  await db.write([{ key: "a", value: bytes("2") }]);
+  const again = await db.write(
+    keys.map((key) => ({ key, value: bytes("1") })),
+    "set-1",
+  );
+  expect(again).toEqual({ revision: first.revision, deleted: 0, duplicate: true });
+  expect(text((await db.get(["a"])).records[0]!.value)).toBe("2");
+
+  const deleted = await db.write(
+    ["b", "c", "nothing"].map((key) => ({ key, value: null })),
+    "del-1",
+  );
+  expect(deleted.deleted).toBe(2);
+  await db.write([{ key: "b", value: bytes("back") }]);
+  expect(
+    await db.write(
+      ["b", "c", "nothing"].map((key) => ({ key, value: null })),
+      "del-1",
+    ),
+  ).toEqual({ revision: deleted.revision, deleted: 2, duplicate: true });
+  expect(text((await db.get(["b"])).records[0]!.value)).toBe("back");
+
+  // A Txn whose retry would take the other branch (its compare no longer holds) is answered with the first's.
+  const swap: TxnCommand = {
+    compares: [valueIs("d", "1")],
+    success: [{ key: "d", value: bytes("2") }, { get: "e" }],
+    failure: [{ key: "f", value: bytes("failed") }],
+  };
+  const ran = await db.txn(swap, { requestId: "txn-1" });
+  expect(ran.succeeded).toBe(true);
+  const rerun = await db.txn(swap, { requestId: "txn-1" });
+  expect(rerun).toEqual(ran);
+  expect((await db.get(["d", "f"])).records.map((r) => text(r.value))).toEqual(["2", "1"]);
+});
+
+test("request ids: of many writers sending the same id at once, one applies and the others are answered with it", async () => {
+  const { db } = await startDatabase();
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => db.write([{ key: `k${i % 3}`, value: bytes(`w${i}`) }], "once")),
+  );
+  expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+  expect(new Set(results.map((r) => r.revision)).size).toBe(1);
+});

@@ -1,8 +1,29 @@
 import { HomeKvError } from "../../errors.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
+import type { RememberedWrite } from "../../storage/request-ids.ts";
 import type { PartitionChanges, PartitionRead, PartitionScan, ScanRange, VersionRecord } from "./partition-group.ts";
-import type { Lock, Mutation, TxnOutcome, TxnStatus } from "./percolator.ts";
+import {
+  LOCK_ONLY,
+  type Lock,
+  type Mutation,
+  type TxnOutcome,
+  type TxnStatus,
+  type WriteRequest,
+} from "./percolator.ts";
 import type { TxnCommand } from "./txn-command-format.ts";
+
+/** What a commit did: its timestamp; for a write whose request id was applied before, what that write did instead. */
+export interface Committed {
+  readonly ts: number;
+  readonly duplicate?: RememberedWrite;
+}
+
+/**
+ * The key a write's request id is kept under: the primary of its transaction, locked (never
+ * written) by every attempt, in the partition the id hashes to. Starts with a NUL byte, which the
+ * keys people choose seldom do; one that did would only be locked a moment by such a write.
+ */
+export const requestKey = (id: string) => `\u0000request-id\u0000${id}`;
 
 /** Calls on each partition's leader, wherever it is (the access finds it, and asks again after a change of leader). */
 export interface PartitionAccess {
@@ -153,21 +174,36 @@ export class TxnCoordinator {
    * Commits `mutations` atomically at one timestamp; returns it. With `readAt` (the timestamp the
    * caller read its inputs at), refused with E_CONFLICT when a key was written since; without, a
    * blind write, refused only while another transaction holds a key.
+   *
+   * With a `request` id, the write commits at most once: its primary is a lock-only key of the id's
+   * own (`requestKey`), in the partition it hashes to, whose commit decides and remembers the id;
+   * a transaction of an id remembered there is rolled back, and `duplicate` says what the first did.
+   * Always two phases then (even for the keys of one partition): one round would decide elsewhere.
    */
-  async commit(mutations: readonly Mutation[], readAt?: number): Promise<number> {
+  async commit(mutations: readonly Mutation[], readAt?: number, request?: WriteRequest): Promise<Committed> {
     if (mutations.length === 0) throw new HomeKvError("E_INVALID", "a transaction with nothing to write");
+    if (request) {
+      const primary: Mutation = { key: requestKey(request.id), value: LOCK_ONLY };
+      const byPartition = this.group([primary, ...mutations]);
+      return this.twoPhase(byPartition, readAt ?? (await this.options.timestamps(1)), request);
+    }
     const byPartition = this.group(mutations);
     if (byPartition.size === 1) {
       // Through the partition's commit pipeline, which takes the commit timestamp: one taken here
       // and proposed later could land below the timestamp of a read that already looked.
       const [partition, writes] = [...byPartition][0]!;
       const { ts, result } = await this.options.access.write(partition, writes, readAt);
-      return this.settled(result, ts);
+      return { ts: await this.settled(result, ts) };
     }
     return this.twoPhase(byPartition, readAt ?? (await this.options.timestamps(1)));
   }
 
-  private async twoPhase(byPartition: Map<number, Mutation[]>, startTs: number): Promise<number> {
+  /** Prewrites everywhere; the first mutation's key is the primary, whose commit decides. */
+  private async twoPhase(
+    byPartition: Map<number, Mutation[]>,
+    startTs: number,
+    request?: WriteRequest,
+  ): Promise<Committed> {
     const { access } = this.options;
     const [primaryPartition, primaryWrites] = [...byPartition][0]!;
     const primary = primaryWrites[0]!.key;
@@ -181,7 +217,7 @@ export class TxnCoordinator {
     if (refused) {
       await this.rollBack(byPartition, startTs, primaryPartition, primary);
       if (refused.status === "rejected") throw refused.reason;
-      return this.settled(refused.value, 0);
+      return { ts: await this.settled(refused.value, 0) };
     }
     const commitTs = await this.options.timestamps(1);
     const decided = await access.propose(primaryPartition, {
@@ -190,10 +226,13 @@ export class TxnCoordinator {
       commitTs,
       keys: primaryWrites.map((m) => m.key),
       primary,
+      ...(request ? { request } : {}),
     });
     if (!decided.ok) {
       await this.rollBack(byPartition, startTs, primaryPartition, primary);
-      return this.settled(decided, 0);
+      if (decided.refusal.kind === "duplicate")
+        return { ts: decided.refusal.write.revision, duplicate: decided.refusal.write };
+      return { ts: await this.settled(decided, 0) };
     }
     // Decided: the secondaries' commits only tidy up (a reader rolls them forward), so the answer
     // does not wait for them, as Percolator's and TiKV's clients do not: one round less.
@@ -202,7 +241,7 @@ export class TxnCoordinator {
         access
           .propose(partition, { type: "commit", startTs, commitTs, keys: writes.map((m) => m.key) })
           .catch(() => {});
-    return commitTs;
+    return { ts: commitTs };
   }
 
   /** Decides the transaction rolled back on its primary, then removes its other locks (best effort). */

@@ -40,6 +40,11 @@ export interface PartitionGroupOptions extends HostedGroupOptions {
   /** How long a read waits for the leader's confirmation. */
   readTimeoutMs: number;
   checkpoints: PartitionCheckpointOptions;
+  /**
+   * The request ids this partition remembers (those whose home it is), oldest forgotten first;
+   * every replica of the partition must be given the same (default REQUEST_IDS_REMEMBERED).
+   */
+  requestIdsRemembered?: number;
 }
 
 /** Where and when a replica checkpoints its partition (and compacts its log), and how its snapshots travel. */
@@ -153,18 +158,20 @@ export class PartitionGroup {
   ) {
     this.store = observed.store;
     this.expiry = observed.expiry;
-    this.partition = new TxnPartition(storeVersions(this.store));
-    // What the state machine keeps beside the store, in every checkpoint: the locks and fates.
+    this.partition = new TxnPartition(storeVersions(this.store), options.requestIdsRemembered);
+    // What the state machine keeps beside the store, in every checkpoint: the locks and fates, and
+    // the request ids whose home this partition is.
     const beside = {
       capture: (): ReplicaState => ({
         members: [],
-        requestIds: [],
+        requestIds: this.partition.requestIds.entries(),
         transactions: encodeTxnState(this.partition.state()),
       }),
       restore: (state: ReplicaState) => {
         if (state.transactions === undefined)
           throw new HomeKvError("E_CORRUPT", `a checkpoint of partition ${options.partition} without its transactions`);
         this.partition.restore(decodeTxnState(state.transactions));
+        this.partition.requestIds.replaceWith(state.requestIds);
       },
     };
     if (loaded) beside.restore(loaded.replica);

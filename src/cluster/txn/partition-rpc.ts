@@ -42,7 +42,8 @@ import {
  *                    ReadIndex round: varint n · n × varint voter, varint m · m × varint learner)
  *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
  *                    string key · varint committedTs; 3 rolled-back: varint startTs; 4 committed:
- *                    varint startTs · varint commitTs; 5 lock-missing: string key)
+ *                    varint startTs · varint commitTs; 5 lock-missing: string key; 6 duplicate:
+ *                    varint revision · varint deleted · u8 succeeded, 0 not a transaction, 1 false, 2 true)
  *   lock             varint startTs · string primary · value (as a mutation's) · varint expiresAtMs
  *   found            u8 1 · bytes value · varint modRevision · varint createRevision · varint version |
  *                    u8 2 (none) | u8 3 · lock | u8 4 · as 1 · varint expiresAtMs (a TTL's deadline)
@@ -68,7 +69,7 @@ const METHODS = {
   status: "txn.status",
   members: "txn.members",
 } as const;
-const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-missing"] as const;
+const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-missing", "duplicate"] as const;
 
 /** Serves this node's replicas' partitions to the other nodes (their leaders' calls; E_NOT_LEADER elsewhere). */
 export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => PartitionGroup | undefined): void {
@@ -437,6 +438,13 @@ function writeOutcome(w: ByteWriter, outcome: TxnOutcome): void {
     case "lock-missing":
       w.string(refusal.key);
       break;
+    case "duplicate": {
+      const { revision, deleted, succeeded } = refusal.write;
+      w.varint(revision)
+        .varint(deleted)
+        .u8(succeeded === undefined ? 0 : succeeded ? 2 : 1);
+      break;
+    }
   }
 }
 
@@ -461,6 +469,14 @@ function readOutcome(r: ByteReader): TxnOutcome {
     case "lock-missing":
       refusal = { kind, key: r.string() };
       break;
+    case "duplicate": {
+      const revision = r.varint();
+      const deleted = r.varint();
+      const succeeded = r.u8();
+      if (succeeded > 2) throw new FormatError(`a duplicate's outcome of ${succeeded} at byte ${at}`);
+      refusal = { kind, write: { revision, deleted, ...(succeeded === 0 ? {} : { succeeded: succeeded === 2 }) } };
+      break;
+    }
     default:
       throw new FormatError(`unknown refusal at byte ${at}`);
   }

@@ -1,3 +1,5 @@
+import { REQUEST_IDS_REMEMBERED, type RememberedWrite, RequestIdTable } from "../../storage/request-ids.ts";
+
 /**
  * One partition's side of cross-partition transactions (Percolator, as TiKV does it): locks on keys
  * a transaction is writing, the fate of each transaction whose primary key lives here, and the
@@ -77,7 +79,21 @@ export type TxnRefusal =
   | { readonly kind: "write-conflict"; readonly key: string; readonly committedTs: number }
   | { readonly kind: "rolled-back"; readonly startTs: number }
   | { readonly kind: "committed"; readonly startTs: number; readonly commitTs: number }
-  | { readonly kind: "lock-missing"; readonly key: string };
+  | { readonly kind: "lock-missing"; readonly key: string }
+  /** The write's request id was applied already (by another transaction): what that one did. */
+  | { readonly kind: "duplicate"; readonly write: RememberedWrite };
+
+/**
+ * A write's request id (SetRequest.request_id), given to the commit that decides it, with what the
+ * write did for a retry of the same id to be answered with.
+ */
+export interface WriteRequest {
+  readonly id: string;
+  /** Keys the write deleted (read before it committed). */
+  readonly deleted: number;
+  /** A transaction's branch. */
+  readonly succeeded?: boolean;
+}
 
 export type TxnOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: TxnRefusal };
 
@@ -102,8 +118,18 @@ export class TxnPartition {
   private readonly locks = new Map<string, Lock>();
   /** Transactions decided here, by start timestamp: their commit timestamp, or 0 for rolled back. */
   private readonly fates = new Map<number, number>();
+  /**
+   * The request ids of the writes decided here (this is their home partition), oldest forgotten
+   * first; carried in checkpoints beside the locks and fates.
+   */
+  readonly requestIds: RequestIdTable;
 
-  constructor(private readonly versions: VersionStore) {}
+  constructor(
+    private readonly versions: VersionStore,
+    requestIdsRemembered = REQUEST_IDS_REMEMBERED,
+  ) {
+    this.requestIds = new RequestIdTable(requestIdsRemembered);
+  }
 
   /** The locks and fates as they stand (a checkpoint's), in no particular order. */
   state(): TxnState {
@@ -235,12 +261,23 @@ export class TxnPartition {
    * lock is gone (committed already, or rolled back by a reader after the primary's rollback) is
    * left alone.
    */
-  commit(startTs: number, commitTs: number, keys: readonly string[], primary?: string): TxnOutcome {
+  commit(
+    startTs: number,
+    commitTs: number,
+    keys: readonly string[],
+    primary?: string,
+    request?: WriteRequest,
+  ): TxnOutcome {
     const fate = this.fates.get(startTs);
     if (fate === 0) return refuse({ kind: "rolled-back", startTs });
     if (primary !== undefined && fate === undefined) {
+      // A write's request id commits once: another transaction of the same id (a client's retry
+      // after an unknown outcome) is refused with what the first did.
+      const seen = request && this.requestIds.get(request.id);
+      if (seen) return refuse({ kind: "duplicate", write: seen });
       if (this.locks.get(primary)?.startTs !== startTs) return refuse({ kind: "lock-missing", key: primary });
       this.fates.set(startTs, commitTs);
+      if (request) this.requestIds.remember(request.id, { ...request, revision: commitTs });
     }
     const committed: Mutation[] = [];
     for (const key of keys) {

@@ -1,3 +1,4 @@
+import { assert } from "../../errors.ts";
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
 import {
   type ExpiringKey,
@@ -6,6 +7,7 @@ import {
   type MutationValue,
   type TxnOutcome,
   type TxnPartition,
+  type WriteRequest,
 } from "./percolator.ts";
 
 /**
@@ -21,6 +23,9 @@ import {
  *     4 rollback   varint startTs · u8 decides · keys
  *     5 compact    varint revision
  *     6 expire     varint commitTs · varint n · n × (string key · varint revision)
+ *     7 commit deciding a write with a request id: varint startTs · varint commitTs · string primary ·
+ *                  keys · string request id · varint deleted · u8 succeeded (0 not a transaction,
+ *                  1 false, 2 true) — decoded as a commit with its `request`
  *   mutations   varint n · n × (string key · u8 kind (1 put: bytes value; 2 delete; 3 lock only;
  *               4 put with a TTL: bytes value · varint expiresAtMs))
  *   keys        varint n · n × string
@@ -45,6 +50,8 @@ export type TxnCommand =
       readonly commitTs: number;
       readonly keys: readonly string[];
       readonly primary?: string;
+      /** The write's request id (only with `primary`: the commit that decides remembers it). */
+      readonly request?: WriteRequest;
     }
   | {
       readonly type: "rollback";
@@ -58,6 +65,8 @@ export type TxnCommand =
 const VERSION = 1;
 const TYPE_CODES = { onePhase: 1, prewrite: 2, commit: 3, rollback: 4, compact: 5, expire: 6 } as const;
 const TYPES = new Map(Object.entries(TYPE_CODES).map(([type, code]) => [code as number, type as TxnCommand["type"]]));
+/** A commit with a request id: a type of its own, so that commands written before it read as they did. */
+const COMMIT_WITH_REQUEST = 7;
 const PUT = 1;
 const DELETE = 2;
 const LOCK = 3;
@@ -71,7 +80,7 @@ export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): T
     case "prewrite":
       return partition.prewrite(command.startTs, command.primary, command.mutations, command.expiresAtMs);
     case "commit":
-      return partition.commit(command.startTs, command.commitTs, command.keys, command.primary);
+      return partition.commit(command.startTs, command.commitTs, command.keys, command.primary, command.request);
     case "rollback":
       return partition.rollback(command.startTs, command.keys, command.decides);
     case "compact":
@@ -83,7 +92,17 @@ export function applyTxnCommand(partition: TxnPartition, command: TxnCommand): T
 }
 
 export function encodeTxnCommand(command: TxnCommand): Uint8Array {
-  const w = new ByteWriter(64).u8(VERSION).u8(TYPE_CODES[command.type]);
+  const w = new ByteWriter(64).u8(VERSION);
+  if (command.type === "commit" && command.request) {
+    const { request } = command;
+    assert(command.primary !== undefined, "a request id rides only on the commit that decides");
+    w.u8(COMMIT_WITH_REQUEST).varint(command.startTs).varint(command.commitTs).string(command.primary);
+    writeKeys(w, command.keys);
+    const succeeded = request.succeeded === undefined ? 0 : request.succeeded ? 2 : 1;
+    w.string(request.id).varint(request.deleted).u8(succeeded);
+    return w.written().slice();
+  }
+  w.u8(TYPE_CODES[command.type]);
   switch (command.type) {
     case "onePhase":
       writeMutations(w.varint(command.startTs ?? 0).varint(command.commitTs), command.mutations);
@@ -119,7 +138,9 @@ export function decodeTxnCommand(bytes: Uint8Array): TxnCommand {
 
 function readCommand(r: ByteReader): TxnCommand {
   const at = r.position;
-  const type = TYPES.get(r.u8());
+  const code = r.u8();
+  if (code === COMMIT_WITH_REQUEST) return readCommitWithRequest(r);
+  const type = TYPES.get(code);
   let command: TxnCommand;
   switch (type) {
     case "onePhase": {
@@ -164,6 +185,20 @@ function readCommand(r: ByteReader): TxnCommand {
       throw new FormatError(`unknown transaction command type at byte ${at}`);
   }
   return command;
+}
+
+function readCommitWithRequest(r: ByteReader): TxnCommand {
+  const startTs = r.varint();
+  const commitTs = r.varint();
+  const primary = r.string();
+  const keys = readKeys(r);
+  const id = r.string();
+  const deleted = r.varint();
+  const at = r.position;
+  const succeeded = r.u8();
+  if (succeeded > 2) throw new FormatError(`a request's outcome of ${succeeded} at byte ${at}`);
+  const request = { id, deleted, ...(succeeded === 0 ? {} : { succeeded: succeeded === 2 }) };
+  return { type: "commit", startTs, commitTs, keys, primary, request };
 }
 
 export function writeMutations(w: ByteWriter, mutations: readonly Mutation[]): void {

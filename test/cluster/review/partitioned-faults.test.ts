@@ -80,14 +80,18 @@ const errorOf = (promise: Promise<unknown>) =>
     (error: unknown) => String(error),
   );
 
-test("a write with a request id is refused, naming why, rather than applied twice when sent again", async () => {
+test("a write with a request id sent again, to any node, applies once and is answered with the first's revision", async () => {
   const { start } = cluster();
-  const [n1] = [await start("n1"), await start("n2"), await start("n3")];
+  const [n1, n2, n3] = [await start("n1"), await start("n2"), await start("n3")];
   await setWhenReady(n1, [["warm", "up"]]);
-  // At most once needs the ids remembered, which a partitioned cluster does not do yet.
-  expect(await errorOf(n1.client.set([["k", "once"]], { requestId: "set-1" }))).toMatch(/UNIMPLEMENTED.*request ids/);
-  expect(await errorOf(n1.client.del(["warm"], { requestId: "del-1" }))).toMatch(/UNIMPLEMENTED.*request ids/);
-  expect((await n1.client.get(["k", "warm"])).records.map((r) => r.value && text(r.value))).toEqual([undefined, "up"]);
+  const set = await n1.client.set([["k", "once"]], { requestId: "set-1" });
+  await n1.client.set([["k", "later"]]);
+  expect((await n2.client.set([["k", "once"]], { requestId: "set-1" })).revision).toBe(set.revision);
+  const del = await n1.client.del(["warm"], { requestId: "del-1" });
+  expect(del.deleted).toBe(1);
+  await n1.client.set([["warm", "again"]]);
+  expect(await n3.client.del(["warm"], { requestId: "del-1" })).toEqual({ revision: del.revision, deleted: 1 });
+  expect((await n1.client.get(["k", "warm"])).records.map((r) => r.value && text(r.value))).toEqual(["later", "again"]);
 }, 60_000);
 
 test("a node restarted with another --partitions than the cluster was created with is refused, not routing keys elsewhere", async () => {
@@ -134,9 +138,9 @@ test("what a partitioned cluster cannot do yet it refuses with a clear status", 
   expect(await errorOf(n1.client.get(["k"], { revision: written.revision + 1_000_000 }))).toMatch(
     /OUT_OF_RANGE|future/,
   );
-  // TTLs are taken now (test/node/partitioned-database.test.ts); request ids are not.
+  // TTLs and request ids are taken now (test/node/partitioned-database.test.ts).
   expect(await errorOf(n1.client.set([["k", "v"]], { ttlMs: 10_000 }))).toBe("no error");
-  expect(await errorOf(n1.client.set([["k", "v"]], { requestId: "r-1" }))).toMatch(/UNIMPLEMENTED.*request id/);
+  expect(await errorOf(n1.client.set([["k", "v"]], { requestId: "r-1" }))).toBe("no error");
   // Compact goes to every partition; a read below it then answers OUT_OF_RANGE.
   expect(await errorOf(n1.client.compact(written.revision + 1_000_000))).toMatch(/OUT_OF_RANGE|future/);
   const later = await n1.client.set([["k", "v2"]]);

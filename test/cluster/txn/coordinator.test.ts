@@ -236,7 +236,7 @@ test("a transaction whose coordinator died after its primary committed: a reader
 });
 
 /** `amount` when `commit` went through, 0 when it was refused as a conflict. */
-const added = (commit: Promise<number>, amount: number) =>
+const added = (commit: Promise<unknown>, amount: number) =>
   commit.then(
     () => amount,
     (error) => {

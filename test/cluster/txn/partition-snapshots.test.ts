@@ -81,7 +81,7 @@ const compacted = (replica: Replica) => replica.engine.group(partitionGroupId(0)
 const history = (group: PartitionGroup) =>
   JSON.stringify(group.store.dumpChains({ limit: 10_000, revision: group.store.revision }));
 
-test("a replica cut off while the others compacted past it is streamed the leader's checkpoint, locks and fates with it; a restart begins from its own", async () => {
+test("a replica cut off while the others compacted past it is streamed the leader's checkpoint, locks, fates and request ids with it; a restart begins from its own", async () => {
   const replicas = await startReplicas();
   const leader = await leading(replicas);
   const cut = replicas.find((r) => r !== leader)!;
@@ -93,8 +93,8 @@ test("a replica cut off while the others compacted past it is streamed the leade
   for (let i = 0; i < 60; i++) await leader.group.write([{ key: `k${i % 10}`, value: bytes(`v${i}`) }]);
   // An open transaction (its lock), one rolled back and one committed (their fates): state beside the store.
   const open = await oracle.take(1);
-  const prewrite = (startTs: number, key: string) =>
-    leader.group.propose({
+  const prewrite = (startTs: number, key: string, group = leader.group) =>
+    group.propose({
       type: "prewrite",
       startTs,
       primary: key,
@@ -111,6 +111,21 @@ test("a replica cut off while the others compacted past it is streamed the leade
   const commitTs = await oracle.take(1);
   expect(
     await leader.group.propose({ type: "commit", startTs: committed, commitTs, keys: ["done"], primary: "done" }),
+  ).toEqual({ ok: true });
+  // A write with a request id, decided here: the id is remembered beside the store too.
+  const once = await oracle.take(1);
+  expect(await prewrite(once, "once")).toEqual({ ok: true });
+  const onceTs = await oracle.take(1);
+  const request = { id: "req-1", deleted: 0 };
+  expect(
+    await leader.group.propose({
+      type: "commit",
+      startTs: once,
+      commitTs: onceTs,
+      keys: ["once"],
+      primary: "once",
+      request,
+    }),
   ).toEqual({ ok: true });
   for (let i = 60; i < 100; i++) await leader.group.write([{ key: `k${i % 10}`, value: bytes(`v${i}`) }]);
   await waitFor(() => compacted(leader) > 60, { what: "the leader's log compacted past 60" });
@@ -130,6 +145,18 @@ test("a replica cut off while the others compacted past it is streamed the leade
   expect(await cut.group.status("locked", open)).toMatchObject({ state: "open", lock: { startTs: open } });
   expect(await cut.group.status("gone", rolledBack)).toEqual({ state: "rolled-back" });
   expect(await cut.group.status("done", committed)).toEqual({ state: "committed", commitTs });
+  const retry = await oracle.take(1);
+  expect(await prewrite(retry, "again", cut.group)).toEqual({ ok: true });
+  expect(
+    await cut.group.propose({
+      type: "commit",
+      startTs: retry,
+      commitTs: await oracle.take(1),
+      keys: ["again"],
+      primary: "again",
+      request,
+    }),
+  ).toEqual({ ok: false, refusal: { kind: "duplicate", write: { revision: onceTs, deleted: 0 } } });
   const now = await oracle.take(1);
   expect(await cut.group.read(["locked"], now)).toMatchObject([{ lock: { startTs: open } }]);
   const [done] = await cut.group.read(["done"], now);

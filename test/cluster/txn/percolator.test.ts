@@ -285,3 +285,29 @@ test("a TTL's expiry deletes a key only while its newest version is the one that
   expect(p.expire(41, [{ key: "c", revision: 40 }])).toEqual({ ok: true });
   expect(text(p.read("c", 41))).toBe("");
 });
+
+test("a request id decides once: the commit that decides remembers it; another transaction of the id is refused with what the first did, a repeat of the same commit is not", () => {
+  const p = new TxnPartition(new MemoryVersions(), 2);
+  const request = { id: "r1", deleted: 1, succeeded: true };
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.commit(10, 12, ["id"], "id", request)).toEqual({ ok: true });
+  // The same commit again (a proposal sent twice) changes nothing and is no duplicate.
+  expect(p.commit(10, 12, ["id"], "id", request)).toEqual({ ok: true });
+  expect(p.prewrite(20, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.commit(20, 22, ["id"], "id", { id: "r1", deleted: 0 })).toEqual({
+    ok: false,
+    refusal: { kind: "duplicate", write: { revision: 12, deleted: 1, succeeded: true } },
+  });
+  // Refused: not decided, its lock still there for the coordinator's rollback.
+  expect(p.status("id", 20)).toMatchObject({ state: "open" });
+  // The oldest id is forgotten past the table's capacity (2 here).
+  for (const [startTs, id] of [
+    [30, "r2"],
+    [40, "r3"],
+  ] as const) {
+    p.prewrite(startTs, `k${id}`, [{ key: `k${id}`, value: bytes("v") }], 100);
+    expect(p.commit(startTs, startTs + 1, [`k${id}`], `k${id}`, { id, deleted: 0 })).toEqual({ ok: true });
+  }
+  expect(p.requestIds.get("r1")).toBeUndefined();
+  expect(p.requestIds.entries().map((e) => e.id)).toEqual(["r2", "r3"]);
+});

@@ -32,6 +32,18 @@ const command: fc.Arbitrary<TxnCommand> = fc.oneof(
     { type: fc.constant("commit" as const), startTs: ts, commitTs: ts, keys, primary: key },
     { requiredKeys: ["type", "startTs", "commitTs", "keys"] },
   ),
+  // The commit that decides a write with a request id.
+  fc.record({
+    type: fc.constant("commit" as const),
+    startTs: ts,
+    commitTs: ts,
+    keys,
+    primary: key,
+    request: fc.record(
+      { id: key, deleted: fc.nat({ max: 1000 }), succeeded: fc.boolean() },
+      { requiredKeys: ["id", "deleted"] },
+    ),
+  }),
   fc.record({ type: fc.constant("rollback" as const), startTs: ts, keys, decides: fc.boolean() }),
   fc.record({ type: fc.constant("compact" as const), revision: ts }),
   fc.record({
