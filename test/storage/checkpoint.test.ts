@@ -367,18 +367,19 @@ describe("writes during a checkpoint", () => {
     expect(store.stats().openSnapshots).toBe(0);
   });
 
-  test("history the compaction drops while the slices are written is not claimed readable: every revision the restored store accepts reads as the original did", async () => {
+  test("a compaction while the slices are written is not in the checkpoint: it holds, and claims, the history readable when pinned, each revision reading as the original did", async () => {
     const inner = await newFs();
     const store = createMvccStore({ historyRevisions: 3 });
     commit(store, put("a", "a1"), put("b", "b1"));
     commit(store, put("b", "b2"));
     commit(store, put("a", "a3"));
     const revision = store.revision;
+    const compactedRevision = store.compactedRevision;
     const before = Array.from({ length: revision + 1 }, (_, at) =>
       at < store.compactedRevision ? undefined : store.read(["a", "b"], at),
     );
-    // The snapshot pins revision 3, not the history under it: once "a" is copied, writes move the
-    // compacted revision to 3 and GC drops b1, which "b" (copied next) then no longer has.
+    // Once "a" is copied, writes move the compacted revision to 3 and GC runs: the snapshot holds
+    // it at the compacted revision it was pinned at, so b1 is still there when "b" is copied.
     const fs = observedFs(inner, () => {
       for (let i = 0; i < 3; i++) commit(store, put("c", `c${i}`));
       store.collectGarbage(100);
@@ -389,6 +390,8 @@ describe("writes during a checkpoint", () => {
       restored.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains),
     );
     expect(restored.revision).toBe(revision);
+    expect(store.compactedRevision).toBeGreaterThan(compactedRevision);
+    expect(restored.compactedRevision).toBe(compactedRevision);
     for (let at = restored.compactedRevision; at <= revision; at++)
       expect({ at, values: restored.read(["a", "b"], at).map((v) => v && text(v)) }).toEqual({
         at,

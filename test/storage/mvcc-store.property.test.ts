@@ -42,8 +42,8 @@ class Model {
   live = new Map<string, Uint8Array>();
   /** The state after each committed revision; revision 0 is the empty store. */
   history: State[] = [new Map()];
-  /** Each open snapshot with the revision the model was at when it was opened. */
-  open: { snapshot: Snapshot; revision: number }[] = [];
+  /** Each open snapshot with the revision and the compacted revision the model was at when it was opened. */
+  open: { snapshot: Snapshot; revision: number; compacted: number }[] = [];
 
   /** `historyRevisions`: how many past revisions stay readable besides the current one. */
   constructor(readonly historyRevisions: number) {}
@@ -57,9 +57,9 @@ class Model {
     return Math.max(0, this.revision - this.historyRevisions);
   }
 
-  /** The oldest revision GC must keep: the compacted revision, or an older open snapshot's. */
+  /** The oldest revision GC must keep: the compacted revision, or the one an open snapshot was opened at. */
   get floor() {
-    return Math.min(this.compacted, ...this.open.map((o) => o.revision));
+    return Math.min(this.compacted, ...this.open.map((o) => o.compacted));
   }
 
   apply(ops: readonly WriteOp[]) {
@@ -110,8 +110,9 @@ function run(store: MvccStore, model: Model, cmd: Command) {
       model.apply(cmd.ops);
       break;
     case "open":
-      model.open.push({ snapshot: store.openSnapshot(), revision: model.revision });
+      model.open.push({ snapshot: store.openSnapshot(), revision: model.revision, compacted: model.compacted });
       expect(model.open.at(-1)!.snapshot.revision).toBe(model.revision);
+      expect(model.open.at(-1)!.snapshot.compactedRevision).toBe(model.compacted);
       break;
     case "readSnapshot": {
       const open = model.open[cmd.pick % model.open.length];

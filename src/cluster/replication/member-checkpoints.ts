@@ -73,9 +73,12 @@ export interface MemberCheckpointsOptions {
 export class MemberCheckpoints implements StoreCheckpoints {
   private appliedIndex: number;
   private appliedBytes = 0;
+  /** The bytes applied when the last checkpoint was begun (written or not): the next is due from there. */
   private bytesAtLast = 0;
   private indexAtLast: number;
   private last: CheckpointInfo | undefined;
+  /** The bytes applied when `last` was taken. */
+  private bytesInLast = 0;
   /** The newest checkpoint written here and not yet made the Raft snapshot. */
   private pendingCompaction: { index: number; conf: ConfState } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -143,6 +146,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
       this.options.replica.restore(loaded.replica);
       this.appliedIndex = snapshot.index;
       this.bytesAtLast = this.appliedBytes;
+      this.bytesInLast = this.appliedBytes;
       this.indexAtLast = this.appliedIndex;
       this.pendingCompaction = undefined;
       this.last = loadedInfo(loaded);
@@ -162,11 +166,13 @@ export class MemberCheckpoints implements StoreCheckpoints {
   private async write(): Promise<CheckpointInfo> {
     const { observed, fs, dir } = this.options;
     const store = observed.store.current; // pinned: an install waits for this checkpoint anyway
-    // Nothing applied since: the last one stands. (Not "the same revision": a partition's locks and
-    // fates change with entries that write no version.)
-    if (this.last !== undefined && this.appliedBytes === this.bytesAtLast) return this.last;
+    // Nothing applied since the last one written: it stands. (Not "the same revision": a partition's
+    // locks and fates change with entries that write no version. Nor since the last one begun: it
+    // may have failed.)
+    if (this.last !== undefined && this.appliedBytes === this.bytesInLast) return this.last;
     const begun = performance.now();
-    this.bytesAtLast = this.appliedBytes;
+    const bytes = this.appliedBytes;
+    this.bytesAtLast = bytes;
     this.indexAtLast = this.appliedIndex;
     let conf: ConfState | undefined;
     const written = await writeCheckpoint({
@@ -188,6 +194,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
       },
     });
     this.pendingCompaction = { index: written.index!, conf: conf! };
+    this.bytesInLast = bytes;
     this.last = {
       revision: written.revision,
       entries: written.entries,

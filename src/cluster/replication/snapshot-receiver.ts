@@ -107,8 +107,10 @@ export class SnapshotReceiver {
     const previous = this.streams.get(from);
     if (previous) this.discard(previous);
     const name = REPLICATED_CHECKPOINT_FILES.fileName(message.snapshot.index);
-    // Ends in .tmp: a start removes what a crash left of it.
-    const temporary = `${this.options.dir}/${name}.received.tmp`;
+    // Ends in .tmp: a start removes what a crash left of it. The stream's own: two of one index (a
+    // leader deposed mid-stream and the next, or a stream and its retry, whose cleanup is still to
+    // run) would otherwise write, remove and name one another's file.
+    const temporary = `${this.options.dir}/${name}.${from}-${frame.stream}.received.tmp`;
     const { fs } = this.options;
     const stream: Incoming = {
       id: frame.stream,

@@ -86,10 +86,11 @@ export async function writeCheckpoint(options: {
         entries += slice.filter((chain) => chain.versions.at(-1)!.value !== null).length;
         after = slice.at(-1)!.key;
       }
-      // The snapshot pins the revision, not the history under it: while the slices were copied, GC
-      // could drop versions between the compacted revision of the start and the one it has moved to
-      // (of keys not yet copied). So the file claims readable only what was kept throughout.
-      await file.append(encodeMetaFrame(Math.min(revision, store.compactedRevision)));
+      // The compacted revision as pinned, not as it is now: a compaction applied while the slices
+      // were copied is a later entry (or command), which a restart from this file applies again;
+      // claimed here, a replica restored from the file would refuse what the others took before it
+      // (a partition's checks read the compacted revision). The snapshot holds GC there meanwhile.
+      await file.append(encodeMetaFrame(snapshot.compactedRevision));
       await file.append(encodeEndFrame(keys));
       await file.sync();
       bytes = file.size;

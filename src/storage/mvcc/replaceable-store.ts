@@ -56,7 +56,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
     openSnapshot() {
       const held = { replaced: false, inner: store.openSnapshot() };
       open.add(held);
-      const { revision } = held.inner;
+      const { revision, compactedRevision } = held.inner;
       const live = () => {
         if (held.replaced)
           throw new HomeKvError(
@@ -67,6 +67,7 @@ export function createReplaceableStore(initial: MvccStore): ReplaceableStore {
       };
       return {
         revision,
+        compactedRevision,
         read: (keys) => live().read(keys),
         readRecords: (keys) => live().readRecords(keys),
         scan: (options) => live().scan(options),

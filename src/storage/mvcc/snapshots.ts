@@ -1,9 +1,9 @@
 import { assert } from "../../errors.ts";
 
 /**
- * Open snapshots, counted per revision. The oldest open one bounds what GC may drop.
- * Snapshots are opened at the current revision, which only grows, so the oldest is the first key of
- * the insertion-ordered map: finding it is O(1) and releasing is O(1) amortised.
+ * Open snapshots, counted per the revision they hold GC at (the compacted revision when each was
+ * opened). The oldest open one bounds what GC may drop. That revision only grows, so the oldest is
+ * the first key of the insertion-ordered map: finding it is O(1) and releasing is O(1) amortised.
  */
 export class SnapshotRegistry {
   private readonly countsByRevision = new Map<number, number>();
@@ -25,7 +25,7 @@ export class SnapshotRegistry {
     this.total--;
   }
 
-  /** The oldest revision an open snapshot reads at, or undefined when none is open. */
+  /** The oldest revision an open snapshot holds GC at, or undefined when none is open. */
   oldest(): number | undefined {
     for (const revision of this.countsByRevision.keys()) return revision;
     return undefined;

@@ -238,7 +238,11 @@ export abstract class StoreCore {
 
   openSnapshot(): Snapshot {
     const revision = this.current;
-    this.snapshots.open(revision);
+    // GC is held at the compacted revision of the moment, not at the revision: what a dump of the
+    // snapshot (a checkpoint) holds is then the history readable when it was pinned, whatever
+    // compaction comes meanwhile, and it can say so (a replica restored from it must refuse alike).
+    const compactedRevision = this.compacted;
+    this.snapshots.open(compactedRevision);
     const lateFrom = this.lateWrites.sequence;
     let open = true;
     /** Runs `read` while the snapshot is open. */
@@ -249,6 +253,7 @@ export abstract class StoreCore {
     const records = (keys: readonly string[]) => keys.map((key) => this.recordAt(key, revision));
     return {
       revision,
+      compactedRevision,
       read: (keys) => whilePinned(() => records(keys).map((record) => record.value)),
       readRecords: (keys) => whilePinned(() => records(keys)),
       scan: (options) => whilePinned(() => this.scanAt({ ...options, revision })),
@@ -256,7 +261,7 @@ export abstract class StoreCore {
       release: () => {
         if (!open) return;
         open = false;
-        this.snapshots.release(revision);
+        this.snapshots.release(compactedRevision);
         if (this.snapshots.size === 0) this.lateWrites.clear();
       },
     };

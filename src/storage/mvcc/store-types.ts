@@ -218,6 +218,11 @@ export interface ChainCursor {
  */
 export interface Snapshot {
   readonly revision: number;
+  /**
+   * The compacted revision when it was pinned: the history from there on stays while it is open
+   * (GC waits), so `chains` hold every version readable then, whatever was compacted since.
+   */
+  readonly compactedRevision: number;
   read(keys: readonly string[]): (Uint8Array | undefined)[];
   readRecords(keys: readonly string[]): KeyRecord[];
   scan(options: Omit<ScanOptions, "revision">): ScanPage;

@@ -132,6 +132,47 @@ describe("the receiving side", () => {
     expect(doneOf(sent).reason).toContain("on member 3's stream");
   });
 
+  test("two leaders' streams of the same index (one deposed mid-stream) each complete their own file: the one named is the one checksummed and delivered", async () => {
+    const { fs, r, sent, delivered } = await receiver();
+    const other = FILE.map((byte) => byte ^ 0x5a);
+    const acked = (stream: number, received: number) => () =>
+      sent.some((f) => f.type === "ack" && f.stream === stream && f.received === received);
+    r.received(1, begin());
+    r.received(1, chunk(0));
+    await waitFor(acked(5, 1_000), { what: "member 1's first chunk written" });
+    // Member 3 leads now, and sends its own checkpoint at the same index while member 1's stream goes on.
+    r.received(3, {
+      ...begin(Bun.hash.crc32(other), { ...SNAPSHOT, from: 3 }),
+      stream: 6,
+    });
+    r.received(3, { type: "chunk", group: 1, stream: 6, offset: 0, data: other.subarray(0, 1_000) });
+    await waitFor(acked(6, 1_000), { what: "member 3's first chunk written" });
+    for (const offset of [1_000, 2_000]) r.received(1, chunk(offset));
+    await waitFor(() => delivered.length === 1, { what: "member 1's snapshot to be delivered" });
+    expect(delivered[0]!.from).toBe(1);
+    expect(await fs.readFile(`${DIR}/${REPLICATED_CHECKPOINT_FILES.fileName(7)}`)).toEqual(FILE);
+    // Member 3's stream completes too, its file as whole.
+    r.received(3, { type: "chunk", group: 1, stream: 6, offset: 1_000, data: other.subarray(1_000) });
+    await waitFor(() => delivered.length === 2, { what: "member 3's snapshot to be delivered" });
+    expect(await fs.readFile(`${DIR}/${REPLICATED_CHECKPOINT_FILES.fileName(7)}`)).toEqual(other);
+    expect(sent.filter((f) => f.type === "done").map((f) => [f.stream, (f as { ok: boolean }).ok])).toEqual([
+      [5, true],
+      [6, true],
+    ]);
+  });
+
+  test("a stream begun again (the leader's retry of the same snapshot) is not undone by the cleanup of the one it replaces", async () => {
+    const { fs, r, sent, delivered } = await receiver();
+    r.received(1, begin());
+    r.received(1, chunk(0));
+    r.received(1, { ...begin(), stream: 6 });
+    for (const offset of [0, 1_000, 2_000]) r.received(1, { ...chunk(offset), stream: 6 });
+    await waitFor(() => doneOf(sent), { what: "the second stream's answer" });
+    expect(doneOf(sent)).toMatchObject({ ok: true, stream: 6 });
+    expect(delivered).toEqual([SNAPSHOT]);
+    expect(await fs.readFile(`${DIR}/${REPLICATED_CHECKPOINT_FILES.fileName(7)}`)).toEqual(FILE);
+  });
+
   test("a stream that stalls is given up and its file removed", async () => {
     const { fs, r, sent, lines } = await receiver(50);
     r.received(1, begin());

@@ -1,85 +1,27 @@
 import { expect, test } from "bun:test";
-import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
-import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
+import { partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
-import { mulberry32 } from "../../../src/random.ts";
 import { bytes, text } from "../../helpers/bytes.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
+import { names } from "../meta/meta-nodes.ts";
+import {
+  type CheckpointedReplica,
+  CHECKPOINT_DIR as DIR,
+  history,
+  leading,
+  openReplica,
+  restart,
+  startReplicas as startCheckpointedReplicas,
+} from "./checkpointed-replicas.ts";
 
 /**
  * A partition's checkpoints: its replicas on three in-process nodes (real hosts over loopback
  * transports), checkpointing every 20 entries and keeping 5 behind. The state a checkpoint carries
  * beside the store (locks, fates) is checked through a replica that has only the checkpoint to go by.
  */
-const DIR = "/checkpoints/0";
+const startReplicas = () => startCheckpointedReplicas({ logEntries: 20, tailEntries: 5 }, () => new MemoryFileSystem());
 
-interface Replica {
-  node: MetaNode;
-  fs: MemoryFileSystem;
-  engine: RaftLogEngine;
-  group: PartitionGroup;
-}
-
-function openReplica(node: MetaNode, fs: MemoryFileSystem, engine: RaftLogEngine): Promise<PartitionGroup> {
-  return PartitionGroup.open({
-    host: node.host,
-    partition: 0,
-    id: node.id,
-    voters: [1, 2, 3],
-    log: engine.group(partitionGroupId(0)),
-    random: mulberry32(node.id),
-    tickMs: 10,
-    disconnected: (peer) => node.transport.connected(names.get(peer)!) === false,
-    timestamps: (count) => node.timestamps.take(count),
-    readTimeoutMs: 2_000,
-    checkpoints: {
-      fs,
-      dir: DIR,
-      logBytes: Number.MAX_SAFE_INTEGER,
-      logEntries: 20,
-      tailEntries: 5,
-      send: (to, payload) => node.transport.send(names.get(to)!, payload),
-      log: () => {},
-    },
-  });
-}
-
-async function startReplicas(): Promise<Replica[]> {
-  const nodes = await startMetaGroup({ timestampWindow: 100 });
-  return Promise.all(
-    nodes.map(async (node) => {
-      const fs = new MemoryFileSystem();
-      const engine = await RaftLogEngine.open(fs, "/raft");
-      return { node, fs, engine, group: await openReplica(node, fs, engine) };
-    }),
-  );
-}
-
-/** Stops the replica and starts it again from what its file system holds (its log reopened). */
-async function restart(replica: Replica): Promise<void> {
-  replica.node.host.remove(partitionGroupId(0));
-  await replica.group.stop();
-  await replica.engine.close();
-  replica.engine = await RaftLogEngine.open(replica.fs, "/raft");
-  replica.group = await openReplica(replica.node, replica.fs, replica.engine);
-}
-
-function leading(replicas: readonly Replica[]): Promise<Replica> {
-  return waitFor(
-    () => {
-      const leader = replicas.find((r) => r.group.driver.leads);
-      return leader && replicas.every((r) => r.group.driver.leader === leader.node.id) ? leader : undefined;
-    },
-    { what: "one leader of partition 0 followed by all", timeoutMs: 10_000 },
-  );
-}
-
-const compacted = (replica: Replica) => replica.engine.group(partitionGroupId(0)).snapshot().index;
-
-/** Every version of every key, as the store holds them: what two replicas must agree on. */
-const history = (group: PartitionGroup) =>
-  JSON.stringify(group.store.dumpChains({ limit: 10_000, revision: group.store.revision }));
+const compacted = (replica: CheckpointedReplica) => replica.engine.group(partitionGroupId(0)).snapshot().index;
 
 test("a replica cut off while the others compacted past it is streamed the leader's checkpoint, locks, fates and request ids with it; a restart begins from its own", async () => {
   const replicas = await startReplicas();
@@ -196,7 +138,7 @@ test("a replica whose log is empty (retired, and placed here again) starts empty
   expect((await follower.fs.list(DIR)).length).toBeGreaterThan(0);
   for (const other of replicas)
     if (other !== follower) follower.node.transport.partition([names.get(other.node.id)!], "both");
-  follower.group = await openReplica(follower.node, follower.fs, follower.engine);
+  follower.group = await openReplica(follower);
   expect(follower.group.store.revision).toBe(0);
   expect(await follower.fs.list(DIR)).toEqual([]);
   for (let i = 50; i < 60; i++) await leader.group.write([{ key: `k${i}`, value: bytes(`v${i}`) }]);

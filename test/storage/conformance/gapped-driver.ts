@@ -123,6 +123,7 @@ function spaced(db: Database, spacing: Spacing): Database {
       const snapshot = db.openSnapshot();
       return {
         revision: out(snapshot.revision),
+        compactedRevision: out(snapshot.compactedRevision),
         read: snapshot.read,
         readRecords: (keys: readonly string[]) => snapshot.readRecords(keys).map(record),
         scan: (options) => page(snapshot.scan(options)),
