@@ -319,4 +319,12 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "      const byPartition = this.group([primary, ...mutations]);",
     replace: "      const byPartition = this.group(mutations);",
   },
+  {
+    name: "checkpoints-take-no-turns",
+    description:
+      "a node's replicas write their checkpoints all at once: each leaves unsynced bytes for the next log fsync, together a stall",
+    file: "src/cluster/txn/partition-group.ts",
+    search: "        turns: settings.turns,\n",
+    replace: "",
+  },
 ];

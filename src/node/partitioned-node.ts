@@ -10,6 +10,7 @@ import type { MemberAddress, NodeId } from "../cluster/raft/types.ts";
 import { foundersInLog, foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
 import { GroupMover } from "../cluster/replication/group-mover.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
+import { oneAtATime } from "../cluster/replication/one-at-a-time.ts";
 import { peerChannels } from "../cluster/replication/peer-channels.ts";
 import { PeerLiveness } from "../cluster/replication/peer-liveness.ts";
 import { createPeerRpc } from "../cluster/replication/peer-rpc.ts";
@@ -177,6 +178,8 @@ export async function openPartitionedNode(
           if (name !== undefined) transport.send(name, payload);
         },
         log: (line) => log.info(line),
+        // One at a time: under an even load every partition reaches its threshold together.
+        turns: oneAtATime(),
       },
     },
     partitionsDir: `${dir}/partitions`,

@@ -12,6 +12,7 @@ import type { CheckpointInfo } from "../../storage/database.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
 import type { ConfState, Entry, Snapshot } from "../raft/types.ts";
+import { type OneAtATime, oneAtATime } from "./one-at-a-time.ts";
 
 /**
  * The data of a member's Raft snapshot, in its .raftsnap file and in snapshot messages: one byte,
@@ -57,6 +58,12 @@ export interface MemberCheckpointsOptions {
   tailEntries: number;
   sliceKeysMax: number;
   log: (line: string) => void;
+  /**
+   * Where the writes of many members' checkpoints take turns (a partitioned node's replicas: at
+   * once, each would leave its unsynced bytes for the next log fsync, and all reach their
+   * thresholds together under an even load). Default: no one else's.
+   */
+  turns?: OneAtATime;
 }
 
 /**
@@ -81,7 +88,8 @@ export class MemberCheckpoints implements StoreCheckpoints {
   private bytesInLast = 0;
   /** The newest checkpoint written here and not yet made the Raft snapshot. */
   private pendingCompaction: { index: number; conf: ConfState } | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Checkpoints and installs, one at a time. */
+  private readonly exclusive = oneAtATime();
   private running: Promise<CheckpointInfo> | undefined;
 
   constructor(
@@ -115,7 +123,8 @@ export class MemberCheckpoints implements StoreCheckpoints {
 
   /** The store as it is now, as a checkpoint; the last one when nothing was applied since. */
   checkpoint(): Promise<CheckpointInfo> {
-    const run = this.exclusive(() => this.write());
+    const { turns } = this.options;
+    const run = this.exclusive(() => (turns ? turns(() => this.write()) : this.write()));
     this.running = run;
     const clear = () => {
       if (this.running === run) this.running = undefined;
@@ -160,7 +169,7 @@ export class MemberCheckpoints implements StoreCheckpoints {
 
   /** Waits for the checkpoint or install under way. */
   async close(): Promise<void> {
-    await this.queue;
+    await this.exclusive(async () => {});
   }
 
   private async write(): Promise<CheckpointInfo> {
@@ -230,12 +239,6 @@ export class MemberCheckpoints implements StoreCheckpoints {
     const { fs, dir } = this.options;
     for (const { name, revision: index } of await listCheckpoints(fs, dir, REPLICATED_CHECKPOINT_FILES))
       if (unwanted(index)) await fs.remove(`${dir}/${name}`);
-  }
-
-  private exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(run);
-    this.queue = result.catch(() => {});
-    return result;
   }
 }
 

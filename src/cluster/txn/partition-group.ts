@@ -15,6 +15,7 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { type CheckpointStreams, checkpointStreams } from "../replication/checkpoint-streams.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import { loadMemberCheckpoint, MemberCheckpoints } from "../replication/member-checkpoints.ts";
+import type { OneAtATime } from "../replication/one-at-a-time.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import type { SnapshotStreamLimits } from "../replication/snapshot-sender.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
@@ -62,6 +63,8 @@ export interface PartitionCheckpointOptions {
   send: (to: NodeId, payload: Uint8Array) => void;
   streamLimits?: Partial<SnapshotStreamLimits>;
   log: (line: string) => void;
+  /** Where the node's replicas take turns writing their checkpoints (MemberCheckpointsOptions.turns). */
+  turns?: OneAtATime;
 }
 
 /** Keys a checkpoint copies per event-loop turn. */
@@ -190,6 +193,7 @@ export class PartitionGroup {
         tailEntries: settings.tailEntries,
         sliceKeysMax: CHECKPOINT_SLICE_KEYS,
         log: settings.log,
+        turns: settings.turns,
       },
       loaded,
     );

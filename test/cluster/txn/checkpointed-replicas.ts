@@ -1,4 +1,5 @@
 import { RaftLogEngine } from "../../../src/cluster/raft/group-log-engine.ts";
+import type { OneAtATime } from "../../../src/cluster/replication/one-at-a-time.ts";
 import { PartitionGroup, partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
 import type { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
@@ -18,10 +19,12 @@ export interface CheckpointedReplica<F extends MemoryFileSystem = MemoryFileSyst
   group: PartitionGroup;
   /** When checkpoints are due (entries since the last; never: MAX_SAFE_INTEGER) and the tail kept behind them. */
   due: { logEntries: number; tailEntries: number };
+  /** Where its checkpoint writes take turns with others' (a node's replicas). */
+  turns?: OneAtATime;
 }
 
 export function openReplica(replica: Omit<CheckpointedReplica, "group">): Promise<PartitionGroup> {
-  const { node, fs, engine, due } = replica;
+  const { node, fs, engine, due, turns } = replica;
   return PartitionGroup.open({
     host: node.host,
     partition: 0,
@@ -40,6 +43,7 @@ export function openReplica(replica: Omit<CheckpointedReplica, "group">): Promis
       ...due,
       send: (to, payload) => node.transport.send(names.get(to)!, payload),
       log: () => {},
+      turns,
     },
   });
 }
@@ -47,13 +51,14 @@ export function openReplica(replica: Omit<CheckpointedReplica, "group">): Promis
 export async function startReplicas<F extends MemoryFileSystem>(
   due: CheckpointedReplica["due"],
   disk: () => F,
+  turns?: OneAtATime,
 ): Promise<CheckpointedReplica<F>[]> {
   const nodes = await startMetaGroup({ timestampWindow: 100 });
   return Promise.all(
     nodes.map(async (node) => {
       const fs = disk();
       const engine = await RaftLogEngine.open(fs, "/raft");
-      return { node, fs, engine, due, group: await openReplica({ node, fs, engine, due }) };
+      return { node, fs, engine, due, turns, group: await openReplica({ node, fs, engine, due, turns }) };
     }),
   );
 }

@@ -1,11 +1,15 @@
 import { expect, test } from "bun:test";
+import { oneAtATime } from "../../../src/cluster/replication/one-at-a-time.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../../src/storage/checkpoint/checkpoint-format.ts";
 import { bytes } from "../../helpers/bytes.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { CHECKPOINT_DIR, leading, startReplicas } from "./checkpointed-replicas.ts";
 
-/** A partition's checkpoints when the disk fails one: three replicas in process, checkpointing only when asked. */
+/**
+ * A partition's checkpoints when the disk fails one, and when replicas take turns: three replicas in
+ * process, checkpointing only when asked.
+ */
 test("a checkpoint asked for after one that failed is written at the index applied, not answered with the one before", async () => {
   const replicas = await startReplicas(
     { logEntries: Number.MAX_SAFE_INTEGER, tailEntries: 0 },
@@ -30,4 +34,29 @@ test("a checkpoint asked for after one that failed is written at the index appli
       timeoutMs: 1_000,
     },
   );
+});
+
+test("a checkpoint waits for its turn: replicas sharing turns (a node's) write one at a time", async () => {
+  const turns = oneAtATime();
+  const replicas = await startReplicas(
+    { logEntries: Number.MAX_SAFE_INTEGER, tailEntries: 0 },
+    () => new MemoryFileSystem(),
+    turns,
+  );
+  const leader = await leading(replicas);
+  await leader.group.write([{ key: "a", value: bytes("1") }]);
+  // Another replica's checkpoint holds the turn.
+  const other = Promise.withResolvers<void>();
+  const held = turns(() => other.promise);
+  let written = false;
+  const checkpoint = leader.group.checkpoint().then((info) => {
+    written = true;
+    return info;
+  });
+  for (let tick = 0; tick < 5; tick++) await leader.group.driver.nextTick();
+  expect(written).toBe(false);
+  expect((await leader.fs.list(CHECKPOINT_DIR)).filter((name) => name.endsWith(".rckpt"))).toEqual([]);
+  other.resolve();
+  await held;
+  expect((await checkpoint).revision).toBe(leader.group.store.revision);
 });
