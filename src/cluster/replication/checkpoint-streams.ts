@@ -33,7 +33,7 @@ export function checkpointStreams(options: {
   const sender = new SnapshotSender({
     group,
     send,
-    readCheckpoint: (index) => fs.readFile(`${dir}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`),
+    openCheckpoint: (index) => fs.openRead(`${dir}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`),
     report: (to, outcome) => options.driver()?.reportSnapshot(to, outcome),
     limits,
     log,

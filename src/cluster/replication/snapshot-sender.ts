@@ -1,4 +1,5 @@
 import { describeError } from "../../errors.ts";
+import type { ReadFile } from "../../io/fs/file-system.ts";
 import { encodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage, SnapshotOutcome } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
@@ -27,17 +28,22 @@ interface Outgoing {
   readonly id: number;
   readonly to: NodeId;
   readonly index: number;
-  /** Empty until the file is read. */
-  bytes: Uint8Array;
+  /** Undefined until the file is open and its checksum taken; chunks are read from it as they go. */
+  file: ReadFile | undefined;
   sent: number;
   acked: number;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** Bytes read at a time to take a file's checksum before it is announced. */
+const CHECKSUM_SLICE_BYTES = 1 << 20;
+
 /**
  * The leader's side of the snapshot stream (snapshot-stream-format.ts): for a snapshot message the
- * core wants sent, reads the checkpoint it stands for, announces it with the message, then sends it
- * in chunks, never more than the window ahead of the follower's acks. The follower's answer (or a
+ * core wants sent, opens the checkpoint it stands for, announces it with the message (its size and
+ * checksum), then sends it in chunks read as they go, never more than the window ahead of the
+ * follower's acks: a stream holds a chunk of the file in memory, not the file (a node joining a
+ * cluster of many partitions is sent many at once). The follower's answer (or a
  * stall) is reported to the core as the snapshot's outcome (etcd's ReportSnapshot). One stream per
  * follower: Raft sends nothing else to a follower while its snapshot is out.
  */
@@ -51,8 +57,8 @@ export class SnapshotSender {
       group: number;
       /** Queues a payload to a member (the peer transport, by Raft id). */
       send: (to: NodeId, payload: Uint8Array) => void;
-      /** The bytes of the checkpoint the snapshot at `index` stands for. */
-      readCheckpoint: (index: number) => Promise<Uint8Array>;
+      /** Opens the checkpoint the snapshot at `index` stands for (it may be removed meanwhile: the open file stays readable). */
+      openCheckpoint: (index: number) => Promise<ReadFile>;
       report: (to: NodeId, outcome: SnapshotOutcome) => void;
       limits: SnapshotStreamLimits;
       log: (line: string) => void;
@@ -75,7 +81,7 @@ export class SnapshotSender {
   received(from: NodeId, frame: Extract<StreamFrame, { type: "ack" | "done" }>): void {
     const stream = this.streams.get(from);
     // An answer to a stream given up since, or to one not begun (its file still being read).
-    if (stream?.id !== frame.stream || stream.bytes.byteLength === 0) return;
+    if (stream?.id !== frame.stream || stream.file === undefined) return;
     if (frame.type === "ack") {
       stream.acked = Math.max(stream.acked, Math.min(frame.received, stream.sent));
       this.pump(stream);
@@ -92,25 +98,29 @@ export class SnapshotSender {
 
   private async start(message: SnapshotMessage): Promise<void> {
     const id = this.nextId++;
-    // Claimed before the file is read, so that a resend meanwhile is recognised as this one.
+    // Claimed before the file is opened, so that a resend meanwhile is recognised as this one.
     const stream: Outgoing = {
       id,
       to: message.to,
       index: message.snapshot.index,
-      bytes: new Uint8Array(0),
+      file: undefined,
       sent: 0,
       acked: 0,
       timer: undefined,
     };
     this.streams.set(message.to, stream);
+    let file: ReadFile;
     try {
-      stream.bytes = await this.options.readCheckpoint(message.snapshot.index);
+      file = await this.options.openCheckpoint(message.snapshot.index);
     } catch (error) {
       if (this.streams.get(message.to) === stream) this.streams.delete(message.to);
       throw error;
     }
-    if (this.streams.get(message.to) !== stream) return; // replaced or closed while reading
-    const { bytes } = stream;
+    if (this.streams.get(message.to) !== stream) {
+      file.close(); // replaced or closed while opening
+      return;
+    }
+    stream.file = file;
     const { group } = this.options;
     this.options.send(
       message.to,
@@ -118,8 +128,8 @@ export class SnapshotSender {
         type: "begin",
         group,
         stream: id,
-        fileBytes: bytes.byteLength,
-        crc: Bun.hash.crc32(bytes),
+        fileBytes: file.size,
+        crc: checksumOf(file),
         message: encodeMessages([{ group, message }]),
       }),
     );
@@ -129,10 +139,16 @@ export class SnapshotSender {
   /** Sends chunks while the window has room; (re)arms the stall timer. */
   private pump(stream: Outgoing): void {
     const { chunkBytes, windowChunks, stallTimeoutMs } = this.options.limits;
+    const file = stream.file!;
     // Bounded: at most windowChunks chunks per call.
     for (let i = 0; i < windowChunks; i++) {
-      if (stream.sent >= stream.bytes.byteLength || stream.sent - stream.acked >= windowChunks * chunkBytes) break;
-      const data = stream.bytes.subarray(stream.sent, stream.sent + chunkBytes);
+      if (stream.sent >= file.size || stream.sent - stream.acked >= windowChunks * chunkBytes) break;
+      const data = new Uint8Array(Math.min(chunkBytes, file.size - stream.sent));
+      if (file.readAt(data, stream.sent) !== data.byteLength) {
+        this.options.log(`the checkpoint at index ${stream.index} ended before its ${file.size} bytes`);
+        this.end(stream, "failed");
+        return;
+      }
       this.options.send(
         stream.to,
         encodeStreamFrame({ type: "chunk", group: this.options.group, stream: stream.id, offset: stream.sent, data }),
@@ -151,7 +167,22 @@ export class SnapshotSender {
   /** Forgets the stream; reports its outcome to the core unless it was only replaced or closed. */
   private end(stream: Outgoing, outcome: SnapshotOutcome | undefined): void {
     clearTimeout(stream.timer);
+    stream.file?.close();
+    stream.file = undefined;
     if (this.streams.get(stream.to)?.id === stream.id) this.streams.delete(stream.to);
     if (outcome !== undefined) this.options.report(stream.to, outcome);
   }
+}
+
+/** The CRC-32 of the whole file, read a slice at a time. */
+function checksumOf(file: ReadFile): number {
+  const slice = new Uint8Array(Math.min(CHECKSUM_SLICE_BYTES, file.size));
+  let crc = 0;
+  for (let at = 0; at < file.size; ) {
+    const read = file.readAt(slice, at);
+    if (read === 0) break;
+    crc = Bun.hash.crc32(slice.subarray(0, read), crc);
+    at += read;
+  }
+  return crc;
 }

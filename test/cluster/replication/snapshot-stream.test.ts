@@ -12,6 +12,7 @@ import {
 } from "../../../src/cluster/replication/snapshot-stream-format.ts";
 import { HomeKvError } from "../../../src/errors.ts";
 import { FormatError } from "../../../src/io/format/bytes.ts";
+import type { ReadFile } from "../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../../src/storage/checkpoint/checkpoint-format.ts";
 import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
@@ -185,13 +186,21 @@ describe("the receiving side", () => {
 });
 
 describe("the sending side", () => {
-  function sender(readCheckpoint: (index: number) => Promise<Uint8Array>, stallTimeoutMs = 5_000) {
+  /** `bytes` as a file open for reading (a checkpoint the sender opens). */
+  async function opened(bytes: Uint8Array): Promise<ReadFile> {
+    const fs = new MemoryFileSystem();
+    await fs.mkdirp("/sent");
+    fs.overwrite("/sent/checkpoint", bytes);
+    return fs.openRead("/sent/checkpoint");
+  }
+
+  function sender(openCheckpoint: (index: number) => Promise<ReadFile>, stallTimeoutMs = 5_000) {
     const sent: StreamFrame[] = [];
     const reports: [NodeId, SnapshotOutcome][] = [];
     const s = new SnapshotSender({
       group: 1,
       send: (_to, payload) => sent.push(decodeStreamFrame(payload)),
-      readCheckpoint,
+      openCheckpoint,
       report: (to, outcome) => reports.push([to, outcome]),
       limits: { chunkBytes: 1_000, windowChunks: 2, stallTimeoutMs },
       log: () => {},
@@ -200,7 +209,7 @@ describe("the sending side", () => {
   }
 
   test("sends no more than the window ahead of the acks, then reports what the follower answered", async () => {
-    const { s, sent, reports } = sender(() => Promise.resolve(FILE));
+    const { s, sent, reports } = sender(() => opened(FILE));
     s.offer(SNAPSHOT);
     await waitFor(() => sent.length === 3, { what: "the begin and the window's two chunks" });
     expect(sent.map((f) => f.type)).toEqual(["begin", "chunk", "chunk"]);
@@ -218,7 +227,7 @@ describe("the sending side", () => {
   });
 
   test("a follower that stops acknowledging, or a checkpoint that cannot be read, is reported failed", async () => {
-    const stalled = sender(() => Promise.resolve(FILE), 50);
+    const stalled = sender(() => opened(FILE), 50);
     stalled.s.offer(SNAPSHOT);
     await waitFor(() => stalled.reports.length > 0, { what: "the stalled stream to be reported" });
     expect(stalled.reports).toEqual([[2, "failed"]]);
