@@ -143,10 +143,18 @@ export class Cluster {
     };
   }
 
-  /** --partitions and --replicas, for a partitioned cluster. */
+  /**
+   * --partitions and --replicas, for a partitioned cluster; and checkpoints often (every 16 entries
+   * of a partition, 2 kept behind), so that logs are compacted and members restarted, cut off or
+   * added catch up by snapshot while the faults go on.
+   */
   private partitionArgs(): string[] {
     const { partitions } = this.options;
-    return partitions === undefined ? [] : ["--partitions", String(partitions), "--replicas", "3"];
+    if (partitions === undefined) return [];
+    return [
+      ...["--partitions", String(partitions), "--replicas", "3"],
+      ...["--checkpoint-raft-entries", String(16 * partitions), "--raft-log-tail-entries", String(2 * partitions)],
+    ];
   }
 
   /** kill -9: no shutdown, no hand-over; what the disk holds is what it had written. */
