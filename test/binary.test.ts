@@ -102,3 +102,43 @@ test("three binaries form a cluster: write through one, read through another, ki
     await Promise.all(members.map((member) => member.stop("SIGKILL")));
   }
 }, 60_000);
+
+test("three binaries form a partitioned cluster: a Set across partitions through one, read and ring through another, kill -9 one, keep writing", async () => {
+  const names = ["p1", "p2", "p3"];
+  const cluster = staticCluster(names);
+  const members = await Promise.all(
+    names.map((name) =>
+      startServerProcess(
+        [
+          ...cluster.memberArgs(name),
+          ...["--data-dir", join(scratch, `partitioned-${name}`), "--partitions", "8", "--replicas", "3"],
+        ],
+        { command: binary, cwd: scratch, env: { HOMEKV_CLUSTER_TOKEN: "binary-test" } },
+      ),
+    ),
+  );
+  const run = (...args: string[]) => runHomekv(args, { command: binary, cwd: scratch });
+  const port = (member: ServerProcess) => ["-p", String(member.port)];
+  const pairs = Array.from({ length: 8 }, (_, i) => `user/${i}=v${i}`);
+  try {
+    await waitFor(async () => (await run("set", ...port(members[0]!), ...pairs)).exitCode === 0, {
+      what: "a Set across partitions through p1 once the cluster is founded",
+      timeoutMs: 30_000,
+    });
+    const read = await run("get", ...port(members[1]!), "user/0", "user/7");
+    expect(read.stdout).toBe('user/0  "v0"\nuser/7  "v7"\n');
+    const ring = JSON.parse((await run("ring", "--json", ...port(members[2]!))).stdout);
+    expect(ring.partitions).toHaveLength(8);
+    expect((await run("checkpoint", ...port(members[1]!))).exitCode).toBe(0);
+    members[0]!.proc.kill("SIGKILL");
+    await members[0]!.proc.exited;
+    await waitFor(
+      async () =>
+        (await run("set", ...port(members[1]!), "--request-id", "after-kill", ...pairs.slice(0, 2))).exitCode === 0,
+      { what: "a write through p2 after p1's death", timeoutMs: 20_000 },
+    );
+    expect((await run("get", ...port(members[2]!), "user/1")).stdout).toBe('user/1  "v1"\n');
+  } finally {
+    await Promise.all(members.map((member) => member.stop("SIGKILL")));
+  }
+}, 90_000);

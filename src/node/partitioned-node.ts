@@ -15,6 +15,7 @@ import { peerChannels } from "../cluster/replication/peer-channels.ts";
 import { PeerLiveness } from "../cluster/replication/peer-liveness.ts";
 import { createPeerRpc } from "../cluster/replication/peer-rpc.ts";
 import { RaftHost } from "../cluster/replication/raft-host.ts";
+import { StreamSlots } from "../cluster/replication/stream-slots.ts";
 import { partitionOf } from "../cluster/ring/partition-of.ts";
 import type { Placement } from "../cluster/ring/placement.ts";
 import { TxnCoordinator } from "../cluster/txn/coordinator.ts";
@@ -71,6 +72,11 @@ const MOVE_TICKS = 2;
  */
 const PARTITION_CHECKPOINT_BYTES_MIN = 1 << 20;
 const PARTITION_CHECKPOINT_ENTRIES_MIN = 16;
+/**
+ * Snapshot streams this node sends to one peer at a time (each keeps a window of 4 MiB in the
+ * peer's 32 MiB queue; a node joining is sent one per replica moved to it).
+ */
+const SNAPSHOT_STREAMS_PER_PEER = 2;
 /** Request ids a partition remembers at least, however many partitions share REQUEST_IDS_REMEMBERED. */
 const REQUEST_IDS_PER_PARTITION_MIN = 1_000;
 
@@ -180,6 +186,7 @@ export async function openPartitionedNode(
         log: (line) => log.info(line),
         // One at a time: under an even load every partition reaches its threshold together.
         turns: oneAtATime(),
+        streamSlots: new StreamSlots(SNAPSHOT_STREAMS_PER_PEER),
       },
     },
     partitionsDir: `${dir}/partitions`,

@@ -4,6 +4,7 @@ import type { NodeId } from "../raft/types.ts";
 import type { RaftDriver } from "./raft-driver.ts";
 import { SnapshotReceiver } from "./snapshot-receiver.ts";
 import { SNAPSHOT_STREAM_DEFAULTS, SnapshotSender, type SnapshotStreamLimits } from "./snapshot-sender.ts";
+import type { StreamSlots } from "./stream-slots.ts";
 
 /** A group's two ends of the snapshot stream, over the checkpoints in one directory. */
 export interface CheckpointStreams {
@@ -26,6 +27,8 @@ export function checkpointStreams(options: {
   /** The group's driver, once made (the streams are made first: the link takes them with the group). */
   driver: () => Pick<RaftDriver<unknown>, "receive" | "reportSnapshot"> | undefined;
   limits?: Partial<SnapshotStreamLimits>;
+  /** Where the streams of the node's groups to one peer take turns. */
+  slots?: StreamSlots;
   log: (line: string) => void;
 }): CheckpointStreams {
   const { group, fs, dir, send, log } = options;
@@ -36,6 +39,7 @@ export function checkpointStreams(options: {
     openCheckpoint: (index) => fs.openRead(`${dir}/${REPLICATED_CHECKPOINT_FILES.fileName(index)}`),
     report: (to, outcome) => options.driver()?.reportSnapshot(to, outcome),
     limits,
+    slots: options.slots,
     log,
   });
   const receiver = new SnapshotReceiver({

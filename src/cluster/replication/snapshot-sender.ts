@@ -3,6 +3,7 @@ import type { ReadFile } from "../../io/fs/file-system.ts";
 import { encodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage, SnapshotOutcome } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
+import type { StreamSlots } from "./stream-slots.ts";
 
 export interface SnapshotStreamLimits {
   /** Bytes of the file per chunk payload. */
@@ -33,6 +34,8 @@ interface Outgoing {
   sent: number;
   acked: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Gives the stream's slot back (StreamSlots); undefined until it has one. */
+  release: (() => void) | undefined;
 }
 
 /** Bytes read at a time to take a file's checksum before it is announced. */
@@ -61,6 +64,8 @@ export class SnapshotSender {
       openCheckpoint: (index: number) => Promise<ReadFile>;
       report: (to: NodeId, outcome: SnapshotOutcome) => void;
       limits: SnapshotStreamLimits;
+      /** Where the node's streams to one peer take turns (shared by its groups); default: none. */
+      slots?: StreamSlots;
       log: (line: string) => void;
     },
   ) {}
@@ -107,13 +112,21 @@ export class SnapshotSender {
       sent: 0,
       acked: 0,
       timer: undefined,
+      release: undefined,
     };
     this.streams.set(message.to, stream);
+    const release = await this.options.slots?.acquire(message.to);
+    if (this.streams.get(message.to) !== stream) {
+      release?.(); // replaced or closed while it waited
+      return;
+    }
+    stream.release = release;
     let file: ReadFile;
     try {
       file = await this.options.openCheckpoint(message.snapshot.index);
     } catch (error) {
       if (this.streams.get(message.to) === stream) this.streams.delete(message.to);
+      stream.release?.();
       throw error;
     }
     if (this.streams.get(message.to) !== stream) {
@@ -169,6 +182,7 @@ export class SnapshotSender {
     clearTimeout(stream.timer);
     stream.file?.close();
     stream.file = undefined;
+    stream.release?.();
     if (this.streams.get(stream.to)?.id === stream.id) this.streams.delete(stream.to);
     if (outcome !== undefined) this.options.report(stream.to, outcome);
   }

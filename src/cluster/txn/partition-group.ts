@@ -18,6 +18,7 @@ import { loadMemberCheckpoint, MemberCheckpoints } from "../replication/member-c
 import type { OneAtATime } from "../replication/one-at-a-time.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import type { SnapshotStreamLimits } from "../replication/snapshot-sender.ts";
+import type { StreamSlots } from "../replication/stream-slots.ts";
 import { CommitPipeline } from "./commit-pipeline.ts";
 import {
   type ExpiringKey,
@@ -62,6 +63,8 @@ export interface PartitionCheckpointOptions {
   /** Queues a payload to a member (the snapshot stream; the peer transport, by Raft id). */
   send: (to: NodeId, payload: Uint8Array) => void;
   streamLimits?: Partial<SnapshotStreamLimits>;
+  /** Where the snapshot streams of the node's replicas to one peer take turns. */
+  streamSlots?: StreamSlots;
   log: (line: string) => void;
   /** Where the node's replicas take turns writing their checkpoints (MemberCheckpointsOptions.turns). */
   turns?: OneAtATime;
@@ -206,6 +209,7 @@ export class PartitionGroup {
       send: settings.send,
       driver: () => this.driver,
       limits: settings.streamLimits,
+      slots: settings.streamSlots,
       log: settings.log,
     });
     // Versions compaction or newer writes left unreadable go in slices between turns, as a server's do.

@@ -10,6 +10,7 @@ import {
   SNAPSHOT_STREAM_TAG,
   type StreamFrame,
 } from "../../../src/cluster/replication/snapshot-stream-format.ts";
+import { StreamSlots } from "../../../src/cluster/replication/stream-slots.ts";
 import { HomeKvError } from "../../../src/errors.ts";
 import { FormatError } from "../../../src/io/format/bytes.ts";
 import type { ReadFile } from "../../../src/io/fs/file-system.ts";
@@ -194,11 +195,17 @@ describe("the sending side", () => {
     return fs.openRead("/sent/checkpoint");
   }
 
-  function sender(openCheckpoint: (index: number) => Promise<ReadFile>, stallTimeoutMs = 5_000) {
+  function sender(
+    openCheckpoint: (index: number) => Promise<ReadFile>,
+    stallTimeoutMs = 5_000,
+    slots?: StreamSlots,
+    group = 1,
+  ) {
     const sent: StreamFrame[] = [];
     const reports: [NodeId, SnapshotOutcome][] = [];
     const s = new SnapshotSender({
-      group: 1,
+      group,
+      slots,
       send: (_to, payload) => sent.push(decodeStreamFrame(payload)),
       openCheckpoint,
       report: (to, outcome) => reports.push([to, outcome]),
@@ -224,6 +231,31 @@ describe("the sending side", () => {
     s.received(2, { type: "done", group: 1, stream: sent[0]!.stream, ok: true, reason: "" });
     expect(reports).toEqual([[2, "finished"]]);
     s.close();
+  });
+
+  test("streams of two groups to one peer take turns when the node allows one at a time; the second begins once the first is done", async () => {
+    const slots = new StreamSlots(1);
+    const first = sender(() => opened(FILE), 5_000, slots, 1);
+    const second = sender(() => opened(FILE), 5_000, slots, 2);
+    first.s.offer(SNAPSHOT);
+    second.s.offer(SNAPSHOT);
+    await waitFor(() => first.sent.length === 3, { what: "the first stream's begin and window" });
+    await waitFor(() => slots.waiting(2) === 1, { what: "the second stream waiting for its turn" });
+    expect(second.sent).toEqual([]);
+    first.s.received(2, { type: "done", group: 1, stream: first.sent[0]!.stream, ok: true, reason: "" });
+    await waitFor(() => second.sent.length === 3, { what: "the second stream to begin" });
+    expect(second.sent[0]).toMatchObject({ type: "begin", group: 2 });
+    // A stream given up while it waits gives its turn on: a third, closed, never holds the slot.
+    const third = sender(() => opened(FILE), 5_000, slots, 3);
+    third.s.offer(SNAPSHOT);
+    await waitFor(() => slots.waiting(2) === 1, { what: "the third stream waiting" });
+    third.s.close();
+    second.s.close();
+    const fourth = sender(() => opened(FILE), 5_000, slots, 4);
+    fourth.s.offer(SNAPSHOT);
+    await waitFor(() => fourth.sent.length === 3, { what: "the fourth stream to begin once the others let go" });
+    fourth.s.close();
+    first.s.close();
   });
 
   test("a follower that stops acknowledging, or a checkpoint that cannot be read, is reported failed", async () => {
