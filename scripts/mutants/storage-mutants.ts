@@ -131,12 +131,12 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     replace: "    if (left !== null) return this.dumpChains({ ...options, revision });",
   },
   {
-    name: "floor-passes-late-writes",
+    name: "snapshot-holds-gc-at-its-revision",
     description:
-      "GC's floor passes a late write a snapshot's dump leaves out: the version it shadows is gone from the dump",
+      "an open snapshot holds GC at its own revision, not at the compacted revision it was opened at (and says so): a checkpoint loses the history it should hold, a dump the version a late write shadows",
     file: STORE_CORE,
-    search: "    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted, this.lateWrites.floorMax);",
-    replace: "    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);",
+    search: "    const compactedRevision = this.compacted;",
+    replace: "    const compactedRevision = revision;",
   },
   {
     name: "group-commit-skips-sync",

@@ -6,18 +6,17 @@
  * applies that commit once more, onto a state without it.
  *
  *   snapshot A opened          sequence 0
- *   late put k at 30           k@30 numbered 0         lowest 30: GC's floor stays at 29 or below
+ *   late put k at 30           k@30 numbered 0         (A holds GC at its compacted revision, below 30)
  *   snapshot B opened          sequence 1
  *   late put n at 40           n@40 numbered 1
  *   since(0) → k:{30}, n:{40} (A's dump leaves both out);  since(1) → n:{40}
- *   every snapshot released    clear(): nothing is left out, the floor is free
+ *   every snapshot released    clear(): nothing is left out
  *
  * Held only while a snapshot is open: as many entries as late writes during the longest-lived one.
  */
 export class LateWrites {
   private readonly writes: { key: string; revision: number }[] = [];
   private first = 0;
-  private lowest = Number.POSITIVE_INFINITY;
 
   /** The number the next late write takes: a snapshot opened now leaves out those from it on. */
   get sequence(): number {
@@ -26,15 +25,6 @@ export class LateWrites {
 
   record(key: string, revision: number): void {
     this.writes.push({ key, revision });
-    this.lowest = Math.min(this.lowest, revision);
-  }
-
-  /**
-   * GC's floor stays below every late write recorded: a dump leaves it out and shows the version
-   * it shadows, which must still be there (the compacted revision may pass it meanwhile).
-   */
-  get floorMax(): number {
-    return this.lowest - 1;
   }
 
   /** The revisions written late to each key from number `from` on; undefined when none were. */
@@ -55,6 +45,5 @@ export class LateWrites {
   clear(): void {
     this.first += this.writes.length;
     this.writes.length = 0;
-    this.lowest = Number.POSITIVE_INFINITY;
   }
 }

@@ -333,9 +333,14 @@ export abstract class StoreCore {
     }
   }
 
-  /** The oldest revision anyone can still read: GC may drop only what no reader at or above it sees. */
+  /**
+   * The oldest revision anyone can still read: GC may drop only what no reader at or above it sees.
+   * An open snapshot holds it at the compacted revision of when it was opened, below every late
+   * write since (none lands at or below the compacted revision), so a version a late write shadows
+   * stays while a dump that leaves the late write out may still show it.
+   */
   protected floor(): number {
-    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted, this.lateWrites.floorMax);
+    return Math.min(this.snapshots.oldest() ?? Infinity, this.compacted);
   }
 
   protected assertReadable(revision: number): void {
