@@ -213,6 +213,14 @@ export class Raft {
   }
 
   /**
+   * Whether a leader's snapshot was taken and waits to be installed (the next Ready carries it):
+   * the log restarts at it, and the entries before it (their terms) are no longer known here.
+   */
+  get installingSnapshot(): boolean {
+    return this.log.pendingSnapshot !== undefined;
+  }
+
+  /**
    * Learners and nodes not in the group never campaign. A node whose removal is in its log but not
    * known to be committed still may: the voters of the committed configuration may need it to lead
    * long enough to commit (or lose) that removal, since its longer log can make it the only one they

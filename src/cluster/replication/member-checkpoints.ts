@@ -11,6 +11,7 @@ import { writeCheckpoint } from "../../storage/checkpoint/checkpoint-writer.ts";
 import type { CheckpointInfo } from "../../storage/database.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
+import type { Raft } from "../raft/raft.ts";
 import type { ConfState, Entry, Snapshot } from "../raft/types.ts";
 import { type OneAtATime, oneAtATime } from "./one-at-a-time.ts";
 
@@ -20,6 +21,20 @@ import { type OneAtATime, oneAtATime } from "./one-at-a-time.ts";
  * checkpoint directory). The checkpoint itself travels over the snapshot stream.
  */
 export const CHECKPOINT_SNAPSHOT_DATA = Uint8Array.of(1);
+
+/**
+ * Where entry `index` stands in `raft`'s log — its term and the members as of it — for a checkpoint
+ * of the state applied through it. Refused (E_UNAVAILABLE) while a leader's snapshot waits to be
+ * installed: the log restarts at that snapshot, and the state being checkpointed is about to be
+ * replaced by it anyway.
+ */
+export function positionIn(raft: Raft): (index: number) => { term: number; conf: ConfState } {
+  return (index) => {
+    if (raft.installingSnapshot)
+      throw new HomeKvError("E_UNAVAILABLE", "a leader's snapshot is being installed: no checkpoint until it is");
+    return { term: raft.termAt(index), conf: raft.confState(index) };
+  };
+}
 
 /** What the store's state machine asks of the checkpoints (raft-commit-log.ts). */
 export interface StoreCheckpoints {

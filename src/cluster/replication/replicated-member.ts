@@ -9,7 +9,7 @@ import type { PersistentRaftLog } from "../raft/storage.ts";
 import type { MemberAddress, NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
 import { checkpointStreams } from "./checkpoint-streams.ts";
-import { loadMemberCheckpoint, MemberCheckpoints } from "./member-checkpoints.ts";
+import { loadMemberCheckpoint, MemberCheckpoints, positionIn } from "./member-checkpoints.ts";
 import { MemberDirectory } from "./member-directory.ts";
 import { raftIdOf } from "./member-id.ts";
 import { peerChannels } from "./peer-channels.ts";
@@ -115,7 +115,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
       dir: checkpointDir,
       observed,
       raftLog,
-      positionAt: (index) => ({ term: raft.termAt(index), conf: raft.confState(index) }),
+      positionAt: positionIn(raft),
       replica: beside,
       appliedIndex: loaded?.index ?? raftLog.snapshot().index,
       checkpointLogBytes: options.checkpointLogBytes,

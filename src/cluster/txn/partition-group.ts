@@ -14,7 +14,7 @@ import type { Raft } from "../raft/raft.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { type CheckpointStreams, checkpointStreams } from "../replication/checkpoint-streams.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
-import { loadMemberCheckpoint, MemberCheckpoints } from "../replication/member-checkpoints.ts";
+import { loadMemberCheckpoint, MemberCheckpoints, positionIn } from "../replication/member-checkpoints.ts";
 import type { OneAtATime } from "../replication/one-at-a-time.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import type { SnapshotStreamLimits } from "../replication/snapshot-sender.ts";
@@ -188,7 +188,7 @@ export class PartitionGroup {
         dir: settings.dir,
         observed,
         raftLog: options.log,
-        positionAt: (index) => ({ term: this.raft.termAt(index), conf: this.raft.confState(index) }),
+        positionAt: (index) => positionIn(this.raft)(index),
         replica: beside,
         appliedIndex: loaded?.index ?? options.log.snapshot().index,
         checkpointLogBytes: settings.logBytes,
