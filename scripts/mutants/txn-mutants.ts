@@ -327,4 +327,20 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     search: "        turns: settings.turns,\n",
     replace: "",
   },
+  {
+    name: "recent-changes-forget-eviction",
+    description:
+      "a partition's recent writes forget their oldest without saying so: a poll from before it is told nothing changed, and a watcher misses the change",
+    file: "src/cluster/txn/recent-changes.ts",
+    search: "      this.coveredAfter = Math.max(this.coveredAfter, this.appliedAt[this.head]!);\n",
+    replace: "",
+  },
+  {
+    name: "recent-changes-stop-at-revision",
+    description:
+      "a poll looks back only to the first write at or below its revision: a secondary committed late, behind newer writes, is missed",
+    file: "src/cluster/txn/recent-changes.ts",
+    search: "      if (this.appliedAt[i]! <= after) return false;",
+    replace: "      if (this.revisions[i]! <= after) return false;",
+  },
 ];

@@ -28,6 +28,7 @@ import {
   TxnPartition,
   type TxnStatus,
 } from "./percolator.ts";
+import { RecentChanges } from "./recent-changes.ts";
 import { storeVersions } from "./store-versions.ts";
 import { applyTxnCommand, decodeTxnCommand, encodeTxnCommand, type TxnCommand } from "./txn-command-format.ts";
 import { decodeTxnState, encodeTxnState } from "./txn-state-format.ts";
@@ -69,6 +70,12 @@ export interface PartitionCheckpointOptions {
   /** Where the node's replicas take turns writing their checkpoints (MemberCheckpointsOptions.turns). */
   turns?: OneAtATime;
 }
+
+/**
+ * Writes a partition remembers key by key for its watchers' polls: enough for about a thousand
+ * changes between two polls of a range (a Raft tick apart); a poll from further back walks it.
+ */
+const RECENT_CHANGES_KEPT = 1_024;
 
 /** Keys a checkpoint copies per event-loop turn. */
 const CHECKPOINT_SLICE_KEYS = 4_096;
@@ -145,6 +152,8 @@ export class PartitionGroup {
 
   /** Deletes keys whose TTL passed, through the log, while this replica leads (as a server's sweeper does). */
   private readonly expiry: DatabaseExpiry;
+  /** The keys written lately: a poll of a quiet range needs no walk of its keys (`changes`). */
+  private readonly recent: RecentChanges;
 
   /** This replica of `options.partition`, its store loaded from its newest checkpoint (if any), running. */
   static async open(options: PartitionGroupOptions): Promise<PartitionGroup> {
@@ -164,7 +173,22 @@ export class PartitionGroup {
   ) {
     this.store = observed.store;
     this.expiry = observed.expiry;
-    this.partition = new TxnPartition(storeVersions(this.store), options.requestIdsRemembered);
+    this.recent = new RecentChanges(RECENT_CHANGES_KEPT, this.store.revision);
+    const versions = storeVersions(this.store);
+    this.partition = new TxnPartition(
+      {
+        ...versions,
+        write: (commitTs, mutations) => {
+          versions.write(commitTs, mutations);
+          this.recent.record(
+            mutations.map((m) => m.key),
+            commitTs,
+            this.store.revision,
+          );
+        },
+      },
+      options.requestIdsRemembered,
+    );
     // What the state machine keeps beside the store, in every checkpoint: the locks and fates, and
     // the request ids whose home this partition is.
     const beside = {
@@ -178,6 +202,8 @@ export class PartitionGroup {
           throw new HomeKvError("E_CORRUPT", `a checkpoint of partition ${options.partition} without its transactions`);
         this.partition.restore(decodeTxnState(state.transactions));
         this.partition.requestIds.replaceWith(state.requestIds);
+        // The store is the checkpoint's now: what was written before it is not known one by one.
+        this.recent.reset(this.store.revision);
       },
     };
     if (loaded) beside.restore(loaded.replica);
@@ -357,6 +383,9 @@ export class PartitionGroup {
     const locks = this.partition.locksAt(ts, (key) => inScanRange(range, key));
     const resolved = Math.min(ts, ...locks.map(({ lock }) => lock.startTs));
     if (resolved <= after) return { changes: [], through: Math.max(after, resolved), locks };
+    // Nothing in the range written since `after` (the usual poll of a quiet range): no walk of it.
+    if (this.recent.changedAfter(after, (key) => inScanRange(range, key)) === false)
+      return { changes: [], through: resolved, locks };
     const page = this.store.changes({ ...range, after, limit: size.limit });
     // A page that reached the store's revision has every change up to the resolved timestamp: the
     // store holds every commit at or below it (the barriers above), and nothing is between.
