@@ -3,7 +3,7 @@ import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
 import { TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
 import { partitionedDatabase } from "../../src/node/partitioned-database.ts";
 import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
-import type { Database, DatabaseStats } from "../../src/storage/database.ts";
+import { createDatabase, type Database, type DatabaseStats } from "../../src/storage/database.ts";
 import type { Compare, TxnCommand } from "../../src/storage/ops.ts";
 import type { WatchBatch, WatchEnd } from "../../src/storage/watch/watch-hub.ts";
 import { inProcessAccess, leaderOf, startPartitions } from "../cluster/txn/partition-nodes.ts";
@@ -353,3 +353,40 @@ test("request ids: of many writers sending the same id at once, one applies and 
   expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
   expect(new Set(results.map((r) => r.revision)).size).toBe(1);
 });
+
+test("request ids: a Txn sent again whose branch this time writes nothing is answered with what the first did, as a server's is", async () => {
+  // A compare-and-set with an empty else: the first run succeeds; sent again, its compare no longer
+  // holds, and the branch it would take now writes nothing.
+  const cas: TxnCommand = {
+    compares: [valueIs("n", "1")],
+    success: [{ key: "n", value: bytes("2") }],
+    failure: [{ get: "n" }],
+  };
+  const server = createDatabase();
+  await server.write([{ key: "n", value: bytes("1") }]);
+  const served = await server.txn(cas, { requestId: "cas-1" });
+  expect(await server.txn(cas, { requestId: "cas-1" })).toEqual({ ...served, reads: [] });
+
+  const { db } = await startDatabase();
+  await db.write([{ key: "n", value: bytes("1") }]);
+  const ran = await db.txn(cas, { requestId: "cas-1" });
+  expect(ran.succeeded).toBe(true);
+  expect(await db.txn(cas, { requestId: "cas-1" })).toEqual({ revision: ran.revision, succeeded: true, reads: [] });
+}, 30_000);
+
+test("request ids: a Txn whose first run took a branch that writes nothing is remembered: sent again it takes that branch, not the other", async () => {
+  const cas: TxnCommand = {
+    compares: [valueIs("m", "1")],
+    success: [{ key: "m", value: bytes("2") }],
+    failure: [{ get: "m" }],
+  };
+  const { db } = await startDatabase();
+  await db.write([{ key: "m", value: bytes("0") }]);
+  const first = await db.txn(cas, { requestId: "cas-2" });
+  expect(first.succeeded).toBe(false);
+  // The compare would hold now: the id's first run decided the failure branch, and the retry keeps it.
+  await db.write([{ key: "m", value: bytes("1") }]);
+  const again = await db.txn(cas, { requestId: "cas-2" });
+  expect([again.succeeded, again.revision]).toEqual([false, first.revision]);
+  expect(text((await db.get(["m"])).records[0]!.value)).toBe("1");
+}, 30_000);
