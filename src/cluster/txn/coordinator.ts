@@ -181,7 +181,8 @@ export class TxnCoordinator {
    * Always two phases then (even for the keys of one partition): one round would decide elsewhere.
    */
   async commit(mutations: readonly Mutation[], readAt?: number, request?: WriteRequest): Promise<Committed> {
-    if (mutations.length === 0) throw new HomeKvError("E_INVALID", "a transaction with nothing to write");
+    // With a request id there is the id's own key to commit (a Txn's branch that writes nothing).
+    if (mutations.length === 0 && !request) throw new HomeKvError("E_INVALID", "a transaction with nothing to write");
     if (request) {
       const primary: Mutation = { key: requestKey(request.id), value: LOCK_ONLY };
       const byPartition = this.group([primary, ...mutations]);
