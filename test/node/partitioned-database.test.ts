@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
 import { TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
+import { LOCK_ONLY } from "../../src/cluster/txn/percolator.ts";
 import { partitionedDatabase } from "../../src/node/partitioned-database.ts";
 import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
 import { createDatabase, type Database, type DatabaseStats } from "../../src/storage/database.ts";
@@ -390,3 +391,35 @@ test("request ids: a Txn whose first run took a branch that writes nothing is re
   expect([again.succeeded, again.revision]).toEqual([false, first.revision]);
   expect(text((await db.get(["m"])).records[0]!.value)).toBe("1");
 }, 30_000);
+
+test("request ids: a write applied, sent again while another transaction holds one of its keys, is answered with the first's result, not ABORTED", async () => {
+  const { db, access, nodes } = await startDatabase();
+  const set = await db.write([{ key: "busy", value: bytes("1") }], "set-busy");
+  const del = await db.write([{ key: "gone", value: null }], "del-busy");
+  const cas: TxnCommand = {
+    compares: [valueIs("busy", "1")],
+    success: [{ key: "other", value: bytes("x") }],
+    failure: [],
+  };
+  const txn = await db.txn(cas, { requestId: "txn-busy" });
+  // Transactions in flight that read "busy" and "gone" (lock-only: readers pass them, writers wait)
+  // and outlast the writers' patience: the keys stay busy, as under a steady stream of others.
+  const startTs = await nodes[0]!.timestamps.take(1);
+  for (const key of ["busy", "gone"])
+    await access.propose(access.partitionOf(key), {
+      type: "prewrite",
+      startTs,
+      primary: key,
+      expiresAtMs: Date.now() + 120_000,
+      mutations: [{ key, value: LOCK_ONLY }],
+    });
+  // Each was applied: sent again it is answered with what it did (as a server answers from its table).
+  const [setAgain, delAgain, txnAgain] = await Promise.all([
+    db.write([{ key: "busy", value: bytes("1") }], "set-busy").catch(String),
+    db.write([{ key: "gone", value: null }], "del-busy").catch(String),
+    db.txn(cas, { requestId: "txn-busy" }).catch(String),
+  ]);
+  expect(setAgain).toEqual({ revision: set.revision, deleted: 0, duplicate: true });
+  expect(delAgain).toEqual({ revision: del.revision, deleted: 0, duplicate: true });
+  expect(txnAgain).toEqual({ revision: txn.revision, succeeded: true, reads: [] });
+}, 60_000);
