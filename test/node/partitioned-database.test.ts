@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
-import { TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
+import { requestKey, TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
 import { LOCK_ONLY } from "../../src/cluster/txn/percolator.ts";
 import { partitionedDatabase } from "../../src/node/partitioned-database.ts";
 import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
@@ -423,3 +423,22 @@ test("request ids: a write applied, sent again while another transaction holds o
   expect(delAgain).toEqual({ revision: del.revision, deleted: 0, duplicate: true });
   expect(txnAgain).toEqual({ revision: txn.revision, succeeded: true, reads: [] });
 }, 60_000);
+
+test("request ids: the id's lock of a write whose coordinator died after prewriting it (no reader ever meets it) does not hold compaction back", async () => {
+  const { db, access, nodes } = await startDatabase();
+  const keys = ["a", "b", "c", "d", "e", "f"];
+  await db.write(keys.map((k) => ({ key: k, value: bytes("0") })));
+  // The coordinator died with the id's lock prewritten and nothing else (its other prewrites refused,
+  // its rollback never sent), and its client gave up: no retry of the id comes to resolve the lock.
+  const key = requestKey("abandoned");
+  const startTs = await nodes[0]!.timestamps.take(1);
+  const prewrite = { type: "prewrite", startTs, primary: key, expiresAtMs: Date.now() - 1 } as const;
+  expect(
+    await access.propose(access.partitionOf(key), { ...prewrite, mutations: [{ key, value: LOCK_ONLY }] }),
+  ).toEqual({ ok: true });
+  // Keys of both partitions written, read and written again after it.
+  await db.write(keys.map((k) => ({ key: k, value: bytes("1") })));
+  await db.get(keys);
+  const later = await db.write(keys.map((k) => ({ key: k, value: bytes("2") })));
+  expect((await db.compact(later.revision)).compactedRevision).toBe(later.revision);
+}, 30_000);
