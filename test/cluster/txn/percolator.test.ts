@@ -253,6 +253,18 @@ test("compaction stops below every open lock's start (the GC safe point): a seco
   }
 });
 
+test("a lock-only lock holds compaction back nowhere: its commit writes nothing, below the compacted revision or not", () => {
+  const p = new TxnPartition(new MemoryVersions());
+  expect(p.onePhase(undefined, 5, [{ key: "b", value: bytes("b") }])).toEqual({ ok: true });
+  // A write's request-id lock (its primary), left by a coordinator that died: no reader meets it.
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.onePhase(undefined, 55, [{ key: "b", value: bytes("b2") }])).toEqual({ ok: true });
+  expect(p.compact(50)).toBe(50);
+  // Had its coordinator lived, its commit would still decide and remember its id.
+  expect(p.commit(10, 30, ["id"], "id", { id: "r", deleted: 0 })).toEqual({ ok: true });
+  expect(p.requestIds.get("r")).toEqual({ revision: 30, deleted: 0 });
+});
+
 test("a TTL's expiry deletes a key only while its newest version is the one that set the TTL, never under a lock or at a compacted timestamp", () => {
   const p = new TxnPartition(new MemoryVersions());
   p.onePhase(undefined, 10, [{ key: "a", value: bytes("a1"), expiresAtMs: 1 }]);
