@@ -253,6 +253,20 @@ test("compaction stops below every open lock's start (the GC safe point): a seco
   }
 });
 
+test("a request id's attempt rolled back (a reader, past its TTL) is not remembered: its late commit is refused, and the next attempt of the id commits", () => {
+  const p = new TxnPartition(new MemoryVersions());
+  const request = { id: "r", deleted: 0 };
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.rollback(10, ["id"], true)).toEqual({ ok: true });
+  expect(p.commit(10, 12, ["id"], "id", request)).toEqual({ ok: false, refusal: { kind: "rolled-back", startTs: 10 } });
+  expect(p.requestIds.get("r")).toBeUndefined();
+  expect(p.prewrite(20, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.commit(20, 22, ["id"], "id", request)).toEqual({ ok: true });
+  expect(p.requestIds.get("r")).toEqual({ revision: 22, deleted: 0 });
+  // The first attempt's prewrite arriving late is refused too: it was decided.
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toMatchObject({ ok: false });
+});
+
 test("a lock-only lock holds compaction back nowhere: its commit writes nothing, below the compacted revision or not", () => {
   const p = new TxnPartition(new MemoryVersions());
   expect(p.onePhase(undefined, 5, [{ key: "b", value: bytes("b") }])).toEqual({ ok: true });
