@@ -187,8 +187,17 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     description:
       "a partition compacts past an open lock's start: its secondary, committed late, is refused as compacted",
     file: PERCOLATOR,
-    search: "    for (const lock of this.locks.values()) safe = Math.min(safe, lock.startTs - 1);\n",
+    search:
+      "    for (const lock of this.locks.values()) if (lock.value !== LOCK_ONLY) safe = Math.min(safe, lock.startTs - 1);\n",
     replace: "",
+  },
+  {
+    name: "compaction-held-by-lock-only",
+    description:
+      "a lock-only lock holds compaction back: a request id's lock, left by a dead coordinator and met by no reader, holds it for good",
+    file: PERCOLATOR,
+    search: " if (lock.value !== LOCK_ONLY) safe = ",
+    replace: " safe = ",
   },
   {
     name: "watch-passes-locks",

@@ -2,6 +2,7 @@ import type { Committed, TxnCoordinator } from "../cluster/txn/coordinator.ts";
 import { LOCK_ONLY, type Mutation } from "../cluster/txn/percolator.ts";
 import { HomeKvError } from "../errors.ts";
 import type { CheckpointInfo, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
+import { txnWrites } from "../storage/database-reads.ts";
 import { compareHolds } from "../storage/mvcc/compare.ts";
 import {
   type ApplyResult,
@@ -131,7 +132,10 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
       const recordAt = (revision: number, { key, write }: { key: string; write: WriteOp | undefined }) =>
         write ? writtenRecord(found.get(key)!, write, revision) : found.get(key)!;
       checkReadBytes?.(gets.reduce((sum, get) => sum + recordBytes(recordAt(read.revision, get)), 0));
-      if (writes.length === 0)
+      // A branch that writes nothing commits nothing, unless the request has an id and its other
+      // branch writes: then the branch taken is decided (and remembered) as a server's log decides it,
+      // or a retry could run the compares again and take the branch that writes.
+      if (writes.length === 0 && !(requestId && txnWrites(command)))
         return { revision: read.revision, succeeded, reads: gets.map((get) => recordAt(read.revision, get)) };
       const written = new Set(writes.map((op) => op.key));
       const locked = [...command.compares.map((clause) => clause.key), ...gets.map((get) => get.key)];

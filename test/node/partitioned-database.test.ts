@@ -1,9 +1,10 @@
 import { expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
-import { TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
+import { requestKey, TxnCoordinator } from "../../src/cluster/txn/coordinator.ts";
+import { LOCK_ONLY } from "../../src/cluster/txn/percolator.ts";
 import { partitionedDatabase } from "../../src/node/partitioned-database.ts";
 import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
-import type { Database, DatabaseStats } from "../../src/storage/database.ts";
+import { createDatabase, type Database, type DatabaseStats } from "../../src/storage/database.ts";
 import type { Compare, TxnCommand } from "../../src/storage/ops.ts";
 import type { WatchBatch, WatchEnd } from "../../src/storage/watch/watch-hub.ts";
 import { inProcessAccess, leaderOf, startPartitions } from "../cluster/txn/partition-nodes.ts";
@@ -353,3 +354,91 @@ test("request ids: of many writers sending the same id at once, one applies and 
   expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
   expect(new Set(results.map((r) => r.revision)).size).toBe(1);
 });
+
+test("request ids: a Txn sent again whose branch this time writes nothing is answered with what the first did, as a server's is", async () => {
+  // A compare-and-set with an empty else: the first run succeeds; sent again, its compare no longer
+  // holds, and the branch it would take now writes nothing.
+  const cas: TxnCommand = {
+    compares: [valueIs("n", "1")],
+    success: [{ key: "n", value: bytes("2") }],
+    failure: [{ get: "n" }],
+  };
+  const server = createDatabase();
+  await server.write([{ key: "n", value: bytes("1") }]);
+  const served = await server.txn(cas, { requestId: "cas-1" });
+  expect(await server.txn(cas, { requestId: "cas-1" })).toEqual({ ...served, reads: [] });
+
+  const { db } = await startDatabase();
+  await db.write([{ key: "n", value: bytes("1") }]);
+  const ran = await db.txn(cas, { requestId: "cas-1" });
+  expect(ran.succeeded).toBe(true);
+  expect(await db.txn(cas, { requestId: "cas-1" })).toEqual({ revision: ran.revision, succeeded: true, reads: [] });
+}, 30_000);
+
+test("request ids: a Txn whose first run took a branch that writes nothing is remembered: sent again it takes that branch, not the other", async () => {
+  const cas: TxnCommand = {
+    compares: [valueIs("m", "1")],
+    success: [{ key: "m", value: bytes("2") }],
+    failure: [{ get: "m" }],
+  };
+  const { db } = await startDatabase();
+  await db.write([{ key: "m", value: bytes("0") }]);
+  const first = await db.txn(cas, { requestId: "cas-2" });
+  expect(first.succeeded).toBe(false);
+  // The compare would hold now: the id's first run decided the failure branch, and the retry keeps it.
+  await db.write([{ key: "m", value: bytes("1") }]);
+  const again = await db.txn(cas, { requestId: "cas-2" });
+  expect([again.succeeded, again.revision]).toEqual([false, first.revision]);
+  expect(text((await db.get(["m"])).records[0]!.value)).toBe("1");
+}, 30_000);
+
+test("request ids: a write applied, sent again while another transaction holds one of its keys, is answered with the first's result, not ABORTED", async () => {
+  const { db, access, nodes } = await startDatabase();
+  const set = await db.write([{ key: "busy", value: bytes("1") }], "set-busy");
+  const del = await db.write([{ key: "gone", value: null }], "del-busy");
+  const cas: TxnCommand = {
+    compares: [valueIs("busy", "1")],
+    success: [{ key: "other", value: bytes("x") }],
+    failure: [],
+  };
+  const txn = await db.txn(cas, { requestId: "txn-busy" });
+  // Transactions in flight that read "busy" and "gone" (lock-only: readers pass them, writers wait)
+  // and outlast the writers' patience: the keys stay busy, as under a steady stream of others.
+  const startTs = await nodes[0]!.timestamps.take(1);
+  for (const key of ["busy", "gone"])
+    await access.propose(access.partitionOf(key), {
+      type: "prewrite",
+      startTs,
+      primary: key,
+      expiresAtMs: Date.now() + 120_000,
+      mutations: [{ key, value: LOCK_ONLY }],
+    });
+  // Each was applied: sent again it is answered with what it did (as a server answers from its table).
+  const [setAgain, delAgain, txnAgain] = await Promise.all([
+    db.write([{ key: "busy", value: bytes("1") }], "set-busy").catch(String),
+    db.write([{ key: "gone", value: null }], "del-busy").catch(String),
+    db.txn(cas, { requestId: "txn-busy" }).catch(String),
+  ]);
+  expect(setAgain).toEqual({ revision: set.revision, deleted: 0, duplicate: true });
+  expect(delAgain).toEqual({ revision: del.revision, deleted: 0, duplicate: true });
+  expect(txnAgain).toEqual({ revision: txn.revision, succeeded: true, reads: [] });
+}, 60_000);
+
+test("request ids: the id's lock of a write whose coordinator died after prewriting it (no reader ever meets it) does not hold compaction back", async () => {
+  const { db, access, nodes } = await startDatabase();
+  const keys = ["a", "b", "c", "d", "e", "f"];
+  await db.write(keys.map((k) => ({ key: k, value: bytes("0") })));
+  // The coordinator died with the id's lock prewritten and nothing else (its other prewrites refused,
+  // its rollback never sent), and its client gave up: no retry of the id comes to resolve the lock.
+  const key = requestKey("abandoned");
+  const startTs = await nodes[0]!.timestamps.take(1);
+  const prewrite = { type: "prewrite", startTs, primary: key, expiresAtMs: Date.now() - 1 } as const;
+  expect(
+    await access.propose(access.partitionOf(key), { ...prewrite, mutations: [{ key, value: LOCK_ONLY }] }),
+  ).toEqual({ ok: true });
+  // Keys of both partitions written, read and written again after it.
+  await db.write(keys.map((k) => ({ key: k, value: bytes("1") })));
+  await db.get(keys);
+  const later = await db.write(keys.map((k) => ({ key: k, value: bytes("2") })));
+  expect((await db.compact(later.revision)).compactedRevision).toBe(later.revision);
+}, 30_000);

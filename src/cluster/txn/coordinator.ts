@@ -54,6 +54,8 @@ export interface PartitionAccess {
   compact(partition: number, revision: number): Promise<number>;
   propose(partition: number, command: TxnCommand): Promise<TxnOutcome>;
   status(partition: number, primary: string, startTs: number): Promise<TxnStatus>;
+  /** What the write of a request id did, if `partition` (the id's home) remembers it. */
+  request(partition: number, id: string): Promise<RememberedWrite | undefined>;
 }
 
 export interface CoordinatorOptions {
@@ -181,11 +183,13 @@ export class TxnCoordinator {
    * Always two phases then (even for the keys of one partition): one round would decide elsewhere.
    */
   async commit(mutations: readonly Mutation[], readAt?: number, request?: WriteRequest): Promise<Committed> {
-    if (mutations.length === 0) throw new HomeKvError("E_INVALID", "a transaction with nothing to write");
+    // With a request id there is the id's own key to commit (a Txn's branch that writes nothing).
+    if (mutations.length === 0 && !request) throw new HomeKvError("E_INVALID", "a transaction with nothing to write");
     if (request) {
       const primary: Mutation = { key: requestKey(request.id), value: LOCK_ONLY };
       const byPartition = this.group([primary, ...mutations]);
-      return this.twoPhase(byPartition, readAt ?? (await this.options.timestamps(1)), request);
+      const startTs = readAt ?? (await this.options.timestamps(1));
+      return this.twoPhase(byPartition, startTs, request).catch((error) => this.appliedBefore(request, error));
     }
     const byPartition = this.group(mutations);
     if (byPartition.size === 1) {
@@ -242,6 +246,20 @@ export class TxnCoordinator {
           .propose(partition, { type: "commit", startTs, commitTs, keys: writes.map((m) => m.key) })
           .catch(() => {});
     return { ts: commitTs };
+  }
+
+  /**
+   * A write with a request id refused by others' locks or writes (E_CONFLICT, "nothing of it was
+   * applied"), whose id was applied before (its first attempt, answer lost): only the deciding
+   * commit sees the id, which a refused prewrite never reaches, so the id's home is asked, and the
+   * answer is what the first did. Asked in vain (no leader just then), the conflict stands.
+   */
+  private async appliedBefore(request: WriteRequest, error: unknown): Promise<Committed> {
+    if (!(error instanceof HomeKvError && error.code === "E_CONFLICT")) throw error;
+    const { access } = this.options;
+    const first = await access.request(access.partitionOf(requestKey(request.id)), request.id).catch(() => undefined);
+    if (first === undefined) throw error;
+    return { ts: first.revision, duplicate: first };
   }
 
   /** Decides the transaction rolled back on its primary, then removes its other locks (best effort). */

@@ -9,6 +9,7 @@ import type { ReplaceableStore } from "../../storage/mvcc/replaceable-store.ts";
 import type { HistoryChange } from "../../storage/mvcc/store.ts";
 import type { Command, KeyRecord } from "../../storage/ops.ts";
 import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
+import type { RememberedWrite } from "../../storage/request-ids.ts";
 import type { DatabaseExpiry } from "../../storage/ttl/database-expiry.ts";
 import type { Raft } from "../raft/raft.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
@@ -427,6 +428,16 @@ export class PartitionGroup {
     if (!this.driver.leads) throw this.notLeader();
     await this.driver.readBarrier(this.options.readTimeoutMs);
     return this.partition.status(primary, startTs);
+  }
+
+  /**
+   * What the write of request id `id` did, when this is the id's home and remembers it (leader only,
+   * confirmed by a ReadIndex round, as `status`): a retry held off by others' locks is answered with it.
+   */
+  async requestOf(id: string): Promise<RememberedWrite | undefined> {
+    if (!this.driver.leads) throw this.notLeader();
+    await this.driver.readBarrier(this.options.readTimeoutMs);
+    return this.partition.requestIds.get(id);
   }
 
   /**

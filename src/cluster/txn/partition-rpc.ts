@@ -1,5 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
 import { type ByteReader, ByteWriter, FormatError, readVersioned } from "../../io/format/bytes.ts";
+import type { RememberedWrite } from "../../storage/request-ids.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { NoAnswerError, type PeerRpc } from "../replication/peer-rpc.ts";
 import type { PartitionAccess } from "./coordinator.ts";
@@ -38,12 +39,13 @@ import {
  *   txn.compact      varint revision                                 → varint compacted revision
  *   txn.propose      bytes command (txn-command-format.ts)          → outcome
  *   txn.status       string primary · varint startTs                 → status
+ *   txn.request      string request id                               → u8 0 (not remembered) | u8 1 · remembered
  *   txn.members      (nothing)                                       → members (committed, as of a
  *                    ReadIndex round: varint n · n × varint voter, varint m · m × varint learner)
  *   outcome          u8 0 (ok) | u8 1 · u8 kind · fields (1 locked: string key · lock; 2 write-conflict:
  *                    string key · varint committedTs; 3 rolled-back: varint startTs; 4 committed:
- *                    varint startTs · varint commitTs; 5 lock-missing: string key; 6 duplicate:
- *                    varint revision · varint deleted · u8 succeeded, 0 not a transaction, 1 false, 2 true)
+ *                    varint startTs · varint commitTs; 5 lock-missing: string key; 6 duplicate: remembered)
+ *   remembered       varint revision · varint deleted · u8 succeeded (0 not a transaction, 1 false, 2 true)
  *   lock             varint startTs · string primary · value (as a mutation's) · varint expiresAtMs
  *   found            u8 1 · bytes value · varint modRevision · varint createRevision · varint version |
  *                    u8 2 (none) | u8 3 · lock | u8 4 · as 1 · varint expiresAtMs (a TTL's deadline)
@@ -67,6 +69,7 @@ const METHODS = {
   compact: "txn.compact",
   propose: "txn.propose",
   status: "txn.status",
+  request: "txn.request",
   members: "txn.members",
 } as const;
 const REFUSALS = ["locked", "write-conflict", "rolled-back", "committed", "lock-missing", "duplicate"] as const;
@@ -197,6 +200,15 @@ export function servePartitions(rpc: PeerRpc, groupOf: (partition: number) => Pa
       else if (status.state === "rolled-back") w.u8(2);
       else if (status.state === "open") writeLock(w.u8(3), status.lock);
       else w.u8(4);
+    },
+  );
+  on(
+    METHODS.request,
+    (r) => r.string(),
+    async (group, id, w) => {
+      const write = await group.requestOf(id);
+      if (write === undefined) w.u8(0);
+      else writeRemembered(w.u8(1), write);
     },
   );
   on(
@@ -392,6 +404,14 @@ export function peerPartitionAccess(
         (w) => w.string(primary).varint(startTs),
         readStatus,
       ),
+    request: (partition, id) =>
+      call(
+        partition,
+        (group) => group.requestOf(id),
+        METHODS.request,
+        (w) => w.string(id),
+        (r) => (flag(r) ? readRemembered(r) : undefined),
+      ),
     /** The partition's members as its leader knows them: whether a replica placed elsewhere may go. */
     members: (partition) =>
       call(
@@ -438,14 +458,26 @@ function writeOutcome(w: ByteWriter, outcome: TxnOutcome): void {
     case "lock-missing":
       w.string(refusal.key);
       break;
-    case "duplicate": {
-      const { revision, deleted, succeeded } = refusal.write;
-      w.varint(revision)
-        .varint(deleted)
-        .u8(succeeded === undefined ? 0 : succeeded ? 2 : 1);
+    case "duplicate":
+      writeRemembered(w, refusal.write);
       break;
-    }
   }
+}
+
+/** What a write with a request id did (a duplicate's refusal, a `txn.request` answer). */
+function writeRemembered(w: ByteWriter, { revision, deleted, succeeded }: RememberedWrite): void {
+  w.varint(revision)
+    .varint(deleted)
+    .u8(succeeded === undefined ? 0 : succeeded ? 2 : 1);
+}
+
+function readRemembered(r: ByteReader): RememberedWrite {
+  const revision = r.varint();
+  const deleted = r.varint();
+  const at = r.position;
+  const succeeded = r.u8();
+  if (succeeded > 2) throw new FormatError(`a request's outcome of ${succeeded} at byte ${at}`);
+  return { revision, deleted, ...(succeeded === 0 ? {} : { succeeded: succeeded === 2 }) };
 }
 
 function readOutcome(r: ByteReader): TxnOutcome {
@@ -469,14 +501,9 @@ function readOutcome(r: ByteReader): TxnOutcome {
     case "lock-missing":
       refusal = { kind, key: r.string() };
       break;
-    case "duplicate": {
-      const revision = r.varint();
-      const deleted = r.varint();
-      const succeeded = r.u8();
-      if (succeeded > 2) throw new FormatError(`a duplicate's outcome of ${succeeded} at byte ${at}`);
-      refusal = { kind, write: { revision, deleted, ...(succeeded === 0 ? {} : { succeeded: succeeded === 2 }) } };
+    case "duplicate":
+      refusal = { kind, write: readRemembered(r) };
       break;
-    }
     default:
       throw new FormatError(`unknown refusal at byte ${at}`);
   }

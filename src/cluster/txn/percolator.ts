@@ -311,13 +311,16 @@ export class TxnPartition {
   }
 
   /**
-   * Compacts history below `revision`, but never to or past an open lock's start timestamp (TiKV's
-   * GC safe point): a transaction in flight commits its secondaries late, above its start, and the
-   * store refuses a commit at or below its compacted revision. Returns the compacted revision.
+   * Compacts history below `revision`, but never to or past the start timestamp of an open lock that
+   * writes (TiKV's GC safe point): a transaction in flight commits its secondaries late, above its
+   * start, and the store refuses a commit at or below its compacted revision. A lock-only lock's
+   * commit writes nothing, so it holds nothing back: the lock of a write's request id, which no
+   * reader meets and so none resolves, would hold compaction for good once its coordinator died.
+   * Returns the compacted revision.
    */
   compact(revision: number): number {
     let safe = revision;
-    for (const lock of this.locks.values()) safe = Math.min(safe, lock.startTs - 1);
+    for (const lock of this.locks.values()) if (lock.value !== LOCK_ONLY) safe = Math.min(safe, lock.startTs - 1);
     return this.versions.compact(safe);
   }
 

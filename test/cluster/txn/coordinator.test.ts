@@ -4,6 +4,7 @@ import { partitionOf } from "../../../src/cluster/ring/partition-of.ts";
 import { type PartitionAccess, TxnCoordinator } from "../../../src/cluster/txn/coordinator.ts";
 import type { PartitionGroup, VersionRecord } from "../../../src/cluster/txn/partition-group.ts";
 import { peerPartitionAccess, servePartitions } from "../../../src/cluster/txn/partition-rpc.ts";
+import { LOCK_ONLY } from "../../../src/cluster/txn/percolator.ts";
 import { HomeKvError } from "../../../src/errors.ts";
 import { type MetaNode, names } from "../meta/meta-nodes.ts";
 import { inProcessAccess as access, leaderOf, startPartitions } from "./partition-nodes.ts";
@@ -408,4 +409,25 @@ test("over peer RPC, a key's TTL deadline comes back with it from a read and fro
     PARTITIONS,
   );
   expect(page.records.map((record) => [record.key, record.expiresAtMs])).toEqual(keys.map((key) => [key, expiresAtMs]));
+}, 30_000);
+
+test("over peer RPC, a write with a request id that was applied, sent again and refused by a lock in its way, is answered with the first's result", async () => {
+  const { nodes, groups, coordinator } = await startBank(true);
+  const request = { id: "once", deleted: 0 };
+  const first = await coordinator.commit([{ key: b, value: encode(1) }], undefined, request);
+  expect(first.duplicate).toBeUndefined();
+  // Another transaction in flight holds b (lock-only: it read b) well past this test.
+  const routes = access(nodes, groups, PARTITIONS);
+  const startTs = await nodes[0]!.timestamps.take(1);
+  const held = { type: "prewrite", startTs, primary: b, expiresAtMs: Date.now() + 60_000 } as const;
+  expect(await routes.propose(1, { ...held, mutations: [{ key: b, value: LOCK_ONLY }] })).toEqual({ ok: true });
+  // The prewrite is refused before the id's commit is reached: the id's partition is asked instead.
+  expect(await coordinator.commit([{ key: b, value: encode(1) }], undefined, request)).toEqual({
+    ts: first.ts,
+    duplicate: { revision: first.ts, deleted: 0 },
+  });
+  // An id never applied is refused as a conflict, as before.
+  await expect(
+    coordinator.commit([{ key: b, value: encode(2) }], undefined, { id: "new", deleted: 0 }),
+  ).rejects.toThrow(/locked/);
 }, 30_000);

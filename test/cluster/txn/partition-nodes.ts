@@ -94,5 +94,6 @@ export function inProcessAccess(
     changes: (p, range, after, ts, size) => onLeader(p, (g) => g.changes(range, after, ts, size)),
     propose: (p, command) => onLeader(p, (g) => g.propose(command)),
     status: (p, primary, startTs) => onLeader(p, (g) => g.status(primary, startTs)),
+    request: (p, id) => onLeader(p, (g) => g.requestOf(id)),
   };
 }

@@ -253,6 +253,32 @@ test("compaction stops below every open lock's start (the GC safe point): a seco
   }
 });
 
+test("a request id's attempt rolled back (a reader, past its TTL) is not remembered: its late commit is refused, and the next attempt of the id commits", () => {
+  const p = new TxnPartition(new MemoryVersions());
+  const request = { id: "r", deleted: 0 };
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.rollback(10, ["id"], true)).toEqual({ ok: true });
+  expect(p.commit(10, 12, ["id"], "id", request)).toEqual({ ok: false, refusal: { kind: "rolled-back", startTs: 10 } });
+  expect(p.requestIds.get("r")).toBeUndefined();
+  expect(p.prewrite(20, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.commit(20, 22, ["id"], "id", request)).toEqual({ ok: true });
+  expect(p.requestIds.get("r")).toEqual({ revision: 22, deleted: 0 });
+  // The first attempt's prewrite arriving late is refused too: it was decided.
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toMatchObject({ ok: false });
+});
+
+test("a lock-only lock holds compaction back nowhere: its commit writes nothing, below the compacted revision or not", () => {
+  const p = new TxnPartition(new MemoryVersions());
+  expect(p.onePhase(undefined, 5, [{ key: "b", value: bytes("b") }])).toEqual({ ok: true });
+  // A write's request-id lock (its primary), left by a coordinator that died: no reader meets it.
+  expect(p.prewrite(10, "id", [{ key: "id", value: LOCK_ONLY }], 100)).toEqual({ ok: true });
+  expect(p.onePhase(undefined, 55, [{ key: "b", value: bytes("b2") }])).toEqual({ ok: true });
+  expect(p.compact(50)).toBe(50);
+  // Had its coordinator lived, its commit would still decide and remember its id.
+  expect(p.commit(10, 30, ["id"], "id", { id: "r", deleted: 0 })).toEqual({ ok: true });
+  expect(p.requestIds.get("r")).toEqual({ revision: 30, deleted: 0 });
+});
+
 test("a TTL's expiry deletes a key only while its newest version is the one that set the TTL, never under a lock or at a compacted timestamp", () => {
   const p = new TxnPartition(new MemoryVersions());
   p.onePhase(undefined, 10, [{ key: "a", value: bytes("a1"), expiresAtMs: 1 }]);
