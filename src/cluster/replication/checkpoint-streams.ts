@@ -1,5 +1,6 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import type { Timers } from "../../timers.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { RaftDriver } from "./raft-driver.ts";
 import { SnapshotReceiver } from "./snapshot-receiver.ts";
@@ -27,8 +28,10 @@ export function checkpointStreams(options: {
   driver: () => Pick<RaftDriver<unknown>, "receive" | "reportSnapshot"> | undefined;
   limits?: Partial<SnapshotStreamLimits>;
   log: (line: string) => void;
+  /** The stall timers' (default: the real ones). */
+  timers?: Timers;
 }): CheckpointStreams {
-  const { group, fs, dir, send, log } = options;
+  const { group, fs, dir, send, log, timers } = options;
   const limits = { ...SNAPSHOT_STREAM_DEFAULTS, ...options.limits };
   const sender = new SnapshotSender({
     group,
@@ -37,6 +40,7 @@ export function checkpointStreams(options: {
     report: (to, outcome) => options.driver()?.reportSnapshot(to, outcome),
     limits,
     log,
+    timers,
   });
   const receiver = new SnapshotReceiver({
     group,
@@ -46,6 +50,7 @@ export function checkpointStreams(options: {
     deliver: (message) => options.driver()?.receive(message),
     stallTimeoutMs: limits.stallTimeoutMs,
     log,
+    timers,
   });
   return {
     sender,

@@ -1,4 +1,5 @@
 import { describeError } from "../../errors.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import { encodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage, SnapshotOutcome } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
@@ -31,7 +32,8 @@ interface Outgoing {
   bytes: Uint8Array;
   sent: number;
   acked: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the stall timer. */
+  cancelStall: () => void;
 }
 
 /**
@@ -56,6 +58,8 @@ export class SnapshotSender {
       report: (to: NodeId, outcome: SnapshotOutcome) => void;
       limits: SnapshotStreamLimits;
       log: (line: string) => void;
+      /** Default: the real ones. */
+      timers?: Timers;
     },
   ) {}
 
@@ -100,7 +104,7 @@ export class SnapshotSender {
       bytes: new Uint8Array(0),
       sent: 0,
       acked: 0,
-      timer: undefined,
+      cancelStall: () => {},
     };
     this.streams.set(message.to, stream);
     try {
@@ -139,18 +143,18 @@ export class SnapshotSender {
       );
       stream.sent += data.byteLength;
     }
-    clearTimeout(stream.timer);
-    stream.timer = setTimeout(() => {
+    stream.cancelStall();
+    stream.cancelStall = (this.options.timers ?? realTimers).after(stallTimeoutMs, () => {
       this.options.log(
         `member ${stream.to} took no part of the snapshot at index ${stream.index} for ${stallTimeoutMs} ms`,
       );
       this.end(stream, "failed");
-    }, stallTimeoutMs);
+    });
   }
 
   /** Forgets the stream; reports its outcome to the core unless it was only replaced or closed. */
   private end(stream: Outgoing, outcome: SnapshotOutcome | undefined): void {
-    clearTimeout(stream.timer);
+    stream.cancelStall();
     if (this.streams.get(stream.to)?.id === stream.id) this.streams.delete(stream.to);
     if (outcome !== undefined) this.options.report(stream.to, outcome);
   }
