@@ -91,6 +91,12 @@ export class VirtualTime {
     }
   }
 
+  /** Runs events until `done()` holds (at most `eventsMax` of them, none due after `untilMs`); whether it holds. */
+  async runUntilDone(done: () => boolean, untilMs: number, eventsMax: number): Promise<boolean> {
+    for (let i = 0; i < eventsMax && !done(); i++) if (!(await this.step(untilMs))) break;
+    return done();
+  }
+
   /** Runs every event until `untilMs` (at most `eventsMax` of them), then sets the clock there. */
   async runUntil(untilMs: number, eventsMax: number): Promise<void> {
     for (let i = 0; i < eventsMax; i++) if (!(await this.step(untilMs))) break;
