@@ -31,7 +31,7 @@ export const MOVES_MUTANTS: readonly Mutant[] = [
     description:
       "the meta group's leader never adds a node put in the cluster: the newcomer never learns the placement",
     file: NODE,
-    search: "    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys()].map(raftIdOf));\n",
+    search: "    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys(), ...departing()].map(raftIdOf));\n",
     replace: "",
   },
   {

@@ -250,13 +250,46 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
     pause: () => delay(tickMs, timers),
     rounds: LEADER_ROUNDS,
   });
+  /** The first partition whose group counts node `id` (its leader asked), or undefined. */
+  const countingPartition = async (id: NodeId) => {
+    for (let partition = 0; partition < shape.count; partition++)
+      if (isMember(await access.members(partition), id)) return partition;
+    return undefined;
+  };
   /** Which group still counts a removed node of this name: the meta group, or a partition's (its leader asked). */
   const stillCounted = async (name: string) => {
     const id = raftIdOf(name);
     if (isMember(metaGroup.driver.groupStatus().conf, id)) return "the meta group";
-    for (let partition = 0; partition < shape.count; partition++)
-      if (isMember(await access.members(partition), id)) return `partition ${partition}'s group`;
-    return undefined;
+    const partition = await countingPartition(id);
+    return partition === undefined ? undefined : `partition ${partition}'s group`;
+  };
+  /**
+   * A removed node stays a voter of the meta group until no partition's group counts it: taken out
+   * at once, it could miss the placement that moves its replicas away (removed from the meta group
+   * before it applied it), and a partition it leads would go on toward the placement it knew,
+   * itself included, for ever (found by the partitioned simulation). `released`: the removed nodes
+   * the meta group's leader found no partition counts, which may leave it.
+   */
+  const released = new Set<string>();
+  let releasing = false;
+  /** Removed nodes the meta group still counts, and that may still hold a partition's replica. */
+  const departing = () => {
+    const { conf } = metaGroup.driver.groupStatus();
+    for (const name of released) if (!metaGroup.state.removed.has(name)) released.delete(name);
+    return [...metaGroup.state.removed].filter((name) => !released.has(name) && isMember(conf, raftIdOf(name)));
+  };
+  /** The meta group's leader asks the partitions' leaders whether they still count the departing nodes. */
+  const release = () => {
+    const names = metaGroup.driver.leads && !releasing ? departing() : [];
+    if (names.length === 0) return;
+    releasing = true;
+    (async () => {
+      for (const name of names) if ((await countingPartition(raftIdOf(name))) === undefined) released.add(name);
+    })()
+      .catch((error) => log.debug(`a removed node's partitions were not all asked: ${error}`))
+      .finally(() => {
+        releasing = false;
+      });
   };
   serveNodeChanges(rpc, meta, stillCounted);
   const coordinator = new TxnCoordinator({
@@ -269,16 +302,18 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
   });
   host.start();
   liveness.start();
-  // Every node is a voter of the meta group; the partitions' groups follow the placement. Each
-  // leader takes its groups' next move step every MOVE_TICKS; leaders are handed to the nodes the
-  // placement prefers, and replicas moved away retired, every BALANCE_TICKS.
+  // Every node is a voter of the meta group (a removed one until its replicas are gone); the
+  // partitions' groups follow the placement. Each leader takes its groups' next move step every
+  // MOVE_TICKS; leaders are handed to the nodes the placement prefers, replicas moved away retired,
+  // and removed nodes released from the meta group, every BALANCE_TICKS.
   const stopMoving = timers.every(tickMs * MOVE_TICKS, () => {
-    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys()].map(raftIdOf));
+    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys(), ...departing()].map(raftIdOf));
     replicas.move();
   });
   const stopBalancing = timers.every(tickMs * BALANCE_TICKS, () => {
     replicas.balance(isUp);
     replicas.collect();
+    release();
   });
   return {
     selfId,
