@@ -7,8 +7,10 @@
  * exactly.
  *
  *   npm run partitioned:sim -- [--seeds 500] [--seconds 600] [--first 100000] [--founders 3|4]
- *   npm run partitioned:sim -- --founders 3 --seed 23       replays one seed
+ *                              [--faults harsh|moderate]
+ *   npm run partitioned:sim -- --founders 3 --faults moderate --seed 23       replays one seed
  */
+import { FAULT_PROFILES, type FaultProfile } from "../test/cluster/partitioned-sim/partitioned-sim.ts";
 import { runSeed, totals } from "../test/cluster/partitioned-sim/run-seed.ts";
 import { runSeeds } from "./seed-runs.ts";
 
@@ -17,9 +19,10 @@ await runSeeds({
   command: "npm run partitioned:sim --",
   sizeOption: "founders",
   sizes: [3, 4],
+  variant: { option: "faults", values: Object.keys(FAULT_PROFILES) },
   defaults: { seeds: 500, seconds: 600, first: 100_000 },
   progressEvery: 20,
-  run: (seed, founders) => runSeed(seed, founders),
+  run: (seed, founders, faults) => runSeed(seed, founders, { faults: faults as FaultProfile }),
   totals,
   fingerprint: (result) => result.fingerprint,
 });

@@ -8,11 +8,13 @@ export interface SeedRuns<R> {
   /** The option naming a run's size ("size", "founders"), and the sizes it may take; runs take them in turn. */
   sizeOption: string;
   sizes: readonly number[];
+  /** Another option a run takes, and the values it may have (the first by default). */
+  variant?: { option: string; values: readonly string[] };
   defaults: { seeds: number; seconds: number; first: number };
   /** A progress line every this many seeds. */
   progressEvery: number;
   /** One seed, start to verdict; throws, naming the seed and its replay, when it fails. */
-  run(seed: number, size: number): Promise<R>;
+  run(seed: number, size: number, variant: string | undefined): Promise<R>;
   /** What a set of runs exercised. */
   totals(results: readonly R[]): object;
   fingerprint(result: R): string;
@@ -24,25 +26,30 @@ export interface SeedRuns<R> {
  * failing seed (its error names the command that replays it), 2 on bad arguments.
  */
 export async function runSeeds<R>(runs: SeedRuns<R>): Promise<never> {
-  const { values } = parseArgs({
-    options: {
-      seeds: { type: "string", default: String(runs.defaults.seeds) },
-      seconds: { type: "string", default: String(runs.defaults.seconds) },
-      first: { type: "string", default: String(runs.defaults.first) },
-      [runs.sizeOption]: { type: "string" },
-      seed: { type: "string" },
-    },
-  });
+  const options: Record<string, { type: "string"; default?: string }> = {
+    seeds: { type: "string", default: String(runs.defaults.seeds) },
+    seconds: { type: "string", default: String(runs.defaults.seconds) },
+    first: { type: "string", default: String(runs.defaults.first) },
+    [runs.sizeOption]: { type: "string" },
+    seed: { type: "string" },
+  };
+  if (runs.variant) options[runs.variant.option] = { type: "string", default: runs.variant.values[0] };
+  const { values } = parseArgs({ options });
+  const variant = runs.variant === undefined ? undefined : String(values[runs.variant.option]);
   const [count, seconds, first] = [Number(values.seeds), Number(values.seconds), Number(values.first)];
   const asked = values[runs.sizeOption];
   const sizes = asked === undefined ? runs.sizes : [Number(asked)];
   if (
     ![count, first].every((n) => Number.isSafeInteger(n) && n >= 1) ||
     !(seconds > 0) ||
-    !sizes.every((size) => runs.sizes.includes(size))
+    !sizes.every((size) => runs.sizes.includes(size)) ||
+    (variant !== undefined && !runs.variant!.values.includes(variant))
   ) {
     const option = `--${runs.sizeOption} ${runs.sizes.join("|")}`;
-    console.error(`usage: ${runs.command} [--seeds N ≥ 1] [--seconds S > 0] [--first N ≥ 1] [${option}] [--seed N]`);
+    const other = runs.variant ? ` [--${runs.variant.option} ${runs.variant.values.join("|")}]` : "";
+    console.error(
+      `usage: ${runs.command} [--seeds N ≥ 1] [--seconds S > 0] [--first N ≥ 1] [${option}]${other} [--seed N]`,
+    );
     process.exit(2);
   }
   const started = performance.now();
@@ -53,7 +60,7 @@ export async function runSeeds<R>(runs: SeedRuns<R>): Promise<never> {
   for (const [i, seed] of seeds.entries()) {
     if (elapsedS() >= seconds) break;
     try {
-      results.push(await runs.run(seed, sizes[i % sizes.length]!));
+      results.push(await runs.run(seed, sizes[i % sizes.length]!, variant));
     } catch (error) {
       console.error(error instanceof Error ? error.message : error);
       exitCode = 1;

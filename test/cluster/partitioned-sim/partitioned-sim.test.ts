@@ -7,30 +7,32 @@ import { runSeed, type SeedResult, totals } from "./run-seed.ts";
  * added and one node removed under crashes, clean stops, pauses, partitions, connection resets and
  * late payloads, while clients move money between accounts spread over the partitions, read the
  * whole bank, and read and write single keys. Each run is checked by checks.ts and settled.ts.
- * PSIM_SEEDS=n for more seeds per scenario; longer runs: `bun scripts/partitioned-sim.ts --seeds 500`.
+ * PSIM_SEEDS=n for more seeds per scenario; longer runs: `npm run partitioned:sim -- --seeds 500`.
  */
 const SCENARIOS = [
-  { founders: 3, seeds: 80 },
-  { founders: 4, seeds: 40 },
-];
+  { founders: 3, faults: "harsh", seeds: 60 },
+  { founders: 4, faults: "harsh", seeds: 30 },
+  { founders: 3, faults: "moderate", seeds: 30 },
+] as const;
 /** Seeds that found bugs, replayed every time (each failed before its fix, and fails again without it). */
 const FOUND = [
   {
     founders: 3,
+    faults: "moderate",
     seed: 23,
     bug: "a removed node left the meta group before it learned the placement moving its replicas away",
   },
-  { founders: 3, seed: 14, bug: "the same: a partition it led stayed at the placement it knew" },
-  { founders: 4, seed: 11, bug: "the same, with four founders" },
-];
+  { founders: 3, faults: "moderate", seed: 14, bug: "the same: a partition it led stayed at the placement it knew" },
+  { founders: 4, faults: "moderate", seed: 11, bug: "the same, with four founders" },
+] as const;
 const perScenario = (seeds: number) => Number(process.env.PSIM_SEEDS ?? seeds);
 
-for (const { founders, seeds } of SCENARIOS) {
-  test(`${founders} founders, a node added and one removed: the bank adds up, the history is linearizable, every partition settles at its placement, over ${perScenario(seeds)} seeds`, async () => {
+for (const { founders, faults, seeds } of SCENARIOS) {
+  test(`${founders} founders, ${faults} faults, a node added and one removed: the bank adds up, the history is linearizable, every partition settles at its placement, over ${perScenario(seeds)} seeds`, async () => {
     const results: SeedResult[] = [];
-    for (let seed = 1; seed <= perScenario(seeds); seed++) results.push(await runSeed(seed, founders));
+    for (let seed = 1; seed <= perScenario(seeds); seed++) results.push(await runSeed(seed, founders, { faults }));
     const sum = totals(results);
-    console.log(`partitioned simulation, ${founders} founders: ${JSON.stringify(sum)}`);
+    console.log(`partitioned simulation, ${founders} founders, ${faults} faults: ${JSON.stringify(sum)}`);
     // The runs must have exercised what they claim.
     for (const what of [
       "crashes",
@@ -48,14 +50,15 @@ for (const { founders, seeds } of SCENARIOS) {
   }, 120_000);
 }
 
-for (const { founders, seed, bug } of FOUND)
-  test(`${founders} founders, seed ${seed}, which found that ${bug}`, async () => {
-    await runSeed(seed, founders);
+for (const { founders, faults, seed, bug } of FOUND)
+  test(`${founders} founders, ${faults} faults, seed ${seed}, which found that ${bug}`, async () => {
+    await runSeed(seed, founders, { faults });
   });
 
 test("a seed replays exactly: the same events, deliveries, stores and history", async () => {
-  const [first, again] = [await runSeed(7, 3), await runSeed(7, 3)];
+  const run = (seed: number) => runSeed(seed, 3, { faults: "harsh" });
+  const [first, again] = [await run(7), await run(7)];
   expect(again.fingerprint).toBe(first.fingerprint);
   // A different seed is a different run (the fingerprint does tell runs apart).
-  expect((await runSeed(8, 3)).fingerprint).not.toBe(first.fingerprint);
+  expect((await run(8)).fingerprint).not.toBe(first.fingerprint);
 });

@@ -19,7 +19,8 @@ export interface PsimFaults extends NetworkFaults, FaultRates {
   answerLostRate: number;
 }
 
-export const FAULTS: PsimFaults = {
+/** Faults now and then: a crash, a pause, a partition every few seconds of the cluster's. */
+const MODERATE: PsimFaults = {
   delayMsMax: 5,
   lateRate: 0.02,
   lateMsMax: 400,
@@ -35,6 +36,25 @@ export const FAULTS: PsimFaults = {
   resetPerSecond: 0.1,
   answerLostRate: 0.02,
 };
+
+/**
+ * Faults twice as often and longer: pauses past a lock's TTL (3 s: a paused coordinator's locks are
+ * rolled back by readers), partitions most of the time, nodes down while others join or leave.
+ */
+const HARSH: PsimFaults = {
+  ...MODERATE,
+  crashPerSecond: 0.05,
+  stopPerSecond: 0.01,
+  pausePerSecond: 0.04,
+  pauseMsMax: 5_000,
+  partitionPerSecond: 0.15,
+  partitionMsMax: 4_000,
+  answerLostRate: 0.03,
+};
+
+/** The faults a run may be given, by name (a seed's replay names them). */
+export const FAULT_PROFILES = { harsh: HARSH, moderate: MODERATE } as const;
+export type FaultProfile = keyof typeof FAULT_PROFILES;
 
 export const SETTINGS: NodeSettings = {
   partitions: 6,
@@ -64,7 +84,7 @@ export interface PsimOptions {
   seed: number;
   /** Founding nodes (3 or 4); one more node is added during the run, and one removed. */
   founders: number;
-  faults?: PsimFaults;
+  faults: FaultProfile;
   settings?: NodeSettings;
   bankClients?: number;
   registerClients?: number;
@@ -107,7 +127,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
 
   constructor(readonly options: PsimOptions) {
     const names = Array.from({ length: options.founders + 1 }, (_, i) => `n${i + 1}`);
-    super(options.seed, options.faults ?? FAULTS, names, EVENTS_PER_VIRTUAL_SECOND_MAX);
+    super(options.seed, FAULT_PROFILES[options.faults], names, EVENTS_PER_VIRTUAL_SECOND_MAX);
     this.settings = options.settings ?? SETTINGS;
     this.nodes = names.map((name, i) => new SimNode(name, i < options.founders));
     this.founders = names.slice(0, options.founders).map((name) => ({ name, peerAddress: addressOf(name) }));

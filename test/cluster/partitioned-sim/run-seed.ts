@@ -1,5 +1,5 @@
 import { checkSettled } from "./checks.ts";
-import { PartitionedSimulation, type PsimOptions } from "./partitioned-sim.ts";
+import { type FaultProfile, PartitionedSimulation, type PsimOptions } from "./partitioned-sim.ts";
 
 /** Virtual time of one run: the cluster formed, faults and clients, the heal, the final reads. */
 const FORM_MS = 20_000;
@@ -10,6 +10,7 @@ const FINAL_MS = 20_000;
 export interface SeedResult {
   seed: number;
   founders: number;
+  faults: FaultProfile;
   operations: number;
   versions: number;
   counts: PartitionedSimulation["counts"] & PartitionedSimulation["clients"]["counts"];
@@ -25,7 +26,7 @@ export interface SeedResult {
 export async function runSeed(
   seed: number,
   founders: number,
-  options: Omit<PsimOptions, "seed" | "founders"> & { faultMs?: number } = {},
+  options: Omit<PsimOptions, "seed" | "founders"> & { faultMs?: number },
 ): Promise<SeedResult> {
   const sim = new PartitionedSimulation({ ...options, seed, founders });
   try {
@@ -37,6 +38,7 @@ export async function runSeed(
     return {
       seed,
       founders,
+      faults: options.faults,
       operations,
       versions,
       counts: { ...sim.counts, ...sim.clients.counts },
@@ -45,7 +47,7 @@ export async function runSeed(
     };
   } catch (error) {
     throw new Error(
-      `partitioned simulation of ${founders} founders, seed ${seed} (replay: npm run partitioned:sim -- --founders ${founders} --seed ${seed}): ${error instanceof Error ? error.message : error}`,
+      `partitioned simulation of ${founders} founders, ${options.faults} faults, seed ${seed} (replay: npm run partitioned:sim -- --founders ${founders} --faults ${options.faults} --seed ${seed}): ${error instanceof Error ? error.message : error}`,
       { cause: error },
     );
   }
