@@ -118,7 +118,16 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
   const selfId = raftIdOf(self);
   const names = new Map<NodeId, string>(options.members.map((m) => [raftIdOf(m.name), m.name]));
   const channels = peerChannels(transport);
-  const host = new RaftHost({ channels, names, tickMs, timers });
+  // A node added while this one was behind (down, cut off) is named in the meta entries this one
+  // has yet to apply, and may be the leader that sends them: its messages are taken, and its name
+  // learned, when their id is its name's (ids are the nodes' name hashes). Dropped, this node could
+  // never catch up while that node leads (found by the partitioned simulation).
+  const learnName = (id: NodeId, name: string) => {
+    if (raftIdOf(name) !== id) return false;
+    names.set(id, name);
+    return true;
+  };
+  const host = new RaftHost({ channels, names, learnName, tickMs, timers });
   const rpc = createPeerRpc(channels, {
     onBug: (error) => log.error("internal error in a peer call:", error),
     timers,

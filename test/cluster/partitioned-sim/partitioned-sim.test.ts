@@ -24,6 +24,12 @@ const FOUND = [
   },
   { founders: 3, faults: "moderate", seed: 14, bug: "the same: a partition it led stayed at the placement it knew" },
   { founders: 4, faults: "moderate", seed: 11, bug: "the same, with four founders" },
+  {
+    founders: 3,
+    faults: "harsh",
+    seed: 29,
+    bug: "a node behind dropped the messages of a meta leader added meanwhile, whose name it had yet to apply",
+  },
 ] as const;
 const perScenario = (seeds: number) => Number(process.env.PSIM_SEEDS ?? seeds);
 
