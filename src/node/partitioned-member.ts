@@ -144,7 +144,9 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
     return name === undefined || !transport.connected(name) || liveness.suspects(name);
   };
   const isUp = (peer: NodeId) => !disconnected(peer);
-  const groupOptions = { host, id: selfId, random, tickMs, disconnected, timers };
+  // A replica here may be made again, empty, under this node's id after it was removed (placed here
+  // again, or the node wiped and added again): it votes only once its group made it a voter again.
+  const groupOptions = { host, id: selfId, random, tickMs, disconnected, timers, votesOnlyAsVoter: true };
 
   let timestamps: TimestampClient | undefined;
   const takeTimestamps = (count: number) => {

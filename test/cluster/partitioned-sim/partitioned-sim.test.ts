@@ -30,6 +30,12 @@ const FOUND = [
     seed: 29,
     bug: "a node behind dropped the messages of a meta leader added meanwhile, whose name it had yet to apply",
   },
+  {
+    founders: 3,
+    faults: "harsh",
+    seed: 945,
+    bug: "a replica made again empty under a removed one's id voted a member behind the removal leader",
+  },
 ] as const;
 const perScenario = (seeds: number) => Number(process.env.PSIM_SEEDS ?? seeds);
 
