@@ -1,5 +1,7 @@
+import { META_GROUP } from "../../../src/cluster/meta/meta-group.ts";
 import { changeNodes, type NodeChange } from "../../../src/cluster/meta/node-changes.ts";
 import type { MemberAddress } from "../../../src/cluster/raft/types.ts";
+import { partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
 import { HomeKvError } from "../../../src/errors.ts";
 import type { PartitionedMember } from "../../../src/node/partitioned-member.ts";
 import { mulberry32 } from "../../../src/random.ts";
@@ -8,6 +10,7 @@ import type { FaultRates } from "../replication/sim/fault-draw.ts";
 import { SeededSimulation } from "../replication/sim/seeded-simulation.ts";
 import type { NetworkFaults } from "../replication/sim/sim-network.ts";
 import { Clients, type ClientWorld, type NodeApi } from "./clients.ts";
+import { CommittedTerms } from "./committed-terms.ts";
 import { clusterSettled } from "./settled.ts";
 import { type NodeSettings, SimNode } from "./sim-node.ts";
 
@@ -124,6 +127,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
   private readonly worldTimers = this.time.timersOf({ alive: true, pausedUntil: 0 });
   private instants = 0;
   private readonly founders: MemberAddress[];
+  private readonly committed = new CommittedTerms();
 
   constructor(readonly options: PsimOptions) {
     const names = Array.from({ length: options.founders + 1 }, (_, i) => `n${i + 1}`);
@@ -136,6 +140,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
       this.start(node);
     }
     this.clients = new Clients(this.world());
+    this.time.afterEvent = () => this.checkCommitted();
   }
 
   /** The cluster forms and the bank is opened, without faults. */
@@ -244,6 +249,22 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
         return `${node.name}${this.members.has(node.name) ? "" : " (out)"} meta ${meta.role} term ${meta.term} applied ${meta.appliedIndex}; partitions ${groups}${node.process!.pausedUntil > this.time.now ? "; paused" : ""}`;
       })
       .join("\n  ");
+  }
+
+  /** Raft's safety in every group, after every event (committed-terms.ts). */
+  private checkCommitted(): void {
+    for (const node of this.nodes) {
+      const { member, engine } = node.process ?? {};
+      if (member === undefined || engine === undefined) continue;
+      const groups: (readonly [number, object])[] = [
+        [META_GROUP, member.meta],
+        ...[...member.replicas.groups].map(([p, group]) => [partitionGroupId(p), group] as const),
+      ];
+      for (const [id, replica] of groups) {
+        const broken = this.committed.check(id, replica, `${node.name} (start ${node.generations})`, engine.group(id));
+        if (broken !== undefined) this.violation(broken);
+      }
+    }
   }
 
   private violation(what: string): void {

@@ -42,6 +42,8 @@ export interface NodeProcess extends Owner {
   readonly generation: number;
   readonly fs: ProcessFileSystem;
   member?: PartitionedMember;
+  /** Every group's Raft log, as the member runs on it. */
+  engine?: RaftLogEngine;
   db?: Database;
   /** Closing (a clean stop): no other fault hits it meanwhile. */
   stopping: boolean;
@@ -127,6 +129,7 @@ export class SimNode {
         meta: { timestampWindow: settings.timestampWindow, compactAfterEntries: settings.metaCompactAfterEntries },
       });
       process.member = member;
+      process.engine = engine;
       process.db = member.database(async () => {
         await member.stop();
         await engine.close();

@@ -28,6 +28,8 @@ export class VirtualTime {
   now = 0;
   /** Events fired so far (the simulation's size, and a bound on a run). */
   fired = 0;
+  /** Runs after each event, once what it started has run (an invariant checked all along). */
+  afterEvent: (() => void) | undefined;
   private heap: Scheduled[] = [];
   private seq = 0;
 
@@ -87,6 +89,7 @@ export class VirtualTime {
       this.fired++;
       next.fire();
       await drain();
+      this.afterEvent?.();
       return true;
     }
   }
