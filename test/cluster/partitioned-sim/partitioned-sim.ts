@@ -122,7 +122,11 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
   readonly counts = { crashes: 0, stops: 0, pauses: 0, partitions: 0, added: 0, removed: 0, unknown: 0 };
   /** The nodes of the cluster as the simulation has changed it (the meta state follows). */
   readonly members = new Set<string>();
+  /** The membership changes begun, in order; those asked for wait in `queued`, one at a time. */
   private readonly changes: Change[] = [];
+  private readonly queued: Change[] = [];
+  /** The membership changes a run makes: an add, a removal, and half the time the removed node added again. */
+  private changesPlanned = 2;
   /** The simulation's own clock and timers (a membership change waits on them, not on a node's). */
   private readonly worldTimers = this.time.timersOf({ alive: true, pausedUntil: 0 });
   private instants = 0;
@@ -179,6 +183,12 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
       const candidates = this.nodes.filter((node) => this.members.has(node.name));
       const node = candidates[Math.floor(this.random() * candidates.length)]!;
       this.change({ kind: "remove", node, over: false });
+      // Its name may come back once no group counts it: a newcomer on a wiped disk, under the
+      // same replica ids as the node removed.
+      if (this.random() < 0.5) {
+        this.changesPlanned++;
+        this.change({ kind: "add", node, over: false });
+      }
     });
     await this.runFor(ms);
   }
@@ -195,7 +205,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
     await this.runUntil(
       () =>
         this.clients.inFlight === 0 &&
-        this.changes.length === 2 &&
+        this.changes.length === this.changesPlanned &&
         this.changes.every((change) => change.over) &&
         clusterSettled(this) === undefined,
       ms,
@@ -311,13 +321,18 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
    * `homekv cluster add/remove` does), again every MEMBERSHIP_EVERY_MS until the meta group took it
    * (an attempt whose node died meanwhile is given up after twice its timeout). A node added is
    * started first, a newcomer; a node removed is stopped and its disk wiped once no group counts it
-   * (its replicas moved away), asked of a node of the cluster the same way.
+   * (its replicas moved away), asked of a node of the cluster the same way. Changes are made one at
+   * a time, in the order asked.
    */
   private change(change: Change): void {
-    if (this.changes.some((c) => !c.over)) {
-      this.time.schedule(MEMBERSHIP_EVERY_MS, () => this.change(change));
-      return;
-    }
+    this.queued.push(change);
+    this.nextChange();
+  }
+
+  private nextChange(): void {
+    if (this.changes.some((c) => !c.over)) return;
+    const change = this.queued.shift();
+    if (change === undefined) return;
     this.changes.push(change);
     const { node } = change;
     if (change.kind === "add" && node.process === undefined) this.start(node);
@@ -337,9 +352,12 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
           member.stillCounted,
           this.worldTimers,
         ).then((outcome) => {
+          if (outcome.ok) return true;
           // A removal asked again after the first was applied is refused: it is done all the same.
-          if (!outcome.ok && !(change.kind === "remove" && outcome.reason.includes("is not a node")))
-            this.violation(`${change.kind} ${node.name} was refused: ${outcome.reason}`);
+          if (change.kind === "remove" && outcome.reason.includes("is not a node")) return true;
+          // A name removed comes back once no group counts it, as the meta leader sees it.
+          if (change.kind === "add" && outcome.reason.includes("still counts it")) return false;
+          this.violation(`${change.kind} ${node.name} was refused: ${outcome.reason}`);
           return true;
         }),
       () => {
@@ -347,14 +365,16 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
           this.members.add(node.name);
           this.counts.added++;
           change.over = true;
-          return;
+          return this.nextChange();
         }
         this.counts.removed++;
+        // Asked of the meta group's leader: a follower may hold a removal its leader has not committed.
         this.untilDone(
-          async (member) => (await member.stillCounted(node.name)) === undefined,
+          async (member) => member.meta.driver.leads && (await member.stillCounted(node.name)) === undefined,
           () => {
             node.decommission(this.network);
             change.over = true;
+            this.nextChange();
           },
         );
       },
@@ -362,7 +382,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
   }
 
   /**
-   * Runs `attempt` on a running node of the cluster until it resolves true, then `then`: again
+   * Runs `attempt` on a running node of the cluster (the meta leader, if one says it leads) until it resolves true, then `then`: again
    * every MEMBERSHIP_EVERY_MS after a false, a failure, or no answer within twice a change's timeout.
    */
   private untilDone(attempt: (member: PartitionedMember) => Promise<boolean>, then: () => void): void {
@@ -372,8 +392,10 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
       const again = () => {
         if (tries === current) this.time.schedule(MEMBERSHIP_EVERY_MS, next);
       };
+      // The node that says it leads the meta group if any (a node change goes there anyway), else any.
       const via = this.nodes.filter((n) => this.members.has(n.name) && n.process?.member);
-      const member = via.length === 0 ? undefined : this.pick(via).process!.member!;
+      const leading = via.filter((n) => n.process!.member!.meta.driver.leads);
+      const member = via.length === 0 ? undefined : this.pick(leading.length > 0 ? leading : via).process!.member!;
       if (member === undefined) return again();
       const giveUp = this.time.schedule(2 * CHANGE_TIMEOUT_MS, again);
       attempt(member).then(
