@@ -132,6 +132,10 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
   private instants = 0;
   private readonly founders: MemberAddress[];
   private readonly committed = new CommittedTerms();
+  /** PSIM_TRACE=1: the nodes' log lines and the simulation's own doings, with virtual times (a replay's story). */
+  readonly trace = process.env.PSIM_TRACE
+    ? (line: string) => console.log(`${this.time.now.toFixed(1).padStart(9)} ${line}`)
+    : undefined;
 
   constructor(readonly options: PsimOptions) {
     const names = Array.from({ length: options.founders + 1 }, (_, i) => `n${i + 1}`);
@@ -171,6 +175,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
         crash: (node) => {
           node.crash(this.network, this.random);
           this.counts.crashes++;
+          this.trace?.(`${node.name} crashes`);
           this.restartLater(node);
         },
         stop: (node) => this.stop(node),
@@ -287,6 +292,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
   }
 
   private start(node: SimNode): void {
+    this.trace?.(`${node.name} starts (${node.initialState})`);
     const seeds =
       node.initialState === "new"
         ? this.founders
@@ -307,6 +313,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
     const process = node.process!;
     process.stopping = true;
     this.counts.stops++;
+    this.trace?.(`${node.name} stops`);
     process.db!.close().then(
       () => {
         if (node.process === process) node.kill(this.network);
@@ -334,6 +341,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
     const change = this.queued.shift();
     if (change === undefined) return;
     this.changes.push(change);
+    this.trace?.(`${change.kind} ${change.node.name}`);
     const { node } = change;
     if (change.kind === "add" && node.process === undefined) this.start(node);
     if (change.kind === "remove") this.members.delete(node.name);
@@ -373,6 +381,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
           async (member) => member.meta.driver.leads && (await member.stillCounted(node.name)) === undefined,
           () => {
             node.decommission(this.network);
+            this.trace?.(`${node.name}, removed, is counted by no group: stopped and wiped`);
             change.over = true;
             this.nextChange();
           },

@@ -77,7 +77,14 @@ export class SimNode {
 
   /** Starts a process on the node's disk; `report` takes what the process logs as an error. */
   start(
-    world: { time: VirtualTime; network: SimNetwork; random: () => number; seed: number },
+    world: {
+      time: VirtualTime;
+      network: SimNetwork;
+      random: () => number;
+      seed: number;
+      /** Where the process's log lines go (a replay's trace), if anywhere. */
+      trace?: (line: string) => void;
+    },
     settings: NodeSettings,
     seeds: readonly MemberAddress[],
     report: (what: string, error?: unknown) => void,
@@ -118,7 +125,12 @@ export class SimNode {
         },
         requestIdsRemembered: 1_000,
         random: mulberry32(hash(`${world.seed}/${this.name}/${generation}`)),
-        log: { debug() {}, info() {}, warn() {}, error: (line, error) => logged(line, error) },
+        log: {
+          debug: (line) => world.trace?.(`${this.name} debug: ${line}`),
+          info: (line) => world.trace?.(`${this.name}: ${line}`),
+          warn: (line) => world.trace?.(`${this.name} warn: ${line}`),
+          error: (line, error) => logged(line, error),
+        },
         timers,
         wallClock: () => EPOCH_MS + Math.floor(world.time.now),
         expiry: {
