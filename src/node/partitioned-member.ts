@@ -145,8 +145,8 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
   };
   const isUp = (peer: NodeId) => !disconnected(peer);
   // A replica here may be made again, empty, under this node's id after it was removed (placed here
-  // again, or the node wiped and added again): it votes only once its group made it a voter again.
-  const groupOptions = { host, id: selfId, random, tickMs, disconnected, timers, votesOnlyAsVoter: true };
+  // again, or the node wiped and added again): it votes only once its group has added it again.
+  const groupOptions = { host, id: selfId, random, tickMs, disconnected, timers, votesOnlyAsMember: true };
 
   let timestamps: TimestampClient | undefined;
   const takeTimestamps = (count: number) => {

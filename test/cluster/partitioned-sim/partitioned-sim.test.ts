@@ -36,6 +36,12 @@ const FOUND = [
     seed: 945,
     bug: "a replica made again empty under a removed one's id voted a member behind the removal leader",
   },
+  {
+    founders: 4,
+    faults: "harsh",
+    seed: 120,
+    bug: "a learner holding nothing was promoted in a short log, and (voting only as a voter) voted for nobody",
+  },
 ] as const;
 const perScenario = (seeds: number) => Number(process.env.PSIM_SEEDS ?? seeds);
 
