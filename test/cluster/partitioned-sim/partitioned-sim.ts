@@ -6,7 +6,7 @@ import { HomeKvError } from "../../../src/errors.ts";
 import type { PartitionedMember } from "../../../src/node/partitioned-member.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import { type Outcome, overClientLink } from "../replication/sim/client-link.ts";
-import type { FaultRates } from "../replication/sim/fault-draw.ts";
+import { calm, type FaultRates } from "../replication/sim/fault-draw.ts";
 import { SeededSimulation } from "../replication/sim/seeded-simulation.ts";
 import type { NetworkFaults } from "../replication/sim/sim-network.ts";
 import { Clients, type ClientWorld, type NodeApi } from "./clients.ts";
@@ -139,7 +139,8 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
 
   constructor(readonly options: PsimOptions) {
     const names = Array.from({ length: options.founders + 1 }, (_, i) => `n${i + 1}`);
-    super(options.seed, FAULT_PROFILES[options.faults], names, EVENTS_PER_VIRTUAL_SECOND_MAX);
+    // Calm until the run begins: the cluster forms and the bank opens without faults.
+    super(options.seed, calm(FAULT_PROFILES[options.faults]), names, EVENTS_PER_VIRTUAL_SECOND_MAX);
     this.settings = options.settings ?? SETTINGS;
     this.nodes = names.map((name, i) => new SimNode(name, i < options.founders));
     this.founders = names.slice(0, options.founders).map((name) => ({ name, peerAddress: addressOf(name) }));
@@ -162,6 +163,7 @@ export class PartitionedSimulation extends SeededSimulation<PsimFaults> {
   /** `ms` of clients and faults; one node is added and one removed meanwhile. */
   async run(ms: number): Promise<void> {
     this.clientsActive = true;
+    this.beginFaults(FAULT_PROFILES[this.options.faults]);
     const bank = this.options.bankClients ?? 3;
     const registers = this.options.registerClients ?? 3;
     for (let c = 0; c < bank; c++) this.clients.startBankClient(mulberry32(this.options.seed * 1_000 + c));

@@ -54,6 +54,12 @@ export abstract class SeededSimulation<F extends NetworkFaults & FaultRates & { 
     if (this.violations.length > 0) throw new Error(`at ${this.time.now.toFixed(1)} virtual ms: ${this.violations[0]}`);
   }
 
+  /** The faults of the run from now on (a simulation may begin calm). */
+  protected beginFaults(faults: F): void {
+    this.faults = faults;
+    this.network.faults = faults;
+  }
+
   /** Draws a round of faults (drawFaults) every `roundMs` from now on; endFaults makes their rates nought. */
   protected drawFaultsEvery<T extends { readonly name: string }>(
     roundMs: number,
@@ -73,8 +79,7 @@ export abstract class SeededSimulation<F extends NetworkFaults & FaultRates & { 
    * processes go on; `start` starts each node down that should run.
    */
   protected endFaults<N extends { process: Owner | undefined }>(nodes: readonly N[], start: (node: N) => void) {
-    this.faults = calm(this.faults);
-    this.network.faults = this.faults;
+    this.beginFaults(calm(this.faults));
     this.network.heal();
     this.clientsActive = false;
     for (const node of nodes) {
