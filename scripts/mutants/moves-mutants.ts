@@ -2,13 +2,13 @@ import type { Mutant } from "./raft-mutants.ts";
 
 /**
  * Known bugs to plant in how a partitioned cluster's node keeps its replicas to the placement
- * (src/node/partition-replicas.ts, src/node/partitioned-node.ts), one at a time
+ * (src/node/partition-replicas.ts, src/node/partitioned-member.ts), one at a time
  * (`npm run mutants -- --set moves`), judged by the in-process tests of PartitionReplicas and the
  * real-process test of a join and a removal. Same rules as raft-mutants.ts: `search` occurs
  * exactly once in `file`.
  */
 const REPLICAS = "src/node/partition-replicas.ts";
-const NODE = "src/node/partitioned-node.ts";
+const NODE = "src/node/partitioned-member.ts";
 
 export const MOVES_MUTANTS: readonly Mutant[] = [
   {
@@ -31,7 +31,7 @@ export const MOVES_MUTANTS: readonly Mutant[] = [
     description:
       "the meta group's leader never adds a node put in the cluster: the newcomer never learns the placement",
     file: NODE,
-    search: "    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys()].map(raftIdOf));\n",
+    search: "    mover.step(metaGroup.driver, [...metaGroup.state.nodes.keys(), ...departing()].map(raftIdOf));\n",
     replace: "",
   },
   {

@@ -32,8 +32,8 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     name: "vote-ignores-log",
     description: "a vote (and a pre-vote) is granted without checking that the candidate's log is up to date",
     file: RAFT,
-    search: "const grant = free && this.log.isUpToDate(m.lastIndex, m.lastTerm);",
-    replace: "const grant = free;",
+    search: "const grant = eligible && free && this.log.isUpToDate(m.lastIndex, m.lastTerm);",
+    replace: "const grant = eligible && free;",
   },
   {
     name: "vote-ignores-log-length",

@@ -63,8 +63,8 @@ export const RING_MUTANTS: readonly Mutant[] = [
     name: "move-promotes-lagging-learner",
     description: "a learner becomes a voter before its log has caught up",
     file: MOVE,
-    search: "    if (!caughtUp(learner)) return",
-    replace: "    if (caughtUp(learner) && !caughtUp(learner)) return",
+    search: "    if (!caughtUp(learner) || matchOf(learner) < (group.confIndex ?? 0))",
+    replace: "    if (caughtUp(learner) && !caughtUp(learner))",
   },
   {
     name: "move-removes-leader",

@@ -15,7 +15,7 @@ import {
 } from "../storage/ops.ts";
 import type { RememberedWrite } from "../storage/request-ids.ts";
 import type { Watches } from "../storage/watch/watch-hub.ts";
-import { delay, realTimers } from "../timers.ts";
+import { delay, realTimers, type Timers } from "../timers.ts";
 
 /**
  * How long a write that loses to others on its keys (a Set meeting a transaction's lock, a Del or
@@ -39,6 +39,10 @@ export interface PartitionedDatabaseParts {
   /** A checkpoint of each partition's replica on this node (the Checkpoint call). */
   checkpoint(): Promise<CheckpointInfo>;
   close(): Promise<void>;
+  /** The clock and pauses of a write that loses to others (default: the real ones). */
+  timers?: Timers;
+  /** Draws those pauses (default Math.random). */
+  random?: () => number;
 }
 
 /**
@@ -55,6 +59,7 @@ export interface PartitionedDatabaseParts {
  */
 export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
   const { coordinator } = parts;
+  const retryConflicts = conflictRetries(parts.timers ?? realTimers, parts.random ?? Math.random);
   /** The newest revision this node has answered with. */
   let revision = 0;
   /** The compacted revision of every partition, as far as this node's compactions know. */
@@ -195,20 +200,22 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
  * Runs `attempt` again while it loses to another write (E_CONFLICT), after a short random pause that
  * grows, so that writers of the same keys take turns instead of aborting, as etcd's writes never do.
  */
-async function retryConflicts<T>(attempt: () => Promise<T>): Promise<T> {
-  const deadline = realTimers.now() + CONFLICT_WAIT_MS;
-  // Bounded by the deadline; the count is a backstop for a clock that would not move.
-  for (let run = 0; ; run++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || realTimers.now() > deadline || run > 10_000)
-        throw error;
-      // Random and growing: two writers that keep meeting (each locking a partition the other
-      // needs) soon stop meeting, as Ethernet's backoff does.
-      await delay(Math.random() * Math.min(CONFLICT_PAUSE_MS_MAX, 2 ** run));
+function conflictRetries(timers: Timers, random: () => number) {
+  return async <T>(attempt: () => Promise<T>): Promise<T> => {
+    const deadline = timers.now() + CONFLICT_WAIT_MS;
+    // Bounded by the deadline; the count is a backstop for a clock that would not move.
+    for (let run = 0; ; run++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof HomeKvError && error.code === "E_CONFLICT") || timers.now() > deadline || run > 10_000)
+          throw error;
+        // Random and growing: two writers that keep meeting (each locking a partition the other
+        // needs) soon stop meeting, as Ethernet's backoff does.
+        await delay(random() * Math.min(CONFLICT_PAUSE_MS_MAX, 2 ** run), timers);
+      }
     }
-  }
+  };
 }
 
 /** A write as a partition's mutation: a put keeps its TTL deadline (the partition's sweeper deletes the key after it). */

@@ -1,6 +1,6 @@
 import { HomeKvError } from "../../errors.ts";
 import { ByteWriter, readVersioned } from "../../io/format/bytes.ts";
-import { realTimers } from "../../timers.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { PeerRpc } from "../replication/peer-rpc.ts";
 import { decodeMetaCommand, encodeMetaCommand } from "./meta-format.ts";
@@ -92,12 +92,13 @@ export function changeNodes(
   change: NodeChange,
   timeoutMs: number,
   stillCounted: StillCounted,
+  timers: Timers = realTimers,
 ): Promise<MetaOutcome> {
   return atMetaLeader(
     meta,
     nameOf,
-    realTimers,
-    realTimers.now() + timeoutMs,
+    timers,
+    timers.now() + timeoutMs,
     () => propose(meta, change, stillCounted),
     async (leader, attemptMs) => readOutcome(await rpc.call(leader, METHOD, encodeMetaCommand(change), attemptMs)),
   );

@@ -59,6 +59,18 @@ export interface RaftOptions {
    * quiet group whose leader died would never elect another.
    */
   quiesce?: boolean;
+  /**
+   * Votes (and pre-votes) are granted only while this node is a member (voter or learner) of its
+   * own configuration. For a node whose replica of a group may be made again, empty, under the
+   * same id after it was removed (a partitioned node's replicas and meta replica: ids are the
+   * nodes' name hashes): a member behind the removal still counts the old replica a voter, and the
+   * new one, knowing nothing, would elect it with a majority of a configuration long past — two
+   * leaders committing different entries at one index (the partitioned simulation found it). Made
+   * again, it votes once its log holds its new addition, which comes after its removal. A learner
+   * promoted that has not received its promotion yet still votes (etcd's learners do too): it may
+   * be needed for a quorum of the new configuration.
+   */
+  votesOnlyAsMember?: boolean;
 }
 
 export const RAFT_DEFAULTS = {
@@ -102,6 +114,7 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private readonly mayQuiesce: boolean;
+  private readonly votesOnlyAsMember: boolean;
   /** Ticks are ignored: the group was idle (see RaftOptions.quiesce). */
   private quiet = false;
   /** A leader's replicas its host takes to be down (updateDown): its group may go quiet without them. */
@@ -139,6 +152,7 @@ export class Raft {
     };
     this.random = options.random;
     this.mayQuiesce = options.quiesce ?? false;
+    this.votesOnlyAsMember = options.votesOnlyAsMember ?? false;
     this.readNonce = Math.floor(this.random() * 2 ** 48).toString(36);
     this.storage = options.storage;
     this.log = new RaftLog(options.storage);
@@ -205,6 +219,11 @@ export class Raft {
           .map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state }]),
       ),
     };
+  }
+
+  /** The index of the newest configuration change in the log (0: none after its snapshot). */
+  get confIndex(): number {
+    return this.confs.lastChangeIndex;
   }
 
   /** The term of entry `index`, from the snapshot's index to the last index (tests, and the caller's checks). */
@@ -590,7 +609,8 @@ export class Raft {
     const pre = m.type === "preVote";
     // A real vote is given once per term; a pre-vote only says "I would", for a later term.
     const free = pre ? m.term > this.currentTerm : this.vote === NONE || this.vote === m.from;
-    const grant = free && this.log.isUpToDate(m.lastIndex, m.lastTerm);
+    const eligible = !this.votesOnlyAsMember || this.config.isMember(this.id);
+    const grant = eligible && free && this.log.isUpToDate(m.lastIndex, m.lastTerm);
     if (grant && !pre) {
       this.vote = m.from;
       this.electionElapsed = 0;

@@ -1,5 +1,6 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
+import type { Timers } from "../../timers.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { RaftDriver } from "./raft-driver.ts";
 import { SnapshotReceiver } from "./snapshot-receiver.ts";
@@ -30,8 +31,10 @@ export function checkpointStreams(options: {
   /** Where the streams of the node's groups to one peer take turns. */
   slots?: StreamSlots;
   log: (line: string) => void;
+  /** The stall timers' (default: the real ones). */
+  timers?: Timers;
 }): CheckpointStreams {
-  const { group, fs, dir, send, log } = options;
+  const { group, fs, dir, send, log, timers } = options;
   const limits = { ...SNAPSHOT_STREAM_DEFAULTS, ...options.limits };
   const sender = new SnapshotSender({
     group,
@@ -41,6 +44,7 @@ export function checkpointStreams(options: {
     limits,
     slots: options.slots,
     log,
+    timers,
   });
   const receiver = new SnapshotReceiver({
     group,
@@ -50,6 +54,7 @@ export function checkpointStreams(options: {
     deliver: (message) => options.driver()?.receive(message),
     stallTimeoutMs: limits.stallTimeoutMs,
     log,
+    timers,
   });
   return {
     sender,

@@ -16,9 +16,10 @@ export type MovableGroup = Pick<
 
 /** What a group's leader knows of it, as the planner (nextMoveStep) reads it. */
 export function groupState(driver: MovableGroup, isUp: (id: NodeId) => boolean): GroupState {
-  const { status, conf } = driver.groupStatus();
+  const { status, conf, confIndex } = driver.groupStatus();
   return {
     conf,
+    confIndex,
     leader: status.id,
     lastIndex: status.lastIndex,
     match: new Map([...status.progress].map(([id, progress]) => [id, progress.match])),

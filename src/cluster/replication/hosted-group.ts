@@ -21,6 +21,8 @@ export interface HostedGroupOptions {
   timers?: Timers;
   /** Whether the group goes quiet when idle (RaftOptions.quiesce); default true. */
   quiesce?: boolean;
+  /** Whether this replica votes only as a member of its own configuration (RaftOptions.votesOnlyAsMember); default false. */
+  votesOnlyAsMember?: boolean;
 }
 
 /**
@@ -40,6 +42,7 @@ export function hostGroup<R>(
     storage: options.log,
     random: options.random,
     quiesce: options.quiesce ?? true,
+    votesOnlyAsMember: options.votesOnlyAsMember,
   });
   const driver = options.host.add(
     group,

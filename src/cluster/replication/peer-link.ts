@@ -41,6 +41,12 @@ export interface PeerLinkOptions {
   channels: PeerChannels;
   /** Raft node id → transport node name, for every node (a live map: it may change while the link runs). */
   names: ReadonlyMap<NodeId, string>;
+  /**
+   * A message for a group of the link's `names` from node `id`, which they do not name yet, came
+   * over the connection of node `name`: whether to take it (the caller names the node then, when
+   * it can tell the id is that node's). Default: not taken.
+   */
+  learnName?: (id: NodeId, name: string) => boolean;
   log?: (line: string) => void;
   /** When buffered messages leave (timers.soon); default: the real ones. */
   timers?: Timers;
@@ -98,7 +104,7 @@ export class PeerLink {
         // one for an id of this node that is not its id in the group now.
         if (
           target === undefined ||
-          (target.names ?? this.options.names).get(message.from) !== from ||
+          this.senderOf(target, message.from, from) !== from ||
           (target.self !== undefined && message.to !== target.self)
         )
           this.counts.misrouted++;
@@ -158,6 +164,14 @@ export class PeerLink {
       }
       this.counts.messagesSent += batch.length;
     }
+  }
+
+  /** The name of node `id` in `group`, or `from` when the link's names do not know it and `learnName` takes it. */
+  private senderOf(group: LinkedGroup, id: NodeId, from: string): string | undefined {
+    if (group.names) return group.names.get(id);
+    const known = this.options.names.get(id);
+    if (known !== undefined) return known;
+    return this.options.learnName?.(id, from) ? from : undefined;
   }
 
   private decoded<T>(from: string, decode: () => T): T | undefined {

@@ -275,9 +275,10 @@ export class RaftDriver<R> {
     this.schedule();
   }
 
-  /** The core's view of itself and its followers, and the members it goes by. */
-  groupStatus(): { status: Status; conf: ConfState } {
-    return { status: this.options.raft.status(), conf: this.options.raft.confState() };
+  /** The core's view of itself and its followers, the members it goes by, and the index of their change. */
+  groupStatus(): { status: Status; conf: ConfState; confIndex: number } {
+    const { raft } = this.options;
+    return { status: raft.status(), conf: raft.confState(), confIndex: raft.confIndex };
   }
 
   /**

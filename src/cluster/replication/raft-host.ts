@@ -9,6 +9,8 @@ export interface RaftHostOptions {
   channels: PeerChannels;
   /** Raft node id → transport node name, for every node of every group (a live map). */
   names: ReadonlyMap<NodeId, string>;
+  /** A message from a node `names` does not know yet: whether to take it (PeerLinkOptions.learnName). */
+  learnName?: (id: NodeId, name: string) => boolean;
   tickMs: number;
   log?: (line: string) => void;
   /** Default: the real ones (src/timers.ts). */
@@ -39,6 +41,7 @@ export class RaftHost {
     this.link = new PeerLink({
       channels: options.channels,
       names: options.names,
+      learnName: options.learnName,
       log: options.log,
       timers: this.timers,
     });

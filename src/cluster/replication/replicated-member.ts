@@ -148,6 +148,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     driver: () => driver,
     limits: options.snapshotStream,
     log: (line) => log.warn(line),
+    timers: options.timers,
   });
   const link = new PeerLink({ channels, names, log: (line) => log.warn(line), timers: options.timers });
   const outbox = link.join(STORE_GROUP, {

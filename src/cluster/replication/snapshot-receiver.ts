@@ -3,6 +3,7 @@ import { FormatError } from "../../io/format/bytes.ts";
 import type { AppendFile, FileSystem } from "../../io/fs/file-system.ts";
 import { REPLICATED_CHECKPOINT_FILES } from "../../storage/checkpoint/checkpoint-format.ts";
 import { CHECKPOINT_SYNC_EVERY_BYTES } from "../../storage/checkpoint/checkpoint-writer.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import { decodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
@@ -21,7 +22,8 @@ interface Incoming {
   runningCrc: number;
   /** The appends, one after another; a failure fails the stream. */
   writes: Promise<AppendFile>;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the stall timer. */
+  cancelStall: () => void;
   ended: boolean;
 }
 
@@ -48,6 +50,8 @@ export class SnapshotReceiver {
       deliver: (message: SnapshotMessage) => void;
       stallTimeoutMs: number;
       log: (line: string) => void;
+      /** Default: the real ones. */
+      timers?: Timers;
     },
   ) {}
 
@@ -123,7 +127,7 @@ export class SnapshotReceiver {
       synced: 0,
       runningCrc: 0,
       writes: fs.remove(temporary).then(() => fs.openAppend(temporary)),
-      timer: undefined,
+      cancelStall: () => {},
       ended: false,
     };
     this.streams.set(from, stream);
@@ -135,7 +139,7 @@ export class SnapshotReceiver {
   private complete(stream: Incoming): void {
     const { fs, dir } = this.options;
     const final = `${dir}/${REPLICATED_CHECKPOINT_FILES.fileName(stream.message.snapshot.index)}`;
-    clearTimeout(stream.timer);
+    stream.cancelStall();
     stream.writes
       .then(async (file) => {
         if (stream.runningCrc !== stream.crc) throw new Error("the file received fails its checksum");
@@ -154,10 +158,9 @@ export class SnapshotReceiver {
   }
 
   private armStall(stream: Incoming): void {
-    clearTimeout(stream.timer);
-    stream.timer = setTimeout(
-      () => this.fail(stream, `no chunk for ${this.options.stallTimeoutMs} ms`),
-      this.options.stallTimeoutMs,
+    stream.cancelStall();
+    stream.cancelStall = (this.options.timers ?? realTimers).after(this.options.stallTimeoutMs, () =>
+      this.fail(stream, `no chunk for ${this.options.stallTimeoutMs} ms`),
     );
   }
 
@@ -171,7 +174,7 @@ export class SnapshotReceiver {
   /** Ends the stream without an answer and removes what it wrote. */
   private discard(stream: Incoming): void {
     stream.ended = true;
-    clearTimeout(stream.timer);
+    stream.cancelStall();
     if (this.streams.get(stream.from) === stream) this.streams.delete(stream.from);
     const { fs } = this.options;
     stream.writes

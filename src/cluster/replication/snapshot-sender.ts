@@ -1,5 +1,6 @@
 import { describeError } from "../../errors.ts";
 import type { ReadFile } from "../../io/fs/file-system.ts";
+import { realTimers, type Timers } from "../../timers.ts";
 import { encodeMessages } from "../raft/message-codec.ts";
 import type { NodeId, SnapshotMessage, SnapshotOutcome } from "../raft/types.ts";
 import { encodeStreamFrame, type StreamFrame } from "./snapshot-stream-format.ts";
@@ -33,7 +34,8 @@ interface Outgoing {
   file: ReadFile | undefined;
   sent: number;
   acked: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the stall timer. */
+  cancelStall: () => void;
   /** Gives the stream's slot back (StreamSlots); undefined until it has one. */
   release: (() => void) | undefined;
 }
@@ -67,6 +69,8 @@ export class SnapshotSender {
       /** Where the node's streams to one peer take turns (shared by its groups); default: none. */
       slots?: StreamSlots;
       log: (line: string) => void;
+      /** Default: the real ones. */
+      timers?: Timers;
     },
   ) {}
 
@@ -111,7 +115,7 @@ export class SnapshotSender {
       file: undefined,
       sent: 0,
       acked: 0,
-      timer: undefined,
+      cancelStall: () => {},
       release: undefined,
     };
     this.streams.set(message.to, stream);
@@ -168,18 +172,18 @@ export class SnapshotSender {
       );
       stream.sent += data.byteLength;
     }
-    clearTimeout(stream.timer);
-    stream.timer = setTimeout(() => {
+    stream.cancelStall();
+    stream.cancelStall = (this.options.timers ?? realTimers).after(stallTimeoutMs, () => {
       this.options.log(
         `member ${stream.to} took no part of the snapshot at index ${stream.index} for ${stallTimeoutMs} ms`,
       );
       this.end(stream, "failed");
-    }, stallTimeoutMs);
+    });
   }
 
   /** Forgets the stream; reports its outcome to the core unless it was only replaced or closed. */
   private end(stream: Outgoing, outcome: SnapshotOutcome | undefined): void {
-    clearTimeout(stream.timer);
+    stream.cancelStall();
     stream.file?.close();
     stream.file = undefined;
     stream.release?.();

@@ -5,6 +5,12 @@ import type { ConfChange, ConfState, NodeId } from "../raft/types.ts";
 /** What the leader of a partition's group knows when it plans the next step of a move. */
 export interface GroupState {
   readonly conf: ConfState;
+  /**
+   * The index of the newest configuration change in the leader's log (default 0): a learner is
+   * promoted only once its log holds it, its own addition, so that it counts itself a member when
+   * it becomes a voter (a partitioned node's replicas vote only then: RaftOptions.votesOnlyAsMember).
+   */
+  readonly confIndex?: number;
   readonly leader: NodeId;
   readonly lastIndex: number;
   /** How far each other member's log matches the leader's (the leader's progress). */
@@ -34,7 +40,10 @@ export type MoveStep =
  *
  * - A node joins as a learner and votes only once it is up and its log is within
  *   `caughtUpEntriesMax` of the leader's: a lagging voter would count in the quorum while unable
- *   to acknowledge anything. "Caught up" below always means up as well.
+ *   to acknowledge anything. "Caught up" below always means up as well. A learner is promoted
+ *   only once its log also holds the newest configuration change (its own addition): in a short
+ *   log, one that holds nothing is within the bound (the partitioned simulation saw two such
+ *   voters, one whose node never started the replica, leave a group without a quorum).
  * - A voter leaves only after every target node votes, so the group is never smaller than the
  *   smaller of where it started and where it goes; one that is down leaves first, then the least
  *   caught up.
@@ -59,7 +68,8 @@ export function nextMoveStep(group: GroupState, target: readonly NodeId[], caugh
   if (stray !== undefined) return change("remove", stray);
   const learner = conf.learners.find((node) => wanted.has(node));
   if (learner !== undefined) {
-    if (!caughtUp(learner)) return { kind: "wait", reason: `learner ${learner} is catching up` };
+    if (!caughtUp(learner) || matchOf(learner) < (group.confIndex ?? 0))
+      return { kind: "wait", reason: `learner ${learner} is catching up` };
     return change("addVoter", learner);
   }
   const missing = target.find((node) => !isMember(conf, node));

@@ -10,7 +10,7 @@ import type { HistoryChange } from "../../storage/mvcc/store.ts";
 import type { Command, KeyRecord } from "../../storage/ops.ts";
 import { createReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
 import type { RememberedWrite } from "../../storage/request-ids.ts";
-import type { DatabaseExpiry } from "../../storage/ttl/database-expiry.ts";
+import type { DatabaseExpiry, ExpirySettings } from "../../storage/ttl/database-expiry.ts";
 import type { Raft } from "../raft/raft.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { type CheckpointStreams, checkpointStreams } from "../replication/checkpoint-streams.ts";
@@ -49,6 +49,8 @@ export interface PartitionGroupOptions extends HostedGroupOptions {
    * every replica of the partition must be given the same (default REQUEST_IDS_REMEMBERED).
    */
   requestIdsRemembered?: number;
+  /** The TTL sweeper's clock (wall-clock Unix ms) and timers; defaults otherwise (a simulation gives its own). */
+  expiry?: ExpirySettings;
 }
 
 /** Where and when a replica checkpoints its partition (and compacts its log), and how its snapshots travel. */
@@ -159,7 +161,10 @@ export class PartitionGroup {
   /** This replica of `options.partition`, its store loaded from its newest checkpoint (if any), running. */
   static async open(options: PartitionGroupOptions): Promise<PartitionGroup> {
     const { fs, dir, log } = options.checkpoints;
-    const observed = createReplaceableObservedStore({ historyRevisions: Number.POSITIVE_INFINITY }, log);
+    const observed = createReplaceableObservedStore(
+      { historyRevisions: Number.POSITIVE_INFINITY, expiry: options.expiry },
+      log,
+    );
     // A log with nothing in it is a replica new here (or placed here again after it was retired):
     // a checkpoint left in its directory is an earlier replica's, and would pass entries over.
     if (options.log.lastIndex() === 0) await removeCheckpoints(fs, dir);
@@ -238,9 +243,10 @@ export class PartitionGroup {
       limits: settings.streamLimits,
       slots: settings.streamSlots,
       log: settings.log,
+      timers: options.timers,
     });
     // Versions compaction or newer writes left unreadable go in slices between turns, as a server's do.
-    const gc = createGcScheduler(this.store, { sliceKeysMax: GC_SLICE_KEYS_DEFAULT });
+    const gc = createGcScheduler(this.store, { sliceKeysMax: GC_SLICE_KEYS_DEFAULT, defer: options.timers?.soon });
     ({ raft: this.raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(
       options,
       group,

@@ -189,4 +189,43 @@ describe("safety scenarios", () => {
     expect(c.raft(2).status()).toMatchObject({ lastIndex: follower.lastIndex, commit: index, snapshotIndex: 0 });
     expect(c.storages.get(2)!.lastIndex()).toBe(follower.lastIndex);
   });
+
+  test("with votesOnlyAsMember, a replica made again empty under a removed one's id grants no vote: a member behind the removal is not elected by it", () => {
+    // Node 1 is behind: its log still makes node 3 a voter of {1, 2, 3}, though the group removed
+    // node 3 since, and node 3's replica, retired, was made again empty (its tombstone: a later
+    // term, no log, no vote). Node 1 asks it for a vote.
+    const request = (type: "preVote" | "vote"): Message => ({
+      type,
+      from: 1,
+      to: 3,
+      term: 8,
+      lastIndex: 33,
+      lastTerm: 5,
+      transfer: false,
+    });
+    const again = (votesOnlyAsMember: boolean, voters: number[] = []) => {
+      const storage = new MemoryStorage();
+      storage.setHardState({ term: 6, vote: NONE, commit: 0 });
+      return new Raft({ id: 3, voters, storage, random: mulberry32(3), votesOnlyAsMember });
+    };
+    const answers = (raft: Raft) =>
+      (["preVote", "vote"] as const).map((type) => {
+        raft.step(request(type));
+        const ready = raft.ready();
+        raft.advance(ready);
+        return ready.messages.map((m) => ("reject" in m ? m.reject : undefined));
+      });
+    // Without the option the empty replica elects node 1 with its own vote: a majority of {1, 2, 3}.
+    expect(answers(again(false))).toEqual([[false], [false]]);
+    expect(answers(again(true))).toEqual([[true], [true]]);
+    // A member of its own configuration votes as before: a voter, and a learner (one promoted that
+    // has not heard so yet may be needed for a quorum of the new configuration).
+    expect(answers(again(true, [1, 2, 3]))).toEqual([[false], [false]]);
+    const learner = new MemoryStorage();
+    learner.applySnapshot({ index: 20, term: 5, data: new Uint8Array(0), conf: { voters: [1, 2], learners: [3] } });
+    learner.setHardState({ term: 6, vote: NONE, commit: 20 });
+    expect(
+      answers(new Raft({ id: 3, voters: [], storage: learner, random: mulberry32(3), votesOnlyAsMember: true })),
+    ).toEqual([[false], [false]]);
+  });
 });

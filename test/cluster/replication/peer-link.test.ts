@@ -53,6 +53,39 @@ test("a Ready's messages to one peer travel as one payload and arrive stepped in
   expect(received.length).toBe(2);
 });
 
+test("a message from a node the link does not name yet is taken when learnName takes it, and answered; else dropped", async () => {
+  const { a, b } = pair();
+  const received: Message[] = [];
+  // b knows only itself (node 2): node 1, a, joined the cluster after b last heard of its nodes.
+  const namesB = new Map([[2, "b"]]);
+  const asked: [number, string][] = [];
+  const linkB = new PeerLink({
+    channels: peerChannels(b),
+    names: namesB,
+    learnName: (id, name) => {
+      asked.push([id, name]);
+      if (id !== 1) return false;
+      namesB.set(id, name);
+      return true;
+    },
+  });
+  const outboxB = linkB.join(5, { receive: (m) => received.push(m) });
+  // Node 9 over a's connection is not taken; node 1 is, and named.
+  a.send("b", encodeMessages([{ group: 5, message: heartbeat(9, 2) }]));
+  a.send("b", encodeMessages([{ group: 5, message: heartbeat(1, 2) }]));
+  await waitFor(() => received.length === 1, { what: "node 1's heartbeat at b" });
+  expect(linkB.stats().misrouted).toBe(1);
+  expect(asked).toEqual([
+    [9, "a"],
+    [1, "a"],
+  ]);
+  // b answers node 1 now that it names it.
+  const atA: Message[] = [];
+  new PeerLink({ channels: peerChannels(a), names: new Map([[2, "b"]]) }).join(5, { receive: (m) => atA.push(m) });
+  outboxB.send([heartbeat(2, 1)]);
+  await waitFor(() => atA.length === 1, { what: "b's answer at a" });
+});
+
 test("a payload that does not decode is dropped and counted, logged once; the link goes on", async () => {
   const { a, b, names } = pair();
   const received: Message[] = [];

@@ -153,6 +153,25 @@ describe("nextMoveStep", () => {
     });
   });
 
+  test("a learner is promoted only once its log holds the newest configuration change (its addition), however short the log", () => {
+    // A log of 3 entries: a learner with nothing is within CAUGHT_UP of it, but holds not even its
+    // own addition (index 3): as a voter it would count itself no member, and vote for nobody.
+    const group = new ModelGroup([1, 2, 3], 1);
+    group.lastIndex = 3;
+    group.learners.push(4);
+    group.match.set(4, 0);
+    const state = (match: number) => {
+      group.match.set(4, match);
+      return { ...group.state(), confIndex: 3 };
+    };
+    expect(nextMoveStep(state(0), [1, 2, 3, 4], CAUGHT_UP)).toMatchObject({ kind: "wait" });
+    expect(nextMoveStep(state(2), [1, 2, 3, 4], CAUGHT_UP)).toMatchObject({ kind: "wait" });
+    expect(nextMoveStep(state(3), [1, 2, 3, 4], CAUGHT_UP)).toEqual({
+      kind: "change",
+      change: { type: "addVoter", node: 4 },
+    });
+  });
+
   test("a learner the target no longer wants is removed; a target that is the group already is done", () => {
     const group = new ModelGroup([1, 2, 3], 2);
     group.learners.push(5);

@@ -12,24 +12,17 @@ import type { ApplyResult } from "../../../../src/storage/ops.ts";
 import type { Operation } from "../../../linearizability/history.ts";
 import type { KvInput, KvOutput } from "../../../linearizability/kv-model.ts";
 import { ProcessFileSystem } from "../../raft/process-fs.ts";
-import { type NetworkFaults, SimNetwork } from "./sim-network.ts";
+import { type Outcome, overClientLink } from "./client-link.ts";
+import type { FaultRates } from "./fault-draw.ts";
+import { hash, SeededSimulation } from "./seeded-simulation.ts";
+import type { NetworkFaults } from "./sim-network.ts";
 import type { Owner } from "./virtual-time.ts";
-import { VirtualTime } from "./virtual-time.ts";
 import { type Answer, execute, KEYS, type Request, RequestSource, writes } from "./workload.ts";
 
 /** Faults of a run; rates are per member (or per cluster for partitions) per virtual second. */
-export interface SimFaults extends NetworkFaults {
-  crashPerSecond: number;
-  /** A clean stop (`db.close()`: a leader hands over first) and a start again. */
-  stopPerSecond: number;
+export interface SimFaults extends NetworkFaults, FaultRates {
+  /** A stopped or crashed member starts again after up to this long (a clean stop: `db.close()`, a leader hands over first). */
   restartMsMax: number;
-  /** Frozen (SIGSTOP) for up to `pauseMsMax`: timers, messages and requests wait. */
-  pausePerSecond: number;
-  pauseMsMax: number;
-  partitionPerSecond: number;
-  partitionMsMax: number;
-  /** A connection reset between two members. */
-  resetPerSecond: number;
   /** A sync of the Raft log takes up to this long. */
   syncMsMax: number;
   /** An answer lost on its way to the client (its connection dropped): the client sees no outcome. */
@@ -60,17 +53,6 @@ export const HARSH: SimFaults = {
   checkpointLogBytes: 16 * 1024,
   checkpointLogEntries: 150,
   logTailEntries: 20,
-};
-
-const CALM: SimFaults = {
-  ...HARSH,
-  lateRate: 0,
-  crashPerSecond: 0,
-  stopPerSecond: 0,
-  pausePerSecond: 0,
-  partitionPerSecond: 0,
-  resetPerSecond: 0,
-  answerLostRate: 0,
 };
 
 /** The server's defaults (serve --raft-tick 100, src/node/replicated-database.ts). */
@@ -122,12 +104,6 @@ export interface AckedWrite {
   answer: Answer;
 }
 
-type Outcome =
-  | { kind: "ok"; answer: Answer }
-  /** Refused: it was not applied (not the leader, dropped by a new leader, the server not up). */
-  | { kind: "refused"; why: string }
-  | { kind: "unknown"; why: string };
-
 /**
  * A deterministic simulation of a replicated HomeKV cluster: every member is the real server stack
  * (startReplicatedMember: RaftDriver, the MVCC store as state machine with request ids, writes
@@ -140,46 +116,37 @@ type Outcome =
  * random members through a simulated client link (delays; a paused member takes them when it
  * resumes) and record what they saw.
  */
-export class ServerSimulation {
-  readonly time = new VirtualTime();
+export class ServerSimulation extends SeededSimulation<SimFaults> {
   readonly members: SimMember[];
-  readonly network: SimNetwork;
-  readonly random: () => number;
   /** Linearizable operations (writes, linearizable reads) as the clients saw them. */
   readonly history: Operation<KvInput, KvOutput>[] = [];
   readonly serializableReads: SerializableRead[] = [];
   readonly ackedWrites: AckedWrite[] = [];
-  /** Broken rules seen while running (a bug report, an unexpected error); the run fails on the first. */
-  readonly violations: string[] = [];
   readonly counts = { crashes: 0, stops: 0, pauses: 0, partitions: 0, retries: 0, duplicates: 0, unknown: 0 };
-  private faults: SimFaults;
   private instant = 0;
-  private clientsActive = true;
   private requestsInFlight = 0;
 
-  constructor(
-    readonly seed: number,
-    size: number,
-    faults: SimFaults,
-    clients = 5,
-  ) {
-    this.random = mulberry32(seed);
-    this.faults = faults;
-    this.members = Array.from({ length: size }, (_, i) => ({
-      id: raftIdOf(`n${i + 1}`),
-      name: `n${i + 1}`,
+  constructor(seed: number, size: number, faults: SimFaults, clients = 5) {
+    const names = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+    super(seed, faults, names, EVENTS_PER_VIRTUAL_SECOND_MAX);
+    this.members = names.map((name) => ({
+      id: raftIdOf(name),
+      name,
       fs: new MemoryFileSystem(),
       process: undefined,
       generations: 0,
     }));
-    this.network = new SimNetwork(
-      this.time,
-      this.random,
-      faults,
-      this.members.map((m) => m.name),
-    );
     for (const member of this.members) this.start(member);
-    this.time.schedule(CHAOS_EVERY_MS, () => this.chaos());
+    this.drawFaultsEvery(
+      CHAOS_EVERY_MS,
+      this.members,
+      {
+        serving: (member) => (member.process?.db === undefined ? undefined : member.process),
+        crash: (member) => this.crash(member),
+        stop: (member) => this.stop(member),
+      },
+      this.counts,
+    );
     for (let c = 0; c < clients; c++) {
       const source = new RequestSource(c, mulberry32(seed * 1_000 + c));
       this.time.schedule(this.random() * 1_000, () => this.client(c, source));
@@ -187,9 +154,8 @@ export class ServerSimulation {
   }
 
   /** Runs for `ms` of virtual time with faults and clients on. */
-  async run(ms: number): Promise<void> {
-    await this.time.runUntil(this.time.now + ms, (ms / 1_000) * EVENTS_PER_VIRTUAL_SECOND_MAX);
-    this.throwIfViolated();
+  run(ms: number): Promise<void> {
+    return this.runFor(ms);
   }
 
   /**
@@ -198,14 +164,7 @@ export class ServerSimulation {
    * all it committed, within `ms`.
    */
   async heal(ms: number): Promise<void> {
-    this.faults = CALM;
-    this.network.faults = CALM;
-    this.network.heal();
-    this.clientsActive = false;
-    for (const member of this.members) {
-      if (member.process) member.process.pausedUntil = 0;
-      else this.start(member);
-    }
+    this.endFaults(this.members, (member) => this.start(member));
     await this.runUntil(() => this.requestsInFlight === 0 && this.converged(), ms, "the cluster to settle");
   }
 
@@ -252,19 +211,10 @@ export class ServerSimulation {
 
   /** A digest of the run (events, deliveries, history): two runs of a seed must give the same. */
   fingerprint(): string {
-    const ops = this.history.map(
-      (op) => `${op.call}:${op.ret}:${JSON.stringify(op.input)}:${JSON.stringify(op.output)}`,
+    return this.digest(
+      this.members.map((m) => `${m.process?.driver?.appliedIndex}/${m.process?.db?.revision}`).join(","),
+      this.history,
     );
-    const state = this.members.map((m) => `${m.process?.driver?.appliedIndex}/${m.process?.db?.revision}`);
-    return `${this.time.fired} events, ${this.network.payloadsDelivered} payloads, t=${this.time.now.toFixed(3)}, ${state.join(",")}, history ${hash(ops.join("\n"))}`;
-  }
-
-  private async runUntil(done: () => boolean, ms: number, what: string): Promise<void> {
-    const deadline = this.time.now + ms;
-    const eventsMax = (ms / 1_000) * EVENTS_PER_VIRTUAL_SECOND_MAX;
-    for (let i = 0; i < eventsMax && !done(); i++) if (!(await this.time.step(deadline))) break;
-    this.throwIfViolated();
-    if (!done()) throw new Error(`no ${what} within ${ms} virtual ms: ${this.describe()}`);
   }
 
   describe(): string {
@@ -276,10 +226,6 @@ export class ServerSimulation {
         return `${m.name} ${s.role} term ${s.term} leader ${s.leader || "-"} commit ${s.commitIndex} applied ${s.appliedIndex}${m.process!.pausedUntil > this.time.now ? " paused" : ""}`;
       })
       .join("; ");
-  }
-
-  private throwIfViolated(): void {
-    if (this.violations.length > 0) throw new Error(`at ${this.time.now.toFixed(1)} virtual ms: ${this.violations[0]}`);
   }
 
   private start(member: SimMember): void {
@@ -375,31 +321,6 @@ export class ServerSimulation {
     if (member.process === undefined) this.start(member);
   }
 
-  private chaos(): void {
-    this.time.schedule(CHAOS_EVERY_MS, () => this.chaos());
-    const f = this.faults;
-    const chance = (perSecond: number) => this.random() < (perSecond * CHAOS_EVERY_MS) / 1_000;
-    for (const member of this.members) {
-      const process = member.process;
-      if (process?.db === undefined || process.stopping || process.pausedUntil > this.time.now) continue;
-      if (chance(f.crashPerSecond)) this.crash(member);
-      else if (chance(f.stopPerSecond)) this.stop(member);
-      else if (chance(f.pausePerSecond)) {
-        process.pausedUntil = this.time.now + this.random() * f.pauseMsMax;
-        this.counts.pauses++;
-      }
-    }
-    if (!this.network.partitioned && chance(f.partitionPerSecond)) {
-      this.network.partition(new Set(this.members.filter(() => this.random() < 0.5).map((m) => m.name)));
-      this.counts.partitions++;
-      this.time.schedule(this.random() * f.partitionMsMax, () => this.network.heal());
-    }
-    if (chance(f.resetPerSecond)) {
-      const [a, b] = [this.pickMember(), this.pickMember()];
-      if (a !== b) this.network.reset(a.name, b.name);
-    }
-  }
-
   private pickMember(): SimMember {
     return this.members[Math.floor(this.random() * this.members.length)]!;
   }
@@ -430,17 +351,18 @@ export class ServerSimulation {
       }
       const outcome = await this.call(to ?? this.pickMember(), request);
       if (outcome.kind === "ok") {
-        op.output = outcome.answer.output;
+        const answer = outcome.value;
+        op.output = answer.output;
         op.ret = ++this.instant;
-        if (outcome.answer.duplicate) this.counts.duplicates++;
+        if (answer.duplicate) this.counts.duplicates++;
         if (!linearizable)
           this.serializableReads.push({
             input: request.input,
             output: op.output,
-            revision: outcome.answer.revision,
+            revision: answer.revision,
             member: "",
           });
-        if (writes(request.input)) this.ackedWrites.push({ input: request.input, answer: outcome.answer });
+        if (writes(request.input)) this.ackedWrites.push({ input: request.input, answer });
         this.requestsInFlight--;
         return;
       }
@@ -453,45 +375,28 @@ export class ServerSimulation {
   }
 
   /** One attempt: to the member's current process over a client link, within the client's deadline. */
-  private call(member: SimMember, request: Request): Promise<Outcome> {
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (outcome: Outcome) => {
-        if (done) return;
-        done = true;
-        cancelDeadline();
-        resolve(outcome);
-      };
-      const cancelDeadline = this.time.schedule(CLIENT_DEADLINE_MS, () => finish({ kind: "unknown", why: "deadline" }));
-      const reply = (outcome: Outcome) => {
-        if (this.random() < this.faults.answerLostRate) return; // the deadline ends the wait
-        this.time.schedule(this.random() * 2, () => finish(outcome));
-      };
-      const process = member.process;
-      const db = process?.db;
-      if (process === undefined || db === undefined) return reply({ kind: "refused", why: "connection refused" });
-      this.time.schedule(
-        this.random() * 2,
-        () => {
-          const mustSee = process.ackedRevision;
-          execute(db, request).then(
-            (answer) => {
-              if (writes(request.input)) process.ackedRevision = Math.max(process.ackedRevision, answer.revision);
-              else if (answer.revision < mustSee)
-                this.violations.push(
-                  `${member.name} read at revision ${answer.revision} after answering a write at ${mustSee}: ${JSON.stringify(request)}`,
-                );
-              reply({ kind: "ok", answer });
-            },
-            (error: unknown) => reply(this.classify(member, error)),
+  private call(member: SimMember, request: Request): Promise<Outcome<Answer>> {
+    const process = member.process;
+    const db = process?.db;
+    return overClientLink(
+      this,
+      { deadlineMs: CLIENT_DEADLINE_MS, answerLostRate: () => this.faults.answerLostRate },
+      db === undefined ? undefined : process,
+      async () => {
+        const mustSee = process!.ackedRevision;
+        const answer = await execute(db!, request);
+        if (writes(request.input)) process!.ackedRevision = Math.max(process!.ackedRevision, answer.revision);
+        else if (answer.revision < mustSee)
+          this.violations.push(
+            `${member.name} read at revision ${answer.revision} after answering a write at ${mustSee}: ${JSON.stringify(request)}`,
           );
-        },
-        process,
-      );
-    });
+        return answer;
+      },
+      (error) => this.classify(member, error),
+    );
   }
 
-  private classify(member: SimMember, error: unknown): Outcome {
+  private classify(member: SimMember, error: unknown): Outcome<Answer> {
     const why = error instanceof Error ? error.message : String(error);
     if (error instanceof HomeKvError) {
       if (error.code === "E_NOT_LEADER" || error.code === "E_PROPOSAL_DROPPED") return { kind: "refused", why };
@@ -502,11 +407,4 @@ export class ServerSimulation {
     );
     return { kind: "unknown", why };
   }
-}
-
-/** FNV-1a of a string, as a seed or a digest. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }

@@ -44,7 +44,8 @@ interface Link {
  * the wire are lost or, if they got out before, arrive late: so order changes only across a
  * reconnect), and a broken connection is dialled again. Like the real transport it never duplicates,
  * queues payloads for a peer it is not connected to (bounded) and sends them once it is, and never
- * throws. A payload arrives only at the process it was sent to: one sent to a process that died is lost.
+ * throws. A payload arrives only at the process it was sent to: one sent to a process that died is
+ * lost, one sent to a paused process waits until it resumes.
  */
 export class SimNetwork {
   private readonly endpoints = new Map<string, Endpoint>();
@@ -158,14 +159,20 @@ export class SimNetwork {
     link.lastArrival.set(direction, at);
     // Bytes on the wire: the receiver gets its own copy.
     const bytes = payload.slice();
+    // An event of the receiver's: a paused process takes it when it resumes (the kernel holds
+    // what arrives for a stopped process), a dead one never.
     const flight = {
-      cancel: this.time.schedule(at - this.time.now, () => {
-        link.onWire.delete(flight);
-        // Only the process it was sent to, and only if it still runs.
-        if (this.endpoints.get(to) !== receiver || !receiver.owner.alive) return;
-        this.payloadsDelivered++;
-        receiver.handler?.(from.name, bytes);
-      }),
+      cancel: this.time.schedule(
+        at - this.time.now,
+        () => {
+          link.onWire.delete(flight);
+          // Only the process it was sent to, and only if it still runs.
+          if (this.endpoints.get(to) !== receiver || !receiver.owner.alive) return;
+          this.payloadsDelivered++;
+          receiver.handler?.(from.name, bytes);
+        },
+        receiver.owner,
+      ),
     };
     link.onWire.add(flight);
   }

@@ -28,6 +28,8 @@ export class VirtualTime {
   now = 0;
   /** Events fired so far (the simulation's size, and a bound on a run). */
   fired = 0;
+  /** Runs after each event, once what it started has run (an invariant checked all along). */
+  afterEvent: (() => void) | undefined;
   private heap: Scheduled[] = [];
   private seq = 0;
 
@@ -87,8 +89,15 @@ export class VirtualTime {
       this.fired++;
       next.fire();
       await drain();
+      this.afterEvent?.();
       return true;
     }
+  }
+
+  /** Runs events until `done()` holds (at most `eventsMax` of them, none due after `untilMs`); whether it holds. */
+  async runUntilDone(done: () => boolean, untilMs: number, eventsMax: number): Promise<boolean> {
+    for (let i = 0; i < eventsMax && !done(); i++) if (!(await this.step(untilMs))) break;
+    return done();
   }
 
   /** Runs every event until `untilMs` (at most `eventsMax` of them), then sets the clock there. */
