@@ -138,6 +138,7 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
   const rpc = createPeerRpc(channels, {
     onBug: (error) => log.error("internal error in a peer call:", error),
     timers,
+    random,
   });
   const liveness = new PeerLiveness({
     rpc,

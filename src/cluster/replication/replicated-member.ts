@@ -95,6 +95,7 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     onBug: (error) => log.error("internal error while answering a member:", error),
     log: (line) => log.warn(line),
     timers: options.timers,
+    random: options.random,
   });
   const replica = storeReplica(id, FORWARD_TIMEOUT_MS, options.timers, options.random);
   // What the state machine keeps beside the store travels with it in checkpoints and snapshots.

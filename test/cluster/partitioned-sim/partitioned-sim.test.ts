@@ -42,6 +42,12 @@ const FOUND = [
     seed: 120,
     bug: "a learner holding nothing was promoted in a short log, and (voting only as a voter) voted for nobody",
   },
+  {
+    founders: 4,
+    faults: "harsh",
+    seed: 4423,
+    bug: "a restarted node took the answer to its former self's call, queued by a peer, for one of its own",
+  },
 ] as const;
 const perScenario = (seeds: number) => Number(process.env.PSIM_SEEDS ?? seeds);
 

@@ -3,7 +3,9 @@ import { peerChannels } from "../../../src/cluster/replication/peer-channels.ts"
 import { createPeerRpc, NoAnswerError, type PeerRpc } from "../../../src/cluster/replication/peer-rpc.ts";
 import { createPeerTransport } from "../../../src/cluster/transport/peer-transport.ts";
 import { HomeKvError } from "../../../src/errors.ts";
+import { mulberry32 } from "../../../src/random.ts";
 import { bytes, text } from "../../helpers/bytes.ts";
+import { waitFor } from "../../helpers/wait.ts";
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -81,4 +83,48 @@ test("a call with no answer in time, or waiting at close, is a NoAnswerError (it
   const refused = await a.call("b", "slow", bytes(""), 60_000).catch((e: unknown) => e);
   expect(refused).not.toBeInstanceOf(NoAnswerError);
   expect((refused as HomeKvError).message).toBe("the store is shutting down");
+});
+
+test("a member restarted numbers its calls afresh: an answer to its former self's call, which the peer queued while it was down, is not taken for one of its own", async () => {
+  const tb = createPeerTransport({ clusterId: "t", nodeId: "b", host: "127.0.0.1", port: 0 });
+  const b = createPeerRpc(peerChannels(tb), { onBug: () => {} });
+  closers.push(
+    () => b.close(),
+    () => tb.close(),
+  );
+  const gates = new Map<string, () => void>();
+  for (const method of ["slow", "fast"])
+    b.handle(method, async () => {
+      await new Promise<void>((resolve) => gates.set(method, resolve));
+      return bytes(`answer to ${method}`);
+    });
+  /** Member a's process: its transport and peer RPC, its call ids drawn from `seed`. */
+  const startA = (seed: number) => {
+    const ta = createPeerTransport({ clusterId: "t", nodeId: "a", host: "127.0.0.1", port: 0 });
+    ta.addPeer("b", tb.address);
+    tb.addPeer("a", ta.address);
+    const a = createPeerRpc(peerChannels(ta), { onBug: () => {}, random: mulberry32(seed) });
+    closers.push(
+      () => a.close(),
+      () => ta.close(),
+    );
+    const stop = () => {
+      a.close();
+      ta.close();
+    };
+    return { a, stop };
+  };
+  // The first process calls "slow", and dies before b answers: b queues the answer for a.
+  const first = startA(1);
+  first.a.call("b", "slow", bytes(""), 60_000).catch(() => {});
+  await waitFor(() => gates.has("slow"), { what: "b to take the first call" });
+  first.stop();
+  // The second calls "fast"; the answer to the first's call reaches it before the one to its own.
+  const second = startA(2);
+  const fast = second.a.call("b", "fast", bytes(""), 60_000);
+  await waitFor(() => gates.has("fast"), { what: "b to take the second call" });
+  gates.get("slow")!();
+  await Promise.resolve();
+  gates.get("fast")!();
+  expect(text(await fast)).toBe("answer to fast");
 });
