@@ -17,7 +17,8 @@
  * Percolator's locks and decisions (scripts/mutants/txn-mutants.ts), judged by test/cluster/txn; the
  * moves set bugs of a partitioned node's replicas following the placement
  * (scripts/mutants/moves-mutants.ts), judged by test/node/partition-replicas and the real-process
- * test of a join and a removal.
+ * test of a join and a removal; the psim set bugs of a partitioned node as a whole
+ * (scripts/mutants/psim-mutants.ts), judged by the partitioned simulation (test/cluster/partitioned-sim).
  *
  *   npm run mutants                         every mutant of every set
  *   npm run mutants -- --set replication    one set
@@ -29,6 +30,7 @@ import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { META_MUTANTS } from "./mutants/meta-mutants.ts";
 import { MOVES_MUTANTS } from "./mutants/moves-mutants.ts";
+import { PSIM_MUTANTS } from "./mutants/psim-mutants.ts";
 import { type Mutant, RAFT_MUTANTS } from "./mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "./mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "./mutants/ring-mutants.ts";
@@ -57,6 +59,8 @@ const SETS: readonly MutantSet[] = [
     mutants: MOVES_MUTANTS,
     tests: ["test/node/partition-replicas", "test/cluster/partition-moves", "test/cluster/partition-move-restart"],
   },
+  // The partitioned simulation alone judges these: the whole cluster, faults and membership included.
+  { name: "psim", mutants: PSIM_MUTANTS, tests: ["test/cluster/partitioned-sim"] },
   {
     name: "txn",
     mutants: TXN_MUTANTS,

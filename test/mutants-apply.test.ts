@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
 import { META_MUTANTS } from "../scripts/mutants/meta-mutants.ts";
 import { MOVES_MUTANTS } from "../scripts/mutants/moves-mutants.ts";
+import { PSIM_MUTANTS } from "../scripts/mutants/psim-mutants.ts";
 import { RAFT_MUTANTS } from "../scripts/mutants/raft-mutants.ts";
 import { REPLICATION_MUTANTS } from "../scripts/mutants/replication-mutants.ts";
 import { RING_MUTANTS } from "../scripts/mutants/ring-mutants.ts";
@@ -26,6 +27,7 @@ test("every mutant of npm run mutants applies to the current code exactly once",
     ...RING_MUTANTS,
     ...META_MUTANTS,
     ...TXN_MUTANTS,
+    ...PSIM_MUTANTS,
   ]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {

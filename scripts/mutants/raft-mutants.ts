@@ -394,4 +394,12 @@ export const RAFT_MUTANTS: readonly Mutant[] = [
     search: '      if (!this.down.has(to)) this.send({ type: "quiesce"',
     replace: '      this.send({ type: "quiesce"',
   },
+  {
+    name: "vote-as-non-member",
+    description:
+      "a node asked to vote only as a member of its own configuration (a replica made again empty) votes all the same",
+    file: RAFT,
+    search: "    const eligible = !this.votesOnlyAsMember || this.config.isMember(this.id);",
+    replace: "    const eligible = true;",
+  },
 ];

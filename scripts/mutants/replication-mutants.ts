@@ -81,4 +81,12 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     search: " ||\n          (target.self !== undefined && message.to !== target.self)",
     replace: "",
   },
+  {
+    name: "rpc-ids-from-one",
+    description:
+      "a member numbers its peer calls from 1 at every start: an answer to its former self's call is taken for its own",
+    file: "src/cluster/replication/peer-rpc.ts",
+    search: "  let nextId = 1 + Math.floor((options.random ?? Math.random)() * 2 ** 48);",
+    replace: "  let nextId = 1;",
+  },
 ];

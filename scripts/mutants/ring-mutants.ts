@@ -109,4 +109,11 @@ export const RING_MUTANTS: readonly Mutant[] = [
     search: '  if (stray !== undefined) return change("remove", stray);\n',
     replace: "",
   },
+  {
+    name: "move-promotes-before-its-addition",
+    description: "a learner within the catch-up bound of a short log is promoted before its log holds its own addition",
+    file: MOVE,
+    search: "    if (!caughtUp(learner) || matchOf(learner) < (group.confIndex ?? 0))",
+    replace: "    if (!caughtUp(learner))",
+  },
 ];

@@ -14,7 +14,12 @@ const SCENARIOS = [
   { founders: 4, faults: "harsh", seeds: 30 },
   { founders: 3, faults: "moderate", seeds: 30 },
 ] as const;
-/** Seeds that found bugs, replayed every time (each failed before its fix, and fails again without it). */
+/**
+ * Seeds that found bugs, replayed every time. Each failed when it was found; any later change to the
+ * code or the harness moves a seed's run elsewhere, so each fix is also planted undone as a mutant
+ * (scripts/mutants/psim-mutants.ts, and the raft, ring and replication sets for the three a test of
+ * their own catches surely).
+ */
 const FOUND = [
   {
     founders: 3,

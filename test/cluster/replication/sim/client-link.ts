@@ -19,7 +19,7 @@ export interface ClientLink {
  * One request from a client to a process over a simulated client connection: it reaches the
  * process after up to 2 ms, as an event of the process's own (a paused process takes it when it
  * resumes, a dead one never), `run` serves it there, and the answer comes back after up to 2 ms,
- * unless it is lost; past `deadlineMs` the client stops waiting. No process: refused at once
+ * unless it is lost or the process died meanwhile; past `deadlineMs` the client stops waiting. No process: refused at once
  * (connection refused). Errors become outcomes through `classify`.
  */
 export function overClientLink<T>(
@@ -47,9 +47,13 @@ export function overClientLink<T>(
     time.schedule(
       random() * 2,
       () => {
+        // What a process that died meanwhile was doing may still settle; it answers nothing.
+        const answer = (outcome: () => Outcome<T>) => {
+          if (process.alive) reply(outcome());
+        };
         run().then(
-          (value) => reply({ kind: "ok", value }),
-          (error: unknown) => reply(classify(error)),
+          (value) => answer(() => ({ kind: "ok", value })),
+          (error: unknown) => answer(() => classify(error)),
         );
       },
       process,
