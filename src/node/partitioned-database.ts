@@ -79,7 +79,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
   /** A transaction's answer when its request id was applied before: that one's branch, read at its revision. */
   const duplicateTxn = async (command: TxnCommand, first: RememberedWrite): Promise<TxnResult> => {
     const succeeded = first.succeeded ?? false;
-    const gets = (succeeded ? command.success : command.failure).flatMap((op) => (isWrite(op) ? [] : [op.get]));
+    const gets = branchGets(succeeded ? command.success : command.failure);
     const reads = gets.length === 0 ? [] : (await readAt(gets, first.revision)).records;
     return { revision: first.revision, succeeded, reads };
   };
@@ -114,7 +114,6 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     checkReadBytes?: (bytes: number) => void,
     requestId?: string,
   ): Promise<TxnResult> => {
-    const branchGets = (ops: readonly TxnOp[]) => ops.flatMap((op) => (isWrite(op) ? [] : [op.get]));
     const keys = [
       ...new Set([
         ...command.compares.map((clause) => clause.key),
@@ -217,6 +216,9 @@ function conflictRetries(timers: Timers, random: () => number) {
     }
   };
 }
+
+/** The keys a branch of a Txn gets, in order. */
+const branchGets = (ops: readonly TxnOp[]) => ops.flatMap((op) => (isWrite(op) ? [] : [op.get]));
 
 /** A write as a partition's mutation: a put keeps its TTL deadline (the partition's sweeper deletes the key after it). */
 function mutationOf({ key, value, expiresAtMs }: WriteOp): Mutation {

@@ -14,6 +14,7 @@ import type { ReplaceableObservedStore } from "../../storage/replaceable-observe
 import type { Raft } from "../raft/raft.ts";
 import type { ConfState, Entry, Snapshot } from "../raft/types.ts";
 import { type OneAtATime, oneAtATime } from "./one-at-a-time.ts";
+import type { ReplicatedStateMachine } from "./raft-driver.ts";
 
 /**
  * The data of a member's Raft snapshot, in its .raftsnap file and in snapshot messages: one byte,
@@ -44,6 +45,29 @@ export interface StoreCheckpoints {
   applied(entry: Entry): void;
   /** Builds a new store from the checkpoint a leader's snapshot stands for and swaps it in. */
   install(snapshot: Snapshot): Promise<void>;
+}
+
+/**
+ * `machine` over a store loaded from a checkpoint: the entries that checkpoint holds are passed
+ * over (the log may begin before it), every other is told to the checkpoints once applied, and a
+ * leader's snapshot is installed from its checkpoint after `machine` has let go of what it held.
+ */
+export function withCheckpoints<R>(
+  machine: ReplicatedStateMachine<R>,
+  checkpoints: StoreCheckpoints,
+): ReplicatedStateMachine<R | undefined> {
+  return {
+    apply(entry) {
+      if (checkpoints.holds(entry.index)) return undefined;
+      const result = machine.apply(entry);
+      checkpoints.applied(entry);
+      return result;
+    },
+    async restore(snapshot) {
+      await machine.restore(snapshot);
+      await checkpoints.install(snapshot);
+    },
+  };
 }
 
 export interface MemberCheckpointsOptions {

@@ -16,7 +16,7 @@ import {
 } from "./forward-batch-format.ts";
 import { ForwardBatches } from "./forward-batches.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
-import type { MemberCheckpoints, StoreCheckpoints } from "./member-checkpoints.ts";
+import { type MemberCheckpoints, type StoreCheckpoints, withCheckpoints } from "./member-checkpoints.ts";
 import { NoAnswerError, type PeerRpc } from "./peer-rpc.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
@@ -68,9 +68,8 @@ export function storeStateMachine(
   replica: StoreReplica,
   checkpoints?: StoreCheckpoints,
 ): ReplicatedStateMachine<ApplyResult | undefined> {
-  return {
+  const machine: ReplicatedStateMachine<ApplyResult | undefined> = {
     apply(entry: Entry) {
-      if (checkpoints?.holds(entry.index)) return undefined;
       let result: ApplyResult | undefined;
       let seq: number | undefined;
       if (entry.data !== null) {
@@ -89,15 +88,14 @@ export function storeStateMachine(
         if (decoded.origin === replica.self) seq = decoded.seq;
       }
       replica.forwarded.applied(entry, seq, result);
-      checkpoints?.applied(entry);
       return result;
     },
     restore(snapshot) {
       replica.forwarded.overtaken(snapshot.index);
       assert(checkpoints !== undefined, "a Raft snapshot reached a store kept without checkpoints");
-      return checkpoints.install(snapshot);
     },
   };
+  return checkpoints ? withCheckpoints(machine, checkpoints) : machine;
 }
 
 /** A forwarded entry must decode, and name as its origin the member that forwarded it. */

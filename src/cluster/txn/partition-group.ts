@@ -15,7 +15,12 @@ import type { Raft } from "../raft/raft.ts";
 import type { ConfState, NodeId } from "../raft/types.ts";
 import { type CheckpointStreams, checkpointStreams } from "../replication/checkpoint-streams.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
-import { loadMemberCheckpoint, MemberCheckpoints, positionIn } from "../replication/member-checkpoints.ts";
+import {
+  loadMemberCheckpoint,
+  MemberCheckpoints,
+  positionIn,
+  withCheckpoints,
+} from "../replication/member-checkpoints.ts";
 import type { OneAtATime } from "../replication/one-at-a-time.ts";
 import type { RaftDriver } from "../replication/raft-driver.ts";
 import type { SnapshotStreamLimits } from "../replication/snapshot-sender.ts";
@@ -250,20 +255,19 @@ export class PartitionGroup {
     ({ raft: this.raft, driver: this.driver } = hostGroup<TxnOutcome | undefined>(
       options,
       group,
-      {
-        apply: (entry) => {
-          // The checkpoint the store was loaded from covers it (the log may begin before).
-          if (checkpoints.holds(entry.index)) return undefined;
-          let outcome: TxnOutcome | undefined;
-          if (entry.data !== null && !entry.conf) {
-            outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
+      withCheckpoints<TxnOutcome | undefined>(
+        {
+          apply: (entry) => {
+            if (entry.data === null || entry.conf) return undefined;
+            const outcome = applyTxnCommand(this.partition, decodeTxnCommand(entry.data));
             gc.kick();
-          }
-          checkpoints.applied(entry);
-          return outcome;
+            return outcome;
+          },
+          // The store is replaced by the checkpoint's (withCheckpoints); nothing else is held here.
+          restore: () => {},
         },
-        restore: (snapshot) => checkpoints.install(snapshot),
-      },
+        checkpoints,
+      ),
       this.streams,
     ));
     this.pipeline = new CommitPipeline({
