@@ -8,8 +8,10 @@
 
 import { formatAddress } from "../address.ts";
 import { describeError, HomeKvError } from "../errors.ts";
+import type { FlsmEngineStats } from "../storage/flsm/disk-engine.ts";
 import {
   clusterFamilies,
+  flsmFamilies,
   formatExposition,
   PROMETHEUS_CONTENT_TYPE,
   processFamilies,
@@ -26,7 +28,9 @@ export interface HttpEndpoint {
   stop(): Promise<void>;
 }
 
-export type HttpEndpointSource = Pick<HomeKvServer, "metrics" | "rpcStats" | "serving" | "membership">;
+export type HttpEndpointSource = Pick<HomeKvServer, "metrics" | "rpcStats" | "serving" | "membership"> & {
+  readonly db: { stats(): { readonly flsm?: FlsmEngineStats } };
+};
 
 /** The /metrics body for `server`. */
 export function metricsExposition(server: HttpEndpointSource): string {
@@ -35,6 +39,7 @@ export function metricsExposition(server: HttpEndpointSource): string {
   return formatExposition([
     ...storeFamilies(metrics),
     ...raftFamilies(metrics),
+    ...flsmFamilies(server.db.stats().flsm),
     ...rpcFamilies(server.rpcStats),
     ...clusterFamilies(server.membership.members(), server.membership.counters?.()),
     ...processFamilies({ rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal }),

@@ -4,6 +4,7 @@
  */
 import type { GossipCounters, Member } from "../cluster/gossip/index.ts";
 import type { Metrics } from "../gen/homekv_service.ts";
+import type { FlsmEngineStats } from "../storage/flsm/disk-engine.ts";
 import { LATENCY_BUCKETS_S, type RpcStats } from "./rpc-stats.ts";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -150,6 +151,68 @@ export function raftFamilies(m: Metrics): MetricFamily[] {
       "homekv_raft_snapshots_failed_total",
       "Snapshots streamed to a follower that failed.",
       m.raftSnapshotsFailed,
+    ),
+  ];
+}
+
+/** The flsm engine's own figures (tables per level, bytes written, write amplification, cache, stalls); nothing on the memory engine. */
+export function flsmFamilies(stats: FlsmEngineStats | undefined): MetricFamily[] {
+  if (stats === undefined) return [];
+  const byLevel = (name: string, help: string, value: (level: FlsmEngineStats["levels"][number]) => number) => ({
+    name,
+    help,
+    type: "gauge" as const,
+    samples: stats.levels.map((level) => ({ labels: { level: String(level.level) }, value: value(level) })),
+  });
+  const { blockCache, writeGate } = stats;
+  const lookups = blockCache.hits + blockCache.misses;
+  return [
+    byLevel("homekv_flsm_tables", "Tables per level (flsm engine).", (level) => level.tables),
+    byLevel("homekv_flsm_table_bytes", "Bytes of tables per level (flsm engine).", (level) => level.bytes),
+    byLevel("homekv_flsm_guards", "Guards per level (flsm engine).", (level) => level.guards),
+    counter("homekv_flsm_flush_bytes_total", "Table bytes written by memtable flushes.", stats.flushBytes),
+    counter("homekv_flsm_flush_failures_total", "Memtable flushes that failed (each is retried).", stats.flushFailures),
+    counter("homekv_flsm_compactions_total", "Compactions installed.", stats.compactions),
+    counter(
+      "homekv_flsm_compaction_failures_total",
+      "Compactions that failed (each is retried).",
+      stats.compactionFailures,
+    ),
+    counter("homekv_flsm_compaction_bytes_read_total", "Table bytes compactions read.", stats.compactionBytesRead),
+    counter(
+      "homekv_flsm_compaction_bytes_written_total",
+      "Table bytes compactions wrote.",
+      stats.compactionBytesWritten,
+    ),
+    gauge(
+      "homekv_flsm_write_amplification",
+      "Table bytes written per byte of keys and values written.",
+      stats.writeAmplification,
+    ),
+    counter("homekv_flsm_block_cache_hits_total", "Table block reads the block cache answered.", blockCache.hits),
+    counter("homekv_flsm_block_cache_misses_total", "Table block reads that went to the file.", blockCache.misses),
+    gauge(
+      "homekv_flsm_block_cache_hit_ratio",
+      "Block cache hits per lookup since the start (0 before any).",
+      lookups === 0 ? 0 : blockCache.hits / lookups,
+    ),
+    gauge("homekv_flsm_block_cache_bytes", "Bytes of blocks the block cache holds.", blockCache.bytes),
+    gauge(
+      "homekv_flsm_write_stopped",
+      "1 while writes wait for a flush or compaction to catch up.",
+      stats.backlog.stall === "stop" ? 1 : 0,
+    ),
+    gauge(
+      "homekv_flsm_write_slowed",
+      "1 while writes are slowed down (level 0 at its slowdown trigger).",
+      stats.backlog.stall === "slowdown" ? 1 : 0,
+    ),
+    counter("homekv_flsm_stopped_writes_total", "Writes that waited for a stop to end.", writeGate.stoppedWrites),
+    counter("homekv_flsm_slowed_writes_total", "Writes that waited a slowdown.", writeGate.slowedWrites),
+    counter(
+      "homekv_flsm_write_stopped_seconds_total",
+      "Time during which writes were stopped.",
+      writeGate.stoppedMs / 1000,
     ),
   ];
 }

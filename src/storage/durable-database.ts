@@ -16,6 +16,7 @@ import {
 import { MAX_TABLE_BYTES_DEFAULT, workerCompactions } from "./flsm/compaction/worker-compactions.ts";
 import { type FlsmEngine, openFlsmEngine } from "./flsm/disk-engine.ts";
 import { DEFAULT_GUARD_TUNING } from "./flsm/levels/guards.ts";
+import type { CommitLog } from "./log/commit-log.ts";
 import type { MvccStore } from "./mvcc/store-types.ts";
 import type { ApplyResult } from "./ops.ts";
 import { replayWal, type WalReplay } from "./wal/wal-reader.ts";
@@ -286,9 +287,20 @@ function assembleFlsmDatabase(
     );
     return last;
   };
+  // Writes wait (or are refused) before the WAL while the engine's flushes or compactions lag.
+  const admitted: CommitLog<ApplyResult> = {
+    propose(command, requestId) {
+      const wait = engine.admitWrite();
+      return wait === undefined ? wal.propose(command, requestId) : wait.then(() => wal.propose(command, requestId));
+    },
+    close() {
+      engine.refuseWrites();
+      return wal.close();
+    },
+  };
   return assembleDatabase({
     ...parts,
-    log: wal,
+    log: admitted,
     walStats: () => wal.stats(),
     engineStats: () => engine.stats(),
     checkpoint: checkpointNow,

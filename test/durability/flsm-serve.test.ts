@@ -8,6 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HomeKvClient } from "../../src/client/client.ts";
+import { parseExposition } from "../discovery/parse-exposition.ts";
 import { text } from "../helpers/bytes.ts";
 import { killServer, lines, recoveryLine, serversOnDataDirs, withClient } from "../helpers/durability.ts";
 import { runHomekv } from "../helpers/processes.ts";
@@ -61,7 +62,7 @@ async function expectState(client: HomeKvClient, model: Model): Promise<void> {
 describe("homekv serve --engine flsm", () => {
   test("memtables freeze under load; a SIGKILL loses nothing acknowledged, nor does a clean restart", async () => {
     const dir = newDir();
-    const first = await start(dir, FLSM);
+    const first = await start(dir, [...FLSM, "--http-port", "0"]);
     expect(first.output()).toContain("engine flsm (memtable 64KiB, block cache 256MiB)");
     const { model, revision } = await withClient(first, async (client) => {
       const loaded = await load(client);
@@ -71,6 +72,16 @@ describe("homekv serve --engine flsm", () => {
       expect(metrics.memtableFlushes).toBeGreaterThan(3);
       expect(metrics.memtableBytes).toBeGreaterThan(0);
       await expectState(client, loaded.model);
+      // The engine's own figures on /metrics: tables on level 0 (or below), what flushes wrote.
+      const http = /HTTP endpoint on (http:\/\/127\.0\.0\.1:\d+)/.exec(first.output())?.[1];
+      const exposition = parseExposition(await (await fetch(`${http}/metrics`)).text());
+      const tables = [0, 1, 2, 3, 4].map(
+        (level) => exposition.value("homekv_flsm_tables", { level: String(level) }) ?? 0,
+      );
+      expect(tables.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
+      expect(exposition.value("homekv_flsm_flush_bytes_total")).toBeGreaterThan(0);
+      expect(exposition.value("homekv_flsm_write_amplification")).toBeGreaterThan(0);
+      expect(exposition.value("homekv_flsm_write_stopped")).toBe(0);
       return loaded;
     });
     expect(readFileSync(join(dir, "ENGINE"), "utf8")).toBe("flsm\n");

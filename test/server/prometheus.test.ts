@@ -72,7 +72,13 @@ test("store families map every Metrics field they name, in seconds where the RPC
 
 test("/readyz is 503 once the server stops serving; /healthz stays 200", async () => {
   const membership = soloView("homekv", "n1", "127.0.0.1:1", 0);
-  const source = { metrics: () => Metrics.fromPartial({}), rpcStats: createRpcStats(), serving: true, membership };
+  const source = {
+    metrics: () => Metrics.fromPartial({}),
+    rpcStats: createRpcStats(),
+    serving: true,
+    membership,
+    db: { stats: () => ({}) },
+  };
   const get = (path: string) => handleHttp(new Request(`http://127.0.0.1${path}`), source);
   expect(get("/readyz").status).toBe(200);
   source.serving = false;

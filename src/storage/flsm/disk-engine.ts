@@ -1,5 +1,6 @@
-import { describeError, HomeKvError } from "../../errors.ts";
+import { describeError, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
+import { realTimers } from "../../timers.ts";
 import type { StoreOptions } from "../mvcc/store-types.ts";
 import { DiskLevels, openTable, parseTableFileName, tableFileName } from "./disk-levels.ts";
 import {
@@ -29,8 +30,13 @@ import { BlockCache } from "./table/block-cache.ts";
 import type { TableReader } from "./table/reader.ts";
 import type { TableOptions } from "./table/writer.ts";
 import { writeTableFile } from "./table-file-writer.ts";
+import { type Backlog, WriteGate, type WriteGateStats } from "./write-gate.ts";
 
 export const BLOCK_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
+/** Frozen memtables waiting for their flush at which writes stop (LevelDB's one memtable and one immutable, then a wait). */
+export const FROZEN_MEMTABLES_STOP = 2;
+/** The pause before a failed compaction is tried again. */
+export const COMPACTION_RETRY_MS = 1_000;
 
 /**
  * The log whose records the tables take over (the WAL): made durable up to a flush's revision before
@@ -109,7 +115,11 @@ export interface FlsmEngineStats {
   /** Table bytes written per user byte (flushes and compactions). */
   writeAmplification: number;
   blockCache: { hits: number; misses: number; bytes: number; capacityBytes: number };
+  /** Level 0's state (docs/internals/flsm.md); the memtables' backlog stops writes too (`backlog`). */
   writeStall: WriteStall;
+  /** What writes are asked to do now, and how many waited. */
+  backlog: Backlog;
+  writeGate: WriteGateStats;
   flushedRevision: number;
   manifest: { number: number; logBytes: number; rewrites: number };
 }
@@ -121,6 +131,14 @@ export interface FlsmEngine {
   readonly flushedRevision: number;
   readonly compactedRevision: number;
   stats(): FlsmEngineStats;
+  /**
+   * Asked before each write is proposed: undefined when it may go now, otherwise settles when it
+   * may, or rejects when it may not (closed; stopped by a failed flush or compaction, E_DISK).
+   * Bounds the frozen memtables and level 0 under a load the disk cannot keep up with.
+   */
+  admitWrite(): Promise<void> | undefined;
+  /** Refuses writes from now on (those waiting too): the database is closing. */
+  refuseWrites(): void;
   /** Waits for the flush and compaction under way, then closes the tables and the manifest. */
   close(): Promise<void>;
 }
@@ -163,6 +181,9 @@ class DiskEngine implements FlsmEngine {
   private readonly counters = { flushFailures: 0, flushMs: 0, compactionFailures: 0 };
   private flushing: Promise<unknown> = Promise.resolve();
   private compacting: Promise<void> | undefined;
+  private compactionFailure: string | undefined;
+  private cancelCompactionRetry: (() => void) | undefined;
+  private readonly gate = new WriteGate(() => this.backlog());
   private closed = false;
 
   constructor(
@@ -186,6 +207,7 @@ class DiskEngine implements FlsmEngine {
         return flushed;
       },
       report: this.report,
+      flushSettled: () => this.gate.changed(),
       start: { revision: flushedRevision, compactedRevision, ...liveTotals },
     });
     const all = levels.levels;
@@ -213,7 +235,9 @@ class DiskEngine implements FlsmEngine {
       // The store counts the user's bytes (its writes), the engine the tables'.
       writeAmplification: memtable.userBytes === 0 ? 0 : tableBytes / memtable.userBytes,
       blockCache: { hits: cache.hits, misses: cache.misses, bytes: cache.bytes, capacityBytes: cache.capacityBytes },
-      writeStall: writeStall(this.levels.levels, this.options.tuning?.compaction ?? DEFAULT_COMPACTION_TUNING),
+      writeStall: writeStall(this.levels.levels, this.compactionTuning),
+      backlog: this.backlog(),
+      writeGate: this.gate.stats(),
       flushedRevision: this.manifest.state.flushedRevision,
       manifest: {
         number: this.manifest.number,
@@ -223,13 +247,41 @@ class DiskEngine implements FlsmEngine {
     };
   }
 
+  admitWrite(): Promise<void> | undefined {
+    return this.gate.admit();
+  }
+
+  refuseWrites(): void {
+    this.gate.close(new HomeKvError("E_UNAVAILABLE", STORE_CLOSED_MESSAGE));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.refuseWrites();
+    this.store.stopFlushes();
+    this.cancelCompactionRetry?.();
     await this.flushing;
     await this.compacting;
     await this.manifest.close().catch(() => {});
     this.levels.close();
+  }
+
+  /**
+   * Writes stop while FROZEN_MEMTABLES_STOP memtables wait for their flush (the memory they hold is
+   * bounded), or level 0 is at its stop trigger; they slow down at its slowdown trigger. Level 0
+   * stalls only an engine that compacts (without a compact hook nothing would ever end them).
+   */
+  private backlog(): Backlog {
+    const { frozen, flushFailure } = this.store.memtableStats();
+    const level0 = this.options.compact === undefined ? "none" : writeStall(this.levels.levels, this.compactionTuning);
+    if (frozen >= FROZEN_MEMTABLES_STOP) return stop(flushFailure);
+    if (level0 === "stop") return stop(this.compactionFailure);
+    return level0 === "slowdown" ? { stall: "slowdown" } : { stall: "none" };
+  }
+
+  private get compactionTuning(): CompactionTuning {
+    return this.options.tuning?.compaction ?? DEFAULT_COMPACTION_TUNING;
   }
 
   /**
@@ -305,19 +357,28 @@ class DiskEngine implements FlsmEngine {
   private scheduleCompaction(): void {
     const { compact } = this.options;
     if (compact === undefined || this.compacting !== undefined || this.closed) return;
-    const job = pickCompaction(this.levels.levels, this.options.tuning?.compaction ?? DEFAULT_COMPACTION_TUNING);
+    this.cancelCompactionRetry?.();
+    this.cancelCompactionRetry = undefined;
+    const job = pickCompaction(this.levels.levels, this.compactionTuning);
     if (job === undefined) return;
     this.compacting = this.compactOnce(compact, job).then(
       () => {
         this.compacting = undefined;
+        this.compactionFailure = undefined;
+        this.gate.changed();
         this.scheduleCompaction();
       },
       (error: unknown) => {
         this.compacting = undefined;
         this.counters.compactionFailures++;
-        this.report(
-          `compaction of level ${job.sourceLevel} failed, retrying after the next flush: ${describeError(error)}`,
-        );
+        this.compactionFailure = describeError(error);
+        this.gate.changed();
+        if (this.closed) return;
+        this.report(`compaction of level ${job.sourceLevel} failed, retrying in a second: ${this.compactionFailure}`);
+        this.cancelCompactionRetry = realTimers.after(COMPACTION_RETRY_MS, () => {
+          this.cancelCompactionRetry = undefined;
+          this.scheduleCompaction();
+        });
       },
     );
   }
@@ -350,4 +411,8 @@ class DiskEngine implements FlsmEngine {
     // The inputs are named nowhere now; a leftover would be an orphan the next start deletes.
     for (const { number } of result.change.removed) await fs.remove(`${dir}/${tableFileName(number)}`).catch(() => {});
   }
+}
+
+function stop(failure: string | undefined): Backlog {
+  return failure === undefined ? { stall: "stop" } : { stall: "stop", failure };
 }

@@ -1,4 +1,5 @@
 import { assert, describeError } from "../../errors.ts";
+import { realTimers } from "../../timers.ts";
 import { toRecord } from "../mvcc/range-reads.ts";
 import { missingRecord, StoreCore } from "../mvcc/store-core.ts";
 import type {
@@ -24,8 +25,9 @@ import { NO_LEVELS, type RunSource, type StoredRun } from "./runs.ts";
  * Writes a frozen memtable where the levels will read it (a table), and resolves once the store's
  * RunSource gives that table: the store then stops reading the memtable. Frozen memtables are
  * handed over one at a time, oldest first, so that the levels always hold older data than the
- * memtables still read. A rejected flush leaves the memtable read as before, and is tried again at
- * the next freeze (or `flushAll`). `at` is where the store stood when the memtable was frozen.
+ * memtables still read. A rejected flush leaves the memtable read as before, and is tried again
+ * after FLUSH_RETRY_MS (or at the next freeze, or `flushAll`): writes may be stopped waiting for
+ * it. `at` is where the store stood when the memtable was frozen.
  */
 export type FlushHook = (memtable: Memtable, at: FlushPoint) => Promise<void>;
 
@@ -50,11 +52,14 @@ export interface FlsmOptions extends StoreOptions {
   flush?: FlushHook;
   /** Where a failed flush is reported. */
   report?: (line: string) => void;
+  /** Called once each flush has settled, its memtable gone (or kept, on a failure): the backlog moved. */
+  flushSettled?: () => void;
   /** The point the levels were flushed up to, when the store starts from them; an empty store otherwise. */
   start?: FlushPoint;
 }
 
 export const MEMTABLE_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const FLUSH_RETRY_MS = 1_000;
 
 /** What the engine holds in memory besides the store's counters (tests and metrics). */
 export interface MemtableStats {
@@ -64,6 +69,8 @@ export interface MemtableStats {
   flushes: number;
   /** Key and value bytes of every version written (write amplification's denominator). */
   userBytes: number;
+  /** Why the last flush failed, until one succeeds. */
+  flushFailure?: string;
 }
 
 export function createFlsmStore(options: FlsmOptions = {}): FlsmStore {
@@ -92,6 +99,9 @@ export class FlsmStore extends StoreCore implements MvccStore {
   private drainWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private frozenEntries = 0;
   private flushing = false;
+  private flushFailure: string | undefined;
+  private cancelRetry: (() => void) | undefined;
+  private flushesStopped = false;
   private flushes = 0;
   private userBytes = 0;
   private readonly levels: RunSource;
@@ -227,6 +237,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
       frozen: this.frozen.length,
       flushes: this.flushes,
       userBytes: this.userBytes,
+      ...(this.flushFailure === undefined ? {} : { flushFailure: this.flushFailure }),
     };
   }
 
@@ -331,11 +342,20 @@ export class FlsmStore extends StoreCore implements MvccStore {
     this.flushNext();
   }
 
+  /** Hands no more memtables to the flush hook (its engine is closing); a retry waiting is cancelled. */
+  stopFlushes(): void {
+    this.flushesStopped = true;
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
+  }
+
   /** Hands the oldest frozen memtable to the flush hook, unless one is being flushed. */
   private flushNext(): void {
     const { flush } = this.flsm;
     const oldest = this.frozen.at(-1);
-    if (flush === undefined || oldest === undefined || this.flushing) return;
+    if (flush === undefined || oldest === undefined || this.flushing || this.flushesStopped) return;
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     this.flushing = true;
     const at = this.frozenAt.get(oldest);
     assert(at !== undefined, "a frozen memtable has the point it was frozen at");
@@ -347,15 +367,22 @@ export class FlsmStore extends StoreCore implements MvccStore {
         this.frozenEntries -= oldest.entryCount;
         this.flushes++;
         this.flushing = false;
+        this.flushFailure = undefined;
         if (this.frozen.length === 0) for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
         this.flushNext();
+        this.flsm.flushSettled?.();
       },
       (error: unknown) => {
         this.flushing = false;
+        this.flushFailure = describeError(error);
         for (const waiter of this.drainWaiters.splice(0)) waiter.reject(error);
-        (this.flsm.report ?? console.warn)(
-          `memtable flush failed, retrying at the next freeze: ${describeError(error)}`,
-        );
+        if (this.flushesStopped) return;
+        (this.flsm.report ?? console.warn)(`memtable flush failed, retrying in a second: ${this.flushFailure}`);
+        this.cancelRetry = realTimers.after(FLUSH_RETRY_MS, () => {
+          this.cancelRetry = undefined;
+          this.flushNext();
+        });
+        this.flsm.flushSettled?.();
       },
     );
   }
