@@ -16,7 +16,10 @@ const root = resolve(import.meta.dir, "..");
  * binary has: so `new Worker(new URL("./<name>.ts", import.meta.url))` names it in the binary as
  * it does in the source tree. Their names must therefore differ.
  */
-export const WORKER_ENTRY_POINTS = [resolve(root, "src", "storage", "flsm", "compaction", "compaction-worker.ts")];
+export const WORKER_ENTRY_POINTS = [
+  resolve(root, "src", "storage", "flsm", "compaction", "compaction-worker.ts"),
+  resolve(root, "src", "storage", "flsm", "flush", "flush-worker.ts"),
+];
 
 /** Compiles `entry` and the Workers into the executable `outfile`. */
 export function compileExecutable(entry: string, outfile: string): string {

@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildBinary } from "../scripts/build.ts";
+import { HomeKvClient } from "../src/client/client.ts";
+import { parseExposition } from "./discovery/parse-exposition.ts";
+import { text } from "./helpers/bytes.ts";
 import {
   type HomekvCommand,
   runHomekv,
@@ -62,6 +65,43 @@ test("the binary knows its version and its help", async () => {
   expect(help.exitCode).toBe(0);
   expect(help.stdout).toContain("--max-request-bytes");
 });
+
+test("the binary's flsm engine flushes and compacts in its Workers, and a restart reads everything back", async () => {
+  const dataDir = join(scratch, "flsm-data");
+  const args = ["--data-dir", dataDir, "--engine", "flsm", "--memtable-bytes", "64KiB", "--http-port", "0"];
+  const flsm = await startServerProcess(args, { command: binary, cwd: scratch });
+  const value = "v".repeat(200);
+  const keys = Array.from({ length: 2_000 }, (_, i) => `flsm/${String(i).padStart(5, "0")}`);
+  const client = new HomeKvClient({ address: flsm.address });
+  try {
+    for (let i = 0; i < keys.length; i += 50)
+      await client.set(Object.fromEntries(keys.slice(i, i + 50).map((key) => [key, value])));
+    // 400 KiB through 64 KiB memtables: flushed tables (the flush Worker), level 0 compacted (the compaction Worker).
+    const http = /HTTP endpoint on (http:\/\/127\.0\.0\.1:\d+)/.exec(flsm.output())?.[1];
+    await waitFor(
+      async () => {
+        const exposition = parseExposition(await (await fetch(`${http}/metrics`)).text());
+        return (exposition.value("homekv_flsm_compactions_total") ?? 0) > 0;
+      },
+      { what: "a compaction in the binary's Worker", detail: () => flsm.output() },
+    );
+  } finally {
+    client.close();
+  }
+  expect(await flsm.stop("SIGTERM")).toBe(0);
+  expect(flsm.output()).not.toContain("failed");
+  const again = await startServerProcess(args, { command: binary, cwd: scratch });
+  const reader = new HomeKvClient({ address: again.address });
+  try {
+    const { records } = await reader.get(keys);
+    expect(records.filter((record) => record.value !== undefined && text(record.value) === value).length).toBe(
+      keys.length,
+    );
+  } finally {
+    reader.close();
+    expect(await again.stop("SIGTERM")).toBe(0);
+  }
+}, 60_000);
 
 test("three binaries form a cluster: write through one, read through another, kill -9 the leader, keep writing", async () => {
   const names = ["n1", "n2", "n3"];

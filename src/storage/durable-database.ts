@@ -15,6 +15,7 @@ import {
 } from "./database.ts";
 import { MAX_TABLE_BYTES_DEFAULT, workerCompactions } from "./flsm/compaction/worker-compactions.ts";
 import { type FlsmEngine, openFlsmEngine } from "./flsm/disk-engine.ts";
+import { WorkerFlushes } from "./flsm/flush/worker-flushes.ts";
 import { DEFAULT_GUARD_TUNING } from "./flsm/levels/guards.ts";
 import type { CommitLog } from "./log/commit-log.ts";
 import type { MvccStore } from "./mvcc/store-types.ts";
@@ -227,7 +228,8 @@ async function openFlsmDisk(
 ): Promise<ObservedStore & { engine: FlsmEngine; closeWorkers(): Promise<void> }> {
   const settings = options.engine?.kind === "flsm" ? options.engine : { kind: "flsm" as const };
   const { expiry, watchHub } = createStoreObservers(options, log);
-  // Compactions in a Worker unless the caller runs them (tests, on the fault-injecting file system).
+  // Compactions and flushes in Workers unless the caller runs compactions (tests, on the
+  // fault-injecting file system, which a Worker cannot share): then both run in process.
   const workers =
     settings.compact === undefined
       ? workerCompactions({
@@ -236,21 +238,27 @@ async function openFlsmDisk(
           table: settings.tuning?.table,
         })
       : undefined;
+  const flushes = workers === undefined ? undefined : new WorkerFlushes();
+  const closeWorkers = async () => {
+    await workers?.close();
+    await flushes?.close();
+  };
   const engine = await openFlsmEngine({
     fs,
     dir: `${options.dir}/flsm`,
     memtableBytes: settings.memtableBytes,
     blockCacheBytes: settings.blockCacheBytes,
     compact: settings.compact ?? workers?.compact,
+    writeTable: flushes?.writeTable,
     tuning: settings.tuning,
     storeOptions: expiry.storeOptions,
     report: log,
     log: wal,
   }).catch(async (error: unknown) => {
-    await workers?.close();
+    await closeWorkers();
     throw error;
   });
-  return { store: engine.store, expiry, watchHub, engine, closeWorkers: async () => await workers?.close() };
+  return { store: engine.store, expiry, watchHub, engine, closeWorkers };
 }
 
 /**

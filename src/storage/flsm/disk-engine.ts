@@ -3,6 +3,7 @@ import type { FileSystem } from "../../io/fs/file-system.ts";
 import { realTimers } from "../../timers.ts";
 import type { StoreOptions } from "../mvcc/store-types.ts";
 import { DiskLevels, openTable, parseTableFileName, tableFileName } from "./disk-levels.ts";
+import type { Entry } from "./entry.ts";
 import {
   createFlsmStore,
   type FlsmStore,
@@ -72,6 +73,22 @@ export interface CompactionRequest {
  */
 export type CompactHook = (request: CompactionRequest) => Promise<CompactionResult>;
 
+/** A frozen memtable's table to write: its entries in internal-key order, at least one. */
+export interface TableToWrite {
+  readonly dir: string;
+  readonly path: string;
+  readonly number: number;
+  readonly options: Partial<TableOptions>;
+  readonly entries: Iterable<Entry>;
+}
+
+/**
+ * Writes a flush's table, synced with its directory entry, and resolves with what the levels know
+ * of it; a failure leaves no file (or an orphan the next start deletes). In process by default
+ * (table-file-writer.ts); a server writes it in a Worker (flush/worker-flushes.ts).
+ */
+export type WriteTableHook = (table: TableToWrite) => Promise<TableMeta>;
+
 export interface FlsmEngineOptions {
   fs: FileSystem;
   /** The engine's directory (a data directory's `flsm/`): CURRENT, MANIFEST-<n>, <number>.sst. */
@@ -89,6 +106,8 @@ export interface FlsmEngineOptions {
   log?: Promise<FlushedLog>;
   /** Where compactions run; without it none runs (level 0 grows, and `stats` shows the stall). */
   compact?: CompactHook;
+  /** Where flushes write their tables; in process (through `fs`) without it. */
+  writeTable?: WriteTableHook;
   /** Sizes of tables, guards, picker and manifest (tests shrink them to reach every path). */
   tuning?: {
     table?: Partial<TableOptions>;
@@ -184,6 +203,7 @@ class DiskEngine implements FlsmEngine {
   private compactionFailure: string | undefined;
   private cancelCompactionRetry: (() => void) | undefined;
   private readonly gate = new WriteGate(() => this.backlog());
+  private readonly writeTable: WriteTableHook;
   private closed = false;
 
   constructor(
@@ -194,6 +214,9 @@ class DiskEngine implements FlsmEngine {
     this.fs = options.fs;
     this.dir = options.dir;
     this.report = options.report ?? ((line) => console.warn(line));
+    this.writeTable =
+      options.writeTable ??
+      ((table) => writeTableFile(options.fs, table.dir, table.path, table.number, table.entries, table.options));
     const { flushedRevision, compactedRevision, liveTotals } = manifest.state;
     this.flushedRevision = flushedRevision;
     this.compactedRevision = compactedRevision;
@@ -301,14 +324,13 @@ class DiskEngine implements FlsmEngine {
       if (memtable.entryCount > 0) {
         const number = manifest.allocateFileNumber();
         const path = `${dir}/${tableFileName(number)}`;
-        const table = await writeTableFile(
-          fs,
+        const table = await this.writeTable({
           dir,
           path,
           number,
-          memtable.entries({}),
-          this.options.tuning?.table ?? {},
-        );
+          options: this.options.tuning?.table ?? {},
+          entries: memtable.entries({}),
+        });
         const reader = await openTable(fs, dir, number, this.levels.cache).catch(async (error: unknown) => {
           await fs.remove(path).catch(() => {});
           throw error;

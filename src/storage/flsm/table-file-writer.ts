@@ -1,7 +1,7 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { Entry } from "./entry.ts";
 import type { TableMeta } from "./levels/table-meta.ts";
-import { type TableOptions, TableWriter } from "./table/writer.ts";
+import { type FinishedTable, type TableOptions, TableWriter } from "./table/writer.ts";
 
 /**
  * Entries a flush encodes between two turns of the event loop. Appends and block encoding are
@@ -34,19 +34,24 @@ export async function writeTableFile(
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
-    const { properties, fileBytes } = await writer.finish();
+    const finished = await writer.finish();
     await fs.syncDir(dir);
-    return {
-      number,
-      sizeBytes: fileBytes,
-      smallest: properties.smallestKey,
-      largest: properties.largestKey,
-      minRevision: properties.minRevision,
-      maxRevision: properties.maxRevision,
-      entries: properties.entryCount,
-    };
+    return tableMeta(number, finished);
   } catch (error) {
     await writer.abort().catch(() => {});
     throw error;
   }
+}
+
+/** What the levels know of a finished table. */
+export function tableMeta(number: number, { properties, fileBytes }: FinishedTable): TableMeta {
+  return {
+    number,
+    sizeBytes: fileBytes,
+    smallest: properties.smallestKey,
+    largest: properties.largestKey,
+    minRevision: properties.minRevision,
+    maxRevision: properties.maxRevision,
+    entries: properties.entryCount,
+  };
 }

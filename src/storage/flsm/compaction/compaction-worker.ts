@@ -4,8 +4,9 @@
  * server. `bun build --compile` bundles it as an entry point of its own (scripts/build.ts).
  */
 import { realFileSystem } from "../../../io/fs/real-fs.ts";
+import { errorToWire } from "../worker-errors.ts";
 import { runCompactionJob } from "./run-compaction-job.ts";
-import { errorToWire, type FromWorker, fromWire, type ToWorker } from "./worker-protocol.ts";
+import { type FromWorker, fromWire, type ToWorker } from "./worker-protocol.ts";
 
 declare const self: Worker;
 

@@ -1,6 +1,5 @@
-import { AssertionError, ERROR_CODES, type ErrorCode, HomeKvError } from "../../../errors.ts";
-import { errorCode } from "../../../io/fs/file-system.ts";
 import { type LevelChange, LevelSet } from "../levels/level-set.ts";
+import type { WireError } from "../worker-errors.ts";
 import type { CompactionJobRequest, CompactionJobResult } from "./run-compaction-job.ts";
 
 /**
@@ -27,13 +26,6 @@ export interface WireRequest extends Omit<CompactionJobRequest, "levels"> {
   readonly levels: LevelChange;
 }
 
-export interface WireError {
-  readonly name: string;
-  readonly message: string;
-  readonly code?: string;
-  readonly stack?: string;
-}
-
 export function toWire(request: CompactionJobRequest): WireRequest {
   const { levels } = request;
   const guardsAdded: LevelChange["guardsAdded"][number][] = [];
@@ -48,22 +40,4 @@ export function toWire(request: CompactionJobRequest): WireRequest {
 
 export function fromWire(request: WireRequest): CompactionJobRequest {
   return { ...request, levels: LevelSet.empty(request.levelCount).apply(request.levels) };
-}
-
-export function errorToWire(error: unknown): WireError {
-  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
-  const code = errorCode(error);
-  return { name: error.name, message: error.message, stack: error.stack, ...(code === undefined ? {} : { code }) };
-}
-
-/** The error as the engine would have seen it in process: a HomeKvError, an AssertionError, or an Error with its system code. */
-export function errorFromWire(wire: WireError): Error {
-  const error =
-    wire.name === "HomeKvError" && ERROR_CODES.includes(wire.code as ErrorCode)
-      ? new HomeKvError(wire.code as ErrorCode, wire.message)
-      : wire.name === "AssertionError"
-        ? new AssertionError(wire.message)
-        : Object.assign(new Error(wire.message), wire.code === undefined ? {} : { code: wire.code });
-  if (wire.stack !== undefined) error.stack = `${wire.stack}\n    (in the compaction Worker)`;
-  return error;
 }
