@@ -228,17 +228,18 @@ async function openFlsmDisk(
 ): Promise<ObservedStore & { engine: FlsmEngine; closeWorkers(): Promise<void> }> {
   const settings = options.engine?.kind === "flsm" ? options.engine : { kind: "flsm" as const };
   const { expiry, watchHub } = createStoreObservers(options, log);
-  // Compactions and flushes in Workers unless the caller runs compactions (tests, on the
-  // fault-injecting file system, which a Worker cannot share): then both run in process.
+  // Flushes and compactions in Workers on the real file system (unless the caller runs compactions);
+  // a Worker cannot share another one (the fault-injecting one of the tests): there, in process.
+  const onRealFiles = fs === realFileSystem;
   const workers =
-    settings.compact === undefined
+    settings.compact === undefined && onRealFiles
       ? workerCompactions({
           maxTableBytes: MAX_TABLE_BYTES_DEFAULT,
           guards: settings.tuning?.guards ?? DEFAULT_GUARD_TUNING,
           table: settings.tuning?.table,
         })
       : undefined;
-  const flushes = workers === undefined ? undefined : new WorkerFlushes();
+  const flushes = onRealFiles ? new WorkerFlushes() : undefined;
   const closeWorkers = async () => {
     await workers?.close();
     await flushes?.close();
