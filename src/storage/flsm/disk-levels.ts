@@ -56,7 +56,10 @@ export class DiskLevels implements RunSource {
   }
 
   runsFor(key: Uint8Array): TableReader[] {
-    return this.set.tablesForGet(key).map((table) => this.reader(table.number));
+    const tables = this.set.tablesForGet(key);
+    const readers: TableReader[] = new Array(tables.length);
+    for (let i = 0; i < tables.length; i++) readers[i] = this.reader(tables[i]!.number);
+    return readers;
   }
 
   runsOverlapping(range: KeyRange): TableReader[] {

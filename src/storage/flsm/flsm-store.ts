@@ -108,6 +108,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
   private readonly memtableBytes: number;
   private readonly gcQueue = new KeyQueue();
   private visited = 0;
+  private lastKeyBytes: { readonly text: string; readonly bytes: Uint8Array } | undefined;
 
   constructor(private readonly flsm: FlsmOptions) {
     super(flsm);
@@ -137,28 +138,26 @@ export class FlsmStore extends StoreCore implements MvccStore {
   }
 
   protected writeVersion(op: WriteOp, revision: number, floor: number, events: ChangeEvent[] | undefined): boolean {
-    const { key } = op;
+    const { key, value } = op;
     const last = this.entryAt(key, revision);
     const existed = last !== undefined && last.value !== null;
-    if (op.value === null && !existed) return false;
-    let version: Version;
-    if (op.value === null) version = { revision, value: null, createRevision: 0, version: 0 };
-    else {
-      // A put after a live version continues its life; after none or a tombstone it starts one.
-      const life = existed ? { createRevision: last.createRevision, version: last.version + 1 } : undefined;
-      version = {
-        revision,
-        value: op.value,
-        createRevision: life?.createRevision ?? revision,
-        version: life?.version ?? 1,
-        ...(op.expiresAtMs === undefined ? {} : { expiresAtMs: op.expiresAtMs }),
-      };
-    }
-    const entry = this.active.add(key, version);
-    this.userBytes += entry.key.byteLength + (op.value?.byteLength ?? 0);
-    this.countLive(existed ? last.value!.byteLength : undefined, op.value);
-    events?.push({ key: op.key, value: op.value, revision, previous: existed ? last.value! : undefined });
-    if (op.expiresAtMs !== undefined && op.value !== null) this.options.onExpiry?.(op.key, revision, op.expiresAtMs);
+    if (value === null && !existed) return false;
+    // A put after a live version continues its life; after none or a tombstone it starts one.
+    const version: Version =
+      value === null
+        ? { revision, value: null, createRevision: 0, version: 0 }
+        : {
+            revision,
+            value,
+            createRevision: existed ? last.createRevision : revision,
+            version: existed ? last.version + 1 : 1,
+            ...(op.expiresAtMs === undefined ? {} : { expiresAtMs: op.expiresAtMs }),
+          };
+    const entry = this.active.add(key, version, this.lastKeyBytes?.text === key ? this.lastKeyBytes.bytes : undefined);
+    this.userBytes += entry.key.byteLength + (value?.byteLength ?? 0);
+    this.countLive(existed ? last.value!.byteLength : undefined, value);
+    events?.push({ key, value, revision, previous: existed ? last.value! : undefined });
+    if (op.expiresAtMs !== undefined && value !== null) this.options.onExpiry?.(key, revision, op.expiresAtMs);
     // What nobody can read any more goes now; what a snapshot or the history still needs, later.
     this.collect(key, floor);
     if (this.active.mayHoldGarbage(key)) this.gcQueue.push(key, revision);
@@ -271,12 +270,15 @@ export class FlsmStore extends StoreCore implements MvccStore {
    * holding one: the memtables by the key's text, the levels by its bytes (made only if asked).
    */
   private entryAt(key: string, revision: number, bytes?: Uint8Array): Entry | undefined {
-    for (const memtable of this.memtables()) {
+    this.visited++;
+    const fresh = this.active.find(key, revision);
+    if (fresh !== undefined) return fresh;
+    for (const memtable of this.frozen) {
       this.visited++;
       const entry = memtable.find(key, revision);
       if (entry !== undefined) return entry;
     }
-    const held = bytes ?? keyBytes(key);
+    const held = bytes ?? this.bytesOf(key);
     for (const run of this.levels.runsFor(held)) {
       this.visited++;
       const entry = run.get(held, revision);
@@ -285,9 +287,13 @@ export class FlsmStore extends StoreCore implements MvccStore {
     return undefined;
   }
 
-  private *memtables(): Generator<Memtable> {
-    yield this.active;
-    yield* this.frozen;
+  /**
+   * The key's UTF-8 bytes, kept for the next call: a write converts its key once for the levels'
+   * read of its previous version, and gives the same bytes to the memtable and to GC's check.
+   */
+  private bytesOf(key: string): Uint8Array {
+    if (this.lastKeyBytes?.text !== key) this.lastKeyBytes = { text: key, bytes: keyBytes(key) };
+    return this.lastKeyBytes.bytes;
   }
 
   /** The key's state at `revision` (no readability check: callers did it, or hold a snapshot). */
@@ -306,7 +312,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
   /** Whether a run below the memtable holds a version of `key` (a tombstone there hides it). */
   private olderRunsMayHold(key: string): boolean {
     if (this.frozen.some((memtable) => memtable.find(key, Infinity) !== undefined)) return true;
-    const bytes = keyBytes(key);
+    const bytes = this.bytesOf(key);
     for (const run of this.levels.runsFor(bytes)) if (run.get(bytes, Infinity) !== undefined) return true;
     return false;
   }

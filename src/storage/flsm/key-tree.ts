@@ -31,14 +31,25 @@ interface Branch<T> {
 
 type TreeNode<T> = Leaf<T> | Branch<T>;
 
-/** The first index whose key is ≥ `key` (strict: > `key`). */
-function bound(keys: readonly string[], key: string, strict: boolean): number {
+/** The first index whose key is ≥ `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
   let low = 0;
   let high = keys.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    const k = keys[middle]!;
-    if (k < key || (strict && k === key)) low = middle + 1;
+    if (keys[middle]! < key) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** The first index whose key is > `key`: the child of a branch that holds `key`. */
+function upperBound(keys: readonly string[], key: string): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (keys[middle]! <= key) low = middle + 1;
     else high = middle;
   }
   return low;
@@ -56,7 +67,7 @@ export class KeyTree<T> {
 
   get(key: string): T | undefined {
     const leaf = this.leafFor(key);
-    const at = bound(leaf.keys, key, false);
+    const at = lowerBound(leaf.keys, key);
     return leaf.keys[at] === key ? leaf.values[at] : undefined;
   }
 
@@ -65,11 +76,11 @@ export class KeyTree<T> {
     const path: { branch: Branch<T>; child: number }[] = [];
     let node = this.root;
     while (!node.leaf) {
-      const child = bound(node.keys, key, true);
+      const child = upperBound(node.keys, key);
       path.push({ branch: node, child });
       node = node.children[child]!;
     }
-    const at = bound(node.keys, key, false);
+    const at = lowerBound(node.keys, key);
     if (node.keys[at] === key) return node.values[at]!;
     const value = create();
     node.keys.splice(at, 0, key);
@@ -86,7 +97,7 @@ export class KeyTree<T> {
   *range(low?: string, high?: string, reverse = false): Generator<T> {
     if (reverse) {
       let leaf: Leaf<T> | undefined = high === undefined ? this.edge(true) : this.leafFor(high);
-      let i = high === undefined ? leaf.keys.length - 1 : bound(leaf.keys, high, false) - 1;
+      let i = high === undefined ? leaf.keys.length - 1 : lowerBound(leaf.keys, high) - 1;
       while (leaf) {
         for (; i >= 0; i--) {
           if (low !== undefined && leaf.keys[i]! < low) return;
@@ -98,7 +109,7 @@ export class KeyTree<T> {
       return;
     }
     let leaf: Leaf<T> | undefined = low === undefined ? this.edge(false) : this.leafFor(low);
-    let i = low === undefined ? 0 : bound(leaf.keys, low, false);
+    let i = low === undefined ? 0 : lowerBound(leaf.keys, low);
     while (leaf) {
       for (; i < leaf.keys.length; i++) {
         if (high !== undefined && leaf.keys[i]! >= high) return;
@@ -111,7 +122,7 @@ export class KeyTree<T> {
 
   private leafFor(key: string): Leaf<T> {
     let node = this.root;
-    while (!node.leaf) node = node.children[bound(node.keys, key, true)]!;
+    while (!node.leaf) node = node.children[upperBound(node.keys, key)]!;
     return node;
   }
 

@@ -42,25 +42,28 @@ export class Memtable implements SortedRun {
 
   private readonly byText = new Map<string, KeyVersions>();
 
-  /** Adds `version` of `key` as the key's newest here (revisions only grow). */
-  add(key: string, version: Version): Entry {
+  /** Adds `version` of `key` as the key's newest here (revisions only grow); `bytes`, when given, are the key's UTF-8 bytes. */
+  add(key: string, version: Version, keyBytesGiven?: Uint8Array): Entry {
     assert(!this.isFrozen, "a frozen memtable takes no writes");
     let slot = this.byText.get(key);
     if (slot === undefined) {
-      const bytes = keyBytes(key);
+      const bytes = keyBytesGiven ?? keyBytes(key);
       slot = { key: bytes, versions: [] };
       this.byText.set(key, slot);
       this.tree.upsert(sortKey(bytes), () => slot!);
       this.heldBytes += bytes.byteLength + KEY_OVERHEAD_BYTES;
     }
     const last = slot.versions.at(-1);
-    assert(
-      last === undefined || last.revision < version.revision,
-      () => `memtable revisions must increase (${last?.revision} then ${version.revision})`,
-    );
+    // Checked before the assert's message is made: this runs for every write.
+    if (last !== undefined && last.revision >= version.revision)
+      assert(false, `memtable revisions must increase (${last.revision} then ${version.revision})`);
     // A copy: the value given may be a view of a buffer its owner reuses (a request, a WAL read).
     const value = version.value === null ? null : new Uint8Array(version.value);
-    const entry: Entry = { ...version, value, key: slot.key };
+    const { revision, createRevision, expiresAtMs } = version;
+    const entry: Entry =
+      expiresAtMs === undefined
+        ? { key: slot.key, revision, value, createRevision, version: version.version }
+        : { key: slot.key, revision, value, createRevision, version: version.version, expiresAtMs };
     slot.versions.push(entry);
     this.heldBytes += entryBytes(entry);
     this.held++;
@@ -100,7 +103,9 @@ export class Memtable implements SortedRun {
     const visible = newestAtOrBelow(versions, floor);
     if (visible === -1) return 0;
     const dropTombstone = versions[visible]!.value === null && !olderRunsMayHold();
-    const dropped = versions.splice(0, dropTombstone ? visible + 1 : visible);
+    const drop = dropTombstone ? visible + 1 : visible;
+    if (drop === 0) return 0;
+    const dropped = versions.splice(0, drop);
     for (const entry of dropped) this.heldBytes -= entryBytes(entry);
     this.held -= dropped.length;
     return dropped.length;

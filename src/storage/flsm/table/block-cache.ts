@@ -7,13 +7,20 @@ import type { Block } from "./block.ts";
  * cache gave its reader at open: unique for the cache's life, so two files never share a key.
  * Blocks are kept checked and decoded, ready to search.
  */
+/** A cached block with where it came from, so that the least recent one can be found and evicted. */
+interface Cached {
+  readonly table: number;
+  readonly offset: number;
+  readonly block: Block;
+}
+
 export class BlockCache {
   hits = 0;
   misses = 0;
-  /** In use order, least recent first (a Map iterates in insertion order; a hit re-inserts). */
-  private readonly blocks = new Map<string, Block>();
-  /** The offsets each table has in `blocks`, so that a closed table's go at once. */
-  private readonly offsets = new Map<number, Set<number>>();
+  /** Per table, its cached blocks by offset: a lookup is two numeric map lookups, no key to build. */
+  private readonly tables = new Map<number, Map<number, Cached>>();
+  /** In use order, least recent first (a Set iterates in insertion order; a hit re-inserts). */
+  private readonly recency = new Set<Cached>();
   private usedBytes = 0;
   private nextTable = 1;
 
@@ -31,37 +38,35 @@ export class BlockCache {
   }
 
   get size(): number {
-    return this.blocks.size;
+    return this.recency.size;
   }
 
   get(table: number, offset: number): Block | undefined {
-    const key = cacheKey(table, offset);
-    const block = this.blocks.get(key);
-    if (block === undefined) {
+    const cached = this.tables.get(table)?.get(offset);
+    if (cached === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.blocks.delete(key);
-    this.blocks.set(key, block);
-    return block;
+    this.recency.delete(cached);
+    this.recency.add(cached);
+    return cached.block;
   }
 
   /** Keeps a block just read; older blocks leave until the cache fits (a block larger than it is not kept). */
   put(table: number, offset: number, block: Block): void {
-    const key = cacheKey(table, offset);
     const bytes = block.bytes.byteLength;
-    if (bytes > this.capacityBytes || this.blocks.has(key)) return;
-    this.blocks.set(key, block);
+    let blocks = this.tables.get(table);
+    if (bytes > this.capacityBytes || blocks?.has(offset)) return;
+    if (blocks === undefined) this.tables.set(table, (blocks = new Map()));
+    const cached = { table, offset, block };
+    blocks.set(offset, cached);
+    this.recency.add(cached);
     this.usedBytes += bytes;
-    let held = this.offsets.get(table);
-    if (held === undefined) this.offsets.set(table, (held = new Set()));
-    held.add(offset);
     // Bounded: each round removes one of the blocks.
-    for (const [oldest] of this.blocks) {
+    for (const oldest of this.recency) {
       if (this.usedBytes <= this.capacityBytes) break;
-      const [evictedTable, evictedOffset] = oldest.split(":").map(Number) as [number, number];
-      this.remove(evictedTable, evictedOffset);
+      this.remove(oldest);
     }
   }
 
@@ -71,21 +76,15 @@ export class BlockCache {
    * of tables that are gone.
    */
   forget(table: number): void {
-    for (const offset of this.offsets.get(table) ?? []) this.remove(table, offset);
+    for (const cached of this.tables.get(table)?.values() ?? []) this.remove(cached);
   }
 
-  private remove(table: number, offset: number): void {
-    const key = cacheKey(table, offset);
-    const block = this.blocks.get(key);
-    if (block === undefined) return;
-    this.blocks.delete(key);
-    this.usedBytes -= block.bytes.byteLength;
-    const held = this.offsets.get(table);
-    held?.delete(offset);
-    if (held?.size === 0) this.offsets.delete(table);
+  private remove(cached: Cached): void {
+    const blocks = this.tables.get(cached.table);
+    if (blocks?.get(cached.offset) !== cached) return;
+    blocks.delete(cached.offset);
+    if (blocks.size === 0) this.tables.delete(cached.table);
+    this.recency.delete(cached);
+    this.usedBytes -= cached.block.bytes.byteLength;
   }
-}
-
-function cacheKey(table: number, offset: number): string {
-  return `${table}:${offset}`;
 }
