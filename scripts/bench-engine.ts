@@ -39,6 +39,8 @@ const SCAN_KEYS = 1_000;
 /** Background work is over once wchar has not moved for this long (bounded by QUIET_WAIT_MS_MAX). */
 const QUIET_MS = 1_000;
 const QUIET_WAIT_MS_MAX = 120_000;
+/** A line on stderr every this many sets. */
+const PROGRESS_SETS = 1_000_000;
 
 for (const [name, value] of Object.entries({ sets, keyCount, valueSize, batchSize, reads, scans, memtableBytes }))
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${value}`);
@@ -143,6 +145,11 @@ async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured
       // (flushes) gets its turns too; a loop of writes that resolve as microtasks would starve it.
       await new Promise((resolve) => setImmediate(resolve));
       done += batch.length;
+      // A long load says how far it got (stderr: the report on stdout stays a table).
+      if (done % PROGRESS_SETS < batch.length)
+        console.error(
+          `${only}: ${fmt(done)} sets in ${fmt((performance.now() - started) / 1000)} s, RSS ${fmt(rssMiB())} MiB`,
+        );
     }
     const loadSeconds = (performance.now() - started) / 1000;
     await quiet();
