@@ -10,7 +10,8 @@
  * The cluster set plants bugs of the replicated server (scripts/mutants/cluster-mutants.ts), judged
  * by the real-process fault tests of test/cluster/nemesis; the storage set plants bugs of the
  * in-memory MVCC store's chains and GC and of the Raft log engine many groups share
- * (scripts/mutants/storage-mutants.ts), judged by test/storage and the Raft logs' tests;
+ * (scripts/mutants/storage-mutants.ts), judged by test/storage and the Raft logs' tests; the
+ * flsm set bugs of the FLSM engine (scripts/mutants/flsm-mutants.ts), judged by test/storage/flsm;
  * the ring set plants bugs of partition placement and replica moves (scripts/mutants/ring-mutants.ts),
  * judged by test/cluster/ring; the meta set bugs of the meta group's state, timestamp oracle and
  * running group (scripts/mutants/meta-mutants.ts), judged by test/cluster/meta; the txn set bugs of
@@ -28,6 +29,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
+import { FLSM_MUTANTS } from "./mutants/flsm-mutants.ts";
 import { META_MUTANTS } from "./mutants/meta-mutants.ts";
 import { MOVES_MUTANTS } from "./mutants/moves-mutants.ts";
 import { PSIM_MUTANTS } from "./mutants/psim-mutants.ts";
@@ -73,6 +75,8 @@ const SETS: readonly MutantSet[] = [
       "test/cluster/review19c/compact-conflict",
     ],
   },
+  // The FLSM engine's own tests: the model tests against the memory engine, crashes, tables, stalls.
+  { name: "flsm", mutants: FLSM_MUTANTS, tests: ["test/storage/flsm"] },
   {
     name: "storage",
     mutants: STORAGE_MUTANTS,

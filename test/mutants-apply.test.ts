@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
+import { FLSM_MUTANTS } from "../scripts/mutants/flsm-mutants.ts";
 import { META_MUTANTS } from "../scripts/mutants/meta-mutants.ts";
 import { MOVES_MUTANTS } from "../scripts/mutants/moves-mutants.ts";
 import { PSIM_MUTANTS } from "../scripts/mutants/psim-mutants.ts";
@@ -28,6 +29,7 @@ test("every mutant of npm run mutants applies to the current code exactly once",
     ...META_MUTANTS,
     ...TXN_MUTANTS,
     ...PSIM_MUTANTS,
+    ...FLSM_MUTANTS,
   ]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {

@@ -1,0 +1,106 @@
+import type { Mutant } from "./raft-mutants.ts";
+
+/**
+ * Known bugs to plant in the FLSM engine (src/storage/flsm, docs/internals/flsm.md), one at a time
+ * (`npm run mutants -- --set flsm`), each judged by the engine's own tests (test/storage/flsm: the
+ * model-based property tests against the memory engine, the crash tests, the table and level
+ * tests, the write stall and flush Worker tests). Same rules as raft-mutants.ts: `search` occurs
+ * exactly once in `file`.
+ */
+const FLSM = "src/storage/flsm";
+
+export const FLSM_MUTANTS: readonly Mutant[] = [
+  {
+    name: "memtable-gc-drops-visible",
+    description: "a memtable's GC of a key drops the version a read at the floor sees, not only the older ones",
+    file: `${FLSM}/memtable.ts`,
+    search: "    const drop = dropTombstone ? visible + 1 : visible;",
+    replace: "    const drop = visible + 1;",
+  },
+  {
+    name: "compaction-keeps-no-version-at-floor",
+    description: "a compaction keeps only versions above the GC floor, dropping the one a read at the floor sees",
+    file: `${FLSM}/levels/retained-versions.ts`,
+    search: "      if (!(bottom && entry.value === null)) yield entry;",
+    replace: "      continue;",
+  },
+  {
+    name: "compaction-drops-tombstone-above-data",
+    description:
+      "a compaction that is not the bottom drops a tombstone at the floor, so an older value below reappears",
+    file: `${FLSM}/levels/retained-versions.ts`,
+    search: "      if (!(bottom && entry.value === null)) yield entry;",
+    replace: "      if (entry.value !== null) yield entry;",
+  },
+  {
+    name: "compaction-floor-ahead-of-durable",
+    description:
+      "a compaction's floor ignores the manifest's compacted revision, so it drops versions a restart may read",
+    file: `${FLSM}/disk-engine.ts`,
+    search: "      floor: Math.min(this.store.stats().gcFloor, manifest.state.compactedRevision),",
+    replace: "      floor: this.store.stats().gcFloor,",
+  },
+  {
+    name: "guard-tables-oldest-first",
+    description: "a guard's tables are kept oldest first, so a point read stops at an older version",
+    file: `${FLSM}/levels/table-meta.ts`,
+    search: "  return b.maxRevision - a.maxRevision || b.number - a.number;",
+    replace: "  return a.maxRevision - b.maxRevision || a.number - b.number;",
+  },
+  {
+    name: "bloom-probes-swapped",
+    description: "the Bloom filter is built with its two hash halves swapped, so reads miss keys the table holds",
+    file: `${FLSM}/table/bloom.ts`,
+    search: "        const bit = probeBit(h1, h2, probe, m);",
+    replace: "        const bit = probeBit(h2, h1, probe, m);",
+  },
+  {
+    name: "block-cache-fifo",
+    description: "a block cache hit does not make the block the most recent: the cache evicts in arrival order",
+    file: `${FLSM}/table/block-cache.ts`,
+    search: "    this.hits++;\n    this.recency.delete(cached);\n    this.recency.add(cached);",
+    replace: "    this.hits++;",
+  },
+  {
+    name: "key-tree-branch-bound",
+    description: "the memtable's tree descends left of a separator equal to the key, so a key is inserted twice",
+    file: `${FLSM}/key-tree.ts`,
+    search: "    if (keys[middle]! <= key) low = middle + 1;",
+    replace: "    if (keys[middle]! < key) low = middle + 1;",
+  },
+  {
+    name: "stall-ignores-frozen-memtables",
+    description: "writes are never stopped for frozen memtables waiting for their flush: memory is unbounded",
+    file: `${FLSM}/disk-engine.ts`,
+    search: "    if (frozen >= FROZEN_MEMTABLES_STOP) return stop(flushFailure);",
+    replace: "    if (frozen > Number.MAX_SAFE_INTEGER) return stop(flushFailure);",
+  },
+  {
+    name: "stall-waits-through-failure",
+    description: "a stop whose flush failed holds writes instead of refusing them: clients wait with no answer",
+    file: `${FLSM}/write-gate.ts`,
+    search: "    if (backlog.failure !== undefined) return Promise.reject(refusal(backlog.failure));",
+    replace: "",
+  },
+  {
+    name: "flush-never-retried",
+    description: "a failed flush is not retried on its own: a stop waits for a freeze that cannot come",
+    file: `${FLSM}/flsm-store.ts`,
+    search: "        this.cancelRetry = realTimers.after(FLUSH_RETRY_MS, () => {",
+    replace: "        this.cancelRetry = realTimers.after(FLUSH_RETRY_MS * 1e6, () => {",
+  },
+  {
+    name: "flush-worker-last-chunk-lost",
+    description: "the flush Worker is never sent the memtable's last chunk: its table misses the last keys",
+    file: `${FLSM}/flush/worker-flushes.ts`,
+    search: "    if (!flush.over && !block.isEmpty) await this.send(flush, block.finish());",
+    replace: "",
+  },
+  {
+    name: "flush-before-wal-sync",
+    description: "a flush logs its table in the manifest before the WAL is synced through its revision",
+    file: `${FLSM}/disk-engine.ts`,
+    search: "      await (await this.options.log)?.syncWritten();",
+    replace: "      void (await this.options.log)?.syncWritten();",
+  },
+];
