@@ -23,12 +23,12 @@ import { freePort, startHomekv, stopAll, stopAllOnExit } from "./bench/servers.t
 
 const quick = process.argv.includes("--quick");
 const keys = Number(flag("--keys", quick ? "20000" : "1000000"));
-const durationS = Number(flag("--duration", quick ? "2" : "30"));
+const durationS = Number(flag("--duration", quick ? "1" : "30"));
 const concurrency = Number(flag("--concurrency", "64"));
 const batch = Number(flag("--batch", "1"));
 const rounds = Number(flag("--rounds", quick ? "1" : "2"));
 const memtableBytes = Number(flag("--memtable-bytes", quick ? String(256 * 1024) : String(16 * 1024 * 1024)));
-const WARMUP_MS = quick ? 500 : 2_000;
+const WARMUP_MS = quick ? 300 : 2_000;
 const VALUE_BYTES = 100;
 
 for (const [name, value] of Object.entries({ keys, durationS, concurrency, batch, rounds, memtableBytes }))
