@@ -236,6 +236,9 @@ class DiskEngine implements FlsmEngine {
     const all = levels.levels;
     for (let level = 0; level < all.levelCount; level++)
       for (const table of all.tables(level)) this.store.reportExpiries(levels.reader(table.number).expiring());
+    // Compactions otherwise start only after a flush: a level 0 left at its stop trigger (its
+    // compactions failed, or the process stopped first) would stop every write, and so every flush.
+    this.scheduleCompaction();
   }
 
   stats(): FlsmEngineStats {

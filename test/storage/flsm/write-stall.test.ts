@@ -124,6 +124,35 @@ function openEngine(options: Partial<FlsmEngineOptions> = {}): Promise<FlsmEngin
   return openFlsmEngine({ fs: new MemoryFileSystem(), dir: "/d/flsm", memtableBytes: 1, storeOptions: {}, ...options });
 }
 
+/** Level 0 compacts at 1 table, slows writes at 2 and stops them at 3. */
+const LEVEL0_STALL_TUNING = {
+  level0CompactionTables: 1,
+  level0SlowdownTables: 2,
+  level0StopTables: 3,
+  firstLevelGuardBytes: 1 << 30,
+  guardBytesGrowth: 2,
+  guardRunsMax: 4,
+};
+
+/** A compact hook whose jobs wait for the test; `finishCompaction` ends the oldest (its inputs leave level 0). */
+function heldCompactions() {
+  const compactions: { release: (result: CompactionResult) => void; job: Parameters<CompactHook>[0] }[] = [];
+  const compact: CompactHook = (request) =>
+    new Promise((resolve) => compactions.push({ release: resolve, job: request }));
+  // The test reads nothing back: the inputs just leave level 0.
+  const finishCompaction = () => {
+    const { release, job } = compactions.shift()!;
+    release({
+      change: { removed: job.job.inputs.map(({ number }) => ({ level: 0, number })), guardsAdded: [], added: [] },
+      bytesRead: 0,
+      bytesWritten: 0,
+      entriesRead: 0,
+      entriesWritten: 0,
+    });
+  };
+  return { compact, compactions, finishCompaction };
+}
+
 describe("the FLSM engine's write stall", () => {
   test(`writes stop while ${FROZEN_MEMTABLES_STOP} memtables wait for their flush, and go on once one is flushed`, async () => {
     const wal = heldLog();
@@ -163,33 +192,8 @@ describe("the FLSM engine's write stall", () => {
   });
 
   test("level 0 at its stop trigger stops writes until a compaction empties it; at its slowdown trigger they pause", async () => {
-    const compactions: { release: (result: CompactionResult) => void; job: Parameters<CompactHook>[0] }[] = [];
-    const compact: CompactHook = (request) =>
-      new Promise((resolve) => compactions.push({ release: resolve, job: request }));
-    // Ends the oldest compaction held: its inputs leave level 0 (the test reads nothing back).
-    const finishCompaction = () => {
-      const { release, job } = compactions.shift()!;
-      release({
-        change: { removed: job.job.inputs.map(({ number }) => ({ level: 0, number })), guardsAdded: [], added: [] },
-        bytesRead: 0,
-        bytesWritten: 0,
-        entriesRead: 0,
-        entriesWritten: 0,
-      });
-    };
-    const engine = await openEngine({
-      compact,
-      tuning: {
-        compaction: {
-          level0CompactionTables: 1,
-          level0SlowdownTables: 2,
-          level0StopTables: 3,
-          firstLevelGuardBytes: 1 << 30,
-          guardBytesGrowth: 2,
-          guardRunsMax: 4,
-        },
-      },
-    });
+    const { compact, compactions, finishCompaction } = heldCompactions();
+    const engine = await openEngine({ compact, tuning: { compaction: LEVEL0_STALL_TUNING } });
     write(engine);
     await engine.store.flushAll();
     expect(engine.admitWrite()).toBeUndefined();
@@ -210,6 +214,27 @@ describe("the FLSM engine's write stall", () => {
     const closed = engine.close();
     while (compactions.length > 0 || (await settled(closed)) === "pending") finishCompaction();
     await closed;
+  });
+});
+
+describe("an FLSM engine that opens with level 0 at its stop trigger", () => {
+  test("compacts at once, with no flush to start it, and then admits the writes it stopped", async () => {
+    const fs = new MemoryFileSystem();
+    // A run whose compactions never ran (none configured here; failing ones leave the same level 0).
+    const before = await openEngine({ fs, tuning: { compaction: LEVEL0_STALL_TUNING } });
+    for (let i = 0; i < LEVEL0_STALL_TUNING.level0StopTables; i++) {
+      write(before);
+      await before.store.flushAll();
+    }
+    await before.close();
+    const { compact, compactions, finishCompaction } = heldCompactions();
+    const engine = await openEngine({ fs, compact, tuning: { compaction: LEVEL0_STALL_TUNING } });
+    expect(engine.stats().writeStall).toBe("stop");
+    const stopped = engine.admitWrite()!;
+    await waitFor(() => compactions.length === 1, { what: "the engine to compact the level 0 it opened with" });
+    finishCompaction();
+    expect(await settled(stopped)).toBe("resolved");
+    await engine.close();
   });
 });
 
