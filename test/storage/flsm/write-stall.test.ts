@@ -12,6 +12,7 @@ import {
 } from "../../../src/storage/flsm/disk-engine.ts";
 import type { CompactionResult } from "../../../src/storage/flsm/levels/compaction.ts";
 import { type Backlog, WriteGate } from "../../../src/storage/flsm/write-gate.ts";
+import { realTimers } from "../../../src/timers.ts";
 import { text } from "../../helpers/bytes.ts";
 import { put } from "../../helpers/storage.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -264,5 +265,46 @@ describe("a durable database on the FLSM engine", () => {
     await db.write([put("c", "3")]);
     expect(db.read(["a", "b", "c"]).records.map((record) => text(record.value))).toEqual(["1", "2", "3"]);
     await db.close();
+  });
+  test("closes its engine even when the last flush fails: no retry is left armed to write after the lock is released", async () => {
+    const fs = new MemoryFileSystem();
+    const db = await openDurableDatabase({
+      fs,
+      dir: "/db",
+      fsync: "never",
+      log: () => {},
+      engine: { kind: "flsm", compact: () => Promise.reject(new Error("not in this test")) },
+    });
+    await db.write([put("a", "1")]);
+    fs.injectFault({ op: "append", code: "ENOSPC", pathIncludes: ".sst" });
+    // Counts the engine's timers (its retries) armed and neither fired nor cancelled; they still run.
+    const { after } = realTimers;
+    let armed = 0;
+    realTimers.after = (delayMs, fire) => {
+      armed++;
+      let live = true;
+      const cancel = after(delayMs, () => {
+        if (live) armed--;
+        live = false;
+        fire();
+      });
+      return () => {
+        if (live) armed--;
+        live = false;
+        cancel();
+      };
+    };
+    try {
+      const error = (await db.close().catch((caught: unknown) => caught)) as Error;
+      expect(error.message).toContain("ENOSPC");
+      expect(armed).toBe(0);
+    } finally {
+      realTimers.after = after;
+    }
+    // The WAL kept the write: a new start has it.
+    fs.clearFaults();
+    const reopened = await openDurableDatabase({ fs, dir: "/db", fsync: "never", engine: { kind: "flsm" } });
+    expect(text(reopened.read(["a"]).records[0]?.value)).toBe("1");
+    await reopened.close();
   });
 });
