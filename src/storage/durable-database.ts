@@ -251,6 +251,7 @@ async function openFlsmDisk(
     blockCacheBytes: settings.blockCacheBytes,
     compact: settings.compact ?? workers?.compact,
     writeTable: flushes?.writeTable,
+    writesWaitingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
     tuning: settings.tuning,
     storeOptions: expiry.storeOptions,
     report: log,

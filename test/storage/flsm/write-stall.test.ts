@@ -42,6 +42,17 @@ async function settled(promise: Promise<unknown>): Promise<"resolved" | "rejecte
 }
 
 describe("WriteGate", () => {
+  test("a stop holds at most waitingMax writes and refuses more (E_UNAVAILABLE), as the WAL refuses past its pending bound", async () => {
+    let backlog: Backlog = { stall: "stop" };
+    const gate = new WriteGate(() => backlog, undefined, 2);
+    const held = [gate.admit()!, gate.admit()!];
+    const error = (await gate.admit()!.catch((caught: unknown) => caught)) as HomeKvError;
+    expect(error.code).toBe("E_UNAVAILABLE");
+    backlog = { stall: "none" };
+    gate.changed();
+    expect(await Promise.all(held.map(settled))).toEqual(["resolved", "resolved"]);
+  });
+
   test("admits at once without a backlog, holds writes through a stop and lets them go when it ends", async () => {
     let backlog: Backlog = { stall: "none" };
     const gate = new WriteGate(() => backlog);
@@ -266,6 +277,32 @@ describe("a durable database on the FLSM engine", () => {
     expect(db.read(["a", "b", "c"]).records.map((record) => text(record.value))).toEqual(["1", "2", "3"]);
     await db.close();
   });
+
+  test("holds no more stopped writes than its WAL would hold pending: the rest are refused, the held ones applied", async () => {
+    const fs = new MemoryFileSystem();
+    const db = await openDurableDatabase({
+      fs,
+      dir: "/db",
+      fsync: "never",
+      walPendingMax: 2,
+      engine: { kind: "flsm", memtableBytes: 1, compact: () => Promise.reject(new Error("not in this test")) },
+    });
+    const release = fs.holdSyncs(); // the first flush waits for its table's sync
+    await db.write([put("a", "1")]);
+    await db.write([put("b", "2")]);
+    expect(db.stats().flsm?.backlog).toEqual({ stall: "stop" });
+    const writes = ["c", "d", "e"].map((key) =>
+      db.write([put(key, key)]).then(
+        () => "applied",
+        (error: HomeKvError) => error.code,
+      ),
+    );
+    expect(await writes[2]).toBe("E_UNAVAILABLE");
+    release();
+    expect(await Promise.all(writes)).toEqual(["applied", "applied", "E_UNAVAILABLE"]);
+    await db.close();
+  });
+
   test("closes its engine even when the last flush fails: no retry is left armed to write after the lock is released", async () => {
     const fs = new MemoryFileSystem();
     const db = await openDurableDatabase({
