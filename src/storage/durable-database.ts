@@ -251,6 +251,7 @@ async function openFlsmDisk(
     blockCacheBytes: settings.blockCacheBytes,
     compact: settings.compact ?? workers?.compact,
     writeTable: flushes?.writeTable,
+    writesWaitingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
     tuning: settings.tuning,
     storeOptions: expiry.storeOptions,
     report: log,
@@ -316,11 +317,16 @@ function assembleFlsmDatabase(
     lastCheckpoint: () => last,
     async onClose() {
       try {
-        // A clean stop leaves everything in tables, as the memory engine leaves a checkpoint: the
-        // next start replays nothing.
-        if (store.revision > engine.stats().flushedRevision) await checkpointNow();
-        await engine.close();
-        await parts.closeWorkers();
+        try {
+          // A clean stop leaves everything in tables, as the memory engine leaves a checkpoint: the
+          // next start replays nothing.
+          if (store.revision > engine.stats().flushedRevision) await checkpointNow();
+        } finally {
+          // Even when that flush failed (the WAL keeps its records): an engine left open would retry
+          // it every second, writing tables and the manifest after the lock is released.
+          await engine.close();
+          await parts.closeWorkers();
+        }
       } finally {
         await lock.release();
       }

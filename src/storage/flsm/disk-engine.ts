@@ -108,6 +108,8 @@ export interface FlsmEngineOptions {
   compact?: CompactHook;
   /** Where flushes write their tables; in process (through `fs`) without it. */
   writeTable?: WriteTableHook;
+  /** Writes a write stop may hold before it refuses more (the WAL's pending bound); no bound without it. */
+  writesWaitingMax?: number;
   /** Sizes of tables, guards, picker and manifest (tests shrink them to reach every path). */
   tuning?: {
     table?: Partial<TableOptions>;
@@ -202,7 +204,7 @@ class DiskEngine implements FlsmEngine {
   private compacting: Promise<void> | undefined;
   private compactionFailure: string | undefined;
   private cancelCompactionRetry: (() => void) | undefined;
-  private readonly gate = new WriteGate(() => this.backlog());
+  private readonly gate: WriteGate;
   private readonly writeTable: WriteTableHook;
   private closed = false;
 
@@ -214,6 +216,7 @@ class DiskEngine implements FlsmEngine {
     this.fs = options.fs;
     this.dir = options.dir;
     this.report = options.report ?? ((line) => console.warn(line));
+    this.gate = new WriteGate(() => this.backlog(), realTimers, options.writesWaitingMax);
     this.writeTable =
       options.writeTable ??
       ((table) => writeTableFile(options.fs, table.dir, table.path, table.number, table.entries, table.options));
@@ -236,6 +239,9 @@ class DiskEngine implements FlsmEngine {
     const all = levels.levels;
     for (let level = 0; level < all.levelCount; level++)
       for (const table of all.tables(level)) this.store.reportExpiries(levels.reader(table.number).expiring());
+    // Compactions otherwise start only after a flush: a level 0 left at its stop trigger (its
+    // compactions failed, or the process stopped first) would stop every write, and so every flush.
+    this.scheduleCompaction();
   }
 
   stats(): FlsmEngineStats {

@@ -12,6 +12,7 @@ import {
 } from "../../../src/storage/flsm/disk-engine.ts";
 import type { CompactionResult } from "../../../src/storage/flsm/levels/compaction.ts";
 import { type Backlog, WriteGate } from "../../../src/storage/flsm/write-gate.ts";
+import { realTimers } from "../../../src/timers.ts";
 import { text } from "../../helpers/bytes.ts";
 import { put } from "../../helpers/storage.ts";
 import { waitFor } from "../../helpers/wait.ts";
@@ -41,6 +42,17 @@ async function settled(promise: Promise<unknown>): Promise<"resolved" | "rejecte
 }
 
 describe("WriteGate", () => {
+  test("a stop holds at most waitingMax writes and refuses more (E_UNAVAILABLE), as the WAL refuses past its pending bound", async () => {
+    let backlog: Backlog = { stall: "stop" };
+    const gate = new WriteGate(() => backlog, undefined, 2);
+    const held = [gate.admit()!, gate.admit()!];
+    const error = (await gate.admit()!.catch((caught: unknown) => caught)) as HomeKvError;
+    expect(error.code).toBe("E_UNAVAILABLE");
+    backlog = { stall: "none" };
+    gate.changed();
+    expect(await Promise.all(held.map(settled))).toEqual(["resolved", "resolved"]);
+  });
+
   test("admits at once without a backlog, holds writes through a stop and lets them go when it ends", async () => {
     let backlog: Backlog = { stall: "none" };
     const gate = new WriteGate(() => backlog);
@@ -124,6 +136,35 @@ function openEngine(options: Partial<FlsmEngineOptions> = {}): Promise<FlsmEngin
   return openFlsmEngine({ fs: new MemoryFileSystem(), dir: "/d/flsm", memtableBytes: 1, storeOptions: {}, ...options });
 }
 
+/** Level 0 compacts at 1 table, slows writes at 2 and stops them at 3. */
+const LEVEL0_STALL_TUNING = {
+  level0CompactionTables: 1,
+  level0SlowdownTables: 2,
+  level0StopTables: 3,
+  firstLevelGuardBytes: 1 << 30,
+  guardBytesGrowth: 2,
+  guardRunsMax: 4,
+};
+
+/** A compact hook whose jobs wait for the test; `finishCompaction` ends the oldest (its inputs leave level 0). */
+function heldCompactions() {
+  const compactions: { release: (result: CompactionResult) => void; job: Parameters<CompactHook>[0] }[] = [];
+  const compact: CompactHook = (request) =>
+    new Promise((resolve) => compactions.push({ release: resolve, job: request }));
+  // The test reads nothing back: the inputs just leave level 0.
+  const finishCompaction = () => {
+    const { release, job } = compactions.shift()!;
+    release({
+      change: { removed: job.job.inputs.map(({ number }) => ({ level: 0, number })), guardsAdded: [], added: [] },
+      bytesRead: 0,
+      bytesWritten: 0,
+      entriesRead: 0,
+      entriesWritten: 0,
+    });
+  };
+  return { compact, compactions, finishCompaction };
+}
+
 describe("the FLSM engine's write stall", () => {
   test(`writes stop while ${FROZEN_MEMTABLES_STOP} memtables wait for their flush, and go on once one is flushed`, async () => {
     const wal = heldLog();
@@ -163,33 +204,8 @@ describe("the FLSM engine's write stall", () => {
   });
 
   test("level 0 at its stop trigger stops writes until a compaction empties it; at its slowdown trigger they pause", async () => {
-    const compactions: { release: (result: CompactionResult) => void; job: Parameters<CompactHook>[0] }[] = [];
-    const compact: CompactHook = (request) =>
-      new Promise((resolve) => compactions.push({ release: resolve, job: request }));
-    // Ends the oldest compaction held: its inputs leave level 0 (the test reads nothing back).
-    const finishCompaction = () => {
-      const { release, job } = compactions.shift()!;
-      release({
-        change: { removed: job.job.inputs.map(({ number }) => ({ level: 0, number })), guardsAdded: [], added: [] },
-        bytesRead: 0,
-        bytesWritten: 0,
-        entriesRead: 0,
-        entriesWritten: 0,
-      });
-    };
-    const engine = await openEngine({
-      compact,
-      tuning: {
-        compaction: {
-          level0CompactionTables: 1,
-          level0SlowdownTables: 2,
-          level0StopTables: 3,
-          firstLevelGuardBytes: 1 << 30,
-          guardBytesGrowth: 2,
-          guardRunsMax: 4,
-        },
-      },
-    });
+    const { compact, compactions, finishCompaction } = heldCompactions();
+    const engine = await openEngine({ compact, tuning: { compaction: LEVEL0_STALL_TUNING } });
     write(engine);
     await engine.store.flushAll();
     expect(engine.admitWrite()).toBeUndefined();
@@ -210,6 +226,27 @@ describe("the FLSM engine's write stall", () => {
     const closed = engine.close();
     while (compactions.length > 0 || (await settled(closed)) === "pending") finishCompaction();
     await closed;
+  });
+});
+
+describe("an FLSM engine that opens with level 0 at its stop trigger", () => {
+  test("compacts at once, with no flush to start it, and then admits the writes it stopped", async () => {
+    const fs = new MemoryFileSystem();
+    // A run whose compactions never ran (none configured here; failing ones leave the same level 0).
+    const before = await openEngine({ fs, tuning: { compaction: LEVEL0_STALL_TUNING } });
+    for (let i = 0; i < LEVEL0_STALL_TUNING.level0StopTables; i++) {
+      write(before);
+      await before.store.flushAll();
+    }
+    await before.close();
+    const { compact, compactions, finishCompaction } = heldCompactions();
+    const engine = await openEngine({ fs, compact, tuning: { compaction: LEVEL0_STALL_TUNING } });
+    expect(engine.stats().writeStall).toBe("stop");
+    const stopped = engine.admitWrite()!;
+    await waitFor(() => compactions.length === 1, { what: "the engine to compact the level 0 it opened with" });
+    finishCompaction();
+    expect(await settled(stopped)).toBe("resolved");
+    await engine.close();
   });
 });
 
@@ -239,5 +276,72 @@ describe("a durable database on the FLSM engine", () => {
     await db.write([put("c", "3")]);
     expect(db.read(["a", "b", "c"]).records.map((record) => text(record.value))).toEqual(["1", "2", "3"]);
     await db.close();
+  });
+
+  test("holds no more stopped writes than its WAL would hold pending: the rest are refused, the held ones applied", async () => {
+    const fs = new MemoryFileSystem();
+    const db = await openDurableDatabase({
+      fs,
+      dir: "/db",
+      fsync: "never",
+      walPendingMax: 2,
+      engine: { kind: "flsm", memtableBytes: 1, compact: () => Promise.reject(new Error("not in this test")) },
+    });
+    const release = fs.holdSyncs(); // the first flush waits for its table's sync
+    await db.write([put("a", "1")]);
+    await db.write([put("b", "2")]);
+    expect(db.stats().flsm?.backlog).toEqual({ stall: "stop" });
+    const writes = ["c", "d", "e"].map((key) =>
+      db.write([put(key, key)]).then(
+        () => "applied",
+        (error: HomeKvError) => error.code,
+      ),
+    );
+    expect(await writes[2]).toBe("E_UNAVAILABLE");
+    release();
+    expect(await Promise.all(writes)).toEqual(["applied", "applied", "E_UNAVAILABLE"]);
+    await db.close();
+  });
+
+  test("closes its engine even when the last flush fails: no retry is left armed to write after the lock is released", async () => {
+    const fs = new MemoryFileSystem();
+    const db = await openDurableDatabase({
+      fs,
+      dir: "/db",
+      fsync: "never",
+      log: () => {},
+      engine: { kind: "flsm", compact: () => Promise.reject(new Error("not in this test")) },
+    });
+    await db.write([put("a", "1")]);
+    fs.injectFault({ op: "append", code: "ENOSPC", pathIncludes: ".sst" });
+    // Counts the engine's timers (its retries) armed and neither fired nor cancelled; they still run.
+    const { after } = realTimers;
+    let armed = 0;
+    realTimers.after = (delayMs, fire) => {
+      armed++;
+      let live = true;
+      const cancel = after(delayMs, () => {
+        if (live) armed--;
+        live = false;
+        fire();
+      });
+      return () => {
+        if (live) armed--;
+        live = false;
+        cancel();
+      };
+    };
+    try {
+      const error = (await db.close().catch((caught: unknown) => caught)) as Error;
+      expect(error.message).toContain("ENOSPC");
+      expect(armed).toBe(0);
+    } finally {
+      realTimers.after = after;
+    }
+    // The WAL kept the write: a new start has it.
+    fs.clearFaults();
+    const reopened = await openDurableDatabase({ fs, dir: "/db", fsync: "never", engine: { kind: "flsm" } });
+    expect(text(reopened.read(["a"]).records[0]?.value)).toBe("1");
+    await reopened.close();
   });
 });
