@@ -97,6 +97,13 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     replace: "",
   },
   {
+    name: "wal-groups-not-admitted",
+    description: "the WAL takes its groups without asking the engine: a stop holds no write back",
+    file: "src/storage/wal/wal-writer.ts",
+    search: "      const wait = broken ? undefined : options.admit?.();",
+    replace: "      const wait = broken ? undefined : (undefined as Promise<void> | undefined);",
+  },
+  {
     name: "flush-before-wal-sync",
     description: "a flush logs its table in the manifest before the WAL is synced through its revision",
     file: `${FLSM}/disk-engine.ts`,

@@ -93,12 +93,16 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       : await loadNewestCheckpoint(fs, checkpointDir, (loaded) =>
           store.restore(loaded.revision, loaded.compactedRevision, loaded.chains),
         );
-    const { replay, wal } = await replayAndOpenWal(fs, walDir, options, store, log).catch(async (error: unknown) => {
-      walOpened.reject(error);
-      await flsm?.engine.close();
-      await flsm?.closeWorkers();
-      throw error;
-    });
+    // The FLSM engine admits each group of writes (its write stall); the memory engine has no backlog.
+    const admit = flsm && (() => flsm.engine.admitWrite());
+    const { replay, wal } = await replayAndOpenWal(fs, walDir, options, store, log, admit).catch(
+      async (error: unknown) => {
+        walOpened.reject(error);
+        await flsm?.engine.close();
+        await flsm?.closeWorkers();
+        throw error;
+      },
+    );
     walOpened.resolve(wal);
     const recoveryMs = performance.now() - started;
     const base = flsm
@@ -191,6 +195,7 @@ async function replayAndOpenWal(
   options: DurableOptions,
   store: MvccStore,
   log: (line: string) => void,
+  admit?: () => Promise<void> | undefined,
 ): Promise<{ replay: WalReplay; wal: Wal<ApplyResult> }> {
   const replay = await replayWal({
     fs,
@@ -211,6 +216,7 @@ async function replayAndOpenWal(
     pendingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
     groupEntriesMax: WAL_GROUP_ENTRIES_MAX,
     apply: (entry) => store.apply(entry),
+    ...(admit === undefined ? {} : { admit }),
   });
   return { replay, wal };
 }
@@ -251,7 +257,6 @@ async function openFlsmDisk(
     blockCacheBytes: settings.blockCacheBytes,
     compact: settings.compact ?? workers?.compact,
     writeTable: flushes?.writeTable,
-    writesWaitingMax: options.walPendingMax ?? DURABLE_DEFAULTS.walPendingMax,
     tuning: settings.tuning,
     storeOptions: expiry.storeOptions,
     report: log,
@@ -297,12 +302,10 @@ function assembleFlsmDatabase(
     );
     return last;
   };
-  // Writes wait (or are refused) before the WAL while the engine's flushes or compactions lag.
+  // The WAL asks the engine before each group (replayAndOpenWal); a close refuses the writes
+  // waiting there first, or the WAL's close would wait for a stop that nothing ends any more.
   const admitted: CommitLog<ApplyResult> = {
-    propose(command, requestId) {
-      const wait = engine.admitWrite();
-      return wait === undefined ? wal.propose(command, requestId) : wait.then(() => wal.propose(command, requestId));
-    },
+    propose: (command, requestId) => wal.propose(command, requestId),
     close() {
       engine.refuseWrites();
       return wal.close();

@@ -108,8 +108,6 @@ export interface FlsmEngineOptions {
   compact?: CompactHook;
   /** Where flushes write their tables; in process (through `fs`) without it. */
   writeTable?: WriteTableHook;
-  /** Writes a write stop may hold before it refuses more (the WAL's pending bound); no bound without it. */
-  writesWaitingMax?: number;
   /** Sizes of tables, guards, picker and manifest (tests shrink them to reach every path). */
   tuning?: {
     table?: Partial<TableOptions>;
@@ -216,7 +214,7 @@ class DiskEngine implements FlsmEngine {
     this.fs = options.fs;
     this.dir = options.dir;
     this.report = options.report ?? ((line) => console.warn(line));
-    this.gate = new WriteGate(() => this.backlog(), realTimers, options.writesWaitingMax);
+    this.gate = new WriteGate(() => this.backlog());
     this.writeTable =
       options.writeTable ??
       ((table) => writeTableFile(options.fs, table.dir, table.path, table.number, table.entries, table.options));

@@ -42,14 +42,9 @@ export class WriteGate {
   private closedError: HomeKvError | undefined;
   private readonly counters: WriteGateStats = { stoppedWrites: 0, slowedWrites: 0, stoppedMs: 0 };
 
-  /**
-   * `waitingMax`: writes a stop may hold; one more is refused (E_UNAVAILABLE), as the WAL refuses a
-   * write past its pending bound: a stop must not let writes pile up in memory without end.
-   */
   constructor(
     private readonly backlog: () => Backlog,
     private readonly timers: Timers = realTimers,
-    private readonly waitingMax = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Undefined when a write may go now; otherwise settles when it may (or rejects: it may not). */
@@ -65,13 +60,6 @@ export class WriteGate {
       return this.slowdown;
     }
     if (backlog.failure !== undefined) return Promise.reject(refusal(backlog.failure));
-    if (this.stopped.length >= this.waitingMax)
-      return Promise.reject(
-        new HomeKvError(
-          "E_UNAVAILABLE",
-          `${this.waitingMax} writes are already waiting for the storage engine's flushes or compactions; retry later`,
-        ),
-      );
     this.counters.stoppedWrites++;
     this.stoppedSince ??= this.timers.now();
     return new Promise((resolve, reject) => this.stopped.push({ resolve, reject }));

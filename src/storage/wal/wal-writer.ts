@@ -23,6 +23,12 @@ export interface WalOptions<R> {
   /** Batches one write+sync may carry; keeps each encode step bounded. */
   groupEntriesMax: number;
   apply: ApplyFn<R>;
+  /**
+   * Asked before each group is taken from the queue (the FLSM engine's write stall, as LevelDB's
+   * writer makes room before each group): undefined to go on, or a promise the group waits for —
+   * the queue meanwhile bounded by `pendingMax` — that rejects when it must be refused instead.
+   */
+  admit?: () => Promise<void> | undefined;
   /** For `everysec`: how to run the periodic sync (a timer in the server; injectable in tests). */
   everySecond?: (tick: () => void) => () => void;
 }
@@ -151,7 +157,19 @@ export async function openWal<R>(options: WalOptions<R>): Promise<Wal<R>> {
 
   async function flushLoop(): Promise<void> {
     while (pending.length > 0) {
+      const wait = broken ? undefined : options.admit?.();
+      const refused =
+        wait === undefined
+          ? undefined
+          : await wait.then(
+              () => undefined,
+              (error: unknown) => error,
+            );
       const group = pending.splice(0, options.groupEntriesMax);
+      if (refused !== undefined) {
+        for (const p of group) p.reject(refused);
+        continue;
+      }
       if (broken) {
         for (const p of group) p.reject(broken);
         continue;

@@ -42,17 +42,6 @@ async function settled(promise: Promise<unknown>): Promise<"resolved" | "rejecte
 }
 
 describe("WriteGate", () => {
-  test("a stop holds at most waitingMax writes and refuses more (E_UNAVAILABLE), as the WAL refuses past its pending bound", async () => {
-    let backlog: Backlog = { stall: "stop" };
-    const gate = new WriteGate(() => backlog, undefined, 2);
-    const held = [gate.admit()!, gate.admit()!];
-    const error = (await gate.admit()!.catch((caught: unknown) => caught)) as HomeKvError;
-    expect(error.code).toBe("E_UNAVAILABLE");
-    backlog = { stall: "none" };
-    gate.changed();
-    expect(await Promise.all(held.map(settled))).toEqual(["resolved", "resolved"]);
-  });
-
   test("admits at once without a backlog, holds writes through a stop and lets them go when it ends", async () => {
     let backlog: Backlog = { stall: "none" };
     const gate = new WriteGate(() => backlog);
