@@ -55,11 +55,19 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     replace: "        const bit = probeBit(h2, h1, probe, m);",
   },
   {
-    name: "block-cache-fifo",
-    description: "a block cache hit does not make the block the most recent: the cache evicts in arrival order",
+    name: "block-cache-no-second-chance",
+    description:
+      "a hit on a cached block about to be overwritten leaves it there: blocks in use are evicted first in, first out",
     file: `${FLSM}/table/block-cache.ts`,
-    search: "    this.hits++;\n    this.recency.delete(cached);\n    this.recency.add(cached);",
-    replace: "    this.hits++;",
+    search: "    if (ahead >= this.capacityBytes / SECOND_CHANCE_SHARE) return cached;",
+    replace: "    if (ahead >= 0) return cached;",
+  },
+  {
+    name: "block-walk-on-ring-bytes",
+    description: "a walk of a cached block's entries reads the ring's bytes, which the cache may overwrite mid-walk",
+    file: `${FLSM}/table/block.ts`,
+    search: "    const own = this.over(this.bytes.slice());",
+    replace: "    const own = this.over(this.bytes);",
   },
   {
     name: "key-tree-branch-bound",

@@ -42,10 +42,20 @@ export class Block {
     });
   }
 
-  /** The entries from the first whose key is at or after `fromKey` (every entry without it). */
+  /** The same block over other bytes holding the same content (a copy): nothing decoded again. */
+  over(bytes: Uint8Array): Block {
+    return new Block(bytes, this.path, this.offset, this.restarts, this.entriesEnd);
+  }
+
+  /**
+   * The entries from the first whose key is at or after `fromKey` (every entry without it). The walk
+   * yields between entries, and a cached block's bytes are the cache's to overwrite meanwhile
+   * (block-cache.ts): it walks a copy of them.
+   */
   *entries(fromKey?: Uint8Array): Generator<Entry> {
+    const own = this.over(this.bytes.slice());
     try {
-      const walker = fromKey === undefined ? this.walkFrom(0) : this.seek(fromKey, Number.POSITIVE_INFINITY);
+      const walker = fromKey === undefined ? own.walkFrom(0) : own.seek(fromKey, Number.POSITIVE_INFINITY);
       if (walker === undefined) return;
       do yield walker.entry();
       while (walker.step());

@@ -1,7 +1,7 @@
 import { corruptionError, decodeAt } from "../../../io/format/corruption.ts";
 import type { FileSystem, ReadFile } from "../../../io/fs/file-system.ts";
 import { compareKeyBytes, type Entry, type KeyRange, type SortedRun } from "../entry.ts";
-import { Block } from "./block.ts";
+import type { Block } from "./block.ts";
 import { BLOCK_TRAILER_BYTES } from "./block-builder.ts";
 import type { BlockCache } from "./block-cache.ts";
 import { BlockIndex } from "./block-index.ts";
@@ -137,18 +137,20 @@ export class TableReader implements SortedRun {
 
   private block(i: number): Block {
     const offset = this.index.offset(i);
-    const cached = this.cache.get(this.table, offset);
-    if (cached !== undefined) {
-      this.counters.blocksCached++;
-      return cached;
-    }
-    const block = Block.decode(
-      readExactly(this.file, this.path, offset, this.index.size(i), "data block"),
-      this.path,
+    const size = this.index.size(i);
+    const misses = this.cache.misses;
+    const block = this.cache.load(
+      this.table,
       offset,
+      size,
+      (into) => {
+        const read = this.file.readAt(into, offset);
+        if (read < size) throw corruptionError(this.path, offset + read, "the file ends inside the data block");
+      },
+      this.path,
     );
-    this.counters.blocksRead++;
-    this.cache.put(this.table, offset, block);
+    if (this.cache.misses === misses) this.counters.blocksCached++;
+    else this.counters.blocksRead++;
     return block;
   }
 }

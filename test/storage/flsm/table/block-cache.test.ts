@@ -1,43 +1,67 @@
 import { beforeEach, expect, test } from "bun:test";
 import { MemoryFileSystem } from "../../../../src/io/fs/memory-fs.ts";
 import type { Entry } from "../../../../src/storage/flsm/entry.ts";
-import { Block } from "../../../../src/storage/flsm/table/block.ts";
+import type { Block } from "../../../../src/storage/flsm/table/block.ts";
 import { BlockBuilder } from "../../../../src/storage/flsm/table/block-builder.ts";
 import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
 import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
 import { bytes } from "../../../helpers/bytes.ts";
 import { writeTable } from "./tables.ts";
 
-/** A block of one entry with `valueBytes` of value. */
-function blockOf(valueBytes: number): Block {
+/** A block's bytes: one entry per key given, each with `valueBytes` of value. */
+function blockBytes(valueBytes: number, keys = ["k"]): Uint8Array {
   const builder = new BlockBuilder(16);
-  builder.add({ key: bytes("k"), revision: 1, value: new Uint8Array(valueBytes), createRevision: 1, version: 1 });
-  return Block.decode(builder.finish(), "t/1.sst", 0);
+  for (const key of keys)
+    builder.add({ key: bytes(key), revision: 1, value: new Uint8Array(valueBytes), createRevision: 1, version: 1 });
+  return builder.finish();
 }
 
-test("the cache keeps the blocks used last within its bytes, counting hits and misses", () => {
-  const blockBytes = blockOf(280).bytes.byteLength;
-  const cache = new BlockCache(Math.floor(3.5 * blockBytes));
+/** Loads the block at `offset` of `table` through the cache, read from `encoded` on a miss. */
+function load(cache: BlockCache, table: number, offset: number, encoded: Uint8Array): Block {
+  return cache.load(table, offset, encoded.byteLength, (into) => into.set(encoded), "t/1.sst");
+}
+
+test("the ring keeps the blocks read last within its bytes, first in first out; a hit on one about to go moves it to the head", () => {
+  const encoded = blockBytes(280);
+  const cache = new BlockCache(Math.floor(8.5 * encoded.byteLength));
   const table = cache.newTable();
-  for (let offset = 0; offset < 4; offset++) cache.put(table, offset, blockOf(280));
-  expect(cache.size).toBe(3);
-  expect(cache.bytes).toBe(3 * blockBytes);
-  expect(cache.get(table, 0)).toBeUndefined(); // the oldest left
-  expect(cache.get(table, 1)).toBeDefined(); // now the most recent
-  cache.put(table, 4, blockOf(280));
-  expect(cache.get(table, 2)).toBeUndefined(); // the least recent left, not 1
-  expect(cache.get(table, 1)).toBeDefined();
-  expect(cache.get(cache.newTable(), 1)).toBeUndefined(); // another table's block at the same offset
-  expect({ hits: cache.hits, misses: cache.misses }).toEqual({ hits: 2, misses: 3 });
+  for (let offset = 0; offset < 9; offset++) load(cache, table, offset, encoded);
+  expect(cache.size).toBe(8);
+  expect(cache.bytes).toBe(8 * encoded.byteLength);
+  expect(cache.holds(table, 0)).toBe(false); // the oldest was overwritten
+  // Block 1 is next to be overwritten: a hit gives it a second chance at the head.
+  expect(load(cache, table, 1, encoded).get(bytes("k"), 1)?.value?.byteLength).toBe(280);
+  load(cache, table, 9, encoded);
+  expect(cache.holds(table, 1)).toBe(true);
+  expect(cache.holds(table, 2)).toBe(false); // overwritten in its place
+  // A hit on a recent block leaves it where it is.
+  load(cache, table, 8, encoded);
+  expect(cache.size).toBe(8);
+  expect(cache.holds(cache.newTable(), 1)).toBe(false); // another table's block at the same offset
+  expect({ hits: cache.hits, misses: cache.misses }).toEqual({ hits: 2, misses: 10 });
 });
 
-test("a block larger than the cache is not kept; a cache of 0 bytes keeps nothing", () => {
-  const cache = new BlockCache(100);
-  cache.put(1, 0, blockOf(200));
+test("a block larger than a quarter of the cache is read but not kept; a cache of 0 bytes keeps nothing", () => {
+  const encoded = blockBytes(200);
+  const cache = new BlockCache(3 * encoded.byteLength);
+  expect(load(cache, 1, 0, encoded).get(bytes("k"), 1)?.value?.byteLength).toBe(200);
   expect(cache.size).toBe(0);
   const none = new BlockCache(0);
-  none.put(1, 0, blockOf(0));
+  load(none, 1, 0, blockBytes(0));
   expect(none.bytes).toBe(0);
+});
+
+test("a walk of a cached block's entries reads its own copy: the ring may overwrite the block meanwhile", () => {
+  const keys = Array.from({ length: 40 }, (_, i) => `key-${String(i).padStart(2, "0")}`);
+  const walked = blockBytes(10, keys);
+  const other = blockBytes(10, ["zz"]);
+  const cache = new BlockCache(8 * walked.byteLength);
+  const walk = load(cache, 1, 0, walked).entries();
+  expect(new TextDecoder().decode(walk.next().value?.key)).toBe("key-00");
+  // Round the ring: the walked block's bytes are overwritten by others.
+  for (let offset = 0; offset < (9 * walked.byteLength) / other.byteLength; offset++) load(cache, 2, offset, other);
+  expect(cache.holds(1, 0)).toBe(false);
+  expect([...walk].map((entry) => new TextDecoder().decode(entry.key))).toEqual(keys.slice(1));
 });
 
 let fs: MemoryFileSystem;
