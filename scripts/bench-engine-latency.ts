@@ -41,8 +41,8 @@ type EngineName = (typeof ENGINES)[number];
 interface EngineWork {
   flushes: number;
   compactions: number;
-  stoppedWrites: number;
-  slowedWrites: number;
+  stoppedGroups: number;
+  slowedGroups: number;
   stoppedSeconds: number;
 }
 
@@ -52,8 +52,8 @@ async function engineWork(httpPort: number): Promise<EngineWork> {
   return {
     flushes: value("homekv_memtable_flushes_total"),
     compactions: value("homekv_flsm_compactions_total"),
-    stoppedWrites: value("homekv_flsm_stopped_writes_total"),
-    slowedWrites: value("homekv_flsm_slowed_writes_total"),
+    stoppedGroups: value("homekv_flsm_stopped_write_groups_total"),
+    slowedGroups: value("homekv_flsm_slowed_write_groups_total"),
     stoppedSeconds: value("homekv_flsm_write_stopped_seconds_total"),
   };
 }
@@ -87,7 +87,7 @@ try {
       `after ${WARMUP_MS / 1000} s of warm-up, --fsync always; flsm --memtable-bytes ${fmt(memtableBytes)}\n`,
   );
   console.log(
-    "| round | engine | sets/s | p50 ms | p99 ms | p99.9 ms | max ms | flushes | compactions | stopped writes (s) | slowed writes |",
+    "| round | engine | sets/s | p50 ms | p99 ms | p99.9 ms | max ms | flushes | compactions | stopped groups (s) | slowed groups |",
   );
   console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   const byEngine: Record<EngineName, BenchResult[]> = { memory: [], flsm: [] };
@@ -100,8 +100,8 @@ try {
         ? [
             fmt(work.flushes),
             fmt(work.compactions),
-            `${fmt(work.stoppedWrites)} (${fmt(work.stoppedSeconds, 2)})`,
-            fmt(work.slowedWrites),
+            `${fmt(work.stoppedGroups)} (${fmt(work.stoppedSeconds, 2)})`,
+            fmt(work.slowedGroups),
           ]
         : ["", "", "", ""];
       console.log(

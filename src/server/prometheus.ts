@@ -207,8 +207,16 @@ export function flsmFamilies(stats: FlsmEngineStats | undefined): MetricFamily[]
       "1 while writes are slowed down (level 0 at its slowdown trigger).",
       stats.backlog.stall === "slowdown" ? 1 : 0,
     ),
-    counter("homekv_flsm_stopped_writes_total", "Writes that waited for a stop to end.", writeGate.stoppedWrites),
-    counter("homekv_flsm_slowed_writes_total", "Writes that waited a slowdown.", writeGate.slowedWrites),
+    counter(
+      "homekv_flsm_stopped_write_groups_total",
+      "Groups of writes that waited for a stop to end.",
+      writeGate.stoppedGroups,
+    ),
+    counter(
+      "homekv_flsm_slowed_write_groups_total",
+      "Groups of writes that waited a slowdown.",
+      writeGate.slowedGroups,
+    ),
     counter(
       "homekv_flsm_write_stopped_seconds_total",
       "Time during which writes were stopped.",

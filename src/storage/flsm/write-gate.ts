@@ -16,10 +16,10 @@ export type Backlog =
 export const SLOWDOWN_MS = 1;
 
 export interface WriteGateStats {
-  /** Writes that waited for a stop to end. */
-  stoppedWrites: number;
-  /** Writes that waited a slowdown. */
-  slowedWrites: number;
+  /** Groups of writes (the WAL asks once per group) that waited for a stop to end. */
+  stoppedGroups: number;
+  /** Groups of writes that waited a slowdown. */
+  slowedGroups: number;
   /** Time during which at least one write was stopped. */
   stoppedMs: number;
 }
@@ -40,27 +40,31 @@ export class WriteGate {
   private stoppedSince: number | undefined;
   private slowdown: Promise<void> | undefined;
   private closedError: HomeKvError | undefined;
-  private readonly counters: WriteGateStats = { stoppedWrites: 0, slowedWrites: 0, stoppedMs: 0 };
+  private readonly counters: WriteGateStats = { stoppedGroups: 0, slowedGroups: 0, stoppedMs: 0 };
 
   constructor(
     private readonly backlog: () => Backlog,
     private readonly timers: Timers = realTimers,
   ) {}
 
-  /** Undefined when a write may go now; otherwise settles when it may (or rejects: it may not). */
+  /**
+   * Undefined when a write may go now; otherwise settles when it may (or rejects: it may not). Once
+   * closed, writes still go while there is no backlog (a closing WAL writes what it queued), and are
+   * refused rather than held when there is one.
+   */
   admit(): Promise<void> | undefined {
-    if (this.closedError !== undefined) return Promise.reject(this.closedError);
     const backlog = this.backlog();
     if (backlog.stall === "none") return undefined;
+    if (this.closedError !== undefined) return Promise.reject(this.closedError);
     if (backlog.stall === "slowdown") {
-      this.counters.slowedWrites++;
+      this.counters.slowedGroups++;
       this.slowdown ??= delay(SLOWDOWN_MS, this.timers).then(() => {
         this.slowdown = undefined;
       });
       return this.slowdown;
     }
     if (backlog.failure !== undefined) return Promise.reject(refusal(backlog.failure));
-    this.counters.stoppedWrites++;
+    this.counters.stoppedGroups++;
     this.stoppedSince ??= this.timers.now();
     return new Promise((resolve, reject) => this.stopped.push({ resolve, reject }));
   }
@@ -77,7 +81,7 @@ export class WriteGate {
     else for (const waiter of waiters) waiter.resolve();
   }
 
-  /** Refuses every write from now on, those waiting included (the engine is closing). */
+  /** Refuses the writes waiting, and from now on every write a backlog would hold (the engine is closing). */
   close(error: HomeKvError): void {
     this.closedError = error;
     this.endStop();

@@ -12,6 +12,13 @@ interface Cached {
   gone: boolean;
 }
 
+/**
+ * The ring is made of segments of at most this many bytes (the last one shorter), each one typed
+ * array allocated at its first use: JavaScriptCore makes none longer than 4 GiB, and
+ * `--block-cache-bytes` goes far past that. A block never spans two segments.
+ */
+export const SEGMENT_BYTES = 1024 * 1024 * 1024;
+
 /** A block larger than this share of the cache is not kept (one block must not empty it). */
 const LARGEST_SHARE = 4;
 /** A hit on a block this close (share of the capacity) to being overwritten moves it to the head. */
@@ -19,7 +26,7 @@ const SECOND_CHANCE_SHARE = 4;
 
 /**
  * The data blocks read lately, shared by every table reader of a store, in one ring of
- * `capacityBytes` allocated once (its pages made resident as they are first written): a block
+ * `capacityBytes` (segments allocated at first use, pages made resident as first written): a block
  * read from a file is read straight into the ring at its head, and the oldest blocks are
  * overwritten as the head comes round. Blocks read one by one into buffers of their own made the
  * memory churn of a loaded engine: the garbage of evicted blocks waited for collections, and the
@@ -37,7 +44,8 @@ const SECOND_CHANCE_SHARE = 4;
 export class BlockCache {
   hits = 0;
   misses = 0;
-  private ring: Uint8Array | undefined;
+  /** The ring's segments, made as the head first reaches each. */
+  private readonly segments: Uint8Array[] = [];
   /** Per table, its cached blocks by offset. */
   private readonly tables = new Map<number, Map<number, Cached>>();
   /** In ring order, oldest first, from `first` on (gone ones skipped). */
@@ -48,8 +56,16 @@ export class BlockCache {
   private usedBytes = 0;
   private nextTable = 1;
 
-  constructor(readonly capacityBytes: number) {
+  /** `segmentBytes`: the ring's segments' size (tests make them small to reach their edges). */
+  constructor(
+    readonly capacityBytes: number,
+    private readonly segmentBytes = SEGMENT_BYTES,
+  ) {
     assert(Number.isSafeInteger(capacityBytes) && capacityBytes >= 0, () => `block cache of ${capacityBytes} bytes`);
+    assert(
+      Number.isSafeInteger(segmentBytes) && segmentBytes > 0,
+      () => `block cache segments of ${segmentBytes} bytes`,
+    );
   }
 
   /** A table number for a reader opening. */
@@ -79,14 +95,13 @@ export class BlockCache {
       return this.touched(cached).block;
     }
     this.misses++;
-    if (size > this.capacityBytes / LARGEST_SHARE) {
+    if (size > Math.min(this.capacityBytes / LARGEST_SHARE, this.segmentBytes)) {
       const bytes = new Uint8Array(size);
       read(bytes);
       return Block.decode(bytes, path, offset);
     }
     const start = this.claim(size);
-    const at = start % this.capacityBytes;
-    const bytes = this.ring!.subarray(at, at + size);
+    const bytes = this.bytesAt(start, size);
     read(bytes);
     const block = Block.decode(bytes, path, offset);
     this.keep({ table, offset, start, block, gone: false });
@@ -113,24 +128,23 @@ export class BlockCache {
     const bytes = cached.block.bytes.slice();
     this.drop(cached);
     const start = this.claim(bytes.byteLength);
-    const at = start % this.capacityBytes;
-    this.ring!.set(bytes, at);
-    const moved = {
-      ...cached,
-      start,
-      block: cached.block.over(this.ring!.subarray(at, at + bytes.byteLength)),
-      gone: false,
-    };
+    const into = this.bytesAt(start, bytes.byteLength);
+    into.set(bytes);
+    const moved = { ...cached, start, block: cached.block.over(into), gone: false };
     this.keep(moved);
     return moved;
   }
 
   /** Room for `size` bytes at the head: the blocks it overwrites leave. Returns its virtual start. */
   private claim(size: number): number {
-    this.ring ??= new Uint8Array(this.capacityBytes);
-    // A block never wraps: the ring's tail too short for it is skipped.
-    if ((this.head % this.capacityBytes) + size > this.capacityBytes)
-      this.head += this.capacityBytes - (this.head % this.capacityBytes);
+    // A block never spans two segments (nor wraps): the rest of a segment too short for it is
+    // skipped. Bounded: a block is at most one segment long, and every segment but the last is whole.
+    for (;;) {
+      const at = this.head % this.capacityBytes;
+      const segmentEnd = Math.min(this.capacityBytes, (Math.floor(at / this.segmentBytes) + 1) * this.segmentBytes);
+      if (at + size <= segmentEnd) break;
+      this.head += segmentEnd - at;
+    }
     const start = this.head;
     this.head += size;
     // Bounded: each round removes the oldest block.
@@ -141,6 +155,17 @@ export class BlockCache {
       this.first = 0;
     }
     return start;
+  }
+
+  /** The ring's bytes from virtual address `start` (claimed: within one segment). */
+  private bytesAt(start: number, size: number): Uint8Array {
+    const at = start % this.capacityBytes;
+    const index = Math.floor(at / this.segmentBytes);
+    const segment = (this.segments[index] ??= new Uint8Array(
+      Math.min(this.segmentBytes, this.capacityBytes - index * this.segmentBytes),
+    ));
+    const offset = at - index * this.segmentBytes;
+    return segment.subarray(offset, offset + size);
   }
 
   private keep(cached: Cached): void {

@@ -51,6 +51,25 @@ test("a block larger than a quarter of the cache is read but not kept; a cache o
   expect(none.bytes).toBe(0);
 });
 
+test("the ring is made of segments a block never spans; a cache past 4 GiB (one typed array's limit) works", () => {
+  const encoded = blockBytes(280);
+  const size = encoded.byteLength;
+  // Segments of 2.5 blocks: each holds two, and the rest of it is skipped.
+  const cache = new BlockCache(10 * size, Math.floor(2.5 * size));
+  const table = cache.newTable();
+  for (let offset = 0; offset < 8; offset++) load(cache, table, offset, encoded);
+  expect(cache.size).toBe(8);
+  for (let offset = 0; offset < 8; offset++)
+    expect(load(cache, table, offset, encoded).get(bytes("k"), 1)?.value?.byteLength).toBe(280);
+  const large = new BlockCache(5 * 2 ** 30);
+  const rss = process.memoryUsage().rss;
+  for (let offset = 0; offset < 3; offset++) load(large, 1, offset, encoded);
+  expect(load(large, 1, 2, encoded).get(bytes("k"), 1)?.value?.byteLength).toBe(280);
+  expect(large.hits).toBe(1);
+  // Reserved, not resident: only the pages written count.
+  expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 2 ** 20);
+});
+
 test("a walk of a cached block's entries reads its own copy: the ring may overwrite the block meanwhile", () => {
   const keys = Array.from({ length: 40 }, (_, i) => `key-${String(i).padStart(2, "0")}`);
   const walked = blockBytes(10, keys);
