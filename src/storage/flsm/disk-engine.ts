@@ -151,12 +151,13 @@ export interface FlsmEngine {
   readonly compactedRevision: number;
   stats(): FlsmEngineStats;
   /**
-   * Asked before each write is proposed: undefined when it may go now, otherwise settles when it
-   * may, or rejects when it may not (closed; stopped by a failed flush or compaction, E_DISK).
-   * Bounds the frozen memtables and level 0 under a load the disk cannot keep up with.
+   * Asked by the WAL before it logs each group of writes: undefined when it may go now, otherwise
+   * settles when it may, or rejects when it may not (closing; stopped by a failed flush or
+   * compaction, E_DISK). Bounds the frozen memtables and level 0 under a load the disk cannot keep
+   * up with.
    */
   admitWrite(): Promise<void> | undefined;
-  /** Refuses writes from now on (those waiting too): the database is closing. */
+  /** Refuses the writes a backlog holds, those waiting and from now on (the database is closing). */
   refuseWrites(): void;
   /** Waits for the flush and compaction under way, then closes the tables and the manifest. */
   close(): Promise<void>;
