@@ -21,8 +21,11 @@ export const SEGMENT_BYTES = 1024 * 1024 * 1024;
 
 /** A block larger than this share of the cache is not kept (one block must not empty it). */
 const LARGEST_SHARE = 4;
-/** A hit on a block this close (share of the capacity) to being overwritten moves it to the head. */
-const SECOND_CHANCE_SHARE = 4;
+/**
+ * A hit on a block this close (share of the capacity) to being overwritten moves it to the head.
+ * A narrower window copies less under uniform reads, where a second chance gains nothing.
+ */
+const SECOND_CHANCE_SHARE = 8;
 
 /**
  * The data blocks read lately, shared by every table reader of a store, in one ring of
@@ -34,7 +37,7 @@ const SECOND_CHANCE_SHARE = 4;
  * MiB cache; the ring costs what it holds).
  *
  * Eviction is first in, first out, with a second chance: a hit on a block the head will reach
- * within a quarter of the ring copies it to the head, so blocks in use stay as under LRU. A block
+ * within an eighth of the ring copies it to the head, so blocks in use stay as under LRU. A block
  * is keyed by (table, offset), the table a number this cache gave its reader at open, unique for
  * the cache's life.
  *
@@ -125,7 +128,9 @@ export class BlockCache {
   private touched(cached: Cached): Cached {
     const ahead = cached.start + this.capacityBytes - this.head;
     if (ahead >= this.capacityBytes / SECOND_CHANCE_SHARE) return cached;
-    const bytes = cached.block.bytes.slice();
+    // Claiming only keeps books: the old bytes are still there to copy from (set copies through a
+    // clone should the two ranges overlap).
+    const bytes = cached.block.bytes;
     this.drop(cached);
     const start = this.claim(bytes.byteLength);
     const into = this.bytesAt(start, bytes.byteLength);

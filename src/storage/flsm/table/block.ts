@@ -38,7 +38,8 @@ export class Block {
   get(key: Uint8Array, revision: number): Entry | undefined {
     return decodeAt(this.path, this.offset, () => {
       const walker = this.seek(key, revision);
-      return walker?.keyEquals(key) ? walker.entry() : undefined;
+      // The key found is the one asked for: the entry takes the caller's bytes, not a copy.
+      return walker?.keyEquals(key) ? walker.entry(key) : undefined;
     });
   }
 
@@ -175,11 +176,13 @@ class EntryWalker {
 
   /**
    * The current entry, its key and value copied out of the block: an entry kept by a caller
-   * (a scan's page, a compaction's output) must not pin a whole cached block in memory.
+   * (a scan's page, a compaction's output) must not pin a whole cached block in memory, and a
+   * cached block's bytes are the cache's to overwrite. `key`: bytes equal to the entry's key, to
+   * take instead of a copy.
    */
-  entry(): Entry {
+  entry(key?: Uint8Array): Entry {
     const entry = {
-      key: this.keyBytes.slice(0, this.keyLength),
+      key: key ?? this.keyBytes.slice(0, this.keyLength),
       revision: this.revision,
       value: this.valueLength < 0 ? null : this.bytes.slice(this.valueAt, this.valueAt + this.valueLength),
       createRevision: this.createRevision,
