@@ -1,4 +1,5 @@
 import type { Version } from "../mvcc/version-chain.ts";
+import type { BloomHash } from "./table/bloom.ts";
 
 /**
  * One version of one key, as every part of the FLSM engine holds it (memtable, tables, compaction).
@@ -33,8 +34,12 @@ export interface KeyRange {
  * order. Reads are synchronous (tables read through `ReadFile.readAt`), like every read of the store.
  */
 export interface SortedRun {
-  /** The newest version of `key` with a revision at or below `revision`; undefined when the run holds none. */
-  get(key: Uint8Array, revision: number): Entry | undefined;
+  /**
+   * The newest version of `key` with a revision at or below `revision`; undefined when the run
+   * holds none. `hash`, when given, is the key's Bloom hash (table/bloom.ts): a read that asks many
+   * tables hashes the key once.
+   */
+  get(key: Uint8Array, revision: number, hash?: BloomHash): Entry | undefined;
   /**
    * The entries of keys in `range`, in internal-key order; `reverse` gives exactly the opposite order
    * (keys descending, and one key's versions oldest first).

@@ -20,6 +20,7 @@ import { KeyQueue } from "./key-queue.ts";
 import { Memtable } from "./memtable.ts";
 import { changesInRuns, dumpRuns, scanRuns } from "./run-reads.ts";
 import { NO_LEVELS, type RunSource, type StoredRun } from "./runs.ts";
+import { type BloomHash, keyHash } from "./table/bloom.ts";
 
 /**
  * Writes a frozen memtable where the levels will read it (a table), and resolves once the store's
@@ -279,9 +280,10 @@ export class FlsmStore extends StoreCore implements MvccStore {
       if (entry !== undefined) return entry;
     }
     const held = bytes ?? this.bytesOf(key);
+    let hash: BloomHash | undefined;
     for (const run of this.levels.runsFor(held)) {
       this.visited++;
-      const entry = run.get(held, revision);
+      const entry = run.get(held, revision, (hash ??= keyHash(held)));
       if (entry !== undefined) return entry;
     }
     return undefined;
@@ -313,7 +315,9 @@ export class FlsmStore extends StoreCore implements MvccStore {
   private olderRunsMayHold(key: string): boolean {
     if (this.frozen.some((memtable) => memtable.find(key, Infinity) !== undefined)) return true;
     const bytes = this.bytesOf(key);
-    for (const run of this.levels.runsFor(bytes)) if (run.get(bytes, Infinity) !== undefined) return true;
+    let hash: BloomHash | undefined;
+    for (const run of this.levels.runsFor(bytes))
+      if (run.get(bytes, Infinity, (hash ??= keyHash(bytes))) !== undefined) return true;
     return false;
   }
 

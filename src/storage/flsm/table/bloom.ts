@@ -75,8 +75,9 @@ export class BloomFilter {
     this.m = this.bits.byteLength * 8;
   }
 
-  mayContain(key: Uint8Array): boolean {
-    const [h1, h2] = keyHash(key);
+  /** `hash`: the key's, when the caller has it (one read asks the filters of many tables). */
+  mayContain(key: Uint8Array, hash: BloomHash = keyHash(key)): boolean {
+    const [h1, h2] = hash;
     for (let probe = 0; probe < this.probes; probe++) {
       const bit = probeBit(h1, h2, probe, this.m);
       if (((this.bits[bit >>> 3] as number) & (1 << (bit & 7))) === 0) return false;
@@ -88,8 +89,11 @@ export class BloomFilter {
 /** Splits a hash into its halves through memory: BigInt arithmetic (& and >>) cost more than the hash. */
 const halves = new DataView(new ArrayBuffer(8));
 
+/** A key's hash as every table's filter takes it: the two halves of its XXH64. */
+export type BloomHash = readonly [number, number];
+
 /** The two 32-bit halves of the key's XXH64 (seed 0): h1 low, h2 high. */
-function keyHash(key: Uint8Array): [number, number] {
+export function keyHash(key: Uint8Array): [number, number] {
   halves.setBigUint64(0, Bun.hash.xxHash64(key, 0n), true);
   return [halves.getUint32(0, true), halves.getUint32(4, true)];
 }

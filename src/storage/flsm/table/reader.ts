@@ -5,7 +5,7 @@ import type { Block } from "./block.ts";
 import { BLOCK_TRAILER_BYTES } from "./block-builder.ts";
 import type { BlockCache } from "./block-cache.ts";
 import { BlockIndex } from "./block-index.ts";
-import { BloomFilter } from "./bloom.ts";
+import { BloomFilter, type BloomHash } from "./bloom.ts";
 import { decodeFooter, FOOTER_BYTES, type Footer, HEADER_BYTES, readExactly, readSection } from "./format.ts";
 import { decodeProperties, type TableProperties } from "./properties.ts";
 import { decodeTtlSection, type TableExpiry } from "./ttl-section.ts";
@@ -82,8 +82,8 @@ export class TableReader implements SortedRun {
     return this.properties.maxRevision;
   }
 
-  get(key: Uint8Array, revision: number): Entry | undefined {
-    if (!this.bloom.mayContain(key)) {
+  get(key: Uint8Array, revision: number, hash?: BloomHash): Entry | undefined {
+    if (!this.bloom.mayContain(key, hash)) {
       this.counters.bloomNegatives++;
       return undefined;
     }
