@@ -20,19 +20,20 @@ export interface WriteGateStats {
   stoppedGroups: number;
   /** Groups of writes that waited a slowdown. */
   slowedGroups: number;
-  /** Time during which at least one write was stopped. */
+  /** Time during which writes were stopped. */
   stoppedMs: number;
 }
 
 /**
  * Admits writes into an engine whose background work may fall behind, so that its memory (frozen
- * memtables) and level 0 stay bounded under a load the disk cannot keep up with. `admit` is asked
- * before a write is proposed: nothing is applied, logged or acknowledged while it waits, and a
- * refusal (closed, or stopped by a failure) loses nothing. The engine calls `changed` when a flush
- * or compaction finishes, and the waiters look again.
+ * memtables) and level 0 stay bounded under a load the disk cannot keep up with. The WAL asks
+ * `admit` before it logs each group of writes (wal-writer.ts): nothing of the group is logged,
+ * applied or acknowledged while it waits, and a refusal (closing, or stopped by a failure) loses
+ * nothing. The engine calls `changed` when a flush or compaction finishes, and the waiters look
+ * again.
  *
  *   backlog none      admit() → undefined: go now (no promise, no turn lost)
- *   backlog slowdown  admit() → the current 1 ms pause, shared by every write that arrives in it
+ *   backlog slowdown  admit() → the current 1 ms pause, shared by every group that arrives in it
  *   backlog stop      admit() → waits for changed() with a backlog that is not stop
  */
 export class WriteGate {
