@@ -49,11 +49,17 @@ export class WorkerFlushes {
     thread.busy = true;
     thread.post({ type: "begin", table });
     const block = new BlockBuilder(table.options.restartInterval ?? TABLE_DEFAULTS.restartInterval);
-    for (const entry of entries) {
-      block.add(entry);
-      if (block.size >= CHUNK_BYTES && !(await this.send(flush, block.finish()))) break;
+    try {
+      for (const entry of entries) {
+        block.add(entry);
+        if (block.size >= CHUNK_BYTES && !(await this.send(flush, block.finish()))) break;
+      }
+      if (!flush.over && !block.isEmpty) await this.send(flush, block.finish());
+    } catch (error) {
+      // The Worker holds a table half fed: it goes, with its file, and the next flush starts a new one.
+      await this.stop(thread, "flush: the memtable's entries could not be encoded");
+      throw error;
     }
-    if (!flush.over && !block.isEmpty) await this.send(flush, block.finish());
     if (!flush.over) thread.post({ type: "end" });
     return written;
   };

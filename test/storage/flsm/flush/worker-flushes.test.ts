@@ -113,3 +113,31 @@ test("closing the runner during a flush rejects it (E_UNAVAILABLE) and removes t
   expect(error.code).toBe("E_UNAVAILABLE");
   expect(readdirSync(dir)).toEqual([]);
 });
+
+test("entries that fail while being encoded fail the flush with their error, leave no file, and the next flush goes through", async () => {
+  const flushes = new WorkerFlushes();
+  try {
+    const dir = join(scratch, "encoding");
+    await realFileSystem.mkdirp(dir);
+    const all = entries();
+    function* failing(): Generator<Entry> {
+      yield* all.slice(0, all.length / 2);
+      throw new Error("the memtable broke");
+    }
+    const error = (await flushes
+      .writeTable({ dir, path: join(dir, tableFileName(4)), number: 4, options: {}, entries: failing() })
+      .catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toBe("the memtable broke");
+    expect(readdirSync(dir)).toEqual([]);
+    const meta = await flushes.writeTable({
+      dir,
+      path: join(dir, tableFileName(5)),
+      number: 5,
+      options: {},
+      entries: all,
+    });
+    expect(meta.entries).toBe(all.length);
+  } finally {
+    await flushes.close();
+  }
+});
