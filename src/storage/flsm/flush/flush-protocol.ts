@@ -1,5 +1,5 @@
+import type { TableToWrite } from "../disk-engine.ts";
 import type { TableMeta } from "../levels/table-meta.ts";
-import type { TableOptions } from "../table/writer.ts";
 import type { WireError } from "../worker-errors.ts";
 
 /**
@@ -16,12 +16,7 @@ import type { WireError } from "../worker-errors.ts";
  *   worker → main   written {table} | failed {error}   the table, synced with its directory entry;
  *                                       or the error, the file removed (chunks after it are dropped)
  */
-export interface FlushTable {
-  readonly dir: string;
-  readonly path: string;
-  readonly number: number;
-  readonly options: Partial<TableOptions>;
-}
+export type FlushTable = Omit<TableToWrite, "entries">;
 
 export type ToFlushWorker =
   | { readonly type: "begin"; readonly table: FlushTable }

@@ -17,7 +17,7 @@ interface Cached {
  * array allocated at its first use: JavaScriptCore makes none longer than 4 GiB, and
  * `--block-cache-bytes` goes far past that. A block never spans two segments.
  */
-export const SEGMENT_BYTES = 1024 * 1024 * 1024;
+const SEGMENT_BYTES = 1024 * 1024 * 1024;
 
 /** A block larger than this share of the cache is not kept (one block must not empty it). */
 const LARGEST_SHARE = 4;
@@ -88,8 +88,8 @@ export class BlockCache {
 
   /**
    * The block at `offset` of `table`: from the cache, or `read` into bytes the cache gives (the
-   * ring's, or a buffer of its own for a block too large to keep) and `decode`d there. A block that
-   * fails to decode (damage) is not kept.
+   * ring's, or a buffer of its own for a block too large to keep) and decoded there (damage names
+   * `path`). A block that fails to read or decode is not kept.
    */
   load(table: number, offset: number, size: number, read: (into: Uint8Array) => void, path: string): Block {
     const cached = this.tables.get(table)?.get(offset);

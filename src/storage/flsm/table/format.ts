@@ -78,9 +78,14 @@ export function crcHolds(bytes: Uint8Array): boolean {
 /** Reads `size` bytes at `offset`; a file that ends before them is damaged (cut short). */
 export function readExactly(file: ReadFile, path: string, offset: number, size: number, what: string): Uint8Array {
   const bytes = new Uint8Array(size);
-  const read = file.readAt(bytes, offset);
-  if (read < size) throw corruptionError(path, offset + read, `the file ends inside the ${what}`);
+  readInto(file, path, offset, bytes, what);
   return bytes;
+}
+
+/** Fills `into` from `offset` of the file; a file that ends first is damage (E_CORRUPT) naming `what`. */
+export function readInto(file: ReadFile, path: string, offset: number, into: Uint8Array, what: string): void {
+  const read = file.readAt(into, offset);
+  if (read < into.byteLength) throw corruptionError(path, offset + read, `the file ends inside the ${what}`);
 }
 
 /** A section's bytes without their CRC, once the CRC holds. */

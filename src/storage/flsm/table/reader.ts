@@ -6,7 +6,7 @@ import { BLOCK_TRAILER_BYTES } from "./block-builder.ts";
 import type { BlockCache } from "./block-cache.ts";
 import { BlockIndex } from "./block-index.ts";
 import { BloomFilter, type BloomHash } from "./bloom.ts";
-import { decodeFooter, FOOTER_BYTES, type Footer, HEADER_BYTES, readExactly, readSection } from "./format.ts";
+import { decodeFooter, FOOTER_BYTES, type Footer, HEADER_BYTES, readExactly, readInto, readSection } from "./format.ts";
 import { decodeProperties, type TableProperties } from "./properties.ts";
 import { decodeTtlSection, type TableExpiry } from "./ttl-section.ts";
 
@@ -143,10 +143,7 @@ export class TableReader implements SortedRun {
       this.table,
       offset,
       size,
-      (into) => {
-        const read = this.file.readAt(into, offset);
-        if (read < size) throw corruptionError(this.path, offset + read, "the file ends inside the data block");
-      },
+      (into) => readInto(this.file, this.path, offset, into, "data block"),
       this.path,
     );
     if (this.cache.misses === misses) this.counters.blocksCached++;
