@@ -17,6 +17,8 @@ const GROUP_SEGMENTS = "src/cluster/raft/group-log-segments.ts";
 const GROUP_LOG = "src/cluster/raft/group-raft-log.ts";
 const DURABLE_LOG = "src/cluster/raft/durable-log.ts";
 const WAL_WRITER = "src/storage/wal/wal-writer.ts";
+const CHUNKED_ROWS = "src/storage/mvcc/packed/chunked-rows.ts";
+const KEY_INDEX = "src/storage/mvcc/packed/key-index.ts";
 
 export const STORAGE_MUTANTS: readonly Mutant[] = [
   {
@@ -209,5 +211,20 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: GROUP_REPLAY,
     search: "          if (record.term > 0) {",
     replace: "          if (record.term < 0) {",
+  },
+  {
+    name: "reused-row-keeps-its-ttl",
+    description: "a version row reused without a TTL keeps the deadline its last version had",
+    file: CHUNKED_ROWS,
+    search: "      this.chunkCount++;\n    }\n    chunk[row & this.mask] = value;",
+    replace:
+      "      this.chunkCount++;\n    } else if (Number.isNaN(value)) return;\n    chunk[row & this.mask] = value;",
+  },
+  {
+    name: "removal-hashes-another-key",
+    description: "taking a key out of the index looks for it under another key's hash, leaving it findable",
+    file: KEY_INDEX,
+    search: "    this.byHash.delete(id, hashOf(key));",
+    replace: "    this.byHash.delete(id, hashOf(`${key}.`));",
   },
 ];

@@ -221,7 +221,7 @@ test("key bytes: a stored key decodes to itself and compares with any string as 
 
 test("VersionChains agrees with an array of versions per key: puts, deletes, in-place rewrites, compactions, reads at every revision", () => {
   type Step =
-    | { kind: "put"; key: number; size: number; raiseFloor: boolean }
+    | { kind: "put"; key: number; size: number; raiseFloor: boolean; expiresAtMs: number | undefined }
     | { kind: "del"; key: number }
     | { kind: "compact"; key: number; advance: number }
     | { kind: "evacuate" };
@@ -235,6 +235,8 @@ test("VersionChains agrees with an array of versions per key: puts, deletes, in-
         key: keyPick,
         size: fc.nat({ max: 20 }),
         raiseFloor: fc.boolean(),
+        // A TTL deadline on some puts: the sparse column's chunks appear, and their rows are reused without one.
+        expiresAtMs: fc.option(fc.integer({ min: 1, max: 1e12 }), { nil: undefined, freq: 3 }),
       }),
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant("del" as const), key: keyPick }) },
@@ -244,8 +246,8 @@ test("VersionChains agrees with an array of versions per key: puts, deletes, in-
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("evacuate" as const) }) },
   );
-  /** A version of the model: its revision and value (null: a tombstone). */
-  type Modelled = { revision: number; value: Uint8Array | null };
+  /** A version of the model: its revision, value (null: a tombstone) and TTL deadline. */
+  type Modelled = { revision: number; value: Uint8Array | null; expiresAtMs?: number };
   fc.assert(
     // ringMin of 1 to 4: chains get rings after a few versions and lose them, again and again.
     fc.property(fc.integer({ min: 1, max: 4 }), fc.array(step, { maxLength: 150, size: "max" }), (ringMin, steps) => {
@@ -265,10 +267,10 @@ test("VersionChains agrees with an array of versions per key: puts, deletes, in-
           if (s.raiseFloor) floor = revision;
           // As the store does: a lone version at or below the floor is rewritten in place.
           if (id !== NONE && revision <= floor && chains.hasSingleVersion(id)) {
-            chains.replaceOnly(id, revision, value);
+            chains.replaceOnly(id, revision, value, s.expiresAtMs);
             versions.splice(0, 1);
-          } else chains.append(KEY_NAMES[s.key]!, id, revision, value);
-          versions.push({ revision, value });
+          } else chains.append(KEY_NAMES[s.key]!, id, revision, value, s.expiresAtMs);
+          versions.push({ revision, value, expiresAtMs: s.expiresAtMs });
         } else if (s.kind === "del") {
           if (versions.length === 0 || versions.at(-1)!.value === null) continue;
           chains.append(KEY_NAMES[s.key]!, idOf(s.key), ++revision, null);
@@ -294,6 +296,7 @@ test("VersionChains agrees with an array of versions per key: puts, deletes, in-
             const slot = id === NONE ? NONE : chains.versionAt(id, at);
             expect(slot === NONE ? undefined : chains.revision(slot)).toBe(want?.revision);
             if (want !== undefined) expect(chains.value(slot)).toEqual(want.value);
+            if (want?.value) expect(chains.version(slot).expiresAtMs).toBe(want.expiresAtMs);
           }
         });
       }

@@ -33,3 +33,39 @@ export class ChunkedRows {
     while (row >>> this.chunkBits >= this.chunks.length) this.chunks.push(this.make((this.mask + 1) * this.width));
   }
 }
+
+/**
+ * A column of doubles indexed by row that is NaN nearly everywhere (TTL deadlines: most keys have
+ * none), in chunks like ChunkedRows' that exist only once a row in them holds a number: a store
+ * without TTLs pays nothing for the column, where a field in every row cost 8 bytes a version.
+ */
+export class SparseColumn {
+  private readonly chunks: (Float64Array | undefined)[] = [];
+  private readonly mask: number;
+  private chunkCount = 0;
+
+  constructor(private readonly chunkBits: number) {
+    this.mask = (1 << chunkBits) - 1;
+  }
+
+  get byteLength(): number {
+    return this.chunkCount * (this.mask + 1) * 8;
+  }
+
+  /** The number at `row`, or NaN. */
+  get(row: number): number {
+    const chunk = this.chunks[row >>> this.chunkBits];
+    return chunk === undefined ? Number.NaN : chunk[row & this.mask]!;
+  }
+
+  set(row: number, value: number): void {
+    let chunk = this.chunks[row >>> this.chunkBits];
+    if (chunk === undefined) {
+      if (Number.isNaN(value)) return;
+      chunk = new Float64Array(this.mask + 1).fill(Number.NaN);
+      this.chunks[row >>> this.chunkBits] = chunk;
+      this.chunkCount++;
+    }
+    chunk[row & this.mask] = value;
+  }
+}

@@ -31,7 +31,6 @@ export class KeyIndex {
   private readonly keyLocs: ChunkedRows;
   private readonly keyBytes: ValueSlabs;
   private readonly heads: ChunkedRows;
-  private readonly hashes: ChunkedRows;
   private nextId = 0;
   private readonly freeIds: number[] = [];
   private readonly byHash: IdHashTable;
@@ -53,7 +52,6 @@ export class KeyIndex {
       slabBytes,
     );
     this.heads = new ChunkedRows((length) => new Int32Array(length), chunkBits);
-    this.hashes = new ChunkedRows((length) => new Int32Array(length), chunkBits);
     this.order = new SortedLeaves(
       (id, key) => this.compareTo(id, key),
       (id) => this.key(id),
@@ -69,7 +67,7 @@ export class KeyIndex {
 
   /** Bytes of the typed arrays, the key order's leaves and the key slabs. */
   get allocatedBytes(): number {
-    const arrays = this.keyLocs.byteLength + this.heads.byteLength + this.hashes.byteLength;
+    const arrays = this.keyLocs.byteLength + this.heads.byteLength;
     return arrays + this.byHash.allocatedBytes + this.order.allocatedBytes + this.keyBytes.allocatedBytes;
   }
 
@@ -169,19 +167,20 @@ export class KeyIndex {
     if (reused === undefined) {
       this.keyLocs.reserve(id);
       this.heads.reserve(id);
-      this.hashes.reserve(id);
     }
     this.keyLocs.set(id, this.keyBytes.reserve(storedBytes, id));
     this.heads.set(id, head);
-    this.hashes.set(id, hash);
     this.byHash.add(id, hash);
     return id;
   }
 
   /** Takes out the entry `id` (its key has no version left); its id is free for the next key. */
   remove(id: number): void {
-    this.order.remove(id, this.key(id));
-    this.byHash.delete(id, this.hashes.get(id));
+    // The key's hash is worked out again rather than kept: a column of them cost 4 bytes a key for
+    // the one step, taking a key out, that needs it (the key is decoded here anyway).
+    const key = this.key(id);
+    this.order.remove(id, key);
+    this.byHash.delete(id, hashOf(key));
     this.heads.set(id, NONE);
     this.release(id);
   }

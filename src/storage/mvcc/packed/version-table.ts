@@ -1,35 +1,39 @@
 /**
- * Every version of every key, as rows of Float64Arrays instead of an object each: six numbers a
- * version (48 bytes, one or two cache lines), no object for the garbage collector to trace. A row is
+ * Every version of every key, as rows of Float64Arrays instead of an object each: five numbers a
+ * version (40 bytes, one or two cache lines), no object for the garbage collector to trace. A row is
  * addressed by its slot; freed slots are reused.
  *
- *   revision · createRevision · version · expiresAtMs (NaN: no TTL) · value (a ValueSlabs location;
- *   -1: a tombstone) · older (the slot of the key's previous version; -1: none)
+ *   revision · createRevision · version · value (a ValueSlabs location; -1: a tombstone) ·
+ *   older (the slot of the key's previous version; -1: none)
  *
- * Rows live in chunks of 65,536 (3 MiB; chunked-rows.ts): the table grows by a chunk, never by copying.
+ * A version's TTL deadline (NaN: none) is kept beside the rows, in a column whose chunks exist only
+ * where some version has one (chunked-rows.ts's SparseColumn).
+ *
+ * Rows live in chunks of 65,536 (2.5 MiB; chunked-rows.ts): the table grows by a chunk, never by copying.
  *
  * A key's versions are a list from its newest version through `older` links (see version-chain.ts).
  */
-const FIELDS = 6;
+const FIELDS = 5;
 const REVISION = 0;
 const CREATE_REVISION = 1;
 const VERSION = 2;
-const EXPIRES_AT = 3;
-const VALUE = 4;
-const OLDER = 5;
+const VALUE = 3;
+const OLDER = 4;
 
-import { ChunkedRows } from "./chunked-rows.ts";
+import { ChunkedRows, SparseColumn } from "./chunked-rows.ts";
 
 export const NONE = -1;
 
 export class VersionTable {
   private readonly rows: ChunkedRows;
+  private readonly expiresAt: SparseColumn;
   private next = 0;
   private readonly freeSlots: number[] = [];
 
   /** `chunkBits`: log2 of the rows a chunk holds (tests make chunks tiny). */
   constructor(chunkBits = 16) {
     this.rows = new ChunkedRows((length) => new Float64Array(length), chunkBits, FIELDS);
+    this.expiresAt = new SparseColumn(chunkBits);
   }
 
   /** A new row. */
@@ -63,7 +67,7 @@ export class VersionTable {
     this.set(slot, REVISION, revision);
     this.set(slot, CREATE_REVISION, createRevision);
     this.set(slot, VERSION, version);
-    this.set(slot, EXPIRES_AT, expiresAtMs ?? Number.NaN);
+    this.expiresAt.set(slot, expiresAtMs ?? Number.NaN);
     this.set(slot, VALUE, value);
   }
 
@@ -80,7 +84,7 @@ export class VersionTable {
 
   /** Bytes the table takes. */
   get allocatedBytes(): number {
-    return this.rows.byteLength;
+    return this.rows.byteLength + this.expiresAt.byteLength;
   }
 
   revision(slot: number): number {
@@ -97,7 +101,7 @@ export class VersionTable {
 
   /** The TTL deadline, or undefined. */
   expiresAtMs(slot: number): number | undefined {
-    const at = this.get(slot, EXPIRES_AT);
+    const at = this.expiresAt.get(slot);
     return Number.isNaN(at) ? undefined : at;
   }
 
