@@ -135,7 +135,7 @@ export class H2Stream {
    * HTTP error that is not gRPC's): `block` ends the stream once the client has sent the rest of its
    * request, or at once past DISCARD_BYTES_MAX of it. A client still sending its request then does
    * not get the answer first: curl 7.88 waits forever for an answer that came before it finished
-   * sending, or fails on the reset that follows it (test/server/h2/interop-curl.test.ts).
+   * sending, or fails on the reset that follows it (test/system/interop-curl.system.ts).
    */
   answerAfterRequest(block: Buffer): void {
     if (this.localClosed || this.headersSent) return;

@@ -8,7 +8,7 @@ import { clientPreface, connectRaw, grpcRequestHeaders, type RawConnection } fro
 /**
  * An answer the native server decides from the request's headers alone (here: an unknown method)
  * waits for the end of the request before it goes, so that a client still sending does not get it
- * first (curl 7.88 then hangs or fails: test/server/h2/interop-curl.test.ts); a client that goes on
+ * first (curl 7.88 then hangs or fails: test/system/interop-curl.system.ts); a client that goes on
  * sending past 64 KiB gets it at once, then RST_STREAM NO_ERROR (RFC 9113, 8.1).
  */
 

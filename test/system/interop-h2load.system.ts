@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SetRequest } from "../../../src/gen/homekv_service.ts";
-import { grpcMessage } from "../../../src/h2/grpc-message.ts";
-import { expectCleanServerLog, useTarget } from "../../hardening/harness.ts";
-import { bytes } from "../../helpers/bytes.ts";
-import { runCommand, scratchDir } from "../../helpers/processes.ts";
+import { SetRequest } from "../../src/gen/homekv_service.ts";
+import { grpcMessage } from "../../src/h2/grpc-message.ts";
+import { expectCleanServerLog, useTarget } from "../hardening/harness.ts";
+import { bytes } from "../helpers/bytes.ts";
+import { runCommand, scratchDir } from "../helpers/processes.ts";
 import { hasCommand, missingTool } from "./interop-tools.ts";
 
 /**

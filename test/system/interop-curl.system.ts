@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { GetRequest, GetResponse, SetRequest, SetResponse } from "../../../src/gen/homekv_service.ts";
-import { GRPC_MESSAGE_PREFIX_BYTES, grpcMessage } from "../../../src/h2/grpc-message.ts";
-import { useTarget } from "../../hardening/harness.ts";
-import { bytes, text } from "../../helpers/bytes.ts";
-import { runCommand, type ServerProcess, scratchDir, startServerProcess } from "../../helpers/processes.ts";
-import { makeTestCerts, type TestCerts } from "../../security/certs.ts";
+import { GetRequest, GetResponse, SetRequest, SetResponse } from "../../src/gen/homekv_service.ts";
+import { GRPC_MESSAGE_PREFIX_BYTES, grpcMessage } from "../../src/h2/grpc-message.ts";
+import { useTarget } from "../hardening/harness.ts";
+import { bytes, text } from "../helpers/bytes.ts";
+import { runCommand, type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { makeTestCerts, type TestCerts } from "../security/certs.ts";
 import { hasCommand, missingTool } from "./interop-tools.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { installDebianPackages } from "../../../scripts/bench/servers.ts";
+import { installDebianPackages } from "../../scripts/bench/servers.ts";
 
 /**
  * The independent HTTP/2 stacks the native server is tried against (curl, nghttp2's h2load,

@@ -9,11 +9,11 @@ import {
   SetResponse,
   WatchRequest,
   WatchResponse,
-} from "../../../src/gen/homekv_service.ts";
-import { expectCleanServerLog, useTarget } from "../../hardening/harness.ts";
-import { bytes, text } from "../../helpers/bytes.ts";
-import { ROOT, runCommand } from "../../helpers/processes.ts";
-import { waitForWatchers } from "../../helpers/server.ts";
+} from "../../src/gen/homekv_service.ts";
+import { expectCleanServerLog, useTarget } from "../hardening/harness.ts";
+import { bytes, text } from "../helpers/bytes.ts";
+import { ROOT, runCommand } from "../helpers/processes.ts";
+import { waitForWatchers } from "../helpers/server.ts";
 import { DEBIAN_PYTHON, missingTool, pythonHasGrpc } from "./interop-tools.ts";
 
 /**
