@@ -130,8 +130,10 @@ export class HpackDecoder {
       if (listBytes <= listBytesMax) headers.push(header);
     };
     const reader = { bytes, at: 0 };
+    let fields = false;
     while (reader.at < bytes.length) {
       const first = bytes[reader.at]!;
+      if ((first & 0xe0) !== 0x20) fields = true;
       if (first & 0x80) {
         keep(this.entry(readInteger(reader, 7)));
       } else if (first & 0x40) {
@@ -139,6 +141,8 @@ export class HpackDecoder {
         keep(header);
         this.insert(header);
       } else if (first & 0x20) {
+        // Table size updates open a block, before any field (RFC 7541, 4.2); nghttp2 refuses one later too.
+        if (fields) throw new Error("HPACK: a dynamic table size update after a header field");
         const size = readInteger(reader, 5);
         if (size > this.maxTableBytes)
           throw new Error(`HPACK: table size ${size} over the ${this.maxTableBytes} allowed`);

@@ -97,6 +97,13 @@ describe("HPACK decoder (RFC 7541, Appendix C)", () => {
     expect(() => new HpackDecoder().decode(Buffer.from([0xff, 0x80]))).toThrow(/cut short/);
   });
 
+  test("table size updates open a block: two there are taken, one after a header field is an error", () => {
+    const decoder = new HpackDecoder();
+    // 0x20 then 0x3f 0xe1 0x1f: sizes 0 then 4096 (RFC 7541, 4.2 allows both at the start); 0x82: :method GET.
+    expect(decoder.decode(Buffer.from([0x20, 0x3f, 0xe1, 0x1f, 0x82]))).toEqual([[":method", "GET"]]);
+    expect(() => decoder.decode(Buffer.from([0x82, 0x20]))).toThrow(/size update after a header field/);
+  });
+
   test("a block decoded again at the same table decodes the same; a reference to the table follows its changes", () => {
     const decoder = new HpackDecoder();
     const literals = encodeLiterals([

@@ -1,6 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { GetRequest, GetResponse } from "../../src/gen/homekv_service.ts";
-import { ERROR_CODE, encodeFrame, FLAG, FRAME, type Frame, readFrames, readGoaway } from "../../src/h2/frames.ts";
+import {
+  ERROR_CODE,
+  encodeFrame,
+  FLAG,
+  FRAME,
+  type Frame,
+  headerBlockFrames,
+  readFrames,
+  readGoaway,
+} from "../../src/h2/frames.ts";
 import { encodeLiterals } from "../../src/h2/hpack.ts";
 import { TEST_GRPC_SERVER } from "../helpers/processes.ts";
 import {
@@ -21,9 +30,11 @@ import {
 
 /**
  * Request metadata (HTTP/2 headers) far over any sensible size, sent as hand-made HEADERS and
- * CONTINUATION frames (HPACK literals): the server (Bun's HTTP/2) refuses a header block over 64 KiB
- * with a GOAWAY (COMPRESSION_ERROR, "header block too large") and closes that connection, and a
- * stream with more than 128 headers with RST_STREAM (ENHANCE_YOUR_CALM), keeping the connection.
+ * CONTINUATION frames (HPACK literals), against either server transport: a header block over
+ * 64 KiB, or one HPACK cannot take (a table size update after a field, or over the size announced),
+ * ends the connection with GOAWAY COMPRESSION_ERROR; a stream with more than 128 headers, or whose
+ * headers decode to over 64 KiB (an HPACK bomb), is reset with ENHANCE_YOUR_CALM and the
+ * connection goes on.
  */
 
 const GET = "/homekv_service.HomeKvService/Get";
@@ -74,6 +85,16 @@ async function getWithHeaders(
   return refusal && readGoaway(refusal.payload);
 }
 
+/** An HPACK string length (7-bit prefix, no Huffman; RFC 7541, 5.1 and 5.2). */
+function hpackLength(length: number): number[] {
+  if (length < 0x7f) return [length];
+  const out = [0x7f];
+  let rest = length - 0x7f;
+  for (; rest >= 0x80; rest = Math.floor(rest / 0x80)) out.push((rest & 0x7f) | 0x80);
+  out.push(rest);
+  return out;
+}
+
 describe("oversized metadata", () => {
   test("a 1 MiB header, and 10,000 small ones: GOAWAY COMPRESSION_ERROR, connection closed, server serves", async () => {
     const probe = probeRss(server.proc.pid);
@@ -105,6 +126,46 @@ describe("oversized metadata", () => {
     expect(await getWithHeaders(connection, 3, [])).toBeUndefined();
     expect(answeredGet(connection, 3).records.map((r) => r.key)).toEqual(["normal/warm-up"]);
     connection.destroy();
+  });
+
+  test("an HPACK bomb (a 4 KiB header put in the table once, then named 16,000 times: 64 MB of headers in a 20 KB block), ten times: each stream reset, memory flat, server serves", async () => {
+    const probe = probeRss(server.proc.pid);
+    const value = "b".repeat(4_000);
+    // 0x40: a literal with incremental indexing and a new name (RFC 7541, 6.2.1); 0xbe: index 62,
+    // the first entry of the dynamic table, one byte a reference.
+    const bomb = Buffer.concat([
+      encodeLiterals(grpcRequestHeaders(GET)),
+      Buffer.from([0x40, ...hpackLength(5), ...Buffer.from("x-bom"), ...hpackLength(value.length)]),
+      Buffer.from(value),
+      Buffer.alloc(16_000, 0xbe),
+    ]);
+    for (let round = 0; round < 10; round++) {
+      const connection = await openSession();
+      connection.write(Buffer.concat(headerBlockFrames(1, bomb, false)));
+      expect(await connection.waitUntil((received) => ended(received, 1), 5_000)).toBe(true);
+      const reset = framesOf(connection, 1).find((f) => f.type === FRAME.RST_STREAM);
+      expect(reset?.payload.readUInt32BE(0)).toBe(ERROR_CODE.ENHANCE_YOUR_CALM);
+      connection.destroy();
+    }
+    const after = probe.stop("ten HPACK bombs of 64 MB each");
+    expectRssWithin(probe, after, 16);
+    await expectServes(server, "HPACK bombs");
+  });
+
+  test("a table size update after a header field, or above the 4,096 bytes announced: GOAWAY COMPRESSION_ERROR, server serves", async () => {
+    const fields = encodeLiterals(grpcRequestHeaders(GET));
+    // 0x20: a table size update to 0; 0x3f 0xe2 0x1f: one to 4,097 (31 + 4,066).
+    for (const block of [
+      Buffer.concat([fields, Buffer.from([0x20])]),
+      Buffer.concat([Buffer.from([0x3f, 0xe2, 0x1f]), fields]),
+    ]) {
+      const connection = await openSession();
+      connection.write(Buffer.concat(headerBlockFrames(1, block, false)));
+      expect(await connection.waitClosed(5_000)).toBe(true);
+      const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
+      expect(refusal && readGoaway(refusal.payload)).toMatchObject({ errorCode: ERROR_CODE.COMPRESSION_ERROR });
+    }
+    await expectServes(server, "bad table size updates");
   });
 
   test("a 16 KiB header (an ordinary large token) is accepted", async () => {
