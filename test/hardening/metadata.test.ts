@@ -12,13 +12,7 @@ import {
 } from "../../src/h2/frames.ts";
 import { encodeLiterals } from "../../src/h2/hpack.ts";
 import { TEST_GRPC_SERVER } from "../helpers/processes.ts";
-import {
-  clientPreface,
-  connectRaw,
-  grpcCallFrames,
-  grpcRequestHeaders,
-  type RawConnection,
-} from "../helpers/raw-h2.ts";
+import { grpcCallFrames, grpcRequestHeaders, openRawSession, type RawConnection } from "../helpers/raw-h2.ts";
 import {
   expectCleanServerLog,
   expectNoStackTrace,
@@ -41,13 +35,6 @@ const GET = "/homekv_service.HomeKvService/Get";
 const getMessage = GetRequest.encode(GetRequest.fromPartial({ keys: ["normal/warm-up"] })).finish();
 
 const server = useTarget();
-
-/** A raw connection past its preface and settings. */
-async function openSession(): Promise<RawConnection> {
-  const connection = await connectRaw(server.port);
-  connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
-  return connection;
-}
 
 /** The frames the server sent on a stream; with no stack trace anywhere in what it sent. */
 function framesOf(connection: RawConnection, streamId: number): Frame[] {
@@ -102,7 +89,7 @@ describe("oversized metadata", () => {
     const manySmall = Array.from({ length: 10_000 }, (_, i): [string, string] => [`x-h${i}`, "v"]);
     for (const extra of [oneHuge, manySmall]) {
       for (let round = 0; round < 10; round++) {
-        const connection = await openSession();
+        const connection = await openRawSession(server.port);
         expect(await getWithHeaders(connection, 1, extra)).toMatchObject({
           errorCode: ERROR_CODE.COMPRESSION_ERROR,
           debug: "header block too large",
@@ -117,7 +104,7 @@ describe("oversized metadata", () => {
   });
 
   test("200 headers (over the 128 a stream may have): that stream is reset, the connection goes on", async () => {
-    const connection = await openSession();
+    const connection = await openRawSession(server.port);
     const many = Array.from({ length: 200 }, (_, i): [string, string] => [`x-h${i}`, "v"]);
     expect(await getWithHeaders(connection, 1, many)).toBeUndefined();
     const reset = framesOf(connection, 1).find((f) => f.type === FRAME.RST_STREAM);
@@ -169,7 +156,7 @@ describe("oversized metadata", () => {
   });
 
   test("a 16 KiB header (an ordinary large token) is accepted", async () => {
-    const connection = await openSession();
+    const connection = await openRawSession(server.port);
     expect(await getWithHeaders(connection, 1, [["authorization", `Bearer ${"t".repeat(16 * 1024)}`]])).toBeUndefined();
     expect(answeredGet(connection, 1).records).toHaveLength(1);
     connection.destroy();
@@ -177,7 +164,7 @@ describe("oversized metadata", () => {
 
   test("a header block that never ends (a CONTINUATION flood of empty frames): memory stays flat, others are served", async () => {
     const probe = probeRss(server.proc.pid);
-    const connection = await openSession();
+    const connection = await openRawSession(server.port);
     connection.write(encodeFrame(FRAME.HEADERS, 0, 1, encodeLiterals(grpcRequestHeaders(GET))));
     const burst = Buffer.concat(Array.from({ length: 10_000 }, () => encodeFrame(FRAME.CONTINUATION, 0, 1)));
     const started = performance.now();

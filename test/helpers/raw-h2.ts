@@ -135,6 +135,13 @@ export function connectRaw(port: number, options: { read?: boolean; timeoutMs?: 
   });
 }
 
+/** A raw connection to 127.0.0.1:`port` past its preface: the client's SETTINGS, and its acknowledgement of the server's. */
+export async function openRawSession(port: number): Promise<RawConnection> {
+  const connection = await connectRaw(port);
+  connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
+  return connection;
+}
+
 /** What a gRPC call made with `grpcCall` got back. */
 export interface GrpcAnswer {
   /** The gRPC status; undefined when the stream ended without one (reset, or closed connection). */

@@ -13,13 +13,7 @@ import {
 import { encodeLiterals } from "../../../src/h2/hpack.ts";
 import { H2_LIMITS } from "../../../src/server/h2/settings.ts";
 import { expectCleanServerLog, expectServes, useTarget } from "../../hardening/harness.ts";
-import {
-  clientPreface,
-  connectRaw,
-  grpcCallFrames,
-  grpcRequestHeaders,
-  type RawConnection,
-} from "../../helpers/raw-h2.ts";
+import { grpcCallFrames, grpcRequestHeaders, openRawSession, type RawConnection } from "../../helpers/raw-h2.ts";
 
 /**
  * The native server (src/server/h2) against clients that abuse HTTP/2 itself, in raw frames: each
@@ -31,12 +25,6 @@ const server = useTarget(["--grpc-server", "native"]);
 const WATCH = "/homekv_service.HomeKvService/Watch";
 const GET = "/homekv_service.HomeKvService/Get";
 
-async function openSession(): Promise<RawConnection> {
-  const connection = await connectRaw(server.port);
-  connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
-  return connection;
-}
-
 function goawayOf(connection: RawConnection): ReturnType<typeof readGoaway> | undefined {
   const frame = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
   return frame && readGoaway(frame.payload);
@@ -44,7 +32,7 @@ function goawayOf(connection: RawConnection): ReturnType<typeof readGoaway> | un
 
 /** Sends `bytes`, then waits for the server to close the connection; its GOAWAY. */
 async function refusedWith(bytes: Buffer): Promise<ReturnType<typeof readGoaway> | undefined> {
-  const connection = await openSession();
+  const connection = await openRawSession(server.port);
   connection.write(bytes);
   expect(await connection.waitClosed(5_000)).toBe(true);
   return goawayOf(connection);
@@ -92,7 +80,7 @@ describe("the native server against HTTP/2 abuse", () => {
   });
 
   test("streams beyond MAX_CONCURRENT_STREAMS are refused (REFUSED_STREAM); the open ones go on", async () => {
-    const connection = await openSession();
+    const connection = await openRawSession(server.port);
     const watch = WatchRequest.encode(WatchRequest.fromPartial({ key: "abuse/streams" })).finish();
     const open = H2_LIMITS.concurrentStreamsMax;
     const calls = Array.from({ length: open + 2 }, (_, i) => grpcCallFrames(1 + 2 * i, WATCH, watch));
