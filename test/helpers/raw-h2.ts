@@ -5,6 +5,7 @@ import {
   encodeFrame,
   FLAG,
   FRAME,
+  FRAME_HEADER_BYTES,
   headerBlockFrames,
   PREFACE,
 } from "../../src/h2/frames.ts";
@@ -140,6 +141,31 @@ export async function openRawSession(port: number): Promise<RawConnection> {
   const connection = await connectRaw(port);
   connection.write(Buffer.concat([clientPreface(), encodeFrame(FRAME.SETTINGS, FLAG.ACK, 0)]));
   return connection;
+}
+
+/**
+ * Counts the frames the server sends on `socket` that `match` as they arrive, without keeping them:
+ * for floods whose answers are too many to read back with `readFrames`. Start it before the socket
+ * is read (the preface's frames are counted too).
+ */
+export function countFrames(
+  socket: Socket,
+  match: (type: number, flags: number) => boolean,
+): { readonly count: number } {
+  const counted = { count: 0 };
+  let rest = Buffer.alloc(0);
+  socket.on("data", (chunk: Buffer) => {
+    const bytes = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    let at = 0;
+    while (bytes.length - at >= FRAME_HEADER_BYTES) {
+      const end = at + FRAME_HEADER_BYTES + bytes.readUIntBE(at, 3);
+      if (end > bytes.length) break;
+      if (match(bytes[at + 3]!, bytes[at + 4]!)) counted.count++;
+      at = end;
+    }
+    rest = Buffer.from(bytes.subarray(at));
+  });
+  return counted;
 }
 
 /** What a gRPC call made with `grpcCall` got back. */

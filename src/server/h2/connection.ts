@@ -387,7 +387,7 @@ export class H2ServerConnection implements StreamHost {
     const stream = this.streams.get(id);
     if (!stream) return this.checkNotIdle(id, "RST_STREAM");
     // Rapid reset: streams opened only to be reset cost a handler each, and free their slot at once.
-    if (!this.resets.spend()) throw new ConnectionError(ERROR_CODE.ENHANCE_YOUR_CALM, "too many streams reset");
+    this.spendReset();
     stream.abandon();
   }
 
@@ -465,10 +465,23 @@ export class H2ServerConnection implements StreamHost {
     if (id > this.lastStreamId) throw new ConnectionError(ERROR_CODE.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
   }
 
+  /**
+   * RST_STREAM for a stream error the client made (RFC 9113, 5.4.2). It draws on the rapid-reset
+   * budget as the client's own resets do: a client can have the server reset its streams as surely
+   * as reset them itself — a WINDOW_UPDATE of 0 does it — and so start and kill calls without end
+   * (MadeYouReset, CVE-2025-8671; nghttp2 counts such stream errors against a budget of its own, its
+   * "glitches", since 1.67). What the server resets of its own accord is not counted: an answer that
+   * does not fit the output bound, a Watch stream stuck, a request body that goes on after its answer.
+   */
   private resetStream(id: number, code: number): void {
+    this.spendReset();
     const stream = this.streams.get(id);
     if (stream) stream.reset(code);
     else this.output.push(encodeFrame(FRAME.RST_STREAM, 0, id, uint32Payload(code)));
+  }
+
+  private spendReset(): void {
+    if (!this.resets.spend()) throw new ConnectionError(ERROR_CODE.ENHANCE_YOUR_CALM, "too many streams reset");
   }
 
   private spendControl(): void {

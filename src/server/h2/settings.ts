@@ -22,14 +22,16 @@ export const H2_LIMITS = {
   /** The decoded headers of one stream: more bytes (or more headers) reset that stream (ENHANCE_YOUR_CALM). */
   headerListBytesMax: 64 * 1024,
   headersPerStreamMax: 128,
-  /**
-   * Streams a client may reset while their calls run (rapid reset, CVE-2023-44487), and frames that
-   * cost the server an answer or work without a call (SETTINGS, PING, PRIORITY, empty DATA, unknown
-   * frames): each a budget of `burst`, given back at `perSecond`; a client past one gets GOAWAY
-   * ENHANCE_YOUR_CALM.
-   */
   /** Bytes of request messages not yet whole that one connection may hold: at least this, and four at the hard cap. */
   inboundBytesMin: 64 * 1024 * 1024,
+  /**
+   * Streams reset — by the client while their calls run (rapid reset, CVE-2023-44487), or by the
+   * server for a stream error of the client's making (MadeYouReset, CVE-2025-8671: a WINDOW_UPDATE of
+   * 0, DATA past the window or after END_STREAM, a stream past MAX_CONCURRENT_STREAMS) — and frames
+   * that cost the server an answer or work without a call (SETTINGS, PING, PRIORITY, empty DATA,
+   * unknown frames): each a budget of `burst`, given back at `perSecond`; a client past one gets
+   * GOAWAY ENHANCE_YOUR_CALM.
+   */
   resets: { burst: 1_000, perSecond: 200 },
   controlFrames: { burst: 10_000, perSecond: 2_000 },
   /**
