@@ -144,6 +144,40 @@ export async function openRawSession(port: number): Promise<RawConnection> {
 }
 
 /**
+ * Writes `chunk(i)` for i = 0, 1, … on `connection` until `count` chunks are written, the connection
+ * closes, or the socket has taken nothing for `stallMs` (the server reads no more): how much of a
+ * flood a server lets in. Returns the number of chunks written, the last one possibly still in the
+ * socket's buffer.
+ */
+export async function floodUntilStalled(
+  connection: RawConnection,
+  chunk: (i: number) => Buffer,
+  count: number,
+  stallMs: number,
+): Promise<number> {
+  const { socket } = connection;
+  for (let i = 0; i < count; i++) {
+    if (connection.closed) return i;
+    if (socket.write(chunk(i))) continue;
+    const drained = await new Promise<boolean>((settle) => {
+      const done = (taken: boolean) => {
+        clearTimeout(timer);
+        socket.off("drain", onDrain);
+        socket.off("close", onClose);
+        settle(taken);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), stallMs);
+      socket.on("drain", onDrain);
+      socket.on("close", onClose);
+    });
+    if (!drained) return i + 1;
+  }
+  return count;
+}
+
+/**
  * Counts the frames the server sends on `socket` that `match` as they arrive, without keeping them:
  * for floods whose answers are too many to read back with `readFrames`. Start it before the socket
  * is read (the preface's frames are counted too).

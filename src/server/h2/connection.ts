@@ -28,6 +28,9 @@ export interface ConnectionSocket {
   end(): void;
   /** Closes at once (RST). */
   terminate(): void;
+  /** Stops reading the socket (the client's writes then wait in the kernel's buffers, then in its own), and starts again. */
+  pause(): void;
+  resume(): void;
 }
 
 /**
@@ -66,6 +69,8 @@ export class H2ServerConnection implements StreamHost {
   private readonly waitingForWindow = new Set<H2Stream>();
   private lastStreamId = 0;
   private input: Buffer = EMPTY;
+  /** The client's frames wait, unread: the socket has not taken what the server wrote (`readInput`). */
+  private inputPaused = false;
   private prefaceDone = false;
   private settingsSeen = false;
   /** A header block spread over CONTINUATION frames. */
@@ -112,7 +117,23 @@ export class H2ServerConnection implements StreamHost {
   receive(data: Buffer): void {
     if (this.ended) return;
     this.lastReceivedMs = performance.now();
-    let input = this.input.length === 0 ? data : Buffer.concat([this.input, data]);
+    this.input = this.input.length === 0 ? data : Buffer.concat([this.input, data]);
+    if (!this.inputPaused) this.readInput();
+  }
+
+  /**
+   * Processes the client's frames, unless the socket has not taken H2_LIMITS.outputPauseBytes of
+   * what the server wrote: then the rest waits, unread, until it has (backpressure). Without it, a
+   * client that never reads could make the server queue an answer for every frame it sends —
+   * RST_STREAM, PING and SETTINGS acknowledgements, an answer decided from the headers — that the
+   * bound on gRPC messages (H2_LIMITS.outputBytesMax) does not count. Its frames wait in TCP's
+   * buffers instead, then its writes; nothing in RFC 9113 has a server read at its client's pace.
+   * h2o stops reading so, past a soft limit on its output buffer. nghttp2 and Go's server close the
+   * connection past 1,000 PING and SETTINGS acknowledgements queued and 10,000 control frames:
+   * answers to requests are none of those, and the reading stopped bounds them all.
+   */
+  private readInput(): void {
+    let input = this.input;
     try {
       if (!this.prefaceDone) {
         const seen = Math.min(input.length, PREFACE.length);
@@ -128,6 +149,10 @@ export class H2ServerConnection implements StreamHost {
       let at = 0;
       // Bounded by the input: each round takes a whole frame off it.
       while (!this.ended && input.length - at >= FRAME_HEADER_BYTES) {
+        if (this.output.pendingBytes > H2_LIMITS.outputPauseBytes) {
+          this.pauseInput();
+          break;
+        }
         const length = input.readUIntBE(at, 3);
         if (length > H2_LIMITS.framePayloadMax)
           throw new ConnectionError(
@@ -143,13 +168,27 @@ export class H2ServerConnection implements StreamHost {
         at = end;
         this.onFrame(type, flags, id, payload);
       }
-      // What is left is part of one frame: copied, so that the chunk it came in is not held.
+      // What is left is part of one frame (or, paused, what waits): copied, so that the chunk it came in is not held.
       this.input = at === input.length ? EMPTY : Buffer.from(input.subarray(at));
       this.giveBackConnectionWindow();
     } catch (error) {
       if (!(error instanceof ConnectionError)) throw error;
       this.fail(error.code, error.debug);
     }
+  }
+
+  private pauseInput(): void {
+    this.inputPaused = true;
+    this.socket.pause();
+    // Once taken, in a microtask: the socket's write that took it may be the close's last flush.
+    this.output.whenTaken(() => queueMicrotask(() => this.resumeInput()));
+  }
+
+  private resumeInput(): void {
+    if (this.ended || !this.inputPaused) return;
+    this.inputPaused = false;
+    this.socket.resume();
+    this.readInput();
   }
 
   /** The socket takes writes again. */

@@ -40,6 +40,15 @@ export const H2_LIMITS = {
    * stream reset, so a client that stops reading cannot make the server hold more.
    */
   outputBytesMax: 64 * 1024 * 1024,
+  /**
+   * Bytes written and not yet taken by the socket past which the connection processes no more of
+   * its client's frames, and stops reading its socket, until the socket has taken them
+   * (backpressure, as h2o stops reading past a soft limit on its output buffer). Every frame the
+   * server makes of its own accord — RST_STREAM, PING and SETTINGS acknowledgements, WINDOW_UPDATE,
+   * answers decided from the headers — answers a frame of the client's: a client that does not read
+   * then holds this, and what the last frame read asked for, not one frame per frame it sends.
+   */
+  outputPauseBytes: 1024 * 1024,
 } as const;
 
 export const SERVER_SETTINGS_PAYLOAD = settingsPayload([
