@@ -127,7 +127,7 @@ describe("oversized metadata", () => {
       Buffer.alloc(16_000, 0xbe),
     ]);
     for (let round = 0; round < 10; round++) {
-      const connection = await openSession();
+      const connection = await openRawSession(server.port);
       connection.write(Buffer.concat(headerBlockFrames(1, bomb, false)));
       expect(await connection.waitUntil((received) => ended(received, 1), 5_000)).toBe(true);
       const reset = framesOf(connection, 1).find((f) => f.type === FRAME.RST_STREAM);
@@ -146,7 +146,7 @@ describe("oversized metadata", () => {
       Buffer.concat([fields, Buffer.from([0x20])]),
       Buffer.concat([Buffer.from([0x3f, 0xe2, 0x1f]), fields]),
     ]) {
-      const connection = await openSession();
+      const connection = await openRawSession(server.port);
       connection.write(Buffer.concat(headerBlockFrames(1, block, false)));
       expect(await connection.waitClosed(5_000)).toBe(true);
       const refusal = readFrames(connection.received()).find((f) => f.type === FRAME.GOAWAY);
