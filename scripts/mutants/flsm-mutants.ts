@@ -118,4 +118,25 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     search: "      await (await this.options.log)?.syncWritten();",
     replace: "      void (await this.options.log)?.syncWritten();",
   },
+  {
+    name: "backup-tables-not-pinned",
+    description: "a compaction deletes its inputs while a backup is still linking them: the backup fails",
+    file: `${FLSM}/table-pins.ts`,
+    search: "    if (this.counts.has(number)) this.doomed.add(number);",
+    replace: "    if (this.counts.has(number) && number < 0) this.doomed.add(number);",
+  },
+  {
+    name: "backup-links-level-0-only",
+    description: "a backup links only level 0's tables, while its manifest names every level's",
+    file: `${FLSM}/backup-tables.ts`,
+    search: "    for (const { number, fileBytes } of captured.tables) {",
+    replace: "    for (const { number, fileBytes } of captured.tables.filter((table) => table.level === 0)) {",
+  },
+  {
+    name: "backup-temporary-left",
+    description: "a backup that fails leaves its temporary directory behind",
+    file: "src/storage/backup/backup-dir.ts",
+    search: "    if (written !== undefined) await fs.removeTree(written).catch(() => {});",
+    replace: "",
+  },
 ];

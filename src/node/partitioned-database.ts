@@ -1,6 +1,7 @@
 import type { Committed, TxnCoordinator } from "../cluster/txn/coordinator.ts";
 import { LOCK_ONLY, type Mutation } from "../cluster/txn/percolator.ts";
 import { HomeKvError } from "../errors.ts";
+import { refuseMemberBackup } from "../storage/backup/backup-dir.ts";
 import type { CheckpointInfo, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
 import { txnWrites } from "../storage/database-reads.ts";
 import { compareHolds } from "../storage/mvcc/compare.ts";
@@ -190,6 +191,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     openSnapshot: () => notYet("snapshots"),
     stats: () => ({ ...parts.stats(), revision }),
     checkpoint: () => parts.checkpoint(),
+    backup: () => refuseMemberBackup("a node of a partitioned cluster"),
     settleGc: () => Promise.resolve(),
     close: () => parts.close(),
   };

@@ -1,4 +1,5 @@
 import { HomeKvError } from "../errors.ts";
+import type { BackupInfo } from "./backup/backup-dir.ts";
 import { checkCompactTarget, type DatabaseReadView, planTxn, readBytes, txnWrites } from "./database-reads.ts";
 import { createStore, type StoreEngine } from "./engine.ts";
 import type { FlsmEngineStats } from "./flsm/disk-engine.ts";
@@ -61,6 +62,11 @@ export interface Database extends DatabaseReadView {
   stats(): DatabaseStats;
   /** Writes a checkpoint now (durable stores); resolves with what was written. */
   checkpoint(): Promise<CheckpointInfo>;
+  /**
+   * Writes a consistent copy of the store as a new data directory at `dir` (an absolute path that
+   * does not exist), while reads and writes go on: durable single servers (backup/backup-dir.ts).
+   */
+  backup(dir: string): Promise<BackupInfo>;
   /** Resolves when GC has nothing left to do (tests, benchmarks). */
   settleGc(): Promise<void>;
   /** Ends every watch, closes the log, then the rest. */
@@ -182,6 +188,7 @@ export interface DatabaseParts {
   walStats?: () => WalStats;
   checkpoint: () => Promise<CheckpointInfo>;
   lastCheckpoint?: () => CheckpointInfo | undefined;
+  backup: (dir: string) => Promise<BackupInfo>;
   recoveryMs?: number;
   /** Called after each commit (the checkpoint trigger). */
   afterWrite?: () => void;
@@ -292,6 +299,7 @@ export function assembleDatabase(parts: DatabaseParts): Database {
       flsm: parts.engineStats?.(),
     }),
     checkpoint: parts.checkpoint,
+    backup: parts.backup,
     settleGc: () => gc.drain(),
     async close() {
       watchHub.close();
@@ -349,6 +357,13 @@ export function createDatabase(options: StoreSettings = {}, nextRevision?: (last
         new HomeKvError(
           "E_NOT_PERSISTENT",
           "this server keeps no data on disk (--in-memory): there is nothing to checkpoint",
+        ),
+      ),
+    backup: () =>
+      Promise.reject(
+        new HomeKvError(
+          "E_NOT_PERSISTENT",
+          "this server keeps no data on disk (--in-memory): there is nothing to back up",
         ),
       ),
   });

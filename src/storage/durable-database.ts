@@ -1,5 +1,6 @@
 import type { FileSystem } from "../io/fs/file-system.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
+import { createBackups } from "./backup/backup-dir.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
 import { claimDataDirEngine } from "./data-dir-engine.ts";
@@ -113,7 +114,16 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
         `${base}, ${replay.lastRevision - (flsm?.engine.flushedRevision ?? checkpoint?.revision ?? 0)} WAL records replayed`,
     );
     if (flsm)
-      return assembleFlsmDatabase({ ...flsm, wal, recoveryMs, lock, log, gcSliceKeysMax: options.gcSliceKeysMax });
+      return assembleFlsmDatabase({
+        ...flsm,
+        fs,
+        dir: options.dir,
+        wal,
+        recoveryMs,
+        lock,
+        log,
+        gcSliceKeysMax: options.gcSliceKeysMax,
+      });
 
     let last: CheckpointInfo | undefined;
     let running: Promise<CheckpointInfo> | undefined;
@@ -157,6 +167,26 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       return running;
     };
 
+    // A backup is a checkpoint written into a new data directory (backup/backup-dir.ts).
+    const backups = createBackups({
+      fs,
+      dataDir: options.dir,
+      engine: "memory",
+      async write(into) {
+        const dir = `${into}/checkpoints`;
+        await fs.mkdirp(dir);
+        const written = await writeCheckpoint({
+          fs,
+          dir,
+          store,
+          sliceKeysMax: CHECKPOINT_SLICE_KEYS,
+          // Nothing in a backup that this server could still lose in a crash (fsync everysec/never).
+          beforeRename: () => wal.syncWritten(),
+        });
+        return { revision: written.revision, keys: written.entries, bytes: written.bytes, linkedBytes: 0 };
+      },
+    });
+
     return assembleDatabase({
       store,
       expiry,
@@ -166,6 +196,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       walStats: () => wal.stats(),
       checkpoint: checkpointNow,
       lastCheckpoint: () => last,
+      backup: (dir) => backups.backup(dir),
       recoveryMs,
       afterWrite() {
         if (running || wal.stats().appendedBytes - appendedAtLast < checkpointWalBytes) return;
@@ -175,6 +206,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       },
       async onClose() {
         try {
+          await backups.settled();
           // A clean shutdown leaves a checkpoint at the last revision: the next start replays nothing.
           if (store.revision > (last?.revision ?? checkpoint?.revision ?? 0)) await checkpointNow();
         } finally {
@@ -276,6 +308,9 @@ function assembleFlsmDatabase(
   parts: ObservedStore & {
     engine: FlsmEngine;
     closeWorkers(): Promise<void>;
+    fs: FileSystem;
+    /** The data directory. */
+    dir: string;
     wal: Wal<ApplyResult>;
     recoveryMs: number;
     lock: DataDirLock;
@@ -302,6 +337,13 @@ function assembleFlsmDatabase(
     );
     return last;
   };
+  // A backup is the engine's tables, linked, under a manifest of their own (flsm/backup-tables.ts).
+  const backups = createBackups({
+    fs: parts.fs,
+    dataDir: parts.dir,
+    engine: "flsm",
+    write: (into) => engine.backup(`${into}/flsm`),
+  });
   // The WAL asks the engine before each group (replayAndOpenWal); a close refuses the writes
   // waiting there first, or the WAL's close would wait for a stop that nothing ends any more.
   const admitted: CommitLog<ApplyResult> = {
@@ -318,9 +360,11 @@ function assembleFlsmDatabase(
     engineStats: () => engine.stats(),
     checkpoint: checkpointNow,
     lastCheckpoint: () => last,
+    backup: (dir) => backups.backup(dir),
     async onClose() {
       try {
         try {
+          await backups.settled();
           // A clean stop leaves everything in tables, as the memory engine leaves a checkpoint: the
           // next start replays nothing.
           if (store.revision > engine.stats().flushedRevision) await checkpointNow();

@@ -18,7 +18,16 @@ export function frameStarts(file: Uint8Array): number[] {
 }
 
 /** The file-system calls that change the disk, as `interceptWrites` names them. */
-export type WriteCall = "createExclusive" | "rename" | "link" | "remove" | "syncDir" | "append" | "sync" | "truncate";
+export type WriteCall =
+  | "createExclusive"
+  | "rename"
+  | "link"
+  | "remove"
+  | "removeTree"
+  | "syncDir"
+  | "append"
+  | "sync"
+  | "truncate";
 
 /**
  * Delegates to `inner`, passing every call that changes the disk through `around` (which must run
@@ -38,6 +47,8 @@ export function interceptWrites(
     rename: (from, to) => around("rename", () => inner.rename(from, to)),
     link: (from, to) => around("link", () => inner.link(from, to)),
     remove: (path) => around("remove", () => inner.remove(path)),
+    exists: (path) => inner.exists(path),
+    removeTree: (path) => around("removeTree", () => inner.removeTree(path)),
     syncDir: (dir) => around("syncDir", () => inner.syncDir(dir)),
     async openAppend(path) {
       const file = await inner.openAppend(path);

@@ -91,6 +91,8 @@ function observedFs(inner: MemoryFileSystem, afterAppend: () => void): FileSyste
     rename: (from, to) => inner.rename(from, to),
     link: (from, to) => inner.link(from, to),
     remove: (path) => inner.remove(path),
+    exists: (path) => inner.exists(path),
+    removeTree: (path) => inner.removeTree(path),
     syncDir: (dir) => inner.syncDir(dir),
     async openAppend(path) {
       const file = await inner.openAppend(path);

@@ -1,5 +1,6 @@
 import { assert, describeError, HomeKvError } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
+import { refuseMemberBackup } from "../../storage/backup/backup-dir.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
@@ -280,5 +281,6 @@ export function replicatedDatabase(options: {
       ? () => checkpoints.checkpoint()
       : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),
     lastCheckpoint: () => checkpoints?.lastCheckpoint(),
+    backup: () => refuseMemberBackup("a member of a replicated cluster"),
   });
 }

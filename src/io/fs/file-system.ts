@@ -22,7 +22,12 @@ export interface FileSystem {
    * immutable files without copying them. Durable once the directory of `to` is synced.
    */
   link(from: string, to: string): Promise<void>;
+  /** Removes a file; nothing when it is missing. */
   remove(path: string): Promise<void>;
+  /** Whether anything (a file, a directory) is at `path`. */
+  exists(path: string): Promise<boolean>;
+  /** Removes `path` and, when it is a directory, everything under it (rm -rf); nothing when missing. */
+  removeTree(path: string): Promise<void>;
   /** Makes the directory's entries (creations, renames, removals) durable. */
   syncDir(dir: string): Promise<void>;
 }

@@ -1,6 +1,16 @@
 import type { AppendFile, FileSystem, ReadFile } from "./file-system.ts";
 
-type Op = "append" | "sync" | "truncate" | "rename" | "link" | "remove" | "createExclusive" | "readFile" | "syncDir";
+type Op =
+  | "append"
+  | "sync"
+  | "truncate"
+  | "rename"
+  | "link"
+  | "remove"
+  | "removeTree"
+  | "createExclusive"
+  | "readFile"
+  | "syncDir";
 
 interface Fault {
   op: Op;
@@ -175,10 +185,26 @@ export class MemoryFileSystem implements FileSystem {
     this.overwrite(path, data);
   }
 
+  /** A file, or a directory with everything under it (onto a name that holds nothing, as rename(2) of a directory needs). */
   async rename(from: string, to: string): Promise<void> {
     this.maybeFail("rename", from);
-    this.files.set(to, this.mustGet(from));
-    this.files.delete(from);
+    if (this.files.has(from) || !this.isDir(from)) {
+      this.files.set(to, this.mustGet(from));
+      this.files.delete(from);
+      return;
+    }
+    if (await this.exists(to)) throw fsError("ENOTEMPTY", `directory not empty, rename ${from} -> ${to}`);
+    const moved = (path: string) => `${to}${path.slice(from.length)}`;
+    for (const [path, file] of [...this.files]) {
+      if (!path.startsWith(`${from}/`)) continue;
+      this.files.delete(path);
+      this.files.set(moved(path), file);
+    }
+    for (const dir of [...this.dirs]) {
+      if (dir !== from && !dir.startsWith(`${from}/`)) continue;
+      this.dirs.delete(dir);
+      this.dirs.add(moved(dir));
+    }
   }
 
   /** Both names share one file, as a hard link's do: what is written through one shows through the other. */
@@ -193,8 +219,28 @@ export class MemoryFileSystem implements FileSystem {
     this.files.delete(path);
   }
 
+  async exists(path: string): Promise<boolean> {
+    return this.files.has(path) || this.isDir(path);
+  }
+
+  async removeTree(path: string): Promise<void> {
+    this.maybeFail("removeTree", path);
+    this.files.delete(path);
+    for (const file of [...this.files.keys()]) if (file.startsWith(`${path}/`)) this.files.delete(file);
+    for (const dir of [...this.dirs]) if (dir === path || dir.startsWith(`${path}/`)) this.dirs.delete(dir);
+  }
+
   async syncDir(dir: string): Promise<void> {
     this.maybeFail("syncDir", dir);
+  }
+
+  /** A directory made with mkdirp, or one a file or directory is under. */
+  private isDir(path: string): boolean {
+    if (this.dirs.has(path)) return true;
+    const prefix = `${path}/`;
+    for (const dir of this.dirs) if (dir.startsWith(prefix)) return true;
+    for (const file of this.files.keys()) if (file.startsWith(prefix)) return true;
+    return false;
   }
 
   private usedBytes(): number {

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { link, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
-import type { AppendFile, FileSystem, ReadFile } from "./file-system.ts";
+import { link, lstat, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { type AppendFile, errorCode, type FileSystem, type ReadFile } from "./file-system.ts";
 
 /**
  * The real file system. Calls run off the event loop (the thread pool), except `append`: a write
@@ -74,6 +74,17 @@ export const realFileSystem: FileSystem = {
   rename: (from, to) => rename(from, to),
   link: (from, to) => link(from, to),
   remove: (path) => rm(path, { force: true }),
+  async exists(path) {
+    try {
+      // lstat: a dangling symbolic link is something there too.
+      await lstat(path);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return false;
+      throw error;
+    }
+  },
+  removeTree: (path) => rm(path, { recursive: true, force: true }),
   async syncDir(dir) {
     const handle = await open(dir, constants.O_RDONLY);
     try {

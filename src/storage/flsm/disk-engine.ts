@@ -2,6 +2,7 @@ import { describeError, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.t
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { realTimers } from "../../timers.ts";
 import type { StoreOptions } from "../mvcc/store-types.ts";
+import { backupTables, type TablesBackup } from "./backup-tables.ts";
 import { DiskLevels, openTable, parseTableFileName, tableFileName } from "./disk-levels.ts";
 import type { Entry } from "./entry.ts";
 import {
@@ -31,6 +32,7 @@ import { BlockCache } from "./table/block-cache.ts";
 import type { TableReader } from "./table/reader.ts";
 import type { TableOptions } from "./table/writer.ts";
 import { writeTableFile } from "./table-file-writer.ts";
+import { TablePins } from "./table-pins.ts";
 import { type Backlog, WriteGate, type WriteGateStats } from "./write-gate.ts";
 
 export const BLOCK_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
@@ -157,6 +159,12 @@ export interface FlsmEngine {
    * up with.
    */
   admitWrite(): Promise<void> | undefined;
+  /**
+   * Flushes every memtable (then every command applied so far is in tables), then writes into
+   * `into`, a new directory, the tables as the manifest names them, each a hard link, and a manifest
+   * of its own (backup-tables.ts): a complete engine directory. Flushes and compactions go on.
+   */
+  backup(into: string): Promise<TablesBackup>;
   /** Refuses the writes a backlog holds, those waiting and from now on (the database is closing). */
   refuseWrites(): void;
   /** Waits for the flush and compaction under way, then closes the tables and the manifest. */
@@ -205,6 +213,8 @@ class DiskEngine implements FlsmEngine {
   private cancelCompactionRetry: (() => void) | undefined;
   private readonly gate: WriteGate;
   private readonly writeTable: WriteTableHook;
+  /** Tables a backup is linking: a compaction's inputs among them are deleted once it is done. */
+  private readonly pins: TablePins;
   private closed = false;
 
   constructor(
@@ -216,6 +226,8 @@ class DiskEngine implements FlsmEngine {
     this.dir = options.dir;
     this.report = options.report ?? ((line) => console.warn(line));
     this.gate = new WriteGate(() => this.backlog());
+    // A leftover is an orphan the next start deletes.
+    this.pins = new TablePins((number) => this.fs.remove(`${this.dir}/${tableFileName(number)}`).catch(() => {}));
     this.writeTable =
       options.writeTable ??
       ((table) => writeTableFile(options.fs, table.dir, table.path, table.number, table.entries, table.options));
@@ -277,6 +289,11 @@ class DiskEngine implements FlsmEngine {
 
   admitWrite(): Promise<void> | undefined {
     return this.gate.admit();
+  }
+
+  async backup(into: string): Promise<TablesBackup> {
+    await this.store.flushAll();
+    return backupTables({ fs: this.fs, dir: this.dir, into, manifest: this.manifest, pins: this.pins });
   }
 
   refuseWrites(): void {
@@ -435,8 +452,8 @@ class DiskEngine implements FlsmEngine {
     }
     this.levels.install(result.change, opened);
     this.amplification.recordCompaction(result);
-    // The inputs are named nowhere now; a leftover would be an orphan the next start deletes.
-    for (const { number } of result.change.removed) await fs.remove(`${dir}/${tableFileName(number)}`).catch(() => {});
+    // The inputs are named nowhere now, but a backup may still be linking them (table-pins.ts).
+    for (const { number } of result.change.removed) await this.pins.delete(number);
   }
 }
 

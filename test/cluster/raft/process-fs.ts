@@ -38,6 +38,8 @@ export class ProcessFileSystem implements FileSystem {
   rename = (from: string, to: string) => this.call(() => this.fs.rename(from, to));
   link = (from: string, to: string) => this.call(() => this.fs.link(from, to));
   remove = (path: string) => this.call(() => this.fs.remove(path));
+  exists = (path: string) => this.call(() => this.fs.exists(path));
+  removeTree = (path: string) => this.call(() => this.fs.removeTree(path));
   syncDir = (dir: string) => this.call(() => this.delayed(() => this.fs.syncDir(dir)));
 
   private async delayed<T>(run: () => Promise<T>): Promise<T> {

@@ -11,7 +11,7 @@ import {
   parseManifestName,
   readCurrent,
 } from "./manifest-files.ts";
-import { InvalidEditError, type ManifestState } from "./manifest-state.ts";
+import { InvalidEditError, type ManifestState, type ManifestView } from "./manifest-state.ts";
 import { decodeEdit, encodeEditFrame } from "./version-edit.ts";
 
 /** The live manifest found at start, replayed into the state, open for appending. */
@@ -22,8 +22,8 @@ export interface LiveManifest {
   tornBytes: number;
 }
 
-/** A manifest file holding the whole of `state` as one edit: what a rewrite and a new directory write. */
-export function encodeManifest(number: number, state: ManifestState): Uint8Array {
+/** A manifest file holding the whole of `state` as one edit: what a rewrite, a new directory and a backup write. */
+export function encodeManifest(number: number, state: ManifestView): Uint8Array {
   const header = encodeManifestHeader(number);
   const edit = encodeEditFrame(state.snapshot());
   const bytes = new Uint8Array(header.byteLength + edit.byteLength);

@@ -144,6 +144,15 @@ export class Manifest {
     });
   }
 
+  /**
+   * Runs `read` on the state in the operation queue, between two edits: every edit queued before it
+   * is durable, none queued after it is applied yet. Outside the queue a reader could see an edit
+   * still being written (undone if that write fails). Refused like `log` once closed or broken.
+   */
+  capture<T>(read: (state: ManifestView) => T): Promise<T> {
+    return this.exclusive(async () => read(this.current));
+  }
+
   /** Writes the state to a new manifest, switches CURRENT to it and removes the old one. */
   rewrite(): Promise<void> {
     return this.exclusive(() => this.install(encodeManifest(this.liveNumber + 1, this.current)));
