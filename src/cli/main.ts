@@ -26,6 +26,7 @@ export const mainCommand = defineCommand({
     cluster: () => import("./cluster.ts").then((module) => module.clusterCommand),
     ring: () => import("./ring.ts").then((module) => module.ringCommand),
     checkpoint: () => import("./checkpoint.ts").then((module) => module.checkpointCommand),
+    backup: () => import("./backup.ts").then((module) => module.backupCommand),
     bench: () => import("./bench.ts").then((module) => module.benchCommand),
   },
 });

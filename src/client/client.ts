@@ -1,6 +1,7 @@
 import { Metadata, status as Status } from "@grpc/grpc-js";
 import { HomeKvError } from "../errors.ts";
 import {
+  type BackupResponse,
   type CheckpointResponse,
   type ClusterChangeResponse,
   type ClusterStatusResponse,
@@ -327,6 +328,14 @@ export class HomeKvClient {
   /** Asks the server to write a checkpoint now; resolves when it is on disk. */
   async checkpoint(): Promise<CheckpointResponse> {
     return this.call<CheckpointResponse>("write", (stub, cb, md, opts) => stub.checkpoint({}, md, opts, cb));
+  }
+
+  /**
+   * Asks the server to write a backup of its store as a new data directory `dir` on its own machine
+   * (an absolute path that does not exist yet); resolves once the backup is complete and synced.
+   */
+  async backup(dir: string): Promise<BackupResponse> {
+    return this.call<BackupResponse>("write", (stub, cb, md, opts) => stub.backup({ dir }, md, opts, cb));
   }
 
   /**

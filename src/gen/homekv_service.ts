@@ -194,6 +194,25 @@ export interface CheckpointResponse {
   durationMs: number;
 }
 
+export interface BackupRequest {
+  /** An absolute path on the server's machine whose parent exists. */
+  dir: string;
+}
+
+export interface BackupResponse {
+  /**
+   * The revision the backup holds (every write acknowledged before the call, and nothing after
+   * this revision), its live keys, the bytes of its data files, how many of those are hard links
+   * to the server's own files (the FLSM engine's tables: disk space shared until compaction removes
+   * the originals), and how long it took.
+   */
+  revision: number;
+  keys: number;
+  bytes: number;
+  linkedBytes: number;
+  durationMs: number;
+}
+
 export interface ScanRequest {
   /** The range: [start, end) (empty start: from the first key; empty end: to the last), or a prefix. */
   start: string;
@@ -2391,6 +2410,214 @@ export const CheckpointResponse: MessageFns<CheckpointResponse> = {
     message.revision = object.revision ?? 0;
     message.keys = object.keys ?? 0;
     message.bytes = object.bytes ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseBackupRequest(): BackupRequest {
+  return { dir: "" };
+}
+
+export const BackupRequest: MessageFns<BackupRequest> = {
+  encode(message: BackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dir !== "") {
+      writer.uint32(10).string(message.dir);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dir = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupRequest {
+    return { dir: isSet(object.dir) ? globalThis.String(object.dir) : "" };
+  },
+
+  toJSON(message: BackupRequest): unknown {
+    const obj: any = {};
+    if (message.dir !== "") {
+      obj.dir = message.dir;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupRequest>, I>>(base?: I): BackupRequest {
+    return BackupRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupRequest>, I>>(object: I): BackupRequest {
+    const message = createBaseBackupRequest();
+    message.dir = object.dir ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupResponse(): BackupResponse {
+  return { revision: 0, keys: 0, bytes: 0, linkedBytes: 0, durationMs: 0 };
+}
+
+export const BackupResponse: MessageFns<BackupResponse> = {
+  encode(message: BackupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.keys !== 0) {
+      writer.uint32(16).uint64(message.keys);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.linkedBytes !== 0) {
+      writer.uint32(32).uint64(message.linkedBytes);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(40).uint64(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keys = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.linkedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupResponse {
+    return {
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      keys: isSet(object.keys) ? globalThis.Number(object.keys) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      linkedBytes: isSet(object.linkedBytes)
+        ? globalThis.Number(object.linkedBytes)
+        : isSet(object.linked_bytes)
+        ? globalThis.Number(object.linked_bytes)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: BackupResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.keys !== 0) {
+      obj.keys = Math.round(message.keys);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.linkedBytes !== 0) {
+      obj.linkedBytes = Math.round(message.linkedBytes);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BackupResponse>, I>>(base?: I): BackupResponse {
+    return BackupResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BackupResponse>, I>>(object: I): BackupResponse {
+    const message = createBaseBackupResponse();
+    message.revision = object.revision ?? 0;
+    message.keys = object.keys ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.linkedBytes = object.linkedBytes ?? 0;
     message.durationMs = object.durationMs ?? 0;
     return message;
   },
@@ -5400,6 +5627,22 @@ export const HomeKvServiceService = {
     responseSerialize: (value: CheckpointResponse): Buffer => Buffer.from(CheckpointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckpointResponse => CheckpointResponse.decode(value),
   },
+  /**
+   * Writes a consistent copy of the store, while it keeps serving, as a new data directory on the
+   * server's machine, which `serve --data-dir` (same --engine) starts from. Needs the admin role.
+   * The directory must not exist (FAILED_PRECONDITION), nor its path be relative or inside the data
+   * directory (INVALID_ARGUMENT); one backup at a time (FAILED_PRECONDITION while one runs). A
+   * server running --in-memory, or a member of a cluster, answers FAILED_PRECONDITION.
+   */
+  backup: {
+    path: "/homekv_service.HomeKvService/Backup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupRequest): Buffer => Buffer.from(BackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupRequest => BackupRequest.decode(value),
+    responseSerialize: (value: BackupResponse): Buffer => Buffer.from(BackupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupResponse => BackupResponse.decode(value),
+  },
   /** Keys of a range or prefix, in key order, one page at a time, all pages at one revision. */
   scan: {
     path: "/homekv_service.HomeKvService/Scan" as const,
@@ -5538,6 +5781,14 @@ export interface HomeKvServiceServer extends UntypedServiceImplementation {
    * running --in-memory answers FAILED_PRECONDITION.
    */
   checkpoint: handleUnaryCall<CheckpointRequest, CheckpointResponse>;
+  /**
+   * Writes a consistent copy of the store, while it keeps serving, as a new data directory on the
+   * server's machine, which `serve --data-dir` (same --engine) starts from. Needs the admin role.
+   * The directory must not exist (FAILED_PRECONDITION), nor its path be relative or inside the data
+   * directory (INVALID_ARGUMENT); one backup at a time (FAILED_PRECONDITION while one runs). A
+   * server running --in-memory, or a member of a cluster, answers FAILED_PRECONDITION.
+   */
+  backup: handleUnaryCall<BackupRequest, BackupResponse>;
   /** Keys of a range or prefix, in key order, one page at a time, all pages at one revision. */
   scan: handleUnaryCall<ScanRequest, ScanResponse>;
   /** Compare clauses, then one list of operations or the other, atomically at one revision. */
@@ -5648,6 +5899,28 @@ export interface HomeKvServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckpointResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Writes a consistent copy of the store, while it keeps serving, as a new data directory on the
+   * server's machine, which `serve --data-dir` (same --engine) starts from. Needs the admin role.
+   * The directory must not exist (FAILED_PRECONDITION), nor its path be relative or inside the data
+   * directory (INVALID_ARGUMENT); one backup at a time (FAILED_PRECONDITION while one runs). A
+   * server running --in-memory, or a member of a cluster, answers FAILED_PRECONDITION.
+   */
+  backup(
+    request: BackupRequest,
+    callback: (error: ServiceError | null, response: BackupResponse) => void,
+  ): ClientUnaryCall;
+  backup(
+    request: BackupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupResponse) => void,
+  ): ClientUnaryCall;
+  backup(
+    request: BackupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupResponse) => void,
   ): ClientUnaryCall;
   /** Keys of a range or prefix, in key order, one page at a time, all pages at one revision. */
   scan(request: ScanRequest, callback: (error: ServiceError | null, response: ScanResponse) => void): ClientUnaryCall;

@@ -24,6 +24,8 @@ const REQUIRED_ROLE: Readonly<Record<string, Role>> = {
   Txn: "write",
   Compact: "write",
   Checkpoint: "admin",
+  // It writes where the server's process may write, on its machine.
+  Backup: "admin",
 };
 
 /** Open to anyone, like etcd's: probes and tools must work without a credential, and they reveal no data. */

@@ -1,6 +1,7 @@
 import { HomeKvError } from "../errors.ts";
 import type { Empty } from "../gen/google/protobuf/empty.ts";
 import {
+  type BackupRequest,
   type CheckpointRequest,
   type ClusterStatusRequest,
   HomeKvServiceService,
@@ -121,6 +122,16 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
         keys: written.entries,
         bytes: written.bytes,
         durationMs: Math.round(written.durationMs),
+      };
+    }),
+    backup: checked(async ({ dir }: BackupRequest) => {
+      const backup = await db.backup(dir);
+      return {
+        revision: backup.revision,
+        keys: backup.keys,
+        bytes: backup.bytes,
+        linkedBytes: backup.linkedBytes,
+        durationMs: Math.round(backup.durationMs),
       };
     }),
     scan: checked(async (request: ScanRequest) => {

@@ -172,6 +172,7 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       fs,
       dataDir: options.dir,
       engine: "memory",
+      log,
       async write(into) {
         const dir = `${into}/checkpoints`;
         await fs.mkdirp(dir);
@@ -342,6 +343,7 @@ function assembleFlsmDatabase(
     fs: parts.fs,
     dataDir: parts.dir,
     engine: "flsm",
+    log,
     write: (into) => engine.backup(`${into}/flsm`),
   });
   // The WAL asks the engine before each group (replayAndOpenWal); a close refuses the writes

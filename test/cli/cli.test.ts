@@ -117,7 +117,7 @@ describe("errors: one line on stderr, non-zero exit, and the server goes on", ()
 });
 
 describe("--help and --version on every command", () => {
-  for (const command of ["serve", "get", "set", "del", "metrics", "checkpoint"]) {
+  for (const command of ["serve", "get", "set", "del", "metrics", "checkpoint", "backup"]) {
     test(command, async () => {
       for (const flag of ["--help", "-h"]) {
         const help = await runHomekv([command, flag]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient, HomeKvRpcError } from "../../src/client/client.ts";
@@ -57,11 +57,12 @@ describe("auth file", () => {
         "ok",
         "ok",
       ]);
-    expect([outcome("Checkpoint", "r"), outcome("Checkpoint", "w"), outcome("Checkpoint", "a")]).toEqual([
-      Status.PERMISSION_DENIED,
-      Status.PERMISSION_DENIED,
-      "ok",
-    ]);
+    for (const method of ["Checkpoint", "Backup"])
+      expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual([
+        Status.PERMISSION_DENIED,
+        Status.PERMISSION_DENIED,
+        "ok",
+      ]);
     // A method not placed in a role yet needs admin: closed by default.
     expect(outcome("SomethingNew", "w")).toBe(Status.PERMISSION_DENIED);
     expect(checkCall(tokens, "/grpc.health.v1.Health/Check", undefined)).toBeUndefined();
@@ -116,6 +117,17 @@ describe("a server with --auth-file", () => {
       "PERMISSION_DENIED: Checkpoint needs the admin role; this token has write",
     );
     expect(await refusal(client("admin-token").checkpoint())).toBe("ok");
+    // A backup writes where the server's process may write: admin only, and nothing is written otherwise.
+    const backup = join(scratch.path, "backup");
+    expect(await refusal(client().backup(backup))).toBe(
+      'UNAUTHENTICATED: Backup needs a token: send "authorization: Bearer TOKEN" (CLI: --token or HOMEKV_TOKEN)',
+    );
+    expect(await refusal(client("writer-token").backup(backup))).toBe(
+      "PERMISSION_DENIED: Backup needs the admin role; this token has write",
+    );
+    expect(existsSync(backup)).toBe(false);
+    expect(await refusal(client("admin-token").backup(backup))).toBe("ok");
+    expect(existsSync(join(backup, "ENGINE"))).toBe(true);
     const { records } = await client("reader-token").get(["k"]);
     expect(text(records[0]!.value)).toBe("v");
   });

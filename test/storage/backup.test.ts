@@ -12,6 +12,7 @@ import type { FileSystem } from "../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { createDatabase } from "../../src/storage/database.ts";
 import { openDurableDatabase } from "../../src/storage/durable-database.ts";
+import { startReplicatedLocalGroup } from "../cluster/replication/local-group.ts";
 import { expectNothingLeft, expectRestored, keyNames, recordingDirs, writeLoad } from "../helpers/backup.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -114,6 +115,22 @@ describe("what a backup refuses", () => {
       message: "this server keeps no data on disk (--in-memory): there is nothing to back up",
     });
     await db.close();
+  });
+
+  test("a member of a replicated cluster, saying what to do instead", async () => {
+    const { group, databases } = await startReplicatedLocalGroup({});
+    try {
+      for (const db of databases.values())
+        await expect(db.backup("/backups/b")).rejects.toMatchObject({
+          code: "E_PRECONDITION",
+          message: expect.stringContaining(
+            "this server is a member of a replicated cluster: Backup is offered by a standalone server only; stop one member (SIGTERM), copy its data directory",
+          ),
+        });
+    } finally {
+      for (const db of databases.values()) await db.close();
+      group.stop();
+    }
   });
 
   test("a failed checkpoint write leaves no backup and no temporary; the server goes on", async () => {

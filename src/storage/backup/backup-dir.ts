@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { HomeKvError } from "../../errors.ts";
+import { describeError, HomeKvError } from "../../errors.ts";
 import { diskError } from "../../io/fs/disk-error.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { claimDataDirEngine } from "../data-dir-engine.ts";
@@ -38,6 +38,8 @@ export function createBackups(options: {
   dataDir: string;
   engine: StoreEngineName;
   write: (into: string) => Promise<BackupContents>;
+  /** A line for the operator per backup, done or failed. */
+  log: (line: string) => void;
 }): { backup(target: string): Promise<BackupInfo>; settled(): Promise<void> } {
   let running: { target: string; startedAt: number; done: Promise<unknown> } | undefined;
   return {
@@ -51,7 +53,14 @@ export function createBackups(options: {
       const done = writeBackupDir({ ...options, target });
       running = { target, startedAt, done: done.catch(() => {}) };
       try {
-        return { ...(await done), durationMs: performance.now() - startedAt };
+        const backup = { ...(await done), durationMs: performance.now() - startedAt };
+        options.log(
+          `backup to ${target} at revision ${backup.revision}: ${backup.keys} keys, ${backup.bytes} bytes (${backup.linkedBytes} of them hard links) in ${backup.durationMs.toFixed(0)} ms`,
+        );
+        return backup;
+      } catch (error) {
+        options.log(`backup to ${target} refused or failed: ${describeError(error)}`);
+        throw error;
       } finally {
         running = undefined;
       }
