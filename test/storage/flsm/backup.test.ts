@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { FileSystem } from "../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import type { Database } from "../../../src/storage/database.ts";
-import { type DurableOptions, openDurableDatabase } from "../../../src/storage/durable-database.ts";
+import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import type { FlsmEngineSettings } from "../../../src/storage/engine.ts";
 import { runCompactionJob } from "../../../src/storage/flsm/compaction/run-compaction-job.ts";
 import type { CompactHook } from "../../../src/storage/flsm/disk-engine.ts";
@@ -111,7 +111,7 @@ describe("a backup of the FLSM engine on real files", () => {
   }, 30_000);
 });
 
-/** A promise the test settles, and whether anything waits on it yet. */
+/** A promise the test resolves when it lets what waits on it go. */
 function held() {
   const { promise, resolve } = Promise.withResolvers<void>();
   return { promise, release: () => resolve() };
@@ -136,10 +136,9 @@ describe("a backup of the FLSM engine on the in-memory file system", () => {
     };
   }
 
-  const openOn = (fs: FileSystem, dir: string, compact: CompactHook, extra: Partial<DurableOptions> = {}) =>
+  const openOn = (fs: FileSystem, dir: string, compact: CompactHook) =>
     openDurableDatabase({
       ...HISTORY,
-      ...extra,
       fs,
       dir,
       isAlive: () => false,
