@@ -49,6 +49,7 @@ export function interceptWrites(
     remove: (path) => around("remove", () => inner.remove(path)),
     exists: (path) => inner.exists(path),
     removeTree: (path) => around("removeTree", () => inner.removeTree(path)),
+    realpath: (path) => inner.realpath(path),
     syncDir: (dir) => around("syncDir", () => inner.syncDir(dir)),
     async openAppend(path) {
       const file = await inner.openAppend(path);

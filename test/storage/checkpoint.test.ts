@@ -93,6 +93,7 @@ function observedFs(inner: MemoryFileSystem, afterAppend: () => void): FileSyste
     remove: (path) => inner.remove(path),
     exists: (path) => inner.exists(path),
     removeTree: (path) => inner.removeTree(path),
+    realpath: (path) => inner.realpath(path),
     syncDir: (dir) => inner.syncDir(dir),
     async openAppend(path) {
       const file = await inner.openAppend(path);

@@ -28,6 +28,8 @@ export interface FileSystem {
   exists(path: string): Promise<boolean>;
   /** Removes `path` and, when it is a directory, everything under it (rm -rf); nothing when missing. */
   removeTree(path: string): Promise<void>;
+  /** The existing `path` with every symbolic link on its way followed (realpath(3)). */
+  realpath(path: string): Promise<string>;
   /** Makes the directory's entries (creations, renames, removals) durable. */
   syncDir(dir: string): Promise<void>;
 }

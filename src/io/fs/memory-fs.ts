@@ -223,6 +223,13 @@ export class MemoryFileSystem implements FileSystem {
     return this.files.has(path) || this.isDir(path);
   }
 
+  /** The path itself: this file system has no symbolic links. */
+  async realpath(path: string): Promise<string> {
+    if (!(await this.exists(path)))
+      throw Object.assign(new Error(`ENOENT: no such file or directory, realpath '${path}'`), { code: "ENOENT" });
+    return path;
+  }
+
   async removeTree(path: string): Promise<void> {
     this.maybeFail("removeTree", path);
     this.files.delete(path);

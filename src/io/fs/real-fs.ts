@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { link, lstat, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm } from "node:fs/promises";
 import { type AppendFile, errorCode, type FileSystem, type ReadFile } from "./file-system.ts";
 
 /**
@@ -85,6 +85,7 @@ export const realFileSystem: FileSystem = {
     }
   },
   removeTree: (path) => rm(path, { recursive: true, force: true }),
+  realpath: (path) => realpath(path),
   async syncDir(dir) {
     const handle = await open(dir, constants.O_RDONLY);
     try {

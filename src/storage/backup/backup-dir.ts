@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { describeError, HomeKvError } from "../../errors.ts";
 import { diskError } from "../../io/fs/disk-error.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
@@ -44,11 +44,14 @@ export function createBackups(options: {
   let running: { target: string; startedAt: number; done: Promise<unknown> } | undefined;
   return {
     async backup(target) {
-      if (running)
-        throw new HomeKvError(
+      if (running) {
+        const refusal = new HomeKvError(
           "E_PRECONDITION",
           `a backup to ${running.target} is under way (for ${Math.round((performance.now() - running.startedAt) / 1_000)} s): one runs at a time, ask again once it is done`,
         );
+        options.log(`backup to ${target} refused: ${refusal.message}`);
+        throw refusal;
+      }
       const startedAt = performance.now();
       const done = writeBackupDir({ ...options, target });
       running = { target, startedAt, done: done.catch(() => {}) };
@@ -105,6 +108,9 @@ async function writeBackupDir(options: {
         "E_PRECONDITION",
         `cannot back up to ${target}: its parent directory ${parent} does not exist`,
       );
+    // Again with symbolic links followed: a link to the data directory (or into it) passes the
+    // check on the path as written, and a backup written there is then files the server owns.
+    refuseInside(join(await fs.realpath(parent), basename(target)), await fs.realpath(options.dataDir));
     const temporary = `${target}.tmp-${randomBytes(4).toString("hex")}`;
     written = temporary;
     await fs.mkdirp(temporary);
@@ -133,13 +139,16 @@ function checkTarget(target: string, dataDir: string): string {
       `the backup directory ${JSON.stringify(target)} is not an absolute path: it is a path on the server's machine`,
     );
   const resolved = resolve(target);
-  const data = resolve(dataDir);
-  if (resolved === data || resolved.startsWith(`${data}/`))
+  refuseInside(resolved, resolve(dataDir));
+  return resolved;
+}
+
+function refuseInside(target: string, dataDir: string): void {
+  if (target === dataDir || target.startsWith(`${dataDir}/`))
     throw new HomeKvError(
       "E_INVALID",
-      `cannot back up to ${resolved}: it is inside the server's data directory ${data}; name a directory elsewhere`,
+      `cannot back up to ${target}: it is inside the server's data directory ${dataDir}; name a directory elsewhere`,
     );
-  return resolved;
 }
 
 async function refuseExisting(fs: FileSystem, target: string): Promise<void> {

@@ -96,8 +96,10 @@ export class FlsmStore extends StoreCore implements MvccStore {
   /** Newest first; the last one is the next to flush. */
   private readonly frozen: Memtable[] = [];
   private readonly frozenAt = new Map<Memtable, FlushPoint>();
-  /** Callers of `flushAll` waiting for the frozen memtables to be gone. */
-  private drainWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** Callers of `flushAll`, each waiting for the newest memtable frozen when it was called to be flushed. */
+  private drainWaiters: { memtable: Memtable; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  /** The point the newest frozen memtable was frozen at (or the store started at): what flushes reach. */
+  private frozenPoint: { revision: number; compactedRevision: number } = { revision: 0, compactedRevision: 0 };
   private frozenEntries = 0;
   private flushing = false;
   private flushFailure: string | undefined;
@@ -121,6 +123,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
       this.compacted = flsm.start.compactedRevision;
       this.liveKeys = flsm.start.keys;
       this.liveValueBytes = flsm.start.valueBytes;
+      this.frozenPoint = { revision: flsm.start.revision, compactedRevision: flsm.start.compactedRevision };
     }
   }
 
@@ -322,16 +325,24 @@ export class FlsmStore extends StoreCore implements MvccStore {
   }
 
   /**
-   * Freezes the memtable (unless it holds nothing) and resolves once every frozen memtable is
-   * flushed: then every command applied so far is in the levels. Rejects with the error of a flush
-   * that fails meanwhile. At once without a flush hook (nothing is flushed).
+   * Freezes the memtable and resolves once it, and every memtable frozen before it, is flushed: then
+   * every command applied before the call is in the levels. Rejects with the error of a flush that
+   * fails meanwhile. At once without a flush hook (nothing is flushed).
+   *
+   * The memtable is frozen even with no entries when commands came after the last freeze: a
+   * Compact, a delete of a missing key or a transaction whose compare failed takes a revision and
+   * leaves nothing in the memtable, and only a flush carries its revision (and compacted revision)
+   * into the manifest. Writes that go on meanwhile do not hold the caller: it waits for its own
+   * memtable, not for there to be none frozen, which a steady load never lets happen.
    */
   flushAll(): Promise<void> {
     if (this.flsm.flush === undefined) return Promise.resolve();
-    if (this.active.entryCount > 0) this.rotate();
-    if (this.frozen.length === 0) return Promise.resolve();
+    const moved = this.current > this.frozenPoint.revision || this.compacted > this.frozenPoint.compactedRevision;
+    if (this.active.entryCount > 0 || moved) this.rotate();
+    const newest = this.frozen[0];
+    if (newest === undefined) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.drainWaiters.push({ resolve, reject });
+      this.drainWaiters.push({ memtable: newest, resolve, reject });
       this.flushNext();
     });
   }
@@ -346,6 +357,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
       valueBytes: this.liveValueBytes,
     });
     this.frozen.unshift(this.active);
+    this.frozenPoint = { revision: this.current, compactedRevision: this.compacted };
     this.frozenEntries += this.active.entryCount;
     this.active = new Memtable();
     this.gcQueue.clear();
@@ -378,7 +390,10 @@ export class FlsmStore extends StoreCore implements MvccStore {
         this.flushes++;
         this.flushing = false;
         this.flushFailure = undefined;
-        if (this.frozen.length === 0) for (const waiter of this.drainWaiters.splice(0)) waiter.resolve();
+        // Memtables are flushed oldest first: those waiting for this one are done.
+        const done = this.drainWaiters.filter((waiter) => waiter.memtable === oldest);
+        this.drainWaiters = this.drainWaiters.filter((waiter) => waiter.memtable !== oldest);
+        for (const waiter of done) waiter.resolve();
         this.flushNext();
         this.flsm.flushSettled?.();
       },

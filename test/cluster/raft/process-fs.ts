@@ -40,6 +40,7 @@ export class ProcessFileSystem implements FileSystem {
   remove = (path: string) => this.call(() => this.fs.remove(path));
   exists = (path: string) => this.call(() => this.fs.exists(path));
   removeTree = (path: string) => this.call(() => this.fs.removeTree(path));
+  realpath = (path: string) => this.call(() => this.fs.realpath(path));
   syncDir = (dir: string) => this.call(() => this.delayed(() => this.fs.syncDir(dir)));
 
   private async delayed<T>(run: () => Promise<T>): Promise<T> {
