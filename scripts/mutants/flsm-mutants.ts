@@ -147,4 +147,12 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     search: "    if (this.active.entryCount > 0 || moved) this.rotate();",
     replace: "    if (this.active.entryCount > 0) this.rotate();",
   },
+  {
+    name: "backup-captures-outside-the-queue",
+    description:
+      "a backup reads the manifest's state outside its queue: it may name an edit's tables that a failed write then removes",
+    file: `${FLSM}/manifest/manifest.ts`,
+    search: "    return this.exclusive(async () => read(this.current));",
+    replace: "    return Promise.resolve().then(() => read(this.current));",
+  },
 ];

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FileSystem } from "../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import type { BackupInfo } from "../../../src/storage/backup/backup-dir.ts";
 import type { Database } from "../../../src/storage/database.ts";
 import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import type { FlsmEngineSettings } from "../../../src/storage/engine.ts";
@@ -183,6 +184,66 @@ describe("a backup of the FLSM engine on the in-memory file system", () => {
       await expectRestored(db, openOn(memory, "/backups/one", compactions(memory)), backup.revision, KEYS);
     } finally {
       compactionGate.release();
+      linkGate.release();
+      await db.close();
+    }
+  });
+
+  test("a backup captures a durable state: a compaction's edit being written when it asks, then failing, leaves none of its tables in the backup", async () => {
+    const memory = new MemoryFileSystem();
+    const compactionGate = held();
+    const linkGate = held();
+    let holdAppend: ReturnType<typeof held> | undefined;
+    let appendsHeld = 0;
+    let backupAsked = false;
+    const intercepted = interceptWrites(memory, async (call, run) => {
+      // After the checkpoint no write comes: the next append is the compaction's manifest edit.
+      if (call === "append" && holdAppend) {
+        const hold = holdAppend;
+        holdAppend = undefined;
+        appendsHeld++;
+        await hold.promise;
+      }
+      if (call === "link") await linkGate.promise;
+      return run();
+    });
+    const fs: FileSystem = {
+      ...intercepted,
+      mkdirp(dir) {
+        // The backup's last step before it asks for the manifest's state; the steps between are all in memory.
+        if (dir.startsWith("/backups/one.tmp-") && dir.endsWith("/wal")) backupAsked = true;
+        return memory.mkdirp(dir);
+      },
+    };
+    const edit = held();
+    const db = await openOn(fs, DATA, compactions(memory, compactionGate.promise));
+    try {
+      await writeLoad(db, KEYS, { commands: 12, seed: 5 });
+      await db.checkpoint();
+      await waitFor(() => db.stats().flsm!.compacting, { what: "a compaction to wait for its gate" });
+      holdAppend = edit;
+      compactionGate.release();
+      await waitFor(() => appendsHeld === 1, { what: "the compaction's edit held in its append" });
+      await memory.mkdirp("/backups");
+      const backingUp = db.backup("/backups/one").catch((error: unknown) => error);
+      await waitFor(() => backupAsked, { what: "the backup to ask for the manifest's state" });
+      // The edit fails: undone, and the compaction's outputs deleted. A state read outside the
+      // manifest's queue would have named them, and their links would now fail (ENOENT).
+      memory.injectFault({ op: "append", code: "ENOSPC", pathIncludes: `${DATA}/flsm/MANIFEST-`, times: 1 });
+      edit.release();
+      await waitFor(() => db.stats().flsm!.compactionFailures >= 1, { what: "the compaction to fail" });
+      linkGate.release();
+      const backup = await backingUp;
+      if (backup instanceof Error) throw backup;
+      await expectRestored(
+        db,
+        openOn(memory, "/backups/one", compactions(memory)),
+        (backup as BackupInfo).revision,
+        KEYS,
+      );
+    } finally {
+      compactionGate.release();
+      edit.release();
       linkGate.release();
       await db.close();
     }
