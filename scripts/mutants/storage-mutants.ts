@@ -225,6 +225,6 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     description: "taking a key out of the index looks for it under another key's hash, leaving it findable",
     file: KEY_INDEX,
     search: "    this.byHash.delete(id, hashOf(key));",
-    replace: "    this.byHash.delete(id, hashOf(`${key}.`));",
+    replace: '    this.byHash.delete(id, hashOf(key + "."));',
   },
 ];
