@@ -4,6 +4,7 @@ import {
   type BackupRequest,
   type CheckpointRequest,
   type ClusterStatusRequest,
+  GetResponse,
   HomeKvServiceService,
   type MembersRequest,
   type MembersResponse,
@@ -11,8 +12,10 @@ import {
   type RingRequest,
   type RingResponse,
   type ScanRequest,
+  ScanResponse,
+  TxnResponse,
   type WatchRequest,
-  type WatchResponse,
+  WatchResponse,
 } from "../gen/homekv_service.ts";
 import type { Database } from "../storage/database.ts";
 import { recordBytes } from "../storage/ops.ts";
@@ -31,6 +34,7 @@ import {
   overLimit,
 } from "./limits.ts";
 import { checkDecodedRequest, withRequestSizeCheck } from "./request-size.ts";
+import { withResponsesEncodedOnce } from "./response-encoding.ts";
 import { notPartitioned } from "./ring.ts";
 import type { RpcStats } from "./rpc-stats.ts";
 import { ScanCursors, type Scans } from "./scan-cursors.ts";
@@ -195,7 +199,13 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
     }),
   };
   return {
-    definition: withRequestSizeCheck(HomeKvServiceService, limits),
+    // The answers that carry values (response-encoding.ts says why).
+    definition: withResponsesEncodedOnce(withRequestSizeCheck(HomeKvServiceService, limits), {
+      get: GetResponse,
+      scan: ScanResponse,
+      txn: TxnResponse,
+      watch: WatchResponse,
+    }),
     handlers,
     close: () => cursors.closeAll(),
   };
