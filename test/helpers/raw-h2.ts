@@ -5,9 +5,11 @@ import {
   encodeFrame,
   FLAG,
   FRAME,
-  FRAME_HEADER_BYTES,
+  type Frame,
+  frameBytes,
   headerBlockFrames,
   PREFACE,
+  readFrame,
 } from "../../src/h2/frames.ts";
 import { grpcMessage } from "../../src/h2/grpc-message.ts";
 import { encodeLiterals, type Header } from "../../src/h2/hpack.ts";
@@ -178,28 +180,74 @@ export async function floodUntilStalled(
 }
 
 /**
- * Counts the frames the server sends on `socket` that `match` as they arrive, without keeping them:
- * for floods whose answers are too many to read back with `readFrames`. Start it before the socket
- * is read (the preface's frames are counted too).
+ * Calls `onFrame` with each frame the server sends on `socket` as it arrives (its payload a view,
+ * valid during the call), without keeping what came: for answers too many or too large to read back
+ * with `readFrames` each time. Start it before the socket is read (the preface's frames come too).
  */
+export function onFrames(socket: Socket, onFrame: (frame: Frame) => void): void {
+  let rest = Buffer.alloc(0);
+  socket.on("data", (chunk: Buffer) => {
+    const bytes = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    let at = 0;
+    for (let frame = readFrame(bytes, at); frame !== undefined; frame = readFrame(bytes, at)) {
+      onFrame(frame);
+      at += frameBytes(frame);
+    }
+    rest = Buffer.from(bytes.subarray(at));
+  });
+}
+
+/** Counts the frames the server sends on `socket` that `match`, as they arrive (`onFrames`). */
 export function countFrames(
   socket: Socket,
   match: (type: number, flags: number) => boolean,
 ): { readonly count: number } {
   const counted = { count: 0 };
-  let rest = Buffer.alloc(0);
-  socket.on("data", (chunk: Buffer) => {
-    const bytes = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
-    let at = 0;
-    while (bytes.length - at >= FRAME_HEADER_BYTES) {
-      const end = at + FRAME_HEADER_BYTES + bytes.readUIntBE(at, 3);
-      if (end > bytes.length) break;
-      if (match(bytes[at + 3]!, bytes[at + 4]!)) counted.count++;
-      at = end;
-    }
-    rest = Buffer.from(bytes.subarray(at));
+  onFrames(socket, (frame) => {
+    if (match(frame.type, frame.flags)) counted.count++;
   });
   return counted;
+}
+
+/** What the server sent on each stream of a raw connection, gathered as it arrives (`tallyStreams`). */
+export interface StreamTally {
+  /** The streams it sent anything on. */
+  readonly begun: Set<number>;
+  /** The streams whose response HEADERS came, and the DATA bytes of each that got some. */
+  readonly headed: Set<number>;
+  readonly dataBytes: Map<number, number>;
+  /** The body of each stream that ended with its trailers. */
+  readonly answers: Map<number, Buffer>;
+  /** The error code of each stream it reset. */
+  readonly resets: Map<number, number>;
+}
+
+/** Gathers what the server sends on `socket`, stream by stream; start it before the socket is read. */
+export function tallyStreams(socket: Socket): StreamTally {
+  const tally: StreamTally = {
+    begun: new Set(),
+    headed: new Set(),
+    dataBytes: new Map(),
+    answers: new Map(),
+    resets: new Map(),
+  };
+  const bodies = new Map<number, Buffer[]>();
+  onFrames(socket, ({ type, flags, streamId, payload }) => {
+    if (streamId === 0) return;
+    tally.begun.add(streamId);
+    if (type === FRAME.RST_STREAM) tally.resets.set(streamId, payload.readUInt32BE(0));
+    else if (type === FRAME.DATA) {
+      tally.dataBytes.set(streamId, (tally.dataBytes.get(streamId) ?? 0) + payload.length);
+      const body = bodies.get(streamId);
+      if (body) body.push(Buffer.from(payload));
+      else bodies.set(streamId, [Buffer.from(payload)]);
+    } else if (type === FRAME.HEADERS) {
+      tally.headed.add(streamId);
+      if (flags & FLAG.END_STREAM) tally.answers.set(streamId, Buffer.concat(bodies.get(streamId) ?? []));
+      bodies.delete(streamId);
+    }
+  });
+  return tally;
 }
 
 /** What a gRPC call made with `grpcCall` got back. */

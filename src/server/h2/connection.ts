@@ -15,6 +15,7 @@ import {
   WINDOW_BYTES_MAX,
 } from "../../h2/frames.ts";
 import { HpackDecoder } from "../../h2/hpack.ts";
+import { CallAdmission } from "./call-admission.ts";
 import { Output } from "./output.ts";
 import { RateBudget } from "./rate-budget.ts";
 import type { Dispatcher } from "./server-call.ts";
@@ -84,6 +85,12 @@ export class H2ServerConnection implements StreamHost {
   /** Request bytes the streams hold (messages not yet whole): past a bound, the call that grows it is refused. */
   private inboundHeld = 0;
   private readonly inboundHeldMax: number;
+  /** Unary calls whose handlers run, and those waiting for room among the answers (`hasRoomForAnswers`). */
+  private readonly admission = new CallAdmission<H2Stream>(H2_LIMITS.handlersRunningMax, () =>
+    this.hasRoomForAnswers(),
+  );
+  /** The socket is to say when it has taken what it holds: calls wait for that room. */
+  private admissionAwaitsTaken = false;
   private readonly resets = new RateBudget(H2_LIMITS.resets);
   private readonly controlFrames = new RateBudget(H2_LIMITS.controlFrames);
   /** GOAWAY sent: no new streams; the connection closes once the last one ends. */
@@ -234,10 +241,70 @@ export class H2ServerConnection implements StreamHost {
     this.waitingForWindow.add(stream);
   }
 
+  admit(stream: H2Stream, start: () => void): void {
+    this.admission.admit(stream, () => {
+      start();
+      // It held its request while it waited (ServerCall.heldBytes): no more.
+      if (this.streams.get(stream.id) === stream) this.countHeld(stream);
+    });
+    this.awaitRoom();
+  }
+
+  handlerDone(stream: H2Stream): void {
+    stream.handlerSettled = true;
+    if (this.streams.get(stream.id) !== stream) this.releaseAfterTaken(stream);
+  }
+
+  /**
+   * A unary call's place goes to the next once its handler answered, its stream closed and the
+   * socket took the answer's last byte: an answer waiting for window, or for a client that does not
+   * read, keeps its place, so that no more than H2_LIMITS.handlersRunningMax answers exist at once.
+   */
+  private releaseAfterTaken(stream: H2Stream): void {
+    if (this.ended) return;
+    this.output.whenTaken(() => {
+      this.admission.done(stream);
+      this.awaitRoom();
+    });
+  }
+
+  /** Answers left (window came, or the socket took them): calls that waited for room may start. */
+  private admitWaiting(): void {
+    if (this.admission.waitingCount === 0) return;
+    this.admission.startWaiting();
+    this.awaitRoom();
+  }
+
+  /**
+   * Whether one more unary handler may start: the answers this connection holds (waiting for window,
+   * or written and not taken by the socket) have not reached the output bound, past which its
+   * answer would be refused (stream.ts, setBody). Before, a client that asked and did not read had
+   * every handler run and every answer built and serialized, then refused by the bound: two such
+   * clients with 150 Gets of 1 MiB each took the RSS 850 MiB over its start
+   * (test/hardening/slow-reader-answers.test.ts).
+   */
+  private hasRoomForAnswers(): boolean {
+    return !this.ended && this.heldBytes + this.output.pendingBytes < H2_LIMITS.outputBytesMax;
+  }
+
+  /** Calls wait for the socket to take what it holds: try them again once it has. */
+  private awaitRoom(): void {
+    if (this.admission.waitingCount === 0 || this.admissionAwaitsTaken || this.output.pendingBytes === 0) return;
+    this.admissionAwaitsTaken = true;
+    this.output.whenTaken(() =>
+      queueMicrotask(() => {
+        this.admissionAwaitsTaken = false;
+        this.admitWaiting();
+      }),
+    );
+  }
+
   closed(stream: H2Stream): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
     this.waitingForWindow.delete(stream);
+    this.admission.forget(stream);
+    if (stream.handlerSettled) this.releaseAfterTaken(stream);
     this.inboundHeld -= stream.inboundHeld;
     stream.inboundHeld = 0;
     if (this.streams.size === 0) {
@@ -326,8 +393,11 @@ export class H2ServerConnection implements StreamHost {
       if (this.streams.get(id) === stream) this.countHeld(stream);
       return;
     }
-    if (endStream) stream.endRemote();
-    else if (stream.receivedUnacknowledged >= H2_LIMITS.receiveWindowBytes / 2) {
+    if (endStream) {
+      stream.endRemote();
+      // A request whose call waits for its turn is held the while (ServerCall.heldBytes).
+      if (this.streams.get(id) === stream) this.countHeld(stream);
+    } else if (stream.receivedUnacknowledged >= H2_LIMITS.receiveWindowBytes / 2) {
       this.output.push(encodeFrame(FRAME.WINDOW_UPDATE, 0, id, uint32Payload(stream.receivedUnacknowledged)));
       stream.receiveWindow += stream.receivedUnacknowledged;
       stream.receivedUnacknowledged = 0;
@@ -460,6 +530,7 @@ export class H2ServerConnection implements StreamHost {
     }
     this.output.push(SETTINGS_ACK);
     this.pumpWaiting();
+    this.admitWaiting();
   }
 
   private onPing(flags: number, id: number, payload: Buffer): void {
@@ -482,6 +553,7 @@ export class H2ServerConnection implements StreamHost {
       if (this.sendWindow > WINDOW_BYTES_MAX)
         throw new ConnectionError(ERROR_CODE.FLOW_CONTROL_ERROR, "the connection window past 2^31-1");
       this.pumpWaiting();
+      this.admitWaiting();
       return;
     }
     const stream = this.streams.get(id);
@@ -489,6 +561,7 @@ export class H2ServerConnection implements StreamHost {
     if (increment === 0) return this.resetStream(id, ERROR_CODE.PROTOCOL_ERROR);
     if (!stream.addSendWindow(increment)) return this.resetStream(id, ERROR_CODE.FLOW_CONTROL_ERROR);
     stream.pump();
+    this.admitWaiting();
   }
 
   /** The streams waiting for window, in the order they began to wait, while there is some. */

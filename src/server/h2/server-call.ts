@@ -10,6 +10,8 @@ import { parseGrpcTimeout, trailersBlock, UNSUPPORTED_MEDIA_TYPE_BLOCK } from ".
 import { MessageReader } from "./message-reader.ts";
 import type { H2Stream, StreamCall } from "./stream.ts";
 
+type UnaryHandling = Extract<Handler, { kind: "unary" }>;
+
 interface Method {
   definition: MethodDefinition;
   handler: Handler;
@@ -101,6 +103,8 @@ class ServerCall implements StreamCall, CallContext, Expiring {
   /** Unary and server-streaming calls take exactly one request message, held until the client's END_STREAM. */
   private request: Buffer | undefined;
   private requests = 0;
+  /** The request is whole and the handler waits for the connection to let it start. */
+  private waitingTurn = false;
   private bidi: { message(request: unknown): void; end(): void } | undefined;
   /** Decompressions in flight keep a bidi stream's messages in order; undefined while none was needed. */
   private inflating: Promise<void> | undefined;
@@ -129,8 +133,10 @@ class ServerCall implements StreamCall, CallContext, Expiring {
     }
   }
 
+  /** A message not yet whole, or the whole request of a call waiting for its turn. */
   get heldBytes(): number {
-    return this.finished ? 0 : (this.reader?.heldBytes ?? 0);
+    if (this.finished) return 0;
+    return (this.reader?.heldBytes ?? 0) + (this.waitingTurn ? (this.request?.length ?? 0) : 0);
   }
 
   onCancel(listener: () => void): void {
@@ -170,17 +176,38 @@ class ServerCall implements StreamCall, CallContext, Expiring {
     }
     this.afterInflating(() => {
       if (this.finished || this.request === undefined) return;
-      const request = this.decode(this.request);
-      if (request === undefined) return;
       if (handler.kind === "unary") {
-        this.run(() =>
-          Promise.resolve(handler.handle(request, this)).then(
-            (response) => this.reply(response),
-            (error: unknown) => this.finish(toStatus(error, this.options.onBug)),
-          ),
-        );
-      } else this.run(() => handler.handle(request, this, this.sink()));
+        this.waitingTurn = true;
+        this.stream.admit(() => this.runUnary(handler));
+        return;
+      }
+      const request = this.decode(this.request);
+      if (request !== undefined) this.run(() => handler.handle(request, this, this.sink()));
     });
+  }
+
+  /** The handler, once the connection let it start (call-admission.ts); then its answer, and word that it is given. */
+  private runUnary(handler: UnaryHandling): void {
+    this.waitingTurn = false;
+    const request = this.finished || this.request === undefined ? undefined : this.decode(this.request);
+    if (request === undefined) return this.stream.handlerDone();
+    let answer: unknown;
+    try {
+      answer = handler.handle(request, this);
+    } catch (error) {
+      this.finish(toStatus(error, this.options.onBug));
+      return this.stream.handlerDone();
+    }
+    Promise.resolve(answer).then(
+      (response) => {
+        this.reply(response);
+        this.stream.handlerDone();
+      },
+      (error: unknown) => {
+        this.finish(toStatus(error, this.options.onBug));
+        this.stream.handlerDone();
+      },
+    );
   }
 
   cancel(): void {

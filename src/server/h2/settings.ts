@@ -35,11 +35,23 @@ export const H2_LIMITS = {
   resets: { burst: 1_000, perSecond: 200 },
   controlFrames: { burst: 10_000, perSecond: 2_000 },
   /**
-   * Bytes held for a connection whose client does not read (written and not taken by the socket,
-   * plus answers waiting for window): past this the answer that does not fit is dropped and its
-   * stream reset, so a client that stops reading cannot make the server hold more.
+   * Bytes of answers held for a connection whose client does not read (written and not taken by
+   * the socket, plus answers waiting for window): once it holds this much, no unary call starts
+   * and an answer that comes is dropped, its stream reset, so a client that stops reading cannot
+   * make the server hold more than this and the answer that crossed it (--max-response-bytes at
+   * most). The answer that crosses it is kept: the 64 answers of 1 MiB that `handlersRunningMax`
+   * calls of the largest default value make are not refused for a client slow to read them.
    */
   outputBytesMax: 64 * 1024 * 1024,
+  /**
+   * Unary calls one connection has under way at once, each from its handler's start until its
+   * answer has been taken by the socket (or its stream is gone); the calls past it, and those that
+   * come while the answers held have reached `outputBytesMax`, wait their turn without running
+   * (src/server/h2/call-admission.ts). An answer is built before its size is known: without
+   * this, every call of a burst built its answer before the bound could refuse it. 64 answers of the
+   * default largest value (1 MiB) are the output bound; 64 is also the concurrency the benchmarks use.
+   */
+  handlersRunningMax: 64,
   /**
    * Bytes written and not yet taken by the socket past which the connection processes no more of
    * its client's frames, and stops reading its socket, until the socket has taken them

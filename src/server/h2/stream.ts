@@ -22,6 +22,10 @@ export interface StreamHost {
   readonly peerFramePayloadMax: number;
   /** Bytes of answers the streams hold while they wait for window (the output bound counts them). */
   heldBytes: number;
+  /** Runs `start`, a unary call's handler, once the connection lets it (src/server/h2/call-admission.ts). */
+  admit(stream: H2Stream, start: () => void): void;
+  /** The handler `admit` started has given its answer (or failed): its place frees once the answer is out. */
+  handlerDone(stream: H2Stream): void;
   /** The stream has DATA to send and no window: pump it again on the next WINDOW_UPDATE. */
   waitForWindow(stream: H2Stream): void;
   /** The stream is done both ways, or reset: forget it. */
@@ -88,6 +92,8 @@ export class H2Stream {
   sendWindow: number;
   /** Request bytes its call holds (a message not yet whole), as the connection last counted them. */
   inboundHeld = 0;
+  /** Its unary handler gave its answer: the call's place among those under way frees once the answer is out. */
+  handlerSettled = false;
   private headersSent = false;
   private discardedBytes = 0;
   /** An answer waiting for the end of the request (`answerAfterRequest`). */
@@ -142,6 +148,15 @@ export class H2Stream {
     this.headersSent = true;
     this.heldAnswer = block;
     if (this.remoteClosed) this.releaseAnswer();
+  }
+
+  /** Runs `start`, the call's handler, once its connection lets it; `handlerDone` once it answered. */
+  admit(start: () => void): void {
+    this.host.admit(this, start);
+  }
+
+  handlerDone(): void {
+    this.host.handlerDone(this);
   }
 
   /** Whether the answer is complete (sent, or held for the end of the request): what comes now is discarded. */
@@ -238,13 +253,14 @@ export class H2Stream {
   }
 
   /**
-   * Gives `item` its bytes, counted in what the connection holds; past H2_LIMITS.outputBytesMax
-   * (unless nothing else is held) the answer is dropped instead and the stream reset: a client that
-   * asks and does not read makes the server hold no more.
+   * Gives `item` its bytes, counted in what the connection holds; once that has reached
+   * H2_LIMITS.outputBytesMax the answer is dropped instead and the stream reset: a client that asks
+   * and does not read makes the server hold no more (the bound plus the answer that crossed it).
+   * The connection starts no unary call while it is reached, so that an answer that was let start
+   * is refused only if others filled the room meanwhile: not for 64 answers of 1 MiB alone.
    */
   private setBody(item: Outgoing, body: Uint8Array): boolean {
-    const held = this.host.heldBytes + this.host.output.pendingBytes;
-    if (held > 0 && held + GRPC_MESSAGE_PREFIX_BYTES + body.byteLength > H2_LIMITS.outputBytesMax) {
+    if (this.host.heldBytes + this.host.output.pendingBytes >= H2_LIMITS.outputBytesMax) {
       this.reset(ERROR_CODE.ENHANCE_YOUR_CALM);
       return false;
     }
