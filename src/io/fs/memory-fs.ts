@@ -225,8 +225,7 @@ export class MemoryFileSystem implements FileSystem {
 
   /** The path itself: this file system has no symbolic links. */
   async realpath(path: string): Promise<string> {
-    if (!(await this.exists(path)))
-      throw Object.assign(new Error(`ENOENT: no such file or directory, realpath '${path}'`), { code: "ENOENT" });
+    if (!(await this.exists(path))) throw fsError("ENOENT", `no such file or directory, realpath ${path}`);
     return path;
   }
 

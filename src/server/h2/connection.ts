@@ -284,7 +284,11 @@ export class H2ServerConnection implements StreamHost {
    * (test/hardening/slow-reader-answers.test.ts).
    */
   private hasRoomForAnswers(): boolean {
-    return !this.ended && this.heldBytes + this.output.pendingBytes < H2_LIMITS.outputBytesMax;
+    return !this.ended && !this.answersAtBound();
+  }
+
+  answersAtBound(): boolean {
+    return this.heldBytes + this.output.pendingBytes >= H2_LIMITS.outputBytesMax;
   }
 
   /** Calls wait for the socket to take what it holds: try them again once it has. */

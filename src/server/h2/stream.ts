@@ -12,7 +12,6 @@ import { GRPC_MESSAGE_PREFIX_BYTES } from "../../h2/grpc-message.ts";
 import type { CallStatus } from "../call.ts";
 import { RESPONSE_HEADERS_BLOCK, trailersBlock } from "./grpc-headers.ts";
 import type { Output } from "./output.ts";
-import { H2_LIMITS } from "./settings.ts";
 
 /** What a stream needs of its connection: the socket's queue and the connection's send window. */
 export interface StreamHost {
@@ -22,6 +21,8 @@ export interface StreamHost {
   readonly peerFramePayloadMax: number;
   /** Bytes of answers the streams hold while they wait for window (the output bound counts them). */
   heldBytes: number;
+  /** Whether the answers held (waiting for window, or written and not taken) reached H2_LIMITS.outputBytesMax. */
+  answersAtBound(): boolean;
   /** Runs `start`, a unary call's handler, once the connection lets it (src/server/h2/call-admission.ts). */
   admit(stream: H2Stream, start: () => void): void;
   /** The handler `admit` started has given its answer (or failed): its place frees once the answer is out. */
@@ -260,7 +261,7 @@ export class H2Stream {
    * is refused only if others filled the room meanwhile: not for 64 answers of 1 MiB alone.
    */
   private setBody(item: Outgoing, body: Uint8Array): boolean {
-    if (this.host.heldBytes + this.host.output.pendingBytes >= H2_LIMITS.outputBytesMax) {
+    if (this.host.answersAtBound()) {
       this.reset(ERROR_CODE.ENHANCE_YOUR_CALM);
       return false;
     }

@@ -5,18 +5,7 @@ import { diskError } from "../../io/fs/disk-error.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { claimDataDirEngine } from "../data-dir-engine.ts";
 import type { StoreEngineName } from "../engine.ts";
-
-/** What an engine put in a backup. */
-export interface BackupContents {
-  /** The revision the backup holds: every command up to it, none after it. */
-  revision: number;
-  /** Live keys at that revision. */
-  keys: number;
-  /** Bytes of its data files. */
-  bytes: number;
-  /** Those of them that are hard links to the server's own files (disk space shared with it). */
-  linkedBytes: number;
-}
+import type { BackupContents } from "./backup-contents.ts";
 
 export interface BackupInfo extends BackupContents {
   durationMs: number;

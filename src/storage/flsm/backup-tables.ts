@@ -1,5 +1,6 @@
 import { copyFile } from "../../io/fs/copy-file.ts";
 import { errorCode, type FileSystem } from "../../io/fs/file-system.ts";
+import type { BackupContents } from "../backup/backup-contents.ts";
 import { tableFileName } from "./disk-levels.ts";
 import type { Manifest } from "./manifest/manifest.ts";
 import { switchCurrent, writeManifest } from "./manifest/manifest-files.ts";
@@ -8,18 +9,6 @@ import type { TablePins } from "./table-pins.ts";
 
 /** A backup's manifest is a fresh one: the whole state as one edit. */
 const BACKUP_MANIFEST_NUMBER = 1;
-
-/** What a backup of the engine's directory holds. */
-export interface TablesBackup {
-  /** The manifest's flushed revision: every command up to it is in the tables, none after it. */
-  revision: number;
-  /** Live keys at that revision. */
-  keys: number;
-  /** The tables' bytes and the manifest's. */
-  bytes: number;
-  /** The bytes of those tables that are hard links to the engine's own (all, unless on another file system). */
-  linkedBytes: number;
-}
 
 /**
  * Writes into `into`, a new directory, the engine as its manifest stands: a hard link to each table
@@ -44,7 +33,7 @@ export async function backupTables(options: {
   into: string;
   manifest: Manifest;
   pins: TablePins;
-}): Promise<TablesBackup> {
+}): Promise<BackupContents> {
   const { fs, dir, into, manifest, pins } = options;
   const captured = await manifest.capture((state) => {
     const numbers = state.liveFiles();

@@ -1,8 +1,9 @@
 import { describeError, HomeKvError, STORE_CLOSED_MESSAGE } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import { realTimers } from "../../timers.ts";
+import type { BackupContents } from "../backup/backup-contents.ts";
 import type { StoreOptions } from "../mvcc/store-types.ts";
-import { backupTables, type TablesBackup } from "./backup-tables.ts";
+import { backupTables } from "./backup-tables.ts";
 import { DiskLevels, openTable, parseTableFileName, tableFileName } from "./disk-levels.ts";
 import type { Entry } from "./entry.ts";
 import {
@@ -164,7 +165,7 @@ export interface FlsmEngine {
    * `into`, a new directory, the tables as the manifest names them, each a hard link, and a manifest
    * of its own (backup-tables.ts): a complete engine directory. Flushes and compactions go on.
    */
-  backup(into: string): Promise<TablesBackup>;
+  backup(into: string): Promise<BackupContents>;
   /** Refuses the writes a backlog holds, those waiting and from now on (the database is closing). */
   refuseWrites(): void;
   /** Waits for the flush and compaction under way, then closes the tables and the manifest. */
@@ -291,7 +292,7 @@ class DiskEngine implements FlsmEngine {
     return this.gate.admit();
   }
 
-  async backup(into: string): Promise<TablesBackup> {
+  async backup(into: string): Promise<BackupContents> {
     await this.store.flushAll();
     return backupTables({ fs: this.fs, dir: this.dir, into, manifest: this.manifest, pins: this.pins });
   }
