@@ -11,11 +11,12 @@ const FLSM = "src/storage/flsm";
 
 export const FLSM_MUTANTS: readonly Mutant[] = [
   {
-    name: "memtable-gc-drops-visible",
-    description: "a memtable's GC of a key drops the version a read at the floor sees, not only the older ones",
+    name: "memtable-gc-drops-hiding-tombstone",
+    description:
+      "a memtable's GC of a key drops a tombstone at the floor even when an older run holds a version it hides",
     file: `${FLSM}/memtable.ts`,
-    search: "    const drop = dropTombstone ? visible + 1 : visible;",
-    replace: "    const drop = visible + 1;",
+    search: "    const keepTombstone = chains.isTombstone(visible) && olderRunsMayHold();",
+    replace: "    const keepTombstone = false;",
   },
   {
     name: "compaction-keeps-no-version-at-floor",
@@ -70,11 +71,11 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     replace: "    const own = this.over(this.bytes);",
   },
   {
-    name: "key-tree-branch-bound",
-    description: "the memtable's tree descends left of a separator equal to the key, so a key is inserted twice",
-    file: `${FLSM}/key-tree.ts`,
-    search: "    if (keys[middle]! <= key) low = middle + 1;",
-    replace: "    if (keys[middle]! < key) low = middle + 1;",
+    name: "memtable-walk-newest-only",
+    description: "a forward walk of the memtable gives each key's newest version only: a flush loses the history",
+    file: `${FLSM}/memtable.ts`,
+    search: "        for (let slot = chains.newest(id); slot !== NONE; slot = chains.older(slot))",
+    replace: "        for (let slot = chains.newest(id); slot !== NONE; slot = NONE)",
   },
   {
     name: "stall-ignores-frozen-memtables",

@@ -92,7 +92,7 @@ export function createFlsmStore(options: FlsmOptions = {}): FlsmStore {
  *   a write drops what it shadows below the floor at once, the rest waits in a queue for the floor.
  */
 export class FlsmStore extends StoreCore implements MvccStore {
-  private active = new Memtable();
+  private active: Memtable;
   /** Newest first; the last one is the next to flush. */
   private readonly frozen: Memtable[] = [];
   private readonly frozenAt = new Map<Memtable, FlushPoint>();
@@ -118,6 +118,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
     this.levels = flsm.levels ?? NO_LEVELS;
     this.memtableBytes = flsm.memtableBytes ?? MEMTABLE_BYTES_DEFAULT;
     assert(this.memtableBytes > 0, "the memtable needs a positive size");
+    this.active = new Memtable(this.memtableBytes);
     if (flsm.start !== undefined) {
       this.current = flsm.start.revision;
       this.compacted = flsm.start.compactedRevision;
@@ -157,8 +158,8 @@ export class FlsmStore extends StoreCore implements MvccStore {
             version: existed ? last.version + 1 : 1,
             ...(op.expiresAtMs === undefined ? {} : { expiresAtMs: op.expiresAtMs }),
           };
-    const entry = this.active.add(key, version, this.lastKeyBytes?.text === key ? this.lastKeyBytes.bytes : undefined);
-    this.userBytes += entry.key.byteLength + (value?.byteLength ?? 0);
+    this.active.add(key, version);
+    this.userBytes += Buffer.byteLength(key) + (value?.byteLength ?? 0);
     this.countLive(existed ? last.value!.byteLength : undefined, value);
     events?.push({ key, value, revision, previous: existed ? last.value! : undefined });
     if (op.expiresAtMs !== undefined && value !== null) this.options.onExpiry?.(key, revision, op.expiresAtMs);
@@ -217,6 +218,11 @@ export class FlsmStore extends StoreCore implements MvccStore {
 
   protected hasGarbage(floor: number): boolean {
     return this.gcQueue.hasReady(floor);
+  }
+
+  /** Values left in half-empty slabs of the memtable by overwrites and GC move out a slab per slice. */
+  protected override gcHousekeeping(): boolean {
+    return this.active.evacuate();
   }
 
   stats(): StoreStats {
@@ -294,7 +300,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
 
   /**
    * The key's UTF-8 bytes, kept for the next call: a write converts its key once for the levels'
-   * read of its previous version, and gives the same bytes to the memtable and to GC's check.
+   * read of its previous version, and gives the same bytes to GC's check.
    */
   private bytesOf(key: string): Uint8Array {
     if (this.lastKeyBytes?.text !== key) this.lastKeyBytes = { text: key, bytes: keyBytes(key) };
@@ -359,7 +365,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
     this.frozen.unshift(this.active);
     this.frozenPoint = { revision: this.current, compactedRevision: this.compacted };
     this.frozenEntries += this.active.entryCount;
-    this.active = new Memtable();
+    this.active = new Memtable(this.memtableBytes);
     this.gcQueue.clear();
     this.flushNext();
   }

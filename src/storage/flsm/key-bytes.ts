@@ -1,8 +1,6 @@
 /**
- * The three forms a key takes in the FLSM engine: the string the API carries, its UTF-8 bytes
- * (what entries, tables and ranges hold), and a sort key for the memtable's tree: a string with one
- * UTF-16 unit per byte (latin1), so that the native `<` on sort keys is exactly the byte order —
- * several times faster than comparing bytes with a call per comparison.
+ * The two forms a key takes in the FLSM engine: the string the API carries, and its UTF-8 bytes
+ * (what entries, tables and ranges hold; byte order is the store's key order).
  */
 export function keyBytes(key: string): Uint8Array {
   return Buffer.from(key, "utf8");
@@ -10,10 +8,6 @@ export function keyBytes(key: string): Uint8Array {
 
 export function keyText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
-}
-
-export function sortKey(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
 /** The smallest key after `bytes` in byte order: `bytes` followed by a zero byte (an exclusive start as an inclusive one). */

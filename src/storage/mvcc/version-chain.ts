@@ -67,6 +67,8 @@ export interface ChainTuning {
   chunkBits?: number;
   /** Versions a walk down a chain may pass before the chain gets a ring (tests make it tiny). */
   ringMin?: number;
+  /** log2 of the keys a chunk of the key index's columns holds. */
+  indexChunkBits?: number;
 }
 
 const RING_MIN = 32;
@@ -79,12 +81,13 @@ export class VersionChains {
   private readonly rings = new Map<number, VersionRing>();
   private readonly ringMin: number;
   private visited = 0;
+  private freedValueBytes = 0;
 
   constructor(tuning: ChainTuning = {}) {
     this.table = new VersionTable(tuning.chunkBits);
     this.ringMin = tuning.ringMin ?? RING_MIN;
     assert(this.ringMin >= 1, "a ring needs at least one version");
-    this.index = new KeyIndex(tuning.leafMax, undefined, tuning.slabBytes);
+    this.index = new KeyIndex(tuning.leafMax, tuning.indexChunkBits, tuning.slabBytes);
     this.values = new ValueSlabs(
       {
         isLive: (slot, loc) => this.table.holds(slot, loc),
@@ -114,6 +117,18 @@ export class VersionChains {
     if (value === null) return this.push(key, id, last, { revision, value, createRevision: 0, version: 0 });
     const { createRevision, version } = this.countersAfter(last, revision);
     return this.push(key, id, last, { revision, value, createRevision, version, expiresAtMs });
+  }
+
+  /**
+   * Like `append`, with the version's counters given: a store whose chains hold only a key's newest
+   * versions (the FLSM engine's memtable, whose older versions are in its tables) counts them itself.
+   */
+  appendCounted(key: string, id: number, counted: Version): number {
+    const last = id === NONE ? NONE : this.index.head(id);
+    // Checked before the assert's message is made: this runs for every write.
+    if (last !== NONE && this.table.revision(last) >= counted.revision)
+      assert(false, `version chain revisions must increase (${this.table.revision(last)} then ${counted.revision})`);
+    return this.push(key, id, last, counted);
   }
 
   /** The counters a put at `revision` gets after version `last` (NONE: none): the same life if `last` is a value. */
@@ -245,6 +260,11 @@ export class VersionChains {
     return this.visited;
   }
 
+  /** Bytes of the values compactions have freed so far (a store that counts its bytes reads it around one). */
+  get valueBytesFreed(): number {
+    return this.freedValueBytes;
+  }
+
   revision(slot: number): number {
     return this.table.revision(slot);
   }
@@ -276,6 +296,24 @@ export class VersionChains {
     };
   }
 
+  /** Version `slot` with `key` beside it, in one object (the FLSM engine's entries). */
+  keyedVersion<K>(slot: number, key: K): Version & { readonly key: K } {
+    const { table } = this;
+    const expiresAtMs = table.expiresAtMs(slot);
+    const revision = table.revision(slot);
+    const value = this.value(slot);
+    const createRevision = table.createRevision(slot);
+    const version = table.version(slot);
+    return expiresAtMs === undefined
+      ? { key, revision, value, createRevision, version }
+      : { key, revision, value, createRevision, version, expiresAtMs };
+  }
+
+  /** The version before `slot` in its chain (NONE: it is the oldest). */
+  older(slot: number): number {
+    return this.table.older(slot);
+  }
+
   /** The versions of entry `id`, oldest first. */
   versions(id: number): number[] {
     const slots: number[] = [];
@@ -285,13 +323,13 @@ export class VersionChains {
 
   /**
    * Drops every version of entry `id` no reader at or after `floor` can see: all versions shadowed
-   * by a newer one that is ≤ floor, and the version at the floor itself if it is a tombstone. A key
-   * left with no version leaves the index. Returns how many versions were dropped. A chain with a
+   * by a newer one that is ≤ floor, and the version at the floor itself if it is a tombstone (unless
+   * `keepTombstone`). A key left with no version leaves the index. Returns how many versions were dropped. A chain with a
    * ring drops at most `ringMax` + 1 of them (the oldest; a later compaction takes the rest).
    */
-  compact(id: number, floor: number, ringMax = Number.POSITIVE_INFINITY): number {
+  compact(id: number, floor: number, ringMax = Number.POSITIVE_INFINITY, keepTombstone = false): number {
     const ring = this.ringOf(id);
-    if (ring === undefined) return this.compactList(id, floor);
+    if (ring === undefined) return this.compactList(id, floor, keepTombstone);
     // The version visible at the floor, found from the oldest end: only what goes is visited. One
     // under the floor but shadowed (where `ringMax` stops) may go with what is older, too.
     let position = -1;
@@ -299,13 +337,13 @@ export class VersionChains {
     this.visited += position + 2;
     if (position === -1) return 0;
     const newer = position + 1 < ring.length ? ring.slot(position + 1) : NONE;
-    const dropped = this.dropUnder(id, newer, ring.slot(position));
+    const dropped = this.dropUnder(id, newer, ring.slot(position), keepTombstone);
     this.dropFromRing(id, ring, dropped);
     return dropped;
   }
 
   /** `compact` for a chain without a ring: a walk from the newest down to the floor (a long one rings the chain). */
-  private compactList(id: number, floor: number): number {
+  private compactList(id: number, floor: number, keepTombstone: boolean): number {
     const { table } = this;
     let newer = NONE;
     let visible = this.index.head(id);
@@ -316,7 +354,7 @@ export class VersionChains {
       passed++;
     }
     this.visited += passed + 1;
-    const dropped = visible === NONE ? 0 : this.dropUnder(id, newer, visible);
+    const dropped = visible === NONE ? 0 : this.dropUnder(id, newer, visible, keepTombstone);
     if (passed > this.ringMin) this.ringUp(id);
     return dropped;
   }
@@ -324,12 +362,13 @@ export class VersionChains {
   /**
    * Frees the versions older than `visible` (the one a read at the floor sees), and `visible` too
    * if it is a tombstone; `newer` is the version after it (NONE: it is the newest, and a tombstone
-   * there takes the key out of the index). Returns how many versions went.
+   * there takes the key out of the index). `keepTombstone`: a tombstone at the floor stays, the
+   * oldest version left (it hides versions kept elsewhere). Returns how many versions went.
    */
-  private dropUnder(id: number, newer: number, visible: number): number {
+  private dropUnder(id: number, newer: number, visible: number, keepTombstone: boolean): number {
     const { table } = this;
     let drop = table.older(visible);
-    if (table.value(visible) === NONE) {
+    if (table.value(visible) === NONE && !keepTombstone) {
       drop = visible;
       if (newer === NONE) this.index.remove(id);
       else table.setOlder(newer, NONE);
@@ -344,7 +383,10 @@ export class VersionChains {
     while (drop !== NONE) {
       const older = table.older(drop);
       const loc = table.value(drop);
-      if (loc !== NONE) this.values.free(loc);
+      if (loc !== NONE) {
+        this.freedValueBytes += this.values.byteLength(loc);
+        this.values.free(loc);
+      }
       table.free(drop);
       drop = older;
       dropped++;

@@ -76,3 +76,33 @@ test("a value added is copied: its buffer may be reused by its owner", () => {
   value.fill(0);
   expect(text(memtable.get(keyBytes(a), 1)!.value)).toBe("before");
 });
+
+test("chunks and slabs are sized for the memtable: a tiny one (the tests' engines) allocates kilobytes, not megabytes", () => {
+  const tiny = new Memtable(256);
+  tiny.add(a, put(1, "x"));
+  expect(tiny.allocatedBytes).toBeLessThan(16 * 1024);
+  const full = new Memtable(64 * 2 ** 20);
+  full.add(a, put(1, "x"));
+  expect(full.allocatedBytes).toBeGreaterThan(1024 * 1024);
+});
+
+test("values that GC left in half-empty slabs are moved out, and every version still reads the same", () => {
+  const memtable = new Memtable(4_096);
+  const keys = Array.from({ length: 40 }, (_, i) => `key ${i}`);
+  const value = (key: string, round: number) => `${key} round ${round} ${"v".repeat(40)}`;
+  let revision = 0;
+  // Every key written, then three of every four again: GC of the first versions of those leaves
+  // the first round's slabs under half full.
+  for (const [round, written] of [keys, keys.filter((_, i) => i % 4 !== 0)].entries())
+    for (const key of written) {
+      memtable.add(key, put(++revision, value(key, round)));
+      memtable.compact(key, revision, () => false);
+    }
+  let more = 0;
+  while (memtable.evacuate()) more++;
+  expect(more).toBeGreaterThan(0);
+  expect(memtable.entryCount).toBe(keys.length);
+  for (const [i, key] of keys.entries())
+    expect(text(memtable.find(key, revision)!.value)).toBe(value(key, i % 4 !== 0 ? 1 : 0));
+  expect([...memtable.entries({})].map((entry) => text(entry.key))).toEqual([...keys].sort());
+});

@@ -95,6 +95,16 @@ export function equalsStored(slab: Uint8Array, start: number, length: number, ke
   return unitCount(slab, start, length) === key.length && compareStored(slab, start, length, key) === 0;
 }
 
+/**
+ * The key stored at `start` as UTF-8 bytes (a copy) when it is ASCII, which is then its own UTF-8;
+ * undefined otherwise (the caller decodes it). Keys read out in bulk (a memtable's flush) skip the
+ * string.
+ */
+export function asciiStored(slab: Uint8Array, start: number, length: number): Uint8Array | undefined {
+  if (slab[start] === WIDE || !isAscii(slab, start + 1, length - 1)) return undefined;
+  return slab.slice(start + 1, start + length);
+}
+
 export function decodeStored(slab: Uint8Array, start: number, length: number): string {
   const wide = slab[start] === WIDE;
   const units = unitCount(slab, start, length);

@@ -1,6 +1,7 @@
 import { ChunkedRows } from "./chunked-rows.ts";
 import { IdHashTable } from "./id-hash-table.ts";
 import {
+  asciiStored,
   compareStored,
   compareStoredAscii,
   decodeStored,
@@ -95,6 +96,13 @@ export class KeyIndex {
     const loc = this.keyLocs.get(id);
     const { keyBytes } = this;
     return decodeStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
+  }
+
+  /** The key of entry `id` as UTF-8 bytes (a copy) when it is ASCII; undefined otherwise. */
+  asciiKey(id: number): Uint8Array | undefined {
+    const loc = this.keyLocs.get(id);
+    const { keyBytes } = this;
+    return asciiStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc));
   }
 
   private storedEquals(id: number, key: string): boolean {
