@@ -78,6 +78,13 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     replace: "        for (let slot = chains.newest(id); slot !== NONE; slot = NONE)",
   },
   {
+    name: "level-run-reverse-in-key-order",
+    description: "a reverse walk of a level visits its guards in key order: a backward scan comes out of order",
+    file: `${FLSM}/level-run.ts`,
+    search: "      const tables = guards[reverse ? guards.length - 1 - i : i]!;",
+    replace: "      const tables = guards[i]!;",
+  },
+  {
     name: "stall-ignores-frozen-memtables",
     description: "writes are never stopped for frozen memtables waiting for their flush: memory is unbounded",
     file: `${FLSM}/disk-engine.ts`,

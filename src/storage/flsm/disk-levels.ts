@@ -1,6 +1,7 @@
 import { assert, HomeKvError } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { KeyRange } from "./entry.ts";
+import { LevelRun } from "./level-run.ts";
 import type { LevelChange, LevelSet } from "./levels/level-set.ts";
 import type { TableMeta } from "./levels/table-meta.ts";
 import type { RunSource } from "./runs.ts";
@@ -62,8 +63,15 @@ export class DiskLevels implements RunSource {
     return readers;
   }
 
-  runsOverlapping(range: KeyRange): TableReader[] {
-    return this.set.tablesForRange(range).map((table) => this.reader(table.number));
+  /** Per level with tables in `range`, one run of its guards (level-run.ts), level 0 first. */
+  runsOverlapping(range: KeyRange): LevelRun[] {
+    const runs: LevelRun[] = [];
+    for (let level = 0; level < this.set.levelCount; level++) {
+      const guards = this.set.guardsInRange(level, range);
+      if (guards.length > 0)
+        runs.push(new LevelRun(guards.map((tables) => tables.map((table) => this.reader(table.number)))));
+    }
+    return runs;
   }
 
   /** A reader of a table of the installed set. */

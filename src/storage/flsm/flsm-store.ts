@@ -19,7 +19,7 @@ import { keyBytes, keyText } from "./key-bytes.ts";
 import { KeyQueue } from "./key-queue.ts";
 import { Memtable } from "./memtable.ts";
 import { changesInRuns, dumpRuns, scanRuns } from "./run-reads.ts";
-import { NO_LEVELS, type RunSource, type StoredRun } from "./runs.ts";
+import { NO_LEVELS, type RangeRun, type RunSource } from "./runs.ts";
 import { type BloomHash, keyHash } from "./table/bloom.ts";
 
 /**
@@ -269,7 +269,7 @@ export class FlsmStore extends StoreCore implements MvccStore {
   }
 
   /** The runs that may hold keys of `range`, newest first. */
-  private readonly runsOf = (range: KeyRange): StoredRun[] => [
+  private readonly runsOf = (range: KeyRange): RangeRun[] => [
     this.active,
     ...this.frozen,
     ...this.levels.runsOverlapping(range),

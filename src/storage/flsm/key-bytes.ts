@@ -6,8 +6,15 @@ export function keyBytes(key: string): Uint8Array {
   return Buffer.from(key, "utf8");
 }
 
+/** Keeps a leading U+FEFF, as a key may start with one; bad bytes become U+FFFD, as Buffer's decoding makes them. */
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The key's text. Decoded with a TextDecoder: a Buffer over `bytes.buffer` would make the engine
+ * give each small typed array an ArrayBuffer of its own, which cost a scan a quarter of its time.
+ */
 export function keyText(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  return UTF8.decode(bytes);
 }
 
 /** The smallest key after `bytes` in byte order: `bytes` followed by a zero byte (an exclusive start as an inclusive one). */

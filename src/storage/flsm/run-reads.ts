@@ -3,7 +3,7 @@ import type { ChangePage, HistoryChange, KeyChain, ScanOptions, ScanPage } from 
 import type { Entry, KeyRange } from "./entry.ts";
 import { keyAfter, keyBytes, keyText } from "./key-bytes.ts";
 import { mergeRuns } from "./merge.ts";
-import type { StoredRun } from "./runs.ts";
+import type { RangeRun } from "./runs.ts";
 import { byKey, type KeyVersions, retainedAbove, toVersion, visibleAt } from "./visible.ts";
 
 /**
@@ -13,9 +13,9 @@ import { byKey, type KeyVersions, retainedAbove, toVersion, visibleAt } from "./
  */
 
 /** The runs of a range, newest first. */
-export type RunsOf = (range: KeyRange) => readonly StoredRun[];
+export type RunsOf = (range: KeyRange) => readonly RangeRun[];
 
-function keysOf(runs: readonly StoredRun[], range: KeyRange, reverse = false): Generator<KeyVersions> {
+function keysOf(runs: readonly RangeRun[], range: KeyRange, reverse = false): Generator<KeyVersions> {
   return byKey(
     mergeRuns(
       runs.map((run) => run.entries(range, reverse)),

@@ -1,10 +1,14 @@
-import type { KeyRange, SortedRun } from "./entry.ts";
+import type { Entry, KeyRange, SortedRun } from "./entry.ts";
 
-/** A run as the store reads it: a memtable, a frozen memtable or a table. */
-export interface StoredRun extends SortedRun {
+/** What a range read (a scan, a dump, the changes a watch catches up from) walks: entries in internal-key order. */
+export interface RangeRun {
+  entries(range: KeyRange, reverse?: boolean): Iterator<Entry>;
   /** The newest revision of any entry in the run, when known: a reader of changes after it skips the run. */
   readonly maxRevision?: number;
 }
+
+/** A run as the store reads it: a memtable, a frozen memtable or a table. */
+export interface StoredRun extends SortedRun, RangeRun {}
 
 /**
  * What the levels give the store: the runs below its memtables. For any one key, every version in
@@ -16,7 +20,7 @@ export interface RunSource {
   /** The runs that may hold versions of `key`, newest first: a point read asks them in this order. */
   runsFor(key: Uint8Array): Iterable<StoredRun>;
   /** The runs that may hold keys of `range`, newest first: a scan merges them. */
-  runsOverlapping(range: KeyRange): Iterable<StoredRun>;
+  runsOverlapping(range: KeyRange): Iterable<RangeRun>;
   /** Entries the runs hold in all (the store's version count). */
   readonly entryCount: number;
 }

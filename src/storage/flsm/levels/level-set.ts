@@ -90,16 +90,26 @@ export class LevelSet {
     return found;
   }
 
-  /** The tables of `level` with keys in `range`, guard by guard, newest first within a guard. */
-  tablesInRange(level: number, range: KeyRange): TableMeta[] {
+  /**
+   * The tables of `level` with keys in `range`, per guard in key order (guards with none left out),
+   * newest first within a guard: the guards hold disjoint keys, so a scan walks them one after the
+   * other and merges only one guard's tables at a time.
+   */
+  guardsInRange(level: number, range: KeyRange): TableMeta[][] {
     const guards = this.guards(level);
     const first = range.start === undefined ? 0 : this.guardIndex(level, range.start);
-    const found: TableMeta[] = [];
+    const found: TableMeta[][] = [];
     for (const guard of guards.slice(first)) {
       if (guard.key !== null && range.end !== undefined && compareKeyBytes(guard.key, range.end) >= 0) break;
-      for (const table of guard.tables) if (tableOverlapsRange(table, range)) found.push(table);
+      const tables = guard.tables.filter((table) => tableOverlapsRange(table, range));
+      if (tables.length > 0) found.push(tables);
     }
     return found;
+  }
+
+  /** The tables of `level` with keys in `range`, guard by guard, newest first within a guard. */
+  tablesInRange(level: number, range: KeyRange): TableMeta[] {
+    return this.guardsInRange(level, range).flat();
   }
 
   /** The tables a scan of `range` merges: level 0 newest first, then each deeper level in key order. */
