@@ -73,7 +73,8 @@ export const SERVE_SETTINGS = {
   "memtable-bytes": {
     kind: { type: "size", min: 4096, max: ENGINE_MEMORY_BYTES_MAX },
     default: MEMTABLE_BYTES_DEFAULT,
-    description: "With --engine flsm: memory the memtable holds before it is frozen and flushed",
+    description:
+      "With --engine flsm: memory for the memtables together (the one taking writes and two waiting for their flush, a third each)",
   },
   "block-cache-bytes": {
     kind: { type: "size", min: 0, max: ENGINE_MEMORY_BYTES_MAX },

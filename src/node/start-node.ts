@@ -8,7 +8,10 @@ import type { Scans } from "../server/scan-cursors.ts";
 import { routeGrpcLogs, startServer } from "../server/server.ts";
 import { createDatabase, type Database } from "../storage/database.ts";
 import { openDurableDatabase } from "../storage/durable-database.ts";
+import { flsmMemoryBound } from "../storage/engine.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
+import { realTimers } from "../timers.ts";
+import { type MemoryGovernor, startMemoryGovernor } from "./memory-governor.ts";
 import { openPartitionedNode } from "./partitioned-node.ts";
 import { openReplicatedDatabase, type ReplicatedNode } from "./replicated-database.ts";
 import type { ServeConfig } from "./serve-config.ts";
@@ -105,6 +108,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
           durationMs,
           onError: (error) => log.warn(`history compaction failed: ${error}`),
         });
+  const governor = startGovernor(config.storage);
   return {
     address: server.address,
     httpAddress: http?.address,
@@ -112,6 +116,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
     async stop() {
       const left = membership?.leave();
       compactor?.stop();
+      governor?.stop();
       try {
         await Promise.all([left, server.shutdown()]);
       } finally {
@@ -151,6 +156,24 @@ async function openDatabase(
       log: (line) => log.info(line),
     }),
   };
+}
+
+/**
+ * Below the bound, where the governor asks for a collection: memory grows between two of its checks
+ * (a load makes garbage at up to some 300 MB/s), and a collection hands back what it frees over
+ * a few milliseconds.
+ */
+const GOVERNOR_HEADROOM_BYTES = 64 * 1024 * 1024;
+
+/** On the FLSM engine, the collections that keep the process within the engine's bound (memory-governor.ts). */
+function startGovernor(storage: ServeConfig["storage"]): MemoryGovernor | undefined {
+  if (storage.kind !== "disk" || storage.engine.kind !== "flsm") return undefined;
+  return startMemoryGovernor({
+    limitBytes: flsmMemoryBound(storage.engine) - GOVERNOR_HEADROOM_BYTES,
+    rss: () => process.memoryUsage.rss(),
+    collect: () => Bun.gc(true),
+    timers: realTimers,
+  });
 }
 
 /** Gossip membership as configured (the caller checked it is), publishing `grpcAddress` and `metadata`. */

@@ -1,5 +1,5 @@
 import type { FlsmEngineOptions } from "./flsm/disk-engine.ts";
-import { createFlsmStore } from "./flsm/flsm-store.ts";
+import { createFlsmStore, MEMTABLE_BYTES_DEFAULT } from "./flsm/flsm-store.ts";
 import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store.ts";
 
 /** The engines a database can keep its versions in (`homekv serve --engine`). */
@@ -20,6 +20,22 @@ export type StoreEngine = { readonly kind: "memory" } | FlsmEngineSettings;
 export interface FlsmEngineSettings extends Pick<FlsmEngineOptions, "blockCacheBytes" | "compact" | "tuning"> {
   readonly kind: "flsm";
   readonly memtableBytes?: number;
+}
+
+/** What a server on the FLSM engine may hold resident beside its memtable and block cache (issue's bound). */
+export const FLSM_MEMORY_SLACK_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The resident memory a server on the FLSM engine keeps within, however much data it stores: its
+ * memtable and block cache, and FLSM_MEMORY_SLACK_BYTES for the runtime, the memtables waiting for
+ * their flush, the tables' indexes and filters, and the garbage between collections.
+ */
+export function flsmMemoryBound(settings: FlsmEngineSettings): number {
+  return (
+    (settings.memtableBytes ?? MEMTABLE_BYTES_DEFAULT) +
+    (settings.blockCacheBytes ?? BLOCK_CACHE_BYTES_DEFAULT) +
+    FLSM_MEMORY_SLACK_BYTES
+  );
 }
 
 /** A new, empty store of the engine chosen. */

@@ -39,6 +39,12 @@ import { type Backlog, WriteGate, type WriteGateStats } from "./write-gate.ts";
 export const BLOCK_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
 /** Frozen memtables waiting for their flush at which writes stop (LevelDB's one memtable and one immutable, then a wait). */
 export const FROZEN_MEMTABLES_STOP = 2;
+/**
+ * Memtables held at most: the one taking writes and those waiting for their flush. `memtableBytes`
+ * is their budget together (as RocksDB's db_write_buffer_size), each frozen at its share, so that
+ * what the memtables hold is what `--memtable-bytes` says: the engine's memory bound counts it once.
+ */
+export const MEMTABLES_MAX = FROZEN_MEMTABLES_STOP + 1;
 /** The pause before a failed compaction is tried again. */
 export const COMPACTION_RETRY_MS = 1_000;
 
@@ -96,6 +102,7 @@ export interface FlsmEngineOptions {
   fs: FileSystem;
   /** The engine's directory (a data directory's `flsm/`): CURRENT, MANIFEST-<n>, <number>.sst. */
   dir: string;
+  /** The memtables' budget together (MEMTABLES_MAX of them, each frozen at its share). */
   memtableBytes?: number;
   blockCacheBytes?: number;
   /** The options of the store (history, observers). */
@@ -237,7 +244,7 @@ class DiskEngine implements FlsmEngine {
     this.compactedRevision = compactedRevision;
     this.store = createFlsmStore({
       ...options.storeOptions,
-      memtableBytes: options.memtableBytes ?? MEMTABLE_BYTES_DEFAULT,
+      memtableBytes: (options.memtableBytes ?? MEMTABLE_BYTES_DEFAULT) / MEMTABLES_MAX,
       levels,
       flush: (memtable, at) => {
         const flushed = this.flush(memtable, at);

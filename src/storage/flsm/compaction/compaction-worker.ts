@@ -30,6 +30,10 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   try {
     const result = await runCompactionJob({ fs: realFileSystem, ...fromWire(message.request), allocateNumber });
     post({ type: "done", result });
+    // A job's garbage (every block it read, every entry it decoded) is all dead now, and this
+    // Worker's heap would keep it until its own collector saw fit: through a server with small
+    // memtables, 60 MiB of the process's RSS. A collection between jobs costs a job little.
+    Bun.gc(true);
   } catch (error) {
     post({ type: "failed", error: errorToWire(error) });
   }

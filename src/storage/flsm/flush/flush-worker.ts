@@ -63,6 +63,10 @@ self.onmessage = (event: MessageEvent<ToFlushWorker>) => {
     const finished = await writer!.finish();
     await realFileSystem.syncDir(flush.table.dir);
     post({ type: "written", table: tableMeta(flush.table.number, finished) });
+    // A job's garbage (every block it read, every entry it decoded) is all dead now, and this
+    // Worker's heap would keep it until its own collector saw fit: through a server with small
+    // memtables, 60 MiB of the process's RSS. A collection between jobs costs a job little.
+    Bun.gc(true);
     return undefined;
   });
 };
