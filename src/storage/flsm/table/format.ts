@@ -46,20 +46,6 @@ export interface Footer {
   readonly properties: Section;
 }
 
-/**
- * Internal-key order over (key, revision) pairs: keys ascending, revisions descending — the order
- * of `compareEntries`, for probes that are not entries (a revision of Infinity is before every
- * version of its key).
- */
-export function compareInternal(
-  key: Uint8Array,
-  revision: number,
-  otherKey: Uint8Array,
-  otherRevision: number,
-): number {
-  return Buffer.compare(key, otherKey) || (revision > otherRevision ? -1 : revision < otherRevision ? 1 : 0);
-}
-
 /** Appends the CRC-32 of everything `writer` holds: a section or a block, ready to append. */
 export function sealed(writer: ByteWriter): Uint8Array {
   return writer.u32(Bun.hash.crc32(writer.written())).written().slice();
