@@ -6,6 +6,19 @@ export function keyBytes(key: string): Uint8Array {
   return Buffer.from(key, "utf8");
 }
 
+/**
+ * The UTF-8 bytes of a range's bound, which may end in a lone high surrogate: a prefix's end worked
+ * out in code point order (key-order.ts prefixEnd: "p\uffff" ends at "p\ud800", after every U+FFFF
+ * and before U+10000). Such a unit has no UTF-8 (`keyBytes` would make it U+FFFD, which sorts before
+ * the prefix); no key lies between it and the first code point it starts, whose bytes bound the same
+ * keys.
+ */
+export function boundBytes(bound: string): Uint8Array {
+  const last = bound.charCodeAt(bound.length - 1);
+  if (!(last >= 0xd800 && last <= 0xdbff)) return keyBytes(bound);
+  return keyBytes(bound.slice(0, -1) + String.fromCodePoint(0x10000 + ((last - 0xd800) << 10)));
+}
+
 /** Keeps a leading U+FEFF, as a key may start with one; bad bytes become U+FFFD, as Buffer's decoding makes them. */
 const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
 

@@ -1,7 +1,7 @@
 import { ScanPageCutter, toRecord } from "../mvcc/range-reads.ts";
 import type { ChangePage, HistoryChange, KeyChain, ScanOptions, ScanPage } from "../mvcc/store-types.ts";
 import type { Entry, KeyRange } from "./entry.ts";
-import { keyAfter, keyBytes, keyText } from "./key-bytes.ts";
+import { boundBytes, keyAfter, keyText } from "./key-bytes.ts";
 import { mergeRuns } from "./merge.ts";
 import type { RangeRun } from "./runs.ts";
 import { byKey, type KeyVersions, retainedAbove, toVersion, visibleAt } from "./visible.ts";
@@ -25,7 +25,8 @@ function keysOf(runs: readonly RangeRun[], range: KeyRange, reverse = false): Ge
   );
 }
 
-const bytesOf = (key: string | undefined) => (key === undefined ? undefined : keyBytes(key));
+/** A bound's or a key's bytes (a bound may end in a lone surrogate: boundBytes). */
+const bytesOf = (key: string | undefined) => (key === undefined ? undefined : boundBytes(key));
 
 /** Live keys of a range at a revision, a page at a time (see ScanOptions), as the memory engine pages them. */
 export function scanRuns(
