@@ -21,8 +21,8 @@ const GRPC_SERVER_ENV: Record<string, string> = CHOSEN_GRPC_SERVER ? { HOMEKV_GR
 /**
  * Which storage engine the servers of the tests run: the default, or the one named by
  * HOMEKV_TEST_ENGINE (`npm run test:flsm` sets flsm). Every `homekv serve` started here, by
- * startServerProcess or runHomekv, then gets it as HOMEKV_ENGINE, with 64 KiB memtables so that they
- * freeze all the time. As variables, not flags: a flag a test passes wins (a test of --in-memory
+ * startServerProcess or runHomekv, then gets it as HOMEKV_ENGINE, with a 64 KiB memtable budget (memtables of
+ * about 21 KiB) so that they freeze all the time. As variables, not flags: a flag a test passes wins (a test of --in-memory
  * runs on the memory engine, the only one that keeps nothing on disk).
  */
 const CHOSEN_ENGINE = process.env.HOMEKV_TEST_ENGINE || undefined;
