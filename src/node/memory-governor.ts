@@ -5,6 +5,8 @@ export interface MemoryGovernorOptions {
   limitBytes: number;
   /** The process's resident bytes now. */
   rss: () => number;
+  /** The collected heap's bytes now (what a collection frees shows there at once; in RSS, over seconds). */
+  heap: () => number;
   /** A full, synchronous collection (Bun.gc(true) in a server). */
   collect: () => void;
   timers: Timers;
@@ -12,7 +14,7 @@ export interface MemoryGovernorOptions {
   checkMs?: number;
   /** The least time between two collections. */
   gapMs?: number;
-  /** The most the gap grows to while collections leave the process at or over the limit. */
+  /** The most the gap grows to while collections free little. */
   gapMsMax?: number;
 }
 
@@ -33,15 +35,17 @@ const GAP_MS_MAX = 8_000;
  * heap with the garbage a load makes (requests, blocks read, values copied out) and collects when
  * it sees fit, not when a bound is near: a load of 300 MiB through a server with 4 MiB of memtables
  * and a 16 MiB cache peaked at 380 MiB of RSS. Like Go's GOMEMLIMIT, a soft limit: it makes the
- * collector run sooner, it frees nothing live. When a collection leaves the process at or over the
- * limit (what it holds live is more), the gap to the next one doubles, up to `gapMsMax`, so that
- * the server does not spend its time collecting; one that gets under it resets the gap.
+ * collector run sooner, it frees nothing live. When a collection frees little (under a sixteenth
+ * of the limit: what the process holds is live, not garbage), the gap to the next one doubles, up
+ * to `gapMsMax`, so that the server does not spend its time collecting; one that frees more resets
+ * it. What was freed is read from the heap, not from RSS, which the runtime lowers over seconds as
+ * it hands pages back: judged by RSS just after, every collection looked useless.
  *
- *   limit 500 MiB:   rss 420 → nothing;  rss 510 → collect → 380 (gap 250 ms)
- *                    rss 530 → collect → 505, over: gap 500 ms → 1 s → … while it stays over
+ *   limit 512 MiB:   rss 420 → nothing;  rss 520 → collect, frees 150 MiB of heap (gap 250 ms)
+ *                    rss 530 → collect, frees 5 MiB: gap 500 ms → 1 s → … while they free little
  */
 export function startMemoryGovernor(options: MemoryGovernorOptions): MemoryGovernor {
-  const { limitBytes, rss, collect, timers } = options;
+  const { limitBytes, rss, heap, collect, timers } = options;
   const gapMin = options.gapMs ?? GAP_MS;
   const gapMax = options.gapMsMax ?? GAP_MS_MAX;
   let gap = gapMin;
@@ -49,10 +53,11 @@ export function startMemoryGovernor(options: MemoryGovernorOptions): MemoryGover
   let last = Number.NEGATIVE_INFINITY;
   const stop = timers.every(options.checkMs ?? CHECK_MS, () => {
     if (rss() < limitBytes || timers.now() - last < gap) return;
+    const before = heap();
     collect();
     collections++;
     last = timers.now();
-    gap = rss() < limitBytes ? gapMin : Math.min(gapMax, gap * 2);
+    gap = before - heap() >= limitBytes / 16 ? gapMin : Math.min(gapMax, gap * 2);
   });
   return {
     get collections() {

@@ -108,7 +108,7 @@ export async function startNode(config: ServeConfig, log: NodeLog): Promise<Runn
           durationMs,
           onError: (error) => log.warn(`history compaction failed: ${error}`),
         });
-  const governor = startGovernor(config.storage);
+  const governor = startGovernor(config);
   return {
     address: server.address,
     httpAddress: http?.address,
@@ -165,12 +165,18 @@ async function openDatabase(
  */
 const GOVERNOR_HEADROOM_BYTES = 64 * 1024 * 1024;
 
-/** On the FLSM engine, the collections that keep the process within the engine's bound (memory-governor.ts). */
-function startGovernor(storage: ServeConfig["storage"]): MemoryGovernor | undefined {
-  if (storage.kind !== "disk" || storage.engine.kind !== "flsm") return undefined;
+/**
+ * On a single server on the FLSM engine, the collections that keep the process within the engine's
+ * bound (memory-governor.ts). Not on a Raft member: its store keeps frozen memtables in memory, so
+ * the bound does not hold there and collections would only take time.
+ */
+function startGovernor(config: ServeConfig): MemoryGovernor | undefined {
+  const { storage } = config;
+  if (storage.kind !== "disk" || storage.engine.kind !== "flsm" || config.cluster.raft) return undefined;
   return startMemoryGovernor({
     limitBytes: flsmMemoryBound(storage.engine) - GOVERNOR_HEADROOM_BYTES,
     rss: () => process.memoryUsage.rss(),
+    heap: () => process.memoryUsage().heapUsed,
     collect: () => Bun.gc(true),
     timers: realTimers,
   });

@@ -19,6 +19,8 @@ function governed(growth: number, live: number) {
   const governor = startMemoryGovernor({
     limitBytes: 500 * MiB,
     rss: () => state.rss * MiB,
+    // The model's RSS is all heap: a collection frees what it holds above what is live.
+    heap: () => state.rss * MiB,
     collect: () => {
       state.rss = state.live;
       collectedAt.push(time.now);
@@ -37,8 +39,8 @@ test("a collection when RSS reaches the limit, none under it", async () => {
   expect(collectedAt).toEqual([400, 800]);
 });
 
-test("collections that leave the process over the limit (its live memory) come ever further apart, up to 8 s; stop ends them", async () => {
-  const { governor, collectedAt, runUntil, gaps } = governed(1, 520);
+test("collections that free little (the process holds that much live) come ever further apart, up to 8 s; stop ends them", async () => {
+  const { governor, collectedAt, runUntil, gaps } = governed(0.25, 520);
   await runUntil(30_000);
   expect(collectedAt[0]).toBe(100);
   expect(gaps()).toEqual([500, 1_000, 2_000, 4_000, 8_000, 8_000]);
@@ -49,10 +51,10 @@ test("collections that leave the process over the limit (its live memory) come e
   expect(collectedAt.at(-1)).toBeLessThanOrEqual(30_000);
 });
 
-test("a collection that gets back under the limit resets the gap to 250 ms", async () => {
+test("a collection that frees much again resets the gap to 250 ms", async () => {
   const { state, collectedAt, runUntil, gaps } = governed(1, 520);
   await runUntil(4_000); // over the limit: collections at 100, 600, 1600, 3600 (next due 7600)
-  state.live = 100; // what it held went (a Compact): the next collection gets under the limit
+  state.live = 100; // what it held went (a Compact): the next collection frees 500 MiB
   state.rss = 600;
   await runUntil(7_600);
   state.rss = 600; // and grows past it again at once: collected 300 ms later, not 16 s
