@@ -159,11 +159,12 @@ async function openDatabase(
 }
 
 /**
- * Below the bound, where the governor asks for a collection: memory grows between two of its checks
- * (a load makes garbage at up to some 300 MB/s), and a collection hands back what it frees over
- * a few milliseconds.
+ * How far below the bound the governor asks the collector to run concurrently, and runs a full
+ * collection: memory grows between two of its checks and while the collector runs (a load makes
+ * garbage at up to some 300 MB/s).
  */
-const GOVERNOR_HEADROOM_BYTES = 64 * 1024 * 1024;
+const GOVERNOR_SOFT_HEADROOM_BYTES = 96 * 1024 * 1024;
+const GOVERNOR_HARD_HEADROOM_BYTES = 32 * 1024 * 1024;
 
 /**
  * On a single server on the FLSM engine, the collections that keep the process within the engine's
@@ -173,11 +174,13 @@ const GOVERNOR_HEADROOM_BYTES = 64 * 1024 * 1024;
 function startGovernor(config: ServeConfig): MemoryGovernor | undefined {
   const { storage } = config;
   if (storage.kind !== "disk" || storage.engine.kind !== "flsm" || config.cluster.raft) return undefined;
+  const bound = flsmMemoryBound(storage.engine);
   return startMemoryGovernor({
-    limitBytes: flsmMemoryBound(storage.engine) - GOVERNOR_HEADROOM_BYTES,
+    softBytes: bound - GOVERNOR_SOFT_HEADROOM_BYTES,
+    hardBytes: bound - GOVERNOR_HARD_HEADROOM_BYTES,
     rss: () => process.memoryUsage.rss(),
     heap: () => process.memoryUsage().heapUsed,
-    collect: () => Bun.gc(true),
+    collect: (full) => Bun.gc(full),
     timers: realTimers,
   });
 }

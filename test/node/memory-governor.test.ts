@@ -5,60 +5,83 @@ import { VirtualTime } from "../cluster/replication/sim/virtual-time.ts";
 const MiB = 2 ** 20;
 
 /**
- * A process under a governor with a 500 MiB limit: its RSS grows by `growth` MiB every 100 ms (the
- * governor checks as often, after the growth) and falls to what it holds live at a collection.
+ * A process under a governor asking for concurrent collections past 448 MiB and running full ones
+ * past 512: its RSS grows by `growth` MiB every 100 ms (the governor checks as often, after the
+ * growth). A full collection takes it down to what it holds live at once; a concurrent one, by
+ * `concurrentFrees` MiB (what the collector gets done on its own before the next check).
  */
-function governed(growth: number, live: number) {
+function governed(growth: number, live: number, concurrentFrees = 0) {
   const time = new VirtualTime();
   const state = { rss: live, live };
-  const collectedAt: number[] = [];
+  const full: number[] = [];
+  const soft: number[] = [];
   const timers = time.timersOf({ alive: true, pausedUntil: 0 });
   timers.every(100, () => {
     state.rss += growth;
   });
   const governor = startMemoryGovernor({
-    limitBytes: 500 * MiB,
+    softBytes: 448 * MiB,
+    hardBytes: 512 * MiB,
     rss: () => state.rss * MiB,
-    // The model's RSS is all heap: a collection frees what it holds above what is live.
+    // The model's RSS is all heap: a full collection frees what it holds above what is live.
     heap: () => state.rss * MiB,
-    collect: () => {
-      state.rss = state.live;
-      collectedAt.push(time.now);
+    collect: (isFull) => {
+      if (isFull) {
+        state.rss = state.live;
+        full.push(time.now);
+      } else {
+        state.rss = Math.max(state.live, state.rss - concurrentFrees);
+        soft.push(time.now);
+      }
     },
     timers,
   });
   const runUntil = (ms: number) => time.runUntilDone(() => false, ms, 1_000_000);
-  const gaps = () => collectedAt.slice(1).map((at, i) => at - collectedAt[i]!);
-  return { state, governor, collectedAt, runUntil, gaps };
+  const gaps = () => full.slice(1).map((at, i) => at - full[i]!);
+  return { state, governor, full, soft, runUntil, gaps };
 }
 
-test("a collection when RSS reaches the limit, none under it", async () => {
-  const { collectedAt, runUntil } = governed(30, 380);
+test("under the soft bound nothing; past it the collector is asked to run, every 250 ms at most, with no full collection while that keeps up", async () => {
+  const quiet = governed(0, 400);
+  await quiet.runUntil(5_000);
+  expect([quiet.soft, quiet.full]).toEqual([[], []]);
+  // 440 + 10 a check passes 448 at the first; each concurrent collection takes back 40, more than
+  // the 30 that grow in the 300 ms between two.
+  const { soft, full, runUntil, governor } = governed(10, 440, 40);
+  await runUntil(2_000);
+  expect(full).toEqual([]);
+  expect(soft.length).toBeGreaterThan(0);
+  expect(soft.slice(1).every((at, i) => at - soft[i]! >= 250)).toBe(true);
+  expect(governor.collections).toEqual({ soft: soft.length, full: 0 });
+});
+
+test("past the hard bound (the concurrent collections did not keep up) a full collection runs", async () => {
+  const { full, runUntil } = governed(30, 380);
   await runUntil(1_000);
-  // 380 + 30 a check reaches 500 at the 4th check; collected back to 380, 4 checks later again.
-  expect(collectedAt).toEqual([400, 800]);
+  // 380 + 30 a check reaches 500 at 400 (soft: asked, frees nothing here), 530 at 500: full, back to 380; again at 1,000.
+  expect(full).toEqual([500, 1_000]);
 });
 
-test("collections that free little (the process holds that much live) come ever further apart, up to 8 s; stop ends them", async () => {
-  const { governor, collectedAt, runUntil, gaps } = governed(0.25, 520);
+test("full collections that free little (the process holds that much live) come ever further apart, up to 8 s; stop ends them", async () => {
+  const { governor, full, runUntil, gaps } = governed(0.25, 520);
   await runUntil(30_000);
-  expect(collectedAt[0]).toBe(100);
+  expect(full[0]).toBe(100);
   expect(gaps()).toEqual([500, 1_000, 2_000, 4_000, 8_000, 8_000]);
-  expect(governor.collections).toBe(collectedAt.length);
   governor.stop();
+  const { soft } = governor.collections;
   await runUntil(60_000);
-  expect(governor.collections).toBe(collectedAt.length);
-  expect(collectedAt.at(-1)).toBeLessThanOrEqual(30_000);
+  expect(governor.collections).toEqual({ soft, full: full.length });
+  expect(full.at(-1)).toBeLessThanOrEqual(30_000);
 });
 
-test("a collection that frees much again resets the gap to 250 ms", async () => {
-  const { state, collectedAt, runUntil, gaps } = governed(1, 520);
-  await runUntil(4_000); // over the limit: collections at 100, 600, 1600, 3600 (next due 7600)
+test("a full collection that frees much again resets the gap to 250 ms", async () => {
+  const { state, full, runUntil, gaps } = governed(1, 520);
+  await runUntil(4_000); // over the bound: full collections at 100, 600, 1600, 3600 (next due 7600)
   state.live = 100; // what it held went (a Compact): the next collection frees 500 MiB
   state.rss = 600;
   await runUntil(7_600);
-  state.rss = 600; // and grows past it again at once: collected 300 ms later, not 16 s
+  state.rss = 600; // and grows past the bound again at once: collected 300 ms later, not 16 s
   await runUntil(7_900);
-  expect(collectedAt).toEqual([100, 600, 1_600, 3_600, 7_600, 7_900]);
+  expect(full).toEqual([100, 600, 1_600, 3_600, 7_600, 7_900]);
   expect(gaps().at(-1)).toBe(300);
 });
