@@ -49,11 +49,13 @@ describe("a client that sends and never reads what the server makes itself", () 
       `requests written before the server stopped reading: ${sent} (${mib(sent * 9)} MiB) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
     await expectServes(server, "a client that does not read its answers");
-    // The server read no more than the kernel's socket buffers took (its own, which took answers,
-    // and the client's): it answered some, not all, and holds 1 MiB of answers. The streams it
-    // opened and answered meanwhile leave garbage (the peak) that the collector gives back within
-    // seconds. Before, it read them all and kept every answer: 77 → 325 MiB, for good.
-    expect(sent).toBeLessThan(batches * BATCH);
+    // The server reads no more than the kernel's socket buffers let its answers out (its own, and
+    // the client's) and holds 1 MiB of answers. How many requests the client got written says
+    // little: this machine's kernel grows a receive buffer up to 32 MiB (tcp_rmem), more than the
+    // whole flood, so a server busy elsewhere may not have read any of it yet (a CI run saw all 2
+    // million written). Its memory says it: the streams it opened and answered leave garbage (the
+    // peak) that the collector gives back within seconds. Before, it read them all and kept every
+    // answer: 77 → 325 MiB, for good.
     await rssSettledUnder(server.proc.pid, probe.beforeBytes + 32 * MIB, 8_000);
     probe.stop(`${sent} requests written by a client that does not read`);
 
