@@ -1,4 +1,4 @@
-import type { FlsmEngineOptions } from "./flsm/disk-engine.ts";
+import { BLOCK_CACHE_BYTES_DEFAULT, type FlsmEngineOptions } from "./flsm/disk-engine.ts";
 import { createFlsmStore, MEMTABLE_BYTES_DEFAULT } from "./flsm/flsm-store.ts";
 import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store.ts";
 
@@ -7,7 +7,7 @@ export const STORE_ENGINES = ["memory", "flsm"] as const;
 export type StoreEngineName = (typeof STORE_ENGINES)[number];
 
 /** Bytes of the FLSM engine's table blocks kept in memory unless `--block-cache-bytes` says otherwise. */
-export const BLOCK_CACHE_BYTES_DEFAULT = 256 * 1024 * 1024;
+export { BLOCK_CACHE_BYTES_DEFAULT };
 
 /**
  * Which engine keeps a database's versions: all in memory (the default), or the fragmented LSM

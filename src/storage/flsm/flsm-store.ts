@@ -17,7 +17,7 @@ import type { KeyRecord, WriteOp } from "../ops.ts";
 import type { Entry, KeyRange } from "./entry.ts";
 import { keyBytes, keyText } from "./key-bytes.ts";
 import { KeyQueue } from "./key-queue.ts";
-import { Memtable } from "./memtable.ts";
+import { MEMTABLE_BYTES_DEFAULT, Memtable } from "./memtable.ts";
 import { changesInRuns, dumpRuns, scanRuns } from "./run-reads.ts";
 import { NO_LEVELS, type RangeRun, type RunSource } from "./runs.ts";
 import { type BloomHash, keyHash } from "./table/bloom.ts";
@@ -59,7 +59,7 @@ export interface FlsmOptions extends StoreOptions {
   start?: FlushPoint;
 }
 
-export const MEMTABLE_BYTES_DEFAULT = 64 * 1024 * 1024;
+export { MEMTABLE_BYTES_DEFAULT };
 export const FLUSH_RETRY_MS = 1_000;
 
 /** What the engine holds in memory besides the store's counters (tests and metrics). */

@@ -15,6 +15,9 @@ import { keyBytes, keyText } from "./key-bytes.ts";
 export const ENTRY_OVERHEAD_BYTES = 48;
 export const KEY_OVERHEAD_BYTES = 48;
 
+/** Bytes of memtable when none are given: a store's memtable, the disk engine's budget for its three (`--memtable-bytes`). */
+export const MEMTABLE_BYTES_DEFAULT = 64 * 1024 * 1024;
+
 /** Rows a memtable of `memtableBytes` holds at most, about: no version costs less. */
 const SMALLEST_VERSION_BYTES = ENTRY_OVERHEAD_BYTES + KEY_OVERHEAD_BYTES;
 
@@ -59,7 +62,7 @@ export class Memtable implements SortedRun {
   private isFrozen = false;
 
   /** `memtableBytes`: the size it is frozen at, which its chunks and slabs are sized for. */
-  constructor(memtableBytes: number = 64 * 2 ** 20) {
+  constructor(memtableBytes: number = MEMTABLE_BYTES_DEFAULT) {
     this.chains = new VersionChains(tuningFor(memtableBytes));
   }
 
