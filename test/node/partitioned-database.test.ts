@@ -7,7 +7,6 @@ import { partitionedWatches } from "../../src/node/partitioned-watches.ts";
 import { createDatabase, type Database, type DatabaseStats } from "../../src/storage/database.ts";
 import type { Compare, TxnCommand } from "../../src/storage/ops.ts";
 import type { WatchBatch, WatchEnd } from "../../src/storage/watch/watch-hub.ts";
-import { inOffice } from "../cluster/meta/meta-nodes.ts";
 import { inProcessAccess, leaderOf, startPartitions } from "../cluster/txn/partition-nodes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -18,9 +17,6 @@ const text = (value: Uint8Array | undefined) => (value === undefined ? undefined
 /** A partitioned database over three in-process nodes; its commits that read first (Txn, Del) wait while it is shut. */
 async function startDatabase() {
   const { nodes, groups } = await startPartitions(PARTITIONS);
-  // Every commit asks the meta group for timestamps: wait for its leader to take office, which under
-  // a loaded CI can come later than the partitions' leaders, rather than spend a call's deadline on it.
-  await inOffice(nodes);
   for (let partition = 0; partition < PARTITIONS; partition++) await leaderOf(groups, partition, nodes);
   const access = inProcessAccess(nodes, groups, PARTITIONS);
   const coordinator = new TxnCoordinator({

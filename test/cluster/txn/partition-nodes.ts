@@ -6,7 +6,7 @@ import { HomeKvError } from "../../../src/errors.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
+import { inOffice, type MetaNode, names, startMetaGroup } from "../meta/meta-nodes.ts";
 import { checkpointOptions } from "./partition-checkpoint-options.ts";
 
 /**
@@ -18,6 +18,9 @@ export async function startPartitions(
   timestamps: (node: MetaNode, count: number) => Promise<number> = (node, count) => node.timestamps.take(count),
 ): Promise<{ nodes: MetaNode[]; groups: Map<MetaNode, PartitionGroup[]> }> {
   const nodes = await startMetaGroup({ timestampWindow: 100 });
+  // Every commit asks the meta group for timestamps: its leader takes office first, which under a
+  // loaded CI can come later than the partitions' leaders (a first write spent its 5 s deadline on it).
+  await inOffice(nodes);
   const groups = new Map<MetaNode, PartitionGroup[]>();
   for (const node of nodes) {
     const engine = await RaftLogEngine.open(new MemoryFileSystem(), "/partitions");
