@@ -61,16 +61,6 @@ function powerCut(fs: MemoryFileSystem): void {
     fs.injectFault({ op, code: "EIO" });
 }
 
-/** A copy of what the disk holds, for the next start. */
-async function diskImage(fs: MemoryFileSystem): Promise<MemoryFileSystem> {
-  const image = new MemoryFileSystem();
-  for (const dir of [DIR, WAL_DIR, CHECKPOINT_DIR]) {
-    await image.mkdirp(dir);
-    for (const name of await fs.list(dir)) image.overwrite(`${dir}/${name}`, fs.bytes(`${dir}/${name}`));
-  }
-  return image;
-}
-
 /**
  * Delegates to `inner`, counting the calls that change the disk once `arm()` was called; the
  * `at`-th one is preceded (or followed) by a power cut: a crash at an exact point of the write path,
@@ -250,7 +240,7 @@ describe("background checkpoints", () => {
 
     // What is left on disk is enough: checkpoint + remaining segments give back every write.
     powerCut(fs);
-    const image = await diskImage(fs);
+    const image = fs.image();
     const { db: reopened } = await open(image);
     expect(reopened.read([]).revision).toBe(200);
     expect(readAll(reopened, Object.keys(model))).toEqual(model);
@@ -337,7 +327,7 @@ describe("crash at a random point (model-based)", () => {
           }
           powerCut(memory);
           acked ??= [...acknowledged];
-          const image = await diskImage(memory);
+          const image = memory.image();
 
           const { db: reopened } = await open(image);
           const recovered = reopened.read(KEYS);

@@ -92,6 +92,27 @@ export class MemoryFileSystem implements FileSystem {
     this.heldSyncs = undefined;
   }
 
+  /**
+   * The disk as it is now, for the next boot after `crash()`. The crashed process may still have
+   * calls under way (a write it had scheduled for its next turn): they land on this disk, never in
+   * the files the next process opens. Hard links stay shared; faults and held syncs stay behind.
+   */
+  image(): MemoryFileSystem {
+    const image = new MemoryFileSystem();
+    const copies = new Map<MemFile, MemFile>();
+    for (const [path, file] of this.files) {
+      let copy = copies.get(file);
+      if (copy === undefined) {
+        copy = { data: file.data.slice(0, file.size), size: file.size, synced: file.synced };
+        copies.set(file, copy);
+      }
+      image.files.set(path, copy);
+    }
+    for (const dir of this.dirs) image.dirs.add(dir);
+    image.capacityBytes = this.capacityBytes;
+    return image;
+  }
+
   /** Direct access for corruption tests. */
   bytes(path: string): Uint8Array {
     const file = this.mustGet(path);
