@@ -137,6 +137,30 @@ export async function startMetaGroup(
   return nodes;
 }
 
+/**
+ * Cuts `node` off from the others both ways without closing a connection (a firewall dropping
+ * packets), and has every node's failure detector see it, as a server's would within seconds: a
+ * quiet group's followers wake only when told their leader is down. Returns the heal.
+ */
+export function isolate(node: MetaNode, nodes: readonly MetaNode[]): () => void {
+  const others = nodes.filter((other) => other !== node);
+  node.transport.partition(
+    others.map((other) => names.get(other.id)!),
+    "both",
+  );
+  for (const other of others) {
+    other.suspects.add(node.id);
+    node.suspects.add(other.id);
+  }
+  return () => {
+    node.transport.heal();
+    for (const other of others) {
+      other.suspects.delete(node.id);
+      node.suspects.delete(other.id);
+    }
+  };
+}
+
 /** The node that leads the meta group and has taken office (it hands out timestamps). */
 export function inOffice(nodes: readonly MetaNode[]): Promise<MetaNode> {
   return waitFor(

@@ -33,7 +33,7 @@ export function openReplica(replica: Omit<CheckpointedReplica, "group">): Promis
     log: engine.group(partitionGroupId(0)),
     random: mulberry32(node.id),
     tickMs: 10,
-    disconnected: (peer) => node.transport.connected(names.get(peer)!) === false,
+    disconnected: (peer) => node.suspects.has(peer) || node.transport.connected(names.get(peer)!) === false,
     timestamps: (count) => node.timestamps.take(count),
     readTimeoutMs: 2_000,
     checkpoints: {

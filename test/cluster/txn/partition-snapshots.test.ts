@@ -3,7 +3,7 @@ import { partitionGroupId } from "../../../src/cluster/txn/partition-group.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { bytes, text } from "../../helpers/bytes.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { names } from "../meta/meta-nodes.ts";
+import { isolate } from "../meta/meta-nodes.ts";
 import {
   type CheckpointedReplica,
   CHECKPOINT_DIR as DIR,
@@ -21,16 +21,14 @@ import {
  */
 const startReplicas = () => startCheckpointedReplicas({ logEntries: 20, tailEntries: 5 }, () => new MemoryFileSystem());
 
+const nodes = (replicas: readonly CheckpointedReplica[]) => replicas.map((r) => r.node);
 const compacted = (replica: CheckpointedReplica) => replica.engine.group(partitionGroupId(0)).snapshot().index;
 
 test("a replica cut off while the others compacted past it is streamed the leader's checkpoint, locks, fates and request ids with it; a restart begins from its own", async () => {
   const replicas = await startReplicas();
   const leader = await leading(replicas);
   const cut = replicas.find((r) => r !== leader)!;
-  cut.node.transport.partition(
-    replicas.filter((r) => r !== cut).map((r) => names.get(r.node.id)!),
-    "both",
-  );
+  const heal = isolate(cut.node, nodes(replicas));
   const oracle = leader.node.timestamps;
   for (let i = 0; i < 60; i++) await leader.group.write([{ key: `k${i % 10}`, value: bytes(`v${i}`) }]);
   // An open transaction (its lock), one rolled back and one committed (their fates): state beside the store.
@@ -74,7 +72,7 @@ test("a replica cut off while the others compacted past it is streamed the leade
   expect(cut.group.driver.appliedIndex).toBeLessThan(compacted(leader));
   expect(leader.group.driver.stats().snapshotsSent).toBe(0);
 
-  cut.node.transport.heal();
+  heal();
   await waitFor(() => cut.group.store.revision === leader.group.store.revision, {
     what: "the cut replica at the leader's revision",
   });
@@ -116,11 +114,10 @@ test("a replica cut off while the others compacted past it is streamed the leade
   await waitFor(() => compacted(follower) > 60, { what: "a follower's log compacted past 60" });
   const before = history(follower.group);
   const revision = follower.group.store.revision;
-  for (const other of replicas)
-    if (other !== follower) follower.node.transport.partition([names.get(other.node.id)!], "both");
+  const healRestarted = isolate(follower.node, nodes(replicas));
   await restart(follower);
   expect(follower.group.store.revision).toBeGreaterThan(0);
-  follower.node.transport.heal();
+  healRestarted();
   await waitFor(() => follower.group.store.revision === revision, { what: "the restarted follower caught up" });
   expect(history(follower.group)).toBe(before);
 });
@@ -136,13 +133,12 @@ test("a replica whose log is empty (retired, and placed here again) starts empty
   await follower.group.stop();
   await follower.engine.retireGroup(partitionGroupId(0));
   expect((await follower.fs.list(DIR)).length).toBeGreaterThan(0);
-  for (const other of replicas)
-    if (other !== follower) follower.node.transport.partition([names.get(other.node.id)!], "both");
+  const heal = isolate(follower.node, nodes(replicas));
   follower.group = await openReplica(follower);
   expect(follower.group.store.revision).toBe(0);
   expect(await follower.fs.list(DIR)).toEqual([]);
   for (let i = 50; i < 60; i++) await leader.group.write([{ key: `k${i}`, value: bytes(`v${i}`) }]);
-  follower.node.transport.heal();
+  heal();
   await waitFor(() => follower.group.store.revision === leader.group.store.revision, {
     what: "the replica placed again at the leader's revision",
   });
