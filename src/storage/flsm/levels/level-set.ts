@@ -112,11 +112,6 @@ export class LevelSet {
     return this.guardsInRange(level, range).flat();
   }
 
-  /** The tables a scan of `range` merges: level 0 newest first, then each deeper level in key order. */
-  tablesForRange(range: KeyRange): TableMeta[] {
-    return this.levels.flatMap((_, level) => this.tablesInRange(level, range));
-  }
-
   /** Tables, bytes and guards per level, for the engine's metrics. */
   stats(): { level: number; tables: number; bytes: number; guards: number }[] {
     return this.levels.map((guards, level) => {

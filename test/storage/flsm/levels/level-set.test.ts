@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import type { KeyRange } from "../../../../src/storage/flsm/entry.ts";
 import { type LevelChange, LevelSet } from "../../../../src/storage/flsm/levels/level-set.ts";
 import { bytes, numbers, table } from "./tables.ts";
 
@@ -37,11 +38,12 @@ test("a point read consults level 0 newest first, then only the guard holding th
   expect(numbers(levels.tablesForGet(bytes("zz")))).toEqual([]);
 });
 
-test("a scan gets every table with keys in its range, level 0 first", () => {
+test("a scan's levels give every table with keys in its range, guard by guard in key order, newest first within a guard", () => {
   const levels = example();
-  expect(numbers(levels.tablesForRange({ start: bytes("e"), end: bytes("i") }))).toEqual([9, 8, 5, 7, 4, 2, 3]);
-  expect(numbers(levels.tablesForRange({ start: bytes("q"), end: bytes("r") }))).toEqual([9, 3]);
-  expect(numbers(levels.tablesForRange({ end: bytes("b") }))).toEqual([9, 5, 1]);
+  const perLevel = (range: KeyRange) => [0, 1, 2].map((level) => levels.guardsInRange(level, range).map(numbers));
+  expect(perLevel({ start: bytes("e"), end: bytes("i") })).toEqual([[[9, 8]], [[5], [7, 4]], [[2], [3]]]);
+  expect(perLevel({ start: bytes("q"), end: bytes("r") })).toEqual([[[9]], [], [[3]]]);
+  expect(perLevel({ end: bytes("b") })).toEqual([[[9]], [[5]], [[1]]]);
 });
 
 test("a guard that would split a table is refused; one that does not takes the tables after it", () => {
