@@ -3,7 +3,7 @@
  * The FLSM engine beside LevelDB (through classic-level), one run, one process, the same workload:
  *
  *   bun scripts/bench-engine.ts [--sets 2000000] [--keys 1000000] [--value-size 100] [--batch 100]
- *     [--reads 50000] [--scans 200] [--memtable-bytes 67108864] [--quick]
+ *     [--reads 50000] [--scans 200] [--memtable-bytes 67108864] [--values half|random|zeros] [--quick]
  *
  * Each engine runs in a process of its own (this script again, with `--engine`), so that its RSS and
  * its writes are its own; it gets a fresh directory under the system's temp dir and takes `--sets` random sets of
@@ -11,6 +11,11 @@
  * (HomeKV: one Set of many keys; LevelDB: one batch), neither syncing each write (HomeKV
  * `--fsync never`, LevelDB's default). Then, on the loaded store: `--reads` random point reads of
  * written keys, one at a time, and `--scans` range scans of 1,000 keys from random starts.
+ *
+ * Values (`--values`): `half` (the default) compress to about half their size, as LevelDB's own
+ * db_bench makes them (half random printable bytes, repeated), since LevelDB compresses its tables
+ * (Snappy) and FLSM does not; `random` do not compress; `zeros` are all zeros but one byte, the
+ * best case for a compressing engine (figures before 2026-12-05 used them).
  *
  * Write amplification is the bytes the engine's process handed to write(2) while loading and until the
  * engine's background work went quiet (/proc/self/io wchar, which counts every thread: LevelDB's
@@ -34,6 +39,9 @@ const batchSize = Number(flag("--batch", "100"));
 const reads = Number(flag("--reads", quick ? "500" : "50000"));
 const scans = Number(flag("--scans", quick ? "10" : "200"));
 const memtableBytes = Number(flag("--memtable-bytes", quick ? String(256 * 1024) : String(64 * 1024 * 1024)));
+const values = flag("--values", "half");
+if (values !== "half" && values !== "random" && values !== "zeros")
+  throw new Error(`--values must be half, random or zeros, not ${values}`);
 const KEY_BYTES = 16;
 const SCAN_KEYS = 1_000;
 /** Background work is over once wchar has not moved for this long (bounded by QUIET_WAIT_MS_MAX). */
@@ -121,12 +129,38 @@ interface Measured {
   rssCollectedMiB: number;
 }
 
+/** The values of the sets, one after another, as `--values` says; each distinct from the last. */
+function valueSource(random: () => number): () => Uint8Array {
+  if (values === "zeros") {
+    const value = new Uint8Array(valueSize);
+    return () => {
+      value[0] = (value[0]! + 1) & 0xff;
+      return value.slice();
+    };
+  }
+  // A pool of values to take slices of at moving offsets (as db_bench does), so that making a value
+  // costs the load loop a copy, not a random byte each.
+  const pool = new Uint8Array(Math.max(1 << 20, 2 * valueSize));
+  const unique = values === "half" ? Math.ceil(valueSize / 2) : valueSize;
+  for (let at = 0; at < pool.length; at += valueSize) {
+    const piece = pool.subarray(at, at + valueSize);
+    for (let i = 0; i < piece.length; i++) piece[i] = i < unique ? 32 + Math.floor(random() * 95) : piece[i - unique]!;
+  }
+  let offset = 0;
+  return () => {
+    if (offset + valueSize > pool.length) offset = 0;
+    const value = pool.slice(offset, offset + valueSize);
+    offset += 1 + Math.floor(random() * 97);
+    return value;
+  };
+}
+
 async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), "homekv-bench-engine-"));
   try {
     const engine = await open(dir);
     const random = mulberry32(42);
-    const value = new Uint8Array(valueSize);
+    const nextValue = valueSource(random);
     const writtenBefore = writtenBytes();
     const started = performance.now();
     for (let done = 0; done < sets; ) {
@@ -137,8 +171,7 @@ async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured
         const key = keyOf(Math.floor(random() * keyCount));
         if (seen.has(key)) continue;
         seen.add(key);
-        value[0] = done + batch.length;
-        batch.push([key, value.slice()]);
+        batch.push([key, nextValue()]);
       }
       await engine.write(batch);
       // A server takes each request in an I/O turn of its own, where the engine's background work
@@ -199,7 +232,7 @@ if (only !== "") {
 
 console.log(`# FLSM vs LevelDB (classic-level) — ${new Date().toISOString().slice(0, 10)}`);
 console.log(
-  `${fmt(sets)} sets of ${KEY_BYTES}-byte keys (${fmt(keyCount)} distinct) and ${valueSize}-byte values, ${batchSize} per write; ` +
+  `${fmt(sets)} sets of ${KEY_BYTES}-byte keys (${fmt(keyCount)} distinct) and ${valueSize}-byte values (${values}), ${batchSize} per write; ` +
     `${fmt(reads)} point reads, ${fmt(scans)} scans of ${fmt(SCAN_KEYS)} keys; FLSM memtable ${fmt(memtableBytes / 2 ** 20, 2)} MiB\n`,
 );
 const flsm = await inChild("flsm");
