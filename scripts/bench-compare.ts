@@ -2,7 +2,8 @@
 /**
  * HomeKV beside etcd and Redis on this machine, in one run, as ratios.
  *
- *   bun scripts/bench-compare.ts [--duration 5s] [--warmup 1s] [--rounds 3] [--concurrency 1,16,64] [--keys 100000] [--value-size 100] [--quick]
+ *   bun scripts/bench-compare.ts [--duration 5s] [--warmup 1s] [--rounds 3] [--concurrency 1,16,64] [--keys 100000] [--value-size 100]
+ *     [--engine memory|flsm] [--memtable-bytes N] [--quick]
  *
  * Installs etcd and Redis from Debian when missing, starts all three on loopback with comparable
  * durability (an fsync per commit: HomeKV --fsync always, etcd's default, Redis appendfsync always),
@@ -14,6 +15,8 @@
  * --rounds times, the two in turn, each run on quiet servers, and shows the median ratio and each
  * round's; each run sends requests for --warmup before it measures, so that a JIT's first seconds
  * are not counted against HomeKV. Every server it started is stopped, on failure and on Ctrl-C too.
+ * `--engine flsm` runs HomeKV on its disk engine (etcd keeps its data on disk too), with
+ * `--memtable-bytes` passed on, so that a small keyspace still reaches the tables.
  * `--quick` is a smoke run (the test suite uses it).
  */
 import { cpus } from "node:os";
@@ -50,6 +53,10 @@ const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64")
 const keys = Number(flag("--keys", quick ? "1000" : "100000"));
 const valueSize = Number(flag("--value-size", "100"));
 const rounds = Number(flag("--rounds", quick ? "1" : "3"));
+const engine = flag("--engine", "memory");
+if (engine !== "memory" && engine !== "flsm") throw new Error(`--engine must be memory or flsm, not ${engine}`);
+const memtableBytes = flag("--memtable-bytes", "");
+const homekvArgs = ["--engine", engine, ...(memtableBytes === "" ? [] : ["--memtable-bytes", memtableBytes])];
 
 interface Workload {
   name: string;
@@ -154,9 +161,9 @@ async function main(): Promise<void> {
     `# HomeKV vs etcd vs Redis — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}`,
   );
   console.log(
-    `${keys} keys, ${valueSize}-byte values, ${durationMs / 1000} s per run after ${warmupMs / 1000} s of warm-up, ${rounds} round(s) per cell, HomeKV and etcd in turn, each run on quiet servers (under 15% of a core); one HTTP/2 connection per gRPC run; keys/s for batches; figures are medians over the rounds\n`,
+    `HomeKV ${homekvArgs.join(" ")}; ${keys} keys, ${valueSize}-byte values, ${durationMs / 1000} s per run after ${warmupMs / 1000} s of warm-up, ${rounds} round(s) per cell, HomeKV and etcd in turn, each run on quiet servers (under 15% of a core); one HTTP/2 connection per gRPC run; keys/s for batches; figures are medians over the rounds\n`,
   );
-  const [homekv, etcd, redis] = [await startHomekv(), await startEtcd(), await startRedis()];
+  const [homekv, etcd, redis] = [await startHomekv(homekvArgs), await startEtcd(), await startRedis()];
   await prefill(homekv, homekvProtocol);
   await prefill(etcd, etcdProtocol);
   redisPrefill(redis.port, keys, valueSize);
