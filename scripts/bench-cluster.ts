@@ -23,7 +23,7 @@ import { type BenchOp, createWorkload } from "../src/bench/workload.ts";
 import { flag, median } from "./bench/args.ts";
 import { type Placement, placedPool, prefill, targets } from "./bench/clients.ts";
 import { type BenchCluster, startEtcdCluster, startHomekvCluster } from "./bench/cluster.ts";
-import { loadAverage } from "./bench/cpu.ts";
+import { loadAverage, SMOKE_QUIET } from "./bench/cpu.ts";
 import { timeFailover } from "./bench/failover.ts";
 import { type H2loadResult, h2loadChecked } from "./bench/h2load.ts";
 import { settledRss } from "./bench/rss.ts";
@@ -118,7 +118,7 @@ async function throughputTable(homekv: BenchCluster, etcd: BenchCluster): Promis
       ];
       for (const [generator, latency, measure] of generators) {
         const pids = systems.flatMap((cluster) => cluster.members.map((member) => member.pid()));
-        const cell = await measureInTurns(systems, rounds, pids, measure);
+        const cell = await measureInTurns(systems, rounds, pids, measure, quick ? SMOKE_QUIET : {});
         notQuiet += cell.notQuiet;
         console.log(
           `| ${workload.name} | ${where} | ${generator} | ${fmt(cell.first.rate)} ${per(workload)} | ${fmt(cell.second.rate)} | **${cell.ratio.toFixed(2)}×** | ${cell.ratios.map((ratio) => ratio.toFixed(2)).join(", ")} | ${latency} ${ms(cell.first.latencyMs)} | ${latency} ${ms(cell.second.latencyMs)} |`,

@@ -30,6 +30,7 @@ import {
   prefillRequests,
 } from "../src/bench/workload.ts";
 import { flag } from "./bench/args.ts";
+import { SMOKE_QUIET } from "./bench/cpu.ts";
 import { etcdProtocol } from "./bench/etcd-protocol.ts";
 import { h2loadChecked } from "./bench/h2load.ts";
 import { redisBenchmark, redisPrefill } from "./bench/redis-benchmark.ts";
@@ -53,6 +54,7 @@ const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64")
 const keys = Number(flag("--keys", quick ? "1000" : "100000"));
 const valueSize = Number(flag("--value-size", "100"));
 const rounds = Number(flag("--rounds", quick ? "1" : "3"));
+const quiet = quick ? SMOKE_QUIET : {};
 const engine = flag("--engine", "memory");
 if (engine !== "memory" && engine !== "flsm") throw new Error(`--engine must be memory or flsm, not ${engine}`);
 const memtableBytes = flag("--memtable-bytes", "");
@@ -179,19 +181,29 @@ async function main(): Promise<void> {
   let notQuiet = 0;
   for (const workload of WORKLOADS) {
     for (const concurrency of concurrencies) {
-      const cell = await measureInTurns([homekv, etcd] as const, rounds, pids, async (server) => {
-        const result = await drive(server, protocolOf(server), workload, concurrency);
-        const rate = workload.batch > 1 ? result.keysPerSecond : result.requestsPerSecond;
-        return { rate, latencyMs: result.latencyUs.p99 / 1000 };
-      });
+      const cell = await measureInTurns(
+        [homekv, etcd] as const,
+        rounds,
+        pids,
+        async (server) => {
+          const result = await drive(server, protocolOf(server), workload, concurrency);
+          const rate = workload.batch > 1 ? result.keysPerSecond : result.requestsPerSecond;
+          return { rate, latencyMs: result.latencyUs.p99 / 1000 };
+        },
+        quiet,
+      );
       notQuiet += cell.notQuiet;
       const r = redisRun(redis, workload, concurrency);
       saturated.set(workload.name, Math.max(saturated.get(workload.name) ?? 0, cell.second.rate / workload.batch));
       printCell(workload, concurrency, "src/bench", "p99", cell, `${fmt(r)} | ${(cell.first.rate / r).toFixed(2)}×`);
       // h2load repeats one request, which a mix cannot be.
       if (concurrency !== most || workload.op === "mixed") continue;
-      const h2 = await measureInTurns([homekv, etcd] as const, rounds, pids, (server) =>
-        driveH2load(server, protocolOf(server), workload, concurrency),
+      const h2 = await measureInTurns(
+        [homekv, etcd] as const,
+        rounds,
+        pids,
+        (server) => driveH2load(server, protocolOf(server), workload, concurrency),
+        quiet,
       );
       notQuiet += h2.notQuiet;
       printCell(workload, concurrency, "h2load", "mean", h2, "— | —");

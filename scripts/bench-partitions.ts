@@ -39,7 +39,7 @@ import { runBench } from "../src/bench/run-bench.ts";
 import { type BenchRequest, createWorkload, homekvProtocol, prefillRequests } from "../src/bench/workload.ts";
 import { checkArguments, flag, integerFlag } from "./bench/args.ts";
 import { roundRobin } from "./bench/clients.ts";
-import { cpuQuiet, cpuSeconds, loadAverage, machineBusySeconds } from "./bench/cpu.ts";
+import { cpuQuiet, cpuSeconds, loadAverage, machineBusySeconds, SMOKE_QUIET } from "./bench/cpu.ts";
 import { h2loadChecked } from "./bench/h2load.ts";
 import { type BenchServers, keysByPartition, startPartitionedCluster, startSingleServer } from "./bench/partitioned.ts";
 import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
@@ -98,7 +98,7 @@ async function measure(
   const pool = roundRobin(servers.members.map((member) => connectH2Pool(member.address, 1)));
   try {
     const pids = servers.members.map((member) => member.pid);
-    if (!(await cpuQuiet(pids))) notQuiet++;
+    if (!(await cpuQuiet(pids, quick ? SMOKE_QUIET : {}))) notQuiet++;
     if (warmupSeconds > 0) await runBench({ pool, next, concurrency, durationMs: warmupSeconds * 1000 });
     const cpuBefore = pids.map(cpuSeconds);
     const clientBefore = process.cpuUsage();

@@ -43,6 +43,19 @@ export function loadAverage(): string {
     .join(", ");
 }
 
+/** When servers count as quiet (cpuQuiet); what is left out takes its default. */
+export interface QuietRule {
+  windowMs?: number;
+  fraction?: number;
+  waitMsMax?: number;
+}
+
+/**
+ * A smoke run's rule (`--quick`): the run checks that every path works, not its figures, so a
+ * shorter window will do; the suite makes many such runs.
+ */
+export const SMOKE_QUIET: QuietRule = { windowMs: 100 };
+
 /**
  * Waits until processes `pids` together used less than `fraction` of one core over `windowMs`,
  * for at most `waitMsMax`; says whether they did. A measurement starts on quiet servers: what one
@@ -51,7 +64,7 @@ export function loadAverage(): string {
  */
 export async function cpuQuiet(
   pids: readonly number[],
-  { windowMs = 500, fraction = 0.15, waitMsMax = 15_000 } = {},
+  { windowMs = 500, fraction = 0.15, waitMsMax = 15_000 }: QuietRule = {},
 ): Promise<boolean> {
   const total = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const deadline = performance.now() + waitMsMax;

@@ -3,7 +3,7 @@
  * bench-cluster) turn one cell into a ratio that this noisy machine cannot skew much.
  */
 import { median } from "./args.ts";
-import { cpuQuiet } from "./cpu.ts";
+import { cpuQuiet, type QuietRule } from "./cpu.ts";
 
 /** One system's figures in one run: its rate and what its latency column shows. */
 export interface Measured {
@@ -24,7 +24,7 @@ export interface Cell {
 
 /**
  * A cell measured `rounds` times, the two systems in turn (the first one first in even rounds, the
- * second first in odd ones), each run started once every process of `pids` is quiet; the ratio is
+ * second first in odd ones), each run started once every process of `pids` is quiet (by `quiet`); the ratio is
  * the median of the rounds' ratios, each of two runs next to each other in time, so that the
  * machine's drift cancels.
  */
@@ -33,12 +33,13 @@ export async function measureInTurns<S>(
   rounds: number,
   pids: readonly number[],
   measure: (system: S) => Promise<Measured>,
+  quiet: QuietRule = {},
 ): Promise<Cell> {
   const runs: Measured[][] = [[], []];
   let notQuiet = 0;
   for (let round = 0; round < rounds; round++) {
     for (const which of round % 2 === 0 ? [0, 1] : [1, 0]) {
-      if (!(await cpuQuiet(pids))) notQuiet++;
+      if (!(await cpuQuiet(pids, quiet))) notQuiet++;
       runs[which]!.push(await measure(systems[which]!));
     }
   }
