@@ -1,8 +1,6 @@
 import { expect, test } from "bun:test";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
+import { bytes, text } from "../helpers/bytes.ts";
 
 test("in memory, the image taken after a crash is the next boot's disk: the crashed process's later writes never reach it", async () => {
   const fs = new MemoryFileSystem();
