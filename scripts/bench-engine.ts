@@ -12,10 +12,10 @@
  * `--fsync never`, LevelDB's default). Then, on the loaded store: `--reads` random point reads of
  * written keys, one at a time, and `--scans` range scans of 1,000 keys from random starts.
  *
- * Values (`--values`): `half` (the default) compress to about half their size, as LevelDB's own
- * db_bench makes them (half random printable bytes, repeated), since LevelDB compresses its tables
- * (Snappy) and FLSM does not; `random` do not compress; `zeros` are all zeros but one byte, the
- * best case for a compressing engine (figures before 2026-12-05 used them).
+ * Values (`--values`, scripts/bench/values.ts): `half` (the default) compress to about half their
+ * size, as LevelDB's own db_bench makes them; both engines compress their tables (LevelDB with
+ * Snappy, FLSM with zstd since format version 2); `random` do not compress; `zeros` are all zeros
+ * but one byte, the best case for a compressing engine (figures before 2026-12-05 used them).
  *
  * Write amplification is the bytes the engine's process handed to write(2) while loading and until the
  * engine's background work went quiet (/proc/self/io wchar, which counts every thread: LevelDB's
@@ -30,6 +30,7 @@ import { ClassicLevel } from "classic-level";
 import { mulberry32 } from "../src/random.ts";
 import { openDurableDatabase } from "../src/storage/durable-database.ts";
 import { flag } from "./bench/args.ts";
+import { valueKind, valueSource } from "./bench/values.ts";
 
 const quick = process.argv.includes("--quick");
 const sets = Number(flag("--sets", quick ? "20000" : "2000000"));
@@ -39,9 +40,7 @@ const batchSize = Number(flag("--batch", "100"));
 const reads = Number(flag("--reads", quick ? "500" : "50000"));
 const scans = Number(flag("--scans", quick ? "10" : "200"));
 const memtableBytes = Number(flag("--memtable-bytes", quick ? String(256 * 1024) : String(64 * 1024 * 1024)));
-const values = flag("--values", "half");
-if (values !== "half" && values !== "random" && values !== "zeros")
-  throw new Error(`--values must be half, random or zeros, not ${values}`);
+const values = valueKind(flag("--values", "half"));
 const KEY_BYTES = 16;
 const SCAN_KEYS = 1_000;
 /** Background work is over once wchar has not moved for this long (bounded by QUIET_WAIT_MS_MAX). */
@@ -129,38 +128,12 @@ interface Measured {
   rssCollectedMiB: number;
 }
 
-/** The values of the sets, one after another, as `--values` says; each distinct from the last. */
-function valueSource(random: () => number): () => Uint8Array {
-  if (values === "zeros") {
-    const value = new Uint8Array(valueSize);
-    return () => {
-      value[0] = (value[0]! + 1) & 0xff;
-      return value.slice();
-    };
-  }
-  // A pool of values to take slices of at moving offsets (as db_bench does), so that making a value
-  // costs the load loop a copy, not a random byte each.
-  const pool = new Uint8Array(Math.max(1 << 20, 2 * valueSize));
-  const unique = values === "half" ? Math.ceil(valueSize / 2) : valueSize;
-  for (let at = 0; at < pool.length; at += valueSize) {
-    const piece = pool.subarray(at, at + valueSize);
-    for (let i = 0; i < piece.length; i++) piece[i] = i < unique ? 32 + Math.floor(random() * 95) : piece[i - unique]!;
-  }
-  let offset = 0;
-  return () => {
-    if (offset + valueSize > pool.length) offset = 0;
-    const value = pool.slice(offset, offset + valueSize);
-    offset += 1 + Math.floor(random() * 97);
-    return value;
-  };
-}
-
 async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), "homekv-bench-engine-"));
   try {
     const engine = await open(dir);
     const random = mulberry32(42);
-    const nextValue = valueSource(random);
+    const nextValue = valueSource(values, valueSize, random);
     const writtenBefore = writtenBytes();
     const started = performance.now();
     for (let done = 0; done < sets; ) {

@@ -8,11 +8,12 @@
  *
  * One server on a fresh data directory (--fsync always, its default), loaded with `--gib` of values:
  * every key of the keyspace written once (16-byte keys, so that keys × value size is the data),
- * in a random order, `--batch` keys a Set, `--concurrency` Sets in flight; then `--read-seconds` of
- * random point reads of the loaded keys (64 in flight), which fill the block cache. The server's
- * RSS is sampled every 100 ms throughout (VmRSS of its process) and its peak (VmHWM) read at the end.
- * The bound (the issue's) is memtable + block cache + 256 MiB. Prints one table; `--quick` is a
- * smoke run (test/system/bench-flsm-memory.system.ts). The server and its directory are removed
+ * in a random order, `--batch` keys a Set, each Set a value of its own (half random, half repeated,
+ * as db_bench's: scripts/bench/values.ts; the tables compress it to about half), `--concurrency`
+ * Sets in flight; then `--read-seconds` of random point reads of the loaded keys (64 in flight),
+ * which fill the block cache. The server's RSS is sampled every 100 ms throughout (VmRSS of its
+ * process) and its peak (VmHWM) read at the end. The bound (the issue's) is memtable + block cache
+ * + 256 MiB. Prints one table; `--quick` is a smoke run (test/system/bench-flsm-memory.system.ts). The server and its directory are removed
  * at the end, on failure and on Ctrl-C too.
  */
 import { connectH2Pool } from "../src/bench/h2-unary.ts";
@@ -24,6 +25,7 @@ import { parseExposition } from "../test/discovery/parse-exposition.ts";
 import { checkArguments, flag } from "./bench/args.ts";
 import { peakRssBytes, rssBytes, type SettleRule, settledRss } from "./bench/rss.ts";
 import { freePort, startHomekv, stopAll, stopAllOnExit } from "./bench/servers.ts";
+import { valueSource } from "./bench/values.ts";
 
 const VALUED = [
   "--gib",
@@ -63,12 +65,12 @@ function loadRequests(): () => BenchRequest {
     const j = Math.floor(random() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const value = new Uint8Array(valueSize).map((_, i) => 97 + (i % 26));
+  const nextValue = valueSource("half", valueSize, random);
   let next = 0;
   return () => {
     const picked = Array.from(order.subarray(next, Math.min(keys, next + batch)), benchKey);
     next += picked.length;
-    return { kind: "set", ...homekvProtocol.set(picked, value), keys: picked.length };
+    return { kind: "set", ...homekvProtocol.set(picked, nextValue()), keys: picked.length };
   };
 }
 

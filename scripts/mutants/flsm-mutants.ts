@@ -163,4 +163,25 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     search: "    return this.exclusive(async () => read(this.current));",
     replace: "    return Promise.resolve().then(() => read(this.current));",
   },
+  {
+    name: "table-v1-index-read-as-v2",
+    description: "a version 1 table's index is read as version 2's, so tables written before compression are refused",
+    file: `${FLSM}/table/reader.ts`,
+    search: "footer.version >= 2",
+    replace: "true",
+  },
+  {
+    name: "compressed-block-crc-unchecked",
+    description: "a compressed block's own CRC is not checked: damage reaches zstd or the block's inner CRC, unnamed",
+    file: `${FLSM}/table/block-compression.ts`,
+    search: "  if (!crcHolds(stored)) throw",
+    replace: "  if (false) throw",
+  },
+  {
+    name: "compressed-block-size-unchecked",
+    description: "a compressed block's decompressed size is not checked against its index",
+    file: `${FLSM}/table/block-compression.ts`,
+    search: "  if (raw.byteLength !== into.byteLength)",
+    replace: "  if (false)",
+  },
 ];

@@ -8,14 +8,17 @@ import { HEADER_BYTES, sealed } from "./format.ts";
  *   varint n, then per block, in file order:
  *     varint key length, the key's bytes, varint revision   the block's last internal key
  *     varint offset, varint size                             the block's place in the file
+ *     varint raw size                                        (version 2) 0: stored as built;
+ *                                                            else compressed, and this many bytes
+ *                                                            once decompressed (block-compression.ts)
  *   u32 CRC-32 of the bytes before it
  */
 export class BlockIndexBuilder {
   private readonly out = new ByteWriter(4096);
   private count = 0;
 
-  add(lastKey: Uint8Array, lastRevision: number, offset: number, size: number): void {
-    this.out.varint(lastKey.byteLength).raw(lastKey).varint(lastRevision).varint(offset).varint(size);
+  add(lastKey: Uint8Array, lastRevision: number, offset: number, size: number, rawSize: number): void {
+    this.out.varint(lastKey.byteLength).raw(lastKey).varint(lastRevision).varint(offset).varint(size).varint(rawSize);
     this.count++;
   }
 
@@ -39,12 +42,22 @@ export class BlockIndex {
   private readonly lastRevisions: Float64Array;
   private readonly offsets: Float64Array;
   private readonly sizes: Int32Array;
+  /** Per block, 0 when stored as built, else its size decompressed; absent in a version 1 index. */
+  private readonly rawSizes: Int32Array | undefined;
 
   /**
    * From the section's bytes without their CRC (checked by the caller). The blocks must tile the
-   * data region, HEADER_BYTES up to `dataEnd`, each at least `blockBytesMin` long.
+   * data region, HEADER_BYTES up to `dataEnd`; a block as built is at least `blockBytesMin` long,
+   * a compressed one at least `storedBytesMin` long and `blockBytesMin` once decompressed.
+   * `withRawSizes`: the index is version 2's.
    */
-  constructor(payload: Uint8Array, dataEnd: number, blockBytesMin: number) {
+  constructor(
+    payload: Uint8Array,
+    dataEnd: number,
+    blockBytesMin: number,
+    storedBytesMin: number,
+    withRawSizes: boolean,
+  ) {
     const reader = new ByteReader(payload);
     const count = reader.varint();
     // Each block takes at least 4 bytes of the section: a count past that is damage, not an allocation to make.
@@ -56,6 +69,7 @@ export class BlockIndex {
     this.lastRevisions = new Float64Array(count);
     this.offsets = new Float64Array(count);
     this.sizes = new Int32Array(count);
+    this.rawSizes = withRawSizes ? new Int32Array(count) : undefined;
     let expected = HEADER_BYTES;
     for (let i = 0; i < count; i++) {
       const length = reader.varint();
@@ -64,12 +78,16 @@ export class BlockIndex {
       this.lastRevisions[i] = reader.varint();
       const offset = reader.varint();
       const size = reader.varint();
-      if (offset !== expected || size < blockBytesMin)
+      const rawSize = withRawSizes ? reader.varint() : 0;
+      if (offset !== expected)
         throw new FormatError(
           `block ${i} at ${offset} (${size} bytes) does not follow the block before it at ${expected}`,
         );
+      if (rawSize === 0 ? size < blockBytesMin : size < storedBytesMin || rawSize < blockBytesMin)
+        throw new FormatError(`block ${i} at ${offset} is too short: ${size} bytes, ${rawSize} decompressed`);
       this.offsets[i] = offset;
       this.sizes[i] = size;
+      if (this.rawSizes !== undefined) this.rawSizes[i] = rawSize;
       expected = offset + size;
     }
     if (count === 0 || expected !== dataEnd || reader.remaining !== 0)
@@ -84,8 +102,14 @@ export class BlockIndex {
     return this.offsets[block] as number;
   }
 
+  /** The block's bytes in the file. */
   size(block: number): number {
     return this.sizes[block] as number;
+  }
+
+  /** 0 when the block is stored as built; else its size once decompressed. */
+  rawSize(block: number): number {
+    return this.rawSizes?.[block] ?? 0;
   }
 
   /** The first block whose last internal key is at or after (key, revision); `count` when none. */

@@ -26,7 +26,9 @@ import type { ReadFile } from "../../../io/fs/file-system.ts";
  * start is right, the end is not).
  */
 export const TABLE_MAGIC = new TextEncoder().encode("HKVTABLE");
-export const TABLE_FORMAT_VERSION = 1;
+/** The version this build writes. Version 1 (no compressed blocks, no raw sizes in the index) is still read. */
+export const TABLE_FORMAT_VERSION = 2;
+const OLDEST_READABLE_VERSION = 1;
 export const HEADER_BYTES = TABLE_MAGIC.byteLength;
 export const FOOTER_BYTES = 80;
 export const CRC_BYTES = 4;
@@ -40,6 +42,7 @@ export interface Section {
 }
 
 export interface Footer {
+  readonly version: number;
   readonly index: Section;
   readonly bloom: Section;
   readonly ttl: Section;
@@ -81,7 +84,7 @@ export function readSection(file: ReadFile, path: string, section: Section, what
   return bytes.subarray(0, bytes.byteLength - CRC_BYTES);
 }
 
-export function encodeFooter(footer: Footer): Uint8Array {
+export function encodeFooter(footer: Omit<Footer, "version">): Uint8Array {
   const writer = new ByteWriter(FOOTER_BYTES);
   for (const section of [footer.index, footer.bloom, footer.ttl, footer.properties])
     writer.u64(section.offset).u64(section.size);
@@ -112,15 +115,16 @@ export function decodeFooter(path: string, fileBytes: number, header: Uint8Array
   if (view.getUint32(FOOTER_CRC_AT, true) !== Bun.hash.crc32(bytes.subarray(0, FOOTER_CRC_AT)))
     throw corruptionError(path, at, "the footer fails its checksum");
   const version = view.getUint32(FOOTER_VERSION_AT, true);
-  if (version !== TABLE_FORMAT_VERSION)
+  if (version < OLDEST_READABLE_VERSION || version > TABLE_FORMAT_VERSION)
     throw corruptionError(
       path,
       at + FOOTER_VERSION_AT,
-      `table format version ${version} is not supported (this build reads ${TABLE_FORMAT_VERSION})`,
+      `table format version ${version} is not supported (this build reads ${OLDEST_READABLE_VERSION} to ${TABLE_FORMAT_VERSION})`,
     );
   const reader = new ByteReader(bytes);
   const section = (): Section => ({ offset: reader.u64(), size: reader.u64() });
   const footer: Footer = decodeAt(path, at, () => ({
+    version,
     index: section(),
     bloom: section(),
     ttl: section(),

@@ -4,9 +4,19 @@ import { compareKeyBytes, type Entry, type KeyRange, type SortedRun } from "../e
 import type { Block } from "./block.ts";
 import { BLOCK_TRAILER_BYTES } from "./block-builder.ts";
 import type { BlockCache } from "./block-cache.ts";
+import { unpackBlock } from "./block-compression.ts";
 import { BlockIndex } from "./block-index.ts";
 import { BloomFilter, type BloomHash } from "./bloom.ts";
-import { decodeFooter, FOOTER_BYTES, type Footer, HEADER_BYTES, readExactly, readInto, readSection } from "./format.ts";
+import {
+  CRC_BYTES,
+  decodeFooter,
+  FOOTER_BYTES,
+  type Footer,
+  HEADER_BYTES,
+  readExactly,
+  readInto,
+  readSection,
+} from "./format.ts";
 import { decodeProperties, type TableProperties } from "./properties.ts";
 import { decodeTtlSection, type TableExpiry } from "./ttl-section.ts";
 
@@ -64,7 +74,7 @@ export class TableReader implements SortedRun {
       const blockIndex = decodeAt(
         path,
         index.offset,
-        () => new BlockIndex(indexBytes, index.offset, BLOCK_TRAILER_BYTES + 4),
+        () => new BlockIndex(indexBytes, index.offset, BLOCK_TRAILER_BYTES + 4, CRC_BYTES + 1, footer.version >= 2),
       );
       const bloomBytes = readSection(file, path, bloom, "Bloom filter");
       const filter = decodeAt(path, bloom.offset, () => new BloomFilter(bloomBytes));
@@ -138,16 +148,32 @@ export class TableReader implements SortedRun {
   private block(i: number): Block {
     const offset = this.index.offset(i);
     const size = this.index.size(i);
+    const rawSize = this.index.rawSize(i);
     const misses = this.cache.misses;
     const block = this.cache.load(
       this.table,
       offset,
-      size,
-      (into) => readInto(this.file, this.path, offset, into, "data block"),
+      rawSize === 0 ? size : rawSize,
+      rawSize === 0
+        ? (into) => readInto(this.file, this.path, offset, into, "data block")
+        : (into) => unpackBlock(storedBytes(this.file, this.path, offset, size), into, this.path, offset),
       this.path,
     );
     if (this.cache.misses === misses) this.counters.blocksCached++;
     else this.counters.blocksRead++;
     return block;
   }
+}
+
+/**
+ * One buffer per thread for a compressed block's stored bytes: reads are synchronous and the bytes
+ * are dropped once decompressed, so a block read allocates nothing that waits for a collection but
+ * zstd's output. A block larger than the buffer (a large value makes one) reads into its own.
+ */
+const scratch = new Uint8Array(64 * 1024);
+
+function storedBytes(file: ReadFile, path: string, offset: number, size: number): Uint8Array {
+  const into = size <= scratch.byteLength ? scratch.subarray(0, size) : new Uint8Array(size);
+  readInto(file, path, offset, into, "data block");
+  return into;
 }

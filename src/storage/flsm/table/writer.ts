@@ -2,6 +2,7 @@ import { assert } from "../../../errors.ts";
 import type { AppendFile, FileSystem } from "../../../io/fs/file-system.ts";
 import { compareEntries, type Entry } from "../entry.ts";
 import { BlockBuilder } from "./block-builder.ts";
+import { type BlockCompression, packBlock } from "./block-compression.ts";
 import { BlockIndexBuilder } from "./block-index.ts";
 import { BloomBuilder } from "./bloom.ts";
 import { encodeFooter, HEADER_BYTES, type Section, TABLE_MAGIC } from "./format.ts";
@@ -14,9 +15,15 @@ export interface TableOptions {
   /** Every this many entries of a block, one is stored with its whole key (a restart point). */
   readonly restartInterval: number;
   readonly bloomBitsPerKey: number;
+  readonly compression: BlockCompression;
 }
 
-export const TABLE_DEFAULTS: TableOptions = { blockBytes: 4096, restartInterval: 16, bloomBitsPerKey: 10 };
+export const TABLE_DEFAULTS: TableOptions = {
+  blockBytes: 4096,
+  restartInterval: 16,
+  bloomBitsPerKey: 10,
+  compression: "zstd",
+};
 
 export interface FinishedTable {
   readonly properties: TableProperties;
@@ -126,9 +133,9 @@ export class TableWriter {
 
   private async flushBlock(): Promise<void> {
     const last = this.last as Entry;
-    const bytes = this.block.finish();
+    const { bytes, rawSize } = packBlock(this.block.finish(), this.options.compression);
     await this.file.append(bytes);
-    this.index.add(last.key, last.revision, this.offset, bytes.byteLength);
+    this.index.add(last.key, last.revision, this.offset, bytes.byteLength, rawSize);
     this.offset += bytes.byteLength;
   }
 }

@@ -140,7 +140,8 @@ function largeRuns(tableBytes: number): Iterable<Entry>[] {
 
 async function largeJob(name: string): Promise<CompactionJobRequest> {
   const dir = join(scratch, name);
-  const inputs = await writeInputs(realFileSystem, dir, largeRuns(16 * MiB), {});
+  // Stored as built: the one repeated value would compress 64 MiB to almost nothing.
+  const inputs = await writeInputs(realFileSystem, dir, largeRuns(16 * MiB), { compression: "none" });
   const levels = levelZero(inputs, DEFAULT_GUARD_TUNING.levelCount);
   const tuning = { maxTableBytes: 8 * MiB, guards: DEFAULT_GUARD_TUNING };
   return { dir, job: compactionJob(levels, 0, 0), levels, floor: 0, tuning };

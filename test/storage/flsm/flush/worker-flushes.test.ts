@@ -38,14 +38,15 @@ function entries(): Entry[] {
 
 test("the flush Worker writes, byte for byte, the table a flush in process writes", async () => {
   const all = entries();
-  const options = { blockBytes: 1024 };
   const flushes = new WorkerFlushes();
   try {
     const dirs = { worker: join(scratch, "worker"), process: join(scratch, "process") };
     for (const dir of Object.values(dirs)) await realFileSystem.mkdirp(dir);
     const path = (dir: string) => join(dir, tableFileName(7));
-    // Two tables in a row through one Worker: it takes the next flush after the first.
-    for (let round = 0; round < 2; round++) {
+    // Two tables in a row through one Worker: it takes the next flush after the first. The first
+    // compresses its blocks (the default), the second stores them as built.
+    for (const compression of ["zstd", "none"] as const) {
+      const options = { blockBytes: 1024, compression };
       rmSync(path(dirs.worker), { force: true });
       rmSync(path(dirs.process), { force: true });
       const meta = await flushes.writeTable({
@@ -59,7 +60,7 @@ test("the flush Worker writes, byte for byte, the table a flush in process write
       expect(meta).toEqual(expected);
       expect(readFileSync(path(dirs.worker)).equals(readFileSync(path(dirs.process)))).toBe(true);
     }
-    // The entries crossed as many chunks: the flow control between them was exercised.
+    // The entries crossed as many chunks (blocks as built): the flow control between them was exercised.
     expect(readFileSync(path(dirs.worker)).byteLength).toBeGreaterThan(8 * CHUNK_BYTES);
   } finally {
     await flushes.close();

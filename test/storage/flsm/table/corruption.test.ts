@@ -4,6 +4,7 @@ import { ByteReader } from "../../../../src/io/format/bytes.ts";
 import { MemoryFileSystem } from "../../../../src/io/fs/memory-fs.ts";
 import type { Entry } from "../../../../src/storage/flsm/entry.ts";
 import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
+import { BlockIndexBuilder } from "../../../../src/storage/flsm/table/block-index.ts";
 import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
 import { bytes } from "../../../helpers/bytes.ts";
 import { writeTable } from "./tables.ts";
@@ -69,14 +70,59 @@ beforeEach(async () => {
 
 describe("a damaged table raises E_CORRUPT naming the file and the offset", () => {
   test("a flipped byte in a data block, when that block is read; the other blocks still read", async () => {
-    const blockAt = blockOffsetOf(table, sections(table).index, bytes("key-0100"));
+    const { offset: blockAt, rawSize } = blockOf(table, bytes("key-0100"));
     expect(blockAt).toBeGreaterThan(8);
+    expect(rawSize).toBeGreaterThan(0); // stored compressed: its own CRC names the damage
     damaged(flip(blockAt + 3));
     const reader = await open();
     expect(reader.get(bytes("key-0000"), 200)?.value).toEqual(bytes("value 0"));
-    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, /data block fails its checksum/);
-    await expectCorrupt(() => [...reader.entries({})], blockAt, /data block fails its checksum/);
-    await expectCorrupt(() => [...reader.entries({}, true)], blockAt, /data block fails its checksum/);
+    const reason = /a compressed data block fails its checksum/;
+    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, reason);
+    await expectCorrupt(() => [...reader.entries({})], blockAt, reason);
+    await expectCorrupt(() => [...reader.entries({}, true)], blockAt, reason);
+  });
+
+  test("a flipped byte in a data block stored as built", async () => {
+    await fs.remove(PATH);
+    await writeTable(fs, PATH, entries, { blockBytes: 256, compression: "none" });
+    table = fs.bytes(PATH).slice();
+    const { offset: blockAt, rawSize } = blockOf(table, bytes("key-0100"));
+    expect(rawSize).toBe(0);
+    damaged(flip(blockAt + 3));
+    const reader = await open();
+    expect(reader.get(bytes("key-0000"), 200)?.value).toEqual(bytes("value 0"));
+    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, /^.*: a data block fails its checksum/);
+  });
+
+  test("a compressed block whose checksum holds but zstd refuses (its frame's magic damaged)", async () => {
+    const { offset: blockAt, size } = blockOf(table, bytes("key-0100"));
+    damaged((file) => {
+      file[blockAt] = (file[blockAt] as number) ^ 0x10;
+      const frame = file.subarray(blockAt, blockAt + size - 4);
+      new DataView(file.buffer, file.byteOffset + blockAt + size - 4, 4).setUint32(0, Bun.hash.crc32(frame), true);
+      return file;
+    });
+    const reader = await open();
+    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, /compressed data block does not decompress/);
+  });
+
+  test("a compressed block that decompresses to another size than its index says", async () => {
+    const { index } = sections(table);
+    const target = blockOf(table, bytes("key-0100"));
+    damaged((file) => {
+      const rewritten = rewriteIndex(file, index, (block) =>
+        block.offset === target.offset ? { ...block, rawSize: block.rawSize - 1 } : block,
+      );
+      expect(rewritten.byteLength).toBe(sections(file).bloom - index);
+      file.set(rewritten, index);
+      return file;
+    });
+    const reader = await open();
+    await expectCorrupt(
+      () => reader.get(bytes("key-0100"), 200),
+      target.offset,
+      new RegExp(`decompresses to ${target.rawSize} bytes, not the ${target.rawSize - 1} its index says`),
+    );
   });
 
   test("a flipped byte in the block index", async () => {
@@ -134,24 +180,45 @@ describe("a damaged table raises E_CORRUPT naming the file and the offset", () =
     const footerAt = table.byteLength - FOOTER_BYTES;
     damaged((file) => {
       const view = new DataView(file.buffer, file.byteOffset + footerAt, FOOTER_BYTES);
-      view.setUint32(64, 2, true);
+      view.setUint32(64, 3, true);
       view.setUint32(68, Bun.hash.crc32(file.subarray(footerAt, footerAt + 64 + 4)), true);
       return file;
     });
-    await expectCorrupt(open, footerAt + 64, /table format version 2 is not supported/);
+    await expectCorrupt(open, footerAt + 64, /table format version 3 is not supported \(this build reads 1 to 2\)/);
   });
 });
 
-/** The offset of the block that holds `key`, read from the index section as the format lays it out. */
-function blockOffsetOf(file: Uint8Array, indexAt: number, key: Uint8Array): number {
+interface IndexedBlock {
+  readonly lastKey: Uint8Array;
+  readonly lastRevision: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly rawSize: number;
+}
+
+/** The index section's entries, read as the format lays them out (version 2). */
+function indexOf(file: Uint8Array, indexAt: number): IndexedBlock[] {
   const reader = new ByteReader(file.subarray(indexAt));
-  const count = reader.varint();
-  for (let i = 0; i < count; i++) {
-    const lastKey = reader.raw(reader.varint());
-    reader.varint(); // its revision
-    const offset = reader.varint();
-    reader.varint(); // its size
-    if (Buffer.compare(lastKey, key) >= 0) return offset;
-  }
-  throw new Error(`no block holds ${key}`);
+  return Array.from({ length: reader.varint() }, () => ({
+    lastKey: reader.raw(reader.varint()),
+    lastRevision: reader.varint(),
+    offset: reader.varint(),
+    size: reader.varint(),
+    rawSize: reader.varint(),
+  }));
+}
+
+/** The block that holds `key`. */
+function blockOf(file: Uint8Array, key: Uint8Array): IndexedBlock {
+  const block = indexOf(file, sections(file).index).find((b) => Buffer.compare(b.lastKey, key) >= 0);
+  if (block === undefined) throw new Error(`no block holds ${key}`);
+  return block;
+}
+
+/** The index section with `change` made to its entries, its CRC valid. */
+function rewriteIndex(file: Uint8Array, indexAt: number, change: (block: IndexedBlock) => IndexedBlock): Uint8Array {
+  const builder = new BlockIndexBuilder();
+  for (const block of indexOf(file, indexAt).map(change))
+    builder.add(block.lastKey, block.lastRevision, block.offset, block.size, block.rawSize);
+  return builder.finish();
 }
