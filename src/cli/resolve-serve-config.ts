@@ -17,6 +17,7 @@ import { type AuthTokens, mergeTokens, parseAuthFile, parseInlineTokens } from "
 import type { Limits } from "../server/limits.ts";
 import { loadServerTls, type ServerTls } from "../server/tls.ts";
 import type { GrpcServerKind } from "../server/transport.ts";
+import type { BlockCompression } from "../storage/engine.ts";
 import type { FsyncMode } from "../storage/wal/wal-writer.ts";
 import { DEFAULT_DATA_DIR, HISTORY_REVISIONS_DEFAULT, LIMIT_SETTINGS, type SERVE_SETTINGS } from "./serve-settings.ts";
 import type { ResolvedSettings, SettingValues } from "./settings.ts";
@@ -70,7 +71,12 @@ function storageConfig(settings: ServeSettings, sources: Record<string, string>)
     dir: resolve(settings["data-dir"] ?? DEFAULT_DATA_DIR),
     engine:
       settings.engine === "flsm"
-        ? { kind: "flsm", memtableBytes: settings["memtable-bytes"]!, blockCacheBytes: settings["block-cache-bytes"]! }
+        ? {
+            kind: "flsm",
+            memtableBytes: settings["memtable-bytes"]!,
+            blockCacheBytes: settings["block-cache-bytes"]!,
+            compression: settings["table-compression"] as BlockCompression,
+          }
         : { kind: "memory" },
     fsync: settings.fsync as FsyncMode,
     walSegmentBytesMax: settings["wal-segment-bytes"]!,

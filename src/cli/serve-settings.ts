@@ -8,7 +8,12 @@ import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "../server/limits.ts";
 import { DEFAULT_CLUSTER_ID, DEFAULT_CONNECTION_IDLE_TIMEOUT_MS } from "../server/server.ts";
 import { DEFAULT_GRPC_SERVER, GRPC_SERVERS } from "../server/transport.ts";
 import { DURABLE_DEFAULTS } from "../storage/durable-database.ts";
-import { BLOCK_CACHE_BYTES_DEFAULT, STORE_ENGINES } from "../storage/engine.ts";
+import {
+  BLOCK_CACHE_BYTES_DEFAULT,
+  BLOCK_COMPRESSIONS,
+  STORE_ENGINES,
+  TABLE_COMPRESSION_DEFAULT,
+} from "../storage/engine.ts";
 import { MEMTABLE_BYTES_DEFAULT } from "../storage/flsm/flsm-store.ts";
 import { FSYNC_MODES } from "../storage/wal/wal-writer.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./logger.ts";
@@ -80,6 +85,12 @@ export const SERVE_SETTINGS = {
     kind: { type: "size", min: 0, max: ENGINE_MEMORY_BYTES_MAX },
     default: BLOCK_CACHE_BYTES_DEFAULT,
     description: "With --engine flsm: memory for the blocks of tables read from disk (0: no cache)",
+  },
+  "table-compression": {
+    kind: { type: "choice", choices: BLOCK_COMPRESSIONS },
+    default: TABLE_COMPRESSION_DEFAULT,
+    description:
+      "With --engine flsm: how new tables store their data blocks: zstd (where it saves an eighth) or none (faster reads and writes, twice the disk for values that compress to half). Tables already written keep theirs",
   },
   fsync: {
     kind: { type: "choice", choices: FSYNC_MODES },

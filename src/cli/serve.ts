@@ -89,7 +89,7 @@ function announce(config: ServeConfig, node: RunningNode): void {
 
 function engineText(engine: StoreEngine): string {
   if (engine.kind === "memory") return "engine memory";
-  return `engine flsm (memtables ${formatSize(engine.memtableBytes!)}, block cache ${formatSize(engine.blockCacheBytes!)})`;
+  return `engine flsm (memtables ${formatSize(engine.memtableBytes!)}, block cache ${formatSize(engine.blockCacheBytes!)}, tables ${engine.compression})`;
 }
 
 /**

@@ -266,6 +266,11 @@ async function openFlsmDisk(
   log: (line: string) => void,
 ): Promise<ObservedStore & { engine: FlsmEngine; closeWorkers(): Promise<void> }> {
   const settings = options.engine?.kind === "flsm" ? options.engine : { kind: "flsm" as const };
+  // The compression setting is one of the tables' options (a test's own table options win).
+  const tuning = {
+    ...settings.tuning,
+    table: { ...(settings.compression && { compression: settings.compression }), ...settings.tuning?.table },
+  };
   const { expiry, watchHub } = createStoreObservers(options, log);
   // Flushes and compactions in Workers on the real file system (unless the caller runs compactions);
   // a Worker cannot share another one (the fault-injecting one of the tests): there, in process.
@@ -275,7 +280,7 @@ async function openFlsmDisk(
       ? workerCompactions({
           maxTableBytes: MAX_TABLE_BYTES_DEFAULT,
           guards: settings.tuning?.guards ?? DEFAULT_GUARD_TUNING,
-          table: settings.tuning?.table,
+          table: tuning.table,
         })
       : undefined;
   const flushes = onRealFiles ? new WorkerFlushes() : undefined;
@@ -290,7 +295,7 @@ async function openFlsmDisk(
     blockCacheBytes: settings.blockCacheBytes,
     compact: settings.compact ?? workers?.compact,
     writeTable: flushes?.writeTable,
-    tuning: settings.tuning,
+    tuning,
     storeOptions: expiry.storeOptions,
     report: log,
     log: wal,

@@ -1,5 +1,7 @@
 import { BLOCK_CACHE_BYTES_DEFAULT, type FlsmEngineOptions } from "./flsm/disk-engine.ts";
 import { createFlsmStore, MEMTABLE_BYTES_DEFAULT } from "./flsm/flsm-store.ts";
+import { BLOCK_COMPRESSIONS, type BlockCompression } from "./flsm/table/block-compression.ts";
+import { TABLE_DEFAULTS } from "./flsm/table/writer.ts";
 import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store.ts";
 
 /** The engines a database can keep its versions in (`homekv serve --engine`). */
@@ -7,7 +9,9 @@ export const STORE_ENGINES = ["memory", "flsm"] as const;
 export type StoreEngineName = (typeof STORE_ENGINES)[number];
 
 /** Bytes of the FLSM engine's table blocks kept in memory unless `--block-cache-bytes` says otherwise. */
-export { BLOCK_CACHE_BYTES_DEFAULT };
+/** How the FLSM engine's tables may store their data blocks (`--table-compression`), and the default. */
+export { BLOCK_CACHE_BYTES_DEFAULT, BLOCK_COMPRESSIONS, type BlockCompression };
+export const TABLE_COMPRESSION_DEFAULT: BlockCompression = TABLE_DEFAULTS.compression;
 
 /**
  * Which engine keeps a database's versions: all in memory (the default), or the fragmented LSM
@@ -20,6 +24,11 @@ export type StoreEngine = { readonly kind: "memory" } | FlsmEngineSettings;
 export interface FlsmEngineSettings extends Pick<FlsmEngineOptions, "blockCacheBytes" | "compact" | "tuning"> {
   readonly kind: "flsm";
   readonly memtableBytes?: number;
+  /**
+   * How the tables written from now on store their data blocks (`--table-compression`; zstd by
+   * default, TABLE_DEFAULTS). Tables already written keep theirs: a table says it block by block.
+   */
+  readonly compression?: BlockCompression;
 }
 
 /** What a server on the FLSM engine may hold resident beside its memtable and block cache (issue's bound). */

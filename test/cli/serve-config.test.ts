@@ -85,7 +85,10 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
   test("engine: memory by default; flsm with its sizes, written in bytes or with a binary unit", () => {
     expect(config({ flags: { engine: "flsm" } }).storage).toMatchObject({
       kind: "disk",
-      engine: { kind: "flsm", memtableBytes: 64 * 2 ** 20, blockCacheBytes: 256 * 2 ** 20 },
+      engine: { kind: "flsm", memtableBytes: 64 * 2 ** 20, blockCacheBytes: 256 * 2 ** 20, compression: "zstd" },
+    });
+    expect(config({ flags: { engine: "flsm", "table-compression": "none" } }).storage).toMatchObject({
+      engine: { kind: "flsm", compression: "none" },
     });
     expect(
       config({ flags: { engine: "flsm", "memtable-bytes": "64KiB" }, env: { HOMEKV_BLOCK_CACHE_BYTES: "1.5GiB" } })
@@ -102,6 +105,9 @@ describe("serveConfig: the settings of homekv serve as one plain object", () => 
       limits: { valueBytesMax: 1024 },
     });
     expect(usageError({ flags: { engine: "leveldb" } })).toBe('--engine must be one of memory, flsm, not "leveldb"');
+    expect(usageError({ flags: { "table-compression": "lz4" } })).toBe(
+      '--table-compression must be one of zstd, none, not "lz4"',
+    );
     expect(usageError({ flags: { "memtable-bytes": "64MB" } })).toBe(
       '--memtable-bytes must be a whole number of bytes from 4KiB to 1TiB, or a size like 64KiB or 256MiB, not "64MB"',
     );

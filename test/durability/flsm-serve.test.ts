@@ -63,7 +63,7 @@ describe("homekv serve --engine flsm", () => {
   test("memtables freeze under load; a SIGKILL loses nothing acknowledged, nor does a clean restart", async () => {
     const dir = newDir();
     const first = await start(dir, [...FLSM, "--http-port", "0"]);
-    expect(first.output()).toContain("engine flsm (memtables 64KiB, block cache 256MiB)");
+    expect(first.output()).toContain("engine flsm (memtables 64KiB, block cache 256MiB, tables zstd)");
     const { model, revision } = await withClient(first, async (client) => {
       const loaded = await load(client);
       const metrics = await client.metrics();

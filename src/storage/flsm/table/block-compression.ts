@@ -2,7 +2,8 @@ import { corruptionError } from "../../../io/format/corruption.ts";
 import { CRC_BYTES, crcHolds } from "./format.ts";
 
 /** How a table's writer stores its data blocks: zstd where it pays, or every block as built. */
-export type BlockCompression = "zstd" | "none";
+export const BLOCK_COMPRESSIONS = ["zstd", "none"] as const;
+export type BlockCompression = (typeof BLOCK_COMPRESSIONS)[number];
 
 /**
  * zstd's fastest level. Compression runs in the flush and compaction Workers, and level 3 took 30%
