@@ -44,10 +44,14 @@ const GAP_MS_MAX = 8_000;
  * where that did not keep up, does a full collection run. When one frees little (under a sixteenth
  * of the bound: what the process holds is live), the gap to the next doubles, up to `gapMsMax`, so
  * that the server does not spend its time collecting; one that frees more resets it. What was
- * freed is read from the heap, not from RSS, which the runtime lowers over seconds.
+ * freed is read from the heap, not from RSS, which the runtime lowers over seconds. The gap holds
+ * only while the heap stays where the last full collection left it: grown by that sixteenth since,
+ * it holds new garbage (a load's requests and blocks; a flat heap for seconds then a burst reached
+ * 1.3× the bound while waiting out an 8 s gap), and it is collected at once.
  *
  *   soft 448, hard 512 MiB:  rss 420 → nothing;  470 → asked (concurrent);  520 → full, frees 150
  *                            MiB of heap (gap 250 ms);  530 → full, frees 5: gap 500 ms → 1 s → …
+ *                            (heap 40 MiB above what that left: full now, whatever the gap)
  */
 export function startMemoryGovernor(options: MemoryGovernorOptions): MemoryGovernor {
   const { softBytes, hardBytes, rss, heap, collect, timers } = options;
@@ -57,14 +61,19 @@ export function startMemoryGovernor(options: MemoryGovernorOptions): MemoryGover
   const collections = { soft: 0, full: 0 };
   let lastSoft = Number.NEGATIVE_INFINITY;
   let lastFull = Number.NEGATIVE_INFINITY;
+  /** The heap as the last full collection left it. */
+  let heapAfterFull = Number.POSITIVE_INFINITY;
+  const little = hardBytes / 16;
   const stop = timers.every(options.checkMs ?? CHECK_MS, () => {
     const resident = rss();
-    if (resident >= hardBytes && timers.now() - lastFull >= gap) {
-      const before = heap();
+    const since = timers.now() - lastFull;
+    const before = heap();
+    if (resident >= hardBytes && (since >= gap || (since >= gapMin && before - heapAfterFull >= little))) {
       collect(true);
       collections.full++;
       lastFull = timers.now();
-      gap = before - heap() >= hardBytes / 16 ? gapMin : Math.min(gapMax, gap * 2);
+      heapAfterFull = heap();
+      gap = before - heapAfterFull >= little ? gapMin : Math.min(gapMax, gap * 2);
     } else if (resident >= softBytes && timers.now() - lastSoft >= gapMin) {
       collect(false);
       collections.soft++;

@@ -77,11 +77,27 @@ test("full collections that free little (the process holds that much live) come 
 test("a full collection that frees much again resets the gap to 250 ms", async () => {
   const { state, full, runUntil, gaps } = governed(1, 520);
   await runUntil(4_000); // over the bound: full collections at 100, 600, 1600, 3600 (next due 7600)
-  state.live = 100; // what it held went (a Compact): the next collection frees 500 MiB
+  // What it held went (a Compact), and the heap stands 80 MiB above what the last collection left:
+  // collected at the next check, which frees 500 MiB.
+  state.live = 100;
   state.rss = 600;
-  await runUntil(7_600);
-  state.rss = 600; // and grows past the bound again at once: collected 300 ms later, not 16 s
-  await runUntil(7_900);
-  expect(full).toEqual([100, 600, 1_600, 3_600, 7_600, 7_900]);
+  await runUntil(4_100);
+  state.rss = 600; // and grows past the bound again at once: collected 300 ms later, not 1 s
+  await runUntil(4_400);
+  expect(full).toEqual([100, 600, 1_600, 3_600, 4_100, 4_400]);
   expect(gaps().at(-1)).toBe(300);
+});
+
+test("while full collections come far apart, a heap grown by a sixteenth of the bound since the last is collected at once", async () => {
+  const { state, full, runUntil } = governed(0.25, 520);
+  await runUntil(16_000); // full collections at 100, 600, 1600, 3600, 7600, 15600 (next due 23600)
+  state.rss += 40; // a burst of garbage: 41 MiB above what the last full collection left
+  await runUntil(16_100);
+  expect(full).toEqual([100, 600, 1_600, 3_600, 7_600, 15_600, 16_100]);
+  // Not while the gap is under its least: a burst right after a collection waits 250 ms.
+  state.rss += 40;
+  await runUntil(16_300);
+  expect(full.at(-1)).toBe(16_100);
+  await runUntil(16_400);
+  expect(full.at(-1)).toBe(16_400);
 });
