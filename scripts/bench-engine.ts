@@ -58,6 +58,8 @@ interface Engine {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Reads up to `count` keys from `start` on; resolves with how many it read. */
   scan(start: string, count: number): Promise<number>;
+  /** The engine's own count of table bytes written into each level (FLSM only). */
+  writtenByLevel?(): number[];
   close(): Promise<void>;
 }
 
@@ -69,6 +71,7 @@ async function openFlsm(dir: string): Promise<Engine> {
     },
     get: async (key) => db.read([key]).records[0]?.value,
     scan: async (start, count) => db.scan({ start, limit: count, revision: db.revision }).records.length,
+    writtenByLevel: () => db.stats().flsm!.levels.map((level) => level.bytesWritten),
     close: () => db.close(),
   };
 }
@@ -126,6 +129,8 @@ interface Measured {
   rssAfterLoadMiB: number;
   /** The same after a full collection: what the process holds live, its garbage swept. */
   rssCollectedMiB: number;
+  /** Table bytes written into each level per user byte (FLSM only). */
+  writtenByLevel?: number[];
 }
 
 async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured> {
@@ -161,6 +166,7 @@ async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured
     await quiet();
     const userBytes = sets * (KEY_BYTES + valueSize);
     const writeAmplification = (writtenBytes() - writtenBefore) / userBytes;
+    const writtenByLevel = engine.writtenByLevel?.().map((bytes) => bytes / userBytes);
     const rssAfterLoadMiB = rssMiB();
     Bun.gc(true);
     const rssCollectedMiB = rssMiB();
@@ -178,6 +184,7 @@ async function measure(open: (dir: string) => Promise<Engine>): Promise<Measured
       scanMs,
       rssAfterLoadMiB,
       rssCollectedMiB,
+      ...(writtenByLevel && { writtenByLevel }),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -210,7 +217,7 @@ console.log(
 );
 const flsm = await inChild("flsm");
 const leveldb = await inChild("leveldb");
-const rows: [string, keyof Measured, number, string][] = [
+const rows: [string, Exclude<keyof Measured, "writtenByLevel">, number, string][] = [
   ["write throughput (sets/s)", "setsPerSecond", 0, "higher is better"],
   ["write amplification (bytes written ÷ user bytes)", "writeAmplification", 2, "lower is better"],
   ["random point read (µs)", "pointReadUs", 1, "lower is better"],
@@ -223,4 +230,10 @@ console.log("| --- | ---: | ---: | ---: | --- |");
 for (const [label, key, digits, better] of rows)
   console.log(
     `| ${label} | ${fmt(flsm[key], digits)} | ${fmt(leveldb[key], digits)} | **${(flsm[key] / leveldb[key]).toFixed(2)}×** | ${better} |`,
+  );
+if (flsm.writtenByLevel)
+  console.log(
+    `\nFLSM table bytes written into each level per user byte (the rest of its write amplification is the WAL): ${flsm.writtenByLevel
+      .map((ratio, level) => `L${level} ${ratio.toFixed(2)}`)
+      .join(", ")}`,
   );

@@ -158,10 +158,15 @@ export function raftFamilies(m: Metrics): MetricFamily[] {
 /** The flsm engine's own figures (tables per level, bytes written, write amplification, cache, stalls); nothing on the memory engine. */
 export function flsmFamilies(stats: FlsmEngineStats | undefined): MetricFamily[] {
   if (stats === undefined) return [];
-  const byLevel = (name: string, help: string, value: (level: FlsmEngineStats["levels"][number]) => number) => ({
+  const byLevel = (
+    name: string,
+    help: string,
+    value: (level: FlsmEngineStats["levels"][number]) => number,
+    type: "gauge" | "counter" = "gauge",
+  ) => ({
     name,
     help,
-    type: "gauge" as const,
+    type,
     samples: stats.levels.map((level) => ({ labels: { level: String(level.level) }, value: value(level) })),
   });
   const { blockCache, writeGate } = stats;
@@ -170,6 +175,12 @@ export function flsmFamilies(stats: FlsmEngineStats | undefined): MetricFamily[]
     byLevel("homekv_flsm_tables", "Tables per level (flsm engine).", (level) => level.tables),
     byLevel("homekv_flsm_table_bytes", "Bytes of tables per level (flsm engine).", (level) => level.bytes),
     byLevel("homekv_flsm_guards", "Guards per level (flsm engine).", (level) => level.guards),
+    byLevel(
+      "homekv_flsm_level_bytes_written_total",
+      "Table bytes flushes (level 0) and compactions wrote into each level.",
+      (level) => level.bytesWritten,
+      "counter",
+    ),
     counter("homekv_flsm_flush_bytes_total", "Table bytes written by memtable flushes.", stats.flushBytes),
     counter("homekv_flsm_flush_failures_total", "Memtable flushes that failed (each is retried).", stats.flushFailures),
     counter("homekv_flsm_compactions_total", "Compactions installed.", stats.compactions),

@@ -80,6 +80,10 @@ describe("homekv serve --engine flsm", () => {
       );
       expect(tables.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
       expect(exposition.value("homekv_flsm_flush_bytes_total")).toBeGreaterThan(0);
+      // Flushes write into level 0: its bytes written are theirs.
+      expect(exposition.value("homekv_flsm_level_bytes_written_total", { level: "0" })).toBe(
+        exposition.value("homekv_flsm_flush_bytes_total"),
+      );
       expect(exposition.value("homekv_flsm_write_amplification")).toBeGreaterThan(0);
       expect(exposition.value("homekv_flsm_write_stopped")).toBe(0);
       return loaded;

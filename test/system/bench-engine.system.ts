@@ -12,4 +12,7 @@ test("--quick measures FLSM and LevelDB side by side, every row with its ratio",
   expect(out).toContain("100-byte values (half)");
   for (const measure of ["write throughput", "write amplification", "random point read", "range scan", "process RSS"])
     expect(out).toMatch(new RegExp(`\\| ${measure}[^|]* \\| [\\d,.]+ \\| [\\d,.]+ \\| \\*\\*[\\d.]+×\\*\\* \\|`));
+  // Where FLSM's bytes went, level by level: its flushes wrote level 0.
+  const byLevel = /FLSM table bytes written into each level per user byte[^:]*: (.*)/.exec(out)?.[1] ?? "";
+  expect(Number(/^L0 ([\d.]+)/.exec(byLevel)?.[1])).toBeGreaterThan(0);
 }, 300_000);

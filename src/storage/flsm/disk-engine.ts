@@ -129,7 +129,8 @@ export interface FlsmEngineOptions {
 
 /** The engine's own figures, beside the store's (metrics). */
 export interface FlsmEngineStats {
-  levels: { level: number; tables: number; bytes: number; guards: number }[];
+  /** Per level: its tables now, and the table bytes flushes or compactions wrote into it since the start. */
+  levels: { level: number; tables: number; bytes: number; guards: number; bytesWritten: number }[];
   memtable: MemtableStats;
   flushes: number;
   flushFailures: number;
@@ -269,7 +270,9 @@ class DiskEngine implements FlsmEngine {
     const memtable = this.store.memtableStats();
     const tableBytes = amplification.flushBytes + amplification.compactionBytesWritten;
     return {
-      levels: this.levels.levels.stats(),
+      levels: this.levels.levels
+        .stats()
+        .map((level) => ({ ...level, bytesWritten: amplification.writtenByLevel[level.level] ?? 0 })),
       memtable,
       flushes: memtable.flushes,
       flushFailures: this.counters.flushFailures,
@@ -459,7 +462,7 @@ class DiskEngine implements FlsmEngine {
       throw error;
     }
     this.levels.install(result.change, opened);
-    this.amplification.recordCompaction(result);
+    this.amplification.recordCompaction(result, job.targetLevel);
     // The inputs are named nowhere now, but a backup may still be linking them (table-pins.ts).
     for (const { number } of result.change.removed) await this.pins.delete(number);
   }

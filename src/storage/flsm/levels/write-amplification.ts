@@ -11,6 +11,8 @@ export class WriteAmplification {
   compactionBytesRead = 0;
   compactionBytesWritten = 0;
   compactions = 0;
+  /** Table bytes written into each level: flushes into level 0, compactions into their target. */
+  readonly writtenByLevel: number[] = [];
 
   /** Key and value bytes of one committed write. */
   recordUserWrite(bytes: number): void {
@@ -20,13 +22,22 @@ export class WriteAmplification {
   /** A memtable flushed to a level-0 table of `bytes`. */
   recordFlush(bytes: number): void {
     this.flushBytes += bytes;
+    this.addWritten(0, bytes);
   }
 
-  /** A compaction's bytes in (its input tables) and out (its output tables): `runCompaction`'s result. */
-  recordCompaction(result: { readonly bytesRead: number; readonly bytesWritten: number }): void {
+  /**
+   * A compaction's bytes in (its input tables) and out (its output tables, all in `targetLevel`):
+   * `runCompaction`'s result.
+   */
+  recordCompaction(result: { readonly bytesRead: number; readonly bytesWritten: number }, targetLevel: number): void {
     this.compactionBytesRead += result.bytesRead;
     this.compactionBytesWritten += result.bytesWritten;
+    this.addWritten(targetLevel, result.bytesWritten);
     this.compactions++;
+  }
+
+  private addWritten(level: number, bytes: number): void {
+    this.writtenByLevel[level] = (this.writtenByLevel[level] ?? 0) + bytes;
   }
 
   /** Table bytes written per user byte; 0 before any user write. */

@@ -110,12 +110,14 @@ test("a new guard waits while a table below holds keys on both sides of it", asy
   expect(result.change.guardsAdded).toEqual([]);
 });
 
-test("write amplification: table bytes written by flushes and compactions per user byte", () => {
+test("write amplification: table bytes written by flushes and compactions per user byte, and into each level", () => {
   const amplification = new WriteAmplification();
   expect(amplification.ratio).toBe(0);
   amplification.recordUserWrite(100);
   amplification.recordFlush(110);
-  amplification.recordCompaction({ bytesRead: 300, bytesWritten: 280 });
+  amplification.recordCompaction({ bytesRead: 300, bytesWritten: 200 }, 1);
+  amplification.recordCompaction({ bytesRead: 40, bytesWritten: 80 }, 3);
   expect(amplification.ratio).toBeCloseTo(3.9);
-  expect([amplification.compactions, amplification.compactionBytesRead]).toEqual([1, 300]);
+  expect([amplification.compactions, amplification.compactionBytesRead]).toEqual([2, 340]);
+  expect(Array.from(amplification.writtenByLevel, (bytes) => bytes ?? 0)).toEqual([110, 200, 0, 80]);
 });
