@@ -2,6 +2,13 @@ import { ByteReader, ByteWriter, FormatError } from "../../../io/format/bytes.ts
 import { HEADER_BYTES, sealed } from "./format.ts";
 
 /**
+ * A block's sizes are kept in Int32Arrays: a varint past this (a forged index, its CRC made good)
+ * would wrap there, and a raw size that wrapped to a negative number once moved the block cache's
+ * head backwards, over blocks it still held (a key of an intact block then read as absent).
+ */
+const BLOCK_BYTES_MAX = 2 ** 31 - 1;
+
+/**
  * The block index: where each data block is and the last internal key it holds, so that a read
  * finds its one block by binary search. Frozen format (docs/internals/flsm-table-format.md):
  *
@@ -85,6 +92,8 @@ export class BlockIndex {
         );
       if (rawSize === 0 ? size < blockBytesMin : size < storedBytesMin || rawSize < blockBytesMin)
         throw new FormatError(`block ${i} at ${offset} is too short: ${size} bytes, ${rawSize} decompressed`);
+      if (size > BLOCK_BYTES_MAX || rawSize > BLOCK_BYTES_MAX)
+        throw new FormatError(`block ${i} at ${offset} is too long: ${size} bytes, ${rawSize} decompressed`);
       this.offsets[i] = offset;
       this.sizes[i] = size;
       if (this.rawSizes !== undefined) this.rawSizes[i] = rawSize;
