@@ -179,9 +179,26 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
   },
   {
     name: "compressed-block-size-unchecked",
-    description: "a compressed block's decompressed size is not checked against its index",
+    description:
+      "a compressed block's frame is decompressed whatever size it declares: a forged frame allocates what it likes",
     file: `${FLSM}/table/block-compression.ts`,
-    search: "  if (raw.byteLength !== into.byteLength)",
+    search: "  if (declared !== into.byteLength)",
     replace: "  if (false)",
+  },
+  {
+    name: "compressed-block-frames-not-walked",
+    description:
+      "a compressed block's first frame header is trusted without walking to its end: frames after it decompress too",
+    file: `${FLSM}/table/block-compression.ts`,
+    search: "  return at + checksumBytes === frame.byteLength ? size : undefined;",
+    replace: "  return size;",
+  },
+  {
+    name: "index-raw-size-unbounded",
+    description:
+      "a block index's raw size past 2^31 is kept, wrapped in an Int32Array, and moves the cache's head back",
+    file: `${FLSM}/table/block-index.ts`,
+    search: "      if (size > BLOCK_BYTES_MAX || rawSize > BLOCK_BYTES_MAX)",
+    replace: "      if (false)",
   },
 ];

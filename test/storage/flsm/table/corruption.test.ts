@@ -5,7 +5,7 @@ import type { Entry } from "../../../../src/storage/flsm/entry.ts";
 import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
 import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
 import { bytes } from "../../../helpers/bytes.ts";
-import { FOOTER_BYTES, type IndexedBlock, indexOf, rebuilt, sections } from "./forged.ts";
+import { FOOTER_BYTES, framed, type IndexedBlock, indexOf, rebuilt, sections } from "./forged.ts";
 import { writeTable } from "./tables.ts";
 
 /**
@@ -85,19 +85,22 @@ describe("a damaged table raises E_CORRUPT naming the file and the offset", () =
     await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, /^.*: a data block fails its checksum/);
   });
 
-  test("a compressed block whose checksum holds but zstd refuses (its frame's magic damaged)", async () => {
-    const { offset: blockAt, size } = blockOf(table, bytes("key-0100"));
-    damaged((file) => {
-      file[blockAt] = (file[blockAt] as number) ^ 0x10;
-      const frame = file.subarray(blockAt, blockAt + size - 4);
-      new DataView(file.buffer, file.byteOffset + blockAt + size - 4, 4).setUint32(0, Bun.hash.crc32(frame), true);
-      return file;
-    });
+  test("a compressed block whose checksum holds but zstd refuses (a reserved bit of its frame set)", async () => {
+    const target = blockOf(table, bytes("key-0100"));
+    damaged((file) =>
+      rebuilt(file, (block, i) => {
+        if (indexOf(file)[i]!.offset !== target.offset) return block;
+        const frame = block.bytes.slice(0, -4);
+        frame[4] = (frame[4] as number) | 0x08; // the frame header descriptor's reserved bit
+        return { ...block, bytes: framed(frame) };
+      }),
+    );
     const reader = await open();
-    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), blockAt, /compressed data block does not decompress/);
+    const reason = /compressed data block does not decompress/;
+    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), target.offset, reason);
   });
 
-  test("a compressed block that decompresses to another size than its index says", async () => {
+  test("a compressed block whose frame declares another size than its index says", async () => {
     const target = blockOf(table, bytes("key-0100"));
     damaged((file) =>
       rebuilt(file, (block, i) =>
@@ -108,8 +111,39 @@ describe("a damaged table raises E_CORRUPT naming the file and the offset", () =
     await expectCorrupt(
       () => reader.get(bytes("key-0100"), 200),
       target.offset,
-      new RegExp(`decompresses to ${target.rawSize} bytes, not the ${target.rawSize - 1} its index says`),
+      new RegExp(`frame declares ${target.rawSize} bytes, not the ${target.rawSize - 1} its index says`),
     );
+  });
+
+  test("a compressed block that would decompress past its index's size is refused before zstd runs (a zip bomb)", async () => {
+    // Forged, every CRC good: a frame of 64 MiB of zeros is some 2 KB. Bun.zstdDecompressSync
+    // allocates what a frame declares, or grows without bound when it declares nothing.
+    const bomb = Bun.zstdCompressSync(new Uint8Array(64 * 1024 * 1024), { level: 1 });
+    // Its header: descriptor 0x80 (a 4-byte content size, a window descriptor, no checksum), the window, the size.
+    expect([...bomb.subarray(4, 6)]).toEqual([0x80, 0x48]);
+    const undeclared = Buffer.concat([bomb.subarray(0, 4), Uint8Array.of(0x00, 0x48), bomb.subarray(10)]);
+    const target = blockOf(table, bytes("key-0100"));
+    const own = table.subarray(target.offset, target.offset + target.size - 4);
+    const unframed = /not one zstd frame that declares its size/;
+    const cases: [Uint8Array, RegExp][] = [
+      [bomb, new RegExp(`frame declares ${64 * 1024 * 1024} bytes, not the ${target.rawSize} its index says`)],
+      [undeclared, unframed],
+      // The block's own frame, then another: Bun decompresses every frame there is.
+      [Buffer.concat([own, bomb]), unframed],
+      [Buffer.concat([own, Uint8Array.of(0)]), unframed],
+      [own.subarray(0, own.byteLength - 1), unframed],
+      [Buffer.concat([Uint8Array.of(0), own.subarray(1)]), unframed],
+    ];
+    for (const [frame, reason] of cases) {
+      damaged((file) =>
+        rebuilt(file, (block, i) =>
+          indexOf(file)[i]!.offset === target.offset ? { ...block, bytes: framed(frame) } : block,
+        ),
+      );
+      const reader = await open();
+      await expectCorrupt(() => reader.get(bytes("key-0100"), 200), target.offset, reason);
+      reader.close();
+    }
   });
 
   test("a block index whose raw size is past what a block can be (forged, its CRC good)", async () => {

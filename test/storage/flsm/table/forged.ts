@@ -74,3 +74,11 @@ export function rebuilt(file: Uint8Array, change: (block: StoredBlock, i: number
   });
   return Buffer.concat([...parts, indexBytes, file.subarray(at.bloom, footerAt), footer]);
 }
+
+/** A compressed block as the format document says: a zstd frame, then the u32 CRC-32 of the frame. */
+export function framed(frame: Uint8Array): Uint8Array {
+  const stored = new Uint8Array(frame.byteLength + 4);
+  stored.set(frame);
+  new DataView(stored.buffer).setUint32(frame.byteLength, Bun.hash.crc32(frame), true);
+  return stored;
+}
