@@ -5,7 +5,7 @@ import type { Entry } from "../../../../src/storage/flsm/entry.ts";
 import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
 import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
 import { bytes } from "../../../helpers/bytes.ts";
-import { FOOTER_BYTES, framed, type IndexedBlock, indexOf, rebuilt, sections } from "./forged.ts";
+import { FOOTER_BYTES, framed, type IndexedBlock, indexOf, rebuilt, type StoredBlock, sections } from "./forged.ts";
 import { writeTable } from "./tables.ts";
 
 /**
@@ -154,6 +154,32 @@ describe("a damaged table raises E_CORRUPT naming the file and the offset", () =
       damaged((file) => rebuilt(file, (block, i) => (i === 1 ? { ...block, rawSize } : block)));
       await expectCorrupt(open, index, new RegExp(`block 1 at \\d+ is too long: \\d+ bytes, ${rawSize} decompressed`));
     }
+  });
+
+  test("a block index whose sizes are too short for a block (forged, its CRC good)", async () => {
+    // Stored: fewer bytes than a frame's CRC and one more; decompressed: less than a block's trailer and one restart point.
+    const cases: [(block: StoredBlock) => StoredBlock, RegExp][] = [
+      [
+        (block) => ({ ...block, bytes: block.bytes.subarray(0, 4) }),
+        /block 1 at \d+ is too short: 4 bytes, \d+ decompressed/,
+      ],
+      [(block) => ({ ...block, rawSize: 11 }), /block 1 at \d+ is too short: \d+ bytes, 11 decompressed/],
+    ];
+    for (const [change, reason] of cases) {
+      damaged((file) => rebuilt(file, (block, i) => (i === 1 ? change(block) : block)));
+      await expectCorrupt(open, sections(fs.bytes(PATH)).index, reason);
+    }
+  });
+
+  test("a compressed block whose index says it is stored as built (forged): its frame is no block", async () => {
+    const target = blockOf(table, bytes("key-0100"));
+    damaged((file) =>
+      rebuilt(file, (block, i) => (indexOf(file)[i]!.offset === target.offset ? { ...block, rawSize: 0 } : block)),
+    );
+    const reader = await open();
+    // The frame and its CRC pass a block's CRC check (the same layout): the block's trailer does not parse.
+    const reason = /restart points are not within its entries/;
+    await expectCorrupt(() => reader.get(bytes("key-0100"), 200), target.offset, reason);
   });
 
   test("a flipped byte in the block index", async () => {
