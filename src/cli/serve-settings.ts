@@ -90,7 +90,7 @@ export const SERVE_SETTINGS = {
     kind: { type: "choice", choices: BLOCK_COMPRESSIONS },
     default: TABLE_COMPRESSION_DEFAULT,
     description:
-      "With --engine flsm: how new tables store their data blocks: zstd (where it saves an eighth) or none (faster reads and writes, twice the disk for values that compress to half). Tables already written keep theirs",
+      "With --engine flsm: how new tables store their data blocks: zstd (where it saves an eighth) or none (faster reads and writes, more disk: 1.5x for values that compress to half). Tables already written keep theirs",
   },
   fsync: {
     kind: { type: "choice", choices: FSYNC_MODES },
