@@ -8,9 +8,13 @@ import { createMvccStore, type MvccStore, type StoreOptions } from "./mvcc/store
 export const STORE_ENGINES = ["memory", "flsm"] as const;
 export type StoreEngineName = (typeof STORE_ENGINES)[number];
 
-/** Bytes of the FLSM engine's table blocks kept in memory unless `--block-cache-bytes` says otherwise. */
-/** How the FLSM engine's tables may store their data blocks (`--table-compression`), and the default. */
+/**
+ * For the settings: the bytes of the FLSM engine's table blocks kept in memory unless
+ * `--block-cache-bytes` says otherwise, and how its tables may store their data blocks
+ * (`--table-compression`).
+ */
 export { BLOCK_CACHE_BYTES_DEFAULT, BLOCK_COMPRESSIONS, type BlockCompression };
+/** How new tables store their blocks unless `--table-compression` says otherwise. */
 export const TABLE_COMPRESSION_DEFAULT: BlockCompression = TABLE_DEFAULTS.compression;
 
 /**
