@@ -13,8 +13,8 @@
  * Sets in flight; then `--read-seconds` of random point reads of the loaded keys (64 in flight),
  * which fill the block cache. The server's RSS is sampled every 100 ms throughout (VmRSS of its
  * process) and its peak (VmHWM) read at the end. The bound (the issue's) is memtable + block cache
- * + 256 MiB. Prints one table; `--quick` is a smoke run (test/system/bench-flsm-memory.system.ts). The server and its directory are removed
- * at the end, on failure and on Ctrl-C too.
+ * + 256 MiB. Prints one table; `--quick` is a smoke run (test/system/bench-flsm-memory.system.ts).
+ * The server and its directory are removed at the end, on failure and on Ctrl-C too.
  */
 import { connectH2Pool } from "../src/bench/h2-unary.ts";
 import { runBench } from "../src/bench/run-bench.ts";

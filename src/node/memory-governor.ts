@@ -64,11 +64,22 @@ export function startMemoryGovernor(options: MemoryGovernorOptions): MemoryGover
   /** The heap as the last full collection left it. */
   let heapAfterFull = Number.POSITIVE_INFINITY;
   const little = hardBytes / 16;
+  /**
+   * The heap now, when a full collection is due (past the hard bound, and the gap run out or the
+   * heap grown); else undefined. Below the bound the heap is not read: the check runs ten times a
+   * second.
+   */
+  const fullDue = (resident: number): number | undefined => {
+    if (resident < hardBytes) return undefined;
+    const since = timers.now() - lastFull;
+    if (since < gapMin) return undefined;
+    const before = heap();
+    return since >= gap || before - heapAfterFull >= little ? before : undefined;
+  };
   const stop = timers.every(options.checkMs ?? CHECK_MS, () => {
     const resident = rss();
-    const since = timers.now() - lastFull;
-    const before = heap();
-    if (resident >= hardBytes && (since >= gap || (since >= gapMin && before - heapAfterFull >= little))) {
+    const before = fullDue(resident);
+    if (before !== undefined) {
       collect(true);
       collections.full++;
       lastFull = timers.now();
