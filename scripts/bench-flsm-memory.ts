@@ -174,6 +174,7 @@ try {
     ["bound: memtable + block cache + 256 MiB (MiB)", mib(bound)],
     ["peak ÷ bound", (peak / bound).toFixed(2)],
     ["tables on disk (MiB)", mib(metric("homekv_flsm_table_bytes"))],
+    ["their block indexes and Bloom filters in memory (MiB)", mib(metric("homekv_flsm_table_memory_bytes"))],
     ["write amplification", metric("homekv_flsm_write_amplification").toFixed(2)],
   ];
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`);

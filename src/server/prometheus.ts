@@ -209,6 +209,11 @@ export function flsmFamilies(stats: FlsmEngineStats | undefined): MetricFamily[]
     ),
     gauge("homekv_flsm_block_cache_bytes", "Bytes of blocks the block cache holds.", blockCache.bytes),
     gauge(
+      "homekv_flsm_table_memory_bytes",
+      "Bytes the open tables' block indexes and Bloom filters hold in memory.",
+      stats.tableMemoryBytes,
+    ),
+    gauge(
       "homekv_flsm_write_stopped",
       "1 while writes wait for a flush or compaction to catch up.",
       stats.backlog.stall === "stop" ? 1 : 0,

@@ -85,6 +85,7 @@ describe("homekv serve --engine flsm", () => {
         exposition.value("homekv_flsm_flush_bytes_total"),
       );
       expect(exposition.value("homekv_flsm_write_amplification")).toBeGreaterThan(0);
+      expect(exposition.value("homekv_flsm_table_memory_bytes")).toBeGreaterThan(0);
       expect(exposition.value("homekv_flsm_write_stopped")).toBe(0);
       return loaded;
     });

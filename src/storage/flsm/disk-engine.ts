@@ -145,6 +145,8 @@ export interface FlsmEngineStats {
   /** Table bytes written per user byte (flushes and compactions). */
   writeAmplification: number;
   blockCache: { hits: number; misses: number; bytes: number; capacityBytes: number };
+  /** What the open tables hold in memory beside the block cache: their block indexes and Bloom filters. */
+  tableMemoryBytes: number;
   /** Level 0's state (docs/internals/flsm.md); the memtables' backlog stops writes too (`backlog`). */
   writeStall: WriteStall;
   /** What writes are asked to do now, and how many waited. */
@@ -286,6 +288,7 @@ class DiskEngine implements FlsmEngine {
       // The store counts the user's bytes (its writes), the engine the tables'.
       writeAmplification: memtable.userBytes === 0 ? 0 : tableBytes / memtable.userBytes,
       blockCache: { hits: cache.hits, misses: cache.misses, bytes: cache.bytes, capacityBytes: cache.capacityBytes },
+      tableMemoryBytes: this.levels.memoryBytes,
       writeStall: writeStall(this.levels.levels, this.compactionTuning),
       backlog: this.backlog(),
       writeGate: this.gate.stats(),

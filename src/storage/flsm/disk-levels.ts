@@ -56,6 +56,13 @@ export class DiskLevels implements RunSource {
     return this.entries;
   }
 
+  /** What the open tables hold in memory: their block indexes and Bloom filters. */
+  get memoryBytes(): number {
+    let bytes = 0;
+    for (const reader of this.readers.values()) bytes += reader.memoryBytes;
+    return bytes;
+  }
+
   runsFor(key: Uint8Array): TableReader[] {
     const tables = this.set.tablesForGet(key);
     const readers: TableReader[] = new Array(tables.length);

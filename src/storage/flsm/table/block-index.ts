@@ -107,6 +107,12 @@ export class BlockIndex {
     return this.offsets.length;
   }
 
+  /** The bytes it holds in memory: the section's and its arrays'. */
+  get memoryBytes(): number {
+    const arrays = [this.keyStarts, this.keyEnds, this.lastRevisions, this.offsets, this.sizes, this.rawSizes];
+    return arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), this.keys.byteLength);
+  }
+
   offset(block: number): number {
     return this.offsets[block] as number;
   }

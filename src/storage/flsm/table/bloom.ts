@@ -75,6 +75,11 @@ export class BloomFilter {
     this.m = this.bits.byteLength * 8;
   }
 
+  /** The bytes it holds in memory. */
+  get memoryBytes(): number {
+    return this.bits.byteLength;
+  }
+
   /** `hash`: the key's, when the caller has it (one read asks the filters of many tables). */
   mayContain(key: Uint8Array, hash: BloomHash = keyHash(key)): boolean {
     const [h1, h2] = hash;

@@ -87,6 +87,11 @@ export class TableReader implements SortedRun {
     }
   }
 
+  /** What it holds in memory while open: its block index and Bloom filter (its blocks are the cache's). */
+  get memoryBytes(): number {
+    return this.index.memoryBytes + this.bloom.memoryBytes;
+  }
+
   /** The newest revision of any entry (a StoredRun's: a reader of changes after it skips the table). */
   get maxRevision(): number {
     return this.properties.maxRevision;

@@ -1,6 +1,8 @@
 import { beforeEach, expect, test } from "bun:test";
 import { MemoryFileSystem } from "../../../../src/io/fs/memory-fs.ts";
 import type { Entry } from "../../../../src/storage/flsm/entry.ts";
+import { BlockCache } from "../../../../src/storage/flsm/table/block-cache.ts";
+import { TableReader } from "../../../../src/storage/flsm/table/reader.ts";
 import { TableWriter } from "../../../../src/storage/flsm/table/writer.ts";
 import { bytes } from "../../../helpers/bytes.ts";
 import { writeTable } from "./tables.ts";
@@ -105,4 +107,23 @@ test("a table is never empty, never written over an existing file, and takes not
   await done.add(put("a", 1));
   await done.finish();
   await expect(done.add(put("b", 1))).rejects.toThrow(/already finished/);
+});
+
+test("an open table holds in memory its block index (its last keys, six numbers a block) and its Bloom filter", async () => {
+  const entries = Array.from({ length: 1000 }, (_, i) => put(`key${String(i).padStart(4, "0")}`, i + 1, "value"));
+  const memoryOf = async (path: string, blockBytes: number) => {
+    const { properties } = await writeTable(fs, path, entries, { blockBytes, bloomBitsPerKey: 10 });
+    const reader = await TableReader.open(fs, path, new BlockCache(0));
+    const bytes = reader.memoryBytes;
+    reader.close();
+    return { bytes, dataBytes: properties.dataBytes };
+  };
+  const oneBlock = await memoryOf("t/1.sst", 1 << 20);
+  const filterBytes = (1000 * 10) / 8;
+  expect(oneBlock.bytes).toBeGreaterThanOrEqual(filterBytes + 6 * 4);
+  expect(oneBlock.bytes).toBeLessThan(filterBytes + 100);
+  // Blocks of at most 64 bytes and an entry (under 30 here): each adds its key and its numbers.
+  const small = await memoryOf("t/2.sst", 64);
+  const blocks = small.dataBytes / (64 + 30);
+  expect(small.bytes - oneBlock.bytes).toBeGreaterThan(blocks * (6 * 4 + "key0000".length));
 });
