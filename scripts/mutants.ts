@@ -88,6 +88,7 @@ const SETS: readonly MutantSet[] = [
       "test/storage/long-history",
       "test/storage/version-chain",
       "test/storage/packed-layout",
+      "test/storage/sorted-leaves",
       "test/storage/snapshots",
       "test/storage/checkpoint",
       "test/storage/conformance",

@@ -19,6 +19,7 @@ const DURABLE_LOG = "src/cluster/raft/durable-log.ts";
 const WAL_WRITER = "src/storage/wal/wal-writer.ts";
 const CHUNKED_ROWS = "src/storage/mvcc/packed/chunked-rows.ts";
 const KEY_INDEX = "src/storage/mvcc/packed/key-index.ts";
+const SORTED_LEAVES = "src/storage/mvcc/packed/sorted-leaves.ts";
 
 export const STORAGE_MUTANTS: readonly Mutant[] = [
   {
@@ -226,5 +227,20 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: KEY_INDEX,
     search: "    this.byHash.delete(id, hashOf(key));",
     replace: '    this.byHash.delete(id, hashOf(key + "."));',
+  },
+  {
+    name: "leaf-search-skips-one-unit-too-many",
+    description:
+      "a search within a leaf takes the fences' common prefix plus one unit as shared, so keys differing there compare equal",
+    file: SORTED_LEAVES,
+    search: "    const shared = upper === undefined ? 0 : commonPrefix(this.fences[l]!, upper);",
+    replace: "    const shared = upper === undefined ? 0 : commonPrefix(this.fences[l]!, upper) + 1;",
+  },
+  {
+    name: "leaf-search-trusts-the-lower-fence-alone",
+    description: "a search within a leaf takes its lower fence as the prefix every key of the leaf begins with",
+    file: SORTED_LEAVES,
+    search: "    const shared = upper === undefined ? 0 : commonPrefix(this.fences[l]!, upper);",
+    replace: "    const shared = this.fences[l]!.length;",
   },
 ];

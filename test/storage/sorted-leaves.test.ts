@@ -7,10 +7,14 @@ function leavesOver(leafMax: number) {
   const keys: string[] = [];
   const work = { compares: 0, keyReads: 0 };
   const leaves = new SortedLeaves(
-    (id, key) => {
+    (id, key, shared) => {
       work.compares++;
+      // The leaves say both begin with `shared` units alike: true, and only what follows is compared.
       const own = keys[id]!;
-      return own < key ? -1 : own > key ? 1 : 0;
+      if (own.slice(0, shared) !== key.slice(0, shared))
+        throw new Error(`${JSON.stringify(own)} and ${JSON.stringify(key)} do not share ${shared} units`);
+      const [ownRest, keyRest] = [own.slice(shared), key.slice(shared)];
+      return ownRest < keyRest ? -1 : ownRest > keyRest ? 1 : 0;
     },
     (id) => {
       work.keyReads++;

@@ -60,12 +60,15 @@ function unitAt(slab: Uint8Array, start: number, wide: boolean, i: number): numb
   return wide ? slab[start + 1 + 2 * i]! | (slab[start + 2 + 2 * i]! << 8) : slab[start + 1 + i]!;
 }
 
-/** Compares the stored key with `key` by code units: negative, zero or positive, as `<` orders them. */
-export function compareStored(slab: Uint8Array, start: number, length: number, key: string): number {
+/**
+ * Compares the stored key with `key` by code units: negative, zero or positive, as `<` orders them.
+ * `shared`: units both are known to begin with alike (skipped).
+ */
+export function compareStored(slab: Uint8Array, start: number, length: number, key: string, shared = 0): number {
   const wide = slab[start] === WIDE;
   const units = unitCount(slab, start, length);
   const common = Math.min(units, key.length);
-  for (let i = 0; i < common; i++) {
+  for (let i = shared; i < common; i++) {
     const diff = unitAt(slab, start, wide, i) - key.charCodeAt(i);
     if (diff !== 0) return diff;
   }

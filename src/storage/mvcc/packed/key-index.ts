@@ -54,7 +54,7 @@ export class KeyIndex {
     );
     this.heads = new ChunkedRows((length) => new Int32Array(length), chunkBits);
     this.order = new SortedLeaves(
-      (id, key) => this.compareTo(id, key),
+      (id, key, shared) => this.compareTo(id, key, shared),
       (id) => this.key(id),
       leafMax,
     );
@@ -111,11 +111,11 @@ export class KeyIndex {
     return equalsStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
   }
 
-  /** Entry `id`'s key compared with `key`: negative when it sorts first. */
-  private compareTo(id: number, key: string): number {
+  /** Entry `id`'s key compared with `key`, both beginning with the same `shared` units: negative when it sorts first. */
+  private compareTo(id: number, key: string, shared: number): number {
     const loc = this.keyLocs.get(id);
     const { keyBytes } = this;
-    return compareStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key);
+    return compareStored(keyBytes.slabOf(loc), keyBytes.startOf(loc), keyBytes.byteLength(loc), key, shared);
   }
 
   /** Entry `id`'s key compared with the ASCII key `bytes[start, start + count)`. */

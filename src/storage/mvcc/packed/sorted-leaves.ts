@@ -22,8 +22,8 @@ export class SortedLeaves {
   private fences: string[] = [""];
 
   constructor(
-    /** Entry `id`'s key compared with `key`: negative when it sorts first. */
-    private readonly compare: (id: number, key: string) => number,
+    /** Entry `id`'s key compared with `key`, both beginning with the same `shared` units: negative when it sorts first. */
+    private readonly compare: (id: number, key: string, shared: number) => number,
     private readonly keyOf: (id: number) => string,
     private readonly leafMax = LEAF_MAX,
   ) {
@@ -124,14 +124,21 @@ export class SortedLeaves {
     return low;
   }
 
-  /** The first place in leaf `l` whose key is ≥ `key`. */
+  /**
+   * The first place in leaf `l` whose key is ≥ `key`. Every key of the leaf, and `key`, lies between
+   * its fence and the next: all begin with the two fences' common prefix, which no comparison of the
+   * search reads again (keys that share long prefixes, as generated ones do, compared in full made
+   * these comparisons an eighth of a write's time).
+   */
   private position(l: number, key: string): number {
     const leaf = this.leaves[l]!;
+    const upper = this.fences[l + 1];
+    const shared = upper === undefined ? 0 : commonPrefix(this.fences[l]!, upper);
     let low = 0;
     let high = this.lengths[l]!;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (this.compare(leaf[mid]!, key) < 0) low = mid + 1;
+      if (this.compare(leaf[mid]!, key, shared) < 0) low = mid + 1;
       else high = mid;
     }
     return low;
@@ -164,4 +171,12 @@ export class SortedLeaves {
     this.lengths.splice(into + 1, 1);
     this.fences.splice(into + 1, 1);
   }
+}
+
+/** How many units `a` and `b` begin with alike. */
+function commonPrefix(a: string, b: string): number {
+  const most = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < most && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
 }
