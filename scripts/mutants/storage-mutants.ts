@@ -20,6 +20,7 @@ const WAL_WRITER = "src/storage/wal/wal-writer.ts";
 const CHUNKED_ROWS = "src/storage/mvcc/packed/chunked-rows.ts";
 const KEY_INDEX = "src/storage/mvcc/packed/key-index.ts";
 const SORTED_LEAVES = "src/storage/mvcc/packed/sorted-leaves.ts";
+const STORED_KEYS = "src/storage/mvcc/packed/key-bytes.ts";
 
 export const STORAGE_MUTANTS: readonly Mutant[] = [
   {
@@ -242,5 +243,12 @@ export const STORAGE_MUTANTS: readonly Mutant[] = [
     file: SORTED_LEAVES,
     search: "    const shared = upper === undefined ? 0 : commonPrefix(this.fences[l]!, upper);",
     replace: "    const shared = this.fences[l]!.length;",
+  },
+  {
+    name: "leaf-search-skips-bytes-of-wide-keys",
+    description: "a comparison told of a shared prefix skips that many bytes of a wide stored key, not that many units",
+    file: STORED_KEYS,
+    search: "  for (let i = shared; i < common; i++) {",
+    replace: "  for (let i = wide ? 2 * shared : shared; i < common; i++) {",
   },
 ];

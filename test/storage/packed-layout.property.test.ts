@@ -219,6 +219,21 @@ test("key bytes: a stored key decodes to itself and compares with any string as 
   );
 });
 
+test("key bytes: two keys that begin alike compare as native < does whatever part of that beginning is skipped, narrow or wide", () => {
+  fc.assert(
+    fc.property(key, key, key, (prefix, restA, restB) => {
+      const [a, b] = [prefix + restA, prefix + restB];
+      const length = storedLength(a);
+      const bytes = new Uint8Array(length);
+      writeStored(a, bytes, 0, length);
+      const order = a < b ? -1 : a > b ? 1 : 0;
+      for (let shared = 0; shared <= prefix.length; shared++)
+        expect(Math.sign(compareStored(bytes, 0, length, b, shared))).toBe(order);
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test("VersionChains agrees with an array of versions per key: puts, deletes, in-place rewrites, compactions, reads at every revision", () => {
   type Step =
     | { kind: "put"; key: number; size: number; raiseFloor: boolean; expiresAtMs: number | undefined }
