@@ -2,9 +2,9 @@ import { ByteReader, ByteWriter, FormatError } from "../../../io/format/bytes.ts
 import { HEADER_BYTES, sealed } from "./format.ts";
 
 /**
- * A block's sizes are kept in Int32Arrays: a varint past this (a forged index, its CRC made good)
- * would wrap there, and a raw size that wrapped to a negative number once moved the block cache's
- * head backwards, over blocks it still held (a key of an intact block then read as absent).
+ * The largest block size an index may give (a forged index, its CRC made good, may give any): a raw
+ * size that wrapped to a negative number in a 32-bit array once moved the block cache's head
+ * backwards, over blocks it still held (a key of an intact block then read as absent).
  */
 const BLOCK_BYTES_MAX = 2 ** 31 - 1;
 
@@ -37,20 +37,23 @@ export class BlockIndexBuilder {
 }
 
 /**
- * The index read back, packed: the section's bytes kept as they are (each block's last key read in
- * place) and one typed array per field, some 30 bytes a block beside its key. An index is held for
- * every table while it is open, so its cost grows with the data: as a Uint8Array view and three
- * numbers in arrays per block, 4 GiB of 1 KiB values (a million blocks) held some 150 MB of heap.
+ * The index read back, packed: the blocks' last keys copied end to end into one buffer, and per
+ * block four numbers in typed arrays (where its key ends, its last revision, where it ends in the
+ * file, its raw size), 16 bytes a block beside its key. An index is held for every table while it
+ * is open, so its cost grows with the data: keeping the section's bytes whole (varints and all)
+ * and six numbers a block, the indexes of a 4 GiB load held 64 MiB. A block's offset is where the
+ * one before it ends, and its size the difference: the blocks tile the data region.
  */
 export class BlockIndex {
   private readonly keys: Buffer;
-  private readonly keyStarts: Int32Array;
-  private readonly keyEnds: Int32Array;
-  private readonly lastRevisions: Float64Array;
-  private readonly offsets: Float64Array;
-  private readonly sizes: Int32Array;
+  /** Block i's last key is keys[keyEnds[i - 1], keyEnds[i]) (keyEnds[-1] being 0). */
+  private readonly keyEnds: Uint32Array;
+  /** Uint32 while every revision fits (the usual case), else Float64. */
+  private lastRevisions: Uint32Array | Float64Array;
+  /** Where each block ends in the file: Uint32 for a table under 4 GiB, else Float64. */
+  private readonly ends: Uint32Array | Float64Array;
   /** Per block, 0 when stored as built, else its size decompressed; absent in a version 1 index. */
-  private readonly rawSizes: Int32Array | undefined;
+  private readonly rawSizes: Uint32Array | undefined;
 
   /**
    * From the section's bytes without their CRC (checked by the caller). The blocks must tile the
@@ -70,19 +73,21 @@ export class BlockIndex {
     // Each block takes at least 4 bytes of the section: a count past that is damage, not an allocation to make.
     if (count > payload.byteLength / 4)
       throw new FormatError(`${count} blocks cannot fit in an index of ${payload.byteLength} bytes`);
-    this.keys = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.keyStarts = new Int32Array(count);
-    this.keyEnds = new Int32Array(count);
-    this.lastRevisions = new Float64Array(count);
-    this.offsets = new Float64Array(count);
-    this.sizes = new Int32Array(count);
-    this.rawSizes = withRawSizes ? new Int32Array(count) : undefined;
+    // The keys are copied as they are read, into room the section bounds, then trimmed.
+    const keys = new Uint8Array(payload.byteLength);
+    let keyBytes = 0;
+    this.keyEnds = new Uint32Array(count);
+    this.lastRevisions = new Uint32Array(count);
+    this.ends = dataEnd <= 0xffff_ffff ? new Uint32Array(count) : new Float64Array(count);
+    this.rawSizes = withRawSizes ? new Uint32Array(count) : undefined;
     let expected = HEADER_BYTES;
     for (let i = 0; i < count; i++) {
       const length = reader.varint();
-      this.keyStarts[i] = reader.skip(length);
-      this.keyEnds[i] = this.keyStarts[i]! + length;
-      this.lastRevisions[i] = reader.varint();
+      const keyAt = reader.skip(length);
+      keys.set(payload.subarray(keyAt, keyAt + length), keyBytes);
+      keyBytes += length;
+      this.keyEnds[i] = keyBytes;
+      this.setLastRevision(i, reader.varint());
       const offset = reader.varint();
       const size = reader.varint();
       const rawSize = withRawSizes ? reader.varint() : 0;
@@ -94,32 +99,32 @@ export class BlockIndex {
         throw new FormatError(`block ${i} at ${offset} is too short: ${size} bytes, ${rawSize} decompressed`);
       if (size > BLOCK_BYTES_MAX || rawSize > BLOCK_BYTES_MAX)
         throw new FormatError(`block ${i} at ${offset} is too long: ${size} bytes, ${rawSize} decompressed`);
-      this.offsets[i] = offset;
-      this.sizes[i] = size;
-      if (this.rawSizes !== undefined) this.rawSizes[i] = rawSize;
       expected = offset + size;
+      this.ends[i] = expected;
+      if (this.rawSizes !== undefined) this.rawSizes[i] = rawSize;
     }
     if (count === 0 || expected !== dataEnd || reader.remaining !== 0)
       throw new FormatError(`${count} blocks ending at ${expected} do not fill the data up to ${dataEnd}`);
+    this.keys = Buffer.from(keys.slice(0, keyBytes).buffer);
   }
 
   get count(): number {
-    return this.offsets.length;
+    return this.ends.length;
   }
 
-  /** The bytes it holds in memory: the section's and its arrays'. */
+  /** The bytes it holds in memory: its keys' and its arrays'. */
   get memoryBytes(): number {
-    const arrays = [this.keyStarts, this.keyEnds, this.lastRevisions, this.offsets, this.sizes, this.rawSizes];
+    const arrays = [this.keyEnds, this.lastRevisions, this.ends, this.rawSizes];
     return arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), this.keys.byteLength);
   }
 
   offset(block: number): number {
-    return this.offsets[block] as number;
+    return block === 0 ? HEADER_BYTES : (this.ends[block - 1] as number);
   }
 
   /** The block's bytes in the file. */
   size(block: number): number {
-    return this.sizes[block] as number;
+    return (this.ends[block] as number) - this.offset(block);
   }
 
   /** 0 when the block is stored as built; else its size once decompressed. */
@@ -139,14 +144,22 @@ export class BlockIndex {
     return low;
   }
 
+  /** Stores block `i`'s last revision, widening the array the first time one does not fit 32 bits. */
+  private setLastRevision(i: number, revision: number): void {
+    if (revision > 0xffff_ffff && this.lastRevisions instanceof Uint32Array)
+      this.lastRevisions = Float64Array.from(this.lastRevisions);
+    this.lastRevisions[i] = revision;
+  }
+
   /**
    * Block `i`'s last internal key against (key, revision) in internal-key order: keys ascending,
    * revisions descending (a revision of Infinity is before every version of its key).
    */
   private compareLast(i: number, key: Uint8Array, revision: number): number {
     const last = this.lastRevisions[i]!;
+    const keyStart = i === 0 ? 0 : this.keyEnds[i - 1]!;
     return (
-      this.keys.compare(key, 0, key.byteLength, this.keyStarts[i], this.keyEnds[i]) ||
+      this.keys.compare(key, 0, key.byteLength, keyStart, this.keyEnds[i]) ||
       (last > revision ? -1 : last < revision ? 1 : 0)
     );
   }

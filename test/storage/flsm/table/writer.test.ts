@@ -109,7 +109,7 @@ test("a table is never empty, never written over an existing file, and takes not
   await expect(done.add(put("b", 1))).rejects.toThrow(/already finished/);
 });
 
-test("an open table holds in memory its block index (its last keys, six numbers a block) and its Bloom filter", async () => {
+test("an open table holds in memory its block index (its last keys, four numbers a block) and its Bloom filter", async () => {
   const entries = Array.from({ length: 1000 }, (_, i) => put(`key${String(i).padStart(4, "0")}`, i + 1, "value"));
   const memoryOf = async (path: string, blockBytes: number) => {
     const { properties } = await writeTable(fs, path, entries, { blockBytes, bloomBitsPerKey: 10 });
@@ -120,10 +120,10 @@ test("an open table holds in memory its block index (its last keys, six numbers 
   };
   const oneBlock = await memoryOf("t/1.sst", 1 << 20);
   const filterBytes = (1000 * 10) / 8;
-  expect(oneBlock.bytes).toBeGreaterThanOrEqual(filterBytes + 6 * 4);
-  expect(oneBlock.bytes).toBeLessThan(filterBytes + 100);
+  // One key and four 32-bit numbers beside the filter.
+  expect(oneBlock.bytes).toBe(filterBytes + "key0999".length + 4 * 4);
   // Blocks of at most 64 bytes and an entry (under 30 here): each adds its key and its numbers.
   const small = await memoryOf("t/2.sst", 64);
   const blocks = small.dataBytes / (64 + 30);
-  expect(small.bytes - oneBlock.bytes).toBeGreaterThan(blocks * (6 * 4 + "key0000".length));
+  expect(small.bytes - oneBlock.bytes).toBeGreaterThan(blocks * (4 * 4 + "key0000".length));
 });
