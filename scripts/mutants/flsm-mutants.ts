@@ -201,4 +201,22 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     search: "      if (size > BLOCK_BYTES_MAX || rawSize > BLOCK_BYTES_MAX)",
     replace: "      if (false)",
   },
+  {
+    name: "tables-memory-not-charged-to-the-cache",
+    description:
+      "a flush or compaction installs tables without their indexes and filters taking the block cache's room",
+    file: `${FLSM}/disk-levels.ts`,
+    search:
+      "    this.set = next;\n    // The tables' indexes and filters take the block cache's room: together they keep to its bytes.\n    this.cache.reserve(this.memoryBytes);",
+    replace: "    this.set = next;",
+  },
+  {
+    name: "block-cache-writes-past-its-room",
+    description: "the block cache's head goes past a room shrunk by what is reserved, into segments let go",
+    file: `${FLSM}/table/block-cache.ts`,
+    search:
+      "      const segmentEnd = Math.min(this.room, (Math.floor(at / this.segmentBytes) + 1) * this.segmentBytes);",
+    replace:
+      "      const segmentEnd = Math.min(this.capacityBytes, (Math.floor(at / this.segmentBytes) + 1) * this.segmentBytes);",
+  },
 ];

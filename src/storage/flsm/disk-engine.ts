@@ -144,7 +144,8 @@ export interface FlsmEngineStats {
   compactionBytesWritten: number;
   /** Table bytes written per user byte (flushes and compactions). */
   writeAmplification: number;
-  blockCache: { hits: number; misses: number; bytes: number; capacityBytes: number };
+  /** `roomBytes`: what blocks may take, the capacity less the tables' indexes and filters (tableMemoryBytes). */
+  blockCache: { hits: number; misses: number; bytes: number; capacityBytes: number; roomBytes: number };
   /** What the open tables hold in memory beside the block cache: their block indexes and Bloom filters. */
   tableMemoryBytes: number;
   /** Level 0's state (docs/internals/flsm.md); the memtables' backlog stops writes too (`backlog`). */
@@ -287,7 +288,13 @@ class DiskEngine implements FlsmEngine {
       compactionBytesWritten: amplification.compactionBytesWritten,
       // The store counts the user's bytes (its writes), the engine the tables'.
       writeAmplification: memtable.userBytes === 0 ? 0 : tableBytes / memtable.userBytes,
-      blockCache: { hits: cache.hits, misses: cache.misses, bytes: cache.bytes, capacityBytes: cache.capacityBytes },
+      blockCache: {
+        hits: cache.hits,
+        misses: cache.misses,
+        bytes: cache.bytes,
+        capacityBytes: cache.capacityBytes,
+        roomBytes: cache.roomBytes,
+      },
       tableMemoryBytes: this.levels.memoryBytes,
       writeStall: writeStall(this.levels.levels, this.compactionTuning),
       backlog: this.backlog(),

@@ -19,7 +19,8 @@ export function parseTableFileName(name: string): number | undefined {
 
 /**
  * The levels on disk as the store reads them (a RunSource): the level set of the moment and an
- * open TableReader for each of its tables, all sharing one block cache. Opening a reader is
+ * open TableReader for each of its tables, all sharing one block cache (whose room their indexes
+ * and Bloom filters take: BlockCache.reserve). Opening a reader is
  * asynchronous and reads are not, so a table's reader is opened before the level set naming it is
  * installed: at start for every table, at a flush or compaction for its new ones.
  *
@@ -41,6 +42,7 @@ export class DiskLevels implements RunSource {
     const disk = new DiskLevels(levels, cache);
     try {
       for (const table of allTables(levels)) disk.adopt(table, await openTable(fs, dir, table.number, cache));
+      cache.reserve(disk.memoryBytes);
     } catch (error) {
       disk.close();
       throw error;
@@ -106,6 +108,8 @@ export class DiskLevels implements RunSource {
       reader.close();
     }
     this.set = next;
+    // The tables' indexes and filters take the block cache's room: together they keep to its bytes.
+    this.cache.reserve(this.memoryBytes);
   }
 
   close(): void {

@@ -188,6 +188,9 @@ describe("the FLSM engine on disk", () => {
     expect(stats.compactionFailures).toBe(0);
     expect(stats.levels.slice(1).every((level) => level.tables > 0 && level.guards > 0)).toBe(true);
     expect(stats.writeAmplification).toBeGreaterThan(1);
+    // The tables' indexes and filters take the block cache's room.
+    expect(stats.tableMemoryBytes).toBeGreaterThan(0);
+    expect(stats.blockCache.roomBytes).toBe(stats.blockCache.capacityBytes - stats.tableMemoryBytes);
     // Only the tables of the level set are on disk: every compaction's inputs went.
     expect((await tableFiles(fs)).length).toBe(tablesIn(engine));
     expectSameReads(engine.store, model, keys);
@@ -196,6 +199,7 @@ describe("the FLSM engine on disk", () => {
     fs.crash();
     engine = await open();
     expect(tablesIn(engine)).toBe(stats.levels.reduce((sum, level) => sum + level.tables, 0));
+    expect(engine.stats().blockCache.roomBytes).toBe(stats.blockCache.roomBytes);
     expectSameReads(engine.store, model, keys);
     expect(engine.store.stats()).toMatchObject({ keys: model.stats().keys, valueBytes: model.stats().valueBytes });
     await engine.close();

@@ -14,10 +14,12 @@ interface Cached {
 
 /**
  * The ring is made of segments of at most this many bytes (the last one shorter), each one typed
- * array allocated at its first use: JavaScriptCore makes none longer than 4 GiB, and
- * `--block-cache-bytes` goes far past that. A block never spans two segments.
+ * array allocated at its first use and let go when the ring's room shrinks past it (reserve): so
+ * that what the cache gives back leaves the process's memory. A block never spans two segments.
  */
-const SEGMENT_BYTES = 1024 * 1024 * 1024;
+const SEGMENT_BYTES = 16 * 1024 * 1024;
+/** The share of the capacity the ring keeps for blocks whatever is reserved: a cache that holds nothing makes every read a file read. */
+const LEAST_ROOM_SHARE = 4;
 
 /** A block larger than this share of the cache is not kept (one block must not empty it). */
 const LARGEST_SHARE = 4;
@@ -47,8 +49,8 @@ const SECOND_CHANCE_SHARE = 8;
 export class BlockCache {
   hits = 0;
   misses = 0;
-  /** The ring's segments, made as the head first reaches each. */
-  private readonly segments: Uint8Array[] = [];
+  /** The ring's segments, made as the head first reaches each (a hole: not made, or let go). */
+  private readonly segments: (Uint8Array | undefined)[] = [];
   /** Per table, its cached blocks by offset. */
   private readonly tables = new Map<number, Map<number, Cached>>();
   /** In ring order, oldest first, from `first` on (gone ones skipped). */
@@ -58,6 +60,8 @@ export class BlockCache {
   private head = 0;
   private usedBytes = 0;
   private nextTable = 1;
+  /** How far into the ring blocks go: the capacity less what is reserved (reserve). */
+  private room: number;
 
   /** `segmentBytes`: the ring's segments' size (tests make them small to reach their edges). */
   constructor(
@@ -69,6 +73,38 @@ export class BlockCache {
       Number.isSafeInteger(segmentBytes) && segmentBytes > 0,
       () => `block cache segments of ${segmentBytes} bytes`,
     );
+    this.room = capacityBytes;
+  }
+
+  /** The bytes of the ring blocks may take now: the capacity less what is reserved. */
+  get roomBytes(): number {
+    return this.room;
+  }
+
+  /** The bytes of the ring's segments allocated now. */
+  get allocatedBytes(): number {
+    return this.segments.reduce((sum, segment) => sum + (segment?.byteLength ?? 0), 0);
+  }
+
+  /**
+   * Counts `bytes` held beside the cache against its capacity (the open tables' block indexes and
+   * Bloom filters, which grow with the data, as RocksDB charges them to its block cache when asked):
+   * the ring's room becomes the capacity less them, but never under a quarter of it. Blocks past a
+   * smaller room are dropped, and the segments wholly past it let go.
+   */
+  reserve(bytes: number): void {
+    const room = Math.max(Math.ceil(this.capacityBytes / LEAST_ROOM_SHARE), this.capacityBytes - bytes);
+    const shrinks = room < this.room;
+    this.room = room;
+    if (!shrinks) return;
+    for (let i = this.first; i < this.order.length; i++) {
+      const cached = this.order[i]!;
+      if ((cached.start % this.capacityBytes) + cached.block.bytes.byteLength > room) this.drop(cached);
+    }
+    // Dropped blocks are views of the segments let go: out of the order too, or it would keep them.
+    this.order = this.order.slice(this.first).filter((cached) => !cached.gone);
+    this.first = 0;
+    for (let i = Math.ceil(room / this.segmentBytes); i < this.segments.length; i++) this.segments[i] = undefined;
   }
 
   /** A table number for a reader opening. */
@@ -98,7 +134,7 @@ export class BlockCache {
       return this.touched(cached).block;
     }
     this.misses++;
-    if (size > Math.min(this.capacityBytes / LARGEST_SHARE, this.segmentBytes)) {
+    if (size > Math.min(this.room / LARGEST_SHARE, this.segmentBytes)) {
       const bytes = new Uint8Array(size);
       read(bytes);
       return Block.decode(bytes, path, offset);
@@ -142,11 +178,16 @@ export class BlockCache {
 
   /** Room for `size` bytes at the head: the blocks it overwrites leave. Returns its virtual start. */
   private claim(size: number): number {
-    // A block never spans two segments (nor wraps): the rest of a segment too short for it is
-    // skipped. Bounded: a block is at most one segment long, and every segment but the last is whole.
+    // A block never spans two segments (nor goes past the room): the rest of a segment too short
+    // for it is skipped, and past the room the head goes round to the ring's start. Bounded: a
+    // block is at most a segment and a quarter of the room long.
     for (;;) {
       const at = this.head % this.capacityBytes;
-      const segmentEnd = Math.min(this.capacityBytes, (Math.floor(at / this.segmentBytes) + 1) * this.segmentBytes);
+      if (at >= this.room) {
+        this.head += this.capacityBytes - at;
+        continue;
+      }
+      const segmentEnd = Math.min(this.room, (Math.floor(at / this.segmentBytes) + 1) * this.segmentBytes);
       if (at + size <= segmentEnd) break;
       this.head += segmentEnd - at;
     }

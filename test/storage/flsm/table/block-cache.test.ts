@@ -144,3 +144,37 @@ test("closing a reader drops its blocks from the shared cache, and only its own"
   kept.close();
   expect({ bytes: cache.bytes, size: cache.size }).toEqual({ bytes: 0, size: 0 });
 });
+
+test("bytes reserved beside the cache take its room: blocks past it go, segments wholly past it are let go, never under a quarter", () => {
+  const encoded = blockBytes(280);
+  const size = encoded.byteLength;
+  // Segments of two blocks, eight of them.
+  const cache = new BlockCache(16 * size, 2 * size);
+  const table = cache.newTable();
+  for (let offset = 0; offset < 16; offset++) load(cache, table, offset, encoded);
+  expect([cache.size, cache.allocatedBytes, cache.roomBytes]).toEqual([16, 16 * size, 16 * size]);
+
+  // A room of 6.5 blocks: the fourth segment half in it.
+  cache.reserve(9.5 * size);
+  expect(cache.roomBytes).toBe(6.5 * size);
+  expect(cache.size).toBe(6);
+  expect(cache.bytes).toBe(6 * size);
+  expect(cache.allocatedBytes).toBe(8 * size);
+  expect([0, 5, 6, 15].map((offset) => cache.holds(table, offset))).toEqual([true, true, false, false]);
+  // New blocks go round within the room, two laps of it: the oldest make way, nothing past it is written.
+  for (let offset = 16; offset < 28; offset++) load(cache, table, offset, encoded);
+  expect([cache.size, cache.bytes, cache.allocatedBytes]).toEqual([6, 6 * size, 8 * size]);
+  expect([5, 21, 22, 27].map((offset) => cache.holds(table, offset))).toEqual([false, false, true, true]);
+  for (const offset of [22, 23, 24, 25, 26, 27])
+    expect(load(cache, table, offset, encoded).get(bytes("k"), 1)?.value?.byteLength).toBe(280);
+  expect(cache.size).toBe(6);
+
+  // More than three quarters reserved: a quarter stays.
+  cache.reserve(100 * size);
+  expect(cache.roomBytes).toBe(4 * size);
+  expect(cache.size).toBeLessThanOrEqual(4);
+  // Reserved bytes gone: the room grows back, and the segments with it as blocks reach them.
+  cache.reserve(0);
+  for (let offset = 20; offset < 40; offset++) load(cache, table, offset, encoded);
+  expect([cache.size, cache.roomBytes, cache.allocatedBytes]).toEqual([16, 16 * size, 16 * size]);
+});
