@@ -219,4 +219,28 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     replace:
       "      const segmentEnd = Math.min(this.capacityBytes, (Math.floor(at / this.segmentBytes) + 1) * this.segmentBytes);",
   },
+  {
+    name: "block-cache-keeps-blocks-too-large-for-a-shrunk-room",
+    description: "a room shrunk by what is reserved keeps blocks larger than a cache of that room would take",
+    file: `${FLSM}/table/block-cache.ts`,
+    search:
+      "      if ((cached.start % this.capacityBytes) + size > room || size > room / LARGEST_SHARE) this.drop(cached);",
+    replace: "      if ((cached.start % this.capacityBytes) + size > room) this.drop(cached);",
+  },
+  {
+    name: "block-cache-order-keeps-let-go-segments",
+    description:
+      "blocks dropped with the segments let go stay in the ring's order, which keeps those segments in memory",
+    file: `${FLSM}/table/block-cache.ts`,
+    search: "    this.order = this.order.slice(this.first).filter((cached) => !cached.gone);\n    this.first = 0;\n",
+    replace: "",
+  },
+  {
+    name: "block-cache-second-chance-measured-in-capacity",
+    description:
+      "a hit's distance from being overwritten is measured round the whole capacity, not the room blocks take",
+    file: `${FLSM}/table/block-cache.ts`,
+    search: "    const ahead = offset >= at ? offset - at : Math.max(0, this.room - at) + offset;",
+    replace: "    const ahead = offset >= at ? offset - at : this.capacityBytes - at + offset;",
+  },
 ];

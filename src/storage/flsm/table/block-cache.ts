@@ -93,13 +93,16 @@ export class BlockCache {
    * smaller room are dropped, and the segments wholly past it let go.
    */
   reserve(bytes: number): void {
+    assert(Number.isSafeInteger(bytes) && bytes >= 0, () => `${bytes} bytes reserved in a block cache`);
     const room = Math.max(Math.ceil(this.capacityBytes / LEAST_ROOM_SHARE), this.capacityBytes - bytes);
     const shrinks = room < this.room;
     this.room = room;
     if (!shrinks) return;
+    // What a cache of this room would not hold goes: blocks past it, and blocks too large for it.
     for (let i = this.first; i < this.order.length; i++) {
       const cached = this.order[i]!;
-      if ((cached.start % this.capacityBytes) + cached.block.bytes.byteLength > room) this.drop(cached);
+      const size = cached.block.bytes.byteLength;
+      if ((cached.start % this.capacityBytes) + size > room || size > room / LARGEST_SHARE) this.drop(cached);
     }
     // Dropped blocks are views of the segments let go: out of the order too, or it would keep them.
     this.order = this.order.slice(this.first).filter((cached) => !cached.gone);
@@ -162,8 +165,12 @@ export class BlockCache {
 
   /** A hit: a block about to be overwritten moves to the head (its second chance). */
   private touched(cached: Cached): Cached {
-    const ahead = cached.start + this.capacityBytes - this.head;
-    if (ahead >= this.capacityBytes / SECOND_CHANCE_SHARE) return cached;
+    // How far the head goes before it overwrites the block, within the room: to it in the lap
+    // before the head's, or round the room's end to it in the head's own.
+    const at = this.head % this.capacityBytes;
+    const offset = cached.start % this.capacityBytes;
+    const ahead = offset >= at ? offset - at : Math.max(0, this.room - at) + offset;
+    if (ahead >= this.room / SECOND_CHANCE_SHARE) return cached;
     // Claiming only keeps books: the old bytes are still there to copy from (set copies through a
     // clone should the two ranges overlap).
     const bytes = cached.block.bytes;

@@ -154,9 +154,10 @@ test("bytes reserved beside the cache take its room: blocks past it go, segments
   for (let offset = 0; offset < 16; offset++) load(cache, table, offset, encoded);
   expect([cache.size, cache.allocatedBytes, cache.roomBytes]).toEqual([16, 16 * size, 16 * size]);
 
-  // A room of 6.5 blocks: the fourth segment half in it.
-  cache.reserve(9.5 * size);
-  expect(cache.roomBytes).toBe(6.5 * size);
+  // A room of about six and a half blocks: the fourth segment half in it.
+  const reserved = 9 * size + Math.floor(size / 2);
+  cache.reserve(reserved);
+  expect(cache.roomBytes).toBe(16 * size - reserved);
   expect(cache.size).toBe(6);
   expect(cache.bytes).toBe(6 * size);
   expect(cache.allocatedBytes).toBe(8 * size);
@@ -177,4 +178,38 @@ test("bytes reserved beside the cache take its room: blocks past it go, segments
   cache.reserve(0);
   for (let offset = 20; offset < 40; offset++) load(cache, table, offset, encoded);
   expect([cache.size, cache.roomBytes, cache.allocatedBytes]).toEqual([16, 16 * size, 16 * size]);
+});
+
+test("a shrunk room keeps a hit's second chance within it, drops blocks too large for it, and frees the segments let go", async () => {
+  const encoded = blockBytes(280);
+  const size = encoded.byteLength;
+  const cache = new BlockCache(16 * size, 2 * size);
+  const table = cache.newTable();
+  cache.reserve(12 * size);
+  // A room of four: block 0 is next to go when the fifth is read; a hit on it first moves it to the head.
+  for (let offset = 0; offset < 4; offset++) load(cache, table, offset, encoded);
+  load(cache, table, 0, encoded);
+  load(cache, table, 4, encoded);
+  expect([0, 1, 4].map((offset) => cache.holds(table, offset))).toEqual([true, false, true]);
+
+  // A block kept under a larger room goes when the room no longer takes a block its size.
+  const large = blockBytes(3 * size);
+  const roomy = new BlockCache(8 * large.byteLength);
+  load(roomy, 1, 0, large);
+  roomy.reserve(5 * large.byteLength);
+  expect(roomy.size).toBe(0);
+
+  // The segments past the room are let go for good: nothing the cache keeps refers to them.
+  const freed = new BlockCache(16 * size, 2 * size);
+  const lastSegment = (() => {
+    for (let offset = 0; offset < 16; offset++) load(freed, table, offset, encoded);
+    return new WeakRef(load(freed, table, 15, encoded).bytes.buffer);
+  })();
+  freed.reserve(10 * size);
+  for (let round = 0; round < 5 && lastSegment.deref() !== undefined; round++) {
+    await Bun.sleep(0);
+    Bun.gc(true);
+  }
+  expect(lastSegment.deref()).toBeUndefined();
+  expect(freed.size).toBe(6);
 });
