@@ -60,7 +60,7 @@ export const FLSM_MUTANTS: readonly Mutant[] = [
     description:
       "a hit on a cached block about to be overwritten leaves it there: blocks in use are evicted first in, first out",
     file: `${FLSM}/table/block-cache.ts`,
-    search: "    if (ahead >= this.capacityBytes / SECOND_CHANCE_SHARE) return cached;",
+    search: "    if (ahead >= this.room / SECOND_CHANCE_SHARE) return cached;",
     replace: "    if (ahead >= 0) return cached;",
   },
   {
