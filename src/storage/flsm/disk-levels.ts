@@ -20,9 +20,9 @@ export function parseTableFileName(name: string): number | undefined {
 /**
  * The levels on disk as the store reads them (a RunSource): the level set of the moment and an
  * open TableReader for each of its tables, all sharing one block cache (whose room their indexes
- * and Bloom filters take: BlockCache.reserve). Opening a reader is
- * asynchronous and reads are not, so a table's reader is opened before the level set naming it is
- * installed: at start for every table, at a flush or compaction for its new ones.
+ * and Bloom filters take: BlockCache.reserve). Opening a reader is asynchronous and reads are
+ * not, so a table's reader is opened before the level set naming it is installed: at start for
+ * every table, at a flush or compaction for its new ones.
  *
  * `install` swaps the level set in one step, between two reads: a read sees the set before or the
  * one after, never a mix. Readers of removed tables are closed at once; no read keeps one across
@@ -31,6 +31,8 @@ export function parseTableFileName(name: string): number | undefined {
 export class DiskLevels implements RunSource {
   private readonly readers = new Map<number, TableReader>();
   private entries = 0;
+  /** The open readers' memoryBytes, summed as they come and go (read at every install). */
+  private tableMemory = 0;
 
   private constructor(
     private set: LevelSet,
@@ -60,9 +62,7 @@ export class DiskLevels implements RunSource {
 
   /** What the open tables hold in memory: their block indexes and Bloom filters. */
   get memoryBytes(): number {
-    let bytes = 0;
-    for (const reader of this.readers.values()) bytes += reader.memoryBytes;
-    return bytes;
+    return this.tableMemory;
   }
 
   runsFor(key: Uint8Array): TableReader[] {
@@ -104,6 +104,7 @@ export class DiskLevels implements RunSource {
     for (const { number } of change.removed) {
       const reader = this.reader(number);
       this.entries -= reader.properties.entryCount;
+      this.tableMemory -= reader.memoryBytes;
       this.readers.delete(number);
       reader.close();
     }
@@ -129,6 +130,7 @@ export class DiskLevels implements RunSource {
     }
     this.readers.set(table.number, reader);
     this.entries += table.entries;
+    this.tableMemory += reader.memoryBytes;
   }
 }
 

@@ -199,6 +199,8 @@ describe("the FLSM engine on disk", () => {
     fs.crash();
     engine = await open();
     expect(tablesIn(engine)).toBe(stats.levels.reduce((sum, level) => sum + level.tables, 0));
+    // The sum kept across the compactions' installs is the one a fresh open counts.
+    expect(engine.stats().tableMemoryBytes).toBe(stats.tableMemoryBytes);
     expect(engine.stats().blockCache.roomBytes).toBe(stats.blockCache.roomBytes);
     expectSameReads(engine.store, model, keys);
     expect(engine.store.stats()).toMatchObject({ keys: model.stats().keys, valueBytes: model.stats().valueBytes });
