@@ -8,12 +8,13 @@ export type TestOutcome =
   | { kind: "broken"; seconds: number; output: string };
 
 /**
- * Runs `bun test --bail <paths>` in `cwd`, killed after `limitSeconds`. Output is captured, not
- * shown: what matters is whether it passed and, if not, which test failed first.
+ * Runs `bun test --bail <paths>` in `cwd`, killed after `limitSeconds`, with npm test's time limit
+ * per test (package.json; bun's own default of 5 s failed slow property tests on unmutated code).
+ * Output is captured, not shown: what matters is whether it passed and, if not, which test failed first.
  */
 export async function runTests(cwd: string, paths: readonly string[], limitSeconds: number): Promise<TestOutcome> {
   const started = performance.now();
-  const child = Bun.spawn([process.execPath, "test", "--bail", ...paths], {
+  const child = Bun.spawn([process.execPath, "test", "--bail", "--timeout", "60000", ...paths], {
     cwd,
     stdout: "pipe",
     stderr: "pipe",

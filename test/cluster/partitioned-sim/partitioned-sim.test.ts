@@ -10,9 +10,9 @@ import { runSeed, type SeedResult, totals } from "./run-seed.ts";
  * PSIM_SEEDS=n for more seeds per scenario; longer runs: `npm run partitioned:sim -- --seeds 500`.
  */
 const SCENARIOS = [
-  { founders: 3, faults: "harsh", seeds: 25 },
-  { founders: 4, faults: "harsh", seeds: 15 },
-  { founders: 3, faults: "moderate", seeds: 15 },
+  { founders: 3, faults: "harsh", seeds: 12 },
+  { founders: 4, faults: "harsh", seeds: 10 },
+  { founders: 3, faults: "moderate", seeds: 8 },
 ] as const;
 /**
  * Seeds that found bugs, replayed every time. Each failed when it was found; any later change to the

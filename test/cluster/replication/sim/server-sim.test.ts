@@ -10,8 +10,8 @@ import { runSeed, type SeedResult, totals } from "./run-seed.ts";
  * `npm run server:sim -- --seeds 5000 --seconds 1800`.
  */
 const SCENARIOS = [
-  { size: 3, seeds: 300 },
-  { size: 5, seeds: 100 },
+  { size: 3, seeds: 150 },
+  { size: 5, seeds: 50 },
 ];
 /** Seeds of longer runs that found bugs, replayed every time (each fixed, with its own regression test too). */
 const FOUND = [
