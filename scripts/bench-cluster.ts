@@ -180,6 +180,7 @@ async function main(): Promise<void> {
   await memoryTable(homekv, etcd);
   await failoverTable(homekv, etcd);
   console.log(`\nload average at the end: ${loadAverage()}`);
+  await Promise.all([homekv.stop(), etcd.stop()]);
 }
 
 try {
