@@ -48,7 +48,7 @@ checkArguments(process.argv.slice(2), ["--seconds", "--warmup", "--keys"], ["--q
 const quick = process.argv.includes("--quick");
 const json = process.argv.includes("--json");
 const seconds = Number.parseFloat(flag("--seconds", quick ? "0.3" : "5"));
-const warmupSeconds = Number.parseFloat(flag("--warmup", quick ? "0.1" : "1"));
+const warmupSeconds = Number.parseFloat(flag("--warmup", quick ? "0" : "1"));
 if (!(seconds > 0) || !(warmupSeconds >= 0)) throw new Error("--seconds must be above 0 and --warmup at least 0");
 const keys = integerFlag("--keys", flag("--keys", quick ? "1000" : "10000"), 100);
 
