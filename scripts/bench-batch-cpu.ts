@@ -38,8 +38,8 @@ const keyspaces = flag("--keys", quick ? "100,1000" : "100,100000")
   .split(",")
   .map((text) => integerFlag("--keys", text, BATCH));
 const concurrency = integerFlag("-c", flag("-c", "64"), 1);
-const requests = integerFlag("--requests", flag("--requests", quick ? "300" : "20000"), 1);
-const warmup = integerFlag("--warmup", flag("--warmup", quick ? "100" : "3000"), 0);
+const requests = integerFlag("--requests", flag("--requests", quick ? "100" : "20000"), 1);
+const warmup = integerFlag("--warmup", flag("--warmup", quick ? "30" : "3000"), 0);
 const rounds = integerFlag("--rounds", flag("--rounds", "1"), 1);
 const compareDir = flag("--compare", "");
 const profiled = process.argv.includes("--profile");

@@ -31,7 +31,7 @@ import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
 import { type Measured, measureInTurns } from "./bench/turns.ts";
 
 const quick = process.argv.includes("--quick");
-const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
+const durationMs = Number.parseFloat(flag("--duration", quick ? "0.1" : "5")) * 1000;
 const warmupMs = Number.parseFloat(flag("--warmup", quick ? "0" : "1")) * 1000;
 const concurrency = Number(flag("--concurrency", quick ? "8" : "64"));
 const keys = Number(flag("--keys", quick ? "1000" : "100000"));
@@ -134,7 +134,7 @@ async function memoryTable(homekv: BenchCluster, etcd: BenchCluster): Promise<vo
   const { bytes, settled } = await settledRss(
     members.map((member) => member.pid()),
     quick
-      ? { intervalMs: 500, windowMs: 1_000, tolerance: 0.02, waitMsMax: 2_000 }
+      ? { intervalMs: 250, windowMs: 500, tolerance: 0.02, waitMsMax: 1_000 }
       : { intervalMs: 500, windowMs: 5_000, tolerance: 0.02, waitMsMax: 30_000 },
   );
   console.log(`\nRSS of each member at rest after the load (MiB${settled ? "" : "; still moving when read"}):\n`);
@@ -180,6 +180,7 @@ async function main(): Promise<void> {
   await memoryTable(homekv, etcd);
   await failoverTable(homekv, etcd);
   console.log(`\nload average at the end: ${loadAverage()}`);
+  await Promise.all([homekv.stop(), etcd.stop()]);
 }
 
 try {

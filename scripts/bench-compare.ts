@@ -46,7 +46,7 @@ import {
 import { type Measured, measureInTurns } from "./bench/turns.ts";
 
 const quick = process.argv.includes("--quick");
-const durationMs = Number.parseFloat(flag("--duration", quick ? "0.3" : "5")) * 1000;
+const durationMs = Number.parseFloat(flag("--duration", quick ? "0.1" : "5")) * 1000;
 const warmupMs = Number.parseFloat(flag("--warmup", quick ? "0" : "1")) * 1000;
 const concurrencies = flag("--concurrency", quick ? "1,4" : "1,16,64")
   .split(",")
@@ -129,8 +129,8 @@ async function driveH2load(
 
 function redisRun(server: RunningServer, workload: Workload, concurrency: number): number {
   const requests = Math.max(
-    2_000,
-    Math.round((quick ? 2_000 : 20_000) * Math.sqrt(concurrency)) / (workload.batch > 1 ? 10 : 1),
+    quick ? 500 : 2_000,
+    Math.round((quick ? 500 : 20_000) * Math.sqrt(concurrency)) / (workload.batch > 1 ? 10 : 1),
   );
   const run = (command: "get" | "set" | "mset100") =>
     redisBenchmark({ port: server.port, concurrency, requests, keys, valueSize, command });

@@ -31,7 +31,7 @@ import { mulberry32 } from "../src/random.ts";
 import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
 import { median } from "./bench/args.ts";
 import { peakRssBytes, rssBytes, settledRss } from "./bench/rss.ts";
-import { ensureInstalled, freePort } from "./bench/servers.ts";
+import { ensureInstalled, exitedWithin, freePort } from "./bench/servers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const MAIN = join(ROOT, "src", "main.ts");
@@ -110,10 +110,9 @@ async function stop(child: Child): Promise<void> {
   const { proc } = child;
   if (proc.exitCode === null && proc.signalCode === null) {
     proc.kill("SIGTERM");
-    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)]);
-    if (!exited) {
+    if (!(await exitedWithin(proc, 5_000))) {
       proc.kill("SIGKILL");
-      await Promise.race([proc.exited, Bun.sleep(2_000)]);
+      await exitedWithin(proc, 2_000);
     }
   }
   child.cleanup?.();
@@ -151,8 +150,8 @@ process.on("exit", () => {
  * caught HomeKV mid-way, while JavaScriptCore still handed back the garbage of the load.
  */
 async function serverRss(pid: number): Promise<number> {
-  // Small smoke runs (the test suite's) have nothing to hand back: they sample five times faster.
-  const intervalMs = KEYS >= 100_000 ? 1_000 : 200;
+  // Small smoke runs (the test suite's) have nothing to hand back: they sample ten times faster.
+  const intervalMs = KEYS >= 100_000 ? 1_000 : 100;
   const rule = { intervalMs, windowMs: 5 * intervalMs, tolerance: 0.01, waitMsMax: 40 * intervalMs };
   return (await settledRss([pid], rule)).bytes[0]!;
 }

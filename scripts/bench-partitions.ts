@@ -47,8 +47,8 @@ import { ensureInstalled, stopAll, stopAllOnExit } from "./bench/servers.ts";
 checkArguments(process.argv.slice(2), ["--seconds", "--warmup", "--keys"], ["--quick", "--json"]);
 const quick = process.argv.includes("--quick");
 const json = process.argv.includes("--json");
-const seconds = Number.parseFloat(flag("--seconds", quick ? "0.8" : "5"));
-const warmupSeconds = Number.parseFloat(flag("--warmup", quick ? "0.2" : "1"));
+const seconds = Number.parseFloat(flag("--seconds", quick ? "0.3" : "5"));
+const warmupSeconds = Number.parseFloat(flag("--warmup", quick ? "0" : "1"));
 if (!(seconds > 0) || !(warmupSeconds >= 0)) throw new Error("--seconds must be above 0 and --warmup at least 0");
 const keys = integerFlag("--keys", flag("--keys", quick ? "1000" : "10000"), 100);
 

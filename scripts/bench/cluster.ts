@@ -2,7 +2,8 @@
  * Three-member clusters for the benchmark: HomeKV (`serve --initial-cluster`, `--fsync always`) and
  * etcd (`--initial-cluster`, its default fsync per commit), each member on loopback ports with its
  * own data directory. A member can be killed with SIGKILL and restarted on its data directory (the
- * failover runs do that); every member is stopped by `stopAll` and its directory removed.
+ * failover runs do that); every member is stopped by the cluster's `stop` (the leader last) or by
+ * `stopAll`, and its directory removed.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +13,7 @@ import { connectH2Pool, type H2Pool } from "../../src/bench/h2-unary.ts";
 import { type BenchProtocol, homekvProtocol } from "../../src/bench/workload.ts";
 import { MetricsResponse } from "../../src/gen/homekv_service.ts";
 import { etcdProtocol, etcdStatus } from "./etcd-protocol.ts";
-import { answersOk, etcdCommand, freePort, track, waitFor } from "./servers.ts";
+import { answersOk, etcdCommand, freePort, type RunningServer, track, waitFor } from "./servers.ts";
 
 export interface ClusterMember {
   readonly name: string;
@@ -35,6 +36,12 @@ export interface BenchCluster {
   leader(): Promise<ClusterMember>;
   /** Resolves once there is an agreed leader and every running member answers a linearizable read. */
   healthy(): Promise<void>;
+  /**
+   * Stops every member (SIGTERM) and removes its directory, the leader after the others: stopped
+   * beside them, it would try to hand its leadership to one that is stopping too (etcd waits 7 s for
+   * that); stopped last, it finds no one to hand it to.
+   */
+  stop(): Promise<void>;
 }
 
 /** What one member says of itself and of whom it follows, in the same naming. */
@@ -74,6 +81,7 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
     ports.client.push(freePort());
     ports.peer.push(freePort());
   }
+  const servers = new Map<ClusterMember, RunningServer>();
   const members = NAMES.map((name, index) => {
     // The member's scratch directory holds its data directory and its stderr.
     const scratch = mkdtempSync(join(tmpdir(), `${prefix}${name}-`));
@@ -96,7 +104,10 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
       restart: spawn,
       logTail: () => readFileSync(logFile, "utf8").split("\n").slice(-6).join("\n"),
     };
-    track(`${spec.system} ${name}`, () => proc, ports.client[index]!, scratch);
+    servers.set(
+      member,
+      track(`${spec.system} ${name}`, () => proc, ports.client[index]!, scratch),
+    );
     return member;
   });
 
@@ -141,6 +152,12 @@ async function startCluster(spec: ClusterSpec): Promise<BenchCluster> {
       }
       // A member that exited (a port taken before it bound it, say) leaves two that look healthy.
       if (running().length < members.length) throw new Error(`a member exited; member logs:\n${diagnose().join("\n")}`);
+    },
+    async stop() {
+      const leader = await agreedLeader();
+      const stop = (member: ClusterMember) => servers.get(member)!.stop();
+      await Promise.all(members.filter((member) => member !== leader).map(stop));
+      if (leader) await stop(leader);
     },
   };
   await cluster.healthy();

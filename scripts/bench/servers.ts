@@ -38,12 +38,27 @@ export function freePort(): number {
   return freePorts(1)[0] as number;
 }
 
+/**
+ * Whether `proc` exits within `ms`. The timer is cleared as soon as it does: a pending one would keep
+ * this process alive until it fired (a benchmark lingering 10 s after its last server stopped).
+ */
+export async function exitedWithin(proc: Subprocess, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([proc.exited.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** SIGTERM, and SIGKILL if it has not exited 10 s later. */
 async function stopProcess(proc: Subprocess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill("SIGTERM");
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
-  if (!exited) {
+  if (!(await exitedWithin(proc, 10_000))) {
     proc.kill("SIGKILL");
     await proc.exited;
   }
