@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { HomeKvClient, type WatchEvent } from "../../src/client/client.ts";
+import { freePorts } from "../helpers/free-ports.ts";
 import { type ServerProcess, scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -14,18 +15,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** Loopback ports nothing listens on now (each bound by this process, then let go). */
-function unusedPorts(count: number): number[] {
-  const listeners = Array.from({ length: count }, () =>
-    Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }),
-  );
-  for (const listener of listeners) listener.stop(true);
-  return listeners.map((listener) => listener.port);
-}
-
 async function startThreeMembers(): Promise<ServerProcess[]> {
   const names = ["n1", "n2", "n3"];
-  const peerPorts = unusedPorts(names.length);
+  const peerPorts = freePorts(names.length);
   const initialCluster = names.map((name, i) => `${name}=127.0.0.1:${peerPorts[i]}`).join(",");
   return Promise.all(
     names.map(async (name, i) => {
