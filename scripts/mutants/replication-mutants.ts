@@ -25,7 +25,7 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     name: "read-without-barrier",
     description: "a linearizable read reads the member's applied state with no ReadIndex round",
     file: COMMIT_LOG,
-    search: "      await options.driver.readBarrier(options.readTimeoutMs);\n",
+    search: "    await options.driver.readBarrier(options.readTimeoutMs);\n",
     replace: "",
   },
   {

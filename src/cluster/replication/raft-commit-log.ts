@@ -255,6 +255,9 @@ export function replicatedDatabase(options: {
 }): Database {
   const { checkpoints } = options;
   const { store, expiry, watchHub } = options.observed;
+  const readBarrier = async () => {
+    await options.driver.readBarrier(options.readTimeoutMs);
+  };
   return assembleDatabase({
     store,
     expiry,
@@ -272,13 +275,16 @@ export function replicatedDatabase(options: {
     requestIds: options.replica.requestIds,
     leads: () => options.driver.leads,
     gcSliceKeysMax: options.gcSliceKeysMax,
-    readBarrier: async () => {
-      await options.driver.readBarrier(options.readTimeoutMs);
-    },
+    readBarrier,
     replicationStats: () => options.driver.stats(),
     onClose: options.onClose,
+    // The Checkpoint call holds every write acknowledged before it, on a follower too: the member
+    // catches up with its group's commit first, as a linearizable read does.
     checkpoint: checkpoints
-      ? () => checkpoints.checkpoint()
+      ? async () => {
+          await readBarrier();
+          return checkpoints.checkpoint();
+        }
       : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),
     lastCheckpoint: () => checkpoints?.lastCheckpoint(),
     backup: () => refuseMemberBackup("a member of a replicated cluster"),

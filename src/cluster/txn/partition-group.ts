@@ -294,8 +294,13 @@ export class PartitionGroup {
     await this.checkpoints.close();
   }
 
-  /** Writes a checkpoint of the partition as it stands (the last one when nothing was applied since). */
-  checkpoint(): Promise<CheckpointInfo> {
+  /**
+   * Writes a checkpoint of the partition (the Checkpoint call), once this replica has applied all its
+   * group committed before the call (a ReadIndex round, as a linearizable read): a follower's would
+   * otherwise miss writes already acknowledged. The last one when nothing was applied since.
+   */
+  async checkpoint(): Promise<CheckpointInfo> {
+    await this.driver.readBarrier(this.options.readTimeoutMs);
     return this.checkpoints.checkpoint();
   }
 

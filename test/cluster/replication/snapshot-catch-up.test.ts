@@ -189,3 +189,18 @@ test("a member checkpoints after --checkpoint-raft-entries entries even when the
     expect(lastIndex - snapshotIndex).toBeLessThanOrEqual(60 + 20 + 10);
   }
 });
+
+test("the Checkpoint call on a follower that fell behind holds every write acknowledged before it", async () => {
+  const group = await startGroup({ settings: { historyRevisions: 10_000 } });
+  const leader = await group.leader();
+  const follower = group.members.find((m) => m !== leader)!;
+  // The follower hears nothing while the other two commit: it has none of these writes.
+  group.isolate(follower);
+  const revision = await writeMany(group, 5, "behind");
+  expect(follower.db.revision).toBeLessThan(revision);
+  const written = follower.db.checkpoint();
+  group.heal();
+  const info = await written;
+  expect(info.revision).toBe(revision);
+  expect(info.entries).toBe(leader.db.stats().keys);
+});
