@@ -70,12 +70,14 @@ export function probeRss(pid: number, sampleMs = 25): RssProbe {
  */
 export async function rssSettledUnder(pid: number, boundBytes: number, timeoutMs = 10_000): Promise<number> {
   let bytes = rssBytes(pid);
+  const started = performance.now();
   await waitFor(() => (bytes = rssBytes(pid)) <= boundBytes, {
     what: `the RSS of process ${pid} to settle under ${mib(boundBytes)} MiB`,
     timeoutMs,
     intervalMs: 250,
     detail: () => `it is ${mib(bytes)} MiB`,
   });
+  console.log(`RSS settled under ${mib(boundBytes)} MiB in ${Math.round(performance.now() - started)} ms`);
   return bytes;
 }
 
