@@ -162,7 +162,8 @@ export class PartitionReplicas {
 
   /**
    * A checkpoint of each replica here, one after another (the Checkpoint call): the newest of their
-   * revisions, their live keys and bytes added up. A replica retired meanwhile is passed over.
+   * revisions, their live keys and bytes added up. A replica retired meanwhile is passed over, even
+   * when its checkpoint failed for it (its group stopped during the ReadIndex round).
    */
   async checkpoint(): Promise<CheckpointInfo> {
     const begun = performance.now();
@@ -171,7 +172,11 @@ export class PartitionReplicas {
     let bytes = 0;
     for (const [partition, group] of [...this.groups]) {
       if (this.groups.get(partition) !== group) continue;
-      const info = await group.checkpoint();
+      const info = await group.checkpoint().catch((error: unknown) => {
+        if (this.groups.get(partition) === group) throw error;
+        return undefined;
+      });
+      if (info === undefined) continue;
       revision = Math.max(revision, info.revision);
       entries += info.entries;
       bytes += info.bytes;
