@@ -25,7 +25,15 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     name: "read-without-barrier",
     description: "a linearizable read reads the member's applied state with no ReadIndex round",
     file: COMMIT_LOG,
-    search: "    await options.driver.readBarrier(options.readTimeoutMs);\n",
+    search: "    readBarrier,\n",
+    replace: "    readBarrier: async () => {},\n",
+  },
+  {
+    name: "checkpoint-without-barrier",
+    description:
+      "the Checkpoint call writes a follower's applied state without a ReadIndex round (missing acknowledged writes)",
+    file: COMMIT_LOG,
+    search: "          await readBarrier();\n",
     replace: "",
   },
   {

@@ -175,6 +175,15 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     replace: ".filter(() => true)",
   },
   {
+    name: "partition-checkpoint-without-barrier",
+    description:
+      "the Checkpoint call writes a replica's applied state without a ReadIndex round: a follower's misses acknowledged writes",
+    file: "src/cluster/txn/partition-group.ts",
+    search:
+      "    await this.driver.readBarrier(this.options.readTimeoutMs);\n    return this.checkpoints.checkpoint();\n",
+    replace: "    return this.checkpoints.checkpoint();\n",
+  },
+  {
     name: "scan-blind-to-locks",
     description:
       "a partition's scan reports no lock in its range: a committed transaction's secondary is read as not written",

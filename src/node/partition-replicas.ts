@@ -13,6 +13,7 @@ import {
   partitionGroupId,
   removeCheckpoints,
 } from "../cluster/txn/partition-group.ts";
+import { describeError, HomeKvError } from "../errors.ts";
 import type { CheckpointInfo } from "../storage/database.ts";
 import type { NodeLog } from "./start-node.ts";
 
@@ -161,26 +162,35 @@ export class PartitionReplicas {
   }
 
   /**
-   * A checkpoint of each replica here, one after another (the Checkpoint call): the newest of their
-   * revisions, their live keys and bytes added up. A replica retired meanwhile is passed over, even
-   * when its checkpoint failed for it (its group stopped during the ReadIndex round).
+   * A checkpoint of each replica here (the Checkpoint call): the newest of their revisions, their
+   * live keys and bytes added up. Their ReadIndex rounds run at once (the writes take turns), so the
+   * call waits one read timeout at most. A replica retired meanwhile is passed over, even when its
+   * round failed for it (its group stopped); any other failure fails the call, naming its partitions,
+   * once the other replicas' checkpoints are written.
    */
   async checkpoint(): Promise<CheckpointInfo> {
     const begun = performance.now();
+    const groups = [...this.groups];
+    const outcomes = await Promise.allSettled(groups.map(([, group]) => group.checkpoint()));
     let revision = 0;
     let entries = 0;
     let bytes = 0;
-    for (const [partition, group] of [...this.groups]) {
-      if (this.groups.get(partition) !== group) continue;
-      const info = await group.checkpoint().catch((error: unknown) => {
-        if (this.groups.get(partition) === group) throw error;
-        return undefined;
-      });
-      if (info === undefined) continue;
-      revision = Math.max(revision, info.revision);
-      entries += info.entries;
-      bytes += info.bytes;
-    }
+    const failed: string[] = [];
+    outcomes.forEach((outcome, i) => {
+      const [partition, group] = groups[i]!;
+      if (this.groups.get(partition) !== group) return;
+      if (outcome.status === "rejected") failed.push(`partition ${partition}: ${describeError(outcome.reason)}`);
+      else {
+        revision = Math.max(revision, outcome.value.revision);
+        entries += outcome.value.entries;
+        bytes += outcome.value.bytes;
+      }
+    });
+    if (failed.length > 0)
+      throw new HomeKvError(
+        "E_UNAVAILABLE",
+        `${failed.length} of ${groups.length} replicas here wrote no checkpoint (the others did): ${failed.join("; ")}`,
+      );
     return { revision, entries, bytes, atMs: Date.now(), durationMs: performance.now() - begun };
   }
 

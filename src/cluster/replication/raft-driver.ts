@@ -290,9 +290,15 @@ export class RaftDriver<R> {
     if (unavailable) return Promise.reject(unavailable);
     return new Promise<number>((resolve, reject) => {
       const cancel = this.timers.after(timeoutMs, () => {
+        // A member far behind (a replica still catching up) hears from its leader but cannot apply in time.
+        const confirmed = this.readBatch?.waiters.includes(waiter) ? this.readBatch.index : undefined;
         this.waitingReads = this.waitingReads.filter((w) => w !== waiter);
         if (this.readBatch) this.readBatch.waiters = this.readBatch.waiters.filter((w) => w !== waiter);
-        reject(new HomeKvError("E_UNAVAILABLE", `no linearizable read within ${timeoutMs} ms: no leader confirmed`));
+        const why =
+          confirmed === undefined
+            ? "no leader confirmed"
+            : `the leader confirmed index ${confirmed}, this member has applied ${this.applied}`;
+        reject(new HomeKvError("E_UNAVAILABLE", `no linearizable read within ${timeoutMs} ms: ${why}`));
       });
       const waiter: ReadWaiter = {
         resolve: (index) => {

@@ -144,3 +144,18 @@ test("a replica whose log is empty (retired, and placed here again) starts empty
   });
   expect(history(follower.group)).toBe(history(leader.group));
 });
+
+test("the Checkpoint call on a replica that fell behind holds every write acknowledged before it", async () => {
+  const replicas = await startReplicas();
+  const leader = await leading(replicas);
+  const behind = replicas.find((r) => r !== leader)!;
+  // The replica hears nothing while the other two commit: it has none of these writes.
+  const heal = isolate(behind.node, nodes(replicas));
+  for (let i = 0; i < 5; i++) await leader.group.write([{ key: `k${i}`, value: bytes(`v${i}`) }]);
+  expect(behind.group.store.revision).toBeLessThan(leader.group.store.revision);
+  const written = behind.group.checkpoint();
+  heal();
+  const info = await written;
+  expect(info.revision).toBe(leader.group.store.revision);
+  expect(info.entries).toBe(5);
+});
