@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { flag, median } from "./bench/args.ts";
-import { freePort } from "./bench/servers.ts";
+import { freePort, stopProcess } from "./bench/servers.ts";
 
 const RUNS_MAX = 1_000;
 const CALL_TIMEOUT_MS = 10_000;
@@ -87,11 +87,6 @@ async function waitForLine(proc: Subprocess<"ignore", "pipe", "inherit">, patter
   }
   proc.kill("SIGKILL");
   throw new Error(`waited ${START_TIMEOUT_MS} ms for ${pattern} from ${proc.pid}; it printed:\n${output}`);
-}
-
-async function stopProcess(proc: Subprocess): Promise<void> {
-  if (proc.exitCode === null) proc.kill("SIGTERM");
-  await proc.exited;
 }
 
 async function benchHomekv(binary: string, runs: number): Promise<CallCost> {

@@ -31,7 +31,7 @@ import { mulberry32 } from "../src/random.ts";
 import { createMvccStore, type MvccStore } from "../src/storage/mvcc/store.ts";
 import { median } from "./bench/args.ts";
 import { peakRssBytes, rssBytes, settledRss } from "./bench/rss.ts";
-import { ensureInstalled, exitedWithin, freePort } from "./bench/servers.ts";
+import { ensureInstalled, freePort, stopProcess } from "./bench/servers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const MAIN = join(ROOT, "src", "main.ts");
@@ -107,14 +107,7 @@ function track(child: Child): Child {
 
 async function stop(child: Child): Promise<void> {
   children.delete(child);
-  const { proc } = child;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    proc.kill("SIGTERM");
-    if (!(await exitedWithin(proc, 5_000))) {
-      proc.kill("SIGKILL");
-      await exitedWithin(proc, 2_000);
-    }
-  }
+  await stopProcess(child.proc, 5_000);
   child.cleanup?.();
 }
 

@@ -54,11 +54,11 @@ export async function exitedWithin(proc: Subprocess, ms: number): Promise<boolea
   }
 }
 
-/** SIGTERM, and SIGKILL if it has not exited 10 s later. */
-async function stopProcess(proc: Subprocess): Promise<void> {
+/** SIGTERM, and SIGKILL if it has not exited `graceMs` later (every benchmark's way to stop a child). */
+export async function stopProcess(proc: Subprocess, graceMs = 10_000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill("SIGTERM");
-  if (!(await exitedWithin(proc, 10_000))) {
+  if (!(await exitedWithin(proc, graceMs))) {
     proc.kill("SIGKILL");
     await proc.exited;
   }
