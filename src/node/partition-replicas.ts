@@ -186,11 +186,13 @@ export class PartitionReplicas {
         bytes += outcome.value.bytes;
       }
     });
-    if (failed.length > 0)
+    if (failed.length > 0) {
+      const others = failed.length < groups.length ? " (the others did)" : "";
       throw new HomeKvError(
         "E_UNAVAILABLE",
-        `${failed.length} of ${groups.length} replicas here wrote no checkpoint (the others did): ${failed.join("; ")}`,
+        `${failed.length} of ${groups.length} replicas here wrote no checkpoint${others}: ${failed.join("; ")}`,
       );
+    }
     return { revision, entries, bytes, atMs: Date.now(), durationMs: performance.now() - begun };
   }
 

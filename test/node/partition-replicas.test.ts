@@ -149,3 +149,23 @@ test("a replica the placement no longer lists stays while its group counts it", 
   expect(n3.replicas.groups.has(0)).toBe(true);
   expect(n1.replicas.groups.has(0) && n2.replicas.groups.has(0)).toBe(true);
 }, 30_000);
+
+test("the Checkpoint call: every replica's holds what was acknowledged; one that cannot catch up (never added to its group) fails the call, naming its partition", async () => {
+  const nodes = await startNodes();
+  const [n1, , n3] = nodes as [Node, Node, Node];
+  const founded: Placement = [["n1", "n2"]];
+  placeAll(nodes, founded, founded);
+  const leader = await leaderAfterRounds(nodes, 0, (conf) => sameMembers(conf, [1, 2]));
+  await leader.write([{ key: "k", value: new TextEncoder().encode("v") }]);
+  expect((await n1.replicas.checkpoint()).entries).toBe(1);
+
+  // Only n3 is told it holds a replica: nobody adds it, and it never hears of a leader.
+  n3.replicas.place([["n1", "n2", "n3"]], founded);
+  await waitFor(() => n3.replicas.groups.has(0), { what: "n3 to open its replica" });
+  const refused = await n3.replicas.checkpoint().catch((error: unknown) => error);
+  expect(refused).toBeInstanceOf(HomeKvError);
+  expect((refused as HomeKvError).code).toBe("E_UNAVAILABLE");
+  expect((refused as HomeKvError).message).toBe(
+    "1 of 1 replicas here wrote no checkpoint: partition 0: no linearizable read within 2000 ms: no leader confirmed",
+  );
+}, 30_000);
