@@ -42,7 +42,7 @@ export function freePort(): number {
  * Whether `proc` exits within `ms`. The timer is cleared as soon as it does: a pending one would keep
  * this process alive until it fired (a benchmark lingering 10 s after its last server stopped).
  */
-export async function exitedWithin(proc: Subprocess, ms: number): Promise<boolean> {
+async function exitedWithin(proc: Subprocess, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);

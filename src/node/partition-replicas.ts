@@ -175,10 +175,12 @@ export class PartitionReplicas {
     let revision = 0;
     let entries = 0;
     let bytes = 0;
+    let held = 0;
     const failed: string[] = [];
     outcomes.forEach((outcome, i) => {
       const [partition, group] = groups[i]!;
       if (this.groups.get(partition) !== group) return;
+      held++;
       if (outcome.status === "rejected") failed.push(`partition ${partition}: ${describeError(outcome.reason)}`);
       else {
         revision = Math.max(revision, outcome.value.revision);
@@ -187,10 +189,10 @@ export class PartitionReplicas {
       }
     });
     if (failed.length > 0) {
-      const others = failed.length < groups.length ? " (the others did)" : "";
+      const others = failed.length < held ? " (the others did)" : "";
       throw new HomeKvError(
         "E_UNAVAILABLE",
-        `${failed.length} of ${groups.length} replicas here wrote no checkpoint${others}: ${failed.join("; ")}`,
+        `${failed.length} of ${held} replicas here wrote no checkpoint${others}: ${failed.join("; ")}`,
       );
     }
     return { revision, entries, bytes, atMs: Date.now(), durationMs: performance.now() - begun };
