@@ -33,8 +33,16 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     description:
       "the Checkpoint call writes a follower's applied state without a ReadIndex round (missing acknowledged writes)",
     file: COMMIT_LOG,
-    search: "          await readBarrier();\n",
-    replace: "",
+    search: "          if (!options?.serializable)\n",
+    replace: "          if (options === null)\n",
+  },
+  {
+    name: "checkpoint-serializable-waits",
+    description:
+      "a serializable Checkpoint call still waits for a ReadIndex round: a member cut off from its quorum cannot checkpoint",
+    file: COMMIT_LOG,
+    search: "          if (!options?.serializable)\n",
+    replace: "          if (options !== null)\n",
   },
   {
     name: "forwarded-resolves-on-index",

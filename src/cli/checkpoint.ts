@@ -6,9 +6,16 @@ export const checkpointCommand = defineCommand({
   args: {
     ...connectionArgs,
     timeout: { ...connectionArgs.timeout, description: "Milliseconds to wait (default 60000)" },
+    serializable: {
+      type: "boolean",
+      description:
+        "In a cluster: checkpoint what this member has applied without catching up with the leader first (works without a quorum; may miss the latest writes)",
+    },
   },
   async run({ args }) {
-    const written = await withClient({ ...args, timeout: args.timeout ?? "60000" }, (client) => client.checkpoint());
+    const written = await withClient({ ...args, timeout: args.timeout ?? "60000" }, (client) =>
+      client.checkpoint({ serializable: args.serializable === true }),
+    );
     console.log(
       args.json
         ? JSON.stringify(written)

@@ -325,9 +325,13 @@ export class HomeKvClient {
     );
   }
 
-  /** Asks the server to write a checkpoint now; resolves when it is on disk. */
-  async checkpoint(): Promise<CheckpointResponse> {
-    return this.call<CheckpointResponse>("write", (stub, cb, md, opts) => stub.checkpoint({}, md, opts, cb));
+  /**
+   * Asks the server to write a checkpoint now; resolves when it is on disk. A cluster member first
+   * catches up with what its groups committed, unless `serializable` (CheckpointRequest).
+   */
+  async checkpoint(options: { serializable?: boolean } = {}): Promise<CheckpointResponse> {
+    const request = { serializable: options.serializable ?? false };
+    return this.call<CheckpointResponse>("write", (stub, cb, md, opts) => stub.checkpoint(request, md, opts, cb));
   }
 
   /**

@@ -184,6 +184,13 @@ export interface MetricsResponse {
 }
 
 export interface CheckpointRequest {
+  /**
+   * On a cluster member: write each replica's applied state as it is, without first catching up
+   * with what its group committed (as GetRequest.serializable): a member cut off from its quorum
+   * can still checkpoint, though the checkpoint may miss writes acknowledged elsewhere. The default
+   * holds every write acknowledged before the call. On a single server both are the same.
+   */
+  serializable: boolean;
 }
 
 export interface CheckpointResponse {
@@ -2243,11 +2250,14 @@ export const MetricsResponse: MessageFns<MetricsResponse> = {
 };
 
 function createBaseCheckpointRequest(): CheckpointRequest {
-  return {};
+  return { serializable: false };
 }
 
 export const CheckpointRequest: MessageFns<CheckpointRequest> = {
-  encode(_: CheckpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: CheckpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serializable !== false) {
+      writer.uint32(8).bool(message.serializable);
+    }
     return writer;
   },
 
@@ -2264,6 +2274,14 @@ export const CheckpointRequest: MessageFns<CheckpointRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.serializable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2276,20 +2294,24 @@ export const CheckpointRequest: MessageFns<CheckpointRequest> = {
     }
   },
 
-  fromJSON(_: any): CheckpointRequest {
-    return {};
+  fromJSON(object: any): CheckpointRequest {
+    return { serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false };
   },
 
-  toJSON(_: CheckpointRequest): unknown {
+  toJSON(message: CheckpointRequest): unknown {
     const obj: any = {};
+    if (message.serializable !== false) {
+      obj.serializable = message.serializable;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<CheckpointRequest>, I>>(base?: I): CheckpointRequest {
     return CheckpointRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<CheckpointRequest>, I>>(_: I): CheckpointRequest {
+  fromPartial<I extends Exact<DeepPartial<CheckpointRequest>, I>>(object: I): CheckpointRequest {
     const message = createBaseCheckpointRequest();
+    message.serializable = object.serializable ?? false;
     return message;
   },
 };

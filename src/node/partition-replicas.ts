@@ -13,8 +13,8 @@ import {
   partitionGroupId,
   removeCheckpoints,
 } from "../cluster/txn/partition-group.ts";
-import { describeError, HomeKvError } from "../errors.ts";
-import type { CheckpointInfo } from "../storage/database.ts";
+import { describeError, HomeKvError, isHomeKvError } from "../errors.ts";
+import { type CheckpointInfo, type CheckpointOptions, SERIALIZABLE_CHECKPOINT_HINT } from "../storage/database.ts";
 import type { NodeLog } from "./start-node.ts";
 
 export interface PartitionReplicasOptions {
@@ -166,23 +166,26 @@ export class PartitionReplicas {
    * live keys and bytes added up. Their ReadIndex rounds run at once (the writes take turns), so the
    * call waits one read timeout at most. A replica retired meanwhile is passed over, even when its
    * round failed for it (its group stopped); any other failure fails the call, naming its partitions,
-   * once the other replicas' checkpoints are written.
+   * once the other replicas' checkpoints are written. Serializable: no rounds, each replica's applied state.
    */
-  async checkpoint(): Promise<CheckpointInfo> {
+  async checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo> {
     const begun = performance.now();
     const groups = [...this.groups];
-    const outcomes = await Promise.allSettled(groups.map(([, group]) => group.checkpoint()));
+    const outcomes = await Promise.allSettled(groups.map(([, group]) => group.checkpoint(options)));
     let revision = 0;
     let entries = 0;
     let bytes = 0;
     let held = 0;
     const failed: string[] = [];
+    let unavailable = false;
     outcomes.forEach((outcome, i) => {
       const [partition, group] = groups[i]!;
       if (this.groups.get(partition) !== group) return;
       held++;
-      if (outcome.status === "rejected") failed.push(`partition ${partition}: ${describeError(outcome.reason)}`);
-      else {
+      if (outcome.status === "rejected") {
+        failed.push(`partition ${partition}: ${describeError(outcome.reason)}`);
+        unavailable ||= isHomeKvError(outcome.reason, "E_UNAVAILABLE");
+      } else {
         revision = Math.max(revision, outcome.value.revision);
         entries += outcome.value.entries;
         bytes += outcome.value.bytes;
@@ -190,9 +193,11 @@ export class PartitionReplicas {
     });
     if (failed.length > 0) {
       const others = failed.length < held ? " (the others did)" : "";
+      // A replica that could not catch up (E_UNAVAILABLE) is what a serializable checkpoint goes round.
+      const hint = unavailable && !options?.serializable ? ` (${SERIALIZABLE_CHECKPOINT_HINT})` : "";
       throw new HomeKvError(
         "E_UNAVAILABLE",
-        `${failed.length} of ${held} replicas here wrote no checkpoint${others}: ${failed.join("; ")}`,
+        `${failed.length} of ${held} replicas here wrote no checkpoint${others}: ${failed.join("; ")}${hint}`,
       );
     }
     return { revision, entries, bytes, atMs: Date.now(), durationMs: performance.now() - begun };

@@ -2,7 +2,7 @@ import type { Committed, TxnCoordinator } from "../cluster/txn/coordinator.ts";
 import { LOCK_ONLY, type Mutation } from "../cluster/txn/percolator.ts";
 import { HomeKvError } from "../errors.ts";
 import { refuseMemberBackup } from "../storage/backup/backup-dir.ts";
-import type { CheckpointInfo, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
+import type { CheckpointInfo, CheckpointOptions, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
 import { txnWrites } from "../storage/database-reads.ts";
 import { compareHolds } from "../storage/mvcc/compare.ts";
 import {
@@ -38,7 +38,7 @@ export interface PartitionedDatabaseParts {
   /** The node's figures: its partitions' stores where it leads them. */
   stats(): DatabaseStats;
   /** A checkpoint of each partition's replica on this node (the Checkpoint call). */
-  checkpoint(): Promise<CheckpointInfo>;
+  checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo>;
   close(): Promise<void>;
   /** The clock and pauses of a write that loses to others (default: the real ones). */
   timers?: Timers;
@@ -190,7 +190,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     },
     openSnapshot: () => notYet("snapshots"),
     stats: () => ({ ...parts.stats(), revision }),
-    checkpoint: () => parts.checkpoint(),
+    checkpoint: (options) => parts.checkpoint(options),
     backup: () => refuseMemberBackup("a node of a partitioned cluster"),
     settleGc: () => Promise.resolve(),
     close: () => parts.close(),

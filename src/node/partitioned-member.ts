@@ -353,7 +353,7 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
         partitions: routablePartitions,
         watches: partitionedWatches({ access, coordinator, partitions: routablePartitions, pollMs: tickMs, timers }),
         stats: () => ledStats([...replicas.groups.values()].filter((group) => group.driver.leads)),
-        checkpoint: () => replicas.checkpoint(),
+        checkpoint: (options) => replicas.checkpoint(options),
         close,
         timers,
         random,

@@ -119,8 +119,8 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
       return { succ: true, revision, deleted };
     }),
     metrics: checked((_: Empty) => ({ metrics: metrics(ctx) })),
-    checkpoint: checked(async (_: CheckpointRequest) => {
-      const written = await db.checkpoint();
+    checkpoint: checked(async ({ serializable }: CheckpointRequest) => {
+      const written = await db.checkpoint({ serializable });
       return {
         revision: written.revision,
         keys: written.entries,

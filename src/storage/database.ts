@@ -61,7 +61,7 @@ export interface Database extends DatabaseReadView {
   openSnapshot(): Snapshot;
   stats(): DatabaseStats;
   /** Writes a checkpoint now (durable stores); resolves with what was written. */
-  checkpoint(): Promise<CheckpointInfo>;
+  checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo>;
   /**
    * Writes a consistent copy of the store as a new data directory at `dir` (an absolute path that
    * does not exist), while reads and writes go on: durable single servers (backup/backup-dir.ts).
@@ -179,6 +179,19 @@ export function createStoreObservers(
   return { expiry: createDatabaseExpiry({ ...options, onEvents, eventsWanted }, report), watchHub };
 }
 
+export interface CheckpointOptions {
+  /**
+   * A cluster member checkpoints what it has applied, without first catching up with its group's
+   * commit (as a serializable read): it may miss writes acknowledged elsewhere, and needs no
+   * quorum. A single server's state is always the latest, so it changes nothing there.
+   */
+  serializable?: boolean;
+}
+
+/** How a cluster member's Checkpoint call that could not catch up ends its message: the way round. */
+export const SERIALIZABLE_CHECKPOINT_HINT =
+  "a serializable checkpoint writes what this member has applied, without catching up";
+
 /** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */
 export interface DatabaseParts {
   store: MvccStore;
@@ -186,7 +199,7 @@ export interface DatabaseParts {
   log: CommitLog<ApplyResult>;
   gcSliceKeysMax?: number;
   walStats?: () => WalStats;
-  checkpoint: () => Promise<CheckpointInfo>;
+  checkpoint: (options?: CheckpointOptions) => Promise<CheckpointInfo>;
   lastCheckpoint?: () => CheckpointInfo | undefined;
   backup: (dir: string) => Promise<BackupInfo>;
   recoveryMs?: number;

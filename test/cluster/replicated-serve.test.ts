@@ -188,3 +188,32 @@ test("a member killed while the others write past their log compaction restarts 
     (await c.get(keys, { revision })).records.map((r) => r.value && text(r.value));
   expect(await values(theirs)).toEqual(await values(client));
 }, 120_000);
+
+test("a member left without its quorum refuses a Checkpoint call that must catch up first, and writes one of what it applied when asked --serializable", async () => {
+  const { members } = await startCluster();
+  for (let i = 1; i <= 5; i++) await setThroughAny(members, `k${i}=${i}`);
+  const leader = await leaderOf(members);
+  const survivor = members.find((m) => m !== leader)!;
+  await waitFor(async () => JSON.parse((await homekv(survivor, "metrics", "--json")).stdout).revision === 5, {
+    what: `${survivor.name} to apply the five writes`,
+  });
+  for (const member of members.filter((m) => m !== survivor)) {
+    member.server.proc.kill("SIGKILL");
+    await member.server.proc.exited;
+  }
+  // By default the member must first learn from a leader what its group committed: there is none.
+  const refused = await homekv(survivor, "checkpoint");
+  expect(refused.exitCode).not.toBe(0);
+  expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+  expect(refused.stderr).toContain("UNAVAILABLE");
+  expect(refused.stderr).toContain("no linearizable read");
+  expect(refused.stderr).toContain("a serializable checkpoint writes what this member has applied");
+  console.log(`checkpoint without a quorum: ${refused.stderr.trim()}`);
+  const checkpoints = () => readdirSync(`${survivor.dir}/checkpoints`).filter((name) => name.endsWith(".rckpt"));
+  expect(checkpoints()).toEqual([]);
+  // Serializable: what it applied, at once, with no quorum to ask.
+  const written = await homekv(survivor, "checkpoint", "--serializable", "--json");
+  expect([written.exitCode, written.stderr]).toEqual([0, ""]);
+  expect(JSON.parse(written.stdout)).toMatchObject({ revision: 5, keys: 5 });
+  expect(checkpoints()).toHaveLength(1);
+}, 120_000);

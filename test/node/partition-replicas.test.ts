@@ -8,6 +8,7 @@ import { HomeKvError } from "../../src/errors.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { PartitionReplicas } from "../../src/node/partition-replicas.ts";
 import { mulberry32 } from "../../src/random.ts";
+import { SERIALIZABLE_CHECKPOINT_HINT } from "../../src/storage/database.ts";
 import { type MetaNode, names, startMetaGroup } from "../cluster/meta/meta-nodes.ts";
 import { checkpointOptions } from "../cluster/txn/partition-checkpoint-options.ts";
 import { text } from "../helpers/bytes.ts";
@@ -166,6 +167,9 @@ test("the Checkpoint call: every replica's holds what was acknowledged; one that
   expect(refused).toBeInstanceOf(HomeKvError);
   expect((refused as HomeKvError).code).toBe("E_UNAVAILABLE");
   expect((refused as HomeKvError).message).toBe(
-    "1 of 1 replicas here wrote no checkpoint: partition 0: no linearizable read within 2000 ms: no leader confirmed",
+    "1 of 1 replicas here wrote no checkpoint: partition 0: no linearizable read within 2000 ms: no leader confirmed" +
+      ` (${SERIALIZABLE_CHECKPOINT_HINT})`,
   );
+  // Serializable: the replica's applied state (nothing), with no leader to ask.
+  expect(await n3.replicas.checkpoint({ serializable: true })).toMatchObject({ revision: 0, entries: 0 });
 }, 30_000);

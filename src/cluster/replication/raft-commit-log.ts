@@ -1,7 +1,12 @@
-import { assert, describeError, HomeKvError } from "../../errors.ts";
+import { assert, describeError, HomeKvError, isHomeKvError } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
 import { refuseMemberBackup } from "../../storage/backup/backup-dir.ts";
-import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
+import {
+  assembleDatabase,
+  type Database,
+  type ObservedStore,
+  SERIALIZABLE_CHECKPOINT_HINT,
+} from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult, Command } from "../../storage/ops.ts";
@@ -279,10 +284,15 @@ export function replicatedDatabase(options: {
     replicationStats: () => options.driver.stats(),
     onClose: options.onClose,
     // The Checkpoint call holds every write acknowledged before it, on a follower too: the member
-    // catches up with its group's commit first, as a linearizable read does.
+    // catches up with its group's commit first, as a linearizable read does (unless serializable).
     checkpoint: checkpoints
-      ? async () => {
-          await readBarrier();
+      ? async (options) => {
+          if (!options?.serializable)
+            await readBarrier().catch((error: unknown) => {
+              throw isHomeKvError(error, "E_UNAVAILABLE")
+                ? new HomeKvError("E_UNAVAILABLE", `${error.message} (${SERIALIZABLE_CHECKPOINT_HINT})`)
+                : error;
+            });
           return checkpoints.checkpoint();
         }
       : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),

@@ -2,7 +2,7 @@ import { assert, HomeKvError } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
 import type { ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import type { LoadedReplicatedCheckpoint, RestoredCheckpoint } from "../../storage/checkpoint/checkpoint-reader.ts";
-import { type CheckpointInfo, GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
+import { type CheckpointInfo, type CheckpointOptions, GC_SLICE_KEYS_DEFAULT } from "../../storage/database.ts";
 import { createGcScheduler } from "../../storage/mvcc/gc.ts";
 import { compareKeys } from "../../storage/mvcc/key-order.ts";
 import type { ReplaceableStore } from "../../storage/mvcc/replaceable-store.ts";
@@ -297,10 +297,11 @@ export class PartitionGroup {
   /**
    * Writes a checkpoint of the partition (the Checkpoint call), once this replica has applied all its
    * group committed before the call (a ReadIndex round, as a linearizable read): a follower's would
-   * otherwise miss writes already acknowledged. The last one when nothing was applied since.
+   * otherwise miss writes already acknowledged. Serializable: of what it has applied, at once. The
+   * last one when nothing was applied since.
    */
-  async checkpoint(): Promise<CheckpointInfo> {
-    await this.driver.readBarrier(this.options.readTimeoutMs);
+  async checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo> {
+    if (!options?.serializable) await this.driver.readBarrier(this.options.readTimeoutMs);
     return this.checkpoints.checkpoint();
   }
 

@@ -190,7 +190,7 @@ test("a member checkpoints after --checkpoint-raft-entries entries even when the
   }
 });
 
-test("the Checkpoint call on a follower that fell behind holds every write acknowledged before it", async () => {
+test("the Checkpoint call on a follower that fell behind holds every write acknowledged before it (a serializable one, what it applied)", async () => {
   const group = await startGroup({ settings: { historyRevisions: 10_000 } });
   const leader = await group.leader();
   const follower = group.members.find((m) => m !== leader)!;
@@ -198,6 +198,9 @@ test("the Checkpoint call on a follower that fell behind holds every write ackno
   group.isolate(follower);
   const revision = await writeMany(group, 5, "behind");
   expect(follower.db.revision).toBeLessThan(revision);
+  // Serializable: what the follower applied, though it cannot reach its group.
+  const applied = follower.db.revision;
+  expect(await follower.db.checkpoint({ serializable: true })).toMatchObject({ revision: applied, entries: 0 });
   const written = follower.db.checkpoint();
   group.heal();
   const info = await written;

@@ -145,7 +145,7 @@ test("a replica whose log is empty (retired, and placed here again) starts empty
   expect(history(follower.group)).toBe(history(leader.group));
 });
 
-test("the Checkpoint call on a replica that fell behind holds every write acknowledged before it", async () => {
+test("the Checkpoint call on a replica that fell behind holds every write acknowledged before it (a serializable one, what it applied)", async () => {
   const replicas = await startReplicas();
   const leader = await leading(replicas);
   const behind = replicas.find((r) => r !== leader)!;
@@ -153,6 +153,9 @@ test("the Checkpoint call on a replica that fell behind holds every write acknow
   const heal = isolate(behind.node, nodes(replicas));
   for (let i = 0; i < 5; i++) await leader.group.write([{ key: `k${i}`, value: bytes(`v${i}`) }]);
   expect(behind.group.store.revision).toBeLessThan(leader.group.store.revision);
+  // Serializable: what the replica applied, though it cannot reach its group.
+  const applied = behind.group.store.revision;
+  expect(await behind.group.checkpoint({ serializable: true })).toMatchObject({ revision: applied, entries: 0 });
   const written = behind.group.checkpoint();
   heal();
   const info = await written;
