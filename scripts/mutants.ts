@@ -28,6 +28,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { CHECKPOINT_CALL_MUTANTS } from "./mutants/checkpoint-call-mutants.ts";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { FLSM_MUTANTS } from "./mutants/flsm-mutants.ts";
 import { META_MUTANTS } from "./mutants/meta-mutants.ts";
@@ -60,6 +61,12 @@ const SETS: readonly MutantSet[] = [
     name: "moves",
     mutants: MOVES_MUTANTS,
     tests: ["test/node/partition-replicas", "test/cluster/partition-moves", "test/cluster/partition-move-restart"],
+  },
+  // The Checkpoint call's options, from the CLI to the replicas: members left without a quorum.
+  {
+    name: "checkpoint-call",
+    mutants: CHECKPOINT_CALL_MUTANTS,
+    tests: ["test/cluster/replicated-serve", "test/cluster/partition-checkpoints"],
   },
   // The partitioned simulation alone judges these: the whole cluster, faults and membership included.
   { name: "psim", mutants: PSIM_MUTANTS, tests: ["test/cluster/partitioned-sim"] },

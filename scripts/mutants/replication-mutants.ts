@@ -33,16 +33,24 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     description:
       "the Checkpoint call writes a follower's applied state without a ReadIndex round (missing acknowledged writes)",
     file: COMMIT_LOG,
-    search: "          if (!options?.serializable)\n",
-    replace: "          if (options === null)\n",
+    search: "          await catchUpForCheckpoint(request, readBarrier);\n",
+    replace: "          await catchUpForCheckpoint({ serializable: true }, readBarrier);\n",
   },
   {
     name: "checkpoint-serializable-waits",
     description:
       "a serializable Checkpoint call still waits for a ReadIndex round: a member cut off from its quorum cannot checkpoint",
     file: COMMIT_LOG,
-    search: "          if (!options?.serializable)\n",
-    replace: "          if (options !== null)\n",
+    search: "          await catchUpForCheckpoint(request, readBarrier);\n",
+    replace: "          await catchUpForCheckpoint(undefined, readBarrier);\n",
+  },
+  {
+    name: "checkpoint-hint-on-any-failure",
+    description:
+      "any failure of a Checkpoint call's ReadIndex round (a member shutting down, a disk error) points at a serializable checkpoint",
+    file: "src/cluster/replication/member-checkpoints.ts",
+    search: "    throw error instanceof ReadTimeoutError ? new CheckpointCatchUpError(error.message) : error;\n",
+    replace: "    throw new CheckpointCatchUpError(describeError(error));\n",
   },
   {
     name: "forwarded-resolves-on-index",

@@ -179,15 +179,16 @@ export const TXN_MUTANTS: readonly Mutant[] = [
     description:
       "the Checkpoint call writes a replica's applied state without a ReadIndex round: a follower's misses acknowledged writes",
     file: "src/cluster/txn/partition-group.ts",
-    search: "    if (!options?.serializable) await this.driver.readBarrier(this.options.readTimeoutMs);\n",
-    replace: "    if (options === null) await this.driver.readBarrier(this.options.readTimeoutMs);\n",
+    search: "    await catchUpForCheckpoint(options, () => this.driver.readBarrier(this.options.readTimeoutMs));\n",
+    replace:
+      "    await catchUpForCheckpoint({ serializable: true }, () => this.driver.readBarrier(this.options.readTimeoutMs));\n",
   },
   {
     name: "partition-checkpoint-serializable-waits",
     description: "a serializable Checkpoint call still waits for each replica's ReadIndex round",
     file: "src/cluster/txn/partition-group.ts",
-    search: "    if (!options?.serializable) await this.driver.readBarrier(this.options.readTimeoutMs);\n",
-    replace: "    await this.driver.readBarrier(this.options.readTimeoutMs);\n",
+    search: "    await catchUpForCheckpoint(options, () => this.driver.readBarrier(this.options.readTimeoutMs));\n",
+    replace: "    await catchUpForCheckpoint(undefined, () => this.driver.readBarrier(this.options.readTimeoutMs));\n",
   },
   {
     name: "scan-blind-to-locks",

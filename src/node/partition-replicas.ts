@@ -3,6 +3,7 @@ import type { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { ConfState, NodeId } from "../cluster/raft/types.ts";
 import { foundGroupIfNew } from "../cluster/replication/bootstrap.ts";
 import type { GroupMover } from "../cluster/replication/group-mover.ts";
+import { CheckpointCatchUpError, SERIALIZABLE_CHECKPOINT_HINT } from "../cluster/replication/member-checkpoints.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import type { RaftHost } from "../cluster/replication/raft-host.ts";
 import type { Placement } from "../cluster/ring/placement.ts";
@@ -13,8 +14,8 @@ import {
   partitionGroupId,
   removeCheckpoints,
 } from "../cluster/txn/partition-group.ts";
-import { describeError, HomeKvError, isHomeKvError } from "../errors.ts";
-import { type CheckpointInfo, type CheckpointOptions, SERIALIZABLE_CHECKPOINT_HINT } from "../storage/database.ts";
+import { describeError, HomeKvError } from "../errors.ts";
+import type { CheckpointInfo, CheckpointOptions } from "../storage/database.ts";
 import type { NodeLog } from "./start-node.ts";
 
 export interface PartitionReplicasOptions {
@@ -176,28 +177,36 @@ export class PartitionReplicas {
     let entries = 0;
     let bytes = 0;
     let held = 0;
-    const failed: string[] = [];
-    let unavailable = false;
+    /** Failures by what they say, with the partitions that said it (64 partitions without a leader make one line). */
+    const failed = new Map<string, number[]>();
+    let behind = false;
     outcomes.forEach((outcome, i) => {
       const [partition, group] = groups[i]!;
       if (this.groups.get(partition) !== group) return;
       held++;
       if (outcome.status === "rejected") {
-        failed.push(`partition ${partition}: ${describeError(outcome.reason)}`);
-        unavailable ||= isHomeKvError(outcome.reason, "E_UNAVAILABLE");
+        const { reason } = outcome;
+        // A replica that could not catch up says why; the way round is said once, at the end.
+        const caughtUp = !(reason instanceof CheckpointCatchUpError);
+        behind ||= !caughtUp;
+        const why = caughtUp ? describeError(reason) : `could not catch up with its group's commit (${reason.reason})`;
+        failed.set(why, [...(failed.get(why) ?? []), partition]);
       } else {
         revision = Math.max(revision, outcome.value.revision);
         entries += outcome.value.entries;
         bytes += outcome.value.bytes;
       }
     });
-    if (failed.length > 0) {
-      const others = failed.length < held ? " (the others did)" : "";
-      // A replica that could not catch up (E_UNAVAILABLE) is what a serializable checkpoint goes round.
-      const hint = unavailable && !options?.serializable ? ` (${SERIALIZABLE_CHECKPOINT_HINT})` : "";
+    const failures = [...failed.values()].reduce((sum, partitions) => sum + partitions.length, 0);
+    if (failures > 0) {
+      const others = failures < held ? " (the others did)" : "";
+      const reasons = [...failed].map(
+        ([why, partitions]) => `partition${partitions.length > 1 ? "s" : ""} ${partitions.join(", ")}: ${why}`,
+      );
+      const hint = behind ? `; ${SERIALIZABLE_CHECKPOINT_HINT}` : "";
       throw new HomeKvError(
         "E_UNAVAILABLE",
-        `${failed.length} of ${held} replicas here wrote no checkpoint${others}: ${failed.join("; ")}${hint}`,
+        `${failures} of ${held} replicas here wrote no checkpoint${others}: ${reasons.join("; ")}${hint}`,
       );
     }
     return { revision, entries, bytes, atMs: Date.now(), durationMs: performance.now() - begun };

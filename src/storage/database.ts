@@ -188,10 +188,6 @@ export interface CheckpointOptions {
   serializable?: boolean;
 }
 
-/** How a cluster member's Checkpoint call that could not catch up ends its message: the way round. */
-export const SERIALIZABLE_CHECKPOINT_HINT =
-  "a serializable checkpoint writes what this member has applied, without catching up";
-
 /** Parts a database is made of; `createDatabase` and `openDurableDatabase` supply them. */
 export interface DatabaseParts {
   store: MvccStore;

@@ -40,7 +40,7 @@ async function readAll(node: PartitionedNode, count: number): Promise<void> {
   expect(records.map((r) => text(r.value))).toEqual(keys.map((_, i) => `value-${i}`));
 }
 
-test("partitions checkpoint and compact their logs; a restart begins from the checkpoints, a node added is sent them", async () => {
+test("partitions checkpoint and compact their logs; a restart begins from the checkpoints, a node added is sent them; a node left without quorums checkpoints only when serializable", async () => {
   const cluster = clusters({
     names: ["n1", "n2", "n3"],
     joiners: ["n4"],
@@ -48,7 +48,7 @@ test("partitions checkpoint and compact their logs; a restart begins from the ch
     partitionsOf: () => PARTITIONS,
     args: ARGS,
   });
-  const [n1, n2] = (await cluster.startAll()) as [PartitionedNode, PartitionedNode, PartitionedNode];
+  const [n1, n2, n3] = (await cluster.startAll()) as [PartitionedNode, PartitionedNode, PartitionedNode];
   await setWhenReady(n2, [["key/0", "value-0"]]);
   const COUNT = 300;
   for (let i = 1; i < COUNT; i++) await n2.client.set([[`key/${i}`, `value-${i}`]]);
@@ -80,4 +80,18 @@ test("partitions checkpoint and compact their logs; a restart begins from the ch
     timeoutMs: 30_000,
   });
   await readAll(n4, COUNT);
+
+  // Every other node killed: n2's replicas have no quorum. The Checkpoint call that must catch up
+  // first is refused, saying so; a serializable one writes what n2's replicas applied.
+  for (const other of [again, n3, n4]) await other.server.stop("SIGKILL");
+  const refused = await n2.client.checkpoint().catch((error: unknown) => error);
+  // Every replica here failed alike: one reason for them all, not one each.
+  expect(String(refused)).toMatch(
+    /(\d+) of \1 replicas here wrote no checkpoint: partitions? [\d, ]+: could not catch up with its group's commit/,
+  );
+  expect(String(refused).split("could not catch up")).toHaveLength(2);
+  expect(String(refused)).toContain("homekv checkpoint --serializable");
+  const applied = await n2.client.checkpoint({ serializable: true });
+  expect(applied.keys).toBeGreaterThan(0);
+  expect(applied.keys).toBeLessThanOrEqual(COUNT);
 }, 120_000);

@@ -2,13 +2,13 @@ import { expect, test } from "bun:test";
 import { RaftLogEngine } from "../../src/cluster/raft/group-log-engine.ts";
 import type { ConfState } from "../../src/cluster/raft/types.ts";
 import { GroupMover } from "../../src/cluster/replication/group-mover.ts";
+import { SERIALIZABLE_CHECKPOINT_HINT } from "../../src/cluster/replication/member-checkpoints.ts";
 import type { Placement } from "../../src/cluster/ring/placement.ts";
 import { partitionGroupId } from "../../src/cluster/txn/partition-group.ts";
 import { HomeKvError } from "../../src/errors.ts";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { PartitionReplicas } from "../../src/node/partition-replicas.ts";
 import { mulberry32 } from "../../src/random.ts";
-import { SERIALIZABLE_CHECKPOINT_HINT } from "../../src/storage/database.ts";
 import { type MetaNode, names, startMetaGroup } from "../cluster/meta/meta-nodes.ts";
 import { checkpointOptions } from "../cluster/txn/partition-checkpoint-options.ts";
 import { text } from "../helpers/bytes.ts";
@@ -167,8 +167,8 @@ test("the Checkpoint call: every replica's holds what was acknowledged; one that
   expect(refused).toBeInstanceOf(HomeKvError);
   expect((refused as HomeKvError).code).toBe("E_UNAVAILABLE");
   expect((refused as HomeKvError).message).toBe(
-    "1 of 1 replicas here wrote no checkpoint: partition 0: no linearizable read within 2000 ms: no leader confirmed" +
-      ` (${SERIALIZABLE_CHECKPOINT_HINT})`,
+    "1 of 1 replicas here wrote no checkpoint: partition 0: could not catch up with its group's commit " +
+      `(no linearizable read within 2000 ms: no leader confirmed); ${SERIALIZABLE_CHECKPOINT_HINT}`,
   );
   // Serializable: the replica's applied state (nothing), with no leader to ask.
   expect(await n3.replicas.checkpoint({ serializable: true })).toMatchObject({ revision: 0, entries: 0 });

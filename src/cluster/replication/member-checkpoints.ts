@@ -8,13 +8,13 @@ import {
   type RestoredCheckpoint,
 } from "../../storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../storage/checkpoint/checkpoint-writer.ts";
-import type { CheckpointInfo } from "../../storage/database.ts";
+import type { CheckpointInfo, CheckpointOptions } from "../../storage/database.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ReplaceableObservedStore } from "../../storage/replaceable-observed-store.ts";
 import type { Raft } from "../raft/raft.ts";
 import type { ConfState, Entry, Snapshot } from "../raft/types.ts";
 import { type OneAtATime, oneAtATime } from "./one-at-a-time.ts";
-import type { ReplicatedStateMachine } from "./raft-driver.ts";
+import { ReadTimeoutError, type ReplicatedStateMachine } from "./raft-driver.ts";
 
 /**
  * The data of a member's Raft snapshot, in its .raftsnap file and in snapshot messages: one byte,
@@ -35,6 +35,38 @@ export function positionIn(raft: Raft): (index: number) => { term: number; conf:
       throw new HomeKvError("E_UNAVAILABLE", "a leader's snapshot is being installed: no checkpoint until it is");
     return { term: raft.termAt(index), conf: raft.confState(index) };
   };
+}
+
+/** What a Checkpoint call that could not catch up says of the way round, once. */
+export const SERIALIZABLE_CHECKPOINT_HINT =
+  "homekv checkpoint --serializable writes what this member has applied, without a quorum, possibly missing the latest acknowledged writes";
+
+/** A Checkpoint call's ReadIndex round that did not finish in time: `reason` says why. */
+export class CheckpointCatchUpError extends HomeKvError {
+  constructor(readonly reason: string) {
+    super(
+      "E_UNAVAILABLE",
+      `no checkpoint: this member could not catch up with its group's commit (${reason}); ${SERIALIZABLE_CHECKPOINT_HINT}`,
+    );
+  }
+}
+
+/**
+ * Before the Checkpoint call writes a member's checkpoint: a ReadIndex round (`readBarrier`), so
+ * that a follower's holds every write acknowledged before the call, as a linearizable read does;
+ * none when the call is serializable. A round that times out becomes a CheckpointCatchUpError.
+ * (The background checkpoints never wait: they must not need a leader.)
+ */
+export async function catchUpForCheckpoint(
+  options: CheckpointOptions | undefined,
+  readBarrier: () => Promise<unknown>,
+): Promise<void> {
+  if (options?.serializable) return;
+  try {
+    await readBarrier();
+  } catch (error) {
+    throw error instanceof ReadTimeoutError ? new CheckpointCatchUpError(error.message) : error;
+  }
 }
 
 /** What the store's state machine asks of the checkpoints (raft-commit-log.ts). */

@@ -1,12 +1,7 @@
-import { assert, describeError, HomeKvError, isHomeKvError } from "../../errors.ts";
+import { assert, describeError, HomeKvError } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
 import { refuseMemberBackup } from "../../storage/backup/backup-dir.ts";
-import {
-  assembleDatabase,
-  type Database,
-  type ObservedStore,
-  SERIALIZABLE_CHECKPOINT_HINT,
-} from "../../storage/database.ts";
+import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
 import type { ApplyResult, Command } from "../../storage/ops.ts";
@@ -22,7 +17,12 @@ import {
 } from "./forward-batch-format.ts";
 import { ForwardBatches } from "./forward-batches.ts";
 import { ForwardedWrites } from "./forwarded-writes.ts";
-import { type MemberCheckpoints, type StoreCheckpoints, withCheckpoints } from "./member-checkpoints.ts";
+import {
+  catchUpForCheckpoint,
+  type MemberCheckpoints,
+  type StoreCheckpoints,
+  withCheckpoints,
+} from "./member-checkpoints.ts";
 import { NoAnswerError, type PeerRpc } from "./peer-rpc.ts";
 import type { RaftDriver, ReplicatedStateMachine } from "./raft-driver.ts";
 
@@ -283,16 +283,9 @@ export function replicatedDatabase(options: {
     readBarrier,
     replicationStats: () => options.driver.stats(),
     onClose: options.onClose,
-    // The Checkpoint call holds every write acknowledged before it, on a follower too: the member
-    // catches up with its group's commit first, as a linearizable read does (unless serializable).
     checkpoint: checkpoints
-      ? async (options) => {
-          if (!options?.serializable)
-            await readBarrier().catch((error: unknown) => {
-              throw isHomeKvError(error, "E_UNAVAILABLE")
-                ? new HomeKvError("E_UNAVAILABLE", `${error.message} (${SERIALIZABLE_CHECKPOINT_HINT})`)
-                : error;
-            });
+      ? async (request) => {
+          await catchUpForCheckpoint(request, readBarrier);
           return checkpoints.checkpoint();
         }
       : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),

@@ -17,6 +17,13 @@ import type {
   Status,
 } from "../raft/types.ts";
 
+/** A ReadIndex round that did not finish in time (E_UNAVAILABLE): no leader, or this member too far behind. */
+export class ReadTimeoutError extends HomeKvError {
+  constructor(message: string) {
+    super("E_UNAVAILABLE", message);
+  }
+}
+
 /** Where a driver keeps the Raft log (DurableRaftLog; the core reads it through RaftStorage). */
 export interface RaftPersistence {
   persist(hardState: HardState | undefined, entries: readonly Entry[], sync: boolean): Promise<void>;
@@ -283,7 +290,7 @@ export class RaftDriver<R> {
 
   /**
    * Resolves with a read index once this member has applied up to it: reads of the state machine
-   * made then are linearizable (§6.4). Rejects with E_UNAVAILABLE after `timeoutMs`.
+   * made then are linearizable (§6.4). Rejects with a ReadTimeoutError after `timeoutMs`.
    */
   readBarrier(timeoutMs: number): Promise<number> {
     const unavailable = this.unavailable();
@@ -298,7 +305,7 @@ export class RaftDriver<R> {
           confirmed === undefined
             ? "no leader confirmed"
             : `the leader confirmed index ${confirmed}, this member has applied ${this.applied}`;
-        reject(new HomeKvError("E_UNAVAILABLE", `no linearizable read within ${timeoutMs} ms: ${why}`));
+        reject(new ReadTimeoutError(`no linearizable read within ${timeoutMs} ms: ${why}`));
       });
       const waiter: ReadWaiter = {
         resolve: (index) => {

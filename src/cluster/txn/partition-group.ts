@@ -16,6 +16,7 @@ import type { ConfState, NodeId } from "../raft/types.ts";
 import { type CheckpointStreams, checkpointStreams } from "../replication/checkpoint-streams.ts";
 import { type HostedGroupOptions, hostGroup } from "../replication/hosted-group.ts";
 import {
+  catchUpForCheckpoint,
   loadMemberCheckpoint,
   MemberCheckpoints,
   positionIn,
@@ -301,7 +302,7 @@ export class PartitionGroup {
    * last one when nothing was applied since.
    */
   async checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo> {
-    if (!options?.serializable) await this.driver.readBarrier(this.options.readTimeoutMs);
+    await catchUpForCheckpoint(options, () => this.driver.readBarrier(this.options.readTimeoutMs));
     return this.checkpoints.checkpoint();
   }
 
