@@ -19,6 +19,8 @@ const REQUIRED_ROLE: Readonly<Record<string, Role>> = {
   Metrics: "read",
   Members: "read",
   Ring: "read",
+  // Who the members are and who leads: what Members and Ring tell, no data.
+  ClusterStatus: "read",
   Set: "write",
   Del: "write",
   Txn: "write",
@@ -26,6 +28,10 @@ const REQUIRED_ROLE: Readonly<Record<string, Role>> = {
   Checkpoint: "admin",
   // It writes where the server's process may write, on its machine.
   Backup: "admin",
+  // Membership changes, as etcd's need its root role.
+  ClusterAdd: "admin",
+  ClusterRemove: "admin",
+  ClusterTransferLeader: "admin",
 };
 
 /** Open to anyone, like etcd's: probes and tools must work without a credential, and they reveal no data. */

@@ -49,7 +49,7 @@ describe("auth file", () => {
     const tokens = parseAuthFile("r read\nw write\na admin\n", "auth.txt");
     const outcome = (method: string, token: string) =>
       checkCall(tokens, SERVICE + method, `Bearer ${token}`)?.code ?? "ok";
-    for (const method of ["Get", "Scan", "Watch", "Metrics", "Members", "Ring"])
+    for (const method of ["Get", "Scan", "Watch", "Metrics", "Members", "Ring", "ClusterStatus"])
       expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual(["ok", "ok", "ok"]);
     for (const method of ["Set", "Del", "Txn", "Compact"])
       expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual([
@@ -57,7 +57,7 @@ describe("auth file", () => {
         "ok",
         "ok",
       ]);
-    for (const method of ["Checkpoint", "Backup"])
+    for (const method of ["Checkpoint", "Backup", "ClusterAdd", "ClusterRemove", "ClusterTransferLeader"])
       expect([outcome(method, "r"), outcome(method, "w"), outcome(method, "a")]).toEqual([
         Status.PERMISSION_DENIED,
         Status.PERMISSION_DENIED,

@@ -23,10 +23,14 @@ function leaderOf(g: MembershipGroup): Promise<Node> {
       return nodes.find((n) => {
         const { voters, learners } = n.driver.groupStatus().conf;
         const members = nodes.filter((o) => voters.includes(o.id) || learners.includes(o.id));
-        return n.raft.role === "leader" && members.every((o) => o.raft.leader === n.id);
+        // A leader takes a membership change only once an entry of its term has committed (raft.ts).
+        const { commit, term } = n.raft.status();
+        return (
+          n.raft.role === "leader" && members.every((o) => o.raft.leader === n.id) && n.raft.termAt(commit) === term
+        );
       });
     },
-    { what: "one leader followed by every running member of its group" },
+    { what: "one leader followed by every running member of its group, an entry of its term committed" },
   );
 }
 
