@@ -13,13 +13,15 @@ export const checkpointCommand = defineCommand({
     },
   },
   async run({ args }) {
-    const written = await withClient({ ...args, timeout: args.timeout ?? "60000" }, (client) =>
-      client.checkpoint({ serializable: args.serializable === true }),
-    );
+    // A checkpoint is the answering member's own: with several endpoints, the output names which.
+    const { written, endpoint } = await withClient({ ...args, timeout: args.timeout ?? "60000" }, async (client) => ({
+      written: await client.checkpoint({ serializable: args.serializable === true }),
+      endpoint: client.address,
+    }));
     console.log(
       args.json
-        ? JSON.stringify(written)
-        : `checkpoint at revision ${written.revision}: ${written.keys} keys, ${written.bytes} bytes in ${written.durationMs} ms`,
+        ? JSON.stringify({ ...written, endpoint })
+        : `checkpoint at revision ${written.revision} on ${endpoint}: ${written.keys} keys, ${written.bytes} bytes in ${written.durationMs} ms`,
     );
   },
 });

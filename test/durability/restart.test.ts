@@ -88,7 +88,7 @@ describe("metrics and homekv checkpoint", () => {
     const checkpoint = await runHomekv(["checkpoint", "-H", "127.0.0.1", "-p", port]);
     expect(checkpoint.exitCode).toBe(0);
     expect(lines(checkpoint.stdout)).toHaveLength(1);
-    expect(checkpoint.stdout).toContain(`checkpoint at revision ${revision}`);
+    expect(checkpoint.stdout).toContain(`checkpoint at revision ${revision} on 127.0.0.1:${port}:`);
     const after = JSON.parse((await runHomekv(["metrics", "-H", "127.0.0.1", "-p", port, "--json"])).stdout);
     expect(after.last_checkpoint_revision).toBe(revision);
     expect(after.last_checkpoint_bytes).toBeGreaterThan(0);
@@ -102,6 +102,7 @@ describe("metrics and homekv checkpoint", () => {
     expect(written.keys).toBe(11);
     expect(written.bytes).toBeGreaterThan(0);
     expect(typeof written.durationMs).toBe("number");
+    expect(written.endpoint).toBe(`127.0.0.1:${port}`);
     expect(
       JSON.parse((await runHomekv(["metrics", "-H", "127.0.0.1", "-p", port, "--json"])).stdout)
         .last_checkpoint_revision,
