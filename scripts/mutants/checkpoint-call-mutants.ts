@@ -11,8 +11,8 @@ export const CHECKPOINT_CALL_MUTANTS: readonly Mutant[] = [
     name: "checkpoint-cli-drops-serializable",
     description: "homekv checkpoint --serializable sends a linearizable Checkpoint call",
     file: "src/cli/checkpoint.ts",
-    search: "      client.checkpoint({ serializable: args.serializable === true }),\n",
-    replace: "      client.checkpoint({ serializable: false }),\n",
+    search: "      written: await client.checkpoint({ serializable: args.serializable === true }),\n",
+    replace: "      written: await client.checkpoint({ serializable: false }),\n",
   },
   {
     name: "checkpoint-service-drops-serializable",

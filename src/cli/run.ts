@@ -3,6 +3,7 @@ import { type CommandDef, runCommand, showUsage } from "citty";
 import { HomeKvRpcError } from "../client/client.ts";
 import { HomeKvError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { checkFlags } from "./flag-check.ts";
 import { mainCommand } from "./main.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -33,11 +34,31 @@ export async function runCli(rawArgs: string[]): Promise<never> {
     return fail(EXIT_USAGE, name === undefined ? "no command given" : `unknown command ${JSON.stringify(name)}`);
   }
   try {
+    const at = flags.findIndex((arg) => !arg.startsWith("-"));
+    await checkCommandFlags(command, flags[at]!, flags.slice(at + 1));
     await runCommand(mainCommand, { rawArgs });
     process.exit(0);
   } catch (error) {
     return report(error);
   }
+}
+
+/** Checks a command's flags (flag-check.ts); a group of commands (cluster) by its subcommand's. */
+async function checkCommandFlags(command: CommandDef, name: string, tokens: string[]): Promise<void> {
+  const subCommands = await resolved(command.subCommands);
+  if (subCommands !== undefined) {
+    const at = tokens.findIndex((arg) => !arg.startsWith("-"));
+    const sub = at < 0 ? undefined : subCommands[tokens[at]!];
+    // No subcommand, or an unknown one: citty says so.
+    if (sub === undefined) return;
+    return checkCommandFlags(await resolved(sub), `${name} ${tokens[at]}`, tokens.slice(at + 1));
+  }
+  checkFlags(name, tokens, (await resolved(command.args)) ?? {});
+}
+
+/** A citty Resolvable: the value, a promise of it, or a function giving either. */
+async function resolved<T>(value: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
+  return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
 }
 
 /** The command the arguments name, loaded (main.ts loads each command only when asked for it). */

@@ -96,7 +96,8 @@ function parseCompare(text: string, fail: (why: string) => never): TxnRequest["c
   const op = OPS[opText]!;
   const operand = unquote(operandText!, fail);
   if (target === Compare_Target.VALUE) return { ...base, target, op, value: encoder.encode(operand) };
-  if (!/^\d+$/.test(operand)) fail(`${name} compares a whole number, not ${JSON.stringify(operand)}`);
+  if (!/^\d+$/.test(operand) || !Number.isSafeInteger(Number(operand)))
+    fail(`${name} compares a whole number up to ${Number.MAX_SAFE_INTEGER}, not ${JSON.stringify(operand)}`);
   return { ...base, target, op, number: Number(operand) };
 }
 

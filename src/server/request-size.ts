@@ -1,3 +1,4 @@
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { describeError, HomeKvError } from "../errors.ts";
 import type { MethodDefinition } from "./call.ts";
 import { type Limits, overLimit } from "./limits.ts";
@@ -25,6 +26,17 @@ interface Malformed {
   [MALFORMED]: string;
 }
 
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A string field's bytes as text, whatever the decoder asked: invalid UTF-8 is refused. */
+function strictUtf8(bytes: Uint8Array): string {
+  try {
+    return fatalDecoder.decode(bytes);
+  } catch {
+    throw new Error("a string field (a key, a request id) is not valid UTF-8");
+  }
+}
+
 export function hardCapBytes(limits: Limits): number {
   return Math.min(2 ** 31 - 1, Math.max(2 * limits.requestBytesMax, limits.requestBytesMax + 4 * 1024 * 1024));
 }
@@ -42,7 +54,10 @@ export function withRequestSizeCheck<S extends Record<string, MethodDefinition>>
       requestDeserialize: (bytes: Buffer): unknown => {
         if (bytes.length > limits.requestBytesMax) return { [OVERSIZED]: bytes.length } satisfies Oversized;
         try {
-          return method.requestDeserialize(bytes);
+          // The generated decoders take a reader as well as bytes: this one refuses a string field
+          // that is not UTF-8, where protobuf-es would put U+FFFD in its place and a Set would write
+          // another key than the one sent (proto3 requires UTF-8, as Go's and C++'s decoders check).
+          return method.requestDeserialize(new BinaryReader(bytes, strictUtf8) as unknown as Buffer);
         } catch (error) {
           // The decoder's message is one line of its own ("premature EOF"); never its stack.
           const reason = describeError(error);

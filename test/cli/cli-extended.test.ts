@@ -90,6 +90,12 @@ describe("compare-and-set and transactions", () => {
     expect(JSON.parse(failed.stdout)).toMatchObject({ succeeded: false, records: [{ key: "lock", value: "you" }] });
   });
 
+  test("a txn compare number past 2^53 is a usage error naming the line, never sent", async () => {
+    const result = await run(["txn"], "if mod_revision(k) == 99999999999999999999\nthen\nset k=v\n");
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("txn line 1: mod_revision compares a whole number up to 9007199254740991");
+  });
+
   test("a txn syntax error names the line", async () => {
     const result = await run(["txn"], `if frob(x) == 1\nthen\n`);
     expect(result.exitCode).toBe(2);

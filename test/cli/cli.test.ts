@@ -109,6 +109,18 @@ describe("errors: one line on stderr, non-zero exit, and the server goes on", ()
     expect((await run("get", "trail")).exitCode).toBe(0);
   });
 
+  test("a flag the command lacks, a flag without its value, --no- of a value flag: refused, nothing written", async () => {
+    expect((await run("set", "kept=1", "5=1")).exitCode).toBe(0);
+    // citty alone took these: the first deleted the keys "kept" and "5", the second wrote without a TTL.
+    expectOneLineError(await run("del", "kept", "--revision", "5"), 2, "homekv del has no flag --revision");
+    expectOneLineError(await run("set", "kept=2", "--tll=5s"), 2, "homekv set has no flag --tll");
+    expectOneLineError(await run("set", "kept=2", "--if-revision"), 2, "--if-revision needs a value");
+    expectOneLineError(await run("set", "kept=2", "--no-if-revision"), 2, "--if-revision takes a value");
+    expectOneLineError(await run("set", "kept=2", "--ttl", "0.4ms"), 2, '--ttl must be at least 1ms, not "0.4ms"');
+    const kept = await run("get", "kept", "5", "--json");
+    expect(JSON.parse(kept.stdout).records.map((r: { value: string }) => r.value)).toEqual(["1", "1"]);
+  });
+
   test("an unknown command", async () => {
     const result = await runHomekv(["frobnicate"]);
     expect(result.exitCode).toBe(2);

@@ -95,6 +95,35 @@ describe("malformed protobuf bodies", () => {
     expect(answer.message).toBe("the Get request is malformed: Value is larger than Number.MAX_SAFE_INTEGER");
   });
 
+  test("a key that is not UTF-8 is INVALID_ARGUMENT and writes nothing; a UTF-8 key, U+FFFD included, is taken as sent", async () => {
+    /** A SetRequest of one record (field 1; Record.key 1, Record.value 2) with these key bytes. */
+    const setOf = (key: number[]) => {
+      const record = [0x0a, key.length, ...key, 0x12, 0x01, 0x76];
+      return grpcMessage(Uint8Array.from([0x0a, record.length, ...record]));
+    };
+    const getOf = (key: string) => {
+      const bytes = [...new TextEncoder().encode(key)];
+      return grpcMessage(Uint8Array.from([0x0a, bytes.length, ...bytes]));
+    };
+    const found = async (key: string) => {
+      const answer = await call("/homekv_service.HomeKvService/Get", getOf(key));
+      return GetResponse.decode(answer.body.subarray(5)).records[0]?.value !== undefined;
+    };
+    // "a" then 0xFF: a decoder that replaced the byte would write the key "a\uFFFD".
+    const refused = await call("/homekv_service.HomeKvService/Set", setOf([0x61, 0xff]));
+    expect(refused.status).toBe(Status.INVALID_ARGUMENT);
+    expect(refused.message).toBe(
+      "the Set request is malformed: a string field (a key, a request id) is not valid UTF-8",
+    );
+    expect(await found("a\uFFFD")).toBe(false);
+    // The same character sent as UTF-8 (EF BF BD) is a key like any other.
+    for (const key of ["a\uFFFD", "clé", "€/𝄞"]) {
+      const taken = await call("/homekv_service.HomeKvService/Set", setOf([...new TextEncoder().encode(key)]));
+      expect(taken.status).toBe(Status.OK);
+      expect(await found(key)).toBe(true);
+    }
+  });
+
   test("a known field with the wrong wire type is skipped like an unknown field (protobuf's rule)", async () => {
     // GetRequest.keys (field 1, a string) sent as a varint: a Get of no keys.
     const answer = await call("/homekv_service.HomeKvService/Get", grpcMessage(Uint8Array.from([0x08, 0x01])));
