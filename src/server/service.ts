@@ -103,18 +103,21 @@ export function createService(ctx: ServiceContext): RpcService & { close(): void
         revision: read.revision,
       };
     }),
+    // The whole request is checked before anything is done, an empty one too.
     set: checked(async ({ records, requestId }) => {
       const ops = checkRecords(records, limits, ctx.wallNow());
+      const id = checkRequestId(requestId, limits);
       if (ops.length === 0) return { succ: true, revision: db.revision };
-      const { revision } = await db.write(ops, checkRequestId(requestId, limits));
+      const { revision } = await db.write(ops, id);
       return { succ: true, revision };
     }),
     del: checked(async ({ keys, requestId }) => {
       const unique = checkKeys(keys, limits);
+      const id = checkRequestId(requestId, limits);
       if (unique.length === 0) return { succ: true, revision: db.revision, deleted: 0 };
       const { revision, deleted } = await db.write(
         unique.map((key) => ({ key, value: null })),
-        checkRequestId(requestId, limits),
+        id,
       );
       return { succ: true, revision, deleted };
     }),

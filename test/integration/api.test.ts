@@ -149,6 +149,20 @@ describe("limits: each over-limit request is refused whole, naming the limit, an
     await server.client.set({ ["é".repeat(2048)]: "fits" });
   });
 
+  test("request id over 4 KiB, with keys or with none: refused before anything is written", async () => {
+    const long = "r".repeat(4097);
+    for (const write of [
+      server.client.set({ "rid/1": "x" }, { requestId: long }),
+      server.client.set({}, { requestId: long }),
+      server.client.del([], { requestId: long }),
+    ]) {
+      const error = await rpcRejection(write);
+      expect(error.code).toBe(Status.INVALID_ARGUMENT);
+      expect(error.details).toBe("the request id is 4097 bytes; at most 4096 (--max-key-bytes)");
+    }
+    expect((await server.client.get(["rid/1"])).records[0]!.value).toBeUndefined();
+  });
+
   test("value over 1 MiB", async () => {
     const error = await rpcRejection(server.client.set([["big", new Uint8Array(1024 * 1024 + 1)]]));
     expect(error.code).toBe(Status.INVALID_ARGUMENT);
