@@ -9,7 +9,7 @@ export function checkTxn(request: TxnRequest, limits: Limits, nowMs: number): Tx
   checkCount(request.compares.length + request.success.length + request.failure.length, limits);
   const compares = request.compares.map((clause, i) => {
     const where = `compares[${i}]`;
-    checkKey(clause.key, limits);
+    within(where, () => checkKey(clause.key, limits));
     if (!(clause.target in COMPARE_TARGETS) || clause.target === Compare_Target.UNRECOGNIZED) {
       throw new HomeKvError("E_INVALID", `${where}.target ${clause.target} is not a compare target`);
     }
@@ -37,17 +37,29 @@ function checkOps(ops: TxnRequest["success"], branch: string, limits: Limits, no
   const written = new Set<string>();
   return ops.map((entry, i) => {
     const op = entry.op;
-    if (op === undefined) throw new HomeKvError("E_INVALID", `${branch}[${i}] has no operation (get, put or delete)`);
+    const where = `${branch}[${i}]`;
+    if (op === undefined) throw new HomeKvError("E_INVALID", `${where} has no operation (get, put or delete)`);
     if (op.$case === "get") {
-      checkKey(op.get, limits);
+      within(where, () => checkKey(op.get, limits));
       return { get: op.get };
     }
-    const write = op.$case === "put" ? checkWrite(op.put, limits, nowMs) : checkedDelete(op.delete, limits);
+    const write = within(where, () =>
+      op.$case === "put" ? checkWrite(op.put, limits, nowMs) : checkedDelete(op.delete, limits),
+    );
     if (written.has(write.key))
       throw new HomeKvError("E_INVALID", `${branch} writes key ${quoteKey(write.key)} more than once`);
     written.add(write.key);
     return write;
   });
+}
+
+/** Runs the check of one part of the request: a refusal names the part (`success[2]: …`). */
+function within<T>(where: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw error instanceof HomeKvError ? new HomeKvError(error.code, `${where}: ${error.message}`) : error;
+  }
 }
 
 function checkedDelete(key: string, limits: Limits): WriteOp {

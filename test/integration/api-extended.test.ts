@@ -162,7 +162,14 @@ describe("Txn", () => {
     ).toContain("compares[0].target");
     expect(
       (await rpcRejection(server.client.txn({ success: [{ op: { $case: "delete", delete: "" } }] }))).details,
-    ).toContain("empty");
+    ).toBe("success[0]: a key must not be empty");
+    const late = server.client.txn({
+      failure: [{ op: { $case: "get", get: "fine" } }, { op: { $case: "put", put: { key: "", value: bytes("1") } } }],
+    });
+    expect((await rpcRejection(late)).details).toBe("failure[1]: a key must not be empty");
+    expect((await rpcRejection(server.client.txn({ compares: [{ key: "" }] }))).details).toBe(
+      "compares[0]: a key must not be empty",
+    );
     const twice = server.client.txn({
       success: [
         { op: { $case: "delete", delete: "k" } },
