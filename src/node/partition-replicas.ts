@@ -180,6 +180,7 @@ export class PartitionReplicas {
     /** Failures by what they say, with the partitions that said it (64 partitions without a leader make one line). */
     const failed = new Map<string, number[]>();
     let behind = false;
+    let failures = 0;
     outcomes.forEach((outcome, i) => {
       const [partition, group] = groups[i]!;
       if (this.groups.get(partition) !== group) return;
@@ -187,17 +188,17 @@ export class PartitionReplicas {
       if (outcome.status === "rejected") {
         const { reason } = outcome;
         // A replica that could not catch up says why; the way round is said once, at the end.
-        const caughtUp = !(reason instanceof CheckpointCatchUpError);
-        behind ||= !caughtUp;
-        const why = caughtUp ? describeError(reason) : `could not catch up with its group's commit (${reason.reason})`;
+        const lagging = reason instanceof CheckpointCatchUpError;
+        behind ||= lagging;
+        const why = lagging ? reason.summary : describeError(reason);
         failed.set(why, [...(failed.get(why) ?? []), partition]);
+        failures++;
       } else {
         revision = Math.max(revision, outcome.value.revision);
         entries += outcome.value.entries;
         bytes += outcome.value.bytes;
       }
     });
-    const failures = [...failed.values()].reduce((sum, partitions) => sum + partitions.length, 0);
     if (failures > 0) {
       const others = failures < held ? " (the others did)" : "";
       const reasons = [...failed].map(

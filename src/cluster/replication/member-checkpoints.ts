@@ -41,13 +41,13 @@ export function positionIn(raft: Raft): (index: number) => { term: number; conf:
 export const SERIALIZABLE_CHECKPOINT_HINT =
   "homekv checkpoint --serializable writes what this member has applied, without a quorum, possibly missing the latest acknowledged writes";
 
-/** A Checkpoint call's ReadIndex round that did not finish in time: `reason` says why. */
+/** A Checkpoint call's ReadIndex round that did not finish in time; `summary` says so, with why. */
 export class CheckpointCatchUpError extends HomeKvError {
-  constructor(readonly reason: string) {
-    super(
-      "E_UNAVAILABLE",
-      `no checkpoint: this member could not catch up with its group's commit (${reason}); ${SERIALIZABLE_CHECKPOINT_HINT}`,
-    );
+  readonly summary: string;
+  constructor(reason: string) {
+    const summary = `could not catch up with its group's commit (${reason})`;
+    super("E_UNAVAILABLE", `no checkpoint: this member ${summary}; ${SERIALIZABLE_CHECKPOINT_HINT}`);
+    this.summary = summary;
   }
 }
 
