@@ -95,6 +95,7 @@ export async function openReplicatedDatabase(
       transport,
       fs: realFileSystem,
       checkpointDir: `${dir}/checkpoints`,
+      dataDir: dir,
       checkpointLogBytes: config.storage.checkpointWalBytes,
       checkpointLogEntries: raftConfig.checkpointEntries,
       logTailEntries: raftConfig.logTailEntries,

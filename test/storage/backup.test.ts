@@ -117,15 +117,13 @@ describe("what a backup refuses", () => {
     await db.close();
   });
 
-  test("a member of a replicated cluster, saying what to do instead", async () => {
+  test("a replicated store kept without a data directory (a server's members have one: test/cluster/replication/member-backup.test.ts)", async () => {
     const { group, databases } = await startReplicatedLocalGroup({});
     try {
       for (const db of databases.values())
         await expect(db.backup("/backups/b")).rejects.toMatchObject({
-          code: "E_PRECONDITION",
-          message: expect.stringContaining(
-            "this server is a member of a replicated cluster: Backup is offered by a standalone server only; stop one member (SIGTERM), copy its data directory",
-          ),
+          code: "E_NOT_PERSISTENT",
+          message: "this replicated store keeps no data directory to back up",
         });
     } finally {
       for (const db of databases.values()) await db.close();

@@ -1,5 +1,6 @@
 import { assert, describeError, HomeKvError } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
+import type { BackupContents } from "../../storage/backup/backup-contents.ts";
 import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import {
   type LoadedReplicatedCheckpoint,
@@ -61,11 +62,30 @@ export async function catchUpForCheckpoint(
   options: CheckpointOptions | undefined,
   readBarrier: () => Promise<unknown>,
 ): Promise<void> {
-  if (options?.serializable) return;
+  if (!options?.serializable) await catchUp(readBarrier, (reason) => new CheckpointCatchUpError(reason));
+}
+
+/**
+ * Before a Backup call copies a member's store: a ReadIndex round, as for the Checkpoint call, with
+ * no serializable form: a backup is taken to be restored as the data, so it must hold every write
+ * acknowledged before the call. A member cut off from its quorum cannot vouch for that.
+ */
+export async function catchUpForBackup(readBarrier: () => Promise<unknown>): Promise<void> {
+  await catchUp(
+    readBarrier,
+    (reason) =>
+      new HomeKvError(
+        "E_UNAVAILABLE",
+        `no backup: this member could not catch up with its group's commit (${reason}); back up a member that reaches a leader, or, with the quorum lost, stop a member and copy its data directory`,
+      ),
+  );
+}
+
+async function catchUp(readBarrier: () => Promise<unknown>, timedOut: (reason: string) => Error): Promise<void> {
   try {
     await readBarrier();
   } catch (error) {
-    throw error instanceof ReadTimeoutError ? new CheckpointCatchUpError(error.message) : error;
+    throw error instanceof ReadTimeoutError ? timedOut(error.message) : error;
   }
 }
 
@@ -206,6 +226,27 @@ export class MemberCheckpoints implements StoreCheckpoints {
 
   lastCheckpoint(): CheckpointInfo | undefined {
     return this.last;
+  }
+
+  /**
+   * Writes the store as it is now into `into`, a new data directory, as a single server's
+   * checkpoint (`checkpoints/<revision>.ckpt`, no Raft position): a backup, which a server started
+   * on it loads as a standalone store, and `homekv restore` founds a new cluster from. After a
+   * checkpoint or install under way: an install swaps the store out.
+   */
+  backup(into: string): Promise<BackupContents> {
+    return this.exclusive(async () => {
+      const { fs } = this.options;
+      const dir = `${into}/checkpoints`;
+      await fs.mkdirp(dir);
+      const written = await writeCheckpoint({
+        fs,
+        dir,
+        store: this.options.observed.store.current,
+        sliceKeysMax: this.options.sliceKeysMax,
+      });
+      return { revision: written.revision, keys: written.entries, bytes: written.bytes, linkedBytes: 0 };
+    });
   }
 
   async install(snapshot: Snapshot): Promise<void> {

@@ -1,6 +1,6 @@
 import { assert, describeError, HomeKvError } from "../../errors.ts";
 import { FormatError } from "../../io/format/bytes.ts";
-import { refuseMemberBackup } from "../../storage/backup/backup-dir.ts";
+import type { BackupInfo } from "../../storage/backup/backup-dir.ts";
 import { assembleDatabase, type Database, type ObservedStore } from "../../storage/database.ts";
 import type { CommitLog } from "../../storage/log/commit-log.ts";
 import type { WriteView } from "../../storage/mvcc/store.ts";
@@ -255,6 +255,8 @@ export function replicatedDatabase(options: {
   log?: (line: string) => void;
   /** The member's checkpoints (the Checkpoint RPC writes one); without them it is refused. */
   checkpoints?: MemberCheckpoints;
+  /** Writes a backup of the member's store (the Backup RPC); without it the call is refused. */
+  backup?: (dir: string) => Promise<BackupInfo>;
   /** Default: the real ones (src/timers.ts). */
   timers?: Timers;
 }): Database {
@@ -290,6 +292,11 @@ export function replicatedDatabase(options: {
         }
       : () => Promise.reject(new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no checkpoints")),
     lastCheckpoint: () => checkpoints?.lastCheckpoint(),
-    backup: () => refuseMemberBackup("a member of a replicated cluster"),
+    backup:
+      options.backup ??
+      (() =>
+        Promise.reject(
+          new HomeKvError("E_NOT_PERSISTENT", "this replicated store keeps no data directory to back up"),
+        )),
   });
 }

@@ -1,4 +1,5 @@
 import type { FileSystem } from "../../io/fs/file-system.ts";
+import { createBackups } from "../../storage/backup/backup-dir.ts";
 import type { ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import type { Database, StoreSettings } from "../../storage/database.ts";
 import type { ApplyResult } from "../../storage/ops.ts";
@@ -9,7 +10,7 @@ import type { PersistentRaftLog } from "../raft/storage.ts";
 import type { MemberAddress, NodeId } from "../raft/types.ts";
 import type { PeerTransport } from "../transport/types.ts";
 import { checkpointStreams } from "./checkpoint-streams.ts";
-import { loadMemberCheckpoint, MemberCheckpoints, positionIn } from "./member-checkpoints.ts";
+import { catchUpForBackup, loadMemberCheckpoint, MemberCheckpoints, positionIn } from "./member-checkpoints.ts";
 import { MemberDirectory } from "./member-directory.ts";
 import { raftIdOf } from "./member-id.ts";
 import { peerChannels } from "./peer-channels.ts";
@@ -39,6 +40,8 @@ export interface ReplicatedMemberOptions {
   /** Where the member's checkpoints are kept (and a leader's snapshot is received). */
   fs: FileSystem;
   checkpointDir: string;
+  /** The member's data directory, which a backup must be outside of; without it, Backup is refused. */
+  dataDir?: string;
   /** A checkpoint starts once this many bytes of commands were applied since the last. */
   checkpointLogBytes: number;
   /** Or after this many entries (etcd's --snapshot-count). */
@@ -167,6 +170,21 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     nameOf: (id) => names.get(id) ?? String(id),
     onFatal: (error) => log.error("the Raft log failed; this member stops taking part:", error),
   });
+  // A backup is the store at a revision every write acknowledged before the call is in, copied as a
+  // single server's checkpoint into a new data directory (backup/backup-dir.ts).
+  const backups =
+    options.dataDir === undefined
+      ? undefined
+      : createBackups({
+          fs,
+          dataDir: options.dataDir,
+          engine: "memory",
+          log: (line) => log.info(line),
+          async write(into) {
+            await catchUpForBackup(() => driver!.readBarrier(options.readTimeoutMs));
+            return checkpoints.backup(into);
+          },
+        });
   const db = replicatedDatabase({
     observed,
     driver,
@@ -178,7 +196,9 @@ export async function startReplicatedMember(options: ReplicatedMemberOptions): P
     forwardTimeoutMs: FORWARD_TIMEOUT_MS,
     log: (line) => log.info(line),
     checkpoints,
+    ...(backups ? { backup: (dir: string) => backups.backup(dir) } : {}),
     async onClose() {
+      await backups?.settled();
       streams.close();
       await checkpoints.close();
       await options.onClose?.();

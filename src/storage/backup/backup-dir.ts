@@ -149,15 +149,15 @@ async function refuseExisting(fs: FileSystem, target: string): Promise<void> {
 }
 
 /**
- * What a cluster member answers a backup with, for now: its data directory holds its Raft log and
- * replicated checkpoints, which a member restored alone could not start from, and a consistent
- * copy of a cluster is a copy at one point of its log.
+ * What a node of a partitioned cluster answers a backup with, for now: a consistent copy of its
+ * data is a copy of every partition at one timestamp, and what it holds of them is in its replicas'
+ * Raft logs and checkpoints, which a node restored alone could not start from.
  */
 export function refuseMemberBackup(member: string): Promise<never> {
   return Promise.reject(
     new HomeKvError(
       "E_PRECONDITION",
-      `this server is ${member}: Backup is offered by a standalone server only; stop one member (SIGTERM), copy its data directory and start it again, or back up a standalone server fed the same data`,
+      `this server is ${member}: Backup is offered by a standalone server and a member of a replicated cluster only; stop one node (SIGTERM), copy its data directory and start it again`,
     ),
   );
 }

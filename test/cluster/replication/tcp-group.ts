@@ -38,6 +38,8 @@ export interface TcpGroupOptions {
   checkpointLogEntries?: number;
   logTailEntries?: number;
   snapshotStream?: Partial<SnapshotStreamLimits>;
+  /** How long a linearizable read (and a Checkpoint or Backup call's catch-up) waits; default 5 s. */
+  readTimeoutMs?: number;
 }
 
 export interface TcpGroup {
@@ -90,6 +92,7 @@ export async function startTcpGroup(options: TcpGroupOptions = {}): Promise<TcpG
       transport,
       fs: realFileSystem,
       checkpointDir: `${dir}/checkpoints`,
+      dataDir: dir,
       checkpointLogBytes: options.checkpointLogBytes ?? 256 << 20,
       checkpointLogEntries: options.checkpointLogEntries ?? 100_000,
       logTailEntries: options.logTailEntries ?? 5_000,
@@ -97,7 +100,7 @@ export async function startTcpGroup(options: TcpGroupOptions = {}): Promise<TcpG
       settings: options.settings ?? { historyRevisions: 1_000 },
       tickMs: 10,
       random: mulberry32(100 + id),
-      readTimeoutMs: 5_000,
+      readTimeoutMs: options.readTimeoutMs ?? 5_000,
       log: {
         info: (line) => lines.push(line),
         warn: (line) => lines.push(line),
