@@ -28,6 +28,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { BACKUP_RESTORE_MUTANTS } from "./mutants/backup-restore-mutants.ts";
 import { CHECKPOINT_CALL_MUTANTS } from "./mutants/checkpoint-call-mutants.ts";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { FLSM_MUTANTS } from "./mutants/flsm-mutants.ts";
@@ -67,6 +68,16 @@ const SETS: readonly MutantSet[] = [
     name: "checkpoint-call",
     mutants: CHECKPOINT_CALL_MUTANTS,
     tests: ["test/cluster/replicated-serve", "test/cluster/partition-checkpoints"],
+  },
+  // A replicated cluster's backup and its restore as a new cluster.
+  {
+    name: "backup-restore",
+    mutants: BACKUP_RESTORE_MUTANTS,
+    tests: [
+      "test/cluster/replication/member-backup",
+      "test/cluster/replication/restore-member",
+      "test/cluster/cluster-backup",
+    ],
   },
   // The partitioned simulation alone judges these: the whole cluster, faults and membership included.
   { name: "psim", mutants: PSIM_MUTANTS, tests: ["test/cluster/partitioned-sim"] },

@@ -49,8 +49,8 @@ export const REPLICATION_MUTANTS: readonly Mutant[] = [
     description:
       "any failure of a Checkpoint call's ReadIndex round (a member shutting down, a disk error) points at a serializable checkpoint",
     file: "src/cluster/replication/member-checkpoints.ts",
-    search: "    throw error instanceof ReadTimeoutError ? new CheckpointCatchUpError(error.message) : error;\n",
-    replace: "    throw new CheckpointCatchUpError(describeError(error));\n",
+    search: "    throw error instanceof ReadTimeoutError ? timedOut(error.message) : error;\n",
+    replace: "    throw timedOut(describeError(error));\n",
   },
   {
     name: "forwarded-resolves-on-index",

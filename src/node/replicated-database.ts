@@ -7,6 +7,7 @@ import { replicatedClusterControl } from "../cluster/replication/cluster-admin.t
 import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
+import { refuseSingleServerData } from "../cluster/replication/restore-member.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
@@ -70,6 +71,7 @@ export async function openReplicatedDatabase(
   let seeds: MemberAddress[];
   try {
     await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
+    await refuseSingleServerData(realFileSystem, dir);
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
     const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
     seeds = founding.seeds;
