@@ -28,7 +28,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { BACKUP_RESTORE_MUTANTS } from "./mutants/backup-restore-mutants.ts";
+import { BACKUP_MUTANTS } from "./mutants/backup-mutants.ts";
 import { CHECKPOINT_CALL_MUTANTS } from "./mutants/checkpoint-call-mutants.ts";
 import { CLUSTER_MUTANTS } from "./mutants/cluster-mutants.ts";
 import { FLSM_MUTANTS } from "./mutants/flsm-mutants.ts";
@@ -69,13 +69,13 @@ const SETS: readonly MutantSet[] = [
     mutants: CHECKPOINT_CALL_MUTANTS,
     tests: ["test/cluster/replicated-serve", "test/cluster/partition-checkpoints"],
   },
-  // A replicated cluster's backup and its restore as a new cluster.
+  // A replicated cluster's backup, and a cluster node's refusal of a single server's data.
   {
-    name: "backup-restore",
-    mutants: BACKUP_RESTORE_MUTANTS,
+    name: "backup",
+    mutants: BACKUP_MUTANTS,
     tests: [
       "test/cluster/replication/member-backup",
-      "test/cluster/replication/restore-member",
+      "test/cluster/replication/single-server-data",
       "test/cluster/cluster-backup",
     ],
   },

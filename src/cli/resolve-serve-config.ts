@@ -169,13 +169,6 @@ function partitionsConfig(settings: ServeSettings): PartitionsConfig | undefined
 }
 
 function staticFounding(settings: ServeSettings, list: string, nodeId: string): StaticFounding {
-  const members = initialClusterMembers(list, nodeId);
-  if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
-  return { kind: "static", members, initialState: settings["initial-cluster-state"] as InitialClusterState };
-}
-
-/** The members `--initial-cluster` names (NAME=HOST:PEERPORT, comma-separated), this one among them. */
-export function initialClusterMembers(list: string, nodeId: string): { name: string; address: string }[] {
   const members = list
     .split(",")
     .map((entry) => entry.trim())
@@ -190,7 +183,8 @@ export function initialClusterMembers(list: string, nodeId: string): { name: str
   if (names.size !== members.length) throw new UsageError("initial-cluster names a member twice");
   if (!names.has(nodeId))
     throw new UsageError(`initial-cluster does not name this member (node-id ${JSON.stringify(nodeId)})`);
-  return members;
+  if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
+  return { kind: "static", members, initialState: settings["initial-cluster-state"] as InitialClusterState };
 }
 
 function serverTls(

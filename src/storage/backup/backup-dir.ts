@@ -157,7 +157,7 @@ export function refuseMemberBackup(member: string): Promise<never> {
   return Promise.reject(
     new HomeKvError(
       "E_PRECONDITION",
-      `this server is ${member}: Backup is offered by a standalone server and a member of a replicated cluster only; stop one node (SIGTERM), copy its data directory and start it again`,
+      `this server is ${member}: Backup is offered by a standalone server and a member of a replicated cluster only; stop every node (SIGTERM), copy their data directories (a node holds only some partitions) and start them again`,
     ),
   );
 }
