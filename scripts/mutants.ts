@@ -69,13 +69,14 @@ const SETS: readonly MutantSet[] = [
     mutants: CHECKPOINT_CALL_MUTANTS,
     tests: ["test/cluster/replicated-serve", "test/cluster/partition-checkpoints"],
   },
-  // A replicated cluster's backup, and a cluster node's refusal of a single server's data.
+  // A replicated cluster's backup, its restore as a new cluster, and what a cluster node refuses to start on.
   {
     name: "backup",
     mutants: BACKUP_MUTANTS,
     tests: [
       "test/cluster/replication/member-backup",
       "test/cluster/replication/single-server-data",
+      "test/cluster/replication/restore-member",
       "test/cluster/cluster-backup",
     ],
   },

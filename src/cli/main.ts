@@ -27,6 +27,7 @@ export const mainCommand = defineCommand({
     ring: () => import("./ring.ts").then((module) => module.ringCommand),
     checkpoint: () => import("./checkpoint.ts").then((module) => module.checkpointCommand),
     backup: () => import("./backup.ts").then((module) => module.backupCommand),
+    restore: () => import("./restore.ts").then((module) => module.restoreCommand),
     bench: () => import("./bench.ts").then((module) => module.benchCommand),
   },
 });

@@ -169,6 +169,13 @@ function partitionsConfig(settings: ServeSettings): PartitionsConfig | undefined
 }
 
 function staticFounding(settings: ServeSettings, list: string, nodeId: string): StaticFounding {
+  const members = initialClusterMembers(list, nodeId);
+  if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
+  return { kind: "static", members, initialState: settings["initial-cluster-state"] as InitialClusterState };
+}
+
+/** The members `--initial-cluster` names (NAME=HOST:PEERPORT, comma-separated), this one among them. */
+export function initialClusterMembers(list: string, nodeId: string): { name: string; address: string }[] {
   const members = list
     .split(",")
     .map((entry) => entry.trim())
@@ -183,8 +190,7 @@ function staticFounding(settings: ServeSettings, list: string, nodeId: string): 
   if (names.size !== members.length) throw new UsageError("initial-cluster names a member twice");
   if (!names.has(nodeId))
     throw new UsageError(`initial-cluster does not name this member (node-id ${JSON.stringify(nodeId)})`);
-  if (members.length > 7) throw new UsageError("initial-cluster names more than 7 members (voters are 1 to 7)");
-  return { kind: "static", members, initialState: settings["initial-cluster-state"] as InitialClusterState };
+  return members;
 }
 
 function serverTls(

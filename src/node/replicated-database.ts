@@ -7,6 +7,7 @@ import { replicatedClusterControl } from "../cluster/replication/cluster-admin.t
 import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
+import { restoredDirCheck } from "../cluster/replication/restore-member.ts";
 import { refuseSingleServerData } from "../cluster/replication/single-server-data.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
@@ -72,6 +73,7 @@ export async function openReplicatedDatabase(
   try {
     await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
     await refuseSingleServerData(realFileSystem, dir, `${dir}/raft`);
+    await restoredDirCheck(realFileSystem, dir, config.cluster.nodeId, raftConfig.founding.kind === "gossip");
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
     const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
     seeds = founding.seeds;

@@ -1,13 +1,14 @@
 import { afterEach, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
-import { freePorts } from "../helpers/free-ports.ts";
+import { cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { runHomekv, type ServerProcess, scratchDir, startServerProcess, staticCluster } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
- * A replicated cluster backed up as an operator does it, with real processes and the CLI: `homekv
- * backup` through a follower while the cluster runs; the backup refused as a cluster member's data
- * directory (the member would start empty beside it); a single server started on it.
+ * A replicated cluster backed up and restored as an operator does it, with real processes and the
+ * CLI: `homekv backup` through a follower while the cluster runs; the backup refused as a cluster
+ * member's data directory (the member would start empty beside it), served as a single server,
+ * and restored by `homekv restore` as a new cluster, which an old member and a mistaken joiner
+ * join; and what restore refuses.
  */
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -32,22 +33,27 @@ const on = (server: ServerProcess, ...args: string[]) => runHomekv([...args, "-p
 const metrics = async (server: ServerProcess) => JSON.parse((await on(server, "metrics", "--json")).stdout);
 const KEYS = Array.from({ length: 20 }, (_, i) => `k${String(i).padStart(2, "0")}`);
 
-test("a cluster backed up through a follower holds every acknowledged write; a cluster member refuses to start on it, a single server serves it", async () => {
+test("a cluster backed up through a follower, served as a single server, and restored as a new cluster of one to which an old member with its old data and a joiner founded by mistake are added: both end up with the restored data", async () => {
   const names = ["n1", "n2", "n3"];
   const cluster = staticCluster(names);
   const members: ServerProcess[] = [];
-  for (const name of names)
-    members.push(await serve([...cluster.memberArgs(name), "--data-dir", scratch(`homekv-${name}-`)]));
-  // Written through whichever member takes them (any does once a leader is known).
-  for (const key of KEYS)
-    await waitFor(
+  const dirs: string[] = [];
+  for (const name of names) {
+    dirs.push(scratch(`homekv-${name}-`));
+    members.push(await serve([...cluster.memberArgs(name), "--data-dir", dirs.at(-1)!]));
+  }
+  // Revision 1 sets 20 keys, revision 2 deletes one; through whichever member takes them (any does
+  // once a leader is known).
+  const write = (...args: string[]) =>
+    waitFor(
       async () => {
-        for (const member of members) if ((await on(member, "set", `${key}=v-${key}`)).exitCode === 0) return true;
+        for (const member of members) if ((await on(member, ...args)).exitCode === 0) return true;
         return false;
       },
-      { what: `a member to take ${key}`, timeoutMs: 20_000, intervalMs: 50 },
+      { what: `a member to take ${args.join(" ")}`, timeoutMs: 20_000, intervalMs: 50 },
     );
-  await on(members[0]!, "del", "k00");
+  await write("set", ...KEYS.map((key) => `${key}=v-${key}`));
+  await write("del", "k00");
   const leader = await waitFor(
     async () => {
       const roles = await Promise.all(members.map(async (m) => (await metrics(m)).raft_role));
@@ -57,33 +63,136 @@ test("a cluster backed up through a follower holds every acknowledged write; a c
   );
   const follower = members.find((m) => m !== leader)!;
 
-  // The backup, through a follower: every write acknowledged before it (21 commands: revision 21).
+  // The backup, through a follower: every write acknowledged before it.
   const root = scratch("homekv-cluster-backup-");
   const backupDir = `${root}/backup`;
   const backedUp = await on(follower, "backup", backupDir, "--json");
   expect([backedUp.exitCode, backedUp.stderr]).toEqual([0, ""]);
-  const backup = JSON.parse(backedUp.stdout);
-  expect(backup).toMatchObject({ revision: 21, keys: 19, linkedBytes: 0 });
+  expect(JSON.parse(backedUp.stdout)).toMatchObject({ revision: 2, keys: 19, linkedBytes: 0 });
   expect(readdirSync(backupDir).sort()).toEqual(["ENGINE", "checkpoints", "wal"]);
-  for (const member of members) await member.stop("SIGKILL");
+  // One more write in the old cluster, after the backup: the old members have it, the backup not.
+  await write("set", "late=old-history");
+  for (const member of members)
+    await waitFor(async () => (await metrics(member)).revision === 3, { what: "every old member to apply it" });
+  for (const member of members) await member.stop("SIGTERM");
 
-  // A member started on the backup itself would found a group empty beside it: refused.
-  const [wrongPort] = freePorts(1);
+  // A cluster member started on the backup itself would found a group empty beside it: refused.
+  const [p1, p2, p3] = cluster.peerPorts.map((port) => `127.0.0.1:${port}`);
+  const n1Args = ["--peer-port", String(cluster.peerPorts[0]), "--raft-tick", "50ms"];
   await expect(
-    startServerProcess(
-      [
-        ...["--node-id", "r1", "--peer-port", String(wrongPort), "--data-dir", backupDir],
-        ...["--initial-cluster", `r1=127.0.0.1:${wrongPort}`],
-      ],
-      ENV,
-    ),
+    startServerProcess(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", backupDir, ...n1Args], ENV),
   ).rejects.toThrow(/holds a single server's data, which a cluster node would not load: start it as a single server/);
   expect(readdirSync(backupDir).sort()).toEqual(["ENGINE", "checkpoints", "wal"]);
 
-  // Restored as a single server: every key as the cluster had it, the next write at R + 1.
-  const single = await serve(["--data-dir", backupDir]);
-  expect(JSON.parse((await on(single, "metrics", "--json")).stdout).revision).toBe(21);
+  // Served as a single server (a copy: a server writes into its data directory).
+  cpSync(backupDir, `${root}/single`, { recursive: true });
+  const single = await serve(["--data-dir", `${root}/single`]);
+  expect((await metrics(single)).revision).toBe(2);
   const read = await on(single, "get", ...KEYS);
   expect(read.stdout.trim().split("\n")).toEqual(KEYS.map((k) => (k === "k00" ? "k00  (nil)" : `${k}  "v-${k}"`)));
-  expect(JSON.parse((await on(single, "set", "after=restore", "--json")).stdout).revision).toBe(22);
-}, 180_000);
+  expect(JSON.parse((await on(single, "set", "after=restore", "--json")).stdout).revision).toBe(3);
+  await single.stop("SIGTERM");
+
+  // Restored as a new cluster of one, n1, at the backup's revision.
+  const n1Dir = `${root}/n1-restored`;
+  const restore = await runHomekv([
+    "restore",
+    backupDir,
+    "--data-dir",
+    n1Dir,
+    "--node-id",
+    "n1",
+    "--initial-cluster",
+    `n1=${p1}`,
+  ]);
+  expect([restore.exitCode, restore.stderr]).toEqual([0, ""]);
+  expect(restore.stdout).toContain(
+    `restored revision 2 (19 keys) from ${backupDir} into ${n1Dir}: member n1 of a new cluster of one`,
+  );
+  expect(restore.stdout).toContain(
+    `start it with homekv serve --node-id n1 --data-dir ${n1Dir} --host 127.0.0.1 --peer-port ${cluster.peerPorts[0]}`,
+  );
+  // Under another name it would be no voter of its group, and wait without a word: refused.
+  await expect(
+    startServerProcess(["--node-id", "n9", "--initial-cluster", `n9=${p1}`, "--data-dir", n1Dir, ...n1Args], ENV),
+  ).rejects.toThrow(/was restored for member n1 \(homekv restore\): start it with --node-id n1/);
+  const n1 = await serve(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", n1Dir, ...n1Args]);
+  await waitFor(async () => (await metrics(n1)).raft_role === "leader", {
+    what: "n1 to lead its group of one",
+    timeoutMs: 20_000,
+  });
+  expect((await metrics(n1)).revision).toBe(2);
+  expect((await on(n1, "get", "late")).stdout.trim()).toBe("late  (nil)");
+  expect(JSON.parse((await on(n1, "set", "after=restore", "--json")).stdout).revision).toBe(3);
+
+  // n2 of the old cluster, on its old data (a log of the old history, revision 3 its own), and n3
+  // founded afresh by mistake (--initial-cluster-state new is the default): each is added, and each
+  // is sent the restored data, which replaces its own.
+  const n2 = await serve([...cluster.memberArgs("n2"), "--data-dir", dirs[1]!]);
+  const n3 = await serve([
+    ...["--node-id", "n3", "--peer-port", String(cluster.peerPorts[2]), "--data-dir", scratch("homekv-n3-new-")],
+    ...["--initial-cluster", `n1=${p1},n3=${p3}`, "--raft-tick", "50ms"],
+  ]);
+  expect(n3.output()).toContain("founded the group: n1, n3");
+  for (const [name, peer] of [
+    ["n2", p2],
+    ["n3", p3],
+  ] as const) {
+    const added = await on(n1, "cluster", "add", `${name}=${peer}`);
+    expect([added.exitCode, added.stderr]).toEqual([0, ""]);
+  }
+  const held = async (server: ServerProcess) =>
+    (await on(server, "get", "after", "late", "k01", "--serializable")).stdout.trim().replace(/ +/g, " ");
+  const wanted = 'after "restore"\nlate (nil)\nk01 "v-k01"';
+  for (const [name, server] of [
+    ["n2", n2],
+    ["n3", n3],
+  ] as const)
+    await waitFor(async () => (await held(server)) === wanted, {
+      what: `${name} to hold the restored data, not its own`,
+      timeoutMs: 30_000,
+      detail: () => held(server),
+    });
+  for (const server of [n2, n3]) expect(server.output()).toContain("installed the leader's snapshot");
+  // n1 still leads, at the restored history's revision: neither joiner's term or log won.
+  const view = await metrics(n1);
+  expect([view.raft_role, view.revision]).toEqual(["leader", 3]);
+}, 240_000);
+
+test("restore refuses what it cannot restore whole, with one line and nothing written", async () => {
+  const root = scratch("homekv-restore-refusals-");
+  const args = (backup: string, dataDir: string, initialCluster = "r1=127.0.0.1:20011") => [
+    "restore",
+    backup,
+    ...["--data-dir", dataDir, "--node-id", "r1", "--initial-cluster", initialCluster],
+  ];
+  const refused = async (argv: string[], code: number, message: string) => {
+    const result = await runHomekv(argv);
+    expect(result.exitCode).toBe(code);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain(message);
+  };
+  // Not a backup at all.
+  mkdirSync(`${root}/empty`);
+  await refused(args(`${root}/empty`, `${root}/a`), 1, `${root}/empty is not a backup: it has no ENGINE file`);
+  // A single server's data directory (its WAL may hold writes its checkpoint lacks).
+  const server = await serve(["--data-dir", `${root}/server`]);
+  await on(server, "set", "a=1");
+  await server.stop("SIGTERM");
+  await refused(args(`${root}/server`, `${root}/a`), 1, `${root}/server is a server's data directory, not a backup`);
+  // A cluster of several: one is restored, the others join it.
+  await refused(
+    args(`${root}/server`, `${root}/a`, "r1=127.0.0.1:20011,r2=127.0.0.1:20012"),
+    2,
+    "restore founds a cluster of one member, and initial-cluster names 2",
+  );
+  expect(existsSync(`${root}/a`)).toBe(false);
+  // Into a directory that exists.
+  const source = await serve(["--data-dir", `${root}/source`]);
+  await on(source, "set", "a=1");
+  expect((await on(source, "backup", `${root}/backup`)).exitCode).toBe(0);
+  mkdirSync(`${root}/taken`);
+  await refused(args(`${root}/backup`, `${root}/taken`), 1, `cannot restore into ${root}/taken: it already exists`);
+  expect(readdirSync(`${root}/taken`)).toEqual([]);
+  expect(readdirSync(root).sort()).toEqual(["backup", "empty", "server", "source", "taken"]);
+}, 60_000);

@@ -21,6 +21,6 @@ export async function refuseSingleServerData(fs: FileSystem, dir: string, raftDi
   if (singleServer)
     throw new HomeKvError(
       "E_CONFIG",
-      `data directory ${dir} holds a single server's data, which a cluster node would not load: start it as a single server (without --initial-cluster or --bootstrap-expect), or give the node an empty --data-dir`,
+      `data directory ${dir} holds a single server's data, which a cluster node would not load: start it as a single server (without --initial-cluster or --bootstrap-expect), found a new cluster from a backup of it with homekv restore, or give the node an empty --data-dir`,
     );
 }

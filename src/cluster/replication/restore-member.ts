@@ -1,0 +1,200 @@
+import { randomBytes } from "node:crypto";
+import { dirname } from "node:path";
+import { HomeKvError } from "../../errors.ts";
+import { diskError } from "../../io/fs/disk-error.ts";
+import { errorCode, type FileSystem } from "../../io/fs/file-system.ts";
+import { loadNewestCheckpoint } from "../../storage/checkpoint/checkpoint-reader.ts";
+import { writeCheckpoint } from "../../storage/checkpoint/checkpoint-writer.ts";
+import { claimDataDirEngine } from "../../storage/data-dir-engine.ts";
+import { createMvccStore } from "../../storage/mvcc/store.ts";
+import { DurableRaftLog } from "../raft/durable-log.ts";
+import type { ConfState, MemberAddress } from "../raft/types.ts";
+import { CHECKPOINT_SNAPSHOT_DATA } from "./member-checkpoints.ts";
+import { raftIdOf } from "./member-id.ts";
+
+const SLICE_KEYS = 4_096;
+
+/**
+ * The file that names the member a data directory was restored for (`<dir>/RESTORED`): a server
+ * started on it under another name, or founding through gossip, is refused (restoredDirCheck).
+ */
+export const RESTORED_FILE = "RESTORED";
+
+/**
+ * Where a restored group's log begins, read from the clock at the restore: its snapshot stands at
+ * index `ms × 1000` of term `ms` (milliseconds since 1970). Both are above anything a log that
+ * existed before can hold, by construction rather than by luck:
+ * - a log's index grows by one an entry, far below a million a second, and its term by one an
+ *   election, far below a thousand a second (an election takes ticks of milliseconds); so a log
+ *   founded at any time before, or restored earlier the same way, has a lower last index and term
+ *   than these (a safe integer holds indexes from here for some 200 years at a million a second);
+ * - so a member joining with a log that is not empty (started `--initial-cluster-state new` by
+ *   mistake, or with the data directory of a member of the old cluster) has committed less than
+ *   the snapshot's index and is sent it, which replaces its log and store (Raft installs a
+ *   snapshot past a follower's commit); and its term is lower, so it can never win the restored
+ *   member's vote or make it step down;
+ * - whereas at index 1 of term 1, the position of every founded log's first entry, such a joiner
+ *   would match the snapshot without having its data, and be left with its own.
+ * A clock set back by more than the time since the last restore would break this; restoring twice
+ * into one cluster would too (the second restore's log is ahead of the first's): restore once.
+ */
+export function restoredPosition(nowMs: number): { index: number; term: number } {
+  return { index: nowMs * 1_000, term: nowMs };
+}
+
+export interface RestoredMember {
+  revision: number;
+  /** Live keys. */
+  keys: number;
+  /** Bytes of the member's checkpoint. */
+  bytes: number;
+}
+
+/**
+ * Founds a replicated group of one member, `founder`, holding a backup's data (`homekv restore`, as
+ * etcd's `snapshot restore`): writes a new member data directory `dataDir` whose Raft log is a
+ * snapshot at restoredPosition, with `founder` its only voter, standing for a replicated checkpoint
+ * of the backup's store. A server started on it (`homekv serve` with the same node id) is that
+ * group's member at the backup's revision, and leads it alone. Members added to it (`homekv
+ * cluster add`) are sent the snapshot: the log holds no entry before it.
+ *
+ * One member, not several: each member restored on its own would have a log of its own position,
+ * and the later ones would be ahead of the leader's. The others join as any new member does.
+ *
+ *   <dataDir>.tmp-<8 hex>/          written here first, then synced and renamed to dataDir
+ *     ENGINE                        memory
+ *     RESTORED                      the founder's name
+ *     raft/                         the log: the snapshot, hard state at its term and index
+ *     checkpoints/<index>.rckpt     the backup's store at that index, the founder as its member
+ *
+ * The backup must be one of the memory engine (a cluster's store is in memory) written by `homekv
+ * backup`: its checkpoint is all of it. A server's data directory, with a write-ahead log that may
+ * hold writes beyond its checkpoint, is refused rather than restored short of them.
+ */
+export async function restoreMember(options: {
+  fs: FileSystem;
+  backup: string;
+  dataDir: string;
+  founder: MemberAddress;
+  /** Default: Date.now (restoredPosition). */
+  nowMs?: () => number;
+}): Promise<RestoredMember> {
+  const { fs, backup, dataDir, founder } = options;
+  const position = restoredPosition(Math.floor((options.nowMs ?? Date.now)()));
+  await checkBackup(fs, backup);
+  await refuseExisting(fs, dataDir);
+  const store = createMvccStore({ historyRevisions: Number.POSITIVE_INFINITY });
+  const loaded = await loadNewestCheckpoint(fs, `${backup}/checkpoints`, (checkpoint) =>
+    store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains),
+  );
+  if (loaded === undefined)
+    throw new HomeKvError(
+      "E_PRECONDITION",
+      `${backup} is not a backup: ${backup}/checkpoints holds no checkpoint (homekv backup writes one)`,
+    );
+  const temporary = `${dataDir}.tmp-${randomBytes(4).toString("hex")}`;
+  let written: string | undefined = temporary;
+  try {
+    await fs.mkdirp(temporary);
+    await claimDataDirEngine(fs, temporary, "memory");
+    await fs.mkdirp(`${temporary}/checkpoints`);
+    const id = raftIdOf(founder.name);
+    const conf: ConfState = { voters: [id], learners: [] };
+    const checkpoint = await writeCheckpoint({
+      fs,
+      dir: `${temporary}/checkpoints`,
+      store,
+      sliceKeysMax: SLICE_KEYS,
+      raftPosition: () => ({
+        index: position.index,
+        revision: store.revision,
+        term: position.term,
+        ...conf,
+        replica: { members: [founder], requestIds: [] },
+      }),
+    });
+    const log = await DurableRaftLog.open(fs, `${temporary}/raft`);
+    try {
+      await log.installSnapshot({ ...position, data: CHECKPOINT_SNAPSHOT_DATA, conf });
+      await log.persist({ term: position.term, vote: 0, commit: position.index }, [], true);
+    } finally {
+      await log.close();
+    }
+    await fs.createExclusive(`${temporary}/${RESTORED_FILE}`, new TextEncoder().encode(`${founder.name}\n`));
+    await fs.syncDir(temporary);
+    // Checked again: a rename onto an empty directory made meanwhile would replace it.
+    await refuseExisting(fs, dataDir);
+    await fs.rename(temporary, dataDir);
+    written = dataDir;
+    await fs.syncDir(dirname(dataDir));
+    return { revision: checkpoint.revision, keys: checkpoint.entries, bytes: checkpoint.bytes };
+  } catch (error) {
+    await fs.removeTree(written).catch(() => {});
+    throw error instanceof HomeKvError ? error : diskError(`the restore into ${dataDir} failed`, error);
+  }
+}
+
+/** A backup of the memory engine, as `homekv backup` writes it: its checkpoint and an empty WAL. */
+async function checkBackup(fs: FileSystem, backup: string): Promise<void> {
+  const engine = await fs.readFile(`${backup}/ENGINE`).then(
+    (bytes) => new TextDecoder().decode(bytes).trim(),
+    (error: unknown) => {
+      if (errorCode(error) === "ENOENT")
+        throw new HomeKvError("E_PRECONDITION", `${backup} is not a backup: it has no ENGINE file`);
+      throw error;
+    },
+  );
+  if (engine !== "memory")
+    throw new HomeKvError(
+      "E_PRECONDITION",
+      `${backup} is a backup of the ${engine} engine: a cluster keeps its store in memory and is restored from a backup of the memory engine`,
+    );
+  const wal = await fs.list(`${backup}/wal`).catch((error: unknown) => {
+    if (errorCode(error) === "ENOENT") return [];
+    throw error;
+  });
+  if (wal.length > 0)
+    throw new HomeKvError(
+      "E_PRECONDITION",
+      `${backup} is a server's data directory, not a backup: its write-ahead log (${backup}/wal) may hold writes its checkpoint lacks; start a server on it and take a backup with homekv backup`,
+    );
+}
+
+async function refuseExisting(fs: FileSystem, dataDir: string): Promise<void> {
+  if (await fs.exists(dataDir))
+    throw new HomeKvError(
+      "E_PRECONDITION",
+      `cannot restore into ${dataDir}: it already exists (a restore writes a new data directory only)`,
+    );
+}
+
+/**
+ * At a member's start: a data directory restored for member `restoredFor` (its RESTORED file) is
+ * refused under another name, where the member would be no voter of its group and wait without a
+ * word, and when founding through gossip, where servers started empty beside it could count it
+ * among their founders and found another group (a restored group grows by `homekv cluster add`).
+ */
+export async function restoredDirCheck(
+  fs: FileSystem,
+  dir: string,
+  self: string,
+  foundingThroughGossip: boolean,
+): Promise<void> {
+  let restoredFor: string;
+  try {
+    restoredFor = new TextDecoder().decode(await fs.readFile(`${dir}/${RESTORED_FILE}`)).trim();
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return;
+    throw error;
+  }
+  if (restoredFor !== self)
+    throw new HomeKvError(
+      "E_CONFIG",
+      `data directory ${dir} was restored for member ${restoredFor} (homekv restore): start it with --node-id ${restoredFor}`,
+    );
+  if (foundingThroughGossip)
+    throw new HomeKvError(
+      "E_CONFIG",
+      `data directory ${dir} was restored from a backup: start it with --initial-cluster, not --bootstrap-expect, and add the other members with homekv cluster add`,
+    );
+}

@@ -1,0 +1,107 @@
+import { expect, test } from "bun:test";
+import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
+import { CHECKPOINT_SNAPSHOT_DATA, loadMemberCheckpoint } from "../../../src/cluster/replication/member-checkpoints.ts";
+import { raftIdOf } from "../../../src/cluster/replication/member-id.ts";
+import { restoredDirCheck, restoreMember } from "../../../src/cluster/replication/restore-member.ts";
+import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
+import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
+import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
+import { expectNothingLeft, keyNames, recordingDirs, writeLoad } from "../../helpers/backup.ts";
+
+/**
+ * `homekv restore`'s files (restore-member.ts), read back as a member's start reads them: the Raft
+ * log begins at a snapshot at index 1 of term 1 whose only voter is the founder, and the checkpoint
+ * it stands for is the backup's store with the founder as the group's member. (A server started on
+ * them, and a member added to it: test/cluster/cluster-backup.test.ts.)
+ */
+const KEYS = keyNames("k", 80);
+const FOUNDER = { name: "r1", peerAddress: "127.0.0.1:20011" };
+/** The restore's clock: its log stands at index NOW × 1000 of term NOW. */
+const NOW = 1_765_000_000_123;
+const INDEX = NOW * 1_000;
+
+async function backedUp(fs: MemoryFileSystem) {
+  const db = await openDurableDatabase({ fs, dir: "/data/single", historyRevisions: 100_000, isAlive: () => false });
+  await writeLoad(db, KEYS, { commands: 120, seed: 7 });
+  await fs.mkdirp("/backups");
+  const backup = await db.backup("/backups/b");
+  return { db, backup };
+}
+
+test("the member's log starts at the backup, as a snapshot with the founder its only voter; its checkpoint is the backup's store", async () => {
+  const fs = new MemoryFileSystem();
+  const { db, backup } = await backedUp(fs);
+  const restored = await restoreMember({
+    fs,
+    backup: "/backups/b",
+    dataDir: "/data/r1",
+    founder: FOUNDER,
+    nowMs: () => NOW,
+  });
+  expect(restored).toMatchObject({ revision: backup.revision, keys: backup.keys });
+  for (const part of ["ENGINE", "RESTORED", "checkpoints", "raft"])
+    expect(await fs.exists(`/data/r1/${part}`)).toBe(true);
+
+  const log = await DurableRaftLog.open(fs, "/data/r1/raft");
+  const id = raftIdOf(FOUNDER.name);
+  expect(log.snapshot()).toEqual({
+    index: INDEX,
+    term: NOW,
+    data: CHECKPOINT_SNAPSHOT_DATA,
+    conf: { voters: [id], learners: [] },
+  });
+  expect(log.hardState()).toEqual({ term: NOW, vote: 0, commit: INDEX });
+  expect([log.firstIndex(), log.lastIndex()]).toEqual([INDEX + 1, INDEX]);
+  await log.close();
+
+  const store = createMvccStore({ historyRevisions: 100_000 });
+  const loaded = await loadMemberCheckpoint(fs, "/data/r1/checkpoints", INDEX, store);
+  expect(loaded).toMatchObject({
+    index: INDEX,
+    revision: backup.revision,
+    raft: { term: NOW, voters: [id], learners: [] },
+  });
+  expect(loaded!.replica).toEqual({ members: [FOUNDER], requestIds: [] });
+  // Every key as the single server had it at the backup's revision.
+  expect(store.readRecords(KEYS)).toEqual(db.read(KEYS, backup.revision).records);
+  await db.close();
+});
+
+test("a restore the disk fails leaves neither the member's directory nor its temporary, and the backup as it was", async () => {
+  const memory = new MemoryFileSystem();
+  const { db } = await backedUp(memory);
+  await db.close();
+  const before = await memory.list("/backups/b/checkpoints");
+  const { fs, made } = recordingDirs(memory);
+  memory.injectFault({ op: "append", code: "ENOSPC", pathIncludes: "/data/r1.tmp-", times: 1 });
+  await expect(
+    restoreMember({ fs, backup: "/backups/b", dataDir: "/data/r1", founder: FOUNDER }),
+  ).rejects.toMatchObject({
+    code: "E_DISK",
+    message: expect.stringContaining("the restore into /data/r1 failed: the disk is full (ENOSPC)"),
+  });
+  await expectNothingLeft(memory, made, "/data/r1");
+  expect(await memory.list("/backups/b/checkpoints")).toEqual(before);
+  // The next attempt, the disk mended, writes it whole.
+  expect(
+    (await restoreMember({ fs, backup: "/backups/b", dataDir: "/data/r1", founder: FOUNDER })).keys,
+  ).toBeGreaterThan(0);
+});
+
+test("a restored directory starts only under its member's name, and not founding through gossip", async () => {
+  const fs = new MemoryFileSystem();
+  const { db } = await backedUp(fs);
+  await db.close();
+  await restoreMember({ fs, backup: "/backups/b", dataDir: "/data/r1", founder: FOUNDER });
+  await restoredDirCheck(fs, "/data/r1", "r1", false);
+  await expect(restoredDirCheck(fs, "/data/r1", "r2", false)).rejects.toMatchObject({
+    code: "E_CONFIG",
+    message: "data directory /data/r1 was restored for member r1 (homekv restore): start it with --node-id r1",
+  });
+  await expect(restoredDirCheck(fs, "/data/r1", "r1", true)).rejects.toMatchObject({
+    code: "E_CONFIG",
+    message: expect.stringContaining("start it with --initial-cluster, not --bootstrap-expect"),
+  });
+  // A directory no restore wrote is not its business.
+  await restoredDirCheck(fs, "/data/single", "anyone", true);
+});
