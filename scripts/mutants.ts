@@ -75,7 +75,7 @@ const SETS: readonly MutantSet[] = [
     mutants: BACKUP_MUTANTS,
     tests: [
       "test/cluster/replication/member-backup",
-      "test/cluster/replication/single-server-data",
+      "test/node/data-dir-kind",
       "test/cluster/replication/restore-member",
       "test/cluster/cluster-backup",
     ],

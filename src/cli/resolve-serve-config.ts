@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { DEFAULT_HOST } from "../address.ts";
 import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import type { InitialClusterState } from "../cluster/replication/bootstrap.ts";
+import { isRestoredClusterId } from "../cluster/replication/restore-member.ts";
 import { HomeKvError } from "../errors.ts";
 import type {
   ClusterConfig,
@@ -146,6 +147,10 @@ function raftConfig(settings: ServeSettings, nodeId: string, gossip: boolean): R
   if (expect !== undefined && !gossip)
     throw new UsageError(
       "bootstrap-expect needs gossip-port (and join, but for the first server): gossip finds the others",
+    );
+  if (expect !== undefined && isRestoredClusterId(settings["cluster-id"]!))
+    throw new UsageError(
+      "a cluster restored from a backup (its cluster-id says so) grows by homekv cluster add, not bootstrap-expect: start members with initial-cluster and initial-cluster-state existing",
     );
   if (expect !== undefined && peerPort === 0)
     throw new UsageError("bootstrap-expect needs a fixed peer-port: it is published in gossip before it is bound");

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
+import { ID_PATTERN } from "../cluster/gossip/node-state.ts";
 import { restoreMember } from "../cluster/replication/restore-member.ts";
 import { parsePeerAddress } from "../cluster/transport/peer-address.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
@@ -19,6 +20,11 @@ export const restoreCommand = defineCommand({
     "initial-cluster": {
       type: "string",
       description: "NAME=HOST:PEERPORT of this one member, as its `homekv serve --initial-cluster`",
+    },
+    "cluster-id": {
+      type: "string",
+      description:
+        "What the new cluster's id starts with (default homekv): it is <this>.restored-<ms>, which its members are then started with",
     },
     json: { type: "boolean", description: "Print what was restored as JSON" },
   },
@@ -41,17 +47,24 @@ export const restoreCommand = defineCommand({
     const peer = parsePeerAddress(founder.address);
     const backup = resolve(args._[0]!);
     const target = resolve(dataDir);
+    const base = args["cluster-id"] ?? "homekv";
+    if (!ID_PATTERN.test(base))
+      throw new UsageError(
+        `cluster-id must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit, not ${JSON.stringify(base)}`,
+      );
     const restored = await restoreMember({
       fs: realFileSystem,
       backup,
       dataDir: target,
       founder: { name: founder.name, peerAddress: peer.text },
+      clusterIdBase: base,
     });
-    const serve = `homekv serve --node-id ${founder.name} --data-dir ${target} --host ${peer.host} --peer-port ${peer.port} --initial-cluster ${founder.name}=${peer.text}`;
+    const { clusterId } = restored;
+    const serve = `homekv serve --node-id ${founder.name} --cluster-id ${clusterId} --data-dir ${target} --host ${peer.host} --peer-port ${peer.port} --initial-cluster ${founder.name}=${peer.text}`;
     console.log(
       args.json
         ? JSON.stringify({ ...restored, dataDir: target, member: founder.name, serve })
-        : `restored revision ${restored.revision} (${restored.keys} keys) from ${backup} into ${target}: member ${founder.name} of a new cluster of one; start it with ${serve} (and -p for its gRPC port), then add the others with homekv cluster add, each started on an empty --data-dir with --initial-cluster-state existing`,
+        : `restored revision ${restored.revision} (${restored.keys} keys) from ${backup} into ${target}: member ${founder.name} of a new cluster of one, ${clusterId}; start it with ${serve} (and -p for its gRPC port), then add the others with homekv cluster add, each started with --cluster-id ${clusterId} on an empty --data-dir with --initial-cluster-state existing`,
     );
   },
 });

@@ -5,7 +5,6 @@ import { RaftLogEngine } from "../cluster/raft/group-log-engine.ts";
 import type { RaftStorage } from "../cluster/raft/storage.ts";
 import type { MemberAddress } from "../cluster/raft/types.ts";
 import { foundersInLog, foundGroupIfNew, type InitialClusterState } from "../cluster/replication/bootstrap.ts";
-import { refuseSingleServerData } from "../cluster/replication/single-server-data.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
@@ -15,6 +14,7 @@ import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
 import { REQUEST_IDS_REMEMBERED } from "../storage/request-ids.ts";
+import { refuseOtherKindsData } from "./data-dir-kind.ts";
 import { findGroup, keepJoining } from "./gossip-join.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import { partitionedClusterControl } from "./partitioned-cluster-control.ts";
@@ -72,7 +72,7 @@ export async function openPartitionedNode(
   let founders: Awaited<ReturnType<typeof findGroup>>;
   try {
     await claimDataDirEngine(realFileSystem, dir, "memory");
-    await refuseSingleServerData(realFileSystem, dir, `${dir}/groups`);
+    await refuseOtherKindsData(realFileSystem, dir, "partitioned");
     engine = await RaftLogEngine.open(realFileSystem, `${dir}/groups`, (line) => log.warn(line));
     // The founding nodes (--initial-cluster, or those gossip found with --bootstrap-expect) begin
     // the meta group's log with themselves as voters, the same entries on each; a node joining

@@ -7,8 +7,7 @@ import { replicatedClusterControl } from "../cluster/replication/cluster-admin.t
 import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
-import { restoredDirCheck } from "../cluster/replication/restore-member.ts";
-import { refuseSingleServerData } from "../cluster/replication/single-server-data.ts";
+import { restoredDirCheck, restoredLogCheck } from "../cluster/replication/restore-member.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
@@ -16,6 +15,7 @@ import type { ClusterControl } from "../server/cluster-control.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
+import { refuseOtherKindsData } from "./data-dir-kind.ts";
 import { findGroup, keepJoining } from "./gossip-join.ts";
 import { openNodeTransport } from "./node-transport.ts";
 import type { RaftConfig, ServeConfig } from "./serve-config.ts";
@@ -72,11 +72,21 @@ export async function openReplicatedDatabase(
   let seeds: MemberAddress[];
   try {
     await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
-    await refuseSingleServerData(realFileSystem, dir, `${dir}/raft`);
-    await restoredDirCheck(realFileSystem, dir, config.cluster.nodeId, raftConfig.founding.kind === "gossip");
+    await refuseOtherKindsData(realFileSystem, dir, "replicated");
+    await restoredDirCheck(realFileSystem, dir, {
+      name: config.cluster.nodeId,
+      clusterId: config.cluster.clusterId,
+      foundingThroughGossip: raftConfig.founding.kind === "gossip",
+    });
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
     const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
     seeds = founding.seeds;
+    restoredLogCheck(
+      config.cluster.clusterId,
+      { lastIndex: raftLog.lastIndex(), term: raftLog.hardState().term },
+      founding.initialState === "new",
+      dir,
+    );
     if (await foundGroupIfNew(raftLog, seeds, founding.initialState))
       log.info(`founded the group: ${seeds.map((m) => m.name).join(", ")}`);
     transport = openNodeTransport(config, raftConfig, seeds, log);

@@ -2,6 +2,7 @@ import { formatAddress } from "../address.ts";
 import { type Membership, startMembership } from "../cluster/membership.ts";
 import { foundingMetadata } from "../cluster/replication/gossip-founding.ts";
 import { assert } from "../errors.ts";
+import { realFileSystem } from "../io/fs/real-fs.ts";
 import { startHttpEndpoint } from "../server/http-endpoint.ts";
 import type { RingView } from "../server/ring.ts";
 import type { Scans } from "../server/scan-cursors.ts";
@@ -11,6 +12,7 @@ import { openDurableDatabase } from "../storage/durable-database.ts";
 import { flsmMemoryBound } from "../storage/engine.ts";
 import { startHistoryCompactor } from "../storage/history-compactor.ts";
 import { realTimers } from "../timers.ts";
+import { refuseOtherKindsData } from "./data-dir-kind.ts";
 import { type MemoryGovernor, startMemoryGovernor } from "./memory-governor.ts";
 import { openPartitionedNode } from "./partitioned-node.ts";
 import { openReplicatedDatabase, type ReplicatedNode } from "./replicated-database.ts";
@@ -144,6 +146,7 @@ async function openDatabase(
   const watch = { onBug: (error: unknown) => log.error("internal error in a watcher:", error) };
   const { storage } = config;
   if (storage.kind === "memory") return { db: createDatabase({ historyRevisions: config.history.revisions, watch }) };
+  await refuseOtherKindsData(realFileSystem, storage.dir, "single");
   return {
     db: await openDurableDatabase({
       dir: storage.dir,

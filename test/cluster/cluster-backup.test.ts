@@ -7,8 +7,9 @@ import { waitFor } from "../helpers/wait.ts";
  * A replicated cluster backed up and restored as an operator does it, with real processes and the
  * CLI: `homekv backup` through a follower while the cluster runs; the backup refused as a cluster
  * member's data directory (the member would start empty beside it), served as a single server,
- * and restored by `homekv restore` as a new cluster, which an old member and a mistaken joiner
- * join; and what restore refuses.
+ * and restored by `homekv restore` as a new cluster under a new cluster id, which refuses a member
+ * of the old cluster on its old data and a second founding, and which two members join; and what
+ * restore refuses.
  */
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -33,7 +34,7 @@ const on = (server: ServerProcess, ...args: string[]) => runHomekv([...args, "-p
 const metrics = async (server: ServerProcess) => JSON.parse((await on(server, "metrics", "--json")).stdout);
 const KEYS = Array.from({ length: 20 }, (_, i) => `k${String(i).padStart(2, "0")}`);
 
-test("a cluster backed up through a follower, served as a single server, and restored as a new cluster of one to which an old member with its old data and a joiner founded by mistake are added: both end up with the restored data", async () => {
+test("a cluster backed up through a follower, served as a single server, and restored as a new cluster of one under a new id: an old member's data and a second founding refused, two members added and sent the restored data", async () => {
   const names = ["n1", "n2", "n3"];
   const cluster = staticCluster(names);
   const members: ServerProcess[] = [];
@@ -81,7 +82,9 @@ test("a cluster backed up through a follower, served as a single server, and res
   const n1Args = ["--peer-port", String(cluster.peerPorts[0]), "--raft-tick", "50ms"];
   await expect(
     startServerProcess(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", backupDir, ...n1Args], ENV),
-  ).rejects.toThrow(/holds a single server's data, which a cluster node would not load: start it as a single server/);
+  ).rejects.toThrow(
+    /holds a single server's data \(its WAL, checkpoints or FLSM tables\), which this server would not load/,
+  );
   expect(readdirSync(backupDir).sort()).toEqual(["ENGINE", "checkpoints", "wal"]);
 
   // Served as a single server (a copy: a server writes into its data directory).
@@ -104,19 +107,26 @@ test("a cluster backed up through a follower, served as a single server, and res
     "n1",
     "--initial-cluster",
     `n1=${p1}`,
+    "--json",
   ]);
   expect([restore.exitCode, restore.stderr]).toEqual([0, ""]);
-  expect(restore.stdout).toContain(
-    `restored revision 2 (19 keys) from ${backupDir} into ${n1Dir}: member n1 of a new cluster of one`,
+  const restored = JSON.parse(restore.stdout);
+  expect(restored).toMatchObject({ revision: 2, keys: 19, dataDir: n1Dir, member: "n1" });
+  const id: string = restored.clusterId;
+  expect(id).toMatch(/^homekv\.restored-\d{13}$/);
+  expect(restored.serve).toBe(
+    `homekv serve --node-id n1 --cluster-id ${id} --data-dir ${n1Dir} --host 127.0.0.1 --peer-port ${cluster.peerPorts[0]} --initial-cluster n1=${p1}`,
   );
-  expect(restore.stdout).toContain(
-    `start it with homekv serve --node-id n1 --data-dir ${n1Dir} --host 127.0.0.1 --peer-port ${cluster.peerPorts[0]}`,
-  );
-  // Under another name it would be no voter of its group, and wait without a word: refused.
-  await expect(
-    startServerProcess(["--node-id", "n9", "--initial-cluster", `n9=${p1}`, "--data-dir", n1Dir, ...n1Args], ENV),
-  ).rejects.toThrow(/was restored for member n1 \(homekv restore\): start it with --node-id n1/);
-  const n1 = await serve(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", n1Dir, ...n1Args]);
+  // Under another name or cluster id it would wait without a word, or let the old members in;
+  // as a single server it would serve nothing of it: refused.
+  const withId = [...n1Args, "--cluster-id", id];
+  for (const [args, refusal] of [
+    [["--node-id", "n9", "--initial-cluster", `n9=${p1}`, ...withId], `was restored as member n1 of cluster ${id}`],
+    [["--node-id", "n1", "--initial-cluster", `n1=${p1}`, ...n1Args], `start it with --node-id n1 --cluster-id ${id}`],
+    [[], "holds a replicated cluster member's data (its Raft log and checkpoints), which this server would not load"],
+  ] as const)
+    await expect(startServerProcess([...args, "--data-dir", n1Dir], ENV)).rejects.toThrow(refusal);
+  const n1 = await serve(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", n1Dir, ...withId]);
   await waitFor(async () => (await metrics(n1)).raft_role === "leader", {
     what: "n1 to lead its group of one",
     timeoutMs: 20_000,
@@ -125,15 +135,21 @@ test("a cluster backed up through a follower, served as a single server, and res
   expect((await on(n1, "get", "late")).stdout.trim()).toBe("late  (nil)");
   expect(JSON.parse((await on(n1, "set", "after=restore", "--json")).stdout).revision).toBe(3);
 
-  // n2 of the old cluster, on its old data (a log of the old history, revision 3 its own), and n3
-  // founded afresh by mistake (--initial-cluster-state new is the default): each is added, and each
-  // is sent the restored data, which replaces its own.
-  const n2 = await serve([...cluster.memberArgs("n2"), "--data-dir", dirs[1]!]);
-  const n3 = await serve([
-    ...["--node-id", "n3", "--peer-port", String(cluster.peerPorts[2]), "--data-dir", scratch("homekv-n3-new-")],
-    ...["--initial-cluster", `n1=${p1},n3=${p3}`, "--raft-tick", "50ms"],
-  ]);
-  expect(n3.output()).toContain("founded the group: n1, n3");
+  // Under the new id, n2's old data directory (a log of the old history) is refused, and so is
+  // n3 founding a group of its own: each joins on an empty directory, is added, and is sent the
+  // restored data. (The old id is refused by every member's handshake.)
+  const joinerArgs = (name: "n2" | "n3", dir: string) => [
+    ...["--node-id", name, "--peer-port", String(cluster.peerPorts[name === "n2" ? 1 : 2]), "--data-dir", dir],
+    ...["--initial-cluster", `n1=${p1},${name}=${name === "n2" ? p2 : p3}`, "--raft-tick", "50ms", "--cluster-id", id],
+  ];
+  await expect(
+    startServerProcess([...joinerArgs("n2", dirs[1]!), "--initial-cluster-state", "existing"], ENV),
+  ).rejects.toThrow(`data directory ${dirs[1]} holds the Raft log of another cluster`);
+  await expect(startServerProcess(joinerArgs("n3", scratch("homekv-n3-new-")), ENV)).rejects.toThrow(
+    `cluster ${id} was restored from a backup (homekv restore) and exists already`,
+  );
+  const n2 = await serve([...joinerArgs("n2", scratch("homekv-n2-new-")), "--initial-cluster-state", "existing"]);
+  const n3 = await serve([...joinerArgs("n3", scratch("homekv-n3-new-")), "--initial-cluster-state", "existing"]);
   for (const [name, peer] of [
     ["n2", p2],
     ["n3", p3],
@@ -149,12 +165,12 @@ test("a cluster backed up through a follower, served as a single server, and res
     ["n3", n3],
   ] as const)
     await waitFor(async () => (await held(server)) === wanted, {
-      what: `${name} to hold the restored data, not its own`,
+      what: `${name} to hold the restored data`,
       timeoutMs: 30_000,
       detail: () => held(server),
     });
   for (const server of [n2, n3]) expect(server.output()).toContain("installed the leader's snapshot");
-  // n1 still leads, at the restored history's revision: neither joiner's term or log won.
+  // n1 still leads, at the restored history's revision.
   const view = await metrics(n1);
   expect([view.raft_role, view.revision]).toEqual(["leader", 3]);
 }, 240_000);

@@ -39,7 +39,35 @@ export const RESTORED_FILE = "RESTORED";
  * into one cluster would too (the second restore's log is ahead of the first's): restore once.
  */
 export function restoredPosition(nowMs: number): { index: number; term: number } {
-  return { index: nowMs * 1_000, term: nowMs };
+  const index = nowMs * 1_000;
+  if (!(nowMs > 0 && Number.isSafeInteger(index)))
+    throw new HomeKvError("E_CONFIG", `the clock reads ${nowMs} ms since 1970: a restore needs a clock set right`);
+  return { index, term: nowMs };
+}
+
+/**
+ * A restored cluster's id: `<base>.restored-<ms>`, the milliseconds of its restoredPosition. A new
+ * id keeps the old cluster's members out (every member's peer handshake compares ids), and a member
+ * started under it can tell a log of this cluster (empty, or at or past the restored index) from
+ * one of another (restoredLogCheck).
+ */
+const RESTORED_ID_MARK = ".restored-";
+
+export function restoredClusterId(base: string, nowMs: number): string {
+  const mark = `${RESTORED_ID_MARK}${nowMs}`;
+  return `${base.slice(0, 64 - mark.length)}${mark}`;
+}
+
+/** The milliseconds a restored cluster's id was minted at; undefined for any other id. */
+export function restoredAtMs(clusterId: string): number | undefined {
+  const at = clusterId.lastIndexOf(RESTORED_ID_MARK);
+  if (at === -1) return undefined;
+  const ms = Number(clusterId.slice(at + RESTORED_ID_MARK.length));
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+
+export function isRestoredClusterId(clusterId: string): boolean {
+  return restoredAtMs(clusterId) !== undefined;
 }
 
 export interface RestoredMember {
@@ -48,6 +76,8 @@ export interface RestoredMember {
   keys: number;
   /** Bytes of the member's checkpoint. */
   bytes: number;
+  /** The new cluster's id: every member is started with it (`--cluster-id`). */
+  clusterId: string;
 }
 
 /**
@@ -76,11 +106,15 @@ export async function restoreMember(options: {
   backup: string;
   dataDir: string;
   founder: MemberAddress;
+  /** What the new cluster's id begins with (restoredClusterId). */
+  clusterIdBase: string;
   /** Default: Date.now (restoredPosition). */
   nowMs?: () => number;
 }): Promise<RestoredMember> {
   const { fs, backup, dataDir, founder } = options;
-  const position = restoredPosition(Math.floor((options.nowMs ?? Date.now)()));
+  const nowMs = Math.floor((options.nowMs ?? Date.now)());
+  const position = restoredPosition(nowMs);
+  const clusterId = restoredClusterId(options.clusterIdBase, nowMs);
   await checkBackup(fs, backup);
   await refuseExisting(fs, dataDir);
   const store = createMvccStore({ historyRevisions: Number.POSITIVE_INFINITY });
@@ -120,14 +154,17 @@ export async function restoreMember(options: {
     } finally {
       await log.close();
     }
-    await fs.createExclusive(`${temporary}/${RESTORED_FILE}`, new TextEncoder().encode(`${founder.name}\n`));
+    await fs.createExclusive(
+      `${temporary}/${RESTORED_FILE}`,
+      new TextEncoder().encode(`${founder.name}\n${clusterId}\n`),
+    );
     await fs.syncDir(temporary);
     // Checked again: a rename onto an empty directory made meanwhile would replace it.
     await refuseExisting(fs, dataDir);
     await fs.rename(temporary, dataDir);
     written = dataDir;
     await fs.syncDir(dirname(dataDir));
-    return { revision: checkpoint.revision, keys: checkpoint.entries, bytes: checkpoint.bytes };
+    return { revision: checkpoint.revision, keys: checkpoint.entries, bytes: checkpoint.bytes, clusterId };
   } catch (error) {
     await fs.removeTree(written).catch(() => {});
     throw error instanceof HomeKvError ? error : diskError(`the restore into ${dataDir} failed`, error);
@@ -169,32 +206,63 @@ async function refuseExisting(fs: FileSystem, dataDir: string): Promise<void> {
 }
 
 /**
- * At a member's start: a data directory restored for member `restoredFor` (its RESTORED file) is
- * refused under another name, where the member would be no voter of its group and wait without a
- * word, and when founding through gossip, where servers started empty beside it could count it
- * among their founders and found another group (a restored group grows by `homekv cluster add`).
+ * At a member's start: a data directory restored for a member (its RESTORED file: the member's name
+ * and the new cluster's id) is refused under another name, where the member would be no voter of
+ * its group and wait without a word; under another cluster id, which would let the old cluster's
+ * members reach it; and when founding through gossip, where servers started empty beside it could
+ * count it among their founders (a restored group grows by `homekv cluster add`).
  */
 export async function restoredDirCheck(
   fs: FileSystem,
   dir: string,
-  self: string,
-  foundingThroughGossip: boolean,
+  self: { name: string; clusterId: string; foundingThroughGossip: boolean },
 ): Promise<void> {
-  let restoredFor: string;
+  let text: string;
   try {
-    restoredFor = new TextDecoder().decode(await fs.readFile(`${dir}/${RESTORED_FILE}`)).trim();
+    text = new TextDecoder().decode(await fs.readFile(`${dir}/${RESTORED_FILE}`));
   } catch (error) {
     if (errorCode(error) === "ENOENT") return;
     throw error;
   }
-  if (restoredFor !== self)
+  const [restoredFor = "", clusterId = ""] = text.split("\n");
+  if (restoredFor !== self.name || clusterId !== self.clusterId)
     throw new HomeKvError(
       "E_CONFIG",
-      `data directory ${dir} was restored for member ${restoredFor} (homekv restore): start it with --node-id ${restoredFor}`,
+      `data directory ${dir} was restored as member ${restoredFor} of cluster ${clusterId} (homekv restore): start it with --node-id ${restoredFor} --cluster-id ${clusterId}`,
     );
-  if (foundingThroughGossip)
+  if (self.foundingThroughGossip)
     throw new HomeKvError(
       "E_CONFIG",
       `data directory ${dir} was restored from a backup: start it with --initial-cluster, not --bootstrap-expect, and add the other members with homekv cluster add`,
+    );
+}
+
+/**
+ * At a member's start under a restored cluster's id, with its Raft log opened: a log of another
+ * cluster (below where this one began: the old cluster's, or one founded on its own) is refused,
+ * as is founding a group on an empty log (`--initial-cluster-state new`). That cluster exists, its
+ * one member restored; a member joins it on an empty data directory, and is sent its data. (Raft
+ * alone would bring such a log over — see restoredPosition — but its member could meanwhile lead a
+ * group of its own and acknowledge writes that the restored data then replaces.)
+ */
+export function restoredLogCheck(
+  clusterId: string,
+  log: { lastIndex: number; term: number },
+  founds: boolean,
+  dir: string,
+): void {
+  const ms = restoredAtMs(clusterId);
+  if (ms === undefined) return;
+  const join = "join it on an empty --data-dir with --initial-cluster-state existing, then homekv cluster add";
+  const began = restoredPosition(ms).index;
+  if (log.term > 0 && log.lastIndex < began)
+    throw new HomeKvError(
+      "E_CONFIG",
+      `data directory ${dir} holds the Raft log of another cluster (its last index ${log.lastIndex} is below ${began}, where cluster ${clusterId} began): ${join}`,
+    );
+  if (log.term === 0 && founds)
+    throw new HomeKvError(
+      "E_CONFIG",
+      `cluster ${clusterId} was restored from a backup (homekv restore) and exists already: ${join}`,
     );
 }

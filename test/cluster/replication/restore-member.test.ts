@@ -2,7 +2,14 @@ import { expect, test } from "bun:test";
 import { DurableRaftLog } from "../../../src/cluster/raft/durable-log.ts";
 import { CHECKPOINT_SNAPSHOT_DATA, loadMemberCheckpoint } from "../../../src/cluster/replication/member-checkpoints.ts";
 import { raftIdOf } from "../../../src/cluster/replication/member-id.ts";
-import { restoredDirCheck, restoreMember } from "../../../src/cluster/replication/restore-member.ts";
+import {
+  isRestoredClusterId,
+  restoredClusterId,
+  restoredDirCheck,
+  restoredLogCheck,
+  restoredPosition,
+  restoreMember,
+} from "../../../src/cluster/replication/restore-member.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
@@ -16,8 +23,9 @@ import { expectNothingLeft, keyNames, recordingDirs, writeLoad } from "../../hel
  */
 const KEYS = keyNames("k", 80);
 const FOUNDER = { name: "r1", peerAddress: "127.0.0.1:20011" };
-/** The restore's clock: its log stands at index NOW × 1000 of term NOW. */
+/** The restore's clock: its log stands at index NOW × 1000 of term NOW, its cluster id says NOW. */
 const NOW = 1_765_000_000_123;
+const CLUSTER_ID = `homekv.restored-${NOW}`;
 const INDEX = NOW * 1_000;
 
 async function backedUp(fs: MemoryFileSystem) {
@@ -36,9 +44,10 @@ test("the member's log starts at the backup, as a snapshot with the founder its 
     backup: "/backups/b",
     dataDir: "/data/r1",
     founder: FOUNDER,
+    clusterIdBase: "homekv",
     nowMs: () => NOW,
   });
-  expect(restored).toMatchObject({ revision: backup.revision, keys: backup.keys });
+  expect(restored).toMatchObject({ revision: backup.revision, keys: backup.keys, clusterId: CLUSTER_ID });
   for (const part of ["ENGINE", "RESTORED", "checkpoints", "raft"])
     expect(await fs.exists(`/data/r1/${part}`)).toBe(true);
 
@@ -75,7 +84,14 @@ test("a restore the disk fails leaves neither the member's directory nor its tem
   const { fs, made } = recordingDirs(memory);
   memory.injectFault({ op: "append", code: "ENOSPC", pathIncludes: "/data/r1.tmp-", times: 1 });
   await expect(
-    restoreMember({ fs, backup: "/backups/b", dataDir: "/data/r1", founder: FOUNDER }),
+    restoreMember({
+      fs,
+      backup: "/backups/b",
+      dataDir: "/data/r1",
+      founder: FOUNDER,
+      clusterIdBase: "homekv",
+      nowMs: () => NOW,
+    }),
   ).rejects.toMatchObject({
     code: "E_DISK",
     message: expect.stringContaining("the restore into /data/r1 failed: the disk is full (ENOSPC)"),
@@ -84,24 +100,62 @@ test("a restore the disk fails leaves neither the member's directory nor its tem
   expect(await memory.list("/backups/b/checkpoints")).toEqual(before);
   // The next attempt, the disk mended, writes it whole.
   expect(
-    (await restoreMember({ fs, backup: "/backups/b", dataDir: "/data/r1", founder: FOUNDER })).keys,
+    (
+      await restoreMember({
+        fs,
+        backup: "/backups/b",
+        dataDir: "/data/r1",
+        founder: FOUNDER,
+        clusterIdBase: "homekv",
+        nowMs: () => NOW,
+      })
+    ).keys,
   ).toBeGreaterThan(0);
 });
 
-test("a restored directory starts only under its member's name, and not founding through gossip", async () => {
+test("a restored directory starts only under its member's name and cluster id, and not founding through gossip; under a restored cluster's id no one founds a group, nor brings another cluster's log", async () => {
   const fs = new MemoryFileSystem();
   const { db } = await backedUp(fs);
   await db.close();
-  await restoreMember({ fs, backup: "/backups/b", dataDir: "/data/r1", founder: FOUNDER });
-  await restoredDirCheck(fs, "/data/r1", "r1", false);
-  await expect(restoredDirCheck(fs, "/data/r1", "r2", false)).rejects.toMatchObject({
-    code: "E_CONFIG",
-    message: "data directory /data/r1 was restored for member r1 (homekv restore): start it with --node-id r1",
+  await restoreMember({
+    fs,
+    backup: "/backups/b",
+    dataDir: "/data/r1",
+    founder: FOUNDER,
+    clusterIdBase: "homekv",
+    nowMs: () => NOW,
   });
-  await expect(restoredDirCheck(fs, "/data/r1", "r1", true)).rejects.toMatchObject({
+  const self = { name: "r1", clusterId: CLUSTER_ID, foundingThroughGossip: false };
+  await restoredDirCheck(fs, "/data/r1", self);
+  const refusal = `data directory /data/r1 was restored as member r1 of cluster ${CLUSTER_ID} (homekv restore): start it with --node-id r1 --cluster-id ${CLUSTER_ID}`;
+  for (const other of [{ name: "r2" }, { clusterId: "homekv" }])
+    await expect(restoredDirCheck(fs, "/data/r1", { ...self, ...other })).rejects.toMatchObject({
+      code: "E_CONFIG",
+      message: refusal,
+    });
+  await expect(restoredDirCheck(fs, "/data/r1", { ...self, foundingThroughGossip: true })).rejects.toMatchObject({
     code: "E_CONFIG",
     message: expect.stringContaining("start it with --initial-cluster, not --bootstrap-expect"),
   });
   // A directory no restore wrote is not its business.
-  await restoredDirCheck(fs, "/data/single", "anyone", true);
+  await restoredDirCheck(fs, "/data/single", { name: "anyone", clusterId: "homekv", foundingThroughGossip: true });
+  // The id a restore mints says when; a log under it must be empty or begin at or past that.
+  expect([restoredClusterId("prod", NOW), isRestoredClusterId(restoredClusterId("prod", NOW))]).toEqual([
+    `prod.restored-${NOW}`,
+    true,
+  ]);
+  expect(isRestoredClusterId("prod")).toBe(false);
+  const at = (lastIndex: number, term: number, founds: boolean) => () =>
+    restoredLogCheck(CLUSTER_ID, { lastIndex, term }, founds, "/data/x");
+  at(NOW * 1_000, NOW, false)(); // the restored member itself
+  at(NOW * 1_000 + 500, NOW + 3, true)(); // a member that joined, restarted
+  at(0, 0, false)(); // a joiner, empty
+  expect(at(40, 3, false)).toThrow(
+    `data directory /data/x holds the Raft log of another cluster (its last index 40 is below ${NOW * 1_000}, where cluster ${CLUSTER_ID} began)`,
+  );
+  expect(at(0, 0, true)).toThrow(
+    `cluster ${CLUSTER_ID} was restored from a backup (homekv restore) and exists already`,
+  );
+  restoredLogCheck("prod", { lastIndex: 40, term: 3 }, true, "/data/x");
+  expect(() => restoredPosition(2 ** 53)).toThrow("a restore needs a clock set right");
 });
