@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { BACKUP_MUTANTS } from "../scripts/mutants/backup-mutants.ts";
 import { CHECKPOINT_CALL_MUTANTS } from "../scripts/mutants/checkpoint-call-mutants.ts";
 import { CLUSTER_MUTANTS } from "../scripts/mutants/cluster-mutants.ts";
 import { FLSM_MUTANTS } from "../scripts/mutants/flsm-mutants.ts";
@@ -32,6 +33,7 @@ test("every mutant of npm run mutants applies to the current code exactly once",
     ...PSIM_MUTANTS,
     ...FLSM_MUTANTS,
     ...CHECKPOINT_CALL_MUTANTS,
+    ...BACKUP_MUTANTS,
   ]) {
     const source = readFileSync(resolve(import.meta.dir, "..", mutant.file), "utf8");
     try {

@@ -63,7 +63,7 @@ export const BACKUP_MUTANTS: readonly Mutant[] = [
     name: "restore-at-founding-position",
     description: "the restored log begins at index 1 of term 1, where every founded log begins",
     file: "src/cluster/replication/restore-member.ts",
-    search: "  return { index: nowMs * 1_000, term: nowMs };\n",
+    search: "  return { index, term: nowMs };\n",
     replace: "  return { index: 1, term: 1 };\n",
   },
   {
