@@ -77,8 +77,9 @@ export const BACKUP_MUTANTS: readonly Mutant[] = [
     name: "restored-dir-not-checked",
     description: "a restored data directory starts under another member's name or cluster id",
     file: "src/node/replicated-database.ts",
-    search: "    await restoredDirCheck(realFileSystem, dir, {\n",
-    replace: "    void (async (..._: unknown[]) => {})(realFileSystem, dir, {\n",
+    search:
+      "    await restoredDirCheck(realFileSystem, dir, { name: config.cluster.nodeId, clusterId: config.cluster.clusterId });\n",
+    replace: "",
   },
   {
     name: "restored-dir-ignores-cluster-id",
@@ -91,14 +92,15 @@ export const BACKUP_MUTANTS: readonly Mutant[] = [
     name: "restored-cluster-takes-another-log",
     description: "a member under a restored cluster's id starts on the old cluster's log",
     file: "src/cluster/replication/restore-member.ts",
-    search: "  if (log.term > 0 && log.lastIndex < began)\n",
-    replace: "  if (log.term > 0 && log.lastIndex < 0)\n",
+    search: "  if (lastIndex > 0 && lastIndex < began)\n",
+    replace: "  if (lastIndex > 0 && lastIndex < 0)\n",
   },
   {
     name: "restored-cluster-founded-again",
     description: "a server founds a group of its own under a restored cluster's id",
-    file: "src/cluster/replication/restore-member.ts",
-    search: "  if (log.term === 0 && founds)\n",
-    replace: "  if (log.term === 0 && !founds && founds)\n",
+    file: "src/node/replicated-database.ts",
+    search:
+      "    await refuseFoundingRestoredCluster(realFileSystem, dir, config.cluster.clusterId, raftConfig.founding);\n",
+    replace: "",
   },
 ];

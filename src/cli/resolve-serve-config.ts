@@ -148,9 +148,9 @@ function raftConfig(settings: ServeSettings, nodeId: string, gossip: boolean): R
     throw new UsageError(
       "bootstrap-expect needs gossip-port (and join, but for the first server): gossip finds the others",
     );
-  if (expect !== undefined && isRestoredClusterId(settings["cluster-id"]!))
+  if (isRestoredClusterId(settings["cluster-id"]!) && (expect !== undefined || settings.partitions! > 1))
     throw new UsageError(
-      "a cluster restored from a backup (its cluster-id says so) grows by homekv cluster add, not bootstrap-expect: start members with initial-cluster and initial-cluster-state existing",
+      "a cluster restored from a backup (its cluster-id says so) is one Raft group that grows by homekv cluster add: start members with initial-cluster and initial-cluster-state existing, without bootstrap-expect or partitions",
     );
   if (expect !== undefined && peerPort === 0)
     throw new UsageError("bootstrap-expect needs a fixed peer-port: it is published in gossip before it is bound");

@@ -60,7 +60,7 @@ export const restoreCommand = defineCommand({
       clusterIdBase: base,
     });
     const { clusterId } = restored;
-    const serve = `homekv serve --node-id ${founder.name} --cluster-id ${clusterId} --data-dir ${target} --host ${peer.host} --peer-port ${peer.port} --initial-cluster ${founder.name}=${peer.text}`;
+    const serve = `homekv serve --node-id ${founder.name} --cluster-id ${clusterId} --data-dir ${shellWord(target)} --host ${shellWord(peer.host)} --peer-port ${peer.port} --initial-cluster ${shellWord(`${founder.name}=${peer.text}`)}`;
     console.log(
       args.json
         ? JSON.stringify({ ...restored, dataDir: target, member: founder.name, serve })
@@ -68,3 +68,8 @@ export const restoreCommand = defineCommand({
     );
   },
 });
+
+/** `word` as one shell word: as it is when nothing in it is special, single-quoted otherwise. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}

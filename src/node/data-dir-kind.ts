@@ -27,6 +27,9 @@ const HOW_TO_START: Record<DataDirKind, string> = {
   partitioned: "start it as the partitioned node it is (with --partitions)",
 };
 
+const RESTORED_HOW =
+  "start it as the member homekv restore made it (the --node-id and --cluster-id in its RESTORED file, with --initial-cluster and --peer-port)";
+
 interface Listing {
   top: string[];
   wal: string[];
@@ -66,8 +69,10 @@ export async function refuseOtherKindsData(fs: FileSystem, dir: string, kind: Da
   if (other === undefined) return;
   const restore =
     other === "single" && kind !== "single" ? ", found a new cluster from a backup of it with homekv restore," : "";
+  // A restored member's directory names the --node-id and --cluster-id it starts with.
+  const how = other === "replicated" && listing.top.includes("RESTORED") ? RESTORED_HOW : HOW_TO_START[other];
   throw new HomeKvError(
     "E_CONFIG",
-    `data directory ${dir} holds ${SIGNS[other].what}, which this server would not load: ${HOW_TO_START[other]}${restore} or give this one an empty --data-dir`,
+    `data directory ${dir} holds ${SIGNS[other].what}, which this server would not load: ${how}${restore} or give this one an empty --data-dir`,
   );
 }

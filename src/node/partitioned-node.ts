@@ -71,8 +71,9 @@ export async function openPartitionedNode(
   let engine: RaftLogEngine | undefined;
   let founders: Awaited<ReturnType<typeof findGroup>>;
   try {
-    await claimDataDirEngine(realFileSystem, dir, "memory");
+    // Before anything is written to it: a refused start leaves the directory as it was.
     await refuseOtherKindsData(realFileSystem, dir, "partitioned");
+    await claimDataDirEngine(realFileSystem, dir, "memory");
     engine = await RaftLogEngine.open(realFileSystem, `${dir}/groups`, (line) => log.warn(line));
     // The founding nodes (--initial-cluster, or those gossip found with --bootstrap-expect) begin
     // the meta group's log with themselves as voters, the same entries on each; a node joining

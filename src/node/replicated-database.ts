@@ -7,7 +7,11 @@ import { replicatedClusterControl } from "../cluster/replication/cluster-admin.t
 import { CHANGE_METHOD, encodeChangeRequest } from "../cluster/replication/cluster-rpc-format.ts";
 import { raftIdOf } from "../cluster/replication/member-id.ts";
 import { startReplicatedMember } from "../cluster/replication/replicated-member.ts";
-import { restoredDirCheck, restoredLogCheck } from "../cluster/replication/restore-member.ts";
+import {
+  refuseFoundingRestoredCluster,
+  restoredDirCheck,
+  restoredLogCheck,
+} from "../cluster/replication/restore-member.ts";
 import { HomeKvError } from "../errors.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
@@ -71,22 +75,16 @@ export async function openReplicatedDatabase(
   let transport: ReturnType<typeof openNodeTransport>;
   let seeds: MemberAddress[];
   try {
-    await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
+    // What would refuse this directory is checked before anything is written to it (the engine's
+    // name, a log's first segment), so that a refused start leaves it as it was.
     await refuseOtherKindsData(realFileSystem, dir, "replicated");
-    await restoredDirCheck(realFileSystem, dir, {
-      name: config.cluster.nodeId,
-      clusterId: config.cluster.clusterId,
-      foundingThroughGossip: raftConfig.founding.kind === "gossip",
-    });
+    await restoredDirCheck(realFileSystem, dir, { name: config.cluster.nodeId, clusterId: config.cluster.clusterId });
+    await refuseFoundingRestoredCluster(realFileSystem, dir, config.cluster.clusterId, raftConfig.founding);
+    await claimDataDirEngine(realFileSystem, dir, config.storage.engine.kind);
     raftLog = await DurableRaftLog.open(realFileSystem, `${dir}/raft`, (line) => log.warn(line));
+    restoredLogCheck(config.cluster.clusterId, raftLog.lastIndex(), dir);
     const founding = await findGroup(config, raftConfig, raftLog, gossip, log);
     seeds = founding.seeds;
-    restoredLogCheck(
-      config.cluster.clusterId,
-      { lastIndex: raftLog.lastIndex(), term: raftLog.hardState().term },
-      founding.initialState === "new",
-      dir,
-    );
     if (await foundGroupIfNew(raftLog, seeds, founding.initialState))
       log.info(`founded the group: ${seeds.map((m) => m.name).join(", ")}`);
     transport = openNodeTransport(config, raftConfig, seeds, log);

@@ -145,11 +145,23 @@ test("a cluster backed up through a follower, served as a single server, and res
   await expect(
     startServerProcess([...joinerArgs("n2", dirs[1]!), "--initial-cluster-state", "existing"], ENV),
   ).rejects.toThrow(`data directory ${dirs[1]} holds the Raft log of another cluster`);
-  await expect(startServerProcess(joinerArgs("n3", scratch("homekv-n3-new-")), ENV)).rejects.toThrow(
+  const n3Dir = scratch("homekv-n3-new-");
+  await expect(startServerProcess(joinerArgs("n3", n3Dir), ENV)).rejects.toThrow(
     `cluster ${id} was restored from a backup (homekv restore) and exists already`,
   );
+  // Refused before anything was written: the directory is as it was, and joins as any empty one.
+  expect(readdirSync(n3Dir)).toEqual([]);
+  // Gossip founding or partitions under a restored id: a usage error.
+  for (const flags of [
+    ["--gossip-port", "0", "--bootstrap-expect", "3"],
+    ["--partitions", "4", "--initial-cluster", "n4=127.0.0.1:20999"],
+  ]) {
+    const refused = await runHomekv(["serve", "--node-id", "n4", "--peer-port", "0", "--cluster-id", id, ...flags]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain("is one Raft group that grows by homekv cluster add");
+  }
   const n2 = await serve([...joinerArgs("n2", scratch("homekv-n2-new-")), "--initial-cluster-state", "existing"]);
-  const n3 = await serve([...joinerArgs("n3", scratch("homekv-n3-new-")), "--initial-cluster-state", "existing"]);
+  const n3 = await serve([...joinerArgs("n3", n3Dir), "--initial-cluster-state", "existing"]);
   for (const [name, peer] of [
     ["n2", p2],
     ["n3", p3],

@@ -208,14 +208,14 @@ async function refuseExisting(fs: FileSystem, dataDir: string): Promise<void> {
 /**
  * At a member's start: a data directory restored for a member (its RESTORED file: the member's name
  * and the new cluster's id) is refused under another name, where the member would be no voter of
- * its group and wait without a word; under another cluster id, which would let the old cluster's
- * members reach it; and when founding through gossip, where servers started empty beside it could
- * count it among their founders (a restored group grows by `homekv cluster add`).
+ * its group and wait without a word, and under another cluster id, which would let the old
+ * cluster's members reach it. (`--bootstrap-expect` under a restored id is refused with the
+ * settings: a restored group grows by `homekv cluster add`.)
  */
 export async function restoredDirCheck(
   fs: FileSystem,
   dir: string,
-  self: { name: string; clusterId: string; foundingThroughGossip: boolean },
+  self: { name: string; clusterId: string },
 ): Promise<void> {
   let text: string;
   try {
@@ -230,39 +230,48 @@ export async function restoredDirCheck(
       "E_CONFIG",
       `data directory ${dir} was restored as member ${restoredFor} of cluster ${clusterId} (homekv restore): start it with --node-id ${restoredFor} --cluster-id ${clusterId}`,
     );
-  if (self.foundingThroughGossip)
+}
+
+const JOIN_RESTORED = "join it on an empty --data-dir with --initial-cluster-state existing, then homekv cluster add";
+
+/**
+ * At a first start (no Raft log yet) founding a group (`--initial-cluster-state new`) under a
+ * restored cluster's id: refused before anything is written. That cluster exists, its one member
+ * restored, and a server founding another group under its id would lead it alone and acknowledge
+ * writes that the restored data replaces once it is added.
+ */
+export async function refuseFoundingRestoredCluster(
+  fs: FileSystem,
+  dir: string,
+  clusterId: string,
+  founding: { kind: string; initialState?: string },
+): Promise<void> {
+  if (!isRestoredClusterId(clusterId) || founding.kind !== "static" || founding.initialState !== "new") return;
+  const log = await fs.list(`${dir}/raft`).catch((error: unknown) => {
+    if (errorCode(error) === "ENOENT") return [];
+    throw error;
+  });
+  if (log.length === 0)
     throw new HomeKvError(
       "E_CONFIG",
-      `data directory ${dir} was restored from a backup: start it with --initial-cluster, not --bootstrap-expect, and add the other members with homekv cluster add`,
+      `cluster ${clusterId} was restored from a backup (homekv restore) and exists already: ${JOIN_RESTORED}`,
     );
 }
 
 /**
- * At a member's start under a restored cluster's id, with its Raft log opened: a log of another
- * cluster (below where this one began: the old cluster's, or one founded on its own) is refused,
- * as is founding a group on an empty log (`--initial-cluster-state new`). That cluster exists, its
- * one member restored; a member joins it on an empty data directory, and is sent its data. (Raft
- * alone would bring such a log over — see restoredPosition — but its member could meanwhile lead a
- * group of its own and acknowledge writes that the restored data then replaces.)
+ * At a member's start under a restored cluster's id, its Raft log opened: a log holding entries
+ * below where that cluster began (`restoredPosition`) is another cluster's — the old cluster's, or
+ * one founded on its own — and is refused. An empty log passes (a joiner, even one that had learned
+ * a term before its snapshot came), as does one at or past the restored index. (Raft alone would
+ * bring such a log over, but its member could meanwhile lead a group of its own.)
  */
-export function restoredLogCheck(
-  clusterId: string,
-  log: { lastIndex: number; term: number },
-  founds: boolean,
-  dir: string,
-): void {
+export function restoredLogCheck(clusterId: string, lastIndex: number, dir: string): void {
   const ms = restoredAtMs(clusterId);
   if (ms === undefined) return;
-  const join = "join it on an empty --data-dir with --initial-cluster-state existing, then homekv cluster add";
   const began = restoredPosition(ms).index;
-  if (log.term > 0 && log.lastIndex < began)
+  if (lastIndex > 0 && lastIndex < began)
     throw new HomeKvError(
       "E_CONFIG",
-      `data directory ${dir} holds the Raft log of another cluster (its last index ${log.lastIndex} is below ${began}, where cluster ${clusterId} began): ${join}`,
-    );
-  if (log.term === 0 && founds)
-    throw new HomeKvError(
-      "E_CONFIG",
-      `cluster ${clusterId} was restored from a backup (homekv restore) and exists already: ${join}`,
+      `data directory ${dir} holds the Raft log of another cluster (its last index ${lastIndex} is below ${began}, where cluster ${clusterId} began): ${JOIN_RESTORED}`,
     );
 }

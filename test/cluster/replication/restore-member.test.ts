@@ -4,6 +4,7 @@ import { CHECKPOINT_SNAPSHOT_DATA, loadMemberCheckpoint } from "../../../src/clu
 import { raftIdOf } from "../../../src/cluster/replication/member-id.ts";
 import {
   isRestoredClusterId,
+  refuseFoundingRestoredCluster,
   restoredClusterId,
   restoredDirCheck,
   restoredLogCheck,
@@ -17,7 +18,7 @@ import { expectNothingLeft, keyNames, recordingDirs, writeLoad } from "../../hel
 
 /**
  * `homekv restore`'s files (restore-member.ts), read back as a member's start reads them: the Raft
- * log begins at a snapshot at index 1 of term 1 whose only voter is the founder, and the checkpoint
+ * log begins at a snapshot at index ms × 1000 of term ms whose only voter is the founder, and the checkpoint
  * it stands for is the backup's store with the founder as the group's member. (A server started on
  * them, and a member added to it: test/cluster/cluster-backup.test.ts.)
  */
@@ -113,7 +114,7 @@ test("a restore the disk fails leaves neither the member's directory nor its tem
   ).toBeGreaterThan(0);
 });
 
-test("a restored directory starts only under its member's name and cluster id, and not founding through gossip; under a restored cluster's id no one founds a group, nor brings another cluster's log", async () => {
+test("a restored directory starts only under its member's name and cluster id; under a restored cluster's id no one founds a group, nor brings another cluster's log", async () => {
   const fs = new MemoryFileSystem();
   const { db } = await backedUp(fs);
   await db.close();
@@ -125,7 +126,7 @@ test("a restored directory starts only under its member's name and cluster id, a
     clusterIdBase: "homekv",
     nowMs: () => NOW,
   });
-  const self = { name: "r1", clusterId: CLUSTER_ID, foundingThroughGossip: false };
+  const self = { name: "r1", clusterId: CLUSTER_ID };
   await restoredDirCheck(fs, "/data/r1", self);
   const refusal = `data directory /data/r1 was restored as member r1 of cluster ${CLUSTER_ID} (homekv restore): start it with --node-id r1 --cluster-id ${CLUSTER_ID}`;
   for (const other of [{ name: "r2" }, { clusterId: "homekv" }])
@@ -133,29 +134,31 @@ test("a restored directory starts only under its member's name and cluster id, a
       code: "E_CONFIG",
       message: refusal,
     });
-  await expect(restoredDirCheck(fs, "/data/r1", { ...self, foundingThroughGossip: true })).rejects.toMatchObject({
-    code: "E_CONFIG",
-    message: expect.stringContaining("start it with --initial-cluster, not --bootstrap-expect"),
-  });
   // A directory no restore wrote is not its business.
-  await restoredDirCheck(fs, "/data/single", { name: "anyone", clusterId: "homekv", foundingThroughGossip: true });
-  // The id a restore mints says when; a log under it must be empty or begin at or past that.
+  await restoredDirCheck(fs, "/data/single", { name: "anyone", clusterId: "homekv" });
+  // The id a restore mints says when; a log under it must be empty or reach at least that far.
   expect([restoredClusterId("prod", NOW), isRestoredClusterId(restoredClusterId("prod", NOW))]).toEqual([
     `prod.restored-${NOW}`,
     true,
   ]);
   expect(isRestoredClusterId("prod")).toBe(false);
-  const at = (lastIndex: number, term: number, founds: boolean) => () =>
-    restoredLogCheck(CLUSTER_ID, { lastIndex, term }, founds, "/data/x");
-  at(NOW * 1_000, NOW, false)(); // the restored member itself
-  at(NOW * 1_000 + 500, NOW + 3, true)(); // a member that joined, restarted
-  at(0, 0, false)(); // a joiner, empty
-  expect(at(40, 3, false)).toThrow(
-    `data directory /data/x holds the Raft log of another cluster (its last index 40 is below ${NOW * 1_000}, where cluster ${CLUSTER_ID} began)`,
-  );
-  expect(at(0, 0, true)).toThrow(
+  const check = (lastIndex: number) => () => restoredLogCheck(CLUSTER_ID, lastIndex, "/data/x");
+  check(NOW * 1_000)(); // the restored member itself
+  check(NOW * 1_000 + 500)(); // a member that joined, restarted
+  check(0)(); // a joiner, empty (perhaps with the term it learned before its snapshot came)
+  for (const lastIndex of [3, 40, NOW * 1_000 - 1])
+    expect(check(lastIndex)).toThrow(
+      `data directory /data/x holds the Raft log of another cluster (its last index ${lastIndex} is below ${NOW * 1_000}, where cluster ${CLUSTER_ID} began)`,
+    );
+  restoredLogCheck("prod", 40, "/data/x");
+  // Founding a group under a restored id, on a directory with no log yet: refused before anything is written.
+  const founding = (initialState: string) => ({ kind: "static", initialState });
+  await expect(refuseFoundingRestoredCluster(fs, "/data/new", CLUSTER_ID, founding("new"))).rejects.toThrow(
     `cluster ${CLUSTER_ID} was restored from a backup (homekv restore) and exists already`,
   );
-  restoredLogCheck("prod", { lastIndex: 40, term: 3 }, true, "/data/x");
+  expect(await fs.exists("/data/new")).toBe(false);
+  await refuseFoundingRestoredCluster(fs, "/data/new", CLUSTER_ID, founding("existing"));
+  await refuseFoundingRestoredCluster(fs, "/data/r1", CLUSTER_ID, founding("new")); // its log is there
+  await refuseFoundingRestoredCluster(fs, "/data/new", "prod", founding("new"));
   expect(() => restoredPosition(2 ** 53)).toThrow("a restore needs a clock set right");
 });
