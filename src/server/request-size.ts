@@ -2,6 +2,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { describeError, HomeKvError } from "../errors.ts";
 import type { MethodDefinition } from "./call.ts";
 import { type Limits, overLimit } from "./limits.ts";
+import { fieldAt } from "./request-field.ts";
 
 /**
  * The request size limit, checked by us rather than by the transport, so that an oversized request
@@ -13,7 +14,8 @@ import { type Limits, overLimit } from "./limits.ts";
  * A request that does not decode (truncated, a length past its end, an illegal wire type, a number
  * too large for a JavaScript number) is answered the same way: grpc-js alone would say INTERNAL
  * "Error deserializing request" and nothing more; here it is INVALID_ARGUMENT naming the RPC and
- * what is wrong, e.g. `the Get request is malformed: premature EOF`.
+ * where and what is wrong, e.g. `the Get request is malformed at revision: Value is larger than
+ * Number.MAX_SAFE_INTEGER`.
  */
 const OVERSIZED = Symbol("oversized request");
 const MALFORMED = Symbol("malformed request");
@@ -53,15 +55,18 @@ export function withRequestSizeCheck<S extends Record<string, MethodDefinition>>
       ...method,
       requestDeserialize: (bytes: Buffer): unknown => {
         if (bytes.length > limits.requestBytesMax) return { [OVERSIZED]: bytes.length } satisfies Oversized;
+        // The generated decoders take a reader as well as bytes: this one refuses a string field
+        // that is not UTF-8, where protobuf-es would put U+FFFD in its place and a Set would write
+        // another key than the one sent (proto3 requires UTF-8, as Go's and C++'s decoders check).
+        const reader = new BinaryReader(bytes, strictUtf8);
         try {
-          // The generated decoders take a reader as well as bytes: this one refuses a string field
-          // that is not UTF-8, where protobuf-es would put U+FFFD in its place and a Set would write
-          // another key than the one sent (proto3 requires UTF-8, as Go's and C++'s decoders check).
-          return method.requestDeserialize(new BinaryReader(bytes, strictUtf8) as unknown as Buffer);
+          return method.requestDeserialize(reader as unknown as Buffer);
         } catch (error) {
-          // The decoder's message is one line of its own ("premature EOF"); never its stack.
-          const reason = describeError(error);
-          return { [MALFORMED]: `the ${rpc} request is malformed: ${reason}` } satisfies Malformed;
+          // The decoder's message is one line of its own ("premature EOF"); never its stack. Where
+          // it stopped is named by the .proto's field names when it can be.
+          const field = fieldAt(method.path, bytes, reader.pos);
+          const at = field === undefined ? "" : ` at ${field}`;
+          return { [MALFORMED]: `the ${rpc} request is malformed${at}: ${describeError(error)}` } satisfies Malformed;
         }
       },
     };
