@@ -15,8 +15,8 @@ import { raftIdOf } from "./member-id.ts";
 const SLICE_KEYS = 4_096;
 
 /**
- * The file that names the member a data directory was restored for (`<dir>/RESTORED`): a server
- * started on it under another name, or founding through gossip, is refused (restoredDirCheck).
+ * The file that names the member a data directory was restored for and its cluster's id
+ * (`<dir>/RESTORED`): a server started on it under another name or id is refused (restoredDirCheck).
  */
 export const RESTORED_FILE = "RESTORED";
 
@@ -28,11 +28,11 @@ export const RESTORED_FILE = "RESTORED";
  *   election, far below a thousand a second (an election takes ticks of milliseconds); so a log
  *   founded at any time before, or restored earlier the same way, has a lower last index and term
  *   than these (a safe integer holds indexes from here for some 200 years at a million a second);
- * - so a member joining with a log that is not empty (started `--initial-cluster-state new` by
- *   mistake, or with the data directory of a member of the old cluster) has committed less than
- *   the snapshot's index and is sent it, which replaces its log and store (Raft installs a
- *   snapshot past a follower's commit); and its term is lower, so it can never win the restored
- *   member's vote or make it step down;
+ * - so a log of another cluster tells itself apart (restoredLogCheck refuses it at start); and were
+ *   one let in, it would have committed less than the snapshot's index and be sent it, which
+ *   replaces its log and store, and its last term would be lower, so it could not win the restored
+ *   member's vote (stale members could still elect one of themselves and make the restored member
+ *   follow: the cluster id keeps them out, restoredClusterId);
  * - whereas at index 1 of term 1, the position of every founded log's first entry, such a joiner
  *   would match the snapshot without having its data, and be left with its own.
  * A clock set back by more than the time since the last restore would break this; restoring twice
