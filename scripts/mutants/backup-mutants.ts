@@ -70,8 +70,8 @@ export const BACKUP_MUTANTS: readonly Mutant[] = [
     name: "restore-takes-a-server-data-dir",
     description: "restore takes a server's data directory, whose WAL may hold writes its checkpoint lacks",
     file: "src/cluster/replication/restore-member.ts",
-    search: "  if (wal.length > 0)\n",
-    replace: "  if (wal.length < 0)\n",
+    search: "/wal`)).length > 0)\n",
+    replace: "/wal`)).length < 0)\n",
   },
   {
     name: "restored-dir-not-checked",

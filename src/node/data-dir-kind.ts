@@ -1,5 +1,5 @@
 import { HomeKvError } from "../errors.ts";
-import { errorCode, type FileSystem } from "../io/fs/file-system.ts";
+import { type FileSystem, listIfExists } from "../io/fs/file-system.ts";
 
 /** What a server is started as, and so what it writes in its data directory. */
 export type DataDirKind = "single" | "replicated" | "partitioned";
@@ -47,13 +47,10 @@ interface Listing {
  * single server's data; `homekv restore` founds a cluster from it.
  */
 export async function refuseOtherKindsData(fs: FileSystem, dir: string, kind: DataDirKind): Promise<void> {
-  const list = (path: string) =>
-    fs.list(path).catch((error: unknown) => {
-      if (errorCode(error) === "ENOENT") return [];
-      throw error;
-    });
   const [top, wal, flsm, checkpoints, raft, groups, partitions] = await Promise.all(
-    ["", "/wal", "/flsm", "/checkpoints", "/raft", "/groups", "/partitions"].map((sub) => list(`${dir}${sub}`)),
+    ["", "/wal", "/flsm", "/checkpoints", "/raft", "/groups", "/partitions"].map((sub) =>
+      listIfExists(fs, `${dir}${sub}`),
+    ),
   );
   const listing: Listing = {
     top: top!,

@@ -1,5 +1,5 @@
 import { HomeKvError } from "../errors.ts";
-import { errorCode, type FileSystem } from "../io/fs/file-system.ts";
+import { errorCode, type FileSystem, listIfExists } from "../io/fs/file-system.ts";
 import { STORE_ENGINES, type StoreEngineName } from "./engine.ts";
 
 /** Where a data directory held data before engines were recorded: the WAL, checkpoints, a Raft log. */
@@ -52,11 +52,7 @@ async function readEngineFile(fs: FileSystem, path: string): Promise<StoreEngine
 /** Whether the directory holds files of the memory engine's time (an empty folder left aside). */
 async function holdsData(fs: FileSystem, dir: string): Promise<boolean> {
   for (const name of MEMORY_ENGINE_DIRS) {
-    const files = await fs.list(`${dir}/${name}`).catch((error: unknown) => {
-      if (errorCode(error) === "ENOENT") return [];
-      throw error;
-    });
-    if (files.length > 0) return true;
+    if ((await listIfExists(fs, `${dir}/${name}`)).length > 0) return true;
   }
   return false;
 }

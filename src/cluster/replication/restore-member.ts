@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { HomeKvError } from "../../errors.ts";
 import { diskError } from "../../io/fs/disk-error.ts";
-import { errorCode, type FileSystem } from "../../io/fs/file-system.ts";
+import { errorCode, type FileSystem, listIfExists } from "../../io/fs/file-system.ts";
 import { loadNewestCheckpoint } from "../../storage/checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "../../storage/checkpoint/checkpoint-writer.ts";
 import { claimDataDirEngine } from "../../storage/data-dir-engine.ts";
@@ -186,11 +186,7 @@ async function checkBackup(fs: FileSystem, backup: string): Promise<void> {
       "E_PRECONDITION",
       `${backup} is a backup of the ${engine} engine: a cluster keeps its store in memory and is restored from a backup of the memory engine`,
     );
-  const wal = await fs.list(`${backup}/wal`).catch((error: unknown) => {
-    if (errorCode(error) === "ENOENT") return [];
-    throw error;
-  });
-  if (wal.length > 0)
+  if ((await listIfExists(fs, `${backup}/wal`)).length > 0)
     throw new HomeKvError(
       "E_PRECONDITION",
       `${backup} is a server's data directory, not a backup: its write-ahead log (${backup}/wal) may hold writes its checkpoint lacks; start a server on it and take a backup with homekv backup`,
@@ -247,11 +243,7 @@ export async function refuseFoundingRestoredCluster(
   founding: { kind: string; initialState?: string },
 ): Promise<void> {
   if (!isRestoredClusterId(clusterId) || founding.kind !== "static" || founding.initialState !== "new") return;
-  const log = await fs.list(`${dir}/raft`).catch((error: unknown) => {
-    if (errorCode(error) === "ENOENT") return [];
-    throw error;
-  });
-  if (log.length === 0)
+  if ((await listIfExists(fs, `${dir}/raft`)).length === 0)
     throw new HomeKvError(
       "E_CONFIG",
       `cluster ${clusterId} was restored from a backup (homekv restore) and exists already: ${JOIN_RESTORED}`,

@@ -61,3 +61,13 @@ export interface ReadFile {
 export function errorCode(error: unknown): string | undefined {
   return typeof error === "object" && error !== null && "code" in error ? String(error.code) : undefined;
 }
+
+/** The names in `dir`, or none when it does not exist (a part of a data directory not made yet). */
+export async function listIfExists(fs: FileSystem, dir: string): Promise<string[]> {
+  try {
+    return await fs.list(dir);
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return [];
+    throw error;
+  }
+}

@@ -11,6 +11,7 @@ import {
   restoredPosition,
   restoreMember,
 } from "../../../src/cluster/replication/restore-member.ts";
+import type { FileSystem } from "../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
@@ -29,6 +30,17 @@ const NOW = 1_765_000_000_123;
 const CLUSTER_ID = `homekv.restored-${NOW}`;
 const INDEX = NOW * 1_000;
 
+/** `homekv restore` of the backup at /backups/b into /data/r1, for FOUNDER, at NOW. */
+const restoreR1 = (fs: FileSystem) =>
+  restoreMember({
+    fs,
+    backup: "/backups/b",
+    dataDir: "/data/r1",
+    founder: FOUNDER,
+    clusterIdBase: "homekv",
+    nowMs: () => NOW,
+  });
+
 async function backedUp(fs: MemoryFileSystem) {
   const db = await openDurableDatabase({ fs, dir: "/data/single", historyRevisions: 100_000, isAlive: () => false });
   await writeLoad(db, KEYS, { commands: 120, seed: 7 });
@@ -40,14 +52,7 @@ async function backedUp(fs: MemoryFileSystem) {
 test("the member's log starts at the backup, as a snapshot with the founder its only voter; its checkpoint is the backup's store", async () => {
   const fs = new MemoryFileSystem();
   const { db, backup } = await backedUp(fs);
-  const restored = await restoreMember({
-    fs,
-    backup: "/backups/b",
-    dataDir: "/data/r1",
-    founder: FOUNDER,
-    clusterIdBase: "homekv",
-    nowMs: () => NOW,
-  });
+  const restored = await restoreR1(fs);
   expect(restored).toMatchObject({ revision: backup.revision, keys: backup.keys, clusterId: CLUSTER_ID });
   for (const part of ["ENGINE", "RESTORED", "checkpoints", "raft"])
     expect(await fs.exists(`/data/r1/${part}`)).toBe(true);
@@ -84,48 +89,21 @@ test("a restore the disk fails leaves neither the member's directory nor its tem
   const before = await memory.list("/backups/b/checkpoints");
   const { fs, made } = recordingDirs(memory);
   memory.injectFault({ op: "append", code: "ENOSPC", pathIncludes: "/data/r1.tmp-", times: 1 });
-  await expect(
-    restoreMember({
-      fs,
-      backup: "/backups/b",
-      dataDir: "/data/r1",
-      founder: FOUNDER,
-      clusterIdBase: "homekv",
-      nowMs: () => NOW,
-    }),
-  ).rejects.toMatchObject({
+  await expect(restoreR1(fs)).rejects.toMatchObject({
     code: "E_DISK",
     message: expect.stringContaining("the restore into /data/r1 failed: the disk is full (ENOSPC)"),
   });
   await expectNothingLeft(memory, made, "/data/r1");
   expect(await memory.list("/backups/b/checkpoints")).toEqual(before);
   // The next attempt, the disk mended, writes it whole.
-  expect(
-    (
-      await restoreMember({
-        fs,
-        backup: "/backups/b",
-        dataDir: "/data/r1",
-        founder: FOUNDER,
-        clusterIdBase: "homekv",
-        nowMs: () => NOW,
-      })
-    ).keys,
-  ).toBeGreaterThan(0);
+  expect((await restoreR1(fs)).keys).toBeGreaterThan(0);
 });
 
 test("a restored directory starts only under its member's name and cluster id; under a restored cluster's id no one founds a group, nor brings another cluster's log", async () => {
   const fs = new MemoryFileSystem();
   const { db } = await backedUp(fs);
   await db.close();
-  await restoreMember({
-    fs,
-    backup: "/backups/b",
-    dataDir: "/data/r1",
-    founder: FOUNDER,
-    clusterIdBase: "homekv",
-    nowMs: () => NOW,
-  });
+  await restoreR1(fs);
   const self = { name: "r1", clusterId: CLUSTER_ID };
   await restoredDirCheck(fs, "/data/r1", self);
   const refusal = `data directory /data/r1 was restored as member r1 of cluster ${CLUSTER_ID} (homekv restore): start it with --node-id r1 --cluster-id ${CLUSTER_ID}`;
