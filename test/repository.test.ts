@@ -19,3 +19,13 @@ test("no tracked file holds a merge's conflict markers", () => {
   }
   expect(marked).toEqual([]);
 });
+
+test("no test waits on bun:test's rejects or resolves matchers (test/helpers/rejection.ts says why)", () => {
+  const waiting: string[] = [];
+  for (const file of trackedFiles()) {
+    if (!file.startsWith("test/") || !file.endsWith(".ts")) continue;
+    const content = readFileSync(join(ROOT, file), "utf8");
+    if (/\)\s*\.(rejects|resolves)\s*\./.test(content)) waiting.push(file);
+  }
+  expect(waiting).toEqual([]);
+});

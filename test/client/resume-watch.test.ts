@@ -3,6 +3,7 @@ import { status as Status } from "@grpc/grpc-js";
 import type { WatchEvent } from "../../src/client/client.ts";
 import { HomeKvRpcError } from "../../src/client/rpc-error.ts";
 import { resumeWatch } from "../../src/client/watch.ts";
+import { rejection } from "../helpers/rejection.ts";
 
 const event = (revision: number, key: string): WatchEvent => ({
   type: "put",
@@ -51,9 +52,9 @@ test("a stream cut in the middle of a revision resumes at that revision, and its
 
 test("it gives up after attemptsMax failures in a row, and at once on an error that is an answer", async () => {
   const down = streams({ events: [], error: unavailable }, { events: [], error: unavailable });
-  await expect(collect(resumeWatch({ ...down.options, startRevision: 1 }))).rejects.toBe(unavailable);
+  expect(await rejection(collect(resumeWatch({ ...down.options, startRevision: 1 })))).toBe(unavailable);
   const compacted = new HomeKvRpcError(Status.OUT_OF_RANGE, "compacted");
   const answer = streams({ events: [event(1, "a")], error: compacted });
-  await expect(collect(resumeWatch({ ...answer.options, startRevision: 1 }))).rejects.toBe(compacted);
+  expect(await rejection(collect(resumeWatch({ ...answer.options, startRevision: 1 })))).toBe(compacted);
   expect(answer.failOvers()).toBe(0);
 });

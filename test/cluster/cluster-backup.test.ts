@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { runHomekv, type ServerProcess, scratchDir, startServerProcess, staticCluster } from "../helpers/processes.ts";
+import { rejectionMessage } from "../helpers/rejection.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -80,11 +81,11 @@ test("a cluster backed up through a follower, served as a single server, and res
   // A cluster member started on the backup itself would found a group empty beside it: refused.
   const [p1, p2, p3] = cluster.peerPorts.map((port) => `127.0.0.1:${port}`);
   const n1Args = ["--peer-port", String(cluster.peerPorts[0]), "--raft-tick", "50ms"];
-  await expect(
-    startServerProcess(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", backupDir, ...n1Args], ENV),
-  ).rejects.toThrow(
-    /holds a single server's data \(its WAL, checkpoints or FLSM tables\), which this server would not load/,
-  );
+  expect(
+    await rejectionMessage(
+      startServerProcess(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", backupDir, ...n1Args], ENV),
+    ),
+  ).toMatch(/holds a single server's data \(its WAL, checkpoints or FLSM tables\), which this server would not load/);
   expect(readdirSync(backupDir).sort()).toEqual(["ENGINE", "checkpoints", "wal"]);
 
   // Served as a single server (a copy: a server writes into its data directory).
@@ -125,7 +126,7 @@ test("a cluster backed up through a follower, served as a single server, and res
     [["--node-id", "n1", "--initial-cluster", `n1=${p1}`, ...n1Args], `start it with --node-id n1 --cluster-id ${id}`],
     [[], "holds a replicated cluster member's data (its Raft log and checkpoints), which this server would not load"],
   ] as const)
-    await expect(startServerProcess([...args, "--data-dir", n1Dir], ENV)).rejects.toThrow(refusal);
+    expect(await rejectionMessage(startServerProcess([...args, "--data-dir", n1Dir], ENV))).toMatch(refusal);
   const n1 = await serve(["--node-id", "n1", "--initial-cluster", `n1=${p1}`, "--data-dir", n1Dir, ...withId]);
   await waitFor(async () => (await metrics(n1)).raft_role === "leader", {
     what: "n1 to lead its group of one",
@@ -142,11 +143,13 @@ test("a cluster backed up through a follower, served as a single server, and res
     ...["--node-id", name, "--peer-port", String(cluster.peerPorts[name === "n2" ? 1 : 2]), "--data-dir", dir],
     ...["--initial-cluster", `n1=${p1},${name}=${name === "n2" ? p2 : p3}`, "--raft-tick", "50ms", "--cluster-id", id],
   ];
-  await expect(
-    startServerProcess([...joinerArgs("n2", dirs[1]!), "--initial-cluster-state", "existing"], ENV),
-  ).rejects.toThrow(`data directory ${dirs[1]} holds the Raft log of another cluster`);
+  expect(
+    await rejectionMessage(
+      startServerProcess([...joinerArgs("n2", dirs[1]!), "--initial-cluster-state", "existing"], ENV),
+    ),
+  ).toMatch(`data directory ${dirs[1]} holds the Raft log of another cluster`);
   const n3Dir = scratch("homekv-n3-new-");
-  await expect(startServerProcess(joinerArgs("n3", n3Dir), ENV)).rejects.toThrow(
+  expect(await rejectionMessage(startServerProcess(joinerArgs("n3", n3Dir), ENV))).toMatch(
     `cluster ${id} was restored from a backup (homekv restore) and exists already`,
   );
   // Refused before anything was written: the directory is as it was, and joins as any empty one.

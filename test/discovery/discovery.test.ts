@@ -3,6 +3,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { runHomekv, startServerProcess } from "../helpers/processes.ts";
+import { rejection } from "../helpers/rejection.ts";
 import { useServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { parseExposition } from "./parse-exposition.ts";
@@ -24,7 +25,7 @@ describe("grpc.health.v1.Health", () => {
   });
 
   test("an unknown service is NOT_FOUND", async () => {
-    await expect(healthCheck(server.address, "no.such.Service")).rejects.toMatchObject({ code: 5 });
+    expect(await rejection(healthCheck(server.address, "no.such.Service"))).toMatchObject({ code: 5 });
   });
 });
 

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { MemoryFileSystem } from "../../src/io/fs/memory-fs.ts";
 import { type DataDirKind, refuseOtherKindsData } from "../../src/node/data-dir-kind.ts";
+import { rejection, rejectionMessage } from "../helpers/rejection.ts";
 
 /**
  * A server refuses a data directory that holds another kind of server's data and none of its own
@@ -35,11 +36,11 @@ test("each kind of server refuses the others' data, naming what it found and how
   ];
   for (const [kind, layouts, , what] of cases)
     for (const files of layouts)
-      await expect(refuseOtherKindsData(await dirWith(["/d/ENGINE", ...files]), "/d", kind)).rejects.toMatchObject({
+      expect(await rejection(refuseOtherKindsData(await dirWith(["/d/ENGINE", ...files]), "/d", kind))).toMatchObject({
         code: "E_CONFIG",
         message: expect.stringContaining(`data directory /d holds ${what}, which this server would not load`),
       });
-  await expect(refuseOtherKindsData(await dirWith(SINGLE[0]!), "/d", "replicated")).rejects.toThrow(
+  expect(await rejectionMessage(refuseOtherKindsData(await dirWith(SINGLE[0]!), "/d", "replicated"))).toMatch(
     "found a new cluster from a backup of it with homekv restore",
   );
 });

@@ -5,6 +5,7 @@ import type { Entry } from "../../../src/cluster/raft/types.ts";
 import type { AppendFile, FileSystem } from "../../../src/io/fs/file-system.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { bytes } from "../../helpers/bytes.ts";
+import { rejectionMessage } from "../../helpers/rejection.ts";
 import { frameStarts, interceptWrites, type WriteCall } from "../../helpers/storage.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
@@ -141,7 +142,9 @@ describe("RaftLogEngine", () => {
     // Only the commit moved (a Ready that needs no sync): written, left for a later sync.
     await engine.group(1).persist({ term: 1, vote: 1, commit: 1 }, [], false);
     memory.injectFault({ op: "sync", code: "EIO", times: 1 });
-    await expect(engine.group(2).persist({ term: 1, vote: 2, commit: 0 }, [entry(1, 1)])).rejects.toThrow("EIO");
+    expect(await rejectionMessage(engine.group(2).persist({ term: 1, vote: 2, commit: 0 }, [entry(1, 1)]))).toMatch(
+      "EIO",
+    );
     // Another group's write, once the disk answers again.
     const acknowledged = await engine
       .group(3)
@@ -182,7 +185,9 @@ describe("RaftLogEngine", () => {
     const damaged = fs.bytes(FIRST).slice();
     damaged[starts[2]! + 20]! ^= 0xff; // inside group 1's hard state record, the second of its three
     fs.overwrite(FIRST, damaged);
-    await expect(RaftLogEngine.open(fs, DIR)).rejects.toThrow(`${FIRST} is damaged at byte offset ${starts[2]}`);
+    expect(await rejectionMessage(RaftLogEngine.open(fs, DIR))).toMatch(
+      `${FIRST} is damaged at byte offset ${starts[2]}`,
+    );
   });
 
   test("a quiet group does not pin old segments: each rotation restates its hard state and snapshot", async () => {

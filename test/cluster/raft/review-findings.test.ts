@@ -5,6 +5,7 @@ import { MemoryStorage } from "../../../src/cluster/raft/storage.ts";
 import type { Entry } from "../../../src/cluster/raft/types.ts";
 import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { mulberry32 } from "../../../src/random.ts";
+import { rejectionMessage } from "../../helpers/rejection.ts";
 import { ManualCluster } from "./manual-cluster.ts";
 
 /**
@@ -94,7 +95,7 @@ describe("DurableRaftLog recovery", () => {
     // The compaction writes and syncs its new segment, then fails (or the process dies) before the
     // snapshot file is renamed into place.
     fs.injectFault({ op: "rename", code: "EIO", times: 1 });
-    await expect(log.compact(2, data("state at 2"), { voters: [1], learners: [] })).rejects.toThrow("EIO");
+    expect(await rejectionMessage(log.compact(2, data("state at 2"), { voters: [1], learners: [] }))).toMatch("EIO");
     // Power cut: the old segment keeps half of its unsynced hard-state record (a torn write). It is
     // no longer the last segment, and a torn record anywhere but the last segment reads as damage.
     fs.crash(() => 0.5);
@@ -110,8 +111,8 @@ describe("DurableRaftLog recovery", () => {
       await log.persist({ term: 1, vote: 1, commit: 0 }, [entry(1, 1), entry(2, 1), entry(3, 1)]);
       await log.persist({ term: 1, vote: 1, commit: 3 }, [], false);
       fs.injectFault({ op: "sync", pathIncludes: ".raftlog", code: "EIO", times: 1, after });
-      await expect(log.compact(2, data("state at 2"), { voters: [1], learners: [] })).rejects.toThrow("EIO");
-      await expect(log.persist(undefined, [entry(4, 1)])).rejects.toThrow("must be reopened");
+      expect(await rejectionMessage(log.compact(2, data("state at 2"), { voters: [1], learners: [] }))).toMatch("EIO");
+      expect(await rejectionMessage(log.persist(undefined, [entry(4, 1)]))).toMatch("must be reopened");
       fs.crash(() => 0.5);
       const reopened = await DurableRaftLog.open(fs, DIR);
       expect({

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import { expectRestored, keyNames, writeLoad } from "../../helpers/backup.ts";
 import { scratchDir } from "../../helpers/processes.ts";
+import { rejection } from "../../helpers/rejection.ts";
 import { waitFor } from "../../helpers/wait.ts";
 import { startTcpGroup, type TcpGroup } from "./tcp-group.ts";
 
@@ -65,7 +66,7 @@ test("a member cut off from its group refuses a backup, leaving nothing; once it
   await writeLoad(leader.db, KEYS, { commands: 30, seed: 3 });
   expect(follower.db.revision).toBeLessThan(leader.db.revision);
   const root = backupRoot();
-  await expect(follower.db.backup(`${root}/b`)).rejects.toMatchObject({
+  expect(await rejection(follower.db.backup(`${root}/b`))).toMatchObject({
     code: "E_UNAVAILABLE",
     message: expect.stringContaining(
       "no backup: this member could not catch up with its group's commit (no linearizable read within 300 ms",

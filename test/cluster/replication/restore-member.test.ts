@@ -16,6 +16,7 @@ import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import { createMvccStore } from "../../../src/storage/mvcc/store.ts";
 import { expectNothingLeft, keyNames, recordingDirs, writeLoad } from "../../helpers/backup.ts";
+import { rejection, rejectionMessage } from "../../helpers/rejection.ts";
 
 /**
  * `homekv restore`'s files (restore-member.ts), read back as a member's start reads them: the Raft
@@ -89,7 +90,7 @@ test("a restore the disk fails leaves neither the member's directory nor its tem
   const before = await memory.list("/backups/b/checkpoints");
   const { fs, made } = recordingDirs(memory);
   memory.injectFault({ op: "append", code: "ENOSPC", pathIncludes: "/data/r1.tmp-", times: 1 });
-  await expect(restoreR1(fs)).rejects.toMatchObject({
+  expect(await rejection(restoreR1(fs))).toMatchObject({
     code: "E_DISK",
     message: expect.stringContaining("the restore into /data/r1 failed: the disk is full (ENOSPC)"),
   });
@@ -108,7 +109,7 @@ test("a restored directory starts only under its member's name and cluster id; u
   await restoredDirCheck(fs, "/data/r1", self);
   const refusal = `data directory /data/r1 was restored as member r1 of cluster ${CLUSTER_ID} (homekv restore): start it with --node-id r1 --cluster-id ${CLUSTER_ID}`;
   for (const other of [{ name: "r2" }, { clusterId: "homekv" }])
-    await expect(restoredDirCheck(fs, "/data/r1", { ...self, ...other })).rejects.toMatchObject({
+    expect(await rejection(restoredDirCheck(fs, "/data/r1", { ...self, ...other }))).toMatchObject({
       code: "E_CONFIG",
       message: refusal,
     });
@@ -131,7 +132,7 @@ test("a restored directory starts only under its member's name and cluster id; u
   restoredLogCheck("prod", 40, "/data/x");
   // Founding a group under a restored id, on a directory with no log yet: refused before anything is written.
   const founding = (initialState: string) => ({ kind: "static", initialState });
-  await expect(refuseFoundingRestoredCluster(fs, "/data/new", CLUSTER_ID, founding("new"))).rejects.toThrow(
+  expect(await rejectionMessage(refuseFoundingRestoredCluster(fs, "/data/new", CLUSTER_ID, founding("new")))).toMatch(
     `cluster ${CLUSTER_ID} was restored from a backup (homekv restore) and exists already`,
   );
   expect(await fs.exists("/data/new")).toBe(false);

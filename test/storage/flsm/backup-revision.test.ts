@@ -6,6 +6,7 @@ import { MemoryFileSystem } from "../../../src/io/fs/memory-fs.ts";
 import type { Database } from "../../../src/storage/database.ts";
 import { openDurableDatabase } from "../../../src/storage/durable-database.ts";
 import { bytes } from "../../helpers/bytes.ts";
+import { rejectionMessage } from "../../helpers/rejection.ts";
 import { interceptWrites } from "../../helpers/storage.ts";
 import { waitFor } from "../../helpers/wait.ts";
 
@@ -123,7 +124,9 @@ test("a target reached through a symbolic link into the data directory is refuse
     for (let i = 0; i < 50; i++) await db.write([{ key: `k${i}`, value: bytes("v".repeat(100)) }]);
     await db.checkpoint();
     symlinkSync(join(dataDir, "flsm"), join(scratch, "alias"));
-    await expect(db.backup(join(scratch, "alias", "999999.sst"))).rejects.toThrow(/inside the server's data directory/);
+    expect(await rejectionMessage(db.backup(join(scratch, "alias", "999999.sst")))).toMatch(
+      /inside the server's data directory/,
+    );
     expect(existsSync(join(dataDir, "flsm", "999999.sst"))).toBe(false);
     // A link elsewhere is followed and fine.
     mkdirSync(join(scratch, "elsewhere"));
