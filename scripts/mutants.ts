@@ -69,12 +69,13 @@ const SETS: readonly MutantSet[] = [
     mutants: CHECKPOINT_CALL_MUTANTS,
     tests: ["test/cluster/replicated-serve", "test/cluster/partition-checkpoints"],
   },
-  // A replicated cluster's backup, its restore as a new cluster, and what a cluster node refuses to start on.
+  // A replicated or partitioned cluster's backup, its restore as a new cluster, and what a cluster node refuses to start on.
   {
     name: "backup",
     mutants: BACKUP_MUTANTS,
     tests: [
       "test/cluster/replication/member-backup",
+      "test/node/partitioned-database",
       "test/node/data-dir-kind",
       "test/cluster/replication/restore-member",
       "test/cluster/cluster-backup",

@@ -1,10 +1,10 @@
 import type { Mutant } from "./raft-mutants.ts";
 
 /**
- * Known bugs to plant in a replicated cluster's backup, its restore as a new cluster, and a cluster
- * node's refusal of data it would not load (`npm run mutants -- --set backup`), judged by their
- * in-process tests and the real-process ones that back a cluster up, restore it and add an old
- * member and a mistaken joiner to it. Same rules as raft-mutants.ts: `search` occurs exactly once
+ * Known bugs to plant in a replicated or a partitioned cluster's backup, a replicated cluster's
+ * restore as a new cluster, and a cluster node's refusal of data it would not load (`npm run
+ * mutants -- --set backup`), judged by their in-process tests and the real-process ones that back a
+ * cluster up, restore it and add an old member and a mistaken joiner to it. Same rules as raft-mutants.ts: `search` occurs exactly once
  * in `file`.
  */
 export const BACKUP_MUTANTS: readonly Mutant[] = [
@@ -102,5 +102,42 @@ export const BACKUP_MUTANTS: readonly Mutant[] = [
     search:
       "    await refuseFoundingRestoredCluster(realFileSystem, dir, config.cluster.clusterId, raftConfig.founding);\n",
     replace: "",
+  },
+  {
+    name: "partitioned-backup-keeps-no-floor",
+    description:
+      "a partitioned cluster's backup is not compacted at its revision: a read below it answers the backup's versions as if they were the history",
+    file: "src/node/partitioned-backup.ts",
+    search: "  store.restore(ts, ts, chains);\n",
+    replace: "  store.restore(ts, 0, chains);\n",
+  },
+  {
+    name: "partitioned-backup-timestamp-per-round",
+    description: "each round of a partitioned cluster's backup reads at a fresh timestamp: commits are torn",
+    file: "src/node/partitioned-backup.ts",
+    search: "await coordinator.scan({ after }, ts, round, options.partitions());",
+    replace:
+      "await coordinator.scan({ after }, await coordinator.timestampNotBelow(undefined), round, options.partitions());",
+  },
+  {
+    name: "partitioned-backup-first-round-only",
+    description: "a partitioned cluster's backup stops after the scan's first round",
+    file: "src/node/partitioned-backup.ts",
+    search: "    after = page.next;\n",
+    replace: "    after = undefined;\n",
+  },
+  {
+    name: "partitioned-backup-drops-ttl",
+    description: "a partitioned cluster's backup loses the keys' TTL deadlines",
+    file: "src/node/partitioned-backup.ts",
+    search: "            ...(record.expiresAtMs === undefined ? {} : { expiresAtMs: record.expiresAtMs }),\n",
+    replace: "",
+  },
+  {
+    name: "partitioned-backup-creates-at-mod",
+    description: "a partitioned cluster's backup takes each key's last write for its creation",
+    file: "src/node/partitioned-backup.ts",
+    search: "            createRevision: record.createRevision,\n",
+    replace: "            createRevision: record.modRevision,\n",
   },
 ];

@@ -184,10 +184,10 @@ export class HomeKvClient {
     return this.channels[this.current]!.address;
   }
 
-  /** Reads keys from one snapshot: the latest, or `revision` while it is not compacted. */
   /**
-   * Reads keys at one revision. In a cluster the read is linearizable unless `serializable` (the
-   * member's own state, without confirming it with the leader: faster, possibly stale).
+   * Reads keys from one snapshot: the latest, or `revision` while it is not compacted. In a cluster
+   * the read is linearizable unless `serializable` (the member's own state, without confirming it
+   * with the leader: faster, possibly stale).
    */
   async get(
     keys: readonly string[],

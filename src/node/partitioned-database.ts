@@ -1,7 +1,7 @@
 import type { Committed, TxnCoordinator } from "../cluster/txn/coordinator.ts";
 import { LOCK_ONLY, type Mutation } from "../cluster/txn/percolator.ts";
 import { HomeKvError } from "../errors.ts";
-import { refuseMemberBackup } from "../storage/backup/backup-dir.ts";
+import type { BackupInfo } from "../storage/backup/backup-dir.ts";
 import type { CheckpointInfo, CheckpointOptions, Database, DatabaseStats, TxnResult } from "../storage/database.ts";
 import { txnWrites } from "../storage/database-reads.ts";
 import { compareHolds } from "../storage/mvcc/compare.ts";
@@ -39,6 +39,8 @@ export interface PartitionedDatabaseParts {
   stats(): DatabaseStats;
   /** A checkpoint of each partition's replica on this node (the Checkpoint call). */
   checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo>;
+  /** A backup of every partition at one timestamp (the Backup call: partitioned-backup.ts). */
+  backup(dir: string): Promise<BackupInfo>;
   close(): Promise<void>;
   /** The clock and pauses of a write that loses to others (default: the real ones). */
   timers?: Timers;
@@ -191,7 +193,7 @@ export function partitionedDatabase(parts: PartitionedDatabaseParts): Database {
     openSnapshot: () => notYet("snapshots"),
     stats: () => ({ ...parts.stats(), revision }),
     checkpoint: (options) => parts.checkpoint(options),
-    backup: () => refuseMemberBackup("a node of a partitioned cluster"),
+    backup: (dir) => parts.backup(dir),
     settleGc: () => Promise.resolve(),
     close: () => parts.close(),
   };

@@ -105,8 +105,8 @@ export interface PartitionedMember {
   partitions(): number;
   /** Whether this node is a member of the meta group (a founder, or added since). */
   inMetaGroup(): boolean;
-  /** The Database the API is served through; its `close` is `close`, which should call `stop` first. */
-  database(close: () => Promise<void>): Database;
+  /** The Database the API is served through; its `close` is `close`, which should call `stop` first, and its `backup` is `backup`. */
+  database(close: () => Promise<void>, backup: Database["backup"]): Database;
   /** Stops the timers, calls, groups and transport; resolves once replica starts, retirements and checkpoints under way are done. */
   stop(): Promise<void>;
 }
@@ -347,13 +347,14 @@ export function startPartitionedMember(options: PartitionedMemberOptions): Parti
     stillCounted,
     partitions: routablePartitions,
     inMetaGroup: () => isMember(metaGroup.driver.groupStatus().conf, selfId),
-    database: (close) =>
+    database: (close, backup) =>
       partitionedDatabase({
         coordinator,
         partitions: routablePartitions,
         watches: partitionedWatches({ access, coordinator, partitions: routablePartitions, pollMs: tickMs, timers }),
         stats: () => ledStats([...replicas.groups.values()].filter((group) => group.driver.leads)),
         checkpoint: (options) => replicas.checkpoint(options),
+        backup,
         close,
         timers,
         random,

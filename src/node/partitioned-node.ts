@@ -10,6 +10,7 @@ import { realFileSystem } from "../io/fs/real-fs.ts";
 import { mulberry32 } from "../random.ts";
 import type { RingView } from "../server/ring.ts";
 import type { Scans } from "../server/scan-cursors.ts";
+import { createBackups } from "../storage/backup/backup-dir.ts";
 import { claimDataDirEngine } from "../storage/data-dir-engine.ts";
 import { lockDataDir, processIsAlive } from "../storage/data-dir-lock.ts";
 import type { Database } from "../storage/database.ts";
@@ -17,6 +18,7 @@ import { REQUEST_IDS_REMEMBERED } from "../storage/request-ids.ts";
 import { refuseOtherKindsData } from "./data-dir-kind.ts";
 import { findGroup, keepJoining } from "./gossip-join.ts";
 import { openNodeTransport } from "./node-transport.ts";
+import { writePartitionedBackup } from "./partitioned-backup.ts";
 import { partitionedClusterControl } from "./partitioned-cluster-control.ts";
 import { startPartitionedMember } from "./partitioned-member.ts";
 import { partitionedScans } from "./partitioned-scans.ts";
@@ -143,17 +145,34 @@ export async function openPartitionedNode(
         ? `member ${self} asks the partitioned cluster to add it: peers on ${transport.address}`
         : `member ${self} waits to be added to the partitioned cluster (homekv cluster add ${self}=${transport.address}): peers on ${transport.address}`,
   );
+  const backups = createBackups({
+    fs: realFileSystem,
+    dataDir: dir,
+    engine: "memory",
+    log: (line) => log.info(line),
+    write: (into) =>
+      writePartitionedBackup({
+        fs: realFileSystem,
+        into,
+        coordinator: member.coordinator,
+        partitions: member.partitions,
+      }),
+  });
   let grpcAddress = "";
   return {
-    db: member.database(async () => {
-      joining?.stop();
-      try {
-        await member.stop();
-        await engine.close();
-      } finally {
-        await lock.release();
-      }
-    }),
+    db: member.database(
+      async () => {
+        joining?.stop();
+        try {
+          await backups.settled();
+          await member.stop();
+          await engine.close();
+        } finally {
+          await lock.release();
+        }
+      },
+      (target) => backups.backup(target),
+    ),
     scans: partitionedScans({ coordinator: member.coordinator, partitions: member.partitions }),
     ring: () => ({
       partitions: shape.count,

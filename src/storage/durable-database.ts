@@ -1,5 +1,6 @@
 import type { FileSystem } from "../io/fs/file-system.ts";
 import { realFileSystem } from "../io/fs/real-fs.ts";
+import { writeBackupCheckpoint } from "./backup/backup-checkpoint.ts";
 import { createBackups } from "./backup/backup-dir.ts";
 import { listCheckpoints, loadNewestCheckpoint } from "./checkpoint/checkpoint-reader.ts";
 import { writeCheckpoint } from "./checkpoint/checkpoint-writer.ts";
@@ -173,19 +174,15 @@ export async function openDurableDatabase(options: DurableOptions): Promise<Data
       dataDir: options.dir,
       engine: "memory",
       log,
-      async write(into) {
-        const dir = `${into}/checkpoints`;
-        await fs.mkdirp(dir);
-        const written = await writeCheckpoint({
+      write: (into) =>
+        writeBackupCheckpoint({
           fs,
-          dir,
+          into,
           store,
           sliceKeysMax: CHECKPOINT_SLICE_KEYS,
           // Nothing in a backup that this server could still lose in a crash (fsync everysec/never).
           beforeRename: () => wal.syncWritten(),
-        });
-        return { revision: written.revision, keys: written.entries, bytes: written.bytes, linkedBytes: 0 };
-      },
+        }),
     });
 
     return assembleDatabase({

@@ -1,9 +1,11 @@
 import { expect, test } from "bun:test";
+import { HomeKvClient } from "../../src/client/client.ts";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
 import { Compare_Op, Compare_Target } from "../../src/gen/homekv_service.ts";
 import { mulberry32 } from "../../src/random.ts";
 import { text } from "../helpers/bytes.ts";
 import { type PartitionedNode, partitionedClusters, setWhenReady } from "../helpers/partitioned-cluster.ts";
+import { scratchDir, startServerProcess } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -174,11 +176,34 @@ test("the bank: concurrent transfers by Txn across partitions from every node; e
       counts.reads++;
     }
   });
-  await Promise.all([...transfers, ...readers]);
+  // A backup through one node while the transfers run: every account at one timestamp, the
+  // transfers in flight resolved as a read's locks are, so its accounts sum to the total too.
+  const backupRoot = scratchDir("homekv-bank-backup-");
+  const backupDir = `${backupRoot.path}/bank`;
+  const backup = (async () => {
+    await waitFor(() => counts.transfers >= 5, { what: "five transfers before the backup", timeoutMs: 60_000 });
+    return nodes[1]!.client.backup(backupDir);
+  })();
+  await Promise.all([...transfers, ...readers, backup]);
   console.log(`bank over 3 processes: ${JSON.stringify(counts)}`);
   expect(counts.transfers).toBeGreaterThan(10);
   const { records } = await nodes[2]!.client.get(accounts);
   expect(records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
+  const { revision } = await backup;
+  const single = await startServerProcess(["--data-dir", backupDir]);
+  const client = new HomeKvClient({ address: single.address, timeoutMs: 10_000 });
+  try {
+    const restored = await client.get(accounts);
+    expect(restored.revision).toBe(revision);
+    expect(restored.records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
+    // What the cluster holds at the backup's revision, account by account.
+    const atBackup = await nodes[0]!.client.get(accounts, { revision });
+    expect(restored.records.map(balance)).toEqual(atBackup.records.map(balance));
+  } finally {
+    client.close();
+    await single.stop();
+    backupRoot.cleanup();
+  }
 }, 120_000);
 
 test("leaders settle where the placement puts them: each partition led by the node it lists first", async () => {

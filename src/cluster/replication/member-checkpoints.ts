@@ -1,5 +1,6 @@
 import { assert, describeError, HomeKvError } from "../../errors.ts";
 import type { FileSystem } from "../../io/fs/file-system.ts";
+import { writeBackupCheckpoint } from "../../storage/backup/backup-checkpoint.ts";
 import type { BackupContents } from "../../storage/backup/backup-contents.ts";
 import { REPLICATED_CHECKPOINT_FILES, type ReplicaState } from "../../storage/checkpoint/checkpoint-format.ts";
 import {
@@ -235,18 +236,14 @@ export class MemberCheckpoints implements StoreCheckpoints {
    * checkpoint or install under way: an install swaps the store out.
    */
   backup(into: string): Promise<BackupContents> {
-    return this.exclusive(async () => {
-      const { fs } = this.options;
-      const dir = `${into}/checkpoints`;
-      await fs.mkdirp(dir);
-      const written = await writeCheckpoint({
-        fs,
-        dir,
+    return this.exclusive(() =>
+      writeBackupCheckpoint({
+        fs: this.options.fs,
+        into,
         store: this.options.observed.store.current,
         sliceKeysMax: this.options.sliceKeysMax,
-      });
-      return { revision: written.revision, keys: written.entries, bytes: written.bytes, linkedBytes: 0 };
-    });
+      }),
+    );
   }
 
   async install(snapshot: Snapshot): Promise<void> {

@@ -147,17 +147,3 @@ async function refuseExisting(fs: FileSystem, target: string): Promise<void> {
       `cannot back up to ${target}: it already exists (a backup is only written to a new directory)`,
     );
 }
-
-/**
- * What a node of a partitioned cluster answers a backup with, for now: a consistent copy of its
- * data is a copy of every partition at one timestamp, and what it holds of them is in its replicas'
- * Raft logs and checkpoints, which a node restored alone could not start from.
- */
-export function refuseMemberBackup(member: string): Promise<never> {
-  return Promise.reject(
-    new HomeKvError(
-      "E_PRECONDITION",
-      `this server is ${member}: Backup is offered by a standalone server and a member of a replicated cluster only; stop every node (SIGTERM), copy their data directories (a node holds only some partitions) and start them again`,
-    ),
-  );
-}

@@ -142,10 +142,13 @@ export class SimNode {
       });
       process.member = member;
       process.engine = engine;
-      process.db = member.database(async () => {
-        await member.stop();
-        await engine.close();
-      });
+      process.db = member.database(
+        async () => {
+          await member.stop();
+          await engine.close();
+        },
+        () => Promise.reject(new Error("the simulation takes no backup")),
+      );
     };
     start().catch((error) => logged("did not start:", error));
     return process;

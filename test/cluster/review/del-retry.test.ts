@@ -65,6 +65,7 @@ test("a Del whose commit call times out while the leader waits for its timestamp
     watches: createWatchHub(), // never fed: these tests watch nothing
     stats: () => ({}) as never,
     checkpoint: () => Promise.reject(new Error("these tests take no checkpoint")),
+    backup: () => Promise.reject(new Error("these tests take no backup")),
     close: async () => {},
   });
   await db.write([{ key: "k", value: new TextEncoder().encode("v") }]);

@@ -24,6 +24,7 @@ export async function startReviewDatabase(partitions = 2, options: Partial<Coord
     watches: createWatchHub(), // never fed: these tests watch nothing
     stats: () => ({}) as DatabaseStats,
     checkpoint: () => Promise.reject(new Error("these tests take no checkpoint")),
+    backup: () => Promise.reject(new Error("these tests take no backup")),
     close: async () => {},
   });
   return { db, coordinator, nodes, groups, access };
