@@ -104,40 +104,56 @@ export const BACKUP_MUTANTS: readonly Mutant[] = [
     replace: "",
   },
   {
+    name: "restore-drops-the-floor",
+    description:
+      "restore loses the backup's compacted revision: the restored cluster answers reads below it with the versions kept at it",
+    file: "src/cluster/replication/restore-member.ts",
+    search: "    store.restore(checkpoint.revision, checkpoint.compactedRevision, checkpoint.chains),\n",
+    replace: "    store.restore(checkpoint.revision, 0, checkpoint.chains),\n",
+  },
+  {
     name: "partitioned-backup-keeps-no-floor",
     description:
       "a partitioned cluster's backup is not compacted at its revision: a read below it answers the backup's versions as if they were the history",
     file: "src/node/partitioned-backup.ts",
-    search: "  store.restore(ts, ts, chains);\n",
-    replace: "  store.restore(ts, 0, chains);\n",
+    search: "    compactedRevision: ts,\n",
+    replace: "    compactedRevision: 0,\n",
   },
   {
     name: "partitioned-backup-timestamp-per-round",
     description: "each round of a partitioned cluster's backup reads at a fresh timestamp: commits are torn",
     file: "src/node/partitioned-backup.ts",
-    search: "await coordinator.scan({ after }, ts, round, options.partitions());",
+    search: "  const snapshot = clusterAt(ts, (after) =>\n    coordinator.scan(\n      { after },\n      ts,\n",
     replace:
-      "await coordinator.scan({ after }, await coordinator.timestampNotBelow(undefined), round, options.partitions());",
+      "  const snapshot = clusterAt(ts, async (after) =>\n    coordinator.scan(\n      { after },\n      await coordinator.timestampNotBelow(undefined),\n",
   },
   {
     name: "partitioned-backup-first-round-only",
-    description: "a partitioned cluster's backup stops after the scan's first round",
+    description: "a partitioned cluster's backup stops after the scan's first round that finds a key",
     file: "src/node/partitioned-backup.ts",
-    search: "    after = page.next;\n",
-    replace: "    after = undefined;\n",
+    search: "        done = cursor === undefined;\n",
+    replace: "        done = true;\n",
+  },
+  {
+    name: "partitioned-backup-stops-at-an-empty-round",
+    description:
+      "a partitioned cluster's backup ends at a round that found no live key (its partitions cut short by deleted keys)",
+    file: "src/node/partitioned-backup.ts",
+    search: "        if (page.records.length > 0) return page.records.map(chainOf);\n",
+    replace: "        return page.records.map(chainOf);\n",
   },
   {
     name: "partitioned-backup-drops-ttl",
     description: "a partitioned cluster's backup loses the keys' TTL deadlines",
     file: "src/node/partitioned-backup.ts",
-    search: "            ...(record.expiresAtMs === undefined ? {} : { expiresAtMs: record.expiresAtMs }),\n",
+    search: "        ...(record.expiresAtMs === undefined ? {} : { expiresAtMs: record.expiresAtMs }),\n",
     replace: "",
   },
   {
     name: "partitioned-backup-creates-at-mod",
     description: "a partitioned cluster's backup takes each key's last write for its creation",
     file: "src/node/partitioned-backup.ts",
-    search: "            createRevision: record.createRevision,\n",
-    replace: "            createRevision: record.modRevision,\n",
+    search: "        createRevision: record.createRevision,\n",
+    replace: "        createRevision: record.modRevision,\n",
   },
 ];

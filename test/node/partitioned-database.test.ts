@@ -30,12 +30,25 @@ async function startDatabase() {
   const { nodes, groups } = await startPartitions(PARTITIONS);
   for (let partition = 0; partition < PARTITIONS; partition++) await leaderOf(groups, partition, nodes);
   const access = inProcessAccess(nodes, groups, PARTITIONS);
+  let timestampCalls = 0;
+  let held: { call: number; reached: () => void; released: Promise<void> } | undefined;
+  let pauses = 0;
   const coordinator = new TxnCoordinator({
     access,
-    timestamps: (count) => nodes[0]!.timestamps.take(count),
+    async timestamps(count) {
+      if (++timestampCalls === held?.call) {
+        held.reached();
+        await held.released;
+      }
+      return nodes[0]!.timestamps.take(count);
+    },
     lockTtlMs: 5_000,
     now: () => Date.now(),
-    pause: (ms) => Bun.sleep(ms), // a reader's back-off while a transaction is open, not a test's synchronisation
+    // A reader's back-off while a transaction is open, not a test's synchronisation.
+    pause: (ms) => {
+      pauses++;
+      return Bun.sleep(ms);
+    },
     readTimeoutMs: 5_000,
   });
   let gate: Promise<void> | undefined;
@@ -83,6 +96,18 @@ async function startDatabase() {
       };
     },
     waiting: () => waiting,
+    /**
+     * Holds the coordinator's `nth` timestamp from now until released (a two-partition write's
+     * second is its commit timestamp, asked once its prewrites hold their locks).
+     */
+    holdTimestamp(nth: number) {
+      const reached = Promise.withResolvers<void>();
+      const released = Promise.withResolvers<void>();
+      held = { call: timestampCalls + nth, reached: reached.resolve, released: released.promise };
+      return { reached: reached.promise, release: released.resolve };
+    },
+    /** Times a reader backed off from a lock of a transaction still open. */
+    pauses: () => pauses,
     access,
     nodes,
   };
@@ -183,6 +208,11 @@ test("Backup: every partition at one timestamp, as a single server's data direct
       { key: right[i]!, value: bytes(value) },
     ]);
   for (let i = 0; i < left.length; i++) await pair(i, `first ${i}`);
+  // A run of deleted keys ahead of them, over a thousand in each partition: the first rounds visit
+  // as many as a partition may and find no live key (an empty round is not the end).
+  const dead = keyNames("dead", 2_400);
+  await db.write(dead.map((key) => ({ key, value: bytes("x") })));
+  await db.write(dead.map((key) => ({ key, value: null })));
   await db.write([{ key: "leased", value: bytes("for an hour"), expiresAtMs: Date.now() + 3_600_000 }]);
   await db.write([{ key: "gone", value: bytes("soon") }]);
   await db.write([{ key: "gone", value: null }]);
@@ -222,6 +252,43 @@ test("Backup: every partition at one timestamp, as a single server's data direct
   } finally {
     await restored.close();
   }
+}, 30_000);
+
+test("Backup: a transaction whose locks are in place before the backup's timestamp and that commits after it is not in the backup; the backup's scan waits for it", async () => {
+  const { db, holdTimestamp, pauses } = await startDatabase();
+  // Two keys of different partitions: a write of both takes two phases.
+  const a = "x";
+  const b = ["y", "z", "w", "v", "u"].find(
+    (key) => partitionOf(bytes(key), PARTITIONS) !== partitionOf(bytes(a), PARTITIONS),
+  )!;
+  await db.write([
+    { key: a, value: bytes("before") },
+    { key: b, value: bytes("before") },
+  ]);
+  // Its second timestamp is its commit's: asked once both prewrites hold their locks.
+  const hold = holdTimestamp(2);
+  const write = db.write([
+    { key: a, value: bytes("after") },
+    { key: b, value: bytes("after") },
+  ]);
+  await hold.reached;
+  const pausedBefore = pauses();
+  const root = scratchDir("homekv-partitioned-backup-");
+  cleanups.push(root.cleanup);
+  const backup = db.backup(`${root.path}/backup`);
+  await waitFor(() => pauses() > pausedBefore, {
+    what: "the backup's scan backing off from the open transaction's locks",
+  });
+  hold.release();
+  const [{ revision }, committed] = await Promise.all([backup, write]);
+  expect(committed.revision).toBeGreaterThan(revision);
+  const restored = await openDurableDatabase({ dir: `${root.path}/backup` });
+  try {
+    expect(restored.read([a, b], revision).records.map((r) => text(r.value))).toEqual(["before", "before"]);
+  } finally {
+    await restored.close();
+  }
+  expect((await db.get([a, b])).records.map((r) => text(r.value))).toEqual(["after", "after"]);
 }, 30_000);
 
 /** A watcher of the database's watches, collecting what it takes. */

@@ -117,8 +117,8 @@ export class TxnCoordinator {
   }
 
   /**
-   * Up to `limit` live keys of `range` at `ts` (about `bytesMax` of keys and values from each
-   * partition at most), in key order (reverse: descending), and `next`, the
+   * Up to `keep` live keys (default `limit`) of `range` at `ts`, `limit` keys and about `bytesMax`
+   * of keys and values from each partition at most, in key order (reverse: descending), and `next`, the
    * key to go on after when the range may hold more. Each partition pages its share at `ts`, its
    * locks in the way resolved as a read's are; the pages are merged, and only keys every partition
    * has covered are answered: a partition whose page was cut short at key k (its limit, or the keys
@@ -127,10 +127,10 @@ export class TxnCoordinator {
   async scan(
     range: ScanRange,
     ts: number,
-    size: { limit: number; bytesMax: number },
+    size: { limit: number; bytesMax: number; keep?: number },
     partitions: number,
   ): Promise<{ records: (VersionRecord & { key: string })[]; next?: string }> {
-    const { limit } = size;
+    const limit = size.keep ?? size.limit;
     const pages = await Promise.all(
       Array.from({ length: partitions }, (_, partition) => this.scanResolved(partition, range, ts, size)),
     );

@@ -72,7 +72,7 @@ export async function writeCheckpoint(options: {
       let after: string | undefined;
       let syncedAt = 0;
       for (;;) {
-        const slice = snapshot.chains({ after, limit: options.sliceKeysMax });
+        const slice = await snapshot.chains({ after, limit: options.sliceKeysMax });
         if (slice.length === 0) break;
         await file.append(encodeChainsFrame(slice));
         // Synced as it goes, as RocksDB's bytes_per_sync does: on ext4 (data=ordered) a log's fsync

@@ -80,10 +80,19 @@ export interface WriteView {
 }
 
 /** What a checkpoint is written from: a pinned revision and the versions retained at it (Snapshot.chains). */
+/** What a checkpoint is written from (checkpoint-writer.ts): a store, or chains read elsewhere at one revision. */
 export interface CheckpointSource {
   readonly compactedRevision: number;
   /** Pins the current revision until released. */
-  openSnapshot(): Snapshot;
+  openSnapshot(): CheckpointSnapshot;
+}
+
+/**
+ * The part of a snapshot a checkpoint reads: its chains, slice by slice. A slice may come later
+ * than asked (a partitioned cluster's backup reads each from the partitions); an empty one ends them.
+ */
+export interface CheckpointSnapshot extends Pick<Snapshot, "revision" | "compactedRevision" | "release"> {
+  chains(options: { after?: string; limit: number }): KeyChain[] | Promise<KeyChain[]>;
 }
 
 /** What the background GC drives. */
@@ -97,6 +106,8 @@ export interface GarbageSource {
 
 /** The whole store, as the database that owns it sees it; every other caller takes one view. */
 export interface MvccStore extends ReadView, WriteView, CheckpointSource, GarbageSource {
+  /** Pins the current revision until released: reads at it, and the chains a checkpoint copies. */
+  openSnapshot(): Snapshot;
   /**
    * Every retained version of keys after `after`, up to `revision`, late writes included however
    * late they came (a checkpoint dumps through its snapshot instead: Snapshot.chains).

@@ -45,14 +45,16 @@ const restoreR1 = (fs: FileSystem) =>
 async function backedUp(fs: MemoryFileSystem) {
   const db = await openDurableDatabase({ fs, dir: "/data/single", historyRevisions: 100_000, isAlive: () => false });
   await writeLoad(db, KEYS, { commands: 120, seed: 7 });
+  // Compacted: a backup's floor travels with it (a partitioned cluster's backup is compacted at its revision).
+  const { compactedRevision } = await db.compact(db.revision - 20);
   await fs.mkdirp("/backups");
   const backup = await db.backup("/backups/b");
-  return { db, backup };
+  return { db, backup, compactedRevision };
 }
 
 test("the member's log starts at the backup, as a snapshot with the founder its only voter; its checkpoint is the backup's store", async () => {
   const fs = new MemoryFileSystem();
-  const { db, backup } = await backedUp(fs);
+  const { db, backup, compactedRevision } = await backedUp(fs);
   const restored = await restoreR1(fs);
   expect(restored).toMatchObject({ revision: backup.revision, keys: backup.keys, clusterId: CLUSTER_ID });
   for (const part of ["ENGINE", "RESTORED", "checkpoints", "raft"])
@@ -78,8 +80,10 @@ test("the member's log starts at the backup, as a snapshot with the founder its 
     raft: { term: NOW, voters: [id], learners: [] },
   });
   expect(loaded!.replica).toEqual({ members: [FOUNDER], requestIds: [] });
-  // Every key as the single server had it at the backup's revision.
+  // Every key as the single server had it at the backup's revision, and no read below its floor.
   expect(store.readRecords(KEYS)).toEqual(db.read(KEYS, backup.revision).records);
+  expect(compactedRevision).toBeGreaterThan(0);
+  expect(store.compactedRevision).toBe(compactedRevision);
   await db.close();
 });
 
