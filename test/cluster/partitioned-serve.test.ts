@@ -1,11 +1,13 @@
 import { expect, test } from "bun:test";
+import { status as Status } from "@grpc/grpc-js";
 import { HomeKvClient } from "../../src/client/client.ts";
 import { partitionOf } from "../../src/cluster/ring/partition-of.ts";
 import { Compare_Op, Compare_Target } from "../../src/gen/homekv_service.ts";
 import { mulberry32 } from "../../src/random.ts";
 import { text } from "../helpers/bytes.ts";
 import { type PartitionedNode, partitionedClusters, setWhenReady } from "../helpers/partitioned-cluster.ts";
-import { scratchDir, startServerProcess } from "../helpers/processes.ts";
+import { runHomekv, type ServerProcess, scratchDir, startServerProcess, staticCluster } from "../helpers/processes.ts";
+import { rejection } from "../helpers/rejection.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -190,18 +192,40 @@ test("the bank: concurrent transfers by Txn across partitions from every node; e
   const { records } = await nodes[2]!.client.get(accounts);
   expect(records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
   const { revision } = await backup;
-  const single = await startServerProcess(["--data-dir", backupDir]);
-  const client = new HomeKvClient({ address: single.address, timeoutMs: 10_000 });
+  const atBackup = (await nodes[0]!.client.get(accounts, { revision })).records.map(balance);
+  expect(atBackup.reduce((sum, account) => sum + account, 0)).toBe(TOTAL);
+  // Founding a replicated cluster on it (`homekv restore`; before a single server writes into it):
+  // the accounts as at the backup, no history below it, the next write after it.
+  const r1 = staticCluster(["r1"]);
+  const r1Dir = `${backupRoot.path}/r1`;
+  const restore = await runHomekv([
+    ...["restore", backupDir, "--data-dir", r1Dir, "--node-id", "r1"],
+    ...["--initial-cluster", `r1=127.0.0.1:${r1.peerPorts[0]}`, "--json"],
+  ]);
+  expect([restore.exitCode, restore.stderr]).toEqual([0, ""]);
+  const { clusterId } = JSON.parse(restore.stdout);
+  const servers: ServerProcess[] = [];
+  const clients: HomeKvClient[] = [];
   try {
-    const restored = await client.get(accounts);
-    expect(restored.revision).toBe(revision);
-    expect(restored.records.reduce((sum, record) => sum + balance(record), 0)).toBe(TOTAL);
-    // What the cluster holds at the backup's revision, account by account.
-    const atBackup = await nodes[0]!.client.get(accounts, { revision });
-    expect(restored.records.map(balance)).toEqual(atBackup.records.map(balance));
+    servers.push(await startServerProcess([...r1.memberArgs("r1"), "--cluster-id", clusterId, "--data-dir", r1Dir]));
+    // And served as a single server as it is.
+    servers.push(await startServerProcess(["--data-dir", backupDir]));
+    for (const server of servers) clients.push(new HomeKvClient({ address: server.address, timeoutMs: 10_000 }));
+    for (const client of clients) {
+      const restored = await waitFor(() => client.get(accounts).catch(() => undefined), {
+        what: "the restored accounts",
+        timeoutMs: 20_000,
+      });
+      expect(restored.revision).toBe(revision);
+      expect(restored.records.map(balance)).toEqual(atBackup);
+      expect(await rejection(client.get(accounts, { revision: revision - 1 }))).toMatchObject({
+        code: Status.OUT_OF_RANGE,
+      });
+      expect((await client.set({ after: "restore" })).revision).toBe(revision + 1);
+    }
   } finally {
-    client.close();
-    await single.stop();
+    for (const client of clients) client.close();
+    for (const server of servers) await server.stop();
     backupRoot.cleanup();
   }
 }, 120_000);
