@@ -25,8 +25,8 @@ export const ERROR_CODES = [
   "E_PROPOSAL_DROPPED", // cluster: a write proposed here was replaced by another leader's entry: it was not applied
   "E_MEMBERSHIP", // cluster: a membership change that cannot be made (unknown member, quorum at risk, a change under way)
   "E_CONFLICT", // cluster: a transaction lost to another writing the same key; nothing of it was applied, a retry may succeed
-  "E_UNIMPLEMENTED", // a call this server does not offer in its mode (a partitioned cluster, for now: Scan, Watch, Txn, Compact)
-  "E_PRECONDITION", // the call cannot be served in the state things are in: a backup to a directory that exists, while another runs, of a cluster member
+  "E_UNIMPLEMENTED", // a call this server does not offer in its mode (a partitioned cluster's database, for now: its synchronous views, snapshots held open)
+  "E_PRECONDITION", // the call cannot be served in the state things are in: a backup to a directory that exists, or while another runs
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

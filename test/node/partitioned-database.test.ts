@@ -53,6 +53,7 @@ async function startDatabase() {
   });
   let gate: Promise<void> | undefined;
   let waiting = 0;
+  let afterRound: (() => Promise<unknown>) | undefined;
   const dataDir = scratchDir("homekv-partitioned-data-");
   cleanups.push(dataDir.cleanup);
   const backups = createBackups({
@@ -62,7 +63,20 @@ async function startDatabase() {
     log: () => {},
     // Rounds of 5 keys: a backup of a few dozen keys takes several, as one of millions takes thousands.
     write: (into) =>
-      writePartitionedBackup({ fs: realFileSystem, into, coordinator, partitions: () => PARTITIONS, roundKeys: 5 }),
+      writePartitionedBackup({
+        fs: realFileSystem,
+        into,
+        coordinator: {
+          timestampNotBelow: (revision) => coordinator.timestampNotBelow(revision),
+          async scan(...args) {
+            const round = await coordinator.scan(...args);
+            await afterRound?.();
+            return round;
+          },
+        },
+        partitions: () => PARTITIONS,
+        roundKeys: 5,
+      }),
   });
   const db = partitionedDatabase({
     coordinator: {
@@ -108,6 +122,10 @@ async function startDatabase() {
     },
     /** Times a reader backed off from a lock of a transaction still open. */
     pauses: () => pauses,
+    /** Runs `run` after each round of a backup's scan, before the next (a write between two rounds). */
+    afterEachRound(run: () => Promise<unknown>) {
+      afterRound = run;
+    },
     access,
     nodes,
   };
@@ -197,7 +215,7 @@ test("Compact: reads below it are refused OUT_OF_RANGE on every partition, reads
 }, 30_000);
 
 test("Backup: every partition at one timestamp, as a single server's data directory — whole commits only, every write acknowledged before the call, and the next write after it", async () => {
-  const { db } = await startDatabase();
+  const { db, afterEachRound } = await startDatabase();
   // Pairs across the two partitions, each pair written by one atomic Set.
   const left = keyNames("left", 12);
   const right = left.map((key) => key.replace("left", "right"));
@@ -208,6 +226,8 @@ test("Backup: every partition at one timestamp, as a single server's data direct
       { key: right[i]!, value: bytes(value) },
     ]);
   for (let i = 0; i < left.length; i++) await pair(i, `first ${i}`);
+  // Written twice: their create and mod revisions differ.
+  for (let i = 0; i < 3; i++) await pair(i, `second ${i}`);
   // A run of deleted keys ahead of them, over a thousand in each partition: the first rounds visit
   // as many as a partition may and find no live key (an empty round is not the end).
   const dead = keyNames("dead", 2_400);
@@ -217,7 +237,8 @@ test("Backup: every partition at one timestamp, as a single server's data direct
   await db.write([{ key: "gone", value: bytes("soon") }]);
   await db.write([{ key: "gone", value: null }]);
   const acknowledged = (await db.get(["gone"])).revision;
-  // Writers go on during the backup; what they commit after its timestamp is not in it.
+  // Writers go on during the backup; what they commit after its timestamp is not in it. One pair is
+  // written between every two rounds of its scan, so that some commits surely fall among them.
   let written = 0;
   const writers = (async () => {
     for (let n = 0; n < 30; n++) {
@@ -225,12 +246,15 @@ test("Backup: every partition at one timestamp, as a single server's data direct
       written++;
     }
   })();
+  let betweenRounds = 0;
+  afterEachRound(() => pair(betweenRounds++ % left.length, `between rounds ${betweenRounds}`));
   const root = scratchDir("homekv-partitioned-backup-");
   cleanups.push(root.cleanup);
   const target = `${root.path}/backup`;
   const backup = await db.backup(target);
   await writers;
   expect(written).toBe(30);
+  expect(betweenRounds).toBeGreaterThan(3);
   expect(backup.revision).toBeGreaterThanOrEqual(acknowledged);
   const keys = [...left, ...right, "leased", "gone"];
   const atBackup = (await db.get(keys, { revision: backup.revision })).records;
