@@ -49,7 +49,7 @@ export async function writePartitionedBackup(options: {
   return writeBackupCheckpoint({
     fs: options.fs,
     into: options.into,
-    store: { compactedRevision: ts, openSnapshot: () => snapshot },
+    store: { openSnapshot: () => snapshot },
     // Each slice is a round, whatever the writer asks for.
     sliceKeysMax: Number.POSITIVE_INFINITY,
   });

@@ -105,7 +105,10 @@ export interface PartitionedMember {
   partitions(): number;
   /** Whether this node is a member of the meta group (a founder, or added since). */
   inMetaGroup(): boolean;
-  /** The Database the API is served through; its `close` is `close`, which should call `stop` first, and its `backup` is `backup`. */
+  /**
+   * The Database the API is served through; its `close` is `close`, which should call `stop`
+   * first, and its `backup` is `backup`.
+   */
   database(close: () => Promise<void>, backup: Database["backup"]): Database;
   /** Stops the timers, calls, groups and transport; resolves once replica starts, retirements and checkpoints under way are done. */
   stop(): Promise<void>;

@@ -118,8 +118,8 @@ export class TxnCoordinator {
 
   /**
    * Up to `keep` live keys (default `limit`) of `range` at `ts`, `limit` keys and about `bytesMax`
-   * of keys and values from each partition at most, in key order (reverse: descending), and `next`, the
-   * key to go on after when the range may hold more. Each partition pages its share at `ts`, its
+   * of keys and values from each partition at most, in key order (reverse: descending), and
+   * `next`, the key to go on after when the range may hold more. Each partition pages its share at `ts`, its
    * locks in the way resolved as a read's are; the pages are merged, and only keys every partition
    * has covered are answered: a partition whose page was cut short at key k (its limit, or the keys
    * it may visit, deleted ones included) may hold keys after k, so the merged page ends at k at most.

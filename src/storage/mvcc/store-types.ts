@@ -79,10 +79,11 @@ export interface WriteView {
   restore(revision: number, compactedRevision: number, chains: RestoreChains): void;
 }
 
-/** What a checkpoint is written from: a pinned revision and the versions retained at it (Snapshot.chains). */
-/** What a checkpoint is written from (checkpoint-writer.ts): a store, or chains read elsewhere at one revision. */
+/**
+ * What a checkpoint is written from (checkpoint-writer.ts): a pinned revision and the versions
+ * retained at it — a store's, or chains read elsewhere at one revision.
+ */
 export interface CheckpointSource {
-  readonly compactedRevision: number;
   /** Pins the current revision until released. */
   openSnapshot(): CheckpointSnapshot;
 }
